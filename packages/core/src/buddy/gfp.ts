@@ -1,0 +1,83 @@
+/**
+ * GFP flags and allocation flags (include/linux/gfp_types.h, mm/internal.h).
+ * @module
+ */
+
+import { MIGRATE, ZONE } from '../memory/constants.js';
+
+/** The `__GFP_*` bits mops models. */
+export const __GFP = {
+  DMA: 0x01,
+  HIGHMEM: 0x02,
+  DMA32: 0x04,
+  MOVABLE: 0x08,
+  RECLAIMABLE: 0x10,
+  HIGH: 0x20,
+  IO: 0x40,
+  FS: 0x80,
+  ZERO: 0x100,
+  DIRECT_RECLAIM: 0x400,
+  KSWAPD_RECLAIM: 0x800,
+  NOWARN: 0x2000,
+  COMP: 0x40000,
+  NOMEMALLOC: 0x10000,
+  HARDWALL: 0x100000,
+} as const;
+
+/** Common combinations. */
+export const GFP = {
+  /** GFP_ATOMIC: may not sleep, may use part of the reserves. */
+  ATOMIC: __GFP.HIGH | __GFP.KSWAPD_RECLAIM,
+  /** GFP_KERNEL. */
+  KERNEL: __GFP.DIRECT_RECLAIM | __GFP.KSWAPD_RECLAIM | __GFP.IO | __GFP.FS,
+  /** GFP_NOWAIT. */
+  NOWAIT: __GFP.KSWAPD_RECLAIM,
+  /** GFP_USER. */
+  USER: __GFP.DIRECT_RECLAIM | __GFP.KSWAPD_RECLAIM | __GFP.IO | __GFP.FS | __GFP.HARDWALL,
+  /** GFP_HIGHUSER_MOVABLE: user pages (movable). */
+  HIGHUSER_MOVABLE:
+    __GFP.DIRECT_RECLAIM |
+    __GFP.KSWAPD_RECLAIM |
+    __GFP.IO |
+    __GFP.FS |
+    __GFP.HARDWALL |
+    __GFP.HIGHMEM |
+    __GFP.MOVABLE,
+  /** GFP_KERNEL | __GFP_RECLAIMABLE (slab caches with SLAB_RECLAIM_ACCOUNT). */
+  KERNEL_RECLAIMABLE:
+    __GFP.DIRECT_RECLAIM | __GFP.KSWAPD_RECLAIM | __GFP.IO | __GFP.FS | __GFP.RECLAIMABLE,
+} as const;
+
+/** gfp_migratetype(). */
+export function gfpMigratetype(gfp: number): number {
+  if (gfp & __GFP.MOVABLE) return MIGRATE.MOVABLE;
+  if (gfp & __GFP.RECLAIMABLE) return MIGRATE.RECLAIMABLE;
+  return MIGRATE.UNMOVABLE;
+}
+
+/** gfp_zone(): the highest zone the allocation may use. */
+export function gfpZone(gfp: number): number {
+  if (gfp & __GFP.DMA) return ZONE.DMA;
+  if (gfp & __GFP.DMA32) return ZONE.DMA32;
+  if (gfp & __GFP.HIGHMEM && gfp & __GFP.MOVABLE) return ZONE.MOVABLE;
+  return ZONE.NORMAL;
+}
+
+/** `ALLOC_*` flags (mm/internal.h). The low two bits select the watermark. */
+export const ALLOC = {
+  WMARK_MIN: 0,
+  WMARK_LOW: 1,
+  WMARK_HIGH: 2,
+  NO_WATERMARKS: 0x04,
+  WMARK_MASK: 0x03,
+  OOM: 0x08,
+  NON_BLOCK: 0x10,
+  MIN_RESERVE: 0x20,
+  CPUSET: 0x40,
+  CMA: 0x80,
+  NOFRAGMENT: 0x100,
+  HIGHATOMIC: 0x200,
+  KSWAPD: 0x800,
+} as const;
+/** ALLOC_RESERVES: any of the reserve-granting flags. */
+export const ALLOC_RESERVES = ALLOC.NON_BLOCK | ALLOC.MIN_RESERVE | ALLOC.HIGHATOMIC | ALLOC.OOM;

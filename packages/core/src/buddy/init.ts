@@ -1,0 +1,116 @@
+/**
+ * Boot-time setup of a machine's memory: zone spans, memmap_init (every pageblock
+ * MOVABLE, reserved pages outside zones and in holes), handing present pages to the buddy
+ * allocator, and the per-zone watermarks and lowmem reserves.
+ * @module
+ */
+
+import { MopsError } from '../errors.js';
+import type { ZoneSpan } from '../memory/layout.js';
+import { MAX_NR_ZONES, MAX_PAGE_ORDER, MIGRATE, PAGE_SHIFT, ZONE } from '../memory/constants.js';
+import type { Memory } from '../memory/mem.js';
+import { PG } from '../page/flags.js';
+import { freeOneBlock } from './page_alloc.js';
+
+/** sysctl_lowmem_reserve_ratio defaults, by zone index. */
+export const LOWMEM_RESERVE_RATIO: readonly number[] = [256, 256, 32, 0, 0];
+/** watermark_scale_factor default (in 1/10000 of managed pages). */
+export const WATERMARK_SCALE_FACTOR = 10;
+
+/**
+ * Lays out the zones, marks every page outside a zone's present range reserved
+ * (refcount 1, PG_reserved), and frees every present page to the buddy allocator in the
+ * largest aligned blocks, as memblock_free_all() does at boot.
+ */
+export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
+  const p = mem.pages;
+  const reserved = 1 << PG.reserved;
+  for (let pfn = 0; pfn < mem.nrPages; pfn++) {
+    p.flags[pfn] = reserved | (1 << 24);
+    p.refcount[pfn] = 1;
+  }
+  mem.pageblock.fill(MIGRATE.MOVABLE);
+  for (const s of spans) {
+    const z = mem.node.zones[s.idx];
+    z.zoneStartPfn = s.startPfn;
+    z.spannedPages = s.spanned;
+    z.presentPages = s.present;
+    z.managedPages = s.present;
+    const end = s.startPfn + s.present;
+    for (let pfn = s.startPfn; pfn < end; pfn++) {
+      p.flags[pfn] = 0;
+      p.refcount[pfn] = 0;
+    }
+  }
+  mem.populatedZones = mem.node.zones.filter((z) => z.presentPages > 0);
+  for (const s of spans) freeRange(mem, s.startPfn, s.startPfn + s.present);
+}
+
+/** Frees [start, end) to the buddy allocator in the largest naturally aligned blocks. */
+export function freeRange(mem: Memory, start: number, end: number): void {
+  const zone = mem.zoneOf(start);
+  let pfn = start;
+  while (pfn < end) {
+    let order = MAX_PAGE_ORDER;
+    while (order > 0 && (pfn & ((1 << order) - 1) || pfn + (1 << order) > end)) order--;
+    freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn), true);
+    pfn += 1 << order;
+  }
+}
+
+/** int_sqrt(). */
+function intSqrt(x: number): number {
+  return Math.floor(Math.sqrt(x));
+}
+
+/**
+ * calculate_min_free_kbytes(): √(16 · lowmem kB), clamped to [128, 65536] (v4.8) or
+ * [128, 262144] (6.x).
+ */
+export function defaultMinFreeKbytes(mem: Memory): number {
+  let lowmemPages = 0;
+  for (const z of mem.node.zones) if (z.idx <= ZONE.NORMAL) lowmemPages += z.managedPages;
+  const kb = lowmemPages * (1 << (PAGE_SHIFT - 10));
+  const max = mem.profile.fallback === 'v4.8' ? 65536 : 262144;
+  return Math.min(max, Math.max(128, intSqrt(kb * 16)));
+}
+
+/**
+ * setup_per_zone_wmarks() and setup_per_zone_lowmem_reserve() for `minFreeKbytes`.
+ */
+export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
+  if (!Number.isInteger(minFreeKbytes) || minFreeKbytes < 0)
+    throw new MopsError(
+      'E_RANGE',
+      `minFreeKbytes must be a non-negative integer, got ${minFreeKbytes}`,
+      'minFreeKbytes',
+    );
+  const zones = mem.node.zones;
+  const pagesMin = minFreeKbytes >> (PAGE_SHIFT - 10);
+  let lowmemPages = 0;
+  for (const z of zones) if (z.idx !== ZONE.MOVABLE) lowmemPages += z.managedPages;
+  for (const z of zones) {
+    const managed = z.managedPages;
+    const tmp = lowmemPages ? Math.floor((pagesMin * managed) / lowmemPages) : 0;
+    const min = z.idx === ZONE.MOVABLE ? Math.min(128, Math.max(32, managed >> 10)) : tmp;
+    const gap = Math.max(min >> 2, Math.floor((managed * WATERMARK_SCALE_FACTOR) / 10000));
+    z.watermark[0] = min;
+    z.watermark[1] = min + gap;
+    z.watermark[2] = min + 2 * gap;
+    z.watermark[3] = min + 3 * gap;
+    z.watermarkBoost = 0;
+  }
+  for (let i = 0; i < MAX_NR_ZONES; i++) {
+    const z = zones[i];
+    let upper = 0;
+    for (let j = 0; j < MAX_NR_ZONES; j++) {
+      if (j <= i) {
+        z.lowmemReserve[j] = 0;
+        continue;
+      }
+      upper += zones[j].managedPages;
+      const ratio = LOWMEM_RESERVE_RATIO[i];
+      z.lowmemReserve[j] = !ratio || !upper ? 0 : Math.floor(upper / ratio);
+    }
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Errors of mops.
+ *
+ * Three kinds, as in the kernel: an errno result on hot paths (see {@link Errno}), a broken
+ * kernel invariant ({@link MmBug}, the kernel's VM_BUG_ON / BUG), and a user mistake
+ * ({@link MopsError}: a bad option, config or plugin) with a stable code.
+ * @module
+ */
+
+/** Kernel errnos used as typed results (negative values, as the kernel returns them). */
+export const Errno = {
+  EPERM: -1,
+  ENOENT: -2,
+  EAGAIN: -11,
+  ENOMEM: -12,
+  EBUSY: -16,
+  EINVAL: -22,
+  ENOSYS: -38,
+  EHWPOISON: -133,
+} as const;
+
+/** Name of a kernel errno value, e.g. `-11` → `"EAGAIN"`. */
+export function errnoName(value: number): string {
+  for (const [name, v] of Object.entries(Errno)) if (v === value) return name;
+  return String(value);
+}
+
+/** Stable codes of {@link MopsError}: tests, scripts and the CLI match on these. */
+export type MopsErrorCode =
+  | 'E_CONFIG'
+  | 'E_USAGE'
+  | 'E_RANGE'
+  | 'E_STATE'
+  | 'E_HALTED'
+  | 'E_DEADLOCK'
+  | 'E_PROC_PARSE'
+  | 'E_PLUGIN';
+
+/**
+ * A user mistake: a bad option, configuration, input file or plugin. The message says what
+ * to change; `code` is stable.
+ */
+export class MopsError extends Error {
+  override readonly name = 'MopsError';
+  constructor(
+    readonly code: MopsErrorCode,
+    message: string,
+    /** The offending field or option, when there is one. */
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A broken kernel invariant: where the kernel would hit VM_BUG_ON / BUG. Carries a
+ * dump_page-style text of the page involved, when there is one. The machine that raised it
+ * is halted: every later call on it raises `MopsError('E_HALTED')`.
+ */
+export class MmBug extends Error {
+  override readonly name = 'MmBug';
+  constructor(
+    /** What broke, e.g. `VM_BUG_ON_PAGE(PageTail(page))`. */
+    readonly reason: string,
+    /** dump_page() text, or '' when no page is involved. */
+    readonly dump: string = '',
+  ) {
+    super(dump ? `${reason}\n${dump}` : reason);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * `@mops/core`: the emulated mm — physical memory as struct-of-arrays pages, the buddy
+ * allocator, page primitives, tasks and locks, counters and tracepoints.
+ * @module
+ */
+
+import 'reflect-metadata';
+
+export {
+  type DependencyContainer,
+  container,
+  inject,
+  injectable,
+  injectAll,
+  Lifecycle,
+  scoped,
+} from 'tsyringe';
+export * from './buddy/free_area.js';
+export * from './buddy/gfp.js';
+export * from './buddy/init.js';
+export * from './buddy/page_alloc.js';
+export * from './clock.js';
+export * from './debug/dump_page.js';
+export * from './errors.js';
+export * from './machine.js';
+export * from './memory/constants.js';
+export * from './memory/layout.js';
+export * from './memory/list.js';
+export * from './memory/mem.js';
+export * from './memory/pages.js';
+export * from './memory/zone.js';
+export * from './page/flags.js';
+export * from './page/lock.js';
+export * from './page/page.js';
+export * from './page/refcount.js';
+export * from './profile.js';
+export * from './sched/index.js';
+export * from './trace/bus.js';
+export * from './vmstat/items.js';
+export * from './vmstat/vmstat.js';

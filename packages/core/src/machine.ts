@@ -1,0 +1,231 @@
+/**
+ * The emulated machine: one DI child container holding its memory, scheduler, clock,
+ * PRNG, counters and tracepoint bus, all built from `(config, seed, profile)`.
+ * @module
+ */
+
+import { type DependencyContainer, container as rootContainer } from 'tsyringe';
+import { initZones, defaultMinFreeKbytes, setupWatermarks } from './buddy/init.js';
+import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
+import { Clock } from './clock.js';
+import { MopsError } from './errors.js';
+import {
+  MAX_MACHINE_BYTES,
+  MIN_MACHINE_BYTES,
+  PAGE_SHIFT,
+  pageblock_nr_pages,
+} from './memory/constants.js';
+import { checkSpans, type ZoneLayoutName, type ZoneSpan, zoneLayout } from './memory/layout.js';
+import { Memory } from './memory/mem.js';
+import { DEFAULT_PROFILE, getProfile, type Profile, type ProfileName } from './profile.js';
+import { Prng } from './sched/prng.js';
+import { Scheduler } from './sched/scheduler.js';
+import type { KernelGen } from './sched/types.js';
+import { TraceBus } from './trace/bus.js';
+
+/** Options of {@link createMachine}. */
+export interface MachineConfig {
+  /** Memory size: bytes, or a string such as `'256M'`, `'1G'`, `'2MiB'`. 2 MiB..64 GiB, a multiple of 2 MiB. */
+  memory: number | string;
+  /** Protocol profile (default `'v6.3'`). */
+  profile?: ProfileName;
+  /** Seed of everything random in the machine (an integer; default 1). */
+  seed?: number;
+  /** Keep real page contents (default: machines up to 1 GiB). */
+  contents?: boolean;
+  /** Zone layout name, or explicit spans (default `'x86_64'`). */
+  zones?: ZoneLayoutName | readonly ZoneSpan[];
+  /** vm.min_free_kbytes (default computed as the kernel does). */
+  minFreeKbytes?: number;
+}
+
+/** The config after defaults and validation. */
+export interface ResolvedMachineConfig {
+  /** Bytes of memory. */
+  readonly bytes: number;
+  /** Page frames. */
+  readonly nrPages: number;
+  /** The profile. */
+  readonly profile: Profile;
+  /** The seed. */
+  readonly seed: number;
+  /** Whether pages carry contents. */
+  readonly contents: boolean;
+  /** Zone spans. */
+  readonly spans: readonly ZoneSpan[];
+}
+
+/** DI token of the machine's {@link ResolvedMachineConfig}. */
+export const MACHINE_CONFIG: unique symbol = Symbol('mops.MachineConfig');
+
+const UNITS: Record<string, number> = {
+  '': 1,
+  B: 1,
+  K: 1024,
+  KB: 1024,
+  KIB: 1024,
+  M: 1024 ** 2,
+  MB: 1024 ** 2,
+  MIB: 1024 ** 2,
+  G: 1024 ** 3,
+  GB: 1024 ** 3,
+  GIB: 1024 ** 3,
+};
+
+/** Parses `'256M'`, `'1GiB'`, `'2048K'` or a number of bytes. */
+export function parseSize(v: number | string, field = 'memory'): number {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
+  const unit = m ? UNITS[m[2].toUpperCase()] : undefined;
+  if (!m || unit === undefined)
+    throw new MopsError(
+      'E_CONFIG',
+      `${field}: cannot read '${v}' as a size; write bytes or a number with K, M or G (e.g. 256M, 4G)`,
+      field,
+    );
+  return Number(m[1]) * unit;
+}
+
+/** Validates a config and fills in defaults. */
+export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConfig {
+  if (config === null || typeof config !== 'object')
+    throw new MopsError('E_CONFIG', 'config must be an object with at least { memory }', 'config');
+  const bytes = parseSize(config.memory);
+  const range = `2 MiB to 64 GiB in multiples of 2 MiB (one pageblock)`;
+  if (!Number.isFinite(bytes) || bytes <= 0)
+    throw new MopsError('E_CONFIG', `memory: ${config.memory} is not a size; use ${range}`, 'memory');
+  if (bytes < MIN_MACHINE_BYTES || bytes > MAX_MACHINE_BYTES)
+    throw new MopsError('E_CONFIG', `memory: ${config.memory} is out of range; use ${range}`, 'memory');
+  if (bytes % MIN_MACHINE_BYTES !== 0)
+    throw new MopsError(
+      'E_CONFIG',
+      `memory: ${config.memory} is not a multiple of a pageblock (2 MiB); use ${range}`,
+      'memory',
+    );
+  const seed = config.seed ?? 1;
+  if (!Number.isSafeInteger(seed))
+    throw new MopsError('E_CONFIG', `seed: ${seed} is not an integer`, 'seed');
+  const profile = getProfile(config.profile ?? DEFAULT_PROFILE);
+  const nrPages = bytes >> PAGE_SHIFT === bytes / 4096 ? bytes / 4096 : Math.floor(bytes / 4096);
+  const contents = config.contents ?? bytes <= 1024 ** 3;
+  const layout = config.zones ?? 'x86_64';
+  let spans: readonly ZoneSpan[];
+  if (typeof layout === 'string') spans = zoneLayout(layout, nrPages);
+  else if (Array.isArray(layout)) {
+    checkSpans(layout, nrPages);
+    spans = layout;
+  } else throw new MopsError('E_CONFIG', 'zones: give a layout name or an array of spans', 'zones');
+  return { bytes, nrPages, profile, seed, contents, spans };
+}
+
+/**
+ * One emulated machine. Build it with {@link createMachine}; everything in it derives from
+ * its config and seed, so the same config gives the same run.
+ */
+export class Machine {
+  /** The machine's memory (pages, zones, counters). */
+  readonly mem: Memory;
+  /** The scheduler of its tasks. */
+  readonly sched: Scheduler;
+  /** The virtual clock. */
+  readonly clock: Clock;
+  /** The seeded PRNG for workloads and strategies. */
+  readonly prng: Prng;
+  /** The tracepoint bus. */
+  readonly trace: TraceBus;
+  /** The resolved config. */
+  readonly config: ResolvedMachineConfig;
+  /** The protocol profile. */
+  readonly profile: Profile;
+  /** vm.min_free_kbytes in force. */
+  minFreeKbytes: number;
+
+  constructor(
+    readonly container: DependencyContainer,
+    config: ResolvedMachineConfig,
+    minFreeKbytes: number | undefined,
+  ) {
+    this.config = config;
+    this.profile = config.profile;
+    this.mem = new Memory(config.nrPages, config.contents, config.profile);
+    this.trace = new TraceBus();
+    this.clock = new Clock();
+    this.prng = new Prng(config.seed);
+    this.sched = new Scheduler({
+      seed: config.seed,
+      onWarning: (kind, text) => this.mem.warn(kind, text),
+    });
+    initZones(this.mem, config.spans);
+    this.minFreeKbytes = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);
+    setupWatermarks(this.mem, this.minFreeKbytes);
+  }
+
+  /** Number of page frames. */
+  get nrPages(): number {
+    return this.config.nrPages;
+  }
+
+  /** Runs `body` as a task (with any tasks already spawned) to completion; returns its result. */
+  run<T>(body: () => KernelGen<T>): T {
+    this.mem.assertRunning();
+    return this.sched.run(body);
+  }
+
+  /** alloc_pages(gfp, order) with an owner name; -1 on failure. */
+  allocPages(gfp: number, order = 0, owner = 'kernel'): number {
+    this.mem.assertRunning();
+    if (!Number.isInteger(order) || order < 0 || order > 10)
+      throw new MopsError('E_RANGE', `order must be an integer 0..10, got ${order}`, 'order');
+    return allocPages(this.mem, gfp, order, { owner: this.mem.owners.register(owner) });
+  }
+
+  /** put_page(pfn). */
+  putPage(pfn: number): void {
+    this.mem.assertRunning();
+    this.checkPfn(pfn);
+    putPage(this.mem, pfn);
+  }
+
+  /** __free_pages(pfn, order). */
+  freePages(pfn: number, order = 0): void {
+    this.mem.assertRunning();
+    this.checkPfn(pfn);
+    freePages(this.mem, pfn, order);
+  }
+
+  /** Throws E_RANGE unless `pfn` is a page frame of this machine. */
+  checkPfn(pfn: number): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.config.nrPages)
+      throw new MopsError(
+        'E_RANGE',
+        `pfn ${pfn} is outside this machine (0..${this.config.nrPages - 1})`,
+        'pfn',
+      );
+  }
+
+  /** Pageblocks of the machine. */
+  get nrPageblocks(): number {
+    return Math.ceil(this.config.nrPages / pageblock_nr_pages);
+  }
+}
+
+/**
+ * Builds a machine: validates the config (a MopsError names any bad field and its allowed
+ * range), creates its child container, lays out the zones and frees all memory to the
+ * buddy allocator.
+ */
+export function createMachine(
+  config: MachineConfig,
+  parent: DependencyContainer = rootContainer,
+): Machine {
+  const resolved = resolveMachineConfig(config);
+  const c = parent.createChildContainer();
+  c.register(MACHINE_CONFIG, { useValue: resolved });
+  const m = new Machine(c, resolved, config.minFreeKbytes);
+  c.register(Machine, { useValue: m });
+  c.register(Memory, { useValue: m.mem });
+  c.register(Scheduler, { useValue: m.sched });
+  c.register(Clock, { useValue: m.clock });
+  c.register(TraceBus, { useValue: m.trace });
+  return m;
+}

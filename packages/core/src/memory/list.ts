@@ -1,0 +1,152 @@
+/**
+ * Doubly linked lists threaded through pages' `lru` fields (include/linux/list.h).
+ *
+ * Links are stored in two Int32Arrays indexed by pfn. A link value encodes its target:
+ * `pfn + 1` for a page, `-(head + 1)` for a list head, 0 for "not linked". List heads live
+ * in a separate growable pool, so lists can be created at any time (free lists, migration
+ * lists, a driver's page list) and a page can be unlinked without knowing its list, as
+ * list_del() does.
+ * @module
+ */
+
+/** A list head id, from {@link LruLists.newList}. */
+export type ListId = number;
+
+/** The lists of one machine. */
+export class LruLists {
+  private headNext: Int32Array;
+  private headPrev: Int32Array;
+  private nrHeads = 0;
+  private freeHeads: number[] = [];
+
+  constructor(
+    /** `lru.next` of every page. */
+    readonly next: Int32Array,
+    /** `lru.prev` of every page. */
+    readonly prev: Int32Array,
+  ) {
+    this.headNext = new Int32Array(64);
+    this.headPrev = new Int32Array(64);
+  }
+
+  /** Creates an empty list (INIT_LIST_HEAD). */
+  newList(): ListId {
+    let h = this.freeHeads.pop();
+    if (h === undefined) {
+      h = this.nrHeads++;
+      if (h >= this.headNext.length) {
+        const n = this.headNext.length * 2;
+        const hn = new Int32Array(n);
+        hn.set(this.headNext);
+        const hp = new Int32Array(n);
+        hp.set(this.headPrev);
+        this.headNext = hn;
+        this.headPrev = hp;
+      }
+    }
+    const self = -(h + 1);
+    this.headNext[h] = self;
+    this.headPrev[h] = self;
+    return h;
+  }
+
+  /** Returns a list head to the pool; the list must be empty. */
+  freeList(h: ListId): void {
+    this.freeHeads.push(h);
+  }
+
+  private setNext(node: number, v: number): void {
+    if (node > 0) this.next[node - 1] = v;
+    else this.headNext[-node - 1] = v;
+  }
+
+  private setPrev(node: number, v: number): void {
+    if (node > 0) this.prev[node - 1] = v;
+    else this.headPrev[-node - 1] = v;
+  }
+
+  /** list_add: insert `pfn` right after the head. */
+  addHead(h: ListId, pfn: number): void {
+    const head = -(h + 1);
+    const first = this.headNext[h];
+    const node = pfn + 1;
+    this.next[pfn] = first;
+    this.prev[pfn] = head;
+    this.setPrev(first, node);
+    this.headNext[h] = node;
+  }
+
+  /** list_add_tail: insert `pfn` before the head (at the end). */
+  addTail(h: ListId, pfn: number): void {
+    const head = -(h + 1);
+    const last = this.headPrev[h];
+    const node = pfn + 1;
+    this.next[pfn] = head;
+    this.prev[pfn] = last;
+    this.setNext(last, node);
+    this.headPrev[h] = node;
+  }
+
+  /** list_del: unlink `pfn` from whatever list holds it. */
+  del(pfn: number): void {
+    const n = this.next[pfn];
+    const p = this.prev[pfn];
+    this.setNext(p, n);
+    this.setPrev(n, p);
+    this.next[pfn] = 0;
+    this.prev[pfn] = 0;
+  }
+
+  /** Whether `pfn` is linked into some list. */
+  isLinked(pfn: number): boolean {
+    return this.next[pfn] !== 0;
+  }
+
+  /** list_empty. */
+  isEmpty(h: ListId): boolean {
+    return this.headNext[h] === -(h + 1);
+  }
+
+  /** First page of the list, or -1 when empty. */
+  first(h: ListId): number {
+    const v = this.headNext[h];
+    return v > 0 ? v - 1 : -1;
+  }
+
+  /** Last page of the list, or -1 when empty. */
+  last(h: ListId): number {
+    const v = this.headPrev[h];
+    return v > 0 ? v - 1 : -1;
+  }
+
+  /** The page after `pfn` on its list, or -1 at the end. */
+  nextOf(pfn: number): number {
+    const v = this.next[pfn];
+    return v > 0 ? v - 1 : -1;
+  }
+
+  /** Pages of the list in order (cold paths: checkers, views, tests). */
+  toArray(h: ListId): number[] {
+    const out: number[] = [];
+    for (let p = this.first(h); p !== -1; p = this.nextOf(p)) out.push(p);
+    return out;
+  }
+
+  /** Number of entries (walks the list). */
+  count(h: ListId): number {
+    let n = 0;
+    for (let p = this.first(h); p !== -1; p = this.nextOf(p)) n++;
+    return n;
+  }
+
+  /** list_move_tail: unlink `pfn` and append it to `h`. */
+  moveTail(h: ListId, pfn: number): void {
+    this.del(pfn);
+    this.addTail(h, pfn);
+  }
+
+  /** list_splice_tail_init: append all of `from` to `to`, leaving `from` empty. */
+  spliceTail(from: ListId, to: ListId): void {
+    for (let p = this.first(from); p !== -1; p = this.first(from)) this.moveTail(to, p);
+  }
+}

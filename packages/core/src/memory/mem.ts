@@ -1,0 +1,124 @@
+/**
+ * The memory of one machine: page array, node and zones, pageblock bits, owners, counters,
+ * and the halt state raised by an MmBug. Everything below the scheduler works on this.
+ * @module
+ */
+
+import { MmBug, MopsError } from '../errors.js';
+import type { Profile } from '../profile.js';
+import { VmStat } from '../vmstat/vmstat.js';
+import { pageblock_order } from './constants.js';
+import { MappingTable, OwnerTable, PageArrays } from './pages.js';
+import { Node, PB_MIGRATETYPE_MASK, PB_SKIP, type Zone } from './zone.js';
+
+/** A warning recorded by the VM (VM_WARN_ON_ONCE, bad page state, lockdep, …). */
+export interface MmWarning {
+  /** Kind, e.g. `'bad_page'`, `'lockdep'`, `'VM_WARN_ON_ONCE'`. */
+  readonly kind: string;
+  /** The full text, as the kernel would log it. */
+  readonly text: string;
+  /** The page involved, if any. */
+  readonly pfn?: number;
+}
+
+/** Memory state shared by every layer of a machine. */
+export class Memory {
+  /** The `struct page` array. */
+  readonly pages: PageArrays;
+  /** Node 0. */
+  readonly node: Node;
+  /** Pageblock bits by `pfn >> pageblock_order` (migratetype + skip). */
+  readonly pageblock: Uint8Array;
+  /** Objects `mapping` points to. */
+  readonly mappings = new MappingTable();
+  /** Page owners. */
+  readonly owners = new OwnerTable();
+  /** vm events and node stats. */
+  readonly vmstat = new VmStat();
+  /** Warnings recorded so far, oldest first. */
+  readonly warnings: MmWarning[] = [];
+  /** Listeners told of each warning (the machine forwards them as events). */
+  onWarning: ((w: MmWarning) => void) | undefined;
+  /** Keys of VM_WARN_ON_ONCE sites that already fired. */
+  private readonly warnedOnce = new Set<string>();
+  /** The MmBug that halted the machine, if any. */
+  halted: MmBug | undefined;
+  /** Pages leaked by a bad-page report (never freed, as the kernel leaks them). */
+  readonly leaked = new Set<number>();
+  /** Populated zones, lowest first. */
+  populatedZones: Zone[] = [];
+  /** Slow-path steps tried after the watermark attempts fail (direct compaction). */
+  readonly slowpath: ((gfp: number, order: number, allocFlags: number) => number)[] = [];
+  /** Allocations that failed (normal under pressure; never fatal). */
+  allocFailures = 0;
+
+  constructor(
+    /** Number of page frames (max pfn + 1). */
+    readonly nrPages: number,
+    withContents: boolean,
+    /** The protocol profile. */
+    readonly profile: Profile,
+  ) {
+    this.pages = new PageArrays(nrPages, withContents);
+    this.node = new Node(0, this.pages.lists);
+    this.pageblock = new Uint8Array(Math.ceil(nrPages / (1 << pageblock_order)));
+    this.owners.register('kernel');
+  }
+
+  /** The zone whose span holds `pfn` (page_zone()). */
+  zoneOf(pfn: number): Zone {
+    const zs = this.populatedZones;
+    for (let i = zs.length - 1; i >= 0; i--) if (pfn >= zs[i].zoneStartPfn) return zs[i];
+    return zs[0];
+  }
+
+  /** get_pageblock_migratetype(). */
+  pageblockMigratetype(pfn: number): number {
+    return this.pageblock[pfn >> pageblock_order] & PB_MIGRATETYPE_MASK;
+  }
+
+  /** set_pageblock_migratetype(). */
+  setPageblockMigratetype(pfn: number, mt: number): void {
+    const i = pfn >> pageblock_order;
+    this.pageblock[i] = (this.pageblock[i] & ~PB_MIGRATETYPE_MASK) | mt;
+  }
+
+  /** get_pageblock_skip(). */
+  pageblockSkip(pfn: number): boolean {
+    return (this.pageblock[pfn >> pageblock_order] & PB_SKIP) !== 0;
+  }
+
+  /** set_pageblock_skip() / clear_pageblock_skip(). */
+  setPageblockSkip(pfn: number, on: boolean): void {
+    const i = pfn >> pageblock_order;
+    this.pageblock[i] = on ? this.pageblock[i] | PB_SKIP : this.pageblock[i] & ~PB_SKIP;
+  }
+
+  /** Records a warning and tells the listener; a throwing listener is ignored. */
+  warn(kind: string, text: string, pfn?: number): void {
+    const w: MmWarning = pfn === undefined ? { kind, text } : { kind, text, pfn };
+    this.warnings.push(w);
+    try {
+      this.onWarning?.(w);
+    } catch {
+      // A listener's failure must never break the VM (DESIGN decision 6).
+    }
+  }
+
+  /** VM_WARN_ON_ONCE: records the warning the first time `site` fires. Returns true then. */
+  warnOnce(site: string, text: string, pfn?: number): boolean {
+    if (this.warnedOnce.has(site)) return false;
+    this.warnedOnce.add(site);
+    this.warn('VM_WARN_ON_ONCE', text, pfn);
+    return true;
+  }
+
+  /** Throws E_HALTED when an MmBug has halted the machine. */
+  assertRunning(): void {
+    if (this.halted)
+      throw new MopsError(
+        'E_HALTED',
+        `the machine halted after a kernel BUG and accepts no more calls: ${this.halted.reason}`,
+      );
+  }
+}

@@ -1,0 +1,147 @@
+/**
+ * Page metadata as struct-of-arrays (DESIGN decision 3): one typed array per `struct page`
+ * field, indexed by pfn. Eight 32-bit words per page: 32 bytes, against the kernel's 64.
+ * @module
+ */
+
+import { MopsError } from '../errors.js';
+import { OWNER_SHIFT } from '../page/flags.js';
+import { PAGE_SHIFT, PAGE_SIZE } from './constants.js';
+import { LruLists } from './list.js';
+
+/** Largest machine that may carry page contents (one ArrayBuffer). */
+export const MAX_CONTENT_BYTES = 4 * 1024 ** 3;
+
+/**
+ * The `struct page` array of a machine.
+ *
+ * - `flags`: page flags (bits 0..21, see `PG`) and the owner id in the top byte;
+ * - `refcount`: `_refcount`;
+ * - `type`: the `_mapcount` / `page_type` word: -1 = no type and unmapped, a top byte of
+ *   0xf0..0xfe = a page type (`PGTY`), otherwise a mapcount biased by -1;
+ * - `mapping`: a handle from {@link MappingTable} shifted left by 2, plus the tag bits;
+ * - `priv`: `private` (the buddy order of a free block's first page);
+ * - `lruNext` / `lruPrev`: `lru` links (see {@link LruLists});
+ * - `compound`: for a head page its order, for a tail page `-(pfn - head)`, else 0.
+ */
+export class PageArrays {
+  readonly flags: Int32Array;
+  readonly refcount: Int32Array;
+  readonly type: Int32Array;
+  readonly mapping: Int32Array;
+  readonly priv: Int32Array;
+  readonly lruNext: Int32Array;
+  readonly lruPrev: Int32Array;
+  readonly compound: Int32Array;
+  /** Page contents, `PAGE_SIZE` bytes per pfn, when the machine has contents. */
+  readonly contents: Uint8Array | undefined;
+  /** The lists threaded through `lru`. */
+  readonly lists: LruLists;
+
+  constructor(
+    /** Number of page frames. */
+    readonly nr: number,
+    withContents: boolean,
+  ) {
+    this.flags = new Int32Array(nr);
+    this.refcount = new Int32Array(nr);
+    this.type = new Int32Array(nr).fill(-1);
+    this.mapping = new Int32Array(nr);
+    this.priv = new Int32Array(nr);
+    this.lruNext = new Int32Array(nr);
+    this.lruPrev = new Int32Array(nr);
+    this.compound = new Int32Array(nr);
+    if (withContents) {
+      const bytes = nr * PAGE_SIZE;
+      if (bytes > MAX_CONTENT_BYTES)
+        throw new MopsError(
+          'E_CONFIG',
+          `contents: a machine with page contents may hold at most ${MAX_CONTENT_BYTES >> 30} GiB; ` +
+            `use contents: false for ${bytes / 1024 ** 3} GiB`,
+          'contents',
+        );
+      this.contents = new Uint8Array(bytes);
+    } else this.contents = undefined;
+    this.lists = new LruLists(this.lruNext, this.lruPrev);
+  }
+
+  /** Bytes of metadata held per page (array buffers only, contents excluded). */
+  metadataBytesPerPage(): number {
+    const arrays = [
+      this.flags,
+      this.refcount,
+      this.type,
+      this.mapping,
+      this.priv,
+      this.lruNext,
+      this.lruPrev,
+      this.compound,
+    ];
+    let bytes = 0;
+    for (const a of arrays) bytes += a.byteLength;
+    return bytes / this.nr;
+  }
+
+  /** The 4 KiB contents of `pfn` (a view; throws when the machine has no contents). */
+  pageData(pfn: number): Uint8Array {
+    if (!this.contents)
+      throw new MopsError('E_STATE', 'this machine was built without page contents', 'contents');
+    const off = pfn << PAGE_SHIFT;
+    return this.contents.subarray(off, off + PAGE_SIZE);
+  }
+
+  /** Owner id stored in the flags word's top byte (0 = none). */
+  ownerOf(pfn: number): number {
+    return this.flags[pfn] >>> OWNER_SHIFT;
+  }
+
+  /** Sets the owner id of `pfn`. */
+  setOwner(pfn: number, owner: number): void {
+    this.flags[pfn] = (this.flags[pfn] & ((1 << OWNER_SHIFT) - 1)) | (owner << OWNER_SHIFT);
+  }
+}
+
+/**
+ * Objects that `page->mapping` points to (an address_space, a movable_operations table).
+ * Pages store a small integer handle; handle 0 is NULL.
+ */
+export class MappingTable {
+  private readonly objects: unknown[] = [undefined];
+  private readonly ids = new Map<unknown, number>();
+
+  /** The handle of `obj`, registering it on first use. */
+  handleOf(obj: object): number {
+    let id = this.ids.get(obj);
+    if (id === undefined) {
+      id = this.objects.length;
+      this.objects.push(obj);
+      this.ids.set(obj, id);
+    }
+    return id;
+  }
+
+  /** The object behind a handle (undefined for 0). */
+  get<T>(handle: number): T | undefined {
+    return this.objects[handle] as T | undefined;
+  }
+}
+
+/** Registered page owners (the flags word's top byte). */
+export class OwnerTable {
+  private readonly names: string[] = ['(none)'];
+
+  /** Registers an owner name and returns its id (1..255); the same name gets the same id. */
+  register(name: string): number {
+    const i = this.names.indexOf(name);
+    if (i > 0) return i;
+    if (this.names.length > 255)
+      throw new MopsError('E_CONFIG', 'at most 255 page owners can be registered', 'owner');
+    this.names.push(name);
+    return this.names.length - 1;
+  }
+
+  /** The name of an owner id. */
+  name(id: number): string {
+    return this.names[id] ?? `owner#${id}`;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Nodes and zones (include/linux/mmzone.h): spans, free areas, watermarks, pageblock bits.
+ * @module
+ */
+
+import {
+  MAX_NR_ZONES,
+  MIGRATE_TYPES,
+  NR_PAGE_ORDERS,
+  ZONE_NAMES,
+  pageblock_order,
+} from './constants.js';
+import type { LruLists } from './list.js';
+import { ZONE_STAT_ITEMS } from '../vmstat/items.js';
+
+/** Watermark indices (`enum zone_watermarks`). */
+export const WMARK = { MIN: 0, LOW: 1, HIGH: 2, PROMO: 3 } as const;
+
+/**
+ * One zone of a node. Free pages sit on `free_area[order].free_list[migratetype]`, here
+ * `freeList[order * MIGRATE_TYPES + mt]`, with per-list counts in `nrFreeList` (the kernel
+ * keeps only the per-order `nr_free`; /proc/pagetypeinfo walks the lists).
+ */
+export class Zone {
+  /** Zone name as /proc prints it (`DMA`, `DMA32`, `Normal`, …). */
+  readonly name: string;
+  /** First pfn of the zone span (`zone_start_pfn`). */
+  zoneStartPfn = 0;
+  /** Pages spanned, holes included. */
+  spannedPages = 0;
+  /** Pages that exist (spanned minus holes). */
+  presentPages = 0;
+  /** Pages handed to the buddy allocator (present minus reserved). */
+  managedPages = 0;
+  /** List ids of the free lists, by `order * MIGRATE_TYPES + migratetype`. */
+  readonly freeList: Int32Array;
+  /** Number of free blocks on each free list. */
+  readonly nrFreeList: Int32Array;
+  /** `free_area[order].nr_free`: free blocks of each order, all migrate types. */
+  readonly nrFree: Int32Array;
+  /** NR_FREE_PAGES: free base pages in the zone. */
+  nrFreePages = 0;
+  /** `_watermark[]`: min, low, high, promo (pages). */
+  readonly watermark = [0, 0, 0, 0];
+  /** `watermark_boost` (pages). */
+  watermarkBoost = 0;
+  /** `lowmem_reserve[]` against allocations whose highest zone is each zone index. */
+  readonly lowmemReserve: number[] = new Array(MAX_NR_ZONES).fill(0);
+  /** Per-zone vmstat items (`ZONE_STAT_ITEMS` order); NR_FREE_PAGES lives in `nrFreePages`. */
+  readonly stat = new Float64Array(ZONE_STAT_ITEMS.length);
+
+  constructor(
+    /** `zone_idx()`: index within the node. */
+    readonly idx: number,
+    /** The node id. */
+    readonly nid: number,
+    lists: LruLists,
+  ) {
+    this.name = ZONE_NAMES[idx];
+    this.freeList = new Int32Array(NR_PAGE_ORDERS * MIGRATE_TYPES);
+    this.nrFreeList = new Int32Array(NR_PAGE_ORDERS * MIGRATE_TYPES);
+    this.nrFree = new Int32Array(NR_PAGE_ORDERS);
+    for (let i = 0; i < this.freeList.length; i++) this.freeList[i] = lists.newList();
+  }
+
+  /** One past the last pfn of the span (`zone_end_pfn`). */
+  get zoneEndPfn(): number {
+    return this.zoneStartPfn + this.spannedPages;
+  }
+
+  /** populated_zone(): the zone has present pages. */
+  get populated(): boolean {
+    return this.presentPages > 0;
+  }
+
+  /** zone_spans_pfn(). */
+  spans(pfn: number): boolean {
+    return pfn >= this.zoneStartPfn && pfn < this.zoneStartPfn + this.spannedPages;
+  }
+
+  /** min_wmark_pages(), low_wmark_pages(), high_wmark_pages() (boost included). */
+  wmarkPages(which: number): number {
+    return this.watermark[which] + this.watermarkBoost;
+  }
+
+  /** Free blocks of `order` on the `mt` free list. */
+  freeCount(order: number, mt: number): number {
+    return this.nrFreeList[order * MIGRATE_TYPES + mt];
+  }
+
+  /** Pageblocks spanned by the zone (partial blocks at the edges included). */
+  get nrPageblocks(): number {
+    if (this.spannedPages === 0) return 0;
+    const first = this.zoneStartPfn >> pageblock_order;
+    const last = (this.zoneEndPfn - 1) >> pageblock_order;
+    return last - first + 1;
+  }
+}
+
+/** One NUMA node (`pg_data_t`); mops builds one node with five zone slots. */
+export class Node {
+  /** Zones by index; unpopulated zones have zero pages. */
+  readonly zones: Zone[];
+  constructor(
+    /** Node id. */
+    readonly nid: number,
+    lists: LruLists,
+  ) {
+    this.zones = [];
+    for (let i = 0; i < MAX_NR_ZONES; i++) this.zones.push(new Zone(i, nid, lists));
+  }
+
+  /** node_start_pfn. */
+  get startPfn(): number {
+    const z = this.zones.find((x) => x.spannedPages > 0);
+    return z ? z.zoneStartPfn : 0;
+  }
+}
+
+/** Pageblock bits: bits 0-2 migratetype, bit 3 the compaction skip hint. */
+export const PB_MIGRATETYPE_MASK = 0x7;
+/** `PB_migrate_skip` / `PB_compact_skip`. */
+export const PB_SKIP = 0x8;
+
+/** The names used by /proc for the migrate types a machine shows (CMA only when configured). */
+export function shownMigratetypes(withCma: boolean): number[] {
+  const out: number[] = [];
+  for (let mt = 0; mt < MIGRATE_TYPES; mt++) if (mt !== 4 || withCma) out.push(mt);
+  return out;
+}

@@ -1,0 +1,84 @@
+/**
+ * Reference-count primitives (include/linux/page_ref.h, mm.h; spec §1.5).
+ *
+ * Invariant T0 (spec §1.3): a tail page's refcount is always 0. The speculative getters
+ * fail on it harmlessly; any primitive that would write it is an MmBug.
+ * @module
+ */
+
+import { bug } from '../debug/dump_page.js';
+import type { Memory } from '../memory/mem.js';
+
+/** get_page_unless_zero(): "add 1 unless 0" on the page's own count. */
+export function getPageUnlessZero(mem: Memory, pfn: number): boolean {
+  const r = mem.pages.refcount;
+  if (r[pfn] === 0) return false;
+  r[pfn]++;
+  return true;
+}
+
+/**
+ * folio_try_get(): "add 1 unless 0" on the folio's count. `folio` is the head pfn the caller
+ * derived; without a reference that proves nothing about the page it came from (spec §9a).
+ */
+export function folioTryGet(mem: Memory, folio: number): boolean {
+  return getPageUnlessZero(mem, folio);
+}
+
+/**
+ * folio_get_nontail_page() (v6.3+): get_page_unless_zero(page), the page then being its own
+ * folio — tails have refcount 0, so success proves `pfn` is a head or base page. Returns
+ * the folio pfn or -1.
+ */
+export function folioGetNontailPage(mem: Memory, pfn: number): number {
+  return getPageUnlessZero(mem, pfn) ? pfn : -1;
+}
+
+/** folio_get(): unconditional +1; the caller must already hold a reference. */
+export function folioGet(mem: Memory, folio: number): void {
+  const p = mem.pages;
+  if (p.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
+  if (p.refcount[folio] <= 0)
+    bug(mem, 'VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))', folio);
+  p.refcount[folio]++;
+}
+
+/** get_page(): folio_get(page_folio(page)). */
+export function getPage(mem: Memory, pfn: number): void {
+  const c = mem.pages.compound[pfn];
+  folioGet(mem, c < 0 ? pfn + c : pfn);
+}
+
+/**
+ * folio_put_testzero(): -1 on the folio's count; true when it reached 0 (the caller frees).
+ * A put on a zero count is an MmBug.
+ */
+export function folioPutTestzero(mem: Memory, folio: number): boolean {
+  const r = mem.pages.refcount;
+  if (mem.pages.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
+  if (r[folio] === 0) bug(mem, 'VM_BUG_ON_PAGE(page_ref_count(page) == 0)', folio);
+  return --r[folio] === 0;
+}
+
+/** folio_ref_freeze(folio, n): compare-and-exchange `n → 0`. */
+export function folioRefFreeze(mem: Memory, folio: number, count: number): boolean {
+  const p = mem.pages;
+  if (p.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
+  if (p.refcount[folio] !== count) return false;
+  p.refcount[folio] = 0;
+  return true;
+}
+
+/** folio_ref_unfreeze(folio, n): set a frozen (zero) count to `n`. */
+export function folioRefUnfreeze(mem: Memory, folio: number, count: number): void {
+  const p = mem.pages;
+  if (p.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
+  if (p.refcount[folio] !== 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_ref_count(folio) != 0)', folio);
+  if (count <= 0) bug(mem, `VM_BUG_ON(count <= 0): folio_ref_unfreeze(${count})`, folio);
+  p.refcount[folio] = count;
+}
+
+/** page_ref_count(). */
+export function pageRefCount(mem: Memory, pfn: number): number {
+  return mem.pages.refcount[pfn];
+}

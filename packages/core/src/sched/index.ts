@@ -1,0 +1,53 @@
+/**
+ * Tasks, scheduling points, locks and lockdep-lite: the concurrency layer of mops.
+ * @module
+ */
+
+export {
+  type LockChain,
+  Lockdep,
+  type LockdepHost,
+  type LockdepReport,
+  type LockdepReportKind,
+} from './lockdep.js';
+export {
+  Lock,
+  type LockPoints,
+  Mutex,
+  RwLock,
+  type RwLockPoints,
+  RwSemaphore,
+  SpinLock,
+} from './locks.js';
+export { Prng } from './prng.js';
+export {
+  Deadlock,
+  type DeadlockEntry,
+  mightSleep,
+  type PickNext,
+  Scheduler,
+  type SchedulerOptions,
+  type SchedWarning,
+  type SpawnOptions,
+  type Strategy,
+} from './scheduler.js';
+export {
+  BLOCK_CHECKED,
+  BLOCK_SLEEP,
+  BLOCK_SPIN,
+  DONE_POINT,
+  type HeldLock,
+  LOCKDEP_READ,
+  LOCKDEP_RECURSIVE_READ,
+  LOCKDEP_TRYLOCK,
+  Task,
+  type TaskState,
+} from './task.js';
+export {
+  type BlockPoint,
+  type KernelGen,
+  PF_MEMALLOC,
+  type SchedPoint,
+  type WaitKey,
+  type Yielded,
+} from './types.js';

@@ -1,0 +1,442 @@
+/**
+ * The scheduler: drives task generators point by point with a chosen strategy, parks tasks
+ * on wait keys, wakes them, and reports deadlocks (DESIGN decision 1).
+ * @module
+ */
+
+import { MmBug, MopsError } from '../errors.js';
+import { describeHeldLocks, Lockdep } from './lockdep.js';
+import { Prng } from './prng.js';
+import { BLOCK_SLEEP, DONE_POINT, Task } from './task.js';
+import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
+
+/**
+ * Picks the next task to run one point of, among the runnable tasks (never empty, ordered
+ * by task id). The explorer plugs PCT, replay and DFS strategies in here.
+ */
+export type PickNext = (runnable: readonly Task[], sched: Scheduler) => Task;
+
+/**
+ * How {@link Scheduler.runAll} interleaves tasks:
+ * - `'run-to-completion'`: run the first runnable task until it finishes or blocks, then
+ *   the next (no preemption: the order a single CPU would give);
+ * - `'round-robin'`: one point per task in turn, by task id;
+ * - `'random'`: a task chosen uniformly at each point, from the scheduler's seeded PRNG;
+ * - a {@link PickNext} function.
+ */
+export type Strategy = 'run-to-completion' | 'round-robin' | 'random' | PickNext;
+
+/** Options of a {@link Scheduler}. */
+export interface SchedulerOptions {
+  /** Seed of the PRNG behind the `'random'` strategy (default 1). */
+  seed?: number;
+  /**
+   * Receives warnings that do not stop the run: `'lockdep'` splats and `'sleep_in_atomic'`
+   * (in the kernel, printed to dmesg). They are also kept in {@link Scheduler.warnings}.
+   */
+  onWarning?: (kind: string, text: string) => void;
+}
+
+/** Options of {@link Scheduler.spawn}. */
+export interface SpawnOptions {
+  /** The emulated CPU (for reports); defaults to the spawn order, one CPU per task. */
+  cpu?: number;
+  /** PF_* flags, e.g. `PF_MEMALLOC`. */
+  flags?: number;
+}
+
+/** A warning recorded by the scheduler (see {@link SchedulerOptions.onWarning}). */
+export interface SchedWarning {
+  /** `'lockdep'`, `'sleep_in_atomic'`, … */
+  readonly kind: string;
+  /** The kernel-style report. */
+  readonly text: string;
+}
+
+/** One blocked task in a {@link Deadlock} report. */
+export interface DeadlockEntry {
+  /** The blocked task. */
+  readonly task: Task;
+  /** What it waits on. */
+  readonly key: WaitKey;
+  /** Description of the wait. */
+  readonly what: string;
+  /** Tasks holding the lock it waits for (by lockdep's records), if any. */
+  readonly holders: readonly Task[];
+}
+
+/**
+ * Every live task is blocked: nothing can ever wake them. The text lists each task, what it
+ * waits for and who holds that lock, like the kernel's hung-task report with lockdep's
+ * "Showing all locks held in the system".
+ * @see kernel/hung_task.c
+ */
+export class Deadlock extends MmBug {
+  /** The blocked tasks (set by the scheduler that detected the deadlock). */
+  entries: readonly DeadlockEntry[] = [];
+
+  /**
+   * @param reason one-line summary
+   * @param dump the per-task listing
+   */
+  constructor(reason: string, dump = '') {
+    super(reason, dump);
+    Object.defineProperty(this, 'name', { value: 'Deadlock' });
+  }
+}
+
+/**
+ * The scheduler of one emulated machine.
+ *
+ * Kernel code reads {@link preemptible} before each primitive and yields a point only when it
+ * is true, so a task running alone runs straight through. Tasks that must sleep yield a
+ * BlockPoint and are parked until {@link wake} is called with its key.
+ * @see kernel/sched/core.c
+ */
+export class Scheduler {
+  /**
+   * True iff more than one task is live (runnable or blocked) or {@link manual} is on. A
+   * plain field: kernel code reads it on every hot path.
+   */
+  preemptible = false;
+  /** The task whose generator is executing; undefined outside tasks. */
+  current: Task | undefined = undefined;
+  /** Live tasks (runnable or blocked), in spawn order. */
+  readonly tasks: Task[] = [];
+  /** The lock-class dependency validator of this machine. */
+  readonly lockdep: Lockdep;
+  /** The PRNG behind the `'random'` strategy. */
+  readonly prng: Prng;
+  /** Every warning so far (also passed to `onWarning`). */
+  readonly warnings: SchedWarning[] = [];
+  /**
+   * Called after every yielded point (including BlockPoints) with the task that yielded
+   * it: the hook for traces, schedule recording and per-step invariant checks.
+   */
+  onStep: ((task: Task, point: Yielded) => void) | undefined = undefined;
+  /** Number of points yielded so far, all tasks together. */
+  steps = 0;
+
+  private readonly runq: Task[] = [];
+  private readonly waiters = new Map<WaitKey, Task[]>();
+  private readonly onWarning: ((kind: string, text: string) => void) | undefined;
+  private readonly warnedOnce = new Set<string>();
+  private live = 0;
+  private manualMode = false;
+  private rrLast = 0;
+  private nextId = 1;
+  private lockSerial = 0;
+
+  /** Create a scheduler; the machine registers one per emulated machine. */
+  constructor(options: SchedulerOptions = {}) {
+    this.prng = new Prng(options.seed ?? 1);
+    this.onWarning = options.onWarning;
+    this.lockdep = new Lockdep(this);
+  }
+
+  /**
+   * Step-by-step mode for tests: forces {@link preemptible} on, so every point is yielded
+   * even by a task running alone.
+   */
+  get manual(): boolean {
+    return this.manualMode;
+  }
+  set manual(on: boolean) {
+    this.manualMode = on;
+    this.preemptible = on || this.live > 1;
+  }
+
+  /** Runnable tasks, ordered by id (a live view: do not modify). */
+  get runnable(): readonly Task[] {
+    return this.runq;
+  }
+
+  /**
+   * Create a task. It does not run until a `run*` or `step` call picks it.
+   * @see kernel/kthread.c kthread_create()
+   */
+  spawn<T>(name: string, body: () => KernelGen<T>, opts?: SpawnOptions): Task<T> {
+    const id = this.nextId++;
+    const task = new Task<T>(id, name, opts?.cpu ?? id - 1, opts?.flags ?? 0, body());
+    this.tasks.push(task);
+    this.runq.push(task); // ids only grow: runq stays sorted
+    this.live++;
+    this.preemptible = this.manualMode || this.live > 1;
+    return task;
+  }
+
+  /**
+   * Wake every task blocked on `key` (wake-all: woken tasks re-check their condition and
+   * may block again). Returns how many tasks were woken.
+   * @see kernel/sched/wait.c __wake_up(), mm/filemap.c folio_wake_bit()
+   */
+  wake(key: WaitKey): number {
+    const list = this.waiters.get(key);
+    if (list === undefined) return 0;
+    this.waiters.delete(key);
+    let n = 0;
+    for (const t of list) {
+      if (t.state !== 'blocked' || t.blockedOn?.key !== key) continue;
+      t.state = 'runnable';
+      t.blockedOn = undefined;
+      insertById(this.runq, t);
+      n++;
+    }
+    return n;
+  }
+
+  /**
+   * Whether any task is blocked on `key`.
+   * @see include/linux/wait.h waitqueue_active()
+   */
+  hasWaiters(key: WaitKey): boolean {
+    return this.waiters.has(key);
+  }
+
+  /**
+   * Spawn one task running `body`, run every task to completion with `strategy`, and return
+   * that task's result (rethrowing its error).
+   */
+  run<T>(body: () => KernelGen<T>, strategy: Strategy = 'run-to-completion'): T {
+    const task = this.spawn('main', body);
+    this.runAll(strategy);
+    if (task.state === 'failed') throw task.error;
+    return task.result as T;
+  }
+
+  /**
+   * Run until no task is runnable. Returns the number of points yielded. Throws
+   * {@link Deadlock} when tasks remain blocked, and rethrows the first error a task throws
+   * (the task is then `'failed'` with the error recorded; other tasks stay as they are).
+   */
+  runAll(strategy: Strategy = 'run-to-completion'): number {
+    this.assertOutsideTasks('runAll');
+    const start = this.steps;
+    const runq = this.runq;
+    for (;;) {
+      if (runq.length === 0) {
+        if (this.live > 0) throw this.deadlock();
+        return this.steps - start;
+      }
+      if (strategy === 'run-to-completion') {
+        const t = runq[0];
+        do this.advance(t);
+        while (t.state === 'runnable');
+      } else if (strategy === 'round-robin') {
+        let t = runq[0];
+        for (let i = 0; i < runq.length; i++) {
+          if (runq[i].id > this.rrLast) {
+            t = runq[i];
+            break;
+          }
+        }
+        this.rrLast = t.id;
+        this.advance(t);
+      } else if (strategy === 'random') {
+        const t = runq.length === 1 ? runq[0] : runq[this.prng.below(runq.length)];
+        this.advance(t);
+      } else {
+        const t = strategy(runq, this);
+        if (t.state !== 'runnable') {
+          throw new MopsError('E_STATE', `strategy picked ${t.label}, which is ${t.state}`);
+        }
+        this.advance(t);
+      }
+    }
+  }
+
+  /**
+   * Run `task` until its next point and return that point (before its primitive executes),
+   * or {@link DONE_POINT} when the task returns. A BlockPoint parks the task. Throws
+   * `MopsError('E_STATE')` when the task is not runnable, {@link Deadlock} when this step
+   * leaves every live task blocked, and the task's own error if it throws.
+   */
+  step(task: Task): Yielded {
+    this.assertOutsideTasks('step');
+    if (task.state !== 'runnable') {
+      const on = task.blockedOn ? ` on ${task.blockedOn.what} [${task.blockedOn.key}]` : '';
+      throw new MopsError(
+        'E_STATE',
+        `cannot step task ${task.label}: it is ${task.state}${on}; wake it or step another task`,
+      );
+    }
+    const p = this.advance(task);
+    if (p.op === 'block' && this.runq.length === 0 && this.live > 0) throw this.deadlock();
+    return p;
+  }
+
+  /**
+   * Step `task` until it yields a point matching `pred` and return that point: the
+   * primitive it announces has not executed yet. Throws `MopsError('E_STATE')` if the task
+   * finishes or blocks first without a match.
+   */
+  runUntil(task: Task, pred: (p: SchedPoint) => boolean): Yielded {
+    for (;;) {
+      const p = this.step(task);
+      if (pred(p)) return p;
+      if (task.state !== 'runnable') {
+        throw new MopsError(
+          'E_STATE',
+          `task ${task.label} ${task.state === 'done' ? 'finished' : `blocked on ${task.blockedOn?.what}`} before reaching the awaited point`,
+        );
+      }
+    }
+  }
+
+  /**
+   * Step `task` until it returns, and return its result. Throws `MopsError('E_STATE')` if it
+   * blocks (run the task that can wake it first) and {@link Deadlock} if nothing can.
+   */
+  runToEnd<T>(task: Task<T>): T {
+    while (task.state === 'runnable') this.step(task);
+    if (task.state === 'blocked') {
+      throw new MopsError(
+        'E_STATE',
+        `task ${task.label} blocked on ${task.blockedOn?.what} [${task.blockedOn?.key}]`,
+      );
+    }
+    if (task.state === 'failed') throw task.error;
+    return task.result as T;
+  }
+
+  /**
+   * Report a warning: recorded in {@link warnings} and passed to `onWarning`.
+   * @see include/asm-generic/bug.h WARN()
+   */
+  warn(kind: string, text: string): void {
+    this.warnings.push({ kind, text });
+    this.onWarning?.(kind, text);
+  }
+
+  /**
+   * A unique wait key for a new lock instance, e.g. `mutex:balloon_lock#3`. Deterministic:
+   * the same construction order gives the same keys.
+   */
+  newLockKey(kind: string, className: string): WaitKey {
+    return `${kind}:${className}#${++this.lockSerial}`;
+  }
+
+  /** Build the {@link Deadlock} error for the current state (every live task blocked). */
+  deadlock(): Deadlock {
+    const entries: DeadlockEntry[] = [];
+    const lines: string[] = [];
+    for (const t of this.tasks) {
+      if (t.state !== 'blocked' || t.blockedOn === undefined) continue;
+      const { key, what } = t.blockedOn;
+      const holders = this.lockdep.holders(key);
+      entries.push({ task: t, key, what, holders });
+      const by = holders.length
+        ? `held by ${holders.map((h) => h.label).join(', ')}`
+        : 'no task holds it or can wake it';
+      lines.push(
+        `INFO: task ${t.label} (cpu ${t.cpu}) blocked on ${what} [${key}], ${by}`,
+        ...describeHeldLocks(t)
+          .split('\n')
+          .map((l) => `  ${l}`),
+      );
+    }
+    const names = entries.map((e) => e.task.label).join(', ');
+    const err = new Deadlock(
+      `deadlock: every live task is blocked (${entries.length}: ${names})`,
+      lines.join('\n'),
+    );
+    err.entries = entries;
+    return err;
+  }
+
+  /** Run one point of `task` (the hot path: no allocation beyond the generator's own). */
+  private advance(task: Task): Yielded {
+    this.current = task;
+    let r: IteratorResult<Yielded, unknown>;
+    try {
+      r = task.gen.next();
+    } catch (e) {
+      this.current = undefined;
+      task.state = 'failed';
+      task.error = e;
+      this.retire(task);
+      throw e;
+    }
+    this.current = undefined;
+    if (r.done === true) {
+      task.state = 'done';
+      task.result = r.value;
+      this.retire(task);
+      this.lockdep.checkExit(task);
+      return DONE_POINT;
+    }
+    const p = r.value;
+    task.lastPoint = p;
+    task.steps++;
+    this.steps++;
+    if (p.op === 'block') this.park(task, p as BlockPoint);
+    if (this.onStep !== undefined) this.onStep(task, p);
+    return p;
+  }
+
+  private park(task: Task, p: BlockPoint): void {
+    task.state = 'blocked';
+    task.blockedOn = p;
+    const i = this.runq.indexOf(task);
+    if (i >= 0) this.runq.splice(i, 1);
+    const list = this.waiters.get(p.key);
+    if (list === undefined) this.waiters.set(p.key, [task]);
+    else list.push(task);
+    const mode = task.blockMode;
+    task.blockMode = BLOCK_SLEEP;
+    if (task.atomicDepth > 0 && mode === BLOCK_SLEEP) {
+      this.sleepInAtomic(task, p.what);
+    }
+  }
+
+  /** Report a sleep in atomic context once per (task, what). */
+  sleepInAtomic(task: Task, what: string): void {
+    const id = `${task.id}\0${what}`;
+    if (this.warnedOnce.has(id)) return;
+    this.warnedOnce.add(id);
+    this.warn(
+      'sleep_in_atomic',
+      [
+        `BUG: sleeping function called from invalid context at ${what}`,
+        `in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: ${task.id}, name: ${task.name}`,
+        `preempt_count: ${task.atomicDepth}`,
+        describeHeldLocks(task),
+      ].join('\n'),
+    );
+  }
+
+  private retire(task: Task): void {
+    this.live--;
+    const i = this.runq.indexOf(task);
+    if (i >= 0) this.runq.splice(i, 1);
+    const j = this.tasks.indexOf(task);
+    if (j >= 0) this.tasks.splice(j, 1);
+    this.preemptible = this.manualMode || this.live > 1;
+  }
+
+  private assertOutsideTasks(what: string): void {
+    if (this.current !== undefined) {
+      throw new MopsError(
+        'E_STATE',
+        `${what}() called from inside task ${this.current.label}; drive the scheduler from outside tasks`,
+      );
+    }
+  }
+}
+
+/**
+ * `might_sleep()`: warn (`'sleep_in_atomic'`) when the current task holds a spinlock. Call
+ * it before any operation that may sleep, contended or not, as the kernel does under
+ * CONFIG_DEBUG_ATOMIC_SLEEP.
+ * @see kernel/sched/core.c __might_sleep()
+ */
+export function mightSleep(sched: Scheduler, what: string): void {
+  const t = sched.current;
+  if (t !== undefined && t.atomicDepth > 0) sched.sleepInAtomic(t, what);
+}
+
+function insertById(runq: Task[], t: Task): void {
+  let i = runq.length;
+  while (i > 0 && runq[i - 1].id > t.id) i--;
+  runq.splice(i, 0, t);
+}

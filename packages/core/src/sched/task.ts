@@ -1,0 +1,115 @@
+/**
+ * Emulated tasks: one generator each, driven by a {@link Scheduler}.
+ * @module
+ */
+
+import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
+
+/**
+ * Life cycle of a task. `runnable` tasks may be stepped; `blocked` ones wait for
+ * `wake(key)`; `done` returned a value; `failed` threw (the error is in `Task.error`).
+ */
+export type TaskState = 'runnable' | 'blocked' | 'done' | 'failed';
+
+/** Lockdep flag: the acquisition is a read (shared) acquisition. */
+export const LOCKDEP_READ = 1;
+/** Lockdep flag: the acquisition is a trylock, which cannot deadlock and adds no dependency. */
+export const LOCKDEP_TRYLOCK = 2;
+/**
+ * Lockdep flag: a read acquisition that may nest inside another read acquisition of the same
+ * lock by the same task (rwlock_t readers), so it is not reported as recursion.
+ */
+export const LOCKDEP_RECURSIVE_READ = 4;
+
+/** How the next BlockPoint of a task sleeps (see {@link Task.blockMode}). */
+export const BLOCK_SLEEP = 0;
+/** The next BlockPoint is a contended spinlock: the task "spins", it does not sleep. */
+export const BLOCK_SPIN = 1;
+/** The next BlockPoint sleeps, but the sleeping lock already ran its might_sleep() check. */
+export const BLOCK_CHECKED = 2;
+
+/** One lock a task holds, as lockdep sees it (built on demand by {@link Task.held}). */
+export interface HeldLock {
+  /** Lockdep class (with a `/subclass` suffix for nested acquisitions). */
+  readonly className: string;
+  /** The lock instance (also its wait key). */
+  readonly key: WaitKey;
+  /** Held for read (shared). */
+  readonly read: boolean;
+  /** Taken by a trylock. */
+  readonly trylock: boolean;
+}
+
+/** The marker {@link Scheduler.step} returns when the task has finished. */
+export const DONE_POINT: SchedPoint = Object.freeze({ op: 'done' });
+
+/**
+ * An emulated kernel thread or user context: kcompactd, a direct compactor, a zsmalloc user,
+ * a balloon worker. It runs a {@link KernelGen}; the scheduler decides when.
+ * @see include/linux/sched.h struct task_struct
+ */
+export class Task<T = unknown> {
+  /** Current state; only the scheduler changes it. */
+  state: TaskState = 'runnable';
+  /** The generator's return value, once `state` is `'done'`. */
+  result: T | undefined = undefined;
+  /** What the generator threw, once `state` is `'failed'`. */
+  error: unknown = undefined;
+  /** The last scheduling point the task yielded (the primitive it is about to perform). */
+  lastPoint: Yielded | undefined = undefined;
+  /** While `state` is `'blocked'`: the BlockPoint (wait key and description) it sleeps on. */
+  blockedOn: BlockPoint | undefined = undefined;
+  /** Number of points this task has yielded. */
+  steps = 0;
+  /**
+   * Spinlocks (and rwlock_t) held: the task is in atomic context while this is non-zero,
+   * and sleeping there is a bug.
+   * @see include/linux/preempt.h in_atomic()
+   */
+  atomicDepth = 0;
+  /**
+   * Set by a lock just before it yields a BlockPoint: {@link BLOCK_SLEEP} (default),
+   * {@link BLOCK_SPIN} or {@link BLOCK_CHECKED}. The scheduler reads and resets it.
+   */
+  blockMode = 0;
+  /** Lockdep classes of the held locks, in acquisition order. */
+  readonly heldClasses: string[] = [];
+  /** Instance keys of the held locks, parallel to {@link heldClasses}. */
+  readonly heldKeys: WaitKey[] = [];
+  /** LOCKDEP_* flags of the held locks, parallel to {@link heldClasses}. */
+  readonly heldFlags: number[] = [];
+
+  /** @param gen the task body, already created but not started. */
+  constructor(
+    /** Task id (like a pid): 1, 2, 3… in spawn order, per scheduler. */
+    readonly id: number,
+    /** Name for reports, e.g. `'kcompactd0'`. */
+    readonly name: string,
+    /** The emulated CPU it runs on (for reports). */
+    public cpu: number,
+    /** PF_* flags, e.g. `PF_MEMALLOC`. */
+    public flags: number,
+    /** The generator driving the task. */
+    readonly gen: KernelGen<T>,
+  ) {}
+
+  /** `name/id`, as used in reports. */
+  get label(): string {
+    return `${this.name}/${this.id}`;
+  }
+
+  /** The locks this task holds, oldest first. */
+  get held(): HeldLock[] {
+    const out: HeldLock[] = [];
+    for (let i = 0; i < this.heldKeys.length; i++) {
+      const f = this.heldFlags[i];
+      out.push({
+        className: this.heldClasses[i],
+        key: this.heldKeys[i],
+        read: (f & LOCKDEP_READ) !== 0,
+        trylock: (f & LOCKDEP_TRYLOCK) !== 0,
+      });
+    }
+    return out;
+  }
+}
