@@ -21,6 +21,7 @@ export * from './buddy/init.js';
 export * from './buddy/page_alloc.js';
 export * from './clock.js';
 export * from './debug/dump_page.js';
+export * from './debug/invariants.js';
 export * from './errors.js';
 export * from './machine.js';
 export * from './memory/constants.js';

@@ -8,7 +8,8 @@ import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { initZones, defaultMinFreeKbytes, setupWatermarks } from './buddy/init.js';
 import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
-import { MopsError } from './errors.js';
+import { checkMemoryInvariants, type InvariantChecker, type InvariantReport } from './debug/invariants.js';
+import { MmBug, MopsError } from './errors.js';
 import {
   MAX_MACHINE_BYTES,
   MIN_MACHINE_BYTES,
@@ -93,9 +94,17 @@ export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConf
   const bytes = parseSize(config.memory);
   const range = `2 MiB to 64 GiB in multiples of 2 MiB (one pageblock)`;
   if (!Number.isFinite(bytes) || bytes <= 0)
-    throw new MopsError('E_CONFIG', `memory: ${config.memory} is not a size; use ${range}`, 'memory');
+    throw new MopsError(
+      'E_CONFIG',
+      `memory: ${config.memory} is not a size; use ${range}`,
+      'memory',
+    );
   if (bytes < MIN_MACHINE_BYTES || bytes > MAX_MACHINE_BYTES)
-    throw new MopsError('E_CONFIG', `memory: ${config.memory} is out of range; use ${range}`, 'memory');
+    throw new MopsError(
+      'E_CONFIG',
+      `memory: ${config.memory} is out of range; use ${range}`,
+      'memory',
+    );
   if (bytes % MIN_MACHINE_BYTES !== 0)
     throw new MopsError(
       'E_CONFIG',
@@ -139,6 +148,8 @@ export class Machine {
   readonly profile: Profile;
   /** vm.min_free_kbytes in force. */
   minFreeKbytes: number;
+  /** Invariant checkers contributed by plugins, by name. */
+  readonly invariantCheckers = new Map<string, InvariantChecker>();
 
   constructor(
     readonly container: DependencyContainer,
@@ -203,6 +214,11 @@ export class Machine {
       );
   }
 
+  /** Adds a plugin's checker to {@link checkInvariants}; a second use of a name replaces it. */
+  registerInvariantChecker(name: string, check: InvariantChecker): void {
+    this.invariantCheckers.set(name, check);
+  }
+
   /** Pageblocks of the machine. */
   get nrPageblocks(): number {
     return Math.ceil(this.config.nrPages / pageblock_nr_pages);
@@ -228,4 +244,26 @@ export function createMachine(
   c.register(Clock, { useValue: m.clock });
   c.register(TraceBus, { useValue: m.trace });
   return m;
+}
+
+/**
+ * checkInvariants(machine): the memory invariants plus every registered plugin checker.
+ * A checker that throws counts as a violation.
+ */
+export function checkInvariants(m: Machine): InvariantReport {
+  const violations = checkMemoryInvariants(m.mem);
+  for (const [name, check] of m.invariantCheckers) {
+    try {
+      for (const v of check()) violations.push(`${name}: ${v}`);
+    } catch (e) {
+      violations.push(`${name}: checker threw ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+  return { ok: violations.length === 0, violations };
+}
+
+/** Throws an MmBug listing the violations when {@link checkInvariants} fails. */
+export function assertInvariants(m: Machine): void {
+  const r = checkInvariants(m);
+  if (!r.ok) throw new MmBug(`invariants violated (${r.violations.length})`, r.violations.join('\n'));
 }

@@ -75,7 +75,8 @@ export function freeOneBlock(
     if (order >= pageblock_order) {
       const bmt = mem.pageblockMigratetype(buddy);
       if (!mergeableTypes(mem, mt, bmt)) break;
-      if (bmt !== mt && mem.profile.mergeRewritesBuddyType) changePageblockRange(mem, buddy, order, mt);
+      if (bmt !== mt && mem.profile.mergeRewritesBuddyType)
+        changePageblockRange(mem, buddy, order, mt);
     }
     delFromFreeList(mem, zone, buddy);
     pfn &= buddy;
@@ -447,11 +448,17 @@ export function getPageFromFreelist(
   }
 }
 
-/** alloc_flags_nofragment(): ALLOC_NOFRAGMENT when the preferred zone is Normal (6.x). */
+/**
+ * alloc_flags_nofragment(): ALLOC_NOFRAGMENT when the preferred zone (the highest populated
+ * zone the request may use) is Normal (6.x; v4.8 has no such flag).
+ */
 function allocFlagsNofragment(mem: Memory, gfp: number): number {
-  let flags = gfp & __GFP.KSWAPD_RECLAIM ? ALLOC.KSWAPD : 0;
-  if (mem.profile.fallback !== 'v4.8' && gfpZone(gfp) === ZONE.NORMAL) {
-    if (mem.node.zones[ZONE.NORMAL].managedPages > 0) flags |= ALLOC.NOFRAGMENT;
+  const flags = gfp & __GFP.KSWAPD_RECLAIM ? ALLOC.KSWAPD : 0;
+  if (mem.profile.fallback === 'v4.8') return flags;
+  const zones = mem.node.zones;
+  for (let zi = gfpZone(gfp); zi >= 0; zi--) {
+    if (zones[zi].managedPages === 0) continue;
+    return zi === ZONE.NORMAL ? flags | ALLOC.NOFRAGMENT : flags;
   }
   return flags;
 }

@@ -47,7 +47,12 @@ export function zoneLayout(name: string, nrPages: number): ZoneSpan[] {
   spans.push({ idx: ZONE.DMA, startPfn: 1, spanned: dmaEnd - 1, present: dmaEnd - 1 });
   if (nrPages > DMA_END) {
     const end = Math.min(nrPages, DMA32_END);
-    spans.push({ idx: ZONE.DMA32, startPfn: DMA_END, spanned: end - DMA_END, present: end - DMA_END });
+    spans.push({
+      idx: ZONE.DMA32,
+      startPfn: DMA_END,
+      spanned: end - DMA_END,
+      present: end - DMA_END,
+    });
   }
   if (nrPages > DMA32_END)
     spans.push({

@@ -82,3 +82,21 @@ export function folioRefUnfreeze(mem: Memory, folio: number, count: number): voi
 export function pageRefCount(mem: Memory, pfn: number): number {
   return mem.pages.refcount[pfn];
 }
+
+/**
+ * page_ref_inc(): raw +1 on a page's own count, as speculative walkers once did. Writing a
+ * tail page's count breaks invariant T0 (spec §1.3): an MmBug.
+ */
+export function pageRefInc(mem: Memory, pfn: number): void {
+  if (mem.pages.compound[pfn] < 0)
+    bug(mem, 'VM_BUG_ON_PAGE(PageTail(page)): page_ref_inc on a tail page', pfn);
+  mem.pages.refcount[pfn]++;
+}
+
+/** page_ref_dec(): raw -1 on a page's own count; a tail page or a zero count is an MmBug. */
+export function pageRefDec(mem: Memory, pfn: number): void {
+  if (mem.pages.compound[pfn] < 0)
+    bug(mem, 'VM_BUG_ON_PAGE(PageTail(page)): page_ref_dec on a tail page', pfn);
+  if (mem.pages.refcount[pfn] === 0) bug(mem, 'VM_BUG_ON_PAGE(page_ref_count(page) == 0)', pfn);
+  mem.pages.refcount[pfn]--;
+}

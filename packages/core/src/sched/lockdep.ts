@@ -318,15 +318,21 @@ export class Lockdep {
       '',
       'which lock already depends on the new lock.',
       '',
-      'the existing dependency chain (in reverse order) is:',
+      'the existing dependency chain is:',
     ];
-    for (let i = path.length - 1; i >= 0; i--) {
-      const c = path[i];
-      lines.push('', `-> #${i + 1} (${c.acquired}):`, `       ${describeChain(c)}`);
+    for (let i = 0; i < path.length; i++) {
+      const from = i === 0 ? className : path[i - 1].acquired;
+      lines.push(
+        '',
+        `-> #${i + 1} (${from}) -> (${path[i].acquired}):`,
+        `       ${describeChain(path[i])}`,
+      );
     }
     lines.push(
       '',
-      `-> #0 (${className}):`,
+      'and this acquisition closes the cycle:',
+      '',
+      `-> #0 (${held}) -> (${className}):`,
       `       ${describeChain(chain)}`,
       '',
       'other info that might help us debug this:',

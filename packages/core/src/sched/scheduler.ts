@@ -337,7 +337,7 @@ export class Scheduler {
     }
     const names = entries.map((e) => e.task.label).join(', ');
     const err = new Deadlock(
-      `deadlock: every live task is blocked (${entries.length}: ${names})`,
+      `every live task is blocked (${entries.length}: ${names})`,
       lines.join('\n'),
     );
     err.entries = entries;

@@ -1,0 +1,373 @@
+import { describe, expect, it } from 'vitest';
+import { MmBug } from '../../src/errors.js';
+import {
+  Deadlock,
+  type KernelGen,
+  Mutex,
+  mightSleep,
+  Scheduler,
+  SpinLock,
+} from '../../src/sched/index.js';
+
+function catchError(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected an error');
+}
+
+describe('deadlock detection', () => {
+  it('ABBA with two mutexes under step control → Deadlock naming both tasks and holders', () => {
+    const s = new Scheduler();
+    const A = new Mutex(s, 'A');
+    const B = new Mutex(s, 'B');
+    const t1 = s.spawn('t1', function* () {
+      yield* A.lock();
+      yield* B.lock();
+      B.unlock();
+      A.unlock();
+    });
+    const t2 = s.spawn('t2', function* () {
+      yield* B.lock();
+      yield* A.lock();
+      A.unlock();
+      B.unlock();
+    });
+    s.runUntil(t1, (p) => p.op === 'mutex_lock' && p.lock === 'B'); // t1 holds A
+    s.runUntil(t2, (p) => p.op === 'mutex_lock' && p.lock === 'A'); // t2 holds B
+    expect(A.owner).toBe(t1);
+    expect(B.owner).toBe(t2);
+    expect(s.step(t1).op).toBe('block'); // t1 waits for B; t2 can still run
+    const err = catchError(() => s.step(t2)); // t2 waits for A: nobody can run
+    expect(err).toBeInstanceOf(Deadlock);
+    expect(err).toBeInstanceOf(MmBug);
+    const d = err as Deadlock;
+    expect(d.name).toBe('Deadlock');
+    expect(d.message).toContain(
+      `task t1/1 (cpu 0) blocked on mutex_lock(B) [${B.key}], held by t2/2`,
+    );
+    expect(d.message).toContain(
+      `task t2/2 (cpu 1) blocked on mutex_lock(A) [${A.key}], held by t1/1`,
+    );
+    expect(d.entries.map((e) => [e.task, e.holders])).toEqual([
+      [t1, [t2]],
+      [t2, [t1]],
+    ]);
+    // The states stay inspectable after the report.
+    expect([t1.state, t2.state]).toEqual(['blocked', 'blocked']);
+    expect(() => s.step(t1)).toThrow(/E_STATE|cannot step/);
+    // lockdep saw the inversion at the moment t2 asked for A.
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['circular']);
+  });
+
+  it('runAll reports the same deadlock when the schedule reaches it', () => {
+    let found = 0;
+    for (let seed = 0; seed < 50; seed++) {
+      const s = new Scheduler({ seed });
+      const A = new Mutex(s, 'A');
+      const B = new Mutex(s, 'B');
+      const order = (x: Mutex, y: Mutex) =>
+        function* (): KernelGen {
+          yield* x.lock();
+          yield* y.lock();
+          y.unlock();
+          x.unlock();
+        };
+      s.spawn('t1', order(A, B));
+      s.spawn('t2', order(B, A));
+      try {
+        s.runAll('random');
+      } catch (e) {
+        expect(e).toBeInstanceOf(Deadlock);
+        found++;
+      }
+      // Whether or not this seed deadlocked, lockdep flagged the inversion.
+      expect(s.lockdep.reports.filter((r) => r.kind === 'circular')).toHaveLength(1);
+    }
+    expect(found).toBeGreaterThan(0);
+    expect(found).toBeLessThan(50);
+  });
+
+  it('a mutex locked twice by the same task deadlocks and is reported as recursion', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'balloon_lock');
+    const err = catchError(() =>
+      s.run(function* () {
+        yield* m.lock();
+        yield* m.lock();
+      }),
+    );
+    expect(err).toBeInstanceOf(Deadlock);
+    expect((err as Deadlock).message).toContain('held by main/1');
+    const [r] = s.lockdep.reports;
+    expect(r.kind).toBe('recursive');
+    expect(r.classes).toEqual(['balloon_lock']);
+    expect(r.text).toContain('WARNING: possible recursive locking detected');
+    expect(r.text).toContain('(the same lock)');
+  });
+});
+
+describe('lockdep', () => {
+  it('reports an ABBA inversion although the run did not deadlock, with both chains', () => {
+    const texts: string[] = [];
+    const s = new Scheduler({ onWarning: (kind, text) => kind === 'lockdep' && texts.push(text) });
+    const A = new Mutex(s, 'A');
+    const B = new Mutex(s, 'B');
+    s.spawn('t1', function* () {
+      yield* A.lock();
+      yield* B.lock();
+      B.unlock();
+      A.unlock();
+    });
+    s.spawn('t2', function* () {
+      yield* B.lock();
+      yield* A.lock();
+      A.unlock();
+      B.unlock();
+    });
+    s.runAll('run-to-completion'); // t1 finishes before t2 starts: no deadlock
+    expect(s.tasks).toEqual([]);
+    expect(s.lockdep.reports).toHaveLength(1);
+    const r = s.lockdep.reports[0];
+    expect(r.kind).toBe('circular');
+    expect(r.classes).toEqual(['A', 'B']);
+    expect(r.chains).toEqual([
+      { task: 't2/2', held: ['B'], acquired: 'A', op: 'mutex_lock' },
+      { task: 't1/1', held: ['A'], acquired: 'B', op: 'mutex_lock' },
+    ]);
+    expect(texts).toEqual([r.text]);
+    expect(r.text).toContain('WARNING: possible circular locking dependency detected');
+    expect(r.text).toContain('t2/2 is trying to acquire lock:');
+    expect(r.text).toContain('t1/1: mutex_lock(B) while holding A');
+    expect(r.text).toContain('t2/2: mutex_lock(A) while holding B');
+    expect(r.text).toContain('*** DEADLOCK ***');
+    expect(s.lockdep.dependsOn('A', 'B')).toBe(true);
+    expect(s.lockdep.dependsOn('B', 'A')).toBe(true);
+  });
+
+  it('reports once per class pair', () => {
+    const s = new Scheduler();
+    const A = new Mutex(s, 'A');
+    const B = new Mutex(s, 'B');
+    const nest = (x: Mutex, y: Mutex) =>
+      function* (): KernelGen {
+        yield* x.lock();
+        yield* y.lock();
+        y.unlock();
+        x.unlock();
+      };
+    for (let i = 0; i < 3; i++) {
+      s.run(nest(A, B));
+      s.run(nest(B, A));
+    }
+    expect(s.lockdep.reports).toHaveLength(1);
+  });
+
+  it('classes, not instances: two instances of one class share the order', () => {
+    const s = new Scheduler();
+    const a1 = new Mutex(s, 'class_a');
+    const a2 = new Mutex(s, 'class_a');
+    const b = new SpinLock(s, 'class_b');
+    s.run(function* () {
+      yield* a1.lock();
+      yield* b.lock();
+      b.unlock();
+      a1.unlock();
+    });
+    s.run(function* () {
+      yield* b.lock();
+      // a mutex under a spinlock is also a sleep-in-atomic
+      yield* a2.lock();
+      a2.unlock();
+      b.unlock();
+    });
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['circular']);
+    expect(s.lockdep.reports[0].classes).toEqual(['class_a', 'class_b']);
+    expect(s.warnings.map((w) => w.kind)).toEqual(['sleep_in_atomic', 'lockdep']);
+  });
+
+  it('finds a three-lock cycle and lists the whole existing path', () => {
+    const s = new Scheduler();
+    const [A, B, C] = ['A', 'B', 'C'].map((n) => new Mutex(s, n));
+    const nest = (x: Mutex, y: Mutex) =>
+      function* (): KernelGen {
+        yield* x.lock();
+        yield* y.lock();
+        y.unlock();
+        x.unlock();
+      };
+    s.run(nest(A, B));
+    s.run(nest(B, C));
+    expect(s.lockdep.reports).toEqual([]);
+    s.run(nest(C, A));
+    const [r] = s.lockdep.reports;
+    expect(r.kind).toBe('circular');
+    expect(r.classes).toEqual(['A', 'B', 'C']);
+    expect(r.chains.map((c) => `${c.held.at(-1)}->${c.acquired}`)).toEqual([
+      'C->A',
+      'A->B',
+      'B->C',
+    ]);
+    expect(r.text).toContain('-> #1 (A) -> (B):');
+    expect(r.text).toContain('-> #2 (B) -> (C):');
+    expect(r.text).toContain('-> #0 (C) -> (A):');
+    expect(r.text).toContain('lock(B);'); // CPU1 holds B, the class before C in the cycle
+  });
+
+  it('trylock adds no dependency into the trylocked class', () => {
+    const s = new Scheduler();
+    const A = new Mutex(s, 'A');
+    const B = new Mutex(s, 'B');
+    s.run(function* () {
+      yield* A.lock();
+      if (B.trylock()) B.unlock();
+      A.unlock();
+    });
+    s.run(function* () {
+      yield* B.lock();
+      yield* A.lock();
+      A.unlock();
+      B.unlock();
+    });
+    expect(s.lockdep.reports).toEqual([]);
+    expect(s.lockdep.dependsOn('A', 'B')).toBe(false);
+    expect(s.lockdep.dependsOn('B', 'A')).toBe(true);
+  });
+
+  it('two locks of one class nested without a subclass are reported; with one they are not', () => {
+    const s = new Scheduler();
+    const x = new Mutex(s, 'zspage_lock');
+    const y = new Mutex(s, 'zspage_lock');
+    s.run(function* () {
+      yield* x.lock();
+      yield* y.lock(1); // mutex_lock_nested(&y, SINGLE_DEPTH_NESTING)
+      expect(s.current?.heldClasses).toEqual(['zspage_lock', 'zspage_lock/1']);
+      y.unlock();
+      x.unlock();
+    });
+    expect(s.lockdep.reports).toEqual([]);
+    s.run(function* () {
+      yield* x.lock();
+      yield* y.lock();
+      y.unlock();
+      x.unlock();
+    });
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['recursive']);
+    expect(s.lockdep.reports[0].text).toContain('missing lock nesting notation');
+  });
+
+  it('a task that ends holding a lock is reported', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'leaked');
+    s.run(function* () {
+      yield* m.lock();
+    });
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['held_at_exit']);
+    expect(s.lockdep.reports[0].text).toContain('(leaked)');
+  });
+
+  it('disabled lockdep records nothing but still tracks holders', () => {
+    const s = new Scheduler();
+    s.lockdep.enabled = false;
+    const A = new Mutex(s, 'A');
+    const B = new Mutex(s, 'B');
+    s.run(function* () {
+      yield* A.lock();
+      yield* B.lock();
+      expect(s.lockdep.holders(B.key)).toEqual([s.current]);
+      B.unlock();
+      A.unlock();
+    });
+    s.run(function* () {
+      yield* B.lock();
+      yield* A.lock();
+      A.unlock();
+      B.unlock();
+    });
+    expect(s.lockdep.reports).toEqual([]);
+  });
+});
+
+describe('generic helpers for the page lock', () => {
+  /** A minimal PG_locked built only on the public helpers, as page/lock.ts will be. */
+  function pageLock(s: Scheduler) {
+    const locked = new Set<number>();
+    const key = (pfn: number) => `page:${pfn.toString(16)}`;
+    function* lockPage(pfn: number): KernelGen {
+      if (s.preemptible) yield { op: 'lock_page', pfn };
+      mightSleep(s, `lock_page pfn 0x${pfn.toString(16)}`);
+      s.lockdep.validate(s.current, 'PG_locked', key(pfn), 0, 'lock_page');
+      while (locked.has(pfn)) {
+        yield { op: 'block', key: key(pfn), what: `lock_page pfn 0x${pfn.toString(16)}` };
+      }
+      locked.add(pfn);
+      s.lockdep.acquired(s.current, 'PG_locked', key(pfn));
+    }
+    function unlockPage(pfn: number): void {
+      locked.delete(pfn);
+      s.lockdep.release(s.current, key(pfn));
+      if (s.hasWaiters(key(pfn))) s.wake(key(pfn));
+    }
+    return { lockPage, unlockPage, key };
+  }
+
+  it('names the page-lock holder in a deadlock and orders PG_locked against mutexes', () => {
+    const s = new Scheduler();
+    const { lockPage, unlockPage, key } = pageLock(s);
+    const m = new Mutex(s, 'balloon_lock');
+    const t1 = s.spawn('compactor', function* () {
+      yield* lockPage(0x12);
+      yield* m.lock();
+      m.unlock();
+      unlockPage(0x12);
+    });
+    const t2 = s.spawn('balloon', function* () {
+      yield* m.lock();
+      yield* lockPage(0x12);
+      unlockPage(0x12);
+      m.unlock();
+    });
+    s.runUntil(t1, (p) => p.op === 'mutex_lock');
+    s.runUntil(t2, (p) => p.op === 'lock_page');
+    s.step(t1);
+    const d = catchError(() => s.step(t2)) as Deadlock;
+    expect(d).toBeInstanceOf(Deadlock);
+    expect(d.message).toContain(
+      `blocked on lock_page pfn 0x12 [${key(0x12)}], held by compactor/1`,
+    );
+    expect(d.message).toContain('blocked on mutex_lock(balloon_lock)');
+    expect(d.message).toContain('held by balloon/2');
+    expect(s.lockdep.reports[0].classes).toEqual(['PG_locked', 'balloon_lock']);
+  });
+
+  it('a page lock released by another task leaves no stale holder', () => {
+    const s = new Scheduler();
+    const { lockPage, unlockPage, key } = pageLock(s);
+    const t1 = s.spawn('locker', function* () {
+      yield* lockPage(0x7);
+      if (s.preemptible) yield { op: 'hold' };
+    });
+    const t2 = s.spawn('io_end', function* () {
+      if (s.preemptible) yield { op: 'end_io' };
+      unlockPage(0x7);
+    });
+    s.runUntil(t1, (p) => p.op === 'hold');
+    expect(s.lockdep.holders(key(0x7))).toEqual([t1]);
+    s.runToEnd(t2);
+    expect(t1.heldKeys).toEqual([]);
+    s.runToEnd(t1);
+    expect(s.lockdep.reports).toEqual([]);
+  });
+
+  it('releasing a lock nobody holds is a bad unlock balance report', () => {
+    const s = new Scheduler();
+    s.run(function* () {
+      if (s.preemptible) yield { op: 'unlock_page', pfn: 99 };
+      s.lockdep.release(s.current, 'page:99');
+    });
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['unbalanced']);
+    expect(s.lockdep.reports[0].text).toContain('bad unlock balance detected');
+  });
+});

@@ -1,0 +1,464 @@
+import { describe, expect, it } from 'vitest';
+import { MmBug } from '../../src/errors.js';
+import {
+  Deadlock,
+  type KernelGen,
+  Mutex,
+  RwLock,
+  RwSemaphore,
+  Scheduler,
+  type SchedWarning,
+  SpinLock,
+  type Task,
+} from '../../src/sched/index.js';
+
+const SEEDS = 200;
+
+interface Counter {
+  x: number;
+  inside: number;
+  maxInside: number;
+}
+
+/** A non-atomic increment: read, a scheduling point, write back. */
+function* racyInc(s: Scheduler, c: Counter): KernelGen {
+  if (s.preemptible) yield { op: 'load' };
+  const v = c.x;
+  c.inside++;
+  c.maxInside = Math.max(c.maxInside, c.inside);
+  if (s.preemptible) yield { op: 'store' };
+  c.x = v + 1;
+  c.inside--;
+}
+
+type Guard = (s: Scheduler) => (body: () => KernelGen) => KernelGen;
+
+const noLock: Guard = () =>
+  function* (body) {
+    yield* body();
+  };
+
+const withMutex: Guard = (s) => {
+  const m = new Mutex(s, 'counter_mutex');
+  return function* (body) {
+    yield* m.lock();
+    yield* body();
+    if (s.preemptible) yield m.points.unlock;
+    m.unlock();
+  };
+};
+
+const withSpin: Guard = (s) => {
+  const l = new SpinLock(s, 'counter_spin');
+  return function* (body) {
+    yield* l.lock();
+    yield* body();
+    if (s.preemptible) yield l.points.unlock;
+    l.unlock();
+  };
+};
+
+const withWriteLock: Guard = (s) => {
+  const l = new RwLock(s, 'counter_rw');
+  return function* (body) {
+    yield* l.writeLock();
+    yield* body();
+    if (s.preemptible) yield l.points.writeUnlock;
+    l.writeUnlock();
+  };
+};
+
+/** 3 tasks × 3 increments under `guard`, random schedule from `seed`; the final count. */
+function raceOnce(seed: number, guard: Guard): Counter {
+  const s = new Scheduler({ seed });
+  const c: Counter = { x: 0, inside: 0, maxInside: 0 };
+  const locked = guard(s);
+  for (let t = 0; t < 3; t++) {
+    s.spawn(`inc${t}`, function* () {
+      for (let i = 0; i < 3; i++) yield* locked(() => racyInc(s, c));
+    });
+  }
+  s.runAll('random');
+  return c;
+}
+
+describe('mutual exclusion under the random strategy', () => {
+  it('without a lock, some seed loses an update', () => {
+    let lost = 0;
+    for (let seed = 0; seed < SEEDS; seed++) if (raceOnce(seed, noLock).x < 9) lost++;
+    expect(lost).toBeGreaterThan(0);
+  });
+
+  for (const [name, guard] of [
+    ['Mutex', withMutex],
+    ['SpinLock', withSpin],
+    ['RwLock (write side)', withWriteLock],
+  ] as const) {
+    it(`${name}: no update is lost for ${SEEDS} seeds`, () => {
+      for (let seed = 0; seed < SEEDS; seed++) {
+        const c = raceOnce(seed, guard);
+        expect(c.x).toBe(9);
+        expect(c.maxInside).toBe(1);
+      }
+    });
+  }
+
+  it('RwLock: readers share, never overlap a writer', () => {
+    for (let seed = 0; seed < SEEDS; seed++) {
+      const s = new Scheduler({ seed });
+      const l = new RwLock(s, 'rw');
+      let writers = 0;
+      let readers = 0;
+      let maxReaders = 0;
+      let value = 0;
+      let bad = 0;
+      for (let i = 0; i < 3; i++) {
+        s.spawn(`reader${i}`, function* () {
+          for (let k = 0; k < 2; k++) {
+            yield* l.readLock();
+            readers++;
+            maxReaders = Math.max(maxReaders, readers);
+            if (writers > 0) bad++;
+            const seen = value;
+            if (s.preemptible) yield { op: 'read_body' };
+            if (value !== seen || writers > 0) bad++;
+            readers--;
+            if (s.preemptible) yield l.points.readUnlock;
+            l.readUnlock();
+          }
+        });
+      }
+      s.spawn('writer', function* () {
+        for (let k = 0; k < 2; k++) {
+          yield* l.writeLock();
+          writers++;
+          if (readers > 0) bad++;
+          if (s.preemptible) yield { op: 'write_body' };
+          value++;
+          writers--;
+          if (s.preemptible) yield l.points.writeUnlock;
+          l.writeUnlock();
+        }
+      });
+      s.runAll('random');
+      expect(bad).toBe(0);
+      expect(value).toBe(2);
+      if (seed === 0) expect(l.readers).toBe(0);
+    }
+  });
+
+  it('RwLock: two readers hold it at once', () => {
+    const s = new Scheduler();
+    const l = new RwLock(s, 'rw');
+    const r1 = s.spawn('r1', function* () {
+      yield* l.readLock();
+      if (s.preemptible) yield { op: 'hold' };
+      l.readUnlock();
+    });
+    const r2 = s.spawn('r2', function* () {
+      yield* l.readLock();
+      if (s.preemptible) yield { op: 'hold' };
+      l.readUnlock();
+    });
+    s.runUntil(r1, (p) => p.op === 'hold');
+    s.runUntil(r2, (p) => p.op === 'hold');
+    expect(l.readers).toBe(2);
+    s.runAll();
+    expect(l.readers).toBe(0);
+  });
+});
+
+describe('RwLock fairness: writer preference', () => {
+  it('a waiting writer holds back new readers, then gets the lock before them', () => {
+    const s = new Scheduler();
+    const l = new RwLock(s, 'rw');
+    const order: string[] = [];
+    const reader = (name: string) =>
+      s.spawn(name, function* () {
+        yield* l.readLock();
+        order.push(name);
+        if (s.preemptible) yield { op: 'hold' };
+        l.readUnlock();
+      });
+    const r1 = reader('r1');
+    const w = s.spawn('w', function* () {
+      yield* l.writeLock();
+      order.push('w');
+      if (s.preemptible) yield { op: 'hold' };
+      l.writeUnlock();
+    });
+    const r2 = reader('r2');
+    s.runUntil(r1, (p) => p.op === 'hold'); // r1 holds for read
+    s.runUntil(w, (p) => p.op === 'block'); // w waits for r1
+    expect(l.writersWaiting).toBe(1);
+    expect(l.readTrylock()).toBe(false);
+    s.runUntil(r2, (p) => p.op === 'block'); // r2 waits behind w
+    expect(r2.blockedOn?.what).toBe('read_lock(rw)');
+    s.runToEnd(r1); // read_unlock wakes both; w goes first when stepped
+    expect(s.runnable).toEqual([w, r2]);
+    s.runAll('run-to-completion');
+    expect(order).toEqual(['r1', 'w', 'r2']);
+  });
+
+  it('rwlock_t allows a recursive read behind a waiting writer; rwsem deadlocks', () => {
+    for (const Kind of [RwLock, RwSemaphore]) {
+      const s = new Scheduler();
+      const l = new Kind(s, 'rw');
+      const r = s.spawn('r', function* () {
+        yield* l.readLock();
+        if (s.preemptible) yield { op: 'again' };
+        yield* l.readLock();
+        l.readUnlock();
+        l.readUnlock();
+      });
+      const w = s.spawn('w', function* () {
+        yield* l.writeLock();
+        l.writeUnlock();
+      });
+      s.runUntil(r, (p) => p.op === 'again');
+      s.runUntil(w, (p) => p.op === 'block');
+      if (Kind === RwLock) {
+        s.runToEnd(r);
+        s.runAll();
+        expect(w.state).toBe('done');
+        expect(s.lockdep.reports).toEqual([]);
+      } else {
+        expect(() => s.runToEnd(r)).toThrow(Deadlock);
+        expect(s.lockdep.reports.map((x) => x.kind)).toEqual(['recursive']);
+      }
+    }
+  });
+
+  it('RwSemaphore has the down/up names and sleeps', () => {
+    const s = new Scheduler();
+    const sem = new RwSemaphore(s, 'mmap_lock');
+    expect(sem.key).toMatch(/^rwsem:mmap_lock#/);
+    expect(sem.points.readLock.op).toBe('down_read');
+    s.run(function* () {
+      yield* sem.downRead();
+      expect(sem.downWriteTrylock()).toBe(false);
+      sem.upRead();
+      yield* sem.downWrite();
+      expect(sem.downReadTrylock()).toBe(false);
+      sem.upWrite();
+      expect(sem.downReadTrylock()).toBe(true);
+      sem.upRead();
+    });
+  });
+});
+
+describe('trylock', () => {
+  it('mutex_trylock / spin_trylock / write_trylock succeed only when free', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'm');
+    const sp = new SpinLock(s, 'sp');
+    const rw = new RwLock(s, 'rw');
+    s.run(function* () {
+      if (s.preemptible) yield m.points.trylock;
+      expect(m.trylock()).toBe(true);
+      expect(m.trylock()).toBe(false);
+      expect(m.owner).toBe(s.current);
+      m.unlock();
+      expect(sp.trylock()).toBe(true);
+      expect(sp.trylock()).toBe(false);
+      expect(s.current?.atomicDepth).toBe(1);
+      sp.unlock();
+      expect(s.current?.atomicDepth).toBe(0);
+      expect(rw.readTrylock()).toBe(true);
+      expect(rw.writeTrylock()).toBe(false);
+      rw.readUnlock();
+      expect(rw.writeTrylock()).toBe(true);
+      expect(rw.readTrylock()).toBe(false);
+      rw.writeUnlock();
+    });
+    // A self-trylock fails without deadlock and without a lockdep report.
+    expect(s.lockdep.reports).toEqual([]);
+  });
+
+  it('locks can be used outside tasks (setup code)', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'm');
+    expect(m.trylock()).toBe(true);
+    expect(m.owner).toBeUndefined();
+    m.unlock();
+    expect(m.locked).toBe(false);
+  });
+});
+
+describe('lock misuse is an MmBug', () => {
+  it('unlocking an unlocked lock', () => {
+    const s = new Scheduler();
+    expect(() => new Mutex(s, 'm').unlock()).toThrow(MmBug);
+    expect(() => new SpinLock(s, 'sp').unlock()).toThrow(MmBug);
+    expect(() => new RwLock(s, 'rw').readUnlock()).toThrow(MmBug);
+    expect(() => new RwLock(s, 'rw').writeUnlock()).toThrow(MmBug);
+    expect(() => new RwSemaphore(s, 'sem').upWrite()).toThrow(MmBug);
+  });
+
+  it('unlocking a mutex, spinlock or write lock held by another task', () => {
+    for (const make of [
+      (s: Scheduler) => {
+        const m = new Mutex(s, 'm');
+        return { lock: () => m.lock(), unlock: () => m.unlock() };
+      },
+      (s: Scheduler) => {
+        const l = new SpinLock(s, 'sp');
+        return { lock: () => l.lock(), unlock: () => l.unlock() };
+      },
+      (s: Scheduler) => {
+        const l = new RwLock(s, 'rw');
+        return { lock: () => l.writeLock(), unlock: () => l.writeUnlock() };
+      },
+      (s: Scheduler) => {
+        const l = new RwLock(s, 'rw');
+        return { lock: () => l.readLock(), unlock: () => l.readUnlock() };
+      },
+    ]) {
+      const s = new Scheduler();
+      const l = make(s);
+      const owner = s.spawn('owner', function* () {
+        yield* l.lock();
+        if (s.preemptible) yield { op: 'hold' };
+        l.unlock();
+      });
+      const thief = s.spawn('thief', function* () {
+        if (s.preemptible) yield { op: 'steal' };
+        l.unlock();
+      });
+      s.runUntil(owner, (p) => p.op === 'hold');
+      s.step(thief);
+      expect(() => s.step(thief)).toThrow(MmBug);
+      expect(thief.state).toBe('failed');
+      expect(String((thief.error as Error).message)).toMatch(/owner|held|hold/);
+      s.runAll();
+      expect(owner.state).toBe('done');
+    }
+  });
+});
+
+describe('sleep in atomic context', () => {
+  function collect(): { warnings: SchedWarning[]; sched: Scheduler } {
+    const warnings: SchedWarning[] = [];
+    const sched = new Scheduler({ onWarning: (kind, text) => warnings.push({ kind, text }) });
+    return { warnings, sched };
+  }
+
+  it('mutex_lock under a spinlock warns even when the mutex is free (might_sleep)', () => {
+    const { warnings, sched: s } = collect();
+    const sp = new SpinLock(s, 'pages_lock');
+    const m = new Mutex(s, 'balloon_lock');
+    s.run(function* () {
+      yield* sp.lock();
+      yield* m.lock();
+      m.unlock();
+      sp.unlock();
+    });
+    const sleeps = warnings.filter((w) => w.kind === 'sleep_in_atomic');
+    expect(sleeps).toHaveLength(1);
+    expect(sleeps[0].text).toContain('BUG: sleeping function called from invalid context');
+    expect(sleeps[0].text).toContain('mutex_lock(balloon_lock)');
+    expect(sleeps[0].text).toContain('(pages_lock)');
+    expect(s.warnings).toEqual(warnings);
+  });
+
+  it('blocking on any wait key (a page lock) while holding a spinlock warns', () => {
+    const { warnings, sched: s } = collect();
+    const sp = new SpinLock(s, 'zone->lock');
+    const t = s.spawn('t', function* () {
+      yield* sp.lock();
+      yield { op: 'block', key: 'page:0x42', what: 'lock_page pfn 0x42' };
+      sp.unlock();
+    });
+    s.spawn('unlocker', function* () {
+      if (s.preemptible) yield { op: 'unlock_page', pfn: 0x42 };
+      s.wake('page:0x42');
+    });
+    s.runAll('run-to-completion');
+    expect(t.state).toBe('done');
+    expect(warnings.map((w) => w.kind)).toEqual(['sleep_in_atomic']);
+    expect(warnings[0].text).toContain('lock_page pfn 0x42');
+  });
+
+  it('spinning on a contended spinlock while holding another is not a sleep', () => {
+    const { warnings, sched: s } = collect();
+    const a = new SpinLock(s, 'a');
+    const b = new SpinLock(s, 'b');
+    const t1 = s.spawn('t1', function* () {
+      yield* a.lock();
+      yield* b.lock();
+      b.unlock();
+      a.unlock();
+    });
+    const t2 = s.spawn('t2', function* () {
+      yield* b.lock();
+      if (s.preemptible) yield { op: 'hold' };
+      b.unlock();
+    });
+    s.runUntil(t2, (p) => p.op === 'hold');
+    s.runUntil(t1, (p) => p.op === 'block');
+    expect(t1.blockedOn?.what).toBe('spin_lock(b)');
+    s.runAll();
+    expect(warnings).toEqual([]);
+    expect([t1.atomicDepth, t2.atomicDepth]).toEqual([0, 0]);
+  });
+
+  it('holding a mutex is not atomic: sleeping under it is fine', () => {
+    const { warnings, sched: s } = collect();
+    const m = new Mutex(s, 'm');
+    const m2 = new Mutex(s, 'm2');
+    s.run(function* () {
+      yield* m.lock();
+      yield* m2.lock();
+      m2.unlock();
+      m.unlock();
+    });
+    expect(warnings).toEqual([]);
+  });
+});
+
+describe('contention', () => {
+  it('a contended mutex parks the waiter until unlock; all waiters wake and re-check', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'm');
+    const tasks: Task[] = [];
+    const order: string[] = [];
+    for (const name of ['a', 'b', 'c']) {
+      tasks.push(
+        s.spawn(name, function* () {
+          yield* m.lock();
+          order.push(name);
+          if (s.preemptible) yield { op: 'hold' };
+          m.unlock();
+        }),
+      );
+    }
+    const [a, b, c] = tasks;
+    s.runUntil(a, (p) => p.op === 'hold');
+    s.runUntil(b, (p) => p.op === 'block');
+    s.runUntil(c, (p) => p.op === 'block');
+    expect(s.hasWaiters(m.key)).toBe(true);
+    expect(b.blockedOn?.key).toBe(m.key);
+    s.runToEnd(a);
+    expect(s.runnable).toEqual([b, c]);
+    // c re-checks first, gets it; b re-checks, sleeps again.
+    s.runUntil(c, (p) => p.op === 'hold');
+    expect(s.step(b).op).toBe('block');
+    s.runAll();
+    expect(order).toEqual(['a', 'c', 'b']);
+    expect(m.locked).toBe(false);
+  });
+
+  it('assertHeld warns when the current task does not hold the lock', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'balloon_lock');
+    s.run(function* () {
+      expect(m.assertHeld()).toBe(false);
+      yield* m.lock();
+      expect(m.isHeld()).toBe(true);
+      expect(m.assertHeld()).toBe(true);
+      m.unlock();
+    });
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['not_held']);
+    expect(s.warnings[0].text).toContain('lockdep_assert_held(balloon_lock)');
+  });
+});
