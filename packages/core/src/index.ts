@@ -39,3 +39,4 @@ export * from './sched/index.js';
 export * from './trace/bus.js';
 export * from './vmstat/items.js';
 export * from './vmstat/vmstat.js';
+export * from './workload/churn.js';

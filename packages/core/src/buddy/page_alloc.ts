@@ -489,13 +489,14 @@ export function allocPages(
   mem: Memory,
   gfp: number,
   order: number,
-  opts: AllocOptions = {},
+  opts?: AllocOptions,
 ): number {
-  const owner = opts.owner ?? 1;
-  const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | (opts.allocFlags ?? 0);
+  const owner = opts?.owner ?? 1;
+  const extra = opts?.allocFlags ?? 0;
+  const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;
   let pfn = getPageFromFreelist(mem, gfp, order, first, owner);
   if (pfn >= 0) return pfn;
-  const slow = gfpToAllocFlags(gfp) | (opts.allocFlags ?? 0);
+  const slow = gfpToAllocFlags(gfp) | extra;
   pfn = getPageFromFreelist(mem, gfp, order, slow, owner);
   if (pfn >= 0) return pfn;
   for (const hook of mem.slowpath) {
@@ -505,6 +506,24 @@ export function allocPages(
   mem.allocFailures++;
   return -1;
 }
+
+/** PAGE_FLAGS_CHECK_AT_FREE for the machine's profile (PG_slab only up to v6.3). */
+function checkAtFreeMask(mem: Memory): number {
+  let check =
+    (1 << PG.locked) |
+    (1 << PG.lru) |
+    (1 << PG.active) |
+    (1 << PG.private) |
+    (1 << PG.private_2) |
+    (1 << PG.writeback) |
+    (1 << PG.reserved) |
+    (1 << PG.unevictable) |
+    (1 << PG.mlocked);
+  if (mem.profile.slabFlagIsBad) check |= 1 << PG.slab;
+  return check;
+}
+
+const checkMasks = new WeakMap<Memory, number>();
 
 /** Reasons free_page_is_bad() gives, or undefined when the page may be freed. */
 function badPageReason(mem: Memory, pfn: number): string | undefined {
@@ -519,17 +538,11 @@ function badPageReason(mem: Memory, pfn: number): string | undefined {
     const resets = prof.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0;
     if (!resets) return 'non-NULL mapping';
   }
-  let check =
-    (1 << PG.locked) |
-    (1 << PG.lru) |
-    (1 << PG.active) |
-    (1 << PG.private) |
-    (1 << PG.private_2) |
-    (1 << PG.writeback) |
-    (1 << PG.reserved) |
-    (1 << PG.unevictable) |
-    (1 << PG.mlocked);
-  if (prof.slabFlagIsBad) check |= 1 << PG.slab;
+  let check = checkMasks.get(mem);
+  if (check === undefined) {
+    check = checkAtFreeMask(mem);
+    checkMasks.set(mem, check);
+  }
   if (p.flags[pfn] & check) return 'PAGE_FLAGS_CHECK_AT_FREE flag(s) set';
   return undefined;
 }
@@ -548,6 +561,20 @@ function badPage(mem: Memory, pfn: number, reason: string): void {
  */
 export function freePagesPrepare(mem: Memory, pfn: number, order: number): boolean {
   const p = mem.pages;
+  // The common case first: an order-0 page with nothing to reset but its flags.
+  if (order === 0 && p.type[pfn] === -1 && p.mapping[pfn] === 0 && p.refcount[pfn] === 0) {
+    let check = checkMasks.get(mem);
+    if (check === undefined) {
+      check = checkAtFreeMask(mem);
+      checkMasks.set(mem, check);
+    }
+    if (!(p.flags[pfn] & check)) {
+      p.flags[pfn] &= 1 << PG.hwpoison;
+      p.priv[pfn] = 0;
+      p.compound[pfn] = 0;
+      return true;
+    }
+  }
   let ok = true;
   const n = 1 << order;
   for (let i = n - 1; i >= 0; i--) {
