@@ -141,6 +141,7 @@ export class Scheduler {
   get manual(): boolean {
     return this.manualMode;
   }
+  /** Turn step-by-step mode on or off; {@link preemptible} follows. */
   set manual(on: boolean) {
     this.manualMode = on;
     this.preemptible = on || this.live > 1;
@@ -249,7 +250,8 @@ export class Scheduler {
    * Run `task` until its next point and return that point (before its primitive executes),
    * or {@link DONE_POINT} when the task returns. A BlockPoint parks the task. Throws
    * `MopsError('E_STATE')` when the task is not runnable, {@link Deadlock} when this step
-   * leaves every live task blocked, and the task's own error if it throws.
+   * (a block, or a task ending without waking the others) leaves every live task blocked,
+   * and the task's own error if it throws.
    */
   step(task: Task): Yielded {
     this.assertOutsideTasks('step');
@@ -261,7 +263,8 @@ export class Scheduler {
       );
     }
     const p = this.advance(task);
-    if (p.op === 'block' && this.runq.length === 0 && this.live > 0) throw this.deadlock();
+    // Blocking, or finishing without waking anyone, may leave nothing able to run.
+    if (this.runq.length === 0 && this.live > 0) throw this.deadlock();
     return p;
   }
 

@@ -2,6 +2,13 @@
  * The tracepoint bus: a typed eventemitter3 map keyed by kernel event names, with the
  * kernel's field names (include/trace/events/*.h). Events are emitted after the state
  * change they report is complete; a throwing listener never breaks the VM.
+ *
+ * Emitting sites test {@link TraceBus.enabled} first, so a tracepoint nobody listens to
+ * costs one property read, like the kernel's static keys:
+ *
+ * ```ts
+ * if (bus.enabled.mm_page_alloc) bus.fire('mm_page_alloc', { pfn, order, gfp_flags, migratetype });
+ * ```
  * @module
  */
 
@@ -9,7 +16,7 @@ import { EventEmitter } from 'eventemitter3';
 
 /** `mm_page_alloc` (include/trace/events/kmem.h). */
 export interface MmPageAlloc {
-  /** First pfn of the block. */
+  /** First pfn of the block (-1 when the allocation failed; ftrace then prints a NULL page). */
   pfn: number;
   /** Allocation order. */
   order: number;
@@ -27,16 +34,64 @@ export interface MmPageFree {
   order: number;
 }
 
+/**
+ * `mm_page_alloc_extfrag` (include/trace/events/kmem.h): an allocation fell back to a free
+ * block of another migrate type.
+ */
+export interface MmPageAllocExtfrag {
+  /** First pfn of the block taken from the fallback list. */
+  pfn: number;
+  /** Order of the allocation. */
+  alloc_order: number;
+  /** Order of the fallback block that was taken (or split). */
+  fallback_order: number;
+  /** Migrate type the allocation asked for. */
+  alloc_migratetype: number;
+  /** Migrate type of the free list the block came from. */
+  fallback_migratetype: number;
+  /**
+   * 1 when the pageblock now has the allocation's migrate type (the block was claimed), else
+   * 0: the kernel computes `alloc_migratetype == get_pageblock_migratetype(page)`.
+   */
+  change_ownership: number;
+}
+
 /** The events of the bus, by kernel name. Later layers add their events here. */
 export interface TraceEvents {
   /** A block was allocated. */
   mm_page_alloc: (e: MmPageAlloc) => void;
   /** A block was freed to the buddy allocator. */
   mm_page_free: (e: MmPageFree) => void;
+  /** An allocation stole from another migrate type's free list. */
+  mm_page_alloc_extfrag: (e: MmPageAllocExtfrag) => void;
 }
 
 /** Names of the events on the bus. */
 export type TraceEventName = keyof TraceEvents;
+
+/** The payload type of event `K`. */
+export type TraceEventPayload<K extends TraceEventName> = Parameters<TraceEvents[K]>[0];
+
+/**
+ * Every event name of {@link TraceEvents}, at run time. Whoever adds an event to the map adds
+ * its name here too, so {@link TraceBus.enabled} has the key from the start (a stable object
+ * shape keeps the hot-path read monomorphic).
+ */
+export const TRACE_EVENT_NAMES: readonly TraceEventName[] = [
+  'mm_page_alloc',
+  'mm_page_free',
+  'mm_page_alloc_extfrag',
+];
+
+/** eventemitter3's stored listener record (`EE` in its index.js). */
+interface StoredListener {
+  fn: (e: unknown) => void;
+  context: unknown;
+  once: boolean;
+}
+
+/** Listener type of event `K` as eventemitter3 declares it. */
+type Listener<K extends TraceEventName> = EventEmitter.EventListener<TraceEvents, K>;
 
 /** A machine's tracepoint bus. */
 export class TraceBus extends EventEmitter<TraceEvents> {
@@ -44,19 +99,112 @@ export class TraceBus extends EventEmitter<TraceEvents> {
   readonly listenerErrors: { event: string; error: unknown }[] = [];
 
   /**
-   * Emits `name` to each listener in turn; a listener that throws is recorded in
-   * {@link listenerErrors} and the others still run. Returns false when nobody listens.
+   * Whether each event has at least one listener, kept in sync by `on`, `once`, `off` and
+   * `removeAllListeners`. Emitting sites read it before building a payload. Treat it as
+   * read-only. An event name missing from {@link TRACE_EVENT_NAMES} reads `undefined` (falsy)
+   * until a listener subscribes.
    */
-  fire<K extends TraceEventName>(name: K, payload: Parameters<TraceEvents[K]>[0]): boolean {
-    const ls = this.listeners(name) as ((e: unknown) => void)[];
-    if (ls.length === 0) return false;
-    for (const l of ls) {
-      try {
-        l(payload);
-      } catch (error) {
-        this.listenerErrors.push({ event: name, error });
-      }
+  readonly enabled: Record<TraceEventName, boolean>;
+
+  constructor() {
+    super();
+    const enabled = {} as Record<TraceEventName, boolean>;
+    for (const name of TRACE_EVENT_NAMES) enabled[name] = false;
+    this.enabled = enabled;
+  }
+
+  /** Recomputes {@link enabled} for one event, or for all when `name` is undefined. */
+  private sync(name?: TraceEventName): void {
+    if (name !== undefined) {
+      this.enabled[name] = this.listenerCount(name) > 0;
+      return;
     }
+    for (const key of Object.keys(this.enabled) as TraceEventName[])
+      this.enabled[key] = this.listenerCount(key) > 0;
+  }
+
+  /** Adds a listener (eventemitter3 `on`) and marks the event enabled. */
+  override on<K extends TraceEventName>(event: K, fn: Listener<K>, context?: unknown): this {
+    super.on(event, fn, context);
+    this.enabled[event] = true;
+    return this;
+  }
+
+  /** Alias of {@link on}. */
+  override addListener<K extends TraceEventName>(
+    event: K,
+    fn: Listener<K>,
+    context?: unknown,
+  ): this {
+    return this.on(event, fn, context);
+  }
+
+  /** Adds a one-shot listener and marks the event enabled. */
+  override once<K extends TraceEventName>(event: K, fn: Listener<K>, context?: unknown): this {
+    super.once(event, fn, context);
+    this.enabled[event] = true;
+    return this;
+  }
+
+  /** Removes listeners (eventemitter3 semantics) and updates {@link enabled}. */
+  override removeListener<K extends TraceEventName>(
+    event: K,
+    fn?: Listener<K>,
+    context?: unknown,
+    once?: boolean,
+  ): this {
+    super.removeListener(event, fn, context, once);
+    this.sync(event);
+    return this;
+  }
+
+  /** Alias of {@link removeListener}. */
+  override off<K extends TraceEventName>(
+    event: K,
+    fn?: Listener<K>,
+    context?: unknown,
+    once?: boolean,
+  ): this {
+    return this.removeListener(event, fn, context, once);
+  }
+
+  /** Removes every listener of `event`, or of all events, and updates {@link enabled}. */
+  override removeAllListeners(event?: TraceEventName): this {
+    super.removeAllListeners(event);
+    this.sync(event);
+    return this;
+  }
+
+  /**
+   * Emits `name` to each listener in turn; a listener that throws is recorded in
+   * {@link listenerErrors} and the others still run. One-shot listeners are removed before
+   * they run, as eventemitter3's `emit` does. Returns false when nobody listens.
+   */
+  fire<K extends TraceEventName>(name: K, payload: TraceEventPayload<K>): boolean {
+    // eventemitter3 keeps one record or an array of records per event; reading them avoids
+    // the array `listeners()` builds and keeps each listener's context and once flag.
+    const key = EventEmitter.prefixed ? `${EventEmitter.prefixed}${name}` : name;
+    const stored = (this as unknown as { _events: Record<string, unknown> })._events[key] as
+      | StoredListener
+      | StoredListener[]
+      | undefined;
+    if (stored === undefined) return false;
+    if (!Array.isArray(stored)) {
+      this.call(name, stored, payload);
+      return true;
+    }
+    // removeListener builds a new array, so this one stays intact while listeners run.
+    const n = stored.length;
+    for (let i = 0; i < n; i++) this.call(name, stored[i], payload);
     return true;
+  }
+
+  private call(name: TraceEventName, l: StoredListener, payload: unknown): void {
+    if (l.once) this.removeListener(name, l.fn as Listener<typeof name>, undefined, true);
+    try {
+      l.fn.call(l.context, payload);
+    } catch (error) {
+      this.listenerErrors.push({ event: name, error });
+    }
   }
 }

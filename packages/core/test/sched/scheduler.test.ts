@@ -421,6 +421,22 @@ describe('errors and deadlocks', () => {
     expect(d.message).toContain('no task holds it');
   });
 
+  it('a step that ends the last runnable task while others sleep reports a deadlock', () => {
+    const s = new Scheduler();
+    const sleeper = s.spawn('sleeper', function* () {
+      yield { op: 'block', key: 'completion', what: 'wait_for_completion(&c)' };
+    });
+    const forgetful = s.spawn('forgetful', function* () {
+      yield* pt(s, 'work');
+      // forgets complete(&c)
+    });
+    s.step(sleeper);
+    expect(s.step(forgetful).op).toBe('work');
+    expect(() => s.step(forgetful)).toThrow(Deadlock);
+    expect(forgetful.state).toBe('done');
+    expect(sleeper.state).toBe('blocked');
+  });
+
   it('a strategy picking a task that is not runnable is E_STATE', () => {
     const s = new Scheduler();
     const a = s.spawn('a', function* () {

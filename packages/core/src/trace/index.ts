@@ -1,0 +1,45 @@
+/**
+ * Tracepoints: the typed bus, ftrace text rendering, a line recorder and tracefs filters.
+ * @module
+ */
+
+export {
+  type MmPageAlloc,
+  type MmPageAllocExtfrag,
+  type MmPageFree,
+  TRACE_EVENT_NAMES,
+  TraceBus,
+  type TraceEventName,
+  type TraceEventPayload,
+  type TraceEvents,
+} from './bus.js';
+export {
+  COMMON_FILTER_FIELDS,
+  type FtraceContext,
+  type FtraceEventFormat,
+  ftraceBody,
+  ftraceEventNames,
+  ftraceFormat,
+  ftraceHeader,
+  ftraceLine,
+  ftraceTimestamp,
+  type PointerStyle,
+  pagePointer,
+  registerFtraceFormat,
+  type TraceRecorder,
+  type TraceRecorderOptions,
+  traceRecorder,
+} from './ftrace.js';
+export {
+  compileTraceFilter,
+  type FilterFieldType,
+  type FilterFn,
+  type FilterNode,
+  type FilterOp,
+  type FilterSchema,
+  filterFields,
+  globToRegExp,
+  parseTraceFilter,
+  TraceFilterError,
+} from './filter.js';
+export { GFP_FLAG_NAMES, showGfpFlags } from './gfp_names.js';

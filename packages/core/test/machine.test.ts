@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Clock,
+  MACHINE_CONFIG,
+  Machine,
+  Memory,
+  MopsError,
+  PROFILES,
+  Scheduler,
+  TraceBus,
+  ZONE,
+  checkInvariants,
+  container,
+  createMachine,
+  inject,
+  injectable,
+  mixedChurn,
+  type ResolvedMachineConfig,
+} from '../src/index.js';
+
+function codeOf(f: () => unknown): { code?: string; field?: string; message: string } {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof MopsError) return { code: e.code, field: e.field, message: e.message };
+    throw e;
+  }
+  throw new Error('did not throw');
+}
+
+describe('createMachine config validation', () => {
+  it.each([
+    [0, 'memory'],
+    [-4096, 'memory'],
+    ['3M', 'memory'],
+    ['65G', 'memory'],
+    ['1M', 'memory'],
+    ['lots', 'memory'],
+  ])('memory %s → MopsError naming the field and the range', (memory, field) => {
+    const e = codeOf(() => createMachine({ memory }));
+    expect(e.code).toBe('E_CONFIG');
+    expect(e.field).toBe(field);
+    expect(e.message).toMatch(/memory/);
+  });
+
+  it('names the allowed range for sizes out of range', () => {
+    expect(codeOf(() => createMachine({ memory: '128G' })).message).toContain('2 MiB to 64 GiB');
+  });
+
+  it('rejects an unknown zone layout, a non-integer seed and an unknown profile', () => {
+    expect(codeOf(() => createMachine({ memory: '4M', zones: 'numa' as never })).field).toBe('zones');
+    expect(codeOf(() => createMachine({ memory: '4M', seed: 1.5 })).field).toBe('seed');
+    expect(codeOf(() => createMachine({ memory: '4M', profile: 'v5.0' as never })).message).toContain(
+      'v4.8, v6.0, v6.3, v6.17',
+    );
+  });
+
+  it('accepts every multiple of a pageblock from 2 MiB to 64 GiB', () => {
+    expect(createMachine({ memory: '2M' }).nrPages).toBe(512);
+    expect(createMachine({ memory: 6 * 1024 * 1024 }).nrPages).toBe(1536);
+    const big = createMachine({ memory: '64G', contents: false });
+    expect(big.nrPages).toBe(16 * 1024 * 1024);
+  });
+});
+
+describe('the machine model', () => {
+  it('lays out x86-64 zones: DMA from pfn 1 to 16 MiB, DMA32 to 4 GiB, Normal above', () => {
+    const m = createMachine({ memory: '8G', contents: false });
+    const z = m.mem.node.zones;
+    expect([z[ZONE.DMA].zoneStartPfn, z[ZONE.DMA].spannedPages]).toEqual([1, 4095]);
+    expect([z[ZONE.DMA32].zoneStartPfn, z[ZONE.DMA32].spannedPages]).toEqual([4096, (1 << 20) - 4096]);
+    expect([z[ZONE.NORMAL].zoneStartPfn, z[ZONE.NORMAL].spannedPages]).toEqual([1 << 20, 1 << 20]);
+    expect(z[ZONE.MOVABLE].populated).toBe(false);
+    // pfn 0 is firmware-reserved: allocated, PG_reserved, never freed.
+    expect(m.mem.pages.refcount[0]).toBe(1);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+
+  it('has page contents by default up to 1 GiB, metadata only above', () => {
+    expect(createMachine({ memory: '64M' }).mem.pages.contents?.length).toBe(64 * 1024 * 1024);
+    expect(createMachine({ memory: '2G' }).mem.pages.contents).toBeUndefined();
+  });
+
+  it('spends 32 bytes of metadata per page', () => {
+    expect(createMachine({ memory: '64M', contents: false }).mem.pages.metadataBytesPerPage()).toBe(32);
+  });
+
+  it('is deterministic: the same seed gives the same state, another seed another', () => {
+    const run = (seed: number) => {
+      const m = createMachine({ memory: '64M', seed });
+      mixedChurn(m);
+      return Buffer.from(m.mem.pages.refcount.buffer).toString('base64');
+    };
+    expect(run(3)).toBe(run(3));
+    expect(run(3)).not.toBe(run(4));
+  });
+
+  it('each machine has its own child container; the root stays clean', () => {
+    const a = createMachine({ memory: '4M' });
+    const b = createMachine({ memory: '4M', profile: 'v6.17' });
+    expect(a.container.resolve(Memory)).toBe(a.mem);
+    expect(b.container.resolve(Memory)).toBe(b.mem);
+    expect(a.container.resolve(Scheduler)).not.toBe(b.container.resolve(Scheduler));
+    expect(a.container.resolve<ResolvedMachineConfig>(MACHINE_CONFIG).profile).toBe(PROFILES['v6.3']);
+    expect(b.container.resolve(Machine)).toBe(b);
+    expect(container.isRegistered(Memory)).toBe(false);
+  });
+
+  it('injects machine services by class and by token (decorator metadata is emitted)', () => {
+    @injectable()
+    class Probe {
+      constructor(
+        readonly mem: Memory,
+        readonly clock: Clock,
+        readonly trace: TraceBus,
+        @inject(MACHINE_CONFIG) readonly config: ResolvedMachineConfig,
+      ) {}
+    }
+    expect(Reflect.getMetadata('design:paramtypes', Probe)?.slice(0, 3)).toEqual([Memory, Clock, TraceBus]);
+    const m = createMachine({ memory: '4M' });
+    const p = m.container.resolve(Probe);
+    expect(p.mem).toBe(m.mem);
+    expect(p.clock).toBe(m.clock);
+    expect(p.config.nrPages).toBe(1024);
+  });
+
+  it('a throwing trace listener does not break the VM or other listeners', () => {
+    const m = createMachine({ memory: '4M' });
+    const seen: number[] = [];
+    m.trace.on('mm_page_free', () => {
+      throw new Error('listener bug');
+    });
+    m.trace.on('mm_page_free', (e) => seen.push(e.pfn));
+    expect(m.trace.fire('mm_page_free', { pfn: 7, order: 0 })).toBe(true);
+    expect(seen).toEqual([7]);
+    expect(m.trace.listenerErrors).toHaveLength(1);
+  });
+});
