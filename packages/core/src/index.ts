@@ -30,6 +30,7 @@ export * from './memory/list.js';
 export * from './memory/mem.js';
 export * from './memory/pages.js';
 export * from './memory/zone.js';
+export * from './migrate/index.js';
 export * from './page/flags.js';
 export * from './page/lock.js';
 export * from './page/page.js';

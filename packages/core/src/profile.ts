@@ -45,6 +45,46 @@ export interface Profile {
   readonly hasFolios: boolean;
   /** The speculative get used by isolation (spec §1.5, T18). */
   readonly isolationGet: 'get_page_unless_zero' | 'folio_get_nontail_page';
+
+  // ---- movable_ops protocol (spec §5.2 and §0.2) ----
+
+  /**
+   * How a page is marked movable: `'address_space'` (v4.8: `mapping` = address_space | 2,
+   * callbacks in its a_ops), `'mops'` (v6.0/v6.3: `mapping` = movable_operations | 2),
+   * `'page_type'` (v6.17: page type Offline/Zsmalloc + PG_movable_ops; ops by type).
+   */
+  readonly movableMarker: 'address_space' | 'mops' | 'page_type';
+  /** isolate_movable_page returns int 0 / -EBUSY (v6.0) rather than bool. */
+  readonly isolateReturnsInt: boolean;
+  /** The slab false-positive guard in isolation (v6.3 only; spec §3.1 step 2). */
+  readonly slabGuard: boolean;
+  /** An owner may release a page the VM has isolated, via __ClearPageMovable (v4.8–v6.3). */
+  readonly ownerMayRelease: boolean;
+  /**
+   * The core detects an owner release (`!PageMovable` under the lock) in putback and in the
+   * move step, and then skips the driver (v4.8–v6.3). v6.17 has no such check.
+   */
+  readonly coreDetectsRelease: boolean;
+  /** On success the driver must __ClearPageMovable(src) (v4.8–v6.3). */
+  readonly driverClearsSrc: boolean;
+  /** migrate_pages algorithm: `'unmap_and_move'` (v4.8, v6.0) or `'batched'` (v6.3+). */
+  readonly migrateAlgo: 'unmap_and_move' | 'batched';
+  /** The target is allocated before the refcount==1 shortcut (v4.8). */
+  readonly allocBeforeShortcut: boolean;
+  /** The shortcut takes a sleeping lock_page and clears PG_isolated if released (v4.8). */
+  readonly shortcutLocks: boolean;
+  /** A permanent failure is put back inside migrate_pages (v4.8). */
+  readonly putbackPermanentInside: boolean;
+  /** SYNC_LIGHT waits on the page lock only for uptodate pages (v6.17; arrived in 6.5). */
+  readonly syncLightNeedsUptodate: boolean;
+  /** Pages failing after 10 passes of -EAGAIN count in pgmigrate_fail (all but v6.0). */
+  readonly countRetryFailures: boolean;
+  /** On -ENOMEM pgmigrate_fail also counts the pages still waiting for a retry (v6.3+). */
+  readonly enomemCountsRetries: boolean;
+  /** The `mm_migrate_pages_start` tracepoint exists and `mm_migrate_pages` has THP fields (v6.0+). */
+  readonly migrateTraceV6: boolean;
+  /** PG_isolated is set and cleared with non-atomic helpers under the page lock (v4.8). */
+  readonly isolatedFlagNonAtomic: boolean;
 }
 
 const base = {
@@ -55,13 +95,46 @@ const base = {
   mergeRewritesBuddyType: false,
   hasFolios: true,
   isolationGet: 'get_page_unless_zero',
+  movableMarker: 'mops',
+  isolateReturnsInt: false,
+  slabGuard: false,
+  ownerMayRelease: true,
+  coreDetectsRelease: true,
+  driverClearsSrc: true,
+  migrateAlgo: 'unmap_and_move',
+  allocBeforeShortcut: false,
+  shortcutLocks: false,
+  putbackPermanentInside: false,
+  syncLightNeedsUptodate: false,
+  countRetryFailures: true,
+  enomemCountsRetries: false,
+  migrateTraceV6: true,
+  isolatedFlagNonAtomic: false,
 } as const;
 
 /** The four profiles. */
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
-  'v4.8': { ...base, name: 'v4.8', fallback: 'v4.8', hasFolios: false },
-  'v6.0': { ...base, name: 'v6.0' },
-  'v6.3': { ...base, name: 'v6.3', isolationGet: 'folio_get_nontail_page' },
+  'v4.8': {
+    ...base,
+    name: 'v4.8',
+    fallback: 'v4.8',
+    hasFolios: false,
+    movableMarker: 'address_space',
+    allocBeforeShortcut: true,
+    shortcutLocks: true,
+    putbackPermanentInside: true,
+    migrateTraceV6: false,
+    isolatedFlagNonAtomic: true,
+  },
+  'v6.0': { ...base, name: 'v6.0', isolateReturnsInt: true, countRetryFailures: false },
+  'v6.3': {
+    ...base,
+    name: 'v6.3',
+    isolationGet: 'folio_get_nontail_page',
+    slabGuard: true,
+    migrateAlgo: 'batched',
+    enomemCountsRetries: true,
+  },
   'v6.17': {
     ...base,
     name: 'v6.17',
@@ -71,6 +144,13 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     fallback: 'v6.17',
     mergeRewritesBuddyType: true,
     isolationGet: 'folio_get_nontail_page',
+    movableMarker: 'page_type',
+    ownerMayRelease: false,
+    coreDetectsRelease: false,
+    driverClearsSrc: false,
+    migrateAlgo: 'batched',
+    syncLightNeedsUptodate: true,
+    enomemCountsRetries: true,
   },
 };
 

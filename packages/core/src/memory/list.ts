@@ -145,6 +145,29 @@ export class LruLists {
     this.addTail(h, pfn);
   }
 
+  /** The raw link before `pfn` (a page or a list head), for {@link insertAfterLink}. */
+  prevLink(pfn: number): number {
+    return this.prev[pfn];
+  }
+
+  /** list_add(entry, prev): insert `pfn` after the node a {@link prevLink} value names. */
+  insertAfterLink(link: number, pfn: number): void {
+    const after = link > 0 ? this.next[link - 1] : this.headNext[-link - 1];
+    const node = pfn + 1;
+    this.next[pfn] = after;
+    this.prev[pfn] = link;
+    this.setPrev(after, node);
+    this.setNext(link, node);
+  }
+
+  /** list_splice_init: insert all of `from` at the front of `to`, leaving `from` empty. */
+  spliceHead(from: ListId, to: ListId): void {
+    for (let p = this.last(from); p !== -1; p = this.last(from)) {
+      this.del(p);
+      this.addHead(to, p);
+    }
+  }
+
   /** list_splice_tail_init: append all of `from` to `to`, leaving `from` empty. */
   spliceTail(from: ListId, to: ListId): void {
     for (let p = this.first(from); p !== -1; p = this.first(from)) this.moveTail(to, p);

@@ -8,7 +8,7 @@
 
 import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
-import { PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PAGE_TYPE_BASE, PG } from './flags.js';
+import { PAGE_TYPE_BASE, PG } from './flags.js';
 
 /** PageFoo(page): test a flag bit. */
 export function testPageFlag(mem: Memory, pfn: number, bit: number): boolean {
@@ -92,9 +92,4 @@ export function clearPageType(mem: Memory, pfn: number, pgty: number): void {
 export function pageMapcount(mem: Memory, pfn: number): number {
   const w = mem.pages.type[pfn];
   return w >>> 24 >= PAGE_TYPE_BASE ? 0 : w + 1;
-}
-
-/** __PageMovable() (v4.8–v6.3): `mapping & 3 == PAGE_MAPPING_MOVABLE`, lockless. */
-export function __PageMovable(mem: Memory, pfn: number): boolean {
-  return (mem.pages.mapping[pfn] & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE;
 }

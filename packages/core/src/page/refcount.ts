@@ -8,6 +8,7 @@
 
 import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
+import { PG } from './flags.js';
 
 /** get_page_unless_zero(): "add 1 unless 0" on the page's own count. */
 export function getPageUnlessZero(mem: Memory, pfn: number): boolean {
@@ -99,4 +100,20 @@ export function pageRefDec(mem: Memory, pfn: number): void {
     bug(mem, 'VM_BUG_ON_PAGE(PageTail(page)): page_ref_dec on a tail page', pfn);
   if (mem.pages.refcount[pfn] === 0) bug(mem, 'VM_BUG_ON_PAGE(page_ref_count(page) == 0)', pfn);
   mem.pages.refcount[pfn]--;
+}
+
+/**
+ * split_folio() reduced to what PFN walkers observe: every page of the folio becomes an
+ * order-0 folio of its own; the head keeps its references and each former tail gets one.
+ */
+export function splitFolio(mem: Memory, head: number): void {
+  const p = mem.pages;
+  if (!(p.flags[head] & (1 << PG.head)) || p.compound[head] <= 0) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_large(folio))', head);
+  const n = 1 << p.compound[head];
+  for (let i = 1; i < n; i++) {
+    p.compound[head + i] = 0;
+    p.refcount[head + i] = 1;
+  }
+  p.flags[head] &= ~(1 << PG.head);
+  p.compound[head] = 0;
 }

@@ -119,7 +119,8 @@ class Parser {
       const open = this.pos;
       this.pos++;
       const inner = this.parseOr();
-      if (!this.peek(')')) this.fail('Unbalanced parens', this.pos < this.src.length ? this.pos : open);
+      if (!this.peek(')'))
+        this.fail('Unbalanced parens', this.pos < this.src.length ? this.pos : open);
       this.pos++;
       return inner;
     }
@@ -145,7 +146,13 @@ class Parser {
     this.skip();
     const valueAt = this.pos;
     const value = this.readValue();
-    return { kind: 'pred', field: m[0], op, value, at: { field: fieldAt, op: opAt, value: valueAt } };
+    return {
+      kind: 'pred',
+      field: m[0],
+      op,
+      value,
+      at: { field: fieldAt, op: opAt, value: valueAt },
+    };
   }
 
   readValue(): string {

@@ -13,13 +13,14 @@ import { HZ } from '../clock.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { pageblock_order } from '../memory/constants.js';
+import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js';
 import {
-  TRACE_EVENT_NAMES,
-  type TraceBus,
-  type TraceEventName,
-  type TraceEvents,
-} from './bus.js';
-import { compileTraceFilter, type FilterFn, type FilterSchema, filterFields, parseTraceFilter } from './filter.js';
+  compileTraceFilter,
+  type FilterFn,
+  type FilterSchema,
+  filterFields,
+  parseTraceFilter,
+} from './filter.js';
 import { showGfpFlags } from './gfp_names.js';
 
 /** How `%p` of a `struct page *` is printed. */
@@ -69,7 +70,7 @@ function num(v: unknown): number {
 }
 
 function hex(v: number): string {
-  return (v < 0 ? 0 : v).toString(16);
+  return Math.max(0, v).toString(16);
 }
 
 const FORMATS = new Map<string, FtraceEventFormat>([
@@ -121,11 +122,15 @@ const FORMATS = new Map<string, FtraceEventFormat>([
 
 /**
  * Registers (or replaces) the ftrace format of an event, so the recorder can print and
- * filter it. Layers that add an event to {@link TraceEvents} register its `TP_printk` here.
+ * filter it. Layers that add an event to `TraceEvents` register its `TP_printk` here.
  */
 export function registerFtraceFormat(name: string, format: FtraceEventFormat): void {
   if (!/^[a-z_][a-z0-9_]*$/.test(name))
-    throw new MopsError('E_USAGE', `ftrace event name '${name}' is not a kernel event name`, 'name');
+    throw new MopsError(
+      'E_USAGE',
+      `ftrace event name '${name}' is not a kernel event name`,
+      'name',
+    );
   FORMATS.set(name, format);
 }
 
@@ -280,7 +285,8 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
   const filters = buildFilters(names, options.filter);
   const pointers = options.pointers ?? 'raw';
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  if (!(limit > 0)) throw new MopsError('E_USAGE', `trace: limit must be positive, got ${limit}`, 'limit');
+  if (!(limit > 0))
+    throw new MopsError('E_USAGE', `trace: limit must be positive, got ${limit}`, 'limit');
   const lines: string[] = [];
   let written = 0;
   const bus: TraceBus = machine.trace;
@@ -316,7 +322,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
       if (lines.length > limit) lines.shift();
     };
     const key = name as TraceEventName;
-    bus.on(key, listener as TraceEvents[typeof key]);
+    bus.on(key, listener);
     subs.push([key, listener]);
   }
   return {
@@ -329,8 +335,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
       lines.length = 0;
     },
     stop: () => {
-      for (const [name, l] of subs.splice(0))
-        bus.off(name, l as TraceEvents[typeof name]);
+      for (const [name, l] of subs.splice(0)) bus.off(name, l);
     },
   };
 }

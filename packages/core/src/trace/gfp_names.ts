@@ -3,7 +3,7 @@
  * @module
  */
 
-import { GFP, __GFP } from '../buddy/gfp.js';
+import { __GFP, GFP } from '../buddy/gfp.js';
 
 const RECLAIM = __GFP.DIRECT_RECLAIM | __GFP.KSWAPD_RECLAIM;
 const HIGHUSER = GFP.USER | __GFP.HIGHMEM;

@@ -14,6 +14,18 @@ export {
   type TraceEvents,
 } from './bus.js';
 export {
+  compileTraceFilter,
+  type FilterFieldType,
+  type FilterFn,
+  type FilterNode,
+  type FilterOp,
+  type FilterSchema,
+  filterFields,
+  globToRegExp,
+  parseTraceFilter,
+  TraceFilterError,
+} from './filter.js';
+export {
   COMMON_FILTER_FIELDS,
   type FtraceContext,
   type FtraceEventFormat,
@@ -30,16 +42,4 @@ export {
   type TraceRecorderOptions,
   traceRecorder,
 } from './ftrace.js';
-export {
-  compileTraceFilter,
-  type FilterFieldType,
-  type FilterFn,
-  type FilterNode,
-  type FilterOp,
-  type FilterSchema,
-  filterFields,
-  globToRegExp,
-  parseTraceFilter,
-  TraceFilterError,
-} from './filter.js';
 export { GFP_FLAG_NAMES, showGfpFlags } from './gfp_names.js';

@@ -1,0 +1,12 @@
+/**
+ * movable_ops page migration: the driver contract, isolation, migration and putback.
+ * @module
+ */
+
+export * from './callbacks.js';
+export * from './isolate.js';
+export * from './migrate.js';
+export * from './movable.js';
+export * from './move.js';
+export * from './putback.js';
+export * from './types.js';

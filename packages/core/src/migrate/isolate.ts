@@ -1,0 +1,182 @@
+/**
+ * isolate_movable_page() / isolate_movable_ops_page() (mm/migrate.c; spec §3.1).
+ * @module
+ */
+
+import { bug } from '../debug/dump_page.js';
+import { Errno } from '../errors.js';
+import { PG } from '../page/flags.js';
+import type { Kctx } from '../page/lock.js';
+import { trylockPage, unlockPage } from '../page/lock.js';
+import { compoundHead } from '../page/page.js';
+import { folioTryGet, getPageUnlessZero } from '../page/refcount.js';
+import { putPage } from '../buddy/page_alloc.js';
+import type { KernelGen } from '../sched/types.js';
+import { callIsolatePage, protocolViolation } from './callbacks.js';
+import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
+
+const ISOLATED = 1 << PG.isolated;
+
+/**
+ * Historical mistakes that can be switched back on, to reproduce the races they allowed
+ * (spec §9). Never set in normal runs.
+ */
+export interface IsolateMistakes {
+  /**
+   * 9a (Jan 2023 draft): take the reference with `folio_try_get(page_folio(page))` instead
+   * of on the page itself, and go on with the folio it found.
+   */
+  folioTryGetOnHead?: boolean;
+  /**
+   * 9d (v3 draft, Mar 2016): do not re-check movability under the page lock; call through
+   * `page->mapping` as peeked before the lock.
+   */
+  noRecheckUnderLock?: boolean;
+}
+
+/** What an isolation attempt did, for callers that need more than the kernel's result. */
+export interface IsolateOutcome {
+  /** The kernel's result: `true`/`false`, or `0`/`-EBUSY` in v6.0. */
+  readonly result: boolean | number;
+  /** The pfn that got isolated (differs from the examined page only with a 9a mistake). */
+  readonly isolated: number;
+}
+
+/** Whether an `isolate_movable_page` result means "isolated" (bool or int form). */
+export function isolatedOk(result: boolean | number): boolean {
+  return result === true || result === 0;
+}
+
+/**
+ * isolate_movable_page(page, mode): take the VM's isolation reference on a movable page,
+ * lock it, re-validate, call the driver's `isolate_page`, set the isolated flag. On
+ * failure the page is left exactly as found. The caller links an isolated page into its
+ * migration list through `lru`.
+ */
+export function* isolateMovablePage(
+  k: Kctx,
+  pfn: number,
+  mode: number,
+  mistakes?: IsolateMistakes,
+): KernelGen<boolean | number> {
+  const o = yield* isolateMovablePageOutcome(k, pfn, mode, mistakes);
+  return o.result;
+}
+
+/** {@link isolateMovablePage}, also saying which pfn was isolated. */
+export function* isolateMovablePageOutcome(
+  k: Kctx,
+  pfn: number,
+  mode: number,
+  mistakes?: IsolateMistakes,
+): KernelGen<IsolateOutcome> {
+  const { mem, sched } = k;
+  const prof = mem.profile;
+  const p = mem.pages;
+  const fail: IsolateOutcome = {
+    result: prof.isolateReturnsInt ? Errno.EBUSY : false,
+    isolated: -1,
+  };
+
+  // 1. A speculative reference on the page itself. It fails on free pages, pages being
+  // freed, frozen pages and tail pages (their refcount is 0). If we win a race against the
+  // final put, our own put below does the free, so nothing leaks; holding the reference
+  // pins the page's identity while we look at it.
+  let page = pfn;
+  if (mistakes?.folioTryGetOnHead) {
+    const head = compoundHead(mem, pfn);
+    if (sched.preemptible) yield { op: 'folio_try_get', pfn: head };
+    if (!folioTryGet(mem, head)) return fail;
+    page = head;
+  } else {
+    if (sched.preemptible) yield { op: prof.isolationGet, pfn };
+    if (!getPageUnlessZero(mem, pfn)) return fail;
+  }
+
+  // 2. (v6.3) Slab guard: struct slab overlays `mapping`, and SLUB's list poison has bit 1
+  // set, which looks like the MOVABLE tag.
+  if (prof.slabGuard && p.flags[page] & (1 << PG.slab)) return putAndFail(k, page, fail);
+
+  // 3. Check movability before touching the lock: the owner of a page it has not published
+  // may use non-atomic bit operations on its flags, which a scanner's trylock would clobber.
+  if (sched.preemptible)
+    yield {
+      op: prof.movableMarker === 'page_type' ? 'page_has_movable_ops' : '__PageMovable',
+      pfn: page,
+    };
+  if (!page_has_movable_ops(mem, page)) return putAndFail(k, page, fail);
+  if (prof.slabGuard && p.flags[page] & (1 << PG.slab)) return putAndFail(k, page, fail);
+
+  // 4. trylock, never sleep: the lock serialises against other isolators and against the
+  // owner, who publishes and unpublishes movability only under it.
+  if (sched.preemptible) yield { op: 'trylock_page', pfn: page };
+  if (!trylockPage(mem, page)) return putAndFail(k, page, fail);
+
+  // 5. Re-validate under the lock: the owner may have released the page (v4.8–v6.3), or
+  // another isolator got there first.
+  if (
+    prof.movableMarker !== 'page_type' &&
+    !mistakes?.noRecheckUnderLock &&
+    !PageMovable(mem, page)
+  )
+    return unlockPutFail(k, page, fail);
+  if (p.flags[page] & ISOLATED) return unlockPutFail(k, page, fail);
+
+  // 6. Find the ops: through `mapping` (v4.8–v6.3) or the page-type registry (v6.17).
+  const d = pageMovableOps(mem, page);
+  if (!d) {
+    // Only reachable without the re-check: the owner cleared the pointer after our peek.
+    if (mistakes?.noRecheckUnderLock)
+      bug(mem, 'BUG: kernel NULL pointer dereference (page->mapping->a_ops->isolate_page)', page);
+    mem.warnOnce(
+      'isolate_movable_ops_page:no_ops',
+      `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${page.toString(16)}`,
+      page,
+    );
+    return unlockPutFail(k, page, fail);
+  }
+
+  // 7. Ask the driver.
+  if (!(yield* callIsolatePage(mem, d, page, mode))) return unlockPutFail(k, page, fail);
+
+  // 8. The isolated flag belongs to the VM: warn if the driver set it, then set it.
+  if (p.flags[page] & ISOLATED) {
+    mem.warnOnce(
+      `isolate:${d.name}:isolated`,
+      `WARNING: VM_WARN_ON_ONCE_PAGE(PageIsolated(page)) after ${d.name} isolate_page`,
+      page,
+    );
+    protocolViolation(
+      mem,
+      d.name,
+      'isolate_page set the isolated flag, which only the VM may touch',
+      page,
+    );
+  }
+  p.flags[page] |= ISOLATED;
+  if (p.lists.isLinked(page))
+    protocolViolation(mem, d.name, 'page isolated twice: after isolate_page its lru is still linked into another list', page);
+
+  // 9. Unlock; the reference from step 1 is kept as the isolation reference.
+  if (sched.preemptible) yield { op: 'unlock_page', pfn: page };
+  unlockPage(k, page);
+  if (page !== pfn)
+    protocolViolation(
+      mem,
+      'VM',
+      `isolated page 0x${page.toString(16)} != examined page 0x${pfn.toString(16)}`,
+      page,
+    );
+  return { result: prof.isolateReturnsInt ? 0 : true, isolated: page };
+}
+
+function putAndFail(k: Kctx, page: number, fail: IsolateOutcome): IsolateOutcome {
+  putPage(k.mem, page);
+  return fail;
+}
+
+function unlockPutFail(k: Kctx, page: number, fail: IsolateOutcome): IsolateOutcome {
+  unlockPage(k, page);
+  putPage(k.mem, page);
+  return fail;
+}

@@ -1,0 +1,483 @@
+/**
+ * migrate_pages() for movable_ops pages (mm/migrate.c; spec §3.3-§3.6): the v4.8/v6.0
+ * unmap_and_move loop and the v6.3+ batched unmap/move phases, with the retry passes,
+ * counting and return value of each profile.
+ * @module
+ */
+
+import { folioPut } from '../buddy/page_alloc.js';
+import { bug } from '../debug/dump_page.js';
+import { Errno } from '../errors.js';
+import type { ListId } from '../memory/list.js';
+import type { Memory } from '../memory/mem.js';
+import { PG } from '../page/flags.js';
+import { type Kctx, lockPage, trylockPage, unlockPage } from '../page/lock.js';
+import { PF_MEMALLOC } from '../sched/types.js';
+import type { KernelGen } from '../sched/types.js';
+import { EV } from '../vmstat/vmstat.js';
+import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
+import { moveToNewFolio } from './move.js';
+import { callPutbackPage } from './callbacks.js';
+import { MIGRATE_MODE } from './types.js';
+
+const ISOLATED = 1 << PG.isolated;
+const EAGAIN = Errno.EAGAIN;
+const ENOMEM = Errno.ENOMEM;
+/** MIGRATEPAGE_UNMAP: internal "src and dst locked, ready for the move phase". */
+const UNMAP = 1;
+/** NR_MAX_BATCHED_MIGRATION: base pages per batch (HPAGE_PMD_NR). */
+export const NR_MAX_BATCHED_MIGRATION = 512;
+/** NR_MAX_MIGRATE_PAGES_RETRY. */
+export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
+/** NR_MAX_MIGRATE_ASYNC_RETRY. */
+export const NR_MAX_MIGRATE_ASYNC_RETRY = 3;
+/** NR_MAX_MIGRATE_SYNC_RETRY. */
+export const NR_MAX_MIGRATE_SYNC_RETRY = 7;
+
+/** get_new_folio: a free target page with refcount 1 for `src`, or -1 (NULL). */
+export type NewFolio = (src: number) => number;
+/** put_new_folio: give back an unused target. Without it the VM drops it with folio_put. */
+export type PutNewFolio = (dst: number) => void;
+
+/** What migrate_pages reports (`*nr_succeeded` plus the statistics behind the counters). */
+export interface MigrateResult {
+  /** The return value: pages (folios) not migrated, or a negative errno. */
+  readonly rc: number;
+  /** Base pages migrated (counted in pgmigrate_success). */
+  readonly nrSucceeded: number;
+  /** Base pages counted in pgmigrate_fail. */
+  readonly nrFailedPages: number;
+}
+
+interface Ctx {
+  readonly k: Kctx;
+  readonly mem: Memory;
+  readonly getNew: NewFolio;
+  readonly putNew: PutNewFolio | undefined;
+  readonly reason: number;
+}
+
+function releaseDst(c: Ctx, dst: number): void {
+  if (c.putNew) c.putNew(dst);
+  else folioPut(c.mem, dst);
+}
+
+/** migrate_folio_done(): drop the isolation reference of a migrated (or freed) src. */
+function migrateFolioDone(c: Ctx, src: number): void {
+  folioPut(c.mem, src);
+}
+
+function mayNotSleep(c: Ctx): boolean {
+  const t = c.k.sched.current;
+  return t !== undefined && (t.flags & PF_MEMALLOC) !== 0;
+}
+
+// ---------------------------------------------------------------------------------------
+// v4.8 / v6.0: unmap_and_move()
+
+function* unmapAndMoveInner(
+  c: Ctx,
+  src: number,
+  dst: number,
+  force: boolean,
+  mode: number,
+): KernelGen<number> {
+  const { k, mem } = c;
+  const { sched } = k;
+  if (sched.preemptible) yield { op: 'trylock_page', pfn: src };
+  if (!trylockPage(mem, src)) {
+    if (!force || mode === MIGRATE_MODE.ASYNC) return EAGAIN;
+    // Direct compaction must not sleep on a page lock: it may hold other page locks.
+    if (mayNotSleep(c)) return EAGAIN;
+    yield* lockPage(k, src);
+  }
+  if (sched.preemptible) yield { op: 'trylock_page', pfn: dst };
+  if (!trylockPage(mem, dst)) {
+    unlockPage(k, src);
+    return EAGAIN;
+  }
+  const rc = yield* moveToNewFolio(mem, dst, src, mode);
+  if (sched.preemptible) yield { op: 'unlock_page', pfn: dst };
+  unlockPage(k, dst);
+  unlockPage(k, src);
+  // The VM's allocation reference on dst; the owner holds its own (or, if it released
+  // src, nobody does and dst goes back to the buddy allocator).
+  if (rc === 0) folioPut(mem, dst);
+  return rc;
+}
+
+function* unmapAndMove(
+  c: Ctx,
+  src: number,
+  force: boolean,
+  mode: number,
+  ret: ListId | undefined,
+): KernelGen<number> {
+  const { k, mem } = c;
+  const prof = mem.profile;
+  const p = mem.pages;
+  let rc = 0;
+  let dst = -1;
+  if (prof.allocBeforeShortcut) {
+    dst = c.getNew(src);
+    if (dst < 0) return ENOMEM;
+  }
+  if (k.sched.preemptible) yield { op: 'page_count', pfn: src };
+  if (p.refcount[src] === 1) {
+    // The page was freed from under us (its owner dropped its references): done.
+    p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
+    if (prof.shortcutLocks && __PageMovable(mem, src)) {
+      yield* lockPage(k, src);
+      if (!PageMovable(mem, src)) p.flags[src] &= ~ISOLATED;
+      unlockPage(k, src);
+    }
+    if (dst >= 0) releaseDst(c, dst);
+  } else {
+    if (dst < 0) {
+      dst = c.getNew(src);
+      if (dst < 0) return ENOMEM;
+    }
+    rc = yield* unmapAndMoveInner(c, src, dst, force, mode);
+    if (rc !== 0) releaseDst(c, dst);
+  }
+  if (rc !== EAGAIN) p.lists.del(src);
+  if (rc === 0) {
+    migrateFolioDone(c, src);
+  } else if (rc !== EAGAIN) {
+    if (prof.putbackPermanentInside) yield* putbackInside(c, src);
+    else if (ret !== undefined) p.lists.addTail(ret, src);
+  }
+  return rc;
+}
+
+/** v4.8: a permanent failure is put back inside migrate_pages. */
+function* putbackInside(c: Ctx, src: number): KernelGen {
+  const { k, mem } = c;
+  yield* lockPage(k, src);
+  if (PageMovable(mem, src)) {
+    const d = pageMovableOps(mem, src);
+    if (d) yield* callPutbackPage(mem, d, src);
+  }
+  mem.pages.flags[src] &= ~ISOLATED;
+  unlockPage(k, src);
+  folioPut(mem, src);
+}
+
+function* migratePagesLegacy(c: Ctx, from: ListId, mode: number): KernelGen<MigrateResult> {
+  const { mem } = c;
+  const lists = mem.pages.lists;
+  const prof = mem.profile;
+  const ret = prof.putbackPermanentInside ? undefined : lists.newList();
+  let nrSucceeded = 0;
+  let nrFailed = 0;
+  let nrFailedPages = 0;
+  let retry = 1;
+  let rc = 0;
+  let enomem = false;
+  for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && retry; pass++) {
+    retry = 0;
+    for (let src = lists.first(from); src !== -1 && !enomem; ) {
+      const next = lists.nextOf(src);
+      const r = yield* unmapAndMove(c, src, pass > 2, mode, ret);
+      if (r === ENOMEM) {
+        nrFailed++;
+        nrFailedPages++;
+        enomem = true;
+      } else if (r === EAGAIN) retry++;
+      else if (r === 0) nrSucceeded++;
+      else {
+        nrFailed++;
+        nrFailedPages++;
+      }
+      src = next;
+    }
+    if (enomem) break;
+  }
+  if (enomem) rc = ENOMEM;
+  else {
+    nrFailed += retry;
+    rc = nrFailed;
+  }
+  if (ret !== undefined) {
+    lists.spliceHead(ret, from);
+    lists.freeList(ret);
+  }
+  return { rc, nrSucceeded, nrFailedPages: prof.countRetryFailures ? nrFailed : nrFailedPages };
+}
+
+// ---------------------------------------------------------------------------------------
+// v6.3+: migrate_pages_batch() and migrate_pages_sync()
+
+interface Stats {
+  nrSucceeded: number;
+  nrFailedPages: number;
+}
+
+/** migrate_folio_unmap() for a movable page: returns UNMAP (both locked), 0, or an errno. */
+function* migrateFolioUnmap(c: Ctx, src: number, mode: number, dsts: ListId): KernelGen<number> {
+  const { k, mem } = c;
+  const { sched } = k;
+  const p = mem.pages;
+  if (sched.preemptible) yield { op: 'folio_ref_count', pfn: src };
+  if (p.refcount[src] === 1) {
+    // Freed from under us; free_pages_prepare() will clear the isolated flag.
+    p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
+    p.lists.del(src);
+    migrateFolioDone(c, src);
+    return 0;
+  }
+  const dst = c.getNew(src);
+  if (dst < 0) return ENOMEM;
+  if (sched.preemptible) yield { op: 'folio_trylock', pfn: src };
+  if (!trylockPage(mem, src)) {
+    const uptodate = (p.flags[src] & (1 << PG.uptodate)) !== 0;
+    if (
+      mode === MIGRATE_MODE.ASYNC ||
+      mayNotSleep(c) ||
+      (mem.profile.syncLightNeedsUptodate && mode === MIGRATE_MODE.SYNC_LIGHT && !uptodate)
+    ) {
+      releaseDst(c, dst);
+      return EAGAIN;
+    }
+    yield* lockPage(k, src);
+  }
+  if (sched.preemptible) yield { op: 'folio_trylock', pfn: dst };
+  if (!trylockPage(mem, dst)) {
+    unlockPage(k, src);
+    releaseDst(c, dst);
+    return EAGAIN;
+  }
+  p.lists.addTail(dsts, dst);
+  return UNMAP;
+}
+
+/** migrate_folio_move() for a movable page; both pages locked. */
+function* migrateFolioMove(c: Ctx, src: number, dst: number, mode: number, ret: ListId): KernelGen<number> {
+  const { k, mem } = c;
+  const lists = mem.pages.lists;
+  // The driver may use dst->lru (balloon links dst into its list): take dst off the pairing
+  // list first, and put it back in place if the move is to be retried.
+  const prev = lists.prevLink(dst);
+  lists.del(dst);
+  const rc = yield* moveToNewFolio(mem, dst, src, mode);
+  if (rc === EAGAIN) {
+    lists.insertAfterLink(prev, dst); // both stay locked, dst stays paired
+    return rc;
+  }
+  if (rc !== 0) {
+    unlockPage(k, src);
+    lists.moveTail(ret, src);
+    unlockPage(k, dst);
+    releaseDst(c, dst);
+    return rc;
+  }
+  if (k.sched.preemptible) yield { op: 'folio_unlock', pfn: dst };
+  unlockPage(k, dst);
+  folioPut(mem, dst);
+  lists.del(src);
+  unlockPage(k, src);
+  migrateFolioDone(c, src);
+  return 0;
+}
+
+function* migratePagesBatch(
+  c: Ctx,
+  from: ListId,
+  mode: number,
+  ret: ListId,
+  stats: Stats,
+  nrPass: number,
+): KernelGen<number> {
+  const { mem } = c;
+  const lists = mem.pages.lists;
+  const unmap = lists.newList();
+  const dsts = lists.newList();
+  let nrFailed = 0;
+  let retry = 1;
+  let nrRetryPages = 0;
+  let rcSaved = 0;
+  let skipMove = false;
+  phaseA: for (let pass = 0; pass < nrPass && retry; pass++) {
+    retry = 0;
+    nrRetryPages = 0;
+    for (let src = lists.first(from); src !== -1; ) {
+      const next = lists.nextOf(src);
+      const rc = yield* migrateFolioUnmap(c, src, mode, dsts);
+      if (rc === ENOMEM) {
+        // Memory is low: stop, but still move what was already unmapped.
+        nrFailed++;
+        stats.nrFailedPages += 1 + (mem.profile.enomemCountsRetries ? nrRetryPages : 0);
+        rcSaved = rc;
+        if (lists.isEmpty(unmap)) skipMove = true;
+        break phaseA;
+      }
+      if (rc === EAGAIN) {
+        retry++;
+        nrRetryPages++;
+      } else if (rc === 0) stats.nrSucceeded++;
+      else if (rc === UNMAP) lists.moveTail(unmap, src);
+      else {
+        nrFailed++;
+        stats.nrFailedPages++;
+        lists.moveTail(ret, src);
+      }
+      src = next;
+    }
+  }
+  if (!rcSaved) {
+    nrFailed += retry;
+    stats.nrFailedPages += nrRetryPages;
+  }
+  if (!skipMove) {
+    retry = 1;
+    for (let pass = 0; pass < nrPass && retry; pass++) {
+      retry = 0;
+      nrRetryPages = 0;
+      let dst = lists.first(dsts);
+      for (let src = lists.first(unmap); src !== -1; ) {
+        const next = lists.nextOf(src);
+        const dstNext = lists.nextOf(dst);
+        const rc = yield* migrateFolioMove(c, src, dst, mode, ret);
+        if (rc === EAGAIN) {
+          retry++;
+          nrRetryPages++;
+        } else if (rc === 0) stats.nrSucceeded++;
+        else {
+          nrFailed++;
+          stats.nrFailedPages++;
+        }
+        src = next;
+        dst = dstNext;
+      }
+    }
+    nrFailed += retry;
+    stats.nrFailedPages += nrRetryPages;
+  }
+  // migrate_folios_undo(): whatever is still unmapped goes back, unlocked, to `ret`.
+  for (let src = lists.first(unmap); src !== -1; src = lists.first(unmap)) {
+    const dst = lists.first(dsts);
+    unlockPage(c.k, src);
+    lists.moveTail(ret, src);
+    lists.del(dst);
+    unlockPage(c.k, dst);
+    releaseDst(c, dst);
+  }
+  lists.freeList(unmap);
+  lists.freeList(dsts);
+  return rcSaved || nrFailed;
+}
+
+function* migratePagesSync(
+  c: Ctx,
+  from: ListId,
+  mode: number,
+  ret: ListId,
+  stats: Stats,
+): KernelGen<number> {
+  const lists = c.mem.pages.lists;
+  const failed = lists.newList();
+  const astats: Stats = { nrSucceeded: 0, nrFailedPages: 0 };
+  // First the whole batch in ASYNC mode, 3 passes; its failures are not counted yet.
+  let rc = yield* migratePagesBatch(
+    c,
+    from,
+    MIGRATE_MODE.ASYNC,
+    failed,
+    astats,
+    NR_MAX_MIGRATE_ASYNC_RETRY,
+  );
+  stats.nrSucceeded += astats.nrSucceeded;
+  if (rc < 0) {
+    stats.nrFailedPages += astats.nrFailedPages;
+    lists.spliceTail(failed, ret);
+    lists.freeList(failed);
+    return rc;
+  }
+  // Then every folio that did not migrate, one at a time, in the requested mode.
+  lists.spliceTail(failed, from);
+  let nrFailed = 0;
+  const one = failed;
+  while (!lists.isEmpty(from)) {
+    lists.moveTail(one, lists.first(from));
+    rc = yield* migratePagesBatch(c, one, mode, ret, stats, NR_MAX_MIGRATE_SYNC_RETRY);
+    lists.spliceTail(one, ret);
+    if (rc < 0) {
+      lists.freeList(one);
+      return rc;
+    }
+    nrFailed += rc;
+  }
+  lists.freeList(one);
+  return nrFailed;
+}
+
+function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<MigrateResult> {
+  const lists = c.mem.pages.lists;
+  const ret = lists.newList();
+  const batch = lists.newList();
+  const stats: Stats = { nrSucceeded: 0, nrFailedPages: 0 };
+  let rcGather = 0;
+  while (!lists.isEmpty(from)) {
+    for (let n = 0; n < NR_MAX_BATCHED_MIGRATION && !lists.isEmpty(from); n++)
+      lists.moveTail(batch, lists.first(from));
+    const rc =
+      mode === MIGRATE_MODE.ASYNC
+        ? yield* migratePagesBatch(c, batch, mode, ret, stats, NR_MAX_MIGRATE_PAGES_RETRY)
+        : yield* migratePagesSync(c, batch, mode, ret, stats);
+    lists.spliceTail(batch, ret);
+    if (rc < 0) {
+      rcGather = rc;
+      // The pages not yet tried stay on `from`, ahead of the returned ones.
+      break;
+    }
+    rcGather += rc;
+  }
+  // Permanent failures go back on the caller's list, for putback_movable_pages.
+  lists.spliceHead(ret, from);
+  lists.freeList(ret);
+  lists.freeList(batch);
+  if (lists.isEmpty(from)) rcGather = 0;
+  return { rc: rcGather, nrSucceeded: stats.nrSucceeded, nrFailedPages: stats.nrFailedPages };
+}
+
+// ---------------------------------------------------------------------------------------
+
+/**
+ * migrate_pages(from, get_new_folio, put_new_folio, mode, reason): migrate every isolated
+ * movable page on `from`. Pages that did not migrate are left on `from` (the caller calls
+ * putback_movable_pages iff `rc` is non-zero). Counts pgmigrate_success / pgmigrate_fail
+ * and fires mm_migrate_pages_start / mm_migrate_pages.
+ */
+export function* migratePages(
+  k: Kctx,
+  from: ListId,
+  getNew: NewFolio,
+  putNew: PutNewFolio | undefined,
+  mode: number,
+  reason: number,
+): KernelGen<MigrateResult> {
+  const { mem } = k;
+  if (mode !== 0 && mode !== 1 && mode !== 2) bug(mem, `migrate_pages: bad migrate mode ${mode}`);
+  const c: Ctx = { k, mem, getNew, putNew, reason };
+  const hooks = migrateHooks.get(mem);
+  hooks?.start?.(mode, reason);
+  const r =
+    mem.profile.migrateAlgo === 'batched'
+      ? yield* migratePagesBatched(c, from, mode)
+      : yield* migratePagesLegacy(c, from, mode);
+  mem.vmstat.events[EV.pgmigrate_success] += r.nrSucceeded;
+  mem.vmstat.events[EV.pgmigrate_fail] += r.nrFailedPages;
+  hooks?.end?.(r, mode, reason);
+  return r;
+}
+
+/** Observers of migrate_pages (the tracepoints hook in here). */
+export interface MigrateHooks {
+  /** Called at the start (mm_migrate_pages_start). */
+  start?: (mode: number, reason: number) => void;
+  /** Called at the end with the result (mm_migrate_pages). */
+  end?: (r: MigrateResult, mode: number, reason: number) => void;
+}
+
+/** Per-memory migrate hooks. */
+export const migrateHooks = new WeakMap<Memory, MigrateHooks>();

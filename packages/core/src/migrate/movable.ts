@@ -1,0 +1,276 @@
+/**
+ * The owner side of the protocol and the movability predicates (spec §1.2, §1.5, §2.1):
+ * defining movable_operations, publishing a page as movable in each era, releasing it,
+ * and the v6.17 per-page-type registry.
+ * @module
+ */
+
+import { bug } from '../debug/dump_page.js';
+import { Errno, MopsError } from '../errors.js';
+import type { Memory } from '../memory/mem.js';
+import { PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
+import type { AddressSpace, MovableOperations } from './types.js';
+
+/** A validated set of callbacks, with how each is to be called. */
+export interface DefinedOps {
+  /** The name given at definition (the plugin's, for messages). */
+  readonly name: string;
+  /** The callbacks. */
+  readonly ops: MovableOperations;
+  /** Whether isolatePage is a generator function. */
+  readonly isolateGen: boolean;
+  /** Whether migratePage is a generator function. */
+  readonly migrateGen: boolean;
+  /** Whether putbackPage is a generator function. */
+  readonly putbackGen: boolean;
+}
+
+const defined = new WeakMap<object, DefinedOps>();
+const registries = new WeakMap<Memory, Map<number, DefinedOps>>();
+
+const isGenFn = (f: unknown): boolean =>
+  typeof f === 'function' && f.constructor?.name === 'GeneratorFunction';
+
+const CALLBACKS: readonly [keyof MovableOperations, number][] = [
+  ['isolatePage', 2],
+  ['migratePage', 3],
+  ['putbackPage', 1],
+];
+
+/**
+ * Validates a driver's movable_operations and makes them usable with `__SetPageMovable`,
+ * an address_space or `setMovableOps`. Each callback must be a function (plain or
+ * generator) taking at most the kernel's parameters. Raises `MopsError('E_PLUGIN')` naming
+ * the driver and the field otherwise.
+ */
+export function defineMovableOps(name: string, ops: MovableOperations): MovableOperations {
+  if (ops === null || typeof ops !== 'object')
+    throw new MopsError('E_PLUGIN', `${name}: movable_operations must be an object`, 'ops');
+  for (const [field, arity] of CALLBACKS) {
+    const f = (ops as unknown as Record<string, unknown>)[field];
+    if (f === undefined)
+      throw new MopsError(
+        'E_PLUGIN',
+        `${name}: movable_operations has no ${field} callback`,
+        field,
+      );
+    if (typeof f !== 'function')
+      throw new MopsError(
+        'E_PLUGIN',
+        `${name}: ${field} must be a function, got ${typeof f}`,
+        field,
+      );
+    if (f.length > arity)
+      throw new MopsError(
+        'E_PLUGIN',
+        `${name}: ${field} takes ${f.length} parameters; the kernel passes ${arity}`,
+        field,
+      );
+  }
+  defined.set(ops, {
+    name,
+    ops,
+    isolateGen: isGenFn(ops.isolatePage),
+    migrateGen: isGenFn(ops.migratePage),
+    putbackGen: isGenFn(ops.putbackPage),
+  });
+  return ops;
+}
+
+/** The definition record of `ops`, or a MopsError telling the driver to define them. */
+export function definedOps(ops: MovableOperations): DefinedOps {
+  const d = defined.get(ops);
+  if (!d)
+    throw new MopsError(
+      'E_PLUGIN',
+      'movable_operations must be passed through defineMovableOps() before use',
+      'ops',
+    );
+  return d;
+}
+
+/**
+ * Makes a v4.8 address_space whose a_ops are the (defined) callbacks. `a_ops` may also be
+ * partial, as the kernel allows; such a mapping is not PageMovable.
+ */
+export function makeAddressSpace(name: string, a_ops: Partial<MovableOperations>): AddressSpace {
+  return { name, a_ops };
+}
+
+function requireLocked(mem: Memory, pfn: number, what: string): void {
+  if (!(mem.pages.flags[pfn] & (1 << PG.locked)))
+    bug(mem, `VM_BUG_ON_PAGE(!PageLocked(page)): ${what}`, pfn);
+}
+
+/**
+ * __SetPageMovable(page, x) (v4.8–v6.3): publish a page as movable, under the page lock.
+ * v4.8 takes the driver's address_space; v6.0/v6.3 its movable_operations. v6.17 has no
+ * such function (use {@link SetPageMovableOps}).
+ */
+export function __SetPageMovable(
+  mem: Memory,
+  pfn: number,
+  target: AddressSpace | MovableOperations,
+): void {
+  const marker = mem.profile.movableMarker;
+  if (marker === 'page_type')
+    throw new MopsError(
+      'E_PLUGIN',
+      `__SetPageMovable does not exist in ${mem.profile.name}; set the page type and call SetPageMovableOps`,
+      '__SetPageMovable',
+    );
+  const isSpace = 'a_ops' in target;
+  if (marker === 'address_space' && !isSpace)
+    throw new MopsError(
+      'E_PLUGIN',
+      'v4.8: __SetPageMovable takes an address_space (makeAddressSpace)',
+      '__SetPageMovable',
+    );
+  if (marker === 'mops') {
+    if (isSpace)
+      throw new MopsError(
+        'E_PLUGIN',
+        `${mem.profile.name}: __SetPageMovable takes a movable_operations`,
+        '__SetPageMovable',
+      );
+    definedOps(target as MovableOperations);
+  } else {
+    const a = (target as AddressSpace).a_ops;
+    if (a.isolatePage && a.migratePage && a.putbackPage) definedOps(a as MovableOperations);
+  }
+  requireLocked(mem, pfn, '__SetPageMovable');
+  mem.pages.mapping[pfn] = (mem.mappings.handleOf(target) << 2) | PAGE_MAPPING_MOVABLE;
+}
+
+/**
+ * __ClearPageMovable(page) (v4.8–v6.3): the owner releases its page. Keeps the MOVABLE tag
+ * and clears the pointer, so the VM can still tell a non-LRU page it must not call back
+ * for. Requires the page lock and PageMovable. Does not exist in v6.17 (S25).
+ */
+export function __ClearPageMovable(mem: Memory, pfn: number): void {
+  if (mem.profile.movableMarker === 'page_type')
+    throw new MopsError(
+      'E_PLUGIN',
+      `${mem.profile.name} has no __ClearPageMovable: movability is sticky until the page is freed`,
+      '__ClearPageMovable',
+    );
+  requireLocked(mem, pfn, '__ClearPageMovable');
+  if (!PageMovable(mem, pfn)) bug(mem, 'VM_BUG_ON_PAGE(!PageMovable(page))', pfn);
+  mem.pages.mapping[pfn] = PAGE_MAPPING_MOVABLE;
+}
+
+/** __PageMovable(page) (v4.8–v6.3): the tag alone, lockless; may be a false positive. */
+export function __PageMovable(mem: Memory, pfn: number): boolean {
+  return (mem.pages.mapping[pfn] & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE;
+}
+
+/**
+ * PageMovable(page) (v4.8–v6.3), with the page locked: tagged and still pointing at its
+ * owner (v4.8: at an address_space whose a_ops have isolate_page). False once the owner
+ * called __ClearPageMovable.
+ */
+export function PageMovable(mem: Memory, pfn: number): boolean {
+  requireLocked(mem, pfn, 'PageMovable');
+  const m = mem.pages.mapping[pfn];
+  if ((m & PAGE_MAPPING_FLAGS) !== PAGE_MAPPING_MOVABLE) return false;
+  const obj = mem.mappings.get<AddressSpace | MovableOperations>(m >>> 2);
+  if (!obj) return false;
+  if (mem.profile.movableMarker === 'address_space')
+    return 'a_ops' in obj && typeof obj.a_ops.isolatePage === 'function';
+  return true;
+}
+
+/**
+ * page_has_movable_ops(page): v6.17 — PG_movable_ops set and the page type Offline or
+ * Zsmalloc, stable until free; earlier profiles — the tag (`__PageMovable`, its predecessor).
+ */
+export function page_has_movable_ops(mem: Memory, pfn: number): boolean {
+  if (mem.profile.movableMarker !== 'page_type') return __PageMovable(mem, pfn);
+  if (!(mem.pages.flags[pfn] & (1 << PG.movable_ops))) return false;
+  const t = mem.pages.type[pfn] >>> 24;
+  return t === PGTY.offline || t === PGTY.zsmalloc;
+}
+
+/**
+ * SetPageMovableOps(page) (v6.17): mark a page of type Offline or Zsmalloc as having
+ * movable_ops. Sticky: nothing clears it but freeing the page.
+ */
+export function SetPageMovableOps(mem: Memory, pfn: number): void {
+  if (mem.profile.movableMarker !== 'page_type')
+    throw new MopsError(
+      'E_PLUGIN',
+      `SetPageMovableOps does not exist in ${mem.profile.name}; use __SetPageMovable`,
+      'SetPageMovableOps',
+    );
+  const t = mem.pages.type[pfn] >>> 24;
+  if (t !== PGTY.offline && t !== PGTY.zsmalloc)
+    throw new MopsError(
+      'E_PLUGIN',
+      'SetPageMovableOps: set the page type (Offline or Zsmalloc) first',
+      'SetPageMovableOps',
+    );
+  mem.pages.flags[pfn] |= 1 << PG.movable_ops;
+}
+
+/**
+ * There is no ClearPageMovableOps: once a page has movable_ops, neither the flag nor the
+ * page type may change until it is freed (spec §4.3, S25). Always a MopsError.
+ */
+export function ClearPageMovableOps(mem: Memory, pfn: number): never {
+  throw new MopsError(
+    'E_PLUGIN',
+    `pfn 0x${pfn.toString(16)}: PG_movable_ops cannot be cleared; it stays until the page is freed (${mem.profile.name})`,
+    'ClearPageMovableOps',
+  );
+}
+
+/**
+ * __ClearPage<Type>() by an owner: refused (MopsError) in v6.17 while the page has
+ * movable_ops, since the type is sticky until free (S25); otherwise clears the type.
+ */
+export function ownerClearPageType(mem: Memory, pfn: number, pgty: number): void {
+  if (mem.profile.movableMarker === 'page_type' && mem.pages.flags[pfn] & (1 << PG.movable_ops))
+    throw new MopsError(
+      'E_PLUGIN',
+      `pfn 0x${pfn.toString(16)}: the page type of a movable_ops page cannot change until it is freed`,
+      'pageType',
+    );
+  if (mem.pages.type[pfn] >>> 24 !== pgty)
+    bug(mem, `VM_BUG_ON_PAGE(!Page${pgty.toString(16)}(page))`, pfn);
+  mem.pages.type[pfn] = -1;
+}
+
+/**
+ * set_movable_ops(ops, type) (v6.17): register the ops for a page type. 0 on success;
+ * -EBUSY when ops are already registered and `ops` is non-null; -EINVAL for a type other
+ * than Offline or Zsmalloc. `null` unregisters.
+ */
+export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: number): number {
+  if (pgty !== PGTY.offline && pgty !== PGTY.zsmalloc) return Errno.EINVAL;
+  let reg = registries.get(mem);
+  if (!reg) {
+    reg = new Map();
+    registries.set(mem, reg);
+  }
+  if (ops === null) {
+    reg.delete(pgty);
+    return 0;
+  }
+  if (reg.has(pgty)) return Errno.EBUSY;
+  reg.set(pgty, definedOps(ops));
+  return 0;
+}
+
+/**
+ * page_movable_ops(page): the callbacks of a movable page, or undefined. v4.8: the a_ops of
+ * the page's address_space; v6.0/v6.3: the ops `mapping` points to; v6.17: the ops
+ * registered for the page's type.
+ */
+export function pageMovableOps(mem: Memory, pfn: number): DefinedOps | undefined {
+  if (mem.profile.movableMarker === 'page_type')
+    return registries.get(mem)?.get(mem.pages.type[pfn] >>> 24);
+  const obj = mem.mappings.get<AddressSpace | MovableOperations>(mem.pages.mapping[pfn] >>> 2);
+  if (!obj) return undefined;
+  const ops = 'a_ops' in obj ? obj.a_ops : obj;
+  return defined.get(ops as object);
+}

@@ -1,0 +1,55 @@
+/**
+ * putback_movable_pages() (mm/migrate.c; spec §3.2): return isolated pages to their owners.
+ * @module
+ */
+
+import { bug } from '../debug/dump_page.js';
+import { folioPut } from '../buddy/page_alloc.js';
+import type { ListId } from '../memory/list.js';
+import { PG } from '../page/flags.js';
+import { type Kctx, lockPage, unlockPage } from '../page/lock.js';
+import type { KernelGen } from '../sched/types.js';
+import { callPutbackPage } from './callbacks.js';
+import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
+
+const ISOLATED = 1 << PG.isolated;
+
+/**
+ * putback_movable_page() for one page already unlinked from the caller's list: lock it
+ * (sleeping), call the driver's `putback_page` unless the owner released the page
+ * (v4.8–v6.3: no longer PageMovable), clear the isolated flag, unlock, and drop the
+ * isolation reference — which frees the page if its owner already let go.
+ */
+export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
+  const { mem, sched } = k;
+  const p = mem.pages;
+  if (!(p.flags[pfn] & ISOLATED)) bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
+  yield* lockPage(k, pfn);
+  const released = mem.profile.coreDetectsRelease && !PageMovable(mem, pfn);
+  if (!released) {
+    const d = pageMovableOps(mem, pfn);
+    if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->putback_page)', pfn);
+    yield* callPutbackPage(mem, d, pfn);
+  }
+  if (sched.preemptible) yield { op: 'ClearPageIsolated', pfn };
+  p.flags[pfn] &= ~ISOLATED;
+  if (sched.preemptible) yield { op: 'unlock_page', pfn };
+  unlockPage(k, pfn);
+  if (sched.preemptible) yield { op: 'folio_put', pfn };
+  folioPut(mem, pfn);
+}
+
+/**
+ * putback_movable_pages(list): for each page, unlink it from the list first, then give it
+ * back to its owner ({@link putbackMovablePage}).
+ */
+export function* putbackMovablePages(k: Kctx, list: ListId): KernelGen {
+  const { mem } = k;
+  const lists = mem.pages.lists;
+  for (let pfn = lists.first(list); pfn !== -1; pfn = lists.first(list)) {
+    lists.del(pfn);
+    if (!page_has_movable_ops(mem, pfn))
+      bug(mem, 'putback_movable_pages: not a movable page (mops models no LRU pages)', pfn);
+    yield* putbackMovablePage(k, pfn);
+  }
+}

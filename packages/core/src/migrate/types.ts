@@ -1,0 +1,87 @@
+/**
+ * The movable_operations contract (include/linux/migrate.h; spec §2): callbacks, modes,
+ * isolation modes, migration reasons.
+ * @module
+ */
+
+import type { KernelGen } from '../sched/types.js';
+
+/** `enum migrate_mode` (spec §2.2). */
+export const MIGRATE_MODE = { ASYNC: 0, SYNC_LIGHT: 1, SYNC: 2 } as const;
+/** A migrate mode value. */
+export type MigrateMode = (typeof MIGRATE_MODE)[keyof typeof MIGRATE_MODE];
+/** Mode names as the tracepoints print them. */
+export const MIGRATE_MODE_NAMES: readonly string[] = [
+  'MIGRATE_ASYNC',
+  'MIGRATE_SYNC_LIGHT',
+  'MIGRATE_SYNC',
+];
+
+/** `isolate_mode_t` bits (spec §2.3). */
+export const ISOLATE = { ASYNC_MIGRATE: 0x4, UNEVICTABLE: 0x8 } as const;
+
+/** `enum migrate_reason` (include/linux/migrate_mode.h). */
+export const MR = {
+  COMPACTION: 0,
+  MEMORY_FAILURE: 1,
+  MEMORY_HOTPLUG: 2,
+  SYSCALL: 3,
+  MEMPOLICY_MBIND: 4,
+  NUMA_MISPLACED: 5,
+  CONTIG_RANGE: 6,
+  LONGTERM_PIN: 7,
+  DEMOTION: 8,
+} as const;
+/** Reason names as `mm_migrate_pages` prints them. */
+export const MR_NAMES: readonly string[] = [
+  'compaction',
+  'memory_failure',
+  'memory_hotplug',
+  'syscall_or_cpuset',
+  'mempolicy_mbind',
+  'numa_misplaced',
+  'contig_range',
+  'longterm_pin',
+  'demotion',
+];
+
+/** MIGRATEPAGE_SUCCESS. */
+export const MIGRATEPAGE_SUCCESS = 0;
+
+/** A callback's result, either plain (atomic) or from a generator (interleavable). */
+export type MaybeGen<T> = T | KernelGen<T>;
+
+/**
+ * `struct movable_operations`: what a driver supplies for its movable pages. Each callback
+ * may be a plain function (it then runs atomically) or a generator function (it yields
+ * scheduling points, so the explorer can interleave other tasks inside it).
+ * Pages are pfns.
+ */
+export interface MovableOperations {
+  /**
+   * isolate_page(page, mode): called with the page locked and the VM's isolation reference
+   * held. Return true if the page can be moved now. After true the VM owns `page->lru`.
+   * Never set the isolated flag yourself.
+   */
+  isolatePage(page: number, mode: number): MaybeGen<boolean>;
+  /**
+   * migrate_page(dst, src, mode): both pages locked by the VM; `dst` has one reference (the
+   * VM's). Copy, make `dst` your movable page with your own reference, unpublish `src`
+   * (in v4.8–v6.3 also `__ClearPageMovable(src)`), drop your `src` references, return 0.
+   * -EAGAIN: retry later; any other negative errno: permanent failure.
+   */
+  migratePage(dst: number, src: number, mode: number): MaybeGen<number>;
+  /** putback_page(page): called with the page locked; re-insert it into your structures. */
+  putbackPage(page: number): MaybeGen<void>;
+}
+
+/**
+ * The v4.8 form: an address_space of the driver's pseudo filesystem whose a_ops carry the
+ * three callbacks; `page->mapping` points at it.
+ */
+export interface AddressSpace {
+  /** Name of the pseudo filesystem (e.g. `'balloon-kvm'`, `'zsmalloc'`). */
+  readonly name: string;
+  /** `address_space_operations` with the movable callbacks. */
+  readonly a_ops: Partial<MovableOperations>;
+}

@@ -1,0 +1,81 @@
+/**
+ * The /proc view registry of a machine: built-in views plus those plugins add
+ * (e.g. `zsmalloc/classes`).
+ * @module
+ */
+
+import { MopsError } from '../errors.js';
+import type { Machine } from '../machine.js';
+import { buddyinfo } from './buddyinfo.js';
+import { pagetypeinfo } from './pagetypeinfo.js';
+import { vmstat } from './vmstat.js';
+import { zoneinfo } from './zoneinfo.js';
+
+/** A /proc view: renders the machine's state as the kernel's file would read. */
+export type ProcViewFn = (machine: Machine) => string;
+
+/** The views every machine has, by name. */
+export const BUILTIN_PROC_VIEWS: Readonly<Record<string, ProcViewFn>> = Object.freeze({
+  buddyinfo,
+  pagetypeinfo,
+  vmstat,
+  zoneinfo,
+});
+
+const extra = new WeakMap<Machine, Map<string, ProcViewFn>>();
+
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
+
+/** Strips a leading `/proc/` so both `buddyinfo` and `/proc/buddyinfo` name a view. */
+function normalize(name: string): string {
+  return name.replace(/^\/proc\//, '');
+}
+
+/**
+ * Adds a view to one machine, e.g. `registerProcView(m, 'zsmalloc/classes', fn)`. Names
+ * are path-like (`[A-Za-z0-9_.-]` segments joined by `/`). Throws MopsError('E_USAGE') for a
+ * bad name or a name already taken (built-in or registered).
+ */
+export function registerProcView(machine: Machine, name: string, fn: ProcViewFn): void {
+  const n = normalize(name);
+  if (!NAME_RE.test(n))
+    throw new MopsError(
+      'E_USAGE',
+      `proc view name '${name}' is not a path of [A-Za-z0-9_.-] segments (e.g. 'zsmalloc/classes')`,
+      'name',
+    );
+  if (typeof fn !== 'function')
+    throw new MopsError('E_USAGE', `proc view '${n}': give a function (machine) => string`, 'fn');
+  let views = extra.get(machine);
+  if (Object.hasOwn(BUILTIN_PROC_VIEWS, n) || views?.has(n))
+    throw new MopsError('E_USAGE', `proc view '${n}' already exists on this machine`, 'name');
+  if (!views) {
+    views = new Map();
+    extra.set(machine, views);
+  }
+  views.set(n, fn);
+}
+
+/** Names of the views of `machine`: the built-ins, then registered ones, sorted. */
+export function procViewNames(machine: Machine): string[] {
+  const added = [...(extra.get(machine)?.keys() ?? [])].sort();
+  return [...Object.keys(BUILTIN_PROC_VIEWS), ...added];
+}
+
+/**
+ * Renders view `name` (`'buddyinfo'` or `'/proc/buddyinfo'`) of `machine`. Throws
+ * MopsError('E_USAGE') listing the known names when there is no such view.
+ */
+export function procView(machine: Machine, name: string): string {
+  const n = normalize(name);
+  const fn = Object.hasOwn(BUILTIN_PROC_VIEWS, n)
+    ? BUILTIN_PROC_VIEWS[n]
+    : extra.get(machine)?.get(n);
+  if (!fn)
+    throw new MopsError(
+      'E_USAGE',
+      `no proc view '${name}'; known views: ${procViewNames(machine).join(', ')}`,
+      'name',
+    );
+  return fn(machine);
+}

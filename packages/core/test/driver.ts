@@ -1,0 +1,180 @@
+/**
+ * A small test driver for the protocol tests: it owns movable pages, publishes them the
+ * way its machine's profile requires, and can be told to misbehave.
+ */
+import {
+  __ClearPageMovable,
+  __SetPageMovable,
+  defineMovableOps,
+  Errno,
+  GFP,
+  getPage,
+  type Kctx,
+  type KernelGen,
+  type Machine,
+  type MovableOperations,
+  makeAddressSpace,
+  PG,
+  PGTY,
+  PAGE_SIZE,
+  putPage,
+  SetPageMovableOps,
+  setMovableOps,
+  lockPage,
+  trylockPage,
+  unlockPage,
+} from '../src/index.js';
+
+/** Ways the test driver can break the protocol. */
+export type Misbehaviour =
+  | 'setIsolatedInIsolate'
+  | 'touchSrcLru'
+  | 'noDstSetup'
+  | 'noClearSrc'
+  | 'badRc'
+  | 'throwInMigrate'
+  | 'throwInIsolate'
+  | 'clearIsolatedInPutback';
+
+/** One recorded callback. */
+export interface Call {
+  readonly cb: 'isolate' | 'migrate' | 'putback';
+  readonly pfn: number;
+  readonly dst?: number;
+  readonly mode?: number;
+  /** Whether the page (and dst) were locked when the driver was called. */
+  readonly locked: boolean;
+}
+
+export class TestDriver {
+  readonly k: Kctx;
+  readonly owned = new Set<number>();
+  isolated = 0;
+  readonly calls: Call[] = [];
+  /** What migrate_page returns (after the call is recorded); 0 migrates. */
+  migrateRc: number | ((src: number, mode: number) => number) = 0;
+  /** isolate_page refuses when true. */
+  refuse = false;
+  misbehave: Misbehaviour | undefined;
+  readonly ops: MovableOperations;
+  private readonly space;
+
+  constructor(readonly m: Machine, name = 'testdrv') {
+    this.k = { mem: m.mem, sched: m.sched };
+    const self = this;
+    this.ops = defineMovableOps(name, {
+      isolatePage(page: number, mode: number) {
+        return self.isolate(page, mode);
+      },
+      migratePage(dst: number, src: number, mode: number) {
+        return self.migrate(dst, src, mode);
+      },
+      putbackPage(page: number) {
+        self.putback(page);
+      },
+    });
+    this.space = makeAddressSpace(name, this.ops);
+    if (m.profile.movableMarker === 'page_type') setMovableOps(m.mem, this.ops, PGTY.offline);
+  }
+
+  private locked(pfn: number): boolean {
+    return (this.m.mem.pages.flags[pfn] & (1 << PG.locked)) !== 0;
+  }
+
+  /** Publishes `pfn` (locked by the caller) as this driver's movable page. */
+  publish(pfn: number): void {
+    const mem = this.m.mem;
+    if (this.m.profile.movableMarker === 'page_type') {
+      mem.pages.type[pfn] = PGTY.offline << 24;
+      SetPageMovableOps(mem, pfn);
+    } else __SetPageMovable(mem, pfn, this.m.profile.movableMarker === 'address_space' ? this.space : this.ops);
+  }
+
+  /** Allocates and publishes `n` pages; returns them. */
+  alloc(n = 1): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const pfn = this.m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'testdrv');
+      if (pfn < 0) throw new Error('test driver: out of memory');
+      trylockPage(this.m.mem, pfn);
+      this.publish(pfn);
+      unlockPage(this.k, pfn);
+      const data = this.m.mem.pages.contents;
+      if (data) data.fill(pfn & 0xff, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+      this.owned.add(pfn);
+      out.push(pfn);
+    }
+    return out;
+  }
+
+  isolate(page: number, mode: number): boolean {
+    this.calls.push({ cb: 'isolate', pfn: page, mode, locked: this.locked(page) });
+    if (this.misbehave === 'throwInIsolate') throw new Error('driver bug in isolate');
+    if (this.refuse || !this.owned.has(page)) return false;
+    this.owned.delete(page);
+    this.isolated++;
+    if (this.misbehave === 'setIsolatedInIsolate') this.m.mem.pages.flags[page] |= 1 << PG.isolated;
+    return true;
+  }
+
+  migrate(dst: number, src: number, mode: number): number {
+    this.calls.push({ cb: 'migrate', pfn: src, dst, mode, locked: this.locked(src) && this.locked(dst) });
+    const rc = typeof this.migrateRc === 'function' ? this.migrateRc(src, mode) : this.migrateRc;
+    if (this.misbehave === 'throwInMigrate') throw new Error('driver bug in migrate');
+    if (this.misbehave === 'badRc') return 7;
+    if (rc !== 0) return rc;
+    const mem = this.m.mem;
+    if (this.misbehave === 'touchSrcLru') mem.pages.lruNext[src] = 0;
+    const data = mem.pages.contents;
+    if (data) data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+    if (this.misbehave !== 'noDstSetup') {
+      this.publish(dst);
+      getPage(mem, dst);
+    }
+    this.owned.add(dst);
+    this.isolated--;
+    if (this.m.profile.driverClearsSrc && this.misbehave !== 'noClearSrc') __ClearPageMovable(mem, src);
+    putPage(mem, src);
+    return 0;
+  }
+
+  putback(page: number): void {
+    this.calls.push({ cb: 'putback', pfn: page, locked: this.locked(page) });
+    this.owned.add(page);
+    this.isolated--;
+    if (this.misbehave === 'clearIsolatedInPutback') this.m.mem.pages.flags[page] &= ~(1 << PG.isolated);
+  }
+
+  /**
+   * The owner releases an isolated page (v4.8–v6.3): under the page lock it clears the
+   * movable pointer (keeping the tag), then drops its reference.
+   */
+  *release(pfn: number): KernelGen {
+    const { mem, sched } = this.k;
+    yield* lockPage(this.k, pfn);
+    if (sched.preemptible) yield { op: '__ClearPageMovable', pfn };
+    __ClearPageMovable(mem, pfn);
+    unlockPage(this.k, pfn);
+    this.isolated--;
+    if (sched.preemptible) yield { op: 'put_page', pfn };
+    putPage(mem, pfn);
+  }
+
+  /** Calls of one kind. */
+  callsOf(cb: Call['cb']): Call[] {
+    return this.calls.filter((c) => c.cb === cb);
+  }
+
+  /** The driver's own checker: every owned page is live, movable and not isolated. */
+  check(): string[] {
+    const out: string[] = [];
+    const p = this.m.mem.pages;
+    for (const pfn of this.owned) {
+      if (p.refcount[pfn] < 1) out.push(`pfn ${pfn}: owned page has refcount ${p.refcount[pfn]}`);
+      if (p.flags[pfn] & (1 << PG.isolated)) out.push(`pfn ${pfn}: owned page is isolated`);
+    }
+    return out;
+  }
+}
+
+export { Errno };

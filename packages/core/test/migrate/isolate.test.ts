@@ -1,0 +1,304 @@
+import { describe, expect, it } from 'vitest';
+import {
+  __GFP,
+  ClearPageMovableOps,
+  Errno,
+  GFP,
+  isolatedOk,
+  isolateMovablePageOutcome,
+  type KernelGen,
+  MopsError,
+  ownerClearPageType,
+  PG,
+  PGTY,
+  PROFILE_NAMES,
+  setMovableOps,
+  defineMovableOps,
+  trylockPage,
+  unlockPage,
+  lockPage,
+  __ClearPageMovable,
+  compoundHead,
+  folioTryGet,
+  putPage,
+  splitFolio,
+} from '../../src/index.js';
+import { expectInvariants } from '../helpers.js';
+import { isolate, onList, rig } from './harness.js';
+
+const OK = { 'v4.8': true, 'v6.0': 0, 'v6.3': true, 'v6.17': true } as const;
+const FAIL = { 'v4.8': false, 'v6.0': Errno.EBUSY, 'v6.3': false, 'v6.17': false } as const;
+
+describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profile) => {
+  it('isolates a published page: +1 reference, isolated flag, unlocked, driver called once with the page locked', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    const p = r.m.mem.pages;
+    expect(isolate(r, a, 0x4)).toBe(OK[profile]);
+    expect(p.refcount[a]).toBe(2);
+    expect(p.flags[a] & (1 << PG.isolated)).not.toBe(0);
+    expect(p.flags[a] & (1 << PG.locked)).toBe(0);
+    expect(r.drv.callsOf('isolate')).toEqual([{ cb: 'isolate', pfn: a, mode: 0x4, locked: true }]);
+    expect(onList(r)).toEqual([a]);
+    expectInvariants(r.m);
+  });
+
+  it('S02 isolate a free page: fails at the reference step, no lock, no callback', () => {
+    const r = rig(profile);
+    const free = r.m.allocPages(GFP.KERNEL, 0);
+    r.m.putPage(free);
+    const seen: string[] = [];
+    r.m.sched.manual = true;
+    r.m.sched.onStep = (_t, pt) => seen.push(pt.op);
+    expect(isolate(r, free)).toBe(FAIL[profile]);
+    expect(seen).toEqual([r.m.profile.isolationGet]);
+    expect(r.m.mem.pages.refcount[free]).toBe(0);
+    expect(r.drv.calls).toEqual([]);
+    expectInvariants(r.m);
+  });
+
+  it('S03 isolate a tail page: fails at the reference step; head unchanged, no lock', () => {
+    const r = rig(profile);
+    const h = r.m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
+    expect(isolate(r, h + 1)).toBe(FAIL[profile]);
+    expect(r.m.mem.pages.refcount[h]).toBe(1);
+    expect(r.m.mem.pages.flags[h] & (1 << PG.locked)).toBe(0);
+    expectInvariants(r.m);
+  });
+
+  it('S05 not movable: the reference is taken and dropped, PG_locked never touched', () => {
+    const r = rig(profile);
+    const priv = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    const seen: string[] = [];
+    r.m.sched.manual = true;
+    r.m.sched.onStep = (_t, pt) => seen.push(pt.op);
+    expect(isolate(r, priv)).toBe(FAIL[profile]);
+    expect(seen).not.toContain('trylock_page');
+    expect(r.m.mem.pages.refcount[priv]).toBe(1);
+    expect(r.drv.calls).toEqual([]);
+  });
+
+  it('S06 page locked by someone else: trylock fails, reference dropped, no callback', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    trylockPage(r.m.mem, a);
+    expect(isolate(r, a)).toBe(FAIL[profile]);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+    expect(r.drv.calls).toEqual([]);
+    unlockPage(r.m, a);
+  });
+
+  it('S07 already isolated: the second attempt fails under the lock, the driver is not called again', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    expect(isolatedOk(isolate(r, a))).toBe(true);
+    const res = r.m.run(() => isolateMovablePageOutcome(r.m, a, 0));
+    expect(res.result).toBe(FAIL[profile]);
+    expect(r.m.mem.pages.refcount[a]).toBe(2);
+    expect(r.drv.callsOf('isolate')).toHaveLength(1);
+  });
+
+  it('S08-like: a driver refusing isolation leaves the page as it was', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    r.drv.refuse = true;
+    expect(isolate(r, a)).toBe(FAIL[profile]);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
+    expect(r.m.mem.pages.flags[a] & ((1 << PG.isolated) | (1 << PG.locked))).toBe(0);
+    expectInvariants(r.m);
+  });
+
+  it('S09 driver sets the isolated flag itself: one-time warning, flag (re)set, violation recorded', () => {
+    const r = rig(profile);
+    const [a, b] = r.drv.alloc(2);
+    r.drv.misbehave = 'setIsolatedInIsolate';
+    isolate(r, a);
+    isolate(r, b);
+    const kinds = r.m.mem.warnings.map((w) => w.kind);
+    expect(kinds.filter((k) => k === 'VM_WARN_ON_ONCE')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'protocol_violation')).toHaveLength(2);
+    expect(r.m.mem.warnings.find((w) => w.kind === 'protocol_violation')?.text).toContain('page: refcount:2');
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).not.toBe(0);
+  });
+
+  it('a throwing isolate_page is a violation and a failed isolation; nothing is left behind', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    r.drv.misbehave = 'throwInIsolate';
+    expect(isolate(r, a)).toBe(FAIL[profile]);
+    expect(r.m.mem.warnings.map((w) => w.kind)).toEqual(['protocol_violation']);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.locked)).toBe(0);
+    r.drv.owned.add(a);
+    expectInvariants(r.m);
+  });
+});
+
+describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
+  /**
+   * Scanner examines T1 (tail of H's order-2 folio) and computes its head; the folio is
+   * freed and H reallocated as a published driver page; then the scanner takes its
+   * reference. With the 2023 draft (`folio_try_get(page_folio(page))`) it isolates H.
+   */
+  function race(mistake: boolean) {
+    const r = rig('v6.3');
+    // Fill memory, then free exactly one order-2 block at 0x100 so the folio lands there.
+    while (r.m.allocPages(GFP.KERNEL, 0) >= 0);
+    for (let i = 0; i < 4; i++) r.m.putPage(0x100 + i);
+    const H = r.m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
+    expect(H).toBe(0x100);
+    const T1 = H + 1;
+    r.m.sched.manual = true;
+    const scanner = r.m.sched.spawn('scanner', () =>
+      isolateMovablePageOutcome(r.m, T1, 0, mistake ? { folioTryGetOnHead: true } : undefined),
+    );
+    const owner = r.m.sched.spawn('owner', function* (): KernelGen<number> {
+      yield { op: 'folio_put', pfn: H };
+      putPage(r.m.mem, H); // the folio is freed…
+      yield { op: 'alloc', pfn: H };
+      return r.drv.alloc(1)[0]; // …and H comes back as a published driver page
+    });
+    r.m.sched.runUntil(scanner, (p) => p.op === 'folio_try_get' || p.op === 'folio_get_nontail_page');
+    expect(r.m.sched.runToEnd(owner)).toBe(H);
+    const out = r.m.sched.runToEnd(scanner);
+    return { r, out, H, T1 };
+  }
+
+  it('buggy variant: the reference lands on H and H is isolated although T1 was examined (flagged)', () => {
+    const { r, out, H } = race(true);
+    expect(out.result).toBe(true);
+    expect(out.isolated).toBe(H);
+    expect(r.m.mem.warnings.some((w) => w.text.includes(`isolated page 0x${H.toString(16)} != examined page`))).toBe(true);
+  });
+
+  it('fixed (folio_get_nontail_page): isolation fails with no side effects', () => {
+    const { r, out, H } = race(false);
+    expect(out.result).toBe(false);
+    expect(r.m.mem.pages.refcount[H]).toBe(1);
+    expect(r.drv.calls).toEqual([]);
+    expect(r.m.mem.warnings).toEqual([]);
+    expectInvariants(r.m);
+  });
+});
+
+describe.each(['v4.8', 'v6.0', 'v6.3'] as const)('S26 / 9d: mapping nullified between the reference and the lock — %s', (profile) => {
+  function race(mistake: boolean) {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    r.m.sched.manual = true;
+    const scanner = r.m.sched.spawn('scanner', () =>
+      isolateMovablePageOutcome(r.m, a, 0, mistake ? { noRecheckUnderLock: true } : undefined),
+    );
+    const drv = r.drv;
+    const owner = r.m.sched.spawn('owner', function* (): KernelGen {
+      // The owner frees its page: lock, unpublish, unlock, drop its reference.
+      yield* lockPage(r.m, a);
+      __ClearPageMovable(r.m.mem, a);
+      unlockPage(r.m, a);
+      drv.owned.delete(a);
+      putPage(r.m.mem, a);
+    });
+    r.m.sched.runUntil(scanner, (p) => p.op === 'trylock_page'); // reference taken, tag seen
+    r.m.sched.runToEnd(owner);
+    return { r, scanner, a };
+  }
+
+  it('final design: PageMovable is false under the lock, isolation fails, the page is freed, no callback', () => {
+    const { r, scanner, a } = race(false);
+    const out = r.m.sched.runToEnd(scanner);
+    expect(isolatedOk(out.result)).toBe(false);
+    expect(r.m.mem.pages.refcount[a]).toBe(0); // the scanner's put freed it
+    expect(r.drv.calls).toEqual([]);
+    expectInvariants(r.m);
+  });
+
+  it('buggy variant (no re-check under the lock): NULL dereference through page->mapping', () => {
+    const { r, scanner } = race(true);
+    expect(() => r.m.sched.runToEnd(scanner)).toThrow(/NULL pointer dereference/);
+    expect(r.m.mem.halted).toBeDefined();
+  });
+});
+
+describe.each(['v4.8', 'v6.0', 'v6.3'] as const)('S27 / 4.2: double isolation with a driver-managed isolated flag — %s', (profile) => {
+  it('v3 draft: the owner clears "isolated" but keeps "movable", and a second isolator succeeds (flagged)', () => {
+    const r = rig(profile);
+    const [t] = r.drv.alloc(1);
+    expect(isolatedOk(isolate(r, t))).toBe(true); // context A
+    // The draft told owners to release by clearing PG_isolated, keeping the page movable.
+    trylockPage(r.m.mem, t);
+    r.m.mem.pages.flags[t] &= ~(1 << PG.isolated);
+    unlockPage(r.m, t);
+    r.drv.owned.add(t); // the owner still believes it can hand the page out
+    const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
+    expect(isolatedOk(b.result)).toBe(true);
+    expect(r.m.mem.warnings.some((w) => w.text.includes('isolated twice'))).toBe(true);
+  });
+
+  it('final protocol: the owner can only clear the pointer, PG_isolated stays, the second isolation fails', () => {
+    const r = rig(profile);
+    const [t] = r.drv.alloc(1);
+    expect(isolatedOk(isolate(r, t))).toBe(true);
+    r.m.run(() => r.drv.release(t));
+    const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
+    expect(isolatedOk(b.result)).toBe(false);
+    expect(r.drv.callsOf('isolate')).toHaveLength(1);
+    expect(r.m.mem.pages.flags[t] & (1 << PG.isolated)).not.toBe(0);
+  });
+});
+
+describe('S25: movability is sticky in v6.17', () => {
+  it('an owner cannot clear PG_movable_ops or the page type of a published page', () => {
+    const r = rig('v6.17');
+    const [a] = r.drv.alloc(1);
+    expect(() => ClearPageMovableOps(r.m.mem, a)).toThrow(MopsError);
+    expect(() => ownerClearPageType(r.m.mem, a, PGTY.offline)).toThrow(/cannot change until it is freed/);
+    expect(() => __ClearPageMovable(r.m.mem, a)).toThrow(/no __ClearPageMovable/);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.movable_ops)).not.toBe(0);
+  });
+
+  it('set_movable_ops: -EBUSY when already registered, -EINVAL for other types, NULL unregisters', () => {
+    const r = rig('v6.17');
+    const ops = defineMovableOps('other', { isolatePage: () => true, migratePage: () => 0, putbackPage: () => {} });
+    expect(setMovableOps(r.m.mem, ops, PGTY.offline)).toBe(Errno.EBUSY);
+    expect(setMovableOps(r.m.mem, ops, PGTY.slab)).toBe(Errno.EINVAL);
+    expect(setMovableOps(r.m.mem, ops, PGTY.zsmalloc)).toBe(0);
+    expect(setMovableOps(r.m.mem, null, PGTY.offline)).toBe(0);
+    // With no ops for its type, isolation fails with a one-time warning.
+    const [a] = r.drv.alloc(1);
+    expect(isolate(r, a)).toBe(false);
+    expect(r.m.mem.warnings.map((w) => w.kind)).toEqual(['VM_WARN_ON_ONCE']);
+  });
+});
+
+describe('S31: GUP-fast re-check after folio_try_get on a derived head', () => {
+  it('the walker finds head(P) changed by a split, drops the reference on H and retries with P', () => {
+    const r = rig('v6.3');
+    const H = r.m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
+    const P = H + 2;
+    r.m.sched.manual = true;
+    const log: string[] = [];
+    const walker = r.m.sched.spawn('walker', function* (): KernelGen<number> {
+      for (;;) {
+        const head = compoundHead(r.m.mem, P);
+        yield { op: 'folio_try_get', pfn: head };
+        if (!folioTryGet(r.m.mem, head)) continue;
+        yield { op: 'page_folio recheck', pfn: P };
+        if (compoundHead(r.m.mem, P) === head) return head;
+        log.push(`mismatch: dropped 0x${head.toString(16)}`);
+        putPage(r.m.mem, head);
+      }
+    });
+    const splitter = r.m.sched.spawn('splitter', function* (): KernelGen {
+      yield { op: 'split_folio', pfn: H };
+      splitFolio(r.m.mem, H);
+    });
+    r.m.sched.runUntil(walker, (p) => p.op === 'folio_try_get');
+    r.m.sched.runToEnd(splitter);
+    expect(r.m.sched.runToEnd(walker)).toBe(P);
+    expect(log).toEqual([`mismatch: dropped 0x${H.toString(16)}`]);
+    expect(r.m.mem.pages.refcount[H]).toBe(1);
+    expect(r.m.mem.pages.refcount[P]).toBe(2);
+    expectInvariants(r.m);
+  });
+});
