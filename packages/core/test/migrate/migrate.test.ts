@@ -1,0 +1,335 @@
+import { describe, expect, it } from 'vitest';
+import {
+  Errno,
+  type KernelGen,
+  MIGRATE_MODE,
+  PF_MEMALLOC,
+  PG,
+  PROFILE_NAMES,
+  type ProfileName,
+  PAGE_SIZE,
+  trylockPage,
+  unlockPage,
+} from '../../src/index.js';
+import { expectInvariants } from '../helpers.js';
+import { ev, isolate, migrate, migrateBody, onList, putback, rig } from './harness.js';
+
+const { ASYNC, SYNC_LIGHT, SYNC } = MIGRATE_MODE;
+const batched = (p: ProfileName) => p === 'v6.3' || p === 'v6.17';
+
+describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile) => {
+  it('a successful move: driver called once with both pages locked; src freed, dst published; counters', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    const res = migrate(r, SYNC_LIGHT);
+    expect(res).toEqual({ rc: 0, nrSucceeded: 1, nrFailedPages: 0 });
+    const calls = r.drv.callsOf('migrate');
+    expect(calls).toHaveLength(1);
+    expect(calls[0].locked).toBe(true);
+    // v6.3+: the one call happens in the ASYNC sub-batch (§0.2, S10).
+    expect(calls[0].mode).toBe(batched(profile) ? ASYNC : SYNC_LIGHT);
+    const d = r.targets[0];
+    const p = r.m.mem.pages;
+    expect(calls[0].dst).toBe(d);
+    expect(p.refcount[a]).toBe(0);
+    expect(p.flags[a] & (1 << PG.isolated)).toBe(0);
+    expect(p.refcount[d]).toBe(1);
+    expect(r.drv.owned.has(d)).toBe(true);
+    expect(onList(r)).toEqual([]);
+    expect(ev(r, 'pgmigrate_success')).toBe(1);
+    expect(ev(r, 'pgmigrate_fail')).toBe(0);
+    // Contents moved with the page.
+    expect(p.pageData(d)[100]).toBe(a & 0xff);
+    expect(r.m.mem.warnings).toEqual([]);
+    expectInvariants(r.m);
+  });
+
+  it('S12/S14 persistent -EAGAIN: 10 driver calls, return 1, page left isolated on the list; putback once', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.migrateRc = Errno.EAGAIN;
+    const res = migrate(r, ASYNC);
+    expect(res.rc).toBe(1);
+    expect(r.drv.callsOf('migrate')).toHaveLength(10);
+    expect(onList(r)).toEqual([a]);
+    const p = r.m.mem.pages;
+    expect(p.flags[a] & (1 << PG.isolated)).not.toBe(0);
+    expect(p.flags[a] & (1 << PG.locked)).toBe(0);
+    // pgmigrate_fail: +1, except v6.0 which leaves persistent -EAGAIN out of the counter.
+    expect(ev(r, 'pgmigrate_fail')).toBe(profile === 'v6.0' ? 0 : 1);
+    // Legacy passes allocate and release a fresh target each pass; the batched unmap
+    // phase takes one and keeps it paired through the move passes.
+    expect(r.targets.length).toBe(batched(profile) ? 1 : 10);
+    expect(r.returned).toEqual(r.targets);
+    putback(r);
+    expect(r.drv.callsOf('putback')).toHaveLength(1);
+    expect(p.flags[a] & (1 << PG.isolated)).toBe(0);
+    expect(p.refcount[a]).toBe(1);
+    expect(r.drv.owned.has(a)).toBe(true);
+    expectInvariants(r.m);
+  });
+
+  it('S15 permanent failure in ASYNC mode: one call, target returned, return 1, pgmigrate_fail +1', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.migrateRc = Errno.EBUSY;
+    const res = migrate(r, ASYNC);
+    expect(res.rc).toBe(1);
+    expect(r.drv.callsOf('migrate')).toHaveLength(1);
+    expect(r.returned).toEqual(r.targets);
+    expect(ev(r, 'pgmigrate_fail')).toBe(1);
+    if (profile === 'v4.8') {
+      // v4.8 puts it back inside migrate_pages; the caller's putback finds nothing.
+      expect(r.drv.callsOf('putback')).toHaveLength(1);
+      expect(onList(r)).toEqual([]);
+    } else {
+      expect(r.drv.callsOf('putback')).toHaveLength(0);
+      expect(onList(r)).toEqual([a]);
+      putback(r);
+      expect(r.drv.callsOf('putback')).toHaveLength(1);
+    }
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+    expectInvariants(r.m);
+  });
+
+  it('S15 permanent failure in a sync mode: v6.3+ calls the driver twice (ASYNC first), older once', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.migrateRc = Errno.EBUSY;
+    const res = migrate(r, SYNC);
+    expect(res.rc).toBe(1);
+    const modes = r.drv.callsOf('migrate').map((c) => c.mode);
+    expect(modes).toEqual(batched(profile) ? [ASYNC, SYNC] : [SYNC]);
+    expect(r.targets).toHaveLength(modes.length);
+    expect(r.returned).toEqual(r.targets);
+    expect(ev(r, 'pgmigrate_fail')).toBe(1); // only the second attempt is counted
+    if (profile !== 'v4.8') putback(r);
+    expectInvariants(r.m);
+  });
+
+  it('S16 no target: -ENOMEM, no driver call, pages stay isolated on the list', () => {
+    const r = rig(profile);
+    const [a, c] = r.drv.alloc(2);
+    isolate(r, a);
+    isolate(r, c);
+    r.noTargets = true;
+    const res = migrate(r, SYNC);
+    expect(res.rc).toBe(Errno.ENOMEM);
+    expect(r.drv.callsOf('migrate')).toEqual([]);
+    expect(onList(r)).toEqual([a, c]);
+    putback(r);
+    expectInvariants(r.m);
+  });
+
+  it('S17 src trylock fails in ASYNC mode: -EAGAIN every pass without a driver call; return 1', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    trylockPage(r.m.mem, a); // another actor holds the page lock throughout
+    const res = migrate(r, ASYNC);
+    expect(res.rc).toBe(1);
+    expect(r.drv.callsOf('migrate')).toEqual([]);
+    expect(r.targets).toHaveLength(10);
+    expect(r.returned).toEqual(r.targets);
+    unlockPage(r.m, a);
+    putback(r);
+    expectInvariants(r.m);
+  });
+
+  it('S18 direct compaction (PF_MEMALLOC) never sleeps on the page lock, even in SYNC_LIGHT', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    trylockPage(r.m.mem, a);
+    const res = migrate(r, SYNC_LIGHT, true);
+    expect(res.rc).toBe(1);
+    expect(r.drv.callsOf('migrate')).toEqual([]);
+    unlockPage(r.m, a);
+    putback(r);
+  });
+
+  it('S18 MIGRATE_SYNC without PF_MEMALLOC: three non-blocking attempts, then sleeps on the lock until released', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    const s = r.m.sched;
+    const holder = s.spawn('holder', function* (): KernelGen {
+      trylockPage(r.m.mem, a);
+      yield { op: 'hold', pfn: a };
+      unlockPage(r.m, a);
+    });
+    const mig = s.spawn('migrate', migrateBody(r, SYNC));
+    s.step(holder); // holds the lock
+    while (mig.state === 'runnable') s.step(mig);
+    expect(mig.state).toBe('blocked');
+    expect(mig.blockedOn?.what).toContain('lock_page');
+    expect(r.targets).toHaveLength(batched(profile) ? 4 : 4);
+    expect(r.returned).toHaveLength(3);
+    s.runToEnd(holder);
+    const res = s.runToEnd(mig);
+    expect(res.rc).toBe(0);
+    expect(r.drv.callsOf('migrate')).toHaveLength(1);
+    expectInvariants(r.m);
+  });
+
+  it('a list of many pages migrates in one call, each to its own target', () => {
+    const r = rig(profile, '8M');
+    const pages = r.drv.alloc(40);
+    for (const pfn of pages) isolate(r, pfn);
+    const res = migrate(r, ASYNC);
+    expect(res).toEqual({ rc: 0, nrSucceeded: 40, nrFailedPages: 0 });
+    expect(new Set(r.targets).size).toBe(40);
+    expect(r.drv.owned.size).toBe(40);
+    expect(ev(r, 'pgmigrate_success')).toBe(40);
+    expectInvariants(r.m);
+  });
+});
+
+describe.each(['v4.8', 'v6.0', 'v6.3'] as const)('S19 / §4.1 owner releases an isolated page — %s', (profile) => {
+  it('putback: putback_page not called, isolated flag cleared, the final put frees the page, no warning', () => {
+    const r = rig(profile);
+    const [q] = r.drv.alloc(1);
+    isolate(r, q);
+    r.m.run(() => r.drv.release(q));
+    expect(r.m.mem.pages.refcount[q]).toBe(1);
+    putback(r);
+    expect(r.drv.callsOf('putback')).toEqual([]);
+    expect(r.m.mem.pages.refcount[q]).toBe(0);
+    expect(r.m.mem.warnings).toEqual([]);
+    expectInvariants(r.m);
+  });
+
+  it('migration: the refcount==1 shortcut reports success without a driver call', () => {
+    const r = rig(profile);
+    const [q] = r.drv.alloc(1);
+    isolate(r, q);
+    r.m.run(() => r.drv.release(q));
+    const res = migrate(r, ASYNC);
+    expect(res).toEqual({ rc: 0, nrSucceeded: 1, nrFailedPages: 0 });
+    expect(r.drv.callsOf('migrate')).toEqual([]);
+    expect(r.m.mem.pages.refcount[q]).toBe(0);
+    // v4.8 allocates the target before the shortcut and releases it unused.
+    expect(r.targets).toHaveLength(profile === 'v4.8' ? 1 : 0);
+    expect(r.returned).toEqual(r.targets);
+    expectInvariants(r.m);
+  });
+
+  it('v4.8: the target is allocated first, so a released page still fails with -ENOMEM when none is free', () => {
+    const r = rig(profile);
+    const [q] = r.drv.alloc(1);
+    isolate(r, q);
+    r.m.run(() => r.drv.release(q));
+    r.noTargets = true;
+    const res = migrate(r, ASYNC);
+    expect(res.rc).toBe(profile === 'v4.8' ? Errno.ENOMEM : 0);
+  });
+
+  it('released while another reference remains: the move step skips the driver, dst goes back to the buddy', () => {
+    const r = rig(profile);
+    const [q] = r.drv.alloc(1);
+    isolate(r, q);
+    r.m.mem.pages.refcount[q]++; // a third party's transient reference defeats the shortcut
+    r.m.run(() => r.drv.release(q));
+    const res = migrate(r, ASYNC);
+    expect(res.rc).toBe(0);
+    expect(r.drv.callsOf('migrate')).toEqual([]);
+    const d = r.targets[0];
+    expect(r.m.mem.pages.refcount[d]).toBe(0); // freed, not returned to the caller
+    expect(r.returned).toEqual([]);
+    expect(r.m.mem.pages.flags[q] & (1 << PG.isolated)).toBe(0);
+    r.m.putPage(q);
+    expectInvariants(r.m);
+  });
+});
+
+describe('v6.17: no release API; a 0 from migrate_page always frees both VM references', () => {
+  it('S21-like: the driver fakes success for a page it dropped; src and dst both end up freed', () => {
+    const r = rig('v6.17');
+    const [q] = r.drv.alloc(1);
+    isolate(r, q);
+    r.m.mem.pages.refcount[q]++; // keeps the shortcut from firing
+    r.drv.migrateRc = (src) => {
+      r.drv.isolated--;
+      r.m.mem.pages.refcount[src]--; // the owner drops its reference
+      return 0; // "fake migration success"
+    };
+    r.drv.migrateRc = r.drv.migrateRc as (s: number) => number;
+    const fake = r.drv.migrateRc;
+    r.drv.migrate = (dst, src, mode) => {
+      r.drv.calls.push({ cb: 'migrate', pfn: src, dst, mode, locked: true });
+      return fake(src, mode);
+    };
+    const res = migrate(r, ASYNC);
+    expect(res.rc).toBe(0);
+    const d = r.targets[0];
+    expect(r.m.mem.pages.refcount[d]).toBe(0);
+    expect(r.m.mem.pages.refcount[q]).toBe(1);
+    r.m.putPage(q);
+    expect(r.m.mem.pages.refcount[q]).toBe(0);
+  });
+});
+
+describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected — %s', (profile) => {
+  it.each([
+    ['touchSrcLru', 'changed src->lru'],
+    ['noDstSetup', 'dst is not its movable page'],
+    ['badRc', 'not 0 or a negative errno'],
+    ['throwInMigrate', 'migrate_page threw'],
+  ] as const)('%s', (misbehave, text) => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.misbehave = misbehave;
+    const res = migrate(r, ASYNC);
+    const v = r.m.mem.warnings.filter((w) => w.kind === 'protocol_violation');
+    expect(v.length).toBeGreaterThan(0);
+    expect(v[0].text).toContain(text);
+    expect(v[0].text).toContain('page: refcount:');
+    if (misbehave === 'badRc' || misbehave === 'throwInMigrate') {
+      // A permanent failure for that page: it is put back and nothing is lost.
+      expect(res.rc).toBe(1);
+      if (profile !== 'v4.8') putback(r);
+      expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+      expectInvariants(r.m);
+    }
+  });
+
+  it('success without __ClearPageMovable(src) is a violation only where the driver must clear it', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.misbehave = 'noClearSrc';
+    migrate(r, ASYNC);
+    const v = r.m.mem.warnings.filter((w) => w.text.includes('without __ClearPageMovable'));
+    expect(v.length).toBe(profile === 'v6.17' ? 0 : 1);
+  });
+
+  it('putback_page clearing the isolated flag is a violation; the VM still finishes the putback', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.misbehave = 'clearIsolatedInPutback';
+    putback(r);
+    expect(r.m.mem.warnings.some((w) => w.text.includes('putback_page cleared the isolated flag'))).toBe(true);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
+    expectInvariants(r.m);
+  });
+});
+
+describe('copying contents', () => {
+  it('the driver copies 4 KiB of real bytes from src to dst', () => {
+    const r = rig('v6.3');
+    const [a] = r.drv.alloc(1);
+    const src = r.m.mem.pages.pageData(a);
+    for (let i = 0; i < PAGE_SIZE; i++) src[i] = (i * 7) & 0xff;
+    const copy = Buffer.from(src);
+    isolate(r, a);
+    migrate(r, SYNC);
+    expect(Buffer.from(r.m.mem.pages.pageData(r.targets[0])).equals(copy)).toBe(true);
+    expect(PF_MEMALLOC).toBe(0x800);
+  });
+});

@@ -1,0 +1,268 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { GFP } from '../../src/buddy/gfp.js';
+import { MopsError } from '../../src/errors.js';
+import { createMachine, type Machine } from '../../src/machine.js';
+import { MIGRATE, ZONE } from '../../src/memory/constants.js';
+import { PG } from '../../src/page/flags.js';
+import {
+  buddyinfo,
+  IMPORTED_OWNER,
+  machineFromProc,
+  pagetypeinfo,
+  takeAllFree,
+  vmstat,
+  zoneinfo,
+} from '../../src/proc/index.js';
+import { buddyProblems, FIXTURES, fixture } from './helpers.js';
+
+/** The free-count and block-count rows of a pagetypeinfo text. */
+const ptiRows = (s: string) => s.split('\n').filter((l) => l.startsWith('Node'));
+
+function texts(m: Machine) {
+  return { buddyinfo: buddyinfo(m), pagetypeinfo: pagetypeinfo(m), zoneinfo: zoneinfo(m) };
+}
+
+/** Expects `fn` to throw MopsError E_PROC_PARSE whose message matches `re`. */
+function parseError(fn: () => unknown, re: RegExp): void {
+  try {
+    fn();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MopsError);
+    expect((e as MopsError).code).toBe('E_PROC_PARSE');
+    expect((e as MopsError).message).toMatch(re);
+    return;
+  }
+  throw new Error('expected E_PROC_PARSE');
+}
+
+describe('machineFromProc on the Linux 6.18 sample', () => {
+  const m = machineFromProc(FIXTURES);
+
+  it('reproduces buddyinfo byte for byte', () => {
+    expect(buddyinfo(m)).toBe(fixture('buddyinfo'));
+  });
+
+  it('reproduces pagetypeinfo: free-count rows, block-count rows, the whole file', () => {
+    expect(ptiRows(pagetypeinfo(m))).toEqual(ptiRows(fixture('pagetypeinfo')));
+    expect(pagetypeinfo(m)).toBe(fixture('pagetypeinfo'));
+  });
+
+  it('leaves a consistent buddy allocator: no mergeable buddies, lists match pageblocks', () => {
+    expect(buddyProblems(m)).toEqual([]);
+  });
+
+  it('takes zone spans, managed pages and watermarks from zoneinfo', () => {
+    const z = m.mem.node.zones;
+    expect([z[ZONE.DMA].zoneStartPfn, z[ZONE.DMA32].zoneStartPfn, z[ZONE.NORMAL].zoneStartPfn]).toEqual([
+      1, 4096, 1048576,
+    ]);
+    expect(z[ZONE.NORMAL].spannedPages).toBe(5505024);
+    expect(z.map((x) => x.managedPages).slice(0, 3)).toEqual([3840, 772808, 688128]);
+    // min_free_kbytes is recovered so every zone gets the sample's watermarks.
+    expect(z.slice(0, 3).map((x) => x.watermark.join('/'))).toEqual([
+      '44/55/66/77',
+      '8914/11142/13370/15598',
+      '7937/9921/11905/13889',
+    ]);
+    const zi = zoneinfo(m);
+    expect(zi).toContain('protection: (0, 3018, 5706, 5706, 5706)');
+    expect(zi).toContain('high_min: 5571\n');
+    expect(zi).toContain('high_max: 43008\n');
+    // The Normal zone of the sample has only 1344 online pageblocks: mops's present pages.
+    expect(z[ZONE.NORMAL].presentPages).toBe(1344 * 512);
+  });
+
+  it('marks the pages that were in use as allocated, and present-but-unmanaged ones reserved', () => {
+    const p = m.mem.pages;
+    const dma = m.mem.node.zones[ZONE.DMA];
+    let reserved = 0;
+    let imported = 0;
+    const importedId = m.mem.owners.register(IMPORTED_OWNER);
+    for (let pfn = dma.zoneStartPfn; pfn < dma.zoneStartPfn + dma.presentPages; pfn++) {
+      if (p.flags[pfn] & (1 << PG.reserved)) reserved++;
+      else if (p.refcount[pfn] === 1 && p.ownerOf(pfn) === importedId) imported++;
+    }
+    // DMA: 4095 present in mops, 3840 managed, 3840 free.
+    expect(reserved).toBe(4095 - 3840);
+    expect(imported).toBe(0);
+    expect(dma.nrFreePages).toBe(3840);
+  });
+
+  it('copies the counters of vmstat and zoneinfo', () => {
+    const v = vmstat(m);
+    expect(v).toContain('\npgalloc_normal 19370788\n');
+    expect(v).toContain('\nnr_slab_reclaimable 41062\n');
+    expect(zoneinfo(m)).toContain('      numa_hit     17822530\n');
+    const bare = machineFromProc(FIXTURES, { counters: false });
+    expect(vmstat(bare)).toContain('\npgalloc_normal 0\n');
+  });
+
+  it('works from the texts, without zoneinfo (x86-64 zone layout)', () => {
+    const t = { buddyinfo: fixture('buddyinfo'), pagetypeinfo: fixture('pagetypeinfo') };
+    const n = machineFromProc(t);
+    expect(buddyinfo(n)).toBe(t.buddyinfo);
+    expect(pagetypeinfo(n)).toBe(t.pagetypeinfo);
+    expect(buddyProblems(n)).toEqual([]);
+    expect(n.mem.node.zones[ZONE.DMA].zoneStartPfn).toBe(1);
+    expect(n.mem.node.zones[ZONE.DMA32].zoneStartPfn).toBe(4096);
+    expect(n.mem.node.zones[ZONE.NORMAL].zoneStartPfn).toBe(1 << 20);
+  });
+
+  const shared = new URL('../../../../../shared/reference/proc-samples/', import.meta.url);
+  // The fixtures are copies of the reference samples kept beside the checkout; the check
+  // runs only where that directory exists (tests never need it).
+  it.skipIf(!existsSync(shared))('the fixtures are the reference samples', () => {
+    for (const f of ['buddyinfo', 'pagetypeinfo', 'vmstat', 'zoneinfo'])
+      expect(fixture(f)).toBe(readFileSync(new URL(f, shared), 'utf8'));
+  });
+});
+
+describe('machineFromProc round trips a mops machine', () => {
+  function fragmented(): Machine {
+    const m = createMachine({ memory: '512M', contents: false, seed: 7 });
+    const held: [number, number][] = [];
+    const gfps = [GFP.KERNEL, GFP.KERNEL_RECLAIMABLE, GFP.HIGHUSER_MOVABLE, GFP.HIGHUSER_MOVABLE];
+    for (let i = 0; i < 20000; i++) {
+      const order = m.prng.below(4);
+      const pfn = m.allocPages(gfps[i % 4], order);
+      if (pfn >= 0) held.push([pfn, order]);
+    }
+    for (let i = 0; i < held.length; i++)
+      if (m.prng.below(3) === 0) m.freePages(held[i][0], held[i][1]);
+    return m;
+  }
+
+  it('gives the same buddyinfo, pagetypeinfo and zoneinfo', () => {
+    const orig = fragmented();
+    const t = texts(orig);
+    const copy = machineFromProc(t);
+    expect(buddyinfo(copy)).toBe(t.buddyinfo);
+    expect(pagetypeinfo(copy)).toBe(t.pagetypeinfo);
+    expect(zoneinfo(copy)).toBe(t.zoneinfo);
+    expect(buddyProblems(copy)).toEqual([]);
+    expect(copy.minFreeKbytes).toBe(orig.minFreeKbytes);
+  });
+
+  it('the rebuilt machine allocates and frees like any other', () => {
+    const copy = machineFromProc(texts(fragmented()));
+    const before = copy.mem.node.zones.map((z) => z.nrFreePages);
+    const pfns = [0, 1, 2, 3].map((o) => copy.allocPages(GFP.HIGHUSER_MOVABLE, o));
+    expect(pfns.every((p) => p >= 0)).toBe(true);
+    pfns.forEach((p, o) => copy.freePages(p, o));
+    expect(copy.mem.node.zones.map((z) => z.nrFreePages)).toEqual(before);
+    expect(buddyProblems(copy)).toEqual([]);
+  });
+
+  it('resolves >100000 from buddyinfo and prints it back the same way', () => {
+    const m = createMachine({ memory: '1G', zones: 'normal-only', contents: false });
+    const pfns: number[] = [];
+    for (let pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); pfn >= 0; pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0))
+      pfns.push(pfn);
+    pfns.sort((a, b) => a - b);
+    for (let i = 0; i < pfns.length; i += 2) m.putPage(pfns[i]);
+    const t = texts(m);
+    expect(t.pagetypeinfo).toContain('>100000');
+    const copy = machineFromProc(t);
+    expect(buddyinfo(copy)).toBe(t.buddyinfo);
+    expect(pagetypeinfo(copy)).toBe(t.pagetypeinfo);
+    const z = copy.mem.node.zones[ZONE.NORMAL];
+    expect(z.freeCount(0, MIGRATE.MOVABLE)).toBe(m.mem.node.zones[ZONE.NORMAL].freeCount(0, MIGRATE.MOVABLE));
+    expect(buddyProblems(copy)).toEqual([]);
+  });
+});
+
+describe('takeAllFree', () => {
+  it('empties the buddy allocator and marks every page allocated by the owner', () => {
+    const m = createMachine({ memory: '64M', contents: false });
+    const free = m.mem.populatedZones.reduce((s, z) => s + z.nrFreePages, 0);
+    expect(takeAllFree(m, 'test')).toBe(free);
+    expect(m.mem.populatedZones.every((z) => z.nrFreePages === 0 && z.nrFree.every((n) => n === 0))).toBe(
+      true,
+    );
+    const id = m.mem.owners.register('test');
+    expect(m.mem.pages.refcount[100]).toBe(1);
+    expect(m.mem.pages.ownerOf(100)).toBe(id);
+    expect(m.allocPages(GFP.KERNEL, 0)).toBe(-1);
+    m.putPage(100);
+    expect(m.mem.node.zones[ZONE.DMA].nrFreePages).toBe(1);
+  });
+});
+
+describe('machineFromProc errors (E_PROC_PARSE naming the file and line)', () => {
+  const b = fixture('buddyinfo');
+  const p = fixture('pagetypeinfo');
+
+  it('a malformed buddyinfo line', () => {
+    parseError(() => machineFromProc({ buddyinfo: `${b}garbage\n`, pagetypeinfo: p }), /^buddyinfo line 4: /);
+    parseError(
+      () => machineFromProc({ buddyinfo: b.replace('   752 ', ''), pagetypeinfo: p }),
+      /buddyinfo line 2: expected 11 free counts/,
+    );
+  });
+
+  it('a second node, an unknown zone, another pageblock order', () => {
+    parseError(
+      () => machineFromProc({ buddyinfo: b.replace('Node 0, zone   Normal', 'Node 1, zone   Normal'), pagetypeinfo: p }),
+      /buddyinfo line 3: node 1: mops emulates a single node/,
+    );
+    parseError(
+      () => machineFromProc({ buddyinfo: b.replace('   Normal', '  HighMem'), pagetypeinfo: p }),
+      /buddyinfo line 3: unknown zone 'HighMem'/,
+    );
+    parseError(
+      () => machineFromProc({ buddyinfo: b, pagetypeinfo: p.replace('Page block order: 9', 'Page block order: 10') }),
+      /pagetypeinfo line 1: page block order 10/,
+    );
+  });
+
+  it('an unknown migrate type and a bad count', () => {
+    parseError(
+      () => machineFromProc({ buddyinfo: b, pagetypeinfo: p.replace('type  Reclaimable', 'type    Reclaimed') }),
+      /pagetypeinfo line 7: unknown migrate type 'Reclaimed'/,
+    );
+    parseError(
+      () => machineFromProc({ buddyinfo: b, pagetypeinfo: p.replace('Node 0, zone   Normal           62', 'Node 0, zone   Normal           6x') }),
+      /pagetypeinfo line 24: unexpected line/,
+    );
+  });
+
+  it('files that disagree', () => {
+    parseError(
+      () => machineFromProc({ buddyinfo: b.replace('  2758 ', '  2757 '), pagetypeinfo: p }),
+      /zone Normal order 0: 2757 free blocks, but pagetypeinfo's types add up to 2758/,
+    );
+  });
+
+  it('counts that cannot be laid out', () => {
+    // Three order-10 DMA blocks need six Movable pageblocks; give Movable only five.
+    const tooFew = p.replace(
+      'Node 0, zone      DMA            1            7',
+      'Node 0, zone      DMA            3            5',
+    );
+    parseError(
+      () => machineFromProc({ buddyinfo: b, pagetypeinfo: tooFew }),
+      /zone DMA: 5 Movable pageblocks cannot hold 3 free order-10/,
+    );
+    // 200 free order-0 Unmovable pages beside the order-8 block need two pageblocks.
+    const crowded = p.replace(
+      'zone      DMA, type    Unmovable      0',
+      'zone      DMA, type    Unmovable    200',
+    );
+    const crowdedBuddy = b.replace('zone      DMA      0', 'zone      DMA    200');
+    parseError(
+      () => machineFromProc({ buddyinfo: crowdedBuddy, pagetypeinfo: crowded }),
+      /zone DMA: 200 free order-0 Unmovable blocks do not fit in its 1 pageblocks/,
+    );
+    // With zoneinfo, DMA manages 3840 pages, all already free.
+    parseError(
+      () =>
+        machineFromProc({ buddyinfo: crowdedBuddy, pagetypeinfo: crowded, zoneinfo: fixture('zoneinfo') }),
+      /zoneinfo: zone DMA: 4040 free pages do not fit in 3840 managed pages/,
+    );
+  });
+
+  it('a directory without the required files', () => {
+    parseError(() => machineFromProc(new URL('./no-such-dir/', FIXTURES)), /buddyinfo: no such file/);
+  });
+});
