@@ -8,7 +8,11 @@ import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { initZones, defaultMinFreeKbytes, setupWatermarks } from './buddy/init.js';
 import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
-import { checkMemoryInvariants, type InvariantChecker, type InvariantReport } from './debug/invariants.js';
+import {
+  checkMemoryInvariants,
+  type InvariantChecker,
+  type InvariantReport,
+} from './debug/invariants.js';
 import { MmBug, MopsError } from './errors.js';
 import {
   MAX_MACHINE_BYTES,
@@ -265,5 +269,6 @@ export function checkInvariants(m: Machine): InvariantReport {
 /** Throws an MmBug listing the violations when {@link checkInvariants} fails. */
 export function assertInvariants(m: Machine): void {
   const r = checkInvariants(m);
-  if (!r.ok) throw new MmBug(`invariants violated (${r.violations.length})`, r.violations.join('\n'));
+  if (!r.ok)
+    throw new MmBug(`invariants violated (${r.violations.length})`, r.violations.join('\n'));
 }

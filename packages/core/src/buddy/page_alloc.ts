@@ -485,12 +485,7 @@ export type SlowpathHook = (gfp: number, order: number, allocFlags: number) => n
  * min watermark with the reserves `gfp` allows, then the hooks (direct compaction). Returns
  * the first pfn, or -1 when the allocation fails (failures are normal and counted).
  */
-export function allocPages(
-  mem: Memory,
-  gfp: number,
-  order: number,
-  opts?: AllocOptions,
-): number {
+export function allocPages(mem: Memory, gfp: number, order: number, opts?: AllocOptions): number {
   const owner = opts?.owner ?? 1;
   const extra = opts?.allocFlags ?? 0;
   const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;
@@ -562,7 +557,9 @@ function badPage(mem: Memory, pfn: number, reason: string): void {
 export function freePagesPrepare(mem: Memory, pfn: number, order: number): boolean {
   const p = mem.pages;
   // The common case first: an order-0 page with nothing to reset but its flags.
-  if (order === 0 && p.type[pfn] === -1 && p.mapping[pfn] === 0 && p.refcount[pfn] === 0) {
+  const m = p.mapping[pfn];
+  const tagged = m !== 0 && (mem.profile.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0);
+  if (order === 0 && p.type[pfn] === -1 && (m === 0 || tagged) && p.refcount[pfn] === 0) {
     let check = checkMasks.get(mem);
     if (check === undefined) {
       check = checkAtFreeMask(mem);
@@ -570,6 +567,7 @@ export function freePagesPrepare(mem: Memory, pfn: number, order: number): boole
     }
     if (!(p.flags[pfn] & check)) {
       p.flags[pfn] &= 1 << PG.hwpoison;
+      p.mapping[pfn] = 0;
       p.priv[pfn] = 0;
       p.compound[pfn] = 0;
       return true;

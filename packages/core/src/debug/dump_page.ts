@@ -48,7 +48,9 @@ export function dumpPage(mem: Memory, pfn: number, reason?: string): string {
   const owner = p.ownerOf(pfn);
   lines.push(formatFlags(p.flags[pfn]) + (owner ? ` owner:${mem.owners.name(owner)}` : ''));
   if (typed)
-    lines.push(`page_type: 0x${((top === 0xf0 ? word & 0xff000000 : word) >>> 0).toString(16)}(${PAGE_TYPE_NAMES[top] ?? 'unknown'})`);
+    lines.push(
+      `page_type: 0x${((top === 0xf0 ? word & 0xff000000 : word) >>> 0).toString(16)}(${PAGE_TYPE_NAMES[top] ?? 'unknown'})`,
+    );
   lines.push(
     `raw: ${hex16(BigInt(p.flags[pfn] >>> 0))} ${hex16(BigInt(p.lruNext[pfn] >>> 0))} ${hex16(BigInt(p.lruPrev[pfn] >>> 0))} ${mappingPointer(p.mapping[pfn])}`,
     `raw: ${hex16(0n)} ${hex16(BigInt(p.priv[pfn] >>> 0))} ${(p.type[pfn] >>> 0).toString(16).padStart(8, '0')}${(p.refcount[pfn] >>> 0).toString(16).padStart(8, '0')} ${hex16(0n)}`,

@@ -124,6 +124,18 @@ export class MappingTable {
   get<T>(handle: number): T | undefined {
     return this.objects[handle] as T | undefined;
   }
+
+  private readonly aux: unknown[] = [];
+
+  /** Data a higher layer attached to a handle (the validated callbacks of an ops object). */
+  getAux<T>(handle: number): T | undefined {
+    return this.aux[handle] as T | undefined;
+  }
+
+  /** Attaches data to a handle. */
+  setAux(handle: number, value: unknown): void {
+    this.aux[handle] = value;
+  }
 }
 
 /** Registered page owners (the flags word's top byte). */

@@ -24,45 +24,58 @@ function describe(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
-/** Runs a callback that may be a generator function. */
-function* invoke<T>(gen: boolean, call: () => unknown): KernelGen<T> {
-  if (gen) return yield* call() as KernelGen<T>;
-  return call() as T;
+/** A callback result that is not a boolean: a violation, treated as false. */
+function checkIsolateResult(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
+  if (typeof r === 'boolean') return r;
+  protocolViolation(
+    mem,
+    d.name,
+    `isolate_page returned ${String(r)}, not a boolean; treated as false`,
+    pfn,
+  );
+  return false;
+}
+
+function isolateThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): boolean {
+  if (e instanceof MmBug) throw e;
+  protocolViolation(
+    mem,
+    d.name,
+    `isolate_page threw (${describe(e)}); the page stays where it was`,
+    pfn,
+  );
+  return false;
 }
 
 /**
- * Calls `isolate_page`. A throw or a non-boolean result counts as "not isolated" and is
- * recorded as a violation; an MmBug (a kernel BUG inside the driver) propagates.
+ * Calls a plain `isolate_page`. A throw or a non-boolean result counts as "not isolated"
+ * and is recorded as a violation; an MmBug (a kernel BUG inside the driver) propagates.
  */
-export function* callIsolatePage(
+export function callIsolatePage(mem: Memory, d: DefinedOps, pfn: number, mode: number): boolean {
+  try {
+    return checkIsolateResult(mem, d, pfn, d.ops.isolatePage(pfn, mode));
+  } catch (e) {
+    return isolateThrew(mem, d, pfn, e);
+  }
+}
+
+/** {@link callIsolatePage} for a generator `isolate_page`. */
+export function* callIsolatePageGen(
   mem: Memory,
   d: DefinedOps,
   pfn: number,
   mode: number,
 ): KernelGen<boolean> {
-  let r: unknown;
   try {
-    r = yield* invoke<unknown>(d.isolateGen, () => d.ops.isolatePage(pfn, mode));
+    return checkIsolateResult(
+      mem,
+      d,
+      pfn,
+      yield* d.ops.isolatePage(pfn, mode) as KernelGen<unknown>,
+    );
   } catch (e) {
-    if (e instanceof MmBug) throw e;
-    protocolViolation(
-      mem,
-      d.name,
-      `isolate_page threw (${describe(e)}); the page stays where it was`,
-      pfn,
-    );
-    return false;
+    return isolateThrew(mem, d, pfn, e);
   }
-  if (typeof r !== 'boolean') {
-    protocolViolation(
-      mem,
-      d.name,
-      `isolate_page returned ${String(r)}, not a boolean; treated as false`,
-      pfn,
-    );
-    return false;
-  }
-  return r;
 }
 
 /** Whether `rc` is 0 or a negative errno. */
@@ -70,35 +83,33 @@ function validRc(rc: unknown): rc is number {
   return typeof rc === 'number' && Number.isInteger(rc) && rc <= 0 && rc >= -4095;
 }
 
+function migrateThrew(mem: Memory, d: DefinedOps, src: number, e: unknown): number {
+  if (e instanceof MmBug) throw e;
+  protocolViolation(
+    mem,
+    d.name,
+    `migrate_page threw (${describe(e)}); treated as a permanent failure`,
+    src,
+  );
+  return -22;
+}
+
 /**
- * Calls `migrate_page(dst, src, mode)` and checks the driver's duties: it must not touch
- * src's VM-owned lru or isolated flag; on success dst must be its movable page holding its
- * own reference and (v4.8–v6.3) src must no longer be PageMovable. A throw or a value that
- * is not 0 or a negative errno is a violation and counts as a permanent failure (-EINVAL).
+ * The checks after `migrate_page`: the driver must not touch src's VM-owned lru or
+ * isolated flag; on success dst must be its movable page holding its own reference and
+ * (v4.8–v6.3) src must no longer be PageMovable. A value that is not 0 or a negative errno
+ * is a violation and counts as a permanent failure (-EINVAL).
  */
-export function* callMigratePage(
+function checkMigrate(
   mem: Memory,
   d: DefinedOps,
   dst: number,
   src: number,
-  mode: number,
-): KernelGen<number> {
+  next: number,
+  prev: number,
+  rc: unknown,
+): number {
   const p = mem.pages;
-  const next = p.lruNext[src];
-  const prev = p.lruPrev[src];
-  let rc: unknown;
-  try {
-    rc = yield* invoke<unknown>(d.migrateGen, () => d.ops.migratePage(dst, src, mode));
-  } catch (e) {
-    if (e instanceof MmBug) throw e;
-    protocolViolation(
-      mem,
-      d.name,
-      `migrate_page threw (${describe(e)}); treated as a permanent failure`,
-      src,
-    );
-    rc = -22;
-  }
   if (p.lruNext[src] !== next || p.lruPrev[src] !== prev) {
     protocolViolation(
       mem,
@@ -158,23 +169,78 @@ export function* callMigratePage(
   return rc;
 }
 
-/**
- * Calls `putback_page`. A throw is recorded as a violation; the VM still clears the
- * isolated flag and drops its reference afterwards.
- */
-export function* callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): KernelGen<void> {
+/** Calls a plain `migrate_page(dst, src, mode)` with the checks of the driver's duties. */
+export function callMigratePage(
+  mem: Memory,
+  d: DefinedOps,
+  dst: number,
+  src: number,
+  mode: number,
+): number {
+  const next = mem.pages.lruNext[src];
+  const prev = mem.pages.lruPrev[src];
+  let rc: unknown;
   try {
-    yield* invoke<void>(d.putbackGen, () => d.ops.putbackPage(pfn));
+    rc = d.ops.migratePage(dst, src, mode);
   } catch (e) {
-    if (e instanceof MmBug) throw e;
-    protocolViolation(mem, d.name, `putback_page threw (${describe(e)})`, pfn);
+    rc = migrateThrew(mem, d, src, e);
   }
-  if (!(mem.pages.flags[pfn] & ISOLATED)) {
+  return checkMigrate(mem, d, dst, src, next, prev, rc);
+}
+
+/** {@link callMigratePage} for a generator `migrate_page`. */
+export function* callMigratePageGen(
+  mem: Memory,
+  d: DefinedOps,
+  dst: number,
+  src: number,
+  mode: number,
+): KernelGen<number> {
+  const next = mem.pages.lruNext[src];
+  const prev = mem.pages.lruPrev[src];
+  let rc: unknown;
+  try {
+    rc = yield* d.ops.migratePage(dst, src, mode) as KernelGen<unknown>;
+  } catch (e) {
+    rc = migrateThrew(mem, d, src, e);
+  }
+  return checkMigrate(mem, d, dst, src, next, prev, rc);
+}
+
+function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {
+  if (e instanceof MmBug) throw e;
+  protocolViolation(mem, d.name, `putback_page threw (${describe(e)})`, pfn);
+}
+
+function checkPutback(mem: Memory, d: DefinedOps, pfn: number): void {
+  if (!(mem.pages.flags[pfn] & ISOLATED))
     protocolViolation(
       mem,
       d.name,
       'putback_page cleared the isolated flag, which only the VM may touch',
       pfn,
     );
+}
+
+/**
+ * Calls a plain `putback_page`. A throw is recorded as a violation; the VM still clears
+ * the isolated flag and drops its reference afterwards.
+ */
+export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
+  try {
+    d.ops.putbackPage(pfn);
+  } catch (e) {
+    putbackThrew(mem, d, pfn, e);
   }
+  checkPutback(mem, d, pfn);
+}
+
+/** {@link callPutbackPage} for a generator `putback_page`. */
+export function* callPutbackPageGen(mem: Memory, d: DefinedOps, pfn: number): KernelGen<void> {
+  try {
+    yield* d.ops.putbackPage(pfn) as KernelGen<void>;
+  } catch (e) {
+    putbackThrew(mem, d, pfn, e);
+  }
+  checkPutback(mem, d, pfn);
 }

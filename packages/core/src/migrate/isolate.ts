@@ -5,6 +5,7 @@
 
 import { bug } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
+import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
 import { trylockPage, unlockPage } from '../page/lock.js';
@@ -12,8 +13,8 @@ import { compoundHead } from '../page/page.js';
 import { folioTryGet, getPageUnlessZero } from '../page/refcount.js';
 import { putPage } from '../buddy/page_alloc.js';
 import type { KernelGen } from '../sched/types.js';
-import { callIsolatePage, protocolViolation } from './callbacks.js';
-import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
+import { callIsolatePage, callIsolatePageGen, protocolViolation } from './callbacks.js';
+import { type DefinedOps, PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
 
@@ -47,82 +48,33 @@ export function isolatedOk(result: boolean | number): boolean {
   return result === true || result === 0;
 }
 
-/**
- * isolate_movable_page(page, mode): take the VM's isolation reference on a movable page,
- * lock it, re-validate, call the driver's `isolate_page`, set the isolated flag. On
- * failure the page is left exactly as found. The caller links an isolated page into its
- * migration list through `lru`.
- */
-export function* isolateMovablePage(
-  k: Kctx,
-  pfn: number,
-  mode: number,
-  mistakes?: IsolateMistakes,
-): KernelGen<boolean | number> {
-  const o = yield* isolateMovablePageOutcome(k, pfn, mode, mistakes);
-  return o.result;
-}
-
-/** {@link isolateMovablePage}, also saying which pfn was isolated. */
-export function* isolateMovablePageOutcome(
-  k: Kctx,
-  pfn: number,
-  mode: number,
-  mistakes?: IsolateMistakes,
-): KernelGen<IsolateOutcome> {
-  const { mem, sched } = k;
+/** Slab guard (v6.3) and the movability peek before the lock (steps 2-3). */
+function movableBeforeLock(mem: Memory, page: number): boolean {
   const prof = mem.profile;
   const p = mem.pages;
-  const fail: IsolateOutcome = {
-    result: prof.isolateReturnsInt ? Errno.EBUSY : false,
-    isolated: -1,
-  };
-
-  // 1. A speculative reference on the page itself. It fails on free pages, pages being
-  // freed, frozen pages and tail pages (their refcount is 0). If we win a race against the
-  // final put, our own put below does the free, so nothing leaks; holding the reference
-  // pins the page's identity while we look at it.
-  let page = pfn;
-  if (mistakes?.folioTryGetOnHead) {
-    const head = compoundHead(mem, pfn);
-    if (sched.preemptible) yield { op: 'folio_try_get', pfn: head };
-    if (!folioTryGet(mem, head)) return fail;
-    page = head;
-  } else {
-    if (sched.preemptible) yield { op: prof.isolationGet, pfn };
-    if (!getPageUnlessZero(mem, pfn)) return fail;
-  }
-
   // 2. (v6.3) Slab guard: struct slab overlays `mapping`, and SLUB's list poison has bit 1
   // set, which looks like the MOVABLE tag.
-  if (prof.slabGuard && p.flags[page] & (1 << PG.slab)) return putAndFail(k, page, fail);
-
+  if (prof.slabGuard && p.flags[page] & (1 << PG.slab)) return false;
   // 3. Check movability before touching the lock: the owner of a page it has not published
   // may use non-atomic bit operations on its flags, which a scanner's trylock would clobber.
-  if (sched.preemptible)
-    yield {
-      op: prof.movableMarker === 'page_type' ? 'page_has_movable_ops' : '__PageMovable',
-      pfn: page,
-    };
-  if (!page_has_movable_ops(mem, page)) return putAndFail(k, page, fail);
-  if (prof.slabGuard && p.flags[page] & (1 << PG.slab)) return putAndFail(k, page, fail);
+  if (!page_has_movable_ops(mem, page)) return false;
+  return !(prof.slabGuard && p.flags[page] & (1 << PG.slab));
+}
 
-  // 4. trylock, never sleep: the lock serialises against other isolators and against the
-  // owner, who publishes and unpublishes movability only under it.
-  if (sched.preemptible) yield { op: 'trylock_page', pfn: page };
-  if (!trylockPage(mem, page)) return putAndFail(k, page, fail);
-
-  // 5. Re-validate under the lock: the owner may have released the page (v4.8–v6.3), or
-  // another isolator got there first.
+/**
+ * Steps 5-6 under the page lock: re-validate (the owner may have released the page in
+ * v4.8–v6.3, or another isolator got there first) and find the ops (through `mapping`, or
+ * the page-type registry in v6.17). Undefined means "fail".
+ */
+function revalidate(mem: Memory, page: number, mistakes?: IsolateMistakes): DefinedOps | undefined {
+  const p = mem.pages;
   if (
-    prof.movableMarker !== 'page_type' &&
+    mem.profile.movableMarker !== 'page_type' &&
     !mistakes?.noRecheckUnderLock &&
     !PageMovable(mem, page)
   )
-    return unlockPutFail(k, page, fail);
-  if (p.flags[page] & ISOLATED) return unlockPutFail(k, page, fail);
-
-  // 6. Find the ops: through `mapping` (v4.8–v6.3) or the page-type registry (v6.17).
+    return undefined;
+  if (p.flags[page] & ISOLATED) return undefined;
   const d = pageMovableOps(mem, page);
   if (!d) {
     // Only reachable without the re-check: the owner cleared the pointer after our peek.
@@ -133,13 +85,13 @@ export function* isolateMovablePageOutcome(
       `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${page.toString(16)}`,
       page,
     );
-    return unlockPutFail(k, page, fail);
   }
+  return d;
+}
 
-  // 7. Ask the driver.
-  if (!(yield* callIsolatePage(mem, d, page, mode))) return unlockPutFail(k, page, fail);
-
-  // 8. The isolated flag belongs to the VM: warn if the driver set it, then set it.
+/** Step 8: the isolated flag belongs to the VM: warn if the driver set it, then set it. */
+function markIsolated(mem: Memory, d: DefinedOps, page: number): void {
+  const p = mem.pages;
   if (p.flags[page] & ISOLATED) {
     mem.warnOnce(
       `isolate:${d.name}:isolated`,
@@ -155,7 +107,67 @@ export function* isolateMovablePageOutcome(
   }
   p.flags[page] |= ISOLATED;
   if (p.lists.isLinked(page))
-    protocolViolation(mem, d.name, 'page isolated twice: after isolate_page its lru is still linked into another list', page);
+    protocolViolation(
+      mem,
+      d.name,
+      'page isolated twice: after isolate_page its lru is still linked into another list',
+      page,
+    );
+}
+
+/**
+ * isolate_movable_page(page, mode): take the VM's isolation reference on a movable page,
+ * lock it, re-validate, call the driver's `isolate_page`, set the isolated flag. On
+ * failure the page is left exactly as found. The caller links an isolated page into its
+ * migration list through `lru`. Returns the profile's result type: `true`/`false`, or
+ * `0`/`-EBUSY` in v6.0. `out.isolated` receives the pfn isolated (or -1).
+ */
+export function* isolateMovablePage(
+  k: Kctx,
+  pfn: number,
+  mode: number,
+  mistakes?: IsolateMistakes,
+  out?: { isolated: number },
+): KernelGen<boolean | number> {
+  const { mem, sched } = k;
+  const prof = mem.profile;
+  const fail = prof.isolateReturnsInt ? Errno.EBUSY : false;
+  if (out) out.isolated = -1;
+
+  // 1. A speculative reference on the page itself. It fails on free pages, pages being
+  // freed, frozen pages and tail pages (their refcount is 0). If we win a race against the
+  // final put, our own put below does the free, so nothing leaks; holding the reference
+  // pins the page's identity while we look at it.
+  let page = pfn;
+  if (mistakes?.folioTryGetOnHead) {
+    const head = compoundHead(mem, pfn);
+    if (sched.preemptible) yield { op: 'folio_try_get', pfn: head };
+    if (!folioTryGet(mem, head)) return fail;
+    page = head;
+  } else {
+    if (sched.preemptible) yield { op: prof.isolationGet, pfn };
+    if (!getPageUnlessZero(mem, pfn)) return fail;
+  }
+  if (sched.preemptible)
+    yield {
+      op: prof.movableMarker === 'page_type' ? 'page_has_movable_ops' : '__PageMovable',
+      pfn: page,
+    };
+  if (!movableBeforeLock(mem, page)) return putAndFail(k, page, fail);
+
+  // 4. trylock, never sleep: the lock serialises against other isolators and against the
+  // owner, who publishes and unpublishes movability only under it.
+  if (sched.preemptible) yield { op: 'trylock_page', pfn: page };
+  if (!trylockPage(mem, page)) return putAndFail(k, page, fail);
+  const d = revalidate(mem, page, mistakes);
+  if (!d) return unlockPutFail(k, page, fail);
+
+  // 7. Ask the driver.
+  const ok = d.isolateGen
+    ? yield* callIsolatePageGen(mem, d, page, mode)
+    : callIsolatePage(mem, d, page, mode);
+  if (!ok) return unlockPutFail(k, page, fail);
+  markIsolated(mem, d, page);
 
   // 9. Unlock; the reference from step 1 is kept as the isolation reference.
   if (sched.preemptible) yield { op: 'unlock_page', pfn: page };
@@ -167,16 +179,59 @@ export function* isolateMovablePageOutcome(
       `isolated page 0x${page.toString(16)} != examined page 0x${pfn.toString(16)}`,
       page,
     );
-  return { result: prof.isolateReturnsInt ? 0 : true, isolated: page };
+  if (out) out.isolated = page;
+  return prof.isolateReturnsInt ? 0 : true;
 }
 
-function putAndFail(k: Kctx, page: number, fail: IsolateOutcome): IsolateOutcome {
+/** Returned by {@link isolateMovablePageFast} when the isolation must run as a generator. */
+export const ISOLATE_AS_TASK = 2;
+
+/**
+ * {@link isolateMovablePage} for a task running alone (`sched.preemptible` false), without
+ * creating a generator: the same steps, no scheduling points. Returns ISOLATE_AS_TASK,
+ * having touched nothing, when other tasks may run or the driver's isolate_page is a
+ * generator function; the caller then uses isolateMovablePage.
+ */
+export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
+  const { mem, sched } = k;
+  if (sched.preemptible) return ISOLATE_AS_TASK;
+  const prof = mem.profile;
+  const fail = prof.isolateReturnsInt ? Errno.EBUSY : false;
+  if (!getPageUnlessZero(mem, pfn)) return fail;
+  if (!movableBeforeLock(mem, pfn)) return putAndFail(k, pfn, fail);
+  if (!trylockPage(mem, pfn)) return putAndFail(k, pfn, fail);
+  const d = revalidate(mem, pfn);
+  if (!d) return unlockPutFail(k, pfn, fail);
+  if (d.isolateGen) {
+    unlockPage(k, pfn);
+    putPage(mem, pfn);
+    return ISOLATE_AS_TASK;
+  }
+  if (!callIsolatePage(mem, d, pfn, mode)) return unlockPutFail(k, pfn, fail);
+  markIsolated(mem, d, pfn);
+  unlockPage(k, pfn);
+  return prof.isolateReturnsInt ? 0 : true;
+}
+
+function putAndFail(k: Kctx, page: number, fail: boolean | number): boolean | number {
   putPage(k.mem, page);
   return fail;
 }
 
-function unlockPutFail(k: Kctx, page: number, fail: IsolateOutcome): IsolateOutcome {
+function unlockPutFail(k: Kctx, page: number, fail: boolean | number): boolean | number {
   unlockPage(k, page);
   putPage(k.mem, page);
   return fail;
+}
+
+/** {@link isolateMovablePage}, also saying which pfn was isolated. */
+export function* isolateMovablePageOutcome(
+  k: Kctx,
+  pfn: number,
+  mode: number,
+  mistakes?: IsolateMistakes,
+): KernelGen<IsolateOutcome> {
+  const out = { isolated: -1 };
+  const result = yield* isolateMovablePage(k, pfn, mode, mistakes, out);
+  return { result, isolated: out.isolated };
 }

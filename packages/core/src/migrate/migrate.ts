@@ -11,13 +11,18 @@ import { Errno } from '../errors.js';
 import type { ListId } from '../memory/list.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
-import { type Kctx, lockPage, trylockPage, unlockPage } from '../page/lock.js';
+import { type Kctx, lockPage, lockPageFast, trylockPage, unlockPage } from '../page/lock.js';
 import { PF_MEMALLOC } from '../sched/types.js';
 import type { KernelGen } from '../sched/types.js';
 import { EV } from '../vmstat/vmstat.js';
 import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
-import { moveToNewFolio } from './move.js';
-import { callPutbackPage } from './callbacks.js';
+import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
+import {
+  callMigratePage,
+  callMigratePageGen,
+  callPutbackPage,
+  callPutbackPageGen,
+} from './callbacks.js';
 import { MIGRATE_MODE } from './types.js';
 
 const ISOLATED = 1 << PG.isolated;
@@ -50,6 +55,8 @@ export interface MigrateResult {
 }
 
 interface Ctx {
+  /** A target held across a sleep in the unmap step's fast path. */
+  pendingDst: number;
   readonly k: Kctx;
   readonly mem: Memory;
   readonly getNew: NewFolio;
@@ -96,7 +103,16 @@ function* unmapAndMoveInner(
     unlockPage(k, src);
     return EAGAIN;
   }
-  const rc = yield* moveToNewFolio(mem, dst, src, mode);
+  const d = moveToNewFolioBegin(mem, dst, src);
+  let rc = 0;
+  if (d !== null)
+    rc = moveToNewFolioEnd(
+      mem,
+      src,
+      d.migrateGen
+        ? yield* callMigratePageGen(mem, d, dst, src, mode)
+        : callMigratePage(mem, d, dst, src, mode),
+    );
   if (sched.preemptible) yield { op: 'unlock_page', pfn: dst };
   unlockPage(k, dst);
   unlockPage(k, src);
@@ -153,10 +169,11 @@ function* unmapAndMove(
 /** v4.8: a permanent failure is put back inside migrate_pages. */
 function* putbackInside(c: Ctx, src: number): KernelGen {
   const { k, mem } = c;
-  yield* lockPage(k, src);
+  if (!lockPageFast(k, src)) yield* lockPage(k, src);
   if (PageMovable(mem, src)) {
     const d = pageMovableOps(mem, src);
-    if (d) yield* callPutbackPage(mem, d, src);
+    if (d?.putbackGen) yield* callPutbackPageGen(mem, d, src);
+    else if (d) callPutbackPage(mem, d, src);
   }
   mem.pages.flags[src] &= ~ISOLATED;
   unlockPage(k, src);
@@ -213,53 +230,93 @@ interface Stats {
   nrFailedPages: number;
 }
 
+/** Returned by the fast paths when the step must sleep: the caller finishes it as a generator. */
+const NEED_SLEEP = 2;
+
+/**
+ * The "freed from under us" shortcut of migrate_folio_unmap(): if only the isolation
+ * reference is left, drop it; free_pages_prepare() clears the isolated flag. True if taken.
+ */
+function freedUnderUs(c: Ctx, src: number): boolean {
+  const p = c.mem.pages;
+  if (p.refcount[src] !== 1) return false;
+  p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
+  p.lists.del(src);
+  migrateFolioDone(c, src);
+  return true;
+}
+
+/** Whether a failed src trylock must give up rather than sleep (spec §2.2). */
+function mustNotSleep(c: Ctx, src: number, mode: number): boolean {
+  const uptodate = (c.mem.pages.flags[src] & (1 << PG.uptodate)) !== 0;
+  return (
+    mode === MIGRATE_MODE.ASYNC ||
+    mayNotSleep(c) ||
+    (c.mem.profile.syncLightNeedsUptodate && mode === MIGRATE_MODE.SYNC_LIGHT && !uptodate)
+  );
+}
+
+/** The end of migrate_folio_unmap() with src locked: trylock dst and pair it. */
+function unmapLockDst(c: Ctx, src: number, dst: number, dsts: ListId): number {
+  if (!trylockPage(c.mem, dst)) {
+    unlockPage(c.k, src);
+    releaseDst(c, dst);
+    return EAGAIN;
+  }
+  c.mem.pages.lists.addTail(dsts, dst);
+  return UNMAP;
+}
+
 /** migrate_folio_unmap() for a movable page: returns UNMAP (both locked), 0, or an errno. */
 function* migrateFolioUnmap(c: Ctx, src: number, mode: number, dsts: ListId): KernelGen<number> {
   const { k, mem } = c;
   const { sched } = k;
-  const p = mem.pages;
   if (sched.preemptible) yield { op: 'folio_ref_count', pfn: src };
-  if (p.refcount[src] === 1) {
-    // Freed from under us; free_pages_prepare() will clear the isolated flag.
-    p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
-    p.lists.del(src);
-    migrateFolioDone(c, src);
-    return 0;
-  }
+  if (freedUnderUs(c, src)) return 0;
   const dst = c.getNew(src);
   if (dst < 0) return ENOMEM;
   if (sched.preemptible) yield { op: 'folio_trylock', pfn: src };
   if (!trylockPage(mem, src)) {
-    const uptodate = (p.flags[src] & (1 << PG.uptodate)) !== 0;
-    if (
-      mode === MIGRATE_MODE.ASYNC ||
-      mayNotSleep(c) ||
-      (mem.profile.syncLightNeedsUptodate && mode === MIGRATE_MODE.SYNC_LIGHT && !uptodate)
-    ) {
+    if (mustNotSleep(c, src, mode)) {
       releaseDst(c, dst);
       return EAGAIN;
     }
     yield* lockPage(k, src);
   }
   if (sched.preemptible) yield { op: 'folio_trylock', pfn: dst };
-  if (!trylockPage(mem, dst)) {
-    unlockPage(k, src);
-    releaseDst(c, dst);
-    return EAGAIN;
-  }
-  p.lists.addTail(dsts, dst);
-  return UNMAP;
+  return unmapLockDst(c, src, dst, dsts);
 }
 
-/** migrate_folio_move() for a movable page; both pages locked. */
-function* migrateFolioMove(c: Ctx, src: number, dst: number, mode: number, ret: ListId): KernelGen<number> {
+/**
+ * {@link migrateFolioUnmap} for a task running alone: no scheduling points. Returns
+ * NEED_SLEEP (with the target in `c.pendingDst`) when it would sleep on the src lock.
+ */
+function migrateFolioUnmapFast(c: Ctx, src: number, mode: number, dsts: ListId): number {
+  if (freedUnderUs(c, src)) return 0;
+  const dst = c.getNew(src);
+  if (dst < 0) return ENOMEM;
+  if (!trylockPage(c.mem, src)) {
+    if (mustNotSleep(c, src, mode)) {
+      releaseDst(c, dst);
+      return EAGAIN;
+    }
+    c.pendingDst = dst;
+    return NEED_SLEEP;
+  }
+  return unmapLockDst(c, src, dst, dsts);
+}
+
+/** The end of migrate_folio_move() once the driver (or the release check) answered. */
+function moveFinish(
+  c: Ctx,
+  src: number,
+  dst: number,
+  rc: number,
+  ret: ListId,
+  prev: number,
+): number {
   const { k, mem } = c;
   const lists = mem.pages.lists;
-  // The driver may use dst->lru (balloon links dst into its list): take dst off the pairing
-  // list first, and put it back in place if the move is to be retried.
-  const prev = lists.prevLink(dst);
-  lists.del(dst);
-  const rc = yield* moveToNewFolio(mem, dst, src, mode);
   if (rc === EAGAIN) {
     lists.insertAfterLink(prev, dst); // both stay locked, dst stays paired
     return rc;
@@ -271,13 +328,53 @@ function* migrateFolioMove(c: Ctx, src: number, dst: number, mode: number, ret: 
     releaseDst(c, dst);
     return rc;
   }
-  if (k.sched.preemptible) yield { op: 'folio_unlock', pfn: dst };
   unlockPage(k, dst);
   folioPut(mem, dst);
   lists.del(src);
   unlockPage(k, src);
   migrateFolioDone(c, src);
   return 0;
+}
+
+/**
+ * migrate_folio_move() for a movable page; both pages locked. The driver may use dst->lru
+ * (balloon links dst into its list): dst leaves the pairing list first and goes back in
+ * place if the move is to be retried.
+ */
+function* migrateFolioMove(
+  c: Ctx,
+  src: number,
+  dst: number,
+  mode: number,
+  ret: ListId,
+): KernelGen<number> {
+  const { k, mem } = c;
+  const lists = mem.pages.lists;
+  const prev = lists.prevLink(dst);
+  lists.del(dst);
+  const d = moveToNewFolioBegin(mem, dst, src);
+  let rc = 0;
+  if (d !== null)
+    rc = moveToNewFolioEnd(
+      mem,
+      src,
+      d.migrateGen
+        ? yield* callMigratePageGen(mem, d, dst, src, mode)
+        : callMigratePage(mem, d, dst, src, mode),
+    );
+  if (rc === 0 && k.sched.preemptible) yield { op: 'folio_unlock', pfn: dst };
+  return moveFinish(c, src, dst, rc, ret, prev);
+}
+
+/** {@link migrateFolioMove} for a task running alone with a plain driver callback. */
+function migrateFolioMoveFast(c: Ctx, src: number, dst: number, mode: number, ret: ListId): number {
+  const mem = c.mem;
+  const lists = mem.pages.lists;
+  const prev = lists.prevLink(dst);
+  lists.del(dst);
+  const d = moveToNewFolioBegin(mem, dst, src);
+  const rc = d === null ? 0 : moveToNewFolioEnd(mem, src, callMigratePage(mem, d, dst, src, mode));
+  return moveFinish(c, src, dst, rc, ret, prev);
 }
 
 function* migratePagesBatch(
@@ -302,7 +399,13 @@ function* migratePagesBatch(
     nrRetryPages = 0;
     for (let src = lists.first(from); src !== -1; ) {
       const next = lists.nextOf(src);
-      const rc = yield* migrateFolioUnmap(c, src, mode, dsts);
+      let rc = c.k.sched.preemptible
+        ? yield* migrateFolioUnmap(c, src, mode, dsts)
+        : migrateFolioUnmapFast(c, src, mode, dsts);
+      if (rc === NEED_SLEEP) {
+        yield* lockPage(c.k, src);
+        rc = unmapLockDst(c, src, c.pendingDst, dsts);
+      }
       if (rc === ENOMEM) {
         // Memory is low: stop, but still move what was already unmapped.
         nrFailed++;
@@ -337,7 +440,10 @@ function* migratePagesBatch(
       for (let src = lists.first(unmap); src !== -1; ) {
         const next = lists.nextOf(src);
         const dstNext = lists.nextOf(dst);
-        const rc = yield* migrateFolioMove(c, src, dst, mode, ret);
+        const plain = !c.k.sched.preemptible && pageMovableOps(mem, src)?.migrateGen !== true;
+        const rc = plain
+          ? migrateFolioMoveFast(c, src, dst, mode, ret)
+          : yield* migrateFolioMove(c, src, dst, mode, ret);
         if (rc === EAGAIN) {
           retry++;
           nrRetryPages++;
@@ -458,7 +564,7 @@ export function* migratePages(
 ): KernelGen<MigrateResult> {
   const { mem } = k;
   if (mode !== 0 && mode !== 1 && mode !== 2) bug(mem, `migrate_pages: bad migrate mode ${mode}`);
-  const c: Ctx = { k, mem, getNew, putNew, reason };
+  const c: Ctx = { k, mem, getNew, putNew, reason, pendingDst: -1 };
   const hooks = migrateHooks.get(mem);
   hooks?.start?.(mode, reason);
   const r =

@@ -126,20 +126,26 @@ export function __SetPageMovable(
       'v4.8: __SetPageMovable takes an address_space (makeAddressSpace)',
       '__SetPageMovable',
     );
-  if (marker === 'mops') {
-    if (isSpace)
-      throw new MopsError(
-        'E_PLUGIN',
-        `${mem.profile.name}: __SetPageMovable takes a movable_operations`,
-        '__SetPageMovable',
+  const handle = mem.mappings.handleOf(target);
+  if (mem.mappings.getAux(handle) === undefined) {
+    if (marker === 'mops') {
+      if (isSpace)
+        throw new MopsError(
+          'E_PLUGIN',
+          `${mem.profile.name}: __SetPageMovable takes a movable_operations`,
+          '__SetPageMovable',
+        );
+      mem.mappings.setAux(handle, definedOps(target as MovableOperations));
+    } else {
+      const a = (target as AddressSpace).a_ops;
+      mem.mappings.setAux(
+        handle,
+        a.isolatePage && a.migratePage && a.putbackPage ? definedOps(a as MovableOperations) : null,
       );
-    definedOps(target as MovableOperations);
-  } else {
-    const a = (target as AddressSpace).a_ops;
-    if (a.isolatePage && a.migratePage && a.putbackPage) definedOps(a as MovableOperations);
+    }
   }
   requireLocked(mem, pfn, '__SetPageMovable');
-  mem.pages.mapping[pfn] = (mem.mappings.handleOf(target) << 2) | PAGE_MAPPING_MOVABLE;
+  mem.pages.mapping[pfn] = (handle << 2) | PAGE_MAPPING_MOVABLE;
 }
 
 /**
@@ -269,8 +275,5 @@ export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: 
 export function pageMovableOps(mem: Memory, pfn: number): DefinedOps | undefined {
   if (mem.profile.movableMarker === 'page_type')
     return registries.get(mem)?.get(mem.pages.type[pfn] >>> 24);
-  const obj = mem.mappings.get<AddressSpace | MovableOperations>(mem.pages.mapping[pfn] >>> 2);
-  if (!obj) return undefined;
-  const ops = 'a_ops' in obj ? obj.a_ops : obj;
-  return defined.get(ops as object);
+  return mem.mappings.getAux<DefinedOps>(mem.pages.mapping[pfn] >>> 2) ?? undefined;
 }

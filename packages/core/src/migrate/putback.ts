@@ -7,9 +7,9 @@ import { bug } from '../debug/dump_page.js';
 import { folioPut } from '../buddy/page_alloc.js';
 import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
-import { type Kctx, lockPage, unlockPage } from '../page/lock.js';
+import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { callPutbackPage } from './callbacks.js';
+import { callPutbackPage, callPutbackPageGen } from './callbacks.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
@@ -24,12 +24,13 @@ export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   const { mem, sched } = k;
   const p = mem.pages;
   if (!(p.flags[pfn] & ISOLATED)) bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
-  yield* lockPage(k, pfn);
+  if (!lockPageFast(k, pfn)) yield* lockPage(k, pfn);
   const released = mem.profile.coreDetectsRelease && !PageMovable(mem, pfn);
   if (!released) {
     const d = pageMovableOps(mem, pfn);
     if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->putback_page)', pfn);
-    yield* callPutbackPage(mem, d, pfn);
+    if (d.putbackGen) yield* callPutbackPageGen(mem, d, pfn);
+    else callPutbackPage(mem, d, pfn);
   }
   if (sched.preemptible) yield { op: 'ClearPageIsolated', pfn };
   p.flags[pfn] &= ~ISOLATED;

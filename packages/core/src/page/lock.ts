@@ -72,6 +72,18 @@ export function* lockPage(k: Kctx, pfn: number): KernelGen {
 }
 
 /**
+ * The uncontended lock_page() of a task running alone: takes the lock without creating a
+ * generator when nothing can interleave. Returns false when the caller must use
+ * {@link lockPage} (another task may run, or the page is locked).
+ */
+export function lockPageFast(k: Kctx, pfn: number): boolean {
+  const { mem, sched } = k;
+  if (sched.preemptible) return false;
+  mightSleep(sched, 'lock_page');
+  return trylockPage(mem, pfn);
+}
+
+/**
  * unlock_page() / folio_unlock(): clear PG_locked and wake the sleepers. Unlocking an
  * unlocked page is an MmBug.
  */

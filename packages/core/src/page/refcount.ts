@@ -108,7 +108,8 @@ export function pageRefDec(mem: Memory, pfn: number): void {
  */
 export function splitFolio(mem: Memory, head: number): void {
   const p = mem.pages;
-  if (!(p.flags[head] & (1 << PG.head)) || p.compound[head] <= 0) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_large(folio))', head);
+  if (!(p.flags[head] & (1 << PG.head)) || p.compound[head] <= 0)
+    bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_large(folio))', head);
   const n = 1 << p.compound[head];
   for (let i = 1; i < n; i++) {
     p.compound[head + i] = 0;

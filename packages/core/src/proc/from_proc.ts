@@ -455,6 +455,7 @@ function placeSmall(
     if (left === 0) break;
     const size = 1 << j;
     const freed = new Uint8Array(nodes.length);
+    const total = n[j];
     for (let i = 0; i < nodes.length && n[j] > 0; i++) {
       const c0 = nodes[i];
       const c1 = c0 + size;
@@ -466,7 +467,8 @@ function placeSmall(
     }
     if (n[j] > 0)
       fail(
-        `${n[j]} free order-${j} ${MIGRATETYPE_NAMES[mt]} blocks do not fit in its ${hosts.length} pageblocks`,
+        `${n[j]} of the ${total} free order-${j} ${MIGRATETYPE_NAMES[mt]} blocks do not fit in its ` +
+          `${hosts.length} pageblocks (beside its larger free blocks)`,
       );
     if (j === 0) break;
     const next: number[] = [];
@@ -547,8 +549,11 @@ function minFreeFromZoneinfo(mem: Memory, zi: ParsedZoneinfo): number | undefine
  * allocated, and smaller blocks packed into the remaining pageblocks of their type so that
  * no two free buddies of the same order could merge. Each pageblock gets the type of the
  * free blocks placed in it, and the rest of the types go to the other blocks so the
- * "Number of blocks type" counts match. With zoneinfo, managed pages, watermarks and
- * counters follow it (present-but-unmanaged pages are marked reserved).
+ * "Number of blocks type" counts match. With zoneinfo, zone starts, spans, managed pages,
+ * watermarks and counters follow it (present-but-unmanaged pages are marked reserved).
+ * mops keeps a zone's holes at the end of its span, so a zone's present pages are set to
+ * cover exactly the pageblocks pagetypeinfo counts: zoneinfo's `present` may differ (the
+ * sample's DMA has its holes in the first pageblock; its Normal zone has offline sections).
  *
  * Throws MopsError('E_PROC_PARSE') naming the file and line for a malformed file, and when
  * the counts cannot be laid out (files that disagree, more free blocks than pageblocks).

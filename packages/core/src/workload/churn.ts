@@ -47,7 +47,11 @@ export function mixedChurn(m: Machine, opts: ChurnOptions = {}): ChurnResult {
   const unmovable = fraction(opts.unmovable, 0.25, 'unmovable');
   const maxOrder = opts.maxOrder ?? 3;
   if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > 10)
-    throw new MopsError('E_RANGE', `maxOrder must be an integer 0..10, got ${maxOrder}`, 'maxOrder');
+    throw new MopsError(
+      'E_RANGE',
+      `maxOrder must be an integer 0..10, got ${maxOrder}`,
+      'maxOrder',
+    );
   const mem = m.mem;
   const rnd = m.prng;
   const owner = mem.owners.register('workload');

@@ -6,6 +6,9 @@ import {
   GFP,
   isolatedOk,
   isolateMovablePageOutcome,
+  isolateMovablePage,
+  isolateMovablePageFast,
+  ISOLATE_AS_TASK,
   type KernelGen,
   MopsError,
   ownerClearPageType,
@@ -300,5 +303,36 @@ describe('S31: GUP-fast re-check after folio_try_get on a derived head', () => {
     expect(r.m.mem.pages.refcount[H]).toBe(1);
     expect(r.m.mem.pages.refcount[P]).toBe(2);
     expectInvariants(r.m);
+  });
+});
+
+describe.each(PROFILE_NAMES)('isolateMovablePageFast agrees with isolate_movable_page — %s', (profile) => {
+  it('same results and state for success, free, unpublished, locked, already isolated and refused pages', () => {
+    const outcomes = (fast: boolean) => {
+      const r = rig(profile);
+      const [a, b, c, d] = r.drv.alloc(4);
+      const free = r.m.allocPages(GFP.KERNEL, 0);
+      r.m.putPage(free);
+      const priv = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      trylockPage(r.m.mem, c);
+      const iso = (pfn: number) =>
+        fast ? isolateMovablePageFast(r.m, pfn, 0) : r.m.run(() => isolateMovablePage(r.m, pfn, 0));
+      const res = [iso(a), iso(free), iso(priv), iso(c), iso(a)];
+      r.drv.refuse = true;
+      res.push(iso(d));
+      r.drv.refuse = false;
+      res.push(iso(b));
+      const p = r.m.mem.pages;
+      return { res, refs: [a, b, c, d, free, priv].map((x) => p.refcount[x]), flags: [a, b, c, d].map((x) => p.flags[x]) };
+    };
+    expect(outcomes(true)).toEqual(outcomes(false));
+  });
+
+  it('declines (touching nothing) while other tasks may run', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    r.m.sched.manual = true;
+    expect(isolateMovablePageFast(r.m, a, 0)).toBe(ISOLATE_AS_TASK);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
   });
 });

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { GFP } from '../../src/buddy/gfp.js';
 import { MopsError } from '../../src/errors.js';
-import { createMachine, type Machine } from '../../src/machine.js';
+import { checkInvariants, createMachine, type Machine } from '../../src/machine.js';
 import { MIGRATE, ZONE } from '../../src/memory/constants.js';
 import { PG } from '../../src/page/flags.js';
 import {
@@ -50,13 +50,16 @@ describe('machineFromProc on the Linux 6.18 sample', () => {
 
   it('leaves a consistent buddy allocator: no mergeable buddies, lists match pageblocks', () => {
     expect(buddyProblems(m)).toEqual([]);
+    expect(checkInvariants(m).violations).toEqual([]);
   });
 
   it('takes zone spans, managed pages and watermarks from zoneinfo', () => {
     const z = m.mem.node.zones;
-    expect([z[ZONE.DMA].zoneStartPfn, z[ZONE.DMA32].zoneStartPfn, z[ZONE.NORMAL].zoneStartPfn]).toEqual([
-      1, 4096, 1048576,
-    ]);
+    expect([
+      z[ZONE.DMA].zoneStartPfn,
+      z[ZONE.DMA32].zoneStartPfn,
+      z[ZONE.NORMAL].zoneStartPfn,
+    ]).toEqual([1, 4096, 1048576]);
     expect(z[ZONE.NORMAL].spannedPages).toBe(5505024);
     expect(z.map((x) => x.managedPages).slice(0, 3)).toEqual([3840, 772808, 688128]);
     // min_free_kbytes is recovered so every zone gets the sample's watermarks.
@@ -107,6 +110,7 @@ describe('machineFromProc on the Linux 6.18 sample', () => {
     expect(n.mem.node.zones[ZONE.DMA].zoneStartPfn).toBe(1);
     expect(n.mem.node.zones[ZONE.DMA32].zoneStartPfn).toBe(4096);
     expect(n.mem.node.zones[ZONE.NORMAL].zoneStartPfn).toBe(1 << 20);
+    expect(checkInvariants(n).violations).toEqual([]);
   });
 
   const shared = new URL('../../../../../shared/reference/proc-samples/', import.meta.url);
@@ -141,6 +145,7 @@ describe('machineFromProc round trips a mops machine', () => {
     expect(pagetypeinfo(copy)).toBe(t.pagetypeinfo);
     expect(zoneinfo(copy)).toBe(t.zoneinfo);
     expect(buddyProblems(copy)).toEqual([]);
+    expect(checkInvariants(copy).violations).toEqual([]);
     expect(copy.minFreeKbytes).toBe(orig.minFreeKbytes);
   });
 
@@ -149,7 +154,7 @@ describe('machineFromProc round trips a mops machine', () => {
     const before = copy.mem.node.zones.map((z) => z.nrFreePages);
     const pfns = [0, 1, 2, 3].map((o) => copy.allocPages(GFP.HIGHUSER_MOVABLE, o));
     expect(pfns.every((p) => p >= 0)).toBe(true);
-    pfns.forEach((p, o) => copy.freePages(p, o));
+    for (const [o, p] of pfns.entries()) copy.freePages(p, o);
     expect(copy.mem.node.zones.map((z) => z.nrFreePages)).toEqual(before);
     expect(buddyProblems(copy)).toEqual([]);
   });
@@ -157,7 +162,11 @@ describe('machineFromProc round trips a mops machine', () => {
   it('resolves >100000 from buddyinfo and prints it back the same way', () => {
     const m = createMachine({ memory: '1G', zones: 'normal-only', contents: false });
     const pfns: number[] = [];
-    for (let pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); pfn >= 0; pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0))
+    for (
+      let pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      pfn >= 0;
+      pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
+    )
       pfns.push(pfn);
     pfns.sort((a, b) => a - b);
     for (let i = 0; i < pfns.length; i += 2) m.putPage(pfns[i]);
@@ -167,7 +176,9 @@ describe('machineFromProc round trips a mops machine', () => {
     expect(buddyinfo(copy)).toBe(t.buddyinfo);
     expect(pagetypeinfo(copy)).toBe(t.pagetypeinfo);
     const z = copy.mem.node.zones[ZONE.NORMAL];
-    expect(z.freeCount(0, MIGRATE.MOVABLE)).toBe(m.mem.node.zones[ZONE.NORMAL].freeCount(0, MIGRATE.MOVABLE));
+    expect(z.freeCount(0, MIGRATE.MOVABLE)).toBe(
+      m.mem.node.zones[ZONE.NORMAL].freeCount(0, MIGRATE.MOVABLE),
+    );
     expect(buddyProblems(copy)).toEqual([]);
   });
 });
@@ -177,9 +188,9 @@ describe('takeAllFree', () => {
     const m = createMachine({ memory: '64M', contents: false });
     const free = m.mem.populatedZones.reduce((s, z) => s + z.nrFreePages, 0);
     expect(takeAllFree(m, 'test')).toBe(free);
-    expect(m.mem.populatedZones.every((z) => z.nrFreePages === 0 && z.nrFree.every((n) => n === 0))).toBe(
-      true,
-    );
+    expect(
+      m.mem.populatedZones.every((z) => z.nrFreePages === 0 && z.nrFree.every((n) => n === 0)),
+    ).toBe(true);
     const id = m.mem.owners.register('test');
     expect(m.mem.pages.refcount[100]).toBe(1);
     expect(m.mem.pages.ownerOf(100)).toBe(id);
@@ -194,7 +205,10 @@ describe('machineFromProc errors (E_PROC_PARSE naming the file and line)', () =>
   const p = fixture('pagetypeinfo');
 
   it('a malformed buddyinfo line', () => {
-    parseError(() => machineFromProc({ buddyinfo: `${b}garbage\n`, pagetypeinfo: p }), /^buddyinfo line 4: /);
+    parseError(
+      () => machineFromProc({ buddyinfo: `${b}garbage\n`, pagetypeinfo: p }),
+      /^buddyinfo line 4: /,
+    );
     parseError(
       () => machineFromProc({ buddyinfo: b.replace('   752 ', ''), pagetypeinfo: p }),
       /buddyinfo line 2: expected 11 free counts/,
@@ -203,7 +217,11 @@ describe('machineFromProc errors (E_PROC_PARSE naming the file and line)', () =>
 
   it('a second node, an unknown zone, another pageblock order', () => {
     parseError(
-      () => machineFromProc({ buddyinfo: b.replace('Node 0, zone   Normal', 'Node 1, zone   Normal'), pagetypeinfo: p }),
+      () =>
+        machineFromProc({
+          buddyinfo: b.replace('Node 0, zone   Normal', 'Node 1, zone   Normal'),
+          pagetypeinfo: p,
+        }),
       /buddyinfo line 3: node 1: mops emulates a single node/,
     );
     parseError(
@@ -211,18 +229,33 @@ describe('machineFromProc errors (E_PROC_PARSE naming the file and line)', () =>
       /buddyinfo line 3: unknown zone 'HighMem'/,
     );
     parseError(
-      () => machineFromProc({ buddyinfo: b, pagetypeinfo: p.replace('Page block order: 9', 'Page block order: 10') }),
+      () =>
+        machineFromProc({
+          buddyinfo: b,
+          pagetypeinfo: p.replace('Page block order: 9', 'Page block order: 10'),
+        }),
       /pagetypeinfo line 1: page block order 10/,
     );
   });
 
   it('an unknown migrate type and a bad count', () => {
     parseError(
-      () => machineFromProc({ buddyinfo: b, pagetypeinfo: p.replace('type  Reclaimable', 'type    Reclaimed') }),
+      () =>
+        machineFromProc({
+          buddyinfo: b,
+          pagetypeinfo: p.replace('type  Reclaimable', 'type    Reclaimed'),
+        }),
       /pagetypeinfo line 7: unknown migrate type 'Reclaimed'/,
     );
     parseError(
-      () => machineFromProc({ buddyinfo: b, pagetypeinfo: p.replace('Node 0, zone   Normal           62', 'Node 0, zone   Normal           6x') }),
+      () =>
+        machineFromProc({
+          buddyinfo: b,
+          pagetypeinfo: p.replace(
+            'Node 0, zone   Normal           62',
+            'Node 0, zone   Normal           6x',
+          ),
+        }),
       /pagetypeinfo line 24: unexpected line/,
     );
   });
@@ -252,17 +285,24 @@ describe('machineFromProc errors (E_PROC_PARSE naming the file and line)', () =>
     const crowdedBuddy = b.replace('zone      DMA      0', 'zone      DMA    200');
     parseError(
       () => machineFromProc({ buddyinfo: crowdedBuddy, pagetypeinfo: crowded }),
-      /zone DMA: 200 free order-0 Unmovable blocks do not fit in its 1 pageblocks/,
+      /zone DMA: 72 of the 200 free order-0 Unmovable blocks do not fit in its 1 pageblocks/,
     );
     // With zoneinfo, DMA manages 3840 pages, all already free.
     parseError(
       () =>
-        machineFromProc({ buddyinfo: crowdedBuddy, pagetypeinfo: crowded, zoneinfo: fixture('zoneinfo') }),
+        machineFromProc({
+          buddyinfo: crowdedBuddy,
+          pagetypeinfo: crowded,
+          zoneinfo: fixture('zoneinfo'),
+        }),
       /zoneinfo: zone DMA: 4040 free pages do not fit in 3840 managed pages/,
     );
   });
 
   it('a directory without the required files', () => {
-    parseError(() => machineFromProc(new URL('./no-such-dir/', FIXTURES)), /buddyinfo: no such file/);
+    parseError(
+      () => machineFromProc(new URL('./no-such-dir/', FIXTURES)),
+      /buddyinfo: no such file/,
+    );
   });
 });

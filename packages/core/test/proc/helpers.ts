@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { PageBuddy, buddyOrder, freeListType, pageIsBuddy } from '../../src/buddy/free_area.js';
+import { buddyOrder, freeListType, PageBuddy, pageIsBuddy } from '../../src/buddy/free_area.js';
 import type { Machine } from '../../src/machine.js';
 import { MAX_PAGE_ORDER, MIGRATE_TYPES, pageblock_order } from '../../src/memory/constants.js';
 
@@ -36,7 +36,9 @@ export function buddyProblems(m: Machine): string[] {
       if (pfn & (size - 1)) out.push(`${z.name}: block ${pfn} of order ${order} is misaligned`);
       if (pfn + size > end) out.push(`${z.name}: block ${pfn} of order ${order} leaves the zone`);
       if (mem.pageblockMigratetype(pfn) !== mt)
-        out.push(`${z.name}: block ${pfn} on list ${mt}, pageblock type ${mem.pageblockMigratetype(pfn)}`);
+        out.push(
+          `${z.name}: block ${pfn} on list ${mt}, pageblock type ${mem.pageblockMigratetype(pfn)}`,
+        );
       const buddy = pfn ^ size;
       if (order < MAX_PAGE_ORDER && z.spans(buddy) && pageIsBuddy(mem, buddy, order))
         out.push(`${z.name}: blocks ${pfn} and ${buddy} of order ${order} are free buddies`);
@@ -67,7 +69,9 @@ export const PB_ORDER = pageblock_order;
  */
 export function fixedFields(line: string, prefix: number, width: number, n: number): string[] {
   if (line.length !== prefix + n * (width + 1))
-    throw new Error(`line has ${line.length} characters, expected ${prefix + n * (width + 1)}: '${line}'`);
+    throw new Error(
+      `line has ${line.length} characters, expected ${prefix + n * (width + 1)}: '${line}'`,
+    );
   const out: string[] = [];
   for (let k = 0; k < n; k++) {
     const at = prefix + k * (width + 1);

@@ -46,7 +46,10 @@ function buddyRows(text: string): { zone: string; counts: number[] }[] {
       expect(l.slice(0, 13)).toBe('Node 0, zone ');
       expect(l.slice(13, 21)).toMatch(/^ *[A-Za-z0-9]+$/);
       expect(l[21]).toBe(' ');
-      return { zone: l.slice(13, 21).trim(), counts: fixedFields(l, 22, 6, NR_PAGE_ORDERS).map(Number) };
+      return {
+        zone: l.slice(13, 21).trim(),
+        counts: fixedFields(l, 22, 6, NR_PAGE_ORDERS).map(Number),
+      };
     });
 }
 
@@ -71,7 +74,9 @@ describe('/proc/buddyinfo', () => {
     const rows = buddyRows(buddyinfo(m));
     for (const [i, z] of m.mem.populatedZones.entries())
       expect(rows[i].counts).toEqual([...z.nrFree]);
-    expect(rows.some((r, i) => r.counts.join() !== buddyRows(buddyinfo(fresh()))[i].counts.join())).toBe(true);
+    expect(
+      rows.some((r, i) => r.counts.join() !== buddyRows(buddyinfo(fresh()))[i].counts.join()),
+    ).toBe(true);
     const small = createMachine({ memory: '64M', zones: 'normal-only', contents: false });
     expect(buddyRows(buddyinfo(small)).map((r) => r.zone)).toEqual(['Normal']);
   });
@@ -106,7 +111,9 @@ describe('/proc/pagetypeinfo', () => {
     const ours = ptiParts(pagetypeinfo(m));
     expect(ours.head).toEqual(sample.head);
     expect(ours.blocksHeader).toBe(sample.blocksHeader);
-    expect(ours.free.map((r) => [r.zone, r.type])).toEqual(sample.free.map((r) => [r.zone, r.type]));
+    expect(ours.free.map((r) => [r.zone, r.type])).toEqual(
+      sample.free.map((r) => [r.zone, r.type]),
+    );
     expect(ours.blocks.map((r) => r.zone)).toEqual(['DMA', 'DMA32', 'Normal']);
     // Every pageblock starts MOVABLE at boot: 8 in DMA (pfn 1..4095), 2040 in DMA32, 2048 in Normal.
     expect(ours.blocks.map((r) => r.counts)).toEqual([
@@ -152,7 +159,10 @@ describe('/proc/pagetypeinfo', () => {
 });
 
 describe('/proc/vmstat', () => {
-  const parse = (s: string) => lines(s).slice(0, -1).map((l) => l.split(' '));
+  const parse = (s: string) =>
+    lines(s)
+      .slice(0, -1)
+      .map((l) => l.split(' '));
 
   it('prints every item, in the sample order, one `name value` per line', () => {
     const ours = parse(vmstat(fresh()));
@@ -210,7 +220,10 @@ describe('/proc/zoneinfo', () => {
     const text = zoneinfo(m);
     expect(skeleton(text)).toBe(skeleton(fixture('zoneinfo')));
     const normal = m.mem.node.zones[ZONE.NORMAL];
-    const block = text.slice(text.indexOf('Node 0, zone   Normal'), text.indexOf('Node 0, zone  Movable'));
+    const block = text.slice(
+      text.indexOf('Node 0, zone   Normal'),
+      text.indexOf('Node 0, zone  Movable'),
+    );
     expect(block).toContain(`\n  pages free     ${normal.nrFreePages}\n`);
     expect(block).toContain(`\n        min      ${normal.watermark[0]}\n`);
     expect(block).toContain(`\n        protection: (${normal.lowmemReserve.join(', ')})\n`);
@@ -223,7 +236,12 @@ describe('/proc/zoneinfo', () => {
     const z = createMachine({ memory: '8G', contents: false }).mem.node.zones[ZONE.DMA32];
     z.managedPages = 772808;
     z.watermark[1] = 11142;
-    expect(pagesetParams(z)).toEqual({ batch: 63, highMin: 5571, highMax: 48300, statThreshold: 24 });
+    expect(pagesetParams(z)).toEqual({
+      batch: 63,
+      highMin: 5571,
+      highMax: 48300,
+      statThreshold: 24,
+    });
     z.managedPages = 3840;
     z.watermark[1] = 55;
     expect(pagesetParams(z)).toEqual({ batch: 1, highMin: 27, highMax: 240, statThreshold: 4 });

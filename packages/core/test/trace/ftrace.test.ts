@@ -1,0 +1,210 @@
+import { describe, expect, it } from 'vitest';
+import { __GFP, GFP } from '../../src/buddy/gfp.js';
+import { MopsError } from '../../src/errors.js';
+import { createMachine } from '../../src/machine.js';
+import type { KernelGen } from '../../src/sched/types.js';
+import {
+  ftraceHeader,
+  ftraceLine,
+  ftraceTimestamp,
+  pagePointer,
+  registerFtraceFormat,
+  showGfpFlags,
+  TraceFilterError,
+  traceRecorder,
+} from '../../src/trace/index.js';
+
+const at0 = { comm: 'mops', pid: 0, cpu: 0, jiffies: 0 };
+
+describe('ftrace lines', () => {
+  it('mm_page_alloc in the kernel TP_printk format and trace_print_context columns', () => {
+    const line = ftraceLine(
+      'mm_page_alloc',
+      { pfn: 0x1000, order: 0, gfp_flags: GFP.KERNEL, migratetype: 0 },
+      at0,
+    );
+    expect(line).toBe(
+      '            mops-0       [000] .....     0.000000: mm_page_alloc: page=ffffea0000040000 pfn=0x1000 order=0 migratetype=0 gfp_flags=GFP_KERNEL',
+    );
+    // "%16s-%-7d [%03d] " puts the CPU bracket at column 25, as in real traces.
+    expect(line.indexOf('[')).toBe(25);
+  });
+
+  it('task name, pid, CPU, preempt depth and the timestamp in the context columns', () => {
+    const line = ftraceLine(
+      'mm_page_free',
+      { pfn: 0x12345, order: 3 },
+      { comm: 'kcompactd0', pid: 42, cpu: 1, preemptCount: 1, jiffies: 250 * 1049 + 135 },
+    );
+    expect(line).toBe(
+      '      kcompactd0-42      [001] ...1.  1049.540000: mm_page_free: page=ffffea000048d140 pfn=0x12345 order=3',
+    );
+    expect(ftraceTimestamp(1)).toBe('    0.004000');
+    expect(ftraceTimestamp(250 * 123456 + 249)).toBe('123456.996000');
+    // comm is cut to TASK_COMM_LEN - 1 characters.
+    expect(
+      ftraceLine('mm_page_free', { pfn: 0, order: 0 }, { ...at0, comm: 'a-very-long-task-name' }),
+    ).toMatch(/^ a-very-long-tas-0 /);
+  });
+
+  it('a failed allocation prints a NULL page and pfn 0', () => {
+    expect(
+      ftraceLine(
+        'mm_page_alloc',
+        { pfn: -1, order: 9, gfp_flags: GFP.HIGHUSER_MOVABLE | __GFP.COMP, migratetype: 1 },
+        at0,
+      ),
+    ).toMatch(
+      /: mm_page_alloc: page=0000000000000000 pfn=0x0 order=9 migratetype=1 gfp_flags=GFP_HIGHUSER_MOVABLE\|__GFP_COMP$/,
+    );
+  });
+
+  it('mm_page_alloc_extfrag with pageblock_order, fragmenting and change_ownership', () => {
+    const e = {
+      pfn: 0x40200,
+      alloc_order: 0,
+      fallback_order: 3,
+      alloc_migratetype: 0,
+      fallback_migratetype: 1,
+      change_ownership: 0,
+    };
+    expect(ftraceLine('mm_page_alloc_extfrag', e, at0).split(': ')[2]).toBe(
+      'page=ffffea0001008000 pfn=0x40200 alloc_order=0 fallback_order=3 pageblock_order=9 alloc_migratetype=0 fallback_migratetype=1 fragmenting=1 change_ownership=0',
+    );
+    expect(
+      ftraceLine('mm_page_alloc_extfrag', { ...e, fallback_order: 10, change_ownership: 1 }, at0),
+    ).toMatch(/fragmenting=0 change_ownership=1$/);
+  });
+
+  it('show_gfp_flags: combinations first, then single bits, leftovers in hex', () => {
+    expect(showGfpFlags(0)).toBe('none');
+    expect(showGfpFlags(GFP.KERNEL)).toBe('GFP_KERNEL');
+    expect(showGfpFlags(GFP.KERNEL | __GFP.COMP | __GFP.ZERO)).toBe(
+      'GFP_KERNEL|__GFP_ZERO|__GFP_COMP',
+    );
+    expect(showGfpFlags(GFP.KERNEL_RECLAIMABLE)).toBe('GFP_KERNEL|__GFP_RECLAIMABLE');
+    expect(showGfpFlags(GFP.HIGHUSER_MOVABLE)).toBe('GFP_HIGHUSER_MOVABLE');
+    expect(showGfpFlags(GFP.USER | __GFP.HIGHMEM)).toBe('GFP_HIGHUSER');
+    expect(showGfpFlags(GFP.ATOMIC)).toBe('GFP_ATOMIC');
+    expect(showGfpFlags(GFP.NOWAIT)).toBe('GFP_NOWAIT');
+    expect(showGfpFlags(__GFP.DIRECT_RECLAIM)).toBe('__GFP_DIRECT_RECLAIM');
+    expect(showGfpFlags(__GFP.DMA | __GFP.HIGH)).toBe('GFP_DMA|__GFP_HIGH');
+    expect(showGfpFlags(__GFP.FS | 0x200)).toBe('__GFP_FS|0x200');
+  });
+
+  it('page pointers: vmemmap addresses, or stable hashes', () => {
+    expect(pagePointer(0)).toBe('ffffea0000000000');
+    expect(pagePointer(1)).toBe('ffffea0000000040');
+    const h = pagePointer(1, 'hashed');
+    expect(h).toMatch(/^00000000[0-9a-f]{8}$/);
+    expect(pagePointer(1, 'hashed')).toBe(h);
+    expect(pagePointer(2, 'hashed')).not.toBe(h);
+  });
+
+  it('events without a registered format print their fields; a format can be added', () => {
+    expect(ftraceLine('mm_unknown_thing', { a: 1, b: 'x' }, at0)).toMatch(
+      /: mm_unknown_thing: a=1 b=x$/,
+    );
+    registerFtraceFormat('mm_test_event', {
+      system: 'test',
+      fields: { nr: 'num' },
+      print: (e) => `nr=${e.nr}`,
+    });
+    expect(ftraceLine('mm_test_event', { nr: 5 }, at0)).toMatch(/: mm_test_event: nr=5$/);
+    expect(() =>
+      registerFtraceFormat('Bad Name', { system: 'x', fields: {}, print: () => '' }),
+    ).toThrow(MopsError);
+  });
+
+  it('the trace file header', () => {
+    const h = ftraceHeader(2, 3, 2).split('\n');
+    expect(h[0]).toBe('# tracer: nop');
+    expect(h[2]).toBe('# entries-in-buffer/entries-written: 2/3   #P:2');
+    expect(h[10]).toBe('#           TASK-PID     CPU#  |||||  TIMESTAMP  FUNCTION');
+    // The columns of the header line up with a line's columns.
+    const line = ftraceLine('mm_page_free', { pfn: 1, order: 0 }, at0);
+    expect(h[10].indexOf('CPU#')).toBe(line.indexOf('['));
+    expect(h[10].indexOf('|||||')).toBe(line.indexOf('.....'));
+  });
+});
+
+describe('traceRecorder', () => {
+  const alloc = (pfn: number, order: number, migratetype = 0) => ({
+    pfn,
+    order,
+    gfp_flags: GFP.KERNEL,
+    migratetype,
+  });
+
+  it('collects lines from the machine bus with clock time and task context', () => {
+    const m = createMachine({ memory: '64M', contents: false });
+    const rec = traceRecorder(m);
+    expect(m.trace.enabled.mm_page_alloc).toBe(true);
+    m.trace.fire('mm_page_alloc', alloc(0x100, 0));
+    m.clock.tick(500);
+    m.sched.spawn(
+      'kcompactd0',
+      function* (): KernelGen {
+        yield { op: 'spin_lock', lock: 'zone->lock' };
+        m.trace.fire('mm_page_free', { pfn: 0x200, order: 2 });
+      },
+      { cpu: 1 },
+    );
+    m.sched.runAll();
+    expect(rec.lines).toEqual([
+      '            mops-0       [000] .....     0.000000: mm_page_alloc: page=ffffea0000004000 pfn=0x100 order=0 migratetype=0 gfp_flags=GFP_KERNEL',
+      '      kcompactd0-1       [001] .....     2.000000: mm_page_free: page=ffffea0000008000 pfn=0x200 order=2',
+    ]);
+    expect(rec.text()).toBe(`${ftraceHeader(2, 2, 2)}${rec.lines.join('\n')}\n`);
+    rec.stop();
+    expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
+    m.trace.fire('mm_page_alloc', alloc(1, 0));
+    expect(rec.lines).toHaveLength(2);
+  });
+
+  it('applies a filter to the events that have its fields (subsystem filter semantics)', () => {
+    const m = createMachine({ memory: '64M', contents: false });
+    const rec = traceRecorder(m, { filter: 'order > 2 && migratetype == 1' });
+    m.trace.fire('mm_page_alloc', alloc(1, 3, 1));
+    m.trace.fire('mm_page_alloc', alloc(2, 3, 0));
+    m.trace.fire('mm_page_alloc', alloc(3, 1, 1));
+    // mm_page_free has no migratetype field: recorded unfiltered, as the kernel leaves it.
+    m.trace.fire('mm_page_free', { pfn: 4, order: 0 });
+    expect(rec.lines.map((l) => / pfn=0x(\w+)/.exec(l)![1])).toEqual(['1', '4']);
+  });
+
+  it('per-event filters, event selection, COMM globs and the ring limit', () => {
+    const m = createMachine({ memory: '64M', contents: false });
+    const rec = traceRecorder(m, {
+      events: ['mm_page_alloc'],
+      filter: { mm_page_alloc: 'comm ~ "kcomp*" || pfn & 0x10' },
+      limit: 2,
+    });
+    expect(m.trace.enabled.mm_page_free).toBe(false);
+    for (const pfn of [0x10, 0x11, 0x20, 0x30]) m.trace.fire('mm_page_alloc', alloc(pfn, 0));
+    expect(rec.written).toBe(3);
+    expect(rec.lines.map((l) => / pfn=0x(\w+)/.exec(l)![1])).toEqual(['11', '30']);
+    m.sched.spawn('kcompactd0', function* (): KernelGen {
+      yield { op: 'spin_lock', lock: 'zone->lock' };
+      m.trace.fire('mm_page_alloc', alloc(0x40, 0));
+    });
+    m.sched.runAll();
+    expect(rec.lines.at(-1)).toMatch(/kcompactd0-1 .* pfn=0x40 /);
+    rec.clear();
+    expect(rec.lines).toEqual([]);
+  });
+
+  it('rejects unknown events and bad filters with E_USAGE', () => {
+    const m = createMachine({ memory: '64M', contents: false });
+    expect(() => traceRecorder(m, { events: ['mm_nothing'] })).toThrow(/no event 'mm_nothing'/);
+    expect(() => traceRecorder(m, { filter: 'nosuchfield == 1' })).toThrow(TraceFilterError);
+    expect(() => traceRecorder(m, { filter: { mm_page_free: 'migratetype == 1' } })).toThrow(
+      /Field not found/,
+    );
+    expect(() =>
+      traceRecorder(m, { events: ['mm_page_free'], filter: { mm_page_alloc: 'order == 1' } }),
+    ).toThrow(/not recorded/);
+    // Nothing stayed subscribed after the failures.
+    expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
+  });
+});
