@@ -163,7 +163,7 @@ export class Machine {
     this.config = config;
     this.profile = config.profile;
     this.mem = new Memory(config.nrPages, config.contents, config.profile);
-    this.trace = new TraceBus();
+    this.trace = this.mem.trace;
     this.clock = new Clock();
     this.prng = new Prng(config.seed);
     this.sched = new Scheduler({

@@ -85,6 +85,8 @@ export interface Profile {
   readonly migrateTraceV6: boolean;
   /** PG_isolated is set and cleared with non-atomic helpers under the page lock (v4.8). */
   readonly isolatedFlagNonAtomic: boolean;
+  /** ZONE_MOVABLE's min watermark is managed/1024 clamped to [32, 128], as highmem's (v6.17). */
+  readonly movableZoneMinClamp: boolean;
 }
 
 const base = {
@@ -110,6 +112,7 @@ const base = {
   enomemCountsRetries: false,
   migrateTraceV6: true,
   isolatedFlagNonAtomic: false,
+  movableZoneMinClamp: false,
 } as const;
 
 /** The four profiles. */
@@ -151,6 +154,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     migrateAlgo: 'batched',
     syncLightNeedsUptodate: true,
     enomemCountsRetries: true,
+    movableZoneMinClamp: true,
   },
 };
 

@@ -92,8 +92,12 @@ export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
   for (const z of zones) {
     const managed = z.managedPages;
     const tmp = lowmemPages ? Math.floor((pagesMin * managed) / lowmemPages) : 0;
-    const min = z.idx === ZONE.MOVABLE ? Math.min(128, Math.max(32, managed >> 10)) : tmp;
-    const gap = Math.max(min >> 2, Math.floor((managed * WATERMARK_SCALE_FACTOR) / 10000));
+    // v6.17 gives ZONE_MOVABLE the highmem rule: managed/1024 clamped to [32, 128].
+    const min =
+      z.idx === ZONE.MOVABLE && mem.profile.movableZoneMinClamp
+        ? Math.min(128, Math.max(32, Math.floor(managed / 1024)))
+        : tmp;
+    const gap = Math.max(tmp >> 2, Math.floor((managed * WATERMARK_SCALE_FACTOR) / 10000));
     z.watermark[0] = min;
     z.watermark[1] = min + gap;
     z.watermark[2] = min + 2 * gap;
@@ -102,6 +106,8 @@ export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
   }
   for (let i = 0; i < MAX_NR_ZONES; i++) {
     const z = zones[i];
+    const ratio = LOWMEM_RESERVE_RATIO[i];
+    const clear = !ratio || !z.managedPages;
     let upper = 0;
     for (let j = 0; j < MAX_NR_ZONES; j++) {
       if (j <= i) {
@@ -109,8 +115,7 @@ export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
         continue;
       }
       upper += zones[j].managedPages;
-      const ratio = LOWMEM_RESERVE_RATIO[i];
-      z.lowmemReserve[j] = !ratio || !upper ? 0 : Math.floor(upper / ratio);
+      z.lowmemReserve[j] = clear ? 0 : Math.floor(upper / ratio);
     }
   }
 }

@@ -216,6 +216,26 @@ function stealSuitableFallback(
   if (moved.free + alike >= pageblock_nr_pages >> 1) mem.setPageblockMigratetype(pfn, startMt);
 }
 
+/** trace_mm_page_alloc_extfrag(): a fallback took a block of another type. */
+function traceExtfrag(
+  mem: Memory,
+  pfn: number,
+  order: number,
+  at: number,
+  startMt: number,
+  fallbackMt: number,
+): void {
+  if (!mem.trace.enabled.mm_page_alloc_extfrag) return;
+  mem.trace.fire('mm_page_alloc_extfrag', {
+    pfn,
+    alloc_order: order,
+    fallback_order: at,
+    alloc_migratetype: startMt,
+    fallback_migratetype: fallbackMt,
+    change_ownership: mem.pageblockMigratetype(pfn) === startMt ? 1 : 0,
+  });
+}
+
 /** __rmqueue_fallback() of v6.0/v6.3: returns true when it put a block on `startMt`'s list. */
 function rmqueueFallbackV6(
   mem: Memory,
@@ -253,6 +273,7 @@ function rmqueueFallbackV6(
   if (found < 0) return false;
   const pfn = firstFree(mem, zone, at, found);
   stealSuitableFallback(mem, zone, pfn, at, startMt, steal);
+  traceExtfrag(mem, pfn, order, at, startMt, found);
   return true;
 }
 
@@ -263,6 +284,7 @@ function rmqueueFallbackV48(mem: Memory, zone: Zone, order: number, startMt: num
     if (mt < 0) continue;
     const pfn = firstFree(mem, zone, o, mt);
     if (canSteal(o, startMt)) stealSuitableFallback(mem, zone, pfn, o, startMt, true);
+    traceExtfrag(mem, pfn, order, o, startMt, mt);
     delFromFreeList(mem, zone, pfn);
     expand(mem, zone, pfn, order, o, startMt);
     return pfn;
@@ -286,6 +308,7 @@ function rmqueueFallbackV617(
     const pfn = firstFree(mem, zone, o, mt);
     if (o >= pageblock_order) {
       changePageblockRange(mem, pfn, o, startMt);
+      traceExtfrag(mem, pfn, order, o, startMt, mt);
       delFromFreeList(mem, zone, pfn);
       expand(mem, zone, pfn, order, o, startMt);
       return pfn;
@@ -314,6 +337,7 @@ function rmqueueFallbackV617(
     if (free + alike >= pageblock_nr_pages >> 1) {
       mem.setPageblockMigratetype(start, startMt);
       moveFreepagesBlock(mem, zone, start, startMt);
+      traceExtfrag(mem, pfn, order, o, startMt, mt);
       return rmqueueSmallest(mem, zone, order, startMt);
     }
   }
@@ -321,6 +345,7 @@ function rmqueueFallbackV617(
     const mt = findFallback(zone, o, startMt);
     if (mt < 0) continue;
     const pfn = firstFree(mem, zone, o, mt);
+    traceExtfrag(mem, pfn, order, o, startMt, mt);
     delFromFreeList(mem, zone, pfn);
     expand(mem, zone, pfn, order, o, mt);
     return pfn;
@@ -441,6 +466,13 @@ export function getPageFromFreelist(
       if (pfn < 0) continue;
       prepNewPage(mem, pfn, order, gfp, owner);
       mem.vmstat.events[EV_PGALLOC[Math.min(zi, 3)]] += 1 << order;
+      if (mem.trace.enabled.mm_page_alloc)
+        mem.trace.fire('mm_page_alloc', {
+          pfn,
+          order,
+          gfp_flags: gfp,
+          migratetype: gfpMigratetype(gfp),
+        });
       return pfn;
     }
     if (!(allocFlags & ALLOC.NOFRAGMENT)) return -1;
@@ -558,7 +590,8 @@ export function freePagesPrepare(mem: Memory, pfn: number, order: number): boole
   const p = mem.pages;
   // The common case first: an order-0 page with nothing to reset but its flags.
   const m = p.mapping[pfn];
-  const tagged = m !== 0 && (mem.profile.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0);
+  const tagged =
+    m !== 0 && (mem.profile.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0);
   if (order === 0 && p.type[pfn] === -1 && (m === 0 || tagged) && p.refcount[pfn] === 0) {
     let check = checkMasks.get(mem);
     if (check === undefined) {
@@ -602,6 +635,7 @@ export function freeTheBlock(mem: Memory, pfn: number, order: number): void {
   const zone = mem.zoneOf(pfn);
   freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn));
   mem.vmstat.events[EV_PGFREE] += 1 << order;
+  if (mem.trace.enabled.mm_page_free) mem.trace.fire('mm_page_free', { pfn, order });
 }
 
 /**

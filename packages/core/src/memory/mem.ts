@@ -6,6 +6,7 @@
 
 import { MmBug, MopsError } from '../errors.js';
 import type { Profile } from '../profile.js';
+import { TraceBus } from '../trace/bus.js';
 import { VmStat } from '../vmstat/vmstat.js';
 import { pageblock_order } from './constants.js';
 import { MappingTable, OwnerTable, PageArrays } from './pages.js';
@@ -35,6 +36,8 @@ export class Memory {
   readonly owners = new OwnerTable();
   /** vm events and node stats. */
   readonly vmstat = new VmStat();
+  /** The tracepoint bus (emitting sites test `trace.enabled.<event>` first). */
+  readonly trace = new TraceBus();
   /** Warnings recorded so far, oldest first. */
   readonly warnings: MmWarning[] = [];
   /** Listeners told of each warning (the machine forwards them as events). */

@@ -9,4 +9,5 @@ export * from './migrate.js';
 export * from './movable.js';
 export * from './move.js';
 export * from './putback.js';
+export * from './trace.js';
 export * from './types.js';

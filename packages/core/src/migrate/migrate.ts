@@ -565,25 +565,24 @@ export function* migratePages(
   const { mem } = k;
   if (mode !== 0 && mode !== 1 && mode !== 2) bug(mem, `migrate_pages: bad migrate mode ${mode}`);
   const c: Ctx = { k, mem, getNew, putNew, reason, pendingDst: -1 };
-  const hooks = migrateHooks.get(mem);
-  hooks?.start?.(mode, reason);
+  const trace = mem.trace;
+  if (mem.profile.migrateTraceV6 && trace.enabled.mm_migrate_pages_start)
+    trace.fire('mm_migrate_pages_start', { mode, reason });
   const r =
     mem.profile.migrateAlgo === 'batched'
       ? yield* migratePagesBatched(c, from, mode)
       : yield* migratePagesLegacy(c, from, mode);
   mem.vmstat.events[EV.pgmigrate_success] += r.nrSucceeded;
   mem.vmstat.events[EV.pgmigrate_fail] += r.nrFailedPages;
-  hooks?.end?.(r, mode, reason);
+  if (trace.enabled.mm_migrate_pages)
+    trace.fire('mm_migrate_pages', {
+      succeeded: r.nrSucceeded,
+      failed: r.nrFailedPages,
+      thp_succeeded: 0,
+      thp_failed: 0,
+      thp_split: 0,
+      mode,
+      reason,
+    });
   return r;
 }
-
-/** Observers of migrate_pages (the tracepoints hook in here). */
-export interface MigrateHooks {
-  /** Called at the start (mm_migrate_pages_start). */
-  start?: (mode: number, reason: number) => void;
-  /** Called at the end with the result (mm_migrate_pages). */
-  end?: (r: MigrateResult, mode: number, reason: number) => void;
-}
-
-/** Per-memory migrate hooks. */
-export const migrateHooks = new WeakMap<Memory, MigrateHooks>();

@@ -56,8 +56,38 @@ export interface MmPageAllocExtfrag {
   change_ownership: number;
 }
 
+/** `mm_migrate_pages_start` (include/trace/events/migrate.h; v6.0+). */
+export interface MmMigratePagesStart {
+  /** `enum migrate_mode`. */
+  mode: number;
+  /** `enum migrate_reason`. */
+  reason: number;
+}
+
+/** `mm_migrate_pages` (include/trace/events/migrate.h). */
+export interface MmMigratePages {
+  /** Base pages migrated. */
+  succeeded: number;
+  /** Base pages that failed (as counted in pgmigrate_fail). */
+  failed: number;
+  /** THPs migrated (v6.0+; mops migrates no THP: 0). */
+  thp_succeeded: number;
+  /** THPs that failed. */
+  thp_failed: number;
+  /** THPs split. */
+  thp_split: number;
+  /** `enum migrate_mode`. */
+  mode: number;
+  /** `enum migrate_reason`. */
+  reason: number;
+}
+
 /** The events of the bus, by kernel name. Later layers add their events here. */
 export interface TraceEvents {
+  /** migrate_pages() starts (v6.0+). */
+  mm_migrate_pages_start: (e: MmMigratePagesStart) => void;
+  /** migrate_pages() ends. */
+  mm_migrate_pages: (e: MmMigratePages) => void;
   /** A block was allocated. */
   mm_page_alloc: (e: MmPageAlloc) => void;
   /** A block was freed to the buddy allocator. */
@@ -81,6 +111,8 @@ export const TRACE_EVENT_NAMES: readonly TraceEventName[] = [
   'mm_page_alloc',
   'mm_page_free',
   'mm_page_alloc_extfrag',
+  'mm_migrate_pages_start',
+  'mm_migrate_pages',
 ];
 
 /** eventemitter3's stored listener record (`EE` in its index.js). */

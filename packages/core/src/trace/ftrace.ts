@@ -13,6 +13,7 @@ import { HZ } from '../clock.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { pageblock_order } from '../memory/constants.js';
+import { MIGRATE_MODE_NAMES, MR_NAMES } from '../migrate/types.js';
 import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js';
 import {
   compileTraceFilter,
@@ -116,6 +117,36 @@ const FORMATS = new Map<string, FtraceEventFormat>([
         `fallback_migratetype=${num(e.fallback_migratetype)} ` +
         `fragmenting=${num(e.fallback_order) < pageblock_order ? 1 : 0} ` +
         `change_ownership=${num(e.change_ownership) ? 1 : 0}`,
+    },
+  ],
+  [
+    'mm_migrate_pages_start',
+    {
+      system: 'migrate',
+      fields: { mode: 'num', reason: 'num' },
+      // "mode=%s reason=%s"
+      print: (e) => `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
+    },
+  ],
+  [
+    'mm_migrate_pages',
+    {
+      system: 'migrate',
+      fields: {
+        succeeded: 'num',
+        failed: 'num',
+        thp_succeeded: 'num',
+        thp_failed: 'num',
+        thp_split: 'num',
+        mode: 'num',
+        reason: 'num',
+      },
+      // "nr_succeeded=%lu nr_failed=%lu nr_thp_succeeded=%lu nr_thp_failed=%lu
+      //  nr_thp_split=%lu mode=%s reason=%s" (6.x)
+      print: (e) =>
+        `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
+        `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
+        `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
     },
   ],
 ]);

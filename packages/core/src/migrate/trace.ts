@@ -1,0 +1,17 @@
+/**
+ * The v4.8 layout of `mm_migrate_pages` (the 6.x layout is registered with the other
+ * ftrace formats).
+ * @module
+ */
+
+import { MIGRATE_MODE_NAMES, MR_NAMES } from './types.js';
+
+/** v4.8 `mm_migrate_pages`: "nr_succeeded=%lu nr_failed=%lu mode=%s reason=%s". */
+export function formatMigratePagesV48(e: {
+  succeeded: number;
+  failed: number;
+  mode: number;
+  reason: number;
+}): string {
+  return `nr_succeeded=${e.succeeded} nr_failed=${e.failed} mode=${MIGRATE_MODE_NAMES[e.mode]} reason=${MR_NAMES[e.reason]}`;
+}

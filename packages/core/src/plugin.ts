@@ -1,0 +1,119 @@
+/**
+ * Driver plugins (DESIGN decision 5): a package exporting a manifest and a
+ * `register(container, machine)` entry point, loaded by package name or path and
+ * installed into one machine's child container.
+ * @module
+ */
+
+import { isAbsolute, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { DependencyContainer } from 'tsyringe';
+import { MopsError } from './errors.js';
+import type { Machine } from './machine.js';
+import { PROFILE_NAMES, type ProfileName } from './profile.js';
+
+/** What a plugin says about itself. */
+export interface PluginManifest {
+  /** Package-like name, e.g. `@mops/balloon`. */
+  readonly name: string;
+  /** Version, `major.minor.patch`. */
+  readonly version: string;
+  /** The profiles the plugin implements. */
+  readonly profiles: readonly ProfileName[];
+  /** One line for listings. */
+  readonly description?: string;
+}
+
+/** A driver plugin. */
+export interface MopsPlugin {
+  /** The manifest. */
+  readonly manifest: PluginManifest;
+  /**
+   * Registers the plugin's services in the machine's child container (never the root one)
+   * and sets the driver up: movable_ops, text views, invariant checkers.
+   */
+  register(container: DependencyContainer, machine: Machine): void;
+}
+
+/** DI token under which every installed plugin is registered (resolve with injectAll). */
+export const PLUGIN: unique symbol = Symbol('mops.Plugin');
+
+const VERSION = /^\d+\.\d+\.\d+(?:[-+][\w.-]+)?$/;
+
+/**
+ * Checks that `x` is a plugin: a manifest with name, version and supported profiles, and a
+ * register function. A MopsError('E_PLUGIN') names the plugin and the field otherwise.
+ */
+export function validatePlugin(x: unknown, source: string): MopsPlugin {
+  const fail = (field: string, what: string): never => {
+    throw new MopsError('E_PLUGIN', `plugin ${source}: ${field} ${what}`, field);
+  };
+  if (x === null || typeof x !== 'object')
+    return fail('export', 'must be an object { manifest, register }');
+  const p = x as Partial<MopsPlugin>;
+  const m = p.manifest as Partial<PluginManifest> | undefined;
+  if (!m || typeof m !== 'object') return fail('manifest', 'is missing');
+  const name =
+    typeof m.name === 'string' && m.name
+      ? m.name
+      : fail('manifest.name', 'must be a non-empty string');
+  source = `${name} (${source})`;
+  if (typeof m.version !== 'string' || !VERSION.test(m.version))
+    fail('manifest.version', `must look like 1.2.3, got ${JSON.stringify(m.version)}`);
+  if (!Array.isArray(m.profiles) || m.profiles.length === 0)
+    fail('manifest.profiles', `must list the profiles it supports (${PROFILE_NAMES.join(', ')})`);
+  for (const prof of m.profiles as unknown[])
+    if (!PROFILE_NAMES.includes(prof as ProfileName))
+      fail(
+        'manifest.profiles',
+        `names unknown profile '${String(prof)}'; known: ${PROFILE_NAMES.join(', ')}`,
+      );
+  if (typeof p.register !== 'function')
+    fail('register', 'must be a function (container, machine) => void');
+  return p as MopsPlugin;
+}
+
+/**
+ * Loads a plugin by package name (`@mops/balloon`) or by path (`./my-driver/index.js`,
+ * absolute or relative to `base`). The module's default export, or its `plugin` export,
+ * is the plugin.
+ */
+export async function loadPlugin(spec: string, base: string = process.cwd()): Promise<MopsPlugin> {
+  const isPath = spec.startsWith('.') || isAbsolute(spec);
+  const target = isPath ? pathToFileURL(resolve(base, spec)).href : spec;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(target)) as Record<string, unknown>;
+  } catch (e) {
+    throw new MopsError(
+      'E_PLUGIN',
+      `plugin ${spec}: cannot load it (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); give a package name or a path to its module`,
+      'plugin',
+    );
+  }
+  return validatePlugin(mod.default ?? mod.plugin, spec);
+}
+
+/**
+ * Installs a plugin into a machine: checks it supports the machine's profile, registers it
+ * under {@link PLUGIN} and calls its `register` with the machine's child container.
+ */
+export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
+  const p = validatePlugin(plugin, plugin?.manifest?.name ?? 'plugin');
+  const prof = machine.profile.name;
+  if (!p.manifest.profiles.includes(prof))
+    throw new MopsError(
+      'E_PLUGIN',
+      `plugin ${p.manifest.name} supports ${p.manifest.profiles.join(', ')}; this machine runs ${prof}`,
+      'profile',
+    );
+  machine.container.register(PLUGIN, { useValue: p });
+  p.register(machine.container, machine);
+}
+
+/** The plugins installed in a machine, in order. */
+export function installedPlugins(machine: Machine): MopsPlugin[] {
+  return machine.container.isRegistered(PLUGIN)
+    ? machine.container.resolveAll<MopsPlugin>(PLUGIN)
+    : [];
+}
