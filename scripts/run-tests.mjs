@@ -7,7 +7,14 @@ const require = createRequire(import.meta.url);
 const vitest = require.resolve('vitest/vitest.mjs');
 const r = spawnSync(
   process.execPath,
-  [vitest, 'run', '--reporter=default', '--reporter=json', '--outputFile.json=.vitest-results.json', ...process.argv.slice(2)],
+  [
+    vitest,
+    'run',
+    '--reporter=default',
+    '--reporter=json',
+    '--outputFile.json=.vitest-results.json',
+    ...process.argv.slice(2),
+  ],
   { stdio: 'inherit' },
 );
 process.exit(r.status ?? 1);

@@ -10,7 +10,8 @@ import { median } from '../lib.mjs';
 const BATCH = 32;
 
 function trivialDriver(core, m, copies) {
-  const { defineMovableOps, __SetPageMovable, __ClearPageMovable, getPage, putPage, PAGE_SIZE } = core;
+  const { defineMovableOps, __SetPageMovable, __ClearPageMovable, getPage, putPage, PAGE_SIZE } =
+    core;
   const mem = m.mem;
   const data = mem.pages.contents;
   const ops = defineMovableOps('trivial', {
@@ -32,11 +33,13 @@ function trivialDriver(core, m, copies) {
 }
 
 function setup(core, memory, contents, copies) {
-  const { createMachine, GFP, trylockPage, unlockPage, __SetPageMovable, allocPages, putPage } = core;
+  const { createMachine, GFP, trylockPage, unlockPage, __SetPageMovable, allocPages, putPage } =
+    core;
   const m = createMachine({ memory, contents, profile: 'v6.3', minFreeKbytes: 0 });
   const mem = m.mem;
   const all = [];
-  for (let p = allocPages(mem, GFP.KERNEL, 0); p >= 0; p = allocPages(mem, GFP.KERNEL, 0)) all.push(p);
+  for (let p = allocPages(mem, GFP.KERNEL, 0); p >= 0; p = allocPages(mem, GFP.KERNEL, 0))
+    all.push(p);
   for (const p of all) if (p % 2 === 0) putPage(mem, p);
   const ops = trivialDriver(core, m, copies);
   const pages = [];
@@ -52,7 +55,15 @@ function setup(core, memory, contents, copies) {
 
 /** Runs `rounds` rounds of isolate + migrate_pages + putback over the driver's pages. */
 function runRounds(core, s, rounds) {
-  const { isolateMovablePage, isolateMovablePageFast, ISOLATE_AS_TASK, migratePages, putbackMovablePages, allocPages, GFP } = core;
+  const {
+    isolateMovablePage,
+    isolateMovablePageFast,
+    ISOLATE_AS_TASK,
+    migratePages,
+    putbackMovablePages,
+    allocPages,
+    GFP,
+  } = core;
   const { m, pages, list } = s;
   const mem = m.mem;
   const lists = mem.pages.lists;
@@ -103,11 +114,20 @@ export async function run(core) {
       flush.fill(rep + 1);
       const t0 = process.hrtime.bigint();
       for (let i = 0; i < copies.length; i += 2)
-        data.copyWithin(copies[i + 1] * PAGE_SIZE, copies[i] * PAGE_SIZE, (copies[i] + 1) * PAGE_SIZE);
+        data.copyWithin(
+          copies[i + 1] * PAGE_SIZE,
+          copies[i] * PAGE_SIZE,
+          (copies[i] + 1) * PAGE_SIZE,
+        );
       const copy = Number(process.hrtime.bigint() - t0);
       ratios.push(mig / copy);
     }
-    out.push({ id: 'migrate_content_vs_memcpy', value: median(ratios), unit: 'ratio', target: 1.5 });
+    out.push({
+      id: 'migrate_content_vs_memcpy',
+      value: median(ratios),
+      unit: 'ratio',
+      target: 1.5,
+    });
   }
   return out;
 }

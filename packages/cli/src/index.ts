@@ -14,7 +14,8 @@ export { bufferIo, type Io, processIo };
 
 function intArg(v: string, name: string): number {
   const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw new MopsError('E_USAGE', `${name} must be an integer, got '${v}'`, name);
+  if (!Number.isSafeInteger(n))
+    throw new MopsError('E_USAGE', `${name} must be an integer, got '${v}'`, name);
   return n;
 }
 
@@ -22,11 +23,14 @@ function intArg(v: string, name: string): number {
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let code = 0;
   const program = new Command('mops')
-    .description('a lab for Linux movable-page migration (movable_operations) and memory compaction')
+    .description(
+      'a lab for Linux movable-page migration (movable_operations) and memory compaction',
+    )
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
     .showHelpAfterError();
-  const seed = () => new Option('--seed <n>', 'seed of the run').default(1).argParser((v) => intArg(v, '--seed'));
+  const seed = () =>
+    new Option('--seed <n>', 'seed of the run').default(1).argParser((v) => intArg(v, '--seed'));
   program
     .command('demo')
     .description('fragment a 256 MiB machine and show it in the kernel formats')
@@ -43,11 +47,24 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--memory <size>', 'memory size', '1G')
     .option('--profile <p>', 'protocol profile: v4.8, v6.0, v6.3, v6.17', 'v6.3')
     .option('--workload <w>', 'run a workload first: none or churn', 'none')
-    .option('--from-proc <dir>', "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)")
+    .option(
+      '--from-proc <dir>',
+      "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)",
+    )
     .action((view, o) => {
       if (o.workload !== 'none' && o.workload !== 'churn')
-        throw new MopsError('E_USAGE', `--workload must be none or churn, got '${o.workload}'`, '--workload');
-      code = proc(io, view, { memory: o.memory, seed: o.seed, profile: o.profile, workload: o.workload, fromProc: o.fromProc });
+        throw new MopsError(
+          'E_USAGE',
+          `--workload must be none or churn, got '${o.workload}'`,
+          '--workload',
+        );
+      code = proc(io, view, {
+        memory: o.memory,
+        seed: o.seed,
+        profile: o.profile,
+        workload: o.workload,
+        fromProc: o.fromProc,
+      });
     });
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -7,11 +7,11 @@
 import 'reflect-metadata';
 
 export {
-  type DependencyContainer,
   container,
+  type DependencyContainer,
   inject,
-  injectable,
   injectAll,
+  injectable,
   Lifecycle,
   scoped,
 } from 'tsyringe';
@@ -35,11 +35,11 @@ export * from './page/flags.js';
 export * from './page/lock.js';
 export * from './page/page.js';
 export * from './page/refcount.js';
+export * from './plugin.js';
+export * from './proc/index.js';
 export * from './profile.js';
 export * from './sched/index.js';
-export * from './proc/index.js';
 export * from './trace/index.js';
 export * from './vmstat/items.js';
 export * from './vmstat/vmstat.js';
 export * from './workload/churn.js';
-export * from './plugin.js';

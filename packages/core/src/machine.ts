@@ -5,7 +5,7 @@
  */
 
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
-import { initZones, defaultMinFreeKbytes, setupWatermarks } from './buddy/init.js';
+import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.js';
 import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
 import {

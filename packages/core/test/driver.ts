@@ -11,16 +11,16 @@ import {
   getPage,
   type Kctx,
   type KernelGen,
+  lockPage,
   type Machine,
   type MovableOperations,
   makeAddressSpace,
+  PAGE_SIZE,
   PG,
   PGTY,
-  PAGE_SIZE,
   putPage,
   SetPageMovableOps,
   setMovableOps,
-  lockPage,
   trylockPage,
   unlockPage,
 } from '../src/index.js';
@@ -59,7 +59,10 @@ export class TestDriver {
   readonly ops: MovableOperations;
   private readonly space;
 
-  constructor(readonly m: Machine, name = 'testdrv') {
+  constructor(
+    readonly m: Machine,
+    name = 'testdrv',
+  ) {
     this.k = { mem: m.mem, sched: m.sched };
     const self = this;
     this.ops = defineMovableOps(name, {
@@ -87,7 +90,12 @@ export class TestDriver {
     if (this.m.profile.movableMarker === 'page_type') {
       mem.pages.type[pfn] = PGTY.offline << 24;
       SetPageMovableOps(mem, pfn);
-    } else __SetPageMovable(mem, pfn, this.m.profile.movableMarker === 'address_space' ? this.space : this.ops);
+    } else
+      __SetPageMovable(
+        mem,
+        pfn,
+        this.m.profile.movableMarker === 'address_space' ? this.space : this.ops,
+      );
   }
 
   /** Allocates and publishes `n` pages; returns them. */
@@ -118,7 +126,13 @@ export class TestDriver {
   }
 
   migrate(dst: number, src: number, mode: number): number {
-    this.calls.push({ cb: 'migrate', pfn: src, dst, mode, locked: this.locked(src) && this.locked(dst) });
+    this.calls.push({
+      cb: 'migrate',
+      pfn: src,
+      dst,
+      mode,
+      locked: this.locked(src) && this.locked(dst),
+    });
     const rc = typeof this.migrateRc === 'function' ? this.migrateRc(src, mode) : this.migrateRc;
     if (this.misbehave === 'throwInMigrate') throw new Error('driver bug in migrate');
     if (this.misbehave === 'badRc') return 7;
@@ -133,7 +147,8 @@ export class TestDriver {
     }
     this.owned.add(dst);
     this.isolated--;
-    if (this.m.profile.driverClearsSrc && this.misbehave !== 'noClearSrc') __ClearPageMovable(mem, src);
+    if (this.m.profile.driverClearsSrc && this.misbehave !== 'noClearSrc')
+      __ClearPageMovable(mem, src);
     putPage(mem, src);
     return 0;
   }
@@ -142,7 +157,8 @@ export class TestDriver {
     this.calls.push({ cb: 'putback', pfn: page, locked: this.locked(page) });
     this.owned.add(page);
     this.isolated--;
-    if (this.misbehave === 'clearIsolatedInPutback') this.m.mem.pages.flags[page] &= ~(1 << PG.isolated);
+    if (this.misbehave === 'clearIsolatedInPutback')
+      this.m.mem.pages.flags[page] &= ~(1 << PG.isolated);
   }
 
   /**

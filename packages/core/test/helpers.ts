@@ -1,4 +1,10 @@
-import { type MachineConfig, type Machine, checkInvariants, createMachine, type Zone } from '../src/index.js';
+import {
+  checkInvariants,
+  createMachine,
+  type Machine,
+  type MachineConfig,
+  type Zone,
+} from '../src/index.js';
 
 /** A small machine with one Normal zone and no watermarks in the way. */
 export function smallMachine(memory = '4M', extra: Partial<MachineConfig> = {}): Machine {

@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import {
   Clock,
-  MACHINE_CONFIG,
-  Machine,
-  Memory,
-  MopsError,
-  PROFILES,
-  Scheduler,
-  TraceBus,
-  ZONE,
   checkInvariants,
   container,
   createMachine,
   inject,
   injectable,
+  MACHINE_CONFIG,
+  Machine,
+  Memory,
+  MopsError,
   mixedChurn,
+  PROFILES,
   type ResolvedMachineConfig,
+  Scheduler,
+  TraceBus,
+  ZONE,
 } from '../src/index.js';
 
 function codeOf(f: () => unknown): { code?: string; field?: string; message: string } {
@@ -48,11 +48,13 @@ describe('createMachine config validation', () => {
   });
 
   it('rejects an unknown zone layout, a non-integer seed and an unknown profile', () => {
-    expect(codeOf(() => createMachine({ memory: '4M', zones: 'numa' as never })).field).toBe('zones');
-    expect(codeOf(() => createMachine({ memory: '4M', seed: 1.5 })).field).toBe('seed');
-    expect(codeOf(() => createMachine({ memory: '4M', profile: 'v5.0' as never })).message).toContain(
-      'v4.8, v6.0, v6.3, v6.17',
+    expect(codeOf(() => createMachine({ memory: '4M', zones: 'numa' as never })).field).toBe(
+      'zones',
     );
+    expect(codeOf(() => createMachine({ memory: '4M', seed: 1.5 })).field).toBe('seed');
+    expect(
+      codeOf(() => createMachine({ memory: '4M', profile: 'v5.0' as never })).message,
+    ).toContain('v4.8, v6.0, v6.3, v6.17');
   });
 
   it('accepts every multiple of a pageblock from 2 MiB to 64 GiB', () => {
@@ -68,7 +70,10 @@ describe('the machine model', () => {
     const m = createMachine({ memory: '8G', contents: false });
     const z = m.mem.node.zones;
     expect([z[ZONE.DMA].zoneStartPfn, z[ZONE.DMA].spannedPages]).toEqual([1, 4095]);
-    expect([z[ZONE.DMA32].zoneStartPfn, z[ZONE.DMA32].spannedPages]).toEqual([4096, (1 << 20) - 4096]);
+    expect([z[ZONE.DMA32].zoneStartPfn, z[ZONE.DMA32].spannedPages]).toEqual([
+      4096,
+      (1 << 20) - 4096,
+    ]);
     expect([z[ZONE.NORMAL].zoneStartPfn, z[ZONE.NORMAL].spannedPages]).toEqual([1 << 20, 1 << 20]);
     expect(z[ZONE.MOVABLE].populated).toBe(false);
     // pfn 0 is firmware-reserved: allocated, PG_reserved, never freed.
@@ -82,7 +87,9 @@ describe('the machine model', () => {
   });
 
   it('spends 32 bytes of metadata per page', () => {
-    expect(createMachine({ memory: '64M', contents: false }).mem.pages.metadataBytesPerPage()).toBe(32);
+    expect(createMachine({ memory: '64M', contents: false }).mem.pages.metadataBytesPerPage()).toBe(
+      32,
+    );
   });
 
   it('is deterministic: the same seed gives the same state, another seed another', () => {
@@ -101,7 +108,9 @@ describe('the machine model', () => {
     expect(a.container.resolve(Memory)).toBe(a.mem);
     expect(b.container.resolve(Memory)).toBe(b.mem);
     expect(a.container.resolve(Scheduler)).not.toBe(b.container.resolve(Scheduler));
-    expect(a.container.resolve<ResolvedMachineConfig>(MACHINE_CONFIG).profile).toBe(PROFILES['v6.3']);
+    expect(a.container.resolve<ResolvedMachineConfig>(MACHINE_CONFIG).profile).toBe(
+      PROFILES['v6.3'],
+    );
     expect(b.container.resolve(Machine)).toBe(b);
     expect(container.isRegistered(Memory)).toBe(false);
   });
@@ -116,7 +125,11 @@ describe('the machine model', () => {
         @inject(MACHINE_CONFIG) readonly config: ResolvedMachineConfig,
       ) {}
     }
-    expect(Reflect.getMetadata('design:paramtypes', Probe)?.slice(0, 3)).toEqual([Memory, Clock, TraceBus]);
+    expect(Reflect.getMetadata('design:paramtypes', Probe)?.slice(0, 3)).toEqual([
+      Memory,
+      Clock,
+      TraceBus,
+    ]);
     const m = createMachine({ memory: '4M' });
     const p = m.container.resolve(Probe);
     expect(p.mem).toBe(m.mem);

@@ -6,8 +6,8 @@
  */
 
 import { MopsError } from '../errors.js';
-import type { ZoneSpan } from '../memory/layout.js';
 import { MAX_NR_ZONES, MAX_PAGE_ORDER, MIGRATE, PAGE_SHIFT, ZONE } from '../memory/constants.js';
+import type { ZoneSpan } from '../memory/layout.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
 import { freeOneBlock } from './page_alloc.js';

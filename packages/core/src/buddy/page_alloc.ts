@@ -14,9 +14,9 @@ import {
   MIGRATE_PCPTYPES,
   MIGRATE_TYPES,
   PAGE_SIZE,
-  ZONE,
   pageblock_nr_pages,
   pageblock_order,
+  ZONE,
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
@@ -29,7 +29,7 @@ import {
   moveToFreeList,
   pageIsBuddy,
 } from './free_area.js';
-import { ALLOC, ALLOC_RESERVES, __GFP, gfpMigratetype, gfpZone } from './gfp.js';
+import { __GFP, ALLOC, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
 
 /** Fallback types for each migrate type (`fallbacks[]`). */
 const FALLBACKS: readonly (readonly number[])[] = [

@@ -3,15 +3,15 @@
  * @module
  */
 
+import { ZONE_STAT_ITEMS } from '../vmstat/items.js';
 import {
   MAX_NR_ZONES,
   MIGRATE_TYPES,
   NR_PAGE_ORDERS,
-  ZONE_NAMES,
   pageblock_order,
+  ZONE_NAMES,
 } from './constants.js';
 import type { LruLists } from './list.js';
-import { ZONE_STAT_ITEMS } from '../vmstat/items.js';
 
 /** Watermark indices (`enum zone_watermarks`). */
 export const WMARK = { MIN: 0, LOW: 1, HIGH: 2, PROMO: 3 } as const;

@@ -3,6 +3,7 @@
  * @module
  */
 
+import { putPage } from '../buddy/page_alloc.js';
 import { bug } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
@@ -11,7 +12,6 @@ import type { Kctx } from '../page/lock.js';
 import { trylockPage, unlockPage } from '../page/lock.js';
 import { compoundHead } from '../page/page.js';
 import { folioTryGet, getPageUnlessZero } from '../page/refcount.js';
-import { putPage } from '../buddy/page_alloc.js';
 import type { KernelGen } from '../sched/types.js';
 import { callIsolatePage, callIsolatePageGen, protocolViolation } from './callbacks.js';
 import { type DefinedOps, PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';

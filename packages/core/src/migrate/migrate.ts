@@ -12,17 +12,17 @@ import type { ListId } from '../memory/list.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, trylockPage, unlockPage } from '../page/lock.js';
-import { PF_MEMALLOC } from '../sched/types.js';
 import type { KernelGen } from '../sched/types.js';
+import { PF_MEMALLOC } from '../sched/types.js';
 import { EV } from '../vmstat/vmstat.js';
-import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
-import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
 import {
   callMigratePage,
   callMigratePageGen,
   callPutbackPage,
   callPutbackPageGen,
 } from './callbacks.js';
+import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
+import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
 import { MIGRATE_MODE } from './types.js';
 
 const ISOLATED = 1 << PG.isolated;

@@ -3,8 +3,8 @@
  * @module
  */
 
-import { bug } from '../debug/dump_page.js';
 import { folioPut } from '../buddy/page_alloc.js';
+import { bug } from '../debug/dump_page.js';
 import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';

@@ -110,14 +110,14 @@ export const PAGE_TYPE_BASE = 0xf0;
 
 /** Name of a page type byte, as dump_page prints it. */
 export const PAGE_TYPE_NAMES: Readonly<Record<number, string>> = {
-  0xf0: 'buddy',
-  0xf1: 'offline',
-  0xf2: 'table',
-  0xf3: 'guard',
-  0xf4: 'hugetlb',
-  0xf5: 'slab',
-  0xf6: 'zsmalloc',
-  0xf7: 'unaccepted',
+  240: 'buddy',
+  241: 'offline',
+  242: 'table',
+  243: 'guard',
+  244: 'hugetlb',
+  245: 'slab',
+  246: 'zsmalloc',
+  247: 'unaccepted',
 };
 
 /** `mapping` low tag bits (spec §1.2). */

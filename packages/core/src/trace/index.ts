@@ -4,6 +4,8 @@
  */
 
 export {
+  type MmMigratePages,
+  type MmMigratePagesStart,
   type MmPageAlloc,
   type MmPageAllocExtfrag,
   type MmPageFree,

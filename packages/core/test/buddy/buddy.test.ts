@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
-  ALLOC,
-  GFP,
-  MIGRATE,
-  PG,
   __GFP,
+  ALLOC,
   allocPages,
   createMachine,
   firstFree,
+  GFP,
+  MIGRATE,
+  PG,
   pageIsBuddy,
   zoneWatermarkOk,
 } from '../../src/index.js';
@@ -177,7 +177,9 @@ describe('buddy allocator: fallback and pageblock stealing (compaction-by-profil
     expect(m.mem.pageblockMigratetype(r)).toBe(MIGRATE.RECLAIMABLE);
     // No movable pages left: a movable order-0 request must use the reclaimable block.
     const mv = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-    expect(m.mem.pageblockMigratetype(mv) === MIGRATE.RECLAIMABLE || (mv >> 10) === (r >> 10)).toBe(true);
+    expect(m.mem.pageblockMigratetype(mv) === MIGRATE.RECLAIMABLE || mv >> 10 === r >> 10).toBe(
+      true,
+    );
     expectInvariants(m);
   });
 });
@@ -196,7 +198,9 @@ describe('watermarks (compaction-by-profile T17)', () => {
     }
     // lowmem_reserve: DMA against DMA32 = DMA32 managed / 256; DMA32 against Normal = Normal / 256.
     expect(zones[0].lowmemReserve[1]).toBe(Math.floor(zones[1].managedPages / 256));
-    expect(zones[0].lowmemReserve[2]).toBe(Math.floor((zones[1].managedPages + zones[2].managedPages) / 256));
+    expect(zones[0].lowmemReserve[2]).toBe(
+      Math.floor((zones[1].managedPages + zones[2].managedPages) / 256),
+    );
     expect(zones[1].lowmemReserve[2]).toBe(Math.floor(zones[2].managedPages / 256));
     expect(zones[2].lowmemReserve).toEqual([0, 0, 0, 0, 0]);
   });

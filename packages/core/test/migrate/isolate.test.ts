@@ -1,30 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import {
+  __ClearPageMovable,
   __GFP,
   ClearPageMovableOps,
+  compoundHead,
+  defineMovableOps,
   Errno,
+  folioTryGet,
   GFP,
+  ISOLATE_AS_TASK,
   isolatedOk,
-  isolateMovablePageOutcome,
   isolateMovablePage,
   isolateMovablePageFast,
-  ISOLATE_AS_TASK,
+  isolateMovablePageOutcome,
   type KernelGen,
+  lockPage,
   MopsError,
   ownerClearPageType,
   PG,
   PGTY,
   PROFILE_NAMES,
+  putPage,
   setMovableOps,
-  defineMovableOps,
+  splitFolio,
   trylockPage,
   unlockPage,
-  lockPage,
-  __ClearPageMovable,
-  compoundHead,
-  folioTryGet,
-  putPage,
-  splitFolio,
 } from '../../src/index.js';
 import { expectInvariants } from '../helpers.js';
 import { isolate, onList, rig } from './harness.js';
@@ -121,7 +121,9 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     const kinds = r.m.mem.warnings.map((w) => w.kind);
     expect(kinds.filter((k) => k === 'VM_WARN_ON_ONCE')).toHaveLength(1);
     expect(kinds.filter((k) => k === 'protocol_violation')).toHaveLength(2);
-    expect(r.m.mem.warnings.find((w) => w.kind === 'protocol_violation')?.text).toContain('page: refcount:2');
+    expect(r.m.mem.warnings.find((w) => w.kind === 'protocol_violation')?.text).toContain(
+      'page: refcount:2',
+    );
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).not.toBe(0);
   });
 
@@ -162,7 +164,10 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
       yield { op: 'alloc', pfn: H };
       return r.drv.alloc(1)[0]; // …and H comes back as a published driver page
     });
-    r.m.sched.runUntil(scanner, (p) => p.op === 'folio_try_get' || p.op === 'folio_get_nontail_page');
+    r.m.sched.runUntil(
+      scanner,
+      (p) => p.op === 'folio_try_get' || p.op === 'folio_get_nontail_page',
+    );
     expect(r.m.sched.runToEnd(owner)).toBe(H);
     const out = r.m.sched.runToEnd(scanner);
     return { r, out, H, T1 };
@@ -172,7 +177,11 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
     const { r, out, H } = race(true);
     expect(out.result).toBe(true);
     expect(out.isolated).toBe(H);
-    expect(r.m.mem.warnings.some((w) => w.text.includes(`isolated page 0x${H.toString(16)} != examined page`))).toBe(true);
+    expect(
+      r.m.mem.warnings.some((w) =>
+        w.text.includes(`isolated page 0x${H.toString(16)} != examined page`),
+      ),
+    ).toBe(true);
   });
 
   it('fixed (folio_get_nontail_page): isolation fails with no side effects', () => {
@@ -185,84 +194,96 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
   });
 });
 
-describe.each(['v4.8', 'v6.0', 'v6.3'] as const)('S26 / 9d: mapping nullified between the reference and the lock — %s', (profile) => {
-  function race(mistake: boolean) {
-    const r = rig(profile);
-    const [a] = r.drv.alloc(1);
-    r.m.sched.manual = true;
-    const scanner = r.m.sched.spawn('scanner', () =>
-      isolateMovablePageOutcome(r.m, a, 0, mistake ? { noRecheckUnderLock: true } : undefined),
-    );
-    const drv = r.drv;
-    const owner = r.m.sched.spawn('owner', function* (): KernelGen {
-      // The owner frees its page: lock, unpublish, unlock, drop its reference.
-      yield* lockPage(r.m, a);
-      __ClearPageMovable(r.m.mem, a);
-      unlockPage(r.m, a);
-      drv.owned.delete(a);
-      putPage(r.m.mem, a);
+describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
+  'S26 / 9d: mapping nullified between the reference and the lock — %s',
+  (profile) => {
+    function race(mistake: boolean) {
+      const r = rig(profile);
+      const [a] = r.drv.alloc(1);
+      r.m.sched.manual = true;
+      const scanner = r.m.sched.spawn('scanner', () =>
+        isolateMovablePageOutcome(r.m, a, 0, mistake ? { noRecheckUnderLock: true } : undefined),
+      );
+      const drv = r.drv;
+      const owner = r.m.sched.spawn('owner', function* (): KernelGen {
+        // The owner frees its page: lock, unpublish, unlock, drop its reference.
+        yield* lockPage(r.m, a);
+        __ClearPageMovable(r.m.mem, a);
+        unlockPage(r.m, a);
+        drv.owned.delete(a);
+        putPage(r.m.mem, a);
+      });
+      r.m.sched.runUntil(scanner, (p) => p.op === 'trylock_page'); // reference taken, tag seen
+      r.m.sched.runToEnd(owner);
+      return { r, scanner, a };
+    }
+
+    it('final design: PageMovable is false under the lock, isolation fails, the page is freed, no callback', () => {
+      const { r, scanner, a } = race(false);
+      const out = r.m.sched.runToEnd(scanner);
+      expect(isolatedOk(out.result)).toBe(false);
+      expect(r.m.mem.pages.refcount[a]).toBe(0); // the scanner's put freed it
+      expect(r.drv.calls).toEqual([]);
+      expectInvariants(r.m);
     });
-    r.m.sched.runUntil(scanner, (p) => p.op === 'trylock_page'); // reference taken, tag seen
-    r.m.sched.runToEnd(owner);
-    return { r, scanner, a };
-  }
 
-  it('final design: PageMovable is false under the lock, isolation fails, the page is freed, no callback', () => {
-    const { r, scanner, a } = race(false);
-    const out = r.m.sched.runToEnd(scanner);
-    expect(isolatedOk(out.result)).toBe(false);
-    expect(r.m.mem.pages.refcount[a]).toBe(0); // the scanner's put freed it
-    expect(r.drv.calls).toEqual([]);
-    expectInvariants(r.m);
-  });
+    it('buggy variant (no re-check under the lock): NULL dereference through page->mapping', () => {
+      const { r, scanner } = race(true);
+      expect(() => r.m.sched.runToEnd(scanner)).toThrow(/NULL pointer dereference/);
+      expect(r.m.mem.halted).toBeDefined();
+    });
+  },
+);
 
-  it('buggy variant (no re-check under the lock): NULL dereference through page->mapping', () => {
-    const { r, scanner } = race(true);
-    expect(() => r.m.sched.runToEnd(scanner)).toThrow(/NULL pointer dereference/);
-    expect(r.m.mem.halted).toBeDefined();
-  });
-});
+describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
+  'S27 / 4.2: double isolation with a driver-managed isolated flag — %s',
+  (profile) => {
+    it('v3 draft: the owner clears "isolated" but keeps "movable", and a second isolator succeeds (flagged)', () => {
+      const r = rig(profile);
+      const [t] = r.drv.alloc(1);
+      expect(isolatedOk(isolate(r, t))).toBe(true); // context A
+      // The draft told owners to release by clearing PG_isolated, keeping the page movable.
+      trylockPage(r.m.mem, t);
+      r.m.mem.pages.flags[t] &= ~(1 << PG.isolated);
+      unlockPage(r.m, t);
+      r.drv.owned.add(t); // the owner still believes it can hand the page out
+      const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
+      expect(isolatedOk(b.result)).toBe(true);
+      expect(r.m.mem.warnings.some((w) => w.text.includes('isolated twice'))).toBe(true);
+    });
 
-describe.each(['v4.8', 'v6.0', 'v6.3'] as const)('S27 / 4.2: double isolation with a driver-managed isolated flag — %s', (profile) => {
-  it('v3 draft: the owner clears "isolated" but keeps "movable", and a second isolator succeeds (flagged)', () => {
-    const r = rig(profile);
-    const [t] = r.drv.alloc(1);
-    expect(isolatedOk(isolate(r, t))).toBe(true); // context A
-    // The draft told owners to release by clearing PG_isolated, keeping the page movable.
-    trylockPage(r.m.mem, t);
-    r.m.mem.pages.flags[t] &= ~(1 << PG.isolated);
-    unlockPage(r.m, t);
-    r.drv.owned.add(t); // the owner still believes it can hand the page out
-    const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
-    expect(isolatedOk(b.result)).toBe(true);
-    expect(r.m.mem.warnings.some((w) => w.text.includes('isolated twice'))).toBe(true);
-  });
-
-  it('final protocol: the owner can only clear the pointer, PG_isolated stays, the second isolation fails', () => {
-    const r = rig(profile);
-    const [t] = r.drv.alloc(1);
-    expect(isolatedOk(isolate(r, t))).toBe(true);
-    r.m.run(() => r.drv.release(t));
-    const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
-    expect(isolatedOk(b.result)).toBe(false);
-    expect(r.drv.callsOf('isolate')).toHaveLength(1);
-    expect(r.m.mem.pages.flags[t] & (1 << PG.isolated)).not.toBe(0);
-  });
-});
+    it('final protocol: the owner can only clear the pointer, PG_isolated stays, the second isolation fails', () => {
+      const r = rig(profile);
+      const [t] = r.drv.alloc(1);
+      expect(isolatedOk(isolate(r, t))).toBe(true);
+      r.m.run(() => r.drv.release(t));
+      const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
+      expect(isolatedOk(b.result)).toBe(false);
+      expect(r.drv.callsOf('isolate')).toHaveLength(1);
+      expect(r.m.mem.pages.flags[t] & (1 << PG.isolated)).not.toBe(0);
+    });
+  },
+);
 
 describe('S25: movability is sticky in v6.17', () => {
   it('an owner cannot clear PG_movable_ops or the page type of a published page', () => {
     const r = rig('v6.17');
     const [a] = r.drv.alloc(1);
     expect(() => ClearPageMovableOps(r.m.mem, a)).toThrow(MopsError);
-    expect(() => ownerClearPageType(r.m.mem, a, PGTY.offline)).toThrow(/cannot change until it is freed/);
+    expect(() => ownerClearPageType(r.m.mem, a, PGTY.offline)).toThrow(
+      /cannot change until it is freed/,
+    );
     expect(() => __ClearPageMovable(r.m.mem, a)).toThrow(/no __ClearPageMovable/);
     expect(r.m.mem.pages.flags[a] & (1 << PG.movable_ops)).not.toBe(0);
   });
 
   it('set_movable_ops: -EBUSY when already registered, -EINVAL for other types, NULL unregisters', () => {
     const r = rig('v6.17');
-    const ops = defineMovableOps('other', { isolatePage: () => true, migratePage: () => 0, putbackPage: () => {} });
+    const ops = defineMovableOps('other', {
+      isolatePage: () => true,
+      migratePage: () => 0,
+      putbackPage: () => {},
+    });
     expect(setMovableOps(r.m.mem, ops, PGTY.offline)).toBe(Errno.EBUSY);
     expect(setMovableOps(r.m.mem, ops, PGTY.slab)).toBe(Errno.EINVAL);
     expect(setMovableOps(r.m.mem, ops, PGTY.zsmalloc)).toBe(0);
@@ -306,33 +327,42 @@ describe('S31: GUP-fast re-check after folio_try_get on a derived head', () => {
   });
 });
 
-describe.each(PROFILE_NAMES)('isolateMovablePageFast agrees with isolate_movable_page — %s', (profile) => {
-  it('same results and state for success, free, unpublished, locked, already isolated and refused pages', () => {
-    const outcomes = (fast: boolean) => {
-      const r = rig(profile);
-      const [a, b, c, d] = r.drv.alloc(4);
-      const free = r.m.allocPages(GFP.KERNEL, 0);
-      r.m.putPage(free);
-      const priv = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-      trylockPage(r.m.mem, c);
-      const iso = (pfn: number) =>
-        fast ? isolateMovablePageFast(r.m, pfn, 0) : r.m.run(() => isolateMovablePage(r.m, pfn, 0));
-      const res = [iso(a), iso(free), iso(priv), iso(c), iso(a)];
-      r.drv.refuse = true;
-      res.push(iso(d));
-      r.drv.refuse = false;
-      res.push(iso(b));
-      const p = r.m.mem.pages;
-      return { res, refs: [a, b, c, d, free, priv].map((x) => p.refcount[x]), flags: [a, b, c, d].map((x) => p.flags[x]) };
-    };
-    expect(outcomes(true)).toEqual(outcomes(false));
-  });
+describe.each(PROFILE_NAMES)(
+  'isolateMovablePageFast agrees with isolate_movable_page — %s',
+  (profile) => {
+    it('same results and state for success, free, unpublished, locked, already isolated and refused pages', () => {
+      const outcomes = (fast: boolean) => {
+        const r = rig(profile);
+        const [a, b, c, d] = r.drv.alloc(4);
+        const free = r.m.allocPages(GFP.KERNEL, 0);
+        r.m.putPage(free);
+        const priv = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+        trylockPage(r.m.mem, c);
+        const iso = (pfn: number) =>
+          fast
+            ? isolateMovablePageFast(r.m, pfn, 0)
+            : r.m.run(() => isolateMovablePage(r.m, pfn, 0));
+        const res = [iso(a), iso(free), iso(priv), iso(c), iso(a)];
+        r.drv.refuse = true;
+        res.push(iso(d));
+        r.drv.refuse = false;
+        res.push(iso(b));
+        const p = r.m.mem.pages;
+        return {
+          res,
+          refs: [a, b, c, d, free, priv].map((x) => p.refcount[x]),
+          flags: [a, b, c, d].map((x) => p.flags[x]),
+        };
+      };
+      expect(outcomes(true)).toEqual(outcomes(false));
+    });
 
-  it('declines (touching nothing) while other tasks may run', () => {
-    const r = rig(profile);
-    const [a] = r.drv.alloc(1);
-    r.m.sched.manual = true;
-    expect(isolateMovablePageFast(r.m, a, 0)).toBe(ISOLATE_AS_TASK);
-    expect(r.m.mem.pages.refcount[a]).toBe(1);
-  });
-});
+    it('declines (touching nothing) while other tasks may run', () => {
+      const r = rig(profile);
+      const [a] = r.drv.alloc(1);
+      r.m.sched.manual = true;
+      expect(isolateMovablePageFast(r.m, a, 0)).toBe(ISOLATE_AS_TASK);
+      expect(r.m.mem.pages.refcount[a]).toBe(1);
+    });
+  },
+);

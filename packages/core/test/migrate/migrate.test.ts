@@ -3,11 +3,11 @@ import {
   Errno,
   type KernelGen,
   MIGRATE_MODE,
+  PAGE_SIZE,
   PF_MEMALLOC,
   PG,
   PROFILE_NAMES,
   type ProfileName,
-  PAGE_SIZE,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
@@ -71,9 +71,15 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
     expectInvariants(r.m);
   };
   if (batched(profile))
-    it('S12 persistent -EAGAIN in ASYNC mode: 10 driver calls, return 1, page left isolated on the list; putback once', persistentEagain);
+    it(
+      'S12 persistent -EAGAIN in ASYNC mode: 10 driver calls, return 1, page left isolated on the list; putback once',
+      persistentEagain,
+    );
   else
-    it('S14 persistent -EAGAIN: 10 passes, one driver call and a fresh target each; return 1; putback once', persistentEagain);
+    it(
+      'S14 persistent -EAGAIN: 10 passes, one driver call and a fresh target each; return 1; putback once',
+      persistentEagain,
+    );
 
   it('S15 permanent failure in ASYNC mode: one call, target returned, return 1, pgmigrate_fail +1', () => {
     const r = rig(profile);
@@ -193,62 +199,65 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
   });
 });
 
-describe.each(['v4.8', 'v6.0', 'v6.3'] as const)('S19 / §4.1 owner releases an isolated page — %s', (profile) => {
-  it('putback: putback_page not called, isolated flag cleared, the final put frees the page, no warning', () => {
-    const r = rig(profile);
-    const [q] = r.drv.alloc(1);
-    isolate(r, q);
-    r.m.run(() => r.drv.release(q));
-    expect(r.m.mem.pages.refcount[q]).toBe(1);
-    putback(r);
-    expect(r.drv.callsOf('putback')).toEqual([]);
-    expect(r.m.mem.pages.refcount[q]).toBe(0);
-    expect(r.m.mem.warnings).toEqual([]);
-    expectInvariants(r.m);
-  });
+describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
+  'S19 / §4.1 owner releases an isolated page — %s',
+  (profile) => {
+    it('putback: putback_page not called, isolated flag cleared, the final put frees the page, no warning', () => {
+      const r = rig(profile);
+      const [q] = r.drv.alloc(1);
+      isolate(r, q);
+      r.m.run(() => r.drv.release(q));
+      expect(r.m.mem.pages.refcount[q]).toBe(1);
+      putback(r);
+      expect(r.drv.callsOf('putback')).toEqual([]);
+      expect(r.m.mem.pages.refcount[q]).toBe(0);
+      expect(r.m.mem.warnings).toEqual([]);
+      expectInvariants(r.m);
+    });
 
-  it('migration: the refcount==1 shortcut reports success without a driver call', () => {
-    const r = rig(profile);
-    const [q] = r.drv.alloc(1);
-    isolate(r, q);
-    r.m.run(() => r.drv.release(q));
-    const res = migrate(r, ASYNC);
-    expect(res).toEqual({ rc: 0, nrSucceeded: 1, nrFailedPages: 0 });
-    expect(r.drv.callsOf('migrate')).toEqual([]);
-    expect(r.m.mem.pages.refcount[q]).toBe(0);
-    // v4.8 allocates the target before the shortcut and releases it unused.
-    expect(r.targets).toHaveLength(profile === 'v4.8' ? 1 : 0);
-    expect(r.returned).toEqual(r.targets);
-    expectInvariants(r.m);
-  });
+    it('migration: the refcount==1 shortcut reports success without a driver call', () => {
+      const r = rig(profile);
+      const [q] = r.drv.alloc(1);
+      isolate(r, q);
+      r.m.run(() => r.drv.release(q));
+      const res = migrate(r, ASYNC);
+      expect(res).toEqual({ rc: 0, nrSucceeded: 1, nrFailedPages: 0 });
+      expect(r.drv.callsOf('migrate')).toEqual([]);
+      expect(r.m.mem.pages.refcount[q]).toBe(0);
+      // v4.8 allocates the target before the shortcut and releases it unused.
+      expect(r.targets).toHaveLength(profile === 'v4.8' ? 1 : 0);
+      expect(r.returned).toEqual(r.targets);
+      expectInvariants(r.m);
+    });
 
-  it('v4.8: the target is allocated first, so a released page still fails with -ENOMEM when none is free', () => {
-    const r = rig(profile);
-    const [q] = r.drv.alloc(1);
-    isolate(r, q);
-    r.m.run(() => r.drv.release(q));
-    r.noTargets = true;
-    const res = migrate(r, ASYNC);
-    expect(res.rc).toBe(profile === 'v4.8' ? Errno.ENOMEM : 0);
-  });
+    it('v4.8: the target is allocated first, so a released page still fails with -ENOMEM when none is free', () => {
+      const r = rig(profile);
+      const [q] = r.drv.alloc(1);
+      isolate(r, q);
+      r.m.run(() => r.drv.release(q));
+      r.noTargets = true;
+      const res = migrate(r, ASYNC);
+      expect(res.rc).toBe(profile === 'v4.8' ? Errno.ENOMEM : 0);
+    });
 
-  it('released while another reference remains: the move step skips the driver, dst goes back to the buddy', () => {
-    const r = rig(profile);
-    const [q] = r.drv.alloc(1);
-    isolate(r, q);
-    r.m.mem.pages.refcount[q]++; // a third party's transient reference defeats the shortcut
-    r.m.run(() => r.drv.release(q));
-    const res = migrate(r, ASYNC);
-    expect(res.rc).toBe(0);
-    expect(r.drv.callsOf('migrate')).toEqual([]);
-    const d = r.targets[0];
-    expect(r.m.mem.pages.refcount[d]).toBe(0); // freed, not returned to the caller
-    expect(r.returned).toEqual([]);
-    expect(r.m.mem.pages.flags[q] & (1 << PG.isolated)).toBe(0);
-    r.m.putPage(q);
-    expectInvariants(r.m);
-  });
-});
+    it('released while another reference remains: the move step skips the driver, dst goes back to the buddy', () => {
+      const r = rig(profile);
+      const [q] = r.drv.alloc(1);
+      isolate(r, q);
+      r.m.mem.pages.refcount[q]++; // a third party's transient reference defeats the shortcut
+      r.m.run(() => r.drv.release(q));
+      const res = migrate(r, ASYNC);
+      expect(res.rc).toBe(0);
+      expect(r.drv.callsOf('migrate')).toEqual([]);
+      const d = r.targets[0];
+      expect(r.m.mem.pages.refcount[d]).toBe(0); // freed, not returned to the caller
+      expect(r.returned).toEqual([]);
+      expect(r.m.mem.pages.flags[q] & (1 << PG.isolated)).toBe(0);
+      r.m.putPage(q);
+      expectInvariants(r.m);
+    });
+  },
+);
 
 describe('v6.17: no release API; a 0 from migrate_page always frees both VM references', () => {
   it('S21-like: the driver fakes success for a page it dropped; src and dst both end up freed', () => {
@@ -318,7 +327,9 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected �
     isolate(r, a);
     r.drv.misbehave = 'clearIsolatedInPutback';
     putback(r);
-    expect(r.m.mem.warnings.some((w) => w.text.includes('putback_page cleared the isolated flag'))).toBe(true);
+    expect(
+      r.m.mem.warnings.some((w) => w.text.includes('putback_page cleared the isolated flag')),
+    ).toBe(true);
     expect(r.m.mem.pages.refcount[a]).toBe(1);
     expectInvariants(r.m);
   });

@@ -6,16 +6,16 @@
 import { describe, expect, it } from 'vitest';
 import {
   __ClearPageMovable,
+  allocPages,
   Errno,
+  GFP,
+  isolateMovablePage,
   type MappingTable,
   MIGRATE_MODE,
+  migratePages as mp,
   PG,
   PROFILE_NAMES,
   type ProfileName,
-  allocPages,
-  GFP,
-  isolateMovablePage,
-  migratePages as mp,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
@@ -44,10 +44,14 @@ describe('§5.2 / §0.2 difference rows', () => {
     },
   );
 
-  table('isolate_movable_page result type', { 'v4.8': true, 'v6.0': 0, 'v6.3': true, 'v6.17': true }, (p) => {
-    const r = rig(p);
-    return isolate(r, r.drv.alloc(1)[0]);
-  });
+  table<boolean | number>(
+    'isolate_movable_page result type',
+    { 'v4.8': true, 'v6.0': 0, 'v6.3': true, 'v6.17': true },
+    (p) => {
+      const r = rig(p);
+      return isolate(r, r.drv.alloc(1)[0]);
+    },
+  );
 
   table(
     'isolation reference primitive (first scheduling point)',
@@ -207,49 +211,55 @@ describe('§5.2 / §0.2 difference rows', () => {
 });
 
 describe('rules that hold in every profile (§0.2)', () => {
-  it.each(PROFILE_NAMES)('putback unlinks the page from the caller list before calling the driver — %s', (p) => {
-    const r = rig(p);
-    const [a] = r.drv.alloc(1);
-    isolate(r, a);
-    let linked: boolean | undefined;
-    const orig = r.drv.putback.bind(r.drv);
-    r.drv.putback = (page) => {
-      linked = r.m.mem.pages.lists.isLinked(page);
-      orig(page);
-    };
-    putback(r);
-    expect(linked).toBe(false);
-    expectInvariants(r.m);
-  });
+  it.each(PROFILE_NAMES)(
+    'putback unlinks the page from the caller list before calling the driver — %s',
+    (p) => {
+      const r = rig(p);
+      const [a] = r.drv.alloc(1);
+      isolate(r, a);
+      let linked: boolean | undefined;
+      const orig = r.drv.putback.bind(r.drv);
+      r.drv.putback = (page) => {
+        linked = r.m.mem.pages.lists.isLinked(page);
+        orig(page);
+      };
+      putback(r);
+      expect(linked).toBe(false);
+      expectInvariants(r.m);
+    },
+  );
 
-  it.each(PROFILE_NAMES)('every non-success releases the target (-EAGAIN from a dst trylock) — %s', (p) => {
-    const r = rig(p);
-    isolate(r, r.drv.alloc(1)[0]);
-    const g = getNew(r);
-    const res = r.m.run(function* () {
-      return yield* mp(
-        r.m,
-        r.list,
-        (src) => {
-          const d = g(src);
-          trylockPage(r.m.mem, d); // someone else holds the new page's lock
-          return d;
-        },
-        (dst) => {
-          unlockPage(r.m, dst);
-          r.returned.push(dst);
-          r.m.putPage(dst);
-        },
-        MIGRATE_MODE.ASYNC,
-        0,
-      );
-    });
-    expect(res.rc).toBe(1);
-    expect(r.returned).toEqual(r.targets);
-    expect(r.drv.callsOf('migrate')).toEqual([]);
-    putback(r);
-    expectInvariants(r.m);
-  });
+  it.each(PROFILE_NAMES)(
+    'every non-success releases the target (-EAGAIN from a dst trylock) — %s',
+    (p) => {
+      const r = rig(p);
+      isolate(r, r.drv.alloc(1)[0]);
+      const g = getNew(r);
+      const res = r.m.run(function* () {
+        return yield* mp(
+          r.m,
+          r.list,
+          (src) => {
+            const d = g(src);
+            trylockPage(r.m.mem, d); // someone else holds the new page's lock
+            return d;
+          },
+          (dst) => {
+            unlockPage(r.m, dst);
+            r.returned.push(dst);
+            r.m.putPage(dst);
+          },
+          MIGRATE_MODE.ASYNC,
+          0,
+        );
+      });
+      expect(res.rc).toBe(1);
+      expect(r.returned).toEqual(r.targets);
+      expect(r.drv.callsOf('migrate')).toEqual([]);
+      putback(r);
+      expectInvariants(r.m);
+    },
+  );
 
   it('a machine without targets still keeps everything consistent after putback', () => {
     const r = rig('v6.3');

@@ -1,25 +1,25 @@
 import { describe, expect, it } from 'vitest';
 import {
-  GFP,
-  Deadlock,
-  MmBug,
-  MopsError,
-  PG,
-  PROFILE_NAMES,
   __GFP,
   compoundHead,
+  Deadlock,
   folioGet,
   folioGetNontailPage,
   folioPutTestzero,
   folioRefFreeze,
   folioRefUnfreeze,
   folioTryGet,
+  GFP,
   getPage,
   getPageUnlessZero,
   type KernelGen,
   lockPage,
-  pageRefInc,
+  MmBug,
+  MopsError,
+  PG,
+  PROFILE_NAMES,
   pageFolio,
+  pageRefInc,
   putPage,
   testAndSetPageFlag,
   trylockPage,
@@ -73,11 +73,17 @@ describe('refcount primitives (spec §1.5)', () => {
     expect(err).toBeInstanceOf(MmBug);
     const bug = err as MmBug;
     expect(bug.reason).toContain('page_ref_count(page) == 0');
-    expect(bug.dump).toMatch(new RegExp(`^page: refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${pfn.toString(16)}`));
+    expect(bug.dump).toMatch(
+      new RegExp(
+        `^page: refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${pfn.toString(16)}`,
+      ),
+    );
     expect(bug.dump).toContain('page_type: 0xf0000000(buddy)');
     expect(bug.dump).toContain('page dumped because: page_ref_count(page) == 0');
     // The machine halted, and says so on the next call; nothing was half-updated.
-    expect(() => m.allocPages(GFP.KERNEL, 0)).toThrowError(expect.objectContaining({ code: 'E_HALTED' }));
+    expect(() => m.allocPages(GFP.KERNEL, 0)).toThrowError(
+      expect.objectContaining({ code: 'E_HALTED' }),
+    );
     expectInvariants(m);
   });
 
@@ -98,8 +104,14 @@ describe('refcount primitives (spec §1.5)', () => {
 
   it.each([
     ['folio_get', (m: ReturnType<typeof smallMachine>, t: number) => folioGet(m.mem, t)],
-    ['folio_ref_freeze', (m: ReturnType<typeof smallMachine>, t: number) => folioRefFreeze(m.mem, t, 0)],
-    ['folio_ref_unfreeze', (m: ReturnType<typeof smallMachine>, t: number) => folioRefUnfreeze(m.mem, t, 1)],
+    [
+      'folio_ref_freeze',
+      (m: ReturnType<typeof smallMachine>, t: number) => folioRefFreeze(m.mem, t, 0),
+    ],
+    [
+      'folio_ref_unfreeze',
+      (m: ReturnType<typeof smallMachine>, t: number) => folioRefUnfreeze(m.mem, t, 1),
+    ],
     ['page_ref_inc', (m: ReturnType<typeof smallMachine>, t: number) => pageRefInc(m.mem, t)],
   ])('%s on a tail page is an MmBug and writes nothing', (_name, op) => {
     const m = smallMachine();
@@ -199,7 +211,10 @@ describe('scripted interleavings with the step-by-step scheduler', () => {
     const { mem, sched } = m;
     const get = m.profile.isolationGet;
     if (sched.preemptible) yield { op: get, pfn };
-    const ok = get === 'folio_get_nontail_page' ? folioGetNontailPage(mem, pfn) >= 0 : getPageUnlessZero(mem, pfn);
+    const ok =
+      get === 'folio_get_nontail_page'
+        ? folioGetNontailPage(mem, pfn) >= 0
+        : getPageUnlessZero(mem, pfn);
     if (!ok) return 'no reference';
     if (sched.preemptible) yield { op: 'trylock_page', pfn };
     if (!trylockPage(mem, pfn)) {
@@ -211,21 +226,24 @@ describe('scripted interleavings with the step-by-step scheduler', () => {
     return 'locked and released';
   }
 
-  it.each(PROFILE_NAMES)('S03 isolate a tail page: fails at the reference step, no lock, head untouched (%s)', (profile) => {
-    const m = smallMachine('4M', { profile });
-    m.sched.manual = true;
-    const h = m.allocPages(GFP.KERNEL | __GFP.COMP, 2);
-    const seen: string[] = [];
-    m.sched.onStep = (_t, p) => seen.push(p.op);
-    const t = m.sched.spawn('scanner', () => scanner(m, h + 1));
-    expect(m.sched.runToEnd(t)).toBe('no reference');
-    expect(seen).toEqual([m.profile.isolationGet]);
-    expect(seen).not.toContain('trylock_page');
-    expect(m.mem.pages.refcount[h]).toBe(1);
-    expect(m.mem.pages.refcount[h + 1]).toBe(0);
-    expect(m.mem.pages.flags[h] & (1 << PG.locked)).toBe(0);
-    expectInvariants(m);
-  });
+  it.each(PROFILE_NAMES)(
+    'S03 isolate a tail page: fails at the reference step, no lock, head untouched (%s)',
+    (profile) => {
+      const m = smallMachine('4M', { profile });
+      m.sched.manual = true;
+      const h = m.allocPages(GFP.KERNEL | __GFP.COMP, 2);
+      const seen: string[] = [];
+      m.sched.onStep = (_t, p) => seen.push(p.op);
+      const t = m.sched.spawn('scanner', () => scanner(m, h + 1));
+      expect(m.sched.runToEnd(t)).toBe('no reference');
+      expect(seen).toEqual([m.profile.isolationGet]);
+      expect(seen).not.toContain('trylock_page');
+      expect(m.mem.pages.refcount[h]).toBe(1);
+      expect(m.mem.pages.refcount[h + 1]).toBe(0);
+      expect(m.mem.pages.flags[h] & (1 << PG.locked)).toBe(0);
+      expectInvariants(m);
+    },
+  );
 
   /**
    * S30: a walker saw H as the head of folio F1; F1 is freed and a new folio F2 is
@@ -240,30 +258,33 @@ describe('scripted interleavings with the step-by-step scheduler', () => {
     return { m, H };
   }
 
-  it.each(PROFILE_NAMES)('S30 speculative get on a recycled head fails because the page is now a tail (%s)', (profile) => {
-    const { m, H } = recycledHead(profile);
-    m.sched.manual = true;
-    const walker = m.sched.spawn('walker', function* (): KernelGen<boolean> {
-      const head = compoundHead(m.mem, H); // the walker sees H as a head
-      if (m.sched.preemptible) yield { op: 'get_page_unless_zero', pfn: head };
-      return getPageUnlessZero(m.mem, head);
-    });
-    const owner = m.sched.spawn('owner', function* (): KernelGen<number> {
-      if (m.sched.preemptible) yield { op: 'put_page', pfn: H };
-      putPage(m.mem, H); // F1 freed: merges with H-1 into an order-1 block
-      if (m.sched.preemptible) yield { op: 'alloc_pages', note: 'order 1 __GFP_COMP' };
-      return m.allocPages(GFP.KERNEL | __GFP.COMP, 1);
-    });
-    m.sched.runUntil(walker, (p) => p.op === 'get_page_unless_zero');
-    const f2 = m.sched.runToEnd(owner);
-    expect(f2).toBe(H - 1);
-    expect(m.sched.runToEnd(walker)).toBe(false);
-    // F2's metadata is intact: the head holds the only reference, the tail stays at 0.
-    expect(m.mem.pages.refcount[H - 1]).toBe(1);
-    expect(m.mem.pages.refcount[H]).toBe(0);
-    expect(m.mem.pages.compound[H]).toBe(-1);
-    expectInvariants(m);
-  });
+  it.each(PROFILE_NAMES)(
+    'S30 speculative get on a recycled head fails because the page is now a tail (%s)',
+    (profile) => {
+      const { m, H } = recycledHead(profile);
+      m.sched.manual = true;
+      const walker = m.sched.spawn('walker', function* (): KernelGen<boolean> {
+        const head = compoundHead(m.mem, H); // the walker sees H as a head
+        if (m.sched.preemptible) yield { op: 'get_page_unless_zero', pfn: head };
+        return getPageUnlessZero(m.mem, head);
+      });
+      const owner = m.sched.spawn('owner', function* (): KernelGen<number> {
+        if (m.sched.preemptible) yield { op: 'put_page', pfn: H };
+        putPage(m.mem, H); // F1 freed: merges with H-1 into an order-1 block
+        if (m.sched.preemptible) yield { op: 'alloc_pages', note: 'order 1 __GFP_COMP' };
+        return m.allocPages(GFP.KERNEL | __GFP.COMP, 1);
+      });
+      m.sched.runUntil(walker, (p) => p.op === 'get_page_unless_zero');
+      const f2 = m.sched.runToEnd(owner);
+      expect(f2).toBe(H - 1);
+      expect(m.sched.runToEnd(walker)).toBe(false);
+      // F2's metadata is intact: the head holds the only reference, the tail stays at 0.
+      expect(m.mem.pages.refcount[H - 1]).toBe(1);
+      expect(m.mem.pages.refcount[H]).toBe(0);
+      expect(m.mem.pages.compound[H]).toBe(-1);
+      expectInvariants(m);
+    },
+  );
 
   it('S30 with the historical mistake (an unconditional increment on H) is caught as an MmBug', () => {
     const { m, H } = recycledHead('v6.3');

@@ -1,0 +1,135 @@
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import {
+  createMachine,
+  defineMovableOps,
+  installedPlugins,
+  installPlugin,
+  loadPlugin,
+  MIGRATE_MODE,
+  MopsError,
+  traceRecorder,
+  validatePlugin,
+} from '../src/index.js';
+import { RING } from './fixtures/ring-plugin.js';
+import { isolate, migrate, rig } from './migrate/harness.js';
+
+const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
+
+function fieldOf(f: () => unknown): string | undefined {
+  try {
+    f();
+  } catch (e) {
+    if (e instanceof MopsError && e.code === 'E_PLUGIN') return e.field;
+    throw e;
+  }
+  return 'did not throw';
+}
+
+describe('plugins (DESIGN decision 5)', () => {
+  it('loads a plugin by path and installs it into one machine container only', async () => {
+    const p = await loadPlugin('./ring-plugin.ts', fixtures);
+    const a = createMachine({ memory: '4M' });
+    const b = createMachine({ memory: '4M' });
+    installPlugin(a, p);
+    expect(installedPlugins(a).map((x) => x.manifest.name)).toEqual(['ring-test']);
+    expect(installedPlugins(b)).toEqual([]);
+    expect(a.container.resolve<{ machine: unknown }>(RING).machine).toBe(a);
+    expect(b.container.isRegistered(RING)).toBe(false);
+    expect(a.invariantCheckers.has('ring-test')).toBe(true);
+  });
+
+  it('refuses a machine whose profile the plugin does not support', async () => {
+    const p = await loadPlugin('./ring-plugin.ts', fixtures);
+    const m = createMachine({ memory: '4M', profile: 'v4.8' });
+    expect(() => installPlugin(m, p)).toThrow(/supports v6.0, v6.3; this machine runs v4.8/);
+  });
+
+  it('a package that cannot be loaded is an E_PLUGIN error naming it', async () => {
+    await expect(loadPlugin('@mops/no-such-driver')).rejects.toMatchObject({
+      code: 'E_PLUGIN',
+      field: 'plugin',
+    });
+  });
+
+  it.each([
+    [null, 'export'],
+    [{ register() {} }, 'manifest'],
+    [{ manifest: { version: '1.0.0', profiles: ['v6.3'] }, register() {} }, 'manifest.name'],
+    [
+      { manifest: { name: 'x', version: 'one', profiles: ['v6.3'] }, register() {} },
+      'manifest.version',
+    ],
+    [
+      { manifest: { name: 'x', version: '1.0.0', profiles: [] }, register() {} },
+      'manifest.profiles',
+    ],
+    [
+      { manifest: { name: 'x', version: '1.0.0', profiles: ['v5.10'] }, register() {} },
+      'manifest.profiles',
+    ],
+    [{ manifest: { name: 'x', version: '1.0.0', profiles: ['v6.3'] } }, 'register'],
+  ])('a bad plugin is rejected naming the field: %j', (x, field) => {
+    expect(fieldOf(() => validatePlugin(x, 'test'))).toBe(field);
+  });
+
+  it.each([
+    [{ migratePage: () => 0, putbackPage: () => {} }, 'isolatePage'],
+    [{ isolatePage: 5, migratePage: () => 0, putbackPage: () => {} }, 'isolatePage'],
+    [
+      {
+        isolatePage: () => true,
+        migratePage: (_a: number, _b: number, _c: number, _d: number) => 0,
+        putbackPage: () => {},
+      },
+      'migratePage',
+    ],
+  ])(
+    'ops missing a callback or of the wrong shape are rejected at definition: %#',
+    (ops, field) => {
+      expect(fieldOf(() => defineMovableOps('bad', ops as never))).toBe(field);
+    },
+  );
+});
+
+describe('migration tracepoints', () => {
+  it('mm_migrate_pages_start and mm_migrate_pages carry the kernel fields and print in ftrace format', () => {
+    const r = rig('v6.3');
+    const rec = traceRecorder(r.m, { events: ['mm_migrate_pages_start', 'mm_migrate_pages'] });
+    const [a, b] = r.drv.alloc(2);
+    isolate(r, a);
+    isolate(r, b);
+    r.drv.migrateRc = (src) => (src === b ? -16 : 0); // b fails permanently (-EBUSY)
+    migrate(r, MIGRATE_MODE.ASYNC);
+    rec.stop();
+    expect(rec.lines).toHaveLength(2);
+    expect(rec.lines[0]).toMatch(/mm_migrate_pages_start: mode=MIGRATE_ASYNC reason=compaction$/);
+    expect(rec.lines[1]).toMatch(
+      /mm_migrate_pages: nr_succeeded=1 nr_failed=1 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_ASYNC reason=compaction$/,
+    );
+  });
+
+  it('v4.8 has no mm_migrate_pages_start', () => {
+    const r = rig('v4.8');
+    const seen: string[] = [];
+    r.m.trace.on('mm_migrate_pages_start', () => seen.push('start'));
+    r.m.trace.on('mm_migrate_pages', (e) => seen.push(`end ${e.succeeded}`));
+    isolate(r, r.drv.alloc(1)[0]);
+    migrate(r, MIGRATE_MODE.SYNC);
+    expect(seen).toEqual(['end 1']);
+  });
+
+  it('mm_page_alloc and mm_page_free fire after the change, with pfn and order', () => {
+    const m = createMachine({ memory: '4M', zones: 'normal-only', minFreeKbytes: 0 });
+    const seen: string[] = [];
+    m.trace.on('mm_page_alloc', (e) =>
+      seen.push(`alloc ${e.pfn} ${e.order} ${m.mem.pages.refcount[e.pfn]}`),
+    );
+    m.trace.on('mm_page_free', (e) =>
+      seen.push(`free ${e.pfn} ${e.order} ${m.mem.pages.refcount[e.pfn]}`),
+    );
+    const pfn = m.allocPages(0x100c8, 2);
+    m.freePages(pfn, 2);
+    expect(seen).toEqual([`alloc ${pfn} 2 1`, `free ${pfn} 2 0`]);
+  });
+});
