@@ -1,10 +1,11 @@
 // Runs the vitest suite with the default reporter plus a JSON report in .vitest-results.json
 // (read by .ci/run for its closing "N passed, N failed" line). Exits with vitest's code.
 import { spawnSync } from 'node:child_process';
-import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-const require = createRequire(import.meta.url);
-const vitest = require.resolve('vitest/vitest.mjs');
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const vitest = join(root, 'node_modules', 'vitest', 'vitest.mjs');
 const r = spawnSync(
   process.execPath,
   [
@@ -15,6 +16,6 @@ const r = spawnSync(
     '--outputFile.json=.vitest-results.json',
     ...process.argv.slice(2),
   ],
-  { stdio: 'inherit' },
+  { stdio: 'inherit', cwd: root },
 );
 process.exit(r.status ?? 1);
