@@ -1,0 +1,13 @@
+/**
+ * `@mops/zsmalloc`: a zsmalloc-like allocator plugin.
+ * @module
+ */
+
+import type { MopsPlugin } from '@mops/core';
+
+/** The plugin. */
+export const plugin: MopsPlugin = {
+  manifest: { name: '@mops/zsmalloc', version: '0.1.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
+  register() {},
+};
+export default plugin;
