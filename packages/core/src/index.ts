@@ -20,6 +20,7 @@ export * from './buddy/gfp.js';
 export * from './buddy/init.js';
 export * from './buddy/page_alloc.js';
 export * from './clock.js';
+export * from './compaction/index.js';
 export * from './debug/dump_page.js';
 export * from './debug/invariants.js';
 export * from './errors.js';

@@ -8,6 +8,7 @@ import { type DependencyContainer, container as rootContainer } from 'tsyringe';
 import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.js';
 import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
+import { installDirectCompaction } from './compaction/entry.js';
 import {
   checkMemoryInvariants,
   type InvariantChecker,
@@ -247,6 +248,7 @@ export function createMachine(
   c.register(Scheduler, { useValue: m.sched });
   c.register(Clock, { useValue: m.clock });
   c.register(TraceBus, { useValue: m.trace });
+  installDirectCompaction(m);
   return m;
 }
 

@@ -87,6 +87,46 @@ export interface Profile {
   readonly isolatedFlagNonAtomic: boolean;
   /** ZONE_MOVABLE's min watermark is managed/1024 clamped to [32, 128], as highmem's (v6.17). */
   readonly movableZoneMinClamp: boolean;
+  /** Compaction differences (compaction-by-profile T2-T14). */
+  readonly compaction: CompactionProfile;
+}
+
+/** The compaction rows of a profile (compaction-by-profile.md). */
+export interface CompactionProfile {
+  /**
+   * Where isolated free pages wait: `'split_list'` (v4.8–v6.3: one list of order-0 pages,
+   * refcount 1, handed out from its head) or `'per_order'` (v6.17: whole blocks on
+   * per-order lists, split in compaction_alloc).
+   */
+  readonly freeStore: 'split_list' | 'per_order';
+  /** Skipped free and compound pages count as scanned (v6.17). */
+  readonly countSkippedAsScanned: boolean;
+  /** The migrate-side skip hint is also tested at the zone start, not only at aligned pfns (v6.17). */
+  readonly skipCheckAtZoneStart: boolean;
+  /** Skip hints are set even when they are ignored (6.x); v4.8 sets none then. */
+  readonly setsSkipWhenIgnoring: boolean;
+  /** compact_memory clears every skip bit and the cached positions first (v4.8). */
+  readonly compactMemoryClearsSkip: boolean;
+  /** Whether compact_zone presets whole_zone for compact_memory (6.x) or derives it (v4.8). */
+  readonly wholeZoneFlag: boolean;
+  /** Proactive compaction and its thresholds: none (v4.8), `'v6.0'`, `'v6.17'`. */
+  readonly proactive: 'none' | 'v6.0' | 'v6.17';
+  /** The tracepoint status string of success: 'partial' (v4.8) or 'success'. */
+  readonly successName: 'partial' | 'success';
+  /**
+   * After migrate_pages fails: `'skip_order_block'` (v4.8/v6.0, direct ASYNC skips the rest
+   * of the cc->order block), `'finish_direct'` (v6.3: direct, mode < SYNC rescans the rest
+   * of the pageblock), `'finish_any'` (v6.17: any compactor honouring skip hints).
+   */
+  readonly onMigrateFailure: 'skip_order_block' | 'finish_direct' | 'finish_any';
+  /** Direct compaction that found every zone deferred counts a stall and a failure (6.x). */
+  readonly stallCountsDeferred: boolean;
+  /** compact_memory accepts only "1" (v6.17); earlier any write triggers it. */
+  readonly compactMemoryOnlyOne: boolean;
+  /** COMPACT_PRIO_SYNC_FULL exists (6.x). */
+  readonly hasSyncFull: boolean;
+  /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
+  readonly freeScannedCountsBlock: boolean;
 }
 
 const base = {
@@ -113,6 +153,21 @@ const base = {
   migrateTraceV6: true,
   isolatedFlagNonAtomic: false,
   movableZoneMinClamp: false,
+  compaction: {
+    freeStore: 'split_list',
+    countSkippedAsScanned: false,
+    skipCheckAtZoneStart: false,
+    setsSkipWhenIgnoring: true,
+    compactMemoryClearsSkip: false,
+    wholeZoneFlag: true,
+    proactive: 'v6.0',
+    successName: 'success',
+    onMigrateFailure: 'skip_order_block',
+    stallCountsDeferred: true,
+    compactMemoryOnlyOne: false,
+    hasSyncFull: true,
+    freeScannedCountsBlock: true,
+  },
 } as const;
 
 /** The four profiles. */
@@ -128,6 +183,17 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     putbackPermanentInside: true,
     migrateTraceV6: false,
     isolatedFlagNonAtomic: true,
+    compaction: {
+      ...base.compaction,
+      setsSkipWhenIgnoring: false,
+      compactMemoryClearsSkip: true,
+      wholeZoneFlag: false,
+      proactive: 'none',
+      successName: 'partial',
+      stallCountsDeferred: false,
+      hasSyncFull: false,
+      freeScannedCountsBlock: false,
+    },
   },
   'v6.0': { ...base, name: 'v6.0', isolateReturnsInt: true, countRetryFailures: false },
   'v6.3': {
@@ -137,6 +203,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     slabGuard: true,
     migrateAlgo: 'batched',
     enomemCountsRetries: true,
+    compaction: { ...base.compaction, onMigrateFailure: 'finish_direct' },
   },
   'v6.17': {
     ...base,
@@ -155,6 +222,15 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
     syncLightNeedsUptodate: true,
     enomemCountsRetries: true,
     movableZoneMinClamp: true,
+    compaction: {
+      ...base.compaction,
+      freeStore: 'per_order',
+      countSkippedAsScanned: true,
+      skipCheckAtZoneStart: true,
+      proactive: 'v6.17',
+      onMigrateFailure: 'finish_any',
+      compactMemoryOnlyOne: true,
+    },
   },
 };
 

@@ -82,8 +82,98 @@ export interface MmMigratePages {
   reason: number;
 }
 
+/** `mm_compaction_isolate_migratepages` / `_isolate_freepages` (compaction.h). */
+export interface MmCompactionIsolate {
+  /** First pfn scanned. */
+  start_pfn: number;
+  /** Where the scan stopped. */
+  end_pfn: number;
+  /** Pages scanned. */
+  nr_scanned: number;
+  /** Pages isolated. */
+  nr_taken: number;
+}
+
+/** `mm_compaction_migratepages`. */
+export interface MmCompactionMigratepages {
+  /** Pages migrated. */
+  nr_migrated: number;
+  /** Pages not migrated. */
+  nr_failed: number;
+}
+
+/** `mm_compaction_begin`. */
+export interface MmCompactionBegin {
+  /** Zone start pfn. */
+  zone_start: number;
+  /** Migrate scanner start. */
+  migrate_pfn: number;
+  /** Free scanner start. */
+  free_pfn: number;
+  /** Zone end pfn. */
+  zone_end: number;
+  /** 1 for a sync mode, 0 for async. */
+  sync: number;
+}
+
+/** `mm_compaction_end`. */
+export interface MmCompactionEnd extends MmCompactionBegin {
+  /** The compact_result. */
+  status: number;
+}
+
+/** `mm_compaction_try_to_compact_pages`. */
+export interface MmCompactionTryToCompactPages {
+  /** Requested order. */
+  order: number;
+  /** gfp mask. */
+  gfp_mask: number;
+  /** compact_priority. */
+  prio: number;
+}
+
+/** `mm_compaction_suitable` / `mm_compaction_finished`. */
+export interface MmCompactionSuitable {
+  /** Node id. */
+  nid: number;
+  /** Zone index. */
+  idx: number;
+  /** Order. */
+  order: number;
+  /** The compact_result. */
+  ret: number;
+}
+
+/** `mm_compaction_wakeup_kcompactd`. */
+export interface MmCompactionWakeupKcompactd {
+  /** Node id. */
+  nid: number;
+  /** Order. */
+  order: number;
+  /** Highest zone index (printed as classzone_idx). */
+  highest_zoneidx: number;
+}
+
 /** The events of the bus, by kernel name. Later layers add their events here. */
 export interface TraceEvents {
+  /** The migrate scanner finished a block. */
+  mm_compaction_isolate_migratepages: (e: MmCompactionIsolate) => void;
+  /** The free scanner finished a block. */
+  mm_compaction_isolate_freepages: (e: MmCompactionIsolate) => void;
+  /** compact_zone's migrate_pages returned. */
+  mm_compaction_migratepages: (e: MmCompactionMigratepages) => void;
+  /** compact_zone starts. */
+  mm_compaction_begin: (e: MmCompactionBegin) => void;
+  /** compact_zone ends. */
+  mm_compaction_end: (e: MmCompactionEnd) => void;
+  /** Direct compaction starts. */
+  mm_compaction_try_to_compact_pages: (e: MmCompactionTryToCompactPages) => void;
+  /** compaction_suitable decided. */
+  mm_compaction_suitable: (e: MmCompactionSuitable) => void;
+  /** compact_finished decided. */
+  mm_compaction_finished: (e: MmCompactionSuitable) => void;
+  /** kswapd woke kcompactd. */
+  mm_compaction_wakeup_kcompactd: (e: MmCompactionWakeupKcompactd) => void;
   /** migrate_pages() starts (v6.0+). */
   mm_migrate_pages_start: (e: MmMigratePagesStart) => void;
   /** migrate_pages() ends. */
@@ -113,6 +203,15 @@ export const TRACE_EVENT_NAMES: readonly TraceEventName[] = [
   'mm_page_alloc_extfrag',
   'mm_migrate_pages_start',
   'mm_migrate_pages',
+  'mm_compaction_isolate_migratepages',
+  'mm_compaction_isolate_freepages',
+  'mm_compaction_migratepages',
+  'mm_compaction_begin',
+  'mm_compaction_end',
+  'mm_compaction_try_to_compact_pages',
+  'mm_compaction_suitable',
+  'mm_compaction_finished',
+  'mm_compaction_wakeup_kcompactd',
 ];
 
 /** eventemitter3's stored listener record (`EE` in its index.js). */

@@ -119,6 +119,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
         `change_ownership=${num(e.change_ownership) ? 1 : 0}`,
     },
   ],
+  ...compactionFormats(),
   [
     'mm_migrate_pages_start',
     {
@@ -150,6 +151,89 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     },
   ],
 ]);
+
+const STATUS = [
+  'not_suitable_zone',
+  'skipped',
+  'deferred',
+  'no_suitable_page',
+  'continue',
+  'complete',
+  'partial_skipped',
+  'contended',
+  'success',
+];
+const ZONE_NAME = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
+
+/** The compaction events' TP_printk formats (include/trace/events/compaction.h). */
+function compactionFormats(): [string, FtraceEventFormat][] {
+  const isolate: FtraceEventFormat = {
+    system: 'compaction',
+    fields: { start_pfn: 'num', end_pfn: 'num', nr_scanned: 'num', nr_taken: 'num' },
+    // "range=(0x%lx ~ 0x%lx) nr_scanned=%lu nr_taken=%lu"
+    print: (e) =>
+      `range=(0x${hex(num(e.start_pfn))} ~ 0x${hex(num(e.end_pfn))}) nr_scanned=${num(e.nr_scanned)} nr_taken=${num(e.nr_taken)}`,
+  };
+  const range = (e: Readonly<Record<string, unknown>>): string =>
+    `zone_start=0x${hex(num(e.zone_start))} migrate_pfn=0x${hex(num(e.migrate_pfn))} free_pfn=0x${hex(num(e.free_pfn))} zone_end=0x${hex(num(e.zone_end))}, mode=${num(e.sync) ? 'sync' : 'async'}`;
+  const begin = {
+    zone_start: 'num',
+    migrate_pfn: 'num',
+    free_pfn: 'num',
+    zone_end: 'num',
+    sync: 'num',
+  } as const;
+  const suitable: FtraceEventFormat = {
+    system: 'compaction',
+    fields: { nid: 'num', idx: 'num', order: 'num', ret: 'num' },
+    // "node=%d zone=%-8s order=%d ret=%s"
+    print: (e) =>
+      `node=${num(e.nid)} zone=${ZONE_NAME[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${STATUS[num(e.ret)]}`,
+  };
+  return [
+    ['mm_compaction_isolate_migratepages', isolate],
+    ['mm_compaction_isolate_freepages', isolate],
+    [
+      'mm_compaction_migratepages',
+      {
+        system: 'compaction',
+        fields: { nr_migrated: 'num', nr_failed: 'num' },
+        print: (e) => `nr_migrated=${num(e.nr_migrated)} nr_failed=${num(e.nr_failed)}`,
+      },
+    ],
+    ['mm_compaction_begin', { system: 'compaction', fields: begin, print: range }],
+    [
+      'mm_compaction_end',
+      {
+        system: 'compaction',
+        fields: { ...begin, status: 'num' },
+        print: (e) => `${range(e)} status=${STATUS[num(e.status)]}`,
+      },
+    ],
+    [
+      'mm_compaction_try_to_compact_pages',
+      {
+        system: 'compaction',
+        fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
+        // "order=%d gfp_mask=%s priority=%d"
+        print: (e) =>
+          `order=${num(e.order)} gfp_mask=${showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
+      },
+    ],
+    ['mm_compaction_suitable', suitable],
+    ['mm_compaction_finished', suitable],
+    [
+      'mm_compaction_wakeup_kcompactd',
+      {
+        system: 'compaction',
+        fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
+        // "nid=%d order=%d classzone_idx=%-8s"
+        print: (e) =>
+          `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAME[num(e.highest_zoneidx)].padEnd(8)}`,
+      },
+    ],
+  ];
+}
 
 /**
  * Registers (or replaces) the ftrace format of an event, so the recorder can print and

@@ -4,6 +4,13 @@
  */
 
 export {
+  type MmCompactionBegin,
+  type MmCompactionEnd,
+  type MmCompactionIsolate,
+  type MmCompactionMigratepages,
+  type MmCompactionSuitable,
+  type MmCompactionTryToCompactPages,
+  type MmCompactionWakeupKcompactd,
   type MmMigratePages,
   type MmMigratePagesStart,
   type MmPageAlloc,

@@ -1,0 +1,346 @@
+/**
+ * compact_zone(): suitability, the main loop of both scanners and migrate_pages, the
+ * finishing rules and the results (mm/compaction.c; spec §8.2, §8.5,
+ * compaction-by-profile T3, T4, T9).
+ * @module
+ */
+
+import { ALLOC, gfpMigratetype } from '../buddy/gfp.js';
+import { zoneWatermarkOk } from '../buddy/page_alloc.js';
+import {
+  MAX_PAGE_ORDER,
+  MIGRATE_TYPES,
+  PAGE_ALLOC_COSTLY_ORDER,
+  pageblock_nr_pages,
+  pageblock_order,
+} from '../memory/constants.js';
+import type { Zone } from '../memory/zone.js';
+import { migratePages } from '../migrate/migrate.js';
+import { putbackMovablePages } from '../migrate/putback.js';
+import { MIGRATE_MODE, MR } from '../migrate/types.js';
+import type { Kctx } from '../page/lock.js';
+import type { KernelGen } from '../sched/types.js';
+import { compactionAlloc, compactionFree, releaseFreepages } from './free_scanner.js';
+import { fragmentationIndex, fragmentationScoreZone, proactiveThresholds } from './metrics.js';
+import { ISOLATE_RESULT, isolateMigratepages } from './migrate_scanner.js';
+import {
+  compactionRestarting,
+  pageblockStartPfn,
+  resetCachedPositions,
+  resetIsolationSuitable,
+  zoneCompactState,
+} from './state.js';
+import type { CompactionSysctls } from './sysctl.js';
+import { COMPACT, type CompactControl, type CompactResult } from './types.js';
+
+/** Fallback types by migrate type (`fallbacks[]`), for the free-list success test. */
+const FALLBACKS: readonly (readonly number[])[] = [
+  [2, 1],
+  [2, 0],
+  [0, 1],
+];
+
+/** compact_gap(order): 2 << order, uncapped in every profile. */
+export function compactGap(order: number): number {
+  return 2 << order;
+}
+
+function traceSuitable(
+  k: Kctx,
+  zone: Zone,
+  order: number,
+  ret: number,
+  event: 'mm_compaction_suitable' | 'mm_compaction_finished',
+): void {
+  const t = k.mem.trace;
+  if (t.enabled[event]) t.fire(event, { nid: zone.nid, idx: zone.idx, order, ret });
+}
+
+/**
+ * compaction_suitable(): SUCCESS when the allocation would already succeed, SKIPPED when
+ * order-0 free pages are below the watermark plus compact_gap, or when (costly orders)
+ * the fragmentation index says a failure would be due to lack of memory.
+ */
+export function compactionSuitable(
+  k: Kctx,
+  zone: Zone,
+  order: number,
+  allocFlags: number,
+  highestZoneidx: number,
+  sysctl: CompactionSysctls,
+): CompactResult {
+  if (order === -1) return COMPACT.CONTINUE;
+  const mem = k.mem;
+  const v48 = mem.profile.compaction.proactive === 'none';
+  let ret: CompactResult;
+  const mark = zone.wmarkPages(v48 ? 1 : allocFlags & ALLOC.WMARK_MASK);
+  if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags)) ret = COMPACT.SUCCESS;
+  else {
+    const gate =
+      (v48
+        ? zone.watermark[1]
+        : order > PAGE_ALLOC_COSTLY_ORDER
+          ? zone.wmarkPages(1)
+          : zone.wmarkPages(0)) + compactGap(order);
+    ret = zoneWatermarkOk(zone, 0, gate, highestZoneidx, v48 ? allocFlags : ALLOC.CMA)
+      ? COMPACT.CONTINUE
+      : COMPACT.SKIPPED;
+  }
+  if (ret === COMPACT.CONTINUE && (v48 || order > PAGE_ALLOC_COSTLY_ORDER)) {
+    const idx = fragmentationIndex(zone, order);
+    if (idx >= 0 && idx <= sysctl.extfragThreshold) ret = COMPACT.NOT_SUITABLE_ZONE;
+  }
+  traceSuitable(k, zone, order, ret, 'mm_compaction_suitable');
+  return ret === COMPACT.NOT_SUITABLE_ZONE ? COMPACT.SKIPPED : ret;
+}
+
+/** compact_scanners_met(). */
+export function scannersMet(cc: CompactControl): boolean {
+  return cc.freePfn >> pageblock_order <= cc.migratePfn >> pageblock_order;
+}
+
+/** __compact_finished() (6.x order; v4.8 tests contention first). */
+function compactFinishedInner(
+  k: Kctx,
+  cc: CompactControl,
+  kswapdRunning: boolean,
+  sysctl: CompactionSysctls,
+): CompactResult {
+  const zone = cc.zone;
+  const v48 = k.mem.profile.compaction.proactive === 'none';
+  if (v48 && cc.contended) return COMPACT.CONTENDED;
+  if (scannersMet(cc)) {
+    resetCachedPositions(zone);
+    if (cc.directCompaction) zoneCompactState(zone).blockskipFlush = true;
+    return cc.wholeZone ? COMPACT.COMPLETE : COMPACT.PARTIAL_SKIPPED;
+  }
+  let ret: CompactResult = COMPACT.NO_SUITABLE_PAGE;
+  if (cc.proactiveCompaction) {
+    if (kswapdRunning) return COMPACT.PARTIAL_SKIPPED;
+    const score = fragmentationScoreZone(zone, k.mem.profile);
+    const low = proactiveThresholds(k.mem.profile, sysctl.compactionProactiveness).low;
+    ret = score > low ? COMPACT.CONTINUE : COMPACT.SUCCESS;
+    return cc.contended ? COMPACT.CONTENDED : ret;
+  }
+  if (cc.order === -1) return COMPACT.CONTINUE;
+  if (v48) {
+    if (!zoneWatermarkOk(zone, cc.order, zone.wmarkPages(1), cc.highestZoneidx, cc.allocFlags))
+      return COMPACT.CONTINUE;
+  } else if (cc.migratePfn % pageblock_nr_pages !== 0) return COMPACT.CONTINUE;
+  for (let order = cc.order; order <= MAX_PAGE_ORDER; order++) {
+    if (zone.nrFreeList[order * MIGRATE_TYPES + cc.migratetype] > 0) return COMPACT.SUCCESS;
+    if (cc.migratetype < 3) {
+      const stealable = order >= pageblock_order / 2 || cc.migratetype !== 1;
+      if (
+        stealable &&
+        FALLBACKS[cc.migratetype].some((mt) => zone.nrFreeList[order * MIGRATE_TYPES + mt] > 0)
+      )
+        return COMPACT.SUCCESS;
+    }
+  }
+  return cc.contended ? COMPACT.CONTENDED : ret;
+}
+
+/** compact_finished(): with its tracepoint; NO_SUITABLE_PAGE means CONTINUE. */
+export function compactFinished(
+  k: Kctx,
+  cc: CompactControl,
+  kswapdRunning: boolean,
+  sysctl: CompactionSysctls,
+): CompactResult {
+  const ret = compactFinishedInner(k, cc, kswapdRunning, sysctl);
+  traceSuitable(k, cc.zone, cc.order, ret, 'mm_compaction_finished');
+  return ret === COMPACT.NO_SUITABLE_PAGE ? COMPACT.CONTINUE : ret;
+}
+
+/** Options of {@link compactZone}. */
+export interface CompactZoneOptions {
+  /** The compaction sysctls of the machine. */
+  readonly sysctl: CompactionSysctls;
+  /** Whether a kswapd stand-in is running (ends proactive runs). */
+  readonly kswapdRunning?: boolean;
+}
+
+/**
+ * compact_zone(): run both scanners over the zone, migrating what the migrate scanner
+ * isolates to free pages the free scanner isolates, until a finishing rule fires.
+ */
+export function* compactZone(
+  k: Kctx,
+  cc: CompactControl,
+  opts: CompactZoneOptions,
+): KernelGen<CompactResult> {
+  const { mem } = k;
+  const zone = cc.zone;
+  const prof = mem.profile.compaction;
+  const lists = mem.pages.lists;
+  const startPfn = zone.zoneStartPfn;
+  const endPfn = zone.zoneEndPfn;
+  const sync = cc.mode !== MIGRATE_MODE.ASYNC ? 1 : 0;
+  const s = zoneCompactState(zone);
+  cc.totalMigrateScanned = 0;
+  cc.totalFreeScanned = 0;
+  cc.nrMigratepages = 0;
+  cc.nrFreepages = 0;
+  cc.migratetype = gfpMigratetype(cc.gfpMask);
+  let ret = compactionSuitable(k, zone, cc.order, cc.allocFlags, cc.highestZoneidx, opts.sysctl);
+  if (ret === COMPACT.SUCCESS || ret === COMPACT.SKIPPED) return ret;
+  if (compactionRestarting(zone, cc.order) && (!prof.wholeZoneFlag || s.blockskipFlush))
+    resetIsolationSuitable(mem, zone);
+
+  if (cc.wholeZone && prof.wholeZoneFlag) {
+    cc.migratePfn = startPfn;
+    cc.freePfn = pageblockStartPfn(endPfn - 1);
+  } else {
+    cc.migratePfn = s.cachedMigratePfn[sync];
+    cc.freePfn = s.cachedFreePfn;
+    if (cc.freePfn < startPfn || cc.freePfn >= endPfn) {
+      cc.freePfn = pageblockStartPfn(endPfn - 1);
+      s.cachedFreePfn = cc.freePfn;
+    }
+    if (cc.migratePfn < startPfn || cc.migratePfn >= endPfn) {
+      cc.migratePfn = startPfn;
+      s.cachedMigratePfn[0] = s.cachedMigratePfn[1] = startPfn;
+    }
+    if (cc.migratePfn <= s.initMigratePfn) cc.wholeZone = true;
+  }
+  let lastMigratedPfn = 0;
+  let updateCached = !sync && s.cachedMigratePfn[0] === s.cachedMigratePfn[1];
+  const trace = mem.trace;
+  if (trace.enabled.mm_compaction_begin)
+    trace.fire('mm_compaction_begin', {
+      zone_start: startPfn,
+      migrate_pfn: cc.migratePfn,
+      free_pfn: cc.freePfn,
+      zone_end: endPfn,
+      sync,
+    });
+
+  const getNew = (): number => compactionAlloc(mem, cc, 0);
+  const putNew = (dst: number): void => compactionFree(mem, cc, dst, 0);
+
+  loop: while (
+    (ret = compactFinished(k, cc, opts.kswapdRunning ?? false, opts.sysctl)) === COMPACT.CONTINUE
+  ) {
+    const iterationStart = cc.migratePfn;
+    cc.finishPageblock =
+      pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart) &&
+      lastMigratedPfn !== 0;
+    for (;;) {
+      const iso = yield* isolateMigratepages(k, cc, opts.sysctl.compactUnevictableAllowed === 1);
+      if (iso === ISOLATE_RESULT.ABORT) {
+        ret = COMPACT.CONTENDED;
+        yield* putbackMovablePages(k, cc.migratepages);
+        cc.nrMigratepages = 0;
+        break loop;
+      }
+      if (iso === ISOLATE_RESULT.NONE) {
+        if (updateCached) s.cachedMigratePfn[1] = s.cachedMigratePfn[0];
+        break;
+      }
+      updateCached = false;
+      lastMigratedPfn = Math.max(startPfn, pageblockStartPfn(cc.migratePfn - 1));
+      const nrMigrate = cc.nrMigratepages;
+      const r = yield* migratePages(k, cc.migratepages, getNew, putNew, cc.mode, MR.COMPACTION);
+      if (trace.enabled.mm_compaction_migratepages)
+        trace.fire('mm_compaction_migratepages', {
+          nr_migrated: r.nrSucceeded,
+          nr_failed: nrMigrate - r.nrSucceeded,
+        });
+      cc.nrMigratepages = 0;
+      if (r.rc !== 0) {
+        yield* putbackMovablePages(k, cc.migratepages);
+        if (r.rc === -12 && !scannersMet(cc)) {
+          ret = COMPACT.CONTENDED;
+          break loop;
+        }
+        const unaligned = cc.migratePfn % pageblock_nr_pages !== 0;
+        if (prof.onMigrateFailure === 'skip_order_block') {
+          if (cc.directCompaction && cc.mode === MIGRATE_MODE.ASYNC && cc.order > 0) {
+            const size = 1 << cc.order;
+            cc.migratePfn = (cc.migratePfn + size - 1) & ~(size - 1);
+            lastMigratedPfn = 0;
+          }
+        } else if (
+          unaligned &&
+          !cc.finishPageblock &&
+          cc.mode < MIGRATE_MODE.SYNC &&
+          (prof.onMigrateFailure === 'finish_direct' ? cc.directCompaction : !cc.ignoreSkipHint)
+        ) {
+          cc.finishPageblock = true;
+          if (cc.order === pageblock_order) lastMigratedPfn = 0;
+          continue;
+        }
+      }
+      break;
+    }
+    // check_drain: mops has no per-CPU lists; freed pages merged already (spec §0.2).
+    if (cc.order > 0 && lastMigratedPfn) {
+      const size = 1 << cc.order;
+      if (lastMigratedPfn < (cc.migratePfn & ~(size - 1))) lastMigratedPfn = 0;
+    }
+  }
+  // Give unused targets back and let the free scanner restart from where they were.
+  if (cc.nrFreepages > 0 || cc.freepages.some((l) => !lists.isEmpty(l))) {
+    const high = releaseFreepages(mem, cc);
+    if (high) {
+      const freePfn = pageblockStartPfn(high);
+      if (freePfn > s.cachedFreePfn) s.cachedFreePfn = freePfn;
+    }
+  }
+  mem.vmstat.count('compact_migrate_scanned', cc.totalMigrateScanned);
+  mem.vmstat.count('compact_free_scanned', cc.totalFreeScanned);
+  if (trace.enabled.mm_compaction_end)
+    trace.fire('mm_compaction_end', {
+      zone_start: startPfn,
+      migrate_pfn: cc.migratePfn,
+      free_pfn: cc.freePfn,
+      zone_end: endPfn,
+      sync,
+      status: ret,
+    });
+  return ret;
+}
+
+/** A compact_control for `zone` with the kernel's defaults; override what the caller sets. */
+export function newCompactControl(
+  k: Kctx,
+  zone: Zone,
+  init: Partial<CompactControl> & { order: number; mode: number },
+): CompactControl {
+  const lists = k.mem.pages.lists;
+  const perOrder = k.mem.profile.compaction.freeStore === 'per_order';
+  const freepages: number[] = [];
+  for (let i = 0; i < (perOrder ? MAX_PAGE_ORDER + 1 : 1); i++) freepages.push(lists.newList());
+  return {
+    zone,
+    gfpMask: 0,
+    migratetype: 0,
+    allocFlags: 0,
+    highestZoneidx: zone.idx,
+    ignoreSkipHint: false,
+    noSetSkipHint: false,
+    ignoreBlockSuitable: false,
+    directCompaction: false,
+    proactiveCompaction: false,
+    wholeZone: false,
+    contended: false,
+    finishPageblock: false,
+    migratePfn: 0,
+    freePfn: 0,
+    migratepages: lists.newList(),
+    nrMigratepages: 0,
+    freepages,
+    nrFreepages: 0,
+    totalMigrateScanned: 0,
+    totalFreeScanned: 0,
+    ...init,
+  };
+}
+
+/** Returns a compact_control's lists to the machine (after compactZone). */
+export function freeCompactControl(k: Kctx, cc: CompactControl): void {
+  const lists = k.mem.pages.lists;
+  lists.freeList(cc.migratepages);
+  for (const l of cc.freepages) lists.freeList(l);
+}

@@ -1,0 +1,368 @@
+/**
+ * Entry points of compaction (spec §8.8, compaction-by-profile T12, T13): compact_memory
+ * and per-node compaction, direct compaction from the allocator (try_to_compact_pages
+ * with priorities ASYNC → SYNC_LIGHT → SYNC_FULL), kcompactd woken by a kswapd stand-in,
+ * and proactive compaction on the virtual clock.
+ * @module
+ */
+
+import { __GFP, GFP } from '../buddy/gfp.js';
+import { getPageFromFreelist } from '../buddy/page_alloc.js';
+import { Clock } from '../clock.js';
+import { MopsError } from '../errors.js';
+import type { Machine } from '../machine.js';
+import { MAX_NR_ZONES } from '../memory/constants.js';
+import type { Zone } from '../memory/zone.js';
+import { MIGRATE_MODE } from '../migrate/types.js';
+import type { Kctx } from '../page/lock.js';
+import { PF_MEMALLOC, type KernelGen } from '../sched/types.js';
+import {
+  compactionSuitable,
+  compactZone,
+  freeCompactControl,
+  newCompactControl,
+} from './compact_zone.js';
+import { fragmentationScoreNode, proactiveThresholds } from './metrics.js';
+import {
+  compactionDeferReset,
+  compactionDeferred,
+  deferCompaction,
+  resetIsolationSuitable,
+  zoneCompactState,
+} from './state.js';
+import { CompactionSysctls } from './sysctl.js';
+import { COMPACT, COMPACT_PRIO, type CompactPriority, type CompactResult } from './types.js';
+
+/** HPAGE_FRAG_CHECK_INTERVAL_MSEC: kcompactd's proactive check period. */
+export const HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500;
+
+/** Per-machine compaction state: sysctls, kcompactd and the kswapd stand-in. */
+export class CompactionState {
+  /** The sysctls. */
+  readonly sysctl = new CompactionSysctls();
+  /** kswapd is running (ends proactive runs with PARTIAL_SKIPPED). */
+  kswapdRunning = false;
+  /** kcompactd_max_order requested by wakeups, -1 when none pending. */
+  kcompactdMaxOrder = -1;
+  /** kcompactd_highest_zoneidx requested by wakeups. */
+  kcompactdHighestZoneidx = -1;
+  /** Jiffies of the next proactive check. */
+  nextProactiveCheck = 0;
+  /** Results of the last zone compactions, for reports. */
+  readonly lastResults: { zone: string; result: CompactResult }[] = [];
+}
+
+const states = new WeakMap<Machine, CompactionState>();
+
+/** The compaction state of a machine. */
+export function compactionState(m: Machine): CompactionState {
+  let s = states.get(m);
+  if (!s) {
+    s = new CompactionState();
+    states.set(m, s);
+  }
+  return s;
+}
+
+function checkOrder(order: number): void {
+  if (!Number.isInteger(order) || order < -1 || order > 10)
+    throw new MopsError(
+      'E_RANGE',
+      `compaction order must be an integer -1..10, got ${order}`,
+      'order',
+    );
+}
+
+/** Runs a zone compaction to completion and frees its control block. */
+function* runZone(
+  k: Kctx,
+  m: Machine,
+  zone: Zone,
+  init: Parameters<typeof newCompactControl>[2],
+): KernelGen<{ result: CompactResult; migrateScanned: number; freeScanned: number }> {
+  const st = compactionState(m);
+  const cc = newCompactControl(k, zone, init);
+  try {
+    const result = yield* compactZone(k, cc, {
+      sysctl: st.sysctl,
+      kswapdRunning: st.kswapdRunning,
+    });
+    st.lastResults.push({ zone: zone.name, result });
+    return { result, migrateScanned: cc.totalMigrateScanned, freeScanned: cc.totalFreeScanned };
+  } finally {
+    freeCompactControl(k, cc);
+  }
+}
+
+/**
+ * compact_node(): every populated zone of the node, order -1 ("compact everything"),
+ * MIGRATE_SYNC, skip hints ignored, whole zone (v4.8: after clearing every skip bit).
+ * `proactive` runs MIGRATE_SYNC_LIGHT and stops each zone once its score is low enough.
+ */
+export function* compactNode(m: Machine, proactive = false): KernelGen<CompactResult[]> {
+  const k: Kctx = m;
+  const out: CompactResult[] = [];
+  for (const zone of m.mem.populatedZones) {
+    if (!proactive && m.profile.compaction.compactMemoryClearsSkip)
+      resetIsolationSuitable(m.mem, zone);
+    const r = yield* runZone(k, m, zone, {
+      order: -1,
+      mode: proactive ? MIGRATE_MODE.SYNC_LIGHT : MIGRATE_MODE.SYNC,
+      gfpMask: GFP.KERNEL,
+      ignoreSkipHint: true,
+      wholeZone: true,
+      proactiveCompaction: proactive,
+    });
+    out.push(r.result);
+    if (proactive && m.profile.compaction.proactive === 'v6.17') {
+      m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
+      m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
+    }
+  }
+  return out;
+}
+
+/**
+ * Writing `value` to /proc/sys/vm/compact_memory: compacts every zone. v6.17 accepts only
+ * 1 (anything else is -EINVAL, a MopsError here); earlier profiles take any value.
+ */
+export function* compactMemory(m: Machine, value = 1): KernelGen<CompactResult[]> {
+  m.mem.assertRunning();
+  if (m.profile.compaction.compactMemoryOnlyOne && value !== 1)
+    throw new MopsError(
+      'E_RANGE',
+      `compact_memory accepts only 1 in ${m.profile.name} (-EINVAL), got ${value}`,
+      'compact_memory',
+    );
+  return yield* compactNode(m, false);
+}
+
+/** Options of {@link tryToCompactPages}. */
+export interface DirectCompactRequest {
+  /** gfp mask of the failing allocation. */
+  readonly gfp: number;
+  /** Its order (> 0). */
+  readonly order: number;
+  /** Its ALLOC_* flags. */
+  readonly allocFlags: number;
+  /** Priority (COMPACT_PRIO). */
+  readonly prio: CompactPriority;
+}
+
+/** gfp_compaction_allowed(): __GFP_IO (v4.8: __GFP_FS and __GFP_IO). */
+function gfpCompactionAllowed(m: Machine, gfp: number): boolean {
+  if (m.profile.compaction.proactive === 'none')
+    return (gfp & __GFP.IO) !== 0 && (gfp & __GFP.FS) !== 0;
+  return (gfp & __GFP.IO) !== 0;
+}
+
+/**
+ * try_to_compact_pages(): compact each zone of the zonelist (highest allowed first) at
+ * `prio`, skipping deferred zones (except at SYNC_FULL), stopping at the first SUCCESS,
+ * deferring zones whose non-async run completed without success.
+ */
+export function* tryToCompactPages(
+  m: Machine,
+  req: DirectCompactRequest,
+): KernelGen<CompactResult> {
+  if (!gfpCompactionAllowed(m, req.gfp)) return COMPACT.SKIPPED;
+  const trace = m.mem.trace;
+  if (trace.enabled.mm_compaction_try_to_compact_pages)
+    trace.fire('mm_compaction_try_to_compact_pages', {
+      order: req.order,
+      gfp_mask: req.gfp,
+      prio: req.prio,
+    });
+  const highest = highestZoneOf(req.gfp);
+  const minPrio = m.profile.compaction.hasSyncFull
+    ? COMPACT_PRIO.SYNC_FULL
+    : COMPACT_PRIO.SYNC_LIGHT;
+  let rc: CompactResult = COMPACT.SKIPPED;
+  for (let zi = Math.min(highest, MAX_NR_ZONES - 1); zi >= 0; zi--) {
+    const zone = m.mem.node.zones[zi];
+    if (!zone.populated) continue;
+    if (req.prio > minPrio && compactionDeferred(zone, req.order)) {
+      rc = Math.max(rc, COMPACT.DEFERRED) as CompactResult;
+      continue;
+    }
+    const full = req.prio === COMPACT_PRIO.SYNC_FULL;
+    const r = yield* runZone(m, m, zone, {
+      order: req.order,
+      mode: req.prio === COMPACT_PRIO.ASYNC ? MIGRATE_MODE.ASYNC : MIGRATE_MODE.SYNC_LIGHT,
+      gfpMask: req.gfp,
+      allocFlags: req.allocFlags,
+      highestZoneidx: highest,
+      directCompaction: true,
+      wholeZone: full,
+      ignoreSkipHint: full,
+      ignoreBlockSuitable: full,
+    });
+    rc = Math.max(rc, r.result) as CompactResult;
+    if (r.result === COMPACT.SUCCESS) {
+      compactionDeferReset(zone, req.order, false);
+      break;
+    }
+    if (
+      req.prio !== COMPACT_PRIO.ASYNC &&
+      (r.result === COMPACT.COMPLETE || r.result === COMPACT.PARTIAL_SKIPPED)
+    )
+      deferCompaction(zone, req.order);
+  }
+  return rc;
+}
+
+function highestZoneOf(gfp: number): number {
+  if (gfp & __GFP.DMA) return 0;
+  if (gfp & __GFP.DMA32) return 1;
+  if (gfp & __GFP.HIGHMEM && gfp & __GFP.MOVABLE) return 3;
+  return 2;
+}
+
+/**
+ * __alloc_pages_direct_compact(): one direct compaction at `prio`, then an allocation
+ * attempt; counts compact_stall, compact_success and compact_fail. Returns the pfn or -1.
+ */
+export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest): KernelGen<number> {
+  if (req.order <= 0) return -1;
+  const result = yield* tryToCompactPages(m, req);
+  const skip = m.profile.compaction.stallCountsDeferred
+    ? result === COMPACT.SKIPPED
+    : result <= COMPACT.DEFERRED;
+  if (skip) return -1;
+  m.mem.vmstat.count('compact_stall');
+  const pfn = getPageFromFreelist(
+    m.mem,
+    req.gfp,
+    req.order,
+    req.allocFlags,
+    m.mem.owners.register('kernel'),
+  );
+  if (pfn >= 0) {
+    const zone = m.mem.zoneOf(pfn);
+    zoneCompactState(zone).blockskipFlush = false;
+    compactionDeferReset(zone, req.order, true);
+    m.mem.vmstat.count('compact_success');
+    return pfn;
+  }
+  m.mem.vmstat.count('compact_fail');
+  return -1;
+}
+
+/**
+ * The allocator's slow-path step for direct compaction, tried at ASYNC, then SYNC_LIGHT,
+ * then SYNC_FULL priority (v4.8: no SYNC_FULL). It runs as its own task with PF_MEMALLOC,
+ * so it needs the scheduler to itself: from inside a task or with other tasks live it
+ * does nothing (allocate from a task with {@link allocPagesDirectCompact} instead).
+ */
+export function installDirectCompaction(m: Machine): void {
+  if ((m.mem.slowpath as unknown[]).includes(directHooks.get(m))) return;
+  const hook = (gfp: number, order: number, allocFlags: number): number => {
+    if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
+    if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
+    const prios = m.profile.compaction.hasSyncFull
+      ? [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT, COMPACT_PRIO.SYNC_FULL]
+      : [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT];
+    for (const prio of prios) {
+      const t = m.sched.spawn(
+        'direct-compact',
+        () => allocPagesDirectCompact(m, { gfp, order, allocFlags, prio }),
+        {
+          flags: PF_MEMALLOC,
+        },
+      );
+      const pfn = m.sched.runToEnd(t);
+      if (pfn >= 0) return pfn;
+    }
+    return -1;
+  };
+  directHooks.set(m, hook);
+  m.mem.slowpath.push(hook);
+}
+
+const directHooks = new WeakMap<Machine, unknown>();
+
+/**
+ * wakeup_kcompactd(): kswapd asks kcompactd to compact for `order` up to zone
+ * `highestZoneidx`; kcompactd runs on the next {@link kcompactdRun}.
+ */
+export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: number): void {
+  checkOrder(order);
+  const st = compactionState(m);
+  if (order > st.kcompactdMaxOrder) st.kcompactdMaxOrder = order;
+  if (highestZoneidx > st.kcompactdHighestZoneidx) st.kcompactdHighestZoneidx = highestZoneidx;
+  const trace = m.mem.trace;
+  if (trace.enabled.mm_compaction_wakeup_kcompactd)
+    trace.fire('mm_compaction_wakeup_kcompactd', {
+      nid: 0,
+      order,
+      highest_zoneidx: highestZoneidx,
+    });
+}
+
+/** kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT. */
+export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
+  const st = compactionState(m);
+  const order = st.kcompactdMaxOrder;
+  const highest = st.kcompactdHighestZoneidx;
+  st.kcompactdMaxOrder = -1;
+  st.kcompactdHighestZoneidx = -1;
+  const out: CompactResult[] = [];
+  if (order < 0) return out;
+  m.mem.vmstat.count('compact_daemon_wake');
+  const v48 = m.profile.compaction.proactive === 'none';
+  for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
+    const zone = m.mem.node.zones[zi];
+    if (!zone.populated) continue;
+    if (compactionDeferred(zone, order)) continue;
+    if (compactionSuitable(m, zone, order, 0, zi, st.sysctl) !== COMPACT.CONTINUE) continue;
+    const r = yield* runZone(m, m, zone, {
+      order,
+      mode: MIGRATE_MODE.SYNC_LIGHT,
+      gfpMask: GFP.KERNEL,
+      highestZoneidx: zi,
+      ignoreSkipHint: v48,
+    });
+    out.push(r.result);
+    if (r.result === COMPACT.SUCCESS) compactionDeferReset(zone, order, false);
+    else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
+      deferCompaction(zone, order);
+    if (!v48) {
+      m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
+      m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
+    }
+  }
+  return out;
+}
+
+/**
+ * kcompactd's loop on the virtual clock: advance by `ms`, doing the pending work and a
+ * proactive check every 500 ms (deferred 64× after a check that did not lower the node
+ * score). Returns the zone results of every run.
+ */
+export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
+  const st = compactionState(m);
+  const out: CompactResult[] = [];
+  const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
+  const period = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
+  if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + period;
+  for (;;) {
+    out.push(...(yield* kcompactdDoWork(m)));
+    if (st.nextProactiveCheck > until) break;
+    m.clock.jiffies = st.nextProactiveCheck;
+    let next = period;
+    if (
+      m.profile.compaction.proactive !== 'none' &&
+      st.sysctl.compactionProactiveness > 0 &&
+      !st.kswapdRunning
+    ) {
+      const before = fragmentationScoreNode(m.mem);
+      if (before > proactiveThresholds(m.profile, st.sysctl.compactionProactiveness).high) {
+        out.push(...(yield* compactNode(m, true)));
+        if (fragmentationScoreNode(m.mem) >= before) next = period << 6;
+      }
+    }
+    st.nextProactiveCheck = m.clock.jiffies + next;
+  }
+  m.clock.jiffies = until;
+  return out;
+}

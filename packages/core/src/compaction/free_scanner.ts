@@ -1,0 +1,262 @@
+/**
+ * The free scanner and the migration-target callbacks: isolate_freepages(),
+ * isolate_freepages_block(), __isolate_free_page(), compaction_alloc(), compaction_free(),
+ * and the release of unused targets (mm/compaction.c, mm/page_alloc.c; spec §8.4,
+ * compaction-by-profile T7, T8).
+ * @module
+ */
+
+import { delFromFreeList } from '../buddy/free_area.js';
+import { ALLOC } from '../buddy/gfp.js';
+import { freePagesPrepare, freeTheBlock, zoneWatermarkOk } from '../buddy/page_alloc.js';
+import {
+  MAX_PAGE_ORDER,
+  MIGRATE,
+  MIGRATE_PCPTYPES,
+  pageblock_nr_pages,
+  pageblock_order,
+} from '../memory/constants.js';
+import type { Memory } from '../memory/mem.js';
+import { MIGRATE_MODE } from '../migrate/types.js';
+import { OWNER_SHIFT, PG, PGTY } from '../page/flags.js';
+import { isolationSuitable } from './migrate_scanner.js';
+import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
+import { COMPACT_CLUSTER_MAX, type CompactControl } from './types.js';
+
+/** suitable_migration_target(): judge a block by its first page, then its type. */
+function suitableMigrationTarget(mem: Memory, cc: CompactControl, pfn: number): boolean {
+  const p = mem.pages;
+  const limit =
+    mem.profile.compaction.freeStore === 'per_order' && cc.order > 0 ? cc.order : pageblock_order;
+  if (p.type[pfn] >>> 24 === PGTY.buddy && p.priv[pfn] >= limit) return false;
+  if (cc.ignoreBlockSuitable) return true;
+  const mt = mem.pageblockMigratetype(pfn);
+  return mt === MIGRATE.MOVABLE || mt === MIGRATE.CMA;
+}
+
+/**
+ * __isolate_free_page(): take a free block out of the buddy allocator if the zone stays
+ * above its (unboosted) min watermark (v4.8: low) plus the block; a block of at least half
+ * a pageblock turns its pageblocks MOVABLE. Returns the pages taken, or 0.
+ */
+export function isolateFreePage(mem: Memory, pfn: number, order: number): number {
+  const zone = mem.zoneOf(pfn);
+  const mt = mem.pageblockMigratetype(pfn);
+  if (mt !== MIGRATE.ISOLATE) {
+    const v48 = mem.profile.compaction.proactive === 'none';
+    const mark = zone.watermark[v48 ? 1 : 0] + (1 << order);
+    if (!zoneWatermarkOk(zone, 0, mark, 0, v48 ? 0 : ALLOC.CMA)) return 0;
+  }
+  delFromFreeList(mem, zone, pfn);
+  if (order >= pageblock_order - 1) {
+    for (let q = pfn; q < pfn + (1 << order); q += pageblock_nr_pages) {
+      const bmt = mem.pageblockMigratetype(q);
+      if (bmt < MIGRATE_PCPTYPES) mem.setPageblockMigratetype(q, MIGRATE.MOVABLE);
+    }
+  }
+  return 1 << order;
+}
+
+/**
+ * isolate_freepages_block(): isolate free blocks in [start, end) with the given stride until
+ * enough targets are held. Returns [pages isolated, pfn reached].
+ */
+function isolateFreepagesBlock(
+  mem: Memory,
+  cc: CompactControl,
+  start: number,
+  end: number,
+  stride: number,
+): [number, number] {
+  const p = mem.pages;
+  const prof = mem.profile.compaction;
+  let nrScanned = 0;
+  let total = 0;
+  let pfn = start;
+  for (; pfn < end; pfn += stride) {
+    nrScanned++;
+    if (p.flags[pfn] & (1 << PG.head)) {
+      const order = p.compound[pfn];
+      if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
+      pfn += (1 << order) - 1;
+      continue;
+    }
+    if (p.type[pfn] >>> 24 !== PGTY.buddy) continue;
+    const order = p.priv[pfn];
+    const isolated = isolateFreePage(mem, pfn, order);
+    if (!isolated) break;
+    p.priv[pfn] = order;
+    if (prof.freeScannedCountsBlock) nrScanned += isolated - 1;
+    total += isolated;
+    cc.nrFreepages += isolated;
+    p.lists.addTail(cc.freepages[prof.freeStore === 'per_order' ? order : 0], pfn);
+    if (cc.nrMigratepages <= cc.nrFreepages) {
+      pfn += isolated;
+      break;
+    }
+    pfn += isolated - 1;
+  }
+  if (pfn > end) pfn = end;
+  const trace = mem.trace;
+  if (trace.enabled.mm_compaction_isolate_freepages)
+    trace.fire('mm_compaction_isolate_freepages', {
+      start_pfn: start,
+      end_pfn: pfn,
+      nr_scanned: nrScanned,
+      nr_taken: total,
+    });
+  cc.totalFreeScanned += nrScanned;
+  if (total) mem.vmstat.count('compact_isolated', total);
+  return [total, pfn];
+}
+
+/**
+ * split_map_pages() (v4.8–v6.3): make each isolated block allocated and split it into
+ * order-0 pages with refcount 1, each added at the head of the list, so the list hands out
+ * the highest pfns first.
+ */
+function splitMapPages(mem: Memory, cc: CompactControl): void {
+  const p = mem.pages;
+  const lists = p.lists;
+  const list = cc.freepages[0];
+  const tmp = lists.newList();
+  const owner = mem.owners.register('compaction') << OWNER_SHIFT;
+  for (let pfn = lists.first(list); pfn !== -1; pfn = lists.first(list)) {
+    lists.del(pfn);
+    const order = p.priv[pfn];
+    p.priv[pfn] = 0;
+    for (let i = 0; i < 1 << order; i++) {
+      p.refcount[pfn + i] = 1;
+      p.flags[pfn + i] = owner;
+      lists.addHead(tmp, pfn + i);
+    }
+  }
+  lists.spliceHead(tmp, list);
+  lists.freeList(tmp);
+}
+
+/** isolate_freepages(): the linear free scanner, from cc.freePfn down to the migrate scanner. */
+export function isolateFreepages(mem: Memory, cc: CompactControl): void {
+  const zone = cc.zone;
+  let isolateStart = cc.freePfn;
+  let blockStart = pageblockStartPfn(isolateStart);
+  let blockEnd = Math.min(blockStart + pageblock_nr_pages, zone.zoneEndPfn);
+  const lowPfn = pageblockEndPfn(cc.migratePfn);
+  let stride = cc.mode === MIGRATE_MODE.ASYNC ? COMPACT_CLUSTER_MAX : 1;
+  const s = zoneCompactState(zone);
+  for (
+    ;
+    blockStart >= lowPfn;
+    blockEnd = blockStart, blockStart -= pageblock_nr_pages, isolateStart = blockStart
+  ) {
+    if (blockStart < zone.zoneStartPfn) break;
+    if (!suitableMigrationTarget(mem, cc, blockStart)) continue;
+    if (!isolationSuitable(mem, cc, blockStart)) continue;
+    const [nrIsolated, reached] = isolateFreepagesBlock(mem, cc, isolateStart, blockEnd, stride);
+    isolateStart = reached;
+    if (
+      reached === blockEnd &&
+      !cc.noSetSkipHint &&
+      (!cc.ignoreSkipHint || mem.profile.compaction.setsSkipWhenIgnoring)
+    ) {
+      // update_pageblock_skip(): the whole block was scanned.
+      mem.setPageblockSkip(blockStart, true);
+      const next =
+        mem.profile.compaction.freeStore === 'per_order'
+          ? blockStart - pageblock_nr_pages
+          : blockStart;
+      if (next < s.cachedFreePfn) s.cachedFreePfn = next;
+    }
+    if (cc.nrFreepages >= cc.nrMigratepages) {
+      if (isolateStart >= blockEnd) isolateStart = blockStart - pageblock_nr_pages;
+      break;
+    }
+    if (isolateStart < blockEnd) break;
+    stride = nrIsolated ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride << 1);
+  }
+  cc.freePfn = isolateStart;
+  if (mem.profile.compaction.freeStore === 'split_list') splitMapPages(mem, cc);
+}
+
+/** post_alloc_hook() for a target handed out in v6.17: refcount 1, owner 'compaction'. */
+function prepTarget(mem: Memory, pfn: number): void {
+  mem.pages.refcount[pfn] = 1;
+  mem.pages.flags[pfn] = mem.owners.register('compaction') << OWNER_SHIFT;
+  mem.pages.priv[pfn] = 0;
+}
+
+/** compaction_alloc(src): a migration target, isolating more free pages if needed; -1 if none. */
+export function compactionAlloc(mem: Memory, cc: CompactControl, order = 0): number {
+  const lists = mem.pages.lists;
+  if (mem.profile.compaction.freeStore === 'split_list') {
+    const list = cc.freepages[0];
+    if (lists.isEmpty(list)) {
+      isolateFreepages(mem, cc);
+      if (lists.isEmpty(list)) return -1;
+    }
+    const dst = lists.first(list);
+    lists.del(dst);
+    cc.nrFreepages--;
+    return dst;
+  }
+  let k = order;
+  while (k <= MAX_PAGE_ORDER && lists.isEmpty(cc.freepages[k])) k++;
+  if (k > MAX_PAGE_ORDER) {
+    isolateFreepages(mem, cc);
+    k = order;
+    while (k <= MAX_PAGE_ORDER && lists.isEmpty(cc.freepages[k])) k++;
+    if (k > MAX_PAGE_ORDER) return -1;
+  }
+  const dst = lists.first(cc.freepages[k]);
+  lists.del(dst);
+  // Split: the upper halves go back on the lower lists; the lowest pfn is handed out.
+  while (k > order) {
+    k--;
+    mem.pages.priv[dst + (1 << k)] = k;
+    lists.addHead(cc.freepages[k], dst + (1 << k));
+  }
+  prepTarget(mem, dst);
+  cc.nrFreepages -= 1 << order;
+  cc.nrMigratepages -= 1 << order;
+  return dst;
+}
+
+/** compaction_free(dst): an unused target goes back to the compaction free list. */
+export function compactionFree(mem: Memory, cc: CompactControl, dst: number, order = 0): void {
+  const lists = mem.pages.lists;
+  if (mem.profile.compaction.freeStore === 'split_list') {
+    lists.addHead(cc.freepages[0], dst);
+    cc.nrFreepages++;
+    return;
+  }
+  if (--mem.pages.refcount[dst] === 0) {
+    freePagesPrepare(mem, dst, order);
+    mem.pages.priv[dst] = order;
+    lists.addHead(cc.freepages[order], dst);
+    cc.nrFreepages += 1 << order;
+  }
+  cc.nrMigratepages += 1 << order;
+}
+
+/**
+ * release_freepages() / release_free_list(): give every unused target back to the buddy
+ * allocator. Returns the highest pfn released (0 if none).
+ */
+export function releaseFreepages(mem: Memory, cc: CompactControl): number {
+  const lists = mem.pages.lists;
+  const p = mem.pages;
+  let high = 0;
+  for (let k = 0; k < cc.freepages.length; k++) {
+    const list = cc.freepages[k];
+    for (let pfn = lists.first(list); pfn !== -1; pfn = lists.first(list)) {
+      lists.del(pfn);
+      if (pfn > high) high = pfn;
+      const order = mem.profile.compaction.freeStore === 'per_order' ? p.priv[pfn] : 0;
+      p.priv[pfn] = 0;
+      p.refcount[pfn] = 0;
+      freeTheBlock(mem, pfn, order);
+    }
+  }
+  cc.nrFreepages = 0;
+  return high;
+}

@@ -1,0 +1,15 @@
+/**
+ * Memory compaction (mm/compaction.c): both scanners, compact_zone, the entry points,
+ * deferral, fragmentation metrics and their debugfs views.
+ * @module
+ */
+
+export * from './compact_zone.js';
+export * from './entry.js';
+export * from './free_scanner.js';
+export * from './metrics.js';
+export * from './migrate_scanner.js';
+export * from './state.js';
+export * from './sysctl.js';
+export * from './types.js';
+export * from './views.js';

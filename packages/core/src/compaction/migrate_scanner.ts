@@ -1,0 +1,208 @@
+/**
+ * The migrate scanner: isolate_migratepages() and isolate_migratepages_block()
+ * (mm/compaction.c; spec §8.3, compaction-by-profile T5, T6). mops has no LRU lists: the
+ * scanner isolates movable_ops pages and skips everything else as the kernel's
+ * non-LRU branch does.
+ * @module
+ */
+
+import { MIGRATE, pageblock_nr_pages, pageblock_order } from '../memory/constants.js';
+import type { Memory } from '../memory/mem.js';
+import {
+  ISOLATE_AS_TASK,
+  isolatedOk,
+  isolateMovablePage,
+  isolateMovablePageFast,
+} from '../migrate/isolate.js';
+import { page_has_movable_ops } from '../migrate/movable.js';
+import { putbackMovablePages } from '../migrate/putback.js';
+import { ISOLATE, MIGRATE_MODE } from '../migrate/types.js';
+import { PG, PGTY } from '../page/flags.js';
+import type { Kctx } from '../page/lock.js';
+import type { KernelGen } from '../sched/types.js';
+import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
+import { COMPACT_CLUSTER_MAX, type CompactControl } from './types.js';
+
+/** `isolate_migrate_t`. */
+export const ISOLATE_RESULT = { ABORT: 0, NONE: 1, SUCCESS: 2 } as const;
+
+const ISOLATED = 1 << PG.isolated;
+
+/** isolation_suitable(): the block's skip hint, unless ignored. */
+export function isolationSuitable(mem: Memory, cc: CompactControl, pfn: number): boolean {
+  return cc.ignoreSkipHint || !mem.pageblockSkip(pfn);
+}
+
+/** update_cached_migrate(): move the cached migrate positions past a scanned block. */
+function updateCachedMigrate(cc: CompactControl, pfn: number): void {
+  if (cc.noSetSkipHint) return;
+  const s = zoneCompactState(cc.zone);
+  const next = pageblockEndPfn(pfn);
+  if (next > s.cachedMigratePfn[0]) s.cachedMigratePfn[0] = next;
+  if (cc.mode !== MIGRATE_MODE.ASYNC && next > s.cachedMigratePfn[1]) s.cachedMigratePfn[1] = next;
+}
+
+/** A block headed by a compound page of pageblock order or more (pageblock_skip_persistent). */
+function skipPersistent(mem: Memory, pfn: number): boolean {
+  const p = mem.pages;
+  return (p.flags[pfn] & (1 << PG.head)) !== 0 && p.compound[pfn] >= pageblock_order;
+}
+
+/** suitable_migration_source(). */
+function suitableMigrationSource(mem: Memory, cc: CompactControl, pfn: number): boolean {
+  if (skipPersistent(mem, pfn)) return false;
+  const mt = mem.pageblockMigratetype(pfn);
+  const movableBlock = mt === MIGRATE.MOVABLE || mt === MIGRATE.CMA;
+  if (mem.profile.compaction.proactive === 'none')
+    return cc.mode !== MIGRATE_MODE.ASYNC || movableBlock;
+  if (cc.mode !== MIGRATE_MODE.ASYNC || !cc.directCompaction) return true;
+  return cc.migratetype === MIGRATE.MOVABLE ? movableBlock : mt === cc.migratetype;
+}
+
+/** block_end_pfn(pfn, order): the end of the order-aligned block holding pfn. */
+function orderBlockEnd(pfn: number, order: number): number {
+  const size = 1 << Math.max(order, 0);
+  return (pfn + size) & ~(size - 1);
+}
+
+/**
+ * isolate_migratepages_block(): scan [lowPfn, endPfn) isolating movable_ops pages onto
+ * cc.migratepages, up to COMPACT_CLUSTER_MAX. Returns true to abort (contention).
+ */
+export function* isolateMigratepagesBlock(
+  k: Kctx,
+  cc: CompactControl,
+  lowPfn: number,
+  endPfn: number,
+  mode: number,
+): KernelGen<boolean> {
+  const { mem, sched } = k;
+  const p = mem.pages;
+  const prof = mem.profile.compaction;
+  const startPfn = lowPfn;
+  const lists = p.lists;
+  let nrScanned = 0;
+  let nrIsolated = 0;
+  let validBlock = -1;
+  let aborted = false;
+  const skipOnFailure = cc.directCompaction && cc.mode === MIGRATE_MODE.ASYNC;
+  let nextSkipPfn = skipOnFailure ? orderBlockEnd(lowPfn, cc.order) : 0;
+  cc.migratePfn = lowPfn;
+  for (; lowPfn < endPfn; lowPfn++) {
+    if (skipOnFailure && lowPfn >= nextSkipPfn) {
+      if (nrIsolated) break;
+      nextSkipPfn = orderBlockEnd(lowPfn, cc.order);
+    }
+    nrScanned++;
+    if (
+      validBlock < 0 &&
+      (lowPfn % pageblock_nr_pages === 0 ||
+        (prof.skipCheckAtZoneStart && lowPfn === cc.zone.zoneStartPfn))
+    ) {
+      if (!isolationSuitable(mem, cc, lowPfn)) {
+        lowPfn = endPfn;
+        aborted = true;
+        break;
+      }
+      validBlock = lowPfn;
+    }
+    const type = p.type[lowPfn] >>> 24;
+    if (type === PGTY.buddy) {
+      // Skip free pages by their order (read without the zone lock).
+      const order = p.priv[lowPfn];
+      if (order > 0 && order <= 10) {
+        if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
+        lowPfn += (1 << order) - 1;
+      }
+      continue;
+    }
+    let failed = true;
+    if (p.flags[lowPfn] & (1 << PG.head)) {
+      const order = p.compound[lowPfn];
+      if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
+      lowPfn += (1 << order) - 1;
+    } else if (!(p.flags[lowPfn] & (1 << PG.lru)) && p.compound[lowPfn] >= 0) {
+      // A non-LRU page: isolate it if the lockless peek says movable and not isolated;
+      // the isolation function settles any race under the page lock.
+      if (page_has_movable_ops(mem, lowPfn) && !(p.flags[lowPfn] & ISOLATED)) {
+        if (sched.preemptible) yield { op: 'isolate_movable_page', pfn: lowPfn };
+        let r = isolateMovablePageFast(k, lowPfn, mode);
+        if (r === ISOLATE_AS_TASK) r = yield* isolateMovablePage(k, lowPfn, mode);
+        if (isolatedOk(r)) {
+          lists.addHead(cc.migratepages, lowPfn);
+          cc.nrMigratepages++;
+          nrIsolated++;
+          failed = false;
+          if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX && !cc.finishPageblock && !cc.contended) {
+            lowPfn++;
+            break;
+          }
+        }
+      }
+    }
+    if (!failed || !skipOnFailure) continue;
+    // Async direct compaction: a failure means this cc->order block cannot become free;
+    // release what was isolated in it and skip to the next one.
+    if (nrIsolated) {
+      yield* putbackMovablePages(k, cc.migratepages);
+      cc.nrMigratepages = 0;
+      nrIsolated = 0;
+    }
+    if (lowPfn < nextSkipPfn) {
+      lowPfn = nextSkipPfn - 1;
+      nextSkipPfn += 1 << Math.max(cc.order, 0);
+    }
+  }
+  if (lowPfn > endPfn) lowPfn = endPfn;
+  if (!aborted && lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
+    const setSkip = !cc.noSetSkipHint && (!cc.ignoreSkipHint || prof.setsSkipWhenIgnoring);
+    if (setSkip && validBlock >= 0) mem.setPageblockSkip(validBlock, true);
+    if (setSkip) updateCachedMigrate(cc, lowPfn);
+  }
+  const trace = mem.trace;
+  if (trace.enabled.mm_compaction_isolate_migratepages)
+    trace.fire('mm_compaction_isolate_migratepages', {
+      start_pfn: startPfn,
+      end_pfn: lowPfn,
+      nr_scanned: nrScanned,
+      nr_taken: nrIsolated,
+    });
+  cc.totalMigrateScanned += nrScanned;
+  if (nrIsolated) mem.vmstat.count('compact_isolated', nrIsolated);
+  cc.migratePfn = lowPfn;
+  return false;
+}
+
+/** isolate_migratepages(): find the next suitable block from cc.migratePfn and scan it. */
+export function* isolateMigratepages(
+  k: Kctx,
+  cc: CompactControl,
+  unevictableAllowed: boolean,
+): KernelGen<number> {
+  const { mem } = k;
+  const zone = cc.zone;
+  const mode =
+    (cc.mode !== MIGRATE_MODE.SYNC ? ISOLATE.ASYNC_MIGRATE : 0) |
+    (unevictableAllowed ? ISOLATE.UNEVICTABLE : 0);
+  let lowPfn = cc.migratePfn;
+  let blockStart = Math.max(pageblockStartPfn(lowPfn), zone.zoneStartPfn);
+  let blockEnd = pageblockEndPfn(lowPfn);
+  for (
+    ;
+    blockEnd <= cc.freePfn;
+    cc.migratePfn = lowPfn = blockEnd, blockStart = blockEnd, blockEnd += pageblock_nr_pages
+  ) {
+    if (blockEnd > zone.zoneEndPfn) break;
+    const aligned =
+      lowPfn % pageblock_nr_pages === 0 ||
+      (mem.profile.compaction.skipCheckAtZoneStart && lowPfn === zone.zoneStartPfn);
+    if (aligned && !isolationSuitable(mem, cc, blockStart)) continue;
+    if (!suitableMigrationSource(mem, cc, blockStart)) {
+      updateCachedMigrate(cc, blockEnd);
+      continue;
+    }
+    if (yield* isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, mode)) return ISOLATE_RESULT.ABORT;
+    break;
+  }
+  return cc.nrMigratepages ? ISOLATE_RESULT.SUCCESS : ISOLATE_RESULT.NONE;
+}

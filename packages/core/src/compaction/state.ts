@@ -1,0 +1,125 @@
+/**
+ * Per-zone compaction state: cached scanner positions, skip-flush flag, deferral
+ * (mm/compaction.c; spec §8.6, compaction-by-profile T10).
+ * @module
+ */
+
+import { pageblock_nr_pages } from '../memory/constants.js';
+import type { Memory } from '../memory/mem.js';
+import type { Zone } from '../memory/zone.js';
+import { COMPACT_MAX_DEFER_SHIFT } from './types.js';
+
+/** The compaction fields of `struct zone`. */
+export interface ZoneCompactState {
+  /** compact_cached_migrate_pfn[ASYNC, SYNC]. */
+  cachedMigratePfn: [number, number];
+  /** compact_cached_free_pfn. */
+  cachedFreePfn: number;
+  /** compact_init_migrate_pfn. */
+  initMigratePfn: number;
+  /** compact_init_free_pfn. */
+  initFreePfn: number;
+  /** compact_blockskip_flush. */
+  blockskipFlush: boolean;
+  /** compact_considered. */
+  considered: number;
+  /** compact_defer_shift. */
+  deferShift: number;
+  /** compact_order_failed. */
+  orderFailed: number;
+}
+
+const states = new WeakMap<Zone, ZoneCompactState>();
+
+/** pageblock_start_pfn(). */
+export const pageblockStartPfn = (pfn: number): number => pfn & ~(pageblock_nr_pages - 1);
+/** pageblock_end_pfn(). */
+export const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) + pageblock_nr_pages;
+
+/** The compaction state of a zone, created with reset cached positions. */
+export function zoneCompactState(zone: Zone): ZoneCompactState {
+  let s = states.get(zone);
+  if (!s) {
+    const free = pageblockStartPfn(zone.zoneEndPfn - 1);
+    s = {
+      cachedMigratePfn: [zone.zoneStartPfn, zone.zoneStartPfn],
+      cachedFreePfn: free,
+      initMigratePfn: zone.zoneStartPfn,
+      initFreePfn: free,
+      blockskipFlush: false,
+      considered: 0,
+      deferShift: 0,
+      orderFailed: 0,
+    };
+    states.set(zone, s);
+  }
+  return s;
+}
+
+/**
+ * reset_cached_positions(): both migrate positions to the zone start, the free position to
+ * the first pfn of the zone's last pageblock.
+ */
+export function resetCachedPositions(zone: Zone): void {
+  const s = zoneCompactState(zone);
+  s.cachedMigratePfn[0] = zone.zoneStartPfn;
+  s.cachedMigratePfn[1] = zone.zoneStartPfn;
+  s.cachedFreePfn = pageblockStartPfn(zone.zoneEndPfn - 1);
+}
+
+/**
+ * __reset_isolation_suitable(): clear the zone's skip hints and reset the cached
+ * positions. (v4.8 clears every block; 6.x's sampling of candidate blocks is approximated
+ * by clearing every block too.)
+ */
+export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
+  for (
+    let pfn = pageblockStartPfn(zone.zoneStartPfn);
+    pfn < zone.zoneEndPfn;
+    pfn += pageblock_nr_pages
+  )
+    mem.setPageblockSkip(pfn, false);
+  const s = zoneCompactState(zone);
+  s.blockskipFlush = false;
+  resetCachedPositions(zone);
+  s.initMigratePfn = zone.zoneStartPfn;
+  s.initFreePfn = s.cachedFreePfn;
+}
+
+/** defer_compaction(): after a failure, skip the next 2^shift attempts at this order or above. */
+export function deferCompaction(zone: Zone, order: number): void {
+  const s = zoneCompactState(zone);
+  s.considered = 0;
+  s.deferShift++;
+  if (order < s.orderFailed) s.orderFailed = order;
+  if (s.deferShift > COMPACT_MAX_DEFER_SHIFT) s.deferShift = COMPACT_MAX_DEFER_SHIFT;
+}
+
+/** compaction_deferred(): whether to skip compaction at `order` now (counts the attempt). */
+export function compactionDeferred(zone: Zone, order: number): boolean {
+  const s = zoneCompactState(zone);
+  const limit = 1 << s.deferShift;
+  if (order < s.orderFailed) return false;
+  if (++s.considered >= limit) {
+    s.considered = limit;
+    return false;
+  }
+  return true;
+}
+
+/** compaction_defer_reset(): after a success (or an allocation that worked). */
+export function compactionDeferReset(zone: Zone, order: number, allocSuccess: boolean): void {
+  const s = zoneCompactState(zone);
+  if (allocSuccess) {
+    s.considered = 0;
+    s.deferShift = 0;
+  }
+  if (order >= s.orderFailed) s.orderFailed = order + 1;
+}
+
+/** compaction_restarting(): deferred as long as possible and about to try again. */
+export function compactionRestarting(zone: Zone, order: number): boolean {
+  const s = zoneCompactState(zone);
+  if (order < s.orderFailed) return false;
+  return s.deferShift === COMPACT_MAX_DEFER_SHIFT && s.considered >= 1 << s.deferShift;
+}

@@ -1,0 +1,121 @@
+/**
+ * The balloon's invariant checker and its `balloon/stats` text view.
+ * @module
+ */
+
+import { type Machine, PGTY, page_has_movable_ops } from '@mops/core';
+import type { BalloonDevice } from './device.js';
+import { managedPages, type VirtioBalloon } from './virtio.js';
+
+const hex = (pfn: number): string => `pfn 0x${pfn.toString(16)}`;
+
+/**
+ * Checks a balloon device at any step: every page on its list is a live, published balloon
+ * page of this device (PageOffline, movable, `private` = the device, referenced) and not
+ * counted isolated; `isolated_pages` matches the pages the VM holds isolated.
+ */
+export function deviceInvariants(dev: BalloonDevice): string[] {
+  const out: string[] = [];
+  const mem = dev.k.mem;
+  const p = mem.pages;
+  if (dev.isolatedPages < 0) out.push(`isolated_pages is negative (${dev.isolatedPages})`);
+  if (dev.isolatedPages !== dev.isolatedSet.size)
+    out.push(`isolated_pages ${dev.isolatedPages} != ${dev.isolatedSet.size} pages isolated`);
+  const seen = new Set<number>();
+  for (let pfn = p.lists.first(dev.pages); pfn !== -1; pfn = p.lists.nextOf(pfn)) {
+    if (seen.has(pfn) || seen.size > mem.nrPages) {
+      out.push(`the balloon list loops at ${hex(pfn)}`);
+      break;
+    }
+    seen.add(pfn);
+    if (p.refcount[pfn] < 1)
+      out.push(`${hex(pfn)} on the balloon list has refcount ${p.refcount[pfn]}`);
+    if (p.priv[pfn] !== dev.id)
+      out.push(`${hex(pfn)} on the balloon list has private ${p.priv[pfn]}`);
+    if (p.type[pfn] >>> 24 !== PGTY.offline)
+      out.push(`${hex(pfn)} on the balloon list is not PageOffline`);
+    if (!page_has_movable_ops(mem, pfn)) out.push(`${hex(pfn)} on the balloon list is not movable`);
+    if (dev.isolatedSet.has(pfn))
+      out.push(`${hex(pfn)} is on the balloon list and counted isolated`);
+  }
+  for (const pfn of dev.isolatedSet) {
+    if (p.refcount[pfn] < 1)
+      out.push(`isolated balloon ${hex(pfn)} has refcount ${p.refcount[pfn]}`);
+    if (p.priv[pfn] !== dev.id) out.push(`isolated balloon ${hex(pfn)} has private ${p.priv[pfn]}`);
+  }
+  return out;
+}
+
+/**
+ * The balloon checker: {@link deviceInvariants}, every page the host holds is allocated in
+ * the guest, and — whenever no fill, leak or migration is under way — list length +
+ * isolated_pages = pages the driver believes it has (`num_pages`) = pages inflated at the
+ * host (the same pfns), nr_balloon_pages agrees (where it exists, classic design), and
+ * the zones' managed pages are down by exactly the balloon's size (without deflate-on-OOM).
+ */
+export function balloonInvariants(vb: VirtioBalloon): string[] {
+  const dev = vb.dev;
+  const out = deviceInvariants(dev);
+  out.push(...vb.host.verify(false));
+  if (!vb.quiescent()) return out;
+  const list = dev.listPages();
+  const have = list.length + dev.isolatedPages;
+  if (have !== vb.numPages)
+    out.push(
+      `list ${list.length} + isolated ${dev.isolatedPages} = ${have}, but the driver believes it has ${vb.numPages}`,
+    );
+  if (vb.host.inflated.size !== vb.numPages)
+    out.push(`the host holds ${vb.host.inflated.size} pages, the driver believes ${vb.numPages}`);
+  for (const pfn of list)
+    if (!vb.host.isInflated(pfn)) out.push(`${hex(pfn)} is in the balloon but not at the host`);
+  for (const pfn of dev.isolatedSet)
+    if (!vb.host.isInflated(pfn)) out.push(`isolated ${hex(pfn)} is not at the host`);
+  const mem = vb.k.mem;
+  if (dev.rules.nrBalloonPages && dev.design === 'classic') {
+    const nr = mem.vmstat.get('nr_balloon_pages');
+    if (nr !== vb.numPages) out.push(`nr_balloon_pages ${nr} != ${vb.numPages}`);
+  }
+  if (!vb.deflateOnOom) {
+    const managed = managedPages(vb.machine);
+    if (managed + vb.numPages !== vb.managedBase)
+      out.push(`managed pages ${managed} + balloon ${vb.numPages} != ${vb.managedBase} at start`);
+  }
+  return out;
+}
+
+/** The text of `balloon/stats` for a driver. */
+export function balloonStatsText(machine: Machine, vb: VirtioBalloon): string {
+  const dev = vb.dev;
+  const ev = (n: string): number => machine.mem.vmstat.get(n);
+  const rows: [string, string | number][] = [
+    ['device', dev.name],
+    ['design', dev.design],
+    ['profile', machine.profile.name],
+    ['deflate_on_oom', vb.deflateOnOom ? 1 : 0],
+    ['num_pages', vb.numPages],
+    ['list_pages', dev.listLength()],
+    ['isolated_pages', dev.isolatedPages],
+    ['host_pages', vb.host.inflated.size],
+    ['balloon_inflate', ev('balloon_inflate')],
+    ['balloon_deflate', ev('balloon_deflate')],
+    ['balloon_migrate', ev('balloon_migrate')],
+    ['nr_balloon_pages', dev.rules.nrBalloonPages ? ev('nr_balloon_pages') : '-'],
+    ['fills', vb.stats.fills],
+    ['leaks', vb.stats.leaks],
+    ['alloc_failures', vb.stats.allocFailures],
+    ['host_refused', vb.stats.refusedPages],
+    ['empty_leaks', vb.stats.emptyLeaks],
+    ['leak_short', vb.stats.leakShort],
+    ['dequeue_empty', dev.stats.dequeueEmpty],
+    ['isolations', dev.stats.isolations],
+    ['putbacks', dev.stats.putbacks],
+    ['migrations', dev.stats.migrations],
+    ['migrate_busy', vb.stats.migrateBusy],
+    ['migrate_refused', vb.stats.migrateRefused],
+    ['migrate_enoent', dev.stats.enoent],
+    ['host_inflate_requests', vb.host.stats.inflateRequests],
+    ['host_deflate_requests', vb.host.stats.deflateRequests],
+    ['host_latency', vb.host.latency],
+  ];
+  return `${rows.map(([k, v]) => `${k.padEnd(24)}${v}`).join('\n')}\n`;
+}

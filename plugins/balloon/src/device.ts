@@ -1,0 +1,630 @@
+/**
+ * `struct balloon_dev_info` and the balloon infrastructure (mm/balloon_compaction.c, from
+ * 2026 mm/balloon.c; spec §6.1-§6.2, §6.4): publishing pages, enqueue and dequeue, and the
+ * movable_operations through which compaction isolates, migrates and puts back balloon pages.
+ *
+ * Critical sections under `pages_lock` (or the 2026 global `balloon_pages_lock`) contain no
+ * scheduling point: the lock is never seen held by another task, so the movable_ops
+ * callbacks that take it (isolate, putback) can be plain functions. Tasks still interleave
+ * between sections, e.g. between the two locked phases of a dequeue (§0.2).
+ * @module
+ */
+
+import {
+  __ClearPageMovable,
+  __GFP,
+  __SetPageMovable,
+  type AddressSpace,
+  allocPages,
+  bug,
+  clearPageType,
+  defineMovableOps,
+  Errno,
+  GFP,
+  getPage,
+  type Kctx,
+  type KernelGen,
+  type ListId,
+  type Memory,
+  MmBug,
+  MopsError,
+  type MovableOperations,
+  makeAddressSpace,
+  PG,
+  PGTY,
+  putPage,
+  SetPageMovableOps,
+  SpinLock,
+  setMovableOps,
+  setPageType,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+import { type BalloonRules, balloonRules } from './rules.js';
+
+/**
+ * The two balloon designs: `'classic'` (page lock + per-device `pages_lock`; the driver's
+ * migratepage does the list and reference work) and `'2026'` (P5: no page lock, one global
+ * `balloon_pages_lock`, the balloon core does the bookkeeping and accepts -ENOENT).
+ */
+export type BalloonDesign = 'classic' | '2026';
+
+/**
+ * `b_dev_info->migratepage(b_dev_info, newpage, page, mode)`: the driver's part of a
+ * balloon page migration, as a generator (it may sleep talking to the host).
+ */
+export type BalloonMigratepage = (
+  dev: BalloonDevice,
+  newpage: number,
+  page: number,
+  mode: number,
+) => KernelGen<number>;
+
+/** Options of a {@link BalloonDevice}. */
+export interface BalloonDeviceOptions {
+  /** The design (default `'classic'`); `'2026'` needs the v6.17 profile. */
+  design?: BalloonDesign;
+  /** Name for messages and the v4.8 pseudo filesystem (default `'balloon-kvm'`). */
+  name?: string;
+  /** The driver's migratepage (`balloon_devinfo_init` leaves it NULL; drivers set it). */
+  migratepage?: BalloonMigratepage;
+  /**
+   * 2026 design: the balloon core adjusts the zones' managed pages on inflate, deflate and
+   * migrate (`b_dev_info->adjust_managed_page_count`). Default false.
+   */
+  adjustManagedPageCount?: boolean;
+}
+
+/** Counts kept by a balloon device (beyond the vmstat events). */
+export interface BalloonDeviceStats {
+  /** balloon_page_dequeue calls that returned NULL because pages were isolated (§6.4). */
+  dequeueEmpty: number;
+  /** Pages isolated by the VM through this device. */
+  isolations: number;
+  /** Pages put back by the VM. */
+  putbacks: number;
+  /** Migrations the driver completed (0) or the core completed after -ENOENT. */
+  migrations: number;
+  /** Migrations that failed with the driver's error (e.g. -EAGAIN when balloon_lock was busy). */
+  migrateFailures: number;
+  /** 2026 design: migrations that ended with -ENOENT (old page deflated, new one not inflated). */
+  enoent: number;
+}
+
+/** Per-machine balloon infrastructure: the ops, the devices by id, the 2026 lock. */
+interface BalloonCore {
+  readonly ops: MovableOperations;
+  readonly devices: (BalloonDevice | undefined)[];
+  design: BalloonDesign | undefined;
+  globalLock: SpinLock | undefined;
+}
+
+const cores = new WeakMap<Memory, BalloonCore>();
+
+const ISOLATED = 1 << PG.isolated;
+const LOCKED = 1 << PG.locked;
+
+/** Takes a balloon list lock inside a plain function; it is never held across a point. */
+function spinLockAtomic(mem: Memory, lock: SpinLock): void {
+  if (!lock.trylock()) {
+    const e = new MmBug(`${lock.className} held across a scheduling point`);
+    mem.halted = e;
+    throw e;
+  }
+}
+
+/**
+ * adjust_managed_page_count(page, delta): the zone of `pfn` gains or loses managed pages.
+ * @see mm/page_alloc.c adjust_managed_page_count()
+ */
+export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number): void {
+  mem.zoneOf(pfn).managedPages += delta;
+}
+
+/**
+ * The balloon device of page `pfn` (`balloon_page_device(page)`: `page->private`), or
+ * undefined when the page is not (or no longer) a balloon page.
+ */
+export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | undefined {
+  const core = cores.get(mem);
+  const id = mem.pages.priv[pfn];
+  return core && id > 0 ? core.devices[id] : undefined;
+}
+
+/**
+ * Alloc flags of balloon_page_alloc(): GFP_HIGHUSER_MOVABLE (balloon compaction is
+ * configured) | __GFP_NOMEMALLOC | __GFP_NOWARN (__GFP_NORETRY has no model in mops).
+ * @see mm/balloon_compaction.c balloon_page_alloc()
+ */
+export const BALLOON_GFP = GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC | __GFP.NOWARN;
+
+/**
+ * `struct balloon_dev_info`: the list of inflated pages, the count of pages the VM has
+ * isolated, the lock protecting both, and the driver's migratepage.
+ * @see include/linux/balloon_compaction.h struct balloon_dev_info
+ */
+export class BalloonDevice {
+  /** The value stored in `page->private` of this device's pages. */
+  readonly id: number;
+  /** `pages`: inflated pages not isolated, linked through `lru` (newest first). */
+  readonly pages: ListId;
+  /** `isolated_pages`. */
+  isolatedPages = 0;
+  /** `pages_lock` (classic) or the machine's global `balloon_pages_lock` (2026). */
+  readonly pagesLock: SpinLock;
+  /** `migratepage`. */
+  migratepage: BalloonMigratepage | undefined;
+  /** 2026: `adjust_managed_page_count`. */
+  adjustManagedPageCount: boolean;
+  /** The design. */
+  readonly design: BalloonDesign;
+  /** The profile's balloon rules. */
+  readonly rules: BalloonRules;
+  /** The name. */
+  readonly name: string;
+  /** Counts. */
+  readonly stats: BalloonDeviceStats = {
+    dequeueEmpty: 0,
+    isolations: 0,
+    putbacks: 0,
+    migrations: 0,
+    migrateFailures: 0,
+    enoent: 0,
+  };
+  /** The pfns counted in `isolatedPages` (for the invariant checker). */
+  readonly isolatedSet = new Set<number>();
+  /** Migrations of this device's pages under way (the checker waits for them). */
+  inFlight = 0;
+  /** v4.8: the address_space of the device's pseudo inode, whose a_ops are balloon_aops. */
+  readonly space: AddressSpace | undefined;
+  private readonly core: BalloonCore;
+  private readonly owner: number;
+
+  /**
+   * balloon_devinfo_init(): a device on machine `k`. The first device of a machine sets up
+   * the balloon movable_ops (v6.17: registers them for PGTY_offline).
+   * @see include/linux/balloon_compaction.h balloon_devinfo_init()
+   */
+  constructor(
+    /** The machine (memory and scheduler). */
+    readonly k: Kctx,
+    opts: BalloonDeviceOptions = {},
+  ) {
+    const mem = k.mem;
+    const design = opts.design ?? 'classic';
+    if (design !== 'classic' && design !== '2026')
+      throw new MopsError(
+        'E_USAGE',
+        `design must be 'classic' or '2026', got '${String(design)}'`,
+        'design',
+      );
+    this.rules = balloonRules(mem.profile);
+    if (design === '2026' && this.rules.marker !== 'page_type')
+      throw new MopsError(
+        'E_USAGE',
+        `the 2026 balloon design builds on PG_movable_ops; use profile v6.17, not ${mem.profile.name}`,
+        'design',
+      );
+    if (opts.migratepage !== undefined && typeof opts.migratepage !== 'function')
+      throw new MopsError('E_USAGE', 'migratepage must be a generator function', 'migratepage');
+    this.design = design;
+    this.name = opts.name ?? 'balloon-kvm';
+    this.migratepage = opts.migratepage;
+    this.adjustManagedPageCount = opts.adjustManagedPageCount ?? false;
+    this.core = coreOf(k, design);
+    this.id = this.core.devices.length;
+    this.core.devices.push(this);
+    if (design === '2026') {
+      if (!this.core.globalLock) this.core.globalLock = new SpinLock(k.sched, 'balloon_pages_lock');
+      this.pagesLock = this.core.globalLock;
+    } else this.pagesLock = new SpinLock(k.sched, 'pages_lock');
+    this.pages = mem.pages.lists.newList();
+    this.space =
+      this.rules.marker === 'address_space'
+        ? makeAddressSpace(this.name, this.core.ops)
+        : undefined;
+    this.owner = mem.owners.register('balloon');
+  }
+
+  /** The balloon's movable_operations on this machine (`balloon_mops` / `balloon_aops`). */
+  get ops(): MovableOperations {
+    return this.core.ops;
+  }
+
+  /** Pages on the list (walks it). */
+  listLength(): number {
+    return this.k.mem.pages.lists.count(this.pages);
+  }
+
+  /** Pages on the list, newest first. */
+  listPages(): number[] {
+    return this.k.mem.pages.lists.toArray(this.pages);
+  }
+
+  /**
+   * balloon_page_alloc(): one page for the balloon, or -1. A failure is normal (counted by
+   * the allocator), never fatal.
+   * @see mm/balloon_compaction.c balloon_page_alloc()
+   */
+  balloonPageAlloc(): number {
+    this.k.mem.assertRunning();
+    return allocPages(this.k.mem, BALLOON_GFP, 0, { owner: this.owner });
+  }
+
+  /**
+   * balloon_page_insert(): make `pfn` a balloon page of this device (PageOffline, the
+   * movable marker, `private`) and add it to the list. Lock held; classic: page locked.
+   * @see include/linux/balloon_compaction.h balloon_page_insert()
+   */
+  insert(pfn: number): void {
+    const mem = this.k.mem;
+    setPageType(mem, pfn, PGTY.offline);
+    const marker = this.rules.marker;
+    if (marker === 'page_type') SetPageMovableOps(mem, pfn);
+    else __SetPageMovable(mem, pfn, marker === 'address_space' ? this.space! : this.core.ops);
+    mem.pages.priv[pfn] = this.id;
+    mem.pages.setOwner(pfn, this.owner);
+    mem.pages.lists.addHead(this.pages, pfn);
+  }
+
+  /**
+   * balloon_page_delete() (v4.8-v6.3): clear PageOffline, `__ClearPageMovable`, clear
+   * `private`, and unlink the page from the list unless the VM has isolated it (its lru is
+   * the VM's then). Page locked.
+   * @see include/linux/balloon_compaction.h balloon_page_delete()
+   */
+  delete(pfn: number): void {
+    const mem = this.k.mem;
+    clearPageType(mem, pfn, PGTY.offline);
+    __ClearPageMovable(mem, pfn);
+    mem.pages.priv[pfn] = 0;
+    if (!(mem.pages.flags[pfn] & ISOLATED)) mem.pages.lists.del(pfn);
+  }
+
+  /**
+   * balloon_page_finalize() (v6.17, 2026): clear `private` only; PageOffline and
+   * PG_movable_ops are sticky until the page is freed.
+   * @see mm/balloon.c balloon_page_finalize()
+   */
+  finalize(pfn: number): void {
+    this.k.mem.pages.priv[pfn] = 0;
+  }
+
+  /** Unpublishes a page in the profile's way (delete, or finalize). */
+  private retire(pfn: number): void {
+    if (this.rules.finalizeOnly) this.finalize(pfn);
+    else this.delete(pfn);
+  }
+
+  private checkNewPage(pfn: number, what: string): void {
+    const mem = this.k.mem;
+    mem.assertRunning();
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mem.nrPages)
+      throw new MopsError('E_RANGE', `${what}: pfn ${pfn} is outside this machine`, 'pfn');
+    const p = mem.pages;
+    if (p.refcount[pfn] === 0 || p.compound[pfn] !== 0)
+      throw new MopsError(
+        'E_STATE',
+        `${what}: pfn 0x${pfn.toString(16)} is not an allocated order-0 page; allocate it with balloonPageAlloc()`,
+        'pfn',
+      );
+    if (p.type[pfn] !== -1 || p.priv[pfn] !== 0 || p.mapping[pfn] !== 0 || p.lists.isLinked(pfn))
+      throw new MopsError(
+        'E_STATE',
+        `${what}: pfn 0x${pfn.toString(16)} is in use (typed, mapped, private or linked); enqueue a fresh page`,
+        'pfn',
+      );
+  }
+
+  /** balloon_page_enqueue_one(); the list lock is held. */
+  private enqueueOne(pfn: number): void {
+    const mem = this.k.mem;
+    if (this.design === 'classic') {
+      // We should be the only one holding a reference to the page; if not, memory
+      // corruption is possible and we should stop.
+      if (!trylockPage(mem, pfn)) bug(mem, 'kernel BUG: BUG_ON(!trylock_page(page))', pfn);
+      this.insert(pfn);
+      unlockPage(this.k, pfn);
+    } else {
+      this.insert(pfn);
+      if (this.adjustManagedPageCount) adjustManagedPageCount(mem, pfn, -1);
+    }
+    mem.vmstat.count('balloon_inflate');
+    if (this.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', 1);
+  }
+
+  /**
+   * balloon_page_enqueue(b, page): publish a page from balloonPageAlloc() under the list
+   * lock; compaction can find it from then on. The driver then tells the host.
+   * @see mm/balloon_compaction.c balloon_page_enqueue()
+   */
+  *enqueue(pfn: number): KernelGen {
+    this.checkNewPage(pfn, 'balloon_page_enqueue');
+    yield* this.pagesLock.lock();
+    this.enqueueOne(pfn);
+    this.pagesLock.unlock();
+  }
+
+  /**
+   * balloon_page_list_enqueue(b, pages): enqueue every page of `pfns` under one lock hold;
+   * returns the number enqueued.
+   * @see mm/balloon_compaction.c balloon_page_list_enqueue()
+   */
+  *listEnqueue(pfns: readonly number[]): KernelGen<number> {
+    for (const pfn of pfns) this.checkNewPage(pfn, 'balloon_page_list_enqueue');
+    if (new Set(pfns).size !== pfns.length)
+      throw new MopsError('E_USAGE', 'balloon_page_list_enqueue: a page appears twice', 'pfns');
+    yield* this.pagesLock.lock();
+    for (const pfn of pfns) this.enqueueOne(pfn);
+    this.pagesLock.unlock();
+    return pfns.length;
+  }
+
+  /**
+   * balloon_page_list_dequeue(b, pages, n): under the list lock, take up to `n` pages off
+   * the list (classic: skipping pages whose trylock fails and, v4.8-v6.3, isolated ones),
+   * unpublish them and count balloon_deflate. Returns them; the driver tells the host, then
+   * frees them.
+   * @see mm/balloon_compaction.c balloon_page_list_dequeue()
+   */
+  *listDequeue(n: number): KernelGen<number[]> {
+    if (!Number.isInteger(n) || n < 0)
+      throw new MopsError(
+        'E_USAGE',
+        `balloon_page_list_dequeue: n must be a non-negative integer, got ${n}`,
+        'n',
+      );
+    this.k.mem.assertRunning();
+    yield* this.pagesLock.lock();
+    const out = this.dequeueLocked(n);
+    this.pagesLock.unlock();
+    return out;
+  }
+
+  private dequeueLocked(n: number): number[] {
+    const mem = this.k.mem;
+    const p = mem.pages;
+    const lists = p.lists;
+    const classic = this.design === 'classic';
+    const out: number[] = [];
+    for (let pfn = lists.first(this.pages); pfn !== -1 && out.length < n; ) {
+      const next = lists.nextOf(pfn);
+      if (classic) {
+        if (!trylockPage(mem, pfn)) {
+          pfn = next;
+          continue;
+        }
+        if (this.rules.dequeueSkipsIsolated && p.flags[pfn] & ISOLATED) {
+          // Raced with isolation.
+          unlockPage(this.k, pfn);
+          pfn = next;
+          continue;
+        }
+      }
+      if (this.rules.finalizeOnly) {
+        lists.del(pfn);
+        if (!classic && this.adjustManagedPageCount) adjustManagedPageCount(mem, pfn, 1);
+        this.finalize(pfn);
+      } else this.delete(pfn);
+      mem.vmstat.count('balloon_deflate');
+      out.push(pfn);
+      if (classic) unlockPage(this.k, pfn);
+      if (this.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', -1);
+      pfn = next;
+    }
+    return out;
+  }
+
+  /**
+   * balloon_page_dequeue(b): one page off the balloon, or -1. Finding none is fine while
+   * the VM has pages isolated (they cannot be deflated; the caller retries later, §6.4); a
+   * second, separate lock hold then checks that the list is not empty with nothing
+   * isolated, which would mean pages were lost: a kernel BUG (S23).
+   * @see mm/balloon_compaction.c balloon_page_dequeue()
+   */
+  *dequeue(): KernelGen<number> {
+    const got = yield* this.listDequeue(1);
+    if (got.length === 1) return got[0];
+    yield* this.pagesLock.lock();
+    if (this.k.mem.pages.lists.isEmpty(this.pages) && this.isolatedPages === 0)
+      bug(
+        this.k.mem,
+        'kernel BUG: balloon_page_dequeue: list empty and no page isolated, balloon pages are lost',
+      );
+    this.pagesLock.unlock();
+    this.stats.dequeueEmpty++;
+    return -1;
+  }
+
+  /** The list-lock part of balloon_page_isolate(). */
+  isolateLocked(pfn: number): void {
+    this.k.mem.pages.lists.del(pfn);
+    this.isolatedPages++;
+    this.isolatedSet.add(pfn);
+    this.stats.isolations++;
+  }
+
+  /** The list-lock part of balloon_page_putback(). */
+  putbackLocked(pfn: number): void {
+    this.k.mem.pages.lists.addHead(this.pages, pfn);
+    this.isolatedPages--;
+    this.isolatedSet.delete(pfn);
+    this.stats.putbacks++;
+  }
+
+  /** Drops `pfn` from the isolated count (it migrated or was deflated while isolated). */
+  uncountIsolated(pfn: number): void {
+    this.isolatedPages--;
+    this.isolatedSet.delete(pfn);
+  }
+
+  /** Takes this device's list lock inside a plain function (see the module note). */
+  lockAtomic(): void {
+    spinLockAtomic(this.k.mem, this.pagesLock);
+  }
+
+  /** Releases the list lock. */
+  unlockAtomic(): void {
+    this.pagesLock.unlock();
+  }
+}
+
+function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
+  const mem = k.mem;
+  let core = cores.get(mem);
+  if (core) {
+    if (core.design !== design)
+      throw new MopsError(
+        'E_USAGE',
+        `this machine's balloon devices use the ${core.design} design; all devices of a machine share one`,
+        'design',
+      );
+    return core;
+  }
+  const c: BalloonCore = {
+    ops: makeOps(k),
+    devices: [undefined],
+    design,
+    globalLock: undefined,
+  };
+  if (mem.profile.movableMarker === 'page_type' && setMovableOps(mem, c.ops, PGTY.offline) !== 0)
+    throw new MopsError(
+      'E_PLUGIN',
+      'set_movable_ops(PGTY_offline) failed: another driver registered movable_ops for PageOffline',
+      'ops',
+    );
+  cores.set(mem, c);
+  core = c;
+  return core;
+}
+
+/** balloon_mops (v6.x) / balloon_aops (v4.8) of one machine. */
+function makeOps(k: Kctx): MovableOperations {
+  const mem = k.mem;
+  const rules = balloonRules(mem.profile);
+  const device = (pfn: number): BalloonDevice | undefined => balloonPageDevice(mem, pfn);
+  const ops: MovableOperations = {
+    /**
+     * balloon_page_isolate(): take the page off the device's list and count it isolated.
+     * @see mm/balloon_compaction.c balloon_page_isolate()
+     */
+    isolatePage(page: number): boolean {
+      const core = cores.get(mem)!;
+      if (core.design === '2026') {
+        // The device is read under the global lock: deflation clears private under it.
+        spinLockAtomic(mem, core.globalLock!);
+        const dev = device(page);
+        if (dev) dev.isolateLocked(page);
+        core.globalLock!.unlock();
+        return dev !== undefined;
+      }
+      const dev = device(page);
+      if (!dev) {
+        // The page already got deflated.
+        if (rules.nullDeviceChecks) return false;
+        bug(
+          mem,
+          'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)',
+          page,
+        );
+      }
+      dev.lockAtomic();
+      dev.isolateLocked(page);
+      dev.unlockAtomic();
+      return true;
+    },
+    /**
+     * balloon_page_migrate(): the driver's migratepage, and in the 2026 design the
+     * bookkeeping it no longer does.
+     * @see mm/balloon_compaction.c balloon_page_migrate()
+     */
+    *migratePage(newpage: number, page: number, mode: number): KernelGen<number> {
+      const dev = device(page);
+      if (!dev) {
+        if (rules.nullDeviceChecks) {
+          mem.warnOnce(
+            'balloon_page_migrate:!b_dev_info',
+            'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
+            page,
+          );
+          return Errno.EAGAIN;
+        }
+        bug(
+          mem,
+          'BUG: kernel NULL pointer dereference (balloon_page_device(page)->migratepage)',
+          page,
+        );
+      }
+      if (dev.design === 'classic') {
+        if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
+        if (!(mem.pages.flags[newpage] & LOCKED))
+          bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
+      }
+      if (!dev.migratepage)
+        bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
+      dev.inFlight++;
+      try {
+        const rc = yield* dev.migratepage(dev, newpage, page, mode);
+        if (dev.design === 'classic') {
+          if (rc === 0) dev.stats.migrations++;
+          else dev.stats.migrateFailures++;
+          return rc;
+        }
+        if (rc < 0 && rc !== Errno.ENOENT) {
+          dev.stats.migrateFailures++;
+          return rc;
+        }
+        yield* dev.pagesLock.lock();
+        if (rc === 0) {
+          getPage(mem, newpage);
+          dev.insert(newpage);
+          mem.vmstat.count('balloon_migrate');
+          if (dev.adjustManagedPageCount && mem.zoneOf(page) !== mem.zoneOf(newpage)) {
+            adjustManagedPageCount(mem, page, 1);
+            adjustManagedPageCount(mem, newpage, -1);
+          }
+          dev.stats.migrations++;
+        } else {
+          // Old page was deflated but new page not inflated.
+          mem.vmstat.count('balloon_deflate');
+          if (dev.adjustManagedPageCount) adjustManagedPageCount(mem, page, 1);
+          dev.stats.enoent++;
+        }
+        dev.uncountIsolated(page);
+        dev.finalize(page);
+        dev.pagesLock.unlock();
+        putPage(mem, page);
+        return 0;
+      } finally {
+        dev.inFlight--;
+      }
+    },
+    /**
+     * balloon_page_putback(): back on the device's list, one isolated page fewer.
+     * @see mm/balloon_compaction.c balloon_page_putback()
+     */
+    putbackPage(page: number): void {
+      const core = cores.get(mem)!;
+      const dev = device(page);
+      if (!dev) {
+        if (rules.nullDeviceChecks || core.design === '2026') {
+          mem.warnOnce(
+            'balloon_page_putback:!b_dev_info',
+            'WARNING: balloon_page_putback: WARN_ON_ONCE(!b_dev_info)',
+            page,
+          );
+          return;
+        }
+        bug(
+          mem,
+          'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)',
+          page,
+        );
+      }
+      dev.lockAtomic();
+      dev.putbackLocked(page);
+      dev.unlockAtomic();
+    },
+  };
+  return defineMovableOps('balloon', ops);
+}

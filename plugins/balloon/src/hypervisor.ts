@@ -1,0 +1,230 @@
+/**
+ * The host side of a balloon: which guest pfns it holds, how long it takes to answer, when
+ * it refuses, and a watch on the guest never touching a page it gave away.
+ * @module
+ */
+
+import {
+  bug,
+  type Kctx,
+  type KernelGen,
+  type Machine,
+  type Memory,
+  MopsError,
+  mightSleep,
+  PAGE_SIZE,
+  type Prng,
+} from '@mops/core';
+
+/** The byte an inflated page reads as while the host holds it. */
+export const HOST_POISON = 0xb1;
+
+/** Options of a {@link Hypervisor}. */
+export interface HypervisorOptions {
+  /**
+   * Scheduling points each request waits for the host's acknowledgement (a slow host,
+   * as vmw_balloon's hypercalls can be). Default 0.
+   */
+  latency?: number;
+  /** The host holds at most this many pages; it refuses inflation beyond. Default: no limit. */
+  limit?: number;
+  /** The probability (0..1, from the machine's seeded PRNG) that the host refuses a page. */
+  refuseRate?: number;
+  /** A policy refusing given pfns (checked after `limit` and `refuseRate`). */
+  refuse?: (pfn: number) => boolean;
+}
+
+/** Counts kept by the host. */
+export interface HypervisorStats {
+  /** Inflate requests (one per tell_host on the inflate queue). */
+  inflateRequests: number;
+  /** Deflate requests. */
+  deflateRequests: number;
+  /** Pages inflated. */
+  pagesInflated: number;
+  /** Pages deflated. */
+  pagesDeflated: number;
+  /** Pages the host refused to inflate. */
+  refused: number;
+}
+
+/**
+ * A hypervisor model. It records the guest pfns it holds ("inflated"); while it holds one,
+ * the page's contents belong to the host (they read as {@link HOST_POISON}) and a guest
+ * write to them is a kernel BUG ({@link MmBug}), caught by {@link guestWrite} at once or by
+ * {@link deflate} / {@link verify} from the contents. It can be slow (`latency`) and can
+ * refuse pages (`limit`, `refuseRate`, `refuse`), as vmw_balloon's host may.
+ * @see drivers/virtio/virtio_balloon.c tell_host()
+ * @see drivers/misc/vmw_balloon.c vmballoon_lock()
+ */
+export class Hypervisor {
+  /** Guest pfns the host holds. */
+  readonly inflated = new Set<number>();
+  /** Counts. */
+  readonly stats: HypervisorStats = {
+    inflateRequests: 0,
+    deflateRequests: 0,
+    pagesInflated: 0,
+    pagesDeflated: 0,
+    refused: 0,
+  };
+  /** Scheduling points per request. */
+  latency: number;
+  /** Most pages the host holds (Infinity: no limit). */
+  limit: number;
+  /** Probability of refusing a page. */
+  refuseRate: number;
+  /** Refusal policy. */
+  refuse: ((pfn: number) => boolean) | undefined;
+  private readonly mem: Memory;
+  private readonly prng: Prng;
+
+  /** @param machine the guest */
+  constructor(machine: Machine, opts: HypervisorOptions = {}) {
+    this.mem = machine.mem;
+    this.prng = machine.prng;
+    this.latency = nonNegativeInt(opts.latency ?? 0, 'latency');
+    this.limit = opts.limit === undefined ? Infinity : nonNegativeInt(opts.limit, 'limit');
+    const rate = opts.refuseRate ?? 0;
+    if (!(rate >= 0 && rate <= 1))
+      throw new MopsError('E_RANGE', `refuseRate must be within 0..1, got ${rate}`, 'refuseRate');
+    this.refuseRate = rate;
+    if (opts.refuse !== undefined && typeof opts.refuse !== 'function')
+      throw new MopsError('E_USAGE', 'refuse must be a function (pfn) => boolean', 'refuse');
+    this.refuse = opts.refuse;
+  }
+
+  /** Whether the host holds `pfn`. */
+  isInflated(pfn: number): boolean {
+    return this.inflated.has(pfn);
+  }
+
+  /**
+   * The host takes `pfns`; returns those it accepted (the rest were refused). Each accepted
+   * page now reads as {@link HOST_POISON}. Inflating a pfn the host already holds, or a
+   * free page, is a guest bug (MmBug).
+   */
+  inflate(pfns: readonly number[]): number[] {
+    const mem = this.mem;
+    this.stats.inflateRequests++;
+    const ok: number[] = [];
+    for (const pfn of pfns) {
+      this.checkPfn(pfn);
+      if (this.inflated.has(pfn))
+        bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
+      if (mem.pages.refcount[pfn] === 0)
+        bug(mem, 'hypervisor: the guest inflated a free page', pfn);
+      if (this.refuses(pfn)) {
+        this.stats.refused++;
+        continue;
+      }
+      this.inflated.add(pfn);
+      this.stats.pagesInflated++;
+      mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+      ok.push(pfn);
+    }
+    return ok;
+  }
+
+  /**
+   * The host gives `pfns` back. A page whose contents changed while the host held it means
+   * the guest wrote to it: MmBug. Deflating a pfn the host does not hold is a guest bug
+   * (MmBug). The page comes back zeroed.
+   */
+  deflate(pfns: readonly number[]): void {
+    const mem = this.mem;
+    this.stats.deflateRequests++;
+    for (const pfn of pfns) {
+      this.checkPfn(pfn);
+      if (!this.inflated.has(pfn))
+        bug(mem, 'hypervisor: deflate of a pfn the host does not hold', pfn);
+      this.checkUntouched(pfn);
+      this.inflated.delete(pfn);
+      this.stats.pagesDeflated++;
+      mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+    }
+  }
+
+  /**
+   * tell_host(vb, vq): kick the queue and sleep until the host acknowledges (after
+   * `latency` scheduling points). Returns the pfns the host accepted (all of them for a
+   * deflate). May sleep, so it must not be called in atomic context.
+   * @see drivers/virtio/virtio_balloon.c tell_host()
+   */
+  *tellHost(k: Kctx, op: 'inflate' | 'deflate', pfns: readonly number[]): KernelGen<number[]> {
+    const sched = k.sched;
+    mightSleep(sched, 'tell_host');
+    if (sched.preemptible) {
+      yield { op: 'virtqueue_kick', note: op };
+      for (let i = 0; i < this.latency; i++) yield { op: 'wait_event(vb->acked)', note: op };
+    }
+    if (op === 'inflate') return this.inflate(pfns);
+    this.deflate(pfns);
+    return pfns.slice();
+  }
+
+  /**
+   * A guest write of `bytes` at `offset` into page `pfn`. While the host holds the page
+   * this is a kernel BUG (MmBug); otherwise the bytes are written (machines with contents).
+   */
+  guestWrite(pfn: number, offset = 0, bytes: ArrayLike<number> = [0]): void {
+    this.checkPfn(pfn);
+    if (!Number.isInteger(offset) || offset < 0 || offset + bytes.length > PAGE_SIZE)
+      throw new MopsError(
+        'E_RANGE',
+        `offset ${offset} (+${bytes.length}) is outside a page`,
+        'offset',
+      );
+    if (this.inflated.has(pfn)) bug(this.mem, 'hypervisor: guest write to an inflated page', pfn);
+    this.mem.pages.contents?.set(bytes, pfn * PAGE_SIZE + offset);
+  }
+
+  /**
+   * Checks every page the host holds: still allocated in the guest (a page freed while
+   * inflated is a lost page) and, with `contents`, untouched (MmBug otherwise). Returns the
+   * problems that are not BUGs.
+   */
+  verify(contents = true): string[] {
+    const out: string[] = [];
+    for (const pfn of this.inflated) {
+      if (this.mem.pages.refcount[pfn] === 0)
+        out.push(`pfn 0x${pfn.toString(16)} is inflated at the host but free in the guest`);
+      if (contents) this.checkUntouched(pfn);
+    }
+    return out;
+  }
+
+  private checkUntouched(pfn: number): void {
+    const data = this.mem.pages.contents;
+    if (!data) return;
+    const end = (pfn + 1) * PAGE_SIZE;
+    for (let i = pfn * PAGE_SIZE; i < end; i++)
+      if (data[i] !== HOST_POISON)
+        bug(
+          this.mem,
+          `hypervisor: the guest wrote to an inflated page (offset ${i - pfn * PAGE_SIZE})`,
+          pfn,
+        );
+  }
+
+  private refuses(pfn: number): boolean {
+    if (this.inflated.size >= this.limit) return true;
+    if (this.refuseRate > 0 && this.prng.float() < this.refuseRate) return true;
+    return this.refuse?.(pfn) === true;
+  }
+
+  private checkPfn(pfn: number): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.mem.nrPages)
+      throw new MopsError(
+        'E_RANGE',
+        `pfn ${pfn} is outside the guest (0..${this.mem.nrPages - 1})`,
+        'pfn',
+      );
+  }
+}
+
+function nonNegativeInt(v: number, field: string): number {
+  if (!Number.isInteger(v) || v < 0)
+    throw new MopsError('E_RANGE', `${field} must be a non-negative integer, got ${v}`, field);
+  return v;
+}

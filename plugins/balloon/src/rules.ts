@@ -1,0 +1,77 @@
+/**
+ * What the balloon does differently in each profile. The core Profile has no balloon rows,
+ * so this small table is keyed by the profile's existing `movableMarker` field (v4.8:
+ * `'address_space'`, v6.0/v6.3: `'mops'`, v6.17: `'page_type'`).
+ * @module
+ */
+
+import type { Profile } from '@mops/core';
+
+/** Balloon rules of one profile (spec §6, §0.2 "Balloon migratepage order"). */
+export interface BalloonRules {
+  /**
+   * How a page is published: v4.8 `__SetPageMovable(page, inode->i_mapping)` (the device's
+   * address_space), v6.0/v6.3 `__SetPageMovable(page, &balloon_mops)`, v6.17 PageOffline +
+   * `SetPageMovableOps` with the ops registered for PGTY_offline.
+   */
+  readonly marker: Profile['movableMarker'];
+  /**
+   * Deflation only clears `page->private` (`balloon_page_finalize`, v6.17): PageOffline and
+   * PG_movable_ops stay until the page is freed. Before, `balloon_page_delete` clears the
+   * page type, calls `__ClearPageMovable` and clears `private`.
+   */
+  readonly finalizeOnly: boolean;
+  /** NR_BALLOON_PAGES exists (it arrived in 6.14). */
+  readonly nrBalloonPages: boolean;
+  /** fill_balloon allocates its pages with balloon_lock held (v4.8); later, before taking it. */
+  readonly fillAllocsUnderLock: boolean;
+  /** The dequeue walk skips PG_isolated pages (v4.8-v6.3; dead code removed in 2025). */
+  readonly dequeueSkipsIsolated: boolean;
+  /**
+   * isolate refuses a page whose `private` is NULL; putback and migrate warn once and bail
+   * out (v6.17: "Isolated balloon pages cannot get deflated").
+   */
+  readonly nullDeviceChecks: boolean;
+  /** virtballoon_migratepage deletes the old page under pages_lock (v6.x; v4.8 without it). */
+  readonly migrateDeleteUnderListLock: boolean;
+  /** virtballoon_migratepage moves a managed page between zones when they differ (v6.x). */
+  readonly migrateAdjustsManaged: boolean;
+}
+
+const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
+  address_space: {
+    marker: 'address_space',
+    finalizeOnly: false,
+    nrBalloonPages: false,
+    fillAllocsUnderLock: true,
+    dequeueSkipsIsolated: true,
+    nullDeviceChecks: false,
+    migrateDeleteUnderListLock: false,
+    migrateAdjustsManaged: false,
+  },
+  mops: {
+    marker: 'mops',
+    finalizeOnly: false,
+    nrBalloonPages: false,
+    fillAllocsUnderLock: false,
+    dequeueSkipsIsolated: true,
+    nullDeviceChecks: false,
+    migrateDeleteUnderListLock: true,
+    migrateAdjustsManaged: true,
+  },
+  page_type: {
+    marker: 'page_type',
+    finalizeOnly: true,
+    nrBalloonPages: true,
+    fillAllocsUnderLock: false,
+    dequeueSkipsIsolated: false,
+    nullDeviceChecks: true,
+    migrateDeleteUnderListLock: true,
+    migrateAdjustsManaged: true,
+  },
+};
+
+/** The balloon rules of a profile. */
+export function balloonRules(profile: Profile): BalloonRules {
+  return RULES[profile.movableMarker];
+}

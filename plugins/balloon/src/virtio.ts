@@ -1,0 +1,311 @@
+/**
+ * A virtio-balloon-like driver (drivers/virtio/virtio_balloon.c; spec §6.3): fill and leak
+ * tasks serialised by `balloon_lock`, the driver's migratepage, and managed-page
+ * accounting.
+ * @module
+ */
+
+import {
+  Errno,
+  getPage,
+  type Kctx,
+  type KernelGen,
+  type Machine,
+  MopsError,
+  Mutex,
+  putPage,
+} from '@mops/core';
+import { adjustManagedPageCount, type BalloonDesign, BalloonDevice } from './device.js';
+import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
+
+/** VIRTIO_BALLOON_ARRAY_PFNS_MAX: pages one fill or leak call handles at most. */
+export const VIRTIO_BALLOON_ARRAY_PFNS_MAX = 256;
+
+/** Options of a {@link VirtioBalloon}. */
+export interface VirtioBalloonOptions {
+  /** The balloon design (default `'classic'`; `'2026'` needs v6.17). */
+  design?: BalloonDesign;
+  /**
+   * VIRTIO_BALLOON_F_DEFLATE_ON_OOM: the host lets the guest deflate under memory
+   * pressure, so inflated pages stay counted as managed. Default false.
+   */
+  deflateOnOom?: boolean;
+  /** The host (default: a new {@link Hypervisor} with `hypervisorOptions`). */
+  hypervisor?: Hypervisor;
+  /** Options of the default host. */
+  hypervisorOptions?: HypervisorOptions;
+  /** Device name (default `'balloon-kvm'`). */
+  name?: string;
+}
+
+/** Counts kept by the driver. */
+export interface VirtioBalloonStats {
+  /** fill_balloon calls. */
+  fills: number;
+  /** leak_balloon calls. */
+  leaks: number;
+  /** Pages balloon_page_alloc() could not get ("Out of puff!"). */
+  allocFailures: number;
+  /** Pages the host refused to inflate (freed again). */
+  refusedPages: number;
+  /** leak_balloon calls on a balloon that had no page. */
+  emptyLeaks: number;
+  /** leak_balloon calls cut short because every remaining page was isolated (§6.4). */
+  leakShort: number;
+  /** migratepage calls that found balloon_lock taken (-EAGAIN). */
+  migrateBusy: number;
+  /** migratepage calls whose new page the host refused. */
+  migrateRefused: number;
+}
+
+/**
+ * The virtio balloon driver: `fill` inflates (allocate, give to the host, enqueue), `leak`
+ * deflates (dequeue, give back, free), both under the `balloon_lock` mutex; `migratepage`
+ * moves an inflated page for compaction. `numPages` is `vb->num_pages`, what the driver
+ * believes the balloon holds.
+ *
+ * The host is asked before the balloon list changes, so that a refusal (which virtio's
+ * host never gives, but vmw_balloon's does) leaves nothing to undo: in fill the refused
+ * pages are freed (counted in `refusedPages`); in the classic migratepage the migration
+ * fails with -EAGAIN; in the 2026 design the old page is deflated first and a refused new
+ * page makes migratepage return -ENOENT, which the balloon core completes as a deflation.
+ * @see drivers/virtio/virtio_balloon.c
+ */
+export class VirtioBalloon {
+  /** The balloon device (`vb->vb_dev_info`). */
+  readonly dev: BalloonDevice;
+  /** The host. */
+  readonly host: Hypervisor;
+  /** `vb->balloon_lock`. */
+  readonly balloonLock: Mutex;
+  /** `vb->num_pages`. */
+  numPages = 0;
+  /** VIRTIO_BALLOON_F_DEFLATE_ON_OOM negotiated. */
+  readonly deflateOnOom: boolean;
+  /** Counts. */
+  readonly stats: VirtioBalloonStats = {
+    fills: 0,
+    leaks: 0,
+    allocFailures: 0,
+    refusedPages: 0,
+    emptyLeaks: 0,
+    leakShort: 0,
+    migrateBusy: 0,
+    migrateRefused: 0,
+  };
+  /** Kernel context of the machine. */
+  readonly k: Kctx;
+  /** Managed pages of all zones when the driver started (the accounting baseline). */
+  readonly managedBase: number;
+
+  /**
+   * virtballoon_probe(): a balloon device with this driver's migratepage.
+   * @see drivers/virtio/virtio_balloon.c virtballoon_probe()
+   */
+  constructor(
+    /** The guest machine. */
+    readonly machine: Machine,
+    opts: VirtioBalloonOptions = {},
+  ) {
+    this.k = machine;
+    this.managedBase = managedPages(machine);
+    this.deflateOnOom = opts.deflateOnOom ?? false;
+    this.host = opts.hypervisor ?? new Hypervisor(machine, opts.hypervisorOptions);
+    this.balloonLock = new Mutex(machine.sched, 'balloon_lock');
+    const design = opts.design ?? 'classic';
+    this.dev = new BalloonDevice(machine, {
+      design,
+      name: opts.name,
+      migratepage: (dev, newpage, page, mode) => this.migratepage(dev, newpage, page, mode),
+      adjustManagedPageCount: design === '2026' && !this.deflateOnOom,
+    });
+  }
+
+  /** Whether the driver adjusts managed pages itself (classic, without deflate-on-OOM). */
+  private get driverAdjustsManaged(): boolean {
+    return this.dev.design === 'classic' && !this.deflateOnOom;
+  }
+
+  private *allocBatch(num: number, out: number[]): KernelGen {
+    const { sched } = this.k;
+    while (out.length < num) {
+      if (sched.preemptible) yield { op: 'alloc_page', note: 'balloon_page_alloc' };
+      const pfn = this.dev.balloonPageAlloc();
+      if (pfn < 0) {
+        // "Out of puff! Can't get 1 pages"; sleep before the next attempt.
+        this.stats.allocFailures++;
+        if (sched.preemptible) yield { op: 'msleep', note: 'msleep(200)' };
+        return;
+      }
+      out.push(pfn);
+    }
+  }
+
+  /**
+   * fill_balloon(vb, num): inflate by up to `num` pages (at most
+   * {@link VIRTIO_BALLOON_ARRAY_PFNS_MAX}); returns the pages inflated. Allocation failures
+   * and host refusals end with fewer pages, never with an error.
+   * @see drivers/virtio/virtio_balloon.c fill_balloon()
+   */
+  *fill(num: number): KernelGen<number> {
+    checkCount(num, 'fill');
+    this.k.mem.assertRunning();
+    const { sched } = this.k;
+    const dev = this.dev;
+    num = Math.min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
+    this.stats.fills++;
+    const pages: number[] = [];
+    if (!dev.rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
+    yield* this.balloonLock.lock();
+    if (dev.rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
+    const accepted = pages.length ? yield* this.host.tellHost(this.k, 'inflate', pages) : [];
+    if (accepted.length !== pages.length) {
+      const ok = new Set(accepted);
+      for (const pfn of pages)
+        if (!ok.has(pfn)) {
+          this.stats.refusedPages++;
+          putPage(this.k.mem, pfn);
+        }
+    }
+    for (const pfn of accepted) {
+      yield* dev.enqueue(pfn);
+      this.numPages++;
+      if (this.driverAdjustsManaged) adjustManagedPageCount(this.k.mem, pfn, -1);
+    }
+    if (sched.preemptible) yield this.balloonLock.points.unlock;
+    this.balloonLock.unlock();
+    return accepted.length;
+  }
+
+  /**
+   * leak_balloon(vb, num): deflate by up to `num` pages (never more than the balloon
+   * holds); returns the pages released. Stops early when the remaining pages are isolated
+   * by compaction (they cannot be deflated now; call again later).
+   * @see drivers/virtio/virtio_balloon.c leak_balloon()
+   */
+  *leak(num: number): KernelGen<number> {
+    checkCount(num, 'leak');
+    this.k.mem.assertRunning();
+    const { mem, sched } = this.k;
+    this.stats.leaks++;
+    num = Math.min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
+    yield* this.balloonLock.lock();
+    // We can't release more pages than taken.
+    num = Math.min(num, this.numPages);
+    if (num === 0) this.stats.emptyLeaks++;
+    const pages: number[] = [];
+    while (pages.length < num) {
+      const pfn = yield* this.dev.dequeue();
+      if (pfn < 0) {
+        this.stats.leakShort++;
+        break;
+      }
+      pages.push(pfn);
+      this.numPages--;
+    }
+    if (pages.length) yield* this.host.tellHost(this.k, 'deflate', pages);
+    // release_pages_balloon()
+    for (const pfn of pages) {
+      if (this.driverAdjustsManaged) adjustManagedPageCount(mem, pfn, 1);
+      if (sched.preemptible) yield { op: 'put_page', pfn };
+      putPage(mem, pfn);
+    }
+    if (sched.preemptible) yield this.balloonLock.points.unlock;
+    this.balloonLock.unlock();
+    return pages.length;
+  }
+
+  /**
+   * virtballoon_migratepage(): trylock balloon_lock or -EAGAIN; inflate `newpage` at the
+   * host, put it in the balloon with a reference of its own, deflate `page` and drop the
+   * balloon's reference on it (classic, §0.2 order); in the 2026 design only the two host
+   * calls, the balloon core doing the rest.
+   * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
+   */
+  *migratepage(
+    dev: BalloonDevice,
+    newpage: number,
+    page: number,
+    _mode: number,
+  ): KernelGen<number> {
+    const { mem, sched } = this.k;
+    const lock = this.balloonLock;
+    // Do not contend with fill/leak (or recurse when fill itself triggers compaction):
+    // retrying the migration later is easier.
+    if (sched.preemptible) yield lock.points.trylock;
+    if (!lock.trylock()) {
+      this.stats.migrateBusy++;
+      return Errno.EAGAIN;
+    }
+    if (dev.design === '2026') {
+      yield* this.host.tellHost(this.k, 'deflate', [page]);
+      const ok = yield* this.host.tellHost(this.k, 'inflate', [newpage]);
+      if (ok.length === 0) {
+        this.stats.migrateRefused++;
+        this.numPages--;
+      }
+      if (sched.preemptible) yield lock.points.unlock;
+      lock.unlock();
+      return ok.length === 0 ? Errno.ENOENT : 0;
+    }
+    const ok = yield* this.host.tellHost(this.k, 'inflate', [newpage]);
+    if (ok.length === 0) {
+      this.stats.migrateRefused++;
+      if (sched.preemptible) yield lock.points.unlock;
+      lock.unlock();
+      return Errno.EAGAIN;
+    }
+    getPage(mem, newpage); // the balloon's reference
+    // A page moving to another zone takes its managed-page debit along.
+    if (
+      dev.rules.migrateAdjustsManaged &&
+      !this.deflateOnOom &&
+      mem.zoneOf(page) !== mem.zoneOf(newpage)
+    ) {
+      adjustManagedPageCount(mem, page, 1);
+      adjustManagedPageCount(mem, newpage, -1);
+    }
+    // First step: inflate newpage.
+    yield* dev.pagesLock.lock();
+    dev.insert(newpage);
+    dev.uncountIsolated(page);
+    mem.vmstat.count('balloon_migrate');
+    dev.pagesLock.unlock();
+    // Second step: deflate page (its lru is the VM's: delete does not unlink it).
+    if (!dev.rules.finalizeOnly) {
+      if (dev.rules.migrateDeleteUnderListLock) {
+        yield* dev.pagesLock.lock();
+        dev.delete(page);
+        dev.pagesLock.unlock();
+      } else dev.delete(page);
+    }
+    yield* this.host.tellHost(this.k, 'deflate', [page]);
+    if (sched.preemptible) yield lock.points.unlock;
+    lock.unlock();
+    if (dev.rules.finalizeOnly) dev.finalize(page);
+    if (sched.preemptible) yield { op: 'put_page', pfn: page };
+    putPage(mem, page);
+    return 0;
+  }
+
+  /** Whether no fill, leak or migration is under way (the counts must then agree). */
+  quiescent(): boolean {
+    return !this.balloonLock.locked && this.dev.inFlight === 0;
+  }
+}
+
+/** Managed pages of all populated zones. */
+export function managedPages(machine: Machine): number {
+  let n = 0;
+  for (const z of machine.mem.populatedZones) n += z.managedPages;
+  return n;
+}
+
+function checkCount(num: number, what: string): void {
+  if (!Number.isInteger(num) || num < 0)
+    throw new MopsError(
+      'E_USAGE',
+      `${what}: the page count must be a non-negative integer, got ${num}`,
+      'num',
+    );
+}

@@ -1,0 +1,92 @@
+/**
+ * What the VM can observe of zsmalloc in each profile (spec §0.2, zsmalloc table;
+ * zsmalloc-by-profile §4 and §6). The allocator is the same everywhere; these rules only
+ * change the movable_ops callbacks, the free path of a zspage with an isolated sub-page
+ * and the layout of the text views. They are keyed by the profile's `movableMarker`,
+ * which tells the three movable_ops eras apart.
+ * @module
+ */
+
+import type { Profile } from '@mops/core';
+
+/** The zsmalloc behaviour of one movable_ops era. */
+export interface ZsRules {
+  /**
+   * When zs_page_isolate refuses: `'empty-or-compacting'` (v4.8: no object in use, or
+   * zs_compact holds the zspage), `'never'` (v6.0/v6.3), `'destroyed'` (v6.17).
+   */
+  readonly isolateRefuses: 'empty-or-compacting' | 'never' | 'destroyed';
+  /** Isolation counts the zspage's isolated sub-pages (v4.8–v6.3). */
+  readonly countsIsolated: boolean;
+  /** The first isolated sub-page takes the zspage off its fullness list (v4.8). */
+  readonly isolateTakesOffList: boolean;
+  /**
+   * zs_page_migrate when the zspage lock is held by a reader: `'EAGAIN'` (v4.8, a mapped
+   * object), `'wait'` (v6.0/v6.3 spin on the lock), `'EINVAL'` (v6.17 write-trylock).
+   */
+  readonly migrateBusy: 'EAGAIN' | 'wait' | 'EINVAL';
+  /** zs_page_migrate fails with -EBUSY on a zspage with no object in use (v4.8). */
+  readonly migrateEmptyEbusy: boolean;
+  /**
+   * putback_page: `'relist'` (v4.8: uncount; the last one relists the zspage and, if
+   * empty, schedules the deferred free), `'uncount'` (v6.0/v6.3), `'none'` (v6.17).
+   */
+  readonly putback: 'relist' | 'uncount' | 'none';
+  /** zs_free leaves an emptied zspage with an isolated sub-page alone (v4.8). */
+  readonly deferFreeWhileIsolated: boolean;
+  /** Freeing a zspage calls __ClearPageMovable on each sub-page (v4.8–v6.3). */
+  readonly clearMovableOnFree: boolean;
+  /** Sub-pages carry the Zsmalloc page type with first_obj_offset in its low bits (v6.17). */
+  readonly pageType: boolean;
+  /** mm_stat has 7 fields (v4.8) rather than 9. */
+  readonly mmStat7: boolean;
+  /** debugfs `classes` shows almost_full/almost_empty (v4.8–v6.3) rather than ratio groups. */
+  readonly classesAlmost: boolean;
+}
+
+const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
+  address_space: {
+    isolateRefuses: 'empty-or-compacting',
+    countsIsolated: true,
+    isolateTakesOffList: true,
+    migrateBusy: 'EAGAIN',
+    migrateEmptyEbusy: true,
+    putback: 'relist',
+    deferFreeWhileIsolated: true,
+    clearMovableOnFree: true,
+    pageType: false,
+    mmStat7: true,
+    classesAlmost: true,
+  },
+  mops: {
+    isolateRefuses: 'never',
+    countsIsolated: true,
+    isolateTakesOffList: false,
+    migrateBusy: 'wait',
+    migrateEmptyEbusy: false,
+    putback: 'uncount',
+    deferFreeWhileIsolated: false,
+    clearMovableOnFree: true,
+    pageType: false,
+    mmStat7: false,
+    classesAlmost: true,
+  },
+  page_type: {
+    isolateRefuses: 'destroyed',
+    countsIsolated: false,
+    isolateTakesOffList: false,
+    migrateBusy: 'EINVAL',
+    migrateEmptyEbusy: false,
+    putback: 'none',
+    deferFreeWhileIsolated: false,
+    clearMovableOnFree: false,
+    pageType: true,
+    mmStat7: false,
+    classesAlmost: false,
+  },
+};
+
+/** The zsmalloc rules of a profile. */
+export function zsRules(profile: Profile): ZsRules {
+  return RULES[profile.movableMarker];
+}
