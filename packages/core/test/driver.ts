@@ -176,6 +176,16 @@ export class TestDriver {
     putPage(mem, pfn);
   }
 
+  /** The owner frees one of its (not isolated) pages: unpublish under the lock, then put. */
+  *freeOwned(pfn: number): KernelGen {
+    const { mem } = this.k;
+    yield* lockPage(this.k, pfn);
+    if (this.m.profile.ownerMayRelease) __ClearPageMovable(mem, pfn);
+    unlockPage(this.k, pfn);
+    this.owned.delete(pfn);
+    putPage(mem, pfn);
+  }
+
   /** Calls of one kind. */
   callsOf(cb: Call['cb']): Call[] {
     return this.calls.filter((c) => c.cb === cb);

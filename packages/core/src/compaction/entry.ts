@@ -181,7 +181,9 @@ export function* tryToCompactPages(
   for (let zi = Math.min(highest, MAX_NR_ZONES - 1); zi >= 0; zi--) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
-    if (req.prio > minPrio && compactionDeferred(zone, req.order)) {
+    // v4.8 consults deferral at every priority; 6.x skips it at SYNC_FULL.
+    const consult = !m.profile.compaction.hasSyncFull || req.prio > minPrio;
+    if (consult && compactionDeferred(zone, req.order)) {
       rc = Math.max(rc, COMPACT.DEFERRED) as CompactResult;
       continue;
     }

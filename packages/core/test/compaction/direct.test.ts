@@ -1,0 +1,116 @@
+import { describe, expect, it } from 'vitest';
+import {
+  allocPagesDirectCompact,
+  COMPACT_PRIO,
+  compactionState,
+  GFP,
+  type Machine,
+  PF_MEMALLOC,
+  PROFILE_NAMES,
+  type ProfileName,
+  zoneCompactState,
+} from '../../src/index.js';
+import { TestDriver } from '../driver.js';
+import { expectInvariants, smallMachine } from '../helpers.js';
+
+/** 8 MiB, every page a driver page, then every odd page freed: 1024 free order-0 pages. */
+function checkerboardOfDriverPages(profile: ProfileName) {
+  const m = smallMachine('8M', { profile });
+  const drv = new TestDriver(m);
+  const pages = drv.alloc(2048);
+  for (const p of pages) if (p % 2) m.run(() => drv.freeOwned(p));
+  return { m, drv };
+}
+
+/** 8 MiB, every even page an unmovable page, odd pages free: compaction cannot help. */
+function pinnedCheckerboard(profile: ProfileName) {
+  const m = smallMachine('8M', { profile });
+  const all: number[] = [];
+  for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
+  for (const p of all) if (p % 2) m.putPage(p);
+  return m;
+}
+
+function direct(m: Machine, order: number, prio: number): number {
+  const t = m.sched.spawn('alloc', () => allocPagesDirectCompact(m, { gfp: GFP.HIGHUSER_MOVABLE, order, allocFlags: 0, prio: prio as 0 }), {
+    flags: PF_MEMALLOC,
+  });
+  return m.sched.runToEnd(t);
+}
+
+const ev = (m: Machine, n: string) => m.mem.vmstat.get(n);
+
+describe.each(PROFILE_NAMES)('S36 direct compaction accounting — %s', (profile) => {
+  it('case 1: below the order-0 watermark plus compact_gap → SKIPPED, no stall counted', () => {
+    const m = smallMachine('8M', { profile, minFreeKbytes: 1024 });
+    while (m.allocPages(GFP.KERNEL, 0) >= 0);
+    expect(direct(m, 2, COMPACT_PRIO.ASYNC)).toBe(-1);
+    expect(ev(m, 'compact_stall')).toBe(0);
+    expect(ev(m, 'compact_fail')).toBe(0);
+  });
+
+  it('case 2: compaction makes a suitable page → stall+1, success+1, deferral reset', () => {
+    const { m } = checkerboardOfDriverPages(profile);
+    const zone = m.mem.populatedZones[0];
+    zoneCompactState(zone).deferShift = 3;
+    zoneCompactState(zone).orderFailed = 3; // order 2 is below it: not deferred
+    const pfn = direct(m, 2, COMPACT_PRIO.SYNC_LIGHT);
+    expect(pfn).toBeGreaterThanOrEqual(0);
+    expect(ev(m, 'compact_stall')).toBe(1);
+    expect(ev(m, 'compact_success')).toBe(1);
+    expect(ev(m, 'compact_fail')).toBe(0);
+    expect(ev(m, 'pgmigrate_success')).toBeGreaterThan(0);
+    expect(zoneCompactState(zone).deferShift).toBe(0);
+    expect(m.mem.warnings).toEqual([]);
+    m.freePages(pfn, 2);
+    expectInvariants(m);
+  });
+
+  it('case 3: nothing suitable → stall+1, fail+1; a sync run that completes defers the zone', () => {
+    const m = pinnedCheckerboard(profile);
+    const zone = m.mem.populatedZones[0];
+    expect(direct(m, 2, COMPACT_PRIO.SYNC_LIGHT)).toBe(-1);
+    expect(ev(m, 'compact_stall')).toBe(1);
+    expect(ev(m, 'compact_fail')).toBe(1);
+    expect(zoneCompactState(zone).deferShift).toBe(1);
+    // An ASYNC run does not defer.
+    expect(direct(m, 2, COMPACT_PRIO.ASYNC)).toBe(-1);
+    expectInvariants(m);
+  });
+
+  it('case 4: every zone deferred → DEFERRED; 6.x counts a stall and a failure, v4.8 nothing', () => {
+    const m = pinnedCheckerboard(profile);
+    const s = zoneCompactState(m.mem.populatedZones[0]);
+    s.deferShift = 3;
+    s.considered = 0;
+    s.orderFailed = 0;
+    const before = [ev(m, 'compact_stall'), ev(m, 'compact_fail')];
+    expect(direct(m, 2, COMPACT_PRIO.SYNC_LIGHT)).toBe(-1);
+    const delta = profile === 'v4.8' ? 0 : 1;
+    expect([ev(m, 'compact_stall') - before[0], ev(m, 'compact_fail') - before[1]]).toEqual([delta, delta]);
+    expect(ev(m, 'compact_migrate_scanned')).toBe(0);
+  });
+});
+
+describe('async direct compaction and the free scanner stride', () => {
+  it('ASYNC scans free blocks with a stride of 32 and can miss every free page of a checkerboard', () => {
+    const { m } = checkerboardOfDriverPages('v6.3');
+    expect(direct(m, 2, COMPACT_PRIO.ASYNC)).toBe(-1);
+    expect(ev(m, 'compact_fail')).toBe(1);
+    expect(ev(m, 'pgmigrate_success')).toBe(0);
+    expectInvariants(m);
+  });
+});
+
+describe('the allocator slow path', () => {
+  it('a high-order allocation that fails on a fragmented machine succeeds through direct compaction', () => {
+    const { m } = checkerboardOfDriverPages('v6.3');
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 3);
+    expect(pfn).toBeGreaterThanOrEqual(0);
+    expect(ev(m, 'compact_stall')).toBeGreaterThanOrEqual(1);
+    expect(ev(m, 'compact_success')).toBe(1);
+    expect(compactionState(m).lastResults.length).toBeGreaterThan(0);
+    m.freePages(pfn, 3);
+    expectInvariants(m);
+  });
+});

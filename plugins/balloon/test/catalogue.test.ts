@@ -1,0 +1,170 @@
+import { Errno, MIGRATE_MODE, MmBug, PG, PageLocked, putbackMovablePage } from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import {
+  expectClean,
+  isolate,
+  migrate,
+  PROFILES,
+  putback,
+  run,
+  targets,
+  warningsOf,
+  withBalloon,
+} from './helpers.js';
+
+const ISO = 1 << PG.isolated;
+
+describe.each(PROFILES)('catalogue, %s', (profile) => {
+  it('S01 isolate a balloon page (spec §12 S01, §6.2 balloon_page_isolate)', () => {
+    const { m, vb, dev } = withBalloon(profile, 1);
+    const [a] = dev.listPages();
+    const p = m.mem.pages;
+    expect(p.refcount[a]).toBe(1);
+    const seen: boolean[] = [];
+    const orig = dev.isolateLocked.bind(dev);
+    dev.isolateLocked = (pfn: number) => {
+      seen.push(PageLocked(m.mem, pfn));
+      orig(pfn);
+    };
+    const list = p.lists.newList();
+    expect(isolate(m, list, a)).toBe(true);
+    expect(p.refcount[a]).toBe(2);
+    expect(p.flags[a] & ISO).toBe(ISO);
+    expect(PageLocked(m.mem, a)).toBe(false);
+    expect(dev.listPages()).not.toContain(a);
+    expect(p.lists.toArray(list)).toEqual([a]);
+    expect(dev.isolatedPages).toBe(1);
+    expect(seen).toEqual([true]);
+    expect(vb.host.isInflated(a)).toBe(true);
+    expectClean(m);
+  });
+
+  it('S10 successful balloon migration (spec §12 S10, §6.3)', () => {
+    const { m, vb, dev } = withBalloon(profile, 1);
+    const [a] = dev.listPages();
+    const p = m.mem.pages;
+    const list = p.lists.newList();
+    isolate(m, list, a);
+    const calls: { mode: number; locked: boolean; src: number; dst: number }[] = [];
+    const orig = vb.migratepage.bind(vb);
+    vb.migratepage = (d, newpage, page, mode) => {
+      calls.push({ mode, src: page, dst: newpage, locked: PageLocked(m.mem, page) && PageLocked(m.mem, newpage) });
+      return orig(d, newpage, page, mode);
+    };
+    const before = { mig: m.mem.vmstat.get('balloon_migrate'), ok: m.mem.vmstat.get('pgmigrate_success') };
+    const t = targets();
+    const res = migrate(m, list, MIGRATE_MODE.SYNC_LIGHT, t);
+    expect(res.rc).toBe(0);
+    expect(calls).toHaveLength(1);
+    const d = t.handed[0];
+    expect(calls[0]).toMatchObject({ src: a, dst: d, locked: true });
+    expect(calls[0].mode).toBe(
+      m.profile.migrateAlgo === 'batched' ? MIGRATE_MODE.ASYNC : MIGRATE_MODE.SYNC_LIGHT,
+    );
+    expect(dev.listPages()).toEqual([d]);
+    expect(p.refcount[d]).toBe(1);
+    expect(p.priv[d]).toBe(dev.id);
+    expect(p.refcount[a]).toBe(0);
+    expect(p.flags[a] & ISO).toBe(0);
+    expect(dev.isolatedPages).toBe(0);
+    expect(m.mem.vmstat.get('balloon_migrate')).toBe(before.mig + 1);
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(before.ok + 1);
+    expect(vb.host.isInflated(d)).toBe(true);
+    expect(vb.host.isInflated(a)).toBe(false);
+    expect(vb.numPages).toBe(1);
+    expect(warningsOf(m, 'protocol_violation')).toEqual([]);
+    expect(warningsOf(m, 'bad_page')).toEqual([]);
+    expectClean(m);
+  });
+
+  it('S22 balloon deflate while pages are isolated (spec §12 S22, §6.4)', () => {
+    const { m, dev } = withBalloon(profile, 2);
+    const p = m.mem.pages;
+    const [x, y] = dev.listPages();
+    const list = p.lists.newList();
+    isolate(m, list, x);
+    isolate(m, list, y);
+    expect(dev.listLength()).toBe(0);
+    expect(dev.isolatedPages).toBe(2);
+    expect(run(m, () => dev.dequeue())).toBe(-1);
+    expect(dev.stats.dequeueEmpty).toBe(1);
+    expect(m.mem.halted).toBeUndefined();
+    // Put one page back: the next dequeue finds it.
+    p.lists.del(y);
+    run(m, () => putbackMovablePage(m, y));
+    const deflate = m.mem.vmstat.get('balloon_deflate');
+    expect(run(m, () => dev.dequeue())).toBe(y);
+    expect(p.priv[y]).toBe(0);
+    expect(m.mem.vmstat.get('balloon_deflate')).toBe(deflate + 1);
+  });
+
+  it('S23 balloon lost pages: dequeue with an empty list and nothing isolated is a BUG', () => {
+    const { m, vb, dev } = withBalloon(profile, 1);
+    const [a] = dev.listPages();
+    // Lose the page: off the list, never isolated, while the driver still counts it.
+    m.mem.pages.lists.del(a);
+    expect(vb.numPages).toBe(1);
+    expect(() => run(m, () => vb.leak(1))).toThrow(MmBug);
+    expect(m.mem.halted?.reason).toMatch(/balloon pages are lost/);
+    expect(() => run(m, () => vb.fill(1))).toThrow(/halted/);
+  });
+});
+
+describe.each(['v6.3', 'v6.17'] as const)('persistent -EAGAIN, %s', (profile) => {
+  it('S12 balloon_lock held for the whole ASYNC call: 10 driver calls, then putback', () => {
+    const { m, vb, dev } = withBalloon(profile, 1);
+    const p = m.mem.pages;
+    const [a] = dev.listPages();
+    const list = p.lists.newList();
+    isolate(m, list, a);
+    let calls = 0;
+    const orig = vb.migratepage.bind(vb);
+    vb.migratepage = (d, np, pg, mode) => {
+      calls++;
+      return orig(d, np, pg, mode);
+    };
+    // An inflating thread holds balloon_lock throughout.
+    expect(vb.balloonLock.trylock()).toBe(true);
+    const fail = m.mem.vmstat.get('pgmigrate_fail');
+    const res = migrate(m, list, MIGRATE_MODE.ASYNC);
+    expect(calls).toBe(10);
+    expect(vb.stats.migrateBusy).toBe(10);
+    expect(res.rc).toBe(1);
+    expect(p.lists.toArray(list)).toEqual([a]);
+    expect(p.flags[a] & ISO).toBe(ISO);
+    expect(PageLocked(m.mem, a)).toBe(false);
+    vb.balloonLock.unlock();
+    const putbacks = dev.stats.putbacks;
+    putback(m, list);
+    expect(dev.stats.putbacks).toBe(putbacks + 1);
+    expect(dev.listPages()).toEqual([a]);
+    expect(p.flags[a] & ISO).toBe(0);
+    expect(p.refcount[a]).toBe(1);
+    expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + 1);
+    expectClean(m);
+  });
+});
+
+describe.each(['v4.8', 'v6.0'] as const)('persistent -EAGAIN, %s', (profile) => {
+  it('S14 balloon_lock held: 10 passes, a fresh target each pass, fail counted per profile', () => {
+    const { m, vb, dev } = withBalloon(profile, 1);
+    const [a] = dev.listPages();
+    const list = m.mem.pages.lists.newList();
+    isolate(m, list, a);
+    expect(vb.balloonLock.trylock()).toBe(true);
+    const fail = m.mem.vmstat.get('pgmigrate_fail');
+    const t = targets();
+    const res = migrate(m, list, MIGRATE_MODE.SYNC, t);
+    vb.balloonLock.unlock();
+    expect(res.rc).toBe(1);
+    expect(vb.stats.migrateBusy).toBe(10);
+    expect(t.handed).toHaveLength(10);
+    expect(t.returned).toEqual(t.handed);
+    expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + (profile === 'v4.8' ? 1 : 0));
+    putback(m, list);
+    expect(dev.listPages()).toEqual([a]);
+    expect(Errno.EAGAIN).toBe(-11);
+    expectClean(m);
+  });
+});
+

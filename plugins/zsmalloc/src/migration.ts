@@ -1,0 +1,215 @@
+/**
+ * zsmalloc's movable_operations (spec §7.3-§7.5, §4.1, §4.3; zsmalloc-by-profile §4):
+ * zs_page_isolate, zs_page_migrate and zs_page_putback, with what each profile lets the VM
+ * observe (see {@link ZsRules}).
+ * @module
+ */
+
+import {
+  bug,
+  defineMovableOps,
+  Errno,
+  getPage,
+  type KernelGen,
+  type MovableOperations,
+  PAGE_SIZE,
+  PG,
+  PGTY,
+  putPage,
+  ZS,
+} from '@mops/core';
+import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
+import type { ZsPool } from './pool.js';
+import type { ZsRegistry } from './registry.js';
+import { POINTS, putbackZspage, removeZspage, type Zspage } from './zspage.js';
+
+function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
+  const id = reg.machine.mem.pages.priv[pfn];
+  return id > 0 ? reg.zspages[id] : undefined;
+}
+
+/**
+ * zs_page_isolate(page, mode). v4.8: refuses a zspage with no object in use or one that
+ * zs_compact holds, and takes the zspage off its fullness list on its first isolated
+ * sub-page; v6.0/v6.3: always succeeds, counting under the zspage lock; v6.17: refuses
+ * only a page whose zspage was destroyed.
+ * @see mm/zsmalloc.c zs_page_isolate()
+ */
+export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean> {
+  reg.calls.isolate++;
+  const zs = zspageOfPage(reg, page);
+  if (!zs) {
+    if (reg.machine.profile.movableMarker === 'page_type') return false;
+    bug(reg.machine.mem, 'zs_page_isolate: movable page without zspage', page);
+  }
+  const pool = zs.pool as ZsPool;
+  const rules = pool.rules;
+  if (rules.isolateRefuses === 'destroyed') return true;
+  const sched = pool.k.sched;
+  if (rules.isolateTakesOffList) {
+    const cls = zs.cls;
+    yield* cls.lock.lock();
+    let ok = zs.inuse !== 0 && !(zs.listed < 0 && zs.isolated === 0);
+    if (ok) {
+      if (zs.isolated === 0 && zs.listed >= 0) removeZspage(cls, zs);
+      zs.isolated++;
+    } else ok = false;
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+    return ok;
+  }
+  yield* zs.lock.writeLockSpin();
+  zs.isolated++;
+  if (sched.preemptible) yield POINTS.writeUnlock;
+  zs.lock.writeUnlock();
+  return true;
+}
+
+/**
+ * zs_page_putback(page). v4.8: uncount, and when the last isolated sub-page returns put
+ * the zspage back on its list, scheduling the deferred free if it is empty; v6.0/v6.3:
+ * uncount; v6.17: nothing.
+ * @see mm/zsmalloc.c zs_page_putback()
+ */
+export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
+  reg.calls.putback++;
+  const zs = zspageOfPage(reg, page);
+  if (!zs) return;
+  const pool = zs.pool as ZsPool;
+  const rules = pool.rules;
+  const sched = pool.k.sched;
+  if (rules.putback === 'none') return;
+  if (rules.putback === 'relist') {
+    const cls = zs.cls;
+    yield* cls.lock.lock();
+    if (--zs.isolated === 0 && zs.listed < 0) {
+      if (putbackZspage(cls, zs) === 0) pool.freeWorkPending = true;
+    }
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+    return;
+  }
+  yield* zs.lock.writeLockSpin();
+  zs.isolated--;
+  if (sched.preemptible) yield POINTS.writeUnlock;
+  zs.lock.writeUnlock();
+}
+
+/**
+ * zs_page_migrate(dst, src, mode): under pool->lock (write), class->lock and the zspage
+ * write lock, copy the page, point the handles of the allocated objects that start in it
+ * at `dst`, and put `dst` in `src`'s place in the chain; then take zsmalloc's reference
+ * on `dst` and drop the one on `src`. Per profile: v4.8 -EBUSY for a zspage with no
+ * object in use and -EAGAIN while an object is being accessed; v6.0/v6.3 wait for the
+ * accessors; v6.17 -EINVAL while an object is being accessed and a fake success (0, nothing
+ * done) when the zspage was destroyed.
+ * @see mm/zsmalloc.c zs_page_migrate()
+ */
+export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): KernelGen<number> {
+  reg.calls.migrate++;
+  const mem = reg.machine.mem;
+  const zs = zspageOfPage(reg, src);
+  if (!zs) {
+    if (reg.machine.profile.movableMarker === 'page_type') return 0;
+    bug(mem, 'zs_page_migrate: movable page without zspage', src);
+  }
+  // The page is locked, so the zspage cannot be destroyed under us.
+  const pool = zs.pool as ZsPool;
+  const rules = pool.rules;
+  const sched = pool.k.sched;
+  const cls = zs.cls;
+  yield* pool.lock.writeLock();
+  yield* cls.lock.lock();
+  const unlockPoolClass = function* (): KernelGen {
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+    if (sched.preemptible) yield pool.lock.points.writeUnlock;
+    pool.lock.writeUnlock();
+  };
+  if (rules.migrateBusy === 'wait') yield* zs.lock.writeLockSpin();
+  else {
+    if (sched.preemptible) yield POINTS.writeTrylock;
+    if (!zs.lock.writeTrylock()) {
+      yield* unlockPoolClass();
+      return rules.migrateBusy === 'EAGAIN' ? Errno.EAGAIN : Errno.EINVAL;
+    }
+  }
+  if (rules.migrateEmptyEbusy && zs.inuse === 0) {
+    zs.lock.writeUnlock();
+    yield* unlockPoolClass();
+    return Errno.EBUSY;
+  }
+  const p = mem.pages;
+  const b = pool.bytes;
+  // Committed: dst becomes a zsmalloc page.
+  if (rules.pageType) p.type[dst] = PGTY.zsmalloc << 24;
+  b.u8.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+  if (cls.huge) {
+    const tagged = b.hugeHandle[src];
+    if (tagged % 2 === OBJ_ALLOCATED_TAG) relocate(pool, (tagged - 1) / 2, src, dst);
+  } else {
+    for (let off = pool.firstObjOffsetOf(src); off < PAGE_SIZE; off += cls.size) {
+      const handle = readHeader(b, src * PAGE_SIZE + off);
+      if (handle !== 0) relocate(pool, handle, src, dst);
+    }
+  }
+  replaceSubPage(pool, zs, dst, src);
+  if (rules.countsIsolated) {
+    zs.isolated--;
+    if (rules.isolateTakesOffList && zs.isolated === 0 && zs.listed < 0) putbackZspage(cls, zs);
+  }
+  if (sched.preemptible) yield pool.lock.points.writeUnlock;
+  pool.lock.writeUnlock();
+  if (sched.preemptible) yield cls.lock.points.unlock;
+  cls.lock.unlock();
+  if (sched.preemptible) yield POINTS.writeUnlock;
+  zs.lock.writeUnlock();
+  getPage(mem, dst);
+  mem.zoneOf(src).stat[ZS.nr_zspages]--;
+  mem.zoneOf(dst).stat[ZS.nr_zspages]++;
+  pool.resetPage(src);
+  putPage(mem, src);
+  return 0;
+}
+
+/** record_obj(handle, location(dst, same index)) for an object that starts in `src`. */
+function relocate(pool: ZsPool, handle: number, src: number, dst: number): void {
+  const slot = handle % HANDLE_SLOTS;
+  if (pool.handles.pfn[slot] !== src)
+    bug(pool.mem, `zs_page_migrate: handle ${handle} does not locate its object in this page`, src);
+  pool.handles.pfn[slot] = dst;
+}
+
+/**
+ * replace_sub_page(): `dst` takes `src`'s place in the chain, with its first_obj_offset,
+ * PG_private if first, the huge handle, and the movable marker.
+ * @see mm/zsmalloc.c replace_sub_page()
+ */
+function replaceSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): void {
+  const mem = pool.mem;
+  const p = mem.pages;
+  const k = zs.pages.indexOf(src);
+  if (k < 0) bug(mem, 'replace_sub_page: page is not in its zspage', src);
+  zs.pages[k] = dst;
+  p.priv[dst] = zs.id;
+  p.setOwner(dst, pool.registry.owner);
+  if (k === 0) p.flags[dst] |= 1 << PG.private;
+  pool.setFirstObjOffset(dst, pool.firstObjOffsetOf(src));
+  pool.bytes.hugeHandle[dst] = pool.bytes.hugeHandle[src];
+  pool.registry.publish(dst);
+}
+
+/** The movable_operations of zsmalloc for the pools of one machine. */
+export function makeZsMovableOps(reg: ZsRegistry): MovableOperations {
+  return defineMovableOps('zsmalloc', {
+    *isolatePage(page: number): KernelGen<boolean> {
+      return yield* zsPageIsolate(reg, page);
+    },
+    *migratePage(dst: number, src: number): KernelGen<number> {
+      return yield* zsPageMigrate(reg, dst, src);
+    },
+    *putbackPage(page: number): KernelGen {
+      yield* zsPagePutback(reg, page);
+    },
+  });
+}

@@ -1,0 +1,651 @@
+/**
+ * The zsmalloc pool (`struct zs_pool`): classes, handles, zspage allocation and freeing,
+ * and the allocation API (spec §7.1, §7.2). Every operation exists as a task form (a
+ * generator that yields scheduling points and takes the kernel's locks in the kernel's
+ * order: page lock → pool->lock → class->lock → zspage lock) and as a plain call that runs
+ * the same code atomically outside any task.
+ * @module
+ */
+
+import {
+  __ClearPageMovable,
+  __GFP,
+  allocPages,
+  bug,
+  Errno,
+  getPage,
+  type Kctx,
+  type KernelGen,
+  type Machine,
+  type Memory,
+  MopsError,
+  PAGE_SIZE,
+  PageLocked,
+  PageMovable,
+  PG,
+  PGTY,
+  pageWaitKey,
+  putPage,
+  RwLock,
+  trylockPage,
+  unlockPage,
+  ZS,
+} from '@mops/core';
+import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
+import {
+  type Bytes,
+  checksum,
+  firstObjOffset,
+  HANDLE_SLOTS,
+  HandleTable,
+  initZspage,
+  objFree,
+  objMalloc,
+  readBytes,
+  readHeader,
+  writeBytes,
+} from './objects.js';
+import { registryOf, type ZsRegistry } from './registry.js';
+import { type ZsRules, zsRules } from './rules.js';
+import {
+  fixFullnessGroup,
+  insertZspage,
+  POINTS,
+  removeZspage,
+  SizeClass,
+  Zspage,
+} from './zspage.js';
+
+/** The gfp zram passes to zs_malloc: GFP_NOIO | __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE. */
+export const ZS_DEFAULT_GFP =
+  __GFP.DIRECT_RECLAIM | __GFP.KSWAPD_RECLAIM | __GFP.NOWARN | __GFP.HIGHMEM | __GFP.MOVABLE;
+
+/** An object held open by {@link ZsPool.objReadBegin}; give it back to objReadEnd. */
+export interface ZsObjMapping {
+  /** The handle. */
+  readonly handle: number;
+  /** The object's bytes (the size given to zs_malloc), header excluded. */
+  readonly data: Uint8Array;
+  /** The zspage whose read lock is held. */
+  readonly zspage: Zspage;
+}
+
+/**
+ * Runs a kernel-context generator to its end outside any task. The pool's plain calls use
+ * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
+ * held by a task makes the call fail with `E_STATE`.
+ */
+export function drive<T>(g: KernelGen<T>, what: string): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done === true) return r.value;
+    if (r.value.op === 'block') {
+      const w = (r.value as { what?: string }).what ?? 'a lock';
+      throw new MopsError(
+        'E_STATE',
+        `${what}: would wait for ${w}, which a task holds; call the task form from a task`,
+      );
+    }
+  }
+}
+
+/** Options of {@link ZsPool}. */
+export interface ZsPoolOptions {
+  /** Pool name (zram uses the disk name); default `'zram0'`. */
+  name?: string;
+}
+
+/**
+ * A zsmalloc pool on one machine. Handles are opaque positive numbers; objects live in page
+ * contents (the machine must be built with contents).
+ * @see mm/zsmalloc.c zs_create_pool()
+ */
+export class ZsPool {
+  /** Pool name. */
+  readonly name: string;
+  /** The machine. */
+  readonly machine: Machine;
+  /** The machine's memory. */
+  readonly mem: Memory;
+  /** Kernel context (memory and scheduler). */
+  readonly k: Kctx;
+  /** What the profile lets the VM observe. */
+  readonly rules: ZsRules;
+  /** Class table. */
+  readonly table: ClassTable;
+  /** Distinct classes, smallest first. */
+  readonly classes: readonly SizeClass[];
+  /** The handle table. */
+  readonly handles = new HandleTable();
+  /** Page bytes. */
+  readonly bytes: Bytes;
+  /** `pool->lock`: readers translate handles, writers (migration, compaction) rewrite them. */
+  readonly lock: RwLock;
+  /** Per-machine zsmalloc state shared by the pools and the movable_ops. */
+  readonly registry: ZsRegistry;
+  /** `pool->pages_allocated`. */
+  pagesAllocated = 0;
+  /** Highest pagesAllocated seen (zram's max_used_pages). */
+  maxPagesAllocated = 0;
+  /** `pool->stats.pages_compacted`. */
+  pagesCompacted = 0;
+  /** `pool->compaction_in_progress`. */
+  compactionInProgress = false;
+  /** `pool->free_work` is scheduled. */
+  freeWorkPending = false;
+  /** Bytes given to zs_malloc for live objects (zram's compr_data_size). */
+  comprDataSize = 0;
+  /** Live objects in the huge class (zram's huge_pages). */
+  hugeObjects = 0;
+  /** Objects ever stored in the huge class (zram's huge_pages_since). */
+  hugeObjectsSince = 0;
+  /** Zspages whose free failed a page trylock and went to the deferred-free work. */
+  deferredFrees = 0;
+
+  /** @param machine a machine built with page contents */
+  constructor(machine: Machine, options: ZsPoolOptions = {}) {
+    const contents = machine.mem.pages.contents;
+    if (!contents)
+      throw new MopsError(
+        'E_STATE',
+        'zsmalloc keeps objects in page contents; build the machine with contents: true',
+        'contents',
+      );
+    this.name = options.name ?? 'zram0';
+    this.machine = machine;
+    this.mem = machine.mem;
+    this.k = { mem: machine.mem, sched: machine.sched };
+    this.rules = zsRules(machine.profile);
+    this.registry = registryOf(machine);
+    this.table = buildClassTable();
+    this.classes = this.table.classes.map((s) => new SizeClass(s, machine.sched));
+    this.lock = new RwLock(machine.sched, 'pool->lock');
+    this.bytes = this.registry.bytes;
+    this.registry.pools.push(this);
+  }
+
+  /** The class an allocation of `size` bytes goes to. */
+  classFor(size: number): SizeClass {
+    return this.classes[this.table.byIndex[getSizeClassIndex(size + ZS_HANDLE_SIZE)]];
+  }
+
+  /** The live zspage a sub-page belongs to (`page->private`), if any. */
+  zspageOf(pfn: number): Zspage | undefined {
+    const id = this.mem.pages.priv[pfn];
+    return id > 0 ? this.registry.zspages[id] : undefined;
+  }
+
+  /** Offset of the first object starting in a sub-page, as the page descriptor records it. */
+  firstObjOffsetOf(pfn: number): number {
+    return this.rules.pageType ? this.mem.pages.type[pfn] & 0xffffff : this.registry.firstObj[pfn];
+  }
+
+  /** Records first_obj_offset in a sub-page's descriptor. */
+  setFirstObjOffset(pfn: number, off: number): void {
+    if (this.rules.pageType) this.mem.pages.type[pfn] = (PGTY.zsmalloc << 24) | off;
+    else this.registry.firstObj[pfn] = off;
+  }
+
+  /** Whether `handle` is a live handle of this pool. */
+  isLive(handle: number): boolean {
+    return this.handles.slotOf(handle) >= 0;
+  }
+
+  /** The size given to zs_malloc for a live handle. */
+  objSize(handle: number): number {
+    return this.handles.size[this.checkHandle(handle, 'objSize')];
+  }
+
+  /**
+   * The slot of a live handle; a MopsError otherwise: E_USAGE for a value this pool never
+   * issued, E_STATE for a handle already freed.
+   */
+  checkHandle(handle: number, what: string): number {
+    const slot = this.handles.slotOf(handle);
+    if (slot >= 0) return slot;
+    if (this.handles.issued(handle))
+      throw new MopsError(
+        'E_STATE',
+        `${what}: handle ${handle} was already freed (pool ${this.name}); use a handle zsMalloc returned and that is still live`,
+        'handle',
+      );
+    throw new MopsError(
+      'E_USAGE',
+      `${what}: ${String(handle)} is not a handle of pool ${this.name}; pass a value zsMalloc returned`,
+      'handle',
+    );
+  }
+
+  // ---------------------------------------------------------------------------- malloc
+
+  /**
+   * zs_malloc(size, gfp): a handle for an object of `size` bytes (1..PAGE_SIZE), or
+   * `Errno.ENOMEM` when pages cannot be allocated. A size out of range is a MopsError
+   * (E_RANGE). Plain form of {@link zsMallocTask}.
+   * @see mm/zsmalloc.c zs_malloc()
+   */
+  zsMalloc(size: number, gfp: number = ZS_DEFAULT_GFP): number {
+    return drive(this.zsMallocTask(size, gfp), 'zsMalloc');
+  }
+
+  /** {@link zsMalloc} for a task. */
+  *zsMallocTask(size: number, gfp: number = ZS_DEFAULT_GFP): KernelGen<number> {
+    if (!Number.isInteger(size) || size <= 0 || size > PAGE_SIZE)
+      throw new MopsError(
+        'E_RANGE',
+        `zsMalloc: size ${String(size)} is out of range; objects hold 1..${PAGE_SIZE} bytes`,
+        'size',
+      );
+    const sched = this.k.sched;
+    const cls = this.classFor(size);
+    const handle = this.handles.alloc();
+    yield* cls.lock.lock();
+    let zs = findGetZspage(cls);
+    if (zs) {
+      objMalloc(this.bytes, this.handles, zs, handle);
+      fixFullnessGroup(cls, zs);
+      this.recordAlloc(cls, handle, size);
+      if (sched.preemptible) yield cls.lock.points.unlock;
+      cls.lock.unlock();
+      return handle;
+    }
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+    zs = this.allocZspage(cls, gfp);
+    if (!zs) {
+      this.handles.release(handle);
+      return Errno.ENOMEM;
+    }
+    yield* cls.lock.lock();
+    objMalloc(this.bytes, this.handles, zs, handle);
+    insertZspage(cls, zs, zs.group());
+    this.pagesAllocated += cls.pagesPerZspage;
+    if (this.pagesAllocated > this.maxPagesAllocated) this.maxPagesAllocated = this.pagesAllocated;
+    cls.objAllocated += cls.objsPerZspage;
+    this.recordAlloc(cls, handle, size);
+    yield* this.setZsPageMovable(zs);
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+    return handle;
+  }
+
+  private recordAlloc(cls: SizeClass, handle: number, size: number): void {
+    cls.objUsed++;
+    const slot = handle % HANDLE_SLOTS;
+    this.handles.size[slot] = size;
+    this.comprDataSize += size;
+    if (cls.huge) {
+      this.hugeObjects++;
+      this.hugeObjectsSince++;
+    }
+  }
+
+  /**
+   * alloc_zspage(): order-0 pages chained in order, the first marked PG_private, each
+   * pointing at the zspage through `private`, with first_obj_offset set and the objects
+   * linked into the free list. Undefined when a page cannot be allocated.
+   * @see mm/zsmalloc.c alloc_zspage()
+   */
+  allocZspage(cls: SizeClass, gfp: number): Zspage | undefined {
+    const mem = this.mem;
+    const p = mem.pages;
+    const reg = this.registry;
+    const pages: number[] = [];
+    for (let i = 0; i < cls.pagesPerZspage; i++) {
+      const pfn = allocPages(mem, gfp, 0, { owner: reg.owner });
+      if (pfn < 0) {
+        for (const q of pages) {
+          mem.zoneOf(q).stat[ZS.nr_zspages]--;
+          if (this.rules.pageType) p.type[q] = -1;
+          putPage(mem, q);
+        }
+        return undefined;
+      }
+      // v6.17 allocates zsmalloc pages with their page type already set.
+      if (this.rules.pageType) p.type[pfn] = PGTY.zsmalloc << 24;
+      mem.zoneOf(pfn).stat[ZS.nr_zspages]++;
+      pages.push(pfn);
+    }
+    const id = reg.newId();
+    const zs = new Zspage(id, cls, this, pages, this.k.sched);
+    reg.zspages[id] = zs;
+    for (let k = 0; k < pages.length; k++) {
+      const pfn = pages[k];
+      p.priv[pfn] = id;
+      if (k === 0) p.flags[pfn] |= 1 << PG.private;
+      this.setFirstObjOffset(pfn, firstObjOffset(k, cls.size));
+    }
+    initZspage(this.bytes, cls, zs);
+    return zs;
+  }
+
+  /**
+   * SetZsPageMovable(): publish every sub-page as movable; each trylock must succeed, since
+   * nobody can lock a page that is not movable yet.
+   * @see mm/zsmalloc.c SetZsPageMovable()
+   */
+  *setZsPageMovable(zs: Zspage): KernelGen {
+    const mem = this.mem;
+    for (const pfn of zs.pages) {
+      if (this.k.sched.preemptible) yield { op: 'trylock_page', pfn };
+      if (!trylockPage(mem, pfn)) {
+        mem.warnOnce('SetZsPageMovable', 'WARNING: SetZsPageMovable: trylock_page failed', pfn);
+        continue;
+      }
+      this.registry.publish(pfn);
+      unlockPage(this.k, pfn);
+    }
+    zs.movable = true;
+  }
+
+  // ---------------------------------------------------------------------------- free
+
+  /**
+   * zs_free(handle). Freeing a value that is not a live handle is a MopsError (E_USAGE for
+   * a value never issued, E_STATE for a handle freed already) and changes nothing.
+   * @see mm/zsmalloc.c zs_free()
+   */
+  zsFree(handle: number): void {
+    drive(this.zsFreeTask(handle), 'zsFree');
+  }
+
+  /** {@link zsFree} for a task. */
+  *zsFreeTask(handle: number): KernelGen {
+    this.checkHandle(handle, 'zsFree');
+    const sched = this.k.sched;
+    yield* this.lock.readLock();
+    const slot = this.handles.slotOf(handle);
+    if (slot < 0) {
+      this.lock.readUnlock();
+      this.checkHandle(handle, 'zsFree');
+    }
+    const pfn = this.handles.pfn[slot];
+    const idx = this.handles.idx[slot];
+    const zs = this.zspageOf(pfn);
+    if (!zs) bug(this.mem, 'zs_free: handle points into a page without zspage', pfn);
+    const cls = zs.cls;
+    yield* cls.lock.lock();
+    if (sched.preemptible) yield this.lock.points.readUnlock;
+    this.lock.readUnlock();
+    if (!cls.huge) {
+      const addr = pfn * PAGE_SIZE + ((idx * cls.size) & (PAGE_SIZE - 1));
+      if (readHeader(this.bytes, addr) !== handle)
+        bug(this.mem, `zs_free: object ${idx} does not hold handle ${handle}`, pfn);
+    }
+    cls.objUsed--;
+    this.comprDataSize -= this.handles.size[slot];
+    if (cls.huge) this.hugeObjects--;
+    objFree(this.bytes, zs, pfn, idx);
+    this.handles.release(handle);
+    const fg = fixFullnessGroup(cls, zs);
+    // v4.8 leaves an emptied zspage with an isolated sub-page for the last putback.
+    if (fg === 0 && !(this.rules.deferFreeWhileIsolated && zs.isolated > 0))
+      yield* this.freeZspage(cls, zs);
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+  }
+
+  /**
+   * free_zspage(): with the class lock held, trylock every sub-page; if one is locked (the
+   * VM may be migrating it), leave the zspage on the empty list for the deferred-free work.
+   * @see mm/zsmalloc.c free_zspage()
+   */
+  *freeZspage(cls: SizeClass, zs: Zspage): KernelGen<boolean> {
+    const mem = this.mem;
+    const n = zs.pages.length;
+    for (let i = 0; i < n; i++) {
+      const pfn = zs.pages[i];
+      if (this.k.sched.preemptible) yield { op: 'trylock_page', pfn };
+      if (!trylockPage(mem, pfn)) {
+        for (let j = 0; j < i; j++) unlockPage(this.k, zs.pages[j]);
+        this.freeWorkPending = true;
+        this.deferredFrees++;
+        return false;
+      }
+    }
+    if (zs.listed >= 0) removeZspage(cls, zs);
+    this.__freeZspage(cls, zs);
+    return true;
+  }
+
+  /**
+   * __free_zspage(): every sub-page locked by the caller is reset (PG_private, `private`,
+   * and before v6.17 __ClearPageMovable, so the VM sees the release), unlocked, uncounted
+   * from NR_ZSPAGES and put. An isolated sub-page survives on the VM's reference.
+   * @see mm/zsmalloc.c __free_zspage()
+   */
+  __freeZspage(cls: SizeClass, zs: Zspage): void {
+    const mem = this.mem;
+    for (const pfn of zs.pages) {
+      this.resetPage(pfn);
+      unlockPage(this.k, pfn);
+      mem.zoneOf(pfn).stat[ZS.nr_zspages]--;
+      putPage(mem, pfn);
+    }
+    zs.destroyed = true;
+    this.registry.zspages[zs.id] = undefined;
+    this.registry.freeIds.push(zs.id);
+    cls.objAllocated -= cls.objsPerZspage;
+    this.pagesAllocated -= cls.pagesPerZspage;
+  }
+
+  /**
+   * reset_page() / reset_zpdesc(): the sub-page no longer belongs to a zspage. The page
+   * must be locked. v6.17 keeps the page type and PG_movable_ops until the buddy free.
+   * @see mm/zsmalloc.c reset_zpdesc()
+   */
+  resetPage(pfn: number): void {
+    const mem = this.mem;
+    const p = mem.pages;
+    p.flags[pfn] &= ~(1 << PG.private);
+    p.priv[pfn] = 0;
+    this.bytes.hugeHandle[pfn] = 0;
+    if (this.rules.clearMovableOnFree && PageMovable(mem, pfn)) __ClearPageMovable(mem, pfn);
+    if (!this.rules.pageType) this.registry.firstObj[pfn] = 0;
+  }
+
+  /**
+   * async_free_zspage(): the deferred-free work. Takes every class's empty list, then frees
+   * each zspage once it holds all its page locks.
+   * @see mm/zsmalloc.c async_free_zspage()
+   */
+  *asyncFreeZspage(): KernelGen<number> {
+    this.freeWorkPending = false;
+    const sched = this.k.sched;
+    const work: Zspage[] = [];
+    for (const cls of this.classes) {
+      if (cls.heads[0] === null) continue;
+      yield* cls.lock.lock();
+      for (let zs = cls.heads[0]; zs !== null; zs = cls.heads[0]) {
+        removeZspage(cls, zs);
+        zs.freeing = true;
+        work.push(zs);
+      }
+      if (sched.preemptible) yield cls.lock.points.unlock;
+      cls.lock.unlock();
+    }
+    for (const zs of work) {
+      yield* this.lockZspage(zs);
+      const cls = zs.cls;
+      yield* cls.lock.lock();
+      this.__freeZspage(cls, zs);
+      if (sched.preemptible) yield cls.lock.points.unlock;
+      cls.lock.unlock();
+    }
+    return work.length;
+  }
+
+  /** Runs the deferred-free work now, outside any task; returns the zspages freed. */
+  flushDeferredFree(): number {
+    return drive(this.asyncFreeZspage(), 'flushDeferredFree');
+  }
+
+  /**
+   * lock_zspage(): lock every sub-page in chain order. A page is only trylocked under the
+   * zspage read lock (migration may replace it meanwhile); when that fails, pin the page,
+   * drop the zspage lock, wait for the page lock to be released, and retry.
+   * @see mm/zsmalloc.c lock_zspage()
+   */
+  *lockZspage(zs: Zspage): KernelGen {
+    const { mem, sched } = this.k;
+    let k = 0;
+    yield* zs.lock.readLock();
+    while (k < zs.pages.length) {
+      const pfn = zs.pages[k];
+      if (sched.preemptible) yield { op: 'trylock_page', pfn };
+      if (trylockPage(mem, pfn)) {
+        k++;
+        continue;
+      }
+      getPage(mem, pfn);
+      if (sched.preemptible) yield POINTS.readUnlock;
+      zs.lock.readUnlock();
+      while (PageLocked(mem, pfn)) {
+        mem.pages.flags[pfn] |= 1 << PG.waiters;
+        yield {
+          op: 'block',
+          key: pageWaitKey(pfn),
+          what: `wait_on_page_locked pfn 0x${pfn.toString(16)}`,
+          pfn,
+        };
+      }
+      putPage(mem, pfn);
+      yield* zs.lock.readLock();
+    }
+    if (sched.preemptible) yield POINTS.readUnlock;
+    zs.lock.readUnlock();
+  }
+
+  // ---------------------------------------------------------------------------- access
+
+  /**
+   * zs_obj_read_begin(handle): hold the object's zspage read lock (so neither page
+   * migration nor zs_compact can move it) and return its bytes: a view of the page when the
+   * object lies in one page, a copy when it spans two. Release with {@link objReadEnd}; the
+   * task may sleep in between.
+   * @see mm/zsmalloc.c zs_obj_read_begin()
+   */
+  *objReadBegin(handle: number): KernelGen<ZsObjMapping> {
+    this.checkHandle(handle, 'objRead');
+    const sched = this.k.sched;
+    yield* this.lock.readLock();
+    const slot = this.handles.slotOf(handle);
+    if (slot < 0) {
+      this.lock.readUnlock();
+      this.checkHandle(handle, 'objRead');
+    }
+    const pfn = this.handles.pfn[slot];
+    const zs = this.zspageOf(pfn);
+    if (!zs) bug(this.mem, 'zs_obj_read_begin: handle points into a page without zspage', pfn);
+    yield* zs.lock.readLock();
+    if (sched.preemptible) yield this.lock.points.readUnlock;
+    this.lock.readUnlock();
+    const cls = zs.cls;
+    const hdr = cls.huge ? 0 : ZS_HANDLE_SIZE;
+    const zoff = this.handles.idx[slot] * cls.size + hdr;
+    const len = this.handles.size[slot];
+    const inPage = zoff & (PAGE_SIZE - 1);
+    let data: Uint8Array;
+    if (inPage + len <= PAGE_SIZE) {
+      const a = pfn * PAGE_SIZE + inPage;
+      data = this.bytes.u8.subarray(a, a + len);
+    } else {
+      data = new Uint8Array(len);
+      readBytes(this.bytes, zs, zoff, data, 0, len);
+    }
+    return { handle, data, zspage: zs };
+  }
+
+  /**
+   * zs_obj_read_end(): release what {@link objReadBegin} took.
+   * @see mm/zsmalloc.c zs_obj_read_end()
+   */
+  objReadEnd(m: ZsObjMapping): void {
+    m.zspage.lock.readUnlock();
+  }
+
+  /** Reads a live object's bytes (a copy). Plain form of {@link objReadTask}. */
+  objRead(handle: number): Uint8Array {
+    return drive(this.objReadTask(handle), 'objRead');
+  }
+
+  /** read_begin, copy, read_end, for a task. */
+  *objReadTask(handle: number): KernelGen<Uint8Array> {
+    const m = yield* this.objReadBegin(handle);
+    const out = m.data.slice();
+    if (this.k.sched.preemptible) yield POINTS.readUnlock;
+    this.objReadEnd(m);
+    return out;
+  }
+
+  /**
+   * zs_obj_write(handle, data, offset): copy `data` into a live object at `offset`
+   * (across the page boundary if the object spans two pages) and record the object's
+   * checksum. Writing past the size given to zs_malloc is a MopsError (E_RANGE) and
+   * writes nothing.
+   * @see mm/zsmalloc.c zs_obj_write()
+   */
+  objWrite(handle: number, data: Uint8Array, offset = 0): void {
+    drive(this.objWriteTask(handle, data, offset), 'objWrite');
+  }
+
+  /** {@link objWrite} for a task. */
+  *objWriteTask(handle: number, data: Uint8Array, offset = 0): KernelGen {
+    const s0 = this.checkHandle(handle, 'objWrite');
+    const size = this.handles.size[s0];
+    if (
+      !(data instanceof Uint8Array) ||
+      !Number.isInteger(offset) ||
+      offset < 0 ||
+      offset + data.length > size
+    )
+      throw new MopsError(
+        'E_RANGE',
+        `objWrite: ${data?.length} bytes at offset ${offset} do not fit in the ${size}-byte object of handle ${handle}`,
+        'data',
+      );
+    const sched = this.k.sched;
+    yield* this.lock.readLock();
+    const slot = this.handles.slotOf(handle);
+    if (slot < 0) {
+      this.lock.readUnlock();
+      this.checkHandle(handle, 'objWrite');
+    }
+    const zs = this.zspageOf(this.handles.pfn[slot]);
+    if (!zs) bug(this.mem, 'zs_obj_write: handle points into a page without zspage');
+    yield* zs.lock.readLock();
+    if (sched.preemptible) yield this.lock.points.readUnlock;
+    this.lock.readUnlock();
+    const cls = zs.cls;
+    const zoff = this.handles.idx[slot] * cls.size + (cls.huge ? 0 : ZS_HANDLE_SIZE);
+    writeBytes(this.bytes, zs, zoff + offset, data);
+    this.handles.sum[slot] = checksum(this.bytes, zs, zoff, size);
+    this.handles.written[slot] = 1;
+    if (sched.preemptible) yield POINTS.readUnlock;
+    zs.lock.readUnlock();
+  }
+
+  /** The checksum recorded at the last write of a live handle, or undefined if unwritten. */
+  recordedChecksum(handle: number): number | undefined {
+    const slot = this.checkHandle(handle, 'recordedChecksum');
+    return this.handles.written[slot] ? this.handles.sum[slot] : undefined;
+  }
+
+  /** zs_get_total_pages(). */
+  totalPages(): number {
+    return this.pagesAllocated;
+  }
+}
+
+/**
+ * find_get_zspage(): the first zspage of the fullest partly used group (99 % down to 0 %).
+ * @see mm/zsmalloc.c find_get_zspage()
+ */
+export function findGetZspage(cls: SizeClass): Zspage | null {
+  const heads = cls.heads;
+  for (let fg = 10; fg >= 0; fg--) {
+    const zs = heads[fg];
+    if (zs !== null) return zs;
+  }
+  return null;
+}

@@ -1,0 +1,111 @@
+/**
+ * zsmalloc state shared by every pool of one machine: zspages by id (the value sub-pages
+ * keep in `private`), per-page descriptor fields, and the movable_ops registered once per
+ * machine, as `zs_init` registers them once per kernel.
+ * @module
+ */
+
+import {
+  __SetPageMovable,
+  type AddressSpace,
+  type Machine,
+  MopsError,
+  type MovableOperations,
+  makeAddressSpace,
+  PGTY,
+  SetPageMovableOps,
+  setMovableOps,
+} from '@mops/core';
+import { makeZsMovableOps } from './migration.js';
+import type { Bytes } from './objects.js';
+import type { ZsPool } from './pool.js';
+import type { Zspage } from './zspage.js';
+
+/** How often each movable_ops callback was entered (for tests and reports). */
+export interface ZsCallbackCounts {
+  /** zs_page_isolate calls. */
+  isolate: number;
+  /** zs_page_migrate calls. */
+  migrate: number;
+  /** zs_page_putback calls. */
+  putback: number;
+}
+
+/** Per-machine zsmalloc state. */
+export interface ZsRegistry {
+  /** The machine. */
+  readonly machine: Machine;
+  /** Live zspages by id (index 0 unused). */
+  readonly zspages: (Zspage | undefined)[];
+  /** Ids free for reuse. */
+  readonly freeIds: number[];
+  /** first_obj_offset by pfn, where the page type word does not hold it (v4.8–v6.3). */
+  readonly firstObj: Int32Array;
+  /** Page bytes and huge-object handles. */
+  readonly bytes: Bytes;
+  /** Page owner id `'zsmalloc'`. */
+  readonly owner: number;
+  /** The movable_ops. */
+  readonly ops: MovableOperations;
+  /** The v4.8 address_space of the "zsmalloc" pseudo filesystem. */
+  readonly space: AddressSpace;
+  /** Pools of the machine. */
+  readonly pools: ZsPool[];
+  /** Callback counts. */
+  readonly calls: ZsCallbackCounts;
+  /** A fresh zspage id. */
+  newId(): number;
+  /** SetZsPageMovable for one locked sub-page, per profile. */
+  publish(pfn: number): void;
+}
+
+const registries = new WeakMap<Machine, ZsRegistry>();
+
+/** The zsmalloc state of a machine, created (and the movable_ops registered) on first use. */
+export function registryOf(machine: Machine): ZsRegistry {
+  let reg = registries.get(machine);
+  if (reg) return reg;
+  const mem = machine.mem;
+  const contents = mem.pages.contents as Uint8Array;
+  const nr = machine.nrPages;
+  const zspages: (Zspage | undefined)[] = [undefined];
+  const freeIds: number[] = [];
+  const calls: ZsCallbackCounts = { isolate: 0, migrate: 0, putback: 0 };
+  const partial = { machine, zspages, freeIds, calls } as unknown as ZsRegistry;
+  const ops = makeZsMovableOps(partial);
+  const space = makeAddressSpace('zsmalloc', ops);
+  const marker = machine.profile.movableMarker;
+  if (marker === 'page_type') {
+    const rc = setMovableOps(mem, ops, PGTY.zsmalloc);
+    if (rc !== 0)
+      throw new MopsError(
+        'E_PLUGIN',
+        `zsmalloc: set_movable_ops(PGTY_zsmalloc) returned ${rc}; another driver registered Zsmalloc pages`,
+        'movable_ops',
+      );
+  }
+  reg = Object.assign(partial, {
+    firstObj: new Int32Array(nr),
+    bytes: {
+      u8: contents,
+      u32: new Uint32Array(contents.buffer, contents.byteOffset, contents.byteLength >>> 2),
+      hugeHandle: new Float64Array(nr),
+    },
+    owner: mem.owners.register('zsmalloc'),
+    ops,
+    space,
+    pools: [],
+    newId(): number {
+      const id = freeIds.pop();
+      if (id !== undefined) return id;
+      zspages.push(undefined);
+      return zspages.length - 1;
+    },
+    publish(pfn: number): void {
+      if (marker === 'page_type') SetPageMovableOps(mem, pfn);
+      else __SetPageMovable(mem, pfn, marker === 'address_space' ? space : ops);
+    },
+  });
+  registries.set(machine, reg);
+  return reg;
+}
