@@ -1,4 +1,4 @@
-import { Errno, MIGRATE_MODE, MmBug, PG, PageLocked, putbackMovablePage } from '@mops/core';
+import { Errno, MIGRATE_MODE, MmBug, PageLocked, PG, putbackMovablePage } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   expectClean,
@@ -48,10 +48,18 @@ describe.each(PROFILES)('catalogue, %s', (profile) => {
     const calls: { mode: number; locked: boolean; src: number; dst: number }[] = [];
     const orig = vb.migratepage.bind(vb);
     vb.migratepage = (d, newpage, page, mode) => {
-      calls.push({ mode, src: page, dst: newpage, locked: PageLocked(m.mem, page) && PageLocked(m.mem, newpage) });
+      calls.push({
+        mode,
+        src: page,
+        dst: newpage,
+        locked: PageLocked(m.mem, page) && PageLocked(m.mem, newpage),
+      });
       return orig(d, newpage, page, mode);
     };
-    const before = { mig: m.mem.vmstat.get('balloon_migrate'), ok: m.mem.vmstat.get('pgmigrate_success') };
+    const before = {
+      mig: m.mem.vmstat.get('balloon_migrate'),
+      ok: m.mem.vmstat.get('pgmigrate_success'),
+    };
     const t = targets();
     const res = migrate(m, list, MIGRATE_MODE.SYNC_LIGHT, t);
     expect(res.rc).toBe(0);
@@ -167,4 +175,3 @@ describe.each(['v4.8', 'v6.0'] as const)('persistent -EAGAIN, %s', (profile) => 
     expectClean(m);
   });
 });
-

@@ -88,9 +88,13 @@ export function migrate(
   t: Targets = targets(),
   memalloc = false,
 ): MigrateResult {
-  const task = m.sched.spawn('compactor', () => migratePages(m, list, getNew(m, t), putNew(m, t), mode, 0), {
-    flags: memalloc ? PF_MEMALLOC : 0,
-  });
+  const task = m.sched.spawn(
+    'compactor',
+    () => migratePages(m, list, getNew(m, t), putNew(m, t), mode, 0),
+    {
+      flags: memalloc ? PF_MEMALLOC : 0,
+    },
+  );
   m.sched.runAll();
   if (task.state === 'failed') throw task.error;
   return task.result as MigrateResult;

@@ -1,13 +1,75 @@
 /**
- * `@mops/zsmalloc`: a zsmalloc-like allocator plugin.
+ * `@mops/zsmalloc`: a zsmalloc-like allocator plugin. Objects of 1..4096 bytes are packed
+ * into zspages (chains of order-0 pages) whose sub-pages the VM can migrate through
+ * zsmalloc's movable_operations, while zs_compact moves objects between zspages
+ * (spec §7, §4.1, §4.3).
+ *
+ * ```ts
+ * const m = createMachine({ memory: '64M', profile: 'v6.3', contents: true });
+ * installPlugin(m, zsmallocPlugin);
+ * const pool = m.container.resolve<ZsPool>(ZS_POOL);
+ * const h = pool.zsMalloc(100);
+ * pool.objWrite(h, new Uint8Array(100).fill(7));
+ * pool.zsFree(h);
+ * ```
  * @module
  */
 
-import type { MopsPlugin } from '@mops/core';
+import { type Machine, type MopsPlugin, registerProcView } from '@mops/core';
+import { checkZsmalloc } from './check.js';
+import { ZsPool, type ZsPoolOptions } from './pool.js';
+import { registryOf } from './registry.js';
+import { classesView, mmStatView } from './stats.js';
 
-/** The plugin. */
+export * from './classes.js';
+export { zsCanCompact, zsCompactTask } from './compaction.js';
+export { drive } from './drive.js';
+export { zsPageIsolate, zsPageMigrate, zsPagePutback } from './migration.js';
+export { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, OBJ_TAG_BITS } from './objects.js';
+export {
+  findGetZspage,
+  ZS_DEFAULT_GFP,
+  type ZsObjMapping,
+  ZsPool,
+  type ZsPoolOptions,
+} from './pool.js';
+export { registryOf, type ZsCallbackCounts, type ZsRegistry } from './registry.js';
+export { type ZsRules, zsRules } from './rules.js';
+export { classesView, mmStatView } from './stats.js';
+export { SizeClass, Zspage, ZspageLock } from './zspage.js';
+export { checkZsmalloc };
+
+/** DI token of the pool the plugin creates in a machine's child container. */
+export const ZS_POOL: unique symbol = Symbol('mops.zsmalloc.pool');
+
+/**
+ * zs_create_pool(name): a pool on `machine`, with the machine's zsmalloc invariant checker
+ * (`'zsmalloc'`, covering every pool) registered.
+ * @see mm/zsmalloc.c zs_create_pool()
+ */
+export function createZsPool(machine: Machine, options: ZsPoolOptions = {}): ZsPool {
+  const pool = new ZsPool(machine, options);
+  const reg = registryOf(machine);
+  machine.registerInvariantChecker('zsmalloc', () => checkZsmalloc(reg));
+  return pool;
+}
+
+/**
+ * The plugin: creates pool `zram0`, registers it under {@link ZS_POOL} and adds the text
+ * views `zsmalloc/classes` and `zram/mm_stat`.
+ */
 export const plugin: MopsPlugin = {
-  manifest: { name: '@mops/zsmalloc', version: '0.1.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
-  register() {},
+  manifest: {
+    name: '@mops/zsmalloc',
+    version: '0.1.0',
+    profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'],
+    description: 'zsmalloc-like allocator with page migration and its own compaction',
+  },
+  register(container, machine) {
+    const pool = createZsPool(machine, { name: 'zram0' });
+    container.register(ZS_POOL, { useValue: pool });
+    registerProcView(machine, 'zsmalloc/classes', () => classesView(pool));
+    registerProcView(machine, 'zram/mm_stat', () => mmStatView(pool));
+  },
 };
 export default plugin;

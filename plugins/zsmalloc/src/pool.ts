@@ -32,6 +32,8 @@ import {
   ZS,
 } from '@mops/core';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
+import { zsCompactTask } from './compaction.js';
+import { drive } from './drive.js';
 import {
   type Bytes,
   checksum,
@@ -68,25 +70,6 @@ export interface ZsObjMapping {
   readonly data: Uint8Array;
   /** The zspage whose read lock is held. */
   readonly zspage: Zspage;
-}
-
-/**
- * Runs a kernel-context generator to its end outside any task. The pool's plain calls use
- * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
- * held by a task makes the call fail with `E_STATE`.
- */
-export function drive<T>(g: KernelGen<T>, what: string): T {
-  for (;;) {
-    const r = g.next();
-    if (r.done === true) return r.value;
-    if (r.value.op === 'block') {
-      const w = (r.value as { what?: string }).what ?? 'a lock';
-      throw new MopsError(
-        'E_STATE',
-        `${what}: would wait for ${w}, which a task holds; call the task form from a task`,
-      );
-    }
-  }
 }
 
 /** Options of {@link ZsPool}. */
@@ -240,7 +223,7 @@ export class ZsPool {
     const cls = this.classFor(size);
     const handle = this.handles.alloc();
     yield* cls.lock.lock();
-    let zs = findGetZspage(cls);
+    let zs: Zspage | null | undefined = findGetZspage(cls);
     if (zs) {
       objMalloc(this.bytes, this.handles, zs, handle);
       fixFullnessGroup(cls, zs);
@@ -629,6 +612,19 @@ export class ZsPool {
   recordedChecksum(handle: number): number | undefined {
     const slot = this.checkHandle(handle, 'recordedChecksum');
     return this.handles.written[slot] ? this.handles.sum[slot] : undefined;
+  }
+
+  /**
+   * zs_compact(): compact every class; returns the pages freed by this call.
+   * @see mm/zsmalloc.c zs_compact()
+   */
+  zsCompact(): number {
+    return drive(zsCompactTask(this), 'zsCompact');
+  }
+
+  /** {@link zsCompact} for a task. */
+  zsCompactTask(): KernelGen<number> {
+    return zsCompactTask(this);
   }
 
   /** zs_get_total_pages(). */

@@ -15,7 +15,7 @@ import { MAX_NR_ZONES } from '../memory/constants.js';
 import type { Zone } from '../memory/zone.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
-import { PF_MEMALLOC, type KernelGen } from '../sched/types.js';
+import { type KernelGen, PF_MEMALLOC } from '../sched/types.js';
 import {
   compactionSuitable,
   compactZone,

@@ -24,7 +24,12 @@ function s32Machine(profile: ProfileName) {
   const drv = new TestDriver(m);
   m.registerInvariantChecker('testdrv', () => drv.check());
   const plain: number[] = [];
-  for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)) plain.push(p);
+  for (
+    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    p >= 0;
+    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
+  )
+    plain.push(p);
   for (let p = 0; p < 10; p++) m.putPage(p);
   const pages = drv.alloc(10);
   expect(pages.slice().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
@@ -37,49 +42,60 @@ function run(m: Machine) {
   return m.run(() => compactMemory(m));
 }
 
-describe.each(PROFILE_NAMES)('S32 compaction moves movable pages from low to high pfns — %s', (profile) => {
-  it('migrates all 10 pages into block 3, frees block 0 as one order-9 block, with the exact counters', () => {
-    const { m, drv } = s32Machine(profile);
-    const ev0 = m.mem.vmstat.snapshotEvents();
-    const targets: number[] = [];
-    m.trace.on('mm_migrate_pages', () => {});
-    const migrateCalls = drv.calls;
-    expect(run(m)).toEqual([COMPACT.COMPLETE]);
-    for (const c of migrateCalls.filter((c) => c.cb === 'migrate')) targets.push(c.dst as number);
-    const d = (n: string) => m.mem.vmstat.get(n) - ev0[n];
-    expect(d('pgmigrate_success')).toBe(10);
-    expect(d('compact_isolated')).toBe(25);
-    expect(d('compact_free_scanned')).toBe(profile === 'v4.8' ? 5 : 16);
-    expect(d('compact_migrate_scanned')).toBeGreaterThan(0);
-    expect(d('compact_stall')).toBe(0);
-    // Destinations: handed out from the head of the split list (v4.8-v6.3), or split from the
-    // per-order lists lowest pfn first (v6.17).
-    const expected = profile === 'v6.17' ? [1537, 1538, 1539, 1540, 1541, 1542, 1543, 1544, 1545, 1546] : [1551, 1550, 1549, 1548, 1547, 1546, 1545, 1544, 1543, 1542];
-    expect(targets).toEqual(expected);
-    for (const t of targets) expect(drv.owned.has(t)).toBe(true);
-    expect(drv.owned.size).toBe(10);
-    expect(pageIsBuddy(m.mem, 0, 9)).toBe(true);
-    // Blocks 1 and 2 were fully scanned with nothing isolated: skip bits in 6.x only.
-    expect(m.mem.pageblockSkip(512)).toBe(profile !== 'v4.8');
-    expect(m.mem.pageblockSkip(1024)).toBe(profile !== 'v4.8');
-    expect(m.mem.warnings).toEqual([]);
-    expectInvariants(m);
-  });
-});
+describe.each(PROFILE_NAMES)(
+  'S32 compaction moves movable pages from low to high pfns — %s',
+  (profile) => {
+    it('migrates all 10 pages into block 3, frees block 0 as one order-9 block, with the exact counters', () => {
+      const { m, drv } = s32Machine(profile);
+      const ev0 = m.mem.vmstat.snapshotEvents();
+      const targets: number[] = [];
+      m.trace.on('mm_migrate_pages', () => {});
+      const migrateCalls = drv.calls;
+      expect(run(m)).toEqual([COMPACT.COMPLETE]);
+      for (const c of migrateCalls.filter((c) => c.cb === 'migrate')) targets.push(c.dst as number);
+      const d = (n: string) => m.mem.vmstat.get(n) - ev0[n];
+      expect(d('pgmigrate_success')).toBe(10);
+      expect(d('compact_isolated')).toBe(25);
+      expect(d('compact_free_scanned')).toBe(profile === 'v4.8' ? 5 : 16);
+      expect(d('compact_migrate_scanned')).toBeGreaterThan(0);
+      expect(d('compact_stall')).toBe(0);
+      // Destinations: handed out from the head of the split list (v4.8-v6.3), or split from the
+      // per-order lists lowest pfn first (v6.17).
+      const expected =
+        profile === 'v6.17'
+          ? [1537, 1538, 1539, 1540, 1541, 1542, 1543, 1544, 1545, 1546]
+          : [1551, 1550, 1549, 1548, 1547, 1546, 1545, 1544, 1543, 1542];
+      expect(targets).toEqual(expected);
+      for (const t of targets) expect(drv.owned.has(t)).toBe(true);
+      expect(drv.owned.size).toBe(10);
+      expect(pageIsBuddy(m.mem, 0, 9)).toBe(true);
+      // Blocks 1 and 2 were fully scanned with nothing isolated: skip bits in 6.x only.
+      expect(m.mem.pageblockSkip(512)).toBe(profile !== 'v4.8');
+      expect(m.mem.pageblockSkip(1024)).toBe(profile !== 'v4.8');
+      expect(m.mem.warnings).toEqual([]);
+      expectInvariants(m);
+    });
+  },
+);
 
 describe('S34 scanners meet', () => {
-  it.each(PROFILE_NAMES)('cached positions reset to the zone start and the last pageblock; COMPLETE — %s', (profile) => {
-    const { m } = s32Machine(profile);
-    const rec = traceRecorder(m, { events: ['mm_compaction_begin', 'mm_compaction_end'] });
-    run(m);
-    rec.stop();
-    expect(rec.lines[1]).toMatch(/mm_compaction_end: zone_start=0x0 .* zone_end=0x800, mode=sync status=complete$/);
-    const z = m.mem.populatedZones[0];
-    expect(compactionState(m)).toBeDefined();
-    // The next run starts from scratch: migrate at the zone start, free at the last block.
-    expect(rec.lines[0]).toMatch(/migrate_pfn=0x0 free_pfn=0x600/);
-    expect(z.zoneStartPfn).toBe(0);
-  });
+  it.each(PROFILE_NAMES)(
+    'cached positions reset to the zone start and the last pageblock; COMPLETE — %s',
+    (profile) => {
+      const { m } = s32Machine(profile);
+      const rec = traceRecorder(m, { events: ['mm_compaction_begin', 'mm_compaction_end'] });
+      run(m);
+      rec.stop();
+      expect(rec.lines[1]).toMatch(
+        /mm_compaction_end: zone_start=0x0 .* zone_end=0x800, mode=sync status=complete$/,
+      );
+      const z = m.mem.populatedZones[0];
+      expect(compactionState(m)).toBeDefined();
+      // The next run starts from scratch: migrate at the zone start, free at the last block.
+      expect(rec.lines[0]).toMatch(/migrate_pfn=0x0 free_pfn=0x600/);
+      expect(z.zoneStartPfn).toBe(0);
+    },
+  );
 });
 
 describe('compaction bad input', () => {

@@ -32,9 +32,19 @@ function pinnedCheckerboard(profile: ProfileName) {
 }
 
 function direct(m: Machine, order: number, prio: number): number {
-  const t = m.sched.spawn('alloc', () => allocPagesDirectCompact(m, { gfp: GFP.HIGHUSER_MOVABLE, order, allocFlags: 0, prio: prio as 0 }), {
-    flags: PF_MEMALLOC,
-  });
+  const t = m.sched.spawn(
+    'alloc',
+    () =>
+      allocPagesDirectCompact(m, {
+        gfp: GFP.HIGHUSER_MOVABLE,
+        order,
+        allocFlags: 0,
+        prio: prio as 0,
+      }),
+    {
+      flags: PF_MEMALLOC,
+    },
+  );
   return m.sched.runToEnd(t);
 }
 
@@ -87,7 +97,10 @@ describe.each(PROFILE_NAMES)('S36 direct compaction accounting — %s', (profile
     const before = [ev(m, 'compact_stall'), ev(m, 'compact_fail')];
     expect(direct(m, 2, COMPACT_PRIO.SYNC_LIGHT)).toBe(-1);
     const delta = profile === 'v4.8' ? 0 : 1;
-    expect([ev(m, 'compact_stall') - before[0], ev(m, 'compact_fail') - before[1]]).toEqual([delta, delta]);
+    expect([ev(m, 'compact_stall') - before[0], ev(m, 'compact_fail') - before[1]]).toEqual([
+      delta,
+      delta,
+    ]);
     expect(ev(m, 'compact_migrate_scanned')).toBe(0);
   });
 });

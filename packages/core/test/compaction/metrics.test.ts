@@ -10,8 +10,8 @@ import {
   fragmentationIndex,
   fragmentationScoreNode,
   fragmentationScoreZone,
-  profileHasProactiveCompaction,
   proactiveThresholds,
+  profileHasProactiveCompaction,
   unusableIndex,
 } from '../../src/compaction/metrics.js';
 import {

@@ -127,9 +127,14 @@ describe.each(PROFILE_NAMES)('filler driver — %s', (profile) => {
     }
     // The bytes of pages[0] now live in the target it was moved to (same tag, checked by
     // the filler's invariant), and the first 16 bytes are identical.
-    expect(targets.some((d) => p.pageData(d).slice(0, 16).every((b, i) => b === src0[i]))).toBe(
-      true,
-    );
+    expect(
+      targets.some((d) =>
+        p
+          .pageData(d)
+          .slice(0, 16)
+          .every((b, i) => b === src0[i]),
+      ),
+    ).toBe(true);
     expect(violations(m)).toEqual([]);
     expect(m.mem.warnings).toEqual([]);
     expectInvariants(m);

@@ -1,0 +1,209 @@
+import {
+  __PageMovable,
+  GFP,
+  MmBug,
+  MopsError,
+  PAGE_MAPPING_MOVABLE,
+  PG,
+  PGTY,
+  page_has_movable_ops,
+  putbackMovablePages,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import {
+  BALLOON_GFP,
+  BalloonDevice,
+  balloonPageDevice,
+  balloonRules,
+  managedPages,
+} from '../src/index.js';
+import {
+  expectClean,
+  isolate,
+  machine,
+  PROFILES,
+  run,
+  warningsOf,
+  withBalloon,
+} from './helpers.js';
+
+const ISO = 1 << PG.isolated;
+
+describe.each(PROFILES)('§6.2 operations, %s', (profile) => {
+  it('balloon_page_alloc takes a movable page; enqueue publishes it and counts balloon_inflate', () => {
+    const m = machine(profile);
+    const dev = new BalloonDevice(m);
+    const pfn = dev.balloonPageAlloc();
+    expect(pfn).toBeGreaterThanOrEqual(0);
+    expect(BALLOON_GFP & GFP.HIGHUSER_MOVABLE).toBe(GFP.HIGHUSER_MOVABLE);
+    run(m, () => dev.enqueue(pfn));
+    const p = m.mem.pages;
+    expect(dev.listPages()).toEqual([pfn]);
+    expect(p.type[pfn] >>> 24).toBe(PGTY.offline);
+    expect(p.priv[pfn]).toBe(dev.id);
+    expect(balloonPageDevice(m.mem, pfn)).toBe(dev);
+    expect(p.flags[pfn] & (1 << PG.locked)).toBe(0);
+    expect(page_has_movable_ops(m.mem, pfn)).toBe(true);
+    const marker = balloonRules(m.profile).marker;
+    if (marker === 'page_type') {
+      expect(p.flags[pfn] & (1 << PG.movable_ops)).not.toBe(0);
+      expect(p.mapping[pfn]).toBe(0);
+    } else {
+      expect(p.mapping[pfn] & 3).toBe(PAGE_MAPPING_MOVABLE);
+      const target = m.mem.mappings.get<object>(p.mapping[pfn] >>> 2);
+      expect(target).toBe(marker === 'address_space' ? dev.space : dev.ops);
+    }
+    expect(m.mem.vmstat.get('balloon_inflate')).toBe(1);
+    expect(m.mem.vmstat.get('nr_balloon_pages')).toBe(marker === 'page_type' ? 1 : 0);
+  });
+
+  it('list_enqueue and list_dequeue move several pages; dequeue unpublishes per profile', () => {
+    const m = machine(profile);
+    const dev = new BalloonDevice(m);
+    const pfns = [dev.balloonPageAlloc(), dev.balloonPageAlloc(), dev.balloonPageAlloc()];
+    expect(run(m, () => dev.listEnqueue(pfns))).toBe(3);
+    expect(dev.listLength()).toBe(3);
+    const got = run(m, () => dev.listDequeue(2));
+    expect(got).toHaveLength(2);
+    expect(dev.listLength()).toBe(1);
+    expect(m.mem.vmstat.get('balloon_deflate')).toBe(2);
+    const p = m.mem.pages;
+    for (const pfn of got) {
+      expect(p.priv[pfn]).toBe(0);
+      expect(p.lists.isLinked(pfn)).toBe(false);
+      if (balloonRules(m.profile).finalizeOnly) {
+        // balloon_page_finalize: PageOffline and PG_movable_ops are sticky until free.
+        expect(p.type[pfn] >>> 24).toBe(PGTY.offline);
+        expect(page_has_movable_ops(m.mem, pfn)).toBe(true);
+      } else {
+        // balloon_page_delete: type cleared, __ClearPageMovable keeps the bare tag.
+        expect(p.type[pfn]).toBe(-1);
+        expect(p.mapping[pfn]).toBe(PAGE_MAPPING_MOVABLE);
+        expect(__PageMovable(m.mem, pfn)).toBe(true);
+      }
+      m.putPage(pfn);
+      expect(p.refcount[pfn]).toBe(0);
+    }
+    expect(warningsOf(m, 'bad_page')).toEqual([]);
+    expect(m.mem.vmstat.get('nr_balloon_pages')).toBe(
+      balloonRules(m.profile).nrBalloonPages ? 1 : 0,
+    );
+  });
+
+  it('the dequeue walk skips a page whose trylock fails', () => {
+    const m = machine(profile);
+    const dev = new BalloonDevice(m);
+    const a = dev.balloonPageAlloc();
+    const b = dev.balloonPageAlloc();
+    run(m, () => dev.listEnqueue([a, b]));
+    const [first, second] = dev.listPages();
+    expect(trylockPage(m.mem, first)).toBe(true);
+    expect(run(m, () => dev.dequeue())).toBe(second);
+    // Only the locked page is left, and it stays locked by its holder: NULL, no BUG.
+    expect(run(m, () => dev.dequeue())).toBe(-1);
+    expect(dev.stats.dequeueEmpty).toBe(1);
+    unlockPage(m, first);
+    expect(run(m, () => dev.dequeue())).toBe(first);
+  });
+
+  it('enqueue of a page someone else holds locked is a BUG (classic design)', () => {
+    const m = machine(profile);
+    const dev = new BalloonDevice(m);
+    const pfn = dev.balloonPageAlloc();
+    trylockPage(m.mem, pfn);
+    expect(() => run(m, () => dev.enqueue(pfn))).toThrow(MmBug);
+    expect(m.mem.halted?.reason).toMatch(/trylock_page/);
+  });
+
+  it('fill and leak account managed pages and nr_balloon_pages; leak frees the pages', () => {
+    const { m, vb, dev } = withBalloon(profile);
+    const base = managedPages(m);
+    const free0 = m.mem.populatedZones[0].nrFreePages;
+    expect(run(m, () => vb.fill(8))).toBe(8);
+    expect(vb.numPages).toBe(8);
+    expect(managedPages(m)).toBe(base - 8);
+    expect(vb.host.inflated.size).toBe(8);
+    expectClean(m);
+    expect(run(m, () => vb.leak(5))).toBe(5);
+    expect(vb.numPages).toBe(3);
+    expect(managedPages(m)).toBe(base - 3);
+    expect(m.mem.populatedZones[0].nrFreePages).toBe(free0 - 3);
+    expect(m.mem.vmstat.get('balloon_inflate')).toBe(8);
+    expect(m.mem.vmstat.get('balloon_deflate')).toBe(5);
+    expect(m.mem.vmstat.get('nr_balloon_pages')).toBe(dev.rules.nrBalloonPages ? 3 : 0);
+    expect(warningsOf(m, 'bad_page')).toEqual([]);
+    expectClean(m);
+  });
+
+  it('deflate-on-OOM leaves managed pages alone', () => {
+    const { m, vb } = withBalloon(profile, 0, { deflateOnOom: true });
+    const base = managedPages(m);
+    run(m, () => vb.fill(4));
+    expect(managedPages(m)).toBe(base);
+    run(m, () => vb.leak(4));
+    expect(managedPages(m)).toBe(base);
+    expectClean(m);
+  });
+
+  it('§6.4 a leak cut short by isolated pages gets them on a later call, after putback', () => {
+    const { m, vb, dev } = withBalloon(profile, 3);
+    const p = m.mem.pages;
+    const list = p.lists.newList();
+    const [a, b] = dev.listPages();
+    isolate(m, list, a);
+    isolate(m, list, b);
+    expect(run(m, () => vb.leak(3))).toBe(1);
+    expect(vb.stats.leakShort).toBe(1);
+    expect(vb.numPages).toBe(2);
+    expect(p.flags[a] & ISO).toBe(ISO);
+    expect(vb.host.isInflated(a) && vb.host.isInflated(b)).toBe(true);
+    expectClean(m);
+    m.run(() => putbackMovablePages(m, list));
+    expect(run(m, () => vb.leak(3))).toBe(2);
+    expect(vb.numPages).toBe(0);
+    expect(vb.host.inflated.size).toBe(0);
+    expectClean(m);
+  });
+
+  it('inflating more than the machine has ends with fewer pages, counted, never fatal', () => {
+    const { m, vb } = withBalloon(profile);
+    let total = 0;
+    for (let i = 0; i < 8; i++) total += run(m, () => vb.fill(256));
+    expect(total).toBeLessThanOrEqual(m.nrPages);
+    expect(total).toBeGreaterThan(900);
+    expect(run(m, () => vb.fill(1))).toBe(0);
+    expect(vb.stats.allocFailures).toBeGreaterThan(0);
+    expect(vb.numPages).toBe(total);
+    expect(m.mem.allocFailures).toBeGreaterThan(0);
+    expect(m.mem.halted).toBeUndefined();
+    expectClean(m);
+    expect(run(m, () => vb.leak(256))).toBe(256);
+    expectClean(m);
+  });
+
+  it('deflating an empty balloon returns 0 and is counted', () => {
+    const { m, vb } = withBalloon(profile);
+    expect(run(m, () => vb.leak(4))).toBe(0);
+    expect(vb.stats.emptyLeaks).toBe(1);
+    expect(m.mem.vmstat.get('balloon_deflate')).toBe(0);
+    expectClean(m);
+  });
+
+  it('misuse raises MopsError: negative or fractional counts, pages that are not fresh', () => {
+    const { m, vb, dev } = withBalloon(profile, 1);
+    expect(() => run(m, () => vb.fill(-1))).toThrow(MopsError);
+    expect(() => run(m, () => vb.leak(1.5))).toThrow(/non-negative integer/);
+    expect(() => run(m, () => dev.listDequeue(-2))).toThrow(MopsError);
+    const free = m.mem.pages.refcount.indexOf(0, 1);
+    expect(() => run(m, () => dev.enqueue(free))).toThrow(/not an allocated/);
+    const [a] = dev.listPages();
+    expect(() => run(m, () => dev.enqueue(a))).toThrow(/in use/);
+    expect(() => run(m, () => dev.enqueue(1 << 30))).toThrow(MopsError);
+    const x = dev.balloonPageAlloc();
+    expect(() => run(m, () => dev.listEnqueue([x, x]))).toThrow(/twice/);
+    expect(() => new BalloonDevice(m, { design: 'nope' as never })).toThrow(MopsError);
+    expect(m.mem.halted).toBeUndefined();
+  });
+});

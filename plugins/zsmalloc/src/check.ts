@@ -1,0 +1,157 @@
+/**
+ * The zsmalloc invariant checker (DESIGN decision 8): handles, objects, zspages and pages
+ * agree, and every written object's bytes match the checksum recorded at its last write.
+ * It holds at every scheduling point of every zsmalloc path.
+ * @module
+ */
+
+import { PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
+import { getFullnessGroup, NR_FULLNESS_GROUPS, ZS_HANDLE_SIZE } from './classes.js';
+import { checksum, firstObjOffset, HANDLE_SLOTS, objAddr, readHeader } from './objects.js';
+import type { ZsPool } from './pool.js';
+import type { ZsRegistry } from './registry.js';
+import type { Zspage } from './zspage.js';
+
+const MAX = 50;
+const hex = (n: number): string => `0x${n.toString(16)}`;
+
+function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number {
+  const mem = pool.mem;
+  const p = mem.pages;
+  const cls = zs.cls;
+  const name = `zspage ${zs.id} (class ${cls.index})`;
+  if (zs.pages.length !== cls.pagesPerZspage)
+    add(`${name}: ${zs.pages.length} pages, class needs ${cls.pagesPerZspage}`);
+  zs.pages.forEach((pfn, k) => {
+    if (p.priv[pfn] !== zs.id) add(`${name}: page ${hex(pfn)} private is ${p.priv[pfn]}`);
+    if (p.refcount[pfn] < 1) add(`${name}: page ${hex(pfn)} has refcount ${p.refcount[pfn]}`);
+    if (((p.flags[pfn] >>> PG.private) & 1) !== (k === 0 ? 1 : 0))
+      add(`${name}: page ${hex(pfn)} PG_private does not mark the first page`);
+    if (pool.firstObjOffsetOf(pfn) !== firstObjOffset(k, cls.size))
+      add(`${name}: page ${hex(pfn)} first_obj_offset ${pool.firstObjOffsetOf(pfn)}`);
+    if (pool.rules.pageType && p.type[pfn] >>> 24 !== PGTY.zsmalloc)
+      add(`${name}: page ${hex(pfn)} lacks the Zsmalloc page type`);
+    if (zs.movable && !page_has_movable_ops(mem, pfn))
+      add(`${name}: page ${hex(pfn)} is not movable`);
+  });
+  let used = 0;
+  for (let idx = 0; idx < cls.objsPerZspage; idx++) {
+    const zoff = idx * cls.size;
+    const pfn = zs.pages[zoff >>> PAGE_SHIFT];
+    const handle = cls.huge
+      ? (pool.bytes.hugeHandle[pfn] - 1) / 2
+      : readHeader(pool.bytes, objAddr(zs, zoff));
+    if (handle <= 0) continue;
+    used++;
+    const slot = pool.handles.slotOf(handle);
+    if (slot < 0) {
+      add(`${name}: object ${idx} holds handle ${handle}, which is not live`);
+      continue;
+    }
+    if (pool.handles.pfn[slot] !== pfn || pool.handles.idx[slot] !== idx)
+      add(
+        `${name}: handle ${handle} locates ${hex(pool.handles.pfn[slot])}/${pool.handles.idx[slot]}, object is at ${hex(pfn)}/${idx}`,
+      );
+  }
+  if (used !== zs.inuse) add(`${name}: inuse ${zs.inuse}, ${used} objects allocated`);
+  const fg = getFullnessGroup(zs.inuse, cls.objsPerZspage);
+  if (zs.listed >= 0 && zs.listed !== fg) add(`${name}: on list ${zs.listed}, belongs on ${fg}`);
+  if (
+    zs.listed < 0 &&
+    !zs.compacting &&
+    !zs.freeing &&
+    !(pool.rules.isolateTakesOffList && zs.isolated > 0)
+  )
+    add(`${name}: off every fullness list without reason`);
+  if (zs.isolated < 0 || zs.isolated > cls.pagesPerZspage)
+    add(`${name}: isolated count ${zs.isolated}`);
+  return used;
+}
+
+/** The violations of every pool of a machine (empty when all agree). */
+export function checkZsmalloc(reg: ZsRegistry): string[] {
+  const out: string[] = [];
+  const add = (s: string): void => {
+    if (out.length < MAX) out.push(s);
+  };
+  const mem = reg.machine.mem;
+  const zonePages = new Map<number, number>();
+  for (const pool of reg.pools) {
+    let pages = 0;
+    const perClass = new Map<number, { n: number; used: number; groups: Int32Array }>();
+    for (const zs of reg.zspages) {
+      if (!zs || zs.pool !== pool) continue;
+      if (zs.destroyed) add(`zspage ${zs.id}: destroyed but still registered`);
+      pages += zs.pages.length;
+      for (const pfn of zs.pages) {
+        const z = mem.zoneOf(pfn).idx;
+        zonePages.set(z, (zonePages.get(z) ?? 0) + 1);
+      }
+      const used = checkZspage(pool, zs, add);
+      let c = perClass.get(zs.cls.index);
+      if (!c) {
+        c = { n: 0, used: 0, groups: new Int32Array(NR_FULLNESS_GROUPS) };
+        perClass.set(zs.cls.index, c);
+      }
+      c.n++;
+      c.used += used;
+      if (zs.listed >= 0) c.groups[zs.listed]++;
+    }
+    if (pages !== pool.pagesAllocated)
+      add(`pool ${pool.name}: pages_allocated ${pool.pagesAllocated}, zspages hold ${pages}`);
+    for (const cls of pool.classes) {
+      const c = perClass.get(cls.index) ?? {
+        n: 0,
+        used: 0,
+        groups: new Int32Array(NR_FULLNESS_GROUPS),
+      };
+      if (cls.objAllocated !== c.n * cls.objsPerZspage)
+        add(`class ${cls.index}: obj_allocated ${cls.objAllocated}, ${c.n} zspages`);
+      if (cls.objUsed !== c.used)
+        add(`class ${cls.index}: obj_used ${cls.objUsed}, ${c.used} objects allocated`);
+      for (let fg = 0; fg < NR_FULLNESS_GROUPS; fg++) {
+        let n = 0;
+        for (let zs = cls.heads[fg]; zs !== null; zs = zs.next) {
+          n++;
+          if (zs.listed !== fg)
+            add(`class ${cls.index}: zspage ${zs.id} on list ${fg} says ${zs.listed}`);
+          if (n > reg.zspages.length) break;
+        }
+        if (n !== cls.groupCount[fg] || n !== c.groups[fg])
+          add(`class ${cls.index}: list ${fg} holds ${n}, counted ${cls.groupCount[fg]}`);
+      }
+    }
+    const h = pool.handles;
+    for (const slot of h.liveSlots()) {
+      const pfn = h.pfn[slot];
+      const handle = h.gen[slot] * HANDLE_SLOTS + slot;
+      const zs = pool.zspageOf(pfn);
+      if (!zs || zs.pool !== pool) {
+        add(`handle ${handle}: page ${hex(pfn)} belongs to no zspage of pool ${pool.name}`);
+        continue;
+      }
+      const cls = zs.cls;
+      const idx = h.idx[slot];
+      const zoff = idx * cls.size;
+      if (idx >= cls.objsPerZspage || zs.pages[zoff >>> PAGE_SHIFT] !== pfn) {
+        add(`handle ${handle}: object ${idx} does not start in page ${hex(pfn)}`);
+        continue;
+      }
+      const held = cls.huge
+        ? (pool.bytes.hugeHandle[pfn] - 1) / 2
+        : readHeader(pool.bytes, objAddr(zs, zoff));
+      if (held !== handle) add(`handle ${handle}: its object's header holds ${held}`);
+      if (h.written[slot]) {
+        const sum = checksum(pool.bytes, zs, zoff + (cls.huge ? 0 : ZS_HANDLE_SIZE), h.size[slot]);
+        if (sum !== h.sum[slot])
+          add(`handle ${handle}: object bytes do not match the checksum of its last write`);
+      }
+    }
+  }
+  for (const zone of mem.populatedZones) {
+    const want = zonePages.get(zone.idx) ?? 0;
+    if (zone.stat[ZS.nr_zspages] !== want)
+      add(`zone ${zone.name}: nr_zspages ${zone.stat[ZS.nr_zspages]}, zspages hold ${want}`);
+  }
+  return out;
+}

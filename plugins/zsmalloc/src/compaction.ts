@@ -1,0 +1,148 @@
+/**
+ * zs_compact(): zsmalloc's own compaction (spec §7.6; zsmalloc-by-profile §5). It reduces
+ * internal fragmentation by moving objects from the emptiest zspages of a class into the
+ * fullest ones and freeing the zspages it empties; objects change zspage and index.
+ * @module
+ */
+
+import type { KernelGen } from '@mops/core';
+import {
+  ZS_HANDLE_SIZE,
+  ZS_INUSE_RATIO_10,
+  ZS_INUSE_RATIO_99,
+  ZS_INUSE_RATIO_100,
+} from './classes.js';
+import { drive } from './drive.js';
+import { copyObjectBytes, objAddr, objFree, objMalloc, readHeader } from './objects.js';
+import type { ZsPool } from './pool.js';
+import { POINTS, putbackZspage, removeZspage, type SizeClass, type Zspage } from './zspage.js';
+
+/**
+ * zs_can_compact(): pages a class could free, from its wasted objects.
+ * @see mm/zsmalloc.c zs_can_compact()
+ */
+export function zsCanCompact(cls: SizeClass): number {
+  const wasted = cls.objAllocated - cls.objUsed;
+  if (wasted <= 0) return 0;
+  return Math.floor(wasted / cls.objsPerZspage) * cls.pagesPerZspage;
+}
+
+function isolateZspage(cls: SizeClass, from: number, to: number): Zspage | null {
+  const step = from <= to ? 1 : -1;
+  for (let fg = from; fg !== to + step; fg += step) {
+    const zs = cls.heads[fg];
+    if (zs !== null) {
+      removeZspage(cls, zs);
+      zs.compacting = true;
+      return zs;
+    }
+  }
+  return null;
+}
+
+function putback(cls: SizeClass, zs: Zspage): number {
+  zs.compacting = false;
+  return putbackZspage(cls, zs);
+}
+
+/**
+ * migrate_zspage(): move allocated objects from `src` into `dst` until `dst` is full or
+ * `src` is empty; each handle is pointed at the object's new place.
+ * @see mm/zsmalloc.c migrate_zspage()
+ */
+function* migrateZspage(pool: ZsPool, src: Zspage, dst: Zspage): KernelGen {
+  const cls = src.cls;
+  const b = pool.bytes;
+  const sched = pool.k.sched;
+  const payload = cls.size - ZS_HANDLE_SIZE;
+  for (let idx = 0; idx < cls.objsPerZspage; idx++) {
+    const zoff = idx * cls.size;
+    const handle = readHeader(b, objAddr(src, zoff));
+    if (handle === 0) continue;
+    if (sched.preemptible) yield POINTS.copy;
+    const newIdx = dst.freeobj;
+    objMalloc(b, pool.handles, dst, handle);
+    copyObjectBytes(
+      b,
+      dst,
+      newIdx * cls.size + ZS_HANDLE_SIZE,
+      src,
+      zoff + ZS_HANDLE_SIZE,
+      payload,
+    );
+    objFree(b, src, src.pages[zoff >>> 12], idx);
+    if (dst.inuse === cls.objsPerZspage || src.inuse === 0) return;
+  }
+}
+
+/**
+ * __zs_compact(): compact one class under pool->lock (write) and class->lock.
+ * @see mm/zsmalloc.c __zs_compact()
+ */
+function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
+  const sched = pool.k.sched;
+  let src: Zspage | null = null;
+  let dst: Zspage | null = null;
+  let freed = 0;
+  yield* pool.lock.writeLock();
+  yield* cls.lock.lock();
+  while (zsCanCompact(cls) > 0) {
+    if (dst === null) {
+      dst = isolateZspage(cls, ZS_INUSE_RATIO_99, ZS_INUSE_RATIO_10);
+      if (dst === null) break;
+    }
+    src = isolateZspage(cls, ZS_INUSE_RATIO_10, ZS_INUSE_RATIO_99);
+    if (src === null) break;
+    if (sched.preemptible) yield POINTS.writeTrylock;
+    if (!src.lock.writeTrylock()) break;
+    yield* migrateZspage(pool, src, dst);
+    src.lock.writeUnlock();
+    if (putback(cls, src) === 0) {
+      yield* pool.freeZspage(cls, src);
+      freed += cls.pagesPerZspage;
+    }
+    src = null;
+    if (dst.group() === ZS_INUSE_RATIO_100 || sched.hasWaiters(pool.lock.key)) {
+      putback(cls, dst);
+      dst = null;
+      if (sched.preemptible) yield cls.lock.points.unlock;
+      cls.lock.unlock();
+      if (sched.preemptible) yield pool.lock.points.writeUnlock;
+      pool.lock.writeUnlock();
+      yield* pool.lock.writeLock();
+      yield* cls.lock.lock();
+    }
+  }
+  if (src !== null) putback(cls, src);
+  if (dst !== null) putback(cls, dst);
+  if (sched.preemptible) yield cls.lock.points.unlock;
+  cls.lock.unlock();
+  if (sched.preemptible) yield pool.lock.points.writeUnlock;
+  pool.lock.writeUnlock();
+  return freed;
+}
+
+/**
+ * zs_compact(pool) for a task: every distinct class from the largest down; a second
+ * concurrent call returns 0 at once. Returns the pages this call freed (counting a source
+ * whose free was deferred) and adds them to pages_compacted.
+ * @see mm/zsmalloc.c zs_compact()
+ */
+export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
+  if (pool.compactionInProgress) return 0;
+  pool.compactionInProgress = true;
+  let freed = 0;
+  try {
+    for (let i = pool.classes.length - 1; i >= 0; i--)
+      freed += yield* compactClass(pool, pool.classes[i]);
+  } finally {
+    pool.compactionInProgress = false;
+  }
+  pool.pagesCompacted += freed;
+  return freed;
+}
+
+/** zs_compact(pool) outside any task. */
+export function zsCompact(pool: ZsPool): number {
+  return drive(zsCompactTask(pool), 'zsCompact');
+}

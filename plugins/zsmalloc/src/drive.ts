@@ -1,0 +1,25 @@
+/**
+ * Running kernel-context code outside any task.
+ * @module
+ */
+
+import { type KernelGen, MopsError } from '@mops/core';
+
+/**
+ * Runs a kernel-context generator to its end outside any task. The pool's plain calls use
+ * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
+ * held by a task makes the call fail with `E_STATE`.
+ */
+export function drive<T>(g: KernelGen<T>, what: string): T {
+  for (;;) {
+    const r = g.next();
+    if (r.done === true) return r.value;
+    if (r.value.op === 'block') {
+      const w = (r.value as { what?: string }).what ?? 'a lock';
+      throw new MopsError(
+        'E_STATE',
+        `${what}: would wait for ${w}, which a task holds; call the task form from a task`,
+      );
+    }
+  }
+}
