@@ -43,4 +43,6 @@ export * from './sched/index.js';
 export * from './trace/index.js';
 export * from './vmstat/items.js';
 export * from './vmstat/vmstat.js';
+export * from './workload/checkerboard.js';
 export * from './workload/churn.js';
+export * from './workload/movable_filler.js';

@@ -130,7 +130,7 @@ export function buildClassTable(): ClassTable {
 export function getSizeClassIndex(size: number): number {
   const idx =
     size > ZS_MIN_ALLOC_SIZE ? Math.ceil((size - ZS_MIN_ALLOC_SIZE) / ZS_SIZE_CLASS_DELTA) : 0;
-  return idx < ZS_SIZE_CLASSES - 1 ? idx : ZS_SIZE_CLASSES - 1;
+  return Math.min(idx, ZS_SIZE_CLASSES - 1);
 }
 
 /**

@@ -185,9 +185,11 @@ export function initZspage(b: Bytes, cls: SizeClass, zs: Zspage): void {
   for (let k = 0; k < n; k++) {
     const base = zs.pages[k] * PAGE_SIZE;
     let link = base + off;
-    while ((off += size) < PAGE_SIZE) {
+    off += size;
+    while (off < PAGE_SIZE) {
       writeLink(b, link, freeobj++);
       link = base + off;
+      off += size;
     }
     writeLink(b, link, k + 1 < n ? freeobj++ : -1);
     off %= PAGE_SIZE;

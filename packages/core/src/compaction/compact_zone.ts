@@ -219,9 +219,9 @@ export function* compactZone(
   const getNew = (): number => compactionAlloc(mem, cc, 0);
   const putNew = (dst: number): void => compactionFree(mem, cc, dst, 0);
 
-  loop: while (
-    (ret = compactFinished(k, cc, opts.kswapdRunning ?? false, opts.sysctl)) === COMPACT.CONTINUE
-  ) {
+  loop: for (;;) {
+    ret = compactFinished(k, cc, opts.kswapdRunning ?? false, opts.sysctl);
+    if (ret !== COMPACT.CONTINUE) break;
     const iterationStart = cc.migratePfn;
     cc.finishPageblock =
       pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart) &&
