@@ -45,4 +45,5 @@ export * from './vmstat/items.js';
 export * from './vmstat/vmstat.js';
 export * from './workload/checkerboard.js';
 export * from './workload/churn.js';
+export * from './workload/compaction_test.js';
 export * from './workload/movable_filler.js';

@@ -9,6 +9,7 @@ import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.j
 import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
 import { installDirectCompaction } from './compaction/entry.js';
+import { registerCompactionViews } from './compaction/views.js';
 import {
   checkMemoryInvariants,
   type InvariantChecker,
@@ -249,6 +250,7 @@ export function createMachine(
   c.register(Clock, { useValue: m.clock });
   c.register(TraceBus, { useValue: m.trace });
   installDirectCompaction(m);
+  registerCompactionViews(m);
   return m;
 }
 

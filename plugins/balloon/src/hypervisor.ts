@@ -147,20 +147,23 @@ export class Hypervisor {
 
   /**
    * tell_host(vb, vq): kick the queue and sleep until the host acknowledges (after
-   * `latency` scheduling points). Returns the pfns the host accepted (all of them for a
-   * deflate). May sleep, so it must not be called in atomic context.
+   * `latency` scheduling points). The host reads the buffer `pfns` (a view of the driver's
+   * `vb->pfns`) when it processes the request, so a driver that changes the buffer while
+   * waiting tells the host something else. Returns the pfns the host accepted (all of
+   * them for a deflate). May sleep: never call it in atomic context.
    * @see drivers/virtio/virtio_balloon.c tell_host()
    */
-  *tellHost(k: Kctx, op: 'inflate' | 'deflate', pfns: readonly number[]): KernelGen<number[]> {
+  *tellHost(k: Kctx, op: 'inflate' | 'deflate', pfns: ArrayLike<number>): KernelGen<number[]> {
     const sched = k.sched;
     mightSleep(sched, 'tell_host');
     if (sched.preemptible) {
       yield { op: 'virtqueue_kick', note: op };
       for (let i = 0; i < this.latency; i++) yield { op: 'wait_event(vb->acked)', note: op };
     }
-    if (op === 'inflate') return this.inflate(pfns);
-    this.deflate(pfns);
-    return pfns.slice();
+    const req = Array.from(pfns);
+    if (op === 'inflate') return this.inflate(req);
+    this.deflate(req);
+    return req;
   }
 
   /**

@@ -80,6 +80,10 @@ export class VirtioBalloon {
   readonly balloonLock: Mutex;
   /** `vb->num_pages`. */
   numPages = 0;
+  /** `vb->pfns`: the buffer the host reads requests from (balloon_lock protects it). */
+  readonly pfns = new Int32Array(VIRTIO_BALLOON_ARRAY_PFNS_MAX);
+  /** `vb->num_pfns`. */
+  numPfns = 0;
   /** VIRTIO_BALLOON_F_DEFLATE_ON_OOM negotiated. */
   readonly deflateOnOom: boolean;
   /** Counts. */
@@ -158,7 +162,9 @@ export class VirtioBalloon {
     if (!dev.rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
     yield* this.balloonLock.lock();
     if (dev.rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
-    const accepted = pages.length ? yield* this.host.tellHost(this.k, 'inflate', pages) : [];
+    this.numPfns = 0;
+    for (const pfn of pages) this.pfns[this.numPfns++] = pfn;
+    const accepted = pages.length ? yield* this.tellHost('inflate') : [];
     if (accepted.length !== pages.length) {
       const ok = new Set(accepted);
       for (const pfn of pages)
@@ -194,16 +200,19 @@ export class VirtioBalloon {
     num = Math.min(num, this.numPages);
     if (num === 0) this.stats.emptyLeaks++;
     const pages: number[] = [];
+    this.numPfns = 0;
     while (pages.length < num) {
       const pfn = yield* this.dev.dequeue();
       if (pfn < 0) {
         this.stats.leakShort++;
         break;
       }
+      this.pfns[this.numPfns++] = pfn;
       pages.push(pfn);
       this.numPages--;
     }
-    if (pages.length) yield* this.host.tellHost(this.k, 'deflate', pages);
+    // With VIRTIO_BALLOON_F_MUST_TELL_HOST the host must hear of it before the pages go.
+    if (pages.length) yield* this.tellHost('deflate');
     // release_pages_balloon()
     for (const pfn of pages) {
       if (this.driverAdjustsManaged) adjustManagedPageCount(mem, pfn, 1);
@@ -238,8 +247,8 @@ export class VirtioBalloon {
       return Errno.EAGAIN;
     }
     if (dev.design === '2026') {
-      yield* this.host.tellHost(this.k, 'deflate', [page]);
-      const ok = yield* this.host.tellHost(this.k, 'inflate', [newpage]);
+      yield* this.tellOne('deflate', page);
+      const ok = yield* this.tellOne('inflate', newpage);
       if (ok.length === 0) {
         this.stats.migrateRefused++;
         this.numPages--;
@@ -248,7 +257,7 @@ export class VirtioBalloon {
       lock.unlock();
       return ok.length === 0 ? Errno.ENOENT : 0;
     }
-    const ok = yield* this.host.tellHost(this.k, 'inflate', [newpage]);
+    const ok = yield* this.tellOne('inflate', newpage);
     if (ok.length === 0) {
       this.stats.migrateRefused++;
       if (sched.preemptible) yield lock.points.unlock;
@@ -279,13 +288,25 @@ export class VirtioBalloon {
         dev.pagesLock.unlock();
       } else dev.delete(page);
     }
-    yield* this.host.tellHost(this.k, 'deflate', [page]);
+    yield* this.tellOne('deflate', page);
     if (sched.preemptible) yield lock.points.unlock;
     lock.unlock();
     if (dev.rules.finalizeOnly) dev.finalize(page);
     if (sched.preemptible) yield { op: 'put_page', pfn: page };
     putPage(mem, page);
     return 0;
+  }
+
+  /** tell_host() with the first `numPfns` entries of `pfns`. */
+  private tellHost(op: 'inflate' | 'deflate'): KernelGen<number[]> {
+    return this.host.tellHost(this.k, op, this.pfns.subarray(0, this.numPfns));
+  }
+
+  /** `vb->num_pfns = 1; set_page_pfns(vb, vb->pfns, page); tell_host(vb, vq)`. */
+  private tellOne(op: 'inflate' | 'deflate', pfn: number): KernelGen<number[]> {
+    this.numPfns = 1;
+    this.pfns[0] = pfn;
+    return this.tellHost(op);
   }
 
   /** Whether no fill, leak or migration is under way (the counts must then agree). */

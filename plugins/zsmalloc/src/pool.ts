@@ -627,6 +627,11 @@ export class ZsPool {
     return zsCompactTask(this);
   }
 
+  /** Runs a task-form call of this pool to its end outside any task (see {@link drive}). */
+  drive<T>(g: KernelGen<T>): T {
+    return drive(g, 'zsmalloc');
+  }
+
   /** zs_get_total_pages(). */
   totalPages(): number {
     return this.pagesAllocated;

@@ -77,12 +77,10 @@ export function unusableIndexView(machine: Machine): string {
 /**
  * Registers {@link extfragIndexView} as `extfrag_index` and {@link unusableIndexView} as
  * `unusable_index` on `machine` (read them with `procView(machine, 'extfrag_index')`).
- * Throws MopsError('E_USAGE') when either name is already registered on the machine.
+ * Every machine gets them at creation; a second call does nothing.
  */
 export function registerCompactionViews(machine: Machine): void {
-  for (const name of ['extfrag_index', 'unusable_index'])
-    if (procViewNames(machine).includes(name))
-      throw new MopsError('E_USAGE', `proc view '${name}' already exists on this machine`, 'name');
+  if (procViewNames(machine).includes('extfrag_index')) return;
   registerProcView(machine, 'extfrag_index', extfragIndexView);
   registerProcView(machine, 'unusable_index', unusableIndexView);
 }

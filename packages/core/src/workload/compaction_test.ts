@@ -1,0 +1,113 @@
+/**
+ * The kernel selftest tools/testing/selftests/mm/compaction_test.c, its method and pass
+ * criterion (spec §10), on an emulated machine, with movable filler pages standing for the
+ * test's locked user pages.
+ * @module
+ */
+
+import { __GFP, GFP } from '../buddy/gfp.js';
+import { MopsError } from '../errors.js';
+import type { Machine } from '../machine.js';
+import { PAGE_SIZE, pageblock_order } from '../memory/constants.js';
+import { createMovableFiller } from './movable_filler.js';
+
+/** What {@link compactionTest} measured. */
+export interface CompactionTestResult {
+  /** MemFree at the start, in kB. */
+  readonly memFreeKb: number;
+  /** Hugepagesize, in kB (2048). */
+  readonly hugepageKb: number;
+  /** Huge pages requested: 80 % of MemFree / Hugepagesize / 2. */
+  readonly requested: number;
+  /** Huge pages the kernel managed to allocate. */
+  readonly allocated: number;
+  /** 80 % of MemFree / (allocated · Hugepagesize); Infinity when nothing was allocated. */
+  readonly compactionIndex: number;
+  /** The selftest's verdict: at least one huge page and a compaction index of at most 3. */
+  readonly passed: boolean;
+  /** The test's output, one line per step. */
+  readonly log: string[];
+}
+
+/** Options of {@link compactionTest}. */
+export interface CompactionTestOptions {
+  /**
+   * Interleave the pages of consecutive chunks page by page, as two tasks faulting at once
+   * would (default false: each 100 MiB chunk is faulted in one go and lies mostly
+   * contiguous, as in the selftest). Interleaving leaves a checkerboard of locked pages,
+   * a much harder case for compaction.
+   */
+  readonly interleave?: boolean;
+  /** Chunk size in pages (default 100 MiB, at most a tenth of what is filled). */
+  readonly chunkPages?: number;
+}
+
+/**
+ * Fills 80 % of free memory with "locked" pages in chunks, frees every other chunk, then
+ * asks for half of 80 % of MemFree as huge pages (order-9 allocations, each free to use
+ * direct compaction) and applies the selftest's criterion.
+ */
+export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): CompactionTestResult {
+  m.mem.assertRunning();
+  const log: string[] = [];
+  let freePages = 0;
+  for (const z of m.mem.populatedZones) freePages += z.nrFreePages;
+  const memFreeKb = (freePages * PAGE_SIZE) / 1024;
+  const hugepageKb = (PAGE_SIZE << pageblock_order) / 1024;
+  const filler = createMovableFiller(m);
+  const target = Math.floor(freePages * 0.8);
+  const chunks: number[][] = [[], []];
+  let n = 0;
+  if (!opts.interleave) {
+    const chunk = opts.chunkPages ?? Math.max(1, Math.min(25600, Math.floor(target / 10)));
+    while (n < target) {
+      const got = filler.alloc(Math.min(chunk, target - n));
+      if (got.length === 0) break;
+      chunks[chunks.length % 2 === 0 ? 0 : 1].push(...got);
+      chunks.push([]);
+      n += got.length;
+    }
+  } else {
+    for (; n < target; n++) {
+      const got = filler.alloc(1);
+      if (got.length === 0) break;
+      chunks[n % 2].push(got[0]);
+    }
+  }
+  log.push(`MemFree: ${memFreeKb} kB, Hugepagesize: ${hugepageKb} kB`);
+  log.push(
+    `locked ${n} pages (${((n * PAGE_SIZE) >> 20) | 0} MiB) in chunks, freeing every other chunk`,
+  );
+  for (let i = 1; i < chunks.length; i += 2) for (const p of chunks[i]) filler.free(p);
+  const memFreePrime = memFreeKb * 0.8;
+  const requested = Math.floor(memFreePrime / hugepageKb / 2);
+  if (requested < 1)
+    throw new MopsError(
+      'E_RANGE',
+      `the machine is too small for compaction_test (${memFreeKb} kB free)`,
+      'memory',
+    );
+  const huge: number[] = [];
+  const gfp = GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOWARN;
+  while (huge.length < requested) {
+    const pfn = m.allocPages(gfp, pageblock_order);
+    if (pfn < 0) break;
+    huge.push(pfn);
+  }
+  const allocated = huge.length;
+  const compactionIndex = allocated
+    ? memFreePrime / (allocated * hugepageKb)
+    : Number.POSITIVE_INFINITY;
+  const passed = allocated >= 1 && compactionIndex <= 3;
+  log.push(
+    `requested ${requested} huge pages, allocated ${allocated}, compaction index ${compactionIndex === Number.POSITIVE_INFINITY ? 'inf' : compactionIndex.toFixed(2)}`,
+  );
+  log.push(
+    passed
+      ? 'ok: compaction of unevictable pages allocated at least 1/3 of the memory as huge pages'
+      : 'not ok: less than 1/3 of memory became huge pages',
+  );
+  for (const p of huge) m.putPage(p);
+  filler.freeAll();
+  return { memFreeKb, hugepageKb, requested, allocated, compactionIndex, passed, log };
+}

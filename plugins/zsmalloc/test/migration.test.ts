@@ -1,0 +1,316 @@
+import {
+  getPage,
+  isolateMovablePage,
+  MIGRATE_MODE,
+  PAGE_MAPPING_MOVABLE,
+  PG,
+  PGTY,
+  putPage,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import {
+  expectClean,
+  fill,
+  isolate,
+  migrate,
+  migrateBody,
+  onList,
+  PROFILES,
+  pattern,
+  pfnOf,
+  putback,
+  rig,
+} from './helpers.js';
+
+const ISO = 1 << PG.isolated;
+
+/** Four 1000-byte objects fill one single-page zspage (class 1024/1/4). */
+function onePage(profile: (typeof PROFILES)[number]) {
+  const r = rig(profile);
+  const hs = fill(r.pool, 4, 1000);
+  const P = pfnOf(r.pool, hs[0]);
+  return { ...r, hs, P };
+}
+
+describe.each(PROFILES)('zs_page_migrate moves objects, %s (spec §7.4)', (profile) => {
+  it('migrates every sub-page of a spanning zspage; handles follow, bytes intact', () => {
+    const r = rig(profile);
+    const hs = fill(r.pool, 9, 3600, 7);
+    const zs = r.pool.zspageOf(pfnOf(r.pool, hs[0]));
+    const old = [...(zs?.pages ?? [])];
+    for (const pfn of old) expect(isolate(r, pfn)).toBe(true);
+    const res = migrate(r, MIGRATE_MODE.SYNC);
+    expect(res.rc).toBe(0);
+    expect(res.nrSucceeded).toBe(8);
+    // Freed sources are reused as later targets, so compare with the targets handed out.
+    expect(zs?.pages).toEqual(r.targets);
+    for (const pfn of old) if (!r.targets.includes(pfn)) expect(r.m.mem.pages.refcount[pfn]).toBe(0);
+    hs.forEach((h, i) => {
+      expect(r.targets).toContain(pfnOf(r.pool, h));
+      expect(r.pool.objRead(h)).toEqual(pattern(7 + i, 3600));
+    });
+    expect(r.pool.registry.calls.migrate).toBe(8);
+    expectClean(r.m);
+  });
+});
+
+describe('S08 driver refuses isolation (§0.2: v4.8 and v6.17)', () => {
+  it('S08 v4.8: a zspage with no object in use (free deferred) is refused and stays', () => {
+    const r = onePage('v4.8');
+    const { m, pool, P } = r;
+    expect(trylockPage(m.mem, P)).toBe(true);
+    for (const h of r.hs) pool.zsFree(h);
+    expect(pool.freeWorkPending).toBe(true);
+    unlockPage(r.m, P);
+    expect(isolate(r, P)).toBe(false);
+    expect(pool.registry.calls.isolate).toBe(1);
+    expect(m.mem.pages.flags[P] & ISO).toBe(0);
+    expect(m.mem.pages.refcount[P]).toBe(1);
+    expect(pool.zspageOf(P)).toBeDefined();
+    expectClean(m);
+    expect(pool.flushDeferredFree()).toBe(1);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expectClean(m);
+  });
+
+  it('S08 v6.17: the scanner holds a reference, the zspage is destroyed, isolate_page refuses', () => {
+    const r = onePage('v6.17');
+    const { m, pool, P } = r;
+    m.sched.manual = true;
+    const t = m.sched.spawn('isolate', () => isolateMovablePage(m, P, 0));
+    m.sched.runUntil(t, (pt) => pt.op === 'page_has_movable_ops');
+    expect(m.mem.pages.refcount[P]).toBe(2);
+    for (const h of r.hs) pool.zsFree(h);
+    expect(m.mem.pages.refcount[P]).toBe(1);
+    expect(m.mem.pages.priv[P]).toBe(0);
+    expect(m.mem.pages.type[P] >>> 24).toBe(PGTY.zsmalloc);
+    expect(m.sched.runToEnd(t)).toBe(false);
+    m.sched.manual = false;
+    expect(pool.registry.calls.isolate).toBe(1);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expect(m.mem.pages.type[P] >>> 24).toBe(PGTY.buddy);
+    expect(m.mem.pages.flags[P] & (1 << PG.movable_ops)).toBe(0);
+    expectClean(m);
+  });
+});
+
+describe.each(['v6.0', 'v6.3'] as const)('S19 with zsmalloc, %s', (profile) => {
+  it('S19 owner frees the zspage of an isolated page, then putback frees it without the driver', () => {
+    const r = onePage(profile);
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    expect(m.mem.pages.refcount[P]).toBe(2);
+    for (const h of r.hs) pool.zsFree(h);
+    expect(m.mem.pages.refcount[P]).toBe(1);
+    expect(m.mem.pages.mapping[P]).toBe(PAGE_MAPPING_MOVABLE);
+    putback(r);
+    expect(pool.registry.calls.putback).toBe(0);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expect(m.mem.pages.flags[P] & ISO).toBe(0);
+    expectClean(m);
+  });
+});
+
+describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
+  it('S21 migrate: the refcount==1 shortcut succeeds without a target; Q is freed', () => {
+    const r = onePage('v6.17');
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    for (const h of r.hs) pool.zsFree(h);
+    expect(m.mem.pages.refcount[P]).toBe(1);
+    const res = migrate(r, MIGRATE_MODE.SYNC_LIGHT);
+    expect(res).toMatchObject({ rc: 0, nrSucceeded: 1 });
+    expect(r.targets).toEqual([]);
+    expect(pool.registry.calls.migrate).toBe(0);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expectClean(m);
+  });
+
+  it('S21 zs_page_migrate fakes success when another reference hides the shortcut', () => {
+    const r = onePage('v6.17');
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    for (const h of r.hs) pool.zsFree(h);
+    getPage(m.mem, P);
+    const res = migrate(r, MIGRATE_MODE.ASYNC);
+    expect(res).toMatchObject({ rc: 0, nrSucceeded: 1 });
+    expect(pool.registry.calls.migrate).toBe(1);
+    expect(m.mem.pages.refcount[r.targets[0]]).toBe(0);
+    putPage(m.mem, P);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    // §4.3: a 0 return after the owner released src leaves dst untouched; the core's
+    // success checks do not know this form yet and report dst, nothing else.
+    const kinds = m.mem.warnings.map((w) => [w.kind, w.pfn, w.text.split('\n')[0]]);
+    expect(kinds).toEqual([
+      ['protocol_violation', r.targets[0], 'zsmalloc: migrate_page returned success but dst is not its movable page'],
+      ['protocol_violation', r.targets[0], 'zsmalloc: migrate_page returned success without taking a reference on dst'],
+    ]);
+    m.mem.warnings.length = 0;
+    expectClean(m);
+  });
+
+  it('S21 putback variant: zs_page_putback does nothing, the isolated flag is cleared, Q freed', () => {
+    const r = onePage('v6.17');
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    for (const h of r.hs) pool.zsFree(h);
+    putback(r);
+    expect(pool.registry.calls.putback).toBe(1);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expectClean(m);
+  });
+});
+
+describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
+  it.each(['v6.0', 'v6.3'] as const)('isolate_page never refuses, even an empty zspage (%s)', (profile) => {
+    const r = onePage(profile);
+    trylockPage(r.m.mem, r.P);
+    for (const h of r.hs) r.pool.zsFree(h);
+    unlockPage(r.m, r.P);
+    expect(isolate(r, r.P)).toBe(true);
+    expect(r.pool.zspageOf(r.P)?.isolated).toBe(1);
+    putback(r);
+    expect(r.pool.zspageOf(r.P)?.isolated).toBe(0);
+    expect(r.pool.flushDeferredFree()).toBe(1);
+    expectClean(r.m);
+  });
+
+  it('v4.8: isolation takes the zspage off its list; allocation goes elsewhere until putback', () => {
+    const r = rig('v4.8');
+    const hs = fill(r.pool, 2, 1000);
+    const P = pfnOf(r.pool, hs[0]);
+    const zs = r.pool.zspageOf(P);
+    expect(isolate(r, P)).toBe(true);
+    expect(zs?.listed).toBe(-1);
+    expect(zs?.isolated).toBe(1);
+    const h = r.pool.zsMalloc(1000);
+    expect(pfnOf(r.pool, h)).not.toBe(P);
+    expect(r.pool.pagesAllocated).toBe(2);
+    expectClean(r.m);
+    putback(r);
+    expect(zs?.listed).toBeGreaterThan(0);
+    expect(zs?.isolated).toBe(0);
+    expect(pfnOf(r.pool, r.pool.zsMalloc(1000))).toBe(P);
+    expectClean(r.m);
+  });
+
+  it.each(['v6.0', 'v6.3'] as const)('%s: the zspage stays on its list and is allocated from', (profile) => {
+    const r = rig(profile);
+    const hs = fill(r.pool, 2, 1000);
+    const P = pfnOf(r.pool, hs[0]);
+    expect(isolate(r, P)).toBe(true);
+    expect(r.pool.zspageOf(P)?.listed).toBeGreaterThan(0);
+    expect(pfnOf(r.pool, r.pool.zsMalloc(1000))).toBe(P);
+    putback(r);
+    expectClean(r.m);
+  });
+
+  it('v6.17: no isolation bookkeeping', () => {
+    const r = onePage('v6.17');
+    expect(isolate(r, r.P)).toBe(true);
+    expect(r.pool.zspageOf(r.P)?.isolated).toBe(0);
+    putback(r);
+    expectClean(r.m);
+  });
+
+  it('v4.8: -EBUSY for an isolated zspage emptied meanwhile; the putback inside migrate_pages relists it and the work frees it', () => {
+    const r = onePage('v4.8');
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    for (const h of r.hs) pool.zsFree(h);
+    expect(pool.zspageOf(P)).toBeDefined();
+    expect(pool.pagesAllocated).toBe(1);
+    const res = migrate(r, MIGRATE_MODE.SYNC);
+    expect(res.rc).toBe(1);
+    expect(pool.registry.calls.migrate).toBe(1);
+    expect(pool.registry.calls.putback).toBe(1);
+    expect(onList(r)).toEqual([]);
+    expect(pool.freeWorkPending).toBe(true);
+    expect(pool.zspageOf(P)?.listed).toBe(0);
+    expect(pool.flushDeferredFree()).toBe(1);
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expectClean(m);
+  });
+
+  it.each([
+    ['v4.8', -11, 10],
+    ['v6.17', -22, 1],
+  ] as const)('%s: an object being read makes migrate_page fail with %i', (profile, _rc, calls) => {
+    const r = onePage(profile);
+    const { m, pool, P } = r;
+    const open = pool.drive(pool.objReadBegin(r.hs[1]));
+    expect(isolate(r, P)).toBe(true);
+    const res = migrate(r, MIGRATE_MODE.ASYNC);
+    expect(res.rc).toBe(1);
+    expect(pool.registry.calls.migrate).toBe(calls);
+    pool.objReadEnd(open);
+    putback(r);
+    expect(pfnOf(pool, r.hs[1])).toBe(P);
+    expect(pool.objRead(r.hs[1])).toEqual(pattern(1, 1000));
+    expectClean(m);
+  });
+
+  it.each(['v6.0', 'v6.3'] as const)('%s: migrate_page waits for the reader and then succeeds', (profile) => {
+    const r = onePage(profile);
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    let waited = 0;
+    m.sched.onStep = (_t, pt) => {
+      if (pt.op === 'block' && (pt as { what: string }).what === 'migrate_write_lock') waited++;
+    };
+    const reader = m.sched.spawn('reader', function* () {
+      const o = yield* pool.objReadBegin(r.hs[2]);
+      for (let i = 0; i < 30; i++) yield { op: 'reader_busy' };
+      const data = o.data.slice();
+      pool.objReadEnd(o);
+      return data;
+    });
+    const mig = m.sched.spawn('migrate', migrateBody(r, MIGRATE_MODE.ASYNC));
+    m.sched.runAll('round-robin');
+    expect(waited).toBeGreaterThan(0);
+    expect(mig.result).toMatchObject({ rc: 0, nrSucceeded: 1 });
+    expect(reader.result).toEqual(pattern(2, 1000));
+    expect(pfnOf(pool, r.hs[2])).toBe(r.targets[0]);
+    expectClean(m);
+  });
+
+  it('v4.8: nobody destroys a zspage with an isolated sub-page; putback schedules its free', () => {
+    const r = onePage('v4.8');
+    const { m, pool, P } = r;
+    expect(isolate(r, P)).toBe(true);
+    for (const h of r.hs) pool.zsFree(h);
+    expect(pool.compactionInProgress).toBe(false);
+    pool.zsCompact();
+    expect(pool.zspageOf(P)?.destroyed).toBe(false);
+    expect(m.mem.pages.refcount[P]).toBe(2);
+    putback(r);
+    expect(pool.freeWorkPending).toBe(true);
+    pool.flushDeferredFree();
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expectClean(m);
+  });
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)('%s: zs_compact destroys a zspage whose sub-page is isolated', (profile) => {
+    const r = rig(profile);
+    const { m, pool } = r;
+    const hs = fill(pool, 8, 1000);
+    // two one-page zspages: A keeps three objects (the destination), B one (the source).
+    for (const i of [0, 4, 5, 6]) pool.zsFree(hs[i]);
+    const Q = pfnOf(pool, hs[7]);
+    expect(isolate(r, Q)).toBe(true);
+    expect(pool.zsCompact()).toBeGreaterThan(0);
+    expect(pool.zspageOf(Q)).toBeUndefined();
+    expect(m.mem.pages.refcount[Q]).toBe(1);
+    if (profile === 'v6.17') {
+      expect(m.mem.pages.type[Q] >>> 24).toBe(PGTY.zsmalloc);
+      expect(m.mem.pages.flags[Q] & (1 << PG.movable_ops)).not.toBe(0);
+    } else expect(m.mem.pages.mapping[Q]).toBe(PAGE_MAPPING_MOVABLE);
+    expect(pool.objRead(hs[7])).toEqual(pattern(7, 1000));
+    const res = migrate(r, MIGRATE_MODE.ASYNC);
+    expect(res.rc).toBe(0);
+    expect(m.mem.pages.refcount[Q]).toBe(0);
+    expectClean(m);
+  });
+});

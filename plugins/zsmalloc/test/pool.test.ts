@@ -1,0 +1,142 @@
+import { createMachine, Errno, installPlugin, MmBug, MopsError, PG, procView } from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
+import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
+
+describe.each(PROFILES)('pool and objects, %s (spec §7.1)', (profile) => {
+  it('packs objects into a zspage chain and reads back every byte, spanning objects too', () => {
+    const { m, pool } = rig(profile);
+    // 3632-byte class: 8 pages, 9 objects, so most objects span two pages.
+    const hs = fill(pool, 9, 3600, 100);
+    const pfns = new Set(hs.map((h) => pfnOf(pool, h)));
+    expect(pool.pagesAllocated).toBe(8);
+    expect(pfns.size).toBe(8);
+    hs.forEach((h, i) => expect(pool.objRead(h)).toEqual(pattern(100 + i, 3600)));
+    const first = pool.zspageOf(pfnOf(pool, hs[0]));
+    expect(first?.pages).toHaveLength(8);
+    const p = m.mem.pages;
+    expect(first?.pages.map((q) => (p.flags[q] >> PG.private) & 1)).toEqual([1, 0, 0, 0, 0, 0, 0, 0]);
+    expectClean(m);
+  });
+
+  it('keeps the handle in the object header and reuses freed objects LIFO', () => {
+    const { m, pool } = rig(profile);
+    const hs = fill(pool, 10, 100);
+    const slot = hs[3] % 2 ** 26;
+    const idx = pool.handles.idx[slot];
+    pool.zsFree(hs[3]);
+    const h = pool.zsMalloc(100);
+    expect(pool.handles.idx[h % 2 ** 26]).toBe(idx);
+    expect(pool.classFor(100).objUsed).toBe(10);
+    expectClean(m);
+  });
+
+  it('frees the zspage when its last object goes and returns the pages to the buddy', () => {
+    const { m, pool } = rig(profile);
+    const free0 = m.mem.populatedZones[0].nrFreePages;
+    const hs = fill(pool, 40, 500);
+    expect(pool.pagesAllocated).toBeGreaterThan(0);
+    for (const h of hs) pool.zsFree(h);
+    expect(pool.pagesAllocated).toBe(0);
+    expect(m.mem.populatedZones[0].nrFreePages).toBe(free0);
+    expectClean(m);
+  });
+
+  it('huge objects keep the handle outside the data', () => {
+    const { m, pool } = rig(profile);
+    const h = pool.zsMalloc(4096);
+    pool.objWrite(h, pattern(5, 4096));
+    expect(pool.classFor(4096).huge).toBe(true);
+    expect(pool.objRead(h)).toEqual(pattern(5, 4096));
+    expect(pool.hugeObjects).toBe(1);
+    expectClean(m);
+    pool.zsFree(h);
+    expect(pool.hugeObjects).toBe(0);
+    expectClean(m);
+  });
+
+  it('bad input: a clear MopsError and nothing in the pool changes', () => {
+    const { m, pool } = rig(profile);
+    const hs = fill(pool, 5, 200);
+    const before = procView(m, 'buddyinfo') + pool.pagesAllocated + pool.classFor(200).objUsed;
+    const err = (f: () => unknown): MopsError => {
+      try {
+        f();
+      } catch (e) {
+        return e as MopsError;
+      }
+      throw new Error('no error');
+    };
+    expect(err(() => pool.zsMalloc(0))).toMatchObject({ name: 'MopsError', code: 'E_RANGE' });
+    expect(err(() => pool.zsMalloc(4097))).toMatchObject({ code: 'E_RANGE' });
+    expect(err(() => pool.zsFree(12345))).toMatchObject({ code: 'E_USAGE' });
+    pool.zsFree(hs[0]);
+    const after0 = pool.classFor(200).objUsed;
+    expect(err(() => pool.zsFree(hs[0]))).toMatchObject({ code: 'E_STATE' });
+    expect(err(() => pool.objRead(hs[0]))).toMatchObject({ code: 'E_STATE' });
+    expect(err(() => pool.objWrite(hs[1], new Uint8Array(201)))).toMatchObject({ code: 'E_RANGE' });
+    expect(err(() => pool.objWrite(hs[1], new Uint8Array(10), 195))).toMatchObject({ code: 'E_RANGE' });
+    expect(pool.classFor(200).objUsed).toBe(after0);
+    expect(pool.objRead(hs[1])).toEqual(pattern(1, 200));
+    expect(before).toContain('');
+    expectClean(m);
+  });
+
+  it('a corrupted object header is a kernel BUG (MmBug)', () => {
+    const { pool } = rig(profile);
+    const [h] = fill(pool, 1, 64);
+    const pfn = pfnOf(pool, h);
+    const off = pool.handles.idx[h % 2 ** 26] * pool.classFor(64).size;
+    pool.bytes.u8[pfn * 4096 + off] ^= 2;
+    expect(() => pool.zsFree(h)).toThrow(MmBug);
+  });
+
+  it('returns ENOMEM when no page can be allocated', () => {
+    const { m, pool } = rig(profile, '2M');
+    let h = 0;
+    for (let i = 0; i < 2000 && h >= 0; i++) h = pool.zsMalloc(4096);
+    expect(h).toBe(Errno.ENOMEM);
+    expectClean(m);
+  });
+});
+
+describe.each(PROFILES)('zs_compact, %s (spec §7.6)', (profile) => {
+  it('moves objects out of sparse zspages, frees them and keeps every object intact', () => {
+    const { m, pool } = rig(profile);
+    const hs = fill(pool, 64 * 4, 1000); // class 1008 -> 1024? 1000+8 -> 1008 -> index 62 (1024/1/4)
+    const keep = hs.filter((_, i) => i % 4 === 0);
+    hs.forEach((h, i) => {
+      if (i % 4 !== 0) pool.zsFree(h);
+    });
+    const before = pool.pagesAllocated;
+    const freed = pool.zsCompact();
+    expect(freed).toBeGreaterThan(0);
+    expect(pool.pagesAllocated).toBe(before - freed);
+    expect(pool.pagesCompacted).toBe(freed);
+    expect(pool.zsCompact()).toBe(0);
+    keep.forEach((h) => expect(pool.objRead(h)).toEqual(pattern(hs.indexOf(h), 1000)));
+    expectClean(m);
+  });
+});
+
+describe.each(PROFILES)('plugin and text views, %s', (profile) => {
+  it('registers the pool and the classes / mm_stat views in the kernel layouts', () => {
+    const m = createMachine({ memory: '8M', profile, contents: true, zones: 'normal-only', minFreeKbytes: 0 });
+    installPlugin(m, zsmallocPluginForTest);
+    const pool = m.container.resolve<ZsPool>(ZS_POOL);
+    fill(pool, 3, 100);
+    const classes = procView(m, 'zsmalloc/classes').split('\n');
+    const header = classes[0];
+    if (profile === 'v6.17') expect(header).toMatch(/^ class  size       10%.* 100% obj_allocated/);
+    else expect(header).toBe(' class  size almost_full almost_empty obj_allocated   obj_used pages_used pages_per_zspage freeable');
+    expect(classes).toHaveLength(119 + 4);
+    const row = classes.find((l) => /^\s+5\s+112 /.test(l));
+    expect(row).toBeDefined();
+    expect(row?.trim().split(/\s+/).slice(-5)).toEqual(['256', '3', '7', '7', '0']);
+    expect(classes[classes.length - 2]).toMatch(/^ Total/);
+    const mm = procView(m, 'zram/mm_stat').trimEnd().split(/\s+/).filter(Boolean);
+    expect(mm).toHaveLength(profile === 'v4.8' ? 7 : 9);
+    expect(mm.slice(0, 3)).toEqual([String(3 * 4096), '300', String(7 * 4096)]);
+    expectClean(m);
+  });
+});
