@@ -30,6 +30,7 @@ export * from './memory/layout.js';
 export * from './memory/list.js';
 export * from './memory/mem.js';
 export * from './memory/pages.js';
+export * from './memory/pfn_set.js';
 export * from './memory/zone.js';
 export * from './migrate/index.js';
 export * from './page/flags.js';

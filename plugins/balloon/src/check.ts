@@ -19,8 +19,9 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
   const mem = dev.k.mem;
   const p = mem.pages;
   if (dev.isolatedPages < 0) out.push(`isolated_pages is negative (${dev.isolatedPages})`);
-  if (dev.isolatedPages !== dev.isolatedSet.size)
-    out.push(`isolated_pages ${dev.isolatedPages} != ${dev.isolatedSet.size} pages isolated`);
+  const iso = dev.countedIsolated();
+  if (dev.isolatedPages !== iso.count || iso.count !== iso.pfns.length)
+    out.push(`isolated_pages ${dev.isolatedPages} != ${iso.pfns.length} pages isolated`);
   const seen = new Set<number>();
   for (let pfn = p.lists.first(dev.pages); pfn !== -1; pfn = p.lists.nextOf(pfn)) {
     if (seen.has(pfn) || seen.size > mem.nrPages) {
@@ -35,10 +36,10 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
     if (p.type[pfn] >>> 24 !== PGTY.offline)
       out.push(`${hex(pfn)} on the balloon list is not PageOffline`);
     if (!page_has_movable_ops(mem, pfn)) out.push(`${hex(pfn)} on the balloon list is not movable`);
-    if (dev.isolatedSet.has(pfn))
+    if (dev.isCountedIsolated(pfn))
       out.push(`${hex(pfn)} is on the balloon list and counted isolated`);
   }
-  for (const pfn of dev.isolatedSet) {
+  for (const pfn of iso.pfns) {
     if (p.refcount[pfn] < 1)
       out.push(`isolated balloon ${hex(pfn)} has refcount ${p.refcount[pfn]}`);
     if (p.priv[pfn] !== dev.id) out.push(`isolated balloon ${hex(pfn)} has private ${p.priv[pfn]}`);
@@ -64,11 +65,11 @@ export function balloonInvariants(vb: VirtioBalloon): string[] {
     out.push(
       `list ${list.length} + isolated ${dev.isolatedPages} = ${have}, but the driver believes it has ${vb.numPages}`,
     );
-  if (vb.host.inflated.size !== vb.numPages)
-    out.push(`the host holds ${vb.host.inflated.size} pages, the driver believes ${vb.numPages}`);
+  if (vb.host.inflatedCount !== vb.numPages)
+    out.push(`the host holds ${vb.host.inflatedCount} pages, the driver believes ${vb.numPages}`);
   for (const pfn of list)
     if (!vb.host.isInflated(pfn)) out.push(`${hex(pfn)} is in the balloon but not at the host`);
-  for (const pfn of dev.isolatedSet)
+  for (const pfn of dev.countedIsolated().pfns)
     if (!vb.host.isInflated(pfn)) out.push(`isolated ${hex(pfn)} is not at the host`);
   const mem = vb.k.mem;
   if (dev.rules.nrBalloonPages && dev.design === 'classic') {
@@ -95,7 +96,7 @@ export function balloonStatsText(machine: Machine, vb: VirtioBalloon): string {
     ['num_pages', vb.numPages],
     ['list_pages', dev.listLength()],
     ['isolated_pages', dev.isolatedPages],
-    ['host_pages', vb.host.inflated.size],
+    ['host_pages', vb.host.inflatedCount],
     ['balloon_inflate', ev('balloon_inflate')],
     ['balloon_deflate', ev('balloon_deflate')],
     ['balloon_migrate', ev('balloon_migrate')],

@@ -104,13 +104,21 @@ const cores = new WeakMap<Memory, BalloonCore>();
 const ISOLATED = 1 << PG.isolated;
 const LOCKED = 1 << PG.locked;
 
-/** Takes a balloon list lock inside a plain function; it is never held across a point. */
-function spinLockAtomic(mem: Memory, lock: SpinLock): void {
+/**
+ * Takes a balloon list lock inside a plain function; returns whether the lock object was
+ * taken. The lock is never held across a scheduling point, so it is always free here. A
+ * task running alone (`sched.preemptible` false) cannot be interleaved until the section
+ * ends, so it skips the lock object and its lockdep bookkeeping, as a lone task skips its
+ * scheduling points.
+ */
+function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
+  if (!k.sched.preemptible) return false;
   if (!lock.trylock()) {
     const e = new MmBug(`${lock.className} held across a scheduling point`);
-    mem.halted = e;
+    k.mem.halted = e;
     throw e;
   }
+  return true;
 }
 
 /**
@@ -171,8 +179,10 @@ export class BalloonDevice {
     migrateFailures: 0,
     enoent: 0,
   };
-  /** The pfns counted in `isolatedPages` (for the invariant checker). */
-  readonly isolatedSet = new Set<number>();
+  /** One byte per pfn: 1 while the page is counted in `isolatedPages` (for the checker). */
+  private readonly isolatedMark: Uint8Array;
+  /** Number of pages marked in `isolatedMark`. */
+  private isolatedMarked = 0;
   /** Migrations of this device's pages under way (the checker waits for them). */
   inFlight = 0;
   /** v4.8: the address_space of the device's pseudo inode, whose a_ops are balloon_aops. */
@@ -219,6 +229,7 @@ export class BalloonDevice {
       this.pagesLock = this.core.globalLock;
     } else this.pagesLock = new SpinLock(k.sched, 'pages_lock');
     this.pages = mem.pages.lists.newList();
+    this.isolatedMark = new Uint8Array(mem.nrPages);
     this.space =
       this.rules.marker === 'address_space'
         ? makeAddressSpace(this.name, this.core.ops)
@@ -288,12 +299,6 @@ export class BalloonDevice {
    */
   finalize(pfn: number): void {
     this.k.mem.pages.priv[pfn] = 0;
-  }
-
-  /** Unpublishes a page in the profile's way (delete, or finalize). */
-  private retire(pfn: number): void {
-    if (this.rules.finalizeOnly) this.finalize(pfn);
-    else this.delete(pfn);
   }
 
   private checkNewPage(pfn: number, what: string): void {
@@ -440,7 +445,7 @@ export class BalloonDevice {
   isolateLocked(pfn: number): void {
     this.k.mem.pages.lists.del(pfn);
     this.isolatedPages++;
-    this.isolatedSet.add(pfn);
+    this.mark(pfn, 1);
     this.stats.isolations++;
   }
 
@@ -448,24 +453,45 @@ export class BalloonDevice {
   putbackLocked(pfn: number): void {
     this.k.mem.pages.lists.addHead(this.pages, pfn);
     this.isolatedPages--;
-    this.isolatedSet.delete(pfn);
+    this.mark(pfn, 0);
     this.stats.putbacks++;
+  }
+
+  private mark(pfn: number, v: 0 | 1): void {
+    this.isolatedMarked += v - this.isolatedMark[pfn];
+    this.isolatedMark[pfn] = v;
+  }
+
+  /** Whether `pfn` is counted in `isolatedPages`. */
+  isCountedIsolated(pfn: number): boolean {
+    return this.isolatedMark[pfn] === 1;
+  }
+
+  /** The pages counted in `isolatedPages`: their number and pfns (walks every pfn). */
+  countedIsolated(): { count: number; pfns: number[] } {
+    const pfns: number[] = [];
+    for (let pfn = 0; pfn < this.isolatedMark.length; pfn++)
+      if (this.isolatedMark[pfn]) pfns.push(pfn);
+    return { count: this.isolatedMarked, pfns };
   }
 
   /** Drops `pfn` from the isolated count (it migrated or was deflated while isolated). */
   uncountIsolated(pfn: number): void {
     this.isolatedPages--;
-    this.isolatedSet.delete(pfn);
+    this.mark(pfn, 0);
   }
 
-  /** Takes this device's list lock inside a plain function (see the module note). */
-  lockAtomic(): void {
-    spinLockAtomic(this.k.mem, this.pagesLock);
+  /**
+   * Takes this device's list lock inside a plain function (see the module note); returns
+   * whether the lock object was taken, for {@link unlockAtomic}.
+   */
+  lockAtomic(): boolean {
+    return spinLockAtomic(this.k, this.pagesLock);
   }
 
-  /** Releases the list lock. */
-  unlockAtomic(): void {
-    this.pagesLock.unlock();
+  /** Releases the list lock taken by {@link lockAtomic}. */
+  unlockAtomic(taken: boolean): void {
+    if (taken) this.pagesLock.unlock();
   }
 }
 
@@ -512,10 +538,10 @@ function makeOps(k: Kctx): MovableOperations {
       const core = cores.get(mem)!;
       if (core.design === '2026') {
         // The device is read under the global lock: deflation clears private under it.
-        spinLockAtomic(mem, core.globalLock!);
+        const taken = spinLockAtomic(k, core.globalLock!);
         const dev = device(page);
         if (dev) dev.isolateLocked(page);
-        core.globalLock!.unlock();
+        if (taken) core.globalLock!.unlock();
         return dev !== undefined;
       }
       const dev = device(page);
@@ -528,9 +554,9 @@ function makeOps(k: Kctx): MovableOperations {
           page,
         );
       }
-      dev.lockAtomic();
+      const taken = dev.lockAtomic();
       dev.isolateLocked(page);
-      dev.unlockAtomic();
+      dev.unlockAtomic(taken);
       return true;
     },
     /**
@@ -574,7 +600,8 @@ function makeOps(k: Kctx): MovableOperations {
           dev.stats.migrateFailures++;
           return rc;
         }
-        yield* dev.pagesLock.lock();
+        const taken = k.sched.preemptible;
+        if (taken) yield* dev.pagesLock.lock();
         if (rc === 0) {
           getPage(mem, newpage);
           dev.insert(newpage);
@@ -592,7 +619,7 @@ function makeOps(k: Kctx): MovableOperations {
         }
         dev.uncountIsolated(page);
         dev.finalize(page);
-        dev.pagesLock.unlock();
+        if (taken) dev.pagesLock.unlock();
         putPage(mem, page);
         return 0;
       } finally {
@@ -621,9 +648,9 @@ function makeOps(k: Kctx): MovableOperations {
           page,
         );
       }
-      dev.lockAtomic();
+      const taken = dev.lockAtomic();
       dev.putbackLocked(page);
-      dev.unlockAtomic();
+      dev.unlockAtomic(taken);
     },
   };
   return defineMovableOps('balloon', ops);

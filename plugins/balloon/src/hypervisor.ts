@@ -58,8 +58,10 @@ export interface HypervisorStats {
  * @see drivers/misc/vmw_balloon.c vmballoon_lock()
  */
 export class Hypervisor {
-  /** Guest pfns the host holds. */
-  readonly inflated = new Set<number>();
+  /** Number of guest pages the host holds. */
+  inflatedCount = 0;
+  /** One byte per guest pfn: 1 while the host holds it. */
+  private readonly held: Uint8Array;
   /** Counts. */
   readonly stats: HypervisorStats = {
     inflateRequests: 0,
@@ -83,6 +85,7 @@ export class Hypervisor {
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
     this.mem = machine.mem;
     this.prng = machine.prng;
+    this.held = new Uint8Array(machine.mem.nrPages);
     this.latency = nonNegativeInt(opts.latency ?? 0, 'latency');
     this.limit = opts.limit === undefined ? Infinity : nonNegativeInt(opts.limit, 'limit');
     const rate = opts.refuseRate ?? 0;
@@ -96,7 +99,14 @@ export class Hypervisor {
 
   /** Whether the host holds `pfn`. */
   isInflated(pfn: number): boolean {
-    return this.inflated.has(pfn);
+    return this.held[pfn] === 1;
+  }
+
+  /** The pfns the host holds, ascending (walks every pfn: for checks and tests). */
+  inflatedPfns(): number[] {
+    const out: number[] = [];
+    for (let pfn = 0; pfn < this.held.length; pfn++) if (this.held[pfn]) out.push(pfn);
+    return out;
   }
 
   /**
@@ -104,25 +114,10 @@ export class Hypervisor {
    * page now reads as {@link HOST_POISON}. Inflating a pfn the host already holds, or a
    * free page, is a guest bug (MmBug).
    */
-  inflate(pfns: readonly number[]): number[] {
-    const mem = this.mem;
+  inflate(pfns: ArrayLike<number>): number[] {
     this.stats.inflateRequests++;
     const ok: number[] = [];
-    for (const pfn of pfns) {
-      this.checkPfn(pfn);
-      if (this.inflated.has(pfn))
-        bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
-      if (mem.pages.refcount[pfn] === 0)
-        bug(mem, 'hypervisor: the guest inflated a free page', pfn);
-      if (this.refuses(pfn)) {
-        this.stats.refused++;
-        continue;
-      }
-      this.inflated.add(pfn);
-      this.stats.pagesInflated++;
-      mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
-      ok.push(pfn);
-    }
+    for (let i = 0; i < pfns.length; i++) if (this.take(pfns[i])) ok.push(pfns[i]);
     return ok;
   }
 
@@ -131,18 +126,48 @@ export class Hypervisor {
    * the guest wrote to it: MmBug. Deflating a pfn the host does not hold is a guest bug
    * (MmBug). The page comes back zeroed.
    */
-  deflate(pfns: readonly number[]): void {
-    const mem = this.mem;
+  deflate(pfns: ArrayLike<number>): void {
     this.stats.deflateRequests++;
-    for (const pfn of pfns) {
-      this.checkPfn(pfn);
-      if (!this.inflated.has(pfn))
-        bug(mem, 'hypervisor: deflate of a pfn the host does not hold', pfn);
-      this.checkUntouched(pfn);
-      this.inflated.delete(pfn);
-      this.stats.pagesDeflated++;
-      mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+    for (let i = 0; i < pfns.length; i++) this.give(pfns[i]);
+  }
+
+  /** A one-page inflate request; whether the host accepted the page. */
+  inflateOne(pfn: number): boolean {
+    this.stats.inflateRequests++;
+    return this.take(pfn);
+  }
+
+  /** A one-page deflate request. */
+  deflateOne(pfn: number): void {
+    this.stats.deflateRequests++;
+    this.give(pfn);
+  }
+
+  private take(pfn: number): boolean {
+    const mem = this.mem;
+    this.checkPfn(pfn);
+    if (this.held[pfn]) bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
+    if (mem.pages.refcount[pfn] === 0) bug(mem, 'hypervisor: the guest inflated a free page', pfn);
+    if (this.refuses(pfn)) {
+      this.stats.refused++;
+      return false;
     }
+    this.held[pfn] = 1;
+    this.inflatedCount++;
+    this.stats.pagesInflated++;
+    mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+    return true;
+  }
+
+  private give(pfn: number): void {
+    const mem = this.mem;
+    this.checkPfn(pfn);
+    if (!this.held[pfn]) bug(mem, 'hypervisor: deflate of a pfn the host does not hold', pfn);
+    this.checkUntouched(pfn);
+    this.held[pfn] = 0;
+    this.inflatedCount--;
+    this.stats.pagesDeflated++;
+    mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
   }
 
   /**
@@ -160,10 +185,9 @@ export class Hypervisor {
       yield { op: 'virtqueue_kick', note: op };
       for (let i = 0; i < this.latency; i++) yield { op: 'wait_event(vb->acked)', note: op };
     }
-    const req = Array.from(pfns);
-    if (op === 'inflate') return this.inflate(req);
-    this.deflate(req);
-    return req;
+    if (op === 'inflate') return this.inflate(pfns);
+    this.deflate(pfns);
+    return Array.from(pfns);
   }
 
   /**
@@ -178,7 +202,7 @@ export class Hypervisor {
         `offset ${offset} (+${bytes.length}) is outside a page`,
         'offset',
       );
-    if (this.inflated.has(pfn)) bug(this.mem, 'hypervisor: guest write to an inflated page', pfn);
+    if (this.held[pfn]) bug(this.mem, 'hypervisor: guest write to an inflated page', pfn);
     this.mem.pages.contents?.set(bytes, pfn * PAGE_SIZE + offset);
   }
 
@@ -189,7 +213,7 @@ export class Hypervisor {
    */
   verify(contents = true): string[] {
     const out: string[] = [];
-    for (const pfn of this.inflated) {
+    for (const pfn of this.inflatedPfns()) {
       if (this.mem.pages.refcount[pfn] === 0)
         out.push(`pfn 0x${pfn.toString(16)} is inflated at the host but free in the guest`);
       if (contents) this.checkUntouched(pfn);
@@ -211,7 +235,7 @@ export class Hypervisor {
   }
 
   private refuses(pfn: number): boolean {
-    if (this.inflated.size >= this.limit) return true;
+    if (this.inflatedCount >= this.limit) return true;
     if (this.refuseRate > 0 && this.prng.float() < this.refuseRate) return true;
     return this.refuse?.(pfn) === true;
   }

@@ -13,6 +13,7 @@ import {
   type Machine,
   MopsError,
   Mutex,
+  mightSleep,
   putPage,
 } from '@mops/core';
 import { adjustManagedPageCount, type BalloonDesign, BalloonDevice } from './device.js';
@@ -240,28 +241,46 @@ export class VirtioBalloon {
     const { mem, sched } = this.k;
     const lock = this.balloonLock;
     // Do not contend with fill/leak (or recurse when fill itself triggers compaction):
-    // retrying the migration later is easier.
-    if (sched.preemptible) yield lock.points.trylock;
-    if (!lock.trylock()) {
+    // retrying the migration later is easier. A task running alone cannot be interleaved,
+    // so it only needs the mutex to be free (see BalloonDevice.lockAtomic).
+    const alone = !sched.preemptible;
+    if (!alone) yield lock.points.trylock;
+    if (alone ? lock.locked : !lock.trylock()) {
       this.stats.migrateBusy++;
       return Errno.EAGAIN;
     }
+    const rc = yield* this.migrateLocked(dev, newpage, page, alone);
+    if (!alone) {
+      yield lock.points.unlock;
+      lock.unlock();
+    }
+    if (rc === 0 && dev.design === 'classic') {
+      if (dev.rules.finalizeOnly) dev.finalize(page);
+      if (!alone) yield { op: 'put_page', pfn: page };
+      putPage(mem, page); // the balloon's reference
+    }
+    return rc;
+  }
+
+  /** The part of migratepage done with balloon_lock held. */
+  private *migrateLocked(
+    dev: BalloonDevice,
+    newpage: number,
+    page: number,
+    alone: boolean,
+  ): KernelGen<number> {
+    const mem = this.k.mem;
     if (dev.design === '2026') {
-      yield* this.tellOne('deflate', page);
-      const ok = yield* this.tellOne('inflate', newpage);
-      if (ok.length === 0) {
+      alone ? this.tellNow('deflate', page) : yield* this.tellOne('deflate', page);
+      const ok = alone ? this.tellNow('inflate', newpage) : yield* this.tellOne('inflate', newpage);
+      if (!ok) {
         this.stats.migrateRefused++;
         this.numPages--;
       }
-      if (sched.preemptible) yield lock.points.unlock;
-      lock.unlock();
-      return ok.length === 0 ? Errno.ENOENT : 0;
+      return ok ? 0 : Errno.ENOENT;
     }
-    const ok = yield* this.tellOne('inflate', newpage);
-    if (ok.length === 0) {
+    if (!(alone ? this.tellNow('inflate', newpage) : yield* this.tellOne('inflate', newpage))) {
       this.stats.migrateRefused++;
-      if (sched.preemptible) yield lock.points.unlock;
-      lock.unlock();
       return Errno.EAGAIN;
     }
     getPage(mem, newpage); // the balloon's reference
@@ -274,26 +293,21 @@ export class VirtioBalloon {
       adjustManagedPageCount(mem, page, 1);
       adjustManagedPageCount(mem, newpage, -1);
     }
+    const pagesLock = dev.pagesLock;
     // First step: inflate newpage.
-    yield* dev.pagesLock.lock();
+    if (!alone) yield* pagesLock.lock();
     dev.insert(newpage);
     dev.uncountIsolated(page);
     mem.vmstat.count('balloon_migrate');
-    dev.pagesLock.unlock();
+    if (!alone) pagesLock.unlock();
     // Second step: deflate page (its lru is the VM's: delete does not unlink it).
     if (!dev.rules.finalizeOnly) {
-      if (dev.rules.migrateDeleteUnderListLock) {
-        yield* dev.pagesLock.lock();
-        dev.delete(page);
-        dev.pagesLock.unlock();
-      } else dev.delete(page);
+      const locked = !alone && dev.rules.migrateDeleteUnderListLock;
+      if (locked) yield* pagesLock.lock();
+      dev.delete(page);
+      if (locked) pagesLock.unlock();
     }
-    yield* this.tellOne('deflate', page);
-    if (sched.preemptible) yield lock.points.unlock;
-    lock.unlock();
-    if (dev.rules.finalizeOnly) dev.finalize(page);
-    if (sched.preemptible) yield { op: 'put_page', pfn: page };
-    putPage(mem, page);
+    alone ? this.tellNow('deflate', page) : yield* this.tellOne('deflate', page);
     return 0;
   }
 
@@ -302,11 +316,24 @@ export class VirtioBalloon {
     return this.host.tellHost(this.k, op, this.pfns.subarray(0, this.numPfns));
   }
 
-  /** `vb->num_pfns = 1; set_page_pfns(vb, vb->pfns, page); tell_host(vb, vq)`. */
-  private tellOne(op: 'inflate' | 'deflate', pfn: number): KernelGen<number[]> {
+  /**
+   * `vb->num_pfns = 1; set_page_pfns(vb, vb->pfns, page); tell_host(vb, vq)`; whether the
+   * host took the page.
+   */
+  private *tellOne(op: 'inflate' | 'deflate', pfn: number): KernelGen<boolean> {
     this.numPfns = 1;
     this.pfns[0] = pfn;
-    return this.tellHost(op);
+    return (yield* this.tellHost(op)).length === 1;
+  }
+
+  /** {@link tellOne} for a task running alone: the host answers before anything else runs. */
+  private tellNow(op: 'inflate' | 'deflate', pfn: number): boolean {
+    this.numPfns = 1;
+    this.pfns[0] = pfn;
+    mightSleep(this.k.sched, 'tell_host');
+    if (op === 'inflate') return this.host.inflateOne(pfn);
+    this.host.deflateOne(pfn);
+    return true;
   }
 
   /** Whether no fill, leak or migration is under way (the counts must then agree). */

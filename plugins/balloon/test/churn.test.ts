@@ -8,8 +8,8 @@ import {
   isolateMovablePage,
   type KernelGen,
   type Machine,
-  migratePages,
   MR,
+  migratePages,
   PF_MEMALLOC,
   PG,
   page_has_movable_ops,
@@ -110,11 +110,12 @@ function churn(seed: number): ChurnResult {
   const r = checkInvariants(m);
   if (!r.ok) throw new Error(`${where}: ${r.violations.join('\n')}`);
   const dev = vb.dev;
-  if (dev.listLength() !== 0 || dev.isolatedPages !== 0 || vb.host.inflated.size !== 0)
+  if (dev.listLength() !== 0 || dev.isolatedPages !== 0 || vb.host.inflatedCount !== 0)
     throw new Error(`${where}: balloon not empty after draining`);
   const inflate = m.mem.vmstat.get('balloon_inflate');
   const deflate = m.mem.vmstat.get('balloon_deflate');
-  if (inflate !== deflate) throw new Error(`${where}: balloon_inflate ${inflate} != balloon_deflate ${deflate}`);
+  if (inflate !== deflate)
+    throw new Error(`${where}: balloon_inflate ${inflate} != balloon_deflate ${deflate}`);
   const bad = m.mem.warnings.filter(
     (w) => w.kind !== 'protocol_violation' || !(design === '2026' && / dst/.test(w.text)),
   );

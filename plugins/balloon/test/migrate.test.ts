@@ -63,7 +63,7 @@ describe.each(PROFILES)('§6.3 virtballoon_migratepage, %s', (profile) => {
     expect(vb.stats.migrateRefused).toBe(10);
     expect(t.returned).toEqual(t.handed);
     expect(dev.isolatedPages).toBe(1);
-    expect(vb.host.inflated).toEqual(new Set([a]));
+    expect(vb.host.inflatedPfns()).toEqual([a]);
     expect(m.mem.vmstat.get('balloon_migrate')).toBe(0);
     expectClean(m);
     putback(m, list);
@@ -177,7 +177,7 @@ describe('the 2026 design (P5): global lock, core bookkeeping, -ENOENT', () => {
     expect(managedPages(m)).toBe(managed + 1);
     // mm/balloon.c as read does not decrement NR_BALLOON_PAGES on this path.
     expect(m.mem.vmstat.get('nr_balloon_pages')).toBe(nr);
-    expect(vb.host.inflated).toEqual(new Set([b]));
+    expect(vb.host.inflatedPfns()).toEqual([b]);
     expect(warningsOf(m, 'bad_page')).toEqual([]);
     // The core's post-migrate check does not yet accept an owner declining dst (P4 kdoc:
     // "the migration core will be the owner of both pages"); nothing else may be flagged.
@@ -191,6 +191,7 @@ describe('the 2026 design (P5): global lock, core bookkeeping, -ENOENT', () => {
     const list = m.mem.pages.lists.newList();
     isolate(m, list, a);
     vb.migratepage = function* () {
+      yield { op: 'driver' };
       return Errno.EBUSY;
     };
     expect(migrate(m, list, MIGRATE_MODE.ASYNC).rc).toBe(1);

@@ -124,7 +124,7 @@ describe.each(PROFILES)('§6.2 operations, %s', (profile) => {
     expect(run(m, () => vb.fill(8))).toBe(8);
     expect(vb.numPages).toBe(8);
     expect(managedPages(m)).toBe(base - 8);
-    expect(vb.host.inflated.size).toBe(8);
+    expect(vb.host.inflatedCount).toBe(8);
     expectClean(m);
     expect(run(m, () => vb.leak(5))).toBe(5);
     expect(vb.numPages).toBe(3);
@@ -163,7 +163,7 @@ describe.each(PROFILES)('§6.2 operations, %s', (profile) => {
     m.run(() => putbackMovablePages(m, list));
     expect(run(m, () => vb.leak(3))).toBe(2);
     expect(vb.numPages).toBe(0);
-    expect(vb.host.inflated.size).toBe(0);
+    expect(vb.host.inflatedCount).toBe(0);
     expectClean(m);
   });
 

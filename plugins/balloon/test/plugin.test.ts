@@ -1,4 +1,10 @@
-import { checkInvariants, installPlugin, type MopsError, procView, procViewNames } from '@mops/core';
+import {
+  checkInvariants,
+  installPlugin,
+  type MopsError,
+  procView,
+  procViewNames,
+} from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import plugin, {
   BALLOON_DEVICE,
@@ -45,7 +51,7 @@ describe('@mops/balloon plugin', () => {
     expect(r.violations.join('\n')).toMatch(/driver believes it has 4/);
     vb.numPages = 3;
     const [a] = vb.dev.listPages();
-    vb.host.inflated.delete(a);
+    vb.host.deflateOne(a);
     expect(checkInvariants(m).violations.join('\n')).toMatch(/in the balloon but not at the host/);
   });
 
@@ -58,13 +64,15 @@ describe('@mops/balloon plugin', () => {
     const b = m2.container.resolve<VirtioBalloon>(VIRTIO_BALLOON);
     run(m1, () => a.fill(2));
     expect(b.numPages).toBe(0);
-    expect(b.host.inflated.size).toBe(0);
+    expect(b.host.inflatedCount).toBe(0);
     expect(a.dev.id).toBe(b.dev.id);
   });
 
   it('a 2026-design plugin refuses a machine older than v6.17', () => {
     const p = createBalloonPlugin({ design: '2026' });
-    expect(() => installPlugin(machine('v6.3'), p)).toThrow(expect.objectContaining({ code: 'E_USAGE' }) as MopsError);
+    expect(() => installPlugin(machine('v6.3'), p)).toThrow(
+      expect.objectContaining({ code: 'E_USAGE' }) as MopsError,
+    );
     const m = machine('v6.17');
     installPlugin(m, p);
     expect(procView(m, 'balloon/stats')).toMatch(/^design\s+2026$/m);

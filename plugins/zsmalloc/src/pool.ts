@@ -208,6 +208,22 @@ export class ZsPool {
    * @see mm/zsmalloc.c zs_malloc()
    */
   zsMalloc(size: number, gfp: number = ZS_DEFAULT_GFP): number {
+    // The common case without a generator: a partly used zspage and a free class lock.
+    if (Number.isInteger(size) && size > 0 && size <= PAGE_SIZE) {
+      const cls = this.classFor(size);
+      if (cls.lock.trylock()) {
+        const zs = findGetZspage(cls);
+        if (zs) {
+          const handle = this.handles.alloc();
+          objMalloc(this.bytes, this.handles, zs, handle);
+          fixFullnessGroup(cls, zs);
+          this.recordAlloc(cls, handle, size);
+          cls.lock.unlock();
+          return handle;
+        }
+        cls.lock.unlock();
+      }
+    }
     return drive(this.zsMallocTask(size, gfp), 'zsMalloc');
   }
 
@@ -329,7 +345,36 @@ export class ZsPool {
    * @see mm/zsmalloc.c zs_free()
    */
   zsFree(handle: number): void {
+    const slot = this.checkHandle(handle, 'zsFree');
+    // The common case without a generator: free locks and a zspage that stays in use.
+    if (this.lock.readTrylock()) {
+      const pfn = this.handles.pfn[slot];
+      const zs = this.zspageOf(pfn);
+      if (zs && zs.inuse > 1 && zs.cls.lock.trylock()) {
+        this.lock.readUnlock();
+        this.freeObject(zs, pfn, this.handles.idx[slot], slot, handle);
+        zs.cls.lock.unlock();
+        return;
+      }
+      this.lock.readUnlock();
+    }
     drive(this.zsFreeTask(handle), 'zsFree');
+  }
+
+  /** The part of zs_free under the class lock: free the object and fix its fullness. */
+  private freeObject(zs: Zspage, pfn: number, idx: number, slot: number, handle: number): number {
+    const cls = zs.cls;
+    if (!cls.huge) {
+      const addr = pfn * PAGE_SIZE + ((idx * cls.size) & (PAGE_SIZE - 1));
+      if (readHeader(this.bytes, addr) !== handle)
+        bug(this.mem, `zs_free: object ${idx} does not hold handle ${handle}`, pfn);
+    }
+    cls.objUsed--;
+    this.comprDataSize -= this.handles.size[slot];
+    if (cls.huge) this.hugeObjects--;
+    objFree(this.bytes, zs, pfn, idx);
+    this.handles.release(handle);
+    return fixFullnessGroup(cls, zs);
   }
 
   /** {@link zsFree} for a task. */
@@ -350,17 +395,7 @@ export class ZsPool {
     yield* cls.lock.lock();
     if (sched.preemptible) yield this.lock.points.readUnlock;
     this.lock.readUnlock();
-    if (!cls.huge) {
-      const addr = pfn * PAGE_SIZE + ((idx * cls.size) & (PAGE_SIZE - 1));
-      if (readHeader(this.bytes, addr) !== handle)
-        bug(this.mem, `zs_free: object ${idx} does not hold handle ${handle}`, pfn);
-    }
-    cls.objUsed--;
-    this.comprDataSize -= this.handles.size[slot];
-    if (cls.huge) this.hugeObjects--;
-    objFree(this.bytes, zs, pfn, idx);
-    this.handles.release(handle);
-    const fg = fixFullnessGroup(cls, zs);
+    const fg = this.freeObject(zs, pfn, idx, slot, handle);
     // v4.8 leaves an emptied zspage with an isolated sub-page for the last putback.
     if (fg === 0 && !(this.rules.deferFreeWhileIsolated && zs.isolated > 0))
       yield* this.freeZspage(cls, zs);

@@ -46,7 +46,8 @@ describe.each(PROFILES)('zs_page_migrate moves objects, %s (spec §7.4)', (profi
     expect(res.nrSucceeded).toBe(8);
     // Freed sources are reused as later targets, so compare with the targets handed out.
     expect(zs?.pages).toEqual(r.targets);
-    for (const pfn of old) if (!r.targets.includes(pfn)) expect(r.m.mem.pages.refcount[pfn]).toBe(0);
+    for (const pfn of old)
+      if (!r.targets.includes(pfn)) expect(r.m.mem.pages.refcount[pfn]).toBe(0);
     hs.forEach((h, i) => {
       expect(r.targets).toContain(pfnOf(r.pool, h));
       expect(r.pool.objRead(h)).toEqual(pattern(7 + i, 3600));
@@ -144,8 +145,16 @@ describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
     // success checks do not know this form yet and report dst, nothing else.
     const kinds = m.mem.warnings.map((w) => [w.kind, w.pfn, w.text.split('\n')[0]]);
     expect(kinds).toEqual([
-      ['protocol_violation', r.targets[0], 'zsmalloc: migrate_page returned success but dst is not its movable page'],
-      ['protocol_violation', r.targets[0], 'zsmalloc: migrate_page returned success without taking a reference on dst'],
+      [
+        'protocol_violation',
+        r.targets[0],
+        'zsmalloc: migrate_page returned success but dst is not its movable page',
+      ],
+      [
+        'protocol_violation',
+        r.targets[0],
+        'zsmalloc: migrate_page returned success without taking a reference on dst',
+      ],
     ]);
     m.mem.warnings.length = 0;
     expectClean(m);
@@ -164,18 +173,21 @@ describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
 });
 
 describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
-  it.each(['v6.0', 'v6.3'] as const)('isolate_page never refuses, even an empty zspage (%s)', (profile) => {
-    const r = onePage(profile);
-    trylockPage(r.m.mem, r.P);
-    for (const h of r.hs) r.pool.zsFree(h);
-    unlockPage(r.m, r.P);
-    expect(isolate(r, r.P)).toBe(true);
-    expect(r.pool.zspageOf(r.P)?.isolated).toBe(1);
-    putback(r);
-    expect(r.pool.zspageOf(r.P)?.isolated).toBe(0);
-    expect(r.pool.flushDeferredFree()).toBe(1);
-    expectClean(r.m);
-  });
+  it.each(['v6.0', 'v6.3'] as const)(
+    'isolate_page never refuses, even an empty zspage (%s)',
+    (profile) => {
+      const r = onePage(profile);
+      trylockPage(r.m.mem, r.P);
+      for (const h of r.hs) r.pool.zsFree(h);
+      unlockPage(r.m, r.P);
+      expect(isolate(r, r.P)).toBe(true);
+      expect(r.pool.zspageOf(r.P)?.isolated).toBe(1);
+      putback(r);
+      expect(r.pool.zspageOf(r.P)?.isolated).toBe(0);
+      expect(r.pool.flushDeferredFree()).toBe(1);
+      expectClean(r.m);
+    },
+  );
 
   it('v4.8: isolation takes the zspage off its list; allocation goes elsewhere until putback', () => {
     const r = rig('v4.8');
@@ -196,16 +208,19 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
     expectClean(r.m);
   });
 
-  it.each(['v6.0', 'v6.3'] as const)('%s: the zspage stays on its list and is allocated from', (profile) => {
-    const r = rig(profile);
-    const hs = fill(r.pool, 2, 1000);
-    const P = pfnOf(r.pool, hs[0]);
-    expect(isolate(r, P)).toBe(true);
-    expect(r.pool.zspageOf(P)?.listed).toBeGreaterThan(0);
-    expect(pfnOf(r.pool, r.pool.zsMalloc(1000))).toBe(P);
-    putback(r);
-    expectClean(r.m);
-  });
+  it.each(['v6.0', 'v6.3'] as const)(
+    '%s: the zspage stays on its list and is allocated from',
+    (profile) => {
+      const r = rig(profile);
+      const hs = fill(r.pool, 2, 1000);
+      const P = pfnOf(r.pool, hs[0]);
+      expect(isolate(r, P)).toBe(true);
+      expect(r.pool.zspageOf(P)?.listed).toBeGreaterThan(0);
+      expect(pfnOf(r.pool, r.pool.zsMalloc(1000))).toBe(P);
+      putback(r);
+      expectClean(r.m);
+    },
+  );
 
   it('v6.17: no isolation bookkeeping', () => {
     const r = onePage('v6.17');
@@ -252,29 +267,32 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
     expectClean(m);
   });
 
-  it.each(['v6.0', 'v6.3'] as const)('%s: migrate_page waits for the reader and then succeeds', (profile) => {
-    const r = onePage(profile);
-    const { m, pool, P } = r;
-    expect(isolate(r, P)).toBe(true);
-    let waited = 0;
-    m.sched.onStep = (_t, pt) => {
-      if (pt.op === 'block' && (pt as { what: string }).what === 'migrate_write_lock') waited++;
-    };
-    const reader = m.sched.spawn('reader', function* () {
-      const o = yield* pool.objReadBegin(r.hs[2]);
-      for (let i = 0; i < 30; i++) yield { op: 'reader_busy' };
-      const data = o.data.slice();
-      pool.objReadEnd(o);
-      return data;
-    });
-    const mig = m.sched.spawn('migrate', migrateBody(r, MIGRATE_MODE.ASYNC));
-    m.sched.runAll('round-robin');
-    expect(waited).toBeGreaterThan(0);
-    expect(mig.result).toMatchObject({ rc: 0, nrSucceeded: 1 });
-    expect(reader.result).toEqual(pattern(2, 1000));
-    expect(pfnOf(pool, r.hs[2])).toBe(r.targets[0]);
-    expectClean(m);
-  });
+  it.each(['v6.0', 'v6.3'] as const)(
+    '%s: migrate_page waits for the reader and then succeeds',
+    (profile) => {
+      const r = onePage(profile);
+      const { m, pool, P } = r;
+      expect(isolate(r, P)).toBe(true);
+      let waited = 0;
+      m.sched.onStep = (_t, pt) => {
+        if (pt.op === 'block' && (pt as { what: string }).what === 'migrate_write_lock') waited++;
+      };
+      const reader = m.sched.spawn('reader', function* () {
+        const o = yield* pool.objReadBegin(r.hs[2]);
+        for (let i = 0; i < 30; i++) yield { op: 'reader_busy' };
+        const data = o.data.slice();
+        pool.objReadEnd(o);
+        return data;
+      });
+      const mig = m.sched.spawn('migrate', migrateBody(r, MIGRATE_MODE.ASYNC));
+      m.sched.runAll('round-robin');
+      expect(waited).toBeGreaterThan(0);
+      expect(mig.result).toMatchObject({ rc: 0, nrSucceeded: 1 });
+      expect(reader.result).toEqual(pattern(2, 1000));
+      expect(pfnOf(pool, r.hs[2])).toBe(r.targets[0]);
+      expectClean(m);
+    },
+  );
 
   it('v4.8: nobody destroys a zspage with an isolated sub-page; putback schedules its free', () => {
     const r = onePage('v4.8');
@@ -292,25 +310,28 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
     expectClean(m);
   });
 
-  it.each(['v6.0', 'v6.3', 'v6.17'] as const)('%s: zs_compact destroys a zspage whose sub-page is isolated', (profile) => {
-    const r = rig(profile);
-    const { m, pool } = r;
-    const hs = fill(pool, 8, 1000);
-    // two one-page zspages: A keeps three objects (the destination), B one (the source).
-    for (const i of [0, 4, 5, 6]) pool.zsFree(hs[i]);
-    const Q = pfnOf(pool, hs[7]);
-    expect(isolate(r, Q)).toBe(true);
-    expect(pool.zsCompact()).toBeGreaterThan(0);
-    expect(pool.zspageOf(Q)).toBeUndefined();
-    expect(m.mem.pages.refcount[Q]).toBe(1);
-    if (profile === 'v6.17') {
-      expect(m.mem.pages.type[Q] >>> 24).toBe(PGTY.zsmalloc);
-      expect(m.mem.pages.flags[Q] & (1 << PG.movable_ops)).not.toBe(0);
-    } else expect(m.mem.pages.mapping[Q]).toBe(PAGE_MAPPING_MOVABLE);
-    expect(pool.objRead(hs[7])).toEqual(pattern(7, 1000));
-    const res = migrate(r, MIGRATE_MODE.ASYNC);
-    expect(res.rc).toBe(0);
-    expect(m.mem.pages.refcount[Q]).toBe(0);
-    expectClean(m);
-  });
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    '%s: zs_compact destroys a zspage whose sub-page is isolated',
+    (profile) => {
+      const r = rig(profile);
+      const { m, pool } = r;
+      const hs = fill(pool, 8, 1000);
+      // two one-page zspages: A keeps three objects (the destination), B one (the source).
+      for (const i of [0, 4, 5, 6]) pool.zsFree(hs[i]);
+      const Q = pfnOf(pool, hs[7]);
+      expect(isolate(r, Q)).toBe(true);
+      expect(pool.zsCompact()).toBeGreaterThan(0);
+      expect(pool.zspageOf(Q)).toBeUndefined();
+      expect(m.mem.pages.refcount[Q]).toBe(1);
+      if (profile === 'v6.17') {
+        expect(m.mem.pages.type[Q] >>> 24).toBe(PGTY.zsmalloc);
+        expect(m.mem.pages.flags[Q] & (1 << PG.movable_ops)).not.toBe(0);
+      } else expect(m.mem.pages.mapping[Q]).toBe(PAGE_MAPPING_MOVABLE);
+      expect(pool.objRead(hs[7])).toEqual(pattern(7, 1000));
+      const res = migrate(r, MIGRATE_MODE.ASYNC);
+      expect(res.rc).toBe(0);
+      expect(m.mem.pages.refcount[Q]).toBe(0);
+      expectClean(m);
+    },
+  );
 });

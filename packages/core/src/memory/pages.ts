@@ -109,14 +109,20 @@ export class MappingTable {
   private readonly objects: unknown[] = [undefined];
   private readonly ids = new Map<unknown, number>();
 
+  private lastObj: object | undefined;
+  private lastId = 0;
+
   /** The handle of `obj`, registering it on first use. */
   handleOf(obj: object): number {
+    if (obj === this.lastObj) return this.lastId;
     let id = this.ids.get(obj);
     if (id === undefined) {
       id = this.objects.length;
       this.objects.push(obj);
       this.ids.set(obj, id);
     }
+    this.lastObj = obj;
+    this.lastId = id;
     return id;
   }
 

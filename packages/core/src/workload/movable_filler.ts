@@ -12,6 +12,7 @@ import { allocPages, putPage } from '../buddy/page_alloc.js';
 import { Errno, MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_nr_pages } from '../memory/constants.js';
+import { PfnSet } from '../memory/pfn_set.js';
 import {
   __ClearPageMovable,
   __SetPageMovable,
@@ -85,8 +86,8 @@ const TAG_BYTES = 4;
 class Filler implements MovableFiller {
   readonly ops: MovableOperations;
   readonly owner: number;
-  readonly pages = new Set<number>();
-  readonly isolated = new Set<number>();
+  readonly pages: PfnSet;
+  readonly isolated: PfnSet;
   migrations = 0;
   private readonly k: Kctx;
   /** Content tag of each page (machines with contents only). */
@@ -98,6 +99,8 @@ class Filler implements MovableFiller {
 
   constructor(readonly machine: Machine) {
     const mem = machine.mem;
+    this.pages = new PfnSet(mem.nrPages);
+    this.isolated = new PfnSet(mem.nrPages);
     this.k = { mem, sched: machine.sched };
     this.owner = mem.owners.register(FILLER_NAME);
     // The callbacks are closures over `this`, plain (atomic) functions of the kernel's arity.
@@ -250,11 +253,13 @@ class Filler implements MovableFiller {
     if (!this.isolated.has(src)) return Errno.EINVAL;
     const mem = this.machine.mem;
     const data = mem.pages.contents;
-    if (data) data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
-    const tag = this.tags.get(src);
-    if (tag !== undefined) {
-      this.tags.delete(src);
-      this.tags.set(dst, tag);
+    if (data) {
+      data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+      const tag = this.tags.get(src);
+      if (tag !== undefined) {
+        this.tags.delete(src);
+        this.tags.set(dst, tag);
+      }
     }
     // dst becomes our page: published (the VM holds its lock) with our own reference.
     mem.pages.setOwner(dst, this.owner);
