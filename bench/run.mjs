@@ -1,20 +1,26 @@
 // pnpm bench: runs every bench/cases/*.mjs against the built packages, prints a table and
 // writes bench/results.json (an array of { id, value, unit }).
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const core = await import(pathToFileURL(join(here, '../packages/core/dist/index.js')).href);
 const only = process.argv.slice(2);
-const files = readdirSync(join(here, 'cases'))
+// Cases: bench/cases/*.mjs, then each plugin's bench.mjs.
+const cases = readdirSync(join(here, 'cases'))
   .filter((f) => f.endsWith('.mjs'))
-  .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
-  .sort();
+  .sort()
+  .map((f) => ({ f, path: join(here, 'cases', f) }));
+for (const dir of readdirSync(join(here, '../plugins')).sort()) {
+  const path = join(here, '../plugins', dir, 'bench.mjs');
+  if (existsSync(path)) cases.push({ f: `${dir}/bench.mjs`, path });
+}
+const files = cases.filter(({ f }) => only.length === 0 || only.some((o) => f.includes(o)));
 
 const rows = [];
-for (const f of files) {
-  const mod = await import(pathToFileURL(join(here, 'cases', f)).href);
+for (const { f, path } of files) {
+  const mod = await import(pathToFileURL(path).href);
   const t0 = performance.now();
   const out = await mod.run(core);
   for (const r of out) rows.push({ ...r, file: f, seconds: (performance.now() - t0) / 1000 });

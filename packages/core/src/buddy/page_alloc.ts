@@ -460,7 +460,7 @@ export function getPageFromFreelist(
       if (zone.managedPages === 0) continue;
       if (!(allocFlags & ALLOC.NO_WATERMARKS)) {
         const mark = zone.wmarkPages(allocFlags & ALLOC.WMARK_MASK);
-        if (!zoneWatermarkOk(zone, order, mark, highest, allocFlags)) continue;
+        if (!zoneWatermarkOk(zone, order, mark, highest, allocFlags, zone.nrFreePages)) continue;
       }
       const pfn = rmqueue(mem, zone, order, mt, allocFlags);
       if (pfn < 0) continue;
@@ -534,24 +534,6 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   return -1;
 }
 
-/** PAGE_FLAGS_CHECK_AT_FREE for the machine's profile (PG_slab only up to v6.3). */
-function checkAtFreeMask(mem: Memory): number {
-  let check =
-    (1 << PG.locked) |
-    (1 << PG.lru) |
-    (1 << PG.active) |
-    (1 << PG.private) |
-    (1 << PG.private_2) |
-    (1 << PG.writeback) |
-    (1 << PG.reserved) |
-    (1 << PG.unevictable) |
-    (1 << PG.mlocked);
-  if (mem.profile.slabFlagIsBad) check |= 1 << PG.slab;
-  return check;
-}
-
-const checkMasks = new WeakMap<Memory, number>();
-
 /** Reasons free_page_is_bad() gives, or undefined when the page may be freed. */
 function badPageReason(mem: Memory, pfn: number): string | undefined {
   const p = mem.pages;
@@ -565,12 +547,7 @@ function badPageReason(mem: Memory, pfn: number): string | undefined {
     const resets = prof.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0;
     if (!resets) return 'non-NULL mapping';
   }
-  let check = checkMasks.get(mem);
-  if (check === undefined) {
-    check = checkAtFreeMask(mem);
-    checkMasks.set(mem, check);
-  }
-  if (p.flags[pfn] & check) return 'PAGE_FLAGS_CHECK_AT_FREE flag(s) set';
+  if (p.flags[pfn] & mem.freeCheckMask) return 'PAGE_FLAGS_CHECK_AT_FREE flag(s) set';
   return undefined;
 }
 
@@ -593,12 +570,7 @@ export function freePagesPrepare(mem: Memory, pfn: number, order: number): boole
   const tagged =
     m !== 0 && (mem.profile.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0);
   if (order === 0 && p.type[pfn] === -1 && (m === 0 || tagged) && p.refcount[pfn] === 0) {
-    let check = checkMasks.get(mem);
-    if (check === undefined) {
-      check = checkAtFreeMask(mem);
-      checkMasks.set(mem, check);
-    }
-    if (!(p.flags[pfn] & check)) {
+    if (!(p.flags[pfn] & mem.freeCheckMask)) {
       p.flags[pfn] &= 1 << PG.hwpoison;
       p.mapping[pfn] = 0;
       p.priv[pfn] = 0;

@@ -8,6 +8,7 @@ import { MmBug, MopsError } from '../errors.js';
 import type { Profile } from '../profile.js';
 import { TraceBus } from '../trace/bus.js';
 import { VmStat } from '../vmstat/vmstat.js';
+import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import { pageblock_order } from './constants.js';
 import { MappingTable, OwnerTable, PageArrays } from './pages.js';
 import { Node, PB_MIGRATETYPE_MASK, PB_SKIP, type Zone } from './zone.js';
@@ -66,7 +67,11 @@ export class Memory {
     this.node = new Node(0, this.pages.lists);
     this.pageblock = new Uint8Array(Math.ceil(nrPages / (1 << pageblock_order)));
     this.owners.register('kernel');
+    this.freeCheckMask = FLAGS_CHECK_AT_FREE & (profile.slabFlagIsBad ? -1 : ~(1 << PG.slab));
   }
+
+  /** PAGE_FLAGS_CHECK_AT_FREE for this profile (PG_slab counts only up to v6.3). */
+  readonly freeCheckMask: number;
 
   /** The zone whose span holds `pfn` (page_zone()). */
   zoneOf(pfn: number): Zone {
