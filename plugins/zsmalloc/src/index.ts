@@ -25,7 +25,13 @@ export * from './classes.js';
 export { zsCanCompact, zsCompactTask } from './compaction.js';
 export { drive } from './drive.js';
 export { zsPageIsolate, zsPageMigrate, zsPagePutback } from './migration.js';
-export { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, OBJ_TAG_BITS } from './objects.js';
+export {
+  type Bytes,
+  HANDLE_SLOTS,
+  HandleTable,
+  OBJ_ALLOCATED_TAG,
+  OBJ_TAG_BITS,
+} from './objects.js';
 export {
   findGetZspage,
   ZS_DEFAULT_GFP,

@@ -141,21 +141,9 @@ describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
     expect(m.mem.pages.refcount[r.targets[0]]).toBe(0);
     putPage(m.mem, P);
     expect(m.mem.pages.refcount[P]).toBe(0);
-    // §4.3: a 0 return after the owner released src leaves dst untouched; the core's
-    // success checks do not know this form yet and report dst, nothing else.
-    const kinds = m.mem.warnings.map((w) => [w.kind, w.pfn, w.text.split('\n')[0]]);
-    expect(kinds).toEqual([
-      [
-        'protocol_violation',
-        r.targets[0],
-        'zsmalloc: migrate_page returned success but dst is not its movable page',
-      ],
-      [
-        'protocol_violation',
-        r.targets[0],
-        'zsmalloc: migrate_page returned success without taking a reference on dst',
-      ],
-    ]);
+    // §4.3: a 0 return after the owner released src leaves dst untouched; that is the
+    // protocol in v6.17, so the core records no violation.
+    expect(m.mem.warnings).toEqual([]);
     m.mem.warnings.length = 0;
     expectClean(m);
   });

@@ -138,7 +138,15 @@ function checkMigrate(
     );
     return -22;
   }
-  if (rc === 0) {
+  // v6.17 (§4.3): an owner that dropped an isolated page reports "fake" success and leaves
+  // dst untouched; the core then frees both pages. That is the protocol, not a violation.
+  const fakeSuccess =
+    rc === 0 &&
+    !mem.profile.ownerMayRelease &&
+    p.refcount[dst] === 1 &&
+    p.type[dst] === -1 &&
+    !(p.flags[dst] & (1 << PG.movable_ops));
+  if (rc === 0 && !fakeSuccess) {
     const prof = mem.profile;
     const dstMovable =
       prof.movableMarker === 'page_type'
