@@ -107,6 +107,7 @@ function checkMigrate(
   src: number,
   next: number,
   prev: number,
+  srcRefs: number,
   rc: unknown,
 ): number {
   const p = mem.pages;
@@ -139,10 +140,12 @@ function checkMigrate(
     return -22;
   }
   // v6.17 (§4.3): an owner that dropped an isolated page reports "fake" success and leaves
-  // dst untouched; the core then frees both pages. That is the protocol, not a violation.
+  // dst and src untouched; the core then frees both pages. That is the protocol, not a
+  // violation.
   const fakeSuccess =
     rc === 0 &&
     !mem.profile.ownerMayRelease &&
+    p.refcount[src] === srcRefs &&
     p.refcount[dst] === 1 &&
     p.type[dst] === -1 &&
     !(p.flags[dst] & (1 << PG.movable_ops));
@@ -187,13 +190,14 @@ export function callMigratePage(
 ): number {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
+  const srcRefs = mem.pages.refcount[src];
   let rc: unknown;
   try {
     rc = d.ops.migratePage(dst, src, mode);
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, next, prev, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, srcRefs, rc);
 }
 
 /** {@link callMigratePage} for a generator `migrate_page`. */
@@ -206,13 +210,14 @@ export function* callMigratePageGen(
 ): KernelGen<number> {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
+  const srcRefs = mem.pages.refcount[src];
   let rc: unknown;
   try {
     rc = yield* d.ops.migratePage(dst, src, mode) as KernelGen<unknown>;
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, next, prev, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, srcRefs, rc);
 }
 
 function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {
