@@ -1,0 +1,8 @@
+/**
+ * `@mops/testkit`: the movable_ops driver conformance suite (runner-independent, and as
+ * vitest tests) for plugin authors.
+ * @module
+ */
+
+export * from './conformance.js';
+export { describeDriverConformance } from './vitest.js';

@@ -1,0 +1,32 @@
+/**
+ * `describeDriverConformance` for vitest.
+ * @module
+ */
+
+import { describe, expect, it } from 'vitest';
+import {
+  CONFORMANCE_RULES,
+  conformanceProfiles,
+  type DriverAdapter,
+  runRule,
+} from './conformance.js';
+
+/**
+ * Declares the conformance suite for a driver: one `describe` per profile the driver
+ * supports, one test per rule, each failing with the rule's findings.
+ */
+export function describeDriverConformance(adapter: DriverAdapter): void {
+  describe(`${adapter.name}: movable_ops driver conformance`, () => {
+    for (const profile of conformanceProfiles(adapter)) {
+      describe(profile, () => {
+        for (const rule of CONFORMANCE_RULES) {
+          it(`${rule.id} (${rule.section}): ${rule.rule}`, () => {
+            const r = runRule(adapter, profile, rule.id);
+            expect(r.detail).toBe('');
+            expect(r.passed).toBe(true);
+          });
+        }
+      });
+    }
+  });
+}

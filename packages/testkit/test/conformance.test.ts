@@ -1,0 +1,106 @@
+import {
+  __ClearPageMovable,
+  __SetPageMovable,
+  createMovableFiller,
+  defineMovableOps,
+  GFP,
+  getPage,
+  type Machine,
+  type MopsPlugin,
+  makeAddressSpace,
+  PGTY,
+  putPage,
+  SetPageMovableOps,
+  setMovableOps,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import {
+  CONFORMANCE_RULES,
+  checkDriverConformance,
+  describeDriverConformance,
+} from '../src/index.js';
+
+const fillerPlugin: MopsPlugin = {
+  manifest: { name: 'filler', version: '1.0.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
+  register(_c, m) {
+    createMovableFiller(m);
+  },
+};
+
+describeDriverConformance({
+  name: 'core filler',
+  plugin: fillerPlugin,
+  populate: (m: Machine, n: number) => createMovableFiller(m).alloc(n),
+});
+
+/** A driver that forgets to drop its reference on src after a successful migration. */
+function leakyPlugin(): MopsPlugin & { populate(m: Machine, n: number): number[] } {
+  const owned = new WeakMap<Machine, Set<number>>();
+  const opsOf = new WeakMap<Machine, ReturnType<typeof defineMovableOps>>();
+  const publish = (m: Machine, pfn: number) => {
+    const ops = opsOf.get(m)!;
+    if (m.profile.movableMarker === 'page_type') {
+      m.mem.pages.type[pfn] = PGTY.offline << 24;
+      SetPageMovableOps(m.mem, pfn);
+    } else
+      __SetPageMovable(
+        m.mem,
+        pfn,
+        m.profile.movableMarker === 'address_space' ? makeAddressSpace('leaky', ops) : ops,
+      );
+  };
+  return {
+    manifest: { name: 'leaky', version: '1.0.0', profiles: ['v6.3'] },
+    register(_c, m) {
+      const set = new Set<number>();
+      owned.set(m, set);
+      const ops = defineMovableOps('leaky', {
+        isolatePage: (p: number) => set.delete(p),
+        migratePage(dst: number, src: number) {
+          publish(m, dst);
+          getPage(m.mem, dst);
+          set.add(dst);
+          __ClearPageMovable(m.mem, src);
+          return 0; // no putPage(src): a leaked reference
+        },
+        putbackPage: (p: number) => {
+          set.add(p);
+        },
+      });
+      opsOf.set(m, ops);
+      if (m.profile.movableMarker === 'page_type') setMovableOps(m.mem, ops, PGTY.offline);
+    },
+    populate(m: Machine, n: number) {
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+        trylockPage(m.mem, pfn);
+        publish(m, pfn);
+        unlockPage(m, pfn);
+        owned.get(m)!.add(pfn);
+        out.push(pfn);
+      }
+      return out;
+    },
+  };
+}
+
+describe('the conformance suite catches a broken driver', () => {
+  it('a driver that keeps its reference on src fails the migration rules, passes the others', () => {
+    const p = leakyPlugin();
+    const results = checkDriverConformance(
+      { name: 'leaky', plugin: p, populate: p.populate },
+      'v6.3',
+    );
+    expect(results.map((r) => r.id)).toEqual(CONFORMANCE_RULES.map((r) => r.id));
+    const failed = results.filter((r) => !r.passed).map((r) => r.id);
+    expect(failed).toContain('migrate');
+    expect(failed).toContain('ping-pong');
+    expect(failed).not.toContain('isolate');
+    expect(failed).not.toContain('putback');
+    expect(results.find((r) => r.id === 'migrate')?.detail).toMatch(/refcount 1 after migration/);
+    expect(putPage).toBeTypeOf('function');
+  });
+});
