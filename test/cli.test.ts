@@ -12,15 +12,61 @@ async function mops(...args: string[]) {
 }
 
 describe('the mops command', () => {
-  it('mops demo fragments a machine and reports it in kernel formats, deterministically', async () => {
+  it('mops demo fragments a machine with zsmalloc and balloon, compacts it, and reports it deterministically', async () => {
     const a = await mops('demo', '--seed', '3');
+    expect(a.err).toBe('');
     expect(a.code).toBe(0);
-    expect(a.out).toContain('/proc/buddyinfo after boot');
+    expect(a.out).toContain('/proc/buddyinfo before compaction');
+    expect(a.out).toContain('/proc/buddyinfo after compaction');
     expect(a.out).toMatch(/Node 0, zone\s+DMA32(\s+\d+){11}/);
-    expect(a.out).toMatch(/^pgalloc_dma32 \d+$/m);
+    expect(Number(/^pgmigrate_success (\d+)$/m.exec(a.out)?.[1])).toBeGreaterThan(0);
+    expect(Number(/^balloon_migrate (\d+)$/m.exec(a.out)?.[1])).toBeGreaterThan(0);
+    expect(a.out).toMatch(/zone DMA32: complete/);
     expect(a.out).toContain('What happened');
+    const before = /only (\d+) free 2 MiB blocks/.exec(a.out);
+    const after = /(\d+) free 2 MiB blocks exist now/.exec(a.out);
+    expect(Number(after?.[1])).toBeGreaterThan(Number(before?.[1]));
     expect((await mops('demo', '--seed', '3')).out).toBe(a.out);
     expect((await mops('demo', '--seed', '4')).out).not.toBe(a.out);
+  }, 30_000);
+
+  it('mops compact runs compact_memory after a workload and reports results, deltas and a trace', async () => {
+    const r = await mops('compact', '--memory', '64M', '--workload', 'filler', '--json', '-');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.zones.map((z: { result: string }) => z.result)).toEqual(['complete', 'complete']);
+    expect(j.vmstat.pgmigrate_success).toBeGreaterThan(0);
+    expect(j.fragmentationScore.after).toBeLessThan(j.fragmentationScore.before);
+    const t = await mops('compact', '--memory', '64M', '--trace', '-', '--trace-filter', 'nr_migrated > 0');
+    expect(t.out).toMatch(/mm_compaction_migratepages: nr_migrated=\d+ nr_failed=\d+/);
+    expect(t.out).not.toMatch(/nr_migrated=0 /);
+  });
+
+  it('mops compact with a plugin and its workload', async () => {
+    const r = await mops('compact', '--memory', '64M', '--plugin', 'zsmalloc', '--workload', 'zsmalloc', '--json', '-');
+    expect(r.err).toBe('');
+    expect(JSON.parse(r.out).vmstat.pgmigrate_success).toBeGreaterThan(0);
+  });
+
+  it('mops compaction-test passes (exit 0) and prints the selftest verdict', async () => {
+    const r = await mops('compaction-test', '--memory', '256M');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ok 1 check_compaction$/m);
+  });
+
+  it('mops check-plugin prints a table of rules with pass/fail and spec sections', async () => {
+    const r = await mops('check-plugin', 'balloon', '--profile', 'v6.3');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^v6\.3\s+migrate\s+§2\.1, §2\.5\s+pass$/m);
+    expect(r.out).toContain('all rules pass');
+  }, 30_000);
+
+  it('mops proc shows plugin views', async () => {
+    const r = await mops('proc', 'zsmalloc/classes', '--memory', '64M', '--plugin', 'zsmalloc', '--workload', 'zsmalloc');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ class\s+size/);
+    const e = await mops('proc', 'extfrag_index', '--memory', '64M');
+    expect(e.out).toMatch(/^Node 0, zone\s+DMA /);
   });
 
   it('mops proc buddyinfo --from-proc prints a real machine buddyinfo back, line for line', async () => {
@@ -44,8 +90,11 @@ describe('the mops command', () => {
     [['proc', 'nosuchview'], /known/],
     [['demo', '--memory', '3M'], /multiple of a pageblock/],
     [['demo', '--seed', 'x'], /--seed must be an integer/],
-    [['proc', 'buddyinfo', '--profile', 'v9'], /unknown profile 'v9'/],
-    [['proc', 'buddyinfo', '--workload', 'nope'], /--workload must be none or churn/],
+    [['proc', 'buddyinfo', '--profile', 'v9'], /--profile must be one of v4.8, v6.0, v6.3, v6.17, got 'v9'/],
+    [['proc', 'buddyinfo', '--workload', 'nope'], /--workload must be one of/],
+    [['compact', '--order', '11'], /order must be an integer -1..10, got 11/],
+    [['compact', '--order', '3', '--mode', 'fast'], /mode must be async, sync_light or sync/],
+    [['proc', 'buddyinfo', '--plugin', '@mops/nope'], /cannot load it/],
     [['frobnicate'], /unknown command/],
   ])('usage errors exit 2 with a message, no stack trace: %j', async (args, msg) => {
     const r = await mops(...args);

@@ -4,11 +4,15 @@
  * @module
  */
 
-import { MmBug, MopsError } from '@mops/core';
+import { MmBug, MopsError, PROFILE_NAMES } from '@mops/core';
 import { Command, CommanderError, Option } from 'commander';
+import { checkPlugin } from './commands/check_plugin.js';
+import { compact } from './commands/compact.js';
+import { compactionTestCommand } from './commands/compaction_test.js';
 import { demo } from './commands/demo.js';
 import { proc } from './commands/proc.js';
 import { bufferIo, type Io, processIo } from './io.js';
+import { WORKLOADS } from './machine.js';
 
 export { bufferIo, type Io, processIo };
 
@@ -18,6 +22,28 @@ function intArg(v: string, name: string): number {
     throw new MopsError('E_USAGE', `${name} must be an integer, got '${v}'`, name);
   return n;
 }
+
+function checkProfile(p: string): string {
+  if (!PROFILE_NAMES.includes(p as 'v6.3'))
+    throw new MopsError(
+      'E_USAGE',
+      `--profile must be one of ${PROFILE_NAMES.join(', ')}, got '${p}'`,
+      '--profile',
+    );
+  return p;
+}
+
+function checkWorkload(w: string): string {
+  if (!(WORKLOADS as readonly string[]).includes(w))
+    throw new MopsError(
+      'E_USAGE',
+      `--workload must be one of ${WORKLOADS.join(', ')}, got '${w}'`,
+      '--workload',
+    );
+  return w;
+}
+
+const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** Runs `mops` with `argv` (without the node and script names); resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
@@ -31,40 +57,104 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .showHelpAfterError();
   const seed = () =>
     new Option('--seed <n>', 'seed of the run').default(1).argParser((v) => intArg(v, '--seed'));
+  const machineOptions = (c: Command, memory: string) =>
+    c
+      .addOption(seed())
+      .option('--memory <size>', 'memory size (2M..64G, a multiple of 2M)', memory)
+      .option('--profile <p>', `protocol profile: ${PROFILE_NAMES.join(', ')}`, 'v6.3')
+      .option(
+        '--plugin <name|path>',
+        'load a driver plugin (repeatable): zsmalloc, balloon, a package or a path',
+        collect,
+        [],
+      )
+      .option(
+        '--from-proc <dir>',
+        "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)",
+      );
   program
     .command('demo')
-    .description('fragment a 256 MiB machine and show it in the kernel formats')
+    .description(
+      'fragment a 256 MiB machine with zsmalloc objects, compact it, and show it in the kernel formats',
+    )
     .addOption(seed())
     .option('--memory <size>', 'memory size', '256M')
-    .action((o) => {
-      code = demo(io, { seed: o.seed, memory: o.memory });
+    .option('--profile <p>', 'protocol profile', 'v6.3')
+    .action(async (o) => {
+      code = await demo(io, { seed: o.seed, memory: o.memory, profile: checkProfile(o.profile) });
     });
-  program
-    .command('proc')
-    .description('print a /proc view: buddyinfo, pagetypeinfo, vmstat, zoneinfo, …')
-    .argument('<view>', 'view name')
-    .addOption(seed())
-    .option('--memory <size>', 'memory size', '1G')
-    .option('--profile <p>', 'protocol profile: v4.8, v6.0, v6.3, v6.17', 'v6.3')
-    .option('--workload <w>', 'run a workload first: none or churn', 'none')
-    .option(
-      '--from-proc <dir>',
-      "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)",
+  machineOptions(program.command('proc'), '1G')
+    .description(
+      'print a view: buddyinfo, pagetypeinfo, vmstat, zoneinfo, extfrag_index, unusable_index, or a plugin view',
     )
-    .action((view, o) => {
-      if (o.workload !== 'none' && o.workload !== 'churn')
-        throw new MopsError(
-          'E_USAGE',
-          `--workload must be none or churn, got '${o.workload}'`,
-          '--workload',
-        );
-      code = proc(io, view, {
+    .argument('<view>', 'view name')
+    .option('--workload <w>', `run a workload first: ${WORKLOADS.join(', ')}`, 'none')
+    .action(async (view, o) => {
+      code = await proc(io, view, {
         memory: o.memory,
         seed: o.seed,
-        profile: o.profile,
-        workload: o.workload,
+        profile: checkProfile(o.profile),
+        plugins: o.plugin,
+        workload: checkWorkload(o.workload),
         fromProc: o.fromProc,
       });
+    });
+  machineOptions(program.command('compact'), '1G')
+    .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
+    .option('--workload <w>', `workload: ${WORKLOADS.join(', ')}`, 'filler')
+    .option(
+      '--order <n>',
+      'target order, -1 = compact everything (compact_memory)',
+      (v) => intArg(v, '--order'),
+      -1,
+    )
+    .option('--mode <m>', 'migration mode: async, sync_light, sync')
+    .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
+    .option('--trace-filter <expr>', 'tracefs filter expression for --trace')
+    .option('--json <file|->', 'write a JSON summary')
+    .action(async (o) => {
+      code = await compact(io, {
+        memory: o.memory,
+        seed: o.seed,
+        profile: checkProfile(o.profile),
+        plugins: o.plugin,
+        fromProc: o.fromProc,
+        workload: checkWorkload(o.workload),
+        order: o.order,
+        mode: o.mode,
+        trace: o.trace,
+        traceFilter: o.traceFilter,
+        json: o.json,
+        contents: false,
+      });
+    });
+  machineOptions(program.command('compaction-test'), '256M')
+    .description(
+      'the kernel selftest compaction_test (method and pass criterion); exit 0 when it passes',
+    )
+    .option(
+      '--interleave',
+      'interleave the chunks page by page (a checkerboard of locked pages)',
+      false,
+    )
+    .action(async (o) => {
+      code = await compactionTestCommand(io, {
+        memory: o.memory,
+        seed: o.seed,
+        profile: checkProfile(o.profile),
+        plugins: o.plugin,
+        fromProc: o.fromProc,
+        interleave: o.interleave,
+        contents: false,
+      });
+    });
+  program
+    .command('check-plugin')
+    .description('run the movable_ops conformance suite against a plugin; print a table of rules')
+    .argument('<name|path>', 'zsmalloc, balloon, a package name or a path')
+    .option('--profile <p>', 'check one profile only')
+    .action(async (name, o) => {
+      code = await checkPlugin(io, name, o.profile);
     });
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

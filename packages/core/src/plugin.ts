@@ -5,7 +5,8 @@
  * @module
  */
 
-import { isAbsolute, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import { MopsError } from './errors.js';
@@ -78,9 +79,25 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
  * absolute or relative to `base`). The module's default export, or its `plugin` export,
  * is the plugin.
  */
-export async function loadPlugin(spec: string, base: string = process.cwd()): Promise<MopsPlugin> {
+export async function loadPlugin(
+  spec: string,
+  base: string | readonly string[] = process.cwd(),
+): Promise<MopsPlugin> {
+  const bases = typeof base === 'string' ? [base] : base;
   const isPath = spec.startsWith('.') || isAbsolute(spec);
-  const target = isPath ? pathToFileURL(resolve(base, spec)).href : spec;
+  let target = isPath ? pathToFileURL(resolve(bases[0] ?? process.cwd(), spec)).href : spec;
+  if (!isPath) {
+    // A package name resolves from the given directories first (the user's project, the
+    // command's own installation), then from this package.
+    for (const b of bases) {
+      try {
+        target = pathToFileURL(createRequire(join(b, 'package.json')).resolve(spec)).href;
+        break;
+      } catch {
+        // not installed there
+      }
+    }
+  }
   let mod: Record<string, unknown>;
   try {
     mod = (await import(target)) as Record<string, unknown>;

@@ -20,11 +20,13 @@ import {
   clearPageType,
   defineMovableOps,
   Errno,
+  EV,
   GFP,
   getPage,
   type Kctx,
   type KernelGen,
   type ListId,
+  type MaybeGen,
   type Memory,
   MmBug,
   MopsError,
@@ -51,14 +53,15 @@ export type BalloonDesign = 'classic' | '2026';
 
 /**
  * `b_dev_info->migratepage(b_dev_info, newpage, page, mode)`: the driver's part of a
- * balloon page migration, as a generator (it may sleep talking to the host).
+ * balloon page migration: a plain result, or a generator when it may sleep talking to the
+ * host among other tasks.
  */
 export type BalloonMigratepage = (
   dev: BalloonDevice,
   newpage: number,
   page: number,
   mode: number,
-) => KernelGen<number>;
+) => MaybeGen<number>;
 
 /** Options of a {@link BalloonDevice}. */
 export interface BalloonDeviceOptions {
@@ -216,7 +219,7 @@ export class BalloonDevice {
         'design',
       );
     if (opts.migratepage !== undefined && typeof opts.migratepage !== 'function')
-      throw new MopsError('E_USAGE', 'migratepage must be a generator function', 'migratepage');
+      throw new MopsError('E_USAGE', 'migratepage must be a function', 'migratepage');
     this.design = design;
     this.name = opts.name ?? 'balloon-kvm';
     this.migratepage = opts.migratepage;
@@ -507,9 +510,10 @@ function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
       );
     return core;
   }
+  const devices: (BalloonDevice | undefined)[] = [undefined];
   const c: BalloonCore = {
-    ops: makeOps(k),
-    devices: [undefined],
+    ops: makeOps(k, design, devices),
+    devices,
     design,
     globalLock: undefined,
   };
@@ -525,23 +529,28 @@ function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
 }
 
 /** balloon_mops (v6.x) / balloon_aops (v4.8) of one machine. */
-function makeOps(k: Kctx): MovableOperations {
+function makeOps(
+  k: Kctx,
+  design: BalloonDesign,
+  devices: readonly (BalloonDevice | undefined)[],
+): MovableOperations {
   const mem = k.mem;
   const rules = balloonRules(mem.profile);
-  const device = (pfn: number): BalloonDevice | undefined => balloonPageDevice(mem, pfn);
+  const priv = mem.pages.priv;
+  const device = (pfn: number): BalloonDevice | undefined => devices[priv[pfn]];
   const ops: MovableOperations = {
     /**
      * balloon_page_isolate(): take the page off the device's list and count it isolated.
      * @see mm/balloon_compaction.c balloon_page_isolate()
      */
     isolatePage(page: number): boolean {
-      const core = cores.get(mem)!;
-      if (core.design === '2026') {
+      if (design === '2026') {
         // The device is read under the global lock: deflation clears private under it.
-        const taken = spinLockAtomic(k, core.globalLock!);
+        const lock = cores.get(mem)!.globalLock!;
+        const taken = spinLockAtomic(k, lock);
         const dev = device(page);
         if (dev) dev.isolateLocked(page);
-        if (taken) core.globalLock!.unlock();
+        if (taken) lock.unlock();
         return dev !== undefined;
       }
       const dev = device(page);
@@ -590,7 +599,8 @@ function makeOps(k: Kctx): MovableOperations {
         bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
       dev.inFlight++;
       try {
-        const rc = yield* dev.migratepage(dev, newpage, page, mode);
+        const r = dev.migratepage(dev, newpage, page, mode);
+        const rc = typeof r === 'number' ? r : yield* r;
         if (dev.design === 'classic') {
           if (rc === 0) dev.stats.migrations++;
           else dev.stats.migrateFailures++;
@@ -605,7 +615,7 @@ function makeOps(k: Kctx): MovableOperations {
         if (rc === 0) {
           getPage(mem, newpage);
           dev.insert(newpage);
-          mem.vmstat.count('balloon_migrate');
+          mem.vmstat.events[EV.balloon_migrate]++;
           if (dev.adjustManagedPageCount && mem.zoneOf(page) !== mem.zoneOf(newpage)) {
             adjustManagedPageCount(mem, page, 1);
             adjustManagedPageCount(mem, newpage, -1);
@@ -631,10 +641,9 @@ function makeOps(k: Kctx): MovableOperations {
      * @see mm/balloon_compaction.c balloon_page_putback()
      */
     putbackPage(page: number): void {
-      const core = cores.get(mem)!;
       const dev = device(page);
       if (!dev) {
-        if (rules.nullDeviceChecks || core.design === '2026') {
+        if (rules.nullDeviceChecks) {
           mem.warnOnce(
             'balloon_page_putback:!b_dev_info',
             'WARNING: balloon_page_putback: WARN_ON_ONCE(!b_dev_info)',

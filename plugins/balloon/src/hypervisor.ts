@@ -51,7 +51,7 @@ export interface HypervisorStats {
 /**
  * A hypervisor model. It records the guest pfns it holds ("inflated"); while it holds one,
  * the page's contents belong to the host (they read as {@link HOST_POISON}) and a guest
- * write to them is a kernel BUG ({@link MmBug}), caught by {@link guestWrite} at once or by
+ * write to them is a kernel BUG (`MmBug`), caught by {@link guestWrite} at once or by
  * {@link deflate} / {@link verify} from the contents. It can be slow (`latency`) and can
  * refuse pages (`limit`, `refuseRate`, `refuse`), as vmw_balloon's host may.
  * @see drivers/virtio/virtio_balloon.c tell_host()

@@ -74,4 +74,17 @@ export function createBalloonPlugin(opts: VirtioBalloonOptions = {}): MopsPlugin
 
 /** The plugin with the default driver (classic design, no deflate-on-OOM, a prompt host). */
 export const plugin: MopsPlugin = createBalloonPlugin();
+
+/**
+ * How the conformance suite (`@mops/testkit`, `mops check-plugin`) makes balloon pages: the
+ * driver inflates `n` pages; returns the pages now on the balloon list.
+ */
+export const conformance = {
+  /** Inflates `n` pages through the virtio driver's fill task. */
+  populate(machine: Machine, n: number): number[] {
+    const vb = machine.container.resolve<VirtioBalloon>(VIRTIO_BALLOON);
+    machine.run(() => vb.fill(n));
+    return machine.mem.pages.lists.toArray(vb.dev.pages);
+  },
+};
 export default plugin;

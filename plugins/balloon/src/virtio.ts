@@ -7,10 +7,12 @@
 
 import {
   Errno,
+  EV,
   getPage,
   type Kctx,
   type KernelGen,
   type Machine,
+  type MaybeGen,
   MopsError,
   Mutex,
   mightSleep,
@@ -18,6 +20,8 @@ import {
 } from '@mops/core';
 import { adjustManagedPageCount, type BalloonDesign, BalloonDevice } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
+
+const EV_BALLOON_MIGRATE = EV.balloon_migrate;
 
 /** VIRTIO_BALLOON_ARRAY_PFNS_MAX: pages one fill or leak call handles at most. */
 export const VIRTIO_BALLOON_ARRAY_PFNS_MAX = 256;
@@ -232,59 +236,92 @@ export class VirtioBalloon {
    * calls, the balloon core doing the rest.
    * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
    */
-  *migratepage(
-    dev: BalloonDevice,
-    newpage: number,
-    page: number,
-    _mode: number,
-  ): KernelGen<number> {
-    const { mem, sched } = this.k;
+  migratepage(dev: BalloonDevice, newpage: number, page: number, _mode: number): MaybeGen<number> {
+    // A task running alone cannot be interleaved: it runs the same steps as a plain
+    // function, needing only the mutex to be free (see BalloonDevice.lockAtomic).
+    return this.k.sched.preemptible
+      ? this.migrateTask(dev, newpage, page)
+      : this.migrateAlone(dev, newpage, page);
+  }
+
+  /** {@link migratepage} among other tasks, with its scheduling points and locks. */
+  private *migrateTask(dev: BalloonDevice, newpage: number, page: number): KernelGen<number> {
     const lock = this.balloonLock;
     // Do not contend with fill/leak (or recurse when fill itself triggers compaction):
-    // retrying the migration later is easier. A task running alone cannot be interleaved,
-    // so it only needs the mutex to be free (see BalloonDevice.lockAtomic).
-    const alone = !sched.preemptible;
-    if (!alone) yield lock.points.trylock;
-    if (alone ? lock.locked : !lock.trylock()) {
+    // retrying the migration later is easier.
+    yield lock.points.trylock;
+    if (!lock.trylock()) {
       this.stats.migrateBusy++;
       return Errno.EAGAIN;
     }
-    const rc = yield* this.migrateLocked(dev, newpage, page, alone);
-    if (!alone) {
-      yield lock.points.unlock;
-      lock.unlock();
+    let rc = 0;
+    if (dev.design === '2026') {
+      yield* this.tellOne('deflate', page);
+      rc = this.newpageTaken(yield* this.tellOne('inflate', newpage));
+    } else if (!(yield* this.tellOne('inflate', newpage))) rc = this.refused();
+    else {
+      // First step: inflate newpage.
+      yield* dev.pagesLock.lock();
+      this.takeNewpage(dev, newpage, page);
+      dev.pagesLock.unlock();
+      // Second step: deflate page.
+      if (!dev.rules.finalizeOnly) {
+        const locked = dev.rules.migrateDeleteUnderListLock;
+        if (locked) yield* dev.pagesLock.lock();
+        dev.delete(page);
+        if (locked) dev.pagesLock.unlock();
+      }
+      yield* this.tellOne('deflate', page);
     }
+    yield lock.points.unlock;
+    lock.unlock();
     if (rc === 0 && dev.design === 'classic') {
-      if (dev.rules.finalizeOnly) dev.finalize(page);
-      if (!alone) yield { op: 'put_page', pfn: page };
-      putPage(mem, page); // the balloon's reference
+      yield { op: 'put_page', pfn: page };
+      this.dropOldpage(dev, page);
     }
     return rc;
   }
 
-  /** The part of migratepage done with balloon_lock held. */
-  private *migrateLocked(
-    dev: BalloonDevice,
-    newpage: number,
-    page: number,
-    alone: boolean,
-  ): KernelGen<number> {
-    const mem = this.k.mem;
-    if (dev.design === '2026') {
-      alone ? this.tellNow('deflate', page) : yield* this.tellOne('deflate', page);
-      const ok = alone ? this.tellNow('inflate', newpage) : yield* this.tellOne('inflate', newpage);
-      if (!ok) {
-        this.stats.migrateRefused++;
-        this.numPages--;
-      }
-      return ok ? 0 : Errno.ENOENT;
-    }
-    if (!(alone ? this.tellNow('inflate', newpage) : yield* this.tellOne('inflate', newpage))) {
-      this.stats.migrateRefused++;
+  /** {@link migratepage} for a task running alone. */
+  private migrateAlone(dev: BalloonDevice, newpage: number, page: number): number {
+    if (this.balloonLock.locked) {
+      this.stats.migrateBusy++;
       return Errno.EAGAIN;
     }
-    getPage(mem, newpage); // the balloon's reference
-    // A page moving to another zone takes its managed-page debit along.
+    if (dev.design === '2026') {
+      this.tellNow('deflate', page);
+      return this.newpageTaken(this.tellNow('inflate', newpage));
+    }
+    if (!this.tellNow('inflate', newpage)) return this.refused();
+    this.takeNewpage(dev, newpage, page);
+    if (!dev.rules.finalizeOnly) dev.delete(page);
+    this.tellNow('deflate', page);
+    this.dropOldpage(dev, page);
+    return 0;
+  }
+
+  /** Classic: the host would not take newpage; nothing changed, retry later. */
+  private refused(): number {
+    this.stats.migrateRefused++;
+    return Errno.EAGAIN;
+  }
+
+  /** 2026: 0, or -ENOENT when the host refused newpage (the balloon shrank by a page). */
+  private newpageTaken(ok: boolean): number {
+    if (ok) return 0;
+    this.stats.migrateRefused++;
+    this.numPages--;
+    return Errno.ENOENT;
+  }
+
+  /**
+   * Classic first step, list lock held: a balloon reference on newpage, the managed-page
+   * debit moved along if the zone changes (before the lock in the kernel; nothing observes
+   * the difference), newpage on the list, one isolated page fewer, balloon_migrate.
+   */
+  private takeNewpage(dev: BalloonDevice, newpage: number, page: number): void {
+    const mem = this.k.mem;
+    getPage(mem, newpage);
     if (
       dev.rules.migrateAdjustsManaged &&
       !this.deflateOnOom &&
@@ -293,22 +330,15 @@ export class VirtioBalloon {
       adjustManagedPageCount(mem, page, 1);
       adjustManagedPageCount(mem, newpage, -1);
     }
-    const pagesLock = dev.pagesLock;
-    // First step: inflate newpage.
-    if (!alone) yield* pagesLock.lock();
     dev.insert(newpage);
     dev.uncountIsolated(page);
-    mem.vmstat.count('balloon_migrate');
-    if (!alone) pagesLock.unlock();
-    // Second step: deflate page (its lru is the VM's: delete does not unlink it).
-    if (!dev.rules.finalizeOnly) {
-      const locked = !alone && dev.rules.migrateDeleteUnderListLock;
-      if (locked) yield* pagesLock.lock();
-      dev.delete(page);
-      if (locked) pagesLock.unlock();
-    }
-    alone ? this.tellNow('deflate', page) : yield* this.tellOne('deflate', page);
-    return 0;
+    mem.vmstat.events[EV_BALLOON_MIGRATE]++;
+  }
+
+  /** Classic, after balloon_lock: finalize (v6.17) and drop the balloon's reference. */
+  private dropOldpage(dev: BalloonDevice, page: number): void {
+    if (dev.rules.finalizeOnly) dev.finalize(page);
+    putPage(this.k.mem, page);
   }
 
   /** tell_host() with the first `numPfns` entries of `pfns`. */

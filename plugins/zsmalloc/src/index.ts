@@ -64,6 +64,27 @@ export function createZsPool(machine: Machine, options: ZsPoolOptions = {}): ZsP
  * The plugin: creates pool `zram0`, registers it under {@link ZS_POOL} and adds the text
  * views `zsmalloc/classes` and `zram/mm_stat`.
  */
+/**
+ * How the conformance suite (`@mops/testkit`, `mops check-plugin`) makes zsmalloc pages:
+ * objects of 3600 bytes, which span pages, until `n` sub-pages are in use.
+ */
+export const conformance = {
+  /** Fills the machine's pool until at least `n` sub-pages hold objects; returns them. */
+  populate(machine: Machine, n: number): number[] {
+    const pool = machine.container.resolve<ZsPool>(ZS_POOL);
+    const pages = new Set<number>();
+    const data = new Uint8Array(3600);
+    for (let key = 0; pages.size < n; key++) {
+      data.fill(key & 0xff);
+      const h = pool.zsMalloc(3600);
+      if (h <= 0) break;
+      pool.objWrite(h, data);
+      for (const pfn of pool.zspageOf(pool.handles.pfn[h % 2 ** 26])?.pages ?? []) pages.add(pfn);
+    }
+    return [...pages];
+  },
+};
+
 export const plugin: MopsPlugin = {
   manifest: {
     name: '@mops/zsmalloc',

@@ -368,3 +368,40 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   m.clock.jiffies = until;
   return out;
 }
+
+/** The migrate modes by name, for command-line options. */
+export const MIGRATE_MODE_BY_NAME: Readonly<Record<string, number>> = {
+  async: MIGRATE_MODE.ASYNC,
+  sync_light: MIGRATE_MODE.SYNC_LIGHT,
+  'sync-light': MIGRATE_MODE.SYNC_LIGHT,
+  sync: MIGRATE_MODE.SYNC,
+};
+
+/**
+ * Compacts every populated zone for `order` in `mode`, as kcompactd's work item does but
+ * without deferral (order -1: as compact_memory, whole zone and skip hints ignored).
+ * Raises MopsError naming the value and range for a bad order or mode.
+ */
+export function* compactZones(
+  m: Machine,
+  order: number,
+  mode: string | number,
+): KernelGen<CompactResult[]> {
+  checkOrder(order);
+  const md = typeof mode === 'number' ? mode : MIGRATE_MODE_BY_NAME[mode];
+  if (md !== 0 && md !== 1 && md !== 2)
+    throw new MopsError('E_RANGE', `mode must be async, sync_light or sync, got '${mode}'`, 'mode');
+  const out: CompactResult[] = [];
+  for (const zone of m.mem.populatedZones) {
+    const r = yield* runZone(m, m, zone, {
+      order,
+      mode: md,
+      gfpMask: GFP.KERNEL,
+      ignoreSkipHint: order === -1,
+      wholeZone: order === -1,
+      highestZoneidx: zone.idx,
+    });
+    out.push(r.result);
+  }
+  return out;
+}

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { NR_PAGE_ORDERS } from '../memory/constants.js';
 import { rs } from '../proc/format.js';

@@ -5,10 +5,10 @@
  */
 
 import { MmBug, MopsError } from '../errors.js';
+import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
 import { TraceBus } from '../trace/bus.js';
 import { VmStat } from '../vmstat/vmstat.js';
-import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import { pageblock_order } from './constants.js';
 import { MappingTable, OwnerTable, PageArrays } from './pages.js';
 import { Node, PB_MIGRATETYPE_MASK, PB_SKIP, type Zone } from './zone.js';

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { dumpPage } from '../debug/dump_page.js';
+import { bug, dumpPage } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
@@ -78,6 +78,29 @@ export function* callIsolatePageGen(
   }
 }
 
+function isIterator(r: unknown): r is KernelGen<unknown> {
+  return (
+    typeof r === 'object' && r !== null && typeof (r as { next?: unknown }).next === 'function'
+  );
+}
+
+/**
+ * A plain callback may hand back a generator when it wants to interleave (a driver that
+ * checks `sched.preemptible`); run alone, it yields only sleeps, which nothing could end.
+ */
+function runInline(mem: Memory, r: unknown): unknown {
+  if (!isIterator(r)) return r;
+  for (;;) {
+    const n = r.next();
+    if (n.done) return n.value;
+    if (n.value.op === 'block')
+      bug(
+        mem,
+        `a lone task would sleep forever in a driver callback (${(n.value as { what?: string }).what ?? 'block'})`,
+      );
+  }
+}
+
 /** Whether `rc` is 0 or a negative errno. */
 function validRc(rc: unknown): rc is number {
   return typeof rc === 'number' && Number.isInteger(rc) && rc <= 0 && rc >= -4095;
@@ -107,7 +130,6 @@ function checkMigrate(
   src: number,
   next: number,
   prev: number,
-  srcRefs: number,
   rc: unknown,
 ): number {
   const p = mem.pages;
@@ -139,13 +161,12 @@ function checkMigrate(
     );
     return -22;
   }
-  // v6.17 (§4.3): an owner that dropped an isolated page reports "fake" success and leaves
-  // dst and src untouched; the core then frees both pages. That is the protocol, not a
+  // v6.17 (§4.3): a 0 with dst untouched means the owner dropped src (or declined dst) and
+  // "the migration core will be the owner of both pages": that is the protocol, not a
   // violation.
   const fakeSuccess =
     rc === 0 &&
     !mem.profile.ownerMayRelease &&
-    p.refcount[src] === srcRefs &&
     p.refcount[dst] === 1 &&
     p.type[dst] === -1 &&
     !(p.flags[dst] & (1 << PG.movable_ops));
@@ -190,14 +211,13 @@ export function callMigratePage(
 ): number {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
-  const srcRefs = mem.pages.refcount[src];
   let rc: unknown;
   try {
-    rc = d.ops.migratePage(dst, src, mode);
+    rc = runInline(mem, d.ops.migratePage(dst, src, mode));
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, next, prev, srcRefs, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, rc);
 }
 
 /** {@link callMigratePage} for a generator `migrate_page`. */
@@ -210,14 +230,14 @@ export function* callMigratePageGen(
 ): KernelGen<number> {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
-  const srcRefs = mem.pages.refcount[src];
   let rc: unknown;
   try {
-    rc = yield* d.ops.migratePage(dst, src, mode) as KernelGen<unknown>;
+    const r = d.ops.migratePage(dst, src, mode) as unknown;
+    rc = isIterator(r) ? yield* r : r;
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, next, prev, srcRefs, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, rc);
 }
 
 function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {

@@ -109,7 +109,7 @@ function* unmapAndMoveInner(
     rc = moveToNewFolioEnd(
       mem,
       src,
-      d.migrateGen
+      d.migrateGen || k.sched.preemptible
         ? yield* callMigratePageGen(mem, d, dst, src, mode)
         : callMigratePage(mem, d, dst, src, mode),
     );
@@ -358,7 +358,7 @@ function* migrateFolioMove(
     rc = moveToNewFolioEnd(
       mem,
       src,
-      d.migrateGen
+      d.migrateGen || k.sched.preemptible
         ? yield* callMigratePageGen(mem, d, dst, src, mode)
         : callMigratePage(mem, d, dst, src, mode),
     );

@@ -8,7 +8,7 @@ import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
 import type { KernelGen } from '../sched/types.js';
-import { callMigratePage, callMigratePageGen } from './callbacks.js';
+import { callMigratePageGen } from './callbacks.js';
 import { __PageMovable, type DefinedOps, PageMovable, pageMovableOps } from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
@@ -66,8 +66,6 @@ export function* moveToNewFolio(
 ): KernelGen<number> {
   const d = moveToNewFolioBegin(mem, dst, src);
   if (d === null) return 0;
-  const rc = d.migrateGen
-    ? yield* callMigratePageGen(mem, d, dst, src, mode)
-    : callMigratePage(mem, d, dst, src, mode);
+  const rc = yield* callMigratePageGen(mem, d, dst, src, mode);
   return moveToNewFolioEnd(mem, src, rc);
 }

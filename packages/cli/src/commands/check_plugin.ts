@@ -1,0 +1,53 @@
+/**
+ * `mops check-plugin NAME|PATH`: the conformance suite against a plugin, as a table.
+ * @module
+ */
+
+import { type Machine, MopsError, PROFILE_NAMES, type ProfileName } from '@mops/core';
+import { checkDriverConformance, conformanceProfiles, type DriverAdapter } from '@mops/testkit';
+import pc from 'picocolors';
+import type { Io } from '../io.js';
+import { loadPluginModule } from '../machine.js';
+
+/** A plugin module exports `conformance = { populate }` so the suite can make its pages. */
+interface ConformanceExport {
+  populate(m: Machine, n: number): number[];
+}
+
+/** Runs the command; exit 0 when every rule passes, 1 otherwise. */
+export async function checkPlugin(io: Io, spec: string, profile?: string): Promise<number> {
+  if (profile !== undefined && !PROFILE_NAMES.includes(profile as ProfileName))
+    throw new MopsError(
+      'E_USAGE',
+      `--profile must be one of ${PROFILE_NAMES.join(', ')}, got '${profile}'`,
+      '--profile',
+    );
+  const { plugin, module } = await loadPluginModule(spec);
+  const conf = module.conformance as ConformanceExport | undefined;
+  if (!conf || typeof conf.populate !== 'function')
+    throw new MopsError(
+      'E_PLUGIN',
+      `plugin ${plugin.manifest.name}: export \`conformance = { populate(machine, n) }\` so the suite can make its pages`,
+      'conformance',
+    );
+  const adapter: DriverAdapter = { name: plugin.manifest.name, plugin, populate: conf.populate };
+  const profiles = profile ? [profile as ProfileName] : conformanceProfiles(adapter);
+  let failed = 0;
+  io.out(`${'profile'.padEnd(8)} ${'rule'.padEnd(16)} ${'section'.padEnd(12)} result\n`);
+  for (const p of profiles)
+    for (const r of checkDriverConformance(adapter, p)) {
+      const mark = r.passed
+        ? io.isTTY
+          ? pc.green('pass')
+          : 'pass'
+        : io.isTTY
+          ? pc.red('FAIL')
+          : 'FAIL';
+      io.out(
+        `${p.padEnd(8)} ${r.id.padEnd(16)} ${r.section.padEnd(12)} ${mark}${r.passed ? '' : `  ${r.detail}`}\n`,
+      );
+      if (!r.passed) failed++;
+    }
+  io.out(`${failed === 0 ? 'all rules pass' : `${failed} rule(s) failed`}\n`);
+  return failed === 0 ? 0 : 1;
+}

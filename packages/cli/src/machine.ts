@@ -1,0 +1,183 @@
+/**
+ * Building the machine a command runs on: size, profile, seed, plugins (by name or path),
+ * a real machine's /proc files, and the workloads that fragment it.
+ * @module
+ */
+
+import { fileURLToPath } from 'node:url';
+import {
+  createMachine,
+  fragmentWithFiller,
+  installPlugin,
+  loadPlugin,
+  type Machine,
+  MopsError,
+  type MopsPlugin,
+  machineFromProc,
+  mixedChurn,
+  type ProfileName,
+  validatePlugin,
+} from '@mops/core';
+
+/** Machine options shared by the commands. */
+export interface MachineOptions {
+  /** Memory size, e.g. 256M. */
+  readonly memory: string;
+  /** Protocol profile. */
+  readonly profile: string;
+  /** Seed. */
+  readonly seed: number;
+  /** Plugins to load: `zsmalloc`, `balloon`, a package name, or a path. */
+  readonly plugins?: readonly string[];
+  /** A directory with a real machine's buddyinfo + pagetypeinfo (+ zoneinfo). */
+  readonly fromProc?: string;
+  /** Page contents (default: as createMachine decides). */
+  readonly contents?: boolean;
+}
+
+/** The bundled plugins, imported through this package's own dependencies. */
+const BUNDLED: Record<string, () => Promise<Record<string, unknown>>> = {
+  zsmalloc: () => import('@mops/zsmalloc'),
+  '@mops/zsmalloc': () => import('@mops/zsmalloc'),
+  balloon: () => import('@mops/balloon'),
+  '@mops/balloon': () => import('@mops/balloon'),
+};
+
+/**
+ * Loads a plugin module: a bundled one by short or package name, anything else by package
+ * name or path. Returns the validated plugin and its module (for extra exports such as
+ * `conformance`).
+ */
+export async function loadPluginModule(
+  spec: string,
+): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
+  const bundled = BUNDLED[spec];
+  if (bundled) {
+    const module = await bundled();
+    return { plugin: validatePlugin(module.default ?? module.plugin, spec), module };
+  }
+  const plugin = await loadPlugin(spec, PLUGIN_BASES);
+  return { plugin, module: { plugin } };
+}
+
+/** Where plugin package names resolve: the working directory, then this command's install. */
+export const PLUGIN_BASES: readonly string[] = [
+  process.cwd(),
+  fileURLToPath(new URL('..', import.meta.url)),
+];
+
+/** Creates the machine and installs the plugins. */
+export async function buildMachine(opts: MachineOptions): Promise<Machine> {
+  // zsmalloc keeps its objects in page contents.
+  const contents = opts.plugins?.some((p) => p.includes('zsmalloc')) ? true : opts.contents;
+  const m = opts.fromProc
+    ? machineFromProc(opts.fromProc, { profile: opts.profile as ProfileName, seed: opts.seed })
+    : createMachine({
+        memory: opts.memory,
+        profile: opts.profile as ProfileName,
+        seed: opts.seed,
+        contents,
+      });
+  for (const spec of opts.plugins ?? []) installPlugin(m, (await loadPluginModule(spec)).plugin);
+  return m;
+}
+
+/** The workloads `--workload` accepts. */
+export const WORKLOADS = ['none', 'churn', 'filler', 'zsmalloc', 'balloon'] as const;
+
+/** What a workload did, for reports. */
+export interface WorkloadSummary {
+  /** One line per effect. */
+  readonly lines: string[];
+}
+
+interface ZsPoolLike {
+  zsMalloc(size: number): number;
+  zsFree(h: number): void;
+  objWrite(h: number, data: Uint8Array): void;
+}
+
+interface BalloonLike {
+  fill(n: number): import('@mops/core').KernelGen<number>;
+}
+
+function resolveOptional<T>(m: Machine, token: symbol): T | undefined {
+  return m.container.isRegistered(token, true) ? m.container.resolve<T>(token) : undefined;
+}
+
+/**
+ * Runs a named workload. `filler` fills memory with movable filler pages among pinned
+ * unmovable ones and frees a random half; `zsmalloc` fills the zsmalloc pool with objects
+ * of random sizes and frees a random half; `balloon` inflates the balloon over a
+ * fragmented machine; `churn` is the unmovable/movable allocation churn.
+ */
+export async function runWorkload(m: Machine, name: string): Promise<WorkloadSummary> {
+  switch (name) {
+    case 'none':
+      return { lines: [] };
+    case 'churn': {
+      const r = mixedChurn(m);
+      return {
+        lines: [
+          `churn: ${r.live.length} blocks left allocated (unmovable and plain movable pages)`,
+        ],
+      };
+    }
+    case 'filler': {
+      const r = fragmentWithFiller(m, { fill: 0.9, free: 0.5 });
+      return {
+        lines: [
+          `filler: ${r.filled} movable filler pages, ${r.freed} freed again, ${r.unmovable.length} pinned unmovable pages`,
+        ],
+      };
+    }
+    case 'zsmalloc': {
+      const { ZS_POOL } = (await import('@mops/zsmalloc')) as { ZS_POOL: symbol };
+      const pool = resolveOptional<ZsPoolLike>(m, ZS_POOL);
+      if (!pool)
+        throw new MopsError('E_USAGE', '--workload zsmalloc needs --plugin zsmalloc', '--workload');
+      const hs: number[] = [];
+      let free = 0;
+      for (const z of m.mem.populatedZones) free += z.nrFreePages;
+      const budget = Math.floor(free * 0.7) * 4096;
+      let used = 0;
+      while (used < budget) {
+        const size = 32 + m.prng.below(4000);
+        const h = pool.zsMalloc(size);
+        if (h <= 0) break;
+        const data = new Uint8Array(size);
+        data.fill(h & 0xff);
+        pool.objWrite(h, data);
+        hs.push(h);
+        used += size;
+      }
+      let freed = 0;
+      for (const h of hs)
+        if (m.prng.float() < 0.5) {
+          pool.zsFree(h);
+          freed++;
+        }
+      return {
+        lines: [`zsmalloc: ${hs.length} objects written, ${freed} freed, zspages left sparse`],
+      };
+    }
+    case 'balloon': {
+      const { VIRTIO_BALLOON } = (await import('@mops/balloon')) as { VIRTIO_BALLOON: symbol };
+      const vb = resolveOptional<BalloonLike>(m, VIRTIO_BALLOON);
+      if (!vb)
+        throw new MopsError('E_USAGE', '--workload balloon needs --plugin balloon', '--workload');
+      // Inflate into the holes of a churned machine: balloon pages end up scattered.
+      mixedChurn(m, { fill: 0.8, free: 0.5, unmovable: 0.1 });
+      let free = 0;
+      for (const z of m.mem.populatedZones) free += z.nrFreePages;
+      const n = m.run(() => vb.fill(Math.floor(free / 3)));
+      return { lines: [`balloon: inflated ${n} pages into the holes of a churned machine`] };
+    }
+    default:
+      throw new MopsError(
+        'E_USAGE',
+        `--workload must be one of ${WORKLOADS.join(', ')}, got '${name}'`,
+        '--workload',
+      );
+  }
+}
