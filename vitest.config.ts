@@ -11,6 +11,6 @@ export default defineConfig({
   },
   test: {
     setupFiles: ['reflect-metadata'],
-    include: ['{packages,plugins}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    include: ['{packages,plugins,examples}/*/test/**/*.test.ts', 'test/**/*.test.ts'],
   },
 });

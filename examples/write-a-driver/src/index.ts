@@ -1,0 +1,151 @@
+/**
+ * A small movable_ops driver: a ring buffer whose slots are pages the VM may migrate.
+ *
+ * This is the model for writing your own driver plugin. The driver owns pages and keeps
+ * them in its own structure (here an array of slots); the VM may at any time
+ * - isolate one (`isolatePage`: called with the page locked; take it out of your structure),
+ * - migrate it (`migratePage`: copy, make `dst` yours with your own reference, let go of
+ *   `src`), or
+ * - give it back (`putbackPage`: put it back into your structure).
+ * How a page is published as movable depends on the kernel release (the machine's profile):
+ * v4.8 through an address_space, v6.0/v6.3 through the ops, v6.17 through a page type and
+ * the `set_movable_ops` registry. See spec §2 and the `@mops/core` docs of each function.
+ * @module
+ */
+
+import {
+  __ClearPageMovable,
+  __SetPageMovable,
+  defineMovableOps,
+  GFP,
+  getPage,
+  type Machine,
+  type MopsPlugin,
+  type MovableOperations,
+  makeAddressSpace,
+  PAGE_SIZE,
+  PGTY,
+  putPage,
+  SetPageMovableOps,
+  setMovableOps,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+
+/** A ring of `capacity` page-sized slots, each a movable page. */
+export class MovableRing {
+  /** pfn of each slot (-1 while the VM has the page isolated). */
+  readonly slots: number[] = [];
+  /** Slot index by pfn, for the pages the VM isolated. */
+  private readonly isolatedSlot = new Map<number, number>();
+  private head = 0;
+  readonly ops: MovableOperations;
+  private readonly target;
+
+  constructor(readonly m: Machine) {
+    this.ops = defineMovableOps('movable-ring', {
+      isolatePage: (page: number) => {
+        const slot = this.slots.indexOf(page);
+        if (slot < 0) return false; // not ours (any more)
+        this.slots[slot] = -1; // the VM owns page->lru now; we remember the slot elsewhere
+        this.isolatedSlot.set(page, slot);
+        return true;
+      },
+      migratePage: (dst: number, src: number) => {
+        const slot = this.isolatedSlot.get(src);
+        if (slot === undefined) return -22; // -EINVAL: not a page we gave up
+        const data = this.m.mem.pages.contents;
+        if (data) data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+        this.publish(dst); // dst is locked by the VM
+        getPage(this.m.mem, dst); // our own reference on dst
+        this.slots[slot] = dst;
+        this.isolatedSlot.delete(src);
+        if (this.m.profile.driverClearsSrc) __ClearPageMovable(this.m.mem, src);
+        putPage(this.m.mem, src); // our reference on src; the VM frees it after
+        return 0;
+      },
+      putbackPage: (page: number) => {
+        const slot = this.isolatedSlot.get(page);
+        if (slot === undefined) return;
+        this.slots[slot] = page;
+        this.isolatedSlot.delete(page);
+      },
+    });
+    const marker = m.profile.movableMarker;
+    this.target =
+      marker === 'address_space' ? makeAddressSpace('movable-ring', this.ops) : this.ops;
+    if (marker === 'page_type') setMovableOps(m.mem, this.ops, PGTY.offline);
+  }
+
+  /** Adds `n` slots: allocates pages and publishes them as movable. Returns their pfns. */
+  grow(n: number): number[] {
+    const out: number[] = [];
+    for (let i = 0; i < n; i++) {
+      const pfn = this.m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'movable-ring');
+      if (pfn < 0) throw new Error('movable-ring: out of memory');
+      trylockPage(this.m.mem, pfn); // publishing happens under the page lock
+      this.publish(pfn);
+      unlockPage(this.m, pfn);
+      this.slots.push(pfn);
+      out.push(pfn);
+    }
+    return out;
+  }
+
+  private publish(pfn: number): void {
+    const mem = this.m.mem;
+    if (this.m.profile.movableMarker === 'page_type') {
+      mem.pages.type[pfn] = PGTY.offline << 24;
+      SetPageMovableOps(mem, pfn);
+    } else __SetPageMovable(mem, pfn, this.target);
+  }
+
+  /** Writes a record into the next slot (wrapping). Returns the slot index. */
+  push(record: Uint8Array): number {
+    const slot = this.head;
+    this.head = (this.head + 1) % this.slots.length;
+    const pfn = this.slots[slot];
+    const page = this.m.mem.pages.pageData(pfn);
+    page.fill(0);
+    page.set(record.subarray(0, PAGE_SIZE));
+    return slot;
+  }
+
+  /** Reads a slot back (the first `len` bytes). */
+  read(slot: number, len: number): Uint8Array {
+    return this.m.mem.pages.pageData(this.slots[slot]).slice(0, len);
+  }
+
+  /** The driver's invariant checker: every slot is a live page of ours. */
+  check(): string[] {
+    return this.slots.flatMap((pfn, i) =>
+      pfn >= 0 && this.m.mem.pages.refcount[pfn] < 1
+        ? [`slot ${i}: pfn ${pfn} is not a live page`]
+        : [],
+    );
+  }
+}
+
+/** Rings created per machine, so tests and the conformance suite can find them. */
+export const rings = new WeakMap<Machine, MovableRing>();
+
+/** The plugin: a manifest and `register`, which sets the ring up in a machine. */
+export const plugin: MopsPlugin = {
+  manifest: { name: 'movable-ring', version: '0.1.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
+  register(_container, machine) {
+    const ring = new MovableRing(machine);
+    rings.set(machine, ring);
+    machine.registerInvariantChecker('movable-ring', () => ring.check());
+  },
+};
+export default plugin;
+
+/** How the conformance suite makes the driver's pages: grow the ring by `n` slots. */
+export const conformance = {
+  /** Adds `n` slots to the ring of `machine`; returns their pfns. */
+  populate(machine: Machine, n: number): number[] {
+    const ring = rings.get(machine);
+    if (!ring) throw new Error('movable-ring is not installed on this machine');
+    return ring.grow(n);
+  },
+};
