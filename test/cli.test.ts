@@ -37,13 +37,31 @@ describe('the mops command', () => {
     expect(j.zones.map((z: { result: string }) => z.result)).toEqual(['complete', 'complete']);
     expect(j.vmstat.pgmigrate_success).toBeGreaterThan(0);
     expect(j.fragmentationScore.after).toBeLessThan(j.fragmentationScore.before);
-    const t = await mops('compact', '--memory', '64M', '--trace', '-', '--trace-filter', 'nr_migrated > 0');
+    const t = await mops(
+      'compact',
+      '--memory',
+      '64M',
+      '--trace',
+      '-',
+      '--trace-filter',
+      'nr_migrated > 0',
+    );
     expect(t.out).toMatch(/mm_compaction_migratepages: nr_migrated=\d+ nr_failed=\d+/);
     expect(t.out).not.toMatch(/nr_migrated=0 /);
   });
 
   it('mops compact with a plugin and its workload', async () => {
-    const r = await mops('compact', '--memory', '64M', '--plugin', 'zsmalloc', '--workload', 'zsmalloc', '--json', '-');
+    const r = await mops(
+      'compact',
+      '--memory',
+      '64M',
+      '--plugin',
+      'zsmalloc',
+      '--workload',
+      'zsmalloc',
+      '--json',
+      '-',
+    );
     expect(r.err).toBe('');
     expect(JSON.parse(r.out).vmstat.pgmigrate_success).toBeGreaterThan(0);
   });
@@ -62,7 +80,16 @@ describe('the mops command', () => {
   }, 30_000);
 
   it('mops proc shows plugin views', async () => {
-    const r = await mops('proc', 'zsmalloc/classes', '--memory', '64M', '--plugin', 'zsmalloc', '--workload', 'zsmalloc');
+    const r = await mops(
+      'proc',
+      'zsmalloc/classes',
+      '--memory',
+      '64M',
+      '--plugin',
+      'zsmalloc',
+      '--workload',
+      'zsmalloc',
+    );
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^ class\s+size/);
     const e = await mops('proc', 'extfrag_index', '--memory', '64M');
@@ -90,7 +117,10 @@ describe('the mops command', () => {
     [['proc', 'nosuchview'], /known/],
     [['demo', '--memory', '3M'], /multiple of a pageblock/],
     [['demo', '--seed', 'x'], /--seed must be an integer/],
-    [['proc', 'buddyinfo', '--profile', 'v9'], /--profile must be one of v4.8, v6.0, v6.3, v6.17, got 'v9'/],
+    [
+      ['proc', 'buddyinfo', '--profile', 'v9'],
+      /--profile must be one of v4.8, v6.0, v6.3, v6.17, got 'v9'/,
+    ],
     [['proc', 'buddyinfo', '--workload', 'nope'], /--workload must be one of/],
     [['compact', '--order', '11'], /order must be an integer -1..10, got 11/],
     [['compact', '--order', '3', '--mode', 'fast'], /mode must be async, sync_light or sync/],

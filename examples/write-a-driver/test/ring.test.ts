@@ -31,13 +31,12 @@ describe('the movable ring keeps its records across compaction', () => {
     ring.grow(64);
     const before = [...ring.slots];
     const records = before.map((_, i) => new TextEncoder().encode(`record ${i}`));
-    records.forEach((r) => ring.push(r));
+    for (const r of records) ring.push(r);
     m.run(() => compactMemory(m));
     expect(m.mem.vmstat.get('pgmigrate_success')).toBeGreaterThan(0);
     expect(ring.slots).not.toEqual(before);
-    records.forEach((r, i) =>
-      expect(new TextDecoder().decode(ring.read(i, r.length))).toBe(`record ${i}`),
-    );
+    for (const [i, r] of records.entries())
+      expect(new TextDecoder().decode(ring.read(i, r.length))).toBe(`record ${i}`);
     expect(checkInvariants(m).ok).toBe(true);
   });
 });
