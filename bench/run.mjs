@@ -44,7 +44,7 @@ console.log(
     .map((l) =>
       l
         .split('\t')
-        .map((c, i) => c.padEnd(i === 0 ? 30 : 12))
+        .map((c, i) => c.padEnd(i === 0 ? 34 : 12))
         .join(''),
     )
     .join('\n'),
