@@ -1,7 +1,21 @@
 /**
- * `@mops/explorer`: deterministic race exploration.
+ * `@mops/explorer`: deterministic race exploration over the scheduling points of mops
+ * tasks — random, PCT and preemption-bounded DFS strategies, replayable schedule strings,
+ * shrinking, race reports, and the built-in race scenarios of spec §9.
  * @module
  */
 
-/** Version of the explorer's schedule encoding. */
-export const SCHEDULE_VERSION = 1;
+import { registerBuiltinScenarios } from './scenarios.js';
+
+export * from './driver.js';
+export * from './explore.js';
+export * from './report.js';
+export * from './runner.js';
+export * from './scenario.js';
+export * from './scenarios.js';
+export * from './schedule.js';
+export * from './shrink.js';
+export * from './snapshot.js';
+export * from './strategies.js';
+
+registerBuiltinScenarios();

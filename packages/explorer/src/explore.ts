@@ -1,0 +1,363 @@
+/**
+ * The functions behind `mops explore`, `mops replay` and `mops scenarios`. Results are plain
+ * JSON-able objects; `failed` maps to exit status 1, and usage mistakes raise
+ * `MopsError('E_USAGE')` (exit status 2).
+ * @module
+ */
+
+import { MopsError, type ProfileName } from '@mops/core';
+import { formatReport, replayCommand } from './report.js';
+import { type Chooser, type Execution, execute } from './runner.js';
+import { listScenarios, resolveScenario, type Scenario } from './scenario.js';
+import { decodeSchedule, encodeSchedule } from './schedule.js';
+import { normaliseDecisions, shrinkSchedule } from './shrink.js';
+import { DfsExplorer, PctChooser, RandomChooser, ReplayChooser } from './strategies.js';
+
+/** Strategies `explore` accepts. */
+export const STRATEGIES = ['random', 'pct', 'dfs'] as const;
+
+/** Name of an exploration strategy. */
+export type StrategyName = (typeof STRATEGIES)[number];
+
+/** Options of {@link explore} (the CLI's flags). */
+export interface ExploreOptions {
+  /** Scenario variant (default: the scenario's first, `buggy`). */
+  variant?: string;
+  /** Strategy (default `random`). */
+  strategy?: string;
+  /** Runs for random/PCT (the seeds `seed … seed+runs−1`), schedule cap for DFS. Default 1000. */
+  runs?: number;
+  /** First seed (default 1). */
+  seed?: number;
+  /** PCT bug depth d (default 3). */
+  depth?: number;
+  /** DFS preemption bound (default 2). */
+  bound?: number;
+  /** `i/n` (1 ≤ i ≤ n): run only the seeds s with s mod n = i−1. Random and PCT only. */
+  shard?: string;
+  /** Protocol profile (default: the scenario's first). */
+  profile?: string;
+  /** Shrink a failing schedule (default true). */
+  shrink?: boolean;
+}
+
+/** What {@link explore} found. JSON-able. */
+export interface ExploreResult {
+  /** Scenario name. */
+  readonly scenario: string;
+  /** Variant explored. */
+  readonly variant: string;
+  /** Profile. */
+  readonly profile: ProfileName;
+  /** Strategy. */
+  readonly strategy: StrategyName;
+  /** Whether an oracle fired (exit status 1). */
+  readonly failed: boolean;
+  /** Schedules run (not counting shrinking). */
+  readonly schedules: number;
+  /** DFS: whether every schedule within the bound was run. */
+  readonly exhausted?: boolean;
+  /** PCT depth. */
+  readonly depth?: number;
+  /** DFS preemption bound. */
+  readonly bound?: number;
+  /** The shard, when one was given. */
+  readonly shard?: string;
+  /** Seed of the failing run (random, PCT). */
+  readonly seed?: number;
+  /** The failing schedule, shrunk: pass it to `replay`. */
+  readonly schedule?: string;
+  /** The failed oracle. */
+  readonly failure?: { readonly kind: string; readonly message: string; readonly step: number };
+  /** Size of the reported schedule. */
+  readonly steps?: number;
+  /** Preemptions of the reported schedule. */
+  readonly preemptions?: number;
+  /** Size before shrinking. */
+  readonly shrunkFrom?: { readonly steps: number; readonly preemptions: number };
+  /** Candidate schedules tried while shrinking. */
+  readonly shrinkAttempts?: number;
+  /** The race report (per-CPU trace, oracle, replay command). */
+  readonly report?: string;
+  /** The exact command that replays the failure. */
+  readonly command?: string;
+}
+
+/** Options of {@link replay}. */
+export interface ReplayOptions {
+  /** Scenario variant (default: the scenario's first). */
+  variant?: string;
+  /** The schedule string (`v1:SCENARIO:…`). */
+  schedule: string;
+  /** Profile (default: the scenario's first). */
+  profile?: string;
+}
+
+/** What {@link replay} saw. JSON-able. */
+export interface ReplayResult {
+  /** Scenario name. */
+  readonly scenario: string;
+  /** Variant. */
+  readonly variant: string;
+  /** Profile. */
+  readonly profile: ProfileName;
+  /** Whether an oracle fired (exit status 1). */
+  readonly failed: boolean;
+  /** The schedule actually followed (normalised). */
+  readonly schedule: string;
+  /**
+   * True when the recorded decisions did not fit this run (a named task could not run, or
+   * decisions were left over), e.g. a buggy-variant schedule replayed on the fixed variant.
+   */
+  readonly diverged: boolean;
+  /** The failed oracle, if any. */
+  readonly failure?: { readonly kind: string; readonly message: string; readonly step: number };
+  /** Steps run. */
+  readonly steps: number;
+  /** Preemptions made. */
+  readonly preemptions: number;
+  /** Report with the per-CPU trace (also for passing runs). */
+  readonly report: string;
+  /** The replay command. */
+  readonly command: string;
+}
+
+/** A row of {@link scenarios}. */
+export interface ScenarioInfo {
+  /** Name. */
+  readonly name: string;
+  /** One line. */
+  readonly description: string;
+  /** Variants (`buggy`, `fixed`). */
+  readonly variants: readonly string[];
+  /** Supported profiles, default first. */
+  readonly profiles: readonly string[];
+}
+
+function usage(msg: string, field?: string): MopsError {
+  return new MopsError('E_USAGE', msg, field);
+}
+
+function intOption(
+  name: string,
+  v: number | undefined,
+  dflt: number,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (v === undefined) return dflt;
+  if (!Number.isSafeInteger(v) || v < min || v > max)
+    throw usage(
+      `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${v}`,
+      name,
+    );
+  return v;
+}
+
+/** Parses `i/n` (1 ≤ i ≤ n); `MopsError('E_USAGE')` otherwise. */
+export function parseShard(shard: string): { index: number; count: number } {
+  const m = /^(\d+)\/(\d+)$/.exec(shard.trim());
+  const index = m ? Number(m[1]) : Number.NaN;
+  const count = m ? Number(m[2]) : Number.NaN;
+  if (!m || count < 1 || index < 1 || index > count)
+    throw usage(`--shard ${shard}: expected i/n with 1 ≤ i ≤ n, e.g. 1/4`, 'shard');
+  return { index, count };
+}
+
+/** Whether seed `s` belongs to shard `index`/`count` (s mod count = index − 1). */
+export function inShard(s: number, index: number, count: number): boolean {
+  return ((s % count) + count) % count === index - 1;
+}
+
+function failureInfo(e: Execution): ExploreResult['failure'] {
+  const f = e.failure;
+  return f ? { kind: f.kind, message: f.message, step: f.step } : undefined;
+}
+
+/**
+ * Explores `name` with a strategy. Stops at the first failure, which it shrinks (fewer
+ * preemptions, then fewer steps), replays with a trace and reports.
+ */
+export function explore(name: string, opts: ExploreOptions = {}): ExploreResult {
+  const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
+  const strategy = (opts.strategy ?? 'random') as StrategyName;
+  if (!STRATEGIES.includes(strategy))
+    throw usage(`unknown strategy '${opts.strategy}'; choose ${STRATEGIES.join(', ')}`, 'strategy');
+  const runs = intOption('runs', opts.runs, 1000, 1);
+  const seed0 = intOption('seed', opts.seed, 1, -(2 ** 31), 2 ** 31 - 1);
+  const depth = intOption('depth', opts.depth, 3, 1, 64);
+  const bound = intOption('bound', opts.bound, 2, 0, 64);
+  const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
+  if (shard && shard.count > 1 && strategy === 'dfs')
+    throw usage('--shard splits seeds: use it with --strategy random or pct, not dfs', 'shard');
+
+  const base = { scenario: scenario.name, variant, profile, strategy };
+  let found: { e: Execution; seed?: number } | undefined;
+  let schedules = 0;
+  let exhausted: boolean | undefined;
+
+  if (strategy === 'dfs') {
+    const dfs = new DfsExplorer(bound);
+    for (let c = dfs.next(); c !== undefined && schedules < runs; c = dfs.next()) {
+      schedules++;
+      const e = execute(scenario, variant, profile, c);
+      if (e.failure) {
+        found = { e };
+        break;
+      }
+      dfs.backtrack(e.decisions.length);
+    }
+    exhausted = found ? false : dfs.exhausted;
+  } else {
+    let estimate =
+      strategy === 'pct' ? execute(scenario, variant, profile, new ReplayChooser([])).steps : 0;
+    const last = seed0 + runs;
+    for (let s = seed0; s < last; s++) {
+      if (shard && !inShard(s, shard.index, shard.count)) continue;
+      schedules++;
+      const c: Chooser =
+        strategy === 'pct' ? new PctChooser(s, depth, estimate) : new RandomChooser(s);
+      const e = execute(scenario, variant, profile, c);
+      if (e.steps > estimate) estimate = e.steps;
+      if (e.failure) {
+        found = { e, seed: s };
+        break;
+      }
+    }
+  }
+
+  const extra = {
+    ...(strategy === 'pct' ? { depth } : {}),
+    ...(strategy === 'dfs' ? { bound, exhausted } : {}),
+    ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
+  };
+  if (!found) return { ...base, failed: false, schedules, ...extra };
+
+  const first = found.e;
+  let final = first;
+  let shrinkAttempts = 0;
+  if (opts.shrink !== false) {
+    const r = shrinkSchedule(scenario, variant, profile, first);
+    final = r.execution;
+    shrinkAttempts = r.attempts;
+  }
+  const decisions = normaliseDecisions(final);
+  const schedule = encodeSchedule(scenario.name, decisions);
+  const traced = execute(scenario, variant, profile, new ReplayChooser(decisions), {
+    trace: true,
+  });
+  const shrunkFrom = { steps: first.steps, preemptions: first.preemptions };
+  const param =
+    strategy === 'pct'
+      ? `depth ${depth}`
+      : strategy === 'dfs'
+        ? `preemption bound ${bound}`
+        : undefined;
+  const report = formatReport(
+    {
+      scenario: scenario.name,
+      variant,
+      profile,
+      strategy,
+      seed: found.seed,
+      param,
+      schedule,
+      shrunkFrom,
+    },
+    traced,
+  );
+  return {
+    ...base,
+    failed: true,
+    schedules,
+    ...extra,
+    ...(found.seed !== undefined ? { seed: found.seed } : {}),
+    schedule,
+    failure: failureInfo(traced),
+    steps: traced.steps,
+    preemptions: traced.preemptions,
+    shrunkFrom,
+    shrinkAttempts,
+    report,
+    command: replayCommand({ scenario: scenario.name, variant, profile, schedule }),
+  };
+}
+
+/** Replays a schedule string on `name` and reports what happened, with the per-CPU trace. */
+export function replay(name: string, opts: ReplayOptions): ReplayResult {
+  const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
+  if (typeof opts.schedule !== 'string' || opts.schedule.trim() === '')
+    throw usage('--schedule is required (a v1:SCENARIO:… string printed by explore)', 'schedule');
+  const { decisions } = decodeSchedule(opts.schedule, scenario.name);
+  return replayDecisions(scenario, variant, profile, decisions);
+}
+
+/** {@link replay} on decoded decisions. */
+export function replayDecisions(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  decisions: readonly number[],
+): ReplayResult {
+  const chooser = new ReplayChooser(decisions);
+  const e = execute(scenario, variant, profile, chooser, { trace: true });
+  const diverged = chooser.diverged || (!e.failure && decisions.length > e.decisions.length);
+  const schedule = encodeSchedule(scenario.name, normaliseDecisions(e));
+  const report = formatReport(
+    { scenario: scenario.name, variant, profile, strategy: 'replay', schedule },
+    e,
+  );
+  return {
+    scenario: scenario.name,
+    variant,
+    profile,
+    failed: e.failure !== undefined,
+    schedule,
+    diverged,
+    ...(e.failure ? { failure: failureInfo(e) } : {}),
+    steps: e.steps,
+    preemptions: e.preemptions,
+    report,
+    command: replayCommand({ scenario: scenario.name, variant, profile, schedule }),
+  };
+}
+
+/** The registered scenarios, for `mops scenarios`. */
+export function scenarios(): ScenarioInfo[] {
+  return listScenarios().map((s) => ({
+    name: s.name,
+    description: s.description,
+    variants: [...s.variants],
+    profiles: [...s.profiles],
+  }));
+}
+
+/**
+ * Combines the results of the shards `1/n … n/n` of one exploration (same scenario, variant,
+ * profile, strategy, seed and runs) into the result of the whole seed range: the failure with
+ * the lowest seed wins — the one an unsharded run stops at — and `schedules` is the total.
+ * `MopsError('E_USAGE')` when the results do not belong together.
+ */
+export function mergeShardResults(results: readonly ExploreResult[]): ExploreResult {
+  if (results.length === 0) throw usage('no shard results to merge', 'shard');
+  const [first] = results;
+  for (const r of results)
+    if (
+      r.scenario !== first.scenario ||
+      r.variant !== first.variant ||
+      r.profile !== first.profile ||
+      r.strategy !== first.strategy ||
+      r.strategy === 'dfs'
+    )
+      throw usage(
+        `shard results of ${r.scenario}/${r.variant}/${r.profile}/${r.strategy} and ${first.scenario}/${first.variant}/${first.profile}/${first.strategy} cannot be merged (random or pct runs of one exploration only)`,
+        'shard',
+      );
+  const schedules = results.reduce((n, r) => n + r.schedules, 0);
+  let best: ExploreResult | undefined;
+  for (const r of results)
+    if (r.failed && r.seed !== undefined && (best === undefined || r.seed < (best.seed ?? 0)))
+      best = r;
+  const { shard: _shard, ...rest } = best ?? first;
+  return best ? { ...rest, schedules } : { ...rest, failed: false, schedules };
+}

@@ -1,0 +1,115 @@
+/**
+ * Race reports: the failing interleaving as a per-CPU table, the failed oracle, and the
+ * command that replays it.
+ * @module
+ */
+
+import type { Yielded } from '@mops/core';
+import type { Execution, Failure, TaskInfo, TraceRow } from './runner.js';
+
+/** Everything a report names besides the execution itself. */
+export interface ReportContext {
+  /** Scenario name. */
+  readonly scenario: string;
+  /** Variant. */
+  readonly variant: string;
+  /** Profile. */
+  readonly profile: string;
+  /** Strategy that found the failure (`random`, `pct`, `dfs`, `replay`). */
+  readonly strategy: string;
+  /** Seed of the failing run, when the strategy uses one. */
+  readonly seed?: number;
+  /** PCT depth or DFS bound, when relevant. */
+  readonly param?: string;
+  /** The schedule string. */
+  readonly schedule: string;
+  /** Size of the schedule before shrinking, when it was shrunk. */
+  readonly shrunkFrom?: { readonly steps: number; readonly preemptions: number };
+}
+
+/** `op pfn=0x… lock note`, or `blocked on …` for a BlockPoint. */
+export function describePoint(p: Yielded): string {
+  if (p.op === 'block') return `blocked on ${(p as { what?: string }).what ?? '?'}`;
+  if (p.op === 'BUG') return `!! ${p.note ?? 'failed'}`;
+  let s = p.op;
+  if (p.pfn !== undefined) s += ` pfn=0x${p.pfn.toString(16)}`;
+  if (p.lock !== undefined) s += ` ${p.lock}`;
+  if (p.note !== undefined) s += ` (${p.note})`;
+  return s;
+}
+
+/** The command line that replays a schedule. */
+export function replayCommand(ctx: {
+  scenario: string;
+  variant: string;
+  profile: string;
+  schedule: string;
+}): string {
+  return `mops replay ${ctx.scenario} --variant ${ctx.variant} --profile ${ctx.profile} --schedule ${ctx.schedule}`;
+}
+
+/**
+ * The interleaving as a table: one column per task (its CPU and label), one row per step;
+ * a `*` marks a step that preempted a task that could have continued. A step names the
+ * point the task reached, whose primitive runs when the task is next stepped.
+ */
+export function formatTrace(tasks: readonly TaskInfo[], rows: readonly TraceRow[]): string {
+  const cols = tasks.map((t) => `cpu${t.cpu} ${t.name}/${t.id}`);
+  const cells: string[][] = rows.map((r) => {
+    const line = tasks.map(() => '');
+    const i = tasks.findIndex((t) => t.id === r.task);
+    line[Math.max(i, 0)] = (r.preempted ? '* ' : '') + describePoint(r.point);
+    return line;
+  });
+  const width = cols.map((c, i) => Math.max(c.length, ...cells.map((l) => l[i].length)));
+  const pad = (s: string, n: number): string => s + ' '.repeat(n - s.length);
+  const out = [
+    ` step | ${cols.map((c, i) => pad(c, width[i])).join(' | ')}`,
+    `------+-${width.map((w) => '-'.repeat(w)).join('-+-')}`,
+  ];
+  rows.forEach((_, k) => {
+    out.push(
+      `${String(k + 1).padStart(5)} | ${cells[k].map((c, i) => pad(c, width[i])).join(' | ')}`.trimEnd(),
+    );
+  });
+  return out.join('\n');
+}
+
+/** One-paragraph summary of a failure. */
+export function describeFailure(f: Failure): string {
+  return `${f.kind} after step ${f.step}: ${f.message}`;
+}
+
+/**
+ * The full race report: header (scenario, variant, profile, strategy, seed), the failed
+ * oracle, the per-CPU trace (the execution must have been run with `trace: true`), and the
+ * replay command.
+ */
+export function formatReport(ctx: ReportContext, e: Execution): string {
+  const lines: string[] = [];
+  lines.push(`mops race report: ${ctx.scenario} (variant ${ctx.variant}, profile ${ctx.profile})`);
+  const how = [`strategy ${ctx.strategy}`];
+  if (ctx.param) how.push(ctx.param);
+  if (ctx.seed !== undefined) how.push(`seed ${ctx.seed}`);
+  lines.push(how.join(', '));
+  if (e.failure) {
+    lines.push(`FAILED: ${describeFailure(e.failure)}`);
+    if (e.failure.detail && e.failure.detail !== e.failure.message)
+      lines.push(...e.failure.detail.split('\n').map((l) => `  ${l}`));
+  } else lines.push('passed: no oracle fired');
+  const size = `${e.steps} steps, ${e.preemptions} preemption${e.preemptions === 1 ? '' : 's'}`;
+  lines.push(
+    ctx.shrunkFrom
+      ? `schedule: ${size} (shrunk from ${ctx.shrunkFrom.steps} steps, ${ctx.shrunkFrom.preemptions} preemptions)`
+      : `schedule: ${size}`,
+  );
+  lines.push('');
+  if (e.trace)
+    lines.push(
+      'each cell is the point a task reached; its primitive runs when that task next runs (* = preemption)',
+      formatTrace(e.tasks, e.trace),
+      '',
+    );
+  lines.push(`replay: ${replayCommand(ctx)}`);
+  return lines.join('\n');
+}

@@ -1,0 +1,348 @@
+/**
+ * Running one schedule: build the scenario, step its tasks with a {@link Chooser}, and check
+ * the oracles (invariant checker, warnings, lockdep-lite, MmBug and Deadlock, scenario
+ * assertions) after every step.
+ * @module
+ */
+
+import {
+  checkInvariants,
+  Deadlock,
+  type Machine,
+  MmBug,
+  MopsError,
+  type ProfileName,
+  type Task,
+  type Yielded,
+  Zone,
+} from '@mops/core';
+import type { Scenario, ScenarioInstance } from './scenario.js';
+import { GraphSnapshot } from './snapshot.js';
+
+/**
+ * Picks the task to run at a scheduling decision (more than one task runnable). Strategies
+ * implement this; the runner records the ids chosen.
+ */
+export interface Chooser {
+  /**
+   * @param runnable the runnable tasks, ordered by id (at least two)
+   * @param prev the task that ran the previous step, if any
+   * @param decision index of this decision in the run (0-based)
+   */
+  choose(runnable: readonly Task[], prev: Task | undefined, decision: number): Task;
+  /** Called after every step with the task that ran and the run's step count so far. */
+  afterStep?(task: Task, steps: number): void;
+}
+
+/** Kinds of failure the oracles report. */
+export type FailureKind =
+  | 'mmbug'
+  | 'deadlock'
+  | 'invariant'
+  | 'warning'
+  | 'lockdep'
+  | 'assertion'
+  | 'error';
+
+/** Why a run failed. */
+export interface Failure {
+  /** The oracle that fired. */
+  readonly kind: FailureKind;
+  /** One line: the assertion or bug. */
+  readonly message: string;
+  /** Longer text (dump_page, violations, deadlock listing), possibly empty. */
+  readonly detail: string;
+  /** Step (1-based) after which the failure was seen. */
+  readonly step: number;
+}
+
+/** One executed scheduling point, for traces. */
+export interface TraceRow {
+  /** Task id. */
+  readonly task: number;
+  /** The point the task yielded (before its primitive ran), or `{op:'done'}`. */
+  readonly point: Yielded;
+  /** Whether this step preempted a task that could have continued. */
+  readonly preempted: boolean;
+}
+
+/** Identity of a task in a trace. */
+export interface TaskInfo {
+  /** Task id. */
+  readonly id: number;
+  /** Task name. */
+  readonly name: string;
+  /** Emulated CPU. */
+  readonly cpu: number;
+}
+
+/** Result of one run. */
+export interface Execution {
+  /** Task ids chosen at each decision. */
+  readonly decisions: number[];
+  /** For each decision, the task that would have run without a preemption. */
+  readonly defaultIds: number[];
+  /** Steps executed. */
+  readonly steps: number;
+  /** Decisions that switched away from a task that could have continued. */
+  readonly preemptions: number;
+  /** The first failure, if any (the run stops there). */
+  readonly failure: Failure | undefined;
+  /** The tasks of the run, by id (recorded with the trace only). */
+  readonly tasks: readonly TaskInfo[];
+  /** Per-step trace, when requested. */
+  readonly trace: TraceRow[] | undefined;
+  /** The machine the run used (a reused machine is overwritten by the next run). */
+  readonly machine: Machine;
+}
+
+/** Options of {@link execute}. */
+export interface ExecuteOptions {
+  /** Record the per-step trace (for reports). Default false. */
+  trace?: boolean;
+  /** Run the machine's invariant checker after every step (default) or only at the end. */
+  checkEvery?: 'step' | 'end';
+  /** Stop with an error after this many steps (a livelock guard). Default 10 000. */
+  maxSteps?: number;
+  /**
+   * Reuse the scenario's machine from the previous schedule, restored from a snapshot, when
+   * the scenario allows it (it has `start`). Default true; false builds a fresh machine.
+   */
+  reuse?: boolean;
+  /**
+   * Skip the invariant checker after a step when a previous run already checked the state
+   * reached by the same sequence of steps (scenarios are deterministic, so that state is
+   * the same). Default true.
+   */
+  memo?: boolean;
+}
+
+/** A node of the tree of step sequences whose states passed the invariant checker. */
+interface CheckedNode {
+  readonly kids: Map<number, CheckedNode>;
+  ok: boolean;
+}
+
+const MEMO_LIMIT = 200_000;
+
+let lastKey = { variant: '', profile: '', key: '\0' };
+
+/** `variant\0profile`, cached for the common case of many runs of the same pair. */
+function memoKeyOf(variant: string, profile: string): string {
+  const k = lastKey;
+  if (k.variant === variant && k.profile === profile) return k.key;
+  lastKey = { variant, profile, key: `${variant}\0${profile}` };
+  return lastKey.key;
+}
+const memos = new WeakMap<Scenario, Map<string, { root: CheckedNode; size: number }>>();
+
+function memoFor(scenario: Scenario, key: string): { root: CheckedNode; size: number } {
+  let byKey = memos.get(scenario);
+  if (!byKey) {
+    byKey = new Map();
+    memos.set(scenario, byKey);
+  }
+  let memo = byKey.get(key);
+  if (!memo || memo.size > MEMO_LIMIT) {
+    memo = { root: { kids: new Map(), ok: true }, size: 0 };
+    byKey.set(key, memo);
+  }
+  return memo;
+}
+
+interface Pooled {
+  readonly inst: ScenarioInstance;
+  readonly snap: GraphSnapshot;
+}
+
+const pools = new WeakMap<Scenario, Map<string, Pooled>>();
+
+/**
+ * A ready instance of `scenario` with its tasks spawned: a reused one restored from its
+ * snapshot when the scenario supports it and `reuse` is on, otherwise a fresh one.
+ */
+export function prepareInstance(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  reuse = true,
+): ScenarioInstance {
+  if (reuse) {
+    let pool = pools.get(scenario);
+    const key = memoKeyOf(variant, profile);
+    const hit = pool?.get(key);
+    if (hit) {
+      hit.snap.restore();
+      hit.inst.start?.();
+      return hit.inst;
+    }
+    const inst = scenario.setup({ variant, profile });
+    if (inst.start) {
+      const m = inst.machine;
+      // A zone without pages has nothing a run can change.
+      const snap = new GraphSnapshot(
+        [m.mem, m.sched, m.clock, m.prng, m, ...(inst.state ?? [])],
+        (o) => o instanceof Zone && !o.populated,
+      );
+      if (!pool) {
+        pool = new Map();
+        pools.set(scenario, pool);
+      }
+      pool.set(key, { inst, snap });
+      inst.start();
+    }
+    return inst;
+  }
+  const inst = scenario.setup({ variant, profile });
+  inst.start?.();
+  return inst;
+}
+
+/** The task that continues without a preemption: `prev` if runnable, else the lowest id. */
+export function defaultPick(runnable: readonly Task[], prev: Task | undefined): Task {
+  if (prev !== undefined && prev.state === 'runnable') return prev;
+  return runnable[0];
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
+
+function classify(e: unknown, step: number): Failure {
+  if (e instanceof Deadlock)
+    return { kind: 'deadlock', message: `Deadlock: ${e.reason}`, detail: e.dump, step };
+  if (e instanceof MmBug) return { kind: 'mmbug', message: e.reason, detail: e.dump, step };
+  if (e instanceof MopsError)
+    return { kind: 'error', message: `${e.code}: ${e.message}`, detail: '', step };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { kind: 'error', message: firstLine(err.message), detail: err.stack ?? '', step };
+}
+
+/**
+ * Runs one schedule of `scenario`: setup, then at each step the only runnable task or the
+ * one `chooser` picks, checking the oracles after each step; stops at the first failure.
+ */
+export function execute(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  chooser: Chooser,
+  opts: ExecuteOptions = {},
+): Execution {
+  const inst = prepareInstance(scenario, variant, profile, opts.reuse ?? true);
+  const memoKey = memoKeyOf(variant, profile);
+  const m = inst.machine;
+  const sched = m.sched;
+  const mem = m.mem;
+  const checkEach = (opts.checkEvery ?? 'step') === 'step';
+  const maxSteps = opts.maxSteps ?? 10_000;
+  const trace: TraceRow[] | undefined = opts.trace ? [] : undefined;
+  const tasks: TaskInfo[] = opts.trace
+    ? sched.tasks.map((t) => ({ id: t.id, name: t.name, cpu: t.cpu }))
+    : [];
+  const decisions: number[] = [];
+  const defaultIds: number[] = [];
+  const warnBase = mem.warnings.length;
+  const lockdepBase = sched.lockdep.reports.length;
+  let preemptions = 0;
+  let steps = 0;
+  let prev: Task | undefined;
+  let failure: Failure | undefined;
+
+  const memo = (opts.memo ?? true) && checkEach ? memoFor(scenario, memoKey) : undefined;
+  let node = memo?.root;
+
+  const oracles = (full: boolean): Failure | undefined => {
+    if (mem.warnings.length > warnBase) {
+      // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …
+      const w = mem.warnings[warnBase];
+      return {
+        kind: 'warning',
+        message: `${w.kind}: ${firstLine(w.text)}`,
+        detail: w.text,
+        step: steps,
+      };
+    }
+    if (sched.lockdep.reports.length > lockdepBase) {
+      const r = sched.lockdep.reports[lockdepBase];
+      return {
+        kind: 'lockdep',
+        message: `lockdep: ${r.kind} (${r.classes.join(' -> ')})`,
+        detail: r.text,
+        step: steps,
+      };
+    }
+    if (full && !(node?.ok ?? false)) {
+      const inv = checkInvariants(m);
+      if (!inv.ok)
+        return {
+          kind: 'invariant',
+          message: `invariant: ${inv.violations[0]}`,
+          detail: inv.violations.join('\n'),
+          step: steps,
+        };
+      if (node) node.ok = true;
+    }
+    const bad = inst.check?.();
+    if (bad !== undefined && bad.length > 0)
+      return { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
+    return undefined;
+  };
+
+  const runq = sched.runnable;
+  while (runq.length > 0) {
+    let t: Task;
+    let preempted = false;
+    if (runq.length === 1) t = runq[0];
+    else {
+      t = chooser.choose(runq, prev, decisions.length);
+      const dflt = defaultPick(runq, prev);
+      decisions.push(t.id);
+      defaultIds.push(dflt.id);
+      if (prev !== undefined && prev !== t && prev.state === 'runnable') {
+        preemptions++;
+        preempted = true;
+      }
+    }
+    steps++;
+    let point: Yielded;
+    try {
+      point = sched.step(t);
+    } catch (e) {
+      failure = classify(e, steps);
+      trace?.push({ task: t.id, point: { op: 'BUG', note: failure.message }, preempted });
+      break;
+    }
+    trace?.push({ task: t.id, point, preempted });
+    if (node && memo) {
+      let kid = node.kids.get(t.id);
+      if (kid === undefined) {
+        kid = { kids: new Map(), ok: false };
+        node.kids.set(t.id, kid);
+        memo.size++;
+      }
+      node = kid;
+    }
+    chooser.afterStep?.(t, steps);
+    prev = t;
+    failure = oracles(checkEach);
+    if (failure) break;
+    if (steps >= maxSteps) {
+      failure = {
+        kind: 'error',
+        message: `no end after ${maxSteps} steps (livelock?)`,
+        detail: '',
+        step: steps,
+      };
+      break;
+    }
+  }
+  if (!failure && !checkEach) failure = oracles(true);
+  if (!failure) {
+    const bad = inst.finish?.();
+    if (bad !== undefined && bad.length > 0)
+      failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
+  }
+  return { decisions, defaultIds, steps, preemptions, failure, tasks, trace, machine: m };
+}

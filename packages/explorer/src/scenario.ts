@@ -1,0 +1,137 @@
+/**
+ * Race scenarios: a small machine, a few tasks whose interleaving the explorer chooses, and
+ * the assertions that say whether a run went wrong. Built-in scenarios live in
+ * `scenarios.ts`; plugins add theirs with {@link registerScenario}.
+ * @module
+ */
+
+import { type Machine, MopsError, type ProfileName } from '@mops/core';
+
+/** What a scenario's `setup` receives. */
+export interface ScenarioContext {
+  /** The variant to build (one of {@link Scenario.variants}). */
+  readonly variant: string;
+  /** The protocol profile of the machine to build. */
+  readonly profile: ProfileName;
+}
+
+/**
+ * One prepared run of a scenario: a machine whose scheduler already holds the racing tasks
+ * (spawned, not started). The explorer steps those tasks and checks the oracles.
+ */
+export interface ScenarioInstance {
+  /** The machine the tasks run on. */
+  readonly machine: Machine;
+  /**
+   * Scenario assertions that must hold after every step (cheap: called once per point).
+   * Returns the failed assertions, empty when all hold.
+   */
+  readonly check?: () => readonly string[];
+  /** Scenario assertions on the final state, once every task has finished. */
+  readonly finish?: () => readonly string[];
+  /**
+   * Spawns the racing tasks. When present, `setup` must not spawn them itself, and the
+   * explorer may reuse the instance for many schedules: it snapshots the machine and
+   * {@link state} before the first `start` and restores them before each later one.
+   */
+  readonly start?: () => void;
+  /**
+   * Objects outside the machine that a run mutates (driver bookkeeping, recorded outcomes),
+   * restored with the machine when the instance is reused.
+   */
+  readonly state?: readonly object[];
+}
+
+/** A race scenario with its variants (by convention `buggy` and `fixed`). */
+export interface Scenario {
+  /** Short name used on the command line and in schedule strings: `[a-z0-9][a-z0-9-]*`. */
+  readonly name: string;
+  /** One line saying what races. */
+  readonly description: string;
+  /** Variant names; the first is the default. */
+  readonly variants: readonly string[];
+  /** Profiles the scenario can run on; the first is the default. */
+  readonly profiles: readonly ProfileName[];
+  /** Spec references (scenario ids, race sections), for reports. */
+  readonly refs?: string;
+  /** Builds a fresh machine with the racing tasks spawned. Must be deterministic. */
+  setup(ctx: ScenarioContext): ScenarioInstance;
+}
+
+const registry = new Map<string, Scenario>();
+const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+
+/**
+ * Adds a scenario to the registry (plugins call this for their driver races). A name in use
+ * is replaced only with `replace: true`; otherwise `MopsError('E_PLUGIN')`.
+ */
+export function registerScenario(scenario: Scenario, opts: { replace?: boolean } = {}): void {
+  if (!NAME_RE.test(scenario.name))
+    throw new MopsError(
+      'E_PLUGIN',
+      `scenario name '${scenario.name}' must match [a-z0-9][a-z0-9-]* (it is part of schedule strings)`,
+      'name',
+    );
+  if (scenario.variants.length === 0 || scenario.profiles.length === 0)
+    throw new MopsError(
+      'E_PLUGIN',
+      `scenario ${scenario.name} needs at least one variant and one profile`,
+      'variants',
+    );
+  if (registry.has(scenario.name) && !opts.replace)
+    throw new MopsError(
+      'E_PLUGIN',
+      `scenario ${scenario.name} is already registered; pass { replace: true } to replace it`,
+      'name',
+    );
+  registry.set(scenario.name, scenario);
+}
+
+/** Removes a scenario from the registry; returns whether it was there. */
+export function unregisterScenario(name: string): boolean {
+  return registry.delete(name);
+}
+
+/** The registered scenario called `name`, or undefined. */
+export function findScenario(name: string): Scenario | undefined {
+  return registry.get(name);
+}
+
+/** Every registered scenario, in registration order. */
+export function listScenarios(): readonly Scenario[] {
+  return [...registry.values()];
+}
+
+/**
+ * The scenario called `name`, checking `variant` and `profile` against it (defaults: its
+ * first variant and profile). Unknown names or unsupported choices raise
+ * `MopsError('E_USAGE')`.
+ */
+export function resolveScenario(
+  name: string,
+  variant?: string,
+  profile?: string,
+): { scenario: Scenario; variant: string; profile: ProfileName } {
+  const scenario = registry.get(name);
+  if (!scenario)
+    throw new MopsError(
+      'E_USAGE',
+      `unknown scenario '${name}'; known: ${[...registry.keys()].join(', ')}`,
+      'scenario',
+    );
+  const v = variant ?? scenario.variants[0];
+  if (!scenario.variants.includes(v))
+    throw new MopsError(
+      'E_USAGE',
+      `scenario ${name} has no variant '${v}'; choose ${scenario.variants.join(' or ')}`,
+      'variant',
+    );
+  const p = profile ?? scenario.profiles[0];
+  if (!(scenario.profiles as readonly string[]).includes(p))
+    throw new MopsError(
+      'E_USAGE',
+      `scenario ${name} does not run on profile '${p}'; choose one of ${scenario.profiles.join(', ')}`,
+      'profile',
+    );
+  return { scenario, variant: v, profile: p as ProfileName };
+}

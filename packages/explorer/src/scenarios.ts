@@ -1,0 +1,248 @@
+/**
+ * Built-in race scenarios from the mailing-list threads (spec §9, catalogue §12): 9a
+ * (S04), 9d (S26), 9d-double (S27) and 9e (S30), each with a `buggy` variant that brings
+ * the historical mistake back and a `fixed` variant with the kernel's resolution.
+ * @module
+ */
+
+import {
+  __GFP,
+  compoundHead,
+  createMachine,
+  GFP,
+  getPageUnlessZero,
+  type IsolateMistakes,
+  type IsolateOutcome,
+  isolatedOk,
+  isolateMovablePageOutcome,
+  type KernelGen,
+  type Machine,
+  type ProfileName,
+  pageRefInc,
+  putbackMovablePages,
+  putPage,
+} from '@mops/core';
+import { RaceDriver } from './driver.js';
+import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
+
+/** Variants of every built-in scenario. */
+export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
+
+/**
+ * The smallest machine that shows the races: 2 MiB (one pageblock, the least mops builds),
+ * one Normal zone, no page contents.
+ */
+export function raceMachine(profile: ProfileName, seed = 1): Machine {
+  return createMachine({
+    memory: '2M',
+    zones: 'normal-only',
+    minFreeKbytes: 0,
+    contents: false,
+    profile,
+    seed,
+  });
+}
+
+const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
+
+/**
+ * A compaction-like scanner task: isolate `pfn`, link what it isolated on its own migration
+ * list, then put it back. Records the outcome in `seen`.
+ */
+function* scanner(
+  m: Machine,
+  pfn: number,
+  mistakes: IsolateMistakes | undefined,
+  seen: { out?: IsolateOutcome },
+  holders?: { n: number },
+): KernelGen<IsolateOutcome> {
+  const out = yield* isolateMovablePageOutcome(m, pfn, 0, mistakes);
+  seen.out = out;
+  if (isolatedOk(out.result)) {
+    if (holders) holders.n++;
+    const lists = m.mem.pages.lists;
+    const list = lists.newList();
+    lists.addTail(list, out.isolated);
+    // The page stays on the migration list while the caller works on it.
+    if (m.sched.preemptible) yield { op: 'migrate_pages', pfn: out.isolated, note: 'on the list' };
+    // Giving the page back starts here: from now on another isolator may legitimately win
+    // it once putback clears PG_isolated.
+    if (holders) holders.n--;
+    yield* putbackMovablePages(m, list);
+    lists.freeList(list);
+  }
+  return out;
+}
+
+/**
+ * 9a / S04: the scanner examines tail T1 of an order-2 folio and derives its head H; the
+ * folio is freed and H comes back as a published driver page. The 2023 draft
+ * (`folio_try_get(page_folio(page))`) then isolates H; `folio_get_nontail_page` fails on
+ * the tail.
+ */
+export const scenario9a: Scenario = {
+  name: '9a',
+  description:
+    'folio_try_get on a tail page in isolate_movable_page (buggy) vs folio_get_nontail_page (fixed)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  refs: 'spec §9a, S04',
+  setup({ variant, profile }: ScenarioContext) {
+    const m = raceMachine(profile);
+    const drv = new RaceDriver(m);
+    const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2, 'thp');
+    const T1 = H + 1;
+    const seen: { out?: IsolateOutcome } = { out: undefined };
+    const mistakes = variant === 'buggy' ? { folioTryGetOnHead: true } : undefined;
+    function* owner(): KernelGen<number> {
+      if (m.sched.preemptible) yield { op: 'folio_put', pfn: H, note: 'free the order-2 folio' };
+      putPage(m.mem, H);
+      if (m.sched.preemptible) yield { op: 'alloc_pages', note: 'order 0, publish as movable' };
+      return drv.alloc();
+    }
+    return {
+      machine: m,
+      state: [drv, seen],
+      start: () => {
+        m.sched.spawn('scanner', () => scanner(m, T1, mistakes, seen));
+        m.sched.spawn('owner', owner);
+      },
+      finish: () =>
+        seen.out && seen.out.isolated !== -1 && seen.out.isolated !== T1
+          ? [`scanner examined ${hex(T1)} but isolated ${hex(seen.out.isolated)}`]
+          : [],
+    };
+  },
+};
+
+/**
+ * 9d / S26: the scanner takes its reference and sees the movable tag; the owner locks the
+ * page, clears `mapping`, unlocks and drops its reference; the scanner's trylock succeeds.
+ * Without the re-check under the lock (v3 draft) it calls through a NULL pointer.
+ */
+export const scenario9d: Scenario = {
+  name: '9d',
+  description:
+    'owner nullifies page->mapping between the scanner reference and its trylock (buggy: no re-check under the lock)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v4.8'],
+  refs: 'spec §9d, S26',
+  setup({ variant, profile }: ScenarioContext) {
+    const m = raceMachine(profile);
+    const drv = new RaceDriver(m);
+    const a = drv.alloc();
+    const seen: { out?: IsolateOutcome } = { out: undefined };
+    const mistakes = variant === 'buggy' ? { noRecheckUnderLock: true } : undefined;
+    return {
+      machine: m,
+      state: [drv, seen],
+      start: () => {
+        m.sched.spawn('scanner', () => scanner(m, a, mistakes, seen));
+        m.sched.spawn('owner', () => drv.release(a));
+      },
+    };
+  },
+};
+
+/**
+ * 9d-double / S27: isolator A isolates T; the owner releases it the v3-draft way (clears
+ * PG_isolated itself, keeps it movable); isolator B isolates T a second time. With the final
+ * protocol the owner only clears the pointer, PG_isolated stays VM-owned, B fails.
+ */
+export const scenario9dDouble: Scenario = {
+  name: '9d-double',
+  description:
+    'driver-managed isolated flag lets a second isolator take an isolated page (buggy: v3 draft release)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v4.8'],
+  refs: 'spec §4.2, §9d, S27',
+  setup({ variant, profile }: ScenarioContext) {
+    const m = raceMachine(profile);
+    const drv = new RaceDriver(m);
+    const t = drv.alloc();
+    const holders = { n: 0 };
+    return {
+      machine: m,
+      state: [drv, holders],
+      start: () => {
+        m.sched.spawn('isolatorA', () => scanner(m, t, undefined, {}, holders));
+        m.sched.spawn('owner', () => (variant === 'buggy' ? drv.draftReclaim(t) : drv.release(t)));
+        m.sched.spawn('isolatorB', () => scanner(m, t, undefined, {}, holders));
+      },
+      check: () =>
+        holders.n > 1 ? [`pfn ${hex(t)} is isolated by ${holders.n} isolators at once`] : [],
+    };
+  },
+};
+
+/**
+ * 9e / S30: a walker saw H as the head of folio F1; F1 is freed and a new order-1 folio F2
+ * is allocated with H as its tail. The historical mistake is an unconditional increment on
+ * the page the walker saw (MmBug on a tail, corruption on a free page); the fix is
+ * "add unless zero" on the page itself plus the re-check of `page_folio` (GUP-fast, S31).
+ */
+export const scenario9e: Scenario = {
+  name: '9e',
+  description:
+    'speculative get on a recycled head that became a tail page (buggy: raw increment; fixed: get unless zero + re-check)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  refs: 'spec §9e, S30, S31',
+  setup({ variant, profile }: ScenarioContext) {
+    const m = raceMachine(profile);
+    const mem = m.mem;
+    // A (pfn 0) and H (pfn 1) are buddies: once both are freed, an order-1 folio at A has H
+    // as its tail page.
+    const A = m.allocPages(GFP.KERNEL, 0, 'holder');
+    const H = m.allocPages(GFP.KERNEL, 0, 'f1');
+    const preempt = (): boolean => m.sched.preemptible;
+    function* walker(): KernelGen<boolean> {
+      if (variant === 'buggy') {
+        const head = compoundHead(mem, H);
+        if (preempt()) yield { op: 'page_ref_inc', pfn: head, note: 'speculative, unchecked' };
+        pageRefInc(mem, head);
+        if (preempt()) yield { op: 'put_page', pfn: head };
+        putPage(mem, head);
+        return true;
+      }
+      for (;;) {
+        const head = compoundHead(mem, H);
+        if (preempt()) yield { op: 'get_page_unless_zero', pfn: head };
+        if (!getPageUnlessZero(mem, head)) return false;
+        if (preempt()) yield { op: 'page_folio recheck', pfn: H };
+        const same = compoundHead(mem, H) === head;
+        if (preempt()) yield { op: 'put_page', pfn: head };
+        putPage(mem, head);
+        if (same) return true;
+      }
+    }
+    function* owner(): KernelGen<number> {
+      if (preempt()) yield { op: 'put_page', pfn: H, note: 'free F1' };
+      putPage(mem, H);
+      if (preempt()) yield { op: 'put_page', pfn: A };
+      putPage(mem, A);
+      if (preempt()) yield { op: 'alloc_pages', note: 'order 1 __GFP_COMP (F2)' };
+      return m.allocPages(GFP.KERNEL | __GFP.COMP, 1, 'f2');
+    }
+    return {
+      machine: m,
+      start: () => {
+        m.sched.spawn('walker', walker);
+        m.sched.spawn('owner', owner);
+      },
+    };
+  },
+};
+
+/** Every built-in scenario. */
+export const BUILTIN_SCENARIOS: readonly Scenario[] = [
+  scenario9a,
+  scenario9d,
+  scenario9dDouble,
+  scenario9e,
+];
+
+/** Registers the built-in scenarios (idempotent). */
+export function registerBuiltinScenarios(): void {
+  for (const s of BUILTIN_SCENARIOS) registerScenario(s, { replace: true });
+}

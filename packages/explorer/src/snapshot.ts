@@ -1,0 +1,141 @@
+/**
+ * In-place snapshots of a machine's object graph, so a scenario's machine can be reused for
+ * the next schedule instead of rebuilt: typed arrays, arrays, maps, sets and the own fields of
+ * plain and class objects reachable from the roots are recorded once and written back on
+ * {@link GraphSnapshot.restore}. Functions (and what only closures reach), frozen objects,
+ * generators and dependency containers are left alone, and class instances are assumed to
+ * keep the fields their constructor defined: a scenario that keeps mutable state elsewhere
+ * must not be pooled (leave out `start`).
+ * @module
+ */
+
+function isContainer(o: object): boolean {
+  const r = o as { resolve?: unknown; register?: unknown; createChildContainer?: unknown };
+  return (
+    typeof r.resolve === 'function' &&
+    typeof r.register === 'function' &&
+    typeof r.createChildContainer === 'function'
+  );
+}
+
+function isGenerator(o: object): boolean {
+  return Object.prototype.toString.call(o) === '[object Generator]';
+}
+
+/**
+ * A snapshot of everything reachable from some roots. Objects created after the snapshot
+ * simply become unreachable again when the fields that point at them are restored.
+ *
+ * Restoring runs one function compiled for this snapshot: each store has its own site, so
+ * every site sees a single object shape, and no closure is called per object.
+ */
+export class GraphSnapshot {
+  /** Objects recorded. */
+  readonly objects: number;
+  private readonly run: (o: unknown[], v: unknown[]) => void;
+  private readonly targets: unknown[] = [];
+  private readonly saved: unknown[] = [];
+
+  /**
+   * Records every object reachable from `roots`, except objects for which `skip` returns
+   * true (and what only they reach).
+   */
+  constructor(roots: readonly object[], skip?: (o: object) => boolean) {
+    const seen = new Set<object>();
+    const keysBySlot = new Map<number, string[]>();
+    const stack: object[] = [...roots];
+    const code: string[] = ['let o, v, n;'];
+    const push = (v: unknown): void => {
+      if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
+    };
+    const slot = (o: unknown, v: unknown): number => {
+      this.targets.push(o);
+      this.saved.push(v);
+      return this.targets.length - 1;
+    };
+    while (stack.length > 0) {
+      const o = stack.pop() as object;
+      if (seen.has(o)) continue;
+      seen.add(o);
+      if (ArrayBuffer.isView(o)) {
+        if (o instanceof DataView) continue;
+        const copy = (o as unknown as { slice(): ArrayLike<number> }).slice();
+        const i = slot(o, copy);
+        // Small arrays: a plain loop beats the call into TypedArray.prototype.set.
+        if (copy.length <= 64)
+          code.push(
+            `o = O[${i}]; v = V[${i}]; for (let i = 0; i < ${copy.length}; i++) o[i] = v[i];`,
+          );
+        else code.push(`O[${i}].set(V[${i}]);`);
+        continue;
+      }
+      if (Object.isFrozen(o) || isGenerator(o) || isContainer(o)) continue;
+      if (skip?.(o)) continue;
+      if (o instanceof WeakMap || o instanceof WeakSet || o instanceof Promise) continue;
+      if (Array.isArray(o)) {
+        const copy = o.slice();
+        const i = slot(o, copy);
+        if (copy.length === 0) code.push(`o = O[${i}]; if (o.length !== 0) o.length = 0;`);
+        else
+          code.push(
+            `o = O[${i}]; v = V[${i}]; n = v.length; if (o.length !== n) o.length = n;`,
+            'for (let i = 0; i < n; i++) o[i] = v[i];',
+          );
+        for (const v of copy) push(v);
+        continue;
+      }
+      if (o instanceof Map) {
+        const entries = [...o.entries()];
+        const i = slot(o, entries);
+        if (entries.length === 0) code.push(`o = O[${i}]; if (o.size !== 0) o.clear();`);
+        else code.push(`o = O[${i}]; o.clear(); for (const e of V[${i}]) o.set(e[0], e[1]);`);
+        for (const [k, v] of entries) {
+          push(k);
+          push(v);
+        }
+        continue;
+      }
+      if (o instanceof Set) {
+        const values = [...o.values()];
+        const i = slot(o, values);
+        if (values.length === 0) code.push(`o = O[${i}]; if (o.size !== 0) o.clear();`);
+        else code.push(`o = O[${i}]; o.clear(); for (const e of V[${i}]) o.add(e);`);
+        for (const v of values) push(v);
+        continue;
+      }
+      const rec = o as Record<string, unknown>;
+      const keys = Object.keys(rec);
+      const values = keys.map((k) => rec[k]);
+      const i = slot(rec, values);
+      const proto = Object.getPrototypeOf(rec);
+      code.push(`o = O[${i}]; v = V[${i}];`);
+      // Class instances (TypeScript class fields are all defined by the constructor) keep
+      // their set of fields; plain objects, used as records, may gain fields to delete.
+      if (proto === Object.prototype || proto === null)
+        code.push(`n = 0; for (const _ in o) n++; if (n !== ${keys.length}) prune(o, K[${i}]);`);
+      keys.forEach((k, j) => {
+        code.push(`o[${JSON.stringify(k)}] = v[${j}];`);
+      });
+      keysBySlot.set(i, keys);
+      for (const v of values) push(v);
+    }
+    this.objects = this.targets.length;
+    const K: (string[] | undefined)[] = this.targets.map((_, i) => keysBySlot.get(i));
+    const compiled = new Function('O', 'V', 'K', 'prune', code.join('\n')) as (
+      o: unknown[],
+      v: unknown[],
+      k: (string[] | undefined)[],
+      prune: (o: Record<string, unknown>, keys: string[]) => void,
+    ) => void;
+    this.run = (o, v) => compiled(o, v, K, prune);
+  }
+
+  /** Writes every recorded value back. */
+  restore(): void {
+    this.run(this.targets, this.saved);
+  }
+}
+
+function prune(o: Record<string, unknown>, keys: string[]): void {
+  for (const k of Object.keys(o)) if (!keys.includes(k)) delete o[k];
+}
