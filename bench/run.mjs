@@ -12,10 +12,11 @@ const cases = readdirSync(join(here, 'cases'))
   .filter((f) => f.endsWith('.mjs'))
   .sort()
   .map((f) => ({ f, path: join(here, 'cases', f) }));
-for (const dir of readdirSync(join(here, '../plugins')).sort()) {
-  const path = join(here, '../plugins', dir, 'bench.mjs');
-  if (existsSync(path)) cases.push({ f: `${dir}/bench.mjs`, path });
-}
+for (const top of ['packages', 'plugins'])
+  for (const dir of readdirSync(join(here, '..', top)).sort()) {
+    const path = join(here, '..', top, dir, 'bench.mjs');
+    if (existsSync(path)) cases.push({ f: `${dir}/bench.mjs`, path });
+  }
 const files = cases.filter(({ f }) => only.length === 0 || only.some((o) => f.includes(o)));
 
 const rows = [];

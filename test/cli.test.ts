@@ -133,3 +133,82 @@ describe('the mops command', () => {
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 });
+
+describe('mops explore / replay / scenarios', () => {
+  it('lists the scenarios as JSON', async () => {
+    const r = await mops('scenarios', '--json');
+    const list = JSON.parse(r.out) as { name: string; variants: string[] }[];
+    expect(list.map((s) => s.name)).toEqual(expect.arrayContaining(['9a', '9d', '9e']));
+    for (const s of list) expect(s.variants).toEqual(['buggy', 'fixed']);
+  });
+
+  it.each(['9a', '9d', '9e'])(
+    '%s buggy: explore exits 1 with a schedule whose replay fails again; fixed passes',
+    async (name) => {
+      const e = await mops(
+        'explore',
+        name,
+        '--variant',
+        'buggy',
+        '--strategy',
+        'pct',
+        '--runs',
+        '500',
+        '--json',
+      );
+      expect(e.code).toBe(1);
+      const j = JSON.parse(e.out);
+      expect(j.failed).toBe(true);
+      expect(j.report).toContain(`mops replay ${name} --variant buggy`);
+      const r = await mops(
+        'replay',
+        name,
+        '--variant',
+        'buggy',
+        '--profile',
+        j.profile,
+        '--schedule',
+        j.schedule,
+      );
+      expect(r.code).toBe(1);
+      const f = await mops(
+        'explore',
+        name,
+        '--variant',
+        'fixed',
+        '--strategy',
+        'random',
+        '--runs',
+        '300',
+      );
+      expect(f.code).toBe(0);
+      expect(f.out).toMatch(/^no failure in 300 schedules/);
+    },
+  );
+
+  it('spreads the seeds over worker threads with --jobs and finds the same failure', async () => {
+    const one = JSON.parse(
+      (await mops('explore', '9d', '--variant', 'buggy', '--runs', '400', '--json')).out,
+    );
+    const two = JSON.parse(
+      (await mops('explore', '9d', '--variant', 'buggy', '--runs', '400', '--jobs', '2', '--json'))
+        .out,
+    );
+    expect(two.failed).toBe(true);
+    expect(two.seed).toBe(one.seed);
+    expect(two.schedule).toBe(one.schedule);
+  }, 30_000);
+
+  it.each([
+    [['explore', 'nosuch'], /unknown scenario/],
+    [['explore', '9a', '--strategy', 'bfs'], /unknown strategy/],
+    [['explore', '9a', '--runs', '0'], /runs/],
+    [['explore', '9a', '--shard', '3/2'], /shard/],
+    [['replay', '9a', '--schedule', 'v1:9d:12'], /another scenario|9d/],
+    [['replay', '9a', '--schedule', 'garbage'], /schedule/],
+  ])('usage errors exit 2: %j', async (args, msg) => {
+    const r = await mops(...args);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(msg);
+  });
+});

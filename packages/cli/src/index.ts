@@ -10,6 +10,7 @@ import { checkPlugin } from './commands/check_plugin.js';
 import { compact } from './commands/compact.js';
 import { compactionTestCommand } from './commands/compaction_test.js';
 import { demo } from './commands/demo.js';
+import { exploreCommand, replayCommand, scenariosCommand } from './commands/explore.js';
 import { proc } from './commands/proc.js';
 import { bufferIo, type Io, processIo } from './io.js';
 import { WORKLOADS } from './machine.js';
@@ -155,6 +156,63 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--profile <p>', 'check one profile only')
     .action(async (name, o) => {
       code = await checkPlugin(io, name, o.profile);
+    });
+  program
+    .command('explore')
+    .description(
+      'explore interleavings of a race scenario; exit 1 with a replayable report when one fails',
+    )
+    .argument('<scenario>', 'scenario name (see mops scenarios)')
+    .option('--variant <v>', 'buggy or fixed')
+    .option('--strategy <s>', 'random, pct or dfs', 'random')
+    .option('--runs <n>', 'schedules to run (random, pct) or the DFS cap', (v) =>
+      intArg(v, '--runs'),
+    )
+    .addOption(seed())
+    .option('--depth <d>', 'PCT bug depth', (v) => intArg(v, '--depth'))
+    .option('--bound <b>', 'DFS preemption bound', (v) => intArg(v, '--bound'))
+    .option('--profile <p>', 'protocol profile')
+    .option('--shard <i/n>', 'run only this shard of the seeds (for a CI matrix or batch engine)')
+    .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs'), 1)
+    .option('--no-shrink', 'report the failing schedule as found')
+    .option('--json', 'print JSON')
+    .action(async (name, o) => {
+      code = await exploreCommand(io, name, {
+        variant: o.variant,
+        strategy: o.strategy,
+        runs: o.runs,
+        seed: o.seed,
+        depth: o.depth,
+        bound: o.bound,
+        profile: o.profile,
+        shard: o.shard,
+        jobs: o.jobs,
+        shrink: o.shrink,
+        json: o.json,
+      });
+    });
+  program
+    .command('replay')
+    .description('replay one schedule of a scenario; exit 1 if it fails')
+    .argument('<scenario>', 'scenario name')
+    .requiredOption('--schedule <str>', 'the schedule string explore printed')
+    .option('--variant <v>', 'buggy or fixed')
+    .option('--profile <p>', 'protocol profile')
+    .option('--json', 'print JSON')
+    .action((name, o) => {
+      code = replayCommand(io, name, {
+        variant: o.variant,
+        schedule: o.schedule,
+        profile: o.profile,
+        json: o.json,
+      });
+    });
+  program
+    .command('scenarios')
+    .description('list the race scenarios and their variants')
+    .option('--json', 'print JSON')
+    .action((o) => {
+      code = scenariosCommand(io, Boolean(o.json));
     });
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

@@ -1,0 +1,116 @@
+/**
+ * `mops explore`, `mops replay`, `mops scenarios`: the race explorer from the command line.
+ * Exit 1 when a failure was found, 0 when none, 2 on a usage error.
+ * @module
+ */
+
+import { cpus } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { MopsError } from '@mops/core';
+import {
+  type ExploreOptions,
+  type ExploreResult,
+  explore,
+  mergeShardResults,
+  replay,
+  scenarios,
+} from '@mops/explorer';
+import Tinypool from 'tinypool';
+import type { Io } from '../io.js';
+
+/** Options of `mops explore`. */
+export interface ExploreCommandOptions extends ExploreOptions {
+  /** Print JSON instead of the report. */
+  readonly json?: boolean;
+  /** Worker threads to spread the seeds over (random and PCT; default 1: in process). */
+  readonly jobs?: number;
+}
+
+async function exploreInWorkers(
+  name: string,
+  opts: ExploreOptions,
+  jobs: number,
+): Promise<ExploreResult> {
+  // Workers run the built module (from the TypeScript sources, use the package's dist/).
+  const worker = fileURLToPath(new URL('../explore_worker.js', import.meta.url)).replace(
+    /([\\/])src([\\/])explore_worker\.js$/,
+    '$1dist$2explore_worker.js',
+  );
+  // A clean execArgv: the workers load the built packages, whatever conditions this process uses.
+  const pool = new Tinypool({ filename: worker, minThreads: 1, maxThreads: jobs, execArgv: [] });
+  try {
+    const parts = await Promise.all(
+      Array.from(
+        { length: jobs },
+        (_, i) =>
+          pool.run({
+            name,
+            opts: { ...opts, shard: `${i + 1}/${jobs}` },
+          }) as Promise<ExploreResult>,
+      ),
+    );
+    return mergeShardResults(parts);
+  } finally {
+    await pool.destroy();
+  }
+}
+
+/** Runs `mops explore`. */
+export async function exploreCommand(
+  io: Io,
+  name: string,
+  opts: ExploreCommandOptions,
+): Promise<number> {
+  const jobs = opts.jobs ?? 1;
+  if (!Number.isInteger(jobs) || jobs < 1 || jobs > Math.max(64, cpus().length))
+    throw new MopsError(
+      'E_USAGE',
+      `--jobs must be an integer 1..${Math.max(64, cpus().length)}, got ${jobs}`,
+      '--jobs',
+    );
+  if (jobs > 1 && (opts.strategy === 'dfs' || opts.shard))
+    throw new MopsError(
+      'E_USAGE',
+      '--jobs splits the seeds of random or pct runs; it cannot be combined with dfs or --shard',
+      '--jobs',
+    );
+  const { json, jobs: _jobs, ...eo } = opts;
+  const r = jobs > 1 ? await exploreInWorkers(name, eo, jobs) : explore(name, eo);
+  if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
+  else {
+    io.out(
+      r.failed
+        ? `${r.report ?? ''}\n`
+        : `no failure in ${r.schedules} schedules (${r.scenario} ${r.variant}, ${r.profile}, ${r.strategy}${r.exhausted !== undefined ? `, bound ${r.exhausted ? 'exhausted' : 'not exhausted'}` : ''})\n`,
+    );
+  }
+  return r.failed ? 1 : 0;
+}
+
+/** Runs `mops replay`. */
+export function replayCommand(
+  io: Io,
+  name: string,
+  opts: { variant?: string; schedule: string; profile?: string; json?: boolean },
+): number {
+  const { json, ...ro } = opts;
+  const r = replay(name, ro);
+  if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
+  else
+    io.out(
+      r.failed
+        ? `${(r as { report?: string }).report ?? ''}\n`
+        : `no failure on this schedule${r.diverged ? ' (the schedule did not fit this run)' : ''}\n`,
+    );
+  return r.failed ? 1 : 0;
+}
+
+/** Runs `mops scenarios`. */
+export function scenariosCommand(io: Io, json: boolean): number {
+  const list = scenarios();
+  if (json) io.out(`${JSON.stringify(list, null, 2)}\n`);
+  else
+    for (const s of list)
+      io.out(`${s.name.padEnd(12)} ${s.variants.join('|').padEnd(12)} ${s.description}\n`);
+  return 0;
+}

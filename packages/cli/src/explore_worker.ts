@@ -1,0 +1,11 @@
+/**
+ * Worker-thread entry of `mops explore --jobs N`: runs one shard of the seed space.
+ * @module
+ */
+
+import { type ExploreOptions, type ExploreResult, explore } from '@mops/explorer';
+
+/** Runs `explore(name, opts)` for one shard. */
+export default function run({ name, opts }: { name: string; opts: ExploreOptions }): ExploreResult {
+  return explore(name, opts);
+}
