@@ -212,3 +212,24 @@ describe('mops explore / replay / scenarios', () => {
     expect(r.err).toMatch(msg);
   });
 });
+
+describe('explore in chunks', () => {
+  it('gives the same result as one run: the first failing seed, schedules added up', async () => {
+    const { explore } = await import('../packages/explorer/src/index.js');
+    const { exploreInChunks } = await import('../packages/cli/src/commands/explore.js');
+    const io = bufferIo();
+    for (const variant of ['buggy', 'fixed']) {
+      const whole = explore('9d', { variant, strategy: 'random', runs: 300, seed: 5 });
+      const chunked = exploreInChunks(io, '9d', {
+        variant,
+        strategy: 'random',
+        runs: 300,
+        seed: 5,
+      });
+      expect(chunked.failed).toBe(whole.failed);
+      expect(chunked.seed).toBe(whole.seed);
+      expect(chunked.schedule).toBe(whole.schedule);
+      expect(chunked.schedules).toBe(whole.schedules);
+    }
+  });
+});

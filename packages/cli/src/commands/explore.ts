@@ -15,6 +15,7 @@ import {
   replay,
   scenarios,
 } from '@mops/explorer';
+import { Presets, SingleBar } from 'cli-progress';
 import Tinypool from 'tinypool';
 import type { Io } from '../io.js';
 
@@ -55,6 +56,38 @@ async function exploreInWorkers(
   }
 }
 
+/**
+ * Random and PCT runs in consecutive seed chunks, so a terminal shows progress; the result is
+ * the one a single run gives (the first failing seed wins, schedules add up).
+ */
+export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): ExploreResult {
+  const strategy = opts.strategy ?? 'random';
+  const runs = opts.runs ?? 1000;
+  if (strategy === 'dfs' || opts.shard || !Number.isInteger(runs) || runs < 2)
+    return explore(name, opts);
+  const chunk = Math.max(1, Math.ceil(runs / 50));
+  const seed0 = opts.seed ?? 1;
+  const bar = io.isTTY
+    ? new SingleBar(
+        { format: `exploring ${name} {bar} {value}/{total} schedules`, stream: process.stderr },
+        Presets.shades_classic,
+      )
+    : undefined;
+  bar?.start(runs, 0);
+  const parts: ExploreResult[] = [];
+  try {
+    for (let done = 0; done < runs; done += chunk) {
+      const r = explore(name, { ...opts, seed: seed0 + done, runs: Math.min(chunk, runs - done) });
+      parts.push(r);
+      bar?.update(Math.min(runs, done + chunk));
+      if (r.failed) break;
+    }
+  } finally {
+    bar?.stop();
+  }
+  return mergeShardResults(parts);
+}
+
 /** Runs `mops explore`. */
 export async function exploreCommand(
   io: Io,
@@ -75,7 +108,7 @@ export async function exploreCommand(
       '--jobs',
     );
   const { json, jobs: _jobs, ...eo } = opts;
-  const r = jobs > 1 ? await exploreInWorkers(name, eo, jobs) : explore(name, eo);
+  const r = jobs > 1 ? await exploreInWorkers(name, eo, jobs) : exploreInChunks(io, name, eo);
   if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
   else {
     io.out(
