@@ -233,3 +233,41 @@ describe('explore in chunks', () => {
     }
   });
 });
+
+describe('driver races from the plugins', () => {
+  it.each([
+    ['zsmalloc-free-vs-migrate'],
+    ['zsmalloc-read-vs-migrate'],
+    ['balloon-deflate-vs-isolate'],
+  ])(
+    '%s: buggy fails with a replayable schedule, fixed passes',
+    async (name) => {
+      const e = await mops(
+        'explore',
+        name,
+        '--variant',
+        'buggy',
+        '--strategy',
+        'pct',
+        '--runs',
+        '2000',
+        '--json',
+      );
+      expect(e.code).toBe(1);
+      const j = JSON.parse(e.out);
+      const r = await mops(
+        'replay',
+        name,
+        '--variant',
+        'buggy',
+        '--profile',
+        j.profile,
+        '--schedule',
+        j.schedule,
+      );
+      expect(r.code).toBe(1);
+      expect((await mops('explore', name, '--variant', 'fixed', '--runs', '300')).code).toBe(0);
+    },
+    60_000,
+  );
+});

@@ -3,7 +3,12 @@
  * @module
  */
 
+import { registerBalloonScenarios } from '@mops/balloon';
 import { type ExploreOptions, type ExploreResult, explore } from '@mops/explorer';
+import { registerZsmallocScenarios } from '@mops/zsmalloc';
+
+registerZsmallocScenarios();
+registerBalloonScenarios();
 
 /** Runs `explore(name, opts)` for one shard. */
 export default function run({ name, opts }: { name: string; opts: ExploreOptions }): ExploreResult {

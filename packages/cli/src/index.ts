@@ -4,7 +4,9 @@
  * @module
  */
 
+import { registerBalloonScenarios } from '@mops/balloon';
 import { MmBug, MopsError, PROFILE_NAMES } from '@mops/core';
+import { registerZsmallocScenarios } from '@mops/zsmalloc';
 import { Command, CommanderError, Option } from 'commander';
 import { checkPlugin } from './commands/check_plugin.js';
 import { compact } from './commands/compact.js';
@@ -48,6 +50,9 @@ const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
 /** Runs `mops` with `argv` (without the node and script names); resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
+  // The driver races the bundled plugins contribute to the explorer.
+  registerZsmallocScenarios();
+  registerBalloonScenarios();
   let code = 0;
   const program = new Command('mops')
     .description(

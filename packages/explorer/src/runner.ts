@@ -340,7 +340,13 @@ export function execute(
   }
   if (!failure && !checkEach) failure = oracles(true);
   if (!failure) {
-    const bad = inst.finish?.();
+    let bad: readonly string[] | undefined;
+    try {
+      bad = inst.finish?.();
+    } catch (e) {
+      // A scenario's final check that throws (an MmBug in its clean-up) is a failure too.
+      bad = [e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e)];
+    }
     if (bad !== undefined && bad.length > 0)
       failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
   }

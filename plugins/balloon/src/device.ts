@@ -26,6 +26,7 @@ import {
   type Kctx,
   type KernelGen,
   type ListId,
+  lockPage,
   type MaybeGen,
   type Memory,
   MmBug,
@@ -63,8 +64,24 @@ export type BalloonMigratepage = (
   mode: number,
 ) => MaybeGen<number>;
 
+/**
+ * Mistakes that can be switched on to reproduce the race the dequeue rules prevent (for
+ * race scenarios; never set in normal runs).
+ */
+export interface BalloonMistakes {
+  /**
+   * balloon_page_list_dequeue() does not skip a page it cannot trylock: it notes the first
+   * page on the list, drops the list lock to sleep in `lock_page`, and deflates the page
+   * without re-checking PG_isolated, as if a page found on the list stayed there. The VM
+   * may isolate it meanwhile, so the page is deflated while isolated (spec §6.2, §6.4).
+   */
+  dequeueWaitsForPageLock?: boolean;
+}
+
 /** Options of a {@link BalloonDevice}. */
 export interface BalloonDeviceOptions {
+  /** Mistakes to switch on (race scenarios only). */
+  mistakes?: BalloonMistakes;
   /** The design (default `'classic'`); `'2026'` needs the v6.17 profile. */
   design?: BalloonDesign;
   /** Name for messages and the v4.8 pseudo filesystem (default `'balloon-kvm'`). */
@@ -188,6 +205,8 @@ export class BalloonDevice {
   private isolatedMarked = 0;
   /** Migrations of this device's pages under way (the checker waits for them). */
   inFlight = 0;
+  /** The mistakes switched on (empty normally). */
+  readonly mistakes: Readonly<BalloonMistakes>;
   /** v4.8: the address_space of the device's pseudo inode, whose a_ops are balloon_aops. */
   readonly space: AddressSpace | undefined;
   private readonly core: BalloonCore;
@@ -221,6 +240,7 @@ export class BalloonDevice {
     if (opts.migratepage !== undefined && typeof opts.migratepage !== 'function')
       throw new MopsError('E_USAGE', 'migratepage must be a function', 'migratepage');
     this.design = design;
+    this.mistakes = { ...opts.mistakes };
     this.name = opts.name ?? 'balloon-kvm';
     this.migratepage = opts.migratepage;
     this.adjustManagedPageCount = opts.adjustManagedPageCount ?? false;
@@ -383,10 +403,29 @@ export class BalloonDevice {
         'n',
       );
     this.k.mem.assertRunning();
+    if (this.mistakes.dequeueWaitsForPageLock && this.design === 'classic' && n > 0)
+      return yield* this.dequeueWaiting();
     yield* this.pagesLock.lock();
     const out = this.dequeueLocked(n);
     this.pagesLock.unlock();
     return out;
+  }
+
+  /** The {@link BalloonMistakes.dequeueWaitsForPageLock} dequeue of one page. */
+  private *dequeueWaiting(): KernelGen<number[]> {
+    const mem = this.k.mem;
+    const lists = mem.pages.lists;
+    yield* this.pagesLock.lock();
+    const pfn = lists.first(this.pages);
+    this.pagesLock.unlock();
+    if (pfn === -1) return [];
+    yield* lockPage(this.k, pfn);
+    yield* this.pagesLock.lock();
+    this.delete(pfn);
+    mem.vmstat.count('balloon_deflate');
+    unlockPage(this.k, pfn);
+    this.pagesLock.unlock();
+    return [pfn];
   }
 
   private dequeueLocked(n: number): number[] {
@@ -538,6 +577,76 @@ function makeOps(
   const rules = balloonRules(mem.profile);
   const priv = mem.pages.priv;
   const device = (pfn: number): BalloonDevice | undefined => devices[priv[pfn]];
+  /**
+   * The checks of balloon_page_migrate() before the driver's migratepage: the device, or
+   * undefined for -EAGAIN (v6.17: the page got deflated while isolated).
+   */
+  const migrateDevice = (newpage: number, page: number): BalloonDevice | undefined => {
+    const dev = device(page);
+    if (!dev) {
+      if (rules.nullDeviceChecks) {
+        mem.warnOnce(
+          'balloon_page_migrate:!b_dev_info',
+          'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
+          page,
+        );
+        return undefined;
+      }
+      bug(
+        mem,
+        'BUG: kernel NULL pointer dereference (balloon_page_device(page)->migratepage)',
+        page,
+      );
+    }
+    if (dev.design === 'classic') {
+      if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
+      if (!(mem.pages.flags[newpage] & LOCKED))
+        bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
+    }
+    if (!dev.migratepage)
+      bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
+    return dev;
+  };
+  /** Classic: the driver did the bookkeeping; count its answer. */
+  const classicMigrated = (dev: BalloonDevice, rc: number): number => {
+    if (rc === 0) dev.stats.migrations++;
+    else dev.stats.migrateFailures++;
+    return rc;
+  };
+  /** 2026: the balloon core's bookkeeping after the driver's migratepage. */
+  function* coreMigrated(
+    dev: BalloonDevice,
+    newpage: number,
+    page: number,
+    rc: number,
+  ): KernelGen<number> {
+    if (rc < 0 && rc !== Errno.ENOENT) {
+      dev.stats.migrateFailures++;
+      return rc;
+    }
+    const taken = k.sched.preemptible;
+    if (taken) yield* dev.pagesLock.lock();
+    if (rc === 0) {
+      getPage(mem, newpage);
+      dev.insert(newpage);
+      mem.vmstat.events[EV.balloon_migrate]++;
+      if (dev.adjustManagedPageCount && mem.zoneOf(page) !== mem.zoneOf(newpage)) {
+        adjustManagedPageCount(mem, page, 1);
+        adjustManagedPageCount(mem, newpage, -1);
+      }
+      dev.stats.migrations++;
+    } else {
+      // Old page was deflated but new page not inflated.
+      mem.vmstat.count('balloon_deflate');
+      if (dev.adjustManagedPageCount) adjustManagedPageCount(mem, page, 1);
+      dev.stats.enoent++;
+    }
+    dev.uncountIsolated(page);
+    dev.finalize(page);
+    if (taken) dev.pagesLock.unlock();
+    putPage(mem, page);
+    return 0;
+  }
   const ops: MovableOperations = {
     /**
      * balloon_page_isolate(): take the page off the device's list and count it isolated.
@@ -574,64 +683,14 @@ function makeOps(
      * @see mm/balloon_compaction.c balloon_page_migrate()
      */
     *migratePage(newpage: number, page: number, mode: number): KernelGen<number> {
-      const dev = device(page);
-      if (!dev) {
-        if (rules.nullDeviceChecks) {
-          mem.warnOnce(
-            'balloon_page_migrate:!b_dev_info',
-            'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
-            page,
-          );
-          return Errno.EAGAIN;
-        }
-        bug(
-          mem,
-          'BUG: kernel NULL pointer dereference (balloon_page_device(page)->migratepage)',
-          page,
-        );
-      }
-      if (dev.design === 'classic') {
-        if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
-        if (!(mem.pages.flags[newpage] & LOCKED))
-          bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
-      }
-      if (!dev.migratepage)
-        bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
+      const dev = migrateDevice(newpage, page);
+      if (dev === undefined) return Errno.EAGAIN;
       dev.inFlight++;
       try {
-        const r = dev.migratepage(dev, newpage, page, mode);
+        const r = dev.migratepage!(dev, newpage, page, mode);
         const rc = typeof r === 'number' ? r : yield* r;
-        if (dev.design === 'classic') {
-          if (rc === 0) dev.stats.migrations++;
-          else dev.stats.migrateFailures++;
-          return rc;
-        }
-        if (rc < 0 && rc !== Errno.ENOENT) {
-          dev.stats.migrateFailures++;
-          return rc;
-        }
-        const taken = k.sched.preemptible;
-        if (taken) yield* dev.pagesLock.lock();
-        if (rc === 0) {
-          getPage(mem, newpage);
-          dev.insert(newpage);
-          mem.vmstat.events[EV.balloon_migrate]++;
-          if (dev.adjustManagedPageCount && mem.zoneOf(page) !== mem.zoneOf(newpage)) {
-            adjustManagedPageCount(mem, page, 1);
-            adjustManagedPageCount(mem, newpage, -1);
-          }
-          dev.stats.migrations++;
-        } else {
-          // Old page was deflated but new page not inflated.
-          mem.vmstat.count('balloon_deflate');
-          if (dev.adjustManagedPageCount) adjustManagedPageCount(mem, page, 1);
-          dev.stats.enoent++;
-        }
-        dev.uncountIsolated(page);
-        dev.finalize(page);
-        if (taken) dev.pagesLock.unlock();
-        putPage(mem, page);
-        return 0;
+        if (dev.design === 'classic') return classicMigrated(dev, rc);
+        return yield* coreMigrated(dev, newpage, page, rc);
       } finally {
         dev.inFlight--;
       }

@@ -23,6 +23,7 @@ export {
   type BalloonDeviceOptions,
   type BalloonDeviceStats,
   type BalloonMigratepage,
+  type BalloonMistakes,
   balloonPageDevice,
 } from './device.js';
 export {
@@ -32,6 +33,11 @@ export {
   type HypervisorStats,
 } from './hypervisor.js';
 export { type BalloonRules, balloonRules } from './rules.js';
+export {
+  balloonDeflateVsIsolate,
+  balloonScenarios,
+  registerBalloonScenarios,
+} from './scenarios.js';
 export {
   managedPages,
   VIRTIO_BALLOON_ARRAY_PFNS_MAX,

@@ -18,7 +18,12 @@ import {
   mightSleep,
   putPage,
 } from '@mops/core';
-import { adjustManagedPageCount, type BalloonDesign, BalloonDevice } from './device.js';
+import {
+  adjustManagedPageCount,
+  type BalloonDesign,
+  BalloonDevice,
+  type BalloonMistakes,
+} from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
 
 const EV_BALLOON_MIGRATE = EV.balloon_migrate;
@@ -41,6 +46,8 @@ export interface VirtioBalloonOptions {
   hypervisorOptions?: HypervisorOptions;
   /** Device name (default `'balloon-kvm'`). */
   name?: string;
+  /** Mistakes of the balloon core to switch on (race scenarios only). */
+  mistakes?: BalloonMistakes;
 }
 
 /** Counts kept by the driver. */
@@ -125,6 +132,7 @@ export class VirtioBalloon {
     this.dev = new BalloonDevice(machine, {
       design,
       name: opts.name,
+      mistakes: opts.mistakes,
       migratepage: (dev, newpage, page, mode) => this.migratepage(dev, newpage, page, mode),
       adjustManagedPageCount: design === '2026' && !this.deflateOnOom,
     });

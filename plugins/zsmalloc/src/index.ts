@@ -35,12 +35,19 @@ export {
 export {
   findGetZspage,
   ZS_DEFAULT_GFP,
+  type ZsMistakes,
   type ZsObjMapping,
   ZsPool,
   type ZsPoolOptions,
 } from './pool.js';
 export { registryOf, type ZsCallbackCounts, type ZsRegistry } from './registry.js';
 export { type ZsRules, zsRules } from './rules.js';
+export {
+  registerZsmallocScenarios,
+  zsmallocFreeVsMigrate,
+  zsmallocReadVsMigrate,
+  zsmallocScenarios,
+} from './scenarios.js';
 export { classesView, mmStatView } from './stats.js';
 export { SizeClass, Zspage, ZspageLock } from './zspage.js';
 export { checkZsmalloc };

@@ -39,7 +39,7 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
   reg.calls.isolate++;
   const zs = zspageOfPage(reg, page);
   if (!zs) {
-    if (reg.machine.profile.movableMarker === 'page_type') return false;
+    if (reg.machine.profile.movableMarker === 'page_type') return !!reg.mistakes.noZspageNullCheck;
     bug(reg.machine.mem, 'zs_page_isolate: movable page without zspage', page);
   }
   const pool = zs.pool as ZsPool;
@@ -74,7 +74,15 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
 export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
   reg.calls.putback++;
   const zs = zspageOfPage(reg, page);
-  if (!zs) return;
+  if (!zs) {
+    // v4.8–v6.3 dereference get_zspage(page); only v6.17 checks for a destroyed zspage.
+    if (reg.machine.profile.movableMarker === 'page_type') return;
+    bug(
+      reg.machine.mem,
+      'BUG: kernel NULL pointer dereference (zs_page_putback: get_zspage() of a released page)',
+      page,
+    );
+  }
   const pool = zs.pool as ZsPool;
   const rules = pool.rules;
   const sched = pool.k.sched;
@@ -110,8 +118,15 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
   const mem = reg.machine.mem;
   const zs = zspageOfPage(reg, src);
   if (!zs) {
-    if (reg.machine.profile.movableMarker === 'page_type') return 0;
-    bug(mem, 'zs_page_migrate: movable page without zspage', src);
+    if (reg.machine.profile.movableMarker === 'page_type' && !reg.mistakes.noZspageNullCheck)
+      return 0;
+    bug(
+      mem,
+      reg.mistakes.noZspageNullCheck
+        ? 'BUG: kernel NULL pointer dereference (zs_page_migrate: zspage->pool of a destroyed zspage)'
+        : 'zs_page_migrate: movable page without zspage',
+      src,
+    );
   }
   // The page is locked, so the zspage cannot be destroyed under us.
   const pool = zs.pool as ZsPool;

@@ -72,10 +72,33 @@ export interface ZsObjMapping {
   readonly zspage: Zspage;
 }
 
+/**
+ * Mistakes that can be switched on to reproduce the races the kernel's rules prevent (for
+ * race scenarios; never set in normal runs).
+ */
+export interface ZsMistakes {
+  /**
+   * __free_zspage() resets the sub-pages without __ClearPageMovable (v4.8–v6.3): an
+   * isolated sub-page keeps its movable_ops, so the VM cannot see that zsmalloc let it go
+   * and calls back into zsmalloc for a page without zspage (spec §4.1, §7.5).
+   */
+  freeWithoutClearMovable?: boolean;
+  /**
+   * The v6.17 callbacks do not check `zpdesc->zspage == NULL`: zs_page_isolate accepts a
+   * destroyed page and zs_page_migrate dereferences its NULL zspage (spec §4.3).
+   */
+  noZspageNullCheck?: boolean;
+}
+
 /** Options of {@link ZsPool}. */
 export interface ZsPoolOptions {
   /** Pool name (zram uses the disk name); default `'zram0'`. */
   name?: string;
+  /**
+   * Mistakes to switch on (race scenarios only). They apply to the pool's free path and,
+   * for the callbacks, to every pool of the machine.
+   */
+  mistakes?: ZsMistakes;
 }
 
 /**
@@ -124,6 +147,8 @@ export class ZsPool {
   hugeObjectsSince = 0;
   /** Zspages whose free failed a page trylock and went to the deferred-free work. */
   deferredFrees = 0;
+  /** The mistakes switched on for this pool (empty normally). */
+  readonly mistakes: Readonly<ZsMistakes>;
 
   /** @param machine a machine built with page contents */
   constructor(machine: Machine, options: ZsPoolOptions = {}) {
@@ -144,6 +169,8 @@ export class ZsPool {
     this.classes = this.table.classes.map((s) => new SizeClass(s, machine.sched));
     this.lock = new RwLock(machine.sched, 'pool->lock');
     this.bytes = this.registry.bytes;
+    this.mistakes = { ...options.mistakes };
+    if (options.mistakes?.noZspageNullCheck) this.registry.mistakes.noZspageNullCheck = true;
     this.registry.pools.push(this);
   }
 
@@ -434,8 +461,9 @@ export class ZsPool {
    */
   __freeZspage(cls: SizeClass, zs: Zspage): void {
     const mem = this.mem;
+    const clear = !this.mistakes.freeWithoutClearMovable;
     for (const pfn of zs.pages) {
-      this.resetPage(pfn);
+      this.resetPage(pfn, clear);
       unlockPage(this.k, pfn);
       mem.zoneOf(pfn).stat[ZS.nr_zspages]--;
       putPage(mem, pfn);
@@ -450,15 +478,18 @@ export class ZsPool {
   /**
    * reset_page() / reset_zpdesc(): the sub-page no longer belongs to a zspage. The page
    * must be locked. v6.17 keeps the page type and PG_movable_ops until the buddy free.
+   * `clearMovable` false leaves out the __ClearPageMovable (a mistake, see
+   * {@link ZsMistakes.freeWithoutClearMovable}).
    * @see mm/zsmalloc.c reset_zpdesc()
    */
-  resetPage(pfn: number): void {
+  resetPage(pfn: number, clearMovable = true): void {
     const mem = this.mem;
     const p = mem.pages;
     p.flags[pfn] &= ~(1 << PG.private);
     p.priv[pfn] = 0;
     this.bytes.hugeHandle[pfn] = 0;
-    if (this.rules.clearMovableOnFree && PageMovable(mem, pfn)) __ClearPageMovable(mem, pfn);
+    if (clearMovable && this.rules.clearMovableOnFree && PageMovable(mem, pfn))
+      __ClearPageMovable(mem, pfn);
     if (!this.rules.pageType) this.registry.firstObj[pfn] = 0;
   }
 

@@ -18,7 +18,7 @@ import {
 } from '@mops/core';
 import { makeZsMovableOps } from './migration.js';
 import type { Bytes } from './objects.js';
-import type { ZsPool } from './pool.js';
+import type { ZsMistakes, ZsPool } from './pool.js';
 import type { Zspage } from './zspage.js';
 
 /** How often each movable_ops callback was entered (for tests and reports). */
@@ -53,6 +53,8 @@ export interface ZsRegistry {
   readonly pools: ZsPool[];
   /** Callback counts. */
   readonly calls: ZsCallbackCounts;
+  /** Callback mistakes switched on by a pool's options (race scenarios only). */
+  readonly mistakes: ZsMistakes;
   /** A fresh zspage id. */
   newId(): number;
   /** SetZsPageMovable for one locked sub-page, per profile. */
@@ -71,7 +73,8 @@ export function registryOf(machine: Machine): ZsRegistry {
   const zspages: (Zspage | undefined)[] = [undefined];
   const freeIds: number[] = [];
   const calls: ZsCallbackCounts = { isolate: 0, migrate: 0, putback: 0 };
-  const partial = { machine, zspages, freeIds, calls } as unknown as ZsRegistry;
+  const mistakes: ZsMistakes = {};
+  const partial = { machine, zspages, freeIds, calls, mistakes } as unknown as ZsRegistry;
   const ops = makeZsMovableOps(partial);
   const space = makeAddressSpace('zsmalloc', ops);
   const marker = machine.profile.movableMarker;

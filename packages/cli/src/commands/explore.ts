@@ -144,6 +144,6 @@ export function scenariosCommand(io: Io, json: boolean): number {
   if (json) io.out(`${JSON.stringify(list, null, 2)}\n`);
   else
     for (const s of list)
-      io.out(`${s.name.padEnd(12)} ${s.variants.join('|').padEnd(12)} ${s.description}\n`);
+      io.out(`${s.name.padEnd(28)} ${s.variants.join('|').padEnd(12)} ${s.description}\n`);
   return 0;
 }

@@ -57,6 +57,17 @@ function mergeableTypes(mem: Memory, a: number, b: number): boolean {
 }
 
 /**
+ * A merge with a buddy of pageblock order or more: whether the types allow it; the buddy's
+ * pageblocks take `mt` when the profile says so.
+ */
+function mergeAcrossBlocks(mem: Memory, buddy: number, order: number, mt: number): boolean {
+  const bmt = mem.pageblockMigratetype(buddy);
+  if (!mergeableTypes(mem, mt, bmt)) return false;
+  if (bmt !== mt && mem.profile.mergeRewritesBuddyType) changePageblockRange(mem, buddy, order, mt);
+  return true;
+}
+
+/**
  * __free_one_page(): merge with free buddies as far as possible and put the block on the
  * `mt` free list, at the tail if `toTail` or if a further merge looks likely.
  */
@@ -72,12 +83,7 @@ export function freeOneBlock(
   while (order < MAX_PAGE_ORDER) {
     buddy = pfn ^ (1 << order);
     if (!zone.spans(buddy) || !pageIsBuddy(mem, buddy, order)) break;
-    if (order >= pageblock_order) {
-      const bmt = mem.pageblockMigratetype(buddy);
-      if (!mergeableTypes(mem, mt, bmt)) break;
-      if (bmt !== mt && mem.profile.mergeRewritesBuddyType)
-        changePageblockRange(mem, buddy, order, mt);
-    }
+    if (order >= pageblock_order && !mergeAcrossBlocks(mem, buddy, order, mt)) break;
     delFromFreeList(mem, zone, buddy);
     pfn &= buddy;
     order++;
@@ -466,18 +472,16 @@ export function getPageFromFreelist(
       if (pfn < 0) continue;
       prepNewPage(mem, pfn, order, gfp, owner);
       mem.vmstat.events[EV_PGALLOC[Math.min(zi, 3)]] += 1 << order;
-      if (mem.trace.enabled.mm_page_alloc)
-        mem.trace.fire('mm_page_alloc', {
-          pfn,
-          order,
-          gfp_flags: gfp,
-          migratetype: gfpMigratetype(gfp),
-        });
+      if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
       return pfn;
     }
     if (!(allocFlags & ALLOC.NOFRAGMENT)) return -1;
     allocFlags &= ~ALLOC.NOFRAGMENT;
   }
+}
+
+function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void {
+  mem.trace.fire('mm_page_alloc', { pfn, order, gfp_flags: gfp, migratetype: gfpMigratetype(gfp) });
 }
 
 /**
@@ -567,17 +571,26 @@ export function freePagesPrepare(mem: Memory, pfn: number, order: number): boole
   const p = mem.pages;
   // The common case first: an order-0 page with nothing to reset but its flags.
   const m = p.mapping[pfn];
-  const tagged =
-    m !== 0 && (mem.profile.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0);
-  if (order === 0 && p.type[pfn] === -1 && (m === 0 || tagged) && p.refcount[pfn] === 0) {
-    if (!(p.flags[pfn] & mem.freeCheckMask)) {
-      p.flags[pfn] &= 1 << PG.hwpoison;
-      p.mapping[pfn] = 0;
-      p.priv[pfn] = 0;
-      p.compound[pfn] = 0;
-      return true;
-    }
+  const f = p.flags[pfn];
+  if (
+    order === 0 &&
+    p.type[pfn] === -1 &&
+    (m === 0 || (m & mem.freeResetMappingBits) !== 0) &&
+    p.refcount[pfn] === 0 &&
+    !(f & mem.freeCheckMask)
+  ) {
+    p.flags[pfn] = f & (1 << PG.hwpoison);
+    p.mapping[pfn] = 0;
+    p.priv[pfn] = 0;
+    p.compound[pfn] = 0;
+    return true;
   }
+  return freePagesPrepareSlow(mem, pfn, order);
+}
+
+/** {@link freePagesPrepare} beyond the common case: compound pages, bad pages, types. */
+function freePagesPrepareSlow(mem: Memory, pfn: number, order: number): boolean {
+  const p = mem.pages;
   let ok = true;
   const n = 1 << order;
   for (let i = n - 1; i >= 0; i--) {
@@ -607,7 +620,11 @@ export function freeTheBlock(mem: Memory, pfn: number, order: number): void {
   const zone = mem.zoneOf(pfn);
   freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn));
   mem.vmstat.events[EV_PGFREE] += 1 << order;
-  if (mem.trace.enabled.mm_page_free) mem.trace.fire('mm_page_free', { pfn, order });
+  if (mem.trace.enabled.mm_page_free) traceFree(mem, pfn, order);
+}
+
+function traceFree(mem: Memory, pfn: number, order: number): void {
+  mem.trace.fire('mm_page_free', { pfn, order });
 }
 
 /**
@@ -619,9 +636,16 @@ export function putPage(mem: Memory, pfn: number): void {
   const c = p.compound[pfn];
   const folio = c < 0 ? pfn + c : pfn;
   const r = p.refcount[folio];
+  if (r > 1) p.refcount[folio] = r - 1;
+  else putLastRef(mem, folio, r);
+}
+
+/** The end of {@link putPage} when the count was 1 (free the folio) or already 0 (a bug). */
+function putLastRef(mem: Memory, folio: number, r: number): void {
+  const p = mem.pages;
   if (r <= 0) bug(mem, 'VM_BUG_ON_PAGE(page_ref_count(page) == 0)', folio);
-  p.refcount[folio] = r - 1;
-  if (r === 1) freeTheBlock(mem, folio, p.flags[folio] & (1 << PG.head) ? p.compound[folio] : 0);
+  p.refcount[folio] = 0;
+  freeTheBlock(mem, folio, p.flags[folio] & (1 << PG.head) ? p.compound[folio] : 0);
 }
 
 /** folio_put(): {@link putPage} on a folio (head) pfn. */

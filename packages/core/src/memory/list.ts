@@ -162,14 +162,45 @@ export class LruLists {
 
   /** list_splice_init: insert all of `from` at the front of `to`, leaving `from` empty. */
   spliceHead(from: ListId, to: ListId): void {
-    for (let p = this.last(from); p !== -1; p = this.last(from)) {
-      this.del(p);
-      this.addHead(to, p);
-    }
+    const self = -(from + 1);
+    const first = this.headNext[from];
+    if (first === self) return;
+    const last = this.headPrev[from];
+    const after = this.headNext[to];
+    this.prev[first - 1] = -(to + 1);
+    this.headNext[to] = first;
+    this.next[last - 1] = after;
+    this.setPrev(after, last);
+    this.headNext[from] = self;
+    this.headPrev[from] = self;
   }
 
   /** list_splice_tail_init: append all of `from` to `to`, leaving `from` empty. */
   spliceTail(from: ListId, to: ListId): void {
-    for (let p = this.first(from); p !== -1; p = this.first(from)) this.moveTail(to, p);
+    const self = -(from + 1);
+    const first = this.headNext[from];
+    if (first === self) return;
+    const last = this.headPrev[from];
+    const before = this.headPrev[to];
+    this.next[last - 1] = -(to + 1);
+    this.headPrev[to] = last;
+    this.prev[first - 1] = before;
+    this.setNext(before, first);
+    this.headNext[from] = self;
+    this.headPrev[from] = self;
+  }
+
+  /**
+   * list_cut_before + list_splice_tail: move the first `n` pages of `from` (all of them if
+   * it holds fewer) to the end of `to`, in order.
+   */
+  moveFirstN(from: ListId, to: ListId, n: number): void {
+    let p = this.first(from);
+    for (let i = 0; i < n && p !== -1; i++) p = this.nextOf(p);
+    if (p === -1) {
+      this.spliceTail(from, to);
+      return;
+    }
+    for (let q = this.first(from); q !== p; q = this.first(from)) this.moveTail(to, q);
   }
 }

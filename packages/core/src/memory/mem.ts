@@ -68,10 +68,13 @@ export class Memory {
     this.pageblock = new Uint8Array(Math.ceil(nrPages / (1 << pageblock_order)));
     this.owners.register('kernel');
     this.freeCheckMask = FLAGS_CHECK_AT_FREE & (profile.slabFlagIsBad ? -1 : ~(1 << PG.slab));
+    this.freeResetMappingBits = profile.freeResetsMapping === 'tag' ? 3 : 1;
   }
 
   /** PAGE_FLAGS_CHECK_AT_FREE for this profile (PG_slab counts only up to v6.3). */
   readonly freeCheckMask: number;
+  /** The `mapping` tag bits that make free_pages_prepare reset it (see Profile.freeResetsMapping). */
+  readonly freeResetMappingBits: number;
 
   /** The zone whose span holds `pfn` (page_zone()). */
   zoneOf(pfn: number): Zone {

@@ -10,7 +10,7 @@ import { bug, dumpPage } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
-import type { KernelGen } from '../sched/types.js';
+import type { KernelGen, Yielded } from '../sched/types.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
@@ -26,7 +26,10 @@ function describe(e: unknown): string {
 
 /** A callback result that is not a boolean: a violation, treated as false. */
 function checkIsolateResult(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
-  if (typeof r === 'boolean') return r;
+  return typeof r === 'boolean' ? r : isolateNotBoolean(mem, d, pfn, r);
+}
+
+function isolateNotBoolean(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
   protocolViolation(
     mem,
     d.name,
@@ -103,7 +106,7 @@ function runInline(mem: Memory, r: unknown): unknown {
 
 /** Whether `rc` is 0 or a negative errno. */
 function validRc(rc: unknown): rc is number {
-  return typeof rc === 'number' && Number.isInteger(rc) && rc <= 0 && rc >= -4095;
+  return rc === 0 || (typeof rc === 'number' && Number.isInteger(rc) && rc < 0 && rc >= -4095);
 }
 
 function migrateThrew(mem: Memory, d: DefinedOps, src: number, e: unknown): number {
@@ -124,6 +127,50 @@ function migrateThrew(mem: Memory, d: DefinedOps, src: number, e: unknown): numb
  * is a violation and counts as a permanent failure (-EINVAL).
  */
 function checkMigrate(
+  mem: Memory,
+  d: DefinedOps,
+  dst: number,
+  src: number,
+  next: number,
+  prev: number,
+  rc: unknown,
+): number {
+  const p = mem.pages;
+  if (
+    rc === 0 &&
+    p.lruNext[src] === next &&
+    p.lruPrev[src] === prev &&
+    p.flags[src] & ISOLATED &&
+    migrateSuccessClean(mem, dst, src)
+  )
+    return 0;
+  return checkMigrateSlow(mem, d, dst, src, next, prev, rc);
+}
+
+/**
+ * Whether a 0 from migrate_page passes the success checks of {@link checkMigrateSlow}
+ * without a violation: a v6.17 fake success, or dst the driver's movable page with its own
+ * reference and (v4.8–v6.3) src cleared.
+ */
+function migrateSuccessClean(mem: Memory, dst: number, src: number): boolean {
+  const p = mem.pages;
+  const prof = mem.profile;
+  const rdst = p.refcount[dst];
+  if (
+    !prof.ownerMayRelease &&
+    rdst === 1 &&
+    p.type[dst] === -1 &&
+    !(p.flags[dst] & (1 << PG.movable_ops))
+  )
+    return true;
+  if (rdst < 2) return false;
+  if (prof.driverClearsSrc && p.mapping[src] >>> 2 !== 0) return false;
+  return prof.movableMarker === 'page_type'
+    ? page_has_movable_ops(mem, dst)
+    : __PageMovable(mem, dst) && pageMovableOps(mem, dst) !== undefined;
+}
+
+function checkMigrateSlow(
   mem: Memory,
   d: DefinedOps,
   dst: number,
@@ -213,7 +260,8 @@ export function callMigratePage(
   const prev = mem.pages.lruPrev[src];
   let rc: unknown;
   try {
-    rc = runInline(mem, d.ops.migratePage(dst, src, mode));
+    rc = d.ops.migratePage(dst, src, mode);
+    if (typeof rc === 'object') rc = runInline(mem, rc);
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
@@ -238,6 +286,92 @@ export function* callMigratePageGen(
     rc = migrateThrew(mem, d, src, e);
   }
   return checkMigrate(mem, d, dst, src, next, prev, rc);
+}
+
+/** A generator migrate_page that a lone task started and that yielded a point. */
+export interface PendingMigrate {
+  /** The driver's generator. */
+  iter: KernelGen<unknown>;
+  /** What its first `next()` gave: the point to hand to the scheduler. */
+  first: IteratorResult<unknown, unknown>;
+  /** src->lru as it was before the call. */
+  next: number;
+  prev: number;
+}
+
+/** Returned by {@link callMigratePageAlone} when the driver yielded a point. */
+export const MIGRATE_PENDING = 1;
+
+/**
+ * The migrate_page call of a task running alone, without creating a generator of the VM's:
+ * a plain callback as {@link callMigratePage}; a generator callback is started as
+ * {@link callMigratePageGen} would. If it finishes without yielding, the checked result;
+ * otherwise MIGRATE_PENDING with the call in `out`, for {@link callMigratePageResume}.
+ */
+export function callMigratePageAlone(
+  mem: Memory,
+  d: DefinedOps,
+  dst: number,
+  src: number,
+  mode: number,
+  out: PendingMigrate,
+): number {
+  return d.migrateGen
+    ? startMigratePageGen(mem, d, dst, src, mode, out)
+    : callMigratePage(mem, d, dst, src, mode);
+}
+
+/** {@link callMigratePageAlone} for a generator migrate_page. */
+function startMigratePageGen(
+  mem: Memory,
+  d: DefinedOps,
+  dst: number,
+  src: number,
+  mode: number,
+  out: PendingMigrate,
+): number {
+  const next = mem.pages.lruNext[src];
+  const prev = mem.pages.lruPrev[src];
+  let rc: unknown;
+  try {
+    const r = d.ops.migratePage(dst, src, mode) as unknown;
+    if (isIterator(r)) {
+      const n = r.next();
+      if (n.done !== true) {
+        out.iter = r;
+        out.first = n;
+        out.next = next;
+        out.prev = prev;
+        return MIGRATE_PENDING;
+      }
+      rc = n.value;
+    } else rc = r;
+  } catch (e) {
+    rc = migrateThrew(mem, d, src, e);
+  }
+  return checkMigrate(mem, d, dst, src, next, prev, rc);
+}
+
+/** The rest of a call {@link callMigratePageAlone} left pending, as {@link callMigratePageGen}. */
+export function* callMigratePageResume(
+  mem: Memory,
+  d: DefinedOps,
+  dst: number,
+  src: number,
+  call: PendingMigrate,
+): KernelGen<number> {
+  let rc: unknown;
+  try {
+    let n = call.first;
+    while (n.done !== true) {
+      yield n.value as Yielded;
+      n = call.iter.next();
+    }
+    rc = n.value;
+  } catch (e) {
+    rc = migrateThrew(mem, d, src, e);
+  }
+  return checkMigrate(mem, d, dst, src, call.next, call.prev, rc);
 }
 
 function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {

@@ -14,7 +14,12 @@ import { compoundHead } from '../page/page.js';
 import { folioTryGet, getPageUnlessZero } from '../page/refcount.js';
 import type { KernelGen } from '../sched/types.js';
 import { callIsolatePage, callIsolatePageGen, protocolViolation } from './callbacks.js';
-import { type DefinedOps, PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
+import {
+  type DefinedOps,
+  page_has_movable_ops,
+  pageMovableLocked,
+  pageMovableOps,
+} from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
 
@@ -71,26 +76,36 @@ function revalidate(mem: Memory, page: number, mistakes?: IsolateMistakes): Defi
   if (
     mem.profile.movableMarker !== 'page_type' &&
     !mistakes?.noRecheckUnderLock &&
-    !PageMovable(mem, page)
+    !pageMovableLocked(mem, page)
   )
     return undefined;
   if (p.flags[page] & ISOLATED) return undefined;
   const d = pageMovableOps(mem, page);
-  if (!d) {
-    // Only reachable without the re-check: the owner cleared the pointer after our peek.
-    if (mistakes?.noRecheckUnderLock)
-      bug(mem, 'BUG: kernel NULL pointer dereference (page->mapping->a_ops->isolate_page)', page);
-    mem.warnOnce(
-      'isolate_movable_ops_page:no_ops',
-      `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${page.toString(16)}`,
-      page,
-    );
-  }
+  if (!d) noOps(mem, page, mistakes);
   return d;
+}
+
+/** Isolation found no ops under the lock. */
+function noOps(mem: Memory, page: number, mistakes: IsolateMistakes | undefined): void {
+  // Only reachable without the re-check: the owner cleared the pointer after our peek.
+  if (mistakes?.noRecheckUnderLock)
+    bug(mem, 'BUG: kernel NULL pointer dereference (page->mapping->a_ops->isolate_page)', page);
+  mem.warnOnce(
+    'isolate_movable_ops_page:no_ops',
+    `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${page.toString(16)}`,
+    page,
+  );
 }
 
 /** Step 8: the isolated flag belongs to the VM: warn if the driver set it, then set it. */
 function markIsolated(mem: Memory, d: DefinedOps, page: number): void {
+  const p = mem.pages;
+  const f = p.flags[page];
+  if (!(f & ISOLATED) && p.lruNext[page] === 0) p.flags[page] = f | ISOLATED;
+  else markIsolatedSlow(mem, d, page);
+}
+
+function markIsolatedSlow(mem: Memory, d: DefinedOps, page: number): void {
   const p = mem.pages;
   if (p.flags[page] & ISOLATED) {
     mem.warnOnce(
@@ -193,24 +208,30 @@ export const ISOLATE_AS_TASK = 2;
  * generator function; the caller then uses isolateMovablePage.
  */
 export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
-  const { mem, sched } = k;
-  if (sched.preemptible) return ISOLATE_AS_TASK;
-  const prof = mem.profile;
-  const fail = prof.isolateReturnsInt ? Errno.EBUSY : false;
-  if (!getPageUnlessZero(mem, pfn)) return fail;
-  if (!movableBeforeLock(mem, pfn)) return putAndFail(k, pfn, fail);
-  if (!trylockPage(mem, pfn)) return putAndFail(k, pfn, fail);
+  if (k.sched.preemptible) return ISOLATE_AS_TASK;
+  const mem = k.mem;
+  if (!getPageUnlessZero(mem, pfn)) return isolateFail(mem);
+  if (!movableBeforeLock(mem, pfn) || !trylockPage(mem, pfn))
+    return putAndFail(k, pfn, isolateFail(mem));
   const d = revalidate(mem, pfn);
-  if (!d) return unlockPutFail(k, pfn, fail);
-  if (d.isolateGen) {
-    unlockPage(k, pfn);
-    putPage(mem, pfn);
-    return ISOLATE_AS_TASK;
-  }
-  if (!callIsolatePage(mem, d, pfn, mode)) return unlockPutFail(k, pfn, fail);
+  if (!d) return unlockPutFail(k, pfn, isolateFail(mem));
+  if (d.isolateGen) return unlockPutAsTask(k, pfn);
+  if (!callIsolatePage(mem, d, pfn, mode)) return unlockPutFail(k, pfn, isolateFail(mem));
   markIsolated(mem, d, pfn);
   unlockPage(k, pfn);
-  return prof.isolateReturnsInt ? 0 : true;
+  return mem.profile.isolateReturnsInt ? 0 : true;
+}
+
+/** The profile's "not isolated" result. */
+function isolateFail(mem: Memory): boolean | number {
+  return mem.profile.isolateReturnsInt ? Errno.EBUSY : false;
+}
+
+/** Undo the fast path's steps for a generator isolate_page: the caller runs it as a task. */
+function unlockPutAsTask(k: Kctx, pfn: number): number {
+  unlockPage(k, pfn);
+  putPage(k.mem, pfn);
+  return ISOLATE_AS_TASK;
 }
 
 function putAndFail(k: Kctx, page: number, fail: boolean | number): boolean | number {

@@ -17,11 +17,15 @@ import { PF_MEMALLOC } from '../sched/types.js';
 import { EV } from '../vmstat/vmstat.js';
 import {
   callMigratePage,
+  callMigratePageAlone,
   callMigratePageGen,
+  callMigratePageResume,
   callPutbackPage,
   callPutbackPageGen,
+  MIGRATE_PENDING,
+  type PendingMigrate,
 } from './callbacks.js';
-import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
+import { __PageMovable, type DefinedOps, PageMovable, pageMovableOps } from './movable.js';
 import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
 import { MIGRATE_MODE } from './types.js';
 
@@ -57,6 +61,12 @@ export interface MigrateResult {
 interface Ctx {
   /** A target held across a sleep in the unmap step's fast path. */
   pendingDst: number;
+  /** The link dst had on the pairing list before the move step took it off. */
+  pendingPrev: number;
+  /** The ops of a move step the fast path hands over to {@link moveCall}. */
+  pendingOps: DefinedOps | null;
+  /** The driver call of that step. */
+  readonly pendingCall: PendingMigrate;
   readonly k: Kctx;
   readonly mem: Memory;
   readonly getNew: NewFolio;
@@ -232,18 +242,24 @@ interface Stats {
 
 /** Returned by the fast paths when the step must sleep: the caller finishes it as a generator. */
 const NEED_SLEEP = 2;
+/** Returned by the move fast path when the driver's callback is a generator function. */
+const NEED_GEN = 3;
 
 /**
  * The "freed from under us" shortcut of migrate_folio_unmap(): if only the isolation
  * reference is left, drop it; free_pages_prepare() clears the isolated flag. True if taken.
  */
 function freedUnderUs(c: Ctx, src: number): boolean {
+  if (c.mem.pages.refcount[src] !== 1) return false;
+  dropFreed(c, src);
+  return true;
+}
+
+function dropFreed(c: Ctx, src: number): void {
   const p = c.mem.pages;
-  if (p.refcount[src] !== 1) return false;
   p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
   p.lists.del(src);
   migrateFolioDone(c, src);
-  return true;
 }
 
 /** Whether a failed src trylock must give up rather than sleep (spec §2.2). */
@@ -258,13 +274,15 @@ function mustNotSleep(c: Ctx, src: number, mode: number): boolean {
 
 /** The end of migrate_folio_unmap() with src locked: trylock dst and pair it. */
 function unmapLockDst(c: Ctx, src: number, dst: number, dsts: ListId): number {
-  if (!trylockPage(c.mem, dst)) {
-    unlockPage(c.k, src);
-    releaseDst(c, dst);
-    return EAGAIN;
-  }
+  if (!trylockPage(c.mem, dst)) return dstLockBusy(c, src, dst);
   c.mem.pages.lists.addTail(dsts, dst);
   return UNMAP;
+}
+
+function dstLockBusy(c: Ctx, src: number, dst: number): number {
+  unlockPage(c.k, src);
+  releaseDst(c, dst);
+  return EAGAIN;
 }
 
 /** migrate_folio_unmap() for a movable page: returns UNMAP (both locked), 0, or an errno. */
@@ -295,15 +313,18 @@ function migrateFolioUnmapFast(c: Ctx, src: number, mode: number, dsts: ListId):
   if (freedUnderUs(c, src)) return 0;
   const dst = c.getNew(src);
   if (dst < 0) return ENOMEM;
-  if (!trylockPage(c.mem, src)) {
-    if (mustNotSleep(c, src, mode)) {
-      releaseDst(c, dst);
-      return EAGAIN;
-    }
-    c.pendingDst = dst;
-    return NEED_SLEEP;
-  }
+  if (!trylockPage(c.mem, src)) return srcLockBusy(c, src, dst, mode);
   return unmapLockDst(c, src, dst, dsts);
+}
+
+/** The fast unmap step found src locked: give up, or hand over to sleep on the lock. */
+function srcLockBusy(c: Ctx, src: number, dst: number, mode: number): number {
+  if (mustNotSleep(c, src, mode)) {
+    releaseDst(c, dst);
+    return EAGAIN;
+  }
+  c.pendingDst = dst;
+  return NEED_SLEEP;
 }
 
 /** The end of migrate_folio_move() once the driver (or the release check) answered. */
@@ -315,25 +336,69 @@ function moveFinish(
   ret: ListId,
   prev: number,
 ): number {
+  if (rc !== 0) return moveFailed(c, src, dst, rc, ret, prev);
+  const { k, mem } = c;
+  unlockPage(k, dst);
+  folioPut(mem, dst);
+  mem.pages.lists.del(src);
+  unlockPage(k, src);
+  migrateFolioDone(c, src);
+  return 0;
+}
+
+/** {@link moveFinish} of a move that failed: retry later (-EAGAIN) or for good. */
+function moveFailed(c: Ctx, src: number, dst: number, rc: number, ret: ListId, prev: number) {
   const { k, mem } = c;
   const lists = mem.pages.lists;
   if (rc === EAGAIN) {
     lists.insertAfterLink(prev, dst); // both stay locked, dst stays paired
     return rc;
   }
-  if (rc !== 0) {
-    unlockPage(k, src);
-    lists.moveTail(ret, src);
-    unlockPage(k, dst);
-    releaseDst(c, dst);
-    return rc;
-  }
-  unlockPage(k, dst);
-  folioPut(mem, dst);
-  lists.del(src);
   unlockPage(k, src);
-  migrateFolioDone(c, src);
-  return 0;
+  lists.moveTail(ret, src);
+  unlockPage(k, dst);
+  releaseDst(c, dst);
+  return rc;
+}
+
+/**
+ * The start of migrate_folio_move(): dst leaves the pairing list (its old link is kept in
+ * `c.pendingPrev`) and the release check runs. The driver's ops, or null (see
+ * moveToNewFolioBegin).
+ */
+function moveBegin(c: Ctx, src: number, dst: number): DefinedOps | null {
+  const mem = c.mem;
+  const lists = mem.pages.lists;
+  c.pendingPrev = lists.prevLink(dst);
+  lists.del(dst);
+  return moveToNewFolioBegin(mem, dst, src);
+}
+
+/** The rest of migrate_folio_move() after {@link moveBegin}: the driver call and the end. */
+function* moveCall(
+  c: Ctx,
+  src: number,
+  dst: number,
+  d: DefinedOps | null,
+  mode: number,
+  ret: ListId,
+  resume: boolean,
+): KernelGen<number> {
+  const { k, mem } = c;
+  const prev = c.pendingPrev;
+  let rc = 0;
+  if (d !== null)
+    rc = moveToNewFolioEnd(
+      mem,
+      src,
+      resume
+        ? yield* callMigratePageResume(mem, d, dst, src, c.pendingCall)
+        : d.migrateGen || k.sched.preemptible
+          ? yield* callMigratePageGen(mem, d, dst, src, mode)
+          : callMigratePage(mem, d, dst, src, mode),
+    );
+  if (rc === 0 && k.sched.preemptible) yield { op: 'folio_unlock', pfn: dst };
+  return moveFinish(c, src, dst, rc, ret, prev);
 }
 
 /**
@@ -348,33 +413,24 @@ function* migrateFolioMove(
   mode: number,
   ret: ListId,
 ): KernelGen<number> {
-  const { k, mem } = c;
-  const lists = mem.pages.lists;
-  const prev = lists.prevLink(dst);
-  lists.del(dst);
-  const d = moveToNewFolioBegin(mem, dst, src);
-  let rc = 0;
-  if (d !== null)
-    rc = moveToNewFolioEnd(
-      mem,
-      src,
-      d.migrateGen || k.sched.preemptible
-        ? yield* callMigratePageGen(mem, d, dst, src, mode)
-        : callMigratePage(mem, d, dst, src, mode),
-    );
-  if (rc === 0 && k.sched.preemptible) yield { op: 'folio_unlock', pfn: dst };
-  return moveFinish(c, src, dst, rc, ret, prev);
+  return yield* moveCall(c, src, dst, moveBegin(c, src, dst), mode, ret, false);
 }
 
-/** {@link migrateFolioMove} for a task running alone with a plain driver callback. */
+/**
+ * {@link migrateFolioMove} for a task running alone. Returns NEED_GEN (with the ops in
+ * `c.pendingOps` and the call in `c.pendingCall`) when the driver's generator yielded a
+ * point: the caller finishes the step with {@link moveCall}.
+ */
 function migrateFolioMoveFast(c: Ctx, src: number, dst: number, mode: number, ret: ListId): number {
+  const d = moveBegin(c, src, dst);
+  if (d === null) return moveFinish(c, src, dst, 0, ret, c.pendingPrev);
   const mem = c.mem;
-  const lists = mem.pages.lists;
-  const prev = lists.prevLink(dst);
-  lists.del(dst);
-  const d = moveToNewFolioBegin(mem, dst, src);
-  const rc = d === null ? 0 : moveToNewFolioEnd(mem, src, callMigratePage(mem, d, dst, src, mode));
-  return moveFinish(c, src, dst, rc, ret, prev);
+  const rc = callMigratePageAlone(mem, d, dst, src, mode, c.pendingCall);
+  if (rc === MIGRATE_PENDING) {
+    c.pendingOps = d;
+    return NEED_GEN;
+  }
+  return moveFinish(c, src, dst, moveToNewFolioEnd(mem, src, rc), ret, c.pendingPrev);
 }
 
 function* migratePagesBatch(
@@ -440,10 +496,10 @@ function* migratePagesBatch(
       for (let src = lists.first(unmap); src !== -1; ) {
         const next = lists.nextOf(src);
         const dstNext = lists.nextOf(dst);
-        const plain = !c.k.sched.preemptible && pageMovableOps(mem, src)?.migrateGen !== true;
-        const rc = plain
-          ? migrateFolioMoveFast(c, src, dst, mode, ret)
-          : yield* migrateFolioMove(c, src, dst, mode, ret);
+        let rc = c.k.sched.preemptible
+          ? yield* migrateFolioMove(c, src, dst, mode, ret)
+          : migrateFolioMoveFast(c, src, dst, mode, ret);
+        if (rc === NEED_GEN) rc = yield* moveCall(c, src, dst, c.pendingOps, mode, ret, true);
         if (rc === EAGAIN) {
           retry++;
           nrRetryPages++;
@@ -524,8 +580,7 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
   const stats: Stats = { nrSucceeded: 0, nrFailedPages: 0 };
   let rcGather = 0;
   while (!lists.isEmpty(from)) {
-    for (let n = 0; n < NR_MAX_BATCHED_MIGRATION && !lists.isEmpty(from); n++)
-      lists.moveTail(batch, lists.first(from));
+    lists.moveFirstN(from, batch, NR_MAX_BATCHED_MIGRATION);
     const rc =
       mode === MIGRATE_MODE.ASYNC
         ? yield* migratePagesBatch(c, batch, mode, ret, stats, NR_MAX_MIGRATE_PAGES_RETRY)
@@ -564,7 +619,17 @@ export function* migratePages(
 ): KernelGen<MigrateResult> {
   const { mem } = k;
   if (mode !== 0 && mode !== 1 && mode !== 2) bug(mem, `migrate_pages: bad migrate mode ${mode}`);
-  const c: Ctx = { k, mem, getNew, putNew, reason, pendingDst: -1 };
+  const c: Ctx = {
+    k,
+    mem,
+    getNew,
+    putNew,
+    reason,
+    pendingDst: -1,
+    pendingPrev: 0,
+    pendingOps: null,
+    pendingCall: { iter: undefined as never, first: undefined as never, next: 0, prev: 0 },
+  };
   const trace = mem.trace;
   if (mem.profile.migrateTraceV6 && trace.enabled.mm_migrate_pages_start)
     trace.fire('mm_migrate_pages_start', { mode, reason });

@@ -112,6 +112,16 @@ export function __SetPageMovable(
   pfn: number,
   target: AddressSpace | MovableOperations,
 ): void {
+  if (mem.profile.movableMarker !== 'mops') checkMovableTarget(mem, target);
+  const mappings = mem.mappings;
+  const handle = mappings.handleOf(target);
+  if (mappings.getAux(handle) === undefined) registerMovableTarget(mem, handle, target);
+  requireLocked(mem, pfn, '__SetPageMovable');
+  mem.pages.mapping[pfn] = (handle << 2) | PAGE_MAPPING_MOVABLE;
+}
+
+/** The checks of {@link __SetPageMovable} for the v4.8 and v6.17 markers. */
+function checkMovableTarget(mem: Memory, target: AddressSpace | MovableOperations): void {
   const marker = mem.profile.movableMarker;
   if (marker === 'page_type')
     throw new MopsError(
@@ -119,33 +129,35 @@ export function __SetPageMovable(
       `__SetPageMovable does not exist in ${mem.profile.name}; set the page type and call SetPageMovableOps`,
       '__SetPageMovable',
     );
-  const isSpace = 'a_ops' in target;
-  if (marker === 'address_space' && !isSpace)
+  if (marker === 'address_space' && !('a_ops' in target))
     throw new MopsError(
       'E_PLUGIN',
       'v4.8: __SetPageMovable takes an address_space (makeAddressSpace)',
       '__SetPageMovable',
     );
-  const handle = mem.mappings.handleOf(target);
-  if (mem.mappings.getAux(handle) === undefined) {
-    if (marker === 'mops') {
-      if (isSpace)
-        throw new MopsError(
-          'E_PLUGIN',
-          `${mem.profile.name}: __SetPageMovable takes a movable_operations`,
-          '__SetPageMovable',
-        );
-      mem.mappings.setAux(handle, definedOps(target as MovableOperations));
-    } else {
-      const a = (target as AddressSpace).a_ops;
-      mem.mappings.setAux(
-        handle,
-        a.isolatePage && a.migratePage && a.putbackPage ? definedOps(a as MovableOperations) : null,
+}
+
+/** The first {@link __SetPageMovable} with `target`: validate it and attach its callbacks. */
+function registerMovableTarget(
+  mem: Memory,
+  handle: number,
+  target: AddressSpace | MovableOperations,
+): void {
+  if (mem.profile.movableMarker === 'mops') {
+    if ('a_ops' in target)
+      throw new MopsError(
+        'E_PLUGIN',
+        `${mem.profile.name}: __SetPageMovable takes a movable_operations`,
+        '__SetPageMovable',
       );
-    }
+    mem.mappings.setAux(handle, definedOps(target as MovableOperations));
+  } else {
+    const a = (target as AddressSpace).a_ops;
+    mem.mappings.setAux(
+      handle,
+      a.isolatePage && a.migratePage && a.putbackPage ? definedOps(a as MovableOperations) : null,
+    );
   }
-  requireLocked(mem, pfn, '__SetPageMovable');
-  mem.pages.mapping[pfn] = (handle << 2) | PAGE_MAPPING_MOVABLE;
 }
 
 /**
@@ -154,15 +166,18 @@ export function __SetPageMovable(
  * for. Requires the page lock and PageMovable. Does not exist in v6.17 (S25).
  */
 export function __ClearPageMovable(mem: Memory, pfn: number): void {
-  if (mem.profile.movableMarker === 'page_type')
-    throw new MopsError(
-      'E_PLUGIN',
-      `${mem.profile.name} has no __ClearPageMovable: movability is sticky until the page is freed`,
-      '__ClearPageMovable',
-    );
+  if (mem.profile.movableMarker === 'page_type') noClearPageMovable(mem);
   requireLocked(mem, pfn, '__ClearPageMovable');
-  if (!PageMovable(mem, pfn)) bug(mem, 'VM_BUG_ON_PAGE(!PageMovable(page))', pfn);
+  if (!pageMovableLocked(mem, pfn)) bug(mem, 'VM_BUG_ON_PAGE(!PageMovable(page))', pfn);
   mem.pages.mapping[pfn] = PAGE_MAPPING_MOVABLE;
+}
+
+function noClearPageMovable(mem: Memory): never {
+  throw new MopsError(
+    'E_PLUGIN',
+    `${mem.profile.name} has no __ClearPageMovable: movability is sticky until the page is freed`,
+    '__ClearPageMovable',
+  );
 }
 
 /** __PageMovable(page) (v4.8–v6.3): the tag alone, lockless; may be a false positive. */
@@ -177,13 +192,21 @@ export function __PageMovable(mem: Memory, pfn: number): boolean {
  */
 export function PageMovable(mem: Memory, pfn: number): boolean {
   requireLocked(mem, pfn, 'PageMovable');
+  return pageMovableLocked(mem, pfn);
+}
+
+/** {@link PageMovable} for a caller that has just checked that `pfn` is locked. */
+export function pageMovableLocked(mem: Memory, pfn: number): boolean {
   const m = mem.pages.mapping[pfn];
   if ((m & PAGE_MAPPING_FLAGS) !== PAGE_MAPPING_MOVABLE) return false;
   const obj = mem.mappings.get<AddressSpace | MovableOperations>(m >>> 2);
   if (!obj) return false;
-  if (mem.profile.movableMarker === 'address_space')
-    return 'a_ops' in obj && typeof obj.a_ops.isolatePage === 'function';
-  return true;
+  return mem.profile.movableMarker !== 'address_space' || spaceIsMovable(obj);
+}
+
+/** v4.8: `mapping` points at an address_space whose a_ops have isolate_page. */
+function spaceIsMovable(obj: AddressSpace | MovableOperations): boolean {
+  return 'a_ops' in obj && typeof obj.a_ops.isolatePage === 'function';
 }
 
 /**
@@ -191,7 +214,13 @@ export function PageMovable(mem: Memory, pfn: number): boolean {
  * Zsmalloc, stable until free; earlier profiles — the tag (`__PageMovable`, its predecessor).
  */
 export function page_has_movable_ops(mem: Memory, pfn: number): boolean {
-  if (mem.profile.movableMarker !== 'page_type') return __PageMovable(mem, pfn);
+  return mem.profile.movableMarker !== 'page_type'
+    ? (mem.pages.mapping[pfn] & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE
+    : hasMovableOpsType(mem, pfn);
+}
+
+/** v6.17 page_has_movable_ops(): PG_movable_ops and a movable page type. */
+function hasMovableOpsType(mem: Memory, pfn: number): boolean {
   if (!(mem.pages.flags[pfn] & (1 << PG.movable_ops))) return false;
   const t = mem.pages.type[pfn] >>> 24;
   return t === PGTY.offline || t === PGTY.zsmalloc;
@@ -273,7 +302,11 @@ export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: 
  * registered for the page's type.
  */
 export function pageMovableOps(mem: Memory, pfn: number): DefinedOps | undefined {
-  if (mem.profile.movableMarker === 'page_type')
-    return registries.get(mem)?.get(mem.pages.type[pfn] >>> 24);
+  if (mem.profile.movableMarker === 'page_type') return registeredOps(mem, pfn);
   return mem.mappings.getAux<DefinedOps>(mem.pages.mapping[pfn] >>> 2) ?? undefined;
+}
+
+/** v6.17 page_movable_ops(): the ops registered for the page's type. */
+function registeredOps(mem: Memory, pfn: number): DefinedOps | undefined {
+  return registries.get(mem)?.get(mem.pages.type[pfn] >>> 24);
 }

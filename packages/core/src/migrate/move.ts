@@ -9,7 +9,7 @@ import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
 import type { KernelGen } from '../sched/types.js';
 import { callMigratePageGen } from './callbacks.js';
-import { __PageMovable, type DefinedOps, PageMovable, pageMovableOps } from './movable.js';
+import { __PageMovable, type DefinedOps, pageMovableLocked, pageMovableOps } from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
 const LOCKED = 1 << PG.locked;
@@ -21,12 +21,13 @@ const LOCKED = 1 << PG.locked;
  * is cleared here.
  */
 export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): DefinedOps | null {
-  const p = mem.pages;
-  if (!(p.flags[src] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
-  if (!(p.flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
-  if (!(p.flags[src] & ISOLATED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
-  if (mem.profile.coreDetectsRelease && !PageMovable(mem, src)) {
-    p.flags[src] &= ~ISOLATED;
+  const flags = mem.pages.flags;
+  const fs = flags[src];
+  if (!(fs & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
+  if (!(flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
+  if (!(fs & ISOLATED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+  if (mem.profile.coreDetectsRelease && !pageMovableLocked(mem, src)) {
+    flags[src] = fs & ~ISOLATED;
     return null;
   }
   const d = pageMovableOps(mem, src);
@@ -41,17 +42,21 @@ export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): Defi
  */
 export function moveToNewFolioEnd(mem: Memory, src: number, rc: number): number {
   if (rc !== 0) return rc;
-  const p = mem.pages;
+  const flags = mem.pages.flags;
+  const f = flags[src];
   if (mem.profile.coreDetectsRelease) {
-    if (!(p.flags[src] & ISOLATED))
-      mem.warnOnce(
-        'move_to_new_folio:isolated',
-        'WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src))',
-        src,
-      );
-    if (__PageMovable(mem, src)) p.flags[src] &= ~ISOLATED;
-  } else p.flags[src] &= ~ISOLATED;
+    if (!(f & ISOLATED)) warnNotIsolated(mem, src);
+    else if (__PageMovable(mem, src)) flags[src] = f & ~ISOLATED;
+  } else flags[src] = f & ~ISOLATED;
   return rc;
+}
+
+function warnNotIsolated(mem: Memory, src: number): void {
+  mem.warnOnce(
+    'move_to_new_folio:isolated',
+    'WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src))',
+    src,
+  );
 }
 
 /**

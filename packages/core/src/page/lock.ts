@@ -88,10 +88,18 @@ export function lockPageFast(k: Kctx, pfn: number): boolean {
  * unlocked page is an MmBug.
  */
 export function unlockPage(k: Kctx, pfn: number): void {
-  const { mem, sched } = k;
-  const folio = folioOf(mem, pfn);
-  const f = mem.pages.flags[folio];
+  const p = k.mem.pages;
+  const c = p.compound[pfn];
+  const folio = c < 0 ? pfn + c : pfn;
+  const f = p.flags[folio];
+  if ((f & (LOCKED | WAITERS)) !== LOCKED) unlockPageSlow(k, folio, f);
+  else p.flags[folio] = f & ~LOCKED;
+}
+
+/** {@link unlockPage} of a page that has waiters or is not locked. */
+function unlockPageSlow(k: Kctx, folio: number, f: number): void {
+  const mem = k.mem;
   if (!(f & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(folio))', folio);
   mem.pages.flags[folio] = f & ~(LOCKED | WAITERS);
-  if (f & WAITERS) sched.wake(pageWaitKey(folio));
+  if (f & WAITERS) k.sched.wake(pageWaitKey(folio));
 }

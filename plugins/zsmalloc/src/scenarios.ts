@@ -1,0 +1,275 @@
+/**
+ * zsmalloc race scenarios for `@mops/explorer` (spec §4.1, §4.3, §7.2, §7.5): a zspage
+ * freed while the VM isolates, migrates and puts back one of its pages, and an object read
+ * racing the migration of the page that holds it. Each has a `buggy` variant that switches
+ * on a {@link ZsMistakes} mistake (or leaves out a lock) and a `fixed` variant that is the
+ * plugin as it is.
+ * @module
+ */
+
+import {
+  allocPages,
+  createMachine,
+  folioPut,
+  GFP,
+  isolatedOk,
+  isolateMovablePage,
+  type KernelGen,
+  type Machine,
+  MIGRATE_MODE,
+  MopsError,
+  migratePages,
+  PAGE_SIZE,
+  type ProfileName,
+  putbackMovablePages,
+} from '@mops/core';
+import { BUGGY_FIXED, registerScenario, type Scenario } from '@mops/explorer';
+import { checkZsmalloc } from './check.js';
+import { ZS_HANDLE_SIZE } from './classes.js';
+import { type ZsMistakes, ZsPool } from './pool.js';
+import { registryOf } from './registry.js';
+
+const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
+
+/** Object size of the scenarios: four objects share a one-page zspage. */
+const OBJ_SIZE = 1000;
+
+/** A 2 MiB machine with page contents and a zsmalloc pool with `mistakes`. */
+function zsMachine(profile: ProfileName, mistakes?: ZsMistakes): { m: Machine; pool: ZsPool } {
+  const m = createMachine({
+    memory: '2M',
+    zones: 'normal-only',
+    minFreeKbytes: 0,
+    contents: true,
+    profile,
+    seed: 1,
+  });
+  const pool = new ZsPool(m, { name: 'zram0', mistakes });
+  const reg = registryOf(m);
+  m.registerInvariantChecker('zsmalloc', () => checkZsmalloc(reg));
+  return { m, pool };
+}
+
+/** Free base pages of every populated zone. */
+function freePages(m: Machine): number {
+  let n = 0;
+  for (const z of m.mem.populatedZones) n += z.nrFreePages;
+  return n;
+}
+
+/** Allocates an object of {@link OBJ_SIZE} bytes filled with `fill`; returns its handle. */
+function object(pool: ZsPool, fill: number): number {
+  const h = pool.zsMalloc(OBJ_SIZE);
+  pool.objWrite(h, new Uint8Array(OBJ_SIZE).fill(fill));
+  return h;
+}
+
+/** migrate_pages() on a list holding the isolated `pfn`, putting it back if that fails. */
+function* migrateIsolated(m: Machine, pfn: number): KernelGen {
+  const lists = m.mem.pages.lists;
+  const list = lists.newList();
+  lists.addTail(list, pfn);
+  const getNew = (): number => allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
+  const r = yield* migratePages(m, list, getNew, (d) => folioPut(m.mem, d), MIGRATE_MODE.SYNC, 0);
+  if (r.rc !== 0) yield* putbackMovablePages(m, list);
+  lists.freeList(list);
+}
+
+/**
+ * A compaction-like VM task: isolate `pfn`; then migrate it (putting it back if that
+ * fails) or, with `migrate` false, put it straight back.
+ */
+function* vmTask(m: Machine, pfn: number, migrate: boolean): KernelGen<boolean> {
+  const res = yield* isolateMovablePage(m, pfn, 0);
+  if (!isolatedOk(res)) return false;
+  if (migrate) {
+    yield* migrateIsolated(m, pfn);
+    return true;
+  }
+  const lists = m.mem.pages.lists;
+  const list = lists.newList();
+  lists.addTail(list, pfn);
+  if (m.sched.preemptible) yield { op: 'migrate_pages', pfn, note: 'on the list' };
+  yield* putbackMovablePages(m, list);
+  lists.freeList(list);
+  return true;
+}
+
+/**
+ * zsmalloc-free-vs-migrate: the last two objects of a one-page zspage are freed (the
+ * zspage with them) while one compaction task isolates and migrates its page and another
+ * isolates it and puts it back; the loser's attempt is a transient reference.
+ *
+ * - fixed (v6.0/v6.3): free_zspage trylocks the page and releases it with
+ *   __ClearPageMovable under the lock; the VM sees the release (putback or migration
+ *   "succeeds" without the driver). v6.17: the callbacks check `zspage == NULL`
+ *   (isolate refuses, migrate fakes success, putback does nothing).
+ * - buggy (v6.0/v6.3): {@link ZsMistakes.freeWithoutClearMovable}: the freed zspage's
+ *   isolated page keeps its movable_ops, so the VM calls zs_page_putback or
+ *   zs_page_migrate for a page without zspage (NULL dereference), or frees it with
+ *   PG_isolated still set (bad_page). v6.17: {@link ZsMistakes.noZspageNullCheck}:
+ *   zs_page_migrate dereferences the NULL zspage of a page a transient reference kept
+ *   alive.
+ *
+ * At the end (deferred free flushed) the pool must be empty and every page back in the
+ * buddy allocator.
+ */
+export const zsmallocFreeVsMigrate: Scenario = {
+  name: 'zsmalloc-free-vs-migrate',
+  description:
+    'zspage freed while its page is isolated, racing migration and putback (buggy: free without __ClearPageMovable / v6.17 no zspage==NULL check)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v6.17'],
+  refs: 'spec §4.1, §4.3, §7.2, §7.5',
+  setup({ variant, profile }) {
+    const buggy = variant === 'buggy';
+    const mistakes: ZsMistakes | undefined = buggy
+      ? profile === 'v6.17'
+        ? { noZspageNullCheck: true }
+        : { freeWithoutClearMovable: true }
+      : undefined;
+    const { m, pool } = zsMachine(profile, mistakes);
+    const before = freePages(m);
+    const h1 = object(pool, 0x11);
+    const h2 = object(pool, 0x22);
+    const page = pool.handles.pfn[pool.checkHandle(h1, 'scenario')];
+    return {
+      machine: m,
+      state: [pool, pool.registry],
+      start: () => {
+        m.sched.spawn('migrate', () => vmTask(m, page, true));
+        m.sched.spawn('putback', () => vmTask(m, page, false));
+        m.sched.spawn('zs_free', function* (): KernelGen {
+          yield* pool.zsFreeTask(h1);
+          yield* pool.zsFreeTask(h2);
+        });
+      },
+      finish: () => {
+        const out: string[] = [];
+        try {
+          pool.flushDeferredFree();
+        } catch (e) {
+          return [`deferred free failed: ${(e as Error).message.split('\n')[0]}`];
+        }
+        if (pool.pagesAllocated !== 0)
+          out.push(`pool still holds ${pool.pagesAllocated} pages after every object was freed`);
+        const now = freePages(m);
+        if (now !== before)
+          out.push(`${before - now} page(s) never returned to the buddy allocator`);
+        if (m.mem.pages.refcount[page] !== 0)
+          out.push(`pfn ${hex(page)} has refcount ${m.mem.pages.refcount[page]} at the end`);
+        return out;
+      },
+    };
+  },
+};
+
+/**
+ * zsmalloc-read-vs-migrate: a reader holds an object open (zs_obj_read_begin … read_end,
+ * the zspage read lock) while a compaction task isolates and migrates the page holding it;
+ * then a writer rewrites the object. The reader must see the bytes of one write, intact,
+ * and the object must end with the writer's bytes.
+ *
+ * - fixed: migration takes the zspage lock for writing (waits or fails while the reader
+ *   holds it).
+ * - buggy: the reader does not take the zspage lock: it resolves the handle, then copies
+ *   the bytes later, outside any lock; migration moves the object in between, and the
+ *   writer changes the new copy, so the reader sees old bytes.
+ */
+export const zsmallocReadVsMigrate: Scenario = {
+  name: 'zsmalloc-read-vs-migrate',
+  description:
+    'object read racing migration of its page (buggy: the reader does not hold the zspage lock)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  refs: 'spec §7.2, §7.4; zsmalloc-by-profile §3',
+  setup({ variant, profile }) {
+    const buggy = variant === 'buggy';
+    const { m, pool } = zsMachine(profile);
+    const h = object(pool, 0x11);
+    object(pool, 0x33);
+    const page = pool.handles.pfn[pool.checkHandle(h, 'scenario')];
+    // Compaction has isolated the page already; the race is with its migration.
+    const iso = m.run(() => isolateMovablePage(m, page, 0));
+    if (!isolatedOk(iso))
+      throw new MopsError(
+        'E_STATE',
+        `zsmalloc-read-vs-migrate: could not isolate pfn ${hex(page)}`,
+      );
+    const OLD = 0x11;
+    const NEW = 0x5a;
+    // writes: writes completed; writesAtCopy: how many had completed when the reader copied.
+    const seen = { bytes: undefined as Uint8Array | undefined, writes: 0, writesAtCopy: 0 };
+    // zram's reader may sleep between mapping the object and copying it out.
+    function* sleep(): KernelGen {
+      for (let i = 0; i < 3; i++) if (m.sched.preemptible) yield { op: 'cond_resched' };
+    }
+    function* reader(): KernelGen {
+      if (!buggy) {
+        const map = yield* pool.objReadBegin(h);
+        yield* sleep();
+        if (m.sched.preemptible) yield { op: 'memcpy', note: 'read the object' };
+        seen.bytes = map.data.slice();
+        seen.writesAtCopy = seen.writes;
+        pool.objReadEnd(map);
+        return;
+      }
+      // The broken reader: the handle is translated under pool->lock, but the object is
+      // copied without the zspage lock, after pool->lock was dropped.
+      yield* pool.lock.readLock();
+      const slot = pool.checkHandle(h, 'objRead');
+      const pfn = pool.handles.pfn[slot];
+      const off = (pool.handles.idx[slot] * pool.classFor(OBJ_SIZE).size) & (PAGE_SIZE - 1);
+      if (m.sched.preemptible) yield pool.lock.points.readUnlock;
+      pool.lock.readUnlock();
+      yield* sleep();
+      if (m.sched.preemptible) yield { op: 'memcpy', pfn, note: 'read the object, unlocked' };
+      const a = pfn * PAGE_SIZE + off + ZS_HANDLE_SIZE;
+      seen.bytes = pool.bytes.u8.slice(a, a + OBJ_SIZE);
+      seen.writesAtCopy = seen.writes;
+    }
+    return {
+      machine: m,
+      state: [pool, pool.registry, seen],
+      start: () => {
+        seen.bytes = undefined;
+        seen.writes = 0;
+        seen.writesAtCopy = 0;
+        m.sched.spawn('reader', reader);
+        m.sched.spawn('migrate', () => migrateIsolated(m, page));
+        m.sched.spawn('writer', function* (): KernelGen {
+          yield* pool.objWriteTask(h, new Uint8Array(OBJ_SIZE).fill(NEW));
+          seen.writes++;
+        });
+      },
+      finish: () => {
+        const out: string[] = [];
+        const b = seen.bytes;
+        if (b !== undefined) {
+          const v = b[0];
+          if ((v !== OLD && v !== NEW) || b.some((x) => x !== v))
+            out.push('object bytes changed: the reader saw torn bytes');
+          else if (v === OLD && seen.writesAtCopy > 0)
+            out.push('object bytes changed: the reader saw the old bytes after the write ended');
+        }
+        const now = pool.objRead(h);
+        if (now.some((x) => x !== NEW)) out.push('object bytes changed: the write was lost');
+        return out;
+      },
+    };
+  },
+};
+
+/** The zsmalloc race scenarios. */
+export const zsmallocScenarios: readonly Scenario[] = [
+  zsmallocFreeVsMigrate,
+  zsmallocReadVsMigrate,
+];
+
+/**
+ * Registers the zsmalloc race scenarios with `@mops/explorer` (idempotent: a second call
+ * replaces them with themselves).
+ */
+export function registerZsmallocScenarios(): void {
+  for (const s of zsmallocScenarios) registerScenario(s, { replace: true });
+}
