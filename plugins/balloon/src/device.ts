@@ -29,6 +29,8 @@ import {
   lockPage,
   type MaybeGen,
   type Memory,
+  MIGRATE_PAGE_ALONE,
+  type MigratePageAlone,
   MmBug,
   MopsError,
   type MovableOperations,
@@ -211,6 +213,8 @@ export class BalloonDevice {
   readonly space: AddressSpace | undefined;
   private readonly core: BalloonCore;
   private readonly owner: number;
+  /** What balloon_page_insert passes to __SetPageMovable (none in v6.17). */
+  private readonly movableTarget: AddressSpace | MovableOperations | undefined;
 
   /**
    * balloon_devinfo_init(): a device on machine `k`. The first device of a machine sets up
@@ -258,6 +262,9 @@ export class BalloonDevice {
         ? makeAddressSpace(this.name, this.core.ops)
         : undefined;
     this.owner = mem.owners.register('balloon');
+    const marker = this.rules.marker;
+    this.movableTarget =
+      marker === 'page_type' ? undefined : marker === 'address_space' ? this.space : this.core.ops;
   }
 
   /** The balloon's movable_operations on this machine (`balloon_mops` / `balloon_aops`). */
@@ -293,9 +300,9 @@ export class BalloonDevice {
   insert(pfn: number): void {
     const mem = this.k.mem;
     setPageType(mem, pfn, PGTY.offline);
-    const marker = this.rules.marker;
-    if (marker === 'page_type') SetPageMovableOps(mem, pfn);
-    else __SetPageMovable(mem, pfn, marker === 'address_space' ? this.space! : this.core.ops);
+    const target = this.movableTarget;
+    if (target === undefined) SetPageMovableOps(mem, pfn);
+    else __SetPageMovable(mem, pfn, target);
     mem.pages.priv[pfn] = this.id;
     mem.pages.setOwner(pfn, this.owner);
     mem.pages.lists.addHead(this.pages, pfn);
@@ -577,41 +584,53 @@ function makeOps(
   const rules = balloonRules(mem.profile);
   const priv = mem.pages.priv;
   const device = (pfn: number): BalloonDevice | undefined => devices[priv[pfn]];
+  /** 2026 balloon_page_isolate(): the device is read under the global lock. */
+  const isolate2026 = (page: number): boolean => {
+    // Deflation clears private under the lock.
+    const lock = cores.get(mem)!.globalLock!;
+    const taken = spinLockAtomic(k, lock);
+    const dev = device(page);
+    if (dev) dev.isolateLocked(page);
+    if (taken) lock.unlock();
+    return dev !== undefined;
+  };
+  /** Classic balloon_page_isolate() of a page that already got deflated. */
+  const isolateDeflated = (page: number): boolean => {
+    if (rules.nullDeviceChecks) return false;
+    bug(mem, 'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)', page);
+  };
   /**
    * The checks of balloon_page_migrate() before the driver's migratepage: the device, or
    * undefined for -EAGAIN (v6.17: the page got deflated while isolated).
    */
   const migrateDevice = (newpage: number, page: number): BalloonDevice | undefined => {
     const dev = device(page);
-    if (!dev) {
-      if (rules.nullDeviceChecks) {
-        mem.warnOnce(
-          'balloon_page_migrate:!b_dev_info',
-          'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
-          page,
-        );
-        return undefined;
-      }
+    if (!dev) return noMigrateDevice(page);
+    const flags = mem.pages.flags;
+    if (dev.design === 'classic' && !(flags[page] & flags[newpage] & LOCKED))
+      migrateNotLocked(newpage, page);
+    if (!dev.migratepage)
+      bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
+    return dev;
+  };
+  /** balloon_page_migrate() of a page without a device: v6.17 warns and retries later. */
+  const noMigrateDevice = (page: number): undefined => {
+    if (!rules.nullDeviceChecks)
       bug(
         mem,
         'BUG: kernel NULL pointer dereference (balloon_page_device(page)->migratepage)',
         page,
       );
-    }
-    if (dev.design === 'classic') {
-      if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
-      if (!(mem.pages.flags[newpage] & LOCKED))
-        bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
-    }
-    if (!dev.migratepage)
-      bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
-    return dev;
+    mem.warnOnce(
+      'balloon_page_migrate:!b_dev_info',
+      'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
+      page,
+    );
+    return undefined;
   };
-  /** Classic: the driver did the bookkeeping; count its answer. */
-  const classicMigrated = (dev: BalloonDevice, rc: number): number => {
-    if (rc === 0) dev.stats.migrations++;
-    else dev.stats.migrateFailures++;
-    return rc;
+  const migrateNotLocked = (newpage: number, page: number): void => {
+    if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
+    bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
   };
   /** 2026: the balloon core's bookkeeping after the driver's migratepage. */
   function* coreMigrated(
@@ -653,25 +672,9 @@ function makeOps(
      * @see mm/balloon_compaction.c balloon_page_isolate()
      */
     isolatePage(page: number): boolean {
-      if (design === '2026') {
-        // The device is read under the global lock: deflation clears private under it.
-        const lock = cores.get(mem)!.globalLock!;
-        const taken = spinLockAtomic(k, lock);
-        const dev = device(page);
-        if (dev) dev.isolateLocked(page);
-        if (taken) lock.unlock();
-        return dev !== undefined;
-      }
+      if (design === '2026') return isolate2026(page);
       const dev = device(page);
-      if (!dev) {
-        // The page already got deflated.
-        if (rules.nullDeviceChecks) return false;
-        bug(
-          mem,
-          'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)',
-          page,
-        );
-      }
+      if (!dev) return isolateDeflated(page);
       const taken = dev.lockAtomic();
       dev.isolateLocked(page);
       dev.unlockAtomic(taken);
@@ -721,5 +724,39 @@ function makeOps(
       dev.unlockAtomic(taken);
     },
   };
+  if (design === 'classic') {
+    /** A classic migration run alone: balloon_page_migrate() without a generator of its own. */
+    const migrateAlone = (newpage: number, page: number, mode: number): MaybeGen<number> => {
+      const dev = migrateDevice(newpage, page);
+      if (dev === undefined) return Errno.EAGAIN;
+      dev.inFlight++;
+      let settled = true;
+      try {
+        const r = dev.migratepage!(dev, newpage, page, mode);
+        if (typeof r === 'number') return classicMigrated(dev, r);
+        settled = false;
+        return classicMigrateRest(dev, r);
+      } finally {
+        if (settled) dev.inFlight--;
+      }
+    };
+    (ops as { [MIGRATE_PAGE_ALONE]?: MigratePageAlone })[MIGRATE_PAGE_ALONE] = migrateAlone;
+  }
   return defineMovableOps('balloon', ops);
+}
+
+/** Classic: the driver did the bookkeeping; count its answer. */
+function classicMigrated(dev: BalloonDevice, rc: number): number {
+  if (rc === 0) dev.stats.migrations++;
+  else dev.stats.migrateFailures++;
+  return rc;
+}
+
+/** The rest of a classic migration whose driver answered with a generator. */
+function* classicMigrateRest(dev: BalloonDevice, r: KernelGen<number>): KernelGen<number> {
+  try {
+    return classicMigrated(dev, yield* r);
+  } finally {
+    dev.inFlight--;
+  }
 }

@@ -146,8 +146,7 @@ export class Hypervisor {
   private take(pfn: number): boolean {
     const mem = this.mem;
     this.checkPfn(pfn);
-    if (this.held[pfn]) bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
-    if (mem.pages.refcount[pfn] === 0) bug(mem, 'hypervisor: the guest inflated a free page', pfn);
+    if (this.held[pfn] || mem.pages.refcount[pfn] === 0) this.badInflate(pfn);
     if (this.refuses(pfn)) {
       this.stats.refused++;
       return false;
@@ -157,6 +156,12 @@ export class Hypervisor {
     this.stats.pagesInflated++;
     mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
     return true;
+  }
+
+  private badInflate(pfn: number): never {
+    const mem = this.mem;
+    if (this.held[pfn]) bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
+    bug(mem, 'hypervisor: the guest inflated a free page', pfn);
   }
 
   private give(pfn: number): void {
@@ -241,13 +246,12 @@ export class Hypervisor {
   }
 
   private checkPfn(pfn: number): void {
-    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.mem.nrPages)
-      throw new MopsError(
-        'E_RANGE',
-        `pfn ${pfn} is outside the guest (0..${this.mem.nrPages - 1})`,
-        'pfn',
-      );
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.mem.nrPages) outsideGuest(this.mem, pfn);
   }
+}
+
+function outsideGuest(mem: Memory, pfn: number): never {
+  throw new MopsError('E_RANGE', `pfn ${pfn} is outside the guest (0..${mem.nrPages - 1})`, 'pfn');
 }
 
 function nonNegativeInt(v: number, field: string): number {

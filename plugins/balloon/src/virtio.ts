@@ -297,13 +297,13 @@ export class VirtioBalloon {
       return Errno.EAGAIN;
     }
     if (dev.design === '2026') {
-      this.tellNow('deflate', page);
-      return this.newpageTaken(this.tellNow('inflate', newpage));
+      this.deflateNow(page);
+      return this.newpageTaken(this.inflateNow(newpage));
     }
-    if (!this.tellNow('inflate', newpage)) return this.refused();
+    if (!this.inflateNow(newpage)) return this.refused();
     this.takeNewpage(dev, newpage, page);
     if (!dev.rules.finalizeOnly) dev.delete(page);
-    this.tellNow('deflate', page);
+    this.deflateNow(page);
     this.dropOldpage(dev, page);
     return 0;
   }
@@ -364,14 +364,23 @@ export class VirtioBalloon {
     return (yield* this.tellHost(op)).length === 1;
   }
 
-  /** {@link tellOne} for a task running alone: the host answers before anything else runs. */
-  private tellNow(op: 'inflate' | 'deflate', pfn: number): boolean {
+  /**
+   * {@link tellOne} of an inflate for a task running alone: the host answers before anything
+   * else runs. Whether it took the page.
+   */
+  private inflateNow(pfn: number): boolean {
     this.numPfns = 1;
     this.pfns[0] = pfn;
     mightSleep(this.k.sched, 'tell_host');
-    if (op === 'inflate') return this.host.inflateOne(pfn);
+    return this.host.inflateOne(pfn);
+  }
+
+  /** {@link tellOne} of a deflate for a task running alone. */
+  private deflateNow(pfn: number): void {
+    this.numPfns = 1;
+    this.pfns[0] = pfn;
+    mightSleep(this.k.sched, 'tell_host');
     this.host.deflateOne(pfn);
-    return true;
   }
 
   /** Whether no fill, leak or migration is under way (the counts must then agree). */

@@ -86,6 +86,9 @@ export function* isolateMigratepagesBlock(
   let validBlock = -1;
   let aborted = false;
   const skipOnFailure = cc.directCompaction && cc.mode === MIGRATE_MODE.ASYNC;
+  const countSkipped = prof.countSkippedAsScanned;
+  const type = p.type;
+  const priv = p.priv;
   let nextSkipPfn = skipOnFailure ? orderBlockEnd(lowPfn, cc.order) : 0;
   cc.migratePfn = lowPfn;
   for (; lowPfn < endPfn; lowPfn++) {
@@ -106,12 +109,11 @@ export function* isolateMigratepagesBlock(
       }
       validBlock = lowPfn;
     }
-    const type = p.type[lowPfn] >>> 24;
-    if (type === PGTY.buddy) {
+    if (type[lowPfn] >>> 24 === PGTY.buddy) {
       // Skip free pages by their order (read without the zone lock).
-      const order = p.priv[lowPfn];
+      const order = priv[lowPfn];
       if (order > 0 && order <= 10) {
-        if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
+        if (countSkipped) nrScanned += (1 << order) - 1;
         lowPfn += (1 << order) - 1;
       }
       continue;
@@ -119,7 +121,7 @@ export function* isolateMigratepagesBlock(
     let failed = true;
     if (p.flags[lowPfn] & (1 << PG.head)) {
       const order = p.compound[lowPfn];
-      if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
+      if (countSkipped) nrScanned += (1 << order) - 1;
       lowPfn += (1 << order) - 1;
     } else if (!(p.flags[lowPfn] & (1 << PG.lru)) && p.compound[lowPfn] >= 0) {
       // A non-LRU page: isolate it if the lockless peek says movable and not isolated;

@@ -67,34 +67,40 @@ export class LruLists {
 
   /** list_add: insert `pfn` right after the head. */
   addHead(h: ListId, pfn: number): void {
-    const head = -(h + 1);
-    const first = this.headNext[h];
-    const node = pfn + 1;
+    const headNext = this.headNext;
+    const first = headNext[h];
+    const prev = this.prev;
     this.next[pfn] = first;
-    this.prev[pfn] = head;
-    this.setPrev(first, node);
-    this.headNext[h] = node;
+    prev[pfn] = -(h + 1);
+    if (first > 0) prev[first - 1] = pfn + 1;
+    else this.headPrev[-first - 1] = pfn + 1;
+    headNext[h] = pfn + 1;
   }
 
   /** list_add_tail: insert `pfn` before the head (at the end). */
   addTail(h: ListId, pfn: number): void {
-    const head = -(h + 1);
-    const last = this.headPrev[h];
-    const node = pfn + 1;
-    this.next[pfn] = head;
+    const headPrev = this.headPrev;
+    const last = headPrev[h];
+    const next = this.next;
+    next[pfn] = -(h + 1);
     this.prev[pfn] = last;
-    this.setNext(last, node);
-    this.headPrev[h] = node;
+    if (last > 0) next[last - 1] = pfn + 1;
+    else this.headNext[-last - 1] = pfn + 1;
+    headPrev[h] = pfn + 1;
   }
 
   /** list_del: unlink `pfn` from whatever list holds it. */
   del(pfn: number): void {
-    const n = this.next[pfn];
-    const p = this.prev[pfn];
-    this.setNext(p, n);
-    this.setPrev(n, p);
-    this.next[pfn] = 0;
-    this.prev[pfn] = 0;
+    const next = this.next;
+    const prev = this.prev;
+    const n = next[pfn];
+    const p = prev[pfn];
+    if (p > 0) next[p - 1] = n;
+    else this.headNext[-p - 1] = n;
+    if (n > 0) prev[n - 1] = p;
+    else this.headPrev[-n - 1] = p;
+    next[pfn] = 0;
+    prev[pfn] = 0;
   }
 
   /** Whether `pfn` is linked into some list. */

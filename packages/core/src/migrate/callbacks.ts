@@ -147,6 +147,12 @@ function checkMigrate(
   return checkMigrateSlow(mem, d, dst, src, next, prev, rc);
 }
 
+/** v6.17: dst untouched by a driver that returned 0 (see {@link checkMigrateSlow}). */
+function fakeSuccess(mem: Memory, dst: number): boolean {
+  const p = mem.pages;
+  return p.refcount[dst] === 1 && p.type[dst] === -1 && !(p.flags[dst] & (1 << PG.movable_ops));
+}
+
 /**
  * Whether a 0 from migrate_page passes the success checks of {@link checkMigrateSlow}
  * without a violation: a v6.17 fake success, or dst the driver's movable page with its own
@@ -155,15 +161,8 @@ function checkMigrate(
 function migrateSuccessClean(mem: Memory, dst: number, src: number): boolean {
   const p = mem.pages;
   const prof = mem.profile;
-  const rdst = p.refcount[dst];
-  if (
-    !prof.ownerMayRelease &&
-    rdst === 1 &&
-    p.type[dst] === -1 &&
-    !(p.flags[dst] & (1 << PG.movable_ops))
-  )
-    return true;
-  if (rdst < 2) return false;
+  if (!prof.ownerMayRelease && fakeSuccess(mem, dst)) return true;
+  if (p.refcount[dst] < 2) return false;
   if (prof.driverClearsSrc && p.mapping[src] >>> 2 !== 0) return false;
   return prof.movableMarker === 'page_type'
     ? page_has_movable_ops(mem, dst)
@@ -211,13 +210,7 @@ function checkMigrateSlow(
   // v6.17 (§4.3): a 0 with dst untouched means the owner dropped src (or declined dst) and
   // "the migration core will be the owner of both pages": that is the protocol, not a
   // violation.
-  const fakeSuccess =
-    rc === 0 &&
-    !mem.profile.ownerMayRelease &&
-    p.refcount[dst] === 1 &&
-    p.type[dst] === -1 &&
-    !(p.flags[dst] & (1 << PG.movable_ops));
-  if (rc === 0 && !fakeSuccess) {
+  if (rc === 0 && !(!mem.profile.ownerMayRelease && fakeSuccess(mem, dst))) {
     const prof = mem.profile;
     const dstMovable =
       prof.movableMarker === 'page_type'
@@ -294,8 +287,9 @@ export interface PendingMigrate {
   iter: KernelGen<unknown>;
   /** What its first `next()` gave: the point to hand to the scheduler. */
   first: IteratorResult<unknown, unknown>;
-  /** src->lru as it was before the call. */
+  /** src->lru.next as it was before the call. */
   next: number;
+  /** src->lru.prev as it was before the call. */
   prev: number;
 }
 
@@ -334,22 +328,35 @@ function startMigratePageGen(
   const prev = mem.pages.lruPrev[src];
   let rc: unknown;
   try {
-    const r = d.ops.migratePage(dst, src, mode) as unknown;
-    if (isIterator(r)) {
-      const n = r.next();
-      if (n.done !== true) {
-        out.iter = r;
-        out.first = n;
-        out.next = next;
-        out.prev = prev;
-        return MIGRATE_PENDING;
-      }
-      rc = n.value;
-    } else rc = r;
+    const alone = d.migrateAlone;
+    rc =
+      alone === undefined ? d.ops.migratePage(dst, src, mode) : alone.call(d.ops, dst, src, mode);
+    if (typeof rc === 'object') rc = firstStep(rc, out);
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
+  if (rc === STEPPED) {
+    out.next = next;
+    out.prev = prev;
+    return MIGRATE_PENDING;
+  }
   return checkMigrate(mem, d, dst, src, next, prev, rc);
+}
+
+/** What {@link firstStep} returns when the driver's iterator yielded a point. */
+const STEPPED = Symbol('stepped');
+
+/**
+ * The first step of an iterator migrate_page returned: its result, or STEPPED with the
+ * iterator and the point in `out`. Anything else is the result itself.
+ */
+function firstStep(r: unknown, out: PendingMigrate): unknown {
+  if (!isIterator(r)) return r;
+  const n = r.next();
+  if (n.done === true) return n.value;
+  out.iter = r;
+  out.first = n;
+  return STEPPED;
 }
 
 /** The rest of a call {@link callMigratePageAlone} left pending, as {@link callMigratePageGen}. */

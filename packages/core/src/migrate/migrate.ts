@@ -242,7 +242,7 @@ interface Stats {
 
 /** Returned by the fast paths when the step must sleep: the caller finishes it as a generator. */
 const NEED_SLEEP = 2;
-/** Returned by the move fast path when the driver's callback is a generator function. */
+/** Returned by the move fast path when the driver's generator yielded a point. */
 const NEED_GEN = 3;
 
 /**

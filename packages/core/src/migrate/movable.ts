@@ -9,7 +9,7 @@ import { bug } from '../debug/dump_page.js';
 import { Errno, MopsError } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
-import type { AddressSpace, MovableOperations } from './types.js';
+import type { AddressSpace, MaybeGen, MovableOperations } from './types.js';
 
 /** A validated set of callbacks, with how each is to be called. */
 export interface DefinedOps {
@@ -23,7 +23,20 @@ export interface DefinedOps {
   readonly migrateGen: boolean;
   /** Whether putbackPage is a generator function. */
   readonly putbackGen: boolean;
+  /** The ops' {@link MIGRATE_PAGE_ALONE} entry, for a generator migratePage. */
+  readonly migrateAlone: MigratePageAlone | undefined;
 }
+
+/** The form of a {@link MIGRATE_PAGE_ALONE} entry: migratePage's parameters and results. */
+export type MigratePageAlone = (dst: number, src: number, mode: number) => MaybeGen<number>;
+
+/**
+ * Key of an optional entry a driver may add to movable_operations whose migratePage is a
+ * generator function: a plain function the VM calls instead when the migrating task runs
+ * alone. It must do what the generator's first step would, then return the result, or an
+ * iterator the VM runs exactly as it runs the generator (its points go to the scheduler).
+ */
+export const MIGRATE_PAGE_ALONE: unique symbol = Symbol('migratePageAlone');
 
 const defined = new WeakMap<object, DefinedOps>();
 const registries = new WeakMap<Memory, Map<number, DefinedOps>>();
@@ -73,8 +86,21 @@ export function defineMovableOps(name: string, ops: MovableOperations): MovableO
     isolateGen: isGenFn(ops.isolatePage),
     migrateGen: isGenFn(ops.migratePage),
     putbackGen: isGenFn(ops.putbackPage),
+    migrateAlone: aloneEntry(name, ops),
   });
   return ops;
+}
+
+function aloneEntry(name: string, ops: MovableOperations): MigratePageAlone | undefined {
+  const f = (ops as { [MIGRATE_PAGE_ALONE]?: unknown })[MIGRATE_PAGE_ALONE];
+  if (f === undefined) return undefined;
+  if (typeof f !== 'function' || isGenFn(f) || !isGenFn(ops.migratePage))
+    throw new MopsError(
+      'E_PLUGIN',
+      `${name}: the MIGRATE_PAGE_ALONE entry must be a plain function beside a generator migratePage`,
+      'migratePage',
+    );
+  return f as MigratePageAlone;
 }
 
 /** The definition record of `ops`, or a MopsError telling the driver to define them. */

@@ -23,16 +23,25 @@ const LOCKED = 1 << PG.locked;
 export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): DefinedOps | null {
   const flags = mem.pages.flags;
   const fs = flags[src];
-  if (!(fs & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
-  if (!(flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
-  if (!(fs & ISOLATED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+  if ((fs & (LOCKED | ISOLATED)) !== (LOCKED | ISOLATED) || !(flags[dst] & LOCKED))
+    moveBeginBug(mem, dst, src);
   if (mem.profile.coreDetectsRelease && !pageMovableLocked(mem, src)) {
     flags[src] = fs & ~ISOLATED;
     return null;
   }
-  const d = pageMovableOps(mem, src);
-  if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->migrate_page)', src);
-  return d;
+  return pageMovableOps(mem, src) ?? noMigrateOps(mem, src);
+}
+
+/** The VM_BUG_ONs of {@link moveToNewFolioBegin}, in the kernel's order. */
+function moveBeginBug(mem: Memory, dst: number, src: number): never {
+  const flags = mem.pages.flags;
+  if (!(flags[src] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
+  if (!(flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
+  bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+}
+
+function noMigrateOps(mem: Memory, src: number): never {
+  bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->migrate_page)', src);
 }
 
 /**

@@ -377,11 +377,18 @@ function heldLines(task: Task): string[] {
 }
 
 function dropHeld(task: Task, key: WaitKey): boolean {
-  const i = task.heldKeys.lastIndexOf(key);
+  const keys = task.heldKeys;
+  const i = keys.lastIndexOf(key);
   if (i < 0) return false;
-  task.heldKeys.splice(i, 1);
-  task.heldClasses.splice(i, 1);
-  task.heldFlags.splice(i, 1);
+  if (i === keys.length - 1) {
+    keys.pop();
+    task.heldClasses.pop();
+    task.heldFlags.pop();
+  } else {
+    keys.splice(i, 1);
+    task.heldClasses.splice(i, 1);
+    task.heldFlags.splice(i, 1);
+  }
   return true;
 }
 
