@@ -17,7 +17,16 @@ describe('mops, spawned: every command', () => {
   it('--help lists the commands', () => {
     const r = mops('--help');
     expect(r.code).toBe(0);
-    for (const c of ['demo', 'proc', 'compact', 'compaction-test', 'check-plugin', 'explore', 'replay', 'scenarios'])
+    for (const c of [
+      'demo',
+      'proc',
+      'compact',
+      'compaction-test',
+      'check-plugin',
+      'explore',
+      'replay',
+      'scenarios',
+    ])
       expect(r.out).toContain(c);
   });
   it('demo', () => {
@@ -43,10 +52,23 @@ describe('mops, spawned: every command', () => {
   });
   it('scenarios, explore, replay', () => {
     expect(JSON.parse(mops('scenarios', '--json').out).length).toBeGreaterThanOrEqual(7);
-    const e = mops('explore', '9e', '--variant', 'buggy', '--strategy', 'pct', '--runs', '300', '--json');
+    const e = mops(
+      'explore',
+      '9e',
+      '--variant',
+      'buggy',
+      '--strategy',
+      'pct',
+      '--runs',
+      '300',
+      '--json',
+    );
     expect(e.code).toBe(1);
     const j = JSON.parse(e.out);
-    expect(mops('replay', '9e', '--variant', 'buggy', '--profile', j.profile, '--schedule', j.schedule).code).toBe(1);
+    expect(
+      mops('replay', '9e', '--variant', 'buggy', '--profile', j.profile, '--schedule', j.schedule)
+        .code,
+    ).toBe(1);
     expect(mops('explore', '9e', '--variant', 'fixed', '--runs', '200').code).toBe(0);
   });
 });
