@@ -16,9 +16,11 @@ export {
   scoped,
 } from 'tsyringe';
 export * from './buddy/free_area.js';
+export * from './buddy/free_page.js';
 export * from './buddy/gfp.js';
 export * from './buddy/init.js';
 export * from './buddy/page_alloc.js';
+export * from './buddy/rmqueue.js';
 export * from './clock.js';
 export * from './compaction/index.js';
 export * from './debug/dump_page.js';

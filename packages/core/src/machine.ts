@@ -5,8 +5,9 @@
  */
 
 import { type DependencyContainer, container as rootContainer } from 'tsyringe';
+import { freePages, putPage } from './buddy/free_page.js';
 import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.js';
-import { allocPages, freePages, putPage } from './buddy/page_alloc.js';
+import { allocPages } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
 import { installDirectCompaction } from './compaction/entry.js';
 import { registerCompactionViews } from './compaction/views.js';

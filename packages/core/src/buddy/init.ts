@@ -10,7 +10,7 @@ import { MAX_NR_ZONES, MAX_PAGE_ORDER, MIGRATE, PAGE_SHIFT, ZONE } from '../memo
 import type { ZoneSpan } from '../memory/layout.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
-import { freeOneBlock } from './page_alloc.js';
+import { freeOneBlock } from './free_page.js';
 
 /** sysctl_lowmem_reserve_ratio defaults, by zone index. */
 export const LOWMEM_RESERVE_RATIO: readonly number[] = [256, 256, 32, 0, 0];

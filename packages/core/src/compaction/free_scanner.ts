@@ -7,8 +7,9 @@
  */
 
 import { delFromFreeList } from '../buddy/free_area.js';
+import { freePagesPrepare, freeTheBlock } from '../buddy/free_page.js';
 import { ALLOC } from '../buddy/gfp.js';
-import { freePagesPrepare, freeTheBlock, zoneWatermarkOk } from '../buddy/page_alloc.js';
+import { zoneWatermarkOk } from '../buddy/page_alloc.js';
 import {
   MAX_PAGE_ORDER,
   MIGRATE,

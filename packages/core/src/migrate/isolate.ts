@@ -3,7 +3,7 @@
  * @module
  */
 
-import { putPage } from '../buddy/page_alloc.js';
+import { putPage } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';

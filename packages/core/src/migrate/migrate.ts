@@ -5,7 +5,7 @@
  * @module
  */
 
-import { folioPut } from '../buddy/page_alloc.js';
+import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
 import type { ListId } from '../memory/list.js';

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { folioPut } from '../buddy/page_alloc.js';
+import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
 import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { freePagesInBlocks } from '../buddy/page_alloc.js';
+import { freePagesInBlocks } from '../buddy/free_page.js';
 import type { Machine } from '../machine.js';
 import { MAX_NR_ZONES, PAGE_SIZE } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';

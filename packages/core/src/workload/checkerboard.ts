@@ -3,7 +3,7 @@
  * @module
  */
 
-import { putPage } from '../buddy/page_alloc.js';
+import { putPage } from '../buddy/free_page.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { allocAllFree, createMovableFiller } from './movable_filler.js';

@@ -3,8 +3,9 @@
  * @module
  */
 
+import { freePages } from '../buddy/free_page.js';
 import { __GFP, GFP } from '../buddy/gfp.js';
-import { allocPages, freePages } from '../buddy/page_alloc.js';
+import { allocPages } from '../buddy/page_alloc.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 

@@ -7,8 +7,9 @@
  * @module
  */
 
+import { putPage } from '../buddy/free_page.js';
 import { __GFP, ALLOC, GFP } from '../buddy/gfp.js';
-import { allocPages, putPage } from '../buddy/page_alloc.js';
+import { allocPages } from '../buddy/page_alloc.js';
 import { Errno, MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_nr_pages } from '../memory/constants.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { freePagesInBlocks } from '../../src/buddy/free_page.js';
 import { GFP } from '../../src/buddy/gfp.js';
-import { freePagesInBlocks } from '../../src/buddy/page_alloc.js';
 import { createMachine, type Machine } from '../../src/machine.js';
 import { MIGRATE, NR_PAGE_ORDERS, ZONE } from '../../src/memory/constants.js';
 import {
