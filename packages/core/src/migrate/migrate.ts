@@ -1,236 +1,46 @@
 /**
- * migrate_pages() for movable_ops pages (mm/migrate.c; spec §3.3-§3.6): the v4.8/v6.0
- * unmap_and_move loop and the v6.3+ batched unmap/move phases, with the retry passes,
- * counting and return value of each profile.
+ * migrate_pages() for movable_ops pages (mm/migrate.c; spec §3.3-§3.6): the entry point and
+ * the v6.3+ batched unmap/move phases with their retry passes. The v4.8/v6.0 loop is in
+ * `unmap_and_move.ts`.
  * @module
  */
 
 import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
-import { Errno } from '../errors.js';
 import type { ListId } from '../memory/list.js';
-import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
-import { type Kctx, lockPage, lockPageFast, trylockPage, unlockPage } from '../page/lock.js';
+import { type Kctx, lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { PF_MEMALLOC } from '../sched/types.js';
 import { EV } from '../vmstat/vmstat.js';
 import {
   callMigratePage,
   callMigratePageAlone,
   callMigratePageGen,
   callMigratePageResume,
-  callPutbackPage,
-  callPutbackPageGen,
   MIGRATE_PENDING,
-  type PendingMigrate,
 } from './callbacks.js';
-import { __PageMovable, type DefinedOps, PageMovable, pageMovableOps } from './movable.js';
+import {
+  type Ctx,
+  EAGAIN,
+  ENOMEM,
+  mayNotSleep,
+  migrateFolioDone,
+  releaseDst,
+  UNMAP,
+} from './migrate_ctx.js';
+import type { DefinedOps } from './movable.js';
 import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
-import { MIGRATE_MODE } from './types.js';
-
-const ISOLATED = 1 << PG.isolated;
-const EAGAIN = Errno.EAGAIN;
-const ENOMEM = Errno.ENOMEM;
-/** MIGRATEPAGE_UNMAP: internal "src and dst locked, ready for the move phase". */
-const UNMAP = 1;
-/** NR_MAX_BATCHED_MIGRATION: base pages per batch (HPAGE_PMD_NR). */
-export const NR_MAX_BATCHED_MIGRATION = 512;
-/** NR_MAX_MIGRATE_PAGES_RETRY. */
-export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
-/** NR_MAX_MIGRATE_ASYNC_RETRY. */
-export const NR_MAX_MIGRATE_ASYNC_RETRY = 3;
-/** NR_MAX_MIGRATE_SYNC_RETRY. */
-export const NR_MAX_MIGRATE_SYNC_RETRY = 7;
-
-/** get_new_folio: a free target page with refcount 1 for `src`, or -1 (NULL). */
-export type NewFolio = (src: number) => number;
-/** put_new_folio: give back an unused target. Without it the VM drops it with folio_put. */
-export type PutNewFolio = (dst: number) => void;
-
-/** What migrate_pages reports (`*nr_succeeded` plus the statistics behind the counters). */
-export interface MigrateResult {
-  /** The return value: pages (folios) not migrated, or a negative errno. */
-  readonly rc: number;
-  /** Base pages migrated (counted in pgmigrate_success). */
-  readonly nrSucceeded: number;
-  /** Base pages counted in pgmigrate_fail. */
-  readonly nrFailedPages: number;
-}
-
-interface Ctx {
-  /** A target held across a sleep in the unmap step's fast path. */
-  pendingDst: number;
-  /** The link dst had on the pairing list before the move step took it off. */
-  pendingPrev: number;
-  /** The ops of a move step the fast path hands over to {@link moveCall}. */
-  pendingOps: DefinedOps | null;
-  /** The driver call of that step. */
-  readonly pendingCall: PendingMigrate;
-  readonly k: Kctx;
-  readonly mem: Memory;
-  readonly getNew: NewFolio;
-  readonly putNew: PutNewFolio | undefined;
-  readonly reason: number;
-}
-
-function releaseDst(c: Ctx, dst: number): void {
-  if (c.putNew) c.putNew(dst);
-  else folioPut(c.mem, dst);
-}
-
-/** migrate_folio_done(): drop the isolation reference of a migrated (or freed) src. */
-function migrateFolioDone(c: Ctx, src: number): void {
-  folioPut(c.mem, src);
-}
-
-function mayNotSleep(c: Ctx): boolean {
-  const t = c.k.sched.current;
-  return t !== undefined && (t.flags & PF_MEMALLOC) !== 0;
-}
-
-// ---------------------------------------------------------------------------------------
-// v4.8 / v6.0: unmap_and_move()
-
-function* unmapAndMoveInner(
-  c: Ctx,
-  src: number,
-  dst: number,
-  force: boolean,
-  mode: number,
-): KernelGen<number> {
-  const { k, mem } = c;
-  const { sched } = k;
-  if (sched.preemptible) yield { op: 'trylock_page', pfn: src };
-  if (!trylockPage(mem, src)) {
-    if (!force || mode === MIGRATE_MODE.ASYNC) return EAGAIN;
-    // Direct compaction must not sleep on a page lock: it may hold other page locks.
-    if (mayNotSleep(c)) return EAGAIN;
-    yield* lockPage(k, src);
-  }
-  if (sched.preemptible) yield { op: 'trylock_page', pfn: dst };
-  if (!trylockPage(mem, dst)) {
-    unlockPage(k, src);
-    return EAGAIN;
-  }
-  const d = moveToNewFolioBegin(mem, dst, src);
-  let rc = 0;
-  if (d !== null)
-    rc = moveToNewFolioEnd(
-      mem,
-      src,
-      d.migrateGen || k.sched.preemptible
-        ? yield* callMigratePageGen(mem, d, dst, src, mode)
-        : callMigratePage(mem, d, dst, src, mode),
-    );
-  if (sched.preemptible) yield { op: 'unlock_page', pfn: dst };
-  unlockPage(k, dst);
-  unlockPage(k, src);
-  // The VM's allocation reference on dst; the owner holds its own (or, if it released
-  // src, nobody does and dst goes back to the buddy allocator).
-  if (rc === 0) folioPut(mem, dst);
-  return rc;
-}
-
-function* unmapAndMove(
-  c: Ctx,
-  src: number,
-  force: boolean,
-  mode: number,
-  ret: ListId | undefined,
-): KernelGen<number> {
-  const { k, mem } = c;
-  const prof = mem.profile;
-  const p = mem.pages;
-  let rc = 0;
-  let dst = -1;
-  if (prof.allocBeforeShortcut) {
-    dst = c.getNew(src);
-    if (dst < 0) return ENOMEM;
-  }
-  if (k.sched.preemptible) yield { op: 'page_count', pfn: src };
-  if (p.refcount[src] === 1) {
-    // The page was freed from under us (its owner dropped its references): done.
-    p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
-    if (prof.shortcutLocks && __PageMovable(mem, src)) {
-      yield* lockPage(k, src);
-      if (!PageMovable(mem, src)) p.flags[src] &= ~ISOLATED;
-      unlockPage(k, src);
-    }
-    if (dst >= 0) releaseDst(c, dst);
-  } else {
-    if (dst < 0) {
-      dst = c.getNew(src);
-      if (dst < 0) return ENOMEM;
-    }
-    rc = yield* unmapAndMoveInner(c, src, dst, force, mode);
-    if (rc !== 0) releaseDst(c, dst);
-  }
-  if (rc !== EAGAIN) p.lists.del(src);
-  if (rc === 0) {
-    migrateFolioDone(c, src);
-  } else if (rc !== EAGAIN) {
-    if (prof.putbackPermanentInside) yield* putbackInside(c, src);
-    else if (ret !== undefined) p.lists.addTail(ret, src);
-  }
-  return rc;
-}
-
-/** v4.8: a permanent failure is put back inside migrate_pages. */
-function* putbackInside(c: Ctx, src: number): KernelGen {
-  const { k, mem } = c;
-  if (!lockPageFast(k, src)) yield* lockPage(k, src);
-  if (PageMovable(mem, src)) {
-    const d = pageMovableOps(mem, src);
-    if (d?.putbackGen) yield* callPutbackPageGen(mem, d, src);
-    else if (d) callPutbackPage(mem, d, src);
-  }
-  mem.pages.flags[src] &= ~ISOLATED;
-  unlockPage(k, src);
-  folioPut(mem, src);
-}
-
-function* migratePagesLegacy(c: Ctx, from: ListId, mode: number): KernelGen<MigrateResult> {
-  const { mem } = c;
-  const lists = mem.pages.lists;
-  const prof = mem.profile;
-  const ret = prof.putbackPermanentInside ? undefined : lists.newList();
-  let nrSucceeded = 0;
-  let nrFailed = 0;
-  let nrFailedPages = 0;
-  let retry = 1;
-  let rc = 0;
-  let enomem = false;
-  for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && retry; pass++) {
-    retry = 0;
-    for (let src = lists.first(from); src !== -1 && !enomem; ) {
-      const next = lists.nextOf(src);
-      const r = yield* unmapAndMove(c, src, pass > 2, mode, ret);
-      if (r === ENOMEM) {
-        nrFailed++;
-        nrFailedPages++;
-        enomem = true;
-      } else if (r === EAGAIN) retry++;
-      else if (r === 0) nrSucceeded++;
-      else {
-        nrFailed++;
-        nrFailedPages++;
-      }
-      src = next;
-    }
-    if (enomem) break;
-  }
-  if (enomem) rc = ENOMEM;
-  else {
-    nrFailed += retry;
-    rc = nrFailed;
-  }
-  if (ret !== undefined) {
-    lists.spliceHead(ret, from);
-    lists.freeList(ret);
-  }
-  return { rc, nrSucceeded, nrFailedPages: prof.countRetryFailures ? nrFailed : nrFailedPages };
-}
+import {
+  MIGRATE_MODE,
+  type MigrateResult,
+  type NewFolio,
+  NR_MAX_BATCHED_MIGRATION,
+  NR_MAX_MIGRATE_ASYNC_RETRY,
+  NR_MAX_MIGRATE_PAGES_RETRY,
+  NR_MAX_MIGRATE_SYNC_RETRY,
+  type PutNewFolio,
+} from './types.js';
+import { migratePagesLegacy } from './unmap_and_move.js';
 
 // ---------------------------------------------------------------------------------------
 // v6.3+: migrate_pages_batch() and migrate_pages_sync()

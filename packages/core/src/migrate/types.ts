@@ -85,3 +85,27 @@ export interface AddressSpace {
   /** `address_space_operations` with the movable callbacks. */
   readonly a_ops: Partial<MovableOperations>;
 }
+
+/** NR_MAX_BATCHED_MIGRATION: base pages per batch (HPAGE_PMD_NR). */
+export const NR_MAX_BATCHED_MIGRATION = 512;
+/** NR_MAX_MIGRATE_PAGES_RETRY. */
+export const NR_MAX_MIGRATE_PAGES_RETRY = 10;
+/** NR_MAX_MIGRATE_ASYNC_RETRY. */
+export const NR_MAX_MIGRATE_ASYNC_RETRY = 3;
+/** NR_MAX_MIGRATE_SYNC_RETRY. */
+export const NR_MAX_MIGRATE_SYNC_RETRY = 7;
+
+/** get_new_folio: a free target page with refcount 1 for `src`, or -1 (NULL). */
+export type NewFolio = (src: number) => number;
+/** put_new_folio: give back an unused target. Without it the VM drops it with folio_put. */
+export type PutNewFolio = (dst: number) => void;
+
+/** What migrate_pages reports (`*nr_succeeded` plus the statistics behind the counters). */
+export interface MigrateResult {
+  /** The return value: pages (folios) not migrated, or a negative errno. */
+  readonly rc: number;
+  /** Base pages migrated (counted in pgmigrate_success). */
+  readonly nrSucceeded: number;
+  /** Base pages counted in pgmigrate_fail. */
+  readonly nrFailedPages: number;
+}

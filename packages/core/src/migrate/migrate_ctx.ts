@@ -1,0 +1,52 @@
+/**
+ * The state one migrate_pages() call carries through its passes, and the small steps every
+ * profile shares: releasing a target and dropping the isolation reference.
+ * @module
+ */
+
+import { folioPut } from '../buddy/free_page.js';
+import { Errno } from '../errors.js';
+import type { Memory } from '../memory/mem.js';
+import { PG } from '../page/flags.js';
+import type { Kctx } from '../page/lock.js';
+import { PF_MEMALLOC } from '../sched/types.js';
+import type { PendingMigrate } from './callbacks.js';
+import type { DefinedOps } from './movable.js';
+import type { NewFolio, PutNewFolio } from './types.js';
+
+export const ISOLATED = 1 << PG.isolated;
+export const EAGAIN = Errno.EAGAIN;
+export const ENOMEM = Errno.ENOMEM;
+/** MIGRATEPAGE_UNMAP: internal "src and dst locked, ready for the move phase". */
+export const UNMAP = 1;
+
+export interface Ctx {
+  /** A target held across a sleep in the unmap step's fast path. */
+  pendingDst: number;
+  /** The link dst had on the pairing list before the move step took it off. */
+  pendingPrev: number;
+  /** The ops of a move step the fast path hands over to `moveCall`. */
+  pendingOps: DefinedOps | null;
+  /** The driver call of that step. */
+  readonly pendingCall: PendingMigrate;
+  readonly k: Kctx;
+  readonly mem: Memory;
+  readonly getNew: NewFolio;
+  readonly putNew: PutNewFolio | undefined;
+  readonly reason: number;
+}
+
+export function releaseDst(c: Ctx, dst: number): void {
+  if (c.putNew) c.putNew(dst);
+  else folioPut(c.mem, dst);
+}
+
+/** migrate_folio_done(): drop the isolation reference of a migrated (or freed) src. */
+export function migrateFolioDone(c: Ctx, src: number): void {
+  folioPut(c.mem, src);
+}
+
+export function mayNotSleep(c: Ctx): boolean {
+  const t = c.k.sched.current;
+  return t !== undefined && (t.flags & PF_MEMALLOC) !== 0;
+}

@@ -1,0 +1,172 @@
+/**
+ * migrate_pages() as v4.8 and v6.0 run it (mm/migrate.c; spec §3.3-§3.5): unmap_and_move()
+ * one page at a time, up to ten passes, with each profile's counting and putback.
+ * @module
+ */
+
+import { folioPut } from '../buddy/free_page.js';
+import type { ListId } from '../memory/list.js';
+import { PG } from '../page/flags.js';
+import { lockPage, lockPageFast, trylockPage, unlockPage } from '../page/lock.js';
+import type { KernelGen } from '../sched/types.js';
+import {
+  callMigratePage,
+  callMigratePageGen,
+  callPutbackPage,
+  callPutbackPageGen,
+} from './callbacks.js';
+import {
+  type Ctx,
+  EAGAIN,
+  ENOMEM,
+  ISOLATED,
+  mayNotSleep,
+  migrateFolioDone,
+  releaseDst,
+} from './migrate_ctx.js';
+import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
+import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
+import { MIGRATE_MODE, type MigrateResult, NR_MAX_MIGRATE_PAGES_RETRY } from './types.js';
+
+// ---------------------------------------------------------------------------------------
+// v4.8 / v6.0: unmap_and_move()
+
+function* unmapAndMoveInner(
+  c: Ctx,
+  src: number,
+  dst: number,
+  force: boolean,
+  mode: number,
+): KernelGen<number> {
+  const { k, mem } = c;
+  const { sched } = k;
+  if (sched.preemptible) yield { op: 'trylock_page', pfn: src };
+  if (!trylockPage(mem, src)) {
+    if (!force || mode === MIGRATE_MODE.ASYNC) return EAGAIN;
+    // Direct compaction must not sleep on a page lock: it may hold other page locks.
+    if (mayNotSleep(c)) return EAGAIN;
+    yield* lockPage(k, src);
+  }
+  if (sched.preemptible) yield { op: 'trylock_page', pfn: dst };
+  if (!trylockPage(mem, dst)) {
+    unlockPage(k, src);
+    return EAGAIN;
+  }
+  const d = moveToNewFolioBegin(mem, dst, src);
+  let rc = 0;
+  if (d !== null)
+    rc = moveToNewFolioEnd(
+      mem,
+      src,
+      d.migrateGen || k.sched.preemptible
+        ? yield* callMigratePageGen(mem, d, dst, src, mode)
+        : callMigratePage(mem, d, dst, src, mode),
+    );
+  if (sched.preemptible) yield { op: 'unlock_page', pfn: dst };
+  unlockPage(k, dst);
+  unlockPage(k, src);
+  // The VM's allocation reference on dst; the owner holds its own (or, if it released
+  // src, nobody does and dst goes back to the buddy allocator).
+  if (rc === 0) folioPut(mem, dst);
+  return rc;
+}
+
+function* unmapAndMove(
+  c: Ctx,
+  src: number,
+  force: boolean,
+  mode: number,
+  ret: ListId | undefined,
+): KernelGen<number> {
+  const { k, mem } = c;
+  const prof = mem.profile;
+  const p = mem.pages;
+  let rc = 0;
+  let dst = -1;
+  if (prof.allocBeforeShortcut) {
+    dst = c.getNew(src);
+    if (dst < 0) return ENOMEM;
+  }
+  if (k.sched.preemptible) yield { op: 'page_count', pfn: src };
+  if (p.refcount[src] === 1) {
+    // The page was freed from under us (its owner dropped its references): done.
+    p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
+    if (prof.shortcutLocks && __PageMovable(mem, src)) {
+      yield* lockPage(k, src);
+      if (!PageMovable(mem, src)) p.flags[src] &= ~ISOLATED;
+      unlockPage(k, src);
+    }
+    if (dst >= 0) releaseDst(c, dst);
+  } else {
+    if (dst < 0) {
+      dst = c.getNew(src);
+      if (dst < 0) return ENOMEM;
+    }
+    rc = yield* unmapAndMoveInner(c, src, dst, force, mode);
+    if (rc !== 0) releaseDst(c, dst);
+  }
+  if (rc !== EAGAIN) p.lists.del(src);
+  if (rc === 0) {
+    migrateFolioDone(c, src);
+  } else if (rc !== EAGAIN) {
+    if (prof.putbackPermanentInside) yield* putbackInside(c, src);
+    else if (ret !== undefined) p.lists.addTail(ret, src);
+  }
+  return rc;
+}
+
+/** v4.8: a permanent failure is put back inside migrate_pages. */
+function* putbackInside(c: Ctx, src: number): KernelGen {
+  const { k, mem } = c;
+  if (!lockPageFast(k, src)) yield* lockPage(k, src);
+  if (PageMovable(mem, src)) {
+    const d = pageMovableOps(mem, src);
+    if (d?.putbackGen) yield* callPutbackPageGen(mem, d, src);
+    else if (d) callPutbackPage(mem, d, src);
+  }
+  mem.pages.flags[src] &= ~ISOLATED;
+  unlockPage(k, src);
+  folioPut(mem, src);
+}
+
+export function* migratePagesLegacy(c: Ctx, from: ListId, mode: number): KernelGen<MigrateResult> {
+  const { mem } = c;
+  const lists = mem.pages.lists;
+  const prof = mem.profile;
+  const ret = prof.putbackPermanentInside ? undefined : lists.newList();
+  let nrSucceeded = 0;
+  let nrFailed = 0;
+  let nrFailedPages = 0;
+  let retry = 1;
+  let rc = 0;
+  let enomem = false;
+  for (let pass = 0; pass < NR_MAX_MIGRATE_PAGES_RETRY && retry; pass++) {
+    retry = 0;
+    for (let src = lists.first(from); src !== -1 && !enomem; ) {
+      const next = lists.nextOf(src);
+      const r = yield* unmapAndMove(c, src, pass > 2, mode, ret);
+      if (r === ENOMEM) {
+        nrFailed++;
+        nrFailedPages++;
+        enomem = true;
+      } else if (r === EAGAIN) retry++;
+      else if (r === 0) nrSucceeded++;
+      else {
+        nrFailed++;
+        nrFailedPages++;
+      }
+      src = next;
+    }
+    if (enomem) break;
+  }
+  if (enomem) rc = ENOMEM;
+  else {
+    nrFailed += retry;
+    rc = nrFailed;
+  }
+  if (ret !== undefined) {
+    lists.spliceHead(ret, from);
+    lists.freeList(ret);
+  }
+  return { rc, nrSucceeded, nrFailedPages: prof.countRetryFailures ? nrFailed : nrFailedPages };
+}
