@@ -14,9 +14,9 @@ import {
 import { balloonInvariants, balloonStatsText } from './check.js';
 import { VirtioBalloon, type VirtioBalloonOptions } from './virtio.js';
 
+export { adjustManagedPageCount, balloonPageDevice } from './balloon_ops.js';
 export { balloonInvariants, balloonStatsText, deviceInvariants } from './check.js';
 export {
-  adjustManagedPageCount,
   BALLOON_GFP,
   type BalloonDesign,
   BalloonDevice,
@@ -24,7 +24,6 @@ export {
   type BalloonDeviceStats,
   type BalloonMigratepage,
   type BalloonMistakes,
-  balloonPageDevice,
 } from './device.js';
 export {
   HOST_POISON,

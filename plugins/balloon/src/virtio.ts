@@ -18,12 +18,8 @@ import {
   mightSleep,
   putPage,
 } from '@mops/core';
-import {
-  adjustManagedPageCount,
-  type BalloonDesign,
-  BalloonDevice,
-  type BalloonMistakes,
-} from './device.js';
+import { adjustManagedPageCount } from './balloon_ops.js';
+import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
 
 const EV_BALLOON_MIGRATE = EV.balloon_migrate;

@@ -1,0 +1,294 @@
+/**
+ * The balloon core of one machine (mm/balloon_compaction.c, from 2026 mm/balloon.c;
+ * spec §6.2, §6.4): the devices by id, the 2026 global lock, and the movable_operations
+ * through which compaction isolates, migrates and puts back balloon pages.
+ * @module
+ */
+
+import {
+  bug,
+  defineMovableOps,
+  Errno,
+  EV,
+  getPage,
+  type Kctx,
+  type KernelGen,
+  type MaybeGen,
+  type Memory,
+  MIGRATE_PAGE_ALONE,
+  type MigratePageAlone,
+  MmBug,
+  MopsError,
+  type MovableOperations,
+  PG,
+  PGTY,
+  putPage,
+  SpinLock,
+  setMovableOps,
+} from '@mops/core';
+import type { BalloonDesign, BalloonDevice } from './device.js';
+import { balloonRules } from './rules.js';
+
+/** Per-machine balloon infrastructure: the ops, the devices by id, the 2026 lock. */
+export interface BalloonCore {
+  readonly ops: MovableOperations;
+  readonly devices: (BalloonDevice | undefined)[];
+  design: BalloonDesign | undefined;
+  globalLock: SpinLock | undefined;
+}
+
+export const cores = new WeakMap<Memory, BalloonCore>();
+
+const LOCKED = 1 << PG.locked;
+
+/**
+ * Takes a balloon list lock inside a plain function; returns whether the lock object was
+ * taken. The lock is never held across a scheduling point, so it is always free here. A
+ * task running alone (`sched.preemptible` false) cannot be interleaved until the section
+ * ends, so it skips the lock object and its lockdep bookkeeping, as a lone task skips its
+ * scheduling points.
+ */
+export function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
+  if (!k.sched.preemptible) return false;
+  if (!lock.trylock()) {
+    const e = new MmBug(`${lock.className} held across a scheduling point`);
+    k.mem.halted = e;
+    throw e;
+  }
+  return true;
+}
+
+/**
+ * adjust_managed_page_count(page, delta): the zone of `pfn` gains or loses managed pages.
+ * @see mm/page_alloc.c adjust_managed_page_count()
+ */
+export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number): void {
+  mem.zoneOf(pfn).managedPages += delta;
+}
+
+/**
+ * The balloon device of page `pfn` (`balloon_page_device(page)`: `page->private`), or
+ * undefined when the page is not (or no longer) a balloon page.
+ */
+export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | undefined {
+  const core = cores.get(mem);
+  const id = mem.pages.priv[pfn];
+  return core && id > 0 ? core.devices[id] : undefined;
+}
+
+export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
+  const mem = k.mem;
+  let core = cores.get(mem);
+  if (core) {
+    if (core.design !== design)
+      throw new MopsError(
+        'E_USAGE',
+        `this machine's balloon devices use the ${core.design} design; all devices of a machine share one`,
+        'design',
+      );
+    return core;
+  }
+  const devices: (BalloonDevice | undefined)[] = [undefined];
+  const c: BalloonCore = {
+    ops: makeOps(k, design, devices),
+    devices,
+    design,
+    globalLock: undefined,
+  };
+  if (mem.profile.movableMarker === 'page_type' && setMovableOps(mem, c.ops, PGTY.offline) !== 0)
+    throw new MopsError(
+      'E_PLUGIN',
+      'set_movable_ops(PGTY_offline) failed: another driver registered movable_ops for PageOffline',
+      'ops',
+    );
+  cores.set(mem, c);
+  core = c;
+  return core;
+}
+
+/** balloon_mops (v6.x) / balloon_aops (v4.8) of one machine. */
+function makeOps(
+  k: Kctx,
+  design: BalloonDesign,
+  devices: readonly (BalloonDevice | undefined)[],
+): MovableOperations {
+  const mem = k.mem;
+  const rules = balloonRules(mem.profile);
+  const priv = mem.pages.priv;
+  const device = (pfn: number): BalloonDevice | undefined => devices[priv[pfn]];
+  /** 2026 balloon_page_isolate(): the device is read under the global lock. */
+  const isolate2026 = (page: number): boolean => {
+    // Deflation clears private under the lock.
+    const lock = cores.get(mem)!.globalLock!;
+    const taken = spinLockAtomic(k, lock);
+    const dev = device(page);
+    if (dev) dev.isolateLocked(page);
+    if (taken) lock.unlock();
+    return dev !== undefined;
+  };
+  /** Classic balloon_page_isolate() of a page that already got deflated. */
+  const isolateDeflated = (page: number): boolean => {
+    if (rules.nullDeviceChecks) return false;
+    bug(mem, 'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)', page);
+  };
+  /**
+   * The checks of balloon_page_migrate() before the driver's migratepage: the device, or
+   * undefined for -EAGAIN (v6.17: the page got deflated while isolated).
+   */
+  const migrateDevice = (newpage: number, page: number): BalloonDevice | undefined => {
+    const dev = device(page);
+    if (!dev) return noMigrateDevice(page);
+    const flags = mem.pages.flags;
+    if (dev.design === 'classic' && !(flags[page] & flags[newpage] & LOCKED))
+      migrateNotLocked(newpage, page);
+    if (!dev.migratepage)
+      bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
+    return dev;
+  };
+  /** balloon_page_migrate() of a page without a device: v6.17 warns and retries later. */
+  const noMigrateDevice = (page: number): undefined => {
+    if (!rules.nullDeviceChecks)
+      bug(
+        mem,
+        'BUG: kernel NULL pointer dereference (balloon_page_device(page)->migratepage)',
+        page,
+      );
+    mem.warnOnce(
+      'balloon_page_migrate:!b_dev_info',
+      'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
+      page,
+    );
+    return undefined;
+  };
+  const migrateNotLocked = (newpage: number, page: number): void => {
+    if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
+    bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
+  };
+  /** 2026: the balloon core's bookkeeping after the driver's migratepage. */
+  function* coreMigrated(
+    dev: BalloonDevice,
+    newpage: number,
+    page: number,
+    rc: number,
+  ): KernelGen<number> {
+    if (rc < 0 && rc !== Errno.ENOENT) {
+      dev.stats.migrateFailures++;
+      return rc;
+    }
+    const taken = k.sched.preemptible;
+    if (taken) yield* dev.pagesLock.lock();
+    if (rc === 0) {
+      getPage(mem, newpage);
+      dev.insert(newpage);
+      mem.vmstat.events[EV.balloon_migrate]++;
+      if (dev.adjustManagedPageCount && mem.zoneOf(page) !== mem.zoneOf(newpage)) {
+        adjustManagedPageCount(mem, page, 1);
+        adjustManagedPageCount(mem, newpage, -1);
+      }
+      dev.stats.migrations++;
+    } else {
+      // Old page was deflated but new page not inflated.
+      mem.vmstat.count('balloon_deflate');
+      if (dev.adjustManagedPageCount) adjustManagedPageCount(mem, page, 1);
+      dev.stats.enoent++;
+    }
+    dev.uncountIsolated(page);
+    dev.finalize(page);
+    if (taken) dev.pagesLock.unlock();
+    putPage(mem, page);
+    return 0;
+  }
+  const ops: MovableOperations = {
+    /**
+     * balloon_page_isolate(): take the page off the device's list and count it isolated.
+     * @see mm/balloon_compaction.c balloon_page_isolate()
+     */
+    isolatePage(page: number): boolean {
+      if (design === '2026') return isolate2026(page);
+      const dev = device(page);
+      if (!dev) return isolateDeflated(page);
+      const taken = dev.lockAtomic();
+      dev.isolateLocked(page);
+      dev.unlockAtomic(taken);
+      return true;
+    },
+    /**
+     * balloon_page_migrate(): the driver's migratepage, and in the 2026 design the
+     * bookkeeping it no longer does.
+     * @see mm/balloon_compaction.c balloon_page_migrate()
+     */
+    *migratePage(newpage: number, page: number, mode: number): KernelGen<number> {
+      const dev = migrateDevice(newpage, page);
+      if (dev === undefined) return Errno.EAGAIN;
+      dev.inFlight++;
+      try {
+        const r = dev.migratepage!(dev, newpage, page, mode);
+        const rc = typeof r === 'number' ? r : yield* r;
+        if (dev.design === 'classic') return classicMigrated(dev, rc);
+        return yield* coreMigrated(dev, newpage, page, rc);
+      } finally {
+        dev.inFlight--;
+      }
+    },
+    /**
+     * balloon_page_putback(): back on the device's list, one isolated page fewer.
+     * @see mm/balloon_compaction.c balloon_page_putback()
+     */
+    putbackPage(page: number): void {
+      const dev = device(page);
+      if (!dev) {
+        if (rules.nullDeviceChecks) {
+          mem.warnOnce(
+            'balloon_page_putback:!b_dev_info',
+            'WARNING: balloon_page_putback: WARN_ON_ONCE(!b_dev_info)',
+            page,
+          );
+          return;
+        }
+        bug(
+          mem,
+          'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)',
+          page,
+        );
+      }
+      const taken = dev.lockAtomic();
+      dev.putbackLocked(page);
+      dev.unlockAtomic(taken);
+    },
+  };
+  if (design === 'classic') {
+    /** A classic migration run alone: balloon_page_migrate() without a generator of its own. */
+    const migrateAlone = (newpage: number, page: number, mode: number): MaybeGen<number> => {
+      const dev = migrateDevice(newpage, page);
+      if (dev === undefined) return Errno.EAGAIN;
+      dev.inFlight++;
+      let settled = true;
+      try {
+        const r = dev.migratepage!(dev, newpage, page, mode);
+        if (typeof r === 'number') return classicMigrated(dev, r);
+        settled = false;
+        return classicMigrateRest(dev, r);
+      } finally {
+        if (settled) dev.inFlight--;
+      }
+    };
+    (ops as { [MIGRATE_PAGE_ALONE]?: MigratePageAlone })[MIGRATE_PAGE_ALONE] = migrateAlone;
+  }
+  return defineMovableOps('balloon', ops);
+}
+
+/** Classic: the driver did the bookkeeping; count its answer. */
+function classicMigrated(dev: BalloonDevice, rc: number): number {
+  if (rc === 0) dev.stats.migrations++;
+  else dev.stats.migrateFailures++;
+  return rc;
+}
+
+/** The rest of a classic migration whose driver answered with a generator. */
+function* classicMigrateRest(dev: BalloonDevice, r: KernelGen<number>): KernelGen<number> {
+  try {
+    return classicMigrated(dev, yield* r);
+  } finally {
+    dev.inFlight--;
+  }
+}
