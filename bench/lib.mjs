@@ -21,3 +21,57 @@ export function nsPerOp(body, iterations, batches = 15) {
   }
   return median(per);
 }
+
+/**
+ * Fragments a fresh machine: allocates every free page (GFP_KERNEL) and frees every other
+ * one, so that freeing a page later costs one free-list insertion and no merge.
+ */
+export function fragmentEveryOther(core, mem) {
+  const { allocPages, putPage, GFP } = core;
+  const all = [];
+  for (let p = allocPages(mem, GFP.KERNEL, 0); p >= 0; p = allocPages(mem, GFP.KERNEL, 0))
+    all.push(p);
+  for (const p of all) if (p % 2 === 0) putPage(mem, p);
+}
+
+/**
+ * Runs `rounds` rounds of isolate + migrate_pages (ASYNC) + putback over `s.pages`, `batch`
+ * pages per round, on a single CPU; returns the elapsed nanoseconds. Targets come from a
+ * pool allocated beforehand (the free scanner's job, not timed); after each round the
+ * migrated copies become the pages of the next.
+ */
+export function migrateRounds(core, s, rounds, batch) {
+  const {
+    isolateMovablePage,
+    isolateMovablePageFast,
+    ISOLATE_AS_TASK,
+    migratePages,
+    putbackMovablePages,
+    allocPages,
+    GFP,
+  } = core;
+  const { m, pages, list } = s;
+  const mem = m.mem;
+  const lists = mem.pages.lists;
+  const pool = new Int32Array(rounds * batch);
+  for (let i = 0; i < pool.length; i++) pool[i] = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0);
+  let next = 0;
+  const getNew = () => pool[next++];
+  const t0 = process.hrtime.bigint();
+  m.run(function* () {
+    for (let r = 0; r < rounds; r++) {
+      const first = next;
+      for (let i = 0; i < batch; i++) {
+        let ok = isolateMovablePageFast(m, pages[i], 0);
+        if (ok === ISOLATE_AS_TASK) ok = yield* isolateMovablePage(m, pages[i], 0);
+        if (ok !== true) throw new Error(`isolation failed for pfn ${pages[i]}`);
+        lists.addTail(list, pages[i]);
+      }
+      const res = yield* migratePages(m, list, getNew, undefined, 0, 0);
+      if (res.rc !== 0) throw new Error(`migration failed: ${res.rc}`);
+      yield* putbackMovablePages(m, list);
+      for (let i = 0; i < batch; i++) pages[i] = pool[first + i];
+    }
+  });
+  return Number(process.hrtime.bigint() - t0);
+}

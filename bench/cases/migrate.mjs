@@ -5,7 +5,7 @@
 // scanner's job, not timed) and migrate_pages runs on lists of COMPACT_CLUSTER_MAX pages.
 // The machine is fragmented first (every other page allocated), so freeing a migrated
 // source costs one list insertion, as on a machine that needs compacting.
-import { median } from '../lib.mjs';
+import { fragmentEveryOther, median, migrateRounds } from '../lib.mjs';
 
 const BATCH = 32;
 
@@ -33,14 +33,10 @@ function trivialDriver(core, m, copies) {
 }
 
 function setup(core, memory, contents, copies) {
-  const { createMachine, GFP, trylockPage, unlockPage, __SetPageMovable, allocPages, putPage } =
-    core;
+  const { createMachine, GFP, trylockPage, unlockPage, __SetPageMovable, allocPages } = core;
   const m = createMachine({ memory, contents, profile: 'v6.3', minFreeKbytes: 0 });
   const mem = m.mem;
-  const all = [];
-  for (let p = allocPages(mem, GFP.KERNEL, 0); p >= 0; p = allocPages(mem, GFP.KERNEL, 0))
-    all.push(p);
-  for (const p of all) if (p % 2 === 0) putPage(mem, p);
+  fragmentEveryOther(core, mem);
   const ops = trivialDriver(core, m, copies);
   const pages = [];
   for (let i = 0; i < BATCH; i++) {
@@ -53,49 +49,13 @@ function setup(core, memory, contents, copies) {
   return { m, pages, list: mem.pages.lists.newList() };
 }
 
-/** Runs `rounds` rounds of isolate + migrate_pages + putback over the driver's pages. */
-function runRounds(core, s, rounds) {
-  const {
-    isolateMovablePage,
-    isolateMovablePageFast,
-    ISOLATE_AS_TASK,
-    migratePages,
-    putbackMovablePages,
-    allocPages,
-    GFP,
-  } = core;
-  const { m, pages, list } = s;
-  const mem = m.mem;
-  const lists = mem.pages.lists;
-  const pool = new Int32Array(rounds * BATCH);
-  for (let i = 0; i < pool.length; i++) pool[i] = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0);
-  let next = 0;
-  const getNew = () => pool[next++];
-  const t0 = process.hrtime.bigint();
-  m.run(function* () {
-    for (let r = 0; r < rounds; r++) {
-      const first = next;
-      for (let i = 0; i < BATCH; i++) {
-        let ok = isolateMovablePageFast(m, pages[i], 0);
-        if (ok === ISOLATE_AS_TASK) ok = yield* isolateMovablePage(m, pages[i], 0);
-        lists.addTail(list, pages[i]);
-      }
-      const res = yield* migratePages(m, list, getNew, undefined, 0, 0);
-      if (res.rc !== 0) throw new Error(`migration failed: ${res.rc}`);
-      yield* putbackMovablePages(m, list);
-      for (let i = 0; i < BATCH; i++) pages[i] = pool[first + i];
-    }
-  });
-  return Number(process.hrtime.bigint() - t0);
-}
-
 export async function run(core) {
   const out = [];
   {
     const s = setup(core, '1G', false);
-    runRounds(core, s, 500);
+    migrateRounds(core, s, 500, BATCH);
     const per = [];
-    for (let b = 0; b < 15; b++) per.push(runRounds(core, s, 1000) / (1000 * BATCH));
+    for (let b = 0; b < 15; b++) per.push(migrateRounds(core, s, 1000, BATCH) / (1000 * BATCH));
     out.push({ id: 'migrate_overhead_ns', value: median(per), unit: 'ns', target: 400 });
   }
   {
@@ -104,12 +64,12 @@ export async function run(core) {
     const data = s.m.mem.pages.contents;
     const { PAGE_SIZE } = core;
     const flush = new Uint8Array(64 << 20);
-    runRounds(core, s, 200);
+    migrateRounds(core, s, 200, BATCH);
     const ratios = [];
     for (let rep = 0; rep < 9; rep++) {
       copies.length = 0;
       flush.fill(rep);
-      const mig = runRounds(core, s, 1000);
+      const mig = migrateRounds(core, s, 1000, BATCH);
       // The same copies, same pages, same order, from a cache state as cold as before.
       flush.fill(rep + 1);
       const t0 = process.hrtime.bigint();

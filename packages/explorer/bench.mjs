@@ -10,15 +10,10 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { median } from '../../bench/lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const RACES = ['9a', '9d', '9e'];
-
-function median(xs) {
-  const s = [...xs].sort((a, b) => a - b);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
 
 function schedulesPerSecond(ex, name, runs) {
   ex.explore(name, { variant: 'fixed', strategy: 'random', runs: Math.min(runs, 2000), seed: 1 });

@@ -137,8 +137,7 @@ export async function runWorkload(m: Machine, name: string): Promise<WorkloadSum
       if (!pool)
         throw new MopsError('E_USAGE', '--workload zsmalloc needs --plugin zsmalloc', '--workload');
       const hs: number[] = [];
-      let free = 0;
-      for (const z of m.mem.populatedZones) free += z.nrFreePages;
+      const free = m.mem.nrFreePages();
       const budget = Math.floor(free * 0.7) * 4096;
       let used = 0;
       while (used < budget) {
@@ -168,8 +167,7 @@ export async function runWorkload(m: Machine, name: string): Promise<WorkloadSum
         throw new MopsError('E_USAGE', '--workload balloon needs --plugin balloon', '--workload');
       // Inflate into the holes of a churned machine: balloon pages end up scattered.
       mixedChurn(m, { fill: 0.8, free: 0.5, unmovable: 0.1 });
-      let free = 0;
-      for (const z of m.mem.populatedZones) free += z.nrFreePages;
+      const free = m.mem.nrFreePages();
       const n = m.run(() => vb.fill(Math.floor(free / 3)));
       return { lines: [`balloon: inflated ${n} pages into the holes of a churned machine`] };
     }

@@ -17,5 +17,6 @@ export * from './schedule.js';
 export * from './shrink.js';
 export * from './snapshot.js';
 export * from './strategies.js';
+export * from './vm_tasks.js';
 
 registerBuiltinScenarios();

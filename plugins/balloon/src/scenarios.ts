@@ -6,54 +6,13 @@
  * @module
  */
 
-import {
-  allocPages,
-  createMachine,
-  folioPut,
-  GFP,
-  isolatedOk,
-  isolateMovablePage,
-  type KernelGen,
-  type Machine,
-  MIGRATE_MODE,
-  migratePages,
-  putbackMovablePages,
-} from '@mops/core';
-import { BUGGY_FIXED, registerScenario, type Scenario } from '@mops/explorer';
+import { createMachine, type KernelGen } from '@mops/core';
+import { BUGGY_FIXED, isolateThenMigrate, registerScenario, type Scenario } from '@mops/explorer';
 import { balloonInvariants } from './check.js';
 import type { BalloonMistakes } from './device.js';
 import { VirtioBalloon } from './virtio.js';
 
 const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
-
-/** Free base pages of every populated zone. */
-function freePages(m: Machine): number {
-  let n = 0;
-  for (const z of m.mem.populatedZones) n += z.nrFreePages;
-  return n;
-}
-
-/**
- * A compaction-like VM task: isolate `pfn`; then migrate it (putting it back if that
- * fails) or, with `migrate` false, put it straight back.
- */
-function* vmTask(m: Machine, pfn: number, migrate: boolean): KernelGen<boolean> {
-  const res = yield* isolateMovablePage(m, pfn, 0);
-  if (!isolatedOk(res)) return false;
-  const lists = m.mem.pages.lists;
-  const list = lists.newList();
-  lists.addTail(list, pfn);
-  if (migrate) {
-    const getNew = (): number => allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
-    const r = yield* migratePages(m, list, getNew, (d) => folioPut(m.mem, d), MIGRATE_MODE.SYNC, 0);
-    if (r.rc !== 0) yield* putbackMovablePages(m, list);
-  } else {
-    if (m.sched.preemptible) yield { op: 'migrate_pages', pfn, note: 'on the list' };
-    yield* putbackMovablePages(m, list);
-  }
-  lists.freeList(list);
-  return true;
-}
 
 /**
  * balloon-deflate-vs-isolate: a two-page balloon deflates completely (leak_balloon, retried
@@ -91,7 +50,7 @@ export const balloonDeflateVsIsolate: Scenario = {
       variant === 'buggy' ? { dequeueWaitsForPageLock: true } : undefined;
     const vb = new VirtioBalloon(m, { mistakes });
     m.registerInvariantChecker('balloon', () => balloonInvariants(vb));
-    const before = freePages(m);
+    const before = m.mem.nrFreePages();
     m.run(() => vb.fill(2));
     const [p1, p2] = vb.dev.listPages();
     const p = m.mem.pages;
@@ -99,8 +58,8 @@ export const balloonDeflateVsIsolate: Scenario = {
       machine: m,
       state: [vb],
       start: () => {
-        m.sched.spawn('migrate', () => vmTask(m, p1, true));
-        m.sched.spawn('putback', () => vmTask(m, p2, false));
+        m.sched.spawn('migrate', () => isolateThenMigrate(m, p1, true));
+        m.sched.spawn('putback', () => isolateThenMigrate(m, p2, false));
         m.sched.spawn('leak', function* (): KernelGen {
           // The config-change work retries a short leak later.
           for (let i = 0; i < 3 && vb.numPages > 0; i++) {
@@ -118,7 +77,7 @@ export const balloonDeflateVsIsolate: Scenario = {
       },
       finish: () => {
         const out: string[] = [];
-        const lost = before - freePages(m) - vb.numPages;
+        const lost = before - m.mem.nrFreePages() - vb.numPages;
         if (lost !== 0) out.push(`${lost} page(s) neither in the balloon nor free at the end`);
         if (vb.dev.isolatedPages !== 0)
           out.push(`isolated_pages is ${vb.dev.isolatedPages} with no compaction running`);

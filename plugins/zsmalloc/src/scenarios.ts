@@ -8,22 +8,22 @@
  */
 
 import {
-  allocPages,
   createMachine,
-  folioPut,
-  GFP,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
   type Machine,
-  MIGRATE_MODE,
   MopsError,
-  migratePages,
   PAGE_SIZE,
   type ProfileName,
-  putbackMovablePages,
 } from '@mops/core';
-import { BUGGY_FIXED, registerScenario, type Scenario } from '@mops/explorer';
+import {
+  BUGGY_FIXED,
+  isolateThenMigrate,
+  migrateIsolated,
+  registerScenario,
+  type Scenario,
+} from '@mops/explorer';
 import { checkZsmalloc } from './check.js';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { type ZsMistakes, ZsPool } from './pool.js';
@@ -50,49 +50,11 @@ function zsMachine(profile: ProfileName, mistakes?: ZsMistakes): { m: Machine; p
   return { m, pool };
 }
 
-/** Free base pages of every populated zone. */
-function freePages(m: Machine): number {
-  let n = 0;
-  for (const z of m.mem.populatedZones) n += z.nrFreePages;
-  return n;
-}
-
 /** Allocates an object of {@link OBJ_SIZE} bytes filled with `fill`; returns its handle. */
 function object(pool: ZsPool, fill: number): number {
   const h = pool.zsMalloc(OBJ_SIZE);
   pool.objWrite(h, new Uint8Array(OBJ_SIZE).fill(fill));
   return h;
-}
-
-/** migrate_pages() on a list holding the isolated `pfn`, putting it back if that fails. */
-function* migrateIsolated(m: Machine, pfn: number): KernelGen {
-  const lists = m.mem.pages.lists;
-  const list = lists.newList();
-  lists.addTail(list, pfn);
-  const getNew = (): number => allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
-  const r = yield* migratePages(m, list, getNew, (d) => folioPut(m.mem, d), MIGRATE_MODE.SYNC, 0);
-  if (r.rc !== 0) yield* putbackMovablePages(m, list);
-  lists.freeList(list);
-}
-
-/**
- * A compaction-like VM task: isolate `pfn`; then migrate it (putting it back if that
- * fails) or, with `migrate` false, put it straight back.
- */
-function* vmTask(m: Machine, pfn: number, migrate: boolean): KernelGen<boolean> {
-  const res = yield* isolateMovablePage(m, pfn, 0);
-  if (!isolatedOk(res)) return false;
-  if (migrate) {
-    yield* migrateIsolated(m, pfn);
-    return true;
-  }
-  const lists = m.mem.pages.lists;
-  const list = lists.newList();
-  lists.addTail(list, pfn);
-  if (m.sched.preemptible) yield { op: 'migrate_pages', pfn, note: 'on the list' };
-  yield* putbackMovablePages(m, list);
-  lists.freeList(list);
-  return true;
 }
 
 /**
@@ -129,7 +91,7 @@ export const zsmallocFreeVsMigrate: Scenario = {
         : { freeWithoutClearMovable: true }
       : undefined;
     const { m, pool } = zsMachine(profile, mistakes);
-    const before = freePages(m);
+    const before = m.mem.nrFreePages();
     const h1 = object(pool, 0x11);
     const h2 = object(pool, 0x22);
     const page = pool.handles.pfn[pool.checkHandle(h1, 'scenario')];
@@ -137,8 +99,8 @@ export const zsmallocFreeVsMigrate: Scenario = {
       machine: m,
       state: [pool, pool.registry],
       start: () => {
-        m.sched.spawn('migrate', () => vmTask(m, page, true));
-        m.sched.spawn('putback', () => vmTask(m, page, false));
+        m.sched.spawn('migrate', () => isolateThenMigrate(m, page, true));
+        m.sched.spawn('putback', () => isolateThenMigrate(m, page, false));
         m.sched.spawn('zs_free', function* (): KernelGen {
           yield* pool.zsFreeTask(h1);
           yield* pool.zsFreeTask(h2);
@@ -153,7 +115,7 @@ export const zsmallocFreeVsMigrate: Scenario = {
         }
         if (pool.pagesAllocated !== 0)
           out.push(`pool still holds ${pool.pagesAllocated} pages after every object was freed`);
-        const now = freePages(m);
+        const now = m.mem.nrFreePages();
         if (now !== before)
           out.push(`${before - now} page(s) never returned to the buddy allocator`);
         if (m.mem.pages.refcount[page] !== 0)

@@ -38,9 +38,7 @@ function freeBlocksAtLeast(buddyinfo: string, order: number): number {
 }
 
 function freeMiB(m: Machine): number {
-  let n = 0;
-  for (const z of m.mem.populatedZones) n += z.nrFreePages;
-  return Math.round((n * 4) / 1024);
+  return Math.round((m.mem.nrFreePages() * 4) / 1024);
 }
 
 /** Runs the demo and writes its report. */
@@ -61,8 +59,7 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   // The guest then gives some of its free memory to the host: balloon pages land in holes.
   const { VIRTIO_BALLOON } = (await import('@mops/balloon')) as { VIRTIO_BALLOON: symbol };
   const vb = m.container.resolve<{ fill(n: number): KernelGen<number> }>(VIRTIO_BALLOON);
-  let free = 0;
-  for (const z of m.mem.populatedZones) free += z.nrFreePages;
+  const free = m.mem.nrFreePages();
   // virtio_balloon inflates at most 256 pages per request, as the kernel driver does.
   let inflated = 0;
   for (let want = Math.floor(free / 8); inflated < want; ) {

@@ -83,6 +83,13 @@ export class Memory {
     return zs[0];
   }
 
+  /** Free base pages of all zones (`global_zone_page_state(NR_FREE_PAGES)`). */
+  nrFreePages(): number {
+    let n = 0;
+    for (const z of this.populatedZones) n += z.nrFreePages;
+    return n;
+  }
+
   /** get_pageblock_migratetype(). */
   pageblockMigratetype(pfn: number): number {
     return this.pageblock[pfn >> pageblock_order] & PB_MIGRATETYPE_MASK;

@@ -60,8 +60,7 @@ export function totalreservePages(mem: Memory): number {
  * Returns `[nr_dirty_threshold, nr_dirty_background_threshold]`.
  */
 export function dirtyThresholds(mem: Memory): [number, number] {
-  let free = 0;
-  for (const z of mem.node.zones) free += z.nrFreePages;
+  const free = mem.nrFreePages();
   let avail = free - Math.min(free, totalreservePages(mem));
   avail += Math.max(0, mem.vmstat.node[NS.nr_inactive_file]);
   avail += Math.max(0, mem.vmstat.node[NS.nr_active_file]);

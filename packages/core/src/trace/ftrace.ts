@@ -10,9 +10,10 @@
  */
 
 import { HZ } from '../clock.js';
+import { COMPACT_STATUS } from '../compaction/types.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { pageblock_order } from '../memory/constants.js';
+import { pageblock_order, ZONE_NAMES } from '../memory/constants.js';
 import { MIGRATE_MODE_NAMES, MR_NAMES } from '../migrate/types.js';
 import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js';
 import {
@@ -152,19 +153,6 @@ const FORMATS = new Map<string, FtraceEventFormat>([
   ],
 ]);
 
-const STATUS = [
-  'not_suitable_zone',
-  'skipped',
-  'deferred',
-  'no_suitable_page',
-  'continue',
-  'complete',
-  'partial_skipped',
-  'contended',
-  'success',
-];
-const ZONE_NAME = ['DMA', 'DMA32', 'Normal', 'Movable', 'Device'];
-
 /** The compaction events' TP_printk formats (include/trace/events/compaction.h). */
 function compactionFormats(): [string, FtraceEventFormat][] {
   const isolate: FtraceEventFormat = {
@@ -188,7 +176,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
     fields: { nid: 'num', idx: 'num', order: 'num', ret: 'num' },
     // "node=%d zone=%-8s order=%d ret=%s"
     print: (e) =>
-      `node=${num(e.nid)} zone=${ZONE_NAME[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${STATUS[num(e.ret)]}`,
+      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${COMPACT_STATUS[num(e.ret)]}`,
   };
   return [
     ['mm_compaction_isolate_migratepages', isolate],
@@ -207,7 +195,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: { ...begin, status: 'num' },
-        print: (e) => `${range(e)} status=${STATUS[num(e.status)]}`,
+        print: (e) => `${range(e)} status=${COMPACT_STATUS[num(e.status)]}`,
       },
     ],
     [
@@ -229,7 +217,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
         fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
         // "nid=%d order=%d classzone_idx=%-8s"
         print: (e) =>
-          `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAME[num(e.highest_zoneidx)].padEnd(8)}`,
+          `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAMES[num(e.highest_zoneidx)].padEnd(8)}`,
       },
     ],
   ];

@@ -50,8 +50,7 @@ export interface CompactionTestOptions {
 export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): CompactionTestResult {
   m.mem.assertRunning();
   const log: string[] = [];
-  let freePages = 0;
-  for (const z of m.mem.populatedZones) freePages += z.nrFreePages;
+  const freePages = m.mem.nrFreePages();
   const memFreeKb = (freePages * PAGE_SIZE) / 1024;
   const hugepageKb = (PAGE_SIZE << pageblock_order) / 1024;
   const filler = createMovableFiller(m);

@@ -348,8 +348,7 @@ export function allocAllFree(machine: Machine, owner = 'workload'): number[] {
   const mem = machine.mem;
   mem.assertRunning();
   const id = mem.owners.register(owner);
-  let left = 0;
-  for (const z of mem.populatedZones) left += z.nrFreePages;
+  let left = mem.nrFreePages();
   const out: number[] = [];
   const gfp = GFP.HIGHUSER_MOVABLE | __GFP.NOWARN;
   for (; left > 0; left--) {
