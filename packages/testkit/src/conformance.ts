@@ -89,6 +89,16 @@ function invariants(m: Machine): string[] {
   return checkInvariants(m).violations;
 }
 
+/** A rule's findings followed by the machine's protocol warnings and invariant violations. */
+function report(m: Machine, out: readonly string[]): string[] {
+  return [...out, ...violations(m), ...invariants(m)];
+}
+
+/** putback_movable_pages() on the rig's list. */
+function putbackAll(r: Rig): void {
+  r.m.run(() => putbackMovablePages(r.m, r.list));
+}
+
 function isolateAll(r: Rig): number[] {
   const done: number[] = [];
   for (const pfn of r.pages) {
@@ -138,8 +148,8 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
           );
         if (pg.flags[pfn] & (1 << PG.locked)) out.push(`pfn ${pfn}: still locked after isolation`);
       });
-      r.m.run(() => putbackMovablePages(r.m, r.list));
-      return [...out, ...violations(r.m), ...invariants(r.m)];
+      putbackAll(r);
+      return report(r.m, out);
     },
   },
   {
@@ -167,7 +177,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
         )
           out.push(`dst pfn ${d}: contents differ from src pfn ${pfn}`);
       });
-      return [...out, ...violations(r.m), ...invariants(r.m)];
+      return report(r.m, out);
     },
   },
   {
@@ -178,7 +188,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
       const r = rig(a, p);
       const refs = r.pages.map((x) => r.m.mem.pages.refcount[x]);
       isolateAll(r);
-      r.m.run(() => putbackMovablePages(r.m, r.list));
+      putbackAll(r);
       const out: string[] = [];
       r.pages.forEach((pfn, i) => {
         if (r.m.mem.pages.refcount[pfn] !== refs[i])
@@ -189,8 +199,8 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
           out.push(`pfn ${pfn}: still isolated after putback`);
       });
       if (isolateAll(r).length === 0) out.push('no page could be isolated again after putback');
-      r.m.run(() => putbackMovablePages(r.m, r.list));
-      return [...out, ...violations(r.m), ...invariants(r.m)];
+      putbackAll(r);
+      return report(r.m, out);
     },
   },
   {
@@ -203,10 +213,10 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
       const { rc } = migrateList(r, MIGRATE_MODE.ASYNC, false);
       const out: string[] = [];
       if (rc !== -12) out.push(`migrate_pages without targets returned ${rc}, expected -ENOMEM`);
-      r.m.run(() => putbackMovablePages(r.m, r.list));
+      putbackAll(r);
       for (const pfn of done)
         if (r.m.mem.pages.flags[pfn] & (1 << PG.isolated)) out.push(`pfn ${pfn}: still isolated`);
-      return [...out, ...violations(r.m), ...invariants(r.m)];
+      return report(r.m, out);
     },
   },
   {
@@ -224,9 +234,9 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
           if (r.m.mem.pages.refcount[pfn] !== 0 && !dsts.includes(pfn))
             out.push(`round ${round}: src pfn ${pfn} kept refcount ${r.m.mem.pages.refcount[pfn]}`);
         r.pages = dsts.filter((d) => r.m.mem.pages.refcount[d] > 0);
-        r.m.run(() => putbackMovablePages(r.m, r.list));
+        putbackAll(r);
       }
-      return [...out, ...violations(r.m), ...invariants(r.m)];
+      return report(r.m, out);
     },
   },
   {
@@ -316,7 +326,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
       const out: string[] = [];
       if (m.mem.vmstat.get('pgmigrate_success') === 0)
         out.push('compaction migrated none of the driver’s pages');
-      return [...out, ...violations(m), ...invariants(m)];
+      return report(m, out);
     },
   },
 ];
