@@ -13,6 +13,7 @@ import {
   type MigrateResult,
   migratePages,
   PF_MEMALLOC,
+  PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
@@ -23,7 +24,7 @@ import {
   type VirtioBalloonOptions,
 } from '../src/index.js';
 
-export const PROFILES: readonly ProfileName[] = ['v4.8', 'v6.0', 'v6.3', 'v6.17'];
+export const PROFILES = PROFILE_NAMES;
 
 /** A small machine: one Normal zone, no watermarks in the way. */
 export function machine(profile: ProfileName, extra: Partial<MachineConfig> = {}): Machine {

@@ -11,12 +11,13 @@ import {
   type Machine,
   type MigrateResult,
   migratePages,
+  PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
 import { createZsPool, type ZsPool } from '../src/index.js';
 
-export const PROFILES: readonly ProfileName[] = ['v4.8', 'v6.0', 'v6.3', 'v6.17'];
+export const PROFILES = PROFILE_NAMES;
 
 export interface Rig {
   m: Machine;
