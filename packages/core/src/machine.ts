@@ -129,9 +129,10 @@ export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConf
   if (typeof layout === 'string') spans = zoneLayout(layout, nrPages);
   else if (Array.isArray(layout)) {
     checkSpans(layout, nrPages);
-    spans = layout;
+    spans = layout.map((z) => Object.freeze({ ...z }));
   } else throw new MopsError('E_CONFIG', 'zones: give a layout name or an array of spans', 'zones');
-  return { bytes, nrPages, profile, seed, contents, spans };
+  // Frozen: the resolved config never changes after the machine is built.
+  return Object.freeze({ bytes, nrPages, profile, seed, contents, spans: Object.freeze(spans) });
 }
 
 /**

@@ -170,8 +170,8 @@ const base = {
   },
 } as const;
 
-/** The four profiles. */
-export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
+/** The four profiles, frozen: a profile is a constant of its kernel era. */
+export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v4.8': {
     ...base,
     name: 'v4.8',
@@ -232,7 +232,12 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = {
       compactMemoryOnlyOne: true,
     },
   },
-};
+});
+
+function deepFreeze<T extends object>(o: T): T {
+  for (const v of Object.values(o)) if (typeof v === 'object' && v !== null) deepFreeze(v);
+  return Object.freeze(o);
+}
 
 /** The profile called `name`; a MopsError naming the choices otherwise. */
 export function getProfile(name: string): Profile {

@@ -88,7 +88,11 @@ export class GraphSnapshot {
         const entries = [...o.entries()];
         const i = slot(o, entries);
         if (entries.length === 0) code.push(`o = O[${i}]; if (o.size !== 0) o.clear();`);
-        else code.push(`o = O[${i}]; o.clear(); for (const e of V[${i}]) o.set(e[0], e[1]);`);
+        // Map.prototype.clear allocates a new table: leave an unchanged map alone.
+        else
+          code.push(
+            `o = O[${i}]; v = V[${i}]; if (!sameMap(o, v)) { o.clear(); for (const e of v) o.set(e[0], e[1]); }`,
+          );
         for (const [k, v] of entries) {
           push(k);
           push(v);
@@ -99,7 +103,10 @@ export class GraphSnapshot {
         const values = [...o.values()];
         const i = slot(o, values);
         if (values.length === 0) code.push(`o = O[${i}]; if (o.size !== 0) o.clear();`);
-        else code.push(`o = O[${i}]; o.clear(); for (const e of V[${i}]) o.add(e);`);
+        else
+          code.push(
+            `o = O[${i}]; v = V[${i}]; if (!sameSet(o, v)) { o.clear(); for (const e of v) o.add(e); }`,
+          );
         for (const v of values) push(v);
         continue;
       }
@@ -121,13 +128,23 @@ export class GraphSnapshot {
     }
     this.objects = this.targets.length;
     const K: (string[] | undefined)[] = this.targets.map((_, i) => keysBySlot.get(i));
-    const compiled = new Function('O', 'V', 'K', 'prune', code.join('\n')) as (
+    const compiled = new Function(
+      'O',
+      'V',
+      'K',
+      'prune',
+      'sameMap',
+      'sameSet',
+      code.join('\n'),
+    ) as (
       o: unknown[],
       v: unknown[],
       k: (string[] | undefined)[],
       prune: (o: Record<string, unknown>, keys: string[]) => void,
+      sameMap: (o: Map<unknown, unknown>, entries: [unknown, unknown][]) => boolean,
+      sameSet: (o: Set<unknown>, values: unknown[]) => boolean,
     ) => void;
-    this.run = (o, v) => compiled(o, v, K, prune);
+    this.run = (o, v) => compiled(o, v, K, prune, sameMap, sameSet);
   }
 
   /** Writes every recorded value back. */
@@ -138,4 +155,23 @@ export class GraphSnapshot {
 
 function prune(o: Record<string, unknown>, keys: string[]): void {
   for (const k of Object.keys(o)) if (!keys.includes(k)) delete o[k];
+}
+
+/** Whether `o` holds exactly `entries`, in the same (iteration) order, identical values. */
+function sameMap(o: Map<unknown, unknown>, entries: [unknown, unknown][]): boolean {
+  if (o.size !== entries.length) return false;
+  let i = 0;
+  for (const k of o.keys()) {
+    const e = entries[i++];
+    if (e[0] !== k || o.get(k) !== e[1]) return false;
+  }
+  return true;
+}
+
+/** Whether `o` holds exactly `values`, in the same order. */
+function sameSet(o: Set<unknown>, values: unknown[]): boolean {
+  if (o.size !== values.length) return false;
+  let i = 0;
+  for (const v of o) if (values[i++] !== v) return false;
+  return true;
 }

@@ -380,8 +380,7 @@ export class Scheduler {
   private park(task: Task, p: BlockPoint): void {
     task.state = 'blocked';
     task.blockedOn = p;
-    const i = this.runq.indexOf(task);
-    if (i >= 0) this.runq.splice(i, 1);
+    removeTask(this.runq, task);
     const list = this.waiters.get(p.key);
     if (list === undefined) this.waiters.set(p.key, [task]);
     else list.push(task);
@@ -410,10 +409,8 @@ export class Scheduler {
 
   private retire(task: Task): void {
     this.live--;
-    const i = this.runq.indexOf(task);
-    if (i >= 0) this.runq.splice(i, 1);
-    const j = this.tasks.indexOf(task);
-    if (j >= 0) this.tasks.splice(j, 1);
+    removeTask(this.runq, task);
+    removeTask(this.tasks, task);
     this.preemptible = this.manualMode || this.live > 1;
   }
 
@@ -439,7 +436,20 @@ export function mightSleep(sched: Scheduler, what: string): void {
 }
 
 function insertById(runq: Task[], t: Task): void {
+  // Queues are short: shift by hand rather than splice (which allocates its result).
   let i = runq.length;
-  while (i > 0 && runq[i - 1].id > t.id) i--;
-  runq.splice(i, 0, t);
+  runq.push(t);
+  while (i > 0 && runq[i - 1].id > t.id) {
+    runq[i] = runq[i - 1];
+    i--;
+  }
+  runq[i] = t;
+}
+
+/** Removes `t` from `q`, keeping the order of the others. */
+function removeTask(q: Task[], t: Task): void {
+  const i = q.indexOf(t);
+  if (i < 0) return;
+  for (let j = i + 1; j < q.length; j++) q[j - 1] = q[j];
+  q.pop();
 }
