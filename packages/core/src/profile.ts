@@ -127,6 +127,32 @@ export interface CompactionProfile {
   readonly hasSyncFull: boolean;
   /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
   readonly freeScannedCountsBlock: boolean;
+  /**
+   * The free-list searches fast_find_migrateblock() and fast_isolate_freepages() exist
+   * (v5.1 onwards: 6.x); v4.8 scans linearly only.
+   */
+  readonly fastSearch: boolean;
+  /**
+   * fast_find_migrateblock() marks the block it picks skip (v6.0, v6.3); v6.17 relies on
+   * the skip test alone (the 6.7 re-application of "fix set skip in fast_find_migrateblock").
+   */
+  readonly fastMigrateSetsSkip: boolean;
+  /** fast_find_migrateblock() keeps the current block while it must be finished (v6.3+). */
+  readonly fastMigrateHonoursFinish: boolean;
+  /**
+   * fast_isolate_around() after the free-list search isolated a block: `'split'` (v6.0:
+   * scan the pageblock before and after that block; mark it skip if still short of
+   * targets), `'whole_short'` (v6.1 fix, v6.3: scan the whole pageblock; mark it skip if
+   * still short), `'whole_scanned'` (v6.17: scan the whole pageblock; mark it skip when the
+   * scan reached its end, unless skip hints are not to be set).
+   */
+  readonly fastIsolateAround: 'split' | 'whole_short' | 'whole_scanned';
+  /**
+   * v6.17's fast_isolate_freepages() also counts an isolated block's pages as scanned,
+   * fires mm_compaction_fast_isolate_freepages, and drops the min_pfn fallback block of
+   * direct compaction when it is not a suitable migration target.
+   */
+  readonly fastIsolateTraced: boolean;
 }
 
 const base = {
@@ -167,6 +193,11 @@ const base = {
     compactMemoryOnlyOne: false,
     hasSyncFull: true,
     freeScannedCountsBlock: true,
+    fastSearch: true,
+    fastMigrateSetsSkip: true,
+    fastMigrateHonoursFinish: true,
+    fastIsolateAround: 'whole_short',
+    fastIsolateTraced: false,
   },
 } as const;
 
@@ -193,9 +224,16 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       stallCountsDeferred: false,
       hasSyncFull: false,
       freeScannedCountsBlock: false,
+      fastSearch: false,
     },
   },
-  'v6.0': { ...base, name: 'v6.0', isolateReturnsInt: true, countRetryFailures: false },
+  'v6.0': {
+    ...base,
+    name: 'v6.0',
+    isolateReturnsInt: true,
+    countRetryFailures: false,
+    compaction: { ...base.compaction, fastMigrateHonoursFinish: false, fastIsolateAround: 'split' },
+  },
   'v6.3': {
     ...base,
     name: 'v6.3',
@@ -230,6 +268,9 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       proactive: 'v6.17',
       onMigrateFailure: 'finish_any',
       compactMemoryOnlyOne: true,
+      fastMigrateSetsSkip: false,
+      fastIsolateAround: 'whole_scanned',
+      fastIsolateTraced: true,
     },
   },
 });

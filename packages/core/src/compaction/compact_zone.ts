@@ -182,6 +182,7 @@ export function* compactZone(
   cc.totalFreeScanned = 0;
   cc.nrMigratepages = 0;
   cc.nrFreepages = 0;
+  cc.fastStartPfn = 0;
   cc.migratetype = gfpMigratetype(cc.gfpMask);
   let ret = compactionSuitable(k, zone, cc.order, cc.allocFlags, cc.highestZoneidx, opts.sysctl);
   if (ret === COMPACT.SUCCESS || ret === COMPACT.SKIPPED) return ret;
@@ -334,6 +335,9 @@ export function newCompactControl(
     nrFreepages: 0,
     totalMigrateScanned: 0,
     totalFreeScanned: 0,
+    fastSearchFail: 0,
+    searchOrder: Math.max(init.order, 0),
+    fastStartPfn: 0,
     ...init,
   };
 }

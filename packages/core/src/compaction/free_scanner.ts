@@ -20,12 +20,13 @@ import {
 import type { Memory } from '../memory/mem.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import { OWNER_SHIFT, PG, PGTY } from '../page/flags.js';
+import { fastIsolateFreepages } from './fast_search.js';
 import { isolationSuitable } from './migrate_scanner.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl } from './types.js';
 
 /** suitable_migration_target(): judge a block by its first page, then its type. */
-function suitableMigrationTarget(mem: Memory, cc: CompactControl, pfn: number): boolean {
+export function suitableMigrationTarget(mem: Memory, cc: CompactControl, pfn: number): boolean {
   const p = mem.pages;
   const limit =
     mem.profile.compaction.freeStore === 'per_order' && cc.order > 0 ? cc.order : pageblock_order;
@@ -62,7 +63,7 @@ export function isolateFreePage(mem: Memory, pfn: number, order: number): number
  * isolate_freepages_block(): isolate free blocks in [start, end) with the given stride until
  * enough targets are held. Returns [pages isolated, pfn reached].
  */
-function isolateFreepagesBlock(
+export function isolateFreepagesBlock(
   mem: Memory,
   cc: CompactControl,
   start: number,
@@ -136,8 +137,19 @@ function splitMapPages(mem: Memory, cc: CompactControl): void {
   lists.freeList(tmp);
 }
 
-/** isolate_freepages(): the linear free scanner, from cc.freePfn down to the migrate scanner. */
+/**
+ * isolate_freepages(): migration targets, from the free-list search (fast_isolate_freepages)
+ * or else the linear free scanner, from cc.freePfn down to the migrate scanner.
+ */
 export function isolateFreepages(mem: Memory, cc: CompactControl): void {
+  // A short search of the free lists first; the linear scan only if it found nothing.
+  fastIsolateFreepages(mem, cc);
+  if (cc.nrFreepages === 0) isolateFreepagesLinear(mem, cc);
+  if (mem.profile.compaction.freeStore === 'split_list') splitMapPages(mem, cc);
+}
+
+/** The linear part of isolate_freepages(): pageblocks from cc.freePfn down. */
+function isolateFreepagesLinear(mem: Memory, cc: CompactControl): void {
   const zone = cc.zone;
   let isolateStart = cc.freePfn;
   let blockStart = pageblockStartPfn(isolateStart);
@@ -176,7 +188,6 @@ export function isolateFreepages(mem: Memory, cc: CompactControl): void {
     stride = nrIsolated ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride << 1);
   }
   cc.freePfn = isolateStart;
-  if (mem.profile.compaction.freeStore === 'split_list') splitMapPages(mem, cc);
 }
 
 /** post_alloc_hook() for a target handed out in v6.17: refcount 1, owner 'compaction'. */

@@ -6,6 +6,7 @@
 
 export * from './compact_zone.js';
 export * from './entry.js';
+export * from './fast_search.js';
 export * from './free_scanner.js';
 export * from './metrics.js';
 export * from './migrate_scanner.js';

@@ -20,6 +20,7 @@ import { ISOLATE, MIGRATE_MODE } from '../migrate/types.js';
 import { PG, PGTY } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
+import { fastFindMigrateblock } from './fast_search.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl } from './types.js';
 
@@ -186,19 +187,26 @@ export function* isolateMigratepages(
   const mode =
     (cc.mode !== MIGRATE_MODE.SYNC ? ISOLATE.ASYNC_MIGRATE : 0) |
     (unevictableAllowed ? ISOLATE.UNEVICTABLE : 0);
-  let lowPfn = cc.migratePfn;
+  // Start where the last scan stopped, or at a block the free-list search picked.
+  let lowPfn = fastFindMigrateblock(mem, cc);
   let blockStart = Math.max(pageblockStartPfn(lowPfn), zone.zoneStartPfn);
+  // The search only picks blocks not marked skip (v6.0/v6.3 then mark them): do not test
+  // that block's hint again.
+  let fastFindBlock = lowPfn !== cc.migratePfn && !cc.fastSearchFail;
   let blockEnd = pageblockEndPfn(lowPfn);
   for (
     ;
     blockEnd <= cc.freePfn;
-    cc.migratePfn = lowPfn = blockEnd, blockStart = blockEnd, blockEnd += pageblock_nr_pages
+    fastFindBlock = false,
+      cc.migratePfn = lowPfn = blockEnd,
+      blockStart = blockEnd,
+      blockEnd += pageblock_nr_pages
   ) {
     if (blockEnd > zone.zoneEndPfn) break;
     const aligned =
       lowPfn % pageblock_nr_pages === 0 ||
       (mem.profile.compaction.skipCheckAtZoneStart && lowPfn === zone.zoneStartPfn);
-    if (aligned && !isolationSuitable(mem, cc, blockStart)) continue;
+    if (aligned && !fastFindBlock && !isolationSuitable(mem, cc, blockStart)) continue;
     if (!suitableMigrationSource(mem, cc, blockStart)) {
       updateCachedMigrate(cc, blockEnd);
       continue;

@@ -97,4 +97,16 @@ export interface CompactControl {
   totalMigrateScanned: number;
   /** Pages the free scanner visited. */
   totalFreeScanned: number;
+  /** Consecutive failed free-list searches; shrinks the next search (freelist_scan_limit). */
+  fastSearchFail: number;
+  /** Order at which fast_isolate_freepages() starts its round-robin search. */
+  searchOrder: number;
+  /**
+   * Lowest pfn fast_find_migrateblock() picked (0: none yet; {@link FAST_START_USED} once
+   * the linear scan restarted from it).
+   */
+  fastStartPfn: number;
 }
+
+/** `ULONG_MAX` in cc->fast_start_pfn: the fast start pfn has been used. */
+export const FAST_START_USED = Number.MAX_SAFE_INTEGER;

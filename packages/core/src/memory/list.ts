@@ -131,6 +131,40 @@ export class LruLists {
     return v > 0 ? v - 1 : -1;
   }
 
+  /** The page before `pfn` on its list, or -1 at the start. */
+  prevOf(pfn: number): number {
+    const v = this.prev[pfn];
+    return v > 0 ? v - 1 : -1;
+  }
+
+  /**
+   * Rotates list `h` so that `pfn` (on it) comes first; the pages that were before it go to
+   * the end, in order (compaction's move_freelist_head: list_cut_before + list_splice_tail).
+   */
+  rotateToFront(h: ListId, pfn: number): void {
+    if (this.headNext[h] === pfn + 1) return;
+    const self = -(h + 1);
+    // Take the head out of the ring and put it back just before `pfn`.
+    const first = this.headNext[h];
+    const last = this.headPrev[h];
+    this.setNext(last, first);
+    this.setPrev(first, last);
+    const before = this.prev[pfn];
+    this.setNext(before, self);
+    this.headPrev[h] = before;
+    this.headNext[h] = pfn + 1;
+    this.prev[pfn] = self;
+  }
+
+  /**
+   * Rotates list `h` so that `pfn` (on it) comes last; the pages up to it go to the end, in
+   * order (compaction's move_freelist_tail: list_cut_position + list_splice_tail).
+   */
+  rotateToBack(h: ListId, pfn: number): void {
+    if (this.headPrev[h] === pfn + 1) return;
+    this.rotateToFront(h, this.next[pfn] - 1);
+  }
+
   /** Pages of the list in order (cold paths: checkers, views, tests). */
   toArray(h: ListId): number[] {
     const out: number[] = [];

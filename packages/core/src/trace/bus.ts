@@ -160,6 +160,8 @@ export interface TraceEvents {
   mm_compaction_isolate_migratepages: (e: MmCompactionIsolate) => void;
   /** The free scanner finished a block. */
   mm_compaction_isolate_freepages: (e: MmCompactionIsolate) => void;
+  /** fast_isolate_freepages() finished its free-list search (v6.17). */
+  mm_compaction_fast_isolate_freepages: (e: MmCompactionIsolate) => void;
   /** compact_zone's migrate_pages returned. */
   mm_compaction_migratepages: (e: MmCompactionMigratepages) => void;
   /** compact_zone starts. */
@@ -205,6 +207,7 @@ export const TRACE_EVENT_NAMES: readonly TraceEventName[] = [
   'mm_migrate_pages',
   'mm_compaction_isolate_migratepages',
   'mm_compaction_isolate_freepages',
+  'mm_compaction_fast_isolate_freepages',
   'mm_compaction_migratepages',
   'mm_compaction_begin',
   'mm_compaction_end',

@@ -181,6 +181,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
   return [
     ['mm_compaction_isolate_migratepages', isolate],
     ['mm_compaction_isolate_freepages', isolate],
+    ['mm_compaction_fast_isolate_freepages', isolate],
     [
       'mm_compaction_migratepages',
       {
