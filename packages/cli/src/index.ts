@@ -4,18 +4,13 @@
  * @module
  */
 
-import { registerBalloonScenarios } from '@mops/balloon';
-import { MmBug, MopsError, PROFILE_NAMES } from '@mops/core';
-import { registerZsmallocScenarios } from '@mops/zsmalloc';
+import { MmBug, MopsError } from '@mops/core/errors';
+import { PROFILE_NAMES } from '@mops/core/profile';
 import { Command, CommanderError, Option } from 'commander';
-import { checkPlugin } from './commands/check_plugin.js';
-import { compact } from './commands/compact.js';
-import { compactionTestCommand } from './commands/compaction_test.js';
-import { demo } from './commands/demo.js';
-import { exploreCommand, replayCommand, scenariosCommand } from './commands/explore.js';
-import { proc } from './commands/proc.js';
 import { bufferIo, type Io, processIo } from './io.js';
-import { WORKLOADS } from './machine.js';
+import { WORKLOADS } from './workloads.js';
+
+// Each command loads what it needs when it runs, so `mops --help` starts fast.
 
 export { bufferIo, type Io, processIo };
 
@@ -48,11 +43,20 @@ function checkWorkload(w: string): string {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
+/** The explorer commands, with the driver races the bundled plugins contribute. */
+async function loadExplorer() {
+  const [explore, zsmalloc, balloon] = await Promise.all([
+    import('./commands/explore.js'),
+    import('@mops/zsmalloc'),
+    import('@mops/balloon'),
+  ]);
+  zsmalloc.registerZsmallocScenarios();
+  balloon.registerBalloonScenarios();
+  return explore;
+}
+
 /** Runs `mops` with `argv` (without the node and script names); resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
-  // The driver races the bundled plugins contribute to the explorer.
-  registerZsmallocScenarios();
-  registerBalloonScenarios();
   let code = 0;
   const program = new Command('mops')
     .description(
@@ -87,6 +91,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--memory <size>', 'memory size', '256M')
     .option('--profile <p>', 'protocol profile', 'v6.3')
     .action(async (o) => {
+      const { demo } = await import('./commands/demo.js');
       code = await demo(io, { seed: o.seed, memory: o.memory, profile: checkProfile(o.profile) });
     });
   machineOptions(program.command('proc'), '1G')
@@ -96,6 +101,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .argument('<view>', 'view name')
     .option('--workload <w>', `run a workload first: ${WORKLOADS.join(', ')}`, 'none')
     .action(async (view, o) => {
+      const { proc } = await import('./commands/proc.js');
       code = await proc(io, view, {
         memory: o.memory,
         seed: o.seed,
@@ -119,6 +125,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace')
     .option('--json <file|->', 'write a JSON summary')
     .action(async (o) => {
+      const { compact } = await import('./commands/compact.js');
       code = await compact(io, {
         memory: o.memory,
         seed: o.seed,
@@ -144,6 +151,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       false,
     )
     .action(async (o) => {
+      const { compactionTestCommand } = await import('./commands/compaction_test.js');
       code = await compactionTestCommand(io, {
         memory: o.memory,
         seed: o.seed,
@@ -160,6 +168,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .argument('<name|path>', 'zsmalloc, balloon, a package name or a path')
     .option('--profile <p>', 'check one profile only')
     .action(async (name, o) => {
+      const { checkPlugin } = await import('./commands/check_plugin.js');
       code = await checkPlugin(io, name, o.profile);
     });
   program
@@ -182,6 +191,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--no-shrink', 'report the failing schedule as found')
     .option('--json', 'print JSON')
     .action(async (name, o) => {
+      const { exploreCommand } = await loadExplorer();
       code = await exploreCommand(io, name, {
         variant: o.variant,
         strategy: o.strategy,
@@ -204,7 +214,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--variant <v>', 'buggy or fixed')
     .option('--profile <p>', 'protocol profile')
     .option('--json', 'print JSON')
-    .action((name, o) => {
+    .action(async (name, o) => {
+      const { replayCommand } = await loadExplorer();
       code = replayCommand(io, name, {
         variant: o.variant,
         schedule: o.schedule,
@@ -216,7 +227,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .command('scenarios')
     .description('list the race scenarios and their variants')
     .option('--json', 'print JSON')
-    .action((o) => {
+    .action(async (o) => {
+      const { scenariosCommand } = await loadExplorer();
       code = scenariosCommand(io, Boolean(o.json));
     });
   try {

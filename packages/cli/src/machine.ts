@@ -18,6 +18,7 @@ import {
   type ProfileName,
   validatePlugin,
 } from '@mops/core';
+import { WORKLOADS } from './workloads.js';
 
 /** Machine options shared by the commands. */
 export interface MachineOptions {
@@ -82,8 +83,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
   return m;
 }
 
-/** The workloads `--workload` accepts. */
-export const WORKLOADS = ['none', 'churn', 'filler', 'zsmalloc', 'balloon'] as const;
+export { WORKLOADS };
 
 /** What a workload did, for reports. */
 export interface WorkloadSummary {

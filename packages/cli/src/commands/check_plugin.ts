@@ -4,7 +4,11 @@
  */
 
 import { type Machine, MopsError, PROFILE_NAMES, type ProfileName } from '@mops/core';
-import { checkDriverConformance, conformanceProfiles, type DriverAdapter } from '@mops/testkit';
+import {
+  checkDriverConformance,
+  conformanceProfiles,
+  type DriverAdapter,
+} from '@mops/testkit/conformance';
 import pc from 'picocolors';
 import type { Io } from '../io.js';
 import { loadPluginModule } from '../machine.js';
