@@ -11,6 +11,9 @@ import {
   Errno,
   getPage,
   type KernelGen,
+  type MaybeGen,
+  MIGRATE_PAGE_ALONE,
+  type MigratePageAlone,
   type MovableOperations,
   PAGE_SIZE,
   PG,
@@ -115,19 +118,8 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
  */
 export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): KernelGen<number> {
   reg.calls.migrate++;
-  const mem = reg.machine.mem;
   const zs = zspageOfPage(reg, src);
-  if (!zs) {
-    if (reg.machine.profile.movableMarker === 'page_type' && !reg.mistakes.noZspageNullCheck)
-      return 0;
-    bug(
-      mem,
-      reg.mistakes.noZspageNullCheck
-        ? 'BUG: kernel NULL pointer dereference (zs_page_migrate: zspage->pool of a destroyed zspage)'
-        : 'zs_page_migrate: movable page without zspage',
-      src,
-    );
-  }
+  if (!zs) return noZspage(reg, src);
   // The page is locked, so the zspage cannot be destroyed under us.
   const pool = zs.pool as ZsPool;
   const rules = pool.rules;
@@ -146,7 +138,7 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
     if (sched.preemptible) yield POINTS.writeTrylock;
     if (!zs.lock.writeTrylock()) {
       yield* unlockPoolClass();
-      return rules.migrateBusy === 'EAGAIN' ? Errno.EAGAIN : Errno.EINVAL;
+      return busyRc(pool);
     }
   }
   if (rules.migrateEmptyEbusy && zs.inuse === 0) {
@@ -154,9 +146,84 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
     yield* unlockPoolClass();
     return Errno.EBUSY;
   }
-  const p = mem.pages;
+  moveSubPage(pool, zs, dst, src);
+  if (sched.preemptible) yield pool.lock.points.writeUnlock;
+  pool.lock.writeUnlock();
+  if (sched.preemptible) yield cls.lock.points.unlock;
+  cls.lock.unlock();
+  if (sched.preemptible) yield POINTS.writeUnlock;
+  zs.lock.writeUnlock();
+  swapReferences(pool, dst, src);
+  return 0;
+}
+
+/**
+ * {@link zsPageMigrate} for a task running alone, as plain calls: nothing can interleave,
+ * so the locks are free and taken without scheduling points (with the same lockdep
+ * checks). When one is not free (the task itself holds it), or other tasks may run, it
+ * hands back the generator instead.
+ */
+function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen<number> {
+  const zs = zspageOfPage(reg, src);
+  if (!zs) return zsPageMigrate(reg, dst, src);
+  const pool = zs.pool as ZsPool;
+  if (!pool.lock.writeLockAlone()) return zsPageMigrate(reg, dst, src);
+  const cls = zs.cls;
+  if (!cls.lock.lockAlone()) {
+    pool.lock.writeUnlock();
+    return zsPageMigrate(reg, dst, src);
+  }
+  const rules = pool.rules;
+  // Alone, only this task could hold the zspage lock; the trylock is what the spin ends in.
+  if (!zs.lock.writeTrylock()) {
+    cls.lock.unlock();
+    pool.lock.writeUnlock();
+    if (rules.migrateBusy === 'wait') return zsPageMigrate(reg, dst, src);
+    reg.calls.migrate++;
+    return busyRc(pool);
+  }
+  reg.calls.migrate++;
+  if (rules.migrateEmptyEbusy && zs.inuse === 0) {
+    zs.lock.writeUnlock();
+    cls.lock.unlock();
+    pool.lock.writeUnlock();
+    return Errno.EBUSY;
+  }
+  moveSubPage(pool, zs, dst, src);
+  pool.lock.writeUnlock();
+  cls.lock.unlock();
+  zs.lock.writeUnlock();
+  swapReferences(pool, dst, src);
+  return 0;
+}
+
+/** zs_page_migrate() of a page without a zspage: v6.17's fake success, else a bug. */
+function noZspage(reg: ZsRegistry, src: number): number {
+  if (reg.machine.profile.movableMarker === 'page_type' && !reg.mistakes.noZspageNullCheck)
+    return 0;
+  bug(
+    reg.machine.mem,
+    reg.mistakes.noZspageNullCheck
+      ? 'BUG: kernel NULL pointer dereference (zs_page_migrate: zspage->pool of a destroyed zspage)'
+      : 'zs_page_migrate: movable page without zspage',
+    src,
+  );
+}
+
+/** The answer when an object of the zspage is being accessed: -EAGAIN (v4.8) or -EINVAL. */
+function busyRc(pool: ZsPool): number {
+  return pool.rules.migrateBusy === 'EAGAIN' ? Errno.EAGAIN : Errno.EINVAL;
+}
+
+/**
+ * The committed part of zs_page_migrate(), all three locks held: `dst` becomes the
+ * zsmalloc page, with `src`'s bytes, its objects' handles and its place in the chain.
+ */
+function moveSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): void {
+  const p = pool.mem.pages;
   const b = pool.bytes;
-  // Committed: dst becomes a zsmalloc page.
+  const rules = pool.rules;
+  const cls = zs.cls;
   if (rules.pageType) p.type[dst] = PGTY.zsmalloc << 24;
   b.u8.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
   if (cls.huge) {
@@ -173,18 +240,16 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
     zs.isolated--;
     if (rules.isolateTakesOffList && zs.isolated === 0 && zs.listed < 0) putbackZspage(cls, zs);
   }
-  if (sched.preemptible) yield pool.lock.points.writeUnlock;
-  pool.lock.writeUnlock();
-  if (sched.preemptible) yield cls.lock.points.unlock;
-  cls.lock.unlock();
-  if (sched.preemptible) yield POINTS.writeUnlock;
-  zs.lock.writeUnlock();
+}
+
+/** After the locks: zsmalloc's reference moves from `src` to `dst`. */
+function swapReferences(pool: ZsPool, dst: number, src: number): void {
+  const mem = pool.mem;
   getPage(mem, dst);
   mem.zoneOf(src).stat[ZS.nr_zspages]--;
   mem.zoneOf(dst).stat[ZS.nr_zspages]++;
   pool.resetPage(src);
   putPage(mem, src);
-  return 0;
 }
 
 /** record_obj(handle, location(dst, same index)) for an object that starts in `src`. */
@@ -216,7 +281,7 @@ function replaceSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): voi
 
 /** The movable_operations of zsmalloc for the pools of one machine. */
 export function makeZsMovableOps(reg: ZsRegistry): MovableOperations {
-  return defineMovableOps('zsmalloc', {
+  const ops: MovableOperations = {
     *isolatePage(page: number): KernelGen<boolean> {
       return yield* zsPageIsolate(reg, page);
     },
@@ -226,5 +291,9 @@ export function makeZsMovableOps(reg: ZsRegistry): MovableOperations {
     *putbackPage(page: number): KernelGen {
       yield* zsPagePutback(reg, page);
     },
-  });
+  };
+  // A task running alone migrates with plain calls (see zsPageMigrateAlone).
+  (ops as { [MIGRATE_PAGE_ALONE]?: MigratePageAlone })[MIGRATE_PAGE_ALONE] = (dst, src) =>
+    zsPageMigrateAlone(reg, dst, src);
+  return defineMovableOps('zsmalloc', ops);
 }

@@ -148,11 +148,30 @@ export class SpinLock extends Lock {
       if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.blockPoint;
     }
+    this.take(t, cls);
+  }
+
+  /**
+   * {@link lock} for a task running alone (`sched.preemptible` false), as a plain call: the
+   * same lockdep checks, no scheduling point. Returns false, having done nothing, when other
+   * tasks may run or the lock is taken: the caller then uses {@link lock}.
+   */
+  lockAlone(): boolean {
+    const s = this.sched;
+    if (s.preemptible || this.locked) return false;
+    const t = s.current;
+    if (t !== undefined && t.heldKeys.length !== 0)
+      s.lockdep.validate(t, this.className, this.key, 0, 'spin_lock');
+    this.take(t, this.className);
+    return true;
+  }
+
+  private take(t: Task | undefined, cls: string): void {
     this.locked = true;
     this.owner = t;
     if (t !== undefined) {
       t.atomicDepth++;
-      s.lockdep.acquired(t, cls, this.key, 0);
+      this.sched.lockdep.acquired(t, cls, this.key, 0);
     }
   }
 
@@ -404,10 +423,7 @@ export class RwLock extends Lock {
     const s = this.sched;
     if (s.preemptible) yield this.points.writeLock;
     const t = s.current;
-    if (t !== undefined) {
-      if (this.sleeping && t.atomicDepth > 0) mightSleep(s, this.writeBlock.what);
-      if (t.heldKeys.length !== 0) s.lockdep.validate(t, this.className, this.key, 0, this.ops[3]);
-    }
+    this.checkWrite(t);
     if (this.writeLocked || this.readers > 0) {
       this.writersWaiting++;
       while (this.writeLocked || this.readers > 0) {
@@ -417,6 +433,28 @@ export class RwLock extends Lock {
       this.writersWaiting--;
     }
     this.takeWrite(t, 0);
+  }
+
+  /**
+   * {@link writeLock} for a task running alone (`sched.preemptible` false), as a plain call:
+   * the same checks, no scheduling point. Returns false, having done nothing, when other
+   * tasks may run or the lock is held: the caller then uses {@link writeLock}.
+   */
+  writeLockAlone(): boolean {
+    const s = this.sched;
+    if (s.preemptible || this.writeLocked || this.readers > 0) return false;
+    const t = s.current;
+    this.checkWrite(t);
+    this.takeWrite(t, 0);
+    return true;
+  }
+
+  /** might_sleep() and lockdep's check before a write acquisition. */
+  private checkWrite(t: Task | undefined): void {
+    if (t === undefined) return;
+    const s = this.sched;
+    if (this.sleeping && t.atomicDepth > 0) mightSleep(s, this.writeBlock.what);
+    if (t.heldKeys.length !== 0) s.lockdep.validate(t, this.className, this.key, 0, this.ops[3]);
   }
 
   /**
