@@ -275,6 +275,44 @@ describe('trylock', () => {
     expect(s.lockdep.reports).toEqual([]);
   });
 
+  it('lockAlone / writeLockAlone: plain acquisitions for a task running alone, with lockdep', () => {
+    const s = new Scheduler();
+    const a = new SpinLock(s, 'A');
+    const b = new RwLock(s, 'B');
+    s.run(function* () {
+      // Alone: taken without a scheduling point, counted like lock() / write_lock().
+      expect(a.lockAlone()).toBe(true);
+      expect(a.owner).toBe(s.current);
+      expect(s.current?.atomicDepth).toBe(1);
+      expect(a.lockAlone()).toBe(false);
+      expect(b.writeLockAlone()).toBe(true);
+      expect(b.writeLockAlone()).toBe(false);
+      expect(s.current?.heldKeys).toEqual([a.key, b.key]);
+      b.writeUnlock();
+      a.unlock();
+      // The opposite order is an ABBA inversion lockdep reports, as with lock().
+      expect(b.writeLockAlone()).toBe(true);
+      expect(a.lockAlone()).toBe(true);
+      a.unlock();
+      b.writeUnlock();
+      // (A lone task has no scheduling points to yield.)
+      if (s.preemptible) yield { op: 'unreachable' };
+    });
+    expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['circular']);
+    // With another task able to run, they refuse and leave the lock alone.
+    const other = new SpinLock(s, 'C');
+    s.spawn('t1', function* () {
+      expect(other.lockAlone()).toBe(false);
+      expect(b.writeLockAlone()).toBe(false);
+      expect(other.locked).toBe(false);
+      yield { op: 'x' };
+    });
+    s.spawn('t2', function* () {
+      yield { op: 'y' };
+    });
+    s.runAll('round-robin');
+  });
+
   it('locks can be used outside tasks (setup code)', () => {
     const s = new Scheduler();
     const m = new Mutex(s, 'm');
