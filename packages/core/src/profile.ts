@@ -133,8 +133,9 @@ export interface CompactionProfile {
    */
   readonly fastSearch: boolean;
   /**
-   * fast_find_migrateblock() marks the block it picks skip (v6.0, v6.3); v6.17 relies on
-   * the skip test alone (the 6.7 re-application of "fix set skip in fast_find_migrateblock").
+   * fast_find_migrateblock() marks the block it picks skip (v6.0, v6.3), which makes
+   * isolate_migratepages_block() give that block up at its first pfn; v6.17 relies on the
+   * skip test alone (the 6.5 re-application of "fix set skip in fast_find_migrateblock").
    */
   readonly fastMigrateSetsSkip: boolean;
   /** fast_find_migrateblock() keeps the current block while it must be finished (v6.3+). */
@@ -142,15 +143,15 @@ export interface CompactionProfile {
   /**
    * fast_isolate_around() after the free-list search isolated a block: `'split'` (v6.0:
    * scan the pageblock before and after that block; mark it skip if still short of
-   * targets), `'whole_short'` (v6.1 fix, v6.3: scan the whole pageblock; mark it skip if
+   * targets), `'whole_short'` (the 6.2 fix, v6.3: scan the whole pageblock; mark it skip if
    * still short), `'whole_scanned'` (v6.17: scan the whole pageblock; mark it skip when the
    * scan reached its end, unless skip hints are not to be set).
    */
   readonly fastIsolateAround: 'split' | 'whole_short' | 'whole_scanned';
   /**
-   * v6.17's fast_isolate_freepages() also counts an isolated block's pages as scanned,
-   * fires mm_compaction_fast_isolate_freepages, and drops the min_pfn fallback block of
-   * direct compaction when it is not a suitable migration target.
+   * v6.17's fast_isolate_freepages() also fires mm_compaction_fast_isolate_freepages and
+   * drops the min_pfn fallback block of direct compaction when it is not a suitable
+   * migration target.
    */
   readonly fastIsolateTraced: boolean;
 }

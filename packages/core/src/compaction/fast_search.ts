@@ -223,7 +223,7 @@ export function fastIsolateFreepages(mem: Memory, cc: CompactControl): void {
     if (page >= 0) {
       if (isolateFreePage(mem, page, order)) {
         nrIsolated = 1 << order;
-        if (prof.fastIsolateTraced) nrScanned += nrIsolated - 1;
+        if (prof.freeScannedCountsBlock) nrScanned += nrIsolated - 1;
         totalIsolated += nrIsolated;
         keepIsolated(mem, cc, page, order);
       } else {

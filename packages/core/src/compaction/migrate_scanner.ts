@@ -85,7 +85,6 @@ export function* isolateMigratepagesBlock(
   let nrScanned = 0;
   let nrIsolated = 0;
   let validBlock = -1;
-  let aborted = false;
   const skipOnFailure = cc.directCompaction && cc.mode === MIGRATE_MODE.ASYNC;
   const countSkipped = prof.countSkippedAsScanned;
   const type = p.type;
@@ -105,7 +104,6 @@ export function* isolateMigratepagesBlock(
     ) {
       if (!isolationSuitable(mem, cc, lowPfn)) {
         lowPfn = endPfn;
-        aborted = true;
         break;
       }
       validBlock = lowPfn;
@@ -157,7 +155,9 @@ export function* isolateMigratepagesBlock(
     }
   }
   if (lowPfn > endPfn) lowPfn = endPfn;
-  if (!aborted && lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
+  // Also after giving up a block marked skip (no valid page then, so no new mark): the
+  // cached positions still move past it.
+  if (lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
     const setSkip = !cc.noSetSkipHint && (!cc.ignoreSkipHint || prof.setsSkipWhenIgnoring);
     if (setSkip && validBlock >= 0) mem.setPageblockSkip(validBlock, true);
     if (setSkip) updateCachedMigrate(cc, lowPfn);

@@ -4,9 +4,10 @@
  * @module
  */
 
-import { pageblock_nr_pages } from '../memory/constants.js';
+import { MAX_PAGE_ORDER, pageblock_nr_pages } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
+import { PGTY } from '../page/flags.js';
 import { COMPACT_MAX_DEFER_SHIFT } from './types.js';
 
 /** The compaction fields of `struct zone`. */
@@ -17,7 +18,11 @@ export interface ZoneCompactState {
   cachedFreePfn: number;
   /** compact_init_migrate_pfn. */
   initMigratePfn: number;
-  /** compact_init_free_pfn. */
+  /**
+   * compact_init_free_pfn: 0 until skip hints are first reset, then the highest pfn the
+   * reset sampled in a block holding free pages. A free scanner at or above it is starting
+   * its scan (fast_isolate_freepages searches deeper then).
+   */
   initFreePfn: number;
   /** compact_blockskip_flush. */
   blockskipFlush: boolean;
@@ -45,7 +50,7 @@ export function zoneCompactState(zone: Zone): ZoneCompactState {
       cachedMigratePfn: [zone.zoneStartPfn, zone.zoneStartPfn],
       cachedFreePfn: free,
       initMigratePfn: zone.zoneStartPfn,
-      initFreePfn: free,
+      initFreePfn: 0,
       blockskipFlush: false,
       considered: 0,
       deferShift: 0,
@@ -83,7 +88,24 @@ export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
   s.blockskipFlush = false;
   resetCachedPositions(zone);
   s.initMigratePfn = zone.zoneStartPfn;
-  s.initFreePfn = s.cachedFreePfn;
+  // The free side samples zone_end_pfn - 1 downwards a pageblock at a time and keeps the
+  // highest pfn whose block has a free page.
+  for (let pfn = zone.zoneEndPfn - 1; pfn > zone.zoneStartPfn; pfn -= pageblock_nr_pages)
+    if (blockHasFreePage(mem, pfn)) {
+      s.initFreePfn = pfn;
+      break;
+    }
+}
+
+/** Whether the pageblock of `pfn` holds a free buddy block or lies inside one. */
+function blockHasFreePage(mem: Memory, pfn: number): boolean {
+  const { type, priv } = mem.pages;
+  const head = pfn & ~((1 << MAX_PAGE_ORDER) - 1);
+  if (type[head] >>> 24 === PGTY.buddy && priv[head] === MAX_PAGE_ORDER) return true;
+  const start = pageblockStartPfn(pfn);
+  const end = Math.min(start + pageblock_nr_pages, mem.nrPages);
+  for (let q = start; q < end; q++) if (type[q] >>> 24 === PGTY.buddy) return true;
+  return false;
 }
 
 /** defer_compaction(): after a failure, skip the next 2^shift attempts at this order or above. */

@@ -14,6 +14,8 @@ import {
   PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
+  resetIsolationSuitable,
+  zoneCompactState,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine, topZone } from '../helpers.js';
@@ -182,12 +184,15 @@ describe.each(PROFILE_NAMES)('fast_find_migrateblock — %s', (profile) => {
           expect(isolated.length).toBe(32);
           expect(Math.min(...isolated)).toBe(528);
         } else {
-          // The v6.0-v6.3 behaviour the 6.7 re-application of "fix set skip in
+          // The v6.0-v6.3 behaviour the 6.5 re-application of "fix set skip in
           // fast_find_migrateblock" ended: the search's own skip mark makes the block scan
-          // stop at its first pfn, so the fast search isolates nothing.
+          // stop at its first pfn, so the fast search isolates nothing; the cached migrate
+          // positions still move past the block.
           expect(res).toBe(1);
           expect(isolated).toEqual([]);
           expect(cc.migratePfn).toBe(1024);
+          // (update_cached_migrate(cc, end_pfn) stores pageblock_end_pfn(end_pfn).)
+          expect(zoneCompactState(topZone(m)).cachedMigratePfn).toEqual([1536, 1536]);
         }
         m.run(() => putbackMovablePages(m, cc.migratepages));
         expectInvariants(m);
@@ -269,6 +274,15 @@ describe.each(PROFILE_NAMES)('fast_isolate_freepages — %s', (profile) => {
       fastIsolateFreepages(m.mem, direct);
       expect(direct.freePfn).toBe(1536);
     });
+
+  it('compact_init_free_pfn: 0 until skip hints are reset, then the highest sampled pfn with free pages', () => {
+    const { m, zone } = fullMachine(profile, [100, 1000]);
+    const s = zoneCompactState(zone);
+    expect(s.initFreePfn).toBe(0);
+    resetIsolationSuitable(m.mem, zone);
+    // Samples at 4095, 3583, …: the first whose pageblock holds a free page is 1023.
+    expect(s.initFreePfn).toBe(1023);
+  });
 
   if (fast)
     it('mm_compaction_fast_isolate_freepages fires in v6.17 only', () => {
