@@ -115,6 +115,24 @@ describe('the machine model', () => {
     expect(container.isRegistered(Memory)).toBe(false);
   });
 
+  it('profiles and resolved configs are constants: writing to one throws', () => {
+    const m = createMachine({
+      memory: '4M',
+      zones: [{ idx: 2, startPfn: 0, spanned: 1024, present: 1024 }],
+    });
+    const prof = PROFILES['v6.3'] as { name: string; compaction: { fastSearch: boolean } };
+    expect(() => {
+      prof.compaction.fastSearch = false;
+    }).toThrow(TypeError);
+    expect(() => {
+      (m.config as { seed: number }).seed = 2;
+    }).toThrow(TypeError);
+    expect(() => {
+      (m.config.spans[0] as { spanned: number }).spanned = 1;
+    }).toThrow(TypeError);
+    expect(PROFILES['v6.3'].compaction.fastSearch).toBe(true);
+  });
+
   it('injects machine services by class and by token (decorator metadata is emitted)', () => {
     @injectable()
     class Probe {

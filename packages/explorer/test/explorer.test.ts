@@ -367,6 +367,34 @@ describe('machine reuse (snapshot and restore) and memoised invariant checks', (
     expect('extra' in o).toBe(false);
   });
 
+  it('GraphSnapshot restores the iteration order of maps and sets whose contents came back', () => {
+    const map = new Map([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    const set = new Set(['x', 'y']);
+    const objs = { v: { n: 1 } };
+    const byObj = new Map([[objs.v, 'v']]);
+    const snap = new GraphSnapshot([{ map, set, byObj }]);
+    // Same entries, other order: a size-and-lookup comparison alone would miss it.
+    map.delete('a');
+    map.set('a', 1);
+    set.delete('x');
+    set.add('x');
+    // Same key, another value.
+    byObj.set(objs.v, 'w');
+    snap.restore();
+    expect([...map]).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect([...set]).toEqual(['x', 'y']);
+    expect([...byObj.values()]).toEqual(['v']);
+    // Unchanged containers stay as they are.
+    snap.restore();
+    expect([...map.keys()]).toEqual(['a', 'b']);
+  });
+
   function fingerprint(e: ReturnType<typeof execute>) {
     const m = e.machine;
     const p = m.mem.pages;
