@@ -16,7 +16,12 @@ import {
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
-import { isolateFreePage, isolateFreepagesBlock, suitableMigrationTarget } from './free_scanner.js';
+import {
+  isolateFreePage,
+  isolateFreepagesBlock,
+  keepFreeTarget,
+  suitableMigrationTarget,
+} from './free_scanner.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl, FAST_START_USED } from './types.js';
 
@@ -120,15 +125,6 @@ function nextSearchOrder(cc: CompactControl, order: number): number {
   return o;
 }
 
-/** Adds an isolated free block to the compaction free list(s), as the linear scan does. */
-function keepIsolated(mem: Memory, cc: CompactControl, pfn: number, order: number): void {
-  mem.pages.priv[pfn] = order;
-  const perOrder = mem.profile.compaction.freeStore === 'per_order';
-  mem.pages.lists.addTail(cc.freepages[perOrder ? order : 0], pfn);
-  cc.nrFreepages += 1 << order;
-  mem.vmstat.count('compact_isolated', 1 << order);
-}
-
 /**
  * fast_isolate_around(): after the fast search isolated a block at `pfn`, take the other
  * free pages of its pageblock too, unless enough targets are held already or this is async
@@ -225,7 +221,8 @@ export function fastIsolateFreepages(mem: Memory, cc: CompactControl): void {
         nrIsolated = 1 << order;
         if (prof.freeScannedCountsBlock) nrScanned += nrIsolated - 1;
         totalIsolated += nrIsolated;
-        keepIsolated(mem, cc, page, order);
+        keepFreeTarget(mem, cc, page, order);
+        mem.vmstat.count('compact_isolated', nrIsolated);
       } else {
         // The zone is at its watermark: give up the search.
         order = cc.searchOrder + 1;

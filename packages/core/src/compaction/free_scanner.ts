@@ -60,6 +60,17 @@ export function isolateFreePage(mem: Memory, pfn: number, order: number): number
 }
 
 /**
+ * An isolated free block of `order` at `pfn` joins cc->freepages (its order kept in
+ * `private`): the one list (v4.8–v6.3) or the list of its order (v6.17).
+ */
+export function keepFreeTarget(mem: Memory, cc: CompactControl, pfn: number, order: number): void {
+  mem.pages.priv[pfn] = order;
+  const perOrder = mem.profile.compaction.freeStore === 'per_order';
+  mem.pages.lists.addTail(cc.freepages[perOrder ? order : 0], pfn);
+  cc.nrFreepages += 1 << order;
+}
+
+/**
  * isolate_freepages_block(): isolate free blocks in [start, end) with the given stride until
  * enough targets are held. Returns [pages isolated, pfn reached].
  */
@@ -87,11 +98,9 @@ export function isolateFreepagesBlock(
     const order = p.priv[pfn];
     const isolated = isolateFreePage(mem, pfn, order);
     if (!isolated) break;
-    p.priv[pfn] = order;
+    keepFreeTarget(mem, cc, pfn, order);
     if (prof.freeScannedCountsBlock) nrScanned += isolated - 1;
     total += isolated;
-    cc.nrFreepages += isolated;
-    p.lists.addTail(cc.freepages[prof.freeStore === 'per_order' ? order : 0], pfn);
     if (cc.nrMigratepages <= cc.nrFreepages) {
       pfn += isolated;
       break;

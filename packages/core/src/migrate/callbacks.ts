@@ -164,7 +164,12 @@ function migrateSuccessClean(mem: Memory, dst: number, src: number): boolean {
   if (!prof.ownerMayRelease && fakeSuccess(mem, dst)) return true;
   if (p.refcount[dst] < 2) return false;
   if (prof.driverClearsSrc && p.mapping[src] >>> 2 !== 0) return false;
-  return prof.movableMarker === 'page_type'
+  return dstIsMovable(mem, dst);
+}
+
+/** dst is a movable page with ops: the page type (v6.17) or the tag and a mapping. */
+function dstIsMovable(mem: Memory, dst: number): boolean {
+  return mem.profile.movableMarker === 'page_type'
     ? page_has_movable_ops(mem, dst)
     : __PageMovable(mem, dst) && pageMovableOps(mem, dst) !== undefined;
 }
@@ -212,11 +217,7 @@ function checkMigrateSlow(
   // violation.
   if (rc === 0 && !(!mem.profile.ownerMayRelease && fakeSuccess(mem, dst))) {
     const prof = mem.profile;
-    const dstMovable =
-      prof.movableMarker === 'page_type'
-        ? page_has_movable_ops(mem, dst)
-        : __PageMovable(mem, dst) && pageMovableOps(mem, dst) !== undefined;
-    if (!dstMovable)
+    if (!dstIsMovable(mem, dst))
       protocolViolation(
         mem,
         d.name,
