@@ -87,6 +87,15 @@ export interface Profile {
   readonly isolatedFlagNonAtomic: boolean;
   /** ZONE_MOVABLE's min watermark is managed/1024 clamped to [32, 128], as highmem's (v6.17). */
   readonly movableZoneMinClamp: boolean;
+  /** The upper bound of the default min_free_kbytes (v4.8: 65536; 6.x: 262144). */
+  readonly minFreeKbytesMax: number;
+  /** The fast path asks for ALLOC_NOFRAGMENT when the preferred zone is Normal (6.x). */
+  readonly allocNofragment: boolean;
+  /**
+   * Which free blocks of different migrate types merge across pageblocks: `'not_isolate'`
+   * (v4.8: any two but ISOLATE) or `'pcp'` (6.x migratetype_is_mergeable: the per-CPU types).
+   */
+  readonly mergeableTypes: 'not_isolate' | 'pcp';
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }
@@ -154,6 +163,38 @@ export interface CompactionProfile {
    * migration target.
    */
   readonly fastIsolateTraced: boolean;
+  /**
+   * compaction_suitable() of v4.8: the first check at the low watermark whatever the
+   * request's flags, the order-0 gate at low + compact_gap with them, and the fragmentation
+   * index consulted for every order (6.x: the request's watermark, min or low for costly
+   * orders with ALLOC_CMA, the index for costly orders only).
+   */
+  readonly suitabilityV48: boolean;
+  /** __compact_finished() tests contention before the scanners meeting (v4.8). */
+  readonly contendedFirst: boolean;
+  /**
+   * __compact_finished() of a direct request first wants the zone watermark at the order
+   * (v4.8); 6.x instead goes on to the end of the current pageblock.
+   */
+  readonly finishedNeedsWatermark: boolean;
+  /** kcompactd counts compact_daemon_migrate_scanned / _free_scanned (6.x). */
+  readonly daemonScanCounters: boolean;
+  /** __isolate_free_page() checks the low watermark without ALLOC_CMA (v4.8; 6.x: min with it). */
+  readonly isolateFreeLowWmark: boolean;
+  /** gfp_compaction_allowed() also needs __GFP_FS (v4.8). */
+  readonly compactionNeedsFs: boolean;
+  /** kcompactd compacts ignoring the skip hints (v4.8). */
+  readonly kcompactdIgnoresSkip: boolean;
+  /**
+   * suitable_migration_source() in ASYNC mode: `'any_async'` (v4.8: every async compactor
+   * only takes MOVABLE/CMA blocks) or `'direct_async'` (6.x: async direct compaction only,
+   * by the request's migratetype).
+   */
+  readonly asyncSource: 'any_async' | 'direct_async';
+  /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
+  readonly daemonCountsProactive: boolean;
+  /** Width of the integer part in the extfrag_index view: `%2d` (6.x) or `%d` (v4.8). */
+  readonly extfragIndexWidth: number;
 }
 
 const base = {
@@ -180,6 +221,9 @@ const base = {
   migrateTraceV6: true,
   isolatedFlagNonAtomic: false,
   movableZoneMinClamp: false,
+  minFreeKbytesMax: 262144,
+  allocNofragment: true,
+  mergeableTypes: 'pcp',
   compaction: {
     freeStore: 'split_list',
     countSkippedAsScanned: false,
@@ -199,6 +243,16 @@ const base = {
     fastMigrateHonoursFinish: true,
     fastIsolateAround: 'whole_short',
     fastIsolateTraced: false,
+    suitabilityV48: false,
+    contendedFirst: false,
+    finishedNeedsWatermark: false,
+    daemonScanCounters: true,
+    isolateFreeLowWmark: false,
+    compactionNeedsFs: false,
+    kcompactdIgnoresSkip: false,
+    asyncSource: 'direct_async',
+    daemonCountsProactive: false,
+    extfragIndexWidth: 2,
   },
 } as const;
 
@@ -215,6 +269,9 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     putbackPermanentInside: true,
     migrateTraceV6: false,
     isolatedFlagNonAtomic: true,
+    minFreeKbytesMax: 65536,
+    allocNofragment: false,
+    mergeableTypes: 'not_isolate',
     compaction: {
       ...base.compaction,
       setsSkipWhenIgnoring: false,
@@ -226,6 +283,15 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       hasSyncFull: false,
       freeScannedCountsBlock: false,
       fastSearch: false,
+      suitabilityV48: true,
+      contendedFirst: true,
+      finishedNeedsWatermark: true,
+      daemonScanCounters: false,
+      isolateFreeLowWmark: true,
+      compactionNeedsFs: true,
+      kcompactdIgnoresSkip: true,
+      asyncSource: 'any_async',
+      extfragIndexWidth: 0,
     },
   },
   'v6.0': {
@@ -272,6 +338,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       fastMigrateSetsSkip: false,
       fastIsolateAround: 'whole_scanned',
       fastIsolateTraced: true,
+      daemonCountsProactive: true,
     },
   },
 });

@@ -9,6 +9,7 @@
 
 import {
   createMachine,
+  getProfile,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
@@ -28,6 +29,7 @@ import { checkZsmalloc } from './check.js';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { type ZsMistakes, ZsPool } from './pool.js';
 import { registryOf } from './registry.js';
+import { zsRules } from './rules.js';
 
 const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
 
@@ -85,10 +87,12 @@ export const zsmallocFreeVsMigrate: Scenario = {
   refs: 'spec §4.1, §4.3, §7.2, §7.5',
   setup({ variant, profile }) {
     const buggy = variant === 'buggy';
+    // The historical mistake of the era: freeing without __ClearPageMovable where freeing
+    // clears it, else the missing zspage == NULL check.
     const mistakes: ZsMistakes | undefined = buggy
-      ? profile === 'v6.17'
-        ? { noZspageNullCheck: true }
-        : { freeWithoutClearMovable: true }
+      ? zsRules(getProfile(profile)).clearMovableOnFree
+        ? { freeWithoutClearMovable: true }
+        : { noZspageNullCheck: true }
       : undefined;
     const { m, pool } = zsMachine(profile, mistakes);
     const before = m.mem.nrFreePages();

@@ -29,7 +29,8 @@ function buddyMergeLikely(mem: Memory, zone: Zone, pfn: number, buddy: number, o
 /** migratetype_is_mergeable(): only the per-CPU types merge across pageblocks (6.x). */
 function mergeableTypes(mem: Memory, a: number, b: number): boolean {
   if (a === b) return true;
-  if (mem.profile.fallback === 'v4.8') return a !== MIGRATE.ISOLATE && b !== MIGRATE.ISOLATE;
+  if (mem.profile.mergeableTypes === 'not_isolate')
+    return a !== MIGRATE.ISOLATE && b !== MIGRATE.ISOLATE;
   return a < MIGRATE_PCPTYPES && b < MIGRATE_PCPTYPES;
 }
 

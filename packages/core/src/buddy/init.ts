@@ -71,7 +71,7 @@ export function defaultMinFreeKbytes(mem: Memory): number {
   let lowmemPages = 0;
   for (const z of mem.node.zones) if (z.idx <= ZONE.NORMAL) lowmemPages += z.managedPages;
   const kb = lowmemPages * (1 << (PAGE_SHIFT - 10));
-  const max = mem.profile.fallback === 'v4.8' ? 65536 : 262144;
+  const max = mem.profile.minFreeKbytesMax;
   return Math.min(max, Math.max(128, intSqrt(kb * 16)));
 }
 

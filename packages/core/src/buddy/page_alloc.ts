@@ -124,7 +124,7 @@ function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void 
  */
 function allocFlagsNofragment(mem: Memory, gfp: number): number {
   const flags = gfp & __GFP.KSWAPD_RECLAIM ? ALLOC.KSWAPD : 0;
-  if (mem.profile.fallback === 'v4.8') return flags;
+  if (!mem.profile.allocNofragment) return flags;
   const zones = mem.node.zones;
   for (let zi = gfpZone(gfp); zi >= 0; zi--) {
     if (zones[zi].managedPages === 0) continue;

@@ -71,7 +71,7 @@ export function compactionSuitable(
 ): CompactResult {
   if (order === -1) return COMPACT.CONTINUE;
   const mem = k.mem;
-  const v48 = mem.profile.compaction.proactive === 'none';
+  const v48 = mem.profile.compaction.suitabilityV48;
   let ret: CompactResult;
   const mark = zone.wmarkPages(v48 ? 1 : allocFlags & ALLOC.WMARK_MASK);
   if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags)) ret = COMPACT.SUCCESS;
@@ -107,8 +107,7 @@ function compactFinishedInner(
   sysctl: CompactionSysctls,
 ): CompactResult {
   const zone = cc.zone;
-  const v48 = k.mem.profile.compaction.proactive === 'none';
-  if (v48 && cc.contended) return COMPACT.CONTENDED;
+  if (k.mem.profile.compaction.contendedFirst && cc.contended) return COMPACT.CONTENDED;
   if (scannersMet(cc)) {
     resetCachedPositions(zone);
     if (cc.directCompaction) zoneCompactState(zone).blockskipFlush = true;
@@ -123,7 +122,7 @@ function compactFinishedInner(
     return cc.contended ? COMPACT.CONTENDED : ret;
   }
   if (cc.order === -1) return COMPACT.CONTINUE;
-  if (v48) {
+  if (k.mem.profile.compaction.finishedNeedsWatermark) {
     if (!zoneWatermarkOk(zone, cc.order, zone.wmarkPages(1), cc.highestZoneidx, cc.allocFlags))
       return COMPACT.CONTINUE;
   } else if (cc.migratePfn % pageblock_nr_pages !== 0) return COMPACT.CONTINUE;

@@ -114,7 +114,7 @@ export function* compactNode(m: Machine, proactive = false): KernelGen<CompactRe
       proactiveCompaction: proactive,
     });
     out.push(r.result);
-    if (proactive && m.profile.compaction.proactive === 'v6.17') {
+    if (proactive && m.profile.compaction.daemonCountsProactive) {
       m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
       m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
     }
@@ -151,7 +151,7 @@ export interface DirectCompactRequest {
 
 /** gfp_compaction_allowed(): __GFP_IO (v4.8: __GFP_FS and __GFP_IO). */
 function gfpCompactionAllowed(m: Machine, gfp: number): boolean {
-  if (m.profile.compaction.proactive === 'none')
+  if (m.profile.compaction.compactionNeedsFs)
     return (gfp & __GFP.IO) !== 0 && (gfp & __GFP.FS) !== 0;
   return (gfp & __GFP.IO) !== 0;
 }
@@ -311,7 +311,7 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   const out: CompactResult[] = [];
   if (order < 0) return out;
   m.mem.vmstat.count('compact_daemon_wake');
-  const v48 = m.profile.compaction.proactive === 'none';
+  const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
   for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
@@ -322,13 +322,13 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
       mode: MIGRATE_MODE.SYNC_LIGHT,
       gfpMask: GFP.KERNEL,
       highestZoneidx: zi,
-      ignoreSkipHint: v48,
+      ignoreSkipHint,
     });
     out.push(r.result);
     if (r.result === COMPACT.SUCCESS) compactionDeferReset(zone, order, false);
     else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
       deferCompaction(zone, order);
-    if (!v48) {
+    if (m.profile.compaction.daemonScanCounters) {
       m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
       m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
     }

@@ -45,9 +45,9 @@ export function isolateFreePage(mem: Memory, pfn: number, order: number): number
   const zone = mem.zoneOf(pfn);
   const mt = mem.pageblockMigratetype(pfn);
   if (mt !== MIGRATE.ISOLATE) {
-    const v48 = mem.profile.compaction.proactive === 'none';
-    const mark = zone.watermark[v48 ? 1 : 0] + (1 << order);
-    if (!zoneWatermarkOk(zone, 0, mark, 0, v48 ? 0 : ALLOC.CMA)) return 0;
+    const low = mem.profile.compaction.isolateFreeLowWmark;
+    const mark = zone.watermark[low ? 1 : 0] + (1 << order);
+    if (!zoneWatermarkOk(zone, 0, mark, 0, low ? 0 : ALLOC.CMA)) return 0;
   }
   delFromFreeList(mem, zone, pfn);
   if (order >= pageblock_order - 1) {

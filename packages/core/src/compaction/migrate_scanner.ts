@@ -54,7 +54,7 @@ function suitableMigrationSource(mem: Memory, cc: CompactControl, pfn: number): 
   if (skipPersistent(mem, pfn)) return false;
   const mt = mem.pageblockMigratetype(pfn);
   const movableBlock = mt === MIGRATE.MOVABLE || mt === MIGRATE.CMA;
-  if (mem.profile.compaction.proactive === 'none')
+  if (mem.profile.compaction.asyncSource === 'any_async')
     return cc.mode !== MIGRATE_MODE.ASYNC || movableBlock;
   if (cc.mode !== MIGRATE_MODE.ASYNC || !cc.directCompaction) return true;
   return cc.migratetype === MIGRATE.MOVABLE ? movableBlock : mt === cc.migratetype;

@@ -47,13 +47,12 @@ function perZoneOrder(machine: Machine, value: (zoneIdx: number, order: number) 
 /**
  * `/sys/kernel/debug/extfrag/extfrag_index`: per populated zone, the fragmentation index
  * of each order 0..10, printed `"%2d.%03d "` in v6.x (`" 0.998"`, `"-1.000"`) and
- * `"%d.%03d "` in v4.8 (`"0.998"`). The v4.8 layout goes with the v4.8 compaction era,
- * read as `profile.compaction.proactive === 'none'` (Profile has no row for the format).
+ * `"%d.%03d "` in v4.8 (`"0.998"`): the profile's extfragIndexWidth.
  * @see mm/vmstat.c extfrag_show_print()
  */
 export function extfragIndexView(machine: Machine): string {
   machine.mem.assertRunning();
-  const width = machine.profile.compaction.proactive === 'none' ? 0 : 2;
+  const width = machine.profile.compaction.extfragIndexWidth;
   const zones = machine.mem.node.zones;
   return perZoneOrder(machine, (zi, o) =>
     formatThousandths(fragmentationIndexOf(o, fillContigPageInfo(zones[zi], o)), width),
