@@ -67,6 +67,18 @@ export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number):
 }
 
 /**
+ * The managed-page debit of a balloon page follows it to `newpage` when the two pages lie
+ * in different zones (a migration of a page the balloon keeps out of the managed count).
+ */
+export function moveManagedDebit(mem: Memory, page: number, newpage: number): void {
+  const from = mem.zoneOf(page);
+  const to = mem.zoneOf(newpage);
+  if (from === to) return;
+  from.managedPages++;
+  to.managedPages--;
+}
+
+/**
  * The balloon device of page `pfn` (`balloon_page_device(page)`: `page->private`), or
  * undefined when the page is not (or no longer) a balloon page.
  */
@@ -181,10 +193,7 @@ function makeOps(
       getPage(mem, newpage);
       dev.insert(newpage);
       mem.vmstat.events[EV.balloon_migrate]++;
-      if (dev.adjustManagedPageCount && mem.zoneOf(page) !== mem.zoneOf(newpage)) {
-        adjustManagedPageCount(mem, page, 1);
-        adjustManagedPageCount(mem, newpage, -1);
-      }
+      if (dev.adjustManagedPageCount) moveManagedDebit(mem, page, newpage);
       dev.stats.migrations++;
     } else {
       // Old page was deflated but new page not inflated.

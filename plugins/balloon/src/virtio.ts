@@ -18,7 +18,7 @@ import {
   mightSleep,
   putPage,
 } from '@mops/core';
-import { adjustManagedPageCount } from './balloon_ops.js';
+import { adjustManagedPageCount, moveManagedDebit } from './balloon_ops.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
 
@@ -326,14 +326,7 @@ export class VirtioBalloon {
   private takeNewpage(dev: BalloonDevice, newpage: number, page: number): void {
     const mem = this.k.mem;
     getPage(mem, newpage);
-    if (
-      dev.rules.migrateAdjustsManaged &&
-      !this.deflateOnOom &&
-      mem.zoneOf(page) !== mem.zoneOf(newpage)
-    ) {
-      adjustManagedPageCount(mem, page, 1);
-      adjustManagedPageCount(mem, newpage, -1);
-    }
+    if (dev.rules.migrateAdjustsManaged && !this.deflateOnOom) moveManagedDebit(mem, page, newpage);
     dev.insert(newpage);
     dev.uncountIsolated(page);
     mem.vmstat.events[EV_BALLOON_MIGRATE]++;

@@ -124,8 +124,11 @@ export function makeAddressSpace(name: string, a_ops: Partial<MovableOperations>
 }
 
 function requireLocked(mem: Memory, pfn: number, what: string): void {
-  if (!(mem.pages.flags[pfn] & (1 << PG.locked)))
-    bug(mem, `VM_BUG_ON_PAGE(!PageLocked(page)): ${what}`, pfn);
+  if (!(mem.pages.flags[pfn] & (1 << PG.locked))) notLocked(mem, pfn, what);
+}
+
+function notLocked(mem: Memory, pfn: number, what: string): never {
+  bug(mem, `VM_BUG_ON_PAGE(!PageLocked(page)): ${what}`, pfn);
 }
 
 /**

@@ -83,9 +83,12 @@ export function setPageType(mem: Memory, pfn: number, pgty: number): void {
 
 /** __ClearPage<Type>(): the page must have that type. */
 export function clearPageType(mem: Memory, pfn: number, pgty: number): void {
-  if (mem.pages.type[pfn] >>> 24 !== pgty)
-    bug(mem, `VM_BUG_ON_PAGE(!Page${pgty.toString(16)}(page))`, pfn);
+  if (mem.pages.type[pfn] >>> 24 !== pgty) notOfType(mem, pfn, pgty);
   mem.pages.type[pfn] = -1;
+}
+
+function notOfType(mem: Memory, pfn: number, pgty: number): never {
+  bug(mem, `VM_BUG_ON_PAGE(!Page${pgty.toString(16)}(page))`, pfn);
 }
 
 /** page_mapcount() of a base page (0 for typed pages). */
