@@ -14,12 +14,10 @@ export {
   Lock,
   type LockPoints,
   Mutex,
-  RwLock,
-  type RwLockPoints,
-  RwSemaphore,
   SpinLock,
 } from './locks.js';
 export { Prng } from './prng.js';
+export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
 export {
   Deadlock,
   type DeadlockEntry,
