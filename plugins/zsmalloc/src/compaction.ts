@@ -16,6 +16,7 @@ import { drive } from './drive.js';
 import { copyObjectBytes, objAddr, objFree, objMalloc, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import { POINTS, putbackZspage, removeZspage, type SizeClass, type Zspage } from './zspage.js';
+import { freeZspage } from './zspage_alloc.js';
 
 /**
  * zs_can_compact(): pages a class could free, from its wasted objects.
@@ -98,7 +99,7 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
     yield* migrateZspage(pool, src, dst);
     src.lock.writeUnlock();
     if (putback(cls, src) === 0) {
-      yield* pool.freeZspage(cls, src);
+      yield* freeZspage(pool, cls, src);
       freed += cls.pagesPerZspage;
     }
     src = null;

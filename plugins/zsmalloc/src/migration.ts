@@ -25,6 +25,7 @@ import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import type { ZsRegistry } from './registry.js';
 import { POINTS, putbackZspage, removeZspage, type Zspage } from './zspage.js';
+import { resetPage } from './zspage_alloc.js';
 
 function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
   const id = reg.machine.mem.pages.priv[pfn];
@@ -248,7 +249,7 @@ function swapReferences(pool: ZsPool, dst: number, src: number): void {
   getPage(mem, dst);
   mem.zoneOf(src).stat[ZS.nr_zspages]--;
   mem.zoneOf(dst).stat[ZS.nr_zspages]++;
-  pool.resetPage(src);
+  resetPage(pool, src);
   putPage(mem, src);
 }
 

@@ -8,55 +8,34 @@
  */
 
 import {
-  __ClearPageMovable,
   __GFP,
-  allocPages,
   bug,
   Errno,
-  getPage,
   type Kctx,
   type KernelGen,
   type Machine,
   type Memory,
   MopsError,
   PAGE_SIZE,
-  PageLocked,
-  PageMovable,
-  PG,
   PGTY,
-  pageWaitKey,
-  putPage,
   RwLock,
-  trylockPage,
-  unlockPage,
-  ZS,
 } from '@mops/core';
+import { objReadBegin, objWriteTask } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
 import { drive } from './drive.js';
 import {
   type Bytes,
-  checksum,
-  firstObjOffset,
   HANDLE_SLOTS,
   HandleTable,
-  initZspage,
   objFree,
   objMalloc,
-  readBytes,
   readHeader,
-  writeBytes,
 } from './objects.js';
 import { registryOf, type ZsRegistry } from './registry.js';
 import { type ZsRules, zsRules } from './rules.js';
-import {
-  fixFullnessGroup,
-  insertZspage,
-  POINTS,
-  removeZspage,
-  SizeClass,
-  Zspage,
-} from './zspage.js';
+import { fixFullnessGroup, insertZspage, POINTS, SizeClass, Zspage } from './zspage.js';
+import { allocZspage, asyncFreeZspage, freeZspage, setZsPageMovable } from './zspage_alloc.js';
 
 /** The gfp zram passes to zs_malloc: GFP_NOIO | __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE. */
 export const ZS_DEFAULT_GFP =
@@ -277,7 +256,7 @@ export class ZsPool {
     }
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();
-    zs = this.allocZspage(cls, gfp);
+    zs = allocZspage(this, cls, gfp);
     if (!zs) {
       this.handles.release(handle);
       return Errno.ENOMEM;
@@ -289,7 +268,7 @@ export class ZsPool {
     if (this.pagesAllocated > this.maxPagesAllocated) this.maxPagesAllocated = this.pagesAllocated;
     cls.objAllocated += cls.objsPerZspage;
     this.recordAlloc(cls, handle, size);
-    yield* this.setZsPageMovable(zs);
+    yield* setZsPageMovable(this, zs);
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();
     return handle;
@@ -304,64 +283,6 @@ export class ZsPool {
       this.hugeObjects++;
       this.hugeObjectsSince++;
     }
-  }
-
-  /**
-   * alloc_zspage(): order-0 pages chained in order, the first marked PG_private, each
-   * pointing at the zspage through `private`, with first_obj_offset set and the objects
-   * linked into the free list. Undefined when a page cannot be allocated.
-   * @see mm/zsmalloc.c alloc_zspage()
-   */
-  allocZspage(cls: SizeClass, gfp: number): Zspage | undefined {
-    const mem = this.mem;
-    const p = mem.pages;
-    const reg = this.registry;
-    const pages: number[] = [];
-    for (let i = 0; i < cls.pagesPerZspage; i++) {
-      const pfn = allocPages(mem, gfp, 0, { owner: reg.owner });
-      if (pfn < 0) {
-        for (const q of pages) {
-          mem.zoneOf(q).stat[ZS.nr_zspages]--;
-          if (this.rules.pageType) p.type[q] = -1;
-          putPage(mem, q);
-        }
-        return undefined;
-      }
-      // v6.17 allocates zsmalloc pages with their page type already set.
-      if (this.rules.pageType) p.type[pfn] = PGTY.zsmalloc << 24;
-      mem.zoneOf(pfn).stat[ZS.nr_zspages]++;
-      pages.push(pfn);
-    }
-    const id = reg.newId();
-    const zs = new Zspage(id, cls, this, pages, this.k.sched);
-    reg.zspages[id] = zs;
-    for (let k = 0; k < pages.length; k++) {
-      const pfn = pages[k];
-      p.priv[pfn] = id;
-      if (k === 0) p.flags[pfn] |= 1 << PG.private;
-      this.setFirstObjOffset(pfn, firstObjOffset(k, cls.size));
-    }
-    initZspage(this.bytes, cls, zs);
-    return zs;
-  }
-
-  /**
-   * SetZsPageMovable(): publish every sub-page as movable; each trylock must succeed, since
-   * nobody can lock a page that is not movable yet.
-   * @see mm/zsmalloc.c SetZsPageMovable()
-   */
-  *setZsPageMovable(zs: Zspage): KernelGen {
-    const mem = this.mem;
-    for (const pfn of zs.pages) {
-      if (this.k.sched.preemptible) yield { op: 'trylock_page', pfn };
-      if (!trylockPage(mem, pfn)) {
-        mem.warnOnce('SetZsPageMovable', 'WARNING: SetZsPageMovable: trylock_page failed', pfn);
-        continue;
-      }
-      this.registry.publish(pfn);
-      unlockPage(this.k, pfn);
-    }
-    zs.movable = true;
   }
 
   // ---------------------------------------------------------------------------- free
@@ -425,144 +346,14 @@ export class ZsPool {
     const fg = this.freeObject(zs, pfn, idx, slot, handle);
     // v4.8 leaves an emptied zspage with an isolated sub-page for the last putback.
     if (fg === 0 && !(this.rules.deferFreeWhileIsolated && zs.isolated > 0))
-      yield* this.freeZspage(cls, zs);
+      yield* freeZspage(this, cls, zs);
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();
   }
 
-  /**
-   * free_zspage(): with the class lock held, trylock every sub-page; if one is locked (the
-   * VM may be migrating it), leave the zspage on the empty list for the deferred-free work.
-   * @see mm/zsmalloc.c free_zspage()
-   */
-  *freeZspage(cls: SizeClass, zs: Zspage): KernelGen<boolean> {
-    const mem = this.mem;
-    const n = zs.pages.length;
-    for (let i = 0; i < n; i++) {
-      const pfn = zs.pages[i];
-      if (this.k.sched.preemptible) yield { op: 'trylock_page', pfn };
-      if (!trylockPage(mem, pfn)) {
-        for (let j = 0; j < i; j++) unlockPage(this.k, zs.pages[j]);
-        this.freeWorkPending = true;
-        this.deferredFrees++;
-        return false;
-      }
-    }
-    if (zs.listed >= 0) removeZspage(cls, zs);
-    this.__freeZspage(cls, zs);
-    return true;
-  }
-
-  /**
-   * __free_zspage(): every sub-page locked by the caller is reset (PG_private, `private`,
-   * and before v6.17 __ClearPageMovable, so the VM sees the release), unlocked, uncounted
-   * from NR_ZSPAGES and put. An isolated sub-page survives on the VM's reference.
-   * @see mm/zsmalloc.c __free_zspage()
-   */
-  __freeZspage(cls: SizeClass, zs: Zspage): void {
-    const mem = this.mem;
-    const clear = !this.mistakes.freeWithoutClearMovable;
-    for (const pfn of zs.pages) {
-      this.resetPage(pfn, clear);
-      unlockPage(this.k, pfn);
-      mem.zoneOf(pfn).stat[ZS.nr_zspages]--;
-      putPage(mem, pfn);
-    }
-    zs.destroyed = true;
-    this.registry.zspages[zs.id] = undefined;
-    this.registry.freeIds.push(zs.id);
-    cls.objAllocated -= cls.objsPerZspage;
-    this.pagesAllocated -= cls.pagesPerZspage;
-  }
-
-  /**
-   * reset_page() / reset_zpdesc(): the sub-page no longer belongs to a zspage. The page
-   * must be locked. v6.17 keeps the page type and PG_movable_ops until the buddy free.
-   * `clearMovable` false leaves out the __ClearPageMovable (a mistake, see
-   * {@link ZsMistakes.freeWithoutClearMovable}).
-   * @see mm/zsmalloc.c reset_zpdesc()
-   */
-  resetPage(pfn: number, clearMovable = true): void {
-    const mem = this.mem;
-    const p = mem.pages;
-    p.flags[pfn] &= ~(1 << PG.private);
-    p.priv[pfn] = 0;
-    this.bytes.hugeHandle[pfn] = 0;
-    if (clearMovable && this.rules.clearMovableOnFree && PageMovable(mem, pfn))
-      __ClearPageMovable(mem, pfn);
-    if (!this.rules.pageType) this.registry.firstObj[pfn] = 0;
-  }
-
-  /**
-   * async_free_zspage(): the deferred-free work. Takes every class's empty list, then frees
-   * each zspage once it holds all its page locks.
-   * @see mm/zsmalloc.c async_free_zspage()
-   */
-  *asyncFreeZspage(): KernelGen<number> {
-    this.freeWorkPending = false;
-    const sched = this.k.sched;
-    const work: Zspage[] = [];
-    for (const cls of this.classes) {
-      if (cls.heads[0] === null) continue;
-      yield* cls.lock.lock();
-      for (let zs = cls.heads[0]; zs !== null; zs = cls.heads[0]) {
-        removeZspage(cls, zs);
-        zs.freeing = true;
-        work.push(zs);
-      }
-      if (sched.preemptible) yield cls.lock.points.unlock;
-      cls.lock.unlock();
-    }
-    for (const zs of work) {
-      yield* this.lockZspage(zs);
-      const cls = zs.cls;
-      yield* cls.lock.lock();
-      this.__freeZspage(cls, zs);
-      if (sched.preemptible) yield cls.lock.points.unlock;
-      cls.lock.unlock();
-    }
-    return work.length;
-  }
-
   /** Runs the deferred-free work now, outside any task; returns the zspages freed. */
   flushDeferredFree(): number {
-    return drive(this.asyncFreeZspage(), 'flushDeferredFree');
-  }
-
-  /**
-   * lock_zspage(): lock every sub-page in chain order. A page is only trylocked under the
-   * zspage read lock (migration may replace it meanwhile); when that fails, pin the page,
-   * drop the zspage lock, wait for the page lock to be released, and retry.
-   * @see mm/zsmalloc.c lock_zspage()
-   */
-  *lockZspage(zs: Zspage): KernelGen {
-    const { mem, sched } = this.k;
-    let k = 0;
-    yield* zs.lock.readLock();
-    while (k < zs.pages.length) {
-      const pfn = zs.pages[k];
-      if (sched.preemptible) yield { op: 'trylock_page', pfn };
-      if (trylockPage(mem, pfn)) {
-        k++;
-        continue;
-      }
-      getPage(mem, pfn);
-      if (sched.preemptible) yield POINTS.readUnlock;
-      zs.lock.readUnlock();
-      while (PageLocked(mem, pfn)) {
-        mem.pages.flags[pfn] |= 1 << PG.waiters;
-        yield {
-          op: 'block',
-          key: pageWaitKey(pfn),
-          what: `wait_on_page_locked pfn 0x${pfn.toString(16)}`,
-          pfn,
-        };
-      }
-      putPage(mem, pfn);
-      yield* zs.lock.readLock();
-    }
-    if (sched.preemptible) yield POINTS.readUnlock;
-    zs.lock.readUnlock();
+    return drive(asyncFreeZspage(this), 'flushDeferredFree');
   }
 
   // ---------------------------------------------------------------------------- access
@@ -574,35 +365,8 @@ export class ZsPool {
    * task may sleep in between.
    * @see mm/zsmalloc.c zs_obj_read_begin()
    */
-  *objReadBegin(handle: number): KernelGen<ZsObjMapping> {
-    this.checkHandle(handle, 'objRead');
-    const sched = this.k.sched;
-    yield* this.lock.readLock();
-    const slot = this.handles.slotOf(handle);
-    if (slot < 0) {
-      this.lock.readUnlock();
-      this.checkHandle(handle, 'objRead');
-    }
-    const pfn = this.handles.pfn[slot];
-    const zs = this.zspageOf(pfn);
-    if (!zs) bug(this.mem, 'zs_obj_read_begin: handle points into a page without zspage', pfn);
-    yield* zs.lock.readLock();
-    if (sched.preemptible) yield this.lock.points.readUnlock;
-    this.lock.readUnlock();
-    const cls = zs.cls;
-    const hdr = cls.huge ? 0 : ZS_HANDLE_SIZE;
-    const zoff = this.handles.idx[slot] * cls.size + hdr;
-    const len = this.handles.size[slot];
-    const inPage = zoff & (PAGE_SIZE - 1);
-    let data: Uint8Array;
-    if (inPage + len <= PAGE_SIZE) {
-      const a = pfn * PAGE_SIZE + inPage;
-      data = this.bytes.u8.subarray(a, a + len);
-    } else {
-      data = new Uint8Array(len);
-      readBytes(this.bytes, zs, zoff, data, 0, len);
-    }
-    return { handle, data, zspage: zs };
+  objReadBegin(handle: number): KernelGen<ZsObjMapping> {
+    return objReadBegin(this, handle);
   }
 
   /**
@@ -639,39 +403,8 @@ export class ZsPool {
   }
 
   /** {@link objWrite} for a task. */
-  *objWriteTask(handle: number, data: Uint8Array, offset = 0): KernelGen {
-    const s0 = this.checkHandle(handle, 'objWrite');
-    const size = this.handles.size[s0];
-    if (
-      !(data instanceof Uint8Array) ||
-      !Number.isInteger(offset) ||
-      offset < 0 ||
-      offset + data.length > size
-    )
-      throw new MopsError(
-        'E_RANGE',
-        `objWrite: ${data?.length} bytes at offset ${offset} do not fit in the ${size}-byte object of handle ${handle}`,
-        'data',
-      );
-    const sched = this.k.sched;
-    yield* this.lock.readLock();
-    const slot = this.handles.slotOf(handle);
-    if (slot < 0) {
-      this.lock.readUnlock();
-      this.checkHandle(handle, 'objWrite');
-    }
-    const zs = this.zspageOf(this.handles.pfn[slot]);
-    if (!zs) bug(this.mem, 'zs_obj_write: handle points into a page without zspage');
-    yield* zs.lock.readLock();
-    if (sched.preemptible) yield this.lock.points.readUnlock;
-    this.lock.readUnlock();
-    const cls = zs.cls;
-    const zoff = this.handles.idx[slot] * cls.size + (cls.huge ? 0 : ZS_HANDLE_SIZE);
-    writeBytes(this.bytes, zs, zoff + offset, data);
-    this.handles.sum[slot] = checksum(this.bytes, zs, zoff, size);
-    this.handles.written[slot] = 1;
-    if (sched.preemptible) yield POINTS.readUnlock;
-    zs.lock.readUnlock();
+  objWriteTask(handle: number, data: Uint8Array, offset = 0): KernelGen {
+    return objWriteTask(this, handle, data, offset);
   }
 
   /** The checksum recorded at the last write of a live handle, or undefined if unwritten. */

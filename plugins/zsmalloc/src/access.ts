@@ -1,0 +1,99 @@
+/**
+ * Object access (spec §7.4): zs_obj_read_begin / zs_obj_write find a live object's zspage
+ * under `pool->lock` and hold that zspage's read lock while they touch the bytes, so that
+ * neither page migration nor zs_compact moves the object meanwhile.
+ * @module
+ */
+
+import { bug, type KernelGen, MopsError, PAGE_SIZE } from '@mops/core';
+import { ZS_HANDLE_SIZE } from './classes.js';
+import { checksum, readBytes, writeBytes } from './objects.js';
+import type { ZsObjMapping, ZsPool } from './pool.js';
+import { POINTS, type Zspage } from './zspage.js';
+
+/**
+ * Translates `handle` under `pool->lock` (read) and takes its zspage's read lock before
+ * dropping the pool lock: the handle's slot and the zspage, now pinned. `what` names the
+ * API call in usage errors, `fn` the kernel function in a BUG.
+ */
+function* pinObject(
+  pool: ZsPool,
+  handle: number,
+  what: string,
+  fn: string,
+): KernelGen<{ slot: number; zs: Zspage }> {
+  const sched = pool.k.sched;
+  yield* pool.lock.readLock();
+  const slot = pool.handles.slotOf(handle);
+  if (slot < 0) {
+    // Freed since the caller's check: report it as the caller would.
+    pool.lock.readUnlock();
+    pool.checkHandle(handle, what);
+  }
+  const pfn = pool.handles.pfn[slot];
+  const zs = pool.zspageOf(pfn);
+  if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
+  yield* zs.lock.readLock();
+  if (sched.preemptible) yield pool.lock.points.readUnlock;
+  pool.lock.readUnlock();
+  return { slot, zs };
+}
+
+/** Offset of the object of `slot` in its zspage, header excluded. */
+function objOffset(pool: ZsPool, zs: Zspage, slot: number): number {
+  const cls = zs.cls;
+  return pool.handles.idx[slot] * cls.size + (cls.huge ? 0 : ZS_HANDLE_SIZE);
+}
+
+/**
+ * zs_obj_read_begin(): see {@link ZsPool.objReadBegin}.
+ * @see mm/zsmalloc.c zs_obj_read_begin()
+ */
+export function* objReadBegin(pool: ZsPool, handle: number): KernelGen<ZsObjMapping> {
+  pool.checkHandle(handle, 'objRead');
+  const { slot, zs } = yield* pinObject(pool, handle, 'objRead', 'zs_obj_read_begin');
+  const zoff = objOffset(pool, zs, slot);
+  const len = pool.handles.size[slot];
+  const inPage = zoff & (PAGE_SIZE - 1);
+  let data: Uint8Array;
+  if (inPage + len <= PAGE_SIZE) {
+    const a = pool.handles.pfn[slot] * PAGE_SIZE + inPage;
+    data = pool.bytes.u8.subarray(a, a + len);
+  } else {
+    data = new Uint8Array(len);
+    readBytes(pool.bytes, zs, zoff, data, 0, len);
+  }
+  return { handle, data, zspage: zs };
+}
+
+/**
+ * zs_obj_write(): see {@link ZsPool.objWrite}.
+ * @see mm/zsmalloc.c zs_obj_write()
+ */
+export function* objWriteTask(
+  pool: ZsPool,
+  handle: number,
+  data: Uint8Array,
+  offset: number,
+): KernelGen {
+  const s0 = pool.checkHandle(handle, 'objWrite');
+  const size = pool.handles.size[s0];
+  if (
+    !(data instanceof Uint8Array) ||
+    !Number.isInteger(offset) ||
+    offset < 0 ||
+    offset + data.length > size
+  )
+    throw new MopsError(
+      'E_RANGE',
+      `objWrite: ${data?.length} bytes at offset ${offset} do not fit in the ${size}-byte object of handle ${handle}`,
+      'data',
+    );
+  const { slot, zs } = yield* pinObject(pool, handle, 'objWrite', 'zs_obj_write');
+  const zoff = objOffset(pool, zs, slot);
+  writeBytes(pool.bytes, zs, zoff + offset, data);
+  pool.handles.sum[slot] = checksum(pool.bytes, zs, zoff, size);
+  pool.handles.written[slot] = 1;
+  if (pool.k.sched.preemptible) yield POINTS.readUnlock;
+  zs.lock.readUnlock();
+}
