@@ -1,6 +1,6 @@
 /**
- * The zsmalloc pool (`struct zs_pool`): classes, handles, zspage allocation and freeing,
- * and the allocation API (spec §7.1, §7.2). Every operation exists as a task form (a
+ * The zsmalloc pool (`struct zs_pool`): classes, handles and the allocation API (spec §7.1,
+ * §7.2); zspages come and go in zspage_alloc.ts, objects are read and written in access.ts. Every operation exists as a task form (a
  * generator that yields scheduling points and takes the kernel's locks in the kernel's
  * order: page lock → pool->lock → class->lock → zspage lock) and as a plain call that runs
  * the same code atomically outside any task.
