@@ -55,12 +55,16 @@ export function migrateRounds(core, s, rounds, batch) {
   const lists = mem.pages.lists;
   const pool = new Int32Array(rounds * batch);
   for (let i = 0; i < pool.length; i++) pool[i] = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0);
-  let next = 0;
-  const getNew = () => pool[next++];
+  // One allocation callback for every call on `s`, as compaction passes one callback for a
+  // whole zone: a new closure per call would make V8 throw away its compiled migration path.
+  s.targets = pool;
+  s.next = 0;
+  s.getNew ??= () => s.targets[s.next++];
+  const getNew = s.getNew;
   const t0 = process.hrtime.bigint();
   m.run(function* () {
     for (let r = 0; r < rounds; r++) {
-      const first = next;
+      const first = s.next;
       for (let i = 0; i < batch; i++) {
         let ok = isolateMovablePageFast(m, pages[i], 0);
         if (ok === ISOLATE_AS_TASK) ok = yield* isolateMovablePage(m, pages[i], 0);
