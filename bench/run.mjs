@@ -37,7 +37,7 @@ const files = cases.filter(({ f }) => only.length === 0 || only.some((o) => f.in
 
 const rows = [];
 for (const { f, path } of files) {
-  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url)], {
+  const child = spawnSync(process.execPath, [...process.execArgv, fileURLToPath(import.meta.url)], {
     env: { ...process.env, MOPS_BENCH_CASE: path },
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
