@@ -147,15 +147,15 @@ export class Hypervisor {
     const mem = this.mem;
     // One test for the three ways an inflate can be wrong (outside the guest, already held,
     // a free page); badInflate tells them apart.
-    if (!(this.held[pfn] === 0 && mem.pages.refcount[pfn] > 0)) this.badInflate(pfn);
-    if (this.inflatedCount >= this.limit || (this.policy && this.refusesByPolicy(pfn))) {
+    if (!(this.held[pfn] === 0 && mem.pages.refcount[pfn] !== 0)) this.badInflate(pfn);
+    if (this.refuses(pfn)) {
       this.stats.refused++;
       return false;
     }
     this.held[pfn] = 1;
     this.inflatedCount++;
     this.stats.pagesInflated++;
-    if (mem.pages.contents !== undefined) this.poison(pfn);
+    mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
     return true;
   }
 
@@ -166,29 +166,19 @@ export class Hypervisor {
     bug(mem, 'hypervisor: the guest inflated a free page', pfn);
   }
 
-  /** Accepted pages read as {@link HOST_POISON} while the host holds them. */
-  private poison(pfn: number): void {
-    this.mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
-  }
-
   private give(pfn: number): void {
     const mem = this.mem;
     if (this.held[pfn] !== 1) this.badDeflate(pfn);
-    if (mem.pages.contents !== undefined) this.checkUntouched(pfn);
+    this.checkUntouched(pfn);
     this.held[pfn] = 0;
     this.inflatedCount--;
     this.stats.pagesDeflated++;
-    if (mem.pages.contents !== undefined) this.zero(pfn);
+    mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
   }
 
   private badDeflate(pfn: number): never {
     this.checkPfn(pfn);
     bug(this.mem, 'hypervisor: deflate of a pfn the host does not hold', pfn);
-  }
-
-  /** A page the host gives back comes back zeroed. */
-  private zero(pfn: number): void {
-    this.mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
   }
 
   /**
@@ -255,15 +245,10 @@ export class Hypervisor {
         );
   }
 
-  /** Whether the host refuses `pfn` by its refusal rate or policy. */
-  private refusesByPolicy(pfn: number): boolean {
+  private refuses(pfn: number): boolean {
+    if (this.inflatedCount >= this.limit) return true;
     if (this.refuseRate > 0 && this.prng.float() < this.refuseRate) return true;
     return this.refuse?.(pfn) === true;
-  }
-
-  /** Whether a refusal rate or policy is set (the limit is checked on its own). */
-  private get policy(): boolean {
-    return this.refuseRate > 0 || this.refuse !== undefined;
   }
 
   private checkPfn(pfn: number): void {
