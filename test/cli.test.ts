@@ -79,6 +79,15 @@ describe('the mops command', () => {
     expect(r.out).toContain('all rules pass');
   }, 30_000);
 
+  it('mops check-plugin loads a plugin by path and finds its conformance hooks', async () => {
+    const path = fileURLToPath(new URL('../examples/write-a-driver/src/index.ts', import.meta.url));
+    const r = await mops('check-plugin', path, '--profile', 'v6.3');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^v6\.3\s+migrate\s+.*pass$/m);
+    expect(r.out).toContain('all rules pass');
+  }, 30_000);
+
   it('mops proc shows plugin views', async () => {
     const r = await mops(
       'proc',

@@ -169,7 +169,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--profile <p>', 'check one profile only')
     .action(async (name, o) => {
       const { checkPlugin } = await import('./commands/check_plugin.js');
-      code = await checkPlugin(io, name, o.profile);
+      code = await checkPlugin(io, name, o.profile && checkProfile(o.profile));
     });
   program
     .command('explore')

@@ -9,7 +9,7 @@ import {
   createMachine,
   fragmentWithFiller,
   installPlugin,
-  loadPlugin,
+  loadPluginModule as loadModule,
   type Machine,
   MopsError,
   type MopsPlugin,
@@ -57,8 +57,7 @@ export async function loadPluginModule(
     const module = await bundled();
     return { plugin: validatePlugin(module.default ?? module.plugin, spec), module };
   }
-  const plugin = await loadPlugin(spec, PLUGIN_BASES);
-  return { plugin, module: { plugin } };
+  return loadModule(spec, PLUGIN_BASES);
 }
 
 /** Where plugin package names resolve: the working directory, then this command's install. */

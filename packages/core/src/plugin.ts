@@ -83,6 +83,17 @@ export async function loadPlugin(
   spec: string,
   base: string | readonly string[] = process.cwd(),
 ): Promise<MopsPlugin> {
+  return (await loadPluginModule(spec, base)).plugin;
+}
+
+/**
+ * {@link loadPlugin}, also returning the whole module, for exports beside the plugin (such
+ * as the `conformance` hooks of the driver conformance suite).
+ */
+export async function loadPluginModule(
+  spec: string,
+  base: string | readonly string[] = process.cwd(),
+): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
   const bases = typeof base === 'string' ? [base] : base;
   const isPath = spec.startsWith('.') || isAbsolute(spec);
   let target = isPath ? pathToFileURL(resolve(bases[0] ?? process.cwd(), spec)).href : spec;
@@ -108,7 +119,7 @@ export async function loadPlugin(
       'plugin',
     );
   }
-  return validatePlugin(mod.default ?? mod.plugin, spec);
+  return { plugin: validatePlugin(mod.default ?? mod.plugin, spec), module: mod };
 }
 
 /**
