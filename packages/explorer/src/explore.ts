@@ -209,7 +209,9 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     }
     exhausted = found ? false : dfs.exhausted;
   } else {
-    let estimate =
+    // PCT's k: the length of the schedule without preemptions, the same for every seed, so
+    // that a seed names one schedule whatever ran before it (chunks, shards, workers).
+    const estimate =
       strategy === 'pct' ? execute(scenario, variant, profile, new ReplayChooser([])).steps : 0;
     const last = seed0 + runs;
     for (let s = seed0; s < last; s++) {
@@ -218,7 +220,6 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
       const c: Chooser =
         strategy === 'pct' ? new PctChooser(s, depth, estimate) : new RandomChooser(s);
       const e = execute(scenario, variant, profile, c);
-      if (e.steps > estimate) estimate = e.steps;
       if (e.failure) {
         found = { e, seed: s };
         break;
