@@ -93,15 +93,15 @@ export function moveFreepagesBlock(
   return { free, movable };
 }
 
-/** can_steal_fallback() / should_try_claim_block(). */
-function canSteal(order: number, startMt: number): boolean {
+/** can_steal_fallback() / should_try_claim_block() (`pageblock_order / 2` in C: 4). */
+export function canSteal(order: number, startMt: number): boolean {
   if (order >= pageblock_order) return true;
-  if (order >= pageblock_order / 2) return true;
+  if (order >= pageblock_order >> 1) return true;
   return startMt === MIGRATE.RECLAIMABLE || startMt === MIGRATE.UNMOVABLE;
 }
 
 /** find_suitable_fallback(): the first fallback type with a free block of `order`. */
-function findFallback(zone: Zone, order: number, startMt: number): number {
+export function findFallback(zone: Zone, order: number, startMt: number): number {
   if (zone.nrFree[order] === 0) return -1;
   for (const mt of FALLBACKS[startMt]) {
     if (zone.nrFreeList[order * MIGRATE_TYPES + mt] > 0) return mt;

@@ -7,6 +7,7 @@
 
 import { ALLOC, gfpMigratetype } from '../buddy/gfp.js';
 import { zoneWatermarkOk } from '../buddy/page_alloc.js';
+import { canSteal, findFallback } from '../buddy/rmqueue.js';
 import {
   MAX_PAGE_ORDER,
   MIGRATE_TYPES,
@@ -32,13 +33,6 @@ import {
 } from './state.js';
 import type { CompactionSysctls } from './sysctl.js';
 import { COMPACT, type CompactControl, type CompactResult } from './types.js';
-
-/** Fallback types by migrate type (`fallbacks[]`), for the free-list success test. */
-const FALLBACKS: readonly (readonly number[])[] = [
-  [2, 1],
-  [2, 0],
-  [0, 1],
-];
 
 /** compact_gap(order): 2 << order, uncapped in every profile. */
 export function compactGap(order: number): number {
@@ -128,14 +122,13 @@ function compactFinishedInner(
   } else if (cc.migratePfn % pageblock_nr_pages !== 0) return COMPACT.CONTINUE;
   for (let order = cc.order; order <= MAX_PAGE_ORDER; order++) {
     if (zone.nrFreeList[order * MIGRATE_TYPES + cc.migratetype] > 0) return COMPACT.SUCCESS;
-    if (cc.migratetype < 3) {
-      const stealable = order >= pageblock_order / 2 || cc.migratetype !== 1;
-      if (
-        stealable &&
-        FALLBACKS[cc.migratetype].some((mt) => zone.nrFreeList[order * MIGRATE_TYPES + mt] > 0)
-      )
-        return COMPACT.SUCCESS;
-    }
+    // find_suitable_fallback(…, only_stealable = true).
+    if (
+      cc.migratetype < 3 &&
+      canSteal(order, cc.migratetype) &&
+      findFallback(zone, order, cc.migratetype) !== -1
+    )
+      return COMPACT.SUCCESS;
   }
   return cc.contended ? COMPACT.CONTENDED : ret;
 }

@@ -11,6 +11,7 @@ import {
   pageIsBuddy,
   zoneWatermarkOk,
 } from '../../src/index.js';
+import { canSteal } from '../../src/buddy/rmqueue.js';
 import { expectInvariants, nrFree, smallMachine, topZone } from '../helpers.js';
 
 describe('buddy allocator: split and merge (mm/page_alloc.c expand, __free_one_page)', () => {
@@ -167,6 +168,13 @@ describe('buddy allocator: fallback and pageblock stealing (compaction-by-profil
     for (let o = 0; o <= 10; o++) movable += z.freeCount(o, MIGRATE.MOVABLE) << o;
     expect(movable).toBe(99);
     expectInvariants(m);
+  });
+
+  it('can_steal_fallback: a movable request may steal from order pageblock_order / 2 = 4 (integer division)', () => {
+    expect(canSteal(3, MIGRATE.MOVABLE)).toBe(false);
+    expect(canSteal(4, MIGRATE.MOVABLE)).toBe(true);
+    expect(canSteal(0, MIGRATE.UNMOVABLE)).toBe(true);
+    expect(canSteal(0, MIGRATE.RECLAIMABLE)).toBe(true);
   });
 
   it('a movable request falls back to reclaimable before unmovable', () => {
