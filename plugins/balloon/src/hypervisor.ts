@@ -110,14 +110,15 @@ export class Hypervisor {
   }
 
   /**
-   * The host takes `pfns`; returns those it accepted (the rest were refused). Each accepted
-   * page now reads as {@link HOST_POISON}. Inflating a pfn the host already holds, or a
-   * free page, is a guest bug (MmBug).
+   * The host takes `pfns`; returns those it accepted (the rest were refused, unless
+   * `refusable` is false: a request on a queue without refusals). Each accepted page now
+   * reads as {@link HOST_POISON}. Inflating a pfn the host already holds, or a free page,
+   * is a guest bug (MmBug).
    */
-  inflate(pfns: ArrayLike<number>): number[] {
+  inflate(pfns: ArrayLike<number>, refusable = true): number[] {
     this.stats.inflateRequests++;
     const ok: number[] = [];
-    for (let i = 0; i < pfns.length; i++) if (this.take(pfns[i])) ok.push(pfns[i]);
+    for (let i = 0; i < pfns.length; i++) if (this.take(pfns[i], refusable)) ok.push(pfns[i]);
     return ok;
   }
 
@@ -132,9 +133,9 @@ export class Hypervisor {
   }
 
   /** A one-page inflate request; whether the host accepted the page. */
-  inflateOne(pfn: number): boolean {
+  inflateOne(pfn: number, refusable = true): boolean {
     this.stats.inflateRequests++;
-    return this.take(pfn);
+    return this.take(pfn, refusable);
   }
 
   /** A one-page deflate request. */
@@ -143,12 +144,12 @@ export class Hypervisor {
     this.give(pfn);
   }
 
-  private take(pfn: number): boolean {
+  private take(pfn: number, refusable: boolean): boolean {
     const mem = this.mem;
     // One test for the three ways an inflate can be wrong (outside the guest, already held,
     // a free page); badInflate tells them apart.
     if (!(this.held[pfn] === 0 && mem.pages.refcount[pfn] !== 0)) this.badInflate(pfn);
-    if (this.refuses(pfn)) {
+    if (refusable && this.refuses(pfn)) {
       this.stats.refused++;
       return false;
     }
@@ -186,17 +187,23 @@ export class Hypervisor {
    * `latency` scheduling points). The host reads the buffer `pfns` (a view of the driver's
    * `vb->pfns`) when it processes the request, so a driver that changes the buffer while
    * waiting tells the host something else. Returns the pfns the host accepted (all of
-   * them for a deflate). May sleep: never call it in atomic context.
+   * them for a deflate, and for an inflate that is not `refusable`). May sleep: never call
+   * it in atomic context.
    * @see drivers/virtio/virtio_balloon.c tell_host()
    */
-  *tellHost(k: Kctx, op: 'inflate' | 'deflate', pfns: ArrayLike<number>): KernelGen<number[]> {
+  *tellHost(
+    k: Kctx,
+    op: 'inflate' | 'deflate',
+    pfns: ArrayLike<number>,
+    refusable = true,
+  ): KernelGen<number[]> {
     const sched = k.sched;
     mightSleep(sched, 'tell_host');
     if (sched.preemptible) {
       yield { op: 'virtqueue_kick', note: op };
       for (let i = 0; i < this.latency; i++) yield { op: 'wait_event(vb->acked)', note: op };
     }
-    if (op === 'inflate') return this.inflate(pfns);
+    if (op === 'inflate') return this.inflate(pfns, refusable);
     this.deflate(pfns);
     return Array.from(pfns);
   }

@@ -62,7 +62,7 @@ export interface VirtioBalloonStats {
   leakShort: number;
   /** migratepage calls that found balloon_lock taken (-EAGAIN). */
   migrateBusy: number;
-  /** migratepage calls whose new page the host refused. */
+  /** migratepage calls whose new page the host refused (2026 design: -ENOENT). */
   migrateRefused: number;
 }
 
@@ -72,11 +72,13 @@ export interface VirtioBalloonStats {
  * moves an inflated page for compaction. `numPages` is `vb->num_pages`, what the driver
  * believes the balloon holds.
  *
- * The host is asked before the balloon list changes, so that a refusal (which virtio's
- * host never gives, but vmw_balloon's does) leaves nothing to undo: in fill the refused
- * pages are freed (counted in `refusedPages`); in the classic migratepage the migration
- * fails with -EAGAIN; in the 2026 design the old page is deflated first and a refused new
- * page makes migratepage return -ENOENT, which the balloon core completes as a deflation.
+ * A host may refuse pages (virtio's never does, vmw_balloon's may). fill asks the host
+ * before it enqueues, so refused pages are simply freed (counted in `refusedPages`). The
+ * classic migratepage keeps virtio's order (§0.2): newpage is on the balloon list, where
+ * another compactor may isolate it, while the driver waits for the host; virtio's inflate
+ * queue has no refusal, so the host takes the page. In the 2026 design the old page is
+ * deflated first and a refused new page makes migratepage return -ENOENT (vmw_balloon's
+ * model), which the balloon core completes as a deflation.
  * @see drivers/virtio/virtio_balloon.c
  */
 export class VirtioBalloon {
@@ -234,10 +236,10 @@ export class VirtioBalloon {
   }
 
   /**
-   * virtballoon_migratepage(): trylock balloon_lock or -EAGAIN; inflate `newpage` at the
-   * host, put it in the balloon with a reference of its own, deflate `page` and drop the
-   * balloon's reference on it (classic, §0.2 order); in the 2026 design only the two host
-   * calls, the balloon core doing the rest.
+   * virtballoon_migratepage(): trylock balloon_lock or -EAGAIN; put `newpage` in the
+   * balloon with a reference of its own and inflate it at the host, deflate `page` and drop
+   * the balloon's reference on it (classic, §0.2 order); in the 2026 design only the two
+   * host calls, the balloon core doing the rest.
    * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
    */
   migratepage(dev: BalloonDevice, newpage: number, page: number, _mode: number): MaybeGen<number> {
@@ -262,12 +264,12 @@ export class VirtioBalloon {
     if (dev.design === '2026') {
       yield* this.tellOne('deflate', page);
       rc = this.newpageTaken(yield* this.tellOne('inflate', newpage));
-    } else if (!(yield* this.tellOne('inflate', newpage))) rc = this.refused();
-    else {
-      // First step: inflate newpage.
+    } else {
+      // First step: inflate newpage (on the list first, then the host; no refusal).
       yield* dev.pagesLock.lock();
       this.takeNewpage(dev, newpage, page);
       dev.pagesLock.unlock();
+      yield* this.tellOne('inflate', newpage, false);
       // Second step: deflate page.
       if (!dev.rules.finalizeOnly) {
         const locked = dev.rules.migrateDeleteUnderListLock;
@@ -296,18 +298,12 @@ export class VirtioBalloon {
       this.deflateNow(page);
       return this.newpageTaken(this.inflateNow(newpage));
     }
-    if (!this.inflateNow(newpage)) return this.refused();
     this.takeNewpage(dev, newpage, page);
+    this.inflateNow(newpage, false);
     if (!dev.rules.finalizeOnly) dev.delete(page);
     this.deflateNow(page);
     this.dropOldpage(dev, page);
     return 0;
-  }
-
-  /** Classic: the host would not take newpage; nothing changed, retry later. */
-  private refused(): number {
-    this.stats.migrateRefused++;
-    return Errno.EAGAIN;
   }
 
   /** 2026: 0, or -ENOENT when the host refused newpage (the balloon shrank by a page). */
@@ -339,29 +335,29 @@ export class VirtioBalloon {
   }
 
   /** tell_host() with the first `numPfns` entries of `pfns`. */
-  private tellHost(op: 'inflate' | 'deflate'): KernelGen<number[]> {
-    return this.host.tellHost(this.k, op, this.pfns.subarray(0, this.numPfns));
+  private tellHost(op: 'inflate' | 'deflate', refusable = true): KernelGen<number[]> {
+    return this.host.tellHost(this.k, op, this.pfns.subarray(0, this.numPfns), refusable);
   }
 
   /**
    * `vb->num_pfns = 1; set_page_pfns(vb, vb->pfns, page); tell_host(vb, vq)`; whether the
    * host took the page.
    */
-  private *tellOne(op: 'inflate' | 'deflate', pfn: number): KernelGen<boolean> {
+  private *tellOne(op: 'inflate' | 'deflate', pfn: number, refusable = true): KernelGen<boolean> {
     this.numPfns = 1;
     this.pfns[0] = pfn;
-    return (yield* this.tellHost(op)).length === 1;
+    return (yield* this.tellHost(op, refusable)).length === 1;
   }
 
   /**
    * {@link tellOne} of an inflate for a task running alone: the host answers before anything
    * else runs. Whether it took the page.
    */
-  private inflateNow(pfn: number): boolean {
+  private inflateNow(pfn: number, refusable = true): boolean {
     this.numPfns = 1;
     this.pfns[0] = pfn;
     mightSleep(this.k.sched, 'tell_host');
-    return this.host.inflateOne(pfn);
+    return this.host.inflateOne(pfn, refusable);
   }
 
   /** {@link tellOne} of a deflate for a task running alone. */

@@ -41,13 +41,13 @@ function driverPoints(profile: (typeof PROFILES)[number], design: 'classic' | '2
 }
 
 describe.each(PROFILES)('§0.2 balloon migratepage order, %s', (profile) => {
-  it('trylock balloon_lock, inflate new, insert under pages_lock, delete old, deflate old, unlock', () => {
+  it('trylock balloon_lock, insert new under pages_lock, inflate new, delete old, deflate old, unlock', () => {
     const { m, order } = driverPoints(profile);
     const deleteLocked = profile !== 'v4.8' && profile !== 'v6.17';
     expect(order).toEqual([
       'mutex_trylock balloon_lock',
-      'tell_host inflate',
       'spin_lock pages_lock',
+      'tell_host inflate',
       ...(deleteLocked ? ['spin_lock pages_lock'] : []),
       'tell_host deflate',
       'mutex_unlock balloon_lock',

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { canSteal } from '../../src/buddy/rmqueue.js';
 import {
   __GFP,
   ALLOC,
@@ -11,7 +12,6 @@ import {
   pageIsBuddy,
   zoneWatermarkOk,
 } from '../../src/index.js';
-import { canSteal } from '../../src/buddy/rmqueue.js';
 import { expectInvariants, nrFree, smallMachine, topZone } from '../helpers.js';
 
 describe('buddy allocator: split and merge (mm/page_alloc.c expand, __free_one_page)', () => {
