@@ -1,5 +1,6 @@
 /**
- * The built `mops` command, spawned as a user runs it (the test command builds first).
+ * The built `mops` command, spawned as a user runs it: `pnpm run verify` builds first; after
+ * a change, `pnpm test` alone runs these against the last build (run `tsc -b` first).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

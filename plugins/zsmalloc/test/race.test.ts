@@ -13,7 +13,10 @@ import { checkZsmalloc } from '../src/index.js';
 import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
 
 const SEEDS = Number(process.env.ZS_RACE_SEEDS ?? 1000);
+if (!(Number.isInteger(SEEDS) && SEEDS >= 1))
+  throw new Error(`ZS_RACE_SEEDS must be a positive integer, got ${process.env.ZS_RACE_SEEDS}`);
 const t0 = Date.now();
+let migrated = 0;
 
 /**
  * One seeded run: the VM isolates sub-pages of two zspages and migrates them (putting back
@@ -44,6 +47,7 @@ function raceOnce(seed: number): string[] {
     }
     const getNew = () => allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
     const res = yield* migratePages(m, r.list, getNew, (d) => folioPut(m.mem, d), mode, 0);
+    migrated += res.nrSucceeded;
     if (res.rc !== 0) yield* putbackMovablePages(m, r.list);
   });
   m.sched.spawn('free', function* () {
@@ -84,6 +88,8 @@ describe('zsmalloc races with isolation, migration and putback (random scheduler
     for (let seed = 1; seed <= SEEDS && problems.length < 10; seed++)
       problems.push(...raceOnce(seed));
     expect(problems).toEqual([]);
+    // The races ran: the VM migrated zsmalloc pages while the users and zs_compact worked.
+    expect(migrated).toBeGreaterThan(0);
     console.log(`race: ${SEEDS} seeds in ${Date.now() - t0} ms`);
   }, 120_000);
 });

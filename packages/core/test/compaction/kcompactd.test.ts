@@ -78,6 +78,16 @@ describe('S39 proactive compaction thresholds (6.x)', () => {
     expect(fresh.run(() => kcompactdRun(fresh, 2000))).toEqual([]);
   });
 
+  it('a score above low but not above high does nothing (proactiveness 5: low 95, high 100)', () => {
+    const { m } = driverCheckerboard('v6.3');
+    compactionState(m).sysctl.compactionProactiveness = 5;
+    const score = fragmentationScoreNode(m.mem);
+    expect(score).toBeGreaterThan(95);
+    expect(score).toBeLessThanOrEqual(100);
+    expect(m.run(() => kcompactdRun(m, 2000))).toEqual([]);
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(0);
+  });
+
   it('a run that does not lower the score defers the next check by 64 periods', () => {
     // Unmovable pages everywhere: compaction cannot lower the score.
     const m = smallMachine('16M', { profile: 'v6.3' });
