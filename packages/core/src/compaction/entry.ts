@@ -6,7 +6,7 @@
  * @module
  */
 
-import { __GFP, GFP } from '../buddy/gfp.js';
+import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
 import { getPageFromFreelist } from '../buddy/page_alloc.js';
 import { Clock } from '../clock.js';
 import { MopsError } from '../errors.js';
@@ -48,8 +48,6 @@ export class CompactionState {
   kcompactdHighestZoneidx = -1;
   /** Jiffies of the next proactive check. */
   nextProactiveCheck = 0;
-  /** Results of the last zone compactions, for reports. */
-  readonly lastResults: { zone: string; result: CompactResult }[] = [];
 }
 
 const states = new WeakMap<Machine, CompactionState>();
@@ -87,7 +85,6 @@ function* runZone(
       sysctl: st.sysctl,
       kswapdRunning: st.kswapdRunning,
     });
-    st.lastResults.push({ zone: zone.name, result });
     return { result, migrateScanned: cc.totalMigrateScanned, freeScanned: cc.totalFreeScanned };
   } finally {
     freeCompactControl(k, cc);
@@ -173,12 +170,12 @@ export function* tryToCompactPages(
       gfp_mask: req.gfp,
       prio: req.prio,
     });
-  const highest = highestZoneOf(req.gfp);
+  const highest = gfpZone(req.gfp);
   const minPrio = m.profile.compaction.hasSyncFull
     ? COMPACT_PRIO.SYNC_FULL
     : COMPACT_PRIO.SYNC_LIGHT;
   let rc: CompactResult = COMPACT.SKIPPED;
-  for (let zi = Math.min(highest, MAX_NR_ZONES - 1); zi >= 0; zi--) {
+  for (let zi = highest; zi >= 0; zi--) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
     // v4.8 consults deferral at every priority; 6.x skips it at SYNC_FULL.
@@ -211,13 +208,6 @@ export function* tryToCompactPages(
       deferCompaction(zone, req.order);
   }
   return rc;
-}
-
-function highestZoneOf(gfp: number): number {
-  if (gfp & __GFP.DMA) return 0;
-  if (gfp & __GFP.DMA32) return 1;
-  if (gfp & __GFP.HIGHMEM && gfp & __GFP.MOVABLE) return 3;
-  return 2;
 }
 
 /**

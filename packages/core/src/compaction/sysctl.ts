@@ -4,6 +4,7 @@
  */
 
 import { MopsError } from '../errors.js';
+import { DEFAULT_COMPACTION_PROACTIVENESS, DEFAULT_EXTFRAG_THRESHOLD } from './metrics.js';
 
 function checkInt(name: string, v: number, lo: number, hi: number): number {
   if (!Number.isInteger(v) || v < lo || v > hi)
@@ -13,8 +14,8 @@ function checkInt(name: string, v: number, lo: number, hi: number): number {
 
 /** vm.compaction_proactiveness, vm.extfrag_threshold, vm.compact_unevictable_allowed. */
 export class CompactionSysctls {
-  private proactiveness = 20;
-  private threshold = 500;
+  private proactiveness = DEFAULT_COMPACTION_PROACTIVENESS;
+  private threshold = DEFAULT_EXTFRAG_THRESHOLD;
   private unevictable = 1;
 
   /** vm.compaction_proactiveness (0..100, default 20). */

@@ -55,29 +55,29 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
   const hugepageKb = (PAGE_SIZE << pageblock_order) / 1024;
   const filler = createMovableFiller(m);
   const target = Math.floor(freePages * 0.8);
-  const chunks: number[][] = [[], []];
+  // Every other chunk (or, interleaved, every other page) is freed afterwards.
+  const freed: number[] = [];
   let n = 0;
   if (!opts.interleave) {
     const chunk = opts.chunkPages ?? Math.max(1, Math.min(25600, Math.floor(target / 10)));
-    while (n < target) {
+    for (let c = 0; n < target; c++) {
       const got = filler.alloc(Math.min(chunk, target - n));
       if (got.length === 0) break;
-      chunks[chunks.length % 2 === 0 ? 0 : 1].push(...got);
-      chunks.push([]);
+      if (c % 2 === 1) for (const p of got) freed.push(p);
       n += got.length;
     }
   } else {
     for (; n < target; n++) {
       const got = filler.alloc(1);
       if (got.length === 0) break;
-      chunks[n % 2].push(got[0]);
+      if (n % 2 === 1) freed.push(got[0]);
     }
   }
   log.push(`MemFree: ${memFreeKb} kB, Hugepagesize: ${hugepageKb} kB`);
   log.push(
     `locked ${n} pages (${((n * PAGE_SIZE) >> 20) | 0} MiB) in chunks, freeing every other chunk`,
   );
-  for (let i = 1; i < chunks.length; i += 2) for (const p of chunks[i]) filler.free(p);
+  for (const p of freed) filler.free(p);
   const memFreePrime = memFreeKb * 0.8;
   const requested = Math.floor(memFreePrime / hugepageKb / 2);
   if (requested < 1)

@@ -26,6 +26,7 @@ import type { AddressSpace, MovableOperations } from '../migrate/types.js';
 import { PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
 import { type Kctx, trylockPage, unlockPage } from '../page/lock.js';
 import { getPage } from '../page/refcount.js';
+import { fraction } from './churn.js';
 
 /** The filler's driver and owner name (page owner, invariant checker, messages). */
 export const FILLER_NAME = 'filler';
@@ -384,13 +385,6 @@ export interface FragmentWithFillerResult {
   readonly filled: number;
   /** Filler pages freed again. */
   readonly freed: number;
-}
-
-function fraction(v: number | undefined, dflt: number, field: string): number {
-  const x = v ?? dflt;
-  if (!(x >= 0 && x <= 1))
-    throw new MopsError('E_RANGE', `${field} must be between 0 and 1, got ${x}`, field);
-  return x;
 }
 
 /**
