@@ -34,7 +34,8 @@ export type Misbehaviour =
   | 'badRc'
   | 'throwInMigrate'
   | 'throwInIsolate'
-  | 'clearIsolatedInPutback';
+  | 'clearIsolatedInPutback'
+  | 'clearIsolatedInMigrate';
 
 /** One recorded callback. */
 export interface Call {
@@ -139,6 +140,7 @@ export class TestDriver {
     if (rc !== 0) return rc;
     const mem = this.m.mem;
     if (this.misbehave === 'touchSrcLru') mem.pages.lruNext[src] = 0;
+    if (this.misbehave === 'clearIsolatedInMigrate') mem.pages.flags[src] &= ~(1 << PG.isolated);
     const data = mem.pages.contents;
     if (data) data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
     if (this.misbehave !== 'noDstSetup') {

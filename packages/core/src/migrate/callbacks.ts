@@ -201,6 +201,13 @@ function checkMigrateSlow(
       'migrate_page cleared the isolated flag, which only the VM may touch',
       src,
     );
+    // The kernel's own warning in move_to_new_folio (v4.8–v6.3), before the flag is repaired.
+    if (rc === 0 && mem.profile.coreDetectsRelease)
+      mem.warnOnce(
+        'move_to_new_folio:isolated',
+        'WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src))',
+        src,
+      );
     p.flags[src] |= ISOLATED;
   }
   if (!validRc(rc)) {

@@ -7,8 +7,6 @@
 import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
-import type { KernelGen } from '../sched/types.js';
-import { callMigratePageGen } from './callbacks.js';
 import { __PageMovable, type DefinedOps, pageMovableLocked, pageMovableOps } from './movable.js';
 
 const ISOLATED = 1 << PG.isolated;
@@ -51,35 +49,8 @@ function noMigrateOps(mem: Memory, src: number): never {
  */
 export function moveToNewFolioEnd(mem: Memory, src: number, rc: number): number {
   if (rc !== 0) return rc;
-  const flags = mem.pages.flags;
-  const f = flags[src];
-  if (mem.profile.coreDetectsRelease) {
-    if (!(f & ISOLATED)) warnNotIsolated(mem, src);
-    else if (__PageMovable(mem, src)) flags[src] = f & ~ISOLATED;
-  } else flags[src] = f & ~ISOLATED;
+  // The isolated flag is set here: a driver that cleared it was caught, warned about and
+  // repaired when it returned (checkMigrate).
+  if (!mem.profile.coreDetectsRelease || __PageMovable(mem, src)) mem.pages.flags[src] &= ~ISOLATED;
   return rc;
-}
-
-function warnNotIsolated(mem: Memory, src: number): void {
-  mem.warnOnce(
-    'move_to_new_folio:isolated',
-    'WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src))',
-    src,
-  );
-}
-
-/**
- * move_to_new_folio() / migrate_movable_ops_page(): moves src to dst through the driver,
- * both locked. Returns 0 or a negative errno.
- */
-export function* moveToNewFolio(
-  mem: Memory,
-  dst: number,
-  src: number,
-  mode: number,
-): KernelGen<number> {
-  const d = moveToNewFolioBegin(mem, dst, src);
-  if (d === null) return 0;
-  const rc = yield* callMigratePageGen(mem, d, dst, src, mode);
-  return moveToNewFolioEnd(mem, src, rc);
 }

@@ -7,14 +7,9 @@
 import { folioPut } from '../buddy/free_page.js';
 import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
-import { lockPage, lockPageFast, trylockPage, unlockPage } from '../page/lock.js';
+import { lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import {
-  callMigratePage,
-  callMigratePageGen,
-  callPutbackPage,
-  callPutbackPageGen,
-} from './callbacks.js';
+import { callMigratePage, callMigratePageGen } from './callbacks.js';
 import {
   type Ctx,
   EAGAIN,
@@ -24,8 +19,9 @@ import {
   migrateFolioDone,
   releaseDst,
 } from './migrate_ctx.js';
-import { __PageMovable, PageMovable, pageMovableOps } from './movable.js';
+import { __PageMovable, PageMovable } from './movable.js';
 import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
+import { putbackMovablePage } from './putback.js';
 import { MIGRATE_MODE, type MigrateResult, NR_MAX_MIGRATE_PAGES_RETRY } from './types.js';
 
 // ---------------------------------------------------------------------------------------
@@ -109,24 +105,11 @@ function* unmapAndMove(
   if (rc === 0) {
     migrateFolioDone(c, src);
   } else if (rc !== EAGAIN) {
-    if (prof.putbackPermanentInside) yield* putbackInside(c, src);
+    // v4.8: a permanent failure is put back inside migrate_pages.
+    if (prof.putbackPermanentInside) yield* putbackMovablePage(k, src);
     else if (ret !== undefined) p.lists.addTail(ret, src);
   }
   return rc;
-}
-
-/** v4.8: a permanent failure is put back inside migrate_pages. */
-function* putbackInside(c: Ctx, src: number): KernelGen {
-  const { k, mem } = c;
-  if (!lockPageFast(k, src)) yield* lockPage(k, src);
-  if (PageMovable(mem, src)) {
-    const d = pageMovableOps(mem, src);
-    if (d?.putbackGen) yield* callPutbackPageGen(mem, d, src);
-    else if (d) callPutbackPage(mem, d, src);
-  }
-  mem.pages.flags[src] &= ~ISOLATED;
-  unlockPage(k, src);
-  folioPut(mem, src);
 }
 
 export function* migratePagesLegacy(c: Ctx, from: ListId, mode: number): KernelGen<MigrateResult> {

@@ -326,6 +326,19 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     expect(v.length).toBe(profile === 'v6.17' ? 0 : 1);
   });
 
+  it('migrate_page clearing the isolated flag is a violation, with the kernel WARN before v6.17; the VM still finishes', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.misbehave = 'clearIsolatedInMigrate';
+    expect(migrate(r, ASYNC).rc).toBe(0);
+    const texts = r.m.mem.warnings.map((w) => w.text);
+    expect(texts.some((t) => t.includes('migrate_page cleared the isolated flag'))).toBe(true);
+    expect(texts.some((t) => t.includes('!folio_test_isolated(src)'))).toBe(profile !== 'v6.17');
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+    expectInvariants(r.m);
+  });
+
   it('putback_page clearing the isolated flag is a violation; the VM still finishes the putback', () => {
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
