@@ -12,7 +12,6 @@ import {
   ZS_INUSE_RATIO_99,
   ZS_INUSE_RATIO_100,
 } from './classes.js';
-import { drive } from './drive.js';
 import { copyObjectBytes, objAddr, objFree, objMalloc, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import { POINTS, putbackZspage, removeZspage, type SizeClass, type Zspage } from './zspage.js';
@@ -141,9 +140,4 @@ export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
   }
   pool.pagesCompacted += freed;
   return freed;
-}
-
-/** zs_compact(pool) outside any task. */
-export function zsCompact(pool: ZsPool): number {
-  return drive(zsCompactTask(pool), 'zsCompact');
 }

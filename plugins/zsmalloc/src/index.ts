@@ -68,10 +68,6 @@ export function createZsPool(machine: Machine, options: ZsPoolOptions = {}): ZsP
 }
 
 /**
- * The plugin: creates pool `zram0`, registers it under {@link ZS_POOL} and adds the text
- * views `zsmalloc/classes` and `zram/mm_stat`.
- */
-/**
  * How the conformance suite (`@mops/testkit`, `mops check-plugin`) makes zsmalloc pages:
  * objects of 3600 bytes, which span pages, until `n` sub-pages are in use.
  */
@@ -86,12 +82,18 @@ export const conformance = {
       const h = pool.zsMalloc(3600);
       if (h <= 0) break;
       pool.objWrite(h, data);
-      for (const pfn of pool.zspageOf(pool.handles.pfn[h % 2 ** 26])?.pages ?? []) pages.add(pfn);
+      for (const pfn of pool.zspageOf(pool.handles.pfn[pool.checkHandle(h, 'populate')])?.pages ??
+        [])
+        pages.add(pfn);
     }
     return [...pages];
   },
 };
 
+/**
+ * The plugin: creates pool `zram0`, registers it under {@link ZS_POOL} and adds the text
+ * views `zsmalloc/classes` and `zram/mm_stat`.
+ */
 export const plugin: MopsPlugin = {
   manifest: {
     name: '@mops/zsmalloc',

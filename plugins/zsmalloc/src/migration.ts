@@ -23,14 +23,9 @@ import {
 } from '@mops/core';
 import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
-import type { ZsRegistry } from './registry.js';
+import { type ZsRegistry, zspageOfPage } from './registry.js';
 import { POINTS, putbackZspage, removeZspage, type Zspage } from './zspage.js';
 import { resetPage } from './zspage_alloc.js';
-
-function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
-  const id = reg.machine.mem.pages.priv[pfn];
-  return id > 0 ? reg.zspages[id] : undefined;
-}
 
 /**
  * zs_page_isolate(page, mode). v4.8: refuses a zspage with no object in use or one that
@@ -43,7 +38,7 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
   reg.calls.isolate++;
   const zs = zspageOfPage(reg, page);
   if (!zs) {
-    if (reg.machine.profile.movableMarker === 'page_type') return !!reg.mistakes.noZspageNullCheck;
+    if (reg.rules.zspageNullChecks) return !!reg.mistakes.noZspageNullCheck;
     bug(reg.machine.mem, 'zs_page_isolate: movable page without zspage', page);
   }
   const pool = zs.pool as ZsPool;
@@ -53,11 +48,11 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
   if (rules.isolateTakesOffList) {
     const cls = zs.cls;
     yield* cls.lock.lock();
-    let ok = zs.inuse !== 0 && !(zs.listed < 0 && zs.isolated === 0);
+    const ok = zs.inuse !== 0 && !(zs.listed < 0 && zs.isolated === 0);
     if (ok) {
       if (zs.isolated === 0 && zs.listed >= 0) removeZspage(cls, zs);
       zs.isolated++;
-    } else ok = false;
+    }
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();
     return ok;
@@ -80,7 +75,7 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
   const zs = zspageOfPage(reg, page);
   if (!zs) {
     // v4.8–v6.3 dereference get_zspage(page); only v6.17 checks for a destroyed zspage.
-    if (reg.machine.profile.movableMarker === 'page_type') return;
+    if (reg.rules.zspageNullChecks) return;
     bug(
       reg.machine.mem,
       'BUG: kernel NULL pointer dereference (zs_page_putback: get_zspage() of a released page)',
@@ -200,8 +195,7 @@ function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen
 
 /** zs_page_migrate() of a page without a zspage: v6.17's fake success, else a bug. */
 function noZspage(reg: ZsRegistry, src: number): number {
-  if (reg.machine.profile.movableMarker === 'page_type' && !reg.mistakes.noZspageNullCheck)
-    return 0;
+  if (reg.rules.zspageNullChecks && !reg.mistakes.noZspageNullCheck) return 0;
   bug(
     reg.machine.mem,
     reg.mistakes.noZspageNullCheck

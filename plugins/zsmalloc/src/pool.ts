@@ -32,7 +32,7 @@ import {
   objMalloc,
   readHeader,
 } from './objects.js';
-import { registryOf, type ZsRegistry } from './registry.js';
+import { registryOf, type ZsRegistry, zspageOfPage } from './registry.js';
 import { type ZsRules, zsRules } from './rules.js';
 import { fixFullnessGroup, insertZspage, POINTS, SizeClass, Zspage } from './zspage.js';
 import { allocZspage, asyncFreeZspage, freeZspage, setZsPageMovable } from './zspage_alloc.js';
@@ -160,8 +160,7 @@ export class ZsPool {
 
   /** The live zspage a sub-page belongs to (`page->private`), if any. */
   zspageOf(pfn: number): Zspage | undefined {
-    const id = this.mem.pages.priv[pfn];
-    return id > 0 ? this.registry.zspages[id] : undefined;
+    return zspageOfPage(this.registry, pfn);
   }
 
   /** Offset of the first object starting in a sub-page, as the page descriptor records it. */

@@ -19,6 +19,7 @@ import {
 import { makeZsMovableOps } from './migration.js';
 import type { Bytes } from './objects.js';
 import type { ZsMistakes, ZsPool } from './pool.js';
+import { type ZsRules, zsRules } from './rules.js';
 import type { Zspage } from './zspage.js';
 
 /** How often each movable_ops callback was entered (for tests and reports). */
@@ -53,6 +54,8 @@ export interface ZsRegistry {
   readonly pools: ZsPool[];
   /** Callback counts. */
   readonly calls: ZsCallbackCounts;
+  /** What the profile lets the callbacks observe. */
+  readonly rules: ZsRules;
   /** Callback mistakes switched on by a pool's options (race scenarios only). */
   readonly mistakes: ZsMistakes;
   /** A fresh zspage id. */
@@ -62,6 +65,12 @@ export interface ZsRegistry {
 }
 
 const registries = new WeakMap<Machine, ZsRegistry>();
+
+/** get_zspage(page): the zspage whose sub-page `pfn` is (`private` holds its id), if any. */
+export function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
+  const id = reg.machine.mem.pages.priv[pfn];
+  return id > 0 ? reg.zspages[id] : undefined;
+}
 
 /** The zsmalloc state of a machine, created (and the movable_ops registered) on first use. */
 export function registryOf(machine: Machine): ZsRegistry {
@@ -74,7 +83,8 @@ export function registryOf(machine: Machine): ZsRegistry {
   const freeIds: number[] = [];
   const calls: ZsCallbackCounts = { isolate: 0, migrate: 0, putback: 0 };
   const mistakes: ZsMistakes = {};
-  const partial = { machine, zspages, freeIds, calls, mistakes } as unknown as ZsRegistry;
+  const rules = zsRules(machine.profile);
+  const partial = { machine, zspages, freeIds, calls, mistakes, rules } as unknown as ZsRegistry;
   const ops = makeZsMovableOps(partial);
   const space = makeAddressSpace('zsmalloc', ops);
   const marker = machine.profile.movableMarker;

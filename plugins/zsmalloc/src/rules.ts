@@ -34,6 +34,11 @@ export interface ZsRules {
   readonly putback: 'relist' | 'uncount' | 'none';
   /** zs_free leaves an emptied zspage with an isolated sub-page alone (v4.8). */
   readonly deferFreeWhileIsolated: boolean;
+  /**
+   * The callbacks check for a page whose zspage was destroyed (v6.17: isolate refuses it,
+   * migrate reports a fake success, putback does nothing); before, they dereference it.
+   */
+  readonly zspageNullChecks: boolean;
   /** Freeing a zspage calls __ClearPageMovable on each sub-page (v4.8–v6.3). */
   readonly clearMovableOnFree: boolean;
   /** Sub-pages carry the Zsmalloc page type with first_obj_offset in its low bits (v6.17). */
@@ -53,6 +58,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     migrateEmptyEbusy: true,
     putback: 'relist',
     deferFreeWhileIsolated: true,
+    zspageNullChecks: false,
     clearMovableOnFree: true,
     pageType: false,
     mmStat7: true,
@@ -66,6 +72,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     migrateEmptyEbusy: false,
     putback: 'uncount',
     deferFreeWhileIsolated: false,
+    zspageNullChecks: false,
     clearMovableOnFree: true,
     pageType: false,
     mmStat7: false,
@@ -79,6 +86,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     migrateEmptyEbusy: false,
     putback: 'none',
     deferFreeWhileIsolated: false,
+    zspageNullChecks: true,
     clearMovableOnFree: false,
     pageType: true,
     mmStat7: false,

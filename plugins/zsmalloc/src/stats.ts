@@ -5,7 +5,7 @@
  */
 
 import { PAGE_SIZE } from '@mops/core';
-import { NR_FULLNESS_GROUPS, ZS_INUSE_RATIO_10 } from './classes.js';
+import { FULLNESS_NAMES, NR_FULLNESS_GROUPS, ZS_INUSE_RATIO_10 } from './classes.js';
 import { zsCanCompact } from './compaction.js';
 import type { ZsPool } from './pool.js';
 import type { SizeClass, Zspage } from './zspage.js';
@@ -51,7 +51,7 @@ export function classesView(pool: ZsPool): string {
       ` ${pad('class', 5)} ${pad('size', 5)} ${pad('almost_full', 11)} ${pad('almost_empty', 12)} ${pad('obj_allocated', 13)} ${pad('obj_used', 10)} ${pad('pages_used', 10)} ${pad('pages_per_zspage', 16)} ${pad('freeable', 8)}`,
     );
   else {
-    const groups = ['10%', '20%', '30%', '40%', '50%', '60%', '70%', '80%', '90%', '99%', '100%'];
+    const groups = FULLNESS_NAMES.slice(1);
     lines.push(
       ` ${pad('class', 5)} ${pad('size', 5)} ${groups.map((g) => pad(g, 9)).join(' ')} ${pad('obj_allocated', 13)} ${pad('obj_used', 10)} ${pad('pages_used', 10)} ${pad('pages_per_zspage', 16)} ${pad('freeable', 8)}`,
     );
