@@ -99,7 +99,7 @@ export class RaceDriver {
    */
   *release(pfn: number): KernelGen {
     const { mem, sched } = this.k;
-    if (mem.profile.movableMarker !== 'page_type') {
+    if (mem.profile.ownerMayRelease) {
       yield* lockPage(this.k, pfn);
       if (sched.preemptible) yield { op: '__ClearPageMovable', pfn };
       __ClearPageMovable(mem, pfn);
