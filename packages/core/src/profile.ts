@@ -308,7 +308,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     slabGuard: true,
     migrateAlgo: 'batched',
     enomemCountsRetries: true,
-    compaction: { ...base.compaction, onMigrateFailure: 'finish_direct' },
+    compaction: { ...base.compaction, onMigrateFailure: 'finish_direct', daemonCountsProactive: true },
   },
   'v6.17': {
     ...base,
