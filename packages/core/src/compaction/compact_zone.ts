@@ -247,7 +247,6 @@ export function* compactZone(
           ret = COMPACT.CONTENDED;
           break loop;
         }
-        const unaligned = cc.migratePfn % pageblock_nr_pages !== 0;
         if (prof.onMigrateFailure === 'skip_order_block') {
           if (cc.directCompaction && cc.mode === MIGRATE_MODE.ASYNC && cc.order > 0) {
             const size = 1 << cc.order;
@@ -255,10 +254,13 @@ export function* compactZone(
             lastMigratedPfn = 0;
           }
         } else if (
-          unaligned &&
           !cc.finishPageblock &&
           cc.mode < MIGRATE_MODE.SYNC &&
-          (prof.onMigrateFailure === 'finish_direct' ? cc.directCompaction : !cc.ignoreSkipHint)
+          // T3: v6.3 rescans for direct compaction; v6.17 for any compactor honouring skip
+          // hints, and only when migrate_pfn is not pageblock-aligned.
+          (prof.onMigrateFailure === 'finish_direct'
+            ? cc.directCompaction
+            : !cc.ignoreSkipHint && cc.migratePfn % pageblock_nr_pages !== 0)
         ) {
           cc.finishPageblock = true;
           if (cc.order === pageblock_order) lastMigratedPfn = 0;
