@@ -308,7 +308,11 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     slabGuard: true,
     migrateAlgo: 'batched',
     enomemCountsRetries: true,
-    compaction: { ...base.compaction, onMigrateFailure: 'finish_direct', daemonCountsProactive: true },
+    compaction: {
+      ...base.compaction,
+      onMigrateFailure: 'finish_direct',
+      daemonCountsProactive: true,
+    },
   },
   'v6.17': {
     ...base,

@@ -10,11 +10,13 @@
  */
 
 import { HZ } from '../clock.js';
-import { COMPACT_STATUS } from '../compaction/types.js';
+import { COMPACT, COMPACT_STATUS } from '../compaction/types.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { pageblock_order, ZONE_NAMES } from '../memory/constants.js';
+import { formatMigratePagesV48 } from '../migrate/trace.js';
 import { MIGRATE_MODE_NAMES, MR_NAMES } from '../migrate/types.js';
+import type { Profile } from '../profile.js';
 import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js';
 import {
   compileTraceFilter,
@@ -37,8 +39,12 @@ export interface FtraceEventFormat {
   readonly system: string;
   /** The record's fields and their types. */
   readonly fields: FilterSchema;
-  /** The `TP_printk` text for one payload. */
-  print(payload: Readonly<Record<string, unknown>>, pointers: PointerStyle): string;
+  /** The `TP_printk` text for one payload; `profile` for formats that differ by release. */
+  print(
+    payload: Readonly<Record<string, unknown>>,
+    pointers: PointerStyle,
+    profile?: Profile,
+  ): string;
 }
 
 /** x86-64 `vmemmap_base` without KASLR: where `struct page` of pfn 0 lives. */
@@ -65,6 +71,12 @@ export function pagePointer(pfn: number, style: PointerStyle = 'raw'): string {
     a >>= 8n;
   }
   return h.toString(16).padStart(16, '0');
+}
+
+/** A compact_result as the compaction tracepoints print it (v4.8 calls success "partial"). */
+function statusName(ret: number, profile: Profile | undefined): string {
+  if (ret === COMPACT.SUCCESS && profile) return profile.compaction.successName;
+  return COMPACT_STATUS[ret];
 }
 
 function num(v: unknown): number {
@@ -144,11 +156,18 @@ const FORMATS = new Map<string, FtraceEventFormat>([
         reason: 'num',
       },
       // "nr_succeeded=%lu nr_failed=%lu nr_thp_succeeded=%lu nr_thp_failed=%lu
-      //  nr_thp_split=%lu mode=%s reason=%s" (6.x)
-      print: (e) =>
-        `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
-        `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
-        `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
+      //  nr_thp_split=%lu mode=%s reason=%s" (6.x; v4.8 has no THP fields)
+      print: (e, _p, profile) =>
+        profile && !profile.migrateTraceV6
+          ? formatMigratePagesV48({
+              succeeded: num(e.succeeded),
+              failed: num(e.failed),
+              mode: num(e.mode),
+              reason: num(e.reason),
+            })
+          : `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
+            `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
+            `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
     },
   ],
 ]);
@@ -175,8 +194,8 @@ function compactionFormats(): [string, FtraceEventFormat][] {
     system: 'compaction',
     fields: { nid: 'num', idx: 'num', order: 'num', ret: 'num' },
     // "node=%d zone=%-8s order=%d ret=%s"
-    print: (e) =>
-      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${COMPACT_STATUS[num(e.ret)]}`,
+    print: (e, _p, profile) =>
+      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${statusName(num(e.ret), profile)}`,
   };
   return [
     ['mm_compaction_isolate_migratepages', isolate],
@@ -196,7 +215,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: { ...begin, status: 'num' },
-        print: (e) => `${range(e)} status=${COMPACT_STATUS[num(e.status)]}`,
+        print: (e, _p, profile) => `${range(e)} status=${statusName(num(e.status), profile)}`,
       },
     ],
     [
@@ -270,6 +289,8 @@ export interface FtraceContext {
   readonly preemptCount?: number;
   /** Timestamp in jiffies (the machine clock). */
   readonly jiffies: number;
+  /** The machine's profile, for formats that differ by release (default: the 6.x ones). */
+  readonly profile?: Profile;
 }
 
 /**
@@ -280,9 +301,10 @@ export function ftraceBody(
   name: string,
   payload: Readonly<Record<string, unknown>>,
   pointers: PointerStyle = 'raw',
+  profile?: Profile,
 ): string {
   const f = FORMATS.get(name);
-  if (f) return f.print(payload, pointers);
+  if (f) return f.print(payload, pointers, profile);
   return Object.entries(payload)
     .map(([k, v]) => `${k}=${v}`)
     .join(' ');
@@ -312,7 +334,7 @@ export function ftraceLine(
   const cpu = String(ctx.cpu).padStart(3, '0');
   const depth = (ctx.preemptCount ?? 0) & 0xf;
   const flags = `...${depth ? depth.toString(16) : '.'}.`;
-  return `${comm}-${pid} [${cpu}] ${flags} ${ftraceTimestamp(ctx.jiffies)}: ${name}: ${ftraceBody(name, payload, pointers)}`;
+  return `${comm}-${pid} [${cpu}] ${flags} ${ftraceTimestamp(ctx.jiffies)}: ${name}: ${ftraceBody(name, payload, pointers, ctx.profile)}`;
 }
 
 /**
@@ -407,8 +429,15 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
             cpu: task.cpu,
             preemptCount: task.atomicDepth,
             jiffies: machine.clock.jiffies,
+            profile: machine.profile,
           }
-        : { comm: 'mops', pid: 0, cpu: 0, jiffies: machine.clock.jiffies };
+        : {
+            comm: 'mops',
+            pid: 0,
+            cpu: 0,
+            jiffies: machine.clock.jiffies,
+            profile: machine.profile,
+          };
       if (filter) {
         const rec = {
           ...e,

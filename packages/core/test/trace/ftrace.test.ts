@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { __GFP, GFP } from '../../src/buddy/gfp.js';
 import { MopsError } from '../../src/errors.js';
 import { createMachine } from '../../src/machine.js';
+import { PROFILES } from '../../src/profile.js';
 import type { KernelGen } from '../../src/sched/types.js';
 import {
   ftraceHeader,
@@ -17,6 +18,38 @@ import {
 const at0 = { comm: 'mops', pid: 0, cpu: 0, jiffies: 0 };
 
 describe('ftrace lines', () => {
+  it('formats that differ by release: v4.8 mm_migrate_pages has no THP fields; its compaction success prints as partial', () => {
+    const mig = {
+      succeeded: 3,
+      failed: 1,
+      thp_succeeded: 0,
+      thp_failed: 0,
+      thp_split: 0,
+      mode: 0,
+      reason: 0,
+    };
+    const body = (name: string, e: Record<string, unknown>, p: 'v4.8' | 'v6.3') =>
+      ftraceLine(name, e, { ...at0, profile: PROFILES[p] }).split(`${name}: `)[1];
+    expect(body('mm_migrate_pages', mig, 'v4.8')).toBe(
+      'nr_succeeded=3 nr_failed=1 mode=MIGRATE_ASYNC reason=compaction',
+    );
+    expect(body('mm_migrate_pages', mig, 'v6.3')).toBe(
+      'nr_succeeded=3 nr_failed=1 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_ASYNC reason=compaction',
+    );
+    const end = {
+      zone_start: 0,
+      migrate_pfn: 0x10,
+      free_pfn: 0x200,
+      zone_end: 0x400,
+      sync: 0,
+      status: 8,
+    };
+    expect(body('mm_compaction_end', end, 'v4.8')).toMatch(/ status=partial$/);
+    expect(body('mm_compaction_end', end, 'v6.3')).toMatch(/ status=success$/);
+    const fin = { nid: 0, idx: 2, order: 3, ret: 8 };
+    expect(body('mm_compaction_finished', fin, 'v4.8')).toMatch(/ ret=partial$/);
+  });
+
   it('mm_page_alloc in the kernel TP_printk format and trace_print_context columns', () => {
     const line = ftraceLine(
       'mm_page_alloc',
