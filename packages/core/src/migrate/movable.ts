@@ -289,22 +289,6 @@ export function ClearPageMovableOps(mem: Memory, pfn: number): never {
 }
 
 /**
- * __ClearPage<Type>() by an owner: refused (MopsError) in v6.17 while the page has
- * movable_ops, since the type is sticky until free (S25); otherwise clears the type.
- */
-export function ownerClearPageType(mem: Memory, pfn: number, pgty: number): void {
-  if (mem.profile.movableMarker === 'page_type' && mem.pages.flags[pfn] & (1 << PG.movable_ops))
-    throw new MopsError(
-      'E_PLUGIN',
-      `pfn 0x${pfn.toString(16)}: the page type of a movable_ops page cannot change until it is freed`,
-      'pageType',
-    );
-  if (mem.pages.type[pfn] >>> 24 !== pgty)
-    bug(mem, `VM_BUG_ON_PAGE(!Page${pgty.toString(16)}(page))`, pfn);
-  mem.pages.type[pfn] = -1;
-}
-
-/**
  * set_movable_ops(ops, type) (v6.17): register the ops for a page type. 0 on success;
  * -EBUSY when ops are already registered and `ops` is non-null; -EINVAL for a type other
  * than Offline or Zsmalloc. `null` unregisters.

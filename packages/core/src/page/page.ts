@@ -7,6 +7,7 @@
  */
 
 import { bug } from '../debug/dump_page.js';
+import { MopsError } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { PAGE_TYPE_BASE, PG } from './flags.js';
 
@@ -81,14 +82,28 @@ export function setPageType(mem: Memory, pfn: number, pgty: number): void {
   mem.pages.type[pfn] = pgty << 24;
 }
 
-/** __ClearPage<Type>(): the page must have that type. */
+/**
+ * __ClearPage<Type>(): the page must have that type. In v6.17 the type of a page with
+ * movable_ops is sticky until the page is freed (S25): clearing it is a MopsError.
+ */
 export function clearPageType(mem: Memory, pfn: number, pgty: number): void {
-  if (mem.pages.type[pfn] >>> 24 !== pgty) notOfType(mem, pfn, pgty);
-  mem.pages.type[pfn] = -1;
+  const p = mem.pages;
+  if (p.type[pfn] >>> 24 !== pgty) notOfType(mem, pfn, pgty);
+  if (mem.profile.movableMarker === 'page_type' && p.flags[pfn] & (1 << PG.movable_ops))
+    stickyType(pfn);
+  p.type[pfn] = -1;
 }
 
 function notOfType(mem: Memory, pfn: number, pgty: number): never {
   bug(mem, `VM_BUG_ON_PAGE(!Page${pgty.toString(16)}(page))`, pfn);
+}
+
+function stickyType(pfn: number): never {
+  throw new MopsError(
+    'E_PLUGIN',
+    `pfn 0x${pfn.toString(16)}: the page type of a movable_ops page cannot change until it is freed`,
+    'pageType',
+  );
 }
 
 /** page_mapcount() of a base page (0 for typed pages). */

@@ -3,6 +3,7 @@ import {
   __ClearPageMovable,
   __GFP,
   ClearPageMovableOps,
+  clearPageType,
   compoundHead,
   defineMovableOps,
   Errno,
@@ -16,7 +17,6 @@ import {
   type KernelGen,
   lockPage,
   MopsError,
-  ownerClearPageType,
   PG,
   PGTY,
   PROFILE_NAMES,
@@ -270,7 +270,7 @@ describe('S25: movability is sticky in v6.17', () => {
     const r = rig('v6.17');
     const [a] = r.drv.alloc(1);
     expect(() => ClearPageMovableOps(r.m.mem, a)).toThrow(MopsError);
-    expect(() => ownerClearPageType(r.m.mem, a, PGTY.offline)).toThrow(
+    expect(() => clearPageType(r.m.mem, a, PGTY.offline)).toThrow(
       /cannot change until it is freed/,
     );
     expect(() => __ClearPageMovable(r.m.mem, a)).toThrow(/no __ClearPageMovable/);
