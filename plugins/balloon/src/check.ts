@@ -20,8 +20,8 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
   const p = mem.pages;
   if (dev.isolatedPages < 0) out.push(`isolated_pages is negative (${dev.isolatedPages})`);
   const iso = dev.countedIsolated();
-  if (dev.isolatedPages !== iso.count || iso.count !== iso.pfns.length)
-    out.push(`isolated_pages ${dev.isolatedPages} != ${iso.pfns.length} pages isolated`);
+  if (dev.isolatedPages !== iso.size)
+    out.push(`isolated_pages ${dev.isolatedPages} != ${iso.size} pages isolated`);
   const seen = new Set<number>();
   for (let pfn = p.lists.first(dev.pages); pfn !== -1; pfn = p.lists.nextOf(pfn)) {
     if (seen.has(pfn) || seen.size > mem.nrPages) {
@@ -39,7 +39,7 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
     if (dev.isCountedIsolated(pfn))
       out.push(`${hex(pfn)} is on the balloon list and counted isolated`);
   }
-  for (const pfn of iso.pfns) {
+  for (const pfn of iso) {
     if (p.refcount[pfn] < 1)
       out.push(`isolated balloon ${hex(pfn)} has refcount ${p.refcount[pfn]}`);
     if (p.priv[pfn] !== dev.id) out.push(`isolated balloon ${hex(pfn)} has private ${p.priv[pfn]}`);
@@ -69,7 +69,7 @@ export function balloonInvariants(vb: VirtioBalloon): string[] {
     out.push(`the host holds ${vb.host.inflatedCount} pages, the driver believes ${vb.numPages}`);
   for (const pfn of list)
     if (!vb.host.isInflated(pfn)) out.push(`${hex(pfn)} is in the balloon but not at the host`);
-  for (const pfn of dev.countedIsolated().pfns)
+  for (const pfn of dev.countedIsolated())
     if (!vb.host.isInflated(pfn)) out.push(`isolated ${hex(pfn)} is not at the host`);
   const mem = vb.k.mem;
   if (dev.rules.nrBalloonPages && dev.design === 'classic') {

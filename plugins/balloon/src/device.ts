@@ -27,6 +27,7 @@ import {
   MopsError,
   type MovableOperations,
   makeAddressSpace,
+  PfnSet,
   PG,
   PGTY,
   SetPageMovableOps,
@@ -146,10 +147,8 @@ export class BalloonDevice {
     migrateFailures: 0,
     enoent: 0,
   };
-  /** One byte per pfn: 1 while the page is counted in `isolatedPages` (for the checker). */
-  private readonly isolatedMark: Uint8Array;
-  /** Number of pages marked in `isolatedMark`. */
-  private isolatedMarked = 0;
+  /** The pages counted in `isolatedPages` (for the checker). */
+  private readonly isolatedSet: PfnSet;
   /** Migrations of this device's pages under way (the checker waits for them). */
   inFlight = 0;
   /** The mistakes switched on (empty normally). */
@@ -201,7 +200,7 @@ export class BalloonDevice {
       this.pagesLock = this.core.globalLock;
     } else this.pagesLock = new SpinLock(k.sched, 'pages_lock');
     this.pages = mem.pages.lists.newList();
-    this.isolatedMark = new Uint8Array(mem.nrPages);
+    this.isolatedSet = new PfnSet(mem.nrPages);
     this.space =
       this.rules.marker === 'address_space'
         ? makeAddressSpace(this.name, this.core.ops)
@@ -439,7 +438,7 @@ export class BalloonDevice {
   isolateLocked(pfn: number): void {
     this.k.mem.pages.lists.del(pfn);
     this.isolatedPages++;
-    this.mark(pfn, 1);
+    this.isolatedSet.add(pfn);
     this.stats.isolations++;
   }
 
@@ -447,32 +446,24 @@ export class BalloonDevice {
   putbackLocked(pfn: number): void {
     this.k.mem.pages.lists.addHead(this.pages, pfn);
     this.isolatedPages--;
-    this.mark(pfn, 0);
+    this.isolatedSet.delete(pfn);
     this.stats.putbacks++;
-  }
-
-  private mark(pfn: number, v: 0 | 1): void {
-    this.isolatedMarked += v - this.isolatedMark[pfn];
-    this.isolatedMark[pfn] = v;
   }
 
   /** Whether `pfn` is counted in `isolatedPages`. */
   isCountedIsolated(pfn: number): boolean {
-    return this.isolatedMark[pfn] === 1;
+    return this.isolatedSet.has(pfn);
   }
 
-  /** The pages counted in `isolatedPages`: their number and pfns (walks every pfn). */
-  countedIsolated(): { count: number; pfns: number[] } {
-    const pfns: number[] = [];
-    for (let pfn = 0; pfn < this.isolatedMark.length; pfn++)
-      if (this.isolatedMark[pfn]) pfns.push(pfn);
-    return { count: this.isolatedMarked, pfns };
+  /** The pages counted in `isolatedPages`, ascending. */
+  countedIsolated(): ReadonlySet<number> {
+    return this.isolatedSet;
   }
 
   /** Drops `pfn` from the isolated count (it migrated or was deflated while isolated). */
   uncountIsolated(pfn: number): void {
     this.isolatedPages--;
-    this.mark(pfn, 0);
+    this.isolatedSet.delete(pfn);
   }
 
   /**

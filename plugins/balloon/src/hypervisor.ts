@@ -13,6 +13,7 @@ import {
   MopsError,
   mightSleep,
   PAGE_SIZE,
+  PfnSet,
   type Prng,
 } from '@mops/core';
 
@@ -58,10 +59,8 @@ export interface HypervisorStats {
  * @see drivers/misc/vmw_balloon.c vmballoon_lock()
  */
 export class Hypervisor {
-  /** Number of guest pages the host holds. */
-  inflatedCount = 0;
-  /** One byte per guest pfn: 1 while the host holds it. */
-  private readonly held: Uint8Array;
+  /** The guest pfns the host holds. */
+  private readonly held: PfnSet;
   /** Counts. */
   readonly stats: HypervisorStats = {
     inflateRequests: 0,
@@ -85,7 +84,7 @@ export class Hypervisor {
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
     this.mem = machine.mem;
     this.prng = machine.prng;
-    this.held = new Uint8Array(machine.mem.nrPages);
+    this.held = new PfnSet(machine.mem.nrPages);
     this.latency = nonNegativeInt(opts.latency ?? 0, 'latency');
     this.limit = opts.limit === undefined ? Infinity : nonNegativeInt(opts.limit, 'limit');
     const rate = opts.refuseRate ?? 0;
@@ -99,14 +98,17 @@ export class Hypervisor {
 
   /** Whether the host holds `pfn`. */
   isInflated(pfn: number): boolean {
-    return this.held[pfn] === 1;
+    return this.held.has(pfn);
   }
 
-  /** The pfns the host holds, ascending (walks every pfn: for checks and tests). */
+  /** Number of guest pages the host holds. */
+  get inflatedCount(): number {
+    return this.held.size;
+  }
+
+  /** The pfns the host holds, ascending. */
   inflatedPfns(): number[] {
-    const out: number[] = [];
-    for (let pfn = 0; pfn < this.held.length; pfn++) if (this.held[pfn]) out.push(pfn);
-    return out;
+    return [...this.held];
   }
 
   /**
@@ -148,13 +150,12 @@ export class Hypervisor {
     const mem = this.mem;
     // One test for the three ways an inflate can be wrong (outside the guest, already held,
     // a free page); badInflate tells them apart.
-    if (!(this.held[pfn] === 0 && mem.pages.refcount[pfn] !== 0)) this.badInflate(pfn);
+    if (this.held.has(pfn) || !(mem.pages.refcount[pfn] > 0)) this.badInflate(pfn);
     if (refusable && this.refuses(pfn)) {
       this.stats.refused++;
       return false;
     }
-    this.held[pfn] = 1;
-    this.inflatedCount++;
+    this.held.add(pfn);
     this.stats.pagesInflated++;
     mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
     return true;
@@ -163,16 +164,15 @@ export class Hypervisor {
   private badInflate(pfn: number): never {
     const mem = this.mem;
     this.checkPfn(pfn);
-    if (this.held[pfn]) bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
+    if (this.held.has(pfn)) bug(mem, 'hypervisor: inflate of a pfn the host already holds', pfn);
     bug(mem, 'hypervisor: the guest inflated a free page', pfn);
   }
 
   private give(pfn: number): void {
     const mem = this.mem;
-    if (this.held[pfn] !== 1) this.badDeflate(pfn);
+    if (!this.held.has(pfn)) this.badDeflate(pfn);
     this.checkUntouched(pfn);
-    this.held[pfn] = 0;
-    this.inflatedCount--;
+    this.held.delete(pfn);
     this.stats.pagesDeflated++;
     mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
   }
@@ -220,7 +220,7 @@ export class Hypervisor {
         `offset ${offset} (+${bytes.length}) is outside a page`,
         'offset',
       );
-    if (this.held[pfn]) bug(this.mem, 'hypervisor: guest write to an inflated page', pfn);
+    if (this.held.has(pfn)) bug(this.mem, 'hypervisor: guest write to an inflated page', pfn);
     this.mem.pages.contents?.set(bytes, pfn * PAGE_SIZE + offset);
   }
 
