@@ -3,7 +3,7 @@
  * @module
  */
 
-import { type Machine, PGTY, page_has_movable_ops } from '@mops/core';
+import { hasPageType, type Machine, PGTY, page_has_movable_ops } from '@mops/core';
 import type { BalloonDevice } from './device.js';
 import { managedPages, type VirtioBalloon } from './virtio.js';
 
@@ -33,7 +33,7 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
       out.push(`${hex(pfn)} on the balloon list has refcount ${p.refcount[pfn]}`);
     if (p.priv[pfn] !== dev.id)
       out.push(`${hex(pfn)} on the balloon list has private ${p.priv[pfn]}`);
-    if (p.type[pfn] >>> 24 !== PGTY.offline)
+    if (!hasPageType(mem, pfn, PGTY.offline))
       out.push(`${hex(pfn)} on the balloon list is not PageOffline`);
     if (!page_has_movable_ops(mem, pfn)) out.push(`${hex(pfn)} on the balloon list is not movable`);
     if (dev.isCountedIsolated(pfn))

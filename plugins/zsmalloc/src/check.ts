@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
+import { hasPageType, PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
 import { getFullnessGroup, NR_FULLNESS_GROUPS, ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, firstObjOffset, HANDLE_SLOTS, objAddr, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
@@ -29,7 +29,7 @@ function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number
       add(`${name}: page ${hex(pfn)} PG_private does not mark the first page`);
     if (pool.firstObjOffsetOf(pfn) !== firstObjOffset(k, cls.size))
       add(`${name}: page ${hex(pfn)} first_obj_offset ${pool.firstObjOffsetOf(pfn)}`);
-    if (pool.rules.pageType && p.type[pfn] >>> 24 !== PGTY.zsmalloc)
+    if (pool.rules.pageType && !hasPageType(mem, pfn, PGTY.zsmalloc))
       add(`${name}: page ${hex(pfn)} lacks the Zsmalloc page type`);
     if (zs.movable && !page_has_movable_ops(mem, pfn))
       add(`${name}: page ${hex(pfn)} is not movable`);
