@@ -12,6 +12,7 @@ import {
   fragmentationScoreNode,
   type Machine,
   procView,
+  profileHasProactiveCompaction,
   traceRecorder,
   VM_EVENT_ITEMS,
 } from '@mops/core';
@@ -34,12 +35,9 @@ export interface CompactOptions extends MachineOptions {
   readonly json?: string;
 }
 
+/** The node's fragmentation score, where the profile has one (not v4.8). */
 function scoreOf(m: Machine): number | undefined {
-  try {
-    return fragmentationScoreNode(m.mem);
-  } catch {
-    return undefined;
-  }
+  return profileHasProactiveCompaction(m.profile) ? fragmentationScoreNode(m.mem) : undefined;
 }
 
 /** Runs the command. */
@@ -56,6 +54,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
       : m.run(() => compactZones(m, opts.order, opts.mode ?? 'sync_light'));
   rec?.stop();
   const after = procView(m, 'buddyinfo');
+  const score1 = scoreOf(m);
   const ev1 = m.mem.vmstat.snapshotEvents();
   const deltas: Record<string, number> = {};
   for (const name of VM_EVENT_ITEMS)
@@ -72,7 +71,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     order: opts.order,
     zones,
     vmstat: deltas,
-    fragmentationScore: { before: score0, after: scoreOf(m) },
+    fragmentationScore: { before: score0, after: score1 },
     buddyinfo: { before, after },
   };
   if (rec && opts.trace === '-') io.out(rec.text());
@@ -85,7 +84,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   for (const l of work.lines) io.out(`${l}\n`);
   io.out(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
   io.out(`compaction: ${zones.map((z) => `${z.zone}=${z.result}`).join(' ')}\n`);
-  if (score0 !== undefined) io.out(`fragmentation score (node): ${score0} -> ${scoreOf(m)}\n`);
+  if (score0 !== undefined) io.out(`fragmentation score (node): ${score0} -> ${score1}\n`);
   io.out('/proc/vmstat deltas\n');
   for (const [k, v] of Object.entries(deltas)) io.out(`${k} ${v}\n`);
   return 0;
