@@ -66,10 +66,11 @@ export const PLUGIN_BASES: readonly string[] = [
   fileURLToPath(new URL('..', import.meta.url)),
 ];
 
-/** Creates the machine and installs the plugins. */
+/** Creates the machine (with page contents when a plugin needs them) and installs the plugins. */
 export async function buildMachine(opts: MachineOptions): Promise<Machine> {
-  // zsmalloc keeps its objects in page contents.
-  const contents = opts.plugins?.some((p) => p.includes('zsmalloc')) ? true : opts.contents;
+  const plugins: MopsPlugin[] = [];
+  for (const spec of opts.plugins ?? []) plugins.push((await loadPluginModule(spec)).plugin);
+  const contents = !!opts.contents || plugins.some((p) => p.manifest.needsContents === true);
   const m = opts.fromProc
     ? machineFromProc(opts.fromProc, { profile: opts.profile as ProfileName, seed: opts.seed })
     : createMachine({
@@ -78,7 +79,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
         seed: opts.seed,
         contents,
       });
-  for (const spec of opts.plugins ?? []) installPlugin(m, (await loadPluginModule(spec)).plugin);
+  for (const p of plugins) installPlugin(m, p);
   return m;
 }
 

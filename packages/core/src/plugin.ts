@@ -23,6 +23,8 @@ export interface PluginManifest {
   readonly profiles: readonly ProfileName[];
   /** One line for listings. */
   readonly description?: string;
+  /** The plugin keeps data in page contents: its machine must be built with `contents`. */
+  readonly needsContents?: boolean;
 }
 
 /** A driver plugin. */
@@ -69,6 +71,8 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
         'manifest.profiles',
         `names unknown profile '${String(prof)}'; known: ${PROFILE_NAMES.join(', ')}`,
       );
+  if (m.needsContents !== undefined && typeof m.needsContents !== 'boolean')
+    fail('manifest.needsContents', 'must be true or false when given');
   if (typeof p.register !== 'function')
     fail('register', 'must be a function (container, machine) => void');
   return p as MopsPlugin;
@@ -134,6 +138,12 @@ export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
       'E_PLUGIN',
       `plugin ${p.manifest.name} supports ${p.manifest.profiles.join(', ')}; this machine runs ${prof}`,
       'profile',
+    );
+  if (p.manifest.needsContents && !machine.mem.pages.contents)
+    throw new MopsError(
+      'E_STATE',
+      `plugin ${p.manifest.name} keeps data in page contents; build the machine with contents: true`,
+      'contents',
     );
   machine.container.register(PLUGIN, { useValue: p });
   p.register(machine.container, machine);

@@ -45,6 +45,26 @@ describe('plugins (DESIGN decision 5)', () => {
     expect(() => installPlugin(m, p)).toThrow(/supports v6.0, v6.3; this machine runs v4.8/);
   });
 
+  it('a plugin that needs page contents refuses a machine without them (E_STATE), nothing installed', () => {
+    let registered = 0;
+    const p = validatePlugin(
+      {
+        manifest: { name: 'keeps-data', version: '1.0.0', profiles: ['v6.3'], needsContents: true },
+        register() {
+          registered++;
+        },
+      },
+      'test',
+    );
+    const bare = createMachine({ memory: '4M', contents: false });
+    expect(() => installPlugin(bare, p)).toThrow(
+      expect.objectContaining({ code: 'E_STATE', field: 'contents' }),
+    );
+    expect(installedPlugins(bare)).toEqual([]);
+    installPlugin(createMachine({ memory: '4M', contents: true }), p);
+    expect(registered).toBe(1);
+  });
+
   it('a package that cannot be loaded is an E_PLUGIN error naming it', async () => {
     await expect(loadPlugin('@mops/no-such-driver')).rejects.toMatchObject({
       code: 'E_PLUGIN',
@@ -67,6 +87,13 @@ describe('plugins (DESIGN decision 5)', () => {
     [
       { manifest: { name: 'x', version: '1.0.0', profiles: ['v5.10'] }, register() {} },
       'manifest.profiles',
+    ],
+    [
+      {
+        manifest: { name: 'x', version: '1.0.0', profiles: ['v6.3'], needsContents: 'yes' },
+        register() {},
+      },
+      'manifest.needsContents',
     ],
     [{ manifest: { name: 'x', version: '1.0.0', profiles: ['v6.3'] } }, 'register'],
   ])('a bad plugin is rejected naming the field: %j', (x, field) => {

@@ -100,6 +100,7 @@ export const plugin: MopsPlugin = {
     version: '0.1.0',
     profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'],
     description: 'zsmalloc-like allocator with page migration and its own compaction',
+    needsContents: true,
   },
   register(container, machine) {
     const pool = createZsPool(machine, { name: 'zram0' });

@@ -15,10 +15,7 @@ export interface ProcOptions extends MachineOptions {
 
 /** Prints one view. */
 export async function proc(io: Io, view: string, opts: ProcOptions): Promise<number> {
-  const m = await buildMachine({
-    ...opts,
-    contents: !!opts.plugins?.includes('zsmalloc'),
-  });
+  const m = await buildMachine(opts);
   await runWorkload(m, opts.workload);
   io.out(procView(m, view));
   return 0;
