@@ -19,11 +19,11 @@ import {
   type Machine,
   type ProfileName,
   pageRefInc,
-  putbackMovablePages,
   putPage,
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
+import { holdThenPutback } from './vm_tasks.js';
 
 /** Variants of every built-in scenario. */
 export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
@@ -58,19 +58,7 @@ function* scanner(
 ): KernelGen<IsolateOutcome> {
   const out = yield* isolateMovablePageOutcome(m, pfn, 0, mistakes);
   seen.out = out;
-  if (isolatedOk(out.result)) {
-    if (holders) holders.n++;
-    const lists = m.mem.pages.lists;
-    const list = lists.newList();
-    lists.addTail(list, out.isolated);
-    // The page stays on the migration list while the caller works on it.
-    if (m.sched.preemptible) yield { op: 'migrate_pages', pfn: out.isolated, note: 'on the list' };
-    // Giving the page back starts here: from now on another isolator may legitimately win
-    // it once putback clears PG_isolated.
-    if (holders) holders.n--;
-    yield* putbackMovablePages(m, list);
-    lists.freeList(list);
-  }
+  if (isolatedOk(out.result)) yield* holdThenPutback(m, out.isolated, holders);
   return out;
 }
 

@@ -39,15 +39,23 @@ export function* migrateIsolated(m: Machine, pfn: number): KernelGen {
 export function* isolateThenMigrate(m: Machine, pfn: number, migrate: boolean): KernelGen<boolean> {
   const res = yield* isolateMovablePage(m, pfn, 0);
   if (!isolatedOk(res)) return false;
-  if (migrate) {
-    yield* migrateIsolated(m, pfn);
-    return true;
-  }
+  if (migrate) yield* migrateIsolated(m, pfn);
+  else yield* holdThenPutback(m, pfn);
+  return true;
+}
+
+/**
+ * The VM holds isolated page `pfn` on a migration list for one scheduling point, then puts
+ * it back. `holders`, if given, counts the page's holders until the putback starts: from
+ * then on another isolator may legitimately win the page once PG_isolated is cleared.
+ */
+export function* holdThenPutback(m: Machine, pfn: number, holders?: { n: number }): KernelGen {
   const lists = m.mem.pages.lists;
   const list = lists.newList();
   lists.addTail(list, pfn);
+  if (holders) holders.n++;
   if (m.sched.preemptible) yield { op: 'migrate_pages', pfn, note: 'on the list' };
+  if (holders) holders.n--;
   yield* putbackMovablePages(m, list);
   lists.freeList(list);
-  return true;
 }
