@@ -82,6 +82,20 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         '--from-proc <dir>',
         "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)",
       );
+  /** What {@link machineOptions} parsed, as buildMachine takes it. */
+  const machineArgs = (o: {
+    memory: string;
+    seed: number;
+    profile: string;
+    plugin: string[];
+    fromProc?: string;
+  }) => ({
+    memory: o.memory,
+    seed: o.seed,
+    profile: checkProfile(o.profile),
+    plugins: o.plugin,
+    fromProc: o.fromProc,
+  });
   program
     .command('demo')
     .description(
@@ -102,14 +116,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--workload <w>', `run a workload first: ${WORKLOADS.join(', ')}`, 'none')
     .action(async (view, o) => {
       const { proc } = await import('./commands/proc.js');
-      code = await proc(io, view, {
-        memory: o.memory,
-        seed: o.seed,
-        profile: checkProfile(o.profile),
-        plugins: o.plugin,
-        workload: checkWorkload(o.workload),
-        fromProc: o.fromProc,
-      });
+      code = await proc(io, view, { ...machineArgs(o), workload: checkWorkload(o.workload) });
     });
   machineOptions(program.command('compact'), '1G')
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
@@ -127,11 +134,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .action(async (o) => {
       const { compact } = await import('./commands/compact.js');
       code = await compact(io, {
-        memory: o.memory,
-        seed: o.seed,
-        profile: checkProfile(o.profile),
-        plugins: o.plugin,
-        fromProc: o.fromProc,
+        ...machineArgs(o),
         workload: checkWorkload(o.workload),
         order: o.order,
         mode: o.mode,
@@ -153,11 +156,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .action(async (o) => {
       const { compactionTestCommand } = await import('./commands/compaction_test.js');
       code = await compactionTestCommand(io, {
-        memory: o.memory,
-        seed: o.seed,
-        profile: checkProfile(o.profile),
-        plugins: o.plugin,
-        fromProc: o.fromProc,
+        ...machineArgs(o),
         interleave: o.interleave,
         contents: false,
       });

@@ -70,7 +70,7 @@ export const PLUGIN_BASES: readonly string[] = [
 export async function buildMachine(opts: MachineOptions): Promise<Machine> {
   const plugins: MopsPlugin[] = [];
   for (const spec of opts.plugins ?? []) plugins.push((await loadPluginModule(spec)).plugin);
-  const contents = !!opts.contents || plugins.some((p) => p.manifest.needsContents === true);
+  const contents = plugins.some((p) => p.manifest.needsContents === true) ? true : opts.contents;
   const m = opts.fromProc
     ? machineFromProc(opts.fromProc, { profile: opts.profile as ProfileName, seed: opts.seed })
     : createMachine({
