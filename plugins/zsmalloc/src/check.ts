@@ -7,7 +7,7 @@
 
 import { hasPageType, PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
 import { getFullnessGroup, NR_FULLNESS_GROUPS, ZS_HANDLE_SIZE } from './classes.js';
-import { checksum, firstObjOffset, HANDLE_SLOTS, objAddr, readHeader } from './objects.js';
+import { checksum, firstObjOffset, HANDLE_SLOTS, storedHandle } from './objects.js';
 import type { ZsPool } from './pool.js';
 import type { ZsRegistry } from './registry.js';
 import type { Zspage } from './zspage.js';
@@ -38,9 +38,7 @@ function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number
   for (let idx = 0; idx < cls.objsPerZspage; idx++) {
     const zoff = idx * cls.size;
     const pfn = zs.pages[zoff >>> PAGE_SHIFT];
-    const handle = cls.huge
-      ? (pool.bytes.hugeHandle[pfn] - 1) / 2
-      : readHeader(pool.bytes, objAddr(zs, zoff));
+    const handle = storedHandle(pool.bytes, zs, zoff);
     if (handle <= 0) continue;
     used++;
     const slot = pool.handles.slotOf(handle);
@@ -146,9 +144,7 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
         add(`handle ${handle}: object ${idx} does not start in page ${hex(pfn)}`);
         continue;
       }
-      const held = cls.huge
-        ? (pool.bytes.hugeHandle[pfn] - 1) / 2
-        : readHeader(pool.bytes, objAddr(zs, zoff));
+      const held = storedHandle(pool.bytes, zs, zoff);
       if (held !== handle) add(`handle ${handle}: its object's header holds ${held}`);
       if (checksums && h.written[slot]) {
         const sum = checksum(pool.bytes, zs, zoff + (cls.huge ? 0 : ZS_HANDLE_SIZE), h.size[slot]);

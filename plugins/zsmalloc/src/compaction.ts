@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { KernelGen } from '@mops/core';
+import { type KernelGen, PAGE_SHIFT } from '@mops/core';
 import {
   ZS_HANDLE_SIZE,
   ZS_INUSE_RATIO_10,
@@ -70,7 +70,7 @@ function* migrateZspage(pool: ZsPool, src: Zspage, dst: Zspage): KernelGen {
       zoff + ZS_HANDLE_SIZE,
       payload,
     );
-    objFree(b, src, src.pages[zoff >>> 12], idx);
+    objFree(b, src, src.pages[zoff >>> PAGE_SHIFT], idx);
     if (dst.inuse === cls.objsPerZspage || src.inuse === 0) return;
   }
 }

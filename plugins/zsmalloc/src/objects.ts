@@ -148,6 +148,16 @@ export function readHeader(b: Bytes, addr: number): number {
   return (b.u32[(addr >>> 2) + 1] * TWO32 + lo - OBJ_ALLOCATED_TAG) / 2;
 }
 
+/**
+ * The handle recorded for the object at zspage offset `zoff`: in a huge object's page
+ * descriptor, else in the object's header; 0 or less when the object is free.
+ */
+export function storedHandle(b: Bytes, zs: Zspage, zoff: number): number {
+  return zs.cls.huge
+    ? (b.hugeHandle[zs.pages[zoff >>> PAGE_SHIFT]] - 1) / 2
+    : readHeader(b, objAddr(zs, zoff));
+}
+
 function writeLink(b: Bytes, addr: number, next: number): void {
   if (next < 0) {
     b.u32[addr >>> 2] = END_LO;
