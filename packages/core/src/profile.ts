@@ -170,7 +170,13 @@ export interface CompactionProfile {
    * orders with ALLOC_CMA, the index for costly orders only).
    */
   readonly suitabilityV48: boolean;
-  /** __compact_finished() tests contention before the scanners meeting (v4.8). */
+  /**
+   * The contention model before 5.1 (v4.8): __compact_finished() tests contention and fatal
+   * signals first; compaction_alloc() isolates no more free pages once contended; a fatal
+   * signal stops isolate_migratepages_block()'s scan, which then ends as usual (tracepoint
+   * included) and the caller aborts on cc->contended. 6.x tests them last, and the scan
+   * returns -EINTR at once (label fatal_pending: no tracepoint, no skip hint).
+   */
   readonly contendedFirst: boolean;
   /**
    * __compact_finished() of a direct request first wants the zone watermark at the order

@@ -32,7 +32,7 @@ import {
   zoneCompactState,
 } from './state.js';
 import type { CompactionSysctls } from './sysctl.js';
-import { COMPACT, type CompactControl, type CompactResult } from './types.js';
+import { COMPACT, type CompactControl, type CompactResult, fatalPending } from './types.js';
 
 /** compact_gap(order): 2 << order, uncapped in every profile. */
 export function compactGap(order: number): number {
@@ -101,7 +101,8 @@ function compactFinishedInner(
   sysctl: CompactionSysctls,
 ): CompactResult {
   const zone = cc.zone;
-  if (k.mem.profile.compaction.contendedFirst && cc.contended) return COMPACT.CONTENDED;
+  const contended = cc.contended || fatalPending(cc);
+  if (k.mem.profile.compaction.contendedFirst && contended) return COMPACT.CONTENDED;
   if (scannersMet(cc)) {
     resetCachedPositions(zone);
     if (cc.directCompaction) zoneCompactState(zone).blockskipFlush = true;
@@ -113,7 +114,7 @@ function compactFinishedInner(
     const score = fragmentationScoreZone(zone, k.mem.profile);
     const low = proactiveThresholds(k.mem.profile, sysctl.compactionProactiveness).low;
     ret = score > low ? COMPACT.CONTINUE : COMPACT.SUCCESS;
-    return cc.contended ? COMPACT.CONTENDED : ret;
+    return contended ? COMPACT.CONTENDED : ret;
   }
   if (cc.order === -1) return COMPACT.CONTINUE;
   if (k.mem.profile.compaction.finishedNeedsWatermark) {
@@ -130,7 +131,7 @@ function compactFinishedInner(
     )
       return COMPACT.SUCCESS;
   }
-  return cc.contended ? COMPACT.CONTENDED : ret;
+  return contended ? COMPACT.CONTENDED : ret;
 }
 
 /** compact_finished(): with its tracepoint; NO_SUITABLE_PAGE means CONTINUE. */
@@ -320,6 +321,7 @@ export function newCompactControl(
     proactiveCompaction: false,
     wholeZone: false,
     contended: false,
+    task: k.sched.current,
     finishPageblock: false,
     migratePfn: 0,
     freePfn: 0,

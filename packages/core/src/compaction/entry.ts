@@ -15,6 +15,7 @@ import { MAX_NR_ZONES } from '../memory/constants.js';
 import type { Zone } from '../memory/zone.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
+import { fatalSignalPending } from '../sched/scheduler.js';
 import { type KernelGen, PF_MEMALLOC } from '../sched/types.js';
 import {
   compactionSuitable,
@@ -206,6 +207,8 @@ export function* tryToCompactPages(
       (r.result === COMPACT.COMPLETE || r.result === COMPACT.PARTIAL_SKIPPED)
     )
       deferCompaction(zone, req.order);
+    // Stopped by a fatal signal: no further zones (need_resched() is not modelled).
+    if (fatalSignalPending(m.sched)) break;
   }
   return rc;
 }

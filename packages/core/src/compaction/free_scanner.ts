@@ -23,7 +23,7 @@ import { OWNER_SHIFT, PG, PGTY } from '../page/flags.js';
 import { fastIsolateFreepages } from './fast_search.js';
 import { isolationSuitable } from './migrate_scanner.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
-import { COMPACT_CLUSTER_MAX, type CompactControl } from './types.js';
+import { COMPACT_CLUSTER_MAX, type CompactControl, fatalPending } from './types.js';
 
 /** suitable_migration_target(): judge a block by its first page, then its type. */
 export function suitableMigrationTarget(mem: Memory, cc: CompactControl, pfn: number): boolean {
@@ -87,6 +87,11 @@ export function isolateFreepagesBlock(
   let total = 0;
   let pfn = start;
   for (; pfn < end; pfn += stride) {
+    // compact_unlock_should_abort(): every SWAP_CLUSTER_MAX pfns, stop on a fatal signal.
+    if (pfn % COMPACT_CLUSTER_MAX === 0 && fatalPending(cc)) {
+      cc.contended = true;
+      break;
+    }
     nrScanned++;
     if (p.flags[pfn] & (1 << PG.head)) {
       const order = p.compound[pfn];
@@ -212,7 +217,8 @@ export function compactionAlloc(mem: Memory, cc: CompactControl, order = 0): num
   if (mem.profile.compaction.freeStore === 'split_list') {
     const list = cc.freepages[0];
     if (lists.isEmpty(list)) {
-      isolateFreepages(mem, cc);
+      // v4.8 isolates no more once contended.
+      if (!(cc.contended && mem.profile.compaction.contendedFirst)) isolateFreepages(mem, cc);
       if (lists.isEmpty(list)) return -1;
     }
     const dst = lists.first(list);

@@ -22,7 +22,7 @@ import type { Kctx } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { fastFindMigrateblock } from './fast_search.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
-import { COMPACT_CLUSTER_MAX, type CompactControl } from './types.js';
+import { COMPACT_CLUSTER_MAX, type CompactControl, fatalPending } from './types.js';
 
 /** `isolate_migrate_t`. */
 export const ISOLATE_RESULT = { ABORT: 0, NONE: 1, SUCCESS: 2 } as const;
@@ -68,7 +68,7 @@ function orderBlockEnd(pfn: number, order: number): number {
 
 /**
  * isolate_migratepages_block(): scan [lowPfn, endPfn) isolating movable_ops pages onto
- * cc.migratepages, up to COMPACT_CLUSTER_MAX. Returns true to abort (contention).
+ * cc.migratepages, up to COMPACT_CLUSTER_MAX. Returns true to abort (a fatal signal).
  */
 export function* isolateMigratepagesBlock(
   k: Kctx,
@@ -95,6 +95,16 @@ export function* isolateMigratepagesBlock(
     if (skipOnFailure && lowPfn >= nextSkipPfn) {
       if (nrIsolated) break;
       nextSkipPfn = orderBlockEnd(lowPfn, cc.order);
+    }
+    // Every COMPACT_CLUSTER_MAX pfns: drop the LRU lock and give up on a fatal signal.
+    if (lowPfn % COMPACT_CLUSTER_MAX === 0 && fatalPending(cc)) {
+      cc.contended = true;
+      if (prof.contendedFirst) break;
+      // fatal_pending: -EINTR, past the skip hint and the tracepoint.
+      cc.totalMigrateScanned += nrScanned;
+      if (nrIsolated) mem.vmstat.count('compact_isolated', nrIsolated);
+      cc.migratePfn = lowPfn;
+      return true;
     }
     nrScanned++;
     if (
@@ -173,7 +183,8 @@ export function* isolateMigratepagesBlock(
   cc.totalMigrateScanned += nrScanned;
   if (nrIsolated) mem.vmstat.count('compact_isolated', nrIsolated);
   cc.migratePfn = lowPfn;
-  return false;
+  // v4.8: isolate_migratepages() aborts on cc->contended.
+  return prof.contendedFirst && cc.contended;
 }
 
 /** isolate_migratepages(): find the next suitable block from cc.migratePfn and scan it. */

@@ -6,6 +6,7 @@
 
 import type { ListId } from '../memory/list.js';
 import type { Zone } from '../memory/zone.js';
+import type { Task } from '../sched/task.js';
 
 /** `enum compact_result`, in the kernel's order (callers compare with max()). */
 export const COMPACT = {
@@ -76,6 +77,8 @@ export interface CompactControl {
   wholeZone: boolean;
   /** Lock contention or a fatal signal was seen. */
   contended: boolean;
+  /** The task compacting (`current`), whose pending SIGKILL stops the scanners. */
+  readonly task: Task | undefined;
   /** Finish scanning the current pageblock (v6.0: `rescan`). */
   finishPageblock: boolean;
   /** Migrate scanner position. */
@@ -110,3 +113,8 @@ export interface CompactControl {
 
 /** `ULONG_MAX` in cc->fast_start_pfn: the fast start pfn has been used. */
 export const FAST_START_USED = Number.MAX_SAFE_INTEGER;
+
+/** fatal_signal_pending(current) for the task running `cc` (see Scheduler.sendSigkill). */
+export function fatalPending(cc: CompactControl): boolean {
+  return cc.task?.sigkill === true;
+}

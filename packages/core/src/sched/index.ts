@@ -21,6 +21,7 @@ export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
 export {
   Deadlock,
   type DeadlockEntry,
+  fatalSignalPending,
   mightSleep,
   type PickNext,
   Scheduler,

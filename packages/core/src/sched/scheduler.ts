@@ -167,6 +167,17 @@ export class Scheduler {
   }
 
   /**
+   * send_sig(SIGKILL, task): mark a fatal signal pending in `task`. Code running in the task
+   * sees it through {@link fatalSignalPending} at the kernel's own checks; a task that
+   * ignores it runs on. Allowed from inside or outside tasks; a finished task is left alone.
+   * @see kernel/signal.c send_sig()
+   */
+  sendSigkill(task: Task): void {
+    if (task.state === 'done' || task.state === 'failed') return;
+    task.sigkill = true;
+  }
+
+  /**
    * Wake every task blocked on `key` (wake-all: woken tasks re-check their condition and
    * may block again). Returns how many tasks were woken.
    * @see kernel/sched/wait.c __wake_up(), mm/filemap.c folio_wake_bit()
@@ -430,6 +441,15 @@ export class Scheduler {
  * CONFIG_DEBUG_ATOMIC_SLEEP.
  * @see kernel/sched/core.c __might_sleep()
  */
+/**
+ * fatal_signal_pending(current): whether the running task has a SIGKILL pending (false
+ * outside tasks).
+ * @see include/linux/sched/signal.h fatal_signal_pending()
+ */
+export function fatalSignalPending(sched: Scheduler): boolean {
+  return sched.current?.sigkill === true;
+}
+
 export function mightSleep(sched: Scheduler, what: string): void {
   const t = sched.current;
   if (t !== undefined && t.atomicDepth > 0) sched.sleepInAtomic(t, what);

@@ -62,6 +62,13 @@ export class Task<T = unknown> {
   /** Number of points this task has yielded. */
   steps = 0;
   /**
+   * A SIGKILL is pending ({@link Scheduler.sendSigkill}): `fatal_signal_pending()` is true
+   * in this task from now on. Kernel code that checks it backs out (compaction aborts with
+   * COMPACT_CONTENDED); mops does not deliver the signal any further.
+   * @see include/linux/sched/signal.h fatal_signal_pending()
+   */
+  sigkill = false;
+  /**
    * Spinlocks (and rwlock_t) held: the task is in atomic context while this is non-zero,
    * and sleeping there is a bug.
    * @see include/linux/preempt.h in_atomic()

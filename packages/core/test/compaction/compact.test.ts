@@ -101,6 +101,48 @@ describe('S34 scanners meet', () => {
   );
 });
 
+describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) => {
+  it('migrate_pages fails with -ENOMEM before any driver call; the pages go back; the scanners met, so the run is COMPLETE', () => {
+    // The S32 machine without its free pages: 10 driver pages at pfns 0-9, every other page
+    // allocated and unmovable, so the free scanner meets the migrate scanner empty-handed.
+    const m = smallMachine('8M', { profile });
+    const drv = new TestDriver(m);
+    m.registerInvariantChecker('testdrv', () => drv.check());
+    for (
+      let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      p >= 0;
+      p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
+    );
+    for (let p = 0; p < 10; p++) m.putPage(p);
+    const pages = drv.alloc(10);
+    expect(m.mem.populatedZones[0].nrFreePages).toBe(0);
+    const ev0 = m.mem.vmstat.snapshotEvents();
+    const rec = traceRecorder(m, { events: ['mm_migrate_pages', 'mm_compaction_end'] });
+    expect(run(m)).toEqual([COMPACT.COMPLETE]);
+    rec.stop();
+    const d = (n: string) => m.mem.vmstat.get(n) - ev0[n];
+    expect(drv.calls.filter((c) => c.cb === 'migrate')).toEqual([]);
+    expect(drv.calls.filter((c) => c.cb === 'isolate').length).toBeGreaterThan(0);
+    // Every page isolated came back through putback_movable_pages, unmoved, in list order:
+    // the migrate scanner adds each page at the head of cc->migratepages.
+    expect(drv.calls.filter((c) => c.cb === 'putback').map((c) => c.pfn)).toEqual(
+      drv.calls
+        .filter((c) => c.cb === 'isolate')
+        .map((c) => c.pfn)
+        .reverse(),
+    );
+    expect([...drv.owned].sort((a, b) => a - b)).toEqual(pages.slice().sort((a, b) => a - b));
+    expect(drv.isolated).toBe(0);
+    expect(d('pgmigrate_success')).toBe(0);
+    expect(d('compact_free_scanned')).toBeGreaterThan(0);
+    expect(d('compact_isolated')).toBe(drv.calls.filter((c) => c.cb === 'isolate').length);
+    expect(rec.lines.some((l) => /mm_migrate_pages: nr_succeeded=0 /.test(l))).toBe(true);
+    expect(rec.lines.at(-1)).toMatch(/mm_compaction_end: .* status=complete$/);
+    expect(m.mem.warnings).toEqual([]);
+    expectInvariants(m);
+  });
+});
+
 describe('compaction bad input', () => {
   it('sysctls out of range are MopsErrors naming the value and the range', () => {
     const m = smallMachine('4M');
