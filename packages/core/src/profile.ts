@@ -132,6 +132,11 @@ export interface CompactionProfile {
   readonly stallCountsDeferred: boolean;
   /** compact_memory accepts only "1" (v6.17); earlier any write triggers it. */
   readonly compactMemoryOnlyOne: boolean;
+  /**
+   * compact_node() checks for a fatal signal before each zone and returns -EINTR (v6.17);
+   * earlier kernels start every zone and let compaction back out (COMPACT_CONTENDED).
+   */
+  readonly compactNodeChecksSignal: boolean;
   /** COMPACT_PRIO_SYNC_FULL exists (6.x). */
   readonly hasSyncFull: boolean;
   /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
@@ -242,6 +247,7 @@ const base = {
     onMigrateFailure: 'skip_order_block',
     stallCountsDeferred: true,
     compactMemoryOnlyOne: false,
+    compactNodeChecksSignal: false,
     hasSyncFull: true,
     freeScannedCountsBlock: true,
     fastSearch: true,
@@ -345,6 +351,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       proactive: 'v6.17',
       onMigrateFailure: 'finish_any',
       compactMemoryOnlyOne: true,
+      compactNodeChecksSignal: true,
       fastMigrateSetsSkip: false,
       fastIsolateAround: 'whole_scanned',
       fastIsolateTraced: true,

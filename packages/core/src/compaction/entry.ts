@@ -96,11 +96,15 @@ function* runZone(
  * compact_node(): every populated zone of the node, order -1 ("compact everything"),
  * MIGRATE_SYNC, skip hints ignored, whole zone (v4.8: after clearing every skip bit).
  * `proactive` runs MIGRATE_SYNC_LIGHT and stops each zone once its score is low enough.
+ * v6.17 stops before the next zone when the task has a fatal signal pending (the write
+ * to compact_memory fails with -EINTR): the results of the zones done so far are returned.
  */
 export function* compactNode(m: Machine, proactive = false): KernelGen<CompactResult[]> {
   const k: Kctx = m;
   const out: CompactResult[] = [];
   for (const zone of m.mem.populatedZones) {
+    if (!proactive && m.profile.compaction.compactNodeChecksSignal && fatalSignalPending(m.sched))
+      break;
     if (!proactive && m.profile.compaction.compactMemoryClearsSkip)
       resetIsolationSuitable(m.mem, zone);
     const r = yield* runZone(k, m, zone, {
@@ -122,7 +126,8 @@ export function* compactNode(m: Machine, proactive = false): KernelGen<CompactRe
 
 /**
  * Writing `value` to /proc/sys/vm/compact_memory: compacts every zone. v6.17 accepts only
- * 1 (anything else is -EINVAL, a MopsError here); earlier profiles take any value.
+ * 1 (anything else is -EINVAL, a MopsError here); earlier profiles take any value. A task
+ * with a fatal signal pending gets COMPACT_CONTENDED zones, or in v6.17 none (-EINTR).
  */
 export function* compactMemory(m: Machine, value = 1): KernelGen<CompactResult[]> {
   m.mem.assertRunning();
