@@ -75,6 +75,13 @@ export interface Profile {
   readonly shortcutLocks: boolean;
   /** A permanent failure is put back inside migrate_pages (v4.8). */
   readonly putbackPermanentInside: boolean;
+  /**
+   * Isolated movable_ops pages count in nr_isolated_file (v4.8): compaction's
+   * acct_isolated() adds them (they are not swap-backed), migrate_pages() and
+   * putback_movable_pages() subtract them, and too_many_isolated() throttles on them. 6.x
+   * counts LRU pages only.
+   */
+  readonly movableCountedIsolated: boolean;
   /** SYNC_LIGHT waits on the page lock only for uptodate pages (v6.17; arrived in 6.5). */
   readonly syncLightNeedsUptodate: boolean;
   /** Pages failing after 10 passes of -EAGAIN count in pgmigrate_fail (all but v6.0). */
@@ -226,6 +233,7 @@ const base = {
   allocBeforeShortcut: false,
   shortcutLocks: false,
   putbackPermanentInside: false,
+  movableCountedIsolated: false,
   syncLightNeedsUptodate: false,
   countRetryFailures: true,
   enomemCountsRetries: false,
@@ -279,6 +287,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     allocBeforeShortcut: true,
     shortcutLocks: true,
     putbackPermanentInside: true,
+    movableCountedIsolated: true,
     migrateTraceV6: false,
     isolatedFlagNonAtomic: true,
     minFreeKbytesMax: 65536,

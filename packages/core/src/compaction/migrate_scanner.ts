@@ -19,7 +19,9 @@ import { putbackMovablePages } from '../migrate/putback.js';
 import { ISOLATE, MIGRATE_MODE } from '../migrate/types.js';
 import { PG, PGTY } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
+import { Deadlock } from '../sched/scheduler.js';
 import type { KernelGen } from '../sched/types.js';
+import { NS } from '../vmstat/vmstat.js';
 import { fastFindMigrateblock } from './fast_search.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl, fatalPending } from './types.js';
@@ -90,6 +92,7 @@ export function* isolateMigratepagesBlock(
   const type = p.type;
   const priv = p.priv;
   let nextSkipPfn = skipOnFailure ? orderBlockEnd(lowPfn, cc.order) : 0;
+  if (mem.profile.movableCountedIsolated && (yield* throttleIsolation(k, cc))) return true;
   cc.migratePfn = lowPfn;
   for (; lowPfn < endPfn; lowPfn++) {
     if (skipOnFailure && lowPfn >= nextSkipPfn) {
@@ -155,6 +158,7 @@ export function* isolateMigratepagesBlock(
     // Async direct compaction: a failure means this cc->order block cannot become free;
     // release what was isolated in it and skip to the next one.
     if (nrIsolated) {
+      acctIsolated(mem, cc);
       yield* putbackMovablePages(k, cc.migratepages);
       cc.nrMigratepages = 0;
       nrIsolated = 0;
@@ -185,6 +189,49 @@ export function* isolateMigratepagesBlock(
   cc.migratePfn = lowPfn;
   // v4.8: isolate_migratepages() aborts on cc->contended.
   return prof.contendedFirst && cc.contended;
+}
+
+/**
+ * acct_isolated() (v4.8): every page on cc->migratepages counts in NR_ISOLATED_ANON +
+ * page_is_file_cache(), i.e. nr_isolated_file for movable_ops pages (not swap-backed);
+ * migrate_pages() and putback_movable_pages() subtract them again. 6.x: LRU pages only,
+ * which mops does not model.
+ */
+function acctIsolated(mem: Memory, cc: CompactControl): void {
+  if (mem.profile.movableCountedIsolated) mem.vmstat.node[NS.nr_isolated_file] += cc.nrMigratepages;
+}
+
+/**
+ * too_many_isolated() (v4.8): more pages isolated than half the LRU pages of the node
+ * (counters read as the kernel reads them, negative as 0). mops has no LRU pages, so any
+ * isolated page counted by another compactor throttles.
+ */
+function tooManyIsolated(mem: Memory): boolean {
+  const n = mem.vmstat.node;
+  const v = (i: number): number => Math.max(0, n[i]);
+  const lru =
+    v(NS.nr_inactive_file) + v(NS.nr_inactive_anon) + v(NS.nr_active_file) + v(NS.nr_active_anon);
+  return v(NS.nr_isolated_file) + v(NS.nr_isolated_anon) > Math.floor(lru / 2);
+}
+
+/**
+ * The throttle at the start of v4.8's isolate_migratepages_block(): while too many pages
+ * are isolated, async compaction gives up and sync compaction waits (congestion_wait(HZ/10):
+ * a scheduling point here; the virtual clock does not move), giving up on a fatal signal.
+ * True to abort. A task alone cannot see the count fall: that is a hang, reported as a
+ * Deadlock.
+ */
+function* throttleIsolation(k: Kctx, cc: CompactControl): KernelGen<boolean> {
+  while (tooManyIsolated(k.mem)) {
+    if (cc.mode === MIGRATE_MODE.ASYNC) return true;
+    if (!k.sched.preemptible)
+      throw new Deadlock(
+        'too_many_isolated: compaction waits for isolated pages to come back, and no other task can return them',
+      );
+    yield { op: 'congestion_wait', note: 'too many pages isolated' };
+    if (fatalPending(cc)) return true;
+  }
+  return false;
 }
 
 /** isolate_migratepages(): find the next suitable block from cc.migratePfn and scan it. */
@@ -222,8 +269,12 @@ export function* isolateMigratepages(
       updateCachedMigrate(cc, blockEnd);
       continue;
     }
-    if (yield* isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, mode)) return ISOLATE_RESULT.ABORT;
+    if (yield* isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, mode)) {
+      acctIsolated(mem, cc);
+      return ISOLATE_RESULT.ABORT;
+    }
     break;
   }
+  acctIsolated(mem, cc);
   return cc.nrMigratepages ? ISOLATE_RESULT.SUCCESS : ISOLATE_RESULT.NONE;
 }

@@ -9,6 +9,7 @@ import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
+import { NS } from '../vmstat/vmstat.js';
 import { callPutbackPage, callPutbackPageGen } from './callbacks.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
@@ -49,6 +50,7 @@ export function* putbackMovablePages(k: Kctx, list: ListId): KernelGen {
   const lists = mem.pages.lists;
   for (let pfn = lists.first(list); pfn !== -1; pfn = lists.first(list)) {
     lists.del(pfn);
+    if (mem.profile.movableCountedIsolated) mem.vmstat.node[NS.nr_isolated_file]--;
     if (!page_has_movable_ops(mem, pfn))
       bug(mem, 'putback_movable_pages: not a movable page (mops models no LRU pages)', pfn);
     yield* putbackMovablePage(k, pfn);

@@ -9,6 +9,7 @@ import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
 import { lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
+import { NS } from '../vmstat/vmstat.js';
 import { callMigratePage, callMigratePageGen } from './callbacks.js';
 import {
   type Ctx,
@@ -101,7 +102,10 @@ function* unmapAndMove(
     rc = yield* unmapAndMoveInner(c, src, dst, force, mode);
     if (rc !== 0) releaseDst(c, dst);
   }
-  if (rc !== EAGAIN) p.lists.del(src);
+  if (rc !== EAGAIN) {
+    p.lists.del(src);
+    if (prof.movableCountedIsolated) mem.vmstat.node[NS.nr_isolated_file]--;
+  }
   if (rc === 0) {
     migrateFolioDone(c, src);
   } else if (rc !== EAGAIN) {
