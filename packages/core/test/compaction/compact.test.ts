@@ -4,7 +4,6 @@ import {
   COMPACT,
   compactionState,
   compactMemory,
-  GFP,
   type Machine,
   MopsError,
   PROFILE_NAMES,
@@ -12,8 +11,8 @@ import {
   pageIsBuddy,
   traceRecorder,
 } from '../../src/index.js';
-import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
+import { driverPagesFirst } from './layout.js';
 
 /**
  * The S32 machine: one Normal zone of 4 MOVABLE pageblocks; block 0 holds 10 published
@@ -21,22 +20,7 @@ import { expectInvariants, smallMachine } from '../helpers.js';
  * one unmovable page at its first pfn and 511 free pages.
  */
 function s32Machine(profile: ProfileName) {
-  const m = smallMachine('8M', { profile });
-  const drv = new TestDriver(m);
-  m.registerInvariantChecker('testdrv', () => drv.check());
-  const plain: number[] = [];
-  for (
-    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-    p >= 0;
-    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
-  )
-    plain.push(p);
-  for (let p = 0; p < 10; p++) m.putPage(p);
-  const pages = drv.alloc(10);
-  expect(pages.slice().sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  for (let p = 10; p < 512; p++) m.putPage(p);
-  for (let p = 1537; p < 2048; p++) m.putPage(p);
-  return { m, drv };
+  return driverPagesFirst(profile, 10, { freeRestOfBlock0: true });
 }
 
 function run(m: Machine) {
@@ -105,16 +89,8 @@ describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) 
   it('migrate_pages fails with -ENOMEM before any driver call; the pages go back; the scanners met, so the run is COMPLETE', () => {
     // The S32 machine without its free pages: 10 driver pages at pfns 0-9, every other page
     // allocated and unmovable, so the free scanner meets the migrate scanner empty-handed.
-    const m = smallMachine('8M', { profile });
-    const drv = new TestDriver(m);
-    m.registerInvariantChecker('testdrv', () => drv.check());
-    for (
-      let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-      p >= 0;
-      p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
-    );
-    for (let p = 0; p < 10; p++) m.putPage(p);
-    const pages = drv.alloc(10);
+    const { m, drv } = driverPagesFirst(profile, 10, { freeTop: false });
+    const pages = [...drv.owned];
     expect(m.mem.populatedZones[0].nrFreePages).toBe(0);
     const ev0 = m.mem.vmstat.snapshotEvents();
     const rec = traceRecorder(m, { events: ['mm_migrate_pages', 'mm_compaction_end'] });

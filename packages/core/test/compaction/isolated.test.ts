@@ -5,27 +5,15 @@ import {
   compactZones,
   Deadlock,
   Errno,
-  GFP,
   PROFILE_NAMES,
   type ProfileName,
 } from '../../src/index.js';
-import { TestDriver } from '../driver.js';
-import { expectInvariants, smallMachine } from '../helpers.js';
+import { expectInvariants } from '../helpers.js';
+import { driverPagesFirst } from './layout.js';
 
-/** The S32 layout: 10 driver pages at pfns 0-9, blocks 1-2 unmovable, block 3 free. */
+/** 10 driver pages at pfns 0-9, blocks 1-2 unmovable, block 3 free. */
 function machine(profile: ProfileName) {
-  const m = smallMachine('8M', { profile });
-  const drv = new TestDriver(m);
-  m.registerInvariantChecker('testdrv', () => drv.check());
-  for (
-    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-    p >= 0;
-    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
-  );
-  for (let p = 0; p < 10; p++) m.putPage(p);
-  drv.alloc(10);
-  for (let p = 1537; p < 2048; p++) m.putPage(p);
-  return { m, drv };
+  return driverPagesFirst(profile, 10);
 }
 
 const isolatedFile = (m: ReturnType<typeof machine>['m']) => m.mem.vmstat.get('nr_isolated_file');

@@ -14,25 +14,10 @@ import {
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
+import { driverPagesFirst } from './layout.js';
 
-/**
- * 8 MiB, one Normal zone: `n` driver pages at pfns 0..n-1, the rest of blocks 0-2 unmovable,
- * block 3 free but for its first pfn (the S32 layout).
- */
 function machine(profile: ProfileName, n: number) {
-  const m = smallMachine('8M', { profile });
-  const drv = new TestDriver(m);
-  m.registerInvariantChecker('testdrv', () => drv.check());
-  for (
-    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-    p >= 0;
-    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
-  );
-  for (let p = 0; p < n; p++) m.putPage(p);
-  const pages = drv.alloc(n).sort((a, b) => a - b);
-  expect(pages).toEqual(Array.from({ length: n }, (_, i) => i));
-  for (let p = 1537; p < 2048; p++) m.putPage(p);
-  return { m, drv };
+  return driverPagesFirst(profile, n);
 }
 
 /** compact_memory in a task that gets SIGKILL at the point `when` picks (or at once). */

@@ -1,0 +1,35 @@
+import { expect } from 'vitest';
+import { GFP, type ProfileName } from '../../src/index.js';
+import { TestDriver } from '../driver.js';
+import { smallMachine } from '../helpers.js';
+
+/** Options of {@link driverPagesFirst}. */
+export interface LayoutOptions {
+  /** Free the rest of block 0 (the S32 layout). Default false. */
+  freeRestOfBlock0?: boolean;
+  /** Free block 3 but its first pfn (the S32 layout). Default true. */
+  freeTop?: boolean;
+}
+
+/**
+ * 8 MiB, one Normal zone of 4 MOVABLE pageblocks: `n` published driver pages at pfns
+ * 0..n-1, every other page allocated and unmovable, then (by default) block 3 freed but for
+ * its first pfn: the free scanner's targets at the top, the migrate scanner's sources at the
+ * bottom, nothing in between.
+ */
+export function driverPagesFirst(profile: ProfileName, n: number, opts: LayoutOptions = {}) {
+  const m = smallMachine('8M', { profile });
+  const drv = new TestDriver(m);
+  m.registerInvariantChecker('testdrv', () => drv.check());
+  for (
+    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    p >= 0;
+    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
+  );
+  for (let p = 0; p < n; p++) m.putPage(p);
+  const pages = drv.alloc(n).sort((a, b) => a - b);
+  expect(pages).toEqual(Array.from({ length: n }, (_, i) => i));
+  if (opts.freeRestOfBlock0) for (let p = n; p < 512; p++) m.putPage(p);
+  if (opts.freeTop ?? true) for (let p = 1537; p < 2048; p++) m.putPage(p);
+  return { m, drv };
+}
