@@ -13,6 +13,7 @@ import {
   defineMovableOps,
   GFP,
   getPage,
+  ISOLATED,
   type Kctx,
   type KernelGen,
   lockPage,
@@ -29,8 +30,6 @@ import {
   trylockPage,
   unlockPage,
 } from '@mops/core';
-
-const ISOLATED = 1 << PG.isolated;
 
 /**
  * The scenario driver of one machine. `owned` holds the pages it owns that the VM has not

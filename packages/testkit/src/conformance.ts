@@ -11,17 +11,18 @@ import {
   createMachine,
   folioPut,
   GFP,
+  ISOLATED,
   installPlugin,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
   type ListId,
+  LOCKED,
   type Machine,
   type MachineConfig,
   MIGRATE_MODE,
   type MopsPlugin,
   migratePages,
-  PG,
   PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
@@ -146,7 +147,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
           out.push(
             `pfn ${pfn}: refcount ${pg.refcount[pfn]} after isolation, expected ${refs[i] + 1}`,
           );
-        if (pg.flags[pfn] & (1 << PG.locked)) out.push(`pfn ${pfn}: still locked after isolation`);
+        if (pg.flags[pfn] & LOCKED) out.push(`pfn ${pfn}: still locked after isolation`);
       });
       putbackAll(r);
       return report(r.m, out);
@@ -195,7 +196,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
           out.push(
             `pfn ${pfn}: refcount ${r.m.mem.pages.refcount[pfn]} after putback, was ${refs[i]}`,
           );
-        if (r.m.mem.pages.flags[pfn] & (1 << PG.isolated))
+        if (r.m.mem.pages.flags[pfn] & ISOLATED)
           out.push(`pfn ${pfn}: still isolated after putback`);
       });
       if (isolateAll(r).length === 0) out.push('no page could be isolated again after putback');
@@ -215,7 +216,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
       if (rc !== -12) out.push(`migrate_pages without targets returned ${rc}, expected -ENOMEM`);
       putbackAll(r);
       for (const pfn of done)
-        if (r.m.mem.pages.flags[pfn] & (1 << PG.isolated)) out.push(`pfn ${pfn}: still isolated`);
+        if (r.m.mem.pages.flags[pfn] & ISOLATED) out.push(`pfn ${pfn}: still isolated`);
       return report(r.m, out);
     },
   },

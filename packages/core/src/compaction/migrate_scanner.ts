@@ -17,7 +17,7 @@ import {
 import { page_has_movable_ops } from '../migrate/movable.js';
 import { putbackMovablePages } from '../migrate/putback.js';
 import { ISOLATE, MIGRATE_MODE } from '../migrate/types.js';
-import { PG, PGTY } from '../page/flags.js';
+import { ISOLATED, PG, PGTY } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
 import { Deadlock } from '../sched/scheduler.js';
 import type { KernelGen } from '../sched/types.js';
@@ -28,8 +28,6 @@ import { COMPACT_CLUSTER_MAX, type CompactControl, fatalPending } from './types.
 
 /** `isolate_migrate_t`. */
 export const ISOLATE_RESULT = { ABORT: 0, NONE: 1, SUCCESS: 2 } as const;
-
-const ISOLATED = 1 << PG.isolated;
 
 /** isolation_suitable(): the block's skip hint, unless ignored. */
 export function isolationSuitable(mem: Memory, cc: CompactControl, pfn: number): boolean {

@@ -9,11 +9,9 @@
 import { bug, dumpPage } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
-import { PG } from '../page/flags.js';
+import { ISOLATED, PG } from '../page/flags.js';
 import type { KernelGen, Yielded } from '../sched/types.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
-
-const ISOLATED = 1 << PG.isolated;
 
 /** Records a protocol violation by a driver: a warning event with the page dump. */
 export function protocolViolation(mem: Memory, driver: string, what: string, pfn: number): void {

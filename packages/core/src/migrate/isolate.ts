@@ -7,7 +7,7 @@ import { putPage } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
-import { PG } from '../page/flags.js';
+import { ISOLATED, PG } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
 import { trylockPage, unlockPage } from '../page/lock.js';
 import { compoundHead } from '../page/page.js';
@@ -20,8 +20,6 @@ import {
   pageMovableLocked,
   pageMovableOps,
 } from './movable.js';
-
-const ISOLATED = 1 << PG.isolated;
 
 /**
  * Historical mistakes that can be switched back on, to reproduce the races they allowed

@@ -7,14 +7,12 @@
 import { folioPut } from '../buddy/free_page.js';
 import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
-import { PG } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
 import { PF_MEMALLOC } from '../sched/types.js';
 import type { PendingMigrate } from './callbacks.js';
 import type { DefinedOps } from './movable.js';
 import type { NewFolio, PutNewFolio } from './types.js';
 
-export const ISOLATED = 1 << PG.isolated;
 export const EAGAIN = Errno.EAGAIN;
 export const ENOMEM = Errno.ENOMEM;
 /** MIGRATEPAGE_UNMAP: internal "src and dst locked, ready for the move phase". */

@@ -8,7 +8,7 @@
 import { bug } from '../debug/dump_page.js';
 import { Errno, MopsError } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
-import { PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
+import { LOCKED, PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
 import type { AddressSpace, MaybeGen, MovableOperations } from './types.js';
 
 /** A validated set of callbacks, with how each is to be called. */
@@ -124,7 +124,7 @@ export function makeAddressSpace(name: string, a_ops: Partial<MovableOperations>
 }
 
 function requireLocked(mem: Memory, pfn: number, what: string): void {
-  if (!(mem.pages.flags[pfn] & (1 << PG.locked))) notLocked(mem, pfn, what);
+  if (!(mem.pages.flags[pfn] & LOCKED)) notLocked(mem, pfn, what);
 }
 
 function notLocked(mem: Memory, pfn: number, what: string): never {

@@ -6,11 +6,8 @@
 
 import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
-import { PG } from '../page/flags.js';
+import { ISOLATED, LOCKED } from '../page/flags.js';
 import { __PageMovable, type DefinedOps, pageMovableLocked, pageMovableOps } from './movable.js';
-
-const ISOLATED = 1 << PG.isolated;
-const LOCKED = 1 << PG.locked;
 
 /**
  * The checks and the owner-release test before the driver is called. Returns the driver's

@@ -6,14 +6,12 @@
 import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
 import type { ListId } from '../memory/list.js';
-import { PG } from '../page/flags.js';
+import { ISOLATED } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { NS } from '../vmstat/vmstat.js';
 import { callPutbackPage, callPutbackPageGen } from './callbacks.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
-
-const ISOLATED = 1 << PG.isolated;
 
 /**
  * putback_movable_page() for one page already unlinked from the caller's list: lock it

@@ -6,7 +6,7 @@
 
 import { folioPut } from '../buddy/free_page.js';
 import type { ListId } from '../memory/list.js';
-import { PG } from '../page/flags.js';
+import { ISOLATED, PG } from '../page/flags.js';
 import { lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { NS } from '../vmstat/vmstat.js';
@@ -15,7 +15,6 @@ import {
   type Ctx,
   EAGAIN,
   ENOMEM,
-  ISOLATED,
   mayNotSleep,
   migrateFolioDone,
   releaseDst,

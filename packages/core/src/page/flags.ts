@@ -40,6 +40,11 @@ export const PG = {
   swapcache: 10,
 } as const;
 
+/** The mask of PG_isolated (PG_movable_ops_isolated in v6.17). */
+export const ISOLATED = 1 << PG.isolated;
+/** The mask of PG_locked. */
+export const LOCKED = 1 << PG.locked;
+
 /** Number of real page-flag bits; bits above hold the owner id. */
 export const NR_PAGEFLAGS = 22;
 /** Mask of all page-flag bits. */

@@ -8,7 +8,7 @@ import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { mightSleep, type Scheduler } from '../sched/scheduler.js';
 import type { BlockPoint, KernelGen } from '../sched/types.js';
-import { PG } from './flags.js';
+import { LOCKED, PG } from './flags.js';
 
 /** What kernel-context code needs: the memory and the scheduler of its machine. */
 export interface Kctx {
@@ -18,7 +18,6 @@ export interface Kctx {
   readonly sched: Scheduler;
 }
 
-const LOCKED = 1 << PG.locked;
 const WAITERS = 1 << PG.waiters;
 
 /** Wait-queue key of a folio's page lock. */

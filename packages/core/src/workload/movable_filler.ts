@@ -23,7 +23,7 @@ import {
   setMovableOps,
 } from '../migrate/movable.js';
 import type { AddressSpace, MovableOperations } from '../migrate/types.js';
-import { PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
+import { ISOLATED, PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
 import { type Kctx, trylockPage, unlockPage } from '../page/lock.js';
 import { getPage } from '../page/refcount.js';
 import { fraction } from './churn.js';
@@ -298,7 +298,7 @@ class Filler implements MovableFiller {
       if (out.length >= 50) break;
       if (p.refcount[pfn] < 1)
         out.push(`pfn ${hex(pfn)}: owned page has refcount ${p.refcount[pfn]}`);
-      if (p.flags[pfn] & (1 << PG.isolated)) out.push(`pfn ${hex(pfn)}: owned page is isolated`);
+      if (p.flags[pfn] & ISOLATED) out.push(`pfn ${hex(pfn)}: owned page is isolated`);
       if (!marked(pfn)) out.push(`pfn ${hex(pfn)}: owned page is not published as movable`);
       const tag = this.tags.get(pfn);
       if (tag !== undefined && this.readTag(pfn) !== tag)
@@ -307,7 +307,7 @@ class Filler implements MovableFiller {
     for (const pfn of this.isolated) {
       if (out.length >= 50) break;
       if (this.pages.has(pfn)) out.push(`pfn ${hex(pfn)}: both owned and isolated`);
-      if (!(p.flags[pfn] & (1 << PG.isolated)))
+      if (!(p.flags[pfn] & ISOLATED))
         out.push(`pfn ${hex(pfn)}: isolated page lacks the VM's isolated flag`);
       if (p.refcount[pfn] < 2)
         out.push(
