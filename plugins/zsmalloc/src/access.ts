@@ -33,6 +33,8 @@ function* pinObject(
   const pfn = pool.handles.pfn[slot];
   const zs = pool.zspageOf(pfn);
   if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
+  // v4.8 pin_tag(): from now on migration cannot move the object.
+  if (pool.rules.migrateBusy === 'EAGAIN') pool.handles.pinned[slot]++;
   yield* zs.lock.readLock();
   if (sched.preemptible) yield pool.lock.points.readUnlock;
   pool.lock.readUnlock();
@@ -95,5 +97,11 @@ export function* objWriteTask(
   pool.handles.sum[slot] = checksum(pool.bytes, zs, zoff, size);
   pool.handles.written[slot] = 1;
   if (pool.k.sched.preemptible) yield POINTS.readUnlock;
+  unpinObject(pool, zs, slot);
+}
+
+/** What {@link pinObject} took: the zspage read lock, then (v4.8) the pin. */
+export function unpinObject(pool: ZsPool, zs: Zspage, slot: number): void {
   zs.lock.readUnlock();
+  if (pool.rules.migrateBusy === 'EAGAIN') pool.handles.pinned[slot]--;
 }

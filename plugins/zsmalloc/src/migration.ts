@@ -129,10 +129,23 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
     if (sched.preemptible) yield pool.lock.points.writeUnlock;
     pool.lock.writeUnlock();
   };
-  if (rules.migrateBusy === 'wait') yield* zs.lock.writeLockSpin();
-  else {
+  if (rules.migrateBusy === 'EINVAL') {
     if (sched.preemptible) yield POINTS.writeTrylock;
     if (!zs.lock.writeTrylock()) {
+      yield* unlockPoolClass();
+      return busyRc(pool);
+    }
+  } else {
+    // v4.8: a mapped object of this page makes the pin trylock fail (§0.2): give up
+    // rather than wait for it.
+    if (pinnedObjectIn(pool, zs, src)) {
+      yield* unlockPoolClass();
+      return busyRc(pool);
+    }
+    yield* zs.lock.writeLockSpin();
+    if (pinnedObjectIn(pool, zs, src)) {
+      if (sched.preemptible) yield POINTS.writeUnlock;
+      zs.lock.writeUnlock();
       yield* unlockPoolClass();
       return busyRc(pool);
     }
@@ -171,10 +184,11 @@ function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen
   }
   const rules = pool.rules;
   // Alone, only this task could hold the zspage lock; the trylock is what the spin ends in.
-  if (!zs.lock.writeTrylock()) {
+  const pinned = pinnedObjectIn(pool, zs, src);
+  if (pinned || !zs.lock.writeTrylock()) {
     cls.lock.unlock();
     pool.lock.writeUnlock();
-    if (rules.migrateBusy === 'wait') return zsPageMigrate(reg, dst, src);
+    if (!pinned && rules.migrateBusy !== 'EINVAL') return zsPageMigrate(reg, dst, src);
     reg.calls.migrate++;
     return busyRc(pool);
   }
@@ -203,6 +217,25 @@ function noZspage(reg: ZsRegistry, src: number): number {
       : 'zs_page_migrate: movable page without zspage',
     src,
   );
+}
+
+/**
+ * v4.8: whether an allocated object that starts in `src` has its handle pinned (mapped, or
+ * being mapped). Never in other profiles, which do not pin.
+ */
+function pinnedObjectIn(pool: ZsPool, zs: Zspage, src: number): boolean {
+  if (pool.rules.migrateBusy !== 'EAGAIN') return false;
+  const pinned = pool.handles.pinned;
+  const b = pool.bytes;
+  if (zs.cls.huge) {
+    const tagged = b.hugeHandle[src];
+    return tagged % 2 === OBJ_ALLOCATED_TAG && pinned[((tagged - 1) / 2) % HANDLE_SLOTS] > 0;
+  }
+  for (let off = pool.firstObjOffsetOf(src); off < PAGE_SIZE; off += zs.cls.size) {
+    const handle = readHeader(b, src * PAGE_SIZE + off);
+    if (handle !== 0 && pinned[handle % HANDLE_SLOTS] > 0) return true;
+  }
+  return false;
 }
 
 /** The answer when an object of the zspage is being accessed: -EAGAIN (v4.8) or -EINVAL. */

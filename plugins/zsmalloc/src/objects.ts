@@ -37,6 +37,11 @@ export class HandleTable {
   sum: Int32Array;
   /** 1 once the object was written. */
   written: Uint8Array;
+  /**
+   * v4.8 pin bit (pin_tag): how many users have the object mapped or are mapping it.
+   * zs_page_migrate fails with -EAGAIN on a pinned object that starts in its page.
+   */
+  pinned: Uint8Array;
   /** Free slots (a stack). */
   private free: Int32Array;
   private nFree = 0;
@@ -52,6 +57,7 @@ export class HandleTable {
     this.gen = new Int32Array(initial);
     this.sum = new Int32Array(initial);
     this.written = new Uint8Array(initial);
+    this.pinned = new Uint8Array(initial);
     this.free = new Int32Array(initial);
   }
 
@@ -72,6 +78,7 @@ export class HandleTable {
     const slot = handle % HANDLE_SLOTS;
     this.pfn[slot] = -1;
     this.written[slot] = 0;
+    this.pinned[slot] = 0;
     this.gen[slot] = (this.gen[slot] + 1) % 2 ** 26;
     this.free[this.nFree++] = slot;
     this.live--;
@@ -110,9 +117,13 @@ export class HandleTable {
     this.gen = g32(this.gen);
     this.sum = g32(this.sum);
     this.free = g32(this.free);
-    const w = new Uint8Array(n);
-    w.set(this.written);
-    this.written = w;
+    const g8 = (a: Uint8Array): Uint8Array => {
+      const b = new Uint8Array(n);
+      b.set(a);
+      return b;
+    };
+    this.written = g8(this.written);
+    this.pinned = g8(this.pinned);
   }
 }
 

@@ -20,7 +20,7 @@ import {
   PGTY,
   RwLock,
 } from '@mops/core';
-import { objReadBegin, objWriteTask } from './access.js';
+import { objReadBegin, objWriteTask, unpinObject } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
 import { drive } from './drive.js';
@@ -373,7 +373,7 @@ export class ZsPool {
    * @see mm/zsmalloc.c zs_obj_read_end()
    */
   objReadEnd(m: ZsObjMapping): void {
-    m.zspage.lock.readUnlock();
+    unpinObject(this, m.zspage, m.handle % HANDLE_SLOTS);
   }
 
   /** Reads a live object's bytes (a copy). Plain form of {@link objReadTask}. */

@@ -21,8 +21,10 @@ export interface ZsRules {
   /** The first isolated sub-page takes the zspage off its fullness list (v4.8). */
   readonly isolateTakesOffList: boolean;
   /**
-   * zs_page_migrate when the zspage lock is held by a reader: `'EAGAIN'` (v4.8, a mapped
-   * object), `'wait'` (v6.0/v6.3 spin on the lock), `'EINVAL'` (v6.17 write-trylock).
+   * zs_page_migrate when objects of the zspage are being accessed: `'EAGAIN'` (v4.8: -EAGAIN
+   * when an object that starts in the page is mapped, its handle pinned; otherwise it spins
+   * on the zspage lock), `'wait'` (v6.0/v6.3 spin on the lock), `'EINVAL'` (v6.17
+   * write-trylock).
    */
   readonly migrateBusy: 'EAGAIN' | 'wait' | 'EINVAL';
   /** zs_page_migrate fails with -EBUSY on a zspage with no object in use (v4.8). */

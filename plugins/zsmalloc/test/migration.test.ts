@@ -282,6 +282,47 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
     },
   );
 
+  // Class 3072 (3 pages, 4 objects): object 1 starts in page 0 and ends in page 1, object 2
+  // starts in page 1 and ends in page 2, object 3 lies in page 2. Page 1 is migrated.
+  it.each([
+    [1, 'ends in the page', 'waits for the reader, then migrates'],
+    [2, 'starts in the page', 'fails with -EAGAIN (its pin is taken)'],
+    [3, 'lies in another page', 'waits for the reader, then migrates'],
+  ] as const)('v4.8: object %i, which %s, is being read: migrate_page %s', (i, _where, _what) => {
+    const r = rig('v4.8');
+    const { m, pool } = r;
+    const hs = fill(pool, 4, 3000);
+    const zs = pool.zspageOf(pfnOf(pool, hs[0]));
+    expect(zs?.pages).toHaveLength(3);
+    const P = zs?.pages[1] as number;
+    expect(pfnOf(pool, hs[2])).toBe(P);
+    expect(isolate(r, P)).toBe(true);
+    const reader = m.sched.spawn('reader', function* () {
+      const o = yield* pool.objReadBegin(hs[i]);
+      // Longer than every pass of an ASYNC migrate_pages.
+      for (let k = 0; k < 500; k++) yield { op: 'reader_busy' };
+      const data = o.data.slice();
+      pool.objReadEnd(o);
+      return data;
+    });
+    m.sched.step(reader); // the object is mapped before migration starts
+    const mig = m.sched.spawn('migrate', migrateBody(r, MIGRATE_MODE.ASYNC));
+    m.sched.runAll('round-robin');
+    expect(reader.result).toEqual(pattern(i, 3000));
+    if (i === 2) {
+      expect(mig.result).toMatchObject({ rc: 1, nrSucceeded: 0 });
+      expect(pool.registry.calls.migrate).toBe(10);
+      putback(r);
+      expect(zs?.pages[1]).toBe(P);
+    } else {
+      expect(mig.result).toMatchObject({ rc: 0, nrSucceeded: 1 });
+      expect(zs?.pages[1]).toBe(r.targets[0]);
+    }
+    for (let k = 0; k < 4; k++) expect(pool.objRead(hs[k])).toEqual(pattern(k, 3000));
+    expect(pool.handles.pinned.every((x) => x === 0)).toBe(true);
+    expectClean(m);
+  });
+
   it('v4.8: nobody destroys a zspage with an isolated sub-page; putback schedules its free', () => {
     const r = onePage('v4.8');
     const { m, pool, P } = r;
