@@ -92,7 +92,10 @@ export interface Profile {
   readonly migrateTraceV6: boolean;
   /** PG_isolated is set and cleared with non-atomic helpers under the page lock (v4.8). */
   readonly isolatedFlagNonAtomic: boolean;
-  /** ZONE_MOVABLE's min watermark is managed/1024 clamped to [32, 128], as highmem's (v6.17). */
+  /**
+   * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
+   * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
+   */
   readonly movableZoneMinClamp: boolean;
   /** The upper bound of the default min_free_kbytes (v4.8: 65536; 6.x: 262144). */
   readonly minFreeKbytesMax: number;

@@ -87,8 +87,12 @@ export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
     );
   const zones = mem.node.zones;
   const pagesMin = minFreeKbytes >> (PAGE_SHIFT - 10);
+  // The zones sharing min_free_kbytes: all of them (x86-64 has no highmem), but v6.17 leaves
+  // ZONE_MOVABLE out, as it gives that zone the highmem rule below.
+  const movableAside = mem.profile.movableZoneMinClamp;
   let lowmemPages = 0;
-  for (const z of zones) if (z.idx !== ZONE.MOVABLE) lowmemPages += z.managedPages;
+  for (const z of zones)
+    if (!(movableAside && z.idx === ZONE.MOVABLE)) lowmemPages += z.managedPages;
   for (const z of zones) {
     const managed = z.managedPages;
     const tmp = lowmemPages ? Math.floor((pagesMin * managed) / lowmemPages) : 0;

@@ -10,6 +10,7 @@ import {
   MIGRATE,
   PG,
   pageIsBuddy,
+  ZONE,
   zoneWatermarkOk,
 } from '../../src/index.js';
 import { expectInvariants, nrFree, smallMachine, topZone } from '../helpers.js';
@@ -212,6 +213,33 @@ describe('watermarks (compaction-by-profile T17)', () => {
     expect(zones[1].lowmemReserve[2]).toBe(Math.floor(zones[2].managedPages / 256));
     expect(zones[2].lowmemReserve).toEqual([0, 0, 0, 0, 0]);
   });
+
+  it.each(['v4.8', 'v6.3', 'v6.17'] as const)(
+    'ZONE_MOVABLE shares min_free_kbytes before v6.17 and gets the highmem rule in it — %s',
+    (profile) => {
+      const m = createMachine({
+        memory: '64M',
+        contents: false,
+        profile,
+        minFreeKbytes: 4096,
+        zones: [
+          { idx: ZONE.NORMAL, startPfn: 0, spanned: 8192, present: 8192 },
+          { idx: ZONE.MOVABLE, startPfn: 8192, spanned: 8192, present: 8192 },
+        ],
+      });
+      const [normal, movable] = m.mem.populatedZones;
+      expect(movable.idx).toBe(ZONE.MOVABLE);
+      const mins = [normal.watermark[0], movable.watermark[0]];
+      // 4096 kB = 1024 pages, split by managed pages; v6.17: Normal takes them all, Movable
+      // gets managed / 1024 clamped to [32, 128].
+      if (profile === 'v6.17') expect(mins).toEqual([1024, 32]);
+      else
+        expect(mins).toEqual([
+          Math.floor((1024 * normal.managedPages) / (normal.managedPages + movable.managedPages)),
+          Math.floor((1024 * movable.managedPages) / (normal.managedPages + movable.managedPages)),
+        ]);
+    },
+  );
 
   it('zone_watermark_ok: order-0 needs free pages above the mark, higher orders a free block', () => {
     const m = smallMachine('4M');
