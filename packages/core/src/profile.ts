@@ -186,6 +186,13 @@ export interface CompactionProfile {
    */
   readonly suitabilityV48: boolean;
   /**
+   * mm_compaction_suitable fires on every suitability check, order -1 included (v4.8-v6.3);
+   * v6.17 checks in compaction_suit_allocation_order() and fires only when
+   * compaction_suitable() itself runs: not for order -1, not for an allocation that would
+   * already succeed, not when the async costly-order rule skipped the zone.
+   */
+  readonly suitableTracedAlways: boolean;
+  /**
    * The contention model before 5.1 (v4.8): __compact_finished() tests contention and fatal
    * signals first; compaction_alloc() isolates no more free pages once contended; a fatal
    * signal stops isolate_migratepages_block()'s scan, which then ends as usual (tracepoint
@@ -267,6 +274,7 @@ const base = {
     fastIsolateAround: 'whole_short',
     fastIsolateTraced: false,
     suitabilityV48: false,
+    suitableTracedAlways: true,
     contendedFirst: false,
     finishedNeedsWatermark: false,
     daemonScanCounters: true,
@@ -363,6 +371,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       proactive: 'v6.17',
       onMigrateFailure: 'finish_any',
       compactMemoryOnlyOne: true,
+      suitableTracedAlways: false,
       compactNodeChecksSignal: true,
       fastMigrateSetsSkip: false,
       fastIsolateAround: 'whole_scanned',

@@ -62,14 +62,21 @@ export function compactionSuitable(
   allocFlags: number,
   highestZoneidx: number,
   sysctl: CompactionSysctls,
+  async = false,
 ): CompactResult {
-  if (order === -1) return COMPACT.CONTINUE;
   const mem = k.mem;
+  const always = mem.profile.compaction.suitableTracedAlways;
+  if (order === -1) {
+    if (always) traceSuitable(k, zone, order, COMPACT.CONTINUE, 'mm_compaction_suitable');
+    return COMPACT.CONTINUE;
+  }
   const v48 = mem.profile.compaction.suitabilityV48;
   let ret: CompactResult;
   const mark = zone.wmarkPages(v48 ? 1 : allocFlags & ALLOC.WMARK_MASK);
-  if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags)) ret = COMPACT.SUCCESS;
-  else {
+  if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags)) {
+    if (!always) return COMPACT.SUCCESS;
+    ret = COMPACT.SUCCESS;
+  } else {
     const gate =
       (v48
         ? zone.watermark[1]
@@ -79,6 +86,16 @@ export function compactionSuitable(
     ret = zoneWatermarkOk(zone, 0, gate, highestZoneidx, v48 ? allocFlags : ALLOC.CMA)
       ? COMPACT.CONTINUE
       : COMPACT.SKIPPED;
+    // v6.17, async costly orders without ALLOC_CMA: the same gate without CMA pages (mops
+    // has none), tested first and untraced.
+    if (
+      !always &&
+      async &&
+      order > PAGE_ALLOC_COSTLY_ORDER &&
+      !(allocFlags & ALLOC.CMA) &&
+      ret === COMPACT.SKIPPED
+    )
+      return ret;
   }
   if (ret === COMPACT.CONTINUE && (v48 || order > PAGE_ALLOC_COSTLY_ORDER)) {
     const idx = fragmentationIndex(zone, order);
@@ -177,7 +194,15 @@ export function* compactZone(
   cc.nrFreepages = 0;
   cc.fastStartPfn = 0;
   cc.migratetype = gfpMigratetype(cc.gfpMask);
-  let ret = compactionSuitable(k, zone, cc.order, cc.allocFlags, cc.highestZoneidx, opts.sysctl);
+  let ret = compactionSuitable(
+    k,
+    zone,
+    cc.order,
+    cc.allocFlags,
+    cc.highestZoneidx,
+    opts.sysctl,
+    cc.mode === MIGRATE_MODE.ASYNC,
+  );
   if (ret === COMPACT.SUCCESS || ret === COMPACT.SKIPPED) return ret;
   if (compactionRestarting(zone, cc.order) && (!prof.wholeZoneFlag || s.blockskipFlush))
     resetIsolationSuitable(mem, zone);

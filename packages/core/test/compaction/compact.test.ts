@@ -4,6 +4,7 @@ import {
   COMPACT,
   compactionState,
   compactMemory,
+  compactZones,
   type Machine,
   MopsError,
   PROFILE_NAMES,
@@ -140,5 +141,34 @@ describe('compaction bad input', () => {
     expect(() => a.run(() => compactMemory(a, 2))).toThrow(/accepts only 1/);
     const b = smallMachine('4M', { profile: 'v6.3' });
     expect(b.run(() => compactMemory(b, 2))).toEqual([COMPACT.COMPLETE]);
+  });
+});
+
+describe.each(PROFILE_NAMES)('mm_compaction_suitable (T9) — %s', (profile) => {
+  const since617 = profile === 'v6.17';
+
+  it('compact_memory: one ret=continue event per zone before v6.17, none in v6.17', () => {
+    const { m } = s32Machine(profile);
+    const rec = traceRecorder(m, { events: ['mm_compaction_suitable'] });
+    run(m);
+    rec.stop();
+    if (since617) expect(rec.lines).toEqual([]);
+    else
+      expect(rec.lines).toEqual([
+        expect.stringMatching(
+          /mm_compaction_suitable: node=0 zone=Normal\s+order=-1 ret=continue$/,
+        ),
+      ]);
+  });
+
+  it('an allocation that would already succeed: SUCCESS, traced only before v6.17', () => {
+    const { m } = s32Machine(profile);
+    const rec = traceRecorder(m, { events: ['mm_compaction_suitable'] });
+    // Block 0 is mostly free: an order-3 movable request is satisfiable at once.
+    const r = m.run(() => compactZones(m, 3, 'sync_light'));
+    rec.stop();
+    expect(r).toEqual([COMPACT.SUCCESS]);
+    if (since617) expect(rec.lines).toEqual([]);
+    else expect(rec.lines).toEqual([expect.stringMatching(/order=3 ret=(success|partial)$/)]);
   });
 });
