@@ -205,6 +205,12 @@ export interface CompactionProfile {
    * (v4.8); 6.x instead goes on to the end of the current pageblock.
    */
   readonly finishedNeedsWatermark: boolean;
+  /**
+   * Direct compaction and kcompactd count a zone as done (defer reset, stop the zone loop)
+   * when its low watermark is met for the order after compacting (v4.8); 6.x when the
+   * result is COMPACT_SUCCESS.
+   */
+  readonly successByLowWatermark: boolean;
   /** kcompactd counts compact_daemon_migrate_scanned / _free_scanned (6.x). */
   readonly daemonScanCounters: boolean;
   /** __isolate_free_page() checks the low watermark without ALLOC_CMA (v4.8; 6.x: min with it). */
@@ -277,6 +283,7 @@ const base = {
     suitableTracedAlways: true,
     contendedFirst: false,
     finishedNeedsWatermark: false,
+    successByLowWatermark: false,
     daemonScanCounters: true,
     isolateFreeLowWmark: false,
     compactionNeedsFs: false,
@@ -318,6 +325,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       suitabilityV48: true,
       contendedFirst: true,
       finishedNeedsWatermark: true,
+      successByLowWatermark: true,
       daemonScanCounters: false,
       isolateFreeLowWmark: true,
       compactionNeedsFs: true,

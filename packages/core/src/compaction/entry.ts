@@ -7,7 +7,7 @@
  */
 
 import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
-import { getPageFromFreelist } from '../buddy/page_alloc.js';
+import { getPageFromFreelist, zoneWatermarkOk } from '../buddy/page_alloc.js';
 import { Clock } from '../clock.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
@@ -43,10 +43,13 @@ export class CompactionState {
   readonly sysctl = new CompactionSysctls();
   /** kswapd is running (ends proactive runs with PARTIAL_SKIPPED). */
   kswapdRunning = false;
-  /** kcompactd_max_order requested by wakeups, -1 when none pending. */
-  kcompactdMaxOrder = -1;
-  /** kcompactd_highest_zoneidx requested by wakeups. */
-  kcompactdHighestZoneidx = -1;
+  /** kcompactd_max_order: the largest order requested by wakeups, 0 when none is pending. */
+  kcompactdMaxOrder = 0;
+  /**
+   * kcompactd_highest_zoneidx: the tightest zone limit requested by wakeups (the lowest),
+   * MAX_NR_ZONES - 1 when none is.
+   */
+  kcompactdHighestZoneidx: number = MAX_NR_ZONES - 1;
   /** Jiffies of the next proactive check. */
   nextProactiveCheck = 0;
 }
@@ -203,7 +206,7 @@ export function* tryToCompactPages(
       ignoreBlockSuitable: full,
     });
     rc = Math.max(rc, r.result) as CompactResult;
-    if (r.result === COMPACT.SUCCESS) {
+    if (zoneDone(m, zone, req.order, r.result, highest, req.allocFlags)) {
       compactionDeferReset(zone, req.order, false);
       break;
     }
@@ -216,6 +219,22 @@ export function* tryToCompactPages(
     if (fatalSignalPending(m.sched)) break;
   }
   return rc;
+}
+
+/**
+ * After compacting `zone` for an allocation of `order`: whether the allocation should now
+ * succeed there (v4.8: the low watermark is met; 6.x: the result is SUCCESS).
+ */
+function zoneDone(
+  m: Machine,
+  zone: Zone,
+  order: number,
+  result: CompactResult,
+  highestZoneidx: number,
+  allocFlags: number,
+): boolean {
+  if (!m.profile.compaction.successByLowWatermark) return result === COMPACT.SUCCESS;
+  return zoneWatermarkOk(zone, order, zone.wmarkPages(1), highestZoneidx, allocFlags);
 }
 
 /**
@@ -283,13 +302,23 @@ const directHooks = new WeakMap<Machine, unknown>();
 
 /**
  * wakeup_kcompactd(): kswapd asks kcompactd to compact for `order` up to zone
- * `highestZoneidx`; kcompactd runs on the next {@link kcompactdRun}.
+ * `highestZoneidx`; kcompactd runs on the next {@link kcompactdRun}. Order 0 asks for
+ * nothing. The request keeps the largest order and the lowest zone limit; the wakeup (and
+ * its tracepoint) happens only when some zone up to the limit is suitable for compaction.
  */
 export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: number): void {
   checkOrder(order);
+  if (!Number.isInteger(highestZoneidx) || highestZoneidx < 0 || highestZoneidx >= MAX_NR_ZONES)
+    throw new MopsError(
+      'E_RANGE',
+      `highestZoneidx must be an integer 0..${MAX_NR_ZONES - 1}, got ${highestZoneidx}`,
+      'highestZoneidx',
+    );
+  if (order <= 0) return;
   const st = compactionState(m);
   if (order > st.kcompactdMaxOrder) st.kcompactdMaxOrder = order;
-  if (highestZoneidx > st.kcompactdHighestZoneidx) st.kcompactdHighestZoneidx = highestZoneidx;
+  if (highestZoneidx < st.kcompactdHighestZoneidx) st.kcompactdHighestZoneidx = highestZoneidx;
+  if (!kcompactdNodeSuitable(m, st)) return;
   const trace = m.mem.trace;
   if (trace.enabled.mm_compaction_wakeup_kcompactd)
     trace.fire('mm_compaction_wakeup_kcompactd', {
@@ -299,15 +328,27 @@ export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: numbe
     });
 }
 
+/** kcompactd_node_suitable(): some zone up to the requested limit is worth compacting. */
+function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
+  const highest = st.kcompactdHighestZoneidx;
+  for (let zi = 0; zi <= highest; zi++) {
+    const zone = m.mem.node.zones[zi];
+    if (!zone.populated) continue;
+    if (
+      compactionSuitable(m, zone, st.kcompactdMaxOrder, 0, highest, st.sysctl) === COMPACT.CONTINUE
+    )
+      return true;
+  }
+  return false;
+}
+
 /** kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT. */
 export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   const st = compactionState(m);
   const order = st.kcompactdMaxOrder;
   const highest = st.kcompactdHighestZoneidx;
-  st.kcompactdMaxOrder = -1;
-  st.kcompactdHighestZoneidx = -1;
   const out: CompactResult[] = [];
-  if (order < 0) return out;
+  if (order <= 0) return out;
   m.mem.vmstat.count('compact_daemon_wake');
   const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
   for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
@@ -319,11 +360,11 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
       order,
       mode: MIGRATE_MODE.SYNC_LIGHT,
       gfpMask: GFP.KERNEL,
-      highestZoneidx: zi,
+      highestZoneidx: highest,
       ignoreSkipHint,
     });
     out.push(r.result);
-    if (r.result === COMPACT.SUCCESS) compactionDeferReset(zone, order, false);
+    if (zoneDone(m, zone, order, r.result, highest, 0)) compactionDeferReset(zone, order, false);
     else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
       deferCompaction(zone, order);
     if (m.profile.compaction.daemonScanCounters) {
@@ -331,6 +372,9 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
       m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
     }
   }
+  // Done until woken again, but a larger order or a tighter limit asked meanwhile stays.
+  if (st.kcompactdMaxOrder <= order) st.kcompactdMaxOrder = 0;
+  if (st.kcompactdHighestZoneidx >= highest) st.kcompactdHighestZoneidx = MAX_NR_ZONES - 1;
   return out;
 }
 

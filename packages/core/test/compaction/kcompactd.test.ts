@@ -7,9 +7,12 @@ import {
   fragmentationScoreZone,
   GFP,
   kcompactdRun,
+  MIGRATE,
   PROFILE_NAMES,
   type ProfileName,
+  traceRecorder,
   wakeupKcompactd,
+  zoneCompactState,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
@@ -127,4 +130,58 @@ describe('kcompactd woken by kswapd', () => {
       expectInvariants(m);
     },
   );
+});
+
+describe('wakeup_kcompactd (T12)', () => {
+  it('order 0 asks for nothing: no wakeup event, no work, no compact_daemon_wake', () => {
+    const { m } = driverCheckerboard('v6.3');
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    const rec = traceRecorder(m, { events: ['mm_compaction_wakeup_kcompactd'] });
+    wakeupKcompactd(m, 0, 2);
+    expect(m.run(() => kcompactdRun(m, 1))).toEqual([]);
+    rec.stop();
+    expect(rec.lines).toEqual([]);
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+  });
+
+  it('keeps the largest order and the lowest zone limit: a later wakeup for DMA32 leaves Normal alone', () => {
+    const { m } = driverCheckerboard('v6.3');
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    wakeupKcompactd(m, 3, 2);
+    wakeupKcompactd(m, 2, 1);
+    expect(compactionState(m)).toMatchObject({ kcompactdMaxOrder: 3, kcompactdHighestZoneidx: 1 });
+    // The only zone is Normal (index 2), above the limit.
+    expect(m.run(() => kcompactdRun(m, 1))).toEqual([]);
+    expect(compactionState(m)).toMatchObject({ kcompactdMaxOrder: 0, kcompactdHighestZoneidx: 4 });
+  });
+});
+
+describe.each(['v4.8', 'v6.0'] as const)('kcompactd success rule (T12) — %s', (profile) => {
+  it('v4.8 resets deferral when the low watermark is met for the order, even after COMPLETE', () => {
+    // Block 0: driver pages on odd pfns and at 511; block 1 free but its last page; blocks
+    // 2-3 UNMOVABLE (no targets there), free but their last pages.
+    const m = smallMachine('8M', { profile });
+    const drv = new TestDriver(m);
+    const pinned = [1023, 1535, 2047];
+    for (const p of drv.alloc(m.nrPages)) {
+      if (pinned.includes(p))
+        drv.owned.delete(p); // the driver refuses to give these up
+      else if (p >= 512 || (p % 2 === 0 && p < 511)) m.run(() => drv.freeOwned(p));
+    }
+    m.mem.setPageblockMigratetype(1024, MIGRATE.UNMOVABLE);
+    m.mem.setPageblockMigratetype(1536, MIGRATE.UNMOVABLE);
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    wakeupKcompactd(m, 9, 2);
+    const r = m.run(() => kcompactdRun(m, 10));
+    const z = m.mem.populatedZones[0];
+    expect(z.nrFree[9]).toBe(1);
+    const s = zoneCompactState(z);
+    if (profile === 'v4.8') {
+      expect(r).toEqual([COMPACT.COMPLETE]);
+      expect(s).toMatchObject({ deferShift: 0, orderFailed: 10 });
+    } else {
+      expect(r).toEqual([COMPACT.SUCCESS]);
+      expect(s).toMatchObject({ deferShift: 0, orderFailed: 10 });
+    }
+  });
 });
