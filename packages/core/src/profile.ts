@@ -124,6 +124,19 @@ export interface CompactionProfile {
   readonly skipCheckAtZoneStart: boolean;
   /** Skip hints are set even when they are ignored (6.x); v4.8 sets none then. */
   readonly setsSkipWhenIgnoring: boolean;
+  /**
+   * The v4.8 scanners (before 5.x): the migrate scanner stops at exactly 32 isolated pages
+   * (no rescan of a block migrated from, no contention exception); both scanners mark a
+   * block skip only when they isolated nothing in it, record the first pfn they scanned in
+   * it as the cached position, and test the skip hint for every block they enter; the
+   * async free scanner visits every pfn (6.x: a stride of up to 32).
+   */
+  readonly scannersV48: boolean;
+  /**
+   * After an isolation, last_migrated_pfn is where the iteration started (up to v6.3);
+   * v6.17 takes the pageblock of the last pfn scanned (migrate_pfn - 1).
+   */
+  readonly lastMigratedIsIterationStart: boolean;
   /** compact_memory clears every skip bit and the cached positions first (v4.8). */
   readonly compactMemoryClearsSkip: boolean;
   /** Whether compact_zone presets whole_zone for compact_memory (6.x) or derives it (v4.8). */
@@ -264,6 +277,8 @@ const base = {
     countSkippedAsScanned: false,
     skipCheckAtZoneStart: false,
     setsSkipWhenIgnoring: true,
+    scannersV48: false,
+    lastMigratedIsIterationStart: true,
     compactMemoryClearsSkip: false,
     wholeZoneFlag: true,
     proactive: 'v6.0',
@@ -314,6 +329,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     compaction: {
       ...base.compaction,
       setsSkipWhenIgnoring: false,
+      scannersV48: true,
       compactMemoryClearsSkip: true,
       wholeZoneFlag: false,
       proactive: 'none',
@@ -380,6 +396,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       onMigrateFailure: 'finish_any',
       compactMemoryOnlyOne: true,
       suitableTracedAlways: false,
+      lastMigratedIsIterationStart: false,
       compactNodeChecksSignal: true,
       fastMigrateSetsSkip: false,
       fastIsolateAround: 'whole_scanned',

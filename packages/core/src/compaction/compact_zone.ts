@@ -243,6 +243,7 @@ export function* compactZone(
     if (ret !== COMPACT.CONTINUE) break;
     const iterationStart = cc.migratePfn;
     cc.finishPageblock =
+      !prof.scannersV48 &&
       pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart) &&
       lastMigratedPfn !== 0;
     for (;;) {
@@ -258,7 +259,9 @@ export function* compactZone(
         break;
       }
       updateCached = false;
-      lastMigratedPfn = Math.max(startPfn, pageblockStartPfn(cc.migratePfn - 1));
+      lastMigratedPfn = prof.lastMigratedIsIterationStart
+        ? iterationStart
+        : Math.max(startPfn, pageblockStartPfn(cc.migratePfn - 1));
       const nrMigrate = cc.nrMigratepages;
       const r = yield* migratePages(k, cc.migratepages, getNew, putNew, cc.mode, MR.COMPACTION);
       if (trace.enabled.mm_compaction_migratepages)

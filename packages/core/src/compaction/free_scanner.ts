@@ -169,7 +169,8 @@ function isolateFreepagesLinear(mem: Memory, cc: CompactControl): void {
   let blockStart = pageblockStartPfn(isolateStart);
   let blockEnd = Math.min(blockStart + pageblock_nr_pages, zone.zoneEndPfn);
   const lowPfn = pageblockEndPfn(cc.migratePfn);
-  let stride = cc.mode === MIGRATE_MODE.ASYNC ? COMPACT_CLUSTER_MAX : 1;
+  const v48 = mem.profile.compaction.scannersV48;
+  let stride = cc.mode === MIGRATE_MODE.ASYNC && !v48 ? COMPACT_CLUSTER_MAX : 1;
   const s = zoneCompactState(zone);
   for (
     ;
@@ -179,17 +180,21 @@ function isolateFreepagesLinear(mem: Memory, cc: CompactControl): void {
     if (blockStart < zone.zoneStartPfn) break;
     if (!suitableMigrationTarget(mem, cc, blockStart)) continue;
     if (!isolationSuitable(mem, cc, blockStart)) continue;
+    const firstScanned = isolateStart;
     const [nrIsolated, reached] = isolateFreepagesBlock(mem, cc, isolateStart, blockEnd, stride);
     isolateStart = reached;
     if (
       reached === blockEnd &&
       !cc.noSetSkipHint &&
-      (!cc.ignoreSkipHint || mem.profile.compaction.setsSkipWhenIgnoring)
+      (!cc.ignoreSkipHint || mem.profile.compaction.setsSkipWhenIgnoring) &&
+      !(v48 && nrIsolated)
     ) {
-      // update_pageblock_skip(): the whole block was scanned.
+      // update_pageblock_skip(): the whole block was scanned (v4.8: and nothing isolated;
+      // the cached position is the first pfn it scanned).
       mem.setPageblockSkip(blockStart, true);
-      const next =
-        mem.profile.compaction.freeStore === 'per_order'
+      const next = v48
+        ? firstScanned
+        : mem.profile.compaction.freeStore === 'per_order'
           ? blockStart - pageblock_nr_pages
           : blockStart;
       if (next < s.cachedFreePfn) s.cachedFreePfn = next;

@@ -108,16 +108,19 @@ export function* isolateMigratepagesBlock(
       return true;
     }
     nrScanned++;
-    if (
-      validBlock < 0 &&
-      (lowPfn % pageblock_nr_pages === 0 ||
-        (prof.skipCheckAtZoneStart && lowPfn === cc.zone.zoneStartPfn))
-    ) {
-      if (!isolationSuitable(mem, cc, lowPfn)) {
-        lowPfn = endPfn;
-        break;
+    if (validBlock < 0) {
+      // v4.8: the first pfn scanned (the caller tested the block's hint).
+      if (prof.scannersV48) validBlock = lowPfn;
+      else if (
+        lowPfn % pageblock_nr_pages === 0 ||
+        (prof.skipCheckAtZoneStart && lowPfn === cc.zone.zoneStartPfn)
+      ) {
+        if (!isolationSuitable(mem, cc, lowPfn)) {
+          lowPfn = endPfn;
+          break;
+        }
+        validBlock = lowPfn;
       }
-      validBlock = lowPfn;
     }
     if (type[lowPfn] >>> 24 === PGTY.buddy) {
       // Skip free pages by their order (read without the zone lock).
@@ -145,7 +148,10 @@ export function* isolateMigratepagesBlock(
           cc.nrMigratepages++;
           nrIsolated++;
           failed = false;
-          if (cc.nrMigratepages >= COMPACT_CLUSTER_MAX && !cc.finishPageblock && !cc.contended) {
+          if (
+            cc.nrMigratepages >= COMPACT_CLUSTER_MAX &&
+            (prof.scannersV48 || (!cc.finishPageblock && !cc.contended))
+          ) {
             lowPfn++;
             break;
           }
@@ -167,9 +173,18 @@ export function* isolateMigratepagesBlock(
     }
   }
   if (lowPfn > endPfn) lowPfn = endPfn;
-  // Also after giving up a block marked skip (no valid page then, so no new mark): the
-  // cached positions still move past it.
-  if (lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
+  if (prof.scannersV48) {
+    // update_pageblock_skip(): only a block scanned to its end without isolating anything.
+    if (lowPfn === endPfn && !nrIsolated && !cc.ignoreSkipHint && validBlock >= 0) {
+      mem.setPageblockSkip(validBlock, true);
+      const s = zoneCompactState(cc.zone);
+      if (validBlock > s.cachedMigratePfn[0]) s.cachedMigratePfn[0] = validBlock;
+      if (cc.mode !== MIGRATE_MODE.ASYNC && validBlock > s.cachedMigratePfn[1])
+        s.cachedMigratePfn[1] = validBlock;
+    }
+  } else if (lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
+    // Also after giving up a block marked skip (no valid page then, so no new mark): the
+    // cached positions still move past it.
     const setSkip = !cc.noSetSkipHint && (!cc.ignoreSkipHint || prof.setsSkipWhenIgnoring);
     if (setSkip && validBlock >= 0) mem.setPageblockSkip(validBlock, true);
     if (setSkip) updateCachedMigrate(cc, lowPfn);
@@ -259,12 +274,15 @@ export function* isolateMigratepages(
       blockEnd += pageblock_nr_pages
   ) {
     if (blockEnd > zone.zoneEndPfn) break;
+    const prof = mem.profile.compaction;
+    // v4.8 tests the hint of every block it enters, even mid-block.
     const aligned =
+      prof.scannersV48 ||
       lowPfn % pageblock_nr_pages === 0 ||
-      (mem.profile.compaction.skipCheckAtZoneStart && lowPfn === zone.zoneStartPfn);
+      (prof.skipCheckAtZoneStart && lowPfn === zone.zoneStartPfn);
     if (aligned && !fastFindBlock && !isolationSuitable(mem, cc, blockStart)) continue;
     if (!suitableMigrationSource(mem, cc, blockStart)) {
-      updateCachedMigrate(cc, blockEnd);
+      if (!prof.scannersV48) updateCachedMigrate(cc, blockEnd);
       continue;
     }
     if (yield* isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, mode)) {

@@ -5,6 +5,7 @@ import {
   compactionState,
   compactMemory,
   compactZones,
+  GFP,
   type Machine,
   MopsError,
   PROFILE_NAMES,
@@ -12,6 +13,7 @@ import {
   pageIsBuddy,
   traceRecorder,
 } from '../../src/index.js';
+import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
 import { driverPagesFirst } from './layout.js';
 
@@ -170,5 +172,48 @@ describe.each(PROFILE_NAMES)('mm_compaction_suitable (T9) — %s', (profile) => 
     expect(r).toEqual([COMPACT.SUCCESS]);
     if (since617) expect(rec.lines).toEqual([]);
     else expect(rec.lines).toEqual([expect.stringMatching(/order=3 ret=(success|partial)$/)]);
+  });
+});
+
+/**
+ * 100 driver pages at pfns 512-611 (block 1), the rest of blocks 0-1 unmovable; blocks 2-3
+ * a checkerboard of unmovable and free pages (targets, but no free block of order 1 or more).
+ */
+function block1Machine(profile: ProfileName) {
+  const m = smallMachine('8M', { profile });
+  const drv = new TestDriver(m);
+  m.registerInvariantChecker('testdrv', () => drv.check());
+  for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+  for (let p = 512; p < 612; p++) m.putPage(p);
+  expect(drv.alloc(100).sort((a, b) => a - b)[0]).toBe(512);
+  for (let p = 1025; p < 2048; p += 2) m.putPage(p);
+  return { m, drv };
+}
+
+const batches = (lines: string[]) =>
+  lines
+    .map((l) => /nr_taken=(\d+)/.exec(l)?.[1])
+    .filter((n) => n !== undefined && n !== '0')
+    .map(Number);
+
+describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile) => {
+  it('a block migrated from is finished in one batch from 6.0 on; v4.8 stops at exactly 32', () => {
+    const { m } = block1Machine(profile);
+    const rec = traceRecorder(m, { events: ['mm_compaction_isolate_migratepages'] });
+    run(m);
+    rec.stop();
+    expect(batches(rec.lines)).toEqual(profile === 'v4.8' ? [32, 32, 32, 4] : [32, 68]);
+    expectInvariants(m);
+  });
+
+  it('the async free scanner visits every pfn in v4.8; 6.x strides by up to 32 and misses odd-pfn targets', () => {
+    const { m } = block1Machine(profile);
+    const ev0 = m.mem.vmstat.get('pgmigrate_success');
+    m.run(() => compactZones(m, -1, 'async'));
+    const moved = m.mem.vmstat.get('pgmigrate_success') - ev0;
+    if (profile === 'v4.8') expect(moved).toBeGreaterThan(0);
+    else expect(moved).toBe(0);
+    expectInvariants(m);
   });
 });
