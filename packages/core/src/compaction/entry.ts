@@ -189,7 +189,7 @@ export function* tryToCompactPages(
     if (!zone.populated) continue;
     // v4.8 consults deferral at every priority; 6.x skips it at SYNC_FULL.
     const consult = !m.profile.compaction.hasSyncFull || req.prio > minPrio;
-    if (consult && compactionDeferred(zone, req.order)) {
+    if (consult && compactionDeferred(zone, req.order, m.trace)) {
       rc = Math.max(rc, COMPACT.DEFERRED) as CompactResult;
       continue;
     }
@@ -207,14 +207,14 @@ export function* tryToCompactPages(
     });
     rc = Math.max(rc, r.result) as CompactResult;
     if (zoneDone(m, zone, req.order, r.result, highest, req.allocFlags)) {
-      compactionDeferReset(zone, req.order, false);
+      compactionDeferReset(zone, req.order, false, m.trace);
       break;
     }
     if (
       req.prio !== COMPACT_PRIO.ASYNC &&
       (r.result === COMPACT.COMPLETE || r.result === COMPACT.PARTIAL_SKIPPED)
     )
-      deferCompaction(zone, req.order);
+      deferCompaction(zone, req.order, m.trace);
     // Stopped by a fatal signal: no further zones (need_resched() is not modelled).
     if (fatalSignalPending(m.sched)) break;
   }
@@ -259,7 +259,7 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
   if (pfn >= 0) {
     const zone = m.mem.zoneOf(pfn);
     zoneCompactState(zone).blockskipFlush = false;
-    compactionDeferReset(zone, req.order, true);
+    compactionDeferReset(zone, req.order, true, m.trace);
     m.mem.vmstat.count('compact_success');
     return pfn;
   }
@@ -350,11 +350,13 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   const out: CompactResult[] = [];
   if (order <= 0) return out;
   m.mem.vmstat.count('compact_daemon_wake');
+  if (m.trace.enabled.mm_compaction_kcompactd_wake)
+    m.trace.fire('mm_compaction_kcompactd_wake', { nid: 0, order, highest_zoneidx: highest });
   const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
   for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
-    if (compactionDeferred(zone, order)) continue;
+    if (compactionDeferred(zone, order, m.trace)) continue;
     if (compactionSuitable(m, zone, order, 0, zi, st.sysctl) !== COMPACT.CONTINUE) continue;
     const r = yield* runZone(m, m, zone, {
       order,
@@ -364,9 +366,10 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
       ignoreSkipHint,
     });
     out.push(r.result);
-    if (zoneDone(m, zone, order, r.result, highest, 0)) compactionDeferReset(zone, order, false);
+    if (zoneDone(m, zone, order, r.result, highest, 0))
+      compactionDeferReset(zone, order, false, m.trace);
     else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
-      deferCompaction(zone, order);
+      deferCompaction(zone, order, m.trace);
     if (m.profile.compaction.daemonScanCounters) {
       m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
       m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
@@ -391,6 +394,9 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + period;
   for (;;) {
     out.push(...(yield* kcompactdDoWork(m)));
+    // Back to waiting for a wakeup or the next proactive check.
+    if (m.trace.enabled.mm_compaction_kcompactd_sleep)
+      m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
     if (st.nextProactiveCheck > until) break;
     m.clock.jiffies = st.nextProactiveCheck;
     let next = period;

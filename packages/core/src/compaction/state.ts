@@ -8,6 +8,7 @@ import { MAX_PAGE_ORDER, pageblock_nr_pages } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { PGTY } from '../page/flags.js';
+import type { TraceBus } from '../trace/bus.js';
 import { COMPACT_MAX_DEFER_SHIFT } from './types.js';
 
 /** The compaction fields of `struct zone`. */
@@ -108,17 +109,47 @@ function blockHasFreePage(mem: Memory, pfn: number): boolean {
   return false;
 }
 
-/** defer_compaction(): after a failure, skip the next 2^shift attempts at this order or above. */
-export function deferCompaction(zone: Zone, order: number): void {
+type DeferEvent =
+  | 'mm_compaction_deferred'
+  | 'mm_compaction_defer_compaction'
+  | 'mm_compaction_defer_reset';
+
+function traceDefer(
+  trace: TraceBus | undefined,
+  event: DeferEvent,
+  zone: Zone,
+  order: number,
+): void {
+  if (!trace?.enabled[event]) return;
+  const s = zoneCompactState(zone);
+  trace.fire(event, {
+    nid: zone.nid,
+    idx: zone.idx,
+    order,
+    considered: s.considered,
+    defer_shift: s.deferShift,
+    order_failed: s.orderFailed,
+  });
+}
+
+/**
+ * defer_compaction(): after a failure, skip the next 2^shift attempts at this order or
+ * above. Fires mm_compaction_defer_compaction on `trace`, if given.
+ */
+export function deferCompaction(zone: Zone, order: number, trace?: TraceBus): void {
   const s = zoneCompactState(zone);
   s.considered = 0;
   s.deferShift++;
   if (order < s.orderFailed) s.orderFailed = order;
   if (s.deferShift > COMPACT_MAX_DEFER_SHIFT) s.deferShift = COMPACT_MAX_DEFER_SHIFT;
+  traceDefer(trace, 'mm_compaction_defer_compaction', zone, order);
 }
 
-/** compaction_deferred(): whether to skip compaction at `order` now (counts the attempt). */
-export function compactionDeferred(zone: Zone, order: number): boolean {
+/**
+ * compaction_deferred(): whether to skip compaction at `order` now (counts the attempt).
+ * Fires mm_compaction_deferred on `trace`, if given, when it skips.
+ */
+export function compactionDeferred(zone: Zone, order: number, trace?: TraceBus): boolean {
   const s = zoneCompactState(zone);
   const limit = 1 << s.deferShift;
   if (order < s.orderFailed) return false;
@@ -126,17 +157,27 @@ export function compactionDeferred(zone: Zone, order: number): boolean {
     s.considered = limit;
     return false;
   }
+  traceDefer(trace, 'mm_compaction_deferred', zone, order);
   return true;
 }
 
-/** compaction_defer_reset(): after a success (or an allocation that worked). */
-export function compactionDeferReset(zone: Zone, order: number, allocSuccess: boolean): void {
+/**
+ * compaction_defer_reset(): after a success (or an allocation that worked). Fires
+ * mm_compaction_defer_reset on `trace`, if given.
+ */
+export function compactionDeferReset(
+  zone: Zone,
+  order: number,
+  allocSuccess: boolean,
+  trace?: TraceBus,
+): void {
   const s = zoneCompactState(zone);
   if (allocSuccess) {
     s.considered = 0;
     s.deferShift = 0;
   }
   if (order >= s.orderFailed) s.orderFailed = order + 1;
+  traceDefer(trace, 'mm_compaction_defer_reset', zone, order);
 }
 
 /** compaction_restarting(): deferred as long as possible and about to try again. */

@@ -154,6 +154,28 @@ export interface MmCompactionWakeupKcompactd {
   highest_zoneidx: number;
 }
 
+/** `mm_compaction_deferred` / `_defer_compaction` / `_defer_reset`. */
+export interface MmCompactionDefer {
+  /** Node id. */
+  nid: number;
+  /** Zone index. */
+  idx: number;
+  /** Order. */
+  order: number;
+  /** compact_considered. */
+  considered: number;
+  /** compact_defer_shift. */
+  defer_shift: number;
+  /** compact_order_failed. */
+  order_failed: number;
+}
+
+/** `mm_compaction_kcompactd_sleep`. */
+export interface MmCompactionKcompactdSleep {
+  /** Node id. */
+  nid: number;
+}
+
 /** The events of the bus, by kernel name. Later layers add their events here. */
 export interface TraceEvents {
   /** The migrate scanner finished a block. */
@@ -176,6 +198,16 @@ export interface TraceEvents {
   mm_compaction_finished: (e: MmCompactionSuitable) => void;
   /** kswapd woke kcompactd. */
   mm_compaction_wakeup_kcompactd: (e: MmCompactionWakeupKcompactd) => void;
+  /** kcompactd starts the work it was woken for. */
+  mm_compaction_kcompactd_wake: (e: MmCompactionWakeupKcompactd) => void;
+  /** kcompactd goes to sleep. */
+  mm_compaction_kcompactd_sleep: (e: MmCompactionKcompactdSleep) => void;
+  /** compaction_deferred() skipped a zone. */
+  mm_compaction_deferred: (e: MmCompactionDefer) => void;
+  /** defer_compaction() after a failure. */
+  mm_compaction_defer_compaction: (e: MmCompactionDefer) => void;
+  /** compaction_defer_reset() after a success. */
+  mm_compaction_defer_reset: (e: MmCompactionDefer) => void;
   /** migrate_pages() starts (v6.0+). */
   mm_migrate_pages_start: (e: MmMigratePagesStart) => void;
   /** migrate_pages() ends. */
@@ -215,6 +247,11 @@ export const TRACE_EVENT_NAMES: readonly TraceEventName[] = [
   'mm_compaction_suitable',
   'mm_compaction_finished',
   'mm_compaction_wakeup_kcompactd',
+  'mm_compaction_kcompactd_wake',
+  'mm_compaction_kcompactd_sleep',
+  'mm_compaction_deferred',
+  'mm_compaction_defer_compaction',
+  'mm_compaction_defer_reset',
 ];
 
 /** eventemitter3's stored listener record (`EE` in its index.js). */

@@ -197,6 +197,28 @@ function compactionFormats(): [string, FtraceEventFormat][] {
     print: (e, _p, profile) =>
       `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${statusName(num(e.ret), profile)}`,
   };
+  // kcompactd_wake_template: "nid=%d order=%d classzone_idx=%-8s"
+  const wake: FtraceEventFormat = {
+    system: 'compaction',
+    fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
+    print: (e) =>
+      `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAMES[num(e.highest_zoneidx)].padEnd(8)}`,
+  };
+  // mm_compaction_defer_template:
+  // "node=%d zone=%-8s order=%d order_failed=%d consider=%u limit=%lu"
+  const defer: FtraceEventFormat = {
+    system: 'compaction',
+    fields: {
+      nid: 'num',
+      idx: 'num',
+      order: 'num',
+      considered: 'num',
+      defer_shift: 'num',
+      order_failed: 'num',
+    },
+    print: (e) =>
+      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} order_failed=${num(e.order_failed)} consider=${num(e.considered)} limit=${2 ** num(e.defer_shift)}`,
+  };
   return [
     ['mm_compaction_isolate_migratepages', isolate],
     ['mm_compaction_isolate_freepages', isolate],
@@ -230,16 +252,20 @@ function compactionFormats(): [string, FtraceEventFormat][] {
     ],
     ['mm_compaction_suitable', suitable],
     ['mm_compaction_finished', suitable],
+    ['mm_compaction_wakeup_kcompactd', wake],
+    ['mm_compaction_kcompactd_wake', wake],
     [
-      'mm_compaction_wakeup_kcompactd',
+      'mm_compaction_kcompactd_sleep',
       {
         system: 'compaction',
-        fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
-        // "nid=%d order=%d classzone_idx=%-8s"
-        print: (e) =>
-          `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAMES[num(e.highest_zoneidx)].padEnd(8)}`,
+        fields: { nid: 'num' },
+        // "nid=%d"
+        print: (e) => `nid=${num(e.nid)}`,
       },
     ],
+    ['mm_compaction_deferred', defer],
+    ['mm_compaction_defer_compaction', defer],
+    ['mm_compaction_defer_reset', defer],
   ];
 }
 

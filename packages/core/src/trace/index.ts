@@ -5,8 +5,10 @@
 
 export {
   type MmCompactionBegin,
+  type MmCompactionDefer,
   type MmCompactionEnd,
   type MmCompactionIsolate,
+  type MmCompactionKcompactdSleep,
   type MmCompactionMigratepages,
   type MmCompactionSuitable,
   type MmCompactionTryToCompactPages,

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   COMPACT,
+  compactionDeferred,
   compactionState,
   compactMemory,
+  deferCompaction,
   fragmentationScoreNode,
   fragmentationScoreZone,
   GFP,
@@ -183,5 +185,36 @@ describe.each(['v4.8', 'v6.0'] as const)('kcompactd success rule (T12) — %s', 
       expect(r).toEqual([COMPACT.SUCCESS]);
       expect(s).toMatchObject({ deferShift: 0, orderFailed: 10 });
     }
+  });
+});
+
+describe('deferral and kcompactd tracepoints (T15)', () => {
+  it('mm_compaction_kcompactd_wake/sleep and the defer events in the kernel formats', () => {
+    const { m } = driverCheckerboard('v6.3');
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    const rec = traceRecorder(m, {
+      events: [
+        'mm_compaction_kcompactd_wake',
+        'mm_compaction_kcompactd_sleep',
+        'mm_compaction_deferred',
+        'mm_compaction_defer_compaction',
+        'mm_compaction_defer_reset',
+      ],
+    });
+    wakeupKcompactd(m, 3, 2);
+    expect(m.run(() => kcompactdRun(m, 1))).toEqual([COMPACT.SUCCESS]);
+    const z = m.mem.populatedZones[0];
+    // A failure at order 3 defers it; the next attempt is skipped.
+    deferCompaction(z, 3, m.trace);
+    expect(compactionDeferred(z, 3, m.trace)).toBe(true);
+    rec.stop();
+    const body = (l: string) => l.replace(/^.*?: (mm_compaction_\w+): /, '$1: ');
+    expect(rec.lines.map(body)).toEqual([
+      'mm_compaction_kcompactd_wake: nid=0 order=3 classzone_idx=Normal  ',
+      'mm_compaction_defer_reset: node=0 zone=Normal   order=3 order_failed=4 consider=1 limit=1',
+      'mm_compaction_kcompactd_sleep: nid=0',
+      'mm_compaction_defer_compaction: node=0 zone=Normal   order=3 order_failed=3 consider=0 limit=2',
+      'mm_compaction_deferred: node=0 zone=Normal   order=3 order_failed=3 consider=1 limit=2',
+    ]);
   });
 });
