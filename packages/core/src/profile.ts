@@ -137,6 +137,13 @@ export interface CompactionProfile {
    * v6.17 takes the pageblock of the last pfn scanned (migrate_pfn - 1).
    */
   readonly lastMigratedIsIterationStart: boolean;
+  /**
+   * Direct compaction captures a block its own frees bring to the requested order
+   * (compaction_capture): `'none'` (v4.8), `'not_movable_small'` (v6.0/v6.3: never a block
+   * below pageblock order in a MOVABLE pageblock), `'movable_request'` (v6.17: such a block
+   * only for a movable request).
+   */
+  readonly capture: 'none' | 'not_movable_small' | 'movable_request';
   /** compact_memory clears every skip bit and the cached positions first (v4.8). */
   readonly compactMemoryClearsSkip: boolean;
   /** Whether compact_zone presets whole_zone for compact_memory (6.x) or derives it (v4.8). */
@@ -279,6 +286,7 @@ const base = {
     setsSkipWhenIgnoring: true,
     scannersV48: false,
     lastMigratedIsIterationStart: true,
+    capture: 'not_movable_small',
     compactMemoryClearsSkip: false,
     wholeZoneFlag: true,
     proactive: 'v6.0',
@@ -330,6 +338,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       ...base.compaction,
       setsSkipWhenIgnoring: false,
       scannersV48: true,
+      capture: 'none',
       compactMemoryClearsSkip: true,
       wholeZoneFlag: false,
       proactive: 'none',
@@ -397,6 +406,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       compactMemoryOnlyOne: true,
       suitableTracedAlways: false,
       lastMigratedIsIterationStart: false,
+      capture: 'movable_request',
       compactNodeChecksSignal: true,
       fastMigrateSetsSkip: false,
       fastIsolateAround: 'whole_scanned',

@@ -9,7 +9,7 @@
 
 import { bug } from '../debug/dump_page.js';
 import { MAX_PAGE_ORDER, MIGRATE, MIGRATE_PCPTYPES, pageblock_order } from '../memory/constants.js';
-import type { Memory } from '../memory/mem.js';
+import type { FreeCapture, Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { PG } from '../page/flags.js';
 import { EV } from '../vmstat/vmstat.js';
@@ -58,7 +58,9 @@ export function freeOneBlock(
   toTail = false,
 ): void {
   let buddy = 0;
+  const captures = mem.captures;
   while (order < MAX_PAGE_ORDER) {
+    if (captures.length !== 0 && offerCapture(captures, zone, pfn, order, mt)) return;
     buddy = pfn ^ (1 << order);
     if (!zone.spans(buddy) || !pageIsBuddy(mem, buddy, order)) break;
     if (order >= pageblock_order && !mergeAcrossBlocks(mem, buddy, order, mt)) break;
@@ -68,6 +70,18 @@ export function freeOneBlock(
   }
   const tail = toTail || buddyMergeLikely(mem, zone, pfn, pfn ^ (1 << order), order);
   addToFreeList(mem, zone, pfn, order, mt, tail);
+}
+
+/** compaction_capture() of each direct compaction under way; true once one took the block. */
+function offerCapture(
+  captures: readonly FreeCapture[],
+  zone: Zone,
+  pfn: number,
+  order: number,
+  mt: number,
+): boolean {
+  for (const c of captures) if (c.offer(zone, pfn, order, mt)) return true;
+  return false;
 }
 
 /** Reasons free_page_is_bad() gives, or undefined when the page may be freed. */

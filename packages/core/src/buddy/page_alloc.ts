@@ -114,6 +114,22 @@ export function getPageFromFreelist(
   }
 }
 
+/**
+ * A block a direct compaction captured (6.x): prep_new_page() it, counted and traced as an
+ * allocation from its zone.
+ */
+export function allocCapturedPage(
+  mem: Memory,
+  pfn: number,
+  order: number,
+  gfp: number,
+  owner: number,
+): void {
+  prepNewPage(mem, pfn, order, gfp, owner);
+  mem.vmstat.events[EV_PGALLOC[Math.min(mem.zoneOf(pfn).idx, 3)]] += 1 << order;
+  if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
+}
+
 function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void {
   mem.trace.fire('mm_page_alloc', { pfn, order, gfp_flags: gfp, migratetype: gfpMigratetype(gfp) });
 }

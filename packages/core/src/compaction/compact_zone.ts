@@ -21,6 +21,7 @@ import { putbackMovablePages } from '../migrate/putback.js';
 import { MIGRATE_MODE, MR } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
+import type { CaptureControl } from './capture.js';
 import { compactionAlloc, compactionFree, releaseFreepages } from './free_scanner.js';
 import { fragmentationIndex, fragmentationScoreZone, proactiveThresholds } from './metrics.js';
 import { ISOLATE_RESULT, isolateMigratepages } from './migrate_scanner.js';
@@ -169,6 +170,8 @@ export interface CompactZoneOptions {
   readonly sysctl: CompactionSysctls;
   /** Whether a kswapd stand-in is running (ends proactive runs). */
   readonly kswapdRunning?: boolean;
+  /** The capture_control of a direct compaction (6.x). */
+  readonly capture?: CaptureControl;
 }
 
 /**
@@ -298,13 +301,20 @@ export function* compactZone(
       }
       break;
     }
+    // Stop if a page has been captured (6.x direct compaction).
+    if (opts.capture !== undefined && opts.capture.page >= 0) {
+      ret = COMPACT.SUCCESS;
+      break;
+    }
     // check_drain: mops has no per-CPU lists; freed pages merged already (spec §0.2).
     if (cc.order > 0 && lastMigratedPfn) {
       const size = 1 << cc.order;
       if (lastMigratedPfn < (cc.migratePfn & ~(size - 1))) lastMigratedPfn = 0;
     }
   }
-  // Give unused targets back and let the free scanner restart from where they were.
+  // Give unused targets back and let the free scanner restart from where they were; the
+  // kernel frees them through the per-CPU lists, out of capture's reach.
+  if (opts.capture) opts.capture.open = false;
   if (cc.nrFreepages > 0 || cc.freepages.some((l) => !lists.isEmpty(l))) {
     const high = releaseFreepages(mem, cc);
     if (high) {

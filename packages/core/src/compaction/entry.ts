@@ -7,7 +7,7 @@
  */
 
 import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
-import { getPageFromFreelist, zoneWatermarkOk } from '../buddy/page_alloc.js';
+import { allocCapturedPage, getPageFromFreelist, zoneWatermarkOk } from '../buddy/page_alloc.js';
 import { Clock } from '../clock.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
@@ -17,6 +17,7 @@ import { MIGRATE_MODE } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
 import { type KernelGen, PF_MEMALLOC } from '../sched/types.js';
+import { CaptureControl, releaseCaptured } from './capture.js';
 import {
   compactionSuitable,
   compactZone,
@@ -81,16 +82,36 @@ function* runZone(
   m: Machine,
   zone: Zone,
   init: Parameters<typeof newCompactControl>[2],
-): KernelGen<{ result: CompactResult; migrateScanned: number; freeScanned: number }> {
+): KernelGen<{
+  result: CompactResult;
+  migrateScanned: number;
+  freeScanned: number;
+  captured: number;
+}> {
   const st = compactionState(m);
   const cc = newCompactControl(k, zone, init);
+  // compact_zone_order(): direct compaction exposes a capture_control while it runs (6.x).
+  const capture =
+    cc.directCompaction && m.profile.compaction.capture !== 'none'
+      ? new CaptureControl(cc, m.sched, m.mem)
+      : undefined;
+  if (capture) m.mem.captures.push(capture);
   try {
-    const result = yield* compactZone(k, cc, {
+    let result = yield* compactZone(k, cc, {
       sysctl: st.sysctl,
       kswapdRunning: st.kswapdRunning,
+      capture,
     });
-    return { result, migrateScanned: cc.totalMigrateScanned, freeScanned: cc.totalFreeScanned };
+    const captured = capture ? capture.page : -1;
+    if (captured >= 0) result = COMPACT.SUCCESS;
+    return {
+      result,
+      migrateScanned: cc.totalMigrateScanned,
+      freeScanned: cc.totalFreeScanned,
+      captured,
+    };
   } finally {
+    if (capture) m.mem.captures.splice(m.mem.captures.indexOf(capture), 1);
     freeCompactControl(k, cc);
   }
 }
@@ -165,13 +186,26 @@ function gfpCompactionAllowed(m: Machine, gfp: number): boolean {
 /**
  * try_to_compact_pages(): compact each zone of the zonelist (highest allowed first) at
  * `prio`, skipping deferred zones (except at SYNC_FULL), stopping at the first SUCCESS,
- * deferring zones whose non-async run completed without success.
+ * deferring zones whose non-async run completed without success. A block captured for the
+ * request (6.x) is given back to the buddy allocator: allocate through
+ * {@link allocPagesDirectCompact} to receive it.
  */
 export function* tryToCompactPages(
   m: Machine,
   req: DirectCompactRequest,
 ): KernelGen<CompactResult> {
-  if (!gfpCompactionAllowed(m, req.gfp)) return COMPACT.SKIPPED;
+  const r = yield* tryToCompactPagesCapture(m, req);
+  if (r.captured >= 0) releaseCaptured(m.mem, r.captured, req.order);
+  return r.rc;
+}
+
+/** {@link tryToCompactPages} that also returns the block captured for the request (-1 if none). */
+function* tryToCompactPagesCapture(
+  m: Machine,
+  req: DirectCompactRequest,
+): KernelGen<{ rc: CompactResult; captured: number }> {
+  let captured = -1;
+  if (!gfpCompactionAllowed(m, req.gfp)) return { rc: COMPACT.SKIPPED, captured };
   const trace = m.mem.trace;
   if (trace.enabled.mm_compaction_try_to_compact_pages)
     trace.fire('mm_compaction_try_to_compact_pages', {
@@ -206,6 +240,7 @@ export function* tryToCompactPages(
       ignoreBlockSuitable: full,
     });
     rc = Math.max(rc, r.result) as CompactResult;
+    captured = r.captured;
     if (zoneDone(m, zone, req.order, r.result, highest, req.allocFlags)) {
       compactionDeferReset(zone, req.order, false, m.trace);
       break;
@@ -218,7 +253,7 @@ export function* tryToCompactPages(
     // Stopped by a fatal signal: no further zones (need_resched() is not modelled).
     if (fatalSignalPending(m.sched)) break;
   }
-  return rc;
+  return { rc, captured };
 }
 
 /**
@@ -243,19 +278,20 @@ function zoneDone(
  */
 export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest): KernelGen<number> {
   if (req.order <= 0) return -1;
-  const result = yield* tryToCompactPages(m, req);
+  const { rc: result, captured } = yield* tryToCompactPagesCapture(m, req);
   const skip = m.profile.compaction.stallCountsDeferred
     ? result === COMPACT.SKIPPED
     : result <= COMPACT.DEFERRED;
-  if (skip) return -1;
+  const owner = m.mem.owners.register('kernel');
+  if (skip) {
+    if (captured >= 0) releaseCaptured(m.mem, captured, req.order);
+    return -1;
+  }
   m.mem.vmstat.count('compact_stall');
-  const pfn = getPageFromFreelist(
-    m.mem,
-    req.gfp,
-    req.order,
-    req.allocFlags,
-    m.mem.owners.register('kernel'),
-  );
+  // A captured block first, else the free lists.
+  let pfn = captured;
+  if (pfn >= 0) allocCapturedPage(m.mem, pfn, req.order, req.gfp, owner);
+  else pfn = getPageFromFreelist(m.mem, req.gfp, req.order, req.allocFlags, owner);
   if (pfn >= 0) {
     const zone = m.mem.zoneOf(pfn);
     zoneCompactState(zone).blockskipFlush = false;

@@ -24,6 +24,18 @@ export interface MmWarning {
 }
 
 /** Memory state shared by every layer of a machine. */
+/**
+ * A direct compactor's capture_control as the buddy allocator sees it: a block freed by that
+ * task which reaches the compaction's order is handed to it instead of the free lists.
+ */
+export interface FreeCapture {
+  /**
+   * compaction_capture(): whether to take the free block `pfn` of `order` in `zone`, whose
+   * pageblock has migrate type `mt`; records it when it does.
+   */
+  offer(zone: Zone, pfn: number, order: number, mt: number): boolean;
+}
+
 export class Memory {
   /** The `struct page` array. */
   readonly pages: PageArrays;
@@ -53,6 +65,11 @@ export class Memory {
   populatedZones: Zone[] = [];
   /** Slow-path steps tried after the watermark attempts fail (direct compaction). */
   readonly slowpath: ((gfp: number, order: number, allocFlags: number) => number)[] = [];
+  /**
+   * The capture_control of each direct compaction under way (6.x): __free_one_page() offers
+   * them a block it is about to merge further (see `FreeCapture`).
+   */
+  readonly captures: FreeCapture[] = [];
   /** Allocations that failed (normal under pressure; never fatal). */
   allocFailures = 0;
 
