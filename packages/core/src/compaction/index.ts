@@ -4,6 +4,7 @@
  * @module
  */
 
+export { CaptureControl } from './capture.js';
 export * from './compact_zone.js';
 export * from './entry.js';
 export * from './fast_search.js';
