@@ -246,6 +246,8 @@ export interface CompactionProfile {
    */
   readonly asyncSource: 'any_async' | 'direct_async';
   /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
+  /** A proactiveness write fires mm_compaction_wakeup_kcompactd with order -1 (v6.3+). */
+  readonly proactiveWriteTraced: boolean;
   readonly daemonCountsProactive: boolean;
   /** Width of the integer part in the extfrag_index view: `%2d` (6.x) or `%d` (v4.8). */
   readonly extfragIndexWidth: number;
@@ -313,6 +315,7 @@ const base = {
     kcompactdIgnoresSkip: false,
     asyncSource: 'direct_async',
     daemonCountsProactive: false,
+    proactiveWriteTraced: false,
     extfragIndexWidth: 2,
   },
 } as const;
@@ -377,6 +380,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       ...base.compaction,
       onMigrateFailure: 'finish_direct',
       daemonCountsProactive: true,
+      proactiveWriteTraced: true,
     },
   },
   'v6.17': {
@@ -412,6 +416,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       fastIsolateAround: 'whole_scanned',
       fastIsolateTraced: true,
       daemonCountsProactive: true,
+      proactiveWriteTraced: true,
     },
   },
 });

@@ -41,7 +41,9 @@ export const HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500;
 /** Per-machine compaction state: sysctls, kcompactd and the kswapd stand-in. */
 export class CompactionState {
   /** The sysctls. */
-  readonly sysctl = new CompactionSysctls();
+  readonly sysctl: CompactionSysctls;
+  /** proactive_compact_trigger: a proactiveness write asked for a check now (6.x). */
+  proactiveTrigger = false;
   /** kswapd is running (ends proactive runs with PARTIAL_SKIPPED). */
   kswapdRunning = false;
   /** kcompactd_max_order: the largest order requested by wakeups, 0 when none is pending. */
@@ -53,6 +55,25 @@ export class CompactionState {
   kcompactdHighestZoneidx: number = MAX_NR_ZONES - 1;
   /** Jiffies of the next proactive check. */
   nextProactiveCheck = 0;
+
+  constructor(m: Machine) {
+    this.sysctl = new CompactionSysctls(() => this.triggerProactive(m));
+  }
+
+  /** compaction_proactiveness_sysctl_handler(): wake kcompactd for a proactive check. */
+  private triggerProactive(m: Machine): void {
+    if (m.profile.compaction.proactive === 'none' || this.proactiveTrigger) return;
+    this.proactiveTrigger = true;
+    const trace = m.mem.trace;
+    if (m.profile.compaction.proactiveWriteTraced && trace.enabled.mm_compaction_wakeup_kcompactd) {
+      const zones = m.mem.populatedZones;
+      trace.fire('mm_compaction_wakeup_kcompactd', {
+        nid: 0,
+        order: -1,
+        highest_zoneidx: zones[zones.length - 1].idx,
+      });
+    }
+  }
 }
 
 const states = new WeakMap<Machine, CompactionState>();
@@ -61,7 +82,7 @@ const states = new WeakMap<Machine, CompactionState>();
 export function compactionState(m: Machine): CompactionState {
   let s = states.get(m);
   if (!s) {
-    s = new CompactionState();
+    s = new CompactionState(m);
     states.set(m, s);
   }
   return s;
@@ -429,28 +450,41 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   const period = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
   if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + period;
   for (;;) {
+    // A proactiveness write woke kcompactd for a check now.
+    if (st.proactiveTrigger) {
+      st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
+      st.proactiveTrigger = false;
+    }
     out.push(...(yield* kcompactdDoWork(m)));
     // Back to waiting for a wakeup or the next proactive check.
     if (m.trace.enabled.mm_compaction_kcompactd_sleep)
       m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
     if (st.nextProactiveCheck > until) break;
     m.clock.jiffies = st.nextProactiveCheck;
-    let next = period;
-    if (
-      m.profile.compaction.proactive !== 'none' &&
-      st.sysctl.compactionProactiveness > 0 &&
-      !st.kswapdRunning
-    ) {
-      const before = fragmentationScoreNode(m.mem);
-      if (before > proactiveThresholds(m.profile, st.sysctl.compactionProactiveness).high) {
-        out.push(...(yield* compactNode(m, true)));
-        if (fragmentationScoreNode(m.mem) >= before) next = period << 6;
-      }
-    }
-    st.nextProactiveCheck = m.clock.jiffies + next;
+    st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
   }
   m.clock.jiffies = until;
   return out;
+}
+
+/**
+ * kcompactd's proactive check: compact the node when its score is above the high
+ * threshold. Pushes the zone results on `out`; returns the jiffies to the next check
+ * (64 periods when the run did not lower the score).
+ */
+function* proactiveCheck(m: Machine, st: CompactionState, out: CompactResult[]): KernelGen<number> {
+  const period = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
+  if (
+    m.profile.compaction.proactive === 'none' ||
+    st.sysctl.compactionProactiveness === 0 ||
+    st.kswapdRunning
+  )
+    return period;
+  const before = fragmentationScoreNode(m.mem);
+  if (before <= proactiveThresholds(m.profile, st.sysctl.compactionProactiveness).high)
+    return period;
+  out.push(...(yield* compactNode(m, true)));
+  return fragmentationScoreNode(m.mem) >= before ? period << 6 : period;
 }
 
 /** The migrate modes by name, for command-line options. */

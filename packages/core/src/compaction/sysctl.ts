@@ -18,12 +18,19 @@ export class CompactionSysctls {
   private threshold = DEFAULT_EXTFRAG_THRESHOLD;
   private unevictable = 1;
 
-  /** vm.compaction_proactiveness (0..100, default 20). */
+  /** @param onProactivenessWrite called after a write of a non-zero proactiveness */
+  constructor(private readonly onProactivenessWrite?: () => void) {}
+
+  /**
+   * vm.compaction_proactiveness (0..100, default 20). Writing a non-zero value asks
+   * kcompactd for a proactive check at once (6.x).
+   */
   get compactionProactiveness(): number {
     return this.proactiveness;
   }
   set compactionProactiveness(v: number) {
     this.proactiveness = checkInt('compaction_proactiveness', v, 0, 100);
+    if (v !== 0) this.onProactivenessWrite?.();
   }
 
   /** vm.extfrag_threshold (0..1000, default 500). */

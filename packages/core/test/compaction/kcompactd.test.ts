@@ -218,3 +218,27 @@ describe('deferral and kcompactd tracepoints (T15)', () => {
     ]);
   });
 });
+
+describe.each(PROFILE_NAMES)('writing vm.compaction_proactiveness (T12) — %s', (profile) => {
+  it('a non-zero write makes kcompactd check at once, not at the next 500 ms period', () => {
+    const { m } = driverCheckerboard(profile);
+    const rec = traceRecorder(m, { events: ['mm_compaction_wakeup_kcompactd'] });
+    expect(m.run(() => kcompactdRun(m, 100))).toEqual([]);
+    compactionState(m).sysctl.compactionProactiveness = 30;
+    const results = m.run(() => kcompactdRun(m, 100));
+    rec.stop();
+    if (profile === 'v4.8') {
+      expect(results).toEqual([]);
+      expect(rec.lines).toEqual([]);
+      return;
+    }
+    expect(results.length).toBeGreaterThan(0);
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBeGreaterThan(0);
+    // v6.3 and later also trace the wakeup, with order -1.
+    expect(rec.lines.map((l) => l.replace(/^.*?: mm_/, 'mm_'))).toEqual(
+      profile === 'v6.0'
+        ? []
+        : ['mm_compaction_wakeup_kcompactd: nid=0 order=-1 classzone_idx=Normal  '],
+    );
+  });
+});
