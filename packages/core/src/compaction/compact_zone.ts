@@ -267,11 +267,18 @@ export function* compactZone(
         : Math.max(startPfn, pageblockStartPfn(cc.migratePfn - 1));
       const nrMigrate = cc.nrMigratepages;
       const r = yield* migratePages(k, cc.migratepages, getNew, putNew, cc.mode, MR.COMPACTION);
-      if (trace.enabled.mm_compaction_migratepages)
+      if (trace.enabled.mm_compaction_migratepages) {
+        // v4.8: the return value, or on an error the pages still on the list.
+        const failed = mem.profile.migrateTraceV6
+          ? nrMigrate - r.nrSucceeded
+          : r.rc >= 0
+            ? r.rc
+            : lists.count(cc.migratepages);
         trace.fire('mm_compaction_migratepages', {
-          nr_migrated: r.nrSucceeded,
-          nr_failed: nrMigrate - r.nrSucceeded,
+          nr_migrated: nrMigrate - failed,
+          nr_failed: failed,
         });
+      }
       cc.nrMigratepages = 0;
       if (r.rc !== 0) {
         yield* putbackMovablePages(k, cc.migratepages);
@@ -322,8 +329,11 @@ export function* compactZone(
       if (freePfn > s.cachedFreePfn) s.cachedFreePfn = freePfn;
     }
   }
-  mem.vmstat.count('compact_migrate_scanned', cc.totalMigrateScanned);
-  mem.vmstat.count('compact_free_scanned', cc.totalFreeScanned);
+  // v4.8 counts the scanned pages as the scanners go.
+  if (!prof.scannersV48) {
+    mem.vmstat.count('compact_migrate_scanned', cc.totalMigrateScanned);
+    mem.vmstat.count('compact_free_scanned', cc.totalFreeScanned);
+  }
   if (trace.enabled.mm_compaction_end)
     trace.fire('mm_compaction_end', {
       zone_start: startPfn,

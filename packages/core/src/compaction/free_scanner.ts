@@ -122,6 +122,7 @@ export function isolateFreepagesBlock(
       nr_taken: total,
     });
   cc.totalFreeScanned += nrScanned;
+  if (prof.scannersV48) mem.vmstat.count('compact_free_scanned', nrScanned);
   if (total) mem.vmstat.count('compact_isolated', total);
   return [total, pfn];
 }

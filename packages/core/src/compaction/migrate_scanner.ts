@@ -198,6 +198,7 @@ export function* isolateMigratepagesBlock(
       nr_taken: nrIsolated,
     });
   cc.totalMigrateScanned += nrScanned;
+  if (prof.scannersV48) mem.vmstat.count('compact_migrate_scanned', nrScanned);
   if (nrIsolated) mem.vmstat.count('compact_isolated', nrIsolated);
   cc.migratePfn = lowPfn;
   // v4.8: isolate_migratepages() aborts on cc->contended.

@@ -245,9 +245,9 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
-        // "order=%d gfp_mask=%s priority=%d"
-        print: (e) =>
-          `order=${num(e.order)} gfp_mask=${showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
+        // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x")
+        print: (e, _p, profile) =>
+          `order=${num(e.order)} gfp_mask=${profile && !profile.migrateTraceV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
       },
     ],
     ['mm_compaction_suitable', suitable],

@@ -2,9 +2,11 @@ import { describe, expect, it } from 'vitest';
 import { zoneCompactState } from '../../src/compaction/state.js';
 import {
   COMPACT,
+  COMPACT_PRIO,
   compactionState,
   compactMemory,
   compactZones,
+  Errno,
   GFP,
   type Machine,
   MopsError,
@@ -12,6 +14,7 @@ import {
   type ProfileName,
   pageIsBuddy,
   traceRecorder,
+  tryToCompactPages,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
@@ -214,6 +217,47 @@ describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile
     const moved = m.mem.vmstat.get('pgmigrate_success') - ev0;
     if (profile === 'v4.8') expect(moved).toBeGreaterThan(0);
     else expect(moved).toBe(0);
+    expectInvariants(m);
+  });
+});
+
+describe.each(PROFILE_NAMES)('v4.8 trace layouts (T15) — %s', (profile) => {
+  it('mm_compaction_try_to_compact_pages prints gfp_mask in hex in v4.8, by flag names later', () => {
+    const { m } = driverPagesFirst(profile, 10);
+    const rec = traceRecorder(m, { events: ['mm_compaction_try_to_compact_pages'] });
+    m.run(() =>
+      tryToCompactPages(m, {
+        gfp: GFP.KERNEL,
+        order: 2,
+        allocFlags: 0,
+        prio: COMPACT_PRIO.ASYNC,
+      }),
+    );
+    rec.stop();
+    expect(rec.lines[0]).toMatch(
+      profile === 'v4.8'
+        ? new RegExp(`order=2 gfp_mask=0x${GFP.KERNEL.toString(16)} priority=2$`)
+        : /order=2 gfp_mask=GFP_KERNEL priority=2$/,
+    );
+  });
+});
+
+describe('v4.8 mm_compaction_migratepages (T15)', () => {
+  const profile = 'v4.8';
+  it('after -ENOMEM counts the pages left on the list as failed', () => {
+    // 4 driver pages; two targets at the top (2045, 2047) and three free pages in block 0
+    // that keep the zone above __isolate_free_page's watermark. The driver fails pfn 3 for
+    // good (put back inside migrate_pages), pfns 2 and 1 migrate, pfn 0 finds no target.
+    const { m, drv } = driverPagesFirst(profile, 4, { freeTop: false });
+    for (const p of [100, 102, 104, 2045, 2047]) m.putPage(p);
+    drv.migrateRc = (src) => (src === 3 ? Errno.EBUSY : 0);
+    const rec = traceRecorder(m, { events: ['mm_compaction_migratepages'] });
+    run(m);
+    rec.stop();
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(2);
+    // nr_failed = the 1 page still listed; nr_migrated = 4 - 1 (the page put back counts
+    // as migrated). 6.x would print nr_migrated=2 nr_failed=2.
+    expect(rec.lines[0]).toMatch(/nr_migrated=3 nr_failed=1$/);
     expectInvariants(m);
   });
 });
