@@ -4,10 +4,15 @@
  * @module
  */
 
-import { MAX_PAGE_ORDER, pageblock_nr_pages } from '../memory/constants.js';
+import {
+  MIGRATE,
+  PAGE_ALLOC_COSTLY_ORDER,
+  pageblock_nr_pages,
+  pageblock_order,
+} from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
-import { PGTY } from '../page/flags.js';
+import { PG, PGTY } from '../page/flags.js';
 import type { TraceBus } from '../trace/bus.js';
 import { COMPACT_MAX_DEFER_SHIFT } from './types.js';
 
@@ -75,37 +80,82 @@ export function resetCachedPositions(zone: Zone): void {
 
 /**
  * __reset_isolation_suitable(): clear the zone's skip hints and reset the cached
- * positions. (v4.8 clears every block; 6.x's sampling of candidate blocks is approximated
- * by clearing every block too.)
+ * positions. v4.8 clears every block. 6.x walks the zone from both ends a pageblock at a
+ * time and clears only blocks whose sample (every 8th page) shows a page the scanner could
+ * use (an LRU page for the migrate side, a free page for the free side), moving the cached
+ * and `compact_init_*` positions to the first such blocks.
  */
 export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
-  for (
-    let pfn = pageblockStartPfn(zone.zoneStartPfn);
-    pfn < zone.zoneEndPfn;
-    pfn += pageblock_nr_pages
-  )
-    mem.setPageblockSkip(pfn, false);
   const s = zoneCompactState(zone);
   s.blockskipFlush = false;
-  resetCachedPositions(zone);
-  s.initMigratePfn = zone.zoneStartPfn;
-  // The free side samples zone_end_pfn - 1 downwards a pageblock at a time and keeps the
-  // highest pfn whose block has a free page.
-  for (let pfn = zone.zoneEndPfn - 1; pfn > zone.zoneStartPfn; pfn -= pageblock_nr_pages)
-    if (blockHasFreePage(mem, pfn)) {
-      s.initFreePfn = pfn;
-      break;
+  if (mem.profile.compaction.scannersV48) {
+    for (
+      let pfn = pageblockStartPfn(zone.zoneStartPfn);
+      pfn < zone.zoneEndPfn;
+      pfn += pageblock_nr_pages
+    )
+      mem.setPageblockSkip(pfn, false);
+    resetCachedPositions(zone);
+    return;
+  }
+  let migratePfn = zone.zoneStartPfn;
+  let freePfn = zone.zoneEndPfn - 1;
+  let resetMigrate = freePfn;
+  let resetFree = migratePfn;
+  let sourceSet = false;
+  let freeSet = false;
+  for (; migratePfn < freePfn; migratePfn += pageblock_nr_pages, freePfn -= pageblock_nr_pages) {
+    if (resetIsolationPfn(mem, zone, migratePfn, true, sourceSet) && migratePfn < resetMigrate) {
+      sourceSet = true;
+      resetMigrate = migratePfn;
+      s.initMigratePfn = migratePfn;
+      s.cachedMigratePfn[0] = migratePfn;
+      s.cachedMigratePfn[1] = migratePfn;
     }
+    if (resetIsolationPfn(mem, zone, freePfn, freeSet, true) && freePfn > resetFree) {
+      freeSet = true;
+      resetFree = freePfn;
+      s.initFreePfn = freePfn;
+      s.cachedFreePfn = freePfn;
+    }
+  }
+  // Leave no distance if no suitable block was reset.
+  if (resetMigrate >= resetFree) {
+    s.cachedMigratePfn[0] = migratePfn;
+    s.cachedMigratePfn[1] = migratePfn;
+    s.cachedFreePfn = freePfn;
+  }
 }
 
-/** Whether the pageblock of `pfn` holds a free buddy block or lies inside one. */
-function blockHasFreePage(mem: Memory, pfn: number): boolean {
-  const { type, priv } = mem.pages;
-  const head = pfn & ~((1 << MAX_PAGE_ORDER) - 1);
-  if (type[head] >>> 24 === PGTY.buddy && priv[head] === MAX_PAGE_ORDER) return true;
-  const start = pageblockStartPfn(pfn);
-  const end = Math.min(start + pageblock_nr_pages, mem.nrPages);
-  for (let q = start; q < end; q++) if (type[q] >>> 24 === PGTY.buddy) return true;
+/**
+ * __reset_isolation_pfn(): whether the block of `pfn` may serve the scanners checked, its
+ * skip hint cleared if a sample shows an LRU page (source) or a free page (target).
+ */
+function resetIsolationPfn(
+  mem: Memory,
+  zone: Zone,
+  pfn: number,
+  checkSource: boolean,
+  checkTarget: boolean,
+): boolean {
+  const p = mem.pages;
+  // pageblock_skip_persistent(): a block headed by a compound page of pageblock order.
+  if (p.flags[pfn] & (1 << PG.head) && p.compound[pfn] >= pageblock_order) return false;
+  if (checkSource && checkTarget && !mem.pageblockSkip(pfn)) return true;
+  // The free side does not start from a block that is not MOVABLE.
+  if (!checkSource && checkTarget && mem.pageblockMigratetype(pfn) !== MIGRATE.MOVABLE)
+    return false;
+  const start = Math.max(pageblockStartPfn(pfn), zone.zoneStartPfn);
+  const end = Math.min(start + pageblock_nr_pages, zone.zoneEndPfn) - 1;
+  for (let q = start; q <= end; q += 1 << PAGE_ALLOC_COSTLY_ORDER) {
+    if (
+      (checkSource && p.flags[q] & (1 << PG.lru)) ||
+      (checkTarget && p.type[q] >>> 24 === PGTY.buddy)
+    ) {
+      mem.setPageblockSkip(q, false);
+      return true;
+    }
+  }
   return false;
 }
 
