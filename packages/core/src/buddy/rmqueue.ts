@@ -274,6 +274,9 @@ function rmqueueFallbackV617(
       return rmqueueSmallest(mem, zone, order, startMt);
     }
   }
+  // __rmqueue_steal(): one block, smallest first, never under ALLOC_NOFRAGMENT (the
+  // allocator retries without it, claiming first).
+  if (allocFlags & ALLOC.NOFRAGMENT) return -1;
   for (let o = order; o <= MAX_PAGE_ORDER; o++) {
     const mt = findFallback(zone, o, startMt);
     if (mt < 0) continue;

@@ -10,9 +10,11 @@ import {
   MIGRATE,
   PG,
   pageIsBuddy,
+  traceRecorder,
   ZONE,
   zoneWatermarkOk,
 } from '../../src/index.js';
+import { TestDriver } from '../driver.js';
 import { expectInvariants, nrFree, smallMachine, topZone } from '../helpers.js';
 
 describe('buddy allocator: split and merge (mm/page_alloc.c expand, __free_one_page)', () => {
@@ -168,6 +170,29 @@ describe('buddy allocator: fallback and pageblock stealing (compaction-by-profil
     let movable = 0;
     for (let o = 0; o <= 10; o++) movable += z.freeCount(o, MIGRATE.MOVABLE) << o;
     expect(movable).toBe(99);
+    expectInvariants(m);
+  });
+
+  it('v6.17: under ALLOC_NOFRAGMENT nothing is stolen; the retry without it claims a block first', () => {
+    // Every page a driver page but the last 256 (one free order-8 block) and the odd pages
+    // of block 0: an unmovable request in the Normal zone.
+    const m = createMachine({
+      memory: '8M',
+      zones: 'normal-only',
+      minFreeKbytes: 0,
+      profile: 'v6.17',
+    });
+    const drv = new TestDriver(m);
+    const pages = drv.alloc(m.nrPages - 256);
+    for (const p of pages) if (p < 512 && p % 2) m.run(() => drv.freeOwned(p));
+    const rec = traceRecorder(m, { events: ['mm_page_alloc_extfrag'] });
+    const pfn = m.allocPages(GFP.KERNEL, 0);
+    rec.stop();
+    // Stealing (smallest first) would take an odd page of block 0; the claim takes the order-8
+    // block and converts its pageblock.
+    expect(pfn).toBeGreaterThanOrEqual(1792);
+    expect(m.mem.pageblockMigratetype(1536)).toBe(MIGRATE.UNMOVABLE);
+    expect(rec.lines).toEqual([expect.stringMatching(/fallback_order=8 .*change_ownership=1/)]);
     expectInvariants(m);
   });
 
