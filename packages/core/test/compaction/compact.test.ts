@@ -16,9 +16,8 @@ import {
   traceRecorder,
   tryToCompactPages,
 } from '../../src/index.js';
-import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
-import { driverPagesFirst } from './layout.js';
+import { driverPagesFirst, driverPagesInBlock1 } from './layout.js';
 
 /**
  * The S32 machine: one Normal zone of 4 MOVABLE pageblocks; block 0 holds 10 published
@@ -178,22 +177,6 @@ describe.each(PROFILE_NAMES)('mm_compaction_suitable (T9) — %s', (profile) => 
   });
 });
 
-/**
- * 100 driver pages at pfns 512-611 (block 1), the rest of blocks 0-1 unmovable; blocks 2-3
- * a checkerboard of unmovable and free pages (targets, but no free block of order 1 or more).
- */
-function block1Machine(profile: ProfileName) {
-  const m = smallMachine('8M', { profile });
-  const drv = new TestDriver(m);
-  m.registerInvariantChecker('testdrv', () => drv.check());
-  for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
-    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-  for (let p = 512; p < 612; p++) m.putPage(p);
-  expect(drv.alloc(100).sort((a, b) => a - b)[0]).toBe(512);
-  for (let p = 1025; p < 2048; p += 2) m.putPage(p);
-  return { m, drv };
-}
-
 const batches = (lines: string[]) =>
   lines
     .map((l) => /nr_taken=(\d+)/.exec(l)?.[1])
@@ -202,7 +185,7 @@ const batches = (lines: string[]) =>
 
 describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile) => {
   it('a block migrated from is finished in one batch from 6.0 on; v4.8 stops at exactly 32', () => {
-    const { m } = block1Machine(profile);
+    const { m } = driverPagesInBlock1(profile);
     const rec = traceRecorder(m, { events: ['mm_compaction_isolate_migratepages'] });
     run(m);
     rec.stop();
@@ -211,7 +194,7 @@ describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile
   });
 
   it('the async free scanner visits every pfn in v4.8; 6.x strides by up to 32 and misses odd-pfn targets', () => {
-    const { m } = block1Machine(profile);
+    const { m } = driverPagesInBlock1(profile);
     const ev0 = m.mem.vmstat.get('pgmigrate_success');
     m.run(() => compactZones(m, -1, 'async'));
     const moved = m.mem.vmstat.get('pgmigrate_success') - ev0;

@@ -13,6 +13,7 @@ import {
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
+import { driverPagesInBlock1 } from './layout.js';
 
 /** 8 MiB, every page a driver page, then every odd page freed: 1024 free order-0 pages. */
 function checkerboardOfDriverPages(profile: ProfileName) {
@@ -128,29 +129,12 @@ describe('the allocator slow path', () => {
   });
 });
 
-/**
- * 100 driver pages at pfns 512-611 (block 1, of type `blockType`), the rest of blocks 0-1
- * unmovable; blocks 2-3 a checkerboard of unmovable and free pages.
- */
-function captureMachine(profile: ProfileName, blockType: number) {
-  const m = smallMachine('8M', { profile });
-  const drv = new TestDriver(m);
-  m.registerInvariantChecker('testdrv', () => drv.check());
-  for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
-    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-  for (let p = 512; p < 612; p++) m.putPage(p);
-  drv.alloc(100);
-  for (let p = 1025; p < 2048; p += 2) m.putPage(p);
-  m.mem.setPageblockMigratetype(512, blockType);
-  return { m, drv };
-}
-
 describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s', (profile) => {
   it.each([
     ['a movable request in a MOVABLE block', MIGRATE.MOVABLE, GFP.HIGHUSER_MOVABLE],
     ['an unmovable request in an UNMOVABLE block', MIGRATE.UNMOVABLE, GFP.KERNEL],
   ] as const)('%s', (_what, blockType, gfp) => {
-    const { m } = captureMachine(profile, blockType);
+    const { m } = driverPagesInBlock1(profile, blockType);
     const rec = traceRecorder(m, { events: ['mm_compaction_end'] });
     const t = m.sched.spawn(
       'alloc',

@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { GFP, type ProfileName } from '../../src/index.js';
+import { GFP, MIGRATE, type ProfileName } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { smallMachine } from '../helpers.js';
 
@@ -31,5 +31,23 @@ export function driverPagesFirst(profile: ProfileName, n: number, opts: LayoutOp
   expect(pages).toEqual(Array.from({ length: n }, (_, i) => i));
   if (opts.freeRestOfBlock0) for (let p = n; p < 512; p++) m.putPage(p);
   if (opts.freeTop ?? true) for (let p = 1537; p < 2048; p++) m.putPage(p);
+  return { m, drv };
+}
+
+/**
+ * 8 MiB, one Normal zone: 100 published driver pages at pfns 512-611 (block 1, of type
+ * `blockType`), the rest of blocks 0-1 unmovable; blocks 2-3 a checkerboard of unmovable
+ * and free pages (targets, but no free block of order 1 or more).
+ */
+export function driverPagesInBlock1(profile: ProfileName, blockType: number = MIGRATE.MOVABLE) {
+  const m = smallMachine('8M', { profile });
+  const drv = new TestDriver(m);
+  m.registerInvariantChecker('testdrv', () => drv.check());
+  for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+  for (let p = 512; p < 612; p++) m.putPage(p);
+  expect(drv.alloc(100).sort((a, b) => a - b)[0]).toBe(512);
+  for (let p = 1025; p < 2048; p += 2) m.putPage(p);
+  m.mem.setPageblockMigratetype(512, blockType);
   return { m, drv };
 }
