@@ -31,6 +31,12 @@ export interface Profile {
   /** free_pages_prepare resets any page type (v6.17); older releases call a typed page bad. */
   readonly freeClearsPageType: boolean;
   /** PG_slab at free makes a bad page (≤ v6.3; slab became a page type later). */
+  /**
+   * Free-time flag rules besides PG_slab: `'v4.8'` (PG_swapcache also makes a bad page),
+   * `'6.x'`, `'v6.17'` (PG_mlocked is cleared and counted in unevictable_pgs_cleared
+   * instead of making a bad page).
+   */
+  readonly freeFlagRules: 'v4.8' | '6.x' | 'v6.17';
   readonly slabFlagIsBad: boolean;
   /**
    * __rmqueue_fallback style (compaction-by-profile T16): `'v4.8'` largest order first, steal
@@ -257,6 +263,7 @@ const base = {
   freeResetsMapping: 'tag',
   freeClearsPageType: false,
   slabFlagIsBad: true,
+  freeFlagRules: '6.x',
   fallback: 'v6.0',
   mergeRewritesBuddyType: false,
   hasFolios: true,
@@ -332,6 +339,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     shortcutLocks: true,
     putbackPermanentInside: true,
     movableCountedIsolated: true,
+    freeFlagRules: 'v4.8',
     migrateTraceV6: false,
     isolatedFlagNonAtomic: true,
     minFreeKbytesMax: 65536,
@@ -389,6 +397,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     freeResetsMapping: 'anon',
     freeClearsPageType: true,
     slabFlagIsBad: false,
+    freeFlagRules: 'v6.17',
     fallback: 'v6.17',
     mergeRewritesBuddyType: true,
     isolationGet: 'folio_get_nontail_page',

@@ -123,7 +123,7 @@ export function freePagesPrepare(mem: Memory, pfn: number, order: number): boole
     p.type[pfn] === -1 &&
     (m === 0 || (m & mem.freeResetMappingBits) !== 0) &&
     p.refcount[pfn] === 0 &&
-    !(f & mem.freeCheckMask)
+    !(f & mem.freeSlowMask)
   ) {
     p.flags[pfn] = f & (1 << PG.hwpoison);
     p.mapping[pfn] = 0;
@@ -139,6 +139,12 @@ function freePagesPrepareSlow(mem: Memory, pfn: number, order: number): boolean 
   const p = mem.pages;
   let ok = true;
   const n = 1 << order;
+  // v6.17: an mlocked folio is munlocked here, not reported (mops keeps no NR_MLOCK: it
+  // has no mlock()).
+  if (mem.profile.freeFlagRules === 'v6.17' && p.flags[pfn] & (1 << PG.mlocked)) {
+    p.flags[pfn] &= ~(1 << PG.mlocked);
+    mem.vmstat.count('unevictable_pgs_cleared', n);
+  }
   for (let i = n - 1; i >= 0; i--) {
     const q = pfn + i;
     if (i > 0 && p.compound[q] < 0) p.compound[q] = 0;

@@ -84,12 +84,22 @@ export class Memory {
     this.node = new Node(0, this.pages.lists);
     this.pageblock = new Uint8Array(Math.ceil(nrPages / (1 << pageblock_order)));
     this.owners.register('kernel');
-    this.freeCheckMask = FLAGS_CHECK_AT_FREE & (profile.slabFlagIsBad ? -1 : ~(1 << PG.slab));
+    let bad = FLAGS_CHECK_AT_FREE & (profile.slabFlagIsBad ? -1 : ~(1 << PG.slab));
+    if (profile.freeFlagRules === 'v4.8') bad |= 1 << PG.swapcache;
+    if (profile.freeFlagRules === 'v6.17') bad &= ~(1 << PG.mlocked);
+    this.freeCheckMask = bad;
+    // Flags that send a free down the slow path: the bad ones, and v6.17's PG_mlocked.
+    this.freeSlowMask = bad | (profile.freeFlagRules === 'v6.17' ? 1 << PG.mlocked : 0);
     this.freeResetMappingBits = profile.freeResetsMapping === 'tag' ? 3 : 1;
   }
 
-  /** PAGE_FLAGS_CHECK_AT_FREE for this profile (PG_slab counts only up to v6.3). */
+  /**
+   * PAGE_FLAGS_CHECK_AT_FREE for this profile (PG_slab counts only up to v6.3, PG_mlocked
+   * only up to v6.3, PG_swapcache in v4.8).
+   */
   readonly freeCheckMask: number;
+  /** Flags that make free_pages_prepare take its slow path (see the constructor). */
+  readonly freeSlowMask: number;
   /** The `mapping` tag bits that make free_pages_prepare reset it (see Profile.freeResetsMapping). */
   readonly freeResetMappingBits: number;
 

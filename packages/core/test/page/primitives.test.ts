@@ -186,6 +186,23 @@ describe('page flags and the page lock (spec §1.2, §1.5)', () => {
     expectInvariants(m);
   });
 
+  it.each(PROFILE_NAMES)(
+    'free-time flags (T18) — %s: PG_mlocked is a bad page up to v6.3 and cleared and counted in v6.17; PG_swapcache is bad in v4.8',
+    (profile) => {
+      const m = smallMachine('4M', { profile });
+      const a = m.allocPages(GFP.KERNEL, 0);
+      m.mem.pages.flags[a] |= 1 << PG.mlocked;
+      m.putPage(a);
+      expect(m.mem.leaked.has(a)).toBe(profile !== 'v6.17');
+      expect(m.mem.vmstat.get('unevictable_pgs_cleared')).toBe(profile === 'v6.17' ? 1 : 0);
+      const b = m.allocPages(GFP.KERNEL, 0);
+      m.mem.pages.flags[b] |= 1 << PG.swapcache;
+      m.putPage(b);
+      expect(m.mem.leaked.has(b)).toBe(profile === 'v4.8');
+      expectInvariants(m);
+    },
+  );
+
   it('freeing resets mapping only when a tag bit is set (v4.8-v6.3) and page types only in v6.17', () => {
     for (const profile of PROFILE_NAMES) {
       const m = smallMachine('4M', { profile });
