@@ -49,15 +49,21 @@ export class CompactionState {
   /** kcompactd_max_order: the largest order requested by wakeups, 0 when none is pending. */
   kcompactdMaxOrder = 0;
   /**
-   * kcompactd_highest_zoneidx: the tightest zone limit requested by wakeups (the lowest),
-   * MAX_NR_ZONES - 1 when none is.
+   * kcompactd_highest_zoneidx: the tightest zone limit requested by wakeups (the lowest);
+   * the highest populated zone (pgdat->nr_zones - 1) when none is.
    */
-  kcompactdHighestZoneidx: number = MAX_NR_ZONES - 1;
+  kcompactdHighestZoneidx: number;
   /** Jiffies of the next proactive check. */
   nextProactiveCheck = 0;
 
+  /** pgdat->nr_zones - 1: the highest populated zone. */
+  readonly topZoneidx: number;
+
   constructor(m: Machine) {
     this.sysctl = new CompactionSysctls(() => this.triggerProactive(m));
+    const zones = m.mem.populatedZones;
+    this.topZoneidx = zones.length ? zones[zones.length - 1].idx : 0;
+    this.kcompactdHighestZoneidx = this.topZoneidx;
   }
 
   /** compaction_proactiveness_sysctl_handler(): wake kcompactd for a proactive check. */
@@ -66,11 +72,10 @@ export class CompactionState {
     this.proactiveTrigger = true;
     const trace = m.mem.trace;
     if (m.profile.compaction.proactiveWriteTraced && trace.enabled.mm_compaction_wakeup_kcompactd) {
-      const zones = m.mem.populatedZones;
       trace.fire('mm_compaction_wakeup_kcompactd', {
         nid: 0,
         order: -1,
-        highest_zoneidx: zones[zones.length - 1].idx,
+        highest_zoneidx: this.topZoneidx,
       });
     }
   }
@@ -117,6 +122,7 @@ function* runZone(
       ? new CaptureControl(cc, m.sched, m.mem)
       : undefined;
   if (capture) m.mem.captures.push(capture);
+  let handedOver = false;
   try {
     let result = yield* compactZone(k, cc, {
       sysctl: st.sysctl,
@@ -125,6 +131,7 @@ function* runZone(
     });
     const captured = capture ? capture.page : -1;
     if (captured >= 0) result = COMPACT.SUCCESS;
+    handedOver = true;
     return {
       result,
       migrateScanned: cc.totalMigrateScanned,
@@ -132,7 +139,11 @@ function* runZone(
       captured,
     };
   } finally {
-    if (capture) m.mem.captures.splice(m.mem.captures.indexOf(capture), 1);
+    if (capture) {
+      m.mem.captures.splice(m.mem.captures.indexOf(capture), 1);
+      // A compaction that threw gives a captured block back rather than lose it.
+      if (!handedOver && capture.page >= 0) releaseCaptured(m.mem, capture.page, cc.order);
+    }
     freeCompactControl(k, cc);
   }
 }
@@ -434,7 +445,7 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   }
   // Done until woken again, but a larger order or a tighter limit asked meanwhile stays.
   if (st.kcompactdMaxOrder <= order) st.kcompactdMaxOrder = 0;
-  if (st.kcompactdHighestZoneidx >= highest) st.kcompactdHighestZoneidx = MAX_NR_ZONES - 1;
+  if (st.kcompactdHighestZoneidx >= highest) st.kcompactdHighestZoneidx = st.topZoneidx;
   return out;
 }
 

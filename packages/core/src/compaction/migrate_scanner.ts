@@ -212,7 +212,13 @@ export function* isolateMigratepagesBlock(
  * which mops does not model.
  */
 function acctIsolated(mem: Memory, cc: CompactControl): void {
-  if (mem.profile.movableCountedIsolated) mem.vmstat.node[NS.nr_isolated_file] += cc.nrMigratepages;
+  if (!mem.profile.movableCountedIsolated) return;
+  const lists = mem.pages.lists;
+  for (let pfn = lists.first(cc.migratepages); pfn !== -1; pfn = lists.nextOf(pfn))
+    if (!mem.countedIsolated.has(pfn)) {
+      mem.countedIsolated.add(pfn);
+      mem.vmstat.node[NS.nr_isolated_file]++;
+    }
 }
 
 /**

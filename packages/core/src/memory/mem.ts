@@ -70,6 +70,12 @@ export class Memory {
    * them a block it is about to merge further (see `FreeCapture`).
    */
   readonly captures: FreeCapture[] = [];
+  /**
+   * v4.8: the isolated pages compaction counted in nr_isolated_file (acct_isolated) and
+   * migrate_pages or putback_movable_pages has not subtracted yet. Pages isolated by other
+   * callers are not counted, as in the kernel, and so not subtracted either.
+   */
+  readonly countedIsolated = new Set<number>();
   /** Allocations that failed (normal under pressure; never fatal). */
   allocFailures = 0;
 

@@ -9,6 +9,7 @@ import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import type { Kctx } from '../page/lock.js';
 import { PF_MEMALLOC } from '../sched/types.js';
+import { NS } from '../vmstat/vmstat.js';
 import type { PendingMigrate } from './callbacks.js';
 import type { DefinedOps } from './movable.js';
 import type { NewFolio, PutNewFolio } from './types.js';
@@ -47,4 +48,13 @@ export function migrateFolioDone(c: Ctx, src: number): void {
 export function mayNotSleep(c: Ctx): boolean {
   const t = c.k.sched.current;
   return t !== undefined && (t.flags & PF_MEMALLOC) !== 0;
+}
+
+/**
+ * v4.8: migrate_pages() and putback_movable_pages() subtract a page compaction counted in
+ * nr_isolated_file (see Memory.countedIsolated).
+ */
+export function uncountIsolated(mem: Memory, pfn: number): void {
+  if (mem.profile.movableCountedIsolated && mem.countedIsolated.delete(pfn))
+    mem.vmstat.node[NS.nr_isolated_file]--;
 }

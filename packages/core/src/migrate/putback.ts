@@ -9,8 +9,8 @@ import type { ListId } from '../memory/list.js';
 import { ISOLATED } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { NS } from '../vmstat/vmstat.js';
 import { callPutbackPage, callPutbackPageGen } from './callbacks.js';
+import { uncountIsolated } from './migrate_ctx.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
 /**
@@ -48,7 +48,7 @@ export function* putbackMovablePages(k: Kctx, list: ListId): KernelGen {
   const lists = mem.pages.lists;
   for (let pfn = lists.first(list); pfn !== -1; pfn = lists.first(list)) {
     lists.del(pfn);
-    if (mem.profile.movableCountedIsolated) mem.vmstat.node[NS.nr_isolated_file]--;
+    uncountIsolated(mem, pfn);
     if (!page_has_movable_ops(mem, pfn))
       bug(mem, 'putback_movable_pages: not a movable page (mops models no LRU pages)', pfn);
     yield* putbackMovablePage(k, pfn);

@@ -9,7 +9,6 @@ import type { ListId } from '../memory/list.js';
 import { ISOLATED, PG } from '../page/flags.js';
 import { lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { NS } from '../vmstat/vmstat.js';
 import { callMigratePage, callMigratePageGen } from './callbacks.js';
 import {
   type Ctx,
@@ -18,6 +17,7 @@ import {
   mayNotSleep,
   migrateFolioDone,
   releaseDst,
+  uncountIsolated,
 } from './migrate_ctx.js';
 import { __PageMovable, PageMovable } from './movable.js';
 import { moveToNewFolioBegin, moveToNewFolioEnd } from './move.js';
@@ -103,7 +103,7 @@ function* unmapAndMove(
   }
   if (rc !== EAGAIN) {
     p.lists.del(src);
-    if (prof.movableCountedIsolated) mem.vmstat.node[NS.nr_isolated_file]--;
+    uncountIsolated(mem, src);
   }
   if (rc === 0) {
     migrateFolioDone(c, src);

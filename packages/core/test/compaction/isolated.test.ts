@@ -5,8 +5,10 @@ import {
   compactZones,
   Deadlock,
   Errno,
+  isolateMovablePage,
   PROFILE_NAMES,
   type ProfileName,
+  putbackMovablePages,
 } from '../../src/index.js';
 import { expectInvariants } from '../helpers.js';
 import { driverPagesFirst } from './layout.js';
@@ -62,6 +64,26 @@ describe.each(PROFILE_NAMES)('nr_isolated_file and compaction — %s', (profile)
     expect(m.sched.runToEnd(a)).toEqual([COMPACT.COMPLETE]);
     expect(m.sched.runToEnd(c)).toEqual([COMPACT.COMPLETE]);
     expect(isolatedFile(m)).toBe(0);
+    expectInvariants(m);
+  });
+});
+
+describe('v4.8 isolation outside compaction', () => {
+  it('is not counted, and migrate_pages / putback_movable_pages subtract nothing for it', () => {
+    const { m } = machine('v4.8');
+    const lists = m.mem.pages.lists;
+    const list = lists.newList();
+    for (const pfn of [0, 1, 2, 3]) {
+      expect(m.run(() => isolateMovablePage(m, pfn, 0))).toBe(true);
+      lists.addTail(list, pfn);
+    }
+    expect(isolatedFile(m)).toBe(0);
+    m.run(() => putbackMovablePages(m, list));
+    expect(isolatedFile(m)).toBe(0);
+    // Compaction still counts its own, and gives them back.
+    m.run(() => compactMemory(m));
+    expect(isolatedFile(m)).toBe(0);
+    expect(m.mem.countedIsolated.size).toBe(0);
     expectInvariants(m);
   });
 });
