@@ -37,6 +37,7 @@ import { COMPACT, COMPACT_PRIO, type CompactPriority, type CompactResult } from 
 
 /** HPAGE_FRAG_CHECK_INTERVAL_MSEC: kcompactd's proactive check period. */
 export const HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500;
+const PROACTIVE_PERIOD = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
 
 /** Per-machine compaction state: sysctls, kcompactd and the kswapd stand-in. */
 export class CompactionState {
@@ -458,8 +459,7 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   const st = compactionState(m);
   const out: CompactResult[] = [];
   const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
-  const period = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
-  if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + period;
+  if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
   for (;;) {
     // A proactiveness write woke kcompactd for a check now.
     if (st.proactiveTrigger) {
@@ -484,18 +484,17 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
  * (64 periods when the run did not lower the score).
  */
 function* proactiveCheck(m: Machine, st: CompactionState, out: CompactResult[]): KernelGen<number> {
-  const period = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
   if (
     m.profile.compaction.proactive === 'none' ||
     st.sysctl.compactionProactiveness === 0 ||
     st.kswapdRunning
   )
-    return period;
+    return PROACTIVE_PERIOD;
   const before = fragmentationScoreNode(m.mem);
   if (before <= proactiveThresholds(m.profile, st.sysctl.compactionProactiveness).high)
-    return period;
+    return PROACTIVE_PERIOD;
   out.push(...(yield* compactNode(m, true)));
-  return fragmentationScoreNode(m.mem) >= before ? period << 6 : period;
+  return fragmentationScoreNode(m.mem) >= before ? PROACTIVE_PERIOD << 6 : PROACTIVE_PERIOD;
 }
 
 /** The migrate modes by name, for command-line options. */

@@ -36,11 +36,14 @@ export function isolationSuitable(mem: Memory, cc: CompactControl, pfn: number):
 
 /** update_cached_migrate(): move the cached migrate positions past a scanned block. */
 function updateCachedMigrate(cc: CompactControl, pfn: number): void {
-  if (cc.noSetSkipHint) return;
+  if (!cc.noSetSkipHint) raiseCachedMigrate(cc, pageblockEndPfn(pfn));
+}
+
+/** Raise the async (and, for a sync compaction, the sync) cached migrate position to `pfn`. */
+function raiseCachedMigrate(cc: CompactControl, pfn: number): void {
   const s = zoneCompactState(cc.zone);
-  const next = pageblockEndPfn(pfn);
-  if (next > s.cachedMigratePfn[0]) s.cachedMigratePfn[0] = next;
-  if (cc.mode !== MIGRATE_MODE.ASYNC && next > s.cachedMigratePfn[1]) s.cachedMigratePfn[1] = next;
+  if (pfn > s.cachedMigratePfn[0]) s.cachedMigratePfn[0] = pfn;
+  if (cc.mode !== MIGRATE_MODE.ASYNC && pfn > s.cachedMigratePfn[1]) s.cachedMigratePfn[1] = pfn;
 }
 
 /** A block headed by a compound page of pageblock order or more (pageblock_skip_persistent). */
@@ -177,10 +180,7 @@ export function* isolateMigratepagesBlock(
     // update_pageblock_skip(): only a block scanned to its end without isolating anything.
     if (lowPfn === endPfn && !nrIsolated && !cc.ignoreSkipHint && validBlock >= 0) {
       mem.setPageblockSkip(validBlock, true);
-      const s = zoneCompactState(cc.zone);
-      if (validBlock > s.cachedMigratePfn[0]) s.cachedMigratePfn[0] = validBlock;
-      if (cc.mode !== MIGRATE_MODE.ASYNC && validBlock > s.cachedMigratePfn[1])
-        s.cachedMigratePfn[1] = validBlock;
+      raiseCachedMigrate(cc, validBlock);
     }
   } else if (lowPfn === endPfn && (!nrIsolated || cc.finishPageblock)) {
     // Also after giving up a block marked skip (no valid page then, so no new mark): the
@@ -271,6 +271,7 @@ export function* isolateMigratepages(
   // The search only picks blocks not marked skip (v6.0/v6.3 then mark them): do not test
   // that block's hint again.
   let fastFindBlock = lowPfn !== cc.migratePfn && !cc.fastSearchFail;
+  const prof = mem.profile.compaction;
   let blockEnd = pageblockEndPfn(lowPfn);
   for (
     ;
@@ -281,7 +282,6 @@ export function* isolateMigratepages(
       blockEnd += pageblock_nr_pages
   ) {
     if (blockEnd > zone.zoneEndPfn) break;
-    const prof = mem.profile.compaction;
     // v4.8 tests the hint of every block it enters, even mid-block.
     const aligned =
       prof.scannersV48 ||
