@@ -92,8 +92,8 @@ class Filler implements MovableFiller {
   readonly isolated: PfnSet;
   migrations = 0;
   private readonly k: Kctx;
-  /** Content tag of each page (machines with contents only). */
-  private readonly tags = new Map<number, number>();
+  /** Content tag of each page, 0 for none (machines with contents only). */
+  private readonly tags: Uint32Array;
   private nextTag = 1;
   private readonly space: AddressSpace;
   private readonly target: AddressSpace | MovableOperations;
@@ -102,6 +102,7 @@ class Filler implements MovableFiller {
   constructor(readonly machine: Machine) {
     const mem = machine.mem;
     this.pages = new PfnSet(mem.nrPages);
+    this.tags = new Uint32Array(mem.pages.contents ? mem.nrPages : 0);
     this.isolated = new PfnSet(mem.nrPages);
     this.k = { mem, sched: machine.sched };
     this.owner = mem.owners.register(FILLER_NAME);
@@ -149,7 +150,7 @@ class Filler implements MovableFiller {
       data[base + i] = b;
       data[base + PAGE_SIZE - TAG_BYTES + i] = b;
     }
-    this.tags.set(pfn, tag);
+    this.tags[pfn] = tag;
   }
 
   /** The tag read back from a page's first and last bytes, or -1 when they disagree. */
@@ -184,7 +185,9 @@ class Filler implements MovableFiller {
     p.setOwner(pfn, this.owner);
     this.publish(pfn);
     unlockPage(this.k, pfn);
-    this.stamp(pfn, this.nextTag++ >>> 0);
+    this.stamp(pfn, this.nextTag);
+    // Tags run 1..2^32-1: 0 means no tag.
+    this.nextTag = this.nextTag === 0xffffffff ? 1 : this.nextTag + 1;
     this.pages.add(pfn);
   }
 
@@ -232,7 +235,7 @@ class Filler implements MovableFiller {
       unlockPage(this.k, pfn);
     }
     this.pages.delete(pfn);
-    this.tags.delete(pfn);
+    if (this.tags.length) this.tags[pfn] = 0;
     putPage(mem, pfn);
   }
 
@@ -257,11 +260,9 @@ class Filler implements MovableFiller {
     const data = mem.pages.contents;
     if (data) {
       data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
-      const tag = this.tags.get(src);
-      if (tag !== undefined) {
-        this.tags.delete(src);
-        this.tags.set(dst, tag);
-      }
+      const tags = this.tags;
+      tags[dst] = tags[src];
+      tags[src] = 0;
     }
     // dst becomes our page: published (the VM holds its lock) with our own reference.
     mem.pages.setOwner(dst, this.owner);
@@ -300,8 +301,8 @@ class Filler implements MovableFiller {
         out.push(`pfn ${hex(pfn)}: owned page has refcount ${p.refcount[pfn]}`);
       if (p.flags[pfn] & ISOLATED) out.push(`pfn ${hex(pfn)}: owned page is isolated`);
       if (!marked(pfn)) out.push(`pfn ${hex(pfn)}: owned page is not published as movable`);
-      const tag = this.tags.get(pfn);
-      if (tag !== undefined && this.readTag(pfn) !== tag)
+      const tag = this.tags.length ? this.tags[pfn] : 0;
+      if (tag !== 0 && this.readTag(pfn) !== tag)
         out.push(`pfn ${hex(pfn)}: contents lost (tag ${tag} expected)`);
     }
     for (const pfn of this.isolated) {
