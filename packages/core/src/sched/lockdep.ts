@@ -380,15 +380,18 @@ function dropHeld(task: Task, key: WaitKey): boolean {
   const keys = task.heldKeys;
   const i = keys.lastIndexOf(key);
   if (i < 0) return false;
-  if (i === keys.length - 1) {
-    keys.pop();
-    task.heldClasses.pop();
-    task.heldFlags.pop();
-  } else {
-    keys.splice(i, 1);
-    task.heldClasses.splice(i, 1);
-    task.heldFlags.splice(i, 1);
+  // Locks are often released out of order (zs_page_migrate drops pool->lock first): close
+  // the gap by hand, as splice would allocate an array of the removed entries each time.
+  const classes = task.heldClasses;
+  const flags = task.heldFlags;
+  for (let j = i + 1; j < keys.length; j++) {
+    keys[j - 1] = keys[j];
+    classes[j - 1] = classes[j];
+    flags[j - 1] = flags[j];
   }
+  keys.pop();
+  classes.pop();
+  flags.pop();
   return true;
 }
 
