@@ -45,6 +45,7 @@ export class GraphSnapshot {
     const keysBySlot = new Map<number, string[]>();
     const stack: object[] = [...roots];
     const code: string[] = ['let o, v, n;'];
+    const views: View[] = [];
     const push = (v: unknown): void => {
       if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
     };
@@ -58,15 +59,7 @@ export class GraphSnapshot {
       if (seen.has(o)) continue;
       seen.add(o);
       if (ArrayBuffer.isView(o)) {
-        if (o instanceof DataView) continue;
-        const copy = (o as unknown as { slice(): ArrayLike<number> }).slice();
-        const i = slot(o, copy);
-        // Small arrays: a plain loop beats the call into TypedArray.prototype.set.
-        if (copy.length <= 64)
-          code.push(
-            `o = O[${i}]; v = V[${i}]; for (let i = 0; i < ${copy.length}; i++) o[i] = v[i];`,
-          );
-        else code.push(`O[${i}].set(V[${i}]);`);
+        if (!(o instanceof DataView)) views.push(o as unknown as View);
         continue;
       }
       if (Object.isFrozen(o) || isGenerator(o) || isContainer(o)) continue;
@@ -126,6 +119,24 @@ export class GraphSnapshot {
       keysBySlot.set(i, keys);
       for (const v of values) push(v);
     }
+    for (const group of viewGroups(views)) {
+      if (group.length === 1) {
+        const o = group[0];
+        const copy = o.slice();
+        const i = slot(o, copy);
+        // Small arrays: a plain loop beats the call into TypedArray.prototype.set.
+        if (copy.length <= 16)
+          code.push(
+            `o = O[${i}]; v = V[${i}]; for (let i = 0; i < ${copy.length}; i++) o[i] = v[i];`,
+          );
+        else code.push(`O[${i}].set(V[${i}]);`);
+      } else {
+        // Views that together cover their whole buffer: one copy of the buffer.
+        const whole = new Uint8Array(group[0].buffer);
+        const i = slot(whole, whole.slice());
+        code.push(`O[${i}].set(V[${i}]);`);
+      }
+    }
     this.objects = this.targets.length;
     const K: (string[] | undefined)[] = this.targets.map((_, i) => keysBySlot.get(i));
     const compiled = new Function(
@@ -151,6 +162,49 @@ export class GraphSnapshot {
   restore(): void {
     this.run(this.targets, this.saved);
   }
+}
+
+/** A typed array, as the snapshot uses it. */
+interface View {
+  readonly buffer: ArrayBufferLike;
+  readonly byteOffset: number;
+  readonly byteLength: number;
+  readonly length: number;
+  slice(): View & ArrayLike<number>;
+}
+
+/**
+ * The views to record, grouped: several views of one buffer that together cover all of it
+ * form one group (restored as one copy of the buffer); any other view is a group of its
+ * own. A view of part of a buffer shared with state outside the snapshot (a pooled Buffer)
+ * is never widened to the whole buffer.
+ */
+function viewGroups(views: readonly View[]): View[][] {
+  const byBuffer = new Map<ArrayBufferLike, View[]>();
+  for (const v of views) {
+    const g = byBuffer.get(v.buffer);
+    if (g) g.push(v);
+    else byBuffer.set(v.buffer, [v]);
+  }
+  const out: View[][] = [];
+  for (const [buffer, group] of byBuffer) {
+    if (group.length > 1 && covers(group, buffer.byteLength)) out.push(group);
+    else for (const v of group) out.push([v]);
+  }
+  return out;
+}
+
+/** Whether the byte ranges of `views` cover [0, byteLength). */
+function covers(views: readonly View[], byteLength: number): boolean {
+  const ranges = views
+    .map((v) => [v.byteOffset, v.byteOffset + v.byteLength] as const)
+    .sort((a, b) => a[0] - b[0]);
+  let end = 0;
+  for (const [from, to] of ranges) {
+    if (from > end) return false;
+    end = Math.max(end, to);
+  }
+  return end === byteLength;
 }
 
 function prune(o: Record<string, unknown>, keys: string[]): void {

@@ -367,6 +367,30 @@ describe('machine reuse (snapshot and restore) and memoised invariant checks', (
     expect('extra' in o).toBe(false);
   });
 
+  it('GraphSnapshot restores views that cover one buffer together, and never widens a partial view', () => {
+    const buf = new ArrayBuffer(32);
+    const lo = new Int32Array(buf, 0, 4);
+    const hi = new Float64Array(buf, 16, 2);
+    lo.set([1, 2, 3, 4]);
+    hi.set([0.5, 1.5]);
+    // Two views of one part of a buffer shared with state outside the snapshot.
+    const pool = new Uint8Array(16).fill(7);
+    const part = pool.subarray(0, 4);
+    const other = pool.subarray(4, 8);
+    const snap = new GraphSnapshot([{ lo, hi, part, other }]);
+    lo[3] = 40;
+    hi[0] = -1;
+    part[0] = 1;
+    other[0] = 2;
+    pool[12] = 9;
+    snap.restore();
+    expect([...lo]).toEqual([1, 2, 3, 4]);
+    expect([...hi]).toEqual([0.5, 1.5]);
+    expect(part[0]).toBe(7);
+    expect(other[0]).toBe(7);
+    // Bytes no recorded view covers belong to someone else: left alone.
+    expect(pool[12]).toBe(9);
+  });
   it('GraphSnapshot restores the iteration order of maps and sets whose contents came back', () => {
     const map = new Map([
       ['a', 1],

@@ -43,14 +43,18 @@ export class PageArrays {
     readonly nr: number,
     withContents: boolean,
   ) {
-    this.flags = new Int32Array(nr);
-    this.refcount = new Int32Array(nr);
-    this.type = new Int32Array(nr).fill(-1);
-    this.mapping = new Int32Array(nr);
-    this.priv = new Int32Array(nr);
-    this.lruNext = new Int32Array(nr);
-    this.lruPrev = new Int32Array(nr);
-    this.compound = new Int32Array(nr);
+    // One buffer for the eight fields: a machine's metadata is one block of memory, and a
+    // snapshot of it one copy.
+    const buf = new ArrayBuffer(nr * 4 * 8);
+    const field = (i: number): Int32Array => new Int32Array(buf, i * nr * 4, nr);
+    this.flags = field(0);
+    this.refcount = field(1);
+    this.type = field(2).fill(-1);
+    this.mapping = field(3);
+    this.priv = field(4);
+    this.lruNext = field(5);
+    this.lruPrev = field(6);
+    this.compound = field(7);
     if (withContents) {
       const bytes = nr * PAGE_SIZE;
       if (bytes > MAX_CONTENT_BYTES)
