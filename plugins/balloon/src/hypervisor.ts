@@ -79,11 +79,14 @@ export class Hypervisor {
   refuse: ((pfn: number) => boolean) | undefined;
   private readonly mem: Memory;
   private readonly prng: Prng;
+  /** The guest's page contents, if it has any. */
+  private readonly contents: Uint8Array | undefined;
 
   /** @param machine the guest */
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
     this.mem = machine.mem;
     this.prng = machine.prng;
+    this.contents = machine.mem.pages.contents;
     this.held = new PfnSet(machine.mem.nrPages);
     this.latency = nonNegativeInt(opts.latency ?? 0, 'latency');
     this.limit = opts.limit === undefined ? Infinity : nonNegativeInt(opts.limit, 'limit');
@@ -147,18 +150,24 @@ export class Hypervisor {
   }
 
   private take(pfn: number, refusable: boolean): boolean {
-    const mem = this.mem;
     // One test for the three ways an inflate can be wrong (outside the guest, already held,
     // a free page); badInflate tells them apart.
-    if (this.held.has(pfn) || !(mem.pages.refcount[pfn] > 0)) this.badInflate(pfn);
-    if (refusable && this.refuses(pfn)) {
-      this.stats.refused++;
-      return false;
-    }
+    if (this.held.has(pfn) || !(this.mem.pages.refcount[pfn] > 0)) this.badInflate(pfn);
+    if (refusable && this.refuses(pfn)) return this.refused();
     this.held.add(pfn);
     this.stats.pagesInflated++;
-    mem.pages.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+    if (this.contents) this.poison(pfn);
     return true;
+  }
+
+  private refused(): false {
+    this.stats.refused++;
+    return false;
+  }
+
+  /** An inflated page reads as {@link HOST_POISON}. */
+  private poison(pfn: number): void {
+    this.contents?.fill(HOST_POISON, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
   }
 
   private badInflate(pfn: number): never {
@@ -169,12 +178,16 @@ export class Hypervisor {
   }
 
   private give(pfn: number): void {
-    const mem = this.mem;
     if (!this.held.has(pfn)) this.badDeflate(pfn);
-    this.checkUntouched(pfn);
+    if (this.contents) this.unpoison(pfn);
     this.held.delete(pfn);
     this.stats.pagesDeflated++;
-    mem.pages.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+  }
+
+  /** A deflated page: checked untouched, then zeroed. */
+  private unpoison(pfn: number): void {
+    this.checkUntouched(pfn);
+    this.contents?.fill(0, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
   }
 
   private badDeflate(pfn: number): never {
