@@ -15,6 +15,7 @@ export {
   Lifecycle,
   scoped,
 } from 'tsyringe';
+export * from './buddy/boost.js';
 export * from './buddy/free_area.js';
 export * from './buddy/free_page.js';
 export * from './buddy/gfp.js';

@@ -45,6 +45,15 @@ export interface Profile {
    * (largest first) then steal (smallest first, one page, block keeps its type).
    */
   readonly fallback: 'v4.8' | 'v6.0' | 'v6.17';
+  /**
+   * Watermark boosting (compaction-by-profile T9, T16): `'none'` (v4.8: no boost, no
+   * vm.watermark_boost_factor); otherwise a fallback that claims part of a pageblock boosts
+   * the zone's watermarks and, for an ALLOC_KSWAPD allocation, marks the zone
+   * ZONE_BOOSTED_WATERMARK, which rmqueue() turns into a kswapd wakeup after any allocation
+   * from the zone (`'wake_any'`, up to 6.4) or only after an ALLOC_KSWAPD one
+   * (`'wake_kswapd'`, 6.5 on).
+   */
+  readonly watermarkBoost: 'none' | 'wake_any' | 'wake_kswapd';
   /** Merging two order ≥ pageblock_order blocks of different types rewrites the buddy's type. */
   readonly mergeRewritesBuddyType: boolean;
   /** Folio helpers exist (`folio_ref_freeze`); v4.8 only has `page_ref_freeze`. */
@@ -265,6 +274,7 @@ const base = {
   slabFlagIsBad: true,
   freeFlagRules: '6.x',
   fallback: 'v6.0',
+  watermarkBoost: 'wake_any',
   mergeRewritesBuddyType: false,
   hasFolios: true,
   isolationGet: 'get_page_unless_zero',
@@ -333,6 +343,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     ...base,
     name: 'v4.8',
     fallback: 'v4.8',
+    watermarkBoost: 'none',
     hasFolios: false,
     movableMarker: 'address_space',
     allocBeforeShortcut: true,
@@ -399,6 +410,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     slabFlagIsBad: false,
     freeFlagRules: 'v6.17',
     fallback: 'v6.17',
+    watermarkBoost: 'wake_kswapd',
     mergeRewritesBuddyType: true,
     isolationGet: 'folio_get_nontail_page',
     movableMarker: 'page_type',

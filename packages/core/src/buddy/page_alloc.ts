@@ -10,6 +10,7 @@ import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
 import { OWNER_SHIFT, PG } from '../page/flags.js';
 import { EV } from '../vmstat/vmstat.js';
+import { wakeAllKswapds, wakeKswapdIfBoosted } from './boost.js';
 import { __GFP, ALLOC, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
 import { rmqueue } from './rmqueue.js';
 
@@ -103,6 +104,7 @@ export function getPageFromFreelist(
         if (!zoneWatermarkOk(zone, order, mark, highest, allocFlags, zone.nrFreePages)) continue;
       }
       const pfn = rmqueue(mem, zone, order, mt, allocFlags);
+      if (zone.boosted) wakeKswapdIfBoosted(mem, zone, allocFlags);
       if (pfn < 0) continue;
       prepNewPage(mem, pfn, order, gfp, owner);
       mem.vmstat.events[EV_PGALLOC[Math.min(zi, 3)]] += 1 << order;
@@ -152,6 +154,7 @@ function allocFlagsNofragment(mem: Memory, gfp: number): number {
 /** gfp_to_alloc_flags() for the slow path: the min watermark and the reserves gfp allows. */
 export function gfpToAllocFlags(gfp: number): number {
   let flags = ALLOC.WMARK_MIN;
+  if (gfp & __GFP.KSWAPD_RECLAIM) flags |= ALLOC.KSWAPD;
   if (gfp & __GFP.HIGH) flags |= ALLOC.MIN_RESERVE;
   if (!(gfp & __GFP.DIRECT_RECLAIM)) {
     flags |= ALLOC.NON_BLOCK;
@@ -177,6 +180,7 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;
   let pfn = getPageFromFreelist(mem, gfp, order, first, owner);
   if (pfn >= 0) return pfn;
+  if (gfp & __GFP.KSWAPD_RECLAIM) wakeAllKswapds(mem, gfpZone(gfp));
   const slow = gfpToAllocFlags(gfp) | extra;
   pfn = getPageFromFreelist(mem, gfp, order, slow, owner);
   if (pfn >= 0) return pfn;

@@ -9,6 +9,7 @@ import {
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { PG, PGTY } from '../page/flags.js';
+import { boostOnFallback } from './boost.js';
 import { addToFreeList, delFromFreeList, firstFree, moveToFreeList } from './free_area.js';
 import { ALLOC } from './gfp.js';
 
@@ -121,6 +122,7 @@ function stealSuitableFallback(
   order: number,
   startMt: number,
   wholeBlock: boolean,
+  allocFlags: number,
 ): void {
   const oldMt = mem.pageblockMigratetype(pfn);
   if (oldMt === MIGRATE.HIGHATOMIC && mem.profile.fallback !== 'v4.8') {
@@ -132,6 +134,8 @@ function stealSuitableFallback(
     moveToFreeList(mem, zone, pfn, startMt);
     return;
   }
+  // Less than a block: boost the watermarks to make future fallbacks less likely.
+  boostOnFallback(mem, zone, allocFlags);
   if (!wholeBlock) {
     moveToFreeList(mem, zone, pfn, startMt);
     return;
@@ -205,7 +209,7 @@ function rmqueueFallbackV6(
   }
   if (found < 0) return false;
   const pfn = firstFree(mem, zone, at, found);
-  stealSuitableFallback(mem, zone, pfn, at, startMt, steal);
+  stealSuitableFallback(mem, zone, pfn, at, startMt, steal, allocFlags);
   traceExtfrag(mem, pfn, order, at, startMt, found);
   return true;
 }
@@ -216,7 +220,7 @@ function rmqueueFallbackV48(mem: Memory, zone: Zone, order: number, startMt: num
     const mt = findFallback(zone, o, startMt);
     if (mt < 0) continue;
     const pfn = firstFree(mem, zone, o, mt);
-    if (canSteal(o, startMt)) stealSuitableFallback(mem, zone, pfn, o, startMt, true);
+    if (canSteal(o, startMt)) stealSuitableFallback(mem, zone, pfn, o, startMt, true, 0);
     traceExtfrag(mem, pfn, order, o, startMt, mt);
     delFromFreeList(mem, zone, pfn);
     expand(mem, zone, pfn, order, o, startMt);
@@ -247,6 +251,7 @@ function rmqueueFallbackV617(
       return pfn;
     }
     if (mem.pageblockMigratetype(pfn) === MIGRATE.HIGHATOMIC) continue;
+    boostOnFallback(mem, zone, allocFlags);
     const start = pfn & ~(pageblock_nr_pages - 1);
     if (!zone.spans(start) || !zone.spans(start + pageblock_nr_pages - 1)) continue;
     // Count before claiming: try_to_claim_block() only converts a block that is mostly free

@@ -6,12 +6,13 @@
  * @module
  */
 
+import { kswapdBoostPass } from '../buddy/boost.js';
 import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist, zoneWatermarkOk } from '../buddy/page_alloc.js';
 import { Clock } from '../clock.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { MAX_NR_ZONES } from '../memory/constants.js';
+import { MAX_NR_ZONES, pageblock_order } from '../memory/constants.js';
 import type { Zone } from '../memory/zone.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
@@ -411,6 +412,24 @@ function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
   return false;
 }
 
+/**
+ * The kswapd stand-in on kcompactd's clock: runs the pass a boosted zone asked for
+ * (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `kswapdBoostPass`), then wakes
+ * kcompactd for pageblock_order if a pass took back a boost. Returns whether it woke it.
+ */
+export function kswapdBalance(m: Machine): boolean {
+  const mem = m.mem;
+  if (mem.kswapdWakeZoneidx >= 0) {
+    kswapdBoostPass(mem, mem.kswapdWakeZoneidx);
+    mem.kswapdWakeZoneidx = -1;
+  }
+  const highest = mem.boostKcompactdZoneidx;
+  if (highest < 0) return false;
+  mem.boostKcompactdZoneidx = -1;
+  wakeupKcompactd(m, pageblock_order, highest);
+  return true;
+}
+
 /** kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT. */
 export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   const st = compactionState(m);
@@ -461,6 +480,8 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
   if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
   for (;;) {
+    // kswapd, woken by a boosted zone, runs first and may wake kcompactd.
+    kswapdBalance(m);
     // A proactiveness write woke kcompactd for a check now.
     if (st.proactiveTrigger) {
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));

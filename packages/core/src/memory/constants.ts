@@ -17,6 +17,8 @@ export const pageblock_order = 9;
 export const pageblock_nr_pages = 1 << pageblock_order;
 /** Orders above this are "costly". */
 export const PAGE_ALLOC_COSTLY_ORDER = 3;
+/** vm.watermark_boost_factor default (mm/page_alloc.c). */
+export const DEFAULT_WATERMARK_BOOST_FACTOR = 15000;
 
 /** Migrate types (`enum migratetype`). */
 export const MIGRATE = {

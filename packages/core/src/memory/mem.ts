@@ -9,7 +9,7 @@ import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
 import { TraceBus } from '../trace/bus.js';
 import { VmStat } from '../vmstat/vmstat.js';
-import { pageblock_order } from './constants.js';
+import { DEFAULT_WATERMARK_BOOST_FACTOR, pageblock_order } from './constants.js';
 import { MappingTable, OwnerTable, PageArrays } from './pages.js';
 import { Node, PB_MIGRATETYPE_MASK, PB_SKIP, type Zone } from './zone.js';
 
@@ -78,6 +78,21 @@ export class Memory {
   readonly countedIsolated = new Set<number>();
   /** Allocations that failed (normal under pressure; never fatal). */
   allocFailures = 0;
+  /**
+   * vm.watermark_boost_factor (in 1/10000 of the high watermark; 0 disables boosting).
+   * 15000 by default; 0 in v4.8, which has no boosting. Set it with `setWatermarkBoostFactor`.
+   */
+  watermarkBoostFactor: number;
+  /**
+   * The highest zone index kswapd was asked to balance by a boosted zone (wakeup_kswapd()
+   * from rmqueue()), or -1. The kswapd stand-in (`kswapdBalance`) takes it.
+   */
+  kswapdWakeZoneidx = -1;
+  /**
+   * The highest zone index of a kswapd pass that took back a boost and so asks kcompactd to
+   * compact for pageblock_order, or -1; the compaction layer takes it (`kswapdBalance`).
+   */
+  boostKcompactdZoneidx = -1;
 
   constructor(
     /** Number of page frames (max pfn + 1). */
@@ -97,6 +112,8 @@ export class Memory {
     // Flags that send a free down the slow path: the bad ones, and v6.17's PG_mlocked.
     this.freeSlowMask = bad | (profile.freeFlagRules === 'v6.17' ? 1 << PG.mlocked : 0);
     this.freeResetMappingBits = profile.freeResetsMapping === 'tag' ? 3 : 1;
+    this.watermarkBoostFactor =
+      profile.watermarkBoost === 'none' ? 0 : DEFAULT_WATERMARK_BOOST_FACTOR;
   }
 
   /**

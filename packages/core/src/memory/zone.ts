@@ -44,6 +44,8 @@ export class Zone {
   readonly watermark = [0, 0, 0, 0];
   /** `watermark_boost` (pages). */
   watermarkBoost = 0;
+  /** ZONE_BOOSTED_WATERMARK: the boost grew; the next rmqueue() wakes kswapd. */
+  boosted = false;
   /** `lowmem_reserve[]` against allocations whose highest zone is each zone index. */
   readonly lowmemReserve: number[] = new Array(MAX_NR_ZONES).fill(0);
   /** Per-zone vmstat items (`ZONE_STAT_ITEMS` order); NR_FREE_PAGES lives in `nrFreePages`. */

@@ -1,0 +1,97 @@
+/**
+ * Watermark boosting (mm/page_alloc.c, 6.x; compaction-by-profile T9, T16): a fallback
+ * that claims part of a pageblock of another type raises the zone's watermarks by a
+ * pageblock, up to `watermark_boost_factor` of the high watermark, and asks kswapd to
+ * reclaim (and then kcompactd to compact) before more blocks get mixed.
+ * @module
+ */
+
+import { MopsError } from '../errors.js';
+import { pageblock_nr_pages } from '../memory/constants.js';
+import type { Memory } from '../memory/mem.js';
+import { WMARK, type Zone } from '../memory/zone.js';
+import { ALLOC } from './gfp.js';
+
+/**
+ * boost_watermark(): whether the zone's boost was raised (or already at its cap). Not in
+ * zones of fewer than four pageblocks, nor when the high watermark is still 0.
+ */
+export function boostWatermark(mem: Memory, zone: Zone): boolean {
+  const factor = mem.watermarkBoostFactor;
+  if (factor === 0) return false;
+  if (pageblock_nr_pages * 4 > zone.managedPages) return false;
+  // mult_frac(high, factor, 10000)
+  const high = zone.watermark[WMARK.HIGH];
+  const maxBoost =
+    Math.floor(high / 10000) * factor + Math.floor(((high % 10000) * factor) / 10000);
+  if (maxBoost === 0) return false;
+  const cap = Math.max(pageblock_nr_pages, maxBoost);
+  zone.watermarkBoost = Math.min(zone.watermarkBoost + pageblock_nr_pages, cap);
+  return true;
+}
+
+/**
+ * The boost of a fallback that claims less than a pageblock: the zone is marked
+ * ZONE_BOOSTED_WATERMARK when the allocation may wake kswapd.
+ */
+export function boostOnFallback(mem: Memory, zone: Zone, allocFlags: number): void {
+  if (boostWatermark(mem, zone) && allocFlags & ALLOC.KSWAPD) zone.boosted = true;
+}
+
+/**
+ * The end of rmqueue(): a zone marked boosted wakes kswapd for order 0 up to its own index
+ * (6.5 on: only for an ALLOC_KSWAPD allocation). Runs whether or not a page was found.
+ */
+export function wakeKswapdIfBoosted(mem: Memory, zone: Zone, allocFlags: number): void {
+  if (!zone.boosted) return;
+  if (mem.profile.watermarkBoost === 'wake_kswapd' && !(allocFlags & ALLOC.KSWAPD)) return;
+  zone.boosted = false;
+  if (zone.idx > mem.kswapdWakeZoneidx) mem.kswapdWakeZoneidx = zone.idx;
+}
+
+/**
+ * kswapd's balance_pgdat() for the boost of the zones up to `highest`, as the kswapd
+ * stand-in runs it: mops has no reclaimable pages, so the boosted reclaim makes no
+ * progress and the pass ends by taking the boost back; as after any boosted pass, kcompactd
+ * is then asked to compact for pageblock_order (left pending in
+ * `mem.boostKcompactdZoneidx` for the compaction layer). Returns whether a zone was boosted.
+ */
+export function kswapdBoostPass(mem: Memory, highest: number): boolean {
+  let boosted = false;
+  const zones = mem.node.zones;
+  for (let zi = 0; zi <= highest && zi < zones.length; zi++) {
+    const zone = zones[zi];
+    if (zone.managedPages === 0 || zone.watermarkBoost === 0) continue;
+    zone.watermarkBoost = 0;
+    boosted = true;
+  }
+  if (boosted && highest > mem.boostKcompactdZoneidx) mem.boostKcompactdZoneidx = highest;
+  return boosted;
+}
+
+/**
+ * wake_all_kswapds() at the start of the slow path, with kswapd taken to run at once: the
+ * pending wakeup of a boosted zone and this allocation's own (up to its highest zone).
+ */
+export function wakeAllKswapds(mem: Memory, highest: number): void {
+  const h = Math.max(highest, mem.kswapdWakeZoneidx);
+  mem.kswapdWakeZoneidx = -1;
+  kswapdBoostPass(mem, h);
+}
+
+/** Sets vm.watermark_boost_factor (an integer ≥ 0; v4.8 has no such sysctl). */
+export function setWatermarkBoostFactor(mem: Memory, factor: number): void {
+  if (mem.profile.watermarkBoost === 'none')
+    throw new MopsError(
+      'E_USAGE',
+      `vm.watermark_boost_factor does not exist in ${mem.profile.name} (watermark boosting came in 5.0)`,
+      'watermarkBoostFactor',
+    );
+  if (!Number.isInteger(factor) || factor < 0 || factor > 0x7fffffff)
+    throw new MopsError(
+      'E_RANGE',
+      `vm.watermark_boost_factor must be an integer 0..2147483647, got ${factor}`,
+      'watermarkBoostFactor',
+    );
+  mem.watermarkBoostFactor = factor;
+}

@@ -1,0 +1,149 @@
+import { describe, expect, it } from 'vitest';
+import {
+  __GFP,
+  compactionState,
+  GFP,
+  kcompactdRun,
+  type Machine,
+  MopsError,
+  type ProfileName,
+  pageblock_nr_pages,
+  setWatermarkBoostFactor,
+  WMARK,
+  zoneinfo,
+} from '../../src/index.js';
+import { smallMachine, topZone } from '../helpers.js';
+
+/**
+ * A 64 MiB Normal zone (min_free_kbytes 1024: min 256, low 320, high 384 pages) whose free
+ * memory is only order-0 holes in MOVABLE pageblocks, so an unmovable allocation must fall
+ * back to part of a movable block.
+ */
+function holes(profile: ProfileName): Machine {
+  const m = smallMachine('64M', { profile, minFreeKbytes: 1024 });
+  const all: number[] = [];
+  for (
+    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    p >= 0;
+    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
+  )
+    all.push(p);
+  for (const p of all) if (p % 2) m.putPage(p);
+  return m;
+}
+
+describe.each(['v6.0', 'v6.3', 'v6.17'] as const)('watermark boost, %s', (profile) => {
+  it('a fallback into part of a movable block boosts by a pageblock, up to 150 % of high', () => {
+    const m = holes(profile);
+    const z = topZone(m);
+    expect(z.watermark[WMARK.HIGH]).toBe(384);
+    expect(z.watermarkBoost).toBe(0);
+    expect(m.allocPages(GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
+    expect(z.watermarkBoost).toBe(pageblock_nr_pages);
+    expect(z.wmarkPages(WMARK.LOW)).toBe(320 + pageblock_nr_pages);
+    expect(zoneinfo(m)).toContain(`boost    ${pageblock_nr_pages}`);
+    // The block became unmovable; the next fallback takes another block, capped at
+    // mult_frac(384, 15000, 10000) = 576.
+    let n = 0;
+    while (z.watermarkBoost === pageblock_nr_pages && n++ < 4096) m.allocPages(GFP.KERNEL, 0);
+    expect(z.watermarkBoost).toBe(576);
+  });
+
+  it('the rmqueue() that boosted wakes kswapd, which takes the boost back and wakes kcompactd for pageblock_order', () => {
+    const m = holes(profile);
+    const z = topZone(m);
+    m.allocPages(GFP.KERNEL, 0);
+    // ZONE_BOOSTED_WATERMARK was set and, at the end of the same rmqueue(), turned into a
+    // kswapd wakeup; kswapd has not run yet, so the boost holds.
+    expect(z.boosted).toBe(false);
+    expect(m.mem.kswapdWakeZoneidx).toBe(z.idx);
+    expect(z.watermarkBoost).toBe(pageblock_nr_pages);
+    const woke: number[] = [];
+    m.trace.on('mm_compaction_kcompactd_wake', (e) => woke.push(e.order));
+    m.run(() => kcompactdRun(m, 10));
+    expect(z.watermarkBoost).toBe(0);
+    expect(m.mem.kswapdWakeZoneidx).toBe(-1);
+    expect(woke).toEqual([9]);
+    expect(compactionState(m).kcompactdMaxOrder).toBe(0);
+  });
+
+  it('an allocation held back by a boosted watermark wakes kswapd, which runs at once', () => {
+    const m = holes(profile);
+    const z = topZone(m);
+    // Allocations that cannot wake kswapd stop at the boosted low watermark.
+    const noKswapd = GFP.KERNEL & ~__GFP.KSWAPD_RECLAIM;
+    while (m.allocPages(noKswapd, 0) >= 0);
+    const boost = z.watermarkBoost;
+    expect(boost).toBe(576);
+    expect(z.nrFreePages).toBe(z.watermark[WMARK.MIN] + boost);
+    // One that may wake kswapd gets past it: the slow path's kswapd took the boost back and
+    // asked for kcompactd.
+    expect(m.allocPages(GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
+    expect(z.watermarkBoost).toBeLessThan(boost);
+    expect(m.mem.boostKcompactdZoneidx).toBe(z.idx);
+  });
+
+  it('no boost for a fallback that takes whole pageblocks, nor with vm.watermark_boost_factor 0', () => {
+    const fresh = smallMachine('64M', { profile, minFreeKbytes: 1024 });
+    fresh.allocPages(GFP.KERNEL, 0);
+    expect(topZone(fresh).watermarkBoost).toBe(0);
+    const m = holes(profile);
+    setWatermarkBoostFactor(m.mem, 0);
+    m.allocPages(GFP.KERNEL, 0);
+    expect(topZone(m).watermarkBoost).toBe(0);
+  });
+
+  it('no boost in a zone of fewer than four pageblocks', () => {
+    const m = smallMachine('6M', { profile, minFreeKbytes: 128 });
+    const all: number[] = [];
+    for (
+      let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      p >= 0;
+      p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
+    )
+      all.push(p);
+    for (const p of all) if (p % 2) m.putPage(p);
+    expect(m.allocPages(GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
+    expect(topZone(m).watermarkBoost).toBe(0);
+  });
+
+  it('vm.watermark_boost_factor takes an integer 0..2^31-1', () => {
+    const m = smallMachine('4M', { profile });
+    for (const bad of [-1, 1.5, 2 ** 31])
+      expect(() => setWatermarkBoostFactor(m.mem, bad)).toThrow(/watermark_boost_factor/);
+    setWatermarkBoostFactor(m.mem, 5000);
+    expect(m.mem.watermarkBoostFactor).toBe(5000);
+  });
+});
+
+describe('watermark boost by profile', () => {
+  it('v4.8 has no boosting and no vm.watermark_boost_factor', () => {
+    const m = holes('v4.8');
+    m.allocPages(GFP.KERNEL, 0);
+    expect(topZone(m).watermarkBoost).toBe(0);
+    let err: unknown;
+    try {
+      setWatermarkBoostFactor(m.mem, 100);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MopsError);
+    expect((err as MopsError).code).toBe('E_USAGE');
+  });
+
+  it('up to 6.4 any allocation from a boosted zone wakes kswapd; from 6.5 only an ALLOC_KSWAPD one', () => {
+    const noKswapd = GFP.KERNEL & ~__GFP.KSWAPD_RECLAIM;
+    for (const [profile, wakes] of [
+      ['v6.3', true],
+      ['v6.17', false],
+    ] as const) {
+      const m = smallMachine('64M', { profile });
+      const z = topZone(m);
+      // Marked by another CPU's fallback.
+      z.boosted = true;
+      m.allocPages(noKswapd, 0);
+      expect(z.boosted).toBe(!wakes);
+      expect(m.mem.kswapdWakeZoneidx >= 0).toBe(wakes);
+    }
+  });
+});
