@@ -260,12 +260,17 @@ export interface CompactionProfile {
    * by the request's migratetype).
    */
   readonly asyncSource: 'any_async' | 'direct_async';
-  /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
   /** A proactiveness write fires mm_compaction_wakeup_kcompactd with order -1 (v6.3+). */
   readonly proactiveWriteTraced: boolean;
+  /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
   readonly daemonCountsProactive: boolean;
   /** Width of the integer part in the extfrag_index view: `%2d` (6.x) or `%d` (v4.8). */
   readonly extfragIndexWidth: number;
+  /**
+   * /proc/pagetypeinfo stops counting a free list at this many blocks and prints
+   * `>100000` (6.x); 0: counts uncapped (v4.8). Compaction-by-profile T11.
+   */
+  readonly pagetypeinfoCap: number;
 }
 
 const base = {
@@ -334,6 +339,7 @@ const base = {
     daemonCountsProactive: false,
     proactiveWriteTraced: false,
     extfragIndexWidth: 2,
+    pagetypeinfoCap: 100000,
   },
 } as const;
 
@@ -379,6 +385,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       kcompactdIgnoresSkip: true,
       asyncSource: 'any_async',
       extfragIndexWidth: 0,
+      pagetypeinfoCap: 0,
     },
   },
   'v6.0': {

@@ -52,7 +52,8 @@ export function zoneBlockCounts(mem: Memory, zone: Zone): number[] {
 
 /**
  * /proc/pagetypeinfo: the pageblock order, the free blocks on each migrate type's list by
- * order (a count of 100000 or more prints as `>100000`, as the kernel caps its walk), and
+ * order (6.x: a count of 100000 or more prints as `>100000`, as the kernel caps its walk;
+ * v4.8 counts the whole list), and
  * the pageblocks of each type per zone. The CMA type appears only when the machine has CMA
  * memory (see {@link machineHasCma}).
  * @see mm/vmstat.c pagetypeinfo_showfree_print(), pagetypeinfo_showblockcount_print()
@@ -60,6 +61,7 @@ export function zoneBlockCounts(mem: Memory, zone: Zone): number[] {
 export function pagetypeinfo(machine: Machine): string {
   const mem = machine.mem;
   const types = shownMigratetypes(machineHasCma(mem));
+  const cap = mem.profile.compaction.pagetypeinfoCap;
   const zones = mem.node.zones.filter((z) => z.populated);
   let out = `Page block order: ${pageblock_order}\n`;
   out += `Pages per block:  ${pageblock_nr_pages}\n\n`;
@@ -71,7 +73,7 @@ export function pagetypeinfo(machine: Machine): string {
       out += `Node ${String(z.nid).padStart(4)}, zone ${rs(z.name, 8)}, type ${rs(MIGRATETYPE_NAMES[mt], 12)} `;
       for (let o = 0; o < NR_PAGE_ORDERS; o++) {
         const n = z.freeCount(o, mt);
-        out += n >= FREECOUNT_CAP ? `>${ul(FREECOUNT_CAP).padStart(6)} ` : `${ul(n).padStart(6)} `;
+        out += cap && n >= cap ? `>${ul(cap).padStart(6)} ` : `${ul(n).padStart(6)} `;
       }
       out += '\n';
     }
