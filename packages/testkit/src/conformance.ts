@@ -65,7 +65,11 @@ interface Rig {
   list: ListId;
 }
 
-function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
+/**
+ * The suite's machine (16 MiB, one Normal zone, contents; the adapter's settings override
+ * these, `seed` overrides the adapter's) with the plugin installed.
+ */
+function suiteMachine(adapter: DriverAdapter, profile: ProfileName, seed?: number): Machine {
   const m = createMachine({
     memory: '16M',
     zones: 'normal-only',
@@ -73,8 +77,14 @@ function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
     contents: true,
     ...adapter.machine,
     profile,
+    ...(seed === undefined ? {} : { seed }),
   });
   installPlugin(m, adapter.plugin);
+  return m;
+}
+
+function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
+  const m = suiteMachine(adapter, profile);
   const pages = adapter.populate(m, n);
   if (pages.length === 0) throw new Error(`${adapter.name}: populate() returned no pages`);
   return { m, pages, list: m.mem.pages.lists.newList() };
@@ -247,16 +257,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
     check: (a, p) => {
       const out: string[] = [];
       for (let seed = 1; seed <= 50 && out.length === 0; seed++) {
-        const m = createMachine({
-          memory: '16M',
-          zones: 'normal-only',
-          minFreeKbytes: 0,
-          contents: true,
-          ...a.machine,
-          profile: p,
-          seed,
-        });
-        installPlugin(m, a.plugin);
+        const m = suiteMachine(a, p, seed);
         const pages = a.populate(m, 6);
         const compactor = (name: string) =>
           m.sched.spawn(name, function* (): KernelGen<void> {
@@ -302,15 +303,7 @@ const RULES: { id: string; rule: string; section: string; check: Check }[] = [
     rule: 'compact_memory migrates the driver’s pages and leaves every invariant intact',
     section: '§8.8',
     check: (a, p) => {
-      const m = createMachine({
-        memory: '16M',
-        zones: 'normal-only',
-        minFreeKbytes: 0,
-        contents: true,
-        ...a.machine,
-        profile: p,
-      });
-      installPlugin(m, a.plugin);
+      const m = suiteMachine(a, p);
       // Fill everything, keep every other page as the driver's: compaction has work to do.
       const plain: number[] = [];
       for (
