@@ -54,6 +54,12 @@ export interface Profile {
    * (`'wake_kswapd'`, 6.5 on).
    */
   readonly watermarkBoost: 'none' | 'wake_any' | 'wake_kswapd';
+  /**
+   * vm.defrag_mode exists (6.15 on; v6.17): when set, allocations keep ALLOC_NOFRAGMENT
+   * until reclaim and compaction have failed, and kcompactd targets the high watermark in
+   * whole free pageblocks (compaction-by-profile T9, T12; spec §8.5 step 5).
+   */
+  readonly hasDefragMode: boolean;
   /** Merging two order ≥ pageblock_order blocks of different types rewrites the buddy's type. */
   readonly mergeRewritesBuddyType: boolean;
   /** Folio helpers exist (`folio_ref_freeze`); v4.8 only has `page_ref_freeze`. */
@@ -280,6 +286,7 @@ const base = {
   freeFlagRules: '6.x',
   fallback: 'v6.0',
   watermarkBoost: 'wake_any',
+  hasDefragMode: false,
   mergeRewritesBuddyType: false,
   hasFolios: true,
   isolationGet: 'get_page_unless_zero',
@@ -418,6 +425,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     freeFlagRules: 'v6.17',
     fallback: 'v6.17',
     watermarkBoost: 'wake_kswapd',
+    hasDefragMode: true,
     mergeRewritesBuddyType: true,
     isolationGet: 'folio_get_nontail_page',
     movableMarker: 'page_type',

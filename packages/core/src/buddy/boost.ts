@@ -95,3 +95,16 @@ export function setWatermarkBoostFactor(mem: Memory, factor: number): void {
     );
   mem.watermarkBoostFactor = factor;
 }
+
+/** Sets vm.defrag_mode (0 or 1; the sysctl exists from 6.15, i.e. in v6.17). */
+export function setDefragMode(mem: Memory, value: number): void {
+  if (!mem.profile.hasDefragMode)
+    throw new MopsError(
+      'E_USAGE',
+      `vm.defrag_mode does not exist in ${mem.profile.name} (it came in 6.15)`,
+      'defragMode',
+    );
+  if (value !== 0 && value !== 1)
+    throw new MopsError('E_RANGE', `vm.defrag_mode must be 0 or 1, got ${value}`, 'defragMode');
+  mem.defragMode = value === 1;
+}

@@ -8,7 +8,13 @@
  */
 
 import { bug } from '../debug/dump_page.js';
-import { MAX_PAGE_ORDER, MIGRATE, MIGRATE_PCPTYPES, pageblock_order } from '../memory/constants.js';
+import {
+  MAX_PAGE_ORDER,
+  MIGRATE,
+  MIGRATE_PCPTYPES,
+  MIGRATE_TYPES,
+  pageblock_order,
+} from '../memory/constants.js';
 import type { FreeCapture, Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { PG } from '../page/flags.js';
@@ -223,9 +229,13 @@ export function freePages(mem: Memory, pfn: number, order: number): void {
   }
 }
 
-/** Blocks of each order in the zone that start a free block of at least pageblock order. */
+/**
+ * NR_FREE_PAGES_BLOCKS (6.15+): free pages in free blocks of at least pageblock order, those
+ * on MIGRATE_ISOLATE lists excepted.
+ */
 export function freePagesInBlocks(zone: Zone): number {
   let n = 0;
-  for (let o = pageblock_order; o <= MAX_PAGE_ORDER; o++) n += zone.nrFree[o] << o;
+  for (let o = pageblock_order; o <= MAX_PAGE_ORDER; o++)
+    n += (zone.nrFree[o] - zone.nrFreeList[o * MIGRATE_TYPES + MIGRATE.ISOLATE]) << o;
   return n;
 }

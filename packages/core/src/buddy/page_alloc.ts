@@ -111,7 +111,8 @@ export function getPageFromFreelist(
       if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
       return pfn;
     }
-    if (!(allocFlags & ALLOC.NOFRAGMENT)) return -1;
+    // defrag_mode: no fallback into other types' blocks until reclaim and compaction failed.
+    if (!(allocFlags & ALLOC.NOFRAGMENT) || mem.defragMode) return -1;
     allocFlags &= ~ALLOC.NOFRAGMENT;
   }
 }
@@ -142,6 +143,7 @@ function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void 
  */
 function allocFlagsNofragment(mem: Memory, gfp: number): number {
   const flags = gfp & __GFP.KSWAPD_RECLAIM ? ALLOC.KSWAPD : 0;
+  if (mem.defragMode) return flags | ALLOC.NOFRAGMENT;
   if (!mem.profile.allocNofragment) return flags;
   const zones = mem.node.zones;
   for (let zi = gfpZone(gfp); zi >= 0; zi--) {
@@ -181,14 +183,30 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   let pfn = getPageFromFreelist(mem, gfp, order, first, owner);
   if (pfn >= 0) return pfn;
   if (gfp & __GFP.KSWAPD_RECLAIM) wakeAllKswapds(mem, gfpZone(gfp));
-  const slow = gfpToAllocFlags(gfp) | extra;
-  pfn = getPageFromFreelist(mem, gfp, order, slow, owner);
+  const slow = gfpToAllocFlags(gfp) | extra | (mem.defragMode ? ALLOC.NOFRAGMENT : 0);
+  pfn = slowpathAttempts(mem, gfp, order, slow, owner);
+  // defrag_mode: reclaim and compaction failed to prevent the fallback; retry allowing it.
+  if (pfn < 0 && mem.defragMode)
+    pfn = slowpathAttempts(mem, gfp, order, slow & ~ALLOC.NOFRAGMENT, owner);
+  if (pfn >= 0) return pfn;
+  mem.allocFailures++;
+  return -1;
+}
+
+/** The slow path's freelist attempt at the min watermark, then the hooks. */
+function slowpathAttempts(
+  mem: Memory,
+  gfp: number,
+  order: number,
+  flags: number,
+  owner: number,
+): number {
+  const pfn = getPageFromFreelist(mem, gfp, order, flags, owner);
   if (pfn >= 0) return pfn;
   for (const hook of mem.slowpath) {
-    pfn = hook(gfp, order, slow);
-    if (pfn >= 0) return pfn;
+    const got = hook(gfp, order, flags);
+    if (got >= 0) return got;
   }
-  mem.allocFailures++;
   return -1;
 }
 

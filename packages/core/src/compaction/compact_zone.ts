@@ -5,6 +5,7 @@
  * @module
  */
 
+import { freePagesInBlocks } from '../buddy/free_page.js';
 import { ALLOC, gfpMigratetype } from '../buddy/gfp.js';
 import { zoneWatermarkOk } from '../buddy/page_alloc.js';
 import { canSteal, findFallback } from '../buddy/rmqueue.js';
@@ -15,7 +16,7 @@ import {
   pageblock_nr_pages,
   pageblock_order,
 } from '../memory/constants.js';
-import type { Zone } from '../memory/zone.js';
+import { WMARK, type Zone } from '../memory/zone.js';
 import { migratePages } from '../migrate/migrate.js';
 import { putbackMovablePages } from '../migrate/putback.js';
 import { MIGRATE_MODE, MR } from '../migrate/types.js';
@@ -64,6 +65,7 @@ export function compactionSuitable(
   highestZoneidx: number,
   sysctl: CompactionSysctls,
   async = false,
+  kcompactd = false,
 ): CompactResult {
   const mem = k.mem;
   const always = mem.profile.compaction.suitableTracedAlways;
@@ -74,7 +76,9 @@ export function compactionSuitable(
   const v48 = mem.profile.compaction.suitabilityV48;
   let ret: CompactResult;
   const mark = zone.wmarkPages(v48 ? 1 : allocFlags & ALLOC.WMARK_MASK);
-  if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags)) {
+  // defrag_mode: kcompactd counts only the free pages in whole free pageblocks.
+  const free = kcompactd && mem.defragMode ? freePagesInBlocks(zone) : zone.nrFreePages;
+  if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags, free)) {
     if (!always) return COMPACT.SUCCESS;
     ret = COMPACT.SUCCESS;
   } else {
@@ -139,6 +143,19 @@ function compactFinishedInner(
     if (!zoneWatermarkOk(zone, cc.order, zone.wmarkPages(1), cc.highestZoneidx, cc.allocFlags))
       return COMPACT.CONTINUE;
   } else if (cc.migratePfn % pageblock_nr_pages !== 0) return COMPACT.CONTINUE;
+  // defrag_mode: every compactor but direct compaction targets the high watermark in whole
+  // free pageblocks (which can be taken without polluting), without the free-list test.
+  if (k.mem.defragMode && !cc.directCompaction)
+    return zoneWatermarkOk(
+      zone,
+      cc.order,
+      zone.wmarkPages(WMARK.HIGH),
+      cc.highestZoneidx,
+      cc.allocFlags,
+      freePagesInBlocks(zone),
+    )
+      ? COMPACT.SUCCESS
+      : COMPACT.CONTINUE;
   for (let order = cc.order; order <= MAX_PAGE_ORDER; order++) {
     if (zone.nrFreeList[order * MIGRATE_TYPES + cc.migratetype] > 0) return COMPACT.SUCCESS;
     // find_suitable_fallback(…, only_stealable = true).
@@ -205,6 +222,7 @@ export function* compactZone(
     cc.highestZoneidx,
     opts.sysctl,
     cc.mode === MIGRATE_MODE.ASYNC,
+    !cc.directCompaction,
   );
   if (ret === COMPACT.SUCCESS || ret === COMPACT.SKIPPED) return ret;
   if (compactionRestarting(zone, cc.order) && (!prof.wholeZoneFlag || s.blockskipFlush))

@@ -7,7 +7,7 @@
  */
 
 import { kswapdBoostPass } from '../buddy/boost.js';
-import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
+import { __GFP, ALLOC, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist, zoneWatermarkOk } from '../buddy/page_alloc.js';
 import { Clock } from '../clock.js';
 import { MopsError } from '../errors.js';
@@ -405,7 +405,8 @@ function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
     if (
-      compactionSuitable(m, zone, st.kcompactdMaxOrder, 0, highest, st.sysctl) === COMPACT.CONTINUE
+      compactionSuitable(m, zone, st.kcompactdMaxOrder, 0, highest, st.sysctl, false, true) ===
+      COMPACT.CONTINUE
     )
       return true;
   }
@@ -441,15 +442,22 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   if (m.trace.enabled.mm_compaction_kcompactd_wake)
     m.trace.fire('mm_compaction_kcompactd_wake', { nid: 0, order, highest_zoneidx: highest });
   const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
+  // defrag_mode: kcompactd works to the high watermark (in whole pageblocks), else to min.
+  const allocFlags = m.mem.defragMode ? ALLOC.WMARK_HIGH : ALLOC.WMARK_MIN;
   for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
     if (compactionDeferred(zone, order, m.trace)) continue;
-    if (compactionSuitable(m, zone, order, 0, zi, st.sysctl) !== COMPACT.CONTINUE) continue;
+    if (
+      compactionSuitable(m, zone, order, allocFlags, zi, st.sysctl, false, true) !==
+      COMPACT.CONTINUE
+    )
+      continue;
     const r = yield* runZone(m, m, zone, {
       order,
       mode: MIGRATE_MODE.SYNC_LIGHT,
       gfpMask: GFP.KERNEL,
+      allocFlags,
       highestZoneidx: highest,
       ignoreSkipHint,
     });

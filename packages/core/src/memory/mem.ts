@@ -83,6 +83,8 @@ export class Memory {
    * 15000 by default; 0 in v4.8, which has no boosting. Set it with `setWatermarkBoostFactor`.
    */
   watermarkBoostFactor: number;
+  /** vm.defrag_mode (v6.17; default off). Set it with `setDefragMode`. */
+  defragMode = false;
   /**
    * The highest zone index kswapd was asked to balance by a boosted zone (wakeup_kswapd()
    * from rmqueue()), or -1. The kswapd stand-in (`kswapdBalance`) takes it.
