@@ -79,6 +79,23 @@ export function* callIsolatePageGen(
   }
 }
 
+/**
+ * {@link callIsolatePageGen} for a task running alone: the driver's generator runs to its
+ * end here, as nothing can interleave; a sleep in it could never end (MmBug).
+ */
+export function callIsolatePageAlone(
+  mem: Memory,
+  d: DefinedOps,
+  pfn: number,
+  mode: number,
+): boolean {
+  try {
+    return checkIsolateResult(mem, d, pfn, runInline(mem, d.ops.isolatePage(pfn, mode)));
+  } catch (e) {
+    return isolateThrew(mem, d, pfn, e);
+  }
+}
+
 function isIterator(r: unknown): r is KernelGen<unknown> {
   return (
     typeof r === 'object' && r !== null && typeof (r as { next?: unknown }).next === 'function'

@@ -13,7 +13,12 @@ import { trylockPage, unlockPage } from '../page/lock.js';
 import { compoundHead } from '../page/page.js';
 import { folioTryGet, getPageUnlessZero } from '../page/refcount.js';
 import type { KernelGen } from '../sched/types.js';
-import { callIsolatePage, callIsolatePageGen, protocolViolation } from './callbacks.js';
+import {
+  callIsolatePage,
+  callIsolatePageAlone,
+  callIsolatePageGen,
+  protocolViolation,
+} from './callbacks.js';
 import {
   type DefinedOps,
   page_has_movable_ops,
@@ -201,9 +206,9 @@ export const ISOLATE_AS_TASK = 2;
 
 /**
  * {@link isolateMovablePage} for a task running alone (`sched.preemptible` false), without
- * creating a generator: the same steps, no scheduling points. Returns ISOLATE_AS_TASK,
- * having touched nothing, when other tasks may run or the driver's isolate_page is a
- * generator function; the caller then uses isolateMovablePage.
+ * creating a generator of the VM's: the same steps, no scheduling points; a generator
+ * isolate_page runs to its end inline. Returns ISOLATE_AS_TASK, having touched nothing,
+ * when other tasks may run; the caller then uses isolateMovablePage.
  */
 export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
   if (k.sched.preemptible) return ISOLATE_AS_TASK;
@@ -213,8 +218,10 @@ export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): bool
     return putAndFail(k, pfn, isolateFail(mem));
   const d = revalidate(mem, pfn);
   if (!d) return unlockPutFail(k, pfn, isolateFail(mem));
-  if (d.isolateGen) return unlockPutAsTask(k, pfn);
-  if (!callIsolatePage(mem, d, pfn, mode)) return unlockPutFail(k, pfn, isolateFail(mem));
+  const ok = d.isolateGen
+    ? callIsolatePageAlone(mem, d, pfn, mode)
+    : callIsolatePage(mem, d, pfn, mode);
+  if (!ok) return unlockPutFail(k, pfn, isolateFail(mem));
   markIsolated(mem, d, pfn);
   unlockPage(k, pfn);
   return mem.profile.isolateReturnsInt ? 0 : true;
@@ -223,13 +230,6 @@ export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): bool
 /** The profile's "not isolated" result. */
 function isolateFail(mem: Memory): boolean | number {
   return mem.profile.isolateReturnsInt ? Errno.EBUSY : false;
-}
-
-/** Undo the fast path's steps for a generator isolate_page: the caller runs it as a task. */
-function unlockPutAsTask(k: Kctx, pfn: number): number {
-  unlockPage(k, pfn);
-  putPage(k.mem, pfn);
-  return ISOLATE_AS_TASK;
 }
 
 function putAndFail(k: Kctx, page: number, fail: boolean | number): boolean | number {
