@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   __ClearPageMovable,
   __GFP,
+  __SetPageMovable,
   ClearPageMovableOps,
   clearPageType,
   compoundHead,
@@ -16,7 +17,10 @@ import {
   isolateMovablePageOutcome,
   type KernelGen,
   lockPage,
+  type Machine,
   MopsError,
+  type MovableOperations,
+  makeAddressSpace,
   PG,
   PGTY,
   PROFILE_NAMES,
@@ -327,6 +331,19 @@ describe('S31: GUP-fast re-check after folio_try_get on a derived head', () => {
   });
 });
 
+/** Makes `pfn` (published by the test driver) a page of `ops` instead, per profile. */
+function republish(m: Machine, pfn: number, ops: MovableOperations): void {
+  const mem = m.mem;
+  trylockPage(mem, pfn);
+  const marker = m.profile.movableMarker;
+  if (marker === 'page_type') {
+    setMovableOps(mem, ops, PGTY.zsmalloc);
+    mem.pages.type[pfn] = PGTY.zsmalloc << 24;
+  } else
+    __SetPageMovable(mem, pfn, marker === 'address_space' ? makeAddressSpace('gendrv', ops) : ops);
+  unlockPage(m, pfn);
+}
+
 describe.each(PROFILE_NAMES)(
   'isolateMovablePageFast agrees with isolate_movable_page — %s',
   (profile) => {
@@ -355,6 +372,32 @@ describe.each(PROFILE_NAMES)(
         };
       };
       expect(outcomes(true)).toEqual(outcomes(false));
+    });
+
+    it('runs a generator isolate_page inline, with the same result and state', () => {
+      const outcome = (fast: boolean) => {
+        const r = rig(profile);
+        const [a] = r.drv.alloc(1);
+        // The test driver's callbacks, with isolate_page as a generator function.
+        const gen = defineMovableOps('gendrv', {
+          *isolatePage(page: number, mode: number): KernelGen<boolean> {
+            if (r.m.sched.preemptible) yield { op: 'gendrv_isolate', pfn: page };
+            return r.drv.isolate(page, mode);
+          },
+          migratePage: (dst: number, src: number, mode: number) => r.drv.migrate(dst, src, mode),
+          putbackPage: (page: number) => r.drv.putback(page),
+        });
+        republish(r.m, a, gen);
+        const res = fast
+          ? isolateMovablePageFast(r.m, a, 0)
+          : r.m.run(() => isolateMovablePage(r.m, a, 0));
+        const p = r.m.mem.pages;
+        return { res, ref: p.refcount[a], flags: p.flags[a], calls: r.drv.calls.length };
+      };
+      const fast = outcome(true);
+      expect(fast.res).not.toBe(ISOLATE_AS_TASK);
+      expect(isolatedOk(fast.res)).toBe(true);
+      expect(fast).toEqual(outcome(false));
     });
 
     it('declines (touching nothing) while other tasks may run', () => {
