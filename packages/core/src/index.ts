@@ -22,6 +22,7 @@ export * from './buddy/gfp.js';
 export * from './buddy/init.js';
 export * from './buddy/page_alloc.js';
 export * from './buddy/rmqueue.js';
+export * from './buddy/sysctl.js';
 export * from './clock.js';
 export * from './compaction/index.js';
 export * from './debug/dump_page.js';

@@ -139,7 +139,8 @@ function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void 
 
 /**
  * alloc_flags_nofragment(): ALLOC_NOFRAGMENT when the preferred zone (the highest populated
- * zone the request may use) is Normal (6.x; v4.8 has no such flag).
+ * zone the request may use) is Normal (6.x; v4.8 has no such flag), and always under
+ * vm.defrag_mode; ALLOC_KSWAPD when the allocation may wake kswapd.
  */
 function allocFlagsNofragment(mem: Memory, gfp: number): number {
   const flags = gfp & __GFP.KSWAPD_RECLAIM ? ALLOC.KSWAPD : 0;
@@ -153,7 +154,10 @@ function allocFlagsNofragment(mem: Memory, gfp: number): number {
   return flags;
 }
 
-/** gfp_to_alloc_flags() for the slow path: the min watermark and the reserves gfp allows. */
+/**
+ * gfp_to_alloc_flags() for the slow path: the min watermark, ALLOC_KSWAPD, and the reserves
+ * gfp allows.
+ */
 export function gfpToAllocFlags(gfp: number): number {
   let flags = ALLOC.WMARK_MIN;
   if (gfp & __GFP.KSWAPD_RECLAIM) flags |= ALLOC.KSWAPD;
