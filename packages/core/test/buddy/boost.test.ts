@@ -19,8 +19,8 @@ import { smallMachine, topZone } from '../helpers.js';
  * memory is only order-0 holes in MOVABLE pageblocks, so an unmovable allocation must fall
  * back to part of a movable block.
  */
-function holes(profile: ProfileName): Machine {
-  const m = smallMachine('64M', { profile, minFreeKbytes: 1024 });
+function holes(profile: ProfileName, memory = '64M', minFreeKbytes = 1024): Machine {
+  const m = smallMachine(memory, { profile, minFreeKbytes });
   const all: number[] = [];
   for (
     let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
@@ -94,15 +94,7 @@ describe.each(['v6.0', 'v6.3', 'v6.17'] as const)('watermark boost, %s', (profil
   });
 
   it('no boost in a zone of fewer than four pageblocks', () => {
-    const m = smallMachine('6M', { profile, minFreeKbytes: 128 });
-    const all: number[] = [];
-    for (
-      let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-      p >= 0;
-      p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
-    )
-      all.push(p);
-    for (const p of all) if (p % 2) m.putPage(p);
+    const m = holes(profile, '6M', 128);
     expect(m.allocPages(GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
     expect(topZone(m).watermarkBoost).toBe(0);
   });
