@@ -15,9 +15,9 @@ import {
 import { smallMachine, topZone } from '../helpers.js';
 
 /**
- * A 64 MiB Normal zone (min_free_kbytes 1024: min 256, low 320, high 384 pages) whose free
- * memory is only order-0 holes in MOVABLE pageblocks, so an unmovable allocation must fall
- * back to part of a movable block.
+ * A Normal zone (by default 64 MiB with min_free_kbytes 1024: min 256, low 320, high 384
+ * pages) whose free memory is only order-0 holes in MOVABLE pageblocks, so an unmovable
+ * allocation must fall back to part of a movable block.
  */
 function holes(profile: ProfileName, memory = '64M', minFreeKbytes = 1024): Machine {
   const m = smallMachine(memory, { profile, minFreeKbytes });
