@@ -122,6 +122,32 @@ describe('the mops command', () => {
     expect(Number(/^pgalloc_dma32 (\d+)$/m.exec(r.out)?.[1])).toBeGreaterThan(0);
   });
 
+  it('--sysctl sets the machine settings: vm.min_free_kbytes changes the watermarks', async () => {
+    const min = async (...extra: string[]) => {
+      const r = await mops('proc', 'zoneinfo', '--memory', '64M', ...extra);
+      expect(r.code).toBe(0);
+      return Number(/zone +DMA32[\s\S]*?\n +min +(\d+)/.exec(r.out)?.[1]);
+    };
+    const base = await min();
+    expect(await min('--sysctl', 'vm.min_free_kbytes=8192')).toBeGreaterThan(base);
+    // Sysctls the view does not show are accepted too (ranges checked).
+    const r = await mops(
+      'proc',
+      'buddyinfo',
+      '--memory',
+      '64M',
+      '--profile',
+      'v6.17',
+      '--sysctl',
+      'vm.defrag_mode=1',
+      '--sysctl',
+      'watermark_boost_factor=0',
+      '--sysctl',
+      'vm.compaction_proactiveness=40',
+    );
+    expect(r.code).toBe(0);
+  });
+
   it.each([
     [['proc', 'nosuchview'], /known/],
     [['demo', '--memory', '3M'], /multiple of a pageblock/],
@@ -135,6 +161,17 @@ describe('the mops command', () => {
     [['compact', '--order', '3', '--mode', 'fast'], /mode must be async, sync_light or sync/],
     [['proc', 'buddyinfo', '--plugin', '@mops/nope'], /cannot load it/],
     [['frobnicate'], /unknown command/],
+    [
+      ['proc', 'zoneinfo', '--sysctl', 'vm.nosuch=1'],
+      /unknown sysctl vm.nosuch; known: vm.min_free_kbytes/,
+    ],
+    [['proc', 'zoneinfo', '--sysctl', 'defrag_mode'], /--sysctl: write vm.<name>=<integer>/],
+    [['proc', 'zoneinfo', '--sysctl', 'vm.defrag_mode=1'], /defrag_mode does not exist in v6.3/],
+    [
+      ['proc', 'zoneinfo', '--profile', 'v6.17', '--sysctl', 'vm.defrag_mode=2'],
+      /vm.defrag_mode must be 0 or 1, got 2/,
+    ],
+    [['proc', 'zoneinfo', '--sysctl', 'vm.extfrag_threshold=1001'], /extfrag_threshold must be/],
   ])('usage errors exit 2 with a message, no stack trace: %j', async (args, msg) => {
     const r = await mops(...args);
     expect(r.code).toBe(2);

@@ -8,6 +8,7 @@ import { MmBug, MopsError } from '@mops/core/errors';
 import { PROFILE_NAMES } from '@mops/core/profile';
 import { Command, CommanderError, Option } from 'commander';
 import { bufferIo, type Io, processIo } from './io.js';
+import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
 
 // Each command loads what it needs when it runs, so `mops --help` starts fast.
@@ -81,6 +82,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       .option(
         '--from-proc <dir>',
         "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)",
+      )
+      .option(
+        '--sysctl <vm.name=value>',
+        `set a sysctl (repeatable): ${SYSCTL_NAMES.map((n) => `vm.${n}`).join(', ')}`,
+        collect,
+        [],
       );
   /** What {@link machineOptions} parsed, as buildMachine takes it. */
   const machineArgs = (o: {
@@ -89,12 +96,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     profile: string;
     plugin: string[];
     fromProc?: string;
+    sysctl: string[];
   }) => ({
     memory: o.memory,
     seed: o.seed,
     profile: checkProfile(o.profile),
     plugins: o.plugin,
     fromProc: o.fromProc,
+    sysctls: o.sysctl,
   });
   program
     .command('demo')

@@ -6,6 +6,7 @@
 
 import { fileURLToPath } from 'node:url';
 import {
+  compactionState,
   createMachine,
   fragmentWithFiller,
   installPlugin,
@@ -16,8 +17,11 @@ import {
   machineFromProc,
   mixedChurn,
   type ProfileName,
+  setDefragMode,
+  setWatermarkBoostFactor,
   validatePlugin,
 } from '@mops/core';
+import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
 
 /** Machine options shared by the commands. */
@@ -34,6 +38,42 @@ export interface MachineOptions {
   readonly fromProc?: string;
   /** Page contents (default: as createMachine decides). */
   readonly contents?: boolean;
+  /** `vm.<name>=<value>` settings (see {@link SYSCTL_NAMES}). */
+  readonly sysctls?: readonly string[];
+}
+
+/** Parses `vm.name=value` (the `vm.` optional) settings; MopsError for a malformed one. */
+export function parseSysctls(specs: readonly string[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const spec of specs) {
+    const m = /^(?:vm\.)?([a-z_]+)=(-?\d+)$/.exec(spec.trim());
+    if (!m)
+      throw new MopsError(
+        'E_USAGE',
+        `--sysctl: write vm.<name>=<integer>, e.g. vm.defrag_mode=1; got '${spec}'`,
+        '--sysctl',
+      );
+    if (!SYSCTL_NAMES.includes(m[1]))
+      throw new MopsError(
+        'E_USAGE',
+        `--sysctl: unknown sysctl vm.${m[1]}; known: ${SYSCTL_NAMES.map((n) => `vm.${n}`).join(', ')}`,
+        '--sysctl',
+      );
+    out.set(m[1], Number(m[2]));
+  }
+  return out;
+}
+
+/** Applies the sysctls other than min_free_kbytes (which the machine is built with). */
+function applySysctls(m: Machine, sysctls: ReadonlyMap<string, number>): void {
+  const compaction = compactionState(m).sysctl;
+  for (const [name, v] of sysctls) {
+    if (name === 'watermark_boost_factor') setWatermarkBoostFactor(m.mem, v);
+    else if (name === 'defrag_mode') setDefragMode(m.mem, v);
+    else if (name === 'compaction_proactiveness') compaction.compactionProactiveness = v;
+    else if (name === 'extfrag_threshold') compaction.extfragThreshold = v;
+    else if (name === 'compact_unevictable_allowed') compaction.compactUnevictableAllowed = v;
+  }
 }
 
 /** The bundled plugins, imported through this package's own dependencies. */
@@ -71,14 +111,23 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
   const plugins: MopsPlugin[] = [];
   for (const spec of opts.plugins ?? []) plugins.push((await loadPluginModule(spec)).plugin);
   const contents = plugins.some((p) => p.manifest.needsContents === true) ? true : opts.contents;
+  const sysctls = parseSysctls(opts.sysctls ?? []);
+  const minFreeKbytes = sysctls.get('min_free_kbytes');
+  const mfk = minFreeKbytes === undefined ? {} : { minFreeKbytes };
   const m = opts.fromProc
-    ? machineFromProc(opts.fromProc, { profile: opts.profile as ProfileName, seed: opts.seed })
+    ? machineFromProc(opts.fromProc, {
+        profile: opts.profile as ProfileName,
+        seed: opts.seed,
+        ...mfk,
+      })
     : createMachine({
         memory: opts.memory,
         profile: opts.profile as ProfileName,
         seed: opts.seed,
         contents,
+        ...mfk,
       });
+  applySysctls(m, sysctls);
   for (const p of plugins) installPlugin(m, p);
   return m;
 }
