@@ -119,7 +119,8 @@ export interface ExecuteOptions {
 
 /** A node of the tree of step sequences whose states passed the invariant checker. */
 interface CheckedNode {
-  readonly kids: Map<number, CheckedNode>;
+  /** The node after each next step, by the id of the task that ran it. */
+  readonly kids: (CheckedNode | undefined)[];
   ok: boolean;
 }
 
@@ -144,7 +145,7 @@ function memoFor(scenario: Scenario, key: string): { root: CheckedNode; size: nu
   }
   let memo = byKey.get(key);
   if (!memo || memo.size > MEMO_LIMIT) {
-    memo = { root: { kids: new Map(), ok: true }, size: 0 };
+    memo = { root: { kids: [], ok: true }, size: 0 };
     byKey.set(key, memo);
   }
   return memo;
@@ -316,10 +317,10 @@ export function execute(
     }
     trace?.push({ task: t.id, point, preempted });
     if (node && memo) {
-      let kid = node.kids.get(t.id);
+      let kid = node.kids[t.id];
       if (kid === undefined) {
-        kid = { kids: new Map(), ok: false };
-        node.kids.set(t.id, kid);
+        kid = { kids: [], ok: false };
+        node.kids[t.id] = kid;
         memo.size++;
       }
       node = kid;
