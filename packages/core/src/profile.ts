@@ -220,19 +220,22 @@ export interface CompactionProfile {
    */
   readonly fastIsolateTraced: boolean;
   /**
-   * compaction_suitable() of v4.8: the first check at the low watermark whatever the
-   * request's flags, the order-0 gate at low + compact_gap with them, and the fragmentation
-   * index consulted for every order (6.x: the request's watermark, min or low for costly
-   * orders with ALLOC_CMA, the index for costly orders only).
+   * compaction_suitable() by era (compaction-by-profile T9):
+   * - `'v4.8'`: "already satisfiable" at the low watermark whatever the request's flags, the
+   *   order-0 gate at low + compact_gap with those flags, the fragmentation index consulted
+   *   for every order;
+   * - `'6.0'` (v6.0/v6.3): the request's watermark, the gate at (costly order ? low : min) +
+   *   compact_gap with ALLOC_CMA, the index for costly orders only;
+   * - `'6.17'`: the gate at the request's watermark + compact_gap (+ low - min for costly
+   *   orders), and first, for async costly orders without ALLOC_CMA, low + compact_gap
+   *   without CMA pages.
+   *
+   * mm_compaction_suitable fires on every check, order -1 included, up to 6.3; v6.17 checks
+   * in compaction_suit_allocation_order() and fires only when compaction_suitable() itself
+   * runs: not for order -1, not for an allocation that would already succeed, not when the
+   * async costly-order rule skipped the zone.
    */
-  readonly suitabilityV48: boolean;
-  /**
-   * mm_compaction_suitable fires on every suitability check, order -1 included (v4.8-v6.3);
-   * v6.17 checks in compaction_suit_allocation_order() and fires only when
-   * compaction_suitable() itself runs: not for order -1, not for an allocation that would
-   * already succeed, not when the async costly-order rule skipped the zone.
-   */
-  readonly suitableTracedAlways: boolean;
+  readonly suitability: 'v4.8' | '6.0' | '6.17';
   /**
    * The contention model before 5.1 (v4.8): __compact_finished() tests contention and fatal
    * signals first; compaction_alloc() isolates no more free pages once contended; a fatal
@@ -333,8 +336,7 @@ const base = {
     fastMigrateHonoursFinish: true,
     fastIsolateAround: 'whole_short',
     fastIsolateTraced: false,
-    suitabilityV48: false,
-    suitableTracedAlways: true,
+    suitability: '6.0',
     contendedFirst: false,
     finishedNeedsWatermark: false,
     successByLowWatermark: false,
@@ -382,7 +384,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       hasSyncFull: false,
       freeScannedCountsBlock: false,
       fastSearch: false,
-      suitabilityV48: true,
+      suitability: 'v4.8',
       contendedFirst: true,
       finishedNeedsWatermark: true,
       successByLowWatermark: true,
@@ -444,7 +446,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       proactive: 'v6.17',
       onMigrateFailure: 'finish_any',
       compactMemoryOnlyOne: true,
-      suitableTracedAlways: false,
+      suitability: '6.17',
       lastMigratedIsIterationStart: false,
       capture: 'movable_request',
       compactNodeChecksSignal: true,

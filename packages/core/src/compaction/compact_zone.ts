@@ -68,46 +68,64 @@ export function compactionSuitable(
   kcompactd = false,
 ): CompactResult {
   const mem = k.mem;
-  const always = mem.profile.compaction.suitableTracedAlways;
+  const era = mem.profile.compaction.suitability;
+  const traced = era !== '6.17';
   if (order === -1) {
-    if (always) traceSuitable(k, zone, order, COMPACT.CONTINUE, 'mm_compaction_suitable');
+    if (traced) traceSuitable(k, zone, order, COMPACT.CONTINUE, 'mm_compaction_suitable');
     return COMPACT.CONTINUE;
   }
-  const v48 = mem.profile.compaction.suitabilityV48;
   let ret: CompactResult;
-  const mark = zone.wmarkPages(v48 ? 1 : allocFlags & ALLOC.WMARK_MASK);
+  const mark = zone.wmarkPages(era === 'v4.8' ? WMARK.LOW : allocFlags & ALLOC.WMARK_MASK);
   // defrag_mode: kcompactd counts only the free pages in whole free pageblocks.
   const free = kcompactd && mem.defragMode ? freePagesInBlocks(zone) : zone.nrFreePages;
   if (zoneWatermarkOk(zone, order, mark, highestZoneidx, allocFlags, free)) {
-    if (!always) return COMPACT.SUCCESS;
+    if (!traced) return COMPACT.SUCCESS;
     ret = COMPACT.SUCCESS;
   } else {
-    const gate =
-      (v48
-        ? zone.watermark[1]
-        : order > PAGE_ALLOC_COSTLY_ORDER
-          ? zone.wmarkPages(1)
-          : zone.wmarkPages(0)) + compactGap(order);
-    ret = zoneWatermarkOk(zone, 0, gate, highestZoneidx, v48 ? allocFlags : ALLOC.CMA)
-      ? COMPACT.CONTINUE
-      : COMPACT.SKIPPED;
-    // v6.17, async costly orders without ALLOC_CMA: the same gate without CMA pages (mops
+    const costly = order > PAGE_ALLOC_COSTLY_ORDER;
+    // v6.17, async costly orders without ALLOC_CMA: low + compact_gap without CMA pages (mops
     // has none), tested first and untraced.
     if (
-      !always &&
+      era === '6.17' &&
       async &&
-      order > PAGE_ALLOC_COSTLY_ORDER &&
+      costly &&
       !(allocFlags & ALLOC.CMA) &&
-      ret === COMPACT.SKIPPED
+      !zoneWatermarkOk(zone, 0, zone.wmarkPages(WMARK.LOW) + compactGap(order), highestZoneidx, 0)
     )
-      return ret;
+      return COMPACT.SKIPPED;
+    ret = suitableGate(zone, order, mark, highestZoneidx, allocFlags, era)
+      ? COMPACT.CONTINUE
+      : COMPACT.SKIPPED;
   }
-  if (ret === COMPACT.CONTINUE && (v48 || order > PAGE_ALLOC_COSTLY_ORDER)) {
+  if (ret === COMPACT.CONTINUE && (era === 'v4.8' || order > PAGE_ALLOC_COSTLY_ORDER)) {
     const idx = fragmentationIndex(zone, order);
     if (idx >= 0 && idx <= sysctl.extfragThreshold) ret = COMPACT.NOT_SUITABLE_ZONE;
   }
   traceSuitable(k, zone, order, ret, 'mm_compaction_suitable');
   return ret === COMPACT.NOT_SUITABLE_ZONE ? COMPACT.SKIPPED : ret;
+}
+
+/**
+ * The order-0 gate of compaction_suitable(): enough free pages for the free scanner to
+ * isolate migration targets (`mark` is the request's watermark).
+ */
+function suitableGate(
+  zone: Zone,
+  order: number,
+  mark: number,
+  highestZoneidx: number,
+  allocFlags: number,
+  era: 'v4.8' | '6.0' | '6.17',
+): boolean {
+  const gap = compactGap(order);
+  if (era === 'v4.8')
+    return zoneWatermarkOk(zone, 0, zone.watermark[WMARK.LOW] + gap, highestZoneidx, allocFlags);
+  const costly = order > PAGE_ALLOC_COSTLY_ORDER;
+  const base =
+    era === '6.17'
+      ? mark + (costly ? zone.wmarkPages(WMARK.LOW) - zone.wmarkPages(WMARK.MIN) : 0)
+      : zone.wmarkPages(costly ? WMARK.LOW : WMARK.MIN);
+  return zoneWatermarkOk(zone, 0, base + gap, highestZoneidx, ALLOC.CMA);
 }
 
 /** compact_scanners_met(). */

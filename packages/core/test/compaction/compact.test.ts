@@ -1,9 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { zoneCompactState } from '../../src/compaction/state.js';
 import {
+  ALLOC,
   COMPACT,
   COMPACT_PRIO,
   compactionState,
+  compactionSuitable,
   compactMemory,
   compactZones,
   Errno,
@@ -174,6 +176,22 @@ describe.each(PROFILE_NAMES)('mm_compaction_suitable (T9) — %s', (profile) => 
     expect(r).toEqual([COMPACT.SUCCESS]);
     if (since617) expect(rec.lines).toEqual([]);
     else expect(rec.lines).toEqual([expect.stringMatching(/order=3 ret=(success|partial)$/)]);
+  });
+});
+
+describe('the order-0 gate of compaction_suitable (T9)', () => {
+  it('v6.17 starts from the request watermark; 6.x from min, or low for costly orders', () => {
+    // min 2048, low 2560, high 3072 pages; 2,100 free, in large blocks.
+    const gate = (profile: ProfileName, flags: number) => {
+      const m = smallMachine('64M', { profile, minFreeKbytes: 8192 });
+      const z = m.mem.populatedZones[0];
+      while (z.nrFreePages > 2100) m.allocPages(GFP.KERNEL, 0);
+      return compactionSuitable(m, z, 2, flags, z.idx, compactionState(m).sysctl);
+    };
+    // Order 2, the high watermark asked (kcompactd under defrag_mode): 2,100 pages pass
+    // min + 8 but not high + 8.
+    expect(gate('v6.3', ALLOC.WMARK_HIGH)).toBe(COMPACT.CONTINUE);
+    expect(gate('v6.17', ALLOC.WMARK_HIGH)).toBe(COMPACT.SKIPPED);
   });
 });
 
