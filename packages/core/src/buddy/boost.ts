@@ -49,31 +49,23 @@ export function wakeKswapdIfBoosted(mem: Memory, zone: Zone, allocFlags: number)
 }
 
 /**
- * kswapd's balance_pgdat() for the boost of the zones up to `highest`, as the kswapd
- * stand-in runs it: mops has no reclaimable pages, so the boosted reclaim makes no
- * progress and the pass ends by taking the boost back; as after any boosted pass, kcompactd
- * is then asked to compact for pageblock_order (left pending in
- * `mem.boostKcompactdZoneidx` for the compaction layer). Returns whether a zone was boosted.
+ * The kswapd stand-in: a wakeup for the zones up to `highest` (wake_all_kswapds() from the
+ * slow path; -1 for none) together with a pending one from a boosted zone, kswapd taken to
+ * run at once. Its balance_pgdat() can reclaim nothing (mops has no reclaimable pages), so a
+ * boosted pass ends by taking the boost back and, as after any boosted pass, asks kcompactd
+ * to compact for pageblock_order (left in `mem.boostKcompactdZoneidx` for the compaction
+ * layer).
  */
-export function kswapdBoostPass(mem: Memory, highest: number): boolean {
+export function runKswapd(mem: Memory, highest: number): void {
+  const h = Math.max(highest, mem.kswapdWakeZoneidx);
+  mem.kswapdWakeZoneidx = -1;
   let boosted = false;
   const zones = mem.node.zones;
-  for (let zi = 0; zi <= highest && zi < zones.length; zi++) {
+  for (let zi = 0; zi <= h && zi < zones.length; zi++) {
     const zone = zones[zi];
     if (zone.managedPages === 0 || zone.watermarkBoost === 0) continue;
     zone.watermarkBoost = 0;
     boosted = true;
   }
-  if (boosted && highest > mem.boostKcompactdZoneidx) mem.boostKcompactdZoneidx = highest;
-  return boosted;
-}
-
-/**
- * wake_all_kswapds() at the start of the slow path, with kswapd taken to run at once: the
- * pending wakeup of a boosted zone and this allocation's own (up to its highest zone).
- */
-export function wakeAllKswapds(mem: Memory, highest: number): void {
-  const h = Math.max(highest, mem.kswapdWakeZoneidx);
-  mem.kswapdWakeZoneidx = -1;
-  kswapdBoostPass(mem, h);
+  if (boosted && h > mem.boostKcompactdZoneidx) mem.boostKcompactdZoneidx = h;
 }

@@ -10,7 +10,7 @@ import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
 import { OWNER_SHIFT, PG } from '../page/flags.js';
 import { EV } from '../vmstat/vmstat.js';
-import { wakeAllKswapds, wakeKswapdIfBoosted } from './boost.js';
+import { runKswapd, wakeKswapdIfBoosted } from './boost.js';
 import { __GFP, ALLOC, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
 import { rmqueue } from './rmqueue.js';
 
@@ -186,7 +186,8 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;
   let pfn = getPageFromFreelist(mem, gfp, order, first, owner);
   if (pfn >= 0) return pfn;
-  if (gfp & __GFP.KSWAPD_RECLAIM) wakeAllKswapds(mem, gfpZone(gfp));
+  // wake_all_kswapds()
+  if (gfp & __GFP.KSWAPD_RECLAIM) runKswapd(mem, gfpZone(gfp));
   const slow = gfpToAllocFlags(gfp) | extra | (mem.defragMode ? ALLOC.NOFRAGMENT : 0);
   pfn = slowpathAttempts(mem, gfp, order, slow, owner);
   // defrag_mode: reclaim and compaction failed to prevent the fallback; retry allowing it.

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { kswapdBoostPass } from '../buddy/boost.js';
+import { runKswapd } from '../buddy/boost.js';
 import { __GFP, ALLOC, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist, zoneWatermarkOk } from '../buddy/page_alloc.js';
 import { Clock } from '../clock.js';
@@ -316,12 +316,12 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
   const skip = m.profile.compaction.stallCountsDeferred
     ? result === COMPACT.SKIPPED
     : result <= COMPACT.DEFERRED;
-  const owner = m.mem.owners.register('kernel');
   if (skip) {
     if (captured >= 0) releaseCaptured(m.mem, captured, req.order);
     return -1;
   }
   m.mem.vmstat.count('compact_stall');
+  const owner = m.mem.owners.register('kernel');
   // A captured block first, else the free lists.
   let pfn = captured;
   if (pfn >= 0) allocCapturedPage(m.mem, pfn, req.order, req.gfp, owner);
@@ -415,15 +415,12 @@ function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
 
 /**
  * The kswapd stand-in on kcompactd's clock: runs the pass a boosted zone asked for
- * (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `kswapdBoostPass`), then wakes
+ * (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then wakes
  * kcompactd for pageblock_order if a pass took back a boost. Returns whether it woke it.
  */
 export function kswapdBalance(m: Machine): boolean {
   const mem = m.mem;
-  if (mem.kswapdWakeZoneidx >= 0) {
-    kswapdBoostPass(mem, mem.kswapdWakeZoneidx);
-    mem.kswapdWakeZoneidx = -1;
-  }
+  runKswapd(mem, -1);
   const highest = mem.boostKcompactdZoneidx;
   if (highest < 0) return false;
   mem.boostKcompactdZoneidx = -1;

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { MIGRATE, pageblock_nr_pages, pageblock_order } from '../memory/constants.js';
+import { MIGRATE, pageblock_nr_pages } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import {
   ISOLATE_AS_TASK,
@@ -23,7 +23,12 @@ import { Deadlock } from '../sched/scheduler.js';
 import type { KernelGen } from '../sched/types.js';
 import { NS } from '../vmstat/vmstat.js';
 import { fastFindMigrateblock } from './fast_search.js';
-import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
+import {
+  pageblockEndPfn,
+  pageblockSkipPersistent,
+  pageblockStartPfn,
+  zoneCompactState,
+} from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl, fatalPending } from './types.js';
 
 /** `isolate_migrate_t`. */
@@ -46,15 +51,9 @@ function raiseCachedMigrate(cc: CompactControl, pfn: number): void {
   if (cc.mode !== MIGRATE_MODE.ASYNC && pfn > s.cachedMigratePfn[1]) s.cachedMigratePfn[1] = pfn;
 }
 
-/** A block headed by a compound page of pageblock order or more (pageblock_skip_persistent). */
-function skipPersistent(mem: Memory, pfn: number): boolean {
-  const p = mem.pages;
-  return (p.flags[pfn] & (1 << PG.head)) !== 0 && p.compound[pfn] >= pageblock_order;
-}
-
 /** suitable_migration_source(). */
 function suitableMigrationSource(mem: Memory, cc: CompactControl, pfn: number): boolean {
-  if (skipPersistent(mem, pfn)) return false;
+  if (pageblockSkipPersistent(mem, pfn)) return false;
   const mt = mem.pageblockMigratetype(pfn);
   const movableBlock = mt === MIGRATE.MOVABLE || mt === MIGRATE.CMA;
   if (mem.profile.compaction.asyncSource === 'any_async')

@@ -127,6 +127,12 @@ export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
   }
 }
 
+/** pageblock_skip_persistent(): a block headed by a compound page of pageblock order or more. */
+export function pageblockSkipPersistent(mem: Memory, pfn: number): boolean {
+  const p = mem.pages;
+  return (p.flags[pfn] & (1 << PG.head)) !== 0 && p.compound[pfn] >= pageblock_order;
+}
+
 /**
  * __reset_isolation_pfn(): whether the block of `pfn` may serve the scanners checked, its
  * skip hint cleared if a sample shows an LRU page (source) or a free page (target).
@@ -139,8 +145,7 @@ function resetIsolationPfn(
   checkTarget: boolean,
 ): boolean {
   const p = mem.pages;
-  // pageblock_skip_persistent(): a block headed by a compound page of pageblock order.
-  if (p.flags[pfn] & (1 << PG.head) && p.compound[pfn] >= pageblock_order) return false;
+  if (pageblockSkipPersistent(mem, pfn)) return false;
   if (checkSource && checkTarget && !mem.pageblockSkip(pfn)) return true;
   // The free side does not start from a block that is not MOVABLE.
   if (!checkSource && checkTarget && mem.pageblockMigratetype(pfn) !== MIGRATE.MOVABLE)

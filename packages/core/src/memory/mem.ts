@@ -23,7 +23,6 @@ export interface MmWarning {
   readonly pfn?: number;
 }
 
-/** Memory state shared by every layer of a machine. */
 /**
  * A direct compactor's capture_control as the buddy allocator sees it: a block freed by that
  * task which reaches the compaction's order is handed to it instead of the free lists.
@@ -36,6 +35,7 @@ export interface FreeCapture {
   offer(zone: Zone, pfn: number, order: number, mt: number): boolean;
 }
 
+/** Memory state shared by every layer of a machine. */
 export class Memory {
   /** The `struct page` array. */
   readonly pages: PageArrays;
@@ -87,7 +87,7 @@ export class Memory {
   defragMode = false;
   /**
    * The highest zone index kswapd was asked to balance by a boosted zone (wakeup_kswapd()
-   * from rmqueue()), or -1. The kswapd stand-in (`kswapdBalance`) takes it.
+   * from rmqueue()), or -1. The kswapd stand-in (`runKswapd`) takes it.
    */
   kswapdWakeZoneidx = -1;
   /**
