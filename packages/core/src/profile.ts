@@ -109,8 +109,14 @@ export interface Profile {
   readonly countRetryFailures: boolean;
   /** On -ENOMEM pgmigrate_fail also counts the pages still waiting for a retry (v6.3+). */
   readonly enomemCountsRetries: boolean;
-  /** The `mm_migrate_pages_start` tracepoint exists and `mm_migrate_pages` has THP fields (v6.0+). */
-  readonly migrateTraceV6: boolean;
+  /**
+   * The 6.x tracepoint formats (compaction-by-profile T15): `mm_migrate_pages_start` exists,
+   * `mm_migrate_pages` has THP fields, `mm_compaction_migratepages` counts the pages
+   * migrate_pages() failed, and `mm_compaction_try_to_compact_pages` prints the gfp flags by
+   * name. v4.8: no start event, no THP fields, nr_failed from migrate_pages()' return value,
+   * the gfp mask in hex.
+   */
+  readonly tracepointsV6: boolean;
   /** PG_isolated is set and cleared with non-atomic helpers under the page lock (v4.8). */
   readonly isolatedFlagNonAtomic: boolean;
   /**
@@ -307,7 +313,7 @@ const base = {
   syncLightNeedsUptodate: false,
   countRetryFailures: true,
   enomemCountsRetries: false,
-  migrateTraceV6: true,
+  tracepointsV6: true,
   isolatedFlagNonAtomic: false,
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
@@ -366,7 +372,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     putbackPermanentInside: true,
     movableCountedIsolated: true,
     freeFlagRules: 'v4.8',
-    migrateTraceV6: false,
+    tracepointsV6: false,
     isolatedFlagNonAtomic: true,
     minFreeKbytesMax: 65536,
     allocNofragment: false,

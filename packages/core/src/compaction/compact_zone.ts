@@ -305,7 +305,7 @@ export function* compactZone(
       const r = yield* migratePages(k, cc.migratepages, getNew, putNew, cc.mode, MR.COMPACTION);
       if (trace.enabled.mm_compaction_migratepages) {
         // v4.8: the return value, or on an error the pages still on the list.
-        const failed = mem.profile.migrateTraceV6
+        const failed = mem.profile.tracepointsV6
           ? nrMigrate - r.nrSucceeded
           : r.rc >= 0
             ? r.rc

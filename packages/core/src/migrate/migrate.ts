@@ -441,7 +441,7 @@ export function* migratePages(
     pendingCall: { iter: undefined as never, first: undefined as never, next: 0, prev: 0 },
   };
   const trace = mem.trace;
-  if (mem.profile.migrateTraceV6 && trace.enabled.mm_migrate_pages_start)
+  if (mem.profile.tracepointsV6 && trace.enabled.mm_migrate_pages_start)
     trace.fire('mm_migrate_pages_start', { mode, reason });
   const r =
     mem.profile.migrateAlgo === 'batched'

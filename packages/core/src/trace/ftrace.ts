@@ -158,7 +158,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       // "nr_succeeded=%lu nr_failed=%lu nr_thp_succeeded=%lu nr_thp_failed=%lu
       //  nr_thp_split=%lu mode=%s reason=%s" (6.x; v4.8 has no THP fields)
       print: (e, _p, profile) =>
-        profile && !profile.migrateTraceV6
+        profile && !profile.tracepointsV6
           ? formatMigratePagesV48({
               succeeded: num(e.succeeded),
               failed: num(e.failed),
@@ -247,7 +247,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
         fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
         // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x")
         print: (e, _p, profile) =>
-          `order=${num(e.order)} gfp_mask=${profile && !profile.migrateTraceV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
+          `order=${num(e.order)} gfp_mask=${profile && !profile.tracepointsV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
       },
     ],
     ['mm_compaction_suitable', suitable],
