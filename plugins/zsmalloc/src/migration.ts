@@ -220,22 +220,38 @@ function noZspage(reg: ZsRegistry, src: number): number {
 }
 
 /**
+ * Visits the handle of each allocated object that starts in `src` (the huge class: the one
+ * object of the page), stopping at the first visit that returns true; whether one did.
+ */
+function someObjectStartingIn(
+  pool: ZsPool,
+  zs: Zspage,
+  src: number,
+  dst: number,
+  visit: (pool: ZsPool, handle: number, src: number, dst: number) => boolean,
+): boolean {
+  const b = pool.bytes;
+  if (zs.cls.huge) {
+    const tagged = b.hugeHandle[src];
+    return tagged % 2 === OBJ_ALLOCATED_TAG && visit(pool, (tagged - 1) / 2, src, dst);
+  }
+  for (let off = pool.firstObjOffsetOf(src); off < PAGE_SIZE; off += zs.cls.size) {
+    const handle = readHeader(b, src * PAGE_SIZE + off);
+    if (handle !== 0 && visit(pool, handle, src, dst)) return true;
+  }
+  return false;
+}
+
+/**
  * v4.8: whether an allocated object that starts in `src` has its handle pinned (mapped, or
  * being mapped). Never in other profiles, which do not pin.
  */
 function pinnedObjectIn(pool: ZsPool, zs: Zspage, src: number): boolean {
-  if (pool.rules.migrateBusy !== 'EAGAIN') return false;
-  const pinned = pool.handles.pinned;
-  const b = pool.bytes;
-  if (zs.cls.huge) {
-    const tagged = b.hugeHandle[src];
-    return tagged % 2 === OBJ_ALLOCATED_TAG && pinned[((tagged - 1) / 2) % HANDLE_SLOTS] > 0;
-  }
-  for (let off = pool.firstObjOffsetOf(src); off < PAGE_SIZE; off += zs.cls.size) {
-    const handle = readHeader(b, src * PAGE_SIZE + off);
-    if (handle !== 0 && pinned[handle % HANDLE_SLOTS] > 0) return true;
-  }
-  return false;
+  return pool.rules.migrateBusy === 'EAGAIN' && someObjectStartingIn(pool, zs, src, -1, isPinned);
+}
+
+function isPinned(pool: ZsPool, handle: number): boolean {
+  return pool.handles.pinned[handle % HANDLE_SLOTS] > 0;
 }
 
 /** The answer when an object of the zspage is being accessed: -EAGAIN (v4.8) or -EINVAL. */
@@ -254,15 +270,7 @@ function moveSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): void {
   const cls = zs.cls;
   if (rules.pageType) p.type[dst] = PGTY.zsmalloc << 24;
   b.u8.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
-  if (cls.huge) {
-    const tagged = b.hugeHandle[src];
-    if (tagged % 2 === OBJ_ALLOCATED_TAG) relocate(pool, (tagged - 1) / 2, src, dst);
-  } else {
-    for (let off = pool.firstObjOffsetOf(src); off < PAGE_SIZE; off += cls.size) {
-      const handle = readHeader(b, src * PAGE_SIZE + off);
-      if (handle !== 0) relocate(pool, handle, src, dst);
-    }
-  }
+  someObjectStartingIn(pool, zs, src, dst, relocate);
   replaceSubPage(pool, zs, dst, src);
   if (rules.countsIsolated) {
     zs.isolated--;
@@ -280,12 +288,16 @@ function swapReferences(pool: ZsPool, dst: number, src: number): void {
   putPage(mem, src);
 }
 
-/** record_obj(handle, location(dst, same index)) for an object that starts in `src`. */
-function relocate(pool: ZsPool, handle: number, src: number, dst: number): void {
+/**
+ * record_obj(handle, location(dst, same index)) for an object that starts in `src` (a visit
+ * of {@link someObjectStartingIn} that never stops it).
+ */
+function relocate(pool: ZsPool, handle: number, src: number, dst: number): false {
   const slot = handle % HANDLE_SLOTS;
   if (pool.handles.pfn[slot] !== src)
     bug(pool.mem, `zs_page_migrate: handle ${handle} does not locate its object in this page`, src);
   pool.handles.pfn[slot] = dst;
+  return false;
 }
 
 /**
