@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   __GFP,
+  allocAllFree,
   compactionState,
   GFP,
   kcompactdRun,
@@ -21,14 +22,7 @@ import { smallMachine, topZone } from '../helpers.js';
  */
 function holes(profile: ProfileName, memory = '64M', minFreeKbytes = 1024): Machine {
   const m = smallMachine(memory, { profile, minFreeKbytes });
-  const all: number[] = [];
-  for (
-    let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-    p >= 0;
-    p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0)
-  )
-    all.push(p);
-  for (const p of all) if (p % 2) m.putPage(p);
+  for (const p of allocAllFree(m)) if (p % 2) m.putPage(p);
   return m;
 }
 
