@@ -1,0 +1,179 @@
+/**
+ * kcompactd (mm/compaction.c; spec §8.8): woken by the kswapd stand-in for an order and a
+ * zone limit, it compacts SYNC_LIGHT; on the virtual clock it also runs the proactive check
+ * every 500 ms.
+ * @module
+ */
+
+import { runKswapd } from '../buddy/boost.js';
+import { ALLOC, GFP } from '../buddy/gfp.js';
+import { Clock } from '../clock.js';
+import { MopsError } from '../errors.js';
+import type { Machine } from '../machine.js';
+import { MAX_NR_ZONES, pageblock_order } from '../memory/constants.js';
+import { MIGRATE_MODE } from '../migrate/types.js';
+import type { KernelGen } from '../sched/types.js';
+import { compactionSuitable } from './compact_zone.js';
+import { compactNode } from './entry.js';
+import { fragmentationScoreNode, proactiveThresholds } from './metrics.js';
+import { type CompactionState, compactionState } from './node_state.js';
+import { checkOrder, runZone, zoneDone } from './run_zone.js';
+import { compactionDeferReset, compactionDeferred, deferCompaction } from './state.js';
+import { COMPACT, type CompactResult } from './types.js';
+
+/** HPAGE_FRAG_CHECK_INTERVAL_MSEC: kcompactd's proactive check period. */
+export const HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500;
+const PROACTIVE_PERIOD = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
+
+/**
+ * wakeup_kcompactd(): kswapd asks kcompactd to compact for `order` up to zone
+ * `highestZoneidx`; kcompactd runs on the next {@link kcompactdRun}. Order 0 asks for
+ * nothing. The request keeps the largest order and the lowest zone limit; the wakeup (and
+ * its tracepoint) happens only when some zone up to the limit is suitable for compaction.
+ */
+export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: number): void {
+  checkOrder(order);
+  if (!Number.isInteger(highestZoneidx) || highestZoneidx < 0 || highestZoneidx >= MAX_NR_ZONES)
+    throw new MopsError(
+      'E_RANGE',
+      `highestZoneidx must be an integer 0..${MAX_NR_ZONES - 1}, got ${highestZoneidx}`,
+      'highestZoneidx',
+    );
+  if (order <= 0) return;
+  const st = compactionState(m);
+  if (order > st.kcompactdMaxOrder) st.kcompactdMaxOrder = order;
+  if (highestZoneidx < st.kcompactdHighestZoneidx) st.kcompactdHighestZoneidx = highestZoneidx;
+  if (!kcompactdNodeSuitable(m, st)) return;
+  const trace = m.mem.trace;
+  if (trace.enabled.mm_compaction_wakeup_kcompactd)
+    trace.fire('mm_compaction_wakeup_kcompactd', {
+      nid: 0,
+      order,
+      highest_zoneidx: highestZoneidx,
+    });
+}
+
+/** kcompactd_node_suitable(): some zone up to the requested limit is worth compacting. */
+function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
+  const highest = st.kcompactdHighestZoneidx;
+  for (let zi = 0; zi <= highest; zi++) {
+    const zone = m.mem.node.zones[zi];
+    if (!zone.populated) continue;
+    if (
+      compactionSuitable(m, zone, st.kcompactdMaxOrder, 0, highest, st.sysctl, false, true) ===
+      COMPACT.CONTINUE
+    )
+      return true;
+  }
+  return false;
+}
+
+/**
+ * The kswapd stand-in on kcompactd's clock: runs the pass a boosted zone asked for
+ * (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then wakes
+ * kcompactd for pageblock_order if a pass took back a boost. Returns whether it woke it.
+ */
+export function kswapdBalance(m: Machine): boolean {
+  const mem = m.mem;
+  runKswapd(mem, -1);
+  const highest = mem.boostKcompactdZoneidx;
+  if (highest < 0) return false;
+  mem.boostKcompactdZoneidx = -1;
+  wakeupKcompactd(m, pageblock_order, highest);
+  return true;
+}
+
+/** kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT. */
+export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
+  const st = compactionState(m);
+  const order = st.kcompactdMaxOrder;
+  const highest = st.kcompactdHighestZoneidx;
+  const out: CompactResult[] = [];
+  if (order <= 0) return out;
+  m.mem.vmstat.count('compact_daemon_wake');
+  if (m.trace.enabled.mm_compaction_kcompactd_wake)
+    m.trace.fire('mm_compaction_kcompactd_wake', { nid: 0, order, highest_zoneidx: highest });
+  const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
+  // defrag_mode: kcompactd works to the high watermark (in whole pageblocks), else to min.
+  const allocFlags = m.mem.defragMode ? ALLOC.WMARK_HIGH : ALLOC.WMARK_MIN;
+  for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
+    const zone = m.mem.node.zones[zi];
+    if (!zone.populated) continue;
+    if (compactionDeferred(zone, order, m.trace)) continue;
+    if (
+      compactionSuitable(m, zone, order, allocFlags, zi, st.sysctl, false, true) !==
+      COMPACT.CONTINUE
+    )
+      continue;
+    const r = yield* runZone(m, m, zone, {
+      order,
+      mode: MIGRATE_MODE.SYNC_LIGHT,
+      gfpMask: GFP.KERNEL,
+      allocFlags,
+      highestZoneidx: highest,
+      ignoreSkipHint,
+    });
+    out.push(r.result);
+    if (zoneDone(m, zone, order, r.result, highest, 0))
+      compactionDeferReset(zone, order, false, m.trace);
+    else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
+      deferCompaction(zone, order, m.trace);
+    if (m.profile.compaction.daemonScanCounters) {
+      m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
+      m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
+    }
+  }
+  // Done until woken again, but a larger order or a tighter limit asked meanwhile stays.
+  if (st.kcompactdMaxOrder <= order) st.kcompactdMaxOrder = 0;
+  if (st.kcompactdHighestZoneidx >= highest) st.kcompactdHighestZoneidx = st.topZoneidx;
+  return out;
+}
+
+/**
+ * kcompactd's loop on the virtual clock: advance by `ms`, doing the pending work and a
+ * proactive check every 500 ms (deferred 64× after a check that did not lower the node
+ * score). Returns the zone results of every run.
+ */
+export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
+  const st = compactionState(m);
+  const out: CompactResult[] = [];
+  const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
+  if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+  for (;;) {
+    // kswapd, woken by a boosted zone, runs first and may wake kcompactd.
+    kswapdBalance(m);
+    // A proactiveness write woke kcompactd for a check now.
+    if (st.proactiveTrigger) {
+      st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
+      st.proactiveTrigger = false;
+    }
+    out.push(...(yield* kcompactdDoWork(m)));
+    // Back to waiting for a wakeup or the next proactive check.
+    if (m.trace.enabled.mm_compaction_kcompactd_sleep)
+      m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
+    if (st.nextProactiveCheck > until) break;
+    m.clock.jiffies = st.nextProactiveCheck;
+    st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
+  }
+  m.clock.jiffies = until;
+  return out;
+}
+
+/**
+ * kcompactd's proactive check: compact the node when its score is above the high
+ * threshold. Pushes the zone results on `out`; returns the jiffies to the next check
+ * (64 periods when the run did not lower the score).
+ */
+function* proactiveCheck(m: Machine, st: CompactionState, out: CompactResult[]): KernelGen<number> {
+  if (
+    m.profile.compaction.proactive === 'none' ||
+    st.sysctl.compactionProactiveness === 0 ||
+    st.kswapdRunning
+  )
+    return PROACTIVE_PERIOD;
+  const before = fragmentationScoreNode(m.mem);
+  if (before <= proactiveThresholds(m.profile, st.sysctl.compactionProactiveness).high)
+    return PROACTIVE_PERIOD;
+  out.push(...(yield* compactNode(m, true)));
+  return fragmentationScoreNode(m.mem) >= before ? PROACTIVE_PERIOD << 6 : PROACTIVE_PERIOD;
+}

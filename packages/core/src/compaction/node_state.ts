@@ -1,0 +1,63 @@
+/**
+ * Per-machine (per-node) compaction state: the sysctls, kcompactd's pending request and
+ * the flags the kswapd stand-in sets (pgdat's compaction fields).
+ * @module
+ */
+
+import type { Machine } from '../machine.js';
+import { CompactionSysctls } from './sysctl.js';
+
+/** Per-machine compaction state: sysctls, kcompactd and the kswapd stand-in. */
+export class CompactionState {
+  /** The sysctls. */
+  readonly sysctl: CompactionSysctls;
+  /** proactive_compact_trigger: a proactiveness write asked for a check now (6.x). */
+  proactiveTrigger = false;
+  /** kswapd is running (ends proactive runs with PARTIAL_SKIPPED). */
+  kswapdRunning = false;
+  /** kcompactd_max_order: the largest order requested by wakeups, 0 when none is pending. */
+  kcompactdMaxOrder = 0;
+  /**
+   * kcompactd_highest_zoneidx: the tightest zone limit requested by wakeups (the lowest);
+   * the highest populated zone (pgdat->nr_zones - 1) when none is.
+   */
+  kcompactdHighestZoneidx: number;
+  /** Jiffies of the next proactive check. */
+  nextProactiveCheck = 0;
+
+  /** pgdat->nr_zones - 1: the highest populated zone. */
+  readonly topZoneidx: number;
+
+  constructor(m: Machine) {
+    this.sysctl = new CompactionSysctls(() => this.triggerProactive(m));
+    const zones = m.mem.populatedZones;
+    this.topZoneidx = zones.length ? zones[zones.length - 1].idx : 0;
+    this.kcompactdHighestZoneidx = this.topZoneidx;
+  }
+
+  /** compaction_proactiveness_sysctl_handler(): wake kcompactd for a proactive check. */
+  private triggerProactive(m: Machine): void {
+    if (m.profile.compaction.proactive === 'none' || this.proactiveTrigger) return;
+    this.proactiveTrigger = true;
+    const trace = m.mem.trace;
+    if (m.profile.compaction.proactiveWriteTraced && trace.enabled.mm_compaction_wakeup_kcompactd) {
+      trace.fire('mm_compaction_wakeup_kcompactd', {
+        nid: 0,
+        order: -1,
+        highest_zoneidx: this.topZoneidx,
+      });
+    }
+  }
+}
+
+const states = new WeakMap<Machine, CompactionState>();
+
+/** The compaction state of a machine. */
+export function compactionState(m: Machine): CompactionState {
+  let s = states.get(m);
+  if (!s) {
+    s = new CompactionState(m);
+    states.set(m, s);
+  }
+  return s;
+}

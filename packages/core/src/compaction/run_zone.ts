@@ -1,0 +1,88 @@
+/**
+ * What the entry points share: the order check, one zone's compaction from control block
+ * to result, and whether an allocation should now succeed in a compacted zone.
+ * @module
+ */
+
+import { zoneWatermarkOk } from '../buddy/page_alloc.js';
+import { MopsError } from '../errors.js';
+import type { Machine } from '../machine.js';
+import type { Zone } from '../memory/zone.js';
+import type { Kctx } from '../page/lock.js';
+import type { KernelGen } from '../sched/types.js';
+import { CaptureControl, releaseCaptured } from './capture.js';
+import { compactZone, freeCompactControl, newCompactControl } from './compact_zone.js';
+import { compactionState } from './node_state.js';
+import { COMPACT, type CompactResult } from './types.js';
+
+/** Raises MopsError for an order outside -1..10. */
+export function checkOrder(order: number): void {
+  if (!Number.isInteger(order) || order < -1 || order > 10)
+    throw new MopsError(
+      'E_RANGE',
+      `compaction order must be an integer -1..10, got ${order}`,
+      'order',
+    );
+}
+
+/** Runs a zone compaction to completion and frees its control block. */
+export function* runZone(
+  k: Kctx,
+  m: Machine,
+  zone: Zone,
+  init: Parameters<typeof newCompactControl>[2],
+): KernelGen<{
+  result: CompactResult;
+  migrateScanned: number;
+  freeScanned: number;
+  captured: number;
+}> {
+  const st = compactionState(m);
+  const cc = newCompactControl(k, zone, init);
+  // compact_zone_order(): direct compaction exposes a capture_control while it runs (6.x).
+  const capture =
+    cc.directCompaction && m.profile.compaction.capture !== 'none'
+      ? new CaptureControl(cc, m.sched, m.mem)
+      : undefined;
+  if (capture) m.mem.captures.push(capture);
+  let handedOver = false;
+  try {
+    let result = yield* compactZone(k, cc, {
+      sysctl: st.sysctl,
+      kswapdRunning: st.kswapdRunning,
+      capture,
+    });
+    const captured = capture ? capture.page : -1;
+    if (captured >= 0) result = COMPACT.SUCCESS;
+    handedOver = true;
+    return {
+      result,
+      migrateScanned: cc.totalMigrateScanned,
+      freeScanned: cc.totalFreeScanned,
+      captured,
+    };
+  } finally {
+    if (capture) {
+      m.mem.captures.splice(m.mem.captures.indexOf(capture), 1);
+      // A compaction that threw gives a captured block back rather than lose it.
+      if (!handedOver && capture.page >= 0) releaseCaptured(m.mem, capture.page, cc.order);
+    }
+    freeCompactControl(k, cc);
+  }
+}
+
+/**
+ * After compacting `zone` for an allocation of `order`: whether the allocation should now
+ * succeed there (v4.8: the low watermark is met; 6.x: the result is SUCCESS).
+ */
+export function zoneDone(
+  m: Machine,
+  zone: Zone,
+  order: number,
+  result: CompactResult,
+  highestZoneidx: number,
+  allocFlags: number,
+): boolean {
+  if (!m.profile.compaction.successByLowWatermark) return result === COMPACT.SUCCESS;
+  return zoneWatermarkOk(zone, order, zone.wmarkPages(1), highestZoneidx, allocFlags);
+}
