@@ -37,18 +37,20 @@ export {
   TraceFilterError,
 } from './filter.js';
 export {
-  COMMON_FILTER_FIELDS,
-  type FtraceContext,
   type FtraceEventFormat,
-  ftraceBody,
   ftraceEventNames,
   ftraceFormat,
-  ftraceHeader,
-  ftraceLine,
-  ftraceTimestamp,
   type PointerStyle,
   pagePointer,
   registerFtraceFormat,
+} from './formats.js';
+export {
+  COMMON_FILTER_FIELDS,
+  type FtraceContext,
+  ftraceBody,
+  ftraceHeader,
+  ftraceLine,
+  ftraceTimestamp,
   type TraceRecorder,
   type TraceRecorderOptions,
   traceRecorder,

@@ -1,0 +1,281 @@
+/**
+ * The `TP_printk` formats of mops's tracepoints: how each event's line body is printed and
+ * which fields a tracefs filter may name, in a registry that plugin layers extend
+ * ({@link registerFtraceFormat}).
+ * @module
+ */
+
+import { COMPACT, COMPACT_STATUS } from '../compaction/types.js';
+import { MopsError } from '../errors.js';
+import { pageblock_order, ZONE_NAMES } from '../memory/constants.js';
+import { formatMigratePagesV48 } from '../migrate/trace.js';
+import { MIGRATE_MODE_NAMES, MR_NAMES } from '../migrate/types.js';
+import type { Profile } from '../profile.js';
+import type { FilterSchema } from './filter.js';
+import { showGfpFlags } from './gfp_names.js';
+
+/** How `%p` of a `struct page *` is printed. */
+export type PointerStyle = 'raw' | 'hashed';
+
+/**
+ * One event's ftrace description: its `TP_STRUCT__entry` fields (what a filter may name)
+ * and its `TP_printk` output.
+ */
+export interface FtraceEventFormat {
+  /** `TRACE_SYSTEM` (`kmem`, `compaction`, `migrate`, …). */
+  readonly system: string;
+  /** The record's fields and their types. */
+  readonly fields: FilterSchema;
+  /** The `TP_printk` text for one payload; `profile` for formats that differ by release. */
+  print(
+    payload: Readonly<Record<string, unknown>>,
+    pointers: PointerStyle,
+    profile?: Profile,
+  ): string;
+}
+
+/** x86-64 `vmemmap_base` without KASLR: where `struct page` of pfn 0 lives. */
+const VMEMMAP_BASE = 0xffffea0000000000n;
+/** sizeof(struct page) on x86-64. */
+const STRUCT_PAGE_SIZE = 64n;
+
+/**
+ * `%p` of `pfn_to_page(pfn)`: the struct page address in the vmemmap (`'raw'`, what the
+ * `hash-ptr` trace option off prints), or a stable 32-bit hash of it zero-padded to 16
+ * digits (`'hashed'`, the shape the kernel prints by default; the kernel's hash is keyed
+ * by a boot-time random number, so the digits differ). A negative pfn is a NULL page.
+ */
+export function pagePointer(pfn: number, style: PointerStyle = 'raw'): string {
+  if (pfn < 0) return '0000000000000000';
+  const addr = VMEMMAP_BASE + BigInt(pfn) * STRUCT_PAGE_SIZE;
+  if (style === 'raw') return addr.toString(16).padStart(16, '0');
+  // FNV-1a over the address bytes: deterministic, so runs stay byte-for-byte repeatable.
+  let h = 0x811c9dc5;
+  let a = addr;
+  for (let i = 0; i < 8; i++) {
+    h ^= Number(a & 0xffn);
+    h = Math.imul(h, 0x01000193) >>> 0;
+    a >>= 8n;
+  }
+  return h.toString(16).padStart(16, '0');
+}
+
+/** A compact_result as the compaction tracepoints print it (v4.8 calls success "partial"). */
+function statusName(ret: number, profile: Profile | undefined): string {
+  if (ret === COMPACT.SUCCESS && profile) return profile.compaction.successName;
+  return COMPACT_STATUS[ret];
+}
+
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number(v ?? 0);
+}
+
+function hex(v: number): string {
+  return Math.max(0, v).toString(16);
+}
+
+const FORMATS = new Map<string, FtraceEventFormat>([
+  [
+    'mm_page_alloc',
+    {
+      system: 'kmem',
+      fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
+      // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s"
+      print: (e, p) =>
+        `page=${pagePointer(num(e.pfn), p)} pfn=0x${hex(num(e.pfn))} order=${num(e.order)} ` +
+        `migratetype=${num(e.migratetype)} gfp_flags=${showGfpFlags(num(e.gfp_flags))}`,
+    },
+  ],
+  [
+    'mm_page_free',
+    {
+      system: 'kmem',
+      fields: { pfn: 'num', order: 'num' },
+      // "page=%p pfn=0x%lx order=%d"
+      print: (e, p) =>
+        `page=${pagePointer(num(e.pfn), p)} pfn=0x${hex(num(e.pfn))} order=${num(e.order)}`,
+    },
+  ],
+  [
+    'mm_page_alloc_extfrag',
+    {
+      system: 'kmem',
+      fields: {
+        pfn: 'num',
+        alloc_order: 'num',
+        fallback_order: 'num',
+        alloc_migratetype: 'num',
+        fallback_migratetype: 'num',
+        change_ownership: 'num',
+      },
+      // "page=%p pfn=0x%lx alloc_order=%d fallback_order=%d pageblock_order=%d
+      //  alloc_migratetype=%d fallback_migratetype=%d fragmenting=%d change_ownership=%d"
+      print: (e, p) =>
+        `page=${pagePointer(num(e.pfn), p)} pfn=0x${hex(num(e.pfn))} ` +
+        `alloc_order=${num(e.alloc_order)} fallback_order=${num(e.fallback_order)} ` +
+        `pageblock_order=${pageblock_order} alloc_migratetype=${num(e.alloc_migratetype)} ` +
+        `fallback_migratetype=${num(e.fallback_migratetype)} ` +
+        `fragmenting=${num(e.fallback_order) < pageblock_order ? 1 : 0} ` +
+        `change_ownership=${num(e.change_ownership) ? 1 : 0}`,
+    },
+  ],
+  ...compactionFormats(),
+  [
+    'mm_migrate_pages_start',
+    {
+      system: 'migrate',
+      fields: { mode: 'num', reason: 'num' },
+      // "mode=%s reason=%s"
+      print: (e) => `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
+    },
+  ],
+  [
+    'mm_migrate_pages',
+    {
+      system: 'migrate',
+      fields: {
+        succeeded: 'num',
+        failed: 'num',
+        thp_succeeded: 'num',
+        thp_failed: 'num',
+        thp_split: 'num',
+        mode: 'num',
+        reason: 'num',
+      },
+      // "nr_succeeded=%lu nr_failed=%lu nr_thp_succeeded=%lu nr_thp_failed=%lu
+      //  nr_thp_split=%lu mode=%s reason=%s" (6.x; v4.8 has no THP fields)
+      print: (e, _p, profile) =>
+        profile && !profile.tracepointsV6
+          ? formatMigratePagesV48({
+              succeeded: num(e.succeeded),
+              failed: num(e.failed),
+              mode: num(e.mode),
+              reason: num(e.reason),
+            })
+          : `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
+            `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
+            `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
+    },
+  ],
+]);
+
+/** The compaction events' TP_printk formats (include/trace/events/compaction.h). */
+function compactionFormats(): [string, FtraceEventFormat][] {
+  const isolate: FtraceEventFormat = {
+    system: 'compaction',
+    fields: { start_pfn: 'num', end_pfn: 'num', nr_scanned: 'num', nr_taken: 'num' },
+    // "range=(0x%lx ~ 0x%lx) nr_scanned=%lu nr_taken=%lu"
+    print: (e) =>
+      `range=(0x${hex(num(e.start_pfn))} ~ 0x${hex(num(e.end_pfn))}) nr_scanned=${num(e.nr_scanned)} nr_taken=${num(e.nr_taken)}`,
+  };
+  const range = (e: Readonly<Record<string, unknown>>): string =>
+    `zone_start=0x${hex(num(e.zone_start))} migrate_pfn=0x${hex(num(e.migrate_pfn))} free_pfn=0x${hex(num(e.free_pfn))} zone_end=0x${hex(num(e.zone_end))}, mode=${num(e.sync) ? 'sync' : 'async'}`;
+  const begin = {
+    zone_start: 'num',
+    migrate_pfn: 'num',
+    free_pfn: 'num',
+    zone_end: 'num',
+    sync: 'num',
+  } as const;
+  const suitable: FtraceEventFormat = {
+    system: 'compaction',
+    fields: { nid: 'num', idx: 'num', order: 'num', ret: 'num' },
+    // "node=%d zone=%-8s order=%d ret=%s"
+    print: (e, _p, profile) =>
+      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${statusName(num(e.ret), profile)}`,
+  };
+  // kcompactd_wake_template: "nid=%d order=%d classzone_idx=%-8s"
+  const wake: FtraceEventFormat = {
+    system: 'compaction',
+    fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
+    print: (e) =>
+      `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAMES[num(e.highest_zoneidx)].padEnd(8)}`,
+  };
+  // mm_compaction_defer_template:
+  // "node=%d zone=%-8s order=%d order_failed=%d consider=%u limit=%lu"
+  const defer: FtraceEventFormat = {
+    system: 'compaction',
+    fields: {
+      nid: 'num',
+      idx: 'num',
+      order: 'num',
+      considered: 'num',
+      defer_shift: 'num',
+      order_failed: 'num',
+    },
+    print: (e) =>
+      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} order_failed=${num(e.order_failed)} consider=${num(e.considered)} limit=${2 ** num(e.defer_shift)}`,
+  };
+  return [
+    ['mm_compaction_isolate_migratepages', isolate],
+    ['mm_compaction_isolate_freepages', isolate],
+    ['mm_compaction_fast_isolate_freepages', isolate],
+    [
+      'mm_compaction_migratepages',
+      {
+        system: 'compaction',
+        fields: { nr_migrated: 'num', nr_failed: 'num' },
+        print: (e) => `nr_migrated=${num(e.nr_migrated)} nr_failed=${num(e.nr_failed)}`,
+      },
+    ],
+    ['mm_compaction_begin', { system: 'compaction', fields: begin, print: range }],
+    [
+      'mm_compaction_end',
+      {
+        system: 'compaction',
+        fields: { ...begin, status: 'num' },
+        print: (e, _p, profile) => `${range(e)} status=${statusName(num(e.status), profile)}`,
+      },
+    ],
+    [
+      'mm_compaction_try_to_compact_pages',
+      {
+        system: 'compaction',
+        fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
+        // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x")
+        print: (e, _p, profile) =>
+          `order=${num(e.order)} gfp_mask=${profile && !profile.tracepointsV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
+      },
+    ],
+    ['mm_compaction_suitable', suitable],
+    ['mm_compaction_finished', suitable],
+    ['mm_compaction_wakeup_kcompactd', wake],
+    ['mm_compaction_kcompactd_wake', wake],
+    [
+      'mm_compaction_kcompactd_sleep',
+      {
+        system: 'compaction',
+        fields: { nid: 'num' },
+        // "nid=%d"
+        print: (e) => `nid=${num(e.nid)}`,
+      },
+    ],
+    ['mm_compaction_deferred', defer],
+    ['mm_compaction_defer_compaction', defer],
+    ['mm_compaction_defer_reset', defer],
+  ];
+}
+
+/**
+ * Registers (or replaces) the ftrace format of an event, so the recorder can print and
+ * filter it. Layers that add an event to `TraceEvents` register its `TP_printk` here.
+ */
+export function registerFtraceFormat(name: string, format: FtraceEventFormat): void {
+  if (!/^[a-z_][a-z0-9_]*$/.test(name))
+    throw new MopsError(
+      'E_USAGE',
+      `ftrace event name '${name}' is not a kernel event name`,
+      'name',
+    );
+  FORMATS.set(name, format);
+}
+
+/** The ftrace format of an event, if one is registered. */
+export function ftraceFormat(name: string): FtraceEventFormat | undefined {
+  return FORMATS.get(name);
+}
+
+/** Names of the events with a registered ftrace format. */
+export function ftraceEventNames(): string[] {
+  return [...FORMATS.keys()];
+}
