@@ -42,7 +42,7 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
       p.refcount[pfn] = 0;
     }
   }
-  mem.populatedZones = mem.node.zones.filter((z) => z.presentPages > 0);
+  mem.setPopulatedZones(mem.node.zones.filter((z) => z.presentPages > 0));
   for (const s of spans) freeRange(mem, s.startPfn, s.startPfn + s.present);
 }
 

@@ -61,8 +61,15 @@ export class Memory {
   halted: MmBug | undefined;
   /** Pages leaked by a bad-page report (never freed, as the kernel leaks them). */
   readonly leaked = new Set<number>();
-  /** Populated zones, lowest first. */
+  /** Populated zones, lowest first (set with {@link setPopulatedZones}). */
   populatedZones: Zone[] = [];
+  /**
+   * page_zone() in one load, as the kernel reads the zone from `page->flags`: the index in
+   * `populatedZones` of the zone of each run of 2^zoneShift pfns (a zone starts only at a
+   * run boundary, so one run never straddles two zones).
+   */
+  private zoneIdx = new Uint8Array(0);
+  private zoneShift = 0;
   /** Slow-path steps tried after the watermark attempts fail (direct compaction). */
   readonly slowpath: ((gfp: number, order: number, allocFlags: number) => number)[] = [];
   /**
@@ -128,11 +135,24 @@ export class Memory {
   /** The `mapping` tag bits that make free_pages_prepare reset it (see Profile.freeResetsMapping). */
   readonly freeResetMappingBits: number;
 
-  /** The zone whose span holds `pfn` (page_zone()). */
+  /** The zone whose span holds `pfn` (page_zone()); `pfn` must be below `nrPages`. */
   zoneOf(pfn: number): Zone {
-    const zs = this.populatedZones;
-    for (let i = zs.length - 1; i >= 0; i--) if (pfn >= zs[i].zoneStartPfn) return zs[i];
-    return zs[0];
+    return this.populatedZones[this.zoneIdx[pfn >>> this.zoneShift]];
+  }
+
+  /**
+   * Sets the populated zones (lowest first) and the table behind {@link zoneOf}: a pfn
+   * belongs to the highest zone starting at or below it (the lowest zone for pfns below
+   * every zone).
+   */
+  setPopulatedZones(zones: Zone[]): void {
+    this.populatedZones = zones;
+    let shift = pageblock_order;
+    for (const z of zones) while (shift > 0 && z.zoneStartPfn & ((1 << shift) - 1)) shift--;
+    const idx = new Uint8Array(Math.ceil(this.nrPages / (1 << shift)));
+    for (let i = 1; i < zones.length; i++) idx.fill(i, zones[i].zoneStartPfn >>> shift);
+    this.zoneIdx = idx;
+    this.zoneShift = shift;
   }
 
   /** Free base pages of all zones (`global_zone_page_state(NR_FREE_PAGES)`). */

@@ -266,6 +266,28 @@ describe('watermarks (compaction-by-profile T17)', () => {
     },
   );
 
+  it('page_zone: every pfn maps to the highest zone starting at or below it, boundaries unaligned too', () => {
+    const m = createMachine({
+      memory: '16M',
+      contents: false,
+      zones: [
+        { idx: ZONE.DMA, startPfn: 0, spanned: 1000, present: 1000 },
+        { idx: ZONE.NORMAL, startPfn: 1000, spanned: 2001, present: 2001 },
+        { idx: ZONE.MOVABLE, startPfn: 3001, spanned: 1095, present: 1095 },
+      ],
+    });
+    const [dma, normal, movable] = m.mem.populatedZones;
+    const expected = (pfn: number) => (pfn >= 3001 ? movable : pfn >= 1000 ? normal : dma);
+    for (let pfn = 0; pfn < m.nrPages; pfn++)
+      if (m.mem.zoneOf(pfn) !== expected(pfn)) expect.fail(`pfn ${pfn}`);
+    // Aligned layouts use one entry per pageblock.
+    const x86 = createMachine({ memory: '64M', contents: false });
+    for (const z of x86.mem.populatedZones) {
+      expect(x86.mem.zoneOf(z.zoneStartPfn)).toBe(z);
+      expect(x86.mem.zoneOf(z.zoneStartPfn + z.spannedPages - 1)).toBe(z);
+    }
+  });
+
   it('zone_watermark_ok: order-0 needs free pages above the mark, higher orders a free block', () => {
     const m = smallMachine('4M');
     const z = topZone(m);
