@@ -5,6 +5,7 @@
  */
 
 import { MopsError } from './errors.js';
+import { MR_NAMES } from './migrate/types.js';
 
 /** The releases mops emulates. */
 export type ProfileName = 'v4.8' | 'v6.0' | 'v6.3' | 'v6.17';
@@ -117,8 +118,13 @@ export interface Profile {
    * the gfp mask in hex.
    */
   readonly tracepointsV6: boolean;
-  /** PG_isolated is set and cleared with non-atomic helpers under the page lock (v4.8). */
-  readonly isolatedFlagNonAtomic: boolean;
+  /**
+   * A page migrated for MR_MEMORY_FAILURE keeps its isolation reference: the caller
+   * (page_handle_poison) releases it (v6.0+; v4.8 drops it and then poisons the page).
+   */
+  readonly memoryFailureKeepsSrc: boolean;
+  /** `enum migrate_reason` names as the migrate tracepoints print them, by value. */
+  readonly migrateReasons: readonly string[];
   /**
    * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
    * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
@@ -314,7 +320,8 @@ const base = {
   countRetryFailures: true,
   enomemCountsRetries: false,
   tracepointsV6: true,
-  isolatedFlagNonAtomic: false,
+  memoryFailureKeepsSrc: true,
+  migrateReasons: MR_NAMES,
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
   allocNofragment: true,
@@ -373,7 +380,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     movableCountedIsolated: true,
     freeFlagRules: 'v4.8',
     tracepointsV6: false,
-    isolatedFlagNonAtomic: true,
+    memoryFailureKeepsSrc: false,
+    migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
     minFreeKbytesMax: 65536,
     allocNofragment: false,
     mergeableTypes: 'not_isolate',
@@ -444,6 +452,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     syncLightNeedsUptodate: true,
     enomemCountsRetries: true,
     movableZoneMinClamp: true,
+    migrateReasons: MR_NAMES.concat('damon'),
     compaction: {
       ...base.compaction,
       freeStore: 'per_order',

@@ -7,6 +7,7 @@
 
 import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
+import { MopsError } from '../errors.js';
 import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
 import { type Kctx, lockPage, trylockPage, unlockPage } from '../page/lock.js';
@@ -429,6 +430,13 @@ export function* migratePages(
 ): KernelGen<MigrateResult> {
   const { mem } = k;
   if (mode !== 0 && mode !== 1 && mode !== 2) bug(mem, `migrate_pages: bad migrate mode ${mode}`);
+  const reasons = mem.profile.migrateReasons;
+  if (!Number.isInteger(reason) || reason < 0 || reason >= reasons.length)
+    throw new MopsError(
+      'E_RANGE',
+      `migrate_pages: reason must be an integer 0..${reasons.length - 1} in ${mem.profile.name}, got ${reason}`,
+      'reason',
+    );
   const c: Ctx = {
     k,
     mem,

@@ -12,7 +12,7 @@ import { PF_MEMALLOC } from '../sched/types.js';
 import { NS } from '../vmstat/vmstat.js';
 import type { PendingMigrate } from './callbacks.js';
 import type { DefinedOps } from './movable.js';
-import type { NewFolio, PutNewFolio } from './types.js';
+import { MR, type NewFolio, type PutNewFolio } from './types.js';
 
 export const EAGAIN = Errno.EAGAIN;
 export const ENOMEM = Errno.ENOMEM;
@@ -40,9 +40,13 @@ export function releaseDst(c: Ctx, dst: number): void {
   else folioPut(c.mem, dst);
 }
 
-/** migrate_folio_done(): drop the isolation reference of a migrated (or freed) src. */
+/**
+ * migrate_folio_done(): drop the isolation reference of a migrated (or freed) src — except
+ * for a memory-failure migration from v6.0 on, whose caller releases the page when it
+ * poisons it (page_handle_poison).
+ */
 export function migrateFolioDone(c: Ctx, src: number): void {
-  folioPut(c.mem, src);
+  if (c.reason !== MR.MEMORY_FAILURE || !c.mem.profile.memoryFailureKeepsSrc) folioPut(c.mem, src);
 }
 
 export function mayNotSleep(c: Ctx): boolean {

@@ -4,14 +4,15 @@
  * @module
  */
 
-import { MIGRATE_MODE_NAMES, MR_NAMES } from './types.js';
+import { MIGRATE_MODE_NAMES } from './types.js';
 
-/** v4.8 `mm_migrate_pages`: "nr_succeeded=%lu nr_failed=%lu mode=%s reason=%s". */
-export function formatMigratePagesV48(e: {
-  succeeded: number;
-  failed: number;
-  mode: number;
-  reason: number;
-}): string {
-  return `nr_succeeded=${e.succeeded} nr_failed=${e.failed} mode=${MIGRATE_MODE_NAMES[e.mode]} reason=${MR_NAMES[e.reason]}`;
+/**
+ * v4.8 `mm_migrate_pages`: "nr_succeeded=%lu nr_failed=%lu mode=%s reason=%s", with the
+ * release's reason names.
+ */
+export function formatMigratePagesV48(
+  e: { succeeded: number; failed: number; mode: number; reason: number },
+  reasons: readonly string[],
+): string {
+  return `nr_succeeded=${e.succeeded} nr_failed=${e.failed} mode=${MIGRATE_MODE_NAMES[e.mode]} reason=${reasons[e.reason]}`;
 }

@@ -20,7 +20,11 @@ export const MIGRATE_MODE_NAMES: readonly string[] = [
 /** `isolate_mode_t` bits (spec §2.3). */
 export const ISOLATE = { ASYNC_MIGRATE: 0x4, UNEVICTABLE: 0x8 } as const;
 
-/** `enum migrate_reason` (include/linux/migrate_mode.h). */
+/**
+ * `enum migrate_reason` (include/linux/migrate_mode.h), 6.x values. v4.8 ends at 6,
+ * `MR_CMA`; `MR_DAMON` exists from 6.11 (v6.17 here). `Profile.migrateReasons` names the
+ * values of each release.
+ */
 export const MR = {
   COMPACTION: 0,
   MEMORY_FAILURE: 1,
@@ -31,8 +35,9 @@ export const MR = {
   CONTIG_RANGE: 6,
   LONGTERM_PIN: 7,
   DEMOTION: 8,
+  DAMON: 9,
 } as const;
-/** Reason names as `mm_migrate_pages` prints them. */
+/** Reason names as `mm_migrate_pages` prints them (v6.0 / v6.3). */
 export const MR_NAMES: readonly string[] = [
   'compaction',
   'memory_failure',

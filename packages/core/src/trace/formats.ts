@@ -70,6 +70,11 @@ function num(v: unknown): number {
   return typeof v === 'number' ? v : typeof v === 'boolean' ? Number(v) : Number(v ?? 0);
 }
 
+/** A migrate_reason as the release prints it (the 6.x names without a profile). */
+function reasonName(reason: unknown, profile: Profile | undefined): string {
+  return (profile?.migrateReasons ?? MR_NAMES)[num(reason)];
+}
+
 function hex(v: number): string {
   return Math.max(0, v).toString(16);
 }
@@ -126,7 +131,8 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       system: 'migrate',
       fields: { mode: 'num', reason: 'num' },
       // "mode=%s reason=%s"
-      print: (e) => `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
+      print: (e, _p, profile) =>
+        `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${reasonName(e.reason, profile)}`,
     },
   ],
   [
@@ -146,15 +152,18 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       //  nr_thp_split=%lu mode=%s reason=%s" (6.x; v4.8 has no THP fields)
       print: (e, _p, profile) =>
         profile && !profile.tracepointsV6
-          ? formatMigratePagesV48({
-              succeeded: num(e.succeeded),
-              failed: num(e.failed),
-              mode: num(e.mode),
-              reason: num(e.reason),
-            })
+          ? formatMigratePagesV48(
+              {
+                succeeded: num(e.succeeded),
+                failed: num(e.failed),
+                mode: num(e.mode),
+                reason: num(e.reason),
+              },
+              profile.migrateReasons,
+            )
           : `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
             `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
-            `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${MR_NAMES[num(e.reason)]}`,
+            `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${reasonName(e.reason, profile)}`,
     },
   ],
 ]);

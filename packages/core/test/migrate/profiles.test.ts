@@ -7,14 +7,18 @@ import { describe, expect, it } from 'vitest';
 import {
   __ClearPageMovable,
   Errno,
+  ftraceBody,
   GFP,
   isolateMovablePage,
   type MappingTable,
   MIGRATE_MODE,
+  type MopsError,
+  MR,
   migratePages as mp,
   PG,
   PROFILE_NAMES,
   type ProfileName,
+  putPage,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
@@ -85,6 +89,57 @@ describe('§5.2 / §0.2 difference rows', () => {
       const res = r.m.run(() => isolateMovablePage(r.m, s, 0));
       expect(res === true || res === 0).toBe(false);
       return ops.includes('trylock_page');
+    },
+  );
+
+  table(
+    'enum migrate_reason: the name of value 6 in mm_migrate_pages and the values migrate_pages accepts',
+    {
+      'v4.8': ['cma', 7],
+      'v6.0': ['contig_range', 9],
+      'v6.3': ['contig_range', 9],
+      'v6.17': ['contig_range', 10],
+    },
+    (p) => {
+      const r = rig(p);
+      const lines: string[] = [];
+      r.m.mem.trace.on('mm_migrate_pages', (e) =>
+        lines.push(ftraceBody('mm_migrate_pages', { ...e }, 'raw', r.m.profile)),
+      );
+      let accepted = 0;
+      for (let reason = 0; reason < 12; reason++) {
+        try {
+          r.m.run(() => mp(r.m, r.list, getNew(r), undefined, MIGRATE_MODE.SYNC, reason));
+          accepted++;
+        } catch (e) {
+          expect((e as MopsError).code).toBe('E_RANGE');
+          expect((e as MopsError).message).toContain(`got ${reason}`);
+        }
+      }
+      expectInvariants(r.m);
+      return [/reason=(\S+)/.exec(lines[6])?.[1], accepted];
+    },
+  );
+
+  table(
+    'MR_MEMORY_FAILURE: the migrated page keeps the isolation reference for its caller',
+    { 'v4.8': 0, 'v6.0': 1, 'v6.3': 1, 'v6.17': 1 },
+    (p) => {
+      const r = rig(p);
+      const [a] = r.drv.alloc(1);
+      isolate(r, a);
+      const res = r.m.run(() =>
+        mp(r.m, r.list, getNew(r), undefined, MIGRATE_MODE.SYNC, MR.MEMORY_FAILURE),
+      );
+      expect(res).toMatchObject({ rc: 0, nrSucceeded: 1 });
+      expect(r.drv.owned.has(a)).toBe(false);
+      const kept = r.m.mem.pages.refcount[a];
+      expectInvariants(r.m);
+      // page_handle_poison's part: the caller drops the reference it was handed.
+      if (kept) putPage(r.m.mem, a);
+      expect(r.m.mem.pages.refcount[a]).toBe(0);
+      expectInvariants(r.m);
+      return kept;
     },
   );
 
