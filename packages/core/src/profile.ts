@@ -275,6 +275,12 @@ export interface CompactionProfile {
    * by the request's migratetype).
    */
   readonly asyncSource: 'any_async' | 'direct_async';
+  /**
+   * pageblock_skip_persistent() (4.15 on: 6.x): a block whose first page belongs to a
+   * compound page of pageblock order or more, head or tail, is no migration source and keeps
+   * its skip hint through a reset. v4.8 scans such a block like any other.
+   */
+  readonly skipPersistentBlocks: boolean;
   /** A proactiveness write fires mm_compaction_wakeup_kcompactd with order -1 (v6.3+). */
   readonly proactiveWriteTraced: boolean;
   /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
@@ -351,6 +357,7 @@ const base = {
     compactionNeedsFs: false,
     kcompactdIgnoresSkip: false,
     asyncSource: 'direct_async',
+    skipPersistentBlocks: true,
     daemonCountsProactive: false,
     proactiveWriteTraced: false,
     extfragIndexWidth: 2,
@@ -399,6 +406,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       compactionNeedsFs: true,
       kcompactdIgnoresSkip: true,
       asyncSource: 'any_async',
+      skipPersistentBlocks: false,
       extfragIndexWidth: 0,
       pagetypeinfoCap: 0,
     },
