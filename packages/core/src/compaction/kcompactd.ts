@@ -141,7 +141,7 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
 /**
  * kcompactd's loop on the virtual clock: advance by `ms`, doing the pending work and a
  * proactive check every 500 ms (deferred 64× after a check that did not lower the node
- * score). Returns the zone results of every run.
+ * score; a work item starts a fresh 500 ms period). Returns the zone results of every run.
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
   const st = compactionState(m);
@@ -156,7 +156,12 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
       st.proactiveTrigger = false;
     }
-    out.push(...(yield* kcompactdDoWork(m)));
+    if (st.kcompactdMaxOrder > 0) {
+      out.push(...(yield* kcompactdDoWork(m)));
+      // After a work item kcompactd sleeps a whole period again: a 64× deferral left by an
+      // unproductive proactive run is dropped, as the zones have changed since.
+      st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+    }
     // Back to waiting for a wakeup or the next proactive check.
     if (m.trace.enabled.mm_compaction_kcompactd_sleep)
       m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
