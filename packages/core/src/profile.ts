@@ -233,8 +233,8 @@ export interface CompactionProfile {
    * - `'6.0'` (v6.0/v6.3): the request's watermark, the gate at (costly order ? low : min) +
    *   compact_gap with ALLOC_CMA, the index for costly orders only;
    * - `'6.17'`: the gate at the request's watermark + compact_gap (+ low - min for costly
-   *   orders), and first, for async costly orders without ALLOC_CMA, low + compact_gap
-   *   without CMA pages.
+   *   orders), and first, for async costly orders without ALLOC_CMA, the request's
+   *   watermark + compact_gap without CMA pages (6.15 on; low + compact_gap before).
    *
    * mm_compaction_suitable fires on every check, order -1 included, up to 6.3; v6.17 checks
    * in compaction_suit_allocation_order() and fires only when compaction_suitable() itself

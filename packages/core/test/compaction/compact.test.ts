@@ -19,6 +19,7 @@ import {
   pageIsBuddy,
   traceRecorder,
   tryToCompactPages,
+  WMARK,
 } from '../../src/index.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
 import { driverPagesFirst, driverPagesInBlock1 } from './layout.js';
@@ -214,6 +215,34 @@ describe('the order-0 gate of compaction_suitable (T9)', () => {
     // min + 8 but not high + 8.
     expect(gate('v6.3', ALLOC.WMARK_HIGH)).toBe(COMPACT.CONTINUE);
     expect(gate('v6.17', ALLOC.WMARK_HIGH)).toBe(COMPACT.SKIPPED);
+  });
+});
+
+describe('the async costly-order gate of compaction_suit_allocation_order (T9, v6.17)', () => {
+  it('tests the request watermark + compact_gap without ALLOC_CMA, untraced; then compaction_suitable', () => {
+    // min 256, low 320 pages; order 9: compact_gap 1024.
+    const check = (free: number) => {
+      const m = smallMachine('64M', { profile: 'v6.17', minFreeKbytes: 1024 });
+      const z = m.mem.populatedZones[0];
+      expect([z.wmarkPages(WMARK.MIN), z.wmarkPages(WMARK.LOW)]).toEqual([256, 320]);
+      for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+        p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      for (let p = 1; z.nrFreePages < free; p += 2) m.putPage(p);
+      expect(z.nrFreePages).toBe(free);
+      const rec = traceRecorder(m, { events: ['mm_compaction_suitable'] });
+      const sysctl = compactionState(m).sysctl;
+      const r = compactionSuitable(m, z, 9, ALLOC.WMARK_MIN, z.idx, sysctl, true);
+      rec.stop();
+      return { r, lines: rec.lines };
+    };
+    // Below min + gap (1280): skipped by the async rule, no event.
+    expect(check(1270)).toEqual({ r: COMPACT.SKIPPED, lines: [] });
+    // Above min + gap but below low + gap (1344): the async rule passes; compaction_suitable
+    // (min + gap + low - min) skips the zone and says so.
+    expect(check(1312)).toEqual({
+      r: COMPACT.SKIPPED,
+      lines: [expect.stringMatching(/mm_compaction_suitable: .*order=9 ret=skipped$/)],
+    });
   });
 });
 
