@@ -199,6 +199,12 @@ export interface CompactionProfile {
   /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
   readonly freeScannedCountsBlock: boolean;
   /**
+   * isolate_freepages_block() jumps over a compound page only when it ends inside the
+   * range scanned (6.7 on: v6.17); one that crosses the end counts 1 and the scan walks on
+   * through its tails. Earlier releases always jump by its order.
+   */
+  readonly freeCompoundJumpWithinBlock: boolean;
+  /**
    * The free-list searches fast_find_migrateblock() and fast_isolate_freepages() exist
    * (v5.1 onwards: 6.x); v4.8 scans linearly only.
    */
@@ -343,6 +349,7 @@ const base = {
     compactNodeChecksSignal: false,
     hasSyncFull: true,
     freeScannedCountsBlock: true,
+    freeCompoundJumpWithinBlock: false,
     fastSearch: true,
     fastMigrateSetsSkip: true,
     fastMigrateHonoursFinish: true,
@@ -456,6 +463,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       ...base.compaction,
       freeStore: 'per_order',
       countSkippedAsScanned: true,
+      freeCompoundJumpWithinBlock: true,
       skipCheckAtZoneStart: true,
       proactive: 'v6.17',
       onMigrateFailure: 'finish_any',

@@ -9,6 +9,7 @@ import {
   compactionSuitable,
   compactMemory,
   compactZones,
+  createMovableFiller,
   Errno,
   GFP,
   type Machine,
@@ -148,6 +149,38 @@ describe.each(PROFILE_NAMES)('pageblock_skip_persistent (T5) — %s', (profile) 
     expectInvariants(m);
   });
 });
+
+describe.each(PROFILE_NAMES)(
+  'free scanner and a compound page crossing the block end (T7) — %s',
+  (profile) => {
+    it('v6.17 walks through it; earlier releases jump by its order', () => {
+      const m = smallMachine('16M', { profile });
+      const filler = createMovableFiller(m);
+      for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+        p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      // An order-10 compound page over blocks 6-7, 64 movable pages at the bottom to migrate,
+      // and free odd pfns in block 4 as targets.
+      for (let p = 3072; p < 4096; p++) m.putPage(p);
+      expect(m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 10)).toBe(3072);
+      for (let p = 0; p < 64; p++) m.putPage(p);
+      filler.alloc(64);
+      for (let p = 2049; p < 2560; p += 2) m.putPage(p);
+      const ev: string[] = [];
+      m.trace.on('mm_compaction_isolate_freepages', (e) =>
+        ev.push(`${e.start_pfn}-${e.end_pfn}:${e.nr_scanned}`),
+      );
+      run(m);
+      // Block 7 holds only tails: 512 scanned, nothing isolated, so block 6 is scanned with a
+      // stride of 2. Its head starts a page reaching 512 pfns past the block end: v6.17 counts
+      // 1 for it and walks the tails (256 pfns visited); before 6.7 the scan jumps past it.
+      expect(ev.slice(0, 2)).toEqual([
+        '3584-4096:512',
+        profile === 'v6.17' ? '3072-3584:256' : '3072-3584:1',
+      ]);
+      expectInvariants(m);
+    });
+  },
+);
 
 describe('compaction bad input', () => {
   it('sysctls out of range are MopsErrors naming the value and the range', () => {
