@@ -205,6 +205,12 @@ export interface CompactionProfile {
   /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
   readonly freeScannedCountsBlock: boolean;
   /**
+   * isolate_freepages_block() jumps over a compound page only when it ends inside the
+   * range scanned (6.7 on: v6.17); one that crosses the end counts 1 and the scan walks on
+   * through its tails. Earlier releases always jump by its order.
+   */
+  readonly freeCompoundJumpWithinBlock: boolean;
+  /**
    * The free-list searches fast_find_migrateblock() and fast_isolate_freepages() exist
    * (v5.1 onwards: 6.x); v4.8 scans linearly only.
    */
@@ -239,8 +245,8 @@ export interface CompactionProfile {
    * - `'6.0'` (v6.0/v6.3): the request's watermark, the gate at (costly order ? low : min) +
    *   compact_gap with ALLOC_CMA, the index for costly orders only;
    * - `'6.17'`: the gate at the request's watermark + compact_gap (+ low - min for costly
-   *   orders), and first, for async costly orders without ALLOC_CMA, low + compact_gap
-   *   without CMA pages.
+   *   orders), and first, for async costly orders without ALLOC_CMA, the request's
+   *   watermark + compact_gap without CMA pages (6.15 on; low + compact_gap before).
    *
    * mm_compaction_suitable fires on every check, order -1 included, up to 6.3; v6.17 checks
    * in compaction_suit_allocation_order() and fires only when compaction_suitable() itself
@@ -281,6 +287,12 @@ export interface CompactionProfile {
    * by the request's migratetype).
    */
   readonly asyncSource: 'any_async' | 'direct_async';
+  /**
+   * pageblock_skip_persistent() (4.15 on: 6.x): a block whose first page belongs to a
+   * compound page of pageblock order or more, head or tail, is no migration source and keeps
+   * its skip hint through a reset. v4.8 scans such a block like any other.
+   */
+  readonly skipPersistentBlocks: boolean;
   /** A proactiveness write fires mm_compaction_wakeup_kcompactd with order -1 (v6.3+). */
   readonly proactiveWriteTraced: boolean;
   /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
@@ -344,6 +356,7 @@ const base = {
     compactNodeChecksSignal: false,
     hasSyncFull: true,
     freeScannedCountsBlock: true,
+    freeCompoundJumpWithinBlock: false,
     fastSearch: true,
     fastMigrateSetsSkip: true,
     fastMigrateHonoursFinish: true,
@@ -358,6 +371,7 @@ const base = {
     compactionNeedsFs: false,
     kcompactdIgnoresSkip: false,
     asyncSource: 'direct_async',
+    skipPersistentBlocks: true,
     daemonCountsProactive: false,
     proactiveWriteTraced: false,
     extfragIndexWidth: 2,
@@ -407,6 +421,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       compactionNeedsFs: true,
       kcompactdIgnoresSkip: true,
       asyncSource: 'any_async',
+      skipPersistentBlocks: false,
       extfragIndexWidth: 0,
       pagetypeinfoCap: 0,
     },
@@ -457,6 +472,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       ...base.compaction,
       freeStore: 'per_order',
       countSkippedAsScanned: true,
+      freeCompoundJumpWithinBlock: true,
       skipCheckAtZoneStart: true,
       proactive: 'v6.17',
       onMigrateFailure: 'finish_any',

@@ -83,14 +83,14 @@ export function compactionSuitable(
     ret = COMPACT.SUCCESS;
   } else {
     const costly = order > PAGE_ALLOC_COSTLY_ORDER;
-    // v6.17, async costly orders without ALLOC_CMA: low + compact_gap without CMA pages (mops
-    // has none), tested first and untraced.
+    // v6.17, async costly orders without ALLOC_CMA: the request's watermark + compact_gap
+    // without CMA pages (mops has none), tested first and untraced.
     if (
       era === '6.17' &&
       async &&
       costly &&
       !(allocFlags & ALLOC.CMA) &&
-      !zoneWatermarkOk(zone, 0, zone.wmarkPages(WMARK.LOW) + compactGap(order), highestZoneidx, 0)
+      !zoneWatermarkOk(zone, 0, mark + compactGap(order), highestZoneidx, 0)
     )
       return COMPACT.SKIPPED;
     ret = suitableGate(zone, order, mark, highestZoneidx, allocFlags, era)

@@ -95,8 +95,12 @@ export function isolateFreepagesBlock(
     nrScanned++;
     if (p.flags[pfn] & (1 << PG.head)) {
       const order = p.compound[pfn];
-      if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
-      pfn += (1 << order) - 1;
+      // A compound page reaching past `end` is not jumped over where the jump is kept
+      // within the range: the scan goes on through its tails (none of them free).
+      if (!prof.freeCompoundJumpWithinBlock || pfn + (1 << order) <= end) {
+        if (prof.countSkippedAsScanned) nrScanned += (1 << order) - 1;
+        pfn += (1 << order) - 1;
+      }
       continue;
     }
     if (p.type[pfn] >>> 24 !== PGTY.buddy) continue;

@@ -53,19 +53,29 @@ export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: numbe
     });
 }
 
-/** kcompactd_node_suitable(): some zone up to the requested limit is worth compacting. */
+/**
+ * kcompactd_node_suitable(): some zone up to the requested limit is worth compacting, judged
+ * at the watermark kcompactd_do_work() will work to.
+ */
 function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
   const highest = st.kcompactdHighestZoneidx;
+  const allocFlags = kcompactdAllocFlags(m);
   for (let zi = 0; zi <= highest; zi++) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
+    const order = st.kcompactdMaxOrder;
     if (
-      compactionSuitable(m, zone, st.kcompactdMaxOrder, 0, highest, st.sysctl, false, true) ===
+      compactionSuitable(m, zone, order, allocFlags, highest, st.sysctl, false, true) ===
       COMPACT.CONTINUE
     )
       return true;
   }
   return false;
+}
+
+/** kcompactd's alloc_flags: the high watermark (in whole pageblocks) under defrag_mode, else min. */
+function kcompactdAllocFlags(m: Machine): number {
+  return m.mem.defragMode ? ALLOC.WMARK_HIGH : ALLOC.WMARK_MIN;
 }
 
 /**
@@ -94,8 +104,7 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   if (m.trace.enabled.mm_compaction_kcompactd_wake)
     m.trace.fire('mm_compaction_kcompactd_wake', { nid: 0, order, highest_zoneidx: highest });
   const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
-  // defrag_mode: kcompactd works to the high watermark (in whole pageblocks), else to min.
-  const allocFlags = m.mem.defragMode ? ALLOC.WMARK_HIGH : ALLOC.WMARK_MIN;
+  const allocFlags = kcompactdAllocFlags(m);
   for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
@@ -132,7 +141,7 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
 /**
  * kcompactd's loop on the virtual clock: advance by `ms`, doing the pending work and a
  * proactive check every 500 ms (deferred 64× after a check that did not lower the node
- * score). Returns the zone results of every run.
+ * score; a work item starts a fresh 500 ms period). Returns the zone results of every run.
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
   const st = compactionState(m);
@@ -147,7 +156,12 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
       st.proactiveTrigger = false;
     }
-    out.push(...(yield* kcompactdDoWork(m)));
+    if (st.kcompactdMaxOrder > 0) {
+      out.push(...(yield* kcompactdDoWork(m)));
+      // After a work item kcompactd sleeps a whole period again: a 64× deferral left by an
+      // unproductive proactive run is dropped, as the zones have changed since.
+      st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+    }
     // Back to waiting for a wakeup or the next proactive check.
     if (m.trace.enabled.mm_compaction_kcompactd_sleep)
       m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });

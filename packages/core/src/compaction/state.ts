@@ -13,6 +13,7 @@ import {
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { PG, PGTY } from '../page/flags.js';
+import { compoundHead, PageHead } from '../page/page.js';
 import type { TraceBus } from '../trace/bus.js';
 import { COMPACT_MAX_DEFER_SHIFT } from './types.js';
 
@@ -127,10 +128,15 @@ export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
   }
 }
 
-/** pageblock_skip_persistent(): a block headed by a compound page of pageblock order or more. */
+/**
+ * pageblock_skip_persistent(): the page at `pfn` belongs to a compound page of pageblock
+ * order or more (`pfn` may be its head or any tail, e.g. the first page of the second
+ * block of an order-10 page), so its block holds nothing to migrate or isolate until that
+ * page is freed. Callers ask only where the profile has the test (`skipPersistentBlocks`).
+ */
 export function pageblockSkipPersistent(mem: Memory, pfn: number): boolean {
-  const p = mem.pages;
-  return (p.flags[pfn] & (1 << PG.head)) !== 0 && p.compound[pfn] >= pageblock_order;
+  const head = compoundHead(mem, pfn);
+  return PageHead(mem, head) && mem.pages.compound[head] >= pageblock_order;
 }
 
 /**

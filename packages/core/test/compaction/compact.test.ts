@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { zoneCompactState } from '../../src/compaction/state.js';
 import {
+  __GFP,
   ALLOC,
   COMPACT,
   COMPACT_PRIO,
@@ -8,15 +9,18 @@ import {
   compactionSuitable,
   compactMemory,
   compactZones,
+  createMovableFiller,
   Errno,
   GFP,
   type Machine,
   MopsError,
   PROFILE_NAMES,
   type ProfileName,
+  pageblockSkipPersistent,
   pageIsBuddy,
   traceRecorder,
   tryToCompactPages,
+  WMARK,
 } from '../../src/index.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
 import { driverPagesFirst, driverPagesInBlock1 } from './layout.js';
@@ -126,6 +130,58 @@ describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) 
   });
 });
 
+describe.each(PROFILE_NAMES)('pageblock_skip_persistent (T5) — %s', (profile) => {
+  it('both blocks of an order-10 compound page are no migration source in 6.x; v4.8 scans them', () => {
+    const m = smallMachine('16M', { profile });
+    expect(m.allocPages(GFP.KERNEL | __GFP.COMP, 10)).toBe(0);
+    // The compound page's head, a tail opening the second block, and a tail closing it.
+    for (const pfn of [0, 512, 1023]) expect(pageblockSkipPersistent(m.mem, pfn)).toBe(true);
+    expect(pageblockSkipPersistent(m.mem, 1024)).toBe(false);
+    const ev: string[] = [];
+    m.trace.on('mm_compaction_isolate_migratepages', (e) =>
+      ev.push(`${e.start_pfn}-${e.end_pfn}:${e.nr_scanned}`),
+    );
+    run(m);
+    // v4.8 jumps over the head's 1024 pages (clamped to the block end), then walks the
+    // tails of the second block one by one; 6.x starts at the first block past the page.
+    if (profile === 'v4.8') expect(ev.slice(0, 2)).toEqual(['0-512:1', '512-1024:512']);
+    else expect(ev[0]).toMatch(/^1024-1536:/);
+    expectInvariants(m);
+  });
+});
+
+describe.each(PROFILE_NAMES)(
+  'free scanner and a compound page crossing the block end (T7) — %s',
+  (profile) => {
+    it('v6.17 walks through it; earlier releases jump by its order', () => {
+      const m = smallMachine('16M', { profile });
+      const filler = createMovableFiller(m);
+      for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+        p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      // An order-10 compound page over blocks 6-7, 64 movable pages at the bottom to migrate,
+      // and free odd pfns in block 4 as targets.
+      for (let p = 3072; p < 4096; p++) m.putPage(p);
+      expect(m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 10)).toBe(3072);
+      for (let p = 0; p < 64; p++) m.putPage(p);
+      filler.alloc(64);
+      for (let p = 2049; p < 2560; p += 2) m.putPage(p);
+      const ev: string[] = [];
+      m.trace.on('mm_compaction_isolate_freepages', (e) =>
+        ev.push(`${e.start_pfn}-${e.end_pfn}:${e.nr_scanned}`),
+      );
+      run(m);
+      // Block 7 holds only tails: 512 scanned, nothing isolated, so block 6 is scanned with a
+      // stride of 2. Its head starts a page reaching 512 pfns past the block end: v6.17 counts
+      // 1 for it and walks the tails (256 pfns visited); before 6.7 the scan jumps past it.
+      expect(ev.slice(0, 2)).toEqual([
+        '3584-4096:512',
+        profile === 'v6.17' ? '3072-3584:256' : '3072-3584:1',
+      ]);
+      expectInvariants(m);
+    });
+  },
+);
+
 describe('compaction bad input', () => {
   it('sysctls out of range are MopsErrors naming the value and the range', () => {
     const m = smallMachine('4M');
@@ -192,6 +248,34 @@ describe('the order-0 gate of compaction_suitable (T9)', () => {
     // min + 8 but not high + 8.
     expect(gate('v6.3', ALLOC.WMARK_HIGH)).toBe(COMPACT.CONTINUE);
     expect(gate('v6.17', ALLOC.WMARK_HIGH)).toBe(COMPACT.SKIPPED);
+  });
+});
+
+describe('the async costly-order gate of compaction_suit_allocation_order (T9, v6.17)', () => {
+  it('tests the request watermark + compact_gap without ALLOC_CMA, untraced; then compaction_suitable', () => {
+    // min 256, low 320 pages; order 9: compact_gap 1024.
+    const check = (free: number) => {
+      const m = smallMachine('64M', { profile: 'v6.17', minFreeKbytes: 1024 });
+      const z = m.mem.populatedZones[0];
+      expect([z.wmarkPages(WMARK.MIN), z.wmarkPages(WMARK.LOW)]).toEqual([256, 320]);
+      for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+        p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      for (let p = 1; z.nrFreePages < free; p += 2) m.putPage(p);
+      expect(z.nrFreePages).toBe(free);
+      const rec = traceRecorder(m, { events: ['mm_compaction_suitable'] });
+      const sysctl = compactionState(m).sysctl;
+      const r = compactionSuitable(m, z, 9, ALLOC.WMARK_MIN, z.idx, sysctl, true);
+      rec.stop();
+      return { r, lines: rec.lines };
+    };
+    // Below min + gap (1280): skipped by the async rule, no event.
+    expect(check(1270)).toEqual({ r: COMPACT.SKIPPED, lines: [] });
+    // Above min + gap but below low + gap (1344): the async rule passes; compaction_suitable
+    // (min + gap + low - min) skips the zone and says so.
+    expect(check(1312)).toEqual({
+      r: COMPACT.SKIPPED,
+      lines: [expect.stringMatching(/mm_compaction_suitable: .*order=9 ret=skipped$/)],
+    });
   });
 });
 

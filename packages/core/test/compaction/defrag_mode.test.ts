@@ -8,6 +8,7 @@ import {
   type Machine,
   MopsError,
   setDefragMode,
+  traceRecorder,
   WMARK,
   wakeupKcompactd,
 } from '../../src/index.js';
@@ -72,5 +73,27 @@ describe('vm.defrag_mode (v6.17)', () => {
     // test); with it, kcompactd goes on until the high watermark is met in whole blocks.
     expect(plain.free).toBeLessThan(plain.high);
     expect(defrag.free).toBeGreaterThan(defrag.high);
+  });
+
+  it('wakeup_kcompactd judges the node at the watermark kcompactd works to (high under defrag_mode)', () => {
+    const woken = (defrag: boolean) => {
+      const m = smallMachine('16M', { profile: 'v6.17' });
+      if (defrag) setDefragMode(m.mem, 1);
+      for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+        p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+      // One whole free pageblock, and every other page of blocks 0-5.
+      for (let p = 3584; p < 4096; p++) m.putPage(p);
+      for (let p = 1; p < 3072; p += 2) m.putPage(p);
+      const z = topZone(m);
+      // min 0, low 4, high 8: the free order-9 block meets min, but not high + 511.
+      expect([z.wmarkPages(WMARK.MIN), z.wmarkPages(WMARK.HIGH)]).toEqual([0, 8]);
+      const rec = traceRecorder(m, { events: ['mm_compaction_wakeup_kcompactd'] });
+      wakeupKcompactd(m, 9, z.idx);
+      rec.stop();
+      return rec.lines.length;
+    };
+    // Plain: an order-9 page can be allocated at min already, nothing to wake for.
+    expect(woken(false)).toBe(0);
+    expect(woken(true)).toBe(1);
   });
 });

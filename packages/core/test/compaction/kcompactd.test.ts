@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  Clock,
   COMPACT,
   compactionDeferred,
   compactionState,
@@ -8,6 +9,7 @@ import {
   fragmentationScoreNode,
   fragmentationScoreZone,
   GFP,
+  HPAGE_FRAG_CHECK_INTERVAL_MSEC,
   kcompactdRun,
   MIGRATE,
   PROFILE_NAMES,
@@ -109,6 +111,27 @@ describe('S39 proactive compaction thresholds (6.x)', () => {
     expect(m.run(() => kcompactdRun(m, 31_000))).toEqual([]);
     expect(m.run(() => kcompactdRun(m, 1_500))).toEqual([COMPACT.COMPLETE]);
   });
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'a kcompactd work item drops that deferral: the next check is one period after it — %s',
+    (profile) => {
+      const m = smallMachine('16M', { profile });
+      const all: number[] = [];
+      for (let p = m.allocPages(0xcc0, 0); p >= 0; p = m.allocPages(0xcc0, 0)) all.push(p);
+      for (const p of all) if (p % 2) m.putPage(p);
+      expect(m.run(() => kcompactdRun(m, 500))).toEqual([COMPACT.COMPLETE]);
+      const st = compactionState(m);
+      const period = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
+      expect(st.nextProactiveCheck - m.clock.jiffies).toBe(64 * period);
+      wakeupKcompactd(m, 2, 2);
+      const woken = m.clock.jiffies;
+      expect(m.run(() => kcompactdRun(m, 1))).toEqual([COMPACT.COMPLETE]);
+      expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(1);
+      // kcompactd(): after kcompactd_do_work() the timeout is back to 500 ms.
+      expect(st.nextProactiveCheck).toBe(woken + period);
+      expect(m.run(() => kcompactdRun(m, 600))).toEqual([COMPACT.COMPLETE]);
+    },
+  );
 
   it('v4.8 has no proactive compaction', () => {
     const { m } = driverCheckerboard('v4.8');
