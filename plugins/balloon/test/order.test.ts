@@ -2,13 +2,28 @@ import {
   allocPages,
   folioPut,
   GFP,
+  hasPageType,
+  isolatedOk,
+  isolateMovablePage,
   MIGRATE_MODE,
   migratePages,
+  PGTY,
+  putbackMovablePages,
   type SchedPoint,
   type Yielded,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { expectClean, isolate, PROFILES, run, withBalloon } from './helpers.js';
+import type { BalloonDesign } from '../src/index.js';
+import {
+  expectClean,
+  getNew,
+  isolate,
+  PROFILES,
+  putNew,
+  run,
+  targets,
+  withBalloon,
+} from './helpers.js';
 
 /** The points the balloon driver yields while one page migrates, stepped one at a time. */
 function driverPoints(profile: (typeof PROFILES)[number], design: 'classic' | '2026' = 'classic') {
@@ -89,6 +104,71 @@ describe('2026 design order', () => {
     m.sched.manual = false;
     expect(dev.listLength()).toBe(1);
     expect(run(m, () => vb.leak(1))).toBe(1);
+    expectClean(m);
+  });
+});
+
+/** Profile and design pairs: every profile's classic design, and v6.17's 2026 design. */
+const DESIGNS: [(typeof PROFILES)[number], BalloonDesign][] = [
+  ...PROFILES.map((p): [(typeof PROFILES)[number], BalloonDesign] => [p, 'classic']),
+  ['v6.17', '2026'],
+];
+
+describe.each(DESIGNS)('§6.2 fill_balloon order, %s %s', (profile, design) => {
+  it('stopped in tell_host, the pages are listed, PageOffline, counted, and compaction can isolate one (its migration gets -EAGAIN)', () => {
+    const { m, vb, dev } = withBalloon(profile, 0, { design, hypervisorOptions: { latency: 1 } });
+    m.sched.manual = true;
+    const fill = m.sched.spawn('fill', () => vb.fill(3));
+    m.sched.runUntil(fill, (p) => p.op === 'wait_event(vb->acked)');
+    // The host has not answered yet.
+    expect(vb.host.inflatedCount).toBe(0);
+    const listed = dev.listPages();
+    expect(listed).toHaveLength(3);
+    const p = m.mem.pages;
+    for (const pfn of listed) {
+      expect(hasPageType(m.mem, pfn, PGTY.offline)).toBe(true);
+      expect(p.priv[pfn]).toBe(dev.id);
+    }
+    expect(m.mem.vmstat.get('balloon_inflate')).toBe(3);
+    expect(vb.numPages).toBe(3);
+    const ascending = (pfns: ArrayLike<number>) => Array.from(pfns).sort((x, y) => x - y);
+    expect(ascending(vb.pfns.subarray(0, vb.numPfns))).toEqual(ascending(listed));
+    // A compactor isolates a page fill published; balloon_lock is fill's, so the driver's
+    // migratepage answers -EAGAIN and the page goes back.
+    const [a] = listed;
+    const list = p.lists.newList();
+    const t = targets();
+    const seen = { isolated: 0, rc: -1 };
+    const comp = m.sched.spawn('compactor', function* () {
+      if (!isolatedOk(yield* isolateMovablePage(m, a, 0))) return;
+      p.lists.addTail(list, a);
+      seen.isolated = dev.isolatedPages;
+      const mode = MIGRATE_MODE.ASYNC;
+      seen.rc = (yield* migratePages(m, list, getNew(m, t), putNew(m, t), mode, 0)).rc;
+      yield* putbackMovablePages(m, list);
+    });
+    m.sched.runToEnd(comp);
+    expect(seen).toEqual({ isolated: 1, rc: 1 });
+    expect(vb.stats.migrateBusy).toBeGreaterThan(0);
+    expect(dev.isolatedPages).toBe(0);
+    expect(m.sched.runToEnd(fill)).toBe(3);
+    m.sched.manual = false;
+    expect(vb.host.inflatedPfns()).toEqual(ascending(listed));
+    expectClean(m);
+  });
+
+  it('v4.8 publishes each page as soon as it is allocated, balloon_lock held; later kernels allocate the batch first, unlocked', () => {
+    const { m, vb, dev } = withBalloon(profile, 0, { design });
+    m.sched.manual = true;
+    const fill = m.sched.spawn('fill', () => vb.fill(3));
+    m.sched.runUntil(fill, (p) => p.op === 'alloc_page');
+    m.sched.runUntil(fill, (p) => p.op === 'alloc_page');
+    const v48 = profile === 'v4.8';
+    expect(vb.balloonLock.locked).toBe(v48);
+    expect(dev.listLength()).toBe(v48 ? 1 : 0);
+    expect(m.mem.vmstat.get('balloon_inflate')).toBe(v48 ? 1 : 0);
+    expect(m.sched.runToEnd(fill)).toBe(3);
+    m.sched.manual = false;
     expectClean(m);
   });
 });
