@@ -21,6 +21,7 @@ import {
 import { adjustManagedPageCount, moveManagedDebit } from './balloon_ops.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
+import type { BalloonRules } from './rules.js';
 
 const EV_BALLOON_MIGRATE = EV.balloon_migrate;
 
@@ -188,7 +189,8 @@ export class VirtioBalloon {
    * (balloon_page_enqueue: on the balloon list, PageOffline, movable, balloon_inflate
    * counted, `num_pages` raised) before the host is told, once, after the loop. v4.8
    * publishes each page right after allocating it, balloon_lock held; later kernels allocate
-   * the batch before taking balloon_lock, then enqueue it. While fill waits for the host,
+   * the batch before taking balloon_lock, then enqueue it last-allocated first
+   * ({@link BalloonRules.fillEnqueueLifo}). While fill waits for the host,
    * compaction may isolate its pages; their migration finds balloon_lock taken (-EAGAIN).
    *
    * With a host that may refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: the
@@ -207,6 +209,8 @@ export class VirtioBalloon {
     const asking = this.host.mayRefuse;
     const pages: number[] = [];
     if (!rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
+    // The batch sat on a local list, newest first, and is enqueued from its head.
+    if (rules.fillEnqueueLifo) pages.reverse();
     yield* this.balloonLock.lock();
     this.numPfns = 0;
     if (rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages, !asking);

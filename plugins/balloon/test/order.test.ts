@@ -157,6 +157,31 @@ describe.each(DESIGNS)('§6.2 fill_balloon order, %s %s', (profile, design) => {
     expectClean(m);
   });
 
+  it('v6.x and the 2026 design enqueue last-allocated first (the host sees the pfns reversed, leak takes the first-allocated page); v4.8 in allocation order', () => {
+    const { m, vb, dev } = withBalloon(profile, 0, { design });
+    const allocated: number[] = [];
+    const alloc = dev.balloonPageAlloc.bind(dev);
+    dev.balloonPageAlloc = () => {
+      const pfn = alloc();
+      allocated.push(pfn);
+      return pfn;
+    };
+    expect(run(m, () => vb.fill(3))).toBe(3);
+    const [a0, a1, a2] = allocated;
+    const lifo = profile !== 'v4.8';
+    // vb->pfns is the buffer the host read.
+    expect(Array.from(vb.pfns.subarray(0, vb.numPfns))).toEqual(lifo ? [a2, a1, a0] : [a0, a1, a2]);
+    // balloon_page_insert adds at the list head.
+    expect(dev.listPages()).toEqual(lifo ? [a0, a1, a2] : [a2, a1, a0]);
+    expect(run(m, () => vb.leak(1))).toBe(1);
+    const deflated = lifo ? a0 : a2;
+    expect(m.mem.pages.refcount[deflated]).toBe(0);
+    expect(vb.host.inflatedPfns()).toEqual(
+      [a0, a1, a2].filter((pfn) => pfn !== deflated).sort((x, y) => x - y),
+    );
+    expectClean(m);
+  });
+
   it('v4.8 publishes each page as soon as it is allocated, balloon_lock held; later kernels allocate the batch first, unlocked', () => {
     const { m, vb, dev } = withBalloon(profile, 0, { design });
     m.sched.manual = true;
