@@ -63,7 +63,10 @@ export interface VirtioBalloonStats {
   leakShort: number;
   /** migratepage calls that found balloon_lock taken (-EAGAIN). */
   migrateBusy: number;
-  /** migratepage calls whose new page the host refused (2026 design: -ENOENT). */
+  /**
+   * migratepage calls whose new page the host refused (2026 design with a host that may
+   * refuse: -ENOENT).
+   */
   migrateRefused: number;
 }
 
@@ -82,8 +85,9 @@ export interface VirtioBalloonStats {
  * `refusedPages`). The classic migratepage keeps virtio's order (§0.2) with any host:
  * newpage is on the balloon list, where another compactor may isolate it, while the
  * driver waits for the host; virtio's inflate queue has no refusal, so the host takes the
- * page. In the 2026 design the old page is deflated first and a refused new page makes
- * migratepage return -ENOENT (vmw_balloon's model), which the balloon core completes as a
+ * page. The 2026 migratepage follows the same rule: inflate the new page, then deflate the
+ * old one; with a host that may refuse, deflate the old page first and return -ENOENT when
+ * the new one is refused (vmw_balloon's model), which the balloon core completes as a
  * deflation.
  * @see drivers/virtio/virtio_balloon.c
  */
@@ -290,9 +294,14 @@ export class VirtioBalloon {
   /**
    * virtballoon_migratepage(): trylock balloon_lock or -EAGAIN; put `newpage` in the
    * balloon with a reference of its own and inflate it at the host, deflate `page` and drop
-   * the balloon's reference on it (classic, §0.2 order); in the 2026 design only the two
-   * host calls, the balloon core doing the rest.
+   * the balloon's reference on it (classic, §0.2 order). In the 2026 design only the two
+   * host calls, the balloon core doing the rest (§6.3 P5 form): with a host that never
+   * refuses, inflate `newpage`, then deflate `page`, and return 0; with a host that may
+   * refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: deflate `page` first, then
+   * inflate `newpage`, and return -ENOENT if the host refused it (the core completes the
+   * migration as a deflation).
    * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
+   * @see drivers/misc/vmw_balloon.c vmballoon_migratepage()
    */
   migratepage(dev: BalloonDevice, newpage: number, page: number, _mode: number): MaybeGen<number> {
     // A task running alone cannot be interleaved: it runs the same steps as a plain
@@ -314,8 +323,14 @@ export class VirtioBalloon {
     }
     let rc = 0;
     if (dev.design === '2026') {
-      yield* this.tellOne('deflate', page);
-      rc = this.newpageTaken(yield* this.tellOne('inflate', newpage));
+      if (this.host.mayRefuse) {
+        // vmw_balloon: the old page goes first; the host may then refuse the new one.
+        yield* this.tellOne('deflate', page);
+        rc = this.newpageTaken(yield* this.tellOne('inflate', newpage));
+      } else {
+        yield* this.tellOne('inflate', newpage, false);
+        yield* this.tellOne('deflate', page);
+      }
     } else {
       // First step: inflate newpage (on the list first, then the host; no refusal).
       yield* dev.pagesLock.lock();
@@ -347,6 +362,11 @@ export class VirtioBalloon {
       return Errno.EAGAIN;
     }
     if (dev.design === '2026') {
+      if (!this.host.mayRefuse) {
+        this.inflateNow(newpage, false);
+        this.deflateNow(page);
+        return 0;
+      }
       this.deflateNow(page);
       return this.newpageTaken(this.inflateNow(newpage));
     }

@@ -13,7 +13,7 @@ import {
   type Yielded,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import type { BalloonDesign } from '../src/index.js';
+import type { BalloonDesign, HypervisorOptions } from '../src/index.js';
 import {
   expectClean,
   getNew,
@@ -26,8 +26,12 @@ import {
 } from './helpers.js';
 
 /** The points the balloon driver yields while one page migrates, stepped one at a time. */
-function driverPoints(profile: (typeof PROFILES)[number], design: 'classic' | '2026' = 'classic') {
-  const { m, vb, dev } = withBalloon(profile, 1, { design });
+function driverPoints(
+  profile: (typeof PROFILES)[number],
+  design: 'classic' | '2026' = 'classic',
+  hypervisorOptions: HypervisorOptions = {},
+) {
+  const { m, vb, dev } = withBalloon(profile, 1, { design, hypervisorOptions });
   const [a] = dev.listPages();
   const list = m.mem.pages.lists.newList();
   isolate(m, list, a);
@@ -72,8 +76,21 @@ describe.each(PROFILES)('§0.2 balloon migratepage order, %s', (profile) => {
 });
 
 describe('2026 design order', () => {
-  it('the driver only talks to the host; the core takes balloon_pages_lock after it unlocks', () => {
-    const { m, order } = driverPoints('v6.17', '2026');
+  it('a host that never refuses: the driver inflates new, then deflates old; the core takes balloon_pages_lock after it unlocks', () => {
+    const { m, vb, order } = driverPoints('v6.17', '2026');
+    expect(order).toEqual([
+      'mutex_trylock balloon_lock',
+      'tell_host inflate',
+      'tell_host deflate',
+      'mutex_unlock balloon_lock',
+      'spin_lock balloon_pages_lock',
+    ]);
+    expect(vb.dev.stats.migrations).toBe(1);
+    expectClean(m);
+  });
+
+  it("a host that may refuse: vmw_balloon's order, the driver deflates old before it inflates new", () => {
+    const { m, vb, order } = driverPoints('v6.17', '2026', { refuse: () => false });
     expect(order).toEqual([
       'mutex_trylock balloon_lock',
       'tell_host deflate',
@@ -81,6 +98,7 @@ describe('2026 design order', () => {
       'mutex_unlock balloon_lock',
       'spin_lock balloon_pages_lock',
     ]);
+    expect(vb.dev.stats.migrations).toBe(1);
     expectClean(m);
   });
 
