@@ -20,18 +20,36 @@ import {
 /** The byte an inflated page reads as while the host holds it. */
 export const HOST_POISON = 0xb1;
 
-/** Options of a {@link Hypervisor}. */
+/**
+ * Options of a {@link Hypervisor}.
+ *
+ * virtio's host never refuses a page; refusal (`limit`, `refuseRate`, `refuse`) models
+ * vmw_balloon's host. Setting any of them makes a host that may refuse
+ * ({@link Hypervisor.mayRefuse}), and a {@link VirtioBalloon} then works in vmw_balloon's
+ * order: its fill tells the host first, enqueues only the accepted pages and frees the
+ * refused ones, and its 2026-design migratepage deflates the old page first and returns
+ * -ENOENT when the new page is refused. Without them the driver keeps virtio's order.
+ */
 export interface HypervisorOptions {
   /**
    * Scheduling points each request waits for the host's acknowledgement (a slow host,
    * as vmw_balloon's hypercalls can be). Default 0.
    */
   latency?: number;
-  /** The host holds at most this many pages; it refuses inflation beyond. Default: no limit. */
+  /**
+   * The host holds at most this many pages; it refuses inflation beyond (a host that may
+   * refuse: vmw_balloon's order). Default: no limit.
+   */
   limit?: number;
-  /** The probability (0..1, from the machine's seeded PRNG) that the host refuses a page. */
+  /**
+   * The probability (0..1, from the machine's seeded PRNG) that the host refuses a page;
+   * above 0, a host that may refuse (vmw_balloon's order). Default 0.
+   */
   refuseRate?: number;
-  /** A policy refusing given pfns (checked after `limit` and `refuseRate`). */
+  /**
+   * A policy refusing given pfns (checked after `limit` and `refuseRate`); set, a host that
+   * may refuse (vmw_balloon's order).
+   */
   refuse?: (pfn: number) => boolean;
 }
 
@@ -97,6 +115,15 @@ export class Hypervisor {
     if (opts.refuse !== undefined && typeof opts.refuse !== 'function')
       throw new MopsError('E_USAGE', 'refuse must be a function (pfn) => boolean', 'refuse');
     this.refuse = opts.refuse;
+  }
+
+  /**
+   * Whether the host may refuse an inflation: a `limit`, a `refuseRate` above 0 or a
+   * `refuse` policy is set (vmw_balloon's host; virtio's never refuses). Read when a fill
+   * or a migration starts, it picks the driver's order (see {@link HypervisorOptions}).
+   */
+  get mayRefuse(): boolean {
+    return this.limit !== Infinity || this.refuseRate > 0 || this.refuse !== undefined;
   }
 
   /** Whether the host holds `pfn`. */

@@ -25,6 +25,14 @@ export interface BalloonRules {
   readonly nrBalloonPages: boolean;
   /** fill_balloon allocates its pages with balloon_lock held (v4.8); later, before taking it. */
   readonly fillAllocsUnderLock: boolean;
+  /**
+   * fill_balloon enqueues its batch last-allocated first: each new page goes to the head of
+   * a local list (balloon_page_push; list_add since the 2026 series) and the enqueue loop
+   * takes pages from the head, so the pfns reach the host in reverse allocation order and
+   * the first-allocated page ends at the head of the balloon list (5.x-6.17 and the 2026
+   * design). v4.8 enqueues each page as it allocates it.
+   */
+  readonly fillEnqueueLifo: boolean;
   /** The dequeue walk skips PG_isolated pages (v4.8-v6.3; dead code removed in 2025). */
   readonly dequeueSkipsIsolated: boolean;
   /**
@@ -44,6 +52,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     finalizeOnly: false,
     nrBalloonPages: false,
     fillAllocsUnderLock: true,
+    fillEnqueueLifo: false,
     dequeueSkipsIsolated: true,
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: false,
@@ -54,6 +63,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     finalizeOnly: false,
     nrBalloonPages: false,
     fillAllocsUnderLock: false,
+    fillEnqueueLifo: true,
     dequeueSkipsIsolated: true,
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: true,
@@ -64,6 +74,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     finalizeOnly: true,
     nrBalloonPages: true,
     fillAllocsUnderLock: false,
+    fillEnqueueLifo: true,
     dequeueSkipsIsolated: false,
     nullDeviceChecks: true,
     migrateDeleteUnderListLock: true,

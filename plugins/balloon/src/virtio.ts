@@ -21,6 +21,7 @@ import {
 import { adjustManagedPageCount, moveManagedDebit } from './balloon_ops.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
+import type { BalloonRules } from './rules.js';
 
 const EV_BALLOON_MIGRATE = EV.balloon_migrate;
 
@@ -62,7 +63,10 @@ export interface VirtioBalloonStats {
   leakShort: number;
   /** migratepage calls that found balloon_lock taken (-EAGAIN). */
   migrateBusy: number;
-  /** migratepage calls whose new page the host refused (2026 design: -ENOENT). */
+  /**
+   * migratepage calls whose new page the host refused (2026 design with a host that may
+   * refuse: -ENOENT).
+   */
   migrateRefused: number;
 }
 
@@ -72,13 +76,19 @@ export interface VirtioBalloonStats {
  * moves an inflated page for compaction. `numPages` is `vb->num_pages`, what the driver
  * believes the balloon holds.
  *
- * A host may refuse pages (virtio's never does, vmw_balloon's may). fill asks the host
- * before it enqueues, so refused pages are simply freed (counted in `refusedPages`). The
- * classic migratepage keeps virtio's order (§0.2): newpage is on the balloon list, where
- * another compactor may isolate it, while the driver waits for the host; virtio's inflate
- * queue has no refusal, so the host takes the page. In the 2026 design the old page is
- * deflated first and a refused new page makes migratepage return -ENOENT (vmw_balloon's
- * model), which the balloon core completes as a deflation.
+ * virtio's host never refuses a page; a {@link Hypervisor} configured to refuse
+ * (`limit`, `refuseRate` or `refuse`: {@link Hypervisor.mayRefuse}) models vmw_balloon's.
+ * The rule: a host that never refuses gets virtio's kernel order, a host that may refuse
+ * gets vmw_balloon's. So fill publishes its pages (on the balloon list, where compaction
+ * can isolate them) before it tells the host, unless the host may refuse: then it tells
+ * the host first, enqueues the accepted pages and frees the refused ones (counted in
+ * `refusedPages`). The classic migratepage keeps virtio's order (§0.2) with any host:
+ * newpage is on the balloon list, where another compactor may isolate it, while the
+ * driver waits for the host; virtio's inflate queue has no refusal, so the host takes the
+ * page. The 2026 migratepage follows the same rule: inflate the new page, then deflate the
+ * old one; with a host that may refuse, deflate the old page first and return -ENOENT when
+ * the new one is refused (vmw_balloon's model), which the balloon core completes as a
+ * deflation.
  * @see drivers/virtio/virtio_balloon.c
  */
 export class VirtioBalloon {
@@ -141,7 +151,12 @@ export class VirtioBalloon {
     return this.dev.design === 'classic' && !this.deflateOnOom;
   }
 
-  private *allocBatch(num: number, out: number[]): KernelGen {
+  /**
+   * Allocates up to `num - out.length` pages onto `out`; stops at the first allocation
+   * failure. With `publish` (v4.8's balloon_page_enqueue, which allocates and enqueues), each
+   * page is published as soon as it is allocated.
+   */
+  private *allocBatch(num: number, out: number[], publish = false): KernelGen {
     const { sched } = this.k;
     while (out.length < num) {
       if (sched.preemptible) yield { op: 'alloc_page', note: 'balloon_page_alloc' };
@@ -153,27 +168,70 @@ export class VirtioBalloon {
         return;
       }
       out.push(pfn);
+      if (publish) yield* this.publish(pfn);
     }
+  }
+
+  /**
+   * One page of fill_balloon's loop, balloon_lock held: balloon_page_enqueue (on the list,
+   * PageOffline, movable, balloon_inflate), its pfn in the buffer, `num_pages` up and,
+   * without deflate-on-OOM (classic), one managed page fewer.
+   */
+  private *publish(pfn: number): KernelGen {
+    yield* this.dev.enqueue(pfn);
+    this.pfns[this.numPfns++] = pfn;
+    this.numPages++;
+    if (this.driverAdjustsManaged) adjustManagedPageCount(this.k.mem, pfn, -1);
   }
 
   /**
    * fill_balloon(vb, num): inflate by up to `num` pages (at most
    * {@link VIRTIO_BALLOON_ARRAY_PFNS_MAX}); returns the pages inflated. Allocation failures
    * and host refusals end with fewer pages, never with an error.
+   *
+   * With a host that never refuses (virtio's), the kernel's order: every page is published
+   * (balloon_page_enqueue: on the balloon list, PageOffline, movable, balloon_inflate
+   * counted, `num_pages` raised) before the host is told, once, after the loop. v4.8
+   * publishes each page right after allocating it, balloon_lock held; later kernels allocate
+   * the batch before taking balloon_lock, then enqueue it last-allocated first
+   * ({@link BalloonRules.fillEnqueueLifo}). While fill waits for the host,
+   * compaction may isolate its pages; their migration finds balloon_lock taken (-EAGAIN).
+   *
+   * With a host that may refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: the
+   * batch goes to the host first, only the accepted pages are enqueued and the refused ones
+   * are freed (counted in `refusedPages`).
    * @see drivers/virtio/virtio_balloon.c fill_balloon()
+   * @see drivers/misc/vmw_balloon.c vmballoon_inflate()
    */
   *fill(num: number): KernelGen<number> {
     checkCount(num, 'fill');
     this.k.mem.assertRunning();
     const { sched } = this.k;
-    const dev = this.dev;
     num = Math.min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
     this.stats.fills++;
+    const rules = this.dev.rules;
+    const asking = this.host.mayRefuse;
     const pages: number[] = [];
-    if (!dev.rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
+    if (!rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
+    // The batch sat on a local list, newest first, and is enqueued from its head.
+    if (rules.fillEnqueueLifo) pages.reverse();
     yield* this.balloonLock.lock();
-    if (dev.rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages);
     this.numPfns = 0;
+    if (rules.fillAllocsUnderLock) yield* this.allocBatch(num, pages, !asking);
+    else if (!asking) for (const pfn of pages) yield* this.publish(pfn);
+    let inflated = pages.length;
+    if (asking) inflated = yield* this.inflateAccepted(pages);
+    else if (this.numPfns !== 0) yield* this.tellHost('inflate', false);
+    if (sched.preemptible) yield this.balloonLock.points.unlock;
+    this.balloonLock.unlock();
+    return inflated;
+  }
+
+  /**
+   * vmw_balloon's order, balloon_lock held: the host is told of `pages` first; the pages it
+   * accepted are enqueued, the refused ones freed. Returns the number accepted.
+   */
+  private *inflateAccepted(pages: readonly number[]): KernelGen<number> {
     for (const pfn of pages) this.pfns[this.numPfns++] = pfn;
     const accepted = pages.length ? yield* this.tellHost('inflate') : [];
     if (accepted.length !== pages.length) {
@@ -185,12 +243,10 @@ export class VirtioBalloon {
         }
     }
     for (const pfn of accepted) {
-      yield* dev.enqueue(pfn);
+      yield* this.dev.enqueue(pfn);
       this.numPages++;
       if (this.driverAdjustsManaged) adjustManagedPageCount(this.k.mem, pfn, -1);
     }
-    if (sched.preemptible) yield this.balloonLock.points.unlock;
-    this.balloonLock.unlock();
     return accepted.length;
   }
 
@@ -238,9 +294,14 @@ export class VirtioBalloon {
   /**
    * virtballoon_migratepage(): trylock balloon_lock or -EAGAIN; put `newpage` in the
    * balloon with a reference of its own and inflate it at the host, deflate `page` and drop
-   * the balloon's reference on it (classic, §0.2 order); in the 2026 design only the two
-   * host calls, the balloon core doing the rest.
+   * the balloon's reference on it (classic, §0.2 order). In the 2026 design only the two
+   * host calls, the balloon core doing the rest (§6.3 P5 form): with a host that never
+   * refuses, inflate `newpage`, then deflate `page`, and return 0; with a host that may
+   * refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: deflate `page` first, then
+   * inflate `newpage`, and return -ENOENT if the host refused it (the core completes the
+   * migration as a deflation).
    * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
+   * @see drivers/misc/vmw_balloon.c vmballoon_migratepage()
    */
   migratepage(dev: BalloonDevice, newpage: number, page: number, _mode: number): MaybeGen<number> {
     // A task running alone cannot be interleaved: it runs the same steps as a plain
@@ -262,8 +323,14 @@ export class VirtioBalloon {
     }
     let rc = 0;
     if (dev.design === '2026') {
-      yield* this.tellOne('deflate', page);
-      rc = this.newpageTaken(yield* this.tellOne('inflate', newpage));
+      if (this.host.mayRefuse) {
+        // vmw_balloon: the old page goes first; the host may then refuse the new one.
+        yield* this.tellOne('deflate', page);
+        rc = this.newpageTaken(yield* this.tellOne('inflate', newpage));
+      } else {
+        yield* this.tellOne('inflate', newpage, false);
+        yield* this.tellOne('deflate', page);
+      }
     } else {
       // First step: inflate newpage (on the list first, then the host; no refusal).
       yield* dev.pagesLock.lock();
@@ -295,6 +362,11 @@ export class VirtioBalloon {
       return Errno.EAGAIN;
     }
     if (dev.design === '2026') {
+      if (!this.host.mayRefuse) {
+        this.inflateNow(newpage, false);
+        this.deflateNow(page);
+        return 0;
+      }
       this.deflateNow(page);
       return this.newpageTaken(this.inflateNow(newpage));
     }

@@ -62,6 +62,34 @@ describe('hypervisor model', () => {
     expect(vb.stats.refusedPages).toBe(4);
   });
 
+  it("a host that may refuse gets vmw_balloon's fill order: told first, nothing enqueued until it answers", () => {
+    const { m, vb, dev } = withBalloon('v6.3', 0, {
+      hypervisorOptions: { latency: 1, refuse: (pfn) => pfn % 2 === 1 },
+    });
+    expect(vb.host.mayRefuse).toBe(true);
+    m.sched.manual = true;
+    const fill = m.sched.spawn('fill', () => vb.fill(6));
+    m.sched.runUntil(fill, (p) => p.op === 'wait_event(vb->acked)');
+    expect(dev.listLength()).toBe(0);
+    expect(vb.numPages).toBe(0);
+    expect(m.mem.vmstat.get('balloon_inflate')).toBe(0);
+    const got = m.sched.runToEnd(fill);
+    m.sched.manual = false;
+    expect(got).toBe(6 - vb.stats.refusedPages);
+    expect(dev.listPages().every((pfn) => pfn % 2 === 0)).toBe(true);
+    expect(m.mem.vmstat.get('balloon_inflate')).toBe(got);
+    expectClean(m);
+  });
+
+  it('only limit, refuseRate above 0 or refuse make a host that may refuse', () => {
+    const m = machine('v6.3');
+    expect(new Hypervisor(m).mayRefuse).toBe(false);
+    expect(new Hypervisor(m, { latency: 2, refuseRate: 0 }).mayRefuse).toBe(false);
+    expect(new Hypervisor(m, { limit: 0 }).mayRefuse).toBe(true);
+    expect(new Hypervisor(m, { refuseRate: 0.1 }).mayRefuse).toBe(true);
+    expect(new Hypervisor(m, { refuse: () => false }).mayRefuse).toBe(true);
+  });
+
   it('random refusals come from the machine seed: same seed, same outcome', () => {
     const outcome = (seed: number) => {
       const { m, vb } = withBalloon(

@@ -151,7 +151,33 @@ describe('the 2026 design (P5): global lock, core bookkeeping, -ENOENT', () => {
     expectClean(m);
   });
 
-  it('-ENOENT: the old page was deflated, the new one not inflated; both end up free', () => {
+  it('a host that never refuses: a lone migration inflates the new page before it deflates the old one', () => {
+    const { m, vb, dev } = withBalloon('v6.17', 1, { design: '2026' });
+    const [a] = dev.listPages();
+    const list = m.mem.pages.lists.newList();
+    isolate(m, list, a);
+    const calls: string[] = [];
+    const host = vb.host;
+    const inflateOne = host.inflateOne.bind(host);
+    const deflateOne = host.deflateOne.bind(host);
+    host.inflateOne = (pfn, refusable) => {
+      calls.push(`inflate ${pfn === a ? 'old' : 'new'}`);
+      return inflateOne(pfn, refusable);
+    };
+    host.deflateOne = (pfn) => {
+      calls.push(`deflate ${pfn === a ? 'old' : 'new'}`);
+      deflateOne(pfn);
+    };
+    const t = targets();
+    expect(migrate(m, list, MIGRATE_MODE.ASYNC, t).rc).toBe(0);
+    expect(calls).toEqual(['inflate new', 'deflate old']);
+    expect(dev.listPages()).toEqual(t.handed);
+    expect(host.inflatedPfns()).toEqual(t.handed);
+    expect(vb.stats.migrateRefused).toBe(0);
+    expectClean(m);
+  });
+
+  it('-ENOENT with a host that may refuse (vmw_balloon): the old page was deflated, the new one refused; both end up free', () => {
     const { m, vb, dev } = withBalloon('v6.17', 2, { design: '2026' });
     const [a, b] = dev.listPages();
     const list = m.mem.pages.lists.newList();
