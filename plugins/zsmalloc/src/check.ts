@@ -1,7 +1,9 @@
 /**
  * The zsmalloc invariant checker (DESIGN decision 8): handles, objects, zspages and pages
  * agree, and every written object's bytes match the checksum recorded at its last write.
- * It holds at every scheduling point of every zsmalloc path.
+ * It holds at every scheduling point of every zsmalloc path, including the stretch of
+ * zs_malloc between alloc_zspage and the insertion of the new zspage, whose pages are
+ * allocated and counted in NR_ZSPAGES while the zspage is still private to the task.
  * @module
  */
 
@@ -15,11 +17,11 @@ import type { Zspage } from './zspage.js';
 const MAX = 50;
 const hex = (n: number): string => `0x${n.toString(16)}`;
 
-function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number {
+/** The sub-pages of a zspage, live or under construction, as its descriptor sets them up. */
+function checkSubPages(pool: ZsPool, zs: Zspage, name: string, add: (s: string) => void): void {
   const mem = pool.mem;
   const p = mem.pages;
   const cls = zs.cls;
-  const name = `zspage ${zs.id} (class ${cls.index})`;
   if (zs.pages.length !== cls.pagesPerZspage)
     add(`${name}: ${zs.pages.length} pages, class needs ${cls.pagesPerZspage}`);
   zs.pages.forEach((pfn, k) => {
@@ -34,6 +36,11 @@ function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number
     if (zs.movable && !page_has_movable_ops(mem, pfn))
       add(`${name}: page ${hex(pfn)} is not movable`);
   });
+}
+
+/** The allocated objects of a zspage, each holding a live handle that locates it. */
+function countObjects(pool: ZsPool, zs: Zspage, name: string, add: (s: string) => void): number {
+  const cls = zs.cls;
   let used = 0;
   for (let idx = 0; idx < cls.objsPerZspage; idx++) {
     const zoff = idx * cls.size;
@@ -51,6 +58,14 @@ function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number
         `${name}: handle ${handle} locates ${hex(pool.handles.pfn[slot])}/${pool.handles.idx[slot]}, object is at ${hex(pfn)}/${idx}`,
       );
   }
+  return used;
+}
+
+function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number {
+  const cls = zs.cls;
+  const name = `zspage ${zs.id} (class ${cls.index})`;
+  checkSubPages(pool, zs, name, add);
+  const used = countObjects(pool, zs, name, add);
   if (used !== zs.inuse) add(`${name}: inuse ${zs.inuse}, ${used} objects allocated`);
   const fg = getFullnessGroup(zs.inuse, cls.objsPerZspage);
   if (zs.listed >= 0 && zs.listed !== fg) add(`${name}: on list ${zs.listed}, belongs on ${fg}`);
@@ -64,6 +79,28 @@ function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number
   if (zs.isolated < 0 || zs.isolated > cls.pagesPerZspage)
     add(`${name}: isolated count ${zs.isolated}`);
   return used;
+}
+
+/**
+ * A zspage under construction: alloc_zspage set up its pages, and the allocating
+ * zs_malloc has yet to take the class lock to insert it. Until then it is the task's own:
+ * no object, on no list, in no count but NR_ZSPAGES, not movable, unknown to the id table.
+ */
+function checkBuilding(reg: ZsRegistry, pool: ZsPool, zs: Zspage, add: (s: string) => void): void {
+  const mem = pool.mem;
+  const name = `zspage ${zs.id} (class ${zs.cls.index}, under construction)`;
+  if (reg.zspages[zs.id] !== undefined)
+    add(
+      `${name}: id ${zs.id} is registered to ${reg.zspages[zs.id] === zs ? 'it' : 'another zspage'}`,
+    );
+  checkSubPages(pool, zs, name, add);
+  for (const pfn of zs.pages)
+    if (page_has_movable_ops(mem, pfn)) add(`${name}: page ${hex(pfn)} is already movable`);
+  const used = countObjects(pool, zs, name, add);
+  if (used !== 0 || zs.inuse !== 0) add(`${name}: inuse ${zs.inuse}, ${used} objects allocated`);
+  if (zs.listed >= 0) add(`${name}: on list ${zs.listed}`);
+  if (zs.movable || zs.compacting || zs.freeing || zs.destroyed || zs.isolated !== 0)
+    add(`${name}: marked as if other paths had reached it`);
 }
 
 /**
@@ -97,6 +134,14 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
       c.n++;
       c.used += used;
       if (zs.listed >= 0) c.groups[zs.listed]++;
+    }
+    for (const zs of reg.building) {
+      if (zs.pool !== pool) continue;
+      for (const pfn of zs.pages) {
+        const z = mem.zoneOf(pfn).idx;
+        zonePages.set(z, (zonePages.get(z) ?? 0) + 1);
+      }
+      checkBuilding(reg, pool, zs, add);
     }
     if (pages !== pool.pagesAllocated)
       add(`pool ${pool.name}: pages_allocated ${pool.pagesAllocated}, zspages hold ${pages}`);

@@ -34,8 +34,14 @@ import {
 } from './objects.js';
 import { registryOf, type ZsRegistry, zspageOfPage } from './registry.js';
 import { type ZsRules, zsRules } from './rules.js';
-import { fixFullnessGroup, insertZspage, POINTS, SizeClass, Zspage } from './zspage.js';
-import { allocZspage, asyncFreeZspage, freeZspage, setZsPageMovable } from './zspage_alloc.js';
+import { fixFullnessGroup, POINTS, SizeClass, Zspage } from './zspage.js';
+import {
+  allocZspage,
+  asyncFreeZspage,
+  freeZspage,
+  insertNewZspage,
+  setZsPageMovable,
+} from './zspage_alloc.js';
 
 /** The gfp zram passes to zs_malloc: GFP_NOIO | __GFP_NOWARN | __GFP_HIGHMEM | __GFP_MOVABLE. */
 export const ZS_DEFAULT_GFP =
@@ -262,10 +268,7 @@ export class ZsPool {
     }
     yield* cls.lock.lock();
     objMalloc(this.bytes, this.handles, zs, handle);
-    insertZspage(cls, zs, zs.group());
-    this.pagesAllocated += cls.pagesPerZspage;
-    if (this.pagesAllocated > this.maxPagesAllocated) this.maxPagesAllocated = this.pagesAllocated;
-    cls.objAllocated += cls.objsPerZspage;
+    insertNewZspage(this, cls, zs);
     this.recordAlloc(cls, handle, size);
     yield* setZsPageMovable(this, zs);
     if (sched.preemptible) yield cls.lock.points.unlock;

@@ -36,8 +36,17 @@ export interface ZsCallbackCounts {
 export interface ZsRegistry {
   /** The machine. */
   readonly machine: Machine;
-  /** Live zspages by id (index 0 unused). */
+  /**
+   * Live zspages by id (index 0 unused): those zs_malloc has inserted into their class,
+   * under the class lock, and __free_zspage has not destroyed yet.
+   */
   readonly zspages: (Zspage | undefined)[];
+  /**
+   * Zspages under construction: alloc_zspage made them and the allocating zs_malloc has
+   * not inserted them yet. They are private to that task (on no list, not counted, not
+   * movable), but their pages are allocated and counted in NR_ZSPAGES.
+   */
+  readonly building: Set<Zspage>;
   /** Ids free for reuse. */
   readonly freeIds: number[];
   /** first_obj_offset by pfn, where the page type word does not hold it (v4.8–v6.3). */
@@ -66,7 +75,11 @@ export interface ZsRegistry {
 
 const registries = new WeakMap<Machine, ZsRegistry>();
 
-/** get_zspage(page): the zspage whose sub-page `pfn` is (`private` holds its id), if any. */
+/**
+ * get_zspage(page): the zspage whose sub-page `pfn` is (`private` holds its id), if any. A
+ * zspage under construction is not found: no path but its allocating zs_malloc reaches its
+ * pages before they are inserted and published movable.
+ */
 export function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
   const id = reg.machine.mem.pages.priv[pfn];
   return id > 0 ? reg.zspages[id] : undefined;
@@ -80,11 +93,20 @@ export function registryOf(machine: Machine): ZsRegistry {
   const contents = mem.pages.contents as Uint8Array;
   const nr = machine.nrPages;
   const zspages: (Zspage | undefined)[] = [undefined];
+  const building = new Set<Zspage>();
   const freeIds: number[] = [];
   const calls: ZsCallbackCounts = { isolate: 0, migrate: 0, putback: 0 };
   const mistakes: ZsMistakes = {};
   const rules = zsRules(machine.profile);
-  const partial = { machine, zspages, freeIds, calls, mistakes, rules } as unknown as ZsRegistry;
+  const partial = {
+    machine,
+    zspages,
+    building,
+    freeIds,
+    calls,
+    mistakes,
+    rules,
+  } as unknown as ZsRegistry;
   const ops = makeZsMovableOps(partial);
   const space = makeAddressSpace('zsmalloc', ops);
   const marker = machine.profile.movableMarker;

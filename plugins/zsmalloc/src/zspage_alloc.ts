@@ -22,12 +22,14 @@ import {
 } from '@mops/core';
 import { firstObjOffset, initZspage } from './objects.js';
 import type { ZsPool } from './pool.js';
-import { POINTS, removeZspage, type SizeClass, Zspage } from './zspage.js';
+import { insertZspage, POINTS, removeZspage, type SizeClass, Zspage } from './zspage.js';
 
 /**
  * alloc_zspage(): order-0 pages chained in order, the first marked PG_private, each
  * pointing at the zspage through `private`, with first_obj_offset set and the objects
- * linked into the free list. Undefined when a page cannot be allocated.
+ * linked into the free list. Undefined when a page cannot be allocated. The zspage stays
+ * private to the caller (under construction, see `ZsRegistry.building`) until
+ * {@link insertNewZspage}.
  * @see mm/zsmalloc.c alloc_zspage()
  */
 export function allocZspage(pool: ZsPool, cls: SizeClass, gfp: number): Zspage | undefined {
@@ -52,7 +54,7 @@ export function allocZspage(pool: ZsPool, cls: SizeClass, gfp: number): Zspage |
   }
   const id = reg.newId();
   const zs = new Zspage(id, cls, pool, pages, pool.k.sched);
-  reg.zspages[id] = zs;
+  reg.building.add(zs);
   for (let k = 0; k < pages.length; k++) {
     const pfn = pages[k];
     p.priv[pfn] = id;
@@ -61,6 +63,23 @@ export function allocZspage(pool: ZsPool, cls: SizeClass, gfp: number): Zspage |
   }
   initZspage(pool.bytes, cls, zs);
   return zs;
+}
+
+/**
+ * The part of zs_malloc() that makes a new zspage its class's own, with the class lock
+ * held: insert_zspage() into the group its in-use count gives, and count it in
+ * `pool->pages_allocated` and ZS_OBJS_ALLOCATED. Until then nobody but the allocating task
+ * can reach it: it is on no list and its pages are not movable.
+ * @see mm/zsmalloc.c zs_malloc()
+ */
+export function insertNewZspage(pool: ZsPool, cls: SizeClass, zs: Zspage): void {
+  const reg = pool.registry;
+  reg.building.delete(zs);
+  reg.zspages[zs.id] = zs;
+  insertZspage(cls, zs, zs.group());
+  pool.pagesAllocated += cls.pagesPerZspage;
+  if (pool.pagesAllocated > pool.maxPagesAllocated) pool.maxPagesAllocated = pool.pagesAllocated;
+  cls.objAllocated += cls.objsPerZspage;
 }
 
 /**
