@@ -13,6 +13,7 @@ export * from './kcompactd.js';
 export * from './metrics.js';
 export * from './migrate_scanner.js';
 export * from './node_state.js';
+export * from './profile.js';
 export * from './state.js';
 export * from './sysctl.js';
 export * from './types.js';
