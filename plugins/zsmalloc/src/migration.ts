@@ -25,7 +25,7 @@ import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import { type ZsRegistry, zspageOfPage } from './registry.js';
 import { POINTS, putbackZspage, removeZspage, type Zspage } from './zspage.js';
-import { resetPage } from './zspage_alloc.js';
+import { kickDeferredFree, resetPage } from './zspage_alloc.js';
 
 /**
  * zs_page_isolate(page, mode). v4.8: refuses a zspage with no object in use or one that
@@ -90,7 +90,7 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
     const cls = zs.cls;
     yield* cls.lock.lock();
     if (--zs.isolated === 0 && zs.listed < 0) {
-      if (putbackZspage(cls, zs) === 0) pool.freeWorkPending = true;
+      if (putbackZspage(cls, zs) === 0) kickDeferredFree(pool);
     }
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();

@@ -114,7 +114,7 @@ export function* freeZspage(pool: ZsPool, cls: SizeClass, zs: Zspage): KernelGen
     if (pool.k.sched.preemptible) yield { op: 'trylock_page', pfn };
     if (!trylockPage(mem, pfn)) {
       for (let j = 0; j < i; j++) unlockPage(pool.k, zs.pages[j]);
-      pool.freeWorkPending = true;
+      kickDeferredFree(pool);
       pool.deferredFrees++;
       return false;
     }
@@ -162,6 +162,17 @@ export function resetPage(pool: ZsPool, pfn: number, clearMovable = true): void 
   if (clearMovable && pool.rules.clearMovableOnFree && PageMovable(mem, pfn))
     __ClearPageMovable(mem, pfn);
   if (!pool.rules.pageType) pool.registry.firstObj[pfn] = 0;
+}
+
+/**
+ * kick_deferred_free(): queue the deferred-free work on the machine's workqueue (a worker
+ * task that runs {@link asyncFreeZspage}). Queued once: it stays pending until it starts.
+ * @see mm/zsmalloc.c kick_deferred_free()
+ */
+export function kickDeferredFree(pool: ZsPool): void {
+  if (pool.freeWorkPending) return;
+  pool.freeWorkPending = true;
+  pool.k.sched.queueWork('kworker/zs_free', () => asyncFreeZspage(pool));
 }
 
 /**

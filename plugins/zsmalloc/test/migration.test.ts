@@ -57,6 +57,40 @@ describe.each(PROFILES)('zs_page_migrate moves objects, %s (spec §7.4)', (profi
   });
 });
 
+describe.each(PROFILES)('the deferred-free work (kick_deferred_free), %s', (profile) => {
+  it('zs_free outside a task queues one worker; the next run frees the zspage once its page is unlocked', () => {
+    const { m, pool, P, hs } = onePage(profile);
+    expect(trylockPage(m.mem, P)).toBe(true);
+    for (const h of hs) pool.zsFree(h);
+    expect(pool.freeWorkPending).toBe(true);
+    expect(m.sched.tasks.map((t) => t.name)).toEqual(['kworker/zs_free']);
+    unlockPage(m, P);
+    m.run(function* () {
+      yield { op: 'a task of its own' };
+    });
+    expect(pool.freeWorkPending).toBe(false);
+    expect(pool.zspageOf(P)).toBeUndefined();
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expect(m.sched.tasks).toEqual([]);
+    expectClean(m);
+  });
+
+  it('queued from inside a task, the worker starts when that task finishes its step and runs in the same run', () => {
+    const { m, pool, P, hs } = onePage(profile);
+    expect(trylockPage(m.mem, P)).toBe(true);
+    m.run(function* () {
+      for (const h of hs) yield* pool.zsFreeTask(h);
+      expect(m.sched.tasks.map((t) => t.name)).toEqual(['main']);
+      unlockPage(m, P);
+    });
+    expect(m.sched.tasks).toEqual([]);
+    expect(pool.freeWorkPending).toBe(false);
+    expect(pool.zspageOf(P)).toBeUndefined();
+    expect(m.mem.pages.refcount[P]).toBe(0);
+    expectClean(m);
+  });
+});
+
 describe('S08 driver refuses isolation (§0.2: v4.8 and v6.17)', () => {
   it('S08 v4.8: a zspage with no object in use (free deferred) is refused and stays', () => {
     const r = onePage('v4.8');

@@ -118,6 +118,7 @@ export class Scheduler {
   steps = 0;
 
   private readonly runq: Task[] = [];
+  private readonly pendingWork: { name: string; body: () => KernelGen<unknown> }[] = [];
   private readonly waiters = new Map<WaitKey, Task[]>();
   private readonly onWarning: ((kind: string, text: string) => void) | undefined;
   private readonly warnedOnce = new Set<string>();
@@ -164,6 +165,19 @@ export class Scheduler {
     this.live++;
     this.preemptible = this.manualMode || this.live > 1;
     return task;
+  }
+
+  /**
+   * queue_work() / schedule_work(): run `body` later as a kernel worker task. Queued from
+   * inside a task, the worker is created when that task's current step ends (a task running
+   * alone finishes what it is doing first); queued from outside, at once. Either way it runs
+   * with the other tasks of the next (or current) `run*` call. Keeping a work item from
+   * being queued twice while pending is the caller's business, as with WORK_STRUCT_PENDING.
+   * @see kernel/workqueue.c queue_work()
+   */
+  queueWork(name: string, body: () => KernelGen<unknown>): void {
+    if (this.current === undefined) this.spawn(name, body);
+    else this.pendingWork.push({ name, body });
   }
 
   /**
@@ -366,12 +380,14 @@ export class Scheduler {
       r = task.gen.next();
     } catch (e) {
       this.current = undefined;
+      if (this.pendingWork.length !== 0) this.spawnPendingWork();
       task.state = 'failed';
       task.error = e;
       this.retire(task);
       throw e;
     }
     this.current = undefined;
+    if (this.pendingWork.length !== 0) this.spawnPendingWork();
     if (r.done === true) {
       task.state = 'done';
       task.result = r.value;
@@ -386,6 +402,11 @@ export class Scheduler {
     if (p.op === 'block') this.park(task, p as BlockPoint);
     if (this.onStep !== undefined) this.onStep(task, p);
     return p;
+  }
+
+  /** The workers {@link queueWork} queued during the step that just ended. */
+  private spawnPendingWork(): void {
+    for (const w of this.pendingWork.splice(0)) this.spawn(w.name, w.body);
   }
 
   private park(task: Task, p: BlockPoint): void {

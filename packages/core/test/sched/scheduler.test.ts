@@ -134,6 +134,40 @@ describe('Scheduler basics', () => {
   });
 });
 
+describe('queue_work: worker tasks', () => {
+  it('queued inside a task, the worker is created when the step ends and runs in the same run', () => {
+    const s = new Scheduler();
+    s.manual = true;
+    const log: string[] = [];
+    const main = s.spawn('main', function* () {
+      s.queueWork('kworker/test', function* () {
+        yield { op: 'work' };
+        log.push('work');
+      });
+      log.push(`queued, tasks ${s.tasks.length}`);
+      yield { op: 'after_queue' };
+      log.push('main again');
+    });
+    s.step(main);
+    expect(s.tasks.map((t) => t.name)).toEqual(['main', 'kworker/test']);
+    s.runAll();
+    expect(log).toEqual(['queued, tasks 1', 'main again', 'work']);
+  });
+
+  it('queued outside any task, the worker exists at once and waits for the next run', () => {
+    const s = new Scheduler();
+    let ran = false;
+    s.queueWork('kworker/test', function* () {
+      yield { op: 'work' };
+      ran = true;
+    });
+    expect(s.tasks.map((t) => t.name)).toEqual(['kworker/test']);
+    expect(ran).toBe(false);
+    s.runAll();
+    expect(ran).toBe(true);
+  });
+});
+
 describe('strategies', () => {
   function twoTasks(s: Scheduler): void {
     // Manual mode: every point is yielded, even by the last task left.
