@@ -11,7 +11,7 @@ import { hasPageType, PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mo
 import { getFullnessGroup, NR_FULLNESS_GROUPS, ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, firstObjOffset, HANDLE_SLOTS, storedHandle } from './objects.js';
 import type { ZsPool } from './pool.js';
-import type { ZsRegistry } from './registry.js';
+import { type ZsRegistry, zspageOfPage } from './registry.js';
 import type { Zspage } from './zspage.js';
 
 const MAX = 50;
@@ -134,6 +134,14 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
       c.n++;
       c.used += used;
       if (zs.listed >= 0) c.groups[zs.listed]++;
+    }
+    for (const [dst, src] of reg.zoneMoves) {
+      if (zspageOfPage(reg, dst)?.pool !== pool) continue;
+      // Counted in src's zone until the migration swaps the references.
+      const to = mem.zoneOf(dst).idx;
+      const from = mem.zoneOf(src).idx;
+      zonePages.set(to, (zonePages.get(to) ?? 0) - 1);
+      zonePages.set(from, (zonePages.get(from) ?? 0) + 1);
     }
     for (const zs of reg.building) {
       if (zs.pool !== pool) continue;

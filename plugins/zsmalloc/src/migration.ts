@@ -156,12 +156,15 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
     return Errno.EBUSY;
   }
   moveSubPage(pool, zs, dst, src);
+  // Until swapReferences, NR_ZSPAGES still counts src's zone.
+  reg.zoneMoves.set(dst, src);
   if (sched.preemptible) yield pool.lock.points.writeUnlock;
   pool.lock.writeUnlock();
   if (sched.preemptible) yield cls.lock.points.unlock;
   cls.lock.unlock();
   if (sched.preemptible) yield POINTS.writeUnlock;
   zs.lock.writeUnlock();
+  reg.zoneMoves.delete(dst);
   swapReferences(pool, dst, src);
   return 0;
 }

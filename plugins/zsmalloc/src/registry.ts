@@ -47,6 +47,11 @@ export interface ZsRegistry {
    * movable), but their pages are allocated and counted in NR_ZSPAGES.
    */
   readonly building: Set<Zspage>;
+  /**
+   * Sub-pages a zs_page_migrate has moved whose NR_ZSPAGES count has not followed them yet
+   * (dst → src): the kernel moves the count after dropping the locks.
+   */
+  readonly zoneMoves: Map<number, number>;
   /** Ids free for reuse. */
   readonly freeIds: number[];
   /** first_obj_offset by pfn, where the page type word does not hold it (v4.8–v6.3). */
@@ -94,6 +99,7 @@ export function registryOf(machine: Machine): ZsRegistry {
   const nr = machine.nrPages;
   const zspages: (Zspage | undefined)[] = [undefined];
   const building = new Set<Zspage>();
+  const zoneMoves = new Map<number, number>();
   const freeIds: number[] = [];
   const calls: ZsCallbackCounts = { isolate: 0, migrate: 0, putback: 0 };
   const mistakes: ZsMistakes = {};
@@ -102,6 +108,7 @@ export function registryOf(machine: Machine): ZsRegistry {
     machine,
     zspages,
     building,
+    zoneMoves,
     freeIds,
     calls,
     mistakes,
