@@ -1,6 +1,6 @@
 /**
  * Shrinking a failing schedule: fewer preemptions first, then fewer steps, keeping the same
- * kind of failure. Candidates are replayed leniently (see {@link ReplayChooser}), so any
+ * failure (its kind and its message, numbers aside). Candidates are replayed leniently (see {@link ReplayChooser}), so any
  * edit of the decision list is a valid schedule.
  * @module
  */
@@ -26,6 +26,16 @@ export function normaliseDecisions(e: Execution): number[] {
   let n = e.decisions.length;
   while (n > 0 && e.decisions[n - 1] === e.defaultIds[n - 1]) n--;
   return e.decisions.slice(0, n);
+}
+
+/**
+ * What a shrunk schedule must still show: the oracle that fired and its message with the
+ * numbers (pfns, counts, task ids) left out, so a smaller schedule may hit the same bug on
+ * another page but not another bug.
+ */
+export function failureSignature(e: Execution): string | undefined {
+  const f = e.failure;
+  return f && `${f.kind}\0${f.message.replace(/\b(0x[0-9a-f]+|\d+)\b/gi, '#')}`;
 }
 
 function better(a: Execution, b: Execution): boolean {
@@ -58,9 +68,9 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
 
 /**
  * Greedy shrinking of `failing` (a failing execution of `scenario`): repeatedly takes the
- * first candidate edit that still fails with the same failure kind and is smaller (fewer
- * preemptions, then fewer steps, then fewer decisions), until none is or `maxAttempts`
- * candidates were run.
+ * first candidate edit that still fails the same way ({@link failureSignature}) and is
+ * smaller (fewer preemptions, then fewer steps, then fewer decisions), until none is or
+ * `maxAttempts` candidates were run.
  */
 export function shrinkSchedule(
   scenario: Scenario,
@@ -69,8 +79,8 @@ export function shrinkSchedule(
   failing: Execution,
   maxAttempts = 2000,
 ): ShrinkResult {
-  const kind = failing.failure?.kind;
-  if (kind === undefined) return { execution: failing, attempts: 0 };
+  const signature = failureSignature(failing);
+  if (signature === undefined) return { execution: failing, attempts: 0 };
   let best = failing;
   let attempts = 0;
   let progress = true;
@@ -81,7 +91,7 @@ export function shrinkSchedule(
       if (attempts >= maxAttempts) break;
       attempts++;
       const e = execute(scenario, variant, profile, new ReplayChooser(c));
-      if (e.failure?.kind === kind && better(e, best)) {
+      if (failureSignature(e) === signature && better(e, best)) {
         best = e;
         progress = true;
         break;

@@ -6,6 +6,7 @@ import {
   encodeSchedule,
   execute,
   explore,
+  failureSignature,
   GraphSnapshot,
   inShard,
   mergeShardResults,
@@ -223,6 +224,21 @@ describe('shrinking', () => {
     expect(execution.preemptions).toBe(1);
     const again = execute(sc, 'buggy', 'v6.3', new ReplayChooser(execution.decisions));
     expect(again.failure).toEqual(execution.failure);
+  });
+
+  it('keeps the bug it was given: a smaller schedule that fails another way is not taken', () => {
+    const sc = resolveScenario('9d-double').scenario;
+    let failing = 0;
+    for (let s = 1; s <= 80; s++) {
+      const e = execute(sc, 'buggy', 'v6.3', new RandomChooser(s));
+      if (!e.failure) continue;
+      failing++;
+      const { execution } = shrinkSchedule(sc, 'buggy', 'v6.3', e);
+      expect(failureSignature(execution)).toBe(failureSignature(e));
+      const again = execute(sc, 'buggy', 'v6.3', new ReplayChooser(execution.decisions));
+      expect(failureSignature(again)).toBe(failureSignature(e));
+    }
+    expect(failing).toBeGreaterThan(5);
   });
 
   it('can be turned off', () => {
