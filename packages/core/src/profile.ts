@@ -126,6 +126,10 @@ export interface Profile {
   readonly memoryFailureKeepsSrc: boolean;
   /** `enum migrate_reason` names as the migrate tracepoints print them, by value. */
   readonly migrateReasons: readonly string[];
+  /** mm_migrate_pages prints `nr_split` (6.7+: v6.17). */
+  readonly migrateTraceNrSplit: boolean;
+  /** The kmem page events print the pfn in hex (`pfn=0x%lx`, 5.14+); v4.8 prints `%lu`. */
+  readonly kmemPfnHex: boolean;
   /**
    * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
    * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
@@ -172,6 +176,8 @@ const base = {
   tracepointsV6: true,
   memoryFailureKeepsSrc: true,
   migrateReasons: MR_NAMES,
+  migrateTraceNrSplit: false,
+  kmemPfnHex: true,
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
   allocNofragment: true,
@@ -234,6 +240,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     tracepointsV6: false,
     memoryFailureKeepsSrc: false,
     migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
+    kmemPfnHex: false,
     minFreeKbytesMax: 65536,
     allocNofragment: false,
     mergeableTypes: 'not_isolate',
@@ -306,6 +313,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     enomemCountsRetries: true,
     movableZoneMinClamp: true,
     migrateReasons: MR_NAMES.concat('damon'),
+    migrateTraceNrSplit: true,
     compaction: {
       ...base.compaction,
       freeStore: 'per_order',

@@ -464,6 +464,7 @@ export function* migratePages(
       thp_succeeded: 0,
       thp_failed: 0,
       thp_split: 0,
+      large_folio_split: 0,
       mode,
       reason,
     });

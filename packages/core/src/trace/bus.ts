@@ -76,6 +76,8 @@ export interface MmMigratePages {
   thp_failed: number;
   /** THPs split. */
   thp_split: number;
+  /** Large folios split (printed as `nr_split` from 6.7, v6.17 here; mops splits none: 0). */
+  large_folio_split: number;
   /** `enum migrate_mode`. */
   mode: number;
   /** `enum migrate_reason`. */

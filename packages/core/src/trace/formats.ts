@@ -75,6 +75,11 @@ function reasonName(reason: unknown, profile: Profile | undefined): string {
   return (profile?.migrateReasons ?? MR_NAMES)[num(reason)];
 }
 
+/** A kmem event's pfn: `0x%lx` since 5.14, `%lu` before (v4.8). */
+function kmemPfn(pfn: unknown, profile: Profile | undefined): string {
+  return profile && !profile.kmemPfnHex ? String(num(pfn)) : `0x${hex(num(pfn))}`;
+}
+
 function hex(v: number): string {
   return Math.max(0, v).toString(16);
 }
@@ -85,9 +90,9 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     {
       system: 'kmem',
       fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
-      // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s"
-      print: (e, p) =>
-        `page=${pagePointer(num(e.pfn), p)} pfn=0x${hex(num(e.pfn))} order=${num(e.order)} ` +
+      // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s" (v4.8: pfn=%lu)
+      print: (e, p, profile) =>
+        `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)} ` +
         `migratetype=${num(e.migratetype)} gfp_flags=${showGfpFlags(num(e.gfp_flags))}`,
     },
   ],
@@ -96,9 +101,9 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     {
       system: 'kmem',
       fields: { pfn: 'num', order: 'num' },
-      // "page=%p pfn=0x%lx order=%d"
-      print: (e, p) =>
-        `page=${pagePointer(num(e.pfn), p)} pfn=0x${hex(num(e.pfn))} order=${num(e.order)}`,
+      // "page=%p pfn=0x%lx order=%d" (v4.8: pfn=%lu)
+      print: (e, p, profile) =>
+        `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)}`,
     },
   ],
   [
@@ -115,8 +120,9 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       },
       // "page=%p pfn=0x%lx alloc_order=%d fallback_order=%d pageblock_order=%d
       //  alloc_migratetype=%d fallback_migratetype=%d fragmenting=%d change_ownership=%d"
-      print: (e, p) =>
-        `page=${pagePointer(num(e.pfn), p)} pfn=0x${hex(num(e.pfn))} ` +
+      //  (v4.8: pfn=%lu)
+      print: (e, p, profile) =>
+        `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} ` +
         `alloc_order=${num(e.alloc_order)} fallback_order=${num(e.fallback_order)} ` +
         `pageblock_order=${pageblock_order} alloc_migratetype=${num(e.alloc_migratetype)} ` +
         `fallback_migratetype=${num(e.fallback_migratetype)} ` +
@@ -145,11 +151,13 @@ const FORMATS = new Map<string, FtraceEventFormat>([
         thp_succeeded: 'num',
         thp_failed: 'num',
         thp_split: 'num',
+        large_folio_split: 'num',
         mode: 'num',
         reason: 'num',
       },
       // "nr_succeeded=%lu nr_failed=%lu nr_thp_succeeded=%lu nr_thp_failed=%lu
-      //  nr_thp_split=%lu mode=%s reason=%s" (6.x; v4.8 has no THP fields)
+      //  nr_thp_split=%lu [nr_split=%lu (6.7+)] mode=%s reason=%s" (6.x; v4.8 has no THP
+      //  fields)
       print: (e, _p, profile) =>
         profile && !profile.tracepointsV6
           ? formatMigratePagesV48(
@@ -163,6 +171,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
             )
           : `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
             `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
+            (profile?.migrateTraceNrSplit ? `nr_split=${num(e.large_folio_split)} ` : '') +
             `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${reasonName(e.reason, profile)}`,
     },
   ],

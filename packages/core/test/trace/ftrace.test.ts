@@ -25,10 +25,11 @@ describe('ftrace lines', () => {
       thp_succeeded: 0,
       thp_failed: 0,
       thp_split: 0,
+      large_folio_split: 0,
       mode: 0,
       reason: 0,
     };
-    const body = (name: string, e: Record<string, unknown>, p: 'v4.8' | 'v6.3') =>
+    const body = (name: string, e: Record<string, unknown>, p: 'v4.8' | 'v6.3' | 'v6.17') =>
       ftraceLine(name, e, { ...at0, profile: PROFILES[p] }).split(`${name}: `)[1];
     expect(body('mm_migrate_pages', mig, 'v4.8')).toBe(
       'nr_succeeded=3 nr_failed=1 mode=MIGRATE_ASYNC reason=compaction',
@@ -36,6 +37,15 @@ describe('ftrace lines', () => {
     expect(body('mm_migrate_pages', mig, 'v6.3')).toBe(
       'nr_succeeded=3 nr_failed=1 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 mode=MIGRATE_ASYNC reason=compaction',
     );
+    expect(body('mm_migrate_pages', mig, 'v6.17')).toBe(
+      'nr_succeeded=3 nr_failed=1 nr_thp_succeeded=0 nr_thp_failed=0 nr_thp_split=0 nr_split=0 mode=MIGRATE_ASYNC reason=compaction',
+    );
+    // kmem events: pfn=%lu before 5.14, pfn=0x%lx after.
+    const free = { pfn: 0x42, order: 0 };
+    expect(body('mm_page_free', free, 'v4.8')).toBe('page=ffffea0000001080 pfn=66 order=0');
+    expect(body('mm_page_free', free, 'v6.3')).toBe('page=ffffea0000001080 pfn=0x42 order=0');
+    const alloc = { pfn: 0x42, order: 1, gfp_flags: GFP.KERNEL, migratetype: 0 };
+    expect(body('mm_page_alloc', alloc, 'v4.8')).toMatch(/^page=\S+ pfn=66 order=1 /);
     const end = {
       zone_start: 0,
       migrate_pfn: 0x10,
