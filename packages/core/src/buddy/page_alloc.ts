@@ -9,12 +9,14 @@ import {
 import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
 import { OWNER_SHIFT, PG } from '../page/flags.js';
-import { EV } from '../vmstat/vmstat.js';
+import { EV, ZS } from '../vmstat/vmstat.js';
 import { runKswapd, wakeKswapdIfBoosted } from './boost.js';
 import { __GFP, ALLOC, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
 import { rmqueue } from './rmqueue.js';
 
 const EV_PGALLOC = [EV.pgalloc_dma, EV.pgalloc_dma32, EV.pgalloc_normal, EV.pgalloc_movable];
+const ZS_NUMA_HIT = ZS.numa_hit;
+const ZS_NUMA_LOCAL = ZS.numa_local;
 
 /**
  * __zone_watermark_ok(): would `zone` stay above `mark` (plus the lowmem reserve against
@@ -108,6 +110,9 @@ export function getPageFromFreelist(
       if (pfn < 0) continue;
       prepNewPage(mem, pfn, order, gfp, owner);
       mem.vmstat.events[EV_PGALLOC[Math.min(zi, 3)]] += 1 << order;
+      // zone_statistics(): one node, so every allocation is a local hit.
+      zone.stat[ZS_NUMA_HIT]++;
+      zone.stat[ZS_NUMA_LOCAL]++;
       if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
       return pfn;
     }
@@ -118,8 +123,9 @@ export function getPageFromFreelist(
 }
 
 /**
- * A block a direct compaction captured (6.x): prep_new_page() it, counted and traced as an
- * allocation from its zone.
+ * A block a direct compaction captured (6.x): __alloc_pages_direct_compact() only
+ * prep_new_page()s it — it never went through rmqueue(), so neither pgalloc_* nor the NUMA
+ * hit counters count it — and __alloc_pages() traces it as the allocation's page.
  */
 export function allocCapturedPage(
   mem: Memory,
@@ -129,7 +135,6 @@ export function allocCapturedPage(
   owner: number,
 ): void {
   prepNewPage(mem, pfn, order, gfp, owner);
-  mem.vmstat.events[EV_PGALLOC[Math.min(mem.zoneOf(pfn).idx, 3)]] += 1 << order;
   if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
 }
 

@@ -9,6 +9,7 @@ import {
   PROFILE_NAMES,
   type ProfileName,
   traceRecorder,
+  ZS,
   zoneCompactState,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
@@ -129,6 +130,11 @@ describe('the allocator slow path', () => {
   });
 });
 
+/** A zone stat item summed over the zones, as /proc/vmstat prints it. */
+function zoneSum(m: Machine, item: number): number {
+  return m.mem.populatedZones.reduce((n, z) => n + z.stat[item], 0);
+}
+
 describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s', (profile) => {
   it.each([
     ['a movable request in a MOVABLE block', MIGRATE.MOVABLE, GFP.HIGHUSER_MOVABLE],
@@ -136,6 +142,13 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
   ] as const)('%s', (_what, blockType, gfp) => {
     const { m } = driverPagesInBlock1(profile, blockType);
     const rec = traceRecorder(m, { events: ['mm_compaction_end'] });
+    // pgalloc_* (pages) and numa_hit / numa_local (allocations): rmqueue() counts them.
+    const counts = () => [
+      ['pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal'].reduce((n, k) => n + ev(m, k), 0),
+      zoneSum(m, ZS.numa_hit),
+      zoneSum(m, ZS.numa_local),
+    ];
+    const before = counts();
     const t = m.sched.spawn(
       'alloc',
       () =>
@@ -164,6 +177,9 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
     else expect([pfn, migrated]).toEqual([576, 100]);
     expect(m.mem.pages.refcount[pfn]).toBe(1);
     expect(ev(m, 'compact_success')).toBe(1);
+    // A captured block never went through rmqueue(): not counted as an allocation.
+    const after = counts();
+    expect(after.map((n, i) => n - before[i])).toEqual(captures ? [0, 0, 0] : [8, 1, 1]);
     expectInvariants(m);
   });
 });
