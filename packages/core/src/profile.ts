@@ -131,6 +131,11 @@ export interface Profile {
   /** The kmem page events print the pfn in hex (`pfn=0x%lx`, 5.14+); v4.8 prints `%lu`. */
   readonly kmemPfnHex: boolean;
   /**
+   * The `trace` file's context columns: `'4.x'` (`%-5d` pids, four irq-info columns) or
+   * `'6.x'` (`%-7d` pids since 5.9, plus the migrate-disable column).
+   */
+  readonly ftraceLayout: '4.x' | '6.x';
+  /**
    * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
    * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
    */
@@ -178,6 +183,7 @@ const base = {
   migrateReasons: MR_NAMES,
   migrateTraceNrSplit: false,
   kmemPfnHex: true,
+  ftraceLayout: '6.x',
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
   allocNofragment: true,
@@ -241,6 +247,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     memoryFailureKeepsSrc: false,
     migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
     kmemPfnHex: false,
+    ftraceLayout: '4.x',
     minFreeKbytesMax: 65536,
     allocNofragment: false,
     mergeableTypes: 'not_isolate',

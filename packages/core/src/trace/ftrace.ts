@@ -77,7 +77,8 @@ export function ftraceTimestamp(jiffies: number): string {
  * One line of the `trace` file (trace_print_context() + the event), without the newline:
  * `"%16s-%-7d [%03d] %s %5lu.%06lu: %s: %s"` with the irq-info columns
  * (irqs-off, need-resched, hard/softirq, preempt-depth, migrate-disable); mops has no
- * interrupts, so only preempt-depth can be set.
+ * interrupts, so only preempt-depth can be set. A v4.8 profile gets that release's layout:
+ * `%-5d` pids and no migrate-disable column.
  */
 export function ftraceLine(
   name: string,
@@ -85,24 +86,45 @@ export function ftraceLine(
   ctx: FtraceContext,
   pointers: PointerStyle = 'raw',
 ): string {
+  const old = ctx.profile?.ftraceLayout === '4.x';
   const comm = ctx.comm.slice(0, 15).padStart(16);
-  const pid = String(ctx.pid).padEnd(7);
+  const pid = String(ctx.pid).padEnd(old ? 5 : 7);
   const cpu = String(ctx.cpu).padStart(3, '0');
   const depth = (ctx.preemptCount ?? 0) & 0xf;
-  const flags = `...${depth ? depth.toString(16) : '.'}.`;
+  const flags = `...${depth ? depth.toString(16) : '.'}${old ? '' : '.'}`;
   return `${comm}-${pid} [${cpu}] ${flags} ${ftraceTimestamp(ctx.jiffies)}: ${name}: ${ftraceBody(name, payload, pointers, ctx.profile)}`;
 }
 
 /**
  * The header of the `trace` file with the irq-info columns (print_trace_header for the nop
- * tracer), ending with a newline.
+ * tracer), ending with a newline; the 4.x columns for a v4.8 profile.
  */
-export function ftraceHeader(entries: number, written: number, cpus: number): string {
-  return [
+export function ftraceHeader(
+  entries: number,
+  written: number,
+  cpus: number,
+  profile?: Profile,
+): string {
+  const top = [
     '# tracer: nop',
     '#',
     `# entries-in-buffer/entries-written: ${entries}/${written}   #P:${cpus}`,
     '#',
+  ];
+  if (profile?.ftraceLayout === '4.x')
+    return [
+      ...top,
+      '#                              _-----=> irqs-off',
+      '#                             / _----=> need-resched',
+      '#                            | / _---=> hardirq/softirq',
+      '#                            || / _--=> preempt-depth',
+      '#                            ||| /     delay',
+      '#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION',
+      '#              | |       |   ||||       |         |',
+      '',
+    ].join('\n');
+  return [
+    ...top,
     '#                                _-----=> irqs-off/BH-disabled',
     '#                               / _----=> need-resched',
     '#                              | / _---=> hardirq/softirq',
@@ -219,7 +241,9 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
     get written() {
       return written;
     },
-    text: () => ftraceHeader(lines.length, written, NR_CPUS) + lines.map((l) => `${l}\n`).join(''),
+    text: () =>
+      ftraceHeader(lines.length, written, NR_CPUS, machine.profile) +
+      lines.map((l) => `${l}\n`).join(''),
     clear: () => {
       lines.length = 0;
     },

@@ -60,6 +60,28 @@ describe('ftrace lines', () => {
     expect(body('mm_compaction_finished', fin, 'v4.8')).toMatch(/ ret=partial$/);
   });
 
+  it('v4.8 context columns: %-5d pids, four irq-info columns, the 4.x header', () => {
+    const ctx = { ...at0, comm: 'kcompactd0', pid: 42, preemptCount: 1, profile: PROFILES['v4.8'] };
+    expect(ftraceLine('mm_page_free', { pfn: 66, order: 0 }, ctx)).toBe(
+      '      kcompactd0-42    [000] ...1     0.000000: mm_page_free: page=ffffea0000001080 pfn=66 order=0',
+    );
+    const header = ftraceHeader(1, 1, 2, PROFILES['v4.8']).split('\n');
+    expect(header.slice(4)).toEqual([
+      '#                              _-----=> irqs-off',
+      '#                             / _----=> need-resched',
+      '#                            | / _---=> hardirq/softirq',
+      '#                            || / _--=> preempt-depth',
+      '#                            ||| /     delay',
+      '#           TASK-PID   CPU#  ||||    TIMESTAMP  FUNCTION',
+      '#              | |       |   ||||       |         |',
+      '',
+    ]);
+    // The columns line up under the header's.
+    expect(header[9].indexOf('CPU#')).toBe(
+      ftraceLine('mm_page_free', { pfn: 1, order: 0 }, ctx).indexOf('[000]'),
+    );
+  });
+
   it('mm_page_alloc in the kernel TP_printk format and trace_print_context columns', () => {
     const line = ftraceLine(
       'mm_page_alloc',
