@@ -136,6 +136,12 @@ export interface Profile {
    */
   readonly ftraceLayout: '4.x' | '6.x';
   /**
+   * /proc/vmstat items the release does not have (compaction-by-profile T14: v4.8 has no
+   * compact_daemon_*_scanned or thp_migration_*; nr_free_pages_blocks came with 6.15's
+   * defrag_mode, nr_balloon_pages with 6.12).
+   */
+  readonly vmstatAbsent: readonly string[];
+  /**
    * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
    * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
    */
@@ -184,6 +190,7 @@ const base = {
   migrateTraceNrSplit: false,
   kmemPfnHex: true,
   ftraceLayout: '6.x',
+  vmstatAbsent: ['nr_free_pages_blocks', 'nr_balloon_pages'],
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
   allocNofragment: true,
@@ -248,6 +255,15 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
     kmemPfnHex: false,
     ftraceLayout: '4.x',
+    vmstatAbsent: [
+      'nr_free_pages_blocks',
+      'nr_balloon_pages',
+      'compact_daemon_migrate_scanned',
+      'compact_daemon_free_scanned',
+      'thp_migration_success',
+      'thp_migration_fail',
+      'thp_migration_split',
+    ],
     minFreeKbytesMax: 65536,
     allocNofragment: false,
     mergeableTypes: 'not_isolate',
@@ -321,6 +337,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     movableZoneMinClamp: true,
     migrateReasons: MR_NAMES.concat('damon'),
     migrateTraceNrSplit: true,
+    vmstatAbsent: [],
     compaction: {
       ...base.compaction,
       freeStore: 'per_order',

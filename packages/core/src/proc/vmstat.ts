@@ -121,5 +121,8 @@ export function vmstat(machine: Machine): string {
   for (const name of WRITEBACK_AND_MEMMAP_ITEMS) lines.push(`${name} ${ul(wb[name])}`);
   for (let i = 0; i < VM_EVENT_ITEMS.length; i++)
     lines.push(`${VM_EVENT_ITEMS[i]} ${ul(mem.vmstat.events[i])}`);
-  return `${lines.join('\n')}\n`;
+  // Items the profile's release does not have.
+  const absent = new Set(machine.profile.vmstatAbsent);
+  const shown = absent.size ? lines.filter((l) => !absent.has(l.slice(0, l.indexOf(' ')))) : lines;
+  return `${shown.join('\n')}\n`;
 }

@@ -13,6 +13,7 @@ import {
   zoneBlockCounts,
   zoneinfo,
 } from '../../src/proc/index.js';
+import type { ProfileName } from '../../src/profile.js';
 import {
   NODE_STAT_ITEMS,
   VM_EVENT_ITEMS,
@@ -23,13 +24,13 @@ import { fixedFields, fixture } from './helpers.js';
 
 const lines = (s: string) => s.split('\n');
 
-function fresh(): Machine {
-  return createMachine({ memory: '8G', contents: false });
+function fresh(profile: ProfileName = 'v6.3'): Machine {
+  return createMachine({ memory: '8G', contents: false, profile });
 }
 
 /** A machine after a mix of allocations: unmovable, reclaimable, movable, several orders. */
-function used(): Machine {
-  const m = fresh();
+function used(profile: ProfileName = 'v6.3'): Machine {
+  const m = fresh(profile);
   for (let i = 0; i < 300; i++) m.allocPages(GFP.KERNEL, i % 4);
   for (let i = 0; i < 200; i++) m.allocPages(GFP.KERNEL_RECLAIMABLE, i % 3);
   for (let i = 0; i < 500; i++) m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
@@ -174,8 +175,9 @@ describe('/proc/vmstat', () => {
       .slice(0, -1)
       .map((l) => l.split(' '));
 
+  // The sample comes from a recent kernel: v6.17 has all its items.
   it('prints every item, in the sample order, one `name value` per line', () => {
-    const ours = parse(vmstat(fresh()));
+    const ours = parse(vmstat(fresh('v6.17')));
     const sample = parse(fixture('vmstat'));
     expect(ours.map((x) => x[0])).toEqual(sample.map((x) => x[0]));
     expect(ours.map((x) => x[0])).toEqual([
@@ -190,8 +192,36 @@ describe('/proc/vmstat', () => {
     }
   });
 
+  it.each([
+    [
+      'v4.8',
+      [
+        'nr_free_pages_blocks',
+        'nr_balloon_pages',
+        'compact_daemon_migrate_scanned',
+        'compact_daemon_free_scanned',
+        'thp_migration_success',
+        'thp_migration_fail',
+        'thp_migration_split',
+      ],
+    ],
+    ['v6.0', ['nr_free_pages_blocks', 'nr_balloon_pages']],
+    ['v6.3', ['nr_free_pages_blocks', 'nr_balloon_pages']],
+    ['v6.17', []],
+  ] as const)('%s leaves out the items its release does not have (T14)', (profile, absent) => {
+    const names = parse(vmstat(fresh(profile))).map((x) => x[0]);
+    const all = [
+      ...ZONE_STAT_ITEMS,
+      ...NODE_STAT_ITEMS,
+      ...WRITEBACK_AND_MEMMAP_ITEMS,
+      ...VM_EVENT_ITEMS,
+    ];
+    expect(all.filter((n) => !names.includes(n)).sort()).toEqual([...absent].sort());
+    expect(names).toEqual(all.filter((n) => !(absent as readonly string[]).includes(n)));
+  });
+
   it('sums the zone items and counts events after allocations', () => {
-    const m = used();
+    const m = used('v6.17');
     const v = new Map(parse(vmstat(m)).map(([k, n]) => [k, Number(n)]));
     const zones = m.mem.node.zones;
     expect(v.get('nr_free_pages')).toBe(zones.reduce((s, z) => s + z.nrFreePages, 0));
