@@ -409,14 +409,26 @@ function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void
   protocolViolation(mem, d.name, `putback_page threw (${describe(e)})`, pfn);
 }
 
-function checkPutback(mem: Memory, d: DefinedOps, pfn: number): void {
-  if (!(mem.pages.flags[pfn] & ISOLATED))
-    protocolViolation(
-      mem,
-      d.name,
-      'putback_page cleared the isolated flag, which only the VM may touch',
-      pfn,
-    );
+/**
+ * After `putback_page`: the isolated flag must still be set. `before` says whether it was
+ * when the call began, and `interleaved` whether other tasks could run during the call,
+ * so the report names what is known: the callback, the owner while the callback ran, or
+ * someone before it.
+ */
+function checkPutback(
+  mem: Memory,
+  d: DefinedOps,
+  pfn: number,
+  before: boolean,
+  interleaved: boolean,
+): void {
+  if (mem.pages.flags[pfn] & ISOLATED) return;
+  const what = !before
+    ? 'the isolated flag was cleared before putback_page, while the VM held the page isolated'
+    : interleaved
+      ? 'the isolated flag was cleared while putback_page ran (by the callback or its owner)'
+      : 'putback_page cleared the isolated flag';
+  protocolViolation(mem, d.name, `${what}; only the VM may touch it`, pfn);
 }
 
 /**
@@ -424,20 +436,22 @@ function checkPutback(mem: Memory, d: DefinedOps, pfn: number): void {
  * the isolated flag and drops its reference afterwards.
  */
 export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
+  const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
   try {
     d.ops.putbackPage(pfn);
   } catch (e) {
     putbackThrew(mem, d, pfn, e);
   }
-  checkPutback(mem, d, pfn);
+  checkPutback(mem, d, pfn, before, false);
 }
 
 /** {@link callPutbackPage} for a generator `putback_page`. */
 export function* callPutbackPageGen(mem: Memory, d: DefinedOps, pfn: number): KernelGen<void> {
+  const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
   try {
     yield* d.ops.putbackPage(pfn) as KernelGen<void>;
   } catch (e) {
     putbackThrew(mem, d, pfn, e);
   }
-  checkPutback(mem, d, pfn);
+  checkPutback(mem, d, pfn, before, true);
 }

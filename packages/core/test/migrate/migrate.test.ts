@@ -2,11 +2,13 @@ import { describe, expect, it } from 'vitest';
 import {
   Errno,
   type KernelGen,
+  lockPage,
   MIGRATE_MODE,
   PAGE_SIZE,
   PG,
   PROFILE_NAMES,
   type ProfileName,
+  putbackMovablePages,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
@@ -350,6 +352,27 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     ).toBe(true);
     expect(r.m.mem.pages.refcount[a]).toBe(1);
     expectInvariants(r.m);
+  });
+
+  it('a flag cleared by the owner while the VM slept on the page lock is reported as cleared before putback_page', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.m.sched.manual = true;
+    const owner = r.m.sched.spawn('owner', function* (): KernelGen {
+      yield* lockPage(r.m, a);
+      yield { op: 'ClearPageIsolated', pfn: a };
+      r.m.mem.pages.flags[a] &= ~(1 << PG.isolated);
+      unlockPage(r.m, a);
+    });
+    const vm = r.m.sched.spawn('putback', () => putbackMovablePages(r.m, r.list));
+    r.m.sched.runUntil(owner, (p) => p.op === 'ClearPageIsolated'); // the owner holds the lock
+    r.m.sched.runUntil(vm, (p) => p.op === 'block'); // the VM sleeps on it
+    r.m.sched.runToEnd(owner);
+    r.m.sched.runToEnd(vm);
+    const texts = r.m.mem.warnings.map((w) => w.text);
+    expect(texts.some((t) => t.includes('cleared before putback_page'))).toBe(true);
+    expect(texts.some((t) => t.includes('putback_page cleared the isolated flag'))).toBe(false);
   });
 });
 
