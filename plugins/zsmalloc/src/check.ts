@@ -113,7 +113,12 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
     if (out.length < MAX) out.push(s);
   };
   const mem = reg.machine.mem;
+  // NR_ZSPAGES as the zspages' pages say it should be, by zone index.
   const zonePages = new Map<number, number>();
+  const countPage = (pfn: number, delta: number): void => {
+    const z = mem.zoneOf(pfn).idx;
+    zonePages.set(z, (zonePages.get(z) ?? 0) + delta);
+  };
   for (const pool of reg.pools) {
     let pages = 0;
     const perClass = new Map<number, { n: number; used: number; groups: Int32Array }>();
@@ -121,10 +126,7 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
       if (!zs || zs.pool !== pool) continue;
       if (zs.destroyed) add(`zspage ${zs.id}: destroyed but still registered`);
       pages += zs.pages.length;
-      for (const pfn of zs.pages) {
-        const z = mem.zoneOf(pfn).idx;
-        zonePages.set(z, (zonePages.get(z) ?? 0) + 1);
-      }
+      for (const pfn of zs.pages) countPage(pfn, 1);
       const used = checkZspage(pool, zs, add);
       let c = perClass.get(zs.cls.index);
       if (!c) {
@@ -138,17 +140,12 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
     for (const [dst, src] of reg.zoneMoves) {
       if (zspageOfPage(reg, dst)?.pool !== pool) continue;
       // Counted in src's zone until the migration swaps the references.
-      const to = mem.zoneOf(dst).idx;
-      const from = mem.zoneOf(src).idx;
-      zonePages.set(to, (zonePages.get(to) ?? 0) - 1);
-      zonePages.set(from, (zonePages.get(from) ?? 0) + 1);
+      countPage(dst, -1);
+      countPage(src, 1);
     }
     for (const zs of reg.building) {
       if (zs.pool !== pool) continue;
-      for (const pfn of zs.pages) {
-        const z = mem.zoneOf(pfn).idx;
-        zonePages.set(z, (zonePages.get(z) ?? 0) + 1);
-      }
+      for (const pfn of zs.pages) countPage(pfn, 1);
       checkBuilding(reg, pool, zs, add);
     }
     if (pages !== pool.pagesAllocated)

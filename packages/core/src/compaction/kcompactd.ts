@@ -60,10 +60,10 @@ export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: numbe
 function kcompactdNodeSuitable(m: Machine, st: CompactionState): boolean {
   const highest = st.kcompactdHighestZoneidx;
   const allocFlags = kcompactdAllocFlags(m);
+  const order = st.kcompactdMaxOrder;
   for (let zi = 0; zi <= highest; zi++) {
     const zone = m.mem.node.zones[zi];
     if (!zone.populated) continue;
-    const order = st.kcompactdMaxOrder;
     if (
       compactionSuitable(m, zone, order, allocFlags, highest, st.sysctl, false, true) ===
       COMPACT.CONTINUE

@@ -53,8 +53,7 @@ function raiseCachedMigrate(cc: CompactControl, pfn: number): void {
 
 /** suitable_migration_source(). */
 function suitableMigrationSource(mem: Memory, cc: CompactControl, pfn: number): boolean {
-  if (mem.profile.compaction.skipPersistentBlocks && pageblockSkipPersistent(mem, pfn))
-    return false;
+  if (pageblockSkipPersistent(mem, pfn)) return false;
   const mt = mem.pageblockMigratetype(pfn);
   const movableBlock = mt === MIGRATE.MOVABLE || mt === MIGRATE.CMA;
   if (mem.profile.compaction.asyncSource === 'any_async')

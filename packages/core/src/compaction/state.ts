@@ -129,12 +129,13 @@ export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
 }
 
 /**
- * pageblock_skip_persistent(): the page at `pfn` belongs to a compound page of pageblock
- * order or more (`pfn` may be its head or any tail, e.g. the first page of the second
- * block of an order-10 page), so its block holds nothing to migrate or isolate until that
- * page is freed. Callers ask only where the profile has the test (`skipPersistentBlocks`).
+ * pageblock_skip_persistent() (4.15+; always false where the profile lacks it,
+ * `skipPersistentBlocks`): the page at `pfn` belongs to a compound page of pageblock order
+ * or more (`pfn` may be its head or any tail, e.g. the first page of the second block of an
+ * order-10 page), so its block holds nothing to migrate or isolate until that page is freed.
  */
 export function pageblockSkipPersistent(mem: Memory, pfn: number): boolean {
+  if (!mem.profile.compaction.skipPersistentBlocks) return false;
   const head = compoundHead(mem, pfn);
   return PageHead(mem, head) && mem.pages.compound[head] >= pageblock_order;
 }

@@ -411,21 +411,21 @@ function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void
 
 /**
  * After `putback_page`: the isolated flag must still be set. `before` says whether it was
- * when the call began, and `interleaved` whether other tasks could run during the call,
- * so the report names what is known: the callback, the owner while the callback ran, or
- * someone before it.
+ * when the call began, and `gen` whether the callback is a generator (other tasks may run
+ * between its steps), so the report names what is known: the callback, the callback or its
+ * owner while it ran, or someone before it.
  */
 function checkPutback(
   mem: Memory,
   d: DefinedOps,
   pfn: number,
   before: boolean,
-  interleaved: boolean,
+  gen: boolean,
 ): void {
   if (mem.pages.flags[pfn] & ISOLATED) return;
   const what = !before
     ? 'the isolated flag was cleared before putback_page, while the VM held the page isolated'
-    : interleaved
+    : gen
       ? 'the isolated flag was cleared while putback_page ran (by the callback or its owner)'
       : 'putback_page cleared the isolated flag';
   protocolViolation(mem, d.name, `${what}; only the VM may touch it`, pfn);

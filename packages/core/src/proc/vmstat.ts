@@ -104,13 +104,17 @@ export function vmstat(machine: Machine): string {
   const mem = machine.mem;
   const zones = mem.node.zones;
   const lines: string[] = [];
+  // Items the profile's release does not have are left out.
+  const absent = new Set(machine.profile.vmstatAbsent);
+  const line = (name: string, v: number): void => {
+    if (!absent.has(name)) lines.push(`${name} ${ul(v)}`);
+  };
   for (let i = 0; i < ZONE_STAT_ITEMS.length; i++) {
     let v = 0;
     for (const z of zones) v += Math.max(0, zoneStatValue(z, i));
-    lines.push(`${ZONE_STAT_ITEMS[i]} ${ul(v)}`);
+    line(ZONE_STAT_ITEMS[i], v);
   }
-  for (let i = 0; i < NODE_STAT_ITEMS.length; i++)
-    lines.push(`${NODE_STAT_ITEMS[i]} ${ul(mem.vmstat.node[i])}`);
+  for (let i = 0; i < NODE_STAT_ITEMS.length; i++) line(NODE_STAT_ITEMS[i], mem.vmstat.node[i]);
   const [thresh, bg] = dirtyThresholds(mem);
   const wb: Record<(typeof WRITEBACK_AND_MEMMAP_ITEMS)[number], number> = {
     nr_dirty_threshold: thresh,
@@ -118,11 +122,7 @@ export function vmstat(machine: Machine): string {
     nr_memmap_pages: 0,
     nr_memmap_boot_pages: memmapBootPages(mem),
   };
-  for (const name of WRITEBACK_AND_MEMMAP_ITEMS) lines.push(`${name} ${ul(wb[name])}`);
-  for (let i = 0; i < VM_EVENT_ITEMS.length; i++)
-    lines.push(`${VM_EVENT_ITEMS[i]} ${ul(mem.vmstat.events[i])}`);
-  // Items the profile's release does not have.
-  const absent = new Set(machine.profile.vmstatAbsent);
-  const shown = absent.size ? lines.filter((l) => !absent.has(l.slice(0, l.indexOf(' ')))) : lines;
-  return `${shown.join('\n')}\n`;
+  for (const name of WRITEBACK_AND_MEMMAP_ITEMS) line(name, wb[name]);
+  for (let i = 0; i < VM_EVENT_ITEMS.length; i++) line(VM_EVENT_ITEMS[i], mem.vmstat.events[i]);
+  return `${lines.join('\n')}\n`;
 }
