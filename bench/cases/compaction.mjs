@@ -1,7 +1,7 @@
 // compact_memory on a 32 GiB metadata-only machine with 25 % of its pages movable and
 // scattered (every fourth page a movable filler page, the rest free), and the same on
 // 16 GiB for the scaling ratio.
-import { median } from '../lib.mjs';
+import { median, settle } from '../lib.mjs';
 
 function setup(core, memory) {
   const { createMachine, createMovableFiller } = core;
@@ -22,6 +22,7 @@ function timeCompact(core, memory, reps, warmup = 0) {
   let migrated = 0;
   for (let i = -warmup; i < reps; i++) {
     const m = setup(core, memory);
+    settle();
     const t0 = performance.now();
     m.run(() => core.compactMemory(m));
     if (i >= 0) times.push(performance.now() - t0);
@@ -45,6 +46,7 @@ function contentVsMemcpy(core) {
     m.mem.pages.contents.fill(0);
     fragmentWithFiller(m, { fill: 0.9, free: 0.5 });
     const flush = new Uint8Array(64 << 20);
+    settle();
     flush.fill(rep);
     let t = process.hrtime.bigint();
     m.run(() => core.compactMemory(m));

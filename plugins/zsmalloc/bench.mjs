@@ -3,7 +3,7 @@
  * on a warm pool (plain calls, a 64 MiB machine with contents, sizes cycling over the
  * classes). Build first (`pnpm exec tsc -b`).
  */
-import { median } from '../../bench/lib.mjs';
+import { median, settle } from '../../bench/lib.mjs';
 
 const here = new URL('.', import.meta.url);
 
@@ -64,6 +64,7 @@ function compactVsMemcpy(core, createZsPool) {
     }
     for (const h of hs) if (m.prng.float() < 0.5) pool.zsFree(h);
     const flush = new Uint8Array(64 << 20);
+    settle();
     flush.fill(rep);
     const before = m.mem.vmstat.get('pgmigrate_success');
     let t = process.hrtime.bigint();
