@@ -88,6 +88,12 @@ export interface Profile {
    * move step, and then skips the driver (v4.8–v6.3). v6.17 has no such check.
    */
   readonly coreDetectsRelease: boolean;
+  /**
+   * A movable page reaching putback or the move step without the isolated flag is a
+   * VM_WARN_ON_ONCE_PAGE and the path goes on (v6.17 putback_movable_ops_page,
+   * migrate_movable_ops_page); v4.8–v6.3 VM_BUG_ON it.
+   */
+  readonly isolatedCheckWarns: boolean;
   /** On success the driver must __ClearPageMovable(src) (v4.8–v6.3). */
   readonly driverClearsSrc: boolean;
   /** migrate_pages algorithm: `'unmap_and_move'` (v4.8, v6.0) or `'batched'` (v6.3+). */
@@ -175,6 +181,7 @@ const base = {
   slabGuard: false,
   ownerMayRelease: true,
   coreDetectsRelease: true,
+  isolatedCheckWarns: false,
   driverClearsSrc: true,
   migrateAlgo: 'unmap_and_move',
   allocBeforeShortcut: false,
@@ -330,6 +337,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     movableMarker: 'page_type',
     ownerMayRelease: false,
     coreDetectsRelease: false,
+    isolatedCheckWarns: true,
     driverClearsSrc: false,
     migrateAlgo: 'batched',
     syncLightNeedsUptodate: true,

@@ -148,6 +148,7 @@ function checkMigrate(
   src: number,
   next: number,
   prev: number,
+  iso: number,
   rc: unknown,
 ): number {
   const p = mem.pages;
@@ -159,7 +160,7 @@ function checkMigrate(
     migrateSuccessClean(mem, dst, src)
   )
     return 0;
-  return checkMigrateSlow(mem, d, dst, src, next, prev, rc);
+  return checkMigrateSlow(mem, d, dst, src, next, prev, iso, rc);
 }
 
 /** v6.17: dst untouched by a driver that returned 0 (see {@link checkMigrateSlow}). */
@@ -196,6 +197,7 @@ function checkMigrateSlow(
   src: number,
   next: number,
   prev: number,
+  iso: number,
   rc: unknown,
 ): number {
   const p = mem.pages;
@@ -209,7 +211,8 @@ function checkMigrateSlow(
     p.lruNext[src] = next;
     p.lruPrev[src] = prev;
   }
-  if (!(p.flags[src] & ISOLATED)) {
+  // A src that came without the flag (v6.17 warns and migrates it) is not the driver's doing.
+  if (iso !== 0 && !(p.flags[src] & ISOLATED)) {
     protocolViolation(
       mem,
       d.name,
@@ -274,6 +277,7 @@ export function callMigratePage(
 ): number {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
+  const iso = mem.pages.flags[src] & ISOLATED;
   let rc: unknown;
   try {
     rc = d.ops.migratePage(dst, src, mode);
@@ -281,7 +285,7 @@ export function callMigratePage(
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, next, prev, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, iso, rc);
 }
 
 /** {@link callMigratePage} for a generator `migrate_page`. */
@@ -294,6 +298,7 @@ export function* callMigratePageGen(
 ): KernelGen<number> {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
+  const iso = mem.pages.flags[src] & ISOLATED;
   let rc: unknown;
   try {
     const r = d.ops.migratePage(dst, src, mode) as unknown;
@@ -301,7 +306,7 @@ export function* callMigratePageGen(
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, next, prev, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, iso, rc);
 }
 
 /** A generator migrate_page that a lone task started and that yielded a point. */
@@ -314,6 +319,8 @@ export interface PendingMigrate {
   next: number;
   /** src->lru.prev as it was before the call. */
   prev: number;
+  /** src's isolated flag (ISOLATED or 0) as it was before the call. */
+  iso: number;
 }
 
 /** Returned by {@link callMigratePageAlone} when the driver yielded a point. */
@@ -349,6 +356,7 @@ function startMigratePageGen(
 ): number {
   const next = mem.pages.lruNext[src];
   const prev = mem.pages.lruPrev[src];
+  const iso = mem.pages.flags[src] & ISOLATED;
   let rc: unknown;
   try {
     const alone = d.migrateAlone;
@@ -361,9 +369,10 @@ function startMigratePageGen(
   if (rc === STEPPED) {
     out.next = next;
     out.prev = prev;
+    out.iso = iso;
     return MIGRATE_PENDING;
   }
-  return checkMigrate(mem, d, dst, src, next, prev, rc);
+  return checkMigrate(mem, d, dst, src, next, prev, iso, rc);
 }
 
 /** What {@link firstStep} returns when the driver's iterator yielded a point. */
@@ -401,7 +410,7 @@ export function* callMigratePageResume(
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
-  return checkMigrate(mem, d, dst, src, call.next, call.prev, rc);
+  return checkMigrate(mem, d, dst, src, call.next, call.prev, call.iso, rc);
 }
 
 function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {

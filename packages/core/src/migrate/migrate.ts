@@ -446,7 +446,7 @@ export function* migratePages(
     pendingDst: -1,
     pendingPrev: 0,
     pendingOps: null,
-    pendingCall: { iter: undefined as never, first: undefined as never, next: 0, prev: 0 },
+    pendingCall: { iter: undefined as never, first: undefined as never, next: 0, prev: 0, iso: 0 },
   };
   const trace = mem.trace;
   if (mem.profile.tracepointsV6 && trace.enabled.mm_migrate_pages_start)

@@ -19,7 +19,7 @@ export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): Defi
   const flags = mem.pages.flags;
   const fs = flags[src];
   if ((fs & (LOCKED | ISOLATED)) !== (LOCKED | ISOLATED) || !(flags[dst] & LOCKED))
-    moveBeginBug(mem, dst, src);
+    moveBeginCheck(mem, dst, src);
   if (mem.profile.coreDetectsRelease && !pageMovableLocked(mem, src)) {
     flags[src] = fs & ~ISOLATED;
     return null;
@@ -27,12 +27,20 @@ export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): Defi
   return pageMovableOps(mem, src) ?? noMigrateOps(mem, src);
 }
 
-/** The VM_BUG_ONs of {@link moveToNewFolioBegin}, in the kernel's order. */
-function moveBeginBug(mem: Memory, dst: number, src: number): never {
+/**
+ * The VM_BUG_ONs of {@link moveToNewFolioBegin}, in the kernel's order. v6.17 only warns
+ * (once) about a src without the isolated flag, and migrates it all the same.
+ */
+function moveBeginCheck(mem: Memory, dst: number, src: number): void {
   const flags = mem.pages.flags;
   if (!(flags[src] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
   if (!(flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
-  bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+  if (!mem.profile.isolatedCheckWarns) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+  mem.warnOnce(
+    'migrate_movable_ops_page:isolated',
+    'WARNING: VM_WARN_ON_ONCE_PAGE(!PageMovableOpsIsolated(src)) in migrate_movable_ops_page',
+    src,
+  );
 }
 
 function noMigrateOps(mem: Memory, src: number): never {

@@ -6,6 +6,7 @@
 import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
 import type { ListId } from '../memory/list.js';
+import type { Memory } from '../memory/mem.js';
 import { ISOLATED } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
@@ -22,7 +23,7 @@ import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js'
 export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   const { mem, sched } = k;
   const p = mem.pages;
-  if (!(p.flags[pfn] & ISOLATED)) bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
+  if (!(p.flags[pfn] & ISOLATED)) notIsolated(mem, pfn);
   if (!lockPageFast(k, pfn)) yield* lockPage(k, pfn);
   const released = mem.profile.coreDetectsRelease && !PageMovable(mem, pfn);
   if (!released) {
@@ -37,6 +38,19 @@ export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   unlockPage(k, pfn);
   if (sched.preemptible) yield { op: 'folio_put', pfn };
   folioPut(mem, pfn);
+}
+
+/**
+ * A page on the putback list without the isolated flag: v4.8–v6.3 BUG; v6.17 warns once
+ * (VM_WARN_ON_ONCE_PAGE in putback_movable_ops_page) and puts the page back all the same.
+ */
+function notIsolated(mem: Memory, pfn: number): void {
+  if (!mem.profile.isolatedCheckWarns) bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
+  mem.warnOnce(
+    'putback_movable_ops_page:isolated',
+    'WARNING: VM_WARN_ON_ONCE_PAGE(!PageMovableOpsIsolated(page)) in putback_movable_ops_page',
+    pfn,
+  );
 }
 
 /**

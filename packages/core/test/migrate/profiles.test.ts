@@ -262,6 +262,58 @@ describe('§5.2 / §0.2 difference rows', () => {
       return r.drv.callsOf('migrate').length;
     },
   );
+  table(
+    'putback of a page that lost its isolated flag: BUG, or (v6.17) a warning and the putback',
+    { 'v4.8': 'bug', 'v6.0': 'bug', 'v6.3': 'bug', 'v6.17': 'warn, put back' },
+    (p) => {
+      const r = rig(p);
+      const [a] = r.drv.alloc(1);
+      isolate(r, a);
+      r.m.mem.pages.flags[a] &= ~(1 << PG.isolated);
+      try {
+        putback(r);
+      } catch (e) {
+        return (e as Error).message.includes('PageIsolated') ? 'bug' : String(e);
+      }
+      const w = r.m.mem.warnings.map((x) => x.text).join('\n');
+      expectInvariants(r.m);
+      return w.includes('!PageMovableOpsIsolated(page)') &&
+        r.drv.callsOf('putback').length === 1 &&
+        r.drv.owned.has(a) &&
+        r.m.mem.pages.refcount[a] === 1
+        ? 'warn, put back'
+        : w;
+    },
+  );
+
+  table(
+    'migration of a page that lost its isolated flag: BUG, or (v6.17) a warning and the move',
+    { 'v4.8': 'bug', 'v6.0': 'bug', 'v6.3': 'bug', 'v6.17': 'warn, moved' },
+    (p) => {
+      const r = rig(p);
+      const [a] = r.drv.alloc(1);
+      isolate(r, a);
+      r.m.mem.pages.refcount[a]++; // a second holder: no refcount==1 shortcut
+      r.m.mem.pages.flags[a] &= ~(1 << PG.isolated);
+      let res: ReturnType<typeof migrate>;
+      try {
+        res = migrate(r, MIGRATE_MODE.SYNC);
+      } catch (e) {
+        return (e as Error).message.includes('folio_test_isolated') ? 'bug' : String(e);
+      }
+      r.m.mem.pages.refcount[a]--;
+      const w = r.m.mem.warnings.map((x) => x.text).join('\n');
+      expectInvariants(r.m);
+      return res.rc === 0 &&
+        w.includes('!PageMovableOpsIsolated(src)') &&
+        !w.includes('protocol') &&
+        !w.includes('cleared the isolated flag') &&
+        r.drv.callsOf('migrate').length === 1 &&
+        r.drv.owned.has(r.targets[0])
+        ? 'warn, moved'
+        : `${res.rc} ${w}`;
+    },
+  );
 });
 
 describe('rules that hold in every profile (§0.2)', () => {
