@@ -142,6 +142,13 @@ export interface Profile {
    */
   readonly ftraceLayout: '4.x' | '6.x';
   /**
+   * The `show_gfp_flags()` name table: `'v4.8'` (the hand-written list, with
+   * GFP_TEMPORARY), `'v6.0'` (the hand-written list of v4.14–v6.14: single bits from
+   * `__GFP_HIGH` to `__GFP_KSWAPD_RECLAIM`) or `'v6.15'` (single bits in bit order, from
+   * `TRACE_GFP_FLAGS`).
+   */
+  readonly gfpNames: 'v4.8' | 'v6.0' | 'v6.15';
+  /**
    * /proc/vmstat items the release does not have (compaction-by-profile T14: v4.8 has no
    * compact_daemon_*_scanned or thp_migration_*; nr_free_pages_blocks came with 6.15's
    * defrag_mode, nr_balloon_pages with 6.12).
@@ -197,6 +204,7 @@ const base = {
   migrateTraceNrSplit: false,
   kmemPfnHex: true,
   ftraceLayout: '6.x',
+  gfpNames: 'v6.0',
   vmstatAbsent: ['nr_free_pages_blocks', 'nr_balloon_pages'],
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
@@ -262,6 +270,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
     kmemPfnHex: false,
     ftraceLayout: '4.x',
+    gfpNames: 'v4.8',
     vmstatAbsent: [
       'nr_free_pages_blocks',
       'nr_balloon_pages',
@@ -338,6 +347,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     ownerMayRelease: false,
     coreDetectsRelease: false,
     isolatedCheckWarns: true,
+    gfpNames: 'v6.15',
     driverClearsSrc: false,
     migrateAlgo: 'batched',
     syncLightNeedsUptodate: true,

@@ -12,13 +12,11 @@
 
 import {
   __ClearPageMovable,
-  __GFP,
   __SetPageMovable,
   type AddressSpace,
   allocPages,
   bug,
   clearPageType,
-  GFP,
   type Kctx,
   type KernelGen,
   type ListId,
@@ -104,13 +102,6 @@ export interface BalloonDeviceStats {
   /** 2026 design: migrations that ended with -ENOENT (old page deflated, new one not inflated). */
   enoent: number;
 }
-
-/**
- * Alloc flags of balloon_page_alloc(): GFP_HIGHUSER_MOVABLE (balloon compaction is
- * configured) | __GFP_NOMEMALLOC | __GFP_NOWARN (__GFP_NORETRY has no model in mops).
- * @see mm/balloon_compaction.c balloon_page_alloc()
- */
-export const BALLOON_GFP = GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC | __GFP.NOWARN;
 
 const ISOLATED = 1 << PG.isolated;
 
@@ -233,7 +224,7 @@ export class BalloonDevice {
    */
   balloonPageAlloc(): number {
     this.k.mem.assertRunning();
-    return allocPages(this.k.mem, BALLOON_GFP, 0, { owner: this.owner });
+    return allocPages(this.k.mem, this.rules.gfp, 0, { owner: this.owner });
   }
 
   /**

@@ -17,7 +17,6 @@ import { VirtioBalloon, type VirtioBalloonOptions } from './virtio.js';
 export { adjustManagedPageCount, balloonPageDevice } from './balloon_ops.js';
 export { balloonInvariants, balloonStatsText, deviceInvariants } from './check.js';
 export {
-  BALLOON_GFP,
   type BalloonDesign,
   BalloonDevice,
   type BalloonDeviceOptions,
@@ -31,7 +30,7 @@ export {
   type HypervisorOptions,
   type HypervisorStats,
 } from './hypervisor.js';
-export { type BalloonRules, balloonRules } from './rules.js';
+export { BALLOON_GFP, type BalloonRules, balloonRules } from './rules.js';
 export {
   balloonDeflateVsIsolate,
   balloonScenarios,

@@ -5,7 +5,15 @@
  * @module
  */
 
-import type { Profile } from '@mops/core';
+import { __GFP, GFP, type Profile } from '@mops/core';
+
+/**
+ * Alloc flags of balloon_page_alloc() in current releases: GFP_HIGHUSER_MOVABLE (balloon
+ * compaction is configured) | __GFP_NOMEMALLOC | __GFP_NOWARN (__GFP_NORETRY has no model in
+ * mops). A profile's own mask is {@link BalloonRules.gfp}.
+ * @see mm/balloon_compaction.c balloon_page_alloc()
+ */
+export const BALLOON_GFP = GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC | __GFP.NOWARN;
 
 /** Balloon rules of one profile (spec §6, §0.2 "Balloon migratepage order"). */
 export interface BalloonRules {
@@ -44,6 +52,12 @@ export interface BalloonRules {
   readonly migrateDeleteUnderListLock: boolean;
   /** virtballoon_migratepage moves a managed page between zones when they differ (v6.x). */
   readonly migrateAdjustsManaged: boolean;
+  /**
+   * The gfp mask of a balloon page allocation: GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC, plus
+   * __GFP_NOWARN since balloon_page_alloc() (5.x; v4.8's balloon_page_enqueue allocated
+   * without it). __GFP_NORETRY has no model in mops.
+   */
+  readonly gfp: number;
 }
 
 const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
@@ -57,6 +71,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: false,
     migrateAdjustsManaged: false,
+    gfp: GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC,
   },
   mops: {
     marker: 'mops',
@@ -68,6 +83,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: true,
     migrateAdjustsManaged: true,
+    gfp: BALLOON_GFP,
   },
   page_type: {
     marker: 'page_type',
@@ -79,6 +95,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nullDeviceChecks: true,
     migrateDeleteUnderListLock: true,
     migrateAdjustsManaged: true,
+    gfp: BALLOON_GFP,
   },
 };
 

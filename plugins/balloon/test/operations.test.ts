@@ -8,6 +8,7 @@ import {
   PGTY,
   page_has_movable_ops,
   putbackMovablePages,
+  traceRecorder,
   trylockPage,
   unlockPage,
 } from '@mops/core';
@@ -30,6 +31,22 @@ import {
 } from './helpers.js';
 
 const ISO = 1 << PG.isolated;
+
+describe('balloon page allocation flags by release', () => {
+  it.each([
+    ['v4.8', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOMEMALLOC'],
+    ['v6.3', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NOMEMALLOC'],
+    ['v6.17', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NOMEMALLOC'],
+  ] as const)('%s: mm_page_alloc of a balloon page prints %s', (profile, want) => {
+    const m = machine(profile);
+    const rec = traceRecorder(m, { events: ['mm_page_alloc'] });
+    const pfn = new BalloonDevice(m).balloonPageAlloc();
+    rec.stop();
+    expect(pfn).toBeGreaterThanOrEqual(0);
+    expect(rec.lines).toHaveLength(1);
+    expect(rec.lines[0].endsWith(want)).toBe(true);
+  });
+});
 
 describe.each(PROFILES)('§6.2 operations, %s', (profile) => {
   it('balloon_page_alloc takes a movable page; enqueue publishes it and counts balloon_inflate', () => {

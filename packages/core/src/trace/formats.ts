@@ -93,7 +93,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s" (v4.8: pfn=%lu)
       print: (e, p, profile) =>
         `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)} ` +
-        `migratetype=${num(e.migratetype)} gfp_flags=${showGfpFlags(num(e.gfp_flags))}`,
+        `migratetype=${num(e.migratetype)} gfp_flags=${showGfpFlags(num(e.gfp_flags), profile)}`,
     },
   ],
   [
@@ -252,7 +252,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
         fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
         // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x")
         print: (e, _p, profile) =>
-          `order=${num(e.order)} gfp_mask=${profile && !profile.tracepointsV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask))} priority=${num(e.prio)}`,
+          `order=${num(e.order)} gfp_mask=${profile && !profile.tracepointsV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask), profile)} priority=${num(e.prio)}`,
       },
     ],
     ['mm_compaction_suitable', suitable],

@@ -4,18 +4,18 @@
  */
 
 import { __GFP, GFP } from '../buddy/gfp.js';
+import type { Profile } from '../profile.js';
 
 const RECLAIM = __GFP.DIRECT_RECLAIM | __GFP.KSWAPD_RECLAIM;
 const HIGHUSER = GFP.USER | __GFP.HIGHMEM;
 const TRANSHUGE_LIGHT =
   (GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOMEMALLOC | __GFP.NOWARN) & ~RECLAIM;
 
-/**
- * `__def_gfpflag_names` in the kernel's order: combinations with most bits first, then the
- * single bits in `TRACE_GFP_FLAGS` order. Only the bits mops models appear (no
- * `__GFP_ACCOUNT`, `__GFP_NOFAIL`, …), with mops's bit values.
- */
-export const GFP_FLAG_NAMES: readonly (readonly [mask: number, name: string])[] = [
+/** A `__def_gfpflag_names` table: masks and their names, in the order tried. */
+export type GfpNameTable = readonly (readonly [mask: number, name: string])[];
+
+/** The combinations every release lists first, most bits first (GFP_TEMPORARY aside). */
+const COMBINATIONS: GfpNameTable = [
   [TRANSHUGE_LIGHT | __GFP.DIRECT_RECLAIM, 'GFP_TRANSHUGE'],
   [TRANSHUGE_LIGHT, 'GFP_TRANSHUGE_LIGHT'],
   [GFP.HIGHUSER_MOVABLE, 'GFP_HIGHUSER_MOVABLE'],
@@ -27,6 +27,15 @@ export const GFP_FLAG_NAMES: readonly (readonly [mask: number, name: string])[] 
   [RECLAIM, 'GFP_NOIO'],
   [GFP.NOWAIT, 'GFP_NOWAIT'],
   [__GFP.DMA, 'GFP_DMA'],
+];
+
+/**
+ * `__def_gfpflag_names` of 6.15+ (v6.17): the combinations, then `__GFP_RECLAIM`, then every
+ * single bit in bit order (`TRACE_GFP_FLAGS`). Only the bits mops models appear (no
+ * `__GFP_ACCOUNT`, `__GFP_NOFAIL`, …), with mops's bit values.
+ */
+export const GFP_FLAG_NAMES: GfpNameTable = [
+  ...COMBINATIONS,
   [__GFP.DMA32, 'GFP_DMA32'],
   [RECLAIM, '__GFP_RECLAIM'],
   [__GFP.DMA, '__GFP_DMA'],
@@ -46,16 +55,53 @@ export const GFP_FLAG_NAMES: readonly (readonly [mask: number, name: string])[] 
   [__GFP.HARDWALL, '__GFP_HARDWALL'],
 ];
 
+/** The hand-written single-bit part of the table before 6.15, in its order. */
+const HAND_BITS: GfpNameTable = [
+  [__GFP.HIGHMEM, '__GFP_HIGHMEM'],
+  [__GFP.DMA32, 'GFP_DMA32'],
+  [__GFP.HIGH, '__GFP_HIGH'],
+  [__GFP.IO, '__GFP_IO'],
+  [__GFP.FS, '__GFP_FS'],
+  [__GFP.NOWARN, '__GFP_NOWARN'],
+  [__GFP.COMP, '__GFP_COMP'],
+  [__GFP.ZERO, '__GFP_ZERO'],
+  [__GFP.NOMEMALLOC, '__GFP_NOMEMALLOC'],
+  [__GFP.HARDWALL, '__GFP_HARDWALL'],
+  [__GFP.RECLAIMABLE, '__GFP_RECLAIMABLE'],
+  [__GFP.MOVABLE, '__GFP_MOVABLE'],
+  [RECLAIM, '__GFP_RECLAIM'],
+  [__GFP.DIRECT_RECLAIM, '__GFP_DIRECT_RECLAIM'],
+  [__GFP.KSWAPD_RECLAIM, '__GFP_KSWAPD_RECLAIM'],
+];
+
+/** `__def_gfpflag_names` of v4.14–v6.14 (v6.0, v6.3). */
+export const GFP_FLAG_NAMES_V6_0: GfpNameTable = [...COMBINATIONS, ...HAND_BITS];
+
+/** v4.8's table: GFP_TEMPORARY (GFP_KERNEL | __GFP_RECLAIMABLE) after GFP_USER. */
+export const GFP_FLAG_NAMES_V4_8: GfpNameTable = [
+  ...COMBINATIONS.slice(0, 5),
+  [GFP.KERNEL | __GFP.RECLAIMABLE, 'GFP_TEMPORARY'],
+  ...COMBINATIONS.slice(5),
+  ...HAND_BITS,
+];
+
+const TABLES = {
+  'v4.8': GFP_FLAG_NAMES_V4_8,
+  'v6.0': GFP_FLAG_NAMES_V6_0,
+  'v6.15': GFP_FLAG_NAMES,
+};
+
 /**
- * show_gfp_flags(): `"none"` for 0, else the names of {@link GFP_FLAG_NAMES} whose bits are
- * all set, taken in table order and joined by `|` (trace_print_flags_seq()), then any bits
- * left over as `0x…`. E.g. `GFP_KERNEL|__GFP_COMP`.
+ * show_gfp_flags(): `"none"` for 0, else the names of the release's table (`profile.gfpNames`;
+ * {@link GFP_FLAG_NAMES} without a profile) whose bits are all set, taken in table order and
+ * joined by `|` (trace_print_flags_seq()), then any bits left over as `0x…`. E.g.
+ * `GFP_KERNEL|__GFP_COMP`.
  */
-export function showGfpFlags(gfp: number): string {
+export function showGfpFlags(gfp: number, profile?: Pick<Profile, 'gfpNames'>): string {
   if (!gfp) return 'none';
   let flags = gfp >>> 0;
   const out: string[] = [];
-  for (const [mask, name] of GFP_FLAG_NAMES) {
+  for (const [mask, name] of profile ? TABLES[profile.gfpNames] : GFP_FLAG_NAMES) {
     if (flags === 0) break;
     if ((flags & mask) >>> 0 !== mask >>> 0) continue;
     out.push(name);

@@ -55,4 +55,10 @@ export {
   type TraceRecorderOptions,
   traceRecorder,
 } from './ftrace.js';
-export { GFP_FLAG_NAMES, showGfpFlags } from './gfp_names.js';
+export {
+  GFP_FLAG_NAMES,
+  GFP_FLAG_NAMES_V4_8,
+  GFP_FLAG_NAMES_V6_0,
+  type GfpNameTable,
+  showGfpFlags,
+} from './gfp_names.js';

@@ -157,6 +157,46 @@ describe('ftrace lines', () => {
     expect(showGfpFlags(__GFP.FS | 0x200)).toBe('__GFP_FS|0x200');
   });
 
+  it('show_gfp_flags by release: the hand-written order before 6.15, GFP_TEMPORARY in v4.8', () => {
+    const byRelease = (gfp: number) =>
+      (['v4.8', 'v6.0', 'v6.3', 'v6.17'] as const).map((n) => showGfpFlags(gfp, PROFILES[n]));
+    // 6.15+ lists single bits in bit order; earlier releases by hand (NOWARN, COMP, ZERO, …).
+    expect(byRelease(GFP.KERNEL | __GFP.COMP | __GFP.ZERO | __GFP.NOWARN)).toEqual([
+      'GFP_KERNEL|__GFP_NOWARN|__GFP_COMP|__GFP_ZERO',
+      'GFP_KERNEL|__GFP_NOWARN|__GFP_COMP|__GFP_ZERO',
+      'GFP_KERNEL|__GFP_NOWARN|__GFP_COMP|__GFP_ZERO',
+      'GFP_KERNEL|__GFP_ZERO|__GFP_NOWARN|__GFP_COMP',
+    ]);
+    expect(byRelease(GFP.KERNEL_RECLAIMABLE)).toEqual([
+      'GFP_TEMPORARY',
+      'GFP_KERNEL|__GFP_RECLAIMABLE',
+      'GFP_KERNEL|__GFP_RECLAIMABLE',
+      'GFP_KERNEL|__GFP_RECLAIMABLE',
+    ]);
+    expect(byRelease(__GFP.MOVABLE | __GFP.HIGH | __GFP.DIRECT_RECLAIM)).toEqual([
+      '__GFP_HIGH|__GFP_MOVABLE|__GFP_DIRECT_RECLAIM',
+      '__GFP_HIGH|__GFP_MOVABLE|__GFP_DIRECT_RECLAIM',
+      '__GFP_HIGH|__GFP_MOVABLE|__GFP_DIRECT_RECLAIM',
+      '__GFP_MOVABLE|__GFP_HIGH|__GFP_DIRECT_RECLAIM',
+    ]);
+    expect(byRelease(GFP.HIGHUSER_MOVABLE)).toEqual(Array(4).fill('GFP_HIGHUSER_MOVABLE'));
+  });
+
+  it("mm_page_alloc prints the gfp flags with the release's table", () => {
+    for (const [name, want] of [
+      ['v4.8', 'gfp_flags=GFP_KERNEL|__GFP_NOWARN|__GFP_ZERO'],
+      ['v6.17', 'gfp_flags=GFP_KERNEL|__GFP_ZERO|__GFP_NOWARN'],
+    ] as const) {
+      const m = createMachine({ memory: '16M', contents: false, profile: name });
+      const lines: string[] = [];
+      const rec = traceRecorder(m, { events: ['mm_page_alloc'] });
+      m.allocPages(GFP.KERNEL | __GFP.ZERO | __GFP.NOWARN, 0);
+      lines.push(...rec.lines);
+      rec.stop();
+      expect(lines.join('\n')).toContain(want);
+    }
+  });
+
   it('page pointers: vmemmap addresses, or stable hashes', () => {
     expect(pagePointer(0)).toBe('ffffea0000000000');
     expect(pagePointer(1)).toBe('ffffea0000000040');
