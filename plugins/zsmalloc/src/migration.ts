@@ -47,7 +47,7 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
   const sched = pool.k.sched;
   if (rules.isolateTakesOffList) {
     const cls = zs.cls;
-    yield* cls.lock.lock();
+    if (!cls.lock.lockAlone()) yield* cls.lock.lock();
     const ok = zs.inuse !== 0 && !(zs.listed < 0 && zs.isolated === 0);
     if (ok) {
       if (zs.isolated === 0 && zs.listed >= 0) removeZspage(cls, zs);
@@ -57,7 +57,8 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
     cls.lock.unlock();
     return ok;
   }
-  yield* zs.lock.writeLockSpin();
+  // Alone, the spin ends in the trylock it would take: take it as a plain call.
+  if (sched.preemptible || !zs.lock.writeTrylock()) yield* zs.lock.writeLockSpin();
   zs.isolated++;
   if (sched.preemptible) yield POINTS.writeUnlock;
   zs.lock.writeUnlock();
@@ -324,16 +325,15 @@ function replaceSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): voi
 
 /** The movable_operations of zsmalloc for the pools of one machine. */
 export function makeZsMovableOps(reg: ZsRegistry): MovableOperations {
+  // Bound generator functions: each call is the callback's own generator, with no wrapper
+  // generator around it.
   const ops: MovableOperations = {
-    *isolatePage(page: number): KernelGen<boolean> {
-      return yield* zsPageIsolate(reg, page);
-    },
-    *migratePage(dst: number, src: number): KernelGen<number> {
-      return yield* zsPageMigrate(reg, dst, src);
-    },
-    *putbackPage(page: number): KernelGen {
-      yield* zsPagePutback(reg, page);
-    },
+    isolatePage: zsPageIsolate.bind(undefined, reg) as (page: number) => KernelGen<boolean>,
+    migratePage: zsPageMigrate.bind(undefined, reg) as (
+      dst: number,
+      src: number,
+    ) => KernelGen<number>,
+    putbackPage: zsPagePutback.bind(undefined, reg) as (page: number) => KernelGen,
   };
   // A task running alone migrates with plain calls (see zsPageMigrateAlone).
   (ops as { [MIGRATE_PAGE_ALONE]?: MigratePageAlone })[MIGRATE_PAGE_ALONE] = (dst, src) =>
