@@ -1,6 +1,6 @@
 /**
  * Built-in race scenarios from the mailing-list threads (spec §9, catalogue §12): 9a
- * (S04), 9d (S26), 9d-double (S27) and 9e (S30), each with a `buggy` variant that brings
+ * (S04), 9d (S26), 9d-double (S27), 9e (S30) and 9e-split (S31), each with a `buggy` variant that brings
  * the historical mistake back and a `fixed` variant with the kernel's resolution.
  * @module
  */
@@ -9,6 +9,7 @@ import {
   __GFP,
   compoundHead,
   createMachine,
+  folioTryGet,
   GFP,
   getPageUnlessZero,
   type IsolateMistakes,
@@ -20,6 +21,9 @@ import {
   type ProfileName,
   pageRefInc,
   putPage,
+  splitFolio,
+  trylockPage,
+  unlockPage,
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
@@ -222,12 +226,90 @@ export const scenario9e: Scenario = {
   },
 };
 
+/**
+ * 9e-split / S31: a GUP-fast-like walker derives the head H of P's folio without a
+ * reference; the owner splits the folio (possible only while nobody else holds a
+ * reference), so P becomes a page of its own; the walker's speculative get then succeeds on
+ * H, now an unrelated order-0 page. Fixed (try_get_folio): re-check `page_folio(P)`, drop
+ * H and retry with P. Buggy (no re-check): the walker later puts P, dropping the owner's
+ * reference on P, while the one it took on H leaks.
+ */
+export const scenario9eSplit: Scenario = {
+  name: '9e-split',
+  description:
+    'speculative get on a head derived before a folio split (buggy: no page_folio re-check; fixed: re-check and retry)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  refs: 'spec §9e, S31',
+  setup({ variant, profile }: ScenarioContext) {
+    const m = raceMachine(profile);
+    const mem = m.mem;
+    const p = mem.pages;
+    const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2, 'thp');
+    const P = H + 2;
+    const seen = { split: false };
+    const preempt = (): boolean => m.sched.preemptible;
+    function* walker(): KernelGen<boolean> {
+      for (;;) {
+        const head = compoundHead(mem, P);
+        if (preempt()) yield { op: 'folio_try_get', pfn: head, note: `page_folio(${hex(P)})` };
+        if (!folioTryGet(mem, head)) return false;
+        if (variant === 'fixed') {
+          if (preempt()) yield { op: 'page_folio recheck', pfn: P };
+          if (compoundHead(mem, P) !== head) {
+            if (preempt()) yield { op: 'folio_put', pfn: head, note: 'split under us: retry' };
+            putPage(mem, head);
+            continue;
+          }
+        }
+        // The pin is used, then released through the page the walker was given.
+        if (preempt()) yield { op: 'put_page', pfn: P, note: 'unpin' };
+        putPage(mem, compoundHead(mem, P));
+        return true;
+      }
+    }
+    function* owner(): KernelGen<boolean> {
+      // split_huge_page() on the locked folio: can_split_folio() and the refcount freeze
+      // fail on an extra pin; the caller unlocks the head afterwards.
+      if (preempt()) yield { op: 'folio_lock', pfn: H };
+      if (!trylockPage(mem, H)) return false;
+      if (preempt()) yield { op: 'split_folio', pfn: H };
+      const ok = p.refcount[H] === 1;
+      if (ok) {
+        splitFolio(mem, H);
+        seen.split = true;
+      }
+      if (preempt()) yield { op: 'folio_unlock', pfn: H };
+      unlockPage(m, H);
+      return ok;
+    }
+    return {
+      machine: m,
+      state: [seen],
+      start: () => {
+        m.sched.spawn('walker', walker);
+        m.sched.spawn('owner', owner);
+      },
+      finish: () => {
+        const pages = seen.split ? [H, H + 1, P, H + 3] : [H];
+        return pages
+          .filter((q) => p.refcount[q] !== 1)
+          .map(
+            (q) =>
+              `${hex(q)} has refcount ${p.refcount[q]} after the walker let go; its owner holds the only reference`,
+          );
+      },
+    };
+  },
+};
+
 /** Every built-in scenario. */
 export const BUILTIN_SCENARIOS: readonly Scenario[] = [
   scenario9a,
   scenario9d,
   scenario9dDouble,
   scenario9e,
+  scenario9eSplit,
 ];
 
 /** Registers the built-in scenarios (idempotent). */

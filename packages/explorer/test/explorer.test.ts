@@ -24,7 +24,7 @@ import {
   unregisterScenario,
 } from '../src/index.js';
 
-const RACES = ['9a', '9d', '9d-double', '9e'] as const;
+const RACES = ['9a', '9d', '9d-double', '9e', '9e-split'] as const;
 
 function usageError(fn: () => unknown, match: RegExp): void {
   let err: unknown;
@@ -137,6 +137,7 @@ describe('DFS with preemption bound 2 exhausts the fixed variants', () => {
     ['9d', 57],
     ['9e', 22],
     ['9d-double', 1354],
+    ['9e-split', 26],
   ] as const)('%s: %i schedules', (name, count) => {
     const r = explore(name, { variant: 'fixed', strategy: 'dfs', bound: 2, runs: 100_000 });
     expect(r).toMatchObject({ failed: false, exhausted: true, bound: 2, schedules: count });
@@ -508,6 +509,7 @@ describe('catalogue interleavings, replayed on both variants', () => {
     ['S26', '9d', 'v1:9d:2221', /NULL pointer dereference/],
     ['S27', '9d-double', 'v1:9d-double:111112223', /page isolated twice/],
     ['S30', '9e', 'v1:9e:12', /page_ref_inc on a tail page/],
+    ['S31', '9e-split', 'v1:9e-split:12', /0x0 has refcount 2 after the walker let go/],
   ] as const)(
     '%s (%s): the buggy variant fails as the spec says, the fixed one passes',
     (_id, name, schedule, message) => {
@@ -528,6 +530,28 @@ describe('catalogue interleavings, replayed on both variants', () => {
     expect(p.compound[1]).toBe(-1);
     expect(p.refcount[1]).toBe(0);
     expect(p.refcount[0]).toBe(1);
+  });
+
+  it('S31 fixed: the walker sees the split, drops the reference on H and retries with P', () => {
+    const sc = resolveScenario('9e-split').scenario;
+    const e = execute(sc, 'fixed', 'v6.3', new ReplayChooser([1, 2, 2, 2, 1, 1, 1, 1, 1]), {
+      reuse: false,
+      trace: true,
+    });
+    expect(e.failure).toBeUndefined();
+    const walker = e.trace!.filter((row) => row.task === 1).map((row) => row.point.op);
+    expect(walker).toEqual([
+      'folio_try_get',
+      'page_folio recheck',
+      'folio_put',
+      'folio_try_get',
+      'page_folio recheck',
+      'put_page',
+      'done',
+    ]);
+    const p = e.machine.mem.pages;
+    for (const q of [0, 1, 2, 3]) expect(p.refcount[q]).toBe(1);
+    expect(p.compound[2]).toBe(0);
   });
 });
 
