@@ -68,11 +68,13 @@ export class GraphSnapshot {
       if (Array.isArray(o)) {
         const copy = o.slice();
         const i = slot(o, copy);
-        if (copy.length === 0) code.push(`o = O[${i}]; if (o.length !== 0) o.length = 0;`);
+        // pop() rather than a store to `length`: no call into the runtime, and the array
+        // keeps its backing store for the next run's pushes. Only changed elements are stored.
+        if (copy.length === 0) code.push(`o = O[${i}]; while (o.length !== 0) o.pop();`);
         else
           code.push(
-            `o = O[${i}]; v = V[${i}]; n = v.length; if (o.length !== n) o.length = n;`,
-            'for (let i = 0; i < n; i++) o[i] = v[i];',
+            `o = O[${i}]; v = V[${i}]; while (o.length > ${copy.length}) o.pop();`,
+            `for (let i = 0; i < ${copy.length}; i++) if (o[i] !== v[i]) o[i] = v[i];`,
           );
         for (const v of copy) push(v);
         continue;
@@ -106,7 +108,13 @@ export class GraphSnapshot {
       const rec = o as Record<string, unknown>;
       const keys = Object.keys(rec);
       const values = keys.map((k) => rec[k]);
-      const i = slot(rec, values);
+      // Primitive values are written as literals (no load, no write barrier); a reference is
+      // stored only when it changed, as most do not during a run (no write barrier either).
+      const lits = values.map(literal);
+      const i = slot(
+        rec,
+        values.map((v, j) => (lits[j] === undefined ? v : undefined)),
+      );
       const proto = Object.getPrototypeOf(rec);
       code.push(`o = O[${i}]; v = V[${i}];`);
       // Class instances (TypeScript class fields are all defined by the constructor) keep
@@ -114,7 +122,12 @@ export class GraphSnapshot {
       if (proto === Object.prototype || proto === null)
         code.push(`n = 0; for (const _ in o) n++; if (n !== ${keys.length}) prune(o, K[${i}]);`);
       keys.forEach((k, j) => {
-        code.push(`o[${JSON.stringify(k)}] = v[${j}];`);
+        const key = JSON.stringify(k);
+        code.push(
+          lits[j] !== undefined
+            ? `o[${key}] = ${lits[j]};`
+            : `if (o[${key}] !== v[${j}]) o[${key}] = v[${j}];`,
+        );
       });
       keysBySlot.set(i, keys);
       for (const v of values) push(v);
@@ -205,6 +218,30 @@ function covers(views: readonly View[], byteLength: number): boolean {
     end = Math.max(end, to);
   }
   return end === byteLength;
+}
+
+/**
+ * `v` as a JavaScript literal that evaluates to exactly `v`, for primitives (short strings
+ * only); undefined for objects, functions, symbols and long strings.
+ */
+function literal(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'undefined':
+      return 'void 0';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      if (Object.is(v, -0)) return '-0';
+      return Number.isNaN(v) ? 'NaN' : `(${v})`;
+    case 'bigint':
+      return `(${v}n)`;
+    case 'string':
+      return v.length <= 256 ? JSON.stringify(v) : undefined;
+    case 'object':
+      return v === null ? 'null' : undefined;
+    default:
+      return undefined;
+  }
 }
 
 function prune(o: Record<string, unknown>, keys: string[]): void {

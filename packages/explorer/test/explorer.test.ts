@@ -383,6 +383,40 @@ describe('machine reuse (snapshot and restore) and memoised invariant checks', (
     expect('extra' in o).toBe(false);
   });
 
+  it('GraphSnapshot restores primitive fields of every kind exactly', () => {
+    const long = 'x'.repeat(1000);
+    const o = {
+      neg0: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      tiny: 5e-324,
+      big: 2n ** 70n,
+      quoted: 'a"b\\c\u2028d\ud800',
+      long,
+      nul: null as unknown,
+      undef: undefined as unknown,
+      yes: true,
+    };
+    const snap = new GraphSnapshot([o]);
+    Object.assign(o, { neg0: 0, nan: 1, inf: 2, tiny: 0, big: 1n, quoted: '', long: 'y' });
+    Object.assign(o, { nul: {}, undef: 3, yes: false });
+    snap.restore();
+    expect(Object.is(o.neg0, -0)).toBe(true);
+    expect(o.nan).toBeNaN();
+    expect(o).toEqual({
+      neg0: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      tiny: 5e-324,
+      big: 2n ** 70n,
+      quoted: 'a"b\\c\u2028d\ud800',
+      long,
+      nul: null,
+      undef: undefined,
+      yes: true,
+    });
+  });
+
   it('GraphSnapshot restores views that cover one buffer together, and never widens a partial view', () => {
     const buf = new ArrayBuffer(32);
     const lo = new Int32Array(buf, 0, 4);
