@@ -9,6 +9,9 @@
  * @module
  */
 
+/** Arrays up to this length are restored by unrolled stores. */
+const UNROLL = 16;
+
 function isContainer(o: object): boolean {
   const r = o as { resolve?: unknown; register?: unknown; createChildContainer?: unknown };
   return (
@@ -70,11 +73,24 @@ export class GraphSnapshot {
         const i = slot(o, copy);
         // pop() rather than a store to `length`: no call into the runtime, and the array
         // keeps its backing store for the next run's pushes. Only changed elements are stored.
-        if (copy.length === 0) code.push(`o = O[${i}]; while (o.length !== 0) o.pop();`);
+        // Short arrays are unrolled. An array whose length changed is rewritten in order, so
+        // that a store past the end appends.
+        const n = copy.length;
+        if (n === 0) code.push(`o = O[${i}]; while (o.length !== 0) o.pop();`);
         else
           code.push(
-            `o = O[${i}]; v = V[${i}]; while (o.length > ${copy.length}) o.pop();`,
-            `for (let i = 0; i < ${copy.length}; i++) if (o[i] !== v[i]) o[i] = v[i];`,
+            `o = O[${i}]; v = V[${i}]; if (o.length === ${n}) {`,
+            n <= UNROLL
+              ? copy
+                  .map((x, k) => {
+                    const lit = literal(x);
+                    return lit !== undefined
+                      ? `o[${k}] = ${lit};`
+                      : `if (o[${k}] !== v[${k}]) o[${k}] = v[${k}];`;
+                  })
+                  .join(' ')
+              : `for (let i = 0; i < ${n}; i++) if (o[i] !== v[i]) o[i] = v[i];`,
+            `} else { while (o.length > ${n}) o.pop(); for (let i = 0; i < ${n}; i++) o[i] = v[i]; }`,
           );
         for (const v of copy) push(v);
         continue;
@@ -137,12 +153,17 @@ export class GraphSnapshot {
         const o = group[0];
         const copy = o.slice();
         const i = slot(o, copy);
-        // Small arrays: a plain loop beats the call into TypedArray.prototype.set.
-        if (copy.length <= 16)
+        // Small arrays: unrolled stores beat the call into TypedArray.prototype.set; integers
+        // are written as literals (a float goes through the saved copy, which keeps its bits).
+        if (copy.length <= UNROLL) {
+          const ints = !(o instanceof Float32Array || o instanceof Float64Array);
           code.push(
-            `o = O[${i}]; v = V[${i}]; for (let i = 0; i < ${copy.length}; i++) o[i] = v[i];`,
+            `o = O[${i}]; v = V[${i}];`,
+            ...Array.from(copy, (x, k) =>
+              ints && typeof x === 'number' ? `o[${k}] = ${x};` : `o[${k}] = v[${k}];`,
+            ),
           );
-        else code.push(`O[${i}].set(V[${i}]);`);
+        } else code.push(`O[${i}].set(V[${i}]);`);
       } else {
         // Views that together cover their whole buffer: one copy of the buffer.
         const whole = new Uint8Array(group[0].buffer);

@@ -383,6 +383,32 @@ describe('machine reuse (snapshot and restore) and memoised invariant checks', (
     expect('extra' in o).toBe(false);
   });
 
+  it('GraphSnapshot restores arrays that shrank, grew or changed, short and long', () => {
+    const obj = { n: 1 };
+    const short = [1, undefined, obj];
+    const long = Array.from({ length: 40 }, (_, i) => (i % 3 ? i : undefined));
+    const grew = [2];
+    const bytes = new Uint8Array([1, 2, 3]);
+    const floats = new Float64Array([Number.NaN, -0, 0.5]);
+    const snap = new GraphSnapshot([{ short, long, grew, bytes, floats }]);
+    short.length = 0;
+    long.splice(3, 30);
+    grew.push(3, 4);
+    bytes.fill(9);
+    floats.fill(7);
+    snap.restore();
+    expect(short).toEqual([1, undefined, obj]);
+    expect(short.length).toBe(3);
+    expect(long).toEqual(Array.from({ length: 40 }, (_, i) => (i % 3 ? i : undefined)));
+    expect(grew).toEqual([2]);
+    expect([...bytes]).toEqual([1, 2, 3]);
+    expect(Object.is(floats[1], -0)).toBe(true);
+    expect([floats[0], floats[2]]).toEqual([Number.NaN, 0.5]);
+    short[2] = { n: 2 };
+    snap.restore();
+    expect(short[2]).toBe(obj);
+  });
+
   it('GraphSnapshot restores primitive fields of every kind exactly', () => {
     const long = 'x'.repeat(1000);
     const o = {
