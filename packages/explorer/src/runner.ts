@@ -199,8 +199,18 @@ export function prepareInstance(
   profile: ProfileName,
   reuse = true,
 ): ScenarioInstance {
+  return prepare(scenario, variant, profile, reuse, memoKeyOf(variant, profile));
+}
+
+/** {@link prepareInstance}, with the `variant\0profile` key already made. */
+function prepare(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  reuse: boolean,
+  key: string,
+): ScenarioInstance {
   if (reuse) {
-    const key = memoKeyOf(variant, profile);
     const c = lastPooled;
     if (c.scenario === scenario && c.key === key && c.pooled) {
       c.pooled.snap.restore();
@@ -321,8 +331,8 @@ export function execute(
   chooser: Chooser,
   opts: ExecuteOptions = {},
 ): Execution {
-  const inst = prepareInstance(scenario, variant, profile, opts.reuse ?? true);
   const memoKey = memoKeyOf(variant, profile);
+  const inst = prepare(scenario, variant, profile, opts.reuse ?? true, memoKey);
   const m = inst.machine;
   const sched = m.sched;
   const mem = m.mem;

@@ -30,7 +30,9 @@ function isGenerator(o: object): boolean {
  * simply become unreachable again when the fields that point at them are restored.
  *
  * Restoring runs one function compiled for this snapshot: each store has its own site, so
- * every site sees a single object shape, and no closure is called per object.
+ * every site sees a single object shape, and no closure is called per object. The objects
+ * and saved values are constants of that function, primitives literals in its code, and a
+ * reference is written only when it changed.
  */
 export class GraphSnapshot {
   /** Objects recorded. */
