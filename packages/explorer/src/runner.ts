@@ -126,6 +126,9 @@ interface CheckedNode {
 
 const MEMO_LIMIT = 200_000;
 
+/** The task list of an untraced run. */
+const NO_TASKS: readonly TaskInfo[] = Object.freeze([]);
+
 let lastKey = { variant: '', profile: '', key: '\0' };
 
 /** `variant\0profile`, cached for the common case of many runs of the same pair. */
@@ -135,9 +138,30 @@ function memoKeyOf(variant: string, profile: string): string {
   lastKey = { variant, profile, key: `${variant}\0${profile}` };
   return lastKey.key;
 }
-const memos = new WeakMap<Scenario, Map<string, { root: CheckedNode; size: number }>>();
+const memos = new WeakMap<Scenario, Map<string, Memo>>();
 
-function memoFor(scenario: Scenario, key: string): { root: CheckedNode; size: number } {
+interface Memo {
+  root: CheckedNode;
+  size: number;
+}
+
+/** The memo of the last scenario and key asked for: runs of one exploration share it. */
+let lastMemo: { scenario: Scenario | undefined; key: string; memo: Memo | undefined } = {
+  scenario: undefined,
+  key: '',
+  memo: undefined,
+};
+
+function memoFor(scenario: Scenario, key: string): Memo {
+  const c = lastMemo;
+  if (c.scenario === scenario && c.key === key && c.memo && c.memo.size <= MEMO_LIMIT)
+    return c.memo;
+  const memo = findMemo(scenario, key);
+  lastMemo = { scenario, key, memo };
+  return memo;
+}
+
+function findMemo(scenario: Scenario, key: string): Memo {
   let byKey = memos.get(scenario);
   if (!byKey) {
     byKey = new Map();
@@ -158,6 +182,13 @@ interface Pooled {
 
 const pools = new WeakMap<Scenario, Map<string, Pooled>>();
 
+/** The pooled instance of the last scenario and key asked for. */
+let lastPooled: { scenario: Scenario | undefined; key: string; pooled: Pooled | undefined } = {
+  scenario: undefined,
+  key: '',
+  pooled: undefined,
+};
+
 /**
  * A ready instance of `scenario` with its tasks spawned: a reused one restored from its
  * snapshot when the scenario supports it and `reuse` is on, otherwise a fresh one.
@@ -168,11 +199,28 @@ export function prepareInstance(
   profile: ProfileName,
   reuse = true,
 ): ScenarioInstance {
+  return prepare(scenario, variant, profile, reuse, memoKeyOf(variant, profile));
+}
+
+/** {@link prepareInstance}, with the `variant\0profile` key already made. */
+function prepare(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  reuse: boolean,
+  key: string,
+): ScenarioInstance {
   if (reuse) {
+    const c = lastPooled;
+    if (c.scenario === scenario && c.key === key && c.pooled) {
+      c.pooled.snap.restore();
+      c.pooled.inst.start?.();
+      return c.pooled.inst;
+    }
     let pool = pools.get(scenario);
-    const key = memoKeyOf(variant, profile);
     const hit = pool?.get(key);
     if (hit) {
+      lastPooled = { scenario, key, pooled: hit };
       hit.snap.restore();
       hit.inst.start?.();
       return hit.inst;
@@ -221,6 +269,58 @@ function classify(e: unknown, step: number): Failure {
 }
 
 /**
+ * The oracles after a step: a new warning, a new lockdep report, the invariant checker (when
+ * `full`, unless `node` says a previous run already checked this state) and the scenario's
+ * assertions.
+ */
+function oracles(
+  m: Machine,
+  inst: ScenarioInstance,
+  warnBase: number,
+  lockdepBase: number,
+  node: CheckedNode | undefined,
+  full: boolean,
+  steps: number,
+): Failure | undefined {
+  const mem = m.mem;
+  if (mem.warnings.length > warnBase) {
+    // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …
+    const w = mem.warnings[warnBase];
+    return {
+      kind: 'warning',
+      message: `${w.kind}: ${firstLine(w.text)}`,
+      detail: w.text,
+      step: steps,
+    };
+  }
+  const lockdep = m.sched.lockdep;
+  if (lockdep.reports.length > lockdepBase) {
+    const r = lockdep.reports[lockdepBase];
+    return {
+      kind: 'lockdep',
+      message: `lockdep: ${r.kind} (${r.classes.join(' -> ')})`,
+      detail: r.text,
+      step: steps,
+    };
+  }
+  if (full && !(node?.ok ?? false)) {
+    const inv = checkInvariants(m);
+    if (!inv.ok)
+      return {
+        kind: 'invariant',
+        message: `invariant: ${inv.violations[0]}`,
+        detail: inv.violations.join('\n'),
+        step: steps,
+      };
+    if (node) node.ok = true;
+  }
+  const bad = inst.check?.();
+  if (bad !== undefined && bad.length > 0)
+    return { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
+  return undefined;
+}
+
+/**
  * Runs one schedule of `scenario`: setup, then at each step the only runnable task or the
  * one `chooser` picks, checking the oracles after each step; stops at the first failure.
  */
@@ -231,17 +331,17 @@ export function execute(
   chooser: Chooser,
   opts: ExecuteOptions = {},
 ): Execution {
-  const inst = prepareInstance(scenario, variant, profile, opts.reuse ?? true);
   const memoKey = memoKeyOf(variant, profile);
+  const inst = prepare(scenario, variant, profile, opts.reuse ?? true, memoKey);
   const m = inst.machine;
   const sched = m.sched;
   const mem = m.mem;
   const checkEach = (opts.checkEvery ?? 'step') === 'step';
   const maxSteps = opts.maxSteps ?? 10_000;
   const trace: TraceRow[] | undefined = opts.trace ? [] : undefined;
-  const tasks: TaskInfo[] = opts.trace
+  const tasks: readonly TaskInfo[] = opts.trace
     ? sched.tasks.map((t) => ({ id: t.id, name: t.name, cpu: t.cpu }))
-    : [];
+    : NO_TASKS;
   const decisions: number[] = [];
   const defaultIds: number[] = [];
   const warnBase = mem.warnings.length;
@@ -253,43 +353,6 @@ export function execute(
 
   const memo = (opts.memo ?? true) && checkEach ? memoFor(scenario, memoKey) : undefined;
   let node = memo?.root;
-
-  const oracles = (full: boolean): Failure | undefined => {
-    if (mem.warnings.length > warnBase) {
-      // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …
-      const w = mem.warnings[warnBase];
-      return {
-        kind: 'warning',
-        message: `${w.kind}: ${firstLine(w.text)}`,
-        detail: w.text,
-        step: steps,
-      };
-    }
-    if (sched.lockdep.reports.length > lockdepBase) {
-      const r = sched.lockdep.reports[lockdepBase];
-      return {
-        kind: 'lockdep',
-        message: `lockdep: ${r.kind} (${r.classes.join(' -> ')})`,
-        detail: r.text,
-        step: steps,
-      };
-    }
-    if (full && !(node?.ok ?? false)) {
-      const inv = checkInvariants(m);
-      if (!inv.ok)
-        return {
-          kind: 'invariant',
-          message: `invariant: ${inv.violations[0]}`,
-          detail: inv.violations.join('\n'),
-          step: steps,
-        };
-      if (node) node.ok = true;
-    }
-    const bad = inst.check?.();
-    if (bad !== undefined && bad.length > 0)
-      return { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
-    return undefined;
-  };
 
   const runq = sched.runnable;
   while (runq.length > 0) {
@@ -327,7 +390,7 @@ export function execute(
     }
     chooser.afterStep?.(t, steps);
     prev = t;
-    failure = oracles(checkEach);
+    failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
     if (failure) break;
     if (steps >= maxSteps) {
       failure = {
@@ -339,7 +402,8 @@ export function execute(
       break;
     }
   }
-  if (!failure && !checkEach) failure = oracles(true);
+  if (!failure && !checkEach)
+    failure = oracles(m, inst, warnBase, lockdepBase, undefined, true, steps);
   if (!failure) {
     let bad: readonly string[] | undefined;
     try {

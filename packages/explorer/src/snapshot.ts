@@ -9,6 +9,9 @@
  * @module
  */
 
+/** Arrays up to this length are restored by unrolled stores. */
+const UNROLL = 16;
+
 function isContainer(o: object): boolean {
   const r = o as { resolve?: unknown; register?: unknown; createChildContainer?: unknown };
   return (
@@ -27,12 +30,14 @@ function isGenerator(o: object): boolean {
  * simply become unreachable again when the fields that point at them are restored.
  *
  * Restoring runs one function compiled for this snapshot: each store has its own site, so
- * every site sees a single object shape, and no closure is called per object.
+ * every site sees a single object shape, and no closure is called per object. The objects
+ * and saved values are constants of that function, primitives literals in its code, and a
+ * reference is written only when it changed.
  */
 export class GraphSnapshot {
   /** Objects recorded. */
   readonly objects: number;
-  private readonly run: (o: unknown[], v: unknown[]) => void;
+  private readonly run: () => void;
   private readonly targets: unknown[] = [];
   private readonly saved: unknown[] = [];
 
@@ -45,14 +50,23 @@ export class GraphSnapshot {
     const keysBySlot = new Map<number, string[]>();
     const stack: object[] = [...roots];
     const code: string[] = ['let o, v, n;'];
+    // Run once when compiling: every target, saved copy and saved reference becomes a
+    // constant of the restoring closure (no array load, no bounds check when restoring).
+    const prelude: string[] = [];
+    const ref = (i: number, j: number): string => {
+      prelude.push(`const r${i}_${j} = V[${i}][${j}];`);
+      return `r${i}_${j}`;
+    };
     const views: View[] = [];
     const push = (v: unknown): void => {
       if (v !== null && typeof v === 'object' && !seen.has(v)) stack.push(v);
     };
     const slot = (o: unknown, v: unknown): number => {
+      const i = this.targets.length;
       this.targets.push(o);
       this.saved.push(v);
-      return this.targets.length - 1;
+      prelude.push(`const t${i} = O[${i}], s${i} = V[${i}];`);
+      return i;
     };
     while (stack.length > 0) {
       const o = stack.pop() as object;
@@ -68,11 +82,26 @@ export class GraphSnapshot {
       if (Array.isArray(o)) {
         const copy = o.slice();
         const i = slot(o, copy);
-        if (copy.length === 0) code.push(`o = O[${i}]; if (o.length !== 0) o.length = 0;`);
+        // pop() rather than a store to `length`: no call into the runtime, and the array
+        // keeps its backing store for the next run's pushes. Only changed elements are stored.
+        // Short arrays are unrolled. An array whose length changed is rewritten in order, so
+        // that a store past the end appends.
+        const n = copy.length;
+        if (n === 0) code.push(`o = t${i}; while (o.length !== 0) o.pop();`);
         else
           code.push(
-            `o = O[${i}]; v = V[${i}]; n = v.length; if (o.length !== n) o.length = n;`,
-            'for (let i = 0; i < n; i++) o[i] = v[i];',
+            `o = t${i}; v = s${i}; if (o.length === ${n}) {`,
+            n <= UNROLL
+              ? copy
+                  .map((x, k) => {
+                    const lit = literal(x);
+                    return lit !== undefined
+                      ? `o[${k}] = ${lit};`
+                      : `if (o[${k}] !== ${ref(i, k)}) o[${k}] = r${i}_${k};`;
+                  })
+                  .join(' ')
+              : `for (let i = 0; i < ${n}; i++) if (o[i] !== v[i]) o[i] = v[i];`,
+            `} else { while (o.length > ${n}) o.pop(); for (let i = 0; i < ${n}; i++) o[i] = v[i]; }`,
           );
         for (const v of copy) push(v);
         continue;
@@ -80,11 +109,11 @@ export class GraphSnapshot {
       if (o instanceof Map) {
         const entries = [...o.entries()];
         const i = slot(o, entries);
-        if (entries.length === 0) code.push(`o = O[${i}]; if (o.size !== 0) o.clear();`);
+        if (entries.length === 0) code.push(`o = t${i}; if (o.size !== 0) o.clear();`);
         // Map.prototype.clear allocates a new table: leave an unchanged map alone.
         else
           code.push(
-            `o = O[${i}]; v = V[${i}]; if (!sameMap(o, v)) { o.clear(); for (const e of v) o.set(e[0], e[1]); }`,
+            `o = t${i}; v = s${i}; if (!sameMap(o, v)) { o.clear(); for (const e of v) o.set(e[0], e[1]); }`,
           );
         for (const [k, v] of entries) {
           push(k);
@@ -95,10 +124,10 @@ export class GraphSnapshot {
       if (o instanceof Set) {
         const values = [...o.values()];
         const i = slot(o, values);
-        if (values.length === 0) code.push(`o = O[${i}]; if (o.size !== 0) o.clear();`);
+        if (values.length === 0) code.push(`o = t${i}; if (o.size !== 0) o.clear();`);
         else
           code.push(
-            `o = O[${i}]; v = V[${i}]; if (!sameSet(o, v)) { o.clear(); for (const e of v) o.add(e); }`,
+            `o = t${i}; v = s${i}; if (!sameSet(o, v)) { o.clear(); for (const e of v) o.add(e); }`,
           );
         for (const v of values) push(v);
         continue;
@@ -106,15 +135,26 @@ export class GraphSnapshot {
       const rec = o as Record<string, unknown>;
       const keys = Object.keys(rec);
       const values = keys.map((k) => rec[k]);
-      const i = slot(rec, values);
+      // Primitive values are written as literals (no load, no write barrier); a reference is
+      // stored only when it changed, as most do not during a run (no write barrier either).
+      const lits = values.map(literal);
+      const i = slot(
+        rec,
+        values.map((v, j) => (lits[j] === undefined ? v : undefined)),
+      );
       const proto = Object.getPrototypeOf(rec);
-      code.push(`o = O[${i}]; v = V[${i}];`);
+      code.push(`o = t${i};`);
       // Class instances (TypeScript class fields are all defined by the constructor) keep
       // their set of fields; plain objects, used as records, may gain fields to delete.
       if (proto === Object.prototype || proto === null)
         code.push(`n = 0; for (const _ in o) n++; if (n !== ${keys.length}) prune(o, K[${i}]);`);
       keys.forEach((k, j) => {
-        code.push(`o[${JSON.stringify(k)}] = v[${j}];`);
+        const key = JSON.stringify(k);
+        code.push(
+          lits[j] !== undefined
+            ? `o[${key}] = ${lits[j]};`
+            : `if (o[${key}] !== ${ref(i, j)}) o[${key}] = r${i}_${j};`,
+        );
       });
       keysBySlot.set(i, keys);
       for (const v of values) push(v);
@@ -124,29 +164,34 @@ export class GraphSnapshot {
         const o = group[0];
         const copy = o.slice();
         const i = slot(o, copy);
-        // Small arrays: a plain loop beats the call into TypedArray.prototype.set.
-        if (copy.length <= 16)
+        // Small arrays: unrolled stores beat the call into TypedArray.prototype.set; integers
+        // are written as literals (a float goes through the saved copy, which keeps its bits).
+        if (copy.length <= UNROLL) {
+          const ints = !(o instanceof Float32Array || o instanceof Float64Array);
           code.push(
-            `o = O[${i}]; v = V[${i}]; for (let i = 0; i < ${copy.length}; i++) o[i] = v[i];`,
+            `o = t${i}; v = s${i};`,
+            ...Array.from(copy, (x, k) =>
+              ints && typeof x === 'number' ? `o[${k}] = ${x};` : `o[${k}] = v[${k}];`,
+            ),
           );
-        else code.push(`O[${i}].set(V[${i}]);`);
+        } else code.push(`t${i}.set(s${i});`);
       } else {
         // Views that together cover their whole buffer: one copy of the buffer.
         const whole = new Uint8Array(group[0].buffer);
         const i = slot(whole, whole.slice());
-        code.push(`O[${i}].set(V[${i}]);`);
+        code.push(`t${i}.set(s${i});`);
       }
     }
     this.objects = this.targets.length;
     const K: (string[] | undefined)[] = this.targets.map((_, i) => keysBySlot.get(i));
-    const compiled = new Function(
+    const compile = new Function(
       'O',
       'V',
       'K',
       'prune',
       'sameMap',
       'sameSet',
-      code.join('\n'),
+      `${prelude.join('\n')}\nreturn function restore() {\n${code.join('\n')}\n};`,
     ) as (
       o: unknown[],
       v: unknown[],
@@ -154,13 +199,13 @@ export class GraphSnapshot {
       prune: (o: Record<string, unknown>, keys: string[]) => void,
       sameMap: (o: Map<unknown, unknown>, entries: [unknown, unknown][]) => boolean,
       sameSet: (o: Set<unknown>, values: unknown[]) => boolean,
-    ) => void;
-    this.run = (o, v) => compiled(o, v, K, prune, sameMap, sameSet);
+    ) => () => void;
+    this.run = compile(this.targets, this.saved, K, prune, sameMap, sameSet);
   }
 
   /** Writes every recorded value back. */
   restore(): void {
-    this.run(this.targets, this.saved);
+    this.run();
   }
 }
 
@@ -207,6 +252,30 @@ function covers(views: readonly View[], byteLength: number): boolean {
   return end === byteLength;
 }
 
+/**
+ * `v` as a JavaScript literal that evaluates to exactly `v`, for primitives (short strings
+ * only); undefined for objects, functions, symbols and long strings.
+ */
+function literal(v: unknown): string | undefined {
+  switch (typeof v) {
+    case 'undefined':
+      return 'void 0';
+    case 'boolean':
+      return v ? 'true' : 'false';
+    case 'number':
+      if (Object.is(v, -0)) return '-0';
+      return Number.isNaN(v) ? 'NaN' : `(${v})`;
+    case 'bigint':
+      return `(${v}n)`;
+    case 'string':
+      return v.length <= 256 ? JSON.stringify(v) : undefined;
+    case 'object':
+      return v === null ? 'null' : undefined;
+    default:
+      return undefined;
+  }
+}
+
 function prune(o: Record<string, unknown>, keys: string[]): void {
   for (const k of Object.keys(o)) if (!keys.includes(k)) delete o[k];
 }
@@ -214,11 +283,11 @@ function prune(o: Record<string, unknown>, keys: string[]): void {
 /** Whether `o` holds exactly `entries`, in the same (iteration) order, identical values. */
 function sameMap(o: Map<unknown, unknown>, entries: [unknown, unknown][]): boolean {
   if (o.size !== entries.length) return false;
+  // Keys, then values, both in iteration order: no hash lookups.
   let i = 0;
-  for (const k of o.keys()) {
-    const e = entries[i++];
-    if (e[0] !== k || o.get(k) !== e[1]) return false;
-  }
+  for (const k of o.keys()) if (entries[i++][0] !== k) return false;
+  i = 0;
+  for (const v of o.values()) if (entries[i++][1] !== v) return false;
   return true;
 }
 

@@ -384,6 +384,66 @@ describe('machine reuse (snapshot and restore) and memoised invariant checks', (
     expect('extra' in o).toBe(false);
   });
 
+  it('GraphSnapshot restores arrays that shrank, grew or changed, short and long', () => {
+    const obj = { n: 1 };
+    const short = [1, undefined, obj];
+    const long = Array.from({ length: 40 }, (_, i) => (i % 3 ? i : undefined));
+    const grew = [2];
+    const bytes = new Uint8Array([1, 2, 3]);
+    const floats = new Float64Array([Number.NaN, -0, 0.5]);
+    const snap = new GraphSnapshot([{ short, long, grew, bytes, floats }]);
+    short.length = 0;
+    long.splice(3, 30);
+    grew.push(3, 4);
+    bytes.fill(9);
+    floats.fill(7);
+    snap.restore();
+    expect(short).toEqual([1, undefined, obj]);
+    expect(short.length).toBe(3);
+    expect(long).toEqual(Array.from({ length: 40 }, (_, i) => (i % 3 ? i : undefined)));
+    expect(grew).toEqual([2]);
+    expect([...bytes]).toEqual([1, 2, 3]);
+    expect(Object.is(floats[1], -0)).toBe(true);
+    expect([floats[0], floats[2]]).toEqual([Number.NaN, 0.5]);
+    short[2] = { n: 2 };
+    snap.restore();
+    expect(short[2]).toBe(obj);
+  });
+
+  it('GraphSnapshot restores primitive fields of every kind exactly', () => {
+    const long = 'x'.repeat(1000);
+    const o = {
+      neg0: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      tiny: 5e-324,
+      big: 2n ** 70n,
+      quoted: 'a"b\\c\u2028d\ud800',
+      long,
+      nul: null as unknown,
+      undef: undefined as unknown,
+      yes: true,
+    };
+    const snap = new GraphSnapshot([o]);
+    Object.assign(o, { neg0: 0, nan: 1, inf: 2, tiny: 0, big: 1n, quoted: '', long: 'y' });
+    Object.assign(o, { nul: {}, undef: 3, yes: false });
+    snap.restore();
+    expect(Object.is(o.neg0, -0)).toBe(true);
+    expect(o.nan).toBeNaN();
+    expect(o).toEqual({
+      neg0: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      tiny: 5e-324,
+      big: 2n ** 70n,
+      quoted: 'a"b\\c\u2028d\ud800',
+      long,
+      nul: null,
+      undef: undefined,
+      yes: true,
+    });
+  });
+
   it('GraphSnapshot restores views that cover one buffer together, and never widens a partial view', () => {
     const buf = new ArrayBuffer(32);
     const lo = new Int32Array(buf, 0, 4);

@@ -12,6 +12,12 @@
 /** A list head id, from {@link LruLists.newList}. */
 export type ListId = number;
 
+/** `next` and `prev` of `n` list heads, in one buffer (a snapshot of them is one copy). */
+function heads(n: number): [Int32Array, Int32Array] {
+  const buf = new ArrayBuffer(n * 8);
+  return [new Int32Array(buf, 0, n), new Int32Array(buf, n * 4, n)];
+}
+
 /** The lists of one machine. */
 export class LruLists {
   private headNext: Int32Array;
@@ -25,8 +31,7 @@ export class LruLists {
     /** `lru.prev` of every page. */
     readonly prev: Int32Array,
   ) {
-    this.headNext = new Int32Array(64);
-    this.headPrev = new Int32Array(64);
+    [this.headNext, this.headPrev] = heads(64);
   }
 
   /** Creates an empty list (INIT_LIST_HEAD). */
@@ -35,10 +40,8 @@ export class LruLists {
     if (h === undefined) {
       h = this.nrHeads++;
       if (h >= this.headNext.length) {
-        const n = this.headNext.length * 2;
-        const hn = new Int32Array(n);
+        const [hn, hp] = heads(this.headNext.length * 2);
         hn.set(this.headNext);
-        const hp = new Int32Array(n);
         hp.set(this.headPrev);
         this.headNext = hn;
         this.headPrev = hp;

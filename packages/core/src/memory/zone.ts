@@ -49,7 +49,7 @@ export class Zone {
   /** `lowmem_reserve[]` against allocations whose highest zone is each zone index. */
   readonly lowmemReserve: number[] = new Array(MAX_NR_ZONES).fill(0);
   /** Per-zone vmstat items (`ZONE_STAT_ITEMS` order); NR_FREE_PAGES lives in `nrFreePages`. */
-  readonly stat = new Float64Array(ZONE_STAT_ITEMS.length);
+  readonly stat: Float64Array;
 
   constructor(
     /** `zone_idx()`: index within the node. */
@@ -59,9 +59,14 @@ export class Zone {
     lists: LruLists,
   ) {
     this.name = ZONE_NAMES[idx];
-    this.freeList = new Int32Array(NR_PAGE_ORDERS * MIGRATE_TYPES);
-    this.nrFreeList = new Int32Array(NR_PAGE_ORDERS * MIGRATE_TYPES);
-    this.nrFree = new Int32Array(NR_PAGE_ORDERS);
+    // One buffer for the zone's counters and list ids, so that a snapshot of it is one copy.
+    const nLists = NR_PAGE_ORDERS * MIGRATE_TYPES;
+    const statBytes = ZONE_STAT_ITEMS.length * 8;
+    const buf = new ArrayBuffer(statBytes + (2 * nLists + NR_PAGE_ORDERS) * 4);
+    this.stat = new Float64Array(buf, 0, ZONE_STAT_ITEMS.length);
+    this.freeList = new Int32Array(buf, statBytes, nLists);
+    this.nrFreeList = new Int32Array(buf, statBytes + nLists * 4, nLists);
+    this.nrFree = new Int32Array(buf, statBytes + nLists * 8, NR_PAGE_ORDERS);
     for (let i = 0; i < this.freeList.length; i++) this.freeList[i] = lists.newList();
   }
 

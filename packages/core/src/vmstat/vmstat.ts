@@ -27,9 +27,16 @@ export const ZS: Readonly<Record<string, number>> = indexOf(ZONE_STAT_ITEMS);
 /** Event and node counters of one machine (one node). */
 export class VmStat {
   /** `vm_event_states` summed over CPUs. */
-  readonly events = new Float64Array(VM_EVENT_ITEMS.length);
+  readonly events: Float64Array;
   /** Node 0's `node_stat_item` values. */
-  readonly node = new Float64Array(NODE_STAT_ITEMS.length);
+  readonly node: Float64Array;
+
+  constructor() {
+    // One buffer for both, so that a snapshot of the counters is one copy.
+    const buf = new Float64Array(VM_EVENT_ITEMS.length + NODE_STAT_ITEMS.length).buffer;
+    this.events = new Float64Array(buf, 0, VM_EVENT_ITEMS.length);
+    this.node = new Float64Array(buf, VM_EVENT_ITEMS.length * 8, NODE_STAT_ITEMS.length);
+  }
 
   /** count_vm_events(item, n) by name. */
   count(name: string, n = 1): void {
