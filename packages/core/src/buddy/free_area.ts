@@ -55,21 +55,8 @@ export function addToFreeList(
 /** del_page_from_free_list(): unlinks a free block and clears its Buddy type. */
 export function delFromFreeList(mem: Memory, zone: Zone, pfn: number): void {
   const p = mem.pages;
-  unlinkFreeBlock(mem, zone, pfn, p.priv[pfn], p.type[pfn] & 0xff);
-}
-
-/**
- * {@link delFromFreeList} for a caller that has just read the block's order and free-list
- * type (`private` and the low bits of its page-type word).
- */
-export function unlinkFreeBlock(
-  mem: Memory,
-  zone: Zone,
-  pfn: number,
-  order: number,
-  mt: number,
-): void {
-  const p = mem.pages;
+  const order = p.priv[pfn];
+  const mt = p.type[pfn] & 0xff;
   p.lists.del(pfn);
   p.type[pfn] = -1;
   p.priv[pfn] = 0;

@@ -17,9 +17,9 @@ import {
 } from '../memory/constants.js';
 import type { FreeCapture, Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
-import { PG, PGTY } from '../page/flags.js';
+import { PG } from '../page/flags.js';
 import { EV } from '../vmstat/vmstat.js';
-import { addToFreeList, pageIsBuddy, unlinkFreeBlock } from './free_area.js';
+import { addToFreeList, delFromFreeList, pageIsBuddy } from './free_area.js';
 import { changePageblockRange } from './rmqueue.js';
 
 const EV_PGFREE = EV.pgfree;
@@ -63,20 +63,14 @@ export function freeOneBlock(
   mt: number,
   toTail = false,
 ): void {
+  let buddy = 0;
   const captures = mem.captures;
-  const type = mem.pages.type;
-  const priv = mem.pages.priv;
-  const start = zone.zoneStartPfn;
-  const end = start + zone.spannedPages;
   while (order < MAX_PAGE_ORDER) {
     if (captures.length !== 0 && offerCapture(captures, zone, pfn, order, mt)) return;
-    const buddy = pfn ^ (1 << order);
-    // zone_spans_pfn() and page_is_buddy(), the type word read once for the unlink too.
-    if (buddy < start || buddy >= end) break;
-    const t = type[buddy];
-    if (t >>> 24 !== PGTY.buddy || priv[buddy] !== order) break;
+    buddy = pfn ^ (1 << order);
+    if (!zone.spans(buddy) || !pageIsBuddy(mem, buddy, order)) break;
     if (order >= pageblock_order && !mergeAcrossBlocks(mem, buddy, order, mt)) break;
-    unlinkFreeBlock(mem, zone, buddy, order, t & 0xff);
+    delFromFreeList(mem, zone, buddy);
     pfn &= buddy;
     order++;
   }
@@ -214,11 +208,8 @@ function putLastRef(mem: Memory, folio: number, r: number): void {
 
 /** folio_put(): {@link putPage} on a folio (head) pfn. */
 export function folioPut(mem: Memory, folio: number): void {
-  const p = mem.pages;
-  if (p.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
-  const r = p.refcount[folio];
-  if (r > 1) p.refcount[folio] = r - 1;
-  else putLastRef(mem, folio, r);
+  if (mem.pages.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
+  putPage(mem, folio);
 }
 
 /**
