@@ -92,6 +92,28 @@ describe('the machine model', () => {
     );
   });
 
+  it('lays the metadata fields of a large machine out in different L1 cache sets', () => {
+    // A 64 MiB machine: each field is 64 KiB, so end to end they would all start in set 0.
+    const p = createMachine({ memory: '64M', contents: false }).mem.pages;
+    const fields = [
+      p.flags,
+      p.refcount,
+      p.type,
+      p.mapping,
+      p.priv,
+      p.lruNext,
+      p.lruPrev,
+      p.compound,
+    ];
+    const sets = fields.map((f) => (f.byteOffset >> 6) & 63);
+    expect(new Set(sets).size).toBe(8);
+    for (const f of fields) expect(f.buffer).toBe(p.block.buffer);
+    expect(p.block.byteLength).toBeGreaterThanOrEqual(8 * 4 * p.nr);
+    // The smallest machines keep the fields end to end: the block fits in an L1 cache.
+    const small = createMachine({ memory: '2M', contents: false }).mem.pages;
+    expect(small.block.byteLength).toBe(32 * small.nr);
+  });
+
   it('is deterministic: the same seed gives the same state, another seed another', () => {
     const run = (seed: number) => {
       const m = createMachine({ memory: '64M', seed });
