@@ -19,38 +19,23 @@ const RACES = ['9a', '9d', '9e'];
 /** Warm-up time of each side of explorer_vs_fastcheck. */
 const WARM_MS = 1500;
 
-function schedulesPerSecond(ex, name, runs) {
-  ex.explore(name, { variant: 'fixed', strategy: 'random', runs: Math.min(runs, 2000), seed: 1 });
+/**
+ * Random schedules per second on the fixed variant of `name`: the median of `batches` timed
+ * batches of `runs` schedules, after `warmMs` of untimed runs (or one short batch when 0).
+ */
+function schedulesPerSecond(ex, name, runs, batches = 3, warmMs = 0) {
+  const explore = (n, seed) =>
+    ex.explore(name, { variant: 'fixed', strategy: 'random', runs: n, seed });
+  explore(Math.min(runs, 2000), 1);
+  for (let seed = 2001, t0 = performance.now(); performance.now() - t0 < warmMs; seed += 2000)
+    explore(2000, seed);
   const rates = [];
-  for (let rep = 0; rep < 3; rep++) {
+  for (let rep = 0; rep < batches; rep++) {
     const t = performance.now();
-    const r = ex.explore(name, {
-      variant: 'fixed',
-      strategy: 'random',
-      runs,
-      seed: 1 + rep * runs,
-    });
+    const r = explore(runs, 1 + rep * runs);
     const dt = performance.now() - t;
     if (r.failed) throw new Error(`fixed variant of ${name} failed: ${r.failure?.message}`);
     rates.push((r.schedules * 1000) / dt);
-  }
-  return median(rates);
-}
-
-/** {@link schedulesPerSecond} after WARM_MS of runs, over five timed batches. */
-function steadySchedulesPerSecond(ex, name, runs) {
-  for (let seed = 1, t0 = performance.now(); performance.now() - t0 < WARM_MS; seed += 2000)
-    ex.explore(name, { variant: 'fixed', strategy: 'random', runs: 2000, seed });
-  const rates = [];
-  for (let rep = 0; rep < 5; rep++) {
-    const t = performance.now();
-    const r = ex.explore(name, {
-      variant: 'fixed',
-      strategy: 'random',
-      runs,
-      seed: 7 + rep * runs,
-    });
-    rates.push((r.schedules * 1000) / (performance.now() - t));
   }
   return median(rates);
 }
@@ -123,7 +108,7 @@ export async function run(_core) {
   const perRace = RACES.map((name) => schedulesPerSecond(ex, name, 20000));
   const schedulesPerS = Math.min(...perRace);
 
-  const ours9a = steadySchedulesPerSecond(ex, '9a', 20000);
+  const ours9a = schedulesPerSecond(ex, '9a', 20000, 5, WARM_MS);
   const theirs9a = await fastCheckRunsPerSecond(fc, 5000);
   if (process.env.MOPS_BENCH_DEBUG) console.log({ perRace, ours9a, theirs9a });
 
