@@ -213,8 +213,9 @@ export class ZsPool {
   // ---------------------------------------------------------------------------- malloc
 
   /**
-   * zs_malloc(size, gfp): a handle for an object of `size` bytes (1..PAGE_SIZE), or
-   * `Errno.ENOMEM` when pages cannot be allocated. A size out of range is a MopsError
+   * zs_malloc(size, gfp): a handle for an object of `size` bytes (1..PAGE_SIZE). When pages
+   * cannot be allocated: `Errno.ENOMEM` (v6.x, the kernel's `ERR_PTR(-ENOMEM)`), or 0 in
+   * v4.8; a caller that tests `handle <= 0` handles both. A size out of range is a MopsError
    * (E_RANGE). Plain form of {@link zsMallocTask}.
    * @see mm/zsmalloc.c zs_malloc()
    */
@@ -264,7 +265,7 @@ export class ZsPool {
     zs = allocZspage(this, cls, gfp);
     if (!zs) {
       this.handles.release(handle);
-      return Errno.ENOMEM;
+      return this.rules.mallocFailsWithZero ? 0 : Errno.ENOMEM;
     }
     yield* cls.lock.lock();
     objMalloc(this.bytes, this.handles, zs, handle);

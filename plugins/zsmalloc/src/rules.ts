@@ -49,6 +49,11 @@ export interface ZsRules {
   readonly mmStat7: boolean;
   /** debugfs `classes` shows almost_full/almost_empty (v4.8–v6.3) rather than ratio groups. */
   readonly classesAlmost: boolean;
+  /**
+   * zs_malloc reports an allocation failure as handle 0 (v4.8) rather than as
+   * `ERR_PTR(-ENOMEM)` (v6.0 on), which mops returns as `Errno.ENOMEM`.
+   */
+  readonly mallocFailsWithZero: boolean;
 }
 
 const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
@@ -65,6 +70,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     pageType: false,
     mmStat7: true,
     classesAlmost: true,
+    mallocFailsWithZero: true,
   },
   mops: {
     isolateRefuses: 'never',
@@ -79,6 +85,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     pageType: false,
     mmStat7: false,
     classesAlmost: true,
+    mallocFailsWithZero: false,
   },
   page_type: {
     isolateRefuses: 'destroyed',
@@ -93,6 +100,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     pageType: true,
     mmStat7: false,
     classesAlmost: false,
+    mallocFailsWithZero: false,
   },
 };
 

@@ -98,11 +98,11 @@ describe.each(PROFILES)('pool and objects, %s (spec §7.1)', (profile) => {
     expect(() => pool.zsFree(h)).toThrow(MmBug);
   });
 
-  it('returns ENOMEM when no page can be allocated', () => {
+  it('reports a failed allocation as the release does: handle 0 (v4.8) or ENOMEM', () => {
     const { m, pool } = rig(profile, '2M');
-    let h = 0;
-    for (let i = 0; i < 2000 && h >= 0; i++) h = pool.zsMalloc(4096);
-    expect(h).toBe(Errno.ENOMEM);
+    let h = 1;
+    for (let i = 0; i < 2000 && h > 0; i++) h = pool.zsMalloc(4096);
+    expect(h).toBe(profile === 'v4.8' ? 0 : Errno.ENOMEM);
     expectClean(m);
   });
 });
