@@ -32,6 +32,9 @@ import { holdThenPutback } from './vm_tasks.js';
 /** Variants of every built-in scenario. */
 export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
 
+/** Every profile, the default (v6.3) first: for scenarios that run on all four releases. */
+export const EVERY_PROFILE: readonly ProfileName[] = ['v6.3', 'v6.0', 'v4.8', 'v6.17'];
+
 /**
  * The smallest machine that shows the races: 2 MiB (one pageblock, the least mops builds),
  * one Normal zone, no page contents.
@@ -77,7 +80,7 @@ export const scenario9a: Scenario = {
   description:
     'folio_try_get on a tail page in isolate_movable_page (buggy) vs folio_get_nontail_page (fixed)',
   variants: BUGGY_FIXED,
-  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  profiles: EVERY_PROFILE,
   refs: 'spec §9a, S04',
   setup({ variant, profile }: ScenarioContext) {
     const m = raceMachine(profile);
@@ -167,6 +170,39 @@ export const scenario9dDouble: Scenario = {
   },
 };
 
+/** A speculative "add unless zero" on a page: its name in traces and the primitive. */
+interface SpeculativeGet {
+  readonly op: string;
+  readonly get: (mem: Machine['mem'], pfn: number) => boolean;
+}
+const GET_PAGE_UNLESS_ZERO: SpeculativeGet = { op: 'get_page_unless_zero', get: getPageUnlessZero };
+const FOLIO_TRY_GET: SpeculativeGet = { op: 'folio_try_get', get: folioTryGet };
+
+/**
+ * try_get_folio() as GUP-fast does it: derive the head of `page` without a reference, take
+ * one speculatively, and (with `recheck`) make sure `page` still belongs to that head,
+ * dropping the reference and starting over if it does not. Returns the head, holding the
+ * reference, or -1 when the get failed.
+ */
+function* tryGetFolio(
+  m: Machine,
+  page: number,
+  how: SpeculativeGet,
+  recheck: boolean,
+): KernelGen<number> {
+  const mem = m.mem;
+  for (;;) {
+    const head = compoundHead(mem, page);
+    if (m.sched.preemptible) yield { op: how.op, pfn: head, note: `page_folio(${hex(page)})` };
+    if (!how.get(mem, head)) return -1;
+    if (!recheck) return head;
+    if (m.sched.preemptible) yield { op: 'page_folio recheck', pfn: page };
+    if (compoundHead(mem, page) === head) return head;
+    if (m.sched.preemptible) yield { op: 'folio_put', pfn: head, note: 'folio changed: retry' };
+    putPage(mem, head);
+  }
+}
+
 /**
  * 9e / S30: a walker saw H as the head of folio F1; F1 is freed and a new order-1 folio F2
  * is allocated with H as its tail. The historical mistake is an unconditional increment on
@@ -178,7 +214,7 @@ export const scenario9e: Scenario = {
   description:
     'speculative get on a recycled head that became a tail page (buggy: raw increment; fixed: get unless zero + re-check)',
   variants: BUGGY_FIXED,
-  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  profiles: EVERY_PROFILE,
   refs: 'spec §9e, S30, S31',
   setup({ variant, profile }: ScenarioContext) {
     const m = raceMachine(profile);
@@ -197,16 +233,11 @@ export const scenario9e: Scenario = {
         putPage(mem, head);
         return true;
       }
-      for (;;) {
-        const head = compoundHead(mem, H);
-        if (preempt()) yield { op: 'get_page_unless_zero', pfn: head };
-        if (!getPageUnlessZero(mem, head)) return false;
-        if (preempt()) yield { op: 'page_folio recheck', pfn: H };
-        const same = compoundHead(mem, H) === head;
-        if (preempt()) yield { op: 'put_page', pfn: head };
-        putPage(mem, head);
-        if (same) return true;
-      }
+      const head = yield* tryGetFolio(m, H, GET_PAGE_UNLESS_ZERO, true);
+      if (head < 0) return false;
+      if (preempt()) yield { op: 'put_page', pfn: head };
+      putPage(mem, head);
+      return true;
     }
     function* owner(): KernelGen<number> {
       if (preempt()) yield { op: 'put_page', pfn: H, note: 'free F1' };
@@ -239,7 +270,7 @@ export const scenario9eSplit: Scenario = {
   description:
     'speculative get on a head derived before a folio split (buggy: no page_folio re-check; fixed: re-check and retry)',
   variants: BUGGY_FIXED,
-  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  profiles: EVERY_PROFILE,
   refs: 'spec §9e, S31',
   setup({ variant, profile }: ScenarioContext) {
     const m = raceMachine(profile);
@@ -250,23 +281,11 @@ export const scenario9eSplit: Scenario = {
     const seen = { split: false };
     const preempt = (): boolean => m.sched.preemptible;
     function* walker(): KernelGen<boolean> {
-      for (;;) {
-        const head = compoundHead(mem, P);
-        if (preempt()) yield { op: 'folio_try_get', pfn: head, note: `page_folio(${hex(P)})` };
-        if (!folioTryGet(mem, head)) return false;
-        if (variant === 'fixed') {
-          if (preempt()) yield { op: 'page_folio recheck', pfn: P };
-          if (compoundHead(mem, P) !== head) {
-            if (preempt()) yield { op: 'folio_put', pfn: head, note: 'split under us: retry' };
-            putPage(mem, head);
-            continue;
-          }
-        }
-        // The pin is used, then released through the page the walker was given.
-        if (preempt()) yield { op: 'put_page', pfn: P, note: 'unpin' };
-        putPage(mem, compoundHead(mem, P));
-        return true;
-      }
+      if ((yield* tryGetFolio(m, P, FOLIO_TRY_GET, variant === 'fixed')) < 0) return false;
+      // The pin is used, then released through the page the walker was given.
+      if (preempt()) yield { op: 'put_page', pfn: P, note: 'unpin' };
+      putPage(mem, compoundHead(mem, P));
+      return true;
     }
     function* owner(): KernelGen<boolean> {
       // split_huge_page() on the locked folio: can_split_folio() and the refcount freeze

@@ -20,6 +20,7 @@ import {
 } from '@mops/core';
 import {
   BUGGY_FIXED,
+  EVERY_PROFILE,
   isolateThenMigrate,
   migrateIsolated,
   registerScenario,
@@ -147,7 +148,7 @@ export const zsmallocReadVsMigrate: Scenario = {
   description:
     'object read racing migration of its page (buggy: the reader does not hold the zspage lock)',
   variants: BUGGY_FIXED,
-  profiles: ['v6.3', 'v6.0', 'v4.8', 'v6.17'],
+  profiles: EVERY_PROFILE,
   refs: 'spec §7.2, §7.4; zsmalloc-by-profile §3',
   setup({ variant, profile }) {
     const buggy = variant === 'buggy';
