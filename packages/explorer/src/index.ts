@@ -9,6 +9,8 @@ import { registerBuiltinScenarios } from './scenarios.js';
 
 export * from './driver.js';
 export * from './explore.js';
+export { BUGGY_FIXED, EVERY_PROFILE, raceMachine } from './race_machine.js';
+export * from './refcount_races.js';
 export * from './report.js';
 export * from './runner.js';
 export * from './scenario.js';

@@ -1,14 +1,14 @@
 /**
  * Built-in race scenarios from the mailing-list threads (spec §9, catalogue §12): 9a
- * (S04), 9d (S26), 9d-double (S27), 9e (S30) and 9e-split (S31), each with a `buggy` variant that brings
- * the historical mistake back and a `fixed` variant with the kernel's resolution.
+ * (S04), 9b (in ./refcount_races.ts), 9d (S26), 9d-double (S27), 9e (S30) and 9e-split
+ * (S31), each with a `buggy` variant that brings the historical mistake back and a `fixed`
+ * variant with the kernel's resolution.
  * @module
  */
 
 import {
   __GFP,
   compoundHead,
-  createMachine,
   folioTryGet,
   GFP,
   getPageUnlessZero,
@@ -18,7 +18,6 @@ import {
   isolateMovablePageOutcome,
   type KernelGen,
   type Machine,
-  type ProfileName,
   pageRefInc,
   putPage,
   splitFolio,
@@ -26,31 +25,10 @@ import {
   unlockPage,
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
+import { BUGGY_FIXED, EVERY_PROFILE, hex, raceMachine } from './race_machine.js';
+import { scenario9b } from './refcount_races.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
 import { holdThenPutback } from './vm_tasks.js';
-
-/** Variants of every built-in scenario. */
-export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
-
-/** Every profile, the default (v6.3) first: for scenarios that run on all four releases. */
-export const EVERY_PROFILE: readonly ProfileName[] = ['v6.3', 'v6.0', 'v4.8', 'v6.17'];
-
-/**
- * The smallest machine that shows the races: 2 MiB (one pageblock, the least mops builds),
- * one Normal zone, no page contents.
- */
-export function raceMachine(profile: ProfileName, seed = 1): Machine {
-  return createMachine({
-    memory: '2M',
-    zones: 'normal-only',
-    minFreeKbytes: 0,
-    contents: false,
-    profile,
-    seed,
-  });
-}
-
-const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
 
 /**
  * A compaction-like scanner task: isolate `pfn`, link what it isolated on its own migration
@@ -325,6 +303,7 @@ export const scenario9eSplit: Scenario = {
 /** Every built-in scenario. */
 export const BUILTIN_SCENARIOS: readonly Scenario[] = [
   scenario9a,
+  scenario9b,
   scenario9d,
   scenario9dDouble,
   scenario9e,

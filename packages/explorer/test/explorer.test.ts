@@ -24,7 +24,12 @@ import {
   unregisterScenario,
 } from '../src/index.js';
 
-const RACES = ['9a', '9d', '9d-double', '9e', '9e-split'] as const;
+const RACES = ['9a', '9b', '9d', '9d-double', '9e', '9e-split'] as const;
+/**
+ * Preemptions a buggy variant needs when more than one: in 9b the lookup must hold its
+ * reference across the migrator's check and its store.
+ */
+const LEAST_PREEMPTIONS: Partial<Record<(typeof RACES)[number], number>> = { '9b': 2 };
 
 function usageError(fn: () => unknown, match: RegExp): void {
   let err: unknown;
@@ -124,8 +129,13 @@ describe.each(RACES)('race %s', (name) => {
     expect(r.schedules).toBeGreaterThan(1);
   });
 
-  it('buggy variant fails under DFS with bound 1', () => {
-    const r = explore(name, { variant: 'buggy', strategy: 'dfs', bound: 1, runs: 100_000 });
+  it('buggy variant fails under DFS with the fewest preemptions the race needs', () => {
+    const bound = LEAST_PREEMPTIONS[name] ?? 1;
+    if (bound > 1) {
+      const below = explore(name, { variant: 'buggy', strategy: 'dfs', bound: bound - 1 });
+      expect(below).toMatchObject({ failed: false, exhausted: true });
+    }
+    const r = explore(name, { variant: 'buggy', strategy: 'dfs', bound, runs: 100_000 });
     expect(r.failed).toBe(true);
     expect(replay(name, { variant: 'buggy', schedule: r.schedule! }).failed).toBe(true);
   });
@@ -134,6 +144,7 @@ describe.each(RACES)('race %s', (name) => {
 describe('DFS with preemption bound 2 exhausts the fixed variants', () => {
   it.each([
     ['9a', 9],
+    ['9b', 65],
     ['9d', 57],
     ['9e', 22],
     ['9d-double', 1354],
@@ -566,6 +577,7 @@ describe('PCT', () => {
 describe('catalogue interleavings, replayed on both variants', () => {
   it.each([
     ['S04', '9a', 'v1:9a:12', /isolated page 0x0 != examined page 0x1/],
+    ['§9b', '9b', 'v1:9b:1112221', /0x0 is frozen while the lookup holds a reference to it/],
     ['S26', '9d', 'v1:9d:2221', /NULL pointer dereference/],
     ['S27', '9d-double', 'v1:9d-double:111112223', /page isolated twice/],
     ['S30', '9e', 'v1:9e:12', /page_ref_inc on a tail page/],
@@ -581,6 +593,42 @@ describe('catalogue interleavings, replayed on both variants', () => {
       expect(fixed.failed).toBe(false);
     },
   );
+
+  it('§9b fixed: a reference taken after the pre-check makes the freeze fail, and P stays', () => {
+    const sc = resolveScenario('9b').scenario;
+    // The lookup takes its reference between the migrator's count check and its freeze.
+    const e = execute(sc, 'fixed', 'v6.3', new ReplayChooser([1, 1, 1, 2, 2, 2, 1]), {
+      reuse: false,
+      trace: true,
+    });
+    expect(e.failure).toBeUndefined();
+    const migrator = e.trace!.filter((row) => row.task === 1).map((row) => row.point.op);
+    expect(migrator).toEqual([
+      'folio_lock',
+      'folio_ref_count',
+      'folio_ref_freeze',
+      'folio_unlock',
+      'folio_put',
+      'done',
+    ]);
+    const p = e.machine.mem.pages;
+    expect(p.refcount[0]).toBe(1);
+    expect(p.refcount[1]).toBe(0);
+  });
+
+  it('§9b buggy: without the check, the wiped-out reference ends in a put on a zero count', () => {
+    const sc = resolveScenario('9b').scenario;
+    const unchecked: Scenario = {
+      ...sc,
+      name: '9b-unchecked',
+      setup: (ctx) => ({ ...sc.setup(ctx), check: undefined }),
+    };
+    const e = execute(unchecked, 'buggy', 'v6.3', new ReplayChooser([1, 1, 1, 2, 2, 2, 1]), {
+      reuse: false,
+    });
+    expect(e.failure?.kind).toBe('mmbug');
+    expect(e.failure?.message).toMatch(/page_ref_count\(page\) == 0/);
+  });
 
   it('S30 fixed: F2 is allocated with H as its tail and its metadata is intact', () => {
     const sc = resolveScenario('9e').scenario;
