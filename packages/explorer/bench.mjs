@@ -1,6 +1,6 @@
 // Explorer benchmarks (DESIGN performance targets):
 // - explorer_schedules_per_s: random schedules per second over the fixed variants of the
-//   seed races 9a, 9b, 9d and 9e (every schedule rebuilds the machine and runs the invariant
+//   seed races 9a, 9b, 9c, 9d and 9e (every schedule rebuilds the machine and runs the invariant
 //   checker after every step), the median of three timed batches;
 // - explorer_vs_fastcheck: our runs per second on 9a against a fast-check fc.scheduler model
 //   of the same race (promises standing for the same scheduling points, the same
@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { median } from '../../bench/lib.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const RACES = ['9a', '9b', '9d', '9e'];
+const RACES = ['9a', '9b', '9c', '9d', '9e'];
 /** Warm-up time of each side of explorer_vs_fastcheck. */
 const WARM_MS = 1500;
 /** Timed pairs of batches of explorer_vs_fastcheck. */

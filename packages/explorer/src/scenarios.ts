@@ -1,6 +1,6 @@
 /**
  * Built-in race scenarios from the mailing-list threads (spec §9, catalogue §12): 9a
- * (S04), 9b (in ./refcount_races.ts), 9d (S26), 9d-double (S27), 9e (S30) and 9e-split
+ * (S04), 9b and 9c (S29) (in ./refcount_races.ts), 9d (S26), 9d-double (S27), 9e (S30) and 9e-split
  * (S31), each with a `buggy` variant that brings the historical mistake back and a `fixed`
  * variant with the kernel's resolution.
  * @module
@@ -26,7 +26,7 @@ import {
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
 import { BUGGY_FIXED, EVERY_PROFILE, hex, raceMachine } from './race_machine.js';
-import { scenario9b } from './refcount_races.js';
+import { scenario9b, scenario9c } from './refcount_races.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
 import { holdThenPutback } from './vm_tasks.js';
 
@@ -304,6 +304,7 @@ export const scenario9eSplit: Scenario = {
 export const BUILTIN_SCENARIOS: readonly Scenario[] = [
   scenario9a,
   scenario9b,
+  scenario9c,
   scenario9d,
   scenario9dDouble,
   scenario9e,

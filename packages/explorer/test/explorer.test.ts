@@ -24,12 +24,13 @@ import {
   unregisterScenario,
 } from '../src/index.js';
 
-const RACES = ['9a', '9b', '9d', '9d-double', '9e', '9e-split'] as const;
+const RACES = ['9a', '9b', '9c', '9d', '9d-double', '9e', '9e-split'] as const;
 /**
  * Preemptions a buggy variant needs when more than one: in 9b the lookup must hold its
- * reference across the migrator's check and its store.
+ * reference across the migrator's check and its store, in 9c the fault across the
+ * migrator's count.
  */
-const LEAST_PREEMPTIONS: Partial<Record<(typeof RACES)[number], number>> = { '9b': 2 };
+const LEAST_PREEMPTIONS: Partial<Record<(typeof RACES)[number], number>> = { '9b': 2, '9c': 2 };
 
 function usageError(fn: () => unknown, match: RegExp): void {
   let err: unknown;
@@ -145,6 +146,7 @@ describe('DFS with preemption bound 2 exhausts the fixed variants', () => {
   it.each([
     ['9a', 9],
     ['9b', 65],
+    ['9c', 71],
     ['9d', 57],
     ['9e', 22],
     ['9d-double', 1354],
@@ -578,6 +580,7 @@ describe('catalogue interleavings, replayed on both variants', () => {
   it.each([
     ['S04', '9a', 'v1:9a:12', /isolated page 0x0 != examined page 0x1/],
     ['§9b', '9b', 'v1:9b:1112221', /0x0 is frozen while the lookup holds a reference to it/],
+    ['S29', '9c', 'v1:9c:1111122221', /failed with -EAGAIN: refcount 2, expected 1/],
     ['S26', '9d', 'v1:9d:2221', /NULL pointer dereference/],
     ['S27', '9d-double', 'v1:9d-double:111112223', /page isolated twice/],
     ['S30', '9e', 'v1:9e:12', /page_ref_inc on a tail page/],
@@ -628,6 +631,29 @@ describe('catalogue interleavings, replayed on both variants', () => {
     });
     expect(e.failure?.kind).toBe('mmbug');
     expect(e.failure?.message).toMatch(/page_ref_count\(page\) == 0/);
+  });
+
+  it('S29 fixed: the fault waits without a reference, the migration succeeds, the refault finds D', () => {
+    const sc = resolveScenario('9c').scenario;
+    const e = execute(sc, 'fixed', 'v6.3', new ReplayChooser([1, 1, 1, 1, 1, 2, 2, 2, 2, 1]), {
+      reuse: false,
+      trace: true,
+    });
+    expect(e.failure).toBeUndefined();
+    const fault = e.trace!.filter((row) => row.task === 2).map((row) => row.point.op);
+    expect(fault).toEqual([
+      'spin_lock',
+      'pte_offset_map_lock',
+      'migration_entry_wait_on_locked',
+      'spin_unlock',
+      'block',
+      // Woken once the migrator is done: alone, the refault runs without scheduling points.
+      'done',
+    ]);
+    const p = e.machine.mem.pages;
+    // X (pfn 0) is free, D (pfn 1) is mapped by the PTE alone.
+    expect(p.refcount[0]).toBe(0);
+    expect(p.refcount[1]).toBe(1);
   });
 
   it('S30 fixed: F2 is allocated with H as its tail and its metadata is intact', () => {
