@@ -13,9 +13,9 @@ import {
   getPage,
   getPageUnlessZero,
   type KernelGen,
-  type Machine,
   PageLocked,
   PG,
+  type ProfileName,
   pageWaitKey,
   putPage,
   SpinLock,
@@ -28,20 +28,77 @@ import type { Scenario, ScenarioContext } from './scenario.js';
 /** How often the lookup repeats after a failed get or a changed slot before giving up. */
 const LOOKUP_ATTEMPTS = 3;
 
+/** The names each release gives the steps of 9b, and whether its migration pre-checks. */
+interface MappingSteps {
+  readonly lock: string;
+  readonly unlock: string;
+  readonly put: string;
+  readonly count: string;
+  readonly freeze: string;
+  readonly setCount: string;
+  readonly unfreeze: string;
+  readonly store: string;
+  readonly load: string;
+  readonly get: string;
+  readonly reload: string;
+  /**
+   * The migration compares the count before freezing it: v4.8 (migrate_page_move_mapping,
+   * under the tree lock) and v6.17 (__migrate_folio, a bail-out before copying); v6.0 and
+   * v6.3 freeze straight away.
+   */
+  readonly precheck: boolean;
+}
+
+const FOLIO_STEPS: MappingSteps = {
+  lock: 'folio_lock',
+  unlock: 'folio_unlock',
+  put: 'folio_put',
+  count: 'folio_ref_count',
+  freeze: 'folio_ref_freeze',
+  setCount: 'folio_set_count',
+  unfreeze: 'folio_ref_unfreeze',
+  store: 'xas_store',
+  load: 'xas_load',
+  get: 'folio_try_get_rcu',
+  reload: 'xas_reload',
+  precheck: false,
+};
+
+const MAPPING_STEPS: Readonly<Record<ProfileName, MappingSteps>> = {
+  'v4.8': {
+    lock: 'lock_page',
+    unlock: 'unlock_page',
+    put: 'put_page',
+    count: 'page_count',
+    freeze: 'page_ref_freeze',
+    setCount: 'set_page_count',
+    unfreeze: 'page_ref_unfreeze',
+    store: 'radix_tree_replace_slot',
+    load: 'radix_tree_deref_slot',
+    get: 'page_cache_get_speculative',
+    reload: 'page != *slot',
+    precheck: true,
+  },
+  'v6.0': FOLIO_STEPS,
+  'v6.3': FOLIO_STEPS,
+  'v6.17': { ...FOLIO_STEPS, get: 'folio_try_get', precheck: true },
+};
+
 /**
- * 9b: folio_migrate_mapping() on a page-cache folio P (locked, isolated: the page cache's
- * reference and the migrator's, so 2 expected) against a lockless page-cache lookup
- * (filemap_get_entry: load the slot, folio_try_get, re-check the slot). Both variants first
- * compare the count with the expected one, a cheap bail-out. Fixed: folio_ref_freeze()
- * (compare-and-exchange expected → 0) is the only test that no one else holds a reference.
- * Buggy: the pre-check is trusted and the count is frozen with a plain store, so a reference
- * the lookup took in between is wiped out: the folio is frozen while the lookup holds it,
- * and its last put later hits a zero count.
+ * 9b: migration of a page-cache folio P (locked, isolated: the page cache's reference and
+ * the migrator's, so 2 expected) against a lockless page-cache lookup (filemap_get_entry:
+ * load the slot, get the folio unless its count is zero, re-check the slot). Fixed: the
+ * freeze (compare-and-exchange expected → 0) is the only test that no one else holds a
+ * reference; a release that compares the count first only bails out early on it. Buggy:
+ * no release ever shipped this, it is the mistake the 2021 patch's reasoning rules out — the
+ * pre-check is trusted and the count is set to 0 with a plain store, so a reference the
+ * lookup took in between is wiped out: the folio is frozen while the lookup holds it, and a
+ * last put later hits a zero count.
  */
 export const scenario9b: Scenario = {
   name: '9b',
   description:
-    'refcount pre-check before freezing in folio_migrate_mapping (buggy: the check is trusted and the count is set to 0; fixed: folio_ref_freeze decides)',
+    'refcount pre-check trusted in place of the freeze in folio_migrate_mapping (buggy: check, then set the count to 0; fixed: folio_ref_freeze decides)',
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §9b',
@@ -49,16 +106,8 @@ export const scenario9b: Scenario = {
     const m = raceMachine(profile);
     const mem = m.mem;
     const p = mem.pages;
-    const folios = mem.profile.hasFolios;
-    const op = {
-      count: folios ? 'folio_ref_count' : 'page_count',
-      freeze: folios ? 'folio_ref_freeze' : 'page_ref_freeze',
-      unfreeze: folios ? 'folio_ref_unfreeze' : 'page_ref_unfreeze',
-      get: folios ? 'folio_try_get' : 'page_cache_get_speculative',
-      load: folios ? 'xas_load' : 'radix_tree_deref_slot',
-      reload: folios ? 'xas_reload' : 'radix_tree_deref_slot recheck',
-      store: folios ? 'xas_store' : 'radix_tree_replace_slot',
-    };
+    const op = MAPPING_STEPS[profile];
+    const buggy = variant === 'buggy';
     // P: the page cache's reference, then the migrator's isolation reference. D: the target
     // compaction_alloc() handed the migrator (its one reference).
     const P = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'pagecache');
@@ -70,37 +119,47 @@ export const scenario9b: Scenario = {
     const cache = { slot: P, held: -1, frozen: false };
     const preempt = (): boolean => m.sched.preemptible;
 
+    /** The count becomes 0: by compare-and-exchange, or (buggy) by a plain store. */
+    function* freeze(): KernelGen<boolean> {
+      if (buggy) {
+        if (preempt()) yield { op: op.setCount, pfn: P, note: '0, trusting the pre-check' };
+        p.refcount[P] = 0;
+        return true;
+      }
+      if (preempt()) yield { op: op.freeze, pfn: P, note: `${expected} -> 0` };
+      return folioRefFreeze(mem, P, expected);
+    }
+
     function* migrator(): KernelGen<boolean> {
-      if (preempt()) yield { op: 'folio_lock', pfn: P };
+      if (preempt()) yield { op: op.lock, pfn: P };
       if (!trylockPage(mem, P)) return false;
       let moved = false;
-      if (preempt()) yield { op: op.count, pfn: P, note: `== ${expected}?` };
-      if (p.refcount[P] === expected) {
-        if (preempt())
-          yield {
-            op: op.freeze,
-            pfn: P,
-            note:
-              variant === 'buggy' ? 'plain store of 0, trusting the pre-check' : `${expected} -> 0`,
-          };
-        if (variant === 'buggy') p.refcount[P] = 0;
-        const frozen = variant === 'buggy' || folioRefFreeze(mem, P, expected);
-        if (frozen) {
-          cache.frozen = true;
-          if (preempt()) yield { op: op.store, pfn: D, note: 'the slot now holds the new folio' };
-          getPage(mem, D);
-          cache.slot = D;
-          if (preempt()) yield { op: op.unfreeze, pfn: P, note: `${expected - 1}` };
-          cache.frozen = false;
-          folioRefUnfreeze(mem, P, expected - 1);
-          moved = true;
-        }
+      let ok = true;
+      if (buggy || op.precheck) {
+        if (preempt()) yield { op: op.count, pfn: P, note: `== ${expected}?` };
+        ok = p.refcount[P] === expected;
       }
-      if (preempt()) yield { op: 'folio_unlock', pfn: P };
+      if (ok && (yield* freeze())) {
+        cache.frozen = true;
+        if (preempt()) yield { op: op.store, pfn: D, note: 'the slot now holds the new folio' };
+        getPage(mem, D);
+        cache.slot = D;
+        if (preempt()) yield { op: op.unfreeze, pfn: P, note: `${expected - 1}` };
+        cache.frozen = false;
+        folioRefUnfreeze(mem, P, expected - 1);
+        moved = true;
+      }
+      if (preempt()) yield { op: op.unlock, pfn: P };
       unlockPage(m, P);
       // Success: the source goes (its last reference is the isolation one) and the target
       // keeps only the page cache's. -EAGAIN: the unused target goes and P is put back.
-      if (preempt()) yield { op: 'folio_put', pfn: moved ? P : D, note: moved ? 'src' : 'dst' };
+      if (preempt())
+        yield {
+          op: op.put,
+          note: moved
+            ? `src ${hex(P)}, the migrator's ${hex(D)}`
+            : `dst ${hex(D)}, isolated ${hex(P)}`,
+        };
       putPage(mem, P);
       putPage(mem, D);
       return moved;
@@ -117,8 +176,12 @@ export const scenario9b: Scenario = {
         cache.held = f;
         if (preempt()) yield { op: op.reload, pfn: f };
         const again = cache.slot === f;
-        if (!again && preempt()) yield { op: 'folio_put', pfn: f, note: 'slot changed: repeat' };
-        if (again && preempt()) yield { op: 'folio_put', pfn: f, note: 'done with the folio' };
+        if (preempt())
+          yield {
+            op: op.put,
+            pfn: f,
+            note: again ? 'done with the folio' : 'slot changed: repeat',
+          };
         cache.held = -1;
         putPage(mem, f);
         if (again) return true;
@@ -133,7 +196,7 @@ export const scenario9b: Scenario = {
         m.sched.spawn('migrator', migrator);
         m.sched.spawn('lookup', lookup);
       },
-      // folio_ref_freeze() succeeding means nobody else holds a reference until the unfreeze.
+      // A frozen count means nobody else holds a reference until the unfreeze.
       check: () =>
         cache.frozen && cache.held === P
           ? [`${hex(P)} is frozen while the lookup holds a reference to it`]
@@ -159,39 +222,72 @@ interface Pte {
   pfn: number;
 }
 
-/**
- * Sleeps until the page lock of `pfn` is released, without taking it (folio_wait_bit with
- * PG_waiters set, so that folio_unlock() wakes the sleeper).
- */
-function* waitOnPageLocked(m: Machine, pfn: number): KernelGen {
-  const p = m.mem.pages;
-  while (PageLocked(m.mem, pfn)) {
-    p.flags[pfn] |= 1 << PG.waiters;
-    yield { op: 'block', key: pageWaitKey(pfn), what: `page lock of ${hex(pfn)}`, pfn };
-  }
+/** The names each release gives the steps of 9c. */
+interface FaultSteps {
+  readonly lock: string;
+  readonly unmap: string;
+  readonly count: string;
+  readonly unlock: string;
+  readonly put: string;
+  /** The buggy wait: it drops the reference once queued, or (v4.8) only after the sleep. */
+  readonly wait: string;
+  readonly dropsBeforeSleep: boolean;
 }
+
+const FOLIO_FAULT_STEPS: FaultSteps = {
+  lock: 'folio_lock',
+  unmap: 'try_to_migrate_one',
+  count: 'folio_ref_count',
+  unlock: 'folio_unlock',
+  put: 'folio_put',
+  wait: 'put_and_wait_on_page_locked',
+  dropsBeforeSleep: true,
+};
+
+const FAULT_STEPS: Readonly<Record<ProfileName, FaultSteps>> = {
+  'v4.8': {
+    lock: 'lock_page',
+    unmap: 'try_to_unmap_one',
+    count: 'page_count',
+    unlock: 'unlock_page',
+    put: 'put_page',
+    wait: 'wait_on_page_locked',
+    dropsBeforeSleep: false,
+  },
+  'v6.0': FOLIO_FAULT_STEPS,
+  'v6.3': FOLIO_FAULT_STEPS,
+  'v6.17': FOLIO_FAULT_STEPS,
+};
 
 /**
  * 9c / S29: the migrator has locked anonymous page X (mapped by one PTE, isolated) and
- * replaced the PTE by a migration entry; a thread faults on that address. Buggy (5.15
- * `__migration_entry_wait`): the fault takes a reference on X under the PTE lock, drops the
- * lock, then queues on X's page lock and only then drops the reference; a migrator counting
- * X's references in that window finds one too many and fails with -EAGAIN. Fixed (5.17
- * `migration_entry_wait_on_locked`): the fault queues while still holding the PTE lock and
- * takes no reference; the migrator's own reference keeps X alive, because it is dropped
- * only after the migration entry is gone, which needs the PTE lock.
+ * replaced the PTE by a migration entry; a thread faults on that address.
+ * - `buggy`, as before 5.17 (`__migration_entry_wait`): the fault takes a reference on X
+ *   under the PTE lock and drops the lock; then it queues on X's page lock and drops the
+ *   reference (put_and_wait_on_page_locked, 4.19–5.16) or sleeps holding it
+ *   (wait_on_page_locked then put_page, v4.8). A migrator counting X's references while the
+ *   fault holds one finds one too many and fails with -EAGAIN.
+ * - `fixed` (5.17, `migration_entry_wait_on_locked`): the fault queues while still holding
+ *   the PTE lock and takes no reference; the migrator's own reference keeps X alive, as it
+ *   is dropped only after the migration entry is gone, which needs the PTE lock.
+ * - `no-ptl`: no reference and the PTE lock dropped before queueing, which is why the fix
+ *   queues under the lock: X may be freed first, and the fault then waits on a free page.
+ *
+ * One faulting thread and one migration pass: a single avoidable -EAGAIN stands for the
+ * repeated failures of S29 (four faulting threads; after ten passes the migration fails).
  */
 export const scenario9c: Scenario = {
   name: '9c',
   description:
-    'a fault waiting on a migration entry holds a page reference (buggy: the migrator sees it and fails with -EAGAIN; fixed: waiters take no reference)',
-  variants: BUGGY_FIXED,
+    'a fault waiting on a migration entry holds a page reference (buggy: the migrator sees it and fails with -EAGAIN; fixed: waiters queue under the PTL without a reference; no-ptl: without the PTL either)',
+  variants: [...BUGGY_FIXED, 'no-ptl'],
   profiles: EVERY_PROFILE,
   refs: 'spec §9c, S29',
   setup({ variant, profile }: ScenarioContext) {
     const m = raceMachine(profile);
     const mem = m.mem;
     const p = mem.pages;
+    const op = FAULT_STEPS[profile];
     const ptl = new SpinLock(m.sched, 'ptl');
     // X: the mapping's reference and the migrator's isolation reference. D: the target.
     const X = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'anon');
@@ -199,7 +295,7 @@ export const scenario9c: Scenario = {
     const D = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
     const pte: Pte = { migration: false, pfn: X };
     // References the faulting thread holds on X, and what went wrong.
-    const seen = { faultRefs: 0, eagain: '', freedWhileWaiting: false };
+    const seen = { faultRefs: 0, eagain: '', queuedOnFree: false };
     const preempt = (): boolean => m.sched.preemptible;
 
     /** remove_migration_ptes(): the migration entry becomes a present PTE of `to`. */
@@ -214,28 +310,49 @@ export const scenario9c: Scenario = {
     }
 
     function* migrator(): KernelGen<boolean> {
-      if (preempt()) yield { op: 'folio_lock', pfn: X };
+      if (preempt()) yield { op: op.lock, pfn: X };
       if (!trylockPage(mem, X)) return false;
-      // try_to_migrate(): a migration entry in place of the PTE; the mapping's reference goes.
+      // A migration entry in place of the PTE; the mapping's reference goes.
       yield* ptl.lock();
-      if (preempt()) yield { op: 'try_to_migrate_one', pfn: X, note: 'install migration entry' };
+      if (preempt()) yield { op: op.unmap, pfn: X, note: 'install migration entry' };
       pte.migration = true;
       putPage(mem, X);
       if (preempt()) yield ptl.points.unlock;
       ptl.unlock();
-      // migrate_folio(): an anonymous folio may move only if the isolation reference is the
-      // last one.
-      if (preempt()) yield { op: 'folio_ref_count', pfn: X, note: '== 1?' };
+      // An anonymous page moves only if the isolation reference is the last one.
+      if (preempt()) yield { op: op.count, pfn: X, note: '== 1?' };
       const moved = p.refcount[X] === 1;
       if (!moved && seen.faultRefs > 0)
-        seen.eagain = `migration of ${hex(X)} failed with -EAGAIN: refcount ${p.refcount[X]}, expected 1, a fault waiting on its migration entry holds a reference`;
+        seen.eagain = `migration of ${hex(X)} failed with -EAGAIN: refcount ${p.refcount[X]}, expected 1; a fault that found its migration entry holds a reference (get_page_unless_zero)`;
       yield* removeMigrationPtes(moved ? D : X);
-      if (preempt()) yield { op: 'folio_unlock', pfn: X };
+      if (preempt()) yield { op: op.unlock, pfn: X };
       unlockPage(m, X);
-      if (preempt()) yield { op: 'folio_put', pfn: moved ? X : D, note: moved ? 'src' : 'dst' };
+      if (preempt())
+        yield {
+          op: op.put,
+          note: moved
+            ? `src ${hex(X)}, the migrator's ${hex(D)}`
+            : `dst ${hex(D)}, isolated ${hex(X)}`,
+        };
       putPage(mem, X);
       putPage(mem, D);
       return moved;
+    }
+
+    /**
+     * Queue on the page lock of `page` (PG_waiters set, so that the unlock wakes us). On a
+     * page already freed that write would land in a free struct page: it is reported
+     * instead of made.
+     */
+    function queue(page: number): void {
+      if (p.refcount[page] === 0) seen.queuedOnFree = true;
+      else p.flags[page] |= 1 << PG.waiters;
+    }
+
+    /** Sleep once queued: unless the page was unlocked meanwhile, until its unlock. */
+    function* sleep(page: number): KernelGen {
+      if (PageLocked(mem, page))
+        yield { op: 'block', key: pageWaitKey(page), what: `page lock of ${hex(page)}`, pfn: page };
     }
 
     // do_swap_page() on the address: a migration entry sends it to wait, then it refaults.
@@ -255,18 +372,32 @@ export const scenario9c: Scenario = {
         if (preempt()) yield ptl.points.unlock;
         ptl.unlock();
         if (!got) return false;
-        // put_and_wait_on_page_locked(): queue, drop the reference, sleep.
-        if (preempt()) yield { op: 'put_and_wait_on_page_locked', pfn: page };
-        seen.faultRefs--;
-        putPage(mem, page);
-      } else {
+        if (preempt()) yield { op: op.wait, pfn: page };
+        queue(page);
+        if (op.dropsBeforeSleep) {
+          seen.faultRefs--;
+          putPage(mem, page);
+        }
+        yield* sleep(page);
+        if (!op.dropsBeforeSleep) {
+          if (preempt()) yield { op: 'put_page', pfn: page };
+          seen.faultRefs--;
+          putPage(mem, page);
+        }
+      } else if (variant === 'fixed') {
         if (preempt())
           yield { op: 'migration_entry_wait_on_locked', pfn: page, note: 'queue under the PTL' };
-        if (p.refcount[page] === 0) seen.freedWhileWaiting = true;
+        queue(page);
         if (preempt()) yield ptl.points.unlock;
         ptl.unlock();
+        yield* sleep(page);
+      } else {
+        if (preempt()) yield ptl.points.unlock;
+        ptl.unlock();
+        if (preempt()) yield { op: 'migration_entry_wait', pfn: page, note: 'queue, PTL dropped' };
+        queue(page);
+        yield* sleep(page);
       }
-      yield* waitOnPageLocked(m, page);
       // The refault finds the PTE present again (the new page, or X after a failure).
       yield* ptl.lock();
       if (preempt()) yield { op: 'pte_offset_map_lock', note: 'refault' };
@@ -286,7 +417,8 @@ export const scenario9c: Scenario = {
       check: () => {
         const out: string[] = [];
         if (seen.eagain) out.push(seen.eagain);
-        if (seen.freedWhileWaiting) out.push(`a fault queued on ${hex(X)} after it was freed`);
+        if (seen.queuedOnFree)
+          out.push(`a fault queued on the page lock of ${hex(X)} after ${hex(X)} was freed`);
         return out;
       },
       finish: () => {
