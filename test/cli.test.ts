@@ -184,8 +184,9 @@ describe('mops explore / replay / scenarios', () => {
   it('lists the scenarios as JSON', async () => {
     const r = await mops('scenarios', '--json');
     const list = JSON.parse(r.out) as { name: string; variants: string[] }[];
-    expect(list.map((s) => s.name)).toEqual(expect.arrayContaining(['9a', '9d', '9e']));
-    for (const s of list) expect(s.variants).toEqual(['buggy', 'fixed']);
+    expect(list.map((s) => s.name)).toEqual(expect.arrayContaining(['9a', '9b', '9c', '9d', '9e']));
+    for (const s of list) expect(s.variants.slice(0, 2)).toEqual(['buggy', 'fixed']);
+    expect(list.find((s) => s.name === '9c')?.variants).toEqual(['buggy', 'fixed', 'no-ptl']);
   });
 
   it.each(['9a', '9d', '9e'])(
