@@ -123,7 +123,7 @@ export function resolveScenario(
   if (!scenario.variants.includes(v))
     throw new MopsError(
       'E_USAGE',
-      `scenario ${name} has no variant '${v}'; choose ${scenario.variants.join(' or ')}`,
+      `scenario ${name} has no variant '${v}'; choose one of ${scenario.variants.join(', ')}`,
       'variant',
     );
   const p = profile ?? scenario.profiles[0];

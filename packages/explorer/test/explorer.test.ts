@@ -298,7 +298,10 @@ describe('usage errors (E_USAGE, one line)', () => {
   it('unknown scenario, strategy, variant, profile', () => {
     usageError(() => explore('nope'), /unknown scenario 'nope'/);
     usageError(() => explore('9a', { strategy: 'bfs' }), /unknown strategy 'bfs'/);
-    usageError(() => explore('9a', { variant: 'broken' }), /no variant 'broken'/);
+    usageError(
+      () => explore('9a', { variant: 'broken' }),
+      /no variant 'broken'; choose one of buggy, fixed$/,
+    );
     usageError(() => explore('9d', { profile: 'v6.17' }), /does not run on profile 'v6.17'/);
     usageError(() => replay('nope', { schedule: 'v1:nope:' }), /unknown scenario/);
   });
