@@ -13,6 +13,7 @@ import {
   getPage,
   getPageUnlessZero,
   type KernelGen,
+  type Machine,
   PageLocked,
   PG,
   type ProfileName,
@@ -85,6 +86,43 @@ const MAPPING_STEPS: Readonly<Record<ProfileName, MappingSteps>> = {
 };
 
 /**
+ * The end of a migration attempt: unlock `src`, then drop the two references that decide
+ * where the page lives on. Moved: `src`'s last (the isolation one) and the migrator's on
+ * `dst`. Not moved (-EAGAIN): the unused `dst` and the isolation reference on `src`.
+ */
+function* endMigration(
+  m: Machine,
+  names: { readonly unlock: string; readonly put: string },
+  src: number,
+  dst: number,
+  moved: boolean,
+): KernelGen {
+  if (m.sched.preemptible) yield { op: names.unlock, pfn: src };
+  unlockPage(m, src);
+  if (m.sched.preemptible)
+    yield {
+      op: names.put,
+      note: moved
+        ? `src ${hex(src)}, the migrator's ${hex(dst)}`
+        : `dst ${hex(dst)}, isolated ${hex(src)}`,
+    };
+  putPage(m.mem, src);
+  putPage(m.mem, dst);
+}
+
+/**
+ * What a finished run must leave: `kept` referenced once, by `holder`, and `gone` freed.
+ */
+function settled(m: Machine, kept: number, gone: number, holder: string): string[] {
+  const r = m.mem.pages.refcount;
+  const out: string[] = [];
+  if (r[kept] !== 1)
+    out.push(`${hex(kept)} has refcount ${r[kept]}; ${holder} holds the only reference`);
+  if (r[gone] !== 0) out.push(`${hex(gone)} has refcount ${r[gone]}; it should have been freed`);
+  return out;
+}
+
+/**
  * 9b: migration of a page-cache folio P (locked, isolated: the page cache's reference and
  * the migrator's, so 2 expected) against a lockless page-cache lookup (filemap_get_entry:
  * load the slot, get the folio unless its count is zero, re-check the slot). Fixed: the
@@ -149,19 +187,7 @@ export const scenario9b: Scenario = {
         folioRefUnfreeze(mem, P, expected - 1);
         moved = true;
       }
-      if (preempt()) yield { op: op.unlock, pfn: P };
-      unlockPage(m, P);
-      // Success: the source goes (its last reference is the isolation one) and the target
-      // keeps only the page cache's. -EAGAIN: the unused target goes and P is put back.
-      if (preempt())
-        yield {
-          op: op.put,
-          note: moved
-            ? `src ${hex(P)}, the migrator's ${hex(D)}`
-            : `dst ${hex(D)}, isolated ${hex(P)}`,
-        };
-      putPage(mem, P);
-      putPage(mem, D);
+      yield* endMigration(m, op, P, D, moved);
       return moved;
     }
 
@@ -201,17 +227,7 @@ export const scenario9b: Scenario = {
         cache.frozen && cache.held === P
           ? [`${hex(P)} is frozen while the lookup holds a reference to it`]
           : [],
-      finish: () => {
-        const gone = cache.slot === D ? P : D;
-        const out: string[] = [];
-        if (p.refcount[cache.slot] !== 1)
-          out.push(
-            `${hex(cache.slot)} has refcount ${p.refcount[cache.slot]}; the page cache holds the only reference`,
-          );
-        if (p.refcount[gone] !== 0)
-          out.push(`${hex(gone)} has refcount ${p.refcount[gone]}; it should have been freed`);
-        return out;
-      },
+      finish: () => settled(m, cache.slot, cache.slot === D ? P : D, 'the page cache'),
     };
   },
 };
@@ -325,17 +341,7 @@ export const scenario9c: Scenario = {
       if (!moved && seen.faultRefs > 0)
         seen.eagain = `migration of ${hex(X)} failed with -EAGAIN: refcount ${p.refcount[X]}, expected 1; a fault that found its migration entry holds a reference (get_page_unless_zero)`;
       yield* removeMigrationPtes(moved ? D : X);
-      if (preempt()) yield { op: op.unlock, pfn: X };
-      unlockPage(m, X);
-      if (preempt())
-        yield {
-          op: op.put,
-          note: moved
-            ? `src ${hex(X)}, the migrator's ${hex(D)}`
-            : `dst ${hex(D)}, isolated ${hex(X)}`,
-        };
-      putPage(mem, X);
-      putPage(mem, D);
+      yield* endMigration(m, op, X, D, moved);
       return moved;
     }
 
@@ -421,17 +427,7 @@ export const scenario9c: Scenario = {
           out.push(`a fault queued on the page lock of ${hex(X)} after ${hex(X)} was freed`);
         return out;
       },
-      finish: () => {
-        const gone = pte.pfn === D ? X : D;
-        const out: string[] = [];
-        if (p.refcount[pte.pfn] !== 1)
-          out.push(
-            `${hex(pte.pfn)} has refcount ${p.refcount[pte.pfn]}; its PTE holds the only reference`,
-          );
-        if (p.refcount[gone] !== 0)
-          out.push(`${hex(gone)} has refcount ${p.refcount[gone]}; it should have been freed`);
-        return out;
-      },
+      finish: () => settled(m, pte.pfn, pte.pfn === D ? X : D, 'its PTE'),
     };
   },
 };
