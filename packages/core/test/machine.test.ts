@@ -114,6 +114,21 @@ describe('the machine model', () => {
     expect(small.block.byteLength).toBe(32 * small.nr);
   });
 
+  it('gives only populated zones free lists of their own; the empty zones share one', () => {
+    const m = createMachine({ memory: '2M', zones: 'normal-only' });
+    const zones = m.mem.node.zones;
+    const normal = zones[ZONE.NORMAL];
+    const empty = zones.filter((z) => !z.populated);
+    expect(empty.length).toBe(zones.length - 1);
+    const shared = empty[0].freeList[0];
+    for (const z of empty) for (const id of z.freeList) expect(id).toBe(shared);
+    const own = new Set(normal.freeList);
+    expect(own.size).toBe(normal.freeList.length);
+    expect(own.has(shared)).toBe(false);
+    expect(m.mem.pages.lists.first(shared)).toBe(-1);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+
   it('is deterministic: the same seed gives the same state, another seed another', () => {
     const run = (seed: number) => {
       const m = createMachine({ memory: '64M', seed });

@@ -42,6 +42,8 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
       p.refcount[pfn] = 0;
     }
   }
+  const empty = p.lists.newList();
+  for (const z of mem.node.zones) z.initFreeLists(p.lists, empty);
   mem.setPopulatedZones(mem.node.zones.filter((z) => z.presentPages > 0));
   for (const s of spans) freeRange(mem, s.startPfn, s.startPfn + s.present);
 }

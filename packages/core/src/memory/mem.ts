@@ -111,7 +111,7 @@ export class Memory {
     readonly profile: Profile,
   ) {
     this.pages = new PageArrays(nrPages, withContents);
-    this.node = new Node(0, this.pages.lists);
+    this.node = new Node(0);
     this.pageblock = new Uint8Array(Math.ceil(nrPages / (1 << pageblock_order)));
     this.owners.register('kernel');
     let bad = FLAGS_CHECK_AT_FREE & (profile.slabFlagIsBad ? -1 : ~(1 << PG.slab));

@@ -11,7 +11,7 @@ import {
   pageblock_order,
   ZONE_NAMES,
 } from './constants.js';
-import type { LruLists } from './list.js';
+import type { ListId, LruLists } from './list.js';
 
 /** Watermark indices (`enum zone_watermarks`). */
 export const WMARK = { MIN: 0, LOW: 1, HIGH: 2, PROMO: 3 } as const;
@@ -56,7 +56,6 @@ export class Zone {
     readonly idx: number,
     /** The node id. */
     readonly nid: number,
-    lists: LruLists,
   ) {
     this.name = ZONE_NAMES[idx];
     // One buffer for the zone's counters and list ids, so that a snapshot of it is one copy.
@@ -67,7 +66,15 @@ export class Zone {
     this.freeList = new Int32Array(buf, statBytes, nLists);
     this.nrFreeList = new Int32Array(buf, statBytes + nLists * 4, nLists);
     this.nrFree = new Int32Array(buf, statBytes + nLists * 8, NR_PAGE_ORDERS);
-    for (let i = 0; i < this.freeList.length; i++) this.freeList[i] = lists.newList();
+  }
+
+  /**
+   * Creates the free lists once the zone is laid out. A zone without present pages never
+   * holds a free page: its lists are all `empty`, one list every such zone shares.
+   */
+  initFreeLists(lists: LruLists, empty: ListId): void {
+    for (let i = 0; i < this.freeList.length; i++)
+      this.freeList[i] = this.populated ? lists.newList() : empty;
   }
 
   /** One past the last pfn of the span (`zone_end_pfn`). */
@@ -111,10 +118,9 @@ export class Node {
   constructor(
     /** Node id. */
     readonly nid: number,
-    lists: LruLists,
   ) {
     this.zones = [];
-    for (let i = 0; i < MAX_NR_ZONES; i++) this.zones.push(new Zone(i, nid, lists));
+    for (let i = 0; i < MAX_NR_ZONES; i++) this.zones.push(new Zone(i, nid));
   }
 
   /** node_start_pfn. */
