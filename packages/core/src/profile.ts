@@ -68,6 +68,24 @@ export interface Profile {
   readonly hasFolios: boolean;
   /** The speculative get used by isolation (spec §1.5, T18). */
   readonly isolationGet: 'get_page_unless_zero' | 'folio_get_nontail_page';
+  /**
+   * The speculative get of a lockless page-cache lookup (find_get_entry, filemap_get_entry;
+   * spec §9b): `page_cache_get_speculative` (v4.8), `folio_try_get_rcu` (v6.0, v6.3),
+   * `folio_try_get` (v6.17).
+   */
+  readonly pageCacheGet: 'page_cache_get_speculative' | 'folio_try_get_rcu' | 'folio_try_get';
+  /**
+   * Page-cache migration compares the count with the expected one before freezing it (spec
+   * §9b): v4.8 (migrate_page_move_mapping, under the tree lock) and v6.17 (__migrate_folio,
+   * a bail-out before copying); v6.0 and v6.3 freeze straight away.
+   */
+  readonly migrateMappingPrecheck: boolean;
+  /**
+   * What a fault on a migration entry does (spec §9c): `'wait_on_page_locked'` (v4.8: take a
+   * reference under the PTE lock, sleep on the page lock, then put it) or
+   * `'migration_entry_wait_on_locked'` (5.17 on: queue under the PTE lock, no reference).
+   */
+  readonly migrationEntryWait: 'wait_on_page_locked' | 'migration_entry_wait_on_locked';
 
   // ---- movable_ops protocol (spec §5.2 and §0.2) ----
 
@@ -183,6 +201,9 @@ const base = {
   mergeRewritesBuddyType: false,
   hasFolios: true,
   isolationGet: 'get_page_unless_zero',
+  pageCacheGet: 'folio_try_get_rcu',
+  migrateMappingPrecheck: false,
+  migrationEntryWait: 'migration_entry_wait_on_locked',
   movableMarker: 'mops',
   isolateReturnsInt: false,
   slabGuard: false,
@@ -259,6 +280,9 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     fallback: 'v4.8',
     watermarkBoost: 'none',
     hasFolios: false,
+    pageCacheGet: 'page_cache_get_speculative',
+    migrateMappingPrecheck: true,
+    migrationEntryWait: 'wait_on_page_locked',
     movableMarker: 'address_space',
     allocBeforeShortcut: true,
     shortcutLocks: true,
@@ -343,6 +367,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     hasDefragMode: true,
     mergeRewritesBuddyType: true,
     isolationGet: 'folio_get_nontail_page',
+    pageCacheGet: 'folio_try_get',
+    migrateMappingPrecheck: true,
     movableMarker: 'page_type',
     ownerMayRelease: false,
     coreDetectsRelease: false,

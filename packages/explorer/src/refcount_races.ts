@@ -16,7 +16,7 @@ import {
   type Machine,
   PageLocked,
   PG,
-  type ProfileName,
+  type Profile,
   pageWaitKey,
   putPage,
   SpinLock,
@@ -29,8 +29,8 @@ import type { Scenario, ScenarioContext } from './scenario.js';
 /** How often the lookup repeats after a failed get or a changed slot before giving up. */
 const LOOKUP_ATTEMPTS = 3;
 
-/** The names each release gives the steps of 9b, and whether its migration pre-checks. */
-interface MappingSteps {
+/** What the kernel calls the steps of 9b and 9c, and how the release behaves in them. */
+interface RefSteps {
   readonly lock: string;
   readonly unlock: string;
   readonly put: string;
@@ -42,48 +42,50 @@ interface MappingSteps {
   readonly load: string;
   readonly get: string;
   readonly reload: string;
-  /**
-   * The migration compares the count before freezing it: v4.8 (migrate_page_move_mapping,
-   * under the tree lock) and v6.17 (__migrate_folio, a bail-out before copying); v6.0 and
-   * v6.3 freeze straight away.
-   */
+  readonly unmap: string;
+  /** See {@link Profile.migrateMappingPrecheck}. */
   readonly precheck: boolean;
+  /** 9c's buggy wait: the release's own if it takes a reference, else the 4.19–5.16 one. */
+  readonly wait: 'wait_on_page_locked' | 'put_and_wait_on_page_locked';
 }
 
-const FOLIO_STEPS: MappingSteps = {
-  lock: 'folio_lock',
-  unlock: 'folio_unlock',
-  put: 'folio_put',
-  count: 'folio_ref_count',
-  freeze: 'folio_ref_freeze',
-  setCount: 'folio_set_count',
-  unfreeze: 'folio_ref_unfreeze',
-  store: 'xas_store',
-  load: 'xas_load',
-  get: 'folio_try_get_rcu',
-  reload: 'xas_reload',
-  precheck: false,
-};
+/**
+ * The steps as `prof`'s release names them: page-era names (page cache in a radix tree,
+ * try_to_unmap) without folios, folio-era ones (XArray, try_to_migrate) with them.
+ */
+function refSteps(prof: Profile): RefSteps {
+  const f = prof.hasFolios;
+  return {
+    lock: f ? 'folio_lock' : 'lock_page',
+    unlock: f ? 'folio_unlock' : 'unlock_page',
+    put: f ? 'folio_put' : 'put_page',
+    count: f ? 'folio_ref_count' : 'page_count',
+    freeze: f ? 'folio_ref_freeze' : 'page_ref_freeze',
+    setCount: f ? 'folio_set_count' : 'set_page_count',
+    unfreeze: f ? 'folio_ref_unfreeze' : 'page_ref_unfreeze',
+    store: f ? 'xas_store' : 'radix_tree_replace_slot',
+    load: f ? 'xas_load' : 'radix_tree_deref_slot',
+    get: prof.pageCacheGet,
+    reload: f ? 'xas_reload' : 'page != *slot',
+    unmap: f ? 'try_to_migrate_one' : 'try_to_unmap_one',
+    precheck: prof.migrateMappingPrecheck,
+    wait:
+      prof.migrationEntryWait === 'wait_on_page_locked'
+        ? 'wait_on_page_locked'
+        : 'put_and_wait_on_page_locked',
+  };
+}
 
-const MAPPING_STEPS: Readonly<Record<ProfileName, MappingSteps>> = {
-  'v4.8': {
-    lock: 'lock_page',
-    unlock: 'unlock_page',
-    put: 'put_page',
-    count: 'page_count',
-    freeze: 'page_ref_freeze',
-    setCount: 'set_page_count',
-    unfreeze: 'page_ref_unfreeze',
-    store: 'radix_tree_replace_slot',
-    load: 'radix_tree_deref_slot',
-    get: 'page_cache_get_speculative',
-    reload: 'page != *slot',
-    precheck: true,
-  },
-  'v6.0': FOLIO_STEPS,
-  'v6.3': FOLIO_STEPS,
-  'v6.17': { ...FOLIO_STEPS, get: 'folio_try_get', precheck: true },
-};
+/**
+ * The page a migrator works on, holding its user's reference (`user` names it) and the
+ * migrator's isolation reference, and the target compaction_alloc() handed the migrator
+ * (its one reference).
+ */
+function isolatedWithTarget(m: Machine, user: string): [src: number, dst: number] {
+  const src = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, user);
+  getPage(m.mem, src);
+  return [src, m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target')];
+}
 
 /**
  * The end of a migration attempt: unlock `src`, then drop the two references that decide
@@ -144,13 +146,9 @@ export const scenario9b: Scenario = {
     const m = raceMachine(profile);
     const mem = m.mem;
     const p = mem.pages;
-    const op = MAPPING_STEPS[profile];
+    const op = refSteps(mem.profile);
     const buggy = variant === 'buggy';
-    // P: the page cache's reference, then the migrator's isolation reference. D: the target
-    // compaction_alloc() handed the migrator (its one reference).
-    const P = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'pagecache');
-    getPage(mem, P);
-    const D = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
+    const [P, D] = isolatedWithTarget(m, 'pagecache');
     const expected = 2;
     // The page-cache slot; `held` is the folio the lookup holds a reference on (-1: none);
     // `frozen` is set while the migrator believes P's count frozen.
@@ -238,43 +236,6 @@ interface Pte {
   pfn: number;
 }
 
-/** The names each release gives the steps of 9c. */
-interface FaultSteps {
-  readonly lock: string;
-  readonly unmap: string;
-  readonly count: string;
-  readonly unlock: string;
-  readonly put: string;
-  /** The buggy wait: it drops the reference once queued, or (v4.8) only after the sleep. */
-  readonly wait: string;
-  readonly dropsBeforeSleep: boolean;
-}
-
-const FOLIO_FAULT_STEPS: FaultSteps = {
-  lock: 'folio_lock',
-  unmap: 'try_to_migrate_one',
-  count: 'folio_ref_count',
-  unlock: 'folio_unlock',
-  put: 'folio_put',
-  wait: 'put_and_wait_on_page_locked',
-  dropsBeforeSleep: true,
-};
-
-const FAULT_STEPS: Readonly<Record<ProfileName, FaultSteps>> = {
-  'v4.8': {
-    lock: 'lock_page',
-    unmap: 'try_to_unmap_one',
-    count: 'page_count',
-    unlock: 'unlock_page',
-    put: 'put_page',
-    wait: 'wait_on_page_locked',
-    dropsBeforeSleep: false,
-  },
-  'v6.0': FOLIO_FAULT_STEPS,
-  'v6.3': FOLIO_FAULT_STEPS,
-  'v6.17': FOLIO_FAULT_STEPS,
-};
-
 /**
  * 9c / S29: the migrator has locked anonymous page X (mapped by one PTE, isolated) and
  * replaced the PTE by a migration entry; a thread faults on that address.
@@ -303,12 +264,9 @@ export const scenario9c: Scenario = {
     const m = raceMachine(profile);
     const mem = m.mem;
     const p = mem.pages;
-    const op = FAULT_STEPS[profile];
+    const op = refSteps(mem.profile);
     const ptl = new SpinLock(m.sched, 'ptl');
-    // X: the mapping's reference and the migrator's isolation reference. D: the target.
-    const X = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'anon');
-    getPage(mem, X);
-    const D = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
+    const [X, D] = isolatedWithTarget(m, 'anon');
     const pte: Pte = { migration: false, pfn: X };
     // References the faulting thread holds on X, and what went wrong.
     const seen = { faultRefs: 0, eagain: '', queuedOnFree: false };
@@ -380,12 +338,13 @@ export const scenario9c: Scenario = {
         if (!got) return false;
         if (preempt()) yield { op: op.wait, pfn: page };
         queue(page);
-        if (op.dropsBeforeSleep) {
+        const dropsBeforeSleep = op.wait === 'put_and_wait_on_page_locked';
+        if (dropsBeforeSleep) {
           seen.faultRefs--;
           putPage(mem, page);
         }
         yield* sleep(page);
-        if (!op.dropsBeforeSleep) {
+        if (!dropsBeforeSleep) {
           if (preempt()) yield { op: 'put_page', pfn: page };
           seen.faultRefs--;
           putPage(mem, page);

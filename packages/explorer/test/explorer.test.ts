@@ -622,6 +622,27 @@ describe('catalogue interleavings, replayed on both variants', () => {
     expect(p.refcount[1]).toBe(0);
   });
 
+  it.each([
+    ['v4.8', 'lock_page', 'page_count', 'page_cache_get_speculative'],
+    ['v6.0', 'folio_lock', 'folio_ref_freeze', 'folio_try_get_rcu'],
+    ['v6.3', 'folio_lock', 'folio_ref_freeze', 'folio_try_get_rcu'],
+    ['v6.17', 'folio_lock', 'folio_ref_count', 'folio_try_get'],
+  ] as const)(
+    '§9b on %s: the migrator starts with %s, %s; the lookup gets with %s',
+    (profile, lock, test, get) => {
+      const sc = resolveScenario('9b').scenario;
+      // The migrator runs alone up to its first count test, then the lookup takes its turn.
+      const e = execute(sc, 'fixed', profile, new ReplayChooser([1, 1, 2, 2]), {
+        reuse: false,
+        trace: true,
+      });
+      expect(e.failure).toBeUndefined();
+      const ops = (task: number) => e.trace!.filter((r) => r.task === task).map((r) => r.point.op);
+      expect(ops(1).slice(0, 2)).toEqual([lock, test]);
+      expect(ops(2)).toContain(get);
+    },
+  );
+
   it('§9b buggy: without the check, the wiped-out reference ends in a put on a zero count', () => {
     const sc = resolveScenario('9b').scenario;
     const unchecked: Scenario = {
