@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createMachine, type Machine, type ProfileName } from '@mops/core';
+import { createMachine, GFP, type Machine, type ProfileName } from '@mops/core';
 
 /** Variants of every built-in scenario. */
 export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
@@ -25,6 +25,19 @@ export function raceMachine(profile: ProfileName, seed = 1): Machine {
     profile,
     seed,
   });
+}
+
+/**
+ * Puts the rest of `m`'s memory in use: every free page becomes a user page (movable,
+ * `gfp`), as on a machine that is not idle. A block a scenario frees then goes back on a
+ * free list without merging into a larger one, and the next allocation takes it back
+ * without splitting one, so the freed page is recycled at once, as the races need.
+ * Returns how many pages it took.
+ */
+export function fillFreePages(m: Machine, gfp: number = GFP.HIGHUSER_MOVABLE): number {
+  let n = 0;
+  while (m.allocPages(gfp, 0, 'user') >= 0) n++;
+  return n;
 }
 
 /** A pfn as the kernel prints it. */

@@ -25,7 +25,7 @@ import {
   unlockPage,
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
-import { BUGGY_FIXED, EVERY_PROFILE, hex, raceMachine } from './race_machine.js';
+import { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, hex, raceMachine } from './race_machine.js';
 import { scenario9b, scenario9c } from './refcount_races.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
 import { holdThenPutback } from './vm_tasks.js';
@@ -51,7 +51,8 @@ function* scanner(
  * 9a / S04: the scanner examines tail T1 of an order-2 folio and derives its head H; the
  * folio is freed and H comes back as a published driver page. The 2023 draft
  * (`folio_try_get(page_folio(page))`) then isolates H; `folio_get_nontail_page` fails on
- * the tail.
+ * the tail. The rest of the machine is in use, so the freed folio stays an order-2 block
+ * and the order-0 allocation splits it and returns H.
  */
 export const scenario9a: Scenario = {
   name: '9a',
@@ -65,6 +66,7 @@ export const scenario9a: Scenario = {
     const drv = new RaceDriver(m);
     const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2, 'thp');
     const T1 = H + 1;
+    fillFreePages(m);
     const seen: { out?: IsolateOutcome } = { out: undefined };
     const mistakes = variant === 'buggy' ? { folioTryGetOnHead: true } : undefined;
     function* owner(): KernelGen<number> {

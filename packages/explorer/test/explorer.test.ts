@@ -1,4 +1,4 @@
-import { checkInvariants, type KernelGen, MopsError } from '@mops/core';
+import { __GFP, checkInvariants, GFP, type KernelGen, MopsError, putPage } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   DfsExplorer,
@@ -7,6 +7,7 @@ import {
   execute,
   explore,
   failureSignature,
+  fillFreePages,
   GraphSnapshot,
   inShard,
   mergeShardResults,
@@ -76,6 +77,22 @@ describe('scenario registry', () => {
     } finally {
       unregisterScenario('toy-registry');
     }
+  });
+});
+
+describe('a race machine in use', () => {
+  it('recycles a freed folio without merging it: the next order-0 allocation is its head', () => {
+    const m = raceMachine('v6.3');
+    const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2, 'thp');
+    expect(fillFreePages(m)).toBe(m.nrPages - 4);
+    const zone = m.mem.populatedZones[0];
+    expect(zone.nrFreePages).toBe(0);
+    putPage(m.mem, H);
+    // An order-2 block on its own: its buddy is in use.
+    expect(zone.nrFree[2]).toBe(1);
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 0)).toBe(H);
+    expect([zone.nrFree[0], zone.nrFree[1], zone.nrFreePages]).toEqual([1, 1, 3]);
+    expect(checkInvariants(m).ok).toBe(true);
   });
 });
 
