@@ -92,7 +92,10 @@ export interface Execution {
   readonly tasks: readonly TaskInfo[];
   /** Per-step trace, when requested. */
   readonly trace: TraceRow[] | undefined;
-  /** The machine the run used (a reused machine is overwritten by the next run). */
+  /**
+   * The machine the run used, to read: a reused machine is overwritten by the next run, which
+   * may write back only what this run changed.
+   */
   readonly machine: Machine;
 }
 
@@ -117,11 +120,27 @@ export interface ExecuteOptions {
   memo?: boolean;
 }
 
-/** A node of the tree of step sequences whose states passed the invariant checker. */
+/**
+ * A node of the tree of step sequences: whether the state it leads to passed the invariant
+ * checker and, for a sequence a run ended with, what that run changed in the machine's page
+ * metadata.
+ */
 interface CheckedNode {
   /** The node after each next step, by the id of the task that ran it. */
   readonly kids: (CheckedNode | undefined)[];
   ok: boolean;
+  /** Runs that ended here so far, counted up to 2. */
+  ends: number;
+  /**
+   * The words of the largest buffer (the page metadata) that a run ending here leaves
+   * different from the snapshot, from the second such run on: the next restore writes
+   * back only those.
+   */
+  changed: Int32Array | undefined;
+}
+
+function newNode(): CheckedNode {
+  return { kids: [], ok: false, ends: 0, changed: undefined };
 }
 
 const MEMO_LIMIT = 200_000;
@@ -169,7 +188,7 @@ function findMemo(scenario: Scenario, key: string): Memo {
   }
   let memo = byKey.get(key);
   if (!memo || memo.size > MEMO_LIMIT) {
-    memo = { root: { kids: [], ok: true }, size: 0 };
+    memo = { root: { ...newNode(), ok: true }, size: 0 };
     byKey.set(key, memo);
   }
   return memo;
@@ -178,6 +197,12 @@ function findMemo(scenario: Scenario, key: string): Memo {
 interface Pooled {
   readonly inst: ScenarioInstance;
   readonly snap: GraphSnapshot;
+  /**
+   * Where the last run on this instance ended, when {@link execute} ran it with the memo:
+   * the next restore may then write back only what such a run changes. Taken (cleared) by
+   * every prepare.
+   */
+  ended: CheckedNode | undefined;
 }
 
 const pools = new WeakMap<Scenario, Map<string, Pooled>>();
@@ -212,18 +237,12 @@ function prepare(
 ): ScenarioInstance {
   if (reuse) {
     const c = lastPooled;
-    if (c.scenario === scenario && c.key === key && c.pooled) {
-      c.pooled.snap.restore();
-      c.pooled.inst.start?.();
-      return c.pooled.inst;
-    }
+    if (c.scenario === scenario && c.key === key && c.pooled) return reset(c.pooled);
     let pool = pools.get(scenario);
     const hit = pool?.get(key);
     if (hit) {
       lastPooled = { scenario, key, pooled: hit };
-      hit.snap.restore();
-      hit.inst.start?.();
-      return hit.inst;
+      return reset(hit);
     }
     const inst = scenario.setup({ variant, profile });
     if (inst.start) {
@@ -237,7 +256,9 @@ function prepare(
         pool = new Map();
         pools.set(scenario, pool);
       }
-      pool.set(key, { inst, snap });
+      const pooled: Pooled = { inst, snap, ended: undefined };
+      pool.set(key, pooled);
+      lastPooled = { scenario, key, pooled };
       inst.start();
     }
     return inst;
@@ -245,6 +266,25 @@ function prepare(
   const inst = scenario.setup({ variant, profile });
   inst.start?.();
   return inst;
+}
+
+/**
+ * Restores a pooled instance and starts its tasks. Runs are deterministic, so a run that
+ * ended where an earlier one did changed the same words of the page metadata: from the
+ * second run ending at a node on, the node records them and the restore after a third
+ * writes back only those.
+ */
+function reset(p: Pooled): ScenarioInstance {
+  const end = p.ended;
+  p.ended = undefined;
+  if (end === undefined) p.snap.restore();
+  else if (end.changed !== undefined) p.snap.restoreRuns(end.changed);
+  else {
+    if (++end.ends === 2) end.changed = p.snap.changedRuns();
+    p.snap.restore();
+  }
+  p.inst.start?.();
+  return p.inst;
 }
 
 /** The task that continues without a preemption: `prev` if runnable, else the lowest id. */
@@ -353,6 +393,9 @@ export function execute(
 
   const memo = (opts.memo ?? true) && checkEach ? memoFor(scenario, memoKey) : undefined;
   let node = memo?.root;
+  const pooled = lastPooled.pooled?.inst === inst ? lastPooled.pooled : undefined;
+  // Whether the run stopped in a step that threw, or at maxSteps.
+  let cut = false;
 
   const runq = sched.runnable;
   while (runq.length > 0) {
@@ -376,13 +419,14 @@ export function execute(
     } catch (e) {
       failure = classify(e, steps);
       trace?.push({ task: t.id, point: { op: 'BUG', note: failure.message }, preempted });
+      cut = true;
       break;
     }
     trace?.push({ task: t.id, point, preempted });
     if (node && memo) {
       let kid = node.kids[t.id];
       if (kid === undefined) {
-        kid = { kids: [], ok: false };
+        kid = newNode();
         node.kids[t.id] = kid;
         memo.size++;
       }
@@ -393,6 +437,7 @@ export function execute(
     failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
     if (failure) break;
     if (steps >= maxSteps) {
+      cut = true;
       failure = {
         kind: 'error',
         message: `no end after ${maxSteps} steps (livelock?)`,
@@ -415,5 +460,8 @@ export function execute(
     if (bad !== undefined && bad.length > 0)
       failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
   }
+  // Only a run that ended by itself ends in the state of its node: a step that threw is not
+  // in the tree, and a run cut at maxSteps skipped `finish`.
+  if (pooled !== undefined && node !== undefined && !cut) pooled.ended = node;
   return { decisions, defaultIds, steps, preemptions, failure, tasks, trace, machine: m };
 }

@@ -37,9 +37,11 @@ function isGenerator(o: object): boolean {
 export class GraphSnapshot {
   /** Objects recorded. */
   readonly objects: number;
-  private readonly run: () => void;
+  private readonly run: (runs: Int32Array | undefined) => void;
   private readonly targets: unknown[] = [];
   private readonly saved: unknown[] = [];
+  /** The buffer {@link restoreRuns} may restore in part, as 32-bit words, and its copy. */
+  private readonly ranged: { target: Int32Array; saved: Int32Array } | undefined;
 
   /**
    * Records every object reachable from `roots`, except objects for which `skip` returns
@@ -159,8 +161,17 @@ export class GraphSnapshot {
       keysBySlot.set(i, keys);
       for (const v of values) push(v);
     }
-    for (const group of viewGroups(views)) {
-      if (group.length === 1) {
+    const groups = viewGroups(views);
+    // The largest whole buffer (a machine's page metadata) may be restored in part: see
+    // restoreRuns.
+    const big = largestWholeBuffer(groups);
+    for (const group of groups) {
+      if (group === big) {
+        const whole = new Int32Array(group[0].buffer);
+        const i = slot(whole, whole.slice());
+        this.ranged = { target: whole, saved: this.saved[i] as Int32Array };
+        code.push(`if (R === undefined) t${i}.set(s${i});`, `else copyRuns(t${i}, s${i}, R);`);
+      } else if (group.length === 1) {
         const o = group[0];
         const copy = o.slice();
         const i = slot(o, copy);
@@ -191,7 +202,8 @@ export class GraphSnapshot {
       'prune',
       'sameMap',
       'sameSet',
-      `${prelude.join('\n')}\nreturn function restore() {\n${code.join('\n')}\n};`,
+      'copyRuns',
+      `${prelude.join('\n')}\nreturn function restore(R) {\n${code.join('\n')}\n};`,
     ) as (
       o: unknown[],
       v: unknown[],
@@ -199,14 +211,74 @@ export class GraphSnapshot {
       prune: (o: Record<string, unknown>, keys: string[]) => void,
       sameMap: (o: Map<unknown, unknown>, entries: [unknown, unknown][]) => boolean,
       sameSet: (o: Set<unknown>, values: unknown[]) => boolean,
-    ) => () => void;
-    this.run = compile(this.targets, this.saved, K, prune, sameMap, sameSet);
+      copy: typeof copyRuns,
+    ) => (runs: Int32Array | undefined) => void;
+    this.run = compile(this.targets, this.saved, K, prune, sameMap, sameSet, copyRuns);
   }
 
   /** Writes every recorded value back. */
   restore(): void {
-    this.run();
+    this.run(undefined);
   }
+
+  /**
+   * {@link restore}, except that of the largest buffer only the words in `runs` (pairs of
+   * start and end word indices, from {@link changedRuns}) are written back: the caller
+   * knows that no other word of it changed since the snapshot.
+   */
+  restoreRuns(runs: Int32Array): void {
+    this.run(runs);
+  }
+
+  /**
+   * Where the largest buffer now differs from the snapshot: sorted, disjoint runs of
+   * 32-bit words, in {@link RUN_WORDS}-word chunks, as pairs of start and end indices.
+   * Empty when nothing differs, or when the snapshot holds no buffer large enough.
+   */
+  changedRuns(): Int32Array {
+    const r = this.ranged;
+    if (r === undefined) return new Int32Array(0);
+    const { target, saved } = r;
+    const out: number[] = [];
+    const n = target.length;
+    for (let c = 0; c < n; c += RUN_WORDS) {
+      const e = Math.min(n, c + RUN_WORDS);
+      let w = c;
+      while (w < e && target[w] === saved[w]) w++;
+      if (w === e) continue;
+      if (out.length > 0 && out[out.length - 1] === c) out[out.length - 1] = e;
+      else out.push(c, e);
+    }
+    return Int32Array.from(out);
+  }
+}
+
+/** Copies the words of `runs` (pairs of start and end indices) from `from` to `to`. */
+function copyRuns(to: Int32Array, from: Int32Array, runs: Int32Array): void {
+  for (let j = 0; j < runs.length; j += 2)
+    for (let w = runs[j], e = runs[j + 1]; w < e; w++) to[w] = from[w];
+}
+
+/** Granularity of {@link GraphSnapshot.changedRuns}, in 32-bit words (64 bytes). */
+export const RUN_WORDS = 16;
+
+/** Buffers smaller than this are always restored whole. */
+const RANGED_MIN_BYTES = 4096;
+
+/**
+ * The group that covers the largest whole buffer of at least {@link RANGED_MIN_BYTES}
+ * bytes (a multiple of 4), if any.
+ */
+function largestWholeBuffer(groups: readonly View[][]): View[] | undefined {
+  let best: View[] | undefined;
+  for (const g of groups) {
+    const buffer = g[0].buffer;
+    const len = buffer.byteLength;
+    const whole = g.length > 1 || (g[0].byteOffset === 0 && g[0].byteLength === len);
+    if (!whole || len < RANGED_MIN_BYTES || len % 4 !== 0) continue;
+    if (best === undefined || len > best[0].buffer.byteLength) best = g;
+  }
+  return best;
 }
 
 /** A typed array, as the snapshot uses it. */
