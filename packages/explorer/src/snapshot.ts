@@ -40,8 +40,10 @@ export class GraphSnapshot {
   private readonly run: (runs: Int32Array | undefined) => void;
   private readonly targets: unknown[] = [];
   private readonly saved: unknown[] = [];
-  /** The buffer {@link restoreRuns} may restore in part, as 32-bit words, and its copy. */
-  private readonly ranged: { target: Int32Array; saved: Int32Array } | undefined;
+  /** The buffers {@link restoreRuns} may restore in part, as 32-bit words. */
+  private readonly rangedTargets: Int32Array[] = [];
+  /** Their recorded words. */
+  private readonly rangedSaved: Int32Array[] = [];
 
   /**
    * Records every object reachable from `roots`, except objects for which `skip` returns
@@ -162,15 +164,16 @@ export class GraphSnapshot {
       for (const v of values) push(v);
     }
     const groups = viewGroups(views);
-    // The largest whole buffer (a machine's page metadata) may be restored in part: see
-    // restoreRuns.
-    const big = largestWholeBuffer(groups);
+    // Whole buffers of some size (a machine's page metadata, its zones' counters and list
+    // heads) may be restored in part: see restoreRuns.
+    const wholeSets: string[] = [];
     for (const group of groups) {
-      if (group === big) {
-        const whole = new Int32Array(group[0].buffer);
-        const i = slot(whole, whole.slice());
-        this.ranged = { target: whole, saved: this.saved[i] as Int32Array };
-        code.push(`if (R === undefined) t${i}.set(s${i});`, `else copyRuns(t${i}, s${i}, R);`);
+      if (isRanged(group)) {
+        const words = new Int32Array(group[0].buffer);
+        const i = slot(words, words.slice());
+        this.rangedTargets.push(words);
+        this.rangedSaved.push(this.saved[i] as Int32Array);
+        wholeSets.push(`t${i}.set(s${i});`);
       } else if (group.length === 1) {
         const o = group[0];
         const copy = o.slice();
@@ -193,6 +196,8 @@ export class GraphSnapshot {
         code.push(`t${i}.set(s${i});`);
       }
     }
+    if (wholeSets.length > 0)
+      code.push(`if (R === undefined) {`, ...wholeSets, `} else copyRuns(RT, RS, R);`);
     this.objects = this.targets.length;
     const K: (string[] | undefined)[] = this.targets.map((_, i) => keysBySlot.get(i));
     const compile = new Function(
@@ -203,6 +208,8 @@ export class GraphSnapshot {
       'sameMap',
       'sameSet',
       'copyRuns',
+      'RT',
+      'RS',
       `${prelude.join('\n')}\nreturn function restore(R) {\n${code.join('\n')}\n};`,
     ) as (
       o: unknown[],
@@ -212,8 +219,20 @@ export class GraphSnapshot {
       sameMap: (o: Map<unknown, unknown>, entries: [unknown, unknown][]) => boolean,
       sameSet: (o: Set<unknown>, values: unknown[]) => boolean,
       copy: typeof copyRuns,
+      rt: Int32Array[],
+      rs: Int32Array[],
     ) => (runs: Int32Array | undefined) => void;
-    this.run = compile(this.targets, this.saved, K, prune, sameMap, sameSet, copyRuns);
+    this.run = compile(
+      this.targets,
+      this.saved,
+      K,
+      prune,
+      sameMap,
+      sameSet,
+      copyRuns,
+      this.rangedTargets,
+      this.rangedSaved,
+    );
   }
 
   /** Writes every recorded value back. */
@@ -222,63 +241,69 @@ export class GraphSnapshot {
   }
 
   /**
-   * {@link restore}, except that of the largest buffer only the words in `runs` (pairs of
-   * start and end word indices, from {@link changedRuns}) are written back: the caller
-   * knows that no other word of it changed since the snapshot.
+   * {@link restore}, except that of the whole buffers of {@link RANGED_MIN_BYTES} or more
+   * only the words in `runs` (from {@link changedRuns}) are written back: the caller knows
+   * that no other word of them changed since the snapshot.
    */
   restoreRuns(runs: Int32Array): void {
     this.run(runs);
   }
 
   /**
-   * Where the largest buffer now differs from the snapshot: sorted, disjoint runs of
-   * 32-bit words, in {@link RUN_WORDS}-word chunks, as pairs of start and end indices.
-   * Empty when nothing differs, or when the snapshot holds no buffer large enough.
+   * Where the whole buffers of {@link RANGED_MIN_BYTES} or more now differ from the
+   * snapshot, in {@link RUN_WORDS}-word chunks: triples of buffer index, start and end word
+   * index, sorted and disjoint. Empty when nothing differs.
    */
   changedRuns(): Int32Array {
-    const r = this.ranged;
-    if (r === undefined) return new Int32Array(0);
-    const { target, saved } = r;
     const out: number[] = [];
-    const n = target.length;
-    for (let c = 0; c < n; c += RUN_WORDS) {
-      const e = Math.min(n, c + RUN_WORDS);
-      let w = c;
-      while (w < e && target[w] === saved[w]) w++;
-      if (w === e) continue;
-      if (out.length > 0 && out[out.length - 1] === c) out[out.length - 1] = e;
-      else out.push(c, e);
+    for (let g = 0; g < this.rangedTargets.length; g++) {
+      const target = this.rangedTargets[g];
+      const saved = this.rangedSaved[g];
+      const n = target.length;
+      for (let c = 0; c < n; c += RUN_WORDS) {
+        const e = Math.min(n, c + RUN_WORDS);
+        let w = c;
+        while (w < e && target[w] === saved[w]) w++;
+        if (w === e) continue;
+        const last = out.length - 1;
+        if (last > 0 && out[last - 2] === g && out[last] === c) out[last] = e;
+        else out.push(g, c, e);
+      }
     }
     return Int32Array.from(out);
   }
 }
 
-/** Copies the words of `runs` (pairs of start and end indices) from `from` to `to`. */
-function copyRuns(to: Int32Array, from: Int32Array, runs: Int32Array): void {
-  for (let j = 0; j < runs.length; j += 2)
-    for (let w = runs[j], e = runs[j + 1]; w < e; w++) to[w] = from[w];
+/** Copies the words of `runs` (triples of buffer, start and end) from `from` to `to`. */
+function copyRuns(to: Int32Array[], from: Int32Array[], runs: Int32Array): void {
+  for (let j = 0; j < runs.length; j += 3) {
+    const t = to[runs[j]];
+    const f = from[runs[j]];
+    const e = runs[j + 2];
+    let w = runs[j + 1];
+    // Runs are whole chunks of RUN_WORDS (but for a buffer's last): unrolled, a word costs
+    // a third of what it does in a plain loop.
+    for (; w + 4 <= e; w += 4) {
+      t[w] = f[w];
+      t[w + 1] = f[w + 1];
+      t[w + 2] = f[w + 2];
+      t[w + 3] = f[w + 3];
+    }
+    for (; w < e; w++) t[w] = f[w];
+  }
 }
 
-/** Granularity of {@link GraphSnapshot.changedRuns}, in 32-bit words (64 bytes). */
-export const RUN_WORDS = 16;
+/** Granularity of {@link GraphSnapshot.changedRuns}, in 32-bit words (16 bytes). */
+export const RUN_WORDS = 4;
 
 /** Buffers smaller than this are always restored whole. */
-const RANGED_MIN_BYTES = 4096;
+const RANGED_MIN_BYTES = 256;
 
-/**
- * The group that covers the largest whole buffer of at least {@link RANGED_MIN_BYTES}
- * bytes (a multiple of 4), if any.
- */
-function largestWholeBuffer(groups: readonly View[][]): View[] | undefined {
-  let best: View[] | undefined;
-  for (const g of groups) {
-    const buffer = g[0].buffer;
-    const len = buffer.byteLength;
-    const whole = g.length > 1 || (g[0].byteOffset === 0 && g[0].byteLength === len);
-    if (!whole || len < RANGED_MIN_BYTES || len % 4 !== 0) continue;
-    if (best === undefined || len > best[0].buffer.byteLength) best = g;
-  }
-  return best;
+/** Whether `group` covers a whole buffer of at least {@link RANGED_MIN_BYTES}, in words. */
+function isRanged(group: readonly View[]): boolean {
+  const len = group[0].buffer.byteLength;
+  const whole = group.length > 1 || (group[0].byteOffset === 0 && group[0].byteLength === len);
+  return whole && len >= RANGED_MIN_BYTES && len % 4 === 0;
 }
 
 /** A typed array, as the snapshot uses it. */

@@ -10,31 +10,43 @@ import {
 } from '../src/index.js';
 
 describe('partial restores of the page metadata', () => {
-  it('changedRuns finds the changed 64-byte chunks and restoreRuns writes back only those', () => {
+  it('changedRuns finds the changed 16-byte chunks and restoreRuns writes back only those', () => {
     const big = new Int32Array(2048);
     const small = new Int32Array(8);
-    const o = { big, small, n: 1 };
+    const mid = new Uint8Array(256);
+    const o = { big, small, mid, n: 1 };
     const snap = new GraphSnapshot([o]);
     expect(snap.changedRuns()).toEqual(new Int32Array(0));
     big[3] = 7;
-    big[17] = 8; // the next chunk: one run of two chunks
+    big[4] = 8; // the next chunk: one run of two chunks
+    big[17] = 6;
     big[2047] = 9;
     small[0] = 5;
+    mid[255] = 3;
     o.n = 2;
     const runs = snap.changedRuns();
-    expect([...runs]).toEqual([0, 32, 2032, 2048]);
+    // Triples of buffer, start word and end word; mid (64 words) changed in its last chunk.
+    const triples: number[][] = [];
+    for (let j = 0; j < runs.length; j += 3) triples.push([...runs.subarray(j, j + 3)]);
+    const bigIndex = triples.find((t) => t[1] === 0)?.[0];
+    expect(triples.filter((t) => t[0] === bigIndex).map((t) => t.slice(1))).toEqual([
+      [0, 8],
+      [16, 20],
+      [2044, 2048],
+    ]);
+    expect(triples.filter((t) => t[0] !== bigIndex).map((t) => t.slice(1))).toEqual([[60, 64]]);
     // A word outside the runs is left as it is: the caller vouches that none changed.
     big[100] = 1;
     snap.restoreRuns(runs);
-    expect([big[3], big[17], big[2047], big[100]]).toEqual([0, 0, 0, 1]);
+    expect([big[3], big[4], big[17], big[2047], big[100], mid[255]]).toEqual([0, 0, 0, 0, 1, 0]);
     // Everything else is restored whole.
     expect([small[0], o.n]).toEqual([0, 1]);
     snap.restore();
     expect(big[100]).toBe(0);
   });
 
-  it('buffers under 4 KiB are always restored whole', () => {
-    const a = new Int32Array(512);
+  it('buffers under 256 bytes are always restored whole', () => {
+    const a = new Int32Array(63);
     const snap = new GraphSnapshot([{ a }]);
     a[5] = 1;
     expect(snap.changedRuns()).toEqual(new Int32Array(0));
