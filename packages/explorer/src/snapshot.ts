@@ -241,7 +241,7 @@ export class GraphSnapshot {
   }
 
   /**
-   * {@link restore}, except that of the whole buffers of {@link RANGED_MIN_BYTES} or more
+   * {@link restore}, except that of the whole buffers of 256 bytes or more
    * only the words in `runs` (from {@link changedRuns}) are written back: the caller knows
    * that no other word of them changed since the snapshot.
    */
@@ -250,7 +250,7 @@ export class GraphSnapshot {
   }
 
   /**
-   * Where the whole buffers of {@link RANGED_MIN_BYTES} or more now differ from the
+   * Where the whole buffers of 256 bytes or more now differ from the
    * snapshot, in {@link RUN_WORDS}-word chunks: triples of buffer index, start and end word
    * index, sorted and disjoint. Empty when nothing differs.
    */
