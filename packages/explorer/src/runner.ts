@@ -122,8 +122,8 @@ export interface ExecuteOptions {
 
 /**
  * A node of the tree of step sequences: whether the state it leads to passed the invariant
- * checker and, for a sequence a run ended with, what that run changed in the machine's page
- * metadata.
+ * checker and, for a sequence a run ended with, what that run changed in the machine's
+ * buffers (page metadata, zone counters, list heads).
  */
 interface CheckedNode {
   /** The node after each next step, by the id of the task that ran it. */
@@ -132,9 +132,9 @@ interface CheckedNode {
   /** Runs that ended here so far, counted up to 2. */
   ends: number;
   /**
-   * The words of the largest buffer (the page metadata) that a run ending here leaves
-   * different from the snapshot, from the second such run on: the next restore writes
-   * back only those.
+   * The words of the snapshot's larger buffers that a run ending here leaves different
+   * from the snapshot ({@link GraphSnapshot.changedRuns}), from the second such run on:
+   * the next restore writes back only those.
    */
   changed: Int32Array | undefined;
 }
@@ -270,9 +270,9 @@ function prepare(
 
 /**
  * Restores a pooled instance and starts its tasks. Runs are deterministic, so a run that
- * ended where an earlier one did changed the same words of the page metadata: from the
- * second run ending at a node on, the node records them and the restore after a third
- * writes back only those.
+ * ended where an earlier one did changed the same words of the machine's buffers: from the
+ * second run ending at a node on, the node records them, and the restore after any later
+ * run ending there writes back only those.
  */
 function reset(p: Pooled): ScenarioInstance {
   const end = p.ended;
