@@ -189,6 +189,16 @@ describe('mops explore / replay / scenarios', () => {
     expect(list.find((s) => s.name === '9c')?.variants).toEqual(['buggy', 'fixed', 'no-ptl']);
   });
 
+  it('lists the scenarios as a table whose descriptions start in one column', async () => {
+    const r = await mops('scenarios');
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines.find((l) => l.startsWith('9c '))).toContain('buggy|fixed|no-ptl');
+    // name, variants, description: columns two spaces or more apart.
+    const described = lines.map((l) => l.indexOf(l.split(/ {2,}/)[2] ?? '\0'));
+    expect(described.every((i) => i > 0)).toBe(true);
+    expect(new Set(described).size).toBe(1);
+  });
+
   it.each(['9a', '9d', '9e'])(
     '%s buggy: explore exits 1 with a schedule whose replay fails again; fixed passes',
     async (name) => {

@@ -7,6 +7,9 @@
  */
 
 import { explore, replay } from '@mops/explorer';
+import { registerOnePageRelease } from './own_race.js';
+
+export { onePageRelease, registerOnePageRelease } from './own_race.js';
 
 /** What the hunt found. */
 export interface Hunt {
@@ -35,6 +38,38 @@ export function hunt(): Hunt {
   return {
     bug: { schedule: found.schedule, report: found.report ?? '', steps: found.steps ?? 0 },
     replayFails: again.failed,
+    fixed: {
+      schedules: fixed.schedules,
+      exhausted: fixed.exhausted === true,
+      failed: fixed.failed,
+    },
+  };
+}
+
+/** What hunting the race of one's own driver found. */
+export interface OwnHunt {
+  /** The buggy variant: the shrunk failure and its report. */
+  readonly bug: { readonly message: string; readonly report: string; readonly steps: number };
+  /** The fixed variant: schedules DFS ran, whether it exhausted the bound, whether it failed. */
+  readonly fixed: {
+    readonly schedules: number;
+    readonly exhausted: boolean;
+    readonly failed: boolean;
+  };
+}
+
+/** Registers the one-page driver's race, lets random runs find the bug and DFS clear the fix. */
+export function huntOwnRace(): OwnHunt {
+  registerOnePageRelease();
+  const found = explore('onepage-release', { variant: 'buggy', strategy: 'random', runs: 1000 });
+  if (!found.failed) throw new Error('the explorer should find the early release');
+  const fixed = explore('onepage-release', { variant: 'fixed', strategy: 'dfs', bound: 2 });
+  return {
+    bug: {
+      message: found.failure?.message ?? '',
+      report: found.report ?? '',
+      steps: found.steps ?? 0,
+    },
     fixed: {
       schedules: fixed.schedules,
       exhausted: fixed.exhausted === true,

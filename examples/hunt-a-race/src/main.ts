@@ -1,9 +1,16 @@
 /** Prints the hunt. */
-import { hunt } from './index.js';
+import { hunt, huntOwnRace } from './index.js';
 
 const h = hunt();
 console.log(h.bug.report);
 console.log(`replaying ${h.bug.schedule}: ${h.replayFails ? 'fails again' : 'passes'}`);
 console.log(
   `fixed variant: ${h.fixed.schedules} schedules, bound ${h.fixed.exhausted ? 'exhausted' : 'not exhausted'}, ${h.fixed.failed ? 'FAILED' : 'no failure'}`,
+);
+
+const own = huntOwnRace();
+console.log(`\nyour own driver's race: ${own.bug.message}`);
+console.log(own.bug.report);
+console.log(
+  `released by the rule: ${own.fixed.schedules} schedules, bound ${own.fixed.exhausted ? 'exhausted' : 'not exhausted'}, ${own.fixed.failed ? 'FAILED' : 'no failure'}`,
 );

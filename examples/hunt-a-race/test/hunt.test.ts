@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hunt } from '../src/index.js';
+import { hunt, huntOwnRace } from '../src/index.js';
 
 describe('hunt-a-race example', () => {
   it('finds 9a, reproduces it by replay, and proves the fix within the bound', () => {
@@ -9,5 +9,15 @@ describe('hunt-a-race example', () => {
     expect(h.replayFails).toBe(true);
     expect(h.fixed).toEqual({ schedules: expect.any(Number), exhausted: true, failed: false });
     expect(h.fixed.schedules).toBeGreaterThan(0);
+  });
+
+  it("finds a driver's early release of an isolated page, and clears the release by the rule", () => {
+    const h = huntOwnRace();
+    expect(h.bug.message).toMatch(
+      /the VM called putback_page\(0x[0-9a-f]+\) for a page the driver released/,
+    );
+    expect(h.bug.report).toContain('mops replay onepage-release --variant buggy');
+    expect(h.fixed).toEqual({ schedules: expect.any(Number), exhausted: true, failed: false });
+    expect(h.fixed.schedules).toBeGreaterThan(1);
   });
 });

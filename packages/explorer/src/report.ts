@@ -97,10 +97,11 @@ export function formatReport(ctx: ReportContext, e: Execution): string {
     if (e.failure.detail && e.failure.detail !== e.failure.message)
       lines.push(...e.failure.detail.split('\n').map((l) => `  ${l}`));
   } else lines.push('passed: no oracle fired');
-  const size = `${e.steps} steps, ${e.preemptions} preemption${e.preemptions === 1 ? '' : 's'}`;
+  const size = scheduleSize(e.steps, e.preemptions);
+  const from = ctx.shrunkFrom;
   lines.push(
-    ctx.shrunkFrom
-      ? `schedule: ${size} (shrunk from ${ctx.shrunkFrom.steps} steps, ${ctx.shrunkFrom.preemptions} preemptions)`
+    from
+      ? `schedule: ${size} (shrunk from ${scheduleSize(from.steps, from.preemptions)})`
       : `schedule: ${size}`,
   );
   lines.push('');
@@ -112,4 +113,9 @@ export function formatReport(ctx: ReportContext, e: Execution): string {
     );
   lines.push(`replay: ${replayCommand(ctx)}`);
   return lines.join('\n');
+}
+
+/** `7 steps, 1 preemption`. */
+function scheduleSize(steps: number, preemptions: number): string {
+  return `${steps} step${steps === 1 ? '' : 's'}, ${preemptions} preemption${preemptions === 1 ? '' : 's'}`;
 }

@@ -141,9 +141,13 @@ export function replayCommand(
 /** Runs `mops scenarios`. */
 export function scenariosCommand(io: Io, json: boolean): number {
   const list = scenarios();
-  if (json) io.out(`${JSON.stringify(list, null, 2)}\n`);
-  else
-    for (const s of list)
-      io.out(`${s.name.padEnd(28)} ${s.variants.join('|').padEnd(12)} ${s.description}\n`);
+  if (json) {
+    io.out(`${JSON.stringify(list, null, 2)}\n`);
+    return 0;
+  }
+  const names = Math.max(...list.map((s) => s.name.length));
+  const variants = Math.max(...list.map((s) => s.variants.join('|').length));
+  for (const s of list)
+    io.out(`${s.name.padEnd(names)}  ${s.variants.join('|').padEnd(variants)}  ${s.description}\n`);
   return 0;
 }

@@ -1,0 +1,111 @@
+/**
+ * A race between the VM and a driver of your own, as a scenario the explorer can hunt: a
+ * one-page driver takes its page back while compaction may hold it isolated (spec §4, the
+ * owner-release rule of v4.8–v6.3).
+ *
+ * - `buggy`: the driver just drops its reference and forgets the page. If the VM isolated
+ *   the page first, it later calls the driver's `putback_page` for a page the driver no
+ *   longer owns.
+ * - `fixed`: the driver releases the page as the rule says, `__ClearPageMovable` under the
+ *   page lock and then its reference. The VM sees that the owner let go and frees the page
+ *   itself, without calling back.
+ * @module
+ */
+
+import {
+  __ClearPageMovable,
+  __SetPageMovable,
+  createMachine,
+  defineMovableOps,
+  GFP,
+  isolatedOk,
+  isolateMovablePage,
+  type KernelGen,
+  lockPage,
+  type Machine,
+  type MovableOperations,
+  putPage,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+import { holdThenPutback, registerScenario, type Scenario } from '@mops/explorer';
+
+/** A driver that owns one movable page and may take it back at any time. */
+class OnePageDriver {
+  /** Pages the driver owns. */
+  readonly owned = new Set<number>();
+  /** Callbacks the VM made for pages the driver does not own. */
+  readonly wrongCalls: string[] = [];
+  readonly ops: MovableOperations;
+
+  constructor(readonly m: Machine) {
+    this.ops = defineMovableOps('onepage', {
+      isolatePage: (page: number) => this.owned.has(page),
+      migratePage: (_dst: number, src: number) => {
+        this.wrongCalls.push(`migrate_page(0x${src.toString(16)})`);
+        return -11; // -EAGAIN: this driver never moves its page
+      },
+      putbackPage: (page: number) => {
+        if (!this.owned.has(page)) this.wrongCalls.push(`putback_page(0x${page.toString(16)})`);
+      },
+    });
+  }
+
+  /** Allocates the page and publishes it as movable, under the page lock. */
+  publish(): number {
+    const { m } = this;
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'onepage');
+    trylockPage(m.mem, pfn);
+    __SetPageMovable(m.mem, pfn, this.ops);
+    unlockPage(m, pfn);
+    this.owned.add(pfn);
+    return pfn;
+  }
+
+  /** Takes the page back: by the rule (`fixed`) or by just dropping it (`buggy`). */
+  *release(pfn: number, byTheRule: boolean): KernelGen {
+    const { m } = this;
+    if (byTheRule) {
+      yield* lockPage(m, pfn);
+      if (m.sched.preemptible) yield { op: '__ClearPageMovable', pfn };
+      __ClearPageMovable(m.mem, pfn);
+      unlockPage(m, pfn);
+    }
+    this.owned.delete(pfn);
+    if (m.sched.preemptible) yield { op: 'put_page', pfn };
+    putPage(m.mem, pfn);
+  }
+}
+
+/** The scenario: compaction isolates the page and puts it back while the driver releases it. */
+export const onePageRelease: Scenario = {
+  name: 'onepage-release',
+  description: 'a one-page driver takes back a page the VM may hold isolated',
+  variants: ['buggy', 'fixed'],
+  // v6.17 has no __ClearPageMovable: a driver cannot release an isolated page there.
+  profiles: ['v6.3', 'v6.0', 'v4.8'],
+  setup({ variant, profile }) {
+    const m = createMachine({ memory: '2M', zones: 'normal-only', contents: false, profile });
+    const drv = new OnePageDriver(m);
+    const pfn = drv.publish();
+    function* compactor(): KernelGen {
+      const res = yield* isolateMovablePage(m, pfn, 0);
+      if (isolatedOk(res)) yield* holdThenPutback(m, pfn);
+    }
+    return {
+      machine: m,
+      // What the runs change outside the machine, restored when the instance is reused.
+      state: [drv],
+      start: () => {
+        m.sched.spawn('compactor', compactor);
+        m.sched.spawn('driver', () => drv.release(pfn, variant === 'fixed'));
+      },
+      check: () => drv.wrongCalls.map((c) => `the VM called ${c} for a page the driver released`),
+    };
+  },
+};
+
+/** Registers the scenario, so `explore('onepage-release', …)` and `mops explore` find it. */
+export function registerOnePageRelease(): void {
+  registerScenario(onePageRelease, { replace: true });
+}
