@@ -58,12 +58,20 @@ export interface OwnHunt {
   };
 }
 
-/** Registers the one-page driver's race, lets random runs find the bug and DFS clear the fix. */
-export function huntOwnRace(): OwnHunt {
+/**
+ * Registers the one-page driver's race, lets random runs find the bug and DFS clear the fix
+ * on one release (`v6.3`, `v6.0` or `v4.8`).
+ */
+export function huntOwnRace(profile = 'v6.3'): OwnHunt {
   registerOnePageRelease();
-  const found = explore('onepage-release', { variant: 'buggy', strategy: 'random', runs: 1000 });
+  const found = explore('onepage-release', { variant: 'buggy', strategy: 'random', profile });
   if (!found.failed) throw new Error('the explorer should find the early release');
-  const fixed = explore('onepage-release', { variant: 'fixed', strategy: 'dfs', bound: 2 });
+  const fixed = explore('onepage-release', {
+    variant: 'fixed',
+    strategy: 'dfs',
+    bound: 2,
+    profile,
+  });
   return {
     bug: {
       message: found.failure?.message ?? '',

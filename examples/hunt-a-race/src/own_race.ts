@@ -15,6 +15,7 @@
 import {
   __ClearPageMovable,
   __SetPageMovable,
+  type AddressSpace,
   createMachine,
   defineMovableOps,
   GFP,
@@ -24,6 +25,7 @@ import {
   lockPage,
   type Machine,
   type MovableOperations,
+  makeAddressSpace,
   putPage,
   trylockPage,
   unlockPage,
@@ -37,6 +39,8 @@ class OnePageDriver {
   /** Callbacks the VM made for pages the driver does not own. */
   readonly wrongCalls: string[] = [];
   readonly ops: MovableOperations;
+  /** What `page->mapping` points to: v4.8 an address_space, v6.0/v6.3 the ops. */
+  private readonly target: AddressSpace | MovableOperations;
 
   constructor(readonly m: Machine) {
     this.ops = defineMovableOps('onepage', {
@@ -49,6 +53,10 @@ class OnePageDriver {
         if (!this.owned.has(page)) this.wrongCalls.push(`putback_page(0x${page.toString(16)})`);
       },
     });
+    this.target =
+      m.profile.movableMarker === 'address_space'
+        ? makeAddressSpace('onepage', this.ops)
+        : this.ops;
   }
 
   /** Allocates the page and publishes it as movable, under the page lock. */
@@ -56,7 +64,7 @@ class OnePageDriver {
     const { m } = this;
     const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'onepage');
     trylockPage(m.mem, pfn);
-    __SetPageMovable(m.mem, pfn, this.ops);
+    __SetPageMovable(m.mem, pfn, this.target);
     unlockPage(m, pfn);
     this.owned.add(pfn);
     return pfn;

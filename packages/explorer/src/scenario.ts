@@ -33,6 +33,12 @@ export interface ScenarioInstance {
    * Spawns the racing tasks. When present, `setup` must not spawn them itself, and the
    * explorer may reuse the instance for many schedules: it snapshots the machine and
    * {@link state} before the first `start` and restores them before each later one.
+   *
+   * A reused instance must run deterministically: what a run does may depend only on the
+   * machine, {@link state} and the schedule, never on anything else a run leaves behind
+   * (a counter in a closure, a module-level cache). The explorer relies on it: once two
+   * runs ended on the same sequence of steps, it restores after the next such run only the
+   * words of the machine's buffers those runs changed.
    */
   readonly start?: () => void;
   /**
