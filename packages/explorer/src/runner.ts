@@ -129,7 +129,7 @@ interface CheckedNode {
   /** The node after each next step, by the id of the task that ran it. */
   readonly kids: (CheckedNode | undefined)[];
   ok: boolean;
-  /** Runs that ended here so far, counted up to 2. */
+  /** Runs that ended here so far, counted up to 3 (from then on restores are partial). */
   ends: number;
   /**
    * The words of the snapshot's larger buffers that a run ending here leaves different
@@ -237,12 +237,12 @@ function prepare(
 ): ScenarioInstance {
   if (reuse) {
     const c = lastPooled;
-    if (c.scenario === scenario && c.key === key && c.pooled) return reset(c.pooled);
+    if (c.scenario === scenario && c.key === key && c.pooled) return reset(c.pooled, scenario);
     let pool = pools.get(scenario);
     const hit = pool?.get(key);
     if (hit) {
       lastPooled = { scenario, key, pooled: hit };
-      return reset(hit);
+      return reset(hit, scenario);
     }
     const inst = scenario.setup({ variant, profile });
     if (inst.start) {
@@ -270,21 +270,47 @@ function prepare(
 
 /**
  * Restores a pooled instance and starts its tasks. Runs are deterministic, so a run that
- * ended where an earlier one did changed the same words of the machine's buffers: from the
- * second run ending at a node on, the node records them, and the restore after any later
- * run ending there writes back only those.
+ * ended where an earlier one did changed the same words of the machine's buffers: the
+ * second run ending at a node records them, the third is checked against them (a
+ * `MopsError('E_STATE')` when they differ), and the restore after any later run ending
+ * there writes back only those.
  */
-function reset(p: Pooled): ScenarioInstance {
+function reset(p: Pooled, scenario: Scenario): ScenarioInstance {
   const end = p.ended;
   p.ended = undefined;
   if (end === undefined) p.snap.restore();
-  else if (end.changed !== undefined) p.snap.restoreRuns(end.changed);
+  else if (end.ends === 3) p.snap.restoreRuns(end.changed as Int32Array);
   else {
-    if (++end.ends === 2) end.changed = p.snap.changedRuns();
+    const n = ++end.ends;
+    const now = n > 1 ? p.snap.changedRuns() : undefined;
     p.snap.restore();
+    if (n === 2) end.changed = now;
+    // The third run ending here: check once that it changed what the second did.
+    else if (n === 3 && !sameWords(now as Int32Array, end.changed as Int32Array)) {
+      // Start over at this node: the machine itself was restored whole.
+      end.ends = 0;
+      end.changed = undefined;
+      throw nondeterministic(scenario);
+    }
   }
   p.inst.start?.();
   return p.inst;
+}
+
+function sameWords(a: Int32Array, b: Int32Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function nondeterministic(scenario: Scenario): MopsError {
+  return new MopsError(
+    'E_STATE',
+    `scenario ${scenario.name}: two runs that ended on the same steps left the machine in different states; ` +
+      'a run must depend only on the machine, the scenario state and the schedule ' +
+      '(and a run’s machine must not be changed afterwards)',
+    'scenario',
+  );
 }
 
 /** The task that continues without a preemption: `prev` if runnable, else the lowest id. */

@@ -1,12 +1,18 @@
-import { checkInvariants } from '@mops/core';
+import { checkInvariants, GFP, type KernelGen, MopsError } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   BUILTIN_SCENARIOS,
   execute,
+  explore,
   GraphSnapshot,
   PctChooser,
   prepareInstance,
   RandomChooser,
+  ReplayChooser,
+  raceMachine,
+  registerScenario,
+  type Scenario,
+  unregisterScenario,
 } from '../src/index.js';
 
 describe('partial restores of the page metadata', () => {
@@ -75,4 +81,59 @@ describe('partial restores of the page metadata', () => {
       }
     },
   );
+});
+
+describe('a reused instance that does not run deterministically', () => {
+  it('is reported (E_STATE) instead of being restored in part', () => {
+    let calls = 0;
+    const sc: Scenario = {
+      name: 'toy-nondeterministic',
+      description: 'allocates one page more on every run: a counter outside its state',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: () => {
+        const m = raceMachine('v6.3');
+        return {
+          machine: m,
+          start: () => {
+            const n = ++calls;
+            m.sched.spawn('t', function* (): KernelGen {
+              if (m.sched.preemptible) yield { op: 'step' };
+              for (let i = 0; i < n; i++) m.allocPages(GFP.KERNEL, 0);
+            });
+          },
+        };
+      },
+    };
+    registerScenario(sc);
+    try {
+      const e = (() => {
+        try {
+          explore('toy-nondeterministic', { runs: 10 });
+        } catch (err) {
+          return err;
+        }
+      })();
+      expect(e).toBeInstanceOf(MopsError);
+      expect((e as MopsError).code).toBe('E_STATE');
+      expect((e as MopsError).message).toMatch(
+        /toy-nondeterministic: two runs that ended on the same steps/,
+      );
+    } finally {
+      unregisterScenario('toy-nondeterministic');
+    }
+  });
+
+  it('is reported when a run’s machine was changed afterwards', () => {
+    const sc = BUILTIN_SCENARIOS.find((s) => s.name === '9e');
+    if (!sc) throw new Error('9e');
+    const run = () => execute(sc, 'fixed', 'v6.3', new ReplayChooser([1, 2]));
+    run();
+    run();
+    const e = run();
+    e.machine.allocPages(GFP.KERNEL, 0);
+    expect(() => run()).toThrow(/two runs that ended on the same steps/);
+    // Restored whole before the error: the next runs start from the snapshot again.
+    for (let i = 0; i < 4; i++) expect(checkInvariants(run().machine).ok).toBe(true);
+  });
 });
