@@ -241,18 +241,18 @@ export class GraphSnapshot {
   }
 
   /**
-   * {@link restore}, except that of the whole buffers of 256 bytes or more
-   * only the words in `runs` (from {@link changedRuns}) are written back: the caller knows
-   * that no other word of them changed since the snapshot.
+   * {@link restore}, except that of the whole buffers of 256 bytes or more only the words
+   * in `runs` (from {@link changedRuns}) are written back: the caller knows that no other
+   * word of them changed since the snapshot.
    */
   restoreRuns(runs: Int32Array): void {
     this.run(runs);
   }
 
   /**
-   * Where the whole buffers of 256 bytes or more now differ from the
-   * snapshot, in {@link RUN_WORDS}-word chunks: triples of buffer index, start and end word
-   * index, sorted and disjoint. Empty when nothing differs.
+   * Where the whole buffers of 256 bytes or more now differ from the snapshot, in
+   * {@link RUN_WORDS}-word chunks: triples of buffer index, start and end word index,
+   * sorted and disjoint. Empty when nothing differs.
    */
   changedRuns(): Int32Array {
     const out: number[] = [];
