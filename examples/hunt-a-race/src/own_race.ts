@@ -18,6 +18,7 @@ import {
   type AddressSpace,
   createMachine,
   defineMovableOps,
+  Errno,
   GFP,
   isolatedOk,
   isolateMovablePage,
@@ -47,7 +48,7 @@ class OnePageDriver {
       isolatePage: (page: number) => this.owned.has(page),
       migratePage: (_dst: number, src: number) => {
         this.wrongCalls.push(`migrate_page(0x${src.toString(16)})`);
-        return -11; // -EAGAIN: this driver never moves its page
+        return Errno.EAGAIN; // this driver never moves its page
       },
       putbackPage: (page: number) => {
         if (!this.owned.has(page)) this.wrongCalls.push(`putback_page(0x${page.toString(16)})`);

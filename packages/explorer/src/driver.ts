@@ -30,6 +30,7 @@ import {
   trylockPage,
   unlockPage,
 } from '@mops/core';
+import { hex } from './race_machine.js';
 
 /**
  * The scenario driver of one machine. `owned` holds the pages it owns that the VM has not
@@ -168,7 +169,6 @@ export class RaceDriver {
   check(): string[] {
     const out: string[] = [];
     const p = this.machine.mem.pages;
-    const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
     for (const pfn of this.owned) {
       if (p.refcount[pfn] < 1)
         out.push(`pfn ${hex(pfn)}: owned page has refcount ${p.refcount[pfn]}`);

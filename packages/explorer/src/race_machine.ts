@@ -28,15 +28,16 @@ export function raceMachine(profile: ProfileName, seed = 1): Machine {
 }
 
 /**
- * Puts the rest of `m`'s memory in use: every free page becomes a user page (movable,
- * `gfp`), as on a machine that is not idle. A block a scenario frees then goes back on a
+ * Puts the rest of `m`'s memory in use: every free page becomes a movable user page, as on
+ * a machine that is not idle (movable, so that a one-pageblock machine's block stays
+ * MOVABLE). A block a scenario frees then goes back on a
  * free list without merging into a larger one, and the next allocation takes it back
  * without splitting one, so the freed page is recycled at once, as the races need.
  * Returns how many pages it took.
  */
-export function fillFreePages(m: Machine, gfp: number = GFP.HIGHUSER_MOVABLE): number {
+export function fillFreePages(m: Machine): number {
   let n = 0;
-  while (m.allocPages(gfp, 0, 'user') >= 0) n++;
+  while (m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'user') >= 0) n++;
   return n;
 }
 

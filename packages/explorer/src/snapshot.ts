@@ -170,9 +170,10 @@ export class GraphSnapshot {
     for (const group of groups) {
       if (isRanged(group)) {
         const words = new Int32Array(group[0].buffer);
-        const i = slot(words, words.slice());
+        const saved = words.slice();
+        const i = slot(words, saved);
         this.rangedTargets.push(words);
-        this.rangedSaved.push(this.saved[i] as Int32Array);
+        this.rangedSaved.push(saved);
         wholeSets.push(`t${i}.set(s${i});`);
       } else if (group.length === 1) {
         const o = group[0];
