@@ -9,6 +9,7 @@ import { registerBuiltinScenarios } from './scenarios.js';
 
 export * from './driver.js';
 export * from './explore.js';
+export * from './migration_entry.js';
 export { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, raceMachine } from './race_machine.js';
 export * from './refcount_races.js';
 export * from './report.js';

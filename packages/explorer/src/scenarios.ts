@@ -1,8 +1,8 @@
 /**
  * Built-in race scenarios from the mailing-list threads (spec §9, catalogue §12): 9a
- * (S04), 9b and 9c (S29) (in ./refcount_races.ts), 9d (S26), 9d-double (S27), 9e (S30) and 9e-split
- * (S31), each with a `buggy` variant that brings the historical mistake back and a `fixed`
- * variant with the kernel's resolution.
+ * (S04), 9b (in ./refcount_races.ts), 9c and 9c-passes (S29, in ./migration_entry.ts),
+ * 9d (S26), 9d-double (S27), 9e (S30) and 9e-split (S31), each with a `buggy` variant that
+ * brings the historical mistake back and a `fixed` variant with the kernel's resolution.
  * @module
  */
 
@@ -25,8 +25,9 @@ import {
   unlockPage,
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
+import { scenario9c, scenario9cPasses } from './migration_entry.js';
 import { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, hex, raceMachine } from './race_machine.js';
-import { scenario9b, scenario9c } from './refcount_races.js';
+import { scenario9b } from './refcount_races.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
 import { holdThenPutback } from './vm_tasks.js';
 
@@ -307,6 +308,7 @@ export const BUILTIN_SCENARIOS: readonly Scenario[] = [
   scenario9a,
   scenario9b,
   scenario9c,
+  scenario9cPasses,
   scenario9d,
   scenario9dDouble,
   scenario9e,

@@ -1,0 +1,102 @@
+import { PROFILE_NAMES, type ProfileName } from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import {
+  type Chooser,
+  execute,
+  explore,
+  replay,
+  resolveScenario,
+  S29_THREADS,
+  type TraceRow,
+} from '../src/index.js';
+
+/**
+ * Threads that fault faster than the migrator counts: whenever a faulting thread can run, it
+ * does; the migrator runs only while every thread sleeps or waits for a lock.
+ */
+const threadsFirst: Chooser = {
+  choose: (runnable) => runnable.find((t) => t.name !== 'migrator') ?? runnable[0],
+};
+
+function run(variant: string, profile: ProfileName) {
+  const sc = resolveScenario('9c-passes').scenario;
+  return execute(sc, variant, profile, threadsFirst, { reuse: false, trace: true });
+}
+
+const noteOf = (row: TraceRow): string => (row.point as { note?: string }).note ?? '';
+
+/** The passes a trace ended with an unlock for -EAGAIN (the last failed pass ends otherwise). */
+function failedPasses(e: ReturnType<typeof run>): number {
+  return e.trace!.filter((row) => /-EAGAIN/.test(noteOf(row))).length;
+}
+
+/** Task ids: the migrator is 1, thread `t` is `t + 2`. */
+const threadId = (t: number): number => t + 2;
+
+describe('S29 in full (9c-passes): four threads fault through the ten passes of migrate_pages', () => {
+  it('v4.8 buggy: waiters sleep holding their references, every pass fails and the migration gives up', () => {
+    const e = run('buggy', 'v4.8');
+    expect(e.failure?.kind).toBe('assertion');
+    // Every pass counts the isolation reference and one per sleeping thread.
+    const counts = Array(10)
+      .fill(1 + S29_THREADS)
+      .join(', ');
+    expect(e.failure?.message).toContain(
+      `failed after 10 passes with -EAGAIN (refcount ${counts};`,
+    );
+    expect(failedPasses(e)).toBe(9);
+    // The faults go on: every thread faulted in every pass.
+    const gets = e.trace!.filter((row) => row.point.op === 'get_page_unless_zero');
+    expect(gets.length).toBe(10 * S29_THREADS);
+    // X stays mapped (its PTE restored after the last pass) and the target was released.
+    const p = e.machine.mem.pages;
+    expect(p.refcount[0]).toBe(1);
+    expect(p.refcount[1]).toBe(0);
+  });
+
+  it.each(PROFILE_NAMES)(
+    '%s fixed: the first pass migrates and the woken threads refault on the new page',
+    (profile) => {
+      const e = run('fixed', profile);
+      expect(e.failure).toBeUndefined();
+      expect(failedPasses(e)).toBe(0);
+      const p = e.machine.mem.pages;
+      expect(p.refcount[0]).toBe(0);
+      expect(p.refcount[1]).toBe(1);
+      // Each thread faulted on the migration entry, queued without a reference, and refaulted.
+      const trace = e.trace!;
+      for (let t = 0; t < S29_THREADS; t++) {
+        const rows = trace.filter((row) => row.task === threadId(t));
+        const ops = rows.map((row) => row.point.op);
+        expect(ops).toContain('migration_entry_wait_on_locked');
+        expect(ops).not.toContain('get_page_unless_zero');
+        expect(rows.some((row) => noteOf(row) === 'refault')).toBe(true);
+      }
+    },
+  );
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    '%s buggy: put_and_wait_on_page_locked drops the reference once queued, so threads that run first do not fail a pass',
+    (profile) => {
+      const e = run('buggy', profile);
+      expect(e.failure).toBeUndefined();
+      expect(failedPasses(e)).toBe(0);
+      expect(e.trace!.some((row) => row.point.op === 'put_and_wait_on_page_locked')).toBe(true);
+    },
+  );
+
+  it.each(['v4.8', 'v6.3'] as const)(
+    '%s buggy: PCT finds ten failed passes, and the fix passes the same schedule',
+    (profile) => {
+      const r = explore('9c-passes', { variant: 'buggy', profile, strategy: 'pct', runs: 300 });
+      expect(r.failed).toBe(true);
+      expect(r.failure?.message).toMatch(/failed after 10 passes with -EAGAIN/);
+      expect(replay('9c-passes', { variant: 'buggy', profile, schedule: r.schedule! }).failed).toBe(
+        true,
+      );
+      expect(replay('9c-passes', { variant: 'fixed', profile, schedule: r.schedule! }).failed).toBe(
+        false,
+      );
+    },
+  );
+});
