@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createMachine, GFP, type Machine, type ProfileName } from '@mops/core';
+import { createMachine, GFP, hexPfn, type Machine, type ProfileName } from '@mops/core';
 
 /** Variants of every built-in scenario. */
 export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
@@ -42,4 +42,5 @@ export function fillFreePages(m: Machine): number {
 }
 
 /** A pfn as the kernel prints it. */
-export const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
+/** A pfn in hex (see hexPfn). */
+export const hex = hexPfn;

@@ -3,11 +3,11 @@
  * @module
  */
 
-import { hasPageType, type Machine, PGTY, page_has_movable_ops } from '@mops/core';
+import { hasPageType, hexPfn, type Machine, PGTY, page_has_movable_ops } from '@mops/core';
 import type { BalloonDevice } from './device.js';
 import { managedPages, type VirtioBalloon } from './virtio.js';
 
-const hex = (pfn: number): string => `pfn 0x${pfn.toString(16)}`;
+const hex = (pfn: number): string => `pfn ${hexPfn(pfn)}`;
 
 /**
  * Checks a balloon device at any step: every page on its list is a live, published balloon

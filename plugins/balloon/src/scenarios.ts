@@ -6,13 +6,11 @@
  * @module
  */
 
-import { createMachine, type KernelGen } from '@mops/core';
+import { createMachine, hexPfn, type KernelGen } from '@mops/core';
 import { BUGGY_FIXED, isolateThenMigrate, registerScenario, type Scenario } from '@mops/explorer';
 import { balloonInvariants } from './check.js';
 import type { BalloonMistakes } from './device.js';
 import { VirtioBalloon } from './virtio.js';
-
-const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
 
 /**
  * balloon-deflate-vs-isolate: a two-page balloon deflates completely (leak_balloon, retried
@@ -72,7 +70,7 @@ export const balloonDeflateVsIsolate: Scenario = {
         const out: string[] = [];
         for (const pfn of [p1, p2])
           if (vb.dev.isCountedIsolated(pfn) && p.priv[pfn] !== vb.dev.id)
-            out.push(`pfn ${hex(pfn)} was deflated while isolated`);
+            out.push(`pfn ${hexPfn(pfn)} was deflated while isolated`);
         return out;
       },
       finish: () => {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { hasPageType, PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
+import { hasPageType, hexPfn, PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
 import { getFullnessGroup, NR_FULLNESS_GROUPS, ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, firstObjOffset, HANDLE_SLOTS, storedHandle } from './objects.js';
 import type { ZsPool } from './pool.js';
@@ -15,7 +15,6 @@ import { type ZsRegistry, zspageOfPage } from './registry.js';
 import type { Zspage } from './zspage.js';
 
 const MAX = 50;
-const hex = (n: number): string => `0x${n.toString(16)}`;
 
 /** The sub-pages of a zspage, live or under construction, as its descriptor sets them up. */
 function checkSubPages(pool: ZsPool, zs: Zspage, name: string, add: (s: string) => void): void {
@@ -25,16 +24,16 @@ function checkSubPages(pool: ZsPool, zs: Zspage, name: string, add: (s: string) 
   if (zs.pages.length !== cls.pagesPerZspage)
     add(`${name}: ${zs.pages.length} pages, class needs ${cls.pagesPerZspage}`);
   zs.pages.forEach((pfn, k) => {
-    if (p.priv[pfn] !== zs.id) add(`${name}: page ${hex(pfn)} private is ${p.priv[pfn]}`);
-    if (p.refcount[pfn] < 1) add(`${name}: page ${hex(pfn)} has refcount ${p.refcount[pfn]}`);
+    if (p.priv[pfn] !== zs.id) add(`${name}: page ${hexPfn(pfn)} private is ${p.priv[pfn]}`);
+    if (p.refcount[pfn] < 1) add(`${name}: page ${hexPfn(pfn)} has refcount ${p.refcount[pfn]}`);
     if (((p.flags[pfn] >>> PG.private) & 1) !== (k === 0 ? 1 : 0))
-      add(`${name}: page ${hex(pfn)} PG_private does not mark the first page`);
+      add(`${name}: page ${hexPfn(pfn)} PG_private does not mark the first page`);
     if (pool.firstObjOffsetOf(pfn) !== firstObjOffset(k, cls.size))
-      add(`${name}: page ${hex(pfn)} first_obj_offset ${pool.firstObjOffsetOf(pfn)}`);
+      add(`${name}: page ${hexPfn(pfn)} first_obj_offset ${pool.firstObjOffsetOf(pfn)}`);
     if (pool.rules.pageType && !hasPageType(mem, pfn, PGTY.zsmalloc))
-      add(`${name}: page ${hex(pfn)} lacks the Zsmalloc page type`);
+      add(`${name}: page ${hexPfn(pfn)} lacks the Zsmalloc page type`);
     if (zs.movable && !page_has_movable_ops(mem, pfn))
-      add(`${name}: page ${hex(pfn)} is not movable`);
+      add(`${name}: page ${hexPfn(pfn)} is not movable`);
   });
 }
 
@@ -55,7 +54,7 @@ function countObjects(pool: ZsPool, zs: Zspage, name: string, add: (s: string) =
     }
     if (pool.handles.pfn[slot] !== pfn || pool.handles.idx[slot] !== idx)
       add(
-        `${name}: handle ${handle} locates ${hex(pool.handles.pfn[slot])}/${pool.handles.idx[slot]}, object is at ${hex(pfn)}/${idx}`,
+        `${name}: handle ${handle} locates ${hexPfn(pool.handles.pfn[slot])}/${pool.handles.idx[slot]}, object is at ${hexPfn(pfn)}/${idx}`,
       );
   }
   return used;
@@ -95,7 +94,7 @@ function checkBuilding(reg: ZsRegistry, pool: ZsPool, zs: Zspage, add: (s: strin
     );
   checkSubPages(pool, zs, name, add);
   for (const pfn of zs.pages)
-    if (page_has_movable_ops(mem, pfn)) add(`${name}: page ${hex(pfn)} is already movable`);
+    if (page_has_movable_ops(mem, pfn)) add(`${name}: page ${hexPfn(pfn)} is already movable`);
   const used = countObjects(pool, zs, name, add);
   if (used !== 0 || zs.inuse !== 0) add(`${name}: inuse ${zs.inuse}, ${used} objects allocated`);
   if (zs.listed >= 0) add(`${name}: on list ${zs.listed}`);
@@ -184,14 +183,14 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
       const handle = h.gen[slot] * HANDLE_SLOTS + slot;
       const zs = pool.zspageOf(pfn);
       if (!zs || zs.pool !== pool) {
-        add(`handle ${handle}: page ${hex(pfn)} belongs to no zspage of pool ${pool.name}`);
+        add(`handle ${handle}: page ${hexPfn(pfn)} belongs to no zspage of pool ${pool.name}`);
         continue;
       }
       const cls = zs.cls;
       const idx = h.idx[slot];
       const zoff = idx * cls.size;
       if (idx >= cls.objsPerZspage || zs.pages[zoff >>> PAGE_SHIFT] !== pfn) {
-        add(`handle ${handle}: object ${idx} does not start in page ${hex(pfn)}`);
+        add(`handle ${handle}: object ${idx} does not start in page ${hexPfn(pfn)}`);
         continue;
       }
       const held = storedHandle(pool.bytes, zs, zoff);

@@ -10,6 +10,7 @@
 import {
   createMachine,
   getProfile,
+  hexPfn,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
@@ -31,8 +32,6 @@ import { ZS_HANDLE_SIZE } from './classes.js';
 import { type ZsMistakes, ZsPool } from './pool.js';
 import { registryOf } from './registry.js';
 import { zsRules } from './rules.js';
-
-const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
 
 /** Object size of the scenarios: four objects share a one-page zspage. */
 const OBJ_SIZE = 1000;
@@ -124,7 +123,7 @@ export const zsmallocFreeVsMigrate: Scenario = {
         if (now !== before)
           out.push(`${before - now} page(s) never returned to the buddy allocator`);
         if (m.mem.pages.refcount[page] !== 0)
-          out.push(`pfn ${hex(page)} has refcount ${m.mem.pages.refcount[page]} at the end`);
+          out.push(`pfn ${hexPfn(page)} has refcount ${m.mem.pages.refcount[page]} at the end`);
         return out;
       },
     };
@@ -161,7 +160,7 @@ export const zsmallocReadVsMigrate: Scenario = {
     if (!isolatedOk(iso))
       throw new MopsError(
         'E_STATE',
-        `zsmalloc-read-vs-migrate: could not isolate pfn ${hex(page)}`,
+        `zsmalloc-read-vs-migrate: could not isolate pfn ${hexPfn(page)}`,
       );
     const OLD = 0x11;
     const NEW = 0x5a;

@@ -15,6 +15,11 @@ import {
 
 const hex16 = (v: bigint): string => v.toString(16).padStart(16, '0');
 
+/** A pfn (or another non-negative number) in hex, as messages print it: `0x1f`. */
+export function hexPfn(pfn: number): string {
+  return `0x${pfn.toString(16)}`;
+}
+
 /** A kernel-looking pointer value for a `mapping` word (handle, tag bits). */
 export function mappingPointer(word: number): string {
   const handle = word >>> 2;

@@ -13,6 +13,7 @@ import {
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { PAGEFLAGS_MASK, PG, PGTY } from '../page/flags.js';
+import { hexPfn } from './dump_page.js';
 
 /** A checker contributed by a plugin: returns the violations it finds (empty when fine). */
 export type InvariantChecker = () => string[];
@@ -26,8 +27,6 @@ export interface InvariantReport {
 }
 
 const MAX_REPORTED = 50;
-
-const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
 
 /** Checks the memory-level invariants (buddy, compound pages, counters). */
 export function checkMemoryInvariants(mem: Memory): string[] {
@@ -44,23 +43,25 @@ export function checkMemoryInvariants(mem: Memory): string[] {
       const order = p.priv[pfn];
       const zone = mem.zoneOf(pfn);
       if (order < 0 || order > MAX_PAGE_ORDER || pfn & ((1 << order) - 1)) {
-        add(`pfn ${hex(pfn)}: free block of order ${order} is misaligned or has a bad order`);
+        add(`pfn ${hexPfn(pfn)}: free block of order ${order} is misaligned or has a bad order`);
         pfn++;
         continue;
       }
       if (!zone.spans(pfn) || !zone.spans(pfn + (1 << order) - 1))
-        add(`pfn ${hex(pfn)}: free block of order ${order} crosses its zone's span`);
+        add(`pfn ${hexPfn(pfn)}: free block of order ${order} crosses its zone's span`);
       freeBlocks++;
       nrZoneFree.set(zone.idx, (nrZoneFree.get(zone.idx) ?? 0) + (1 << order));
       for (let i = 0; i < 1 << order; i++) {
         const q = pfn + i;
-        if (p.refcount[q] !== 0) add(`pfn ${hex(q)}: free page has refcount ${p.refcount[q]}`);
+        if (p.refcount[q] !== 0) add(`pfn ${hexPfn(q)}: free page has refcount ${p.refcount[q]}`);
         if (p.flags[q] & PAGEFLAGS_MASK & ~(1 << PG.hwpoison))
-          add(`pfn ${hex(q)}: free page has flags 0x${(p.flags[q] & PAGEFLAGS_MASK).toString(16)}`);
-        if (p.compound[q] !== 0) add(`pfn ${hex(q)}: free page is part of a compound page`);
+          add(
+            `pfn ${hexPfn(q)}: free page has flags 0x${(p.flags[q] & PAGEFLAGS_MASK).toString(16)}`,
+          );
+        if (p.compound[q] !== 0) add(`pfn ${hexPfn(q)}: free page is part of a compound page`);
         if (i > 0 && p.type[q] !== -1)
-          add(`pfn ${hex(q)}: page inside a free block has a page type`);
-        if (p.mapping[q] !== 0) add(`pfn ${hex(q)}: free page has a mapping`);
+          add(`pfn ${hexPfn(q)}: page inside a free block has a page type`);
+        if (p.mapping[q] !== 0) add(`pfn ${hexPfn(q)}: free page has a mapping`);
       }
       const buddy = pfn ^ (1 << order);
       if (
@@ -75,7 +76,7 @@ export function checkMemoryInvariants(mem: Memory): string[] {
           order >= pageblock_order && a !== b && (a >= MIGRATE_PCPTYPES || b >= MIGRATE_PCPTYPES);
         if (!unmergeable)
           add(
-            `pfn ${hex(pfn)}: free block of order ${order} and its free buddy ${hex(buddy)} were not merged`,
+            `pfn ${hexPfn(pfn)}: free block of order ${order} and its free buddy ${hexPfn(buddy)} were not merged`,
           );
       }
       pfn += 1 << order;
@@ -90,15 +91,15 @@ export function checkMemoryInvariants(mem: Memory): string[] {
         p.compound[head] <= 0 ||
         pfn >= head + (1 << p.compound[head])
       )
-        add(`pfn ${hex(pfn)}: tail page whose head ${hex(head)} does not cover it`);
+        add(`pfn ${hexPfn(pfn)}: tail page whose head ${hexPfn(head)} does not cover it`);
       if (p.refcount[pfn] !== 0)
-        add(`pfn ${hex(pfn)}: tail page has refcount ${p.refcount[pfn]} (must be 0)`);
+        add(`pfn ${hexPfn(pfn)}: tail page has refcount ${p.refcount[pfn]} (must be 0)`);
     } else {
-      if (p.refcount[pfn] < 0) add(`pfn ${hex(pfn)}: negative refcount ${p.refcount[pfn]}`);
+      if (p.refcount[pfn] < 0) add(`pfn ${hexPfn(pfn)}: negative refcount ${p.refcount[pfn]}`);
       if (p.flags[pfn] & (1 << PG.head) && (c <= 0 || c > MAX_PAGE_ORDER))
-        add(`pfn ${hex(pfn)}: head page with bad order ${c}`);
+        add(`pfn ${hexPfn(pfn)}: head page with bad order ${c}`);
       if (p.refcount[pfn] > 0 && p.ownerOf(pfn) === 0)
-        add(`pfn ${hex(pfn)}: allocated page has no owner`);
+        add(`pfn ${hexPfn(pfn)}: allocated page has no owner`);
     }
     pfn++;
   }
@@ -114,10 +115,10 @@ export function checkMemoryInvariants(mem: Memory): string[] {
           n++;
           if (p.type[q] >>> 24 !== PGTY.buddy || p.priv[q] !== o || (p.type[q] & 0xff) !== mt)
             add(
-              `zone ${zone.name}: pfn ${hex(q)} on free list order ${o} type ${mt} is not a free block of that order and type`,
+              `zone ${zone.name}: pfn ${hexPfn(q)} on free list order ${o} type ${mt} is not a free block of that order and type`,
             );
           if (!zone.spans(q))
-            add(`zone ${zone.name}: pfn ${hex(q)} on its free list lies outside the zone`);
+            add(`zone ${zone.name}: pfn ${hexPfn(q)} on its free list lies outside the zone`);
           if (n > mem.nrPages) {
             add(`zone ${zone.name}: free list order ${o} type ${mt} loops`);
             break;

@@ -10,6 +10,7 @@
 import { putPage } from '../buddy/free_page.js';
 import { __GFP, ALLOC, GFP } from '../buddy/gfp.js';
 import { allocPages } from '../buddy/page_alloc.js';
+import { hexPfn } from '../debug/dump_page.js';
 import { Errno, MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_nr_pages } from '../memory/constants.js';
@@ -289,7 +290,6 @@ class Filler implements MovableFiller {
     const mem = this.machine.mem;
     const p = mem.pages;
     const byType = mem.profile.movableMarker === 'page_type';
-    const hex = (pfn: number): string => `0x${pfn.toString(16)}`;
     const marked = (pfn: number): boolean =>
       byType
         ? p.type[pfn] >>> 24 === PGTY.offline && (p.flags[pfn] & (1 << PG.movable_ops)) !== 0
@@ -298,23 +298,23 @@ class Filler implements MovableFiller {
     for (const pfn of this.pages) {
       if (out.length >= 50) break;
       if (p.refcount[pfn] < 1)
-        out.push(`pfn ${hex(pfn)}: owned page has refcount ${p.refcount[pfn]}`);
-      if (p.flags[pfn] & ISOLATED) out.push(`pfn ${hex(pfn)}: owned page is isolated`);
-      if (!marked(pfn)) out.push(`pfn ${hex(pfn)}: owned page is not published as movable`);
+        out.push(`pfn ${hexPfn(pfn)}: owned page has refcount ${p.refcount[pfn]}`);
+      if (p.flags[pfn] & ISOLATED) out.push(`pfn ${hexPfn(pfn)}: owned page is isolated`);
+      if (!marked(pfn)) out.push(`pfn ${hexPfn(pfn)}: owned page is not published as movable`);
       const tag = this.tags.length ? this.tags[pfn] : 0;
       if (tag !== 0 && this.readTag(pfn) !== tag)
-        out.push(`pfn ${hex(pfn)}: contents lost (tag ${tag} expected)`);
+        out.push(`pfn ${hexPfn(pfn)}: contents lost (tag ${tag} expected)`);
     }
     for (const pfn of this.isolated) {
       if (out.length >= 50) break;
-      if (this.pages.has(pfn)) out.push(`pfn ${hex(pfn)}: both owned and isolated`);
+      if (this.pages.has(pfn)) out.push(`pfn ${hexPfn(pfn)}: both owned and isolated`);
       if (!(p.flags[pfn] & ISOLATED))
-        out.push(`pfn ${hex(pfn)}: isolated page lacks the VM's isolated flag`);
+        out.push(`pfn ${hexPfn(pfn)}: isolated page lacks the VM's isolated flag`);
       if (p.refcount[pfn] < 2)
         out.push(
-          `pfn ${hex(pfn)}: isolated page has refcount ${p.refcount[pfn]} (driver + VM need 2)`,
+          `pfn ${hexPfn(pfn)}: isolated page has refcount ${p.refcount[pfn]} (driver + VM need 2)`,
         );
-      if (!marked(pfn)) out.push(`pfn ${hex(pfn)}: isolated page is not published as movable`);
+      if (!marked(pfn)) out.push(`pfn ${hexPfn(pfn)}: isolated page is not published as movable`);
     }
     return out;
   }
