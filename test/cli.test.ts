@@ -189,6 +189,25 @@ describe('mops explore / replay / scenarios', () => {
     expect(list.find((s) => s.name === '9c')?.variants).toEqual(['buggy', 'fixed', 'no-ptl']);
   });
 
+  it('explores a scenario with its own strategy unless --strategy names one', async () => {
+    const own = await mops('explore', '9c-passes', '--variant', 'buggy', '--profile', 'v4.8');
+    expect(own.code).toBe(1);
+    expect(own.out).toMatch(/^strategy pct, depth 3, seed \d+$/m);
+    expect(own.out).toMatch(/failed after 10 passes with -EAGAIN/);
+    const random = await mops(
+      'explore',
+      '9c-passes',
+      '--variant',
+      'fixed',
+      '--strategy',
+      'random',
+      '--runs',
+      '20',
+    );
+    expect(random.code).toBe(0);
+    expect(random.out).toContain('no failure in 20 schedules (9c-passes fixed, v6.3, random)');
+  });
+
   it('lists the scenarios as a table whose descriptions start in one column', async () => {
     const r = await mops('scenarios');
     const lines = r.out.trimEnd().split('\n');

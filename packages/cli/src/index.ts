@@ -186,7 +186,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     .argument('<scenario>', 'scenario name (see mops scenarios)')
     .option('--variant <v>', 'buggy or fixed')
-    .option('--strategy <s>', 'random, pct or dfs', 'random')
+    .option('--strategy <s>', "random, pct or dfs (default: the scenario's, else random)")
     .option('--runs <n>', 'schedules to run (random, pct) or the DFS cap', (v) =>
       intArg(v, '--runs'),
     )

@@ -23,7 +23,7 @@ export type StrategyName = (typeof STRATEGIES)[number];
 export interface ExploreOptions {
   /** Scenario variant (default: the scenario's first, `buggy`). */
   variant?: string;
-  /** Strategy (default `random`). */
+  /** Strategy (default: the scenario's own, see {@link Scenario.strategy}; else `random`). */
   strategy?: string;
   /** Runs for random/PCT (the seeds `seed … seed+runs−1`), schedule cap for DFS. Default 1000. */
   runs?: number;
@@ -132,6 +132,8 @@ export interface ScenarioInfo {
   readonly variants: readonly string[];
   /** Supported profiles, default first. */
   readonly profiles: readonly string[];
+  /** The strategy `explore` uses when none is named. */
+  readonly strategy: 'random' | 'pct';
 }
 
 function usage(msg: string, field?: string): MopsError {
@@ -180,7 +182,7 @@ function failureInfo(e: Execution): ExploreResult['failure'] {
  */
 export function explore(name: string, opts: ExploreOptions = {}): ExploreResult {
   const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
-  const strategy = (opts.strategy ?? 'random') as StrategyName;
+  const strategy = (opts.strategy ?? scenario.strategy ?? 'random') as StrategyName;
   if (!STRATEGIES.includes(strategy))
     throw usage(`unknown strategy '${opts.strategy}'; choose ${STRATEGIES.join(', ')}`, 'strategy');
   const runs = intOption('runs', opts.runs, 1000, 1);
@@ -330,6 +332,7 @@ export function scenarios(): ScenarioInfo[] {
     description: s.description,
     variants: [...s.variants],
     profiles: [...s.profiles],
+    strategy: s.strategy ?? 'random',
   }));
 }
 

@@ -266,15 +266,18 @@ export const S29_THREADS = 4;
  * - `fixed` (5.17): waiters queue under the PTE lock without a reference; the first pass
  *   migrates X, and the waiters, woken by its unlock, refault on the new page.
  *
- * The run fails when the migration failed after its ten passes.
+ * The run fails when the migration failed after its ten passes. `explore` searches it with
+ * PCT unless told otherwise.
  */
 export const scenario9cPasses: Scenario = {
   name: '9c-passes',
   description:
-    'S29: four threads keep faulting on a page under migration through the ten passes of migrate_pages (buggy: their references fail every pass with -EAGAIN and the migration fails; fixed: they wait without one and the first pass migrates); search it with --strategy pct',
+    'S29: four threads keep faulting on a page under migration through the ten passes of migrate_pages (buggy: their references fail every pass with -EAGAIN and the migration fails; fixed: they wait without one and the first pass migrates)',
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §9c, S29',
+  // A pass fails only while a waiter that took its reference stays preempted.
+  strategy: 'pct',
   setup({ variant, profile }: ScenarioContext) {
     const { m, c, X, D } = faultSetup(variant, profile);
     const p = m.mem.pages;

@@ -60,6 +60,12 @@ export interface Scenario {
   readonly profiles: readonly ProfileName[];
   /** Spec references (scenario ids, race sections), for reports. */
   readonly refs?: string;
+  /**
+   * The strategy `explore` uses when the caller names none (default `random`). `pct` suits a
+   * race that needs one task to stay preempted for a long stretch of another's steps, which
+   * PCT's priorities produce and random choice almost never does.
+   */
+  readonly strategy?: 'random' | 'pct';
   /** Builds a fresh machine with the racing tasks spawned. Must be deterministic. */
   setup(ctx: ScenarioContext): ScenarioInstance;
 }
@@ -83,6 +89,16 @@ export function registerScenario(scenario: Scenario, opts: { replace?: boolean }
       'E_PLUGIN',
       `scenario ${scenario.name} needs at least one variant and one profile`,
       'variants',
+    );
+  if (
+    scenario.strategy !== undefined &&
+    scenario.strategy !== 'random' &&
+    scenario.strategy !== 'pct'
+  )
+    throw new MopsError(
+      'E_PLUGIN',
+      `scenario ${scenario.name}: strategy must be 'random' or 'pct', got '${String(scenario.strategy)}'`,
+      'strategy',
     );
   if (registry.has(scenario.name) && !opts.replace)
     throw new MopsError(

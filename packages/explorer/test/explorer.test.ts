@@ -73,7 +73,17 @@ describe('scenario registry', () => {
       expect(scenarios().some((s) => s.name === 'toy-registry')).toBe(true);
       expect(() => registerScenario(toy)).toThrow(/already registered/);
       expect(() => registerScenario({ ...toy, name: 'Bad Name' })).toThrow(/must match/);
-      expect(explore('toy-registry', { runs: 3 }).failed).toBe(false);
+      expect(() =>
+        registerScenario({ ...toy, strategy: 'dfs' as 'pct' }, { replace: true }),
+      ).toThrow(/strategy must be 'random' or 'pct', got 'dfs'/);
+      expect(explore('toy-registry', { runs: 3 })).toMatchObject({
+        failed: false,
+        strategy: 'random',
+      });
+      registerScenario({ ...toy, strategy: 'pct' }, { replace: true });
+      expect(explore('toy-registry', { runs: 3 }).strategy).toBe('pct');
+      expect(explore('toy-registry', { runs: 3, strategy: 'random' }).strategy).toBe('random');
+      expect(scenarios().find((s) => s.name === 'toy-registry')?.strategy).toBe('pct');
     } finally {
       unregisterScenario('toy-registry');
     }
@@ -773,27 +783,21 @@ describe('merging shard results', () => {
 });
 
 /**
- * Scenarios too long for the defaults below: 9c-passes (four threads, ten passes) fails
- * only when a waiter keeps its reference through all ten, which PCT's priorities produce and
- * random choice almost never does, and DFS exhausts it without preemptions only.
+ * DFS bounds for scenarios too long to exhaust with 2 preemptions: 9c-passes (four threads,
+ * ten passes) is exhausted without preemptions only.
  */
-const SEARCH: Record<string, { strategy: 'pct'; bound: number }> = {
-  '9c-passes': { strategy: 'pct', bound: 0 },
-};
+const DFS_BOUND: Record<string, number> = { '9c-passes': 0 };
 
 describe('every supported profile', () => {
   it.each(scenarios().flatMap((s) => s.profiles.map((p) => [s.name, p] as const)))(
-    '%s on %s: buggy fails, fixed exhausts DFS bound 2 (or the bound SEARCH gives)',
+    '%s on %s: buggy fails, fixed exhausts DFS bound 2 (or the bound DFS_BOUND gives)',
     (name, profile) => {
-      const plan = SEARCH[name];
-      expect(explore(name, { variant: 'buggy', profile, strategy: plan?.strategy }).failed).toBe(
-        true,
-      );
+      expect(explore(name, { variant: 'buggy', profile }).failed).toBe(true);
       const r = explore(name, {
         variant: 'fixed',
         profile,
         strategy: 'dfs',
-        bound: plan?.bound ?? 2,
+        bound: DFS_BOUND[name] ?? 2,
         runs: 100_000,
       });
       expect(r).toMatchObject({ failed: false, exhausted: true, profile });

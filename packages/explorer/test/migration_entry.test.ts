@@ -88,8 +88,9 @@ describe('S29 in full (9c-passes): four threads fault through the ten passes of 
   it.each(['v4.8', 'v6.3'] as const)(
     '%s buggy: PCT finds ten failed passes, and the fix passes the same schedule',
     (profile) => {
-      const r = explore('9c-passes', { variant: 'buggy', profile, strategy: 'pct', runs: 300 });
-      expect(r.failed).toBe(true);
+      // The scenario's own strategy: PCT.
+      const r = explore('9c-passes', { variant: 'buggy', profile, runs: 300 });
+      expect(r).toMatchObject({ failed: true, strategy: 'pct' });
       expect(r.failure?.message).toMatch(/failed after 10 passes with -EAGAIN/);
       expect(replay('9c-passes', { variant: 'buggy', profile, schedule: r.schedule! }).failed).toBe(
         true,
