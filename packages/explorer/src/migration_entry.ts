@@ -7,9 +7,11 @@
  */
 
 import {
+  GFP,
   getPage,
   getPageUnlessZero,
   type KernelGen,
+  lockPage,
   type Machine,
   NR_MAX_MIGRATE_PAGES_RETRY,
   PageLocked,
@@ -79,15 +81,15 @@ function* sleep(c: FaultCtx, page: number, again = false): KernelGen {
  */
 function* migrationEntryWait(c: FaultCtx, page: number): KernelGen<boolean> {
   const { m, op, ptl, seen } = c;
-  const preempt = m.sched.preemptible;
+  const preempt = (): boolean => m.sched.preemptible;
   if (c.variant === 'buggy') {
-    if (preempt) yield { op: 'get_page_unless_zero', pfn: page };
+    if (preempt()) yield { op: 'get_page_unless_zero', pfn: page };
     const got = getPageUnlessZero(m.mem, page);
     if (got) seen.faultRefs++;
-    if (preempt) yield ptl.points.unlock;
+    if (preempt()) yield ptl.points.unlock;
     ptl.unlock();
     if (!got) return false;
-    if (preempt) yield { op: op.wait, pfn: page };
+    if (preempt()) yield { op: op.wait, pfn: page };
     queue(c, page);
     const dropsBeforeSleep = op.wait === 'put_and_wait_on_page_locked';
     if (dropsBeforeSleep) {
@@ -96,21 +98,21 @@ function* migrationEntryWait(c: FaultCtx, page: number): KernelGen<boolean> {
     }
     yield* sleep(c, page, !dropsBeforeSleep);
     if (!dropsBeforeSleep) {
-      if (preempt) yield { op: 'put_page', pfn: page };
+      if (preempt()) yield { op: 'put_page', pfn: page };
       seen.faultRefs--;
       putPage(m.mem, page);
     }
   } else if (c.variant === 'fixed') {
-    if (preempt)
+    if (preempt())
       yield { op: 'migration_entry_wait_on_locked', pfn: page, note: 'queue under the PTL' };
     queue(c, page);
-    if (preempt) yield ptl.points.unlock;
+    if (preempt()) yield ptl.points.unlock;
     ptl.unlock();
     yield* sleep(c, page);
   } else {
-    if (preempt) yield ptl.points.unlock;
+    if (preempt()) yield ptl.points.unlock;
     ptl.unlock();
-    if (preempt) yield { op: 'migration_entry_wait', pfn: page, note: 'queue, PTL dropped' };
+    if (preempt()) yield { op: 'migration_entry_wait', pfn: page, note: 'queue, PTL dropped' };
     queue(c, page);
     yield* sleep(c, page);
   }
@@ -193,7 +195,7 @@ function queuedOnFree(c: FaultCtx, page: number): string[] {
  * replaced the PTE by a migration entry; a thread faults on that address.
  * - `buggy`, as before 5.17 (`__migration_entry_wait`): the fault takes a reference on X
  *   under the PTE lock and drops the lock; then it queues on X's page lock and drops the
- *   reference (put_and_wait_on_page_locked, 4.19–5.16) or sleeps holding it
+ *   reference (put_and_wait_on_page_locked, 5.0–5.16) or sleeps holding it
  *   (wait_on_page_locked then put_page, v4.8). A migrator counting X's references while the
  *   fault holds one finds one too many and fails with -EAGAIN.
  * - `fixed` (5.17, `migration_entry_wait_on_locked`): the fault queues while still holding
@@ -253,16 +255,24 @@ export const S29_THREADS = 4;
  * PTE, isolated) while migrate_pages() makes its NR_MAX_MIGRATE_PAGES_RETRY (10) passes
  * over it. A touch enters the kernel only when the PTE is a migration entry: each thread
  * sleeps until the migrator installs one, then faults (do_swap_page) and waits as in
- * {@link scenario9c}, and after waking refaults and touches again. Each pass: lock X,
- * install the migration entry, count X's references (the isolation reference must be the
- * last), then either move X to the target, or restore the PTE, unlock X (waking the
- * waiters) and try again.
+ * {@link scenario9c}, and after waking refaults and touches again. A pass counts X's
+ * references after the migration entry is in place: the isolation reference must be the
+ * last. What happens between passes is the profile's:
+ * - v4.8, v6.0 (`unmap_and_move()` per pass): a failed pass restores the PTE, unlocks X
+ *   (waking the waiters) and releases the target; the next one takes a new target, locks X
+ *   and installs the migration entry again;
+ * - v6.3, v6.17 (`migrate_pages_batch()`, async): X is unmapped once and stays locked and
+ *   unmapped while the move is retried; after the last pass `migrate_folios_undo()`
+ *   restores the PTE and unlocks X.
+ *
+ * Variants:
  * - `buggy`, as before 5.17: every waiter takes a reference on X. With `wait_on_page_locked`
- *   (v4.8) it holds it while it sleeps, so threads that fault faster than the migrator
- *   counts make every pass fail with -EAGAIN, and after ten passes the migration fails while
- *   the faults go on. With `put_and_wait_on_page_locked` (4.19–5.16, the buggy variant of the
- *   6.x profiles) the reference is dropped once the thread is queued, and a pass fails only
- *   when the count falls between a thread's get and its put.
+ *   (v4.8) it holds it while it sleeps, and sleeps again if woken onto a page locked
+ *   again, so threads that fault faster than the migrator counts make every pass fail with
+ *   -EAGAIN, and after ten passes the migration fails. With `put_and_wait_on_page_locked`
+ *   (5.0–5.16, the buggy variant of the 6.x profiles) the reference is dropped once the
+ *   thread is queued, and a pass fails only while a thread stays between its get and its
+ *   put.
  * - `fixed` (5.17): waiters queue under the PTE lock without a reference; the first pass
  *   migrates X, and the waiters, woken by its unlock, refault on the new page.
  *
@@ -284,34 +294,75 @@ export const scenario9cPasses: Scenario = {
     const { op, pte } = c;
     /** Wait key of the threads touching X while its PTE is present. */
     const touching = `touch:${X}`;
-    // The count each failed pass found, and whether the migration is over.
-    const run = { counts: [] as number[], over: false, moved: false };
+    // The target, the count each failed pass found, and whether the migration is over.
+    const run = { dst: D, counts: [] as number[], over: false, moved: false };
 
-    function* migrator(): KernelGen<boolean> {
+    /** Lock X: a trylock, sleeping for it if another task holds it. */
+    function* lockX(): KernelGen {
+      if (m.sched.preemptible) yield { op: op.lock, pfn: X };
+      if (!trylockPage(m.mem, X)) yield* lockPage(m, X);
+    }
+
+    /** Unmap X: the threads touching it now fault on the migration entry. */
+    function* unmap(): KernelGen {
+      yield* installMigrationEntry(c, X);
+      m.sched.wake(touching);
+    }
+
+    /** The reference count check of the move; whether X may move. */
+    function* count(): KernelGen<boolean> {
+      if (m.sched.preemptible) yield { op: op.count, pfn: X, note: '== 1?' };
+      const n = p.refcount[X];
+      if (n !== 1) run.counts.push(n);
+      return n === 1;
+    }
+
+    /** The migration is over: the PTE maps `moved ? dst : X` again, X is unlocked. */
+    function* end(moved: boolean): KernelGen<boolean> {
+      yield* removeMigrationPtes(c, moved ? run.dst : X);
+      yield* endMigration(m, op, X, run.dst, moved);
+      run.over = true;
+      run.moved = moved;
+      m.sched.wake(touching);
+      return moved;
+    }
+
+    /** v4.8, v6.0: ten calls of unmap_and_move(), each with a target of its own. */
+    function* unmapAndMovePasses(): KernelGen<boolean> {
       for (let pass = 1; ; pass++) {
-        if (m.sched.preemptible) yield { op: op.lock, pfn: X };
-        if (!trylockPage(m.mem, X)) return false;
-        yield* installMigrationEntry(c, X);
-        // The threads touching X now fault on the migration entry.
-        m.sched.wake(touching);
-        if (m.sched.preemptible) yield { op: op.count, pfn: X, note: '== 1?' };
-        const count = p.refcount[X];
-        const moved = count === 1;
-        yield* removeMigrationPtes(c, moved ? D : X);
-        if (moved || pass === NR_MAX_MIGRATE_PAGES_RETRY) {
-          if (!moved) run.counts.push(count);
-          yield* endMigration(m, op, X, D, moved);
-          run.over = true;
-          run.moved = moved;
-          m.sched.wake(touching);
-          return moved;
+        if (pass > 1) {
+          if (m.sched.preemptible) yield { op: 'get_new_page', note: 'a new target' };
+          run.dst = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
         }
-        // -EAGAIN: the next pass starts from the unlocked page.
-        run.counts.push(count);
+        yield* lockX();
+        yield* unmap();
+        const moved = yield* count();
+        if (moved || pass === NR_MAX_MIGRATE_PAGES_RETRY) return yield* end(moved);
+        yield* removeMigrationPtes(c, X);
         if (m.sched.preemptible) yield { op: op.unlock, pfn: X, note: `pass ${pass}: -EAGAIN` };
         unlockPage(m, X);
+        if (m.sched.preemptible) yield { op: op.put, pfn: run.dst, note: 'put_new_page' };
+        putPage(m.mem, run.dst);
       }
     }
+
+    /** v6.3, v6.17: migrate_pages_batch()'s move phase, ten passes over the unmapped X. */
+    function* batchPasses(): KernelGen<boolean> {
+      yield* lockX();
+      yield* unmap();
+      for (let pass = 1; ; pass++) {
+        const moved = yield* count();
+        if (moved || pass === NR_MAX_MIGRATE_PAGES_RETRY) return yield* end(moved);
+        if (m.sched.preemptible)
+          yield {
+            op: 'migrate_folio_move',
+            pfn: X,
+            note: `pass ${pass}: -EAGAIN, X stays locked and unmapped`,
+          };
+      }
+    }
+
+    const migrator = m.mem.profile.migrateAlgo === 'batched' ? batchPasses : unmapAndMovePasses;
 
     /** A thread touching X until the migration is over. */
     function* thread(): KernelGen<boolean> {

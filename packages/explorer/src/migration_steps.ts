@@ -32,7 +32,7 @@ export interface RefSteps {
   readonly unmap: string;
   /** See {@link Profile.migrateMappingPrecheck}. */
   readonly precheck: boolean;
-  /** 9c's buggy wait: the release's own if it takes a reference, else the 4.19–5.16 one. */
+  /** 9c's buggy wait: the release's own if it takes a reference, else the 5.0–5.16 one. */
   readonly wait: 'wait_on_page_locked' | 'put_and_wait_on_page_locked';
 }
 

@@ -41,6 +41,5 @@ export function fillFreePages(m: Machine): number {
   return n;
 }
 
-/** A pfn as the kernel prints it. */
-/** A pfn in hex (see hexPfn). */
+/** A pfn in hex, as messages print it (`hexPfn`). */
 export const hex = hexPfn;

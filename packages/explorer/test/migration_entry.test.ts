@@ -2,8 +2,10 @@ import { PROFILE_NAMES, type ProfileName } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   type Chooser,
+  decodeSchedule,
   execute,
   explore,
+  ReplayChooser,
   replay,
   resolveScenario,
   S29_THREADS,
@@ -18,9 +20,27 @@ const threadsFirst: Chooser = {
   choose: (runnable) => runnable.find((t) => t.name !== 'migrator') ?? runnable[0],
 };
 
-function run(variant: string, profile: ProfileName) {
+/**
+ * {@link threadsFirst}, except that a migrator which unlocked X after a failed pass keeps
+ * the CPU until it has locked X again: the waiters it woke run only then.
+ */
+const relockFirst: Chooser = {
+  choose(runnable, prev, decision) {
+    const m = runnable.find((t) => t.name === 'migrator');
+    const point = m?.lastPoint as { op: string; note?: string } | undefined;
+    if (
+      m &&
+      point &&
+      (/-EAGAIN/.test(point.note ?? '') || /put_page|get_new_page|lock_page/.test(point.op))
+    )
+      return m;
+    return threadsFirst.choose(runnable, prev, decision);
+  },
+};
+
+function run(variant: string, profile: ProfileName, chooser = threadsFirst) {
   const sc = resolveScenario('9c-passes').scenario;
-  return execute(sc, variant, profile, threadsFirst, { reuse: false, trace: true });
+  return execute(sc, variant, profile, chooser, { reuse: false, trace: true });
 }
 
 const noteOf = (row: TraceRow): string => (row.point as { note?: string }).note ?? '';
@@ -32,6 +52,18 @@ function failedPasses(e: ReturnType<typeof run>): number {
 
 /** Task ids: the migrator is 1, thread `t` is `t + 2`. */
 const threadId = (t: number): number => t + 2;
+
+/** The migrator's points in a buggy run of `schedule` on `profile`. */
+function migratorOps(profile: ProfileName, schedule: string): string[] {
+  const sc = resolveScenario('9c-passes').scenario;
+  const decisions = decodeSchedule(schedule).decisions;
+  const e = execute(sc, 'buggy', profile, new ReplayChooser(decisions), {
+    reuse: false,
+    trace: true,
+  });
+  expect(e.failure?.message).toMatch(/failed after 10 passes/);
+  return e.trace!.filter((row) => row.task === 1).map((row) => row.point.op);
+}
 
 describe('S29 in full (9c-passes): four threads fault through the ten passes of migrate_pages', () => {
   it('v4.8 buggy: waiters sleep holding their references, every pass fails and the migration gives up', () => {
@@ -52,6 +84,49 @@ describe('S29 in full (9c-passes): four threads fault through the ten passes of 
     const p = e.machine.mem.pages;
     expect(p.refcount[0]).toBe(1);
     expect(p.refcount[1]).toBe(0);
+  });
+
+  it('v4.8 buggy: a waiter woken onto X locked again goes back to sleep, still holding its reference', () => {
+    const e = run('buggy', 'v4.8', relockFirst);
+    const counts = Array(10)
+      .fill(1 + S29_THREADS)
+      .join(', ');
+    expect(e.failure?.message).toContain(`(refcount ${counts};`);
+    // Some thread slept on the page lock twice in a row: woken by the -EAGAIN unlock, it
+    // found X locked again (wait_on_page_locked loops while the bit is set).
+    const resleeps = [0, 1, 2, 3].map((t) => {
+      const ops = e.trace!.filter((row) => row.task === threadId(t)).map((row) => row.point);
+      return ops.filter(
+        (pt, i) =>
+          i > 0 &&
+          pt.op === 'block' &&
+          ops[i - 1].op === 'block' &&
+          /page lock/.test((pt as { what?: string }).what ?? ''),
+      ).length;
+    });
+    expect(resleeps.every((n) => n >= 9)).toBe(true);
+  });
+
+  it('v6.0 (unmap_and_move per pass): a failed pass restores the PTE, unlocks X and takes a new target', () => {
+    const r = replay('9c-passes', {
+      variant: 'buggy',
+      profile: 'v6.0',
+      schedule: 'v1:9c-passes:11111555554',
+    });
+    expect(r.failed).toBe(true);
+    const ops = migratorOps('v6.0', 'v1:9c-passes:11111555554');
+    expect(ops.filter((o) => o === 'folio_lock' || o === 'lock_page').length).toBe(10);
+    expect(ops.filter((o) => o === 'get_new_page').length).toBe(9);
+    expect(ops.filter((o) => o === 'remove_migration_pte').length).toBe(10);
+  });
+
+  it('v6.3 (migrate_pages_batch): X stays locked and unmapped through the ten passes, then the undo', () => {
+    const ops = migratorOps('v6.3', 'v1:9c-passes:11111555554');
+    expect(ops.filter((o) => o === 'folio_lock').length).toBe(1);
+    expect(ops.filter((o) => o === 'folio_ref_count').length).toBe(10);
+    expect(ops.filter((o) => o === 'migrate_folio_move').length).toBe(9);
+    expect(ops.filter((o) => o === 'remove_migration_pte').length).toBe(1);
+    expect(ops.filter((o) => o === 'folio_unlock').length).toBe(1);
   });
 
   it.each(PROFILE_NAMES)(
