@@ -396,7 +396,7 @@ export const scenario9cPasses: Scenario = {
           );
         return out;
       },
-      finish: () => settled(m, pte.pfn, pte.pfn === D ? X : D, 'its PTE'),
+      finish: () => settled(m, pte.pfn, pte.pfn === run.dst ? X : run.dst, 'its PTE'),
     };
   },
 };
