@@ -212,8 +212,10 @@ describe('mops explore / replay / scenarios', () => {
     const r = await mops('scenarios');
     const lines = r.out.trimEnd().split('\n');
     expect(lines.find((l) => l.startsWith('9c '))).toContain('buggy|fixed|no-ptl');
-    // name, variants, description: columns two spaces or more apart.
-    const described = lines.map((l) => l.indexOf(l.split(/ {2,}/)[2] ?? '\0'));
+    // name, variants, default strategy, description: columns two spaces or more apart.
+    expect(lines.find((l) => l.startsWith('9c-passes '))?.split(/ {2,}/)[2]).toBe('pct');
+    expect(lines.find((l) => l.startsWith('9a '))?.split(/ {2,}/)[2]).toBe('random');
+    const described = lines.map((l) => l.indexOf(l.split(/ {2,}/)[3] ?? '\0'));
     expect(described.every((i) => i > 0)).toBe(true);
     expect(new Set(described).size).toBe(1);
   });

@@ -147,7 +147,11 @@ export function scenariosCommand(io: Io, json: boolean): number {
   }
   const names = Math.max(...list.map((s) => s.name.length));
   const variants = Math.max(...list.map((s) => s.variants.join('|').length));
+  // The strategy `mops explore` uses without --strategy.
+  const strategies = Math.max(...list.map((s) => s.strategy.length));
   for (const s of list)
-    io.out(`${s.name.padEnd(names)}  ${s.variants.join('|').padEnd(variants)}  ${s.description}\n`);
+    io.out(
+      `${s.name.padEnd(names)}  ${s.variants.join('|').padEnd(variants)}  ${s.strategy.padEnd(strategies)}  ${s.description}\n`,
+    );
   return 0;
 }
