@@ -21,6 +21,7 @@ import {
   putPage,
   ZS,
 } from '@mops/core';
+import { updateIsolationWord } from './isolation_word.js';
 import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import { type ZsRegistry, zspageOfPage } from './registry.js';
@@ -56,6 +57,10 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();
     return ok;
+  }
+  if (pool.mistakes.sharedIsolationWord) {
+    yield* updateIsolationWord(pool, zs, page, 1);
+    return true;
   }
   // Alone, the spin ends in the trylock it would take: take it as a plain call.
   if (sched.preemptible || !zs.lock.writeTrylock()) yield* zs.lock.writeLockSpin();
@@ -97,7 +102,10 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
     cls.lock.unlock();
     return;
   }
+  if (pool.mistakes.sharedIsolationWord) return yield* updateIsolationWord(pool, zs, page, -1);
   yield* zs.lock.writeLockSpin();
+  if (zs.isolated === 0)
+    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
   zs.isolated--;
   if (sched.preemptible) yield POINTS.writeUnlock;
   zs.lock.writeUnlock();

@@ -24,6 +24,7 @@ import { objReadBegin, objWriteTask, unpinObject } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
 import { drive } from './drive.js';
+import { storeFullnessWord } from './isolation_word.js';
 import {
   type Bytes,
   HANDLE_SLOTS,
@@ -73,6 +74,15 @@ export interface ZsMistakes {
    * destroyed page and zs_page_migrate dereferences its NULL zspage (spec §4.3).
    */
   noZspageNullCheck?: boolean;
+  /**
+   * v6.0–v6.4 (spec §7.3, §9f): `zspage->isolated` shares one bit-field word with
+   * `zspage->fullness`, but zs_page_isolate and zs_page_putback update it under the zspage
+   * lock only, while zs_free's fix_fullness_group rewrites the word under the class lock.
+   * Set, both writes of the word are read-modify-writes with a scheduling point between the
+   * load and the store, so one can overwrite the other: `'racy'` counts isolation under the
+   * zspage lock, as 6.0–6.4 did; `'fixed'` under the class lock, as the 2023 fix does.
+   */
+  sharedIsolationWord?: 'racy' | 'fixed';
 }
 
 /** Options of {@link ZsPool}. */
@@ -346,7 +356,10 @@ export class ZsPool {
     yield* cls.lock.lock();
     if (sched.preemptible) yield this.lock.points.readUnlock;
     this.lock.readUnlock();
-    const fg = this.freeObject(zs, pfn, idx, slot, handle);
+    const loaded = zs.fullness;
+    let fg = this.freeObject(zs, pfn, idx, slot, handle);
+    if (this.mistakes.sharedIsolationWord && fg !== loaded)
+      fg = yield* storeFullnessWord(this, zs, loaded);
     // v4.8 leaves an emptied zspage with an isolated sub-page for the last putback.
     if (fg === 0 && !(this.rules.deferFreeWhileIsolated && zs.isolated > 0))
       yield* freeZspage(this, cls, zs);

@@ -1,7 +1,8 @@
 /**
- * zsmalloc race scenarios for `@mops/explorer` (spec §4.1, §4.3, §7.2, §7.5): a zspage
- * freed while the VM isolates, migrates and puts back one of its pages, and an object read
- * racing the migration of the page that holds it. Each has a `buggy` variant that switches
+ * zsmalloc race scenarios for `@mops/explorer` (spec §4.1, §4.3, §7.2, §7.5, §9f): a
+ * zspage freed while the VM isolates, migrates and puts back one of its pages, an object
+ * read racing the migration of the page that holds it, and the isolation count and the
+ * fullness group racing for the word they share. Each has a `buggy` variant that switches
  * on a {@link ZsMistakes} mistake (or leaves out a lock) and a `fixed` variant that is the
  * plugin as it is.
  * @module
@@ -30,7 +31,7 @@ import {
 import { checkZsmalloc } from './check.js';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { type ZsMistakes, ZsPool } from './pool.js';
-import { registryOf } from './registry.js';
+import { registryOf, zspageOfPage } from './registry.js';
 import { zsRules } from './rules.js';
 
 /** Object size of the scenarios: four objects share a one-page zspage. */
@@ -226,10 +227,55 @@ export const zsmallocReadVsMigrate: Scenario = {
   },
 };
 
+/**
+ * zsmalloc-fullness-vs-isolated (spec §7.3, §9f; the 2023 fix by Andrew Yang): the VM
+ * isolates a page of a zspage and puts it back while zs_free frees one of the zspage's two
+ * objects, which moves the zspage to another fullness group. In 6.0–6.4 `fullness` and
+ * `isolated` are bit-fields of one word of `struct zspage` (see
+ * {@link ZsMistakes.sharedIsolationWord}), and each store writes both.
+ *
+ * - buggy (as 6.0–6.4 shipped): the isolation count is updated under the zspage lock and the
+ *   group under the class lock, so one store can overwrite the other: a lost group leaves
+ *   the zspage recorded in a group whose list it is not on; a lost count makes the putback
+ *   hit VM_BUG_ON(zspage->isolated == 0), or leaves the zspage counted isolated for good.
+ * - fixed (2023): the isolation count is updated under the class lock too.
+ */
+export const zsmallocFullnessVsIsolated: Scenario = {
+  name: 'zsmalloc-fullness-vs-isolated',
+  description:
+    'zspage fullness and isolated count share one bit-field word (buggy: isolation counted under the zspage lock while zs_free rewrites the word under the class lock; fixed: both under the class lock)',
+  variants: BUGGY_FIXED,
+  profiles: ['v6.3', 'v6.0'],
+  refs: 'spec §7.3, §9f',
+  setup({ variant, profile }) {
+    const { m, pool } = zsMachine(profile, {
+      sharedIsolationWord: variant === 'buggy' ? 'racy' : 'fixed',
+    });
+    const h1 = object(pool, 0x11);
+    object(pool, 0x22);
+    const page = pool.handles.pfn[pool.checkHandle(h1, 'scenario')];
+    const zs = zspageOfPage(pool.registry, page);
+    if (!zs) throw new MopsError('E_STATE', 'zsmalloc-fullness-vs-isolated: no zspage', 'page');
+    return {
+      machine: m,
+      state: [pool, pool.registry],
+      start: () => {
+        m.sched.spawn('isolate', () => isolateThenMigrate(m, page, false));
+        m.sched.spawn('zs_free', () => pool.zsFreeTask(h1));
+      },
+      finish: () =>
+        zs.isolated === 0
+          ? []
+          : [`zspage ${zs.id} counts ${zs.isolated} isolated page(s) after its page came back`],
+    };
+  },
+};
+
 /** The zsmalloc race scenarios. */
 export const zsmallocScenarios: readonly Scenario[] = [
   zsmallocFreeVsMigrate,
   zsmallocReadVsMigrate,
+  zsmallocFullnessVsIsolated,
 ];
 
 /**

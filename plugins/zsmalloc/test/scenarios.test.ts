@@ -7,9 +7,13 @@ registerZsmallocScenarios();
 const cases = zsmallocScenarios.flatMap((s) => s.profiles.map((p) => [s.name, p] as const));
 
 describe('zsmalloc race scenarios', () => {
-  it('registers both scenarios with buggy and fixed variants, idempotently', () => {
+  it('registers the scenarios with buggy and fixed variants, idempotently', () => {
     registerZsmallocScenarios();
-    for (const name of ['zsmalloc-free-vs-migrate', 'zsmalloc-read-vs-migrate']) {
+    for (const name of [
+      'zsmalloc-free-vs-migrate',
+      'zsmalloc-read-vs-migrate',
+      'zsmalloc-fullness-vs-isolated',
+    ]) {
       expect(findScenario(name)).toBeDefined();
       expect(scenarios().filter((s) => s.name === name)).toHaveLength(1);
       expect(findScenario(name)?.variants).toEqual(['buggy', 'fixed']);
@@ -54,6 +58,40 @@ describe('zsmalloc race scenarios', () => {
     const v617 = explore('zsmalloc-free-vs-migrate', { variant: 'buggy', profile: 'v6.17' });
     expect(v617.failure).toMatchObject({ kind: 'mmbug' });
     expect(v617.failure?.message).toMatch(/NULL pointer dereference/);
+  });
+
+  it.each([
+    // zs_free stores the word with the count it loaded before the isolation's store.
+    ['12221121112', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    // The isolation stores the word with the group it loaded before zs_free's store.
+    ['111111111112', 'invariant', /records fullness group 6 but is on list 3/],
+  ] as const)(
+    'fullness-vs-isolated %s: one store of the shared word overwrites the other (%s)',
+    (decisions, kind, message) => {
+      for (const profile of ['v6.3', 'v6.0'] as const) {
+        const schedule = `v1:zsmalloc-fullness-vs-isolated:${decisions}`;
+        const r = replay('zsmalloc-fullness-vs-isolated', { variant: 'buggy', profile, schedule });
+        expect(r.diverged).toBe(false);
+        expect(r.failure?.kind).toBe(kind);
+        expect(r.failure?.message).toMatch(message);
+        const fixed = replay('zsmalloc-fullness-vs-isolated', {
+          variant: 'fixed',
+          profile,
+          schedule,
+        });
+        expect(fixed.failed).toBe(false);
+      }
+    },
+  );
+
+  it('fullness-vs-isolated fixed: with the count under the class lock, DFS bound 2 exhausts without a failure', () => {
+    const r = explore('zsmalloc-fullness-vs-isolated', {
+      variant: 'fixed',
+      strategy: 'dfs',
+      bound: 2,
+      runs: 100_000,
+    });
+    expect(r).toMatchObject({ failed: false, exhausted: true, schedules: 151 });
   });
 
   it('read-vs-migrate: the buggy reader sees the old bytes', () => {

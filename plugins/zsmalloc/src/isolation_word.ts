@@ -1,0 +1,73 @@
+/**
+ * The bit-field word of v6.0–v6.4's `struct zspage` that holds both `fullness` and
+ * `isolated` (spec §7.3, §9f), for pools with {@link ZsMistakes.sharedIsolationWord}: each
+ * write of either field is a read-modify-write of the whole word, with a scheduling point
+ * between its load and its store.
+ * @module
+ */
+
+import { bug, type KernelGen } from '@mops/core';
+import type { ZsPool } from './pool.js';
+import { POINTS, type Zspage } from './zspage.js';
+
+/**
+ * set_zspage_mapping() at the end of zs_free's fix_fullness_group (class lock held): the
+ * zspage is on the list of its new group, whose number the word still lacks. The word is
+ * loaded, and after the scheduling point stored with the new group and the isolated count
+ * of the load. Returns the new group.
+ * @see mm/zsmalloc.c fix_fullness_group(), set_zspage_mapping()
+ */
+export function* storeFullnessWord(pool: ZsPool, zs: Zspage, loaded: number): KernelGen<number> {
+  const fg = zs.fullness;
+  // Until the store, the word holds the group it was loaded with.
+  zs.fullness = loaded;
+  const isolated = zs.isolated;
+  if (pool.k.sched.preemptible)
+    yield {
+      op: 'set_zspage_mapping',
+      pfn: zs.pages[0],
+      note: `store fullness ${fg} with isolated ${isolated} as loaded`,
+    };
+  zs.fullness = fg;
+  zs.isolated = isolated;
+  return fg;
+}
+
+/**
+ * inc_zspage_isolation() / dec_zspage_isolation() of zs_page_isolate / zs_page_putback on
+ * `page`'s zspage: under the zspage lock (`'racy'`, 6.0–6.4) or the class lock (`'fixed'`),
+ * a read-modify-write of the word. Decrementing a count of 0 is the kernel's
+ * VM_BUG_ON(zspage->isolated == 0).
+ * @see mm/zsmalloc.c zs_page_isolate(), zs_page_putback()
+ */
+export function* updateIsolationWord(
+  pool: ZsPool,
+  zs: Zspage,
+  page: number,
+  delta: 1 | -1,
+): KernelGen {
+  const sched = pool.k.sched;
+  const cls = zs.cls;
+  const fixed = pool.mistakes.sharedIsolationWord === 'fixed';
+  if (fixed) yield* cls.lock.lock();
+  else yield* zs.lock.writeLockSpin();
+  const fullness = zs.fullness;
+  const isolated = zs.isolated;
+  if (delta < 0 && isolated === 0)
+    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
+  if (sched.preemptible)
+    yield {
+      op: delta > 0 ? 'inc_zspage_isolation' : 'dec_zspage_isolation',
+      pfn: page,
+      note: `store isolated ${isolated + delta} with fullness ${fullness} as loaded`,
+    };
+  zs.fullness = fullness;
+  zs.isolated = isolated + delta;
+  if (fixed) {
+    if (sched.preemptible) yield cls.lock.points.unlock;
+    cls.lock.unlock();
+  } else {
+    if (sched.preemptible) yield POINTS.writeUnlock;
+    zs.lock.writeUnlock();
+  }
+}
