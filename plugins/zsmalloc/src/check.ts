@@ -68,8 +68,8 @@ function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number
   if (used !== zs.inuse) add(`${name}: inuse ${zs.inuse}, ${used} objects allocated`);
   const fg = getFullnessGroup(zs.inuse, cls.objsPerZspage);
   if (zs.listed >= 0 && zs.listed !== fg) add(`${name}: on list ${zs.listed}, belongs on ${fg}`);
-  // The group recorded in the zspage names its list (fix_fullness_group trusts it), except
-  // inside the class lock, where the list changes before the record does.
+  // The group recorded in the zspage names its list (the kernel finds the list by it),
+  // except inside the class lock, where the list changes before the record does.
   if (zs.listed >= 0 && zs.fullness !== zs.listed && !cls.lock.locked)
     add(`${name}: records fullness group ${zs.fullness} but is on list ${zs.listed}`);
   if (

@@ -1,8 +1,9 @@
 /**
  * The bit-field word of v6.0–v6.4's `struct zspage` that holds both `fullness` and
- * `isolated` (spec §7.3, §9f), for pools with {@link ZsMistakes.sharedIsolationWord}: each
- * write of either field is a read-modify-write of the whole word, with a scheduling point
- * between its load and its store.
+ * `isolated` (spec §7.3, §9f), for pools with `ZsMistakes.sharedIsolationWord`: the writes
+ * of zs_free's fix_fullness_group and of the isolation count (zs_page_isolate, putback and
+ * migrate) are read-modify-writes of the whole word, with a scheduling point between the
+ * load and the store. zs_malloc's and zs_compact's stores of the group are not split.
  * @module
  */
 
@@ -34,10 +35,45 @@ export function* storeFullnessWord(pool: ZsPool, zs: Zspage, loaded: number): Ke
 }
 
 /**
+ * Whether `pool` races isolation counts against fullness stores: `'racy'` in a profile that
+ * counts isolated sub-pages without taking the zspage off its list (v6.0, v6.3).
+ */
+export function racyIsolationWord(pool: ZsPool): boolean {
+  return pool.mistakes.sharedIsolationWord === 'racy' && pool.rules.putback === 'uncount';
+}
+
+/**
+ * The read-modify-write of inc_zspage_isolation() / dec_zspage_isolation() on `page`'s
+ * zspage, with the caller's lock held: load the word, and after a scheduling point store
+ * the count changed by `delta` with the group as loaded. Decrementing a count of 0 is the
+ * kernel's VM_BUG_ON(zspage->isolated == 0).
+ */
+function* rmwIsolated(pool: ZsPool, zs: Zspage, page: number, delta: 1 | -1): KernelGen {
+  const fullness = zs.fullness;
+  const isolated = zs.isolated;
+  if (delta < 0 && isolated === 0)
+    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
+  if (pool.k.sched.preemptible)
+    yield {
+      op: delta > 0 ? 'inc_zspage_isolation' : 'dec_zspage_isolation',
+      pfn: page,
+      note: `store isolated ${isolated + delta} with fullness ${fullness} as loaded`,
+    };
+  zs.fullness = fullness;
+  zs.isolated = isolated + delta;
+}
+
+/**
+ * zs_page_migrate()'s dec_zspage_isolation() in 6.0–6.4: after the class lock is dropped,
+ * under the zspage lock only (the caller holds it). The 2023 fix moved it inside the lock.
+ */
+export function decIsolationWord(pool: ZsPool, zs: Zspage, page: number): KernelGen {
+  return rmwIsolated(pool, zs, page, -1);
+}
+
+/**
  * inc_zspage_isolation() / dec_zspage_isolation() of zs_page_isolate / zs_page_putback on
- * `page`'s zspage: under the zspage lock (`'racy'`, 6.0–6.4) or the class lock (`'fixed'`),
- * a read-modify-write of the word. Decrementing a count of 0 is the kernel's
- * VM_BUG_ON(zspage->isolated == 0).
+ * `page`'s zspage: under the zspage lock (`'racy'`, 6.0–6.4) or the class lock (`'fixed'`).
  * @see mm/zsmalloc.c zs_page_isolate(), zs_page_putback()
  */
 export function* updateIsolationWord(
@@ -51,18 +87,7 @@ export function* updateIsolationWord(
   const fixed = pool.mistakes.sharedIsolationWord === 'fixed';
   if (fixed) yield* cls.lock.lock();
   else yield* zs.lock.writeLockSpin();
-  const fullness = zs.fullness;
-  const isolated = zs.isolated;
-  if (delta < 0 && isolated === 0)
-    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
-  if (sched.preemptible)
-    yield {
-      op: delta > 0 ? 'inc_zspage_isolation' : 'dec_zspage_isolation',
-      pfn: page,
-      note: `store isolated ${isolated + delta} with fullness ${fullness} as loaded`,
-    };
-  zs.fullness = fullness;
-  zs.isolated = isolated + delta;
+  yield* rmwIsolated(pool, zs, page, delta);
   if (fixed) {
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();

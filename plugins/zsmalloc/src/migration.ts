@@ -21,7 +21,8 @@ import {
   putPage,
   ZS,
 } from '@mops/core';
-import { updateIsolationWord } from './isolation_word.js';
+import { drive } from './drive.js';
+import { decIsolationWord, racyIsolationWord, updateIsolationWord } from './isolation_word.js';
 import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import { type ZsRegistry, zspageOfPage } from './registry.js';
@@ -171,6 +172,8 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
   pool.lock.writeUnlock();
   if (sched.preemptible) yield cls.lock.points.unlock;
   cls.lock.unlock();
+  // 6.0–6.4 uncounted the isolation here, outside the class lock (ZsMistakes.sharedIsolationWord).
+  if (racyIsolationWord(pool)) yield* decIsolationWord(pool, zs, dst);
   if (sched.preemptible) yield POINTS.writeUnlock;
   zs.lock.writeUnlock();
   reg.zoneMoves.delete(dst);
@@ -214,6 +217,7 @@ function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen
   moveSubPage(pool, zs, dst, src);
   pool.lock.writeUnlock();
   cls.lock.unlock();
+  if (racyIsolationWord(pool)) drive(decIsolationWord(pool, zs, dst), 'zs_page_migrate');
   zs.lock.writeUnlock();
   swapReferences(pool, dst, src);
   return 0;
@@ -284,7 +288,7 @@ function moveSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): void {
   b.u8.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
   someObjectStartingIn(pool, zs, src, dst, relocate);
   replaceSubPage(pool, zs, dst, src);
-  if (rules.countsIsolated) {
+  if (rules.countsIsolated && !racyIsolationWord(pool)) {
     zs.isolated--;
     if (rules.isolateTakesOffList && zs.isolated === 0 && zs.listed < 0) putbackZspage(cls, zs);
   }

@@ -78,9 +78,12 @@ export interface ZsMistakes {
    * v6.0–v6.4 (spec §7.3, §9f): `zspage->isolated` shares one bit-field word with
    * `zspage->fullness`, but zs_page_isolate and zs_page_putback update it under the zspage
    * lock only, while zs_free's fix_fullness_group rewrites the word under the class lock.
-   * Set, both writes of the word are read-modify-writes with a scheduling point between the
-   * load and the store, so one can overwrite the other: `'racy'` counts isolation under the
-   * zspage lock, as 6.0–6.4 did; `'fixed'` under the class lock, as the 2023 fix does.
+   * Set, zs_free's store of the group and the stores of the count are read-modify-writes
+   * with a scheduling point between the load and the store, so one can overwrite another:
+   * `'racy'` counts isolation under the zspage lock, and zs_page_migrate uncounts after
+   * dropping the class lock, as 6.0–6.4 did; `'fixed'` counts under the class lock, as the
+   * 2023 fix does. (zs_malloc's and zs_compact's stores of the group are not split.) Only
+   * v6.0 and v6.3 count isolated sub-pages this way; other profiles ignore `'racy'`.
    */
   sharedIsolationWord?: 'racy' | 'fixed';
 }

@@ -228,16 +228,18 @@ export const zsmallocReadVsMigrate: Scenario = {
 };
 
 /**
- * zsmalloc-fullness-vs-isolated (spec §7.3, §9f; the 2023 fix by Andrew Yang): the VM
- * isolates a page of a zspage and puts it back while zs_free frees one of the zspage's two
- * objects, which moves the zspage to another fullness group. In 6.0–6.4 `fullness` and
+ * zsmalloc-fullness-vs-isolated (spec §7.3, §9f; the 2023 fix by Andrew Yang): zs_free
+ * frees one of a zspage's two objects, which moves the zspage to another fullness group,
+ * while one VM task isolates the zspage's page and puts it back and another isolates it and
+ * migrates it (the loser's attempt is a transient reference). In 6.0–6.4 `fullness` and
  * `isolated` are bit-fields of one word of `struct zspage` (see
  * {@link ZsMistakes.sharedIsolationWord}), and each store writes both.
  *
- * - buggy (as 6.0–6.4 shipped): the isolation count is updated under the zspage lock and the
- *   group under the class lock, so one store can overwrite the other: a lost group leaves
- *   the zspage recorded in a group whose list it is not on; a lost count makes the putback
- *   hit VM_BUG_ON(zspage->isolated == 0), or leaves the zspage counted isolated for good.
+ * - buggy (as 6.0–6.4 shipped): the isolation count is updated under the zspage lock (by
+ *   the migration after it dropped the class lock) and the group under the class lock, so
+ *   one store can overwrite another: a lost group leaves the zspage recorded in a group
+ *   whose list it is not on; a lost count makes the putback or the migration hit
+ *   VM_BUG_ON(zspage->isolated == 0), or leaves the zspage counted isolated for good.
  * - fixed (2023): the isolation count is updated under the class lock too.
  */
 export const zsmallocFullnessVsIsolated: Scenario = {
@@ -260,8 +262,9 @@ export const zsmallocFullnessVsIsolated: Scenario = {
       machine: m,
       state: [pool, pool.registry],
       start: () => {
-        m.sched.spawn('isolate', () => isolateThenMigrate(m, page, false));
         m.sched.spawn('zs_free', () => pool.zsFreeTask(h1));
+        m.sched.spawn('putback', () => isolateThenMigrate(m, page, false));
+        m.sched.spawn('migrate', () => isolateThenMigrate(m, page, true));
       },
       finish: () =>
         zs.isolated === 0

@@ -2,6 +2,7 @@ import {
   getPage,
   isolateMovablePage,
   MIGRATE_MODE,
+  MmBug,
   PAGE_MAPPING_MOVABLE,
   PG,
   PGTY,
@@ -10,6 +11,7 @@ import {
   unlockPage,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
+import { zspageOfPage } from '../src/registry.js';
 import {
   expectClean,
   fill,
@@ -395,6 +397,28 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
       expect(res.rc).toBe(0);
       expect(m.mem.pages.refcount[Q]).toBe(0);
       expectClean(m);
+    },
+  );
+});
+
+describe('dec_zspage_isolation (v6.0, v6.3)', () => {
+  it.each(['v6.0', 'v6.3'] as const)(
+    '%s: a putback that finds the zspage counted not isolated is VM_BUG_ON(zspage->isolated == 0)',
+    (profile) => {
+      const r = onePage(profile);
+      expect(isolate(r, r.P)).toBe(true);
+      const zs = zspageOfPage(r.pool.registry, r.P)!;
+      expect(zs.isolated).toBe(1);
+      // The count a lost store of the shared word would leave (zsmalloc-fullness-vs-isolated).
+      zs.isolated = 0;
+      let err: unknown;
+      try {
+        putback(r);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(MmBug);
+      expect((err as Error).message).toMatch(/VM_BUG_ON\(zspage->isolated == 0\)/);
     },
   );
 });
