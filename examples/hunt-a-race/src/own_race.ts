@@ -20,6 +20,7 @@ import {
   defineMovableOps,
   Errno,
   GFP,
+  hexPfn,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
@@ -47,11 +48,11 @@ class OnePageDriver {
     this.ops = defineMovableOps('onepage', {
       isolatePage: (page: number) => this.owned.has(page),
       migratePage: (_dst: number, src: number) => {
-        this.wrongCalls.push(`migrate_page(0x${src.toString(16)})`);
+        this.wrongCalls.push(`migrate_page(${hexPfn(src)})`);
         return Errno.EAGAIN; // this driver never moves its page
       },
       putbackPage: (page: number) => {
-        if (!this.owned.has(page)) this.wrongCalls.push(`putback_page(0x${page.toString(16)})`);
+        if (!this.owned.has(page)) this.wrongCalls.push(`putback_page(${hexPfn(page)})`);
       },
     });
     this.target =

@@ -13,6 +13,7 @@ import {
   defineMovableOps,
   GFP,
   getPage,
+  hexPfn,
   ISOLATED,
   type Kctx,
   type KernelGen,
@@ -30,7 +31,6 @@ import {
   trylockPage,
   unlockPage,
 } from '@mops/core';
-import { hex } from './race_machine.js';
 
 /**
  * The scenario driver of one machine. `owned` holds the pages it owns that the VM has not
@@ -171,14 +171,14 @@ export class RaceDriver {
     const p = this.machine.mem.pages;
     for (const pfn of this.owned) {
       if (p.refcount[pfn] < 1)
-        out.push(`pfn ${hex(pfn)}: owned page has refcount ${p.refcount[pfn]}`);
+        out.push(`pfn ${hexPfn(pfn)}: owned page has refcount ${p.refcount[pfn]}`);
       else if (!this.published(pfn))
-        out.push(`pfn ${hex(pfn)}: owned page is not published as movable`);
+        out.push(`pfn ${hexPfn(pfn)}: owned page is not published as movable`);
     }
     for (const pfn of this.isolated) {
-      if (this.owned.has(pfn)) out.push(`pfn ${hex(pfn)}: both owned and isolated`);
+      if (this.owned.has(pfn)) out.push(`pfn ${hexPfn(pfn)}: both owned and isolated`);
       if (p.refcount[pfn] < 2)
-        out.push(`pfn ${hex(pfn)}: isolated page has refcount ${p.refcount[pfn]} (needs 2)`);
+        out.push(`pfn ${hexPfn(pfn)}: isolated page has refcount ${p.refcount[pfn]} (needs 2)`);
     }
     return out;
   }

@@ -133,7 +133,7 @@ export interface ScenarioInfo {
   /** Supported profiles, default first. */
   readonly profiles: readonly string[];
   /** The strategy `explore` uses when none is named. */
-  readonly strategy: 'random' | 'pct';
+  readonly strategy: NonNullable<Scenario['strategy']>;
 }
 
 function usage(msg: string, field?: string): MopsError {

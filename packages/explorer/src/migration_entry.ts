@@ -10,6 +10,7 @@ import {
   GFP,
   getPage,
   getPageUnlessZero,
+  hexPfn,
   type KernelGen,
   lockPage,
   type Machine,
@@ -29,7 +30,7 @@ import {
   refSteps,
   settled,
 } from './migration_steps.js';
-import { BUGGY_FIXED, EVERY_PROFILE, hex, raceMachine } from './race_machine.js';
+import { BUGGY_FIXED, EVERY_PROFILE, raceMachine } from './race_machine.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
 /** A page table entry: a present mapping of `pfn`, or a migration entry standing for it. */
@@ -68,7 +69,7 @@ function queue(c: FaultCtx, page: number): void {
  */
 function* sleep(c: FaultCtx, page: number, again = false): KernelGen {
   while (PageLocked(c.m.mem, page)) {
-    yield { op: 'block', key: pageWaitKey(page), what: `page lock of ${hex(page)}`, pfn: page };
+    yield { op: 'block', key: pageWaitKey(page), what: `page lock of ${hexPfn(page)}`, pfn: page };
     if (!again) return;
     queue(c, page);
   }
@@ -186,7 +187,7 @@ function faultSetup(variant: string, profile: ScenarioContext['profile']) {
 /** The check a queue on a freed page fails. */
 function queuedOnFree(c: FaultCtx, page: number): string[] {
   return c.seen.queuedOnFree
-    ? [`a fault queued on the page lock of ${hex(page)} after ${hex(page)} was freed`]
+    ? [`a fault queued on the page lock of ${hexPfn(page)} after ${hexPfn(page)} was freed`]
     : [];
 }
 
@@ -228,7 +229,7 @@ export const scenario9c: Scenario = {
       if (m.sched.preemptible) yield { op: op.count, pfn: X, note: '== 1?' };
       const moved = p.refcount[X] === 1;
       if (!moved && seen.faultRefs > 0)
-        out.eagain = `migration of ${hex(X)} failed with -EAGAIN: refcount ${p.refcount[X]}, expected 1; a fault that found its migration entry holds a reference (get_page_unless_zero)`;
+        out.eagain = `migration of ${hexPfn(X)} failed with -EAGAIN: refcount ${p.refcount[X]}, expected 1; a fault that found its migration entry holds a reference (get_page_unless_zero)`;
       yield* removeMigrationPtes(c, moved ? D : X);
       yield* endMigration(m, op, X, D, moved);
       return moved;
@@ -392,7 +393,7 @@ export const scenario9cPasses: Scenario = {
         const out = queuedOnFree(c, X);
         if (run.over && !run.moved)
           out.push(
-            `migration of ${hex(X)} failed after ${run.counts.length} passes with -EAGAIN (refcount ${run.counts.join(', ')}; expected 1): threads waiting on its migration entry held references`,
+            `migration of ${hexPfn(X)} failed after ${run.counts.length} passes with -EAGAIN (refcount ${run.counts.join(', ')}; expected 1): threads waiting on its migration entry held references`,
           );
         return out;
       },

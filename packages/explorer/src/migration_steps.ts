@@ -8,13 +8,13 @@
 import {
   GFP,
   getPage,
+  hexPfn,
   type KernelGen,
   type Machine,
   type Profile,
   putPage,
   unlockPage,
 } from '@mops/core';
-import { hex } from './race_machine.js';
 
 /** What the kernel calls the steps of 9b and 9c, and how the release behaves in them. */
 export interface RefSteps {
@@ -92,8 +92,8 @@ export function* endMigration(
     yield {
       op: names.put,
       note: moved
-        ? `src ${hex(src)}, the migrator's ${hex(dst)}`
-        : `dst ${hex(dst)}, isolated ${hex(src)}`,
+        ? `src ${hexPfn(src)}, the migrator's ${hexPfn(dst)}`
+        : `dst ${hexPfn(dst)}, isolated ${hexPfn(src)}`,
     };
   putPage(m.mem, src);
   putPage(m.mem, dst);
@@ -106,7 +106,7 @@ export function settled(m: Machine, kept: number, gone: number, holder: string):
   const r = m.mem.pages.refcount;
   const out: string[] = [];
   if (r[kept] !== 1)
-    out.push(`${hex(kept)} has refcount ${r[kept]}; ${holder} holds the only reference`);
-  if (r[gone] !== 0) out.push(`${hex(gone)} has refcount ${r[gone]}; it should have been freed`);
+    out.push(`${hexPfn(kept)} has refcount ${r[kept]}; ${holder} holds the only reference`);
+  if (r[gone] !== 0) out.push(`${hexPfn(gone)} has refcount ${r[gone]}; it should have been freed`);
   return out;
 }

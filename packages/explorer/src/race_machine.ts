@@ -4,7 +4,7 @@
  * @module
  */
 
-import { createMachine, GFP, hexPfn, type Machine, type ProfileName } from '@mops/core';
+import { createMachine, GFP, type Machine, type ProfileName } from '@mops/core';
 
 /** Variants of every built-in scenario. */
 export const BUGGY_FIXED: readonly string[] = ['buggy', 'fixed'];
@@ -40,6 +40,3 @@ export function fillFreePages(m: Machine): number {
   while (m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'user') >= 0) n++;
   return n;
 }
-
-/** A pfn in hex, as messages print it (`hexPfn`). */
-export const hex = hexPfn;

@@ -10,12 +10,13 @@ import {
   folioRefUnfreeze,
   folioTryGet,
   getPage,
+  hexPfn,
   type KernelGen,
   putPage,
   trylockPage,
 } from '@mops/core';
 import { endMigration, isolatedWithTarget, refSteps, settled } from './migration_steps.js';
-import { BUGGY_FIXED, EVERY_PROFILE, hex, raceMachine } from './race_machine.js';
+import { BUGGY_FIXED, EVERY_PROFILE, raceMachine } from './race_machine.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
 
 /** How often the lookup repeats after a failed get or a changed slot before giving up. */
@@ -120,7 +121,7 @@ export const scenario9b: Scenario = {
       // A frozen count means nobody else holds a reference until the unfreeze.
       check: () =>
         cache.frozen && cache.held === P
-          ? [`${hex(P)} is frozen while the lookup holds a reference to it`]
+          ? [`${hexPfn(P)} is frozen while the lookup holds a reference to it`]
           : [],
       finish: () => settled(m, cache.slot, cache.slot === D ? P : D, 'the page cache'),
     };

@@ -12,6 +12,7 @@ import {
   folioTryGet,
   GFP,
   getPageUnlessZero,
+  hexPfn,
   type IsolateMistakes,
   type IsolateOutcome,
   isolatedOk,
@@ -26,7 +27,7 @@ import {
 } from '@mops/core';
 import { RaceDriver } from './driver.js';
 import { scenario9c, scenario9cPasses } from './migration_entry.js';
-import { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, hex, raceMachine } from './race_machine.js';
+import { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, raceMachine } from './race_machine.js';
 import { scenario9b } from './refcount_races.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
 import { holdThenPutback } from './vm_tasks.js';
@@ -85,7 +86,7 @@ export const scenario9a: Scenario = {
       },
       finish: () =>
         seen.out && seen.out.isolated !== -1 && seen.out.isolated !== T1
-          ? [`scanner examined ${hex(T1)} but isolated ${hex(seen.out.isolated)}`]
+          ? [`scanner examined ${hexPfn(T1)} but isolated ${hexPfn(seen.out.isolated)}`]
           : [],
     };
   },
@@ -146,7 +147,7 @@ export const scenario9dDouble: Scenario = {
         m.sched.spawn('isolatorB', () => scanner(m, t, undefined, {}, holders));
       },
       check: () =>
-        holders.n > 1 ? [`pfn ${hex(t)} is isolated by ${holders.n} isolators at once`] : [],
+        holders.n > 1 ? [`pfn ${hexPfn(t)} is isolated by ${holders.n} isolators at once`] : [],
     };
   },
 };
@@ -174,7 +175,7 @@ function* tryGetFolio(
   const mem = m.mem;
   for (;;) {
     const head = compoundHead(mem, page);
-    if (m.sched.preemptible) yield { op: how.op, pfn: head, note: `page_folio(${hex(page)})` };
+    if (m.sched.preemptible) yield { op: how.op, pfn: head, note: `page_folio(${hexPfn(page)})` };
     if (!how.get(mem, head)) return -1;
     if (!recheck) return head;
     if (m.sched.preemptible) yield { op: 'page_folio recheck', pfn: page };
@@ -296,7 +297,7 @@ export const scenario9eSplit: Scenario = {
           .filter((q) => p.refcount[q] !== 1)
           .map(
             (q) =>
-              `${hex(q)} has refcount ${p.refcount[q]} after the walker let go; its owner holds the only reference`,
+              `${hexPfn(q)} has refcount ${p.refcount[q]} after the walker let go; its owner holds the only reference`,
           );
       },
     };

@@ -13,13 +13,17 @@ import { POINTS, type Zspage } from './zspage.js';
 
 /**
  * set_zspage_mapping() at the end of zs_free's fix_fullness_group (class lock held): the
- * zspage is on the list of its new group, whose number the word still lacks. The word is
+ * zspage is on the list of its new group `fg`, which the word (still `loaded`) lacks. The word is
  * loaded, and after the scheduling point stored with the new group and the isolated count
  * of the load. Returns the new group.
  * @see mm/zsmalloc.c fix_fullness_group(), set_zspage_mapping()
  */
-export function* storeFullnessWord(pool: ZsPool, zs: Zspage, loaded: number): KernelGen<number> {
-  const fg = zs.fullness;
+export function* storeFullnessWord(
+  pool: ZsPool,
+  zs: Zspage,
+  loaded: number,
+  fg: number,
+): KernelGen<number> {
   // Until the store, the word holds the group it was loaded with.
   zs.fullness = loaded;
   const isolated = zs.isolated;
@@ -35,11 +39,22 @@ export function* storeFullnessWord(pool: ZsPool, zs: Zspage, loaded: number): Ke
 }
 
 /**
- * Whether `pool` races isolation counts against fullness stores: `'racy'` in a profile that
- * counts isolated sub-pages without taking the zspage off its list (v6.0, v6.3).
+ * Whether `pool` models the shared word: the option is set and the profile counts isolated
+ * sub-pages without taking the zspage off its list (v6.0, v6.3).
  */
+export function modelsIsolationWord(pool: ZsPool): boolean {
+  return pool.mistakes.sharedIsolationWord !== undefined && pool.rules.putback === 'uncount';
+}
+
+/** Whether `pool` models the word and counts isolation outside the class lock (6.0–6.4). */
 export function racyIsolationWord(pool: ZsPool): boolean {
-  return pool.mistakes.sharedIsolationWord === 'racy' && pool.rules.putback === 'uncount';
+  return modelsIsolationWord(pool) && pool.mistakes.sharedIsolationWord === 'racy';
+}
+
+/** dec_zspage_isolation()'s VM_BUG_ON(zspage->isolated == 0), on the count as loaded. */
+export function checkUncount(pool: ZsPool, isolated: number, page: number): void {
+  if (isolated === 0)
+    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
 }
 
 /**
@@ -51,8 +66,7 @@ export function racyIsolationWord(pool: ZsPool): boolean {
 function* rmwIsolated(pool: ZsPool, zs: Zspage, page: number, delta: 1 | -1): KernelGen {
   const fullness = zs.fullness;
   const isolated = zs.isolated;
-  if (delta < 0 && isolated === 0)
-    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
+  if (delta < 0) checkUncount(pool, isolated, page);
   if (pool.k.sched.preemptible)
     yield {
       op: delta > 0 ? 'inc_zspage_isolation' : 'dec_zspage_isolation',

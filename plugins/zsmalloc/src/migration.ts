@@ -22,7 +22,13 @@ import {
   ZS,
 } from '@mops/core';
 import { drive } from './drive.js';
-import { decIsolationWord, racyIsolationWord, updateIsolationWord } from './isolation_word.js';
+import {
+  checkUncount,
+  decIsolationWord,
+  modelsIsolationWord,
+  racyIsolationWord,
+  updateIsolationWord,
+} from './isolation_word.js';
 import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
 import type { ZsPool } from './pool.js';
 import { type ZsRegistry, zspageOfPage } from './registry.js';
@@ -59,7 +65,7 @@ export function* zsPageIsolate(reg: ZsRegistry, page: number): KernelGen<boolean
     cls.lock.unlock();
     return ok;
   }
-  if (pool.mistakes.sharedIsolationWord) {
+  if (modelsIsolationWord(pool)) {
     yield* updateIsolationWord(pool, zs, page, 1);
     return true;
   }
@@ -103,10 +109,9 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
     cls.lock.unlock();
     return;
   }
-  if (pool.mistakes.sharedIsolationWord) return yield* updateIsolationWord(pool, zs, page, -1);
+  if (modelsIsolationWord(pool)) return yield* updateIsolationWord(pool, zs, page, -1);
   yield* zs.lock.writeLockSpin();
-  if (zs.isolated === 0)
-    bug(pool.mem, 'VM_BUG_ON(zspage->isolated == 0) in dec_zspage_isolation', page);
+  checkUncount(pool, zs.isolated, page);
   zs.isolated--;
   if (sched.preemptible) yield POINTS.writeUnlock;
   zs.lock.writeUnlock();

@@ -24,7 +24,7 @@ import { objReadBegin, objWriteTask, unpinObject } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
 import { drive } from './drive.js';
-import { storeFullnessWord } from './isolation_word.js';
+import { modelsIsolationWord, storeFullnessWord } from './isolation_word.js';
 import {
   type Bytes,
   HANDLE_SLOTS,
@@ -83,7 +83,7 @@ export interface ZsMistakes {
    * `'racy'` counts isolation under the zspage lock, and zs_page_migrate uncounts after
    * dropping the class lock, as 6.0–6.4 did; `'fixed'` counts under the class lock, as the
    * 2023 fix does. (zs_malloc's and zs_compact's stores of the group are not split.) Only
-   * v6.0 and v6.3 count isolated sub-pages this way; other profiles ignore `'racy'`.
+   * v6.0 and v6.3 count isolated sub-pages this way; other profiles ignore the option.
    */
   sharedIsolationWord?: 'racy' | 'fixed';
 }
@@ -361,8 +361,8 @@ export class ZsPool {
     this.lock.readUnlock();
     const loaded = zs.fullness;
     let fg = this.freeObject(zs, pfn, idx, slot, handle);
-    if (this.mistakes.sharedIsolationWord && fg !== loaded)
-      fg = yield* storeFullnessWord(this, zs, loaded);
+    if (fg !== loaded && modelsIsolationWord(this))
+      fg = yield* storeFullnessWord(this, zs, loaded, fg);
     // v4.8 leaves an emptied zspage with an isolated sub-page for the last putback.
     if (fg === 0 && !(this.rules.deferFreeWhileIsolated && zs.isolated > 0))
       yield* freeZspage(this, cls, zs);
