@@ -1,7 +1,7 @@
 // compact_memory on a 32 GiB metadata-only machine with 25 % of its pages movable and
 // scattered (every fourth page a movable filler page, the rest free), and the same on
 // 16 GiB for the scaling ratio.
-import { median, settle } from '../lib.mjs';
+import { median, settle, warmContents } from '../lib.mjs';
 
 function setup(core, memory) {
   const { createMachine, createMovableFiller } = core;
@@ -43,9 +43,9 @@ function contentVsMemcpy(core) {
   for (let rep = 0; rep < 4; rep++) {
     const { createMachine, fragmentWithFiller } = core;
     const m = createMachine({ memory: '1G', contents: true, profile: 'v6.3', seed: 1 + rep });
-    // Back every page with memory first (the buffer is zero already): otherwise the first
-    // write to a page costs an operating-system page fault, on both sides of the ratio.
-    m.mem.pages.contents.fill(0);
+    // Every page backed and copied into once first (see warmContents), on both sides of
+    // the ratio.
+    warmContents(m.mem.pages.contents);
     fragmentWithFiller(m, { fill: 0.9, free: 0.5 });
     const flush = new Uint8Array(64 << 20);
     settle();

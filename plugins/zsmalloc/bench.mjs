@@ -3,7 +3,7 @@
  * on a warm pool (plain calls, a 64 MiB machine with contents, sizes cycling over the
  * classes). Build first (`pnpm exec tsc -b`).
  */
-import { median, settle } from '../../bench/lib.mjs';
+import { median, settle, warmContents } from '../../bench/lib.mjs';
 
 const here = new URL('.', import.meta.url);
 
@@ -50,9 +50,9 @@ function compactVsMemcpy(core, createZsPool) {
   // times slower). The median of the next COUNTED_REPS is reported.
   for (let rep = 0; rep < WARM_REPS + COUNTED_REPS; rep++) {
     const m = core.createMachine({ memory: '1G', profile: 'v6.3', contents: true, seed: 1 + rep });
-    // Back every page with memory first (the buffer is zero already): otherwise the first
-    // write to a page costs an operating-system page fault, on both sides of the ratio.
-    m.mem.pages.contents.fill(0);
+    // Every page backed and copied into once first (see warmContents), on both sides of
+    // the ratio.
+    warmContents(m.mem.pages.contents);
     const pool = createZsPool(m);
     const hs = [];
     let free = 0;
