@@ -103,12 +103,18 @@ export class RaceDriver {
       yield* lockPage(this.k, pfn);
       if (sched.preemptible) yield { op: '__ClearPageMovable', pfn };
       __ClearPageMovable(mem, pfn);
+      this.forget(pfn);
+      if (sched.preemptible) yield { op: 'unlock_page', pfn };
       unlockPage(this.k, pfn);
-    }
-    this.owned.delete(pfn);
-    this.isolated.delete(pfn);
+    } else this.forget(pfn);
     if (sched.preemptible) yield { op: 'put_page', pfn };
     putPage(mem, pfn);
+  }
+
+  /** The driver no longer counts `pfn` as its own (in the step that unpublishes it). */
+  private forget(pfn: number): void {
+    this.owned.delete(pfn);
+    this.isolated.delete(pfn);
   }
 
   /**
@@ -124,6 +130,7 @@ export class RaceDriver {
       this.isolated.delete(pfn);
       this.owned.add(pfn);
     }
+    if (sched.preemptible) yield { op: 'unlock_page', pfn };
     unlockPage(this.k, pfn);
   }
 

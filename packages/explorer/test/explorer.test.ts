@@ -174,9 +174,9 @@ describe('DFS with preemption bound 2 exhausts the fixed variants', () => {
     ['9a', 9],
     ['9b', 58],
     ['9c', 71],
-    ['9d', 57],
+    ['9d', 67],
     ['9e', 22],
-    ['9d-double', 1354],
+    ['9d-double', 1484],
     ['9e-split', 26],
   ] as const)('%s: %i schedules', (name, count) => {
     const r = explore(name, { variant: 'fixed', strategy: 'dfs', bound: 2, runs: 100_000 });
@@ -612,8 +612,8 @@ describe('catalogue interleavings, replayed on both variants', () => {
     ['§9b', '9b', 'v1:9b:1112221', /0x0 is frozen while the lookup holds a reference to it/],
     ['S29', '9c', 'v1:9c:1111122221', /failed with -EAGAIN: refcount 2, expected 1/],
     ['S29', '9c-passes', 'v1:9c-passes:11111555554', /failed after 10 passes with -EAGAIN/],
-    ['S26', '9d', 'v1:9d:2221', /NULL pointer dereference/],
-    ['S27', '9d-double', 'v1:9d-double:111112223', /page isolated twice/],
+    ['S26', '9d', 'v1:9d:22221', /NULL pointer dereference/],
+    ['S27', '9d-double', 'v1:9d-double:1111122223', /page isolated twice/],
     ['S30', '9e', 'v1:9e:12', /page_ref_inc on a tail page/],
     ['S31', '9e-split', 'v1:9e-split:12', /0x0 has refcount 2 after the walker let go/],
   ] as const)(
