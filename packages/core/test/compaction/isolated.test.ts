@@ -23,7 +23,7 @@ const isolatedFile = (m: ReturnType<typeof machine>['m']) => m.mem.vmstat.get('n
 describe.each(PROFILE_NAMES)('nr_isolated_file and compaction — %s', (profile) => {
   const counted = profile === 'v4.8';
 
-  it('v4.8 counts the isolated movable pages while they wait for migration; 6.x never does', () => {
+  it('S42, movable half (mops has no LRU folios): v4.8 counts the isolated movable pages while they wait for migration; 6.x never does', () => {
     const { m } = machine(profile);
     const a = m.sched.spawn('compact', () => compactMemory(m));
     m.sched.manual = true;
