@@ -11,9 +11,11 @@ import {
   ReplayChooser,
   raceMachine,
   registerScenario,
+  resolveScenario,
   type Scenario,
   unregisterScenario,
 } from '../src/index.js';
+import { RACES } from './helpers.js';
 
 describe('partial restores of the page metadata', () => {
   it('changedRuns finds the changed 16-byte chunks and restoreRuns writes back only those', () => {
@@ -136,4 +138,185 @@ describe('a reused instance that does not run deterministically', () => {
     // Restored whole before the error: the next runs start from the snapshot again.
     for (let i = 0; i < 4; i++) expect(checkInvariants(run().machine).ok).toBe(true);
   });
+});
+
+describe('machine reuse (snapshot and restore) and memoised invariant checks', () => {
+  it('GraphSnapshot restores typed arrays, arrays, maps, sets and fields in place', () => {
+    const shared = { n: 1 };
+    const o: Record<string, unknown> = {
+      ta: new Int32Array([1, 2, 3]),
+      arr: [1, shared],
+      map: new Map([['a', 1]]),
+      set: new Set([1]),
+      shared,
+      fn: () => 1,
+    };
+    const snap = new GraphSnapshot([o]);
+    (o.ta as Int32Array)[1] = 9;
+    (o.arr as unknown[]).push(7);
+    (o.map as Map<string, number>).set('b', 2);
+    (o.set as Set<number>).delete(1);
+    shared.n = 5;
+    o.extra = true;
+    snap.restore();
+    expect([...(o.ta as Int32Array)]).toEqual([1, 2, 3]);
+    expect(o.arr).toEqual([1, { n: 1 }]);
+    expect([...(o.map as Map<string, number>)]).toEqual([['a', 1]]);
+    expect([...(o.set as Set<number>)]).toEqual([1]);
+    expect(shared.n).toBe(1);
+    expect('extra' in o).toBe(false);
+  });
+
+  it('GraphSnapshot restores arrays that shrank, grew or changed, short and long', () => {
+    const obj = { n: 1 };
+    const short = [1, undefined, obj];
+    const long = Array.from({ length: 40 }, (_, i) => (i % 3 ? i : undefined));
+    const grew = [2];
+    const bytes = new Uint8Array([1, 2, 3]);
+    const floats = new Float64Array([Number.NaN, -0, 0.5]);
+    const snap = new GraphSnapshot([{ short, long, grew, bytes, floats }]);
+    short.length = 0;
+    long.splice(3, 30);
+    grew.push(3, 4);
+    bytes.fill(9);
+    floats.fill(7);
+    snap.restore();
+    expect(short).toEqual([1, undefined, obj]);
+    expect(short.length).toBe(3);
+    expect(long).toEqual(Array.from({ length: 40 }, (_, i) => (i % 3 ? i : undefined)));
+    expect(grew).toEqual([2]);
+    expect([...bytes]).toEqual([1, 2, 3]);
+    expect(Object.is(floats[1], -0)).toBe(true);
+    expect([floats[0], floats[2]]).toEqual([Number.NaN, 0.5]);
+    short[2] = { n: 2 };
+    snap.restore();
+    expect(short[2]).toBe(obj);
+  });
+
+  it('GraphSnapshot restores primitive fields of every kind exactly', () => {
+    const long = 'x'.repeat(1000);
+    const o = {
+      neg0: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      tiny: 5e-324,
+      big: 2n ** 70n,
+      quoted: 'a"b\\c\u2028d\ud800',
+      long,
+      nul: null as unknown,
+      undef: undefined as unknown,
+      yes: true,
+    };
+    const snap = new GraphSnapshot([o]);
+    Object.assign(o, { neg0: 0, nan: 1, inf: 2, tiny: 0, big: 1n, quoted: '', long: 'y' });
+    Object.assign(o, { nul: {}, undef: 3, yes: false });
+    snap.restore();
+    expect(Object.is(o.neg0, -0)).toBe(true);
+    expect(o.nan).toBeNaN();
+    expect(o).toEqual({
+      neg0: -0,
+      nan: Number.NaN,
+      inf: -Infinity,
+      tiny: 5e-324,
+      big: 2n ** 70n,
+      quoted: 'a"b\\c\u2028d\ud800',
+      long,
+      nul: null,
+      undef: undefined,
+      yes: true,
+    });
+  });
+
+  it('GraphSnapshot restores views that cover one buffer together, and never widens a partial view', () => {
+    const buf = new ArrayBuffer(32);
+    const lo = new Int32Array(buf, 0, 4);
+    const hi = new Float64Array(buf, 16, 2);
+    lo.set([1, 2, 3, 4]);
+    hi.set([0.5, 1.5]);
+    // Two views of one part of a buffer shared with state outside the snapshot.
+    const pool = new Uint8Array(16).fill(7);
+    const part = pool.subarray(0, 4);
+    const other = pool.subarray(4, 8);
+    const snap = new GraphSnapshot([{ lo, hi, part, other }]);
+    lo[3] = 40;
+    hi[0] = -1;
+    part[0] = 1;
+    other[0] = 2;
+    pool[12] = 9;
+    snap.restore();
+    expect([...lo]).toEqual([1, 2, 3, 4]);
+    expect([...hi]).toEqual([0.5, 1.5]);
+    expect(part[0]).toBe(7);
+    expect(other[0]).toBe(7);
+    // Bytes no recorded view covers belong to someone else: left alone.
+    expect(pool[12]).toBe(9);
+  });
+  it('GraphSnapshot restores the iteration order of maps and sets whose contents came back', () => {
+    const map = new Map([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    const set = new Set(['x', 'y']);
+    const objs = { v: { n: 1 } };
+    const byObj = new Map([[objs.v, 'v']]);
+    const snap = new GraphSnapshot([{ map, set, byObj }]);
+    // Same entries, other order: a size-and-lookup comparison alone would miss it.
+    map.delete('a');
+    map.set('a', 1);
+    set.delete('x');
+    set.add('x');
+    // Same key, another value.
+    byObj.set(objs.v, 'w');
+    snap.restore();
+    expect([...map]).toEqual([
+      ['a', 1],
+      ['b', 2],
+    ]);
+    expect([...set]).toEqual(['x', 'y']);
+    expect([...byObj.values()]).toEqual(['v']);
+    // Unchanged containers stay as they are.
+    snap.restore();
+    expect([...map.keys()]).toEqual(['a', 'b']);
+  });
+
+  function fingerprint(e: ReturnType<typeof execute>) {
+    const m = e.machine;
+    const p = m.mem.pages;
+    const n = 64;
+    return {
+      flags: [...p.flags.subarray(0, n)],
+      refcount: [...p.refcount.subarray(0, n)],
+      mapping: [...p.mapping.subarray(0, n)],
+      compound: [...p.compound.subarray(0, n)],
+      type: [...p.type.subarray(0, n)],
+      free: m.mem.populatedZones.map((z) => [z.nrFreePages, ...z.nrFree]),
+      warnings: m.mem.warnings.map((w) => w.text),
+      halted: m.mem.halted !== undefined,
+      invariants: checkInvariants(m).violations,
+    };
+  }
+
+  it.each(RACES)(
+    '%s: a reused machine gives exactly the runs and final states of fresh machines',
+    (name) => {
+      const sc = resolveScenario(name).scenario;
+      for (const variant of ['buggy', 'fixed']) {
+        for (let s = 1; s <= 150; s++) {
+          const strategy = s % 2 ? new RandomChooser(s) : new PctChooser(s, 3, 12);
+          const fresh = execute(sc, variant, 'v6.3', strategy, {
+            trace: true,
+            reuse: false,
+            memo: false,
+          });
+          const freshPrint = fingerprint(fresh);
+          const again = execute(sc, variant, 'v6.3', new ReplayChooser(fresh.decisions), {
+            trace: true,
+          });
+          expect(again.trace).toEqual(fresh.trace);
+          expect(again.failure).toEqual(fresh.failure);
+          expect(fingerprint(again)).toEqual(freshPrint);
+        }
+      }
+    },
+  );
 });

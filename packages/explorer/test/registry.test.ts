@@ -1,0 +1,110 @@
+import { __GFP, checkInvariants, GFP, type KernelGen, putPage } from '@mops/core';
+import { describe, expect, it } from 'vitest';
+import {
+  explore,
+  fillFreePages,
+  raceMachine,
+  registerScenario,
+  replay,
+  type Scenario,
+  scenarios,
+  unregisterScenario,
+} from '../src/index.js';
+import { RACES, usageError } from './helpers.js';
+
+describe('scenario registry', () => {
+  it('lists the built-in races with buggy and fixed variants', () => {
+    const list = scenarios();
+    for (const name of RACES) {
+      const s = list.find((x) => x.name === name);
+      expect(s?.variants.slice(0, 2)).toEqual(['buggy', 'fixed']);
+      expect(s?.description.length).toBeGreaterThan(10);
+    }
+  });
+
+  it('lets plugins add scenarios and rejects bad or duplicate names', () => {
+    const toy: Scenario = {
+      name: 'toy-registry',
+      description: 'one task',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: ({ profile }) => {
+        const m = raceMachine(profile);
+        m.sched.spawn('t', function* (): KernelGen {});
+        return { machine: m };
+      },
+    };
+    registerScenario(toy);
+    try {
+      expect(scenarios().some((s) => s.name === 'toy-registry')).toBe(true);
+      expect(() => registerScenario(toy)).toThrow(/already registered/);
+      expect(() => registerScenario({ ...toy, name: 'Bad Name' })).toThrow(/must match/);
+      expect(() =>
+        registerScenario({ ...toy, strategy: 'dfs' as 'pct' }, { replace: true }),
+      ).toThrow(/strategy must be 'random' or 'pct', got 'dfs'/);
+      expect(explore('toy-registry', { runs: 3 })).toMatchObject({
+        failed: false,
+        strategy: 'random',
+      });
+      registerScenario({ ...toy, strategy: 'pct' }, { replace: true });
+      expect(explore('toy-registry', { runs: 3 }).strategy).toBe('pct');
+      expect(explore('toy-registry', { runs: 3, strategy: 'random' }).strategy).toBe('random');
+      expect(scenarios().find((s) => s.name === 'toy-registry')?.strategy).toBe('pct');
+    } finally {
+      unregisterScenario('toy-registry');
+    }
+  });
+});
+
+describe('a race machine in use', () => {
+  it('recycles a freed folio without merging it: the next order-0 allocation is its head', () => {
+    const m = raceMachine('v6.3');
+    const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2, 'thp');
+    expect(fillFreePages(m)).toBe(m.nrPages - 4);
+    const zone = m.mem.populatedZones[0];
+    expect(zone.nrFreePages).toBe(0);
+    putPage(m.mem, H);
+    // An order-2 block on its own: its buddy is in use.
+    expect(zone.nrFree[2]).toBe(1);
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 0)).toBe(H);
+    expect([zone.nrFree[0], zone.nrFree[1], zone.nrFreePages]).toEqual([1, 1, 3]);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+});
+describe('usage errors (E_USAGE, one line)', () => {
+  it('unknown scenario, strategy, variant, profile', () => {
+    usageError(() => explore('nope'), /unknown scenario 'nope'/);
+    usageError(() => explore('9a', { strategy: 'bfs' }), /unknown strategy 'bfs'/);
+    usageError(
+      () => explore('9a', { variant: 'broken' }),
+      /no variant 'broken'; choose one of buggy, fixed$/,
+    );
+    usageError(() => explore('9d', { profile: 'v6.17' }), /does not run on profile 'v6.17'/);
+    usageError(() => replay('nope', { schedule: 'v1:nope:' }), /unknown scenario/);
+  });
+
+  it('runs, seed, depth, bound out of range', () => {
+    usageError(() => explore('9a', { runs: 0 }), /--runs/);
+    usageError(() => explore('9a', { runs: -3 }), /--runs/);
+    usageError(() => explore('9a', { runs: 1.5 }), /--runs/);
+    usageError(() => explore('9a', { strategy: 'pct', depth: 0 }), /--depth/);
+    usageError(() => explore('9a', { strategy: 'dfs', bound: -1 }), /--bound/);
+  });
+
+  it('malformed and foreign schedule strings', () => {
+    usageError(() => replay('9a', { schedule: 'garbage' }), /malformed schedule/);
+    usageError(() => replay('9a', { schedule: 'v1:9a:12!' }), /malformed schedule/);
+    usageError(() => replay('9a', { schedule: 'v1:9a:102' }), /malformed schedule/);
+    usageError(() => replay('9a', { schedule: 'v1:9d:12' }), /recorded for scenario 9d, not 9a/);
+    usageError(() => replay('9a', { schedule: 'v2:9a:12' }), /encoding version 2/);
+    usageError(() => replay('9a', { schedule: '' }), /--schedule is required/);
+  });
+
+  it('bad shards', () => {
+    usageError(() => explore('9a', { shard: '3/2' }), /--shard 3\/2/);
+    usageError(() => explore('9a', { shard: '0/2' }), /--shard/);
+    usageError(() => explore('9a', { shard: '1/0' }), /--shard/);
+    usageError(() => explore('9a', { shard: 'x' }), /--shard/);
+    usageError(() => explore('9a', { strategy: 'dfs', shard: '1/2' }), /not dfs/);
+  });
+});
