@@ -1,9 +1,11 @@
 /**
  * The bit-field word of v6.0–v6.4's `struct zspage` that holds both `fullness` and
  * `isolated` (spec §7.3, §9f), for pools with `ZsMistakes.sharedIsolationWord`: the writes
- * of zs_free's fix_fullness_group and of the isolation count (zs_page_isolate, putback and
- * migrate) are read-modify-writes of the whole word, with a scheduling point between the
- * load and the store. zs_malloc's and zs_compact's stores of the group are not split.
+ * of zs_malloc's and zs_free's fix_fullness_group and of the isolation count
+ * (zs_page_isolate, putback and migrate) are read-modify-writes of the whole word, with a
+ * scheduling point between the load and the store. zs_compact's stores are not split: in
+ * 6.0–6.4 it held the zspage write locks of its source and target while it stored, which
+ * the racy isolation count takes too.
  * @module
  */
 
@@ -12,10 +14,10 @@ import type { ZsPool } from './pool.js';
 import { POINTS, type Zspage } from './zspage.js';
 
 /**
- * set_zspage_mapping() at the end of zs_free's fix_fullness_group (class lock held): the
- * zspage is on the list of its new group `fg`, which the word (still `loaded`) lacks. The word is
- * loaded, and after the scheduling point stored with the new group and the isolated count
- * of the load. Returns the new group.
+ * set_zspage_mapping() at the end of zs_malloc's or zs_free's fix_fullness_group (class
+ * lock held): the zspage is on the list of its new group `fg`, which the word (still
+ * `loaded`) lacks. The word is loaded, and after the scheduling point stored with the new
+ * group and the isolated count of the load. Returns the new group.
  * @see mm/zsmalloc.c fix_fullness_group(), set_zspage_mapping()
  */
 export function* storeFullnessWord(

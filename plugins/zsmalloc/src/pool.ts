@@ -77,13 +77,14 @@ export interface ZsMistakes {
   /**
    * v6.0–v6.4 (spec §7.3, §9f): `zspage->isolated` shares one bit-field word with
    * `zspage->fullness`, but zs_page_isolate and zs_page_putback update it under the zspage
-   * lock only, while zs_free's fix_fullness_group rewrites the word under the class lock.
-   * Set, zs_free's store of the group and the stores of the count are read-modify-writes
-   * with a scheduling point between the load and the store, so one can overwrite another:
-   * `'racy'` counts isolation under the zspage lock, and zs_page_migrate uncounts after
-   * dropping the class lock, as 6.0–6.4 did; `'fixed'` counts under the class lock, as the
-   * 2023 fix does. (zs_malloc's and zs_compact's stores of the group are not split.) Only
-   * v6.0 and v6.3 count isolated sub-pages this way; other profiles ignore the option.
+   * lock only, while zs_malloc's and zs_free's fix_fullness_group rewrite the word under
+   * the class lock. Set, their stores of the group and the stores of the count are
+   * read-modify-writes with a scheduling point between the load and the store, so one can
+   * overwrite another: `'racy'` counts isolation under the zspage lock, and zs_page_migrate
+   * uncounts after dropping the class lock, as 6.0–6.4 did; `'fixed'` counts under the
+   * class lock, as the 2023 fix does. (zs_compact's stores are not split: in 6.0–6.4 it
+   * held the zspage locks they would race with.) Only v6.0 and v6.3 count isolated
+   * sub-pages this way; other profiles ignore the option.
    */
   sharedIsolationWord?: 'racy' | 'fixed';
 }
@@ -266,9 +267,13 @@ export class ZsPool {
     yield* cls.lock.lock();
     let zs: Zspage | null | undefined = findGetZspage(cls);
     if (zs) {
+      const loaded = zs.fullness;
       objMalloc(this.bytes, this.handles, zs, handle);
-      fixFullnessGroup(cls, zs);
+      const fg = fixFullnessGroup(cls, zs);
+      // The object counts first: nothing outside the class lock can tell the order.
       this.recordAlloc(cls, handle, size);
+      if (fg !== loaded && modelsIsolationWord(this))
+        yield* storeFullnessWord(this, zs, loaded, fg);
       if (sched.preemptible) yield cls.lock.points.unlock;
       cls.lock.unlock();
       return handle;

@@ -227,13 +227,17 @@ export const zsmallocReadVsMigrate: Scenario = {
   },
 };
 
+/** The class-lock writer of the shared word in a fullness-vs-isolated scenario. */
+type WordWriter = 'zs_free' | 'zs_malloc';
+
 /**
- * zsmalloc-fullness-vs-isolated (spec §7.3, §9f; the 2023 fix by Andrew Yang): zs_free
- * frees one of a zspage's two objects, which moves the zspage to another fullness group,
- * while one VM task isolates the zspage's page and puts it back and another isolates it and
- * migrates it (the loser's attempt is a transient reference). In 6.0–6.4 `fullness` and
- * `isolated` are bit-fields of one word of `struct zspage` (see
- * {@link ZsMistakes.sharedIsolationWord}), and each store writes both.
+ * The two fullness-vs-isolated scenarios (spec §7.3, §9f; the 2023 fix by Andrew Yang): a
+ * one-page zspage holds two of its four objects; the class-lock writer changes its fullness
+ * group (zs_free frees one object, zs_malloc adds a third) while one VM task isolates the
+ * zspage's page and puts it back and another isolates it and migrates it (the loser's
+ * attempt is a transient reference). In 6.0–6.4 `fullness` and `isolated` are bit-fields of
+ * one word of `struct zspage` (see {@link ZsMistakes.sharedIsolationWord}), and each store
+ * writes both.
  *
  * - buggy (as 6.0–6.4 shipped): the isolation count is updated under the zspage lock (by
  *   the migration after it dropped the class lock) and the group under the class lock, so
@@ -242,43 +246,64 @@ export const zsmallocReadVsMigrate: Scenario = {
  *   VM_BUG_ON(zspage->isolated == 0), or leaves the zspage counted isolated for good.
  * - fixed (2023): the isolation count is updated under the class lock too.
  */
-export const zsmallocFullnessVsIsolated: Scenario = {
-  name: 'zsmalloc-fullness-vs-isolated',
-  description:
-    'zspage fullness and isolated count share one bit-field word (buggy: isolation counted under the zspage lock while zs_free rewrites the word under the class lock; fixed: both under the class lock)',
-  variants: BUGGY_FIXED,
-  profiles: ['v6.3', 'v6.0'],
-  refs: 'spec §7.3, §9f',
-  setup({ variant, profile }) {
-    const { m, pool } = zsMachine(profile, {
-      sharedIsolationWord: variant === 'buggy' ? 'racy' : 'fixed',
-    });
-    const h1 = object(pool, 0x11);
-    object(pool, 0x22);
-    const page = pool.handles.pfn[pool.checkHandle(h1, 'scenario')];
-    const zs = zspageOfPage(pool.registry, page);
-    if (!zs) throw new MopsError('E_STATE', 'zsmalloc-fullness-vs-isolated: no zspage', 'page');
-    return {
-      machine: m,
-      state: [pool, pool.registry],
-      start: () => {
-        m.sched.spawn('zs_free', () => pool.zsFreeTask(h1));
-        m.sched.spawn('putback', () => isolateThenMigrate(m, page, false));
-        m.sched.spawn('migrate', () => isolateThenMigrate(m, page, true));
-      },
-      finish: () =>
-        zs.isolated === 0
-          ? []
-          : [`zspage ${zs.id} counts ${zs.isolated} isolated page(s) after its page came back`],
-    };
-  },
-};
+function fullnessVsIsolated(name: string, writer: WordWriter, description: string): Scenario {
+  return {
+    name,
+    description,
+    variants: BUGGY_FIXED,
+    profiles: ['v6.3', 'v6.0'],
+    refs: 'spec §7.3, §9f',
+    setup({ variant, profile }) {
+      const { m, pool } = zsMachine(profile, {
+        sharedIsolationWord: variant === 'buggy' ? 'racy' : 'fixed',
+      });
+      const h1 = object(pool, 0x11);
+      object(pool, 0x22);
+      const page = pool.handles.pfn[pool.checkHandle(h1, 'scenario')];
+      const zs = zspageOfPage(pool.registry, page);
+      if (!zs) throw new MopsError('E_STATE', `${name}: no zspage`, 'page');
+      return {
+        machine: m,
+        state: [pool, pool.registry],
+        start: () => {
+          if (writer === 'zs_free') m.sched.spawn('zs_free', () => pool.zsFreeTask(h1));
+          else m.sched.spawn('zs_malloc', () => pool.zsMallocTask(OBJ_SIZE));
+          m.sched.spawn('putback', () => isolateThenMigrate(m, page, false));
+          m.sched.spawn('migrate', () => isolateThenMigrate(m, page, true));
+        },
+        finish: () =>
+          zs.isolated === 0
+            ? []
+            : [`zspage ${zs.id} counts ${zs.isolated} isolated page(s) after its page came back`],
+      };
+    },
+  };
+}
+
+/** zsmalloc-fullness-vs-isolated: zs_free is the class-lock writer (see {@link fullnessVsIsolated}). */
+export const zsmallocFullnessVsIsolated: Scenario = fullnessVsIsolated(
+  'zsmalloc-fullness-vs-isolated',
+  'zs_free',
+  'zspage fullness and isolated count share one bit-field word (buggy: isolation counted under the zspage lock while zs_free rewrites the word under the class lock; fixed: both under the class lock)',
+);
+
+/**
+ * zsmalloc-malloc-vs-isolated: the same word, with zs_malloc as the class-lock writer: it
+ * puts a third object in the zspage, which moves it to a fuller group (see
+ * {@link fullnessVsIsolated}).
+ */
+export const zsmallocMallocVsIsolated: Scenario = fullnessVsIsolated(
+  'zsmalloc-malloc-vs-isolated',
+  'zs_malloc',
+  'the same shared word with zs_malloc as the writer (buggy: its fix_fullness_group under the class lock and the isolation count under the zspage lock overwrite each other; fixed: both under the class lock)',
+);
 
 /** The zsmalloc race scenarios. */
 export const zsmallocScenarios: readonly Scenario[] = [
   zsmallocFreeVsMigrate,
   zsmallocReadVsMigrate,
   zsmallocFullnessVsIsolated,
+  zsmallocMallocVsIsolated,
 ];
 
 /**

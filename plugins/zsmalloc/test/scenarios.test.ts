@@ -13,6 +13,7 @@ describe('zsmalloc race scenarios', () => {
       'zsmalloc-free-vs-migrate',
       'zsmalloc-read-vs-migrate',
       'zsmalloc-fullness-vs-isolated',
+      'zsmalloc-malloc-vs-isolated',
     ]) {
       expect(findScenario(name)).toBeDefined();
       expect(scenarios().filter((s) => s.name === name)).toHaveLength(1);
@@ -89,17 +90,52 @@ describe('zsmalloc race scenarios', () => {
     },
   );
 
-  it.each(['v6.3', 'v6.0'] as const)(
-    'fullness-vs-isolated fixed (%s): with the count under the class lock, DFS bound 2 exhausts without a failure',
-    (profile) => {
-      const r = explore('zsmalloc-fullness-vs-isolated', {
+  it.each([
+    // zs_malloc (task 1) loads the word and the putback's isolation (2) counts itself in;
+    // zs_malloc's store of the fuller group brings back the count it loaded, 0, and the
+    // putback's uncount finds it.
+    ['112222221', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    // The same lost count, found by the migration's uncount (task 3).
+    ['113', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    // The isolation stores the word with the group it loaded before zs_malloc's store.
+    ['333331', 'invariant', /records fullness group 6 but is on list 8/],
+    // zs_malloc stores the count it loaded before the putback uncounted: counted for good.
+    ['222222112', 'assertion', /counts 1 isolated page\(s\) after its page came back/],
+  ] as const)(
+    "malloc-vs-isolated %s: zs_malloc's store of the group and a store of the count overwrite each other (%s)",
+    (decisions, kind, message) => {
+      for (const profile of ['v6.3', 'v6.0'] as const) {
+        const schedule = `v1:zsmalloc-malloc-vs-isolated:${decisions}`;
+        const r = replay('zsmalloc-malloc-vs-isolated', { variant: 'buggy', profile, schedule });
+        expect(r.diverged).toBe(false);
+        expect(r.failure?.kind).toBe(kind);
+        expect(r.failure?.message).toMatch(message);
+        const fixed = replay('zsmalloc-malloc-vs-isolated', {
+          variant: 'fixed',
+          profile,
+          schedule,
+        });
+        expect(fixed.failed).toBe(false);
+      }
+    },
+  );
+
+  it.each([
+    ['zsmalloc-fullness-vs-isolated', 'v6.3', 3727],
+    ['zsmalloc-fullness-vs-isolated', 'v6.0', 3727],
+    ['zsmalloc-malloc-vs-isolated', 'v6.3', 3095],
+    ['zsmalloc-malloc-vs-isolated', 'v6.0', 3095],
+  ] as const)(
+    '%s fixed (%s): with the count under the class lock, DFS bound 2 exhausts without a failure',
+    (name, profile, schedules) => {
+      const r = explore(name, {
         variant: 'fixed',
         profile,
         strategy: 'dfs',
         bound: 2,
         runs: 100_000,
       });
-      expect(r).toMatchObject({ failed: false, exhausted: true, schedules: 3727 });
+      expect(r).toMatchObject({ failed: false, exhausted: true, schedules });
     },
     60_000,
   );
