@@ -7,7 +7,8 @@ import { hasPageType, hexPfn, type Machine, PGTY, page_has_movable_ops } from '@
 import type { BalloonDevice } from './device.js';
 import { managedPages, type VirtioBalloon } from './virtio.js';
 
-const hex = (pfn: number): string => `pfn ${hexPfn(pfn)}`;
+/** A page in a message: `pfn 0x1f`. */
+const pfnLabel = (pfn: number): string => `pfn ${hexPfn(pfn)}`;
 
 /**
  * Checks a balloon device at any step: every page on its list is a live, published balloon
@@ -25,24 +26,26 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
   const seen = new Set<number>();
   for (let pfn = p.lists.first(dev.pages); pfn !== -1; pfn = p.lists.nextOf(pfn)) {
     if (seen.has(pfn) || seen.size > mem.nrPages) {
-      out.push(`the balloon list loops at ${hex(pfn)}`);
+      out.push(`the balloon list loops at ${pfnLabel(pfn)}`);
       break;
     }
     seen.add(pfn);
     if (p.refcount[pfn] < 1)
-      out.push(`${hex(pfn)} on the balloon list has refcount ${p.refcount[pfn]}`);
+      out.push(`${pfnLabel(pfn)} on the balloon list has refcount ${p.refcount[pfn]}`);
     if (p.priv[pfn] !== dev.id)
-      out.push(`${hex(pfn)} on the balloon list has private ${p.priv[pfn]}`);
+      out.push(`${pfnLabel(pfn)} on the balloon list has private ${p.priv[pfn]}`);
     if (!hasPageType(mem, pfn, PGTY.offline))
-      out.push(`${hex(pfn)} on the balloon list is not PageOffline`);
-    if (!page_has_movable_ops(mem, pfn)) out.push(`${hex(pfn)} on the balloon list is not movable`);
+      out.push(`${pfnLabel(pfn)} on the balloon list is not PageOffline`);
+    if (!page_has_movable_ops(mem, pfn))
+      out.push(`${pfnLabel(pfn)} on the balloon list is not movable`);
     if (dev.isCountedIsolated(pfn))
-      out.push(`${hex(pfn)} is on the balloon list and counted isolated`);
+      out.push(`${pfnLabel(pfn)} is on the balloon list and counted isolated`);
   }
   for (const pfn of iso) {
     if (p.refcount[pfn] < 1)
-      out.push(`isolated balloon ${hex(pfn)} has refcount ${p.refcount[pfn]}`);
-    if (p.priv[pfn] !== dev.id) out.push(`isolated balloon ${hex(pfn)} has private ${p.priv[pfn]}`);
+      out.push(`isolated balloon ${pfnLabel(pfn)} has refcount ${p.refcount[pfn]}`);
+    if (p.priv[pfn] !== dev.id)
+      out.push(`isolated balloon ${pfnLabel(pfn)} has private ${p.priv[pfn]}`);
   }
   return out;
 }
@@ -68,9 +71,10 @@ export function balloonInvariants(vb: VirtioBalloon): string[] {
   if (vb.host.inflatedCount !== vb.numPages)
     out.push(`the host holds ${vb.host.inflatedCount} pages, the driver believes ${vb.numPages}`);
   for (const pfn of list)
-    if (!vb.host.isInflated(pfn)) out.push(`${hex(pfn)} is in the balloon but not at the host`);
+    if (!vb.host.isInflated(pfn))
+      out.push(`${pfnLabel(pfn)} is in the balloon but not at the host`);
   for (const pfn of dev.countedIsolated())
-    if (!vb.host.isInflated(pfn)) out.push(`isolated ${hex(pfn)} is not at the host`);
+    if (!vb.host.isInflated(pfn)) out.push(`isolated ${pfnLabel(pfn)} is not at the host`);
   const mem = vb.k.mem;
   if (dev.rules.nrBalloonPages && dev.design === 'classic') {
     const nr = mem.vmstat.get('nr_balloon_pages');

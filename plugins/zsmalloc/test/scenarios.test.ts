@@ -64,58 +64,44 @@ describe('zsmalloc race scenarios', () => {
   it.each([
     // zs_free (task 1) stores the word with the count it loaded before the migrating task
     // (3) counted its isolation; the migration's uncount, outside the class lock, finds 0.
-    ['11113', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    ['fullness', '11113', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
     // The same lost count, found by the putback (task 2).
-    ['13222131122233222212', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    [
+      'fullness',
+      '13222131122233222212',
+      'mmbug',
+      /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/,
+    ],
     // The isolation stores the word with the group it loaded before zs_free's store.
-    ['333331', 'invariant', /records fullness group 6 but is on list 3/],
+    ['fullness', '333331', 'invariant', /records fullness group 6 but is on list 3/],
     // zs_free stores the count it loaded before the putback uncounted: counted for good.
-    ['332221321322112', 'assertion', /counts 1 isolated page\(s\) after its page came back/],
-  ] as const)(
-    'fullness-vs-isolated %s: one store of the shared word overwrites another (%s)',
-    (decisions, kind, message) => {
-      for (const profile of ['v6.3', 'v6.0'] as const) {
-        const schedule = `v1:zsmalloc-fullness-vs-isolated:${decisions}`;
-        const r = replay('zsmalloc-fullness-vs-isolated', { variant: 'buggy', profile, schedule });
-        expect(r.diverged).toBe(false);
-        expect(r.failure?.kind).toBe(kind);
-        expect(r.failure?.message).toMatch(message);
-        const fixed = replay('zsmalloc-fullness-vs-isolated', {
-          variant: 'fixed',
-          profile,
-          schedule,
-        });
-        expect(fixed.failed).toBe(false);
-      }
-    },
-  );
-
-  it.each([
+    [
+      'fullness',
+      '332221321322112',
+      'assertion',
+      /counts 1 isolated page\(s\) after its page came back/,
+    ],
     // zs_malloc (task 1) loads the word and the putback's isolation (2) counts itself in;
     // zs_malloc's store of the fuller group brings back the count it loaded, 0, and the
     // putback's uncount finds it.
-    ['112222221', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    ['malloc', '112222221', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
     // The same lost count, found by the migration's uncount (task 3).
-    ['113', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
+    ['malloc', '113', 'mmbug', /VM_BUG_ON\(zspage->isolated == 0\) in dec_zspage_isolation/],
     // The isolation stores the word with the group it loaded before zs_malloc's store.
-    ['333331', 'invariant', /records fullness group 6 but is on list 8/],
+    ['malloc', '333331', 'invariant', /records fullness group 6 but is on list 8/],
     // zs_malloc stores the count it loaded before the putback uncounted: counted for good.
-    ['222222112', 'assertion', /counts 1 isolated page\(s\) after its page came back/],
+    ['malloc', '222222112', 'assertion', /counts 1 isolated page\(s\) after its page came back/],
   ] as const)(
-    "malloc-vs-isolated %s: zs_malloc's store of the group and a store of the count overwrite each other (%s)",
-    (decisions, kind, message) => {
+    'zsmalloc-%s-vs-isolated %s: one store of the shared word overwrites another (%s)',
+    (writer, decisions, kind, message) => {
+      const name = `zsmalloc-${writer}-vs-isolated`;
       for (const profile of ['v6.3', 'v6.0'] as const) {
-        const schedule = `v1:zsmalloc-malloc-vs-isolated:${decisions}`;
-        const r = replay('zsmalloc-malloc-vs-isolated', { variant: 'buggy', profile, schedule });
+        const schedule = `v1:${name}:${decisions}`;
+        const r = replay(name, { variant: 'buggy', profile, schedule });
         expect(r.diverged).toBe(false);
         expect(r.failure?.kind).toBe(kind);
         expect(r.failure?.message).toMatch(message);
-        const fixed = replay('zsmalloc-malloc-vs-isolated', {
-          variant: 'fixed',
-          profile,
-          schedule,
-        });
-        expect(fixed.failed).toBe(false);
+        expect(replay(name, { variant: 'fixed', profile, schedule }).failed).toBe(false);
       }
     },
   );
