@@ -112,6 +112,17 @@ export interface Profile {
    * migrate_movable_ops_page); v4.8–v6.3 VM_BUG_ON it.
    */
   readonly isolatedCheckWarns: boolean;
+  /**
+   * putback_movable_page() asserts the isolated flag again once it holds the page lock
+   * (`VM_BUG_ON_PAGE(!PageIsolated(page))`, v4.8; the checks went in the 5.x cleanups), so a
+   * flag cleared while the VM slept on the lock is a BUG rather than a warning.
+   */
+  readonly putbackRechecksIsolated: boolean;
+  /**
+   * isolate_movable_page's one-time warning when the driver's isolate_page set the isolated
+   * flag itself: one call site, so once per machine whichever driver did it.
+   */
+  readonly isolateFlagWarning: string;
   /** On success the driver must __ClearPageMovable(src) (v4.8–v6.3). */
   readonly driverClearsSrc: boolean;
   /** migrate_pages algorithm: `'unmap_and_move'` (v4.8, v6.0) or `'batched'` (v6.3+). */
@@ -210,6 +221,8 @@ const base = {
   ownerMayRelease: true,
   coreDetectsRelease: true,
   isolatedCheckWarns: false,
+  putbackRechecksIsolated: false,
+  isolateFlagWarning: 'WARN_ON_ONCE(PageIsolated(page))',
   driverClearsSrc: true,
   migrateAlgo: 'unmap_and_move',
   allocBeforeShortcut: false,
@@ -287,6 +300,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     allocBeforeShortcut: true,
     shortcutLocks: true,
     putbackPermanentInside: true,
+    putbackRechecksIsolated: true,
     movableCountedIsolated: true,
     freeFlagRules: 'v4.8',
     tracepointsV6: false,
@@ -345,6 +359,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     ...base,
     name: 'v6.3',
     isolationGet: 'folio_get_nontail_page',
+    isolateFlagWarning: 'WARN_ON_ONCE(folio_test_isolated(folio))',
     slabGuard: true,
     migrateAlgo: 'batched',
     enomemCountsRetries: true,
@@ -373,6 +388,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     ownerMayRelease: false,
     coreDetectsRelease: false,
     isolatedCheckWarns: true,
+    isolateFlagWarning: 'VM_WARN_ON_ONCE_PAGE(PageMovableOpsIsolated(page), page)',
     gfpNames: 'v6.15',
     driverClearsSrc: false,
     migrateAlgo: 'batched',

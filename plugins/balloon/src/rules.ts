@@ -41,6 +41,13 @@ export interface BalloonRules {
    * design). v4.8 enqueues each page as it allocates it.
    */
   readonly fillEnqueueLifo: boolean;
+  /**
+   * leak_balloon frees its pages last-dequeued first: each dequeued page goes to the head of
+   * a local list (list_add) and release_pages_balloon walks that list from the head (the
+   * "deflate via a page list" rework, 4.13-6.17 and the 2026 design). v4.8 frees them from
+   * vb->pfns, in dequeue order.
+   */
+  readonly leakReleasesLifo: boolean;
   /** The dequeue walk skips PG_isolated pages (v4.8-v6.3; dead code removed in 2025). */
   readonly dequeueSkipsIsolated: boolean;
   /**
@@ -67,6 +74,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nrBalloonPages: false,
     fillAllocsUnderLock: true,
     fillEnqueueLifo: false,
+    leakReleasesLifo: false,
     dequeueSkipsIsolated: true,
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: false,
@@ -79,6 +87,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nrBalloonPages: false,
     fillAllocsUnderLock: false,
     fillEnqueueLifo: true,
+    leakReleasesLifo: true,
     dequeueSkipsIsolated: true,
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: true,
@@ -91,6 +100,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nrBalloonPages: true,
     fillAllocsUnderLock: false,
     fillEnqueueLifo: true,
+    leakReleasesLifo: true,
     dequeueSkipsIsolated: false,
     nullDeviceChecks: true,
     migrateDeleteUnderListLock: true,

@@ -280,7 +280,9 @@ export class VirtioBalloon {
     }
     // With VIRTIO_BALLOON_F_MUST_TELL_HOST the host must hear of it before the pages go.
     if (pages.length) yield* this.tellHost('deflate');
-    // release_pages_balloon()
+    // release_pages_balloon(): the local list holds the last-dequeued page first (v4.8
+    // walks vb->pfns instead).
+    if (this.dev.rules.leakReleasesLifo) pages.reverse();
     for (const pfn of pages) {
       if (this.driverAdjustsManaged) adjustManagedPageCount(mem, pfn, 1);
       if (sched.preemptible) yield { op: 'put_page', pfn };

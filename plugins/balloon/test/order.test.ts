@@ -200,6 +200,18 @@ describe.each(DESIGNS)('§6.2 fill_balloon order, %s %s', (profile, design) => {
     expectClean(m);
   });
 
+  it('leak_balloon frees last-dequeued first from its local page list (v6.x, 2026 design); v4.8 frees from vb->pfns in dequeue order', () => {
+    const { m, vb, dev } = withBalloon(profile, 3, { design });
+    const dequeued = dev.listPages();
+    const freed: number[] = [];
+    m.trace.on('mm_page_free', (e) => freed.push(e.pfn));
+    expect(run(m, () => vb.leak(3))).toBe(3);
+    // The pfns reach the host in dequeue order either way.
+    expect(Array.from(vb.pfns.subarray(0, vb.numPfns))).toEqual(dequeued);
+    expect(freed).toEqual(profile === 'v4.8' ? dequeued : [...dequeued].reverse());
+    expectClean(m);
+  });
+
   it('v4.8 publishes each page as soon as it is allocated, balloon_lock held; later kernels allocate the batch first, unlocked', () => {
     const { m, vb, dev } = withBalloon(profile, 0, { design });
     m.sched.manual = true;

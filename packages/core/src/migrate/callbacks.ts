@@ -219,13 +219,17 @@ function checkMigrateSlow(
       'migrate_page cleared the isolated flag, which only the VM may touch',
       src,
     );
-    // The kernel's own warning in move_to_new_folio (v4.8–v6.3), before the flag is repaired.
-    if (rc === 0 && mem.profile.coreDetectsRelease)
+    // The kernel's own warning in move_to_new_folio (v4.8–v6.3), then the VM_BUG_ON of its
+    // success branch for a page still tagged movable. v6.17 only clears the flag on success:
+    // the flag is repaired and the move goes on.
+    if (rc === 0 && mem.profile.coreDetectsRelease) {
       mem.warnOnce(
         'move_to_new_folio:isolated',
         'WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src))',
         src,
       );
+      if (__PageMovable(mem, src)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+    }
     p.flags[src] |= ISOLATED;
   }
   if (!validRc(rc)) {

@@ -112,8 +112,8 @@ function markIsolatedSlow(mem: Memory, d: DefinedOps, page: number): void {
   const p = mem.pages;
   if (p.flags[page] & ISOLATED) {
     mem.warnOnce(
-      `isolate:${d.name}:isolated`,
-      `WARNING: VM_WARN_ON_ONCE_PAGE(PageIsolated(page)) after ${d.name} isolate_page`,
+      'isolate_movable_page:isolated',
+      `WARNING: ${mem.profile.isolateFlagWarning} after ${d.name} isolate_page`,
       page,
     );
     protocolViolation(

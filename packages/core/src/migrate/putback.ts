@@ -26,6 +26,8 @@ export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   if (!(p.flags[pfn] & ISOLATED)) notIsolated(mem, pfn);
   if (!lockPageFast(k, pfn)) yield* lockPage(k, pfn);
   const released = mem.profile.coreDetectsRelease && !PageMovable(mem, pfn);
+  if (!released && mem.profile.putbackRechecksIsolated && !(p.flags[pfn] & ISOLATED))
+    bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
   if (!released) {
     const d = pageMovableOps(mem, pfn);
     if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->putback_page)', pfn);

@@ -99,7 +99,6 @@ function* unmapAndMove(
       if (dst < 0) return ENOMEM;
     }
     rc = yield* unmapAndMoveInner(c, src, dst, force, mode);
-    if (rc !== 0) releaseDst(c, dst);
   }
   if (rc !== EAGAIN) {
     p.lists.del(src);
@@ -112,6 +111,9 @@ function* unmapAndMove(
     if (prof.putbackPermanentInside) yield* putbackMovablePage(k, src);
     else if (ret !== undefined) p.lists.addTail(ret, src);
   }
+  // put_new: the target of a failed move goes back last, after the putback (v4.8 holds
+  // it while it sleeps on the page lock there).
+  if (rc !== 0) releaseDst(c, dst);
   return rc;
 }
 

@@ -30,6 +30,7 @@ import {
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
+import { TestDriver } from '../driver.js';
 import { expectInvariants } from '../helpers.js';
 import { isolate, onList, rig } from './harness.js';
 
@@ -129,6 +130,29 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
       'page: refcount:2',
     );
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).not.toBe(0);
+  });
+
+  it("S09 the kernel's warning is one call site: once per machine whichever driver set the flag, in the release's own words", () => {
+    const r = rig(profile);
+    // v6.17 registers one set of ops per page type, and the test driver's type is taken.
+    const other = profile === 'v6.17' ? r.drv : new TestDriver(r.m, 'otherdrv');
+    const [a] = r.drv.alloc(1);
+    const [b] = other.alloc(1);
+    r.drv.misbehave = 'setIsolatedInIsolate';
+    other.misbehave = 'setIsolatedInIsolate';
+    isolate(r, a);
+    isolate(r, b);
+    const warns = r.m.mem.warnings.filter((w) => w.kind === 'VM_WARN_ON_ONCE');
+    expect(warns).toHaveLength(1);
+    expect(warns[0].text).toContain(
+      {
+        'v4.8': 'WARN_ON_ONCE(PageIsolated(page))',
+        'v6.0': 'WARN_ON_ONCE(PageIsolated(page))',
+        'v6.3': 'WARN_ON_ONCE(folio_test_isolated(folio))',
+        'v6.17': 'VM_WARN_ON_ONCE_PAGE(PageMovableOpsIsolated(page), page)',
+      }[profile],
+    );
+    expect(r.m.mem.warnings.filter((w) => w.kind === 'protocol_violation')).toHaveLength(2);
   });
 
   it('a throwing isolate_page is a violation and a failed isolation; nothing is left behind', () => {

@@ -1,9 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import {
   Errno,
+  folioPut,
+  GFP,
   type KernelGen,
   lockPage,
   MIGRATE_MODE,
+  migratePages,
   PAGE_SIZE,
   PG,
   PROFILE_NAMES,
@@ -260,6 +263,53 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
   },
 );
 
+describe('v4.8 unmap_and_move: the target of a failed move is released last (put_new)', () => {
+  it('the target stays allocated while the inline putback sleeps on the page lock; put_new_page follows putback_page', () => {
+    const r = rig('v4.8');
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.migrateRc = Errno.EBUSY;
+    const putbacksAtPutNew: number[] = [];
+    let dst = -1;
+    r.m.sched.manual = true;
+    const vm = r.m.sched.spawn('migrate', () =>
+      migratePages(
+        r.m,
+        r.list,
+        () => {
+          dst = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+          return dst;
+        },
+        (d) => {
+          putbacksAtPutNew.push(r.drv.callsOf('putback').length);
+          folioPut(r.m.mem, d);
+        },
+        MIGRATE_MODE.SYNC,
+        0,
+      ),
+    );
+    // The move failed; the VM is about to lock src again for the putback.
+    r.m.sched.runUntil(vm, (p) => p.op === 'lock_page' && r.drv.callsOf('migrate').length === 1);
+    // Another task takes the page lock first.
+    const holder = r.m.sched.spawn('holder', function* (): KernelGen {
+      yield* lockPage(r.m, a);
+      yield { op: 'hold', pfn: a };
+      unlockPage(r.m, a);
+    });
+    r.m.sched.runUntil(holder, (p) => p.op === 'hold');
+    r.m.sched.runUntil(vm, (p) => p.op === 'block');
+    expect(r.m.mem.pages.refcount[dst]).toBe(1);
+    expect(putbacksAtPutNew).toEqual([]);
+    r.m.sched.runToEnd(holder);
+    r.m.sched.runToEnd(vm);
+    r.m.sched.manual = false;
+    expect(r.drv.callsOf('putback')).toHaveLength(1);
+    expect(putbacksAtPutNew).toEqual([1]);
+    expect(r.m.mem.pages.refcount[dst]).toBe(0);
+    expectInvariants(r.m);
+  });
+});
+
 describe('v6.17: no release API; a 0 from migrate_page always frees both VM references', () => {
   it('S21-like: the driver fakes success for a page it dropped; src and dst both end up freed', () => {
     const r = rig('v6.17');
@@ -328,15 +378,19 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     expect(v.length).toBe(profile === 'v6.17' ? 0 : 1);
   });
 
-  it('migrate_page clearing the isolated flag is a violation, with the kernel WARN before v6.17; the VM still finishes', () => {
+  it('migrate_page clearing the isolated flag is a violation; v4.8â€“v6.3 WARN, then BUG in the success branch (src still tagged movable); v6.17 finishes', () => {
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
     isolate(r, a);
     r.drv.misbehave = 'clearIsolatedInMigrate';
-    expect(migrate(r, ASYNC).rc).toBe(0);
+    if (profile === 'v6.17') expect(migrate(r, ASYNC).rc).toBe(0);
+    else expect(() => migrate(r, ASYNC)).toThrow('VM_BUG_ON_FOLIO(!folio_test_isolated(src))');
     const texts = r.m.mem.warnings.map((w) => w.text);
     expect(texts.some((t) => t.includes('migrate_page cleared the isolated flag'))).toBe(true);
-    expect(texts.some((t) => t.includes('!folio_test_isolated(src)'))).toBe(profile !== 'v6.17');
+    expect(
+      texts.some((t) => t.includes('rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src)')),
+    ).toBe(profile !== 'v6.17');
+    if (profile !== 'v6.17') return;
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
     expectInvariants(r.m);
   });
@@ -369,6 +423,12 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     r.m.sched.runUntil(owner, (p) => p.op === 'ClearPageIsolated'); // the owner holds the lock
     r.m.sched.runUntil(vm, (p) => p.op === 'block'); // the VM sleeps on it
     r.m.sched.runToEnd(owner);
+    if (profile === 'v4.8') {
+      // putback_movable_page asserts the flag again under the lock.
+      expect(() => r.m.sched.runToEnd(vm)).toThrow('VM_BUG_ON_PAGE(!PageIsolated(page))');
+      expect(r.drv.callsOf('putback').length).toBe(0);
+      return;
+    }
     r.m.sched.runToEnd(vm);
     const texts = r.m.mem.warnings.map((w) => w.text);
     expect(texts.some((t) => t.includes('cleared before putback_page'))).toBe(true);

@@ -10,6 +10,7 @@ import {
   ftraceBody,
   GFP,
   isolateMovablePage,
+  lockPage,
   type MappingTable,
   MIGRATE_MODE,
   type MopsError,
@@ -18,6 +19,7 @@ import {
   PG,
   PROFILE_NAMES,
   type ProfileName,
+  putbackMovablePages,
   putPage,
   trylockPage,
   unlockPage,
@@ -283,6 +285,53 @@ describe('§5.2 / §0.2 difference rows', () => {
         r.m.mem.pages.refcount[a] === 1
         ? 'warn, put back'
         : w;
+    },
+  );
+
+  table(
+    'a flag cleared while putback slept on the page lock: BUG under the lock (v4.8), else the driver is called',
+    { 'v4.8': 'bug', 'v6.0': 'putback', 'v6.3': 'putback', 'v6.17': 'putback' },
+    (p) => {
+      const r = rig(p);
+      const [a] = r.drv.alloc(1);
+      isolate(r, a);
+      r.m.sched.manual = true;
+      const owner = r.m.sched.spawn('owner', function* () {
+        yield* lockPage(r.m, a);
+        yield { op: 'hold', pfn: a };
+        r.m.mem.pages.flags[a] &= ~(1 << PG.isolated);
+        unlockPage(r.m, a);
+      });
+      const vm = r.m.sched.spawn('putback', () => putbackMovablePages(r.m, r.list));
+      r.m.sched.runUntil(owner, (q) => q.op === 'hold');
+      r.m.sched.runUntil(vm, (q) => q.op === 'block');
+      r.m.sched.runToEnd(owner);
+      try {
+        r.m.sched.runToEnd(vm);
+      } catch (e) {
+        return (e as Error).message.includes('VM_BUG_ON_PAGE(!PageIsolated(page))')
+          ? 'bug'
+          : String(e);
+      }
+      return r.drv.callsOf('putback').length === 1 ? 'putback' : 'none';
+    },
+  );
+
+  table(
+    'the warning for a driver that set the isolated flag in isolate_page',
+    {
+      'v4.8': 'WARN_ON_ONCE(PageIsolated(page))',
+      'v6.0': 'WARN_ON_ONCE(PageIsolated(page))',
+      'v6.3': 'WARN_ON_ONCE(folio_test_isolated(folio))',
+      'v6.17': 'VM_WARN_ON_ONCE_PAGE(PageMovableOpsIsolated(page), page)',
+    },
+    (p) => {
+      const r = rig(p);
+      const [a] = r.drv.alloc(1);
+      r.drv.misbehave = 'setIsolatedInIsolate';
+      isolate(r, a);
+      const w = r.m.mem.warnings.find((x) => x.kind === 'VM_WARN_ON_ONCE');
+      return w?.text.replace(/^WARNING: (.*) after testdrv isolate_page$/, '$1');
     },
   );
 
