@@ -177,21 +177,25 @@ export function kickDeferredFree(pool: ZsPool): void {
 
 /**
  * async_free_zspage(): the deferred-free work. Takes every class's empty list, then frees
- * each zspage once it holds all its page locks.
+ * each zspage once it holds all its page locks. Each class's list is spliced at the head
+ * of the work list (list_splice_init), so the largest class is freed first, each class's
+ * zspages in their list order.
  * @see mm/zsmalloc.c async_free_zspage()
  */
 export function* asyncFreeZspage(pool: ZsPool): KernelGen<number> {
   pool.freeWorkPending = false;
   const sched = pool.k.sched;
-  const work: Zspage[] = [];
+  let work: Zspage[] = [];
   for (const cls of pool.classes) {
     if (cls.heads[0] === null) continue;
     yield* cls.lock.lock();
+    const spliced: Zspage[] = [];
     for (let zs = cls.heads[0]; zs !== null; zs = cls.heads[0]) {
       removeZspage(cls, zs);
       zs.freeing = true;
-      work.push(zs);
+      spliced.push(zs);
     }
+    work = spliced.concat(work);
     if (sched.preemptible) yield cls.lock.points.unlock;
     cls.lock.unlock();
   }

@@ -93,6 +93,29 @@ describe.each(PROFILES)('the deferred-free work (kick_deferred_free), %s', (prof
   });
 });
 
+describe.each(PROFILES)('async_free_zspage order, %s', (profile) => {
+  it('each class list is spliced at the head of the work list: the largest class is freed first', () => {
+    const r = rig(profile);
+    const small = r.pool.zsMalloc(2000);
+    const big = r.pool.zsMalloc(3000);
+    const smallPages = [...(r.pool.zspageOf(pfnOf(r.pool, small))?.pages ?? [])];
+    const bigPages = [...(r.pool.zspageOf(pfnOf(r.pool, big))?.pages ?? [])];
+    expect(smallPages.length).toBeGreaterThan(0);
+    expect(bigPages.length).toBeGreaterThan(smallPages.length);
+    // Locked first pages make zs_free defer both zspages to the work.
+    const firsts = [smallPages[0], bigPages[0]];
+    for (const pfn of firsts) expect(trylockPage(r.m.mem, pfn)).toBe(true);
+    r.pool.zsFree(small);
+    r.pool.zsFree(big);
+    for (const pfn of firsts) unlockPage(r.m, pfn);
+    const freed: number[] = [];
+    r.m.trace.on('mm_page_free', (e) => freed.push(e.pfn));
+    expect(r.pool.flushDeferredFree()).toBe(2);
+    expect(freed).toEqual([...bigPages, ...smallPages]);
+    expectClean(r.m);
+  });
+});
+
 describe('S08 driver refuses isolation (§0.2: v4.8 and v6.17)', () => {
   it('S08 v4.8: a zspage with no object in use (free deferred) is refused and stays', () => {
     const r = onePage('v4.8');
