@@ -21,9 +21,16 @@ export interface CompactionTestResult {
   readonly requested: number;
   /** Huge pages the kernel managed to allocate. */
   readonly allocated: number;
-  /** 80 % of MemFree / (allocated · Hugepagesize); Infinity when nothing was allocated. */
+  /**
+   * The selftest's `int compaction_index`: 80 % of MemFree (truncated to whole kB, as the
+   * test stores it in an unsigned long) divided by allocated · Hugepagesize in integer
+   * arithmetic; Infinity when nothing was allocated.
+   */
   readonly compactionIndex: number;
-  /** The selftest's verdict: at least one huge page and a compaction index of at most 3. */
+  /**
+   * The selftest's verdict: at least one huge page and a compaction index of at most 3 (in
+   * integer division: less than a quarter of 80 % of MemFree fails).
+   */
   readonly passed: boolean;
   /** The test's output, one line per step. */
   readonly log: string[];
@@ -78,7 +85,7 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
     `locked ${n} pages (${((n * PAGE_SIZE) >> 20) | 0} MiB) in chunks, freeing every other chunk`,
   );
   for (const p of freed) filler.free(p);
-  const memFreePrime = memFreeKb * 0.8;
+  const memFreePrime = Math.floor(memFreeKb * 0.8);
   const requested = Math.floor(memFreePrime / hugepageKb / 2);
   if (requested < 1)
     throw new MopsError(
@@ -95,17 +102,18 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
   }
   const allocated = huge.length;
   const compactionIndex = allocated
-    ? memFreePrime / (allocated * hugepageKb)
+    ? Math.floor(memFreePrime / (allocated * hugepageKb))
     : Number.POSITIVE_INFINITY;
   const passed = allocated >= 1 && compactionIndex <= 3;
   log.push(
-    `requested ${requested} huge pages, allocated ${allocated}, compaction index ${compactionIndex === Number.POSITIVE_INFINITY ? 'inf' : compactionIndex.toFixed(2)}`,
+    `requested ${requested} huge pages, allocated ${allocated}, compaction index ${compactionIndex === Number.POSITIVE_INFINITY ? 'inf' : compactionIndex}`,
   );
-  log.push(
-    passed
-      ? 'ok: compaction of unevictable pages allocated at least 1/3 of the memory as huge pages'
-      : 'not ok: less than 1/3 of memory became huge pages',
-  );
+  if (allocated === 0) log.push('ERROR: No memory is available as huge pages');
+  else {
+    log.push(`Number of huge pages allocated = ${allocated}`);
+    if (!passed)
+      log.push(`ERROR: Less than 1/${compactionIndex} of memory is available as huge pages`);
+  }
   for (const p of huge) m.putPage(p);
   filler.freeAll();
   return { memFreeKb, hugepageKb, requested, allocated, compactionIndex, passed, log };
