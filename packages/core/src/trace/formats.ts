@@ -12,7 +12,7 @@ import { formatMigratePagesV48 } from '../migrate/trace.js';
 import { MIGRATE_MODE_NAMES, MR_NAMES } from '../migrate/types.js';
 import type { Profile } from '../profile.js';
 import type { FilterSchema } from './filter.js';
-import { showGfpFlags } from './gfp_names.js';
+import { gfpMaskV4_8, showGfpFlags } from './gfp_names.js';
 
 /** How `%p` of a `struct page *` is printed. */
 export type PointerStyle = 'raw' | 'hashed';
@@ -250,9 +250,12 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
-        // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x")
+        // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x" in that release's bit
+        // layout, and its enum compact_priority: SYNC_LIGHT 0, ASYNC 1, no SYNC_FULL)
         print: (e, _p, profile) =>
-          `order=${num(e.order)} gfp_mask=${profile && !profile.tracepointsV6 ? `0x${hex(num(e.gfp_mask))}` : showGfpFlags(num(e.gfp_mask), profile)} priority=${num(e.prio)}`,
+          profile && !profile.tracepointsV6
+            ? `order=${num(e.order)} gfp_mask=0x${hex(gfpMaskV4_8(num(e.gfp_mask)))} priority=${num(e.prio) - (profile.compaction.hasSyncFull ? 0 : 1)}`
+            : `order=${num(e.order)} gfp_mask=${showGfpFlags(num(e.gfp_mask), profile)} priority=${num(e.prio)}`,
       },
     ],
     ['mm_compaction_suitable', suitable],

@@ -85,6 +85,36 @@ export const GFP_FLAG_NAMES_V4_8: GfpNameTable = [
   ...HAND_BITS,
 ];
 
+/** mops's __GFP bits and the ___GFP_* values v4.8's include/linux/gfp.h gives them. */
+const V4_8_BITS: readonly (readonly [number, number])[] = [
+  [__GFP.DMA, 0x01],
+  [__GFP.HIGHMEM, 0x02],
+  [__GFP.DMA32, 0x04],
+  [__GFP.MOVABLE, 0x08],
+  [__GFP.RECLAIMABLE, 0x10],
+  [__GFP.HIGH, 0x20],
+  [__GFP.IO, 0x40],
+  [__GFP.FS, 0x80],
+  [__GFP.NOWARN, 0x200],
+  [__GFP.COMP, 0x4000],
+  [__GFP.ZERO, 0x8000],
+  [__GFP.NOMEMALLOC, 0x10000],
+  [__GFP.HARDWALL, 0x20000],
+  [__GFP.DIRECT_RECLAIM, 0x400000],
+  [__GFP.KSWAPD_RECLAIM, 0x2000000],
+];
+
+/**
+ * A gfp mask as v4.8 stores it: the same flags in that release's bit layout, for the
+ * tracepoints that print the raw mask there (`gfp_mask=0x%x`). E.g. GFP_HIGHUSER_MOVABLE is
+ * `0x24200ca`.
+ */
+export function gfpMaskV4_8(gfp: number): number {
+  let out = 0;
+  for (const [bit, v48] of V4_8_BITS) if (gfp & bit) out |= v48;
+  return out >>> 0;
+}
+
 const TABLES = {
   'v4.8': GFP_FLAG_NAMES_V4_8,
   'v6.0': GFP_FLAG_NAMES_V6_0,

@@ -60,5 +60,6 @@ export {
   GFP_FLAG_NAMES_V4_8,
   GFP_FLAG_NAMES_V6_0,
   type GfpNameTable,
+  gfpMaskV4_8,
   showGfpFlags,
 } from './gfp_names.js';

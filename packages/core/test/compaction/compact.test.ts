@@ -12,6 +12,7 @@ import {
   createMovableFiller,
   Errno,
   GFP,
+  gfpMaskV4_8,
   type Machine,
   MopsError,
   PROFILE_NAMES,
@@ -309,23 +310,23 @@ describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile
 });
 
 describe.each(PROFILE_NAMES)('v4.8 trace layouts (T15) — %s', (profile) => {
-  it('mm_compaction_try_to_compact_pages prints gfp_mask in hex in v4.8, by flag names later', () => {
+  it("mm_compaction_try_to_compact_pages prints v4.8's raw gfp_mask and priority numbers, flag names and 6.x numbers later", () => {
     const { m } = driverPagesFirst(profile, 10);
     const rec = traceRecorder(m, { events: ['mm_compaction_try_to_compact_pages'] });
-    m.run(() =>
-      tryToCompactPages(m, {
-        gfp: GFP.KERNEL,
-        order: 2,
-        allocFlags: 0,
-        prio: COMPACT_PRIO.ASYNC,
-      }),
-    );
+    for (const prio of [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT])
+      m.run(() => tryToCompactPages(m, { gfp: GFP.KERNEL, order: 2, allocFlags: 0, prio }));
     rec.stop();
-    expect(rec.lines[0]).toMatch(
+    // v4.8: ___GFP_DIRECT_RECLAIM 0x400000 | ___GFP_KSWAPD_RECLAIM 0x2000000 | IO | FS, and
+    // enum compact_priority { SYNC_LIGHT = 0, ASYNC = 1 }.
+    expect(rec.lines.map((l) => l.replace(/^.*order=/, 'order='))).toEqual(
       profile === 'v4.8'
-        ? new RegExp(`order=2 gfp_mask=0x${GFP.KERNEL.toString(16)} priority=2$`)
-        : /order=2 gfp_mask=GFP_KERNEL priority=2$/,
+        ? ['order=2 gfp_mask=0x24000c0 priority=1', 'order=2 gfp_mask=0x24000c0 priority=0']
+        : ['order=2 gfp_mask=GFP_KERNEL priority=2', 'order=2 gfp_mask=GFP_KERNEL priority=1'],
     );
+  });
+
+  it('gfpMaskV4_8 gives GFP_HIGHUSER_MOVABLE its v4.8 value', () => {
+    expect(gfpMaskV4_8(GFP.HIGHUSER_MOVABLE).toString(16)).toBe('24200ca');
   });
 });
 
