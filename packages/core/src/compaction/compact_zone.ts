@@ -260,7 +260,10 @@ export function* compactZone(
       cc.migratePfn = startPfn;
       s.cachedMigratePfn[0] = s.cachedMigratePfn[1] = startPfn;
     }
-    if (cc.migratePfn <= s.initMigratePfn) cc.wholeZone = true;
+    // whole_zone: v4.8 when the migrate scanner starts at the zone start; 6.x when it starts
+    // at or below compact_init_migrate_pfn (0 until the skip hints are first reset).
+    if (prof.wholeZoneFlag ? cc.migratePfn <= s.initMigratePfn : cc.migratePfn === startPfn)
+      cc.wholeZone = true;
   }
   let lastMigratedPfn = 0;
   let updateCached = !sync && s.cachedMigratePfn[0] === s.cachedMigratePfn[1];
@@ -281,10 +284,11 @@ export function* compactZone(
     ret = compactFinished(k, cc, opts.kswapdRunning ?? false, opts.sysctl);
     if (ret !== COMPACT.CONTINUE) break;
     const iterationStart = cc.migratePfn;
+    // Finish a block migrated from in the previous iteration (6.0 `rescan`, 6.3+
+    // `finish_pageblock`). last_migrated_pfn starts at 0 and is cleared back to 0, so an
+    // iteration starting in pageblock 0 finishes that block too.
     cc.finishPageblock =
-      !prof.scannersV48 &&
-      pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart) &&
-      lastMigratedPfn !== 0;
+      !prof.scannersV48 && pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart);
     for (;;) {
       const iso = yield* isolateMigratepages(k, cc, opts.sysctl.compactUnevictableAllowed === 1);
       if (iso === ISOLATE_RESULT.ABORT) {

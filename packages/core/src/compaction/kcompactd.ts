@@ -13,13 +13,13 @@ import type { Machine } from '../machine.js';
 import { MAX_NR_ZONES, pageblock_order } from '../memory/constants.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import type { KernelGen } from '../sched/types.js';
-import { compactionSuitable } from './compact_zone.js';
+import { compactionSuitable, freeCompactControl, newCompactControl } from './compact_zone.js';
 import { compactNode } from './entry.js';
 import { fragmentationScoreNode, proactiveThresholds } from './metrics.js';
 import { type CompactionState, compactionState } from './node_state.js';
-import { checkOrder, runZone, zoneDone } from './run_zone.js';
+import { checkOrder, runZoneWith, zoneDone } from './run_zone.js';
 import { compactionDeferReset, compactionDeferred, deferCompaction } from './state.js';
-import { COMPACT, type CompactResult } from './types.js';
+import { COMPACT, type CompactControl, type CompactResult } from './types.js';
 
 /** HPAGE_FRAG_CHECK_INTERVAL_MSEC: kcompactd's proactive check period. */
 export const HPAGE_FRAG_CHECK_INTERVAL_MSEC = 500;
@@ -27,9 +27,11 @@ const PROACTIVE_PERIOD = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
 
 /**
  * wakeup_kcompactd(): kswapd asks kcompactd to compact for `order` up to zone
- * `highestZoneidx`; kcompactd runs on the next {@link kcompactdRun}. Order 0 asks for
- * nothing. The request keeps the largest order and the lowest zone limit; the wakeup (and
- * its tracepoint) happens only when some zone up to the limit is suitable for compaction.
+ * `highestZoneidx`. Order 0 asks for nothing. The request keeps the largest order and the
+ * lowest zone limit, recorded first; the wakeup (and its tracepoint) happens only when some
+ * zone up to the limit is suitable for compaction, and kcompactd then runs on the next
+ * {@link kcompactdRun}. A request recorded without a wakeup stays pending: see
+ * {@link kcompactdRun} for when kcompactd finds it.
  */
 export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: number): void {
   checkOrder(order);
@@ -51,6 +53,7 @@ export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: numbe
       order,
       highest_zoneidx: highestZoneidx,
     });
+  st.kcompactdWoken = true;
 }
 
 /**
@@ -93,7 +96,11 @@ export function kswapdBalance(m: Machine): boolean {
   return true;
 }
 
-/** kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT. */
+/**
+ * kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT, with one
+ * compact_control for all of them: what compact_zone() does not reset (whole_zone once
+ * set, fast_search_fail, search_order) carries over from one zone to the next.
+ */
 export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   const st = compactionState(m);
   const order = st.kcompactdMaxOrder;
@@ -105,32 +112,39 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
     m.trace.fire('mm_compaction_kcompactd_wake', { nid: 0, order, highest_zoneidx: highest });
   const ignoreSkipHint = m.profile.compaction.kcompactdIgnoresSkip;
   const allocFlags = kcompactdAllocFlags(m);
-  for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
-    const zone = m.mem.node.zones[zi];
-    if (!zone.populated) continue;
-    if (compactionDeferred(zone, order, m.trace)) continue;
-    if (
-      compactionSuitable(m, zone, order, allocFlags, zi, st.sysctl, false, true) !==
-      COMPACT.CONTINUE
-    )
-      continue;
-    const r = yield* runZone(m, m, zone, {
-      order,
-      mode: MIGRATE_MODE.SYNC_LIGHT,
-      gfpMask: GFP.KERNEL,
-      allocFlags,
-      highestZoneidx: highest,
-      ignoreSkipHint,
-    });
-    out.push(r.result);
-    if (zoneDone(m, zone, order, r.result, highest, 0))
-      compactionDeferReset(zone, order, false, m.trace);
-    else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
-      deferCompaction(zone, order, m.trace);
-    if (m.profile.compaction.daemonScanCounters) {
-      m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
-      m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
+  let cc: CompactControl | undefined;
+  try {
+    for (let zi = 0; zi <= Math.min(highest, MAX_NR_ZONES - 1); zi++) {
+      const zone = m.mem.node.zones[zi];
+      if (!zone.populated) continue;
+      if (compactionDeferred(zone, order, m.trace)) continue;
+      if (
+        compactionSuitable(m, zone, order, allocFlags, zi, st.sysctl, false, true) !==
+        COMPACT.CONTINUE
+      )
+        continue;
+      cc ??= newCompactControl(m, zone, {
+        order,
+        mode: MIGRATE_MODE.SYNC_LIGHT,
+        gfpMask: GFP.KERNEL,
+        allocFlags,
+        highestZoneidx: highest,
+        ignoreSkipHint,
+      });
+      cc.zone = zone;
+      const r = yield* runZoneWith(m, m, cc);
+      out.push(r.result);
+      if (zoneDone(m, zone, order, r.result, highest, 0))
+        compactionDeferReset(zone, order, false, m.trace);
+      else if (r.result === COMPACT.PARTIAL_SKIPPED || r.result === COMPACT.COMPLETE)
+        deferCompaction(zone, order, m.trace);
+      if (m.profile.compaction.daemonScanCounters) {
+        m.mem.vmstat.count('compact_daemon_migrate_scanned', r.migrateScanned);
+        m.mem.vmstat.count('compact_daemon_free_scanned', r.freeScanned);
+      }
     }
+  } finally {
+    if (cc) freeCompactControl(m, cc);
   }
   // Done until woken again, but a larger order or a tighter limit asked meanwhile stays.
   if (st.kcompactdMaxOrder <= order) st.kcompactdMaxOrder = 0;
@@ -139,34 +153,60 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
 }
 
 /**
- * kcompactd's loop on the virtual clock: advance by `ms`, doing the pending work and a
- * proactive check every 500 ms (deferred 64× after a check that did not lower the node
+ * kcompactd's loop on the virtual clock: advance by `ms`, doing the work a wakeup asked for
+ * and a proactive check every 500 ms (deferred 64× after a check that did not lower the node
  * score; a work item starts a fresh 500 ms period). Returns the zone results of every run.
+ *
+ * kcompactd() sleeps until woken or, in 6.x with proactiveness above 0, until its timeout;
+ * its wait ends early, or without sleeping, whenever kcompactd_work_requested() holds (a
+ * request is pending). So a request wakeup_kcompactd() recorded without waking it runs only
+ * when a later wakeup comes, when the timeout finds it (in place of that proactive check),
+ * or right after a proactive pass a proactiveness write asked for; v4.8 (no timeout) and
+ * 6.x with proactiveness 0 wait for the wakeup.
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
   const st = compactionState(m);
   const out: CompactResult[] = [];
   const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
   if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+  // Whether kcompactd's wait ended with a request pending.
+  let requested = false;
   for (;;) {
     // kswapd, woken by a boosted zone, runs first and may wake kcompactd.
     kswapdBalance(m);
-    // A proactiveness write woke kcompactd for a check now.
+    if (st.kcompactdWoken) {
+      st.kcompactdWoken = false;
+      requested = true;
+    }
+    // A proactiveness write woke kcompactd for a check now; going back to sleep after it,
+    // kcompactd finds any pending request at once.
     if (st.proactiveTrigger) {
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
       st.proactiveTrigger = false;
+      requested = true;
     }
-    if (st.kcompactdMaxOrder > 0) {
+    if (requested && st.kcompactdMaxOrder > 0) {
       out.push(...(yield* kcompactdDoWork(m)));
       // After a work item kcompactd sleeps a whole period again: a 64× deferral left by an
       // unproductive proactive run is dropped, as the zones have changed since.
       st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
     }
+    requested = false;
     // Back to waiting for a wakeup or the next proactive check.
     if (m.trace.enabled.mm_compaction_kcompactd_sleep)
       m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
     if (st.nextProactiveCheck > until) break;
     m.clock.jiffies = st.nextProactiveCheck;
+    // The timeout (6.x, proactiveness above 0) finds a request recorded without a wakeup:
+    // kcompactd does that work instead of the proactive check.
+    if (
+      m.profile.compaction.proactive !== 'none' &&
+      st.sysctl.compactionProactiveness !== 0 &&
+      st.kcompactdMaxOrder > 0
+    ) {
+      requested = true;
+      continue;
+    }
     st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
   }
   m.clock.jiffies = until;

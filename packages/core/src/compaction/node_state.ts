@@ -15,8 +15,17 @@ export class CompactionState {
   proactiveTrigger = false;
   /** kswapd is running (ends proactive runs with PARTIAL_SKIPPED). */
   kswapdRunning = false;
-  /** kcompactd_max_order: the largest order requested by wakeups, 0 when none is pending. */
+  /**
+   * kcompactd_max_order: the largest order requested by wakeups, 0 when none is pending.
+   * wakeup_kcompactd() records it even when it then declines to wake kcompactd.
+   */
   kcompactdMaxOrder = 0;
+  /**
+   * wakeup_kcompactd() woke kcompactd (wake_up_interruptible(): some zone was suitable);
+   * kcompactd does its work item on the next kcompactdRun. A request recorded without a
+   * wakeup waits for a later wakeup or (6.x) the end of kcompactd's timed sleep.
+   */
+  kcompactdWoken = false;
   /**
    * kcompactd_highest_zoneidx: the tightest zone limit requested by wakeups (the lowest);
    * the highest populated zone (pgdat->nr_zones - 1) when none is.

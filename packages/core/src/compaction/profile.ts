@@ -40,7 +40,12 @@ export interface CompactionProfile {
   readonly capture: 'none' | 'not_movable_small' | 'movable_request';
   /** compact_memory clears every skip bit and the cached positions first (v4.8). */
   readonly compactMemoryClearsSkip: boolean;
-  /** Whether compact_zone presets whole_zone for compact_memory (6.x) or derives it (v4.8). */
+  /**
+   * compact_zone() takes a preset whole_zone (compact_memory, SYNC_FULL, proactive runs) and
+   * otherwise sets it when the migrate scanner starts at or below compact_init_migrate_pfn
+   * (6.x); v4.8 always starts from the cached positions and sets it when the migrate
+   * scanner starts at the zone start.
+   */
   readonly wholeZoneFlag: boolean;
   /** Proactive compaction and its thresholds: none (v4.8), `'v6.0'`, `'v6.17'`. */
   readonly proactive: 'none' | 'v6.0' | 'v6.17';

@@ -13,7 +13,19 @@ import type { KernelGen } from '../sched/types.js';
 import { CaptureControl, releaseCaptured } from './capture.js';
 import { compactZone, freeCompactControl, newCompactControl } from './compact_zone.js';
 import { compactionState } from './node_state.js';
-import { COMPACT, type CompactResult } from './types.js';
+import { COMPACT, type CompactControl, type CompactResult } from './types.js';
+
+/** What a zone's compaction returns to the entry points. */
+export interface ZoneRun {
+  /** compact_zone()'s result (SUCCESS when a block was captured). */
+  readonly result: CompactResult;
+  /** cc->total_migrate_scanned. */
+  readonly migrateScanned: number;
+  /** cc->total_free_scanned. */
+  readonly freeScanned: number;
+  /** The block captured for a direct compaction, or -1. */
+  readonly captured: number;
+}
 
 /** Raises MopsError for an order outside -1..10. */
 export function checkOrder(order: number): void {
@@ -25,20 +37,28 @@ export function checkOrder(order: number): void {
     );
 }
 
-/** Runs a zone compaction to completion and frees its control block. */
+/** Runs a zone compaction with a control block of its own, then frees the block. */
 export function* runZone(
   k: Kctx,
   m: Machine,
   zone: Zone,
   init: Parameters<typeof newCompactControl>[2],
-): KernelGen<{
-  result: CompactResult;
-  migrateScanned: number;
-  freeScanned: number;
-  captured: number;
-}> {
-  const st = compactionState(m);
+): KernelGen<ZoneRun> {
   const cc = newCompactControl(k, zone, init);
+  try {
+    return yield* runZoneWith(k, m, cc);
+  } finally {
+    freeCompactControl(k, cc);
+  }
+}
+
+/**
+ * Runs compact_zone() on `cc.zone` with the caller's control block, which keeps what
+ * compact_zone() does not reset (whole_zone, fast_search_fail, search_order, contended)
+ * for the caller's next zone.
+ */
+export function* runZoneWith(k: Kctx, m: Machine, cc: CompactControl): KernelGen<ZoneRun> {
+  const st = compactionState(m);
   // compact_zone_order(): direct compaction exposes a capture_control while it runs (6.x).
   const capture =
     cc.directCompaction && m.profile.compaction.capture !== 'none'
@@ -67,7 +87,6 @@ export function* runZone(
       // A compaction that threw gives a captured block back rather than lose it.
       if (!handedOver && capture.page >= 0) releaseCaptured(m.mem, capture.page, cc.order);
     }
-    freeCompactControl(k, cc);
   }
 }
 

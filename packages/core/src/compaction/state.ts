@@ -23,7 +23,11 @@ export interface ZoneCompactState {
   cachedMigratePfn: [number, number];
   /** compact_cached_free_pfn. */
   cachedFreePfn: number;
-  /** compact_init_migrate_pfn. */
+  /**
+   * compact_init_migrate_pfn (6.x): 0 until skip hints are first reset, then the lowest pfn
+   * the reset sampled in a block holding LRU pages. A cached-position run whose migrate
+   * scanner starts at or below it scans the whole zone (whole_zone).
+   */
   initMigratePfn: number;
   /**
    * compact_init_free_pfn: 0 until skip hints are first reset, then the highest pfn the
@@ -48,15 +52,19 @@ export const pageblockStartPfn = (pfn: number): number => pfn & ~(pageblock_nr_p
 /** pageblock_end_pfn(). */
 export const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) + pageblock_nr_pages;
 
-/** The compaction state of a zone, created with reset cached positions. */
+/**
+ * The compaction state of a zone. Every field starts at 0, as in the zeroed `struct zone`:
+ * nothing sets the cached positions before the first compact_zone(), which takes them only
+ * if they lie inside the zone (so a zone starting at pfn 0 starts with both scanners at pfn
+ * 0), and only __reset_isolation_suitable() sets the compact_init_* positions.
+ */
 export function zoneCompactState(zone: Zone): ZoneCompactState {
   let s = states.get(zone);
   if (!s) {
-    const free = pageblockStartPfn(zone.zoneEndPfn - 1);
     s = {
-      cachedMigratePfn: [zone.zoneStartPfn, zone.zoneStartPfn],
-      cachedFreePfn: free,
-      initMigratePfn: zone.zoneStartPfn,
+      cachedMigratePfn: [0, 0],
+      cachedFreePfn: 0,
+      initMigratePfn: 0,
       initFreePfn: 0,
       blockskipFlush: false,
       considered: 0,

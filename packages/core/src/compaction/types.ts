@@ -49,8 +49,11 @@ export const COMPACT_MAX_DEFER_SHIFT = 6;
 
 /** `struct compact_control`: one compaction run over one zone. */
 export interface CompactControl {
-  /** The zone being compacted. */
-  readonly zone: Zone;
+  /**
+   * The zone being compacted. kcompactd_do_work() compacts zone after zone with one
+   * control block, setting this before each compact_zone().
+   */
+  zone: Zone;
   /** Target order; -1 means "compact everything" (compact_memory, proactive). */
   readonly order: number;
   /** Migration mode (MIGRATE_MODE). */

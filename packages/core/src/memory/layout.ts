@@ -30,7 +30,10 @@ const DMA32_END = 1 << 20; // 4 GiB
 /**
  * x86-64: DMA below 16 MiB (pfn 0 is firmware-reserved, so DMA starts at pfn 1), DMA32
  * below 4 GiB, Normal above; memory is contiguous from pfn 0. `normal-only` puts every page
- * in one Normal zone (small synthetic machines for scenario tests).
+ * in one Normal zone starting at pfn 0 (small synthetic machines for scenario tests). As in
+ * the kernel for such a zone, its zeroed cached free-scanner position (pfn 0) lies inside
+ * it, so the first compaction that starts from the cached positions (kcompactd, direct
+ * compaction below SYNC_FULL) finds the scanners met and only resets them.
  */
 export function zoneLayout(name: string, nrPages: number): ZoneSpan[] {
   if (name === 'normal-only') {

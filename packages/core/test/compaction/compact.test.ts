@@ -5,10 +5,12 @@ import {
   ALLOC,
   COMPACT,
   COMPACT_PRIO,
+  checkerboard,
   compactionState,
   compactionSuitable,
   compactMemory,
   compactZones,
+  createMachine,
   createMovableFiller,
   Errno,
   GFP,
@@ -95,6 +97,53 @@ describe('S34 scanners meet', () => {
       });
     },
   );
+});
+
+describe.each(PROFILE_NAMES)('the compaction fields of a fresh zone start at 0 — %s', (profile) => {
+  it('a fresh zone above pfn 0 gets no whole_zone in 6.x (compact_init_migrate_pfn is 0): PARTIAL_SKIPPED; v4.8 COMPLETE', () => {
+    // x86_64: DMA from pfn 1, DMA32 from 4096. The cached positions (0) lie outside both
+    // zones, so each run starts at the zone start and the last pageblock.
+    const m = createMachine({ memory: '64M', profile });
+    checkerboard(m);
+    const rec = traceRecorder(m, { events: ['mm_compaction_begin'] });
+    const results = m.run(() => compactZones(m, 9, 'sync_light'));
+    rec.stop();
+    expect(rec.lines.map((l) => l.replace(/^.*zone_start=/, 'zone_start='))).toEqual([
+      'zone_start=0x1 migrate_pfn=0x1 free_pfn=0xe00 zone_end=0x1000, mode=sync',
+      'zone_start=0x1000 migrate_pfn=0x1000 free_pfn=0x3e00 zone_end=0x4000, mode=sync',
+    ]);
+    const r = profile === 'v4.8' ? COMPACT.COMPLETE : COMPACT.PARTIAL_SKIPPED;
+    expect(results).toEqual([r, r]);
+  });
+
+  it('a fresh zone at pfn 0: the cached free pfn 0 lies in the zone, so the first cached-position run meets at once, scans nothing and resets the positions', () => {
+    const m = smallMachine('8M', { profile });
+    const all: number[] = [];
+    for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
+    for (const p of all) if (p % 2) m.putPage(p);
+    const z = m.mem.populatedZones[0];
+    expect(zoneCompactState(z)).toMatchObject({
+      cachedMigratePfn: [0, 0],
+      cachedFreePfn: 0,
+      initMigratePfn: 0,
+    });
+    const rec = traceRecorder(m, { events: ['mm_compaction_begin', 'mm_compaction_end'] });
+    const ev0 = m.mem.vmstat.snapshotEvents();
+    const d = (n: string) => m.mem.vmstat.get(n) - ev0[n];
+    const req = { gfp: GFP.HIGHUSER_MOVABLE, order: 2, allocFlags: 0, prio: COMPACT_PRIO.ASYNC };
+    expect(m.run(() => tryToCompactPages(m, req))).toBe(COMPACT.COMPLETE);
+    expect([d('compact_migrate_scanned'), d('compact_free_scanned')]).toEqual([0, 0]);
+    expect(zoneCompactState(z)).toMatchObject({ cachedMigratePfn: [0, 0], cachedFreePfn: 0x600 });
+    // The next run scans the zone from the reset positions.
+    expect(m.run(() => tryToCompactPages(m, req))).toBe(COMPACT.COMPLETE);
+    rec.stop();
+    expect(rec.lines.map((l) => l.replace(/^.*zone_start=/, 'zone_start='))).toEqual([
+      'zone_start=0x0 migrate_pfn=0x0 free_pfn=0x0 zone_end=0x800, mode=async',
+      'zone_start=0x0 migrate_pfn=0x0 free_pfn=0x0 zone_end=0x800, mode=async status=complete',
+      'zone_start=0x0 migrate_pfn=0x0 free_pfn=0x600 zone_end=0x800, mode=async',
+      'zone_start=0x0 migrate_pfn=0x600 free_pfn=0x600 zone_end=0x800, mode=async status=complete',
+    ]);
+  });
 });
 
 describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) => {
@@ -295,6 +344,30 @@ describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile
     run(m);
     rec.stop();
     expect(batches(rec.lines)).toEqual(profile === 'v4.8' ? [32, 32, 32, 4] : [32, 68]);
+    expectInvariants(m);
+  });
+
+  it('the first iteration in pageblock 0 finishes that block (last_migrated_pfn starts at 0): one batch and the skip bit from 6.0 on', () => {
+    // 40 driver pages at pfns 0-39, the rest of blocks 0-2 unmovable, block 3 free but its
+    // first pfn. compact_zone(): pageblock_start_pfn(0) == pageblock_start_pfn(0), so the
+    // first iteration already sets rescan / finish_pageblock.
+    const { m } = driverPagesFirst(profile, 40);
+    const rec = traceRecorder(m, { events: ['mm_compaction_isolate_migratepages'] });
+    run(m);
+    rec.stop();
+    const block0 = rec.lines
+      .filter((l) => l.includes('range=(0x0 ') || l.includes('range=(0x20 '))
+      .map((l) => l.replace(/^.*range=/, 'range='));
+    if (profile === 'v4.8') {
+      expect(block0).toEqual([
+        'range=(0x0 ~ 0x20) nr_scanned=32 nr_taken=32',
+        'range=(0x20 ~ 0x200) nr_scanned=480 nr_taken=8',
+      ]);
+      expect(m.mem.pageblockSkip(0)).toBe(false);
+    } else {
+      expect(block0).toEqual(['range=(0x0 ~ 0x200) nr_scanned=512 nr_taken=40']);
+      expect(m.mem.pageblockSkip(0)).toBe(true);
+    }
     expectInvariants(m);
   });
 

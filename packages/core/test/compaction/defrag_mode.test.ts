@@ -13,6 +13,7 @@ import {
   wakeupKcompactd,
 } from '../../src/index.js';
 import { smallMachine, topZone } from '../helpers.js';
+import { scannersMetBefore } from './layout.js';
 
 /**
  * 64 MiB of movable filler pages of which half are freed again, in runs of `run` pages:
@@ -24,6 +25,7 @@ function scattered(defrag: boolean, run = 1): Machine {
   const filler = createMovableFiller(m);
   const pages = filler.alloc(Number.MAX_SAFE_INTEGER, { reserves: true });
   for (const p of pages) if (p % (2 * run) >= run) filler.free(p);
+  scannersMetBefore(m);
   return m;
 }
 

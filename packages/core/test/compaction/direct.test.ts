@@ -14,7 +14,7 @@ import {
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
-import { driverPagesInBlock1 } from './layout.js';
+import { driverPagesInBlock1, scannersMetBefore } from './layout.js';
 
 /** 8 MiB, every page a driver page, then every odd page freed: 1024 free order-0 pages. */
 function checkerboardOfDriverPages(profile: ProfileName) {
@@ -22,6 +22,7 @@ function checkerboardOfDriverPages(profile: ProfileName) {
   const drv = new TestDriver(m);
   const pages = drv.alloc(2048);
   for (const p of pages) if (p % 2) m.run(() => drv.freeOwned(p));
+  scannersMetBefore(m);
   return { m, drv };
 }
 
@@ -31,6 +32,7 @@ function pinnedCheckerboard(profile: ProfileName) {
   const all: number[] = [];
   for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
   for (const p of all) if (p % 2) m.putPage(p);
+  scannersMetBefore(m);
   return m;
 }
 

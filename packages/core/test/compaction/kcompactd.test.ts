@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  allocAllFree,
   Clock,
   COMPACT,
+  checkerboard,
   compactionDeferred,
   compactionState,
   compactMemory,
+  createMachine,
   deferCompaction,
   fragmentationScoreNode,
   fragmentationScoreZone,
@@ -21,11 +24,13 @@ import {
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
 import { isolate, rig } from '../migrate/harness.js';
+import { scannersMetBefore } from './layout.js';
 
 function driverCheckerboard(profile: ProfileName, memory = '16M') {
   const m = smallMachine(memory, { profile });
   const drv = new TestDriver(m);
   for (const p of drv.alloc(m.nrPages)) if (p % 2) m.run(() => drv.freeOwned(p));
+  scannersMetBefore(m);
   return { m, drv };
 }
 
@@ -195,6 +200,7 @@ describe.each(['v4.8', 'v6.0'] as const)('kcompactd success rule (T12) — %s', 
     }
     m.mem.setPageblockMigratetype(1024, MIGRATE.UNMOVABLE);
     m.mem.setPageblockMigratetype(1536, MIGRATE.UNMOVABLE);
+    scannersMetBefore(m);
     compactionState(m).sysctl.compactionProactiveness = 0;
     wakeupKcompactd(m, 9, 2);
     const r = m.run(() => kcompactdRun(m, 10));
@@ -265,3 +271,100 @@ describe.each(PROFILE_NAMES)('writing vm.compaction_proactiveness (T12) — %s',
     );
   });
 });
+
+describe.each(PROFILE_NAMES)(
+  'a request wakeup_kcompactd() declined to wake for — %s',
+  (profile) => {
+    /**
+     * 64 MiB (DMA and DMA32), nothing free: an order-9 request finds no suitable zone.
+     * Proactiveness 0 is written (a write of 0 wakes nobody); 20 is the default.
+     */
+    function declined(proactiveness: 0 | 20) {
+      const m = createMachine({ memory: '64M', profile });
+      allocAllFree(m);
+      const st = compactionState(m);
+      if (proactiveness === 0) st.sysctl.compactionProactiveness = 0;
+      expect(st.sysctl.compactionProactiveness).toBe(proactiveness);
+      const rec = traceRecorder(m, {
+        events: ['mm_compaction_wakeup_kcompactd', 'mm_compaction_kcompactd_wake'],
+      });
+      wakeupKcompactd(m, 9, 1);
+      // kcompactd_max_order is recorded before kcompactd_node_suitable() declines.
+      expect(st).toMatchObject({ kcompactdMaxOrder: 9, kcompactdHighestZoneidx: 1 });
+      const wakes = () => rec.lines.map((l) => l.replace(/^.*?: mm_/, 'mm_').trimEnd());
+      return { m, st, wakes };
+    }
+
+    it('proactiveness 0: kcompactd sleeps without a timeout and never runs it', () => {
+      const { m, st, wakes } = declined(0);
+      expect(m.run(() => kcompactdRun(m, 10_000))).toEqual([]);
+      expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+      expect(wakes()).toEqual([]);
+      expect(st.kcompactdMaxOrder).toBe(9);
+    });
+
+    it('proactiveness 20: the 500 ms timeout finds it and kcompactd_do_work() runs in place of the proactive check (6.x); v4.8 has no timeout', () => {
+      const { m, st, wakes } = declined(20);
+      m.run(() => kcompactdRun(m, 400));
+      expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+      // Both zones are still unsuitable: the work item skips them.
+      expect(m.run(() => kcompactdRun(m, 200))).toEqual([]);
+      if (profile === 'v4.8') {
+        expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+        expect(wakes()).toEqual([]);
+        expect(st.kcompactdMaxOrder).toBe(9);
+        return;
+      }
+      expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(1);
+      expect(wakes()).toEqual(['mm_compaction_kcompactd_wake: nid=0 order=9 classzone_idx=DMA32']);
+      expect(st.kcompactdMaxOrder).toBe(0);
+    });
+
+    it('a proactiveness write wakes kcompactd, which finds the request when it goes back to sleep (6.x)', () => {
+      const { m, wakes } = declined(0);
+      m.run(() => kcompactdRun(m, 100));
+      compactionState(m).sysctl.compactionProactiveness = 30;
+      m.run(() => kcompactdRun(m, 1));
+      expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(profile === 'v4.8' ? 0 : 1);
+      expect(wakes().filter((l) => l.startsWith('mm_compaction_kcompactd_wake'))).toEqual(
+        profile === 'v4.8'
+          ? []
+          : ['mm_compaction_kcompactd_wake: nid=0 order=9 classzone_idx=DMA32'],
+      );
+    });
+  },
+);
+
+describe.each(PROFILE_NAMES)(
+  'kcompactd_do_work() compacts every zone with one compact_control — %s',
+  (profile) => {
+    it('whole_zone set in DMA stays set for DMA32: DMA32 ends COMPLETE, and 6.x starts it at the zone start instead of its cached position', () => {
+      // DMA [0, 4096), DMA32 [4096, 8192), both a checkerboard of unmovable and free pages.
+      const m = createMachine({
+        memory: '32M',
+        profile,
+        minFreeKbytes: 0,
+        zones: [
+          { idx: 0, startPfn: 0, spanned: 4096, present: 4096 },
+          { idx: 1, startPfn: 4096, spanned: 4096, present: 4096 },
+        ],
+      });
+      checkerboard(m);
+      // DMA32's migrate scanner stopped a quarter into the zone last time.
+      zoneCompactState(m.mem.populatedZones[1]).cachedMigratePfn = [0x1400, 0x1400];
+      compactionState(m).sysctl.compactionProactiveness = 0;
+      const rec = traceRecorder(m, { events: ['mm_compaction_begin'] });
+      wakeupKcompactd(m, 9, 1);
+      // DMA: a fresh zone at pfn 0, whose cached free pfn 0 meets the migrate scanner at
+      // once; whole_zone is set (6.x: 0 <= compact_init_migrate_pfn; v4.8: the zone start).
+      // compact_zone() never clears it, so DMA32 is a whole-zone run too.
+      expect(m.run(() => kcompactdRun(m, 1))).toEqual([COMPACT.COMPLETE, COMPACT.COMPLETE]);
+      rec.stop();
+      const dma32 = profile === 'v4.8' ? '0x1400' : '0x1000';
+      expect(rec.lines.map((l) => l.replace(/^.*zone_start=/, 'zone_start='))).toEqual([
+        'zone_start=0x0 migrate_pfn=0x0 free_pfn=0x0 zone_end=0x1000, mode=sync',
+        `zone_start=0x1000 migrate_pfn=${dma32} free_pfn=0x1e00 zone_end=0x2000, mode=sync`,
+      ]);
+    });
+  },
+);

@@ -1,7 +1,24 @@
 import { expect } from 'vitest';
-import { GFP, MIGRATE, type ProfileName } from '../../src/index.js';
+import {
+  GFP,
+  type Machine,
+  MIGRATE,
+  type ProfileName,
+  resetCachedPositions,
+} from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { smallMachine } from '../helpers.js';
+
+/**
+ * Puts every zone's cached scanner positions where the scanners meeting leaves them
+ * (reset_cached_positions(): both migrate positions at the zone start, the free position
+ * at the first pfn of the last pageblock). A fresh zone has all of them at 0, so in a zone
+ * starting at pfn 0, as in every smallMachine, the first compaction from the cached
+ * positions meets at once and scans nothing; tests of a compaction that scans start here.
+ */
+export function scannersMetBefore(m: Machine): void {
+  for (const z of m.mem.populatedZones) resetCachedPositions(z);
+}
 
 /** Options of {@link driverPagesFirst}. */
 export interface LayoutOptions {
@@ -49,5 +66,6 @@ export function driverPagesInBlock1(profile: ProfileName, blockType: number = MI
   expect(drv.alloc(100).sort((a, b) => a - b)[0]).toBe(512);
   for (let p = 1025; p < 2048; p += 2) m.putPage(p);
   m.mem.setPageblockMigratetype(512, blockType);
+  scannersMetBefore(m);
   return { m, drv };
 }
