@@ -171,6 +171,12 @@ export interface Profile {
    */
   readonly ftraceLayout: '4.x' | '6.x';
   /**
+   * dump_page()'s layout (mm/debug.c): v4.8 `page:%p count:…` without a hex dump; v6.0 and
+   * v6.3 `page:%p refcount:…` with the 5.14 `%pGp` fields (v6.3 adds `page_type: %pGt` and
+   * the nr_pages_mapped head line); v6.17 __dump_folio.
+   */
+  readonly dumpPageLayout: 'v4.8' | 'v6.0' | 'v6.3' | 'v6.17';
+  /**
    * The `show_gfp_flags()` name table: `'v4.8'` (the hand-written list, with
    * GFP_TEMPORARY), `'v6.0'` (the hand-written list of v4.14–v6.14: single bits from
    * `__GFP_HIGH` to `__GFP_KSWAPD_RECLAIM`) or `'v6.15'` (single bits in bit order, from
@@ -238,6 +244,7 @@ const base = {
   migrateTraceNrSplit: false,
   kmemPfnHex: true,
   ftraceLayout: '6.x',
+  dumpPageLayout: 'v6.0',
   gfpNames: 'v6.0',
   vmstatAbsent: ['nr_free_pages_blocks', 'nr_balloon_pages'],
   movableZoneMinClamp: false,
@@ -308,6 +315,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
     kmemPfnHex: false,
     ftraceLayout: '4.x',
+    dumpPageLayout: 'v4.8',
     gfpNames: 'v4.8',
     vmstatAbsent: [
       'nr_free_pages_blocks',
@@ -358,6 +366,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v6.3': {
     ...base,
     name: 'v6.3',
+    dumpPageLayout: 'v6.3',
     isolationGet: 'folio_get_nontail_page',
     isolateFlagWarning: 'WARN_ON_ONCE(folio_test_isolated(folio))',
     slabGuard: true,
@@ -373,6 +382,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v6.17': {
     ...base,
     name: 'v6.17',
+    dumpPageLayout: 'v6.17',
     freeResetsMapping: 'anon',
     freeClearsPageType: true,
     slabFlagIsBad: false,

@@ -1,5 +1,6 @@
 /**
- * dump_page() text (mm/debug.c) and the BUG helper that halts a machine.
+ * dump_page() text (mm/debug.c) in each release's layout, and the BUG helper that halts a
+ * machine.
  * @module
  */
 
@@ -11,68 +12,187 @@ import {
   PAGE_TYPE_BASE,
   PAGE_TYPE_NAMES,
   PAGEFLAGS_MASK,
+  PGTY,
 } from '../page/flags.js';
+import { hashedPointer, pagePointer } from '../trace/pointer.js';
 
 const hex16 = (v: bigint): string => v.toString(16).padStart(16, '0');
+const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
 
 /** A pfn (or another non-negative number) in hex, as messages print it: `0x1f`. */
 export function hexPfn(pfn: number): string {
   return `0x${pfn.toString(16)}`;
 }
 
-/** A kernel-looking pointer value for a `mapping` word (handle, tag bits). */
-export function mappingPointer(word: number): string {
+/** The kernel-looking address of a `mapping` word (handle, tag bits). */
+function mappingAddress(word: number): bigint {
   const handle = word >>> 2;
   const tags = BigInt(word & 3);
-  if (handle === 0) return hex16(tags);
-  return hex16(0xffff888000000000n + BigInt(handle) * 0x40n + tags);
+  return handle === 0 ? tags : 0xffff888000000000n + BigInt(handle) * 0x40n + tags;
 }
 
-/** `flags: 0x…(locked|uptodate)` with the canonical names of the set bits. */
-export function formatFlags(flags: number): string {
+/** A kernel-looking pointer value for a `mapping` word (handle, tag bits). */
+export function mappingPointer(word: number): string {
+  return hex16(mappingAddress(word));
+}
+
+/**
+ * `%p` of the mapping dump_page prints on its first line: v4.8 the raw `page->mapping`;
+ * later page_mapping() / folio_mapping(), NULL for a mapping with tag bits (anon, KSM, a
+ * movable_ops page), hashed otherwise.
+ */
+function firstLineMapping(mem: Memory, word: number): string {
+  if (mem.profile.dumpPageLayout === 'v4.8') return mappingPointer(word);
+  if (word === 0 || (word & 3) !== 0) return hex16(0n);
+  return hashedPointer(mappingAddress(word));
+}
+
+/**
+ * The page-flag names of `flags` joined by `|` (%pGp's names), e.g. `locked|uptodate`.
+ */
+function flagNames(flags: number): string {
   const f = flags & PAGEFLAGS_MASK;
   const names: string[] = [];
   for (let b = 0; b < NR_PAGEFLAGS; b++) if (f & (1 << b)) names.push(FLAG_NAMES[b]);
-  return `flags: 0x${f.toString(16)}(${names.join('|')})`;
+  return names.join('|');
 }
 
-/** dump_page(page, reason) as text. */
+/** `flags: 0x…(locked|uptodate)` as v4.8 prints it (`%#lx(%pGp)`, names only). */
+export function formatFlags(flags: number): string {
+  const f = flags & PAGEFLAGS_MASK;
+  return `flags: 0x${f.toString(16)}(${flagNames(f)})`;
+}
+
+/**
+ * `flags: %pGp` since 5.14: the flags word, then the names and the node and zone fields,
+ * e.g. `flags: 0x4(referenced|node=0|zone=1)`.
+ */
+function formatFlagsFields(mem: Memory, pfn: number, flags: number): string {
+  const f = flags & PAGEFLAGS_MASK;
+  const names = flagNames(f);
+  const fields = `node=0|zone=${mem.zoneOf(pfn).idx}`;
+  return `flags: 0x${f.toString(16)}(${names ? `${names}|` : ''}${fields})`;
+}
+
+/** v6.3's page_type bits (PG_buddy …), inverted in the word as that release stores them. */
+const PG_TYPE_BITS_V6_3: Readonly<Record<number, readonly [number, string]>> = {
+  [PGTY.buddy]: [0x80, 'buddy'],
+  [PGTY.offline]: [0x100, 'offline'],
+  [PGTY.table]: [0x200, 'table'],
+  [PGTY.guard]: [0x400, 'guard'],
+};
+
+/**
+ * The page_type line: v6.3 `page_type: %pGt` for every page (`0xffffff7f(buddy)`, and the
+ * raw mapcount word with `()` for an untyped page); v6.17 `page_type: %x(%s)` for a typed
+ * page (`f0(buddy)`; a type without a name in page_type_names[], zsmalloc's, prints
+ * `(null)`). v4.8 and v6.0 print none.
+ */
+function pageTypeLine(mem: Memory, word: number): string | undefined {
+  const top = word >>> 24;
+  const typed = top >= PAGE_TYPE_BASE && top < 0xff;
+  const layout = mem.profile.dumpPageLayout;
+  if (layout === 'v6.17') {
+    if (!typed) return undefined;
+    const name = top === PGTY.zsmalloc ? '(null)' : (PAGE_TYPE_NAMES[top] ?? 'unknown');
+    return `page_type: ${top.toString(16)}(${name})`;
+  }
+  if (layout !== 'v6.3') return undefined;
+  const bit = typed ? PG_TYPE_BITS_V6_3[top] : undefined;
+  if (bit) return `page_type: 0x${(~bit[0] >>> 0).toString(16)}(${bit[1]})`;
+  return `page_type: 0x${((typed ? -1 : word) >>> 0).toString(16)}()`;
+}
+
+/** mapcount as dump_page prints it: 0 for a typed page, else the word plus one. */
+function mapcountOf(word: number): number {
+  const top = word >>> 24;
+  return top >= PAGE_TYPE_BASE && top < 0xff ? 0 : word + 1;
+}
+
+/** The two `raw:` lines of print_hex_dump() over one struct page (8-byte words). */
+function rawLines(mem: Memory, pfn: number, prefix: string): string[] {
+  const p = mem.pages;
+  return [
+    `${prefix}${hex16(BigInt(p.flags[pfn] >>> 0))} ${hex16(BigInt(p.lruNext[pfn] >>> 0))} ${hex16(BigInt(p.lruPrev[pfn] >>> 0))} ${mappingPointer(p.mapping[pfn])}`,
+    // index, private, then _mapcount (offset 48) and _refcount (52) read as one
+    // little-endian word: the refcount is the high half.
+    `${prefix}${hex16(0n)} ${hex16(BigInt(p.priv[pfn] >>> 0))} ${hex8(p.refcount[pfn])}${hex8(p.type[pfn])} ${hex16(0n)}`,
+  ];
+}
+
+/**
+ * dump_page(page, reason) as text, in the layout of the machine's release:
+ * - v4.8: `page:%p count:%d mapcount:%d mapping:%p index:%#lx` (with ` compound_mapcount:`
+ *   for a compound page), `flags: %#lx(%pGp)`, no hex dump;
+ * - v6.0, v6.3: `page:%p refcount:… pfn:%#lx`, the head line of a compound page
+ *   (`head:%p order:%u …`), `flags: %pGp` with node and zone, v6.3's page_type line, the
+ *   `raw:` hex dump of the page and, for a tail page, the `head:` dump of its head;
+ * - v6.17 (__dump_folio): `page: refcount:…` with the folio's refcount and the index within
+ *   it, `head: order:%u mapcount:%d entire_mapcount:%d nr_pages_mapped:%d pincount:%d` for
+ *   a large folio, `flags: %pGp` of the folio, the page_type line of a typed page, `raw:`,
+ *   and `head:` over the folio's first two struct pages.
+ *
+ * Then `page dumped because: <reason>`. The owner mops recorded for the page (the driver
+ * or workload that allocated it) follows on a last line of its own, `page owner: <name>`.
+ */
 export function dumpPage(mem: Memory, pfn: number, reason?: string): string {
   const p = mem.pages;
   if (pfn < 0 || pfn >= p.nr) return `page: pfn:0x${pfn.toString(16)} is outside the machine`;
-  const word = p.type[pfn];
-  const top = word >>> 24;
-  const typed = top >= PAGE_TYPE_BASE && top < 0xff;
-  const mapcount = typed ? 0 : word + 1;
-  const lines = [
-    `page: refcount:${p.refcount[pfn]} mapcount:${mapcount} mapping:${mappingPointer(p.mapping[pfn])} index:0x0 pfn:0x${pfn.toString(16)}`,
-  ];
+  const layout = mem.profile.dumpPageLayout;
   const c = p.compound[pfn];
-  if (c < 0) lines.push(`head: pfn:0x${(pfn + c).toString(16)} (tail page ${-c})`);
-  else if (c > 0) lines.push(`head: order:${c}`);
-  const owner = p.ownerOf(pfn);
-  lines.push(formatFlags(p.flags[pfn]) + (owner ? ` owner:${mem.owners.name(owner)}` : ''));
-  if (typed)
+  const head = c < 0 ? pfn + c : pfn;
+  const order = Math.max(p.compound[head], 0);
+  const compound = c !== 0;
+  const word = p.type[pfn];
+  const mapcount = mapcountOf(word);
+  const mapping = firstLineMapping(mem, p.mapping[pfn]);
+  const lines: string[] = [];
+  if (layout === 'v4.8') {
     lines.push(
-      `page_type: 0x${((top === 0xf0 ? word & 0xff000000 : word) >>> 0).toString(16)}(${PAGE_TYPE_NAMES[top] ?? 'unknown'})`,
+      `page:${pagePointer(pfn, 'raw')} count:${p.refcount[pfn]} mapcount:${mapcount} mapping:${mapping} index:0x0${compound ? ' compound_mapcount: 0' : ''}`,
+      formatFlags(p.flags[pfn]),
     );
-  lines.push(
-    `raw: ${hex16(BigInt(p.flags[pfn] >>> 0))} ${hex16(BigInt(p.lruNext[pfn] >>> 0))} ${hex16(BigInt(p.lruPrev[pfn] >>> 0))} ${mappingPointer(p.mapping[pfn])}`,
-    `raw: ${hex16(0n)} ${hex16(BigInt(p.priv[pfn] >>> 0))} ${(p.type[pfn] >>> 0).toString(16).padStart(8, '0')}${(p.refcount[pfn] >>> 0).toString(16).padStart(8, '0')} ${hex16(0n)}`,
-  );
+  } else if (layout === 'v6.17') {
+    lines.push(
+      `page: refcount:${p.refcount[head]} mapcount:${mapcount} mapping:${mapping} index:0x${(pfn - head).toString(16)} pfn:0x${pfn.toString(16)}`,
+    );
+    if (order > 0)
+      lines.push(`head: order:${order} mapcount:0 entire_mapcount:0 nr_pages_mapped:0 pincount:0`);
+    lines.push(formatFlagsFields(mem, head, p.flags[head]));
+    const type = pageTypeLine(mem, p.type[head]);
+    if (type) lines.push(type);
+    lines.push(...rawLines(mem, pfn, 'raw: '));
+    if (order > 0)
+      lines.push(...rawLines(mem, head, 'head: '), ...rawLines(mem, head + 1, 'head: '));
+  } else {
+    lines.push(
+      `page:${pagePointer(pfn, 'hashed')} refcount:${p.refcount[head]} mapcount:${mapcount} mapping:${mapping} index:0x0 pfn:0x${pfn.toString(16)}`,
+    );
+    if (compound)
+      lines.push(
+        layout === 'v6.0'
+          ? `head:${pagePointer(head, 'hashed')} order:${order} compound_mapcount:0 compound_pincount:0`
+          : `head:${pagePointer(head, 'hashed')} order:${order} entire_mapcount:0 nr_pages_mapped:0 pincount:0`,
+      );
+    lines.push(formatFlagsFields(mem, head, p.flags[head]));
+    const type = pageTypeLine(mem, p.type[head]);
+    if (type) lines.push(type);
+    lines.push(...rawLines(mem, pfn, 'raw: '));
+    if (head !== pfn) lines.push(...rawLines(mem, head, 'head: '));
+  }
   if (reason) lines.push(`page dumped because: ${reason}`);
+  const owner = p.ownerOf(pfn);
+  if (owner) lines.push(`page owner: ${mem.owners.name(owner)}`);
   return lines.join('\n');
 }
 
 /**
  * VM_BUG_ON_PAGE / BUG: builds an MmBug with the page dump, halts the machine and throws.
- * Callers check before they change anything, so no structure is left half-updated.
+ * Callers check before they change anything, so no structure is left half-updated. The
+ * dump's reason is the assertion as the macro stringifies it, `VM_BUG_ON_PAGE(cond)`.
  */
 export function bug(mem: Memory, reason: string, pfn?: number): never {
-  const e = new MmBug(
-    reason,
-    pfn === undefined ? '' : dumpPage(mem, pfn, reason.replace(/^VM_BUG_ON\w*\((.*)\)$/, '$1')),
-  );
+  const e = new MmBug(reason, pfn === undefined ? '' : dumpPage(mem, pfn, reason));
   mem.halted = e;
   throw e;
 }
