@@ -47,6 +47,7 @@ export * from './profile.js';
 export * from './sched/index.js';
 export * from './trace/index.js';
 export * from './vmstat/items.js';
+export * from './vmstat/releases.js';
 export * from './vmstat/vmstat.js';
 export * from './workload/checkerboard.js';
 export * from './workload/churn.js';

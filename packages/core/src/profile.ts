@@ -7,6 +7,7 @@
 import type { CompactionProfile } from './compaction/profile.js';
 import { MopsError } from './errors.js';
 import { MR_NAMES } from './migrate/types.js';
+import type { VmstatRelease } from './vmstat/releases.js';
 
 /** The releases mops emulates. */
 export type ProfileName = 'v4.8' | 'v6.0' | 'v6.3' | 'v6.17';
@@ -184,11 +185,11 @@ export interface Profile {
    */
   readonly gfpNames: 'v4.8' | 'v6.0' | 'v6.15';
   /**
-   * /proc/vmstat items the release does not have (compaction-by-profile T14: v4.8 has no
-   * compact_daemon_*_scanned or thp_migration_*; nr_free_pages_blocks came with 6.15's
-   * defrag_mode, nr_balloon_pages with 6.12).
+   * The release's /proc/vmstat name table (vmstat/releases.ts): which items it prints, in
+   * which order (compaction-by-profile T14: v4.8 has no compact_daemon_*_scanned or
+   * thp_migration_*).
    */
-  readonly vmstatAbsent: readonly string[];
+  readonly vmstatNames: VmstatRelease;
   /**
    * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
    * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
@@ -246,7 +247,6 @@ const base = {
   ftraceLayout: '6.x',
   dumpPageLayout: 'v6.0',
   gfpNames: 'v6.0',
-  vmstatAbsent: ['nr_free_pages_blocks', 'nr_balloon_pages'],
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
   allocNofragment: true,
@@ -317,15 +317,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     ftraceLayout: '4.x',
     dumpPageLayout: 'v4.8',
     gfpNames: 'v4.8',
-    vmstatAbsent: [
-      'nr_free_pages_blocks',
-      'nr_balloon_pages',
-      'compact_daemon_migrate_scanned',
-      'compact_daemon_free_scanned',
-      'thp_migration_success',
-      'thp_migration_fail',
-      'thp_migration_split',
-    ],
+    vmstatNames: 'v4.8',
     minFreeKbytesMax: 65536,
     allocNofragment: false,
     mergeableTypes: 'not_isolate',
@@ -359,6 +351,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v6.0': {
     ...base,
     name: 'v6.0',
+    vmstatNames: 'v6.0',
     isolateReturnsInt: true,
     countRetryFailures: false,
     compaction: { ...base.compaction, fastMigrateHonoursFinish: false, fastIsolateAround: 'split' },
@@ -366,6 +359,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v6.3': {
     ...base,
     name: 'v6.3',
+    vmstatNames: 'v6.3',
     dumpPageLayout: 'v6.3',
     isolationGet: 'folio_get_nontail_page',
     isolateFlagWarning: 'WARN_ON_ONCE(folio_test_isolated(folio))',
@@ -407,7 +401,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     movableZoneMinClamp: true,
     migrateReasons: MR_NAMES.concat('damon'),
     migrateTraceNrSplit: true,
-    vmstatAbsent: [],
+    vmstatNames: 'v6.17',
     compaction: {
       ...base.compaction,
       freeStore: 'per_order',

@@ -43,7 +43,9 @@ export {
   PAGES_PER_SECTION,
   totalreservePages,
   VM_DIRTY_RATIO,
+  type VmstatLayout,
   vmstat,
+  vmstatLayout,
   zoneStatValue,
 } from './vmstat.js';
 export { type PagesetParams, pagesetParams, ZONEINFO_CPUS, zoneinfo } from './zoneinfo.js';

@@ -9,12 +9,12 @@ import { MAX_NR_ZONES, PAGE_SIZE } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
 import {
-  NODE_STAT_ITEMS,
-  VM_EVENT_ITEMS,
-  WRITEBACK_AND_MEMMAP_ITEMS,
-  ZONE_STAT_ITEMS,
-} from '../vmstat/items.js';
-import { NS } from '../vmstat/vmstat.js';
+  VMSTAT_ALIASES,
+  VMSTAT_UNMODELLED,
+  type VmstatRelease,
+  vmstatNameList,
+} from '../vmstat/releases.js';
+import { EV, NS, ZS } from '../vmstat/vmstat.js';
 import { ul } from './format.js';
 
 /** vm.dirty_ratio default (percent of dirtyable memory). */
@@ -89,40 +89,107 @@ export function memmapBootPages(mem: Memory): number {
   return (sections.size * PAGES_PER_SECTION * STRUCT_PAGE_BYTES) / PAGE_SIZE;
 }
 
+/** Where a printed item's value comes from. */
+const SRC = {
+  ZONE: 0,
+  NODE: 1,
+  EVENT: 2,
+  DIRTY: 3,
+  DIRTY_BG: 4,
+  MEMMAP: 5,
+  MEMMAP_BOOT: 6,
+  ZERO: 7,
+} as const;
+
+/** The items computed when the file is read (`enum vm_stat_item`). */
+const COMPUTED: Readonly<Record<string, number>> = {
+  nr_dirty_threshold: SRC.DIRTY,
+  nr_dirty_background_threshold: SRC.DIRTY_BG,
+  nr_memmap_pages: SRC.MEMMAP,
+  nr_memmap_boot_pages: SRC.MEMMAP_BOOT,
+};
+
+/** A release's /proc/vmstat: its names in order, each with its value's source and index. */
+export interface VmstatLayout {
+  readonly names: readonly string[];
+  readonly src: Uint8Array;
+  readonly index: Int32Array;
+}
+
+const layouts = new Map<VmstatRelease, VmstatLayout>();
+
 /**
- * /proc/vmstat: `name value` per line, in the kernel's order: the zone items summed over
- * the node's zones, the node items, the dirty thresholds and memmap counters, then the
- * event counters.
+ * The layout of a release's /proc/vmstat. Each name is read from the counter mops keeps
+ * under that name (or the later name it was renamed to), wherever mops keeps it: 4.8's
+ * per-zone nr_slab_reclaimable, for one, prints the same global sum as the later node item.
+ * Items mops keeps no counter for print 0. A name that is neither is a table error.
+ */
+export function vmstatLayout(release: VmstatRelease): VmstatLayout {
+  const cached = layouts.get(release);
+  if (cached) return cached;
+  const names = vmstatNameList(release);
+  const src = new Uint8Array(names.length);
+  const index = new Int32Array(names.length);
+  names.forEach((name, i) => {
+    const key = VMSTAT_ALIASES[name] ?? name;
+    let s: number;
+    let at = 0;
+    if (ZS[key] !== undefined) [s, at] = [SRC.ZONE, ZS[key]];
+    else if (NS[key] !== undefined) [s, at] = [SRC.NODE, NS[key]];
+    else if (EV[key] !== undefined) [s, at] = [SRC.EVENT, EV[key]];
+    else if (COMPUTED[key] !== undefined) s = COMPUTED[key];
+    else if (VMSTAT_UNMODELLED.has(key)) s = SRC.ZERO;
+    else throw new Error(`vmstat table ${release}: no counter for '${name}'`);
+    src[i] = s;
+    index[i] = at;
+  });
+  const layout = { names, src, index };
+  layouts.set(release, layout);
+  return layout;
+}
+
+/**
+ * /proc/vmstat: `name value` per line, in the order of the profile's release (see
+ * vmstat/releases.ts): the zone items summed over the node's zones, the NUMA items, the node
+ * items, the dirty thresholds (and, 6.11+, the memmap counters), the event counters, then
+ * the deprecated counters the release appends.
  *
  * `nr_dirty_threshold` and `nr_dirty_background_threshold` are computed as the kernel does
  * with the default sysctls (see {@link dirtyThresholds}); `nr_memmap_pages` (memmap
  * allocated after boot, by memory hotplug) is 0; `nr_memmap_boot_pages` counts the present
- * sections (see {@link memmapBootPages}).
- * @see mm/vmstat.c vmstat_start()
+ * sections (see {@link memmapBootPages}). Counters mops keeps but the release lacks are not
+ * printed.
+ * @see mm/vmstat.c vmstat_start(), vmstat_show()
  */
 export function vmstat(machine: Machine): string {
   const mem = machine.mem;
   const zones = mem.node.zones;
-  const lines: string[] = [];
-  // Items the profile's release does not have are left out.
-  const absent = new Set(machine.profile.vmstatAbsent);
-  const line = (name: string, v: number): void => {
-    if (!absent.has(name)) lines.push(`${name} ${ul(v)}`);
-  };
-  for (let i = 0; i < ZONE_STAT_ITEMS.length; i++) {
+  const { names, src, index } = vmstatLayout(machine.profile.vmstatNames);
+  let dirty: [number, number] | undefined;
+  let out = '';
+  for (let i = 0; i < names.length; i++) {
+    const at = index[i];
     let v = 0;
-    for (const z of zones) v += Math.max(0, zoneStatValue(z, i));
-    line(ZONE_STAT_ITEMS[i], v);
+    switch (src[i]) {
+      case SRC.ZONE:
+        for (const z of zones) v += Math.max(0, zoneStatValue(z, at));
+        break;
+      case SRC.NODE:
+        v = mem.vmstat.node[at];
+        break;
+      case SRC.EVENT:
+        v = mem.vmstat.events[at];
+        break;
+      case SRC.DIRTY:
+      case SRC.DIRTY_BG:
+        dirty ??= dirtyThresholds(mem);
+        v = dirty[src[i] === SRC.DIRTY ? 0 : 1];
+        break;
+      case SRC.MEMMAP_BOOT:
+        v = memmapBootPages(mem);
+        break;
+    }
+    out += `${names[i]} ${ul(v)}\n`;
   }
-  for (let i = 0; i < NODE_STAT_ITEMS.length; i++) line(NODE_STAT_ITEMS[i], mem.vmstat.node[i]);
-  const [thresh, bg] = dirtyThresholds(mem);
-  const wb: Record<(typeof WRITEBACK_AND_MEMMAP_ITEMS)[number], number> = {
-    nr_dirty_threshold: thresh,
-    nr_dirty_background_threshold: bg,
-    nr_memmap_pages: 0,
-    nr_memmap_boot_pages: memmapBootPages(mem),
-  };
-  for (const name of WRITEBACK_AND_MEMMAP_ITEMS) line(name, wb[name]);
-  for (let i = 0; i < VM_EVENT_ITEMS.length; i++) line(VM_EVENT_ITEMS[i], mem.vmstat.events[i]);
-  return `${lines.join('\n')}\n`;
+  return out;
 }

@@ -1,5 +1,7 @@
 /**
- * vmstat item names in /proc/vmstat order (mm/vmstat.c `vmstat_text`, Linux 6.18).
+ * The vmstat counters mops keeps, under their Linux 6.18 names and in that release's
+ * /proc/vmstat order (mm/vmstat.c `vmstat_text`). These are storage: each profile prints its
+ * own release's names (see releases.ts), reading the counters below by name.
  * @module
  */
 
@@ -79,7 +81,10 @@ export const NODE_STAT_ITEMS = [
   'nr_kernel_file_pages',
 ] as const;
 
-/** Dirty thresholds and memmap counters printed between the node items and the events. */
+/**
+ * The 6.18 items between the node items and the events (`enum vm_stat_item`): computed when
+ * /proc/vmstat is read, not stored.
+ */
 export const WRITEBACK_AND_MEMMAP_ITEMS = [
   'nr_dirty_threshold',
   'nr_dirty_background_threshold',
@@ -208,7 +213,6 @@ export const VM_EVENT_ITEMS = [
   'direct_map_level3_splits',
   'direct_map_level2_collapses',
   'direct_map_level3_collapses',
-  'nr_unstable',
 ] as const;
 
 /** A vm event name. */
