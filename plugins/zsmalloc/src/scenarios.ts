@@ -73,8 +73,9 @@ function object(pool: ZsPool, fill: number): number {
  *   isolated page keeps its movable_ops, so the VM calls zs_page_putback or
  *   zs_page_migrate for a page without zspage (NULL dereference), or frees it with
  *   PG_isolated still set (bad_page). v6.17: {@link ZsMistakes.noZspageNullCheck}:
- *   zs_page_migrate dereferences the NULL zspage of a page a transient reference kept
- *   alive.
+ *   zs_page_migrate dereferences the NULL zspage of a page zs_free destroyed in the window
+ *   migrate_folio_unmap leaves between its refcount check (still 2) and its trylock of
+ *   src: free_zspage trylocks the still unlocked page first.
  *
  * At the end (deferred free flushed) the pool must be empty and every page back in the
  * buddy allocator.

@@ -37,8 +37,9 @@ export interface IsolateMistakes {
    */
   folioTryGetOnHead?: boolean;
   /**
-   * 9d (v3 draft, Mar 2016): do not re-check movability under the page lock; call through
-   * `page->mapping` as peeked before the lock.
+   * 9d: do not re-check movability under the page lock; call through the ops as peeked
+   * before the lock (the v3 draft of Mar 2016 already re-checked PageMovable after
+   * trylock_page; the check is what makes the peek safe).
    */
   noRecheckUnderLock?: boolean;
 }
@@ -92,7 +93,11 @@ function revalidate(mem: Memory, page: number, mistakes?: IsolateMistakes): Defi
 function noOps(mem: Memory, page: number, mistakes: IsolateMistakes | undefined): void {
   // Only reachable without the re-check: the owner cleared the pointer after our peek.
   if (mistakes?.noRecheckUnderLock)
-    bug(mem, 'BUG: kernel NULL pointer dereference (page->mapping->a_ops->isolate_page)', page);
+    bug(
+      mem,
+      `BUG: kernel NULL pointer dereference (${mem.profile.movableMarker === 'address_space' ? 'page->mapping->a_ops->isolate_page' : 'movable_ops->isolate_page'})`,
+      page,
+    );
   mem.warnOnce(
     'isolate_movable_ops_page:no_ops',
     `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${page.toString(16)}`,

@@ -85,19 +85,22 @@ export function pageRefCount(mem: Memory, pfn: number): number {
 }
 
 /**
- * page_ref_inc(): raw +1 on a page's own count, as speculative walkers once did. Writing a
- * tail page's count breaks invariant T0 (spec §1.3): an MmBug.
+ * page_ref_inc(): raw +1 on a page's own count, for a caller that already holds a
+ * reference (the kernel's helper checks nothing). A speculative walker must use a
+ * get-unless-zero instead. Writing a tail page's count breaks invariant T0 (spec §1.3:
+ * tail pages keep refcount 0, which is what makes a speculative get on a tail fail): mops
+ * stops the machine with an MmBug naming the invariant.
  */
 export function pageRefInc(mem: Memory, pfn: number): void {
   if (mem.pages.compound[pfn] < 0)
-    bug(mem, 'VM_BUG_ON_PAGE(PageTail(page)): page_ref_inc on a tail page', pfn);
+    bug(mem, 'invariant T0 broken: page_ref_inc on a tail page (tail refcount must stay 0)', pfn);
   mem.pages.refcount[pfn]++;
 }
 
 /** page_ref_dec(): raw -1 on a page's own count; a tail page or a zero count is an MmBug. */
 export function pageRefDec(mem: Memory, pfn: number): void {
   if (mem.pages.compound[pfn] < 0)
-    bug(mem, 'VM_BUG_ON_PAGE(PageTail(page)): page_ref_dec on a tail page', pfn);
+    bug(mem, 'invariant T0 broken: page_ref_dec on a tail page (tail refcount must stay 0)', pfn);
   if (mem.pages.refcount[pfn] === 0) bug(mem, 'VM_BUG_ON_PAGE(page_ref_count(page) == 0)', pfn);
   mem.pages.refcount[pfn]--;
 }
