@@ -1,8 +1,8 @@
 /**
  * Faulting threads that find a migration entry where their page was and wait for the
  * migration to finish (spec §9c): one fault against one migration pass (9c), and S29 in
- * full, four threads that keep faulting against the ten passes of migrate_pages()
- * (9c-passes).
+ * full, four threads that keep faulting against the ten passes of migrate_pages() in
+ * MIGRATE_SYNC, as move_pages() makes them (9c-passes).
  * @module
  */
 
@@ -14,7 +14,9 @@ import {
   type KernelGen,
   lockPage,
   type Machine,
+  NR_MAX_MIGRATE_ASYNC_RETRY,
   NR_MAX_MIGRATE_PAGES_RETRY,
+  NR_MAX_MIGRATE_SYNC_RETRY,
   PageLocked,
   PG,
   pageWaitKey,
@@ -253,18 +255,24 @@ export const S29_THREADS = 4;
 
 /**
  * S29 in full: four threads of one process keep touching anonymous page X (mapped by one
- * PTE, isolated) while migrate_pages() makes its NR_MAX_MIGRATE_PAGES_RETRY (10) passes
- * over it. A touch enters the kernel only when the PTE is a migration entry: each thread
- * sleeps until the migrator installs one, then faults (do_swap_page) and waits as in
- * {@link scenario9c}, and after waking refaults and touches again. A pass counts X's
- * references after the migration entry is in place: the isolation reference must be the
- * last. What happens between passes is the profile's:
+ * PTE, isolated) while move_pages() migrates it: do_move_pages_to_node() calls
+ * migrate_pages() with MIGRATE_SYNC, which makes ten passes over X. A touch enters the
+ * kernel only when the PTE is a migration entry: each thread sleeps until the migrator
+ * installs one, then faults (do_swap_page) and waits as in {@link scenario9c}, and after
+ * waking refaults and touches again. A pass counts X's references after the migration
+ * entry is in place: the isolation reference must be the last. What happens between passes
+ * is the profile's:
  * - v4.8, v6.0 (`unmap_and_move()` per pass): a failed pass restores the PTE, unlocks X
  *   (waking the waiters) and releases the target; the next one takes a new target, locks X
  *   and installs the migration entry again;
- * - v6.3, v6.17 (`migrate_pages_batch()`, async): X is unmapped once and stays locked and
- *   unmapped while the move is retried; after the last pass `migrate_folios_undo()`
- *   restores the PTE and unlocks X.
+ * - v6.3, v6.17 (`migrate_pages_sync()`): a `migrate_pages_batch()` in MIGRATE_ASYNC with
+ *   NR_MAX_MIGRATE_ASYNC_RETRY (3) passes unmaps X once and keeps it locked and unmapped
+ *   while the move is retried; after its third pass the batch's cleanup loop
+ *   (`migrate_folio_undo_src()`, `migrate_folio_undo_dst()`) restores the PTE, unlocks X
+ *   (waking the waiters, which refault on X and touch it again) and releases the target.
+ *   X is then migrated alone by `migrate_pages_batch()` in MIGRATE_SYNC with
+ *   NR_MAX_MIGRATE_SYNC_RETRY (7) passes: a new target, X locked and unmapped again, seven
+ *   move attempts, and the same undo if the last one fails.
  *
  * Variants:
  * - `buggy`, as before 5.17: every waiter takes a reference on X. With `wait_on_page_locked`
@@ -283,7 +291,7 @@ export const S29_THREADS = 4;
 export const scenario9cPasses: Scenario = {
   name: '9c-passes',
   description:
-    'S29: four threads keep faulting on a page under migration through the ten passes of migrate_pages (buggy: their references fail every pass with -EAGAIN and the migration fails; fixed: they wait without one and the first pass migrates)',
+    'S29: four threads keep faulting on a page that move_pages migrates with MIGRATE_SYNC, ten passes (v6.3+: three in an async batch, which is then undone, and seven on the page alone; buggy: their references fail every pass with -EAGAIN and the migration fails; fixed: they wait without one and the first pass migrates)',
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §9c, S29',
@@ -347,23 +355,51 @@ export const scenario9cPasses: Scenario = {
       }
     }
 
-    /** v6.3, v6.17: migrate_pages_batch()'s move phase, ten passes over the unmapped X. */
-    function* batchPasses(): KernelGen<boolean> {
+    /**
+     * One migrate_pages_batch() on X alone with `nrPass` passes: lock X, unmap it, then
+     * retry the move while X stays locked and unmapped. Returns whether X moved; with
+     * `last`, a failure ends the migration, else the caller undoes it.
+     */
+    function* batch(nrPass: number, mode: string, last: boolean): KernelGen<boolean> {
       yield* lockX();
       yield* unmap();
       for (let pass = 1; ; pass++) {
         const moved = yield* count();
-        if (moved || pass === NR_MAX_MIGRATE_PAGES_RETRY) return yield* end(moved);
+        if (moved || (last && pass === nrPass)) return yield* end(moved);
+        if (pass === nrPass) return false;
         if (m.sched.preemptible)
           yield {
             op: 'migrate_folio_move',
             pfn: X,
-            note: `pass ${pass}: -EAGAIN, X stays locked and unmapped`,
+            note: `${mode} pass ${pass}: -EAGAIN, X stays locked and unmapped`,
           };
       }
     }
 
-    const migrator = m.mem.profile.migrateAlgo === 'batched' ? batchPasses : unmapAndMovePasses;
+    /**
+     * v6.3, v6.17: migrate_pages_sync(), as move_pages() (MIGRATE_SYNC) calls it. First a
+     * migrate_pages_batch() in MIGRATE_ASYNC with NR_MAX_MIGRATE_ASYNC_RETRY (3) passes; its
+     * cleanup loop then undoes what did not move (migrate_folio_undo_src: the migration
+     * entry becomes X's PTE again and X is unlocked, waking the waiters;
+     * migrate_folio_undo_dst: the target is released). Then X is migrated alone with
+     * migrate_pages_batch(MIGRATE_SYNC, NR_MAX_MIGRATE_SYNC_RETRY = 7): a fresh target, and
+     * X locked and unmapped again.
+     */
+    function* syncPasses(): KernelGen<boolean> {
+      if (yield* batch(NR_MAX_MIGRATE_ASYNC_RETRY, 'async', false)) return true;
+      yield* removeMigrationPtes(c, X);
+      if (m.sched.preemptible)
+        yield { op: op.unlock, pfn: X, note: 'migrate_folio_undo_src after the async batch' };
+      unlockPage(m, X);
+      if (m.sched.preemptible)
+        yield { op: op.put, pfn: run.dst, note: 'migrate_folio_undo_dst: put_new_folio' };
+      putPage(m.mem, run.dst);
+      if (m.sched.preemptible) yield { op: 'get_new_page', note: 'a new target, X alone' };
+      run.dst = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
+      return yield* batch(NR_MAX_MIGRATE_SYNC_RETRY, 'sync', true);
+    }
+
+    const migrator = m.mem.profile.migrateAlgo === 'batched' ? syncPasses : unmapAndMovePasses;
 
     /** A thread touching X until the migration is over. */
     function* thread(): KernelGen<boolean> {

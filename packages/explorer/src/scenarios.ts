@@ -2,7 +2,7 @@
  * Built-in race scenarios from the mailing-list threads (spec §9, catalogue §12): 9a
  * (S04), 9b (in ./refcount_races.ts), 9c and 9c-passes (S29, in ./migration_entry.ts),
  * 9d (S26), 9d-double (S27), 9e (S30) and 9e-split (S31), each with a `buggy` variant that
- * brings the historical mistake back and a `fixed` variant with the kernel's resolution.
+ * makes the mistake the race is about and a `fixed` variant with the kernel's resolution.
  * @module
  */
 
@@ -30,11 +30,12 @@ import { scenario9c, scenario9cPasses } from './migration_entry.js';
 import { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, raceMachine } from './race_machine.js';
 import { scenario9b } from './refcount_races.js';
 import { registerScenario, type Scenario, type ScenarioContext } from './scenario.js';
-import { holdThenPutback } from './vm_tasks.js';
+import { draftPutbackMovablePages, holdThenPutback, type Putback } from './vm_tasks.js';
 
 /**
  * A compaction-like scanner task: isolate `pfn`, link what it isolated on its own migration
- * list, then put it back. Records the outcome in `seen`.
+ * list, then put it back (with `putback`, by default putback_movable_pages()). Records the
+ * outcome in `seen`.
  */
 function* scanner(
   m: Machine,
@@ -42,10 +43,11 @@ function* scanner(
   mistakes: IsolateMistakes | undefined,
   seen: { out?: IsolateOutcome },
   holders?: { n: number },
+  putback?: Putback,
 ): KernelGen<IsolateOutcome> {
   const out = yield* isolateMovablePageOutcome(m, pfn, 0, mistakes);
   seen.out = out;
-  if (isolatedOk(out.result)) yield* holdThenPutback(m, out.isolated, holders);
+  if (isolatedOk(out.result)) yield* holdThenPutback(m, out.isolated, holders, putback);
   return out;
 }
 
@@ -95,7 +97,8 @@ export const scenario9a: Scenario = {
 /**
  * 9d / S26: the scanner takes its reference and sees the movable tag; the owner locks the
  * page, clears `mapping`, unlocks and drops its reference; the scanner's trylock succeeds.
- * Without the re-check under the lock (v3 draft) it calls through a NULL pointer.
+ * In the form without the re-check of PageMovable under the page lock it calls through a
+ * NULL pointer.
  */
 export const scenario9d: Scenario = {
   name: '9d',
@@ -123,13 +126,16 @@ export const scenario9d: Scenario = {
 
 /**
  * 9d-double / S27: isolator A isolates T; the owner releases it the v3-draft way (clears
- * PG_isolated itself, keeps it movable); isolator B isolates T a second time. With the final
- * protocol the owner only clears the pointer, PG_isolated stays VM-owned, B fails.
+ * PG_isolated itself, keeps it movable); isolator B isolates T a second time. In the buggy
+ * variant the VM is the draft's too: its putback tolerates a flag the owner cleared (it
+ * only drops its isolation reference), so what the run reports is the consequence of the
+ * draft's rule, B isolating a page still on A's list, not the owner's clear itself. With
+ * the final protocol the owner only clears the pointer, PG_isolated stays VM-owned, B fails.
  */
 export const scenario9dDouble: Scenario = {
   name: '9d-double',
   description:
-    'driver-managed isolated flag lets a second isolator take an isolated page (buggy: v3 draft release)',
+    'driver-managed isolated flag lets a second isolator take an isolated page (buggy: v3 draft release and putback)',
   variants: BUGGY_FIXED,
   profiles: ['v6.3', 'v6.0', 'v4.8'],
   refs: 'spec §4.2, §9d, S27',
@@ -138,13 +144,14 @@ export const scenario9dDouble: Scenario = {
     const drv = new RaceDriver(m);
     const t = drv.alloc();
     const holders = { n: 0 };
+    const putback = variant === 'buggy' ? draftPutbackMovablePages : undefined;
     return {
       machine: m,
       state: [drv, holders],
       start: () => {
-        m.sched.spawn('isolatorA', () => scanner(m, t, undefined, {}, holders));
+        m.sched.spawn('isolatorA', () => scanner(m, t, undefined, {}, holders, putback));
         m.sched.spawn('owner', () => (variant === 'buggy' ? drv.draftReclaim(t) : drv.release(t)));
-        m.sched.spawn('isolatorB', () => scanner(m, t, undefined, {}, holders));
+        m.sched.spawn('isolatorB', () => scanner(m, t, undefined, {}, holders, putback));
       },
       check: () =>
         holders.n > 1 ? [`pfn ${hexPfn(t)} is isolated by ${holders.n} isolators at once`] : [],
@@ -187,14 +194,17 @@ function* tryGetFolio(
 
 /**
  * 9e / S30: a walker saw H as the head of folio F1; F1 is freed and a new order-1 folio F2
- * is allocated with H as its tail. The historical mistake is an unconditional increment on
- * the page the walker saw (MmBug on a tail, corruption on a free page); the fix is
- * "add unless zero" on the page itself plus the re-check of `page_folio` (GUP-fast, S31).
+ * is allocated with H as its tail. Speculative walkers (try_get_folio() in GUP-fast, PFN
+ * walkers) take their reference with "add unless zero", and the kernel keeps every tail
+ * page's refcount at 0 (invariant T0) so that such a get on a page that became a tail
+ * fails. The buggy walker breaks the get-unless-zero rule on the recycled head: an
+ * unconditional increment on the page it saw (MmBug on a tail, corruption on a free page).
+ * The fixed one gets unless zero on the page itself and re-checks `page_folio` (S31).
  */
 export const scenario9e: Scenario = {
   name: '9e',
   description:
-    'speculative get on a recycled head that became a tail page (buggy: raw increment; fixed: get unless zero + re-check)',
+    'speculative get on a recycled head that became a tail page (buggy: unconditional increment instead of get unless zero; fixed: get unless zero, which fails on a tail as its refcount stays 0, + re-check)',
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §9e, S30, S31',

@@ -6,15 +6,21 @@
 
 import {
   allocPages,
+  callPutbackPage,
+  callPutbackPageGen,
   folioPut,
   GFP,
+  ISOLATED,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
+  lockPage,
   type Machine,
   MIGRATE_MODE,
   migratePages,
+  pageMovableOps,
   putbackMovablePages,
+  unlockPage,
 } from '@mops/core';
 
 /**
@@ -44,18 +50,56 @@ export function* isolateThenMigrate(m: Machine, pfn: number, migrate: boolean): 
   return true;
 }
 
+/** How a VM task gives back the pages on its migration list. */
+export type Putback = (m: Machine, list: number) => KernelGen;
+
 /**
  * The VM holds isolated page `pfn` on a migration list for one scheduling point, then puts
- * it back. `holders`, if given, counts the page's holders until the putback starts: from
- * then on another isolator may legitimately win the page once PG_isolated is cleared.
+ * it back (with `putback`, by default putback_movable_pages()). `holders`, if given, counts
+ * the page's holders until the putback starts: from then on another isolator may
+ * legitimately win the page once PG_isolated is cleared.
  */
-export function* holdThenPutback(m: Machine, pfn: number, holders?: { n: number }): KernelGen {
+export function* holdThenPutback(
+  m: Machine,
+  pfn: number,
+  holders?: { n: number },
+  putback: Putback = putbackMovablePages,
+): KernelGen {
   const lists = m.mem.pages.lists;
   const list = lists.newList();
   lists.addTail(list, pfn);
   if (holders) holders.n++;
   if (m.sched.preemptible) yield { op: 'migrate_pages', pfn, note: 'on the list' };
   if (holders) holders.n--;
-  yield* putbackMovablePages(m, list);
+  yield* putback(m, list);
   lists.freeList(list);
+}
+
+/**
+ * putback_movable_pages() of the v3 draft (spec §4.2), where an owner releasing a page it
+ * had isolated cleared PG_isolated itself: for each page, unlinked first, the VM takes the
+ * page lock and, while PG_isolated is still set, calls the driver's putback_page and
+ * clears the flag; a page whose flag the owner already cleared is the owner's again and
+ * the VM only drops its isolation reference. Pages isolated by isolate_movable_page()
+ * directly (not by the compaction scanner) are not counted in NR_ISOLATED, so there is
+ * nothing to uncount.
+ */
+export function* draftPutbackMovablePages(m: Machine, list: number): KernelGen {
+  const { mem, sched } = m;
+  const p = mem.pages;
+  for (let pfn = p.lists.first(list); pfn !== -1; pfn = p.lists.first(list)) {
+    p.lists.del(pfn);
+    yield* lockPage(m, pfn);
+    if (p.flags[pfn] & ISOLATED) {
+      const d = pageMovableOps(mem, pfn);
+      if (d?.putbackGen) yield* callPutbackPageGen(mem, d, pfn);
+      else if (d) callPutbackPage(mem, d, pfn);
+      if (sched.preemptible) yield { op: 'ClearPageIsolated', pfn };
+      p.flags[pfn] &= ~ISOLATED;
+    }
+    if (sched.preemptible) yield { op: 'unlock_page', pfn };
+    unlockPage(m, pfn);
+    if (sched.preemptible) yield { op: 'put_page', pfn };
+    folioPut(mem, pfn);
+  }
 }

@@ -120,13 +120,82 @@ describe('S29 in full (9c-passes): four threads fault through the ten passes of 
     expect(ops.filter((o) => o === 'remove_migration_pte').length).toBe(10);
   });
 
-  it('v6.3 (migrate_pages_batch): X stays locked and unmapped through the ten passes, then the undo', () => {
-    const ops = migratorOps('v6.3', 'v1:9c-passes:11111555554');
-    expect(ops.filter((o) => o === 'folio_lock').length).toBe(1);
-    expect(ops.filter((o) => o === 'folio_ref_count').length).toBe(10);
-    expect(ops.filter((o) => o === 'migrate_folio_move').length).toBe(9);
-    expect(ops.filter((o) => o === 'remove_migration_pte').length).toBe(1);
-    expect(ops.filter((o) => o === 'folio_unlock').length).toBe(1);
+  it.each(['v6.3', 'v6.17'] as const)(
+    '%s (migrate_pages_sync): three MIGRATE_ASYNC passes over X unmapped once, the undo, then seven MIGRATE_SYNC passes on X alone',
+    (profile) => {
+      const ops = migratorOps(profile, 'v1:9c-passes:11111555554');
+      // Locked and unmapped once per migrate_pages_batch(): the async batch, then X alone.
+      expect(ops.filter((o) => o === 'folio_lock').length).toBe(2);
+      expect(ops.filter((o) => o === 'try_to_migrate_one').length).toBe(2);
+      expect(ops.filter((o) => o === 'folio_ref_count').length).toBe(3 + 7);
+      // A retried move between the counts of each batch: 2 in the async one, 6 in the sync one.
+      expect(ops.filter((o) => o === 'migrate_folio_move').length).toBe(2 + 6);
+      // Each batch ends in migrate_folio_undo_src(): the PTE back, X unlocked.
+      expect(ops.filter((o) => o === 'remove_migration_pte').length).toBe(2);
+      expect(ops.filter((o) => o === 'folio_unlock').length).toBe(2);
+      // The sync batch takes a target of its own.
+      expect(ops.filter((o) => o === 'get_new_page').length).toBe(1);
+      const undo = ops.indexOf('remove_migration_pte');
+      expect(ops.slice(undo, undo + 6)).toEqual([
+        'remove_migration_pte',
+        'spin_unlock',
+        'folio_unlock',
+        'folio_put',
+        'get_new_page',
+        'folio_lock',
+      ]);
+    },
+  );
+
+  it('v6.3 buggy: the undo after the async batch wakes the waiters, they refault on X, and the sync batch migrates X with a new target', () => {
+    // Thread 3 holds its reference through the three async passes; once the async batch is
+    // undone the threads run whenever they can.
+    const replayer = new ReplayChooser(decodeSchedule('v1:9c-passes:11111555554').decisions);
+    let undone = false;
+    const chooser: Chooser = {
+      choose(runnable, prev, decision) {
+        const m = runnable.find((t) => t.name === 'migrator');
+        const note = (m?.lastPoint as { note?: string } | undefined)?.note ?? '';
+        if (/migrate_folio_undo_dst/.test(note)) undone = true;
+        return undone
+          ? threadsFirst.choose(runnable, prev, decision)
+          : replayer.choose(runnable, prev, decision);
+      },
+    };
+    const e = run('buggy', 'v6.3', chooser);
+    expect(e.failure).toBeUndefined();
+    const trace = e.trace!;
+    const at = (task: number, op: string, from = 0): number =>
+      trace.findIndex((row, i) => i >= from && row.task === task && row.point.op === op);
+    const unlock = at(1, 'folio_unlock');
+    expect(noteOf(trace[unlock])).toMatch(/migrate_folio_undo_src/);
+    const relock = at(1, 'folio_lock', unlock);
+    // The threads that faulted during the async batch (threads 2 and 3) waited on its
+    // migration entry; between the undo's unlock and the sync batch's lock they refault on X.
+    const waiters = [
+      ...new Set(
+        trace
+          .slice(0, unlock)
+          .filter((row) => row.point.op === 'put_and_wait_on_page_locked')
+          .map((row) => row.task),
+      ),
+    ].sort();
+    expect(waiters).toEqual([threadId(2), threadId(3)]);
+    for (const w of waiters) {
+      const refault = trace.findIndex(
+        (row, i) => i > unlock && row.task === w && noteOf(row) === 'refault',
+      );
+      expect(refault).toBeGreaterThan(unlock);
+      expect(refault).toBeLessThan(relock);
+    }
+    // Unmapped again, X faults again: references are taken and dropped before the count.
+    expect(trace.slice(relock).some((row) => row.point.op === 'get_page_unless_zero')).toBe(true);
+    const counts = trace.filter((row) => row.task === 1 && row.point.op === 'folio_ref_count');
+    expect(counts.length).toBe(4);
+    // X (pfn 0) is freed; the PTE maps the sync batch's target, which took pfn 1 again.
+    const p = e.machine.mem.pages;
+    expect(p.refcount[0]).toBe(0);
+    expect(p.refcount[1]).toBe(1);
   });
 
   it.each(PROFILE_NAMES)(
@@ -147,6 +216,22 @@ describe('S29 in full (9c-passes): four threads fault through the ten passes of 
         expect(ops).not.toContain('get_page_unless_zero');
         expect(rows.some((row) => noteOf(row) === 'refault')).toBe(true);
       }
+    },
+  );
+
+  it.each(['v6.3', 'v6.17'] as const)(
+    '%s fixed: DFS with preemption bound 2 finds no failure in its first 2000 schedules',
+    (profile) => {
+      // Too many schedules to exhaust (four threads, ten passes); the bound is the one the
+      // other scenarios' fixed variants are exhausted at.
+      const r = explore('9c-passes', {
+        variant: 'fixed',
+        profile,
+        strategy: 'dfs',
+        bound: 2,
+        runs: 2000,
+      });
+      expect(r).toMatchObject({ failed: false, exhausted: false, schedules: 2000 });
     },
   );
 

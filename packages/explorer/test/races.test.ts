@@ -123,6 +123,38 @@ describe('catalogue interleavings, replayed on both variants', () => {
     },
   );
 
+  it.each(['v6.3', 'v6.0', 'v4.8'] as const)(
+    'S27 (9d-double) on %s: the v3 draft reports the second isolation, not the owner clearing PG_isolated',
+    (profile) => {
+      // The draft's putback tolerates the flag the owner cleared: neither putback_page's
+      // flag check nor VM_BUG_ON_PAGE(!PageIsolated(page)) is what the search finds.
+      for (const strategy of [undefined, 'dfs'] as const) {
+        const r = explore('9d-double', { variant: 'buggy', profile, strategy });
+        expect(r.failed).toBe(true);
+        expect(r.failure?.message).toMatch(/page isolated twice/);
+        expect(r.failure?.message).not.toMatch(/cleared before putback_page|PageIsolated/);
+        expect(
+          replay('9d-double', { variant: 'fixed', profile, schedule: r.schedule! }).failed,
+        ).toBe(false);
+      }
+    },
+  );
+
+  it('S27 (9d-double) buggy: when the owner clears PG_isolated before A puts T back, the putback only drops the isolation reference', () => {
+    const sc = resolveScenario('9d-double').scenario;
+    // A isolates T and holds it; the owner clears the flag; A puts T back; B never runs first.
+    const e = execute(sc, 'buggy', 'v6.3', new ReplayChooser([1, 1, 1, 1, 1, 2, 2, 2, 2, 1]), {
+      reuse: false,
+      trace: true,
+    });
+    expect(e.failure).toBeUndefined();
+    const a = e.trace!.filter((row) => row.task === 1).map((row) => row.point.op);
+    expect(a).not.toContain('ClearPageIsolated');
+    // T is the owner's again: its one reference, no flag, on no list.
+    const p = e.machine.mem.pages;
+    expect(p.refcount[0]).toBe(1);
+  });
+
   it('§9b fixed (v6.17): a reference taken after the early count check makes the freeze fail, and P stays', () => {
     const sc = resolveScenario('9b').scenario;
     // The lookup takes its reference between the migrator's count check and its freeze.

@@ -22,6 +22,16 @@ describe('scenario registry', () => {
     }
   });
 
+  it('describes what each buggy variant does: 9c-passes the MIGRATE_SYNC passes, 9e a get that ignores get-unless-zero', () => {
+    const list = scenarios();
+    const passes = list.find((x) => x.name === '9c-passes')!.description;
+    expect(passes).toMatch(/move_pages migrates with MIGRATE_SYNC/);
+    expect(passes).toMatch(/three in an async batch, which is then undone, and seven/);
+    const e = list.find((x) => x.name === '9e')!.description;
+    expect(e).toMatch(/unconditional increment instead of get unless zero/);
+    expect(e).toMatch(/fails on a tail as its refcount stays 0/);
+  });
+
   it('lets plugins add scenarios and rejects bad or duplicate names', () => {
     const toy: Scenario = {
       name: 'toy-registry',
