@@ -73,7 +73,9 @@ function contentVsMemcpy(core) {
 export async function run(core) {
   const big = timeCompact(core, '32G', 3, 1);
   const half = timeCompact(core, '16G', 3);
-  const huge = timeCompact(core, '64G', 1);
+  // The 64 GiB figure is a median of three as well: a single run is at the mercy of the
+  // shared host's speed of the moment, which moves by tens of percent.
+  const huge = timeCompact(core, '64G', 3);
   return [
     { id: 'compact_32g_ms', value: big.ms, unit: 'ms', target: 1000 },
     { id: 'compact_32g_pages_migrated', value: big.migrated, unit: 'pages' },
