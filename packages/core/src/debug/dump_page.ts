@@ -103,10 +103,21 @@ function pageTypeLine(mem: Memory, word: number): string | undefined {
   return `page_type: 0x${((typed ? -1 : word) >>> 0).toString(16)}()`;
 }
 
-/** mapcount as dump_page prints it: 0 for a typed page, else the word plus one. */
-function mapcountOf(word: number): number {
+/**
+ * mapcount as dump_page prints it: the `_mapcount` word plus one. A typed page shares that
+ * word: v6.17 prints 0 for it (page_mapcount_is_type); earlier releases print the word
+ * itself plus one, the page type's value in that release (v6.0/v6.3: `0xffffff7f` for a
+ * buddy page, so -128; v4.8: PAGE_BUDDY_MAPCOUNT_VALUE -128, so -127, and the balloon's
+ * -256). A type the release did not have prints 0.
+ */
+function mapcountOf(mem: Memory, word: number): number {
   const top = word >>> 24;
-  return top >= PAGE_TYPE_BASE && top < 0xff ? 0 : word + 1;
+  if (!(top >= PAGE_TYPE_BASE && top < 0xff)) return word + 1;
+  const layout = mem.profile.dumpPageLayout;
+  if (layout === 'v6.17') return 0;
+  if (layout === 'v4.8') return top === PGTY.buddy ? -127 : top === PGTY.offline ? -255 : 0;
+  const bit = PG_TYPE_BITS_V6_3[top];
+  return bit ? (~bit[0] | 0) + 1 : 0;
 }
 
 /** The two `raw:` lines of print_hex_dump() over one struct page (8-byte words). */
@@ -144,7 +155,7 @@ export function dumpPage(mem: Memory, pfn: number, reason?: string): string {
   const order = Math.max(p.compound[head], 0);
   const compound = c !== 0;
   const word = p.type[pfn];
-  const mapcount = mapcountOf(word);
+  const mapcount = mapcountOf(mem, word);
   const mapping = firstLineMapping(mem, p.mapping[pfn]);
   const lines: string[] = [];
   if (layout === 'v4.8') {

@@ -83,6 +83,19 @@ describe('dump_page layouts', () => {
     },
   );
 
+  it.each([
+    ['v4.8', -127],
+    ['v6.0', -128],
+    ['v6.3', -128],
+    ['v6.17', 0],
+  ] as const)(
+    '%s: a free (buddy) page prints mapcount %i: the type word plus one, or 0 once typed words are recognised',
+    (profile, mapcount) => {
+      const { m, free } = pages(profile);
+      expect(dumpPage(m.mem, free).split('\n')[0]).toContain(` mapcount:${mapcount} `);
+    },
+  );
+
   it.each(PROFILE_NAMES)('%s: the owner mops recorded is a last line of its own', (profile) => {
     const { m, filler } = pages(profile);
     const d = dumpPage(m.mem, filler, 'VM_BUG_ON_PAGE(x)').split('\n');

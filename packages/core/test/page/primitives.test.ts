@@ -76,7 +76,7 @@ describe('refcount primitives (spec §1.5)', () => {
     // v6.3's dump_page layout (the default profile); the other releases' are in dump_page.test.ts.
     expect(bug.dump).toMatch(
       new RegExp(
-        `^page:[0-9a-f]{16} refcount:0 mapcount:0 mapping:0000000000000000 index:0x0 pfn:0x${pfn.toString(16)}`,
+        `^page:[0-9a-f]{16} refcount:0 mapcount:-128 mapping:0000000000000000 index:0x0 pfn:0x${pfn.toString(16)}`,
       ),
     );
     expect(bug.dump).toContain('page_type: 0xffffff7f(buddy)');
