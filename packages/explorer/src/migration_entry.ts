@@ -336,22 +336,33 @@ export const scenario9cPasses: Scenario = {
       return moved;
     }
 
+    /**
+     * A failed attempt undone: the migration entry becomes X's PTE again, X is unlocked
+     * (waking the waiters) and the target is released.
+     */
+    function* undo(unlockNote: string, putNote: string): KernelGen {
+      yield* removeMigrationPtes(c, X);
+      if (m.sched.preemptible) yield { op: op.unlock, pfn: X, note: unlockNote };
+      unlockPage(m, X);
+      if (m.sched.preemptible) yield { op: op.put, pfn: run.dst, note: putNote };
+      putPage(m.mem, run.dst);
+    }
+
+    /** get_new_page(): a fresh target for the next attempt. */
+    function* newTarget(note: string): KernelGen {
+      if (m.sched.preemptible) yield { op: 'get_new_page', note };
+      run.dst = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
+    }
+
     /** v4.8, v6.0: ten calls of unmap_and_move(), each with a target of its own. */
     function* unmapAndMovePasses(): KernelGen<boolean> {
       for (let pass = 1; ; pass++) {
-        if (pass > 1) {
-          if (m.sched.preemptible) yield { op: 'get_new_page', note: 'a new target' };
-          run.dst = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
-        }
+        if (pass > 1) yield* newTarget('a new target');
         yield* lockX();
         yield* unmap();
         const moved = yield* count();
         if (moved || pass === NR_MAX_MIGRATE_PAGES_RETRY) return yield* end(moved);
-        yield* removeMigrationPtes(c, X);
-        if (m.sched.preemptible) yield { op: op.unlock, pfn: X, note: `pass ${pass}: -EAGAIN` };
-        unlockPage(m, X);
-        if (m.sched.preemptible) yield { op: op.put, pfn: run.dst, note: 'put_new_page' };
-        putPage(m.mem, run.dst);
+        yield* undo(`pass ${pass}: -EAGAIN`, 'put_new_page');
       }
     }
 
@@ -387,15 +398,11 @@ export const scenario9cPasses: Scenario = {
      */
     function* syncPasses(): KernelGen<boolean> {
       if (yield* batch(NR_MAX_MIGRATE_ASYNC_RETRY, 'async', false)) return true;
-      yield* removeMigrationPtes(c, X);
-      if (m.sched.preemptible)
-        yield { op: op.unlock, pfn: X, note: 'migrate_folio_undo_src after the async batch' };
-      unlockPage(m, X);
-      if (m.sched.preemptible)
-        yield { op: op.put, pfn: run.dst, note: 'migrate_folio_undo_dst: put_new_folio' };
-      putPage(m.mem, run.dst);
-      if (m.sched.preemptible) yield { op: 'get_new_page', note: 'a new target, X alone' };
-      run.dst = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
+      yield* undo(
+        'migrate_folio_undo_src after the async batch',
+        'migrate_folio_undo_dst: put_new_folio',
+      );
+      yield* newTarget('a new target, X alone');
       return yield* batch(NR_MAX_MIGRATE_SYNC_RETRY, 'sync', true);
     }
 

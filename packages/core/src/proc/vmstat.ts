@@ -96,16 +96,18 @@ const SRC = {
   EVENT: 2,
   DIRTY: 3,
   DIRTY_BG: 4,
-  MEMMAP: 5,
-  MEMMAP_BOOT: 6,
-  ZERO: 7,
+  MEMMAP_BOOT: 5,
+  ZERO: 6,
 } as const;
 
-/** The items computed when the file is read (`enum vm_stat_item`). */
+/**
+ * The items computed when the file is read (`enum vm_stat_item`); nr_memmap_pages (memmap
+ * allocated after boot, by memory hotplug) is always 0 here.
+ */
 const COMPUTED: Readonly<Record<string, number>> = {
   nr_dirty_threshold: SRC.DIRTY,
   nr_dirty_background_threshold: SRC.DIRTY_BG,
-  nr_memmap_pages: SRC.MEMMAP,
+  nr_memmap_pages: SRC.ZERO,
   nr_memmap_boot_pages: SRC.MEMMAP_BOOT,
 };
 

@@ -81,17 +81,6 @@ export const NODE_STAT_ITEMS = [
   'nr_kernel_file_pages',
 ] as const;
 
-/**
- * The 6.18 items between the node items and the events (`enum vm_stat_item`): computed when
- * /proc/vmstat is read, not stored.
- */
-export const WRITEBACK_AND_MEMMAP_ITEMS = [
-  'nr_dirty_threshold',
-  'nr_dirty_background_threshold',
-  'nr_memmap_pages',
-  'nr_memmap_boot_pages',
-] as const;
-
 /** Event counters (`enum vm_event_item`). */
 export const VM_EVENT_ITEMS = [
   'pgpgin',

@@ -127,18 +127,23 @@ const NODE_6_0 = [
     nr_page_table_pages`),
 ];
 
-/** The 6.0–6.3 events from zone_reclaim_failed on. */
-const EVENTS_6_0_TAIL = [
-  ...words(`
-    zone_reclaim_failed pginodesteal slabs_scanned kswapd_inodesteal
-    kswapd_low_wmark_hit_quickly kswapd_high_wmark_hit_quickly pageoutrun pgrotated
-    drop_pagecache drop_slab oom_kill`),
+/** The 6.x events from numa_pte_updates to the unevictable ones (6.0–6.17 alike). */
+const EVENTS_6_MIGRATION = [
   ...NUMA_BALANCING,
   ...words('pgmigrate_success pgmigrate_fail thp_migration_success thp_migration_fail'),
   'thp_migration_split',
   ...COMPACT,
   ...words('htlb_buddy_alloc_success htlb_buddy_alloc_fail'),
   ...UNEVICTABLE,
+];
+
+/** The 6.0–6.3 events from zone_reclaim_failed on. */
+const EVENTS_6_0_TAIL = [
+  ...words(`
+    zone_reclaim_failed pginodesteal slabs_scanned kswapd_inodesteal
+    kswapd_low_wmark_hit_quickly kswapd_high_wmark_hit_quickly pageoutrun pgrotated
+    drop_pagecache drop_slab oom_kill`),
+  ...EVENTS_6_MIGRATION,
   ...words(`
     thp_fault_alloc thp_fault_fallback thp_fault_fallback_charge thp_collapse_alloc
     thp_collapse_alloc_failed thp_file_alloc thp_file_fallback thp_file_fallback_charge
@@ -217,12 +222,7 @@ const V6_17: VmstatNames = {
       pgscan_file pgsteal_anon pgsteal_file zone_reclaim_success zone_reclaim_failed
       pginodesteal slabs_scanned kswapd_inodesteal kswapd_low_wmark_hit_quickly
       kswapd_high_wmark_hit_quickly pageoutrun pgrotated drop_pagecache drop_slab oom_kill`),
-    ...NUMA_BALANCING,
-    ...words('pgmigrate_success pgmigrate_fail thp_migration_success thp_migration_fail'),
-    'thp_migration_split',
-    ...COMPACT,
-    ...words('htlb_buddy_alloc_success htlb_buddy_alloc_fail'),
-    ...UNEVICTABLE,
+    ...EVENTS_6_MIGRATION,
     ...words(`
       thp_fault_alloc thp_fault_fallback thp_fault_fallback_charge thp_collapse_alloc
       thp_collapse_alloc_failed thp_file_alloc thp_file_fallback thp_file_fallback_charge
