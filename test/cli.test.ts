@@ -116,6 +116,23 @@ describe('the mops command', () => {
     expect(r.out).toBe(readFileSync(`${samples}/pagetypeinfo`, 'utf8'));
   });
 
+  it.each(['v4.8', 'v6.17'])(
+    '%s: mops compact reports the deltas under the names and in the order of its /proc/vmstat',
+    async (profile) => {
+      const args = ['--memory', '64M', '--workload', 'filler', '--profile', profile];
+      const r = await mops('compact', ...args, '--json', '-');
+      const names = Object.keys(JSON.parse(r.out).vmstat);
+      expect(names).toContain('compact_isolated');
+      const file = (await mops('proc', 'vmstat', ...args)).out
+        .split('\n')
+        .map((l) => l.split(' ')[0]);
+      const at = names.map((n) => file.indexOf(n));
+      expect(at.every((i) => i >= 0)).toBe(true);
+      expect(at).toEqual([...at].sort((a, b) => a - b));
+    },
+    30_000,
+  );
+
   it('mops proc vmstat after a workload counts the allocations', async () => {
     const r = await mops('proc', 'vmstat', '--memory', '64M', '--workload', 'churn');
     expect(r.code).toBe(0);

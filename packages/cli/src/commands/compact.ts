@@ -14,7 +14,7 @@ import {
   procView,
   profileHasProactiveCompaction,
   traceRecorder,
-  VM_EVENT_ITEMS,
+  vmstatEvents,
 } from '@mops/core';
 import type { Io } from '../io.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
@@ -46,7 +46,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   const work = await runWorkload(m, opts.workload);
   const before = procView(m, 'buddyinfo');
   const score0 = scoreOf(m);
-  const ev0 = m.mem.vmstat.snapshotEvents();
+  const ev0 = vmstatEvents(m);
   const rec = opts.trace ? traceRecorder(m, { filter: opts.traceFilter }) : undefined;
   const results =
     opts.order === -1 && (opts.mode === undefined || opts.mode === 'sync')
@@ -55,10 +55,12 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   rec?.stop();
   const after = procView(m, 'buddyinfo');
   const score1 = scoreOf(m);
-  const ev1 = m.mem.vmstat.snapshotEvents();
+  const ev1 = vmstatEvents(m);
   const deltas: Record<string, number> = {};
-  for (const name of VM_EVENT_ITEMS)
-    if (ev1[name] !== ev0[name]) deltas[name] = ev1[name] - ev0[name];
+  for (const [name, v] of ev1) {
+    const d = v - (ev0.get(name) ?? 0);
+    if (d !== 0) deltas[name] = d;
+  }
   const zones = m.mem.populatedZones.map((z, i) => ({
     zone: z.name,
     result: COMPACT_STATUS[results[i]],

@@ -13,7 +13,7 @@ import {
   type KernelGen,
   type Machine,
   procView,
-  VM_EVENT_ITEMS,
+  vmstatEvents,
 } from '@mops/core';
 import pc from 'picocolors';
 import type { Io } from '../io.js';
@@ -34,6 +34,11 @@ function freeHugeBlocks(m: Machine): number {
   let n = 0;
   for (const z of m.mem.populatedZones) n += fillContigPageInfo(z, 9).freeBlocksSuitable;
   return n;
+}
+
+/** How much a /proc/vmstat event counter moved between two readings. */
+function delta(ev0: Map<string, number>, ev1: Map<string, number>, name: string): number {
+  return (ev1.get(name) ?? 0) - (ev0.get(name) ?? 0);
 }
 
 function freeMiB(m: Machine): number {
@@ -76,7 +81,7 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   io.out(`zsmalloc: zs_compact freed ${zsFreed} pages by packing objects into fewer zspages\n`);
   const before = procView(m, 'buddyinfo');
   const hp0 = freeHugeBlocks(m);
-  const ev0 = m.mem.vmstat.snapshotEvents();
+  const ev0 = vmstatEvents(m);
   io.out(`\n${h('/proc/buddyinfo before compaction')} (free blocks per order 0..10)\n${before}`);
   const results = m.run(() => compactMemory(m));
   const after = procView(m, 'buddyinfo');
@@ -87,10 +92,10 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
       .join('\n'),
   );
   io.out(`\n\n${h('/proc/buddyinfo after compaction')}\n${after}`);
-  const ev1 = m.mem.vmstat.snapshotEvents();
+  const ev1 = vmstatEvents(m);
   io.out(`\n${h('/proc/vmstat deltas')}\n`);
-  for (const name of VM_EVENT_ITEMS) {
-    const d = ev1[name] - ev0[name];
+  for (const [name, v] of ev1) {
+    const d = v - (ev0.get(name) ?? 0);
     if (d !== 0 && /^(compact_|pgmigrate_|balloon_)/.test(name)) io.out(`${name} ${d}\n`);
   }
   io.out(
@@ -99,8 +104,8 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   io.out(`${procView(m, 'zsmalloc/classes').split('\n').slice(0, 6).join('\n')}\n`);
   const hp1 = freeHugeBlocks(m);
   const inv = checkInvariants(m);
-  const moved = ev1.pgmigrate_success - ev0.pgmigrate_success;
-  const balloonMoved = ev1.balloon_migrate - ev0.balloon_migrate;
+  const moved = delta(ev0, ev1, 'pgmigrate_success');
+  const balloonMoved = delta(ev0, ev1, 'balloon_migrate');
   io.out(
     `\n${h('What happened')}\n` +
       `The workload filled most of memory with zsmalloc objects and freed half of them; the balloon then took pages ` +

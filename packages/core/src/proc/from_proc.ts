@@ -26,6 +26,7 @@ import type { ZoneSpan } from '../memory/layout.js';
 import type { Memory } from '../memory/mem.js';
 import type { ProfileName } from '../profile.js';
 import { NODE_STAT_ITEMS, VM_EVENT_ITEMS, ZONE_STAT_ITEMS } from '../vmstat/items.js';
+import { VMSTAT_ALIASES } from '../vmstat/releases.js';
 import {
   type ParsedZoneinfo,
   parseBuddyinfo,
@@ -357,7 +358,15 @@ export function machineFromProc(
   return machine;
 }
 
-/** Copies vmstat's events and node stats and zoneinfo's zone stats into the machine. */
+/** The name an older release printed for a counter mops keeps (4.8's workingset_refault). */
+const OLDER_NAME: Readonly<Record<string, string>> = Object.fromEntries(
+  Object.entries(VMSTAT_ALIASES).map(([older, now]) => [now, older]),
+);
+
+/**
+ * Copies vmstat's events and node stats and zoneinfo's zone stats into the machine; a
+ * counter under the name an older release printed is read as the counter it became.
+ */
 function importCounters(
   mem: Memory,
   zi: ParsedZoneinfo | undefined,
@@ -366,7 +375,7 @@ function importCounters(
   const node = vm ?? zi?.nodeStats;
   if (node)
     NODE_STAT_ITEMS.forEach((name, i) => {
-      const v = node.get(name);
+      const v = node.get(name) ?? node.get(OLDER_NAME[name]);
       if (v !== undefined) mem.vmstat.node[i] = v;
     });
   if (vm)

@@ -45,6 +45,7 @@ export {
   VM_DIRTY_RATIO,
   type VmstatLayout,
   vmstat,
+  vmstatEvents,
   vmstatLayout,
   zoneStatValue,
 } from './vmstat.js';

@@ -10,6 +10,7 @@ import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
 import {
   VMSTAT_ALIASES,
+  VMSTAT_NAMES,
   VMSTAT_UNMODELLED,
   type VmstatRelease,
   vmstatNameList,
@@ -151,6 +152,22 @@ export function vmstatLayout(release: VmstatRelease): VmstatLayout {
 }
 
 /**
+ * The event counters of the profile's /proc/vmstat (`enum vm_event_item`), by the names
+ * that release prints, in its order: what comparing the file before and after would show.
+ * Counters mops keeps but the release lacks are left out.
+ */
+export function vmstatEvents(machine: Machine): Map<string, number> {
+  const release = machine.profile.vmstatNames;
+  const t = VMSTAT_NAMES[release];
+  const first = t.zone.length + t.numa.length + t.node.length + t.vm.length;
+  const layout = vmstatLayout(release);
+  const out = new Map<string, number>();
+  for (let i = first; i < first + t.events.length; i++)
+    out.set(layout.names[i], layoutValue(machine.mem, layout, i));
+  return out;
+}
+
+/**
  * /proc/vmstat: `name value` per line, in the order of the profile's release (see
  * vmstat/releases.ts): the zone items summed over the node's zones, the NUMA items, the node
  * items, the dirty thresholds (and, 6.11+, the memmap counters), the event counters, then
@@ -164,34 +181,34 @@ export function vmstatLayout(release: VmstatRelease): VmstatLayout {
  * @see mm/vmstat.c vmstat_start(), vmstat_show()
  */
 export function vmstat(machine: Machine): string {
-  const mem = machine.mem;
-  const zones = mem.node.zones;
-  const { names, src, index } = vmstatLayout(machine.profile.vmstatNames);
-  let dirty: [number, number] | undefined;
+  const layout = vmstatLayout(machine.profile.vmstatNames);
+  const { names } = layout;
   let out = '';
-  for (let i = 0; i < names.length; i++) {
-    const at = index[i];
-    let v = 0;
-    switch (src[i]) {
-      case SRC.ZONE:
-        for (const z of zones) v += Math.max(0, zoneStatValue(z, at));
-        break;
-      case SRC.NODE:
-        v = mem.vmstat.node[at];
-        break;
-      case SRC.EVENT:
-        v = mem.vmstat.events[at];
-        break;
-      case SRC.DIRTY:
-      case SRC.DIRTY_BG:
-        dirty ??= dirtyThresholds(mem);
-        v = dirty[src[i] === SRC.DIRTY ? 0 : 1];
-        break;
-      case SRC.MEMMAP_BOOT:
-        v = memmapBootPages(mem);
-        break;
-    }
-    out += `${names[i]} ${ul(v)}\n`;
-  }
+  for (let i = 0; i < names.length; i++)
+    out += `${names[i]} ${ul(layoutValue(machine.mem, layout, i))}\n`;
   return out;
+}
+
+/** The value of line `i` of a /proc/vmstat layout. */
+function layoutValue(mem: Memory, layout: VmstatLayout, i: number): number {
+  const at = layout.index[i];
+  const src = layout.src[i];
+  switch (src) {
+    case SRC.ZONE: {
+      let v = 0;
+      for (const z of mem.node.zones) v += Math.max(0, zoneStatValue(z, at));
+      return v;
+    }
+    case SRC.NODE:
+      return mem.vmstat.node[at];
+    case SRC.EVENT:
+      return mem.vmstat.events[at];
+    case SRC.DIRTY:
+    case SRC.DIRTY_BG:
+      return dirtyThresholds(mem)[src === SRC.DIRTY ? 0 : 1];
+    case SRC.MEMMAP_BOOT:
+      return memmapBootPages(mem);
+    default:
+      return 0;
+  }
 }

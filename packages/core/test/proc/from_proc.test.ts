@@ -101,6 +101,19 @@ describe('machineFromProc on the Linux 6.18 sample', () => {
     expect(vmstat(bare)).toContain('\npgalloc_normal 0\n');
   });
 
+  it("reads a 4.8 vmstat's workingset_refault and workingset_activate as the file counters", () => {
+    const t = {
+      buddyinfo: fixture('buddyinfo'),
+      pagetypeinfo: fixture('pagetypeinfo'),
+      vmstat: 'workingset_refault 31\nworkingset_activate 17\npgmigrate_success 5\n',
+    };
+    const n = machineFromProc(t);
+    expect(n.mem.vmstat.get('workingset_refault_file')).toBe(31);
+    expect(n.mem.vmstat.get('workingset_activate_file')).toBe(17);
+    expect(n.mem.vmstat.get('workingset_refault_anon')).toBe(0);
+    expect(n.mem.vmstat.get('pgmigrate_success')).toBe(5);
+  });
+
   it('works from the texts, without zoneinfo (x86-64 zone layout)', () => {
     const t = { buddyinfo: fixture('buddyinfo'), pagetypeinfo: fixture('pagetypeinfo') };
     const n = machineFromProc(t);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { checkerboard, compactMemory, createMachine, type Machine } from '../../src/index.js';
-import { vmstat, vmstatLayout } from '../../src/proc/index.js';
+import { vmstat, vmstatEvents, vmstatLayout } from '../../src/proc/index.js';
 import { PROFILE_NAMES, PROFILES, type ProfileName } from '../../src/profile.js';
 import { EV, NS } from '../../src/vmstat/vmstat.js';
 import { fixture } from './helpers.js';
@@ -209,6 +209,24 @@ describe('/proc/vmstat values under each release’s names', () => {
     m17.mem.vmstat.modNode('pgpromote_candidate_nrl', 3);
     expect(vmstat(m17)).not.toContain('pgpromote_candidate_nrl');
     expect(m17.mem.vmstat.get('pgpromote_candidate_nrl')).toBe(3);
+  });
+
+  it.each(PROFILE_NAMES)('%s: vmstatEvents is the event part of the file, by its names', (p) => {
+    const m = fresh(p);
+    m.mem.vmstat.count('compact_stall', 3);
+    m.mem.vmstat.count('compact_daemon_migrate_scanned', 5);
+    const ev = vmstatEvents(m);
+    const printed = new Map(rows(m).map(([k, n]) => [k, Number(n)]));
+    const names = [...ev.keys()];
+    expect(names.length).toBeGreaterThan(50);
+    for (const [k, v] of ev) expect(printed.get(k), k).toBe(v);
+    // In the file's order: the events are one run of its lines.
+    const lines = [...printed.keys()];
+    const at = lines.indexOf(names[0]);
+    expect(lines.slice(at, at + names.length)).toEqual(names);
+    expect(ev.get('compact_stall')).toBe(3);
+    expect(ev.has('compact_daemon_migrate_scanned')).toBe(p !== 'v4.8');
+    expect(ev.has('nr_free_pages')).toBe(false);
   });
 
   it('v4.8 reads its renamed and per-zone items from the counters mops keeps', () => {
