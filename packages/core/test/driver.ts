@@ -35,7 +35,10 @@ export type Misbehaviour =
   | 'throwInMigrate'
   | 'throwInIsolate'
   | 'clearIsolatedInPutback'
-  | 'clearIsolatedInMigrate';
+  | 'clearIsolatedInMigrate'
+  | 'unlockInIsolate'
+  | 'unlockInMigrate'
+  | 'unlockInPutback';
 
 /** One recorded callback. */
 export interface Call {
@@ -123,6 +126,7 @@ export class TestDriver {
     this.owned.delete(page);
     this.isolated++;
     if (this.misbehave === 'setIsolatedInIsolate') this.m.mem.pages.flags[page] |= 1 << PG.isolated;
+    if (this.misbehave === 'unlockInIsolate') unlockPage(this.k, page);
     return true;
   }
 
@@ -147,6 +151,7 @@ export class TestDriver {
       this.publish(dst);
       getPage(mem, dst);
     }
+    if (this.misbehave === 'unlockInMigrate') unlockPage(this.k, dst);
     this.owned.add(dst);
     this.isolated--;
     if (this.m.profile.driverClearsSrc && this.misbehave !== 'noClearSrc')
@@ -161,6 +166,7 @@ export class TestDriver {
     this.isolated--;
     if (this.misbehave === 'clearIsolatedInPutback')
       this.m.mem.pages.flags[page] &= ~(1 << PG.isolated);
+    if (this.misbehave === 'unlockInPutback') unlockPage(this.k, page);
   }
 
   /**

@@ -9,7 +9,7 @@
 import { bug, dumpPage } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
-import { ISOLATED, PG } from '../page/flags.js';
+import { ISOLATED, LOCKED, PG } from '../page/flags.js';
 import type { KernelGen, Yielded } from '../sched/types.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
 
@@ -22,9 +22,24 @@ function describe(e: unknown): string {
   return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
 }
 
-/** A callback result that is not a boolean: a violation, treated as false. */
+/**
+ * The checks after `isolate_page`: the page lock is the VM's (the VM unlocks it next, and
+ * that unlock is a BUG for a page the driver unlocked); a result that is not a boolean is a
+ * violation, treated as false.
+ */
 function checkIsolateResult(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
+  if (!(mem.pages.flags[pfn] & LOCKED)) lockDropped(mem, d, 'isolate_page', 'the page', pfn);
   return typeof r === 'boolean' ? r : isolateNotBoolean(mem, d, pfn, r);
+}
+
+/** A callback unlocked a page the VM locked before calling it. */
+function lockDropped(mem: Memory, d: DefinedOps, callback: string, which: string, pfn: number) {
+  protocolViolation(
+    mem,
+    d.name,
+    `${callback} unlocked ${which}, whose lock the VM holds across the call and releases itself`,
+    pfn,
+  );
 }
 
 function isolateNotBoolean(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
@@ -156,7 +171,8 @@ function checkMigrate(
     rc === 0 &&
     p.lruNext[src] === next &&
     p.lruPrev[src] === prev &&
-    p.flags[src] & ISOLATED &&
+    (p.flags[src] & (ISOLATED | LOCKED)) === (ISOLATED | LOCKED) &&
+    p.flags[dst] & LOCKED &&
     migrateSuccessClean(mem, dst, src)
   )
     return 0;
@@ -201,6 +217,8 @@ function checkMigrateSlow(
   rc: unknown,
 ): number {
   const p = mem.pages;
+  if (!(p.flags[src] & LOCKED)) lockDropped(mem, d, 'migrate_page', 'src', src);
+  if (!(p.flags[dst] & LOCKED)) lockDropped(mem, d, 'migrate_page', 'dst', dst);
   if (p.lruNext[src] !== next || p.lruPrev[src] !== prev) {
     protocolViolation(
       mem,
@@ -423,7 +441,8 @@ function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void
 }
 
 /**
- * After `putback_page`: the isolated flag must still be set. `before` says whether it was
+ * After `putback_page`: the page must still be locked (the VM's lock) and the isolated flag
+ * still set. `before` says whether it was
  * when the call began, and `gen` whether the callback is a generator (other tasks may run
  * between its steps), so the report names what is known: the callback, the callback or its
  * owner while it ran, or someone before it.
@@ -435,7 +454,9 @@ function checkPutback(
   before: boolean,
   gen: boolean,
 ): void {
-  if (mem.pages.flags[pfn] & ISOLATED) return;
+  const f = mem.pages.flags[pfn];
+  if (!(f & LOCKED)) lockDropped(mem, d, 'putback_page', 'the page', pfn);
+  if (f & ISOLATED) return;
   const what = !before
     ? 'the isolated flag was cleared before putback_page, while the VM held the page isolated'
     : gen

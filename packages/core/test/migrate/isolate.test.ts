@@ -18,6 +18,7 @@ import {
   type KernelGen,
   lockPage,
   type Machine,
+  MmBug,
   MopsError,
   type MovableOperations,
   makeAddressSpace,
@@ -153,6 +154,17 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
       }[profile],
     );
     expect(r.m.mem.warnings.filter((w) => w.kind === 'protocol_violation')).toHaveLength(2);
+  });
+
+  it("a driver unlocking the page in isolate_page is named as a violation before the VM's unlock BUGs", () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    r.drv.misbehave = 'unlockInIsolate';
+    expect(() => isolate(r, a)).toThrow(MmBug);
+    const v = r.m.mem.warnings.filter((w) => w.kind === 'protocol_violation');
+    expect(v).toHaveLength(1);
+    expect(v[0].text).toMatch(/^testdrv: isolate_page unlocked the page, whose lock the VM holds/);
+    expect(v[0].pfn).toBe(a);
   });
 
   it('a throwing isolate_page is a violation and a failed isolation; nothing is left behind', () => {

@@ -395,6 +395,22 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     expectInvariants(r.m);
   });
 
+  it.each([
+    ['unlockInMigrate', 'migrate_page unlocked dst'],
+    ['unlockInPutback', 'putback_page unlocked the page'],
+  ] as const)("%s: the driver is named before the VM's unlock BUGs", (misbehave, text) => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.misbehave = misbehave;
+    const run = () => (misbehave === 'unlockInMigrate' ? migrate(r, ASYNC) : putback(r));
+    expect(run).toThrow(/!(folio_test_locked|PageLocked)/);
+    const v = r.m.mem.warnings.filter((w) => w.kind === 'protocol_violation');
+    expect(v.map((w) => w.text.split('\n')[0])).toEqual([
+      `testdrv: ${text}, whose lock the VM holds across the call and releases itself`,
+    ]);
+  });
+
   it('putback_page clearing the isolated flag is a violation; the VM still finishes the putback', () => {
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
