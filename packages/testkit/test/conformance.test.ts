@@ -19,7 +19,9 @@ import {
   CONFORMANCE_RULES,
   checkDriverConformance,
   describeDriverConformance,
+  runRule,
 } from '../src/index.js';
+import { type Bugs, badDriver } from './bad_driver.js';
 
 const fillerPlugin: MopsPlugin = {
   manifest: { name: 'filler', version: '1.0.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
@@ -100,5 +102,89 @@ describe('the conformance suite catches a broken driver', () => {
     expect(failed).not.toContain('isolate');
     expect(failed).not.toContain('putback');
     expect(results.find((r) => r.id === 'migrate')?.detail).toMatch(/refcount 1 after migration/);
+  });
+});
+
+describe('the conformance suite catches each broken rule, in the profiles where it is broken', () => {
+  const ALL = ['v4.8', 'v6.0', 'v6.3', 'v6.17'] as const;
+  const adapter = (bugs: Bugs) => {
+    const p = badDriver(bugs);
+    return { name: 'bad', plugin: p, populate: p.populate };
+  };
+
+  it.each(ALL)(
+    '%s: the correct driver, and one that returns -EAGAIN once per page, pass every rule',
+    (profile) => {
+      for (const bugs of [{}, { eagainOnce: true }]) {
+        const failed = checkDriverConformance(adapter(bugs), profile).filter((r) => !r.passed);
+        expect(failed.map((r) => `${r.id}: ${r.detail}`)).toEqual([]);
+      }
+    },
+    30_000,
+  );
+
+  it.each<[string, Bugs, readonly (typeof ALL)[number][], string, RegExp]>([
+    [
+      'v6.17 "fake success" for a live page',
+      { dropData: true },
+      ['v6.17'],
+      'migrate',
+      /target pfn \d+ was freed with the data/,
+    ],
+    [
+      'dst never taken into the driver',
+      { forgetDst: true },
+      ALL,
+      'migrate',
+      /could not be isolated again after migration/,
+    ],
+    [
+      'the isolated flag set on dst',
+      { isolatedOnDst: true },
+      ALL,
+      'migrate',
+      /could not be isolated again after migration/,
+    ],
+    [
+      'a page type left on a freed page',
+      { typeNotCleared: true },
+      ['v6.0', 'v6.3'],
+      'migrate',
+      /Bad page state .*\(nonzero mapcount\)/,
+    ],
+    [
+      'putback keeps only the first page',
+      { putbackOnlyFirst: true },
+      ALL,
+      'putback',
+      /7 of 8 pages could not be isolated again after putback/,
+    ],
+    [
+      'putback drops a reference',
+      { putbackDropsRef: true },
+      ALL,
+      'failure-putback',
+      /refcount 0 after the failed migration and putback, was 1/,
+    ],
+    [
+      'a failing migrate_page keeps a reference on dst',
+      { eagainLeaksDst: true },
+      ALL,
+      'migrate',
+      /refcount [12] /,
+    ],
+    [
+      'isolate_page unlocks the page',
+      { unlockInIsolate: true },
+      ALL,
+      'isolate',
+      /bad: isolate_page unlocked the page.*MmBug: VM_BUG_ON/,
+    ],
+  ])('%s', (_what, bugs, profiles, rule, detail) => {
+    for (const profile of profiles) {
+      const r = runRule(adapter(bugs), profile, rule);
+      expect(r.passed, `${profile} ${rule}`).toBe(false);
+      expect(r.detail, profile).toMatch(detail);
+    }
   });
 });

@@ -1,0 +1,168 @@
+/**
+ * The machines the conformance rules run on, and the VM operations they drive: isolate,
+ * migrate (with a record of which target each page got), put back.
+ * @module
+ */
+
+import {
+  allocPages,
+  checkInvariants,
+  createMachine,
+  folioPut,
+  GFP,
+  installPlugin,
+  isolatedOk,
+  isolateMovablePage,
+  type KernelGen,
+  type ListId,
+  type Machine,
+  type MachineConfig,
+  type MopsPlugin,
+  migratePages,
+  type ProfileName,
+  putbackMovablePages,
+} from '@mops/core';
+
+/** How the suite drives a driver plugin. */
+export interface DriverAdapter {
+  /** Name for reports. */
+  readonly name: string;
+  /** The plugin, installed into a fresh machine for every check. */
+  readonly plugin: MopsPlugin;
+  /**
+   * Makes the driver own `n` published movable pages on `m` (after the plugin was
+   * installed) and returns their pfns. May return fewer when the driver packs objects.
+   */
+  populate(m: Machine, n: number): number[];
+  /** Machine options for the checks (default: 16 MiB, one Normal zone, page contents). */
+  readonly machine?: Partial<MachineConfig>;
+  /** The profiles to check (default: those the plugin's manifest lists). */
+  readonly profiles?: readonly ProfileName[];
+}
+
+/** A machine with the driver's pages and a migration list. */
+export interface Rig {
+  m: Machine;
+  pages: number[];
+  list: ListId;
+}
+
+/**
+ * The machine a rule built last (each machine is dropped once the next is built: a rule
+ * may go through many), for reporting a rule that threw.
+ */
+let latest: Machine | undefined;
+
+/** Forgets the last machine (a rule run starts); returns a reader of the one built next. */
+export function watchMachines(): () => Machine | undefined {
+  latest = undefined;
+  return () => latest;
+}
+
+/**
+ * The suite's machine (16 MiB, one Normal zone, contents; the adapter's settings override
+ * these, `seed` overrides the adapter's) with the plugin installed.
+ */
+export function suiteMachine(adapter: DriverAdapter, profile: ProfileName, seed?: number): Machine {
+  const m = createMachine({
+    memory: '16M',
+    zones: 'normal-only',
+    minFreeKbytes: 0,
+    contents: true,
+    ...adapter.machine,
+    profile,
+    ...(seed === undefined ? {} : { seed }),
+  });
+  latest = m;
+  installPlugin(m, adapter.plugin);
+  return m;
+}
+
+export function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
+  const m = suiteMachine(adapter, profile);
+  const pages = adapter.populate(m, n);
+  if (pages.length === 0) throw new Error(`${adapter.name}: populate() returned no pages`);
+  return { m, pages, list: m.mem.pages.lists.newList() };
+}
+
+/**
+ * What the machine reported: protocol violations, the kernel's own warnings, bad pages
+ * (with the reason), lockdep and sleep-in-atomic splats; the first line of each.
+ */
+export function warnings(m: Machine): string[] {
+  return m.mem.warnings.map((w) => {
+    const lines = w.text.split('\n');
+    return w.kind === 'bad_page' ? `${lines[0].trim()} ${lines[1] ?? ''}` : lines[0];
+  });
+}
+
+export function invariants(m: Machine): string[] {
+  return checkInvariants(m).violations;
+}
+
+/** A rule's findings followed by the machine's warnings and invariant violations. */
+export function report(m: Machine, out: readonly string[]): string[] {
+  return [...out, ...warnings(m), ...invariants(m)];
+}
+
+/** putback_movable_pages() on the rig's list. */
+export function putbackAll(r: Rig): void {
+  r.m.run(() => putbackMovablePages(r.m, r.list));
+}
+
+/** isolate_movable_page() on each of `pages`; the isolated ones go on the rig's list. */
+export function isolateAll(r: Rig, pages: readonly number[] = r.pages): number[] {
+  const done: number[] = [];
+  for (const pfn of pages) {
+    const res = r.m.run(() => isolateMovablePage(r.m, pfn, 0));
+    if (isolatedOk(res)) {
+      r.m.mem.pages.lists.addTail(r.list, pfn);
+      done.push(pfn);
+    }
+  }
+  return done;
+}
+
+/** What {@link migrateList} did. */
+export interface Migrated {
+  /** migrate_pages()'s result. */
+  rc: number;
+  /** Every target handed out. */
+  dsts: Set<number>;
+  /** The last target handed out for each src: the one a successful move went to. */
+  dstOf: Map<number, number>;
+}
+
+/**
+ * migrate_pages() on the rig's list, with targets from the buddy allocator (or none, when
+ * `targets` is false: every page fails with -ENOMEM).
+ */
+export function migrateList(r: Rig, mode: number, targets: boolean): Migrated {
+  const dsts = new Set<number>();
+  const dstOf = new Map<number, number>();
+  const getNew = (src: number): number => {
+    if (!targets) return -1;
+    const d = allocPages(r.m.mem, GFP.HIGHUSER_MOVABLE, 0);
+    if (d >= 0) {
+      dsts.add(d);
+      dstOf.set(src, d);
+    }
+    return d;
+  };
+  const res = r.m.run(
+    (): KernelGen<{ rc: number }> =>
+      migratePages(r.m, r.list, getNew, (d) => folioPut(r.m.mem, d), mode, 0),
+  );
+  return { rc: res.rc, dsts, dstOf };
+}
+
+/** A copy of a page's contents. */
+export function pageData(m: Machine, pfn: number): Buffer {
+  return Buffer.from(m.mem.pages.pageData(pfn));
+}
+
+/** The pfns as a short list for a message. */
+export function pfnList(pfns: readonly number[]): string {
+  const shown = pfns.slice(0, 8).join(', ');
+  return pfns.length > 8 ? `${shown}, …` : shown;
+}

@@ -1,0 +1,305 @@
+/**
+ * The rules of the conformance suite: each drives the VM against the driver and returns
+ * what it found wrong (nothing when the driver kept the rule).
+ * @module
+ */
+
+import {
+  allocPages,
+  compactMemory,
+  folioPut,
+  GFP,
+  ISOLATED,
+  isolatedOk,
+  isolateMovablePage,
+  type KernelGen,
+  MIGRATE_MODE,
+  migratePages,
+  type ProfileName,
+  putbackMovablePages,
+} from '@mops/core';
+import {
+  type DriverAdapter,
+  invariants,
+  isolateAll,
+  migrateList,
+  pageData,
+  pfnList,
+  putbackAll,
+  type Rig,
+  report,
+  rig,
+  suiteMachine,
+  warnings,
+} from './rig.js';
+
+export type Check = (adapter: DriverAdapter, profile: ProfileName) => string[];
+
+/** A rule: its id, what it requires, the spec section, and its check. */
+export interface Rule {
+  readonly id: string;
+  readonly rule: string;
+  readonly section: string;
+  readonly check: Check;
+}
+
+/** The pages' reference counts, to compare with later. */
+function refcounts(r: Rig, pages: readonly number[]): number[] {
+  return pages.map((x) => r.m.mem.pages.refcount[x]);
+}
+
+/**
+ * Pages the driver must have taken back into its own structures: each can be isolated
+ * again (then it is put back). Reports the ones that cannot.
+ */
+function isolatableAgain(r: Rig, pages: readonly number[], after: string): string[] {
+  const again = new Set(isolateAll(r, pages));
+  putbackAll(r);
+  const lost = pages.filter((p) => !again.has(p));
+  if (lost.length === 0) return [];
+  return [
+    `${lost.length} of ${pages.length} pages could not be isolated again after ${after} (pfn ${pfnList(lost)}): the driver must keep its pages in its own structures`,
+  ];
+}
+
+/** The pages `pages` still isolated, as findings. */
+function stillIsolated(r: Rig, pages: readonly number[], after: string): string[] {
+  return pages
+    .filter((p) => r.m.mem.pages.flags[p] & ISOLATED)
+    .map((p) => `pfn ${p}: still isolated after ${after}`);
+}
+
+/** Reference counts that differ from `before`, as findings. */
+function refsChanged(
+  r: Rig,
+  pages: readonly number[],
+  before: readonly number[],
+  after: string,
+): string[] {
+  const out: string[] = [];
+  pages.forEach((pfn, i) => {
+    const now = r.m.mem.pages.refcount[pfn];
+    if (now !== before[i]) out.push(`pfn ${pfn}: refcount ${now} after ${after}, was ${before[i]}`);
+  });
+  return out;
+}
+
+const isolate: Check = (a, p) => {
+  const r = rig(a, p);
+  const refs = refcounts(r, r.pages);
+  const done = isolateAll(r);
+  const out: string[] = [];
+  if (done.length === 0) out.push('no page could be isolated');
+  for (const pfn of done) {
+    const i = r.pages.indexOf(pfn);
+    const now = r.m.mem.pages.refcount[pfn];
+    if (now !== refs[i] + 1)
+      out.push(`pfn ${pfn}: refcount ${now} after isolation, expected ${refs[i] + 1}`);
+  }
+  putbackAll(r);
+  return report(r.m, out);
+};
+
+/**
+ * Each isolated page migrates: src is let go, its target is alive, holds the same bytes
+ * and is the driver's page again (it can be isolated).
+ */
+const migrate: Check = (a, p) => {
+  const r = rig(a, p);
+  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
+  const done = isolateAll(r);
+  const data = done.map((pfn) => pageData(r.m, pfn));
+  const { rc, dsts, dstOf } = migrateList(r, MIGRATE_MODE.SYNC, true);
+  const refcount = r.m.mem.pages.refcount;
+  const out: string[] = [];
+  if (rc !== 0) out.push(`migrate_pages returned ${rc}`);
+  const moved: number[] = [];
+  done.forEach((src, i) => {
+    // A freed src may be handed out again as a later target within the same call.
+    if (refcount[src] !== 0 && !dsts.has(src))
+      out.push(`src pfn ${src}: refcount ${refcount[src]} after migration (not released)`);
+    const d = dstOf.get(src);
+    if (d === undefined || rc !== 0) return;
+    if (refcount[d] === 0)
+      out.push(
+        `src pfn ${src}: migrate_page returned 0 but its target pfn ${d} was freed with the data; a live page's 0 must leave dst the driver's page (v6.17's "fake success" is only for a page its owner already released)`,
+      );
+    else if (!pageData(r.m, d).equals(data[i]))
+      out.push(`dst pfn ${d}: contents differ from src pfn ${src}`);
+    else if (refcount[d] !== refs.get(src))
+      out.push(
+        `dst pfn ${d}: refcount ${refcount[d]} after migration; src pfn ${src} had ${refs.get(src)} before isolation`,
+      );
+    else moved.push(d);
+  });
+  // A target the VM gave back (a failed attempt) must be free again: the driver leaves dst
+  // untouched when it fails.
+  const used = new Set(dstOf.values());
+  for (const d of dsts)
+    if (!used.has(d) && !done.includes(d) && refcount[d] !== 0)
+      out.push(
+        `target pfn ${d}: refcount ${refcount[d]} after a failed attempt gave it back; a failing migrate_page must leave dst untouched`,
+      );
+  out.push(...isolatableAgain(r, moved, 'migration'));
+  return report(r.m, out);
+};
+
+const putback: Check = (a, p) => {
+  const r = rig(a, p);
+  const refs = refcounts(r, r.pages);
+  const done = isolateAll(r);
+  putbackAll(r);
+  const out = [
+    ...refsChanged(r, r.pages, refs, 'putback'),
+    ...stillIsolated(r, r.pages, 'putback'),
+  ];
+  if (done.length === 0) out.push('no page could be isolated');
+  out.push(...isolatableAgain(r, done, 'putback'));
+  return report(r.m, out);
+};
+
+const failurePutback: Check = (a, p) => {
+  const r = rig(a, p);
+  const refs = refcounts(r, r.pages);
+  const done = isolateAll(r);
+  const { rc } = migrateList(r, MIGRATE_MODE.ASYNC, false);
+  const out: string[] = [];
+  if (rc !== -12) out.push(`migrate_pages without targets returned ${rc}, expected -ENOMEM`);
+  putbackAll(r);
+  out.push(
+    ...refsChanged(r, r.pages, refs, 'the failed migration and putback'),
+    ...stillIsolated(r, done, 'putback'),
+    ...isolatableAgain(r, done, 'the failed migration and putback'),
+  );
+  return report(r.m, out);
+};
+
+const pingPong: Check = (a, p) => {
+  const r = rig(a, p);
+  const out: string[] = [];
+  for (let round = 0; round < 2; round++) {
+    const done = isolateAll(r);
+    if (done.length < r.pages.length)
+      out.push(
+        `round ${round}: ${r.pages.length - done.length} of ${r.pages.length} pages could not be isolated (pfn ${pfnList(r.pages.filter((x) => !done.includes(x)))})`,
+      );
+    const { rc, dsts, dstOf } = migrateList(r, MIGRATE_MODE.ASYNC, true);
+    if (rc !== 0) out.push(`round ${round}: migrate_pages returned ${rc}`);
+    const refcount = r.m.mem.pages.refcount;
+    for (const pfn of done)
+      if (refcount[pfn] !== 0 && !dsts.has(pfn))
+        out.push(`round ${round}: src pfn ${pfn} kept refcount ${refcount[pfn]}`);
+    r.pages = done.map((s) => dstOf.get(s) ?? -1).filter((d) => d >= 0 && refcount[d] > 0);
+    putbackAll(r);
+  }
+  return report(r.m, out);
+};
+
+const race: Check = (a, p) => {
+  const out: string[] = [];
+  for (let seed = 1; seed <= 50 && out.length === 0; seed++) {
+    const m = suiteMachine(a, p, seed);
+    const pages = a.populate(m, 6);
+    const compactor = (name: string) =>
+      m.sched.spawn(name, function* (): KernelGen<void> {
+        const list = m.mem.pages.lists.newList();
+        for (const pfn of pages) {
+          const r = yield* isolateMovablePage(m, pfn, 0);
+          if (isolatedOk(r)) m.mem.pages.lists.addTail(list, pfn);
+        }
+        const getNew = (): number => allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
+        const res = yield* migratePages(
+          m,
+          list,
+          getNew,
+          (d) => folioPut(m.mem, d),
+          MIGRATE_MODE.SYNC,
+          0,
+        );
+        if (res.rc !== 0) yield* putbackMovablePages(m, list);
+        m.mem.pages.lists.freeList(list);
+      });
+    compactor('compactor-1');
+    compactor('compactor-2');
+    m.sched.onStep = () => {
+      const v = invariants(m);
+      if (v.length && out.length === 0) out.push(`seed ${seed}, step ${m.sched.steps}: ${v[0]}`);
+    };
+    try {
+      m.sched.runAll('random');
+    } catch (e) {
+      out.push(`seed ${seed}: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+    }
+    out.push(
+      ...warnings(m).map((v) => `seed ${seed}: ${v}`),
+      ...invariants(m).map((v) => `seed ${seed}: ${v}`),
+    );
+  }
+  return out;
+};
+
+const compaction: Check = (a, p) => {
+  const m = suiteMachine(a, p);
+  // Fill everything, keep every other page as the driver's: compaction has work to do.
+  const plain: number[] = [];
+  for (
+    let x = allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
+    x >= 0;
+    x = allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0)
+  )
+    plain.push(x);
+  const keep = new Set<number>();
+  for (const x of plain) if (x % 512 === 511) keep.add(x);
+  for (const x of plain) if (!keep.has(x)) folioPut(m.mem, x);
+  a.populate(m, 64);
+  m.run(() => compactMemory(m));
+  const out: string[] = [];
+  if (m.mem.vmstat.get('pgmigrate_success') === 0)
+    out.push('compaction migrated none of the driver’s pages');
+  return report(m, out);
+};
+
+export const RULES: readonly Rule[] = [
+  {
+    id: 'isolate',
+    rule: 'isolate_page accepts published pages under the page lock, leaves the lock to the VM and never touches the isolated flag',
+    section: '§2.1, §3.1',
+    check: isolate,
+  },
+  {
+    id: 'migrate',
+    rule: 'a successful migrate_page makes dst the driver’s movable page with its own reference, copies the contents, takes dst into its structures and lets go of src',
+    section: '§2.1, §2.5',
+    check: migrate,
+  },
+  {
+    id: 'putback',
+    rule: 'putback_page takes the page back: every page can be isolated again and holds no extra reference',
+    section: '§2.1, §3.2',
+    check: putback,
+  },
+  {
+    id: 'failure-putback',
+    rule: 'pages that could not migrate (no targets: -ENOMEM) go back to the driver intact: the same references, and each can be isolated again',
+    section: '§3.2, §3.5',
+    check: failurePutback,
+  },
+  {
+    id: 'ping-pong',
+    rule: 'pages migrated twice in a row stay the driver’s, leak no reference, and every src returns to the buddy allocator',
+    section: '§2.5, §3.6',
+    check: pingPong,
+  },
+  {
+    id: 'race',
+    rule: 'two compactors racing over the driver’s pages (isolate, migrate, put back) under the seeded random scheduler keep every invariant, for 50 seeds',
+    section: '§3.1, §9, S07',
+    check: race,
+  },
+  {
+    id: 'compaction',
+    rule: 'compact_memory migrates the driver’s pages and leaves every invariant intact',
+    section: '§8.8',
+    check: compaction,
+  },
+];

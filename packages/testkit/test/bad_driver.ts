@@ -1,0 +1,133 @@
+/**
+ * A small driver for the kit's own tests: correct by default, with switches that each break
+ * one rule of the movable_ops contract.
+ */
+import {
+  __ClearPageMovable,
+  __SetPageMovable,
+  defineMovableOps,
+  GFP,
+  getPage,
+  ISOLATED,
+  type Machine,
+  type MopsPlugin,
+  type MovableOperations,
+  makeAddressSpace,
+  PAGE_SIZE,
+  PGTY,
+  putPage,
+  SetPageMovableOps,
+  setMovableOps,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+
+/** The mistakes the driver can be told to make. */
+export interface Bugs {
+  /** migrate_page drops src and returns 0 without setting up dst (a live page's data lost). */
+  dropData?: boolean;
+  /** migrate_page sets up dst but never takes it into the driver's structures. */
+  forgetDst?: boolean;
+  /** migrate_page sets the isolated flag on dst. */
+  isolatedOnDst?: boolean;
+  /** Before v6.17: the driver's pages carry a page type it never clears before freeing. */
+  typeNotCleared?: boolean;
+  /** putback_page takes back only the first page it is given. */
+  putbackOnlyFirst?: boolean;
+  /** putback_page drops a reference instead of taking the page back. */
+  putbackDropsRef?: boolean;
+  /** migrate_page returns -EAGAIN on a page's first attempt, touching nothing (correct). */
+  eagainOnce?: boolean;
+  /** migrate_page takes a reference on dst, then returns -EAGAIN on a page's first attempt. */
+  eagainLeaksDst?: boolean;
+  /** isolate_page unlocks the page. */
+  unlockInIsolate?: boolean;
+}
+
+interface State {
+  pages: Set<number>;
+  iso: Set<number>;
+  tried: Set<number>;
+  putbacks: number;
+  ops: MovableOperations;
+  space: ReturnType<typeof makeAddressSpace>;
+}
+
+export function badDriver(bugs: Bugs = {}, name = 'bad') {
+  const states = new WeakMap<Machine, State>();
+  const publish = (m: Machine, s: State, pfn: number) => {
+    if (m.profile.movableMarker === 'page_type') {
+      m.mem.pages.type[pfn] = PGTY.offline << 24;
+      SetPageMovableOps(m.mem, pfn);
+      return;
+    }
+    if (bugs.typeNotCleared) m.mem.pages.type[pfn] = PGTY.offline << 24;
+    __SetPageMovable(m.mem, pfn, m.profile.movableMarker === 'address_space' ? s.space : s.ops);
+  };
+  const plugin: MopsPlugin & { populate(m: Machine, n: number): number[] } = {
+    manifest: { name, version: '1.0.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
+    register(_c, m) {
+      const s = { pages: new Set(), iso: new Set(), tried: new Set(), putbacks: 0 } as State;
+      states.set(m, s);
+      const mem = m.mem;
+      s.ops = defineMovableOps(name, {
+        isolatePage(pfn: number) {
+          if (!s.pages.delete(pfn)) return false;
+          s.iso.add(pfn);
+          if (bugs.unlockInIsolate) unlockPage(m, pfn);
+          return true;
+        },
+        migratePage(dst: number, src: number) {
+          if (!s.iso.has(src)) return -22;
+          if ((bugs.eagainOnce || bugs.eagainLeaksDst) && !s.tried.has(src)) {
+            s.tried.add(src);
+            if (bugs.eagainLeaksDst) getPage(mem, dst);
+            return -11;
+          }
+          s.iso.delete(src);
+          if (bugs.dropData) {
+            putPage(mem, src);
+            return 0;
+          }
+          const d = mem.pages.contents;
+          if (d) d.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+          publish(m, s, dst);
+          getPage(mem, dst);
+          if (!bugs.forgetDst) s.pages.add(dst);
+          if (bugs.isolatedOnDst) mem.pages.flags[dst] |= ISOLATED;
+          if (m.profile.driverClearsSrc) __ClearPageMovable(mem, src);
+          putPage(mem, src);
+          return 0;
+        },
+        putbackPage(pfn: number) {
+          s.iso.delete(pfn);
+          s.putbacks++;
+          if (bugs.putbackOnlyFirst && s.putbacks > 1) return;
+          if (bugs.putbackDropsRef) {
+            putPage(mem, pfn);
+            return;
+          }
+          s.pages.add(pfn);
+        },
+      });
+      s.space = makeAddressSpace(name, s.ops);
+      if (m.profile.movableMarker === 'page_type') setMovableOps(mem, s.ops, PGTY.offline);
+    },
+    populate(m: Machine, n: number) {
+      const s = states.get(m) as State;
+      const out: number[] = [];
+      for (let i = 0; i < n; i++) {
+        const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+        if (pfn < 0) break;
+        m.mem.pages.contents?.fill((pfn * 7 + 1) & 0xff, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+        trylockPage(m.mem, pfn);
+        publish(m, s, pfn);
+        unlockPage(m, pfn);
+        s.pages.add(pfn);
+        out.push(pfn);
+      }
+      return out;
+    },
+  };
+  return plugin;
+}
