@@ -46,6 +46,11 @@ describe('mops, spawned: every command', () => {
   it('compaction-test', () => {
     expect(mops('compaction-test', '--memory', '128M').code).toBe(0);
   });
+  it('compaction-test exits with KSFT_SKIP (4) when its prerequisite is unmet', () => {
+    const r = mops('compaction-test', '--sysctl', 'vm.compact_unevictable_allowed=0');
+    expect(r.code).toBe(4);
+    expect(r.out).toMatch(/^1\.\.0 # SKIP Prerequisites unsatisfied$/m);
+  });
   it('check-plugin', () => {
     const r = mops('check-plugin', 'zsmalloc', '--profile', 'v6.17');
     expect(r.code).toBe(0);
@@ -97,6 +102,10 @@ describe('mops, spawned: bad input exits 2 with one line and no stack trace', ()
     [['compact', '--order', '3', '--mode', 'fast']],
     [['compact', '--memory', '16M', '--trace', '-', '--trace-filter', 'order >']],
     [['compact', '--workload', 'zsmalloc', '--memory', '16M']],
+    [['compact', '--memory', '16M', '--trace', '-', '--json', '-']],
+    [['compact', '--memory', '16M', '--trace-filter', 'order > 0']],
+    [['compaction-test', '--memory', '2M']],
+    [['proc', 'balloon/stats', '--memory', '16M']],
     [['check-plugin']],
     [['check-plugin', '@mops/nope']],
     [['check-plugin', 'balloon', '--profile', 'v1']],

@@ -1,4 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIo, main } from '../packages/cli/src/index.js';
@@ -70,6 +72,71 @@ describe('the mops command', () => {
     const r = await mops('compaction-test', '--memory', '256M');
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^ok 1 check_compaction$/m);
+  });
+
+  it('mops compaction-test skips as the selftest does when vm.compact_unevictable_allowed is not 1', async () => {
+    const r = await mops('compaction-test', '--sysctl', 'vm.compact_unevictable_allowed=0');
+    // prereq() prints its reason; ksft_exit_skip() before any plan: "1..0 # SKIP", KSFT_SKIP.
+    expect(r.out).toBe("# Compaction isn't allowed\n1..0 # SKIP Prerequisites unsatisfied\n");
+    expect(r.err).toBe('');
+    expect(r.code).toBe(4);
+    const ok = await mops('compaction-test', '--sysctl', 'vm.compact_unevictable_allowed=1');
+    expect(ok.code).toBe(0);
+    expect(ok.out).toMatch(/^ok 1 check_compaction$/m);
+  });
+
+  it.each([
+    ['v4.8', 'partial'],
+    ['v6.3', 'success'],
+  ])(
+    '%s: mops compact names a successful result as its release does (%s)',
+    async (profile, name) => {
+      const args = ['compact', '--memory', '64M', '--profile', profile, '--order', '2'];
+      const text = await mops(...args);
+      expect(text.code).toBe(0);
+      expect(text.out).toMatch(new RegExp(`^compaction: DMA=${name} DMA32=${name}$`, 'm'));
+      const json = JSON.parse((await mops(...args, '--json', '-')).out);
+      expect(json.zones.map((z: { result: string }) => z.result)).toEqual([name, name]);
+    },
+  );
+
+  it('mops compact --from-proc records the imported machine size in its JSON', async () => {
+    const r = await mops('compact', '--from-proc', samples, '--workload', 'none', '--json', '-');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    const { machineFromProc } = await import('../packages/core/src/index.js');
+    const bytes = machineFromProc(samples).config.bytes;
+    expect(bytes).not.toBe(2 ** 30);
+    expect(j.memory).toBe(bytes % 2 ** 30 === 0 ? `${bytes / 2 ** 30}G` : `${bytes / 2 ** 20}M`);
+  });
+
+  it.each(['v4.8', 'v6.3'])(
+    '%s: the demo says where the drivers keep their callbacks in that release',
+    async (profile) => {
+      const r = await mops('demo', '--memory', '64M', '--profile', profile);
+      expect(r.code).toBe(0);
+      if (profile === 'v4.8') {
+        expect(r.out).toContain("their drivers' address_space_operations");
+        expect(r.out).not.toContain('movable_operations');
+      } else expect(r.out).toContain("through their drivers' movable_operations");
+    },
+    30_000,
+  );
+
+  it('mops check-plugin --profile for a profile the manifest does not list is a usage error', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-plugin-'));
+    const path = join(dir, 'one-profile.mjs');
+    writeFileSync(
+      path,
+      `export default { manifest: { name: 'one-profile', version: '0.1.0', profiles: ['v6.0', 'v6.3'] }, register() {} };
+export const conformance = { populate() { return []; } };
+`,
+    );
+    const r = await mops('check-plugin', path, '--profile', 'v4.8');
+    rmSync(dir, { recursive: true });
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/--profile v4\.8: .*one-profile.*lists v6\.0, v6\.3/);
   });
 
   it('mops check-plugin prints a table of rules with pass/fail and spec sections', async () => {
@@ -189,6 +256,27 @@ describe('the mops command', () => {
       /vm.defrag_mode must be 0 or 1, got 2/,
     ],
     [['proc', 'zoneinfo', '--sysctl', 'vm.extfrag_threshold=1001'], /extfrag_threshold must be/],
+    [
+      ['proc', 'zoneinfo', '--profile', 'v4.8', '--sysctl', 'vm.compaction_proactiveness=20'],
+      /vm.compaction_proactiveness does not exist in v4.8/,
+    ],
+    [
+      ['proc', 'zoneinfo', '--sysctl', 'vm.min_free_kbytes=2147483648'],
+      /--sysctl vm.min_free_kbytes must be an integer 0..2147483647, got 2147483648/,
+    ],
+    [
+      ['proc', 'zoneinfo', '--sysctl', 'vm.min_free_kbytes=-1'],
+      /^mops: --sysctl vm.min_free_kbytes must be an integer 0..2147483647, got -1 /,
+    ],
+    [
+      ['compact', '--memory', '64M', '--trace', '-', '--json', '-'],
+      /--trace - and --json - would both write to standard output/,
+    ],
+    [['compact', '--memory', '64M', '--trace-filter', 'nr_migrated > 0'], /give --trace/],
+    [['compaction-test', '--memory', '2M'], /^mops: --memory 2M: .*too small for compaction_test/],
+    [['proc', 'zsmalloc/classes', '--memory', '64M'], /add --plugin zsmalloc/],
+    [['proc', 'zram/mm_stat', '--memory', '64M'], /add --plugin zsmalloc/],
+    [['proc', 'balloon/stats', '--memory', '64M', '--plugin', 'zsmalloc'], /add --plugin balloon/],
   ])('usage errors exit 2 with a message, no stack trace: %j', async (args, msg) => {
     const r = await mops(...args);
     expect(r.code).toBe(2);

@@ -1,6 +1,7 @@
 /**
  * `@mops/cli`: the `mops` command. {@link main} runs it with given arguments and streams.
- * Exit codes: 0 success, 1 a check failed or a bug was found, 2 usage error.
+ * Exit codes: 0 success, 1 a check failed or a bug was found, 2 usage error, 4 a skipped
+ * test (kselftest's KSFT_SKIP, from `compaction-test`).
  * @module
  */
 
@@ -138,7 +139,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     .option('--mode <m>', 'migration mode: async, sync_light, sync')
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
-    .option('--trace-filter <expr>', 'tracefs filter expression for --trace')
+    .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
     .option('--json <file|->', 'write a JSON summary')
     .action(async (o) => {
       const { compact } = await import('./commands/compact.js');
@@ -155,7 +156,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
   machineOptions(program.command('compaction-test'), '256M')
     .description(
-      'the kernel selftest compaction_test (method and pass criterion); exit 0 when it passes',
+      'the kernel selftest compaction_test (method and pass criterion); exit 0 when it passes, 1 when it fails, 4 when skipped',
     )
     .option(
       '--interleave',

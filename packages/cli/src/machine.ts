@@ -17,6 +17,7 @@ import {
   machineFromProc,
   mixedChurn,
   type ProfileName,
+  profileHasProactiveCompaction,
   setDefragMode,
   setWatermarkBoostFactor,
   validatePlugin,
@@ -42,6 +43,9 @@ export interface MachineOptions {
   readonly sysctls?: readonly string[];
 }
 
+/** INT_MAX: the largest value an int sysctl takes. */
+const INT_MAX = 0x7fffffff;
+
 /** Parses `vm.name=value` (the `vm.` optional) settings; MopsError for a malformed one. */
 export function parseSysctls(specs: readonly string[]): Map<string, number> {
   const out = new Map<string, number>();
@@ -59,7 +63,16 @@ export function parseSysctls(specs: readonly string[]): Map<string, number> {
         `--sysctl: unknown sysctl vm.${m[1]}; known: ${SYSCTL_NAMES.map((n) => `vm.${n}`).join(', ')}`,
         '--sysctl',
       );
-    out.set(m[1], Number(m[2]));
+    const v = Number(m[2]);
+    // An int sysctl with .extra1 = SYSCTL_ZERO and no upper bound: proc_dointvec_minmax
+    // refuses what does not fit an int.
+    if (m[1] === 'min_free_kbytes' && !(v >= 0 && v <= INT_MAX))
+      throw new MopsError(
+        'E_USAGE',
+        `--sysctl vm.min_free_kbytes must be an integer 0..${INT_MAX}, got ${m[2]}`,
+        '--sysctl',
+      );
+    out.set(m[1], v);
   }
   return out;
 }
@@ -70,8 +83,15 @@ function applySysctls(m: Machine, sysctls: ReadonlyMap<string, number>): void {
   for (const [name, v] of sysctls) {
     if (name === 'watermark_boost_factor') setWatermarkBoostFactor(m.mem, v);
     else if (name === 'defrag_mode') setDefragMode(m.mem, v);
-    else if (name === 'compaction_proactiveness') compaction.compactionProactiveness = v;
-    else if (name === 'extfrag_threshold') compaction.extfragThreshold = v;
+    else if (name === 'compaction_proactiveness') {
+      if (!profileHasProactiveCompaction(m.profile))
+        throw new MopsError(
+          'E_USAGE',
+          `vm.compaction_proactiveness does not exist in ${m.profile.name} (proactive compaction came in 5.9)`,
+          '--sysctl',
+        );
+      compaction.compactionProactiveness = v;
+    } else if (name === 'extfrag_threshold') compaction.extfragThreshold = v;
     else if (name === 'compact_unevictable_allowed') compaction.compactUnevictableAllowed = v;
   }
 }

@@ -28,6 +28,13 @@ export async function checkPlugin(io: Io, spec: string, profile?: string): Promi
       `plugin ${plugin.manifest.name}: export \`conformance = { populate(machine, n) }\` so the suite can make its pages`,
       'conformance',
     );
+  const listed = plugin.manifest.profiles;
+  if (profile && !listed.includes(profile as ProfileName))
+    throw new MopsError(
+      'E_USAGE',
+      `--profile ${profile}: plugin ${plugin.manifest.name} does not implement it; its manifest lists ${listed.join(', ')}`,
+      '--profile',
+    );
   const adapter: DriverAdapter = { name: plugin.manifest.name, plugin, populate: conf.populate };
   const profiles = profile ? [profile as ProfileName] : conformanceProfiles(adapter);
   let failed = 0;

@@ -6,11 +6,12 @@
 
 import { writeFileSync } from 'node:fs';
 import {
-  COMPACT_STATUS,
   compactMemory,
+  compactResultName,
   compactZones,
   fragmentationScoreNode,
   type Machine,
+  MopsError,
   procView,
   profileHasProactiveCompaction,
   traceRecorder,
@@ -40,8 +41,25 @@ function scoreOf(m: Machine): number | undefined {
   return profileHasProactiveCompaction(m.profile) ? fragmentationScoreNode(m.mem) : undefined;
 }
 
+/** The machine's size as --memory writes it: whole GiB, else MiB (always whole pageblocks). */
+function sizeText(bytes: number): string {
+  return bytes % 1024 ** 3 === 0 ? `${bytes / 1024 ** 3}G` : `${bytes / 1024 ** 2}M`;
+}
+
 /** Runs the command. */
 export async function compact(io: Io, opts: CompactOptions): Promise<number> {
+  if (opts.traceFilter !== undefined && !opts.trace)
+    throw new MopsError(
+      'E_USAGE',
+      '--trace-filter filters the --trace output; give --trace <file|-> too',
+      '--trace-filter',
+    );
+  if (opts.trace === '-' && opts.json === '-')
+    throw new MopsError(
+      'E_USAGE',
+      '--trace - and --json - would both write to standard output; send one of them to a file',
+      '--trace',
+    );
   const m = await buildMachine(opts);
   const work = await runWorkload(m, opts.workload);
   const before = procView(m, 'buddyinfo');
@@ -63,10 +81,10 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   }
   const zones = m.mem.populatedZones.map((z, i) => ({
     zone: z.name,
-    result: COMPACT_STATUS[results[i]],
+    result: compactResultName(results[i], m.profile),
   }));
   const json = {
-    memory: opts.memory,
+    memory: opts.fromProc ? sizeText(m.config.bytes) : opts.memory,
     profile: m.profile.name,
     seed: opts.seed,
     workload: opts.workload,

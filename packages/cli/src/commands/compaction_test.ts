@@ -3,17 +3,43 @@
  * @module
  */
 
-import { compactionTest } from '@mops/core';
+import { compactionState, compactionTest, MopsError } from '@mops/core';
 import type { Io } from '../io.js';
 import { buildMachine, type MachineOptions } from '../machine.js';
 
-/** Runs the selftest; exit 0 when it passes, 1 when it fails. */
+/** kselftest.h's exit code of a skipped test (KSFT_SKIP). */
+export const KSFT_SKIP = 4;
+
+/**
+ * Runs the selftest; exit 0 when it passes, 1 when it fails, {@link KSFT_SKIP} when its
+ * prerequisite is not met (vm.compact_unevictable_allowed is not 1).
+ */
 export async function compactionTestCommand(
   io: Io,
   opts: MachineOptions & { interleave: boolean },
 ): Promise<number> {
   const m = await buildMachine(opts);
-  const r = compactionTest(m, { interleave: opts.interleave });
+  // prereq(): the test is about compacting unevictable (mlocked) pages, so it needs them
+  // compactable; otherwise ksft_exit_skip() before any plan is printed.
+  if (compactionState(m).sysctl.compactUnevictableAllowed !== 1) {
+    io.out("# Compaction isn't allowed\n");
+    io.out('1..0 # SKIP Prerequisites unsatisfied\n');
+    return KSFT_SKIP;
+  }
+  let r: ReturnType<typeof compactionTest>;
+  try {
+    r = compactionTest(m, { interleave: opts.interleave });
+  } catch (e) {
+    if (e instanceof MopsError && e.code === 'E_RANGE' && e.field === 'memory')
+      throw new MopsError(
+        'E_USAGE',
+        opts.fromProc
+          ? `--from-proc ${opts.fromProc}: ${e.message}; it needs at least 5120 kB free`
+          : `--memory ${opts.memory}: ${e.message}; it needs at least 5120 kB free (--memory 6M or more)`,
+        opts.fromProc ? '--from-proc' : '--memory',
+      );
+    throw e;
+  }
   for (const l of r.log) io.out(`# ${l}\n`);
   io.out(`${r.passed ? 'ok' : 'not ok'} 1 check_compaction\n`);
   return r.passed ? 0 : 1;

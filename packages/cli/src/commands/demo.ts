@@ -6,9 +6,9 @@
  */
 
 import {
-  COMPACT_STATUS,
   checkInvariants,
   compactMemory,
+  compactResultName,
   fillContigPageInfo,
   type KernelGen,
   type Machine,
@@ -39,6 +39,16 @@ function freeHugeBlocks(m: Machine): number {
 /** How much a /proc/vmstat event counter moved between two readings. */
 function delta(ev0: Map<string, number>, ev1: Map<string, number>, name: string): number {
   return (ev1.get(name) ?? 0) - (ev0.get(name) ?? 0);
+}
+
+/**
+ * Where the drivers' isolate/migrate/putback callbacks live in the profile's release: their
+ * address_space_operations in v4.8, struct movable_operations from 6.0.
+ */
+function callbacksOf(m: Machine): string {
+  return m.profile.movableMarker === 'address_space'
+    ? "the isolate_page callbacks of their drivers' address_space_operations"
+    : "their drivers' movable_operations";
 }
 
 function freeMiB(m: Machine): number {
@@ -88,7 +98,7 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   io.out(`\n${h('echo 1 > /proc/sys/vm/compact_memory')}\n`);
   io.out(
     m.mem.populatedZones
-      .map((z, i) => `  zone ${z.name}: ${COMPACT_STATUS[results[i]]}`)
+      .map((z, i) => `  zone ${z.name}: ${compactResultName(results[i], m.profile)}`)
       .join('\n'),
   );
   io.out(`\n\n${h('/proc/buddyinfo after compaction')}\n${after}`);
@@ -111,7 +121,7 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
       `The workload filled most of memory with zsmalloc objects and freed half of them; the balloon then took pages ` +
       `from the holes. Free memory was scattered between zspage and balloon pages: only ${hp0} free 2 MiB blocks ` +
       `(order 9 and up) were left. compact_memory ran both scanners over each zone: the migrate scanner isolated ` +
-      `movable pages from the bottom through their drivers' movable_operations (zs_page_isolate, balloon_page_isolate), ` +
+      `movable pages from the bottom through ${callbacksOf(m)} (zs_page_isolate, balloon_page_isolate), ` +
       `migrate_pages moved them into free pages the free scanner took from the top — zs_page_migrate rewrote the handles ` +
       `of the objects in each page, and the balloon told the host to inflate the new page and deflate the old one ` +
       `(${balloonMoved} balloon pages). ${moved} pages moved in all, and ${hp1} free 2 MiB blocks exist now: huge-page ` +

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { procView } from '@mops/core';
+import { MopsError, procView, procViewNames } from '@mops/core';
 import type { Io } from '../io.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
 
@@ -13,9 +13,23 @@ export interface ProcOptions extends MachineOptions {
   readonly workload: string;
 }
 
+/** The bundled plugins' views, by the `--plugin` that provides each. */
+const PLUGIN_VIEWS: Readonly<Record<string, string>> = {
+  'zsmalloc/classes': 'zsmalloc',
+  'zram/mm_stat': 'zsmalloc',
+  'balloon/stats': 'balloon',
+};
+
 /** Prints one view. */
 export async function proc(io: Io, view: string, opts: ProcOptions): Promise<number> {
   const m = await buildMachine(opts);
+  const name = view.replace(/^\/proc\//, '');
+  if (Object.hasOwn(PLUGIN_VIEWS, name) && !procViewNames(m).includes(name))
+    throw new MopsError(
+      'E_USAGE',
+      `proc view '${view}' comes from a plugin: add --plugin ${PLUGIN_VIEWS[name]}`,
+      '--plugin',
+    );
   await runWorkload(m, opts.workload);
   io.out(procView(m, view));
   return 0;

@@ -6,6 +6,7 @@
 
 import type { ListId } from '../memory/list.js';
 import type { Zone } from '../memory/zone.js';
+import type { Profile } from '../profile.js';
 import type { Task } from '../sched/task.js';
 
 /** `enum compact_result`, in the kernel's order (callers compare with max()). */
@@ -36,6 +37,16 @@ export const COMPACT_STATUS: readonly string[] = [
   'contended',
   'success',
 ];
+
+/**
+ * A compact_result by the name its release gives it: {@link COMPACT_STATUS}, except that
+ * v4.8 calls success `partial` (COMPACT_PARTIAL, renamed COMPACT_SUCCESS in 4.10). Without a
+ * profile, the 6.x names.
+ */
+export function compactResultName(result: number, profile?: Pick<Profile, 'compaction'>): string {
+  if (result === COMPACT.SUCCESS && profile) return profile.compaction.successName;
+  return COMPACT_STATUS[result];
+}
 
 /** `enum compact_priority` (v4.8 has no SYNC_FULL). */
 export const COMPACT_PRIO = { SYNC_FULL: 0, SYNC_LIGHT: 1, ASYNC: 2 } as const;

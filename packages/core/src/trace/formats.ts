@@ -5,7 +5,7 @@
  * @module
  */
 
-import { COMPACT, COMPACT_STATUS } from '../compaction/types.js';
+import { compactResultName } from '../compaction/types.js';
 import { MopsError } from '../errors.js';
 import { pageblock_order, ZONE_NAMES } from '../memory/constants.js';
 import { formatMigratePagesV48 } from '../migrate/trace.js';
@@ -32,12 +32,6 @@ export interface FtraceEventFormat {
     pointers: PointerStyle,
     profile?: Profile,
   ): string;
-}
-
-/** A compact_result as the compaction tracepoints print it (v4.8 calls success "partial"). */
-function statusName(ret: number, profile: Profile | undefined): string {
-  if (ret === COMPACT.SUCCESS && profile) return profile.compaction.successName;
-  return COMPACT_STATUS[ret];
 }
 
 function num(v: unknown): number {
@@ -174,7 +168,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
     fields: { nid: 'num', idx: 'num', order: 'num', ret: 'num' },
     // "node=%d zone=%-8s order=%d ret=%s"
     print: (e, _p, profile) =>
-      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${statusName(num(e.ret), profile)}`,
+      `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${compactResultName(num(e.ret), profile)}`,
   };
   // kcompactd_wake_template: "nid=%d order=%d classzone_idx=%-8s"
   const wake: FtraceEventFormat = {
@@ -216,7 +210,8 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: { ...begin, status: 'num' },
-        print: (e, _p, profile) => `${range(e)} status=${statusName(num(e.status), profile)}`,
+        print: (e, _p, profile) =>
+          `${range(e)} status=${compactResultName(num(e.status), profile)}`,
       },
     ],
     [

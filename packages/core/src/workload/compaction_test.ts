@@ -50,7 +50,8 @@ export interface CompactionTestOptions {
 }
 
 /**
- * Fills 80 % of free memory with "locked" pages in chunks, frees every other chunk, then
+ * Fills 80 % of free memory with "locked" pages in chunks, frees every other chunk (the
+ * last one filled, then every second one before it, as the selftest unmaps them), then
  * asks for half of 80 % of MemFree as huge pages (order-9 allocations, each free to use
  * direct compaction) and applies the selftest's criterion.
  */
@@ -67,12 +68,17 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
   let n = 0;
   if (!opts.interleave) {
     const chunk = opts.chunkPages ?? Math.max(1, Math.min(25600, Math.floor(target / 10)));
-    for (let c = 0; n < target; c++) {
+    const chunks: number[][] = [];
+    while (n < target) {
       const got = filler.alloc(Math.min(chunk, target - n));
       if (got.length === 0) break;
-      if (c % 2 === 1) for (const p of got) freed.push(p);
+      chunks.push(got);
       n += got.length;
     }
+    // The selftest pushes each mapping onto the head of its list and unmaps from the head,
+    // one entry unmapped, the next skipped: the last chunk mapped goes first, then every
+    // other one going back (with an odd count, the first chunk too).
+    for (let c = chunks.length - 1; c >= 0; c -= 2) for (const p of chunks[c]) freed.push(p);
   } else {
     for (; n < target; n++) {
       const got = filler.alloc(1);
@@ -82,7 +88,11 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
   }
   log.push(`MemFree: ${memFreeKb} kB, Hugepagesize: ${hugepageKb} kB`);
   log.push(
-    `locked ${n} pages (${((n * PAGE_SIZE) >> 20) | 0} MiB) in chunks, freeing every other chunk`,
+    `locked ${n} pages (${Math.floor((n * PAGE_SIZE) / 2 ** 20)} MiB) ${
+      opts.interleave
+        ? 'in chunks interleaved page by page, freeing every other page'
+        : 'in chunks, freeing every other chunk'
+    }`,
   );
   for (const p of freed) filler.free(p);
   const memFreePrime = Math.floor(memFreeKb * 0.8);

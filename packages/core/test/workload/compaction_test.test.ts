@@ -29,6 +29,54 @@ describe('compaction_test (tools/testing/selftests/mm/compaction_test.c)', () =>
     expect(r.log.at(-1)).toBe(`Number of huge pages allocated = ${r.allocated}`);
   });
 
+  it("frees the chunks the selftest's unmap loop frees: the last mapped, then every other one back", () => {
+    for (const chunks of [3, 4]) {
+      const m = createMachine({ memory: '64M', contents: false });
+      m.mem.slowpath.length = 0; // no compaction: the filler pages stay where they are
+      const target = Math.floor(m.mem.nrFreePages() * 0.8);
+      const chunkPages = Math.ceil(target / chunks);
+      const allocated: number[] = [];
+      const freed = new Set<number>();
+      let phase: 'fill' | 'unmap' | 'done' = 'fill';
+      m.trace.on('mm_page_alloc', (e) => {
+        if (e.order !== 0) phase = 'done';
+        else if (phase === 'fill') allocated.push(e.pfn);
+      });
+      m.trace.on('mm_page_free', (e) => {
+        if (phase === 'done') return;
+        phase = 'unmap';
+        freed.add(e.pfn);
+      });
+      compactionTest(m, { chunkPages });
+      const chunk = (c: number) => allocated.slice(c * chunkPages, (c + 1) * chunkPages);
+      expect(allocated.length).toBe(target);
+      const unmapped = [...Array(chunks).keys()].filter((c) => chunk(c).every((p) => freed.has(p)));
+      const kept = [...Array(chunks).keys()].filter((c) => chunk(c).every((p) => !freed.has(p)));
+      // Chunks mapped 0..k-1; the list runs k-1..0 and the loop unmaps k-1, k-3, …
+      const expected = [...Array(chunks).keys()].filter((c) => (chunks - 1 - c) % 2 === 0);
+      expect(unmapped).toEqual(expected);
+      expect(kept.length + unmapped.length).toBe(chunks);
+    }
+  });
+
+  it('reports the locked MiB without 32-bit overflow (4 GiB)', () => {
+    const big = createMachine({ memory: '4G', contents: false });
+    big.mem.slowpath.length = 0;
+    const r = compactionTest(big);
+    const locked = /^locked (\d+) pages \((-?\d+) MiB\)/.exec(r.log[1]);
+    expect(Number(locked?.[2])).toBe(Math.floor((Number(locked?.[1]) * 4096) / 2 ** 20));
+    expect(Number(locked?.[2])).toBeGreaterThan(3000);
+    expect(r.log[1]).toMatch(/in chunks, freeing every other chunk$/);
+  });
+
+  it('says an interleaved run frees every other page, not every other chunk', () => {
+    const small = createMachine({ memory: '64M', contents: false });
+    small.mem.slowpath.length = 0;
+    const i = compactionTest(small, { interleave: true });
+    expect(i.log[1]).toMatch(/interleaved page by page, freeing every other page$/);
+    expect(i.log[1]).not.toMatch(/every other chunk/);
+  });
+
   it('with chunks interleaved page by page, compaction still turns part of the checkerboard into huge pages', () => {
     const withCompaction = compactionTest(createMachine({ memory: '256M', contents: false }), {
       interleave: true,
