@@ -178,6 +178,28 @@ export const conformance = { populate() { return []; } };
     expect(r.out).toBe(readFileSync(`${samples}/buddyinfo`, 'utf8'));
   });
 
+  it('mops proc --from-proc with a plugin that keeps data in pages builds the machine with contents', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-proc-'));
+    for (const f of ['buddyinfo', 'pagetypeinfo'])
+      writeFileSync(join(dir, f), (await mops('proc', f, '--memory', '256M')).out);
+    const r = await mops('proc', 'zsmalloc/classes', '--plugin', 'zsmalloc', '--from-proc', dir);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^ class\s+size/);
+    rmSync(dir, { recursive: true });
+    // The sample's machine spans 25 GiB: too big for contents, and the message says so.
+    const big = await mops(
+      'proc',
+      'zsmalloc/classes',
+      '--plugin',
+      'zsmalloc',
+      '--from-proc',
+      samples,
+    );
+    expect(big.code).toBe(2);
+    expect(big.err).toContain('may hold at most 4 GiB');
+  });
+
   it('mops proc pagetypeinfo --from-proc reproduces the free and block counts', async () => {
     const r = await mops('proc', 'pagetypeinfo', '--from-proc', samples);
     expect(r.out).toBe(readFileSync(`${samples}/pagetypeinfo`, 'utf8'));

@@ -138,6 +138,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
     ? machineFromProc(opts.fromProc, {
         profile: opts.profile as ProfileName,
         seed: opts.seed,
+        contents,
         ...mfk,
       })
     : createMachine({

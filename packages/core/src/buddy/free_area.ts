@@ -5,12 +5,13 @@
  * @module
  */
 
-import { MIGRATE_TYPES } from '../memory/constants.js';
+import { MIGRATE, MIGRATE_TYPES } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { PGTY } from '../page/flags.js';
 
 const BUDDY_WORD = PGTY.buddy << 24;
+const MIGRATE_ISOLATE = MIGRATE.ISOLATE;
 
 /** page_is_buddy(): `pfn` starts a free block of exactly `order`. */
 export function pageIsBuddy(mem: Memory, pfn: number, order: number): boolean {
@@ -32,7 +33,11 @@ export function freeListType(mem: Memory, pfn: number): number {
   return mem.pages.type[pfn] & 0xff;
 }
 
-/** __add_to_free_list(): marks the block free and links it at the head or tail. */
+/**
+ * __add_to_free_list(): marks the block free and links it at the head or tail. NR_FREE_PAGES
+ * grows unless the list is MIGRATE_ISOLATE's (account_freepages(); before 6.10
+ * __mod_zone_freepage_state() was skipped for isolate the same way).
+ */
 export function addToFreeList(
   mem: Memory,
   zone: Zone,
@@ -49,10 +54,13 @@ export function addToFreeList(
   else p.lists.addHead(zone.freeList[i], pfn);
   zone.nrFreeList[i]++;
   zone.nrFree[order]++;
-  zone.nrFreePages += 1 << order;
+  if (mt !== MIGRATE_ISOLATE) zone.nrFreePages += 1 << order;
 }
 
-/** del_page_from_free_list(): unlinks a free block and clears its Buddy type. */
+/**
+ * del_page_from_free_list(): unlinks a free block and clears its Buddy type; NR_FREE_PAGES
+ * shrinks unless the block was on a MIGRATE_ISOLATE list.
+ */
 export function delFromFreeList(mem: Memory, zone: Zone, pfn: number): void {
   const p = mem.pages;
   const order = p.priv[pfn];
@@ -63,7 +71,7 @@ export function delFromFreeList(mem: Memory, zone: Zone, pfn: number): void {
   const i = order * MIGRATE_TYPES + mt;
   zone.nrFreeList[i]--;
   zone.nrFree[order]--;
-  zone.nrFreePages -= 1 << order;
+  if (mt !== MIGRATE_ISOLATE) zone.nrFreePages -= 1 << order;
 }
 
 /** move_to_free_list(): moves a free block to the tail of another type's list. */

@@ -32,12 +32,19 @@ function buddyMergeLikely(mem: Memory, zone: Zone, pfn: number, buddy: number, o
   return zone.spans(higherBuddy) && pageIsBuddy(mem, higherBuddy, order + 1);
 }
 
-/** migratetype_is_mergeable(): only the per-CPU types merge across pageblocks (6.x). */
+/**
+ * The group of migrate types a free block of `mt` merges with at pageblock order and above
+ * (blocks of different groups never merge): 6.x's migratetype_is_mergeable() joins only the
+ * per-CPU types, each other type keeps to itself; v4.8 joins every type but MIGRATE_ISOLATE.
+ */
+export function mergeGroup(mem: Memory, mt: number): number {
+  if (mem.profile.mergeableTypes === 'not_isolate') return mt === MIGRATE.ISOLATE ? 1 : 0;
+  return mt < MIGRATE_PCPTYPES ? -1 : mt;
+}
+
+/** Whether free blocks of types `a` and `b` may merge across pageblocks. */
 function mergeableTypes(mem: Memory, a: number, b: number): boolean {
-  if (a === b) return true;
-  if (mem.profile.mergeableTypes === 'not_isolate')
-    return a !== MIGRATE.ISOLATE && b !== MIGRATE.ISOLATE;
-  return a < MIGRATE_PCPTYPES && b < MIGRATE_PCPTYPES;
+  return a === b || mergeGroup(mem, a) === mergeGroup(mem, b);
 }
 
 /**

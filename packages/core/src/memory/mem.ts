@@ -102,6 +102,12 @@ export class Memory {
    * compact for pageblock_order, or -1; the compaction layer takes it (`kswapdBalance`).
    */
   boostKcompactdZoneidx = -1;
+  /**
+   * The migrate types /proc/pagetypeinfo shows, when the machine was rebuilt from a real
+   * machine's file: the column set of that kernel's build. Undefined for machines mops built
+   * (then CMA shows only when the machine has CMA memory).
+   */
+  procMigratetypes: readonly number[] | undefined = undefined;
 
   constructor(
     /** Number of page frames (max pfn + 1). */

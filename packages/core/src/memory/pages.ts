@@ -77,7 +77,7 @@ export class PageArrays {
       if (bytes > MAX_CONTENT_BYTES)
         throw new MopsError(
           'E_CONFIG',
-          `contents: a machine with page contents may hold at most ${MAX_CONTENT_BYTES >> 30} GiB; ` +
+          `contents: a machine with page contents may hold at most ${MAX_CONTENT_BYTES / 1024 ** 3} GiB; ` +
             `use contents: false for ${bytes / 1024 ** 3} GiB`,
           'contents',
         );

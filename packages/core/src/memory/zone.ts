@@ -38,7 +38,10 @@ export class Zone {
   readonly nrFreeList: Int32Array;
   /** `free_area[order].nr_free`: free blocks of each order, all migrate types. */
   readonly nrFree: Int32Array;
-  /** NR_FREE_PAGES: free base pages in the zone. */
+  /**
+   * NR_FREE_PAGES: free base pages in the zone, those on MIGRATE_ISOLATE free lists excepted
+   * (account_freepages()).
+   */
   nrFreePages = 0;
   /** `_watermark[]`: min, low, high, promo (pages). */
   readonly watermark = [0, 0, 0, 0];

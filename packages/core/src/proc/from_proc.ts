@@ -24,6 +24,7 @@ import {
 } from '../memory/constants.js';
 import type { ZoneSpan } from '../memory/layout.js';
 import type { Memory } from '../memory/mem.js';
+import { WMARK } from '../memory/zone.js';
 import type { ProfileName } from '../profile.js';
 import { NODE_STAT_ITEMS, VM_EVENT_ITEMS, ZONE_STAT_ITEMS } from '../vmstat/items.js';
 import { VMSTAT_ALIASES } from '../vmstat/releases.js';
@@ -65,6 +66,11 @@ export interface FromProcOptions {
    * stats) into the machine (default true).
    */
   counters?: boolean;
+  /**
+   * Keep page contents (default false: metadata only). Needed by plugins that store data in
+   * pages, such as zsmalloc.
+   */
+  contents?: boolean;
 }
 
 /** Owner name of the pages that were allocated on the real machine. */
@@ -255,51 +261,60 @@ function planZones(
 }
 
 /**
- * min_free_kbytes whose per-zone split (setup_per_zone_wmarks()) gives zoneinfo's `min`
- * watermarks, or undefined.
+ * min_free_kbytes whose per-zone split gives zoneinfo's `min` watermarks (boost taken off),
+ * found by running setup_per_zone_wmarks() ({@link setupWatermarks}, with the profile's rule
+ * for ZONE_MOVABLE) on candidate values; the smallest that matches every zone with managed
+ * pages. Undefined when zoneinfo lacks a `min`; when no value matches, the sum of the mins.
  */
 function minFreeFromZoneinfo(mem: Memory, zi: ParsedZoneinfo): number | undefined {
-  let lowmem = 0;
-  for (const z of mem.node.zones) if (z.idx !== ZONE.MOVABLE) lowmem += z.managedPages;
-  const zones = mem.node.zones.filter((z) => z.idx !== ZONE.MOVABLE && z.managedPages > 0);
+  const zones = mem.node.zones.filter((z) => z.managedPages > 0);
+  if (zones.length === 0) return undefined;
+  const want: number[] = [];
   let sum = 0;
+  let ownRule = 0;
   for (const z of zones) {
     const info = zi.zones.get(z.idx);
     if (info?.min === undefined) return undefined;
-    sum += info.min - (info.boost ?? 0);
+    const min = info.min - (info.boost ?? 0);
+    want.push(min);
+    sum += min;
+    if (z.idx === ZONE.MOVABLE) ownRule = min;
   }
-  if (lowmem === 0) return undefined;
-  for (let pages = sum; pages <= sum + zones.length; pages++) {
-    const ok = zones.every(
-      (z) =>
-        Math.floor((pages * z.managedPages) / lowmem) ===
-        zi.zones.get(z.idx)!.min! - (zi.zones.get(z.idx)!.boost ?? 0),
-    );
-    if (ok) return pages * (PAGE_SIZE >> 10);
+  // The zones sharing pages_min get floor(pages_min * managed / lowmem) each, so their mins
+  // add up to between pages_min - zones and pages_min. A zone with a rule of its own (v6.17's
+  // ZONE_MOVABLE) is in `sum` too, so the search starts that much lower.
+  const kb = PAGE_SIZE >> 10;
+  for (let pages = Math.max(0, sum - ownRule); pages <= sum + zones.length; pages++) {
+    setupWatermarks(mem, pages * kb);
+    if (zones.every((z, i) => z.watermark[WMARK.MIN] === want[i])) return pages * kb;
   }
-  return sum * (PAGE_SIZE >> 10);
+  return sum * kb;
 }
 
 /**
- * Builds a metadata-only machine whose free memory matches a real machine's /proc files:
- * per zone, migrate type and order the same number of free blocks, and per zone the same
- * number of pageblocks of each type. `src` is a directory holding `buddyinfo` and
- * `pagetypeinfo` (and optionally `zoneinfo` and `vmstat`), or their texts.
+ * Builds a machine (metadata only unless `options.contents`) whose free memory matches a
+ * real machine's /proc files: per zone, migrate type and order the same number of free
+ * blocks, and per zone the same number of pageblocks of each type. `src` is a directory
+ * holding `buddyinfo` and `pagetypeinfo` (and optionally `zoneinfo` and `vmstat`), or their
+ * texts.
  *
  * Method: the machine is created with the zones' spans, everything is allocated
  * (owner `'imported'`), and then free blocks are put back: order-10 blocks on aligned pairs
  * of whole pageblocks, order-9 blocks on whole pageblocks whose buddy block stays
- * allocated, and smaller blocks packed into the remaining pageblocks of their type so that
- * no two free buddies of the same order could merge. Each pageblock gets the type of the
- * free blocks placed in it, and the rest of the types go to the other blocks so the
- * "Number of blocks type" counts match. With zoneinfo, zone starts, spans, managed pages,
- * watermarks and counters follow it (present-but-unmanaged pages are marked reserved).
- * mops keeps a zone's holes at the end of its span, so a zone's present pages are set to
- * cover exactly the pageblocks pagetypeinfo counts: zoneinfo's `present` may differ (the
- * sample's DMA has its holes in the first pageblock; its Normal zone has offline sections).
+ * allocated (or holds a free order-9 block of a type the profile never merges with it), and
+ * smaller blocks packed into the remaining pageblocks of their type so that no two free
+ * buddies of the same order could merge. Each pageblock gets the type of the free blocks
+ * placed in it, and the rest of the types go to the other blocks so the "Number of blocks
+ * type" counts match. pagetypeinfo prints back the migrate types (columns) of the file.
+ * With zoneinfo, zone starts, spans, managed pages, watermarks and counters follow it
+ * (present-but-unmanaged pages are marked reserved). mops keeps a zone's holes at the end of
+ * its span, so a zone's present pages are set to cover exactly the pageblocks pagetypeinfo
+ * counts: zoneinfo's `present` may differ (the sample's DMA has its holes in the first
+ * pageblock; its Normal zone has offline sections).
  *
- * Throws MopsError('E_PROC_PARSE') naming the file and line for a malformed file, and when
- * the counts cannot be laid out (files that disagree, more free blocks than pageblocks).
+ * Throws MopsError('E_PROC_PARSE') naming the file and line for a malformed file or CMA
+ * pages (mops has no CMA), and when the counts cannot be laid out (files that disagree, more
+ * free blocks than pageblocks).
  */
 export function machineFromProc(
   src: string | URL | ProcTexts,
@@ -330,12 +345,13 @@ export function machineFromProc(
   const machine = createMachine({
     memory: nrPages * PAGE_SIZE,
     zones: spans,
-    contents: false,
+    contents: options.contents ?? false,
     ...(options.profile !== undefined ? { profile: options.profile } : {}),
     ...(options.seed !== undefined ? { seed: options.seed } : {}),
     ...(options.minFreeKbytes !== undefined ? { minFreeKbytes: options.minFreeKbytes } : {}),
   });
   const mem = machine.mem;
+  mem.procMigratetypes = [...pti.types];
   takeAllFree(machine, IMPORTED_OWNER);
   for (const plan of plans) {
     const zone = mem.node.zones[plan.idx];

@@ -21,7 +21,8 @@ export const FREECOUNT_CAP = 100000;
 
 /**
  * Whether the machine has CMA memory: the kernel prints the CMA rows and column only when
- * built with CONFIG_CMA; mops shows them when some pageblock or free list is CMA.
+ * built with CONFIG_CMA; a machine mops built shows them when some pageblock or free list
+ * is CMA.
  */
 export function machineHasCma(mem: Memory): boolean {
   for (const z of mem.populatedZones) {
@@ -54,13 +55,15 @@ export function zoneBlockCounts(mem: Memory, zone: Zone): number[] {
  * /proc/pagetypeinfo: the pageblock order, the free blocks on each migrate type's list by
  * order (6.x: a count of 100000 or more prints as `>100000`, as the kernel caps its walk;
  * v4.8 counts the whole list), and
- * the pageblocks of each type per zone. The CMA type appears only when the machine has CMA
+ * the pageblocks of each type per zone. The kernel prints every migrate type of its build:
+ * a machine rebuilt from a real pagetypeinfo shows that file's column set
+ * (`Memory.procMigratetypes`); otherwise the CMA type appears only when the machine has CMA
  * memory (see {@link machineHasCma}).
  * @see mm/vmstat.c pagetypeinfo_showfree_print(), pagetypeinfo_showblockcount_print()
  */
 export function pagetypeinfo(machine: Machine): string {
   const mem = machine.mem;
-  const types = shownMigratetypes(machineHasCma(mem));
+  const types = mem.procMigratetypes ?? shownMigratetypes(machineHasCma(mem));
   const cap = mem.profile.compaction.pagetypeinfoCap;
   const zones = mem.node.zones.filter((z) => z.populated);
   let out = `Page block order: ${pageblock_order}\n`;

@@ -1,11 +1,14 @@
 /**
  * Parsers of the /proc files {@link machineFromProc} reads: buddyinfo, pagetypeinfo,
- * zoneinfo and vmstat, in the layouts of Linux 6.x.
+ * zoneinfo and vmstat, in the layouts of Linux 4.8 to 6.x. Lines may end in LF or CRLF.
+ * mops has no CMA: CMA pages (pageblocks, free blocks, zoneinfo's `cma` and `nr_free_cma`)
+ * are rejected.
  * @module
  */
 
 import { MopsError } from '../errors.js';
 import {
+  MIGRATE,
   MIGRATE_TYPES,
   MIGRATETYPE_NAMES,
   NR_PAGE_ORDERS,
@@ -20,6 +23,20 @@ export function procParseError(file: string, line: number, message: string): Mop
     'E_PROC_PARSE',
     line > 0 ? `${file} line ${line}: ${message}` : `${file}: ${message}`,
     file,
+  );
+}
+
+/** The lines of a /proc file; CRLF line ends are accepted as LF. */
+function splitLines(text: string): string[] {
+  return text.split(/\r?\n/);
+}
+
+/** The error for CMA pages: mops does not model CMA. */
+function noCma(file: string, line: number, what: string): MopsError {
+  return procParseError(
+    file,
+    line,
+    `${what}; mops has no CMA (no MIGRATE_CMA pageblocks, no CMA allocations), so it cannot rebuild this machine`,
   );
 }
 
@@ -53,7 +70,7 @@ function counts(file: string, line: number, text: string, what: string, n: numbe
 /** /proc/buddyinfo: free blocks per order, by zone index. */
 export function parseBuddyinfo(text: string, file = 'buddyinfo'): Map<number, number[]> {
   const out = new Map<number, number[]>();
-  const lines = text.split('\n');
+  const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     if (l.trim() === '') continue;
@@ -86,6 +103,12 @@ export interface ParsedPagetypeinfo {
   readonly free: Map<number, Map<number, FreeCount[]>>;
   /** Pageblocks by zone index, then migrate type (types missing from the file count 0). */
   readonly blocks: Map<number, number[]>;
+  /**
+   * The migrate types of the `Number of blocks type` header, in its order: the kernel prints
+   * every migrate type of its build (CMA with CONFIG_CMA, Isolate with
+   * CONFIG_MEMORY_ISOLATION), whether or not any block has it.
+   */
+  readonly types: readonly number[];
 }
 
 function migratetypeIndex(file: string, line: number, name: string): number {
@@ -106,7 +129,7 @@ export function parsePagetypeinfo(text: string, file = 'pagetypeinfo'): ParsedPa
   let columns: number[] | undefined;
   let sawOrders = false;
   let done = false;
-  const lines = text.split('\n');
+  const lines = splitLines(text);
   for (let i = 0; i < lines.length && !done; i++) {
     const l = lines[i];
     const n = i + 1;
@@ -158,14 +181,18 @@ export function parsePagetypeinfo(text: string, file = 'pagetypeinfo'): ParsedPa
         free.set(z, byType);
       }
       if (byType.has(mt)) throw procParseError(file, n, `zone ${m[2]} type ${m[3]} appears twice`);
-      byType.set(
-        mt,
-        parts.map((p) => ({ count: Number(p.replace('>', '')), overflow: p.startsWith('>') })),
-      );
+      const row = parts.map((p) => ({
+        count: Number(p.replace('>', '')),
+        overflow: p.startsWith('>'),
+      }));
+      if (mt === MIGRATE.CMA && row.some((c) => c.count > 0 || c.overflow))
+        throw noCma(file, n, `zone ${m[2]} has free CMA blocks`);
+      byType.set(mt, row);
       continue;
     }
     m = /^Number of blocks type\s+(.*)$/.exec(l);
     if (m) {
+      if (columns) throw procParseError(file, n, "a second 'Number of blocks type' header");
       columns = m[1]
         .trim()
         .split(/\s+/)
@@ -193,6 +220,8 @@ export function parsePagetypeinfo(text: string, file = 'pagetypeinfo'): ParsedPa
       columns.forEach((mt, k) => {
         row[mt] = c[k];
       });
+      if (row[MIGRATE.CMA] > 0)
+        throw noCma(file, n, `zone ${m[2]} has ${row[MIGRATE.CMA]} CMA pageblocks`);
       blocks.set(z, row);
       continue;
     }
@@ -200,8 +229,9 @@ export function parsePagetypeinfo(text: string, file = 'pagetypeinfo'): ParsedPa
   }
   if (free.size === 0)
     throw procParseError(file, 0, 'no free-count lines (Node …, zone …, type …)');
-  if (blocks.size === 0) throw procParseError(file, 0, "no 'Number of blocks type' section");
-  return { free, blocks };
+  if (blocks.size === 0 || !columns)
+    throw procParseError(file, 0, "no 'Number of blocks type' section");
+  return { free, blocks, types: columns };
 }
 
 /** What mops reads of one zone in /proc/zoneinfo. */
@@ -230,13 +260,28 @@ export interface ParsedZoneinfo {
   readonly nodeStats: Map<string, number>;
 }
 
-/** /proc/zoneinfo: zone sizes, watermarks, zone and node stats. */
+/** A `name value` line: a zone or node stat, a watermark or a size. */
+const ZI_VALUE = /^\s*([a-z_][a-z0-9_]*)\s+(-?\d+)\s*$/;
+/** A `name: value` line: a pageset field, `vm stats threshold`, `start_pfn`, … */
+const ZI_FIELD = /^\s*([a-z_]+(?: [a-z_]+)*):\s+(-?\d+)\s*$/;
+/** `protection: (a, b, …)`. */
+const ZI_PROTECTION = /^\s*protection:\s+\(\s*-?\d+(?:\s*,\s*-?\d+)*\s*\)\s*$/;
+
+/**
+ * /proc/zoneinfo: zone sizes, watermarks, zone and node stats. Every line must be one the
+ * kernel prints (zoneinfo_show_print() of 4.8 to 6.x: `node_scanned`, `node_inactive_ratio`
+ * and the old pagesets of 4.8; `boost`, `promo`, `cma`, `high_min`/`high_max` of 6.x;
+ * unpopulated zones stopping after `protection`): a `name value`, `name: value` or
+ * `protection: (…)` line with integer values, or a header. Anything else is an error naming
+ * the line, as is a CMA page count other than 0 (mops has no CMA).
+ */
 export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
   const zones = new Map<number, ParsedZoneinfoZone>();
   const nodeStats = new Map<string, number>();
   let cur: ParsedZoneinfoZone | undefined;
+  let curName = '';
   let section: 'node' | 'zone' | 'pagesets' = 'zone';
-  const lines = text.split('\n');
+  const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     const n = i + 1;
@@ -247,6 +292,7 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
       const z = zoneIndex(file, n, m[2]);
       if (zones.has(z)) throw procParseError(file, n, `zone ${m[2]} appears twice`);
       cur = { stats: new Map() };
+      curName = m[2];
       zones.set(z, cur);
       section = 'zone';
       continue;
@@ -265,25 +311,43 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
       section = 'pagesets';
       continue;
     }
-    const start = /^\s*start_pfn:\s+(\d+)\s*$/.exec(l);
-    if (start) {
-      if (cur) cur.startPfn = Number(start[1]);
+    if (ZI_PROTECTION.test(l)) continue;
+    const field = ZI_FIELD.exec(l);
+    if (field) {
+      if (field[1] === 'start_pfn' && cur) cur.startPfn = Number(field[2]);
+      // Pageset fields, `vm stats threshold`, `node_unreclaimable`, `node_inactive_ratio`:
+      // not needed to rebuild.
       continue;
     }
-    const size = /^\s*(spanned|present|managed|min|boost)\s+(\d+)\s*$/.exec(l);
-    if (size) {
-      if (cur && section === 'zone') {
-        const key = size[1] as 'spanned' | 'present' | 'managed' | 'min' | 'boost';
-        cur[key] = Number(size[2]);
-      }
+    const value = ZI_VALUE.exec(l);
+    if (!value)
+      throw procParseError(
+        file,
+        n,
+        `expected '<name> <integer>', '<name>: <integer>' or a header, found '${l.trim()}'`,
+      );
+    const key = value[1];
+    const v = Number(value[2]);
+    if (section === 'node') {
+      nodeStats.set(key, v);
       continue;
     }
-    const stat = /^\s*([a-z_][a-z0-9_]*)\s+(-?\d+)\s*$/.exec(l);
-    if (stat) {
-      if (section === 'node') nodeStats.set(stat[1], Number(stat[2]));
-      else if (section === 'zone' && cur) cur.stats.set(stat[1], Number(stat[2]));
+    if (!cur || section !== 'zone') continue;
+    if ((key === 'cma' || key === 'nr_free_cma') && v !== 0)
+      throw noCma(file, n, `zone ${curName} has ${v} ${key === 'cma' ? '' : 'free '}CMA pages`);
+    switch (key) {
+      case 'spanned':
+      case 'present':
+      case 'managed':
+      case 'min':
+      case 'boost':
+        if (v < 0) throw procParseError(file, n, `negative ${key} ${v}`);
+        cur[key] = v;
+        break;
+      default:
+        // Zone stat items; low/high/promo/cma/node_scanned are not needed to rebuild.
+        cur.stats.set(key, v);
     }
-    // low/high/promo/cma, protection, pageset and threshold lines: not needed to rebuild.
   }
   if (zones.size === 0) throw procParseError(file, 0, "no 'Node 0, zone <name>' lines");
   return { zones, nodeStats };
@@ -292,7 +356,7 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
 /** /proc/vmstat: `name value` pairs. */
 export function parseVmstat(text: string, file = 'vmstat'): Map<string, number> {
   const out = new Map<string, number>();
-  const lines = text.split('\n');
+  const lines = splitLines(text);
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i];
     if (l.trim() === '') continue;

@@ -5,6 +5,7 @@
  */
 
 import { addToFreeList } from '../buddy/free_area.js';
+import { mergeGroup } from '../buddy/free_page.js';
 import {
   MAX_PAGE_ORDER,
   MIGRATE_TYPES,
@@ -60,6 +61,35 @@ function mixedNeeds(n: readonly number[]): number[] {
   for (let k = 2; k <= pageblock_order; k++)
     need[k] = Math.max(n[k - 1], Math.ceil((n[k - 1] + need[k - 1]) / 2));
   return need;
+}
+
+/**
+ * Up to `want` pairs of free order-9 blocks of types that never merge, taken from the
+ * counts `left` (by type, decremented): each time one block of the largest group with one
+ * of the next largest.
+ */
+function unmergeablePairs(mem: Memory, left: number[], want: number): [number, number][] {
+  const out: [number, number][] = [];
+  while (out.length < want) {
+    const groups = new Map<number, number>();
+    for (let mt = 0; mt < MIGRATE_TYPES; mt++)
+      if (left[mt] > 0) {
+        const g = mergeGroup(mem, mt);
+        groups.set(g, (groups.get(g) ?? 0) + left[mt]);
+      }
+    const [g1, g2] = [...groups].sort((a, b) => b[1] - a[1]).map(([g]) => g);
+    if (g2 === undefined) break;
+    const pick = (g: number): number => {
+      let best = -1;
+      for (let mt = 0; mt < MIGRATE_TYPES; mt++)
+        if (left[mt] > 0 && mergeGroup(mem, mt) === g && (best < 0 || left[mt] > left[best]))
+          best = mt;
+      left[best]--;
+      return best;
+    };
+    out.push([pick(g1), pick(g2)]);
+  }
+  return out;
 }
 
 /** Places the free blocks of one zone and sets its pageblock types. */
@@ -126,22 +156,41 @@ export function rebuildZone(mem: Memory, zone: Zone, plan: ZonePlan): void {
   }
 
   // Order-9 blocks: whole pageblocks whose buddy block is not also a free order-9 block,
-  // or the two would have merged. Blocks whose buddy cannot be one go first.
+  // or the two would have merged, unless their types never merge (__free_one_page() stops
+  // at pageblock order between types migratetype_is_mergeable() keeps apart). Blocks whose
+  // buddy cannot be one go first; both halves of a pair are used only when needed.
   const single: Block[] = [];
-  const paired: Block[] = [];
+  const paired: [Block, Block][] = [];
   for (const blk of blocks) {
     if (blk.type >= 0 || !blk.clean) continue;
     const mate = byIndex.get(blk.b ^ 1);
     if (mate?.clean && mate.type < 0) {
-      if (!(blk.b & 1)) paired.push(blk);
+      if (!(blk.b & 1)) paired.push([blk, mate]);
     } else single.push(blk);
   }
-  const pbCandidates = [...single, ...paired];
+  const left9 = free.map((row) => row[pageblock_order]);
+  const total9 = left9.reduce((a, b) => a + b, 0);
+  const doubles = Math.max(0, total9 - single.length - paired.length);
+  const twins = unmergeablePairs(mem, left9, doubles);
+  if (twins.length < doubles || doubles > paired.length)
+    fail(
+      `${total9} free order-9 blocks need whole pageblocks whose buddy pageblock holds no free ` +
+        `order-9 block they would merge with; its ${single.length + 2 * paired.length} whole ` +
+        `pageblocks left (after the order-10 blocks) hold at most ` +
+        `${single.length + paired.length + Math.min(paired.length, twins.length)} of them`,
+    );
+  twins.forEach(([a, b], i) => {
+    const [even, odd] = paired[i];
+    assign(even, a, 'pb');
+    placeFree(mem, zone, even.b << pageblock_order, pageblock_order, a);
+    assign(odd, b, 'pb');
+    placeFree(mem, zone, odd.b << pageblock_order, pageblock_order, b);
+  });
+  const pbCandidates = [...single, ...paired.slice(twins.length).map((pair) => pair[0])];
   let nextPb = 0;
   for (let mt = 0; mt < MIGRATE_TYPES; mt++) {
-    for (let i = 0; i < free[mt][pageblock_order]; i++) {
+    for (let i = 0; i < left9[mt]; i++) {
       const blk = pbCandidates[nextPb++];
-      if (!blk) fail(`not enough whole pageblocks for the free order-9 blocks`);
       assign(blk, mt, 'pb');
       placeFree(mem, zone, blk.b << pageblock_order, pageblock_order, mt);
     }

@@ -40,7 +40,9 @@ export function zoneStatValue(zone: Zone, item: number): number {
 
 /**
  * totalreserve_pages (calculate_totalreserve_pages()): per zone, its largest lowmem reserve
- * plus its high watermark, capped at its managed pages.
+ * plus its high watermark, capped at its managed pages. The kernel computes it when the
+ * watermarks are set up, where the boost has just been reset to 0, so a later boost does
+ * not count.
  */
 export function totalreservePages(mem: Memory): number {
   let total = 0;
@@ -49,7 +51,7 @@ export function totalreservePages(mem: Memory): number {
     const z = zones[i];
     let max = 0;
     for (let j = i; j < MAX_NR_ZONES; j++) if (z.lowmemReserve[j] > max) max = z.lowmemReserve[j];
-    max += z.wmarkPages(WMARK.HIGH);
+    max += z.watermark[WMARK.HIGH];
     total += Math.min(max, z.managedPages);
   }
   return total;

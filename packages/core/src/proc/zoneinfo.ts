@@ -60,10 +60,15 @@ export function pagesetParams(zone: Zone, cpus = ZONEINFO_CPUS): PagesetParams {
  * {@link ZONEINFO_CPUS} CPUs, `node_unreclaimable` and `start_pfn`); an unpopulated zone
  * stops after `protection`.
  *
- * mops has no per-CPU page lists, so each pageset's `count` is 0 and `high` is `high_min`,
- * the value the kernel starts with; `batch`, `high_min`, `high_max` and the stat threshold
- * are computed from the zone's size as the kernel does (see {@link pagesetParams}).
- * `node_unreclaimable` is 0 (mops has no reclaim); `cma` is 0.
+ * The pagesets have the 6.7+ layout (`high_min`, `high_max`). mops has no per-CPU page
+ * lists, so each pageset's `count` is 0 and `high` is 0: per_cpu_pages_init() zeroes the
+ * pageset and pageset_update() sets only `batch`, `high_min` and `high_max`; `high` first
+ * moves when a page is freed to the per-CPU list (nr_pcp_high() clamps it into
+ * [high_min, high_max]), which never happens in mops. `batch`, `high_min`, `high_max` and
+ * the stat threshold are computed from the zone's size as the kernel does (see
+ * {@link pagesetParams}).
+ * `node_unreclaimable` is 0 (mops has no reclaim); `cma` (zone_cma_pages()) is 0:
+ * mops has no CMA.
  * @see mm/vmstat.c zoneinfo_show_print()
  */
 export function zoneinfo(machine: Machine): string {
@@ -102,7 +107,7 @@ export function zoneinfo(machine: Machine): string {
       out +=
         `\n    cpu: ${cpu}` +
         `\n              count:    0` +
-        `\n              high:     ${p.highMin}` +
+        `\n              high:     0` +
         `\n              batch:    ${p.batch}` +
         `\n              high_min: ${p.highMin}` +
         `\n              high_max: ${p.highMax}` +

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { canSteal } from '../../src/buddy/rmqueue.js';
+import { canSteal, moveFreepagesBlock } from '../../src/buddy/rmqueue.js';
 import {
   __GFP,
   ALLOC,
   allocPages,
+  checkInvariants,
   createMachine,
   firstFree,
   GFP,
@@ -350,5 +351,59 @@ describe('random churn keeps every buddy invariant', () => {
     for (const [pfn, order] of live) m.freePages(pfn, order);
     expectInvariants(m);
     expect(topZone(m).nrFreePages).toBe(4096);
+  });
+});
+
+describe('NR_FREE_PAGES leaves out MIGRATE_ISOLATE free lists (account_freepages)', () => {
+  it('a block freed into an isolated pageblock is listed but not counted, and stays unmerged', () => {
+    const m = smallMachine('4M');
+    const z = topZone(m);
+    const a = m.allocPages(GFP.HIGHUSER_MOVABLE, 9);
+    const b = m.allocPages(GFP.HIGHUSER_MOVABLE, 9);
+    expect([a, b]).toEqual([0, 512]);
+    expect(z.nrFreePages).toBe(0);
+    m.mem.setPageblockMigratetype(a, MIGRATE.ISOLATE);
+    m.freePages(a, 9);
+    expect(z.freeCount(9, MIGRATE.ISOLATE)).toBe(1);
+    expect(z.nrFree[9]).toBe(1);
+    expect(z.nrFreePages).toBe(0);
+    // An isolated block never merges with its buddy across pageblocks.
+    m.freePages(b, 9);
+    expect(nrFree(z)).toEqual([0, 0, 0, 0, 0, 0, 0, 0, 0, 2, 0]);
+    expect(z.nrFreePages).toBe(512);
+    expectInvariants(m);
+    // Nothing is allocated from the isolated list; the Movable block goes first.
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 9)).toBe(512);
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 0)).toBe(-1);
+    expect(z.nrFreePages).toBe(0);
+    expectInvariants(m);
+  });
+
+  it('moving free pages to and from the Isolate lists moves them out of and into the count', () => {
+    const m = smallMachine('4M');
+    const z = topZone(m);
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    const before = z.nrFreePages;
+    // set_migratetype_isolate(): the pageblock's free pages go to the Isolate lists.
+    m.mem.setPageblockMigratetype(pfn, MIGRATE.ISOLATE);
+    expect(moveFreepagesBlock(m.mem, z, pfn, MIGRATE.ISOLATE)?.free).toBe(511);
+    expect(z.nrFreePages).toBe(before - 511);
+    expectInvariants(m);
+    m.mem.setPageblockMigratetype(pfn, MIGRATE.MOVABLE);
+    expect(moveFreepagesBlock(m.mem, z, pfn, MIGRATE.MOVABLE)?.free).toBe(511);
+    expect(z.nrFreePages).toBe(before);
+    expectInvariants(m);
+  });
+
+  it('the invariant checker catches a count that includes the Isolate lists', () => {
+    const m = smallMachine('4M');
+    const z = topZone(m);
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 9);
+    m.mem.setPageblockMigratetype(pfn, MIGRATE.ISOLATE);
+    m.freePages(pfn, 9);
+    z.nrFreePages += 512;
+    expect(checkInvariants(m).violations.join('\n')).toMatch(
+      /NR_FREE_PAGES is 1024, lists other than Isolate hold 512 pages/,
+    );
   });
 });

@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
 import { buddyOrder, freeListType, PageBuddy, pageIsBuddy } from '../../src/buddy/free_area.js';
 import type { Machine } from '../../src/machine.js';
-import { MAX_PAGE_ORDER, MIGRATE_TYPES, pageblock_order } from '../../src/memory/constants.js';
+import {
+  MAX_PAGE_ORDER,
+  MIGRATE,
+  MIGRATE_PCPTYPES,
+  MIGRATE_TYPES,
+  pageblock_order,
+} from '../../src/memory/constants.js';
 
 /** The sample /proc files of a Linux 6.18 machine, copied into the repo. */
 export const FIXTURES = new URL('./fixtures/', import.meta.url);
@@ -12,9 +18,20 @@ export function fixture(name: string): string {
 }
 
 /**
+ * Whether free blocks of types `a` and `b` merge at pageblock order and above: v4.8 merges
+ * any two but Isolate, 6.x only the per-CPU types (migratetype_is_mergeable()).
+ */
+function mergeable(m: Machine, a: number, b: number): boolean {
+  if (a === b) return true;
+  if (m.mem.profile.mergeableTypes === 'not_isolate')
+    return a !== MIGRATE.ISOLATE && b !== MIGRATE.ISOLATE;
+  return a < MIGRATE_PCPTYPES && b < MIGRATE_PCPTYPES;
+}
+
+/**
  * Checks the buddy allocator's state of every populated zone: free blocks lie inside the
- * zone, sit on the list of their pageblock's type, have no free buddy of the same order,
- * their pages have refcount 0, and the counters agree with the blocks found. Returns the
+ * zone, sit on the list of their pageblock's type, have no free buddy of the same order
+ * they would merge with, their pages have refcount 0, and the counters agree with the blocks found. Returns the
  * problems found (empty when all is well).
  */
 export function buddyProblems(m: Machine): string[] {
@@ -40,14 +57,20 @@ export function buddyProblems(m: Machine): string[] {
           `${z.name}: block ${pfn} on list ${mt}, pageblock type ${mem.pageblockMigratetype(pfn)}`,
         );
       const buddy = pfn ^ size;
-      if (order < MAX_PAGE_ORDER && z.spans(buddy) && pageIsBuddy(mem, buddy, order))
+      if (
+        order < MAX_PAGE_ORDER &&
+        z.spans(buddy) &&
+        pageIsBuddy(mem, buddy, order) &&
+        (order < pageblock_order || mergeable(m, mt, freeListType(mem, buddy)))
+      )
         out.push(`${z.name}: blocks ${pfn} and ${buddy} of order ${order} are free buddies`);
       for (let i = 0; i < size; i++)
         if (p.refcount[pfn + i] !== 0) out.push(`${z.name}: free pfn ${pfn + i} has a refcount`);
       for (let i = 1; i < size; i++)
         if (PageBuddy(mem, pfn + i)) out.push(`${z.name}: free block inside block ${pfn}`);
       lists[order * MIGRATE_TYPES + mt]++;
-      freePages += size;
+      // NR_FREE_PAGES leaves out the Isolate lists.
+      if (mt !== MIGRATE.ISOLATE) freePages += size;
       pfn += size;
     }
     if (freePages !== z.nrFreePages)

@@ -9,6 +9,7 @@ import {
   memmapBootPages,
   pagesetParams,
   pagetypeinfo,
+  totalreservePages,
   vmstat,
   zoneBlockCounts,
   zoneinfo,
@@ -283,5 +284,28 @@ describe('/proc/zoneinfo', () => {
     const dma = text.slice(0, text.indexOf('Node 0, zone    DMA32'));
     expect(dma.split('\n').at(-2)).toMatch(/^ {8}protection: \(\d+(, \d+){4}\)$/);
     expect(dma).not.toContain('pagesets');
+  });
+});
+
+describe('/proc/zoneinfo pagesets and totalreserve_pages at watermark setup', () => {
+  it('pageset high is 0 (per_cpu_pages_init; pageset_update sets only batch, high_min, high_max)', () => {
+    const text = zoneinfo(fresh());
+    const highs = lines(text).filter((l) => /^ {14}high: /.test(l));
+    expect(highs.length).toBeGreaterThan(0);
+    for (const l of highs) expect(l).toBe('              high:     0');
+    expect(text).toMatch(/\n {14}high_min: [1-9]\d*\n/);
+    // The sample's DMA zone, never used by a per-CPU list, shows the same.
+    expect(fixture('zoneinfo')).toContain(
+      '              high:     0\n              batch:    1\n              high_min: 27\n',
+    );
+  });
+
+  it('totalreserve_pages and the dirty thresholds do not count a watermark boost', () => {
+    const m = fresh();
+    const reserve = totalreservePages(m.mem);
+    const dirty = dirtyThresholds(m.mem);
+    m.mem.node.zones[ZONE.NORMAL].watermarkBoost = 5000;
+    expect(totalreservePages(m.mem)).toBe(reserve);
+    expect(dirtyThresholds(m.mem)).toEqual(dirty);
   });
 });
