@@ -146,6 +146,24 @@ export const conformance = { populate() { return []; } };
     expect(r.out).toContain('all rules pass');
   }, 30_000);
 
+  it('mops check-plugin shows a rule the plugin has no hook for as SKIP with the reason', async () => {
+    const r = await mops('check-plugin', 'balloon', '--profile', 'v6.0');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(
+      /^v6\.0\s+release-isolated\s+§4, S19, S21\s+SKIP {2}the adapter has no release hook$/m,
+    );
+    expect(r.out).not.toMatch(/release-isolated.*pass/);
+    expect(r.out).toContain('all rules pass (1 not checked)');
+  }, 30_000);
+
+  it('mops check-plugin runs the release rule for a plugin that exports a release hook', async () => {
+    const r = await mops('check-plugin', 'zsmalloc', '--profile', 'v6.3');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^v6\.3\s+release-isolated\s+§4, S19, S21\s+pass$/m);
+    expect(r.out).toContain('all rules pass');
+    expect(r.out).not.toContain('not checked');
+  }, 30_000);
+
   it('mops check-plugin loads a plugin by path and finds its conformance hooks', async () => {
     const path = fileURLToPath(new URL('../examples/write-a-driver/src/index.ts', import.meta.url));
     const r = await mops('check-plugin', path, '--profile', 'v6.3');

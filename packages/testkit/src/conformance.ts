@@ -7,7 +7,7 @@
 
 import { type Machine, PROFILE_NAMES, type ProfileName } from '@mops/core';
 import { type DriverAdapter, rig, warnings, watchMachines } from './rig.js';
-import { RULES } from './rules.js';
+import { RULES, type Rule } from './rules.js';
 
 export type { DriverAdapter } from './rig.js';
 
@@ -21,8 +21,13 @@ export interface RuleResult {
   readonly section: string;
   /** Whether the driver satisfied it. */
   readonly passed: boolean;
-  /** Why it failed (empty when it passed). */
+  /** Why it failed (empty when it passed or was skipped). */
   readonly detail: string;
+  /**
+   * Set when the rule could not check the driver (the adapter lacks a hook the rule needs):
+   * the reason. `passed` is then true although nothing was checked; report it as skipped.
+   */
+  readonly skipped?: string;
 }
 
 /**
@@ -50,10 +55,29 @@ export function conformanceProfiles(adapter: DriverAdapter): ProfileName[] {
   return PROFILE_NAMES.filter((p) => list.includes(p));
 }
 
-/** Runs one rule; a thrown error counts as a failure with its message. */
-export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string): RuleResult {
+function findRule(id: string): Rule {
   const r = RULES.find((x) => x.id === id);
   if (!r) throw new Error(`unknown conformance rule '${id}'`);
+  return r;
+}
+
+/**
+ * Why rule `id` cannot check `adapter` (e.g. `release-isolated` without a `release` hook),
+ * or undefined when it can.
+ */
+export function ruleSkipReason(adapter: DriverAdapter, id: string): string | undefined {
+  return findRule(id).skip?.(adapter);
+}
+
+/**
+ * Runs one rule; a thrown error counts as a failure with its message. A rule that cannot
+ * check the adapter is not run: it comes back passed, with `skipped` giving the reason.
+ */
+export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string): RuleResult {
+  const r = findRule(id);
+  const skipped = r.skip?.(adapter);
+  if (skipped !== undefined)
+    return { id: r.id, rule: r.rule, section: r.section, passed: true, detail: '', skipped };
   let detail: string[];
   const lastMachine = watchMachines();
   try {

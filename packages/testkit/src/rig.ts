@@ -19,7 +19,9 @@ import {
   type MachineConfig,
   type MopsPlugin,
   migratePages,
+  NR_PAGE_ORDERS,
   type ProfileName,
+  pageIsBuddy,
   putbackMovablePages,
 } from '@mops/core';
 
@@ -34,6 +36,25 @@ export interface DriverAdapter {
    * installed) and returns their pfns. May return fewer when the driver packs objects.
    */
   populate(m: Machine, n: number): number[];
+  /**
+   * The owner gives up page `pfn` while the VM may hold it isolated, the way the driver
+   * really does it (zsmalloc: zs_free of every object on the page's zspage), and returns
+   * every page it gave up with it (`pfn` among them; zsmalloc gives up the whole zspage).
+   * It runs outside any task; the rule `release-isolated` calls it only for pages
+   * {@link DriverAdapter.populate} returned, all of them isolated by the VM at the time.
+   *
+   * What the driver must do depends on the profile (spec §4): in v4.8–v6.3, under the page
+   * lock, `__ClearPageMovable(page)` and then drop its references (v4.8 may instead keep
+   * the page until the VM puts it back, as zsmalloc does: its `putback_page` then frees
+   * it, possibly through a work item); in v6.17 there is no release API, so it keeps the
+   * page's movable_ops and page type, drops its references and makes its callbacks fake
+   * success (`migrate_page` returns 0, `putback_page` does nothing). In every profile it
+   * never touches the isolated flag or the page's `lru`.
+   *
+   * Without this hook `release-isolated` is skipped (reported as not checked). Leave it
+   * out for a driver that cannot give up an isolated page (a balloon: spec §6.4).
+   */
+  release?(m: Machine, pfn: number): number[];
   /** Machine options for the checks (default: 16 MiB, one Normal zone, page contents). */
   readonly machine?: Partial<MachineConfig>;
   /** The profiles to check (default: those the plugin's manifest lists). */
@@ -165,4 +186,12 @@ export function pageData(m: Machine, pfn: number): Buffer {
 export function pfnList(pfns: readonly number[]): string {
   const shown = pfns.slice(0, 8).join(', ');
   return pfns.length > 8 ? `${shown}, …` : shown;
+}
+
+/** Whether `pfn` is back in the buddy allocator: no reference left, inside a free block. */
+export function freeInBuddy(m: Machine, pfn: number): boolean {
+  if (m.mem.pages.refcount[pfn] !== 0) return false;
+  for (let order = 0; order < NR_PAGE_ORDERS; order++)
+    if (pageIsBuddy(m.mem, pfn - (pfn % (1 << order)), order)) return true;
+  return false;
 }

@@ -9,7 +9,6 @@ import {
   compactMemory,
   folioPut,
   GFP,
-  ISOLATED,
   isolatedOk,
   isolateMovablePage,
   type KernelGen,
@@ -18,6 +17,8 @@ import {
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
+import { isolatableAgain, refcounts, refsChanged, stillIsolated } from './findings.js';
+import { releaseIsolated } from './release.js';
 import {
   type DriverAdapter,
   invariants,
@@ -26,7 +27,6 @@ import {
   pageData,
   pfnList,
   putbackAll,
-  type Rig,
   report,
   rig,
   suiteMachine,
@@ -41,47 +41,8 @@ export interface Rule {
   readonly rule: string;
   readonly section: string;
   readonly check: Check;
-}
-
-/** The pages' reference counts, to compare with later. */
-function refcounts(r: Rig, pages: readonly number[]): number[] {
-  return pages.map((x) => r.m.mem.pages.refcount[x]);
-}
-
-/**
- * Pages the driver must have taken back into its own structures: each can be isolated
- * again (then it is put back). Reports the ones that cannot.
- */
-function isolatableAgain(r: Rig, pages: readonly number[], after: string): string[] {
-  const again = new Set(isolateAll(r, pages));
-  putbackAll(r);
-  const lost = pages.filter((p) => !again.has(p));
-  if (lost.length === 0) return [];
-  return [
-    `${lost.length} of ${pages.length} pages could not be isolated again after ${after} (pfn ${pfnList(lost)}): the driver must keep its pages in its own structures`,
-  ];
-}
-
-/** The pages `pages` still isolated, as findings. */
-function stillIsolated(r: Rig, pages: readonly number[], after: string): string[] {
-  return pages
-    .filter((p) => r.m.mem.pages.flags[p] & ISOLATED)
-    .map((p) => `pfn ${p}: still isolated after ${after}`);
-}
-
-/** Reference counts that differ from `before`, as findings. */
-function refsChanged(
-  r: Rig,
-  pages: readonly number[],
-  before: readonly number[],
-  after: string,
-): string[] {
-  const out: string[] = [];
-  pages.forEach((pfn, i) => {
-    const now = r.m.mem.pages.refcount[pfn];
-    if (now !== before[i]) out.push(`pfn ${pfn}: refcount ${now} after ${after}, was ${before[i]}`);
-  });
-  return out;
+  /** Why the rule cannot check this adapter (it lacks a hook), or undefined when it can. */
+  readonly skip?: (adapter: DriverAdapter) => string | undefined;
 }
 
 const isolate: Check = (a, p) => {
@@ -301,5 +262,12 @@ export const RULES: readonly Rule[] = [
     rule: 'compact_memory migrates the driver’s pages and leaves every invariant intact',
     section: '§8.8',
     check: compaction,
+  },
+  {
+    id: 'release-isolated',
+    rule: 'the owner releasing pages the VM holds isolated: each ends in the buddy allocator after migration or putback (v4.8–v6.3 with __ClearPageMovable under the page lock, or v4.8 deferred to putback; v6.17 keeping movable_ops and faking success), never touching the isolated flag; the other pages migrate or go back to the driver',
+    section: '§4, S19, S21',
+    check: releaseIsolated,
+    skip: (a) => (a.release ? undefined : 'the adapter has no release hook'),
   },
 ];

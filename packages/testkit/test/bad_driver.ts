@@ -42,12 +42,22 @@ export interface Bugs {
   eagainLeaksDst?: boolean;
   /** isolate_page unlocks the page. */
   unlockInIsolate?: boolean;
+  /**
+   * v4.8–v6.3: release drops the driver's reference without __ClearPageMovable, so the VM
+   * still takes the page for the driver's (in v6.17, where there is nothing to clear, the
+   * release is the correct one).
+   */
+  releaseKeepsMovable?: boolean;
+  /** release clears the isolated flag (the v3-draft rule of spec §4.2). */
+  releaseClearsIsolated?: boolean;
 }
 
 interface State {
   pages: Set<number>;
   iso: Set<number>;
   tried: Set<number>;
+  /** v6.17: pages given up while isolated; the callbacks fake success for them. */
+  released: Set<number>;
   putbacks: number;
   ops: MovableOperations;
   space: ReturnType<typeof makeAddressSpace>;
@@ -64,10 +74,19 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
     if (bugs.typeNotCleared) m.mem.pages.type[pfn] = PGTY.offline << 24;
     __SetPageMovable(m.mem, pfn, m.profile.movableMarker === 'address_space' ? s.space : s.ops);
   };
-  const plugin: MopsPlugin & { populate(m: Machine, n: number): number[] } = {
+  const plugin: MopsPlugin & {
+    populate(m: Machine, n: number): number[];
+    release(m: Machine, pfn: number): number[];
+  } = {
     manifest: { name, version: '1.0.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
     register(_c, m) {
-      const s = { pages: new Set(), iso: new Set(), tried: new Set(), putbacks: 0 } as State;
+      const s = {
+        pages: new Set(),
+        iso: new Set(),
+        tried: new Set(),
+        released: new Set(),
+        putbacks: 0,
+      } as State;
       states.set(m, s);
       const mem = m.mem;
       s.ops = defineMovableOps(name, {
@@ -78,6 +97,8 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           return true;
         },
         migratePage(dst: number, src: number) {
+          // v6.17: a page given up while isolated; nothing to move (spec §4.3).
+          if (s.released.delete(src)) return 0;
           if (!s.iso.has(src)) return -22;
           if ((bugs.eagainOnce || bugs.eagainLeaksDst) && !s.tried.has(src)) {
             s.tried.add(src);
@@ -100,6 +121,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           return 0;
         },
         putbackPage(pfn: number) {
+          if (s.released.delete(pfn)) return;
           s.iso.delete(pfn);
           s.putbacks++;
           if (bugs.putbackOnlyFirst && s.putbacks > 1) return;
@@ -127,6 +149,25 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
         out.push(pfn);
       }
       return out;
+    },
+    /**
+     * The owner gives up `pfn` (spec §4): v4.8–v6.3 under the page lock __ClearPageMovable,
+     * then drop the reference; v6.17 keeps the page's movable_ops and has its callbacks
+     * fake success for it.
+     */
+    release(m: Machine, pfn: number) {
+      const s = states.get(m) as State;
+      const mem = m.mem;
+      const isolated = s.iso.delete(pfn);
+      s.pages.delete(pfn);
+      if (!trylockPage(mem, pfn)) throw new Error(`bad: release: pfn ${pfn} is locked`);
+      if (m.profile.ownerMayRelease) {
+        if (!bugs.releaseKeepsMovable) __ClearPageMovable(mem, pfn);
+      } else if (isolated) s.released.add(pfn);
+      if (bugs.releaseClearsIsolated) mem.pages.flags[pfn] &= ~ISOLATED;
+      unlockPage(m, pfn);
+      putPage(mem, pfn);
+      return [pfn];
     },
   };
   return plugin;

@@ -19,6 +19,7 @@ import {
   CONFORMANCE_RULES,
   checkDriverConformance,
   describeDriverConformance,
+  ruleSkipReason,
   runRule,
 } from '../src/index.js';
 import { type Bugs, badDriver } from './bad_driver.js';
@@ -109,7 +110,7 @@ describe('the conformance suite catches each broken rule, in the profiles where 
   const ALL = ['v4.8', 'v6.0', 'v6.3', 'v6.17'] as const;
   const adapter = (bugs: Bugs) => {
     const p = badDriver(bugs);
-    return { name: 'bad', plugin: p, populate: p.populate };
+    return { name: 'bad', plugin: p, populate: p.populate, release: p.release };
   };
 
   it.each(ALL)(
@@ -174,6 +175,20 @@ describe('the conformance suite catches each broken rule, in the profiles where 
       /refcount [12] /,
     ],
     [
+      'a release that drops the reference without __ClearPageMovable',
+      { releaseKeepsMovable: true },
+      ['v4.8', 'v6.0', 'v6.3'],
+      'release-isolated',
+      /^migration: pfn \d+: its owner dropped its references but left the page PageMovable.*; putback: pfn \d+: its owner dropped its references but left the page PageMovable/,
+    ],
+    [
+      'a release that clears the isolated flag (the v3 draft, §4.2)',
+      { releaseClearsIsolated: true },
+      ALL,
+      'release-isolated',
+      /^migration: pfn \d+: its owner's release cleared the isolated flag while the VM held the page isolated/,
+    ],
+    [
       'isolate_page unlocks the page',
       { unlockInIsolate: true },
       ALL,
@@ -186,5 +201,41 @@ describe('the conformance suite catches each broken rule, in the profiles where 
       expect(r.passed, `${profile} ${rule}`).toBe(false);
       expect(r.detail, profile).toMatch(detail);
     }
+  });
+});
+
+describe('release-isolated (spec §4, S19, S21)', () => {
+  const full = (bugs: Bugs = {}) => {
+    const p = badDriver(bugs);
+    return { name: 'bad', plugin: p, populate: p.populate, release: p.release };
+  };
+
+  it.each(['v4.8', 'v6.0', 'v6.3', 'v6.17'] as const)(
+    "%s: a release by the profile's rule passes; v6.17 has no __ClearPageMovable to forget",
+    (profile) => {
+      const r = runRule(full(), profile, 'release-isolated');
+      expect(r.detail).toBe('');
+      expect(r).toMatchObject({ passed: true });
+      expect(r.skipped).toBeUndefined();
+      if (profile === 'v6.17')
+        expect(runRule(full({ releaseKeepsMovable: true }), profile, 'release-isolated')).toEqual(
+          r,
+        );
+    },
+  );
+
+  it('an adapter without a release hook is reported as skipped, with the reason, not as a pass', () => {
+    const p = badDriver();
+    const adapter = { name: 'bad', plugin: p, populate: p.populate };
+    expect(ruleSkipReason(adapter, 'release-isolated')).toBe('the adapter has no release hook');
+    expect(ruleSkipReason(full(), 'release-isolated')).toBeUndefined();
+    const r = checkDriverConformance(adapter, 'v6.3').find((x) => x.id === 'release-isolated');
+    expect(r).toMatchObject({
+      passed: true,
+      detail: '',
+      skipped: 'the adapter has no release hook',
+    });
+    for (const other of checkDriverConformance(adapter, 'v6.3'))
+      if (other.id !== 'release-isolated') expect(other.skipped, other.id).toBeUndefined();
   });
 });

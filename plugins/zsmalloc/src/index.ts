@@ -17,6 +17,7 @@
 
 import { type Machine, type MopsPlugin, registerProcView } from '@mops/core';
 import { checkZsmalloc } from './check.js';
+import { HANDLE_SLOTS } from './objects.js';
 import { ZsPool, type ZsPoolOptions } from './pool.js';
 import { registryOf } from './registry.js';
 import { classesView, mmStatView } from './stats.js';
@@ -87,6 +88,24 @@ export const conformance = {
         pages.add(pfn);
     }
     return [...pages];
+  },
+  /**
+   * Gives up page `pfn` as zsmalloc's users do: zs_free of every object on its zspage.
+   * v6.0–v6.17 then destroy the zspage at once (v6.17 clearing only the zspage pointer of
+   * a sub-page the VM holds isolated), v4.8 once its last isolated sub-page is put back.
+   * Returns the zspage's sub-pages.
+   */
+  release(machine: Machine, pfn: number): number[] {
+    const pool = machine.container.resolve<ZsPool>(ZS_POOL);
+    const zs = pool.zspageOf(pfn);
+    if (!zs) return [pfn];
+    const handles: number[] = [];
+    for (const slot of pool.handles.liveSlots())
+      if (pool.zspageOf(pool.handles.pfn[slot]) === zs)
+        handles.push(pool.handles.gen[slot] * HANDLE_SLOTS + slot);
+    const pages = [...zs.pages];
+    for (const h of handles) pool.zsFree(h);
+    return pages;
   },
 };
 

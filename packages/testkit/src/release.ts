@@ -1,0 +1,215 @@
+/**
+ * The conformance rule for spec §4: the owner releasing pages the VM holds isolated, checked
+ * after a migration and after a putback, per profile.
+ * @module
+ */
+
+import {
+  ISOLATED,
+  MIGRATE_MODE,
+  PageLocked,
+  type ProfileName,
+  page_has_movable_ops,
+  pageMovableLocked,
+} from '@mops/core';
+import { isolatableAgain, refsChanged, stillIsolated, vmSteps } from './findings.js';
+import {
+  type DriverAdapter,
+  freeInBuddy,
+  isolateAll,
+  migrateList,
+  pageData,
+  putbackAll,
+  type Rig,
+  report,
+  rig,
+} from './rig.js';
+import type { Check } from './rules.js';
+
+/** What {@link isolateAndRelease} did. */
+interface Released {
+  /** The pages the VM isolated. */
+  done: number[];
+  /** Every page the owner gave up. */
+  released: Set<number>;
+  /** What was wrong right after the releases. */
+  out: string[];
+}
+
+/**
+ * Isolates the driver's pages and lets the owner release every other isolated page until
+ * about half are released (a release may take more pages with it). Right after each
+ * release, each page it gave up that the VM still holds must be as spec §4 leaves it:
+ * unlocked, still isolated (the flag is the VM's, §4.2), still recognisable as a movable
+ * page (§4.1 keeps the MOVABLE tag; §4.3 keeps movable_ops and the page type), and in
+ * v4.8–v6.3 either no longer PageMovable or still holding an owner reference (a deferred
+ * free): a page left with only the VM's reference that is still PageMovable makes the VM
+ * call the driver back for a page the driver gave up (§4.1).
+ */
+function isolateAndRelease(r: Rig, release: NonNullable<DriverAdapter['release']>): Released {
+  const { m } = r;
+  const mem = m.mem;
+  const done = isolateAll(r);
+  const released = new Set<number>();
+  const out: string[] = [];
+  if (done.length === 0) out.push('no page could be isolated');
+  for (let i = 0; i < done.length && released.size * 2 < done.length; i += 2) {
+    const pfn = done[i];
+    if (released.has(pfn)) continue;
+    const gone = release(m, pfn);
+    if (!gone.includes(pfn))
+      out.push(`release(${pfn}) did not list pfn ${pfn} among the pages it gave up`);
+    for (const q of [pfn, ...gone]) {
+      if (released.has(q)) continue;
+      released.add(q);
+      if (!done.includes(q) || mem.pages.refcount[q] === 0) continue;
+      const f = mem.pages.flags[q];
+      if (PageLocked(mem, q)) out.push(`pfn ${q}: still locked after its owner released it`);
+      if (!(f & ISOLATED))
+        out.push(
+          `pfn ${q}: its owner's release cleared the isolated flag while the VM held the page isolated; only the VM may touch it (§4.2: another isolation could take the page twice)`,
+        );
+      if (!page_has_movable_ops(mem, q))
+        out.push(
+          m.profile.ownerMayRelease
+            ? `pfn ${q}: its owner's release cleared the MOVABLE tag; __ClearPageMovable keeps it so the VM still knows the page it isolated (§4.1)`
+            : `pfn ${q}: its owner's release took away its movable_ops or page type; in ${m.profile.name} they stay until the page is freed (§4.3)`,
+        );
+      else if (
+        m.profile.ownerMayRelease &&
+        mem.pages.refcount[q] === 1 &&
+        pageMovableLocked(mem, q)
+      )
+        out.push(
+          `pfn ${q}: its owner dropped its references but left the page PageMovable, so the VM calls putback_page or migrate_page for a page the driver gave up; release under the page lock with __ClearPageMovable first (§4.1)`,
+        );
+    }
+  }
+  if (released.size > 0 && done.every((q) => released.has(q)))
+    out.push(
+      `releasing pfn ${done[0]} gave up every isolated page (${done.length}); the rule needs pages that stay with the driver`,
+    );
+  return { done, released, out };
+}
+
+/** Released pages not back in the buddy allocator (handed out again as a target counts). */
+function releasedNotFree(
+  r: Rig,
+  released: ReadonlySet<number>,
+  after: string,
+  reused: ReadonlySet<number> = new Set(),
+): string[] {
+  const refcount = r.m.mem.pages.refcount;
+  return [...released]
+    .filter((q) => !reused.has(q) && !freeInBuddy(r.m, q))
+    .map(
+      (q) =>
+        `pfn ${q}: released by its owner, but refcount ${refcount[q]}${refcount[q] === 0 ? ' and on no free list' : ''} after ${after}; it must end in the buddy allocator`,
+    );
+}
+
+/** Pages the release rule asks for: two zspages of zsmalloc's 8-page class, say. */
+const RELEASE_PAGES = 16;
+
+/**
+ * (a) Migrates a list part of which the owner released: the released pages end in the
+ * buddy allocator, or were handed out again as targets (which they only are once free);
+ * the others migrate as in `migrate`; unused targets are free again.
+ */
+function migrateReleased(
+  a: DriverAdapter,
+  p: ProfileName,
+  release: NonNullable<DriverAdapter['release']>,
+): string[] {
+  const r = rig(a, p, RELEASE_PAGES);
+  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
+  const { done, released, out } = isolateAndRelease(r, release);
+  const kept = done.filter((q) => !released.has(q));
+  const data = new Map(kept.map((q) => [q, pageData(r.m, q)]));
+  vmSteps(out, () => {
+    const { rc, dsts, dstOf } = migrateList(r, MIGRATE_MODE.SYNC, true);
+    // v6.0+ migrate a page its owner released at once (the refcount==1 shortcut, the move
+    // step's !PageMovable branch, or v6.17's fake success: §3.4, §4.1, §4.3); v4.8 may
+    // fail it, when its owner frees it only once it is put back (zsmalloc: §0.2, §7.5).
+    const mayFail = p === 'v4.8' ? done.filter((q) => released.has(q)).length : 0;
+    if (rc < 0 || rc > mayFail)
+      out.push(
+        `migrate_pages returned ${rc}${mayFail ? `; only the ${mayFail} released pages may fail in v4.8` : ', expected 0: the VM migrates a released page without the driver'}`,
+      );
+    if (rc !== 0) putbackAll(r);
+    // Let any deferred free the driver queued (v4.8 zsmalloc's work item) run.
+    r.m.sched.runAll();
+    const refcount = r.m.mem.pages.refcount;
+    const moved: number[] = [];
+    const used = new Set<number>();
+    for (const src of kept) {
+      const d = dstOf.get(src);
+      if (refcount[src] !== 0 && !dsts.has(src)) {
+        out.push(`src pfn ${src} (not released) did not migrate: refcount ${refcount[src]}`);
+        continue;
+      }
+      if (d === undefined || refcount[d] === 0) {
+        out.push(`src pfn ${src} (not released) was let go, but its target is not alive`);
+        continue;
+      }
+      used.add(d);
+      if (!pageData(r.m, d).equals(data.get(src) as Buffer))
+        out.push(`dst pfn ${d}: contents differ from src pfn ${src}`);
+      else if (refcount[d] !== refs.get(src))
+        out.push(
+          `dst pfn ${d}: refcount ${refcount[d]}; src pfn ${src} had ${refs.get(src)} before isolation`,
+        );
+      else moved.push(d);
+    }
+    // A released page's target goes unused: the VM's last put frees it (§0.2).
+    for (const d of dsts)
+      if (!used.has(d) && !released.has(d) && !freeInBuddy(r.m, d))
+        out.push(`target pfn ${d}: refcount ${refcount[d]} but unused; it must be free again`);
+    out.push(
+      ...releasedNotFree(r, released, 'the migration', dsts),
+      ...isolatableAgain(r, moved, 'migration'),
+    );
+  });
+  return report(r.m, out);
+}
+
+/**
+ * (b) Puts back a list part of which the owner released: the released pages end in the
+ * buddy allocator, the others are the driver's again with their references (S19, S21).
+ */
+function putbackReleased(
+  a: DriverAdapter,
+  p: ProfileName,
+  release: NonNullable<DriverAdapter['release']>,
+): string[] {
+  const r = rig(a, p, RELEASE_PAGES);
+  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
+  const { done, released, out } = isolateAndRelease(r, release);
+  const kept = done.filter((q) => !released.has(q));
+  vmSteps(out, () => {
+    putbackAll(r);
+    // Let any deferred free the driver queued (v4.8 zsmalloc's work item) run.
+    r.m.sched.runAll();
+    out.push(
+      ...releasedNotFree(r, released, 'putback'),
+      ...refsChanged(
+        r,
+        kept,
+        kept.map((q) => refs.get(q) as number),
+        'putback',
+      ),
+      ...stillIsolated(r, kept, 'putback'),
+      ...isolatableAgain(r, kept, 'putback'),
+    );
+  });
+  return report(r.m, out);
+}
+
+export const releaseIsolated: Check = (a, p) => {
+  const release = a.release;
+  if (!release) throw new Error(`${a.name}: the adapter has no release hook`);
+  return [
+    ...migrateReleased(a, p, release).map((x) => `migration: ${x}`),
+    ...putbackReleased(a, p, release).map((x) => `putback: ${x}`),
+  ];
+};
