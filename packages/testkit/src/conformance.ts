@@ -1,7 +1,8 @@
 /**
  * The movable_ops driver conformance suite: the contract of spec §2 (isolate, migrate,
- * put back, the references and flags each leaves) as executable checks, per profile,
- * independent of any test runner.
+ * put back, the references and flags each leaves) and, for an adapter with a release hook,
+ * the owner-release rules of §4, as executable checks per profile, independent of any test
+ * runner.
  * @module
  */
 
