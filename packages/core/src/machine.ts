@@ -154,8 +154,7 @@ export class Machine {
   readonly config: ResolvedMachineConfig;
   /** The protocol profile. */
   readonly profile: Profile;
-  /** vm.min_free_kbytes in force. */
-  minFreeKbytes: number;
+  private minFreeKb: number;
   /** Invariant checkers contributed by plugins, by name. */
   readonly invariantCheckers = new Map<string, InvariantChecker>();
 
@@ -175,8 +174,22 @@ export class Machine {
       onWarning: (kind, text) => this.mem.warn(kind, text),
     });
     initZones(this.mem, config.spans);
-    this.minFreeKbytes = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);
-    setupWatermarks(this.mem, this.minFreeKbytes);
+    this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);
+    setupWatermarks(this.mem, this.minFreeKb);
+  }
+
+  /**
+   * vm.min_free_kbytes in force. Setting it is writing the sysctl: every zone's watermarks
+   * and lowmem reserves are computed again (min_free_kbytes_sysctl_handler() →
+   * setup_per_zone_wmarks()); a negative or non-integer value is a MopsError.
+   */
+  get minFreeKbytes(): number {
+    return this.minFreeKb;
+  }
+
+  set minFreeKbytes(kbytes: number) {
+    setupWatermarks(this.mem, kbytes);
+    this.minFreeKb = kbytes;
   }
 
   /** Number of page frames. */

@@ -65,6 +65,33 @@ describe('createMachine config validation', () => {
   });
 });
 
+describe('vm.min_free_kbytes', () => {
+  it('writing machine.minFreeKbytes recomputes the watermarks, as the sysctl does', () => {
+    const m = createMachine({ memory: '256M', zones: 'normal-only' });
+    const z = m.mem.node.zones[ZONE.NORMAL];
+    const before = [...z.watermark];
+    m.minFreeKbytes = 4 * m.minFreeKbytes;
+    expect(z.watermark[0]).toBeGreaterThan(3 * before[0]);
+    m.minFreeKbytes = 0;
+    expect(z.watermark[0]).toBe(0);
+    expect(m.minFreeKbytes).toBe(0);
+  });
+
+  it.each([-1, 1.5, 2 ** 31])('%s is a MopsError and changes nothing', (bad) => {
+    const m = createMachine({ memory: '64M' });
+    const mfk = m.minFreeKbytes;
+    const wm = m.mem.node.zones.map((z) => [...z.watermark]);
+    const e = codeOf(() => {
+      m.minFreeKbytes = bad;
+    });
+    expect(e.code).toBe('E_RANGE');
+    expect(e.message).toContain('0..2147483647');
+    expect(m.minFreeKbytes).toBe(mfk);
+    expect(m.mem.node.zones.map((z) => [...z.watermark])).toEqual(wm);
+    expect(checkInvariants(m).violations).toEqual([]);
+  });
+});
+
 describe('the machine model', () => {
   it('lays out x86-64 zones: DMA from pfn 1 to 16 MiB, DMA32 to 4 GiB, Normal above', () => {
     const m = createMachine({ memory: '8G', contents: false });

@@ -81,10 +81,11 @@ export function defaultMinFreeKbytes(mem: Memory): number {
  * setup_per_zone_wmarks() and setup_per_zone_lowmem_reserve() for `minFreeKbytes`.
  */
 export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
-  if (!Number.isInteger(minFreeKbytes) || minFreeKbytes < 0)
+  // The sysctl is an int with a lower bound of 0 (proc_dointvec_minmax).
+  if (!Number.isInteger(minFreeKbytes) || minFreeKbytes < 0 || minFreeKbytes > 0x7fffffff)
     throw new MopsError(
       'E_RANGE',
-      `minFreeKbytes must be a non-negative integer, got ${minFreeKbytes}`,
+      `minFreeKbytes must be an integer 0..2147483647, got ${minFreeKbytes}`,
       'minFreeKbytes',
     );
   const zones = mem.node.zones;

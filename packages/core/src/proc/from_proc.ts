@@ -363,7 +363,6 @@ export function machineFromProc(
     options.minFreeKbytes ??
     (zi ? minFreeFromZoneinfo(mem, zi) : undefined) ??
     defaultMinFreeKbytes(mem);
-  setupWatermarks(mem, mfk);
   machine.minFreeKbytes = mfk;
   if (zi)
     for (const plan of plans) {
@@ -380,8 +379,22 @@ const OLDER_NAME: Readonly<Record<string, string>> = Object.fromEntries(
 );
 
 /**
+ * The sum over zoneinfo's zones of a zone stat item mops keeps per node (4.8 printed
+ * nr_slab_reclaimable, nr_kernel_stack, … per zone); undefined when no zone prints it.
+ */
+function zoneSum(zi: ParsedZoneinfo | undefined, name: string): number | undefined {
+  let sum: number | undefined;
+  for (const info of zi?.zones.values() ?? []) {
+    const v = info.stats.get(name);
+    if (v !== undefined) sum = (sum ?? 0) + v;
+  }
+  return sum;
+}
+
+/**
  * Copies vmstat's events and node stats and zoneinfo's zone stats into the machine; a
- * counter under the name an older release printed is read as the counter it became.
+ * counter under the name an older release printed is read as the counter it became, and a
+ * node counter that zoneinfo prints per zone (4.8) as the sum of its zones.
  */
 function importCounters(
   mem: Memory,
@@ -389,11 +402,10 @@ function importCounters(
   vm: Map<string, number> | undefined,
 ): void {
   const node = vm ?? zi?.nodeStats;
-  if (node)
-    NODE_STAT_ITEMS.forEach((name, i) => {
-      const v = node.get(name) ?? node.get(OLDER_NAME[name]);
-      if (v !== undefined) mem.vmstat.node[i] = v;
-    });
+  NODE_STAT_ITEMS.forEach((name, i) => {
+    const v = node?.get(name) ?? node?.get(OLDER_NAME[name]) ?? zoneSum(zi, name);
+    if (v !== undefined) mem.vmstat.node[i] = v;
+  });
   if (vm)
     VM_EVENT_ITEMS.forEach((name, i) => {
       const v = vm.get(name);

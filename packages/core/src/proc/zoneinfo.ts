@@ -1,14 +1,17 @@
 /**
- * `/proc/zoneinfo` (mm/vmstat.c zoneinfo_show_print()).
+ * `/proc/zoneinfo` (mm/vmstat.c zoneinfo_show_print()) in each release's layout.
  * @module
  */
 
 import type { Machine } from '../machine.js';
+import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import { WMARK } from '../memory/zone.js';
-import { NODE_STAT_ITEMS, ZONE_STAT_ITEMS } from '../vmstat/items.js';
+import { VMSTAT_ALIASES, VMSTAT_NAMES, VMSTAT_UNMODELLED } from '../vmstat/releases.js';
+import { NS, ZS } from '../vmstat/vmstat.js';
 import { ls, rs, ul } from './format.js';
 import { zoneStatValue } from './vmstat.js';
+import { ZONEINFO_LAYOUTS, type ZoneinfoLayout } from './zoneinfo_releases.js';
 
 /** CPUs the pagesets are shown for (mops reports a two-CPU machine). */
 export const ZONEINFO_CPUS = 2;
@@ -32,6 +35,15 @@ export interface PagesetParams {
   readonly statThreshold: number;
 }
 
+/** zone_batchsize(): a quarter of managed / 1024 capped at `maxBytes`, then 2^n - 1. */
+function zoneBatchsize(managed: number, maxBytes: number): number {
+  let batch = Math.min(managed >> 10, maxBytes / 4096);
+  batch = Math.floor(batch / 4);
+  if (batch < 1) batch = 1;
+  const b = batch + Math.floor(batch / 2);
+  return Math.max(1, 2 ** (fls(b) - 1) - 1);
+}
+
 /**
  * zone_batchsize(), zone_highsize() and calculate_normal_threshold() for `zone` on a
  * machine with `cpus` CPUs in the node.
@@ -39,81 +51,137 @@ export interface PagesetParams {
  */
 export function pagesetParams(zone: Zone, cpus = ZONEINFO_CPUS): PagesetParams {
   const managed = zone.managedPages;
-  let batch = Math.min(managed >> 10, (1024 * 1024) / 4096);
-  batch = Math.floor(batch / 4);
-  if (batch < 1) batch = 1;
-  const b = batch + Math.floor(batch / 2);
-  batch = 2 ** (fls(b) - 1) - 1;
-  batch = Math.max(1, batch);
+  const batch = zoneBatchsize(managed, 1024 * 1024);
   const highsize = (total: number) => Math.max(Math.floor(total / cpus), batch << 2);
   const highMin = highsize(zone.watermark[WMARK.LOW]);
   const highMax = highsize(Math.floor(managed / MIN_PERCPU_PAGELIST_HIGH_FRACTION));
-  const mem = managed >> (27 - 12);
-  const statThreshold = Math.min(125, 2 * fls(cpus) * (1 + fls(mem)));
-  return { batch, highMin, highMax, statThreshold };
+  return { batch, highMin, highMax, statThreshold: statThreshold(zone, cpus) };
+}
+
+/** calculate_normal_threshold(): 2 × fls(cpus) × (1 + fls(managed / 128 MiB)), at most 125. */
+function statThreshold(zone: Zone, cpus: number): number {
+  const mem = zone.managedPages >> (27 - 12);
+  return Math.min(125, 2 * fls(cpus) * (1 + fls(mem)));
 }
 
 /**
- * /proc/zoneinfo: every zone slot of node 0. A populated zone gets the full block (the node
- * stats under the first populated zone; free pages, watermarks with the boost included,
- * sizes, the lowmem protection, the zone stat items, the pagesets of
- * {@link ZONEINFO_CPUS} CPUs, `node_unreclaimable` and `start_pfn`); an unpopulated zone
- * stops after `protection`.
+ * The pageset lines of one CPU in `layout`. mops has no per-CPU page lists, so `count` is
+ * 0. 6.7+: `high` is 0 (per_cpu_pages_init() zeroes the pageset and pageset_update() sets
+ * only `batch`, `high_min` and `high_max`; `high` first moves when a page is freed to the
+ * per-CPU list, which never happens in mops). Before 6.7 pageset_update() sets `high`
+ * itself: zone_highsize() (the low watermark split over the CPUs, 5.14+), or 6 × batch
+ * with the 512 KiB batch cap of 4.8 (pageset_set_batch()).
+ */
+function pagesetLines(zone: Zone, cpu: number, layout: ZoneinfoLayout): string {
+  const p = pagesetParams(zone);
+  if (layout.pagesets === 'high_min_max')
+    return (
+      `\n    cpu: ${cpu}` +
+      `\n              count:    0` +
+      `\n              high:     0` +
+      `\n              batch:    ${p.batch}` +
+      `\n              high_min: ${p.highMin}` +
+      `\n              high_max: ${p.highMax}`
+    );
+  let batch = p.batch;
+  let high = p.highMin;
+  if (layout.pcp === 'v4.8') {
+    batch = zoneBatchsize(zone.managedPages, 512 * 1024);
+    high = 6 * batch;
+  }
+  return (
+    `\n    cpu: ${cpu}` +
+    `\n              count: 0` +
+    `\n              high:  ${high}` +
+    `\n              batch: ${batch}`
+  );
+}
+
+/**
+ * The value of a stat item `name` (a release's name) for `zone`, or for the node when
+ * `zone` is undefined. A zone item mops keeps per node (4.8's nr_slab_reclaimable,
+ * nr_kernel_stack, …) is shown whole in `home` (the highest populated zone, where kernel
+ * allocations are served first) and as 0 in the others, so the zones add up to the node's
+ * count as /proc/vmstat prints it. Items mops keeps no counter for are 0.
+ */
+function statValue(mem: Memory, name: string, zone?: Zone, home?: Zone): number {
+  const key = VMSTAT_ALIASES[name] ?? name;
+  if (zone && ZS[key] !== undefined) return zoneStatValue(zone, ZS[key]);
+  if (NS[key] !== undefined) return zone && zone !== home ? 0 : mem.vmstat.node[NS[key]];
+  if (VMSTAT_UNMODELLED.has(key)) return 0;
+  throw new Error(`zoneinfo: no counter for '${name}'`);
+}
+
+/**
+ * /proc/zoneinfo in the layout of the profile's release (see zoneinfo_releases.ts): every
+ * zone slot of node 0 (4.8: only the populated ones). A populated zone gets the full block:
+ * the node stats under the first populated zone (the release's node items), free pages,
+ * the watermarks with the boost included, sizes, the lowmem protection and the release's
+ * zone stat items (4.8: stats before `protection`), the pagesets of {@link ZONEINFO_CPUS}
+ * CPUs with the stat threshold, `node_unreclaimable` and `start_pfn` (4.8: and
+ * `node_inactive_ratio`). An unpopulated zone stops after `protection` (6.x; 4.8 leaves it
+ * out). The v6.17 layout is that of the 6.18 sample less the two per-node items 6.18 added
+ * (`pgpromote_candidate_nrl`, `nr_kernel_file_pages`). The v6.0 layout is taken to be
+ * v6.3's: it was not read from a 6.0 mm/vmstat.c (see zoneinfo_releases.ts).
  *
- * The pagesets have the 6.7+ layout (`high_min`, `high_max`). mops has no per-CPU page
- * lists, so each pageset's `count` is 0 and `high` is 0: per_cpu_pages_init() zeroes the
- * pageset and pageset_update() sets only `batch`, `high_min` and `high_max`; `high` first
- * moves when a page is freed to the per-CPU list (nr_pcp_high() clamps it into
- * [high_min, high_max]), which never happens in mops. `batch`, `high_min`, `high_max` and
- * the stat threshold are computed from the zone's size as the kernel does (see
- * {@link pagesetParams}).
- * `node_unreclaimable` is 0 (mops has no reclaim); `cma` (zone_cma_pages()) is 0:
+ * `batch`, `high` (before 6.7), `high_min`, `high_max` and the stat threshold are computed
+ * from the zone's size as the kernel does (see {@link pagesetParams}); `count` is 0 and,
+ * 6.7+, so is `high` (see pagesetLines()). Values mops does not model print as on a
+ * machine without them: `node_unreclaimable`, `node_scanned` (4.8) and
+ * `node_inactive_ratio` (4.8) are 0, mops having no reclaim; `cma` (zone_cma_pages()) is 0:
  * mops has no CMA.
  * @see mm/vmstat.c zoneinfo_show_print()
  */
 export function zoneinfo(machine: Machine): string {
   const mem = machine.mem;
+  const release = machine.profile.vmstatNames;
+  const layout = ZONEINFO_LAYOUTS[release];
+  const names = VMSTAT_NAMES[release];
+  const zoneItems = [...names.zone, ...names.numa];
   const zones = mem.node.zones;
   const first = zones.find((z) => z.populated);
+  const home = zones.findLast((z) => z.populated);
+  const zoneStats = (z: Zone) => {
+    let s = '';
+    for (const name of zoneItems)
+      s += `\n      ${ls(name, 12)} ${ul(statValue(mem, name, z, home))}`;
+    return s;
+  };
   let out = '';
   for (const z of zones) {
+    if (!z.populated && layout.unpopulated === 'hidden') continue;
     out += `Node ${z.nid}, zone ${rs(z.name, 8)}`;
     if (z === first) {
       out += '\n  per-node stats';
-      for (let i = 0; i < NODE_STAT_ITEMS.length; i++)
-        out += `\n      ${ls(NODE_STAT_ITEMS[i], 12)} ${ul(mem.vmstat.node[i])}`;
+      for (const name of names.node) out += `\n      ${ls(name, 12)} ${ul(statValue(mem, name))}`;
     }
+    out += `\n  pages free     ${ul(z.nrFreePages)}`;
+    if (layout.boost) out += `\n        boost    ${ul(z.watermarkBoost)}`;
     out +=
-      `\n  pages free     ${ul(z.nrFreePages)}` +
-      `\n        boost    ${ul(z.watermarkBoost)}` +
       `\n        min      ${ul(z.wmarkPages(WMARK.MIN))}` +
       `\n        low      ${ul(z.wmarkPages(WMARK.LOW))}` +
-      `\n        high     ${ul(z.wmarkPages(WMARK.HIGH))}` +
-      `\n        promo    ${ul(z.wmarkPages(WMARK.PROMO))}` +
+      `\n        high     ${ul(z.wmarkPages(WMARK.HIGH))}`;
+    if (layout.nodeScanned) out += '\n   node_scanned  0';
+    if (layout.promo) out += `\n        promo    ${ul(z.wmarkPages(WMARK.PROMO))}`;
+    out +=
       `\n        spanned  ${ul(z.spannedPages)}` +
       `\n        present  ${ul(z.presentPages)}` +
-      `\n        managed  ${ul(z.managedPages)}` +
-      `\n        cma      0` +
-      `\n        protection: (${z.lowmemReserve.map((v) => String(Math.trunc(v))).join(', ')})`;
+      `\n        managed  ${ul(z.managedPages)}`;
+    if (layout.cma) out += '\n        cma      0';
+    if (layout.zoneStats === 'after_sizes') out += zoneStats(z);
+    out += `\n        protection: (${z.lowmemReserve.map((v) => String(Math.trunc(v))).join(', ')})`;
     if (!z.populated) {
       out += '\n';
       continue;
     }
-    for (let i = 0; i < ZONE_STAT_ITEMS.length; i++)
-      out += `\n      ${ls(ZONE_STAT_ITEMS[i], 12)} ${ul(zoneStatValue(z, i))}`;
+    if (layout.zoneStats === 'after_protection') out += zoneStats(z);
     out += '\n  pagesets';
-    const p = pagesetParams(z);
-    for (let cpu = 0; cpu < ZONEINFO_CPUS; cpu++) {
-      out +=
-        `\n    cpu: ${cpu}` +
-        `\n              count:    0` +
-        `\n              high:     0` +
-        `\n              batch:    ${p.batch}` +
-        `\n              high_min: ${p.highMin}` +
-        `\n              high_max: ${p.highMax}` +
-        `\n  vm stats threshold: ${p.statThreshold}`;
-    }
-    out += `\n  node_unreclaimable:  0\n  start_pfn:           ${ul(z.zoneStartPfn)}\n`;
+    const threshold = statThreshold(z, ZONEINFO_CPUS);
+    for (let cpu = 0; cpu < ZONEINFO_CPUS; cpu++)
+      out += `${pagesetLines(z, cpu, layout)}\n  vm stats threshold: ${threshold}`;
+    out += `\n  node_unreclaimable:  0\n  start_pfn:           ${ul(z.zoneStartPfn)}`;
+    if (layout.nodeInactiveRatio) out += '\n  node_inactive_ratio: 0';
+    out += '\n';
   }
   return out;
 }
