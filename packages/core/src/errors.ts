@@ -43,6 +43,7 @@ export type MopsErrorCode =
 export class MopsError extends Error {
   override readonly name = 'MopsError';
   constructor(
+    /** The stable code (see {@link MopsErrorCode}). */
     readonly code: MopsErrorCode,
     message: string,
     /** The offending field or option, when there is one. */
@@ -55,7 +56,10 @@ export class MopsError extends Error {
 /**
  * A broken kernel invariant: where the kernel would hit VM_BUG_ON / BUG. Carries a
  * dump_page-style text of the page involved, when there is one. The machine that raised it
- * is halted: every later call on it raises `MopsError('E_HALTED')`.
+ * is halted: running kernel code on it again (`Machine.run`, `compactMemory`, the
+ * workloads) or allocating and freeing through the machine (`Machine.allocPages`,
+ * `putPage`, `freePages`) raises `MopsError('E_HALTED')`. Reading its state (/proc views,
+ * `checkInvariants`, the page arrays) still works, to see what the BUG left behind.
  */
 export class MmBug extends Error {
   override readonly name = 'MmBug';

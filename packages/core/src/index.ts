@@ -1,7 +1,7 @@
 /**
  * `@mops/core`: the emulated mm — physical memory as struct-of-arrays pages, the buddy
  * allocator, page primitives, tasks and locks, counters and tracepoints.
- * @module
+ * @module @mops/core
  */
 
 import 'reflect-metadata';

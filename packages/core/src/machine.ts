@@ -159,6 +159,10 @@ export class Machine {
   readonly invariantCheckers = new Map<string, InvariantChecker>();
 
   constructor(
+    /**
+     * The machine's own child of the tsyringe container: plugins register their services
+     * here and users resolve them from it (`m.container.resolve(ZS_POOL)`).
+     */
     readonly container: DependencyContainer,
     config: ResolvedMachineConfig,
     minFreeKbytes: number | undefined,

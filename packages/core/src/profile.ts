@@ -33,13 +33,13 @@ export interface Profile {
   readonly freeResetsMapping: 'tag' | 'anon';
   /** free_pages_prepare resets any page type (v6.17); older releases call a typed page bad. */
   readonly freeClearsPageType: boolean;
-  /** PG_slab at free makes a bad page (≤ v6.3; slab became a page type later). */
   /**
    * Free-time flag rules besides PG_slab: `'v4.8'` (PG_swapcache also makes a bad page),
    * `'6.x'`, `'v6.17'` (PG_mlocked is cleared and counted in unevictable_pgs_cleared
    * instead of making a bad page).
    */
   readonly freeFlagRules: 'v4.8' | '6.x' | 'v6.17';
+  /** PG_slab at free makes a bad page (≤ v6.3; slab became a page type later). */
   readonly slabFlagIsBad: boolean;
   /**
    * __rmqueue_fallback style (compaction-by-profile T16): `'v4.8'` largest order first, steal

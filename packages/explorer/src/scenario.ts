@@ -16,8 +16,9 @@ export interface ScenarioContext {
 }
 
 /**
- * One prepared run of a scenario: a machine whose scheduler already holds the racing tasks
- * (spawned, not started). The explorer steps those tasks and checks the oracles.
+ * One prepared run of a scenario: a machine and the racing tasks, either already spawned on
+ * its scheduler by `setup` (not started), or spawned by {@link start}. The explorer steps
+ * those tasks and checks the oracles.
  */
 export interface ScenarioInstance {
   /** The machine the tasks run on. */
@@ -66,7 +67,10 @@ export interface Scenario {
    * PCT's priorities produce and random choice almost never does.
    */
   readonly strategy?: 'random' | 'pct';
-  /** Builds a fresh machine with the racing tasks spawned. Must be deterministic. */
+  /**
+   * Builds a fresh machine and its instance. Spawns the racing tasks itself unless the
+   * instance has a `start`, which then spawns them. Must be deterministic.
+   */
   setup(ctx: ScenarioContext): ScenarioInstance;
 }
 

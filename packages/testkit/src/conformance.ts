@@ -14,7 +14,7 @@ export type { DriverAdapter } from './rig.js';
 
 /** One rule's outcome. */
 export interface RuleResult {
-  /** Short rule id, e.g. `isolate-locked`. */
+  /** Short rule id, e.g. `migrate` (see {@link CONFORMANCE_RULES}). */
   readonly id: string;
   /** What the rule requires. */
   readonly rule: string;

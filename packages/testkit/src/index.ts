@@ -1,7 +1,7 @@
 /**
  * `@mops/testkit`: the movable_ops driver conformance suite (runner-independent, and as
  * vitest tests) for plugin authors.
- * @module
+ * @module @mops/testkit
  */
 
 export * from './conformance.js';

@@ -5,6 +5,9 @@
  * (spec §7, §4.1, §4.3).
  *
  * ```ts
+ * import { createMachine, installPlugin } from '@mops/core';
+ * import { plugin as zsmallocPlugin, ZS_POOL, type ZsPool } from '@mops/zsmalloc';
+ *
  * const m = createMachine({ memory: '64M', profile: 'v6.3', contents: true });
  * installPlugin(m, zsmallocPlugin);
  * const pool = m.container.resolve<ZsPool>(ZS_POOL);

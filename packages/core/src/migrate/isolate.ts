@@ -98,9 +98,12 @@ function noOps(mem: Memory, page: number, mistakes: IsolateMistakes | undefined)
       `BUG: kernel NULL pointer dereference (${mem.profile.movableMarker === 'address_space' ? 'page->mapping->a_ops->isolate_page' : 'movable_ops->isolate_page'})`,
       page,
     );
+  const pfn = `pfn 0x${page.toString(16)}`;
   mem.warnOnce(
     'isolate_movable_ops_page:no_ops',
-    `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${page.toString(16)}`,
+    mem.profile.movableMarker === 'address_space'
+      ? `WARNING: isolate_movable_page: ${pfn} is PageMovable but its address_space lacks migratepage or putback_page; not isolated (4.8 would isolate it and oops on the missing callback)`
+      : `WARNING: isolate_movable_ops_page: no movable_ops for ${pfn}`,
     page,
   );
 }

@@ -416,9 +416,11 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
 
 /**
  * migrate_pages(from, get_new_folio, put_new_folio, mode, reason): migrate every isolated
- * movable page on `from`. Pages that did not migrate are left on `from` (the caller calls
- * putback_movable_pages iff `rc` is non-zero). Counts pgmigrate_success / pgmigrate_fail
- * and fires mm_migrate_pages_start / mm_migrate_pages.
+ * movable page on `from`. Pages that did not migrate are left on `from` for the caller's
+ * putback_movable_pages (called iff `rc` is non-zero) — except in v4.8, where a page that
+ * failed for good is put back here, at once (`Profile.putbackPermanentInside`), and only
+ * pages still failing with -EAGAIN stay on `from`. Counts pgmigrate_success /
+ * pgmigrate_fail and fires mm_migrate_pages_start / mm_migrate_pages.
  */
 export function* migratePages(
   k: Kctx,

@@ -117,7 +117,9 @@ export function definedOps(ops: MovableOperations): DefinedOps {
 
 /**
  * Makes a v4.8 address_space whose a_ops are the (defined) callbacks. `a_ops` may also be
- * partial, as the kernel allows; such a mapping is not PageMovable.
+ * partial, as the kernel allows: the mapping is PageMovable when it has `isolatePage` (what
+ * 4.8's PageMovable() checks), but without all three callbacks the VM finds no ops to call
+ * and isolation fails with a warning.
  */
 export function makeAddressSpace(name: string, a_ops: Partial<MovableOperations>): AddressSpace {
   return { name, a_ops };

@@ -457,12 +457,6 @@ export class Scheduler {
 }
 
 /**
- * `might_sleep()`: warn (`'sleep_in_atomic'`) when the current task holds a spinlock. Call
- * it before any operation that may sleep, contended or not, as the kernel does under
- * CONFIG_DEBUG_ATOMIC_SLEEP.
- * @see kernel/sched/core.c __might_sleep()
- */
-/**
  * fatal_signal_pending(current): whether the running task has a SIGKILL pending (false
  * outside tasks).
  * @see include/linux/sched/signal.h fatal_signal_pending()
@@ -471,6 +465,12 @@ export function fatalSignalPending(sched: Scheduler): boolean {
   return sched.current?.sigkill === true;
 }
 
+/**
+ * `might_sleep()`: warn (`'sleep_in_atomic'`) when the current task holds a spinlock. Call
+ * it before any operation that may sleep, contended or not, as the kernel does under
+ * CONFIG_DEBUG_ATOMIC_SLEEP.
+ * @see kernel/sched/core.c __might_sleep()
+ */
 export function mightSleep(sched: Scheduler, what: string): void {
   const t = sched.current;
   if (t !== undefined && t.atomicDepth > 0) sched.sleepInAtomic(t, what);

@@ -30,6 +30,10 @@ export interface SchedPoint {
  */
 export interface BlockPoint extends SchedPoint {
   readonly op: 'block';
+  /**
+   * What the task sleeps on: the key a later `wake(key)` names (a lock's, a page's
+   * `pageWaitKey`, a wait queue's).
+   */
   readonly key: WaitKey;
   /** Human-readable description of what the task waits for, e.g. `'lock_page pfn 0x12'`. */
   readonly what: string;

@@ -22,17 +22,19 @@ import {
   MopsError,
   type MovableOperations,
   makeAddressSpace,
+  PageMovable,
   PG,
   PGTY,
   PROFILE_NAMES,
   putPage,
+  SetPageMovableOps,
   setMovableOps,
   splitFolio,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
-import { expectInvariants } from '../helpers.js';
+import { expectInvariants, smallMachine } from '../helpers.js';
 import { isolate, onList, rig } from './harness.js';
 
 const OK = { 'v4.8': true, 'v6.0': 0, 'v6.3': true, 'v6.17': true } as const;
@@ -304,6 +306,34 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
     });
   },
 );
+
+describe('a movable page whose ops cannot be found is not isolated, with a warning', () => {
+  it('v4.8: an address_space with isolatePage alone is PageMovable, but lacks the other callbacks', () => {
+    const m = smallMachine('4M', { profile: 'v4.8' });
+    const ops = { isolatePage: () => true };
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    trylockPage(m.mem, pfn);
+    __SetPageMovable(m.mem, pfn, makeAddressSpace('partial', ops));
+    expect(PageMovable(m.mem, pfn)).toBe(true);
+    unlockPage(m, pfn);
+    expect(m.run(() => isolateMovablePage(m, pfn, 0))).toBe(false);
+    expect(m.mem.warnings.map((w) => w.text)).toEqual([
+      `WARNING: isolate_movable_page: pfn 0x${pfn.toString(16)} is PageMovable but its address_space lacks migratepage or putback_page; not isolated (4.8 would isolate it and oops on the missing callback)`,
+    ]);
+    expect(m.mem.pages.refcount[pfn]).toBe(1);
+  });
+
+  it('v6.17: a movable_ops page type with no ops registered for it', () => {
+    const m = smallMachine('4M', { profile: 'v6.17' });
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    m.mem.pages.type[pfn] = PGTY.offline << 24;
+    SetPageMovableOps(m.mem, pfn);
+    expect(m.run(() => isolateMovablePage(m, pfn, 0))).toBe(false);
+    expect(m.mem.warnings.map((w) => w.text)).toEqual([
+      `WARNING: isolate_movable_ops_page: no movable_ops for pfn 0x${pfn.toString(16)}`,
+    ]);
+  });
+});
 
 describe('S25: movability is sticky in v6.17', () => {
   it('an owner cannot clear PG_movable_ops or the page type of a published page', () => {
