@@ -176,6 +176,7 @@ export class Machine {
     this.sched = new Scheduler({
       seed: config.seed,
       onWarning: (kind, text) => this.mem.warn(kind, text),
+      readLockRecursive: config.profile.lockdepReadLockRecursive,
     });
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);

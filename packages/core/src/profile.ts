@@ -87,6 +87,16 @@ export interface Profile {
    * `'migration_entry_wait_on_locked'` (5.17 on: queue under the PTE lock, no reference).
    */
   readonly migrationEntryWait: 'wait_on_page_locked' | 'migration_entry_wait_on_locked';
+  /**
+   * Who an unlock of a contended page lock wakes (mm/filemap.c). `'v4.8'`: wake_up_page()
+   * wakes every wait_on_page_locked() sleeper (queued at the head) and the first lock_page()
+   * sleeper (exclusive, queued at the tail); a woken lock_page() retries and may lose to a
+   * newcomer, then queues at the tail again. `'v5.9'` (v6.0 on): folio_wake_bit() walks the
+   * queue in order, waking non-exclusive sleepers up to and including the first exclusive
+   * one; a lock_page() sleeper that lost the lock sysctl_page_lock_unfairness (5) times is
+   * handed it by the unlock instead (WQ_FLAG_CUSTOM).
+   */
+  readonly pageLockWake: 'v4.8' | 'v5.9';
 
   // ---- movable_ops protocol (spec §5.2 and §0.2) ----
 
@@ -204,6 +214,12 @@ export interface Profile {
    * (v4.8: any two but ISOLATE) or `'pcp'` (6.x migratetype_is_mergeable: the per-CPU types).
    */
   readonly mergeableTypes: 'not_isolate' | 'pcp';
+  /**
+   * Lockdep annotates a process-context `read_lock()` of a `rwlock_t` as a recursive read
+   * (v4.8). From 5.10 on (read_lock_is_recursive()) only interrupt-context readers are, so a
+   * recursive `read_lock()` in process context is reported as possible recursive locking.
+   */
+  readonly lockdepReadLockRecursive: boolean;
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }
@@ -222,6 +238,7 @@ const base = {
   pageCacheGet: 'folio_try_get_rcu',
   migrateMappingPrecheck: false,
   migrationEntryWait: 'migration_entry_wait_on_locked',
+  pageLockWake: 'v5.9',
   movableMarker: 'mops',
   isolateReturnsInt: false,
   slabGuard: false,
@@ -251,6 +268,7 @@ const base = {
   minFreeKbytesMax: 262144,
   allocNofragment: true,
   mergeableTypes: 'pcp',
+  lockdepReadLockRecursive: false,
   compaction: {
     freeStore: 'split_list',
     countSkippedAsScanned: false,
@@ -303,6 +321,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     pageCacheGet: 'page_cache_get_speculative',
     migrateMappingPrecheck: true,
     migrationEntryWait: 'wait_on_page_locked',
+    pageLockWake: 'v4.8',
     movableMarker: 'address_space',
     allocBeforeShortcut: true,
     shortcutLocks: true,
@@ -321,6 +340,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     minFreeKbytesMax: 65536,
     allocNofragment: false,
     mergeableTypes: 'not_isolate',
+    lockdepReadLockRecursive: true,
     compaction: {
       ...base.compaction,
       setsSkipWhenIgnoring: false,

@@ -7,6 +7,7 @@
 import { bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { mightSleep, type Scheduler } from '../sched/scheduler.js';
+import { WQ_CUSTOM, WQ_DONE, WQ_EXCLUSIVE } from '../sched/task.js';
 import type { BlockPoint, KernelGen } from '../sched/types.js';
 import { LOCKED, PG } from './flags.js';
 
@@ -46,27 +47,67 @@ export function PageLocked(mem: Memory, pfn: number): boolean {
 
 /**
  * lock_page() / folio_lock(): take PG_locked, sleeping on the folio's wait queue (with
- * PG_waiters set) while another task holds it.
+ * PG_waiters set) while another task holds it. The sleeper is an exclusive waiter: an unlock
+ * wakes one of them at a time (see {@link unlockPage}); a woken one retries and may lose the
+ * lock to a task that took it first, and then queues again at the tail. Since 5.9
+ * (`pageLockWake: 'v5.9'`) a waiter that lost it {@link PAGE_LOCK_UNFAIRNESS} times is
+ * handed the lock by the next unlock instead.
+ * @see mm/filemap.c __folio_lock(), folio_wait_bit_common(); v4.8: __lock_page(),
+ * kernel/sched/wait.c __wait_on_bit_lock()
  */
 export function* lockPage(k: Kctx, pfn: number): KernelGen {
   const { mem, sched } = k;
   const folio = folioOf(mem, pfn);
   mightSleep(sched, 'lock_page');
+  if (sched.preemptible) yield { op: 'lock_page', pfn: folio };
+  const f = mem.pages.flags[folio];
+  if (!(f & LOCKED)) {
+    mem.pages.flags[folio] = f | LOCKED;
+    return;
+  }
+  yield* lockPageSlow(k, folio);
+}
+
+/**
+ * sysctl_page_lock_unfairness: how many times a lock_page() sleeper may lose the lock to
+ * another task before an unlock hands it over (5.9 on).
+ * @see mm/filemap.c sysctl_page_lock_unfairness
+ */
+export const PAGE_LOCK_UNFAIRNESS = 5;
+
+/** The sleeping part of {@link lockPage}: the folio was locked when it looked. */
+function* lockPageSlow(k: Kctx, folio: number): KernelGen {
+  const { mem, sched } = k;
+  const flags = mem.pages.flags;
+  const handoff = mem.profile.pageLockWake === 'v5.9';
+  const wait: BlockPoint = {
+    op: 'block',
+    key: pageWaitKey(folio),
+    what: `lock_page pfn 0x${folio.toString(16)}`,
+    pfn: folio,
+  };
+  let unfairness = PAGE_LOCK_UNFAIRNESS;
   for (;;) {
-    if (sched.preemptible) yield { op: 'lock_page', pfn: folio };
-    const f = mem.pages.flags[folio];
+    let wqFlags = WQ_EXCLUSIVE;
+    if (handoff && --unfairness < 0) wqFlags |= WQ_CUSTOM;
+    // Under the queue lock: PG_waiters first, then one more test_and_set, then queue.
+    const f = flags[folio] | WAITERS;
     if (!(f & LOCKED)) {
-      mem.pages.flags[folio] = f | LOCKED;
+      flags[folio] = f | LOCKED;
       return;
     }
-    mem.pages.flags[folio] = f | WAITERS;
-    const wait: BlockPoint = {
-      op: 'block',
-      key: pageWaitKey(folio),
-      what: `lock_page pfn 0x${folio.toString(16)}`,
-      pfn: folio,
-    };
+    flags[folio] = f;
+    const me = sched.current;
+    if (me !== undefined) me.nextWaitFlags = wqFlags;
     yield wait;
+    // Woken: the unlock may have taken the lock for us (WQ_FLAG_DONE).
+    if (me !== undefined && me.waitFlags & WQ_DONE) return;
+    if (sched.preemptible) yield { op: 'lock_page', pfn: folio };
+    const g = flags[folio];
+    if (!(g & LOCKED)) {
+      flags[folio] = g | LOCKED;
+      return;
+    }
   }
 }
 
@@ -83,8 +124,17 @@ export function lockPageFast(k: Kctx, pfn: number): boolean {
 }
 
 /**
- * unlock_page() / folio_unlock(): clear PG_locked and wake the sleepers. Unlocking an
- * unlocked page is an MmBug.
+ * unlock_page() / folio_unlock(): clear PG_locked and, when PG_waiters is set, wake the
+ * sleepers as the profile's release does (`pageLockWake`):
+ * - `'v4.8'` (wake_up_page(), __wake_up(wq, TASK_NORMAL, 1, key)): every non-exclusive
+ *   sleeper (wait_on_page_locked(), which 4.8 queues at the head) and the first lock_page()
+ *   sleeper;
+ * - `'v5.9'` (folio_wake_bit(), wake_page_function()): the sleepers in queue order up to and
+ *   including the first lock_page() one, so a non-exclusive sleeper queued behind it sleeps
+ *   on; when that one is a handoff waiter (WQ_FLAG_CUSTOM) the unlock sets PG_locked for it.
+ *
+ * PG_waiters stays set while sleepers remain. Unlocking an unlocked page is an MmBug.
+ * @see mm/filemap.c folio_unlock(), folio_wake_bit(); v4.8: unlock_page(), wake_up_page()
  */
 export function unlockPage(k: Kctx, pfn: number): void {
   const p = k.mem.pages;
@@ -97,8 +147,38 @@ export function unlockPage(k: Kctx, pfn: number): void {
 
 /** {@link unlockPage} of a page that has waiters or is not locked. */
 function unlockPageSlow(k: Kctx, folio: number, f: number): void {
-  const mem = k.mem;
+  const { mem, sched } = k;
   if (!(f & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(folio))', folio);
-  mem.pages.flags[folio] = f & ~(LOCKED | WAITERS);
-  if (f & WAITERS) k.sched.wake(pageWaitKey(folio));
+  const flags = mem.pages.flags;
+  flags[folio] = f & ~LOCKED;
+  if (!(f & WAITERS)) return;
+  const key = pageWaitKey(folio);
+  if (mem.profile.pageLockWake === 'v5.9') {
+    // wake_page_function(): an exclusive sleeper ends the walk; a handoff one gets the lock.
+    sched.wakeUp(key, 1, (t) => {
+      const wf = t.waitFlags;
+      if (wf & WQ_EXCLUSIVE) {
+        const g = flags[folio];
+        if (g & LOCKED) return -1;
+        if (wf & WQ_CUSTOM) {
+          flags[folio] = g | LOCKED;
+          t.waitFlags = wf | WQ_DONE;
+        }
+      }
+      return 1;
+    });
+  } else {
+    // wake_bit_function() with nr_exclusive 1; the non-exclusive sleepers, queued at the
+    // head in 4.8, are all reached before the first exclusive one.
+    let exclusiveWoken = false;
+    sched.wakeUp(key, 0, (t) => {
+      if (flags[folio] & LOCKED) return 0;
+      if (t.waitFlags & WQ_EXCLUSIVE) {
+        if (exclusiveWoken) return 0;
+        exclusiveWoken = true;
+      }
+      return 1;
+    });
+  }
+  if (!sched.hasWaiters(key)) flags[folio] &= ~WAITERS;
 }

@@ -29,6 +29,7 @@ export {
   type SchedWarning,
   type SpawnOptions,
   type Strategy,
+  type WakeFunction,
 } from './scheduler.js';
 export {
   BLOCK_CHECKED,
@@ -41,6 +42,9 @@ export {
   LOCKDEP_TRYLOCK,
   Task,
   type TaskState,
+  WQ_CUSTOM,
+  WQ_DONE,
+  WQ_EXCLUSIVE,
 } from './task.js';
 export {
   type BlockPoint,

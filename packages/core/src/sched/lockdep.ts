@@ -63,13 +63,24 @@ export interface LockdepHost {
  *
  * Locks call {@link validate} before they may wait (as the kernel calls lock_acquire before
  * contending) and {@link acquired} once they own the lock; {@link acquire} does both for
- * primitives that take a lock in one step. The page lock registers as class `'PG_locked'`
- * using its wait key as the instance key, so deadlock reports can name the holder.
+ * primitives that take a lock in one step. The page lock (PG_locked) is not tracked, as in
+ * the kernel, whose lockdep has no map for page locks: lockdep neither orders it against
+ * other locks nor knows who holds one, so a Deadlock report names no holder for a
+ * page-lock wait and says so.
  * @see kernel/locking/lockdep.c
  */
 export class Lockdep {
   /** When false, no validation happens (held locks are still tracked for reports). */
   enabled = true;
+  /**
+   * Whether a process-context `read_lock()` of a `rwlock_t` is a recursive read, which may
+   * nest inside a read hold of the same lock without a report. True before 5.10 (v4.8), when
+   * lockdep annotated every `read_lock()` so; from 5.10 on only interrupt-context readers
+   * are, because a queued rwlock lets only those pass a waiting writer, and a process-context
+   * recursive read is reported as possible recursive locking. mops has no interrupt context.
+   * @see kernel/locking/lockdep.c read_lock_is_recursive()
+   */
+  readonly readLockRecursive: boolean;
   /** Every report so far, in order. */
   readonly reports: LockdepReport[] = [];
   /** class → (class → first chain that created the edge). */
@@ -77,8 +88,16 @@ export class Lockdep {
   /** Report keys already reported (once per class pair / class). */
   private readonly reported = new Set<string>();
 
-  /** @param host the scheduler this graph belongs to. */
-  constructor(private readonly host: LockdepHost) {}
+  /**
+   * @param host the scheduler this graph belongs to.
+   * @param readLockRecursive see {@link Lockdep.readLockRecursive} (default false: 5.10 on).
+   */
+  constructor(
+    private readonly host: LockdepHost,
+    readLockRecursive = false,
+  ) {
+    this.readLockRecursive = readLockRecursive;
+  }
 
   /**
    * Check an acquisition before it may wait: recursion and new dependency edges.
@@ -91,16 +110,14 @@ export class Lockdep {
     const n = task.heldKeys.length;
     if (n === 0 || (flags & LOCKDEP_TRYLOCK) !== 0) return;
     const classes = task.heldClasses;
+    const recursiveRead = (flags & LOCKDEP_RECURSIVE_READ) !== 0;
     for (let i = 0; i < n; i++) {
       const held = classes[i];
-      if (task.heldKeys[i] === key) {
-        const bothRead =
-          (flags & LOCKDEP_RECURSIVE_READ) !== 0 && (task.heldFlags[i] & LOCKDEP_READ) !== 0;
-        if (!bothRead) this.reportRecursive(task, className, key, true, op);
-        continue;
-      }
-      if (held === className) {
-        this.reportRecursive(task, className, key, false, op);
+      const sameInstance = task.heldKeys[i] === key;
+      if (sameInstance || held === className) {
+        // A recursive read inside a read hold of the class is allowed (check_deadlock()).
+        if (!recursiveRead || (task.heldFlags[i] & LOCKDEP_READ) === 0)
+          this.reportRecursive(task, className, key, sameInstance, op);
         continue;
       }
       let out = this.edges.get(held);

@@ -1,6 +1,6 @@
 /**
- * Reader-writer locks for emulated tasks: rwlock_t and rw_semaphore, with writer preference
- * (see locks.ts for how acquisitions, scheduling points and lockdep work).
+ * Reader-writer locks for emulated tasks: rwlock_t (a queued rwlock) and rw_semaphore (see
+ * locks.ts for how acquisitions, scheduling points and lockdep work).
  * @module
  */
 
@@ -33,16 +33,43 @@ export interface RwLockPoints {
   readonly writeUnlock: SchedPoint;
 }
 
+/** One task in a `rwlock_t`'s wait queue (the queued rwlock's `wait_lock` queue). */
+interface RwWaiter {
+  /** The waiting task (undefined outside tasks). */
+  readonly task: Task | undefined;
+  /** Whether it waits to write. */
+  readonly write: boolean;
+}
+
 /**
- * A reader-writer lock (`rwlock_t`; spinning, so holders are in atomic context).
+ * A reader-writer lock (`rwlock_t`; spinning, so holders are in atomic context), or, with
+ * `sleeping`, the {@link RwSemaphore} built on it.
  *
- * Fairness rule (writer preference, as the kernel's queued rwlock gives process-context
- * readers): a writer waits until no reader and no writer holds the lock; a new reader waits
- * while a writer holds the lock **or any writer is waiting**, so a stream of readers cannot
- * starve a writer. For `rwlock_t`, a task that already holds the lock for read may take it
- * again for read without waiting (recursive read, which lockdep accepts for rwlock_t);
- * {@link RwSemaphore} does not allow that. Waiters are all woken on release and re-check.
- * @see kernel/locking/qrwlock.c
+ * `rwlock_t` follows the kernel's queued rwlock (qrwlock). Fast paths: a reader gets in at
+ * once unless a writer holds the lock or the writer at the head of the queue waits for the
+ * readers to drain (`_QW_WMASK`); a writer gets in at once only when the lock word is zero
+ * (no holder, no waiting writer, no queued reader's count). Anyone else joins one FIFO queue,
+ * readers and writers together (`wait_lock`), and only the head of that queue proceeds:
+ * - a reader at the head has already added its count, so a writer's fast path fails from
+ *   then on; it waits only for the write holder to leave, takes its read count and leaves
+ *   the queue, so the next queued reader follows at once;
+ * - a writer at the head takes the lock if the word is zero, else sets `_QW_WAITING` (which
+ *   holds new readers back) and waits for the readers and any write holder to leave.
+ *
+ * So a reader that queued before a writer gets the lock before it. mops has no interrupt
+ * context: every reader is a process-context reader, which never passes a waiting writer,
+ * not even one already holding the lock for read: such a recursive `read_lock()` behind a
+ * waiting writer deadlocks (the reader waits for the writer, the writer for the reader).
+ * Lockdep calls a process-context `read_lock()` recursive only where the profile's release
+ * did (`Lockdep.readLockRecursive`, v4.8); otherwise it reports the first recursive
+ * read whatever the interleaving. Waiters are woken all together (mops wakes every task
+ * on a key) and each checks again whether it is the head and may proceed; one that may not
+ * blocks again.
+ *
+ * The {@link RwSemaphore} keeps mops' simpler rule: a writer waits until nobody holds the
+ * semaphore; a reader waits while a writer holds it or any writer waits, re-checking after
+ * every wake.
+ * @see kernel/locking/qrwlock.c, include/asm-generic/qrwlock.h
  */
 export class RwLock extends Lock {
   /** Number of read holders. */
@@ -51,12 +78,21 @@ export class RwLock extends Lock {
   writeLocked = false;
   /** The write holder (undefined when free or taken outside any task). */
   writer: Task | undefined = undefined;
-  /** Writers waiting for the lock (they hold new readers back). */
+  /** Writers waiting for the lock (queued ones, for `rwlock_t`). */
   writersWaiting = 0;
+  /**
+   * `rwlock_t` only: `_QW_WAITING`, set by the writer at the head of the queue while it
+   * waits for the holders to leave. New readers' fast path fails while it is set.
+   */
+  writerWaitingBit = false;
   /** Scheduling points of this lock. */
   readonly points: RwLockPoints;
   /** Read holders that are tasks (one entry per acquisition). */
   private readonly readerTasks: Task[] = [];
+  /** `rwlock_t`: the wait queue, head first. */
+  private readonly queue: RwWaiter[] = [];
+  /** `rwlock_t`: the reader at the head of the queue has added its count to the lock word. */
+  private headReaderCounted = false;
   private readonly sleeping: boolean;
   private readonly readBlock: BlockPoint;
   private readonly writeBlock: BlockPoint;
@@ -92,33 +128,66 @@ export class RwLock extends Lock {
     this.writeBlock = blockPoint(this.key, `${ops[3]}(${className})`, className);
   }
 
+  /** `rwlock_t`: the tasks queued for the lock, head first (a new array). */
+  get queued(): (Task | undefined)[] {
+    return this.queue.map((w) => w.task);
+  }
+
   /**
    * `read_lock()` / `down_read()`: shared acquisition.
-   * @see kernel/locking/qrwlock.c queued_read_lock_slowpath()
+   * @see include/asm-generic/qrwlock.h queued_read_lock(),
+   *   kernel/locking/qrwlock.c queued_read_lock_slowpath()
    */
   *readLock(): KernelGen {
     const s = this.sched;
     if (s.preemptible) yield this.points.readLock;
     const t = s.current;
-    const flags = this.sleeping ? LOCKDEP_READ : LOCKDEP_READ | LOCKDEP_RECURSIVE_READ;
-    if (t !== undefined) {
-      if (this.sleeping && t.atomicDepth > 0) mightSleep(s, this.readBlock.what);
-      if (t.heldKeys.length !== 0)
-        s.lockdep.validate(t, this.className, this.key, flags, this.ops[0]);
+    if (this.sleeping) {
+      if (t !== undefined) {
+        if (t.atomicDepth > 0) mightSleep(s, this.readBlock.what);
+        if (t.heldKeys.length !== 0)
+          s.lockdep.validate(t, this.className, this.key, LOCKDEP_READ, this.ops[0]);
+      }
+      while (this.writeLocked || this.writersWaiting > 0) {
+        if (t !== undefined) t.blockMode = BLOCK_CHECKED;
+        yield this.readBlock;
+      }
+      this.takeRead(t, LOCKDEP_READ);
+      return;
     }
-    while (this.writeLocked || (this.writersWaiting > 0 && !this.recursiveRead(t))) {
-      if (t !== undefined) t.blockMode = this.sleeping ? BLOCK_CHECKED : BLOCK_SPIN;
+    const flags = s.lockdep.readLockRecursive
+      ? LOCKDEP_READ | LOCKDEP_RECURSIVE_READ
+      : LOCKDEP_READ;
+    if (t !== undefined && t.heldKeys.length !== 0)
+      s.lockdep.validate(t, this.className, this.key, flags, this.ops[0]);
+    if (!this.writeLocked && !this.writerWaitingBit) {
+      this.takeRead(t, flags);
+      return;
+    }
+    // Slow path: queue; at the head, count in and wait for the write holder to leave.
+    const w: RwWaiter = { task: t, write: false };
+    this.queue.push(w);
+    for (;;) {
+      if (this.queue[0] === w) {
+        this.headReaderCounted = true;
+        if (!this.writeLocked) break;
+      }
+      if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.readBlock;
     }
+    this.headReaderCounted = false;
     this.takeRead(t, flags);
+    this.leaveQueue();
   }
 
   /**
-   * `read_trylock()` / `down_read_trylock()`: fails while a writer holds or waits.
+   * `read_trylock()` / `down_read_trylock()`: fails while a writer holds the lock or waits
+   * for it (for `rwlock_t`: while `_QW_WAITING` is set).
    * @see include/asm-generic/qrwlock.h queued_read_trylock()
    */
   readTrylock(): boolean {
-    if (this.writeLocked || this.writersWaiting > 0) return false;
+    if (this.writeLocked || (this.sleeping ? this.writersWaiting > 0 : this.writerWaitingBit))
+      return false;
     this.takeRead(this.sched.current, LOCKDEP_READ | LOCKDEP_TRYLOCK);
     return true;
   }
@@ -154,22 +223,49 @@ export class RwLock extends Lock {
 
   /**
    * `write_lock()` / `down_write()`: exclusive acquisition; waits for readers to drain.
-   * @see kernel/locking/qrwlock.c queued_write_lock_slowpath()
+   * @see include/asm-generic/qrwlock.h queued_write_lock(),
+   *   kernel/locking/qrwlock.c queued_write_lock_slowpath()
    */
   *writeLock(): KernelGen {
     const s = this.sched;
     if (s.preemptible) yield this.points.writeLock;
     const t = s.current;
     this.checkWrite(t);
-    if (this.writeLocked || this.readers > 0) {
-      this.writersWaiting++;
+    if (this.sleeping) {
+      if (this.writeLocked || this.readers > 0) {
+        this.writersWaiting++;
+        while (this.writeLocked || this.readers > 0) {
+          if (t !== undefined) t.blockMode = BLOCK_CHECKED;
+          yield this.writeBlock;
+        }
+        this.writersWaiting--;
+      }
+      this.takeWrite(t, 0);
+      return;
+    }
+    if (this.lockWordZero()) {
+      this.takeWrite(t, 0);
+      return;
+    }
+    // Slow path: queue; at the head, take the lock or set _QW_WAITING and wait for it.
+    const w: RwWaiter = { task: t, write: true };
+    this.queue.push(w);
+    this.writersWaiting++;
+    while (this.queue[0] !== w) {
+      if (t !== undefined) t.blockMode = BLOCK_SPIN;
+      yield this.writeBlock;
+    }
+    if (!this.lockWordZero()) {
+      this.writerWaitingBit = true;
       while (this.writeLocked || this.readers > 0) {
-        if (t !== undefined) t.blockMode = this.sleeping ? BLOCK_CHECKED : BLOCK_SPIN;
+        if (t !== undefined) t.blockMode = BLOCK_SPIN;
         yield this.writeBlock;
       }
-      this.writersWaiting--;
+      this.writerWaitingBit = false;
     }
+    this.writersWaiting--;
     this.takeWrite(t, 0);
+    this.leaveQueue();
   }
 
   /**
@@ -179,7 +275,7 @@ export class RwLock extends Lock {
    */
   writeLockAlone(): boolean {
     const s = this.sched;
-    if (s.preemptible || this.writeLocked || this.readers > 0) return false;
+    if (s.preemptible || !this.lockWordZero()) return false;
     const t = s.current;
     this.checkWrite(t);
     this.takeWrite(t, 0);
@@ -195,11 +291,12 @@ export class RwLock extends Lock {
   }
 
   /**
-   * `write_trylock()` / `down_write_trylock()`: succeeds only when nobody holds the lock.
+   * `write_trylock()` / `down_write_trylock()`: succeeds only when nobody holds the lock
+   * (for `rwlock_t`: when the lock word is zero, so not while a writer waits).
    * @see include/asm-generic/qrwlock.h queued_write_trylock()
    */
   writeTrylock(): boolean {
-    if (this.writeLocked || this.readers > 0) return false;
+    if (!this.lockWordZero()) return false;
     this.takeWrite(this.sched.current, LOCKDEP_TRYLOCK);
     return true;
   }
@@ -228,8 +325,20 @@ export class RwLock extends Lock {
     s.wake(this.key);
   }
 
-  private recursiveRead(t: Task | undefined): boolean {
-    return !this.sleeping && t !== undefined && this.readerTasks.includes(t);
+  /**
+   * Whether the lock word (`cnts`) is zero: no holder and, for `rwlock_t`, no waiting writer
+   * and no queued reader's count. A writer's fast path and `write_trylock()` need it.
+   */
+  private lockWordZero(): boolean {
+    return (
+      !this.writeLocked && this.readers === 0 && !this.writerWaitingBit && !this.headReaderCounted
+    );
+  }
+
+  /** The head of the queue leaves it (releases `wait_lock`): the next waiter is the head. */
+  private leaveQueue(): void {
+    this.queue.shift();
+    if (this.queue.length !== 0) this.sched.wake(this.key);
   }
 
   private takeRead(t: Task | undefined, flags: number): void {
@@ -250,8 +359,9 @@ export class RwLock extends Lock {
 }
 
 /**
- * A reader-writer semaphore: the sleeping form of {@link RwLock}, with the same writer
- * preference. Holders may sleep; a recursive `down_read()` is reported by lockdep (it
+ * A reader-writer semaphore: the sleeping form of {@link RwLock}, with writer preference (a
+ * new reader waits while any writer holds or waits; not the kernel's wait-queue order, which
+ * mops does not model for rw_semaphore). Holders may sleep; a recursive `down_read()` is reported by lockdep (it
  * deadlocks when a writer is waiting in between). The `down_*`/`up_*` names are aliases.
  * @see kernel/locking/rwsem.c
  */

@@ -7,7 +7,7 @@
 import { MmBug, MopsError } from '../errors.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
 import { Prng } from './prng.js';
-import { BLOCK_SLEEP, DONE_POINT, Task } from './task.js';
+import { BLOCK_SLEEP, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
 /**
@@ -26,6 +26,15 @@ export type PickNext = (runnable: readonly Task[], sched: Scheduler) => Task;
  */
 export type Strategy = 'run-to-completion' | 'round-robin' | 'random' | PickNext;
 
+/**
+ * A wake function of {@link Scheduler.wakeUp}, called with each task blocked on the key in
+ * queue order (the kernel's `wait_queue_entry.func`). It returns a positive number to wake
+ * the task (it may first change the task's {@link Task.waitFlags}), 0 to leave it queued and
+ * go on, or a negative number to leave it queued and stop the walk.
+ * @see kernel/sched/wait.c __wake_up_common()
+ */
+export type WakeFunction = (task: Task) => number;
+
 /** Options of a {@link Scheduler}. */
 export interface SchedulerOptions {
   /** Seed of the PRNG behind the `'random'` strategy (default 1). */
@@ -35,6 +44,12 @@ export interface SchedulerOptions {
    * (in the kernel, printed to dmesg). They are also kept in {@link Scheduler.warnings}.
    */
   onWarning?: (kind: string, text: string) => void;
+  /**
+   * Lockdep treats a process-context `read_lock()` as a recursive read (the profile's
+   * `lockdepReadLockRecursive`: v4.8); default false, as from 5.10 on. See
+   * {@link Lockdep.readLockRecursive}.
+   */
+  readLockRecursive?: boolean;
 }
 
 /** Options of {@link Scheduler.spawn}. */
@@ -61,14 +76,18 @@ export interface DeadlockEntry {
   readonly key: WaitKey;
   /** Description of the wait. */
   readonly what: string;
-  /** Tasks holding the lock it waits for (by lockdep's records), if any. */
+  /**
+   * Tasks holding the lock it waits for (by lockdep's records), if any. Always empty for a
+   * page-lock wait: page locks record no owner.
+   */
   readonly holders: readonly Task[];
 }
 
 /**
  * Every live task is blocked: nothing can ever wake them. The text lists each task, what it
  * waits for and who holds that lock, like the kernel's hung-task report with lockdep's
- * "Showing all locks held in the system".
+ * "Showing all locks held in the system". A page lock records no owner (nor does lockdep
+ * track it), so for a page-lock wait the text says that instead of naming a holder.
  * @see kernel/hung_task.c
  */
 export class Deadlock extends MmBug {
@@ -132,7 +151,7 @@ export class Scheduler {
   constructor(options: SchedulerOptions = {}) {
     this.prng = new Prng(options.seed ?? 1);
     this.onWarning = options.onWarning;
-    this.lockdep = new Lockdep(this);
+    this.lockdep = new Lockdep(this, options.readLockRecursive ?? false);
   }
 
   /**
@@ -193,7 +212,7 @@ export class Scheduler {
 
   /**
    * Wake every task blocked on `key` (wake-all: woken tasks re-check their condition and
-   * may block again). Returns how many tasks were woken.
+   * may block again). Returns how many tasks were woken. {@link wakeUp} wakes selectively.
    * @see kernel/sched/wait.c __wake_up(), mm/filemap.c folio_wake_bit()
    */
   wake(key: WaitKey): number {
@@ -208,6 +227,46 @@ export class Scheduler {
       insertById(this.runq, t);
       n++;
     }
+    return n;
+  }
+
+  /**
+   * Wake the tasks blocked on `key` the way __wake_up_common() does: walk them in queue
+   * order (the order they blocked in: every BlockPoint queues at the tail), let `fn` decide
+   * for each (default: wake it), and stop after waking `nrExclusive` tasks parked with
+   * {@link WQ_EXCLUSIVE} in their {@link Task.waitFlags} (0: no limit). Woken tasks leave the
+   * queue; the others keep their places. Returns how many tasks were woken.
+   * @see kernel/sched/wait.c __wake_up_common()
+   */
+  wakeUp(key: WaitKey, nrExclusive: number, fn?: WakeFunction): number {
+    const list = this.waiters.get(key);
+    if (list === undefined) return 0;
+    let n = 0;
+    let kept = 0;
+    let i = 0;
+    let left = nrExclusive;
+    for (; i < list.length; i++) {
+      const t = list[i];
+      if (t.state !== 'blocked' || t.blockedOn?.key !== key) continue;
+      const flags = t.waitFlags;
+      const r = fn === undefined ? 1 : fn(t);
+      if (r < 0) break;
+      if (r === 0) {
+        list[kept++] = t;
+        continue;
+      }
+      t.state = 'runnable';
+      t.blockedOn = undefined;
+      insertById(this.runq, t);
+      n++;
+      if (flags & WQ_EXCLUSIVE && --left === 0) {
+        i++;
+        break;
+      }
+    }
+    while (i < list.length) list[kept++] = list[i++];
+    list.length = kept;
+    if (kept === 0) this.waiters.delete(key);
     return n;
   }
 
@@ -348,19 +407,33 @@ export class Scheduler {
   deadlock(): Deadlock {
     const entries: DeadlockEntry[] = [];
     const lines: string[] = [];
+    let pageWaits = 0;
     for (const t of this.tasks) {
       if (t.state !== 'blocked' || t.blockedOn === undefined) continue;
       const { key, what } = t.blockedOn;
       const holders = this.lockdep.holders(key);
       entries.push({ task: t, key, what, holders });
-      const by = holders.length
-        ? `held by ${holders.map((h) => h.label).join(', ')}`
-        : 'no task holds it or can wake it';
+      let by: string;
+      if (holders.length !== 0) by = `held by ${holders.map((h) => h.label).join(', ')}`;
+      else {
+        const pfn = pageLockPfn(key);
+        if (pfn < 0) by = 'no task holds it or can wake it';
+        else {
+          by = `PG_locked of pfn 0x${pfn.toString(16)}: page locks record no owner`;
+          pageWaits++;
+        }
+      }
       lines.push(
         `INFO: task ${t.label} (cpu ${t.cpu}) blocked on ${what} [${key}], ${by}`,
         ...describeHeldLocks(t)
           .split('\n')
           .map((l) => `  ${l}`),
+      );
+    }
+    if (pageWaits !== 0) {
+      lines.push(
+        'Page locks record no owner and lockdep does not track them: a task holding one does',
+        'not list it among its locks.',
       );
     }
     const names = entries.map((e) => e.task.label).join(', ');
@@ -418,6 +491,8 @@ export class Scheduler {
     else list.push(task);
     const mode = task.blockMode;
     task.blockMode = BLOCK_SLEEP;
+    task.waitFlags = task.nextWaitFlags;
+    task.nextWaitFlags = 0;
     if (task.atomicDepth > 0 && mode === BLOCK_SLEEP) {
       this.sleepInAtomic(task, p.what);
     }
@@ -474,6 +549,16 @@ export function fatalSignalPending(sched: Scheduler): boolean {
 export function mightSleep(sched: Scheduler, what: string): void {
   const t = sched.current;
   if (t !== undefined && t.atomicDepth > 0) sched.sleepInAtomic(t, what);
+}
+
+/**
+ * The folio pfn of a page-lock wait key (`page:<pfn>`, as page/lock.ts's pageWaitKey()
+ * builds it), or -1 for any other key.
+ */
+function pageLockPfn(key: WaitKey): number {
+  if (!key.startsWith('page:')) return -1;
+  const rest = key.slice(5);
+  return /^\d+$/.test(rest) ? Number(rest) : -1;
 }
 
 function insertById(runq: Task[], t: Task): void {

@@ -17,7 +17,8 @@ export const LOCKDEP_READ = 1;
 export const LOCKDEP_TRYLOCK = 2;
 /**
  * Lockdep flag: a read acquisition that may nest inside another read acquisition of the same
- * lock by the same task (rwlock_t readers), so it is not reported as recursion.
+ * lock class by the same task, so it is not reported as recursion (`rwlock_t` readers where
+ * the profile's lockdep calls `read_lock()` recursive: `Lockdep.readLockRecursive`).
  */
 export const LOCKDEP_RECURSIVE_READ = 4;
 
@@ -27,6 +28,25 @@ export const BLOCK_SLEEP = 0;
 export const BLOCK_SPIN = 1;
 /** The next BlockPoint sleeps, but the sleeping lock already ran its might_sleep() check. */
 export const BLOCK_CHECKED = 2;
+
+/**
+ * Wait-queue entry flag: an exclusive waiter (`prepare_to_wait_exclusive()`, a lock taker). A
+ * {@link Scheduler.wakeUp} with a limit stops once it has woken that many exclusive waiters.
+ * @see include/linux/wait.h WQ_FLAG_EXCLUSIVE
+ */
+export const WQ_EXCLUSIVE = 1;
+/**
+ * Wait-queue entry flag left to the waiting code's own meaning (the page lock: hand the lock
+ * over to this waiter).
+ * @see include/linux/wait.h WQ_FLAG_CUSTOM
+ */
+export const WQ_CUSTOM = 2;
+/**
+ * Wait-queue entry flag a wake function sets when it completed the wait on the waiter's
+ * behalf (the page lock: it took the lock for the waiter).
+ * @see include/linux/wait.h WQ_FLAG_DONE
+ */
+export const WQ_DONE = 4;
 
 /** One lock a task holds, as lockdep sees it (built on demand by {@link Task.held}). */
 export interface HeldLock {
@@ -79,6 +99,18 @@ export class Task<T = unknown> {
    * {@link BLOCK_SPIN} or {@link BLOCK_CHECKED}. The scheduler reads and resets it.
    */
   blockMode = 0;
+  /**
+   * Set by waiting code just before it yields a BlockPoint: the WQ_* flags of the wait-queue
+   * entry the task is parked with (default 0: a plain, non-exclusive waiter, queued at the
+   * tail). The scheduler moves them to {@link waitFlags} and resets this field.
+   */
+  nextWaitFlags = 0;
+  /**
+   * The WQ_* flags of the wait-queue entry the task is (or was last) parked with. A wake
+   * function of {@link Scheduler.wakeUp} may add flags (e.g. {@link WQ_DONE}); the woken task
+   * reads them when it runs again.
+   */
+  waitFlags = 0;
   /** Lockdep classes of the held locks, in acquisition order. */
   readonly heldClasses: string[] = [];
   /** Instance keys of the held locks, parallel to {@link heldClasses}. */

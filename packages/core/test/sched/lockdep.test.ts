@@ -1,13 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { MmBug } from '../../src/errors.js';
-import {
-  Deadlock,
-  type KernelGen,
-  Mutex,
-  mightSleep,
-  Scheduler,
-  SpinLock,
-} from '../../src/sched/index.js';
+import { GFP, lockPage, pageWaitKey, unlockPage } from '../../src/index.js';
+import { Deadlock, type KernelGen, Mutex, Scheduler, SpinLock } from '../../src/sched/index.js';
+import { smallMachine } from '../helpers.js';
 
 function catchError(fn: () => unknown): unknown {
   try {
@@ -290,71 +285,73 @@ describe('lockdep', () => {
   });
 });
 
-describe('generic helpers for the page lock', () => {
-  /** A minimal PG_locked built only on the public helpers, as page/lock.ts will be. */
-  function pageLock(s: Scheduler) {
-    const locked = new Set<number>();
-    const key = (pfn: number) => `page:${pfn.toString(16)}`;
-    function* lockPage(pfn: number): KernelGen {
-      if (s.preemptible) yield { op: 'lock_page', pfn };
-      mightSleep(s, `lock_page pfn 0x${pfn.toString(16)}`);
-      s.lockdep.validate(s.current, 'PG_locked', key(pfn), 0, 'lock_page');
-      while (locked.has(pfn)) {
-        yield { op: 'block', key: key(pfn), what: `lock_page pfn 0x${pfn.toString(16)}` };
-      }
-      locked.add(pfn);
-      s.lockdep.acquired(s.current, 'PG_locked', key(pfn));
-    }
-    function unlockPage(pfn: number): void {
-      locked.delete(pfn);
-      s.lockdep.release(s.current, key(pfn));
-      if (s.hasWaiters(key(pfn))) s.wake(key(pfn));
-    }
-    return { lockPage, unlockPage, key };
-  }
+describe('the page lock and lockdep', () => {
+  // As in the kernel, PG_locked has no lockdep map: lockdep neither orders it against other
+  // locks nor knows who holds one, and the page records no owner.
 
-  it('names the page-lock holder in a deadlock and orders PG_locked against mutexes', () => {
-    const s = new Scheduler();
-    const { lockPage, unlockPage, key } = pageLock(s);
-    const m = new Mutex(s, 'balloon_lock');
+  it('a deadlock through a page lock says the page lock records no owner', () => {
+    const m = smallMachine();
+    const s = m.sched;
+    const k = { mem: m.mem, sched: s };
+    const pfn = m.allocPages(GFP.KERNEL, 0);
+    const mu = new Mutex(s, 'balloon_lock');
     const t1 = s.spawn('compactor', function* () {
-      yield* lockPage(0x12);
-      yield* m.lock();
-      m.unlock();
-      unlockPage(0x12);
+      yield* lockPage(k, pfn);
+      yield* mu.lock();
+      mu.unlock();
+      unlockPage(k, pfn);
     });
     const t2 = s.spawn('balloon', function* () {
-      yield* m.lock();
-      yield* lockPage(0x12);
-      unlockPage(0x12);
-      m.unlock();
+      yield* mu.lock();
+      yield* lockPage(k, pfn);
+      unlockPage(k, pfn);
+      mu.unlock();
     });
     s.runUntil(t1, (p) => p.op === 'mutex_lock');
     s.runUntil(t2, (p) => p.op === 'lock_page');
     s.step(t1);
     const d = catchError(() => s.step(t2)) as Deadlock;
     expect(d).toBeInstanceOf(Deadlock);
+    const hex = `0x${pfn.toString(16)}`;
     expect(d.message).toContain(
-      `blocked on lock_page pfn 0x12 [${key(0x12)}], held by compactor/1`,
+      `blocked on lock_page pfn ${hex} [${pageWaitKey(pfn)}], PG_locked of pfn ${hex}: page locks record no owner`,
     );
+    expect(d.message).not.toContain('no task holds it');
+    expect(d.message).toContain('Page locks record no owner and lockdep does not track them');
     expect(d.message).toContain('blocked on mutex_lock(balloon_lock)');
     expect(d.message).toContain('held by balloon/2');
-    expect(s.lockdep.reports[0].classes).toEqual(['PG_locked', 'balloon_lock']);
+    const page = d.entries.find((e) => e.task === t2);
+    expect(page?.holders).toEqual([]);
+    // No lockdep record of PG_locked: no dependency, no report, no held lock.
+    expect(t1.heldClasses).toEqual([]);
+    expect(s.lockdep.dependencies()).toEqual([]);
+    expect(s.lockdep.reports).toEqual([]);
   });
 
-  it('a page lock released by another task leaves no stale holder', () => {
+  it('a wait that is not a page lock and has no holder still says nobody can wake it', () => {
     const s = new Scheduler();
-    const { lockPage, unlockPage, key } = pageLock(s);
+    s.spawn('waiter', function* () {
+      yield { op: 'block', key: 'wq:kcompactd_wait', what: 'kcompactd_wait' };
+    });
+    const d = catchError(() => s.runAll()) as Deadlock;
+    expect(d.message).toContain('[wq:kcompactd_wait], no task holds it or can wake it');
+    expect(d.message).not.toContain('Page locks');
+  });
+});
+
+describe('lockdep records', () => {
+  it('a lock released by a task other than its holder leaves no stale holder', () => {
+    const s = new Scheduler();
     const t1 = s.spawn('locker', function* () {
-      yield* lockPage(0x7);
+      s.lockdep.acquire(s.current, 'sem', 'sem:x#1', 0, 'down');
       if (s.preemptible) yield { op: 'hold' };
     });
-    const t2 = s.spawn('io_end', function* () {
-      if (s.preemptible) yield { op: 'end_io' };
-      unlockPage(0x7);
+    const t2 = s.spawn('releaser', function* () {
+      if (s.preemptible) yield { op: 'up' };
+      s.lockdep.release(s.current, 'sem:x#1');
     });
     s.runUntil(t1, (p) => p.op === 'hold');
-    expect(s.lockdep.holders(key(0x7))).toEqual([t1]);
+    expect(s.lockdep.holders('sem:x#1')).toEqual([t1]);
     s.runToEnd(t2);
     expect(t1.heldKeys).toEqual([]);
     s.runToEnd(t1);
@@ -364,8 +361,8 @@ describe('generic helpers for the page lock', () => {
   it('releasing a lock nobody holds is a bad unlock balance report', () => {
     const s = new Scheduler();
     s.run(function* () {
-      if (s.preemptible) yield { op: 'unlock_page', pfn: 99 };
-      s.lockdep.release(s.current, 'page:99');
+      if (s.preemptible) yield { op: 'up' };
+      s.lockdep.release(s.current, 'sem:x#1');
     });
     expect(s.lockdep.reports.map((r) => r.kind)).toEqual(['unbalanced']);
     expect(s.lockdep.reports[0].text).toContain('bad unlock balance detected');

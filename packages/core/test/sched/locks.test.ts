@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MmBug } from '../../src/errors.js';
+import { createMachine } from '../../src/index.js';
 import {
   Deadlock,
   type KernelGen,
@@ -9,10 +10,21 @@ import {
   Scheduler,
   type SchedWarning,
   SpinLock,
+  type Strategy,
   type Task,
 } from '../../src/sched/index.js';
 
 const SEEDS = 200;
+
+function catchDeadlock(fn: () => unknown): Deadlock {
+  try {
+    fn();
+  } catch (e) {
+    if (e instanceof Deadlock) return e;
+    throw e;
+  }
+  throw new Error('expected a Deadlock');
+}
 
 interface Counter {
   x: number;
@@ -168,7 +180,7 @@ describe('mutual exclusion under the random strategy', () => {
   });
 });
 
-describe('RwLock fairness: writer preference', () => {
+describe('RwLock fairness: a waiting writer holds new readers back', () => {
   it('a waiting writer holds back new readers, then gets the lock before them', () => {
     const s = new Scheduler();
     const l = new RwLock(s, 'rw');
@@ -200,7 +212,10 @@ describe('RwLock fairness: writer preference', () => {
     expect(order).toEqual(['r1', 'w', 'r2']);
   });
 
-  it('rwlock_t allows a recursive read behind a waiting writer; rwsem deadlocks', () => {
+  it('a recursive read behind a waiting writer deadlocks: rwlock_t (process context) and rwsem', () => {
+    // qrwlock: only interrupt-context readers pass a waiting writer; mops' readers are all
+    // process-context ones, so the second read_lock() queues behind the writer, which waits
+    // for the first. Lockdep (5.10 on, the default) reports the recursion.
     for (const Kind of [RwLock, RwSemaphore]) {
       const s = new Scheduler();
       const l = new Kind(s, 'rw');
@@ -217,15 +232,13 @@ describe('RwLock fairness: writer preference', () => {
       });
       s.runUntil(r, (p) => p.op === 'again');
       s.runUntil(w, (p) => p.op === 'block');
-      if (Kind === RwLock) {
-        s.runToEnd(r);
-        s.runAll();
-        expect(w.state).toBe('done');
-        expect(s.lockdep.reports).toEqual([]);
-      } else {
-        expect(() => s.runToEnd(r)).toThrow(Deadlock);
-        expect(s.lockdep.reports.map((x) => x.kind)).toEqual(['recursive']);
-      }
+      const d = catchDeadlock(() => s.runToEnd(r));
+      expect(d.entries.map((e) => [e.task, e.holders])).toEqual([
+        [r, [r]],
+        [w, [r]],
+      ]);
+      expect(s.lockdep.reports.map((x) => x.kind)).toEqual(['recursive']);
+      expect(s.lockdep.reports[0].text).toContain('WARNING: possible recursive locking detected');
     }
   });
 
@@ -244,6 +257,206 @@ describe('RwLock fairness: writer preference', () => {
       expect(sem.downReadTrylock()).toBe(true);
       sem.upRead();
     });
+  });
+});
+
+describe('rwlock_t: the queued rwlock order', () => {
+  /** Spawns a task taking `l` for read (`r…`) or write (`w…`), holding it over a point. */
+  function locker(s: Scheduler, l: RwLock, name: string, order: string[]): Task {
+    const write = name.startsWith('w');
+    return s.spawn(name, function* () {
+      if (write) yield* l.writeLock();
+      else yield* l.readLock();
+      order.push(name);
+      if (s.preemptible) yield { op: 'hold' };
+      order.push(`/${name}`);
+      if (write) l.writeUnlock();
+      else l.readUnlock();
+    });
+  }
+
+  /**
+   * w0 holds the lock for write; the others queue in `names` order (each blocks before the
+   * next starts); then w0 finishes and `pick` schedules the rest.
+   */
+  function queueBehindWriter(names: string[], pick: Strategy): string[] {
+    const s = new Scheduler({ seed: 7 });
+    const l = new RwLock(s, 'pool->lock');
+    const order: string[] = [];
+    const w0 = locker(s, l, 'w0', order);
+    const tasks = names.map((n) => locker(s, l, n, order));
+    s.runUntil(w0, (p) => p.op === 'hold');
+    for (const t of tasks) s.runUntil(t, (p) => p.op === 'block');
+    expect(l.queued).toEqual(tasks);
+    s.runToEnd(w0);
+    s.runAll(pick);
+    expect(l.queued).toEqual([]);
+    return order;
+  }
+
+  /** Every pick order the scheduler can make, by seeds of the random strategy, and more. */
+  const strategies: Strategy[] = [
+    'run-to-completion',
+    'round-robin',
+    (runq) => runq[runq.length - 1],
+    ...Array.from({ length: 50 }, (): Strategy => 'random'),
+  ];
+
+  it('a reader queued before a writer gets the lock first, whatever runs first (W0, R1, W1)', () => {
+    for (const pick of strategies) {
+      const order = queueBehindWriter(['r1', 'w1'], pick);
+      expect(order).toEqual(['w0', '/w0', 'r1', '/r1', 'w1', '/w1']);
+    }
+  });
+
+  it('stepping the later writer first does not let it pass the queued reader', () => {
+    const s = new Scheduler();
+    const l = new RwLock(s, 'pool->lock');
+    const order: string[] = [];
+    const w0 = locker(s, l, 'w0', order);
+    const r1 = locker(s, l, 'r1', order);
+    const w1 = locker(s, l, 'w1', order);
+    s.runUntil(w0, (p) => p.op === 'hold');
+    s.runUntil(r1, (p) => p.op === 'block');
+    s.runUntil(w1, (p) => p.op === 'block');
+    expect(l.writersWaiting).toBe(1);
+    expect(l.writerWaitingBit).toBe(false); // w1 is not the head: r1 is
+    s.runToEnd(w0);
+    expect(s.step(w1).op).toBe('block'); // not the head: back to sleep
+    // r1, at the head, has counted itself in: a writer's fast path and trylock fail.
+    expect(l.writeTrylock()).toBe(false);
+    expect(s.step(r1).op).toBe('hold');
+    expect(l.readers).toBe(1);
+    // w1 is the head now: it sets _QW_WAITING and waits for r1, holding new readers back.
+    expect(s.step(w1).op).toBe('block');
+    expect(l.writerWaitingBit).toBe(true);
+    expect(l.readTrylock()).toBe(false);
+    s.runAll();
+    expect(order).toEqual(['w0', '/w0', 'r1', '/r1', 'w1', '/w1']);
+    expect(l.writersWaiting).toBe(0);
+    expect(l.writerWaitingBit).toBe(false);
+  });
+
+  it('queued readers at the front go in together; a reader behind a writer waits for it', () => {
+    for (const pick of strategies) {
+      const order = queueBehindWriter(['r1', 'r2', 'w1', 'r3'], pick);
+      // w1 waits for both readers; r3, queued behind w1, comes after it.
+      const at = (n: string) => order.indexOf(n);
+      expect(order.slice(0, 2)).toEqual(['w0', '/w0']);
+      expect(at('w1')).toBeGreaterThan(Math.max(at('/r1'), at('/r2')));
+      expect(order.slice(6)).toEqual(['w1', '/w1', 'r3', '/r3']);
+    }
+  });
+
+  it('the next queued reader follows the head reader at once: they hold it together', () => {
+    const s = new Scheduler();
+    const l = new RwLock(s, 'rw');
+    const order: string[] = [];
+    const w0 = locker(s, l, 'w0', order);
+    const r1 = locker(s, l, 'r1', order);
+    const r2 = locker(s, l, 'r2', order);
+    const w1 = locker(s, l, 'w1', order);
+    s.runUntil(w0, (p) => p.op === 'hold');
+    for (const t of [r1, r2, w1]) s.runUntil(t, (p) => p.op === 'block');
+    s.runToEnd(w0);
+    expect(s.step(r2).op).toBe('block'); // not the head yet
+    expect(s.step(r1).op).toBe('hold');
+    expect(s.step(r2).op).toBe('hold');
+    expect(l.readers).toBe(2);
+    expect(l.queued).toEqual([w1]);
+    s.runAll();
+    expect(order.slice(-2)).toEqual(['w1', '/w1']);
+  });
+
+  it('a new reader does not queue while nothing holds the lock back (fast path)', () => {
+    const s = new Scheduler();
+    const l = new RwLock(s, 'rw');
+    const order: string[] = [];
+    const w0 = locker(s, l, 'w0', order);
+    const r1 = locker(s, l, 'r1', order);
+    const r2 = locker(s, l, 'r2', order);
+    s.runUntil(w0, (p) => p.op === 'hold');
+    s.runUntil(r1, (p) => p.op === 'block');
+    s.runToEnd(w0);
+    // r1 is queued but has not run yet: the lock word holds neither a writer nor
+    // _QW_WAITING, so r2's fast path succeeds, as in the kernel.
+    expect(s.runUntil(r2, (p) => p.op === 'hold').op).toBe('hold');
+    expect(s.runUntil(r1, (p) => p.op === 'hold').op).toBe('hold');
+    expect(l.readers).toBe(2);
+    s.runAll();
+  });
+});
+
+describe('rwlock_t recursive read and lockdep, per profile', () => {
+  function recursiveRead(s: Scheduler, withWriter: boolean): { r: Task; w?: Task } {
+    const l = new RwLock(s, 'pool->lock');
+    const r = s.spawn('r', function* () {
+      yield* l.readLock();
+      if (s.preemptible) yield { op: 'again' };
+      yield* l.readLock();
+      l.readUnlock();
+      l.readUnlock();
+    });
+    if (!withWriter) {
+      s.runAll();
+      return { r };
+    }
+    const w = s.spawn('w', function* () {
+      yield* l.writeLock();
+      l.writeUnlock();
+    });
+    s.runUntil(r, (p) => p.op === 'again');
+    s.runUntil(w, (p) => p.op === 'block');
+    catchDeadlock(() => s.runToEnd(r));
+    return { r, w };
+  }
+
+  it('the machine passes the profile: v4.8 read_lock is recursive for lockdep, 6.x not', () => {
+    expect(createMachine({ memory: '4M', profile: 'v4.8' }).sched.lockdep.readLockRecursive).toBe(
+      true,
+    );
+    for (const profile of ['v6.0', 'v6.3', 'v6.17'] as const) {
+      const m = createMachine({ memory: '4M', profile });
+      expect(m.sched.lockdep.readLockRecursive).toBe(false);
+    }
+    expect(new Scheduler().lockdep.readLockRecursive).toBe(false);
+  });
+
+  it('5.10 on: the first recursive read is reported, with or without a writer in between', () => {
+    const s = new Scheduler({ readLockRecursive: false });
+    const { r } = recursiveRead(s, false);
+    expect(r.state).toBe('done'); // no writer waited: the second read_lock got in
+    expect(s.lockdep.reports.map((x) => x.kind)).toEqual(['recursive']);
+    expect(s.lockdep.reports[0].text).toContain(
+      '(pool->lock) [rwlock:pool->lock#1] (the same lock)',
+    );
+    const s2 = new Scheduler({ readLockRecursive: false });
+    recursiveRead(s2, true);
+    expect(s2.lockdep.reports.map((x) => x.kind)).toEqual(['recursive']);
+  });
+
+  it('v4.8: lockdep says nothing, but the recursive read behind a waiting writer still deadlocks', () => {
+    const s = new Scheduler({ readLockRecursive: true });
+    const { r } = recursiveRead(s, false);
+    expect(r.state).toBe('done');
+    expect(s.lockdep.reports).toEqual([]);
+    const s2 = new Scheduler({ readLockRecursive: true });
+    const { r: r2, w } = recursiveRead(s2, true);
+    expect([r2.state, w?.state]).toEqual(['blocked', 'blocked']);
+    expect(s2.lockdep.reports).toEqual([]);
+  });
+
+  it('v4.8: a recursive read of another lock of the same class is no report either', () => {
+    const s = new Scheduler({ readLockRecursive: true });
+    const a = new RwLock(s, 'rw');
+    const b = new RwLock(s, 'rw');
+    s.run(function* () {
+      yield* a.readLock();
+      yield* b.readLock();
+      b.readUnlock();
+      a.readUnlock();
+    });
+    expect(s.lockdep.reports).toEqual([]);
   });
 });
 
