@@ -51,6 +51,11 @@ export interface DriverAdapter {
    * success (`migrate_page` returns 0, `putback_page` does nothing). In every profile it
    * never touches the isolated flag or the page's `lru`.
    *
+   * What the VM cannot see — a driver that still counts a page it gave up as its own (say a
+   * v6.17 `putback_page` that takes it back, just before the VM frees it) — only the
+   * driver's own invariant checker can tell (`machine.registerInvariantChecker`): every rule
+   * runs it, so check there that each page in your structures is alive and movable.
+   *
    * Without this hook `release-isolated` is skipped (reported as not checked). Leave it
    * out for a driver that cannot give up an isolated page (a balloon: spec §6.4).
    */

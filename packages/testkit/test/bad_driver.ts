@@ -50,6 +50,8 @@ export interface Bugs {
   releaseKeepsMovable?: boolean;
   /** release clears the isolated flag (the v3-draft rule of spec §4.2). */
   releaseClearsIsolated?: boolean;
+  /** v6.17: putback_page takes back a page its owner gave up (the VM frees it right after). */
+  putbackKeepsReleased?: boolean;
 }
 
 interface State {
@@ -121,7 +123,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           return 0;
         },
         putbackPage(pfn: number) {
-          if (s.released.delete(pfn)) return;
+          if (s.released.delete(pfn) && !bugs.putbackKeepsReleased) return;
           s.iso.delete(pfn);
           s.putbacks++;
           if (bugs.putbackOnlyFirst && s.putbacks > 1) return;
@@ -133,6 +135,12 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
         },
       });
       s.space = makeAddressSpace(name, s.ops);
+      // The driver's own check: every page it counts as its own is a live movable page.
+      m.registerInvariantChecker(name, () =>
+        [...s.pages]
+          .filter((pfn) => mem.pages.refcount[pfn] === 0)
+          .map((pfn) => `pfn ${pfn} is in the driver's structures but free`),
+      );
       if (m.profile.movableMarker === 'page_type') setMovableOps(mem, s.ops, PGTY.offline);
     },
     populate(m: Machine, n: number) {

@@ -224,6 +224,17 @@ describe('release-isolated (spec §4, S19, S21)', () => {
     },
   );
 
+  it("v6.17: a putback_page that takes back a released page is caught by the driver's own invariant checker", () => {
+    const r = runRule(full({ putbackKeepsReleased: true }), 'v6.17', 'release-isolated');
+    expect(r.passed).toBe(false);
+    expect(r.detail).toMatch(/putback: bad: pfn \d+ is in the driver's structures but free/);
+    // Before v6.17 the VM does not call putback_page for a page its owner released.
+    for (const profile of ['v4.8', 'v6.0', 'v6.3'] as const)
+      expect(
+        runRule(full({ putbackKeepsReleased: true }), profile, 'release-isolated').passed,
+      ).toBe(true);
+  });
+
   it('an adapter without a release hook is reported as skipped, with the reason, not as a pass', () => {
     const p = badDriver();
     const adapter = { name: 'bad', plugin: p, populate: p.populate };

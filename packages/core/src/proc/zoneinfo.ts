@@ -35,13 +35,16 @@ export interface PagesetParams {
   readonly statThreshold: number;
 }
 
-/** zone_batchsize(): a quarter of managed / 1024 capped at `maxBytes`, then 2^n - 1. */
+/**
+ * zone_batchsize(): a quarter of managed / 1024 capped at `maxBytes`, then 2^n - 1 — 0 for a
+ * zone under 8192 managed pages (the callers decide what 0 becomes).
+ */
 function zoneBatchsize(managed: number, maxBytes: number): number {
   let batch = Math.min(managed >> 10, maxBytes / 4096);
   batch = Math.floor(batch / 4);
   if (batch < 1) batch = 1;
   const b = batch + Math.floor(batch / 2);
-  return Math.max(1, 2 ** (fls(b) - 1) - 1);
+  return 2 ** (fls(b) - 1) - 1;
 }
 
 /**
@@ -51,7 +54,8 @@ function zoneBatchsize(managed: number, maxBytes: number): number {
  */
 export function pagesetParams(zone: Zone, cpus = ZONEINFO_CPUS): PagesetParams {
   const managed = zone.managedPages;
-  const batch = zoneBatchsize(managed, 1024 * 1024);
+  // zone_set_pageset_high_and_batch(): new_batch = max(1, zone_batchsize(zone)).
+  const batch = Math.max(1, zoneBatchsize(managed, 1024 * 1024));
   const highsize = (total: number) => Math.max(Math.floor(total / cpus), batch << 2);
   const highMin = highsize(zone.watermark[WMARK.LOW]);
   const highMax = highsize(Math.floor(managed / MIN_PERCPU_PAGELIST_HIGH_FRACTION));
@@ -70,7 +74,8 @@ function statThreshold(zone: Zone, cpus: number): number {
  * only `batch`, `high_min` and `high_max`; `high` first moves when a page is freed to the
  * per-CPU list, which never happens in mops). Before 6.7 pageset_update() sets `high`
  * itself: zone_highsize() (the low watermark split over the CPUs, 5.14+), or 6 × batch
- * with the 512 KiB batch cap of 4.8 (pageset_set_batch()).
+ * with the 512 KiB batch cap of 4.8 (pageset_set_batch(); a zone whose batch works out
+ * to 0 shows high 0 and batch 1).
  */
 function pagesetLines(zone: Zone, cpu: number, layout: ZoneinfoLayout): string {
   const p = pagesetParams(zone);
@@ -86,8 +91,11 @@ function pagesetLines(zone: Zone, cpu: number, layout: ZoneinfoLayout): string {
   let batch = p.batch;
   let high = p.highMin;
   if (layout.pcp === 'v4.8') {
-    batch = zoneBatchsize(zone.managedPages, 512 * 1024);
-    high = 6 * batch;
+    // pageset_set_batch(p, batch): pageset_update(pcp, 6 * batch, max(1UL, 1 * batch)), so
+    // a zone whose batch is 0 (the DMA zone) shows high 0, batch 1.
+    const raw = zoneBatchsize(zone.managedPages, 512 * 1024);
+    batch = Math.max(1, raw);
+    high = 6 * raw;
   }
   return (
     `\n    cpu: ${cpu}` +

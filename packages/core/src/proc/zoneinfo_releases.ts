@@ -37,7 +37,7 @@ export interface ZoneinfoLayout {
   readonly nodeInactiveRatio: boolean;
   /**
    * The pcp `batch` and `high` at boot: `'v4.8'` (batch from at most 512 KiB, high = 6 ×
-   * batch: pageset_set_batch()) or `'v6'` (batch from at most 1 MiB, high from the low
+   * batch before batch is raised to at least 1: pageset_set_batch()) or `'v6'` (batch from at most 1 MiB, high from the low
    * watermark: zone_highsize()).
    */
   readonly pcp: 'v4.8' | 'v6';

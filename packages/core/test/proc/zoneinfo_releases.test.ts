@@ -163,6 +163,18 @@ describe('/proc/zoneinfo layout by release', () => {
     expect(h63).toBe(Math.max(Math.floor(dma32.watermark[1] / 2), 4 * b63));
   });
 
+  it('4.8: a zone whose batch works out to 0 (DMA) shows high 0 and batch 1; 6.x raises batch first', () => {
+    const pcp = (p: ProfileName) =>
+      block(zoneinfo(fresh(p)), 'DMA')
+        .filter((l) => /^ {14}(high|batch):/.test(l))
+        .slice(0, 2)
+        .map((l) => Number(l.split(':')[1]));
+    expect(pcp('v4.8')).toEqual([0, 1]);
+    const [h63, b63] = pcp('v6.3');
+    expect(b63).toBe(1);
+    expect(h63).toBeGreaterThanOrEqual(4);
+  });
+
   it('v4.8: node counters printed per zone add up to the /proc/vmstat value', () => {
     const m = fresh('v4.8');
     m.mem.vmstat.modNode('nr_slab_reclaimable', 11);
