@@ -54,7 +54,12 @@ export interface SchedulerOptions {
 
 /** Options of {@link Scheduler.spawn}. */
 export interface SpawnOptions {
-  /** The emulated CPU (for reports); defaults to the spawn order, one CPU per task. */
+  /**
+   * The CPU shown for the task in reports and ftrace lines; defaults to the spawn order, one
+   * CPU per task. It is a label: tasks always run as if each had a CPU of its own, so two
+   * tasks given the same number still interleave while one of them holds a spinlock (on one
+   * real CPU, the holder's disabled preemption would keep the other off it).
+   */
   cpu?: number;
   /** PF_* flags, e.g. `PF_MEMALLOC`. */
   flags?: number;
