@@ -19,7 +19,7 @@ import { putbackMovablePages } from '../migrate/putback.js';
 import { ISOLATE, MIGRATE_MODE } from '../migrate/types.js';
 import { ISOLATED, PG, PGTY } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
-import { Deadlock } from '../sched/scheduler.js';
+import { Deadlock } from '../sched/deadlock.js';
 import type { KernelGen } from '../sched/types.js';
 import { NS } from '../vmstat/vmstat.js';
 import { fastFindMigrateblock } from './fast_search.js';

@@ -3,6 +3,7 @@
  * @module
  */
 
+export { Deadlock, type DeadlockEntry } from './deadlock.js';
 export {
   type LockChain,
   Lockdep,
@@ -19,8 +20,6 @@ export {
 export { Prng } from './prng.js';
 export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
 export {
-  Deadlock,
-  type DeadlockEntry,
   fatalSignalPending,
   mightSleep,
   type PickNext,
