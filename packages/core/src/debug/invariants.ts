@@ -2,19 +2,25 @@
  * The invariant checker (DESIGN decision 8): every pfn is in exactly one state, the free
  * lists agree with the page metadata and the counters, tail pages have refcount 0, and
  * every plugin's own checker passes. "Nothing lost" means this checker passes.
+ *
+ * The rules that concern few pages (broken list links, isolated and locked pages, compound
+ * heads, v6.17 free blocks against their pageblocks, the v4.8 nr_isolated_file count) live
+ * in `invariants_pages.ts`; the pfn walk only tests the cheap condition that calls them.
  * @module
  */
 
-import {
-  MAX_PAGE_ORDER,
-  MIGRATE,
-  MIGRATE_PCPTYPES,
-  MIGRATE_TYPES,
-  pageblock_order,
-} from '../memory/constants.js';
+import { mergeGroup } from '../buddy/free_page.js';
+import { MAX_PAGE_ORDER, MIGRATE, MIGRATE_TYPES, pageblock_order } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { PAGEFLAGS_MASK, PG, PGTY } from '../page/flags.js';
 import { hexPfn } from './dump_page.js';
+import {
+  checkCountedIsolated,
+  checkFreeBlockPageblocks,
+  checkLinks,
+  checkRareFlags,
+  RARE_FLAGS,
+} from './invariants_pages.js';
 
 /** A checker contributed by a plugin: returns the violations it finds (empty when fine). */
 export type InvariantChecker = () => string[];
@@ -29,19 +35,30 @@ export interface InvariantReport {
 
 const MAX_REPORTED = 50;
 
-/** Checks the memory-level invariants (buddy, compound pages, counters). */
+/** Checks the memory-level invariants (buddy, compound pages, lists, counters). */
 export function checkMemoryInvariants(mem: Memory): string[] {
   const out: string[] = [];
   const add = (s: string): void => {
     if (out.length < MAX_REPORTED) out.push(s);
   };
   const p = mem.pages;
+  const { type, priv, refcount, flags, compound, mapping } = p;
+  const { next, prev } = p.lists;
+  const rewrites = mem.profile.mergeRewritesBuddyType;
   const nrZoneFree = new Map<number, number>();
   let freeBlocks = 0;
   for (let pfn = 0; pfn < mem.nrPages; ) {
-    const word = p.type[pfn];
+    const word = type[pfn];
+    // A linked page (LruLists.isLinked: lru.next set) and its neighbours link to each other;
+    // checkLinks() also reads list heads.
+    const ln = next[pfn];
+    if (ln !== 0) {
+      const lp = prev[pfn];
+      if (!(ln > 0 && lp > 0 && prev[ln - 1] === pfn + 1 && next[lp - 1] === pfn + 1))
+        checkLinks(mem, pfn, add);
+    }
     if (word >>> 24 === PGTY.buddy) {
-      const order = p.priv[pfn];
+      const order = priv[pfn];
       const zone = mem.zoneOf(pfn);
       if (order < 0 || order > MAX_PAGE_ORDER || pfn & ((1 << order) - 1)) {
         add(`pfn ${hexPfn(pfn)}: free block of order ${order} is misaligned or has a bad order`);
@@ -54,27 +71,33 @@ export function checkMemoryInvariants(mem: Memory): string[] {
       nrZoneFree.set(zone.idx, (nrZoneFree.get(zone.idx) ?? 0) + (1 << order));
       for (let i = 0; i < 1 << order; i++) {
         const q = pfn + i;
-        if (p.refcount[q] !== 0) add(`pfn ${hexPfn(q)}: free page has refcount ${p.refcount[q]}`);
-        if (p.flags[q] & PAGEFLAGS_MASK & ~(1 << PG.hwpoison))
+        if (refcount[q] !== 0) add(`pfn ${hexPfn(q)}: free page has refcount ${refcount[q]}`);
+        if (flags[q] & PAGEFLAGS_MASK & ~(1 << PG.hwpoison))
           add(
-            `pfn ${hexPfn(q)}: free page has flags 0x${(p.flags[q] & PAGEFLAGS_MASK).toString(16)}`,
+            `pfn ${hexPfn(q)}: free page has flags 0x${(flags[q] & PAGEFLAGS_MASK).toString(16)}`,
           );
-        if (p.compound[q] !== 0) add(`pfn ${hexPfn(q)}: free page is part of a compound page`);
-        if (i > 0 && p.type[q] !== -1)
+        if (compound[q] !== 0) add(`pfn ${hexPfn(q)}: free page is part of a compound page`);
+        if (i > 0 && type[q] !== -1)
           add(`pfn ${hexPfn(q)}: page inside a free block has a page type`);
-        if (p.mapping[q] !== 0) add(`pfn ${hexPfn(q)}: free page has a mapping`);
+        if (mapping[q] !== 0) add(`pfn ${hexPfn(q)}: free page has a mapping`);
+        // Only the first page of a free block is on a list (lru of the others is unused).
+        if (i > 0 && (next[q] | prev[q]) !== 0)
+          add(`pfn ${hexPfn(q)}: page inside the free block at ${hexPfn(pfn)} is on a list`);
       }
+      if (rewrites) checkFreeBlockPageblocks(mem, pfn, order, word & 0xff, add);
       const buddy = pfn ^ (1 << order);
       if (
         order < MAX_PAGE_ORDER &&
         zone.spans(buddy) &&
-        p.type[buddy] >>> 24 === PGTY.buddy &&
-        p.priv[buddy] === order
+        type[buddy] >>> 24 === PGTY.buddy &&
+        priv[buddy] === order
       ) {
-        const a = mem.pageblockMigratetype(pfn);
-        const b = mem.pageblockMigratetype(buddy);
+        // Inside a pageblock free buddies always merge; across pageblocks only when the
+        // profile's rule lets their types merge (__free_one_page).
         const unmergeable =
-          order >= pageblock_order && a !== b && (a >= MIGRATE_PCPTYPES || b >= MIGRATE_PCPTYPES);
+          order >= pageblock_order &&
+          mergeGroup(mem, mem.pageblockMigratetype(pfn)) !==
+            mergeGroup(mem, mem.pageblockMigratetype(buddy));
         if (!unmergeable)
           add(
             `pfn ${hexPfn(pfn)}: free block of order ${order} and its free buddy ${hexPfn(buddy)} were not merged`,
@@ -83,27 +106,27 @@ export function checkMemoryInvariants(mem: Memory): string[] {
       pfn += 1 << order;
       continue;
     }
-    const c = p.compound[pfn];
+    const c = compound[pfn];
+    const f = flags[pfn];
+    const r = refcount[pfn];
+    if (f & RARE_FLAGS) checkRareFlags(mem, pfn, add);
     if (c < 0) {
       const head = pfn + c;
       if (
         head < 0 ||
-        !(p.flags[head] & (1 << PG.head)) ||
-        p.compound[head] <= 0 ||
-        pfn >= head + (1 << p.compound[head])
+        !(flags[head] & (1 << PG.head)) ||
+        compound[head] <= 0 ||
+        pfn >= head + (1 << compound[head])
       )
         add(`pfn ${hexPfn(pfn)}: tail page whose head ${hexPfn(head)} does not cover it`);
-      if (p.refcount[pfn] !== 0)
-        add(`pfn ${hexPfn(pfn)}: tail page has refcount ${p.refcount[pfn]} (must be 0)`);
+      if (r !== 0) add(`pfn ${hexPfn(pfn)}: tail page has refcount ${r} (must be 0)`);
     } else {
-      if (p.refcount[pfn] < 0) add(`pfn ${hexPfn(pfn)}: negative refcount ${p.refcount[pfn]}`);
-      if (p.flags[pfn] & (1 << PG.head) && (c <= 0 || c > MAX_PAGE_ORDER))
-        add(`pfn ${hexPfn(pfn)}: head page with bad order ${c}`);
-      if (p.refcount[pfn] > 0 && p.ownerOf(pfn) === 0)
-        add(`pfn ${hexPfn(pfn)}: allocated page has no owner`);
+      if (r < 0) add(`pfn ${hexPfn(pfn)}: negative refcount ${r}`);
+      if (r > 0 && p.ownerOf(pfn) === 0) add(`pfn ${hexPfn(pfn)}: allocated page has no owner`);
     }
     pfn++;
   }
+  if (mem.profile.movableCountedIsolated) checkCountedIsolated(mem, add);
   let listed = 0;
   for (const zone of mem.populatedZones) {
     let pages = 0;

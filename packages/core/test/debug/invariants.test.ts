@@ -1,0 +1,276 @@
+/**
+ * The invariant checker's page-level rules: each test builds a broken state by hand and
+ * checks that `checkInvariants` names it, and that the legal neighbouring state passes.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  __ClearPageMovable,
+  __GFP,
+  addToFreeList,
+  checkInvariants,
+  createMachine,
+  delFromFreeList,
+  firstFree,
+  freePages,
+  GFP,
+  ISOLATED,
+  isolatedOk,
+  isolateMovablePage,
+  LOCKED,
+  MAX_PAGE_ORDER,
+  type Machine,
+  MIGRATE,
+  MIGRATE_TYPES,
+  moveToFreeList,
+  NS,
+  PG,
+  PROFILE_NAMES,
+  type ProfileName,
+  putPage,
+  trylockPage,
+  unlockPage,
+} from '../../src/index.js';
+import { TestDriver } from '../driver.js';
+import { expectInvariants, topZone } from '../helpers.js';
+
+function machine(profile: ProfileName, memory = '8M'): Machine {
+  return createMachine({ memory, profile, seed: 1 });
+}
+
+function violations(m: Machine): string {
+  return checkInvariants(m).violations.join('\n');
+}
+
+/** A driver with `n` published pages, the first `isolated` of them isolated by the VM. */
+function isolatedPages(profile: ProfileName, n: number, isolated: number) {
+  const m = machine(profile);
+  const drv = new TestDriver(m);
+  const pages = drv.alloc(n);
+  const list = m.mem.pages.lists.newList();
+  for (const pfn of pages.slice(0, isolated)) {
+    const r = m.run(function* () {
+      return yield* isolateMovablePage(drv.k, pfn, 0);
+    });
+    if (!isolatedOk(r)) throw new Error(`pfn ${pfn} was not isolated`);
+    m.mem.pages.lists.addTail(list, pfn);
+  }
+  return { m, drv, pages, list };
+}
+
+describe('invariants: isolated and locked pages (spec §11, §3.1, §4)', () => {
+  for (const profile of PROFILE_NAMES) {
+    it(`${profile}: an isolated page without its movable marker is reported`, () => {
+      const { m, pages } = isolatedPages(profile, 1, 1);
+      const pfn = pages[0];
+      expectInvariants(m);
+      if (m.profile.movableMarker === 'page_type') m.mem.pages.flags[pfn] &= ~(1 << PG.movable_ops);
+      else m.mem.pages.mapping[pfn] = 0;
+      expect(violations(m)).toMatch(/isolated page is not a movable page/);
+    });
+
+    it(`${profile}: an isolated page whose reference is gone is reported`, () => {
+      const { m, pages } = isolatedPages(profile, 1, 1);
+      m.mem.pages.refcount[pages[0]] = 0;
+      expect(violations(m)).toMatch(/isolated page has refcount 0/);
+    });
+
+    it(`${profile}: PG_isolated or PG_locked on a tail page is reported`, () => {
+      const m = machine(profile);
+      const head = m.allocPages(GFP.KERNEL | __GFP.COMP, 2, 'thp');
+      expectInvariants(m);
+      m.mem.pages.flags[head + 1] |= LOCKED;
+      expect(violations(m)).toMatch(/tail page has PG_locked/);
+      m.mem.pages.flags[head + 1] &= ~LOCKED;
+      m.mem.pages.flags[head + 2] |= ISOLATED;
+      expect(violations(m)).toMatch(/tail page has the isolated flag/);
+    });
+
+    it(`${profile}: PG_isolated on a page that was never movable is reported`, () => {
+      const m = machine(profile);
+      const pfn = m.allocPages(GFP.KERNEL, 0, 'kmalloc');
+      m.mem.pages.flags[pfn] |= ISOLATED;
+      expect(violations(m)).toMatch(/isolated page is not a movable page/);
+    });
+  }
+
+  for (const profile of ['v4.8', 'v6.0', 'v6.3'] as const)
+    it(`${profile}: an isolated page its owner released keeps the tag and passes`, () => {
+      const { m, drv, pages } = isolatedPages(profile, 1, 1);
+      const pfn = pages[0];
+      trylockPage(m.mem, pfn);
+      __ClearPageMovable(m.mem, pfn);
+      unlockPage(drv.k, pfn);
+      expectInvariants(m);
+    });
+
+  it('a locked page with a frozen refcount (0) is legal', () => {
+    const m = machine('v6.3');
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'pagecache');
+    trylockPage(m.mem, pfn);
+    m.mem.pages.refcount[pfn] = 0;
+    expectInvariants(m);
+  });
+});
+
+describe('invariants: list links', () => {
+  for (const profile of ['v4.8', 'v6.3', 'v6.17'] as const) {
+    it(`${profile}: a page freed while still on a migration list is reported`, () => {
+      const { m, pages, list } = isolatedPages(profile, 3, 3);
+      expectInvariants(m);
+      // The owner's and the VM's references dropped without list_del().
+      putPage(m.mem, pages[1]);
+      putPage(m.mem, pages[1]);
+      expect(violations(m)).toMatch(/lru\.next is \d+, which does not link back to it/);
+      expect(m.mem.pages.lists.toArray(list)).not.toEqual(pages);
+    });
+
+    it(`${profile}: a free block with a stale lru.prev is reported`, () => {
+      const m = machine(profile, '64M');
+      const lists = m.mem.pages.lists;
+      const z = topZone(m);
+      const blocks = lists.toArray(z.freeList[MAX_PAGE_ORDER * MIGRATE_TYPES + MIGRATE.MOVABLE]);
+      expect(blocks.length).toBeGreaterThan(2);
+      lists.prev[blocks[1]] = 0;
+      expect(violations(m)).toMatch(/lru\.prev is 0, which does not link back to it/);
+    });
+
+    it(`${profile}: a free list whose last block links to another list head is reported`, () => {
+      const m = machine(profile);
+      const lists = m.mem.pages.lists;
+      const z = topZone(m);
+      const last = lists.last(z.freeList[MAX_PAGE_ORDER * MIGRATE_TYPES + MIGRATE.MOVABLE]);
+      lists.next[last] = -(z.freeList[MIGRATE.UNMOVABLE] + 1);
+      expect(violations(m)).toMatch(/lru\.next is -\d+, which does not link back to it/);
+    });
+
+    it(`${profile}: a page merged into a free block while on a migration list is reported`, () => {
+      const { m, drv, pages } = isolatedPages(profile, 4, 0);
+      const even = pages.find((q) => q % 2 === 0 && pages.includes(q + 1)) ?? -1;
+      expect(even).toBeGreaterThanOrEqual(0);
+      const odd = even + 1;
+      const other = pages.find((q) => q !== even && q !== odd) ?? -1;
+      const list = m.mem.pages.lists.newList();
+      for (const pfn of [odd, other]) {
+        const r = m.run(function* () {
+          return yield* isolateMovablePage(drv.k, pfn, 0);
+        });
+        expect(isolatedOk(r)).toBe(true);
+        m.mem.pages.lists.addTail(list, pfn);
+      }
+      expectInvariants(m);
+      putPage(m.mem, even);
+      // The last put of `odd` while it is still on the list: it merges with `even`.
+      putPage(m.mem, odd);
+      putPage(m.mem, odd);
+      expect(violations(m)).toMatch(
+        new RegExp(
+          `pfn 0x${odd.toString(16)}: page inside the free block at 0x${even.toString(16)} is on a list`,
+        ),
+      );
+    });
+  }
+});
+
+describe('invariants: free-list types against pageblock types', () => {
+  /** Two order-9 buddies of types Movable and HighAtomic, left unmerged. */
+  function unmergedBuddies(profile: ProfileName): Machine {
+    const m = machine(profile);
+    const mem = m.mem;
+    const z = topZone(m);
+    const pfn = firstFree(mem, z, MAX_PAGE_ORDER, MIGRATE.MOVABLE);
+    delFromFreeList(mem, z, pfn);
+    mem.setPageblockMigratetype(pfn + 512, MIGRATE.HIGHATOMIC);
+    addToFreeList(mem, z, pfn, 9, MIGRATE.MOVABLE, false);
+    addToFreeList(mem, z, pfn + 512, 9, MIGRATE.HIGHATOMIC, false);
+    return m;
+  }
+
+  it('v4.8 merges every type but Isolate: unmerged Movable and HighAtomic buddies are reported', () => {
+    expect(violations(unmergedBuddies('v4.8'))).toMatch(
+      /free block of order 9 and its free buddy 0x[0-9a-f]+ were not merged/,
+    );
+  });
+
+  it('v6.3 keeps HighAtomic apart: the same buddies are legal', () => {
+    expectInvariants(unmergedBuddies('v6.3'));
+  });
+
+  it('v6.17: a free block on a list of another type than its pageblocks is reported', () => {
+    const m = machine('v6.17');
+    const z = topZone(m);
+    const pfn = firstFree(m.mem, z, MAX_PAGE_ORDER, MIGRATE.MOVABLE);
+    moveToFreeList(m.mem, z, pfn, MIGRATE.UNMOVABLE);
+    expect(violations(m)).toMatch(
+      /free block of order 10 is on a type 0 list, its pageblock at 0x[0-9a-f]+ has type 1/,
+    );
+  });
+
+  it('v6.17: a free block covering a pageblock of another type is reported', () => {
+    const m = machine('v6.17');
+    const z = topZone(m);
+    const pfn = firstFree(m.mem, z, MAX_PAGE_ORDER, MIGRATE.MOVABLE);
+    m.mem.setPageblockMigratetype(pfn + 512, MIGRATE.UNMOVABLE);
+    expect(violations(m)).toMatch(
+      new RegExp(`on a type 1 list, its pageblock at 0x${(pfn + 512).toString(16)} has type 0`),
+    );
+  });
+
+  it('v6.3: the same free block is legal (merging keeps the buddy type)', () => {
+    const m = machine('v6.3');
+    const z = topZone(m);
+    const pfn = firstFree(m.mem, z, MAX_PAGE_ORDER, MIGRATE.MOVABLE);
+    m.mem.setPageblockMigratetype(pfn + 512, MIGRATE.UNMOVABLE);
+    expectInvariants(m);
+  });
+});
+
+describe('invariants: v4.8 nr_isolated_file', () => {
+  it('counts exactly the pages in countedIsolated, each held and tagged', () => {
+    const { m, pages } = isolatedPages('v4.8', 2, 1);
+    const mem = m.mem;
+    mem.countedIsolated.add(pages[0]);
+    mem.vmstat.node[NS.nr_isolated_file]++;
+    expectInvariants(m);
+    mem.vmstat.node[NS.nr_isolated_file] += 32;
+    expect(violations(m)).toMatch(/nr_isolated_file is 33, 1 isolated pages are counted in it/);
+    mem.vmstat.node[NS.nr_isolated_file] -= 32;
+    const free = firstFree(mem, topZone(m), 3, MIGRATE.MOVABLE);
+    mem.countedIsolated.add(free);
+    mem.vmstat.node[NS.nr_isolated_file]++;
+    const v = violations(m);
+    expect(v).toMatch(/counted in nr_isolated_file with refcount 0/);
+    expect(v).toMatch(/counted in nr_isolated_file but has no MOVABLE tag/);
+  });
+});
+
+describe('invariants: compound pages from the head side', () => {
+  for (const profile of ['v6.3', 'v6.17'] as const) {
+    it(`${profile}: a page inside a compound page that is not its tail is reported`, () => {
+      const m = machine(profile);
+      const p = m.mem.pages;
+      const head = m.allocPages(GFP.KERNEL | __GFP.COMP, 2, 'thp');
+      expectInvariants(m);
+      // A half-done split: the third page became a page of its own.
+      p.compound[head + 2] = 0;
+      p.refcount[head + 2] = 1;
+      p.setOwner(head + 2, p.ownerOf(head));
+      expect(violations(m)).toMatch(
+        new RegExp(`pfn 0x${(head + 2).toString(16)}: inside the order-2 compound page`),
+      );
+    });
+
+    it(`${profile}: a misaligned compound head is reported`, () => {
+      const m = machine(profile);
+      const p = m.mem.pages;
+      const g = m.allocPages(GFP.KERNEL, 2, 'x');
+      freePages(m.mem, g, 2);
+      const q = m.allocPages(GFP.KERNEL, 2, 'y');
+      p.flags[q + 1] |= 1 << PG.head;
+      p.compound[q + 1] = 1;
+      p.compound[q + 2] = -1;
+      expect(violations(m)).toMatch(
+        new RegExp(`pfn 0x${(q + 1).toString(16)}: compound head of order 1 is misaligned`),
+      );
+    });
+  }
+});
