@@ -5,7 +5,15 @@
  */
 
 import { ISOLATED } from '@mops/core';
-import { isolateAll, pfnList, putbackAll, type Rig } from './rig.js';
+import {
+  freeInBuddy,
+  isolateAll,
+  type Migrated,
+  pageData,
+  pfnList,
+  putbackAll,
+  type Rig,
+} from './rig.js';
 
 /** The pages' reference counts, to compare with later. */
 export function refcounts(r: Rig, pages: readonly number[]): number[] {
@@ -58,4 +66,51 @@ export function vmSteps(out: string[], steps: () => void): void {
   } catch (e) {
     out.push(e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e));
   }
+}
+
+/**
+ * What a migration that should have moved every page of `srcs` left: each src let go (or
+ * handed out again as a target once free), its target alive with src's bytes (`data`) and
+ * the references src had before isolation (`refs`), and every other target handed out free
+ * again — a failing migrate_page leaves dst untouched — except those in `spare`. Returns the
+ * findings and the targets that passed (the driver's pages now).
+ */
+export function checkMoves(
+  r: Rig,
+  srcs: readonly number[],
+  data: ReadonlyMap<number, Buffer>,
+  refs: ReadonlyMap<number, number>,
+  { dsts, dstOf }: Migrated,
+  spare: ReadonlySet<number> = new Set(),
+): { out: string[]; moved: number[] } {
+  const refcount = r.m.mem.pages.refcount;
+  const out: string[] = [];
+  const moved: number[] = [];
+  const used = new Set<number>();
+  for (const src of srcs) {
+    if (refcount[src] !== 0 && !dsts.has(src)) {
+      out.push(`src pfn ${src}: refcount ${refcount[src]} after migration (not let go)`);
+      continue;
+    }
+    const d = dstOf.get(src);
+    if (d === undefined) continue;
+    used.add(d);
+    if (refcount[d] === 0)
+      out.push(
+        `src pfn ${src}: migrate_page returned 0 but its target pfn ${d} was freed with the data; a live page's 0 must leave dst the driver's page (v6.17's "fake success" is only for a page its owner already released)`,
+      );
+    else if (!pageData(r.m, d).equals(data.get(src) as Buffer))
+      out.push(`dst pfn ${d}: contents differ from src pfn ${src}`);
+    else if (refcount[d] !== refs.get(src))
+      out.push(
+        `dst pfn ${d}: refcount ${refcount[d]} after migration; src pfn ${src} had ${refs.get(src)} before isolation`,
+      );
+    else moved.push(d);
+  }
+  for (const d of dsts)
+    if (!used.has(d) && !spare.has(d) && !freeInBuddy(r.m, d))
+      out.push(
+        `target pfn ${d}: refcount ${refcount[d]} but unused; a target given back after a failed attempt must be free again (a failing migrate_page leaves dst untouched)`,
+      );
+  return { out, moved };
 }

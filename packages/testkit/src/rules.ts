@@ -17,7 +17,7 @@ import {
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
-import { isolatableAgain, refcounts, refsChanged, stillIsolated } from './findings.js';
+import { checkMoves, isolatableAgain, refcounts, refsChanged, stillIsolated } from './findings.js';
 import { releaseIsolated } from './release.js';
 import {
   type DriverAdapter,
@@ -69,38 +69,10 @@ const migrate: Check = (a, p) => {
   const r = rig(a, p);
   const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
   const done = isolateAll(r);
-  const data = done.map((pfn) => pageData(r.m, pfn));
-  const { rc, dsts, dstOf } = migrateList(r, MIGRATE_MODE.SYNC, true);
-  const refcount = r.m.mem.pages.refcount;
-  const out: string[] = [];
-  if (rc !== 0) out.push(`migrate_pages returned ${rc}`);
-  const moved: number[] = [];
-  done.forEach((src, i) => {
-    // A freed src may be handed out again as a later target within the same call.
-    if (refcount[src] !== 0 && !dsts.has(src))
-      out.push(`src pfn ${src}: refcount ${refcount[src]} after migration (not released)`);
-    const d = dstOf.get(src);
-    if (d === undefined || rc !== 0) return;
-    if (refcount[d] === 0)
-      out.push(
-        `src pfn ${src}: migrate_page returned 0 but its target pfn ${d} was freed with the data; a live page's 0 must leave dst the driver's page (v6.17's "fake success" is only for a page its owner already released)`,
-      );
-    else if (!pageData(r.m, d).equals(data[i]))
-      out.push(`dst pfn ${d}: contents differ from src pfn ${src}`);
-    else if (refcount[d] !== refs.get(src))
-      out.push(
-        `dst pfn ${d}: refcount ${refcount[d]} after migration; src pfn ${src} had ${refs.get(src)} before isolation`,
-      );
-    else moved.push(d);
-  });
-  // A target the VM gave back (a failed attempt) must be free again: the driver leaves dst
-  // untouched when it fails.
-  const used = new Set(dstOf.values());
-  for (const d of dsts)
-    if (!used.has(d) && !done.includes(d) && refcount[d] !== 0)
-      out.push(
-        `target pfn ${d}: refcount ${refcount[d]} after a failed attempt gave it back; a failing migrate_page must leave dst untouched`,
-      );
+  const data = new Map(done.map((pfn) => [pfn, pageData(r.m, pfn)]));
+  const migrated = migrateList(r, MIGRATE_MODE.SYNC, true);
+  const { out, moved } = checkMoves(r, done, data, refs, migrated);
+  if (migrated.rc !== 0) out.unshift(`migrate_pages returned ${migrated.rc}`);
   out.push(...isolatableAgain(r, moved, 'migration'));
   return report(r.m, out);
 };
