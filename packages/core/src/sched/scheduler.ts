@@ -186,18 +186,7 @@ export class Scheduler {
    * @see kernel/sched/wait.c __wake_up(), mm/filemap.c folio_wake_bit()
    */
   wake(key: WaitKey): number {
-    const list = this.waiters.get(key);
-    if (list === undefined) return 0;
-    this.waiters.delete(key);
-    let n = 0;
-    for (const t of list) {
-      if (t.state !== 'blocked' || t.blockedOn?.key !== key) continue;
-      t.state = 'runnable';
-      t.blockedOn = undefined;
-      insertById(this.runq, t);
-      n++;
-    }
-    return n;
+    return this.wakeUp(key, 0);
   }
 
   /**
