@@ -112,6 +112,21 @@ function releasedNotFree(
 const RELEASE_PAGES = 16;
 
 /**
+ * A rig of {@link RELEASE_PAGES} driver pages, the references each had, and the pages the
+ * VM isolated, the owner released and the owner kept ({@link isolateAndRelease}).
+ */
+function releaseRig(
+  a: DriverAdapter,
+  p: ProfileName,
+  release: NonNullable<DriverAdapter['release']>,
+): Released & { r: Rig; refs: Map<number, number>; kept: number[] } {
+  const r = rig(a, p, RELEASE_PAGES);
+  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
+  const rel = isolateAndRelease(r, release);
+  return { ...rel, r, refs, kept: rel.done.filter((q) => !rel.released.has(q)) };
+}
+
+/**
  * (a) Migrates a list part of which the owner released: the released pages end in the
  * buddy allocator, or were handed out again as targets (which they only are once free);
  * the others migrate as in `migrate`; unused targets are free again.
@@ -121,10 +136,7 @@ function migrateReleased(
   p: ProfileName,
   release: NonNullable<DriverAdapter['release']>,
 ): string[] {
-  const r = rig(a, p, RELEASE_PAGES);
-  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
-  const { done, released, out } = isolateAndRelease(r, release);
-  const kept = done.filter((q) => !released.has(q));
+  const { r, refs, done, released, kept, out } = releaseRig(a, p, release);
   const data = new Map(kept.map((q) => [q, pageData(r.m, q)]));
   vmSteps(out, () => {
     // Pages their owner gave up but still holds (a deferred free: v4.8's zsmalloc keeps the
@@ -161,10 +173,7 @@ function putbackReleased(
   p: ProfileName,
   release: NonNullable<DriverAdapter['release']>,
 ): string[] {
-  const r = rig(a, p, RELEASE_PAGES);
-  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
-  const { done, released, out } = isolateAndRelease(r, release);
-  const kept = done.filter((q) => !released.has(q));
+  const { r, refs, released, kept, out } = releaseRig(a, p, release);
   vmSteps(out, () => {
     putbackAll(r);
     // Let any deferred free the driver queued (v4.8 zsmalloc's work item) run.
