@@ -12,6 +12,7 @@ import {
   MmBug,
   MopsError,
   type ProfileName,
+  type Scheduler,
   type Task,
   type Yielded,
   Zone,
@@ -20,12 +21,13 @@ import type { Scenario, ScenarioInstance } from './scenario.js';
 import { GraphSnapshot } from './snapshot.js';
 
 /**
- * Picks the task to run at a scheduling decision (more than one task runnable). Strategies
+ * Picks the task to run at a scheduling decision (more than one task may run). Strategies
  * implement this; the runner records the ids chosen.
  */
 export interface Chooser {
   /**
-   * @param runnable the runnable tasks, ordered by id (at least two)
+   * @param runnable the tasks that may run now ({@link Scheduler.pickable}: runnable and
+   *   not kept off a shared CPU), ordered by id (at least two)
    * @param prev the task that ran the previous step, if any
    * @param decision index of this decision in the run (0-based)
    */
@@ -313,9 +315,12 @@ function nondeterministic(scenario: Scenario): MopsError {
   );
 }
 
-/** The task that continues without a preemption: `prev` if runnable, else the lowest id. */
+/**
+ * The task that continues without a preemption: `prev` if it may still run (it is among
+ * `runnable`), else the lowest id.
+ */
 export function defaultPick(runnable: readonly Task[], prev: Task | undefined): Task {
-  if (prev !== undefined && prev.state === 'runnable') return prev;
+  if (prev !== undefined && runnable.includes(prev)) return prev;
   return runnable[0];
 }
 
@@ -423,8 +428,9 @@ export function execute(
   // Whether the run stopped in a step that threw, or at maxSteps.
   let cut = false;
 
-  const runq = sched.runnable;
-  while (runq.length > 0) {
+  for (;;) {
+    const runq = sched.pickable();
+    if (runq.length === 0) break;
     let t: Task;
     let preempted = false;
     if (runq.length === 1) t = runq[0];
@@ -433,7 +439,7 @@ export function execute(
       const dflt = defaultPick(runq, prev);
       decisions.push(t.id);
       defaultIds.push(dflt.id);
-      if (prev !== undefined && prev !== t && prev.state === 'runnable') {
+      if (prev !== undefined && prev !== t && runq.includes(prev)) {
         preemptions++;
         preempted = true;
       }

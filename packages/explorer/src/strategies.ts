@@ -92,7 +92,7 @@ export class ReplayChooser implements Chooser {
   /** @param decisions task ids, one per decision */
   constructor(readonly decisions: readonly number[]) {}
 
-  /** The recorded task if runnable, else the default continuation. */
+  /** The recorded task if it may run, else the default continuation. */
   choose(runnable: readonly Task[], prev: Task | undefined, decision: number): Task {
     if (decision < this.decisions.length) {
       const id = this.decisions[decision];
@@ -141,7 +141,7 @@ export class DfsExplorer {
     return {
       choose(runnable: readonly Task[], prev: Task | undefined, decision: number): Task {
         const dflt = defaultPick(runnable, prev);
-        const canContinue = prev !== undefined && prev.state === 'runnable';
+        const canContinue = prev !== undefined && runnable.includes(prev);
         let frame = stack[decision];
         if (frame === undefined) {
           const options = [dflt.id];

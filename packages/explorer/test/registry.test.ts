@@ -1,4 +1,4 @@
-import { __GFP, checkInvariants, GFP, type KernelGen, putPage } from '@mops/core';
+import { __GFP, checkInvariants, GFP, type KernelGen, putPage, SpinLock } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   explore,
@@ -116,5 +116,59 @@ describe('usage errors (E_USAGE, one line)', () => {
     usageError(() => explore('9a', { shard: '1/0' }), /--shard/);
     usageError(() => explore('9a', { shard: 'x' }), /--shard/);
     usageError(() => explore('9a', { strategy: 'dfs', shard: '1/2' }), /not dfs/);
+  });
+});
+
+describe('tasks sharing a CPU', () => {
+  /**
+   * Two tasks bump one counter, each under a spinlock of its own (the bug: the locks do not
+   * exclude each other). On two CPUs an update is lost; on one CPU the holder's disabled
+   * preemption keeps the other task off the CPU, so no schedule loses one.
+   */
+  const twoLocks: Scenario = {
+    name: 'toy-two-locks',
+    description: 'two tasks bump a counter under two different spinlocks',
+    variants: ['two-cpus', 'one-cpu'],
+    profiles: ['v6.3'],
+    setup: ({ variant, profile }) => {
+      const m = raceMachine(profile);
+      const s = m.sched;
+      const counter = { x: 0 };
+      for (const name of ['a', 'b']) {
+        const lock = new SpinLock(s, `lock_${name}`);
+        s.spawn(
+          name,
+          function* (): KernelGen {
+            yield* lock.lock();
+            yield { op: 'load' };
+            const v = counter.x;
+            yield { op: 'store' };
+            counter.x = v + 1;
+            lock.unlock();
+          },
+          { cpu: variant === 'one-cpu' ? 0 : name === 'a' ? 0 : 1 },
+        );
+      }
+      return {
+        machine: m,
+        finish: () => (counter.x === 2 ? [] : [`lost update: counter ${counter.x}`]),
+      };
+    },
+  };
+
+  it('a race across two spinlocks needs two CPUs: dfs finds it on two, exhausts one', () => {
+    registerScenario(twoLocks);
+    try {
+      const two = explore('toy-two-locks', { variant: 'two-cpus', strategy: 'dfs' });
+      expect(two.failed).toBe(true);
+      expect(two.failure?.message).toMatch(/lost update/);
+      const one = explore('toy-two-locks', { variant: 'one-cpu', strategy: 'dfs' });
+      expect(one).toMatchObject({ failed: false, exhausted: true });
+      // Each task is two units: the step to its spin_lock point, then its whole critical
+      // section (taken, preemption off, to the unlock): C(4, 2) = 6 orders.
+      expect(one.schedules).toBe(6);
+    } finally {
+      unregisterScenario('toy-two-locks');
+    }
   });
 });

@@ -5,30 +5,35 @@
  */
 
 import { MmBug } from '../errors.js';
+import { cpuHoldReason } from './cpu.js';
 import { describeHeldLocks, type Lockdep } from './lockdep.js';
 import type { Task } from './task.js';
 import type { WaitKey } from './types.js';
 
-/** One blocked task in a {@link Deadlock} report. */
+/**
+ * One task in a {@link Deadlock} report: blocked, or runnable but kept off its CPU by a task
+ * that cannot let go of it (key `cpu:<n>`).
+ */
 export interface DeadlockEntry {
-  /** The blocked task. */
+  /** The blocked (or CPU-starved) task. */
   readonly task: Task;
-  /** What it waits on. */
+  /** What it waits on: a wait key, or `cpu:<n>` for a CPU held by another task. */
   readonly key: WaitKey;
   /** Description of the wait. */
   readonly what: string;
   /**
-   * Tasks holding the lock it waits for (by lockdep's records), if any. Always empty for a
-   * page-lock wait: page locks record no owner.
+   * Tasks holding the lock it waits for (by lockdep's records), if any, or the task holding
+   * its CPU. Always empty for a page-lock wait: page locks record no owner.
    */
   readonly holders: readonly Task[];
 }
 
 /**
- * Every live task is blocked: nothing can ever wake them. The text lists each task, what it
- * waits for and who holds that lock, like the kernel's hung-task report with lockdep's
- * "Showing all locks held in the system". A page lock records no owner (nor does lockdep
- * track it), so for a page-lock wait the text says that instead of naming a holder.
+ * Every live task is blocked, or runnable on a CPU another task holds with preemption off
+ * and will never let go of: nothing can ever make progress. The text lists each task, what
+ * it waits for and who holds that lock (or CPU), like the kernel's hung-task report with
+ * lockdep's "Showing all locks held in the system". A page lock records no owner (nor does
+ * lockdep track it), so for a page-lock wait the text says that instead of naming a holder.
  * @see kernel/hung_task.c
  */
 export class Deadlock extends MmBug {
@@ -46,14 +51,29 @@ export class Deadlock extends MmBug {
 }
 
 /**
- * The {@link Deadlock} error for `tasks` when every live one is blocked: each blocked task, what
- * it waits on, who holds that lock (by lockdep's records) and the locks it holds.
+ * The {@link Deadlock} error for `tasks` when none can make progress: each blocked task, what
+ * it waits on, who holds that lock (by lockdep's records) and the locks it holds; each
+ * runnable task kept off its CPU (`cpuHolder`), and by whom.
  */
-export function deadlockReport(tasks: readonly Task[], lockdep: Lockdep): Deadlock {
+export function deadlockReport(
+  tasks: readonly Task[],
+  lockdep: Lockdep,
+  cpuHolder: (t: Task) => Task | undefined = () => undefined,
+): Deadlock {
   const entries: DeadlockEntry[] = [];
   const lines: string[] = [];
   let pageWaits = 0;
   for (const t of tasks) {
+    const holder = t.state === 'runnable' ? cpuHolder(t) : undefined;
+    if (holder !== undefined) {
+      const key = `cpu:${t.cpu}`;
+      entries.push({ task: t, key, what: `cpu ${t.cpu}`, holders: [holder] });
+      lines.push(
+        `INFO: task ${t.label} (cpu ${t.cpu}) runnable, but cpu ${t.cpu} is held by ${holder.label} (${cpuHoldReason(holder)})`,
+        ...indented(describeHeldLocks(t)),
+      );
+      continue;
+    }
     if (t.state !== 'blocked' || t.blockedOn === undefined) continue;
     const { key, what } = t.blockedOn;
     const holders = lockdep.holders(key);
@@ -70,9 +90,7 @@ export function deadlockReport(tasks: readonly Task[], lockdep: Lockdep): Deadlo
     }
     lines.push(
       `INFO: task ${t.label} (cpu ${t.cpu}) blocked on ${what} [${key}], ${by}`,
-      ...describeHeldLocks(t)
-        .split('\n')
-        .map((l) => `  ${l}`),
+      ...indented(describeHeldLocks(t)),
     );
   }
   if (pageWaits !== 0) {
@@ -82,8 +100,9 @@ export function deadlockReport(tasks: readonly Task[], lockdep: Lockdep): Deadlo
     );
   }
   const names = entries.map((e) => e.task.label).join(', ');
+  const starved = entries.some((e) => e.key.startsWith('cpu:'));
   const err = new Deadlock(
-    `every live task is blocked (${entries.length}: ${names})`,
+    `${starved ? 'no live task can run' : 'every live task is blocked'} (${entries.length}: ${names})`,
     lines.join('\n'),
   );
   err.entries = entries;
@@ -98,4 +117,8 @@ function pageLockPfn(key: WaitKey): number {
   if (!key.startsWith('page:')) return -1;
   const rest = key.slice(5);
   return /^\d+$/.test(rest) ? Number(rest) : -1;
+}
+
+function indented(text: string): string[] {
+  return text.split('\n').map((l) => `  ${l}`);
 }

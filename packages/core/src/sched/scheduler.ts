@@ -5,15 +5,17 @@
  */
 
 import { MopsError } from '../errors.js';
+import { cpuHolder, cpuHoldReason, pickableInto } from './cpu.js';
 import { type Deadlock, deadlockReport } from './deadlock.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
 import { Prng } from './prng.js';
-import { BLOCK_SLEEP, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
+import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
 /**
- * Picks the next task to run one point of, among the runnable tasks (never empty, ordered
- * by task id). The explorer plugs PCT, replay and DFS strategies in here.
+ * Picks the next task to run one point of, among the tasks that may run now
+ * ({@link Scheduler.pickable}: never empty, ordered by task id). The explorer plugs PCT,
+ * replay and DFS strategies in here.
  */
 export type PickNext = (runnable: readonly Task[], sched: Scheduler) => Task;
 
@@ -56,10 +58,11 @@ export interface SchedulerOptions {
 /** Options of {@link Scheduler.spawn}. */
 export interface SpawnOptions {
   /**
-   * The CPU shown for the task in reports and ftrace lines; defaults to the spawn order, one
-   * CPU per task. It is a label: tasks always run as if each had a CPU of its own, so two
-   * tasks given the same number still interleave while one of them holds a spinlock (on one
-   * real CPU, the holder's disabled preemption would keep the other off it).
+   * The emulated CPU the task runs on, shown in reports and ftrace lines; defaults to the
+   * spawn order, one CPU per task (task id − 1). Tasks given the same CPU share it as on a
+   * preemptible kernel: they interleave at any scheduling point, except while one of them
+   * has preemption off (it holds a spinlock or a non-sleeping rwlock_t, or spins for one);
+   * until then the others of that CPU do not run. See {@link Scheduler.pickable}.
    */
   cpu?: number;
   /** PF_* flags, e.g. `PF_MEMALLOC`. */
@@ -107,6 +110,9 @@ export class Scheduler {
   steps = 0;
 
   private readonly runq: Task[] = [];
+  /** Whether two tasks were ever given the same CPU: only then can a task be held off. */
+  private cpuShared = false;
+  private readonly pickBuf: Task[] = [];
   private readonly pendingWork: { name: string; body: () => KernelGen<unknown> }[] = [];
   private readonly waiters = new Map<WaitKey, Task[]>();
   private readonly onWarning: ((kind: string, text: string) => void) | undefined;
@@ -143,12 +149,40 @@ export class Scheduler {
   }
 
   /**
+   * The runnable tasks that may run now, ordered by id: those that no other task of their
+   * CPU keeps off it (see {@link SpawnOptions.cpu}). While every task has a CPU of its own,
+   * this is {@link runnable} itself; otherwise an array rebuilt at each call. Empty with
+   * tasks runnable only when the tasks of a CPU hold each other off (a lockup, reported as
+   * a {@link Deadlock} by {@link step}).
+   */
+  pickable(): readonly Task[] {
+    return this.cpuShared ? pickableInto(this.runq, this.tasks, this.pickBuf) : this.runq;
+  }
+
+  /**
+   * The task keeping `task` off its CPU (holding a spinlock, or spinning for one, on the
+   * same CPU), or undefined when `task` is free to run once runnable.
+   */
+  cpuHolderOf(task: Task): Task | undefined {
+    return this.cpuShared ? cpuHolder(this.tasks, task) : undefined;
+  }
+
+  /**
    * Create a task. It does not run until a `run*` or `step` call picks it.
    * @see kernel/kthread.c kthread_create()
    */
   spawn<T>(name: string, body: () => KernelGen<T>, opts?: SpawnOptions): Task<T> {
     const id = this.nextId++;
-    const task = new Task<T>(id, name, opts?.cpu ?? id - 1, opts?.flags ?? 0, body());
+    const cpu = opts?.cpu ?? id - 1;
+    if (!Number.isSafeInteger(cpu) || cpu < 0)
+      throw new MopsError(
+        'E_RANGE',
+        `spawn ${name}: cpu must be an integer >= 0, got ${cpu}`,
+        'cpu',
+      );
+    for (let i = 0; i < this.tasks.length && !this.cpuShared; i++)
+      if (this.tasks[i].cpu === cpu) this.cpuShared = true;
+    const task = new Task<T>(id, name, cpu, opts?.flags ?? 0, body());
     this.tasks.push(task);
     this.runq.push(task); // ids only grow: runq stays sorted
     this.live++;
@@ -256,8 +290,8 @@ export class Scheduler {
   runAll(strategy: Strategy = 'run-to-completion'): number {
     this.assertOutsideTasks('runAll');
     const start = this.steps;
-    const runq = this.runq;
     for (;;) {
+      const runq = this.pickable();
       if (runq.length === 0) {
         if (this.live > 0) throw this.deadlock();
         return this.steps - start;
@@ -265,7 +299,7 @@ export class Scheduler {
       if (strategy === 'run-to-completion') {
         const t = runq[0];
         do this.advance(t);
-        while (t.state === 'runnable');
+        while (t.state === 'runnable' && this.cpuHolderOf(t) === undefined);
       } else if (strategy === 'round-robin') {
         let t = runq[0];
         for (let i = 0; i < runq.length; i++) {
@@ -281,8 +315,9 @@ export class Scheduler {
         this.advance(t);
       } else {
         const t = strategy(runq, this);
-        if (t.state !== 'runnable') {
-          throw new MopsError('E_STATE', `strategy picked ${t.label}, which is ${t.state}`);
+        if (!runq.includes(t)) {
+          const why = t.state === 'runnable' ? `held off cpu ${t.cpu}` : t.state;
+          throw new MopsError('E_STATE', `strategy picked ${t.label}, which is ${why}`);
         }
         this.advance(t);
       }
@@ -305,9 +340,15 @@ export class Scheduler {
         `cannot step task ${task.label}: it is ${task.state}${on}; wake it or step another task`,
       );
     }
+    const holder = this.cpuHolderOf(task);
+    if (holder !== undefined)
+      throw new MopsError(
+        'E_STATE',
+        `cannot step task ${task.label}: cpu ${task.cpu} is held by ${holder.label} (${cpuHoldReason(holder)}); step that task first`,
+      );
     const p = this.advance(task);
     // Blocking, or finishing without waking anyone, may leave nothing able to run.
-    if (this.runq.length === 0 && this.live > 0) throw this.deadlock();
+    if (this.live > 0 && this.pickable().length === 0) throw this.deadlock();
     return p;
   }
 
@@ -364,12 +405,13 @@ export class Scheduler {
 
   /** Build the {@link Deadlock} error for the current state (every live task blocked). */
   deadlock(): Deadlock {
-    return deadlockReport(this.tasks, this.lockdep);
+    return deadlockReport(this.tasks, this.lockdep, (t) => this.cpuHolderOf(t));
   }
 
   /** Run one point of `task` (the hot path: no allocation beyond the generator's own). */
   private advance(task: Task): Yielded {
     this.current = task;
+    task.spinning = false;
     let r: IteratorResult<Yielded, unknown>;
     try {
       r = task.gen.next();
@@ -413,6 +455,7 @@ export class Scheduler {
     else list.push(task);
     const mode = task.blockMode;
     task.blockMode = BLOCK_SLEEP;
+    task.spinning = mode === BLOCK_SPIN;
     task.waitFlags = task.nextWaitFlags;
     task.nextWaitFlags = 0;
     if (task.atomicDepth > 0 && mode === BLOCK_SLEEP) {

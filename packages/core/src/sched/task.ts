@@ -3,6 +3,7 @@
  * @module
  */
 
+import type { SpawnOptions } from './scheduler.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
 /**
@@ -100,6 +101,11 @@ export class Task<T = unknown> {
    */
   blockMode = 0;
   /**
+   * The task spins for a spinlock or rwlock_t: set when it parks with {@link BLOCK_SPIN},
+   * cleared when it next runs. A spinner keeps its CPU (see sched/cpu.ts).
+   */
+  spinning = false;
+  /**
    * Set by waiting code just before it yields a BlockPoint: the WQ_* flags of the wait-queue
    * entry the task is parked with (default 0: a plain, non-exclusive waiter, queued at the
    * tail). The scheduler moves them to {@link waitFlags} and resets this field.
@@ -124,8 +130,11 @@ export class Task<T = unknown> {
     readonly id: number,
     /** Name for reports, e.g. `'kcompactd0'`. */
     readonly name: string,
-    /** The emulated CPU it runs on (for reports). */
-    public cpu: number,
+    /**
+     * The emulated CPU it runs on: shown in reports and ftrace lines; tasks sharing one
+     * cannot run while another of them has preemption off (see {@link SpawnOptions.cpu}).
+     */
+    readonly cpu: number,
     /** PF_* flags, e.g. `PF_MEMALLOC`. */
     public flags: number,
     /** The generator driving the task. */
