@@ -89,13 +89,16 @@ export interface BalloonDeviceOptions {
 
 /** Counts kept by a balloon device (beyond the vmstat events). */
 export interface BalloonDeviceStats {
-  /** balloon_page_dequeue calls that returned NULL because pages were isolated (§6.4). */
+  /**
+   * balloon_page_dequeue calls that returned NULL although the balloon had pages: every
+   * page was isolated (§6.4) or, in the classic design, its trylock failed.
+   */
   dequeueEmpty: number;
   /** Pages isolated by the VM through this device. */
   isolations: number;
   /** Pages put back by the VM. */
   putbacks: number;
-  /** Migrations the driver completed (0) or the core completed after -ENOENT. */
+  /** Migrations the driver completed (it returned 0); -ENOENT ones are in {@link BalloonDeviceStats.enoent}. */
   migrations: number;
   /** Migrations that failed with the driver's error (e.g. -EAGAIN when balloon_lock was busy). */
   migrateFailures: number;

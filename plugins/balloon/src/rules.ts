@@ -29,7 +29,10 @@ export interface BalloonRules {
    * page type, calls `__ClearPageMovable` and clears `private`.
    */
   readonly finalizeOnly: boolean;
-  /** NR_BALLOON_PAGES exists (it arrived in 6.14). */
+  /**
+   * NR_BALLOON_PAGES exists. It was added in 2025, after 6.14; of the profiles, only v6.17
+   * has it.
+   */
   readonly nrBalloonPages: boolean;
   /** fill_balloon allocates its pages with balloon_lock held (v4.8); later, before taking it. */
   readonly fillAllocsUnderLock: boolean;
@@ -55,7 +58,11 @@ export interface BalloonRules {
    * out (v6.17: "Isolated balloon pages cannot get deflated").
    */
   readonly nullDeviceChecks: boolean;
-  /** virtballoon_migratepage deletes the old page under pages_lock (v6.x; v4.8 without it). */
+  /**
+   * virtballoon_migratepage deletes the old page under pages_lock (v6.0, v6.3; v4.8 without
+   * it). In v6.17 it no longer deletes it: the old page is finalized after balloon_lock, with
+   * no pages_lock (see {@link finalizeOnly}).
+   */
   readonly migrateDeleteUnderListLock: boolean;
   /** virtballoon_migratepage moves a managed page between zones when they differ (v6.x). */
   readonly migrateAdjustsManaged: boolean;
@@ -103,7 +110,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     leakReleasesLifo: true,
     dequeueSkipsIsolated: false,
     nullDeviceChecks: true,
-    migrateDeleteUnderListLock: true,
+    migrateDeleteUnderListLock: false,
     migrateAdjustsManaged: true,
     gfp: BALLOON_GFP,
   },

@@ -17,8 +17,9 @@ import { VirtioBalloon } from './virtio.js';
  * when pages are isolated) while one compaction task isolates and migrates one page and
  * another isolates the other page and puts it back.
  *
- * - fixed: the dequeue trylocks each page and skips PG_isolated ones (v4.8–v6.3), so it
- *   never takes a page the VM holds; leak_balloon just gets fewer pages and retries.
+ * - fixed: the dequeue takes only pages on the balloon list, which an isolated page has
+ *   left (§6.4), and trylocks each one (v4.8–v6.3), so it never takes a page the VM holds;
+ *   leak_balloon just gets fewer pages and retries.
  * - buggy: {@link BalloonMistakes.dequeueWaitsForPageLock}: the dequeue notes a listed
  *   page, sleeps for its lock while the VM isolates it, then deflates it without
  *   re-checking PG_isolated: the page is deflated (its `private` cleared, the balloon's

@@ -59,7 +59,10 @@ export interface VirtioBalloonStats {
   refusedPages: number;
   /** leak_balloon calls on a balloon that had no page. */
   emptyLeaks: number;
-  /** leak_balloon calls cut short because every remaining page was isolated (§6.4). */
+  /**
+   * leak_balloon calls cut short because the dequeue found no page it could take: every
+   * remaining page isolated (§6.4) or, in the classic design, locked by someone else.
+   */
   leakShort: number;
   /** migratepage calls that found balloon_lock taken (-EAGAIN). */
   migrateBusy: number;
@@ -83,8 +86,8 @@ export interface VirtioBalloonStats {
  * can isolate them) before it tells the host, unless the host may refuse: then it tells
  * the host first, enqueues the accepted pages and frees the refused ones (counted in
  * `refusedPages`). The classic migratepage keeps virtio's order (§0.2) with any host:
- * newpage is on the balloon list, where another compactor may isolate it, while the
- * driver waits for the host; virtio's inflate queue has no refusal, so the host takes the
+ * newpage is on the balloon list while the driver waits for the host (no compactor can
+ * isolate it meanwhile: the VM keeps it locked until the move ends); virtio's inflate queue has no refusal, so the host takes the
  * page. The 2026 migratepage follows the same rule: inflate the new page, then deflate the
  * old one; with a host that may refuse, deflate the old page first and return -ENOENT when
  * the new one is refused (vmw_balloon's model), which the balloon core completes as a
