@@ -161,8 +161,9 @@ export interface Profile {
    * The 6.x tracepoint formats (compaction-by-profile T15): `mm_migrate_pages_start` exists,
    * `mm_migrate_pages` has THP fields, `mm_compaction_migratepages` counts the pages
    * migrate_pages() failed, and `mm_compaction_try_to_compact_pages` prints the gfp flags by
-   * name. v4.8: no start event, no THP fields, nr_failed from migrate_pages()' return value,
-   * the gfp mask in hex.
+   * name, and the kcompactd wake events call their zone field `highest_zoneidx` (5.8).
+   * v4.8: no start event, no THP fields, nr_failed from migrate_pages()' return value,
+   * the gfp mask in hex, `classzone_idx`.
    */
   readonly tracepointsV6: boolean;
   /**
@@ -181,6 +182,12 @@ export interface Profile {
    * `'6.x'` (`%-7d` pids since 5.9, plus the migrate-disable column).
    */
   readonly ftraceLayout: '4.x' | '6.x';
+  /**
+   * How trace output prints a NULL `%p` (a failed allocation's `mm_page_alloc` page):
+   * `'(null)'` (v4.8's vsprintf: the string `(null)` right-aligned in the 16-character
+   * pointer width) or `'zeros'` (the 6.x releases: sixteen zero digits).
+   */
+  readonly nullPointer: '(null)' | 'zeros';
   /**
    * dump_page()'s layout (mm/debug.c): v4.8 `page:%p count:…` without a hex dump; v6.0 and
    * v6.3 `page:%p refcount:…` with the 5.14 `%pGp` fields (v6.3 adds `page_type: %pGt` and
@@ -262,6 +269,7 @@ const base = {
   migrateTraceNrSplit: false,
   kmemPfnHex: true,
   ftraceLayout: '6.x',
+  nullPointer: 'zeros',
   dumpPageLayout: 'v6.0',
   gfpNames: 'v6.0',
   movableZoneMinClamp: false,
@@ -334,6 +342,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     migrateReasons: MR_NAMES.slice(0, 6).concat('cma'),
     kmemPfnHex: false,
     ftraceLayout: '4.x',
+    nullPointer: '(null)',
     dumpPageLayout: 'v4.8',
     gfpNames: 'v4.8',
     vmstatNames: 'v4.8',

@@ -138,6 +138,11 @@ export function allocCapturedPage(
   if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
 }
 
+/**
+ * trace_mm_page_alloc() at the end of __alloc_pages(): once per allocation, pfn -1 (a NULL
+ * page) when it failed. A successful allocation is traced where its block is taken (at
+ * most once per allocPages() call: the first success returns), a failed one by allocPages().
+ */
 function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void {
   mem.trace.fire('mm_page_alloc', { pfn, order, gfp_flags: gfp, migratetype: gfpMigratetype(gfp) });
 }
@@ -183,7 +188,8 @@ export type SlowpathHook = (gfp: number, order: number, allocFlags: number) => n
 /**
  * alloc_pages(gfp, order): the fast path at the low watermark, then the slow path at the
  * min watermark with the reserves `gfp` allows, then the hooks (direct compaction). Returns
- * the first pfn, or -1 when the allocation fails (failures are normal and counted).
+ * the first pfn, or -1 when the allocation fails (failures are normal and counted). Fires
+ * `mm_page_alloc` once either way, with pfn -1 for a failure.
  */
 export function allocPages(mem: Memory, gfp: number, order: number, opts?: AllocOptions): number {
   const owner = opts?.owner ?? 1;
@@ -200,6 +206,7 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
     pfn = slowpathAttempts(mem, gfp, order, slow & ~ALLOC.NOFRAGMENT, owner);
   if (pfn >= 0) return pfn;
   mem.allocFailures++;
+  if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, -1, order, gfp);
   return -1;
 }
 

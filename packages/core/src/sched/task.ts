@@ -3,7 +3,6 @@
  * @module
  */
 
-import type { SpawnOptions } from './scheduler.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
 /**
@@ -132,7 +131,7 @@ export class Task<T = unknown> {
     readonly name: string,
     /**
      * The emulated CPU it runs on: shown in reports and ftrace lines; tasks sharing one
-     * cannot run while another of them has preemption off (see {@link SpawnOptions.cpu}).
+     * cannot run while another of them has preemption off (see `SpawnOptions.cpu`).
      */
     readonly cpu: number,
     /** PF_* flags, e.g. `PF_MEMALLOC`. */

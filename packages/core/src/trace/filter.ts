@@ -5,8 +5,9 @@
  * Grammar: predicates `field op value` combined with `&&`, `||`, `!` and parentheses.
  * Numeric fields take `==`, `!=`, `<`, `<=`, `>`, `>=` and `&` (true when any bit is set);
  * their values are integers read as `kstrtoll(…, 0)` does (`0x` hex, a leading `0` octal).
- * String fields take `==`, `!=` and `~` (a glob with `*`, `?` and `[…]`); their values may
- * be quoted with `"` or `'`, or bare words. An empty filter, or `0`, accepts everything, as
+ * String fields take `==`, `!=` and `~` (a glob with `*`, `?` and `[…]`; a leading `!`
+ * inverts the match, as filter_parse_regex() makes it, so `comm ~ "!kcomp*"` keeps the
+ * events whose comm does not match `kcomp*`); their values may be quoted with `"` or `'`, or bare words. An empty filter, or `0`, accepts everything, as
  * writing `0` to a `filter` file clears it.
  * @module
  */
@@ -269,8 +270,9 @@ function compileNode(node: FilterNode, schema: FilterSchema, src: string): Filte
     if (op !== '==' && op !== '!=' && op !== '~')
       throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
     if (op === '~') {
-      const re = globToRegExp(value);
-      return (r) => re.test(String(r[field] ?? ''));
+      const negate = value.startsWith('!');
+      const re = globToRegExp(negate ? value.slice(1) : value);
+      return (r) => re.test(String(r[field] ?? '')) !== negate;
     }
     const eq = op === '==';
     return (r) => (String(r[field] ?? '') === value) === eq;

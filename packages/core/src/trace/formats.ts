@@ -24,14 +24,33 @@ export { type PointerStyle, pagePointer } from './pointer.js';
 export interface FtraceEventFormat {
   /** `TRACE_SYSTEM` (`kmem`, `compaction`, `migrate`, …). */
   readonly system: string;
-  /** The record's fields and their types. */
+  /** The record's fields and their types (the 6.x `TP_STRUCT__entry`). */
   readonly fields: FilterSchema;
+  /**
+   * The fields of `profile`'s release, when they differ from {@link fields}: a field missing
+   * from that release's `TP_STRUCT__entry` is left out, and a field the release names
+   * differently is listed under its name then, with {@link FtraceFieldSet.payloadKeys}
+   * saying which payload key holds its value.
+   */
+  fieldsFor?(profile: Profile): FtraceFieldSet;
   /** The `TP_printk` text for one payload; `profile` for formats that differ by release. */
   print(
     payload: Readonly<Record<string, unknown>>,
     pointers: PointerStyle,
     profile?: Profile,
   ): string;
+}
+
+/**
+ * The fields a filter may name for one event in one release, and where their values live
+ * in the payload when the kernel's name of that release differs from the payload key
+ * (v4.8's `classzone_idx` holds what the payload calls `highest_zoneidx`).
+ */
+export interface FtraceFieldSet {
+  /** Field names (the release's `TP_STRUCT__entry`) and their types. */
+  readonly fields: FilterSchema;
+  /** Field name → payload key, for fields whose payload key differs from their name. */
+  readonly payloadKeys?: Readonly<Record<string, string>>;
 }
 
 function num(v: unknown): number {
@@ -43,14 +62,41 @@ function reasonName(reason: unknown, profile: Profile | undefined): string {
   return (profile?.migrateReasons ?? MR_NAMES)[num(reason)];
 }
 
-/** A kmem event's pfn: `0x%lx` since 5.14, `%lu` before (v4.8). */
+/**
+ * A kmem event's pfn: `0x%lx` since 5.14, `%lu` before (v4.8). A NULL page (a negative
+ * pfn: the allocation failed) records pfn 0.
+ */
 function kmemPfn(pfn: unknown, profile: Profile | undefined): string {
-  return profile && !profile.kmemPfnHex ? String(num(pfn)) : `0x${hex(num(pfn))}`;
+  const v = Math.max(0, num(pfn));
+  return profile && !profile.kmemPfnHex ? String(v) : `0x${hex(v)}`;
+}
+
+/**
+ * A kmem event's `page=%p`: the struct page pointer, or for a negative pfn a NULL pointer
+ * as the release prints it (`(null)` right-aligned in the pointer width in v4.8, zeros in
+ * 6.x).
+ */
+function kmemPage(pfn: unknown, pointers: PointerStyle, profile: Profile | undefined): string {
+  const v = num(pfn);
+  if (v < 0 && profile?.nullPointer === '(null)') return '(null)'.padStart(16);
+  return pagePointer(v, pointers);
 }
 
 function hex(v: number): string {
   return Math.max(0, v).toString(16);
 }
+
+/** `mm_migrate_pages`'s fields in v6.17 (6.7 on). */
+const MIGRATE_PAGES_FIELDS: FilterSchema = {
+  succeeded: 'num',
+  failed: 'num',
+  thp_succeeded: 'num',
+  thp_failed: 'num',
+  thp_split: 'num',
+  large_folio_split: 'num',
+  mode: 'num',
+  reason: 'num',
+};
 
 const FORMATS = new Map<string, FtraceEventFormat>([
   [
@@ -60,7 +106,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
       // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s" (v4.8: pfn=%lu)
       print: (e, p, profile) =>
-        `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)} ` +
+        `page=${kmemPage(e.pfn, p, profile)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)} ` +
         `migratetype=${num(e.migratetype)} gfp_flags=${showGfpFlags(num(e.gfp_flags), profile)}`,
     },
   ],
@@ -71,7 +117,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       fields: { pfn: 'num', order: 'num' },
       // "page=%p pfn=0x%lx order=%d" (v4.8: pfn=%lu)
       print: (e, p, profile) =>
-        `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)}`,
+        `page=${kmemPage(e.pfn, p, profile)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)}`,
     },
   ],
   [
@@ -90,7 +136,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       //  alloc_migratetype=%d fallback_migratetype=%d fragmenting=%d change_ownership=%d"
       //  (v4.8: pfn=%lu)
       print: (e, p, profile) =>
-        `page=${pagePointer(num(e.pfn), p)} pfn=${kmemPfn(e.pfn, profile)} ` +
+        `page=${kmemPage(e.pfn, p, profile)} pfn=${kmemPfn(e.pfn, profile)} ` +
         `alloc_order=${num(e.alloc_order)} fallback_order=${num(e.fallback_order)} ` +
         `pageblock_order=${pageblock_order} alloc_migratetype=${num(e.alloc_migratetype)} ` +
         `fallback_migratetype=${num(e.fallback_migratetype)} ` +
@@ -113,15 +159,15 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     'mm_migrate_pages',
     {
       system: 'migrate',
-      fields: {
-        succeeded: 'num',
-        failed: 'num',
-        thp_succeeded: 'num',
-        thp_failed: 'num',
-        thp_split: 'num',
-        large_folio_split: 'num',
-        mode: 'num',
-        reason: 'num',
+      fields: MIGRATE_PAGES_FIELDS,
+      // v4.8: succeeded, failed, mode, reason; the thp_* fields came in 5.x (v6.0 here),
+      // large_folio_split in 6.7 (v6.17).
+      fieldsFor: (profile) => {
+        if (!profile.tracepointsV6)
+          return { fields: { succeeded: 'num', failed: 'num', mode: 'num', reason: 'num' } };
+        if (profile.migrateTraceNrSplit) return { fields: MIGRATE_PAGES_FIELDS };
+        const { large_folio_split: _, ...fields } = MIGRATE_PAGES_FIELDS;
+        return { fields };
       },
       // "nr_succeeded=%lu nr_failed=%lu nr_thp_succeeded=%lu nr_thp_failed=%lu
       //  nr_thp_split=%lu [nr_split=%lu (6.7+)] mode=%s reason=%s" (6.x; v4.8 has no THP
@@ -170,10 +216,18 @@ function compactionFormats(): [string, FtraceEventFormat][] {
     print: (e, _p, profile) =>
       `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${compactResultName(num(e.ret), profile)}`,
   };
-  // kcompactd_wake_template: "nid=%d order=%d classzone_idx=%-8s"
+  // kcompactd_wake_template: "nid=%d order=%d classzone_idx=%-8s"; the field is
+  // highest_zoneidx since 5.8, classzone_idx before (v4.8).
   const wake: FtraceEventFormat = {
     system: 'compaction',
     fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
+    fieldsFor: (profile): FtraceFieldSet =>
+      profile.tracepointsV6
+        ? { fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' } }
+        : {
+            fields: { nid: 'num', order: 'num', classzone_idx: 'num' },
+            payloadKeys: { classzone_idx: 'highest_zoneidx' },
+          },
     print: (e) =>
       `nid=${num(e.nid)} order=${num(e.order)} classzone_idx=${ZONE_NAMES[num(e.highest_zoneidx)].padEnd(8)}`,
   };
@@ -258,6 +312,16 @@ export function registerFtraceFormat(name: string, format: FtraceEventFormat): v
       'name',
     );
   FORMATS.set(name, format);
+}
+
+/**
+ * The fields a filter may name for an event in `profile`'s release (the 6.x fields without
+ * a profile), or undefined for an event without a registered format.
+ */
+export function ftraceFields(name: string, profile?: Profile): FtraceFieldSet | undefined {
+  const f = FORMATS.get(name);
+  if (!f) return undefined;
+  return (profile && f.fieldsFor?.(profile)) || { fields: f.fields };
 }
 
 /** The ftrace format of an event, if one is registered. */

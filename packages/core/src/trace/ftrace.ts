@@ -17,14 +17,29 @@ import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js'
 import {
   compileTraceFilter,
   type FilterFn,
+  type FilterNode,
   type FilterSchema,
   filterFields,
   parseTraceFilter,
+  TraceFilterError,
 } from './filter.js';
-import { ftraceEventNames, ftraceFormat, type PointerStyle } from './formats.js';
+import {
+  type FtraceFieldSet,
+  ftraceEventNames,
+  ftraceFields,
+  ftraceFormat,
+  type PointerStyle,
+} from './formats.js';
 
-/** Fields every event has (`common_*`, and the `CPU`/`COMM` pseudo-fields filters accept). */
+/**
+ * Fields every event has (`common_*`, and the `CPU`/`COMM` pseudo-fields filters accept).
+ * `common_flags` is the irq-info flag word ({@link ftraceCommonFlags}). The fourth common
+ * field, `common_type`, is the event's id, which the kernel hands out when it registers
+ * the event; mops models no event ids, so a filter naming it is a {@link TraceFilterError}
+ * (E_USAGE) saying so, rather than a comparison against a made-up number.
+ */
 export const COMMON_FILTER_FIELDS: FilterSchema = {
+  common_flags: 'num',
   common_pid: 'num',
   common_preempt_count: 'num',
   CPU: 'num',
@@ -47,6 +62,15 @@ export interface FtraceContext {
   readonly jiffies: number;
   /** The machine's profile, for formats that differ by release (default: the 6.x ones). */
   readonly profile?: Profile;
+}
+
+/**
+ * An event's `common_flags`: the TRACE_FLAG_* bits behind the irqs-off, need-resched and
+ * hardirq/softirq columns of its line. mops models no interrupts, softirqs or resched
+ * requests, so those columns print `.` and the flags are 0 on every line.
+ */
+export function ftraceCommonFlags(_ctx: FtraceContext): number {
+  return 0;
 }
 
 /**
@@ -186,7 +210,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
         `trace: no event '${n}'; known events: ${ftraceEventNames().join(', ')}`,
         'events',
       );
-  const filters = buildFilters(names, options.filter);
+  const filters = buildFilters(names, options.filter, machine.profile);
   const pointers = options.pointers ?? 'raw';
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   if (!(limit > 0))
@@ -196,7 +220,9 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
   const bus: TraceBus = machine.trace;
   const subs: [TraceEventName, (e: unknown) => void][] = [];
   for (const name of names) {
-    const filter = filters.get(name);
+    const compiled = filters.get(name);
+    const filter = compiled?.fn;
+    const payloadKeys = Object.entries(compiled?.payloadKeys ?? {});
     const listener = (payload: unknown): void => {
       const e = payload as Record<string, unknown>;
       const task = machine.sched.current;
@@ -217,8 +243,9 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
             profile: machine.profile,
           };
       if (filter) {
-        const rec = {
+        const rec: Record<string, unknown> = {
           ...e,
+          common_flags: ftraceCommonFlags(ctx),
           common_pid: ctx.pid,
           common_preempt_count: ctx.preemptCount ?? 0,
           CPU: ctx.cpu,
@@ -226,6 +253,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
           COMM: ctx.comm,
           comm: ctx.comm,
         };
+        for (const [field, key] of payloadKeys) rec[field] = e[key];
         if (!filter(rec)) return;
       }
       written++;
@@ -253,35 +281,73 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
   };
 }
 
-function schemaOf(name: string): FilterSchema {
-  return { ...COMMON_FILTER_FIELDS, ...(ftraceFormat(name)?.fields ?? {}) };
+/**
+ * The fields a filter may name for an event in `profile`'s release: the common ones and the
+ * event's own (as that release names them), with the payload keys of renamed fields.
+ */
+export function ftraceFilterFields(name: string, profile?: Profile): FtraceFieldSet {
+  const own = ftraceFields(name, profile);
+  return {
+    fields: { ...COMMON_FILTER_FIELDS, ...(own?.fields ?? {}) },
+    payloadKeys: own?.payloadKeys,
+  };
+}
+
+/** A compiled filter of one event and the payload keys of its renamed fields. */
+interface EventFilter {
+  readonly fn: FilterFn;
+  readonly payloadKeys?: Readonly<Record<string, string>>;
+}
+
+/** Throws when the filter names `common_type`: event type ids are not modelled. */
+function rejectCommonType(node: FilterNode | undefined, expression: string): void {
+  if (!node) return;
+  if (node.kind === 'pred') {
+    if (node.field === 'common_type')
+      throw new TraceFilterError(
+        'common_type is not supported: mops does not model event type ids',
+        expression,
+        node.at.field,
+      );
+  } else if (node.kind === 'not') rejectCommonType(node.arg, expression);
+  else {
+    rejectCommonType(node.left, expression);
+    rejectCommonType(node.right, expression);
+  }
 }
 
 function buildFilters(
   names: readonly string[],
   filter: TraceRecorderOptions['filter'],
-): Map<string, FilterFn> {
-  const out = new Map<string, FilterFn>();
+  profile: Profile,
+): Map<string, EventFilter> {
+  const out = new Map<string, EventFilter>();
   if (filter === undefined) return out;
+  const compile = (n: string, expr: string): EventFilter => {
+    const set = ftraceFilterFields(n, profile);
+    return { fn: compileTraceFilter(expr, set.fields), payloadKeys: set.payloadKeys };
+  };
   if (typeof filter === 'string') {
     const tree = parseTraceFilter(filter);
     if (!tree) return out;
+    rejectCommonType(tree, filter);
     const fields = filterFields(tree);
     let applied = 0;
     for (const n of names) {
-      const schema = schemaOf(n);
-      if (!fields.every((f) => f in schema)) continue;
-      out.set(n, compileTraceFilter(filter, schema));
+      const schema = ftraceFilterFields(n, profile).fields;
+      if (!fields.every((f) => Object.hasOwn(schema, f))) continue;
+      out.set(n, compile(n, filter));
       applied++;
     }
     // No event has every field: compile against the first to report the missing one.
-    if (applied === 0) compileTraceFilter(filter, schemaOf(names[0] ?? ''));
+    if (applied === 0) compile(names[0] ?? '', filter);
     return out;
   }
   for (const [n, expr] of Object.entries(filter)) {
     if (!names.includes(n))
       throw new MopsError('E_USAGE', `trace: filter for '${n}', which is not recorded`, 'filter');
-    out.set(n, compileTraceFilter(expr, schemaOf(n)));
+    rejectCommonType(parseTraceFilter(expr), expr);
+    out.set(n, compile(n, expr));
   }
   return out;
 }

@@ -38,7 +38,9 @@ export {
 } from './filter.js';
 export {
   type FtraceEventFormat,
+  type FtraceFieldSet,
   ftraceEventNames,
+  ftraceFields,
   ftraceFormat,
   type PointerStyle,
   pagePointer,
@@ -48,6 +50,8 @@ export {
   COMMON_FILTER_FIELDS,
   type FtraceContext,
   ftraceBody,
+  ftraceCommonFlags,
+  ftraceFilterFields,
   ftraceHeader,
   ftraceLine,
   ftraceTimestamp,

@@ -130,6 +130,28 @@ describe('the allocator slow path', () => {
     m.freePages(pfn, 3);
     expectInvariants(m);
   });
+
+  it.each(PROFILE_NAMES)(
+    'mm_page_alloc fires once per allocation through the slow path, NULL when it fails — %s',
+    (profile) => {
+      const { m } = checkerboardOfDriverPages(profile);
+      const rec = traceRecorder(m, { events: ['mm_page_alloc'] });
+      const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 3);
+      expect(pfn).toBeGreaterThanOrEqual(0);
+      // The migration targets are order 0; the allocation itself is the one order-3 line.
+      const order3 = () => rec.lines.filter((l) => / order=3 /.test(l));
+      expect(order3()).toHaveLength(1);
+      expect(order3()[0]).not.toMatch(/page=(0{16}|\s+\(null\))/);
+      const pinned = pinnedCheckerboard(profile);
+      const prec = traceRecorder(pinned, { events: ['mm_page_alloc'] });
+      expect(pinned.allocPages(GFP.HIGHUSER_MOVABLE, 3)).toBe(-1);
+      const failed = prec.lines.filter((l) => / order=3 /.test(l));
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatch(
+        profile === 'v4.8' ? /page= {10}\(null\) pfn=0 / : /page=0{16} pfn=0x0 /,
+      );
+    },
+  );
 });
 
 /** A zone stat item summed over the zones, as /proc/vmstat prints it. */
@@ -144,6 +166,7 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
   ] as const)('%s', (_what, blockType, gfp) => {
     const { m } = driverPagesInBlock1(profile, blockType);
     const rec = traceRecorder(m, { events: ['mm_compaction_end'] });
+    const allocs = traceRecorder(m, { events: ['mm_page_alloc'], filter: 'order == 3' });
     // pgalloc_* (pages) and numa_hit / numa_local (allocations): rmqueue() counts them.
     const counts = () => [
       ['pgalloc_dma', 'pgalloc_dma32', 'pgalloc_normal'].reduce((n, k) => n + ev(m, k), 0),
@@ -182,6 +205,11 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
     // A captured block never went through rmqueue(): not counted as an allocation.
     const after = counts();
     expect(after.map((n, i) => n - before[i])).toEqual(captures ? [0, 0, 0] : [8, 1, 1]);
+    // Captured or not, the allocation is traced once.
+    expect(allocs.lines).toHaveLength(1);
+    expect(allocs.lines[0]).toContain(
+      ` pfn=${profile === 'v4.8' ? pfn : `0x${pfn.toString(16)}`} `,
+    );
     expectInvariants(m);
   });
 });

@@ -149,6 +149,7 @@ describe('tasks sharing a CPU (preemptible kernel)', () => {
     const bystander = s.spawn(
       'bystander',
       function* () {
+        yield { op: 'work' };
         log.push('bystander ran');
       },
       { cpu: 0 },
@@ -191,12 +192,14 @@ describe('tasks sharing a CPU (preemptible kernel)', () => {
       { cpu: 0 },
     );
     const c = s.spawn('c', function* () {
+      yield { op: 'wake_up' };
       s.wake('wq');
     });
     s.step(a);
     s.step(a); // a sleeps in atomic
     s.step(b);
     s.step(b); // b spins for L on CPU 0
+    s.step(c);
     let err: unknown;
     try {
       s.step(c);

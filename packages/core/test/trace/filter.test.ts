@@ -103,6 +103,20 @@ describe('tracefs filter expressions', () => {
     expect(globToRegExp('a.b*').test('axbc')).toBe(false);
   });
 
+  it('a leading ! in a ~ glob inverts the match (filter_parse_regex)', () => {
+    const f = compileTraceFilter('comm ~ "!kcomp*"', schema);
+    expect(f(ev({ comm: 'kcompactd0' }))).toBe(false);
+    expect(f(ev({ comm: 'mops' }))).toBe(true);
+    // Single quotes, under a !, and with a [!…] class after it.
+    expect(compileTraceFilter("comm ~ '!mo?s'", schema)(ev({ comm: 'mops' }))).toBe(false);
+    expect(compileTraceFilter('!comm ~ "!kcomp*"', schema)(ev({ comm: 'kcompactd0' }))).toBe(true);
+    expect(compileTraceFilter('comm ~ "![!k]*"', schema)(ev({ comm: 'kcompactd0' }))).toBe(true);
+    expect(compileTraceFilter('comm ~ "![!k]*"', schema)(ev({ comm: 'mops' }))).toBe(false);
+    // Only a leading ! negates; == compares the text as written.
+    expect(compileTraceFilter('comm ~ "a!*"', schema)(ev({ comm: 'a!b' }))).toBe(true);
+    expect(compileTraceFilter('comm == "!mops"', schema)(ev({ comm: '!mops' }))).toBe(true);
+  });
+
   it('an empty filter or 0 accepts everything', () => {
     expect(compileTraceFilter('', schema)(ev({}))).toBe(true);
     expect(compileTraceFilter(' 0 ', schema)(ev({}))).toBe(true);

@@ -124,6 +124,22 @@ describe('ftrace lines', () => {
     );
   });
 
+  it('v4.8 prints a failed allocation as a (null) page of the pointer width and pfn 0', () => {
+    const failed = { pfn: -1, order: 3, gfp_flags: GFP.KERNEL, migratetype: 0 };
+    const line = ftraceLine('mm_page_alloc', failed, { ...at0, profile: PROFILES['v4.8'] });
+    expect(line.split('mm_page_alloc: ')[1]).toBe(
+      'page=          (null) pfn=0 order=3 migratetype=0 gfp_flags=GFP_KERNEL',
+    );
+    for (const name of ['v6.0', 'v6.3', 'v6.17'] as const)
+      expect(ftraceLine('mm_page_alloc', failed, { ...at0, profile: PROFILES[name] })).toMatch(
+        /: mm_page_alloc: page=0000000000000000 pfn=0x0 order=3 /,
+      );
+    // Hashed pointers do not change a NULL page.
+    expect(
+      ftraceLine('mm_page_alloc', failed, { ...at0, profile: PROFILES['v4.8'] }, 'hashed'),
+    ).toBe(line);
+  });
+
   it('mm_page_alloc_extfrag with pageblock_order, fragmenting and change_ownership', () => {
     const e = {
       pfn: 0x40200,
@@ -297,6 +313,93 @@ describe('traceRecorder', () => {
     expect(rec.lines.at(-1)).toMatch(/kcompactd0-1 .* pfn=0x40 /);
     rec.clear();
     expect(rec.lines).toEqual([]);
+  });
+
+  it.each(['v4.8', 'v6.3'] as const)(
+    'a failed allocPages fires mm_page_alloc once with a NULL page; every call is traced once — %s',
+    (profile) => {
+      const m = createMachine({ memory: '16M', contents: false, profile });
+      const rec = traceRecorder(m, { events: ['mm_page_alloc'] });
+      let calls = 0;
+      let got = 0;
+      // GFP_ATOMIC goes on below the low watermark through the slow path, to the reserves.
+      do {
+        got = m.allocPages(GFP.ATOMIC | __GFP.NOWARN, 0);
+        calls++;
+      } while (got >= 0);
+      expect(calls).toBeGreaterThan(1);
+      expect(rec.lines).toHaveLength(calls);
+      const nulls = rec.lines.filter((l) => / pfn=(0x)?0 /.test(l));
+      expect(nulls).toEqual([rec.lines.at(-1)]);
+      expect(nulls[0]).toMatch(
+        profile === 'v4.8'
+          ? /: mm_page_alloc: page= {10}\(null\) pfn=0 order=0 /
+          : /: mm_page_alloc: page=0{16} pfn=0x0 order=0 /,
+      );
+    },
+  );
+
+  it('filter fields follow the release: v4.8 classzone_idx and no THP fields in mm_migrate_pages', () => {
+    const wake = (m: ReturnType<typeof createMachine>, zone: number) =>
+      m.trace.fire('mm_compaction_wakeup_kcompactd', { nid: 0, order: 2, highest_zoneidx: zone });
+    const old = createMachine({ memory: '16M', contents: false, profile: 'v4.8' });
+    const rec = traceRecorder(old, { filter: 'classzone_idx == 1' });
+    wake(old, 1);
+    wake(old, 2);
+    expect(rec.lines).toHaveLength(1);
+    expect(rec.lines[0]).toMatch(/classzone_idx=DMA32 {3}$/);
+    rec.stop();
+    expect(() => traceRecorder(old, { filter: 'highest_zoneidx == 1' })).toThrow(/Field not found/);
+    const events = ['mm_migrate_pages'];
+    expect(() =>
+      traceRecorder(old, { events, filter: { mm_migrate_pages: 'thp_split == 0' } }),
+    ).toThrow(/Field not found/);
+    traceRecorder(old, {
+      events,
+      filter: { mm_migrate_pages: 'succeeded > 0 && reason == 0' },
+    }).stop();
+    for (const name of ['v6.0', 'v6.3', 'v6.17'] as const) {
+      const m = createMachine({ memory: '16M', contents: false, profile: name });
+      expect(() => traceRecorder(m, { filter: 'classzone_idx == 1' })).toThrow(/Field not found/);
+      const r = traceRecorder(m, { filter: 'highest_zoneidx == 2' });
+      wake(m, 1);
+      wake(m, 2);
+      expect(r.lines).toHaveLength(1);
+      r.stop();
+      traceRecorder(m, { events, filter: { mm_migrate_pages: 'thp_split == 0' } }).stop();
+      // large_folio_split (printed nr_split) came in 6.7.
+      const split = () =>
+        traceRecorder(m, { events, filter: { mm_migrate_pages: 'large_folio_split == 0' } }).stop();
+      if (name === 'v6.17') split();
+      else expect(split).toThrow(/Field not found/);
+    }
+  });
+
+  it('common_flags is 0, as the irq-info columns show; common_type is refused', () => {
+    const m = createMachine({ memory: '64M', contents: false });
+    const keep = traceRecorder(m, { events: ['mm_page_free'], filter: 'common_flags == 0' });
+    const none = traceRecorder(m, { events: ['mm_page_free'], filter: 'common_flags & 0xff' });
+    m.trace.fire('mm_page_free', { pfn: 4, order: 0 });
+    m.sched.spawn('kcompactd0', function* (): KernelGen {
+      yield { op: 'spin_lock', lock: 'zone->lock' };
+      m.trace.fire('mm_page_free', { pfn: 5, order: 0 });
+    });
+    m.sched.runAll();
+    expect(keep.lines).toHaveLength(2);
+    // The first three irq-info columns are '.' on every line.
+    for (const l of keep.lines) expect(l).toMatch(/\] \.\.\.[.0-9a-f]\. /);
+    expect(none.lines).toEqual([]);
+    for (const filter of ['common_type == 1', { mm_page_free: 'order == 0 || common_type > 0' }]) {
+      let err: unknown;
+      try {
+        traceRecorder(m, { events: ['mm_page_free'], filter });
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(TraceFilterError);
+      expect((err as TraceFilterError).code).toBe('E_USAGE');
+      expect((err as Error).message).toMatch(/common_type .*event type ids/);
+    }
   });
 
   it('rejects unknown events and bad filters with E_USAGE', () => {
