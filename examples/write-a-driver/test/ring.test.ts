@@ -2,16 +2,24 @@ import {
   checkInvariants,
   compactMemory,
   createMachine,
+  createMovableFiller,
   GFP,
   installPlugin,
+  type MopsError,
   PROFILE_NAMES,
 } from '@mops/core';
 import { describeDriverConformance } from '@mops/testkit';
 import { describe, expect, it } from 'vitest';
 import { conformance, plugin, rings } from '../src/index.js';
 
-// The whole movable_ops contract, in every profile the plugin declares.
-describeDriverConformance({ name: 'movable-ring', plugin, populate: conformance.populate });
+// The whole movable_ops contract, in every profile the plugin declares, with the owner
+// releasing pages the VM holds isolated.
+describeDriverConformance({
+  name: 'movable-ring',
+  plugin,
+  populate: conformance.populate,
+  release: conformance.release,
+});
 
 describe('the movable ring keeps its records across compaction', () => {
   it.each(PROFILE_NAMES)('%s', (profile) => {
@@ -39,4 +47,29 @@ describe('the movable ring keeps its records across compaction', () => {
       expect(new TextDecoder().decode(ring.read(i, r.length))).toBe(`record ${i}`);
     expect(checkInvariants(m).ok).toBe(true);
   });
+});
+
+describe('the movable ring shares a machine only where its release allows', () => {
+  it('v6.17: a second Offline-type driver (the core filler here) makes install fail with E_STATE', () => {
+    const m = createMachine({ memory: '16M', zones: 'normal-only', profile: 'v6.17' });
+    createMovableFiller(m);
+    let err: unknown;
+    try {
+      installPlugin(m, plugin);
+    } catch (e) {
+      err = e;
+    }
+    expect((err as MopsError).code).toBe('E_STATE');
+    expect((err as Error).message).toMatch(/set_movable_ops returned -16/);
+  });
+
+  it.each(['v4.8', 'v6.0', 'v6.3'] as const)(
+    '%s: no page-type registry, both install',
+    (profile) => {
+      const m = createMachine({ memory: '16M', zones: 'normal-only', profile });
+      createMovableFiller(m);
+      installPlugin(m, plugin);
+      expect(rings.get(m)).toBeDefined();
+    },
+  );
 });
