@@ -130,7 +130,12 @@ export function registryOf(machine: Machine): ZsRegistry {
     firstObj: new Int32Array(nr),
     bytes: {
       u8: contents,
-      u32: new Uint32Array(contents.buffer, contents.byteOffset, contents.byteLength >>> 2),
+      // byteLength may be 2^32 (a 4 GiB machine): divide, a `>>> 2` would wrap it to 0.
+      u32: new Uint32Array(
+        contents.buffer,
+        contents.byteOffset,
+        Math.floor(contents.byteLength / 4),
+      ),
       hugeHandle: new Float64Array(nr),
     },
     owner: mem.owners.register('zsmalloc'),

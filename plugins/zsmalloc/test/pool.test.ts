@@ -156,3 +156,21 @@ describe.each(PROFILES)('plugin and text views, %s', (profile) => {
     expectClean(m);
   });
 });
+
+describe('a pool on the largest machine with contents (4 GiB)', () => {
+  it('writes, reads and frees objects: the object-header view spans all 2^32 bytes', () => {
+    const m = createMachine({ memory: '4G', contents: true, profile: 'v6.3' });
+    installPlugin(m, zsmallocPluginForTest);
+    const pool = m.container.resolve<ZsPool>(ZS_POOL);
+    const hs = [100, 3600].map((size, i) => {
+      const h = pool.zsMalloc(size);
+      pool.objWrite(h, pattern(i, size));
+      return h;
+    });
+    expect(pool.objRead(hs[0])).toEqual(pattern(0, 100));
+    expect(pool.objRead(hs[1])).toEqual(pattern(1, 3600));
+    for (const h of hs) pool.zsFree(h);
+    expect(pool.pagesAllocated).toBe(0);
+    expectClean(m);
+  });
+});
