@@ -27,7 +27,7 @@ import type { AddressSpace, MovableOperations } from '../migrate/types.js';
 import { ISOLATED, PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
 import { type Kctx, trylockPage, unlockPage } from '../page/lock.js';
 import { getPage } from '../page/refcount.js';
-import { fraction } from './churn.js';
+import { fraction } from './options.js';
 
 /** The filler's driver and owner name (page owner, invariant checker, messages). */
 export const FILLER_NAME = 'filler';
