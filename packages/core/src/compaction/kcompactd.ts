@@ -28,8 +28,9 @@ const PROACTIVE_PERIOD = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
 /**
  * wakeup_kcompactd(): kswapd asks kcompactd to compact for `order` up to zone
  * `highestZoneidx`. Order 0 asks for nothing. The request keeps the largest order and the
- * lowest zone limit, recorded first; the wakeup (and its tracepoint) happens only when some
- * zone up to the limit is suitable for compaction, and kcompactd then runs on the next
+ * lowest zone limit, recorded first; the wakeup (and its tracepoint) happens only when
+ * kcompactd sleeps (a second request before it ran finds it awake: no event) and some zone
+ * up to the limit is suitable for compaction, and kcompactd then runs on the next
  * {@link kcompactdRun}. A request recorded without a wakeup stays pending: see
  * {@link kcompactdRun} for when kcompactd finds it.
  */
@@ -45,6 +46,8 @@ export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: numbe
   const st = compactionState(m);
   if (order > st.kcompactdMaxOrder) st.kcompactdMaxOrder = order;
   if (highestZoneidx < st.kcompactdHighestZoneidx) st.kcompactdHighestZoneidx = highestZoneidx;
+  // wq_has_sleeper(): kcompactd already woken is not on its wait queue: nothing to wake.
+  if (st.kcompactdWoken) return;
   if (!kcompactdNodeSuitable(m, st)) return;
   const trace = m.mem.trace;
   if (trace.enabled.mm_compaction_wakeup_kcompactd)

@@ -174,6 +174,20 @@ describe('wakeup_kcompactd (T12)', () => {
     expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
   });
 
+  it('wakes a sleeping kcompactd only: a second request before it ran records its order, no event', () => {
+    const { m } = driverCheckerboard('v6.3');
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    const rec = traceRecorder(m, { events: ['mm_compaction_wakeup_kcompactd'] });
+    wakeupKcompactd(m, 2, 2);
+    wakeupKcompactd(m, 3, 2);
+    expect(compactionState(m).kcompactdMaxOrder).toBe(3);
+    rec.stop();
+    expect(rec.lines).toHaveLength(1);
+    m.run(() => kcompactdRun(m, 1));
+    // Asleep again: the next request may wake it.
+    expect(compactionState(m).kcompactdWoken).toBe(false);
+  });
+
   it('keeps the largest order and the lowest zone limit: a later wakeup for DMA32 leaves Normal alone', () => {
     const { m } = driverCheckerboard('v6.3');
     compactionState(m).sysctl.compactionProactiveness = 0;
