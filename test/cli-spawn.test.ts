@@ -123,10 +123,14 @@ describe('mops, spawned: bad input exits 2 with one line and no stack trace', ()
     [['replay', '9a', '--schedule', 'garbage']],
     [['replay', '9a', '--schedule', 'v1:9d:12']],
     [['replay', '9a', '--schedule', 'v9:9a:12']],
+    [['compact', '--bogus']],
+    [['compact', '--memory', '64M', '--trace', '/nonexistent/dir/t.txt']],
+    [['compact', '--memory', '64M', '--json', '/nonexistent/dir/r.json']],
+    [['explore', '9a', '--load', './no/such/module.js']],
   ])('%j', (args) => {
     const r = mops(...args);
     expect(r.code).toBe(2);
-    expect(r.err.trim().length).toBeGreaterThan(0);
+    expect(r.err).toMatch(/^mops: .+ \[E_[A-Z_]+\]\n$/s);
     expect(r.err).not.toMatch(/\n\s+at /);
   });
 });

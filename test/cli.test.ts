@@ -494,3 +494,102 @@ describe('driver races from the plugins', () => {
     60_000,
   );
 });
+
+describe('files the command writes', () => {
+  it.each([
+    [
+      ['--trace', '/nonexistent/dir/t.txt'],
+      /^mops: --trace \/nonexistent\/dir\/t\.txt: cannot write it \(ENOENT: [^)]*\) \[E_USAGE\]$/,
+    ],
+    [
+      ['--json', '/nonexistent/dir/r.json'],
+      /^mops: --json \/nonexistent\/dir\/r\.json: cannot write it \(ENOENT: [^)]*\) \[E_USAGE\]$/,
+    ],
+    [['--json', tmpdir()], /^mops: --json .*: cannot write it \(EISDIR: [^)]*\) \[E_USAGE\]$/],
+  ])(
+    'an unwritable %j is a usage error naming the option, the path and the reason, before the run',
+    async (opt, msg) => {
+      const r = await mops('compact', '--memory', '64M', ...opt);
+      expect(r.code).toBe(2);
+      expect(r.out).toBe('');
+      expect(r.err.trimEnd().split('\n')).toHaveLength(1);
+      expect(r.err.trimEnd()).toMatch(msg);
+    },
+  );
+
+  it('a file that cannot be written after the run is a usage error too', async () => {
+    const { writeOutputFile } = await import('../packages/cli/src/io.js');
+    const dir = mkdtempSync(join(tmpdir(), 'mops-'));
+    try {
+      expect(() => writeOutputFile('--trace', dir, 'x')).toThrow(
+        expect.objectContaining({
+          code: 'E_USAGE',
+          field: '--trace',
+          message: expect.stringMatching(/^--trace .*: cannot write it \(EISDIR: [^)]*\)$/),
+        }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+
+  it('--trace and --json files are written', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-'));
+    try {
+      const r = await mops(
+        'compact',
+        '--memory',
+        '32M',
+        '--trace',
+        join(dir, 't.txt'),
+        '--json',
+        join(dir, 'r.json'),
+      );
+      expect(r.code).toBe(0);
+      expect(readFileSync(join(dir, 't.txt'), 'utf8')).toContain('mm_compaction');
+      expect(JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8')).memory).toBe('32M');
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
+  });
+});
+
+describe("commander's parse errors", () => {
+  it.each([
+    [['foo'], "mops: unknown command 'foo'; see mops --help [E_USAGE]"],
+    [['--bogus'], "mops: unknown option '--bogus'; see mops --help [E_USAGE]"],
+    [['proc'], "mops: missing required argument 'view'; see mops proc --help [E_USAGE]"],
+    [['compact', '--bogus'], "mops: unknown option '--bogus'; see mops compact --help [E_USAGE]"],
+    [['explore'], "mops: missing required argument 'scenario'; see mops explore --help [E_USAGE]"],
+    [
+      ['explore', '9a', '--runs'],
+      "mops: option '--runs <n>' argument missing; see mops explore --help [E_USAGE]",
+    ],
+    [
+      ['replay', '9a'],
+      "mops: required option '--schedule <str>' not specified; see mops replay --help [E_USAGE]",
+    ],
+    [
+      ['demo', 'extra'],
+      "mops: too many arguments for 'demo'. Expected 0 arguments but got 1; see mops demo --help [E_USAGE]",
+    ],
+  ])('%j prints one line in the mops format and exits 2', async (args, line) => {
+    const r = await mops(...args);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`${line}\n`);
+  });
+
+  it('--help and --version print to standard output and exit 0', async () => {
+    for (const args of [['--help'], ['compact', '--help'], ['help', 'explore']]) {
+      const r = await mops(...args);
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^Usage: mops /);
+      expect(r.err).toBe('');
+    }
+    expect((await mops('explore', '--help')).out).toContain('--load <module>');
+    const v = await mops('--version');
+    expect(v.code).toBe(0);
+    expect(v.out).toMatch(/^\d+\.\d+\.\d+\n$/);
+  });
+});

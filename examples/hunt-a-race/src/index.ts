@@ -9,7 +9,7 @@
 import { explore, replay } from '@mops/explorer';
 import { registerOnePageRelease } from './own_race.js';
 
-export { onePageRelease, registerOnePageRelease } from './own_race.js';
+export { onePageRelease, registerOnePageRelease, registerScenarios } from './own_race.js';
 
 /** What the hunt found. */
 export interface Hunt {

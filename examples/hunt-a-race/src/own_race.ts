@@ -115,7 +115,15 @@ export const onePageRelease: Scenario = {
   },
 };
 
-/** Registers the scenario, so `explore('onepage-release', …)` and `mops explore` find it. */
+/**
+ * Registers the scenario, so `explore('onepage-release', …)` finds it. `mops explore`,
+ * `replay` and `scenarios` find it once `--load` names this module: they call its
+ * {@link registerScenarios}, e.g. from the repository root
+ * `mops explore onepage-release --load ./examples/hunt-a-race/dist/own_race.js --variant buggy`.
+ */
 export function registerOnePageRelease(): void {
   registerScenario(onePageRelease, { replace: true });
 }
+
+/** What `mops … --load` calls on this module: registers its scenario. */
+export const registerScenarios: () => void = registerOnePageRelease;

@@ -6,11 +6,24 @@
 import { registerBalloonScenarios } from '@mops/balloon';
 import { type ExploreOptions, type ExploreResult, explore } from '@mops/explorer';
 import { registerZsmallocScenarios } from '@mops/zsmalloc';
+import { loadScenarioModules } from './load.js';
 
 registerZsmallocScenarios();
 registerBalloonScenarios();
 
-/** Runs `explore(name, opts)` for one shard. */
-export default function run({ name, opts }: { name: string; opts: ExploreOptions }): ExploreResult {
+/**
+ * Loads the `--load` modules the command loaded (once per worker), then runs
+ * `explore(name, opts)` for one shard.
+ */
+export default async function run({
+  name,
+  opts,
+  load = [],
+}: {
+  name: string;
+  opts: ExploreOptions;
+  load?: readonly string[];
+}): Promise<ExploreResult> {
+  await loadScenarioModules(load);
   return explore(name, opts);
 }

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createRequire } from 'node:module';
 import { MmBug, MopsError } from '@mops/core/errors';
 import { PROFILE_NAMES } from '@mops/core/profile';
 import { Command, CommanderError, Option } from 'commander';
@@ -45,16 +46,44 @@ function checkWorkload(w: string): string {
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
 
-/** The explorer commands, with the driver races the bundled plugins contribute. */
-async function loadExplorer() {
-  const [explore, zsmalloc, balloon] = await Promise.all([
+/**
+ * The explorer commands, with the driver races the bundled plugins contribute and the
+ * scenarios the `--load` modules register.
+ */
+async function loadExplorer(load: readonly string[]) {
+  const [explore, zsmalloc, balloon, { loadScenarioModules }] = await Promise.all([
     import('./commands/explore.js'),
     import('@mops/zsmalloc'),
     import('@mops/balloon'),
+    import('./load.js'),
   ]);
   zsmalloc.registerZsmallocScenarios();
   balloon.registerBalloonScenarios();
+  await loadScenarioModules(load);
   return explore;
+}
+
+/** The `--load` option of the explorer commands. */
+const loadOption = () =>
+  new Option(
+    '--load <module>',
+    'import a module that registers scenarios (repeatable): a path (./race.js) or a package',
+  )
+    .argParser(collect)
+    .default([]);
+
+/** The version in this package's package.json. */
+function version(): string {
+  const pkg = createRequire(import.meta.url)('../package.json') as { version: string };
+  return pkg.version;
+}
+
+/** What commander's own parse errors say, without its `error: ` prefix. */
+function commanderMessage(text: string): string {
+  return text
+    .trim()
+    .replace(/^error: /, '')
+    .replace(/\.$/, '');
 }
 
 /** Runs `mops` with `argv` (without the node and script names); resolves to the exit code. */
@@ -64,9 +93,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .description(
       'a lab for Linux movable-page migration (movable_operations) and memory compaction',
     )
+    .version(version(), '-V, --version', 'print the version')
     .exitOverride()
-    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) })
-    .showHelpAfterError();
+    .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   const seed = () =>
     new Option('--seed <n>', 'seed of the run').default(1).argParser((v) => intArg(v, '--seed'));
   const machineOptions = (c: Command, memory: string) =>
@@ -198,9 +227,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--shard <i/n>', 'run only this shard of the seeds (for a CI matrix or batch engine)')
     .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs'), 1)
     .option('--no-shrink', 'report the failing schedule as found')
+    .addOption(loadOption())
     .option('--json', 'print JSON')
     .action(async (name, o) => {
-      const { exploreCommand } = await loadExplorer();
+      const { exploreCommand } = await loadExplorer(o.load);
       code = await exploreCommand(io, name, {
         variant: o.variant,
         strategy: o.strategy,
@@ -213,6 +243,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         jobs: o.jobs,
         shrink: o.shrink,
         json: o.json,
+        load: o.load,
       });
     });
   program
@@ -222,23 +253,36 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .requiredOption('--schedule <str>', 'the schedule string explore printed')
     .option('--variant <v>', 'buggy or fixed')
     .option('--profile <p>', 'protocol profile')
+    .addOption(loadOption())
     .option('--json', 'print JSON')
     .action(async (name, o) => {
-      const { replayCommand } = await loadExplorer();
+      const { replayCommand } = await loadExplorer(o.load);
       code = replayCommand(io, name, {
         variant: o.variant,
         schedule: o.schedule,
         profile: o.profile,
         json: o.json,
+        load: o.load,
       });
     });
   program
     .command('scenarios')
     .description('list the race scenarios and their variants')
+    .addOption(loadOption())
     .option('--json', 'print JSON')
     .action(async (o) => {
-      const { scenariosCommand } = await loadExplorer();
+      const { scenariosCommand } = await loadExplorer(o.load);
       code = scenariosCommand(io, Boolean(o.json));
+    });
+  // Commander's own parse errors (unknown command or option, missing argument) in the mops
+  // format, with the help command of the command that was run.
+  for (const c of [program, ...program.commands])
+    c.configureOutput({
+      ...c.configureOutput(),
+      outputError: (text) =>
+        io.err(
+          `mops: ${commanderMessage(text)}; see mops ${c === program ? '' : `${c.name()} `}--help [E_USAGE]\n`,
+        ),
     });
   try {
     await program.parseAsync(argv as string[], { from: 'user' });

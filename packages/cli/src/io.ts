@@ -1,7 +1,12 @@
 /**
- * Where the CLI writes: stdout/stderr in the real command, buffers in tests.
+ * Where the CLI writes: stdout/stderr in the real command, buffers in tests; the files its
+ * options name.
  * @module
  */
+
+import { accessSync, constants, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { MopsError } from '@mops/core/errors';
 
 /** Output streams of one CLI run. */
 export interface Io {
@@ -34,4 +39,50 @@ export function bufferIo(): Io & { stdout: string; stderr: string } {
     },
   };
   return io;
+}
+
+/** `EACCES: permission denied` from a Node file error, without the call and path. */
+function osReason(e: unknown): string {
+  if (!(e instanceof Error)) return String(e);
+  const code = (e as NodeJS.ErrnoException).code;
+  const text = e.message.split('\n')[0].replace(/, \w+ '.*'$/, '');
+  return code && !text.startsWith(code) ? `${code}: ${text}` : text;
+}
+
+function cannotWrite(option: string, path: string, reason: string): MopsError {
+  return new MopsError('E_USAGE', `${option} ${path}: cannot write it (${reason})`, option);
+}
+
+/**
+ * Checks, before a long run, that the file `option` names can be written: its directory
+ * exists and is writable, and the file, if it exists, is a writable file. Nothing is created.
+ * `MopsError('E_USAGE')` naming the option, the path and the OS reason otherwise.
+ */
+export function checkWritable(option: string, path: string): void {
+  try {
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st?.isDirectory()) throw cannotWrite(option, path, 'EISDIR: it is a directory');
+    if (st) accessSync(path, constants.W_OK);
+    else {
+      const dir = dirname(resolve(path));
+      if (!statSync(dir).isDirectory())
+        throw cannotWrite(option, path, `ENOTDIR: ${dir} is not a directory`);
+      accessSync(dir, constants.W_OK);
+    }
+  } catch (e) {
+    if (e instanceof MopsError) throw e;
+    throw cannotWrite(option, path, osReason(e));
+  }
+}
+
+/**
+ * Writes `text` to the file `option` names. `MopsError('E_USAGE')` naming the option, the
+ * path and the OS reason (ENOENT, EACCES, EISDIR…) when it cannot.
+ */
+export function writeOutputFile(option: string, path: string, text: string): void {
+  try {
+    writeFileSync(path, text);
+  } catch (e) {
+    throw cannotWrite(option, path, osReason(e));
+  }
 }

@@ -4,7 +4,6 @@
  * @module
  */
 
-import { fileURLToPath } from 'node:url';
 import {
   compactionState,
   createMachine,
@@ -22,6 +21,7 @@ import {
   setWatermarkBoostFactor,
   validatePlugin,
 } from '@mops/core';
+import { PLUGIN_BASES } from './load.js';
 import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
 
@@ -120,12 +120,6 @@ export async function loadPluginModule(
   return loadModule(spec, PLUGIN_BASES);
 }
 
-/** Where plugin package names resolve: the working directory, then this command's install. */
-export const PLUGIN_BASES: readonly string[] = [
-  process.cwd(),
-  fileURLToPath(new URL('..', import.meta.url)),
-];
-
 /** Creates the machine (with page contents when a plugin needs them) and installs the plugins. */
 export async function buildMachine(opts: MachineOptions): Promise<Machine> {
   const plugins: MopsPlugin[] = [];
@@ -179,17 +173,19 @@ function resolveOptional<T>(m: Machine, token: symbol): T | undefined {
  * Runs a named workload. `filler` fills memory with movable filler pages among pinned
  * unmovable ones and frees a random half; `zsmalloc` fills the zsmalloc pool with objects
  * of random sizes and frees a random half; `balloon` inflates the balloon over a
- * fragmented machine; `churn` is the unmovable/movable allocation churn.
+ * fragmented machine; `churn` is the unmovable/movable allocation churn, its movable pages
+ * filler pages compaction can migrate.
  */
 export async function runWorkload(m: Machine, name: string): Promise<WorkloadSummary> {
   switch (name) {
     case 'none':
       return { lines: [] };
     case 'churn': {
-      const r = mixedChurn(m);
+      const r = mixedChurn(m, { movable: 'filler' });
+      const movable = r.live.filter((b) => b[2]).length;
       return {
         lines: [
-          `churn: ${r.live.length} blocks left allocated (unmovable and plain movable pages)`,
+          `churn: ${r.live.length - movable} unmovable blocks and ${movable} movable filler pages left allocated`,
         ],
       };
     }

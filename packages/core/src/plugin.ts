@@ -91,6 +91,40 @@ export async function loadPlugin(
 }
 
 /**
+ * What `import()` takes for `spec`: a path (starting with `.` or absolute) resolves against
+ * the first of `bases` (default: the working directory), a package name from each of `bases`
+ * in turn (the user's project, a command's own installation), else from this package.
+ */
+export function moduleTarget(spec: string, bases: readonly string[] = [process.cwd()]): string {
+  if (spec.startsWith('.') || isAbsolute(spec))
+    return pathToFileURL(resolve(bases[0] ?? process.cwd(), spec)).href;
+  for (const b of bases) {
+    try {
+      return pathToFileURL(createRequire(join(b, 'package.json')).resolve(spec)).href;
+    } catch {
+      // not installed there
+    }
+  }
+  return spec;
+}
+
+/**
+ * Imports the module `spec` names (see {@link moduleTarget}). When it cannot be loaded,
+ * throws what `fail` makes of the first line of the reason.
+ */
+export async function importModule(
+  spec: string,
+  fail: (reason: string) => MopsError,
+  bases: readonly string[] = [process.cwd()],
+): Promise<Record<string, unknown>> {
+  try {
+    return (await import(moduleTarget(spec, bases))) as Record<string, unknown>;
+  } catch (e) {
+    throw fail(e instanceof Error ? (e.message.split('\n')[0] ?? '') : String(e));
+  }
+}
+
+/**
  * {@link loadPlugin}, also returning the whole module, for exports beside the plugin (such
  * as the `conformance` hooks of the driver conformance suite).
  */
@@ -98,31 +132,16 @@ export async function loadPluginModule(
   spec: string,
   base: string | readonly string[] = process.cwd(),
 ): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
-  const bases = typeof base === 'string' ? [base] : base;
-  const isPath = spec.startsWith('.') || isAbsolute(spec);
-  let target = isPath ? pathToFileURL(resolve(bases[0] ?? process.cwd(), spec)).href : spec;
-  if (!isPath) {
-    // A package name resolves from the given directories first (the user's project, the
-    // command's own installation), then from this package.
-    for (const b of bases) {
-      try {
-        target = pathToFileURL(createRequire(join(b, 'package.json')).resolve(spec)).href;
-        break;
-      } catch {
-        // not installed there
-      }
-    }
-  }
-  let mod: Record<string, unknown>;
-  try {
-    mod = (await import(target)) as Record<string, unknown>;
-  } catch (e) {
-    throw new MopsError(
-      'E_PLUGIN',
-      `plugin ${spec}: cannot load it (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); give a package name or a path to its module`,
-      'plugin',
-    );
-  }
+  const mod = await importModule(
+    spec,
+    (reason) =>
+      new MopsError(
+        'E_PLUGIN',
+        `plugin ${spec}: cannot load it (${reason}); give a package name or a path to its module`,
+        'plugin',
+      ),
+    typeof base === 'string' ? [base] : base,
+  );
   return { plugin: validatePlugin(mod.default ?? mod.plugin, spec), module: mod };
 }
 

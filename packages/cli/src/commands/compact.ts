@@ -4,7 +4,6 @@
  * @module
  */
 
-import { writeFileSync } from 'node:fs';
 import {
   compactMemory,
   compactResultName,
@@ -17,7 +16,7 @@ import {
   traceRecorder,
   vmstatEvents,
 } from '@mops/core';
-import type { Io } from '../io.js';
+import { checkWritable, type Io, writeOutputFile } from '../io.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
 
 /** Options of `mops compact`. */
@@ -60,6 +59,9 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
       '--trace - and --json - would both write to standard output; send one of them to a file',
       '--trace',
     );
+  // Refuse an unwritable output before the run rather than after it.
+  if (opts.trace && opts.trace !== '-') checkWritable('--trace', opts.trace);
+  if (opts.json && opts.json !== '-') checkWritable('--json', opts.json);
   const m = await buildMachine(opts);
   const work = await runWorkload(m, opts.workload);
   const before = procView(m, 'buddyinfo');
@@ -95,12 +97,12 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     buddyinfo: { before, after },
   };
   if (rec && opts.trace === '-') io.out(rec.text());
-  else if (rec && opts.trace) writeFileSync(opts.trace, rec.text());
+  else if (rec && opts.trace) writeOutputFile('--trace', opts.trace, rec.text());
   if (opts.json === '-') {
     io.out(`${JSON.stringify(json, null, 2)}\n`);
     return 0;
   }
-  if (opts.json) writeFileSync(opts.json, `${JSON.stringify(json, null, 2)}\n`);
+  if (opts.json) writeOutputFile('--json', opts.json, `${JSON.stringify(json, null, 2)}\n`);
   for (const l of work.lines) io.out(`${l}\n`);
   io.out(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
   io.out(`compaction: ${zones.map((z) => `${z.zone}=${z.result}`).join(' ')}\n`);

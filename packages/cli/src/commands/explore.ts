@@ -18,6 +18,7 @@ import {
 import { Presets, SingleBar } from 'cli-progress';
 import Tinypool from 'tinypool';
 import type { Io } from '../io.js';
+import { withLoadOptions } from '../load.js';
 
 /** Options of `mops explore`. */
 export interface ExploreCommandOptions extends ExploreOptions {
@@ -25,12 +26,15 @@ export interface ExploreCommandOptions extends ExploreOptions {
   readonly json?: boolean;
   /** Worker threads to spread the seeds over (random and PCT; default 1: in process). */
   readonly jobs?: number;
+  /** The `--load` modules the command loaded: the workers load them too, the replay line names them. */
+  readonly load?: readonly string[];
 }
 
 async function exploreInWorkers(
   name: string,
   opts: ExploreOptions,
   jobs: number,
+  load: readonly string[],
 ): Promise<ExploreResult> {
   // Workers run the built module (from the TypeScript sources, use the package's dist/).
   const worker = fileURLToPath(new URL('../explore_worker.js', import.meta.url)).replace(
@@ -47,6 +51,7 @@ async function exploreInWorkers(
           pool.run({
             name,
             opts: { ...opts, shard: `${i + 1}/${jobs}` },
+            load,
           }) as Promise<ExploreResult>,
       ),
     );
@@ -107,8 +112,11 @@ export async function exploreCommand(
       '--jobs splits the seeds of random or pct runs; it cannot be combined with dfs or --shard',
       '--jobs',
     );
-  const { json, jobs: _jobs, ...eo } = opts;
-  const r = jobs > 1 ? await exploreInWorkers(name, eo, jobs) : exploreInChunks(io, name, eo);
+  const { json, jobs: _jobs, load = [], ...eo } = opts;
+  const r = withLoad(
+    jobs > 1 ? await exploreInWorkers(name, eo, jobs, load) : exploreInChunks(io, name, eo),
+    load,
+  );
   if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
   else {
     io.out(
@@ -120,14 +128,34 @@ export async function exploreCommand(
   return r.failed ? 1 : 0;
 }
 
+/** A result whose report and replay command name the `--load` modules, when there are any. */
+function withLoad<R extends { scenario: string; report?: string; command?: string }>(
+  r: R,
+  load: readonly string[],
+): R {
+  if (load.length === 0) return r;
+  const add = (t: string | undefined) => t && withLoadOptions(t, r.scenario, load);
+  return {
+    ...r,
+    ...(r.report !== undefined ? { report: add(r.report) } : {}),
+    ...(r.command !== undefined ? { command: add(r.command) } : {}),
+  };
+}
+
 /** Runs `mops replay`. */
 export function replayCommand(
   io: Io,
   name: string,
-  opts: { variant?: string; schedule: string; profile?: string; json?: boolean },
+  opts: {
+    variant?: string;
+    schedule: string;
+    profile?: string;
+    json?: boolean;
+    load?: readonly string[];
+  },
 ): number {
-  const { json, ...ro } = opts;
-  const r = replay(name, ro);
+  const { json, load = [], ...ro } = opts;
+  const r = withLoad(replay(name, ro), load);
   if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
   else
     io.out(
