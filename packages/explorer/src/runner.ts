@@ -150,6 +150,10 @@ const MEMO_LIMIT = 200_000;
 /** The task list of an untraced run. */
 const NO_TASKS: readonly TaskInfo[] = Object.freeze([]);
 
+function taskInfo(t: Task): TaskInfo {
+  return { id: t.id, name: t.name, cpu: t.cpu };
+}
+
 let lastKey = { variant: '', profile: '', key: '\0' };
 
 /** `variant\0profile`, cached for the common case of many runs of the same pair. */
@@ -409,10 +413,9 @@ export function execute(
   const mem = m.mem;
   const checkEach = (opts.checkEvery ?? 'step') === 'step';
   const maxSteps = opts.maxSteps ?? 10_000;
-  const trace: TraceRow[] | undefined = opts.trace ? [] : undefined;
-  const tasks: readonly TaskInfo[] = opts.trace
-    ? sched.tasks.map((t) => ({ id: t.id, name: t.name, cpu: t.cpu }))
-    : NO_TASKS;
+  // With a trace: every task of the run, those spawned during it (work items) included.
+  const tasks: TaskInfo[] | undefined = opts.trace ? sched.tasks.map(taskInfo) : undefined;
+  const trace: TraceRow[] | undefined = tasks ? [] : undefined;
   const decisions: number[] = [];
   const defaultIds: number[] = [];
   const warnBase = mem.warnings.length;
@@ -436,10 +439,12 @@ export function execute(
     if (runq.length === 1) t = runq[0];
     else {
       t = chooser.choose(runq, prev, decisions.length);
-      const dflt = defaultPick(runq, prev);
+      // Whether prev may continue: runnable, and (with CPUs shared) not held off its CPU.
+      const prevMay = prev !== undefined && runq.includes(prev);
+      const dflt = prevMay ? (prev as Task) : runq[0];
       decisions.push(t.id);
       defaultIds.push(dflt.id);
-      if (prev !== undefined && prev !== t && runq.includes(prev)) {
+      if (prevMay && prev !== t) {
         preemptions++;
         preempted = true;
       }
@@ -450,11 +455,17 @@ export function execute(
       point = sched.step(t);
     } catch (e) {
       failure = classify(e, steps);
-      trace?.push({ task: t.id, point: { op: 'BUG', note: failure.message }, preempted });
+      if (trace && tasks) {
+        trace.push({ task: t.id, point: { op: 'BUG', note: failure.message }, preempted });
+        if (!tasks.some((x) => x.id === t.id)) tasks.push(taskInfo(t));
+      }
       cut = true;
       break;
     }
-    trace?.push({ task: t.id, point, preempted });
+    if (trace && tasks) {
+      trace.push({ task: t.id, point, preempted });
+      if (!tasks.some((x) => x.id === t.id)) tasks.push(taskInfo(t));
+    }
     if (node && memo) {
       let kid = node.kids[t.id];
       if (kid === undefined) {
@@ -495,5 +506,14 @@ export function execute(
   // Only a run that ended by itself ends in the state of its node: a step that threw is not
   // in the tree, and a run cut at maxSteps skipped `finish`.
   if (pooled !== undefined && node !== undefined && !cut) pooled.ended = node;
-  return { decisions, defaultIds, steps, preemptions, failure, tasks, trace, machine: m };
+  return {
+    decisions,
+    defaultIds,
+    steps,
+    preemptions,
+    failure,
+    tasks: tasks ?? NO_TASKS,
+    trace,
+    machine: m,
+  };
 }

@@ -156,6 +156,52 @@ describe('tasks sharing a CPU', () => {
     },
   };
 
+  it('the report gives a work item queued during the run its own column, on its CPU', () => {
+    const toy: Scenario = {
+      name: 'toy-worker',
+      description: 'a task queues a work item that loses an update',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: ({ profile }) => {
+        const m = raceMachine(profile);
+        const s = m.sched;
+        const counter = { x: 0 };
+        s.spawn(
+          'a',
+          function* (): KernelGen {
+            s.queueWork('kworker', function* (): KernelGen {
+              yield { op: 'load' };
+              const v = counter.x;
+              yield { op: 'store' };
+              counter.x = v + 1;
+            });
+            yield { op: 'load' };
+            const v = counter.x;
+            yield { op: 'store' };
+            counter.x = v + 1;
+          },
+          { cpu: 3 },
+        );
+        s.spawn('b', function* (): KernelGen {
+          yield { op: 'nop' };
+        });
+        return {
+          machine: m,
+          finish: () => (counter.x === 2 ? [] : [`lost update: counter ${counter.x}`]),
+        };
+      },
+    };
+    registerScenario(toy);
+    try {
+      const r = explore('toy-worker', { strategy: 'dfs' });
+      expect(r.failed).toBe(true);
+      const header = r.report!.split('\n').find((l) => l.startsWith(' step |'))!;
+      expect(header).toMatch(/cpu3 a\/1 +\| cpu1 b\/2 +\| cpu3 kworker\/3/);
+    } finally {
+      unregisterScenario('toy-worker');
+    }
+  });
+
   it('a race across two spinlocks needs two CPUs: dfs finds it on two, exhausts one', () => {
     registerScenario(twoLocks);
     try {

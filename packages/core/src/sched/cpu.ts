@@ -3,7 +3,10 @@
  * (CONFIG_PREEMPT): tasks given the same {@link SpawnOptions.cpu} interleave at any
  * scheduling point, except that a task with preemption off keeps the other tasks of its CPU
  * off it: one holding a spinlock or a non-sleeping rwlock_t ({@link Task.atomicDepth} > 0),
- * or spinning for one ({@link Task.spinning}). Tasks on different CPUs are never held back.
+ * or spinning for one ({@link Task.spinning}), from the step that left it so until the step
+ * that ends it. A task that sleeps gives its CPU up, even with locks held (a bug the
+ * scheduler reports as a sleep in atomic context). Tasks on different CPUs are never held
+ * back.
  * @see include/linux/preempt.h preempt_disable()
  * @module
  */
@@ -11,21 +14,14 @@
 import type { Task } from './task.js';
 
 /**
- * Whether `u` keeps the other tasks of its CPU off it: it is runnable with preemption off,
- * or spins for a lock (a spinner stays on its CPU until it has taken the lock).
- */
-function holdsCpu(u: Task): boolean {
-  return u.spinning || (u.state === 'runnable' && u.atomicDepth > 0);
-}
-
-/**
- * The task keeping `t` off its CPU: another live task of `tasks` on the same CPU that
- * {@link holdsCpu}. Undefined when `t` may run.
+ * The task keeping `t` off its CPU: another live task of `tasks` on the same CPU that is on
+ * it with preemption off ({@link Task.cpuHeld}: holding a spinlock, or spinning for one,
+ * where its last step left it). Undefined when `t` may run.
  */
 export function cpuHolder(tasks: readonly Task[], t: Task): Task | undefined {
   for (let i = 0; i < tasks.length; i++) {
     const u = tasks[i];
-    if (u !== t && u.cpu === t.cpu && holdsCpu(u)) return u;
+    if (u !== t && u.cpuHeld && u.cpu === t.cpu) return u;
   }
   return undefined;
 }

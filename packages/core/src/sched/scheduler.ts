@@ -113,7 +113,11 @@ export class Scheduler {
   /** Whether two tasks were ever given the same CPU: only then can a task be held off. */
   private cpuShared = false;
   private readonly pickBuf: Task[] = [];
-  private readonly pendingWork: { name: string; body: () => KernelGen<unknown> }[] = [];
+  private readonly pendingWork: {
+    name: string;
+    body: () => KernelGen<unknown>;
+    cpu: number;
+  }[] = [];
   private readonly waiters = new Map<WaitKey, Task[]>();
   private readonly onWarning: ((kind: string, text: string) => void) | undefined;
   private readonly warnedOnce = new Set<string>();
@@ -172,16 +176,18 @@ export class Scheduler {
    * @see kernel/kthread.c kthread_create()
    */
   spawn<T>(name: string, body: () => KernelGen<T>, opts?: SpawnOptions): Task<T> {
-    const id = this.nextId++;
-    const cpu = opts?.cpu ?? id - 1;
-    if (!Number.isSafeInteger(cpu) || cpu < 0)
+    const given = opts?.cpu;
+    if (given !== undefined && (!Number.isSafeInteger(given) || given < 0))
       throw new MopsError(
         'E_RANGE',
-        `spawn ${name}: cpu must be an integer >= 0, got ${cpu}`,
+        `spawn ${name}: cpu must be an integer >= 0, got ${given}`,
         'cpu',
       );
-    for (let i = 0; i < this.tasks.length && !this.cpuShared; i++)
-      if (this.tasks[i].cpu === cpu) this.cpuShared = true;
+    const id = this.nextId++;
+    let cpu = given ?? id - 1;
+    // A default CPU is one of the task's own: past any a live task was given.
+    if (given === undefined) while (this.cpuInUse(cpu)) cpu++;
+    else if (!this.cpuShared && this.cpuInUse(cpu)) this.cpuShared = true;
     const task = new Task<T>(id, name, cpu, opts?.flags ?? 0, body());
     this.tasks.push(task);
     this.runq.push(task); // ids only grow: runq stays sorted
@@ -190,17 +196,24 @@ export class Scheduler {
     return task;
   }
 
+  /** Whether a live task runs on `cpu`. */
+  private cpuInUse(cpu: number): boolean {
+    for (let i = 0; i < this.tasks.length; i++) if (this.tasks[i].cpu === cpu) return true;
+    return false;
+  }
+
   /**
    * queue_work() / schedule_work(): run `body` later as a kernel worker task. Queued from
    * inside a task, the worker is created when that task's current step ends (a task running
-   * alone finishes what it is doing first); queued from outside, at once. Either way it runs
+   * alone finishes what it is doing first) and runs on that task's CPU, as a work item of a
+   * per-CPU workqueue (system_wq) does; queued from outside, at once, on a CPU of its own. Either way it runs
    * with the other tasks of the next (or current) `run*` call. Keeping a work item from
    * being queued twice while pending is the caller's business, as with WORK_STRUCT_PENDING.
    * @see kernel/workqueue.c queue_work()
    */
   queueWork(name: string, body: () => KernelGen<unknown>): void {
     if (this.current === undefined) this.spawn(name, body);
-    else this.pendingWork.push({ name, body });
+    else this.pendingWork.push({ name, body, cpu: this.current.cpu });
   }
 
   /**
@@ -340,15 +353,18 @@ export class Scheduler {
         `cannot step task ${task.label}: it is ${task.state}${on}; wake it or step another task`,
       );
     }
-    const holder = this.cpuHolderOf(task);
-    if (holder !== undefined)
-      throw new MopsError(
-        'E_STATE',
-        `cannot step task ${task.label}: cpu ${task.cpu} is held by ${holder.label} (${cpuHoldReason(holder)}); step that task first`,
-      );
+    if (this.cpuShared) {
+      const holder = cpuHolder(this.tasks, task);
+      if (holder !== undefined)
+        throw new MopsError(
+          'E_STATE',
+          `cannot step task ${task.label}: cpu ${task.cpu} is held by ${holder.label} (${cpuHoldReason(holder)}); step that task first`,
+        );
+    }
     const p = this.advance(task);
     // Blocking, or finishing without waking anyone, may leave nothing able to run.
-    if (this.live > 0 && this.pickable().length === 0) throw this.deadlock();
+    if (this.live > 0 && (this.cpuShared ? this.pickable().length : this.runq.length) === 0)
+      throw this.deadlock();
     return p;
   }
 
@@ -437,13 +453,15 @@ export class Scheduler {
     task.steps++;
     this.steps++;
     if (p.op === 'block') this.park(task, p as BlockPoint);
+    // Still on its CPU with preemption off: spinning, or runnable holding a spinlock.
+    task.cpuHeld = task.spinning || (task.atomicDepth > 0 && task.state === 'runnable');
     if (this.onStep !== undefined) this.onStep(task, p);
     return p;
   }
 
   /** The workers {@link queueWork} queued during the step that just ended. */
   private spawnPendingWork(): void {
-    for (const w of this.pendingWork.splice(0)) this.spawn(w.name, w.body);
+    for (const w of this.pendingWork.splice(0)) this.spawn(w.name, w.body, { cpu: w.cpu });
   }
 
   private park(task: Task, p: BlockPoint): void {

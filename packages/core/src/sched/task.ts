@@ -105,6 +105,13 @@ export class Task<T = unknown> {
    */
   spinning = false;
   /**
+   * The task is on its CPU with preemption off, keeping the other tasks of that CPU off it:
+   * it ended its last step holding a spinlock or rwlock_t ({@link atomicDepth} > 0) or
+   * spinning for one. A task that slept (a sleep in atomic context) gave its CPU up, even
+   * with locks held, until it runs again. Set by the scheduler after each step.
+   */
+  cpuHeld = false;
+  /**
    * Set by waiting code just before it yields a BlockPoint: the WQ_* flags of the wait-queue
    * entry the task is parked with (default 0: a plain, non-exclusive waiter, queued at the
    * tail). The scheduler moves them to {@link waitFlags} and resets this field.

@@ -252,3 +252,98 @@ describe('tasks sharing a CPU (preemptible kernel)', () => {
     ).toThrow(/strategy picked b\/2, which is held off cpu 0/);
   });
 });
+
+describe('who holds a shared CPU', () => {
+  it('a task that slept holding a spinlock gave its CPU up: woken, it waits for the task now on it', () => {
+    const warnings: string[] = [];
+    const s = new Scheduler({ onWarning: (kind) => warnings.push(kind) });
+    const S1 = new SpinLock(s, 'S1');
+    const S2 = new SpinLock(s, 'S2');
+    const log: string[] = [];
+    const a = s.spawn(
+      'a',
+      function* () {
+        yield* S1.lock();
+        yield { op: 'block', key: 'wq', what: 'wait_event(wq)' }; // a bug: sleeps in atomic
+        log.push('a resumed');
+        S1.unlock();
+      },
+      { cpu: 0 },
+    );
+    const b = s.spawn(
+      'b',
+      function* () {
+        yield* S2.lock();
+        yield { op: 'work' };
+        log.push('b in S2');
+        yield { op: 'work' };
+        S2.unlock();
+        log.push('b unlocked');
+      },
+      { cpu: 0 },
+    );
+    const c = s.spawn('c', function* () {
+      yield { op: 'wake_up' };
+      s.wake('wq');
+    });
+    s.step(a);
+    s.step(a); // a sleeps holding S1: cpu 0 is free
+    expect(a.cpuHeld).toBe(false);
+    s.step(b);
+    s.step(b); // b holds S2 on cpu 0
+    s.step(c);
+    s.step(c); // wakes a: runnable, S1 held, but b is on cpu 0 with preemption off
+    expect(s.cpuHolderOf(a)).toBe(b);
+    expect(s.pickable()).toEqual([b]);
+    s.runAll('random');
+    expect(log).toEqual(['b in S2', 'b unlocked', 'a resumed']);
+    expect(warnings).toEqual(['sleep_in_atomic']);
+  });
+
+  it('a default CPU is a CPU of its own, past any a live task was given', () => {
+    const s = new Scheduler();
+    const a = s.spawn('a', function* () {}, { cpu: 1 });
+    const b = s.spawn('b', function* () {});
+    const c = s.spawn('c', function* () {});
+    expect([a.cpu, b.cpu, c.cpu]).toEqual([1, 2, 3]);
+    expect(s.pickable()).toBe(s.runnable); // nobody shares
+  });
+
+  it('a work item queued by a task runs on that task’s CPU (per-CPU workqueue)', () => {
+    const s = new Scheduler();
+    const L = new SpinLock(s, 'L');
+    let inside = false;
+    let workerRanInside = false;
+    let workerCpu = -1;
+    s.spawn(
+      'queuer',
+      function* () {
+        yield* L.lock();
+        inside = true;
+        s.queueWork('kworker', function* () {
+          workerCpu = s.current?.cpu ?? -1;
+          if (inside) workerRanInside = true;
+          yield { op: 'work' };
+          if (inside) workerRanInside = true;
+        });
+        for (let i = 0; i < 4; i++) yield { op: 'work' };
+        inside = false;
+        L.unlock();
+      },
+      { cpu: 5 },
+    );
+    s.spawn('other', function* () {
+      yield { op: 'work' };
+    });
+    s.runAll('round-robin');
+    expect(workerCpu).toBe(5);
+    expect(workerRanInside).toBe(false);
+  });
+
+  it('a spawn refused for a bad CPU uses up no task id', () => {
+    const s = new Scheduler();
+    expect(() => s.spawn('bad', function* () {}, { cpu: -3 })).toThrow(/cpu must be/);
+    const t = s.spawn('t', function* () {});
+    expect([t.id, t.cpu]).toEqual([1, 0]);
+  });
+});
