@@ -5,6 +5,7 @@
  * @module
  */
 
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -91,13 +92,16 @@ export async function loadPlugin(
 }
 
 /**
- * What `import()` takes for `spec`: a path (starting with `.` or absolute) resolves against
- * the first of `bases` (default: the working directory), a package name from each of `bases`
- * in turn (the user's project, a command's own installation), else from this package.
+ * What `import()` takes for `spec`: a path resolves against the first of `bases` (default:
+ * the working directory), a package name from each of `bases` in turn (the user's project,
+ * a command's own installation), else from this package. A path starts with `.` or `/`, or
+ * names a file or directory that exists (`examples/my-driver`); a directory stands for the
+ * package in it, its entry point read from its package.json (`exports`, then `main`).
  */
 export function moduleTarget(spec: string, bases: readonly string[] = [process.cwd()]): string {
-  if (spec.startsWith('.') || isAbsolute(spec))
-    return pathToFileURL(resolve(bases[0] ?? process.cwd(), spec)).href;
+  const path = resolve(bases[0] ?? process.cwd(), spec);
+  if (spec.startsWith('.') || isAbsolute(spec) || existsSync(path))
+    return pathToFileURL(packageEntry(path) ?? path).href;
   for (const b of bases) {
     try {
       return pathToFileURL(createRequire(join(b, 'package.json')).resolve(spec)).href;
@@ -106,6 +110,26 @@ export function moduleTarget(spec: string, bases: readonly string[] = [process.c
     }
   }
   return spec;
+}
+
+/** The entry point of the package in directory `dir` (undefined when `dir` is not one). */
+function packageEntry(dir: string): string | undefined {
+  let pkg: { exports?: unknown; main?: unknown };
+  try {
+    if (!statSync(dir).isDirectory()) return undefined;
+    pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  } catch {
+    return undefined;
+  }
+  let e: unknown = pkg.exports;
+  if (e !== null && typeof e === 'object' && '.' in e) e = (e as Record<string, unknown>)['.'];
+  // Conditions, most specific first, as an `import()` from Node would pick them.
+  while (e !== null && typeof e === 'object') {
+    const c = e as Record<string, unknown>;
+    e = c.import ?? c.node ?? c.default;
+  }
+  const rel = typeof e === 'string' ? e : typeof pkg.main === 'string' ? pkg.main : 'index.js';
+  return resolve(dir, rel);
 }
 
 /**

@@ -1,4 +1,7 @@
-import { fileURLToPath } from 'node:url';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   createMachine,
@@ -8,6 +11,7 @@ import {
   loadPlugin,
   MIGRATE_MODE,
   MopsError,
+  moduleTarget,
   traceRecorder,
   validatePlugin,
 } from '../src/index.js';
@@ -158,5 +162,37 @@ describe('migration tracepoints', () => {
     const pfn = m.allocPages(0x100c8, 2);
     m.freePages(pfn, 2);
     expect(seen).toEqual([`alloc ${pfn} 2 1`, `free ${pfn} 2 0`]);
+  });
+});
+
+describe('moduleTarget: what a plugin or scenario spec names', () => {
+  const root = mkdtempSync(join(tmpdir(), 'mops-target-'));
+  const pkg = (name: string, json: object): string => {
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(json));
+    return dir;
+  };
+  const url = (...p: string[]) => pathToFileURL(join(root, ...p)).href;
+
+  it('a directory stands for its package: exports (import or default), then main, then index.js', () => {
+    pkg('a', { exports: { '.': { types: './x.d.ts', import: './dist/a.js' } } });
+    pkg('b', { exports: { '.': { '@mops/source': './src/b.ts', default: './dist/b.js' } } });
+    pkg('c', { exports: './c.js' });
+    pkg('d', { main: 'lib/d.js' });
+    pkg('e', {});
+    expect(moduleTarget('./a', [root])).toBe(url('a', 'dist', 'a.js'));
+    expect(moduleTarget('./b', [root])).toBe(url('b', 'dist', 'b.js'));
+    expect(moduleTarget('./c', [root])).toBe(url('c', 'c.js'));
+    expect(moduleTarget('./d', [root])).toBe(url('d', 'lib', 'd.js'));
+    expect(moduleTarget('./e', [root])).toBe(url('e', 'index.js'));
+  });
+
+  it('a path that exists needs no ./; a name that is no path is left to package resolution', () => {
+    writeFileSync(join(root, 'plain.js'), 'export default 1;');
+    expect(moduleTarget('plain.js', [root])).toBe(url('plain.js'));
+    expect(moduleTarget('a', [root])).toBe(url('a', 'dist', 'a.js'));
+    expect(moduleTarget('no-such-package-here', [root])).toBe('no-such-package-here');
+    expect(moduleTarget('./missing.js', [root])).toBe(url('missing.js'));
   });
 });
