@@ -289,6 +289,8 @@ export function* compactZone(
     // iteration starting in pageblock 0 finishes that block too.
     cc.finishPageblock =
       !prof.scannersV48 && pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart);
+    // ISOLATE_NONE goes straight to check_drain, past the capture check.
+    let isolatedNone = false;
     for (;;) {
       const iso = yield* isolateMigratepages(k, cc, opts.sysctl.compactUnevictableAllowed === 1);
       if (iso === ISOLATE_RESULT.ABORT) {
@@ -299,6 +301,7 @@ export function* compactZone(
       }
       if (iso === ISOLATE_RESULT.NONE) {
         if (updateCached) s.cachedMigratePfn[1] = s.cachedMigratePfn[0];
+        isolatedNone = true;
         break;
       }
       updateCached = false;
@@ -348,8 +351,8 @@ export function* compactZone(
       }
       break;
     }
-    // Stop if a page has been captured (6.x direct compaction).
-    if (opts.capture !== undefined && opts.capture.page >= 0) {
+    // Stop if a page has been captured (6.x direct compaction), after a migrate_pages() call.
+    if (!isolatedNone && opts.capture !== undefined && opts.capture.page >= 0) {
       ret = COMPACT.SUCCESS;
       break;
     }
