@@ -34,8 +34,19 @@ function* pinObject(
   const zs = pool.zspageOf(pfn);
   if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
   // v4.8 pin_tag(): from now on migration cannot move the object.
-  if (pool.rules.migrateBusy === 'EAGAIN') pool.handles.pinned[slot]++;
-  yield* zs.lock.readLock();
+  const pin = pool.rules.migrateBusy === 'EAGAIN';
+  if (pin) pool.handles.pinned[slot]++;
+  let zspageLocked = false;
+  try {
+    yield* zs.lock.readLock();
+    zspageLocked = true;
+  } finally {
+    // A plain call that may not wait for the zspage lock undoes the pin and the pool lock.
+    if (!zspageLocked) {
+      if (pin) pool.handles.pinned[slot]--;
+      pool.lock.readUnlock();
+    }
+  }
   if (sched.preemptible) yield pool.lock.points.readUnlock;
   pool.lock.readUnlock();
   return { slot, zs };

@@ -124,8 +124,9 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
 
 /**
  * zs_compact(pool) for a task: every distinct class from the largest down; a second
- * concurrent call returns 0 at once. Returns the pages this call freed (counting a source
- * whose free was deferred) and adds them to pages_compacted.
+ * concurrent call returns 0 at once. Adds the pages this call freed (counting a source
+ * whose free was deferred) to pages_compacted and returns them, or in v4.8 the new
+ * pages_compacted total.
  * @see mm/zsmalloc.c zs_compact()
  */
 export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
@@ -139,5 +140,5 @@ export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
     pool.compactionInProgress = false;
   }
   pool.pagesCompacted += freed;
-  return freed;
+  return pool.rules.compactReturnsTotal ? pool.pagesCompacted : freed;
 }

@@ -8,7 +8,8 @@ import { type KernelGen, MopsError } from '@mops/core';
 /**
  * Runs a kernel-context generator to its end outside any task. The pool's plain calls use
  * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
- * held by a task makes the call fail with `E_STATE`.
+ * held by a task makes the call fail with `E_STATE`. The generator is closed first
+ * (`return()`), so its `finally` blocks give back what it took: the call changes nothing.
  */
 export function drive<T>(g: KernelGen<T>, what: string): T {
   for (;;) {
@@ -16,6 +17,7 @@ export function drive<T>(g: KernelGen<T>, what: string): T {
     if (r.done === true) return r.value;
     if (r.value.op === 'block') {
       const w = (r.value as { what?: string }).what ?? 'a lock';
+      g.return(undefined as T);
       throw new MopsError(
         'E_STATE',
         `${what}: would wait for ${w}, which a task holds; call the task form from a task`,

@@ -237,6 +237,13 @@ export class ZsPool {
     // The common case without a generator: a partly used zspage and a free class lock.
     if (Number.isInteger(size) && size > 0 && size <= PAGE_SIZE) {
       const cls = this.classFor(size);
+      // The class lock is the only one zs_malloc waits for, and nothing else runs during a
+      // plain call: held by a task, the call would wait; fail before taking anything.
+      if (cls.lock.locked)
+        throw new MopsError(
+          'E_STATE',
+          `zsMalloc: would wait for spin_lock(${cls.lock.className}), which a task holds; call the task form from a task`,
+        );
       if (cls.lock.trylock()) {
         const zs = findGetZspage(cls);
         if (zs) {
@@ -361,7 +368,14 @@ export class ZsPool {
     const zs = this.zspageOf(pfn);
     if (!zs) bug(this.mem, 'zs_free: handle points into a page without zspage', pfn);
     const cls = zs.cls;
-    yield* cls.lock.lock();
+    let classLocked = false;
+    try {
+      yield* cls.lock.lock();
+      classLocked = true;
+    } finally {
+      // A plain call that may not wait for the class lock gives the pool lock back.
+      if (!classLocked) this.lock.readUnlock();
+    }
     if (sched.preemptible) yield this.lock.points.readUnlock;
     this.lock.readUnlock();
     const loaded = zs.fullness;
@@ -438,7 +452,8 @@ export class ZsPool {
   }
 
   /**
-   * zs_compact(): compact every class; returns the pages freed by this call.
+   * zs_compact(): compact every class; returns the pages freed by this call (v4.8: the
+   * pool's running total of compacted pages, as that release did).
    * @see mm/zsmalloc.c zs_compact()
    */
   zsCompact(): number {

@@ -54,6 +54,11 @@ export interface ZsRules {
    * `ERR_PTR(-ENOMEM)` (v6.0 on), which mops returns as `Errno.ENOMEM`.
    */
   readonly mallocFailsWithZero: boolean;
+  /**
+   * zs_compact returns the pool's running total of compacted pages (v4.8, a plain
+   * counter the shrinker subtracts from) rather than this call's count (5.12 on).
+   */
+  readonly compactReturnsTotal: boolean;
 }
 
 const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
@@ -71,6 +76,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     mmStat7: true,
     classesAlmost: true,
     mallocFailsWithZero: true,
+    compactReturnsTotal: true,
   },
   mops: {
     isolateRefuses: 'never',
@@ -86,6 +92,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     mmStat7: false,
     classesAlmost: true,
     mallocFailsWithZero: false,
+    compactReturnsTotal: false,
   },
   page_type: {
     isolateRefuses: 'destroyed',
@@ -101,6 +108,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     mmStat7: false,
     classesAlmost: false,
     mallocFailsWithZero: false,
+    compactReturnsTotal: false,
   },
 };
 

@@ -86,8 +86,13 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   );
   // zram's compaction first: zsmalloc packs objects into fewer zspages and frees the rest.
   const { ZS_POOL } = (await import('@mops/zsmalloc')) as { ZS_POOL: symbol };
-  const pool = m.container.resolve<{ zsCompact(): number }>(ZS_POOL);
-  const zsFreed = pool.zsCompact();
+  const pool = m.container.resolve<{ zsCompact(): number; readonly pagesCompacted: number }>(
+    ZS_POOL,
+  );
+  // This call's pages (v4.8's zs_compact returns the pool's running total instead).
+  const compacted0 = pool.pagesCompacted;
+  pool.zsCompact();
+  const zsFreed = pool.pagesCompacted - compacted0;
   io.out(`zsmalloc: zs_compact freed ${zsFreed} pages by packing objects into fewer zspages\n`);
   const before = procView(m, 'buddyinfo');
   const hp0 = freeHugeBlocks(m);

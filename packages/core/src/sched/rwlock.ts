@@ -167,17 +167,23 @@ export class RwLock extends Lock {
     // Slow path: queue; at the head, count in and wait for the write holder to leave.
     const w: RwWaiter = { task: t, write: false };
     this.queue.push(w);
-    for (;;) {
-      if (this.queue[0] === w) {
-        this.headReaderCounted = true;
-        if (!this.writeLocked) break;
+    let taken = false;
+    try {
+      for (;;) {
+        if (this.queue[0] === w) {
+          this.headReaderCounted = true;
+          if (!this.writeLocked) break;
+        }
+        if (t !== undefined) t.blockMode = BLOCK_SPIN;
+        yield this.readBlock;
       }
-      if (t !== undefined) t.blockMode = BLOCK_SPIN;
-      yield this.readBlock;
+      this.headReaderCounted = false;
+      this.takeRead(t, flags);
+      taken = true;
+      this.leaveQueue();
+    } finally {
+      if (!taken) this.abandon(w);
     }
-    this.headReaderCounted = false;
-    this.takeRead(t, flags);
-    this.leaveQueue();
   }
 
   /**
@@ -234,11 +240,15 @@ export class RwLock extends Lock {
     if (this.sleeping) {
       if (this.writeLocked || this.readers > 0) {
         this.writersWaiting++;
-        while (this.writeLocked || this.readers > 0) {
-          if (t !== undefined) t.blockMode = BLOCK_CHECKED;
-          yield this.writeBlock;
+        try {
+          while (this.writeLocked || this.readers > 0) {
+            if (t !== undefined) t.blockMode = BLOCK_CHECKED;
+            yield this.writeBlock;
+          }
+        } finally {
+          // Also when the waiting generator is abandoned (see abandon()).
+          this.writersWaiting--;
         }
-        this.writersWaiting--;
       }
       this.takeWrite(t, 0);
       return;
@@ -251,21 +261,30 @@ export class RwLock extends Lock {
     const w: RwWaiter = { task: t, write: true };
     this.queue.push(w);
     this.writersWaiting++;
-    while (this.queue[0] !== w) {
-      if (t !== undefined) t.blockMode = BLOCK_SPIN;
-      yield this.writeBlock;
-    }
-    if (!this.lockWordZero()) {
-      this.writerWaitingBit = true;
-      while (this.writeLocked || this.readers > 0) {
+    let taken = false;
+    try {
+      while (this.queue[0] !== w) {
         if (t !== undefined) t.blockMode = BLOCK_SPIN;
         yield this.writeBlock;
       }
-      this.writerWaitingBit = false;
+      if (!this.lockWordZero()) {
+        this.writerWaitingBit = true;
+        while (this.writeLocked || this.readers > 0) {
+          if (t !== undefined) t.blockMode = BLOCK_SPIN;
+          yield this.writeBlock;
+        }
+        this.writerWaitingBit = false;
+      }
+      this.writersWaiting--;
+      this.takeWrite(t, 0);
+      taken = true;
+      this.leaveQueue();
+    } finally {
+      if (!taken) {
+        this.writersWaiting--;
+        this.abandon(w);
+      }
     }
-    this.writersWaiting--;
-    this.takeWrite(t, 0);
-    this.leaveQueue();
   }
 
   /**
@@ -333,6 +352,23 @@ export class RwLock extends Lock {
     return (
       !this.writeLocked && this.readers === 0 && !this.writerWaitingBit && !this.headReaderCounted
     );
+  }
+
+  /**
+   * A waiter's generator was abandoned before it took the lock (a plain call outside tasks
+   * gives up rather than wait: `return()` on its generator): it leaves the queue as if it
+   * had never come, undoing what it set while at the head.
+   */
+  private abandon(w: RwWaiter): void {
+    const i = this.queue.indexOf(w);
+    if (i < 0) return;
+    if (i > 0) {
+      this.queue.splice(i, 1);
+      return;
+    }
+    if (w.write) this.writerWaitingBit = false;
+    else this.headReaderCounted = false;
+    this.leaveQueue();
   }
 
   /** The head of the queue leaves it (releases `wait_lock`): the next waiter is the head. */

@@ -713,3 +713,31 @@ describe('contention', () => {
     expect(s.warnings[0].text).toContain('lockdep_assert_held(balloon_lock)');
   });
 });
+
+describe('a wait abandoned before the lock was taken (a generator closed with return())', () => {
+  it.each([false, true])(
+    'rwlock_t / rw_semaphore (sleeping %s): the waiter leaves no trace',
+    (sleeping) => {
+      const s = new Scheduler();
+      const l = new RwLock(s, 'L', sleeping);
+      s.manual = true;
+      const holder = s.spawn('holder', function* () {
+        yield* l.readLock();
+        yield { op: 'hold' };
+        l.readUnlock();
+      });
+      s.runUntil(holder, (p) => p.op === 'hold');
+      // A writer outside tasks queues behind the reader, then gives up.
+      const w = l.writeLock();
+      while (w.next().value?.op !== 'block');
+      w.return(undefined);
+      s.runToEnd(holder);
+      s.manual = false;
+      // Nothing is left waiting: a new reader and a writer take the lock at once.
+      expect(l.readTrylock()).toBe(true);
+      l.readUnlock();
+      expect(l.writeTrylock()).toBe(true);
+      l.writeUnlock();
+    },
+  );
+});
