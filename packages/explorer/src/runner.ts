@@ -12,115 +12,30 @@ import {
   MmBug,
   MopsError,
   type ProfileName,
-  type Scheduler,
   type Task,
   type Yielded,
   Zone,
 } from '@mops/core';
+import type {
+  Chooser,
+  ExecuteOptions,
+  Execution,
+  Failure,
+  TaskInfo,
+  TraceRow,
+} from './run_types.js';
 import type { Scenario, ScenarioInstance } from './scenario.js';
 import { GraphSnapshot } from './snapshot.js';
 
-/**
- * Picks the task to run at a scheduling decision (more than one task may run). Strategies
- * implement this; the runner records the ids chosen.
- */
-export interface Chooser {
-  /**
-   * @param runnable the tasks that may run now ({@link Scheduler.pickable}: runnable and
-   *   not kept off a shared CPU), ordered by id (at least two)
-   * @param prev the task that ran the previous step, if any
-   * @param decision index of this decision in the run (0-based)
-   */
-  choose(runnable: readonly Task[], prev: Task | undefined, decision: number): Task;
-  /** Called after every step with the task that ran and the run's step count so far. */
-  afterStep?(task: Task, steps: number): void;
-}
-
-/** Kinds of failure the oracles report. */
-export type FailureKind =
-  | 'mmbug'
-  | 'deadlock'
-  | 'invariant'
-  | 'warning'
-  | 'lockdep'
-  | 'assertion'
-  | 'error';
-
-/** Why a run failed. */
-export interface Failure {
-  /** The oracle that fired. */
-  readonly kind: FailureKind;
-  /** One line: the assertion or bug. */
-  readonly message: string;
-  /** Longer text (dump_page, violations, deadlock listing), possibly empty. */
-  readonly detail: string;
-  /** Step (1-based) after which the failure was seen. */
-  readonly step: number;
-}
-
-/** One executed scheduling point, for traces. */
-export interface TraceRow {
-  /** Task id. */
-  readonly task: number;
-  /** The point the task yielded (before its primitive ran), or `{op:'done'}`. */
-  readonly point: Yielded;
-  /** Whether this step preempted a task that could have continued. */
-  readonly preempted: boolean;
-}
-
-/** Identity of a task in a trace. */
-export interface TaskInfo {
-  /** Task id. */
-  readonly id: number;
-  /** Task name. */
-  readonly name: string;
-  /** Emulated CPU. */
-  readonly cpu: number;
-}
-
-/** Result of one run. */
-export interface Execution {
-  /** Task ids chosen at each decision. */
-  readonly decisions: number[];
-  /** For each decision, the task that would have run without a preemption. */
-  readonly defaultIds: number[];
-  /** Steps executed. */
-  readonly steps: number;
-  /** Decisions that switched away from a task that could have continued. */
-  readonly preemptions: number;
-  /** The first failure, if any (the run stops there). */
-  readonly failure: Failure | undefined;
-  /** The tasks of the run, by id (recorded with the trace only). */
-  readonly tasks: readonly TaskInfo[];
-  /** Per-step trace, when requested. */
-  readonly trace: TraceRow[] | undefined;
-  /**
-   * The machine the run used, to read: a reused machine is overwritten by the next run, which
-   * may write back only what this run changed.
-   */
-  readonly machine: Machine;
-}
-
-/** Options of {@link execute}. */
-export interface ExecuteOptions {
-  /** Record the per-step trace (for reports). Default false. */
-  trace?: boolean;
-  /** Run the machine's invariant checker after every step (default) or only at the end. */
-  checkEvery?: 'step' | 'end';
-  /** Stop with an error after this many steps (a livelock guard). Default 10 000. */
-  maxSteps?: number;
-  /**
-   * Reuse the scenario's machine from the previous schedule, restored from a snapshot, when
-   * the scenario allows it (it has `start`). Default true; false builds a fresh machine.
-   */
-  reuse?: boolean;
-  /**
-   * Skip the invariant checker after a step when a previous run already checked the state
-   * reached by the same sequence of steps (scenarios are deterministic, so that state is
-   * the same). Default true.
-   */
-  memo?: boolean;
-}
+export type {
+  Chooser,
+  ExecuteOptions,
+  Execution,
+  Failure,
+  FailureKind,
+  TaskInfo,
+  TraceRow,
+} from './run_types.js';
 
 /**
  * A node of the tree of step sequences: whether the state it leads to passed the invariant
@@ -439,9 +354,9 @@ export function execute(
     if (runq.length === 1) t = runq[0];
     else {
       t = chooser.choose(runq, prev, decisions.length);
+      const dflt = defaultPick(runq, prev);
       // Whether prev may continue: runnable, and (with CPUs shared) not held off its CPU.
-      const prevMay = prev !== undefined && runq.includes(prev);
-      const dflt = prevMay ? (prev as Task) : runq[0];
+      const prevMay = prev !== undefined && dflt === prev;
       decisions.push(t.id);
       defaultIds.push(dflt.id);
       if (prevMay && prev !== t) {

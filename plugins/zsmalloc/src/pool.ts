@@ -457,6 +457,19 @@ export class ZsPool {
    * @see mm/zsmalloc.c zs_compact()
    */
   zsCompact(): number {
+    // Nothing else runs during a plain call, so the locks zs_compact takes (pool->lock for
+    // write, then each class lock) are free now or it would wait: fail before compacting
+    // anything rather than part-way.
+    let busy: string | undefined;
+    if (this.lock.writeTrylock()) this.lock.writeUnlock();
+    else busy = 'write_lock(pool->lock)';
+    const cls = this.classes.find((c) => c.lock.locked);
+    if (busy === undefined && cls) busy = `spin_lock(${cls.lock.className})`;
+    if (busy !== undefined)
+      throw new MopsError(
+        'E_STATE',
+        `zsCompact: would wait for ${busy}, which a task holds; call the task form from a task`,
+      );
     return drive(zsCompactTask(this), 'zsCompact');
   }
 

@@ -232,6 +232,26 @@ describe.each(PROFILES)('a plain call that would wait for a task’s lock, %s', 
     expectClean(m);
   });
 
+  it('zsCompact while a task holds a class lock: E_STATE before compacting anything', () => {
+    const { m, pool } = rig(profile);
+    const hs = fill(pool, 64 * 4, 1000);
+    hs.forEach((h, i) => {
+      if (i % 4 !== 0) pool.zsFree(h);
+    });
+    const allocated = pool.pagesAllocated;
+    const cls = pool.classFor(100);
+    const release = holding(m, function* () {
+      yield* cls.lock.lock();
+      yield { op: 'hold' };
+      cls.lock.unlock();
+    });
+    expect(() => pool.zsCompact()).toThrow(/would wait for spin_lock/);
+    expect([pool.pagesAllocated, pool.pagesCompacted]).toEqual([allocated, 0]);
+    release();
+    expect(pool.zsCompact()).toBeGreaterThan(0);
+    expectClean(m);
+  });
+
   it('zsFree while a task holds pool->lock for write: E_STATE, and the lock’s queue is clean', () => {
     const { m, pool } = rig(profile);
     const hs = [pool.zsMalloc(100), pool.zsMalloc(100)];

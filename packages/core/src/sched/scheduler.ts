@@ -8,74 +8,25 @@ import { MopsError } from '../errors.js';
 import { cpuHolder, cpuHoldReason, pickableInto } from './cpu.js';
 import { type Deadlock, deadlockReport } from './deadlock.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
+import type {
+  SchedulerOptions,
+  SchedWarning,
+  SpawnOptions,
+  Strategy,
+  WakeFunction,
+} from './options.js';
 import { Prng } from './prng.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
-/**
- * Picks the next task to run one point of, among the tasks that may run now
- * ({@link Scheduler.pickable}: never empty, ordered by task id). The explorer plugs PCT,
- * replay and DFS strategies in here.
- */
-export type PickNext = (runnable: readonly Task[], sched: Scheduler) => Task;
-
-/**
- * How {@link Scheduler.runAll} interleaves tasks:
- * - `'run-to-completion'`: run the first runnable task until it finishes or blocks, then
- *   the next (no preemption: the order a single CPU would give);
- * - `'round-robin'`: one point per task in turn, by task id;
- * - `'random'`: a task chosen uniformly at each point, from the scheduler's seeded PRNG;
- * - a {@link PickNext} function.
- */
-export type Strategy = 'run-to-completion' | 'round-robin' | 'random' | PickNext;
-
-/**
- * A wake function of {@link Scheduler.wakeUp}, called with each task blocked on the key in
- * queue order (the kernel's `wait_queue_entry.func`). It returns a positive number to wake
- * the task (it may first change the task's {@link Task.waitFlags}), 0 to leave it queued and
- * go on, or a negative number to leave it queued and stop the walk.
- * @see kernel/sched/wait.c __wake_up_common()
- */
-export type WakeFunction = (task: Task) => number;
-
-/** Options of a {@link Scheduler}. */
-export interface SchedulerOptions {
-  /** Seed of the PRNG behind the `'random'` strategy (default 1). */
-  seed?: number;
-  /**
-   * Receives warnings that do not stop the run: `'lockdep'` splats and `'sleep_in_atomic'`
-   * (in the kernel, printed to dmesg). They are also kept in {@link Scheduler.warnings}.
-   */
-  onWarning?: (kind: string, text: string) => void;
-  /**
-   * Lockdep treats a process-context `read_lock()` as a recursive read (the profile's
-   * `lockdepReadLockRecursive`: v4.8); default false, as from 5.10 on. See
-   * {@link Lockdep.readLockRecursive}.
-   */
-  readLockRecursive?: boolean;
-}
-
-/** Options of {@link Scheduler.spawn}. */
-export interface SpawnOptions {
-  /**
-   * The emulated CPU the task runs on, shown in reports and ftrace lines; defaults to the
-   * spawn order, one CPU per task (task id − 1). Tasks given the same CPU share it as on a
-   * preemptible kernel: they interleave at any scheduling point, except while one of them
-   * has preemption off (it holds a spinlock or a non-sleeping rwlock_t, or spins for one);
-   * until then the others of that CPU do not run. See {@link Scheduler.pickable}.
-   */
-  cpu?: number;
-  /** PF_* flags, e.g. `PF_MEMALLOC`. */
-  flags?: number;
-}
-
-/** A warning recorded by the scheduler (see {@link SchedulerOptions.onWarning}). */
-export interface SchedWarning {
-  /** `'lockdep'`, `'sleep_in_atomic'`, … */
-  readonly kind: string;
-  /** The kernel-style report. */
-  readonly text: string;
-}
+export type {
+  PickNext,
+  SchedulerOptions,
+  SchedWarning,
+  SpawnOptions,
+  Strategy,
+  WakeFunction,
+} from './options.js';
 
 /**
  * The scheduler of one emulated machine.

@@ -1,0 +1,73 @@
+/**
+ * The types of the scheduler's options, strategies and reports.
+ * @module
+ */
+
+import type { Scheduler } from './scheduler.js';
+import type { Task } from './task.js';
+
+/**
+ * Picks the next task to run one point of, among the tasks that may run now
+ * ({@link Scheduler.pickable}: never empty, ordered by task id). The explorer plugs PCT,
+ * replay and DFS strategies in here.
+ */
+export type PickNext = (runnable: readonly Task[], sched: Scheduler) => Task;
+
+/**
+ * How {@link Scheduler.runAll} interleaves tasks:
+ * - `'run-to-completion'`: run the first runnable task until it finishes or blocks, then
+ *   the next (no preemption: the order a single CPU would give);
+ * - `'round-robin'`: one point per task in turn, by task id;
+ * - `'random'`: a task chosen uniformly at each point, from the scheduler's seeded PRNG;
+ * - a {@link PickNext} function.
+ */
+export type Strategy = 'run-to-completion' | 'round-robin' | 'random' | PickNext;
+
+/**
+ * A wake function of {@link Scheduler.wakeUp}, called with each task blocked on the key in
+ * queue order (the kernel's `wait_queue_entry.func`). It returns a positive number to wake
+ * the task (it may first change the task's {@link Task.waitFlags}), 0 to leave it queued and
+ * go on, or a negative number to leave it queued and stop the walk.
+ * @see kernel/sched/wait.c __wake_up_common()
+ */
+export type WakeFunction = (task: Task) => number;
+
+/** Options of a {@link Scheduler}. */
+export interface SchedulerOptions {
+  /** Seed of the PRNG behind the `'random'` strategy (default 1). */
+  seed?: number;
+  /**
+   * Receives warnings that do not stop the run: `'lockdep'` splats and `'sleep_in_atomic'`
+   * (in the kernel, printed to dmesg). They are also kept in {@link Scheduler.warnings}.
+   */
+  onWarning?: (kind: string, text: string) => void;
+  /**
+   * Lockdep treats a process-context `read_lock()` as a recursive read (the profile's
+   * `lockdepReadLockRecursive`: v4.8); default false, as from 5.10 on. See
+   * {@link Lockdep.readLockRecursive}.
+   */
+  readLockRecursive?: boolean;
+}
+
+/** Options of {@link Scheduler.spawn}. */
+export interface SpawnOptions {
+  /**
+   * The emulated CPU the task runs on, shown in reports and ftrace lines. By default the
+   * spawn order (task id − 1), or the next CPU no live task runs on; a CPU given later may
+   * still be one a default took, so when tasks share CPUs, give every task its CPU. Tasks
+   * on the same CPU share it as on a preemptible kernel: they interleave at any scheduling point, except while one of them
+   * has preemption off (it holds a spinlock or a non-sleeping rwlock_t, or spins for one);
+   * until then the others of that CPU do not run. See {@link Scheduler.pickable}.
+   */
+  cpu?: number;
+  /** PF_* flags, e.g. `PF_MEMALLOC`. */
+  flags?: number;
+}
+
+/** A warning recorded by the scheduler (see {@link SchedulerOptions.onWarning}). */
+export interface SchedWarning {
+  /** `'lockdep'`, `'sleep_in_atomic'`, … */
+  readonly kind: string;
+  /** The kernel-style report. */
+  readonly text: string;
+}
