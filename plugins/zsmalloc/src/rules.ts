@@ -59,6 +59,11 @@ export interface ZsRules {
    * counter the shrinker subtracts from) rather than this call's count (5.12 on).
    */
   readonly compactReturnsTotal: boolean;
+  /**
+   * Object accessors hold the zspage lock with preemption off (v4.8–v6.3: zs_map_object
+   * is non-preemptible until zs_unmap_object); v6.17's readers may sleep.
+   */
+  readonly readersAtomic: boolean;
 }
 
 const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
@@ -77,6 +82,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     classesAlmost: true,
     mallocFailsWithZero: true,
     compactReturnsTotal: true,
+    readersAtomic: true,
   },
   mops: {
     isolateRefuses: 'never',
@@ -93,6 +99,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     classesAlmost: true,
     mallocFailsWithZero: false,
     compactReturnsTotal: false,
+    readersAtomic: true,
   },
   page_type: {
     isolateRefuses: 'destroyed',
@@ -109,6 +116,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     classesAlmost: false,
     mallocFailsWithZero: false,
     compactReturnsTotal: false,
+    readersAtomic: false,
   },
 };
 

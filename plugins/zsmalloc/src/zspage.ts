@@ -13,6 +13,7 @@ import {
   type SchedPoint,
   type Scheduler,
   SpinLock,
+  type Task,
 } from '@mops/core';
 import {
   getFullnessGroup,
@@ -24,9 +25,12 @@ import {
 const ZSPAGE_CLASS = 'zspage->lock';
 
 /**
- * The zspage lock of current kernels: readers (object accessors) may sleep while holding
- * it; a writer (page migration, zs_compact) only ever trylocks it and holds it in atomic
- * context. v6.0/v6.3 migration spins for it, which {@link writeLockSpin} models.
+ * The zspage lock: readers are object accessors, a writer (page migration, zs_compact) only
+ * ever trylocks it and holds it in atomic context. In v6.17 readers may sleep while holding
+ * it; in v4.8–v6.3 they hold it with preemption off (v6.0/v6.3 `read_lock` of an
+ * rwlock_t, v4.8 the non-preemptible zs_map_object), so a reader keeps its CPU and must not
+ * sleep ({@link readersAtomic}). v6.0/v6.3 migration spins for it, which
+ * {@link writeLockSpin} models.
  * @see mm/zsmalloc.c zspage_read_lock(), zspage_write_trylock()
  */
 export class ZspageLock {
@@ -37,8 +41,14 @@ export class ZspageLock {
   private readonly readBlock: BlockPoint;
   private readonly writeBlock: BlockPoint;
 
-  /** @param sched the machine's scheduler */
-  constructor(readonly sched: Scheduler) {
+  /**
+   * @param sched the machine's scheduler
+   * @param readersAtomic readers hold the lock with preemption off (v4.8–v6.3)
+   */
+  constructor(
+    readonly sched: Scheduler,
+    readonly readersAtomic = false,
+  ) {
     this.key = sched.newLockKey('zspage', ZSPAGE_CLASS);
     this.readBlock = Object.freeze({
       op: 'block',
@@ -68,15 +78,19 @@ export class ZspageLock {
       if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.readBlock;
     }
+    this.takeRead(t);
+  }
+
+  private takeRead(t: Task | undefined): void {
     this.cnt++;
-    s.lockdep.acquired(t, ZSPAGE_CLASS, this.key, LOCKDEP_READ);
+    if (this.readersAtomic && t !== undefined) t.atomicDepth++;
+    this.sched.lockdep.acquired(t, ZSPAGE_CLASS, this.key, LOCKDEP_READ);
   }
 
   /** zspage_read_lock() for code that cannot wait: false while a writer holds it. */
   readTrylock(): boolean {
     if (this.cnt < 0) return false;
-    this.cnt++;
-    this.sched.lockdep.acquired(this.sched.current, ZSPAGE_CLASS, this.key, LOCKDEP_READ);
+    this.takeRead(this.sched.current);
     return true;
   }
 
@@ -84,7 +98,9 @@ export class ZspageLock {
   readUnlock(): void {
     if (this.cnt <= 0) throw new MmBug('BUG: zspage_read_unlock: not read-locked');
     const s = this.sched;
-    s.lockdep.release(s.current, this.key);
+    const t = s.current;
+    if (this.readersAtomic && t !== undefined) t.atomicDepth--;
+    s.lockdep.release(t, this.key);
     if (--this.cnt === 0) s.wake(this.key);
   }
 
@@ -218,9 +234,10 @@ export class Zspage {
     readonly pool: unknown,
     pages: number[],
     sched: Scheduler,
+    readersAtomic = false,
   ) {
     this.pages = pages;
-    this.lock = new ZspageLock(sched);
+    this.lock = new ZspageLock(sched, readersAtomic);
   }
 
   /** The fullness group its in-use count gives. */

@@ -1,4 +1,13 @@
-import { createMachine, Errno, installPlugin, MmBug, MopsError, PG, procView } from '@mops/core';
+import {
+  checkInvariants,
+  createMachine,
+  Errno,
+  installPlugin,
+  MmBug,
+  MopsError,
+  PG,
+  procView,
+} from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { classesView } from '../src/index.js';
 import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
@@ -267,3 +276,64 @@ describe.each(PROFILES)('a plain call that would wait for a task’s lock, %s', 
     expectClean(m);
   });
 });
+
+describe.each(PROFILES)(
+  'object accessors and preemption, %s (zsmalloc-by-profile C10)',
+  (profile) => {
+    const atomic = profile !== 'v6.17';
+
+    it(`sleeping while an object is mapped ${atomic ? 'is a sleep in atomic context' : 'is allowed (v6.17)'}`, () => {
+      const { m, pool } = rig(profile);
+      const h = pool.zsMalloc(100);
+      const s = m.sched;
+      s.spawn('reader', function* () {
+        const map = yield* pool.objReadBegin(h);
+        yield { op: 'block', key: 'wq', what: 'wait_event(wq)' };
+        pool.objReadEnd(map);
+      });
+      s.spawn('waker', function* () {
+        yield { op: 'wake_up' };
+        s.wake('wq');
+      });
+      s.runAll('run-to-completion');
+      expect(s.warnings.map((w) => w.kind)).toEqual(atomic ? ['sleep_in_atomic'] : []);
+      expect(checkInvariants(m).ok).toBe(true);
+    });
+  },
+);
+
+// v6.0/v6.3 migration spins for the zspage lock (migrate_write_lock); the others trylock it.
+describe.each(['v6.0', 'v6.3'] as const)(
+  'a reader and a spinning writer on one CPU, %s',
+  (profile) => {
+    it('a reader keeps its CPU: a writer spinning on the same CPU waits for it, no lockup', () => {
+      for (let seed = 1; seed <= 50; seed++) {
+        const { m, pool } = rig(profile, '8M', seed);
+        const zs = pool.zspageOf(pool.handles.pfn[pool.zsMalloc(100) % 2 ** 26])!;
+        const s = m.sched;
+        const order: string[] = [];
+        s.spawn(
+          'reader',
+          function* () {
+            yield* zs.lock.readLock();
+            yield { op: 'copy' };
+            order.push('read');
+            zs.lock.readUnlock();
+          },
+          { cpu: 0 },
+        );
+        s.spawn(
+          'migrator',
+          function* () {
+            yield* zs.lock.writeLockSpin();
+            order.push('write');
+            zs.lock.writeUnlock();
+          },
+          { cpu: 0 },
+        );
+        s.runAll('random');
+        expect(order).toHaveLength(2);
+      }
+    });
+  },
+);
