@@ -399,8 +399,9 @@ export class ZsPool {
   /**
    * zs_obj_read_begin(handle): hold the object's zspage read lock (so neither page
    * migration nor zs_compact can move it) and return its bytes: a view of the page when the
-   * object lies in one page, a copy when it spans two. Release with {@link objReadEnd}; the
-   * task may sleep in between.
+   * object lies in one page, a copy when it spans two. Release with {@link objReadEnd}. In
+   * v6.17 the task may sleep in between; in v4.8–v6.3 it holds the object with preemption
+   * off (zs_map_object), so sleeping there is a sleep in atomic context.
    * @see mm/zsmalloc.c zs_obj_read_begin()
    */
   objReadBegin(handle: number): KernelGen<ZsObjMapping> {

@@ -168,7 +168,8 @@ export const zsmallocReadVsMigrate: Scenario = {
     const NEW = 0x5a;
     // writes: writes completed; writesAtCopy: how many had completed when the reader copied.
     const seen = { bytes: undefined as Uint8Array | undefined, writes: 0, writesAtCopy: 0 };
-    // zram's reader may sleep between mapping the object and copying it out.
+    // zram's reader takes time between mapping the object and copying it out (other CPUs
+    // run meanwhile; in v6.17 it could even sleep there).
     function* sleep(): KernelGen {
       for (let i = 0; i < 3; i++) if (m.sched.preemptible) yield { op: 'cond_resched' };
     }
