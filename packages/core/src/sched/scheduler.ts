@@ -63,6 +63,8 @@ export class Scheduler {
   private readonly runq: Task[] = [];
   /** Whether two tasks were ever given the same CPU: only then can a task be held off. */
   private cpuShared = false;
+  /** Whether a task was ever given its CPU (only then may a default CPU be taken). */
+  private cpuGiven = false;
   private readonly pickBuf: Task[] = [];
   private readonly pendingWork: {
     name: string;
@@ -128,23 +130,39 @@ export class Scheduler {
    */
   spawn<T>(name: string, body: () => KernelGen<T>, opts?: SpawnOptions): Task<T> {
     const given = opts?.cpu;
-    if (given !== undefined && (!Number.isSafeInteger(given) || given < 0))
-      throw new MopsError(
-        'E_RANGE',
-        `spawn ${name}: cpu must be an integer >= 0, got ${given}`,
-        'cpu',
-      );
+    let cpu: number;
+    if (given === undefined) {
+      cpu = this.nextId - 1;
+      // Defaults never collide with each other (ids only grow), only with given CPUs.
+      if (this.cpuGiven) while (this.cpuInUse(cpu)) cpu++;
+    } else {
+      if (!Number.isSafeInteger(given) || given < 0)
+        throw new MopsError(
+          'E_RANGE',
+          `spawn ${name}: cpu must be an integer >= 0, got ${given}`,
+          'cpu',
+        );
+      cpu = given;
+      this.cpuGiven = true;
+      if (!this.cpuShared && this.cpuInUse(cpu)) this.shareCpus();
+    }
     const id = this.nextId++;
-    let cpu = given ?? id - 1;
-    // A default CPU is one of the task's own: past any a live task was given.
-    if (given === undefined) while (this.cpuInUse(cpu)) cpu++;
-    else if (!this.cpuShared && this.cpuInUse(cpu)) this.cpuShared = true;
     const task = new Task<T>(id, name, cpu, opts?.flags ?? 0, body());
     this.tasks.push(task);
     this.runq.push(task); // ids only grow: runq stays sorted
     this.live++;
     this.preemptible = this.manualMode || this.live > 1;
     return task;
+  }
+
+  /**
+   * From now on some CPU has two tasks: keep {@link Task.cpuHeld} after every step, starting
+   * with where the live tasks are now.
+   */
+  private shareCpus(): void {
+    this.cpuShared = true;
+    for (const t of this.tasks)
+      t.cpuHeld = t.spinning || (t.atomicDepth > 0 && t.state === 'runnable');
   }
 
   /** Whether a live task runs on `cpu`. */
@@ -405,7 +423,8 @@ export class Scheduler {
     this.steps++;
     if (p.op === 'block') this.park(task, p as BlockPoint);
     // Still on its CPU with preemption off: spinning, or runnable holding a spinlock.
-    task.cpuHeld = task.spinning || (task.atomicDepth > 0 && task.state === 'runnable');
+    if (this.cpuShared)
+      task.cpuHeld = task.spinning || (task.atomicDepth > 0 && task.state === 'runnable');
     if (this.onStep !== undefined) this.onStep(task, p);
     return p;
   }

@@ -108,7 +108,8 @@ export class Task<T = unknown> {
    * The task is on its CPU with preemption off, keeping the other tasks of that CPU off it:
    * it ended its last step holding a spinlock or rwlock_t ({@link atomicDepth} > 0) or
    * spinning for one. A task that slept (a sleep in atomic context) gave its CPU up, even
-   * with locks held, until it runs again. Set by the scheduler after each step.
+   * with locks held, until it runs again. Kept by the scheduler after each step once two
+   * tasks share a CPU.
    */
   cpuHeld = false;
   /**
