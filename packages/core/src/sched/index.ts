@@ -17,19 +17,17 @@ export {
   Mutex,
   SpinLock,
 } from './locks.js';
+export type {
+  PickNext,
+  SchedulerOptions,
+  SchedWarning,
+  SpawnOptions,
+  Strategy,
+  WakeFunction,
+} from './options.js';
 export { Prng } from './prng.js';
 export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
-export {
-  fatalSignalPending,
-  mightSleep,
-  type PickNext,
-  Scheduler,
-  type SchedulerOptions,
-  type SchedWarning,
-  type SpawnOptions,
-  type Strategy,
-  type WakeFunction,
-} from './scheduler.js';
+export { fatalSignalPending, mightSleep, Scheduler } from './scheduler.js';
 export {
   BLOCK_CHECKED,
   BLOCK_SLEEP,

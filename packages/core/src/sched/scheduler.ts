@@ -19,15 +19,6 @@ import { Prng } from './prng.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
-export type {
-  PickNext,
-  SchedulerOptions,
-  SchedWarning,
-  SpawnOptions,
-  Strategy,
-  WakeFunction,
-} from './options.js';
-
 /**
  * The scheduler of one emulated machine.
  *
