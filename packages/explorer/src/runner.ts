@@ -331,6 +331,11 @@ export function execute(
   // With a trace: every task of the run, those spawned during it (work items) included.
   const tasks: TaskInfo[] | undefined = opts.trace ? sched.tasks.map(taskInfo) : undefined;
   const trace: TraceRow[] | undefined = tasks ? [] : undefined;
+  const record = (t: Task, point: Yielded, preempted: boolean): void => {
+    if (!trace || !tasks) return;
+    trace.push({ task: t.id, point, preempted });
+    if (!tasks.some((x) => x.id === t.id)) tasks.push(taskInfo(t));
+  };
   const decisions: number[] = [];
   const defaultIds: number[] = [];
   const warnBase = mem.warnings.length;
@@ -370,17 +375,11 @@ export function execute(
       point = sched.step(t);
     } catch (e) {
       failure = classify(e, steps);
-      if (trace && tasks) {
-        trace.push({ task: t.id, point: { op: 'BUG', note: failure.message }, preempted });
-        if (!tasks.some((x) => x.id === t.id)) tasks.push(taskInfo(t));
-      }
+      record(t, { op: 'BUG', note: failure.message }, preempted);
       cut = true;
       break;
     }
-    if (trace && tasks) {
-      trace.push({ task: t.id, point, preempted });
-      if (!tasks.some((x) => x.id === t.id)) tasks.push(taskInfo(t));
-    }
+    record(t, point, preempted);
     if (node && memo) {
       let kid = node.kids[t.id];
       if (kid === undefined) {

@@ -141,7 +141,8 @@ export class DfsExplorer {
     return {
       choose(runnable: readonly Task[], prev: Task | undefined, decision: number): Task {
         const dflt = defaultPick(runnable, prev);
-        const canContinue = prev !== undefined && runnable.includes(prev);
+        // defaultPick() returns prev exactly when prev may still run.
+        const canContinue = prev !== undefined && dflt === prev;
         let frame = stack[decision];
         if (frame === undefined) {
           const options = [dflt.id];

@@ -5,6 +5,14 @@
 
 import { type KernelGen, MopsError } from '@mops/core';
 
+/** The error of a plain call `what` that would wait for `lock`, which a task holds. */
+export function wouldWait(what: string, lock: string): MopsError {
+  return new MopsError(
+    'E_STATE',
+    `${what}: would wait for ${lock}, which a task holds; call the task form from a task`,
+  );
+}
+
 /**
  * Runs a kernel-context generator to its end outside any task. The pool's plain calls use
  * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
@@ -18,10 +26,7 @@ export function drive<T>(g: KernelGen<T>, what: string): T {
     if (r.value.op === 'block') {
       const w = (r.value as { what?: string }).what ?? 'a lock';
       g.return(undefined as T);
-      throw new MopsError(
-        'E_STATE',
-        `${what}: would wait for ${w}, which a task holds; call the task form from a task`,
-      );
+      throw wouldWait(what, w);
     }
   }
 }

@@ -23,7 +23,7 @@ import {
 import { objReadBegin, objWriteTask, unpinObject } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
-import { drive } from './drive.js';
+import { drive, wouldWait } from './drive.js';
 import { modelsIsolationWord, storeFullnessWord } from './isolation_word.js';
 import {
   type Bytes,
@@ -239,23 +239,17 @@ export class ZsPool {
       const cls = this.classFor(size);
       // The class lock is the only one zs_malloc waits for, and nothing else runs during a
       // plain call: held by a task, the call would wait; fail before taking anything.
-      if (cls.lock.locked)
-        throw new MopsError(
-          'E_STATE',
-          `zsMalloc: would wait for spin_lock(${cls.lock.className}), which a task holds; call the task form from a task`,
-        );
-      if (cls.lock.trylock()) {
-        const zs = findGetZspage(cls);
-        if (zs) {
-          const handle = this.handles.alloc();
-          objMalloc(this.bytes, this.handles, zs, handle);
-          fixFullnessGroup(cls, zs);
-          this.recordAlloc(cls, handle, size);
-          cls.lock.unlock();
-          return handle;
-        }
+      if (!cls.lock.trylock()) throw wouldWait('zsMalloc', `spin_lock(${cls.lock.className})`);
+      const zs = findGetZspage(cls);
+      if (zs) {
+        const handle = this.handles.alloc();
+        objMalloc(this.bytes, this.handles, zs, handle);
+        fixFullnessGroup(cls, zs);
+        this.recordAlloc(cls, handle, size);
         cls.lock.unlock();
+        return handle;
       }
+      cls.lock.unlock();
     }
     return drive(this.zsMallocTask(size, gfp), 'zsMalloc');
   }
@@ -461,16 +455,9 @@ export class ZsPool {
     // Nothing else runs during a plain call, so the locks zs_compact takes (pool->lock for
     // write, then each class lock) are free now or it would wait: fail before compacting
     // anything rather than part-way.
-    let busy: string | undefined;
-    if (this.lock.writeTrylock()) this.lock.writeUnlock();
-    else busy = 'write_lock(pool->lock)';
+    if (!this.lock.writable) throw wouldWait('zsCompact', 'write_lock(pool->lock)');
     const cls = this.classes.find((c) => c.lock.locked);
-    if (busy === undefined && cls) busy = `spin_lock(${cls.lock.className})`;
-    if (busy !== undefined)
-      throw new MopsError(
-        'E_STATE',
-        `zsCompact: would wait for ${busy}, which a task holds; call the task form from a task`,
-      );
+    if (cls) throw wouldWait('zsCompact', `spin_lock(${cls.lock.className})`);
     return drive(zsCompactTask(this), 'zsCompact');
   }
 

@@ -26,6 +26,17 @@ export function cpuHolder(tasks: readonly Task[], t: Task): Task | undefined {
   return undefined;
 }
 
+/** Whether `t`, its step just ended, stays on its CPU with preemption off. */
+export function keepsCpu(t: Task): boolean {
+  return t.spinning || (t.atomicDepth > 0 && t.state === 'runnable');
+}
+
+/** Whether some task of `runq` may run: no other task keeps it off its CPU. */
+export function anyPickable(runq: readonly Task[], tasks: readonly Task[]): boolean {
+  for (let i = 0; i < runq.length; i++) if (cpuHolder(tasks, runq[i]) === undefined) return true;
+  return false;
+}
+
 /** Fills `out` with the tasks of `runq` no other task keeps off their CPU; returns it. */
 export function pickableInto(runq: readonly Task[], tasks: readonly Task[], out: Task[]): Task[] {
   out.length = 0;

@@ -344,6 +344,11 @@ export class RwLock extends Lock {
     s.wake(this.key);
   }
 
+  /** Whether a writer would take the lock now without waiting (see {@link writeTrylock}). */
+  get writable(): boolean {
+    return this.lockWordZero();
+  }
+
   /**
    * Whether the lock word (`cnts`) is zero: no holder and, for `rwlock_t`, no waiting writer
    * and no queued reader's count. A writer's fast path and `write_trylock()` need it.

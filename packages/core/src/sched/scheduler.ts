@@ -5,7 +5,7 @@
  */
 
 import { MopsError } from '../errors.js';
-import { cpuHolder, cpuHoldReason, pickableInto } from './cpu.js';
+import { anyPickable, cpuHolder, cpuHoldReason, keepsCpu, pickableInto } from './cpu.js';
 import { type Deadlock, deadlockReport } from './deadlock.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
 import type {
@@ -152,8 +152,7 @@ export class Scheduler {
    */
   private shareCpus(): void {
     this.cpuShared = true;
-    for (const t of this.tasks)
-      t.cpuHeld = t.spinning || (t.atomicDepth > 0 && t.state === 'runnable');
+    for (const t of this.tasks) t.cpuHeld = keepsCpu(t);
   }
 
   /** Whether a live task runs on `cpu`. */
@@ -323,7 +322,10 @@ export class Scheduler {
     }
     const p = this.advance(task);
     // Blocking, or finishing without waking anyone, may leave nothing able to run.
-    if (this.live > 0 && (this.cpuShared ? this.pickable().length : this.runq.length) === 0)
+    if (
+      this.live > 0 &&
+      (this.cpuShared ? !anyPickable(this.runq, this.tasks) : this.runq.length === 0)
+    )
       throw this.deadlock();
     return p;
   }
@@ -414,8 +416,7 @@ export class Scheduler {
     this.steps++;
     if (p.op === 'block') this.park(task, p as BlockPoint);
     // Still on its CPU with preemption off: spinning, or runnable holding a spinlock.
-    if (this.cpuShared)
-      task.cpuHeld = task.spinning || (task.atomicDepth > 0 && task.state === 'runnable');
+    if (this.cpuShared) task.cpuHeld = keepsCpu(task);
     if (this.onStep !== undefined) this.onStep(task, p);
     return p;
   }

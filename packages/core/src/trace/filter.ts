@@ -191,9 +191,17 @@ export function parseTraceFilter(expression: string): FilterNode | undefined {
 
 /** Field names a filter tree mentions. */
 export function filterFields(node: FilterNode | undefined): string[] {
-  const out = new Set<string>();
+  return [...new Set(filterPreds(node).map((p) => p.field))];
+}
+
+/** A predicate of a parsed filter (`field op value`). */
+export type FilterPred = Extract<FilterNode, { kind: 'pred' }>;
+
+/** The predicates of a parsed filter, left to right. */
+export function filterPreds(node: FilterNode | undefined): FilterPred[] {
+  const out: FilterPred[] = [];
   const walk = (n: FilterNode): void => {
-    if (n.kind === 'pred') out.add(n.field);
+    if (n.kind === 'pred') out.push(n);
     else if (n.kind === 'not') walk(n.arg);
     else {
       walk(n.left);
@@ -201,7 +209,7 @@ export function filterFields(node: FilterNode | undefined): string[] {
     }
   };
   if (node) walk(node);
-  return [...out];
+  return out;
 }
 
 /** kstrtoll(s, 0): decimal, `0x` hex or leading-`0` octal, with an optional sign. */

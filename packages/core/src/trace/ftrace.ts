@@ -20,6 +20,7 @@ import {
   type FilterNode,
   type FilterSchema,
   filterFields,
+  filterPreds,
   parseTraceFilter,
   TraceFilterError,
 } from './filter.js';
@@ -33,7 +34,9 @@ import {
 
 /**
  * Fields every event has (`common_*`, and the `CPU`/`COMM` pseudo-fields filters accept).
- * `common_flags` is the irq-info flag word ({@link ftraceCommonFlags}). The fourth common
+ * `common_flags` is the TRACE_FLAG_* word behind the irqs-off, need-resched and
+ * hardirq/softirq columns: mops models no interrupts, softirqs or resched requests, so
+ * those columns print `.` and it is 0 on every line. The fourth common
  * field, `common_type`, is the event's id, which the kernel hands out when it registers
  * the event; mops models no event ids, so a filter naming it is a {@link TraceFilterError}
  * (E_USAGE) saying so, rather than a comparison against a made-up number.
@@ -62,15 +65,6 @@ export interface FtraceContext {
   readonly jiffies: number;
   /** The machine's profile, for formats that differ by release (default: the 6.x ones). */
   readonly profile?: Profile;
-}
-
-/**
- * An event's `common_flags`: the TRACE_FLAG_* bits behind the irqs-off, need-resched and
- * hardirq/softirq columns of its line. mops models no interrupts, softirqs or resched
- * requests, so those columns print `.` and the flags are 0 on every line.
- */
-export function ftraceCommonFlags(_ctx: FtraceContext): number {
-  return 0;
 }
 
 /**
@@ -245,7 +239,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
       if (filter) {
         const rec: Record<string, unknown> = {
           ...e,
-          common_flags: ftraceCommonFlags(ctx),
+          common_flags: 0, // see COMMON_FILTER_FIELDS
           common_pid: ctx.pid,
           common_preempt_count: ctx.preemptCount ?? 0,
           CPU: ctx.cpu,
@@ -301,19 +295,13 @@ interface EventFilter {
 
 /** Throws when the filter names `common_type`: event type ids are not modelled. */
 function rejectCommonType(node: FilterNode | undefined, expression: string): void {
-  if (!node) return;
-  if (node.kind === 'pred') {
-    if (node.field === 'common_type')
-      throw new TraceFilterError(
-        'common_type is not supported: mops does not model event type ids',
-        expression,
-        node.at.field,
-      );
-  } else if (node.kind === 'not') rejectCommonType(node.arg, expression);
-  else {
-    rejectCommonType(node.left, expression);
-    rejectCommonType(node.right, expression);
-  }
+  const pred = filterPreds(node).find((p) => p.field === 'common_type');
+  if (pred)
+    throw new TraceFilterError(
+      'common_type is not supported: mops does not model event type ids',
+      expression,
+      pred.at.field,
+    );
 }
 
 function buildFilters(

@@ -50,7 +50,6 @@ export {
   COMMON_FILTER_FIELDS,
   type FtraceContext,
   ftraceBody,
-  ftraceCommonFlags,
   ftraceFilterFields,
   ftraceHeader,
   ftraceLine,
