@@ -266,7 +266,8 @@ export function* compactZone(
       cc.wholeZone = true;
   }
   let lastMigratedPfn = 0;
-  let updateCached = !sync && s.cachedMigratePfn[0] === s.cachedMigratePfn[1];
+  let updateCached =
+    prof.syncCachedFollowsAsync && !sync && s.cachedMigratePfn[0] === s.cachedMigratePfn[1];
   const trace = mem.trace;
   if (trace.enabled.mm_compaction_begin)
     trace.fire('mm_compaction_begin', {
@@ -289,7 +290,7 @@ export function* compactZone(
     // iteration starting in pageblock 0 finishes that block too.
     cc.finishPageblock =
       !prof.scannersV48 && pageblockStartPfn(lastMigratedPfn) === pageblockStartPfn(iterationStart);
-    // ISOLATE_NONE goes straight to check_drain, past the capture check.
+    // ISOLATE_NONE goes straight to check_drain: past the capture check from v6.3 on.
     let isolatedNone = false;
     for (;;) {
       const iso = yield* isolateMigratepages(k, cc, opts.sysctl.compactUnevictableAllowed === 1);
@@ -351,8 +352,14 @@ export function* compactZone(
       }
       break;
     }
-    // Stop if a page has been captured (6.x direct compaction), after a migrate_pages() call.
-    if (!isolatedNone && opts.capture !== undefined && opts.capture.page >= 0) {
+    // Stop if a page has been captured (6.x direct compaction): v6.3 on, after a
+    // migrate_pages() call; v6.0 checks after check_drain, which ISOLATE_NONE reaches too.
+    // (mops has nothing to drain: the order of the two does not matter otherwise.)
+    if (
+      (!isolatedNone || prof.captureAfterDrain) &&
+      opts.capture !== undefined &&
+      opts.capture.page >= 0
+    ) {
       ret = COMPACT.SUCCESS;
       break;
     }

@@ -38,6 +38,18 @@ export interface CompactionProfile {
    * only for a movable request).
    */
   readonly capture: 'none' | 'not_movable_small' | 'movable_request';
+  /**
+   * Where compact_zone() looks for a captured page: `true` (v6.0) after check_drain, so an
+   * iteration whose migrate scan isolated nothing (ISOLATE_NONE jumps to check_drain) ends
+   * the run too; `false` (v6.3 on) before check_drain, after a migrate_pages() call only.
+   */
+  readonly captureAfterDrain: boolean;
+  /**
+   * update_cached (5.1 on): an async compaction that started with both cached migrate
+   * positions equal copies the async one to the sync one while its scans isolate nothing.
+   * v4.8 moves the sync position only in sync compaction (update_pageblock_skip).
+   */
+  readonly syncCachedFollowsAsync: boolean;
   /** compact_memory clears every skip bit and the cached positions first (v4.8). */
   readonly compactMemoryClearsSkip: boolean;
   /**

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import {
   __ClearPageMovable,
+  allocAllFree,
   allocPagesDirectCompact,
   COMPACT_PRIO,
+  createMovableFiller,
   GFP,
   type Machine,
   MIGRATE,
@@ -10,6 +12,7 @@ import {
   PROFILE_NAMES,
   type ProfileName,
   putPage,
+  resetCachedPositions,
   traceRecorder,
   ZS,
   zoneCompactState,
@@ -219,7 +222,7 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
 describe.each(['v6.0', 'v6.3', 'v6.17'] as const)(
   'a capture during a scan that isolated nothing (compact_zone: ISOLATE_NONE goes to check_drain) — %s',
   (profile) => {
-    it('compaction goes on to the next batch; the capture ends it after that migration', () => {
+    it('v6.0 stops at once; v6.3 on go on to the next batch and stop after that migration', () => {
       const m = smallMachine('8M', { profile });
       const drv = new TestDriver(m);
       // Plain movable pages everywhere (no movable_ops: compaction cannot move them).
@@ -258,10 +261,45 @@ describe.each(['v6.0', 'v6.3', 'v6.17'] as const)(
         { flags: PF_MEMALLOC },
       );
       expect(m.sched.runToEnd(t)).toBe(512);
-      // Block 1 isolated nothing; the kernel checks for a captured page only after a
-      // migrate_pages() call, so the batch from block 2 still migrates.
-      expect(ev(m, 'pgmigrate_success')).toBe(32);
+      // Block 1 isolated nothing. v6.3 on check for a captured page only after a
+      // migrate_pages() call, so the batch from block 2 still migrates; v6.0 checks after
+      // check_drain, which ISOLATE_NONE reaches: the capture ends compaction at once.
+      expect(ev(m, 'pgmigrate_success')).toBe(profile === 'v6.0' ? 0 : 32);
       expect(ev(m, 'compact_success')).toBe(1);
+      expectInvariants(m);
+    });
+  },
+);
+
+describe.each(PROFILE_NAMES)(
+  'the sync cached migrate position in async compaction (T3) — %s',
+  (profile) => {
+    /**
+     * 16 MiB: pageblocks 0-1 plain pages (nothing to isolate), block 2 movable filler pages,
+     * blocks 3-7 every even page free (found by the async free scanner's stride of 32, and
+     * fragmented enough for v4.8's fragmentation-index test); cached positions at the zone
+     * start.
+     */
+    function layout() {
+      const m = smallMachine('16M', { profile });
+      allocAllFree(m);
+      for (let p = 1024; p < 1536; p++) m.putPage(p);
+      expect(createMovableFiller(m).alloc(512)[0]).toBe(1024);
+      for (let p = 1536; p < 4096; p += 2) m.putPage(p);
+      const zone = m.mem.populatedZones[0];
+      resetCachedPositions(zone);
+      return { m, s: zoneCompactState(zone) };
+    }
+
+    it('moves only with the async one while the scans isolate nothing (update_cached, 5.1 on)', () => {
+      const { m, s } = layout();
+      // Direct ASYNC compaction for order 2 from pfn 0: blocks 0 and 1 isolate nothing.
+      expect(direct(m, 2, COMPACT_PRIO.ASYNC)).toBe(1024);
+      // v4.8: update_pageblock_skip() after block 1 moved the async position to its start;
+      // the sync one moves only in sync compaction. 6.x: each ISOLATE_NONE copied the async
+      // position (past block 1: update_cached_migrate() stores pageblock_end_pfn(end_pfn))
+      // to the sync one, which was equal when the run began.
+      expect(Array.from(s.cachedMigratePfn)).toEqual(profile === 'v4.8' ? [512, 0] : [1536, 1536]);
       expectInvariants(m);
     });
   },
