@@ -281,8 +281,11 @@ export const conformance = { populate() { return []; } };
       /--profile must be one of v4.8, v6.0, v6.3, v6.17, got 'v9'/,
     ],
     [['proc', 'buddyinfo', '--workload', 'nope'], /--workload must be one of/],
-    [['compact', '--order', '11'], /order must be an integer -1..10, got 11/],
-    [['compact', '--order', '3', '--mode', 'fast'], /mode must be async, sync_light or sync/],
+    [['compact', '--order', '11'], /--order must be an integer -1..10 .*, got 11 \[E_USAGE\]/],
+    [
+      ['compact', '--order', '3', '--mode', 'fast'],
+      /--mode must be one of async, sync_light, sync, got 'fast' \[E_USAGE\]/,
+    ],
     [['proc', 'buddyinfo', '--plugin', '@mops/nope'], /cannot load it/],
     [['frobnicate'], /unknown command/],
     [

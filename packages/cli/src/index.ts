@@ -24,24 +24,30 @@ function intArg(v: string, name: string): number {
   return n;
 }
 
-function checkProfile(p: string): string {
-  if (!PROFILE_NAMES.includes(p as 'v6.3'))
+/** `v` if it is one of `allowed`, else `MopsError('E_USAGE')` naming the option `name`. */
+function oneOf(v: string, allowed: readonly string[], name: string): string {
+  if (!allowed.includes(v))
     throw new MopsError(
       'E_USAGE',
-      `--profile must be one of ${PROFILE_NAMES.join(', ')}, got '${p}'`,
-      '--profile',
+      `${name} must be one of ${allowed.join(', ')}, got '${v}'`,
+      name,
     );
-  return p;
+  return v;
 }
 
-function checkWorkload(w: string): string {
-  if (!(WORKLOADS as readonly string[]).includes(w))
+const checkProfile = (p: string): string => oneOf(p, PROFILE_NAMES, '--profile');
+const checkWorkload = (w: string): string => oneOf(w, WORKLOADS, '--workload');
+
+/** `--order`: an integer -1..10 (-1: compact_memory). */
+function orderArg(v: string): number {
+  const n = intArg(v, '--order');
+  if (n < -1 || n > 10)
     throw new MopsError(
       'E_USAGE',
-      `--workload must be one of ${WORKLOADS.join(', ')}, got '${w}'`,
-      '--workload',
+      `--order must be an integer -1..10 (-1 compacts everything), got ${n}`,
+      '--order',
     );
-  return w;
+  return n;
 }
 
 const collect = (v: string, prev: string[]): string[] => [...prev, v];
@@ -160,13 +166,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   machineOptions(program.command('compact'), '1G')
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
     .option('--workload <w>', `workload: ${WORKLOADS.join(', ')}`, 'filler')
-    .option(
-      '--order <n>',
-      'target order, -1 = compact everything (compact_memory)',
-      (v) => intArg(v, '--order'),
-      -1,
+    .option('--order <n>', 'target order, -1 = compact everything (compact_memory)', orderArg, -1)
+    .option('--mode <m>', 'migration mode: async, sync_light, sync', (v) =>
+      oneOf(v, ['async', 'sync_light', 'sync'], '--mode'),
     )
-    .option('--mode <m>', 'migration mode: async, sync_light, sync')
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
     .option('--json <file|->', 'write a JSON summary')
