@@ -9,6 +9,7 @@ import {
   freeInBuddy,
   isolateAll,
   type Migrated,
+  migrateList,
   pageData,
   pfnList,
   putbackAll,
@@ -69,11 +70,12 @@ export function vmSteps(out: string[], steps: () => void): void {
 }
 
 /**
- * What a migration that should have moved every page of `srcs` left: each src let go (or
- * handed out again as a target once free), its target alive with src's bytes (`data`) and
- * the references src had before isolation (`refs`), and every other target handed out free
- * again — a failing migrate_page leaves dst untouched — except those in `spare`. Returns the
- * findings and the targets that passed (the driver's pages now).
+ * What a migration that should have moved every page of `srcs` left: each src let go, back
+ * in the buddy allocator (or handed out again as a target once free: then it is checked as
+ * a target), its target alive with src's bytes (`data`) and the references src had before
+ * isolation (`refs`), and every other target handed out free again (a failing migrate_page
+ * leaves dst untouched). Returns the findings and the targets that passed (the driver's
+ * pages now).
  */
 export function checkMoves(
   r: Rig,
@@ -81,16 +83,20 @@ export function checkMoves(
   data: ReadonlyMap<number, Buffer>,
   refs: ReadonlyMap<number, number>,
   { dsts, dstOf }: Migrated,
-  spare: ReadonlySet<number> = new Set(),
 ): { out: string[]; moved: number[] } {
   const refcount = r.m.mem.pages.refcount;
   const out: string[] = [];
   const moved: number[] = [];
   const used = new Set<number>();
   for (const src of srcs) {
-    if (refcount[src] !== 0 && !dsts.has(src)) {
-      out.push(`src pfn ${src}: refcount ${refcount[src]} after migration (not let go)`);
-      continue;
+    if (!dsts.has(src) && !freeInBuddy(r.m, src)) {
+      if (refcount[src] !== 0) {
+        out.push(`src pfn ${src}: refcount ${refcount[src]} after migration (not let go)`);
+        continue;
+      }
+      out.push(
+        `src pfn ${src}: refcount 0 but on no free list after migration; a src let go must end in the buddy allocator`,
+      );
     }
     const d = dstOf.get(src);
     if (d === undefined) continue;
@@ -108,9 +114,31 @@ export function checkMoves(
     else moved.push(d);
   }
   for (const d of dsts)
-    if (!used.has(d) && !spare.has(d) && !freeInBuddy(r.m, d))
+    if (!used.has(d) && !freeInBuddy(r.m, d))
       out.push(
         `target pfn ${d}: refcount ${refcount[d]} but unused; a target given back after a failed attempt must be free again (a failing migrate_page leaves dst untouched)`,
       );
   return { out, moved };
+}
+
+/**
+ * Isolates the rig's pages and migrates those isolated to targets from the buddy allocator
+ * in `mode`, then checks what that left ({@link checkMoves}).
+ */
+export function isolateAndMigrate(
+  r: Rig,
+  mode: number,
+): { done: number[]; rc: number; out: string[]; moved: number[] } {
+  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
+  const done = isolateAll(r);
+  const data = new Map(done.map((pfn) => [pfn, pageData(r.m, pfn)]));
+  const migrated = migrateList(r, mode, true);
+  return { done, rc: migrated.rc, ...checkMoves(r, done, data, refs, migrated) };
+}
+
+/** The pages of `offered` that {@link isolateAll} did not isolate (`done`), as findings. */
+export function notIsolated(offered: readonly number[], done: readonly number[]): string[] {
+  const left = offered.filter((x) => !done.includes(x));
+  if (left.length === 0) return [];
+  return [`${left.length} of ${offered.length} pages could not be isolated (pfn ${pfnList(left)})`];
 }

@@ -39,7 +39,9 @@ interface Released {
 /**
  * Isolates the driver's pages and lets the owner release every other isolated page until
  * about half are released (a release may take more pages with it). Right after each
- * release, each page it gave up that the VM still holds must be as spec §4 leaves it:
+ * release, each page it gave up that the VM still holds must be as spec §4 leaves it: still
+ * holding the VM's isolation reference (the owner drops only its own; a release that
+ * dropped the VM's comes first in the findings, as the cause of what goes wrong later),
  * unlocked, still isolated (the flag is the VM's, §4.2), still recognisable as a movable
  * page (§4.1 keeps the MOVABLE tag; §4.3 keeps movable_ops and the page type), and in
  * v4.8–v6.3 either no longer PageMovable or still holding an owner reference (a deferred
@@ -51,6 +53,7 @@ function isolateAndRelease(r: Rig, release: NonNullable<DriverAdapter['release']
   const mem = m.mem;
   const done = isolateAll(r);
   const released = new Set<number>();
+  const dropped: string[] = [];
   const out: string[] = [];
   if (done.length === 0) out.push('no page could be isolated');
   for (let i = 0; i < done.length && released.size * 2 < done.length; i += 2) {
@@ -62,7 +65,13 @@ function isolateAndRelease(r: Rig, release: NonNullable<DriverAdapter['release']
     for (const q of [pfn, ...gone]) {
       if (released.has(q)) continue;
       released.add(q);
-      if (!done.includes(q) || mem.pages.refcount[q] === 0) continue;
+      if (!done.includes(q)) continue;
+      if (mem.pages.refcount[q] === 0) {
+        dropped.push(
+          `pfn ${q}: refcount 0 right after its owner's release while the VM held it isolated: the release dropped the VM's isolation reference, a reference the driver does not own; the owner drops only its own, the VM's keeps the page until putback or migration (§4.1)`,
+        );
+        continue;
+      }
       const f = mem.pages.flags[q];
       if (PageLocked(mem, q)) out.push(`pfn ${q}: still locked after its owner released it`);
       if (!(f & ISOLATED))
@@ -89,10 +98,13 @@ function isolateAndRelease(r: Rig, release: NonNullable<DriverAdapter['release']
     out.push(
       `releasing pfn ${done[0]} gave up every isolated page (${done.length}); the rule needs pages that stay with the driver`,
     );
-  return { done, released, out };
+  return { done, released, out: [...dropped, ...out] };
 }
 
-/** Released pages not back in the buddy allocator (handed out again as a target counts). */
+/**
+ * Released pages not back in the buddy allocator; those in `reused` (handed out again as
+ * targets once free) are left to the caller to check as targets.
+ */
 function releasedNotFree(
   r: Rig,
   released: ReadonlySet<number>,
@@ -128,8 +140,9 @@ function releaseRig(
 
 /**
  * (a) Migrates a list part of which the owner released: the released pages end in the
- * buddy allocator, or were handed out again as targets (which they only are once free);
- * the others migrate as in `migrate`; unused targets are free again.
+ * buddy allocator; the others migrate as in `migrate`; every target, a released page
+ * handed out again as one included (it only is once free), ends as the driver's migrated
+ * page or, unused, free again.
  */
 function migrateReleased(
   a: DriverAdapter,
@@ -154,7 +167,7 @@ function migrateReleased(
     if (rc !== 0) putbackAll(r);
     // Let any deferred free the driver queued (v4.8 zsmalloc's work item) run.
     r.m.sched.runAll();
-    const { out: moves, moved } = checkMoves(r, kept, data, refs, migrated, released);
+    const { out: moves, moved } = checkMoves(r, kept, data, refs, migrated);
     out.push(
       ...moves,
       ...releasedNotFree(r, released, 'the migration', migrated.dsts),

@@ -17,15 +17,20 @@ import {
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
-import { checkMoves, isolatableAgain, refcounts, refsChanged, stillIsolated } from './findings.js';
+import {
+  isolatableAgain,
+  isolateAndMigrate,
+  notIsolated,
+  refcounts,
+  refsChanged,
+  stillIsolated,
+} from './findings.js';
 import { releaseIsolated } from './release.js';
 import {
   type DriverAdapter,
   invariants,
   isolateAll,
   migrateList,
-  pageData,
-  pfnList,
   putbackAll,
   report,
   rig,
@@ -45,12 +50,18 @@ export interface Rule {
   readonly skip?: (adapter: DriverAdapter) => string | undefined;
 }
 
+/**
+ * Every page the driver published is isolated (at rest, nothing keeps it from moving), with
+ * the VM's reference and no other.
+ */
 const isolate: Check = (a, p) => {
   const r = rig(a, p);
   const refs = refcounts(r, r.pages);
   const done = isolateAll(r);
-  const out: string[] = [];
-  if (done.length === 0) out.push('no page could be isolated');
+  const out = notIsolated(r.pages, done).map(
+    (x) =>
+      `${x}: a published page at rest must be isolatable; isolate_page may refuse only a page that cannot move right now (§2.1)`,
+  );
   for (const pfn of done) {
     const i = r.pages.indexOf(pfn);
     const now = r.m.mem.pages.refcount[pfn];
@@ -67,12 +78,8 @@ const isolate: Check = (a, p) => {
  */
 const migrate: Check = (a, p) => {
   const r = rig(a, p);
-  const refs = new Map(r.pages.map((x) => [x, r.m.mem.pages.refcount[x]]));
-  const done = isolateAll(r);
-  const data = new Map(done.map((pfn) => [pfn, pageData(r.m, pfn)]));
-  const migrated = migrateList(r, MIGRATE_MODE.SYNC, true);
-  const { out, moved } = checkMoves(r, done, data, refs, migrated);
-  if (migrated.rc !== 0) out.unshift(`migrate_pages returned ${migrated.rc}`);
+  const { rc, out, moved } = isolateAndMigrate(r, MIGRATE_MODE.SYNC);
+  if (rc !== 0) out.unshift(`migrate_pages returned ${rc}`);
   out.push(...isolatableAgain(r, moved, 'migration'));
   return report(r.m, out);
 };
@@ -107,22 +114,21 @@ const failurePutback: Check = (a, p) => {
   return report(r.m, out);
 };
 
+/**
+ * Two rounds of `migrate` (ASYNC), the second on the first one's targets: each round's
+ * srcs end in the buddy allocator, its targets are the driver's pages with the references
+ * src had, and every target left over from a failed attempt is free again.
+ */
 const pingPong: Check = (a, p) => {
   const r = rig(a, p);
   const out: string[] = [];
   for (let round = 0; round < 2; round++) {
-    const done = isolateAll(r);
-    if (done.length < r.pages.length)
-      out.push(
-        `round ${round}: ${r.pages.length - done.length} of ${r.pages.length} pages could not be isolated (pfn ${pfnList(r.pages.filter((x) => !done.includes(x)))})`,
-      );
-    const { rc, dsts, dstOf } = migrateList(r, MIGRATE_MODE.ASYNC, true);
-    if (rc !== 0) out.push(`round ${round}: migrate_pages returned ${rc}`);
-    const refcount = r.m.mem.pages.refcount;
-    for (const pfn of done)
-      if (refcount[pfn] !== 0 && !dsts.has(pfn))
-        out.push(`round ${round}: src pfn ${pfn} kept refcount ${refcount[pfn]}`);
-    r.pages = done.map((s) => dstOf.get(s) ?? -1).filter((d) => d >= 0 && refcount[d] > 0);
+    const offered = r.pages;
+    const { done, rc, out: moves, moved } = isolateAndMigrate(r, MIGRATE_MODE.ASYNC);
+    const failed = rc !== 0 ? [`migrate_pages returned ${rc}`] : [];
+    for (const x of [...notIsolated(offered, done), ...failed, ...moves])
+      out.push(`round ${round}: ${x}`);
+    r.pages = moved;
     putbackAll(r);
   }
   return report(r.m, out);
@@ -195,7 +201,7 @@ const compaction: Check = (a, p) => {
 export const RULES: readonly Rule[] = [
   {
     id: 'isolate',
-    rule: 'isolate_page accepts published pages under the page lock, leaves the lock to the VM and never touches the isolated flag',
+    rule: 'isolate_page accepts every page the driver published and left at rest, under the page lock; it leaves the lock to the VM, takes no reference of its own and never touches the isolated flag',
     section: '§2.1, §3.1',
     check: isolate,
   },
@@ -219,7 +225,7 @@ export const RULES: readonly Rule[] = [
   },
   {
     id: 'ping-pong',
-    rule: 'pages migrated twice in a row stay the driver’s, leak no reference, and every src returns to the buddy allocator',
+    rule: 'pages migrated twice in a row stay the driver’s with their references, leak none on a target (used or given back), and every src returns to the buddy allocator',
     section: '§2.5, §3.6',
     check: pingPong,
   },

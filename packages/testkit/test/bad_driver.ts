@@ -42,6 +42,8 @@ export interface Bugs {
   eagainLeaksDst?: boolean;
   /** isolate_page unlocks the page. */
   unlockInIsolate?: boolean;
+  /** isolate_page refuses every odd pfn, though nothing keeps such a page from moving. */
+  isolateRefusesOdd?: boolean;
   /**
    * v4.8–v6.3: release drops the driver's reference without __ClearPageMovable, so the VM
    * still takes the page for the driver's (in v6.17, where there is nothing to clear, the
@@ -52,6 +54,8 @@ export interface Bugs {
   releaseClearsIsolated?: boolean;
   /** v6.17: putback_page takes back a page its owner gave up (the VM frees it right after). */
   putbackKeepsReleased?: boolean;
+  /** release drops one reference too many: the VM's isolation reference as well as its own. */
+  releaseDoublePut?: boolean;
 }
 
 interface State {
@@ -93,6 +97,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
       const mem = m.mem;
       s.ops = defineMovableOps(name, {
         isolatePage(pfn: number) {
+          if (bugs.isolateRefusesOdd && pfn % 2 === 1) return false;
           if (!s.pages.delete(pfn)) return false;
           s.iso.add(pfn);
           if (bugs.unlockInIsolate) unlockPage(m, pfn);
@@ -175,6 +180,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
       if (bugs.releaseClearsIsolated) mem.pages.flags[pfn] &= ~ISOLATED;
       unlockPage(m, pfn);
       putPage(mem, pfn);
+      if (bugs.releaseDoublePut) putPage(mem, pfn);
       return [pfn];
     },
   };
