@@ -73,7 +73,7 @@ export interface ExploreResult {
   readonly steps?: number;
   /** Preemptions of the reported schedule. */
   readonly preemptions?: number;
-  /** Size before shrinking. */
+  /** Size before shrinking (absent with `shrink: false`). */
   readonly shrunkFrom?: { readonly steps: number; readonly preemptions: number };
   /** Candidate schedules tried while shrinking. */
   readonly shrinkAttempts?: number;
@@ -249,7 +249,9 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
   const traced = execute(scenario, variant, profile, new ReplayChooser(decisions), {
     trace: true,
   });
-  const shrunkFrom = { steps: first.steps, preemptions: first.preemptions };
+  // Only a shrunk schedule was shrunk from something.
+  const shrunkFrom =
+    opts.shrink !== false ? { steps: first.steps, preemptions: first.preemptions } : undefined;
   const param =
     strategy === 'pct'
       ? `depth ${depth}`
@@ -279,7 +281,7 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     failure: failureInfo(traced),
     steps: traced.steps,
     preemptions: traced.preemptions,
-    shrunkFrom,
+    ...(shrunkFrom ? { shrunkFrom } : {}),
     shrinkAttempts,
     report,
     command: replayCommand({ scenario: scenario.name, variant, profile, schedule }),

@@ -110,6 +110,10 @@ describe('shrinking', () => {
     const r = explore('9d', { variant: 'buggy', shrink: false });
     expect(r.failed).toBe(true);
     expect(r.shrinkAttempts).toBe(0);
+    // Nothing was shrunk: no "shrunk from" in the result or the report.
+    expect(r.shrunkFrom).toBeUndefined();
+    expect(r.report).toMatch(/^schedule: \d+ steps?, \d+ preemptions?$/m);
+    expect(r.report).not.toMatch(/shrunk from/);
   });
 });
 

@@ -1,4 +1,14 @@
-import { checkInvariants, GFP, type KernelGen, MopsError } from '@mops/core';
+import {
+  checkInvariants,
+  compactionState,
+  createMachine,
+  fragmentWithFiller,
+  GFP,
+  type KernelGen,
+  MopsError,
+  tryToCompactPages,
+  zoneCompactState,
+} from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   BUILTIN_SCENARIOS,
@@ -308,4 +318,55 @@ describe('machine reuse (snapshot and restore) and memoised invariant checks', (
       }
     },
   );
+});
+
+describe('state the core keeps for a machine outside its pages', () => {
+  it('comes back with the machine: a reused run compacts as a run on a fresh machine does', () => {
+    // Direct compaction moves the zone's cached scanner positions and deferral counters and
+    // kcompactd's node state; a run on a reused machine must start from the snapshot's.
+    const sc: Scenario = {
+      name: 'toy-compaction-state',
+      description: 'direct compaction for order 9 next to a task that only yields',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: () => {
+        const m = createMachine({ memory: '16M', zones: 'normal-only', profile: 'v6.3', seed: 7 });
+        fragmentWithFiller(m, { fill: 0.9, free: 0.5 });
+        const out = { scanned: -1 };
+        return {
+          machine: m,
+          state: [out],
+          start: () => {
+            m.sched.spawn('direct', function* (): KernelGen {
+              const before = m.mem.vmstat.get('compact_free_scanned');
+              yield* tryToCompactPages(m, {
+                gfp: GFP.HIGHUSER_MOVABLE,
+                order: 9,
+                allocFlags: 0,
+                prio: 2,
+              });
+              out.scanned = m.mem.vmstat.get('compact_free_scanned') - before;
+            });
+            m.sched.spawn('other', function* (): KernelGen {
+              yield { op: 'step' };
+            });
+          },
+          check: () => [],
+          finish: () => [`scanned ${out.scanned}`],
+        };
+      },
+    };
+    const outcome = (reuse: boolean, seed: number) => {
+      const e = execute(sc, 'only', 'v6.3', new RandomChooser(seed), { reuse, memo: false });
+      const zone = e.machine.mem.populatedZones[0];
+      return {
+        failure: e.failure?.message,
+        zone: JSON.stringify(zoneCompactState(zone)),
+        node: compactionState(e.machine).kcompactdMaxOrder,
+      };
+    };
+    const fresh = outcome(false, 1);
+    expect(fresh.failure).toMatch(/^scanned \d+$/);
+    for (let seed = 1; seed <= 6; seed++) expect(outcome(true, seed)).toEqual(fresh);
+  });
 });

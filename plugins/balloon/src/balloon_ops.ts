@@ -37,7 +37,12 @@ export interface BalloonCore {
   globalLock: SpinLock | undefined;
 }
 
-export const cores = new WeakMap<Memory, BalloonCore>();
+/** The `Memory.ext` key of a machine's balloon core. */
+const CORE = {};
+
+/** The balloon core of `mem`'s machine, if a device was created. */
+export const coreOfMemory = (mem: Memory): BalloonCore | undefined =>
+  mem.ext.get(CORE) as BalloonCore | undefined;
 
 const LOCKED = 1 << PG.locked;
 
@@ -83,14 +88,14 @@ export function moveManagedDebit(mem: Memory, page: number, newpage: number): vo
  * undefined when the page is not (or no longer) a balloon page.
  */
 export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | undefined {
-  const core = cores.get(mem);
+  const core = coreOfMemory(mem);
   const id = mem.pages.priv[pfn];
   return core && id > 0 ? core.devices[id] : undefined;
 }
 
 export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
   const mem = k.mem;
-  let core = cores.get(mem);
+  let core = coreOfMemory(mem);
   if (core) {
     if (core.design !== design)
       throw new MopsError(
@@ -113,7 +118,7 @@ export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
       'set_movable_ops(PGTY_offline) failed: another driver registered movable_ops for PageOffline',
       'ops',
     );
-  cores.set(mem, c);
+  mem.ext.set(CORE, c);
   core = c;
   return core;
 }
@@ -131,7 +136,7 @@ function makeOps(
   /** 2026 balloon_page_isolate(): the device is read under the global lock. */
   const isolate2026 = (page: number): boolean => {
     // Deflation clears private under the lock.
-    const lock = cores.get(mem)!.globalLock!;
+    const lock = coreOfMemory(mem)!.globalLock!;
     const taken = spinLockAtomic(k, lock);
     const dev = device(page);
     if (dev) dev.isolateLocked(page);

@@ -78,7 +78,8 @@ export interface ZsRegistry {
   publish(pfn: number): void;
 }
 
-const registries = new WeakMap<Machine, ZsRegistry>();
+/** The `Memory.ext` key of a machine's zsmalloc state. */
+const REGISTRY = {};
 
 /**
  * get_zspage(page): the zspage whose sub-page `pfn` is (`private` holds its id), if any. A
@@ -92,9 +93,9 @@ export function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
 
 /** The zsmalloc state of a machine, created (and the movable_ops registered) on first use. */
 export function registryOf(machine: Machine): ZsRegistry {
-  let reg = registries.get(machine);
-  if (reg) return reg;
   const mem = machine.mem;
+  let reg = mem.ext.get(REGISTRY) as ZsRegistry | undefined;
+  if (reg) return reg;
   const contents = mem.pages.contents as Uint8Array;
   const nr = machine.nrPages;
   const zspages: (Zspage | undefined)[] = [undefined];
@@ -153,6 +154,6 @@ export function registryOf(machine: Machine): ZsRegistry {
       else __SetPageMovable(mem, pfn, marker === 'address_space' ? space : ops);
     },
   });
-  registries.set(machine, reg);
+  mem.ext.set(REGISTRY, reg);
   return reg;
 }

@@ -5,6 +5,7 @@
  */
 
 import type { Machine } from '../machine.js';
+import { memoryExt } from '../memory/mem.js';
 import { CompactionSysctls } from './sysctl.js';
 
 /** Per-machine compaction state: sysctls, kcompactd and the kswapd stand-in. */
@@ -59,14 +60,10 @@ export class CompactionState {
   }
 }
 
-const states = new WeakMap<Machine, CompactionState>();
+/** The `Memory.ext` key of a machine's compaction state. */
+const STATE = {};
 
 /** The compaction state of a machine. */
 export function compactionState(m: Machine): CompactionState {
-  let s = states.get(m);
-  if (!s) {
-    s = new CompactionState(m);
-    states.set(m, s);
-  }
-  return s;
+  return memoryExt(m.mem, STATE, () => new CompactionState(m));
 }

@@ -45,8 +45,6 @@ export interface ZoneCompactState {
   orderFailed: number;
 }
 
-const states = new WeakMap<Zone, ZoneCompactState>();
-
 /** pageblock_start_pfn(). */
 export const pageblockStartPfn = (pfn: number): number => pfn & ~(pageblock_nr_pages - 1);
 /** pageblock_end_pfn(). */
@@ -59,7 +57,7 @@ export const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) +
  * 0), and only __reset_isolation_suitable() sets the compact_init_* positions.
  */
 export function zoneCompactState(zone: Zone): ZoneCompactState {
-  let s = states.get(zone);
+  let s = zone.compact;
   if (!s) {
     s = {
       cachedMigratePfn: [0, 0],
@@ -71,7 +69,7 @@ export function zoneCompactState(zone: Zone): ZoneCompactState {
       deferShift: 0,
       orderFailed: 0,
     };
-    states.set(zone, s);
+    zone.compact = s;
   }
   return s;
 }

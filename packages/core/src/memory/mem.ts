@@ -86,6 +86,14 @@ export class Memory {
   /** Allocations that failed (normal under pressure; never fatal). */
   allocFailures = 0;
   /**
+   * What other subsystems keep per machine (kcompactd and proactive compaction, the v6.17
+   * movable_ops registry, the filler driver, plugins' pools and devices), by the key of the
+   * module that owns it: see {@link memoryExt}. It lives here, reachable from the machine,
+   * so that whatever records and restores a machine's state (the explorer's snapshots)
+   * covers it too.
+   */
+  readonly ext = new Map<object, unknown>();
+  /**
    * vm.watermark_boost_factor (in 1/10000 of the high watermark; 0 disables boosting).
    * 15000 by default; 0 in v4.8, which has no boosting. Set it with `setWatermarkBoostFactor`.
    */
@@ -217,4 +225,19 @@ export class Memory {
         `the machine halted after a kernel BUG and accepts no more calls: ${this.halted.reason}`,
       );
   }
+}
+
+/**
+ * The state a subsystem keeps for `mem`'s machine under `key` (an object private to the
+ * module that owns it), made by `create` on first use. Keep per-machine state here rather
+ * than in a module-level map: the explorer restores a reused machine from what it can reach
+ * from the machine, and a module-level map would carry one run's state into the next.
+ */
+export function memoryExt<T>(mem: Memory, key: object, create: () => T): T {
+  let v = mem.ext.get(key) as T | undefined;
+  if (v === undefined) {
+    v = create();
+    mem.ext.set(key, v);
+  }
+  return v;
 }

@@ -3,6 +3,7 @@
  * @module
  */
 
+import type { ZoneCompactState } from '../compaction/state.js';
 import { ZONE_STAT_ITEMS } from '../vmstat/items.js';
 import {
   MAX_NR_ZONES,
@@ -49,6 +50,11 @@ export class Zone {
   watermarkBoost = 0;
   /** ZONE_BOOSTED_WATERMARK: the boost grew; the next rmqueue() wakes kswapd. */
   boosted = false;
+  /**
+   * The compaction fields of `struct zone` (cached scanner positions, deferral), made on
+   * first use by `zoneCompactState`.
+   */
+  compact: ZoneCompactState | undefined = undefined;
   /** `lowmem_reserve[]` against allocations whose highest zone is each zone index. */
   readonly lowmemReserve: number[] = new Array(MAX_NR_ZONES).fill(0);
   /** Per-zone vmstat items (`ZONE_STAT_ITEMS` order); NR_FREE_PAGES lives in `nrFreePages`. */

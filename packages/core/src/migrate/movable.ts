@@ -7,7 +7,7 @@
 
 import { bug } from '../debug/dump_page.js';
 import { Errno, MopsError } from '../errors.js';
-import type { Memory } from '../memory/mem.js';
+import { type Memory, memoryExt } from '../memory/mem.js';
 import { LOCKED, PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
 import type { AddressSpace, MaybeGen, MovableOperations } from './types.js';
 
@@ -39,7 +39,8 @@ export type MigratePageAlone = (dst: number, src: number, mode: number) => Maybe
 export const MIGRATE_PAGE_ALONE: unique symbol = Symbol('migratePageAlone');
 
 const defined = new WeakMap<object, DefinedOps>();
-const registries = new WeakMap<Memory, Map<number, DefinedOps>>();
+/** The `Memory.ext` key of the v6.17 registry: page type → ops (set_movable_ops). */
+const REGISTRY = {};
 
 const isGenFn = (f: unknown): boolean =>
   typeof f === 'function' && f.constructor?.name === 'GeneratorFunction';
@@ -297,11 +298,7 @@ export function ClearPageMovableOps(mem: Memory, pfn: number): never {
  */
 export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: number): number {
   if (pgty !== PGTY.offline && pgty !== PGTY.zsmalloc) return Errno.EINVAL;
-  let reg = registries.get(mem);
-  if (!reg) {
-    reg = new Map();
-    registries.set(mem, reg);
-  }
+  const reg = memoryExt(mem, REGISTRY, () => new Map<number, DefinedOps>());
   if (ops === null) {
     reg.delete(pgty);
     return 0;
@@ -323,5 +320,6 @@ export function pageMovableOps(mem: Memory, pfn: number): DefinedOps | undefined
 
 /** v6.17 page_movable_ops(): the ops registered for the page's type. */
 function registeredOps(mem: Memory, pfn: number): DefinedOps | undefined {
-  return registries.get(mem)?.get(mem.pages.type[pfn] >>> 24);
+  const reg = mem.ext.get(REGISTRY) as Map<number, DefinedOps> | undefined;
+  return reg?.get(mem.pages.type[pfn] >>> 24);
 }

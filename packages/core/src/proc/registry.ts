@@ -6,6 +6,7 @@
 
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
+import { memoryExt } from '../memory/mem.js';
 import { buddyinfo } from './buddyinfo.js';
 import { pagetypeinfo } from './pagetypeinfo.js';
 import { vmstat } from './vmstat.js';
@@ -22,7 +23,12 @@ export const BUILTIN_PROC_VIEWS: Readonly<Record<string, ProcViewFn>> = Object.f
   zoneinfo,
 });
 
-const extra = new WeakMap<Machine, Map<string, ProcViewFn>>();
+/** The {@link memoryExt} key of a machine's registered views. */
+const EXTRA = {};
+
+/** The views registered on `machine`, if any. */
+const extraViews = (machine: Machine): Map<string, ProcViewFn> | undefined =>
+  machine.mem.ext.get(EXTRA) as Map<string, ProcViewFn> | undefined;
 
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]*(\/[A-Za-z0-9_][A-Za-z0-9_.-]*)*$/;
 
@@ -46,19 +52,15 @@ export function registerProcView(machine: Machine, name: string, fn: ProcViewFn)
     );
   if (typeof fn !== 'function')
     throw new MopsError('E_USAGE', `proc view '${n}': give a function (machine) => string`, 'fn');
-  let views = extra.get(machine);
-  if (Object.hasOwn(BUILTIN_PROC_VIEWS, n) || views?.has(n))
+  const views = memoryExt(machine.mem, EXTRA, () => new Map<string, ProcViewFn>());
+  if (Object.hasOwn(BUILTIN_PROC_VIEWS, n) || views.has(n))
     throw new MopsError('E_USAGE', `proc view '${n}' already exists on this machine`, 'name');
-  if (!views) {
-    views = new Map();
-    extra.set(machine, views);
-  }
   views.set(n, fn);
 }
 
 /** Names of the views of `machine`: the built-ins, then registered ones, sorted. */
 export function procViewNames(machine: Machine): string[] {
-  const added = [...(extra.get(machine)?.keys() ?? [])].sort();
+  const added = [...(extraViews(machine)?.keys() ?? [])].sort();
   return [...Object.keys(BUILTIN_PROC_VIEWS), ...added];
 }
 
@@ -70,7 +72,7 @@ export function procView(machine: Machine, name: string): string {
   const n = normalize(name);
   const fn = Object.hasOwn(BUILTIN_PROC_VIEWS, n)
     ? BUILTIN_PROC_VIEWS[n]
-    : extra.get(machine)?.get(n);
+    : extraViews(machine)?.get(n);
   if (!fn)
     throw new MopsError(
       'E_USAGE',

@@ -14,6 +14,7 @@ import { hexPfn } from '../debug/dump_page.js';
 import { Errno, MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_nr_pages } from '../memory/constants.js';
+import { memoryExt } from '../memory/mem.js';
 import { PfnSet } from '../memory/pfn_set.js';
 import {
   __ClearPageMovable,
@@ -320,7 +321,8 @@ class Filler implements MovableFiller {
   }
 }
 
-const fillers = new WeakMap<Machine, Filler>();
+/** The `Memory.ext` key of the machine's filler driver. */
+const FILLER = {};
 
 /**
  * The filler driver of `machine`, created on first use (one per machine: later calls return
@@ -332,12 +334,7 @@ const fillers = new WeakMap<Machine, Filler>();
  */
 export function createMovableFiller(machine: Machine): MovableFiller {
   machine.mem.assertRunning();
-  let f = fillers.get(machine);
-  if (!f) {
-    f = new Filler(machine);
-    fillers.set(machine, f);
-  }
-  return f;
+  return memoryExt(machine.mem, FILLER, () => new Filler(machine));
 }
 
 /**
