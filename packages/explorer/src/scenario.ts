@@ -44,7 +44,9 @@ export interface ScenarioInstance {
   readonly start?: () => void;
   /**
    * Objects outside the machine that a run mutates (driver bookkeeping, recorded outcomes),
-   * restored with the machine when the instance is reused.
+   * restored with the machine when the instance is reused. State a driver keeps per machine
+   * can instead live in the machine (`memoryExt` from `@mops/core`), as the core's own does
+   * (compaction, the movable_ops registry): it is then restored without being listed here.
    */
   readonly state?: readonly object[];
 }
