@@ -12,6 +12,7 @@ import {
   PAGE_TYPE_BASE,
   PAGE_TYPE_NAMES,
   PAGEFLAGS_MASK,
+  PG,
   PGTY,
 } from '../page/flags.js';
 import { hashedPointer, pagePointer } from '../trace/pointer.js';
@@ -57,9 +58,12 @@ function flagNames(flags: number): string {
   return names.join('|');
 }
 
-/** `flags: 0x…(locked|uptodate)` as v4.8 prints it (`%#lx(%pGp)`, names only). */
+/**
+ * `flags: 0x…(locked|uptodate)` as v4.8 prints it (`%#lx(%pGp)`, names only). PG_waiters
+ * came in 4.10: the bit the page lock keeps for its sleepers is not shown.
+ */
 export function formatFlags(flags: number): string {
-  const f = flags & PAGEFLAGS_MASK;
+  const f = flags & PAGEFLAGS_MASK & ~(1 << PG.waiters);
   return `flags: 0x${f.toString(16)}(${flagNames(f)})`;
 }
 

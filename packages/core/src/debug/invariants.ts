@@ -10,7 +10,13 @@
  */
 
 import { mergeGroup } from '../buddy/free_page.js';
-import { MAX_PAGE_ORDER, MIGRATE, MIGRATE_TYPES, pageblock_order } from '../memory/constants.js';
+import {
+  MAX_PAGE_ORDER,
+  MIGRATE,
+  MIGRATE_TYPES,
+  pageblock_nr_pages,
+  pageblock_order,
+} from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { PAGEFLAGS_MASK, PG, PGTY } from '../page/flags.js';
 import { hexPfn } from './dump_page.js';
@@ -121,6 +127,8 @@ export function checkMemoryInvariants(mem: Memory): string[] {
         add(`pfn ${hexPfn(pfn)}: tail page whose head ${hexPfn(head)} does not cover it`);
       if (r !== 0) add(`pfn ${hexPfn(pfn)}: tail page has refcount ${r} (must be 0)`);
     } else {
+      if (c > 0 && !(f & (1 << PG.head)))
+        add(`pfn ${hexPfn(pfn)}: compound order ${c} recorded on a page that is not a head`);
       if (r < 0) add(`pfn ${hexPfn(pfn)}: negative refcount ${r}`);
       if (r > 0 && p.ownerOf(pfn) === 0) add(`pfn ${hexPfn(pfn)}: allocated page has no owner`);
     }
@@ -169,6 +177,14 @@ export function checkMemoryInvariants(mem: Memory): string[] {
     const walked = nrZoneFree.get(zone.idx) ?? 0;
     if (walked !== pages)
       add(`zone ${zone.name}: ${walked} pages are marked free, free lists hold ${pages}`);
+    // Free pages are managed pages: a page outside them (a hole, a reserved page) never
+    // reaches the buddy allocator.
+    if (pages > zone.managedPages)
+      add(`zone ${zone.name}: ${pages} free pages, more than its ${zone.managedPages} managed`);
+    const end = zone.zoneStartPfn + zone.spannedPages;
+    for (let b = zone.zoneStartPfn & ~(pageblock_nr_pages - 1); b < end; b += pageblock_nr_pages)
+      if (mem.pageblockMigratetype(b) >= MIGRATE_TYPES)
+        add(`pfn ${hexPfn(b)}: pageblock has migratetype ${mem.pageblockMigratetype(b)}`);
   }
   if (listed !== freeBlocks)
     add(`${freeBlocks} free blocks are marked Buddy, free lists hold ${listed}`);

@@ -183,7 +183,7 @@ function reconcile(
 /** Pages of the free blocks of a zone. */
 function freePagesOf(free: number[][]): number {
   let n = 0;
-  for (const row of free) for (let o = 0; o < NR_PAGE_ORDERS; o++) n += row[o] << o;
+  for (const row of free) for (let o = 0; o < NR_PAGE_ORDERS; o++) n += row[o] * 2 ** o;
   return n;
 }
 

@@ -274,3 +274,27 @@ describe('invariants: compound pages from the head side', () => {
     });
   }
 });
+
+describe('invariants: pageblocks, compound heads and managed pages', () => {
+  it('a pageblock with a migratetype that does not exist is named', () => {
+    const m = machine('v6.3');
+    expectInvariants(m);
+    const zone = topZone(m);
+    m.mem.pageblock[zone.zoneStartPfn >> 9] |= 7;
+    expect(violations(m)).toMatch(/pageblock has migratetype 7/);
+  });
+
+  it('a compound order on a page that is not a head is named', () => {
+    const m = machine('v6.3');
+    const pfn = m.allocPages(GFP.KERNEL, 0);
+    m.mem.pages.compound[pfn] = 3;
+    expect(violations(m)).toMatch(/compound order 3 recorded on a page that is not a head/);
+  });
+
+  it('more free pages than the zone manages (a page outside them freed) is named', () => {
+    const m = machine('v6.3');
+    const zone = topZone(m);
+    zone.managedPages = zone.nrFreePages - 1;
+    expect(violations(m)).toMatch(/free pages, more than its \d+ managed/);
+  });
+});

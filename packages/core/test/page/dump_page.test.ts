@@ -9,6 +9,7 @@ import {
   dumpPage,
   GFP,
   type Machine,
+  PG,
   PROFILE_NAMES,
   type ProfileName,
 } from '../../src/index.js';
@@ -34,6 +35,15 @@ describe('dump_page layouts', () => {
     expect(d.some((l) => l.startsWith('raw: '))).toBe(false);
     expect(d).toContain('page dumped because: VM_BUG_ON_PAGE(PageLRU(page))');
     expect(dumpPage(m.mem, tail).split('\n')[0]).toMatch(/ index:0x0 compound_mapcount: 0$/);
+  });
+
+  it('v4.8 has no PG_waiters (4.10): a locked page with sleepers shows only locked', () => {
+    const { m, filler } = pages('v4.8');
+    m.mem.pages.flags[filler] |= (1 << PG.locked) | (1 << PG.waiters);
+    expect(dumpPage(m.mem, filler).split('\n')[1]).toBe('flags: 0x1(locked)');
+    const v63 = pages('v6.3');
+    v63.m.mem.pages.flags[v63.filler] |= (1 << PG.locked) | (1 << PG.waiters);
+    expect(dumpPage(v63.m.mem, v63.filler)).toContain('(locked|waiters|');
   });
 
   it('v6.0: page:%p refcount:… pfn, head:%p with compound_mapcount, %pGp with node and zone, no page_type line', () => {
