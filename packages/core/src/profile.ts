@@ -216,6 +216,16 @@ export interface Profile {
   readonly minFreeKbytesMax: number;
   /** The fast path asks for ALLOC_NOFRAGMENT when the preferred zone is Normal (6.x). */
   readonly allocNofragment: boolean;
+  /** move_freepages() relinks moved blocks at the list tail (6.x); v4.8 at the head (list_move). */
+  readonly moveFreepagesTail: boolean;
+  /**
+   * zone_watermark_fast() retries an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN in a
+   * boosted zone against the raw min (v6.3 on). v6.0 keyed it on __GFP_ATOMIC, which mops
+   * does not model, so it keeps the boosted check alone; v4.8 has no boost.
+   */
+  readonly minWmarkIgnoresBoost: boolean;
+  /** A non-blocking request gets ALLOC_HIGHATOMIC at order 0 too (v4.8/v6.0 ALLOC_HARDER). */
+  readonly highatomicOrder0: boolean;
   /**
    * Which free blocks of different migrate types merge across pageblocks: `'not_isolate'`
    * (v4.8: any two but ISOLATE) or `'pcp'` (6.x migratetype_is_mergeable: the per-CPU types).
@@ -275,6 +285,9 @@ const base = {
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
   allocNofragment: true,
+  moveFreepagesTail: true,
+  minWmarkIgnoresBoost: true,
+  highatomicOrder0: false,
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
   compaction: {
@@ -350,6 +363,9 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     vmstatNames: 'v4.8',
     minFreeKbytesMax: 65536,
     allocNofragment: false,
+    moveFreepagesTail: false,
+    minWmarkIgnoresBoost: false,
+    highatomicOrder0: true,
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
     compaction: {
@@ -386,6 +402,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     vmstatNames: 'v6.0',
     isolateReturnsInt: true,
     countRetryFailures: false,
+    minWmarkIgnoresBoost: false,
+    highatomicOrder0: true,
     compaction: {
       ...base.compaction,
       fastMigrateHonoursFinish: false,

@@ -74,11 +74,14 @@ export function delFromFreeList(mem: Memory, zone: Zone, pfn: number): void {
   if (mt !== MIGRATE_ISOLATE) zone.nrFreePages -= 1 << order;
 }
 
-/** move_to_free_list(): moves a free block to the tail of another type's list. */
+/**
+ * move_to_free_list(): moves a free block to another type's list, at the tail (6.x,
+ * list_move_tail) or, for v4.8's move_freepages() (list_move), the head.
+ */
 export function moveToFreeList(mem: Memory, zone: Zone, pfn: number, mt: number): void {
   const order = mem.pages.priv[pfn];
   delFromFreeList(mem, zone, pfn);
-  addToFreeList(mem, zone, pfn, order, mt, true);
+  addToFreeList(mem, zone, pfn, order, mt, mem.profile.moveFreepagesTail);
 }
 
 /** get_page_from_free_area(): first block of a list, or -1. */

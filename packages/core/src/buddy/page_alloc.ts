@@ -9,6 +9,7 @@ import {
 import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
 import { OWNER_SHIFT, PG } from '../page/flags.js';
+import type { Profile } from '../profile.js';
 import { EV, ZS } from '../vmstat/vmstat.js';
 import { runKswapd, wakeKswapdIfBoosted } from './boost.js';
 import { __GFP, ALLOC, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
@@ -52,6 +53,29 @@ export function zoneWatermarkOk(
       return true;
   }
   return false;
+}
+
+/**
+ * zone_watermark_fast(): the check against the requested (boosted) watermark. With
+ * `minWmarkIgnoresBoost` an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN that fails it in a
+ * boosted zone is checked again against the raw min watermark (`z->_watermark[WMARK_MIN]`).
+ */
+function zoneWatermarkFast(
+  mem: Memory,
+  zone: Zone,
+  order: number,
+  highest: number,
+  allocFlags: number,
+): boolean {
+  const wmark = allocFlags & ALLOC.WMARK_MASK;
+  if (zoneWatermarkOk(zone, order, zone.wmarkPages(wmark), highest, allocFlags)) return true;
+  const retry =
+    mem.profile.minWmarkIgnoresBoost &&
+    order === 0 &&
+    allocFlags & ALLOC.MIN_RESERVE &&
+    zone.watermarkBoost > 0 &&
+    wmark === ALLOC.WMARK_MIN;
+  return !!retry && zoneWatermarkOk(zone, 0, zone.watermark[WMARK.MIN], highest, allocFlags);
 }
 
 /** prep_new_page(): make a just-removed free block an allocated page (or compound page). */
@@ -101,10 +125,11 @@ export function getPageFromFreelist(
     for (let zi = Math.min(highest, zones.length - 1); zi >= 0; zi--) {
       const zone = zones[zi];
       if (zone.managedPages === 0) continue;
-      if (!(allocFlags & ALLOC.NO_WATERMARKS)) {
-        const mark = zone.wmarkPages(allocFlags & ALLOC.WMARK_MASK);
-        if (!zoneWatermarkOk(zone, order, mark, highest, allocFlags, zone.nrFreePages)) continue;
-      }
+      if (
+        !(allocFlags & ALLOC.NO_WATERMARKS) &&
+        !zoneWatermarkFast(mem, zone, order, highest, allocFlags)
+      )
+        continue;
       const pfn = rmqueue(mem, zone, order, mt, allocFlags);
       if (zone.boosted) wakeKswapdIfBoosted(mem, zone, allocFlags);
       if (pfn < 0) continue;
@@ -166,15 +191,17 @@ function allocFlagsNofragment(mem: Memory, gfp: number): number {
 
 /**
  * gfp_to_alloc_flags() for the slow path: the min watermark, ALLOC_KSWAPD, and the reserves
- * gfp allows.
+ * gfp allows. A non-blocking request that is not __GFP_NOMEMALLOC gets ALLOC_NON_BLOCK, and
+ * ALLOC_HIGHATOMIC above order 0 (at any order with `profile.highatomicOrder0`: v4.8/v6.0's
+ * ALLOC_HARDER, which __GFP_NOMEMALLOC withheld the same way). Without a profile, 6.3's rules.
  */
-export function gfpToAllocFlags(gfp: number): number {
+export function gfpToAllocFlags(gfp: number, order = 0, profile?: Profile): number {
   let flags = ALLOC.WMARK_MIN;
   if (gfp & __GFP.KSWAPD_RECLAIM) flags |= ALLOC.KSWAPD;
   if (gfp & __GFP.HIGH) flags |= ALLOC.MIN_RESERVE;
-  if (!(gfp & __GFP.DIRECT_RECLAIM)) {
+  if (!(gfp & (__GFP.DIRECT_RECLAIM | __GFP.NOMEMALLOC))) {
     flags |= ALLOC.NON_BLOCK;
-    if (!(gfp & __GFP.NOMEMALLOC)) flags |= ALLOC.HIGHATOMIC;
+    if (order > 0 || profile?.highatomicOrder0) flags |= ALLOC.HIGHATOMIC;
   }
   return flags;
 }
@@ -199,7 +226,8 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   if (pfn >= 0) return pfn;
   // wake_all_kswapds()
   if (gfp & __GFP.KSWAPD_RECLAIM) runKswapd(mem, gfpZone(gfp));
-  const slow = gfpToAllocFlags(gfp) | extra | (mem.defragMode ? ALLOC.NOFRAGMENT : 0);
+  const slow =
+    gfpToAllocFlags(gfp, order, mem.profile) | extra | (mem.defragMode ? ALLOC.NOFRAGMENT : 0);
   pfn = slowpathAttempts(mem, gfp, order, slow, owner);
   // defrag_mode: reclaim and compaction failed to prevent the fallback; retry allowing it.
   if (pfn < 0 && mem.defragMode)

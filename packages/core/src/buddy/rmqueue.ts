@@ -237,7 +237,10 @@ function rmqueueFallbackV617(
   startMt: number,
   allocFlags: number,
 ): number {
-  const minOrder = allocFlags & ALLOC.NOFRAGMENT ? pageblock_order : order;
+  // Only a request below pageblock_order is raised to it (the 6.4 fix): an order-10 one
+  // must not look at order-9 blocks.
+  const nofrag = order < pageblock_order && allocFlags & ALLOC.NOFRAGMENT;
+  const minOrder = nofrag ? pageblock_order : order;
   for (let o = MAX_PAGE_ORDER; o >= minOrder; o--) {
     const mt = findFallback(zone, o, startMt);
     if (mt < 0) continue;
@@ -275,8 +278,11 @@ function rmqueueFallbackV617(
     if (free + alike >= pageblock_nr_pages >> 1) {
       mem.setPageblockMigratetype(start, startMt);
       moveFreepagesBlock(mem, zone, start, startMt);
-      traceExtfrag(mem, pfn, order, o, startMt, mt);
-      return rmqueueSmallest(mem, zone, order, startMt);
+      // try_to_claim_block() returns __rmqueue_smallest()'s page, and that is the page
+      // __rmqueue_claim() traces.
+      const got = rmqueueSmallest(mem, zone, order, startMt);
+      traceExtfrag(mem, got, order, o, startMt, mt);
+      return got;
     }
   }
   // __rmqueue_steal(): one block, smallest first, never under ALLOC_NOFRAGMENT (the
