@@ -4,6 +4,12 @@
  * @module
  */
 
+import {
+  HIGHATOMIC_V48,
+  HIGHATOMIC_V63,
+  HIGHATOMIC_V617,
+  type HighatomicProfile,
+} from './buddy/profile.js';
 import type { CompactionProfile } from './compaction/profile.js';
 import { MopsError } from './errors.js';
 import { MR_NAMES } from './migrate/types.js';
@@ -237,6 +243,8 @@ export interface Profile {
    * recursive `read_lock()` in process context is reported as possible recursive locking.
    */
   readonly lockdepReadLockRecursive: boolean;
+  /** The high-atomic pageblock reserve (buddy/profile.ts). */
+  readonly highatomic: HighatomicProfile;
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }
@@ -290,6 +298,7 @@ const base = {
   highatomicOrder0: false,
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
+  highatomic: HIGHATOMIC_V63,
   compaction: {
     freeStore: 'split_list',
     countSkippedAsScanned: false,
@@ -368,6 +377,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     highatomicOrder0: true,
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
+    highatomic: HIGHATOMIC_V48,
     compaction: {
       ...base.compaction,
       setsSkipWhenIgnoring: false,
@@ -404,6 +414,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     countRetryFailures: false,
     minWmarkIgnoresBoost: false,
     highatomicOrder0: true,
+    highatomic: HIGHATOMIC_V48,
     compaction: {
       ...base.compaction,
       fastMigrateHonoursFinish: false,
@@ -457,6 +468,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     migrateReasons: MR_NAMES.concat('damon'),
     migrateTraceNrSplit: true,
     vmstatNames: 'v6.17',
+    highatomic: HIGHATOMIC_V617,
     compaction: {
       ...base.compaction,
       freeStore: 'per_order',

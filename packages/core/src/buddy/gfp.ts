@@ -81,3 +81,5 @@ export const ALLOC = {
 } as const;
 /** ALLOC_RESERVES: any of the reserve-granting flags. */
 export const ALLOC_RESERVES = ALLOC.NON_BLOCK | ALLOC.MIN_RESERVE | ALLOC.HIGHATOMIC | ALLOC.OOM;
+/** ALLOC_HARDER of v4.8 and v6.0, as mops models it: a non-blocking request's flags. */
+export const ALLOC_HARDER = ALLOC.NON_BLOCK | ALLOC.HIGHATOMIC;

@@ -43,7 +43,10 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
     }
   }
   const empty = p.lists.newList();
-  for (const z of mem.node.zones) z.initFreeLists(p.lists, empty);
+  for (const z of mem.node.zones) {
+    z.initFreeLists(p.lists, empty);
+    z.highatomic = mem.profile.highatomic;
+  }
   mem.setPopulatedZones(mem.node.zones.filter((z) => z.presentPages > 0));
   for (const s of spans) freeRange(mem, s.startPfn, s.startPfn + s.present);
 }

@@ -12,7 +12,8 @@ import { OWNER_SHIFT, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
 import { EV, ZS } from '../vmstat/vmstat.js';
 import { runKswapd, wakeKswapdIfBoosted } from './boost.js';
-import { __GFP, ALLOC, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
+import { __GFP, ALLOC, ALLOC_HARDER, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
+import { highatomicRequest, highatomicUnusable, reserveHighatomicPageblock } from './highatomic.js';
 import { rmqueue } from './rmqueue.js';
 
 const EV_PGALLOC = [EV.pgalloc_dma, EV.pgalloc_dma32, EV.pgalloc_normal, EV.pgalloc_movable];
@@ -22,6 +23,7 @@ const ZS_NUMA_LOCAL = ZS.numa_local;
 /**
  * __zone_watermark_ok(): would `zone` stay above `mark` (plus the lowmem reserve against
  * `highestZoneidx`) after allocating a block of `order`, and does it have such a block?
+ * Requests that may not use the reserves do not count the high-atomic reserve as free.
  */
 export function zoneWatermarkOk(
   zone: Zone,
@@ -33,6 +35,7 @@ export function zoneWatermarkOk(
 ): boolean {
   let min = mark;
   freePages -= (1 << order) - 1;
+  if (zone.nrReservedHighatomic > 0) freePages -= highatomicUnusable(zone, allocFlags);
   if (allocFlags & ALLOC_RESERVES) {
     if (allocFlags & ALLOC.MIN_RESERVE) {
       min -= Math.floor(min / 2);
@@ -134,6 +137,9 @@ export function getPageFromFreelist(
       if (zone.boosted) wakeKswapdIfBoosted(mem, zone, allocFlags);
       if (pfn < 0) continue;
       prepNewPage(mem, pfn, order, gfp, owner);
+      // A high-order atomic allocation: reserve its pageblock for the next ones.
+      if (allocFlags & ALLOC_HARDER && highatomicRequest(mem.profile.highatomic, order, allocFlags))
+        reserveHighatomicPageblock(mem, zone, pfn, order);
       mem.vmstat.events[EV_PGALLOC[Math.min(zi, 3)]] += 1 << order;
       // zone_statistics(): one node, so every allocation is a local hit.
       zone.stat[ZS_NUMA_HIT]++;

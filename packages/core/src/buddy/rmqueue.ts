@@ -11,7 +11,8 @@ import type { Zone } from '../memory/zone.js';
 import { PG, PGTY } from '../page/flags.js';
 import { boostOnFallback } from './boost.js';
 import { addToFreeList, delFromFreeList, firstFree, moveToFreeList } from './free_area.js';
-import { ALLOC } from './gfp.js';
+import { ALLOC, ALLOC_HARDER } from './gfp.js';
+import { highatomicLastResort, highatomicRequest } from './highatomic.js';
 
 /** Fallback types for each migrate type (`fallbacks[]`). */
 const FALLBACKS: readonly (readonly number[])[] = [
@@ -300,8 +301,31 @@ function rmqueueFallbackV617(
   return -1;
 }
 
-/** __rmqueue(): a free block of `order` for `mt`, falling back to other types. */
+/**
+ * rmqueue_buddy(): a high-atomic request looks on the MIGRATE_HIGHATOMIC lists first; then
+ * __rmqueue(); then, where the release allows it, a last resort on MIGRATE_HIGHATOMIC.
+ */
 export function rmqueue(
+  mem: Memory,
+  zone: Zone,
+  order: number,
+  mt: number,
+  allocFlags: number,
+): number {
+  if (!(allocFlags & (ALLOC_HARDER | ALLOC.OOM)))
+    return rmqueueTypes(mem, zone, order, mt, allocFlags);
+  const rules = mem.profile.highatomic;
+  let pfn = -1;
+  if (highatomicRequest(rules, order, allocFlags))
+    pfn = rmqueueSmallest(mem, zone, order, MIGRATE.HIGHATOMIC);
+  if (pfn < 0) pfn = rmqueueTypes(mem, zone, order, mt, allocFlags);
+  if (pfn < 0 && highatomicLastResort(rules, allocFlags))
+    pfn = rmqueueSmallest(mem, zone, order, MIGRATE.HIGHATOMIC);
+  return pfn;
+}
+
+/** __rmqueue(): a free block of `order` for `mt`, falling back to other types. */
+function rmqueueTypes(
   mem: Memory,
   zone: Zone,
   order: number,

@@ -182,9 +182,18 @@ export function checkMemoryInvariants(mem: Memory): string[] {
     if (pages > zone.managedPages)
       add(`zone ${zone.name}: ${pages} free pages, more than its ${zone.managedPages} managed`);
     const end = zone.zoneStartPfn + zone.spannedPages;
-    for (let b = zone.zoneStartPfn & ~(pageblock_nr_pages - 1); b < end; b += pageblock_nr_pages)
-      if (mem.pageblockMigratetype(b) >= MIGRATE_TYPES)
-        add(`pfn ${hexPfn(b)}: pageblock has migratetype ${mem.pageblockMigratetype(b)}`);
+    let highatomic = 0;
+    for (let b = zone.zoneStartPfn & ~(pageblock_nr_pages - 1); b < end; b += pageblock_nr_pages) {
+      const mt = mem.pageblockMigratetype(b);
+      if (mt >= MIGRATE_TYPES) add(`pfn ${hexPfn(b)}: pageblock has migratetype ${mt}`);
+      if (mt === MIGRATE.HIGHATOMIC) highatomic += pageblock_nr_pages;
+    }
+    // Only reserve_highatomic_pageblock() makes a block HighAtomic, counting it (mops never
+    // unreserves one).
+    if (highatomic !== zone.nrReservedHighatomic)
+      add(
+        `zone ${zone.name}: HighAtomic pageblocks hold ${highatomic} pages, nr_reserved_highatomic is ${zone.nrReservedHighatomic}`,
+      );
   }
   if (listed !== freeBlocks)
     add(`${freeBlocks} free blocks are marked Buddy, free lists hold ${listed}`);

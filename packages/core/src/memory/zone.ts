@@ -3,6 +3,7 @@
  * @module
  */
 
+import type { HighatomicProfile } from '../buddy/profile.js';
 import type { ZoneCompactState } from '../compaction/state.js';
 import { ZONE_STAT_ITEMS } from '../vmstat/items.js';
 import {
@@ -46,6 +47,13 @@ export class Zone {
   nrFreePages = 0;
   /** `_watermark[]`: min, low, high, promo (pages). */
   readonly watermark = [0, 0, 0, 0];
+  /**
+   * `nr_reserved_highatomic`: pages in the pageblocks reserve_highatomic_pageblock() made
+   * MIGRATE_HIGHATOMIC (buddy/highatomic.ts).
+   */
+  nrReservedHighatomic = 0;
+  /** The release's high-atomic rules (the profile's `highatomic`), set by initZones(). */
+  highatomic: HighatomicProfile | undefined = undefined;
   /** `watermark_boost` (pages). */
   watermarkBoost = 0;
   /** ZONE_BOOSTED_WATERMARK: the boost grew; the next rmqueue() wakes kswapd. */

@@ -8,6 +8,7 @@ import { addToFreeList } from '../buddy/free_area.js';
 import { mergeGroup } from '../buddy/free_page.js';
 import {
   MAX_PAGE_ORDER,
+  MIGRATE,
   MIGRATE_TYPES,
   MIGRATETYPE_NAMES,
   pageblock_nr_pages,
@@ -223,9 +224,13 @@ export function rebuildZone(mem: Memory, zone: Zone, plan: ZonePlan): void {
       hosts[mt].push(rest[r]);
     }
   }
+  // The reserve follows the sample's HighAtomic blocks (nr_reserved_highatomic is not in
+  // /proc; every reservation adds one block's pages).
+  zone.nrReservedHighatomic = 0;
   for (const blk of blocks) {
     if (blk.type < 0) fail('the pageblock counts do not add up');
     mem.setPageblockMigratetype(blk.b << pageblock_order, blk.type);
+    if (blk.type === MIGRATE.HIGHATOMIC) zone.nrReservedHighatomic += pageblock_nr_pages;
   }
 
   for (let mt = 0; mt < MIGRATE_TYPES; mt++) {

@@ -180,6 +180,8 @@ describe('invariants: free-list types against pageblock types', () => {
     const pfn = firstFree(mem, z, MAX_PAGE_ORDER, MIGRATE.MOVABLE);
     delFromFreeList(mem, z, pfn);
     mem.setPageblockMigratetype(pfn + 512, MIGRATE.HIGHATOMIC);
+    // As reserve_highatomic_pageblock() would have: every HighAtomic block is counted.
+    z.nrReservedHighatomic += 512;
     addToFreeList(mem, z, pfn, 9, MIGRATE.MOVABLE, false);
     addToFreeList(mem, z, pfn + 512, 9, MIGRATE.HIGHATOMIC, false);
     return m;
