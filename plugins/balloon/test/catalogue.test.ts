@@ -1,4 +1,15 @@
-import { MIGRATE_MODE, MmBug, PageLocked, PG, putbackMovablePage } from '@mops/core';
+import {
+  __GFP,
+  GFP,
+  isolateMovablePageOutcome,
+  type KernelGen,
+  MIGRATE_MODE,
+  MmBug,
+  PageLocked,
+  PG,
+  putbackMovablePage,
+  putPage,
+} from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   expectClean,
@@ -155,23 +166,78 @@ describe.each(['v6.3', 'v6.17'] as const)('persistent -EAGAIN, %s', (profile) =>
 });
 
 describe.each(['v4.8', 'v6.0'] as const)('persistent -EAGAIN, %s', (profile) => {
-  it('S14 balloon_lock held: 10 passes, a fresh target each pass, fail counted per profile', () => {
-    const { m, vb, dev } = withBalloon(profile, 1);
-    const [a] = dev.listPages();
-    const list = m.mem.pages.lists.newList();
-    isolate(m, list, a);
-    expect(vb.balloonLock.trylock()).toBe(true);
-    const fail = m.mem.vmstat.get('pgmigrate_fail');
-    const t = targets();
-    const res = migrate(m, list, MIGRATE_MODE.SYNC, t);
-    vb.balloonLock.unlock();
-    expect(res.rc).toBe(1);
-    expect(vb.stats.migrateBusy).toBe(10);
-    expect(t.handed).toHaveLength(10);
-    expect(t.returned).toEqual(t.handed);
-    expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + (profile === 'v4.8' ? 1 : 0));
-    putback(m, list);
-    expect(dev.listPages()).toEqual([a]);
+  // "As S12 in any mode": v4.8 and v6.0 run every mode as 10 passes (§0.2 sync modes).
+  it.each([
+    ['ASYNC', MIGRATE_MODE.ASYNC],
+    ['SYNC_LIGHT', MIGRATE_MODE.SYNC_LIGHT],
+    ['SYNC', MIGRATE_MODE.SYNC],
+  ] as const)(
+    'S14 balloon_lock held, %s: 10 passes, a fresh target each pass, fail counted per profile',
+    (_name, mode) => {
+      const { m, vb, dev } = withBalloon(profile, 1);
+      const [a] = dev.listPages();
+      const list = m.mem.pages.lists.newList();
+      isolate(m, list, a);
+      const modes: number[] = [];
+      const orig = vb.migratepage.bind(vb);
+      vb.migratepage = (d, np, pg, md) => {
+        modes.push(md);
+        return orig(d, np, pg, md);
+      };
+      expect(vb.balloonLock.trylock()).toBe(true);
+      const fail = m.mem.vmstat.get('pgmigrate_fail');
+      const t = targets();
+      const res = migrate(m, list, mode, t);
+      vb.balloonLock.unlock();
+      expect(res.rc).toBe(1);
+      expect(vb.stats.migrateBusy).toBe(10);
+      // No ASYNC sub-batch before v6.3: the driver sees the requested mode on every pass.
+      expect(modes).toEqual(Array(10).fill(mode));
+      expect(m.mem.pages.lists.toArray(list)).toEqual([a]);
+      expect(t.handed).toHaveLength(10);
+      expect(t.returned).toEqual(t.handed);
+      expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + (profile === 'v4.8' ? 1 : 0));
+      putback(m, list);
+      expect(dev.listPages()).toEqual([a]);
+      expectClean(m);
+    },
+  );
+});
+
+describe.each(['v6.3', 'v6.17'] as const)('S04 / 9a with a real balloon page, %s', (profile) => {
+  it('S04 folio_get_nontail_page: the tail T1 fails at the reference step although H became a published balloon page', () => {
+    const { m, vb, dev } = withBalloon(profile);
+    // Fill memory, then free one order-2 block so the folio lands there.
+    while (m.allocPages(GFP.KERNEL, 0) >= 0);
+    for (let i = 0; i < 4; i++) m.putPage(0x100 + i);
+    const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
+    expect(H).toBe(0x100);
+    const T1 = H + 1;
+    m.sched.manual = true;
+    const scannerOps: string[] = [];
+    const scanner = m.sched.spawn('scanner', () => isolateMovablePageOutcome(m, T1, 0));
+    m.sched.onStep = (t, pt) => {
+      if (t === scanner) scannerOps.push(pt.op);
+    };
+    const owner = m.sched.spawn('owner', function* (): KernelGen<number> {
+      yield { op: 'folio_put', pfn: H };
+      putPage(m.mem, H); // the folio is freed…
+      return yield* vb.fill(1); // …and H comes back as a published balloon page
+    });
+    m.sched.runUntil(scanner, (pt) => pt.op === 'folio_get_nontail_page');
+    expect(m.sched.runToEnd(owner)).toBe(1);
+    expect(dev.listPages()).toEqual([H]);
+    const out = m.sched.runToEnd(scanner);
+    m.sched.manual = false;
+    expect(out).toEqual({ result: false, isolated: -1 });
+    expect(scannerOps).toEqual(['folio_get_nontail_page']);
+    expect(dev.stats.isolations).toBe(0);
+    expect(dev.isolatedPages).toBe(0);
+    expect(dev.listPages()).toEqual([H]);
+    expect(m.mem.pages.refcount[H]).toBe(1);
+    expect(m.mem.pages.flags[H] & ISO).toBe(0);
+    expect(PageLocked(m.mem, H)).toBe(false);
+    expect(m.mem.warnings).toEqual([]);
     expectClean(m);
   });
 });

@@ -24,6 +24,8 @@ export interface Rig {
   pool: ZsPool;
   list: ListId;
   targets: number[];
+  /** Targets handed back unused (put_new_page), in order. */
+  returned: number[];
 }
 
 export function rig(profile: ProfileName, memory = '8M', seed = 1): Rig {
@@ -36,7 +38,7 @@ export function rig(profile: ProfileName, memory = '8M', seed = 1): Rig {
     minFreeKbytes: 0,
   });
   const pool = createZsPool(m);
-  return { m, pool, list: m.mem.pages.lists.newList(), targets: [] };
+  return { m, pool, list: m.mem.pages.lists.newList(), targets: [], returned: [] };
 }
 
 /** Bytes derived from a key, for writing and checking objects. */
@@ -90,7 +92,11 @@ export function getNew(r: Rig) {
 }
 
 export function migrateBody(r: Rig, mode: number): () => KernelGen<MigrateResult> {
-  return () => migratePages(r.m, r.list, getNew(r), (d) => folioPut(r.m.mem, d), mode, 0);
+  const putNew = (d: number) => {
+    r.returned.push(d);
+    folioPut(r.m.mem, d);
+  };
+  return () => migratePages(r.m, r.list, getNew(r), putNew, mode, 0);
 }
 
 export function migrate(r: Rig, mode = 0): MigrateResult {

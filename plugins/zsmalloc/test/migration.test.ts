@@ -1,6 +1,7 @@
 import {
   getPage,
   isolateMovablePage,
+  type Machine,
   MIGRATE_MODE,
   MmBug,
   PAGE_MAPPING_MOVABLE,
@@ -34,6 +35,35 @@ function onePage(profile: (typeof PROFILES)[number]) {
   const hs = fill(r.pool, 4, 1000);
   const P = pfnOf(r.pool, hs[0]);
   return { ...r, hs, P };
+}
+
+/**
+ * Steps every task one point at a time from now on and records, at each point that names
+ * `pfn`, the primitive about to run with Q's refcount and isolated flag at that moment.
+ */
+function stepsOn(m: Machine, pfn: number): { op: string; ref: number; iso: boolean }[] {
+  const seen: { op: string; ref: number; iso: boolean }[] = [];
+  m.sched.manual = true;
+  m.sched.onStep = (_t, pt) => {
+    if ((pt as { pfn?: number }).pfn === pfn)
+      seen.push({
+        op: pt.op,
+        ref: m.mem.pages.refcount[pfn],
+        iso: !!(m.mem.pages.flags[pfn] & ISO),
+      });
+  };
+  return seen;
+}
+
+/**
+ * The putback of Q whose owner released it: the VM clears the isolated flag itself before
+ * its final folio_put (which frees Q), not leaving it to the free.
+ */
+function expectIsoClearedBeforeFinalPut(seen: { op: string; ref: number; iso: boolean }[]): void {
+  const ops = seen.map((s) => s.op);
+  expect(ops).toContain('ClearPageIsolated');
+  expect(ops.lastIndexOf('folio_put')).toBeGreaterThan(ops.indexOf('ClearPageIsolated'));
+  expect(seen[ops.lastIndexOf('folio_put')]).toEqual({ op: 'folio_put', ref: 1, iso: false });
 }
 
 describe.each(PROFILES)('zs_page_migrate moves objects, %s (spec §7.4)', (profile) => {
@@ -165,10 +195,11 @@ describe.each(['v6.0', 'v6.3'] as const)('S19 with zsmalloc, %s', (profile) => {
     for (const h of r.hs) pool.zsFree(h);
     expect(m.mem.pages.refcount[P]).toBe(1);
     expect(m.mem.pages.mapping[P]).toBe(PAGE_MAPPING_MOVABLE);
+    const seen = stepsOn(m, P);
     putback(r);
     expect(pool.registry.calls.putback).toBe(0);
+    expectIsoClearedBeforeFinalPut(seen);
     expect(m.mem.pages.refcount[P]).toBe(0);
-    expect(m.mem.pages.flags[P] & ISO).toBe(0);
     expectClean(m);
   });
 });
@@ -180,8 +211,12 @@ describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
     expect(isolate(r, P)).toBe(true);
     for (const h of r.hs) pool.zsFree(h);
     expect(m.mem.pages.refcount[P]).toBe(1);
+    const ok = m.mem.vmstat.get('pgmigrate_success');
     const res = migrate(r, MIGRATE_MODE.SYNC_LIGHT);
     expect(res).toMatchObject({ rc: 0, nrSucceeded: 1 });
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(ok + 1);
+    // In the shortcut the VM does not clear the isolated flag: free_pages_prepare does (§0.2),
+    // so there is no step at which to check it; Q being freed cleanly is the end state.
     expect(r.targets).toEqual([]);
     expect(pool.registry.calls.migrate).toBe(0);
     expect(m.mem.pages.refcount[P]).toBe(0);
@@ -194,10 +229,15 @@ describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
     expect(isolate(r, P)).toBe(true);
     for (const h of r.hs) pool.zsFree(h);
     getPage(m.mem, P);
+    const ok = m.mem.vmstat.get('pgmigrate_success');
     const res = migrate(r, MIGRATE_MODE.ASYNC);
     expect(res).toMatchObject({ rc: 0, nrSucceeded: 1 });
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(ok + 1);
     expect(pool.registry.calls.migrate).toBe(1);
     expect(m.mem.pages.refcount[r.targets[0]]).toBe(0);
+    // The VM cleared the isolated flag on success; only the extra reference keeps Q.
+    expect(m.mem.pages.refcount[P]).toBe(1);
+    expect(m.mem.pages.flags[P] & ISO).toBe(0);
     putPage(m.mem, P);
     expect(m.mem.pages.refcount[P]).toBe(0);
     // §4.3: a 0 return after the owner released src leaves dst untouched; that is the
@@ -212,8 +252,10 @@ describe('S21 zspage destroyed while a sub-page is isolated (v6.17)', () => {
     const { m, pool, P } = r;
     expect(isolate(r, P)).toBe(true);
     for (const h of r.hs) pool.zsFree(h);
+    const seen = stepsOn(m, P);
     putback(r);
     expect(pool.registry.calls.putback).toBe(1);
+    expectIsoClearedBeforeFinalPut(seen);
     expect(m.mem.pages.refcount[P]).toBe(0);
     expectClean(m);
   });
@@ -277,24 +319,35 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
     expectClean(r.m);
   });
 
-  it('v4.8: -EBUSY for an isolated zspage emptied meanwhile; the putback inside migrate_pages relists it and the work frees it', () => {
-    const r = onePage('v4.8');
-    const { m, pool, P } = r;
-    expect(isolate(r, P)).toBe(true);
-    for (const h of r.hs) pool.zsFree(h);
-    expect(pool.zspageOf(P)).toBeDefined();
-    expect(pool.pagesAllocated).toBe(1);
-    const res = migrate(r, MIGRATE_MODE.SYNC);
-    expect(res.rc).toBe(1);
-    expect(pool.registry.calls.migrate).toBe(1);
-    expect(pool.registry.calls.putback).toBe(1);
-    expect(onList(r)).toEqual([]);
-    expect(pool.freeWorkPending).toBe(true);
-    expect(pool.zspageOf(P)?.listed).toBe(0);
-    expect(pool.flushDeferredFree()).toBe(1);
-    expect(m.mem.pages.refcount[P]).toBe(0);
-    expectClean(m);
-  });
+  // S15 in v4.8 uses zsmalloc's -EBUSY (zsmalloc-by-profile §7.1): one driver call in any
+  // mode, the page put back inside migrate_pages, so the caller's putback finds nothing.
+  it.each(['ASYNC', 'SYNC'] as const)(
+    'S15 v4.8 %s: -EBUSY for an isolated zspage emptied meanwhile; the putback inside migrate_pages relists it and the work frees it',
+    (mode) => {
+      const r = onePage('v4.8');
+      const { m, pool, P } = r;
+      expect(isolate(r, P)).toBe(true);
+      for (const h of r.hs) pool.zsFree(h);
+      expect(pool.zspageOf(P)).toBeDefined();
+      expect(pool.pagesAllocated).toBe(1);
+      const fail = m.mem.vmstat.get('pgmigrate_fail');
+      const res = migrate(r, MIGRATE_MODE[mode]);
+      expect(res.rc).toBe(1);
+      expect(pool.registry.calls.migrate).toBe(1);
+      expect(r.targets).toHaveLength(1);
+      expect(r.returned).toEqual(r.targets);
+      expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + 1);
+      expect(pool.registry.calls.putback).toBe(1);
+      expect(onList(r)).toEqual([]);
+      putback(r);
+      expect(pool.registry.calls.putback).toBe(1);
+      expect(pool.freeWorkPending).toBe(true);
+      expect(pool.zspageOf(P)?.listed).toBe(0);
+      expect(pool.flushDeferredFree()).toBe(1);
+      expect(m.mem.pages.refcount[P]).toBe(0);
+      expectClean(m);
+    },
+  );
 
   it.each([
     ['v4.8', -11, 10],
@@ -313,6 +366,39 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
     expect(pool.objRead(r.hs[1])).toEqual(pattern(1, 1000));
     expectClean(m);
   });
+
+  // S15 with zsmalloc's -EINVAL (v6.17 only, zsmalloc-by-profile §7.1): one call in ASYNC; in
+  // the sync modes an ASYNC sub-batch call then a retry alone, each with its own target (§0.2).
+  it.each([
+    ['ASYNC', 1],
+    ['SYNC_LIGHT', 2],
+    ['SYNC', 2],
+  ] as const)(
+    'S15 v6.17 %s: the zspage write-trylock fails: %i driver call(s), every target returned, fail+1, the caller puts back',
+    (mode, calls) => {
+      const r = onePage('v6.17');
+      const { m, pool, P } = r;
+      const open = pool.drive(pool.objReadBegin(r.hs[1]));
+      expect(isolate(r, P)).toBe(true);
+      const fail = m.mem.vmstat.get('pgmigrate_fail');
+      const res = migrate(r, MIGRATE_MODE[mode]);
+      expect(res.rc).toBe(1);
+      expect(pool.registry.calls.migrate).toBe(calls);
+      expect(r.targets).toHaveLength(calls);
+      expect(r.returned).toEqual(r.targets);
+      expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + 1);
+      expect(onList(r)).toEqual([P]);
+      expect(m.mem.pages.flags[P] & ISO).toBe(ISO);
+      expect(pool.registry.calls.putback).toBe(0);
+      pool.objReadEnd(open);
+      putback(r);
+      expect(pool.registry.calls.putback).toBe(1);
+      expect(m.mem.pages.flags[P] & ISO).toBe(0);
+      expect(m.mem.pages.refcount[P]).toBe(1);
+      expect(pfnOf(pool, r.hs[1])).toBe(P);
+      expectClean(m);
+    },
+  );
 
   it.each(['v6.0', 'v6.3'] as const)(
     '%s: migrate_page waits for the reader and then succeeds',
