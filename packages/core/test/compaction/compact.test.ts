@@ -77,24 +77,57 @@ describe.each(PROFILE_NAMES)(
   },
 );
 
+/** migrate_pfn and free_pfn of an mm_compaction_end line. */
+function endPfns(line: string): { migrate: number; free: number } {
+  const m = /mm_compaction_end: .*migrate_pfn=(0x[0-9a-f]+) free_pfn=(0x[0-9a-f]+) /.exec(line);
+  if (!m) throw new Error(`not an mm_compaction_end line: ${line}`);
+  return { migrate: Number(m[1]), free: Number(m[2]) };
+}
+
 describe('S34 scanners meet', () => {
+  /** Runs `body`, expects one compact_zone ending with `status`, scanners met, positions reset. */
+  function expectScannersMet(m: Machine, body: () => void, status: string) {
+    const rec = traceRecorder(m, { events: ['mm_compaction_begin', 'mm_compaction_end'] });
+    body();
+    rec.stop();
+    expect(rec.lines).toHaveLength(2);
+    expect(rec.lines[1]).toMatch(
+      new RegExp(
+        `mm_compaction_end: zone_start=0x0 .* zone_end=0x800, mode=sync status=${status}$`,
+      ),
+    );
+    const { migrate, free } = endPfns(rec.lines[1]);
+    expect(free >> 9).toBeLessThanOrEqual(migrate >> 9);
+    const z = m.mem.populatedZones[0];
+    expect(z.zoneStartPfn).toBe(0);
+    // The next run starts from scratch: migrate at the zone start, free at the last block.
+    expect(zoneCompactState(z)).toMatchObject({ cachedMigratePfn: [0, 0], cachedFreePfn: 0x600 });
+  }
+
   it.each(PROFILE_NAMES)(
-    'cached positions reset to the zone start and the last pageblock; COMPLETE — %s',
+    'whole zone (compact_memory): cached positions reset to the zone start and the last pageblock; COMPLETE — %s',
     (profile) => {
       const { m } = s32Machine(profile);
-      const rec = traceRecorder(m, { events: ['mm_compaction_begin', 'mm_compaction_end'] });
-      run(m);
-      rec.stop();
-      expect(rec.lines[1]).toMatch(
-        /mm_compaction_end: zone_start=0x0 .* zone_end=0x800, mode=sync status=complete$/,
-      );
-      const z = m.mem.populatedZones[0];
-      expect(z.zoneStartPfn).toBe(0);
-      // The next run starts from scratch: migrate at the zone start, free at the last block.
-      expect(zoneCompactState(z)).toMatchObject({
-        cachedMigratePfn: [0, 0],
+      expectScannersMet(m, () => run(m), 'complete');
+    },
+  );
+
+  it.each(PROFILE_NAMES)(
+    'not whole_zone: free scanner at the block right above the migrate scanner; PARTIAL_SKIPPED — %s',
+    (profile) => {
+      // Blocks 2-3: unmovable and free pages alternating, no free block of order 1 or more.
+      const { m } = driverPagesInBlock1(profile);
+      // Cached positions: migrate at block 2, free at block 3 (no whole_zone: 0x400 > 0).
+      Object.assign(zoneCompactState(m.mem.populatedZones[0]), {
+        cachedMigratePfn: [0x400, 0x400],
         cachedFreePfn: 0x600,
       });
+      let results: number[] = [];
+      const body = () => {
+        results = m.run(() => compactZones(m, 2, 'sync_light'));
+      };
+      expectScannersMet(m, body, 'partial_skipped');
+      expect(results).toEqual([COMPACT.PARTIAL_SKIPPED]);
     },
   );
 });

@@ -3,6 +3,7 @@ import {
   __ClearPageMovable,
   allocAllFree,
   allocPagesDirectCompact,
+  COMPACT,
   COMPACT_PRIO,
   createMovableFiller,
   GFP,
@@ -14,6 +15,7 @@ import {
   putPage,
   resetCachedPositions,
   traceRecorder,
+  tryToCompactPages,
   ZS,
   zoneCompactState,
 } from '../../src/index.js';
@@ -60,10 +62,17 @@ function direct(m: Machine, order: number, prio: number): number {
 
 const ev = (m: Machine, n: string) => m.mem.vmstat.get(n);
 
+/** try_to_compact_pages alone (no allocation, no stall counting): its COMPACT_* result. */
+function tryCompact(m: Machine, order: number, prio: number): number {
+  const req = { gfp: GFP.HIGHUSER_MOVABLE, order, allocFlags: 0, prio: prio as 0 };
+  return m.run(() => tryToCompactPages(m, req));
+}
+
 describe.each(PROFILE_NAMES)('S36 direct compaction accounting — %s', (profile) => {
   it('case 1: below the order-0 watermark plus compact_gap → SKIPPED, no stall counted', () => {
     const m = smallMachine('8M', { profile, minFreeKbytes: 1024 });
     while (m.allocPages(GFP.KERNEL, 0) >= 0);
+    expect(tryCompact(m, 2, COMPACT_PRIO.ASYNC)).toBe(COMPACT.SKIPPED);
     expect(direct(m, 2, COMPACT_PRIO.ASYNC)).toBe(-1);
     expect(ev(m, 'compact_stall')).toBe(0);
     expect(ev(m, 'compact_fail')).toBe(0);
@@ -74,13 +83,14 @@ describe.each(PROFILE_NAMES)('S36 direct compaction accounting — %s', (profile
     const zone = m.mem.populatedZones[0];
     zoneCompactState(zone).deferShift = 3;
     zoneCompactState(zone).orderFailed = 3; // order 2 is below it: not deferred
+    zoneCompactState(zone).considered = 2;
     const pfn = direct(m, 2, COMPACT_PRIO.SYNC_LIGHT);
     expect(pfn).toBeGreaterThanOrEqual(0);
     expect(ev(m, 'compact_stall')).toBe(1);
     expect(ev(m, 'compact_success')).toBe(1);
     expect(ev(m, 'compact_fail')).toBe(0);
     expect(ev(m, 'pgmigrate_success')).toBeGreaterThan(0);
-    expect(zoneCompactState(zone).deferShift).toBe(0);
+    expect(zoneCompactState(zone)).toMatchObject({ deferShift: 0, considered: 0 });
     expect(m.mem.warnings).toEqual([]);
     m.freePages(pfn, 2);
     expectInvariants(m);
@@ -93,8 +103,14 @@ describe.each(PROFILE_NAMES)('S36 direct compaction accounting — %s', (profile
     expect(ev(m, 'compact_stall')).toBe(1);
     expect(ev(m, 'compact_fail')).toBe(1);
     expect(zoneCompactState(zone).deferShift).toBe(1);
-    // An ASYNC run does not defer.
+    expectInvariants(m);
+  });
+
+  it('case 3, ASYNC priority: runs, nothing suitable → stall+1, fail+1, but the zone is not deferred', () => {
+    const m = pinnedCheckerboard(profile);
     expect(direct(m, 2, COMPACT_PRIO.ASYNC)).toBe(-1);
+    expect([ev(m, 'compact_stall'), ev(m, 'compact_fail')]).toEqual([1, 1]);
+    expect(zoneCompactState(m.mem.populatedZones[0]).deferShift).toBe(0);
     expectInvariants(m);
   });
 
@@ -105,6 +121,7 @@ describe.each(PROFILE_NAMES)('S36 direct compaction accounting — %s', (profile
     s.considered = 0;
     s.orderFailed = 0;
     const before = [ev(m, 'compact_stall'), ev(m, 'compact_fail')];
+    expect(tryCompact(m, 2, COMPACT_PRIO.SYNC_LIGHT)).toBe(COMPACT.DEFERRED);
     expect(direct(m, 2, COMPACT_PRIO.SYNC_LIGHT)).toBe(-1);
     const delta = profile === 'v4.8' ? 0 : 1;
     expect([ev(m, 'compact_stall') - before[0], ev(m, 'compact_fail') - before[1]]).toEqual([

@@ -7,6 +7,7 @@ import {
   compactionDeferred,
   compactionState,
   compactMemory,
+  compactNode,
   createMachine,
   deferCompaction,
   fragmentationScoreNode,
@@ -26,10 +27,15 @@ import { expectInvariants, smallMachine } from '../helpers.js';
 import { isolate, rig } from '../migrate/harness.js';
 import { scannersMetBefore } from './layout.js';
 
-function driverCheckerboard(profile: ProfileName, memory = '16M') {
+/** Every page a driver page, then the pages `free` picks (by default the odd ones) freed. */
+function driverCheckerboard(
+  profile: ProfileName,
+  memory = '16M',
+  free = (p: number) => p % 2 === 1,
+) {
   const m = smallMachine(memory, { profile });
   const drv = new TestDriver(m);
-  for (const p of drv.alloc(m.nrPages)) if (p % 2) m.run(() => drv.freeOwned(p));
+  for (const p of drv.alloc(m.nrPages)) if (free(p)) m.run(() => drv.freeOwned(p));
   scannersMetBefore(m);
   return { m, drv };
 }
@@ -85,24 +91,46 @@ describe('S39 proactive compaction thresholds (6.x)', () => {
     },
   );
 
-  it('proactiveness 0 never compacts; a score at or below high does nothing', () => {
-    const { m } = driverCheckerboard('v6.3');
-    compactionState(m).sysctl.compactionProactiveness = 0;
-    expect(m.run(() => kcompactdRun(m, 2000))).toEqual([]);
-    const fresh = smallMachine('16M', { profile: 'v6.3' });
-    expect(fragmentationScoreNode(fresh.mem)).toBe(0);
-    expect(fresh.run(() => kcompactdRun(fresh, 2000))).toEqual([]);
-  });
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'node score above high but kswapd running: no proactive run starts, and a proactive zone run stops at once (PARTIAL_SKIPPED) — %s',
+    (profile) => {
+      const { m } = driverCheckerboard(profile);
+      expect(fragmentationScoreNode(m.mem)).toBeGreaterThan(90);
+      compactionState(m).kswapdRunning = true;
+      expect(m.run(() => kcompactdRun(m, 600))).toEqual([]);
+      // compact_node(pgdat, proactive): __compact_finished tests kswapd before the score.
+      expect(m.run(() => compactNode(m, true))).toEqual([COMPACT.PARTIAL_SKIPPED]);
+      expect(m.mem.vmstat.get('pgmigrate_success')).toBe(0);
+      expectInvariants(m);
+    },
+  );
 
-  it('a score above low but not above high does nothing (proactiveness 5: low 95, high 100)', () => {
-    const { m } = driverCheckerboard('v6.3');
-    compactionState(m).sysctl.compactionProactiveness = 5;
-    const score = fragmentationScoreNode(m.mem);
-    expect(score).toBeGreaterThan(95);
-    expect(score).toBeLessThanOrEqual(100);
-    expect(m.run(() => kcompactdRun(m, 2000))).toEqual([]);
-    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(0);
-  });
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'proactiveness 0 never compacts; a score at or below high does nothing — %s',
+    (profile) => {
+      const { m } = driverCheckerboard(profile);
+      compactionState(m).sysctl.compactionProactiveness = 0;
+      expect(m.run(() => kcompactdRun(m, 2000))).toEqual([]);
+      const fresh = smallMachine('16M', { profile });
+      expect(fragmentationScoreNode(fresh.mem)).toBe(0);
+      expect(fresh.run(() => kcompactdRun(fresh, 2000))).toEqual([]);
+    },
+  );
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'node score 85 at proactiveness 20 (low 80, high 90) does nothing — %s',
+    (profile) => {
+      // 32 MiB: blocks 0-12 a checkerboard (256 free pages each), 13-14 full, 15 free:
+      // zone score 100·3328/3840 = 86, node score 8192·86/8193 = 85.
+      const { m } = driverCheckerboard(profile, '32M', (p) =>
+        p >> 9 < 13 ? p % 2 === 1 : p >> 9 === 15,
+      );
+      expect(compactionState(m).sysctl.compactionProactiveness).toBe(20);
+      expect(fragmentationScoreNode(m.mem)).toBe(85);
+      expect(m.run(() => kcompactdRun(m, 2000))).toEqual([]);
+      expect(m.mem.vmstat.get('pgmigrate_success')).toBe(0);
+    },
+  );
 
   it('a run that does not lower the score defers the next check by 64 periods', () => {
     // Unmovable pages everywhere: compaction cannot lower the score.

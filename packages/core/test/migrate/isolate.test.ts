@@ -26,6 +26,7 @@ import {
   PG,
   PGTY,
   PROFILE_NAMES,
+  type ProfileName,
   putPage,
   SetPageMovableOps,
   setMovableOps,
@@ -35,10 +36,38 @@ import {
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
-import { isolate, onList, rig } from './harness.js';
+import { isolate, onList, type Rig, rig } from './harness.js';
 
 const OK = { 'v4.8': true, 'v6.0': 0, 'v6.3': true, 'v6.17': true } as const;
 const FAIL = { 'v4.8': false, 'v6.0': Errno.EBUSY, 'v6.3': false, 'v6.17': false } as const;
+/** The reference-taking step of isolate_movable_page, per profile (§3.1, S03). */
+const GET = {
+  'v4.8': 'get_page_unless_zero',
+  'v6.0': 'get_page_unless_zero',
+  'v6.3': 'folio_get_nontail_page',
+  'v6.17': 'folio_get_nontail_page',
+} as const;
+/** The lockless movable check that follows it. */
+const MOVABLE_CHECK = {
+  'v4.8': '__PageMovable',
+  'v6.0': '__PageMovable',
+  'v6.3': '__PageMovable',
+  'v6.17': 'page_has_movable_ops',
+} as const;
+
+/**
+ * Turns on step-by-step mode and records the op of every point yielded from now on,
+ * calling `also` with each.
+ */
+function recordSteps(m: Machine, also?: (op: string) => void): string[] {
+  const seen: string[] = [];
+  m.sched.manual = true;
+  m.sched.onStep = (_t, pt) => {
+    seen.push(pt.op);
+    also?.(pt.op);
+  };
+  return seen;
+}
 
 describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profile) => {
   it('isolates a published page: +1 reference, isolated flag, unlocked, driver called once with the page locked', () => {
@@ -58,9 +87,7 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     const r = rig(profile);
     const free = r.m.allocPages(GFP.KERNEL, 0);
     r.m.putPage(free);
-    const seen: string[] = [];
-    r.m.sched.manual = true;
-    r.m.sched.onStep = (_t, pt) => seen.push(pt.op);
+    const seen = recordSteps(r.m);
     expect(isolate(r, free)).toBe(FAIL[profile]);
     expect(seen).toEqual([r.m.profile.isolationGet]);
     expect(r.m.mem.pages.refcount[free]).toBe(0);
@@ -71,7 +98,10 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
   it('S03 isolate a tail page: fails at the reference step; head unchanged, no lock', () => {
     const r = rig(profile);
     const h = r.m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
+    const seen = recordSteps(r.m);
     expect(isolate(r, h + 1)).toBe(FAIL[profile]);
+    expect(seen).toEqual([GET[profile]]);
+    expect(r.m.mem.pages.refcount[h + 1]).toBe(0);
     expect(r.m.mem.pages.refcount[h]).toBe(1);
     expect(r.m.mem.pages.flags[h] & (1 << PG.locked)).toBe(0);
     expectInvariants(r.m);
@@ -80,11 +110,14 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
   it('S05 not movable: the reference is taken and dropped, PG_locked never touched', () => {
     const r = rig(profile);
     const priv = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
-    const seen: string[] = [];
-    r.m.sched.manual = true;
-    r.m.sched.onStep = (_t, pt) => seen.push(pt.op);
+    let refAtCheck = 0;
+    const seen = recordSteps(r.m, (op) => {
+      if (op === MOVABLE_CHECK[profile]) refAtCheck = r.m.mem.pages.refcount[priv];
+    });
     expect(isolate(r, priv)).toBe(FAIL[profile]);
-    expect(seen).not.toContain('trylock_page');
+    // Reference taken (ref 2 at the movable check), then dropped.
+    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile]]);
+    expect(refAtCheck).toBe(2);
     expect(r.m.mem.pages.refcount[priv]).toBe(1);
     expect(r.drv.calls).toEqual([]);
   });
@@ -104,17 +137,28 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
     expect(isolatedOk(isolate(r, a))).toBe(true);
+    const seen = recordSteps(r.m);
     const res = r.m.run(() => isolateMovablePageOutcome(r.m, a, 0));
     expect(res.result).toBe(FAIL[profile]);
+    // It gets as far as the page lock and fails under it.
+    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile], 'trylock_page']);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.locked)).toBe(0);
     expect(r.m.mem.pages.refcount[a]).toBe(2);
     expect(r.drv.callsOf('isolate')).toHaveLength(1);
   });
 
-  it('S08-like: a driver refusing isolation leaves the page as it was', () => {
+  // §0.2: a refusing isolate_page (S08) exists only in v4.8 and v6.17 zsmalloc; elsewhere
+  // this is the test driver's own refusal.
+  const refusal =
+    profile === 'v4.8' || profile === 'v6.17'
+      ? 'S08 (test driver) driver refuses isolation'
+      : 'a driver refusing isolation (no S08 in this profile, §0.2)';
+  it(`${refusal}: isolate_page called once under the lock; the page is left as it was`, () => {
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
     r.drv.refuse = true;
     expect(isolate(r, a)).toBe(FAIL[profile]);
+    expect(r.drv.callsOf('isolate')).toEqual([{ cb: 'isolate', pfn: a, mode: 0, locked: true }]);
     expect(r.m.mem.pages.refcount[a]).toBe(1);
     expect(r.m.mem.pages.flags[a] & ((1 << PG.isolated) | (1 << PG.locked))).toBe(0);
     expectInvariants(r.m);
@@ -188,8 +232,8 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
    * freed and H reallocated as a published driver page; then the scanner takes its
    * reference. With the 2023 draft (`folio_try_get(page_folio(page))`) it isolates H.
    */
-  function race(mistake: boolean) {
-    const r = rig('v6.3');
+  function race(mistake: boolean, profile: 'v6.3' | 'v6.17' = 'v6.3') {
+    const r = rig(profile);
     // Fill memory, then free exactly one order-2 block at 0x100 so the folio lands there.
     while (r.m.allocPages(GFP.KERNEL, 0) >= 0);
     for (let i = 0; i < 4; i++) r.m.putPage(0x100 + i);
@@ -219,6 +263,8 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
     const { r, out, H } = race(true);
     expect(out.result).toBe(true);
     expect(out.isolated).toBe(H);
+    expect(r.m.mem.pages.refcount[H]).toBe(2);
+    expect(r.m.mem.pages.flags[H] & (1 << PG.isolated)).not.toBe(0);
     expect(
       r.m.mem.warnings.some((w) =>
         w.text.includes(`isolated page 0x${H.toString(16)} != examined page`),
@@ -226,14 +272,17 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
     ).toBe(true);
   });
 
-  it('fixed (folio_get_nontail_page): isolation fails with no side effects', () => {
-    const { r, out, H } = race(false);
-    expect(out.result).toBe(false);
-    expect(r.m.mem.pages.refcount[H]).toBe(1);
-    expect(r.drv.calls).toEqual([]);
-    expect(r.m.mem.warnings).toEqual([]);
-    expectInvariants(r.m);
-  });
+  it.each(['v6.3', 'v6.17'] as const)(
+    'fixed (folio_get_nontail_page): isolation fails with no side effects — %s',
+    (profile) => {
+      const { r, out, H } = race(false, profile);
+      expect(out.result).toBe(false);
+      expect(r.m.mem.pages.refcount[H]).toBe(1);
+      expect(r.drv.calls).toEqual([]);
+      expect(r.m.mem.warnings).toEqual([]);
+      expectInvariants(r.m);
+    },
+  );
 });
 
 describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
@@ -295,17 +344,34 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
     });
 
     it('final protocol: the owner can only clear the pointer, PG_isolated stays, the second isolation fails', () => {
-      const r = rig(profile);
-      const [t] = r.drv.alloc(1);
-      expect(isolatedOk(isolate(r, t))).toBe(true);
-      r.m.run(() => r.drv.release(t));
-      const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
-      expect(isolatedOk(b.result)).toBe(false);
-      expect(r.drv.callsOf('isolate')).toHaveLength(1);
-      expect(r.m.mem.pages.flags[t] & (1 << PG.isolated)).not.toBe(0);
+      secondIsolationFails(profile, (r, t) => r.m.run(() => r.drv.release(t)));
     });
   },
 );
+
+/** S27 final protocol: A isolates T, the owner does `release`, B's isolation of T fails. */
+function secondIsolationFails(profile: ProfileName, release: (r: Rig, t: number) => void) {
+  const r = rig(profile);
+  const [t] = r.drv.alloc(1);
+  expect(isolatedOk(isolate(r, t))).toBe(true); // context A
+  release(r, t);
+  const b = r.m.run(() => isolateMovablePageOutcome(r.m, t, 0));
+  expect(isolatedOk(b.result)).toBe(false);
+  expect(r.drv.callsOf('isolate')).toHaveLength(1);
+  expect(r.m.mem.pages.flags[t] & (1 << PG.isolated)).not.toBe(0);
+}
+
+describe('S27 / §4.3: v6.17 has no owner API for PG_movable_ops_isolated', () => {
+  // The v3 draft variant does not apply: the flag is managed by the migration core only
+  // and there is no release API (no __ClearPageMovable); so B's isolation always fails.
+  it('the owner cannot release the isolated page; the second isolation fails', () => {
+    secondIsolationFails('v6.17', (r, t) => {
+      trylockPage(r.m.mem, t);
+      expect(() => __ClearPageMovable(r.m.mem, t)).toThrow(/no __ClearPageMovable/);
+      unlockPage(r.m, t);
+    });
+  });
+});
 
 describe('a movable page whose ops cannot be found is not isolated, with a warning', () => {
   it('v4.8: an address_space with isolatePage alone is PageMovable, but lacks the other callbacks', () => {
@@ -365,37 +431,40 @@ describe('S25: movability is sticky in v6.17', () => {
   });
 });
 
-describe('S31: GUP-fast re-check after folio_try_get on a derived head', () => {
-  it('the walker finds head(P) changed by a split, drops the reference on H and retries with P', () => {
-    const r = rig('v6.3');
-    const H = r.m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
-    const P = H + 2;
-    r.m.sched.manual = true;
-    const log: string[] = [];
-    const walker = r.m.sched.spawn('walker', function* (): KernelGen<number> {
-      for (;;) {
-        const head = compoundHead(r.m.mem, P);
-        yield { op: 'folio_try_get', pfn: head };
-        if (!folioTryGet(r.m.mem, head)) continue;
-        yield { op: 'page_folio recheck', pfn: P };
-        if (compoundHead(r.m.mem, P) === head) return head;
-        log.push(`mismatch: dropped 0x${head.toString(16)}`);
-        putPage(r.m.mem, head);
-      }
+describe.each(PROFILE_NAMES)(
+  'S31: GUP-fast re-check after folio_try_get on a derived head — %s',
+  (profile) => {
+    it('the walker finds head(P) changed by a split, drops the reference on H and retries with P', () => {
+      const r = rig(profile);
+      const H = r.m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2);
+      const P = H + 2;
+      r.m.sched.manual = true;
+      const log: string[] = [];
+      const walker = r.m.sched.spawn('walker', function* (): KernelGen<number> {
+        for (;;) {
+          const head = compoundHead(r.m.mem, P);
+          yield { op: 'folio_try_get', pfn: head };
+          if (!folioTryGet(r.m.mem, head)) continue;
+          yield { op: 'page_folio recheck', pfn: P };
+          if (compoundHead(r.m.mem, P) === head) return head;
+          log.push(`mismatch: dropped 0x${head.toString(16)}`);
+          putPage(r.m.mem, head);
+        }
+      });
+      const splitter = r.m.sched.spawn('splitter', function* (): KernelGen {
+        yield { op: 'split_folio', pfn: H };
+        splitFolio(r.m.mem, H);
+      });
+      r.m.sched.runUntil(walker, (p) => p.op === 'folio_try_get');
+      r.m.sched.runToEnd(splitter);
+      expect(r.m.sched.runToEnd(walker)).toBe(P);
+      expect(log).toEqual([`mismatch: dropped 0x${H.toString(16)}`]);
+      expect(r.m.mem.pages.refcount[H]).toBe(1);
+      expect(r.m.mem.pages.refcount[P]).toBe(2);
+      expectInvariants(r.m);
     });
-    const splitter = r.m.sched.spawn('splitter', function* (): KernelGen {
-      yield { op: 'split_folio', pfn: H };
-      splitFolio(r.m.mem, H);
-    });
-    r.m.sched.runUntil(walker, (p) => p.op === 'folio_try_get');
-    r.m.sched.runToEnd(splitter);
-    expect(r.m.sched.runToEnd(walker)).toBe(P);
-    expect(log).toEqual([`mismatch: dropped 0x${H.toString(16)}`]);
-    expect(r.m.mem.pages.refcount[H]).toBe(1);
-    expect(r.m.mem.pages.refcount[P]).toBe(2);
-    expectInvariants(r.m);
-  });
-});
+  },
+);
 
 /** Makes `pfn` (published by the test driver) a page of `ops` instead, per profile. */
 function republish(m: Machine, pfn: number, ops: MovableOperations): void {

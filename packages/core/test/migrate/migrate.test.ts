@@ -16,7 +16,7 @@ import {
   unlockPage,
 } from '../../src/index.js';
 import { expectInvariants } from '../helpers.js';
-import { ev, isolate, migrate, migrateBody, onList, putback, rig } from './harness.js';
+import { ev, isolate, migrate, migrateBody, onList, putback, type Rig, rig } from './harness.js';
 
 const { ASYNC, SYNC_LIGHT, SYNC } = MIGRATE_MODE;
 const batched = (p: ProfileName) => p === 'v6.3' || p === 'v6.17';
@@ -49,14 +49,19 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
     expectInvariants(r.m);
   });
 
-  const persistentEagain = () => {
+  /** One isolated driver page whose migrate_page returns `rc`, migrated in `mode`. */
+  const failingMove = (rc: number, mode: number) => {
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
     isolate(r, a);
-    r.drv.migrateRc = Errno.EAGAIN;
-    const res = migrate(r, ASYNC);
+    r.drv.migrateRc = rc;
+    return { r, a, res: migrate(r, mode) };
+  };
+
+  const persistentEagain = (mode: number) => () => {
+    const { r, a, res } = failingMove(Errno.EAGAIN, mode);
     expect(res.rc).toBe(1);
-    expect(r.drv.callsOf('migrate')).toHaveLength(10);
+    expect(r.drv.callsOf('migrate').map((c) => c.mode)).toEqual(Array(10).fill(mode));
     expect(onList(r)).toEqual([a]);
     const p = r.m.mem.pages;
     expect(p.flags[a] & (1 << PG.isolated)).not.toBe(0);
@@ -77,26 +82,25 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
   if (batched(profile))
     it(
       'S12 persistent -EAGAIN in ASYNC mode: 10 driver calls, return 1, page left isolated on the list; putback once',
-      persistentEagain,
+      persistentEagain(ASYNC),
     );
   else
-    it(
-      'S14 persistent -EAGAIN: 10 passes, one driver call and a fresh target each; return 1; putback once',
-      persistentEagain,
+    it.each([
+      ['ASYNC', ASYNC],
+      ['SYNC_LIGHT', SYNC_LIGHT],
+      ['SYNC', SYNC],
+    ])(
+      'S14 persistent -EAGAIN in %s: 10 passes, one driver call and a fresh target each; return 1; putback once',
+      (_name, mode) => persistentEagain(mode)(),
     );
 
-  it('S15 permanent failure in ASYNC mode: one call, target returned, return 1, pgmigrate_fail +1', () => {
-    const r = rig(profile);
-    const [a] = r.drv.alloc(1);
-    isolate(r, a);
-    r.drv.migrateRc = Errno.EBUSY;
-    const res = migrate(r, ASYNC);
-    expect(res.rc).toBe(1);
-    expect(r.drv.callsOf('migrate')).toHaveLength(1);
-    expect(r.returned).toEqual(r.targets);
-    expect(ev(r, 'pgmigrate_fail')).toBe(1);
+  /**
+   * After a permanent failure: v4.8 has put the page back inside migrate_pages (one
+   * putback_page call, empty list); later profiles leave it on the list for the caller,
+   * whose putback calls putback_page exactly once.
+   */
+  const expectPutBackOnce = (r: Rig, a: number) => {
     if (profile === 'v4.8') {
-      // v4.8 puts it back inside migrate_pages; the caller's putback finds nothing.
       expect(r.drv.callsOf('putback')).toHaveLength(1);
       expect(onList(r)).toEqual([]);
     } else {
@@ -107,23 +111,33 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
     }
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
     expectInvariants(r.m);
+  };
+
+  it('S15 permanent failure in ASYNC mode: one call, target returned, return 1, pgmigrate_fail +1', () => {
+    const { r, a, res } = failingMove(Errno.EBUSY, ASYNC);
+    expect(res.rc).toBe(1);
+    expect(r.drv.callsOf('migrate')).toHaveLength(1);
+    expect(r.returned).toEqual(r.targets);
+    expect(ev(r, 'pgmigrate_fail')).toBe(1);
+    expectPutBackOnce(r, a);
   });
 
-  it('S15 permanent failure in a sync mode: v6.3+ calls the driver twice (ASYNC first), older once', () => {
-    const r = rig(profile);
-    const [a] = r.drv.alloc(1);
-    isolate(r, a);
-    r.drv.migrateRc = Errno.EBUSY;
-    const res = migrate(r, SYNC);
-    expect(res.rc).toBe(1);
-    const modes = r.drv.callsOf('migrate').map((c) => c.mode);
-    expect(modes).toEqual(batched(profile) ? [ASYNC, SYNC] : [SYNC]);
-    expect(r.targets).toHaveLength(modes.length);
-    expect(r.returned).toEqual(r.targets);
-    expect(ev(r, 'pgmigrate_fail')).toBe(1); // only the second attempt is counted
-    if (profile !== 'v4.8') putback(r);
-    expectInvariants(r.m);
-  });
+  it.each([
+    ['SYNC_LIGHT', SYNC_LIGHT],
+    ['SYNC', SYNC],
+  ])(
+    'S15 permanent failure in %s: v6.3+ calls the driver twice (ASYNC first), older once',
+    (_name, mode) => {
+      const { r, a, res } = failingMove(Errno.EBUSY, mode);
+      expect(res.rc).toBe(1);
+      const modes = r.drv.callsOf('migrate').map((c) => c.mode);
+      expect(modes).toEqual(batched(profile) ? [ASYNC, mode] : [mode]);
+      expect(r.targets).toHaveLength(modes.length);
+      expect(r.returned).toEqual(r.targets);
+      expect(ev(r, 'pgmigrate_fail')).toBe(1); // only the second attempt is counted
+      expectPutBackOnce(r, a);
+    },
+  );
 
   it('S16 no target: -ENOMEM, no driver call, pages stay isolated on the list', () => {
     const r = rig(profile);
@@ -135,6 +149,7 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
     expect(res.rc).toBe(Errno.ENOMEM);
     expect(r.drv.callsOf('migrate')).toEqual([]);
     expect(onList(r)).toEqual([a, c]);
+    for (const x of [a, c]) expect(r.m.mem.pages.flags[x] & (1 << PG.isolated)).not.toBe(0);
     putback(r);
     expectInvariants(r.m);
   });
@@ -162,6 +177,9 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
     const res = migrate(r, SYNC_LIGHT, true);
     expect(res.rc).toBe(1);
     expect(r.drv.callsOf('migrate')).toEqual([]);
+    // As S17: a target allocated and given back in each of the 10 passes.
+    expect(r.targets).toHaveLength(10);
+    expect(r.returned).toEqual(r.targets);
     unlockPage(r.m, a);
     putback(r);
   });
@@ -212,7 +230,19 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
       isolate(r, q);
       r.m.run(() => r.drv.release(q));
       expect(r.m.mem.pages.refcount[q]).toBe(1);
+      // Freeing clears every flag, so watch the steps: each of Q's points with iso(Q).
+      const steps: string[] = [];
+      r.m.sched.manual = true;
+      r.m.sched.onStep = (_t, pt) => {
+        if (pt.pfn === q) steps.push(`${pt.op} iso=${(r.m.mem.pages.flags[q] >> PG.isolated) & 1}`);
+      };
       putback(r);
+      // The VM clears iso(Q) itself, before the final folio_put.
+      expect(steps.slice(-3)).toEqual([
+        'ClearPageIsolated iso=1',
+        'unlock_page iso=0',
+        'folio_put iso=0',
+      ]);
       expect(r.drv.callsOf('putback')).toEqual([]);
       expect(r.m.mem.pages.refcount[q]).toBe(0);
       expect(r.m.mem.warnings).toEqual([]);
