@@ -203,7 +203,10 @@ export function compactFinished(
 export interface CompactZoneOptions {
   /** The compaction sysctls of the machine. */
   readonly sysctl: CompactionSysctls;
-  /** Whether a kswapd stand-in is running (ends proactive runs). */
+  /**
+   * Whether a kswapd stand-in is running (ends proactive runs). Read before every
+   * compact_finished(): a getter sees kswapd start during the run.
+   */
   readonly kswapdRunning?: boolean;
   /** The capture_control of a direct compaction (6.x). */
   readonly capture?: CaptureControl;

@@ -69,7 +69,10 @@ export function* runZoneWith(k: Kctx, m: Machine, cc: CompactControl): KernelGen
   try {
     let result = yield* compactZone(k, cc, {
       sysctl: st.sysctl,
-      kswapdRunning: st.kswapdRunning,
+      // Read at every __compact_finished(): kswapd may start while the run goes on.
+      get kswapdRunning() {
+        return st.kswapdRunning;
+      },
       capture,
     });
     const captured = capture ? capture.page : -1;

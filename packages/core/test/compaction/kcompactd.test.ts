@@ -106,6 +106,23 @@ describe('S39 proactive compaction thresholds (6.x)', () => {
   );
 
   it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'kswapd starting during a proactive run stops it at the next check (PARTIAL_SKIPPED) — %s',
+    (profile) => {
+      const { m } = driverCheckerboard(profile, '64M');
+      const st = compactionState(m);
+      // kswapd wakes while the first batch migrates.
+      m.trace.on('mm_migrate_pages', () => {
+        st.kswapdRunning = true;
+      });
+      expect(m.run(() => compactNode(m, true))).toEqual([COMPACT.PARTIAL_SKIPPED]);
+      // One batch, then __compact_finished() saw kswapd.
+      expect(m.mem.vmstat.get('pgmigrate_success')).toBeGreaterThan(0);
+      expect(m.mem.vmstat.get('pgmigrate_success')).toBeLessThanOrEqual(512);
+      expectInvariants(m);
+    },
+  );
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
     'proactiveness 0 never compacts; a score at or below high does nothing — %s',
     (profile) => {
       const { m } = driverCheckerboard(profile);
