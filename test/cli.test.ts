@@ -272,6 +272,12 @@ export const conformance = { populate() { return []; } };
     expect(r.code).toBe(0);
   });
 
+  it('--mode takes sync-light as well as sync_light', async () => {
+    const r = await mops('compact', '--memory', '64M', '--order', '3', '--mode', 'sync-light');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+  });
+
   it.each([
     [['proc', 'nosuchview'], /known/],
     [['demo', '--memory', '3M'], /multiple of a pageblock/],

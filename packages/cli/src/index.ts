@@ -38,6 +38,9 @@ function oneOf(v: string, allowed: readonly string[], name: string): string {
 const checkProfile = (p: string): string => oneOf(p, PROFILE_NAMES, '--profile');
 const checkWorkload = (w: string): string => oneOf(w, WORKLOADS, '--workload');
 
+/** `--mode` values: core's MIGRATE_MODE_BY_NAME keys (not imported: `mops --help` stays light). */
+const MODES = ['async', 'sync_light', 'sync-light', 'sync'] as const;
+
 /** `--order`: an integer -1..10 (-1: compact_memory). */
 function orderArg(v: string): number {
   const n = intArg(v, '--order');
@@ -168,7 +171,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--workload <w>', `workload: ${WORKLOADS.join(', ')}`, 'filler')
     .option('--order <n>', 'target order, -1 = compact everything (compact_memory)', orderArg, -1)
     .option('--mode <m>', 'migration mode: async, sync_light, sync', (v) =>
-      oneOf(v, ['async', 'sync_light', 'sync'], '--mode'),
+      oneOf(v, MODES, '--mode'),
     )
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')

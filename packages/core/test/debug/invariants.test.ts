@@ -300,3 +300,36 @@ describe('invariants: pageblocks, compound heads and managed pages', () => {
     expect(violations(m)).toMatch(/free pages, more than its \d+ managed/);
   });
 });
+
+describe('invariants: the high-atomic reserve count', () => {
+  /** A machine whose zone counts one reserved block that is no longer HighAtomic. */
+  function lostReserve(profile: ProfileName) {
+    const m = machine(profile);
+    const zone = topZone(m);
+    const block = zone.zoneStartPfn + 512;
+    m.mem.setPageblockMigratetype(block, MIGRATE.HIGHATOMIC);
+    zone.nrReservedHighatomic = 512;
+    expectInvariants(m);
+    // What a fallback claiming a merged order-10 block does to its pageblocks (v4.8).
+    m.mem.setPageblockMigratetype(block, MIGRATE.UNMOVABLE);
+    return m;
+  }
+
+  it('v4.8: a reserved block that lost its type by merging and being claimed is legal', () => {
+    expect(checkInvariants(lostReserve('v4.8')).ok).toBe(true);
+  });
+
+  it('v6.3: HighAtomic blocks never merge away, so the same count is a violation', () => {
+    expect(violations(lostReserve('v6.3'))).toMatch(
+      /HighAtomic pageblocks hold 0 pages, nr_reserved_highatomic is 512/,
+    );
+  });
+
+  it('v4.8: more HighAtomic blocks than counted is still a violation', () => {
+    const m = machine('v4.8');
+    m.mem.setPageblockMigratetype(topZone(m).zoneStartPfn, MIGRATE.HIGHATOMIC);
+    expect(violations(m)).toMatch(
+      /HighAtomic pageblocks hold 512 pages, nr_reserved_highatomic is 0/,
+    );
+  });
+});
