@@ -290,7 +290,7 @@ export const conformance = { populate() { return []; } };
     [['compact', '--order', '11'], /--order must be an integer -1..10 .*, got 11 \[E_USAGE\]/],
     [
       ['compact', '--order', '3', '--mode', 'fast'],
-      /--mode must be one of async, sync_light, sync, got 'fast' \[E_USAGE\]/,
+      /--mode must be one of async, sync_light, sync-light, sync, got 'fast' \[E_USAGE\]/,
     ],
     [['proc', 'buddyinfo', '--plugin', '@mops/nope'], /cannot load it/],
     [['frobnicate'], /unknown command/],

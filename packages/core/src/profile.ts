@@ -245,6 +245,11 @@ export interface Profile {
   readonly lockdepReadLockRecursive: boolean;
   /** The high-atomic pageblock reserve (buddy/profile.ts). */
   readonly highatomic: HighatomicProfile;
+  /**
+   * Boot frees each block to the tail of its free list (5.10 on: FPI_TO_TAIL); v4.8 to the
+   * head unless a merge looks likely, so the top of memory goes first (buddy/init.ts).
+   */
+  readonly bootFreeToTail: boolean;
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }
@@ -299,6 +304,7 @@ const base = {
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
   highatomic: HIGHATOMIC_V63,
+  bootFreeToTail: true,
   compaction: {
     freeStore: 'split_list',
     countSkippedAsScanned: false,
@@ -378,6 +384,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
     highatomic: HIGHATOMIC_V48,
+    bootFreeToTail: false,
     compaction: {
       ...base.compaction,
       setsSkipWhenIgnoring: false,

@@ -20,7 +20,7 @@ export const WATERMARK_SCALE_FACTOR = 10;
 /**
  * Lays out the zones, marks every page outside a zone's present range reserved
  * (refcount 1, PG_reserved), and frees every present page to the buddy allocator in the
- * largest aligned blocks, as memblock_free_all() does at boot.
+ * largest aligned blocks, in ascending pfn order, as memblock_free_all() does at boot.
  */
 export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
   const p = mem.pages;
@@ -51,14 +51,23 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
   for (const s of spans) freeRange(mem, s.startPfn, s.startPfn + s.present);
 }
 
-/** Frees [start, end) to the buddy allocator in the largest naturally aligned blocks. */
+/**
+ * Frees [start, end) to the buddy allocator in the largest naturally aligned blocks (at most
+ * MAX_PAGE_ORDER), in ascending pfn order, as __free_pages_memory() does. Where each block
+ * lands is the profile's `bootFreeToTail`: from 5.10 on ("mm/page_alloc: place pages to tail
+ * in __free_pages_core()") __free_pages_core() passes FPI_TO_TAIL, so the blocks queue up in
+ * pfn order and allocations start low. In v4.8 __free_pages_boot_core() calls __free_pages(),
+ * and __free_one_page() adds at the head (list_add) unless a merge with the next-order buddy
+ * looks likely (then at the tail): the blocks freed last, the highest, are handed out first.
+ */
 export function freeRange(mem: Memory, start: number, end: number): void {
   const zone = mem.zoneOf(start);
+  const toTail = mem.profile.bootFreeToTail;
   let pfn = start;
   while (pfn < end) {
     let order = MAX_PAGE_ORDER;
     while (order > 0 && (pfn & ((1 << order) - 1) || pfn + (1 << order) > end)) order--;
-    freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn), true);
+    freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn), toTail);
     pfn += 1 << order;
   }
 }

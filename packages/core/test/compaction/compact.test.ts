@@ -216,7 +216,14 @@ describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) 
 describe.each(PROFILE_NAMES)('pageblock_skip_persistent (T5) — %s', (profile) => {
   it('both blocks of an order-10 compound page are no migration source in 6.x; v4.8 scans them', () => {
     const m = smallMachine('16M', { profile });
+    // v4.8 boot freed the top block last, to the list head, so allocations start at the top:
+    // park the blocks above 0 (movable, no type change) so the compound page lands at 0.
+    const parked: number[] = [];
+    if (profile === 'v4.8')
+      for (let i = 0; i < 3; i++) parked.push(m.allocPages(GFP.HIGHUSER_MOVABLE, 10));
+    expect(parked).toEqual(profile === 'v4.8' ? [3072, 2048, 1024] : []);
     expect(m.allocPages(GFP.KERNEL | __GFP.COMP, 10)).toBe(0);
+    for (const p of parked) m.freePages(p, 10);
     // The compound page's head, a tail opening the second block, and a tail closing it
     // (v4.8 has no such test: never persistent).
     for (const pfn of [0, 512, 1023])
