@@ -10,7 +10,6 @@ import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.j
 import { allocPages } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
 import { installDirectCompaction } from './compaction/entry.js';
-import { registerCompactionViews } from './compaction/views.js';
 import {
   checkMemoryInvariants,
   type InvariantChecker,
@@ -270,7 +269,6 @@ export function createMachine(
   c.register(Clock, { useValue: m.clock });
   c.register(TraceBus, { useValue: m.trace });
   installDirectCompaction(m);
-  registerCompactionViews(m);
   return m;
 }
 

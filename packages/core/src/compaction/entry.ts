@@ -202,7 +202,7 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
  * does nothing (allocate from a task with {@link allocPagesDirectCompact} instead).
  */
 export function installDirectCompaction(m: Machine): void {
-  if ((m.mem.slowpath as unknown[]).includes(m.mem.ext.get(DIRECT_HOOK))) return;
+  if (m.mem.slowpath.some((f) => DIRECT_HOOK in f)) return;
   const hook = (gfp: number, order: number, allocFlags: number): number => {
     if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
     if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
@@ -222,12 +222,11 @@ export function installDirectCompaction(m: Machine): void {
     }
     return -1;
   };
-  m.mem.ext.set(DIRECT_HOOK, hook);
-  m.mem.slowpath.push(hook);
+  m.mem.slowpath.push(Object.assign(hook, { [DIRECT_HOOK]: true }));
 }
 
-/** The `Memory.ext` key of the machine's direct-compaction hook. */
-const DIRECT_HOOK = {};
+/** Marks the direct-compaction hook among a machine's slow-path steps. */
+const DIRECT_HOOK = Symbol('direct compaction');
 
 /** The migrate modes by name, for command-line options. */
 export const MIGRATE_MODE_BY_NAME: Readonly<Record<string, number>> = {

@@ -7,7 +7,6 @@
 import type { Machine } from '../machine.js';
 import { NR_PAGE_ORDERS } from '../memory/constants.js';
 import { rs } from '../proc/format.js';
-import { procViewNames, registerProcView } from '../proc/registry.js';
 import { fillContigPageInfo, fragmentationIndexOf, unusableFreeIndexOf } from './metrics.js';
 
 /**
@@ -70,15 +69,4 @@ export function unusableIndexView(machine: Machine): string {
   return perZoneOrder(machine, (zi, o) =>
     formatThousandths(unusableFreeIndexOf(o, fillContigPageInfo(zones[zi], o)), 0),
   );
-}
-
-/**
- * Registers {@link extfragIndexView} as `extfrag_index` and {@link unusableIndexView} as
- * `unusable_index` on `machine` (read them with `procView(machine, 'extfrag_index')`).
- * Every machine gets them at creation; a second call does nothing.
- */
-export function registerCompactionViews(machine: Machine): void {
-  if (procViewNames(machine).includes('extfrag_index')) return;
-  registerProcView(machine, 'extfrag_index', extfragIndexView);
-  registerProcView(machine, 'unusable_index', unusableIndexView);
 }

@@ -4,6 +4,7 @@
  * @module
  */
 
+import { extfragIndexView, unusableIndexView } from '../compaction/views.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { memoryExt } from '../memory/mem.js';
@@ -15,12 +16,14 @@ import { zoneinfo } from './zoneinfo.js';
 /** A /proc view: renders the machine's state as the kernel's file would read. */
 export type ProcViewFn = (machine: Machine) => string;
 
-/** The views every machine has, by name. */
+/** The views every machine has, by name: /proc's, then debugfs's extfrag files. */
 export const BUILTIN_PROC_VIEWS: Readonly<Record<string, ProcViewFn>> = Object.freeze({
   buddyinfo,
   pagetypeinfo,
   vmstat,
   zoneinfo,
+  extfrag_index: extfragIndexView,
+  unusable_index: unusableIndexView,
 });
 
 /** The {@link memoryExt} key of a machine's registered views. */
