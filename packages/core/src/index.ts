@@ -21,7 +21,7 @@ export * from './buddy/free_page.js';
 export * from './buddy/gfp.js';
 export * from './buddy/init.js';
 export * from './buddy/page_alloc.js';
-export type { HighatomicProfile } from './buddy/profile.js';
+export type { BuddyProfile, HighatomicProfile } from './buddy/profile.js';
 export * from './buddy/rmqueue.js';
 export * from './buddy/sysctl.js';
 export * from './clock.js';

@@ -5,10 +5,10 @@
  */
 
 import {
+  type BuddyProfile,
   HIGHATOMIC_V48,
   HIGHATOMIC_V63,
   HIGHATOMIC_V617,
-  type HighatomicProfile,
 } from './buddy/profile.js';
 import type { CompactionProfile } from './compaction/profile.js';
 import { MopsError } from './errors.js';
@@ -28,7 +28,7 @@ export const DEFAULT_PROFILE: ProfileName = 'v6.3';
  * The differences between releases that the memory layer needs (page primitives, freeing,
  * the buddy allocator). The migration layer extends this object with its own rows.
  */
-export interface Profile {
+export interface Profile extends BuddyProfile {
   /** Release name. */
   readonly name: ProfileName;
   /**
@@ -214,42 +214,11 @@ export interface Profile {
    */
   readonly vmstatNames: VmstatRelease;
   /**
-   * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
-   * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
-   */
-  readonly movableZoneMinClamp: boolean;
-  /** The upper bound of the default min_free_kbytes (v4.8: 65536; 6.x: 262144). */
-  readonly minFreeKbytesMax: number;
-  /** The fast path asks for ALLOC_NOFRAGMENT when the preferred zone is Normal (6.x). */
-  readonly allocNofragment: boolean;
-  /** move_freepages() relinks moved blocks at the list tail (6.x); v4.8 at the head (list_move). */
-  readonly moveFreepagesTail: boolean;
-  /**
-   * zone_watermark_fast() retries an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN in a
-   * boosted zone against the raw min (v6.3 on). v6.0 keyed it on __GFP_ATOMIC, which mops
-   * does not model, so it keeps the boosted check alone; v4.8 has no boost.
-   */
-  readonly minWmarkIgnoresBoost: boolean;
-  /** A non-blocking request gets ALLOC_HIGHATOMIC at order 0 too (v4.8/v6.0 ALLOC_HARDER). */
-  readonly highatomicOrder0: boolean;
-  /**
-   * Which free blocks of different migrate types merge across pageblocks: `'not_isolate'`
-   * (v4.8: any two but ISOLATE) or `'pcp'` (6.x migratetype_is_mergeable: the per-CPU types).
-   */
-  readonly mergeableTypes: 'not_isolate' | 'pcp';
-  /**
    * Lockdep annotates a process-context `read_lock()` of a `rwlock_t` as a recursive read
    * (v4.8). From 5.10 on (read_lock_is_recursive()) only interrupt-context readers are, so a
    * recursive `read_lock()` in process context is reported as possible recursive locking.
    */
   readonly lockdepReadLockRecursive: boolean;
-  /** The high-atomic pageblock reserve (buddy/profile.ts). */
-  readonly highatomic: HighatomicProfile;
-  /**
-   * Boot frees each block to the tail of its free list (5.10 on: FPI_TO_TAIL); v4.8 to the
-   * head unless a merge looks likely, so the top of memory goes first (buddy/init.ts).
-   */
-  readonly bootFreeToTail: boolean;
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }

@@ -1,9 +1,48 @@
 /**
- * The buddy allocator's rows of the release profile that concern the high-atomic pageblock
- * reserve (MIGRATE_HIGHATOMIC, mm/page_alloc.c): when get_page_from_freelist() reserves a
- * pageblock, how many it may reserve, and how the watermark check and rmqueue treat them.
+ * The buddy allocator's rows of the release profile (mm/page_alloc.c): the watermark and
+ * free-list rules, and the high-atomic pageblock reserve (MIGRATE_HIGHATOMIC: when
+ * get_page_from_freelist() reserves a pageblock, how many it may reserve, and how the
+ * watermark check and rmqueue treat them).
  * @module
  */
+
+/**
+ * The buddy allocator's rows of a release profile (mm/page_alloc.c): watermarks, fallbacks,
+ * free-list placement and the high-atomic reserve. Part of `Profile`.
+ */
+export interface BuddyProfile {
+  /**
+   * ZONE_MOVABLE is treated as highmem (v6.17): left out of the pages sharing
+   * min_free_kbytes, its min watermark is managed/1024 clamped to [32, 128].
+   */
+  readonly movableZoneMinClamp: boolean;
+  /** The upper bound of the default min_free_kbytes (v4.8: 65536; 6.x: 262144). */
+  readonly minFreeKbytesMax: number;
+  /** The fast path asks for ALLOC_NOFRAGMENT when the preferred zone is Normal (6.x). */
+  readonly allocNofragment: boolean;
+  /** move_freepages() relinks moved blocks at the list tail (6.x); v4.8 at the head (list_move). */
+  readonly moveFreepagesTail: boolean;
+  /**
+   * zone_watermark_fast() retries an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN in a
+   * boosted zone against the raw min (v6.3 on). v6.0 keyed it on __GFP_ATOMIC, which mops
+   * does not model, so it keeps the boosted check alone; v4.8 has no boost.
+   */
+  readonly minWmarkIgnoresBoost: boolean;
+  /** A non-blocking request gets ALLOC_HIGHATOMIC at order 0 too (v4.8/v6.0 ALLOC_HARDER). */
+  readonly highatomicOrder0: boolean;
+  /**
+   * Which free blocks of different migrate types merge across pageblocks: `'not_isolate'`
+   * (v4.8: any two but ISOLATE) or `'pcp'` (6.x migratetype_is_mergeable: the per-CPU types).
+   */
+  readonly mergeableTypes: 'not_isolate' | 'pcp';
+  /** The high-atomic pageblock reserve. */
+  readonly highatomic: HighatomicProfile;
+  /**
+   * Boot frees each block to the tail of its free list (5.10 on: FPI_TO_TAIL); v4.8 to the
+   * head unless a merge looks likely, so the top of memory goes first (buddy/init.ts).
+   */
+  readonly bootFreeToTail: boolean;
+}
 
 /**
  * The high-atomic reserve (reserve_highatomic_pageblock(), __zone_watermark_unusable_free(),
