@@ -123,21 +123,23 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
 }
 
 /**
- * zs_compact(pool) for a task: every distinct class from the largest down; a second
- * concurrent call returns 0 at once. Adds the pages this call freed (counting a source
- * whose free was deferred) to pages_compacted and returns them, or in v4.8 the new
- * pages_compacted total.
+ * zs_compact(pool) for a task: every distinct class from the largest down. In v6.17 a
+ * second concurrent call returns 0 at once; earlier, concurrent calls all run, meeting on
+ * the pool and class locks. Adds the pages this call freed (counting a source whose free
+ * was deferred) to pages_compacted and returns them, or in v4.8 the new pages_compacted
+ * total.
  * @see mm/zsmalloc.c zs_compact()
  */
 export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
-  if (pool.compactionInProgress) return 0;
-  pool.compactionInProgress = true;
+  const single = pool.rules.singleCompactor;
+  if (single && pool.compactionInProgress) return 0;
+  if (single) pool.compactionInProgress = true;
   let freed = 0;
   try {
     for (let i = pool.classes.length - 1; i >= 0; i--)
       freed += yield* compactClass(pool, pool.classes[i]);
   } finally {
-    pool.compactionInProgress = false;
+    if (single) pool.compactionInProgress = false;
   }
   pool.pagesCompacted += freed;
   return pool.rules.compactReturnsTotal ? pool.pagesCompacted : freed;

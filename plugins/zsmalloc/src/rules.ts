@@ -60,6 +60,12 @@ export interface ZsRules {
    */
   readonly compactReturnsTotal: boolean;
   /**
+   * One zs_compact at a time per pool (v6.17: `compaction_in_progress`, a second concurrent
+   * call returns 0 at once); earlier releases let several callers run, serialized per class
+   * by the locks they take.
+   */
+  readonly singleCompactor: boolean;
+  /**
    * Object accessors hold the zspage lock with preemption off (v4.8–v6.3: zs_map_object
    * is non-preemptible until zs_unmap_object); v6.17's readers may sleep.
    */
@@ -82,6 +88,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     classesAlmost: true,
     mallocFailsWithZero: true,
     compactReturnsTotal: true,
+    singleCompactor: false,
     readersAtomic: true,
   },
   mops: {
@@ -99,6 +106,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     classesAlmost: true,
     mallocFailsWithZero: false,
     compactReturnsTotal: false,
+    singleCompactor: false,
     readersAtomic: true,
   },
   page_type: {
@@ -116,6 +124,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     classesAlmost: false,
     mallocFailsWithZero: false,
     compactReturnsTotal: false,
+    singleCompactor: true,
     readersAtomic: false,
   },
 };
