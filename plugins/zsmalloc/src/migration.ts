@@ -299,12 +299,23 @@ function moveSubPage(pool: ZsPool, zs: Zspage, dst: number, src: number): void {
   }
 }
 
-/** After the locks: zsmalloc's reference moves from `src` to `dst`. */
+/**
+ * After the locks: zsmalloc's reference moves from `src` to `dst`, and (5.5 on) the
+ * NR_ZSPAGES count with it.
+ */
 function swapReferences(pool: ZsPool, dst: number, src: number): void {
   const mem = pool.mem;
   getPage(mem, dst);
-  mem.zoneOf(src).stat[ZS.nr_zspages]--;
-  mem.zoneOf(dst).stat[ZS.nr_zspages]++;
+  const from = mem.zoneOf(src);
+  const to = mem.zoneOf(dst);
+  if (pool.rules.zoneStatFollows) {
+    from.stat[ZS.nr_zspages]--;
+    to.stat[ZS.nr_zspages]++;
+  } else if (from !== to) {
+    const drift = pool.registry.zoneDrift;
+    drift.set(from.idx, (drift.get(from.idx) ?? 0) + 1);
+    drift.set(to.idx, (drift.get(to.idx) ?? 0) - 1);
+  }
   resetPage(pool, src);
   putPage(mem, src);
 }

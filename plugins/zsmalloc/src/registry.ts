@@ -52,6 +52,11 @@ export interface ZsRegistry {
    * (dst → src): the kernel moves the count after dropping the locks.
    */
   readonly zoneMoves: Map<number, number>;
+  /**
+   * v4.8 (rule `zoneStatFollows` off): by zone index, how far NR_ZSPAGES is from the pages
+   * zspages hold in the zone, after migrations that left the count behind.
+   */
+  readonly zoneDrift: Map<number, number>;
   /** Ids free for reuse. */
   readonly freeIds: number[];
   /** first_obj_offset by pfn, where the page type word does not hold it (v4.8–v6.3). */
@@ -101,6 +106,7 @@ export function registryOf(machine: Machine): ZsRegistry {
   const zspages: (Zspage | undefined)[] = [undefined];
   const building = new Set<Zspage>();
   const zoneMoves = new Map<number, number>();
+  const zoneDrift = new Map<number, number>();
   const freeIds: number[] = [];
   const calls: ZsCallbackCounts = { isolate: 0, migrate: 0, putback: 0 };
   const mistakes: ZsMistakes = {};
@@ -110,6 +116,7 @@ export function registryOf(machine: Machine): ZsRegistry {
     zspages,
     building,
     zoneMoves,
+    zoneDrift,
     freeIds,
     calls,
     mistakes,

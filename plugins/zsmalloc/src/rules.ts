@@ -66,6 +66,12 @@ export interface ZsRules {
    */
   readonly singleCompactor: boolean;
   /**
+   * zs_page_migrate moves the NR_ZSPAGES count to the new page's zone (5.5 on, "fix the
+   * migrated zspage statistics"); v4.8 leaves it with the old zone, and the zspage's free
+   * later takes it from the new one.
+   */
+  readonly zoneStatFollows: boolean;
+  /**
    * Object accessors hold the zspage lock with preemption off (v4.8–v6.3: zs_map_object
    * is non-preemptible until zs_unmap_object); v6.17's readers may sleep.
    */
@@ -89,6 +95,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     mallocFailsWithZero: true,
     compactReturnsTotal: true,
     singleCompactor: false,
+    zoneStatFollows: false,
     readersAtomic: true,
   },
   mops: {
@@ -107,6 +114,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     mallocFailsWithZero: false,
     compactReturnsTotal: false,
     singleCompactor: false,
+    zoneStatFollows: true,
     readersAtomic: true,
   },
   page_type: {
@@ -125,6 +133,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     mallocFailsWithZero: false,
     compactReturnsTotal: false,
     singleCompactor: true,
+    zoneStatFollows: true,
     readersAtomic: false,
   },
 };
