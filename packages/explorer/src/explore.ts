@@ -359,6 +359,18 @@ export function mergeShardResults(results: readonly ExploreResult[]): ExploreRes
         `shard results of ${r.scenario}/${r.variant}/${r.profile}/${r.strategy} and ${first.scenario}/${first.variant}/${first.profile}/${first.strategy} cannot be merged (random or pct runs of one exploration only)`,
         'shard',
       );
+  // Shards of one split: the same N, each I once, the same PCT depth.
+  const seen = new Set<string>();
+  for (const r of results) {
+    const m = /^(\d+)\/(\d+)$/.exec(r.shard ?? '');
+    const n = /^\d+\/(\d+)$/.exec(first.shard ?? '')?.[1];
+    if (!m || m[2] !== n || seen.has(m[1]) || r.depth !== first.depth)
+      throw usage(
+        `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --depth)`,
+        'shard',
+      );
+    seen.add(m[1]);
+  }
   const schedules = results.reduce((n, r) => n + r.schedules, 0);
   let best: ExploreResult | undefined;
   for (const r of results)

@@ -233,5 +233,11 @@ describe('merging shard results', () => {
       () => mergeShardResults([parts[0], explore('9d', { variant: 'fixed', runs: 2 })]),
       /cannot be merged/,
     );
+    // Shards of one split only: not an unsharded result, not a shard twice, not another N.
+    const whole = explore('9a', { variant: 'fixed', runs: 40 });
+    usageError(() => mergeShardResults([parts[0], whole]), /does not belong with shard 1\/2/);
+    usageError(() => mergeShardResults([parts[0], parts[0]]), /each shard once/);
+    const third = explore('9a', { variant: 'fixed', runs: 40, shard: '2/3' });
+    usageError(() => mergeShardResults([parts[0], third]), /shard 2\/3 does not belong/);
   });
 });

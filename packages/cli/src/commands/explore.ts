@@ -90,7 +90,10 @@ export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): Exp
   } finally {
     bar?.stop();
   }
-  return mergeShardResults(parts);
+  // Consecutive seed chunks, stopped at the first failure: that one is the result.
+  const schedules = parts.reduce((n, r) => n + r.schedules, 0);
+  const last = parts[parts.length - 1];
+  return { ...(last.failed ? last : parts[0]), schedules };
 }
 
 /** Runs `mops explore`. */
