@@ -170,7 +170,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
     .option('--workload <w>', `workload: ${WORKLOADS.join(', ')}`, 'filler')
     .option('--order <n>', 'target order, -1 = compact everything (compact_memory)', orderArg, -1)
-    .option('--mode <m>', 'migration mode: async, sync_light, sync', (v) =>
+    .option('--mode <m>', 'migration mode: async, sync_light (or sync-light), sync', (v) =>
       oneOf(v, MODES, '--mode'),
     )
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')

@@ -360,16 +360,17 @@ export function mergeShardResults(results: readonly ExploreResult[]): ExploreRes
         'shard',
       );
   // Shards of one split: the same N, each I once, the same PCT depth.
-  const seen = new Set<string>();
+  const split = (r: ExploreResult) => (r.shard === undefined ? undefined : parseShard(r.shard));
+  const n = split(first)?.count;
+  const seen = new Set<number>();
   for (const r of results) {
-    const m = /^(\d+)\/(\d+)$/.exec(r.shard ?? '');
-    const n = /^\d+\/(\d+)$/.exec(first.shard ?? '')?.[1];
-    if (!m || m[2] !== n || seen.has(m[1]) || r.depth !== first.depth)
+    const s = split(r);
+    if (!s || s.count !== n || seen.has(s.index) || r.depth !== first.depth)
       throw usage(
         `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --depth)`,
         'shard',
       );
-    seen.add(m[1]);
+    seen.add(s.index);
   }
   const schedules = results.reduce((n, r) => n + r.schedules, 0);
   let best: ExploreResult | undefined;

@@ -239,5 +239,11 @@ describe('merging shard results', () => {
     usageError(() => mergeShardResults([parts[0], parts[0]]), /each shard once/);
     const third = explore('9a', { variant: 'fixed', runs: 40, shard: '2/3' });
     usageError(() => mergeShardResults([parts[0], third]), /shard 2\/3 does not belong/);
+    // Shards are numbers: 01/2 is 1/2 again, and 2/02 is 2/2.
+    usageError(
+      () => mergeShardResults([parts[0], { ...parts[0], shard: '01/2' }]),
+      /each shard once/,
+    );
+    expect(mergeShardResults([parts[0], { ...parts[1], shard: '2/02' }]).schedules).toBe(40);
   });
 });

@@ -25,7 +25,7 @@ export interface CompactOptions extends MachineOptions {
   readonly workload: string;
   /** Target order; -1 compacts everything (compact_memory). */
   readonly order: number;
-  /** Migration mode name (async, sync_light, sync). */
+  /** Migration mode name (async, sync_light or sync-light, sync). */
   readonly mode?: string;
   /** Write ftrace lines to this file, or '-' for standard output. */
   readonly trace?: string;

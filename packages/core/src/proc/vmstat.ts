@@ -197,9 +197,11 @@ function layoutValue(mem: Memory, layout: VmstatLayout, i: number): number {
   const src = layout.src[i];
   switch (src) {
     case SRC.ZONE: {
+      // global_zone_page_state(): the zones' counts add up before a negative total reads
+      // as 0 (one zone's count may sit below zero while another holds it).
       let v = 0;
-      for (const z of mem.node.zones) v += Math.max(0, zoneStatValue(z, at));
-      return v;
+      for (const z of mem.node.zones) v += zoneStatValue(z, at);
+      return Math.max(0, v);
     }
     case SRC.NODE:
       return mem.vmstat.node[at];

@@ -114,9 +114,7 @@ function pagesetLines(zone: Zone, cpu: number, layout: ZoneinfoLayout): string {
  */
 function statValue(mem: Memory, name: string, zone?: Zone, home?: Zone): number {
   const key = VMSTAT_ALIASES[name] ?? name;
-  // zone_page_state() reads a counter that went negative (a count taken from another zone
-  // than the one that gave it) as 0.
-  if (zone && ZS[key] !== undefined) return Math.max(0, zoneStatValue(zone, ZS[key]));
+  if (zone && ZS[key] !== undefined) return zoneStatValue(zone, ZS[key]);
   if (NS[key] !== undefined) return zone && zone !== home ? 0 : mem.vmstat.node[NS[key]];
   if (VMSTAT_UNMODELLED.has(key)) return 0;
   throw new Error(`zoneinfo: no counter for '${name}'`);
