@@ -20,6 +20,7 @@ import {
   MmBug,
   MopsError,
   type MovableOperations,
+  memoryExt,
   PG,
   PGTY,
   putPage,
@@ -94,17 +95,18 @@ export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | und
 }
 
 export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
-  const mem = k.mem;
-  let core = coreOfMemory(mem);
-  if (core) {
-    if (core.design !== design)
-      throw new MopsError(
-        'E_USAGE',
-        `this machine's balloon devices use the ${core.design} design; all devices of a machine share one`,
-        'design',
-      );
-    return core;
-  }
+  const core = memoryExt(k.mem, CORE, () => newCore(k, design));
+  if (core.design !== design)
+    throw new MopsError(
+      'E_USAGE',
+      `this machine's balloon devices use the ${core.design} design; all devices of a machine share one`,
+      'design',
+    );
+  return core;
+}
+
+/** A machine's balloon core, its movable_ops registered for PageOffline in v6.17. */
+function newCore(k: Kctx, design: BalloonDesign): BalloonCore {
   const devices: (BalloonDevice | undefined)[] = [undefined];
   const c: BalloonCore = {
     ops: makeOps(k, design, devices),
@@ -112,15 +114,16 @@ export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
     design,
     globalLock: undefined,
   };
-  if (mem.profile.movableMarker === 'page_type' && setMovableOps(mem, c.ops, PGTY.offline) !== 0)
+  if (
+    k.mem.profile.movableMarker === 'page_type' &&
+    setMovableOps(k.mem, c.ops, PGTY.offline) !== 0
+  )
     throw new MopsError(
       'E_PLUGIN',
       'set_movable_ops(PGTY_offline) failed: another driver registered movable_ops for PageOffline',
       'ops',
     );
-  mem.ext.set(CORE, c);
-  core = c;
-  return core;
+  return c;
 }
 
 /** balloon_mops (v6.x) / balloon_aops (v4.8) of one machine. */

@@ -12,6 +12,7 @@ import {
   MopsError,
   type MovableOperations,
   makeAddressSpace,
+  memoryExt,
   PGTY,
   SetPageMovableOps,
   setMovableOps,
@@ -98,9 +99,12 @@ export function zspageOfPage(reg: ZsRegistry, pfn: number): Zspage | undefined {
 
 /** The zsmalloc state of a machine, created (and the movable_ops registered) on first use. */
 export function registryOf(machine: Machine): ZsRegistry {
+  return memoryExt(machine.mem, REGISTRY, () => newRegistry(machine));
+}
+
+/** A machine's zsmalloc state, with its movable_ops registered. */
+function newRegistry(machine: Machine): ZsRegistry {
   const mem = machine.mem;
-  let reg = mem.ext.get(REGISTRY) as ZsRegistry | undefined;
-  if (reg) return reg;
   const contents = mem.pages.contents as Uint8Array;
   const nr = machine.nrPages;
   const zspages: (Zspage | undefined)[] = [undefined];
@@ -134,7 +138,7 @@ export function registryOf(machine: Machine): ZsRegistry {
         'movable_ops',
       );
   }
-  reg = Object.assign(partial, {
+  return Object.assign(partial, {
     firstObj: new Int32Array(nr),
     bytes: {
       u8: contents,
@@ -161,6 +165,4 @@ export function registryOf(machine: Machine): ZsRegistry {
       else __SetPageMovable(mem, pfn, marker === 'address_space' ? space : ops);
     },
   });
-  mem.ext.set(REGISTRY, reg);
-  return reg;
 }

@@ -189,9 +189,9 @@ export function checkMemoryInvariants(mem: Memory): string[] {
       if (mt === MIGRATE.HIGHATOMIC) highatomic += pageblock_nr_pages;
     }
     // Only reserve_highatomic_pageblock() makes a block HighAtomic, counting it (mops never
-    // unreserves one). In v4.8 a HighAtomic block can still lose its type uncounted: it
-    // merges with a buddy of another type, and a fallback claims the merged block.
-    const lost = mem.profile.mergeableTypes === 'not_isolate';
+    // unreserves one). Where HighAtomic blocks merge with other types (v4.8), one can still
+    // lose its type uncounted: a fallback claims the merged block.
+    const lost = mergeGroup(mem, MIGRATE.HIGHATOMIC) === mergeGroup(mem, MIGRATE.MOVABLE);
     if (lost ? highatomic > zone.nrReservedHighatomic : highatomic !== zone.nrReservedHighatomic)
       add(
         `zone ${zone.name}: HighAtomic pageblocks hold ${highatomic} pages, nr_reserved_highatomic is ${zone.nrReservedHighatomic}`,

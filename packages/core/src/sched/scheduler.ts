@@ -165,9 +165,10 @@ export class Scheduler {
    * queue_work() / schedule_work(): run `body` later as a kernel worker task. Queued from
    * inside a task, the worker is created when that task's current step ends (a task running
    * alone finishes what it is doing first) and runs on that task's CPU, as a work item of a
-   * per-CPU workqueue (system_wq) does; queued from outside, at once, on a CPU of its own. Either way it runs
-   * with the other tasks of the next (or current) `run*` call. Keeping a work item from
-   * being queued twice while pending is the caller's business, as with WORK_STRUCT_PENDING.
+   * per-CPU workqueue (system_wq) does; queued from outside, at once, on a CPU of its own.
+   * Either way it runs with the other tasks of the next (or current) `run*` call. Keeping a
+   * work item from being queued twice while pending is the caller's business, as with
+   * WORK_STRUCT_PENDING.
    * @see kernel/workqueue.c queue_work()
    */
   queueWork(name: string, body: () => KernelGen<unknown>): void {
@@ -312,14 +313,12 @@ export class Scheduler {
         `cannot step task ${task.label}: it is ${task.state}${on}; wake it or step another task`,
       );
     }
-    if (this.cpuShared) {
-      const holder = cpuHolder(this.tasks, task);
-      if (holder !== undefined)
-        throw new MopsError(
-          'E_STATE',
-          `cannot step task ${task.label}: cpu ${task.cpu} is held by ${holder.label} (${cpuHoldReason(holder)}); step that task first`,
-        );
-    }
+    const holder = this.cpuHolderOf(task);
+    if (holder !== undefined)
+      throw new MopsError(
+        'E_STATE',
+        `cannot step task ${task.label}: cpu ${task.cpu} is held by ${holder.label} (${cpuHoldReason(holder)}); step that task first`,
+      );
     const p = this.advance(task);
     // Blocking, or finishing without waking anyone, may leave nothing able to run.
     if (
