@@ -409,8 +409,13 @@ export function newCompactControl(
   const perOrder = k.mem.profile.compaction.freeStore === 'per_order';
   const freepages: number[] = [];
   for (let i = 0; i < (perOrder ? MAX_PAGE_ORDER + 1 : 1); i++) freepages.push(lists.newList());
-  return {
+  // Every field in one literal, in one order, and `init` written into it key by key: a
+  // spread would give each caller's key order its own hidden class, which V8 collects with
+  // the last control block, throwing away the scanners' compiled code with it.
+  const cc: CompactControl = {
     zone,
+    order: init.order,
+    mode: init.mode,
     gfpMask: 0,
     migratetype: 0,
     allocFlags: 0,
@@ -435,8 +440,10 @@ export function newCompactControl(
     fastSearchFail: 0,
     searchOrder: Math.max(init.order, 0),
     fastStartPfn: 0,
-    ...init,
   };
+  const fields = cc as unknown as Record<string, unknown>;
+  for (const [key, value] of Object.entries(init)) fields[key] = value;
+  return cc;
 }
 
 /** Returns a compact_control's lists to the machine (after compactZone). */

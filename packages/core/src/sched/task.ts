@@ -168,3 +168,11 @@ export class Task<T = unknown> {
     return out;
   }
 }
+
+/**
+ * A task that is never run, kept for the life of the module. V8 collects a class's hidden
+ * class, and deoptimises every function compiled against it, once no instance is left; the
+ * tasks of a run are all gone after it, so without this every machine's first compaction or
+ * migration would start again from unoptimised code.
+ */
+const _shapeAnchor: Task = new Task(0, 'swapper', 0, 0, (function* () {})());

@@ -87,6 +87,24 @@ export interface MovableFiller {
 /** Bytes checked per page: a 4-byte tag at the start and at the end of the page. */
 const TAG_BYTES = 4;
 
+/**
+ * The filler's movable_operations: plain (atomic) callbacks of the kernel's arity, methods
+ * shared by every machine's filler. The VM calls them on the ops object, which leads to its
+ * driver.
+ */
+class FillerOps implements MovableOperations {
+  constructor(private readonly filler: Filler) {}
+  isolatePage(page: number, _mode: number): boolean {
+    return this.filler.isolatePage(page);
+  }
+  migratePage(dst: number, src: number, _mode: number): number {
+    return this.filler.migratePage(dst, src);
+  }
+  putbackPage(page: number): void {
+    this.filler.putbackPage(page);
+  }
+}
+
 class Filler implements MovableFiller {
   readonly ops: MovableOperations;
   readonly owner: number;
@@ -108,12 +126,7 @@ class Filler implements MovableFiller {
     this.isolated = new PfnSet(mem.nrPages);
     this.k = { mem, sched: machine.sched };
     this.owner = mem.owners.register(FILLER_NAME);
-    // The callbacks are closures over `this`, plain (atomic) functions of the kernel's arity.
-    this.ops = defineMovableOps(FILLER_NAME, {
-      isolatePage: (page: number, _mode: number): boolean => this.isolatePage(page),
-      migratePage: (dst: number, src: number, _mode: number): number => this.migratePage(dst, src),
-      putbackPage: (page: number): void => this.putbackPage(page),
-    });
+    this.ops = defineMovableOps(FILLER_NAME, new FillerOps(this));
     this.space = makeAddressSpace(FILLER_NAME, this.ops);
     const marker = machine.profile.movableMarker;
     this.target = marker === 'address_space' ? this.space : this.ops;
@@ -249,14 +262,16 @@ class Filler implements MovableFiller {
 
   // ---- movable_operations (spec §2.1) ----
 
-  private isolatePage(page: number): boolean {
+  /** @internal isolate_page (spec §2.1), called through {@link FillerOps}. */
+  isolatePage(page: number): boolean {
     if (!this.pages.has(page)) return false;
     this.pages.delete(page);
     this.isolated.add(page);
     return true;
   }
 
-  private migratePage(dst: number, src: number): number {
+  /** @internal migrate_page, called through {@link FillerOps}. */
+  migratePage(dst: number, src: number): number {
     if (!this.isolated.has(src)) return Errno.EINVAL;
     const mem = this.machine.mem;
     const data = mem.pages.contents;
@@ -279,7 +294,8 @@ class Filler implements MovableFiller {
     return 0;
   }
 
-  private putbackPage(page: number): void {
+  /** @internal putback_page, called through {@link FillerOps}. */
+  putbackPage(page: number): void {
     this.isolated.delete(page);
     this.pages.add(page);
   }

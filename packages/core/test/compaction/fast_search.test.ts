@@ -50,6 +50,17 @@ function movableList(m: Machine, order: number): number[] {
   return m.mem.pages.lists.toArray(topZone(m).freeList[order * MIGRATE_TYPES + MIGRATE.MOVABLE]);
 }
 
+describe('compact_control', () => {
+  it('has the same fields in the same order whatever the order of its init', () => {
+    const m = smallMachine('4M');
+    const zone = topZone(m);
+    const a = newCompactControl(m, zone, { order: 3, mode: 0, directCompaction: true, gfpMask: 1 });
+    const b = newCompactControl(m, zone, { gfpMask: 1, directCompaction: true, mode: 0, order: 3 });
+    expect(Object.keys(a)).toEqual(Object.keys(b));
+    expect(b).toMatchObject({ order: 3, mode: 0, directCompaction: true, gfpMask: 1 });
+  });
+});
+
 describe('free-list rotation (move_freelist_head / move_freelist_tail)', () => {
   /** A list holding pages 10..14 in order. */
   function fiveList() {

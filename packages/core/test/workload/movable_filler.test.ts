@@ -199,6 +199,15 @@ describe('filler registration', () => {
     expect(normal.length + more.length).toBe(1024);
     expectInvariants(m);
   });
+
+  it("every machine's filler calls the same callback functions, each on its own ops", () => {
+    const a = createMovableFiller(smallMachine('4M')).ops;
+    const b = createMovableFiller(smallMachine('4M')).ops;
+    expect(a).not.toBe(b);
+    expect(a.isolatePage).toBe(b.isolatePage);
+    expect(a.migratePage).toBe(b.migratePage);
+    expect(a.putbackPage).toBe(b.putbackPage);
+  });
 });
 
 describe('fragmentWithFiller', () => {
