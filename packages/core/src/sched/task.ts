@@ -170,9 +170,11 @@ export class Task<T = unknown> {
 }
 
 /**
- * A task that is never run, kept for the life of the module. V8 collects a class's hidden
- * class, and deoptimises every function compiled against it, once no instance is left; the
- * tasks of a run are all gone after it, so without this every machine's first compaction or
- * migration would start again from unoptimised code.
+ * A task that is never run, kept for the life of the module (exported so that it is: a
+ * module binding nothing reads is not kept). V8 collects a class's hidden class, and
+ * deoptimises every function compiled against it, once no instance is left; the tasks of a
+ * run are all gone after it, so without this every machine's first compaction or migration
+ * would start again from unoptimised code.
+ * @internal
  */
-const _shapeAnchor: Task = new Task(0, 'swapper', 0, 0, (function* () {})());
+export const TASK_SHAPE_ANCHOR: Task = new Task(0, 'swapper', 0, 0, (function* () {})());
