@@ -31,6 +31,10 @@ function timeCompact(core, memory, reps, warmup = 0) {
   return { ms: median(times), migrated };
 }
 
+/** Untimed repetitions of compact_content_vs_memcpy, then the counted ones (the median). */
+const WARM_REPS = 3;
+const COUNTED_REPS = 5;
+
 /**
  * compact_memory on a fragmented 1 GiB machine with page contents, divided by a plain copy
  * of the same number of 4 KiB pages between scattered pfns of the same buffer, from a cache
@@ -38,9 +42,10 @@ function timeCompact(core, memory, reps, warmup = 0) {
  */
 function contentVsMemcpy(core) {
   const ratios = [];
-  // Repetition 0 is not counted: the page-copying part of the migration path is still
-  // being compiled during the first machine (it runs some 15 % slower).
-  for (let rep = 0; rep < 4; rep++) {
+  // The first WARM_REPS repetitions are not counted: the page-copying part of the migration
+  // path is still being compiled during the first machine, and V8 recompiles part of the
+  // allocator and compaction paths once the first machines are collected (--trace-deopt).
+  for (let rep = 0; rep < WARM_REPS + COUNTED_REPS; rep++) {
     const { createMachine, fragmentWithFiller } = core;
     const m = createMachine({ memory: '1G', contents: true, profile: 'v6.3', seed: 1 + rep });
     // Every page backed and copied into once first (see warmContents), on both sides of
@@ -65,7 +70,7 @@ function contentVsMemcpy(core) {
     }
     const copyNs = Number(process.hrtime.bigint() - t);
     if (process.env.MOPS_BENCH_DEBUG) console.log({ rep, compactNs, copyNs, n });
-    if (rep > 0) ratios.push(compactNs / copyNs);
+    if (rep >= WARM_REPS) ratios.push(compactNs / copyNs);
   }
   return median(ratios);
 }
