@@ -91,6 +91,9 @@ export async function run(core) {
           (copies[i] + 1) * PAGE_SIZE,
         );
       const copy = Number(process.hrtime.bigint() - t0);
+      const pages = rec.n / 2;
+      if (process.env.MOPS_BENCH_DEBUG)
+        console.log({ rep, migNsPerPage: mig / pages, copyNsPerPage: copy / pages });
       ratios.push(mig / copy);
     }
     out.push({

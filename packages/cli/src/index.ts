@@ -7,6 +7,7 @@
 
 import { createRequire } from 'node:module';
 import { MmBug, MopsError } from '@mops/core/errors';
+import { MIGRATE_MODE_BY_NAME } from '@mops/core/migrate-types';
 import { PROFILE_NAMES } from '@mops/core/profile';
 import { Command, CommanderError, Option } from 'commander';
 import { bufferIo, type Io, processIo } from './io.js';
@@ -38,8 +39,8 @@ function oneOf(v: string, allowed: readonly string[], name: string): string {
 const checkProfile = (p: string): string => oneOf(p, PROFILE_NAMES, '--profile');
 const checkWorkload = (w: string): string => oneOf(w, WORKLOADS, '--workload');
 
-/** `--mode` values: core's MIGRATE_MODE_BY_NAME keys (not imported: `mops --help` stays light). */
-const MODES = ['async', 'sync_light', 'sync-light', 'sync'] as const;
+/** `--mode` values. */
+const MODES = Object.keys(MIGRATE_MODE_BY_NAME);
 
 /** `--order`: an integer -1..10 (-1: compact_memory). */
 function orderArg(v: string): number {

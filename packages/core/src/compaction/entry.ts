@@ -9,7 +9,7 @@ import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { MIGRATE_MODE } from '../migrate/types.js';
+import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
 import { type KernelGen, PF_MEMALLOC } from '../sched/types.js';
@@ -227,14 +227,6 @@ export function installDirectCompaction(m: Machine): void {
 
 /** Marks the direct-compaction hook among a machine's slow-path steps. */
 const DIRECT_HOOK = Symbol('direct compaction');
-
-/** The migrate modes by name, for command-line options. */
-export const MIGRATE_MODE_BY_NAME: Readonly<Record<string, number>> = {
-  async: MIGRATE_MODE.ASYNC,
-  sync_light: MIGRATE_MODE.SYNC_LIGHT,
-  'sync-light': MIGRATE_MODE.SYNC_LIGHT,
-  sync: MIGRATE_MODE.SYNC,
-};
 
 /**
  * Compacts every populated zone for `order` in `mode`, as kcompactd's work item does but

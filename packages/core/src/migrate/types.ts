@@ -17,6 +17,17 @@ export const MIGRATE_MODE_NAMES: readonly string[] = [
   'MIGRATE_SYNC',
 ];
 
+/**
+ * The migrate modes by name, for command-line options (`@mops/core/migrate-types`: the
+ * command line's help lists them without loading the machine).
+ */
+export const MIGRATE_MODE_BY_NAME: Readonly<Record<string, MigrateMode>> = {
+  async: MIGRATE_MODE.ASYNC,
+  sync_light: MIGRATE_MODE.SYNC_LIGHT,
+  'sync-light': MIGRATE_MODE.SYNC_LIGHT,
+  sync: MIGRATE_MODE.SYNC,
+};
+
 /** `isolate_mode_t` bits (spec §2.3). */
 export const ISOLATE = { ASYNC_MIGRATE: 0x4, UNEVICTABLE: 0x8 } as const;
 
