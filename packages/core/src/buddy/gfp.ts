@@ -20,7 +20,7 @@ export const __GFP = {
   KSWAPD_RECLAIM: 0x800,
   NOWARN: 0x2000,
   COMP: 0x40000,
-  NOMEMALLOC: 0x10000,
+  NOMEMALLOC: 0x80000,
   HARDWALL: 0x100000,
 } as const;
 

@@ -32,7 +32,7 @@ export interface FtraceEventFormat {
    * differently is listed under its name then, with {@link FtraceFieldSet.payloadKeys}
    * saying which payload key holds its value.
    */
-  fieldsFor?(profile: Profile): FtraceFieldSet;
+  fieldsFor?(profile: Profile): FtraceFieldSet | undefined;
   /** The `TP_printk` text for one payload; `profile` for formats that differ by release. */
   print(
     payload: Readonly<Record<string, unknown>>,
@@ -51,6 +51,13 @@ export interface FtraceFieldSet {
   readonly fields: FilterSchema;
   /** Field name → payload key, for fields whose payload key differs from their name. */
   readonly payloadKeys?: Readonly<Record<string, string>>;
+  /**
+   * Field name → the value the release stores, for fields whose payload value is in mops's
+   * (6.x) encoding and the release's differs (v4.8's gfp bit layout and compact_priority).
+   */
+  readonly values?: Readonly<
+    Record<string, (payload: Readonly<Record<string, unknown>>) => number>
+  >;
 }
 
 function num(v: unknown): number {
@@ -104,6 +111,14 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     {
       system: 'kmem',
       fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
+      // v4.8 stores the mask in that release's bit layout.
+      fieldsFor: (profile) =>
+        profile.tracepointsV6
+          ? undefined
+          : {
+              fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
+              values: { gfp_flags: (e) => gfpMaskV4_8(num(e.gfp_flags)) },
+            },
       // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s" (v4.8: pfn=%lu)
       print: (e, p, profile) =>
         `page=${kmemPage(e.pfn, p, profile)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)} ` +
@@ -191,6 +206,11 @@ const FORMATS = new Map<string, FtraceEventFormat>([
   ],
 ]);
 
+/** A compact_priority as `profile`'s release numbers it (mops numbers them as 6.x does). */
+function prioOf(e: Readonly<Record<string, unknown>>, profile: Profile): number {
+  return num(e.prio) - (profile.compaction.hasSyncFull ? 0 : 1);
+}
+
 /** The compaction events' TP_printk formats (include/trace/events/compaction.h). */
 function compactionFormats(): [string, FtraceEventFormat][] {
   const isolate: FtraceEventFormat = {
@@ -273,11 +293,22 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
-        // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x" in that release's bit
-        // layout, and its enum compact_priority: SYNC_LIGHT 0, ASYNC 1, no SYNC_FULL)
+        // v4.8 stores the mask in that release's bit layout, and the priority in its enum
+        // compact_priority (SYNC_LIGHT 0, ASYNC 1, no SYNC_FULL): a filter tests those.
+        fieldsFor: (profile) =>
+          profile.tracepointsV6
+            ? undefined
+            : {
+                fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
+                values: {
+                  gfp_mask: (e) => gfpMaskV4_8(num(e.gfp_mask)),
+                  prio: (e) => prioOf(e, profile),
+                },
+              },
+        // "order=%d gfp_mask=%s priority=%d" (v4.8: "gfp_mask=0x%x")
         print: (e, _p, profile) =>
           profile && !profile.tracepointsV6
-            ? `order=${num(e.order)} gfp_mask=0x${hex(gfpMaskV4_8(num(e.gfp_mask)))} priority=${num(e.prio) - (profile.compaction.hasSyncFull ? 0 : 1)}`
+            ? `order=${num(e.order)} gfp_mask=0x${hex(gfpMaskV4_8(num(e.gfp_mask)))} priority=${prioOf(e, profile)}`
             : `order=${num(e.order)} gfp_mask=${showGfpFlags(num(e.gfp_mask), profile)} priority=${num(e.prio)}`,
       },
     ],

@@ -217,6 +217,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
     const compiled = filters.get(name);
     const filter = compiled?.fn;
     const payloadKeys = Object.entries(compiled?.payloadKeys ?? {});
+    const values = Object.entries(compiled?.values ?? {});
     const listener = (payload: unknown): void => {
       const e = payload as Record<string, unknown>;
       const task = machine.sched.current;
@@ -248,6 +249,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
           comm: ctx.comm,
         };
         for (const [field, key] of payloadKeys) rec[field] = e[key];
+        for (const [field, value] of values) rec[field] = value(e);
         if (!filter(rec)) return;
       }
       written++;
@@ -284,13 +286,18 @@ export function ftraceFilterFields(name: string, profile?: Profile): FtraceField
   return {
     fields: { ...COMMON_FILTER_FIELDS, ...(own?.fields ?? {}) },
     payloadKeys: own?.payloadKeys,
+    values: own?.values,
   };
 }
 
-/** A compiled filter of one event and the payload keys of its renamed fields. */
+/**
+ * A compiled filter of one event, the payload keys of its renamed fields and the values of
+ * the fields the release stores differently.
+ */
 interface EventFilter {
   readonly fn: FilterFn;
-  readonly payloadKeys?: Readonly<Record<string, string>>;
+  readonly payloadKeys?: FtraceFieldSet['payloadKeys'];
+  readonly values?: FtraceFieldSet['values'];
 }
 
 /** Throws when the filter names `common_type`: event type ids are not modelled. */
@@ -313,7 +320,11 @@ function buildFilters(
   if (filter === undefined) return out;
   const compile = (n: string, expr: string): EventFilter => {
     const set = ftraceFilterFields(n, profile);
-    return { fn: compileTraceFilter(expr, set.fields), payloadKeys: set.payloadKeys };
+    return {
+      fn: compileTraceFilter(expr, set.fields),
+      payloadKeys: set.payloadKeys,
+      values: set.values,
+    };
   };
   if (typeof filter === 'string') {
     const tree = parseTraceFilter(filter);

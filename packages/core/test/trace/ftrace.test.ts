@@ -339,6 +339,40 @@ describe('traceRecorder', () => {
     },
   );
 
+  it("filters test the values the release stores: v4.8's gfp bit layout and compact_priority; 6.x's __GFP_NOMEMALLOC bit", () => {
+    const tryCompact = (m: ReturnType<typeof createMachine>, prio: number, gfp: number) =>
+      m.trace.fire('mm_compaction_try_to_compact_pages', { order: 3, gfp_mask: gfp, prio });
+    const old = createMachine({ memory: '16M', contents: false, profile: 'v4.8' });
+    // mops numbers priorities as 6.x (SYNC_FULL 0, SYNC_LIGHT 1, ASYNC 2); 4.8 has no
+    // SYNC_FULL and prints and stores SYNC_LIGHT as 0.
+    const byPrio = traceRecorder(old, { filter: 'prio == 0' });
+    tryCompact(old, 1, GFP.KERNEL);
+    tryCompact(old, 2, GFP.KERNEL);
+    expect(byPrio.lines).toHaveLength(1);
+    expect(byPrio.lines[0]).toMatch(/priority=0$/);
+    byPrio.stop();
+    // 4.8's __GFP_COMP is 0x4000 (6.x: 0x40000).
+    const byComp = traceRecorder(old, { filter: 'gfp_mask & 0x4000' });
+    tryCompact(old, 2, GFP.HIGHUSER_MOVABLE | __GFP.COMP);
+    tryCompact(old, 2, GFP.HIGHUSER_MOVABLE);
+    expect(byComp.lines).toHaveLength(1);
+    expect(byComp.lines[0]).toMatch(/gfp_mask=0x24240ca /);
+    byComp.stop();
+    const alloc = traceRecorder(old, { events: ['mm_page_alloc'], filter: 'gfp_flags & 0x4000' });
+    old.allocPages(GFP.KERNEL | __GFP.COMP, 2);
+    old.allocPages(GFP.KERNEL, 0);
+    expect(alloc.lines).toHaveLength(1);
+    expect(alloc.lines[0]).toMatch(/order=2 /);
+    alloc.stop();
+    // include/linux/gfp_types.h: ___GFP_NOMEMALLOC is bit 19 (0x10000 is __GFP_NORETRY).
+    const m = createMachine({ memory: '16M', contents: false, profile: 'v6.3' });
+    const noMemalloc = traceRecorder(m, { filter: 'gfp_mask & 0x80000' });
+    tryCompact(m, 2, GFP.KERNEL | __GFP.NOMEMALLOC);
+    tryCompact(m, 2, GFP.KERNEL);
+    expect(noMemalloc.lines).toHaveLength(1);
+    expect(noMemalloc.lines[0]).toMatch(/__GFP_NOMEMALLOC/);
+  });
+
   it('filter fields follow the release: v4.8 classzone_idx and no THP fields in mm_migrate_pages', () => {
     const wake = (m: ReturnType<typeof createMachine>, zone: number) =>
       m.trace.fire('mm_compaction_wakeup_kcompactd', { nid: 0, order: 2, highest_zoneidx: zone });
