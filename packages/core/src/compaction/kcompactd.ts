@@ -16,7 +16,7 @@ import type { KernelGen } from '../sched/types.js';
 import { compactionSuitable, freeCompactControl, newCompactControl } from './compact_zone.js';
 import { compactNode } from './entry.js';
 import { fragmentationScoreNode, proactiveThresholds } from './metrics.js';
-import { type CompactionState, compactionState } from './node_state.js';
+import { type CompactionState, compactionState, kcompactdWaitTimed } from './node_state.js';
 import { checkOrder, runZoneWith, zoneDone } from './run_zone.js';
 import { compactionDeferReset, compactionDeferred, deferCompaction } from './state.js';
 import { COMPACT, type CompactControl, type CompactResult } from './types.js';
@@ -46,8 +46,9 @@ export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: numbe
   const st = compactionState(m);
   if (order > st.kcompactdMaxOrder) st.kcompactdMaxOrder = order;
   if (highestZoneidx < st.kcompactdHighestZoneidx) st.kcompactdHighestZoneidx = highestZoneidx;
-  // wq_has_sleeper(): kcompactd already woken is not on its wait queue: nothing to wake.
-  if (st.kcompactdWoken) return;
+  // wq_has_sleeper(): kcompactd already woken, or at work, is not on its wait queue: nothing
+  // to wake. It finds the request when it next goes back to its wait.
+  if (st.kcompactdWoken || !st.kcompactdAsleep) return;
   if (!kcompactdNodeSuitable(m, st)) return;
   const trace = m.mem.trace;
   if (trace.enabled.mm_compaction_wakeup_kcompactd)
@@ -164,14 +165,17 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
  * its wait ends early, or without sleeping, whenever kcompactd_work_requested() holds (a
  * request is pending). So a request wakeup_kcompactd() recorded without waking it runs only
  * when a later wakeup comes, when the timeout finds it (in place of that proactive check),
- * or right after a proactive pass a proactiveness write asked for; v4.8 (no timeout) and
- * 6.x with proactiveness 0 wait for the wakeup.
+ * when kcompactd goes back to its wait after a work item or a proactive pass; v4.8 (no
+ * timeout) and 6.x with proactiveness 0 wait for the wakeup. mm_compaction_kcompactd_sleep
+ * fires each time kcompactd goes back to its wait: kcompactd asleep since boot or since the
+ * last call fires nothing until something wakes it.
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
   const st = compactionState(m);
   const out: CompactResult[] = [];
   const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
   if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+  st.kcompactdTimed ??= kcompactdWaitTimed(m, st);
   // Whether kcompactd's wait ended with a request pending.
   let requested = false;
   for (;;) {
@@ -179,34 +183,44 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
     kswapdBalance(m);
     if (st.kcompactdWoken) {
       st.kcompactdWoken = false;
+      st.kcompactdAsleep = false;
       requested = true;
     }
-    // A proactiveness write woke kcompactd for a check now; going back to sleep after it,
-    // kcompactd finds any pending request at once.
+    // A proactiveness write woke kcompactd for a check now (its wait skips the work item
+    // while the trigger is set); going back to its wait after it, kcompactd finds any
+    // pending request at once.
     if (st.proactiveTrigger) {
+      st.kcompactdAsleep = false;
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
       st.proactiveTrigger = false;
       requested = true;
+      if (st.kcompactdMaxOrder > 0) wakesAtOnce(m, st);
     }
     if (requested && st.kcompactdMaxOrder > 0) {
       out.push(...(yield* kcompactdDoWork(m)));
       // After a work item kcompactd sleeps a whole period again: a 64× deferral left by an
       // unproductive proactive run is dropped, as the zones have changed since.
       st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+      // A request made while it worked ends its next wait at once.
+      if (st.kcompactdMaxOrder > 0) {
+        wakesAtOnce(m, st);
+        continue;
+      }
     }
     requested = false;
     // Back to waiting for a wakeup or the next proactive check.
-    if (m.trace.enabled.mm_compaction_kcompactd_sleep)
-      m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
+    goToSleep(m, st);
     if (st.nextProactiveCheck > until) break;
     m.clock.jiffies = st.nextProactiveCheck;
-    // The timeout (6.x, proactiveness above 0) finds a request recorded without a wakeup:
-    // kcompactd does that work instead of the proactive check.
-    if (
-      m.profile.compaction.proactive !== 'none' &&
-      st.sysctl.compactionProactiveness !== 0 &&
-      st.kcompactdMaxOrder > 0
-    ) {
+    if (!st.kcompactdTimed) {
+      // No timeout: kcompactd sleeps on; only kswapd runs on this clock.
+      st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
+      continue;
+    }
+    st.kcompactdAsleep = false;
+    // The timeout finds a request recorded without a wakeup: kcompactd does that work
+    // instead of the proactive check.
+    if (st.kcompactdMaxOrder > 0) {
       requested = true;
       continue;
     }
@@ -214,6 +228,21 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   }
   m.clock.jiffies = until;
   return out;
+}
+
+/** kcompactd goes back to its wait, unless it is there already: the sleep tracepoint. */
+function goToSleep(m: Machine, st: CompactionState): void {
+  if (st.kcompactdAsleep) return;
+  st.kcompactdAsleep = true;
+  st.kcompactdTimed = kcompactdWaitTimed(m, st);
+  if (m.trace.enabled.mm_compaction_kcompactd_sleep)
+    m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
+}
+
+/** kcompactd goes back to its wait with a request pending: the wait ends at once. */
+function wakesAtOnce(m: Machine, st: CompactionState): void {
+  goToSleep(m, st);
+  st.kcompactdAsleep = false;
 }
 
 /**

@@ -34,6 +34,19 @@ export class CompactionState {
   kcompactdHighestZoneidx: number;
   /** Jiffies of the next proactive check. */
   nextProactiveCheck = 0;
+  /**
+   * kcompactd is in its wait (it entered it at boot): a wakeup finds it on the wait queue,
+   * and going back to the wait (with the mm_compaction_kcompactd_sleep tracepoint) happens
+   * only after something woke it.
+   */
+  kcompactdAsleep = true;
+  /**
+   * Its wait has a timeout: 6.x with compaction_proactiveness above 0 when it went to sleep
+   * (MAX_SCHEDULE_TIMEOUT otherwise; v4.8 never has one). Undefined for the wait it entered
+   * at boot: the sysctl as the first kcompactdRun finds it decides (settings made before
+   * count as boot settings).
+   */
+  kcompactdTimed: boolean | undefined = undefined;
 
   /** pgdat->nr_zones - 1: the highest populated zone. */
   readonly topZoneidx: number;
@@ -58,6 +71,11 @@ export class CompactionState {
       });
     }
   }
+}
+
+/** Whether kcompactd going to sleep now waits with a timeout (see kcompactdTimed). */
+export function kcompactdWaitTimed(m: Machine, st: CompactionState): boolean {
+  return m.profile.compaction.proactive !== 'none' && st.sysctl.compactionProactiveness !== 0;
 }
 
 /** The `Memory.ext` key of a machine's compaction state. */

@@ -394,6 +394,57 @@ describe.each(PROFILE_NAMES)(
   },
 );
 
+describe.each(PROFILE_NAMES)('mm_compaction_kcompactd_sleep — %s', (profile) => {
+  const sleeps = (lines: readonly string[]) =>
+    lines.map((l) => l.replace(/^.*?\s(\d+\.\d+): mm_compaction_(\w+):.*$/, '$1 $2'));
+  const timed = profile !== 'v4.8';
+
+  it('fires each time kcompactd goes back to its wait: after each timeout with proactiveness above 0 (6.x), never while it sleeps on', () => {
+    // Nothing to compact: no proactive run, no work.
+    const m = createMachine({ memory: '16M', profile });
+    const rec = traceRecorder(m, { events: ['mm_compaction_kcompactd_sleep'] });
+    m.run(() => kcompactdRun(m, 2000));
+    m.run(() => kcompactdRun(m, 2000));
+    const ticks = ['0.500000', '1.000000', '1.500000', '2.000000', '2.500000', '3.000000'];
+    expect(sleeps(rec.lines)).toEqual(
+      timed ? [...ticks, '3.500000', '4.000000'].map((t) => `${t} kcompactd_sleep`) : [],
+    );
+  });
+
+  it('proactiveness 0 (and v4.8): one event after a work item, then none while it waits for the next wakeup', () => {
+    const { m } = driverCheckerboard(profile);
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    const rec = traceRecorder(m, {
+      events: ['mm_compaction_kcompactd_sleep', 'mm_compaction_kcompactd_wake'],
+    });
+    m.run(() => kcompactdRun(m, 1000));
+    wakeupKcompactd(m, 3, 2);
+    m.run(() => kcompactdRun(m, 1000));
+    m.run(() => kcompactdRun(m, 1000));
+    expect(sleeps(rec.lines)).toEqual(['1.000000 kcompactd_wake', '1.000000 kcompactd_sleep']);
+  });
+
+  it('after a proactive pass a proactiveness write asked for, kcompactd goes back to its wait (the event) and finds the pending request (6.x)', () => {
+    const m = createMachine({ memory: '64M', profile });
+    allocAllFree(m);
+    const st = compactionState(m);
+    st.sysctl.compactionProactiveness = 0;
+    m.run(() => kcompactdRun(m, 100));
+    // Nothing is suitable: the request is recorded, kcompactd stays asleep.
+    wakeupKcompactd(m, 9, 1);
+    const rec = traceRecorder(m, {
+      events: ['mm_compaction_kcompactd_sleep', 'mm_compaction_kcompactd_wake'],
+    });
+    st.sysctl.compactionProactiveness = 30;
+    m.run(() => kcompactdRun(m, 1));
+    expect(sleeps(rec.lines)).toEqual(
+      timed
+        ? ['0.100000 kcompactd_sleep', '0.100000 kcompactd_wake', '0.100000 kcompactd_sleep']
+        : [],
+    );
+  });
+});
+
 describe.each(PROFILE_NAMES)(
   'kcompactd_do_work() compacts every zone with one compact_control — %s',
   (profile) => {
