@@ -96,9 +96,9 @@ export class MovableRing {
       const rc = setMovableOps(m.mem, this.ops, PGTY.offline);
       if (rc !== 0)
         throw new MopsError(
-          'E_STATE',
+          'E_PLUGIN',
           `movable-ring: page type Offline already has movable_ops (set_movable_ops returned ${rc})`,
-          'movable-ring',
+          'setMovableOps',
         );
     }
   }

@@ -31,7 +31,7 @@ describe('the movable ring keeps its records across compaction', () => {
 });
 
 describe('the movable ring shares a machine only where its release allows', () => {
-  it('v6.17: a second Offline-type driver (the core filler here) makes install fail with E_STATE', () => {
+  it('v6.17: a second Offline-type driver (the core filler here) makes install fail with E_PLUGIN', () => {
     const m = createMachine({ memory: '16M', zones: 'normal-only', profile: 'v6.17' });
     createMovableFiller(m);
     let err: unknown;
@@ -40,7 +40,7 @@ describe('the movable ring shares a machine only where its release allows', () =
     } catch (e) {
       err = e;
     }
-    expect((err as MopsError).code).toBe('E_STATE');
+    expect((err as MopsError).code).toBe('E_PLUGIN');
     expect((err as Error).message).toMatch(/set_movable_ops returned -16/);
   });
 

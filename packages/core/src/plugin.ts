@@ -10,8 +10,9 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
-import { MopsError } from './errors.js';
+import { MmBug, MopsError } from './errors.js';
 import type { Machine } from './machine.js';
+import { refusedMovableOps } from './migrate/movable.js';
 import { PROFILE_NAMES, type ProfileName } from './profile.js';
 
 /** What a plugin says about itself. */
@@ -188,8 +189,100 @@ export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
       `plugin ${p.manifest.name} keeps data in page contents; build the machine with contents: true`,
       'contents',
     );
+  const name = p.manifest.name;
+  if (installedPlugins(machine).some((q) => q.manifest.name === name))
+    throw new MopsError(
+      'E_PLUGIN',
+      `plugin ${name} is already installed in this machine`,
+      'manifest.name',
+    );
+  const before = machineRegistrations(machine);
+  const refused = refusedMovableOps(machine.mem).length;
+  const fail = (e: Error): never => {
+    rollBack(machine, before);
+    throw e;
+  };
+  let result: unknown;
+  try {
+    result = p.register(machine.container, machine);
+  } catch (e) {
+    fail(
+      e instanceof MopsError || e instanceof MmBug
+        ? e
+        : new MopsError('E_PLUGIN', `plugin ${name}: register threw (${thrown(e)})`, 'register'),
+    );
+  }
+  if (
+    (typeof result === 'object' || typeof result === 'function') &&
+    result !== null &&
+    typeof (result as { then?: unknown }).then === 'function'
+  ) {
+    (result as PromiseLike<unknown>).then(undefined, () => {});
+    fail(
+      new MopsError(
+        'E_PLUGIN',
+        `plugin ${name}: register returned a Promise; it must set the driver up before it returns (no async work)`,
+        'register',
+      ),
+    );
+  }
+  const busy = refusedMovableOps(machine.mem).slice(refused);
+  if (busy.length > 0)
+    fail(
+      new MopsError(
+        'E_PLUGIN',
+        `plugin ${name}: set_movable_ops() returned -EBUSY: page type ${busy[0].pgty} already has the movable_ops of ${busy[0].taken ?? 'another driver'}; one driver per page type`,
+        'setMovableOps',
+      ),
+    );
   machine.container.register(PLUGIN, { useValue: p });
-  p.register(machine.container, machine);
+}
+
+/** What a plugin's register may add to a machine and a failed install takes back. */
+interface Registrations {
+  readonly checkers: Map<string, unknown>;
+  readonly ext: Map<object, unknown>;
+  /** The machine's maps kept in `ext` (text views, the v6.17 registry), copied. */
+  readonly maps: Map<object, Map<unknown, unknown>>;
+}
+
+function machineRegistrations(machine: Machine): Registrations {
+  const maps = new Map<object, Map<unknown, unknown>>();
+  for (const [k, v] of machine.mem.ext) if (v instanceof Map) maps.set(k, new Map(v));
+  return {
+    checkers: new Map(machine.invariantCheckers),
+    ext: new Map(machine.mem.ext),
+    maps,
+  };
+}
+
+/**
+ * Takes back the invariant checkers, text views, page-type registrations and per-machine
+ * state a failed register added (the container's own registrations stay: tsyringe cannot
+ * remove them, and nothing resolves them without the plugin).
+ */
+function rollBack(machine: Machine, r: Registrations): void {
+  const checkers = machine.invariantCheckers as Map<string, unknown>;
+  checkers.clear();
+  for (const [k, v] of r.checkers) checkers.set(k, v);
+  const ext = machine.mem.ext;
+  for (const k of [...ext.keys()]) if (!r.ext.has(k)) ext.delete(k);
+  for (const [k, v] of r.ext) ext.set(k, v);
+  for (const [k, copy] of r.maps) {
+    const live = ext.get(k) as Map<unknown, unknown>;
+    live.clear();
+    for (const [a, b] of copy) live.set(a, b);
+  }
+}
+
+/** A thrown value as a message shows it. */
+function thrown(e: unknown): string {
+  if (e instanceof Error) return `${e.name}: ${e.message}`;
+  try {
+    return String(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
 }
 
 /** The plugins installed in a machine, in order. */

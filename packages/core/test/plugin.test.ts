@@ -4,19 +4,31 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
+  __SetPageMovable,
+  allocPages,
   createMachine,
   defineMovableOps,
+  GFP,
   installedPlugins,
   installPlugin,
   loadPlugin,
+  type Machine,
   MIGRATE_MODE,
   MopsError,
   moduleTarget,
+  PG,
+  PGTY,
+  procViewNames,
+  registerProcView,
+  setMovableOps,
   traceRecorder,
+  trylockPage,
+  unlockPage,
   validatePlugin,
 } from '../src/index.js';
 import { RING } from './fixtures/ring-plugin.js';
-import { isolate, migrate, rig } from './migrate/harness.js';
+import { expectInvariants } from './helpers.js';
+import { isolate, migrate, putback, rig } from './migrate/harness.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/', import.meta.url));
 
@@ -121,6 +133,182 @@ describe('plugins (DESIGN decision 5)', () => {
       expect(fieldOf(() => defineMovableOps('bad', ops as never))).toBe(field);
     },
   );
+});
+
+describe('a plugin whose register fails leaves nothing behind (issue 3, bad input)', () => {
+  const manifest = (name: string, profiles = ['v6.3']) => ({ name, version: '1.0.0', profiles });
+
+  it.each([
+    [
+      'throws',
+      (): void => {
+        throw Object.create(null);
+      },
+    ],
+    ['returns a Promise', (): Promise<void> => Promise.reject(new Error('later'))],
+  ])(
+    'register %s: E_PLUGIN naming the plugin and register; its checker and view are gone',
+    (_, tail) => {
+      const m = createMachine({ memory: '4M' });
+      const p = validatePlugin(
+        {
+          manifest: manifest('half'),
+          register(_c: unknown, machine: Machine) {
+            machine.registerInvariantChecker('half', () => ['always broken']);
+            registerProcView(machine, 'half/stats', () => 'x\n');
+            return tail();
+          },
+        },
+        'test',
+      );
+      expect(() => installPlugin(m, p)).toThrow(
+        expect.objectContaining({
+          code: 'E_PLUGIN',
+          field: 'register',
+          message: expect.stringMatching(/^plugin half: register/),
+        }),
+      );
+      expect(installedPlugins(m)).toEqual([]);
+      expect(m.invariantCheckers.has('half')).toBe(false);
+      expect(procViewNames(m)).not.toContain('half/stats');
+      expectInvariants(m);
+      // The name is free again: a working install goes through.
+      installPlugin(m, validatePlugin({ manifest: manifest('half'), register() {} }, 'test'));
+      expect(installedPlugins(m).map((x) => x.manifest.name)).toEqual(['half']);
+    },
+  );
+
+  it('the same plugin twice: E_PLUGIN on manifest.name, the first stays', () => {
+    const m = createMachine({ memory: '4M' });
+    let calls = 0;
+    const p = validatePlugin({ manifest: manifest('twice'), register: () => void calls++ }, 'test');
+    installPlugin(m, p);
+    expect(fieldOf(() => installPlugin(m, p))).toBe('manifest.name');
+    expect(calls).toBe(1);
+    expect(installedPlugins(m)).toHaveLength(1);
+  });
+
+  it('v6.17: a second driver for a page type that ignores -EBUSY is refused, naming the holder; the first keeps the type', () => {
+    const m = createMachine({ memory: '4M', profile: 'v6.17' });
+    const driver = (name: string) =>
+      validatePlugin(
+        {
+          manifest: manifest(name, ['v6.17']),
+          register(_c: unknown, machine: Machine) {
+            const ops = defineMovableOps(name, {
+              isolatePage: () => true,
+              migratePage: () => -11,
+              putbackPage: () => {},
+            });
+            setMovableOps(machine.mem, ops, PGTY.offline);
+          },
+        },
+        'test',
+      );
+    installPlugin(m, driver('first'));
+    expect(() => installPlugin(m, driver('second'))).toThrow(
+      expect.objectContaining({
+        code: 'E_PLUGIN',
+        field: 'setMovableOps',
+        message: expect.stringContaining('movable_ops of first'),
+      }),
+    );
+    expect(installedPlugins(m).map((x) => x.manifest.name)).toEqual(['first']);
+    expectInvariants(m);
+  });
+
+  it.each([
+    ['an async function', { isolatePage: async () => true }],
+    ['an async generator function', { migratePage: async function* () {} }],
+    ['a class', { putbackPage: class {} }],
+  ])('a callback that is %s is refused at definition', (_, bad) => {
+    const ops = { isolatePage: () => true, migratePage: () => 0, putbackPage: () => {}, ...bad };
+    expect(fieldOf(() => defineMovableOps('bad', ops as never))).toBe(Object.keys(bad)[0]);
+  });
+});
+
+describe('callbacks that misbehave at run time: a violation, the page put back, nothing lost', () => {
+  /** A page published with `ops` on a v6.3 rig, isolated and on the rig's list. */
+  function isolatedWith(ops: Parameters<typeof defineMovableOps>[1]) {
+    const r = rig('v6.3');
+    const d = defineMovableOps('odd', ops);
+    const pfn = allocPages(r.m.mem, GFP.HIGHUSER_MOVABLE, 0);
+    trylockPage(r.m.mem, pfn);
+    __SetPageMovable(r.m.mem, pfn, d);
+    unlockPage(r.m, pfn);
+    expect(isolate(r, pfn)).toBe(true);
+    return { r, pfn };
+  }
+  const violations = (r: ReturnType<typeof rig>) =>
+    r.m.mem.warnings.filter((w) => w.kind === 'protocol_violation').map((w) => w.text);
+
+  it.each([
+    [
+      'throws an object with no string form',
+      () => {
+        throw Object.create(null);
+      },
+      /migrate_page threw \(\[object Object\]\)/,
+    ],
+    ['returns the string "0"', () => '0', /migrate_page returned "0", not 0/],
+    [
+      'returns a Promise',
+      () => Promise.reject(new Error('later')),
+      /migrate_page returned a Promise/,
+    ],
+    [
+      'is a generator that yields a bare value',
+      function* () {
+        yield undefined as never;
+        return 0;
+      },
+      /not a scheduling point/,
+    ],
+  ])('migrate_page %s', (_, migratePage, text) => {
+    let putBack = 0;
+    const { r, pfn } = isolatedWith({
+      isolatePage: () => true,
+      migratePage: migratePage as never,
+      putbackPage: () => void putBack++,
+    });
+    const res = migrate(r, MIGRATE_MODE.ASYNC);
+    expect(res.rc).toBe(1);
+    expect(violations(r).join('\n')).toMatch(text);
+    putback(r);
+    expect(putBack).toBe(1);
+    expect(r.m.mem.pages.flags[pfn] & (1 << PG.isolated)).toBe(0);
+    expect(r.m.mem.pages.refcount[pfn]).toBe(1);
+    expectInvariants(r.m);
+  });
+
+  it('putback_page returning a Promise is a violation; the putback still finishes', () => {
+    const { r, pfn } = isolatedWith({
+      isolatePage: () => true,
+      migratePage: () => -11,
+      putbackPage: (() => Promise.reject(new Error('later'))) as never,
+    });
+    putback(r);
+    expect(violations(r).join('\n')).toMatch(/putback_page returned a Promise/);
+    expect(r.m.mem.pages.flags[pfn] & (1 << PG.isolated)).toBe(0);
+    expectInvariants(r.m);
+  });
+
+  it('a task yielding something that is not a scheduling point gets it thrown back at the yield', () => {
+    const m = createMachine({ memory: '4M' });
+    const seen: unknown[] = [];
+    const t = m.sched.spawn('odd', function* () {
+      try {
+        yield 42 as never;
+      } catch (e) {
+        seen.push((e as MopsError).code);
+      }
+      yield { op: 'fine' };
+      return 'done';
+    });
+    m.sched.runAll();
+    expect(t.state).toBe('done');
+    expect(seen).toEqual(['E_USAGE']);
+  });
 });
 
 describe('migration tracepoints', () => {

@@ -10,7 +10,8 @@ import { bug, dumpPage } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED, PG } from '../page/flags.js';
-import type { KernelGen, Yielded } from '../sched/types.js';
+import { isPoint, notAPoint } from '../sched/point.js';
+import type { KernelGen } from '../sched/types.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
 
 /** Records a protocol violation by a driver: a warning event with the page dump. */
@@ -19,7 +20,34 @@ export function protocolViolation(mem: Memory, driver: string, what: string, pfn
 }
 
 function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : String(e);
+  return e instanceof Error ? `${e.name}: ${e.message}` : shown(e);
+}
+
+/**
+ * A value a callback returned or threw, as a message shows it: strings quoted, bigints with
+ * their `n`, and objects that cannot be turned into a string by their tag. A Promise has
+ * its rejection handled (a violation is recorded for it, not an unhandled rejection).
+ */
+function shown(v: unknown): string {
+  if (isThenable(v)) {
+    (v as PromiseLike<unknown>).then(undefined, () => {});
+    return 'a Promise';
+  }
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}
+
+function isThenable(v: unknown): boolean {
+  return (
+    (typeof v === 'object' || typeof v === 'function') &&
+    v !== null &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
 }
 
 /**
@@ -46,7 +74,7 @@ function isolateNotBoolean(mem: Memory, d: DefinedOps, pfn: number, r: unknown):
   protocolViolation(
     mem,
     d.name,
-    `isolate_page returned ${String(r)}, not a boolean; treated as false`,
+    `isolate_page returned ${shown(r)}, not a boolean; treated as false`,
     pfn,
   );
   return false;
@@ -123,8 +151,9 @@ function isIterator(r: unknown): r is KernelGen<unknown> {
  */
 function runInline(mem: Memory, r: unknown): unknown {
   if (!isIterator(r)) return r;
-  for (;;) {
-    const n = r.next();
+  for (let n = r.next(); ; n = r.next()) {
+    // A value that is not a scheduling point is thrown back at the yield that made it.
+    while (!n.done && !isPoint(n.value)) n = r.throw(notAPoint(n.value));
     if (n.done) return n.value;
     if (n.value.op === 'block')
       bug(
@@ -254,7 +283,7 @@ function checkMigrateSlow(
     protocolViolation(
       mem,
       d.name,
-      `migrate_page returned ${String(rc)}, not 0 or a negative errno; treated as -EINVAL`,
+      `migrate_page returned ${shown(rc)}, not 0 or a negative errno; treated as -EINVAL`,
       src,
     );
     return -22;
@@ -425,8 +454,10 @@ export function* callMigratePageResume(
   try {
     let n = call.first;
     while (n.done !== true) {
-      yield n.value as Yielded;
-      n = call.iter.next();
+      if (isPoint(n.value)) {
+        yield n.value;
+        n = call.iter.next();
+      } else n = call.iter.throw(notAPoint(n.value));
     }
     rc = n.value;
   } catch (e) {
@@ -472,7 +503,15 @@ function checkPutback(
 export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
   const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
   try {
-    d.ops.putbackPage(pfn);
+    const r: unknown = d.ops.putbackPage(pfn);
+    // Async work would run after the VM moved on.
+    if (isThenable(r))
+      protocolViolation(
+        mem,
+        d.name,
+        `putback_page returned ${shown(r)}; it must finish before it returns`,
+        pfn,
+      );
   } catch (e) {
     putbackThrew(mem, d, pfn, e);
   }

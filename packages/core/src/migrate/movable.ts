@@ -80,6 +80,13 @@ export function defineMovableOps(name: string, ops: MovableOperations): MovableO
         `${name}: ${field} takes ${f.length} parameters; the kernel passes ${arity}`,
         field,
       );
+    const kind = callbackKind(f);
+    if (kind !== undefined)
+      throw new MopsError(
+        'E_PLUGIN',
+        `${name}: ${field} is ${kind}; a callback runs to its end in the VM's call: give a plain function or a generator function`,
+        field,
+      );
   }
   defined.set(ops, {
     name,
@@ -90,6 +97,15 @@ export function defineMovableOps(name: string, ops: MovableOperations): MovableO
     migrateAlone: aloneEntry(name, ops),
   });
   return ops;
+}
+
+/** What makes `f` unusable as a callback (async, or a class), or undefined. */
+function callbackKind(f: Function): string | undefined {
+  const kind = f.constructor?.name;
+  if (kind === 'AsyncFunction') return 'an async function';
+  if (kind === 'AsyncGeneratorFunction') return 'an async generator function';
+  if (/^class\b/.test(Function.prototype.toString.call(f))) return 'a class';
+  return undefined;
 }
 
 function aloneEntry(name: string, ops: MovableOperations): MigratePageAlone | undefined {
@@ -303,9 +319,26 @@ export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: 
     reg.delete(pgty);
     return 0;
   }
-  if (reg.has(pgty)) return Errno.EBUSY;
+  if (reg.has(pgty)) {
+    memoryExt(mem, REFUSED, () => [] as RefusedOps[]).push({ pgty, taken: reg.get(pgty)?.name });
+    return Errno.EBUSY;
+  }
   reg.set(pgty, definedOps(ops));
   return 0;
+}
+
+/** A set_movable_ops() call refused with -EBUSY: the page type and who holds it. */
+export interface RefusedOps {
+  readonly pgty: number;
+  readonly taken: string | undefined;
+}
+
+/** The `Memory.ext` key of the set_movable_ops() calls refused on a machine (oldest first). */
+const REFUSED = {};
+
+/** The set_movable_ops() calls `mem` refused with -EBUSY so far. */
+export function refusedMovableOps(mem: Memory): readonly RefusedOps[] {
+  return (mem.ext.get(REFUSED) as RefusedOps[] | undefined) ?? [];
 }
 
 /**

@@ -15,6 +15,7 @@ import type {
   Strategy,
   WakeFunction,
 } from './options.js';
+import { isPoint, notAPoint } from './point.js';
 import { Prng } from './prng.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
@@ -392,6 +393,8 @@ export class Scheduler {
     let r: IteratorResult<Yielded, unknown>;
     try {
       r = task.gen.next();
+      // A value that is not a scheduling point is thrown back at the yield that made it.
+      while (r.done !== true && !isPoint(r.value)) r = task.gen.throw(notAPoint(r.value));
     } catch (e) {
       this.current = undefined;
       if (this.pendingWork.length !== 0) this.spawnPendingWork();

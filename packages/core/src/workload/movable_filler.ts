@@ -135,7 +135,7 @@ class Filler implements MovableFiller {
       const rc = setMovableOps(mem, this.ops, PGTY.offline);
       if (rc !== 0)
         throw new MopsError(
-          'E_STATE',
+          'E_PLUGIN',
           `${FILLER_NAME}: page type Offline already has movable_ops on this machine (set_movable_ops returned ${rc}); in ${machine.profile.name} the filler cannot share a machine with another Offline driver such as the balloon`,
           'filler',
         );

@@ -179,7 +179,7 @@ describe.each(PROFILE_NAMES)('filler driver — %s', (profile) => {
 });
 
 describe('filler registration', () => {
-  it('v6.17: Offline already taken by another driver (e.g. the balloon) -> E_STATE', () => {
+  it('v6.17: Offline already taken by another driver (e.g. the balloon) -> E_PLUGIN', () => {
     const m = smallMachine('4M', { profile: 'v6.17' });
     const other = defineMovableOps('balloon-like', {
       isolatePage: () => false,
@@ -187,7 +187,7 @@ describe('filler registration', () => {
       putbackPage: () => {},
     });
     expect(setMovableOps(m.mem, other, PGTY.offline)).toBe(0);
-    expect(code(() => createMovableFiller(m))).toBe('E_STATE');
+    expect(code(() => createMovableFiller(m))).toBe('E_PLUGIN');
   });
 
   it('alloc stops quietly when memory runs out; reserves reach below the watermarks', () => {
