@@ -54,7 +54,10 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
     throw new MopsError('E_PLUGIN', `plugin ${source}: ${field} ${what}`, field);
   };
   if (x === null || typeof x !== 'object')
-    return fail('export', 'must be an object { manifest, register }');
+    return fail(
+      'export',
+      'must be an object { manifest, register }: the module’s default export or its `plugin` export',
+    );
   const p = x as Partial<MopsPlugin>;
   const m = p.manifest as Partial<PluginManifest> | undefined;
   if (!m || typeof m !== 'object') return fail('manifest', 'is missing');
