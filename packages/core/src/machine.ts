@@ -10,6 +10,7 @@ import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.j
 import { allocPages } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
 import { installDirectCompaction } from './compaction/entry.js';
+import { hexPfn } from './debug/dump_page.js';
 import {
   checkMemoryInvariants,
   type InvariantChecker,
@@ -278,6 +279,13 @@ export function createMachine(
  */
 export function checkInvariants(m: Machine): InvariantReport {
   const violations = checkMemoryInvariants(m.mem);
+  // With no task left to drop them, references still held on migrated-away pages leaked.
+  if (m.sched.liveTasks === 0)
+    for (const pfn of m.mem.migratedHeld)
+      if (m.mem.pages.refcount[pfn] > 0)
+        violations.push(
+          `pfn ${hexPfn(pfn)}: migrated away, but ${m.mem.pages.refcount[pfn]} reference(s) are still held and no task is left to drop them (a leaked reference, e.g. a migrate_page that did not put src)`,
+        );
   for (const [name, check] of m.invariantCheckers) {
     try {
       for (const v of check()) violations.push(`${name}: ${v}`);

@@ -38,7 +38,8 @@ export type Misbehaviour =
   | 'clearIsolatedInMigrate'
   | 'unlockInIsolate'
   | 'unlockInMigrate'
-  | 'unlockInPutback';
+  | 'unlockInPutback'
+  | 'keepSrcRef';
 
 /** One recorded callback. */
 export interface Call {
@@ -156,7 +157,7 @@ export class TestDriver {
     this.isolated--;
     if (this.m.profile.driverClearsSrc && this.misbehave !== 'noClearSrc')
       __ClearPageMovable(mem, src);
-    putPage(mem, src);
+    if (this.misbehave !== 'keepSrcRef') putPage(mem, src);
     return 0;
   }
 

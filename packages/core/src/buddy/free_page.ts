@@ -181,6 +181,7 @@ function freePagesPrepareSlow(mem: Memory, pfn: number, order: number): boolean 
 
 /** __free_pages_ok() / free_the_page(): prepare and give the block to the buddy allocator. */
 export function freeTheBlock(mem: Memory, pfn: number, order: number): void {
+  if (mem.migratedHeld.size !== 0) mem.migratedHeld.delete(pfn);
   if (!freePagesPrepare(mem, pfn, order)) return;
   const zone = mem.zoneOf(pfn);
   freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn));

@@ -46,7 +46,11 @@ export function releaseDst(c: Ctx, dst: number): void {
  * poisons it (page_handle_poison).
  */
 export function migrateFolioDone(c: Ctx, src: number): void {
-  if (c.reason !== MR.MEMORY_FAILURE || !c.mem.profile.memoryFailureKeepsSrc) folioPut(c.mem, src);
+  if (c.reason === MR.MEMORY_FAILURE && c.mem.profile.memoryFailureKeepsSrc) return;
+  const mem = c.mem;
+  folioPut(mem, src);
+  // Someone still holds src: a task that drops it later, or a leaked reference.
+  if (mem.pages.refcount[src] !== 0) mem.migratedHeld.add(src);
 }
 
 export function mayNotSleep(c: Ctx): boolean {

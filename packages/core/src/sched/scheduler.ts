@@ -67,6 +67,11 @@ export class Scheduler {
   private readonly onWarning: ((kind: string, text: string) => void) | undefined;
   private readonly warnedOnce = new Set<string>();
   private live = 0;
+
+  /** Tasks that have not ended (runnable or blocked). */
+  get liveTasks(): number {
+    return this.live;
+  }
   private manualMode = false;
   private rrLast = 0;
   private nextId = 1;

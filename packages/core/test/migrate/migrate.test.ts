@@ -1,8 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checkInvariants,
   Errno,
   folioPut,
   GFP,
+  getPage,
+  hexPfn,
   type KernelGen,
   lockPage,
   MIGRATE_MODE,
@@ -12,6 +15,7 @@ import {
   PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
+  putPage,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
@@ -364,6 +368,42 @@ describe('v6.17: no release API; a 0 from migrate_page always frees both VM refe
     expect(r.m.mem.pages.refcount[q]).toBe(1);
     r.m.putPage(q);
     expect(r.m.mem.pages.refcount[q]).toBe(0);
+  });
+});
+
+describe.each(PROFILE_NAMES)('a reference leaked on a migrated page — %s', (profile) => {
+  it('a migrate_page that keeps its reference on src fails the invariant checker once no task is left', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.misbehave = 'keepSrcRef';
+    expect(migrate(r, ASYNC).rc).toBe(0);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
+    const v = checkInvariants(r.m).violations;
+    expect(v).toEqual([
+      expect.stringMatching(/migrated away, but 1 reference\(s\) are still held/),
+    ]);
+    expect(v[0]).toContain(hexPfn(a));
+  });
+
+  it('a task holding src across the migration and dropping it later leaks nothing; while it lives, nothing is reported', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.m.sched.manual = true;
+    const holder = r.m.sched.spawn('holder', function* () {
+      getPage(r.m.mem, a);
+      yield { op: 'hold', pfn: a };
+      putPage(r.m.mem, a);
+    });
+    r.m.sched.runUntil(holder, (q) => q.op === 'hold');
+    const vm = r.m.sched.spawn('migrate', migrateBody(r, ASYNC));
+    r.m.sched.runToEnd(vm);
+    expect(r.m.mem.pages.refcount[a]).toBe(1);
+    expectInvariants(r.m);
+    r.m.sched.runToEnd(holder);
+    expect(r.m.mem.pages.refcount[a]).toBe(0);
+    expectInvariants(r.m);
   });
 });
 
