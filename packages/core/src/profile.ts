@@ -277,6 +277,7 @@ const base = {
   compaction: {
     freeStore: 'split_list',
     countSkippedAsScanned: false,
+    compoundSkipByOrder: false,
     skipCheckAtZoneStart: false,
     setsSkipWhenIgnoring: true,
     scannersV48: false,
@@ -449,6 +450,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
       ...base.compaction,
       freeStore: 'per_order',
       countSkippedAsScanned: true,
+      compoundSkipByOrder: true,
       freeCompoundJumpWithinBlock: true,
       skipCheckAtZoneStart: true,
       proactive: 'v6.17',

@@ -14,6 +14,12 @@ export interface CompactionProfile {
   readonly freeStore: 'split_list' | 'per_order';
   /** Skipped free and compound pages count as scanned (v6.17). */
   readonly countSkippedAsScanned: boolean;
+  /**
+   * The migrate scanner skips a compound page only when skip_isolation_on_order() says so
+   * (v6.17: its order is at least the target order, for a target, or pageblock order); a
+   * smaller one is examined as any other page. Up to v6.3 every compound page is skipped.
+   */
+  readonly compoundSkipByOrder: boolean;
   /** The migrate-side skip hint is also tested at the zone start, not only at aligned pfns (v6.17). */
   readonly skipCheckAtZoneStart: boolean;
   /** Skip hints are set even when they are ignored (6.x); v4.8 sets none then. */

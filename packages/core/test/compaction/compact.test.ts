@@ -13,10 +13,15 @@ import {
   createMachine,
   createMovableFiller,
   Errno,
+  freeCompactControl,
   GFP,
   gfpMaskV4_8,
+  isolateMigratepagesBlock,
   type Machine,
+  MIGRATE,
+  MIGRATE_MODE,
   MopsError,
+  newCompactControl,
   PROFILE_NAMES,
   type ProfileName,
   pageblockSkipPersistent,
@@ -209,6 +214,34 @@ describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) 
     expect(rec.lines.some((l) => /mm_migrate_pages: nr_succeeded=0 /.test(l))).toBe(true);
     expect(rec.lines.at(-1)).toMatch(/mm_compaction_end: .* status=complete$/);
     expect(m.mem.warnings).toEqual([]);
+    expectInvariants(m);
+  });
+});
+
+describe.each(PROFILE_NAMES)('compound pages in the migrate scanner (§0.2, T6) — %s', (profile) => {
+  it('v6.17 skips a compound page only from the target order (or pageblock order) up; before, every one', () => {
+    const m = smallMachine('4M', { profile });
+    const scanned = (order: number, target: number): number => {
+      const pfn = m.allocPages(GFP.KERNEL | __GFP.COMP, order);
+      const chunk = 1 << Math.max(order, target);
+      const end = (pfn + chunk) & ~(chunk - 1);
+      // Direct async compaction: a failure ends the target-order block (skip_on_failure).
+      const cc = newCompactControl(m, m.mem.populatedZones[0], {
+        order: target,
+        mode: MIGRATE_MODE.ASYNC,
+        directCompaction: true,
+        migratetype: MIGRATE.MOVABLE,
+      });
+      m.run(() => isolateMigratepagesBlock(m, cc, pfn, end, 0));
+      freeCompactControl(m, cc);
+      return cc.totalMigrateScanned;
+    };
+    // An order-2 page for an order-3 target: v6.17 examines its head, which fails, and the
+    // failure ends the order-3 block: one pfn scanned. Up to v6.3 it is skipped, and the
+    // skip counts as scanned only in v6.17.
+    expect(scanned(2, 3)).toBe(1);
+    // An order-3 page for the same target is skipped whole (v6.17 counts all of it).
+    expect(scanned(3, 3)).toBe(profile === 'v6.17' ? 8 : 1);
     expectInvariants(m);
   });
 });
