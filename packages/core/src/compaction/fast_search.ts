@@ -244,9 +244,9 @@ export function fastIsolateFreepages(mem: Memory, cc: CompactControl): void {
     cc.fastSearchFail++;
     if (scanStart) {
       // Use the highest block seen; direct compaction is pessimistic and takes min_pfn.
-      // Above min_pfn only, or the scanners would meet early. (highest 0: nothing seen; the
-      // kernel would take pfn 0 when min_pfn is 0 too.)
-      if (highest > 0 && highest >= minPfn) {
+      // Above min_pfn only, or the scanners would meet early. Nothing seen leaves highest
+      // at 0, which a min_pfn of 0 (a zone starting at pfn 0) takes as well.
+      if (highest >= minPfn) {
         page = highest;
         cc.freePfn = highest;
       } else if (cc.directCompaction && minPfn >= zone.zoneStartPfn && minPfn < zone.zoneEndPfn) {

@@ -286,6 +286,19 @@ describe.each(PROFILE_NAMES)('fast_isolate_freepages — %s', (profile) => {
       expect(direct.freePfn).toBe(1536);
     });
 
+  if (fast)
+    it('at the start of a scan near a zone starting at pfn 0, nothing seen: min_pfn 0 takes pfn 0 (highest stays 0)', () => {
+      const { m } = fullMachine(profile, []);
+      const cc = controlFor(m, 9);
+      cc.nrMigratepages = 32;
+      // The scanners 512 pfns apart at the bottom: min_pfn is block 0.
+      cc.freePfn = 512;
+      fastIsolateFreepages(m.mem, cc);
+      expect(cc.fastSearchFail).toBe(1);
+      expect(cc.freePfn).toBe(0);
+      freeCompactControl(m, cc);
+    });
+
   it('compact_init_free_pfn: 0 until skip hints are reset, then the highest block whose sample shows a free page (6.x)', () => {
     const { m, zone } = fullMachine(profile, [100, 3000]);
     const s = zoneCompactState(zone);
