@@ -10,6 +10,7 @@ import { delFromFreeList } from '../buddy/free_area.js';
 import { freePagesPrepare, freeTheBlock } from '../buddy/free_page.js';
 import { ALLOC } from '../buddy/gfp.js';
 import { zoneWatermarkOk } from '../buddy/page_alloc.js';
+import { moveFreepagesBlock } from '../buddy/rmqueue.js';
 import {
   MAX_PAGE_ORDER,
   MIGRATE,
@@ -51,9 +52,13 @@ export function isolateFreePage(mem: Memory, pfn: number, order: number): number
   }
   delFromFreeList(mem, zone, pfn);
   if (order >= pageblock_order - 1) {
+    const moves = mem.profile.compaction.isolateFreeMovesFreepages;
     for (let q = pfn; q < pfn + (1 << order); q += pageblock_nr_pages) {
       const bmt = mem.pageblockMigratetype(q);
-      if (bmt < MIGRATE_PCPTYPES) mem.setPageblockMigratetype(q, MIGRATE.MOVABLE);
+      if (bmt >= MIGRATE_PCPTYPES) continue;
+      // v6.17: the rest of an order-8 block's pageblock goes to the MOVABLE lists too.
+      if (moves && moveFreepagesBlock(mem, zone, q, MIGRATE.MOVABLE) === undefined) continue;
+      mem.setPageblockMigratetype(q, MIGRATE.MOVABLE);
     }
   }
   return 1 << order;

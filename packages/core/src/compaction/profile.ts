@@ -161,6 +161,12 @@ export interface CompactionProfile {
   readonly daemonScanCounters: boolean;
   /** __isolate_free_page() checks the low watermark without ALLOC_CMA (v4.8; 6.x: min with it). */
   readonly isolateFreeLowWmark: boolean;
+  /**
+   * __isolate_free_page() turns a pageblock MOVABLE with move_freepages_block(), moving the
+   * block's other free pages to the MOVABLE lists and leaving a block that reaches outside
+   * the zone alone (v6.17); before, set_pageblock_migratetype() alone.
+   */
+  readonly isolateFreeMovesFreepages: boolean;
   /** gfp_compaction_allowed() also needs __GFP_FS (v4.8). */
   readonly compactionNeedsFs: boolean;
   /** kcompactd compacts ignoring the skip hints (v4.8). */

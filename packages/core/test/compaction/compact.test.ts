@@ -16,6 +16,7 @@ import {
   freeCompactControl,
   GFP,
   gfpMaskV4_8,
+  isolateFreePage,
   isolateMigratepagesBlock,
   type Machine,
   MIGRATE,
@@ -215,6 +216,23 @@ describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) 
     expect(rec.lines.at(-1)).toMatch(/mm_compaction_end: .* status=complete$/);
     expect(m.mem.warnings).toEqual([]);
     expectInvariants(m);
+  });
+});
+
+describe.each(PROFILE_NAMES)('__isolate_free_page of half a pageblock (T7) — %s', (profile) => {
+  it('turns the block MOVABLE; v6.17 moves its other free pages to the MOVABLE lists too (move_freepages_block)', () => {
+    const m = smallMachine('4M', { profile });
+    const all: number[] = [];
+    for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
+    m.mem.setPageblockMigratetype(0, MIGRATE.UNMOVABLE);
+    // Block 0: an order-8 free block at 0 and an order-7 one at 256, both UNMOVABLE.
+    for (let p = 0; p < 384; p++) m.freePages(p, 0);
+    const listType = (pfn: number) => m.mem.pages.type[pfn] & 0xff;
+    expect([m.mem.pages.priv[0], m.mem.pages.priv[256]]).toEqual([8, 7]);
+    expect(listType(256)).toBe(MIGRATE.UNMOVABLE);
+    expect(isolateFreePage(m.mem, 0, 8)).toBe(256);
+    expect(m.mem.pageblockMigratetype(0)).toBe(MIGRATE.MOVABLE);
+    expect(listType(256)).toBe(profile === 'v6.17' ? MIGRATE.MOVABLE : MIGRATE.UNMOVABLE);
   });
 });
 
