@@ -372,11 +372,16 @@ export function* compactZone(
       if (lastMigratedPfn < (cc.migratePfn & ~(size - 1))) lastMigratedPfn = 0;
     }
   }
-  // Give unused targets back and let the free scanner restart from where they were; the
-  // kernel frees them through the per-CPU lists, out of capture's reach.
-  if (opts.capture) opts.capture.open = false;
+  // Give unused targets back and let the free scanner restart from where they were. Up to
+  // v6.3 they are order-0 pages freed through the per-CPU lists, out of capture's reach;
+  // v6.17 frees whole blocks, and one of an order the per-CPU lists do not take reaches
+  // __free_one_page(), where capture can still take what it merges into.
+  const capture = opts.capture;
+  const releaseCapture = capture && prof.freeStore === 'per_order' ? capture : undefined;
+  if (capture) capture.open = false;
   if (cc.nrFreepages > 0 || cc.freepages.some((l) => !lists.isEmpty(l))) {
-    const high = releaseFreepages(mem, cc);
+    const high = releaseFreepages(mem, cc, releaseCapture);
+    if (capture) capture.open = false;
     if (high) {
       const freePfn = pageblockStartPfn(high);
       if (freePfn > s.cachedFreePfn) s.cachedFreePfn = freePfn;

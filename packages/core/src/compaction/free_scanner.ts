@@ -15,12 +15,14 @@ import {
   MAX_PAGE_ORDER,
   MIGRATE,
   MIGRATE_PCPTYPES,
+  PAGE_ALLOC_COSTLY_ORDER,
   pageblock_nr_pages,
   pageblock_order,
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import { OWNER_SHIFT, PG, PGTY } from '../page/flags.js';
+import type { CaptureControl } from './capture.js';
 import { fastIsolateFreepages } from './fast_search.js';
 import { isolationSuitable } from './migrate_scanner.js';
 import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
@@ -282,9 +284,14 @@ export function compactionFree(mem: Memory, cc: CompactControl, dst: number, ord
 
 /**
  * release_freepages() / release_free_list(): give every unused target back to the buddy
- * allocator. Returns the highest pfn released (0 if none).
+ * allocator. Returns the highest pfn released (0 if none). With `capture` (a v6.17 direct
+ * compaction), a block of an order the per-CPU lists do not take is offered to it.
  */
-export function releaseFreepages(mem: Memory, cc: CompactControl): number {
+export function releaseFreepages(
+  mem: Memory,
+  cc: CompactControl,
+  capture?: CaptureControl,
+): number {
   const lists = mem.pages.lists;
   const p = mem.pages;
   let high = 0;
@@ -296,6 +303,8 @@ export function releaseFreepages(mem: Memory, cc: CompactControl): number {
       const order = mem.profile.compaction.freeStore === 'per_order' ? p.priv[pfn] : 0;
       p.priv[pfn] = 0;
       p.refcount[pfn] = 0;
+      // pcp_allowed_order(): such a block goes to the per-CPU lists, not past capture.
+      if (capture) capture.open = order > PAGE_ALLOC_COSTLY_ORDER && order !== pageblock_order;
       freeTheBlock(mem, pfn, order);
     }
   }

@@ -3,16 +3,23 @@ import {
   __ClearPageMovable,
   allocAllFree,
   allocPagesDirectCompact,
+  CaptureControl,
   COMPACT,
   COMPACT_PRIO,
   createMovableFiller,
+  freeCompactControl,
   GFP,
+  isolateFreePage,
+  keepFreeTarget,
   type Machine,
   MIGRATE,
+  MIGRATE_MODE,
+  newCompactControl,
   PF_MEMALLOC,
   PROFILE_NAMES,
   type ProfileName,
   putPage,
+  releaseFreepages,
   resetCachedPositions,
   traceRecorder,
   tryToCompactPages,
@@ -233,6 +240,49 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
       ` pfn=${profile === 'v4.8' ? pfn : `0x${pfn.toString(16)}`} `,
     );
     expectInvariants(m);
+  });
+});
+
+describe('v6.17 releasing leftover targets: capture takes what a block the per-CPU lists do not take merges into (T3)', () => {
+  /**
+   * All of 4 MiB allocated; the targets' block at `at` (order `order`) isolated for a
+   * compaction of order `order + 1`, its buddy then freed; the targets released with a
+   * capture control open. Returns the block captured, or -1.
+   */
+  function release(order: number, at: number): number {
+    const m = smallMachine('4M', { profile: 'v6.17' });
+    while (m.allocPages(GFP.KERNEL, 0) >= 0);
+    // Room above the watermark for __isolate_free_page, in the other pageblock.
+    for (let p = 512; p < 768; p++) m.putPage(p);
+    const size = 1 << order;
+    m.mem.setPageblockMigratetype(at, MIGRATE.UNMOVABLE);
+    return m.run(function* () {
+      const cc = newCompactControl(m, m.mem.populatedZones[0], {
+        order: order + 1,
+        mode: MIGRATE_MODE.SYNC_LIGHT,
+        directCompaction: true,
+        migratetype: MIGRATE.UNMOVABLE,
+      });
+      for (let p = at; p < at + size; p++) m.putPage(p);
+      expect(isolateFreePage(m.mem, at, order)).toBe(size);
+      keepFreeTarget(m.mem, cc, at, order);
+      for (let p = at + size; p < at + 2 * size; p++) m.putPage(p);
+      const capture = new CaptureControl(cc, m.sched, m.mem);
+      m.mem.captures.push(capture);
+      releaseFreepages(m.mem, cc, capture);
+      m.mem.captures.length = 0;
+      freeCompactControl(m, cc);
+      yield* [];
+      return capture.page;
+    });
+  }
+
+  it('an order-4 block (not a per-CPU order) merging to order 5 is captured', () => {
+    expect(release(4, 64)).toBe(64);
+  });
+
+  it('an order-3 block goes through the per-CPU lists: its merge to order 4 is not captured', () => {
+    expect(release(3, 64)).toBe(-1);
   });
 });
 
