@@ -315,7 +315,22 @@ export const conformance = { populate() { return []; } };
     ],
     [
       ['proc', 'zoneinfo', '--sysctl', 'vm.min_free_kbytes=-1'],
-      /^mops: --sysctl vm.min_free_kbytes must be an integer 0..2147483647, got -1 /,
+      /^mops: --sysctl vm.min_free_kbytes must be an integer 0..2147483647, got -1 \[E_RANGE\]/,
+    ],
+    // One line, even where commander suggests a spelling.
+    [
+      ['compact', '--memroy', '1G'],
+      /^mops: unknown option '--memroy' \(Did you mean --memory\?\); see mops compact --help \[E_USAGE\]\n$/,
+    ],
+    [[], /\nmops: give a command; see mops --help \[E_USAGE\]\n$/],
+    [['help', 'nosuch'], /\nmops: unknown command 'nosuch'; see mops --help \[E_USAGE\]\n$/],
+    [
+      ['proc', 'buddyinfo', '--from-proc', samples, '--memory', '64M'],
+      /--memory and --from-proc: the machine's size comes from the \/proc sample/,
+    ],
+    [
+      ['explore', '9a', '--bound', '2'],
+      /--bound is DFS's preemption bound; this run's strategy is random/,
     ],
     [
       ['compact', '--memory', '64M', '--trace', '-', '--json', '-'],

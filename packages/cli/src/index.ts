@@ -93,6 +93,7 @@ function commanderMessage(text: string): string {
   return text
     .trim()
     .replace(/^error: /, '')
+    .replace(/\s*\n\s*/g, ' ')
     .replace(/\.$/, '');
 }
 
@@ -130,7 +131,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         [],
       );
   /** What {@link machineOptions} parsed, as buildMachine takes it. */
-  const machineArgs = (o: {
+  const machineArgs = (
+    o: {
+      memory: string;
+      seed: number;
+      profile: string;
+      plugin: string[];
+      fromProc?: string;
+      sysctl: string[];
+    },
+    cmd: Command,
+  ) => {
+    if (o.fromProc !== undefined && cmd.getOptionValueSource('memory') === 'cli')
+      throw new MopsError(
+        'E_USAGE',
+        "--memory and --from-proc: the machine's size comes from the /proc sample; leave out --memory",
+        '--memory',
+      );
+    return machineArgsOf(o);
+  };
+  const machineArgsOf = (o: {
     memory: string;
     seed: number;
     profile: string;
@@ -163,9 +183,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     .argument('<view>', 'view name')
     .option('--workload <w>', `run a workload first: ${WORKLOADS.join(', ')}`, 'none')
-    .action(async (view, o) => {
+    .action(async (view, o, cmd) => {
       const { proc } = await import('./commands/proc.js');
-      code = await proc(io, view, { ...machineArgs(o), workload: checkWorkload(o.workload) });
+      code = await proc(io, view, { ...machineArgs(o, cmd), workload: checkWorkload(o.workload) });
     });
   machineOptions(program.command('compact'), '1G')
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
@@ -177,10 +197,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
     .option('--json <file|->', 'write a JSON summary')
-    .action(async (o) => {
+    .action(async (o, cmd) => {
       const { compact } = await import('./commands/compact.js');
       code = await compact(io, {
-        ...machineArgs(o),
+        ...machineArgs(o, cmd),
         workload: checkWorkload(o.workload),
         order: o.order,
         mode: o.mode,
@@ -199,10 +219,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       'interleave the chunks page by page (a checkerboard of locked pages)',
       false,
     )
-    .action(async (o) => {
+    .action(async (o, cmd) => {
       const { compactionTestCommand } = await import('./commands/compaction_test.js');
       code = await compactionTestCommand(io, {
-        ...machineArgs(o),
+        ...machineArgs(o, cmd),
         interleave: o.interleave,
         contents: false,
       });
@@ -291,6 +311,20 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
           `mops: ${commanderMessage(text)}; see mops ${c === program ? '' : `${c.name()} `}--help [E_USAGE]\n`,
         ),
     });
+  // No command, or help for one that does not exist: the help, then the error line.
+  const unknownHelp =
+    argv[0] === 'help' &&
+    argv[1] !== undefined &&
+    !program.commands.some((c) => c.name() === argv[1]);
+  if (argv.length === 0 || unknownHelp) {
+    io.err(program.helpInformation());
+    io.err(
+      argv.length === 0
+        ? 'mops: give a command; see mops --help [E_USAGE]\n'
+        : `mops: unknown command '${argv[1]}'; see mops --help [E_USAGE]\n`,
+    );
+    return 2;
+  }
   try {
     await program.parseAsync(argv as string[], { from: 'user' });
     return code;

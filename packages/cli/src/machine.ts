@@ -68,7 +68,7 @@ export function parseSysctls(specs: readonly string[]): Map<string, number> {
     // refuses what does not fit an int.
     if (m[1] === 'min_free_kbytes' && !(v >= 0 && v <= INT_MAX))
       throw new MopsError(
-        'E_USAGE',
+        'E_RANGE',
         `--sysctl vm.min_free_kbytes must be an integer 0..${INT_MAX}, got ${m[2]}`,
         '--sysctl',
       );

@@ -189,6 +189,11 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
   const seed0 = intOption('seed', opts.seed, 1, -(2 ** 31), 2 ** 31 - 1);
   const depth = intOption('depth', opts.depth, 3, 1, 64);
   const bound = intOption('bound', opts.bound, 2, 0, 64);
+  // An option of another strategy would be silently ignored.
+  if (opts.depth !== undefined && strategy !== 'pct')
+    throw usage(`--depth is PCT's bug depth; this run's strategy is ${strategy}`, 'depth');
+  if (opts.bound !== undefined && strategy !== 'dfs')
+    throw usage(`--bound is DFS's preemption bound; this run's strategy is ${strategy}`, 'bound');
   const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
   if (shard && shard.count > 1 && strategy === 'dfs')
     throw usage('--shard splits seeds: use it with --strategy random or pct, not dfs', 'shard');

@@ -99,6 +99,10 @@ describe('usage errors (E_USAGE, one line)', () => {
     usageError(() => explore('9a', { runs: 1.5 }), /--runs/);
     usageError(() => explore('9a', { strategy: 'pct', depth: 0 }), /--depth/);
     usageError(() => explore('9a', { strategy: 'dfs', bound: -1 }), /--bound/);
+    // An option of another strategy is refused, not ignored.
+    usageError(() => explore('9a', { strategy: 'random', bound: 2 }), /--bound is DFS's/);
+    usageError(() => explore('9a', { bound: 2 }), /strategy is random/);
+    usageError(() => explore('9a', { strategy: 'dfs', depth: 3 }), /--depth is PCT's/);
   });
 
   it('malformed and foreign schedule strings', () => {

@@ -22,13 +22,55 @@ export interface RuleResult {
   readonly section: string;
   /** Whether the driver satisfied it. */
   readonly passed: boolean;
-  /** Why it failed (empty when it passed or was skipped). */
+  /**
+   * Why it failed, for a table cell (empty when it passed or was skipped): the first
+   * {@link DETAIL_FINDINGS} distinct findings, each repeated one with its count, then how
+   * many more there are ({@link summarizeFindings}). The whole list is in `findings`.
+   */
   readonly detail: string;
+  /**
+   * Everything the rule found wrong, in the order found, repeats included (empty when it
+   * passed or was skipped); {@link distinctFindings} collapses the repeats.
+   */
+  readonly findings: readonly string[];
   /**
    * Set when the rule could not check the driver (the adapter lacks a hook the rule needs):
    * the reason. `passed` is then true although nothing was checked; report it as skipped.
    */
   readonly skipped?: string;
+}
+
+/** One distinct finding of a rule and how many times the rule reported it. */
+export interface DistinctFinding {
+  readonly finding: string;
+  readonly count: number;
+}
+
+/** The distinct findings of `findings`, in the order each first came, with their counts. */
+export function distinctFindings(findings: readonly string[]): DistinctFinding[] {
+  const counts = new Map<string, number>();
+  for (const f of findings) counts.set(f, (counts.get(f) ?? 0) + 1);
+  return [...counts].map(([finding, count]) => ({ finding, count }));
+}
+
+/** A distinct finding as text: the finding, then `(×count)` when it was repeated. */
+export function formatFinding({ finding, count }: DistinctFinding): string {
+  return count > 1 ? `${finding} (×${count})` : finding;
+}
+
+/** How many distinct findings {@link RuleResult.detail} shows. */
+export const DETAIL_FINDINGS = 3;
+
+/**
+ * Findings for one line (a table cell): the first `max` distinct ones
+ * ({@link formatFinding}), then `(+N more)` for the N distinct ones left out; joined by
+ * `; `.
+ */
+export function summarizeFindings(findings: readonly string[], max = DETAIL_FINDINGS): string {
+  const distinct = distinctFindings(findings);
+  const shown = distinct.slice(0, max).map(formatFinding);
+  if (distinct.length > max) shown.push(`(+${distinct.length - max} more)`);
+  return shown.join('; ');
 }
 
 /**
@@ -78,16 +120,24 @@ export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string
   const r = findRule(id);
   const skipped = r.skip?.(adapter);
   if (skipped !== undefined)
-    return { id: r.id, rule: r.rule, section: r.section, passed: true, detail: '', skipped };
-  let detail: string[];
+    return {
+      id: r.id,
+      rule: r.rule,
+      section: r.section,
+      passed: true,
+      detail: '',
+      findings: [],
+      skipped,
+    };
+  let findings: string[];
   const lastMachine = watchMachines();
   try {
-    detail = r.check(adapter, profile);
+    findings = r.check(adapter, profile);
   } catch (e) {
     // What the machine reported before the throw (a violation that names the driver's
     // mistake comes before the kernel BUG it leads to), then the throw itself.
     const m = lastMachine();
-    detail = [
+    findings = [
       ...(m ? warnings(m) : []),
       e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e),
     ];
@@ -96,8 +146,9 @@ export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string
     id: r.id,
     rule: r.rule,
     section: r.section,
-    passed: detail.length === 0,
-    detail: detail.join('; '),
+    passed: findings.length === 0,
+    detail: summarizeFindings(findings),
+    findings,
   };
 }
 

@@ -104,10 +104,19 @@ export function suiteMachine(adapter: DriverAdapter, profile: ProfileName, seed?
   return m;
 }
 
-export function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
-  const m = suiteMachine(adapter, profile);
+/**
+ * The adapter's `populate(m, n)`; throws when it returned no pages, so a rule that would
+ * exercise nothing fails with the reason instead of passing.
+ */
+export function populate(adapter: DriverAdapter, m: Machine, n: number): number[] {
   const pages = adapter.populate(m, n);
   if (pages.length === 0) throw new Error(`${adapter.name}: populate() returned no pages`);
+  return pages;
+}
+
+export function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
+  const m = suiteMachine(adapter, profile);
+  const pages = populate(adapter, m, n);
   return { m, pages, list: m.mem.pages.lists.newList() };
 }
 

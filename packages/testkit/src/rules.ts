@@ -31,6 +31,7 @@ import {
   invariants,
   isolateAll,
   migrateList,
+  populate,
   putbackAll,
   report,
   rig,
@@ -138,7 +139,7 @@ const race: Check = (a, p) => {
   const out: string[] = [];
   for (let seed = 1; seed <= 50 && out.length === 0; seed++) {
     const m = suiteMachine(a, p, seed);
-    const pages = a.populate(m, 6);
+    const pages = populate(a, m, 6);
     const compactor = (name: string) =>
       m.sched.spawn(name, function* (): KernelGen<void> {
         const list = m.mem.pages.lists.newList();
@@ -190,7 +191,7 @@ const compaction: Check = (a, p) => {
   const keep = new Set<number>();
   for (const x of plain) if (x % 512 === 511) keep.add(x);
   for (const x of plain) if (!keep.has(x)) folioPut(m.mem, x);
-  a.populate(m, 64);
+  populate(a, m, 64);
   m.run(() => compactMemory(m));
   const out: string[] = [];
   if (m.mem.vmstat.get('pgmigrate_success') === 0)
