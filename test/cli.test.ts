@@ -71,13 +71,22 @@ describe('the mops command', () => {
   it('mops compaction-test passes (exit 0) and prints the selftest verdict', async () => {
     const r = await mops('compaction-test', '--memory', '256M');
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/^ok 1 check_compaction$/m);
+    // kselftest's TAP: header, plan, the test's messages, the result, the totals.
+    const lines = r.out.trimEnd().split('\n');
+    expect(lines.slice(0, 2)).toEqual(['TAP version 13', '1..1']);
+    expect(lines.slice(2, -2).every((l) => l.startsWith('# '))).toBe(true);
+    expect(lines.slice(-2)).toEqual([
+      'ok 1 check_compaction',
+      '# Totals: pass:1 fail:0 xfail:0 xpass:0 skip:0 error:0',
+    ]);
   });
 
   it('mops compaction-test skips as the selftest does when vm.compact_unevictable_allowed is not 1', async () => {
     const r = await mops('compaction-test', '--sysctl', 'vm.compact_unevictable_allowed=0');
     // prereq() prints its reason; ksft_exit_skip() before any plan: "1..0 # SKIP", KSFT_SKIP.
-    expect(r.out).toBe("# Compaction isn't allowed\n1..0 # SKIP Prerequisites unsatisfied\n");
+    expect(r.out).toBe(
+      "TAP version 13\n# Compaction isn't allowed\n1..0 # SKIP Prerequisites unsatisfied\n",
+    );
     expect(r.err).toBe('');
     expect(r.code).toBe(4);
     const ok = await mops('compaction-test', '--sysctl', 'vm.compact_unevictable_allowed=1');

@@ -56,6 +56,8 @@ export interface Bugs {
   putbackKeepsReleased?: boolean;
   /** release drops one reference too many: the VM's isolation reference as well as its own. */
   releaseDoublePut?: boolean;
+  /** migrate_page returns 1 (neither 0 nor a negative errno) for every page, touching nothing. */
+  migrateReturnsOne?: boolean;
 }
 
 interface State {
@@ -107,6 +109,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           // v6.17: a page given up while isolated; nothing to move (spec §4.3).
           if (s.released.delete(src)) return 0;
           if (!s.iso.has(src)) return -22;
+          if (bugs.migrateReturnsOne) return 1;
           if ((bugs.eagainOnce || bugs.eagainLeaksDst) && !s.tried.has(src)) {
             s.tried.add(src);
             if (bugs.eagainLeaksDst) getPage(mem, dst);

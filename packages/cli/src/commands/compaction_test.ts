@@ -19,6 +19,8 @@ export async function compactionTestCommand(
   opts: MachineOptions & { interleave: boolean },
 ): Promise<number> {
   const m = await buildMachine(opts);
+  // ksft_print_header().
+  io.out('TAP version 13\n');
   // prereq(): the test is about compacting unevictable (mlocked) pages, so it needs them
   // compactable; otherwise ksft_exit_skip() before any plan is printed.
   if (compactionState(m).sysctl.compactUnevictableAllowed !== 1) {
@@ -40,7 +42,12 @@ export async function compactionTestCommand(
       );
     throw e;
   }
+  // ksft_set_plan(1), the test's messages, its result, then ksft_print_cnts().
+  io.out('1..1\n');
   for (const l of r.log) io.out(`# ${l}\n`);
   io.out(`${r.passed ? 'ok' : 'not ok'} 1 check_compaction\n`);
+  io.out(
+    `# Totals: pass:${r.passed ? 1 : 0} fail:${r.passed ? 0 : 1} xfail:0 xpass:0 skip:0 error:0\n`,
+  );
   return r.passed ? 0 : 1;
 }
