@@ -267,8 +267,10 @@ function checkMigrateSlow(
       src,
     );
     // The kernel's own warning in move_to_new_folio (v4.8–v6.3), then the VM_BUG_ON of its
-    // success branch for a page still tagged movable. v6.17 only clears the flag on success:
-    // the flag is repaired and the move goes on.
+    // success branch for a page still tagged movable; the flag is repaired for the VM's
+    // later steps. v6.17 only clears the flag on success and leaves it as the driver did:
+    // a failed page goes on without it (the next pass and putback warn, and a scanner may
+    // isolate it again).
     if (rc === 0 && mem.profile.coreDetectsRelease) {
       mem.warnOnce(
         'move_to_new_folio:isolated',
@@ -277,7 +279,7 @@ function checkMigrateSlow(
       );
       if (__PageMovable(mem, src)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
     }
-    p.flags[src] |= ISOLATED;
+    if (!mem.profile.isolatedCheckWarns) p.flags[src] |= ISOLATED;
   }
   if (!validRc(rc)) {
     protocolViolation(

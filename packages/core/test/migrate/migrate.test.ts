@@ -465,6 +465,30 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     expectInvariants(r.m);
   });
 
+  it('a failing migrate_page that cleared the isolated flag: the VM repairs it up to v6.3; v6.17 leaves it cleared, and putback warns', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    r.drv.migrateRc = (src) => {
+      r.m.mem.pages.flags[src] &= ~(1 << PG.isolated);
+      return Errno.EBUSY;
+    };
+    expect(migrate(r, ASYNC).rc).toBe(1);
+    expect(
+      r.m.mem.warnings.some((w) => w.text.includes('migrate_page cleared the isolated flag')),
+    ).toBe(true);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(
+      profile === 'v6.17' ? 0 : 1 << PG.isolated,
+    );
+    if (profile !== 'v6.17') return;
+    putback(r);
+    expect(r.m.mem.warnings.some((w) => w.text.includes('!PageMovableOpsIsolated(page)'))).toBe(
+      true,
+    );
+    expect(r.drv.owned.has(a)).toBe(true);
+    expectInvariants(r.m);
+  });
+
   it.each([
     ['unlockInMigrate', 'migrate_page unlocked dst'],
     ['unlockInPutback', 'putback_page unlocked the page'],
