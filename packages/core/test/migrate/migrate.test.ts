@@ -477,6 +477,8 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     expect(
       r.m.mem.warnings.some((w) => w.text.includes('migrate_page cleared the isolated flag')),
     ).toBe(true);
+    // v4.8's unmap_and_move() puts a failed movable page back itself.
+    if (profile === 'v4.8') return;
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(
       profile === 'v6.17' ? 0 : 1 << PG.isolated,
     );
