@@ -28,19 +28,25 @@ export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): Defi
 }
 
 /**
- * The VM_BUG_ONs of {@link moveToNewFolioBegin}, in the kernel's order. v6.17 only warns
- * (once) about a src without the isolated flag, and migrates it all the same.
+ * The VM_BUG_ONs of {@link moveToNewFolioBegin}, in the kernel's order. v6.17's
+ * migrate_movable_ops_page() asserts no page lock (a page someone unlocked BUGs at the
+ * unlock after the call) and only warns (once) about a src without the isolated flag,
+ * which it migrates all the same.
  */
 function moveBeginCheck(mem: Memory, dst: number, src: number): void {
   const flags = mem.pages.flags;
+  if (mem.profile.isolatedCheckWarns) {
+    if (!(flags[src] & ISOLATED))
+      mem.warnOnce(
+        'migrate_movable_ops_page:isolated',
+        'WARNING: VM_WARN_ON_ONCE_PAGE(!PageMovableOpsIsolated(src)) in migrate_movable_ops_page',
+        src,
+      );
+    return;
+  }
   if (!(flags[src] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
   if (!(flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
-  if (!mem.profile.isolatedCheckWarns) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
-  mem.warnOnce(
-    'migrate_movable_ops_page:isolated',
-    'WARNING: VM_WARN_ON_ONCE_PAGE(!PageMovableOpsIsolated(src)) in migrate_movable_ops_page',
-    src,
-  );
+  bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
 }
 
 function noMigrateOps(mem: Memory, src: number): never {

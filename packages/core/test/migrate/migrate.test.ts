@@ -10,6 +10,7 @@ import {
   lockPage,
   MIGRATE_MODE,
   migratePages,
+  moveToNewFolioBegin,
   PAGE_SIZE,
   PG,
   PROFILE_NAMES,
@@ -463,6 +464,18 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
     if (profile !== 'v6.17') return;
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
     expectInvariants(r.m);
+  });
+
+  it('a src someone unlocked before the move: VM_BUG_ON up to v6.3; v6.17 asserts no lock there and calls the driver', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    const dst = r.m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    trylockPage(r.m.mem, dst);
+    // a is isolated but not locked, as after a third party's unlock.
+    const begin = () => moveToNewFolioBegin(r.m.mem, dst, a);
+    if (profile === 'v6.17') expect(begin()?.name).toBe('testdrv');
+    else expect(begin).toThrow('VM_BUG_ON_FOLIO(!folio_test_locked(src))');
   });
 
   it('a failing migrate_page that cleared the isolated flag: the VM repairs it up to v6.3; v6.17 leaves it cleared, and putback warns', () => {
