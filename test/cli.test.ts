@@ -68,6 +68,15 @@ describe('the mops command', () => {
     expect(JSON.parse(r.out).vmstat.pgmigrate_success).toBeGreaterThan(0);
   });
 
+  it('compact --trace - writes the trace alone to standard output, the report to standard error', async () => {
+    const r = await mops('compact', '--memory', '16M', '--trace', '-');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^# tracer: nop\n/);
+    expect(r.out).not.toContain('/proc/buddyinfo before');
+    expect(r.out.trimEnd().split('\n').at(-1)).toMatch(/: mm_compaction_/);
+    expect(r.err).toContain('/proc/buddyinfo before');
+  });
+
   it('mops compaction-test passes (exit 0) and prints the selftest verdict', async () => {
     const r = await mops('compaction-test', '--memory', '256M');
     expect(r.code).toBe(0);

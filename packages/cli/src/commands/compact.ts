@@ -103,11 +103,14 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     return 0;
   }
   if (opts.json) writeOutputFile('--json', opts.json, `${JSON.stringify(json, null, 2)}\n`);
-  for (const l of work.lines) io.out(`${l}\n`);
-  io.out(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
-  io.out(`compaction: ${zones.map((z) => `${z.zone}=${z.result}`).join(' ')}\n`);
-  if (score0 !== undefined) io.out(`fragmentation score (node): ${score0} -> ${score1}\n`);
-  io.out('/proc/vmstat deltas\n');
-  for (const [k, v] of Object.entries(deltas)) io.out(`${k} ${v}\n`);
+  // With the trace on standard output, the report goes to standard error: the output stays
+  // a trace file.
+  const say = opts.trace === '-' ? (s: string) => io.err(s) : (s: string) => io.out(s);
+  for (const l of work.lines) say(`${l}\n`);
+  say(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
+  say(`compaction: ${zones.map((z) => `${z.zone}=${z.result}`).join(' ')}\n`);
+  if (score0 !== undefined) say(`fragmentation score (node): ${score0} -> ${score1}\n`);
+  say('/proc/vmstat deltas\n');
+  for (const [k, v] of Object.entries(deltas)) say(`${k} ${v}\n`);
   return 0;
 }
