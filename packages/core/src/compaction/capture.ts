@@ -17,7 +17,10 @@ import type { CompactControl } from './types.js';
 export class CaptureControl implements FreeCapture {
   /** The captured block's first pfn, or -1. */
   page = -1;
-  /** Offers are taken only while compact_zone runs (not while it releases its targets). */
+  /**
+   * Offers are taken only while compact_zone runs; while it releases its targets, only in
+   * v6.17 and only for blocks of an order the per-CPU lists do not take.
+   */
   open = true;
 
   constructor(

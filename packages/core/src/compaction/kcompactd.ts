@@ -193,21 +193,22 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
       st.kcompactdAsleep = false;
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
       st.proactiveTrigger = false;
-      requested = true;
-      if (st.kcompactdMaxOrder > 0) wakesAtOnce(m, st);
     }
     if (requested && st.kcompactdMaxOrder > 0) {
       out.push(...(yield* kcompactdDoWork(m)));
       // After a work item kcompactd sleeps a whole period again: a 64× deferral left by an
       // unproductive proactive run is dropped, as the zones have changed since.
       st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
-      // A request made while it worked ends its next wait at once.
-      if (st.kcompactdMaxOrder > 0) {
-        wakesAtOnce(m, st);
-        continue;
-      }
     }
     requested = false;
+    // Back to its wait, which a pending request ends at once (kcompactd_work_requested()):
+    // one made while kcompactd was awake (after a work item, a proactive pass, a triggered
+    // one) woke no one, and is served now.
+    if (!st.kcompactdAsleep && st.kcompactdMaxOrder > 0) {
+      wakesAtOnce(m, st);
+      requested = true;
+      continue;
+    }
     // Back to waiting for a wakeup or the next proactive check.
     goToSleep(m, st);
     if (st.nextProactiveCheck > until) break;

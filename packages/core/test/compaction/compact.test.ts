@@ -3,6 +3,7 @@ import { zoneCompactState } from '../../src/compaction/state.js';
 import {
   __GFP,
   ALLOC,
+  allocAllFree,
   COMPACT,
   COMPACT_PRIO,
   checkerboard,
@@ -235,6 +236,27 @@ describe.each(PROFILE_NAMES)('__isolate_free_page of half a pageblock (T7) — %
     expect(listType(256)).toBe(profile === 'v6.17' ? MIGRATE.MOVABLE : MIGRATE.UNMOVABLE);
   });
 });
+
+describe.each(PROFILE_NAMES)(
+  '__isolate_free_page in a pageblock starting before its zone — %s',
+  (profile) => {
+    it("v6.17's move_freepages_block() refuses the block (its type stays); before, the type changes", () => {
+      // 64 MiB: DMA starts at pfn 1, inside pageblock 0.
+      const m = createMachine({ memory: '64M', profile });
+      expect(m.mem.populatedZones[0].zoneStartPfn).toBe(1);
+      const all = allocAllFree(m);
+      m.mem.setPageblockMigratetype(1, MIGRATE.UNMOVABLE);
+      // Room above the watermark, then an order-8 free block at 256.
+      for (const p of all) if (p >= 512 && p < 4096) m.putPage(p);
+      for (let p = 256; p < 512; p++) m.putPage(p);
+      expect(m.mem.pages.priv[256]).toBe(8);
+      expect(isolateFreePage(m.mem, 256, 8)).toBe(256);
+      expect(m.mem.pageblockMigratetype(1)).toBe(
+        profile === 'v6.17' ? MIGRATE.UNMOVABLE : MIGRATE.MOVABLE,
+      );
+    });
+  },
+);
 
 describe.each(PROFILE_NAMES)('compound pages in the migrate scanner (§0.2, T6) — %s', (profile) => {
   it('v6.17 skips a compound page only from the target order (or pageblock order) up; before, every one', () => {

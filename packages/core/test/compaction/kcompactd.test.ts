@@ -424,6 +424,23 @@ describe.each(PROFILE_NAMES)('mm_compaction_kcompactd_sleep — %s', (profile) =
     expect(sleeps(rec.lines)).toEqual(['1.000000 kcompactd_wake', '1.000000 kcompactd_sleep']);
   });
 
+  it('a request made while a proactive pass runs (kcompactd awake: no wakeup) is served when kcompactd goes back to its wait (6.x)', () => {
+    const { m } = driverCheckerboard(profile);
+    const rec = traceRecorder(m, {
+      events: ['mm_compaction_kcompactd_sleep', 'mm_compaction_kcompactd_wake'],
+    });
+    let asked = 0;
+    m.trace.on('mm_compaction_begin', () => {
+      if (asked++ === 0) wakeupKcompactd(m, 3, 2);
+    });
+    m.run(() => kcompactdRun(m, 600));
+    expect(sleeps(rec.lines)).toEqual(
+      timed
+        ? ['0.500000 kcompactd_sleep', '0.500000 kcompactd_wake', '0.500000 kcompactd_sleep']
+        : [],
+    );
+  });
+
   it('after a proactive pass a proactiveness write asked for, kcompactd goes back to its wait (the event) and finds the pending request (6.x)', () => {
     const m = createMachine({ memory: '64M', profile });
     allocAllFree(m);
