@@ -347,6 +347,10 @@ export const conformance = { populate() { return []; } };
       /--memory and --from-proc: the machine's size comes from the \/proc sample/,
     ],
     [
+      ['explore', '9a', '--variant', 'buggy', '--runs', '10', '--shard', '1/100'],
+      /--shard 1\/100: none of the --runs seeds falls in this shard, so nothing ran/,
+    ],
+    [
       ['explore', '9a', '--bound', '2'],
       /--bound is DFS's preemption bound; this run's strategy is random/,
     ],

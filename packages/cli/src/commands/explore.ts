@@ -120,6 +120,13 @@ export async function exploreCommand(
     jobs > 1 ? await exploreInWorkers(name, eo, jobs, load) : exploreInChunks(io, name, eo),
     load,
   );
+  // A shard that got no seed checked nothing: not a "no failure".
+  if (!r.failed && r.schedules === 0 && opts.shard !== undefined)
+    throw new MopsError(
+      'E_USAGE',
+      `--shard ${opts.shard}: none of the --runs seeds falls in this shard, so nothing ran; use fewer shards or more --runs`,
+      '--shard',
+    );
   if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
   else {
     io.out(
