@@ -97,6 +97,16 @@ function commanderMessage(text: string): string {
     .replace(/\.$/, '');
 }
 
+/** The values of the machine options of `proc`, `compact` and `compaction-test`. */
+interface MachineOptionValues {
+  memory: string;
+  seed: number;
+  profile: string;
+  plugin: string[];
+  fromProc?: string;
+  sysctl: string[];
+}
+
 /** Runs `mops` with `argv` (without the node and script names); resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let code = 0;
@@ -130,41 +140,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         collect,
         [],
       );
-  /** What {@link machineOptions} parsed, as buildMachine takes it. */
-  const machineArgs = (
-    o: {
-      memory: string;
-      seed: number;
-      profile: string;
-      plugin: string[];
-      fromProc?: string;
-      sysctl: string[];
-    },
-    cmd: Command,
-  ) => {
+  /**
+   * What {@link machineOptions} parsed, as buildMachine takes it. `cmd` tells an option
+   * given on the command line from its default.
+   */
+  const machineArgs = (o: MachineOptionValues, cmd: Command) => {
     if (o.fromProc !== undefined && cmd.getOptionValueSource('memory') === 'cli')
       throw new MopsError(
         'E_USAGE',
         "--memory and --from-proc: the machine's size comes from the /proc sample; leave out --memory",
         '--memory',
       );
-    return machineArgsOf(o);
+    return {
+      memory: o.memory,
+      seed: o.seed,
+      profile: checkProfile(o.profile),
+      plugins: o.plugin,
+      fromProc: o.fromProc,
+      sysctls: o.sysctl,
+    };
   };
-  const machineArgsOf = (o: {
-    memory: string;
-    seed: number;
-    profile: string;
-    plugin: string[];
-    fromProc?: string;
-    sysctl: string[];
-  }) => ({
-    memory: o.memory,
-    seed: o.seed,
-    profile: checkProfile(o.profile),
-    plugins: o.plugin,
-    fromProc: o.fromProc,
-    sysctls: o.sysctl,
-  });
   program
     .command('demo')
     .description(

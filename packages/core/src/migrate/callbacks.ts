@@ -6,49 +6,16 @@
  * @module
  */
 
-import { bug, dumpPage } from '../debug/dump_page.js';
+import { bug } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED, PG } from '../page/flags.js';
 import { isPoint, notAPoint } from '../sched/point.js';
 import type { KernelGen } from '../sched/types.js';
+import { describe, lockDropped, protocolViolation, shown } from './driver_faults.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
 
-/** Records a protocol violation by a driver: a warning event with the page dump. */
-export function protocolViolation(mem: Memory, driver: string, what: string, pfn: number): void {
-  mem.warn('protocol_violation', `${driver}: ${what}\n${dumpPage(mem, pfn, what)}`, pfn);
-}
-
-function describe(e: unknown): string {
-  return e instanceof Error ? `${e.name}: ${e.message}` : shown(e);
-}
-
-/**
- * A value a callback returned or threw, as a message shows it: strings quoted, bigints with
- * their `n`, and objects that cannot be turned into a string by their tag. A Promise has
- * its rejection handled (a violation is recorded for it, not an unhandled rejection).
- */
-function shown(v: unknown): string {
-  if (isThenable(v)) {
-    (v as PromiseLike<unknown>).then(undefined, () => {});
-    return 'a Promise';
-  }
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  try {
-    return String(v);
-  } catch {
-    return Object.prototype.toString.call(v);
-  }
-}
-
-function isThenable(v: unknown): boolean {
-  return (
-    (typeof v === 'object' || typeof v === 'function') &&
-    v !== null &&
-    typeof (v as { then?: unknown }).then === 'function'
-  );
-}
+export { protocolViolation };
 
 /**
  * The checks after `isolate_page`: the page lock is the VM's (the VM unlocks it next, and
@@ -58,16 +25,6 @@ function isThenable(v: unknown): boolean {
 function checkIsolateResult(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
   if (!(mem.pages.flags[pfn] & LOCKED)) lockDropped(mem, d, 'isolate_page', 'the page', pfn);
   return typeof r === 'boolean' ? r : isolateNotBoolean(mem, d, pfn, r);
-}
-
-/** A callback unlocked a page the VM locked before calling it. */
-function lockDropped(mem: Memory, d: DefinedOps, callback: string, which: string, pfn: number) {
-  protocolViolation(
-    mem,
-    d.name,
-    `${callback} unlocked ${which}, whose lock the VM holds across the call and releases itself`,
-    pfn,
-  );
 }
 
 function isolateNotBoolean(mem: Memory, d: DefinedOps, pfn: number, r: unknown): boolean {
@@ -466,67 +423,4 @@ export function* callMigratePageResume(
     rc = migrateThrew(mem, d, src, e);
   }
   return checkMigrate(mem, d, dst, src, call.next, call.prev, call.iso, rc);
-}
-
-function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {
-  if (e instanceof MmBug) throw e;
-  protocolViolation(mem, d.name, `putback_page threw (${describe(e)})`, pfn);
-}
-
-/**
- * After `putback_page`: the page must still be locked (the VM's lock) and the isolated flag
- * still set. `before` says whether it was
- * when the call began, and `gen` whether the callback is a generator (other tasks may run
- * between its steps), so the report names what is known: the callback, the callback or its
- * owner while it ran, or someone before it.
- */
-function checkPutback(
-  mem: Memory,
-  d: DefinedOps,
-  pfn: number,
-  before: boolean,
-  gen: boolean,
-): void {
-  const f = mem.pages.flags[pfn];
-  if (!(f & LOCKED)) lockDropped(mem, d, 'putback_page', 'the page', pfn);
-  if (f & ISOLATED) return;
-  const what = !before
-    ? 'the isolated flag was cleared before putback_page, while the VM held the page isolated'
-    : gen
-      ? 'the isolated flag was cleared while putback_page ran (by the callback or its owner)'
-      : 'putback_page cleared the isolated flag';
-  protocolViolation(mem, d.name, `${what}; only the VM may touch it`, pfn);
-}
-
-/**
- * Calls a plain `putback_page`. A throw is recorded as a violation; the VM still clears
- * the isolated flag and drops its reference afterwards.
- */
-export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
-  const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
-  try {
-    const r: unknown = d.ops.putbackPage(pfn);
-    // Async work would run after the VM moved on.
-    if (isThenable(r))
-      protocolViolation(
-        mem,
-        d.name,
-        `putback_page returned ${shown(r)}; it must finish before it returns`,
-        pfn,
-      );
-  } catch (e) {
-    putbackThrew(mem, d, pfn, e);
-  }
-  checkPutback(mem, d, pfn, before, false);
-}
-
-/** {@link callPutbackPage} for a generator `putback_page`. */
-export function* callPutbackPageGen(mem: Memory, d: DefinedOps, pfn: number): KernelGen<void> {
-  const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
-  try {
-    yield* d.ops.putbackPage(pfn) as KernelGen<void>;
-  } catch (e) {
-    putbackThrew(mem, d, pfn, e);
-  }
-  checkPutback(mem, d, pfn, before, true);
 }

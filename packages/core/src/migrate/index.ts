@@ -4,6 +4,7 @@
  */
 
 export * from './callbacks.js';
+export * from './callbacks_putback.js';
 export * from './isolate.js';
 export * from './migrate.js';
 export * from './movable.js';

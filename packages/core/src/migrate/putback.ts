@@ -10,7 +10,7 @@ import type { Memory } from '../memory/mem.js';
 import { ISOLATED } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { callPutbackPage, callPutbackPageGen } from './callbacks.js';
+import { callPutbackPage, callPutbackPageGen } from './callbacks_putback.js';
 import { uncountIsolated } from './migrate_ctx.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
