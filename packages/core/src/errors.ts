@@ -72,3 +72,17 @@ export class MmBug extends Error {
     super(dump ? `${reason}\n${dump}` : reason);
   }
 }
+
+/**
+ * A value as an error message shows it: strings quoted, bigints with their `n`, and an
+ * object that cannot be turned into a string by its tag (`[object Object]`).
+ */
+export function printable(v: unknown): string {
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (typeof v === 'bigint') return `${v}n`;
+  try {
+    return String(v);
+  } catch {
+    return Object.prototype.toString.call(v);
+  }
+}

@@ -12,6 +12,7 @@ import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import { MmBug, MopsError } from './errors.js';
 import type { Machine } from './machine.js';
+import { describe, isThenable } from './migrate/driver_faults.js';
 import { refusedMovableOps } from './migrate/movable.js';
 import { PROFILE_NAMES, type ProfileName } from './profile.js';
 
@@ -212,14 +213,10 @@ export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
     fail(
       e instanceof MopsError || e instanceof MmBug
         ? e
-        : new MopsError('E_PLUGIN', `plugin ${name}: register threw (${thrown(e)})`, 'register'),
+        : new MopsError('E_PLUGIN', `plugin ${name}: register threw (${describe(e)})`, 'register'),
     );
   }
-  if (
-    (typeof result === 'object' || typeof result === 'function') &&
-    result !== null &&
-    typeof (result as { then?: unknown }).then === 'function'
-  ) {
+  if (isThenable(result)) {
     (result as PromiseLike<unknown>).then(undefined, () => {});
     fail(
       new MopsError(
@@ -275,16 +272,6 @@ function rollBack(machine: Machine, r: Registrations): void {
     const live = ext.get(k) as Map<unknown, unknown>;
     live.clear();
     for (const [a, b] of copy) live.set(a, b);
-  }
-}
-
-/** A thrown value as a message shows it. */
-function thrown(e: unknown): string {
-  if (e instanceof Error) return `${e.name}: ${e.message}`;
-  try {
-    return String(e);
-  } catch {
-    return Object.prototype.toString.call(e);
   }
 }
 

@@ -268,6 +268,7 @@ const base = {
   minFreeKbytesMax: 262144,
   allocNofragment: true,
   moveFreepagesTail: true,
+  moveFreepagesWholeBlock: false,
   minWmarkIgnoresBoost: true,
   highatomicOrder0: false,
   mergeableTypes: 'pcp',
@@ -447,6 +448,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     migrateTraceNrSplit: true,
     vmstatNames: 'v6.17',
     highatomic: HIGHATOMIC_V617,
+    moveFreepagesWholeBlock: true,
     compaction: {
       ...base.compaction,
       freeStore: 'per_order',

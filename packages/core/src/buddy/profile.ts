@@ -23,6 +23,12 @@ export interface BuddyProfile {
   /** move_freepages() relinks moved blocks at the list tail (6.x); v4.8 at the head (list_move). */
   readonly moveFreepagesTail: boolean;
   /**
+   * move_freepages_block() refuses a pageblock not wholly inside the zone (v6.17,
+   * prep_move_freepages_block()); before, one starting below the zone is moved from the
+   * given pfn on (only one reaching past the zone's end is refused).
+   */
+  readonly moveFreepagesWholeBlock: boolean;
+  /**
    * zone_watermark_fast() retries an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN in a
    * boosted zone against the raw min (v6.3 on). v6.0 keyed it on __GFP_ATOMIC, which mops
    * does not model, so it keeps the boosted check alone; v4.8 has no boost.

@@ -66,9 +66,7 @@ function countsAsMovable(mem: Memory, pfn: number): boolean {
 /**
  * move_freepages_block(): move every free block of the pageblock holding `pfn` to the `mt`
  * lists. Returns the pages moved and the non-free pages that count as movable, or
- * undefined when the block reaches past the zone's end; a block starting before the zone
- * is moved from `pfn` on, except in v6.17, whose prep_move_freepages_block() refuses any
- * block not wholly inside the zone.
+ * undefined when the profile's `moveFreepagesWholeBlock` refuses the block.
  */
 export function moveFreepagesBlock(
   mem: Memory,
@@ -79,7 +77,7 @@ export function moveFreepagesBlock(
   let start = pfn & ~(pageblock_nr_pages - 1);
   const end = start + pageblock_nr_pages - 1;
   if (!zone.spans(start)) {
-    if (mem.profile.fallback === 'v6.17') return undefined;
+    if (mem.profile.moveFreepagesWholeBlock) return undefined;
     start = pfn;
   }
   if (!zone.spans(end)) return undefined;

@@ -376,12 +376,9 @@ export function* compactZone(
   // v6.3 they are order-0 pages freed through the per-CPU lists, out of capture's reach;
   // v6.17 frees whole blocks, and one of an order the per-CPU lists do not take reaches
   // __free_one_page(), where capture can still take what it merges into.
-  const capture = opts.capture;
-  const releaseCapture = capture && prof.freeStore === 'per_order' ? capture : undefined;
-  if (capture) capture.open = false;
+  if (opts.capture) opts.capture.open = false;
   if (cc.nrFreepages > 0 || cc.freepages.some((l) => !lists.isEmpty(l))) {
-    const high = releaseFreepages(mem, cc, releaseCapture);
-    if (capture) capture.open = false;
+    const high = releaseFreepages(mem, cc, opts.capture);
     if (high) {
       const freePfn = pageblockStartPfn(high);
       if (freePfn > s.cachedFreePfn) s.cachedFreePfn = freePfn;

@@ -284,8 +284,9 @@ export function compactionFree(mem: Memory, cc: CompactControl, dst: number, ord
 
 /**
  * release_freepages() / release_free_list(): give every unused target back to the buddy
- * allocator. Returns the highest pfn released (0 if none). With `capture` (a v6.17 direct
- * compaction), a block of an order the per-CPU lists do not take is offered to it.
+ * allocator. Returns the highest pfn released (0 if none). With `capture` (a direct
+ * compaction), a block of an order the per-CPU lists do not take (only v6.17's per-order
+ * targets have one) is offered to it; the capture is closed afterwards.
  */
 export function releaseFreepages(
   mem: Memory,
@@ -308,6 +309,7 @@ export function releaseFreepages(
       freeTheBlock(mem, pfn, order);
     }
   }
+  if (capture) capture.open = false;
   cc.nrFreepages = 0;
   return high;
 }

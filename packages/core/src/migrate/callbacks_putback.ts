@@ -17,10 +17,9 @@ function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void
 
 /**
  * After `putback_page`: the page must still be locked (the VM's lock) and the isolated flag
- * still set. `before` says whether it was
- * when the call began, and `gen` whether the callback is a generator (other tasks may run
- * between its steps), so the report names what is known: the callback, the callback or its
- * owner while it ran, or someone before it.
+ * still set. `before` says whether it was when the call began, and `gen` whether the
+ * callback is a generator (other tasks may run between its steps), so the report names
+ * what is known: the callback, the callback or its owner while it ran, or someone before it.
  */
 function checkPutback(
   mem: Memory,

@@ -5,6 +5,7 @@
  */
 
 import { dumpPage } from '../debug/dump_page.js';
+import { printable } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import type { DefinedOps } from './movable.js';
 
@@ -28,13 +29,7 @@ export function shown(v: unknown): string {
     (v as PromiseLike<unknown>).then(undefined, () => {});
     return 'a Promise';
   }
-  if (typeof v === 'string') return JSON.stringify(v);
-  if (typeof v === 'bigint') return `${v}n`;
-  try {
-    return String(v);
-  } catch {
-    return Object.prototype.toString.call(v);
-  }
+  return printable(v);
 }
 
 /** Whether `v` is a Promise or another thenable. */

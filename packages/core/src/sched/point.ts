@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { MopsError, printable } from '../errors.js';
 import type { Yielded } from './types.js';
 
 /** Whether `v` is a scheduling point. */
@@ -14,15 +14,9 @@ export function isPoint(v: unknown): v is Yielded {
 
 /** The error thrown back into a generator that yielded `v`, which is not a scheduling point. */
 export function notAPoint(v: unknown): MopsError {
-  let what: string;
-  try {
-    what = typeof v === 'string' ? JSON.stringify(v) : String(v);
-  } catch {
-    what = Object.prototype.toString.call(v);
-  }
   return new MopsError(
     'E_USAGE',
-    `yielded ${what}, which is not a scheduling point: yield an object with a string op, e.g. { op: 'my_step' }`,
+    `yielded ${printable(v)}, which is not a scheduling point: yield an object with a string op, e.g. { op: 'my_step' }`,
     'yield',
   );
 }
