@@ -39,8 +39,9 @@ export type {
 
 /**
  * A node of the tree of step sequences: whether the state it leads to passed the invariant
- * checker and, for a sequence a run ended with, what that run changed in the machine's
- * buffers (page metadata, zone counters, list heads).
+ * checker and, for a sequence a run ended with, what that run changed: the recorded
+ * objects, and the words of the machine's larger buffers (page metadata, zone counters,
+ * list heads).
  */
 interface CheckedNode {
   /** The node after each next step, by the id of the task that ran it. */
@@ -54,10 +55,12 @@ interface CheckedNode {
    * the next restore writes back only those.
    */
   changed: Int32Array | undefined;
+  /** Likewise the snapshot's other objects ({@link GraphSnapshot.changedSlots}). */
+  slots: Int32Array | undefined;
 }
 
 function newNode(): CheckedNode {
-  return { kids: [], ok: false, ends: 0, changed: undefined };
+  return { kids: [], ok: false, ends: 0, changed: undefined, slots: undefined };
 }
 
 const MEMO_LIMIT = 200_000;
@@ -191,31 +194,63 @@ function prepare(
 
 /**
  * Restores a pooled instance and starts its tasks. Runs are deterministic, so a run that
- * ended where an earlier one did changed the same words of the machine's buffers: the
- * second run ending at a node records them, the third is checked against them (a
- * `MopsError('E_STATE')` when they differ), and the restore after any later run ending
- * there writes back only those.
+ * ended where an earlier one did changed the same objects and the same words of the
+ * machine's buffers: the second run ending at a node records them, the third is checked
+ * against them (a `MopsError('E_STATE')` when they differ), and the restore after any
+ * later run ending there writes back only those.
  */
 function reset(p: Pooled, scenario: Scenario): ScenarioInstance {
+  restorePooled(p, scenario);
+  p.inst.start?.();
+  return p.inst;
+}
+
+/** The restore of {@link reset}. */
+function restorePooled(p: Pooled, scenario: Scenario): void {
   const end = p.ended;
   p.ended = undefined;
   if (end === undefined) p.snap.restore();
-  else if (end.ends === 3) p.snap.restoreRuns(end.changed as Int32Array);
+  else if (end.ends === 3)
+    p.snap.restoreChanged(end.slots as Int32Array, end.changed as Int32Array);
   else {
     const n = ++end.ends;
     const now = n > 1 ? p.snap.changedRuns() : undefined;
+    const slots = n > 1 ? p.snap.changedSlots() : undefined;
     p.snap.restore();
-    if (n === 2) end.changed = now;
+    if (n === 2) {
+      end.changed = now;
+      end.slots = slots;
+    }
     // The third run ending here: check once that it changed what the second did.
-    else if (n === 3 && !sameWords(now as Int32Array, end.changed as Int32Array)) {
+    else if (
+      n === 3 &&
+      !(
+        sameWords(now as Int32Array, end.changed as Int32Array) &&
+        sameWords(slots as Int32Array, end.slots as Int32Array)
+      )
+    ) {
       // Start over at this node: the machine itself was restored whole.
       end.ends = 0;
       end.changed = undefined;
+      end.slots = undefined;
       throw nondeterministic(scenario);
     }
   }
-  p.inst.start?.();
-  return p.inst;
+}
+
+/**
+ * @internal For tests: restores the pooled instance of `scenario` as the next run would,
+ * without starting its tasks; returns its snapshot (undefined when nothing is pooled).
+ */
+export function restorePooledInstance(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+): GraphSnapshot | undefined {
+  const p = pools.get(scenario)?.get(memoKeyOf(variant, profile));
+  if (!p) return undefined;
+  restorePooled(p, scenario);
+  return p.snap;
 }
 
 function sameWords(a: Int32Array, b: Int32Array): boolean {

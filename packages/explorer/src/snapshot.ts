@@ -33,11 +33,17 @@ function isGenerator(o: object): boolean {
  * every site sees a single object shape, and no closure is called per object. The objects
  * and saved values are constants of that function, primitives literals in its code, and a
  * reference is written only when it changed.
+ *
+ * Each recorded object is a slot. A caller that knows which slots and which words of the
+ * larger buffers a run changes ({@link changedSlots}, {@link changedRuns}) can restore only
+ * those ({@link restoreChanged}).
  */
 export class GraphSnapshot {
   /** Objects recorded. */
   readonly objects: number;
   private readonly run: (runs: Int32Array | undefined) => void;
+  private readonly runSlots: (slots: Int32Array, runs: Int32Array) => void;
+  private readonly diff: () => number[];
   private readonly targets: unknown[] = [];
   private readonly saved: unknown[] = [];
   /** The buffers {@link restoreRuns} may restore in part, as 32-bit words. */
@@ -53,7 +59,14 @@ export class GraphSnapshot {
     const seen = new Set<object>();
     const keysBySlot = new Map<number, string[]>();
     const stack: object[] = [...roots];
-    const code: string[] = ['let o, v, n;'];
+    // Per slot: the statements that restore it, and an expression true when it may differ
+    // from the snapshot (never false when it does).
+    const blocks: string[] = [];
+    const diffs: string[] = [];
+    const code = (i: number, restore: string, differs: string): void => {
+      blocks[i] = restore;
+      diffs[i] = differs;
+    };
     // Run once when compiling: every target, saved copy and saved reference becomes a
     // constant of the restoring closure (no array load, no bounds check when restoring).
     const prelude: string[] = [];
@@ -91,21 +104,25 @@ export class GraphSnapshot {
         // Short arrays are unrolled. An array whose length changed is rewritten in order, so
         // that a store past the end appends.
         const n = copy.length;
-        if (n === 0) code.push(`o = t${i}; while (o.length !== 0) o.pop();`);
+        if (n === 0) code(i, `o = t${i}; while (o.length !== 0) o.pop();`, `t${i}.length !== 0`);
         else
-          code.push(
-            `o = t${i}; v = s${i}; if (o.length === ${n}) {`,
-            n <= UNROLL
-              ? copy
-                  .map((x, k) => {
-                    const lit = literal(x);
-                    return lit !== undefined
-                      ? `o[${k}] = ${lit};`
-                      : `if (o[${k}] !== ${ref(i, k)}) o[${k}] = r${i}_${k};`;
-                  })
-                  .join(' ')
-              : `for (let i = 0; i < ${n}; i++) if (o[i] !== v[i]) o[i] = v[i];`,
-            `} else { while (o.length > ${n}) o.pop(); for (let i = 0; i < ${n}; i++) o[i] = v[i]; }`,
+          code(
+            i,
+            [
+              `o = t${i}; v = s${i}; if (o.length === ${n}) {`,
+              n <= UNROLL
+                ? copy
+                    .map((x, k) => {
+                      const lit = literal(x);
+                      return lit !== undefined
+                        ? `o[${k}] = ${lit};`
+                        : `if (o[${k}] !== ${ref(i, k)}) o[${k}] = r${i}_${k};`;
+                    })
+                    .join(' ')
+                : `for (let i = 0; i < ${n}; i++) if (o[i] !== v[i]) o[i] = v[i];`,
+              `} else { while (o.length > ${n}) o.pop(); for (let i = 0; i < ${n}; i++) o[i] = v[i]; }`,
+            ].join('\n'),
+            `t${i}.length !== ${n} || !H.sameItems(t${i}, s${i})`,
           );
         for (const v of copy) push(v);
         continue;
@@ -113,11 +130,14 @@ export class GraphSnapshot {
       if (o instanceof Map) {
         const entries = [...o.entries()];
         const i = slot(o, entries);
-        if (entries.length === 0) code.push(`o = t${i}; if (o.size !== 0) o.clear();`);
+        if (entries.length === 0)
+          code(i, `o = t${i}; if (o.size !== 0) o.clear();`, `t${i}.size !== 0`);
         // Map.prototype.clear allocates a new table: leave an unchanged map alone.
         else
-          code.push(
+          code(
+            i,
             `o = t${i}; v = s${i}; if (!sameMap(o, v)) { o.clear(); for (const e of v) o.set(e[0], e[1]); }`,
+            `!sameMap(t${i}, s${i})`,
           );
         for (const [k, v] of entries) {
           push(k);
@@ -128,10 +148,13 @@ export class GraphSnapshot {
       if (o instanceof Set) {
         const values = [...o.values()];
         const i = slot(o, values);
-        if (values.length === 0) code.push(`o = t${i}; if (o.size !== 0) o.clear();`);
+        if (values.length === 0)
+          code(i, `o = t${i}; if (o.size !== 0) o.clear();`, `t${i}.size !== 0`);
         else
-          code.push(
+          code(
+            i,
             `o = t${i}; v = s${i}; if (!sameSet(o, v)) { o.clear(); for (const e of v) o.add(e); }`,
+            `!sameSet(t${i}, s${i})`,
           );
         for (const v of values) push(v);
         continue;
@@ -147,19 +170,32 @@ export class GraphSnapshot {
         values.map((v, j) => (lits[j] === undefined ? v : undefined)),
       );
       const proto = Object.getPrototypeOf(rec);
-      code.push(`o = t${i};`);
+      const restore = [`o = t${i};`];
+      const differs: string[] = [];
       // Class instances (TypeScript class fields are all defined by the constructor) keep
       // their set of fields; plain objects, used as records, may gain fields to delete.
-      if (proto === Object.prototype || proto === null)
-        code.push(`n = 0; for (const _ in o) n++; if (n !== ${keys.length}) prune(o, K[${i}]);`);
+      if (proto === Object.prototype || proto === null) {
+        restore.push(`n = 0; for (const _ in o) n++; if (n !== ${keys.length}) prune(o, K[${i}]);`);
+        differs.push(`H.keyCount(t${i}) !== ${keys.length}`);
+      }
       keys.forEach((k, j) => {
         const key = JSON.stringify(k);
-        code.push(
-          lits[j] !== undefined
-            ? `o[${key}] = ${lits[j]};`
+        const lit = lits[j];
+        restore.push(
+          lit !== undefined
+            ? `o[${key}] = ${lit};`
             : `if (o[${key}] !== ${ref(i, j)}) o[${key}] = r${i}_${j};`,
         );
+        // Numbers by Object.is: 0 and -0 differ, NaN is NaN.
+        differs.push(
+          lit === undefined
+            ? `t${i}[${key}] !== r${i}_${j}`
+            : typeof values[j] === 'number'
+              ? `!Object.is(t${i}[${key}], ${lit})`
+              : `t${i}[${key}] !== ${lit}`,
+        );
       });
+      code(i, restore.join('\n'), differs.length > 0 ? differs.join(' || ') : 'false');
       keysBySlot.set(i, keys);
       for (const v of values) push(v);
     }
@@ -175,65 +211,69 @@ export class GraphSnapshot {
         this.rangedTargets.push(words);
         this.rangedSaved.push(saved);
         wholeSets.push(`t${i}.set(s${i});`);
-      } else if (group.length === 1) {
-        const o = group[0];
-        const copy = o.slice();
-        const i = slot(o, copy);
-        // Small arrays: unrolled stores beat the call into TypedArray.prototype.set; integers
-        // are written as literals (a float goes through the saved copy, which keeps its bits).
-        if (copy.length <= UNROLL) {
-          const ints = !(o instanceof Float32Array || o instanceof Float64Array);
-          code.push(
+        continue;
+      }
+      // Views that together cover their whole buffer are one copy of the buffer.
+      const o = group.length === 1 ? group[0] : new Uint8Array(group[0].buffer);
+      const copy = o.slice();
+      const i = slot(o, copy);
+      // Compared byte for byte: a float keeps its bits.
+      prelude.push(`const b${i} = H.bytesOf(t${i}), c${i} = H.bytesOf(s${i});`);
+      const differs = `!H.sameBytes(b${i}, c${i})`;
+      // Small arrays: unrolled stores beat the call into TypedArray.prototype.set; integers
+      // are written as literals (a float goes through the saved copy, which keeps its bits).
+      if (group.length === 1 && copy.length <= UNROLL) {
+        const ints = !(o instanceof Float32Array || o instanceof Float64Array);
+        code(
+          i,
+          [
             `o = t${i}; v = s${i};`,
             ...Array.from(copy, (x, k) =>
               ints && typeof x === 'number' ? `o[${k}] = ${x};` : `o[${k}] = v[${k}];`,
             ),
-          );
-        } else code.push(`t${i}.set(s${i});`);
-      } else {
-        // Views that together cover their whole buffer: one copy of the buffer.
-        const whole = new Uint8Array(group[0].buffer);
-        const i = slot(whole, whole.slice());
-        code.push(`t${i}.set(s${i});`);
-      }
+          ].join(' '),
+          differs,
+        );
+      } else code(i, `t${i}.set(s${i});`, differs);
     }
-    if (wholeSets.length > 0)
-      code.push(`if (R === undefined) {`, ...wholeSets, `} else copyRuns(RT, RS, R);`);
+    const slots = blocks.flatMap((b, i) => (b === undefined ? [] : [i]));
+    const ranged =
+      wholeSets.length > 0
+        ? `if (R === undefined) {\n${wholeSets.join('\n')}\n} else H.copyRuns(RT, RS, R);`
+        : '';
+    const perSlot = slots.map(
+      (i) => `F[${i}] = function restoreSlot${i}() {\nlet o, v, n;\n${blocks[i]}\n};`,
+    );
+    const body = [
+      prelude.join('\n'),
+      'const { prune, sameMap, sameSet } = H;',
+      'const F = [];',
+      ...perSlot,
+      'return {',
+      `restore(R) {\nlet o, v, n;\n${slots.map((i) => blocks[i]).join('\n')}\n${ranged}\n},`,
+      // A function of its own per slot, each compiled for its one object.
+      `restoreSlots(S, R) {\nfor (let j = 0; j < S.length; j++) F[S[j]]();\nH.copyRuns(RT, RS, R);\n},`,
+      `diff() {\nconst out = [];\n${slots.map((i) => `if (${diffs[i]}) out.push(${i});`).join('\n')}\nreturn out;\n},`,
+      '};',
+    ].join('\n');
     this.objects = this.targets.length;
     const K: (string[] | undefined)[] = this.targets.map((_, i) => keysBySlot.get(i));
-    const compile = new Function(
-      'O',
-      'V',
-      'K',
-      'prune',
-      'sameMap',
-      'sameSet',
-      'copyRuns',
-      'RT',
-      'RS',
-      `${prelude.join('\n')}\nreturn function restore(R) {\n${code.join('\n')}\n};`,
-    ) as (
+    const compile = new Function('O', 'V', 'K', 'H', 'RT', 'RS', body) as (
       o: unknown[],
       v: unknown[],
       k: (string[] | undefined)[],
-      prune: (o: Record<string, unknown>, keys: string[]) => void,
-      sameMap: (o: Map<unknown, unknown>, entries: [unknown, unknown][]) => boolean,
-      sameSet: (o: Set<unknown>, values: unknown[]) => boolean,
-      copy: typeof copyRuns,
+      h: typeof HELPERS,
       rt: Int32Array[],
       rs: Int32Array[],
-    ) => (runs: Int32Array | undefined) => void;
-    this.run = compile(
-      this.targets,
-      this.saved,
-      K,
-      prune,
-      sameMap,
-      sameSet,
-      copyRuns,
-      this.rangedTargets,
-      this.rangedSaved,
-    );
+    ) => {
+      restore(runs: Int32Array | undefined): void;
+      restoreSlots(slots: Int32Array, runs: Int32Array): void;
+      diff(): number[];
+    };
+    const fns = compile(this.targets, this.saved, K, HELPERS, this.rangedTargets, this.rangedSaved);
+    this.run = fns.restore;
+    this.runSlots = fns.restoreSlots;
+    this.diff = fns.diff;
   }
 
   /** Writes every recorded value back. */
@@ -248,6 +288,24 @@ export class GraphSnapshot {
    */
   restoreRuns(runs: Int32Array): void {
     this.run(runs);
+  }
+
+  /**
+   * The slots (recorded objects other than the buffers {@link changedRuns} covers) that now
+   * differ from the snapshot, in ascending order. A slot may be listed although it holds
+   * its recorded contents again (an array with a NaN), never left out when it does not.
+   */
+  changedSlots(): Int32Array {
+    return Int32Array.from(this.diff());
+  }
+
+  /**
+   * Writes back only the slots in `slots` (from {@link changedSlots}) and the words of the
+   * larger buffers in `runs` (from {@link changedRuns}): the caller knows that nothing else
+   * changed since the snapshot.
+   */
+  restoreChanged(slots: Int32Array, runs: Int32Array): void {
+    this.runSlots(slots, runs);
   }
 
   /**
@@ -396,3 +454,29 @@ function sameSet(o: Set<unknown>, values: unknown[]): boolean {
   for (const v of o) if (values[i++] !== v) return false;
   return true;
 }
+
+/** Whether the arrays of one length hold identical items (numbers by Object.is). */
+function sameItems(a: readonly unknown[], b: readonly unknown[]): boolean {
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
+}
+
+/** Own enumerable string keys, as the restore counts them. */
+function keyCount(o: object): number {
+  let n = 0;
+  for (const _ in o) n++;
+  return n;
+}
+
+/** The bytes of a view. */
+function bytesOf(v: View): Uint8Array {
+  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** What the compiled functions call. */
+const HELPERS = { prune, sameMap, sameSet, sameItems, keyCount, bytesOf, sameBytes, copyRuns };
