@@ -23,6 +23,7 @@ import {
   makeAddressSpace,
   PAGE_MAPPING_FLAGS,
   PAGE_MAPPING_MOVABLE,
+  PfnSet,
   PG,
   PGTY,
   putPage,
@@ -38,9 +39,9 @@ import {
  */
 export class RaceDriver {
   /** Pages owned and not isolated. */
-  readonly owned = new Set<number>();
+  readonly owned: PfnSet;
   /** Pages the VM isolated through this driver's `isolate_page`. */
-  readonly isolated = new Set<number>();
+  readonly isolated: PfnSet;
   /** The driver's movable_operations. */
   readonly ops: MovableOperations;
   private readonly k: Kctx;
@@ -57,6 +58,9 @@ export class RaceDriver {
     readonly name = 'racedrv',
   ) {
     const mem = machine.mem;
+    // Sets of pfns in bytes: an explorer run restores the few bytes a run changed.
+    this.owned = new PfnSet(mem.nrPages);
+    this.isolated = new PfnSet(mem.nrPages);
     this.k = { mem, sched: machine.sched };
     this.owner = mem.owners.register(name);
     this.ops = defineMovableOps(name, {
