@@ -63,20 +63,27 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
   const m = p.manifest as Partial<PluginManifest> | undefined;
   if (!m || typeof m !== 'object') return fail('manifest', 'is missing');
   const name =
-    typeof m.name === 'string' && m.name
+    typeof m.name === 'string' && m.name.trim()
       ? m.name
       : fail('manifest.name', 'must be a non-empty string');
+  // The name is how users and reports refer to the plugin: no blanks around it.
+  if (name.trim() !== name)
+    fail('manifest.name', `must not start or end with white space, got ${JSON.stringify(name)}`);
   source = `${name} (${source})`;
   if (typeof m.version !== 'string' || !VERSION.test(m.version))
     fail('manifest.version', `must look like 1.2.3, got ${JSON.stringify(m.version)}`);
   if (!Array.isArray(m.profiles) || m.profiles.length === 0)
     fail('manifest.profiles', `must list the profiles it supports (${PROFILE_NAMES.join(', ')})`);
-  for (const prof of m.profiles as unknown[])
+  const profiles = m.profiles as unknown[];
+  for (const [i, prof] of profiles.entries()) {
     if (!PROFILE_NAMES.includes(prof as ProfileName))
       fail(
         'manifest.profiles',
         `names unknown profile '${String(prof)}'; known: ${PROFILE_NAMES.join(', ')}`,
       );
+    if (profiles.indexOf(prof) !== i)
+      fail('manifest.profiles', `names profile '${String(prof)}' twice`);
+  }
   if (m.needsContents !== undefined && typeof m.needsContents !== 'boolean')
     fail('manifest.needsContents', 'must be true or false when given');
   if (typeof p.register !== 'function')

@@ -93,6 +93,18 @@ describe('plugins (DESIGN decision 5)', () => {
     [{ register() {} }, 'manifest'],
     [{ manifest: { version: '1.0.0', profiles: ['v6.3'] }, register() {} }, 'manifest.name'],
     [
+      { manifest: { name: '  ', version: '1.0.0', profiles: ['v6.3'] }, register() {} },
+      'manifest.name',
+    ],
+    [
+      { manifest: { name: ' x', version: '1.0.0', profiles: ['v6.3'] }, register() {} },
+      'manifest.name',
+    ],
+    [
+      { manifest: { name: 'x', version: '1.0.0', profiles: ['v6.3', 'v6.3'] }, register() {} },
+      'manifest.profiles',
+    ],
+    [
       { manifest: { name: 'x', version: 'one', profiles: ['v6.3'] }, register() {} },
       'manifest.version',
     ],
