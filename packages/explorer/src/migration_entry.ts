@@ -434,10 +434,21 @@ export const scenario9cPasses: Scenario = {
       },
       check: () => {
         const out = queuedOnFree(c, X);
-        if (run.over && !run.moved)
+        if (run.over && !run.moved) {
+          const extra = run.counts.map((n) => n - 1);
+          const most = Math.max(...extra);
+          const who =
+            most === 1
+              ? 'a faulting thread'
+              : `${extra.every((n) => n === most) ? '' : 'up to '}${most} faulting threads`;
           out.push(
-            `migration of ${hexPfn(X)} failed after ${run.counts.length} passes with -EAGAIN (refcount ${run.counts.join(', ')}; expected 1): threads waiting on its migration entry held references`,
+            `migration of ${hexPfn(X)} failed after ${run.counts.length} passes with -EAGAIN (refcount ${run.counts.join(', ')}; expected 1): ` +
+              `at every count, ${who} held a reference taken on its migration entry ` +
+              (c.op.wait === 'put_and_wait_on_page_locked'
+                ? '(put_and_wait_on_page_locked drops it only once the thread is queued: each count ran between a get and its put)'
+                : '(wait_on_page_locked holds it while the thread sleeps on the page lock)'),
           );
+        }
         return out;
       },
       finish: () => settled(m, pte.pfn, pte.pfn === run.dst ? X : run.dst, 'its PTE'),

@@ -36,7 +36,7 @@ const LOOKUP_ATTEMPTS = 3;
 export const scenario9b: Scenario = {
   name: '9b',
   description:
-    'refcount pre-check trusted in place of the freeze in folio_migrate_mapping (buggy: check, then set the count to 0; fixed: folio_ref_freeze decides)',
+    'refcount pre-check trusted in place of the freeze in folio_migrate_mapping (buggy, a mistake no release shipped: check, then store 0; fixed: folio_ref_freeze decides, with or without the pre-check of v4.8)',
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §9b',
@@ -49,18 +49,21 @@ export const scenario9b: Scenario = {
     const [P, D] = isolatedWithTarget(m, 'pagecache');
     const expected = 2;
     // The page-cache slot; `held` is the folio the lookup holds a reference on (-1: none);
-    // `frozen` is set while the migrator believes P's count frozen.
-    const cache = { slot: P, held: -1, frozen: false };
+    // `frozen` is set while the migrator believes P's count frozen; `checked` is the count
+    // the pre-check read and `before` the count the freeze replaced (-1: not yet).
+    const cache = { slot: P, held: -1, frozen: false, checked: -1, before: -1 };
     const preempt = (): boolean => m.sched.preemptible;
 
     /** The count becomes 0: by compare-and-exchange, or (buggy) by a plain store. */
     function* freeze(): KernelGen<boolean> {
       if (buggy) {
         if (preempt()) yield { op: op.setCount, pfn: P, note: '0, trusting the pre-check' };
+        cache.before = p.refcount[P];
         p.refcount[P] = 0;
         return true;
       }
       if (preempt()) yield { op: op.freeze, pfn: P, note: `${expected} -> 0` };
+      cache.before = p.refcount[P];
       return folioRefFreeze(mem, P, expected);
     }
 
@@ -71,7 +74,8 @@ export const scenario9b: Scenario = {
       let ok = true;
       if (buggy || op.precheck) {
         if (preempt()) yield { op: op.count, pfn: P, note: `== ${expected}?` };
-        ok = p.refcount[P] === expected;
+        cache.checked = p.refcount[P];
+        ok = cache.checked === expected;
       }
       if (ok && (yield* freeze())) {
         cache.frozen = true;
@@ -121,7 +125,9 @@ export const scenario9b: Scenario = {
       // A frozen count means nobody else holds a reference until the unfreeze.
       check: () =>
         cache.frozen && cache.held === P
-          ? [`${hexPfn(P)} is frozen while the lookup holds a reference to it`]
+          ? [
+              `${hexPfn(P)} is frozen while the lookup holds a reference to it: the pre-check read ${cache.checked} (expected ${expected}), the lookup's get made it ${cache.before}, and the plain store of 0 wiped that reference out (a step no release took: folio_ref_freeze's compare-and-exchange fails on ${cache.before}), so the lookup's put will find a zero count`,
+            ]
           : [],
       finish: () => settled(m, cache.slot, cache.slot === D ? P : D, 'the page cache'),
     };

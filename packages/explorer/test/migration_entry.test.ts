@@ -114,6 +114,10 @@ describe('S29 in full (9c-passes): four threads fault through the ten passes of 
       schedule: 'v1:9c-passes:11111555554',
     });
     expect(r.failed).toBe(true);
+    // One thread between its get and its put at every count, not threads asleep with one.
+    expect(r.failure?.message).toMatch(
+      /refcount 2, 2, 2, 2, 2, 2, 2, 2, 2, 2; expected 1\): at every count, a faulting thread held a reference .*put_and_wait_on_page_locked drops it only once the thread is queued/,
+    );
     const ops = migratorOps('v6.0', 'v1:9c-passes:11111555554');
     expect(ops.filter((o) => o === 'folio_lock' || o === 'lock_page').length).toBe(10);
     expect(ops.filter((o) => o === 'get_new_page').length).toBe(9);
