@@ -216,7 +216,9 @@ function isolateFreepagesLinear(mem: Memory, cc: CompactControl): void {
       break;
     }
     if (isolateStart < blockEnd) break;
-    stride = nrIsolated ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride << 1);
+    // 6.x: after a block that gave nothing, the next is scanned at a growing stride; v4.8's
+    // isolate_freepages_block() visits every pfn.
+    if (!v48) stride = nrIsolated ? 1 : Math.min(COMPACT_CLUSTER_MAX, stride << 1);
   }
   cc.freePfn = isolateStart;
 }

@@ -277,6 +277,8 @@ export function* isolateMigratepages(
   const mode =
     (cc.mode !== MIGRATE_MODE.SYNC ? ISOLATE.ASYNC_MIGRATE : 0) |
     (unevictableAllowed ? ISOLATE.UNEVICTABLE : 0);
+  // v4.8 records where the scanner restarts only when it does not abort.
+  const before = cc.migratePfn;
   // Start where the last scan stopped, or at a block the free-list search picked.
   let lowPfn = fastFindMigrateblock(mem, cc);
   let blockStart = Math.max(pageblockStartPfn(lowPfn), zone.zoneStartPfn);
@@ -306,6 +308,7 @@ export function* isolateMigratepages(
     }
     if (yield* isolateMigratepagesBlock(k, cc, lowPfn, blockEnd, mode)) {
       acctIsolated(mem, cc);
+      if (prof.scannersV48) cc.migratePfn = before;
       return ISOLATE_RESULT.ABORT;
     }
     break;

@@ -32,6 +32,7 @@ import {
   tryToCompactPages,
   WMARK,
 } from '../../src/index.js';
+import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
 import { driverPagesFirst, driverPagesInBlock1 } from './layout.js';
 
@@ -491,6 +492,34 @@ describe.each(PROFILE_NAMES)('migrate scanner batches (T3, T6) — %s', (profile
     const moved = m.mem.vmstat.get('pgmigrate_success') - ev0;
     if (profile === 'v4.8') expect(moved).toBeGreaterThan(0);
     else expect(moved).toBe(0);
+    expectInvariants(m);
+  });
+});
+
+describe.each(PROFILE_NAMES)('the free scanner after a block that gave nothing — %s', (profile) => {
+  it('v4.8 scans the next block pfn by pfn; 6.x doubles the stride (2 here) and misses odd-pfn targets', () => {
+    // 10 driver pages at pfns 0-9; block 3 allocated; block 2 free at its odd pfns only.
+    const m = smallMachine('8M', { profile });
+    const drv = new TestDriver(m);
+    for (let p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0); p >= 0; )
+      p = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    for (let p = 0; p < 10; p++) m.putPage(p);
+    expect(drv.alloc(10).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    for (let p = 1025; p < 1536; p += 2) m.putPage(p);
+    const ev0 = m.mem.vmstat.snapshotEvents();
+    const rec = traceRecorder(m, { events: ['mm_compaction_isolate_freepages'] });
+    m.run(() => compactMemory(m));
+    rec.stop();
+    const d = (k: string) => m.mem.vmstat.get(k) - ev0[k];
+    const scans = rec.lines.slice(0, 2).map((l) => l.replace(/^.*range=/, 'range='));
+    expect(scans[0]).toBe('range=(0x600 ~ 0x800) nr_scanned=512 nr_taken=0');
+    if (profile === 'v4.8') {
+      expect(scans[1]).toBe('range=(0x400 ~ 0x414) nr_scanned=20 nr_taken=10');
+      expect(d('pgmigrate_success')).toBe(10);
+    } else {
+      expect(scans[1]).toBe('range=(0x400 ~ 0x600) nr_scanned=256 nr_taken=0');
+      expect(d('pgmigrate_success')).toBe(0);
+    }
     expectInvariants(m);
   });
 });
