@@ -1,12 +1,19 @@
 /**
- * Boot-time setup of a machine's memory: zone spans, memmap_init (every pageblock
- * MOVABLE, reserved pages outside zones and in holes), handing present pages to the buddy
+ * Boot-time setup of a machine's memory: zone spans, memmap_init (every pageblock that
+ * starts in a zone MOVABLE, reserved pages outside zones and in holes), handing present pages to the buddy
  * allocator, and the per-zone watermarks and lowmem reserves.
  * @module
  */
 
 import { MopsError } from '../errors.js';
-import { MAX_NR_ZONES, MAX_PAGE_ORDER, MIGRATE, PAGE_SHIFT, ZONE } from '../memory/constants.js';
+import {
+  MAX_NR_ZONES,
+  MAX_PAGE_ORDER,
+  MIGRATE,
+  PAGE_SHIFT,
+  pageblock_nr_pages,
+  ZONE,
+} from '../memory/constants.js';
 import type { ZoneSpan } from '../memory/layout.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from '../page/flags.js';
@@ -29,7 +36,10 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
     p.flags[pfn] = reserved | (1 << 24);
     p.refcount[pfn] = 1;
   }
-  mem.pageblock.fill(MIGRATE.MOVABLE);
+  // memmap_init_range() marks a pageblock MOVABLE when it reaches the block's first pfn
+  // inside a zone: a block a zone starts in the middle of (DMA at pfn 1) keeps its zeroed
+  // bits, MIGRATE_UNMOVABLE.
+  mem.pageblock.fill(MIGRATE.UNMOVABLE);
   for (const s of spans) {
     const z = mem.node.zones[s.idx];
     z.zoneStartPfn = s.startPfn;
@@ -40,6 +50,7 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
     for (let pfn = s.startPfn; pfn < end; pfn++) {
       p.flags[pfn] = 0;
       p.refcount[pfn] = 0;
+      if (pfn % pageblock_nr_pages === 0) mem.setPageblockMigratetype(pfn, MIGRATE.MOVABLE);
     }
   }
   const empty = p.lists.newList();
