@@ -100,6 +100,9 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
     if (putback(cls, src) === 0) {
       yield* freeZspage(pool, cls, src);
       freed += cls.pagesPerZspage;
+      // v4.8 counts each freed source at once, under the class lock (5.12 on: once, at the
+      // end of the call).
+      if (pool.rules.compactReturnsTotal) pool.pagesCompacted += cls.pagesPerZspage;
     }
     src = null;
     if (dst.group() === ZS_INUSE_RATIO_100 || sched.hasWaiters(pool.lock.key)) {
@@ -126,8 +129,8 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
  * zs_compact(pool) for a task: every distinct class from the largest down. In v6.17 a
  * second concurrent call returns 0 at once; earlier, concurrent calls all run, meeting on
  * the pool and class locks. Adds the pages this call freed (counting a source whose free
- * was deferred) to pages_compacted and returns them, or in v4.8 the new pages_compacted
- * total.
+ * was deferred) to pages_compacted and returns them; v4.8 adds each source's pages as it
+ * frees it and returns the pages_compacted total.
  * @see mm/zsmalloc.c zs_compact()
  */
 export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
@@ -141,6 +144,7 @@ export function* zsCompactTask(pool: ZsPool): KernelGen<number> {
   } finally {
     if (single) pool.compactionInProgress = false;
   }
+  if (pool.rules.compactReturnsTotal) return pool.pagesCompacted;
   pool.pagesCompacted += freed;
-  return pool.rules.compactReturnsTotal ? pool.pagesCompacted : freed;
+  return freed;
 }

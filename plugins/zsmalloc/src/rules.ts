@@ -56,7 +56,8 @@ export interface ZsRules {
   readonly mallocFailsWithZero: boolean;
   /**
    * zs_compact returns the pool's running total of compacted pages (v4.8, a plain
-   * counter the shrinker subtracts from) rather than this call's count (5.12 on).
+   * counter the shrinker subtracts from, raised as each source zspage is freed) rather than
+   * this call's count, added to the total when the call ends (5.12 on).
    */
   readonly compactReturnsTotal: boolean;
   /**
