@@ -1,5 +1,5 @@
 /**
- * Driver plugins (DESIGN decision 5): a package exporting a manifest and a
+ * Driver plugins: a package exporting a manifest and a
  * `register(container, machine)` entry point, loaded by package name or path and
  * installed into one machine's child container.
  * @module

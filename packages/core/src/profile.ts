@@ -1,5 +1,5 @@
 /**
- * Protocol profiles (DESIGN decision 4, spec §0.2 and §5.2): each is one kernel release's
+ * Protocol profiles (§0.2 and §5.2): each is one kernel release's
  * behaviour, held in one object. Code asks the profile; it never compares version strings.
  * @module
  */

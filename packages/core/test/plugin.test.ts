@@ -42,7 +42,7 @@ function fieldOf(f: () => unknown): string | undefined {
   return 'did not throw';
 }
 
-describe('plugins (DESIGN decision 5)', () => {
+describe('plugins', () => {
   it('loads a plugin by path and installs it into one machine container only', async () => {
     const p = await loadPlugin('./ring-plugin.ts', fixtures);
     const a = createMachine({ memory: '4M' });

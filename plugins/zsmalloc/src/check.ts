@@ -1,5 +1,5 @@
 /**
- * The zsmalloc invariant checker (DESIGN decision 8): handles, objects, zspages and pages
+ * The zsmalloc invariant checker: handles, objects, zspages and pages
  * agree, and every written object's bytes match the checksum recorded at its last write.
  * It holds at every scheduling point of every zsmalloc path, including the stretch of
  * zs_malloc between alloc_zspage and the insertion of the new zspage, whose pages are

@@ -1,5 +1,5 @@
 /**
- * The invariant checker (DESIGN decision 8): every pfn is in exactly one state, the free
+ * The invariant checker: every pfn is in exactly one state, the free
  * lists agree with the page metadata and the counters, tail pages have refcount 0, and
  * every plugin's own checker passes. "Nothing lost" means this checker passes.
  *

@@ -211,7 +211,7 @@ export class Memory {
     try {
       this.onWarning?.(w);
     } catch {
-      // A listener's failure must never break the VM (DESIGN decision 6).
+      // A listener's failure must never break the VM.
     }
   }
 

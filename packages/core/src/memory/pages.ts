@@ -1,5 +1,5 @@
 /**
- * Page metadata as struct-of-arrays (DESIGN decision 3): one typed array per `struct page`
+ * Page metadata as struct-of-arrays: one typed array per `struct page`
  * field, indexed by pfn. Eight 32-bit words per page: 32 bytes, against the kernel's 64.
  * @module
  */

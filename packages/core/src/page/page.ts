@@ -2,7 +2,7 @@
  * Page flag, page type and compound-page primitives (include/linux/page-flags.h, mm.h).
  *
  * These are plain functions: a kernel function that runs among other tasks yields a
- * scheduling point before calling one (DESIGN decision 1).
+ * scheduling point before calling one.
  * @module
  */
 

@@ -1,6 +1,6 @@
 /**
- * A small seeded PRNG for the scheduler's random strategy (DESIGN decision 2: no
- * `Math.random` inside the emulated world).
+ * A small seeded PRNG for the scheduler's random strategy (no `Math.random`
+ * inside the emulated world).
  * @module
  */
 

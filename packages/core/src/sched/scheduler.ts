@@ -1,6 +1,6 @@
 /**
  * The scheduler: drives task generators point by point with a chosen strategy, parks tasks
- * on wait keys, wakes them, and reports deadlocks (DESIGN decision 1).
+ * on wait keys, wakes them, and reports deadlocks.
  * @module
  */
 

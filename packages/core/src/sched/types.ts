@@ -1,5 +1,5 @@
 /**
- * The contract between kernel-context code and the scheduler (DESIGN decision 1).
+ * The contract between kernel-context code and the scheduler.
  *
  * Kernel functions are generator functions. Before each primitive that the kernel performs
  * atomically or under a lock, a kernel function yields a small descriptor — but only while
