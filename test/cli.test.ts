@@ -162,6 +162,12 @@ export const conformance = { populate() { return []; } };
     expect(r.code).toBe(0);
     expect(r.out).toMatch(/^v6\.3\s+migrate\s+§2\.1, §2\.5\s+pass$/m);
     expect(r.out).toContain('all rules pass');
+    // Every result sits under the header's "result", the widest section included.
+    const lines = r.out.split('\n');
+    const col = lines[0].indexOf('result');
+    const rows = lines.filter((l) => l.startsWith('v6.3'));
+    expect(rows.length).toBeGreaterThan(3);
+    for (const l of rows) expect(l.slice(col, col + 4)).toMatch(/^(pass|FAIL|SKIP)$/);
   }, 30_000);
 
   it('mops check-plugin shows a rule the plugin has no hook for as SKIP with the reason', async () => {

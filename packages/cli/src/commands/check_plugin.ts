@@ -48,27 +48,30 @@ export async function checkPlugin(io: Io, spec: string, profile?: string): Promi
   const profiles = profile ? [profile as ProfileName] : conformanceProfiles(adapter);
   let failed = 0;
   let skipped = 0;
-  io.out(`${'profile'.padEnd(8)} ${'rule'.padEnd(16)} ${'section'.padEnd(12)} result\n`);
-  for (const p of profiles)
-    for (const r of checkDriverConformance(adapter, p)) {
-      // A rule the adapter lacks a hook for was not checked: SKIP with the reason.
-      const mark =
-        r.skipped !== undefined
+  const rows = profiles.flatMap((p) => checkDriverConformance(adapter, p).map((r) => ({ p, r })));
+  // Columns as wide as their widest cell.
+  const ruleW = Math.max(4, ...rows.map(({ r }) => r.id.length));
+  const secW = Math.max(7, ...rows.map(({ r }) => r.section.length));
+  io.out(`${'profile'.padEnd(8)} ${'rule'.padEnd(ruleW)} ${'section'.padEnd(secW)} result\n`);
+  for (const { p, r } of rows) {
+    // A rule the adapter lacks a hook for was not checked: SKIP with the reason.
+    const mark =
+      r.skipped !== undefined
+        ? io.isTTY
+          ? pc.yellow('SKIP')
+          : 'SKIP'
+        : r.passed
           ? io.isTTY
-            ? pc.yellow('SKIP')
-            : 'SKIP'
-          : r.passed
-            ? io.isTTY
-              ? pc.green('pass')
-              : 'pass'
-            : io.isTTY
-              ? pc.red('FAIL')
-              : 'FAIL';
-      const why = r.skipped !== undefined ? `  ${r.skipped}` : r.passed ? '' : `  ${r.detail}`;
-      io.out(`${p.padEnd(8)} ${r.id.padEnd(16)} ${r.section.padEnd(12)} ${mark}${why}\n`);
-      if (!r.passed) failed++;
-      if (r.skipped !== undefined) skipped++;
-    }
+            ? pc.green('pass')
+            : 'pass'
+          : io.isTTY
+            ? pc.red('FAIL')
+            : 'FAIL';
+    const why = r.skipped !== undefined ? `  ${r.skipped}` : r.passed ? '' : `  ${r.detail}`;
+    io.out(`${p.padEnd(8)} ${r.id.padEnd(ruleW)} ${r.section.padEnd(secW)} ${mark}${why}\n`);
+    if (!r.passed) failed++;
+    if (r.skipped !== undefined) skipped++;
+  }
   const notChecked = skipped > 0 ? ` (${skipped} not checked)` : '';
   io.out(`${failed === 0 ? 'all rules pass' : `${failed} rule(s) failed`}${notChecked}\n`);
   return failed === 0 ? 0 : 1;
