@@ -33,7 +33,7 @@ function timeCompact(core, memory, reps, warmup = 0) {
 
 /** Untimed repetitions of compact_content_vs_memcpy, then the counted ones (the median). */
 const WARM_REPS = 3;
-const COUNTED_REPS = 5;
+const COUNTED_REPS = 9;
 
 /**
  * compact_memory on a fragmented 1 GiB machine with page contents, divided by a plain copy
