@@ -149,6 +149,45 @@ describe('S39 proactive compaction thresholds (6.x)', () => {
     },
   );
 
+  /** Blocks below `blocks` free but for their first page, the last block free, the rest full. */
+  const scored = (profile: ProfileName, memory: string, blocks: number, last: number) =>
+    driverCheckerboard(profile, memory, (p) => (p >> 9 < blocks ? p % 512 !== 0 : p >> 9 === last));
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'high is 90: node score 90 does nothing, 91 compacts — %s',
+    (profile) => {
+      // 32 MiB: zone score 100·5621/6133 = 91 (node 90), 100·6132/6644 = 92 (node 91).
+      const at90 = scored(profile, '32M', 11, 15).m;
+      expect(fragmentationScoreNode(at90.mem)).toBe(90);
+      expect(at90.run(() => kcompactdRun(at90, 2000))).toEqual([]);
+      expect(at90.mem.vmstat.get('pgmigrate_success')).toBe(0);
+      const at91 = scored(profile, '32M', 12, 15).m;
+      expect(fragmentationScoreNode(at91.mem)).toBe(91);
+      expect(at91.run(() => kcompactdRun(at91, 600))).toContain(COMPACT.SUCCESS);
+      expectInvariants(at91);
+    },
+  );
+
+  it.each(['v6.0', 'v6.3', 'v6.17'] as const)(
+    'node score 95: the run stops at the first check that finds the zone score at most low (80) — %s',
+    (profile) => {
+      // 64 MiB: zone score 100·15841/16353 = 96, node score 16384·96/16385 = 95.
+      const { m } = scored(profile, '64M', 31, 31);
+      expect(fragmentationScoreNode(m.mem)).toBe(95);
+      const zone = m.mem.populatedZones[0];
+      // __compact_finished() tests the zone's score after each migrate_pages() batch.
+      const after: number[] = [];
+      m.trace.on('mm_migrate_pages', () => {
+        after.push(fragmentationScoreZone(zone, m.profile));
+      });
+      expect(m.run(() => kcompactdRun(m, 600))).toEqual([COMPACT.SUCCESS]);
+      expect(after.length).toBeGreaterThan(1);
+      expect(after.slice(0, -1).every((s) => s > 80)).toBe(true);
+      expect(after.at(-1)).toBeLessThanOrEqual(80);
+      expectInvariants(m);
+    },
+  );
+
   it('a run that does not lower the score defers the next check by 64 periods', () => {
     // Unmovable pages everywhere: compaction cannot lower the score.
     const m = smallMachine('16M', { profile: 'v6.3' });

@@ -314,6 +314,10 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
       const out = r.m.sched.runToEnd(scanner);
       expect(isolatedOk(out.result)).toBe(false);
       expect(r.m.mem.pages.refcount[a]).toBe(0); // the scanner's put freed it
+      // Unlocked before the put: freed to the buddy allocator, not leaked as a bad page.
+      expect(r.m.mem.pages.flags[a] & (1 << PG.locked)).toBe(0);
+      expect(r.m.mem.pages.type[a] >>> 24).toBe(PGTY.buddy);
+      expect(r.m.mem.warnings).toEqual([]);
       expect(r.drv.calls).toEqual([]);
       expectInvariants(r.m);
     });
