@@ -9,6 +9,7 @@ import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
+import { PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
 import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
@@ -197,18 +198,21 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
 
 /**
  * The allocator's slow-path step for direct compaction, tried at ASYNC, then SYNC_LIGHT,
- * then SYNC_FULL priority (v4.8: no SYNC_FULL). It runs as its own task with PF_MEMALLOC,
- * so it needs the scheduler to itself: from inside a task or with other tasks live it
- * does nothing (allocate from a task with {@link allocPagesDirectCompact} instead).
+ * then SYNC_FULL priority, as should_compact_retry() raises it: a costly order (above
+ * PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has
+ * no SYNC_FULL. It runs as its own task with PF_MEMALLOC, so it needs the scheduler to
+ * itself: from inside a task or with other tasks live it does nothing (allocate from a task
+ * with {@link allocPagesDirectCompact} instead).
  */
 export function installDirectCompaction(m: Machine): void {
   if (m.mem.slowpath.some((f) => DIRECT_HOOK in f)) return;
   const hook = (gfp: number, order: number, allocFlags: number): number => {
     if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
     if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
-    const prios = m.profile.compaction.hasSyncFull
-      ? [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT, COMPACT_PRIO.SYNC_FULL]
-      : [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT];
+    const prios =
+      m.profile.compaction.hasSyncFull && order <= PAGE_ALLOC_COSTLY_ORDER
+        ? [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT, COMPACT_PRIO.SYNC_FULL]
+        : [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT];
     for (const prio of prios) {
       const t = m.sched.spawn(
         'direct-compact',
