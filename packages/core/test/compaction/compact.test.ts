@@ -221,6 +221,34 @@ describe.each(PROFILE_NAMES)('S16 compaction finds no target — %s', (profile) 
   });
 });
 
+describe.each(PROFILE_NAMES)('S16 with the scanners apart — %s', (profile) => {
+  it('the free scanner stops at a free page below the min watermark: -ENOMEM with the scanners apart is COMPACT_CONTENDED, no signal needed', () => {
+    // Every page a filler page but 64 free ones in block 3, below the min watermark (256):
+    // __isolate_free_page() refuses the first, the free scanner gives up in that block.
+    const m = smallMachine('8M', { profile, minFreeKbytes: 1024 });
+    const f = createMovableFiller(m);
+    const pages = f.alloc(Number.MAX_SAFE_INTEGER, { reserves: true });
+    for (const p of pages) if (p >= 1536 && p % 8 === 1) f.free(p);
+    expect(m.mem.nrFreePages()).toBe(64);
+    expect(m.mem.populatedZones[0].watermark[WMARK.MIN]).toBe(256);
+    const rec = traceRecorder(m, { events: ['mm_compaction_end'] });
+    expect(run(m)).toEqual([COMPACT.CONTENDED]);
+    rec.stop();
+    const end = /migrate_pfn=(0x[0-9a-f]+) free_pfn=(0x[0-9a-f]+) .* status=contended$/.exec(
+      rec.lines.at(-1) ?? '',
+    );
+    expect(end).not.toBeNull();
+    // Scanners apart: the free scanner stopped in block 3, the migrate scanner in block 0.
+    const [migratePfn, freePfn] = [Number(end?.[1]), Number(end?.[2])];
+    expect(freePfn >> 9).toBe(3);
+    expect(migratePfn >> 9).toBeLessThan(freePfn >> 9);
+    expect(m.mem.vmstat.get('pgmigrate_success')).toBe(0);
+    expect(f.isolated.size).toBe(0);
+    expect(m.mem.warnings).toEqual([]);
+    expectInvariants(m);
+  });
+});
+
 describe.each(PROFILE_NAMES)('__isolate_free_page of half a pageblock (T7) — %s', (profile) => {
   it('turns the block MOVABLE; v6.17 moves its other free pages to the MOVABLE lists too (move_freepages_block)', () => {
     const m = smallMachine('4M', { profile });

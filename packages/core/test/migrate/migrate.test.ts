@@ -54,6 +54,26 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
     expectInvariants(r.m);
   });
 
+  it('S10: the VM clears iso(A) after the move, while A is still held, before its final put', () => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    // Freeing clears every flag: look at A when dst is unlocked, right after the move.
+    const seen: string[] = [];
+    r.m.sched.manual = true;
+    r.m.sched.onStep = (_t, pt) => {
+      if ((pt.op === 'folio_unlock' || pt.op === 'unlock_page') && pt.pfn !== a) {
+        const p = r.m.mem.pages;
+        seen.push(`iso=${(p.flags[a] >> PG.isolated) & 1} ref=${p.refcount[a]}`);
+      }
+    };
+    expect(migrate(r, SYNC_LIGHT).nrSucceeded).toBe(1);
+    // The driver dropped its reference; the VM's isolation reference keeps A until its put.
+    expect(seen).toEqual(['iso=0 ref=1']);
+    expect(r.m.mem.pages.refcount[a]).toBe(0);
+    expectInvariants(r.m);
+  });
+
   /** One isolated driver page whose migrate_page returns `rc`, migrated in `mode`. */
   const failingMove = (rc: number, mode: number) => {
     const r = rig(profile);
