@@ -29,11 +29,17 @@ describe.each(PROFILE_NAMES)('nr_isolated_file and compaction — %s', (profile)
     m.sched.manual = true;
     // The first point of migrate_pages for the first page (v4.8/v6.0 unmap_and_move, 6.3+
     // migrate_folio_unmap).
+    const anon = () => m.mem.vmstat.get('nr_isolated_anon');
+    const success0 = m.mem.vmstat.get('pgmigrate_success');
     m.sched.runUntil(a, (p) => p.op === 'page_count' || p.op === 'folio_ref_count');
     expect(isolatedFile(m)).toBe(counted ? 10 : 0);
+    expect(anon()).toBe(0);
     expect(m.sched.runToEnd(a)).toEqual([COMPACT.COMPLETE]);
     m.sched.manual = false;
     expect(isolatedFile(m)).toBe(0);
+    expect(anon()).toBe(0);
+    // Every movable page on the list migrated: pgmigrate_success +1 each.
+    expect(m.mem.vmstat.get('pgmigrate_success') - success0).toBe(10);
     expectInvariants(m);
   });
 
@@ -43,6 +49,26 @@ describe.each(PROFILE_NAMES)('nr_isolated_file and compaction — %s', (profile)
     m.run(() => compactMemory(m));
     expect(drv.calls.filter((c) => c.cb === 'putback')).toHaveLength(10);
     expect(isolatedFile(m)).toBe(0);
+    expectInvariants(m);
+  });
+
+  it("S15 through compaction: a failed page's target goes back on cc->freepages (compaction_free), so the next compaction_alloc hands it out again", () => {
+    const { m, drv } = machine(profile);
+    drv.migrateRc = Errno.EBUSY;
+    m.run(() => compactMemory(m));
+    const dsts = drv.calls.filter((c) => c.cb === 'migrate').map((c) => c.dst as number);
+    const batched = profile === 'v6.3' || profile === 'v6.17';
+    // v4.8/v6.0: one call per page, each target returned at the head of the list and taken
+    // again. v6.3+: the ASYNC batch pairs each page with its own target first; the pages
+    // then retried alone in SYNC each get the target released last.
+    expect(dsts).toHaveLength(batched ? 20 : 10);
+    const alone = batched ? dsts.slice(10) : dsts;
+    expect(new Set(alone).size).toBe(1);
+    if (batched) {
+      expect(new Set(dsts.slice(0, 10)).size).toBe(10);
+      expect(alone[0]).toBe(dsts[9]);
+    }
+    expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(10);
     expectInvariants(m);
   });
 

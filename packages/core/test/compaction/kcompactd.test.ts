@@ -41,9 +41,9 @@ function driverCheckerboard(
 }
 
 describe.each(PROFILE_NAMES)(
-  'S33 the migrate scanner peek skips pages isolated by someone else — %s',
+  'S33 (and S07, compaction path) the migrate scanner peek skips pages isolated by someone else — %s',
   (profile) => {
-    it('only M2 is isolated and migrated; M1 keeps its references and is never locked', () => {
+    it('only M2 is isolated and migrated; M1 is never referenced, locked or offered to isolate_page', () => {
       // 4 pageblocks; one pinned page at the start of the last block so the free scanner does
       // not reject it as one free order-9 block.
       const r = rig(profile, '8M');
@@ -60,12 +60,19 @@ describe.each(PROFILE_NAMES)(
       for (const p of all) if (p > 1 && p !== 1536) r.m.putPage(p);
       isolate(r, m1);
       const locks: number[] = [];
+      // Every point compaction reaches on M1: the reference (get_page_unless_zero /
+      // folio_get_nontail_page), the movability peek, the trylock, the isolation itself.
+      const onM1: string[] = [];
       r.m.sched.manual = true;
       r.m.sched.onStep = (_t, p) => {
         if (p.op === 'trylock_page' && p.pfn !== undefined) locks.push(p.pfn);
+        if (p.pfn === m1) onM1.push(p.op);
       };
       r.m.run(() => compactMemory(r.m));
+      // The first isolate call on M1 is the test's own (isolate(r, m1) above).
       expect(r.drv.callsOf('isolate').map((c) => c.pfn)).toEqual([m1, m2]);
+      expect(onM1).toEqual([]);
+      expect(locks).toContain(m2);
       expect(locks).not.toContain(m1);
       expect(r.m.mem.pages.refcount[m1]).toBe(2);
       expect(r.drv.callsOf('migrate').map((c) => c.pfn)).toEqual([m2]);
