@@ -77,7 +77,7 @@ describe('DFS with preemption bound 2 exhausts the fixed variants', () => {
   it.each([
     ['9a', 9],
     ['9b', 58],
-    ['9c', 71],
+    ['9c', 65],
     ['9d', 67],
     ['9e', 22],
     ['9d-double', 1484],

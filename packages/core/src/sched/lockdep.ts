@@ -133,7 +133,12 @@ export class Lockdep {
         op,
       };
       const path = this.findPath(className, held);
-      out.set(className, chain);
+      // Before 5.10, check_prev_add() ran the cycle check but stored no dependency that a
+      // recursive read takes part in ("we dont store read-triggered dependencies").
+      const readTriggered =
+        this.readLockRecursive &&
+        (recursiveRead || (task.heldFlags[i] & LOCKDEP_RECURSIVE_READ) !== 0);
+      if (!readTriggered) out.set(className, chain);
       if (path !== undefined) this.reportCircular(task, held, className, chain, path, op);
     }
   }

@@ -48,6 +48,17 @@ export function label(t: Task | undefined): string {
   return t === undefined ? 'no task' : t.label;
 }
 
+/** Wakes the first task blocked on `key` (queue order) and no other; returns it. */
+function wakeFirst(s: Scheduler, key: WaitKey): Task | undefined {
+  let first: Task | undefined;
+  s.wakeUp(key, 0, (w) => {
+    if (first !== undefined) return -1;
+    first = w;
+    return 1;
+  });
+  return first;
+}
+
 /** What every emulated lock has: a scheduler, a lockdep class and a unique wait key. */
 export abstract class Lock {
   /** The instance key: the wait key tasks block on and lockdep's instance key. */
@@ -87,8 +98,10 @@ export abstract class Lock {
  * A spinlock. Holding one puts the task in atomic context: sleeping then (on a mutex, an
  * rwsem, a page lock, any BlockPoint) is reported as `'sleep_in_atomic'`. A contended
  * acquisition parks the task like a sleeping lock would (mops does not burn steps spinning),
- * but that is not a sleep.
- * @see kernel/locking/spinlock.c, kernel/locking/spinlock_debug.c
+ * but that is not a sleep. Spinners get the lock in the order they started spinning, as
+ * with a queued spinlock: a newcomer's fast path fails while anyone waits, so an unlock
+ * with spinners passes the lock to the first of them.
+ * @see kernel/locking/spinlock.c, kernel/locking/qspinlock.c queued_spin_lock_slowpath()
  */
 export class SpinLock extends Lock {
   /** Whether the lock is held. */
@@ -122,7 +135,8 @@ export class SpinLock extends Lock {
     if (t !== undefined && t.heldKeys.length !== 0) {
       s.lockdep.validate(t, cls, this.key, 0, 'spin_lock');
     }
-    while (this.locked) {
+    // Passed the lock by the unlock that woke it: it is already this task's.
+    while (this.locked && !(t !== undefined && this.owner === t)) {
       if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.blockPoint;
     }
@@ -188,13 +202,21 @@ export class SpinLock extends Lock {
       t.atomicDepth--;
       s.lockdep.release(t, this.key);
     }
-    s.wake(this.key);
+    // The head of the queue takes it next: held for it until it runs.
+    const next = wakeFirst(s, this.key);
+    if (next !== undefined) {
+      this.locked = true;
+      this.owner = next;
+    }
   }
 }
 
 /**
- * A sleeping mutex: one owner, which alone may unlock it.
- * @see kernel/locking/mutex.c
+ * A sleeping mutex: one owner, which alone may unlock it. Waiters queue in order; an unlock
+ * wakes only the first. A task that comes along before the woken waiter runs may still take
+ * the mutex (lock stealing); the waiter then sleeps again, first in line, and asks for a
+ * handoff (MUTEX_FLAG_HANDOFF): the next unlock gives the mutex straight to it.
+ * @see kernel/locking/mutex.c __mutex_lock_common(), __mutex_unlock_slowpath()
  */
 export class Mutex extends Lock {
   /** Whether the mutex is held. */
@@ -204,6 +226,8 @@ export class Mutex extends Lock {
   /** Scheduling points of this lock. */
   readonly points: LockPoints;
   private readonly blockPoint: BlockPoint;
+  /** The woken first waiter that lost the mutex to a newcomer and asked for a handoff. */
+  private handoff: Task | undefined = undefined;
 
   /** @param className the lockdep class, e.g. `'balloon_lock'` */
   constructor(sched: Scheduler, className: string) {
@@ -230,10 +254,16 @@ export class Mutex extends Lock {
       if (t.atomicDepth > 0) mightSleep(s, `mutex_lock(${this.className})`);
       if (t.heldKeys.length !== 0) s.lockdep.validate(t, cls, this.key, 0, 'mutex_lock');
     }
-    while (this.locked) {
+    let woken = false;
+    // A handoff made the mutex this task's before it ran.
+    while (this.locked && !(t !== undefined && this.handoff === t && this.owner === t)) {
+      // Woken first in line and robbed: sleep again and ask for the mutex to be handed over.
+      if (woken && t !== undefined && this.handoff === undefined) this.handoff = t;
       if (t !== undefined) t.blockMode = BLOCK_CHECKED;
       yield this.blockPoint;
+      woken = true;
     }
+    if (t !== undefined && this.handoff === t) this.handoff = undefined;
     this.locked = true;
     this.owner = t;
     if (t !== undefined) s.lockdep.acquired(t, cls, this.key, 0);
@@ -270,6 +300,15 @@ export class Mutex extends Lock {
     this.locked = false;
     this.owner = undefined;
     if (t !== undefined) s.lockdep.release(t, this.key);
-    s.wake(this.key);
+    const h = this.handoff;
+    if (h !== undefined && h.state === 'blocked' && h.blockedOn?.key === this.key) {
+      // __mutex_handoff(): the mutex goes to the waiter that asked, held for it.
+      this.locked = true;
+      this.owner = h;
+      s.wakeUp(this.key, 0, (w) => (w === h ? 1 : 0));
+      return;
+    }
+    this.handoff = undefined;
+    wakeFirst(s, this.key);
   }
 }

@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { MmBug } from '../../src/errors.js';
 import { GFP, lockPage, pageWaitKey, unlockPage } from '../../src/index.js';
-import { Deadlock, type KernelGen, Mutex, Scheduler, SpinLock } from '../../src/sched/index.js';
+import {
+  Deadlock,
+  type KernelGen,
+  Mutex,
+  RwLock,
+  Scheduler,
+  SpinLock,
+} from '../../src/sched/index.js';
 import { smallMachine } from '../helpers.js';
 
 function catchError(fn: () => unknown): unknown {
@@ -141,6 +148,33 @@ describe('lockdep', () => {
     expect(s.lockdep.dependsOn('A', 'B')).toBe(true);
     expect(s.lockdep.dependsOn('B', 'A')).toBe(true);
   });
+
+  it.each([true, false])(
+    'a recursive read_lock in an ABBA: v4.8 lockdep stores no read-triggered dependency and reports nothing; 5.10 on it does (readLockRecursive %s)',
+    (recursive) => {
+      const s = new Scheduler({ readLockRecursive: recursive });
+      const A = new RwLock(s, 'A');
+      const B = new SpinLock(s, 'B');
+      s.spawn('t1', function* () {
+        yield* A.readLock();
+        yield* B.lock();
+        B.unlock();
+        A.readUnlock();
+      });
+      s.spawn('t2', function* () {
+        yield* B.lock();
+        yield* A.readLock();
+        A.readUnlock();
+        B.unlock();
+      });
+      s.runAll('run-to-completion');
+      expect(s.tasks).toEqual([]);
+      // check_prev_add() before 5.10: "we dont store read-triggered dependencies".
+      expect(s.lockdep.dependsOn('A', 'B')).toBe(!recursive);
+      expect(s.lockdep.dependsOn('B', 'A')).toBe(!recursive);
+      expect(s.lockdep.reports.map((r) => r.kind)).toEqual(recursive ? [] : ['circular']);
+    },
+  );
 
   it('reports once per class pair', () => {
     const s = new Scheduler();

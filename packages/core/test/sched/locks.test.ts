@@ -668,7 +668,7 @@ describe('sleep in atomic context', () => {
 });
 
 describe('contention', () => {
-  it('a contended mutex parks the waiter until unlock; all waiters wake and re-check', () => {
+  it('a contended mutex parks the waiters in order; an unlock wakes only the first', () => {
     const s = new Scheduler();
     const m = new Mutex(s, 'm');
     const tasks: Task[] = [];
@@ -690,13 +690,75 @@ describe('contention', () => {
     expect(s.hasWaiters(m.key)).toBe(true);
     expect(b.blockedOn?.key).toBe(m.key);
     s.runToEnd(a);
-    expect(s.runnable).toEqual([b, c]);
-    // c re-checks first, gets it; b re-checks, sleeps again.
-    s.runUntil(c, (p) => p.op === 'hold');
-    expect(s.step(b).op).toBe('block');
+    // __mutex_unlock_slowpath() wakes the first waiter only: c sleeps on behind b.
+    expect(s.runnable).toEqual([b]);
+    expect(c.state).toBe('blocked');
     s.runAll();
-    expect(order).toEqual(['a', 'c', 'b']);
+    expect(order).toEqual(['a', 'b', 'c']);
     expect(m.locked).toBe(false);
+  });
+
+  it('a newcomer may steal the mutex from the woken waiter, which then gets it by handoff at the next unlock', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'm');
+    const order: string[] = [];
+    const body = (name: string) =>
+      function* () {
+        yield* m.lock();
+        order.push(name);
+        if (s.preemptible) yield { op: 'hold' };
+        m.unlock();
+      };
+    const a = s.spawn('a', body('a'));
+    const b = s.spawn('b', body('b'));
+    s.runUntil(a, (p) => p.op === 'hold');
+    s.runUntil(b, (p) => p.op === 'block');
+    const c = s.spawn('c', body('c'));
+    s.runUntil(c, (p) => p.op === 'mutex_lock');
+    s.runToEnd(a); // wakes b
+    expect(b.state).toBe('runnable');
+    // c, not queued yet, takes the free mutex before b runs.
+    s.runUntil(c, (p) => p.op === 'hold');
+    const d = s.spawn('d', body('d'));
+    s.runUntil(d, (p) => p.op === 'mutex_lock');
+    // b finds it taken: back to sleep, asking for a handoff.
+    expect(s.step(b).op).toBe('block');
+    s.runToEnd(c);
+    // The handoff: held for b before it runs, so d (arriving now) cannot take it.
+    expect(m.owner).toBe(b);
+    expect(s.step(d).op).toBe('block');
+    s.runAll();
+    expect(order).toEqual(['a', 'c', 'b', 'd']);
+    expect(m.locked).toBe(false);
+  });
+
+  it('spinners get a spinlock in the order they started spinning; a newcomer cannot jump the queue', () => {
+    const s = new Scheduler();
+    const l = new SpinLock(s, 'l');
+    const order: string[] = [];
+    const body = (name: string) =>
+      function* () {
+        yield* l.lock();
+        order.push(name);
+        if (s.preemptible) yield { op: 'hold' };
+        l.unlock();
+      };
+    const a = s.spawn('a', body('a'), { cpu: 0 });
+    const b = s.spawn('b', body('b'), { cpu: 1 });
+    const c = s.spawn('c', body('c'), { cpu: 2 });
+    s.runUntil(a, (p) => p.op === 'hold');
+    s.runUntil(b, (p) => p.op === 'block');
+    s.runUntil(c, (p) => p.op === 'block');
+    const d = s.spawn('d', body('d'), { cpu: 3 });
+    s.runUntil(d, (p) => p.op === 'spin_lock');
+    s.runToEnd(a);
+    // queued_spin_lock(): the lock word is not 0 while b and c wait, so d queues behind them.
+    expect(l.owner).toBe(b);
+    expect(c.state).toBe('blocked');
+    expect(s.step(d).op).toBe('block');
+    s.runAll();
+    expect(order).toEqual(['a', 'b', 'c', 'd']);
+    expect(l.locked).toBe(false);
   });
 
   it('assertHeld warns when the current task does not hold the lock', () => {
