@@ -44,10 +44,12 @@ export interface ChurnResult {
 
 /**
  * Mixed unmovable/movable churn: fill most of memory with blocks of random orders and
- * types drawn from the machine's PRNG, then free a random half, leaving unmovable pages
- * scattered through movable pageblocks. With `movable: 'filler'` the movable pages are
- * ones compaction can migrate, and it undoes what it can of the fragmentation; with the
- * default plain pages it can move none of them.
+ * types drawn from the machine's PRNG, then free a random half, leaving free holes of
+ * every size between the live blocks. The allocator keeps the two kinds apart by
+ * pageblock (a fallback from an empty machine claims a whole free block for its type), so
+ * the unmovable pages end up in pageblocks of their own. With
+ * `movable: 'filler'` the movable pages are ones compaction can migrate, and it undoes what
+ * it can of the fragmentation; with the default plain pages it can move none of them.
  */
 export function mixedChurn(m: Machine, opts: ChurnOptions = {}): ChurnResult {
   m.mem.assertRunning();

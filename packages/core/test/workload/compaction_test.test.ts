@@ -100,6 +100,11 @@ describe('compaction_test (tools/testing/selftests/mm/compaction_test.c)', () =>
       expect(r.allocated).toBeGreaterThanOrEqual(
         compactionTest(bare, { interleave: true }).allocated,
       );
+      // The selftest's two-line message, as ksft_print_msg() prints it.
+      if (!r.passed)
+        expect(r.log.at(-1)).toBe(
+          `ERROR: Less than 1/${r.compactionIndex} of memory is available\nas huge pages`,
+        );
       expect(checkInvariants(m).ok).toBe(true);
     },
   );
