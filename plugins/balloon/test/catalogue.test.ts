@@ -197,8 +197,13 @@ describe.each(['v4.8', 'v6.0'] as const)('persistent -EAGAIN, %s', (profile) => 
       expect(t.handed).toHaveLength(10);
       expect(t.returned).toEqual(t.handed);
       expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(fail + (profile === 'v4.8' ? 1 : 0));
+      const putbacks = dev.stats.putbacks;
       putback(m, list);
+      // The caller's putback: balloon putback_page once, A back on the list, iso 0, ref 1.
+      expect(dev.stats.putbacks).toBe(putbacks + 1);
       expect(dev.listPages()).toEqual([a]);
+      expect(m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+      expect(m.mem.pages.refcount[a]).toBe(1);
       expectClean(m);
     },
   );

@@ -88,9 +88,11 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     const free = r.m.allocPages(GFP.KERNEL, 0);
     r.m.putPage(free);
     const seen = recordSteps(r.m);
+    const flags = r.m.mem.pages.flags[free];
     expect(isolate(r, free)).toBe(FAIL[profile]);
     expect(seen).toEqual([r.m.profile.isolationGet]);
     expect(r.m.mem.pages.refcount[free]).toBe(0);
+    expect(r.m.mem.pages.flags[free]).toBe(flags);
     expect(r.drv.calls).toEqual([]);
     expectInvariants(r.m);
   });
@@ -126,7 +128,15 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     const r = rig(profile);
     const [a] = r.drv.alloc(1);
     trylockPage(r.m.mem, a);
+    let refAtTrylock = 0;
+    const seen = recordSteps(r.m, (op) => {
+      if (op === 'trylock_page') refAtTrylock = r.m.mem.pages.refcount[a];
+    });
     expect(isolate(r, a)).toBe(FAIL[profile]);
+    // The reference, the movability peek, then the trylock that fails (with our reference).
+    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile], 'trylock_page']);
+    expect(refAtTrylock).toBe(2);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.locked)).not.toBe(0); // still the other holder's
     expect(r.m.mem.pages.refcount[a]).toBe(1);
     expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
     expect(r.drv.calls).toEqual([]);
