@@ -104,7 +104,7 @@ describe('mops, spawned: bad input exits 2 with one line and no stack trace', ()
     [['compact', '--workload', 'zsmalloc', '--memory', '16M']],
     [['compact', '--memory', '16M', '--trace', '-', '--json', '-']],
     [['compact', '--memory', '16M', '--trace-filter', 'order > 0']],
-    [['compaction-test', '--memory', '2M']],
+    [['compaction-test', '--memory', '1M']],
     [['proc', 'balloon/stats', '--memory', '16M']],
     [['check-plugin']],
     [['check-plugin', '@mops/nope']],
