@@ -50,6 +50,7 @@ export function label(t: Task | undefined): string {
 
 /** Wakes the first task blocked on `key` (queue order) and no other; returns it. */
 function wakeFirst(s: Scheduler, key: WaitKey): Task | undefined {
+  if (!s.hasWaiters(key)) return undefined;
   let first: Task | undefined;
   s.wakeUp(key, 0, (w) => {
     if (first !== undefined) return -1;
