@@ -177,6 +177,7 @@ export class Machine {
       seed: config.seed,
       onWarning: (kind, text) => this.mem.warn(kind, text),
       readLockRecursive: config.profile.lockdepReadLockRecursive,
+      mutexHandoff: config.profile.mutexHandoff,
     });
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);

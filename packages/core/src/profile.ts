@@ -219,6 +219,12 @@ export interface Profile extends BuddyProfile {
    * recursive `read_lock()` in process context is reported as possible recursive locking.
    */
   readonly lockdepReadLockRecursive: boolean;
+  /**
+   * A mutex waiter robbed by a newcomer after its wakeup asks for the mutex to be handed to
+   * it at the next unlock (MUTEX_FLAG_HANDOFF, 4.10 on). v4.8's counter-based mutex has no
+   * handoff: a waiter may be robbed again and again.
+   */
+  readonly mutexHandoff: boolean;
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }
@@ -273,6 +279,7 @@ const base = {
   highatomicOrder0: false,
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
+  mutexHandoff: true,
   highatomic: HIGHATOMIC_V63,
   bootFreeToTail: true,
   compaction: {
@@ -355,6 +362,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     highatomicOrder0: true,
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
+    mutexHandoff: false,
     highatomic: HIGHATOMIC_V48,
     bootFreeToTail: false,
     compaction: {

@@ -120,6 +120,8 @@ export class Lockdep {
           this.reportRecursive(task, className, key, sameInstance, op);
         continue;
       }
+      // Before 5.10, check_prevs_add() took no dependency from a held recursive read.
+      if (this.readLockRecursive && (task.heldFlags[i] & LOCKDEP_RECURSIVE_READ) !== 0) continue;
       let out = this.edges.get(held);
       if (out === undefined) {
         out = new Map();
@@ -133,12 +135,9 @@ export class Lockdep {
         op,
       };
       const path = this.findPath(className, held);
-      // Before 5.10, check_prev_add() ran the cycle check but stored no dependency that a
-      // recursive read takes part in ("we dont store read-triggered dependencies").
-      const readTriggered =
-        this.readLockRecursive &&
-        (recursiveRead || (task.heldFlags[i] & LOCKDEP_RECURSIVE_READ) !== 0);
-      if (!readTriggered) out.set(className, chain);
+      // ... and check_prev_add() ran the cycle check for a new recursive read but stored
+      // no dependency to it ("we dont store read-triggered dependencies").
+      if (!(this.readLockRecursive && recursiveRead)) out.set(className, chain);
       if (path !== undefined) this.reportCircular(task, held, className, chain, path, op);
     }
   }

@@ -48,6 +48,11 @@ export function label(t: Task | undefined): string {
   return t === undefined ? 'no task' : t.label;
 }
 
+/** Wakes `t` if it is blocked on `key`; nobody else. */
+function wakeTask(s: Scheduler, key: WaitKey, t: Task): void {
+  if (t.state === 'blocked' && t.blockedOn?.key === key) s.wakeUp(key, 0, (w) => (w === t ? 1 : 0));
+}
+
 /** Wakes the first task blocked on `key` (queue order) and no other; returns it. */
 function wakeFirst(s: Scheduler, key: WaitKey): Task | undefined {
   if (!s.hasWaiters(key)) return undefined;
@@ -112,6 +117,8 @@ export class SpinLock extends Lock {
   /** Scheduling points of this lock. */
   readonly points: LockPoints;
   private readonly blockPoint: BlockPoint;
+  /** The spinner an unlock passed the lock to, until it runs and takes it. */
+  private handedTo: Task | undefined = undefined;
 
   /** @param className the lockdep class, e.g. `'zone->lock'` */
   constructor(sched: Scheduler, className: string) {
@@ -136,11 +143,13 @@ export class SpinLock extends Lock {
     if (t !== undefined && t.heldKeys.length !== 0) {
       s.lockdep.validate(t, cls, this.key, 0, 'spin_lock');
     }
-    // Passed the lock by the unlock that woke it: it is already this task's.
-    while (this.locked && !(t !== undefined && this.owner === t)) {
+    // Passed the lock by the unlock that woke it: it is already this task's. (The holder
+    // itself spins forever, as spin_lock() recursion does.)
+    while (this.locked && !(t !== undefined && this.handedTo === t)) {
       if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.blockPoint;
     }
+    this.handedTo = undefined;
     this.take(t, cls);
   }
 
@@ -208,15 +217,18 @@ export class SpinLock extends Lock {
     if (next !== undefined) {
       this.locked = true;
       this.owner = next;
+      this.handedTo = next;
     }
   }
 }
 
 /**
- * A sleeping mutex: one owner, which alone may unlock it. Waiters queue in order; an unlock
- * wakes only the first. A task that comes along before the woken waiter runs may still take
- * the mutex (lock stealing); the waiter then sleeps again, first in line, and asks for a
- * handoff (MUTEX_FLAG_HANDOFF): the next unlock gives the mutex straight to it.
+ * A sleeping mutex: one owner, which alone may unlock it. Waiters stay on the wait list, in
+ * the order they came, until they own the mutex; an unlock wakes the first of them (again
+ * nothing while it is already awake). A task that comes along before the woken waiter runs
+ * may still take the mutex (lock stealing); the waiter then sleeps again, still first, and
+ * (4.10 on, `Scheduler.mutexHandoff`) asks for a handoff (MUTEX_FLAG_HANDOFF): the next
+ * unlock gives the mutex straight to it.
  * @see kernel/locking/mutex.c __mutex_lock_common(), __mutex_unlock_slowpath()
  */
 export class Mutex extends Lock {
@@ -229,6 +241,8 @@ export class Mutex extends Lock {
   private readonly blockPoint: BlockPoint;
   /** The woken first waiter that lost the mutex to a newcomer and asked for a handoff. */
   private handoff: Task | undefined = undefined;
+  /** lock->wait_list: the waiting tasks, first come first, until each owns the mutex. */
+  private readonly waitList: Task[] = [];
 
   /** @param className the lockdep class, e.g. `'balloon_lock'` */
   constructor(sched: Scheduler, className: string) {
@@ -258,13 +272,20 @@ export class Mutex extends Lock {
     let woken = false;
     // A handoff made the mutex this task's before it ran.
     while (this.locked && !(t !== undefined && this.handoff === t && this.owner === t)) {
-      // Woken first in line and robbed: sleep again and ask for the mutex to be handed over.
-      if (woken && t !== undefined && this.handoff === undefined) this.handoff = t;
-      if (t !== undefined) t.blockMode = BLOCK_CHECKED;
+      if (t !== undefined) {
+        // Woken first in line and robbed: sleep again and ask for the mutex to be handed over.
+        if (woken && s.mutexHandoff && this.handoff === undefined) this.handoff = t;
+        if (!this.waitList.includes(t)) this.waitList.push(t);
+        t.blockMode = BLOCK_CHECKED;
+      }
       yield this.blockPoint;
       woken = true;
     }
-    if (t !== undefined && this.handoff === t) this.handoff = undefined;
+    if (t !== undefined) {
+      if (this.handoff === t) this.handoff = undefined;
+      const i = this.waitList.indexOf(t);
+      if (i >= 0) this.waitList.splice(i, 1);
+    }
     this.locked = true;
     this.owner = t;
     if (t !== undefined) s.lockdep.acquired(t, cls, this.key, 0);
@@ -306,10 +327,12 @@ export class Mutex extends Lock {
       // __mutex_handoff(): the mutex goes to the waiter that asked, held for it.
       this.locked = true;
       this.owner = h;
-      s.wakeUp(this.key, 0, (w) => (w === h ? 1 : 0));
+      wakeTask(s, this.key, h);
       return;
     }
     this.handoff = undefined;
-    wakeFirst(s, this.key);
+    // wake_up_q() of the first waiter: a no-op while it is awake and has yet to run.
+    const first = this.waitList[0];
+    if (first !== undefined) wakeTask(s, this.key, first);
   }
 }

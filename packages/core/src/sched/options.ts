@@ -47,6 +47,11 @@ export interface SchedulerOptions {
    * {@link Lockdep.readLockRecursive}.
    */
   readLockRecursive?: boolean;
+  /**
+   * Mutexes hand themselves to a robbed first waiter (the profile's `mutexHandoff`: 4.10
+   * on); default true.
+   */
+  mutexHandoff?: boolean;
 }
 
 /** Options of {@link Scheduler.spawn}. */

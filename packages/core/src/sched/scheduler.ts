@@ -40,6 +40,8 @@ export class Scheduler {
   readonly tasks: Task[] = [];
   /** The lock-class dependency validator of this machine. */
   readonly lockdep: Lockdep;
+  /** Whether mutexes hand themselves to a robbed first waiter (see SchedulerOptions). */
+  readonly mutexHandoff: boolean;
   /** The PRNG behind the `'random'` strategy. */
   readonly prng: Prng;
   /** Every warning so far (also passed to `onWarning`). */
@@ -82,6 +84,7 @@ export class Scheduler {
     this.prng = new Prng(options.seed ?? 1);
     this.onWarning = options.onWarning;
     this.lockdep = new Lockdep(this, options.readLockRecursive ?? false);
+    this.mutexHandoff = options.mutexHandoff ?? true;
   }
 
   /**

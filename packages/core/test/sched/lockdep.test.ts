@@ -176,6 +176,28 @@ describe('lockdep', () => {
     },
   );
 
+  it('v4.8: no dependency is taken from a held recursive read, so a write of R under A then A under read_lock(R) is not reported', () => {
+    const s = new Scheduler({ readLockRecursive: true });
+    const A = new Mutex(s, 'A');
+    const R = new RwLock(s, 'R');
+    s.spawn('t1', function* () {
+      yield* A.lock();
+      yield* R.writeLock();
+      R.writeUnlock();
+      A.unlock();
+    });
+    s.spawn('t2', function* () {
+      yield* R.readLock();
+      yield* A.lock();
+      A.unlock();
+      R.readUnlock();
+    });
+    s.runAll('run-to-completion');
+    expect(s.lockdep.dependsOn('A', 'R')).toBe(true);
+    expect(s.lockdep.dependsOn('R', 'A')).toBe(false);
+    expect(s.lockdep.reports).toEqual([]);
+  });
+
   it('reports once per class pair', () => {
     const s = new Scheduler();
     const A = new Mutex(s, 'A');

@@ -732,6 +732,74 @@ describe('contention', () => {
     expect(m.locked).toBe(false);
   });
 
+  it('a mutex waiter stays first in line until it owns the mutex: an unlock while it is awake wakes nobody else', () => {
+    const s = new Scheduler();
+    const m = new Mutex(s, 'm');
+    const order: string[] = [];
+    const body = (name: string) =>
+      function* () {
+        yield* m.lock();
+        order.push(name);
+        if (s.preemptible) yield { op: 'hold' };
+        m.unlock();
+      };
+    const [h, a, d, c] = ['h', 'a', 'd', 'c'].map((n) => s.spawn(n, body(n)));
+    s.runUntil(h, (p) => p.op === 'hold');
+    s.runUntil(a, (p) => p.op === 'block');
+    s.runUntil(d, (p) => p.op === 'block');
+    s.runUntil(c, (p) => p.op === 'mutex_lock');
+    s.runToEnd(h); // wakes a
+    expect([a.state, d.state]).toEqual(['runnable', 'blocked']);
+    s.runToEnd(c); // steals the free mutex and releases it before a runs
+    // a is still first on the wait list and already awake: d sleeps on.
+    expect(d.state).toBe('blocked');
+    s.runAll();
+    expect(order).toEqual(['h', 'c', 'a', 'd']);
+  });
+
+  it('v4.8 has no mutex handoff: a robbed waiter can be robbed again', () => {
+    const s = new Scheduler({ mutexHandoff: false });
+    const m = new Mutex(s, 'm');
+    const order: string[] = [];
+    const body = (name: string) =>
+      function* () {
+        yield* m.lock();
+        order.push(name);
+        if (s.preemptible) yield { op: 'hold' };
+        m.unlock();
+      };
+    const a = s.spawn('a', body('a'));
+    const b = s.spawn('b', body('b'));
+    s.runUntil(a, (p) => p.op === 'hold');
+    s.runUntil(b, (p) => p.op === 'block');
+    const c = s.spawn('c', body('c'));
+    s.runUntil(c, (p) => p.op === 'mutex_lock');
+    s.runToEnd(a); // wakes b; c steals
+    s.runUntil(c, (p) => p.op === 'hold');
+    expect(s.step(b).op).toBe('block');
+    const d = s.spawn('d', body('d'));
+    s.runUntil(d, (p) => p.op === 'mutex_lock');
+    s.runToEnd(c); // no handoff: the mutex is free, b is woken, d takes it first
+    expect(m.locked).toBe(false);
+    s.runUntil(d, (p) => p.op === 'hold');
+    expect(s.step(b).op).toBe('block');
+    s.runAll();
+    expect(order).toEqual(['a', 'c', 'd', 'b']);
+  });
+
+  it('spin_lock() by the holder spins forever: a Deadlock, not a second hold', () => {
+    const s = new Scheduler();
+    const l = new SpinLock(s, 'l');
+    s.spawn('t', function* () {
+      yield* l.lock();
+      yield* l.lock();
+      l.unlock();
+    });
+    const e = catchDeadlock(() => s.runAll());
+    expect(e).toBeInstanceOf(Deadlock);
+    expect(s.lockdep.reports.map((r) => r.kind)).toContain('recursive');
+  });
+
   it('spinners get a spinlock in the order they started spinning; a newcomer cannot jump the queue', () => {
     const s = new Scheduler();
     const l = new SpinLock(s, 'l');
