@@ -19,7 +19,6 @@ import {
   isolateMovablePageOutcome,
   type KernelGen,
   type Machine,
-  pageRefInc,
   putPage,
   splitFolio,
   trylockPage,
@@ -164,7 +163,6 @@ interface SpeculativeGet {
   readonly op: string;
   readonly get: (mem: Machine['mem'], pfn: number) => boolean;
 }
-const GET_PAGE_UNLESS_ZERO: SpeculativeGet = { op: 'get_page_unless_zero', get: getPageUnlessZero };
 const FOLIO_TRY_GET: SpeculativeGet = { op: 'folio_try_get', get: folioTryGet };
 
 /**
@@ -193,40 +191,63 @@ function* tryGetFolio(
 }
 
 /**
- * 9e / S30: a walker saw H as the head of folio F1; F1 is freed and a new order-1 folio F2
- * is allocated with H as its tail. Speculative walkers (try_get_folio() in GUP-fast, PFN
- * walkers) take their reference with "add unless zero", and the kernel keeps every tail
- * page's refcount at 0 (invariant T0) so that such a get on a page that became a tail
- * fails. The buggy walker breaks the get-unless-zero rule on the recycled head: an
- * unconditional increment on the page it saw (MmBug on a tail, corruption on a free page).
- * The fixed one gets unless zero on the page itself and re-checks `page_folio` (S31).
+ * 9e / S30: a walker (GUP-fast's try_get_folio(), a PFN walker) saw H as the head of folio
+ * F1 and, holding no reference, takes one with "add 1 unless 0"; meanwhile F1 is freed and
+ * a new order-1 folio F2 is allocated with H as its tail page 1. Fixed (the kernel's
+ * invariant T0): a tail page's refcount slot is always 0, so the get fails harmlessly.
+ * Buggy (the Aug 2023 proposal to keep F2's total mapcount in tail page 1's refcount slot):
+ * the slot holds the mapcount, the get succeeds on it and silently adds 1, and the put
+ * after the walker's page_folio() re-check writes it back, racing with mapcount updates.
+ * The walker is the same in both variants: only what the MM keeps in a tail's slot differs.
  */
 export const scenario9e: Scenario = {
   name: '9e',
   description:
-    'speculative get on a recycled head that became a tail page (buggy: unconditional increment instead of get unless zero; fixed: get unless zero, which fails on a tail as its refcount stays 0, + re-check)',
+    "speculative get on a recycled head that became a tail page (buggy: the MM keeps the folio's total mapcount in tail page 1's refcount slot, which the get corrupts; fixed: a tail's refcount stays 0, so the get fails)",
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §9e, S30, S31',
   setup({ variant, profile }: ScenarioContext) {
     const m = raceMachine(profile);
     const mem = m.mem;
+    const p = mem.pages;
     // A (pfn 0) and H (pfn 1) are buddies: once both are freed, an order-1 folio at A has H
     // as its tail page.
     const A = m.allocPages(GFP.KERNEL, 0, 'holder');
     const H = m.allocPages(GFP.KERNEL, 0, 'f1');
+    /** F2's total mapcount, kept in H's refcount slot once H is its tail (buggy MM). */
+    const MAPCOUNT = 5;
+    // `inSlot`: the slot holds the mapcount; `value`: what it holds; `hit`: the value the
+    // walker's get found there (-1: none).
+    const slot = { inSlot: false, value: 0, hit: -1 };
     const preempt = (): boolean => m.sched.preemptible;
+    /** H's refcount slot holds F2's mapcount (H is F2's tail and the MM stored it there). */
+    const overlaid = (pfn: number): boolean => slot.inSlot && pfn === H && p.compound[H] < 0;
+    /** folio_ref_try_add_rcu(): add 1 unless 0, on whatever the slot holds. */
+    function tryAdd(pfn: number): boolean {
+      if (!overlaid(pfn)) return getPageUnlessZero(mem, pfn);
+      if (slot.value === 0) return false;
+      slot.hit = slot.value;
+      slot.value++;
+      return true;
+    }
+    /** folio_put_refs(folio, 1) on the folio the walker took the reference on. */
+    function putRef(pfn: number): void {
+      if (overlaid(pfn)) slot.value--;
+      else putPage(mem, pfn);
+    }
     function* walker(): KernelGen<boolean> {
-      if (variant === 'buggy') {
+      for (;;) {
         const head = compoundHead(mem, H);
-        if (preempt()) yield { op: 'page_ref_inc', pfn: head, note: 'speculative, unchecked' };
-        pageRefInc(mem, head);
-        if (preempt()) yield { op: 'put_page', pfn: head };
-        putPage(mem, head);
-        return true;
+        if (preempt())
+          yield { op: 'folio_ref_try_add_rcu', pfn: head, note: `page_folio(${hexPfn(H)})` };
+        if (!tryAdd(head)) return false;
+        if (preempt()) yield { op: 'page_folio recheck', pfn: H };
+        if (compoundHead(mem, H) === head) break;
+        if (preempt()) yield { op: 'folio_put_refs', pfn: head, note: 'folio changed: retry' };
+        putRef(head);
       }
-      const head = yield* tryGetFolio(m, H, GET_PAGE_UNLESS_ZERO, true);
-      if (head < 0) return false;
+      const head = compoundHead(mem, H);
       if (preempt()) yield { op: 'put_page', pfn: head };
       putPage(mem, head);
       return true;
@@ -237,14 +258,32 @@ export const scenario9e: Scenario = {
       if (preempt()) yield { op: 'put_page', pfn: A };
       putPage(mem, A);
       if (preempt()) yield { op: 'alloc_pages', note: 'order 1 __GFP_COMP (F2)' };
-      return m.allocPages(GFP.KERNEL | __GFP.COMP, 1, 'f2');
+      const f2 = m.allocPages(GFP.KERNEL | __GFP.COMP, 1, 'f2');
+      if (variant === 'buggy' && f2 === A) {
+        if (preempt())
+          yield {
+            op: 'folio_set_total_mapcount',
+            pfn: H,
+            note: `${MAPCOUNT}, in tail page 1's refcount slot`,
+          };
+        slot.inSlot = true;
+        slot.value = MAPCOUNT;
+      }
+      return f2;
     }
     return {
       machine: m,
+      state: [slot],
       start: () => {
         m.sched.spawn('walker', walker);
         m.sched.spawn('owner', owner);
       },
+      check: () =>
+        slot.hit >= 0
+          ? [
+              `the walker's speculative get succeeded on ${hexPfn(H)}, now tail page 1 of F2: its refcount slot held F2's total mapcount ${slot.hit} and the get made it ${slot.hit + 1} (refcount must stay 0 on tail pages)`,
+            ]
+          : [],
     };
   },
 };

@@ -91,19 +91,53 @@ describe('shrinking', () => {
   });
 
   it('keeps the bug it was given: a smaller schedule that fails another way is not taken', () => {
-    // 9e's buggy walker fails two ways: an MmBug on a tail page, or a free page's refcount.
-    const sc = resolveScenario('9e').scenario;
+    // Two ways to fail: a first (an assertion) or b first (b throws).
+    const sc: Scenario = {
+      name: 'toy-two-ways',
+      description: 'fails one way or the other, depending on who is first',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: ({ profile }) => {
+        const m = raceMachine(profile);
+        m.sched.manual = true;
+        const state = { first: '' };
+        m.sched.spawn('a', function* (): KernelGen {
+          yield { op: 'a0' };
+          yield { op: 'a1' };
+          if (!state.first) state.first = 'a';
+          yield { op: 'a2' };
+        });
+        m.sched.spawn('b', function* (): KernelGen {
+          yield { op: 'b0' };
+          yield { op: 'b1' };
+          yield { op: 'b2' };
+          if (!state.first) {
+            state.first = 'b';
+            throw new Error('b was first');
+          }
+        });
+        return {
+          machine: m,
+          check: () => (state.first === 'a' ? ['a was first'] : []),
+        };
+      },
+    };
+    const kinds = new Set<string>();
     let failing = 0;
     for (let s = 1; s <= 80; s++) {
-      const e = execute(sc, 'buggy', 'v6.3', new RandomChooser(s));
+      const e = execute(sc, 'only', 'v6.3', new RandomChooser(s), { reuse: false });
       if (!e.failure) continue;
       failing++;
-      const { execution } = shrinkSchedule(sc, 'buggy', 'v6.3', e);
+      kinds.add(e.failure.kind);
+      const { execution } = shrinkSchedule(sc, 'only', 'v6.3', e);
       expect(failureSignature(execution)).toBe(failureSignature(e));
-      const again = execute(sc, 'buggy', 'v6.3', new ReplayChooser(execution.decisions));
+      const again = execute(sc, 'only', 'v6.3', new ReplayChooser(execution.decisions), {
+        reuse: false,
+      });
       expect(failureSignature(again)).toBe(failureSignature(e));
     }
     expect(failing).toBeGreaterThan(5);
+    expect([...kinds].sort()).toEqual(['assertion', 'error']);
   });
 
   it('can be turned off', () => {

@@ -22,14 +22,14 @@ describe('scenario registry', () => {
     }
   });
 
-  it('describes what each buggy variant does: 9c-passes the MIGRATE_SYNC passes, 9e a get that ignores get-unless-zero', () => {
+  it('describes what each buggy variant does: 9c-passes the MIGRATE_SYNC passes, 9e an MM that keeps data in a tail refcount slot', () => {
     const list = scenarios();
     const passes = list.find((x) => x.name === '9c-passes')!.description;
     expect(passes).toMatch(/move_pages migrates with MIGRATE_SYNC/);
     expect(passes).toMatch(/three in an async batch, which is then undone, and seven/);
     const e = list.find((x) => x.name === '9e')!.description;
-    expect(e).toMatch(/unconditional increment instead of get unless zero/);
-    expect(e).toMatch(/fails on a tail as its refcount stays 0/);
+    expect(e).toMatch(/total mapcount in tail page 1's refcount slot, which the get corrupts/);
+    expect(e).toMatch(/a tail's refcount stays 0, so the get fails/);
   });
 
   it('lets plugins add scenarios and rejects bad or duplicate names', () => {
