@@ -16,6 +16,20 @@ import {
 
 const SEEDS = 200;
 
+/**
+ * Task bodies that take `lock`, note their name in `order`, hold the lock for one point
+ * and release it.
+ */
+function holdOnce(s: Scheduler, lock: { lock(): KernelGen; unlock(): void }, order: string[]) {
+  return (name: string) =>
+    function* (): KernelGen {
+      yield* lock.lock();
+      order.push(name);
+      if (s.preemptible) yield { op: 'hold' };
+      lock.unlock();
+    };
+}
+
 function catchDeadlock(fn: () => unknown): Deadlock {
   try {
     fn();
@@ -673,16 +687,8 @@ describe('contention', () => {
     const m = new Mutex(s, 'm');
     const tasks: Task[] = [];
     const order: string[] = [];
-    for (const name of ['a', 'b', 'c']) {
-      tasks.push(
-        s.spawn(name, function* () {
-          yield* m.lock();
-          order.push(name);
-          if (s.preemptible) yield { op: 'hold' };
-          m.unlock();
-        }),
-      );
-    }
+    const body = holdOnce(s, m, order);
+    for (const name of ['a', 'b', 'c']) tasks.push(s.spawn(name, body(name)));
     const [a, b, c] = tasks;
     s.runUntil(a, (p) => p.op === 'hold');
     s.runUntil(b, (p) => p.op === 'block');
@@ -698,17 +704,15 @@ describe('contention', () => {
     expect(m.locked).toBe(false);
   });
 
-  it('a newcomer may steal the mutex from the woken waiter, which then gets it by handoff at the next unlock', () => {
-    const s = new Scheduler();
+  /**
+   * a holds the mutex and b waits; a's unlock wakes b, but c (not queued) takes the mutex
+   * before b runs; b finds it taken and sleeps again; d comes along. Then c unlocks.
+   */
+  function robbed(mutexHandoff: boolean) {
+    const s = new Scheduler({ mutexHandoff });
     const m = new Mutex(s, 'm');
     const order: string[] = [];
-    const body = (name: string) =>
-      function* () {
-        yield* m.lock();
-        order.push(name);
-        if (s.preemptible) yield { op: 'hold' };
-        m.unlock();
-      };
+    const body = holdOnce(s, m, order);
     const a = s.spawn('a', body('a'));
     const b = s.spawn('b', body('b'));
     s.runUntil(a, (p) => p.op === 'hold');
@@ -717,13 +721,16 @@ describe('contention', () => {
     s.runUntil(c, (p) => p.op === 'mutex_lock');
     s.runToEnd(a); // wakes b
     expect(b.state).toBe('runnable');
-    // c, not queued yet, takes the free mutex before b runs.
     s.runUntil(c, (p) => p.op === 'hold');
     const d = s.spawn('d', body('d'));
     s.runUntil(d, (p) => p.op === 'mutex_lock');
-    // b finds it taken: back to sleep, asking for a handoff.
     expect(s.step(b).op).toBe('block');
     s.runToEnd(c);
+    return { s, m, order, b, d };
+  }
+
+  it('a newcomer may steal the mutex from the woken waiter, which then gets it by handoff at the next unlock', () => {
+    const { s, m, order, b, d } = robbed(true);
     // The handoff: held for b before it runs, so d (arriving now) cannot take it.
     expect(m.owner).toBe(b);
     expect(s.step(d).op).toBe('block');
@@ -736,13 +743,7 @@ describe('contention', () => {
     const s = new Scheduler();
     const m = new Mutex(s, 'm');
     const order: string[] = [];
-    const body = (name: string) =>
-      function* () {
-        yield* m.lock();
-        order.push(name);
-        if (s.preemptible) yield { op: 'hold' };
-        m.unlock();
-      };
+    const body = holdOnce(s, m, order);
     const [h, a, d, c] = ['h', 'a', 'd', 'c'].map((n) => s.spawn(n, body(n)));
     s.runUntil(h, (p) => p.op === 'hold');
     s.runUntil(a, (p) => p.op === 'block');
@@ -758,28 +759,8 @@ describe('contention', () => {
   });
 
   it('v4.8 has no mutex handoff: a robbed waiter can be robbed again', () => {
-    const s = new Scheduler({ mutexHandoff: false });
-    const m = new Mutex(s, 'm');
-    const order: string[] = [];
-    const body = (name: string) =>
-      function* () {
-        yield* m.lock();
-        order.push(name);
-        if (s.preemptible) yield { op: 'hold' };
-        m.unlock();
-      };
-    const a = s.spawn('a', body('a'));
-    const b = s.spawn('b', body('b'));
-    s.runUntil(a, (p) => p.op === 'hold');
-    s.runUntil(b, (p) => p.op === 'block');
-    const c = s.spawn('c', body('c'));
-    s.runUntil(c, (p) => p.op === 'mutex_lock');
-    s.runToEnd(a); // wakes b; c steals
-    s.runUntil(c, (p) => p.op === 'hold');
-    expect(s.step(b).op).toBe('block');
-    const d = s.spawn('d', body('d'));
-    s.runUntil(d, (p) => p.op === 'mutex_lock');
-    s.runToEnd(c); // no handoff: the mutex is free, b is woken, d takes it first
+    const { s, m, order, b, d } = robbed(false);
+    // No handoff: the mutex is free, b is woken, d takes it first.
     expect(m.locked).toBe(false);
     s.runUntil(d, (p) => p.op === 'hold');
     expect(s.step(b).op).toBe('block');
@@ -804,13 +785,7 @@ describe('contention', () => {
     const s = new Scheduler();
     const l = new SpinLock(s, 'l');
     const order: string[] = [];
-    const body = (name: string) =>
-      function* () {
-        yield* l.lock();
-        order.push(name);
-        if (s.preemptible) yield { op: 'hold' };
-        l.unlock();
-      };
+    const body = holdOnce(s, l, order);
     const a = s.spawn('a', body('a'), { cpu: 0 });
     const b = s.spawn('b', body('b'), { cpu: 1 });
     const c = s.spawn('c', body('c'), { cpu: 2 });
