@@ -52,13 +52,15 @@ export class Deadlock extends MmBug {
 
 /**
  * The {@link Deadlock} error for `tasks` when none can make progress: each blocked task, what
- * it waits on, who holds that lock (by lockdep's records) and the locks it holds; each
- * runnable task kept off its CPU (`cpuHolder`), and by whom.
+ * it waits on, who holds that lock (by lockdep's records, or the task a lock was handed to
+ * that has yet to run: `handedTo`) and the locks it holds; each runnable task kept off its
+ * CPU (`cpuHolder`), and by whom.
  */
 export function deadlockReport(
   tasks: readonly Task[],
   lockdep: Lockdep,
   cpuHolder: (t: Task) => Task | undefined = () => undefined,
+  handedTo: (key: WaitKey) => Task | undefined = () => undefined,
 ): Deadlock {
   const entries: DeadlockEntry[] = [];
   const lines: string[] = [];
@@ -76,10 +78,13 @@ export function deadlockReport(
     }
     if (t.state !== 'blocked' || t.blockedOn === undefined) continue;
     const { key, what } = t.blockedOn;
-    const holders = lockdep.holders(key);
+    let holders = lockdep.holders(key);
+    const handed = holders.length === 0 ? handedTo(key) : undefined;
+    if (handed !== undefined) holders = [handed];
     entries.push({ task: t, key, what, holders });
     let by: string;
-    if (holders.length !== 0) by = `held by ${holders.map((h) => h.label).join(', ')}`;
+    if (handed !== undefined) by = `handed to ${handed.label}, which has yet to run`;
+    else if (holders.length !== 0) by = `held by ${holders.map((h) => h.label).join(', ')}`;
     else {
       const pfn = pageLockPfn(key);
       if (pfn < 0) by = 'no task holds it or can wake it';

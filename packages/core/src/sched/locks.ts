@@ -149,7 +149,10 @@ export class SpinLock extends Lock {
       if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.blockPoint;
     }
-    this.handedTo = undefined;
+    if (this.handedTo !== undefined) {
+      this.handedTo = undefined;
+      s.handedOver.delete(this.key);
+    }
     this.take(t, cls);
   }
 
@@ -218,6 +221,7 @@ export class SpinLock extends Lock {
       this.locked = true;
       this.owner = next;
       this.handedTo = next;
+      s.handedOver.set(this.key, next);
     }
   }
 }
@@ -282,7 +286,10 @@ export class Mutex extends Lock {
       woken = true;
     }
     if (t !== undefined) {
-      if (this.handoff === t) this.handoff = undefined;
+      if (this.handoff === t) {
+        this.handoff = undefined;
+        s.handedOver.delete(this.key);
+      }
       const i = this.waitList.indexOf(t);
       if (i >= 0) this.waitList.splice(i, 1);
     }
@@ -327,6 +334,7 @@ export class Mutex extends Lock {
       // __mutex_handoff(): the mutex goes to the waiter that asked, held for it.
       this.locked = true;
       this.owner = h;
+      s.handedOver.set(this.key, h);
       wakeTask(s, this.key, h);
       return;
     }

@@ -42,6 +42,11 @@ export class Scheduler {
   readonly lockdep: Lockdep;
   /** Whether mutexes hand themselves to a robbed first waiter (see SchedulerOptions). */
   readonly mutexHandoff: boolean;
+  /**
+   * Locks handed over by an unlock to a waiter that has yet to run (lockdep records it as
+   * the holder only then), for {@link deadlock}'s report.
+   */
+  readonly handedOver = new Map<WaitKey, Task>();
   /** The PRNG behind the `'random'` strategy. */
   readonly prng: Prng;
   /** Every warning so far (also passed to `onWarning`). */
@@ -391,7 +396,12 @@ export class Scheduler {
 
   /** Build the {@link Deadlock} error for the current state (every live task blocked). */
   deadlock(): Deadlock {
-    return deadlockReport(this.tasks, this.lockdep, (t) => this.cpuHolderOf(t));
+    return deadlockReport(
+      this.tasks,
+      this.lockdep,
+      (t) => this.cpuHolderOf(t),
+      (key) => this.handedOver.get(key),
+    );
   }
 
   /** Run one point of `task` (the hot path: no allocation beyond the generator's own). */

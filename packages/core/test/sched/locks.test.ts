@@ -768,6 +768,77 @@ describe('contention', () => {
     expect(order).toEqual(['a', 'c', 'd', 'b']);
   });
 
+  it('a Deadlock report names the waiter a mutex was handed to while that waiter has yet to run', () => {
+    // y holds M and h waits; z robs h, which asks for a handoff; z takes S2, x (h's CPU)
+    // takes S; z's unlock hands M to h, which x keeps off its CPU while spinning on S2;
+    // z then sleeps on M.
+    const s = new Scheduler();
+    const m = new Mutex(s, 'M');
+    const S = new SpinLock(s, 'S');
+    const S2 = new SpinLock(s, 'S2');
+    const hold = (op: string) => ({ op });
+    const y = s.spawn(
+      'y',
+      function* (): KernelGen {
+        yield* m.lock();
+        yield hold('hy');
+        m.unlock();
+      },
+      { cpu: 1 },
+    );
+    const h = s.spawn(
+      'h',
+      function* (): KernelGen {
+        yield* m.lock();
+        m.unlock();
+      },
+      { cpu: 0 },
+    );
+    const z = s.spawn(
+      'z',
+      function* (): KernelGen {
+        yield* m.lock();
+        yield hold('hz');
+        yield* S2.lock();
+        yield hold('hz2');
+        m.unlock();
+        yield hold('after');
+        yield* m.lock();
+        S2.unlock();
+        m.unlock();
+      },
+      { cpu: 2 },
+    );
+    const x = s.spawn(
+      'x',
+      function* (): KernelGen {
+        yield* S.lock();
+        yield hold('hx');
+        yield* S2.lock();
+        S2.unlock();
+        S.unlock();
+      },
+      { cpu: 0 },
+    );
+    s.runUntil(y, (p) => p.op === 'hy');
+    s.runUntil(h, (p) => p.op === 'block');
+    s.runUntil(z, (p) => p.op === 'mutex_lock');
+    s.runToEnd(y);
+    s.runUntil(z, (p) => p.op === 'hz');
+    expect(s.step(h).op).toBe('block');
+    s.runUntil(z, (p) => p.op === 'hz2');
+    s.runUntil(x, (p) => p.op === 'hx');
+    s.runUntil(z, (p) => p.op === 'after');
+    expect(m.owner).toBe(h);
+    s.runUntil(x, (p) => p.op === 'block');
+    const e = catchDeadlock(() => s.runAll());
+    const onM = e.entries.find((en) => en.task === z);
+    expect(onM?.holders).toEqual([h]);
+    expect(e.message + e.dump).toMatch(
+      /blocked on mutex_lock\(M\) \[[^\]]+\], handed to h\/2, which has yet to run/,
+    );
+  });
+
   it('spin_lock() by the holder spins forever: a Deadlock, not a second hold', () => {
     const s = new Scheduler();
     const l = new SpinLock(s, 'l');
