@@ -254,9 +254,15 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
   const traced = execute(scenario, variant, profile, new ReplayChooser(decisions), {
     trace: true,
   });
-  // Only a shrunk schedule was shrunk from something.
-  const shrunkFrom =
-    opts.shrink !== false ? { steps: first.steps, preemptions: first.preemptions } : undefined;
+  // Only a shrunk schedule was shrunk from something; its size counted as the traced run
+  // counts steps (a task left alone shows every point there).
+  const original =
+    opts.shrink !== false
+      ? execute(scenario, variant, profile, new ReplayChooser(first.decisions), { trace: true })
+      : undefined;
+  const shrunkFrom = original
+    ? { steps: original.steps, preemptions: original.preemptions }
+    : undefined;
   const param =
     strategy === 'pct'
       ? `depth ${depth}`

@@ -380,7 +380,15 @@ export function execute(
   let prev: Task | undefined;
   let failure: Failure | undefined;
 
-  const memo = (opts.memo ?? true) && checkEach ? memoFor(scenario, memoKey) : undefined;
+  // A traced run shows every point, those of a task left alone included (step-by-step mode):
+  // the decisions, taken only where two tasks may run, are the same. The oracles still run
+  // only where an untraced run's steps end, so the run fails as it does untraced. Its steps
+  // are not those of untraced runs, so it keeps out of the memo (and is restored whole).
+  const traceAll = opts.trace === true;
+  const manualBefore = sched.manual;
+  if (traceAll) sched.manual = true;
+  const memo =
+    (opts.memo ?? true) && checkEach && !traceAll ? memoFor(scenario, memoKey) : undefined;
   let node = memo?.root;
   const pooled = lastPooled.pooled?.inst === inst ? lastPooled.pooled : undefined;
   // Whether the run stopped in a step that threw, or at maxSteps.
@@ -426,7 +434,9 @@ export function execute(
     }
     chooser.afterStep?.(t, steps);
     prev = t;
-    failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
+    // Untraced, a task alone runs on to its next point where another task may run.
+    const stepEnds = !traceAll || sched.liveTasks > 1 || t.state !== 'runnable';
+    if (stepEnds) failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
     if (failure) break;
     if (steps >= maxSteps) {
       cut = true;
@@ -452,6 +462,7 @@ export function execute(
     if (bad !== undefined && bad.length > 0)
       failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
   }
+  if (traceAll) sched.manual = manualBefore;
   // Only a run that ended by itself ends in the state of its node: a step that threw is not
   // in the tree, and a run cut at maxSteps skipped `finish`.
   if (pooled !== undefined && node !== undefined && !cut) pooled.ended = node;

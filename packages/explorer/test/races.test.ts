@@ -236,7 +236,11 @@ describe('catalogue interleavings, replayed on both variants', () => {
       'migration_entry_wait_on_locked',
       'spin_unlock',
       'block',
-      // Woken once the migrator is done: alone, the refault runs without scheduling points.
+      // Woken once the migrator is done: the refault finds the PTE present (a traced run
+      // shows the points of a task left alone too).
+      'spin_lock',
+      'pte_offset_map_lock',
+      'spin_unlock',
       'done',
     ]);
     const p = e.machine.mem.pages;
