@@ -13,6 +13,7 @@ import { installDirectCompaction } from './compaction/entry.js';
 import { hexPfn } from './debug/dump_page.js';
 import {
   checkMemoryInvariants,
+  checkPageStates,
   type InvariantChecker,
   type InvariantReport,
 } from './debug/invariants.js';
@@ -25,6 +26,7 @@ import {
 } from './memory/constants.js';
 import { checkSpans, type ZoneLayoutName, type ZoneSpan, zoneLayout } from './memory/layout.js';
 import { Memory } from './memory/mem.js';
+import { pageMovableOps } from './migrate/movable.js';
 import { DEFAULT_PROFILE, getProfile, type Profile, type ProfileName } from './profile.js';
 import { Prng } from './sched/prng.js';
 import { Scheduler } from './sched/scheduler.js';
@@ -280,8 +282,12 @@ export function createMachine(
  */
 export function checkInvariants(m: Machine): InvariantReport {
   const violations = checkMemoryInvariants(m.mem);
+  const quiescent = m.sched.liveTasks === 0;
+  violations.push(
+    ...checkPageStates(m.mem, quiescent, (pfn) => pageMovableOps(m.mem, pfn) !== undefined),
+  );
   // With no task left to drop them, references still held on migrated-away pages leaked.
-  if (m.sched.liveTasks === 0)
+  if (quiescent)
     for (const pfn of m.mem.migratedHeld)
       if (m.mem.pages.refcount[pfn] > 0)
         violations.push(

@@ -18,7 +18,14 @@ import {
   pageblock_order,
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
-import { PAGEFLAGS_MASK, PG, PGTY } from '../page/flags.js';
+import {
+  ISOLATED,
+  PAGE_MAPPING_FLAGS,
+  PAGE_MAPPING_MOVABLE,
+  PAGEFLAGS_MASK,
+  PG,
+  PGTY,
+} from '../page/flags.js';
 import { hexPfn } from './dump_page.js';
 import {
   checkCountedIsolated,
@@ -199,5 +206,40 @@ export function checkMemoryInvariants(mem: Memory): string[] {
   }
   if (listed !== freeBlocks)
     add(`${freeBlocks} free blocks are marked Buddy, free lists hold ${listed}`);
+  return out;
+}
+
+/**
+ * Page states that are wrong at any scheduling point (a MOVABLE tag whose ops pointer leads
+ * nowhere: only the owner's release clears it, to NULL) or once no task is left to finish
+ * what it started: an isolated page on no list (only the VM links an isolated page, and
+ * only its putback can return it to its owner). A bad page, leaked as the kernel leaks it,
+ * is left out.
+ */
+export function checkPageStates(
+  mem: Memory,
+  quiescent: boolean,
+  hasOps: (pfn: number) => boolean,
+): string[] {
+  const out: string[] = [];
+  const p = mem.pages;
+  const { type, flags, compound, mapping } = p;
+  const { next } = p.lists;
+  const byTag = mem.profile.movableMarker !== 'page_type';
+  for (let pfn = 0; pfn < mem.nrPages && out.length < MAX_REPORTED; pfn++) {
+    if (type[pfn] >>> 24 === PGTY.buddy) {
+      pfn += (1 << mem.pages.priv[pfn]) - 1;
+      continue;
+    }
+    if (compound[pfn] < 0) continue;
+    const m = mapping[pfn];
+    if (byTag && (m & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE && m >>> 2 !== 0 && !hasOps(pfn))
+      out.push(`pfn ${hexPfn(pfn)}: tagged movable, but its ops pointer leads to no movable_ops`);
+    if (!quiescent || mem.leaked.has(pfn)) continue;
+    if (flags[pfn] & ISOLATED && next[pfn] === 0)
+      out.push(
+        `pfn ${hexPfn(pfn)}: isolated, but on no list: no putback can return it to its owner`,
+      );
+  }
   return out;
 }

@@ -23,6 +23,7 @@ import {
   MIGRATE_TYPES,
   moveToFreeList,
   NS,
+  PAGE_MAPPING_MOVABLE,
   PG,
   PROFILE_NAMES,
   type ProfileName,
@@ -101,6 +102,23 @@ describe('invariants: isolated and locked pages (spec §11, §3.1, §4)', () => 
       __ClearPageMovable(m.mem, pfn);
       unlockPage(drv.k, pfn);
       expectInvariants(m);
+    });
+
+  for (const profile of PROFILE_NAMES)
+    it(`${profile}: an isolated page on no list once no task is left is reported`, () => {
+      const { m, pages } = isolatedPages(profile, 1, 1);
+      expectInvariants(m);
+      m.mem.pages.lists.del(pages[0]);
+      expect(violations(m)).toMatch(/isolated, but on no list: no putback can return it/);
+    });
+
+  for (const profile of ['v4.8', 'v6.0', 'v6.3'] as const)
+    it(`${profile}: a movable tag whose ops pointer leads to no movable_ops is reported`, () => {
+      const m = machine(profile);
+      const pfn = m.allocPages(GFP.KERNEL, 0, 'kmalloc');
+      expectInvariants(m);
+      m.mem.pages.mapping[pfn] = (4000 << 2) | PAGE_MAPPING_MOVABLE;
+      expect(violations(m)).toMatch(/tagged movable, but its ops pointer leads to no movable_ops/);
     });
 
   it('a locked page with a frozen refcount (0) is legal', () => {
