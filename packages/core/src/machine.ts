@@ -13,7 +13,6 @@ import { installDirectCompaction } from './compaction/entry.js';
 import { hexPfn } from './debug/dump_page.js';
 import {
   checkMemoryInvariants,
-  checkPageStates,
   type InvariantChecker,
   type InvariantReport,
 } from './debug/invariants.js';
@@ -281,10 +280,11 @@ export function createMachine(
  * A checker that throws counts as a violation.
  */
 export function checkInvariants(m: Machine): InvariantReport {
-  const violations = checkMemoryInvariants(m.mem);
   const quiescent = m.sched.liveTasks === 0;
-  violations.push(
-    ...checkPageStates(m.mem, quiescent, (pfn) => pageMovableOps(m.mem, pfn) !== undefined),
+  const violations = checkMemoryInvariants(
+    m.mem,
+    quiescent,
+    (pfn) => pageMovableOps(m.mem, pfn) !== undefined,
   );
   // With no task left to drop them, references still held on migrated-away pages leaked.
   if (quiescent)

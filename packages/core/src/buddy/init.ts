@@ -50,8 +50,10 @@ export function initZones(mem: Memory, spans: readonly ZoneSpan[]): void {
     for (let pfn = s.startPfn; pfn < end; pfn++) {
       p.flags[pfn] = 0;
       p.refcount[pfn] = 0;
-      if (pfn % pageblock_nr_pages === 0) mem.setPageblockMigratetype(pfn, MIGRATE.MOVABLE);
     }
+    const first = Math.ceil(s.startPfn / pageblock_nr_pages) * pageblock_nr_pages;
+    for (let pfn = first; pfn < end; pfn += pageblock_nr_pages)
+      mem.setPageblockMigratetype(pfn, MIGRATE.MOVABLE);
   }
   const empty = p.lists.newList();
   for (const z of mem.node.zones) {

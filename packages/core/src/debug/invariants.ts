@@ -48,8 +48,19 @@ export interface InvariantReport {
 
 const MAX_REPORTED = 50;
 
-/** Checks the memory-level invariants (buddy, compound pages, lists, counters). */
-export function checkMemoryInvariants(mem: Memory): string[] {
+/**
+ * Checks the memory-level invariants (buddy, compound pages, lists, counters), and the page
+ * states wrong at any scheduling point (a MOVABLE tag whose ops pointer, as `hasOps` finds
+ * it, leads nowhere: only the owner's release clears it, to NULL) or, when `quiescent` (no
+ * task left to finish what it started), an isolated page on no list (only the VM links an
+ * isolated page, and only its putback can return it to its owner). A bad page, leaked as
+ * the kernel leaks it, is left out of the latter.
+ */
+export function checkMemoryInvariants(
+  mem: Memory,
+  quiescent = false,
+  hasOps?: (pfn: number) => boolean,
+): string[] {
   const out: string[] = [];
   const add = (s: string): void => {
     if (out.length < MAX_REPORTED) out.push(s);
@@ -58,6 +69,7 @@ export function checkMemoryInvariants(mem: Memory): string[] {
   const { type, priv, refcount, flags, compound, mapping } = p;
   const { next, prev } = p.lists;
   const rewrites = mem.profile.mergeRewritesBuddyType;
+  const byTag = hasOps !== undefined && mem.profile.movableMarker !== 'page_type';
   const nrZoneFree = new Map<number, number>();
   let freeBlocks = 0;
   for (let pfn = 0; pfn < mem.nrPages; ) {
@@ -138,6 +150,12 @@ export function checkMemoryInvariants(mem: Memory): string[] {
         add(`pfn ${hexPfn(pfn)}: compound order ${c} recorded on a page that is not a head`);
       if (r < 0) add(`pfn ${hexPfn(pfn)}: negative refcount ${r}`);
       if (r > 0 && p.ownerOf(pfn) === 0) add(`pfn ${hexPfn(pfn)}: allocated page has no owner`);
+      const m = mapping[pfn];
+      if (byTag && (m & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE && m >>> 2 !== 0)
+        if (!hasOps(pfn))
+          add(`pfn ${hexPfn(pfn)}: tagged movable, but its ops pointer leads to no movable_ops`);
+      if (quiescent && f & ISOLATED && ln === 0 && !mem.leaked.has(pfn))
+        add(`pfn ${hexPfn(pfn)}: isolated, but on no list: no putback can return it to its owner`);
     }
     pfn++;
   }
@@ -206,40 +224,5 @@ export function checkMemoryInvariants(mem: Memory): string[] {
   }
   if (listed !== freeBlocks)
     add(`${freeBlocks} free blocks are marked Buddy, free lists hold ${listed}`);
-  return out;
-}
-
-/**
- * Page states that are wrong at any scheduling point (a MOVABLE tag whose ops pointer leads
- * nowhere: only the owner's release clears it, to NULL) or once no task is left to finish
- * what it started: an isolated page on no list (only the VM links an isolated page, and
- * only its putback can return it to its owner). A bad page, leaked as the kernel leaks it,
- * is left out.
- */
-export function checkPageStates(
-  mem: Memory,
-  quiescent: boolean,
-  hasOps: (pfn: number) => boolean,
-): string[] {
-  const out: string[] = [];
-  const p = mem.pages;
-  const { type, flags, compound, mapping } = p;
-  const { next } = p.lists;
-  const byTag = mem.profile.movableMarker !== 'page_type';
-  for (let pfn = 0; pfn < mem.nrPages && out.length < MAX_REPORTED; pfn++) {
-    if (type[pfn] >>> 24 === PGTY.buddy) {
-      pfn += (1 << mem.pages.priv[pfn]) - 1;
-      continue;
-    }
-    if (compound[pfn] < 0) continue;
-    const m = mapping[pfn];
-    if (byTag && (m & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE && m >>> 2 !== 0 && !hasOps(pfn))
-      out.push(`pfn ${hexPfn(pfn)}: tagged movable, but its ops pointer leads to no movable_ops`);
-    if (!quiescent || mem.leaked.has(pfn)) continue;
-    if (flags[pfn] & ISOLATED && next[pfn] === 0)
-      out.push(
-        `pfn ${hexPfn(pfn)}: isolated, but on no list: no putback can return it to its owner`,
-      );
-  }
   return out;
 }

@@ -48,6 +48,16 @@ export function label(t: Task | undefined): string {
   return t === undefined ? 'no task' : t.label;
 }
 
+/**
+ * Whether an unlock handed the lock on `key` to `t` (Scheduler.handedOver); if so `t` now
+ * takes it and the handover ends.
+ */
+function tookHandover(s: Scheduler, key: WaitKey, t: Task | undefined): boolean {
+  if (t === undefined || s.handedOver.get(key) !== t) return false;
+  s.handedOver.delete(key);
+  return true;
+}
+
 /** Wakes `t` if it is blocked on `key`; nobody else. */
 function wakeTask(s: Scheduler, key: WaitKey, t: Task): void {
   if (t.state === 'blocked' && t.blockedOn?.key === key) s.wakeUp(key, 0, (w) => (w === t ? 1 : 0));
@@ -117,8 +127,6 @@ export class SpinLock extends Lock {
   /** Scheduling points of this lock. */
   readonly points: LockPoints;
   private readonly blockPoint: BlockPoint;
-  /** The spinner an unlock passed the lock to, until it runs and takes it. */
-  private handedTo: Task | undefined = undefined;
 
   /** @param className the lockdep class, e.g. `'zone->lock'` */
   constructor(sched: Scheduler, className: string) {
@@ -145,13 +153,9 @@ export class SpinLock extends Lock {
     }
     // Passed the lock by the unlock that woke it: it is already this task's. (The holder
     // itself spins forever, as spin_lock() recursion does.)
-    while (this.locked && !(t !== undefined && this.handedTo === t)) {
+    while (this.locked && !tookHandover(s, this.key, t)) {
       if (t !== undefined) t.blockMode = BLOCK_SPIN;
       yield this.blockPoint;
-    }
-    if (this.handedTo !== undefined) {
-      this.handedTo = undefined;
-      s.handedOver.delete(this.key);
     }
     this.take(t, cls);
   }
@@ -220,7 +224,6 @@ export class SpinLock extends Lock {
     if (next !== undefined) {
       this.locked = true;
       this.owner = next;
-      this.handedTo = next;
       s.handedOver.set(this.key, next);
     }
   }
@@ -275,7 +278,7 @@ export class Mutex extends Lock {
     }
     let woken = false;
     // A handoff made the mutex this task's before it ran.
-    while (this.locked && !(t !== undefined && this.handoff === t && this.owner === t)) {
+    while (this.locked && !tookHandover(s, this.key, t)) {
       if (t !== undefined) {
         // Woken first in line and robbed: sleep again and ask for the mutex to be handed over.
         if (woken && s.mutexHandoff && this.handoff === undefined) this.handoff = t;
@@ -286,10 +289,7 @@ export class Mutex extends Lock {
       woken = true;
     }
     if (t !== undefined) {
-      if (this.handoff === t) {
-        this.handoff = undefined;
-        s.handedOver.delete(this.key);
-      }
+      if (this.handoff === t) this.handoff = undefined;
       const i = this.waitList.indexOf(t);
       if (i >= 0) this.waitList.splice(i, 1);
     }
