@@ -12,7 +12,7 @@ import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import { MmBug, MopsError } from './errors.js';
 import type { Machine } from './machine.js';
-import { describe, isThenable } from './migrate/driver_faults.js';
+import { describe, isThenable, shown } from './migrate/driver_faults.js';
 import { refusedMovableOps } from './migrate/movable.js';
 import { PROFILE_NAMES, type ProfileName } from './profile.js';
 
@@ -224,11 +224,11 @@ export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
     );
   }
   if (isThenable(result)) {
-    (result as PromiseLike<unknown>).then(undefined, () => {});
     fail(
       new MopsError(
         'E_PLUGIN',
-        `plugin ${name}: register returned a Promise; it must set the driver up before it returns (no async work)`,
+        // shown() also handles the Promise's rejection.
+        `plugin ${name}: register returned ${shown(result)}; it must set the driver up before it returns (no async work)`,
         'register',
       ),
     );

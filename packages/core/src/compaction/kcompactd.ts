@@ -236,13 +236,17 @@ function goToSleep(m: Machine, st: CompactionState): void {
   if (st.kcompactdAsleep) return;
   st.kcompactdAsleep = true;
   st.kcompactdTimed = kcompactdWaitTimed(m, st);
+  traceSleep(m);
+}
+
+function traceSleep(m: Machine): void {
   if (m.trace.enabled.mm_compaction_kcompactd_sleep)
     m.trace.fire('mm_compaction_kcompactd_sleep', { nid: 0 });
 }
 
 /** kcompactd goes back to its wait with a request pending: the wait ends at once. */
 function wakesAtOnce(m: Machine, st: CompactionState): void {
-  goToSleep(m, st);
+  if (!st.kcompactdAsleep) traceSleep(m);
   st.kcompactdAsleep = false;
 }
 

@@ -105,18 +105,28 @@ const MIGRATE_PAGES_FIELDS: FilterSchema = {
   reason: 'num',
 };
 
+/** mm_page_alloc's fields, in every release. */
+const PAGE_ALLOC_FIELDS = {
+  pfn: 'num',
+  order: 'num',
+  gfp_flags: 'num',
+  migratetype: 'num',
+} as const;
+/** mm_compaction_try_to_compact_pages' fields, in every release. */
+const TRY_TO_COMPACT_FIELDS = { order: 'num', gfp_mask: 'num', prio: 'num' } as const;
+
 const FORMATS = new Map<string, FtraceEventFormat>([
   [
     'mm_page_alloc',
     {
       system: 'kmem',
-      fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
+      fields: PAGE_ALLOC_FIELDS,
       // v4.8 stores the mask in that release's bit layout.
       fieldsFor: (profile) =>
         profile.tracepointsV6
           ? undefined
           : {
-              fields: { pfn: 'num', order: 'num', gfp_flags: 'num', migratetype: 'num' },
+              fields: PAGE_ALLOC_FIELDS,
               values: { gfp_flags: (e) => gfpMaskV4_8(num(e.gfp_flags)) },
             },
       // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s" (v4.8: pfn=%lu)
@@ -292,14 +302,14 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       'mm_compaction_try_to_compact_pages',
       {
         system: 'compaction',
-        fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
+        fields: TRY_TO_COMPACT_FIELDS,
         // v4.8 stores the mask in that release's bit layout, and the priority in its enum
         // compact_priority (SYNC_LIGHT 0, ASYNC 1, no SYNC_FULL): a filter tests those.
         fieldsFor: (profile) =>
           profile.tracepointsV6
             ? undefined
             : {
-                fields: { order: 'num', gfp_mask: 'num', prio: 'num' },
+                fields: TRY_TO_COMPACT_FIELDS,
                 values: {
                   gfp_mask: (e) => gfpMaskV4_8(num(e.gfp_mask)),
                   prio: (e) => prioOf(e, profile),
