@@ -158,12 +158,16 @@ export const scenario9dDouble: Scenario = {
   },
 };
 
-/** A speculative "add unless zero" on a page: its name in traces and the primitive. */
+/**
+ * A speculative "add unless zero" on a page and the put that drops it again: their names in
+ * traces and the primitives.
+ */
 interface SpeculativeGet {
   readonly op: string;
-  readonly get: (mem: Machine['mem'], pfn: number) => boolean;
+  readonly get: (pfn: number) => boolean;
+  readonly putOp: string;
+  readonly put: (pfn: number) => void;
 }
-const FOLIO_TRY_GET: SpeculativeGet = { op: 'folio_try_get', get: folioTryGet };
 
 /**
  * try_get_folio() as GUP-fast does it: derive the head of `page` without a reference, take
@@ -181,12 +185,12 @@ function* tryGetFolio(
   for (;;) {
     const head = compoundHead(mem, page);
     if (m.sched.preemptible) yield { op: how.op, pfn: head, note: `page_folio(${hexPfn(page)})` };
-    if (!how.get(mem, head)) return -1;
+    if (!how.get(head)) return -1;
     if (!recheck) return head;
     if (m.sched.preemptible) yield { op: 'page_folio recheck', pfn: page };
     if (compoundHead(mem, page) === head) return head;
-    if (m.sched.preemptible) yield { op: 'folio_put', pfn: head, note: 'folio changed: retry' };
-    putPage(mem, head);
+    if (m.sched.preemptible) yield { op: how.putOp, pfn: head, note: 'folio changed: retry' };
+    how.put(head);
   }
 }
 
@@ -223,31 +227,26 @@ export const scenario9e: Scenario = {
     const preempt = (): boolean => m.sched.preemptible;
     /** H's refcount slot holds F2's mapcount (H is F2's tail and the MM stored it there). */
     const overlaid = (pfn: number): boolean => slot.inSlot && pfn === H && p.compound[H] < 0;
-    /** folio_ref_try_add_rcu(): add 1 unless 0, on whatever the slot holds. */
-    function tryAdd(pfn: number): boolean {
-      if (!overlaid(pfn)) return getPageUnlessZero(mem, pfn);
-      if (slot.value === 0) return false;
-      slot.hit = slot.value;
-      slot.value++;
-      return true;
-    }
-    /** folio_put_refs(folio, 1) on the folio the walker took the reference on. */
-    function putRef(pfn: number): void {
-      if (overlaid(pfn)) slot.value--;
-      else putPage(mem, pfn);
-    }
+    // folio_ref_try_add_rcu(): add 1 unless 0, on whatever the slot holds; folio_put_refs()
+    // on the folio the reference was taken on.
+    const get: SpeculativeGet = {
+      op: 'folio_ref_try_add_rcu',
+      get: (pfn) => {
+        if (!overlaid(pfn)) return getPageUnlessZero(mem, pfn);
+        if (slot.value === 0) return false;
+        slot.hit = slot.value;
+        slot.value++;
+        return true;
+      },
+      putOp: 'folio_put_refs',
+      put: (pfn) => {
+        if (overlaid(pfn)) slot.value--;
+        else putPage(mem, pfn);
+      },
+    };
     function* walker(): KernelGen<boolean> {
-      for (;;) {
-        const head = compoundHead(mem, H);
-        if (preempt())
-          yield { op: 'folio_ref_try_add_rcu', pfn: head, note: `page_folio(${hexPfn(H)})` };
-        if (!tryAdd(head)) return false;
-        if (preempt()) yield { op: 'page_folio recheck', pfn: H };
-        if (compoundHead(mem, H) === head) break;
-        if (preempt()) yield { op: 'folio_put_refs', pfn: head, note: 'folio changed: retry' };
-        putRef(head);
-      }
-      const head = compoundHead(mem, H);
+      const head = yield* tryGetFolio(m, H, get, true);
+      if (head < 0) return false;
       if (preempt()) yield { op: 'put_page', pfn: head };
       putPage(mem, head);
       return true;
@@ -312,7 +311,13 @@ export const scenario9eSplit: Scenario = {
     const seen = { split: false };
     const preempt = (): boolean => m.sched.preemptible;
     function* walker(): KernelGen<boolean> {
-      if ((yield* tryGetFolio(m, P, FOLIO_TRY_GET, variant === 'fixed')) < 0) return false;
+      const get: SpeculativeGet = {
+        op: 'folio_try_get',
+        get: (pfn) => folioTryGet(mem, pfn),
+        putOp: 'folio_put',
+        put: (pfn) => putPage(mem, pfn),
+      };
+      if ((yield* tryGetFolio(m, P, get, variant === 'fixed')) < 0) return false;
       // The pin is used, then released through the page the walker was given.
       if (preempt()) yield { op: 'put_page', pfn: P, note: 'unpin' };
       putPage(mem, compoundHead(mem, P));
