@@ -157,6 +157,22 @@ export const conformance = { populate() { return []; } };
     expect(r.err).toMatch(/--profile v4\.8: .*one-profile.*lists v6\.0, v6\.3/);
   });
 
+  it('mops check-plugin on a plugin whose register throws is E_PLUGIN (exit 2), not a failure per rule', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-plugin-'));
+    const path = join(dir, 'throws.mjs');
+    writeFileSync(
+      path,
+      `export default { manifest: { name: 'throws', version: '0.1.0', profiles: ['v6.3'] }, register() { throw new Error('boom'); } };
+export const conformance = { populate() { return []; } };
+`,
+    );
+    const r = await mops('check-plugin', path);
+    rmSync(dir, { recursive: true });
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(/plugin throws: register threw \(Error: boom\).*\[E_PLUGIN\]/);
+  });
+
   it('mops compaction-test on a machine too small for one huge page fails as the selftest does', async () => {
     const r = await mops('compaction-test', '--memory', '4M');
     expect(r.code).toBe(1);

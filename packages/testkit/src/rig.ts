@@ -109,9 +109,21 @@ export function suiteMachine(adapter: DriverAdapter, profile: ProfileName, seed?
  * exercise nothing fails with the reason instead of passing.
  */
 export function populate(adapter: DriverAdapter, m: Machine, n: number): number[] {
-  const pages = adapter.populate(m, n);
+  const pages: unknown = adapter.populate(m, n);
+  if (!Array.isArray(pages) || !pages.every((x) => Number.isInteger(x) && x >= 0))
+    throw new Error(
+      `${adapter.name}: populate() must return an array of pfns (non-negative integers), got ${describeValue(pages)}`,
+    );
   if (pages.length === 0) throw new Error(`${adapter.name}: populate() returned no pages`);
   return pages;
+}
+
+/** A populate() result that is not a list of pfns, for the error. */
+function describeValue(v: unknown): string {
+  if (Array.isArray(v))
+    return `an array holding ${String(v.find((x) => !(Number.isInteger(x) && x >= 0)))}`;
+  if (typeof v === 'object' && v !== null) return 'an object';
+  return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : String(v);
 }
 
 export function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
@@ -122,22 +134,29 @@ export function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
 
 /**
  * What the machine reported: protocol violations, the kernel's own warnings, bad pages
- * (with the reason), lockdep and sleep-in-atomic splats; the first line of each.
+ * (with the reason), lockdep and sleep-in-atomic splats; the first line of each. With
+ * `violations`, only the protocol violations (true) or everything else (false).
  */
-export function warnings(m: Machine): string[] {
-  return m.mem.warnings.map((w) => {
-    const lines = w.text.split('\n');
-    return w.kind === 'bad_page' ? `${lines[0].trim()} ${lines[1] ?? ''}` : lines[0];
-  });
+export function warnings(m: Machine, violations?: boolean): string[] {
+  return m.mem.warnings
+    .filter((w) => violations === undefined || (w.kind === 'protocol_violation') === violations)
+    .map((w) => {
+      const lines = w.text.split('\n');
+      return w.kind === 'bad_page' ? `${lines[0].trim()} ${lines[1] ?? ''}` : lines[0];
+    });
 }
 
 export function invariants(m: Machine): string[] {
   return checkInvariants(m).violations;
 }
 
-/** A rule's findings followed by the machine's warnings and invariant violations. */
+/**
+ * A rule's findings in the order that explains them: the protocol violations first (each
+ * names a mistake of the driver's; the rule's own findings are often its consequences),
+ * then the rule's findings, the kernel's warnings and BUGs, and the invariant violations.
+ */
 export function report(m: Machine, out: readonly string[]): string[] {
-  return [...out, ...warnings(m), ...invariants(m)];
+  return [...warnings(m, true), ...out, ...warnings(m, false), ...invariants(m)];
 }
 
 /** putback_movable_pages() on the rig's list. */

@@ -39,6 +39,9 @@ import {
   warnings,
 } from './rig.js';
 
+/** The finding of a rule that had nothing to check: the driver refused every page. */
+const NONE_ISOLATED = 'no page could be isolated, so the rule checked nothing';
+
 export type Check = (adapter: DriverAdapter, profile: ProfileName) => string[];
 
 /** A rule: its id, what it requires, the spec section, and its check. */
@@ -79,8 +82,9 @@ const isolate: Check = (a, p) => {
  */
 const migrate: Check = (a, p) => {
   const r = rig(a, p);
-  const { rc, out, moved } = isolateAndMigrate(r, MIGRATE_MODE.SYNC);
-  if (rc !== 0) out.unshift(`migrate_pages returned ${rc}`);
+  const { done, rc, out, moved } = isolateAndMigrate(r, MIGRATE_MODE.SYNC);
+  if (done.length === 0) out.unshift(NONE_ISOLATED);
+  else if (rc !== 0) out.unshift(`migrate_pages returned ${rc}`);
   out.push(...isolatableAgain(r, moved, 'migration'));
   return report(r.m, out);
 };
@@ -94,7 +98,7 @@ const putback: Check = (a, p) => {
     ...refsChanged(r, r.pages, refs, 'putback'),
     ...stillIsolated(r, r.pages, 'putback'),
   ];
-  if (done.length === 0) out.push('no page could be isolated');
+  if (done.length === 0) out.push(NONE_ISOLATED);
   out.push(...isolatableAgain(r, done, 'putback'));
   return report(r.m, out);
 };
@@ -105,7 +109,8 @@ const failurePutback: Check = (a, p) => {
   const done = isolateAll(r);
   const { rc } = migrateList(r, MIGRATE_MODE.ASYNC, false);
   const out: string[] = [];
-  if (rc !== -12) out.push(`migrate_pages without targets returned ${rc}, expected -ENOMEM`);
+  if (done.length === 0) out.push(NONE_ISOLATED);
+  else if (rc !== -12) out.push(`migrate_pages without targets returned ${rc}, expected -ENOMEM`);
   putbackAll(r);
   out.push(
     ...refsChanged(r, r.pages, refs, 'the failed migration and putback'),
@@ -137,6 +142,7 @@ const pingPong: Check = (a, p) => {
 
 const race: Check = (a, p) => {
   const out: string[] = [];
+  let isolated = 0;
   for (let seed = 1; seed <= 50 && out.length === 0; seed++) {
     const m = suiteMachine(a, p, seed);
     const pages = populate(a, m, 6);
@@ -145,7 +151,10 @@ const race: Check = (a, p) => {
         const list = m.mem.pages.lists.newList();
         for (const pfn of pages) {
           const r = yield* isolateMovablePage(m, pfn, 0);
-          if (isolatedOk(r)) m.mem.pages.lists.addTail(list, pfn);
+          if (isolatedOk(r)) {
+            isolated++;
+            m.mem.pages.lists.addTail(list, pfn);
+          }
         }
         const getNew = (): number => allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
         const res = yield* migratePages(
@@ -175,6 +184,7 @@ const race: Check = (a, p) => {
       ...invariants(m).map((v) => `seed ${seed}: ${v}`),
     );
   }
+  if (out.length === 0 && isolated === 0) out.push(`${NONE_ISOLATED} (50 seeds)`);
   return out;
 };
 

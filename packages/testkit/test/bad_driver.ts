@@ -58,6 +58,8 @@ export interface Bugs {
   releaseDoublePut?: boolean;
   /** migrate_page returns 1 (neither 0 nor a negative errno) for every page, touching nothing. */
   migrateReturnsOne?: boolean;
+  /** populate() makes the pages the driver's but never publishes them as movable. */
+  unpublished?: boolean;
 }
 
 interface State {
@@ -159,7 +161,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
         if (pfn < 0) break;
         m.mem.pages.contents?.fill((pfn * 7 + 1) & 0xff, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
         trylockPage(m.mem, pfn);
-        publish(m, s, pfn);
+        if (!bugs.unpublished) publish(m, s, pfn);
         unlockPage(m, pfn);
         s.pages.add(pfn);
         out.push(pfn);

@@ -36,6 +36,40 @@ describe('a rule that exercised nothing does not pass', () => {
     60_000,
   );
 
+  it.each(['v4.8', 'v6.3', 'v6.17'] as const)(
+    '%s: pages never published fail every rule that would migrate them, saying nothing could be isolated',
+    (profile) => {
+      const results = checkDriverConformance(adapter({ unpublished: true }), profile);
+      const failed = Object.fromEntries(results.filter((r) => !r.passed).map((r) => [r.id, r]));
+      for (const id of ['isolate', 'migrate', 'putback', 'failure-putback', 'ping-pong', 'race'])
+        expect(failed[id]?.findings.join('; '), id).toMatch(
+          /could not be isolated|no page could be isolated/,
+        );
+      expect(failed.migrate?.findings[0]).toBe(
+        'no page could be isolated, so the rule checked nothing',
+      );
+      expect(failed['failure-putback']?.findings[0]).toBe(
+        'no page could be isolated, so the rule checked nothing',
+      );
+      expect(failed.race?.findings).toEqual([
+        'no page could be isolated, so the rule checked nothing (50 seeds)',
+      ]);
+      expect(failed.compaction?.detail).toBe('compaction migrated none of the driver’s pages');
+    },
+    60_000,
+  );
+
+  it.each([
+    [undefined, 'undefined'],
+    [{ length: 2 }, 'an object'],
+    [[1, -1], 'an array holding -1'],
+    ['12', 'the string "12"'],
+  ])('populate() returning %j fails every rule with what it returned', (value, shown) => {
+    const odd = { ...adapter(), name: 'odd', populate: () => value as unknown as number[] };
+    const why = `Error: odd: populate() must return an array of pfns (non-negative integers), got ${shown}`;
+    for (const r of checkDriverConformance(odd, 'v6.3')) expect(r.findings, r.id).toEqual([why]);
+  });
+
   it('release-isolated without a release hook stays skipped, not failed', () => {
     const { release: _, ...noRelease } = empty;
     expect(ruleSkipReason(noRelease, 'release-isolated')).toBeDefined();
@@ -77,6 +111,17 @@ describe("a rule's findings: distinct and capped in the detail, complete in find
     expect(r.findings[0]).toContain(MSG);
     expect(r.detail).toBe(`${r.findings[0]} (×${r.findings.length})`);
   });
+
+  it.each(['migrate', 'ping-pong', 'compaction'])(
+    '%s: the protocol violation comes first, before the findings it leads to',
+    (id) => {
+      const r = runRule(adapter({ migrateReturnsOne: true }), 'v6.3', id);
+      expect(r.findings[0]).toContain(MSG);
+      expect(r.detail.startsWith(r.findings[0])).toBe(true);
+      // ... and the consequences are still there, after it.
+      expect(r.findings.some((x) => !x.includes(MSG))).toBe(true);
+    },
+  );
 
   it.each(['migrate', 'ping-pong', 'compaction'])(
     '%s: the detail is short, the findings keep every one',
