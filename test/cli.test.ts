@@ -68,6 +68,38 @@ describe('the mops command', () => {
     expect(JSON.parse(r.out).vmstat.pgmigrate_success).toBeGreaterThan(0);
   });
 
+  it('compact --workload plugin scatters the pages of a plugin loaded by path and compacts them', async () => {
+    const driver = fileURLToPath(
+      new URL('../examples/write-a-driver/src/index.ts', import.meta.url),
+    );
+    const args = ['compact', '--memory', '64M', '--plugin', driver, '--workload', 'plugin'];
+    const r = await mops(...args, '--json', '-');
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.workload).toBe('plugin');
+    // Only the ring's pages are movable here: whatever migrated was the driver's.
+    expect(j.vmstat.pgmigrate_success).toBeGreaterThan(1000);
+    expect(j.fragmentationScore.after).toBeLessThan(j.fragmentationScore.before);
+    const text = await mops(...args);
+    expect(text.out).toMatch(
+      /^plugin: movable-ring made 4096 of its pages, scattered through memory$/m,
+    );
+    const none = await mops('compact', '--memory', '64M', '--workload', 'plugin');
+    expect(none.code).toBe(2);
+    expect(none.err).toMatch(
+      /--workload plugin needs a --plugin whose module exports `conformance/,
+    );
+  }, 30_000);
+
+  it('v6.17: the filler workloads beside another Offline driver fail naming the workloads without it', async () => {
+    const r = await mops('compact', '--memory', '64M', '--profile', 'v6.17', '--plugin', 'balloon');
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(
+      /cannot share a machine with another Offline driver.*; --workload none or plugin runs without the filler \[E_PLUGIN\]/,
+    );
+  });
+
   it('compact --trace - writes the trace alone to standard output, the report to standard error', async () => {
     const r = await mops('compact', '--memory', '16M', '--trace', '-');
     expect(r.code).toBe(0);

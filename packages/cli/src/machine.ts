@@ -5,9 +5,12 @@
  */
 
 import {
+  allocPages,
   compactionState,
   createMachine,
+  folioPut,
   fragmentWithFiller,
+  GFP,
   installPlugin,
   loadPluginModule as loadModule,
   type Machine,
@@ -123,7 +126,14 @@ export async function loadPluginModule(
 /** Creates the machine (with page contents when a plugin needs them) and installs the plugins. */
 export async function buildMachine(opts: MachineOptions): Promise<Machine> {
   const plugins: MopsPlugin[] = [];
-  for (const spec of opts.plugins ?? []) plugins.push((await loadPluginModule(spec)).plugin);
+  const hooks: PopulateHook[] = [];
+  for (const spec of opts.plugins ?? []) {
+    const { plugin, module } = await loadPluginModule(spec);
+    plugins.push(plugin);
+    const populate = (module.conformance as { populate?: unknown } | undefined)?.populate;
+    if (typeof populate === 'function')
+      hooks.push({ name: plugin.manifest.name, populate: populate as PopulateHook['populate'] });
+  }
   const contents = plugins.some((p) => p.manifest.needsContents === true) ? true : opts.contents;
   const sysctls = parseSysctls(opts.sysctls ?? []);
   const minFreeKbytes = sysctls.get('min_free_kbytes');
@@ -144,7 +154,56 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
       });
   applySysctls(m, sysctls);
   for (const p of plugins) installPlugin(m, p);
+  populateHooks.set(m, hooks);
   return m;
+}
+
+/** A loaded plugin's `conformance.populate` export, for `--workload plugin`. */
+interface PopulateHook {
+  readonly name: string;
+  populate(m: Machine, n: number): unknown;
+}
+
+/** The populate hooks of the plugins each machine was built with. */
+const populateHooks = new WeakMap<Machine, readonly PopulateHook[]>();
+
+/**
+ * `--workload plugin`: memory filled with plain movable pages, a random half freed again,
+ * then each plugin that exports `conformance.populate` makes its pages in those holes
+ * (together a quarter of memory), and the rest of the plain pages are freed: the driver's
+ * pages end up scattered through free memory, for compaction to gather.
+ */
+function pluginWorkload(m: Machine): WorkloadSummary {
+  const hooks = populateHooks.get(m) ?? [];
+  if (hooks.length === 0)
+    throw new MopsError(
+      'E_USAGE',
+      '--workload plugin needs a --plugin whose module exports `conformance = { populate(machine, n) }`',
+      '--workload',
+    );
+  const mem = m.mem;
+  const plain: number[] = [];
+  for (
+    let p = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0);
+    p >= 0;
+    p = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0)
+  )
+    plain.push(p);
+  for (let i = plain.length - 1; i > 0; i--) {
+    const j = m.prng.below(i + 1);
+    [plain[i], plain[j]] = [plain[j], plain[i]];
+  }
+  const half = plain.length >> 1;
+  for (let i = 0; i < half; i++) folioPut(mem, plain[i]);
+  const lines: string[] = [];
+  const n = Math.floor(m.nrPages / 4 / hooks.length);
+  for (const h of hooks) {
+    const pages = h.populate(m, n);
+    const count = Array.isArray(pages) ? pages.length : 0;
+    lines.push(`plugin: ${h.name} made ${count} of its pages, scattered through memory`);
+  }
+  for (let i = half; i < plain.length; i++) folioPut(mem, plain[i]);
+  return { lines };
 }
 
 export { WORKLOADS };
@@ -165,6 +224,25 @@ interface BalloonLike {
   fill(n: number): import('@mops/core').KernelGen<number>;
 }
 
+/**
+ * Runs a workload built on the filler driver. v6.17 lets one driver own a page type: with
+ * another Offline driver loaded the filler cannot register, and the error says which
+ * workloads leave it out.
+ */
+function withFiller<T>(run: () => T): T {
+  try {
+    return run();
+  } catch (e) {
+    if (e instanceof MopsError && e.code === 'E_PLUGIN')
+      throw new MopsError(
+        'E_PLUGIN',
+        `${e.message}; --workload none or plugin runs without the filler`,
+        e.field,
+      );
+    throw e;
+  }
+}
+
 function resolveOptional<T>(m: Machine, token: symbol): T | undefined {
   return m.container.isRegistered(token, true) ? m.container.resolve<T>(token) : undefined;
 }
@@ -180,8 +258,10 @@ export async function runWorkload(m: Machine, name: string): Promise<WorkloadSum
   switch (name) {
     case 'none':
       return { lines: [] };
+    case 'plugin':
+      return pluginWorkload(m);
     case 'churn': {
-      const r = mixedChurn(m, { movable: 'filler' });
+      const r = withFiller(() => mixedChurn(m, { movable: 'filler' }));
       const movable = r.live.filter((b) => b[2]).length;
       return {
         lines: [
@@ -190,7 +270,7 @@ export async function runWorkload(m: Machine, name: string): Promise<WorkloadSum
       };
     }
     case 'filler': {
-      const r = fragmentWithFiller(m, { fill: 0.9, free: 0.5 });
+      const r = withFiller(() => fragmentWithFiller(m, { fill: 0.9, free: 0.5 }));
       return {
         lines: [
           `filler: ${r.filled} movable filler pages, ${r.freed} freed again, ${r.unmovable.length} pinned unmovable pages`,

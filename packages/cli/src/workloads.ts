@@ -5,4 +5,4 @@
  */
 
 /** The workloads `--workload` accepts. */
-export const WORKLOADS = ['none', 'churn', 'filler', 'zsmalloc', 'balloon'] as const;
+export const WORKLOADS = ['none', 'churn', 'filler', 'zsmalloc', 'balloon', 'plugin'] as const;
