@@ -201,6 +201,13 @@ export interface Profile extends BuddyProfile {
    */
   readonly dumpPageLayout: 'v4.8' | 'v6.0' | 'v6.3' | 'v6.17';
   /**
+   * The assertions' text: folio forms (`VM_BUG_ON_FOLIO(!folio_test_locked(src))`), as the
+   * functions read since their folio conversions (folio_get and folio_unlock 5.16,
+   * move_to_new_folio 5.19), or, in v4.8, the page forms those lines had
+   * (`VM_BUG_ON_PAGE(!PageLocked(page))`).
+   */
+  readonly folioAsserts: boolean;
+  /**
    * The `show_gfp_flags()` name table: `'v4.8'` (the hand-written list, with
    * GFP_TEMPORARY), `'v6.0'` (the hand-written list of v4.14–v6.14: single bits from
    * `__GFP_HIGH` to `__GFP_KSWAPD_RECLAIM`) or `'v6.15'` (single bits in bit order, from
@@ -269,6 +276,7 @@ const base = {
   ftraceLayout: '6.x',
   nullPointer: 'zeros',
   dumpPageLayout: 'v6.0',
+  folioAsserts: true,
   gfpNames: 'v6.0',
   movableZoneMinClamp: false,
   minFreeKbytesMax: 262144,
@@ -353,6 +361,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     ftraceLayout: '4.x',
     nullPointer: '(null)',
     dumpPageLayout: 'v4.8',
+    folioAsserts: false,
     gfpNames: 'v4.8',
     vmstatNames: 'v4.8',
     minFreeKbytesMax: 65536,

@@ -14,6 +14,7 @@ import { isPoint, notAPoint } from '../sched/point.js';
 import type { KernelGen } from '../sched/types.js';
 import { describe, lockDropped, protocolViolation, shown } from './driver_faults.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
+import { notIsolatedBug } from './move.js';
 
 export { protocolViolation };
 
@@ -231,10 +232,10 @@ function checkMigrateSlow(
     if (rc === 0 && mem.profile.coreDetectsRelease) {
       mem.warnOnce(
         'move_to_new_folio:isolated',
-        'WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && !folio_test_isolated(src))',
+        `WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && ${mem.profile.folioAsserts ? '!folio_test_isolated(src)' : '!PageIsolated(page)'})`,
         src,
       );
-      if (__PageMovable(mem, src)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+      if (__PageMovable(mem, src)) bug(mem, notIsolatedBug(mem), src);
     }
     if (!mem.profile.isolatedCheckWarns) p.flags[src] |= ISOLATED;
   }

@@ -44,9 +44,27 @@ function moveBeginCheck(mem: Memory, dst: number, src: number): void {
       );
     return;
   }
-  if (!(flags[src] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(src))', src);
-  if (!(flags[dst] & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))', dst);
-  bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))', src);
+  const folio = mem.profile.folioAsserts;
+  if (!(flags[src] & LOCKED))
+    bug(
+      mem,
+      folio ? 'VM_BUG_ON_FOLIO(!folio_test_locked(src))' : 'VM_BUG_ON_PAGE(!PageLocked(page))',
+      src,
+    );
+  if (!(flags[dst] & LOCKED))
+    bug(
+      mem,
+      folio ? 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))' : 'VM_BUG_ON_PAGE(!PageLocked(newpage))',
+      dst,
+    );
+  bug(mem, notIsolatedBug(mem), src);
+}
+
+/** The VM_BUG_ON of a src that is not isolated, in the profile's words. */
+export function notIsolatedBug(mem: Memory): string {
+  return mem.profile.folioAsserts
+    ? 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))'
+    : 'VM_BUG_ON_PAGE(!PageIsolated(page))';
 }
 
 function noMigrateOps(mem: Memory, src: number): never {

@@ -148,7 +148,14 @@ export function unlockPage(k: Kctx, pfn: number): void {
 /** {@link unlockPage} of a page that has waiters or is not locked. */
 function unlockPageSlow(k: Kctx, folio: number, f: number): void {
   const { mem, sched } = k;
-  if (!(f & LOCKED)) bug(mem, 'VM_BUG_ON_FOLIO(!folio_test_locked(folio))', folio);
+  if (!(f & LOCKED))
+    bug(
+      mem,
+      mem.profile.folioAsserts
+        ? 'VM_BUG_ON_FOLIO(!folio_test_locked(folio))'
+        : 'VM_BUG_ON_PAGE(!PageLocked(page))',
+      folio,
+    );
   const flags = mem.pages.flags;
   flags[folio] = f & ~LOCKED;
   if (!(f & WAITERS)) return;

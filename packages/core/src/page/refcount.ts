@@ -40,7 +40,13 @@ export function folioGet(mem: Memory, folio: number): void {
   const p = mem.pages;
   if (p.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
   if (p.refcount[folio] <= 0)
-    bug(mem, 'VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))', folio);
+    bug(
+      mem,
+      mem.profile.folioAsserts
+        ? 'VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))'
+        : 'VM_BUG_ON_PAGE(page_ref_count(page) <= 0)',
+      folio,
+    );
   p.refcount[folio]++;
 }
 

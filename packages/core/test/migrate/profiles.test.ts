@@ -348,7 +348,11 @@ describe('§5.2 / §0.2 difference rows', () => {
       try {
         res = migrate(r, MIGRATE_MODE.SYNC);
       } catch (e) {
-        return (e as Error).message.includes('folio_test_isolated') ? 'bug' : String(e);
+        return /VM_BUG_ON_(FOLIO\(!folio_test_isolated\(src\)|PAGE\(!PageIsolated\(page\))\)/.test(
+          (e as Error).message,
+        )
+          ? 'bug'
+          : String(e);
       }
       r.m.mem.pages.refcount[a]--;
       const w = r.m.mem.warnings.map((x) => x.text).join('\n');

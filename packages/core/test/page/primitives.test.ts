@@ -172,7 +172,25 @@ describe('page flags and the page lock (spec §1.2, §1.5)', () => {
   it('unlock_page of an unlocked page is an MmBug', () => {
     const m = smallMachine();
     const pfn = m.allocPages(GFP.KERNEL, 0);
-    expect(() => unlockPage({ mem: m.mem, sched: m.sched }, pfn)).toThrow(/folio_test_locked/);
+    expect(() => unlockPage({ mem: m.mem, sched: m.sched }, pfn)).toThrow(
+      'VM_BUG_ON_FOLIO(!folio_test_locked(folio))',
+    );
+  });
+
+  it('v4.8 asserts in the page words of its time: unlock_page, get_page', () => {
+    const m = smallMachine('4M', { profile: 'v4.8' });
+    const pfn = m.allocPages(GFP.KERNEL, 0);
+    expect(() => unlockPage({ mem: m.mem, sched: m.sched }, pfn)).toThrow(
+      'VM_BUG_ON_PAGE(!PageLocked(page))',
+    );
+    putPage(m.mem, pfn);
+    expect(() => getPage(m.mem, pfn)).toThrow('VM_BUG_ON_PAGE(page_ref_count(page) <= 0)');
+    const n = smallMachine();
+    const q = n.allocPages(GFP.KERNEL, 0);
+    putPage(n.mem, q);
+    expect(() => getPage(n.mem, q)).toThrow(
+      'VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))',
+    );
   });
 
   it('freeing a locked page is a bad page: reported, leaked, and the invariants still hold', () => {
