@@ -100,6 +100,29 @@ describe('the mops command', () => {
     );
   });
 
+  it('compact --trace-events keeps the systems and events named, as enabling them in tracefs does', async () => {
+    const args = ['compact', '--memory', '64M', '--trace', '-'];
+    const eventsOf = (out: string) =>
+      new Set([...out.matchAll(/^\s+\S+\s+\[\d+\] \S+\s+[\d.]+: (\w+):/gm)].map((x) => x[1]));
+    const all = eventsOf((await mops(...args)).out);
+    expect(all).toContain('mm_page_free');
+    const some = eventsOf(
+      (await mops(...args, '--trace-events', 'compaction,mm_migrate_pages')).out,
+    );
+    expect(some).toContain('mm_compaction_begin');
+    expect(some).toContain('mm_migrate_pages');
+    expect(some).not.toContain('mm_migrate_pages_start');
+    expect(some).not.toContain('mm_page_free');
+    expect([...some].every((e) => e.startsWith('mm_compaction_') || e === 'mm_migrate_pages')).toBe(
+      true,
+    );
+  });
+
+  it('compact --json in v4.8: the fragmentation score 4.8 lacks is null', async () => {
+    const r = await mops('compact', '--memory', '64M', '--profile', 'v4.8', '--json', '-');
+    expect(JSON.parse(r.out).fragmentationScore).toEqual({ before: null, after: null });
+  });
+
   it('compact --trace - writes the trace alone to standard output, the report to standard error', async () => {
     const r = await mops('compact', '--memory', '16M', '--trace', '-');
     expect(r.code).toBe(0);
@@ -423,6 +446,14 @@ export const conformance = { populate() { return []; } };
       /--trace - and --json - would both write to standard output/,
     ],
     [['compact', '--memory', '64M', '--trace-filter', 'nr_migrated > 0'], /give --trace/],
+    [
+      ['compact', '--memory', '64M', '--trace-events', 'compaction'],
+      /--trace-events .*give --trace/,
+    ],
+    [
+      ['compact', '--memory', '64M', '--trace', '-', '--trace-events', 'compaction,vmscan'],
+      /--trace-events: no event or system 'vmscan'; systems: kmem, compaction, migrate; events: mm_page_alloc, /,
+    ],
     [['proc', 'zsmalloc/classes', '--memory', '64M'], /add --plugin zsmalloc/],
     [['proc', 'zram/mm_stat', '--memory', '64M'], /add --plugin zsmalloc/],
     [['proc', 'balloon/stats', '--memory', '64M', '--plugin', 'zsmalloc'], /add --plugin balloon/],

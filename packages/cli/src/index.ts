@@ -185,12 +185,21 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
   machineOptions(program.command('compact'), '1G')
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
     .option('--workload <w>', `workload: ${WORKLOADS.join(', ')}`, 'filler')
-    .option('--order <n>', 'target order, -1 = compact everything (compact_memory)', orderArg, -1)
+    .option(
+      '--order <n>',
+      'target order: -1 = compact_memory; N = every zone for order N, as kcompactd works (no deferral)',
+      orderArg,
+      -1,
+    )
     .option('--mode <m>', 'migration mode: async, sync_light (or sync-light), sync', (v) =>
       oneOf(v, MODES, '--mode'),
     )
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
+    .option(
+      '--trace-events <list>',
+      'events for --trace, comma-separated: event names or systems (compaction, migrate, kmem); default all',
+    )
     .option('--json <file|->', 'write a JSON summary')
     .action(async (o, cmd) => {
       const { compact } = await import('./commands/compact.js');
@@ -201,6 +210,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         mode: o.mode,
         trace: o.trace,
         traceFilter: o.traceFilter,
+        traceEvents: o.traceEvents,
         json: o.json,
         contents: false,
       });
