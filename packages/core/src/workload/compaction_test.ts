@@ -51,6 +51,12 @@ export interface CompactionTestOptions {
   readonly chunkPages?: number;
 }
 
+/** A chunk's size for the log: MiB, with a decimal when not whole. */
+function chunkText(pages: number): string {
+  const mib = (pages * PAGE_SIZE) / 2 ** 20;
+  return Number.isInteger(mib) ? `${mib} MiB` : `${mib.toFixed(1)} MiB`;
+}
+
 /**
  * Fills 80 % of free memory with "locked" pages in chunks, frees every other chunk (the
  * last one filled, then every second one before it, as the selftest unmaps them), then
@@ -68,8 +74,10 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
   // Every other chunk (or, interleaved, every other page) is freed afterwards.
   const freed: number[] = [];
   let n = 0;
+  // The selftest's 100 MiB chunks; on a machine where 80 % of free memory is under 1000 MiB,
+  // a tenth of it, so that there still are chunks to free every other one of.
+  const chunk = opts.chunkPages ?? Math.max(1, Math.min(25600, Math.floor(target / 10)));
   if (!opts.interleave) {
-    const chunk = opts.chunkPages ?? Math.max(1, Math.min(25600, Math.floor(target / 10)));
     const chunks: number[][] = [];
     while (n < target) {
       const got = filler.alloc(Math.min(chunk, target - n));
@@ -93,7 +101,7 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
     `locked ${n} pages (${Math.floor((n * PAGE_SIZE) / 2 ** 20)} MiB) ${
       opts.interleave
         ? 'in chunks interleaved page by page, freeing every other page'
-        : 'in chunks, freeing every other chunk'
+        : `in chunks of ${chunkText(chunk)}${chunk === 25600 ? '' : ' (the selftest maps 100 MiB; a tenth of the 80 % on this machine)'}, freeing every other chunk`
     }`,
   );
   for (const p of freed) filler.free(p);
