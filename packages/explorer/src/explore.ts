@@ -68,7 +68,7 @@ export interface ExploreResult {
   /** The failing schedule, shrunk: pass it to `replay`. */
   readonly schedule?: string;
   /** The failed oracle. */
-  readonly failure?: { readonly kind: string; readonly message: string; readonly step: number };
+  readonly failure?: FailureInfo;
   /** Size of the reported schedule. */
   readonly steps?: number;
   /** Preemptions of the reported schedule. */
@@ -111,7 +111,7 @@ export interface ReplayResult {
    */
   readonly diverged: boolean;
   /** The failed oracle, if any. */
-  readonly failure?: { readonly kind: string; readonly message: string; readonly step: number };
+  readonly failure?: FailureInfo;
   /** Steps run. */
   readonly steps: number;
   /** Preemptions made. */
@@ -171,9 +171,23 @@ export function inShard(s: number, index: number, count: number): boolean {
   return ((s % count) + count) % count === index - 1;
 }
 
-function failureInfo(e: Execution): ExploreResult['failure'] {
+/**
+ * The failed oracle of a result: its kind, its message, the step after which it was seen
+ * and, from the traced run, the step it arose at when a task running alone came before (see
+ * {@link Failure.raisedAt}).
+ */
+export interface FailureInfo {
+  readonly kind: string;
+  readonly message: string;
+  readonly step: number;
+  readonly raisedAt?: number;
+}
+
+function failureInfo(e: Execution): FailureInfo | undefined {
   const f = e.failure;
-  return f ? { kind: f.kind, message: f.message, step: f.step } : undefined;
+  if (!f) return undefined;
+  const info = { kind: f.kind, message: f.message, step: f.step };
+  return f.raisedAt === undefined ? info : { ...info, raisedAt: f.raisedAt };
 }
 
 /**

@@ -77,7 +77,11 @@ export function formatTrace(tasks: readonly TaskInfo[], rows: readonly TraceRow[
 
 /** One-paragraph summary of a failure. */
 export function describeFailure(f: Failure): string {
-  return `${f.kind} after step ${f.step}: ${f.message}`;
+  const at =
+    f.raisedAt === undefined
+      ? `after step ${f.step}`
+      : `after step ${f.raisedAt} (a task running alone, checked after step ${f.step})`;
+  return `${f.kind} ${at}: ${f.message}`;
 }
 
 /**

@@ -41,6 +41,13 @@ export interface Failure {
   readonly detail: string;
   /** Step (1-based) after which the failure was seen. */
   readonly step: number;
+  /**
+   * In a traced run (a report, a replay): the step after which the failing oracle would
+   * first have fired, when that is earlier than {@link step}. A task left alone runs on to
+   * its next point where another task may run before the oracles are checked, so a warning
+   * it raised on the way, or an assertion that became true, is seen only there.
+   */
+  readonly raisedAt?: number;
 }
 
 /** One executed scheduling point, for traces. */

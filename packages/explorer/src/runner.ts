@@ -5,17 +5,8 @@
  * @module
  */
 
-import {
-  checkInvariants,
-  Deadlock,
-  type Machine,
-  MmBug,
-  MopsError,
-  type ProfileName,
-  type Task,
-  type Yielded,
-  Zone,
-} from '@mops/core';
+import { MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
+import { classify, EarlySigns, oracles } from './oracles.js';
 import type {
   Chooser,
   ExecuteOptions,
@@ -278,73 +269,6 @@ export function defaultPick(runnable: readonly Task[], prev: Task | undefined): 
   return runnable[0];
 }
 
-function firstLine(s: string): string {
-  const i = s.indexOf('\n');
-  return i < 0 ? s : s.slice(0, i);
-}
-
-function classify(e: unknown, step: number): Failure {
-  if (e instanceof Deadlock)
-    return { kind: 'deadlock', message: `Deadlock: ${e.reason}`, detail: e.dump, step };
-  if (e instanceof MmBug) return { kind: 'mmbug', message: e.reason, detail: e.dump, step };
-  if (e instanceof MopsError)
-    return { kind: 'error', message: `${e.code}: ${e.message}`, detail: '', step };
-  const err = e instanceof Error ? e : new Error(String(e));
-  return { kind: 'error', message: firstLine(err.message), detail: err.stack ?? '', step };
-}
-
-/**
- * The oracles after a step: a new warning, a new lockdep report, the invariant checker (when
- * `full`, unless `node` says a previous run already checked this state) and the scenario's
- * assertions.
- */
-function oracles(
-  m: Machine,
-  inst: ScenarioInstance,
-  warnBase: number,
-  lockdepBase: number,
-  node: CheckedNode | undefined,
-  full: boolean,
-  steps: number,
-): Failure | undefined {
-  const mem = m.mem;
-  if (mem.warnings.length > warnBase) {
-    // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …
-    const w = mem.warnings[warnBase];
-    return {
-      kind: 'warning',
-      message: `${w.kind}: ${firstLine(w.text)}`,
-      detail: w.text,
-      step: steps,
-    };
-  }
-  const lockdep = m.sched.lockdep;
-  if (lockdep.reports.length > lockdepBase) {
-    const r = lockdep.reports[lockdepBase];
-    return {
-      kind: 'lockdep',
-      message: `lockdep: ${r.kind} (${r.classes.join(' -> ')})`,
-      detail: r.text,
-      step: steps,
-    };
-  }
-  if (full && !(node?.ok ?? false)) {
-    const inv = checkInvariants(m);
-    if (!inv.ok)
-      return {
-        kind: 'invariant',
-        message: `invariant: ${inv.violations[0]}`,
-        detail: inv.violations.join('\n'),
-        step: steps,
-      };
-    if (node) node.ok = true;
-  }
-  const bad = inst.check?.();
-  if (bad !== undefined && bad.length > 0)
-    return { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
-  return undefined;
-}
-
 /**
  * Runs one schedule of `scenario`: setup, then at each step the only runnable task or the
  * one `chooser` picks, checking the oracles after each step; stops at the first failure.
@@ -390,6 +314,7 @@ export function execute(
   const memo =
     (opts.memo ?? true) && checkEach && !traceAll ? memoFor(scenario, memoKey) : undefined;
   let node = memo?.root;
+  const seen = traceAll ? new EarlySigns(m, inst, warnBase, lockdepBase) : undefined;
   const pooled = lastPooled.pooled?.inst === inst ? lastPooled.pooled : undefined;
   // Whether the run stopped in a step that threw, or at maxSteps.
   let cut = false;
@@ -437,6 +362,7 @@ export function execute(
     // Untraced, a task alone runs on to its next point where another task may run.
     const stepEnds = !traceAll || sched.liveTasks > 1 || t.state !== 'runnable';
     if (stepEnds) failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
+    else seen?.look(steps);
     if (failure) break;
     if (steps >= maxSteps) {
       cut = true;
@@ -463,6 +389,7 @@ export function execute(
       failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
   }
   if (traceAll) sched.manual = manualBefore;
+  if (failure && seen) failure = seen.attribute(failure);
   // Only a run that ended by itself ends in the state of its node: a step that threw is not
   // in the tree, and a run cut at maxSteps skipped `finish`.
   if (pooled !== undefined && node !== undefined && !cut) pooled.ended = node;

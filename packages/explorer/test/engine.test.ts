@@ -171,6 +171,27 @@ describe('replay', () => {
     expect(put).toBeGreaterThan(tryGet);
   });
 
+  it('a traced run says at which step a failure arose when a task running alone came before the check', () => {
+    // 9a buggy, v6.3: the scanner's isolation warns in step 8; the owner is done by then, so
+    // the scanner runs alone to its end (step 13), where an untraced run checks the oracles.
+    const r = replay('9a', { variant: 'buggy', profile: 'v6.3', schedule: 'v1:9a:12' });
+    expect(r.failure).toMatchObject({ kind: 'warning', step: 13, raisedAt: 8 });
+    expect(r.report).toContain(
+      'FAILED: warning after step 8 (a task running alone, checked after step 13): protocol_violation: VM: isolated page 0x0 != examined page 0x1',
+    );
+    // The row of step 8 is the scanner's next point after the unlock that raised it.
+    const row = (k: number) =>
+      r.report.split('\n').find((l) => l.startsWith(`${String(k).padStart(5)} |`));
+    expect(row(7)).toContain('unlock_page pfn=0x0');
+    // An untraced run sees it where the oracles run; the failing run found by explore too.
+    const e = explore('9a', { variant: 'buggy', profile: 'v6.3' });
+    expect(e.failure?.raisedAt).toBe(8);
+    // A failure seen right where it arose has no raisedAt.
+    const b = explore('9b', { variant: 'buggy', profile: 'v6.3' });
+    expect(b.failure).toBeDefined();
+    expect(b.failure?.raisedAt).toBeUndefined();
+  });
+
   it('the empty schedule runs without preemption', () => {
     const r = replay('9a', { variant: 'buggy', schedule: 'v1:9a:' });
     expect(r.preemptions).toBe(0);

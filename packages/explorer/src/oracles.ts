@@ -1,0 +1,116 @@
+/**
+ * The oracles a run checks after its steps (a new warning or lockdep report, the invariant
+ * checker, the scenario's assertions), how a step that threw is classified, and what a
+ * traced run notes between the points where the oracles run.
+ * @module
+ */
+
+import { checkInvariants, Deadlock, type Machine, MmBug, MopsError } from '@mops/core';
+import type { Failure, FailureKind } from './run_types.js';
+import type { ScenarioInstance } from './scenario.js';
+
+/** A node of the memo tree, as the oracles see it: whether its state passed the checker. */
+interface CheckedNode {
+  ok: boolean;
+}
+
+function firstLine(s: string): string {
+  const i = s.indexOf('\n');
+  return i < 0 ? s : s.slice(0, i);
+}
+
+export function classify(e: unknown, step: number): Failure {
+  if (e instanceof Deadlock)
+    return { kind: 'deadlock', message: `Deadlock: ${e.reason}`, detail: e.dump, step };
+  if (e instanceof MmBug) return { kind: 'mmbug', message: e.reason, detail: e.dump, step };
+  if (e instanceof MopsError)
+    return { kind: 'error', message: `${e.code}: ${e.message}`, detail: '', step };
+  const err = e instanceof Error ? e : new Error(String(e));
+  return { kind: 'error', message: firstLine(err.message), detail: err.stack ?? '', step };
+}
+
+/**
+ * The oracles after a step: a new warning, a new lockdep report, the invariant checker (when
+ * `full`, unless `node` says a previous run already checked this state) and the scenario's
+ * assertions.
+ */
+export function oracles(
+  m: Machine,
+  inst: ScenarioInstance,
+  warnBase: number,
+  lockdepBase: number,
+  node: CheckedNode | undefined,
+  full: boolean,
+  steps: number,
+): Failure | undefined {
+  const mem = m.mem;
+  if (mem.warnings.length > warnBase) {
+    // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …
+    const w = mem.warnings[warnBase];
+    return {
+      kind: 'warning',
+      message: `${w.kind}: ${firstLine(w.text)}`,
+      detail: w.text,
+      step: steps,
+    };
+  }
+  const lockdep = m.sched.lockdep;
+  if (lockdep.reports.length > lockdepBase) {
+    const r = lockdep.reports[lockdepBase];
+    return {
+      kind: 'lockdep',
+      message: `lockdep: ${r.kind} (${r.classes.join(' -> ')})`,
+      detail: r.text,
+      step: steps,
+    };
+  }
+  if (full && !(node?.ok ?? false)) {
+    const inv = checkInvariants(m);
+    if (!inv.ok)
+      return {
+        kind: 'invariant',
+        message: `invariant: ${inv.violations[0]}`,
+        detail: inv.violations.join('\n'),
+        step: steps,
+      };
+    if (node) node.ok = true;
+  }
+  const bad = inst.check?.();
+  if (bad !== undefined && bad.length > 0)
+    return { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
+  return undefined;
+}
+
+/**
+ * What a traced run notes at the points where an untraced run would not check the oracles
+ * (a task running alone): the first step after which each kind of oracle would have fired,
+ * with its message. Only to tell where a failure arose: whether the run fails, and with
+ * what, is decided as in an untraced run.
+ */
+export class EarlySigns {
+  private readonly first = new Map<FailureKind, { step: number; message: string }>();
+
+  constructor(
+    private readonly m: Machine,
+    private readonly inst: ScenarioInstance,
+    private readonly warnBase: number,
+    private readonly lockdepBase: number,
+  ) {}
+
+  look(step: number): void {
+    const f = oracles(this.m, this.inst, this.warnBase, this.lockdepBase, undefined, false, step);
+    if (f && !this.first.has(f.kind)) this.first.set(f.kind, { step, message: f.message });
+    if (!this.first.has('invariant')) {
+      const inv = checkInvariants(this.m);
+      if (!inv.ok)
+        this.first.set('invariant', { step, message: `invariant: ${inv.violations[0]}` });
+    }
+  }
+
+  /** `f` with the step it arose at, when that came before the step it was seen at. */
+  attribute(f: Failure): Failure {
+    const early = this.first.get(f.kind);
+    if (early === undefined || early.message !== f.message || early.step >= f.step) return f;
+    return { ...f, raisedAt: early.step };
+  }
+}
