@@ -3,6 +3,7 @@
  * (from the sources) and spawned (the built command and the example's built module).
  */
 import { spawnSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIo, main } from '../packages/cli/src/index.js';
@@ -145,6 +146,30 @@ describe('mops --load, spawned with the example built', () => {
       ).code,
     ).toBe(0);
   }, 60_000);
+
+  it.each([[[]], [['--jobs', '2']]])(
+    'a scenario whose setup throws is E_PLUGIN, exit 2, one line and no stack trace: explore %j',
+    (extra) => {
+      // Beside the example, so that it finds the example's @mops/explorer.
+      const file = 'examples/hunt-a-race/dist/.bad-setup.test.js';
+      writeFileSync(
+        `${root}/${file}`,
+        `import { registerScenario } from '@mops/explorer';
+registerScenario({ name: 'bad-setup', description: 'setup throws', variants: ['buggy'], profiles: ['v6.3'], setup() { throw new Error('setup exploded'); } });
+`,
+      );
+      try {
+        const r = spawned('explore', 'bad-setup', '--load', `./${file}`, ...extra);
+        expect(r.code).toBe(2);
+        expect(r.err).toBe(
+          'mops: scenario bad-setup: setup() threw (Error: setup exploded) before any step ran; fix the scenario [E_PLUGIN]\n',
+        );
+      } finally {
+        rmSync(`${root}/${file}`);
+      }
+    },
+    30_000,
+  );
 
   it('a bad --load exits 2 with one line and no stack trace', () => {
     const r = spawned(

@@ -4,6 +4,7 @@
  */
 
 import { registerBalloonScenarios } from '@mops/balloon';
+import { MopsError, type MopsErrorCode } from '@mops/core';
 import { type ExploreOptions, type ExploreResult, explore } from '@mops/explorer';
 import { registerZsmallocScenarios } from '@mops/zsmalloc';
 import { loadScenarioModules } from './load.js';
@@ -23,7 +24,23 @@ export default async function run({
   name: string;
   opts: ExploreOptions;
   load?: readonly string[];
-}): Promise<ExploreResult> {
-  await loadScenarioModules(load);
-  return explore(name, opts);
+}): Promise<ExploreResult | WorkerError> {
+  try {
+    await loadScenarioModules(load);
+    return explore(name, opts);
+  } catch (e) {
+    // A MopsError loses its class and code on the way to the main thread: send them as data.
+    if (e instanceof MopsError)
+      return { mopsError: { code: e.code, message: e.message, field: e.field } };
+    throw e;
+  }
+}
+
+/** A worker's MopsError, as data (see {@link run}). */
+export interface WorkerError {
+  readonly mopsError: {
+    readonly code: MopsErrorCode;
+    readonly message: string;
+    readonly field?: string;
+  };
 }

@@ -159,7 +159,7 @@ function prepare(
       lastPooled = { scenario, key, pooled: hit };
       return reset(hit, scenario);
     }
-    const inst = scenario.setup({ variant, profile });
+    const inst = setUp(scenario, variant, profile);
     if (inst.start) {
       const m = inst.machine;
       // A zone without pages has nothing a run can change.
@@ -174,13 +174,44 @@ function prepare(
       const pooled: Pooled = { inst, snap, ended: undefined };
       pool.set(key, pooled);
       lastPooled = { scenario, key, pooled };
-      inst.start();
+      startFirst(scenario, inst);
     }
     return inst;
   }
-  const inst = scenario.setup({ variant, profile });
-  inst.start?.();
+  const inst = setUp(scenario, variant, profile);
+  startFirst(scenario, inst);
   return inst;
+}
+
+/**
+ * A scenario's `setup`. One that throws cannot be explored: E_PLUGIN naming the scenario
+ * (a MopsError it threw, such as E_CONFIG for its machine, is passed on as it is).
+ */
+function setUp(scenario: Scenario, variant: string, profile: ProfileName): ScenarioInstance {
+  try {
+    return scenario.setup({ variant, profile });
+  } catch (e) {
+    throw brokenScenario(scenario, 'setup', e);
+  }
+}
+
+/** The first `start` of an instance: one that throws is E_PLUGIN, as for {@link setUp}. */
+function startFirst(scenario: Scenario, inst: ScenarioInstance): void {
+  try {
+    inst.start?.();
+  } catch (e) {
+    throw brokenScenario(scenario, 'start', e);
+  }
+}
+
+function brokenScenario(scenario: Scenario, what: string, e: unknown): MopsError {
+  if (e instanceof MopsError) return e;
+  const why = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
+  return new MopsError(
+    'E_PLUGIN',
+    `scenario ${scenario.name}: ${what}() threw (${why}) before any step ran; fix the scenario`,
+    what,
+  );
 }
 
 /**

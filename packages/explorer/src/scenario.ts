@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Machine, MopsError, type ProfileName } from '@mops/core';
+import { type Machine, MopsError, PROFILE_NAMES, type ProfileName } from '@mops/core';
 
 /** What a scenario's `setup` receives. */
 export interface ScenarioContext {
@@ -90,12 +90,26 @@ export function registerScenario(scenario: Scenario, opts: { replace?: boolean }
       `scenario name '${scenario.name}' must match [a-z0-9][a-z0-9-]* (it is part of schedule strings)`,
       'name',
     );
-  if (scenario.variants.length === 0 || scenario.profiles.length === 0)
+  for (const field of ['variants', 'profiles'] as const) {
+    const list: unknown = scenario[field];
+    if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string'))
+      throw new MopsError(
+        'E_PLUGIN',
+        `scenario ${scenario.name}: ${field} must be a non-empty array of names, got ${list === undefined ? 'nothing' : JSON.stringify(list)}`,
+        field,
+      );
+  }
+  const unknown = scenario.profiles.filter(
+    (p) => !(PROFILE_NAMES as readonly string[]).includes(p),
+  );
+  if (unknown.length > 0)
     throw new MopsError(
       'E_PLUGIN',
-      `scenario ${scenario.name} needs at least one variant and one profile`,
-      'variants',
+      `scenario ${scenario.name}: unknown profile ${unknown.join(', ')}; profiles are ${PROFILE_NAMES.join(', ')}`,
+      'profiles',
     );
+  if (typeof scenario.setup !== 'function')
+    throw new MopsError('E_PLUGIN', `scenario ${scenario.name}: setup must be a function`, 'setup');
   if (
     scenario.strategy !== undefined &&
     scenario.strategy !== 'random' &&

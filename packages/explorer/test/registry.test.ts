@@ -52,6 +52,33 @@ describe('scenario registry', () => {
       expect(() =>
         registerScenario({ ...toy, strategy: 'dfs' as 'pct' }, { replace: true }),
       ).toThrow(/strategy must be 'random' or 'pct', got 'dfs'/);
+      // A malformed scenario is E_PLUGIN naming the field, not a TypeError.
+      const bad = (s: object) => () =>
+        registerScenario({ ...toy, ...s } as typeof toy, { replace: true });
+      expect(bad({ profiles: undefined })).toThrow(
+        'scenario toy-registry: profiles must be a non-empty array of names, got nothing',
+      );
+      expect(bad({ variants: 'buggy' })).toThrow(
+        'scenario toy-registry: variants must be a non-empty array of names, got "buggy"',
+      );
+      expect(bad({ profiles: ['v5.10'] })).toThrow(
+        'scenario toy-registry: unknown profile v5.10; profiles are v4.8, v6.0, v6.3, v6.17',
+      );
+      expect(bad({ setup: undefined })).toThrow('scenario toy-registry: setup must be a function');
+      // A setup that throws: E_PLUGIN when the scenario is explored, before any step.
+      registerScenario(
+        {
+          ...toy,
+          setup: () => {
+            throw new Error('boom');
+          },
+        },
+        { replace: true },
+      );
+      expect(() => explore('toy-registry', { runs: 3 })).toThrow(
+        'scenario toy-registry: setup() threw (Error: boom) before any step ran; fix the scenario',
+      );
+      registerScenario(toy, { replace: true });
       expect(explore('toy-registry', { runs: 3 })).toMatchObject({
         failed: false,
         strategy: 'random',

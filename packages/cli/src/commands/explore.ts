@@ -17,6 +17,7 @@ import {
 } from '@mops/explorer';
 import { Presets, SingleBar } from 'cli-progress';
 import Tinypool from 'tinypool';
+import type { WorkerError } from '../explore_worker.js';
 import type { Io } from '../io.js';
 import { withLoadOptions } from '../load.js';
 
@@ -52,10 +53,18 @@ async function exploreInWorkers(
             name,
             opts: { ...opts, shard: `${i + 1}/${jobs}` },
             load,
-          }) as Promise<ExploreResult>,
+          }) as Promise<ExploreResult | WorkerError>,
       ),
     );
-    return mergeShardResults(parts);
+    const results: ExploreResult[] = [];
+    for (const p of parts) {
+      if ('mopsError' in p) {
+        const { code, message, field } = p.mopsError;
+        throw new MopsError(code, message, field);
+      }
+      results.push(p);
+    }
+    return mergeShardResults(results);
   } finally {
     await pool.destroy();
   }
