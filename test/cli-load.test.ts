@@ -57,6 +57,8 @@ describe('mops --load', () => {
     expect(e.err).toBe('');
     expect(e.code).toBe(1);
     expect(e.out).toContain('for a page the driver released');
+    // The report shows the call the assertion is about, in the step that made it.
+    expect(e.out).toMatch(/^ +\d+ \| putback_page\(0x0\) → ClearPageIsolated pfn=0x0 +\|/m);
     const args = replayArgs(e.out);
     expect(args.slice(0, 4)).toEqual(['replay', 'onepage-release', '--load', ownRaceSource]);
     const r = await mops(...args);

@@ -51,14 +51,16 @@ export function replayCommand(ctx: {
 /**
  * The interleaving as a table: one column per task (its CPU and label), one row per step;
  * a `*` marks a step that preempted a task that could have continued. A step names the
- * point the task reached, whose primitive runs when the task is next stepped.
+ * point the task reached, whose primitive runs when the task is next stepped, after the
+ * driver callbacks the VM called on the way (`putback_page(0x0) → ClearPageIsolated …`).
  */
 export function formatTrace(tasks: readonly TaskInfo[], rows: readonly TraceRow[]): string {
   const cols = tasks.map((t) => `cpu${t.cpu} ${t.name}/${t.id}`);
   const cells: string[][] = rows.map((r) => {
     const line = tasks.map(() => '');
     const i = tasks.findIndex((t) => t.id === r.task);
-    line[Math.max(i, 0)] = (r.preempted ? '* ' : '') + describePoint(r.point);
+    const calls = r.calls ? `${r.calls.join(', ')} → ` : '';
+    line[Math.max(i, 0)] = (r.preempted ? '* ' : '') + calls + describePoint(r.point);
     return line;
   });
   const width = cols.map((c, i) => Math.max(c.length, ...cells.map((l) => l[i].length)));
@@ -111,7 +113,7 @@ export function formatReport(ctx: ReportContext, e: Execution): string {
   lines.push('');
   if (e.trace)
     lines.push(
-      'each cell is the point a task reached; its primitive runs when that task next runs (* = preemption)',
+      'each cell is the point a task reached (after the driver callbacks it called on the way, with →); its primitive runs when that task next runs (* = preemption)',
       formatTrace(e.tasks, e.trace),
       '',
     );

@@ -58,6 +58,11 @@ export interface TraceRow {
   readonly point: Yielded;
   /** Whether this step preempted a task that could have continued. */
   readonly preempted: boolean;
+  /**
+   * The driver callbacks the VM called in this step, before the task reached its point
+   * (`isolate_page(0x1)`, `migrate_page(0x40, 0x1)`: dst, src), when there were any.
+   */
+  readonly calls?: readonly string[];
 }
 
 /** Identity of a task in a trace. */

@@ -321,9 +321,20 @@ export function execute(
   // With a trace: every task of the run, those spawned during it (work items) included.
   const tasks: TaskInfo[] | undefined = opts.trace ? sched.tasks.map(taskInfo) : undefined;
   const trace: TraceRow[] | undefined = tasks ? [] : undefined;
+  // The driver callbacks each traced step makes, for its row.
+  let calls: string[] = [];
+  const hookBefore = mem.onDriverCall;
+  if (trace)
+    mem.onDriverCall = (cb, pfn, src) =>
+      calls.push(
+        `${cb}(0x${pfn.toString(16)}${src === undefined ? '' : `, 0x${src.toString(16)}`})`,
+      );
   const record = (t: Task, point: Yielded, preempted: boolean): void => {
     if (!trace || !tasks) return;
-    trace.push({ task: t.id, point, preempted });
+    if (calls.length > 0) {
+      trace.push({ task: t.id, point, preempted, calls });
+      calls = [];
+    } else trace.push({ task: t.id, point, preempted });
     if (!tasks.some((x) => x.id === t.id)) tasks.push(taskInfo(t));
   };
   const decisions: number[] = [];
@@ -420,6 +431,7 @@ export function execute(
       failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
   }
   if (traceAll) sched.manual = manualBefore;
+  if (trace) mem.onDriverCall = hookBefore;
   if (failure && seen) failure = seen.attribute(failure);
   // Only a run that ended by itself ends in the state of its node: a step that threw is not
   // in the tree, and a run cut at maxSteps skipped `finish`.

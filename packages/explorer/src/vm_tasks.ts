@@ -69,7 +69,8 @@ export function* holdThenPutback(
   const list = lists.newList();
   lists.addTail(list, pfn);
   if (holders) holders.n++;
-  if (m.sched.preemptible) yield { op: 'migrate_pages', pfn, note: 'on the list' };
+  if (m.sched.preemptible)
+    yield { op: 'putback_movable_pages', pfn, note: 'held isolated on a list until then' };
   if (holders) holders.n--;
   yield* putback(m, list);
   lists.freeList(list);

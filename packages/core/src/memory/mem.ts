@@ -55,6 +55,12 @@ export class Memory {
   readonly warnings: MmWarning[] = [];
   /** Listeners told of each warning (the machine forwards them as events). */
   onWarning: ((w: MmWarning) => void) | undefined;
+  /**
+   * Told as the VM calls a driver's movable_operations: the callback
+   * (`isolate_page`, `migrate_page`, `putback_page`) and its pages (`migrate_page`: dst,
+   * src). The explorer's reports show these calls in their steps.
+   */
+  onDriverCall: ((callback: string, pfn: number, src?: number) => void) | undefined;
   /** Keys of VM_WARN_ON_ONCE sites that already fired. */
   private readonly warnedOnce = new Set<string>();
   /** The MmBug that halted the machine, if any. */

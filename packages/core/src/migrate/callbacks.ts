@@ -55,6 +55,7 @@ function isolateThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): bool
  */
 export function callIsolatePage(mem: Memory, d: DefinedOps, pfn: number, mode: number): boolean {
   try {
+    mem.onDriverCall?.('isolate_page', pfn);
     return checkIsolateResult(mem, d, pfn, d.ops.isolatePage(pfn, mode));
   } catch (e) {
     return isolateThrew(mem, d, pfn, e);
@@ -69,6 +70,7 @@ export function* callIsolatePageGen(
   mode: number,
 ): KernelGen<boolean> {
   try {
+    mem.onDriverCall?.('isolate_page', pfn);
     return checkIsolateResult(
       mem,
       d,
@@ -91,6 +93,7 @@ export function callIsolatePageAlone(
   mode: number,
 ): boolean {
   try {
+    mem.onDriverCall?.('isolate_page', pfn);
     return checkIsolateResult(mem, d, pfn, runInline(mem, d.ops.isolatePage(pfn, mode)));
   } catch (e) {
     return isolateThrew(mem, d, pfn, e);
@@ -291,6 +294,7 @@ export function callMigratePage(
   const iso = mem.pages.flags[src] & ISOLATED;
   let rc: unknown;
   try {
+    mem.onDriverCall?.('migrate_page', dst, src);
     rc = d.ops.migratePage(dst, src, mode);
     if (typeof rc === 'object') rc = runInline(mem, rc);
   } catch (e) {
@@ -312,6 +316,7 @@ export function* callMigratePageGen(
   const iso = mem.pages.flags[src] & ISOLATED;
   let rc: unknown;
   try {
+    mem.onDriverCall?.('migrate_page', dst, src);
     const r = d.ops.migratePage(dst, src, mode) as unknown;
     rc = isIterator(r) ? yield* r : r;
   } catch (e) {
@@ -370,6 +375,7 @@ function startMigratePageGen(
   const iso = mem.pages.flags[src] & ISOLATED;
   let rc: unknown;
   try {
+    mem.onDriverCall?.('migrate_page', dst, src);
     const alone = d.migrateAlone;
     rc =
       alone === undefined ? d.ops.migratePage(dst, src, mode) : alone.call(d.ops, dst, src, mode);

@@ -46,6 +46,7 @@ function checkPutback(
 export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
   const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
   try {
+    mem.onDriverCall?.('putback_page', pfn);
     const r: unknown = d.ops.putbackPage(pfn);
     // Async work would run after the VM moved on.
     if (isThenable(r))
@@ -65,6 +66,7 @@ export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
 export function* callPutbackPageGen(mem: Memory, d: DefinedOps, pfn: number): KernelGen<void> {
   const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
   try {
+    mem.onDriverCall?.('putback_page', pfn);
     yield* d.ops.putbackPage(pfn) as KernelGen<void>;
   } catch (e) {
     putbackThrew(mem, d, pfn, e);
