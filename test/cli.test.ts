@@ -497,10 +497,13 @@ describe('mops explore / replay / scenarios', () => {
     const r = await mops('scenarios');
     const lines = r.out.trimEnd().split('\n');
     expect(lines.find((l) => l.startsWith('9c '))).toContain('buggy|fixed|no-ptl');
-    // name, variants, default strategy, description: columns two spaces or more apart.
-    expect(lines.find((l) => l.startsWith('9c-passes '))?.split(/ {2,}/)[2]).toBe('pct');
-    expect(lines.find((l) => l.startsWith('9a '))?.split(/ {2,}/)[2]).toBe('random');
-    const described = lines.map((l) => l.indexOf(l.split(/ {2,}/)[3] ?? '\0'));
+    // name, variants, profiles, default strategy, description: columns two spaces or more
+    // apart.
+    expect(lines.find((l) => l.startsWith('9c-passes '))?.split(/ {2,}/)[3]).toBe('pct');
+    expect(lines.find((l) => l.startsWith('9a '))?.split(/ {2,}/)[3]).toBe('random');
+    expect(lines.find((l) => l.startsWith('9d '))?.split(/ {2,}/)[2]).toBe('v6.3,v6.0,v4.8');
+    expect(lines.find((l) => l.startsWith('9a '))?.split(/ {2,}/)[2]).toMatch(/v6\.17/);
+    const described = lines.map((l) => l.indexOf(l.split(/ {2,}/)[4] ?? '\0'));
     expect(described.every((i) => i > 0)).toBe(true);
     expect(new Set(described).size).toBe(1);
   });

@@ -252,7 +252,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--runs <n>', 'schedules to run (random, pct) or the DFS cap', (v) =>
       intArg(v, '--runs'),
     )
-    .addOption(seed())
+    .addOption(
+      new Option(
+        '--seed <n>',
+        "first seed: each schedule takes the next; a failure's report names its own seed",
+      )
+        .default(1)
+        .argParser((v) => intArg(v, '--seed')),
+    )
     .option('--depth <d>', 'PCT bug depth', (v) => intArg(v, '--depth'))
     .option('--bound <b>', 'DFS preemption bound', (v) => intArg(v, '--bound'))
     .option('--profile <p>', 'protocol profile')

@@ -71,7 +71,12 @@ function queue(c: FaultCtx, page: number): void {
  */
 function* sleep(c: FaultCtx, page: number, again = false): KernelGen {
   while (PageLocked(c.m.mem, page)) {
-    yield { op: 'block', key: pageWaitKey(page), what: `page lock of ${hexPfn(page)}`, pfn: page };
+    yield {
+      op: 'block',
+      key: pageWaitKey(page),
+      what: `wait_on_page_locked pfn ${hexPfn(page)}`,
+      pfn: page,
+    };
     if (!again) return;
     queue(c, page);
   }

@@ -347,12 +347,14 @@ export const scenario9eSplit: Scenario = {
       },
       finish: () => {
         const pages = seen.split ? [H, H + 1, P, H + 3] : [H];
-        return pages
-          .filter((q) => p.refcount[q] !== 1)
-          .map(
-            (q) =>
-              `${hexPfn(q)} has refcount ${p.refcount[q]} after the walker let go; its owner holds the only reference`,
-          );
+        // The page whose count the walker's put took too far is the use-after-free: first.
+        const wrong = pages.filter((q) => p.refcount[q] !== 1);
+        wrong.sort((a, b) => p.refcount[a] - p.refcount[b]);
+        return wrong.map((q) =>
+          p.refcount[q] < 1
+            ? `${hexPfn(q)} has refcount ${p.refcount[q]} although its owner still holds it: the walker put a reference it never took (the owner's), so the page is freed under its owner`
+            : `${hexPfn(q)} has refcount ${p.refcount[q]} after the walker let go: the walker kept a reference it took there (its owner holds the only other)`,
+        );
       },
     };
   },

@@ -192,13 +192,12 @@ export function scenariosCommand(io: Io, json: boolean): number {
     io.out(`${JSON.stringify(list, null, 2)}\n`);
     return 0;
   }
-  const names = Math.max(...list.map((s) => s.name.length));
-  const variants = Math.max(...list.map((s) => s.variants.join('|').length));
-  // The strategy `mops explore` uses without --strategy.
-  const strategies = Math.max(...list.map((s) => s.strategy.length));
-  for (const s of list)
-    io.out(
-      `${s.name.padEnd(names)}  ${s.variants.join('|').padEnd(variants)}  ${s.strategy.padEnd(strategies)}  ${s.description}\n`,
-    );
+  // Name, variants, profiles (the first is the default), the strategy `mops explore` uses
+  // without --strategy, description.
+  const rows = list.map((s) => [s.name, s.variants.join('|'), s.profiles.join(','), s.strategy]);
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  list.forEach((s, k) => {
+    io.out(`${rows[k].map((c, i) => c.padEnd(widths[i])).join('  ')}  ${s.description}\n`);
+  });
   return 0;
 }
