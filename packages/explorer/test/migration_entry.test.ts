@@ -101,7 +101,7 @@ describe('S29 in full (9c-passes): four threads fault through the ten passes of 
           i > 0 &&
           pt.op === 'block' &&
           ops[i - 1].op === 'block' &&
-          /page lock/.test((pt as { what?: string }).what ?? ''),
+          /wait_on_page_locked/.test((pt as { what?: string }).what ?? ''),
       ).length;
     });
     expect(resleeps.every((n) => n >= 9)).toBe(true);
