@@ -8,7 +8,7 @@
 import type { ProfileName } from '@mops/core';
 import { type Execution, execute } from './runner.js';
 import type { Scenario } from './scenario.js';
-import { ReplayChooser } from './strategies.js';
+import { DfsExplorer, ReplayChooser } from './strategies.js';
 
 /** Result of {@link shrinkSchedule}. */
 export interface ShrinkResult {
@@ -67,10 +67,11 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
 }
 
 /**
- * Greedy shrinking of `failing` (a failing execution of `scenario`): repeatedly takes the
- * first candidate edit that still fails the same way ({@link failureSignature}) and is
- * smaller (fewer preemptions, then fewer steps, then fewer decisions), until none is or
- * `maxAttempts` candidates were run.
+ * Shrinking of `failing` (a failing execution of `scenario`): first a search for the same
+ * failure ({@link failureSignature}) with fewer preemptions, every schedule under a
+ * preemption bound from 0 up; then, greedily, the first candidate edit that still fails the
+ * same way and is smaller (fewer preemptions, then fewer steps, then fewer decisions), until
+ * none is or `maxAttempts` schedules were run.
  */
 export function shrinkSchedule(
   scenario: Scenario,
@@ -83,6 +84,26 @@ export function shrinkSchedule(
   if (signature === undefined) return { execution: failing, attempts: 0 };
   let best = failing;
   let attempts = 0;
+  // First the fewest preemptions: every schedule with 0, then 1, … preemptions (DFS under
+  // that bound), up to half the budget. Removing one preemption at a time cannot find a
+  // failure that needs two of them moved.
+  for (let bound = 0; bound < best.preemptions && attempts < maxAttempts / 2; bound++) {
+    const dfs = new DfsExplorer(bound);
+    let found: Execution | undefined;
+    for (let c = dfs.next(); c !== undefined && attempts < maxAttempts / 2; c = dfs.next()) {
+      attempts++;
+      const e = execute(scenario, variant, profile, c);
+      if (failureSignature(e) === signature) {
+        found = e;
+        break;
+      }
+      dfs.backtrack(e.decisions.length);
+    }
+    if (found && better(found, best)) {
+      best = found;
+      break;
+    }
+  }
   let progress = true;
   while (progress && attempts < maxAttempts) {
     progress = false;

@@ -200,6 +200,16 @@ describe('replay', () => {
     expect(b.failure?.raisedAt).toBeUndefined();
   });
 
+  it('shrinking finds the fewest preemptions the failure needs, even two moves away', () => {
+    // 9b's random failure comes with 4 preemptions; no single one can go, yet DFS under
+    // bound 2 fails the same way: the shrunk schedule has 2.
+    const r = explore('9b', { variant: 'buggy', profile: 'v6.3', seed: 1 });
+    expect(r.preemptions).toBe(2);
+    const dfs = explore('9b', { variant: 'buggy', profile: 'v6.3', strategy: 'dfs', bound: 1 });
+    expect(dfs.failed).toBe(false);
+    expect(r.report).toMatch(/shrunk from \d+ steps, [3-9] preemptions/);
+  });
+
   it('the empty schedule runs without preemption', () => {
     const r = replay('9a', { variant: 'buggy', schedule: 'v1:9a:' });
     expect(r.preemptions).toBe(0);
