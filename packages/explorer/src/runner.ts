@@ -361,77 +361,81 @@ export function execute(
   // Whether the run stopped in a step that threw, or at maxSteps.
   let cut = false;
 
-  for (;;) {
-    const runq = sched.pickable();
-    if (runq.length === 0) break;
-    let t: Task;
-    let preempted = false;
-    if (runq.length === 1) t = runq[0];
-    else {
-      t = chooser.choose(runq, prev, decisions.length);
-      const dflt = defaultPick(runq, prev);
-      // Whether prev may continue: runnable, and (with CPUs shared) not held off its CPU.
-      const prevMay = prev !== undefined && dflt === prev;
-      decisions.push(t.id);
-      defaultIds.push(dflt.id);
-      if (prevMay && prev !== t) {
-        preemptions++;
-        preempted = true;
+  try {
+    for (;;) {
+      const runq = sched.pickable();
+      if (runq.length === 0) break;
+      let t: Task;
+      let preempted = false;
+      if (runq.length === 1) t = runq[0];
+      else {
+        t = chooser.choose(runq, prev, decisions.length);
+        const dflt = defaultPick(runq, prev);
+        // Whether prev may continue: runnable, and (with CPUs shared) not held off its CPU.
+        const prevMay = prev !== undefined && dflt === prev;
+        decisions.push(t.id);
+        defaultIds.push(dflt.id);
+        if (prevMay && prev !== t) {
+          preemptions++;
+          preempted = true;
+        }
+      }
+      steps++;
+      let point: Yielded;
+      try {
+        point = sched.step(t);
+      } catch (e) {
+        failure = classify(e, steps);
+        record(t, { op: 'BUG', note: failure.message }, preempted);
+        cut = true;
+        break;
+      }
+      record(t, point, preempted);
+      if (node && memo) {
+        let kid = node.kids[t.id];
+        if (kid === undefined) {
+          kid = newNode();
+          node.kids[t.id] = kid;
+          memo.size++;
+        }
+        node = kid;
+      }
+      chooser.afterStep?.(t, steps);
+      prev = t;
+      // Untraced, a task alone runs on to its next point where another task may run.
+      const stepEnds = !traceAll || sched.liveTasks > 1 || t.state !== 'runnable';
+      if (stepEnds) failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
+      else seen?.look(steps);
+      if (failure) break;
+      if (steps >= maxSteps) {
+        cut = true;
+        failure = {
+          kind: 'error',
+          message: `no end after ${maxSteps} steps (livelock?)`,
+          detail: '',
+          step: steps,
+        };
+        break;
       }
     }
-    steps++;
-    let point: Yielded;
-    try {
-      point = sched.step(t);
-    } catch (e) {
-      failure = classify(e, steps);
-      record(t, { op: 'BUG', note: failure.message }, preempted);
-      cut = true;
-      break;
-    }
-    record(t, point, preempted);
-    if (node && memo) {
-      let kid = node.kids[t.id];
-      if (kid === undefined) {
-        kid = newNode();
-        node.kids[t.id] = kid;
-        memo.size++;
+    if (!failure && !checkEach)
+      failure = oracles(m, inst, warnBase, lockdepBase, undefined, true, steps);
+    if (!failure) {
+      let bad: readonly string[] | undefined;
+      try {
+        bad = inst.finish?.();
+      } catch (e) {
+        // A scenario's final check that throws (an MmBug in its clean-up) is a failure too.
+        bad = [e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e)];
       }
-      node = kid;
+      if (bad !== undefined && bad.length > 0)
+        failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
     }
-    chooser.afterStep?.(t, steps);
-    prev = t;
-    // Untraced, a task alone runs on to its next point where another task may run.
-    const stepEnds = !traceAll || sched.liveTasks > 1 || t.state !== 'runnable';
-    if (stepEnds) failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
-    else seen?.look(steps);
-    if (failure) break;
-    if (steps >= maxSteps) {
-      cut = true;
-      failure = {
-        kind: 'error',
-        message: `no end after ${maxSteps} steps (livelock?)`,
-        detail: '',
-        step: steps,
-      };
-      break;
-    }
+  } finally {
+    // Also when a step or an oracle threw: the machine goes on being used.
+    if (traceAll) sched.manual = manualBefore;
+    if (trace) mem.onDriverCall = hookBefore;
   }
-  if (!failure && !checkEach)
-    failure = oracles(m, inst, warnBase, lockdepBase, undefined, true, steps);
-  if (!failure) {
-    let bad: readonly string[] | undefined;
-    try {
-      bad = inst.finish?.();
-    } catch (e) {
-      // A scenario's final check that throws (an MmBug in its clean-up) is a failure too.
-      bad = [e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e)];
-    }
-    if (bad !== undefined && bad.length > 0)
-      failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
-  }
-  if (traceAll) sched.manual = manualBefore;
-  if (trace) mem.onDriverCall = hookBefore;
   if (failure && seen) failure = seen.attribute(failure);
   // Only a run that ended by itself ends in the state of its node: a step that threw is not
   // in the tree, and a run cut at maxSteps skipped `finish`.

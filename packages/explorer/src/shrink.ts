@@ -6,7 +6,7 @@
  */
 
 import type { ProfileName } from '@mops/core';
-import { type Execution, execute } from './runner.js';
+import { type Chooser, type Execution, execute } from './runner.js';
 import type { Scenario } from './scenario.js';
 import { DfsExplorer, ReplayChooser } from './strategies.js';
 
@@ -67,11 +67,12 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
 }
 
 /**
- * Shrinking of `failing` (a failing execution of `scenario`): first a search for the same
- * failure ({@link failureSignature}) with fewer preemptions, every schedule under a
- * preemption bound from 0 up; then, greedily, the first candidate edit that still fails the
- * same way and is smaller (fewer preemptions, then fewer steps, then fewer decisions), until
- * none is or `maxAttempts` schedules were run.
+ * Shrinking of `failing` (a failing execution of `scenario`) to a schedule that fails the
+ * same way ({@link failureSignature}) and is smaller: fewer preemptions, then fewer steps,
+ * then fewer decisions. Greedy edits first (the first candidate that is smaller, again and
+ * again); then, if the failure can do with fewer preemptions than those kept, a schedule
+ * that has them (every schedule under a bound from 0 up), itself edited greedily. At most
+ * `maxAttempts` schedules are run.
  */
 export function shrinkSchedule(
   scenario: Scenario,
@@ -82,42 +83,69 @@ export function shrinkSchedule(
 ): ShrinkResult {
   const signature = failureSignature(failing);
   if (signature === undefined) return { execution: failing, attempts: 0 };
-  let best = failing;
-  let attempts = 0;
-  // First the fewest preemptions: every schedule with 0, then 1, … preemptions (DFS under
-  // that bound), up to half the budget. Removing one preemption at a time cannot find a
-  // failure that needs two of them moved.
-  for (let bound = 0; bound < best.preemptions && attempts < maxAttempts / 2; bound++) {
-    const dfs = new DfsExplorer(bound);
-    let found: Execution | undefined;
-    for (let c = dfs.next(); c !== undefined && attempts < maxAttempts / 2; c = dfs.next()) {
-      attempts++;
-      const e = execute(scenario, variant, profile, c);
-      if (failureSignature(e) === signature) {
-        found = e;
-        break;
-      }
-      dfs.backtrack(e.decisions.length);
-    }
-    if (found && better(found, best)) {
-      best = found;
-      break;
-    }
+  const run = { scenario, variant, profile, signature, left: maxAttempts };
+  let best = greedy(run, failing);
+  // Then fewer preemptions than the greedy edits kept, if the failure can do with them.
+  const fewer = fewestPreemptions(run, best, Math.floor(maxAttempts / 4));
+  if (fewer) {
+    const shrunk = greedy(run, fewer);
+    if (better(shrunk, best)) best = shrunk;
   }
+  return { execution: best, attempts: maxAttempts - run.left };
+}
+
+/** What one shrink needs to replay candidates, and its budget left. */
+interface ShrinkRun {
+  readonly scenario: Scenario;
+  readonly variant: string;
+  readonly profile: ProfileName;
+  readonly signature: string;
+  left: number;
+}
+
+/** Replays `chooser`'s schedule; whether it fails the way being shrunk. */
+function attempt(r: ShrinkRun, chooser: Chooser): Execution {
+  r.left--;
+  return execute(r.scenario, r.variant, r.profile, chooser);
+}
+
+/**
+ * Greedy edits from `from`: repeatedly the first candidate that still fails the same way
+ * and is smaller, until none is or the budget is spent.
+ */
+function greedy(r: ShrinkRun, from: Execution): Execution {
+  let best = from;
   let progress = true;
-  while (progress && attempts < maxAttempts) {
+  while (progress && r.left > 0) {
     progress = false;
     const d = normaliseDecisions(best);
     for (const c of candidates(d, best.defaultIds)) {
-      if (attempts >= maxAttempts) break;
-      attempts++;
-      const e = execute(scenario, variant, profile, new ReplayChooser(c));
-      if (failureSignature(e) === signature && better(e, best)) {
+      if (r.left <= 0) break;
+      const e = attempt(r, new ReplayChooser(c));
+      if (failureSignature(e) === r.signature && better(e, best)) {
         best = e;
         progress = true;
         break;
       }
     }
   }
-  return { execution: best, attempts };
+  return best;
+}
+
+/**
+ * The first schedule that fails the same way with fewer preemptions than `than`: every
+ * schedule under a preemption bound of 0, then 1, … (DFS), within `budget` runs. Edits that
+ * remove one preemption at a time cannot find a failure that needs two of them moved.
+ */
+function fewestPreemptions(r: ShrinkRun, than: Execution, budget: number): Execution | undefined {
+  const stop = r.left - Math.min(budget, r.left);
+  for (let bound = 0; bound < than.preemptions && r.left > stop; bound++) {
+    const dfs = new DfsExplorer(bound);
+    for (let c = dfs.next(); c !== undefined && r.left > stop; c = dfs.next()) {
+      const e = attempt(r, c);
+      if (failureSignature(e) === r.signature) return e;
+      dfs.backtrack(e.decisions.length);
+    }
+  }
+  return undefined;
 }

@@ -14,10 +14,12 @@ import {
   RandomChooser,
   ReplayChooser,
   raceMachine,
+  registerScenario,
   replay,
   resolveScenario,
   type Scenario,
   shrinkSchedule,
+  unregisterScenario,
 } from '../src/index.js';
 import { RACES, usageError } from './helpers.js';
 
@@ -208,6 +210,62 @@ describe('replay', () => {
     const dfs = explore('9b', { variant: 'buggy', profile: 'v6.3', strategy: 'dfs', bound: 1 });
     expect(dfs.failed).toBe(false);
     expect(r.report).toMatch(/shrunk from \d+ steps, [3-9] preemptions/);
+    // Where the greedy edits already kept the fewest preemptions, their (shorter) schedule
+    // stays: a bounded search's first find is not taken over it.
+    const d = explore('9d', { variant: 'buggy', profile: 'v6.3', seed: 3 });
+    expect([d.steps, d.preemptions, d.schedule]).toEqual([8, 1, 'v1:9d:22221']);
+  });
+
+  it("a traced run decides as an untraced one, even when a check() cannot judge a lone task's passing state; the run leaves the machine as it found it", () => {
+    const st = { x: 0, aDone: false };
+    // Outside the scenario's state, which each run restores.
+    const mode = { throwAtEnd: false };
+    const sc = {
+      name: 'traced-transient',
+      description: 'b breaks and repairs x while running alone',
+      variants: ['buggy'],
+      profiles: ['v6.3' as const],
+      setup: () => {
+        const m = raceMachine('v6.3');
+        return {
+          machine: m,
+          state: [st],
+          start: () => {
+            m.sched.spawn('a', function* (): KernelGen {
+              yield { op: 'queue_work', note: 'a' };
+              st.aDone = true;
+            });
+            m.sched.spawn('b', function* (): KernelGen {
+              while (!st.aDone) yield { op: 'queue_work', note: 'b waits' };
+              st.x = 1;
+              if (m.sched.preemptible) yield { op: 'queue_work', note: 'b mid' };
+              st.x = mode.throwAtEnd ? 2 : 0;
+            });
+          },
+          check: () => {
+            if (st.x !== 0) throw new TypeError(`cannot judge x = ${st.x}`);
+            return [];
+          },
+        };
+      },
+    };
+    registerScenario(sc);
+    try {
+      const untraced = execute(sc, 'buggy', 'v6.3', new RandomChooser(1));
+      expect(untraced.failure).toBeUndefined();
+      const traced = execute(sc, 'buggy', 'v6.3', new RandomChooser(1), { trace: true });
+      expect(traced.failure).toBeUndefined();
+      expect(traced.trace?.some((r) => r.point.note === 'b mid')).toBe(true);
+      // A check that throws where both runs check: the hook and step-by-step mode are undone.
+      mode.throwAtEnd = true;
+      expect(() => execute(sc, 'buggy', 'v6.3', new RandomChooser(1), { trace: true })).toThrow(
+        'cannot judge x = 2',
+      );
+      expect(untraced.machine.mem.onDriverCall).toBeUndefined();
+      expect(untraced.machine.sched.manual).toBe(false);
+    } finally {
+      unregisterScenario('traced-transient');
+    }
   });
 
   it('the empty schedule runs without preemption', () => {
