@@ -226,6 +226,22 @@ export const conformance = { populate() { return []; } };
     expect(r.code).toBe(2);
     expect(r.out).toBe('');
     expect(r.err).toMatch(/plugin throws: register threw \(Error: boom\).*\[E_PLUGIN\]/);
+    // A MopsError of its own stops it with that error, as `compact --plugin` does.
+    // Beside the example driver, so that it finds @mops/core.
+    const own = fileURLToPath(
+      new URL('../examples/write-a-driver/dist/.config-plugin.test.mjs', import.meta.url),
+    );
+    writeFileSync(
+      own,
+      `import { MopsError } from '@mops/core';
+export default { manifest: { name: 'config', version: '0.1.0', profiles: ['v6.3'] }, register() { throw new MopsError('E_CONFIG', 'needs config', 'config'); } };
+export const conformance = { populate() { return []; } };
+`,
+    );
+    const c = await mops('check-plugin', own).finally(() => rmSync(own));
+    expect(c.code).toBe(2);
+    expect(c.out).toBe('');
+    expect(c.err).toBe('mops: needs config [E_CONFIG]\n');
   });
 
   it('mops compaction-test on a machine too small for one huge page fails as the selftest does', async () => {

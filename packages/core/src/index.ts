@@ -45,6 +45,7 @@ export * from './page/refcount.js';
 export * from './plugin.js';
 export * from './proc/index.js';
 export * from './profile.js';
+export type { FormatProfile } from './profile_formats.js';
 export * from './sched/index.js';
 export * from './trace/index.js';
 export * from './vmstat/items.js';

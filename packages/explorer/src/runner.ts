@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
+import { hexPfn, MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
 import { classify, EarlySigns, oracles } from './oracles.js';
 import type {
   Chooser,
@@ -326,9 +326,7 @@ export function execute(
   const hookBefore = mem.onDriverCall;
   if (trace)
     mem.onDriverCall = (cb, pfn, src) =>
-      calls.push(
-        `${cb}(0x${pfn.toString(16)}${src === undefined ? '' : `, 0x${src.toString(16)}`})`,
-      );
+      calls.push(`${cb}(${hexPfn(pfn)}${src === undefined ? '' : `, ${hexPfn(src)}`})`);
   const record = (t: Task, point: Yielded, preempted: boolean): void => {
     if (!trace || !tasks) return;
     if (calls.length > 0) {

@@ -7,7 +7,7 @@
  */
 
 import { type Machine, PROFILE_NAMES, type ProfileName } from '@mops/core';
-import { type DriverAdapter, rig, warnings, watchMachines } from './rig.js';
+import { type DriverAdapter, rig, suiteMachine, warnings, watchMachines } from './rig.js';
 import { RULES, type Rule } from './rules.js';
 
 export type { DriverAdapter } from './rig.js';
@@ -86,6 +86,15 @@ export function driverMachine(
   const r = rig(adapter, profile, n);
   r.m.mem.pages.lists.freeList(r.list);
   return { machine: r.m, pages: r.pages };
+}
+
+/**
+ * The machine every rule of `profile` starts from: the suite's machine with the plugin
+ * installed and none of its pages made yet. Throws what installing the plugin throws (a
+ * `register` that throws: `MopsError('E_PLUGIN')`), which every rule would otherwise report.
+ */
+export function conformanceMachine(adapter: DriverAdapter, profile: ProfileName): Machine {
+  return suiteMachine(adapter, profile);
 }
 
 /** The rules of the suite (id, rule, spec section). */

@@ -121,7 +121,7 @@ export function populate(adapter: DriverAdapter, m: Machine, n: number): number[
 /** A populate() result that is not a list of pfns, for the error. */
 function describeValue(v: unknown): string {
   if (Array.isArray(v))
-    return `an array holding ${String(v.find((x) => !(Number.isInteger(x) && x >= 0)))}`;
+    return `an array holding ${describeValue(v.find((x) => !(Number.isInteger(x) && x >= 0)))}`;
   if (typeof v === 'object' && v !== null) return 'an object';
   return typeof v === 'string' ? `the string ${JSON.stringify(v)}` : String(v);
 }

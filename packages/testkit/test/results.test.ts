@@ -64,6 +64,7 @@ describe('a rule that exercised nothing does not pass', () => {
     [{ length: 2 }, 'an object'],
     [[1, -1], 'an array holding -1'],
     ['12', 'the string "12"'],
+    [['3072', '3073'], 'an array holding the string "3072"'],
   ])('populate() returning %j fails every rule with what it returned', (value, shown) => {
     const odd = { ...adapter(), name: 'odd', populate: () => value as unknown as number[] };
     const why = `Error: odd: populate() must return an array of pfns (non-negative integers), got ${shown}`;

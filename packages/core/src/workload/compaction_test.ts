@@ -101,7 +101,7 @@ export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): Co
     `locked ${n} pages (${Math.floor((n * PAGE_SIZE) / 2 ** 20)} MiB) ${
       opts.interleave
         ? 'in chunks interleaved page by page, freeing every other page'
-        : `in chunks of ${chunkText(chunk)}${chunk === 25600 ? '' : ' (the selftest maps 100 MiB; a tenth of the 80 % on this machine)'}, freeing every other chunk`
+        : `in chunks of ${chunkText(chunk)}${chunk === 25600 || opts.chunkPages !== undefined ? '' : ' (the selftest maps 100 MiB; a tenth of the 80 % on this machine)'}, freeing every other chunk`
     }`,
   );
   for (const p of freed) filler.free(p);

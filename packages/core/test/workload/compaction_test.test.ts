@@ -79,6 +79,12 @@ describe('compaction_test (tools/testing/selftests/mm/compaction_test.c)', () =>
     expect(compactionTest(small).log[1]).toMatch(
       / in chunks of 20\.5 MiB \(the selftest maps 100 MiB; a tenth of the 80 % on this machine\), freeing every other chunk$/,
     );
+    // A size the caller chose is just said.
+    const chosen = createMachine({ memory: '256M', contents: false });
+    chosen.mem.slowpath.length = 0;
+    expect(compactionTest(chosen, { chunkPages: 1000 }).log[1]).toMatch(
+      / in chunks of 3\.9 MiB, freeing every other chunk$/,
+    );
   });
 
   it('says an interleaved run frees every other page, not every other chunk', () => {
