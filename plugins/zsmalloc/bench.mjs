@@ -39,15 +39,16 @@ export async function run(core) {
  * buffer is backed by memory beforehand, so neither side pays for operating-system page
  * faults.
  */
-const WARM_REPS = 3;
+const WARM_REPS = 6;
 const COUNTED_REPS = 5;
 
 function compactVsMemcpy(core, createZsPool) {
   const ratios = [];
   let migrated = 0;
   // The first WARM_REPS repetitions are not counted: V8 reaches its steady code for the
-  // compaction and migration paths only after about three machines (the first runs 2-3
-  // times slower). The median of the next COUNTED_REPS is reported.
+  // compaction and migration paths only after about six machines when the zs_malloc_free
+  // figure ran first (per migrated page: about 5,300 ns on the first, 1,950–2,900 on the
+  // next five, 1,650–1,800 from then on). The median of the next COUNTED_REPS is reported.
   for (let rep = 0; rep < WARM_REPS + COUNTED_REPS; rep++) {
     const m = core.createMachine({ memory: '1G', profile: 'v6.3', contents: true, seed: 1 + rep });
     // Every page backed and copied into once first (see warmContents), on both sides of
