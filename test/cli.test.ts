@@ -118,6 +118,19 @@ describe('the mops command', () => {
     );
   });
 
+  it('compact --trace-events in v4.8: a system stands for the events 4.8 has; an event it lacks is a usage error', async () => {
+    const args = ['compact', '--memory', '64M', '--profile', 'v4.8', '--trace', '-'];
+    const r = await mops(...args, '--trace-events', 'migrate');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/: mm_migrate_pages: /);
+    expect(r.out).not.toContain('mm_migrate_pages_start');
+    const bad = await mops(...args, '--trace-events', 'mm_migrate_pages_start');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toBe(
+      "mops: trace: v4.8 has no event 'mm_migrate_pages_start': the tracepoint came in a later release [E_USAGE]\n",
+    );
+  });
+
   it('compact --json in v4.8: the fragmentation score 4.8 lacks is null', async () => {
     const r = await mops('compact', '--memory', '64M', '--profile', 'v4.8', '--json', '-');
     expect(JSON.parse(r.out).fragmentationScore).toEqual({ before: null, after: null });

@@ -13,7 +13,9 @@ import {
   ftraceFormat,
   type Machine,
   MopsError,
+  type Profile,
   procView,
+  profileHasEvent,
   profileHasProactiveCompaction,
   traceRecorder,
   vmstatEvents,
@@ -51,15 +53,17 @@ function sizeText(bytes: number): string {
 
 /**
  * `--trace-events`: each item an event (`mm_migrate_pages`) or a system, as tracefs groups
- * them (`compaction`, `migrate`, `kmem`: `events/SYSTEM/enable`).
+ * them (`compaction`, `migrate`, `kmem`: `events/SYSTEM/enable`), a system standing for
+ * its events the profile's release has. Checked before the run; `profile` then expands it.
  */
-function traceEvents(list: string): string[] {
+function traceEvents(list: string, profile?: Profile): string[] {
   const names = ftraceEventNames();
   const out = new Set<string>();
   for (const item of list.split(',').map((x) => x.trim())) {
     const inSystem = names.filter((n) => ftraceFormat(n)?.system === item);
-    if (inSystem.length > 0) for (const n of inSystem) out.add(n);
-    else if (names.includes(item)) out.add(item);
+    if (inSystem.length > 0) {
+      for (const n of inSystem) if (!profile || profileHasEvent(profile, n)) out.add(n);
+    } else if (names.includes(item)) out.add(item);
     else
       throw new MopsError(
         'E_USAGE',
@@ -82,7 +86,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
         `${opt} chooses what --trace writes; give --trace <file|-> too`,
         opt,
       );
-  const events = opts.traceEvents === undefined ? undefined : traceEvents(opts.traceEvents);
+  if (opts.traceEvents !== undefined) traceEvents(opts.traceEvents);
   if (opts.trace === '-' && opts.json === '-')
     throw new MopsError(
       'E_USAGE',
@@ -98,7 +102,12 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   const score0 = scoreOf(m);
   const ev0 = vmstatEvents(m);
   const rec = opts.trace
-    ? traceRecorder(m, { filter: opts.traceFilter, ...(events ? { events } : {}) })
+    ? traceRecorder(m, {
+        filter: opts.traceFilter,
+        ...(opts.traceEvents === undefined
+          ? {}
+          : { events: traceEvents(opts.traceEvents, m.profile) }),
+      })
     : undefined;
   const results =
     opts.order === -1 && (opts.mode === undefined || opts.mode === 'sync')

@@ -186,6 +186,16 @@ export interface TraceRecorder {
   stop(): void;
 }
 
+/**
+ * Whether the profile's release has tracepoint `name`: mm_migrate_pages_start is not in
+ * v4.8, mm_compaction_fast_isolate_freepages only in v6.17.
+ */
+export function profileHasEvent(profile: Profile, name: string): boolean {
+  if (name === 'mm_migrate_pages_start') return profile.tracepointsV6;
+  if (name === 'mm_compaction_fast_isolate_freepages') return profile.compaction.fastIsolateTraced;
+  return true;
+}
+
 /** Number of CPUs the pagesets and the trace header show (mops's default machine). */
 const NR_CPUS = 2;
 
@@ -196,14 +206,27 @@ const NR_CPUS = 2;
  * Throws MopsError('E_USAGE') for an unknown event or a bad filter.
  */
 export function traceRecorder(machine: Machine, options: TraceRecorderOptions = {}): TraceRecorder {
-  const names = options.events ?? [...new Set([...TRACE_EVENT_NAMES, ...ftraceEventNames()])];
-  for (const n of names)
+  const profile = machine.profile;
+  const names =
+    options.events ??
+    [...new Set([...TRACE_EVENT_NAMES, ...ftraceEventNames()])].filter((n) =>
+      profileHasEvent(profile, n),
+    );
+  for (const n of names) {
     if (!ftraceFormat(n))
       throw new MopsError(
         'E_USAGE',
         `trace: no event '${n}'; known events: ${ftraceEventNames().join(', ')}`,
         'events',
       );
+    // As tracefs has no events/ directory for it.
+    if (!profileHasEvent(profile, n))
+      throw new MopsError(
+        'E_USAGE',
+        `trace: ${profile.name} has no event '${n}': the tracepoint came in a later release`,
+        'events',
+      );
+  }
   const filters = buildFilters(names, options.filter, machine.profile);
   const pointers = options.pointers ?? 'raw';
   const limit = options.limit ?? Number.POSITIVE_INFINITY;

@@ -54,6 +54,7 @@ export {
   ftraceHeader,
   ftraceLine,
   ftraceTimestamp,
+  profileHasEvent,
   type TraceRecorder,
   type TraceRecorderOptions,
   traceRecorder,
