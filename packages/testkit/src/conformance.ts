@@ -6,7 +6,7 @@
  * @module
  */
 
-import { type Machine, PROFILE_NAMES, type ProfileName } from '@mops/core';
+import { type Machine, MopsError, PROFILE_NAMES, type ProfileName } from '@mops/core';
 import { type DriverAdapter, rig, suiteMachine, warnings, watchMachines } from './rig.js';
 import { RULES, type Rule } from './rules.js';
 
@@ -109,7 +109,12 @@ export function conformanceProfiles(adapter: DriverAdapter): ProfileName[] {
 
 function findRule(id: string): Rule {
   const r = RULES.find((x) => x.id === id);
-  if (!r) throw new Error(`unknown conformance rule '${id}'`);
+  if (!r)
+    throw new MopsError(
+      'E_USAGE',
+      `unknown conformance rule '${id}'; the rules are ${RULES.map((x) => x.id).join(', ')}`,
+      'id',
+    );
   return r;
 }
 

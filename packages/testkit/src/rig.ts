@@ -33,7 +33,8 @@ export interface DriverAdapter {
   readonly plugin: MopsPlugin;
   /**
    * Makes the driver own `n` published movable pages on `m` (after the plugin was
-   * installed) and returns their pfns. May return fewer when the driver packs objects.
+   * installed) and returns their pfns. May return fewer or more, as the driver's own
+   * unit dictates (a balloon request, whole zspages).
    */
   populate(m: Machine, n: number): number[];
   /**

@@ -71,6 +71,12 @@ describe('a rule that exercised nothing does not pass', () => {
     for (const r of checkDriverConformance(odd, 'v6.3')) expect(r.findings, r.id).toEqual([why]);
   });
 
+  it('an unknown rule id is E_USAGE listing the rules', () => {
+    expect(() => runRule(adapter(), 'v6.3', 'nope')).toThrow(
+      "unknown conformance rule 'nope'; the rules are isolate, migrate, putback, failure-putback, ping-pong, race, compaction, release-isolated",
+    );
+  });
+
   it('release-isolated without a release hook stays skipped, not failed', () => {
     const { release: _, ...noRelease } = empty;
     expect(ruleSkipReason(noRelease, 'release-isolated')).toBeDefined();

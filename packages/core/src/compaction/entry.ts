@@ -31,6 +31,7 @@ import { COMPACT, COMPACT_PRIO, type CompactPriority, type CompactResult } from 
  * `proactive` runs MIGRATE_SYNC_LIGHT and stops each zone once its score is low enough.
  * v6.17 stops before the next zone when the task has a fatal signal pending (the write
  * to compact_memory fails with -EINTR): the results of the zones done so far are returned.
+ * v4.8 has no proactive compaction: `proactive` there is MopsError('E_USAGE').
  */
 export function* compactNode(m: Machine, proactive = false): KernelGen<CompactResult[]> {
   const k: Kctx = m;

@@ -302,7 +302,9 @@ export function SetPageMovableOps(mem: Memory, pfn: number): void {
 export function ClearPageMovableOps(mem: Memory, pfn: number): never {
   throw new MopsError(
     'E_PLUGIN',
-    `pfn 0x${pfn.toString(16)}: PG_movable_ops cannot be cleared; it stays until the page is freed (${mem.profile.name})`,
+    mem.profile.movableMarker === 'page_type'
+      ? `pfn 0x${pfn.toString(16)}: PG_movable_ops cannot be cleared; it stays until the page is freed (${mem.profile.name})`
+      : `ClearPageMovableOps does not exist in ${mem.profile.name}; its owner gives a page up with __ClearPageMovable under the page lock`,
     'ClearPageMovableOps',
   );
 }
@@ -310,9 +312,16 @@ export function ClearPageMovableOps(mem: Memory, pfn: number): never {
 /**
  * set_movable_ops(ops, type) (v6.17): register the ops for a page type. 0 on success;
  * -EBUSY when ops are already registered and `ops` is non-null; -EINVAL for a type other
- * than Offline or Zsmalloc. `null` unregisters.
+ * than Offline or Zsmalloc. `null` unregisters. Earlier profiles have no such call:
+ * MopsError('E_PLUGIN').
  */
 export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: number): number {
+  if (mem.profile.movableMarker !== 'page_type')
+    throw new MopsError(
+      'E_PLUGIN',
+      `set_movable_ops does not exist in ${mem.profile.name}; publish each page with __SetPageMovable`,
+      'setMovableOps',
+    );
   if (pgty !== PGTY.offline && pgty !== PGTY.zsmalloc) return Errno.EINVAL;
   const reg = memoryExt(mem, REGISTRY, () => new Map<number, DefinedOps>());
   if (ops === null) {

@@ -418,6 +418,26 @@ describe('a movable page whose ops cannot be found is not isolated, with a warni
   });
 });
 
+describe('the v6.17 page-type calls do not exist before v6.17', () => {
+  it.each(['v4.8', 'v6.0', 'v6.3'] as const)(
+    '%s: set_movable_ops and ClearPageMovableOps are E_PLUGIN naming the call to use',
+    (profile) => {
+      const m = smallMachine('4M', { profile });
+      const ops = defineMovableOps('early', {
+        isolatePage: () => true,
+        migratePage: () => 0,
+        putbackPage: () => {},
+      });
+      expect(() => setMovableOps(m.mem, ops, PGTY.offline)).toThrow(
+        `set_movable_ops does not exist in ${profile}; publish each page with __SetPageMovable`,
+      );
+      expect(() => ClearPageMovableOps(m.mem, 0x200)).toThrow(
+        `ClearPageMovableOps does not exist in ${profile}; its owner gives a page up with __ClearPageMovable under the page lock`,
+      );
+    },
+  );
+});
+
 describe('S25: movability is sticky in v6.17', () => {
   it('an owner cannot clear PG_movable_ops or the page type of a published page', () => {
     const r = rig('v6.17');
