@@ -95,10 +95,28 @@ export function parseSize(v: number | string, field = 'memory'): number {
   return Number(m[1]) * unit;
 }
 
+/** The fields of {@link MachineConfig}. */
+const CONFIG_KEYS: readonly string[] = [
+  'memory',
+  'profile',
+  'seed',
+  'contents',
+  'zones',
+  'minFreeKbytes',
+];
+
 /** Validates a config and fills in defaults. */
 export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConfig {
   if (config === null || typeof config !== 'object')
     throw new MopsError('E_CONFIG', 'config must be an object with at least { memory }', 'config');
+  // A misspelt option would silently leave its default.
+  for (const key of Object.keys(config))
+    if (!CONFIG_KEYS.includes(key))
+      throw new MopsError(
+        'E_CONFIG',
+        `unknown option '${key}'; the options are ${CONFIG_KEYS.join(', ')}`,
+        key,
+      );
   const bytes = parseSize(config.memory);
   const range = `2 MiB to 64 GiB in multiples of 2 MiB (one pageblock)`;
   if (!Number.isFinite(bytes) || bytes <= 0)

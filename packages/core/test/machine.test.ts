@@ -43,6 +43,15 @@ describe('createMachine config validation', () => {
     expect(e.message).toMatch(/memory/);
   });
 
+  it('a misspelt option is E_CONFIG naming it, not a silent default', () => {
+    const e = codeOf(() => createMachine({ memory: '64M', profle: 'v6.17' } as never));
+    expect(e.code).toBe('E_CONFIG');
+    expect(e.field).toBe('profle');
+    expect(e.message).toBe(
+      "unknown option 'profle'; the options are memory, profile, seed, contents, zones, minFreeKbytes",
+    );
+  });
+
   it('names the allowed range for sizes out of range', () => {
     expect(codeOf(() => createMachine({ memory: '128G' })).message).toContain('2 MiB to 64 GiB');
   });
