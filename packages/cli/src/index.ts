@@ -198,7 +198,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
     .option(
       '--trace-events <list>',
-      'events for --trace, comma-separated: event names or systems (compaction, migrate, kmem); default all',
+      'events for --trace, comma-separated: event names or systems (compaction, migrate, kmem); default: every event of the release',
     )
     .option('--json <file|->', 'write a JSON summary')
     .action(async (o, cmd) => {

@@ -69,10 +69,10 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
 /**
  * Shrinking of `failing` (a failing execution of `scenario`) to a schedule that fails the
  * same way ({@link failureSignature}) and is smaller: fewer preemptions, then fewer steps,
- * then fewer decisions. Greedy edits first (the first candidate that is smaller, again and
- * again); then, if the failure can do with fewer preemptions than those kept, a schedule
- * that has them (every schedule under a bound from 0 up), itself edited greedily. At most
- * `maxAttempts` schedules are run.
+ * then fewer decisions. Greedy edits (the first candidate that is smaller, again and again)
+ * from two starts: `failing` itself, and the first schedule under a preemption bound from 0
+ * up that fails the same way; the smaller result wins. At most `maxAttempts` schedules are
+ * run.
  */
 export function shrinkSchedule(
   scenario: Scenario,
@@ -84,14 +84,31 @@ export function shrinkSchedule(
   const signature = failureSignature(failing);
   if (signature === undefined) return { execution: failing, attempts: 0 };
   const run = { scenario, variant, profile, signature, left: maxAttempts };
+  // Two starts, each edited greedily: the failing schedule itself, and the first schedule
+  // that fails the same way with the fewest preemptions; the smaller result wins.
   let best = greedy(run, failing);
-  // Then fewer preemptions than the greedy edits kept, if the failure can do with them.
-  const fewer = fewestPreemptions(run, best, Math.floor(maxAttempts / 4));
-  if (fewer) {
-    const shrunk = greedy(run, fewer);
-    if (better(shrunk, best)) best = shrunk;
+  const fewest = fewestPreemptions(run, failing, Math.floor(maxAttempts / 4));
+  if (fewest) {
+    const shrunk = greedy(run, fewest);
+    if (smallerReport(run, shrunk, best)) best = shrunk;
   }
   return { execution: best, attempts: maxAttempts - run.left };
+}
+
+/**
+ * Whether `a` makes the smaller report than `b`: fewer preemptions, then fewer rows in its
+ * traced replay (which shows every point of a task running alone), then fewer decisions.
+ */
+function smallerReport(r: ShrinkRun, a: Execution, b: Execution): boolean {
+  if (a.preemptions !== b.preemptions) return a.preemptions < b.preemptions;
+  const rows = (e: Execution) =>
+    execute(r.scenario, r.variant, r.profile, new ReplayChooser(normaliseDecisions(e)), {
+      trace: true,
+    }).steps;
+  const ra = rows(a);
+  const rb = rows(b);
+  if (ra !== rb) return ra < rb;
+  return normaliseDecisions(a).length < normaliseDecisions(b).length;
 }
 
 /** What one shrink needs to replay candidates, and its budget left. */
@@ -133,13 +150,14 @@ function greedy(r: ShrinkRun, from: Execution): Execution {
 }
 
 /**
- * The first schedule that fails the same way with fewer preemptions than `than`: every
- * schedule under a preemption bound of 0, then 1, … (DFS), within `budget` runs. Edits that
- * remove one preemption at a time cannot find a failure that needs two of them moved.
+ * The first schedule that fails the same way with fewer preemptions than `than`, or as
+ * many: every schedule under a preemption bound of 0, then 1, … (DFS), within `budget`
+ * runs. Edits that remove one preemption at a time cannot find a failure that needs two of
+ * them moved.
  */
 function fewestPreemptions(r: ShrinkRun, than: Execution, budget: number): Execution | undefined {
   const stop = r.left - Math.min(budget, r.left);
-  for (let bound = 0; bound < than.preemptions && r.left > stop; bound++) {
+  for (let bound = 0; bound <= than.preemptions && r.left > stop; bound++) {
     const dfs = new DfsExplorer(bound);
     for (let c = dfs.next(); c !== undefined && r.left > stop; c = dfs.next()) {
       const e = attempt(r, c);

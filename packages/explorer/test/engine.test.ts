@@ -210,8 +210,8 @@ describe('replay', () => {
     const dfs = explore('9b', { variant: 'buggy', profile: 'v6.3', strategy: 'dfs', bound: 1 });
     expect(dfs.failed).toBe(false);
     expect(r.report).toMatch(/shrunk from \d+ steps, [3-9] preemptions/);
-    // Where the greedy edits already kept the fewest preemptions, their (shorter) schedule
-    // stays: a bounded search's first find is not taken over it.
+    // Both starts are edited and the smaller report wins: the same preemptions, then fewer
+    // rows (here the failing schedule's own edits: 8 rows, against 9 for v1:9d:112).
     const d = explore('9d', { variant: 'buggy', profile: 'v6.3', seed: 3 });
     expect([d.steps, d.preemptions, d.schedule]).toEqual([8, 1, 'v1:9d:22221']);
   });

@@ -35,7 +35,8 @@ export interface CompactOptions extends MachineOptions {
   readonly trace?: string;
   /** A tracefs filter expression for the trace. */
   readonly traceFilter?: string;
-  /** The events to trace: comma-separated event or system names (default: every event). */
+  /** The events to trace: comma-separated event or system names (default: every event
+   * of the release). */
   readonly traceEvents?: string;
   /** Write a JSON summary to this file ('-' for standard output). */
   readonly json?: string;

@@ -157,7 +157,10 @@ export function ftraceHeader(
 
 /** Options of {@link traceRecorder}. */
 export interface TraceRecorderOptions {
-  /** Events to record (default: every event with a registered format). */
+  /**
+   * Events to record (default: every event the profile's release has). Naming one it lacks
+   * is MopsError('E_USAGE'), as tracefs has no such event.
+   */
   events?: readonly string[];
   /**
    * A tracefs filter: one expression for all events, or one per event name. A single
