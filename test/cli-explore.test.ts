@@ -3,13 +3,8 @@
  * threads, chunks, and the plugins' driver races.
  */
 import { describe, expect, it } from 'vitest';
-import { bufferIo, main } from '../packages/cli/src/index.js';
-
-async function mops(...args: string[]) {
-  const io = bufferIo();
-  const code = await main(args, io);
-  return { code, out: io.stdout, err: io.stderr };
-}
+import { bufferIo } from '../packages/cli/src/index.js';
+import { mops } from './cli_helpers.js';
 
 describe('mops explore / replay / scenarios', () => {
   it('lists the scenarios as JSON', async () => {

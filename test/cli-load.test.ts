@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bufferIo, main } from '../packages/cli/src/index.js';
+import { mops } from './cli_helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
@@ -15,12 +15,6 @@ const ownRaceSource = fileURLToPath(
 );
 /** The example's built module, as a user names it from the repository root. */
 const ownRaceBuilt = './examples/hunt-a-race/dist/own_race.js';
-
-async function mops(...args: string[]) {
-  const io = bufferIo();
-  const code = await main(args, io);
-  return { code, out: io.stdout, err: io.stderr };
-}
 
 function spawned(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root });

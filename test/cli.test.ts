@@ -3,15 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { bufferIo, main } from '../packages/cli/src/index.js';
+import { mops } from './cli_helpers.js';
 
 const samples = fileURLToPath(new URL('../packages/core/test/proc/fixtures/', import.meta.url));
-
-async function mops(...args: string[]) {
-  const io = bufferIo();
-  const code = await main(args, io);
-  return { code, out: io.stdout, err: io.stderr };
-}
 
 describe('the mops command', () => {
   it('mops demo fragments a machine with zsmalloc and balloon, compacts it, and reports it deterministically', async () => {
