@@ -11,6 +11,7 @@ import {
   fragmentationScoreNode,
   ftraceEventNames,
   ftraceFormat,
+  getProfile,
   type Machine,
   MopsError,
   type Profile,
@@ -55,15 +56,15 @@ function sizeText(bytes: number): string {
 /**
  * `--trace-events`: each item an event (`mm_migrate_pages`) or a system, as tracefs groups
  * them (`compaction`, `migrate`, `kmem`: `events/SYSTEM/enable`), a system standing for
- * its events the profile's release has. Checked before the run; `profile` then expands it.
+ * its events the profile's release has.
  */
-function traceEvents(list: string, profile?: Profile): string[] {
+function traceEvents(list: string, profile: Profile): string[] {
   const names = ftraceEventNames();
   const out = new Set<string>();
   for (const item of list.split(',').map((x) => x.trim())) {
     const inSystem = names.filter((n) => ftraceFormat(n)?.system === item);
     if (inSystem.length > 0) {
-      for (const n of inSystem) if (!profile || profileHasEvent(profile, n)) out.add(n);
+      for (const n of inSystem) if (profileHasEvent(profile, n)) out.add(n);
     } else if (names.includes(item)) out.add(item);
     else
       throw new MopsError(
@@ -87,7 +88,11 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
         `${opt} chooses what --trace writes; give --trace <file|-> too`,
         opt,
       );
-  if (opts.traceEvents !== undefined) traceEvents(opts.traceEvents);
+  // Checked before the run, like the output files.
+  const events =
+    opts.traceEvents === undefined
+      ? undefined
+      : traceEvents(opts.traceEvents, getProfile(opts.profile));
   if (opts.trace === '-' && opts.json === '-')
     throw new MopsError(
       'E_USAGE',
@@ -105,9 +110,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   const rec = opts.trace
     ? traceRecorder(m, {
         filter: opts.traceFilter,
-        ...(opts.traceEvents === undefined
-          ? {}
-          : { events: traceEvents(opts.traceEvents, m.profile) }),
+        ...(events === undefined ? {} : { events }),
       })
     : undefined;
   const results =
