@@ -202,6 +202,14 @@ export function dumpPage(mem: Memory, pfn: number, reason?: string): string {
 }
 
 /**
+ * An assertion's text as the profile's release wrote it: `folio` since the folio
+ * conversions of the functions concerned, `page` in v4.8 (Profile.folioAsserts).
+ */
+export function assertText(mem: Memory, folio: string, page: string): string {
+  return mem.profile.folioAsserts ? folio : page;
+}
+
+/**
  * VM_BUG_ON_PAGE / BUG: builds an MmBug with the page dump, halts the machine and throws.
  * Callers check before they change anything, so no structure is left half-updated. The
  * dump's reason is the assertion as the macro stringifies it, `VM_BUG_ON_PAGE(cond)`.

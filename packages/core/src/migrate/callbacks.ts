@@ -6,7 +6,7 @@
  * @module
  */
 
-import { bug } from '../debug/dump_page.js';
+import { assertText, bug } from '../debug/dump_page.js';
 import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED, PG } from '../page/flags.js';
@@ -235,7 +235,7 @@ function checkMigrateSlow(
     if (rc === 0 && mem.profile.coreDetectsRelease) {
       mem.warnOnce(
         'move_to_new_folio:isolated',
-        `WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && ${mem.profile.folioAsserts ? '!folio_test_isolated(src)' : '!PageIsolated(page)'})`,
+        `WARNING: WARN_ON_ONCE(rc == MIGRATEPAGE_SUCCESS && ${assertText(mem, '!folio_test_isolated(src)', '!PageIsolated(page)')})`,
         src,
       );
       if (__PageMovable(mem, src)) bug(mem, notIsolatedBug(mem), src);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { bug } from '../debug/dump_page.js';
+import { assertText, bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED } from '../page/flags.js';
 import { __PageMovable, type DefinedOps, pageMovableLocked, pageMovableOps } from './movable.js';
@@ -44,17 +44,24 @@ function moveBeginCheck(mem: Memory, dst: number, src: number): void {
       );
     return;
   }
-  const folio = mem.profile.folioAsserts;
   if (!(flags[src] & LOCKED))
     bug(
       mem,
-      folio ? 'VM_BUG_ON_FOLIO(!folio_test_locked(src))' : 'VM_BUG_ON_PAGE(!PageLocked(page))',
+      assertText(
+        mem,
+        'VM_BUG_ON_FOLIO(!folio_test_locked(src))',
+        'VM_BUG_ON_PAGE(!PageLocked(page))',
+      ),
       src,
     );
   if (!(flags[dst] & LOCKED))
     bug(
       mem,
-      folio ? 'VM_BUG_ON_FOLIO(!folio_test_locked(dst))' : 'VM_BUG_ON_PAGE(!PageLocked(newpage))',
+      assertText(
+        mem,
+        'VM_BUG_ON_FOLIO(!folio_test_locked(dst))',
+        'VM_BUG_ON_PAGE(!PageLocked(newpage))',
+      ),
       dst,
     );
   bug(mem, notIsolatedBug(mem), src);
@@ -62,9 +69,11 @@ function moveBeginCheck(mem: Memory, dst: number, src: number): void {
 
 /** The VM_BUG_ON of a src that is not isolated, in the profile's words. */
 export function notIsolatedBug(mem: Memory): string {
-  return mem.profile.folioAsserts
-    ? 'VM_BUG_ON_FOLIO(!folio_test_isolated(src))'
-    : 'VM_BUG_ON_PAGE(!PageIsolated(page))';
+  return assertText(
+    mem,
+    'VM_BUG_ON_FOLIO(!folio_test_isolated(src))',
+    'VM_BUG_ON_PAGE(!PageIsolated(page))',
+  );
 }
 
 function noMigrateOps(mem: Memory, src: number): never {

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { bug } from '../debug/dump_page.js';
+import { assertText, bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { mightSleep, type Scheduler } from '../sched/scheduler.js';
 import { WQ_CUSTOM, WQ_DONE, WQ_EXCLUSIVE } from '../sched/task.js';
@@ -151,9 +151,11 @@ function unlockPageSlow(k: Kctx, folio: number, f: number): void {
   if (!(f & LOCKED))
     bug(
       mem,
-      mem.profile.folioAsserts
-        ? 'VM_BUG_ON_FOLIO(!folio_test_locked(folio))'
-        : 'VM_BUG_ON_PAGE(!PageLocked(page))',
+      assertText(
+        mem,
+        'VM_BUG_ON_FOLIO(!folio_test_locked(folio))',
+        'VM_BUG_ON_PAGE(!PageLocked(page))',
+      ),
       folio,
     );
   const flags = mem.pages.flags;

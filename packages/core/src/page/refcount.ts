@@ -6,7 +6,7 @@
  * @module
  */
 
-import { bug } from '../debug/dump_page.js';
+import { assertText, bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { PG } from './flags.js';
 
@@ -42,9 +42,11 @@ export function folioGet(mem: Memory, folio: number): void {
   if (p.refcount[folio] <= 0)
     bug(
       mem,
-      mem.profile.folioAsserts
-        ? 'VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))'
-        : 'VM_BUG_ON_PAGE(page_ref_count(page) <= 0)',
+      assertText(
+        mem,
+        'VM_BUG_ON_FOLIO(folio_ref_zero_or_close_to_overflow(folio))',
+        'VM_BUG_ON_PAGE(page_ref_count(page) <= 0)',
+      ),
       folio,
     );
   p.refcount[folio]++;
