@@ -99,13 +99,8 @@ export class EarlySigns {
 
   look(step: number): void {
     try {
-      const f = oracles(this.m, this.inst, this.warnBase, this.lockdepBase, undefined, false, step);
+      const f = oracles(this.m, this.inst, this.warnBase, this.lockdepBase, undefined, true, step);
       if (f && !this.first.has(f.kind)) this.first.set(f.kind, { step, message: f.message });
-      if (!this.first.has('invariant')) {
-        const inv = checkInvariants(this.m);
-        if (!inv.ok)
-          this.first.set('invariant', { step, message: `invariant: ${inv.violations[0]}` });
-      }
     } catch {
       // A check that cannot judge a state no untraced run checks tells nothing here.
     }
