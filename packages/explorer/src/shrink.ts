@@ -71,8 +71,8 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
  * same way ({@link failureSignature}) and is smaller: fewer preemptions, then fewer steps,
  * then fewer decisions. Greedy edits (the first candidate that is smaller, again and again)
  * from two starts: `failing` itself, and the first schedule under a preemption bound from 0
- * up that fails the same way; the smaller result wins. At most `maxAttempts` schedules are
- * run.
+ * up that fails the same way; of the two results, the one with the smaller report wins
+ * ({@link smallerReport}). At most `maxAttempts` schedules are run, and two traced replays.
  */
 export function shrinkSchedule(
   scenario: Scenario,
@@ -84,8 +84,6 @@ export function shrinkSchedule(
   const signature = failureSignature(failing);
   if (signature === undefined) return { execution: failing, attempts: 0 };
   const run = { scenario, variant, profile, signature, left: maxAttempts };
-  // Two starts, each edited greedily: the failing schedule itself, and the first schedule
-  // that fails the same way with the fewest preemptions; the smaller result wins.
   let best = greedy(run, failing);
   const fewest = fewestPreemptions(run, failing, Math.floor(maxAttempts / 4));
   if (fewest) {
@@ -120,7 +118,7 @@ interface ShrinkRun {
   left: number;
 }
 
-/** Replays `chooser`'s schedule; whether it fails the way being shrunk. */
+/** Runs `chooser`'s schedule, counted against the budget. */
 function attempt(r: ShrinkRun, chooser: Chooser): Execution {
   r.left--;
   return execute(r.scenario, r.variant, r.profile, chooser);
