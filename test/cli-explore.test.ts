@@ -6,6 +6,39 @@ import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../packages/cli/src/index.js';
 import { mops } from './cli_helpers.js';
 
+/**
+ * `explore NAME --variant buggy` with PCT fails (exit 1), and the schedule it reports fails
+ * again under `replay`. Returns the explore result.
+ */
+async function failsAndReplays(name: string, runs: number) {
+  const e = await mops(
+    'explore',
+    name,
+    '--variant',
+    'buggy',
+    '--strategy',
+    'pct',
+    '--runs',
+    String(runs),
+    '--json',
+  );
+  expect(e.code).toBe(1);
+  const j = JSON.parse(e.out);
+  expect(j.failed).toBe(true);
+  const r = await mops(
+    'replay',
+    name,
+    '--variant',
+    'buggy',
+    '--profile',
+    j.profile,
+    '--schedule',
+    j.schedule,
+  );
+  expect(r.code).toBe(1);
+  return j;
+}
+
 describe('mops explore / replay / scenarios', () => {
   it('lists the scenarios as JSON', async () => {
     const r = await mops('scenarios', '--json');
@@ -52,32 +85,8 @@ describe('mops explore / replay / scenarios', () => {
   it.each(['9a', '9d', '9e'])(
     '%s buggy: explore exits 1 with a schedule whose replay fails again; fixed passes',
     async (name) => {
-      const e = await mops(
-        'explore',
-        name,
-        '--variant',
-        'buggy',
-        '--strategy',
-        'pct',
-        '--runs',
-        '500',
-        '--json',
-      );
-      expect(e.code).toBe(1);
-      const j = JSON.parse(e.out);
-      expect(j.failed).toBe(true);
+      const j = await failsAndReplays(name, 500);
       expect(j.report).toContain(`mops replay ${name} --variant buggy`);
-      const r = await mops(
-        'replay',
-        name,
-        '--variant',
-        'buggy',
-        '--profile',
-        j.profile,
-        '--schedule',
-        j.schedule,
-      );
-      expect(r.code).toBe(1);
       const f = await mops(
         'explore',
         name,
@@ -149,30 +158,7 @@ describe('driver races from the plugins', () => {
   ])(
     '%s: buggy fails with a replayable schedule, fixed passes',
     async (name) => {
-      const e = await mops(
-        'explore',
-        name,
-        '--variant',
-        'buggy',
-        '--strategy',
-        'pct',
-        '--runs',
-        '2000',
-        '--json',
-      );
-      expect(e.code).toBe(1);
-      const j = JSON.parse(e.out);
-      const r = await mops(
-        'replay',
-        name,
-        '--variant',
-        'buggy',
-        '--profile',
-        j.profile,
-        '--schedule',
-        j.schedule,
-      );
-      expect(r.code).toBe(1);
+      await failsAndReplays(name, 2000);
       expect((await mops('explore', name, '--variant', 'fixed', '--runs', '300')).code).toBe(0);
     },
     60_000,
