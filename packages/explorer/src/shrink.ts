@@ -72,7 +72,8 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
  * then fewer decisions. Greedy edits (the first candidate that is smaller, again and again)
  * from two starts: `failing` itself, and the first schedule under a preemption bound from 0
  * up that fails the same way; of the two results, the one with the smaller report wins
- * ({@link smallerReport}). At most `maxAttempts` schedules are run, and two traced replays.
+ * (fewer preemptions, then fewer rows in its traced replay, then fewer decisions). At
+ * most `maxAttempts` schedules are run, and two traced replays.
  */
 export function shrinkSchedule(
   scenario: Scenario,
