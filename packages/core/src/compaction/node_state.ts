@@ -52,7 +52,10 @@ export class CompactionState {
   readonly topZoneidx: number;
 
   constructor(m: Machine) {
-    this.sysctl = new CompactionSysctls(() => this.triggerProactive(m));
+    this.sysctl = new CompactionSysctls(
+      () => this.triggerProactive(m),
+      m.profile.compaction.proactive === 'none' ? m.profile.name : undefined,
+    );
     const zones = m.mem.populatedZones;
     this.topZoneidx = zones.length ? zones[zones.length - 1].idx : 0;
     this.kcompactdHighestZoneidx = this.topZoneidx;

@@ -18,18 +18,38 @@ export class CompactionSysctls {
   private threshold = DEFAULT_EXTFRAG_THRESHOLD;
   private unevictable = 1;
 
-  /** @param onProactivenessWrite called after a write of a non-zero proactiveness */
-  constructor(private readonly onProactivenessWrite?: () => void) {}
+  /**
+   * @param onProactivenessWrite called after a write of a non-zero proactiveness
+   * @param withoutProactive the name of a release without proactive compaction (v4.8), if
+   * the machine runs one
+   */
+  constructor(
+    private readonly onProactivenessWrite?: () => void,
+    private readonly withoutProactive?: string,
+  ) {
+    if (withoutProactive !== undefined) this.proactiveness = 0;
+  }
 
   /**
    * vm.compaction_proactiveness (0..100, default 20). Writing a non-zero value asks
    * kcompactd for a proactive check at once (6.x).
+   *
+   * A release without proactive compaction (v4.8, before 5.9) has no such sysctl: it reads
+   * 0, proactive compaction off, which is how that release behaves; writing 0 is accepted
+   * (so that code zeroing it runs under every profile) and any other value is `E_USAGE`.
    */
   get compactionProactiveness(): number {
     return this.proactiveness;
   }
   set compactionProactiveness(v: number) {
-    this.proactiveness = checkInt('compaction_proactiveness', v, 0, 100);
+    const name = 'compaction_proactiveness';
+    if (this.withoutProactive !== undefined && v !== 0)
+      throw new MopsError(
+        'E_USAGE',
+        `vm.${name} does not exist in ${this.withoutProactive} (proactive compaction came in 5.9), got ${v}; only 0, proactive compaction off, may be written`,
+        name,
+      );
+    this.proactiveness = checkInt(name, v, 0, 100);
     if (v !== 0) this.onProactivenessWrite?.();
   }
 

@@ -392,6 +392,27 @@ describe('compaction bad input', () => {
     expect(s.compactionProactiveness).toBe(20);
   });
 
+  it('v4.8 has no vm.compaction_proactiveness: it reads 0, and only 0 may be written', () => {
+    const m = smallMachine('4M', { profile: 'v4.8' });
+    const s = compactionState(m).sysctl;
+    expect(s.compactionProactiveness).toBe(0);
+    s.compactionProactiveness = 0;
+    const err = (() => {
+      try {
+        s.compactionProactiveness = 20;
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(MopsError);
+    expect(err).toMatchObject({ code: 'E_USAGE' });
+    expect(String((err as Error).message)).toMatch(
+      /vm.compaction_proactiveness does not exist in v4.8 \(proactive compaction came in 5.9\), got 20/,
+    );
+    expect(s.compactionProactiveness).toBe(0);
+    expectInvariants(m);
+  });
+
   it('v6.17 compact_memory accepts only 1; older profiles take any value', () => {
     const a = smallMachine('4M', { profile: 'v6.17' });
     expect(() => a.run(() => compactMemory(a, 2))).toThrow(/accepts only 1/);
