@@ -109,3 +109,32 @@ export function warmContents(data) {
   for (let p = 0; p + 1 < pages; p += 2) data.copyWithin(p * PS, (p + 1) * PS, (p + 2) * PS);
   for (let p = 1; p < pages; p += 2) data.copyWithin(p * PS, (p - 1) * PS, p * PS);
 }
+
+/**
+ * Runs `fn` (which migrates pages of machine `m`) and returns the page copies it asked
+ * drivers for, as (src, dst) pfn pairs in order: every `migrate_page` call, told by the
+ * machine's `onDriverCall` hook. Used on an untimed twin of a timed run (the same seed makes
+ * the same calls), so the recording costs the timed run nothing; the caller checks that the
+ * calls were as many as the pages migrated (a failed call would copy nothing).
+ */
+export function recordPageCopies(m, fn) {
+  const pairs = [];
+  m.mem.onDriverCall = (callback, dst, src) => {
+    if (callback === 'migrate_page') pairs.push(src, dst);
+  };
+  try {
+    fn();
+  } finally {
+    m.mem.onDriverCall = undefined;
+  }
+  return Int32Array.from(pairs);
+}
+
+/** Nanoseconds to make the page copies `pairs` (see recordPageCopies) in `data`. */
+export function replayPageCopies(data, pairs) {
+  const PS = 4096;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < pairs.length; i += 2)
+    data.copyWithin(pairs[i + 1] * PS, pairs[i] * PS, pairs[i] * PS + PS);
+  return Number(process.hrtime.bigint() - t0);
+}

@@ -66,12 +66,13 @@ for (const r of rows) {
   lines.push([r.id, fmt(r.value), r.unit, target, ok].join('\t'));
 }
 console.log(`node ${process.version}, ${process.platform}/${process.arch}`);
+const idWidth = Math.max(...rows.map((r) => r.id.length)) + 2;
 console.log(
   lines
     .map((l) =>
       l
         .split('\t')
-        .map((c, i) => c.padEnd(i === 0 ? 34 : 12))
+        .map((c, i) => c.padEnd(i === 0 ? idWidth : 12))
         .join(''),
     )
     .join('\n'),
