@@ -24,6 +24,7 @@ import {
   pageblock_nr_pages,
 } from './memory/constants.js';
 import { checkSpans, type ZoneLayoutName, type ZoneSpan, zoneLayout } from './memory/layout.js';
+import { MAX_PAGE_ORDER } from './memory/constants.js';
 import { Memory } from './memory/mem.js';
 import { pageMovableOps } from './migrate/movable.js';
 import { DEFAULT_PROFILE, getProfile, type Profile, type ProfileName } from './profile.js';
@@ -231,8 +232,7 @@ export class Machine {
   /** alloc_pages(gfp, order) with an owner name; -1 on failure. */
   allocPages(gfp: number, order = 0, owner = 'kernel'): number {
     this.mem.assertRunning();
-    if (!Number.isInteger(order) || order < 0 || order > 10)
-      throw new MopsError('E_RANGE', `order must be an integer 0..10, got ${order}`, 'order');
+    checkOrder(order);
     return allocPages(this.mem, gfp, order, { owner: this.mem.owners.register(owner) });
   }
 
@@ -247,6 +247,7 @@ export class Machine {
   freePages(pfn: number, order = 0): void {
     this.mem.assertRunning();
     this.checkPfn(pfn);
+    checkOrder(order);
     freePages(this.mem, pfn, order);
   }
 
@@ -326,4 +327,14 @@ export function assertInvariants(m: Machine): void {
   const r = checkInvariants(m);
   if (!r.ok)
     throw new MmBug(`invariants violated (${r.violations.length})`, r.violations.join('\n'));
+}
+
+/** Throws E_RANGE unless `order` is a buddy order (0..MAX_PAGE_ORDER). */
+function checkOrder(order: number): void {
+  if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER)
+    throw new MopsError(
+      'E_RANGE',
+      `order must be an integer 0..${MAX_PAGE_ORDER}, got ${typeof order === 'string' ? JSON.stringify(order) : order}`,
+      'order',
+    );
 }

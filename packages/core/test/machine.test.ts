@@ -66,6 +66,62 @@ describe('createMachine config validation', () => {
     ).toContain('v4.8, v6.0, v6.3, v6.17');
   });
 
+  it.each([
+    [
+      'a fractional index',
+      [{ idx: 1.5, startPfn: 0, spanned: 100, present: 100 }],
+      /idx must be a non-negative integer, got 1.5/,
+    ],
+    ['a null span', [null], /span 0 must be \{ idx, startPfn, spanned, present \}, got null/],
+    [
+      'negative present',
+      [{ idx: 2, startPfn: 0, spanned: 100, present: -5 }],
+      /present must be a non-negative integer, got -5/,
+    ],
+    ['a missing field', [{ idx: 2 }], /startPfn must be a non-negative integer, got undefined/],
+    ['a NaN start', [{ idx: 2, startPfn: Number.NaN, spanned: 100, present: 100 }], /got NaN/],
+    ['a fractional start', [{ idx: 2, startPfn: 0.5, spanned: 100, present: 100 }], /got 0.5/],
+    ['no span', [], /no zone has any page present/],
+    [
+      'a zone twice',
+      [
+        { idx: 2, startPfn: 0, spanned: 100, present: 100 },
+        { idx: 2, startPfn: 100, spanned: 100, present: 100 },
+      ],
+      /zone Normal comes after zone Normal/,
+    ],
+    [
+      'zones out of order',
+      [
+        { idx: 2, startPfn: 0, spanned: 100, present: 100 },
+        { idx: 1, startPfn: 100, spanned: 100, present: 100 },
+      ],
+      /zone DMA32 comes after zone Normal/,
+    ],
+    [
+      'more present than spanned',
+      [{ idx: 2, startPfn: 0, spanned: 100, present: 101 }],
+      /more pages present than spanned/,
+    ],
+  ])('explicit zone spans with %s are E_CONFIG naming zones', (_what, zones, message) => {
+    const e = codeOf(() => createMachine({ memory: '64M', zones: zones as never }));
+    expect(e).toMatchObject({ code: 'E_CONFIG', field: 'zones' });
+    expect(e.message).toMatch(message);
+  });
+
+  it('accepts explicit zone spans with holes and an unaligned start', () => {
+    const m = createMachine({
+      memory: '64M',
+      zones: [
+        { idx: ZONE.DMA, startPfn: 1, spanned: 4095, present: 4000 },
+        { idx: ZONE.NORMAL, startPfn: 4096, spanned: 12288, present: 12288 },
+      ],
+    });
+    expect(m.mem.populatedZones.map((z) => z.idx)).toEqual([ZONE.DMA, ZONE.NORMAL]);
+    expect(m.allocPages(0, 0)).toBeGreaterThanOrEqual(0);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+
   it('accepts every multiple of a pageblock from 2 MiB to 64 GiB', () => {
     expect(createMachine({ memory: '2M' }).nrPages).toBe(512);
     expect(createMachine({ memory: 6 * 1024 * 1024 }).nrPages).toBe(1536);

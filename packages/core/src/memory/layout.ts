@@ -67,18 +67,39 @@ export function zoneLayout(name: string, nrPages: number): ZoneSpan[] {
   return spans;
 }
 
-/** Checks a span list: indices valid, ordered, not overlapping, within `nrPages`. */
+/**
+ * Checks a span list: an array of spans with integer fields, zone indices valid and
+ * increasing, spans not overlapping and within `nrPages`, `present` within the span, and
+ * some memory present. Throws E_CONFIG naming `zones`.
+ */
 export function checkSpans(spans: readonly ZoneSpan[], nrPages: number): void {
+  const bad = (why: string): never => {
+    throw new MopsError('E_CONFIG', `zones: ${why}`, 'zones');
+  };
+  if (!Array.isArray(spans)) bad(`expected a layout name or an array of zone spans, got ${show(spans)}`);
   let end = 0;
-  for (const s of spans) {
-    if (s.idx < 0 || s.idx >= MAX_NR_ZONES)
-      throw new MopsError('E_CONFIG', `zones: zone index ${s.idx} is not 0..4`, 'zones');
+  let idx = -1;
+  let present = 0;
+  for (const [i, s] of spans.entries()) {
+    if (typeof s !== 'object' || s === null)
+      bad(`span ${i} must be { idx, startPfn, spanned, present }, got ${show(s)}`);
+    for (const f of ['idx', 'startPfn', 'spanned', 'present'] as const)
+      if (!Number.isInteger(s[f]) || s[f] < 0)
+        bad(`span ${i}: ${f} must be a non-negative integer, got ${show(s[f])}`);
+    if (s.idx >= MAX_NR_ZONES) bad(`zone index ${s.idx} is not 0..${MAX_NR_ZONES - 1}`);
+    if (s.idx <= idx)
+      bad(`zone ${ZONE_NAMES[s.idx]} comes after zone ${ZONE_NAMES[idx]}: spans go by increasing zone index, each zone once`);
     if (s.startPfn < end || s.startPfn + s.spanned > nrPages || s.present > s.spanned)
-      throw new MopsError(
-        'E_CONFIG',
-        `zones: zone ${ZONE_NAMES[s.idx]} [${s.startPfn}, +${s.spanned}) overlaps another zone or leaves the machine`,
-        'zones',
+      bad(
+        `zone ${ZONE_NAMES[s.idx]} [${s.startPfn}, +${s.spanned}) with ${s.present} present overlaps another zone, leaves the machine, or has more pages present than spanned`,
       );
     end = s.startPfn + s.spanned;
+    idx = s.idx;
+    present += s.present;
   }
+  if (present === 0) bad('no zone has any page present');
+}
+
+function show(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }

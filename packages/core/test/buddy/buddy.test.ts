@@ -407,3 +407,29 @@ describe('NR_FREE_PAGES leaves out MIGRATE_ISOLATE free lists (account_freepages
     );
   });
 });
+
+describe('machine allocation calls: bad input', () => {
+  it.each([-1, 11, Number.NaN, 1.5, '2'])(
+    'allocPages and freePages with order %s are E_RANGE, and nothing changes',
+    (order) => {
+      const m = smallMachine('4M');
+      const pfn = m.allocPages(GFP.KERNEL, 2);
+      const free = topZone(m).nrFreePages;
+      for (const call of [
+        () => m.allocPages(GFP.KERNEL, order as number),
+        () => m.freePages(pfn, order as number),
+      ]) {
+        expect(call).toThrow(/order must be an integer 0\.\.10, got/);
+        try {
+          call();
+        } catch (e) {
+          expect(e).toMatchObject({ code: 'E_RANGE', field: 'order' });
+        }
+      }
+      expect(topZone(m).nrFreePages).toBe(free);
+      expect(m.mem.pages.refcount[pfn]).toBe(1);
+      m.freePages(pfn, 2);
+      expectInvariants(m);
+    },
+  );
+});
