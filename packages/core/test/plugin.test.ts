@@ -359,7 +359,7 @@ describe('migration tracepoints', () => {
     m.trace.on('mm_page_free', (e) =>
       seen.push(`free ${e.pfn} ${e.order} ${m.mem.pages.refcount[e.pfn]}`),
     );
-    const pfn = m.allocPages(0x100c8, 2);
+    const pfn = m.allocPages(GFP.KERNEL, 2);
     m.freePages(pfn, 2);
     expect(seen).toEqual([`alloc ${pfn} 2 1`, `free ${pfn} 2 0`]);
   });

@@ -42,7 +42,7 @@ describe.each(PROFILES)('NR_ZSPAGES and a page migrated to another zone, %s', (p
         m,
         list,
         () => {
-          dst = allocPages(m.mem, GFP.HIGHUSER_MOVABLE | __GFP.DMA, 0);
+          dst = allocPages(m.mem, (GFP.HIGHUSER_MOVABLE & ~__GFP.HIGHMEM) | __GFP.DMA, 0);
           return dst;
         },
         (d) => folioPut(m.mem, d),

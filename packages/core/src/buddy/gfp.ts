@@ -3,7 +3,10 @@
  * @module
  */
 
+import { bug } from '../debug/dump_page.js';
+import { MopsError } from '../errors.js';
 import { MIGRATE, ZONE } from '../memory/constants.js';
+import type { Memory } from '../memory/mem.js';
 
 /** The `__GFP_*` bits mops models. */
 export const __GFP = {
@@ -53,6 +56,27 @@ export function gfpMigratetype(gfp: number): number {
   if (gfp & __GFP.MOVABLE) return MIGRATE.MOVABLE;
   if (gfp & __GFP.RECLAIMABLE) return MIGRATE.RECLAIMABLE;
   return MIGRATE.UNMOVABLE;
+}
+
+/** Every `__GFP_*` bit mops models. */
+const GFP_KNOWN = Object.values(__GFP).reduce((a, b) => a | b, 0);
+
+/**
+ * Checks a gfp mask at an allocation entry: a non-negative integer of modelled `__GFP_*`
+ * bits (else E_RANGE naming `gfp`), and at most one zone modifier of DMA, DMA32 and HIGHMEM
+ * (else the MmBug of gfp_zone()'s GFP_ZONE_BAD check).
+ */
+export function checkGfp(mem: Memory, gfp: number): void {
+  // One comparison for the common case: an unsigned integer with no unknown bit.
+  if (gfp >>> 0 !== gfp || (gfp & ~GFP_KNOWN) !== 0)
+    throw new MopsError(
+      'E_RANGE',
+      `gfp must be a mask of __GFP bits (the GFP and __GFP constants), got ${typeof gfp === 'number' && Number.isInteger(gfp) ? `0x${gfp.toString(16)}` : typeof gfp === 'string' ? JSON.stringify(gfp) : String(gfp)}`,
+      'gfp',
+    );
+  // GFP_ZONE_BAD: two or three of DMA (1), HIGHMEM (2), DMA32 (4).
+  if ((0b11101000 >> (gfp & 7)) & 1)
+    bug(mem, `VM_BUG_ON((GFP_ZONE_BAD >> bit) & 1): gfp_zone(0x${gfp.toString(16)}) names two zones`);
 }
 
 /** gfp_zone(): the highest zone the allocation may use. */

@@ -12,7 +12,15 @@ import { OWNER_SHIFT, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
 import { EV, ZS } from '../vmstat/vmstat.js';
 import { runKswapd, wakeKswapdIfBoosted } from './boost.js';
-import { __GFP, ALLOC, ALLOC_HARDER, ALLOC_RESERVES, gfpMigratetype, gfpZone } from './gfp.js';
+import {
+  __GFP,
+  ALLOC,
+  ALLOC_HARDER,
+  ALLOC_RESERVES,
+  checkGfp,
+  gfpMigratetype,
+  gfpZone,
+} from './gfp.js';
 import { highatomicRequest, highatomicUnusable, reserveHighatomicPageblock } from './highatomic.js';
 import { rmqueue } from './rmqueue.js';
 
@@ -225,6 +233,7 @@ export type SlowpathHook = (gfp: number, order: number, allocFlags: number) => n
  * `mm_page_alloc` once either way, with pfn -1 for a failure.
  */
 export function allocPages(mem: Memory, gfp: number, order: number, opts?: AllocOptions): number {
+  checkGfp(mem, gfp);
   const owner = opts?.owner ?? 1;
   const extra = opts?.allocFlags ?? 0;
   const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;

@@ -433,3 +433,48 @@ describe('machine allocation calls: bad input', () => {
     },
   );
 });
+
+describe('gfp masks: bad input', () => {
+  it.each([
+    ['a string', 'x'],
+    ['undefined', undefined],
+    ['NaN', Number.NaN],
+    ['a negative number', -1],
+    ['a fraction', 1.5],
+    ['a bit mops does not model', GFP.KERNEL | 0x200],
+    ['a bit above 32', 2 ** 40],
+  ])('%s is E_RANGE naming gfp, and nothing is allocated', (_what, gfp) => {
+    const m = smallMachine('4M');
+    const free = topZone(m).nrFreePages;
+    expect(() => m.allocPages(gfp as never, 0)).toThrow(
+      expect.objectContaining({ code: 'E_RANGE', field: 'gfp' }),
+    );
+    expect(() => allocPages(m.mem, gfp as never, 0)).toThrow(/gfp must be a mask of __GFP bits/);
+    expect(topZone(m).nrFreePages).toBe(free);
+    expectInvariants(m);
+  });
+
+  it.each([
+    __GFP.DMA | __GFP.DMA32,
+    __GFP.DMA | __GFP.HIGHMEM,
+    __GFP.DMA32 | __GFP.HIGHMEM,
+    GFP.HIGHUSER_MOVABLE | __GFP.DMA,
+  ])('two zone modifiers (0x%s) are the MmBug of gfp_zone()', (gfp) => {
+    const m = smallMachine('4M');
+    expect(() => m.allocPages(GFP.KERNEL | gfp, 0)).toThrow(
+      /VM_BUG_ON\(\(GFP_ZONE_BAD >> bit\) & 1\): gfp_zone\(0x[0-9a-f]+\) names two zones/,
+    );
+  });
+
+  it('one zone modifier, with or without __GFP_MOVABLE, is fine', () => {
+    const m = smallMachine('64M', { zones: 'x86_64' });
+    for (const gfp of [
+      __GFP.DMA,
+      __GFP.DMA32,
+      __GFP.DMA | __GFP.MOVABLE,
+      __GFP.DMA32 | __GFP.MOVABLE,
+    ])
+      expect(m.allocPages(GFP.KERNEL | gfp, 0)).toBeGreaterThanOrEqual(0);
+    expectInvariants(m);
+  });
+});
