@@ -19,12 +19,12 @@ import {
 import { MmBug, MopsError } from './errors.js';
 import {
   MAX_MACHINE_BYTES,
+  MAX_PAGE_ORDER,
   MIN_MACHINE_BYTES,
   PAGE_SHIFT,
   pageblock_nr_pages,
 } from './memory/constants.js';
 import { checkSpans, type ZoneLayoutName, type ZoneSpan, zoneLayout } from './memory/layout.js';
-import { MAX_PAGE_ORDER } from './memory/constants.js';
 import { Memory } from './memory/mem.js';
 import { pageMovableOps } from './migrate/movable.js';
 import { DEFAULT_PROFILE, getProfile, type Profile, type ProfileName } from './profile.js';

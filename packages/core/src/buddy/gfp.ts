@@ -76,7 +76,10 @@ export function checkGfp(mem: Memory, gfp: number): void {
     );
   // GFP_ZONE_BAD: two or three of DMA (1), HIGHMEM (2), DMA32 (4).
   if ((0b11101000 >> (gfp & 7)) & 1)
-    bug(mem, `VM_BUG_ON((GFP_ZONE_BAD >> bit) & 1): gfp_zone(0x${gfp.toString(16)}) names two zones`);
+    bug(
+      mem,
+      `VM_BUG_ON((GFP_ZONE_BAD >> bit) & 1): gfp_zone(0x${gfp.toString(16)}) names two zones`,
+    );
 }
 
 /** gfp_zone(): the highest zone the allocation may use. */

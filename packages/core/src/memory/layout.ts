@@ -76,7 +76,8 @@ export function checkSpans(spans: readonly ZoneSpan[], nrPages: number): void {
   const bad = (why: string): never => {
     throw new MopsError('E_CONFIG', `zones: ${why}`, 'zones');
   };
-  if (!Array.isArray(spans)) bad(`expected a layout name or an array of zone spans, got ${show(spans)}`);
+  if (!Array.isArray(spans))
+    bad(`expected a layout name or an array of zone spans, got ${show(spans)}`);
   let end = 0;
   let idx = -1;
   let present = 0;
@@ -88,7 +89,9 @@ export function checkSpans(spans: readonly ZoneSpan[], nrPages: number): void {
         bad(`span ${i}: ${f} must be a non-negative integer, got ${show(s[f])}`);
     if (s.idx >= MAX_NR_ZONES) bad(`zone index ${s.idx} is not 0..${MAX_NR_ZONES - 1}`);
     if (s.idx <= idx)
-      bad(`zone ${ZONE_NAMES[s.idx]} comes after zone ${ZONE_NAMES[idx]}: spans go by increasing zone index, each zone once`);
+      bad(
+        `zone ${ZONE_NAMES[s.idx]} comes after zone ${ZONE_NAMES[idx]}: spans go by increasing zone index, each zone once`,
+      );
     if (s.startPfn < end || s.startPfn + s.spanned > nrPages || s.present > s.spanned)
       bad(
         `zone ${ZONE_NAMES[s.idx]} [${s.startPfn}, +${s.spanned}) with ${s.present} present overlaps another zone, leaves the machine, or has more pages present than spanned`,

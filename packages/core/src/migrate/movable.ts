@@ -177,12 +177,31 @@ function checkMovableTarget(mem: Memory, target: AddressSpace | MovableOperation
       `__SetPageMovable does not exist in ${mem.profile.name}; set the page type and call SetPageMovableOps`,
       '__SetPageMovable',
     );
-  if (marker === 'address_space' && !('a_ops' in target))
+  if (marker !== 'address_space') return;
+  if (!isObject(target) || !('a_ops' in target)) notATarget(mem, target);
+  if (!isObject(target.a_ops))
     throw new MopsError(
       'E_PLUGIN',
-      'v4.8: __SetPageMovable takes an address_space (makeAddressSpace)',
+      `v4.8: __SetPageMovable takes an address_space whose a_ops hold the callbacks (makeAddressSpace), got a_ops ${String(target.a_ops)}`,
       '__SetPageMovable',
     );
+}
+
+function isObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null;
+}
+
+function notATarget(mem: Memory, target: unknown): never {
+  const got = isObject(target)
+    ? 'an object without a_ops'
+    : typeof target === 'string'
+      ? JSON.stringify(target)
+      : String(target);
+  throw new MopsError(
+    'E_PLUGIN',
+    `${mem.profile.name}: __SetPageMovable takes ${mem.profile.movableMarker === 'address_space' ? 'an address_space (makeAddressSpace)' : 'a movable_operations (defineMovableOps)'}, got ${got}`,
+    '__SetPageMovable',
+  );
 }
 
 /** The first {@link __SetPageMovable} with `target`: validate it and attach its callbacks. */
@@ -192,6 +211,7 @@ function registerMovableTarget(
   target: AddressSpace | MovableOperations,
 ): void {
   if (mem.profile.movableMarker === 'mops') {
+    if (!isObject(target)) notATarget(mem, target);
     if ('a_ops' in target)
       throw new MopsError(
         'E_PLUGIN',

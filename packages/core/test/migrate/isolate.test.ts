@@ -438,6 +438,45 @@ describe('the v6.17 page-type calls do not exist before v6.17', () => {
   );
 });
 
+describe('__SetPageMovable with something that is not an owner', () => {
+  it.each(['v4.8', 'v6.0', 'v6.3'] as const)(
+    '%s: null, undefined, a string or the wrong kind of owner is E_PLUGIN; the page is untouched',
+    (profile) => {
+      const m = smallMachine('4M', { profile });
+      const pfn = m.allocPages(GFP.KERNEL, 0);
+      trylockPage(m.mem, pfn);
+      const kind =
+        profile === 'v4.8'
+          ? 'an address_space (makeAddressSpace)'
+          : 'a movable_operations (defineMovableOps)';
+      for (const [target, got] of [
+        [null, 'null'],
+        [undefined, 'undefined'],
+        ['zs', '"zs"'],
+      ] as const)
+        expect(() => __SetPageMovable(m.mem, pfn, target as never)).toThrow(
+          `${profile}: __SetPageMovable takes ${kind}, got ${got}`,
+        );
+      if (profile === 'v4.8') {
+        expect(() => __SetPageMovable(m.mem, pfn, makeAddressSpace('as', null as never))).toThrow(
+          'v4.8: __SetPageMovable takes an address_space whose a_ops hold the callbacks (makeAddressSpace), got a_ops null',
+        );
+        const ops = defineMovableOps('ops', {
+          isolatePage: () => true,
+          migratePage: () => 0,
+          putbackPage: () => {},
+        });
+        expect(() => __SetPageMovable(m.mem, pfn, ops)).toThrow(
+          'v4.8: __SetPageMovable takes an address_space (makeAddressSpace), got an object without a_ops',
+        );
+      }
+      expect(m.mem.pages.mapping[pfn]).toBe(0);
+      unlockPage(m, pfn);
+      expectInvariants(m);
+    },
+  );
+});
+
 describe('S25: movability is sticky in v6.17', () => {
   it('an owner cannot clear PG_movable_ops or the page type of a published page', () => {
     const r = rig('v6.17');
