@@ -5,11 +5,11 @@
  * @module
  */
 
-import { __GFP, GFP, gfpZone } from '../buddy/gfp.js';
+import { __GFP, checkGfp, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
 import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
+import { MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
 import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
@@ -86,6 +86,42 @@ export interface DirectCompactRequest {
   readonly prio: CompactPriority;
 }
 
+/**
+ * Checks a direct-compaction request from outside: an object whose gfp is a modelled mask
+ * (see checkGfp), order an integer 0..MAX_PAGE_ORDER, allocFlags a non-negative integer and
+ * prio a COMPACT_PRIO the release has (v4.8 has no SYNC_FULL). E_RANGE (E_USAGE for a
+ * missing request) naming the field.
+ */
+function checkRequest(m: Machine, req: DirectCompactRequest): void {
+  if (typeof req !== 'object' || req === null)
+    throw new MopsError(
+      'E_USAGE',
+      `direct compaction takes a request { gfp, order, allocFlags, prio }, got ${String(req)}`,
+      'req',
+    );
+  checkGfp(m.mem, req.gfp);
+  const range = (field: string, v: unknown, lo: number, hi: number, what = '') => {
+    if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi)
+      throw new MopsError(
+        'E_RANGE',
+        `direct compaction: ${field} must be an integer ${lo}..${hi}${what}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`,
+        field,
+      );
+  };
+  range('order', req.order, 0, MAX_PAGE_ORDER);
+  range('allocFlags', req.allocFlags, 0, 0x7fffffff);
+  const hasFull = m.profile.compaction.hasSyncFull;
+  range(
+    'prio',
+    req.prio,
+    hasFull ? COMPACT_PRIO.SYNC_FULL : COMPACT_PRIO.SYNC_LIGHT,
+    COMPACT_PRIO.ASYNC,
+    hasFull
+      ? ' (COMPACT_PRIO: SYNC_FULL 0, SYNC_LIGHT 1, ASYNC 2)'
+      : ` (COMPACT_PRIO: SYNC_LIGHT 1, ASYNC 2; ${m.profile.name} has no SYNC_FULL)`,
+  );
+}
+
 /** gfp_compaction_allowed(): __GFP_IO (v4.8: __GFP_FS and __GFP_IO). */
 function gfpCompactionAllowed(m: Machine, gfp: number): boolean {
   if (m.profile.compaction.compactionNeedsFs)
@@ -104,6 +140,7 @@ export function* tryToCompactPages(
   m: Machine,
   req: DirectCompactRequest,
 ): KernelGen<CompactResult> {
+  checkRequest(m, req);
   const r = yield* tryToCompactPagesCapture(m, req);
   if (r.captured >= 0) releaseCaptured(m.mem, r.captured, req.order);
   return r.rc;
@@ -171,6 +208,7 @@ function* tryToCompactPagesCapture(
  * attempt; counts compact_stall, compact_success and compact_fail. Returns the pfn or -1.
  */
 export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest): KernelGen<number> {
+  checkRequest(m, req);
   if (req.order <= 0) return -1;
   const { rc: result, captured } = yield* tryToCompactPagesCapture(m, req);
   const skip = m.profile.compaction.stallCountsDeferred

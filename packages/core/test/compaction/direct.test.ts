@@ -391,3 +391,37 @@ describe.each(PROFILE_NAMES)(
     });
   },
 );
+
+describe.each(PROFILE_NAMES)('direct compaction: bad requests — %s', (profile) => {
+  const full = profile !== 'v4.8';
+  const prios = full ? '0..2' : '1..2';
+  it.each([
+    ['prio 99', { prio: 99 }, `prio must be an integer ${prios}`],
+    ['prio -1', { prio: -1 }, `prio must be an integer ${prios}`],
+    ['prio "async"', { prio: 'async' }, 'got "async"'],
+    ['order -3', { order: -3 }, 'order must be an integer 0..10, got -3'],
+    ['order 2.5', { order: 2.5 }, 'order must be an integer 0..10, got 2.5'],
+    ['order 11', { order: 11 }, 'order must be an integer 0..10, got 11'],
+    ['allocFlags NaN', { allocFlags: Number.NaN }, 'allocFlags must be an integer'],
+    ['gfp "x"', { gfp: 'x' }, 'gfp must be a mask of __GFP bits'],
+  ])('%s is E_RANGE naming the field; nothing is compacted', (_what, bad, message) => {
+    const { m } = checkerboardOfDriverPages(profile);
+    const before = m.mem.node.zones.map((z) => z.nrFreePages);
+    const req = { gfp: GFP.HIGHUSER_MOVABLE, order: 3, allocFlags: 0, prio: 1, ...bad } as never;
+    for (const entry of [tryToCompactPages, allocPagesDirectCompact])
+      expect(() => m.run(() => entry(m, req))).toThrow(message);
+    expect(ev(m, 'compact_stall') + ev(m, 'pgmigrate_success')).toBe(0);
+    expect(m.mem.node.zones.map((z) => z.nrFreePages)).toEqual(before);
+    expectInvariants(m);
+  });
+
+  it(`SYNC_FULL (0) is ${full ? 'a priority' : 'refused: v4.8 has none'}; a missing request is E_USAGE`, () => {
+    const { m } = checkerboardOfDriverPages(profile);
+    const run = () => tryCompact(m, 3, COMPACT_PRIO.SYNC_FULL);
+    if (full) expect(run()).toBe(COMPACT.SUCCESS);
+    else expect(run).toThrow('v4.8 has no SYNC_FULL');
+    expect(() => m.run(() => tryToCompactPages(m, null as never))).toThrow(
+      expect.objectContaining({ code: 'E_USAGE', field: 'req' }),
+    );
+  });
+});
