@@ -28,6 +28,7 @@ import { checkSpans, type ZoneLayoutName, type ZoneSpan, zoneLayout } from './me
 import { Memory } from './memory/mem.js';
 import { pageMovableOps } from './migrate/movable.js';
 import { DEFAULT_PROFILE, getProfile, type Profile, type ProfileName } from './profile.js';
+import { Deadlock } from './sched/deadlock.js';
 import { Prng } from './sched/prng.js';
 import { Scheduler } from './sched/scheduler.js';
 import type { KernelGen } from './sched/types.js';
@@ -223,10 +224,19 @@ export class Machine {
     return this.config.nrPages;
   }
 
-  /** Runs `body` as a task (with any tasks already spawned) to completion; returns its result. */
+  /**
+   * Runs `body` as a task (with any tasks already spawned) to completion; returns its result.
+   * A kernel BUG raised on the way (an MmBug; a Deadlock excepted) halts the machine, as
+   * those raised with a page dump already do.
+   */
   run<T>(body: () => KernelGen<T>): T {
     this.mem.assertRunning();
-    return this.sched.run(body);
+    try {
+      return this.sched.run(body);
+    } catch (e) {
+      if (e instanceof MmBug && !(e instanceof Deadlock)) this.mem.halted ??= e;
+      throw e;
+    }
   }
 
   /** alloc_pages(gfp, order) with an owner name; -1 on failure. */

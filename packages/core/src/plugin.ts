@@ -14,6 +14,7 @@ import { MmBug, MopsError } from './errors.js';
 import type { Machine } from './machine.js';
 import { describe, isThenable, shown } from './migrate/driver_faults.js';
 import { refusedMovableOps } from './migrate/movable.js';
+import { pageTypeName } from './page/flags.js';
 import { PROFILE_NAMES, type ProfileName } from './profile.js';
 
 /** What a plugin says about itself. */
@@ -238,7 +239,7 @@ export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
     fail(
       new MopsError(
         'E_PLUGIN',
-        `plugin ${name}: set_movable_ops() returned -EBUSY: page type ${busy[0].pgty} already has the movable_ops of ${busy[0].taken ?? 'another driver'}; one driver per page type`,
+        `plugin ${name}: set_movable_ops() returned -EBUSY: page type ${pageTypeName(busy[0].pgty)} already has the movable_ops of ${busy[0].taken ?? 'another driver'}; one driver per page type`,
         'setMovableOps',
       ),
     );

@@ -222,7 +222,7 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
       expect.objectContaining({
         code: 'E_PLUGIN',
         field: 'setMovableOps',
-        message: expect.stringContaining('movable_ops of first'),
+        message: expect.stringContaining('page type Offline already has the movable_ops of first'),
       }),
     );
     expect(installedPlugins(m).map((x) => x.manifest.name)).toEqual(['first']);

@@ -125,6 +125,15 @@ export const PAGE_TYPE_NAMES: Readonly<Record<number, string>> = {
   247: 'unaccepted',
 };
 
+/**
+ * The kernel's capitalised name of a page type byte, as in `PageOffline` or "page type
+ * Zsmalloc"; an unknown byte in hex.
+ */
+export function pageTypeName(pgty: number): string {
+  const n = PAGE_TYPE_NAMES[pgty];
+  return n ? n[0].toUpperCase() + n.slice(1) : `0x${pgty.toString(16)}`;
+}
+
 /** `mapping` low tag bits (spec §1.2). */
 export const PAGE_MAPPING_ANON = 0x1;
 /** The "non-LRU movable" tag (v4.8–v6.3); 0x3 means KSM. */

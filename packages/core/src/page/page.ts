@@ -9,7 +9,7 @@
 import { bug } from '../debug/dump_page.js';
 import { MopsError } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
-import { PAGE_TYPE_BASE, PG } from './flags.js';
+import { PAGE_TYPE_BASE, PG, pageTypeName } from './flags.js';
 
 /** PageFoo(page): test a flag bit. */
 export function testPageFlag(mem: Memory, pfn: number, bit: number): boolean {
@@ -95,7 +95,7 @@ export function clearPageType(mem: Memory, pfn: number, pgty: number): void {
 }
 
 function notOfType(mem: Memory, pfn: number, pgty: number): never {
-  bug(mem, `VM_BUG_ON_PAGE(!Page${pgty.toString(16)}(page))`, pfn);
+  bug(mem, `VM_BUG_ON_PAGE(!Page${pageTypeName(pgty)}(page))`, pfn);
 }
 
 function stickyType(pfn: number): never {

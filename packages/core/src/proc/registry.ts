@@ -72,14 +72,14 @@ export function procViewNames(machine: Machine): string[] {
  * MopsError('E_USAGE') listing the known names when there is no such view.
  */
 export function procView(machine: Machine, name: string): string {
-  const n = normalize(name);
+  const n = typeof name === 'string' ? normalize(name) : '';
   const fn = Object.hasOwn(BUILTIN_PROC_VIEWS, n)
     ? BUILTIN_PROC_VIEWS[n]
     : extraViews(machine)?.get(n);
   if (!fn)
     throw new MopsError(
       'E_USAGE',
-      `no proc view '${name}'; known views: ${procViewNames(machine).join(', ')}`,
+      `no proc view ${typeof name === 'string' ? `'${name}'` : String(name)}; known views: ${procViewNames(machine).join(', ')}`,
       'name',
     );
   return fn(machine);

@@ -151,8 +151,10 @@ export class Scheduler {
       this.cpuGiven = true;
       if (!this.cpuShared && this.cpuInUse(cpu)) this.shareCpus();
     }
+    const gen = typeof body === 'function' ? body() : undefined;
+    if (typeof gen?.next !== 'function') notAGenerator(name, body, gen);
     const id = this.nextId++;
-    const task = new Task<T>(id, name, cpu, opts?.flags ?? 0, body());
+    const task = new Task<T>(id, name, cpu, opts?.flags ?? 0, gen);
     this.tasks.push(task);
     this.runq.push(task); // ids only grow: runq stays sorted
     this.live++;
@@ -533,4 +535,19 @@ function removeTask(q: Task[], t: Task): void {
   if (i < 0) return;
   for (let j = i + 1; j < q.length; j++) q[j - 1] = q[j];
   q.pop();
+}
+
+/** A task body that is not a generator function: E_USAGE saying what it gave. */
+function notAGenerator(name: string, body: unknown, gen: unknown): never {
+  const got =
+    typeof body !== 'function'
+      ? `got ${String(body)}`
+      : gen instanceof Promise
+        ? 'got an async function (kernel code runs as generator functions, not promises)'
+        : `got a function returning ${typeof gen === 'string' ? JSON.stringify(gen) : String(gen)}`;
+  throw new MopsError(
+    'E_USAGE',
+    `task ${name}: its body must be a generator function (function* () { … }), ${got}`,
+    'body',
+  );
 }

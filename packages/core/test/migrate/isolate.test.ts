@@ -477,6 +477,16 @@ describe('__SetPageMovable with something that is not an owner', () => {
   );
 });
 
+describe('__ClearPage<Type> on a page without that type', () => {
+  it('is the MmBug of the kernel, naming the type as the kernel spells it', () => {
+    const m = smallMachine('4M');
+    const pfn = m.allocPages(GFP.KERNEL, 0);
+    expect(() => clearPageType(m.mem, pfn, PGTY.offline)).toThrow(
+      'VM_BUG_ON_PAGE(!PageOffline(page))',
+    );
+  });
+});
+
 describe('S25: movability is sticky in v6.17', () => {
   it('an owner cannot clear PG_movable_ops or the page type of a published page', () => {
     const r = rig('v6.17');

@@ -59,5 +59,6 @@ describe('proc view registry', () => {
     usageError(() => registerProcView(m, 'balloon/pages', () => ''), /already exists/);
     usageError(() => registerProcView(m, '../etc/passwd', () => ''), /is not a path/);
     usageError(() => registerProcView(m, 'a//b', () => ''), /is not a path/);
+    usageError(() => procView(m, null as never), /no proc view null; known views: buddyinfo/);
   });
 });

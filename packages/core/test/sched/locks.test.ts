@@ -560,6 +560,20 @@ describe('lock misuse is an MmBug', () => {
     expect(() => new RwSemaphore(s, 'sem').upWrite()).toThrow(MmBug);
   });
 
+  it('one raised in a task of a machine halts the machine, as a BUG with a page dump does', () => {
+    const m = createMachine({ memory: '4M' });
+    const lock = new SpinLock(m.sched, 'sp');
+    expect(() =>
+      m.run(function* () {
+        yield* lock.lock();
+        lock.unlock();
+        lock.unlock();
+      }),
+    ).toThrow('BUG: spinlock already unlocked: sp');
+    expect(m.mem.halted?.message).toContain('spinlock already unlocked');
+    expect(() => m.allocPages(0, 0)).toThrow(expect.objectContaining({ code: 'E_HALTED' }));
+  });
+
   it('unlocking a mutex, spinlock or write lock held by another task', () => {
     for (const make of [
       (s: Scheduler) => {

@@ -134,6 +134,21 @@ describe('Scheduler basics', () => {
   });
 });
 
+describe('task bodies that are not generator functions', () => {
+  it.each([
+    ['a plain function', () => 1, 'got a function returning 1'],
+    ['an async function', async () => 1, 'got an async function'],
+    ['no function', null, 'got null'],
+  ])('%s is E_USAGE naming the task; nothing is spawned', (_what, body, message) => {
+    const s = new Scheduler();
+    const e = expectMopsError(() => s.run(body as never), 'E_USAGE');
+    expect(e.message).toContain('task main: its body must be a generator function');
+    expect(e.message).toContain(message);
+    expect(s.run(() => pt(s, 'ok'))).toBeUndefined();
+    expect(s.steps).toBe(0);
+  });
+});
+
 describe('queue_work: worker tasks', () => {
   it('queued inside a task, the worker is created when the step ends and runs in the same run', () => {
     const s = new Scheduler();
