@@ -23,6 +23,7 @@ import {
   memoryExt,
   PG,
   PGTY,
+  printable,
   putPage,
   SpinLock,
   setMovableOps,
@@ -66,10 +67,27 @@ export function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
 
 /**
  * adjust_managed_page_count(page, delta): the zone of `pfn` gains or loses managed pages.
+ * A pfn outside the machine, a delta that is not an integer, or one that would take the
+ * zone's managed pages below 0 or above its present pages is a MopsError (E_RANGE) and
+ * changes nothing.
  * @see mm/page_alloc.c adjust_managed_page_count()
  */
 export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number): void {
-  mem.zoneOf(pfn).managedPages += delta;
+  if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mem.nrPages)
+    throw new MopsError(
+      'E_RANGE',
+      `adjust_managed_page_count: pfn ${printable(pfn)} is outside this machine`,
+      'pfn',
+    );
+  const zone = mem.zoneOf(pfn);
+  const managed = zone.managedPages + delta;
+  if (!Number.isInteger(delta) || managed < 0 || managed > zone.presentPages)
+    throw new MopsError(
+      'E_RANGE',
+      `adjust_managed_page_count: delta ${printable(delta)} would leave zone ${zone.name} with ${managed} managed pages (0..${zone.presentPages})`,
+      'delta',
+    );
+  zone.managedPages = managed;
 }
 
 /**

@@ -17,6 +17,8 @@ import {
   allocPages,
   bug,
   clearPageType,
+  hasPageType,
+  hexPfn,
   type Kctx,
   type KernelGen,
   type ListId,
@@ -28,6 +30,7 @@ import {
   PfnSet,
   PG,
   PGTY,
+  printable,
   SetPageMovableOps,
   SpinLock,
   setPageType,
@@ -269,11 +272,20 @@ export class BalloonDevice {
     this.k.mem.pages.priv[pfn] = 0;
   }
 
+  /** A MopsError (E_RANGE) unless `pfn` is a page frame of this machine. */
+  private checkPfn(pfn: number, what: string): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.k.mem.nrPages)
+      throw new MopsError(
+        'E_RANGE',
+        `${what}: pfn ${printable(pfn)} is outside this machine`,
+        'pfn',
+      );
+  }
+
   private checkNewPage(pfn: number, what: string): void {
     const mem = this.k.mem;
     mem.assertRunning();
-    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mem.nrPages)
-      throw new MopsError('E_RANGE', `${what}: pfn ${pfn} is outside this machine`, 'pfn');
+    this.checkPfn(pfn, what);
     const p = mem.pages;
     if (p.refcount[pfn] === 0 || p.compound[pfn] !== 0)
       throw new MopsError(
@@ -428,20 +440,53 @@ export class BalloonDevice {
     return -1;
   }
 
-  /** The list-lock part of balloon_page_isolate(). */
+  /**
+   * The list-lock part of balloon_page_isolate(). `pfn` must be a balloon page of this
+   * device on its list (PageOffline, `private` = this device, not isolated); anything else
+   * is a MopsError (E_STATE) and changes nothing.
+   */
   isolateLocked(pfn: number): void {
-    this.k.mem.pages.lists.del(pfn);
+    const what = 'balloon_page_isolate';
+    this.checkPfn(pfn, what);
+    const p = this.k.mem.pages;
+    if (
+      p.priv[pfn] !== this.id ||
+      !hasPageType(this.k.mem, pfn, PGTY.offline) ||
+      this.isolatedSet.has(pfn) ||
+      !p.lists.isLinked(pfn)
+    )
+      throw new MopsError(
+        'E_STATE',
+        `${what}: pfn ${hexPfn(pfn)} is not a page on the list of balloon ${this.name}; isolate a page listPages() returns`,
+        'pfn',
+      );
+    p.lists.del(pfn);
     this.isolatedPages++;
     this.isolatedSet.add(pfn);
     this.stats.isolations++;
   }
 
-  /** The list-lock part of balloon_page_putback(). */
+  /**
+   * The list-lock part of balloon_page_putback(). `pfn` must be a page this device counts
+   * isolated; anything else is a MopsError (E_STATE) and changes nothing.
+   */
   putbackLocked(pfn: number): void {
+    this.checkIsolated(pfn, 'balloon_page_putback');
     this.k.mem.pages.lists.addHead(this.pages, pfn);
     this.isolatedPages--;
     this.isolatedSet.delete(pfn);
     this.stats.putbacks++;
+  }
+
+  /** A MopsError (E_STATE) unless `pfn` is counted in `isolatedPages`. */
+  private checkIsolated(pfn: number, what: string): void {
+    this.checkPfn(pfn, what);
+    if (!this.isolatedSet.has(pfn))
+      throw new MopsError(
+        'E_STATE',
+        `${what}: pfn ${hexPfn(pfn)} is not an isolated page of balloon ${this.name} (isolated_pages ${this.isolatedPages})`,
+        'pfn',
+      );
   }
 
   /** Whether `pfn` is counted in `isolatedPages`. */
@@ -454,8 +499,12 @@ export class BalloonDevice {
     return this.isolatedSet;
   }
 
-  /** Drops `pfn` from the isolated count (it migrated or was deflated while isolated). */
+  /**
+   * Drops `pfn` from the isolated count (it migrated or was deflated while isolated). A
+   * page this device does not count isolated is a MopsError (E_STATE) and changes nothing.
+   */
   uncountIsolated(pfn: number): void {
+    this.checkIsolated(pfn, 'uncountIsolated');
     this.isolatedPages--;
     this.isolatedSet.delete(pfn);
   }

@@ -1,6 +1,7 @@
 import {
   __PageMovable,
   GFP,
+  type Machine,
   MmBug,
   MopsError,
   PAGE_MAPPING_MOVABLE,
@@ -14,6 +15,7 @@ import {
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
+  adjustManagedPageCount,
   BALLOON_GFP,
   BalloonDevice,
   balloonPageDevice,
@@ -25,6 +27,7 @@ import {
   isolate,
   machine,
   PROFILES,
+  putback,
   run,
   warningsOf,
   withBalloon,
@@ -221,5 +224,91 @@ describe.each(PROFILES)('§6.2 operations, %s', (profile) => {
     expect(() => run(m, () => dev.listEnqueue([x, x]))).toThrow(/twice/);
     expect(() => new BalloonDevice(m, { design: 'nope' as never })).toThrow(MopsError);
     expect(m.mem.halted).toBeUndefined();
+  });
+});
+
+/** What a refused call must leave as it was: the device's list, counts and the zones. */
+function balloonState(m: Machine, dev: BalloonDevice) {
+  return {
+    list: dev.listPages(),
+    isolated: dev.isolatedPages,
+    counted: [...dev.countedIsolated()],
+    stats: { ...dev.stats },
+    managed: m.mem.populatedZones.map((z) => z.managedPages),
+  };
+}
+
+/** Expects `f` to throw a MopsError with `code` and field `pfn` naming `pfn`. */
+function expectRefused(f: () => void, code: string, field: string, text: RegExp): void {
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(MopsError);
+  expect((err as MopsError).code).toBe(code);
+  expect((err as MopsError).field).toBe(field);
+  expect((err as MopsError).message).toMatch(text);
+}
+
+describe.each(PROFILES)('misuse of the device helpers, %s', (profile) => {
+  it('isolateLocked refuses a page that is not on the balloon list and changes nothing', () => {
+    const { m, vb, dev } = withBalloon(profile, 4);
+    const plain = m.allocPages(GFP.KERNEL, 0);
+    const [a] = dev.listPages();
+    const list = m.mem.pages.lists.newList();
+    expect(isolate(m, list, a)).toBe(true);
+    const before = balloonState(m, dev);
+    const hex = (pfn: number) => new RegExp(`pfn 0x${pfn.toString(16)} is not a page on the list`);
+    expectRefused(() => dev.isolateLocked(plain), 'E_STATE', 'pfn', hex(plain));
+    expectRefused(() => dev.isolateLocked(a), 'E_STATE', 'pfn', hex(a));
+    expectRefused(() => dev.isolateLocked(-1), 'E_RANGE', 'pfn', /pfn -1 is outside/);
+    expectRefused(() => dev.isolateLocked(m.mem.nrPages), 'E_RANGE', 'pfn', /outside/);
+    expect(balloonState(m, dev)).toEqual(before);
+    expect(m.mem.pages.lists.toArray(list)).toEqual([a]);
+    putback(m, list);
+    expect(dev.isolatedPages).toBe(0);
+    expect(vb.numPages).toBe(4);
+    expect(m.mem.halted).toBeUndefined();
+    expectClean(m);
+  });
+
+  it('putbackLocked and uncountIsolated refuse a page not counted isolated and change nothing', () => {
+    const { m, dev } = withBalloon(profile, 4);
+    const plain = m.allocPages(GFP.KERNEL, 0);
+    const [a] = dev.listPages();
+    const before = balloonState(m, dev);
+    for (const f of [
+      (pfn: number) => dev.putbackLocked(pfn),
+      (pfn: number) => dev.uncountIsolated(pfn),
+    ]) {
+      expectRefused(() => f(plain), 'E_STATE', 'pfn', /is not an isolated page of balloon/);
+      expectRefused(() => f(a), 'E_STATE', 'pfn', new RegExp(`pfn 0x${a.toString(16)} `));
+      expectRefused(() => f(Number.NaN), 'E_RANGE', 'pfn', /pfn NaN is outside/);
+    }
+    expect(balloonState(m, dev)).toEqual(before);
+    expect(m.mem.pages.lists.isLinked(plain)).toBe(false);
+    expect(m.mem.halted).toBeUndefined();
+    expectClean(m);
+  });
+
+  it('adjustManagedPageCount refuses a bad pfn or delta and changes nothing', () => {
+    const { m, dev } = withBalloon(profile, 4);
+    const [a] = dev.listPages();
+    const zone = m.mem.zoneOf(a);
+    const before = balloonState(m, dev);
+    for (const delta of [Number.NaN, 0.5, Number.POSITIVE_INFINITY, '1' as unknown as number])
+      expectRefused(() => adjustManagedPageCount(m.mem, a, delta), 'E_RANGE', 'delta', /delta/);
+    const below = -zone.managedPages - 1;
+    expectRefused(() => adjustManagedPageCount(m.mem, a, below), 'E_RANGE', 'delta', /-1 managed/);
+    const above = zone.presentPages - zone.managedPages + 1;
+    expectRefused(() => adjustManagedPageCount(m.mem, a, above), 'E_RANGE', 'delta', /delta/);
+    expectRefused(() => adjustManagedPageCount(m.mem, -3, 1), 'E_RANGE', 'pfn', /pfn -3/);
+    expect(balloonState(m, dev)).toEqual(before);
+    adjustManagedPageCount(m.mem, a, -1);
+    adjustManagedPageCount(m.mem, a, 1);
+    expect(balloonState(m, dev)).toEqual(before);
+    expectClean(m);
   });
 });

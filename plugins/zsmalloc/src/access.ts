@@ -5,7 +5,7 @@
  * @module
  */
 
-import { bug, type KernelGen, MopsError, PAGE_SIZE } from '@mops/core';
+import { bug, type KernelGen, MopsError, PAGE_SIZE, printable } from '@mops/core';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, readBytes, writeBytes } from './objects.js';
 import type { ZsObjMapping, ZsPool } from './pool.js';
@@ -91,12 +91,19 @@ export function* objWriteTask(
 ): KernelGen {
   const s0 = pool.checkHandle(handle, 'objWrite');
   const size = pool.handles.size[s0];
-  if (
-    !(data instanceof Uint8Array) ||
-    !Number.isInteger(offset) ||
-    offset < 0 ||
-    offset + data.length > size
-  )
+  if (!(data instanceof Uint8Array))
+    throw new MopsError(
+      'E_USAGE',
+      `objWrite: data must be a Uint8Array, got ${kindOf(data)}`,
+      'data',
+    );
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new MopsError(
+      'E_RANGE',
+      `objWrite: offset must be a non-negative integer, got ${printable(offset)}`,
+      'offset',
+    );
+  if (offset + data.length > size)
     throw new MopsError(
       'E_RANGE',
       `objWrite: ${data?.length} bytes at offset ${offset} do not fit in the ${size}-byte object of handle ${handle}`,
@@ -109,6 +116,14 @@ export function* objWriteTask(
   pool.handles.written[slot] = 1;
   if (pool.k.sched.preemptible) yield POINTS.readUnlock;
   unpinObject(pool, zs, slot);
+}
+
+/** What a value is, for a message: `a string "abc"`, `an Array`, `null`. */
+function kindOf(v: unknown): string {
+  if (v === null || v === undefined) return String(v);
+  if (typeof v !== 'object') return `a ${typeof v} ${printable(v)}`;
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name !== '' ? `an ${name}` : 'an object';
 }
 
 /** What {@link pinObject} took: the zspage read lock, then (v4.8) the pin. */

@@ -18,6 +18,7 @@ import {
   MopsError,
   PAGE_SIZE,
   PGTY,
+  printable,
   RwLock,
 } from '@mops/core';
 import { objReadBegin, objWriteTask, unpinObject } from './access.js';
@@ -151,6 +152,18 @@ export class ZsPool {
 
   /** @param machine a machine built with page contents */
   constructor(machine: Machine, options: ZsPoolOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new MopsError(
+        'E_USAGE',
+        `zs_create_pool: options must be an object, got ${printable(options)}`,
+        'options',
+      );
+    if (options.name !== undefined && (typeof options.name !== 'string' || options.name === ''))
+      throw new MopsError(
+        'E_USAGE',
+        `zs_create_pool: name must be a non-empty string, got ${printable(options.name)}`,
+        'name',
+      );
     const contents = machine.mem.pages.contents;
     if (!contents)
       throw new MopsError(
@@ -403,11 +416,21 @@ export class ZsPool {
   }
 
   /**
-   * zs_obj_read_end(): release what {@link objReadBegin} took.
+   * zs_obj_read_end(): release what {@link objReadBegin} took. A value that is not a
+   * mapping objReadBegin of this pool returned is a MopsError (E_USAGE) and changes
+   * nothing; ending a mapping twice unlocks a zspage lock not held, a kernel BUG (MmBug).
    * @see mm/zsmalloc.c zs_obj_read_end()
    */
   objReadEnd(m: ZsObjMapping): void {
-    unpinObject(this, m.zspage, m.handle % HANDLE_SLOTS);
+    const zs =
+      typeof m === 'object' && m !== null ? (m as Partial<ZsObjMapping>).zspage : undefined;
+    if (!(zs instanceof Zspage) || zs.pool !== this || !this.handles.issued(m.handle))
+      throw new MopsError(
+        'E_USAGE',
+        `objReadEnd: ${printable(m)} is not a mapping of pool ${this.name}; pass what objReadBegin returned`,
+        'mapping',
+      );
+    unpinObject(this, zs, m.handle % HANDLE_SLOTS);
   }
 
   /** Reads a live object's bytes (a copy). Plain form of {@link objReadTask}. */

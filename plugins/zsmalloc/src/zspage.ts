@@ -6,10 +6,12 @@
 import {
   BLOCK_SPIN,
   type BlockPoint,
+  bug,
+  type Kctx,
   type KernelGen,
   LOCKDEP_READ,
   LOCKDEP_TRYLOCK,
-  MmBug,
+  type Memory,
   type SchedPoint,
   type Scheduler,
   SpinLock,
@@ -30,7 +32,8 @@ const ZSPAGE_CLASS = 'zspage->lock';
  * it; in v4.8–v6.3 they hold it with preemption off (v6.0/v6.3 `read_lock` of an
  * rwlock_t, v4.8 the non-preemptible zs_map_object), so a reader keeps its CPU and must not
  * sleep ({@link readersAtomic}). v6.0/v6.3 migration spins for it, which
- * {@link writeLockSpin} models.
+ * {@link writeLockSpin} models. Unlocking a lock not held as asked is a kernel BUG: an
+ * `MmBug` that halts the machine, with a dump of the zspage's first sub-page.
  * @see mm/zsmalloc.c zspage_read_lock(), zspage_write_trylock()
  */
 export class ZspageLock {
@@ -38,17 +41,26 @@ export class ZspageLock {
   cnt = 0;
   /** Wait key of the lock. */
   readonly key: string;
+  /** The machine's scheduler. */
+  readonly sched: Scheduler;
+  /** The machine's memory (halted by a BUG). */
+  readonly mem: Memory;
   private readonly readBlock: BlockPoint;
   private readonly writeBlock: BlockPoint;
 
   /**
-   * @param sched the machine's scheduler
+   * @param k the machine (memory and scheduler)
    * @param readersAtomic readers hold the lock with preemption off (v4.8–v6.3)
+   * @param pages the zspage's sub-pages in chain order (the first is dumped by a BUG)
    */
   constructor(
-    readonly sched: Scheduler,
+    k: Kctx,
     readonly readersAtomic = false,
+    private readonly pages: readonly number[] = [],
   ) {
+    const sched = k.sched;
+    this.sched = sched;
+    this.mem = k.mem;
     this.key = sched.newLockKey('zspage', ZSPAGE_CLASS);
     this.readBlock = Object.freeze({
       op: 'block',
@@ -96,7 +108,7 @@ export class ZspageLock {
 
   /** zspage_read_unlock(). */
   readUnlock(): void {
-    if (this.cnt <= 0) throw new MmBug('BUG: zspage_read_unlock: not read-locked');
+    if (this.cnt <= 0) bug(this.mem, 'BUG: zspage_read_unlock: not read-locked', this.pages[0]);
     const s = this.sched;
     const t = s.current;
     if (this.readersAtomic && t !== undefined) t.atomicDepth--;
@@ -130,7 +142,7 @@ export class ZspageLock {
 
   /** zspage_write_unlock(). */
   writeUnlock(): void {
-    if (this.cnt !== -1) throw new MmBug('BUG: zspage_write_unlock: not write-locked');
+    if (this.cnt !== -1) bug(this.mem, 'BUG: zspage_write_unlock: not write-locked', this.pages[0]);
     this.cnt = 0;
     const s = this.sched;
     const t = s.current;
@@ -226,18 +238,19 @@ export class Zspage {
    * @param cls its size class
    * @param pool the owning pool (opaque here)
    * @param pages sub-pages in chain order
-   * @param sched the machine's scheduler
+   * @param k the machine (memory and scheduler)
+   * @param readersAtomic readers hold the zspage lock with preemption off (v4.8–v6.3)
    */
   constructor(
     readonly id: number,
     readonly cls: SizeClass,
     readonly pool: unknown,
     pages: number[],
-    sched: Scheduler,
+    k: Kctx,
     readersAtomic = false,
   ) {
     this.pages = pages;
-    this.lock = new ZspageLock(sched, readersAtomic);
+    this.lock = new ZspageLock(k, readersAtomic, pages);
   }
 
   /** The fullness group its in-use count gives. */
@@ -267,7 +280,7 @@ export function insertZspage(cls: SizeClass, zs: Zspage, fg: number): void {
  */
 export function removeZspage(cls: SizeClass, zs: Zspage): void {
   const fg = zs.listed;
-  if (fg < 0) throw new MmBug('VM_BUG_ON(list_empty(&zspage->list))');
+  if (fg < 0) bug(zs.lock.mem, 'VM_BUG_ON(list_empty(&zspage->list))', zs.pages[0]);
   if (zs.prev) zs.prev.next = zs.next;
   else cls.heads[fg] = zs.next;
   if (zs.next) zs.next.prev = zs.prev;

@@ -53,7 +53,7 @@ export function allocZspage(pool: ZsPool, cls: SizeClass, gfp: number): Zspage |
     pages.push(pfn);
   }
   const id = reg.newId();
-  const zs = new Zspage(id, cls, pool, pages, pool.k.sched, pool.rules.readersAtomic);
+  const zs = new Zspage(id, cls, pool, pages, pool.k, pool.rules.readersAtomic);
   reg.building.add(zs);
   for (let k = 0; k < pages.length; k++) {
     const pfn = pages[k];

@@ -9,7 +9,8 @@ import {
   procView,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { classesView } from '../src/index.js';
+import { classesView, createZsPool, type ZsPoolOptions } from '../src/index.js';
+import { removeZspage } from '../src/zspage.js';
 import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
 import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
 
@@ -113,6 +114,111 @@ describe.each(PROFILES)('pool and objects, %s (spec §7.1)', (profile) => {
     for (let i = 0; i < 2000 && h > 0; i++) h = pool.zsMalloc(4096);
     expect(h).toBe(profile === 'v4.8' ? 0 : Errno.ENOMEM);
     expectClean(m);
+  });
+});
+
+describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
+  /** The MopsError `f` throws (fails the test when it throws nothing or something else). */
+  const mopsError = (f: () => unknown): MopsError => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(MopsError);
+      return e as MopsError;
+    }
+    throw new Error('no error');
+  };
+
+  it('objReadEnd of a value that is not a mapping: E_USAGE naming it, and the read stays open', () => {
+    const { m, pool } = rig(profile);
+    const [h] = fill(pool, 1, 100);
+    const mp = pool.drive(pool.objReadBegin(h));
+    const lock = mp.zspage.lock;
+    for (const bad of [null, undefined, 7, {}, { handle: h }, { handle: h, zspage: {} }]) {
+      const e = mopsError(() => pool.objReadEnd(bad as never));
+      expect(e).toMatchObject({ code: 'E_USAGE', field: 'mapping' });
+      expect(e.message).toMatch(/^objReadEnd: .* is not a mapping of pool zram0/);
+    }
+    expect(mopsError(() => pool.objReadEnd({ ...mp, handle: -1 }))).toMatchObject({
+      code: 'E_USAGE',
+    });
+    expect(lock.cnt).toBe(1);
+    expect(m.mem.halted).toBeUndefined();
+    pool.objReadEnd(mp);
+    expect(lock.cnt).toBe(0);
+    expect(pool.objRead(h)).toEqual(pattern(0, 100));
+    expectClean(m);
+  });
+
+  it('createZsPool with options that are not an object or a bad name: E_USAGE, no pool made', () => {
+    const { m, pool } = rig(profile);
+    const pools = pool.registry.pools.length;
+    for (const bad of [null, 5, 'zram1']) {
+      const e = mopsError(() => createZsPool(m, bad as unknown as ZsPoolOptions));
+      expect(e).toMatchObject({ code: 'E_USAGE', field: 'options' });
+      expect(e.message).toContain(
+        `options must be an object, got ${bad === 'zram1' ? '"zram1"' : bad}`,
+      );
+    }
+    for (const name of [42, ''])
+      expect(mopsError(() => createZsPool(m, { name: name as unknown as string }))).toMatchObject({
+        code: 'E_USAGE',
+        field: 'name',
+      });
+    expect(pool.registry.pools.length).toBe(pools);
+    expectClean(m);
+  });
+
+  it('objWrite of data that is not a Uint8Array or a bad offset: its own message, not an overflow', () => {
+    const { m, pool } = rig(profile);
+    const [h] = fill(pool, 1, 100);
+    const before = pool.objRead(h);
+    const sum = pool.recordedChecksum(h);
+    for (const [data, kind] of [
+      [[1, 2, 3], 'an Array'],
+      ['hello', 'a string "hello"'],
+      [null, 'null'],
+    ] as const) {
+      const e = mopsError(() => pool.objWrite(h, data as unknown as Uint8Array));
+      expect(e).toMatchObject({ code: 'E_USAGE', field: 'data' });
+      expect(e.message).toBe(`objWrite: data must be a Uint8Array, got ${kind}`);
+    }
+    for (const offset of ['5', -1, 1.5, Number.NaN]) {
+      const e = mopsError(() => pool.objWrite(h, new Uint8Array(10), offset as number));
+      expect(e).toMatchObject({ code: 'E_RANGE', field: 'offset' });
+      expect(e.message).toMatch(/^objWrite: offset must be a non-negative integer, got /);
+    }
+    const e = mopsError(() => pool.objWrite(h, new Uint8Array(10), 95));
+    expect(e).toMatchObject({ code: 'E_RANGE', field: 'data' });
+    expect(e.message).toMatch(/10 bytes at offset 95 do not fit in the 100-byte object/);
+    expect(pool.objRead(h)).toEqual(before);
+    expect(pool.recordedChecksum(h)).toBe(sum);
+    expectClean(m);
+  });
+
+  it('objReadEnd twice, a zspage write unlock not write-held or a second remove_zspage is a BUG that halts the machine', () => {
+    const { m, pool } = rig(profile);
+    const [h] = fill(pool, 1, 100);
+    const mp = pool.drive(pool.objReadBegin(h));
+    pool.objReadEnd(mp);
+    expect(() => pool.objReadEnd(mp)).toThrow(/BUG: zspage_read_unlock: not read-locked/);
+    expect(m.mem.halted).toBeInstanceOf(MmBug);
+    expect(m.mem.halted?.dump).not.toBe('');
+    expect(() => m.run(function* () {})).toThrow(expect.objectContaining({ code: 'E_HALTED' }));
+    expect(mp.zspage.lock.cnt).toBe(0);
+
+    const r = rig(profile);
+    const [h2] = fill(r.pool, 1, 100);
+    const zs = r.pool.zspageOf(pfnOf(r.pool, h2))!;
+    expect(() => zs.lock.writeUnlock()).toThrow(/BUG: zspage_write_unlock: not write-locked/);
+    expect(r.m.mem.halted).toBeInstanceOf(MmBug);
+
+    const r3 = rig(profile);
+    const [h3] = fill(r3.pool, 1, 100);
+    const zs3 = r3.pool.zspageOf(pfnOf(r3.pool, h3))!;
+    removeZspage(zs3.cls, zs3);
+    expect(() => removeZspage(zs3.cls, zs3)).toThrow(/VM_BUG_ON\(list_empty/);
+    expect(r3.m.mem.halted).toBeInstanceOf(MmBug);
   });
 });
 
