@@ -10,6 +10,7 @@
 import {
   __GFP,
   bug,
+  checkGfp,
   Errno,
   type Kctx,
   type KernelGen,
@@ -247,6 +248,7 @@ export class ZsPool {
    * @see mm/zsmalloc.c zs_malloc()
    */
   zsMalloc(size: number, gfp: number = ZS_DEFAULT_GFP): number {
+    checkGfp(this.k.mem, gfp);
     // The common case without a generator: a partly used zspage and a free class lock.
     if (Number.isInteger(size) && size > 0 && size <= PAGE_SIZE) {
       const cls = this.classFor(size);
@@ -275,6 +277,7 @@ export class ZsPool {
         `zsMalloc: size ${String(size)} is out of range; objects hold 1..${PAGE_SIZE} bytes`,
         'size',
       );
+    checkGfp(this.k.mem, gfp);
     const sched = this.k.sched;
     const cls = this.classFor(size);
     const handle = this.handles.alloc();

@@ -83,6 +83,12 @@ describe.each(PROFILES)('pool and objects, %s (spec §7.1)', (profile) => {
     };
     expect(err(() => pool.zsMalloc(0))).toMatchObject({ name: 'MopsError', code: 'E_RANGE' });
     expect(err(() => pool.zsMalloc(4097))).toMatchObject({ code: 'E_RANGE' });
+    for (const gfp of ['x', Number.NaN, -1])
+      for (const size of [200, 3000])
+        expect(err(() => pool.zsMalloc(size, gfp as never))).toMatchObject({
+          code: 'E_RANGE',
+          field: 'gfp',
+        });
     expect(err(() => pool.zsFree(12345))).toMatchObject({ code: 'E_USAGE' });
     pool.zsFree(hs[0]);
     const after0 = pool.classFor(200).objUsed;
