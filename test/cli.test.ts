@@ -86,6 +86,40 @@ describe('the mops command', () => {
     );
   }, 30_000);
 
+  it('compact reports a driver protocol violation and a failed invariant check, and exits 1', async () => {
+    const driver = fileURLToPath(new URL('./fixtures/forgetful-driver.ts', import.meta.url));
+    const args = ['compact', '--memory', '64M', '--plugin', driver, '--workload', 'plugin'];
+    const text = await mops(...args);
+    expect(text.code).toBe(1);
+    expect(text.out).toMatch(
+      /^kernel warnings: \d+ \(first lines; machine.mem.warnings has each in full/m,
+    );
+    expect(text.out).toMatch(
+      /^ {2}\d+× forgetful: migrate_page returned success without __ClearPageMovable\(src\)$/m,
+    );
+    expect(text.out).toMatch(/^invariant checker: \d+ violations$/m);
+    expect(text.out).toMatch(/^ {2}forgetful: pfn \d+ is counted as ours but is free$/m);
+    const json = await mops(...args, '--json', '-');
+    expect(json.code).toBe(1);
+    const j = JSON.parse(json.out);
+    expect(j.warnings.length).toBeGreaterThan(0);
+    expect(j.invariants.ok).toBe(false);
+    expect(j.invariants.violations[0]).toMatch(
+      /^forgetful: pfn \d+ is counted as ours but is free$/,
+    );
+    expect(json.err).toMatch(/^kernel warnings:/m);
+    // A clean run says so in one line.
+    const clean = await mops('compact', '--memory', '64M');
+    expect(clean.code).toBe(0);
+    expect(clean.out).toMatch(/^checks: no kernel warning, and the invariant checker passed$/m);
+    expect(JSON.parse((await mops('compact', '--memory', '64M', '--json', '-')).out)).toMatchObject(
+      {
+        warnings: [],
+        invariants: { ok: true, violations: [] },
+      },
+    );
+  }, 30_000);
+
   it('v6.17: the filler workloads beside another Offline driver fail naming the workloads without it', async () => {
     const r = await mops('compact', '--memory', '64M', '--profile', 'v6.17', '--plugin', 'balloon');
     expect(r.code).toBe(2);

@@ -21,6 +21,7 @@ import {
   traceRecorder,
   vmstatEvents,
 } from '@mops/core';
+import { healthLines, machineHealth } from '../health.js';
 import { checkWritable, type Io, writeOutputFile } from '../io.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
 
@@ -126,6 +127,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     const d = v - (ev0.get(name) ?? 0);
     if (d !== 0) deltas[name] = d;
   }
+  const health = machineHealth(m);
   const zones = m.mem.populatedZones.map((z, i) => ({
     zone: z.name,
     result: compactResultName(results[i], m.profile),
@@ -141,12 +143,16 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     // v4.8 has no fragmentation score: null, not a missing key.
     fragmentationScore: { before: score0 ?? null, after: score1 ?? null },
     buddyinfo: { before, after },
+    warnings: health.warnings,
+    invariants: { ok: health.violations.length === 0, violations: health.violations },
   };
+  const rc = health.ok ? 0 : 1;
   if (rec && opts.trace === '-') io.out(rec.text());
   else if (rec && opts.trace) writeOutputFile('--trace', opts.trace, rec.text());
   if (opts.json === '-') {
     io.out(`${JSON.stringify(json, null, 2)}\n`);
-    return 0;
+    if (!health.ok) io.err(`${healthLines(health).join('\n')}\n`);
+    return rc;
   }
   if (opts.json) writeOutputFile('--json', opts.json, `${JSON.stringify(json, null, 2)}\n`);
   // With the trace on standard output, the report goes to standard error: the output stays
@@ -158,5 +164,6 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   if (score0 !== undefined) say(`fragmentation score (node): ${score0} -> ${score1}\n`);
   say('/proc/vmstat deltas\n');
   for (const [k, v] of Object.entries(deltas)) say(`${k} ${v}\n`);
-  return 0;
+  say(`${healthLines(health).join('\n')}\n`);
+  return rc;
 }

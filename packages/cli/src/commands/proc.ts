@@ -4,6 +4,7 @@
  */
 
 import { MopsError, procView, procViewNames } from '@mops/core';
+import { healthLines, machineHealth } from '../health.js';
 import type { Io } from '../io.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
 
@@ -32,5 +33,9 @@ export async function proc(io: Io, view: string, opts: ProcOptions): Promise<num
     );
   await runWorkload(m, opts.workload);
   io.out(procView(m, view));
-  return 0;
+  // The view stays the whole of standard output; a failed check goes to standard error.
+  const health = machineHealth(m);
+  if (health.ok) return 0;
+  io.err(`${healthLines(health).join('\n')}\n`);
+  return 1;
 }
