@@ -86,3 +86,17 @@ export function printable(v: unknown): string {
     return Object.prototype.toString.call(v);
   }
 }
+
+/**
+ * A value as an error message names what it was given: a primitive as {@link printable}
+ * writes it (strings quoted), an array as `an array`, a function as `a function`, a plain
+ * object as `an object`, an instance by its class (`a Uint32Array`, `an Int8Array`).
+ */
+export function valueKind(v: unknown): string {
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'function') return 'a function';
+  if (typeof v !== 'object' || v === null) return printable(v);
+  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
+  if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
+  return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`;
+}

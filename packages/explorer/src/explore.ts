@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MopsError, type ProfileName } from '@mops/core';
+import { MopsError, type ProfileName, valueKind } from '@mops/core';
 import { formatReport, replayCommand } from './report.js';
 import { type Chooser, type Execution, execute } from './runner.js';
 import { listScenarios, resolveScenario, type Scenario } from './scenario.js';
@@ -140,6 +140,47 @@ function usage(msg: string, field?: string): MopsError {
   return new MopsError('E_USAGE', msg, field);
 }
 
+/** The options of {@link explore} and {@link replay}, by kind of value. */
+const EXPLORE_OPTIONS = {
+  variant: 'string',
+  strategy: 'string',
+  runs: 'integer',
+  seed: 'integer',
+  depth: 'integer',
+  bound: 'integer',
+  shard: 'string',
+  profile: 'string',
+  shrink: 'boolean',
+} as const;
+const REPLAY_OPTIONS = { variant: 'string', schedule: 'string', profile: 'string' } as const;
+
+/**
+ * `opts` checked against `kinds`: an object, every key an option (a misspelt one would
+ * silently leave its default), every string or boolean given as one (integers are checked
+ * with their range). `MopsError('E_USAGE')` naming the option otherwise.
+ */
+function checkOptions(
+  opts: unknown,
+  kinds: Readonly<Record<string, 'string' | 'integer' | 'boolean'>>,
+): void {
+  const names = Object.keys(kinds);
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
+    throw usage(
+      `options must be an object of ${names.join(', ')}; got ${valueKind(opts)}`,
+      'options',
+    );
+  for (const [key, v] of Object.entries(opts)) {
+    if (!Object.hasOwn(kinds, key))
+      throw usage(`unknown option '${key}'; the options are ${names.join(', ')}`, key);
+    const kind = kinds[key];
+    if (v === undefined || kind === 'integer' || typeof v === kind) continue;
+    throw usage(
+      `--${key} must be ${kind === 'boolean' ? 'true or false' : 'a string'}, got ${valueKind(v)}`,
+      key,
+    );
+  }
+}
+
 function intOption(
   name: string,
   v: number | undefined,
@@ -150,7 +191,7 @@ function intOption(
   if (v === undefined) return dflt;
   if (!Number.isSafeInteger(v) || v < min || v > max)
     throw usage(
-      `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${v}`,
+      `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${valueKind(v)}`,
       name,
     );
   return v;
@@ -158,6 +199,8 @@ function intOption(
 
 /** Parses `i/n` (1 ≤ i ≤ n); `MopsError('E_USAGE')` otherwise. */
 export function parseShard(shard: string): { index: number; count: number } {
+  if (typeof shard !== 'string')
+    throw usage(`--shard must be a string i/n, e.g. 1/4, got ${valueKind(shard)}`, 'shard');
   const m = /^(\d+)\/(\d+)$/.exec(shard.trim());
   const index = m ? Number(m[1]) : Number.NaN;
   const count = m ? Number(m[2]) : Number.NaN;
@@ -195,6 +238,7 @@ function failureInfo(e: Execution): FailureInfo | undefined {
  * preemptions, then fewer steps), replays with a trace and reports.
  */
 export function explore(name: string, opts: ExploreOptions = {}): ExploreResult {
+  checkOptions(opts, EXPLORE_OPTIONS);
   const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
   const strategy = (opts.strategy ?? scenario.strategy ?? 'random') as StrategyName;
   if (!STRATEGIES.includes(strategy))
@@ -315,6 +359,7 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
 
 /** Replays a schedule string on `name` and reports what happened, with the per-CPU trace. */
 export function replay(name: string, opts: ReplayOptions): ReplayResult {
+  checkOptions(opts, REPLAY_OPTIONS);
   const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
   if (typeof opts.schedule !== 'string' || opts.schedule.trim() === '')
     throw usage('--schedule is required (a v1:SCENARIO:… string printed by explore)', 'schedule');

@@ -6,7 +6,7 @@
  */
 
 import { checkInvariants, Deadlock, type Machine, MmBug, MopsError } from '@mops/core';
-import type { Failure, FailureKind } from './run_types.js';
+import type { Failure } from './run_types.js';
 import type { ScenarioInstance } from './scenario.js';
 
 /** A node of the memo tree, as the oracles see it: whether its state passed the checker. */
@@ -45,12 +45,17 @@ export function oracles(
 ): Failure | undefined {
   const mem = m.mem;
   if (mem.warnings.length > warnBase) {
-    // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …
-    const w = mem.warnings[warnBase];
+    // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, … A
+    // driver's protocol violation leads, even when the VM's own warning came first in the
+    // same step: it names the driver's mistake that warning follows from. The others follow
+    // in the detail, each with its kind.
+    const raised = mem.warnings.slice(warnBase);
+    const lead = raised.find((w) => w.kind === 'protocol_violation') ?? raised[0];
+    const rest = raised.filter((w) => w !== lead).map((w) => `${w.kind}: ${w.text}`);
     return {
       kind: 'warning',
-      message: `${w.kind}: ${firstLine(w.text)}`,
-      detail: w.text,
+      message: `${lead.kind}: ${firstLine(lead.text)}`,
+      detail: [lead.text, ...rest].join('\n'),
       step: steps,
     };
   }
@@ -81,14 +86,20 @@ export function oracles(
   return undefined;
 }
 
+/** A failure's oracle and message, as one key. */
+function sign(f: Failure): string {
+  return `${f.kind}\0${f.message}`;
+}
+
 /**
  * What a traced run notes at the points where an untraced run would not check the oracles
- * (a task running alone): the first step after which each kind of oracle would have fired,
- * with its message. Only to tell where a failure arose: whether the run fails, and with
+ * (a task running alone): the first step after which each kind of oracle would have fired
+ * with each message. Only to tell where a failure arose: whether the run fails, and with
  * what, is decided as in an untraced run.
  */
 export class EarlySigns {
-  private readonly first = new Map<FailureKind, { step: number; message: string }>();
+  /** The first step after which each kind of oracle fired with each message, by both. */
+  private readonly first = new Map<string, number>();
 
   constructor(
     private readonly m: Machine,
@@ -100,7 +111,7 @@ export class EarlySigns {
   look(step: number): void {
     try {
       const f = oracles(this.m, this.inst, this.warnBase, this.lockdepBase, undefined, true, step);
-      if (f && !this.first.has(f.kind)) this.first.set(f.kind, { step, message: f.message });
+      if (f && !this.first.has(sign(f))) this.first.set(sign(f), step);
     } catch {
       // A check that cannot judge a state no untraced run checks tells nothing here.
     }
@@ -108,8 +119,8 @@ export class EarlySigns {
 
   /** `f` with the step it arose at, when that came before the step it was seen at. */
   attribute(f: Failure): Failure {
-    const early = this.first.get(f.kind);
-    if (early === undefined || early.message !== f.message || early.step >= f.step) return f;
-    return { ...f, raisedAt: early.step };
+    const early = this.first.get(sign(f));
+    if (early === undefined || early >= f.step) return f;
+    return { ...f, raisedAt: early };
   }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Machine, MopsError, PROFILE_NAMES, type ProfileName } from '@mops/core';
+import { type Machine, MopsError, PROFILE_NAMES, type ProfileName, valueKind } from '@mops/core';
 
 /** What a scenario's `setup` receives. */
 export interface ScenarioContext {
@@ -84,12 +84,33 @@ const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
  * is replaced only with `replace: true`; otherwise `MopsError('E_PLUGIN')`.
  */
 export function registerScenario(scenario: Scenario, opts: { replace?: boolean } = {}): void {
-  if (!NAME_RE.test(scenario.name))
+  if (typeof scenario !== 'object' || scenario === null || Array.isArray(scenario))
     throw new MopsError(
       'E_PLUGIN',
-      `scenario name '${scenario.name}' must match [a-z0-9][a-z0-9-]* (it is part of schedule strings)`,
+      `a scenario must be an object { name, description, variants, profiles, setup }, got ${valueKind(scenario)}`,
+      'scenario',
+    );
+  if (typeof scenario.name !== 'string' || !NAME_RE.test(scenario.name))
+    throw new MopsError(
+      'E_PLUGIN',
+      `scenario name ${typeof scenario.name === 'string' ? `'${scenario.name}'` : valueKind(scenario.name)} must match [a-z0-9][a-z0-9-]* (it is part of schedule strings)`,
       'name',
     );
+  if (typeof opts !== 'object' || opts === null)
+    throw new MopsError(
+      'E_PLUGIN',
+      `registerScenario(${scenario.name}): options must be an object { replace }, got ${valueKind(opts)}`,
+      'options',
+    );
+  for (const field of ['description', 'refs'] as const) {
+    const v: unknown = scenario[field];
+    if (typeof v !== 'string' && !(field === 'refs' && v === undefined))
+      throw new MopsError(
+        'E_PLUGIN',
+        `scenario ${scenario.name}: ${field} must be a string, got ${valueKind(v)}`,
+        field,
+      );
+  }
   for (const field of ['variants', 'profiles'] as const) {
     const list: unknown = scenario[field];
     if (!Array.isArray(list) || list.length === 0 || !list.every((x) => typeof x === 'string'))

@@ -1,8 +1,11 @@
 import { __GFP, checkInvariants, GFP, type KernelGen, putPage, SpinLock } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
+  type ExploreOptions,
   explore,
   fillFreePages,
+  parseShard,
+  type ReplayOptions,
   raceMachine,
   registerScenario,
   replay,
@@ -65,6 +68,29 @@ describe('scenario registry', () => {
         'scenario toy-registry: unknown profile v5.10; profiles are v4.8, v6.0, v6.3, v6.17',
       );
       expect(bad({ setup: undefined })).toThrow('scenario toy-registry: setup must be a function');
+      expect(bad({ name: undefined })).toThrow(
+        'scenario name undefined must match [a-z0-9][a-z0-9-]*',
+      );
+      expect(bad({ description: undefined })).toThrow(
+        'scenario toy-registry: description must be a string, got undefined',
+      );
+      expect(bad({ refs: 9 })).toThrow('scenario toy-registry: refs must be a string, got 9');
+      expect(() => registerScenario(null as unknown as Scenario)).toThrow(
+        expect.objectContaining({
+          code: 'E_PLUGIN',
+          field: 'scenario',
+          message:
+            'a scenario must be an object { name, description, variants, profiles, setup }, got null',
+        }),
+      );
+      expect(() => registerScenario(toy, null as unknown as { replace?: boolean })).toThrow(
+        expect.objectContaining({
+          code: 'E_PLUGIN',
+          field: 'options',
+          message:
+            'registerScenario(toy-registry): options must be an object { replace }, got null',
+        }),
+      );
       // A setup that throws: E_PLUGIN when the scenario is explored, before any step.
       registerScenario(
         {
@@ -130,6 +156,58 @@ describe('usage errors (E_USAGE, one line)', () => {
     usageError(() => explore('9a', { strategy: 'random', bound: 2 }), /--bound is DFS's/);
     usageError(() => explore('9a', { bound: 2 }), /strategy is random/);
     usageError(() => explore('9a', { strategy: 'dfs', depth: 3 }), /--depth is PCT's/);
+  });
+
+  it('options that are not an object, not an option, or not of the documented type', () => {
+    const explored = 'variant, strategy, runs, seed, depth, bound, shard, profile, shrink';
+    usageError(
+      () => explore('9a', null as unknown as ExploreOptions),
+      new RegExp(`^options must be an object of ${explored}; got null$`),
+    );
+    usageError(
+      () => replay('9a', undefined as unknown as ReplayOptions),
+      /^options must be an object of variant, schedule, profile; got undefined$/,
+    );
+    // A misspelt option would silently leave its default.
+    usageError(
+      () => explore('9a', { runz: 1, variant: 'fixed' } as ExploreOptions),
+      new RegExp(`^unknown option 'runz'; the options are ${explored}$`),
+    );
+    usageError(
+      () => replay('9a', { schedule: 'v1:9a:', seed: 1 } as ReplayOptions),
+      /^unknown option 'seed'; the options are variant, schedule, profile$/,
+    );
+    usageError(
+      () => explore('9a', { shard: { index: 1, count: 2 } } as unknown as ExploreOptions),
+      /^--shard must be a string, got an object$/,
+    );
+    usageError(
+      () => parseShard(2 as unknown as string),
+      /^--shard must be a string i\/n, e.g. 1\/4, got 2$/,
+    );
+    usageError(
+      () => explore('9a', { variant: ['fixed'] } as unknown as ExploreOptions),
+      /^--variant must be a string, got an array$/,
+    );
+    usageError(
+      () => explore('9a', { shrink: 'no' } as unknown as ExploreOptions),
+      /^--shrink must be true or false, got "no"$/,
+    );
+    usageError(
+      () => explore('9a', { runs: '5' } as unknown as ExploreOptions),
+      /^--runs must be an integer ≥ 1, got "5"$/,
+    );
+    usageError(
+      () => replay('9a', { schedule: 12 } as unknown as ReplayOptions),
+      /^--schedule must be a string, got 12$/,
+    );
+    // Each names the option it refuses.
+    expect(() => explore('9a', { runz: 1 } as ExploreOptions)).toThrow(
+      expect.objectContaining({ field: 'runz' }),
+    );
+    expect(() => explore('9a', { profile: 6.3 } as unknown as ExploreOptions)).toThrow(
+      expect.objectContaining({ field: 'profile' }),
+    );
   });
 
   it('malformed and foreign schedule strings', () => {

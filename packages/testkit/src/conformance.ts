@@ -6,7 +6,15 @@
  * @module
  */
 
-import { type Machine, MopsError, PROFILE_NAMES, type ProfileName } from '@mops/core';
+import {
+  getProfile,
+  type Machine,
+  MopsError,
+  PROFILE_NAMES,
+  type ProfileName,
+  validatePlugin,
+  valueKind,
+} from '@mops/core';
 import { type DriverAdapter, rig, suiteMachine, warnings, watchMachines } from './rig.js';
 import { RULES, type Rule } from './rules.js';
 
@@ -74,6 +82,56 @@ export function summarizeFindings(findings: readonly string[], max = DETAIL_FIND
 }
 
 /**
+ * Checks that `adapter` is a {@link DriverAdapter}: `MopsError('E_USAGE')` naming the field
+ * that is missing or of the wrong type, and the plugin's own `MopsError('E_PLUGIN')` when
+ * it is not a plugin. Every rule would otherwise report the same TypeError.
+ */
+function checkAdapter(adapter: DriverAdapter): void {
+  if (typeof adapter !== 'object' || adapter === null || Array.isArray(adapter))
+    throw new MopsError(
+      'E_USAGE',
+      `the driver adapter must be an object { name, plugin, populate, release? }, got ${valueKind(adapter)}`,
+      'adapter',
+    );
+  const a = adapter as Partial<Record<keyof DriverAdapter, unknown>>;
+  const fail = (field: keyof DriverAdapter, what: string): never => {
+    const whose = typeof a.name === 'string' && a.name !== '' ? ` ${a.name}` : '';
+    throw new MopsError(
+      'E_USAGE',
+      `driver adapter${whose}: ${field} ${what}, got ${valueKind(a[field])}`,
+      field,
+    );
+  };
+  if (typeof a.name !== 'string' || a.name === '')
+    fail('name', 'must be a non-empty string (it names the driver in reports)');
+  if (typeof a.plugin !== 'object' || a.plugin === null)
+    fail('plugin', 'must be the mops plugin { manifest, register } to check');
+  validatePlugin(a.plugin, adapter.name);
+  if (typeof a.populate !== 'function')
+    fail('populate', "must be a function (machine, n) returning the driver's new pfns");
+  if (a.release !== undefined && typeof a.release !== 'function')
+    fail('release', 'must be a function (machine, pfn) when given');
+  if (a.machine !== undefined && (typeof a.machine !== 'object' || a.machine === null))
+    fail('machine', 'must be an object of machine options when given');
+  if (
+    a.profiles !== undefined &&
+    (!Array.isArray(a.profiles) ||
+      !a.profiles.every((p) => (PROFILE_NAMES as readonly unknown[]).includes(p)))
+  )
+    fail('profiles', `must be an array of profiles (${PROFILE_NAMES.join(', ')}) when given`);
+}
+
+/**
+ * `adapter` and `profile` checked before a rule runs ({@link checkAdapter}; an unknown
+ * profile is core's `MopsError('E_CONFIG')`), so a mistake in either is one error, not the
+ * same failure in every rule.
+ */
+function checkArguments(adapter: DriverAdapter, profile: ProfileName): void {
+  checkAdapter(adapter);
+  getProfile(profile);
+}
+
+/**
  * A machine for checking a driver: the plugin installed and `n` of its pages made. For your
  * own scripted interleavings: spawn tasks on `machine.sched`, set `machine.sched.manual =
  * true`, and step them with `step` / `runUntil` / `runToEnd`.
@@ -83,6 +141,7 @@ export function driverMachine(
   profile: ProfileName,
   n = 8,
 ): { machine: Machine; pages: number[] } {
+  checkArguments(adapter, profile);
   const r = rig(adapter, profile, n);
   r.m.mem.pages.lists.freeList(r.list);
   return { machine: r.m, pages: r.pages };
@@ -91,9 +150,12 @@ export function driverMachine(
 /**
  * The machine every rule of `profile` starts from: the suite's machine with the plugin
  * installed and none of its pages made yet. Throws what installing the plugin throws (a
- * `register` that throws: `MopsError('E_PLUGIN')`), which every rule would otherwise report.
+ * `register` that throws: `MopsError('E_PLUGIN')`), which every rule would otherwise report,
+ * and, before that, a malformed adapter (`MopsError('E_USAGE')` naming the field) or an
+ * unknown profile (`MopsError('E_CONFIG')`, as core's).
  */
 export function conformanceMachine(adapter: DriverAdapter, profile: ProfileName): Machine {
+  checkArguments(adapter, profile);
   return suiteMachine(adapter, profile);
 }
 
@@ -103,6 +165,7 @@ export const CONFORMANCE_RULES: readonly { id: string; rule: string; section: st
 
 /** The profiles a driver is checked against: the adapter's list or the plugin's manifest. */
 export function conformanceProfiles(adapter: DriverAdapter): ProfileName[] {
+  checkAdapter(adapter);
   const list = adapter.profiles ?? adapter.plugin.manifest.profiles;
   return PROFILE_NAMES.filter((p) => list.includes(p));
 }
@@ -131,6 +194,7 @@ export function ruleSkipReason(adapter: DriverAdapter, id: string): string | und
  * check the adapter is not run: it comes back passed, with `skipped` giving the reason.
  */
 export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string): RuleResult {
+  checkArguments(adapter, profile);
   const r = findRule(id);
   const skipped = r.skip?.(adapter);
   if (skipped !== undefined)
@@ -166,7 +230,11 @@ export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string
   };
 }
 
-/** Runs every rule against one profile. */
+/**
+ * Runs every rule against one profile. The adapter, the profile and installing the plugin
+ * are checked first ({@link conformanceMachine}): a mistake there throws, once.
+ */
 export function checkDriverConformance(adapter: DriverAdapter, profile: ProfileName): RuleResult[] {
+  conformanceMachine(adapter, profile);
   return RULES.map((r) => runRule(adapter, profile, r.id));
 }

@@ -1,9 +1,14 @@
+import { MopsError, type ProfileName } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   CONFORMANCE_RULES,
   checkDriverConformance,
+  conformanceMachine,
+  conformanceProfiles,
   DETAIL_FINDINGS,
+  type DriverAdapter,
   distinctFindings,
+  driverMachine,
   ruleSkipReason,
   runRule,
   summarizeFindings,
@@ -85,6 +90,113 @@ describe('a rule that exercised nothing does not pass', () => {
       skipped: 'the adapter has no release hook',
     });
     expect(runRule(noRelease, 'v6.3', 'race')).toMatchObject({ passed: false });
+  });
+});
+
+describe('a bad adapter, profile or plugin is one error, not the same failure in every rule', () => {
+  /** What `fn` throws: a MopsError's code, field and message. */
+  const thrown = (fn: () => unknown) => {
+    try {
+      fn();
+    } catch (e) {
+      expect(e).toBeInstanceOf(MopsError);
+      const { code, field, message } = e as MopsError;
+      return { code, field, message };
+    }
+    throw new Error('did not throw');
+  };
+  const unknownProfile = {
+    code: 'E_CONFIG',
+    field: 'profile',
+    message: "profile: unknown profile 'v9.9'; choose one of v4.8, v6.0, v6.3, v6.17",
+  };
+
+  it('an unknown profile is E_CONFIG, as core says it', () => {
+    const v99 = 'v9.9' as ProfileName;
+    expect(thrown(() => checkDriverConformance(adapter(), v99))).toEqual(unknownProfile);
+    expect(thrown(() => runRule(adapter(), v99, 'isolate'))).toEqual(unknownProfile);
+    expect(thrown(() => conformanceMachine(adapter(), v99))).toEqual(unknownProfile);
+    expect(thrown(() => driverMachine(adapter(), v99))).toEqual(unknownProfile);
+  });
+
+  it.each([
+    [
+      'no populate',
+      { name: 'x', plugin: badDriver({}), populate: undefined },
+      'populate',
+      "driver adapter x: populate must be a function (machine, n) returning the driver's new pfns, got undefined",
+    ],
+    [
+      'no name',
+      { ...adapter(), name: undefined },
+      'name',
+      'driver adapter: name must be a non-empty string (it names the driver in reports), got undefined',
+    ],
+    [
+      'a release that is not a function',
+      { ...adapter(), release: 'yes' },
+      'release',
+      'driver adapter bad: release must be a function (machine, pfn) when given, got "yes"',
+    ],
+    [
+      'an unknown profile in its list',
+      { ...adapter(), profiles: ['v6.3', 'v5.10'] },
+      'profiles',
+      'driver adapter bad: profiles must be an array of profiles (v4.8, v6.0, v6.3, v6.17) when given, got an array',
+    ],
+    [
+      'no plugin',
+      { ...adapter(), plugin: null },
+      'plugin',
+      'driver adapter bad: plugin must be the mops plugin { manifest, register } to check, got null',
+    ],
+    [
+      'nothing',
+      null,
+      'adapter',
+      'the driver adapter must be an object { name, plugin, populate, release? }, got null',
+    ],
+  ])('an adapter with %s is E_USAGE naming the field', (_, bad, field, message) => {
+    const a = bad as unknown as DriverAdapter;
+    const want = { code: 'E_USAGE', field, message };
+    expect(thrown(() => checkDriverConformance(a, 'v6.3'))).toEqual(want);
+    expect(thrown(() => runRule(a, 'v6.3', 'isolate'))).toEqual(want);
+    expect(thrown(() => conformanceMachine(a, 'v6.3'))).toEqual(want);
+    expect(thrown(() => conformanceProfiles(a))).toEqual(want);
+  });
+
+  it("a plugin that is not one is core's E_PLUGIN naming its field", () => {
+    const a = { ...adapter(), plugin: {} } as unknown as DriverAdapter;
+    expect(thrown(() => checkDriverConformance(a, 'v6.3'))).toMatchObject({
+      code: 'E_PLUGIN',
+      field: 'manifest',
+    });
+  });
+
+  it('a plugin that cannot be installed stops the check with its error, as conformanceMachine does', () => {
+    const p = badDriver({});
+    const throwing = {
+      ...adapter(),
+      plugin: {
+        ...p,
+        register() {
+          throw new Error('no device');
+        },
+      },
+    };
+    const err = thrown(() => conformanceMachine(throwing, 'v6.3'));
+    expect(err.code).toBe('E_PLUGIN');
+    expect(err.message).toContain('no device');
+    expect(thrown(() => checkDriverConformance(throwing, 'v6.3'))).toEqual(err);
+    // A profile the plugin does not implement.
+    const only63 = {
+      ...adapter(),
+      plugin: { ...p, manifest: { ...p.manifest, profiles: ['v6.3'] } },
+    };
+    expect(thrown(() => checkDriverConformance(only63 as DriverAdapter, 'v4.8'))).toMatchObject({
+      code: 'E_PLUGIN',
+      field: 'profile',
+    });
   });
 });
 
