@@ -442,7 +442,11 @@ export const conformance = { populate() { return []; } };
   it.each([
     [['proc', 'nosuchview'], /known/],
     [['demo', '--memory', '3M'], /multiple of a pageblock/],
-    [['demo', '--seed', 'x'], /--seed must be an integer/],
+    [['demo', '--seed', 'x'], /--seed must be a decimal integer, got 'x'/],
+    [['compact', '--seed', ''], /--seed must be a decimal integer, got ''/],
+    [['compact', '--seed', '0x10'], /--seed must be a decimal integer, got '0x10'/],
+    [['compact', '--seed', '1e3'], /--seed must be a decimal integer, got '1e3'/],
+    [['explore', '9a', '--runs', ''], /--runs must be a decimal integer, got ''/],
     [
       ['proc', 'buddyinfo', '--profile', 'v9'],
       /--profile must be one of v4.8, v6.0, v6.3, v6.17, got 'v9'/,

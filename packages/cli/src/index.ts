@@ -18,10 +18,11 @@ import { WORKLOADS } from './workloads.js';
 
 export { bufferIo, type Io, processIo };
 
+/** A decimal integer option value (as --sysctl values are written): no '', 0x10 or 1e3. */
 function intArg(v: string, name: string): number {
-  const n = Number(v);
+  const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
   if (!Number.isSafeInteger(n))
-    throw new MopsError('E_USAGE', `${name} must be an integer, got '${v}'`, name);
+    throw new MopsError('E_USAGE', `${name} must be a decimal integer, got '${v}'`, name);
   return n;
 }
 
