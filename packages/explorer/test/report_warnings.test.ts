@@ -106,7 +106,8 @@ describe('a failure with several warnings before the check', () => {
         const report = r.report!;
         expect(report).toContain(`FAILED: warning after step ${r.failure!.step}: ${VIOLATION}`);
         expect(report).toContain('  page dumped because: isolate_page set the isolated flag');
-        const vm = `  VM_WARN_ON_ONCE: WARNING: ${getProfile(profile).isolateFlagWarning} after stash isolate_page`;
+        const kind = profile === 'v6.17' ? 'VM_WARN_ON_ONCE' : 'WARN_ON_ONCE';
+        const vm = `  ${kind}: WARNING: ${getProfile(profile).isolateFlagWarning} after stash isolate_page`;
         expect(report).toContain(vm);
         expect(report.indexOf(VIOLATION)).toBeLessThan(report.indexOf(vm));
         // The replay of the reported schedule says the same.

@@ -100,7 +100,7 @@ describe('v6.17: isolated balloon pages cannot get deflated (WARN_ON_ONCE(!b_dev
     expect(calls).toBe(0);
     putback(m, list);
     expect(dev.listLength()).toBe(0);
-    const w = warningsOf(m, 'VM_WARN_ON_ONCE');
+    const w = warningsOf(m, 'WARN_ON_ONCE');
     expect(w.some((t) => t.includes('balloon_page_migrate'))).toBe(true);
     expect(w.some((t) => t.includes('balloon_page_putback'))).toBe(true);
   });

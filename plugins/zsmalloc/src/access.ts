@@ -5,7 +5,7 @@
  * @module
  */
 
-import { bug, type KernelGen, MopsError, PAGE_SIZE, printable } from '@mops/core';
+import { bug, type KernelGen, MopsError, PAGE_SIZE, printable, valueKind } from '@mops/core';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, readBytes, writeBytes } from './objects.js';
 import type { ZsObjMapping, ZsPool } from './pool.js';
@@ -94,7 +94,7 @@ export function* objWriteTask(
   if (!(data instanceof Uint8Array))
     throw new MopsError(
       'E_USAGE',
-      `objWrite: data must be a Uint8Array, got ${kindOf(data)}`,
+      `objWrite: data must be a Uint8Array, got ${valueKind(data)}`,
       'data',
     );
   if (!Number.isSafeInteger(offset) || offset < 0)
@@ -116,14 +116,6 @@ export function* objWriteTask(
   pool.handles.written[slot] = 1;
   if (pool.k.sched.preemptible) yield POINTS.readUnlock;
   unpinObject(pool, zs, slot);
-}
-
-/** What a value is, for a message: `a string "abc"`, `an Array`, `null`. */
-function kindOf(v: unknown): string {
-  if (v === null || v === undefined) return String(v);
-  if (typeof v !== 'object') return `a ${typeof v} ${printable(v)}`;
-  const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
-  return typeof name === 'string' && name !== '' ? `an ${name}` : 'an object';
 }
 
 /** What {@link pinObject} took: the zspage read lock, then (v4.8) the pin. */

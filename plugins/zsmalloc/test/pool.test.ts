@@ -181,8 +181,8 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     const before = pool.objRead(h);
     const sum = pool.recordedChecksum(h);
     for (const [data, kind] of [
-      [[1, 2, 3], 'an Array'],
-      ['hello', 'a string "hello"'],
+      [[1, 2, 3], 'an array'],
+      ['hello', '"hello"'],
       [null, 'null'],
     ] as const) {
       const e = mopsError(() => pool.objWrite(h, data as unknown as Uint8Array));

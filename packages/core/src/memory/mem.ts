@@ -15,7 +15,7 @@ import { Node, PB_MIGRATETYPE_MASK, PB_SKIP, type Zone } from './zone.js';
 
 /** A warning recorded by the VM (VM_WARN_ON_ONCE, bad page state, lockdep, …). */
 export interface MmWarning {
-  /** Kind, e.g. `'bad_page'`, `'lockdep'`, `'VM_WARN_ON_ONCE'`. */
+  /** Kind, e.g. `'bad_page'`, `'lockdep'`, `'WARN_ON_ONCE'`, `'VM_WARN_ON_ONCE'`. */
   readonly kind: string;
   /** The full text, as the kernel would log it. */
   readonly text: string;
@@ -221,11 +221,15 @@ export class Memory {
     }
   }
 
-  /** VM_WARN_ON_ONCE: records the warning the first time `site` fires. Returns true then. */
+  /**
+   * WARN_ON_ONCE / VM_WARN_ON_ONCE: records the warning the first time `site` fires; returns
+   * true then. Its kind is the macro the text names: `VM_WARN_ON_ONCE` for a `VM_WARN_…`
+   * site (CONFIG_DEBUG_VM), `WARN_ON_ONCE` otherwise.
+   */
   warnOnce(site: string, text: string, pfn?: number): boolean {
     if (this.warnedOnce.has(site)) return false;
     this.warnedOnce.add(site);
-    this.warn('VM_WARN_ON_ONCE', text, pfn);
+    this.warn(text.includes('VM_WARN') ? 'VM_WARN_ON_ONCE' : 'WARN_ON_ONCE', text, pfn);
     return true;
   }
 
