@@ -124,11 +124,15 @@ function mapcountOf(mem: Memory, word: number): number {
   return bit ? (~bit[0] | 0) + 1 : 0;
 }
 
-/** The two `raw:` lines of print_hex_dump() over one struct page (8-byte words). */
+/**
+ * The two `raw:` lines of print_hex_dump() over one struct page (8-byte words). The flags
+ * word is the one the `flags:` line prints: the page flags, without the node, zone and
+ * section fields a kernel keeps in its upper bits (and the owner id mops keeps there).
+ */
 function rawLines(mem: Memory, pfn: number, prefix: string): string[] {
   const p = mem.pages;
   return [
-    `${prefix}${hex16(BigInt(p.flags[pfn] >>> 0))} ${hex16(BigInt(p.lruNext[pfn] >>> 0))} ${hex16(BigInt(p.lruPrev[pfn] >>> 0))} ${mappingPointer(p.mapping[pfn])}`,
+    `${prefix}${hex16(BigInt((p.flags[pfn] & PAGEFLAGS_MASK) >>> 0))} ${hex16(BigInt(p.lruNext[pfn] >>> 0))} ${hex16(BigInt(p.lruPrev[pfn] >>> 0))} ${mappingPointer(p.mapping[pfn])}`,
     // index, private, then _mapcount (offset 48) and _refcount (52) read as one
     // little-endian word: the refcount is the high half.
     `${prefix}${hex16(0n)} ${hex16(BigInt(p.priv[pfn] >>> 0))} ${hex8(p.refcount[pfn])}${hex8(p.type[pfn])} ${hex16(0n)}`,

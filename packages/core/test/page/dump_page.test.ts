@@ -93,6 +93,20 @@ describe('dump_page layouts', () => {
     },
   );
 
+  it.each(PROFILE_NAMES.filter((p) => p !== 'v4.8'))(
+    '%s: the flags word of raw: is the value the flags: line prints',
+    (profile) => {
+      const { m, filler } = pages(profile);
+      m.mem.pages.flags[filler] |= 1 << PG.locked;
+      const d = dumpPage(m.mem, filler).split('\n');
+      const shown = /^flags: 0x([0-9a-f]+)\(/.exec(d.find((l) => l.startsWith('flags: ')) ?? '');
+      const raw = d.find((l) => l.startsWith('raw: '))?.split(' ')[1];
+      expect(shown).not.toBeNull();
+      expect(BigInt(`0x${raw}`)).toBe(BigInt(`0x${shown?.[1]}`));
+      expect(m.mem.pages.ownerOf(filler)).not.toBe(0);
+    },
+  );
+
   it.each([
     ['v4.8', -127],
     ['v6.0', -128],
