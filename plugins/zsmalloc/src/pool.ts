@@ -21,6 +21,7 @@ import {
   PGTY,
   printable,
   RwLock,
+  valueKind,
 } from '@mops/core';
 import { objReadBegin, objWriteTask, unpinObject } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
@@ -91,6 +92,40 @@ export interface ZsMistakes {
   sharedIsolationWord?: 'racy' | 'fixed';
 }
 
+/** The kinds of value each mistake takes. */
+const MISTAKES: Readonly<Record<keyof ZsMistakes, readonly unknown[]>> = {
+  freeWithoutClearMovable: [true, false],
+  noZspageNullCheck: [true, false],
+  sharedIsolationWord: ['racy', 'fixed'],
+};
+
+/** `mistakes` is absent or an object of known mistakes with allowed values; else E_USAGE. */
+function checkMistakes(mistakes: unknown): void {
+  if (mistakes === undefined) return;
+  const names = Object.keys(MISTAKES);
+  if (typeof mistakes !== 'object' || mistakes === null)
+    throw new MopsError(
+      'E_USAGE',
+      `zs_create_pool: mistakes must be an object of ${names.join(', ')}, got ${valueKind(mistakes)}`,
+      'mistakes',
+    );
+  for (const [k, v] of Object.entries(mistakes)) {
+    const allowed = Object.hasOwn(MISTAKES, k) ? MISTAKES[k as keyof ZsMistakes] : undefined;
+    if (!allowed)
+      throw new MopsError(
+        'E_USAGE',
+        `zs_create_pool: unknown mistake '${k}'; the mistakes are ${names.join(', ')}`,
+        k,
+      );
+    if (v !== undefined && !allowed.includes(v))
+      throw new MopsError(
+        'E_USAGE',
+        `zs_create_pool: mistake ${k} must be ${allowed.map((a) => printable(a)).join(' or ')}, got ${valueKind(v)}`,
+        k,
+      );
+  }
+}
+
 /** Options of {@link ZsPool}. */
 export interface ZsPoolOptions {
   /** Pool name (zram uses the disk name); default `'zram0'`. */
@@ -153,6 +188,12 @@ export class ZsPool {
 
   /** @param machine a machine built with page contents */
   constructor(machine: Machine, options: ZsPoolOptions = {}) {
+    if (typeof machine?.mem !== 'object' || typeof machine.run !== 'function')
+      throw new MopsError(
+        'E_USAGE',
+        `zs_create_pool: the first argument must be a machine (createMachine), got ${valueKind(machine)}`,
+        'machine',
+      );
     if (typeof options !== 'object' || options === null)
       throw new MopsError(
         'E_USAGE',
@@ -165,6 +206,7 @@ export class ZsPool {
         `zs_create_pool: name must be a non-empty string, got ${printable(options.name)}`,
         'name',
       );
+    checkMistakes(options.mistakes);
     const contents = machine.mem.pages.contents;
     if (!contents)
       throw new MopsError(

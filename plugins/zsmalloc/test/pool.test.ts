@@ -171,6 +171,32 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
         code: 'E_USAGE',
         field: 'name',
       });
+    for (const [mistakes, field, message] of [
+      [
+        7,
+        'mistakes',
+        'mistakes must be an object of freeWithoutClearMovable, noZspageNullCheck, sharedIsolationWord, got 7',
+      ],
+      [
+        { freeWithoutClearMovabel: true },
+        'freeWithoutClearMovabel',
+        "unknown mistake 'freeWithoutClearMovabel'",
+      ],
+      [
+        { sharedIsolationWord: 'yes' },
+        'sharedIsolationWord',
+        'mistake sharedIsolationWord must be "racy" or "fixed", got "yes"',
+      ],
+    ] as const) {
+      const e = mopsError(() => createZsPool(m, { mistakes: mistakes as never }));
+      expect(e).toMatchObject({ code: 'E_USAGE', field });
+      expect(e.message).toContain(message);
+    }
+    for (const machine of [null, {}, m.mem])
+      expect(mopsError(() => createZsPool(machine as never))).toMatchObject({
+        code: 'E_USAGE',
+        field: 'machine',
+      });
     expect(pool.registry.pools.length).toBe(pools);
     expectClean(m);
   });
