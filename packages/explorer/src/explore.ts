@@ -415,6 +415,17 @@ export function scenarios(): ScenarioInfo[] {
  * `MopsError('E_USAGE')` when the results do not belong together.
  */
 export function mergeShardResults(results: readonly ExploreResult[]): ExploreResult {
+  if (!Array.isArray(results))
+    throw usage(
+      `mergeShardResults takes an array of ExploreResult, got ${valueKind(results)}`,
+      'results',
+    );
+  const bad = results.findIndex((r) => typeof r !== 'object' || r === null);
+  if (bad >= 0)
+    throw usage(
+      `mergeShardResults takes an array of ExploreResult; item ${bad} is ${valueKind(results[bad])}`,
+      'results',
+    );
   if (results.length === 0) throw usage('no shard results to merge', 'shard');
   const [first] = results;
   for (const r of results)

@@ -376,5 +376,7 @@ describe('merging shard results', () => {
       /each shard once/,
     );
     expect(mergeShardResults([parts[0], { ...parts[1], shard: '2/02' }]).schedules).toBe(40);
+    usageError(() => mergeShardResults(null as never), /takes an array of ExploreResult, got null/);
+    usageError(() => mergeShardResults([parts[0], null] as never), /item 1 is null/);
   });
 });
