@@ -108,6 +108,22 @@ describe('the mops command', () => {
       /^forgetful: pfn \d+ is counted as ours but is free$/,
     );
     expect(json.err).toMatch(/^kernel warnings:/m);
+    // proc keeps standard output for the view and reports on standard error.
+    const proc = await mops(
+      'proc',
+      'buddyinfo',
+      '--memory',
+      '64M',
+      '--plugin',
+      driver,
+      '--workload',
+      'plugin',
+    );
+    expect(proc.code).toBe(1);
+    expect(proc.out).toMatch(/^Node 0, zone {6}DMA/);
+    expect(proc.err).toMatch(
+      /^invariant checker: 1 violation\n {2}forgetful: pfn \d+ is counted as ours but is free$/m,
+    );
     // A clean run says so in one line.
     const clean = await mops('compact', '--memory', '64M');
     expect(clean.code).toBe(0);

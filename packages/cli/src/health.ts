@@ -41,7 +41,8 @@ export function healthLines(h: Health): string[] {
     out.push(...listed([...counts].map(([w, n]) => (n > 1 ? `${n}× ${w}` : w))));
   }
   if (h.violations.length > 0) {
-    out.push(`invariant checker: ${h.violations.length} violations`);
+    const n = h.violations.length;
+    out.push(`invariant checker: ${n} violation${n === 1 ? '' : 's'}`);
     out.push(...listed(h.violations));
   }
   return out;
