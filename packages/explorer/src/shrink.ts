@@ -46,8 +46,10 @@ function better(a: Execution, b: Execution): boolean {
 
 function* candidates(d: readonly number[], defaults: readonly number[]): Generator<number[]> {
   // Remove a preemption: take the non-preempting choice at one decision.
+  const switches: number[] = [];
   for (let i = 0; i < d.length; i++)
     if (d[i] !== defaults[i]) {
+      switches.push(i);
       const c = d.slice();
       c[i] = defaults[i];
       yield c;
@@ -64,6 +66,18 @@ function* candidates(d: readonly number[], defaults: readonly number[]): Generat
       c[i + 1] = d[i];
       yield c;
     }
+  // When none of those helps: edits that only work together. Remove two preemptions (a
+  // switch away and the switch back), or drop a run of decisions (what one task did
+  // between two switches).
+  for (let a = 0; a < switches.length; a++)
+    for (let b = a + 1; b < switches.length; b++) {
+      const c = d.slice();
+      c[switches[a]] = defaults[switches[a]];
+      c[switches[b]] = defaults[switches[b]];
+      yield c;
+    }
+  for (let len = 2; len < d.length; len++)
+    for (let i = 0; i + len <= d.length; i++) yield [...d.slice(0, i), ...d.slice(i + len)];
 }
 
 /**

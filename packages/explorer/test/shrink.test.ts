@@ -1,0 +1,121 @@
+/**
+ * Shrinking a failure that needs a switch away and the switch back together: removing one
+ * preemption at a time cannot shorten it, and the first failures a preemption-bounded
+ * search finds fail another way.
+ */
+import {
+  __ClearPageMovable,
+  __SetPageMovable,
+  createMachine,
+  defineMovableOps,
+  Errno,
+  GFP,
+  hexPfn,
+  type KernelGen,
+  lockPage,
+  type Machine,
+  makeAddressSpace,
+  PG,
+  putPage,
+  testPageFlag,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  explore,
+  isolateThenMigrate,
+  registerScenario,
+  type Scenario,
+  unregisterScenario,
+} from '../src/index.js';
+
+/**
+ * A one-page driver that releases its page with a shortcut: a page it finds not isolated
+ * (a lockless test) it drops without the release rule, so a VM that isolates it in between
+ * calls back for a page the driver gave up.
+ */
+class Shortcut {
+  readonly owned = new Set<number>();
+  readonly wrong: string[] = [];
+  readonly pfn: number;
+
+  constructor(readonly m: Machine) {
+    const ops = defineMovableOps('shortcut', {
+      isolatePage: (page: number) => this.owned.has(page),
+      migratePage: (_dst: number, src: number) => {
+        if (!this.owned.has(src)) this.wrong.push(`migrate_page(${hexPfn(src)})`);
+        return Errno.EAGAIN;
+      },
+      putbackPage: (page: number) => {
+        if (!this.owned.has(page)) this.wrong.push(`putback_page(${hexPfn(page)})`);
+      },
+    });
+    const target =
+      m.profile.movableMarker === 'address_space' ? makeAddressSpace('shortcut', ops) : ops;
+    this.pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'shortcut');
+    trylockPage(m.mem, this.pfn);
+    __SetPageMovable(m.mem, this.pfn, target);
+    unlockPage(m, this.pfn);
+    this.owned.add(this.pfn);
+  }
+
+  *release(): KernelGen {
+    const { m, pfn } = this;
+    if (m.sched.preemptible) yield { op: 'PageIsolated', pfn };
+    if (!testPageFlag(m.mem, pfn, PG.isolated)) {
+      if (m.sched.preemptible) yield { op: 'put_page', pfn };
+      putPage(m.mem, pfn);
+      this.owned.delete(pfn);
+      return;
+    }
+    yield* lockPage(m, pfn);
+    __ClearPageMovable(m.mem, pfn);
+    this.owned.delete(pfn);
+    unlockPage(m, pfn);
+    if (m.sched.preemptible) yield { op: 'put_page', pfn };
+    putPage(m.mem, pfn);
+  }
+}
+
+const shortcut: Scenario = {
+  name: 'toy-shortcut-release',
+  description: 'a driver drops a page it finds not isolated while the VM isolates and migrates it',
+  variants: ['only'],
+  profiles: ['v6.0', 'v6.3'],
+  setup({ profile }) {
+    const m = createMachine({ memory: '2M', zones: 'normal-only', contents: false, profile });
+    const drv = new Shortcut(m);
+    return {
+      machine: m,
+      state: [drv],
+      start: () => {
+        m.sched.spawn('compactor', () => isolateThenMigrate(m, drv.pfn, true));
+        m.sched.spawn('driver', () => drv.release());
+      },
+      check: () => drv.wrong.map((c) => `the VM called ${c} for a page the driver released`),
+    };
+  },
+};
+
+beforeAll(() => registerScenario(shortcut));
+afterAll(() => unregisterScenario(shortcut.name));
+
+describe('shrinking needs two preemptions removed or moved together', () => {
+  it.each([
+    ['v6.0', 'random'],
+    ['v6.0', 'pct'],
+    ['v6.3', 'random'],
+  ] as const)(
+    '%s %s: the report shrinks to two preemptions and the short schedule',
+    (profile, strategy) => {
+      const r = explore(shortcut.name, { variant: 'only', profile, strategy, runs: 500 });
+      expect(r.failed).toBe(true);
+      expect(r.failure?.message).toMatch(
+        /^the VM called migrate_page\(0x[0-9a-f]+\) for a page the driver released$/,
+      );
+      expect(r.preemptions).toBe(2);
+      expect(r.steps).toBeLessThanOrEqual(13);
+    },
+  );
+});
