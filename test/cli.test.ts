@@ -515,7 +515,7 @@ export const conformance = { populate() { return []; } };
     ],
     [
       ['explore', '9a', '--bound', '2'],
-      /--bound is DFS's preemption bound; this run's strategy is random/,
+      /bound \(--bound\) is DFS's preemption bound; this run's strategy is random/,
     ],
     [
       ['compact', '--memory', '64M', '--trace', '-', '--json', '-'],

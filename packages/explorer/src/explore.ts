@@ -136,6 +136,11 @@ export interface ScenarioInfo {
   readonly strategy: NonNullable<Scenario['strategy']>;
 }
 
+/** An option as messages name it: the API's name, then the command line's flag. */
+function option(name: string): string {
+  return `${name} (--${name})`;
+}
+
 function usage(msg: string, field?: string): MopsError {
   return new MopsError('E_USAGE', msg, field);
 }
@@ -175,7 +180,7 @@ function checkOptions(
     const kind = kinds[key];
     if (v === undefined || kind === 'integer' || typeof v === kind) continue;
     throw usage(
-      `--${key} must be ${kind === 'boolean' ? 'true or false' : 'a string'}, got ${valueKind(v)}`,
+      `${option(key)} must be ${kind === 'boolean' ? 'true or false' : 'a string'}, got ${valueKind(v)}`,
       key,
     );
   }
@@ -191,7 +196,7 @@ function intOption(
   if (v === undefined) return dflt;
   if (!Number.isSafeInteger(v) || v < min || v > max)
     throw usage(
-      `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${valueKind(v)}`,
+      `${option(name)} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`}, got ${valueKind(v)}`,
       name,
     );
   return v;
@@ -200,12 +205,15 @@ function intOption(
 /** Parses `i/n` (1 ≤ i ≤ n); `MopsError('E_USAGE')` otherwise. */
 export function parseShard(shard: string): { index: number; count: number } {
   if (typeof shard !== 'string')
-    throw usage(`--shard must be a string i/n, e.g. 1/4, got ${valueKind(shard)}`, 'shard');
+    throw usage(
+      `${option('shard')} must be a string i/n, e.g. 1/4, got ${valueKind(shard)}`,
+      'shard',
+    );
   const m = /^(\d+)\/(\d+)$/.exec(shard.trim());
   const index = m ? Number(m[1]) : Number.NaN;
   const count = m ? Number(m[2]) : Number.NaN;
   if (!m || count < 1 || index < 1 || index > count)
-    throw usage(`--shard ${shard}: expected i/n with 1 ≤ i ≤ n, e.g. 1/4`, 'shard');
+    throw usage(`${option('shard')} ${shard}: expected i/n with 1 ≤ i ≤ n, e.g. 1/4`, 'shard');
   return { index, count };
 }
 
@@ -249,12 +257,21 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
   const bound = intOption('bound', opts.bound, 2, 0, 64);
   // An option of another strategy would be silently ignored.
   if (opts.depth !== undefined && strategy !== 'pct')
-    throw usage(`--depth is PCT's bug depth; this run's strategy is ${strategy}`, 'depth');
+    throw usage(
+      `${option('depth')} is PCT's bug depth; this run's strategy is ${strategy}`,
+      'depth',
+    );
   if (opts.bound !== undefined && strategy !== 'dfs')
-    throw usage(`--bound is DFS's preemption bound; this run's strategy is ${strategy}`, 'bound');
+    throw usage(
+      `${option('bound')} is DFS's preemption bound; this run's strategy is ${strategy}`,
+      'bound',
+    );
   const shard = opts.shard === undefined ? undefined : parseShard(opts.shard);
   if (shard && shard.count > 1 && strategy === 'dfs')
-    throw usage('--shard splits seeds: use it with --strategy random or pct, not dfs', 'shard');
+    throw usage(
+      `${option('shard')} splits seeds: use it with strategy random or pct, not dfs`,
+      'shard',
+    );
 
   const base = { scenario: scenario.name, variant, profile, strategy };
   let found: { e: Execution; seed?: number } | undefined;
@@ -362,7 +379,10 @@ export function replay(name: string, opts: ReplayOptions): ReplayResult {
   checkOptions(opts, REPLAY_OPTIONS);
   const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
   if (typeof opts.schedule !== 'string' || opts.schedule.trim() === '')
-    throw usage('--schedule is required (a v1:SCENARIO:… string printed by explore)', 'schedule');
+    throw usage(
+      `${option('schedule')} is required (a v1:SCENARIO:… string printed by explore)`,
+      'schedule',
+    );
   const { decisions } = decodeSchedule(opts.schedule, scenario.name);
   return replayDecisions(scenario, variant, profile, decisions);
 }

@@ -153,9 +153,9 @@ describe('usage errors (E_USAGE, one line)', () => {
     usageError(() => explore('9a', { strategy: 'pct', depth: 0 }), /--depth/);
     usageError(() => explore('9a', { strategy: 'dfs', bound: -1 }), /--bound/);
     // An option of another strategy is refused, not ignored.
-    usageError(() => explore('9a', { strategy: 'random', bound: 2 }), /--bound is DFS's/);
+    usageError(() => explore('9a', { strategy: 'random', bound: 2 }), /bound \(--bound\) is DFS's/);
     usageError(() => explore('9a', { bound: 2 }), /strategy is random/);
-    usageError(() => explore('9a', { strategy: 'dfs', depth: 3 }), /--depth is PCT's/);
+    usageError(() => explore('9a', { strategy: 'dfs', depth: 3 }), /depth \(--depth\) is PCT's/);
   });
 
   it('options that are not an object, not an option, or not of the documented type', () => {
@@ -179,27 +179,27 @@ describe('usage errors (E_USAGE, one line)', () => {
     );
     usageError(
       () => explore('9a', { shard: { index: 1, count: 2 } } as unknown as ExploreOptions),
-      /^--shard must be a string, got an object$/,
+      /^shard \(--shard\) must be a string, got an object$/,
     );
     usageError(
       () => parseShard(2 as unknown as string),
-      /^--shard must be a string i\/n, e.g. 1\/4, got 2$/,
+      /^shard \(--shard\) must be a string i\/n, e.g. 1\/4, got 2$/,
     );
     usageError(
       () => explore('9a', { variant: ['fixed'] } as unknown as ExploreOptions),
-      /^--variant must be a string, got an array$/,
+      /^variant \(--variant\) must be a string, got an array$/,
     );
     usageError(
       () => explore('9a', { shrink: 'no' } as unknown as ExploreOptions),
-      /^--shrink must be true or false, got "no"$/,
+      /^shrink \(--shrink\) must be true or false, got "no"$/,
     );
     usageError(
       () => explore('9a', { runs: '5' } as unknown as ExploreOptions),
-      /^--runs must be an integer ≥ 1, got "5"$/,
+      /^runs \(--runs\) must be an integer ≥ 1, got "5"$/,
     );
     usageError(
       () => replay('9a', { schedule: 12 } as unknown as ReplayOptions),
-      /^--schedule must be a string, got 12$/,
+      /^schedule \(--schedule\) must be a string, got 12$/,
     );
     // Each names the option it refuses.
     expect(() => explore('9a', { runz: 1 } as ExploreOptions)).toThrow(
@@ -216,11 +216,11 @@ describe('usage errors (E_USAGE, one line)', () => {
     usageError(() => replay('9a', { schedule: 'v1:9a:102' }), /malformed schedule/);
     usageError(() => replay('9a', { schedule: 'v1:9d:12' }), /recorded for scenario 9d, not 9a/);
     usageError(() => replay('9a', { schedule: 'v2:9a:12' }), /encoding version 2/);
-    usageError(() => replay('9a', { schedule: '' }), /--schedule is required/);
+    usageError(() => replay('9a', { schedule: '' }), /schedule \(--schedule\) is required/);
   });
 
   it('bad shards', () => {
-    usageError(() => explore('9a', { shard: '3/2' }), /--shard 3\/2/);
+    usageError(() => explore('9a', { shard: '3/2' }), /shard \(--shard\) 3\/2/);
     usageError(() => explore('9a', { shard: '0/2' }), /--shard/);
     usageError(() => explore('9a', { shard: '1/0' }), /--shard/);
     usageError(() => explore('9a', { shard: 'x' }), /--shard/);
