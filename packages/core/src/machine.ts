@@ -16,7 +16,7 @@ import {
   type InvariantChecker,
   type InvariantReport,
 } from './debug/invariants.js';
-import { MmBug, MopsError } from './errors.js';
+import { MmBug, MopsError, valueKind } from './errors.js';
 import {
   MAX_MACHINE_BYTES,
   MAX_PAGE_ORDER,
@@ -344,7 +344,7 @@ function checkOrder(order: number): void {
   if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER)
     throw new MopsError(
       'E_RANGE',
-      `order must be an integer 0..${MAX_PAGE_ORDER}, got ${typeof order === 'string' ? JSON.stringify(order) : order}`,
+      `order must be an integer 0..${MAX_PAGE_ORDER}, got ${valueKind(order)}`,
       'order',
     );
 }

@@ -92,7 +92,8 @@ export function* setZsPageMovable(pool: ZsPool, zs: Zspage): KernelGen {
   for (const pfn of zs.pages) {
     if (pool.k.sched.preemptible) yield { op: 'trylock_page', pfn };
     if (!trylockPage(mem, pfn)) {
-      mem.warnOnce('SetZsPageMovable', 'WARNING: SetZsPageMovable: trylock_page failed', pfn);
+      // WARN_ON, not WARN_ON_ONCE: every failure warns.
+      mem.warn('WARN_ON', 'WARNING: SetZsPageMovable: WARN_ON(!trylock_page(page))', pfn);
       continue;
     }
     pool.registry.publish(pfn);

@@ -4,7 +4,7 @@
  */
 
 import { bug } from '../debug/dump_page.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import { MIGRATE, ZONE } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 
@@ -68,17 +68,17 @@ const GFP_KNOWN = Object.values(__GFP).reduce((a, b) => a | b, 0);
  */
 export function checkGfp(mem: Memory, gfp: number): void {
   // One comparison for the common case: an unsigned integer with no unknown bit.
-  if (gfp >>> 0 !== gfp || (gfp & ~GFP_KNOWN) !== 0)
+  if (typeof gfp !== 'number' || gfp >>> 0 !== gfp || (gfp & ~GFP_KNOWN) !== 0)
     throw new MopsError(
       'E_RANGE',
-      `gfp must be a mask of __GFP bits (the GFP and __GFP constants), got ${typeof gfp === 'number' && Number.isInteger(gfp) ? `0x${gfp.toString(16)}` : typeof gfp === 'string' ? JSON.stringify(gfp) : String(gfp)}`,
+      `gfp must be a mask of __GFP bits (the GFP and __GFP constants), got ${typeof gfp === 'number' && Number.isInteger(gfp) ? `0x${gfp.toString(16)}` : valueKind(gfp)}`,
       'gfp',
     );
   // GFP_ZONE_BAD: two or three of DMA (1), HIGHMEM (2), DMA32 (4).
   if ((0b11101000 >> (gfp & 7)) & 1)
     bug(
       mem,
-      `VM_BUG_ON((GFP_ZONE_BAD >> bit) & 1): gfp_zone(0x${gfp.toString(16)}) names two zones`,
+      `VM_BUG_ON((GFP_ZONE_BAD >> bit) & 1): gfp_zone(0x${gfp.toString(16)}) names more than one zone`,
     );
 }
 

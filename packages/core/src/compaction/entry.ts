@@ -7,7 +7,7 @@
 
 import { __GFP, checkGfp, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
 import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
@@ -104,7 +104,7 @@ function checkRequest(m: Machine, req: DirectCompactRequest): void {
     if (!Number.isInteger(v) || (v as number) < lo || (v as number) > hi)
       throw new MopsError(
         'E_RANGE',
-        `direct compaction: ${field} must be an integer ${lo}..${hi}${what}, got ${typeof v === 'string' ? JSON.stringify(v) : String(v)}`,
+        `direct compaction: ${field} must be an integer ${lo}..${hi}${what}, got ${valueKind(v)}`,
         field,
       );
   };

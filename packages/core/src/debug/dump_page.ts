@@ -126,8 +126,9 @@ function mapcountOf(mem: Memory, word: number): number {
 
 /**
  * The two `raw:` lines of print_hex_dump() over one struct page (8-byte words). The flags
- * word is the one the `flags:` line prints: the page flags, without the node, zone and
- * section fields a kernel keeps in its upper bits (and the owner id mops keeps there).
+ * word is the value the `flags:` line prints, as in the kernel, where both show the whole
+ * word. mops lays no node, zone or section fields out in its upper bits (the `flags:` line
+ * names node and zone instead), and the owner id it keeps there is left out of both.
  */
 function rawLines(mem: Memory, pfn: number, prefix: string): string[] {
   const p = mem.pages;

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import { MAX_NR_ZONES, ZONE, ZONE_NAMES } from './constants.js';
 
 /** One zone's span and holes, as the machine builder consumes it. */
@@ -77,16 +77,16 @@ export function checkSpans(spans: readonly ZoneSpan[], nrPages: number): void {
     throw new MopsError('E_CONFIG', `zones: ${why}`, 'zones');
   };
   if (!Array.isArray(spans))
-    bad(`expected a layout name or an array of zone spans, got ${show(spans)}`);
+    bad(`expected a layout name or an array of zone spans, got ${valueKind(spans)}`);
   let end = 0;
   let idx = -1;
   let present = 0;
   for (const [i, s] of spans.entries()) {
     if (typeof s !== 'object' || s === null)
-      bad(`span ${i} must be { idx, startPfn, spanned, present }, got ${show(s)}`);
+      bad(`span ${i} must be { idx, startPfn, spanned, present }, got ${valueKind(s)}`);
     for (const f of ['idx', 'startPfn', 'spanned', 'present'] as const)
       if (!Number.isInteger(s[f]) || s[f] < 0)
-        bad(`span ${i}: ${f} must be a non-negative integer, got ${show(s[f])}`);
+        bad(`span ${i}: ${f} must be a non-negative integer, got ${valueKind(s[f])}`);
     if (s.idx >= MAX_NR_ZONES) bad(`zone index ${s.idx} is not 0..${MAX_NR_ZONES - 1}`);
     if (s.idx <= idx)
       bad(
@@ -101,8 +101,4 @@ export function checkSpans(spans: readonly ZoneSpan[], nrPages: number): void {
     present += s.present;
   }
   if (present === 0) bad('no zone has any page present');
-}
-
-function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : String(v);
 }

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import { anyPickable, cpuHolder, cpuHoldReason, keepsCpu, pickableInto } from './cpu.js';
 import { type Deadlock, deadlockReport } from './deadlock.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
@@ -541,10 +541,10 @@ function removeTask(q: Task[], t: Task): void {
 function notAGenerator(name: string, body: unknown, gen: unknown): never {
   const got =
     typeof body !== 'function'
-      ? `got ${String(body)}`
+      ? `got ${valueKind(body)}`
       : gen instanceof Promise
         ? 'got an async function (kernel code runs as generator functions, not promises)'
-        : `got a function returning ${typeof gen === 'string' ? JSON.stringify(gen) : String(gen)}`;
+        : `got a function returning ${valueKind(gen)}`;
   throw new MopsError(
     'E_USAGE',
     `task ${name}: its body must be a generator function (function* () { … }), ${got}`,
