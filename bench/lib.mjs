@@ -110,31 +110,74 @@ export function warmContents(data) {
   for (let p = 1; p < pages; p += 2) data.copyWithin(p * PS, (p - 1) * PS, p * PS);
 }
 
-/**
- * Runs `fn` (which migrates pages of machine `m`) and returns the page copies it asked
- * drivers for, as (src, dst) pfn pairs in order: every `migrate_page` call, told by the
- * machine's `onDriverCall` hook. Used on an untimed twin of a timed run (the same seed makes
- * the same calls), so the recording costs the timed run nothing; the caller checks that the
- * calls were as many as the pages migrated (a failed call would copy nothing).
- */
-export function recordPageCopies(m, fn) {
-  const pairs = [];
-  m.mem.onDriverCall = (callback, dst, src) => {
-    if (callback === 'migrate_page') pairs.push(src, dst);
-  };
-  try {
-    fn();
-  } finally {
-    m.mem.onDriverCall = undefined;
-  }
-  return Int32Array.from(pairs);
-}
-
-/** Nanoseconds to make the page copies `pairs` (see recordPageCopies) in `data`. */
-export function replayPageCopies(data, pairs) {
+/** Nanoseconds to make the page copies `pairs` ((src, dst) pfn pairs, in order) in `data`. */
+function replayPageCopies(data, pairs) {
   const PS = 4096;
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < pairs.length; i += 2)
     data.copyWithin(pairs[i + 1] * PS, pairs[i] * PS, pairs[i] * PS + PS);
   return Number(process.hrtime.bigint() - t0);
+}
+
+/**
+ * compact_memory on machines with page contents, `build(rep)` making repetition `rep`'s,
+ * against page copies from a cache state as cold (a 64 MiB sweep before each), after
+ * `warmReps` uncounted repetitions:
+ * - `vsMemcpy`: ÷ the same number of 4 KiB copies between scattered pfns of the same buffer;
+ * - `vsReplayed`: ÷ the very page copies the compaction made, replayed alone in the same
+ *   order. The compaction's copies go mostly from one pfn to a nearby one, which the
+ *   hardware prefetches far better than scattered copies: this ratio is the larger, and
+ *   says how much the emulation adds to the data movement it cannot avoid.
+ * The copies are recorded as the compaction asks drivers for them (every `migrate_page`
+ * call, through the machine's `onDriverCall` hook, into a preallocated array): a few
+ * nanoseconds per page of the timed run, against a microsecond or so per page. Medians
+ * over `countedReps`, and the pages the last one migrated.
+ */
+export function compactionVsCopies(core, build, warmReps, countedReps) {
+  const vsMemcpy = [];
+  const vsReplayed = [];
+  let migrated = 0;
+  for (let rep = 0; rep < warmReps + countedReps; rep++) {
+    const m = build(rep);
+    const pairs = new Int32Array(2 * m.nrPages);
+    let calls = 0;
+    m.mem.onDriverCall = (callback, dst, src) => {
+      if (callback !== 'migrate_page') return;
+      pairs[calls] = src;
+      pairs[calls + 1] = dst;
+      calls += 2;
+    };
+    const flush = new Uint8Array(64 << 20);
+    settle();
+    flush.fill(rep);
+    const before = m.mem.vmstat.get('pgmigrate_success');
+    let t = process.hrtime.bigint();
+    m.run(() => core.compactMemory(m));
+    const compactNs = Number(process.hrtime.bigint() - t);
+    m.mem.onDriverCall = undefined;
+    const n = m.mem.vmstat.get('pgmigrate_success') - before;
+    migrated = n;
+    const bytes = m.mem.pages.contents;
+    const half = m.nrPages >> 1;
+    flush.fill(rep + 1);
+    t = process.hrtime.bigint();
+    for (let i = 0, s = 7, d = 11; i < n; i++) {
+      s = (s * 1103515245 + 12345) % half;
+      d = (d * 69069 + 1) % half;
+      bytes.copyWithin((half + d) * 4096, s * 4096, s * 4096 + 4096);
+    }
+    const copyNs = Number(process.hrtime.bigint() - t);
+    if (rep < warmReps) continue;
+    // A call that failed copied nothing: then the replay would copy more than the run.
+    if (calls !== 2 * n)
+      throw new Error(
+        `the compaction made ${calls / 2} migrate_page calls for ${n} pages migrated`,
+      );
+    flush.fill(rep + 2);
+    const replayNs = replayPageCopies(bytes, pairs.subarray(0, calls));
+    if (process.env.MOPS_BENCH_DEBUG) console.log({ rep, compactNs, copyNs, replayNs, n });
+    vsMemcpy.push(compactNs / copyNs);
+    vsReplayed.push(compactNs / replayNs);
+  }
+  return { vsMemcpy: median(vsMemcpy), vsReplayed: median(vsReplayed), migrated };
 }

@@ -3,13 +3,7 @@
  * on a warm pool (plain calls, a 64 MiB machine with contents, sizes cycling over the
  * classes). Build first (`pnpm exec tsc -b`).
  */
-import {
-  median,
-  recordPageCopies,
-  replayPageCopies,
-  settle,
-  warmContents,
-} from '../../bench/lib.mjs';
+import { compactionVsCopies, warmContents } from '../../bench/lib.mjs';
 
 const here = new URL('.', import.meta.url);
 
@@ -46,9 +40,8 @@ export async function run(core) {
  * faults.
  *
  * `compact_zsmalloc_vs_replayed_copies` divides the same compaction by the very page copies
- * it made, replayed alone in the same order from an equally cold cache (recorded on an
- * untimed twin machine of the same seed): how much the emulation adds to the data movement
- * it cannot avoid.
+ * it made, replayed alone in the same order from an equally cold cache: how much the
+ * emulation adds to the data movement it cannot avoid (see compactionVsCopies).
  */
 const WARM_REPS = 6;
 const COUNTED_REPS = 5;
@@ -78,53 +71,20 @@ function fragmentedPool(core, createZsPool, rep) {
 }
 
 function compactVsMemcpy(core, createZsPool) {
-  const vsMemcpy = [];
-  const vsReplayed = [];
-  let migrated = 0;
   // The first WARM_REPS repetitions are not counted: V8 reaches its steady code for the
   // compaction and migration paths only after about six machines when the zs_malloc_free
   // figure ran first (per migrated page: about 5,300 ns on the first, 1,950–2,900 on the
   // next five, 1,650–1,800 from then on). The median of the next COUNTED_REPS is reported.
-  for (let rep = 0; rep < WARM_REPS + COUNTED_REPS; rep++) {
-    const counted = rep >= WARM_REPS;
-    let pairs;
-    if (counted) {
-      const twin = fragmentedPool(core, createZsPool, rep);
-      pairs = recordPageCopies(twin, () => twin.run(() => core.compactMemory(twin)));
-    }
-    const m = fragmentedPool(core, createZsPool, rep);
-    const flush = new Uint8Array(64 << 20);
-    settle();
-    flush.fill(rep);
-    const before = m.mem.vmstat.get('pgmigrate_success');
-    let t = process.hrtime.bigint();
-    m.run(() => core.compactMemory(m));
-    const compactNs = Number(process.hrtime.bigint() - t);
-    const n = m.mem.vmstat.get('pgmigrate_success') - before;
-    migrated = n;
-    const bytes = m.mem.pages.contents;
-    const pages = m.nrPages;
-    flush.fill(rep + 1);
-    t = process.hrtime.bigint();
-    for (let i = 0, s = 7, d = pages >> 1; i < n; i++) {
-      s = (s * 1103515245 + 12345) % (pages >> 1);
-      d = (pages >> 1) + ((d * 69069 + 1) % (pages >> 1));
-      bytes.copyWithin(d * 4096, s * 4096, s * 4096 + 4096);
-    }
-    const copyNs = Number(process.hrtime.bigint() - t);
-    if (!counted) continue;
-    if (pairs.length !== 2 * n)
-      throw new Error(`the twin made ${pairs.length / 2} page copies, the timed run migrated ${n}`);
-    flush.fill(rep + 2);
-    const replayNs = replayPageCopies(bytes, pairs);
-    if (process.env.MOPS_BENCH_DEBUG) console.log({ rep, compactNs, copyNs, replayNs, n });
-    vsMemcpy.push(compactNs / copyNs);
-    vsReplayed.push(compactNs / replayNs);
-  }
+  const r = compactionVsCopies(
+    core,
+    (rep) => fragmentedPool(core, createZsPool, rep),
+    WARM_REPS,
+    COUNTED_REPS,
+  );
   return [
-    { id: 'compact_zsmalloc_vs_memcpy', value: median(vsMemcpy), unit: 'ratio', target: 1.5 },
-    { id: 'compact_zsmalloc_vs_replayed_copies', value: median(vsReplayed), unit: 'ratio' },
-    { id: 'compact_zsmalloc_pages_migrated', value: migrated, unit: 'pages' },
+    { id: 'compact_zsmalloc_vs_memcpy', value: r.vsMemcpy, unit: 'ratio', target: 1.5 },
+    { id: 'compact_zsmalloc_vs_replayed_copies', value: r.vsReplayed, unit: 'ratio' },
+    { id: 'compact_zsmalloc_pages_migrated', value: r.migrated, unit: 'pages' },
   ];
 }
 
