@@ -5,7 +5,15 @@
  * @module
  */
 
-import { bug, type KernelGen, MopsError, PAGE_SIZE, printable, valueKind } from '@mops/core';
+import {
+  BLOCK_SPIN,
+  bug,
+  type KernelGen,
+  MopsError,
+  PAGE_SIZE,
+  printable,
+  valueKind,
+} from '@mops/core';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, readBytes, writeBytes } from './objects.js';
 import type { ZsObjMapping, ZsPool } from './pool.js';
@@ -121,5 +129,20 @@ export function* objWriteTask(
 /** What {@link pinObject} took: the zspage read lock, then (v4.8) the pin. */
 export function unpinObject(pool: ZsPool, zs: Zspage, slot: number): void {
   zs.lock.readUnlock();
-  if (pool.rules.migrateBusy === 'EAGAIN') pool.handles.pinned[slot]--;
+  if (pool.rules.migrateBusy === 'EAGAIN' && --pool.handles.pinned[slot] === 0)
+    pool.k.sched.wake(pool.pinBlock.key);
+}
+
+/**
+ * v4.8 pin_tag() in zs_free(): the handle's pin bit is a bit spinlock, so freeing an object
+ * that is mapped (pinned by zs_map_object) spins until it is unmapped. Later releases have
+ * no pin.
+ */
+export function* waitUnpinned(pool: ZsPool, slot: number): KernelGen {
+  if (pool.rules.migrateBusy !== 'EAGAIN') return;
+  const t = pool.k.sched.current;
+  while (pool.handles.pinned[slot] > 0) {
+    if (t !== undefined) t.blockMode = BLOCK_SPIN;
+    yield pool.pinBlock;
+  }
 }

@@ -5,11 +5,11 @@
 
 import { type KernelGen, MopsError } from '@mops/core';
 
-/** The error of a plain call `what` that would wait for `lock`, which a task holds. */
+/** The error of a plain call `what` that would wait for `lock`, held by a task or an open mapping. */
 export function wouldWait(what: string, lock: string): MopsError {
   return new MopsError(
     'E_STATE',
-    `${what}: would wait for ${lock}, which a task holds; call the task form from a task`,
+    `${what}: would wait for ${lock}, which a task or a mapping still open holds; call the task form from a task, or end the mapping first`,
   );
 }
 

@@ -9,6 +9,7 @@
 
 import {
   __GFP,
+  type BlockPoint,
   bug,
   checkGfp,
   Errno,
@@ -23,7 +24,7 @@ import {
   RwLock,
   valueKind,
 } from '@mops/core';
-import { objReadBegin, objWriteTask, unpinObject } from './access.js';
+import { objReadBegin, objWriteTask, unpinObject, waitUnpinned } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
 import { drive, wouldWait } from './drive.js';
@@ -163,6 +164,8 @@ export class ZsPool {
   readonly bytes: Bytes;
   /** `pool->lock`: readers translate handles, writers (migration, compaction) rewrite them. */
   readonly lock: RwLock;
+  /** Where v4.8's zs_free waits for a mapped handle's pin (see waitUnpinned). */
+  readonly pinBlock: BlockPoint;
   /** Per-machine zsmalloc state shared by the pools and the movable_ops. */
   readonly registry: ZsRegistry;
   /** `pool->pages_allocated`. */
@@ -223,6 +226,11 @@ export class ZsPool {
     this.table = buildClassTable();
     this.classes = this.table.classes.map((s) => new SizeClass(s, machine.sched));
     this.lock = new RwLock(machine.sched, 'pool->lock');
+    this.pinBlock = Object.freeze({
+      op: 'block',
+      key: machine.sched.newLockKey('zs_handle', 'handle pin'),
+      what: 'pin_tag(handle)',
+    });
     this.bytes = this.registry.bytes;
     this.mistakes = { ...options.mistakes };
     if (options.mistakes?.noZspageNullCheck) this.registry.mistakes.noZspageNullCheck = true;
@@ -374,8 +382,9 @@ export class ZsPool {
    */
   zsFree(handle: number): void {
     const slot = this.checkHandle(handle, 'zsFree');
-    // The common case without a generator: free locks and a zspage that stays in use.
-    if (this.lock.readTrylock()) {
+    // The common case without a generator: free locks, an object nobody has mapped (v4.8's
+    // pin) and a zspage that stays in use.
+    if (this.handles.pinned[slot] === 0 && this.lock.readTrylock()) {
       const pfn = this.handles.pfn[slot];
       const zs = this.zspageOf(pfn);
       if (zs && zs.inuse > 1 && zs.cls.lock.trylock()) {
@@ -407,7 +416,7 @@ export class ZsPool {
 
   /** {@link zsFree} for a task. */
   *zsFreeTask(handle: number): KernelGen {
-    this.checkHandle(handle, 'zsFree');
+    yield* waitUnpinned(this, this.checkHandle(handle, 'zsFree'));
     const sched = this.k.sched;
     yield* this.lock.readLock();
     const slot = this.handles.slotOf(handle);

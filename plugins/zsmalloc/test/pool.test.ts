@@ -3,13 +3,14 @@ import {
   createMachine,
   Errno,
   installPlugin,
+  type KernelGen,
   MmBug,
   MopsError,
   PG,
   procView,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { classesView, createZsPool, type ZsPoolOptions } from '../src/index.js';
+import { classesView, createZsPool, HANDLE_SLOTS, type ZsPoolOptions } from '../src/index.js';
 import { removeZspage } from '../src/zspage.js';
 import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
 import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
@@ -153,6 +154,46 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     pool.objReadEnd(mp);
     expect(lock.cnt).toBe(0);
     expect(pool.objRead(h)).toEqual(pattern(0, 100));
+    expectClean(m);
+  });
+
+  it('zsFree of an object that is mapped: v4.8 waits in pin_tag() for the unmap (a plain call cannot), later releases free it', () => {
+    const { m, pool } = rig(profile);
+    const hs = fill(pool, 3, 100);
+    const used = pool.classFor(100).objUsed;
+    const mp = pool.drive(pool.objReadBegin(hs[1]));
+    if (profile !== 'v4.8') {
+      pool.zsFree(hs[1]);
+      pool.objReadEnd(mp);
+      expect(pool.classFor(100).objUsed).toBe(used - 1);
+      expectClean(m);
+      return;
+    }
+    const e = mopsError(() => pool.zsFree(hs[1]));
+    expect(e).toMatchObject({ code: 'E_STATE' });
+    expect(e.message).toMatch(/^zsFree: would wait for pin_tag\(handle\)/);
+    expect(pool.classFor(100).objUsed).toBe(used);
+    pool.objReadEnd(mp);
+    // A task frees it once the reader's mapping ends, and the slot's next object is not
+    // pinned.
+    const s = m.sched;
+    const reader = s.spawn('reader', function* (): KernelGen {
+      const open = yield* pool.objReadBegin(hs[1]);
+      yield { op: 'hold' };
+      pool.objReadEnd(open);
+    });
+    s.manual = true;
+    s.runUntil(reader, (p) => p.op === 'hold');
+    const freer = s.spawn('freer', () => pool.zsFreeTask(hs[1]));
+    while (freer.state === 'runnable') s.step(freer);
+    expect(freer.state).toBe('blocked');
+    expect(pool.classFor(100).objUsed).toBe(used);
+    s.manual = false;
+    s.runAll();
+    expect(freer.state).toBe('done');
+    expect(pool.classFor(100).objUsed).toBe(used - 1);
+    const h = pool.zsMalloc(100);
+    expect(pool.handles.pinned[h % HANDLE_SLOTS]).toBe(0);
     expectClean(m);
   });
 
