@@ -3,6 +3,8 @@
  * @module
  */
 
+import { MopsError, valueKind } from './errors.js';
+
 /** Ticks per second (CONFIG_HZ). */
 export const HZ = 250;
 
@@ -11,8 +13,14 @@ export class Clock {
   /** Ticks since boot. */
   jiffies = 0;
 
-  /** Advances the clock by `ticks`. */
+  /** Advances the clock by `ticks`, a non-negative integer (time does not go back). */
   tick(ticks = 1): void {
+    if (!Number.isSafeInteger(ticks) || ticks < 0)
+      throw new MopsError(
+        'E_RANGE',
+        `the clock advances by a non-negative integer of jiffies, got ${valueKind(ticks)}`,
+        'ticks',
+      );
     this.jiffies += ticks;
   }
 

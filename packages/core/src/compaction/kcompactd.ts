@@ -8,7 +8,7 @@
 import { runKswapd } from '../buddy/boost.js';
 import { ALLOC, GFP } from '../buddy/gfp.js';
 import { Clock } from '../clock.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { MAX_NR_ZONES, pageblock_order } from '../memory/constants.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
@@ -171,6 +171,12 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
  * last call fires nothing until something wakes it.
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+    throw new MopsError(
+      'E_RANGE',
+      `kcompactdRun: ms must be a finite number of milliseconds ≥ 0, got ${valueKind(ms)}`,
+      'ms',
+    );
   const st = compactionState(m);
   const out: CompactResult[] = [];
   const until = m.clock.jiffies + Clock.msecsToJiffies(ms);

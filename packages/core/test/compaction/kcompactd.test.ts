@@ -560,3 +560,27 @@ describe.each(PROFILE_NAMES)(
     });
   },
 );
+
+describe('kcompactdRun and the clock: bad input', () => {
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, -5000, '100'])(
+    'kcompactdRun(m, %s) is E_RANGE naming ms, and the clock stays where it was',
+    (ms) => {
+      const { m } = driverCheckerboard('v6.3');
+      m.run(() => kcompactdRun(m, 1000));
+      const jiffies = m.clock.jiffies;
+      expect(() => m.run(() => kcompactdRun(m, ms as number))).toThrow(
+        expect.objectContaining({ code: 'E_RANGE', field: 'ms' }),
+      );
+      expect(m.clock.jiffies).toBe(jiffies);
+      expectInvariants(m);
+    },
+  );
+
+  it('the clock only advances, by whole jiffies', () => {
+    const c = new Clock();
+    c.tick(3);
+    for (const bad of [-1, 0.5, Number.NaN, Number.POSITIVE_INFINITY])
+      expect(() => c.tick(bad)).toThrow(expect.objectContaining({ code: 'E_RANGE' }));
+    expect(c.jiffies).toBe(3);
+  });
+});
