@@ -136,9 +136,12 @@ export interface ScenarioInfo {
   readonly strategy: NonNullable<Scenario['strategy']>;
 }
 
+/** The command line's flag of an option, where it is not `--NAME`. */
+const FLAGS: Readonly<Record<string, string>> = { shrink: '--no-shrink' };
+
 /** An option as messages name it: the API's name, then the command line's flag. */
 function option(name: string): string {
-  return `${name} (--${name})`;
+  return `${name} (${FLAGS[name] ?? `--${name}`})`;
 }
 
 function usage(msg: string, field?: string): MopsError {

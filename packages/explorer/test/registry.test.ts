@@ -191,7 +191,7 @@ describe('usage errors (E_USAGE, one line)', () => {
     );
     usageError(
       () => explore('9a', { shrink: 'no' } as unknown as ExploreOptions),
-      /^shrink \(--shrink\) must be true or false, got "no"$/,
+      /^shrink \(--no-shrink\) must be true or false, got "no"$/,
     );
     usageError(
       () => explore('9a', { runs: '5' } as unknown as ExploreOptions),

@@ -135,14 +135,27 @@ export function unpinObject(pool: ZsPool, zs: Zspage, slot: number): void {
 
 /**
  * v4.8 pin_tag() in zs_free(): the handle's pin bit is a bit spinlock, so freeing an object
- * that is mapped (pinned by zs_map_object) spins until it is unmapped. Later releases have
- * no pin.
+ * that is mapped (pinned by zs_map_object) spins until it is unmapped, then holds the pin
+ * through the free, so that migration (trypin_tag) leaves the object alone. True if it took
+ * the pin; later releases have none. See {@link unpinAfterFree}.
  */
-export function* waitUnpinned(pool: ZsPool, slot: number): KernelGen {
-  if (pool.rules.migrateBusy !== 'EAGAIN') return;
+export function* pinForFree(pool: ZsPool, slot: number): KernelGen<boolean> {
+  if (pool.rules.migrateBusy !== 'EAGAIN') return false;
   const t = pool.k.sched.current;
   while (pool.handles.pinned[slot] > 0) {
     if (t !== undefined) t.blockMode = BLOCK_SPIN;
     yield pool.pinBlock;
   }
+  pool.handles.pinned[slot]++;
+  return true;
+}
+
+/**
+ * unpin_tag() at the end of zs_free(): a freed handle's slot already has no pin (it was
+ * released with the object, and may be someone else's now); a free that did not happen (a
+ * plain call that could not wait) gives its pin back.
+ */
+export function unpinAfterFree(pool: ZsPool, slot: number, freed: boolean): void {
+  if (!freed) pool.handles.pinned[slot]--;
+  if (pool.handles.pinned[slot] === 0) pool.k.sched.wake(pool.pinBlock.key);
 }

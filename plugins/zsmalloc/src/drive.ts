@@ -5,11 +5,17 @@
 
 import { type KernelGen, MopsError } from '@mops/core';
 
-/** The error of a plain call `what` that would wait for `lock`, held by a task or an open mapping. */
+/**
+ * The waits an open mapping (objReadBegin) may be the cause of: for the handle's pin (v4.8)
+ * and for the zspage lock's readers.
+ */
+const MAPPING_HELD = /^(pin_tag|migrate_write_lock)/;
+
+/** The error of a plain call `what` that would wait for `lock`, which a task (or a mapping) holds. */
 export function wouldWait(what: string, lock: string): MopsError {
   return new MopsError(
     'E_STATE',
-    `${what}: would wait for ${lock}, which a task or a mapping still open holds; call the task form from a task, or end the mapping first`,
+    `${what}: would wait for ${lock}, which ${MAPPING_HELD.test(lock) ? 'a task or a mapping still open holds; call the task form from a task, or end the mapping first' : 'a task holds; call the task form from a task'}`,
   );
 }
 

@@ -24,7 +24,7 @@ import {
   RwLock,
   valueKind,
 } from '@mops/core';
-import { objReadBegin, objWriteTask, unpinObject, waitUnpinned } from './access.js';
+import { objReadBegin, objWriteTask, pinForFree, unpinAfterFree, unpinObject } from './access.js';
 import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } from './classes.js';
 import { zsCompactTask } from './compaction.js';
 import { drive, wouldWait } from './drive.js';
@@ -377,7 +377,9 @@ export class ZsPool {
 
   /**
    * zs_free(handle). Freeing a value that is not a live handle is a MopsError (E_USAGE for
-   * a value never issued, E_STATE for a handle freed already) and changes nothing.
+   * a value never issued, E_STATE for a handle freed already) and changes nothing. In v4.8
+   * zs_free waits in pin_tag() while the object is mapped: this plain call cannot wait, so
+   * it is E_STATE then; {@link zsFreeTask} waits for the unmap.
    * @see mm/zsmalloc.c zs_free()
    */
   zsFree(handle: number): void {
@@ -416,7 +418,19 @@ export class ZsPool {
 
   /** {@link zsFree} for a task. */
   *zsFreeTask(handle: number): KernelGen {
-    yield* waitUnpinned(this, this.checkHandle(handle, 'zsFree'));
+    const slot = this.checkHandle(handle, 'zsFree');
+    const pinned = yield* pinForFree(this, slot);
+    let freed = false;
+    try {
+      yield* this.freeUnpinned(handle);
+      freed = true;
+    } finally {
+      if (pinned) unpinAfterFree(this, slot, freed);
+    }
+  }
+
+  /** zs_free() after v4.8's pin_tag(): the pool lock, the class lock and the free. */
+  private *freeUnpinned(handle: number): KernelGen {
     const sched = this.k.sched;
     yield* this.lock.readLock();
     const slot = this.handles.slotOf(handle);

@@ -4,6 +4,7 @@ import {
   Errno,
   installPlugin,
   type KernelGen,
+  MIGRATE_MODE,
   MmBug,
   MopsError,
   PG,
@@ -12,7 +13,17 @@ import {
 import { describe, expect, it } from 'vitest';
 import { classesView, createZsPool, HANDLE_SLOTS, type ZsPoolOptions } from '../src/index.js';
 import { removeZspage } from '../src/zspage.js';
-import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
+import {
+  expectClean,
+  fill,
+  isolate,
+  migrate,
+  PROFILES,
+  pattern,
+  pfnOf,
+  putback,
+  rig,
+} from './helpers.js';
 import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
 
 describe.each(PROFILES)('pool and objects, %s (spec §7.1)', (profile) => {
@@ -157,8 +168,9 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     expectClean(m);
   });
 
-  it('zsFree of an object that is mapped: v4.8 waits in pin_tag() for the unmap (a plain call cannot), later releases free it', () => {
-    const { m, pool } = rig(profile);
+  it('zsFree of an object that is mapped: v4.8 waits in pin_tag() for the unmap (a plain call cannot) and holds the pin through the free; later releases free it', () => {
+    const r = rig(profile);
+    const { m, pool } = r;
     const hs = fill(pool, 3, 100);
     const used = pool.classFor(100).objUsed;
     const mp = pool.drive(pool.objReadBegin(hs[1]));
@@ -171,11 +183,13 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     }
     const e = mopsError(() => pool.zsFree(hs[1]));
     expect(e).toMatchObject({ code: 'E_STATE' });
-    expect(e.message).toMatch(/^zsFree: would wait for pin_tag\(handle\)/);
+    expect(e.message).toMatch(
+      /^zsFree: would wait for pin_tag\(handle\), which a task or a mapping still open holds/,
+    );
     expect(pool.classFor(100).objUsed).toBe(used);
+    expect(pool.handles.pinned[hs[1] % HANDLE_SLOTS]).toBe(1);
     pool.objReadEnd(mp);
-    // A task frees it once the reader's mapping ends, and the slot's next object is not
-    // pinned.
+    // A task frees it once the reader's mapping ends.
     const s = m.sched;
     const reader = s.spawn('reader', function* (): KernelGen {
       const open = yield* pool.objReadBegin(hs[1]);
@@ -192,8 +206,20 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     s.runAll();
     expect(freer.state).toBe('done');
     expect(pool.classFor(100).objUsed).toBe(used - 1);
-    const h = pool.zsMalloc(100);
-    expect(pool.handles.pinned[h % HANDLE_SLOTS]).toBe(0);
+    // A freer holds the pin until its free is done: migration (trypin_tag) leaves the object
+    // alone meanwhile.
+    const slot = hs[0] % HANDLE_SLOTS;
+    s.manual = true;
+    const second = s.spawn('freer2', () => pool.zsFreeTask(hs[0]));
+    while (pool.handles.pinned[slot] === 0) s.step(second);
+    expect(isolate(r, pfnOf(pool, hs[0]))).toBe(true);
+    expect(migrate(r, MIGRATE_MODE.SYNC).nrSucceeded).toBe(0);
+    putback(r);
+    s.manual = false;
+    s.runAll();
+    expect(second.state).toBe('done');
+    expect(pool.classFor(100).objUsed).toBe(used - 2);
+    expect(pool.objRead(hs[2])).toEqual(pattern(2, 100));
     expectClean(m);
   });
 

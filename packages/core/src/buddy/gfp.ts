@@ -71,7 +71,7 @@ export function checkGfp(mem: Memory, gfp: number): void {
   if (typeof gfp !== 'number' || gfp >>> 0 !== gfp || (gfp & ~GFP_KNOWN) !== 0)
     throw new MopsError(
       'E_RANGE',
-      `gfp must be a mask of __GFP bits (the GFP and __GFP constants), got ${typeof gfp === 'number' && Number.isInteger(gfp) ? `0x${gfp.toString(16)}` : valueKind(gfp)}`,
+      `gfp must be a mask of __GFP bits (the GFP and __GFP constants), got ${typeof gfp === 'number' && Number.isInteger(gfp) && gfp >= 0 ? `0x${gfp.toString(16)}` : valueKind(gfp)}`,
       'gfp',
     );
   // GFP_ZONE_BAD: two or three of DMA (1), HIGHMEM (2), DMA32 (4).

@@ -171,15 +171,16 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
  * last call fires nothing until something wakes it.
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0)
+  const until =
+    typeof ms === 'number' && ms >= 0 ? m.clock.jiffies + Clock.msecsToJiffies(ms) : Number.NaN;
+  if (!Number.isSafeInteger(until))
     throw new MopsError(
       'E_RANGE',
-      `kcompactdRun: ms must be a finite number of milliseconds ≥ 0, got ${valueKind(ms)}`,
+      `kcompactdRun: ms must be a number of milliseconds ≥ 0 that the clock can reach (2^53 jiffies), got ${valueKind(ms)}`,
       'ms',
     );
   const st = compactionState(m);
   const out: CompactResult[] = [];
-  const until = m.clock.jiffies + Clock.msecsToJiffies(ms);
   if (st.nextProactiveCheck === 0) st.nextProactiveCheck = m.clock.jiffies + PROACTIVE_PERIOD;
   st.kcompactdTimed ??= kcompactdWaitTimed(m, st);
   // Whether kcompactd's wait ended with a request pending.

@@ -436,22 +436,24 @@ describe('machine allocation calls: bad input', () => {
 
 describe('gfp masks: bad input', () => {
   it.each([
-    ['a string', 'x'],
-    ['undefined', undefined],
-    ['NaN', Number.NaN],
-    ['a negative number', -1],
-    ['a fraction', 1.5],
-    ['a bit mops does not model', GFP.KERNEL | 0x200],
-    ['a bit above 32', 2 ** 40],
-    ['an object without a prototype', Object.create(null)],
-    ['a symbol', Symbol('gfp')],
-  ])('%s is E_RANGE naming gfp, and nothing is allocated', (_what, gfp) => {
+    ['a string', 'x', '"x"'],
+    ['undefined', undefined, 'undefined'],
+    ['NaN', Number.NaN, 'NaN'],
+    ['a negative number', -1, '-1'],
+    ['a fraction', 1.5, '1.5'],
+    ['a bit mops does not model', GFP.KERNEL | 0x200, '0xec0'],
+    ['a bit above 32', 2 ** 40, '0x10000000000'],
+    ['an object without a prototype', Object.create(null), 'an object'],
+    ['a symbol', Symbol('gfp'), 'Symbol(gfp)'],
+  ])('%s is E_RANGE naming gfp, and nothing is allocated', (_what, gfp, shown) => {
     const m = smallMachine('4M');
     const free = topZone(m).nrFreePages;
     expect(() => m.allocPages(gfp as never, 0)).toThrow(
       expect.objectContaining({ code: 'E_RANGE', field: 'gfp' }),
     );
-    expect(() => allocPages(m.mem, gfp as never, 0)).toThrow(/gfp must be a mask of __GFP bits/);
+    expect(() => allocPages(m.mem, gfp as never, 0)).toThrow(
+      `gfp must be a mask of __GFP bits (the GFP and __GFP constants), got ${shown}`,
+    );
     expect(topZone(m).nrFreePages).toBe(free);
     expectInvariants(m);
   });

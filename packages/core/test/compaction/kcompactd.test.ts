@@ -562,7 +562,7 @@ describe.each(PROFILE_NAMES)(
 );
 
 describe('kcompactdRun and the clock: bad input', () => {
-  it.each([Number.NaN, Number.POSITIVE_INFINITY, -5000, '100'])(
+  it.each([Number.NaN, Number.POSITIVE_INFINITY, Number.MAX_VALUE, 1e300, -5000, '100'])(
     'kcompactdRun(m, %s) is E_RANGE naming ms, and the clock stays where it was',
     (ms) => {
       const { m } = driverCheckerboard('v6.3');
