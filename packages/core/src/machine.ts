@@ -263,12 +263,7 @@ export class Machine {
 
   /** Throws E_RANGE unless `pfn` is a page frame of this machine. */
   checkPfn(pfn: number): void {
-    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.config.nrPages)
-      throw new MopsError(
-        'E_RANGE',
-        `pfn ${pfn} is outside this machine (0..${this.config.nrPages - 1})`,
-        'pfn',
-      );
+    this.mem.checkPfn(pfn);
   }
 
   /** Adds a plugin's checker to {@link checkInvariants}; a second use of a name replaces it. */

@@ -73,12 +73,7 @@ export function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
  * @see mm/page_alloc.c adjust_managed_page_count()
  */
 export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number): void {
-  if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mem.nrPages)
-    throw new MopsError(
-      'E_RANGE',
-      `adjust_managed_page_count: pfn ${printable(pfn)} is outside this machine`,
-      'pfn',
-    );
+  mem.checkPfn(pfn, 'adjust_managed_page_count');
   const zone = mem.zoneOf(pfn);
   const managed = zone.managedPages + delta;
   if (!Number.isInteger(delta) || managed < 0 || managed > zone.presentPages)

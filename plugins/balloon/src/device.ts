@@ -30,7 +30,6 @@ import {
   PfnSet,
   PG,
   PGTY,
-  printable,
   SetPageMovableOps,
   SpinLock,
   setPageType,
@@ -272,20 +271,10 @@ export class BalloonDevice {
     this.k.mem.pages.priv[pfn] = 0;
   }
 
-  /** A MopsError (E_RANGE) unless `pfn` is a page frame of this machine. */
-  private checkPfn(pfn: number, what: string): void {
-    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.k.mem.nrPages)
-      throw new MopsError(
-        'E_RANGE',
-        `${what}: pfn ${printable(pfn)} is outside this machine`,
-        'pfn',
-      );
-  }
-
   private checkNewPage(pfn: number, what: string): void {
     const mem = this.k.mem;
     mem.assertRunning();
-    this.checkPfn(pfn, what);
+    mem.checkPfn(pfn, what);
     const p = mem.pages;
     if (p.refcount[pfn] === 0 || p.compound[pfn] !== 0)
       throw new MopsError(
@@ -447,7 +436,7 @@ export class BalloonDevice {
    */
   isolateLocked(pfn: number): void {
     const what = 'balloon_page_isolate';
-    this.checkPfn(pfn, what);
+    this.k.mem.checkPfn(pfn, what);
     const p = this.k.mem.pages;
     if (
       p.priv[pfn] !== this.id ||
@@ -480,7 +469,7 @@ export class BalloonDevice {
 
   /** A MopsError (E_STATE) unless `pfn` is counted in `isolatedPages`. */
   private checkIsolated(pfn: number, what: string): void {
-    this.checkPfn(pfn, what);
+    this.k.mem.checkPfn(pfn, what);
     if (!this.isolatedSet.has(pfn))
       throw new MopsError(
         'E_STATE',

@@ -164,7 +164,7 @@ export class ZsPool {
   readonly bytes: Bytes;
   /** `pool->lock`: readers translate handles, writers (migration, compaction) rewrite them. */
   readonly lock: RwLock;
-  /** Where v4.8's zs_free waits for a mapped handle's pin (see waitUnpinned). */
+  /** Where v4.8's zs_free waits for a mapped handle's pin (see pinForFree). */
   readonly pinBlock: BlockPoint;
   /** Per-machine zsmalloc state shared by the pools and the movable_ops. */
   readonly registry: ZsRegistry;
@@ -200,13 +200,13 @@ export class ZsPool {
     if (typeof options !== 'object' || options === null)
       throw new MopsError(
         'E_USAGE',
-        `zs_create_pool: options must be an object, got ${printable(options)}`,
+        `zs_create_pool: options must be an object, got ${valueKind(options)}`,
         'options',
       );
     if (options.name !== undefined && (typeof options.name !== 'string' || options.name === ''))
       throw new MopsError(
         'E_USAGE',
-        `zs_create_pool: name must be a non-empty string, got ${printable(options.name)}`,
+        `zs_create_pool: name must be a non-empty string, got ${valueKind(options.name)}`,
         'name',
       );
     checkMistakes(options.mistakes);
@@ -298,9 +298,10 @@ export class ZsPool {
    * @see mm/zsmalloc.c zs_malloc()
    */
   zsMalloc(size: number, gfp: number = ZS_DEFAULT_GFP): number {
-    checkGfp(this.k.mem, gfp);
-    // The common case without a generator: a partly used zspage and a free class lock.
+    // The common case without a generator: a partly used zspage and a free class lock
+    // (anything else goes to zsMallocTask, which checks size and gfp).
     if (Number.isInteger(size) && size > 0 && size <= PAGE_SIZE) {
+      checkGfp(this.k.mem, gfp);
       const cls = this.classFor(size);
       // The class lock is the only one zs_malloc waits for, and nothing else runs during a
       // plain call: held by a task, the call would wait; fail before taking anything.
@@ -495,7 +496,7 @@ export class ZsPool {
     if (!(zs instanceof Zspage) || zs.pool !== this || !this.handles.issued(m.handle))
       throw new MopsError(
         'E_USAGE',
-        `objReadEnd: ${printable(m)} is not a mapping of pool ${this.name}; pass what objReadBegin returned`,
+        `objReadEnd: ${valueKind(m)} is not a mapping of pool ${this.name}; pass what objReadBegin returned`,
         'mapping',
       );
     unpinObject(this, zs, m.handle % HANDLE_SLOTS);

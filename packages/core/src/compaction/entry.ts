@@ -96,7 +96,7 @@ function checkRequest(m: Machine, req: DirectCompactRequest): void {
   if (typeof req !== 'object' || req === null)
     throw new MopsError(
       'E_USAGE',
-      `direct compaction takes a request { gfp, order, allocFlags, prio }, got ${String(req)}`,
+      `direct compaction takes a request { gfp, order, allocFlags, prio }, got ${valueKind(req)}`,
       'req',
     );
   checkGfp(m.mem, req.gfp);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MmBug, MopsError } from '../errors.js';
+import { MmBug, MopsError, valueKind } from '../errors.js';
 import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
 import { TraceBus } from '../trace/bus.js';
@@ -231,6 +231,19 @@ export class Memory {
     this.warnedOnce.add(site);
     this.warn(text.includes('VM_WARN') ? 'VM_WARN_ON_ONCE' : 'WARN_ON_ONCE', text, pfn);
     return true;
+  }
+
+  /**
+   * Throws E_RANGE unless `pfn` is a page frame of this machine; `what` names the call in
+   * the message.
+   */
+  checkPfn(pfn: number, what?: string): void {
+    if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.nrPages)
+      throw new MopsError(
+        'E_RANGE',
+        `${what ? `${what}: ` : ''}pfn ${valueKind(pfn)} is outside this machine (0..${this.nrPages - 1})`,
+        'pfn',
+      );
   }
 
   /** Throws E_HALTED when an MmBug has halted the machine. */

@@ -6,7 +6,7 @@
  */
 
 import { bug } from '../debug/dump_page.js';
-import { Errno, MopsError } from '../errors.js';
+import { Errno, MopsError, valueKind } from '../errors.js';
 import { type Memory, memoryExt } from '../memory/mem.js';
 import { LOCKED, PAGE_MAPPING_FLAGS, PAGE_MAPPING_MOVABLE, PG, PGTY } from '../page/flags.js';
 import type { AddressSpace, MaybeGen, MovableOperations } from './types.js';
@@ -182,7 +182,7 @@ function checkMovableTarget(mem: Memory, target: AddressSpace | MovableOperation
   if (!isObject(target.a_ops))
     throw new MopsError(
       'E_PLUGIN',
-      `v4.8: __SetPageMovable takes an address_space whose a_ops hold the callbacks (makeAddressSpace), got a_ops ${String(target.a_ops)}`,
+      `v4.8: __SetPageMovable takes an address_space whose a_ops hold the callbacks (makeAddressSpace), got a_ops ${valueKind(target.a_ops)}`,
       '__SetPageMovable',
     );
 }
@@ -192,11 +192,7 @@ function isObject(v: unknown): v is object {
 }
 
 function notATarget(mem: Memory, target: unknown): never {
-  const got = isObject(target)
-    ? 'an object without a_ops'
-    : typeof target === 'string'
-      ? JSON.stringify(target)
-      : String(target);
+  const got = isObject(target) ? 'an object without a_ops' : valueKind(target);
   throw new MopsError(
     'E_PLUGIN',
     `${mem.profile.name}: __SetPageMovable takes ${mem.profile.movableMarker === 'address_space' ? 'an address_space (makeAddressSpace)' : 'a movable_operations (defineMovableOps)'}, got ${got}`,

@@ -5,7 +5,7 @@
  */
 
 import { extfragIndexView, unusableIndexView } from '../compaction/views.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { memoryExt } from '../memory/mem.js';
 import { buddyinfo } from './buddyinfo.js';
@@ -79,7 +79,7 @@ export function procView(machine: Machine, name: string): string {
   if (!fn)
     throw new MopsError(
       'E_USAGE',
-      `no proc view ${typeof name === 'string' ? `'${name}'` : String(name)}; known views: ${procViewNames(machine).join(', ')}`,
+      `no proc view ${typeof name === 'string' ? `'${name}'` : valueKind(name)}; known views: ${procViewNames(machine).join(', ')}`,
       'name',
     );
   return fn(machine);
