@@ -94,13 +94,9 @@ function checkAdapter(adapter: DriverAdapter): void {
       'adapter',
     );
   const a = adapter as Partial<Record<keyof DriverAdapter, unknown>>;
-  const fail = (field: keyof DriverAdapter, what: string): never => {
+  const fail = (field: keyof DriverAdapter, what: string, got = valueKind(a[field])): never => {
     const whose = typeof a.name === 'string' && a.name !== '' ? ` ${a.name}` : '';
-    throw new MopsError(
-      'E_USAGE',
-      `driver adapter${whose}: ${field} ${what}, got ${valueKind(a[field])}`,
-      field,
-    );
+    throw new MopsError('E_USAGE', `driver adapter${whose}: ${field} ${what}, got ${got}`, field);
   };
   if (typeof a.name !== 'string' || a.name === '')
     fail('name', 'must be a non-empty string (it names the driver in reports)');
@@ -113,12 +109,17 @@ function checkAdapter(adapter: DriverAdapter): void {
     fail('release', 'must be a function (machine, pfn) when given');
   if (a.machine !== undefined && (typeof a.machine !== 'object' || a.machine === null))
     fail('machine', 'must be an object of machine options when given');
-  if (
-    a.profiles !== undefined &&
-    (!Array.isArray(a.profiles) ||
-      !a.profiles.every((p) => (PROFILE_NAMES as readonly unknown[]).includes(p)))
-  )
-    fail('profiles', `must be an array of profiles (${PROFILE_NAMES.join(', ')}) when given`);
+  if (a.profiles !== undefined) {
+    const list = a.profiles;
+    const known = PROFILE_NAMES as readonly unknown[];
+    const bad = Array.isArray(list) ? list.findIndex((p) => !known.includes(p)) : -2;
+    if (bad !== -1)
+      fail(
+        'profiles',
+        `must be an array of profiles (${PROFILE_NAMES.join(', ')}) when given`,
+        bad >= 0 ? `an array holding ${valueKind((list as unknown[])[bad])}` : undefined,
+      );
+  }
 }
 
 /**

@@ -142,7 +142,7 @@ describe('a bad adapter, profile or plugin is one error, not the same failure in
       'an unknown profile in its list',
       { ...adapter(), profiles: ['v6.3', 'v5.10'] },
       'profiles',
-      'driver adapter bad: profiles must be an array of profiles (v4.8, v6.0, v6.3, v6.17) when given, got an array',
+      'driver adapter bad: profiles must be an array of profiles (v4.8, v6.0, v6.3, v6.17) when given, got an array holding "v5.10"',
     ],
     [
       'no plugin',
