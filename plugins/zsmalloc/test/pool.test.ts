@@ -8,7 +8,10 @@ import {
   MmBug,
   MopsError,
   PG,
+  page_has_movable_ops,
   procView,
+  trylockPage,
+  unlockPage,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { classesView, createZsPool, HANDLE_SLOTS, type ZsPoolOptions } from '../src/index.js';
@@ -594,3 +597,31 @@ describe.each(['v6.0', 'v6.3'] as const)(
     });
   },
 );
+
+describe.each(PROFILES)('SetZsPageMovable, %s', (profile) => {
+  it('warns (WARN_ON, every time) for each sub-page someone else holds locked, and leaves it unpublished', () => {
+    const { m, pool } = rig(profile);
+    const mem = m.mem;
+    m.sched.manual = true;
+    // 3600-byte objects: a zspage of several sub-pages, all published in one SetZsPageMovable.
+    const t = m.sched.spawn('zs_malloc', () => pool.zsMallocTask(3600));
+    const held: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const p = m.sched.runUntil(t, (pt) => pt.op === 'trylock_page');
+      const pfn = (p as { pfn: number }).pfn;
+      expect(trylockPage(mem, pfn)).toBe(true);
+      held.push(pfn);
+    }
+    const handle = m.sched.runToEnd(t);
+    m.sched.manual = false;
+    expect(handle).toBeGreaterThan(0);
+    const warns = mem.warnings.filter((w) => w.text.includes('SetZsPageMovable'));
+    expect(warns.map((w) => [w.kind, w.pfn])).toEqual(held.map((pfn) => ['WARN_ON', pfn]));
+    // The two sub-pages were not published; the others were.
+    const zs = pool.zspageOf(held[0]);
+    expect(zs?.pages.length).toBeGreaterThan(2);
+    for (const pfn of zs?.pages ?? [])
+      expect(page_has_movable_ops(mem, pfn)).toBe(!held.includes(pfn));
+    for (const pfn of held) unlockPage(m, pfn);
+  });
+});
