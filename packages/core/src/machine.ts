@@ -16,10 +16,10 @@ import {
   type InvariantChecker,
   type InvariantReport,
 } from './debug/invariants.js';
-import { MmBug, MopsError, valueKind } from './errors.js';
+import { MmBug, MopsError } from './errors.js';
 import {
+  checkOrder,
   MAX_MACHINE_BYTES,
-  MAX_PAGE_ORDER,
   MIN_MACHINE_BYTES,
   PAGE_SHIFT,
   pageblock_nr_pages,
@@ -332,14 +332,4 @@ export function assertInvariants(m: Machine): void {
   const r = checkInvariants(m);
   if (!r.ok)
     throw new MmBug(`invariants violated (${r.violations.length})`, r.violations.join('\n'));
-}
-
-/** Throws E_RANGE unless `order` is a buddy order (0..MAX_PAGE_ORDER). */
-function checkOrder(order: number): void {
-  if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER)
-    throw new MopsError(
-      'E_RANGE',
-      `order must be an integer 0..${MAX_PAGE_ORDER}, got ${valueKind(order)}`,
-      'order',
-    );
 }

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
-import { MmBug, MopsError } from './errors.js';
+import { MmBug, MopsError, valueKind } from './errors.js';
 import type { Machine } from './machine.js';
 import { describe, isThenable, shown } from './migrate/driver_faults.js';
 import { refusedMovableOps } from './migrate/movable.js';
@@ -72,7 +72,7 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
     fail('manifest.name', `must not start or end with white space, got ${JSON.stringify(name)}`);
   source = `${name} (${source})`;
   if (typeof m.version !== 'string' || !VERSION.test(m.version))
-    fail('manifest.version', `must look like 1.2.3, got ${JSON.stringify(m.version)}`);
+    fail('manifest.version', `must look like 1.2.3, got ${valueKind(m.version)}`);
   if (!Array.isArray(m.profiles) || m.profiles.length === 0)
     fail('manifest.profiles', `must list the profiles it supports (${PROFILE_NAMES.join(', ')})`);
   const profiles = m.profiles as unknown[];

@@ -1,5 +1,19 @@
 import { describe, expect, it } from 'vitest';
-import { printable, valueKind } from '../src/index.js';
+import {
+  compactionState,
+  compactZones,
+  createMachine,
+  fragmentationIndex,
+  GFP,
+  MopsError,
+  mixedChurn,
+  printable,
+  setDefragMode,
+  traceRecorder,
+  unusableIndex,
+  valueKind,
+  wakeupKcompactd,
+} from '../src/index.js';
 
 describe('how error messages name a value', () => {
   it.each([
@@ -23,5 +37,52 @@ describe('how error messages name a value', () => {
   it('printable quotes strings and never throws', () => {
     expect(printable('a"b')).toBe('"a\\"b"');
     expect(printable(Object.create(null))).toBe('[object Object]');
+  });
+});
+
+describe('bad values of any type are a MopsError naming what was given, never a TypeError', () => {
+  const m = () => createMachine({ memory: '8M', zones: 'normal-only', minFreeKbytes: 0 });
+  const zone = (mc: ReturnType<typeof m>) => mc.mem.populatedZones[0];
+  const calls: [string, string, (bad: never) => unknown][] = [
+    ['compactZones order', 'order', (b) => ((x) => x.run(() => compactZones(x, b, 'async')))(m())],
+    ['compactZones mode', 'mode', (b) => ((x) => x.run(() => compactZones(x, 1, b)))(m())],
+    ['wakeupKcompactd order', 'order', (b) => wakeupKcompactd(m(), b, 1)],
+    ['wakeupKcompactd highestZoneidx', 'highestZoneidx', (b) => wakeupKcompactd(m(), 1, b)],
+    ['fragmentationIndex order', 'order', (b) => fragmentationIndex(zone(m()), b)],
+    ['unusableIndex order', 'order', (b) => unusableIndex(zone(m()), b)],
+    ['allocPages order', 'order', (b) => m().allocPages(GFP.KERNEL, b)],
+    [
+      'vm.extfrag_threshold',
+      'extfrag_threshold',
+      (b) => {
+        compactionState(m()).sysctl.extfragThreshold = b;
+      },
+    ],
+    [
+      'vm.defrag_mode',
+      'defragMode',
+      (b) => setDefragMode(createMachine({ memory: '8M', profile: 'v6.17' }).mem, b),
+    ],
+    ['minFreeKbytes', 'minFreeKbytes', (b) => createMachine({ memory: '8M', minFreeKbytes: b })],
+    ['traceRecorder limit', 'limit', (b) => traceRecorder(m(), { limit: b })],
+    ['spawn cpu', 'cpu', (b) => m().sched.spawn('t', function* () {}, { cpu: b })],
+    ['mixedChurn fill', 'fill', (b) => mixedChurn(m(), { fill: b })],
+    ['mixedChurn movable', 'movable', (b) => mixedChurn(m(), { movable: b })],
+  ];
+  it.each(
+    calls.flatMap(([what, field, call]) => [
+      [what, 'a symbol', Symbol('bad'), 'Symbol(bad)', field, call],
+      [what, 'an object', { bad: 1 }, 'an object', field, call],
+    ]),
+  )('%s given %s', (_what, _kind, bad, shown, field, call) => {
+    let err: unknown;
+    try {
+      (call as (b: unknown) => unknown)(bad);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MopsError);
+    expect(err).toMatchObject({ field });
+    expect((err as Error).message).toContain(`got ${shown}`);
   });
 });

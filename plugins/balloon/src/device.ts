@@ -35,6 +35,7 @@ import {
   setPageType,
   trylockPage,
   unlockPage,
+  valueKind,
 } from '@mops/core';
 import { adjustManagedPageCount, type BalloonCore, coreOf, spinLockAtomic } from './balloon_ops.js';
 import { type BalloonRules, balloonRules } from './rules.js';
@@ -171,7 +172,7 @@ export class BalloonDevice {
     if (design !== 'classic' && design !== '2026')
       throw new MopsError(
         'E_USAGE',
-        `design must be 'classic' or '2026', got '${String(design)}'`,
+        `design must be 'classic' or '2026', got ${valueKind(design)}`,
         'design',
       );
     this.rules = balloonRules(mem.profile);
@@ -345,7 +346,7 @@ export class BalloonDevice {
     if (!Number.isInteger(n) || n < 0)
       throw new MopsError(
         'E_USAGE',
-        `balloon_page_list_dequeue: n must be a non-negative integer, got ${n}`,
+        `balloon_page_list_dequeue: n must be a non-negative integer, got ${valueKind(n)}`,
         'n',
       );
     this.k.mem.assertRunning();

@@ -15,6 +15,7 @@ import {
   PAGE_SIZE,
   PfnSet,
   type Prng,
+  valueKind,
 } from '@mops/core';
 
 /** The byte an inflated page reads as while the host holds it. */
@@ -109,8 +110,12 @@ export class Hypervisor {
     this.latency = nonNegativeInt(opts.latency ?? 0, 'latency');
     this.limit = opts.limit === undefined ? Infinity : nonNegativeInt(opts.limit, 'limit');
     const rate = opts.refuseRate ?? 0;
-    if (!(rate >= 0 && rate <= 1))
-      throw new MopsError('E_RANGE', `refuseRate must be within 0..1, got ${rate}`, 'refuseRate');
+    if (!(typeof rate === 'number' && rate >= 0 && rate <= 1))
+      throw new MopsError(
+        'E_RANGE',
+        `refuseRate must be within 0..1, got ${valueKind(rate)}`,
+        'refuseRate',
+      );
     this.refuseRate = rate;
     if (opts.refuse !== undefined && typeof opts.refuse !== 'function')
       throw new MopsError('E_USAGE', 'refuse must be a function (pfn) => boolean', 'refuse');
@@ -309,6 +314,10 @@ function outsideGuest(mem: Memory, pfn: number): never {
 
 function nonNegativeInt(v: number, field: string): number {
   if (!Number.isInteger(v) || v < 0)
-    throw new MopsError('E_RANGE', `${field} must be a non-negative integer, got ${v}`, field);
+    throw new MopsError(
+      'E_RANGE',
+      `${field} must be a non-negative integer, got ${valueKind(v)}`,
+      field,
+    );
   return v;
 }

@@ -17,6 +17,7 @@ import {
   Mutex,
   mightSleep,
   putPage,
+  valueKind,
 } from '@mops/core';
 import { adjustManagedPageCount, moveManagedDebit } from './balloon_ops.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
@@ -462,7 +463,7 @@ function checkCount(num: number, what: string): void {
   if (!Number.isInteger(num) || num < 0)
     throw new MopsError(
       'E_USAGE',
-      `${what}: the page count must be a non-negative integer, got ${num}`,
+      `${what}: the page count must be a non-negative integer, got ${valueKind(num)}`,
       'num',
     );
 }

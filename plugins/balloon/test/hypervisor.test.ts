@@ -90,6 +90,22 @@ describe('hypervisor model', () => {
     expect(new Hypervisor(m, { refuse: () => false }).mayRefuse).toBe(true);
   });
 
+  it.each([
+    ['refuseRate', { refuseRate: Symbol('r') }, 'Symbol(r)'],
+    ['refuseRate', { refuseRate: { r: 1 } }, 'an object'],
+    ['latency', { latency: Symbol('l') }, 'Symbol(l)'],
+    ['limit', { limit: { l: 1 } }, 'an object'],
+  ])('a host option %s of any type is E_RANGE saying what it got (%o)', (field, opts, shown) => {
+    const m = machine('v6.3');
+    expect(() => new Hypervisor(m, opts as never)).toThrow(
+      expect.objectContaining({
+        code: 'E_RANGE',
+        field,
+        message: expect.stringContaining(`got ${shown}`),
+      }),
+    );
+  });
+
   it('random refusals come from the machine seed: same seed, same outcome', () => {
     const outcome = (seed: number) => {
       const { m, vb } = withBalloon(

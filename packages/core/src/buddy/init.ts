@@ -5,7 +5,7 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import {
   MAX_NR_ZONES,
   MAX_PAGE_ORDER,
@@ -110,7 +110,7 @@ export function setupWatermarks(mem: Memory, minFreeKbytes: number): void {
   if (!Number.isInteger(minFreeKbytes) || minFreeKbytes < 0 || minFreeKbytes > 0x7fffffff)
     throw new MopsError(
       'E_RANGE',
-      `minFreeKbytes must be an integer 0..2147483647, got ${minFreeKbytes}`,
+      `minFreeKbytes must be an integer 0..2147483647, got ${valueKind(minFreeKbytes)}`,
       'minFreeKbytes',
     );
   const zones = mem.node.zones;

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 
 /** Sets vm.watermark_boost_factor (an integer ≥ 0; v4.8 has no such sysctl). */
@@ -18,7 +18,7 @@ export function setWatermarkBoostFactor(mem: Memory, factor: number): void {
   if (!Number.isInteger(factor) || factor < 0 || factor > 0x7fffffff)
     throw new MopsError(
       'E_RANGE',
-      `vm.watermark_boost_factor must be an integer 0..2147483647, got ${factor}`,
+      `vm.watermark_boost_factor must be an integer 0..2147483647, got ${valueKind(factor)}`,
       'watermarkBoostFactor',
     );
   mem.watermarkBoostFactor = factor;
@@ -33,6 +33,10 @@ export function setDefragMode(mem: Memory, value: number): void {
       'defragMode',
     );
   if (value !== 0 && value !== 1)
-    throw new MopsError('E_RANGE', `vm.defrag_mode must be 0 or 1, got ${value}`, 'defragMode');
+    throw new MopsError(
+      'E_RANGE',
+      `vm.defrag_mode must be 0 or 1, got ${valueKind(value)}`,
+      'defragMode',
+    );
   mem.defragMode = value === 1;
 }

@@ -15,7 +15,7 @@ import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
 import { type KernelGen, PF_MEMALLOC } from '../sched/types.js';
 import { releaseCaptured } from './capture.js';
-import { checkOrder, runZone, zoneDone } from './run_zone.js';
+import { checkCompactionOrder, runZone, zoneDone } from './run_zone.js';
 import {
   compactionDeferReset,
   compactionDeferred,
@@ -68,7 +68,7 @@ export function* compactMemory(m: Machine, value = 1): KernelGen<CompactResult[]
   if (m.profile.compaction.compactMemoryOnlyOne && value !== 1)
     throw new MopsError(
       'E_RANGE',
-      `compact_memory accepts only 1 in ${m.profile.name} (-EINVAL), got ${value}`,
+      `compact_memory accepts only 1 in ${m.profile.name} (-EINVAL), got ${valueKind(value)}`,
       'compact_memory',
     );
   return yield* compactNode(m, false);
@@ -281,10 +281,14 @@ export function* compactZones(
   order: number,
   mode: string | number,
 ): KernelGen<CompactResult[]> {
-  checkOrder(order);
+  checkCompactionOrder(order);
   const md = typeof mode === 'number' ? mode : MIGRATE_MODE_BY_NAME[mode];
   if (md !== 0 && md !== 1 && md !== 2)
-    throw new MopsError('E_RANGE', `mode must be async, sync_light or sync, got '${mode}'`, 'mode');
+    throw new MopsError(
+      'E_RANGE',
+      `mode must be async, sync_light or sync, got ${valueKind(mode)}`,
+      'mode',
+    );
   const out: CompactResult[] = [];
   for (const zone of m.mem.populatedZones) {
     const r = yield* runZone(m, m, zone, {

@@ -17,7 +17,7 @@ import { compactionSuitable, freeCompactControl, newCompactControl } from './com
 import { compactNode } from './entry.js';
 import { fragmentationScoreNode, proactiveThresholds } from './metrics.js';
 import { type CompactionState, compactionState, kcompactdWaitTimed } from './node_state.js';
-import { checkOrder, runZoneWith, zoneDone } from './run_zone.js';
+import { checkCompactionOrder, runZoneWith, zoneDone } from './run_zone.js';
 import { compactionDeferReset, compactionDeferred, deferCompaction } from './state.js';
 import { COMPACT, type CompactControl, type CompactResult } from './types.js';
 
@@ -35,11 +35,11 @@ const PROACTIVE_PERIOD = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
  * {@link kcompactdRun} for when kcompactd finds it.
  */
 export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: number): void {
-  checkOrder(order);
+  checkCompactionOrder(order);
   if (!Number.isInteger(highestZoneidx) || highestZoneidx < 0 || highestZoneidx >= MAX_NR_ZONES)
     throw new MopsError(
       'E_RANGE',
-      `highestZoneidx must be an integer 0..${MAX_NR_ZONES - 1}, got ${highestZoneidx}`,
+      `highestZoneidx must be an integer 0..${MAX_NR_ZONES - 1}, got ${valueKind(highestZoneidx)}`,
       'highestZoneidx',
     );
   if (order <= 0) return;

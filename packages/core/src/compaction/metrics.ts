@@ -6,8 +6,8 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
-import { MAX_PAGE_ORDER, NR_PAGE_ORDERS, pageblock_order } from '../memory/constants.js';
+import { MopsError, valueKind } from '../errors.js';
+import { checkOrder, NR_PAGE_ORDERS, pageblock_order } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
 import type { Profile } from '../profile.js';
@@ -35,14 +35,6 @@ export const DEFAULT_COMPACTION_PROACTIVENESS = 20;
 export const DEFAULT_EXTFRAG_THRESHOLD = 500;
 
 /** Throws E_RANGE unless `order` is an integer 0..MAX_PAGE_ORDER. */
-function checkOrder(order: number, what: string): void {
-  if (!Number.isInteger(order) || order < 0 || order > MAX_PAGE_ORDER)
-    throw new MopsError(
-      'E_RANGE',
-      `${what}: order ${order} is out of range; give an integer 0..${MAX_PAGE_ORDER}`,
-      'order',
-    );
-}
 
 /**
  * Whether the profile has proactive compaction, `extfrag_for_order` and the fragmentation
@@ -60,7 +52,7 @@ export function profileHasProactiveCompaction(profile: Profile): boolean {
  * @see mm/vmstat.c fill_contig_page_info()
  */
 export function fillContigPageInfo(zone: Zone, order: number): ContigPageInfo {
-  checkOrder(order, 'fill_contig_page_info');
+  checkOrder(order, 'fill_contig_page_info: ');
   let freePages = 0;
   let freeBlocksTotal = 0;
   let freeBlocksSuitable = 0;
@@ -85,7 +77,7 @@ export function fillContigPageInfo(zone: Zone, order: number): ContigPageInfo {
  * @see mm/vmstat.c __fragmentation_index()
  */
 export function fragmentationIndexOf(order: number, info: ContigPageInfo): number {
-  checkOrder(order, 'fragmentation_index');
+  checkOrder(order, 'fragmentation_index: ');
   if (info.freeBlocksTotal === 0) return 0;
   if (info.freeBlocksSuitable > 0) return -1000;
   const requested = 2 ** order;
@@ -109,7 +101,7 @@ export function fragmentationIndex(zone: Zone, order: number): number {
  * @see mm/vmstat.c unusable_free_index()
  */
 export function unusableFreeIndexOf(order: number, info: ContigPageInfo): number {
-  checkOrder(order, 'unusable_free_index');
+  checkOrder(order, 'unusable_free_index: ');
   if (info.freePages === 0) return 1000;
   return Math.floor(
     ((info.freePages - info.freeBlocksSuitable * 2 ** order) * 1000) / info.freePages,
@@ -214,7 +206,7 @@ export function proactiveThresholds(profile: Profile, proactiveness: number): Pr
   if (!Number.isInteger(proactiveness) || proactiveness < 0 || proactiveness > 100)
     throw new MopsError(
       'E_RANGE',
-      `vm.compaction_proactiveness must be an integer 0..100, got ${proactiveness}`,
+      `vm.compaction_proactiveness must be an integer 0..100, got ${valueKind(proactiveness)}`,
       'proactiveness',
     );
   requireProactive(profile, 'proactive compaction (vm.compaction_proactiveness)');

@@ -5,8 +5,8 @@
  */
 
 import { zoneWatermarkOk } from '../buddy/page_alloc.js';
-import { MopsError } from '../errors.js';
 import type { Machine } from '../machine.js';
+import { checkOrder } from '../memory/constants.js';
 import type { Zone } from '../memory/zone.js';
 import type { Kctx } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
@@ -27,14 +27,9 @@ export interface ZoneRun {
   readonly captured: number;
 }
 
-/** Raises MopsError for an order outside -1..10. */
-export function checkOrder(order: number): void {
-  if (!Number.isInteger(order) || order < -1 || order > 10)
-    throw new MopsError(
-      'E_RANGE',
-      `compaction order must be an integer -1..10, got ${order}`,
-      'order',
-    );
+/** Raises MopsError for a compaction order outside -1..10 (-1: compact_memory). */
+export function checkCompactionOrder(order: number): void {
+  checkOrder(order, 'compaction ', -1);
 }
 
 /** Runs a zone compaction with a control block of its own, then frees the block. */

@@ -3,12 +3,16 @@
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import { DEFAULT_COMPACTION_PROACTIVENESS, DEFAULT_EXTFRAG_THRESHOLD } from './metrics.js';
 
 function checkInt(name: string, v: number, lo: number, hi: number): number {
   if (!Number.isInteger(v) || v < lo || v > hi)
-    throw new MopsError('E_RANGE', `vm.${name} must be an integer ${lo}..${hi}, got ${v}`, name);
+    throw new MopsError(
+      'E_RANGE',
+      `vm.${name} must be an integer ${lo}..${hi}, got ${valueKind(v)}`,
+      name,
+    );
   return v;
 }
 
@@ -46,7 +50,7 @@ export class CompactionSysctls {
     if (this.withoutProactive !== undefined && v !== 0)
       throw new MopsError(
         'E_USAGE',
-        `vm.${name} does not exist in ${this.withoutProactive} (proactive compaction came in 5.9), got ${v}; only 0, proactive compaction off, may be written`,
+        `vm.${name} does not exist in ${this.withoutProactive} (proactive compaction came in 5.9), got ${valueKind(v)}; only 0, proactive compaction off, may be written`,
         name,
       );
     this.proactiveness = checkInt(name, v, 0, 100);

@@ -3,12 +3,27 @@
  * @module
  */
 
+import { MopsError, valueKind } from '../errors.js';
+
 /** log2 of the page size. */
 export const PAGE_SHIFT = 12;
 /** Bytes per page. */
 export const PAGE_SIZE = 1 << PAGE_SHIFT;
 /** Highest buddy order (MAX_PAGE_ORDER, inclusive). */
 export const MAX_PAGE_ORDER = 10;
+/**
+ * Throws E_RANGE unless `order` is an integer `min`..MAX_PAGE_ORDER; `what` starts the
+ * message (`'compaction '`, `'fragmentation_index: '`, or nothing).
+ */
+export function checkOrder(order: unknown, what = '', min = 0): void {
+  if (!Number.isInteger(order) || (order as number) < min || (order as number) > MAX_PAGE_ORDER)
+    throw new MopsError(
+      'E_RANGE',
+      `${what}order must be an integer ${min}..${MAX_PAGE_ORDER}, got ${valueKind(order)}`,
+      'order',
+    );
+}
+
 /** Number of buddy orders, 0..MAX_PAGE_ORDER. */
 export const NR_PAGE_ORDERS = MAX_PAGE_ORDER + 1;
 /** Order of a pageblock (HUGETLB_PAGE_ORDER on x86-64). */

@@ -7,7 +7,7 @@
 
 import { folioPut } from '../buddy/free_page.js';
 import { bug } from '../debug/dump_page.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { ListId } from '../memory/list.js';
 import { PG } from '../page/flags.js';
 import { type Kctx, lockPage, trylockPage, unlockPage } from '../page/lock.js';
@@ -436,7 +436,7 @@ export function* migratePages(
   if (!Number.isInteger(reason) || reason < 0 || reason >= reasons.length)
     throw new MopsError(
       'E_RANGE',
-      `migrate_pages: reason must be an integer 0..${reasons.length - 1} in ${mem.profile.name}, got ${reason}`,
+      `migrate_pages: reason must be an integer 0..${reasons.length - 1} in ${mem.profile.name}, got ${valueKind(reason)}`,
       'reason',
     );
   const c: Ctx = {

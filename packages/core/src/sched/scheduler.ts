@@ -144,7 +144,7 @@ export class Scheduler {
       if (!Number.isSafeInteger(given) || given < 0)
         throw new MopsError(
           'E_RANGE',
-          `spawn ${name}: cpu must be an integer >= 0, got ${given}`,
+          `spawn ${name}: cpu must be an integer >= 0, got ${valueKind(given)}`,
           'cpu',
         );
       cpu = given;

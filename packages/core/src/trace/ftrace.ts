@@ -10,7 +10,7 @@
  */
 
 import { HZ } from '../clock.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import type { Profile } from '../profile.js';
 import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js';
@@ -233,8 +233,12 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
   const filters = buildFilters(names, options.filter, machine.profile);
   const pointers = options.pointers ?? 'raw';
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  if (!(limit > 0))
-    throw new MopsError('E_USAGE', `trace: limit must be positive, got ${limit}`, 'limit');
+  if (!(typeof limit === 'number' && limit > 0))
+    throw new MopsError(
+      'E_USAGE',
+      `trace: limit must be positive, got ${valueKind(limit)}`,
+      'limit',
+    );
   const lines: string[] = [];
   let written = 0;
   const bus: TraceBus = machine.trace;

@@ -4,7 +4,7 @@
  */
 
 import { putPage } from '../buddy/free_page.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { allocAllFree, createMovableFiller } from './movable_filler.js';
 
@@ -33,7 +33,7 @@ export function checkerboard(machine: Machine, opts: CheckerboardOptions = {}): 
   if (mode !== 'plain' && mode !== 'driver')
     throw new MopsError(
       'E_USAGE',
-      `checkerboard: movable must be 'plain' or 'driver', got '${String(mode)}'`,
+      `checkerboard: movable must be 'plain' or 'driver', got ${valueKind(mode)}`,
       'movable',
     );
   const mem = machine.mem;

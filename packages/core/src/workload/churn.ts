@@ -6,7 +6,7 @@
 import { freePages } from '../buddy/free_page.js';
 import { __GFP, GFP } from '../buddy/gfp.js';
 import { allocPages } from '../buddy/page_alloc.js';
-import { MopsError } from '../errors.js';
+import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { createMovableFiller } from './movable_filler.js';
 import { fraction } from './options.js';
@@ -59,11 +59,15 @@ export function mixedChurn(m: Machine, opts: ChurnOptions = {}): ChurnResult {
   const maxOrder = opts.maxOrder ?? 3;
   const kind = opts.movable ?? 'plain';
   if (kind !== 'plain' && kind !== 'filler')
-    throw new MopsError('E_RANGE', `movable must be 'plain' or 'filler', got '${kind}'`, 'movable');
+    throw new MopsError(
+      'E_RANGE',
+      `movable must be 'plain' or 'filler', got ${valueKind(kind)}`,
+      'movable',
+    );
   if (!Number.isInteger(maxOrder) || maxOrder < 0 || maxOrder > 10)
     throw new MopsError(
       'E_RANGE',
-      `maxOrder must be an integer 0..10, got ${maxOrder}`,
+      `maxOrder must be an integer 0..10, got ${valueKind(maxOrder)}`,
       'maxOrder',
     );
   const mem = m.mem;

@@ -11,7 +11,7 @@ import { putPage } from '../buddy/free_page.js';
 import { __GFP, ALLOC, GFP } from '../buddy/gfp.js';
 import { allocPages } from '../buddy/page_alloc.js';
 import { hexPfn } from '../debug/dump_page.js';
-import { Errno, MopsError } from '../errors.js';
+import { Errno, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_nr_pages } from '../memory/constants.js';
 import { memoryExt } from '../memory/mem.js';
@@ -212,7 +212,7 @@ class Filler implements MovableFiller {
     if (!Number.isInteger(n) || n < 0)
       throw new MopsError(
         'E_RANGE',
-        `${FILLER_NAME}: alloc(n) needs an integer n ≥ 0, got ${n}`,
+        `${FILLER_NAME}: alloc(n) needs an integer n ≥ 0, got ${valueKind(n)}`,
         'n',
       );
     const out: number[] = [];
@@ -420,7 +420,7 @@ export function fragmentWithFiller(
   if (!Number.isInteger(every) || every < 0)
     throw new MopsError(
       'E_RANGE',
-      `unmovableEvery must be an integer ≥ 0 (0 for no unmovable pages), got ${every}`,
+      `unmovableEvery must be an integer ≥ 0 (0 for no unmovable pages), got ${valueKind(every)}`,
       'unmovableEvery',
     );
   const filler = createMovableFiller(machine);
