@@ -16,7 +16,7 @@ import {
   type InvariantChecker,
   type InvariantReport,
 } from './debug/invariants.js';
-import { MmBug, MopsError } from './errors.js';
+import { MmBug, MopsError, valueKind } from './errors.js';
 import {
   checkOrder,
   MAX_MACHINE_BYTES,
@@ -86,12 +86,18 @@ const UNITS: Record<string, number> = {
 /** Parses `'256M'`, `'1GiB'`, `'2048K'` or a number of bytes. */
 export function parseSize(v: number | string, field = 'memory'): number {
   if (typeof v === 'number') return v;
+  if (typeof v !== 'string')
+    throw new MopsError(
+      'E_CONFIG',
+      `${field}: a size is a number of bytes or a string such as '256M', got ${valueKind(v)}`,
+      field,
+    );
   const m = /^\s*(-?\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(v);
   const unit = m ? UNITS[m[2].toUpperCase()] : undefined;
   if (!m || unit === undefined)
     throw new MopsError(
       'E_CONFIG',
-      `${field}: cannot read '${v}' as a size; write bytes or a number with K, M or G (e.g. 256M, 4G)`,
+      `${field}: cannot read ${valueKind(v)} as a size; write bytes or a number with K, M or G (e.g. 256M, 4G)`,
       field,
     );
   return Number(m[1]) * unit;
@@ -141,7 +147,7 @@ export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConf
     );
   const seed = config.seed ?? 1;
   if (!Number.isSafeInteger(seed))
-    throw new MopsError('E_CONFIG', `seed: ${seed} is not an integer`, 'seed');
+    throw new MopsError('E_CONFIG', `seed: ${valueKind(seed)} is not an integer`, 'seed');
   const profile = getProfile(config.profile ?? DEFAULT_PROFILE);
   const nrPages = bytes >> PAGE_SHIFT === bytes / 4096 ? bytes / 4096 : Math.floor(bytes / 4096);
   const contents = config.contents ?? bytes <= 1024 ** 3;

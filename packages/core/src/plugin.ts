@@ -80,10 +80,10 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
     if (!PROFILE_NAMES.includes(prof as ProfileName))
       fail(
         'manifest.profiles',
-        `names unknown profile '${String(prof)}'; known: ${PROFILE_NAMES.join(', ')}`,
+        `names ${valueKind(prof)}, which is not a profile; known: ${PROFILE_NAMES.join(', ')}`,
       );
     if (profiles.indexOf(prof) !== i)
-      fail('manifest.profiles', `names profile '${String(prof)}' twice`);
+      fail('manifest.profiles', `names profile ${valueKind(prof)} twice`);
   }
   if (m.needsContents !== undefined && typeof m.needsContents !== 'boolean')
     fail('manifest.needsContents', 'must be true or false when given');

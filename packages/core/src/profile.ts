@@ -11,7 +11,7 @@ import {
   HIGHATOMIC_V617,
 } from './buddy/profile.js';
 import type { CompactionProfile } from './compaction/profile.js';
-import { MopsError } from './errors.js';
+import { MopsError, valueKind } from './errors.js';
 import { MR_NAMES } from './migrate/types.js';
 import type { FormatProfile } from './profile_formats.js';
 
@@ -460,7 +460,7 @@ export function getProfile(name: string): Profile {
   if (!p)
     throw new MopsError(
       'E_CONFIG',
-      `profile: unknown profile '${name}'; choose one of ${PROFILE_NAMES.join(', ')}`,
+      `profile: ${valueKind(name)} is not a profile; choose one of ${PROFILE_NAMES.join(', ')}`,
       'profile',
     );
   return p;

@@ -138,7 +138,7 @@ export function registerScenario(scenario: Scenario, opts: { replace?: boolean }
   )
     throw new MopsError(
       'E_PLUGIN',
-      `scenario ${scenario.name}: strategy must be 'random' or 'pct', got '${String(scenario.strategy)}'`,
+      `scenario ${scenario.name}: strategy must be 'random' or 'pct', got ${valueKind(scenario.strategy)}`,
       'strategy',
     );
   if (registry.has(scenario.name) && !opts.replace)

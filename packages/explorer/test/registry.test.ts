@@ -54,7 +54,7 @@ describe('scenario registry', () => {
       expect(() => registerScenario({ ...toy, name: 'Bad Name' })).toThrow(/must match/);
       expect(() =>
         registerScenario({ ...toy, strategy: 'dfs' as 'pct' }, { replace: true }),
-      ).toThrow(/strategy must be 'random' or 'pct', got 'dfs'/);
+      ).toThrow(/strategy must be 'random' or 'pct', got "dfs"/);
       // A malformed scenario is E_PLUGIN naming the field, not a TypeError.
       const bad = (s: object) => () =>
         registerScenario({ ...toy, ...s } as typeof toy, { replace: true });

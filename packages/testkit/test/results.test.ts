@@ -108,7 +108,7 @@ describe('a bad adapter, profile or plugin is one error, not the same failure in
   const unknownProfile = {
     code: 'E_CONFIG',
     field: 'profile',
-    message: "profile: unknown profile 'v9.9'; choose one of v4.8, v6.0, v6.3, v6.17",
+    message: 'profile: "v9.9" is not a profile; choose one of v4.8, v6.0, v6.3, v6.17',
   };
 
   it('an unknown profile is E_CONFIG, as core says it', () => {

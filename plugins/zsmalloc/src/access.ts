@@ -5,15 +5,7 @@
  * @module
  */
 
-import {
-  BLOCK_SPIN,
-  bug,
-  type KernelGen,
-  MopsError,
-  PAGE_SIZE,
-  printable,
-  valueKind,
-} from '@mops/core';
+import { BLOCK_SPIN, bug, type KernelGen, MopsError, PAGE_SIZE, valueKind } from '@mops/core';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, readBytes, writeBytes } from './objects.js';
 import type { ZsObjMapping, ZsPool } from './pool.js';
@@ -108,7 +100,7 @@ export function* objWriteTask(
   if (!Number.isSafeInteger(offset) || offset < 0)
     throw new MopsError(
       'E_RANGE',
-      `objWrite: offset must be a non-negative integer, got ${printable(offset)}`,
+      `objWrite: offset must be a non-negative integer, got ${valueKind(offset)}`,
       'offset',
     );
   if (offset + data.length > size)

@@ -283,7 +283,7 @@ export class ZsPool {
       );
     throw new MopsError(
       'E_USAGE',
-      `${what}: ${String(handle)} is not a handle of pool ${this.name}; pass a value zsMalloc returned`,
+      `${what}: ${valueKind(handle)} is not a handle of pool ${this.name}; pass a value zsMalloc returned`,
       'handle',
     );
   }
@@ -325,7 +325,7 @@ export class ZsPool {
     if (!Number.isInteger(size) || size <= 0 || size > PAGE_SIZE)
       throw new MopsError(
         'E_RANGE',
-        `zsMalloc: size ${String(size)} is out of range; objects hold 1..${PAGE_SIZE} bytes`,
+        `zsMalloc: size ${valueKind(size)} is out of range; objects hold 1..${PAGE_SIZE} bytes`,
         'size',
       );
     checkGfp(this.k.mem, gfp);

@@ -150,6 +150,30 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     throw new Error('no error');
   };
 
+  it.each([
+    ['a symbol', Symbol('h'), 'Symbol(h)'],
+    ['an object', { h: 1 }, 'an object'],
+  ])(
+    'sizes, handles and offsets given %s are named in the error, and nothing changes',
+    (_w, bad, shown) => {
+      const { m, pool } = rig(profile);
+      const [h] = fill(pool, 1, 100);
+      const b = bad as never;
+      for (const [call, field] of [
+        [() => pool.zsMalloc(b), 'size'],
+        [() => pool.zsFree(b), 'handle'],
+        [() => pool.objRead(b), 'handle'],
+        [() => pool.objWrite(h, new Uint8Array(4), b), 'offset'],
+      ] as const) {
+        const e = mopsError(call);
+        expect(e).toMatchObject({ field });
+        expect(e.message).toContain(shown);
+      }
+      expect(pool.objRead(h)).toEqual(pattern(0, 100));
+      expectClean(m);
+    },
+  );
+
   it('objReadEnd of a value that is not a mapping: E_USAGE naming it, and the read stays open', () => {
     const { m, pool } = rig(profile);
     const [h] = fill(pool, 1, 100);
