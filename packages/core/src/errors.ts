@@ -7,6 +7,8 @@
  * @module
  */
 
+import type { Machine } from './machine.js';
+
 /** Kernel errnos used as typed results (negative values, as the kernel returns them). */
 export const Errno = {
   EPERM: -1,
@@ -99,4 +101,34 @@ export function valueKind(v: unknown): string {
   const name = (v as { constructor?: { name?: unknown } }).constructor?.name;
   if (typeof name !== 'string' || name === '' || name === 'Object') return 'an object';
   return `${/^[AEIO]/.test(name) ? 'an' : 'a'} ${name}`;
+}
+
+/**
+ * MopsError('E_USAGE') unless `m` is a machine (from `createMachine`); `what` names the
+ * call. Checked by the entry points that take a machine first, so that passing something
+ * else (`m.mem`, a machine's options) says so rather than failing deep inside.
+ */
+export function checkMachine(m: unknown, what: string): asserts m is Machine {
+  if (
+    typeof m === 'object' &&
+    m !== null &&
+    typeof (m as Machine).run === 'function' &&
+    typeof (m as Machine).mem === 'object'
+  )
+    return;
+  throw new MopsError(
+    'E_USAGE',
+    `${what}: the first argument must be a machine (createMachine), got ${valueKind(m)}`,
+    'machine',
+  );
+}
+
+/** MopsError('E_USAGE') unless `opts` is an options object; `what` names the call. */
+export function checkOptionsObject(opts: unknown, what: string): void {
+  if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
+    throw new MopsError(
+      'E_USAGE',
+      `${what}: options must be an object, got ${valueKind(opts)}`,
+      'options',
+    );
 }

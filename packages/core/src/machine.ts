@@ -16,7 +16,7 @@ import {
   type InvariantChecker,
   type InvariantReport,
 } from './debug/invariants.js';
-import { MmBug, MopsError, valueKind } from './errors.js';
+import { checkMachine, MmBug, MopsError, valueKind } from './errors.js';
 import {
   checkOrder,
   MAX_MACHINE_BYTES,
@@ -310,6 +310,7 @@ export function createMachine(
  * A checker that throws counts as a violation.
  */
 export function checkInvariants(m: Machine): InvariantReport {
+  checkMachine(m, 'checkInvariants');
   const quiescent = m.sched.liveTasks === 0;
   const violations = checkMemoryInvariants(
     m.mem,

@@ -10,7 +10,7 @@ import { createRequire } from 'node:module';
 import { isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
-import { MmBug, MopsError, valueKind } from './errors.js';
+import { checkMachine, MmBug, MopsError, valueKind } from './errors.js';
 import type { Machine } from './machine.js';
 import { describe, isThenable, shown } from './migrate/driver_faults.js';
 import { refusedMovableOps } from './migrate/movable.js';
@@ -285,6 +285,7 @@ function rollBack(machine: Machine, r: Registrations): void {
 
 /** The plugins installed in a machine, in order. */
 export function installedPlugins(machine: Machine): MopsPlugin[] {
+  checkMachine(machine, 'installedPlugins');
   return machine.container.isRegistered(PLUGIN)
     ? machine.container.resolveAll<MopsPlugin>(PLUGIN)
     : [];

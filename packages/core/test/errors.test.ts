@@ -1,13 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import {
+  checkerboard,
+  checkInvariants,
   compactionState,
+  compactMemory,
   compactZones,
   createMachine,
   fragmentationIndex,
+  fragmentWithFiller,
   GFP,
+  installedPlugins,
   MopsError,
   mixedChurn,
   printable,
+  procView,
   setDefragMode,
   traceRecorder,
   unusableIndex,
@@ -89,3 +95,70 @@ describe('bad values of any type are a MopsError naming what was given, never a 
     expect((err as Error).message).toContain(shown);
   });
 });
+
+describe('entry points that take a machine say so when given something else', () => {
+  const m = createMachine({ memory: '8M', zones: 'normal-only', minFreeKbytes: 0 });
+  it.each([
+    ['procView', (x: never) => procView(x, 'buddyinfo')],
+    ['checkInvariants', (x: never) => checkInvariants(x)],
+    ['compact_memory', (x: never) => m.run(() => compactMemory(x))],
+    ['compactionState', (x: never) => compactionState(x)],
+    ['installedPlugins', (x: never) => installedPlugins(x)],
+    ['trace', (x: never) => traceRecorder(x)],
+    ['mixedChurn', (x: never) => mixedChurn(x)],
+    ['checkerboard', (x: never) => checkerboard(x)],
+    ['fragmentWithFiller', (x: never) => fragmentWithFiller(x)],
+  ])('%s', (what, call) => {
+    for (const [bad, shown] of [
+      [m.mem, 'a Memory'],
+      [null, 'null'],
+      [{}, 'an object'],
+    ] as const)
+      expect(() => call(bad as never)).toThrow(
+        expect.objectContaining({
+          code: 'E_USAGE',
+          field: 'machine',
+          message: `${what}: the first argument must be a machine (createMachine), got ${shown}`,
+        }),
+      );
+    expectInvariantsOk(m);
+  });
+
+  it.each([
+    ['mixedChurn', () => mixedChurn(m, null as never)],
+    ['checkerboard', () => checkerboard(m, null as never)],
+    ['fragmentWithFiller', () => fragmentWithFiller(m, [] as never)],
+  ])('%s with options that are not an object is E_USAGE, and nothing changes', (what, call) => {
+    const free = m.mem.populatedZones[0].nrFreePages;
+    expect(call).toThrow(
+      expect.objectContaining({
+        code: 'E_USAGE',
+        message: expect.stringMatching(`^${what}: options must be an object, got `),
+      }),
+    );
+    expect(m.mem.populatedZones[0].nrFreePages).toBe(free);
+    expectInvariantsOk(m);
+  });
+
+  it.each([
+    ['events', { events: 'mm_compaction_begin' }, '"mm_compaction_begin"'],
+    ['events', { events: [1] }, 'an array'],
+    ['filter', { filter: null }, 'null'],
+    ['filter', { filter: { mm_compaction_begin: 5 } }, 'an object'],
+    ['pointers', { pointers: 'hex' }, '"hex"'],
+    ['options', null, 'null'],
+  ])('traceRecorder: %s of the wrong type is E_USAGE naming it (%o)', (field, opts, shown) => {
+    expect(() => traceRecorder(m, opts as never)).toThrow(
+      expect.objectContaining({
+        code: 'E_USAGE',
+        field,
+        message: expect.stringContaining(`got ${shown}`),
+      }),
+    );
+    expect(m.trace.enabled.mm_compaction_begin).toBeFalsy();
+  });
+});
+
+function expectInvariantsOk(m: ReturnType<typeof createMachine>): void {
+  expect(checkInvariants(m)).toEqual({ ok: true, violations: [] });
+}

@@ -179,7 +179,7 @@ export function resolveScenario(
   if (!scenario)
     throw new MopsError(
       'E_USAGE',
-      `unknown scenario '${name}'; known: ${[...registry.keys()].join(', ')}`,
+      `unknown scenario ${valueKind(name)}; known: ${[...registry.keys()].join(', ')}`,
       'scenario',
     );
   const v = variant ?? scenario.variants[0];

@@ -136,7 +136,7 @@ describe('a race machine in use', () => {
 });
 describe('usage errors (E_USAGE, one line)', () => {
   it('unknown scenario, strategy, variant, profile', () => {
-    usageError(() => explore('nope'), /unknown scenario 'nope'/);
+    usageError(() => explore('nope'), /unknown scenario "nope"/);
     usageError(() => explore('9a', { strategy: 'bfs' }), /unknown strategy 'bfs'/);
     usageError(
       () => explore('9a', { variant: 'broken' }),
@@ -144,6 +144,8 @@ describe('usage errors (E_USAGE, one line)', () => {
     );
     usageError(() => explore('9d', { profile: 'v6.17' }), /does not run on profile 'v6.17'/);
     usageError(() => replay('nope', { schedule: 'v1:nope:' }), /unknown scenario/);
+    usageError(() => explore(Symbol('s') as never), /unknown scenario Symbol\(s\); known: /);
+    usageError(() => explore({} as never), /unknown scenario an object; known: /);
   });
 
   it('runs, seed, depth, bound out of range', () => {

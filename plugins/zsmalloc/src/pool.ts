@@ -12,6 +12,7 @@ import {
   type BlockPoint,
   bug,
   checkGfp,
+  checkMachine,
   Errno,
   type Kctx,
   type KernelGen,
@@ -191,12 +192,7 @@ export class ZsPool {
 
   /** @param machine a machine built with page contents */
   constructor(machine: Machine, options: ZsPoolOptions = {}) {
-    if (typeof machine?.mem !== 'object' || typeof machine.run !== 'function')
-      throw new MopsError(
-        'E_USAGE',
-        `zs_create_pool: the first argument must be a machine (createMachine), got ${valueKind(machine)}`,
-        'machine',
-      );
+    checkMachine(machine, 'zs_create_pool');
     if (typeof options !== 'object' || options === null)
       throw new MopsError(
         'E_USAGE',

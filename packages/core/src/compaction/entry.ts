@@ -7,7 +7,7 @@
 
 import { __GFP, checkGfp, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
-import { MopsError, valueKind } from '../errors.js';
+import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
 import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
@@ -64,6 +64,7 @@ export function* compactNode(m: Machine, proactive = false): KernelGen<CompactRe
  * with a fatal signal pending gets COMPACT_CONTENDED zones, or in v6.17 none (-EINTR).
  */
 export function* compactMemory(m: Machine, value = 1): KernelGen<CompactResult[]> {
+  checkMachine(m, 'compact_memory');
   m.mem.assertRunning();
   if (m.profile.compaction.compactMemoryOnlyOne && value !== 1)
     throw new MopsError(

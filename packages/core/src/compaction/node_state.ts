@@ -4,6 +4,7 @@
  * @module
  */
 
+import { checkMachine } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { memoryExt } from '../memory/mem.js';
 import { CompactionSysctls } from './sysctl.js';
@@ -86,5 +87,6 @@ const STATE = {};
 
 /** The compaction state of a machine. */
 export function compactionState(m: Machine): CompactionState {
+  checkMachine(m, 'compactionState');
   return memoryExt(m.mem, STATE, () => new CompactionState(m));
 }

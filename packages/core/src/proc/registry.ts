@@ -5,7 +5,7 @@
  */
 
 import { extfragIndexView, unusableIndexView } from '../compaction/views.js';
-import { MopsError, valueKind } from '../errors.js';
+import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { memoryExt } from '../memory/mem.js';
 import { buddyinfo } from './buddyinfo.js';
@@ -72,6 +72,7 @@ export function procViewNames(machine: Machine): string[] {
  * MopsError('E_USAGE') listing the known names when there is no such view.
  */
 export function procView(machine: Machine, name: string): string {
+  checkMachine(machine, 'procView');
   const n = typeof name === 'string' ? normalize(name) : '';
   const fn = Object.hasOwn(BUILTIN_PROC_VIEWS, n)
     ? BUILTIN_PROC_VIEWS[n]

@@ -10,7 +10,7 @@
  */
 
 import { HZ } from '../clock.js';
-import { MopsError, valueKind } from '../errors.js';
+import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import type { Profile } from '../profile.js';
 import { TRACE_EVENT_NAMES, type TraceBus, type TraceEventName } from './bus.js';
@@ -209,6 +209,8 @@ const NR_CPUS = 2;
  * Throws MopsError('E_USAGE') for an unknown event or a bad filter.
  */
 export function traceRecorder(machine: Machine, options: TraceRecorderOptions = {}): TraceRecorder {
+  checkMachine(machine, 'trace');
+  checkRecorderOptions(options);
   const profile = machine.profile;
   const names =
     options.events ??
@@ -233,12 +235,6 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
   const filters = buildFilters(names, options.filter, machine.profile);
   const pointers = options.pointers ?? 'raw';
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  if (!(typeof limit === 'number' && limit > 0))
-    throw new MopsError(
-      'E_USAGE',
-      `trace: limit must be positive, got ${valueKind(limit)}`,
-      'limit',
-    );
   const lines: string[] = [];
   let written = 0;
   const bus: TraceBus = machine.trace;
@@ -339,6 +335,36 @@ function rejectCommonType(node: FilterNode | undefined, expression: string): voi
       expression,
       pred.at.field,
     );
+}
+
+/** E_USAGE for options of {@link traceRecorder} of the wrong type, naming the option. */
+function checkRecorderOptions(options: TraceRecorderOptions): void {
+  const bad = (field: string, what: string, got: unknown): never => {
+    throw new MopsError('E_USAGE', `trace: ${field} must be ${what}, got ${valueKind(got)}`, field);
+  };
+  if (typeof options !== 'object' || options === null)
+    bad('options', 'an object { events, filter, limit, pointers }', options);
+  const { events, filter, limit, pointers } = options;
+  if (
+    events !== undefined &&
+    !(Array.isArray(events) && events.every((e) => typeof e === 'string'))
+  )
+    bad('events', 'an array of event names', events);
+  if (
+    filter !== undefined &&
+    typeof filter !== 'string' &&
+    !(
+      typeof filter === 'object' &&
+      filter !== null &&
+      !Array.isArray(filter) &&
+      Object.values(filter).every((f) => typeof f === 'string')
+    )
+  )
+    bad('filter', 'an expression, or an object of expressions by event name', filter);
+  if (limit !== undefined && !(typeof limit === 'number' && limit > 0))
+    bad('limit', 'positive', limit);
+  if (pointers !== undefined && pointers !== 'raw' && pointers !== 'hashed')
+    bad('pointers', "'raw' or 'hashed'", pointers);
 }
 
 function buildFilters(

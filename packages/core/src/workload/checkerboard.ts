@@ -4,7 +4,7 @@
  */
 
 import { putPage } from '../buddy/free_page.js';
-import { MopsError, valueKind } from '../errors.js';
+import { checkMachine, checkOptionsObject, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { allocAllFree, createMovableFiller } from './movable_filler.js';
 
@@ -29,6 +29,8 @@ export interface CheckerboardOptions {
  * even ones that were free before), ascending.
  */
 export function checkerboard(machine: Machine, opts: CheckerboardOptions = {}): number[] {
+  checkMachine(machine, 'checkerboard');
+  checkOptionsObject(opts, 'checkerboard');
   const mode = opts.movable ?? 'plain';
   if (mode !== 'plain' && mode !== 'driver')
     throw new MopsError(

@@ -6,7 +6,7 @@
 import { freePages } from '../buddy/free_page.js';
 import { __GFP, GFP } from '../buddy/gfp.js';
 import { allocPages } from '../buddy/page_alloc.js';
-import { MopsError, valueKind } from '../errors.js';
+import { checkMachine, checkOptionsObject, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { createMovableFiller } from './movable_filler.js';
 import { fraction } from './options.js';
@@ -52,6 +52,8 @@ export interface ChurnResult {
  * it can of the fragmentation; with the default plain pages it can move none of them.
  */
 export function mixedChurn(m: Machine, opts: ChurnOptions = {}): ChurnResult {
+  checkMachine(m, 'mixedChurn');
+  checkOptionsObject(opts, 'mixedChurn');
   m.mem.assertRunning();
   const fill = fraction(opts.fill, 0.9, 'fill');
   const free = fraction(opts.free, 0.5, 'free');

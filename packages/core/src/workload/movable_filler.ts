@@ -11,7 +11,7 @@ import { putPage } from '../buddy/free_page.js';
 import { __GFP, ALLOC, GFP } from '../buddy/gfp.js';
 import { allocPages } from '../buddy/page_alloc.js';
 import { hexPfn } from '../debug/dump_page.js';
-import { Errno, MopsError, valueKind } from '../errors.js';
+import { checkMachine, checkOptionsObject, Errno, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_nr_pages } from '../memory/constants.js';
 import { memoryExt } from '../memory/mem.js';
@@ -414,6 +414,8 @@ export function fragmentWithFiller(
   machine: Machine,
   opts: FragmentWithFillerOptions = {},
 ): FragmentWithFillerResult {
+  checkMachine(machine, 'fragmentWithFiller');
+  checkOptionsObject(opts, 'fragmentWithFiller');
   const fill = fraction(opts.fill, 0.8, 'fill');
   const free = fraction(opts.free, 0.5, 'free');
   const every = opts.unmovableEvery ?? 16;
