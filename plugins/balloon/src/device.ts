@@ -37,7 +37,7 @@ import {
   unlockPage,
   valueKind,
 } from '@mops/core';
-import { adjustManagedPageCount, type BalloonCore, coreOf, spinLockAtomic } from './balloon_ops.js';
+import { type BalloonCore, coreOf, managedPagesAdd, spinLockAtomic } from './balloon_ops.js';
 import { type BalloonRules, balloonRules } from './rules.js';
 
 /**
@@ -302,7 +302,7 @@ export class BalloonDevice {
       unlockPage(this.k, pfn);
     } else {
       this.insert(pfn);
-      if (this.adjustManagedPageCount) adjustManagedPageCount(mem, pfn, -1);
+      if (this.adjustManagedPageCount) managedPagesAdd(mem, pfn, -1);
     }
     mem.vmstat.count('balloon_inflate');
     if (this.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', 1);
@@ -397,7 +397,7 @@ export class BalloonDevice {
       }
       if (this.rules.finalizeOnly) {
         lists.del(pfn);
-        if (!classic && this.adjustManagedPageCount) adjustManagedPageCount(mem, pfn, 1);
+        if (!classic && this.adjustManagedPageCount) managedPagesAdd(mem, pfn, 1);
         this.finalize(pfn);
       } else this.delete(pfn);
       mem.vmstat.count('balloon_deflate');

@@ -19,7 +19,7 @@ import {
   putPage,
   valueKind,
 } from '@mops/core';
-import { adjustManagedPageCount, moveManagedDebit } from './balloon_ops.js';
+import { managedPagesAdd, moveManagedDebit } from './balloon_ops.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
 import type { BalloonRules } from './rules.js';
@@ -185,7 +185,7 @@ export class VirtioBalloon {
     yield* this.dev.enqueue(pfn);
     this.pfns[this.numPfns++] = pfn;
     this.numPages++;
-    if (this.driverAdjustsManaged) adjustManagedPageCount(this.k.mem, pfn, -1);
+    if (this.driverAdjustsManaged) managedPagesAdd(this.k.mem, pfn, -1);
   }
 
   /**
@@ -249,7 +249,7 @@ export class VirtioBalloon {
     for (const pfn of accepted) {
       yield* this.dev.enqueue(pfn);
       this.numPages++;
-      if (this.driverAdjustsManaged) adjustManagedPageCount(this.k.mem, pfn, -1);
+      if (this.driverAdjustsManaged) managedPagesAdd(this.k.mem, pfn, -1);
     }
     return accepted.length;
   }
@@ -288,7 +288,7 @@ export class VirtioBalloon {
     // walks vb->pfns instead).
     if (this.dev.rules.leakReleasesLifo) pages.reverse();
     for (const pfn of pages) {
-      if (this.driverAdjustsManaged) adjustManagedPageCount(mem, pfn, 1);
+      if (this.driverAdjustsManaged) managedPagesAdd(mem, pfn, 1);
       if (sched.preemptible) yield { op: 'put_page', pfn };
       putPage(mem, pfn);
     }
