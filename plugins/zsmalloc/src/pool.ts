@@ -373,13 +373,16 @@ export class ZsPool {
   // ---------------------------------------------------------------------------- free
 
   /**
-   * zs_free(handle). Freeing a value that is not a live handle is a MopsError (E_USAGE for
-   * a value never issued, E_STATE for a handle freed already) and changes nothing. In v4.8
-   * zs_free waits in pin_tag() while the object is mapped: this plain call cannot wait, so
-   * it is E_STATE then; {@link zsFreeTask} waits for the unmap.
+   * zs_free(handle). What zs_malloc returns on failure is ignored, as the kernel's zs_free
+   * does: 0, and from v6.0 an error value (`IS_ERR_OR_NULL`: -4095..-1, e.g.
+   * `Errno.ENOMEM`). Freeing any other value that is not a live handle is a MopsError
+   * (E_USAGE for a value never issued, E_STATE for a handle freed already) and changes
+   * nothing. In v4.8 zs_free waits in pin_tag() while the object is mapped: this plain call
+   * cannot wait, so it is E_STATE then; {@link zsFreeTask} waits for the unmap.
    * @see mm/zsmalloc.c zs_free()
    */
   zsFree(handle: number): void {
+    if (this.freeIgnores(handle)) return;
     const slot = this.checkHandle(handle, 'zsFree');
     // The common case without a generator: free locks, an object nobody has mapped (v4.8's
     // pin) and a zspage that stays in use.
@@ -413,8 +416,20 @@ export class ZsPool {
     return fixFullnessGroup(cls, zs);
   }
 
+  /**
+   * Whether zs_free returns at once for `handle`: NULL, or (v6.0 on, whose zs_malloc fails
+   * with `ERR_PTR`) an error value.
+   */
+  private freeIgnores(handle: number): boolean {
+    if (handle === 0) return true;
+    return (
+      !this.rules.mallocFailsWithZero && Number.isInteger(handle) && handle < 0 && handle >= -4095
+    );
+  }
+
   /** {@link zsFree} for a task. */
   *zsFreeTask(handle: number): KernelGen {
+    if (this.freeIgnores(handle)) return;
     const slot = this.checkHandle(handle, 'zsFree');
     const pinned = yield* pinForFree(this, slot);
     let freed = false;

@@ -174,6 +174,25 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     },
   );
 
+  it('zsFree of what zsMalloc returns on failure does nothing, as zs_free (0; from v6.0 an error value)', () => {
+    const { m, pool } = rig(profile);
+    const [h] = fill(pool, 1, 100);
+    const before = pool.pagesAllocated;
+    pool.zsFree(0);
+    m.run(() => pool.zsFreeTask(0));
+    if (profile === 'v4.8') {
+      // 4.8's zs_malloc fails with 0 only; a negative value is no handle of the pool.
+      expect(mopsError(() => pool.zsFree(Errno.ENOMEM))).toMatchObject({ code: 'E_USAGE' });
+    } else {
+      pool.zsFree(Errno.ENOMEM);
+      m.run(() => pool.zsFreeTask(-4095));
+      expect(mopsError(() => pool.zsFree(-4096))).toMatchObject({ code: 'E_USAGE' });
+    }
+    expect(pool.pagesAllocated).toBe(before);
+    expect(pool.objRead(h)).toEqual(pattern(0, 100));
+    expectClean(m);
+  });
+
   it('objReadEnd of a value that is not a mapping: E_USAGE naming it, and the read stays open', () => {
     const { m, pool } = rig(profile);
     const [h] = fill(pool, 1, 100);
