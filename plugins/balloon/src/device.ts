@@ -338,8 +338,9 @@ export class BalloonDevice {
   /**
    * balloon_page_list_dequeue(b, pages, n): under the list lock, take up to `n` pages off
    * the list (classic: skipping pages whose trylock fails and, v4.8-v6.3, isolated ones),
-   * unpublish them and count balloon_deflate. Returns them; the driver tells the host, then
-   * frees them.
+   * unpublish them and count balloon_deflate. Returns them as the kernel's `pages` list
+   * holds them, each added at its head: the last dequeued first. The driver tells the host,
+   * then frees them.
    * @see mm/balloon_compaction.c balloon_page_list_dequeue()
    */
   *listDequeue(n: number): KernelGen<number[]> {
@@ -406,7 +407,8 @@ export class BalloonDevice {
       if (this.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', -1);
       pfn = next;
     }
-    return out;
+    // list_add(&page->lru, pages): each page goes to the head of the caller's list.
+    return out.reverse();
   }
 
   /**
