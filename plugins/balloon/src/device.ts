@@ -16,6 +16,8 @@ import {
   type AddressSpace,
   allocPages,
   bug,
+  checkMachine,
+  checkOptionsObject,
   clearPageType,
   hasPageType,
   hexPfn,
@@ -167,6 +169,8 @@ export class BalloonDevice {
     readonly k: Kctx,
     opts: BalloonDeviceOptions = {},
   ) {
+    checkMachine(k, 'BalloonDevice');
+    checkOptionsObject(opts, 'BalloonDevice');
     const mem = k.mem;
     const design = opts.design ?? 'classic';
     if (design !== 'classic' && design !== '2026')
@@ -326,6 +330,12 @@ export class BalloonDevice {
    * @see mm/balloon_compaction.c balloon_page_list_enqueue()
    */
   *listEnqueue(pfns: readonly number[]): KernelGen<number> {
+    if (!Array.isArray(pfns))
+      throw new MopsError(
+        'E_USAGE',
+        `balloon_page_list_enqueue: pfns must be an array of pfns, got ${valueKind(pfns)}`,
+        'pfns',
+      );
     for (const pfn of pfns) this.checkNewPage(pfn, 'balloon_page_list_enqueue');
     if (new Set(pfns).size !== pfns.length)
       throw new MopsError('E_USAGE', 'balloon_page_list_enqueue: a page appears twice', 'pfns');

@@ -6,6 +6,8 @@
 
 import {
   bug,
+  checkMachine,
+  checkOptionsObject,
   type Kctx,
   type KernelGen,
   type Machine,
@@ -103,6 +105,8 @@ export class Hypervisor {
 
   /** @param machine the guest */
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
+    checkMachine(machine, 'Hypervisor');
+    checkOptionsObject(opts, 'Hypervisor');
     this.mem = machine.mem;
     this.prng = machine.prng;
     this.contents = machine.mem.pages.contents;

@@ -6,6 +6,8 @@
  */
 
 import {
+  checkMachine,
+  checkOptionsObject,
   Errno,
   EV,
   getPage,
@@ -135,6 +137,8 @@ export class VirtioBalloon {
     readonly machine: Machine,
     opts: VirtioBalloonOptions = {},
   ) {
+    checkMachine(machine, 'VirtioBalloon');
+    checkOptionsObject(opts, 'VirtioBalloon');
     this.k = machine;
     this.managedBase = managedPages(machine);
     this.deflateOnOom = opts.deflateOnOom ?? false;

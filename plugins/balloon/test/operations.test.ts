@@ -20,7 +20,9 @@ import {
   BalloonDevice,
   balloonPageDevice,
   balloonRules,
+  Hypervisor,
   managedPages,
+  VirtioBalloon,
 } from '../src/index.js';
 import {
   expectClean,
@@ -313,6 +315,38 @@ describe.each(PROFILES)('misuse of the device helpers, %s', (profile) => {
     adjustManagedPageCount(m.mem, a, -1);
     adjustManagedPageCount(m.mem, a, 1);
     expect(balloonState(m, dev)).toEqual(before);
+    expectClean(m);
+  });
+});
+
+describe('constructors and list calls given the wrong kind of value', () => {
+  it.each([
+    ['BalloonDevice', (m: unknown, o?: unknown) => new BalloonDevice(m as never, o as never)],
+    ['VirtioBalloon', (m: unknown, o?: unknown) => new VirtioBalloon(m as never, o as never)],
+    ['Hypervisor', (m: unknown, o?: unknown) => new Hypervisor(m as never, o as never)],
+  ])('%s: a machine and an options object, or E_USAGE saying what was given', (what, make) => {
+    const m = machine('v6.3');
+    expect(() => make(m.mem)).toThrow(
+      `${what}: the first argument must be a machine (createMachine), got a Memory`,
+    );
+    expect(() => make(null)).toThrow(
+      expect.objectContaining({ code: 'E_USAGE', field: 'machine' }),
+    );
+    expect(() => make(m, null)).toThrow(`${what}: options must be an object, got null`);
+    expect(() => make(m, 5)).toThrow(
+      expect.objectContaining({ code: 'E_USAGE', field: 'options' }),
+    );
+    expectClean(m);
+  });
+
+  it('listEnqueue of something that is not an array is E_USAGE, and nothing is enqueued', () => {
+    const m = machine('v6.3');
+    const dev = new BalloonDevice(m);
+    for (const bad of [null, 5, 'abc', new Set([1])])
+      expect(() => run(m, () => dev.listEnqueue(bad as never))).toThrow(
+        expect.objectContaining({ code: 'E_USAGE', field: 'pfns' }),
+      );
+    expect(dev.listLength()).toBe(0);
     expectClean(m);
   });
 });
