@@ -4,15 +4,24 @@
  *
  * Grammar: predicates `field op value` combined with `&&`, `||`, `!` and parentheses.
  * Numeric fields take `==`, `!=`, `<`, `<=`, `>`, `>=` and `&` (true when any bit is set);
- * their values are integers read as `kstrtoll(…, 0)` does (`0x` hex, a leading `0` octal).
- * String fields take `==`, `!=` and `~` (a glob with `*`, `?` and `[…]`; a leading `!`
+ * their values are integers read as `kstrtoll(…, 0)` / `kstrtoull(…, 0)` do (`0x` hex, a
+ * leading `0` octal) and must fit one of them: from -2^63 to 2^64-1.
+ * String fields take `==`, `!=` and `~` (a glob as lib/glob.c's glob_match() reads it:
+ * `*`, `?`, `[…]` classes with ranges and `!`, `\` quoting the next character; a leading `!`
  * inverts the match, as filter_parse_regex() makes it, so `comm ~ "!kcomp*"` keeps the
  * events whose comm does not match `kcomp*`); their values may be quoted with `"` or `'`, or bare words. An empty filter, or `0`, accepts everything, as
  * writing `0` to a `filter` file clears it.
+ *
+ * Like the `filter` file, which refuses a write of PAGE_SIZE bytes or more, an expression
+ * may be at most 4095 bytes long. Within that, nesting and chains of any depth parse and run
+ * without recursion.
  * @module
  */
 
 import { MopsError } from '../errors.js';
+import { globMatch, parseGlob } from './glob.js';
+
+export { globToRegExp } from './glob.js';
 
 /** The type of a filterable field: a number or a string. */
 export type FilterFieldType = 'num' | 'str';
@@ -72,7 +81,35 @@ export class TraceFilterError extends MopsError {
 
 const OPS: readonly FilterOp[] = ['==', '!=', '<=', '>=', '<', '>', '&', '~'];
 
-/** Recursive-descent parser over the expression text. */
+/**
+ * PAGE_SIZE: event_filter_write() (kernel/trace/trace_events.c) refuses, with -EINVAL, a
+ * write of this many bytes or more to a `filter` file, so no filter the kernel runs is
+ * longer than PAGE_SIZE - 1 bytes. That is the kernel's only bound on a filter: since the
+ * 4.17 rewrite, predicate_parse() sizes its stacks from the expression (calc_stack()), and
+ * the 4.x MAX_FILTER_PRED (16384 terms) cannot be reached within a page.
+ */
+const FILTER_PAGE_SIZE = 4096;
+
+/** Wraps `node` in `count` nots, innermost first (`!!a` is not(not(a))). */
+function wrapNots(node: FilterNode, count: number): FilterNode {
+  let out = node;
+  for (let i = 0; i < count; i++) out = { kind: 'not', arg: out };
+  return out;
+}
+
+/** A `(` being parsed: its position, the `!`s before it and its `||` / `&&` chains so far. */
+interface OpenGroup {
+  readonly open: number;
+  readonly nots: number;
+  or?: FilterNode;
+  and?: FilterNode;
+}
+
+/**
+ * Parser over the expression text. Nesting is kept on an explicit stack of open groups,
+ * not the JS call stack, so `((((…))))`, `!!!!…` and long `&&` / `||` chains cannot
+ * overflow it (predicate_parse() likewise walks the string with a stack of its own).
+ */
 class Parser {
   pos = 0;
   constructor(readonly src: string) {}
@@ -90,42 +127,56 @@ class Parser {
     return this.src.startsWith(s, this.pos);
   }
 
-  parseOr(): FilterNode {
-    let left = this.parseAnd();
-    while (this.peek('||')) {
-      this.pos += 2;
-      left = { kind: 'or', left, right: this.parseAnd() };
+  /**
+   * An expression: `&&` binds tighter than `||`, both left-associative; `!` applies to the
+   * predicate or parenthesized group after it. Returns at the end of the input or at a
+   * token that cannot continue the outermost level (the caller reports it).
+   */
+  parseExpr(): FilterNode {
+    const groups: OpenGroup[] = [{ open: -1, nots: 0 }];
+    let nots = 0; // `!`s read before the operand being parsed
+    for (;;) {
+      // An operand: any `!`s and `(`s, then a predicate.
+      this.skip();
+      if (this.pos >= this.src.length) this.fail('Missing field name and/or value');
+      const c = this.src[this.pos];
+      if (c === '!' && this.src[this.pos + 1] !== '=') {
+        this.pos++;
+        nots++;
+        continue;
+      }
+      if (c === '(') {
+        groups.push({ open: this.pos, nots });
+        nots = 0;
+        this.pos++;
+        continue;
+      }
+      let operand = wrapNots(this.parsePred(), nots);
+      nots = 0;
+      // After an operand: `&&` or `||` (then the next operand), or the end of a group.
+      for (;;) {
+        const g = groups[groups.length - 1];
+        const and: FilterNode = g.and ? { kind: 'and', left: g.and, right: operand } : operand;
+        if (this.peek('&&')) {
+          this.pos += 2;
+          g.and = and;
+          break;
+        }
+        const value: FilterNode = g.or ? { kind: 'or', left: g.or, right: and } : and;
+        if (this.peek('||')) {
+          this.pos += 2;
+          g.or = value;
+          g.and = undefined;
+          break;
+        }
+        if (groups.length === 1) return value;
+        if (!this.peek(')'))
+          this.fail('Unbalanced parens', this.pos < this.src.length ? this.pos : g.open);
+        this.pos++;
+        groups.pop();
+        operand = wrapNots(value, g.nots);
+      }
     }
-    return left;
-  }
-
-  parseAnd(): FilterNode {
-    let left = this.parseUnary();
-    while (this.peek('&&')) {
-      this.pos += 2;
-      left = { kind: 'and', left, right: this.parseUnary() };
-    }
-    return left;
-  }
-
-  parseUnary(): FilterNode {
-    this.skip();
-    if (this.pos >= this.src.length) this.fail('Missing field name and/or value');
-    const c = this.src[this.pos];
-    if (c === '!' && this.src[this.pos + 1] !== '=') {
-      this.pos++;
-      return { kind: 'not', arg: this.parseUnary() };
-    }
-    if (c === '(') {
-      const open = this.pos;
-      this.pos++;
-      const inner = this.parseOr();
-      if (!this.peek(')'))
-        this.fail('Unbalanced parens', this.pos < this.src.length ? this.pos : open);
-      this.pos++;
-      return inner;
-    }
-    return this.parsePred();
   }
 
   parsePred(): FilterNode {
@@ -173,14 +224,31 @@ class Parser {
 }
 
 /**
+ * Refuses an expression the `filter` file would not take: PAGE_SIZE bytes (UTF-8, as
+ * written) or more. The caret is under the first character past PAGE_SIZE - 1 bytes.
+ */
+function checkLength(expression: string): void {
+  const utf8 = new TextEncoder();
+  const { read } = utf8.encodeInto(expression, new Uint8Array(FILTER_PAGE_SIZE - 1));
+  if (read < expression.length)
+    throw new TraceFilterError(
+      `Filter too long: ${utf8.encode(expression).length} bytes, but a filter file takes at ` +
+        `most ${FILTER_PAGE_SIZE - 1} (PAGE_SIZE - 1)`,
+      expression,
+      read,
+    );
+}
+
+/**
  * Parses a filter expression into a tree. Throws {@link TraceFilterError} (E_USAGE) on a
  * syntax error. Returns undefined for an empty expression or `0` (no filter).
  */
 export function parseTraceFilter(expression: string): FilterNode | undefined {
+  checkLength(expression);
   const trimmed = expression.trim();
   if (trimmed === '' || trimmed === '0') return undefined;
   const p = new Parser(expression);
-  const node = p.parseOr();
+  const node = p.parseExpr();
   p.skip();
   if (p.pos < expression.length) {
     if (expression[p.pos] === ')') p.fail('Unbalanced parens');
@@ -200,77 +268,63 @@ export type FilterPred = Extract<FilterNode, { kind: 'pred' }>;
 /** The predicates of a parsed filter, left to right. */
 export function filterPreds(node: FilterNode | undefined): FilterPred[] {
   const out: FilterPred[] = [];
-  const walk = (n: FilterNode): void => {
+  // Depth-first with an explicit stack (trees may be thousands of levels deep).
+  const todo: FilterNode[] = node ? [node] : [];
+  for (let n = todo.pop(); n; n = todo.pop()) {
     if (n.kind === 'pred') out.push(n);
-    else if (n.kind === 'not') walk(n.arg);
-    else {
-      walk(n.left);
-      walk(n.right);
-    }
-  };
-  if (node) walk(node);
+    else if (n.kind === 'not') todo.push(n.arg);
+    else todo.push(n.right, n.left);
+  }
   return out;
 }
 
-/** kstrtoll(s, 0): decimal, `0x` hex or leading-`0` octal, with an optional sign. */
-function parseInteger(s: string): number | undefined {
+/** The smallest value kstrtoll() returns: -2^63. */
+const S64_MIN = -(1n << 63n);
+/** The largest value kstrtoull() returns: 2^64 - 1. */
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * An integer as parse_pred() reads it: kstrtoll(s, 0) for a signed field, kstrtoull(s, 0)
+ * for an unsigned one (lib/kstrtox.c): decimal, `0x` hex or leading-`0` octal, after an
+ * optional sign (kstrtoull takes `+` only). Both fail with -ERANGE past 64 bits, which the
+ * filter reports as "Illegal integer value". mops's schema does not say which fields are
+ * signed, so a value either function accepts is taken: -2^63 to 2^64 - 1. Undefined for
+ * anything else.
+ */
+function parseInteger(s: string): bigint | undefined {
   const m = /^([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
   if (!m) return undefined;
   const body = m[2];
-  let v: number;
-  if (/^0[xX]/.test(body)) v = Number.parseInt(body.slice(2), 16);
-  else if (body.length > 1 && body[0] === '0') v = Number.parseInt(body.slice(1), 8);
-  else v = Number.parseInt(body, 10);
-  return m[1] === '-' ? -v : v;
+  // BigInt reads `0x…` (and `0X…`) itself; octal needs its `0o` spelling.
+  const magnitude =
+    body.length > 1 && body[0] === '0' && !/^0[xX]/.test(body)
+      ? BigInt(`0o${body.slice(1)}`)
+      : BigInt(body);
+  const v = m[1] === '-' ? -magnitude : magnitude;
+  return v >= S64_MIN && v <= U64_MAX ? v : undefined;
 }
 
-/** glob_match(): `*`, `?` and `[…]` (with ranges and `!` negation) as a RegExp. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '^';
-  for (let i = 0; i < glob.length; i++) {
-    const c = glob[i];
-    if (c === '*') re += '.*';
-    else if (c === '?') re += '.';
-    else if (c === '[') {
-      const end = glob.indexOf(']', i + 2);
-      if (end < 0) {
-        re += '\\[';
-        continue;
-      }
-      let body = glob.slice(i + 1, end);
-      const neg = body.startsWith('!');
-      if (neg) body = body.slice(1);
-      re += `[${neg ? '^' : ''}${body.replace(/[\\\]^]/g, '\\$&')}]`;
-      i = end;
-    } else re += c.replace(/[.+^${}()|\\/]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`, 's');
-}
-
-function toNumber(v: unknown): number {
-  if (typeof v === 'number') return v;
+/** A numeric record value, exact: a bigint stays one; NaN for what is no number. */
+function toNumeric(v: unknown): number | bigint {
+  if (typeof v === 'number' || typeof v === 'bigint') return v;
   if (typeof v === 'boolean') return v ? 1 : 0;
-  if (typeof v === 'bigint') return Number(v);
   return Number.NaN;
 }
 
-function compileNode(node: FilterNode, schema: FilterSchema, src: string): FilterFn {
-  switch (node.kind) {
-    case 'and': {
-      const a = compileNode(node.left, schema, src);
-      const b = compileNode(node.right, schema, src);
-      return (r) => a(r) && b(r);
-    }
-    case 'or': {
-      const a = compileNode(node.left, schema, src);
-      const b = compileNode(node.right, schema, src);
-      return (r) => a(r) || b(r);
-    }
-    case 'not': {
-      const a = compileNode(node.arg, schema, src);
-      return (r) => !a(r);
-    }
-  }
+/**
+ * `x` against the literal `v`: negative, zero or positive, or NaN when `x` is NaN. Numbers
+ * and bigints compare exactly, so literals past 2^53 are not rounded.
+ */
+function compareTo(x: number | bigint, v: bigint): number {
+  if (typeof x === 'number' && Number.isNaN(x)) return Number.NaN;
+  return x < v ? -1 : x > v ? 1 : 0;
+}
+
+/** A predicate's test on one record. */
+type PredFn = (record: Readonly<Record<string, unknown>>) => boolean;
+
+/** Checks a predicate against `schema` and builds its test. */
+function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredFn {
   const { field, op, value } = node;
   const type = Object.hasOwn(schema, field) ? schema[field] : undefined;
   if (type === undefined) throw new TraceFilterError('Field not found', src, node.at.field);
@@ -279,8 +333,8 @@ function compileNode(node: FilterNode, schema: FilterSchema, src: string): Filte
       throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
     if (op === '~') {
       const negate = value.startsWith('!');
-      const re = globToRegExp(negate ? value.slice(1) : value);
-      return (r) => re.test(String(r[field] ?? '')) !== negate;
+      const glob = parseGlob(negate ? value.slice(1) : value);
+      return (r) => globMatch(glob, String(r[field] ?? '')) !== negate;
     }
     const eq = op === '==';
     return (r) => (String(r[field] ?? '') === value) === eq;
@@ -288,28 +342,81 @@ function compileNode(node: FilterNode, schema: FilterSchema, src: string): Filte
   if (op === '~') throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
   const v = parseInteger(value);
   if (v === undefined) throw new TraceFilterError('Illegal integer value', src, node.at.value);
+  const cmp = (r: Readonly<Record<string, unknown>>) => compareTo(toNumeric(r[field]), v);
   switch (op) {
     case '==':
-      return (r) => toNumber(r[field]) === v;
+      return (r) => cmp(r) === 0;
     case '!=':
-      return (r) => toNumber(r[field]) !== v;
+      return (r) => cmp(r) !== 0; // NaN too: != is !(==)
     case '<':
-      return (r) => toNumber(r[field]) < v;
+      return (r) => cmp(r) < 0;
     case '<=':
-      return (r) => toNumber(r[field]) <= v;
+      return (r) => cmp(r) <= 0;
     case '>':
-      return (r) => toNumber(r[field]) > v;
+      return (r) => cmp(r) > 0;
     case '>=':
-      return (r) => toNumber(r[field]) >= v;
+      return (r) => cmp(r) >= 0;
     default: {
-      const big = BigInt.asUintN(64, BigInt(v));
+      const bits = BigInt.asUintN(64, v);
       return (r) => {
-        const x = toNumber(r[field]);
-        if (!Number.isInteger(x)) return false;
-        return (BigInt.asUintN(64, BigInt(x)) & big) !== 0n;
+        const x = toNumeric(r[field]);
+        if (typeof x === 'number' && !Number.isInteger(x)) return false;
+        return (BigInt.asUintN(64, BigInt(x)) & bits) !== 0n;
       };
     }
   }
+}
+
+/**
+ * One step of a compiled filter: run a predicate into the result register, invert it, or
+ * jump ahead when it is false (`&&`) or true (`||`), leaving it as the value of the whole
+ * `&&` / `||`.
+ */
+type FilterStep =
+  | { readonly op: 'pred'; readonly fn: PredFn }
+  | { readonly op: 'not' }
+  | { readonly op: 'jump-if'; readonly when: boolean; to: number };
+
+/**
+ * Flattens the tree into a program of {@link FilterStep}s, walking it with an explicit
+ * stack: like the kernel's prog_entry array (predicate_parse()), it runs in a loop, so no
+ * depth of nesting can overflow the JS stack. Predicates are checked left to right, so the
+ * first bad one is reported.
+ */
+function compileProgram(root: FilterNode, schema: FilterSchema, src: string): FilterStep[] {
+  const prog: FilterStep[] = [];
+  type Task =
+    | { readonly visit: FilterNode }
+    | { readonly emit: FilterStep }
+    | { readonly land: { op: 'jump-if'; when: boolean; to: number } };
+  const todo: Task[] = [{ visit: root }];
+  for (let task = todo.pop(); task; task = todo.pop()) {
+    if ('emit' in task) prog.push(task.emit);
+    else if ('land' in task) task.land.to = prog.length;
+    else {
+      const n = task.visit;
+      if (n.kind === 'pred') prog.push({ op: 'pred', fn: compilePred(n, schema, src) });
+      else if (n.kind === 'not') todo.push({ emit: { op: 'not' } }, { visit: n.arg });
+      else {
+        // left; jump past right when left decides (false for &&, true for ||); right.
+        const jump = { op: 'jump-if' as const, when: n.kind === 'or', to: -1 };
+        todo.push({ land: jump }, { visit: n.right }, { emit: jump }, { visit: n.left });
+      }
+    }
+  }
+  return prog;
+}
+
+/** Runs a program from {@link compileProgram} on one record. */
+function runProgram(prog: readonly FilterStep[], record: Readonly<Record<string, unknown>>) {
+  let r = true;
+  for (let pc = 0; pc < prog.length; pc++) {
+    const step = prog[pc];
+    if (step.op === 'pred') r = step.fn(record);
+    else if (step.op === 'not') r = !r;
+    else if (r === step.when) pc = step.to - 1;
+  }
+  return r;
 }
 
 /**
@@ -321,5 +428,6 @@ function compileNode(node: FilterNode, schema: FilterSchema, src: string): Filte
 export function compileTraceFilter(expression: string, schema: FilterSchema): FilterFn {
   const node = parseTraceFilter(expression);
   if (node === undefined) return () => true;
-  return compileNode(node, schema, expression);
+  const prog = compileProgram(node, schema, expression);
+  return (record) => runProgram(prog, record);
 }
