@@ -5,10 +5,7 @@
  * @module
  */
 
-import { existsSync, readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { defaultMinFreeKbytes, setupWatermarks } from '../buddy/init.js';
-import { MopsError } from '../errors.js';
 import { createMachine, type Machine } from '../machine.js';
 import {
   MAX_MACHINE_BYTES,
@@ -18,121 +15,72 @@ import {
   NR_PAGE_ORDERS,
   PAGE_SIZE,
   pageblock_nr_pages,
-  pageblock_order,
   ZONE,
   ZONE_NAMES,
 } from '../memory/constants.js';
 import type { ZoneSpan } from '../memory/layout.js';
 import type { Memory } from '../memory/mem.js';
-import { WMARK } from '../memory/zone.js';
-import type { ProfileName } from '../profile.js';
+import { WMARK, type Zone } from '../memory/zone.js';
 import { NODE_STAT_ITEMS, VM_EVENT_ITEMS, ZONE_STAT_ITEMS } from '../vmstat/items.js';
 import { VMSTAT_ALIASES } from '../vmstat/releases.js';
 import {
+  checkFromProcOptions,
+  type FromProcOptions,
+  loadTexts,
+  type ProcTexts,
+} from './from_proc_args.js';
+import {
+  type ParsedPagetypeinfo,
   type ParsedZoneinfo,
-  parseBuddyinfo,
   parsePagetypeinfo,
   parseVmstat,
   parseZoneinfo,
   procParseError,
+  type ReadBuddyinfo,
+  readBuddyinfo,
 } from './parse.js';
+import { exactCount } from './parse_util.js';
 import { rebuildZone, reservePages, type ZonePlan } from './rebuild_zone.js';
 import { takeAllFree } from './take_all.js';
-/** The /proc files {@link machineFromProc} reads, as text. */
-export interface ProcTexts {
-  /** /proc/buddyinfo (required). */
-  readonly buddyinfo: string;
-  /** /proc/pagetypeinfo (required). */
-  readonly pagetypeinfo: string;
-  /** /proc/zoneinfo: zone starts, spans, managed pages, watermarks and zone counters. */
-  readonly zoneinfo?: string;
-  /** /proc/vmstat: event and node counters. */
-  readonly vmstat?: string;
-}
 
-/** Options of {@link machineFromProc}. */
-export interface FromProcOptions {
-  /** Protocol profile of the machine (default `'v6.3'`). */
-  profile?: ProfileName;
-  /** Seed of the machine (default 1). */
-  seed?: number;
-  /**
-   * vm.min_free_kbytes. Default: the value that reproduces zoneinfo's `min` watermarks when
-   * zoneinfo is given, else the kernel's default for the machine's size.
-   */
-  minFreeKbytes?: number;
-  /**
-   * Copy the counters of vmstat (events, node stats) and zoneinfo (zone stats, per-node
-   * stats) into the machine (default true).
-   */
-  counters?: boolean;
-  /**
-   * Keep page contents (default false: metadata only). Needed by plugins that store data in
-   * pages, such as zsmalloc.
-   */
-  contents?: boolean;
-}
+export type { FromProcOptions, ProcTexts } from './from_proc_args.js';
 
 /** Owner name of the pages that were allocated on the real machine. */
 export const IMPORTED_OWNER = 'imported';
 
-const FILES = ['buddyinfo', 'pagetypeinfo', 'zoneinfo', 'vmstat'] as const;
-
-function loadTexts(src: string | URL | ProcTexts): ProcTexts {
-  if (typeof src === 'object' && !(src instanceof URL)) {
-    if (typeof src.buddyinfo !== 'string' || typeof src.pagetypeinfo !== 'string')
-      throw new MopsError(
-        'E_PROC_PARSE',
-        'give the texts of buddyinfo and pagetypeinfo (zoneinfo and vmstat are optional)',
-        'texts',
-      );
-    return src;
-  }
-  const dir = src instanceof URL ? fileURLToPath(src) : src;
-  const out: Record<string, string> = {};
-  for (const f of FILES) {
-    const path = `${dir.replace(/\/+$/, '')}/${f}`;
-    const required = f === 'buddyinfo' || f === 'pagetypeinfo';
-    if (!existsSync(path)) {
-      if (required)
-        throw new MopsError(
-          'E_PROC_PARSE',
-          `${path}: no such file (buddyinfo and pagetypeinfo are required)`,
-          f,
-        );
-      continue;
-    }
-    try {
-      out[f] = readFileSync(path, 'utf8');
-    } catch (e) {
-      throw new MopsError('E_PROC_PARSE', `${path}: cannot read it (${(e as Error).message})`, f);
-    }
-  }
-  return out as unknown as ProcTexts;
-}
-
 const zname = (idx: number) => ZONE_NAMES[idx];
+
+/** The line of zone `z`'s free-count row of type `mt` in pagetypeinfo (0 if unknown). */
+function freeLine(pti: ParsedPagetypeinfo, z: number, mt?: number): number {
+  const rows = pti.lines?.free.get(z);
+  if (!rows) return 0;
+  return (mt === undefined ? Math.min(...rows.values()) : rows.get(mt)) ?? 0;
+}
 
 /**
  * Free counts per zone: pagetypeinfo's rows, checked against buddyinfo's totals. A
  * `>100000` entry is resolved from buddyinfo when it is the only one of its order.
  */
 function reconcile(
-  buddy: Map<number, number[]>,
-  pti: ReturnType<typeof parsePagetypeinfo>,
+  buddy: ReadBuddyinfo,
+  pti: ParsedPagetypeinfo,
 ): Map<number, { free: number[][]; blocks: number[] }> {
   const out = new Map<number, { free: number[][]; blocks: number[] }>();
   for (const z of pti.free.keys())
-    if (!buddy.has(z))
-      throw procParseError('pagetypeinfo', 0, `zone ${zname(z)} is not in buddyinfo`);
-  for (const z of pti.blocks.keys())
-    if (!buddy.has(z))
+    if (!buddy.free.has(z))
       throw procParseError(
         'pagetypeinfo',
-        0,
+        freeLine(pti, z),
+        `zone ${zname(z)} is not in buddyinfo`,
+      );
+  for (const z of pti.blocks.keys())
+    if (!buddy.free.has(z))
+      throw procParseError(
+        'pagetypeinfo',
+        pti.lines?.blocks.get(z) ?? 0,
         `zone ${zname(z)} has block counts but is not in buddyinfo`,
       );
-  for (const [z, totals] of buddy) {
+  for (const [z, totals] of buddy.free) {
     const rows = pti.free.get(z);
     const blocks = pti.blocks.get(z);
     if (!rows)
@@ -154,8 +102,8 @@ function reconcile(
       if (over.length === 0 && known !== totals[o])
         throw procParseError(
           'buddyinfo',
-          0,
-          `zone ${zname(z)} order ${o}: ${totals[o]} free blocks, but pagetypeinfo's types add up to ${known}; ` +
+          buddy.lines.get(z) ?? 0,
+          `zone ${zname(z)} order ${o}: ${totals[o]} free blocks, but pagetypeinfo's types add up to ${exactCount(known)}; ` +
             'read both files at the same moment',
         );
       if (over.length === 1) {
@@ -163,16 +111,18 @@ function reconcile(
         if (rest < 100000)
           throw procParseError(
             'pagetypeinfo',
-            0,
-            `zone ${zname(z)} order ${o}: ${MIGRATETYPE_NAMES[over[0]]} shows >100000 but buddyinfo leaves ${rest}`,
+            freeLine(pti, z, over[0]),
+            `zone ${zname(z)} order ${o}: ${MIGRATETYPE_NAMES[over[0]]} shows >100000, but buddyinfo's ${totals[o]} free blocks ${
+              rest < 0 ? `are fewer than the other types' ${exactCount(known)}` : `leave it ${rest}`
+            }`,
           );
         free[over[0]][o] = rest;
       }
       if (over.length > 1)
         throw procParseError(
           'pagetypeinfo',
-          0,
-          `zone ${zname(z)} order ${o}: several types show >100000; their counts cannot be recovered`,
+          freeLine(pti, z, over[1]),
+          `zone ${zname(z)} order ${o}: ${over.map((mt) => MIGRATETYPE_NAMES[mt]).join(' and ')} show >100000; their counts cannot be recovered`,
         );
     }
     out.set(z, { free, blocks });
@@ -188,14 +138,25 @@ function freePagesOf(free: number[][]): number {
 }
 
 /**
+ * The first pfn of the pageblock holding `pfn`. Division, not `>>`/`<<`: those work on 32
+ * bits and turn a pfn of 2^32 or a span of 2^22 pageblocks into nonsense.
+ */
+const blockFloor = (pfn: number) => Math.floor(pfn / pageblock_nr_pages) * pageblock_nr_pages;
+
+/** The pfns mops can emulate: 64 GiB of 4 KiB pages. */
+const MAX_PFNS = MAX_MACHINE_BYTES / PAGE_SIZE;
+
+/**
  * Zone spans: from zoneinfo when given (start_pfn, spanned, managed), else laid out as on
  * x86-64 (DMA from pfn 1, DMA32 from 16 MiB, Normal from 4 GiB). `present` is chosen so
  * the zone has exactly the pageblocks pagetypeinfo counts; mops keeps holes at the end of a
- * span, so it may differ from zoneinfo's `present`.
+ * span, so it may differ from zoneinfo's `present`. A span that cannot be is said of the
+ * file it came from (zoneinfo, or pagetypeinfo's block counts without it), with the line.
  */
 function planZones(
   counts: Map<number, { free: number[][]; blocks: number[] }>,
   zi: ParsedZoneinfo | undefined,
+  pti: ParsedPagetypeinfo,
 ): ZonePlan[] {
   const plans: ZonePlan[] = [];
   let cursor = 0;
@@ -204,55 +165,75 @@ function planZones(
     const nrBlocks = blocks.reduce((a, b) => a + b, 0);
     const freePages = freePagesOf(free);
     const name = zname(idx);
+    const blockLine = pti.lines?.blocks.get(idx) ?? 0;
     if (nrBlocks === 0)
       throw procParseError(
         'pagetypeinfo',
-        0,
+        blockLine,
         `zone ${name} has no pageblocks but buddyinfo lists it`,
       );
     let startPfn: number;
     let spanned: number;
     let managed: number | undefined;
+    let startLine = blockLine;
+    let spanLine = blockLine;
     const zz = zi?.zones.get(idx);
     if (zi) {
       if (!zz || zz.startPfn === undefined || zz.spanned === undefined)
         throw procParseError(
           'zoneinfo',
-          0,
+          zz?.lines?.header ?? 0,
           `zone ${name} is populated in buddyinfo but zoneinfo gives no start_pfn/spanned for it`,
         );
       startPfn = zz.startPfn;
       spanned = zz.spanned;
       managed = zz.managed;
+      startLine = zz.lines?.startPfn ?? 0;
+      spanLine = zz.lines?.spanned ?? 0;
     } else {
+      const maxBlock = 2 ** MAX_PAGE_ORDER;
       if (idx === ZONE.DMA) startPfn = 1;
       else {
-        startPfn = Math.ceil(cursor / (1 << MAX_PAGE_ORDER)) * (1 << MAX_PAGE_ORDER);
+        startPfn = Math.ceil(cursor / maxBlock) * maxBlock;
         if (idx === ZONE.DMA32) startPfn = Math.max(startPfn, 4096);
-        if (idx === ZONE.NORMAL && counts.has(ZONE.DMA32)) startPfn = Math.max(startPfn, 1 << 20);
+        if (idx === ZONE.NORMAL && counts.has(ZONE.DMA32)) startPfn = Math.max(startPfn, 2 ** 20);
       }
-      spanned = (((startPfn >> pageblock_order) + nrBlocks) << pageblock_order) - startPfn;
+      spanned = blockFloor(startPfn) + nrBlocks * pageblock_nr_pages - startPfn;
     }
-    if (startPfn < cursor)
+    const prev = plans.at(-1);
+    if (prev && startPfn < cursor)
       throw procParseError(
         'zoneinfo',
-        0,
-        `zone ${name} starts at pfn ${startPfn}, inside the zone before it`,
+        startLine,
+        `zone ${name} starts at pfn ${startPfn}, inside zone ${zname(prev.idx)} (pfns ${prev.startPfn} to ${cursor - 1})`,
       );
-    const blockEnd = ((startPfn >> pageblock_order) + nrBlocks) << pageblock_order;
+    if (startPfn + spanned > MAX_PFNS) {
+      if (!zi)
+        throw procParseError(
+          'pagetypeinfo',
+          blockLine,
+          `zone ${name} has ${exactCount(nrBlocks)} pageblocks (${(nrBlocks / 512).toFixed(1)} GiB), which laid out from pfn ${startPfn} end beyond 64 GiB; mops emulates at most 64 GiB`,
+        );
+      throw procParseError(
+        'zoneinfo',
+        startPfn >= MAX_PFNS ? startLine : spanLine,
+        `zone ${name} spans pfns ${startPfn} to ${exactCount(startPfn + spanned - 1)}, beyond 64 GiB; mops emulates at most 64 GiB`,
+      );
+    }
+    const blockEnd = blockFloor(startPfn) + nrBlocks * pageblock_nr_pages;
     const present = Math.min(spanned, blockEnd - startPfn);
     if (Math.ceil(present / pageblock_nr_pages) !== nrBlocks)
       throw procParseError(
-        'zoneinfo',
-        0,
-        `zone ${name} spans ${spanned} pages from pfn ${startPfn}, fewer than the ${nrBlocks} pageblocks pagetypeinfo counts`,
+        zi ? 'zoneinfo' : 'pagetypeinfo',
+        spanLine,
+        `zone ${name} spans ${spanned} pages from pfn ${startPfn}, fewer than the ${exactCount(nrBlocks)} pageblocks pagetypeinfo counts`,
       );
     const m = Math.min(managed ?? present, present);
     if (freePages > m)
       throw procParseError(
         zi ? 'zoneinfo' : 'pagetypeinfo',
-        0,
-        `zone ${name}: ${freePages} free pages do not fit in ${m} managed pages`,
+        zi ? (zz?.lines?.managed ?? 0) : blockLine,
+        `zone ${name}: ${exactCount(freePages)} free pages do not fit in ${m} managed pages`,
       );
     plans.push({ idx, free, blocks, nrBlocks, freePages, startPfn, spanned, present, managed: m });
     cursor = startPfn + spanned;
@@ -260,35 +241,85 @@ function planZones(
   return plans;
 }
 
+/** The largest vm.min_free_kbytes: the sysctl is an int with bounds 0..INT_MAX. */
+const MAX_MIN_FREE_KBYTES = 0x7fffffff;
+
+/**
+ * The most pages of `min` any vm.min_free_kbytes can give zone `zones[i]` under either
+ * kernel rule for ZONE_MOVABLE, `top` being what the largest value gives each zone under
+ * the profile's: up to v6.16 every zone takes a share of pages_min by its managed pages;
+ * v6.17 leaves ZONE_MOVABLE out of the split (the others' shares grow) and gives it 32..128
+ * pages of its own. A zoneinfo from a kernel of the other rule is still one a kernel wrote.
+ */
+function highestMin(zones: readonly Zone[], i: number, top: number[], maxPages: number): number {
+  let all = 0;
+  let movable = 0;
+  for (const z of zones) {
+    all += z.managedPages;
+    if (z.idx === ZONE.MOVABLE) movable += z.managedPages;
+  }
+  const z = zones[i];
+  const other =
+    z.idx === ZONE.MOVABLE
+      ? Math.max(128, Math.floor((maxPages * z.managedPages) / all))
+      : Math.floor((maxPages * z.managedPages) / (all - movable));
+  return Math.max(top[i], other);
+}
+
 /**
  * min_free_kbytes whose per-zone split gives zoneinfo's `min` watermarks (boost taken off),
- * found by running setup_per_zone_wmarks() ({@link setupWatermarks}, with the profile's rule
- * for ZONE_MOVABLE) on candidate values; the smallest that matches every zone with managed
- * pages. Undefined when zoneinfo lacks a `min`; when no value matches, the sum of the mins.
+ * by running setup_per_zone_wmarks() ({@link setupWatermarks}, with the profile's rule for
+ * ZONE_MOVABLE): the smallest that matches every zone with managed pages. Undefined when
+ * zoneinfo lacks a `min`. A min that no value 0..INT_MAX can give its zone is an error
+ * naming its line; when each is within reach but no one value gives them all (a kernel's
+ * managed pages may have changed since it set its watermarks), the sum of the mins.
  */
 function minFreeFromZoneinfo(mem: Memory, zi: ParsedZoneinfo): number | undefined {
   const zones = mem.node.zones.filter((z) => z.managedPages > 0);
   if (zones.length === 0) return undefined;
   const want: number[] = [];
-  let sum = 0;
-  let ownRule = 0;
   for (const z of zones) {
     const info = zi.zones.get(z.idx);
     if (info?.min === undefined) return undefined;
-    const min = info.min - (info.boost ?? 0);
-    want.push(min);
-    sum += min;
-    if (z.idx === ZONE.MOVABLE) ownRule = min;
+    // The printed min includes the boost (parseZoneinfo checks it is not below it).
+    want.push(info.min - (info.boost ?? 0));
   }
-  // The zones sharing pages_min get floor(pages_min * managed / lowmem) each, so their mins
-  // add up to between pages_min - zones and pages_min. A zone with a rule of its own (v6.17's
-  // ZONE_MOVABLE) is in `sum` too, so the search starts that much lower.
   const kb = PAGE_SIZE >> 10;
-  for (let pages = Math.max(0, sum - ownRule); pages <= sum + zones.length; pages++) {
+  const maxPages = Math.floor(MAX_MIN_FREE_KBYTES / kb);
+  const mins = (pages: number) => {
     setupWatermarks(mem, pages * kb);
-    if (zones.every((z, i) => z.watermark[WMARK.MIN] === want[i])) return pages * kb;
+    return zones.map((z) => z.watermark[WMARK.MIN]);
+  };
+  const reaches = (got: number[]) => got.every((v, i) => v >= want[i]);
+  const top = mins(maxPages);
+  for (const [i, z] of zones.entries()) {
+    const most = highestMin(zones, i, top, maxPages);
+    if (want[i] > most) {
+      const info = zi.zones.get(z.idx)!;
+      throw procParseError(
+        'zoneinfo',
+        info.lines?.min ?? 0,
+        `zone ${z.name}: min ${info.min} (boost ${info.boost ?? 0}) is more than any vm.min_free_kbytes (0..${MAX_MIN_FREE_KBYTES}) gives it: at most ${most} pages, with its ${z.managedPages} managed pages`,
+      );
+    }
   }
-  return sum * kb;
+  // Each zone's min is non-decreasing in min_free_kbytes (its share
+  // floor(pages_min * managed / lowmem), or v6.17's ZONE_MOVABLE rule, which does not depend
+  // on it). So bisection finds the smallest value giving every zone at least its min, and that
+  // value gives each exactly its min whenever any value does: ~30 runs, not one per page.
+  if (reaches(top)) {
+    let lo = 0;
+    let hi = maxPages;
+    while (lo < hi) {
+      const mid = Math.floor((lo + hi) / 2);
+      if (reaches(mins(mid))) hi = mid;
+      else lo = mid + 1;
+    }
+    if (mins(lo).every((v, i) => v === want[i])) return lo * kb;
+  }
+  let sum = 0;
+  for (const w of want) sum += w;
+  return Math.min(sum, maxPages) * kb;
 }
 
 /**
@@ -312,30 +343,29 @@ function minFreeFromZoneinfo(mem: Memory, zi: ParsedZoneinfo): number | undefine
  * counts: zoneinfo's `present` may differ (the sample's DMA has its holes in the first
  * pageblock; its Normal zone has offline sections).
  *
- * Throws MopsError('E_PROC_PARSE') naming the file and line for a malformed file or CMA
- * pages (mops has no CMA), and when the counts cannot be laid out (files that disagree, more
- * free blocks than pageblocks).
+ * Throws MopsError('E_PROC_PARSE') naming the file and line for a malformed file, a value
+ * no kernel prints (a negative count, a duplicate column, free ZONE_DEVICE blocks, a `min`
+ * no vm.min_free_kbytes gives) or mops cannot hold (beyond 2^53 - 1, more than 64 GiB), CMA
+ * pages (mops has no CMA), and when the counts cannot be laid out (files that disagree,
+ * more free blocks than pageblocks). A `src` or options of the wrong kind are E_USAGE, an
+ * unknown or mistyped option E_CONFIG (as createMachine).
  */
 export function machineFromProc(
   src: string | URL | ProcTexts,
   options: FromProcOptions = {},
 ): Machine {
+  checkFromProcOptions(options);
   const texts = loadTexts(src);
-  const buddy = parseBuddyinfo(texts.buddyinfo);
+  const buddy = readBuddyinfo(texts.buddyinfo);
   const pti = parsePagetypeinfo(texts.pagetypeinfo);
   const zi = texts.zoneinfo !== undefined ? parseZoneinfo(texts.zoneinfo) : undefined;
   const vm = texts.vmstat !== undefined ? parseVmstat(texts.vmstat) : undefined;
-  const plans = planZones(reconcile(buddy, pti), zi);
+  // planZones keeps every zone below 64 GiB, so the machine fits.
+  const plans = planZones(reconcile(buddy, pti), zi, pti);
 
   let maxEnd = 0;
   for (const p of plans) maxEnd = Math.max(maxEnd, p.startPfn + p.spanned);
   const nrPages = Math.ceil(maxEnd / pageblock_nr_pages) * pageblock_nr_pages;
-  if (nrPages * PAGE_SIZE > MAX_MACHINE_BYTES)
-    throw procParseError(
-      zi ? 'zoneinfo' : 'pagetypeinfo',
-      0,
-      `the machine spans ${(nrPages * PAGE_SIZE) / 1024 ** 3} GiB of physical addresses; mops emulates at most 64 GiB`,
-    );
   const spans: ZoneSpan[] = plans.map((p) => ({
     idx: p.idx,
     startPfn: p.startPfn,

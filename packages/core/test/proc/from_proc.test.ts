@@ -314,7 +314,7 @@ describe('machineFromProc errors (E_PROC_PARSE naming the file and line)', () =>
           pagetypeinfo: crowded,
           zoneinfo: fixture('zoneinfo'),
         }),
-      /zoneinfo: zone DMA: 4040 free pages do not fit in 3840 managed pages/,
+      /zoneinfo line 62: zone DMA: 4040 free pages do not fit in 3840 managed pages/,
     );
   });
 

@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
+import { expect } from 'vitest';
 import { buddyOrder, freeListType, PageBuddy, pageIsBuddy } from '../../src/buddy/free_area.js';
+import { MopsError, type MopsErrorCode } from '../../src/errors.js';
 import type { Machine } from '../../src/machine.js';
 import {
   MAX_PAGE_ORDER,
@@ -105,4 +107,22 @@ export function fixedFields(line: string, prefix: number, width: number, n: numb
     out.push(field.trim());
   }
   return out;
+}
+
+/**
+ * Runs `fn`, expecting a MopsError with `code` whose message matches `re`; returns it.
+ * Anything else (no error, a TypeError) fails the test.
+ */
+export function expectMopsError(fn: () => unknown, code: MopsErrorCode, re: RegExp): MopsError {
+  let err: unknown;
+  try {
+    fn();
+  } catch (e) {
+    err = e;
+  }
+  if (!(err instanceof MopsError))
+    throw new Error(`expected MopsError ${code}, got ${String(err)}`);
+  expect(err.code).toBe(code);
+  expect(err.message).toMatch(re);
+  return err;
 }
