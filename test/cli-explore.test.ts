@@ -2,9 +2,31 @@
  * `mops explore`, `replay` and `scenarios` in process: strategies, reports, replays, worker
  * threads, chunks, and the plugins' driver races.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../packages/cli/src/index.js';
 import { mops } from './cli_helpers.js';
+
+/** Writes `files` into a fresh temporary directory for `fn`, then removes it. */
+async function withModules<T>(
+  files: Record<string, string>,
+  fn: (dir: string) => Promise<T>,
+): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), 'mops-load-'));
+  try {
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+}
+
+/** A module source's import of a workspace package's sources, by absolute path. */
+const sourceOf = (pkg: string) =>
+  JSON.stringify(fileURLToPath(new URL(`../packages/${pkg}/src/index.ts`, import.meta.url)));
 
 /**
  * `explore NAME --variant buggy` with PCT fails (exit 1), and the schedule it reports fails
@@ -127,6 +149,153 @@ describe('mops explore / replay / scenarios', () => {
     expect(r.code).toBe(2);
     expect(r.err).toMatch(msg);
   });
+});
+
+describe('explore near the last seed, 2^31 − 1', () => {
+  it('runs the seeds on past 2147483647 as one run does, in chunks too', async () => {
+    const r = await mops(
+      'explore',
+      '9a',
+      '--variant',
+      'fixed',
+      '--runs',
+      '100',
+      '--seed',
+      '2147483600',
+    );
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^no failure in 100 schedules/);
+  });
+
+  it('chunked, in worker threads and whole: the same failure, past the wrap', async () => {
+    const { explore } = await import('../packages/explorer/src/index.js');
+    const { exploreInChunks } = await import('../packages/cli/src/commands/explore.js');
+    // 9c fails first at seed −2147483647, 29 runs after 2147483620 (chunks of 2).
+    const opts = { variant: 'buggy', strategy: 'random', runs: 100, seed: 2147483620 };
+    const whole = explore('9c', opts);
+    expect(whole.seed).toBe(-2147483647);
+    expect(exploreInChunks(bufferIo(), '9c', opts)).toEqual(whole);
+    const args = ['explore', '9c', '--variant', 'buggy', '--strategy', 'random'];
+    const more = ['--runs', '100', '--seed', '2147483620', '--json'];
+    for (const jobs of [[], ['--jobs', '2']]) {
+      const r = await mops(...args, ...more, ...jobs);
+      expect(r.code).toBe(1);
+      const j = JSON.parse(r.out);
+      expect([j.seed, j.firstSeed, j.schedule]).toEqual([whole.seed, 2147483620, whole.schedule]);
+    }
+  }, 30_000);
+
+  it.each([
+    [
+      ['--seed', '2147483648'],
+      /^mops: --seed must be an integer from -2147483648 to 2147483647, got '2147483648' \[E_USAGE\]\n$/,
+    ],
+    [
+      ['--seed', '9007199254740992'],
+      /^mops: --seed must be an integer from -2147483648 to 2147483647, got '9007199254740992' \[E_USAGE\]\n$/,
+    ],
+    [
+      ['--shard', '1/99999999999999999999'],
+      /^mops: shard \(--shard\) 1\/99999999999999999999: n must be at most 9007199254740991 \(2\^53−1\) \[E_USAGE\]\n$/,
+    ],
+    [['--shard', '2/9007199254740992'], /n must be at most 9007199254740991/],
+  ])('out of range: explore 9a %j exits 2 with one line', async (extra, msg) => {
+    const r = await mops('explore', '9a', '--variant', 'fixed', '--runs', '20', ...extra);
+    expect(r.code).toBe(2);
+    expect(r.err).toMatch(msg);
+  });
+
+  it('--shard i/(2^53 − 1) runs the seed of shard i alone', async () => {
+    for (const i of ['2', '3']) {
+      const r = await mops(
+        'explore',
+        '9a',
+        '--variant',
+        'fixed',
+        '--runs',
+        '20',
+        '--shard',
+        `${i}/9007199254740991`,
+      );
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^no failure in 1 schedules/);
+    }
+  });
+});
+
+describe('explore --load', () => {
+  it('a scenario of more than 35 tasks: the failure is reported with a schedule that replays', async () => {
+    const many = `import { createMachine } from ${sourceOf('core')};
+import { registerScenario } from ${sourceOf('explorer')};
+export function registerScenarios() {
+  registerScenario({
+    name: 'cli-many-tasks',
+    description: '40 tasks; fails when task 40 runs before task 1',
+    variants: ['buggy'],
+    profiles: ['v6.3'],
+    setup() {
+      const m = createMachine({ memory: '2M', zones: 'normal-only', contents: false });
+      const order = [];
+      return {
+        machine: m,
+        state: [order],
+        start: () => {
+          order.length = 0;
+          for (let i = 1; i <= 40; i++)
+            m.sched.spawn('t' + i, function* () { yield { op: 'step' }; order.push(i); yield { op: 'step2' }; });
+        },
+        check: () => (order.includes(40) && !order.includes(1) ? ['task 40 ran first'] : []),
+      };
+    },
+  });
+}
+`;
+    await withModules({ 'many.mjs': many }, async (dir) => {
+      const load = join(dir, 'many.mjs');
+      const e = await mops('explore', 'cli-many-tasks', '--load', load, '--runs', '50');
+      expect(e.err).toBe('');
+      expect(e.code).toBe(1);
+      expect(e.out).toContain('task 40 ran first');
+      const line = /^replay: mops (.*)$/m.exec(e.out)?.[1] ?? '';
+      expect(line).toMatch(/--schedule v2:cli-many-tasks:[0-9a-z.]+$/);
+      const r = await mops(...line.split(' '));
+      expect(r.code).toBe(1);
+      expect(r.out).toContain('task 40 ran first');
+    });
+  });
+
+  it('a module whose registerScenarios() throws is E_USAGE naming it, one line, no stack trace', async () => {
+    const bad =
+      'export function registerScenarios() { throw new TypeError("boom in register"); }\n';
+    await withModules({ 'regthrows.mjs': bad }, async (dir) => {
+      const load = join(dir, 'regthrows.mjs');
+      for (const args of [
+        ['scenarios'],
+        ['explore', '9a'],
+        ['replay', '9a', '--schedule', 'v1:9a:12'],
+      ]) {
+        const r = await mops(...args, '--load', load);
+        expect(r.code).toBe(2);
+        expect(r.err).toBe(
+          `mops: --load ${load}: its registerScenarios() threw (boom in register); fix the module, or give one that registers scenarios [E_USAGE]\n`,
+        );
+      }
+    });
+  });
+
+  it.each([[['explore', '9a']], [['scenarios']], [['replay', '9a', '--schedule', 'v1:9a:12']]])(
+    'an empty --load is E_USAGE naming it: %j',
+    async (args) => {
+      for (const empty of ['', ' ']) {
+        const r = await mops(...args, '--load', empty);
+        expect(r.code).toBe(2);
+        expect(r.err).toMatch(
+          /^mops: --load needs a package name or a path .*, got "\s*" \[E_USAGE\]\n$/,
+        );
+      }
+    },
+  );
 });
 
 describe('explore in chunks', () => {

@@ -392,7 +392,10 @@ export const conformance = { populate() { return []; } };
       samples,
     );
     expect(big.code).toBe(2);
-    expect(big.err).toContain('may hold at most 4 GiB');
+    expect(big.err).toContain('at most 4 GiB');
+    // What the command line can do about it: it has no way to leave the contents out.
+    expect(big.err).toContain('leave out --plugin zsmalloc');
+    expect(big.err).not.toContain('contents: false');
   });
 
   it('mops proc pagetypeinfo --from-proc reproduces the free and block counts', async () => {
@@ -538,6 +541,100 @@ export const conformance = { populate() { return []; } };
     expect(r.code).toBe(2);
     expect(r.err).toMatch(msg);
     expect(r.err).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('values the command line cannot act on as given', () => {
+  it.each([
+    [
+      ['proc', 'zoneinfo', '--from-proc', ''],
+      '--from-proc',
+      /^mops: --from-proc needs a directory/,
+    ],
+    [
+      ['proc', 'zoneinfo', '--from-proc', '  '],
+      '--from-proc',
+      /^mops: --from-proc needs a directory/,
+    ],
+    [
+      ['compact', '--memory', '64M', '--trace', ''],
+      '--trace',
+      /^mops: --trace needs a file name, or - for standard output, got ""/,
+    ],
+    [
+      ['compact', '--memory', '64M', '--json', ''],
+      '--json',
+      /^mops: --json needs a file name, or - for standard output, got ""/,
+    ],
+    [
+      ['compact', '--memory', '64M', '--trace', '', '--trace-filter', 'nr_migrated > 0'],
+      '--trace',
+      /^mops: --trace needs a file name/,
+    ],
+    [
+      ['proc', 'buddyinfo', '--plugin', ''],
+      '--plugin',
+      /^mops: --plugin needs zsmalloc, balloon, a package name or a path, got ""/,
+    ],
+    [
+      ['compact', '--memory', '64M', '--plugin', 'zsmalloc', '--plugin', ''],
+      '--plugin',
+      /^mops: --plugin needs/,
+    ],
+    [
+      ['check-plugin', ''],
+      'check-plugin',
+      /^mops: check-plugin needs a plugin: zsmalloc, balloon, a package name or a path, got ""/,
+    ],
+  ])('an empty value: %j is E_USAGE naming the option', async (args, option, msg) => {
+    const r = await mops(...args);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toMatch(msg);
+    expect(r.err).toMatch(/ \[E_USAGE\]\n$/);
+    expect(r.err.split('\n')).toHaveLength(2);
+    expect(r.err).toContain(option);
+  });
+
+  it.each([
+    ['watermark_boost_factor', '99999999999999999999', '0..2147483647'],
+    ['watermark_boost_factor', '-1', '0..2147483647'],
+    ['extfrag_threshold', '99999999999999999999', '0..1000'],
+    ['compaction_proactiveness', '1000000000000000000000', '0..100'],
+    ['compact_unevictable_allowed', '00002', '0..1'],
+  ])('--sysctl vm.%s=%s: the range error quotes the value as given', async (name, value, range) => {
+    const r = await mops('proc', 'zoneinfo', '--memory', '64M', '--sysctl', `vm.${name}=${value}`);
+    expect(r.code).toBe(2);
+    expect(r.err).toBe(
+      `mops: --sysctl vm.${name} must be an integer ${range}, got ${value} [E_RANGE]\n`,
+    );
+  });
+
+  it('a seed past the safe integers is out of range, not "not a decimal integer"', async () => {
+    for (const cmd of [['compact'], ['proc', 'buddyinfo'], ['demo']]) {
+      const r = await mops(...cmd, '--seed', '9007199254740992');
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(
+        "mops: --seed must be an integer from -9007199254740991 to 9007199254740991, got '9007199254740992' [E_USAGE]\n",
+      );
+    }
+  });
+
+  it('too much memory for page contents: says the memory that works, not an API option', async () => {
+    const demo = await mops('demo', '--memory', '6G');
+    expect(demo.code).toBe(2);
+    expect(demo.err).toBe(
+      'mops: --memory 6G: the zsmalloc plugin keeps its data in page contents, which mops holds for at most 4 GiB of memory; give --memory 4G or less [E_CONFIG]\n',
+    );
+    const proc = await mops('proc', 'zsmalloc/classes', '--memory', '8G', '--plugin', 'zsmalloc');
+    expect(proc.code).toBe(2);
+    expect(proc.err).toMatch(/^mops: --memory 8G: .*; give --memory 4G or less \[E_CONFIG\]\n$/);
+    const sample = await mops('proc', 'buddyinfo', '--from-proc', samples, '--plugin', 'zsmalloc');
+    expect(sample.code).toBe(2);
+    expect(sample.err).toMatch(
+      /^mops: --from-proc .*: the sample's machine is larger than 4 GiB, .*; leave out --plugin zsmalloc, or use --memory 4G or less instead of --from-proc \[E_CONFIG\]\n$/,
+    );
+    for (const r of [demo, proc, sample]) expect(r.err).not.toContain('contents: false');
   });
 });
 

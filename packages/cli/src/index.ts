@@ -18,11 +18,25 @@ import { WORKLOADS } from './workloads.js';
 
 export { bufferIo, type Io, processIo };
 
-/** A decimal integer option value (as --sysctl values are written): no '', 0x10 or 1e3. */
-function intArg(v: string, name: string): number {
-  const n = /^\s*-?\d+\s*$/.test(v) ? Number(v) : Number.NaN;
-  if (!Number.isSafeInteger(n))
+/**
+ * A decimal integer option value (as --sysctl values are written): no '', 0x10 or 1e3, and
+ * from `min` to `max` (by default, the safe integers: a larger one would read back rounded).
+ */
+function intArg(
+  v: string,
+  name: string,
+  min = -Number.MAX_SAFE_INTEGER,
+  max = Number.MAX_SAFE_INTEGER,
+): number {
+  if (!/^\s*-?\d+\s*$/.test(v))
     throw new MopsError('E_USAGE', `${name} must be a decimal integer, got '${v}'`, name);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < min || n > max)
+    throw new MopsError(
+      'E_USAGE',
+      `${name} must be an integer from ${min} to ${max}, got '${v.trim()}'`,
+      name,
+    );
   return n;
 }
 
@@ -259,7 +273,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         "first seed: each schedule takes the next; a failure's report names its own seed",
       )
         .default(1)
-        .argParser((v) => intArg(v, '--seed')),
+        // The explorer's seeds are the PRNG's, 32-bit.
+        .argParser((v) => intArg(v, '--seed', -(2 ** 31), 2 ** 31 - 1)),
     )
     .option('--depth <d>', 'PCT bug depth', (v) => intArg(v, '--depth'))
     .option('--bound <b>', 'DFS preemption bound', (v) => intArg(v, '--bound'))

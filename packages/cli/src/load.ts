@@ -5,13 +5,28 @@
  */
 
 import { fileURLToPath } from 'node:url';
-import { importModule, MopsError, moduleTarget } from '@mops/core';
+import { importModule, MopsError, moduleTarget, printable, valueKind } from '@mops/core';
 
 /** Where package names resolve: the working directory, then this command's install. */
 export const PLUGIN_BASES: readonly string[] = [
   process.cwd(),
   fileURLToPath(new URL('..', import.meta.url)),
 ];
+
+/**
+ * `MopsError('E_USAGE')` naming `option` unless `spec` is a module to load: an empty (or
+ * blank) one would resolve to the working directory and fail there with a message about
+ * `index.js`. `what` says what the option takes; `field` is the error's (default `option`).
+ */
+export function checkModuleSpec(spec: unknown, option: string, what: string, field = option): void {
+  if (typeof spec !== 'string' || spec.trim() === '')
+    throw new MopsError('E_USAGE', `${option} needs ${what}, got ${valueKind(spec)}`, field);
+}
+
+/** The first line of what an error says. */
+function reasonOf(e: unknown): string {
+  return e instanceof Error ? (e.message.split('\n')[0] ?? '') : printable(e);
+}
 
 /** Modules {@link loadScenarioModules} has loaded in this process, by import target. */
 const loaded = new Set<string>();
@@ -25,6 +40,11 @@ const loaded = new Set<string>();
 export async function loadScenarioModules(specs: readonly string[]): Promise<void> {
   const { listScenarios } = await import('@mops/explorer');
   for (const spec of specs) {
+    checkModuleSpec(
+      spec,
+      '--load',
+      'a package name or a path (./file.js) to a module that registers scenarios',
+    );
     const target = moduleTarget(spec, PLUGIN_BASES);
     if (loaded.has(target)) continue;
     const before = new Set(listScenarios());
@@ -39,7 +59,17 @@ export async function loadScenarioModules(specs: readonly string[]): Promise<voi
       PLUGIN_BASES,
     );
     const register = mod.registerScenarios;
-    if (typeof register === 'function') await register();
+    // Its errors, like those of the import, are the module's: one line naming it.
+    if (typeof register === 'function')
+      try {
+        await register();
+      } catch (e) {
+        throw new MopsError(
+          'E_USAGE',
+          `--load ${spec}: its registerScenarios() threw (${reasonOf(e)}); fix the module, or give one that registers scenarios`,
+          '--load',
+        );
+      }
     if (listScenarios().every((s) => before.has(s)))
       throw new MopsError(
         'E_USAGE',

@@ -13,6 +13,7 @@ import {
   GFP,
   installPlugin,
   loadPluginModule as loadModule,
+  MAX_CONTENT_BYTES,
   type Machine,
   MopsError,
   type MopsPlugin,
@@ -23,8 +24,9 @@ import {
   setDefragMode,
   setWatermarkBoostFactor,
   validatePlugin,
+  valueKind,
 } from '@mops/core';
-import { PLUGIN_BASES } from './load.js';
+import { checkModuleSpec, PLUGIN_BASES } from './load.js';
 import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
 
@@ -51,7 +53,18 @@ const INT_MAX = 0x7fffffff;
 
 /** Parses `vm.name=value` (the `vm.` optional) settings; MopsError for a malformed one. */
 export function parseSysctls(specs: readonly string[]): Map<string, number> {
-  const out = new Map<string, number>();
+  return new Map([...parseSysctlSpecs(specs)].map(([name, { value }]) => [name, value]));
+}
+
+/** A sysctl's value, and its text as given (for messages). */
+interface SysctlValue {
+  readonly value: number;
+  readonly text: string;
+}
+
+/** {@link parseSysctls}, keeping each value's text. */
+function parseSysctlSpecs(specs: readonly string[]): Map<string, SysctlValue> {
+  const out = new Map<string, SysctlValue>();
   for (const spec of specs) {
     const m = /^(?:vm\.)?([a-z_]+)=(-?\d+)$/.exec(spec.trim());
     if (!m)
@@ -75,28 +88,52 @@ export function parseSysctls(specs: readonly string[]): Map<string, number> {
         `--sysctl vm.min_free_kbytes must be an integer 0..${INT_MAX}, got ${m[2]}`,
         '--sysctl',
       );
-    out.set(m[1], v);
+    out.set(m[1], { value: v, text: m[2] });
   }
   return out;
 }
 
+/**
+ * A sysctl's range error as the command line gives it: naming `--sysctl` and the value as
+ * written (a number too large for a double would otherwise read back rounded, as
+ * 100000000000000000000 for 99999999999999999999). Other errors as they are.
+ */
+function asGiven(e: unknown, given: SysctlValue): unknown {
+  const got = `, got ${valueKind(given.value)}`;
+  if (!(e instanceof MopsError) || e.code !== 'E_RANGE' || !e.message.endsWith(got)) return e;
+  const what = e.message.slice(0, -got.length);
+  return new MopsError(
+    'E_RANGE',
+    `${what.startsWith('--sysctl ') ? '' : '--sysctl '}${what}, got ${given.text}`,
+    '--sysctl',
+  );
+}
+
 /** Applies the sysctls other than min_free_kbytes (which the machine is built with). */
-function applySysctls(m: Machine, sysctls: ReadonlyMap<string, number>): void {
+function applySysctls(m: Machine, sysctls: ReadonlyMap<string, SysctlValue>): void {
+  for (const [name, given] of sysctls)
+    try {
+      applySysctl(m, name, given.value);
+    } catch (e) {
+      throw asGiven(e, given);
+    }
+}
+
+/** Sets one sysctl other than min_free_kbytes. */
+function applySysctl(m: Machine, name: string, v: number): void {
   const compaction = compactionState(m).sysctl;
-  for (const [name, v] of sysctls) {
-    if (name === 'watermark_boost_factor') setWatermarkBoostFactor(m.mem, v);
-    else if (name === 'defrag_mode') setDefragMode(m.mem, v);
-    else if (name === 'compaction_proactiveness') {
-      if (!profileHasProactiveCompaction(m.profile))
-        throw new MopsError(
-          'E_USAGE',
-          `vm.compaction_proactiveness does not exist in ${m.profile.name} (proactive compaction came in 5.9)`,
-          '--sysctl',
-        );
-      compaction.compactionProactiveness = v;
-    } else if (name === 'extfrag_threshold') compaction.extfragThreshold = v;
-    else if (name === 'compact_unevictable_allowed') compaction.compactUnevictableAllowed = v;
-  }
+  if (name === 'watermark_boost_factor') setWatermarkBoostFactor(m.mem, v);
+  else if (name === 'defrag_mode') setDefragMode(m.mem, v);
+  else if (name === 'compaction_proactiveness') {
+    if (!profileHasProactiveCompaction(m.profile))
+      throw new MopsError(
+        'E_USAGE',
+        `vm.compaction_proactiveness does not exist in ${m.profile.name} (proactive compaction came in 5.9)`,
+        '--sysctl',
+      );
+    compaction.compactionProactiveness = v;
+  } else if (name === 'extfrag_threshold') compaction.extfragThreshold = v;
+  else if (name === 'compact_unevictable_allowed') compaction.compactUnevictableAllowed = v;
 }
 
 /** The bundled plugins, imported through this package's own dependencies. */
@@ -123,39 +160,94 @@ export async function loadPluginModule(
   return loadModule(spec, PLUGIN_BASES);
 }
 
-/** Creates the machine (with page contents when a plugin needs them) and installs the plugins. */
+/**
+ * Creates the machine (with page contents when a plugin needs them) and installs the plugins.
+ * An empty `--from-proc` or `--plugin` is `MopsError('E_USAGE')` naming it; a machine too
+ * large to keep the page contents a plugin needs, `MopsError('E_CONFIG')` saying what works.
+ */
 export async function buildMachine(opts: MachineOptions): Promise<Machine> {
+  if (
+    opts.fromProc !== undefined &&
+    (typeof opts.fromProc !== 'string' || opts.fromProc.trim() === '')
+  )
+    throw new MopsError(
+      'E_USAGE',
+      `--from-proc needs a directory holding a copy of a machine's /proc files (buddyinfo, pagetypeinfo), got ${valueKind(opts.fromProc)}`,
+      '--from-proc',
+    );
   const plugins: MopsPlugin[] = [];
   const hooks: PopulateHook[] = [];
+  // The plugins that keep data in pages, as the command line named them.
+  const needContents: string[] = [];
   for (const spec of opts.plugins ?? []) {
+    checkModuleSpec(spec, '--plugin', 'zsmalloc, balloon, a package name or a path');
     const { plugin, module } = await loadPluginModule(spec);
     plugins.push(plugin);
+    if (plugin.manifest.needsContents === true) needContents.push(spec);
     const populate = (module.conformance as { populate?: unknown } | undefined)?.populate;
     if (typeof populate === 'function')
       hooks.push({ name: plugin.manifest.name, populate: populate as PopulateHook['populate'] });
   }
-  const contents = plugins.some((p) => p.manifest.needsContents === true) ? true : opts.contents;
-  const sysctls = parseSysctls(opts.sysctls ?? []);
-  const minFreeKbytes = sysctls.get('min_free_kbytes');
+  const contents = needContents.length > 0 ? true : opts.contents;
+  const sysctls = parseSysctlSpecs(opts.sysctls ?? []);
+  const minFreeKbytes = sysctls.get('min_free_kbytes')?.value;
   const mfk = minFreeKbytes === undefined ? {} : { minFreeKbytes };
-  const m = opts.fromProc
-    ? machineFromProc(opts.fromProc, {
-        profile: opts.profile as ProfileName,
-        seed: opts.seed,
-        contents,
-        ...mfk,
-      })
-    : createMachine({
-        memory: opts.memory,
-        profile: opts.profile as ProfileName,
-        seed: opts.seed,
-        contents,
-        ...mfk,
-      });
+  let m: Machine;
+  try {
+    m =
+      opts.fromProc !== undefined
+        ? machineFromProc(opts.fromProc, {
+            profile: opts.profile as ProfileName,
+            seed: opts.seed,
+            contents,
+            ...mfk,
+          })
+        : createMachine({
+            memory: opts.memory,
+            profile: opts.profile as ProfileName,
+            seed: opts.seed,
+            contents,
+            ...mfk,
+          });
+  } catch (e) {
+    throw contentsTooLarge(e, opts, needContents);
+  }
   applySysctls(m, sysctls);
   for (const p of plugins) installPlugin(m, p);
   populateHooks.set(m, hooks);
   return m;
+}
+
+/**
+ * The core's refusal of page contents for a machine above {@link MAX_CONTENT_BYTES}, as the
+ * command line can act on it: the command cannot leave the contents out (the plugins that
+ * keep data in pages need them), so it says the largest memory that works, or which
+ * plugin to leave out of a `--from-proc` machine. Other errors as they are.
+ */
+function contentsTooLarge(e: unknown, opts: MachineOptions, names: readonly string[]): unknown {
+  if (!(e instanceof MopsError) || e.code !== 'E_CONFIG' || e.field !== 'contents') return e;
+  const gib = MAX_CONTENT_BYTES / 1024 ** 3;
+  const max = `${gib}G`;
+  const who =
+    names.length === 0
+      ? 'this command keeps page contents'
+      : `the ${names.join(' and ')} plugin${names.length > 1 ? 's keep their' : ' keeps its'} data in page contents`;
+  const limit = `which mops holds for at most ${gib} GiB of memory`;
+  if (opts.fromProc !== undefined)
+    return new MopsError(
+      'E_CONFIG',
+      `--from-proc ${opts.fromProc}: the sample's machine is larger than ${gib} GiB, and ${who}, ${limit}; ${
+        names.length > 0
+          ? `leave out ${names.map((n) => `--plugin ${n}`).join(' and ')}, or use --memory ${max} or less instead of --from-proc`
+          : `use --memory ${max} or less instead of --from-proc`
+      }`,
+      '--from-proc',
+    );
+  return new MopsError(
+    'E_CONFIG',
+    `--memory ${opts.memory}: ${who}, ${limit}; give --memory ${max} or less`,
+    '--memory',
+  );
 }
 
 /** A loaded plugin's `conformance.populate` export, for `--workload plugin`. */

@@ -25,15 +25,21 @@ export interface ExploreOptions {
   variant?: string;
   /** Strategy (default: the scenario's own, see {@link Scenario.strategy}; else `random`). */
   strategy?: string;
-  /** Runs for random/PCT (the seeds `seed … seed+runs−1`), schedule cap for DFS. Default 1000. */
+  /**
+   * Runs for random/PCT (the seeds `seed … seed+runs−1`, see {@link nthSeed}), schedule cap
+   * for DFS. Default 1000.
+   */
   runs?: number;
-  /** First seed (default 1). */
+  /** First seed, −2^31 … 2^31−1 (default 1). */
   seed?: number;
   /** PCT bug depth d (default 3). */
   depth?: number;
   /** DFS preemption bound (default 2). */
   bound?: number;
-  /** `i/n` (1 ≤ i ≤ n): run only the seeds s with s mod n = i−1. Random and PCT only. */
+  /**
+   * `i/n` (1 ≤ i ≤ n ≤ 2^53−1, the largest safe integer): run only the seeds s with
+   * s mod n = i−1. Random and PCT only.
+   */
   shard?: string;
   /** Protocol profile (default: the scenario's first). */
   profile?: string;
@@ -63,6 +69,12 @@ export interface ExploreResult {
   readonly bound?: number;
   /** The shard, when one was given. */
   readonly shard?: string;
+  /**
+   * The first seed of the range explored (random, PCT): the `seed` option. The runs took
+   * the seeds from here on (see {@link nthSeed}); {@link mergeShardResults} orders the
+   * shards' failures by it.
+   */
+  readonly firstSeed?: number;
   /** Seed of the failing run (random, PCT). */
   readonly seed?: number;
   /** The failing schedule, shrunk: pass it to `replay`. */
@@ -87,7 +99,7 @@ export interface ExploreResult {
 export interface ReplayOptions {
   /** Scenario variant (default: the scenario's first). */
   variant?: string;
-  /** The schedule string (`v1:SCENARIO:…`). */
+  /** The schedule string (`v1:SCENARIO:…`, or `v2:…` for task ids above 35). */
   schedule: string;
   /** Profile (default: the scenario's first). */
   profile?: string;
@@ -205,7 +217,10 @@ function intOption(
   return v;
 }
 
-/** Parses `i/n` (1 ≤ i ≤ n); `MopsError('E_USAGE')` otherwise. */
+/**
+ * Parses `i/n` (1 ≤ i ≤ n ≤ `Number.MAX_SAFE_INTEGER`, where `s mod n` is exact);
+ * `MopsError('E_USAGE')` otherwise.
+ */
 export function parseShard(shard: string): { index: number; count: number } {
   if (typeof shard !== 'string')
     throw usage(
@@ -217,12 +232,37 @@ export function parseShard(shard: string): { index: number; count: number } {
   const count = m ? Number(m[2]) : Number.NaN;
   if (!m || count < 1 || index < 1 || index > count)
     throw usage(`${option('shard')} ${shard}: expected i/n with 1 ≤ i ≤ n, e.g. 1/4`, 'shard');
+  if (!Number.isSafeInteger(count))
+    throw usage(
+      `${option('shard')} ${shard}: n must be at most ${Number.MAX_SAFE_INTEGER} (2^53−1)`,
+      'shard',
+    );
   return { index, count };
 }
 
 /** Whether seed `s` belongs to shard `index`/`count` (s mod count = index − 1). */
 export function inShard(s: number, index: number, count: number): boolean {
-  return ((s % count) + count) % count === index - 1;
+  // Exact for safe integers: the remainder is within (−count, count), and so is the sum.
+  const r = s % count;
+  return (r < 0 ? r + count : r) === index - 1;
+}
+
+/** Seeds are the PRNG's: 32-bit integers. */
+const SEEDS = 2 ** 32;
+
+/**
+ * The seed of run `k` (0, 1, …) of a random or PCT exploration from seed `first`:
+ * `first + k`, wrapped from 2^31−1 round to −2^31 as the PRNG reads a seed (a 32-bit
+ * integer), so every seed a run takes, and a report names, is one the `seed` option takes
+ * back. A range cut into pieces (`first`, then `nthSeed(first, n)` …) takes the same seeds.
+ */
+export function nthSeed(first: number, k: number): number {
+  return (first + (k % SEEDS)) | 0;
+}
+
+/** How many runs after `first` the run of seed `s` comes (modulo the 2^32 seeds). */
+function seedOffset(s: number, first: number): number {
+  return (((s - first) % SEEDS) + SEEDS) % SEEDS;
 }
 
 /**
@@ -298,8 +338,8 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     // that a seed names one schedule whatever ran before it (chunks, shards, workers).
     const estimate =
       strategy === 'pct' ? execute(scenario, variant, profile, new ReplayChooser([])).steps : 0;
-    const last = seed0 + runs;
-    for (let s = seed0; s < last; s++) {
+    for (let k = 0; k < runs; k++) {
+      const s = nthSeed(seed0, k);
       if (shard && !inShard(s, shard.index, shard.count)) continue;
       schedules++;
       const c: Chooser =
@@ -316,6 +356,7 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     ...(strategy === 'pct' ? { depth } : {}),
     ...(strategy === 'dfs' ? { bound, exhausted } : {}),
     ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
+    ...(strategy !== 'dfs' ? { firstSeed: seed0 } : {}),
   };
   if (!found) return { ...base, failed: false, schedules, ...extra };
 
@@ -383,7 +424,7 @@ export function replay(name: string, opts: ReplayOptions): ReplayResult {
   const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
   if (typeof opts.schedule !== 'string' || opts.schedule.trim() === '')
     throw usage(
-      `${option('schedule')} is required (a v1:SCENARIO:… string printed by explore)`,
+      `${option('schedule')} is required (a v1:SCENARIO:… or v2:SCENARIO:… string printed by explore)`,
       'schedule',
     );
   const { decisions } = decodeSchedule(opts.schedule, scenario.name);
@@ -433,9 +474,10 @@ export function scenarios(): ScenarioInfo[] {
 
 /**
  * Combines the results of the shards `1/n … n/n` of one exploration (same scenario, variant,
- * profile, strategy, seed and runs) into the result of the whole seed range: the failure with
- * the lowest seed wins — the one an unsharded run stops at — and `schedules` is the total.
- * `MopsError('E_USAGE')` when the results do not belong together.
+ * profile, strategy, seed and runs) into the result of the whole seed range: the failure
+ * whose seed comes first from the first seed wins — the one an unsharded run stops at; the
+ * lowest seed, unless the range wraps past 2^31−1 (see {@link nthSeed}) — and `schedules` is
+ * the total. `MopsError('E_USAGE')` when the results do not belong together.
  */
 export function mergeShardResults(results: readonly ExploreResult[]): ExploreResult {
   if (!Array.isArray(results))
@@ -469,17 +511,28 @@ export function mergeShardResults(results: readonly ExploreResult[]): ExploreRes
   const seen = new Set<number>();
   for (const r of results) {
     const s = split(r);
-    if (!s || s.count !== n || seen.has(s.index) || r.depth !== first.depth)
+    if (
+      !s ||
+      s.count !== n ||
+      seen.has(s.index) ||
+      r.depth !== first.depth ||
+      r.firstSeed !== first.firstSeed
+    )
       throw usage(
-        `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --depth)`,
+        `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --seed and --depth)`,
         'shard',
       );
     seen.add(s.index);
   }
   const schedules = results.reduce((n, r) => n + r.schedules, 0);
+  // The order the seeds ran in: from the first seed on (results that do not record it, from
+  // an earlier explorer, by seed).
+  const start = first.firstSeed;
+  const order = (r: ExploreResult) =>
+    start === undefined ? (r.seed ?? 0) : seedOffset(r.seed ?? 0, start);
   let best: ExploreResult | undefined;
   for (const r of results)
-    if (r.failed && r.seed !== undefined && (best === undefined || r.seed < (best.seed ?? 0)))
+    if (r.failed && r.seed !== undefined && (best === undefined || order(r) < order(best)))
       best = r;
   const { shard: _shard, ...rest } = best ?? first;
   return best ? { ...rest, schedules } : { ...rest, failed: false, schedules };

@@ -6,6 +6,7 @@
  */
 
 import { type Machine, MopsError, PROFILE_NAMES, type ProfileName, valueKind } from '@mops/core';
+import { SCENARIO_NAME_RE as NAME_RE } from './names.js';
 
 /** What a scenario's `setup` receives. */
 export interface ScenarioContext {
@@ -77,7 +78,6 @@ export interface Scenario {
 }
 
 const registry = new Map<string, Scenario>();
-const NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
 
 /**
  * Adds a scenario to the registry (plugins call this for their driver races). A name in use

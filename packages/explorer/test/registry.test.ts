@@ -217,7 +217,7 @@ describe('usage errors (E_USAGE, one line)', () => {
     usageError(() => replay('9a', { schedule: 'v1:9a:12!' }), /malformed schedule/);
     usageError(() => replay('9a', { schedule: 'v1:9a:102' }), /malformed schedule/);
     usageError(() => replay('9a', { schedule: 'v1:9d:12' }), /recorded for scenario 9d, not 9a/);
-    usageError(() => replay('9a', { schedule: 'v2:9a:12' }), /encoding version 2/);
+    usageError(() => replay('9a', { schedule: 'v3:9a:12' }), /encoding version 3/);
     usageError(() => replay('9a', { schedule: '' }), /schedule \(--schedule\) is required/);
   });
 

@@ -70,7 +70,7 @@ export function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
  * A pfn outside the machine, a delta that is not an integer, or one that would take the
  * zone's managed pages below 0 is a MopsError (E_RANGE) and changes nothing. Above the
  * zone's present pages is allowed, as in the kernel, which checks nothing: 4.8's balloon
- * gets there (see {@link managedPagesAdd}).
+ * gets there (see `managedPagesAdd`).
  * @see mm/page_alloc.c adjust_managed_page_count()
  */
 export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number): void {

@@ -12,6 +12,7 @@ import {
 } from '@mops/testkit/conformance';
 import pc from 'picocolors';
 import type { Io } from '../io.js';
+import { checkModuleSpec } from '../load.js';
 import { loadPluginModule } from '../machine.js';
 
 /**
@@ -25,6 +26,12 @@ interface ConformanceExport {
 
 /** Runs the command (`profile` already checked); exit 0 when every rule passes, 1 otherwise. */
 export async function checkPlugin(io: Io, spec: string, profile?: string): Promise<number> {
+  checkModuleSpec(
+    spec,
+    'check-plugin',
+    'a plugin: zsmalloc, balloon, a package name or a path',
+    '<name|path>',
+  );
   const { plugin, module } = await loadPluginModule(spec);
   const conf = module.conformance as ConformanceExport | undefined;
   if (!conf || typeof conf.populate !== 'function')

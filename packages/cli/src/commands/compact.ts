@@ -19,6 +19,7 @@ import {
   profileHasEvent,
   profileHasProactiveCompaction,
   traceRecorder,
+  valueKind,
   vmstatEvents,
 } from '@mops/core';
 import { healthLines, machineHealth } from '../health.js';
@@ -79,11 +80,22 @@ function traceEvents(list: string, profile: Profile): string[] {
 
 /** Runs the command. */
 export async function compact(io: Io, opts: CompactOptions): Promise<number> {
+  // An empty file name is a mistake (`--trace "$OUT"` with OUT unset), not "no output".
+  for (const [opt, given] of [
+    ['--trace', opts.trace],
+    ['--json', opts.json],
+  ] as const)
+    if (given !== undefined && (typeof given !== 'string' || given.trim() === ''))
+      throw new MopsError(
+        'E_USAGE',
+        `${opt} needs a file name, or - for standard output, got ${valueKind(given)}`,
+        opt,
+      );
   for (const [opt, given] of [
     ['--trace-filter', opts.traceFilter],
     ['--trace-events', opts.traceEvents],
   ] as const)
-    if (given !== undefined && !opts.trace)
+    if (given !== undefined && opts.trace === undefined)
       throw new MopsError(
         'E_USAGE',
         `${opt} chooses what --trace writes; give --trace <file|-> too`,
@@ -101,19 +113,20 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
       '--trace',
     );
   // Refuse an unwritable output before the run rather than after it.
-  if (opts.trace && opts.trace !== '-') checkWritable('--trace', opts.trace);
-  if (opts.json && opts.json !== '-') checkWritable('--json', opts.json);
+  if (opts.trace !== undefined && opts.trace !== '-') checkWritable('--trace', opts.trace);
+  if (opts.json !== undefined && opts.json !== '-') checkWritable('--json', opts.json);
   const m = await buildMachine(opts);
   const work = await runWorkload(m, opts.workload);
   const before = procView(m, 'buddyinfo');
   const score0 = scoreOf(m);
   const ev0 = vmstatEvents(m);
-  const rec = opts.trace
-    ? traceRecorder(m, {
-        filter: opts.traceFilter,
-        ...(events === undefined ? {} : { events }),
-      })
-    : undefined;
+  const rec =
+    opts.trace !== undefined
+      ? traceRecorder(m, {
+          filter: opts.traceFilter,
+          ...(events === undefined ? {} : { events }),
+        })
+      : undefined;
   const results =
     opts.order === -1 && (opts.mode === undefined || opts.mode === 'sync')
       ? m.run(() => compactMemory(m))
@@ -133,7 +146,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     result: compactResultName(results[i], m.profile),
   }));
   const json = {
-    memory: opts.fromProc ? sizeText(m.config.bytes) : opts.memory,
+    memory: opts.fromProc !== undefined ? sizeText(m.config.bytes) : opts.memory,
     profile: m.profile.name,
     seed: opts.seed,
     workload: opts.workload,
@@ -148,13 +161,14 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   };
   const rc = health.ok ? 0 : 1;
   if (rec && opts.trace === '-') io.out(rec.text());
-  else if (rec && opts.trace) writeOutputFile('--trace', opts.trace, rec.text());
+  else if (rec && opts.trace !== undefined) writeOutputFile('--trace', opts.trace, rec.text());
   if (opts.json === '-') {
     io.out(`${JSON.stringify(json, null, 2)}\n`);
     if (!health.ok) io.err(`${healthLines(health).join('\n')}\n`);
     return rc;
   }
-  if (opts.json) writeOutputFile('--json', opts.json, `${JSON.stringify(json, null, 2)}\n`);
+  if (opts.json !== undefined)
+    writeOutputFile('--json', opts.json, `${JSON.stringify(json, null, 2)}\n`);
   // With the trace on standard output, the report goes to standard error: the output stays
   // a trace file.
   const say = opts.trace === '-' ? (s: string) => io.err(s) : (s: string) => io.out(s);

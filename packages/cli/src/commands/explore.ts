@@ -12,6 +12,7 @@ import {
   type ExploreResult,
   explore,
   mergeShardResults,
+  nthSeed,
   replay,
   scenarios,
 } from '@mops/explorer';
@@ -72,7 +73,10 @@ async function exploreInWorkers(
 
 /**
  * Random and PCT runs in consecutive seed chunks, so a terminal shows progress; the result is
- * the one a single run gives (the first failing seed wins, schedules add up).
+ * the one a single run gives (the first failing seed wins, schedules add up). Chunk k starts
+ * at the seed run k·chunk of the single run takes ({@link nthSeed}, which wraps as the
+ * seeds do), so the chunks take its seeds, and only the seed the caller gave is checked as
+ * theirs.
  */
 export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): ExploreResult {
   const strategy = opts.strategy ?? 'random';
@@ -91,7 +95,11 @@ export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): Exp
   const parts: ExploreResult[] = [];
   try {
     for (let done = 0; done < runs; done += chunk) {
-      const r = explore(name, { ...opts, seed: seed0 + done, runs: Math.min(chunk, runs - done) });
+      const r = explore(name, {
+        ...opts,
+        ...(done === 0 ? {} : { seed: nthSeed(seed0, done) }),
+        runs: Math.min(chunk, runs - done),
+      });
       parts.push(r);
       bar?.update(Math.min(runs, done + chunk));
       if (r.failed) break;
@@ -99,10 +107,11 @@ export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): Exp
   } finally {
     bar?.stop();
   }
-  // Consecutive seed chunks, stopped at the first failure: that one is the result.
+  // Consecutive seed chunks, stopped at the first failure: that one is the result, over the
+  // whole range from the first chunk's first seed.
   const schedules = parts.reduce((n, r) => n + r.schedules, 0);
   const last = parts[parts.length - 1];
-  return { ...(last.failed ? last : parts[0]), schedules };
+  return { ...(last.failed ? last : parts[0]), schedules, firstSeed: parts[0].firstSeed };
 }
 
 /** Runs `mops explore`. */
