@@ -323,11 +323,24 @@ function compareTo(x: number | bigint, v: bigint): number {
 /** A predicate's test on one record. */
 type PredFn = (record: Readonly<Record<string, unknown>>) => boolean;
 
+/**
+ * parse_pred()'s bounds on a value: a string of MAX_FILTER_STR_VAL (256) characters or more,
+ * or a number of 24 or more (its `num_buf[24]`), is "Operand too long", with the caret past
+ * the value.
+ */
+const MAX_FILTER_STR_VAL = 256;
+const NUM_BUF = 24;
+
 /** Checks a predicate against `schema` and builds its test. */
 function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredFn {
   const { field, op, value } = node;
   const type = Object.hasOwn(schema, field) ? schema[field] : undefined;
   if (type === undefined) throw new TraceFilterError('Field not found', src, node.at.field);
+  // Past the value: at its closing quote when it has one, as parse_pred()'s `pos + i`.
+  const quoted = src[node.at.value] === '"' || src[node.at.value] === "'";
+  const end = node.at.value + value.length + (quoted ? 1 : 0);
+  if (value.length >= (type === 'str' ? MAX_FILTER_STR_VAL : NUM_BUF))
+    throw new TraceFilterError('Operand too long', src, end);
   if (type === 'str') {
     if (op !== '==' && op !== '!=' && op !== '~')
       throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
@@ -340,9 +353,29 @@ function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredF
     return (r) => (String(r[field] ?? '') === value) === eq;
   }
   if (op === '~') throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
+  // A number starts with a digit or `-` (parse_pred()); anything else, `+5` among it, is
+  // not read as one.
+  if (!/^[-0-9]/.test(value))
+    throw new TraceFilterError('Invalid value (did you forget quotes)?', src, node.at.value);
   const v = parseInteger(value);
   if (v === undefined) throw new TraceFilterError('Illegal integer value', src, node.at.value);
-  const cmp = (r: Readonly<Record<string, unknown>>) => compareTo(toNumeric(r[field]), v);
+  // Most literals are safe integers and most record values numbers: compare those as
+  // numbers, and only the rest exactly, as bigints.
+  const n = Number(v);
+  const cmp = Number.isSafeInteger(n)
+    ? (r: Readonly<Record<string, unknown>>) => {
+        const x = r[field];
+        return typeof x === 'number'
+          ? x < n
+            ? -1
+            : x > n
+              ? 1
+              : x === n
+                ? 0
+                : Number.NaN
+          : compareTo(toNumeric(x), v);
+      }
+    : (r: Readonly<Record<string, unknown>>) => compareTo(toNumeric(r[field]), v);
   switch (op) {
     case '==':
       return (r) => cmp(r) === 0;

@@ -137,7 +137,8 @@ describe('tracefs filter expressions', () => {
     bad('comm > 3', 'Illegal operation for field type', 5);
     bad('comm & 3', 'Illegal operation for field type', 5);
     bad('order ~ 3', 'Illegal operation for field type', 6);
-    bad('order == abc', 'Illegal integer value', 9);
+    bad('order == abc', 'Invalid value (did you forget quotes)?', 9);
+    bad('order == 5abc', 'Illegal integer value', 9);
     bad('order == 09', 'Illegal integer value', 9);
     bad('comm == "abc', 'Unterminated string', 8);
     bad('order == 1 2', 'Invalid operator; expected && or ||', 11);
