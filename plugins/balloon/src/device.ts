@@ -16,7 +16,6 @@ import {
   type AddressSpace,
   allocPages,
   bug,
-  checkMachine,
   checkOptionsObject,
   clearPageType,
   hasPageType,
@@ -39,6 +38,7 @@ import {
   unlockPage,
   valueKind,
 } from '@mops/core';
+import { checkKctx, optionType } from './args.js';
 import { type BalloonCore, coreOf, managedPagesAdd, spinLockAtomic } from './balloon_ops.js';
 import { type BalloonRules, balloonRules } from './rules.js';
 
@@ -169,8 +169,11 @@ export class BalloonDevice {
     readonly k: Kctx,
     opts: BalloonDeviceOptions = {},
   ) {
-    checkMachine(k, 'BalloonDevice');
+    checkKctx(k);
     checkOptionsObject(opts, 'BalloonDevice');
+    optionType(opts, 'name', 'string', 'BalloonDevice');
+    optionType(opts, 'adjustManagedPageCount', 'boolean', 'BalloonDevice');
+    optionType(opts, 'mistakes', 'object', 'BalloonDevice');
     const mem = k.mem;
     const design = opts.design ?? 'classic';
     if (design !== 'classic' && design !== '2026')

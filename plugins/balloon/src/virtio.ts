@@ -21,6 +21,7 @@ import {
   putPage,
   valueKind,
 } from '@mops/core';
+import { optionType } from './args.js';
 import { managedPagesAdd, moveManagedDebit } from './balloon_ops.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
@@ -139,6 +140,15 @@ export class VirtioBalloon {
   ) {
     checkMachine(machine, 'VirtioBalloon');
     checkOptionsObject(opts, 'VirtioBalloon');
+    optionType(opts, 'deflateOnOom', 'boolean', 'VirtioBalloon');
+    optionType(opts, 'name', 'string', 'VirtioBalloon');
+    optionType(opts, 'hypervisorOptions', 'object', 'VirtioBalloon');
+    if (opts.hypervisor !== undefined && !(opts.hypervisor instanceof Hypervisor))
+      throw new MopsError(
+        'E_USAGE',
+        `VirtioBalloon: hypervisor must be a Hypervisor (new Hypervisor(machine)), got ${valueKind(opts.hypervisor)}`,
+        'hypervisor',
+      );
     this.k = machine;
     this.managedBase = managedPages(machine);
     this.deflateOnOom = opts.deflateOnOom ?? false;

@@ -327,7 +327,9 @@ describe('constructors and list calls given the wrong kind of value', () => {
   ])('%s: a machine and an options object, or E_USAGE saying what was given', (what, make) => {
     const m = machine('v6.3');
     expect(() => make(m.mem)).toThrow(
-      `${what}: the first argument must be a machine (createMachine), got a Memory`,
+      new RegExp(
+        `^${what}: the first argument must be a machine \\(createMachine\\).*, got a Memory$`,
+      ),
     );
     expect(() => make(null)).toThrow(
       expect.objectContaining({ code: 'E_USAGE', field: 'machine' }),
@@ -338,6 +340,43 @@ describe('constructors and list calls given the wrong kind of value', () => {
     );
     expectClean(m);
   });
+
+  it('a BalloonDevice also takes a kernel context { mem, sched }, as its type says', () => {
+    const m = machine('v6.3');
+    const dev = new BalloonDevice({ mem: m.mem, sched: m.sched });
+    const pfn = dev.balloonPageAlloc();
+    run(m, () => dev.enqueue(pfn));
+    expect(dev.listPages()).toEqual([pfn]);
+  });
+
+  it.each([
+    ['VirtioBalloon', 'hypervisor', { hypervisor: {} }, 'an object'],
+    ['VirtioBalloon', 'name', { name: Symbol('n') }, 'Symbol(n)'],
+    ['VirtioBalloon', 'deflateOnOom', { deflateOnOom: 'yes' }, '"yes"'],
+    ['VirtioBalloon', 'hypervisorOptions', { hypervisorOptions: 5 }, '5'],
+    ['BalloonDevice', 'name', { name: 5 }, '5'],
+    ['BalloonDevice', 'adjustManagedPageCount', { adjustManagedPageCount: 1 }, '1'],
+    ['BalloonDevice', 'mistakes', { mistakes: 'all' }, '"all"'],
+  ])(
+    '%s option %s of the wrong type is E_USAGE before anything changes',
+    (what, field, opts, shown) => {
+      const m = machine('v6.3');
+      const free = m.mem.populatedZones.map((z) => z.nrFreePages);
+      const make = () =>
+        what === 'VirtioBalloon'
+          ? new VirtioBalloon(m, opts as never)
+          : new BalloonDevice(m, opts as never);
+      expect(make).toThrow(
+        expect.objectContaining({
+          code: 'E_USAGE',
+          field,
+          message: expect.stringContaining(`got ${shown}`),
+        }),
+      );
+      expect(m.mem.populatedZones.map((z) => z.nrFreePages)).toEqual(free);
+      expectClean(m);
+    },
+  );
 
   it('listEnqueue of something that is not an array is E_USAGE, and nothing is enqueued', () => {
     const m = machine('v6.3');

@@ -1,0 +1,38 @@
+/**
+ * Argument checks of the balloon's constructors: a bad value is MopsError('E_USAGE') naming
+ * the option and what was given, before anything is allocated or registered.
+ * @module
+ */
+
+import { type Kctx, MopsError, valueKind } from '@mops/core';
+
+/** E_USAGE unless `k` is a machine or a kernel context `{ mem, sched }`. */
+export function checkKctx(k: unknown): asserts k is Kctx {
+  const c = k as Partial<Kctx> | null | undefined;
+  if (typeof c?.mem !== 'object' || c.mem === null || typeof c.sched !== 'object')
+    throw new MopsError(
+      'E_USAGE',
+      `BalloonDevice: the first argument must be a machine (createMachine) or a kernel context { mem, sched }, got ${valueKind(k)}`,
+      'machine',
+    );
+}
+
+/**
+ * E_USAGE unless option `key` of `opts` is absent or of type `type` (`'object'`: a
+ * non-null object); `what` names the constructor.
+ */
+export function optionType(
+  opts: object,
+  key: string,
+  type: 'string' | 'boolean' | 'object',
+  what: string,
+): void {
+  const v = (opts as Record<string, unknown>)[key];
+  if (v === undefined) return;
+  if (type === 'object' ? typeof v === 'object' && v !== null : typeof v === type) return;
+  throw new MopsError(
+    'E_USAGE',
+    `${what}: ${key} must be ${type === 'object' ? 'an object' : `a ${type}`}, got ${valueKind(v)}`,
+    key,
+  );
+}
