@@ -44,12 +44,8 @@ function editZone(zi: string, zone: string, field: string, value: string) {
   throw new Error(`no ${field} in zone ${zone}`);
 }
 
-/** Runs `fn` and returns how long it took, in ms. */
-function timed(fn: () => void): number {
-  const t0 = performance.now();
-  fn();
-  return performance.now() - t0;
-}
+// No time is measured here: a search that walks min_free_kbytes page by page takes tens of
+// seconds on these inputs, and the test's timeout fails it; the bisection takes milliseconds.
 
 describe('machineFromProc: min_free_kbytes is recovered from zoneinfo in bounded time', () => {
   for (const profile of ['v6.3', 'v6.17'] as const)
@@ -57,16 +53,13 @@ describe('machineFromProc: min_free_kbytes is recovered from zoneinfo in bounded
       const t = texts(withMovable(profile));
       for (const min of ['200000000', '500000000']) {
         const { text, line } = editZone(t.zoneinfo, 'Movable', 'min', min);
-        const ms = timed(() =>
-          expectMopsError(
-            () => machineFromProc({ ...t, zoneinfo: text }, { profile }),
-            'E_PROC_PARSE',
-            new RegExp(
-              `^zoneinfo line ${line}: zone Movable: min ${min} \\(boost 0\\) is more than any vm.min_free_kbytes \\(0..2147483647\\) gives it`,
-            ),
+        expectMopsError(
+          () => machineFromProc({ ...t, zoneinfo: text }, { profile }),
+          'E_PROC_PARSE',
+          new RegExp(
+            `^zoneinfo line ${line}: zone Movable: min ${min} \\(boost 0\\) is more than any vm.min_free_kbytes \\(0..2147483647\\) gives it`,
           ),
         );
-        expect(ms).toBeLessThan(2000);
       }
     });
 
@@ -74,8 +67,7 @@ describe('machineFromProc: min_free_kbytes is recovered from zoneinfo in bounded
     it(`${profile}: the largest min_free_kbytes (2147483647) round-trips with a Movable zone`, () => {
       const orig = withMovable(profile, 2147483647);
       const t = texts(orig);
-      let copy: Machine | undefined;
-      expect(timed(() => (copy = machineFromProc(t, { profile })))).toBeLessThan(2000);
+      const copy: Machine | undefined = machineFromProc(t, { profile });
       expect(copy!.mem.node.zones.map((z) => z.watermark.join('/'))).toEqual(
         orig.mem.node.zones.map((z) => z.watermark.join('/')),
       );
