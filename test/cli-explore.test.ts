@@ -284,6 +284,22 @@ export function registerScenarios() {
     });
   });
 
+  it('a registerScenarios() that registers a bad scenario keeps registerScenario’s own code', async () => {
+    const bad = `import { registerScenario } from ${sourceOf('explorer')};
+export function registerScenarios() { registerScenario({ name: 'Bad Name!', description: 'x', variants: ['a'], profiles: ['v6.3'], setup() {} }); }
+`;
+    await withModules({ 'badname.mjs': bad }, async (dir) => {
+      const load = join(dir, 'badname.mjs');
+      const r = await mops('scenarios', '--load', load);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(
+        new RegExp(
+          `^mops: --load ${load.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: scenario name .* \\[E_PLUGIN\\]\n$`,
+        ),
+      );
+    });
+  });
+
   it.each([[['explore', '9a']], [['scenarios']], [['replay', '9a', '--schedule', 'v1:9a:12']]])(
     'an empty --load is E_USAGE naming it: %j',
     async (args) => {

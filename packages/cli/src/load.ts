@@ -59,11 +59,14 @@ export async function loadScenarioModules(specs: readonly string[]): Promise<voi
       PLUGIN_BASES,
     );
     const register = mod.registerScenarios;
-    // Its errors, like those of the import, are the module's: one line naming it.
+    // Its errors, like those of the import, are the module's: one line naming it. A
+    // MopsError (registerScenario refusing a scenario) keeps its own code.
     if (typeof register === 'function')
       try {
         await register();
       } catch (e) {
+        if (e instanceof MopsError)
+          throw new MopsError(e.code, `--load ${spec}: ${e.message.split('\n')[0]}`, e.field);
         throw new MopsError(
           'E_USAGE',
           `--load ${spec}: its registerScenarios() threw (${reasonOf(e)}); fix the module, or give one that registers scenarios`,

@@ -456,7 +456,11 @@ function deepFreeze<T extends object>(o: T): T {
 
 /** The profile called `name`; a MopsError naming the choices otherwise. */
 export function getProfile(name: string): Profile {
-  const p = PROFILES[name as ProfileName];
+  // Own keys only: 'toString' or '__proto__' name no profile.
+  const p =
+    typeof name === 'string' && Object.hasOwn(PROFILES, name)
+      ? PROFILES[name as ProfileName]
+      : undefined;
   if (!p)
     throw new MopsError(
       'E_CONFIG',

@@ -78,6 +78,19 @@ describe('bad values of any type are a MopsError naming what was given, never a 
     ['mixedChurn fill', 'fill', (b) => mixedChurn(m(), { fill: b })],
     ['mixedChurn movable', 'movable', (b) => mixedChurn(m(), { movable: b })],
   ];
+  it.each(['toString', '__proto__', 'constructor'])(
+    'createMachine profile %s is no profile',
+    (name) => {
+      expect(() => createMachine({ memory: '8M', profile: name as never })).toThrow(
+        expect.objectContaining({
+          code: 'E_CONFIG',
+          field: 'profile',
+          message: expect.stringContaining(`"${name}" is not a profile`),
+        }),
+      );
+    },
+  );
+
   it.each(
     calls.flatMap(([what, field, call]) => [
       [what, 'a symbol', Symbol('bad'), 'Symbol(bad)', field, call],

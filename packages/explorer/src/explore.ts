@@ -5,13 +5,17 @@
  * @module
  */
 
-import { MopsError, type ProfileName, valueKind } from '@mops/core';
+import { type ProfileName, valueKind } from '@mops/core';
 import { formatReport, replayCommand } from './report.js';
 import { type Chooser, type Execution, execute } from './runner.js';
 import { listScenarios, resolveScenario, type Scenario } from './scenario.js';
 import { decodeSchedule, encodeSchedule } from './schedule.js';
+import { inShard, nthSeed, parseShard } from './shards.js';
 import { normaliseDecisions, shrinkSchedule } from './shrink.js';
 import { DfsExplorer, PctChooser, RandomChooser, ReplayChooser } from './strategies.js';
+import { option, usage } from './usage.js';
+
+export { inShard, mergeShardResults, nthSeed, parseShard } from './shards.js';
 
 /** Strategies `explore` accepts. */
 export const STRATEGIES = ['random', 'pct', 'dfs'] as const;
@@ -148,18 +152,6 @@ export interface ScenarioInfo {
   readonly strategy: NonNullable<Scenario['strategy']>;
 }
 
-/** The command line's flag of an option, where it is not `--NAME`. */
-const FLAGS: Readonly<Record<string, string>> = { shrink: '--no-shrink' };
-
-/** An option as messages name it: the API's name, then the command line's flag. */
-function option(name: string): string {
-  return `${name} (${FLAGS[name] ?? `--${name}`})`;
-}
-
-function usage(msg: string, field?: string): MopsError {
-  return new MopsError('E_USAGE', msg, field);
-}
-
 /** The options of {@link explore} and {@link replay}, by kind of value. */
 const EXPLORE_OPTIONS = {
   variant: 'string',
@@ -215,54 +207,6 @@ function intOption(
       name,
     );
   return v;
-}
-
-/**
- * Parses `i/n` (1 ≤ i ≤ n ≤ `Number.MAX_SAFE_INTEGER`, where `s mod n` is exact);
- * `MopsError('E_USAGE')` otherwise.
- */
-export function parseShard(shard: string): { index: number; count: number } {
-  if (typeof shard !== 'string')
-    throw usage(
-      `${option('shard')} must be a string i/n, e.g. 1/4, got ${valueKind(shard)}`,
-      'shard',
-    );
-  const m = /^(\d+)\/(\d+)$/.exec(shard.trim());
-  const index = m ? Number(m[1]) : Number.NaN;
-  const count = m ? Number(m[2]) : Number.NaN;
-  if (!m || count < 1 || index < 1 || index > count)
-    throw usage(`${option('shard')} ${shard}: expected i/n with 1 ≤ i ≤ n, e.g. 1/4`, 'shard');
-  if (!Number.isSafeInteger(count))
-    throw usage(
-      `${option('shard')} ${shard}: n must be at most ${Number.MAX_SAFE_INTEGER} (2^53−1)`,
-      'shard',
-    );
-  return { index, count };
-}
-
-/** Whether seed `s` belongs to shard `index`/`count` (s mod count = index − 1). */
-export function inShard(s: number, index: number, count: number): boolean {
-  // Exact for safe integers: the remainder is within (−count, count), and so is the sum.
-  const r = s % count;
-  return (r < 0 ? r + count : r) === index - 1;
-}
-
-/** Seeds are the PRNG's: 32-bit integers. */
-const SEEDS = 2 ** 32;
-
-/**
- * The seed of run `k` (0, 1, …) of a random or PCT exploration from seed `first`:
- * `first + k`, wrapped from 2^31−1 round to −2^31 as the PRNG reads a seed (a 32-bit
- * integer), so every seed a run takes, and a report names, is one the `seed` option takes
- * back. A range cut into pieces (`first`, then `nthSeed(first, n)` …) takes the same seeds.
- */
-export function nthSeed(first: number, k: number): number {
-  return (first + (k % SEEDS)) | 0;
-}
-
-/** How many runs after `first` the run of seed `s` comes (modulo the 2^32 seeds). */
-function seedOffset(s: number, first: number): number {
-  return (((s - first) % SEEDS) + SEEDS) % SEEDS;
 }
 
 /**
@@ -470,70 +414,4 @@ export function scenarios(): ScenarioInfo[] {
     profiles: [...s.profiles],
     strategy: s.strategy ?? 'random',
   }));
-}
-
-/**
- * Combines the results of the shards `1/n … n/n` of one exploration (same scenario, variant,
- * profile, strategy, seed and runs) into the result of the whole seed range: the failure
- * whose seed comes first from the first seed wins — the one an unsharded run stops at; the
- * lowest seed, unless the range wraps past 2^31−1 (see {@link nthSeed}) — and `schedules` is
- * the total. `MopsError('E_USAGE')` when the results do not belong together.
- */
-export function mergeShardResults(results: readonly ExploreResult[]): ExploreResult {
-  if (!Array.isArray(results))
-    throw usage(
-      `mergeShardResults takes an array of ExploreResult, got ${valueKind(results)}`,
-      'results',
-    );
-  const bad = results.findIndex((r) => typeof r !== 'object' || r === null);
-  if (bad >= 0)
-    throw usage(
-      `mergeShardResults takes an array of ExploreResult; item ${bad} is ${valueKind(results[bad])}`,
-      'results',
-    );
-  if (results.length === 0) throw usage('no shard results to merge', 'shard');
-  const [first] = results;
-  for (const r of results)
-    if (
-      r.scenario !== first.scenario ||
-      r.variant !== first.variant ||
-      r.profile !== first.profile ||
-      r.strategy !== first.strategy ||
-      r.strategy === 'dfs'
-    )
-      throw usage(
-        `shard results of ${r.scenario}/${r.variant}/${r.profile}/${r.strategy} and ${first.scenario}/${first.variant}/${first.profile}/${first.strategy} cannot be merged (random or pct runs of one exploration only)`,
-        'shard',
-      );
-  // Shards of one split: the same N, each I once, the same PCT depth.
-  const split = (r: ExploreResult) => (r.shard === undefined ? undefined : parseShard(r.shard));
-  const n = split(first)?.count;
-  const seen = new Set<number>();
-  for (const r of results) {
-    const s = split(r);
-    if (
-      !s ||
-      s.count !== n ||
-      seen.has(s.index) ||
-      r.depth !== first.depth ||
-      r.firstSeed !== first.firstSeed
-    )
-      throw usage(
-        `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --seed and --depth)`,
-        'shard',
-      );
-    seen.add(s.index);
-  }
-  const schedules = results.reduce((n, r) => n + r.schedules, 0);
-  // The order the seeds ran in: from the first seed on (results that do not record it, from
-  // an earlier explorer, by seed).
-  const start = first.firstSeed;
-  const order = (r: ExploreResult) =>
-    start === undefined ? (r.seed ?? 0) : seedOffset(r.seed ?? 0, start);
-  let best: ExploreResult | undefined;
-  for (const r of results)
-    if (r.failed && r.seed !== undefined && (best === undefined || order(r) < order(best)))
-      best = r;
-  const { shard: _shard, ...rest } = best ?? first;
-  return best ? { ...rest, schedules } : { ...rest, failed: false, schedules };
 }

@@ -163,6 +163,15 @@ describe('seeds near 2^31 − 1', () => {
     expect(nthSeed(2 ** 31 - 3, 5)).toBe(-(2 ** 31) + 2);
     expect(nthSeed(-(2 ** 31), 2 ** 32)).toBe(-(2 ** 31));
     expect(nthSeed(5, Number.MAX_SAFE_INTEGER)).toBe((5 + (Number.MAX_SAFE_INTEGER % 2 ** 32)) | 0);
+    for (const [first, k] of [
+      [Symbol('s'), 0],
+      [1.5, 0],
+      [1, -1],
+      [1, 0.5],
+    ])
+      expect(() => nthSeed(first as never, k as never)).toThrow(
+        expect.objectContaining({ code: 'E_USAGE', field: 'seed' }),
+      );
   });
 
   it('a failure past the wrap names a seed that --seed takes back, with the same schedule', () => {
