@@ -9,7 +9,12 @@ import { type Kctx, MopsError, valueKind } from '@mops/core';
 /** E_USAGE unless `k` is a machine or a kernel context `{ mem, sched }`. */
 export function checkKctx(k: unknown): asserts k is Kctx {
   const c = k as Partial<Kctx> | null | undefined;
-  if (typeof c?.mem !== 'object' || c.mem === null || typeof c.sched !== 'object')
+  if (
+    typeof c?.mem !== 'object' ||
+    c.mem === null ||
+    typeof c.sched !== 'object' ||
+    c.sched === null
+  )
     throw new MopsError(
       'E_USAGE',
       `BalloonDevice: the first argument must be a machine (createMachine) or a kernel context { mem, sched }, got ${valueKind(k)}`,

@@ -347,6 +347,9 @@ describe('constructors and list calls given the wrong kind of value', () => {
     const pfn = dev.balloonPageAlloc();
     run(m, () => dev.enqueue(pfn));
     expect(dev.listPages()).toEqual([pfn]);
+    expect(() => new BalloonDevice({ mem: m.mem, sched: null } as never)).toThrow(
+      expect.objectContaining({ code: 'E_USAGE', field: 'machine' }),
+    );
   });
 
   it.each([

@@ -331,19 +331,23 @@ type PredFn = (record: Readonly<Record<string, unknown>>) => boolean;
 const MAX_FILTER_STR_VAL = 256;
 const NUM_BUF = 24;
 
+/** Where parse_pred() puts the caret past a value (`pos + i`): at its closing quote, if any. */
+function valueEnd(node: FilterPred, src: string): number {
+  const q = src[node.at.value];
+  return node.at.value + node.value.length + (q === '"' || q === "'" ? 1 : 0);
+}
+
 /** Checks a predicate against `schema` and builds its test. */
 function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredFn {
   const { field, op, value } = node;
   const type = Object.hasOwn(schema, field) ? schema[field] : undefined;
   if (type === undefined) throw new TraceFilterError('Field not found', src, node.at.field);
-  // Past the value: at its closing quote when it has one, as parse_pred()'s `pos + i`.
-  const quoted = src[node.at.value] === '"' || src[node.at.value] === "'";
-  const end = node.at.value + value.length + (quoted ? 1 : 0);
-  if (value.length >= (type === 'str' ? MAX_FILTER_STR_VAL : NUM_BUF))
-    throw new TraceFilterError('Operand too long', src, end);
   if (type === 'str') {
     if (op !== '==' && op !== '!=' && op !== '~')
       throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
+    // The length in bytes, as the kernel counts it, checked after the operator.
+    if (new TextEncoder().encode(value).length >= MAX_FILTER_STR_VAL)
+      throw new TraceFilterError('Operand too long', src, valueEnd(node, src));
     if (op === '~') {
       const negate = value.startsWith('!');
       const glob = parseGlob(negate ? value.slice(1) : value);
@@ -357,6 +361,8 @@ function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredF
   // not read as one.
   if (!/^[-0-9]/.test(value))
     throw new TraceFilterError('Invalid value (did you forget quotes)?', src, node.at.value);
+  if (value.length >= NUM_BUF)
+    throw new TraceFilterError('Operand too long', src, valueEnd(node, src));
   const v = parseInteger(value);
   if (v === undefined) throw new TraceFilterError('Illegal integer value', src, node.at.value);
   // Most literals are safe integers and most record values numbers: compare those as

@@ -105,6 +105,15 @@ describe('integer values past 64 bits (kstrtoll / kstrtoull)', () => {
     bad('pfn == +0x10', 'Invalid value (did you forget quotes)?', 7);
   });
 
+  it('the length is checked where parse_pred() checks it: after the operator and the first character', () => {
+    bad(`comm > "${'a'.repeat(300)}"`, 'Illegal operation for field type', 5);
+    bad(`pfn ~ ${'1'.repeat(30)}`, 'Illegal operation for field type', 4);
+    bad(`pfn == ${'a'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 7);
+    bad(`pfn == +${'1'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 7);
+    // A string's length is counted in bytes: 200 two-byte characters are 400.
+    bad(`comm == "${'é'.repeat(200)}"`, 'Operand too long', 209);
+  });
+
   it('a literal no 64-bit parser takes is an Illegal integer value, the caret at the literal', () => {
     // One past each end: 2^64 (kstrtoull's -ERANGE) and -2^63 - 1 (kstrtoll's).
     bad('pfn < 18446744073709551616', 'Illegal integer value', 6);
