@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../packages/cli/src/index.js';
-import { mops } from './cli_helpers.js';
+import { mops, replayArgs } from './cli_helpers.js';
 
 /** Writes `files` into a fresh temporary directory for `fn`, then removes it. */
 async function withModules<T>(
@@ -257,9 +257,9 @@ export function registerScenarios() {
       expect(e.err).toBe('');
       expect(e.code).toBe(1);
       expect(e.out).toContain('task 40 ran first');
-      const line = /^replay: mops (.*)$/m.exec(e.out)?.[1] ?? '';
-      expect(line).toMatch(/--schedule v2:cli-many-tasks:[0-9a-z.]+$/);
-      const r = await mops(...line.split(' '));
+      const args = replayArgs(e.out);
+      expect(args.join(' ')).toMatch(/--schedule v2:cli-many-tasks:[0-9a-z.]+$/);
+      const r = await mops(...args);
       expect(r.code).toBe(1);
       expect(r.out).toContain('task 40 ran first');
     });

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { mops } from './cli_helpers.js';
+import { mops, replayArgs } from './cli_helpers.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = fileURLToPath(new URL('../packages/cli/dist/bin.js', import.meta.url));
@@ -19,13 +19,6 @@ const ownRaceBuilt = './examples/hunt-a-race/dist/own_race.js';
 function spawned(...args: string[]) {
   const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: root });
   return { code: r.status, out: r.stdout, err: r.stderr };
-}
-
-/** The arguments of the `replay:` line of a report (the paths it prints have no spaces). */
-function replayArgs(report: string): string[] {
-  const line = /^replay: mops (.*)$/m.exec(report)?.[1];
-  expect(line).toBeDefined();
-  return (line ?? '').split(' ');
 }
 
 describe('mops --load', () => {

@@ -20,6 +20,7 @@ import {
   valueKind,
   wakeupKcompactd,
 } from '../src/index.js';
+import { expectInvariants, smallMachine } from './helpers.js';
 
 describe('how error messages name a value', () => {
   it.each([
@@ -47,7 +48,7 @@ describe('how error messages name a value', () => {
 });
 
 describe('bad values of any type are a MopsError naming what was given, never a TypeError', () => {
-  const m = () => createMachine({ memory: '8M', zones: 'normal-only', minFreeKbytes: 0 });
+  const m = () => smallMachine('8M');
   const zone = (mc: ReturnType<typeof m>) => mc.mem.populatedZones[0];
   const calls: [string, string, (bad: never) => unknown][] = [
     ['compactZones order', 'order', (b) => ((x) => x.run(() => compactZones(x, b, 'async')))(m())],
@@ -110,7 +111,7 @@ describe('bad values of any type are a MopsError naming what was given, never a 
 });
 
 describe('entry points that take a machine say so when given something else', () => {
-  const m = createMachine({ memory: '8M', zones: 'normal-only', minFreeKbytes: 0 });
+  const m = smallMachine('8M');
   it.each([
     ['procView', (x: never) => procView(x, 'buddyinfo')],
     ['checkInvariants', (x: never) => checkInvariants(x)],
@@ -134,7 +135,7 @@ describe('entry points that take a machine say so when given something else', ()
           message: `${what}: the first argument must be a machine (createMachine), got ${shown}`,
         }),
       );
-    expectInvariantsOk(m);
+    expectInvariants(m);
   });
 
   it.each([
@@ -150,7 +151,7 @@ describe('entry points that take a machine say so when given something else', ()
       }),
     );
     expect(m.mem.populatedZones[0].nrFreePages).toBe(free);
-    expectInvariantsOk(m);
+    expectInvariants(m);
   });
 
   it.each([
@@ -171,7 +172,3 @@ describe('entry points that take a machine say so when given something else', ()
     expect(m.trace.enabled.mm_compaction_begin).toBeFalsy();
   });
 });
-
-function expectInvariantsOk(m: ReturnType<typeof createMachine>): void {
-  expect(checkInvariants(m)).toEqual({ ok: true, violations: [] });
-}

@@ -5,6 +5,7 @@ import {
   parsePagetypeinfo,
   parseVmstat,
   parseZoneinfo,
+  procView,
 } from '../../src/proc/index.js';
 import { expectMopsError, FIXTURES, fixture } from './helpers.js';
 
@@ -46,8 +47,9 @@ describe('machineFromProc: a source that is not a directory or the texts is E_US
   });
 
   it('a file: URL and a path still read the directory', () => {
-    expect(fromProc(FIXTURES)).toBeDefined();
-    expect(fromProc(FIXTURES.pathname)).toBeDefined();
+    const view = (src: URL | string) => procView(machineFromProc(src), 'buddyinfo');
+    expect(view(FIXTURES)).toBe(fixture('buddyinfo'));
+    expect(view(FIXTURES.pathname)).toBe(fixture('buddyinfo'));
   });
 });
 
@@ -127,7 +129,11 @@ describe('machineFromProc: options are checked as createMachine checks its confi
   });
 
   it('options left undefined take their defaults (as the CLI passes them)', () => {
-    expect(fromProc(t, { profile: undefined, seed: undefined, contents: undefined })).toBeDefined();
+    const m = machineFromProc(t, { profile: undefined, seed: undefined, contents: undefined });
+    const d = machineFromProc(t);
+    expect(m.profile.name).toBe(d.profile.name);
+    expect(m.config.seed).toBe(d.config.seed);
+    expect(m.mem.pages.contents === undefined).toBe(d.mem.pages.contents === undefined);
   });
 });
 

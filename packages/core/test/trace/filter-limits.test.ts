@@ -3,7 +3,6 @@
  * expressions too long or too deeply nested for a recursive parser.
  */
 import { describe, expect, it } from 'vitest';
-import { MopsError } from '../../src/errors.js';
 import { createMachine } from '../../src/machine.js';
 import { filterPreds } from '../../src/trace/filter.js';
 import {
@@ -16,6 +15,7 @@ import {
   TraceFilterError,
   traceRecorder,
 } from '../../src/trace/index.js';
+import { expectFilterError } from './helpers.js';
 
 const schema: FilterSchema = {
   pfn: 'num',
@@ -25,29 +25,9 @@ const schema: FilterSchema = {
   comm: 'str',
 };
 
-/** The TraceFilterError compiling `expr` throws (fails the test if it compiles). */
-function refusal(expr: string): TraceFilterError {
-  try {
-    compileTraceFilter(expr, schema);
-  } catch (e) {
-    expect(e).toBeInstanceOf(TraceFilterError);
-    expect(e).toBeInstanceOf(MopsError);
-    return e as TraceFilterError;
-  }
-  throw new Error(`'${expr.slice(0, 60)}…' compiled`);
-}
-
 /** Expects compile to fail with `reason` and the caret under offset `at`. */
-function bad(expr: string, reason: string, at: number): void {
-  const err = refusal(expr);
-  expect(err.code).toBe('E_USAGE');
-  expect(err.field).toBe('filter');
-  expect(err.position).toBe(at);
-  const [first, shown, caret] = err.message.split('\n');
-  expect(first).toBe(`filter: ${reason}`);
-  expect(shown).toBe(`  ${expr}`);
-  expect(caret).toBe(`  ${' '.repeat(at)}^`);
-}
+const bad = (expr: string, reason: string, at: number) =>
+  expectFilterError(schema, expr, reason, at);
 
 /** Whether `comm ~ "<glob>"` keeps an event whose comm is `comm`. */
 const globs = (glob: string, comm: string): boolean =>

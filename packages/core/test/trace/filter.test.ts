@@ -1,13 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { MopsError } from '../../src/errors.js';
 import {
   compileTraceFilter,
   type FilterSchema,
   filterFields,
   globToRegExp,
   parseTraceFilter,
-  TraceFilterError,
 } from '../../src/trace/index.js';
+import { expectFilterError } from './helpers.js';
 
 const schema: FilterSchema = {
   pfn: 'num',
@@ -27,23 +26,8 @@ const ev = (o: Partial<Record<keyof typeof schema, unknown>>) => ({
 });
 
 /** Expects compile to fail with `reason` and the caret under offset `at`. */
-function bad(expr: string, reason: string, at: number): void {
-  try {
-    compileTraceFilter(expr, schema);
-  } catch (e) {
-    expect(e).toBeInstanceOf(TraceFilterError);
-    expect(e).toBeInstanceOf(MopsError);
-    const err = e as TraceFilterError;
-    expect(err.code).toBe('E_USAGE');
-    expect(err.position).toBe(at);
-    const [first, shown, caret] = err.message.split('\n');
-    expect(first).toBe(`filter: ${reason}`);
-    expect(shown).toBe(`  ${expr}`);
-    expect(caret).toBe(`  ${' '.repeat(at)}^`);
-    return;
-  }
-  throw new Error(`'${expr}' compiled`);
-}
+const bad = (expr: string, reason: string, at: number) =>
+  expectFilterError(schema, expr, reason, at);
 
 describe('tracefs filter expressions', () => {
   it('numeric comparisons combined with && and ||', () => {
