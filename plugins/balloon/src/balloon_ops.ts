@@ -83,7 +83,7 @@ export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number):
       `adjust_managed_page_count: delta ${valueKind(delta)} would leave zone ${zone.name} with ${managed} managed pages`,
       'delta',
     );
-  zone.managedPages = managed;
+  managedPagesAdd(mem, pfn, delta);
 }
 
 /**

@@ -295,9 +295,10 @@ export class ZsPool {
    */
   zsMalloc(size: number, gfp: number = ZS_DEFAULT_GFP): number {
     // The common case without a generator: a partly used zspage and a free class lock
-    // (anything else goes to zsMallocTask, which checks size and gfp).
+    // (anything else goes to zsMallocTask, which checks size and gfp). The default mask is
+    // valid: only one the caller gave is checked here.
     if (Number.isInteger(size) && size > 0 && size <= PAGE_SIZE) {
-      checkGfp(this.k.mem, gfp);
+      if (gfp !== ZS_DEFAULT_GFP) checkGfp(this.k.mem, gfp);
       const cls = this.classFor(size);
       // The class lock is the only one zs_malloc waits for, and nothing else runs during a
       // plain call: held by a task, the call would wait; fail before taking anything.

@@ -9,7 +9,7 @@ import { __GFP, checkGfp, GFP, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
 import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { MAX_PAGE_ORDER, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
+import { checkOrder, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
 import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
@@ -109,7 +109,7 @@ function checkRequest(m: Machine, req: DirectCompactRequest): void {
         field,
       );
   };
-  range('order', req.order, 0, MAX_PAGE_ORDER);
+  checkOrder(req.order, 'direct compaction: ');
   range('allocFlags', req.allocFlags, 0, 0x7fffffff);
   const hasFull = m.profile.compaction.hasSyncFull;
   range(

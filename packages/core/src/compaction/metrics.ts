@@ -34,8 +34,6 @@ export const DEFAULT_COMPACTION_PROACTIVENESS = 20;
 /** `vm.extfrag_threshold` default (compared with {@link fragmentationIndex}). */
 export const DEFAULT_EXTFRAG_THRESHOLD = 500;
 
-/** Throws E_RANGE unless `order` is an integer 0..MAX_PAGE_ORDER. */
-
 /**
  * Whether the profile has proactive compaction, `extfrag_for_order` and the fragmentation
  * score (added in 5.9: every profile but v4.8). Read from the profile's compaction row,

@@ -182,7 +182,7 @@ function checkMovableTarget(mem: Memory, target: AddressSpace | MovableOperation
   if (!isObject(target.a_ops))
     throw new MopsError(
       'E_PLUGIN',
-      `v4.8: __SetPageMovable takes an address_space whose a_ops hold the callbacks (makeAddressSpace), got a_ops ${valueKind(target.a_ops)}`,
+      `${mem.profile.name}: __SetPageMovable takes an address_space whose a_ops hold the callbacks (makeAddressSpace), got a_ops ${valueKind(target.a_ops)}`,
       '__SetPageMovable',
     );
 }

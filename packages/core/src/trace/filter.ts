@@ -21,8 +21,6 @@
 import { MopsError } from '../errors.js';
 import { globMatch, parseGlob } from './glob.js';
 
-export { globToRegExp } from './glob.js';
-
 /** The type of a filterable field: a number or a string. */
 export type FilterFieldType = 'num' | 'str';
 
@@ -89,6 +87,9 @@ const OPS: readonly FilterOp[] = ['==', '!=', '<=', '>=', '<', '>', '&', '~'];
  * the 4.x MAX_FILTER_PRED (16384 terms) cannot be reached within a page.
  */
 const FILTER_PAGE_SIZE = 4096;
+
+/** Byte lengths are counted in UTF-8, as the kernel sees the text written to it. */
+const UTF8 = new TextEncoder();
 
 /** Wraps `node` in `count` nots, innermost first (`!!a` is not(not(a))). */
 function wrapNots(node: FilterNode, count: number): FilterNode {
@@ -228,11 +229,10 @@ class Parser {
  * written) or more. The caret is under the first character past PAGE_SIZE - 1 bytes.
  */
 function checkLength(expression: string): void {
-  const utf8 = new TextEncoder();
-  const { read } = utf8.encodeInto(expression, new Uint8Array(FILTER_PAGE_SIZE - 1));
+  const { read } = UTF8.encodeInto(expression, new Uint8Array(FILTER_PAGE_SIZE - 1));
   if (read < expression.length)
     throw new TraceFilterError(
-      `Filter too long: ${utf8.encode(expression).length} bytes, but a filter file takes at ` +
+      `Filter too long: ${UTF8.encode(expression).length} bytes, but a filter file takes at ` +
         `most ${FILTER_PAGE_SIZE - 1} (PAGE_SIZE - 1)`,
       expression,
       read,
@@ -315,7 +315,7 @@ function toNumeric(v: unknown): number | bigint {
  * `x` against the literal `v`: negative, zero or positive, or NaN when `x` is NaN. Numbers
  * and bigints compare exactly, so literals past 2^53 are not rounded.
  */
-function compareTo(x: number | bigint, v: bigint): number {
+function compareTo(x: number | bigint, v: number | bigint): number {
   if (typeof x === 'number' && Number.isNaN(x)) return Number.NaN;
   return x < v ? -1 : x > v ? 1 : 0;
 }
@@ -346,7 +346,7 @@ function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredF
     if (op !== '==' && op !== '!=' && op !== '~')
       throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
     // The length in bytes, as the kernel counts it, checked after the operator.
-    if (new TextEncoder().encode(value).length >= MAX_FILTER_STR_VAL)
+    if (UTF8.encode(value).length >= MAX_FILTER_STR_VAL)
       throw new TraceFilterError('Operand too long', src, valueEnd(node, src));
     if (op === '~') {
       const negate = value.startsWith('!');
@@ -371,15 +371,7 @@ function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredF
   const cmp = Number.isSafeInteger(n)
     ? (r: Readonly<Record<string, unknown>>) => {
         const x = r[field];
-        return typeof x === 'number'
-          ? x < n
-            ? -1
-            : x > n
-              ? 1
-              : x === n
-                ? 0
-                : Number.NaN
-          : compareTo(toNumeric(x), v);
+        return typeof x === 'number' ? compareTo(x, n) : compareTo(toNumeric(x), v);
       }
     : (r: Readonly<Record<string, unknown>>) => compareTo(toNumeric(r[field]), v);
   switch (op) {

@@ -32,7 +32,6 @@ export {
   type FilterOp,
   type FilterSchema,
   filterFields,
-  globToRegExp,
   parseTraceFilter,
   TraceFilterError,
 } from './filter.js';
@@ -67,3 +66,4 @@ export {
   gfpMaskV4_8,
   showGfpFlags,
 } from './gfp_names.js';
+export { globToRegExp } from './glob.js';
