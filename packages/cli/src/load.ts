@@ -14,11 +14,12 @@ export const PLUGIN_BASES: readonly string[] = [
 ];
 
 /**
- * `MopsError('E_USAGE')` naming `option` unless `spec` is a module to load: an empty (or
- * blank) one would resolve to the working directory and fail there with a message about
- * `index.js`. `what` says what the option takes; `field` is the error's (default `option`).
+ * `MopsError('E_USAGE')` naming `option` unless `spec` is a string that is not blank: an
+ * empty module name would resolve to the working directory and fail there with a message
+ * about `index.js`, an empty file name would write nothing. `what` says what the option
+ * takes; `field` is the error's (default `option`).
  */
-export function checkModuleSpec(spec: unknown, option: string, what: string, field = option): void {
+export function checkNonBlank(spec: unknown, option: string, what: string, field = option): void {
   if (typeof spec !== 'string' || spec.trim() === '')
     throw new MopsError('E_USAGE', `${option} needs ${what}, got ${valueKind(spec)}`, field);
 }
@@ -40,7 +41,7 @@ const loaded = new Set<string>();
 export async function loadScenarioModules(specs: readonly string[]): Promise<void> {
   const { listScenarios } = await import('@mops/explorer');
   for (const spec of specs) {
-    checkModuleSpec(
+    checkNonBlank(
       spec,
       '--load',
       'a package name or a path (./file.js) to a module that registers scenarios',

@@ -26,7 +26,7 @@ import {
   validatePlugin,
   valueKind,
 } from '@mops/core';
-import { checkModuleSpec, PLUGIN_BASES } from './load.js';
+import { checkNonBlank, PLUGIN_BASES } from './load.js';
 import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
 
@@ -51,19 +51,14 @@ export interface MachineOptions {
 /** INT_MAX: the largest value an int sysctl takes. */
 const INT_MAX = 0x7fffffff;
 
-/** Parses `vm.name=value` (the `vm.` optional) settings; MopsError for a malformed one. */
-export function parseSysctls(specs: readonly string[]): Map<string, number> {
-  return new Map([...parseSysctlSpecs(specs)].map(([name, { value }]) => [name, value]));
-}
-
 /** A sysctl's value, and its text as given (for messages). */
 interface SysctlValue {
   readonly value: number;
   readonly text: string;
 }
 
-/** {@link parseSysctls}, keeping each value's text. */
-function parseSysctlSpecs(specs: readonly string[]): Map<string, SysctlValue> {
+/** Parses `vm.name=value` settings (the `vm.` optional), keeping each value's text; MopsError for a malformed one. */
+function parseSysctls(specs: readonly string[]): Map<string, SysctlValue> {
   const out = new Map<string, SysctlValue>();
   for (const spec of specs) {
     const m = /^(?:vm\.)?([a-z_]+)=(-?\d+)$/.exec(spec.trim());
@@ -102,11 +97,7 @@ function asGiven(e: unknown, given: SysctlValue): unknown {
   const got = `, got ${valueKind(given.value)}`;
   if (!(e instanceof MopsError) || e.code !== 'E_RANGE' || !e.message.endsWith(got)) return e;
   const what = e.message.slice(0, -got.length);
-  return new MopsError(
-    'E_RANGE',
-    `${what.startsWith('--sysctl ') ? '' : '--sysctl '}${what}, got ${given.text}`,
-    '--sysctl',
-  );
+  return new MopsError('E_RANGE', `--sysctl ${what}, got ${given.text}`, '--sysctl');
 }
 
 /** Applies the sysctls other than min_free_kbytes (which the machine is built with). */
@@ -166,21 +157,18 @@ export async function loadPluginModule(
  * large to keep the page contents a plugin needs, `MopsError('E_CONFIG')` saying what works.
  */
 export async function buildMachine(opts: MachineOptions): Promise<Machine> {
-  if (
-    opts.fromProc !== undefined &&
-    (typeof opts.fromProc !== 'string' || opts.fromProc.trim() === '')
-  )
-    throw new MopsError(
-      'E_USAGE',
-      `--from-proc needs a directory holding a copy of a machine's /proc files (buddyinfo, pagetypeinfo), got ${valueKind(opts.fromProc)}`,
+  if (opts.fromProc !== undefined)
+    checkNonBlank(
+      opts.fromProc,
       '--from-proc',
+      "a directory holding a copy of a machine's /proc files (buddyinfo, pagetypeinfo)",
     );
   const plugins: MopsPlugin[] = [];
   const hooks: PopulateHook[] = [];
   // The plugins that keep data in pages, as the command line named them.
   const needContents: string[] = [];
   for (const spec of opts.plugins ?? []) {
-    checkModuleSpec(spec, '--plugin', 'zsmalloc, balloon, a package name or a path');
+    checkNonBlank(spec, '--plugin', 'zsmalloc, balloon, a package name or a path');
     const { plugin, module } = await loadPluginModule(spec);
     plugins.push(plugin);
     if (plugin.manifest.needsContents === true) needContents.push(spec);
@@ -189,7 +177,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
       hooks.push({ name: plugin.manifest.name, populate: populate as PopulateHook['populate'] });
   }
   const contents = needContents.length > 0 ? true : opts.contents;
-  const sysctls = parseSysctlSpecs(opts.sysctls ?? []);
+  const sysctls = parseSysctls(opts.sysctls ?? []);
   const minFreeKbytes = sysctls.get('min_free_kbytes')?.value;
   const mfk = minFreeKbytes === undefined ? {} : { minFreeKbytes };
   let m: Machine;

@@ -4,5 +4,8 @@
  * @module
  */
 
-/** A scenario name: `[a-z0-9][a-z0-9-]*`. */
-export const SCENARIO_NAME_RE = /^[a-z0-9][a-z0-9-]*$/;
+/** The pattern of a scenario name, as messages show it. */
+export const SCENARIO_NAME = '[a-z0-9][a-z0-9-]*';
+
+/** A whole scenario name. */
+export const SCENARIO_NAME_RE = new RegExp(`^${SCENARIO_NAME}$`);

@@ -6,7 +6,7 @@
  */
 
 import { type Machine, MopsError, PROFILE_NAMES, type ProfileName, valueKind } from '@mops/core';
-import { SCENARIO_NAME_RE as NAME_RE } from './names.js';
+import { SCENARIO_NAME_RE as NAME_RE, SCENARIO_NAME } from './names.js';
 
 /** What a scenario's `setup` receives. */
 export interface ScenarioContext {
@@ -93,7 +93,7 @@ export function registerScenario(scenario: Scenario, opts: { replace?: boolean }
   if (typeof scenario.name !== 'string' || !NAME_RE.test(scenario.name))
     throw new MopsError(
       'E_PLUGIN',
-      `scenario name ${typeof scenario.name === 'string' ? `'${scenario.name}'` : valueKind(scenario.name)} must match [a-z0-9][a-z0-9-]* (it is part of schedule strings)`,
+      `scenario name ${typeof scenario.name === 'string' ? `'${scenario.name}'` : valueKind(scenario.name)} must match ${SCENARIO_NAME} (it is part of schedule strings)`,
       'name',
     );
   if (typeof opts !== 'object' || opts === null)

@@ -12,7 +12,10 @@
  */
 
 import { MopsError, valueKind } from '@mops/core';
-import { SCENARIO_NAME_RE } from './names.js';
+import { SCENARIO_NAME, SCENARIO_NAME_RE } from './names.js';
+
+/** A schedule string: version, scenario name, decisions. */
+const SCHEDULE_RE = new RegExp(`^v(\\d+):(${SCENARIO_NAME}):([0-9a-z.]*)$`);
 
 /**
  * Version of the compact schedule encoding, one digit per decision: every schedule whose
@@ -47,7 +50,7 @@ export function encodeSchedule(scenario: string, decisions: readonly number[]): 
   if (typeof scenario !== 'string' || !SCENARIO_NAME_RE.test(scenario))
     throw new MopsError(
       'E_USAGE',
-      `scenario name ${valueKind(scenario)} cannot be encoded in a schedule string: it must match [a-z0-9][a-z0-9-]*, as registered scenarios' names do`,
+      `scenario name ${valueKind(scenario)} cannot be encoded in a schedule string: it must match ${SCENARIO_NAME}, as registered scenarios' names do`,
       'scenario',
     );
   if (!Array.isArray(decisions))
@@ -98,7 +101,7 @@ export function decodeSchedule(text: string, scenario?: string): DecodedSchedule
       `schedule must be a string ${FORMS}, got ${valueKind(text)}`,
       'schedule',
     );
-  const m = /^v(\d+):([a-z0-9][a-z0-9-]*):([0-9a-z.]*)$/.exec(text.trim());
+  const m = SCHEDULE_RE.exec(text.trim());
   if (!m) throw malformed(text);
   const version = Number(m[1]);
   if (version !== SCHEDULE_VERSION && version !== DOTTED_VERSION)

@@ -12,7 +12,7 @@ import {
 } from '@mops/testkit/conformance';
 import pc from 'picocolors';
 import type { Io } from '../io.js';
-import { checkModuleSpec } from '../load.js';
+import { checkNonBlank } from '../load.js';
 import { loadPluginModule } from '../machine.js';
 
 /**
@@ -26,7 +26,7 @@ interface ConformanceExport {
 
 /** Runs the command (`profile` already checked); exit 0 when every rule passes, 1 otherwise. */
 export async function checkPlugin(io: Io, spec: string, profile?: string): Promise<number> {
-  checkModuleSpec(
+  checkNonBlank(
     spec,
     'check-plugin',
     'a plugin: zsmalloc, balloon, a package name or a path',

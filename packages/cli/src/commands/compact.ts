@@ -19,11 +19,11 @@ import {
   profileHasEvent,
   profileHasProactiveCompaction,
   traceRecorder,
-  valueKind,
   vmstatEvents,
 } from '@mops/core';
 import { healthLines, machineHealth } from '../health.js';
 import { checkWritable, type Io, writeOutputFile } from '../io.js';
+import { checkNonBlank } from '../load.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
 
 /** Options of `mops compact`. */
@@ -85,12 +85,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     ['--trace', opts.trace],
     ['--json', opts.json],
   ] as const)
-    if (given !== undefined && (typeof given !== 'string' || given.trim() === ''))
-      throw new MopsError(
-        'E_USAGE',
-        `${opt} needs a file name, or - for standard output, got ${valueKind(given)}`,
-        opt,
-      );
+    if (given !== undefined) checkNonBlank(given, opt, 'a file name, or - for standard output');
   for (const [opt, given] of [
     ['--trace-filter', opts.traceFilter],
     ['--trace-events', opts.traceEvents],
