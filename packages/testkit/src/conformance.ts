@@ -196,7 +196,11 @@ export function ruleSkipReason(adapter: DriverAdapter, id: string): string | und
  */
 export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string): RuleResult {
   checkArguments(adapter, profile);
-  const r = findRule(id);
+  return runCheckedRule(adapter, profile, findRule(id));
+}
+
+/** {@link runRule} for arguments already checked. */
+function runCheckedRule(adapter: DriverAdapter, profile: ProfileName, r: Rule): RuleResult {
   const skipped = r.skip?.(adapter);
   if (skipped !== undefined)
     return {
@@ -237,5 +241,5 @@ export function runRule(adapter: DriverAdapter, profile: ProfileName, id: string
  */
 export function checkDriverConformance(adapter: DriverAdapter, profile: ProfileName): RuleResult[] {
   conformanceMachine(adapter, profile);
-  return RULES.map((r) => runRule(adapter, profile, r.id));
+  return RULES.map((r) => runCheckedRule(adapter, profile, r));
 }
