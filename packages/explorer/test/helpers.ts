@@ -1,4 +1,15 @@
-import { MopsError } from '@mops/core';
+import {
+  __SetPageMovable,
+  type Machine,
+  MopsError,
+  type MovableOperations,
+  makeAddressSpace,
+  PGTY,
+  SetPageMovableOps,
+  setMovableOps,
+  trylockPage,
+  unlockPage,
+} from '@mops/core';
 import { expect } from 'vitest';
 
 /** The races of spec §9 whose variants these tests run by name (9c-passes has tests of its own). */
@@ -25,4 +36,30 @@ export function usageError(fn: () => unknown, match: RegExp): void {
   expect((err as MopsError).code).toBe('E_USAGE');
   expect((err as MopsError).message).toMatch(match);
   expect((err as MopsError).message).not.toContain('\n');
+}
+
+/**
+ * Publishes `pfn` as a movable page of `ops` the way the machine's profile does it, under the
+ * page lock: v6.17 a PageOffline with PG_movable_ops (registering `ops` for the type), v4.8
+ * an address_space called `name`, v6.0/v6.3 the ops themselves.
+ */
+export function publishMovable(
+  m: Machine,
+  pfn: number,
+  ops: MovableOperations,
+  name: string,
+): void {
+  const mem = m.mem;
+  trylockPage(mem, pfn);
+  if (m.profile.movableMarker === 'page_type') {
+    setMovableOps(mem, ops, PGTY.offline);
+    mem.pages.type[pfn] = PGTY.offline << 24;
+    SetPageMovableOps(mem, pfn);
+  } else
+    __SetPageMovable(
+      mem,
+      pfn,
+      m.profile.movableMarker === 'address_space' ? makeAddressSpace(name, ops) : ops,
+    );
+  unlockPage(m, pfn);
 }

@@ -1,17 +1,4 @@
-import {
-  __SetPageMovable,
-  defineMovableOps,
-  GFP,
-  getProfile,
-  ISOLATED,
-  type KernelGen,
-  makeAddressSpace,
-  PGTY,
-  SetPageMovableOps,
-  setMovableOps,
-  trylockPage,
-  unlockPage,
-} from '@mops/core';
+import { defineMovableOps, GFP, getProfile, ISOLATED, type KernelGen } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   explore,
@@ -22,6 +9,7 @@ import {
   type Scenario,
   unregisterScenario,
 } from '../src/index.js';
+import { publishMovable } from './helpers.js';
 
 const VIOLATION =
   'protocol_violation: stash: isolate_page set the isolated flag, which only the VM may touch';
@@ -47,18 +35,7 @@ const stash: Scenario = {
       putbackPage: () => {},
     });
     const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'stash');
-    trylockPage(mem, pfn);
-    if (m.profile.movableMarker === 'page_type') {
-      setMovableOps(mem, ops, PGTY.offline);
-      mem.pages.type[pfn] = PGTY.offline << 24;
-      SetPageMovableOps(mem, pfn);
-    } else
-      __SetPageMovable(
-        mem,
-        pfn,
-        m.profile.movableMarker === 'address_space' ? makeAddressSpace('stash', ops) : ops,
-      );
-    unlockPage(m, pfn);
+    publishMovable(m, pfn, ops, 'stash');
     m.sched.spawn('isolate', function* (): KernelGen {
       yield* isolateThenMigrate(m, pfn, false);
     });

@@ -5,7 +5,6 @@
  */
 import {
   __ClearPageMovable,
-  __SetPageMovable,
   createMachine,
   defineMovableOps,
   Errno,
@@ -14,11 +13,9 @@ import {
   type KernelGen,
   lockPage,
   type Machine,
-  makeAddressSpace,
   PG,
   putPage,
   testPageFlag,
-  trylockPage,
   unlockPage,
 } from '@mops/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -29,6 +26,7 @@ import {
   type Scenario,
   unregisterScenario,
 } from '../src/index.js';
+import { publishMovable } from './helpers.js';
 
 /**
  * A one-page driver that releases its page with a shortcut: a page it finds not isolated
@@ -51,12 +49,8 @@ class Shortcut {
         if (!this.owned.has(page)) this.wrong.push(`putback_page(${hexPfn(page)})`);
       },
     });
-    const target =
-      m.profile.movableMarker === 'address_space' ? makeAddressSpace('shortcut', ops) : ops;
     this.pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'shortcut');
-    trylockPage(m.mem, this.pfn);
-    __SetPageMovable(m.mem, this.pfn, target);
-    unlockPage(m, this.pfn);
+    publishMovable(m, this.pfn, ops, 'shortcut');
     this.owned.add(this.pfn);
   }
 
