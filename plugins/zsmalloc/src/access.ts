@@ -7,9 +7,19 @@
 
 import { BLOCK_SPIN, bug, type KernelGen, MopsError, PAGE_SIZE, valueKind } from '@mops/core';
 import { ZS_HANDLE_SIZE } from './classes.js';
-import { checksum, readBytes, writeBytes } from './objects.js';
-import type { ZsObjMapping, ZsPool } from './pool.js';
-import { POINTS, type Zspage } from './zspage.js';
+import { checksum, HANDLE_SLOTS, readBytes, writeBytes } from './objects.js';
+import type { ZsPool } from './pool.js';
+import { POINTS, Zspage } from './zspage.js';
+
+/** An object held open by {@link ZsPool.objReadBegin}; give it back to objReadEnd. */
+export interface ZsObjMapping {
+  /** The handle. */
+  readonly handle: number;
+  /** The object's bytes (the size given to zs_malloc), header excluded. */
+  readonly data: Uint8Array;
+  /** The zspage whose read lock is held. */
+  readonly zspage: Zspage;
+}
 
 /**
  * Translates `handle` under `pool->lock` (read) and takes its zspage's read lock before
@@ -77,6 +87,31 @@ export function* objReadBegin(pool: ZsPool, handle: number): KernelGen<ZsObjMapp
     readBytes(pool.bytes, zs, zoff, data, 0, len);
   }
   return { handle, data, zspage: zs };
+}
+
+/**
+ * zs_obj_read_end(): see {@link ZsPool.objReadEnd}. Anything but a mapping of `pool` that
+ * objReadBegin returned is E_USAGE, checked before anything is released.
+ * @see mm/zsmalloc.c zs_obj_read_end()
+ */
+export function objReadEnd(pool: ZsPool, m: ZsObjMapping): void {
+  const zs = typeof m === 'object' && m !== null ? (m as Partial<ZsObjMapping>).zspage : undefined;
+  if (!(zs instanceof Zspage) || zs.pool !== pool || !pool.handles.issued(m.handle))
+    throw new MopsError(
+      'E_USAGE',
+      `objReadEnd: ${valueKind(m)} is not a mapping of pool ${pool.name}; pass what objReadBegin returned`,
+      'mapping',
+    );
+  unpinObject(pool, zs, m.handle % HANDLE_SLOTS);
+}
+
+/** read_begin, copy, read_end, for a task: see {@link ZsPool.objReadTask}. */
+export function* objReadTask(pool: ZsPool, handle: number): KernelGen<Uint8Array> {
+  const m = yield* objReadBegin(pool, handle);
+  const out = m.data.slice();
+  if (pool.k.sched.preemptible) yield POINTS.readUnlock;
+  objReadEnd(pool, m);
+  return out;
 }
 
 /**

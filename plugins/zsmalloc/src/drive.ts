@@ -3,7 +3,7 @@
  * @module
  */
 
-import { type KernelGen, MopsError } from '@mops/core';
+import { Deadlock, type KernelGen, type Memory, MmBug, MopsError } from '@mops/core';
 
 /**
  * The waits an open mapping (objReadBegin) may be the cause of: for the handle's pin (v4.8)
@@ -24,15 +24,28 @@ export function wouldWait(what: string, lock: string): MopsError {
  * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
  * held by a task makes the call fail with `E_STATE`. The generator is closed first
  * (`return()`), so its `finally` blocks give back what it took: the call changes nothing.
+ *
+ * A kernel BUG raised on the way (an MmBug, e.g. a spin_unlock of a lock not held, which
+ * the lock raises without a page dump) halts the machine of `mem`, as `Machine.run` does
+ * for one raised in a task and `bug()` for one with a page dump: later kernel calls on the
+ * machine are `MopsError('E_HALTED')`. Without `mem` the BUG is only rethrown.
+ * @param g the task-form call
+ * @param what the plain call's name, for its errors
+ * @param mem the memory of the machine the code runs on
  */
-export function drive<T>(g: KernelGen<T>, what: string): T {
-  for (;;) {
-    const r = g.next();
-    if (r.done === true) return r.value;
-    if (r.value.op === 'block') {
-      const w = (r.value as { what?: string }).what ?? 'a lock';
-      g.return(undefined as T);
-      throw wouldWait(what, w);
+export function drive<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
+  try {
+    for (;;) {
+      const r = g.next();
+      if (r.done === true) return r.value;
+      if (r.value.op === 'block') {
+        const w = (r.value as { what?: string }).what ?? 'a lock';
+        g.return(undefined as T);
+        throw wouldWait(what, w);
+      }
     }
+  } catch (e) {
+    if (mem !== undefined && e instanceof MmBug && !(e instanceof Deadlock)) mem.halted ??= e;
+    throw e;
   }
 }

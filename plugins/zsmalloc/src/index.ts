@@ -21,13 +21,16 @@
 import { type Machine, type MopsPlugin, registerProcView } from '@mops/core';
 import { checkZsmalloc } from './check.js';
 import { HANDLE_SLOTS } from './objects.js';
-import { ZsPool, type ZsPoolOptions } from './pool.js';
+import type { ZsPoolOptions } from './options.js';
+import { ZsPool } from './pool.js';
 import { registryOf } from './registry.js';
 import { classesView, mmStatView } from './stats.js';
 
+export type { ZsObjMapping } from './access.js';
 export * from './classes.js';
 export { zsCanCompact, zsCompactTask } from './compaction.js';
 export { drive } from './drive.js';
+export { findGetZspage, ZS_DEFAULT_GFP } from './malloc.js';
 export { zsPageIsolate, zsPageMigrate, zsPagePutback } from './migration.js';
 export {
   type Bytes,
@@ -36,14 +39,8 @@ export {
   OBJ_ALLOCATED_TAG,
   OBJ_TAG_BITS,
 } from './objects.js';
-export {
-  findGetZspage,
-  ZS_DEFAULT_GFP,
-  type ZsMistakes,
-  type ZsObjMapping,
-  ZsPool,
-  type ZsPoolOptions,
-} from './pool.js';
+export type { ZsMistakes, ZsPoolOptions } from './options.js';
+export { ZsPool } from './pool.js';
 export { registryOf, type ZsCallbackCounts, type ZsRegistry } from './registry.js';
 export { type ZsRules, zsRules } from './rules.js';
 export {
@@ -61,7 +58,10 @@ export const ZS_POOL: unique symbol = Symbol('mops.zsmalloc.pool');
 
 /**
  * zs_create_pool(name): a pool on `machine`, with the machine's zsmalloc invariant checker
- * (`'zsmalloc'`, covering every pool) registered.
+ * (`'zsmalloc'`, covering every pool) registered. `options` is checked first: something
+ * other than an object, an unknown option, or a value of the wrong kind is a
+ * MopsError('E_USAGE') whose `field` names the option and whose message names the value
+ * given; no pool is made then.
  * @see mm/zsmalloc.c zs_create_pool()
  */
 export function createZsPool(machine: Machine, options: ZsPoolOptions = {}): ZsPool {

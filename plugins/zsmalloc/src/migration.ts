@@ -222,7 +222,7 @@ function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen
   moveSubPage(pool, zs, dst, src);
   pool.lock.writeUnlock();
   cls.lock.unlock();
-  if (racyIsolationWord(pool)) drive(decIsolationWord(pool, zs, dst), 'zs_page_migrate');
+  if (racyIsolationWord(pool)) drive(decIsolationWord(pool, zs, dst), 'zs_page_migrate', pool.mem);
   zs.lock.writeUnlock();
   swapReferences(pool, dst, src);
   return 0;

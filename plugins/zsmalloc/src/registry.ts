@@ -19,7 +19,8 @@ import {
 } from '@mops/core';
 import { makeZsMovableOps } from './migration.js';
 import type { Bytes } from './objects.js';
-import type { ZsMistakes, ZsPool } from './pool.js';
+import type { ZsMistakes } from './options.js';
+import type { ZsPool } from './pool.js';
 import { type ZsRules, zsRules } from './rules.js';
 import type { Zspage } from './zspage.js';
 

@@ -30,7 +30,8 @@ import {
 } from '@mops/explorer';
 import { checkZsmalloc } from './check.js';
 import { ZS_HANDLE_SIZE } from './classes.js';
-import { type ZsMistakes, ZsPool } from './pool.js';
+import type { ZsMistakes } from './options.js';
+import { ZsPool } from './pool.js';
 import { registryOf, zspageOfPage } from './registry.js';
 import { zsRules } from './rules.js';
 

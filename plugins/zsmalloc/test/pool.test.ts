@@ -14,7 +14,7 @@ import {
   unlockPage,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { classesView, createZsPool, HANDLE_SLOTS, type ZsPoolOptions } from '../src/index.js';
+import { classesView, HANDLE_SLOTS } from '../src/index.js';
 import { removeZspage } from '../src/zspage.js';
 import {
   expectClean,
@@ -266,51 +266,6 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     expect(second.state).toBe('done');
     expect(pool.classFor(100).objUsed).toBe(used - 2);
     expect(pool.objRead(hs[2])).toEqual(pattern(2, 100));
-    expectClean(m);
-  });
-
-  it('createZsPool with options that are not an object or a bad name: E_USAGE, no pool made', () => {
-    const { m, pool } = rig(profile);
-    const pools = pool.registry.pools.length;
-    for (const bad of [null, 5, 'zram1']) {
-      const e = mopsError(() => createZsPool(m, bad as unknown as ZsPoolOptions));
-      expect(e).toMatchObject({ code: 'E_USAGE', field: 'options' });
-      expect(e.message).toContain(
-        `options must be an object, got ${bad === 'zram1' ? '"zram1"' : bad}`,
-      );
-    }
-    for (const name of [42, ''])
-      expect(mopsError(() => createZsPool(m, { name: name as unknown as string }))).toMatchObject({
-        code: 'E_USAGE',
-        field: 'name',
-      });
-    for (const [mistakes, field, message] of [
-      [
-        7,
-        'mistakes',
-        'mistakes must be an object of freeWithoutClearMovable, noZspageNullCheck, sharedIsolationWord, got 7',
-      ],
-      [
-        { freeWithoutClearMovabel: true },
-        'freeWithoutClearMovabel',
-        "unknown mistake 'freeWithoutClearMovabel'",
-      ],
-      [
-        { sharedIsolationWord: 'yes' },
-        'sharedIsolationWord',
-        'mistake sharedIsolationWord must be "racy" or "fixed", got "yes"',
-      ],
-    ] as const) {
-      const e = mopsError(() => createZsPool(m, { mistakes: mistakes as never }));
-      expect(e).toMatchObject({ code: 'E_USAGE', field });
-      expect(e.message).toContain(message);
-    }
-    for (const machine of [null, {}, m.mem])
-      expect(mopsError(() => createZsPool(machine as never))).toMatchObject({
-        code: 'E_USAGE',
-        field: 'machine',
-      });
-    expect(pool.registry.pools.length).toBe(pools);
     expectClean(m);
   });
 
