@@ -20,6 +20,7 @@ import {
   callMigratePageResume,
   MIGRATE_PENDING,
 } from './callbacks.js';
+import { ownerDroppedStillMovable } from './driver_faults.js';
 import {
   type Ctx,
   EAGAIN,
@@ -62,6 +63,7 @@ const NEED_GEN = 3;
  */
 function freedUnderUs(c: Ctx, src: number): boolean {
   if (c.mem.pages.refcount[src] !== 1) return false;
+  ownerDroppedStillMovable(c.mem, src, 'migrate_folio_unmap');
   dropFreed(c, src);
   return true;
 }

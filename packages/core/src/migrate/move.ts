@@ -7,6 +7,7 @@
 import { assertText, bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED } from '../page/flags.js';
+import { ownerDroppedStillMovable } from './driver_faults.js';
 import { __PageMovable, type DefinedOps, pageMovableLocked, pageMovableOps } from './movable.js';
 
 /**
@@ -24,6 +25,8 @@ export function moveToNewFolioBegin(mem: Memory, dst: number, src: number): Defi
     flags[src] = fs & ~ISOLATED;
     return null;
   }
+  if (mem.pages.refcount[src] === 1)
+    ownerDroppedStillMovable(mem, src, assertText(mem, 'move_to_new_folio', 'move_to_new_page'));
   return pageMovableOps(mem, src) ?? noMigrateOps(mem, src);
 }
 

@@ -11,6 +11,7 @@ import { ISOLATED } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { callPutbackPage, callPutbackPageGen } from './callbacks_putback.js';
+import { ownerDroppedStillMovable } from './driver_faults.js';
 import { uncountIsolated } from './migrate_ctx.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
@@ -29,6 +30,7 @@ export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   if (!released && mem.profile.putbackRechecksIsolated && !(p.flags[pfn] & ISOLATED))
     bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
   if (!released) {
+    ownerDroppedStillMovable(mem, pfn, 'putback_movable_pages');
     const d = pageMovableOps(mem, pfn);
     if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->putback_page)', pfn);
     if (d.putbackGen) yield* callPutbackPageGen(mem, d, pfn);

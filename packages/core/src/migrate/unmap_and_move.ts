@@ -10,6 +10,7 @@ import { ISOLATED, PG } from '../page/flags.js';
 import { lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { callMigratePage, callMigratePageGen } from './callbacks.js';
+import { ownerDroppedStillMovable } from './driver_faults.js';
 import {
   type Ctx,
   EAGAIN,
@@ -90,8 +91,9 @@ function* unmapAndMove(
     if (prof.shortcutLocks && __PageMovable(mem, src)) {
       yield* lockPage(k, src);
       if (!PageMovable(mem, src)) p.flags[src] &= ~ISOLATED;
+      else ownerDroppedStillMovable(mem, src, 'unmap_and_move');
       unlockPage(k, src);
-    }
+    } else ownerDroppedStillMovable(mem, src, 'unmap_and_move');
     if (dst >= 0) releaseDst(c, dst);
   } else {
     if (dst < 0) {
