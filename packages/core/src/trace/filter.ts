@@ -2,15 +2,28 @@
  * tracefs event filters (kernel/trace/trace_events_filter.c,
  * Documentation/trace/events.rst §5): `order > 2 && migratetype == 1`, `comm ~ "kcomp*"`.
  *
- * Grammar: predicates `field op value` combined with `&&`, `||`, `!` and parentheses.
- * Numeric fields take `==`, `!=`, `<`, `<=`, `>`, `>=` and `&` (true when any bit is set);
- * their values are integers read as `kstrtoll(…, 0)` / `kstrtoull(…, 0)` do (`0x` hex, a
- * leading `0` octal) and must fit one of them: from -2^63 to 2^64-1.
+ * Grammar: predicates `field op value` combined with `&&`, `||`, `!` and parentheses. As
+ * parse_pred() does since the 4.17 rewrite, the value's first character says what it is: a
+ * quote (`"` or `'`) starts a string, a digit or `-` a number, and anything else (a bare
+ * word, `+5`) is "Invalid value (did you forget quotes)?". A string for a numeric field is
+ * "Expecting numeric field", a number for a string field "Expecting string field".
+ *
+ * Numeric fields take `==`, `!=`, `<`, `<=`, `>`, `>=` and `&` (true when any bit is set).
+ * Each has the C type its event's `format` file declares (`size:` and `signed:`, see
+ * {@link FilterFieldType}): a signed field reads its value with `kstrtoll(…, 0)`, an unsigned
+ * one with `kstrtoull(…, 0)` (lib/kstrtox.c: `0x` hex, a leading `0` octal, else decimal), so
+ * `pfn > -1` is an "Illegal integer value" for the `unsigned long` pfn. The record's value and
+ * the literal are both cast to the field's type, as filter_pred_##type() casts them, and
+ * compared in it: unsigned fields compare as unsigned, and a field stores what its C type
+ * holds (a failed allocation's pfn, -1UL, is 2^64 - 1).
+ *
  * String fields take `==`, `!=` and `~` (a glob as lib/glob.c's glob_match() reads it:
  * `*`, `?`, `[…]` classes with ranges and `!`, `\` quoting the next character; a leading `!`
  * inverts the match, as filter_parse_regex() makes it, so `comm ~ "!kcomp*"` keeps the
- * events whose comm does not match `kcomp*`); their values may be quoted with `"` or `'`, or bare words. An empty filter, or `0`, accepts everything, as
- * writing `0` to a `filter` file clears it.
+ * events whose comm does not match `kcomp*`). `COMM`/`comm` (type `comm`, FILTER_COMM) test
+ * the task's name as current->comm holds it: at most TASK_COMM_LEN - 1 = 15 bytes, so
+ * `comm == "kcompactd-very-long"` never matches and `comm == "kcompactd-very-"` does. An
+ * empty filter, or `0`, accepts everything, as writing `0` to a `filter` file clears it.
  *
  * Like the `filter` file, which refuses a write of PAGE_SIZE bytes or more, an expression
  * may be at most 4095 bytes long. Within that, nesting and chains of any depth parse and run
@@ -19,10 +32,33 @@
  */
 
 import { MopsError } from '../errors.js';
-import { globMatch, parseGlob } from './glob.js';
+import { numericPred, type PredFn, parseFilterLiteral, stringPred } from './filter_pred.js';
 
-/** The type of a filterable field: a number or a string. */
-export type FilterFieldType = 'num' | 'str';
+/**
+ * The type of a filterable field, as the event's `format` file declares it:
+ * - a C integer type, by its `size:` and `signed:` columns (x86_64): `'u64'` for
+ *   `unsigned long`, `'s32'` for `int`, `'u32'` for `unsigned int`, `gfp_t` and an enum with
+ *   no negative value, `'bool'` for `bool` (one byte, unsigned, storing 0 or 1), and
+ *   `'s64'`, `'u16'`, `'s16'`, `'u8'`, `'s8'`;
+ * - `'str'`, a string;
+ * - `'comm'`, the task name (the `COMM`/`comm` pseudo-fields, FILTER_COMM): a string cut to
+ *   TASK_COMM_LEN - 1 bytes, as current->comm holds it;
+ * - `'num'`, a number whose C type is not declared: it takes a literal that kstrtoll() or
+ *   kstrtoull() reads (-2^63 to 2^64 - 1) and compares it with the record's value exactly.
+ */
+export type FilterFieldType =
+  | 'u8'
+  | 's8'
+  | 'u16'
+  | 's16'
+  | 'u32'
+  | 's32'
+  | 'u64'
+  | 's64'
+  | 'bool'
+  | 'str'
+  | 'comm'
+  | 'num';
 
 /** Fields a filter may name, with their types. */
 export type FilterSchema = Readonly<Record<string, FilterFieldType>>;
@@ -212,7 +248,7 @@ class Parser {
     const q = this.src[this.pos];
     if (q === '"' || q === "'") {
       const end = this.src.indexOf(q, this.pos + 1);
-      if (end < 0) this.fail('Unterminated string');
+      if (end < 0) this.fail('Missing matching quote');
       const v = this.src.slice(this.pos + 1, end);
       this.pos = end + 1;
       return v;
@@ -278,51 +314,6 @@ export function filterPreds(node: FilterNode | undefined): FilterPred[] {
   return out;
 }
 
-/** The smallest value kstrtoll() returns: -2^63. */
-const S64_MIN = -(1n << 63n);
-/** The largest value kstrtoull() returns: 2^64 - 1. */
-const U64_MAX = (1n << 64n) - 1n;
-
-/**
- * An integer as parse_pred() reads it: kstrtoll(s, 0) for a signed field, kstrtoull(s, 0)
- * for an unsigned one (lib/kstrtox.c): decimal, `0x` hex or leading-`0` octal, after an
- * optional sign (kstrtoull takes `+` only). Both fail with -ERANGE past 64 bits, which the
- * filter reports as "Illegal integer value". mops's schema does not say which fields are
- * signed, so a value either function accepts is taken: -2^63 to 2^64 - 1. Undefined for
- * anything else.
- */
-function parseInteger(s: string): bigint | undefined {
-  const m = /^([-+]?)(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)$/.exec(s);
-  if (!m) return undefined;
-  const body = m[2];
-  // BigInt reads `0x…` (and `0X…`) itself; octal needs its `0o` spelling.
-  const magnitude =
-    body.length > 1 && body[0] === '0' && !/^0[xX]/.test(body)
-      ? BigInt(`0o${body.slice(1)}`)
-      : BigInt(body);
-  const v = m[1] === '-' ? -magnitude : magnitude;
-  return v >= S64_MIN && v <= U64_MAX ? v : undefined;
-}
-
-/** A numeric record value, exact: a bigint stays one; NaN for what is no number. */
-function toNumeric(v: unknown): number | bigint {
-  if (typeof v === 'number' || typeof v === 'bigint') return v;
-  if (typeof v === 'boolean') return v ? 1 : 0;
-  return Number.NaN;
-}
-
-/**
- * `x` against the literal `v`: negative, zero or positive, or NaN when `x` is NaN. Numbers
- * and bigints compare exactly, so literals past 2^53 are not rounded.
- */
-function compareTo(x: number | bigint, v: number | bigint): number {
-  if (typeof x === 'number' && Number.isNaN(x)) return Number.NaN;
-  return x < v ? -1 : x > v ? 1 : 0;
-}
-
-/** A predicate's test on one record. */
-type PredFn = (record: Readonly<Record<string, unknown>>) => boolean;
-
 /**
  * parse_pred()'s bounds on a value: a string of MAX_FILTER_STR_VAL (256) characters or more,
  * or a number of 24 or more (its `num_buf[24]`), is "Operand too long", with the caret past
@@ -337,65 +328,38 @@ function valueEnd(node: FilterPred, src: string): number {
   return node.at.value + node.value.length + (q === '"' || q === "'" ? 1 : 0);
 }
 
-/** Checks a predicate against `schema` and builds its test. */
+/**
+ * Checks a predicate against `schema` and builds its test, in parse_pred()'s order: the field,
+ * then what the value's first character makes it (a quoted string, a number, or neither),
+ * then whether the operator and the field's type take that.
+ */
 function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredFn {
   const { field, op, value } = node;
+  const fail = (reason: string, at: number): never => {
+    throw new TraceFilterError(reason, src, at);
+  };
   const type = Object.hasOwn(schema, field) ? schema[field] : undefined;
-  if (type === undefined) throw new TraceFilterError('Field not found', src, node.at.field);
-  if (type === 'str') {
+  if (type === undefined) return fail('Field not found', node.at.field);
+  const isString = type === 'str' || type === 'comm';
+  const first = src[node.at.value];
+  if (first === '"' || first === "'") {
     if (op !== '==' && op !== '!=' && op !== '~')
-      throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
-    // The length in bytes, as the kernel counts it, checked after the operator.
+      fail('Illegal operation for field type', node.at.op);
+    if (!isString) fail('Expecting numeric field', node.at.value);
+    // The length in bytes, as the kernel counts it.
     if (UTF8.encode(value).length >= MAX_FILTER_STR_VAL)
-      throw new TraceFilterError('Operand too long', src, valueEnd(node, src));
-    if (op === '~') {
-      const negate = value.startsWith('!');
-      const glob = parseGlob(negate ? value.slice(1) : value);
-      return (r) => globMatch(glob, String(r[field] ?? '')) !== negate;
-    }
-    const eq = op === '==';
-    return (r) => (String(r[field] ?? '') === value) === eq;
+      fail('Operand too long', valueEnd(node, src));
+    return stringPred(field, op, value, type === 'comm');
   }
-  if (op === '~') throw new TraceFilterError('Illegal operation for field type', src, node.at.op);
-  // A number starts with a digit or `-` (parse_pred()); anything else, `+5` among it, is
-  // not read as one.
-  if (!/^[-0-9]/.test(value))
-    throw new TraceFilterError('Invalid value (did you forget quotes)?', src, node.at.value);
-  if (value.length >= NUM_BUF)
-    throw new TraceFilterError('Operand too long', src, valueEnd(node, src));
-  const v = parseInteger(value);
-  if (v === undefined) throw new TraceFilterError('Illegal integer value', src, node.at.value);
-  // Most literals are safe integers and most record values numbers: compare those as
-  // numbers, and only the rest exactly, as bigints.
-  const n = Number(v);
-  const cmp = Number.isSafeInteger(n)
-    ? (r: Readonly<Record<string, unknown>>) => {
-        const x = r[field];
-        return typeof x === 'number' ? compareTo(x, n) : compareTo(toNumeric(x), v);
-      }
-    : (r: Readonly<Record<string, unknown>>) => compareTo(toNumeric(r[field]), v);
-  switch (op) {
-    case '==':
-      return (r) => cmp(r) === 0;
-    case '!=':
-      return (r) => cmp(r) !== 0; // NaN too: != is !(==)
-    case '<':
-      return (r) => cmp(r) < 0;
-    case '<=':
-      return (r) => cmp(r) <= 0;
-    case '>':
-      return (r) => cmp(r) > 0;
-    case '>=':
-      return (r) => cmp(r) >= 0;
-    default: {
-      const bits = BigInt.asUintN(64, v);
-      return (r) => {
-        const x = toNumeric(r[field]);
-        if (typeof x === 'number' && !Number.isInteger(x)) return false;
-        return (BigInt.asUintN(64, BigInt(x)) & bits) !== 0n;
-      };
-    }
-  }
+  // A number starts with a digit or `-`; anything else, `+5` and bare words among it, is
+  // neither a number nor a string.
+  if (!/^[-0-9]/.test(value)) fail('Invalid value (did you forget quotes)?', node.at.value);
+  if (isString) fail('Expecting string field', node.at.value);
+  if (op === '~') fail('Illegal operation for field type', node.at.op);
+  if (value.length >= NUM_BUF) fail('Operand too long', valueEnd(node, src));
+  const lit = parseFilterLiteral(type, value);
+  if (lit === undefined) return fail('Illegal integer value', node.at.value);
+  return numericPred(field, op, lit);
 }
 
 /**
@@ -451,10 +415,10 @@ function runProgram(prog: readonly FilterStep[], record: Readonly<Record<string,
 }
 
 /**
- * Parses `expression` and checks it against `schema` (every field known; string operators
- * only on string fields, numeric ones only on numbers; integer values well formed). Returns
- * a predicate over event records. Throws {@link TraceFilterError} (E_USAGE) pointing at the
- * bad token.
+ * Parses `expression` and checks it against `schema` (every field known; quoted strings
+ * only for string fields, with string operators; numbers only for numeric fields, read as
+ * their type's kstrtoll() or kstrtoull() reads them). Returns a predicate over event
+ * records. Throws {@link TraceFilterError} (E_USAGE) pointing at the bad token.
  */
 export function compileTraceFilter(expression: string, schema: FilterSchema): FilterFn {
   const node = parseTraceFilter(expression);

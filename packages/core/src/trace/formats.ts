@@ -24,7 +24,7 @@ export { type PointerStyle, pagePointer } from './pointer.js';
 export interface FtraceEventFormat {
   /** `TRACE_SYSTEM` (`kmem`, `compaction`, `migrate`, …). */
   readonly system: string;
-  /** The record's fields and their types (the 6.x `TP_STRUCT__entry`). */
+  /** The record's fields and their C types (the 6.x `TP_STRUCT__entry`). */
   readonly fields: FilterSchema;
   /**
    * The fields of `profile`'s release, when they differ from {@link fields}: a field missing
@@ -47,7 +47,7 @@ export interface FtraceEventFormat {
  * (v4.8's `classzone_idx` holds what the payload calls `highest_zoneidx`).
  */
 export interface FtraceFieldSet {
-  /** Field names (the release's `TP_STRUCT__entry`) and their types. */
+  /** Field names (the release's `TP_STRUCT__entry`) and their C types. */
   readonly fields: FilterSchema;
   /** Field name → payload key, for fields whose payload key differs from their name. */
   readonly payloadKeys?: Readonly<Record<string, string>>;
@@ -93,27 +93,44 @@ function hex(v: number): string {
   return Math.max(0, v).toString(16);
 }
 
+// The C types of the fields (TP_STRUCT__entry), as the events' `format` files give them in
+// `size:` and `signed:` (x86_64), for the filter (FilterFieldType): it reads a literal for a
+// signed field with kstrtoll(), for an unsigned one with kstrtoull(), and compares in the
+// field's type.
+/** `unsigned long`: 8 bytes, unsigned. */
+const ULONG = 'u64';
+/** `unsigned int`: 4 bytes, unsigned. */
+const UINT = 'u32';
+/** `int`: 4 bytes, signed. */
+const INT = 's32';
+/** `enum zone_type`, `enum migrate_mode`: no negative value, so an unsigned int. */
+const ENUM = 'u32';
+/** `gfp_t`, v4.8's gfp fields (6.x's are `unsigned long`): an unsigned int. */
+const GFP_T = 'u32';
+/** `bool`: 1 byte, unsigned, 0 or 1. */
+const BOOL = 'bool';
+
 /** `mm_migrate_pages`'s fields in v6.17 (6.7 on). */
 const MIGRATE_PAGES_FIELDS: FilterSchema = {
-  succeeded: 'num',
-  failed: 'num',
-  thp_succeeded: 'num',
-  thp_failed: 'num',
-  thp_split: 'num',
-  large_folio_split: 'num',
-  mode: 'num',
-  reason: 'num',
+  succeeded: ULONG,
+  failed: ULONG,
+  thp_succeeded: ULONG,
+  thp_failed: ULONG,
+  thp_split: ULONG,
+  large_folio_split: ULONG,
+  mode: ENUM,
+  reason: INT,
 };
 
-/** mm_page_alloc's fields, in every release. */
+/** mm_page_alloc's fields (6.x; v4.8's gfp_flags is a gfp_t). */
 const PAGE_ALLOC_FIELDS = {
-  pfn: 'num',
-  order: 'num',
-  gfp_flags: 'num',
-  migratetype: 'num',
+  pfn: ULONG,
+  order: UINT,
+  gfp_flags: ULONG,
+  migratetype: INT,
 } as const;
-/** mm_compaction_try_to_compact_pages' fields, in every release. */
-const TRY_TO_COMPACT_FIELDS = { order: 'num', gfp_mask: 'num', prio: 'num' } as const;
+/** mm_compaction_try_to_compact_pages' fields (6.x; v4.8's gfp_mask is a gfp_t). */
+const TRY_TO_COMPACT_FIELDS = { order: INT, gfp_mask: ULONG, prio: INT } as const;
 
 const FORMATS = new Map<string, FtraceEventFormat>([
   [
@@ -121,12 +138,12 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     {
       system: 'kmem',
       fields: PAGE_ALLOC_FIELDS,
-      // v4.8 stores the mask in that release's bit layout.
+      // v4.8 stores the mask in that release's bit layout, in a gfp_t.
       fieldsFor: (profile) =>
         profile.tracepointsV6
           ? undefined
           : {
-              fields: PAGE_ALLOC_FIELDS,
+              fields: { ...PAGE_ALLOC_FIELDS, gfp_flags: GFP_T },
               values: { gfp_flags: (e) => gfpMaskV4_8(num(e.gfp_flags)) },
             },
       // "page=%p pfn=0x%lx order=%d migratetype=%d gfp_flags=%s" (v4.8: pfn=%lu)
@@ -139,7 +156,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     'mm_page_free',
     {
       system: 'kmem',
-      fields: { pfn: 'num', order: 'num' },
+      fields: { pfn: ULONG, order: UINT },
       // "page=%p pfn=0x%lx order=%d" (v4.8: pfn=%lu)
       print: (e, p, profile) =>
         `page=${kmemPage(e.pfn, p, profile)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)}`,
@@ -150,12 +167,12 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     {
       system: 'kmem',
       fields: {
-        pfn: 'num',
-        alloc_order: 'num',
-        fallback_order: 'num',
-        alloc_migratetype: 'num',
-        fallback_migratetype: 'num',
-        change_ownership: 'num',
+        pfn: ULONG,
+        alloc_order: INT,
+        fallback_order: INT,
+        alloc_migratetype: INT,
+        fallback_migratetype: INT,
+        change_ownership: INT,
       },
       // "page=%p pfn=0x%lx alloc_order=%d fallback_order=%d pageblock_order=%d
       //  alloc_migratetype=%d fallback_migratetype=%d fragmenting=%d change_ownership=%d"
@@ -174,7 +191,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
     'mm_migrate_pages_start',
     {
       system: 'migrate',
-      fields: { mode: 'num', reason: 'num' },
+      fields: { mode: ENUM, reason: INT },
       // "mode=%s reason=%s"
       print: (e, _p, profile) =>
         `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${reasonName(e.reason, profile)}`,
@@ -189,7 +206,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       // large_folio_split in 6.7 (v6.17).
       fieldsFor: (profile) => {
         if (!profile.tracepointsV6)
-          return { fields: { succeeded: 'num', failed: 'num', mode: 'num', reason: 'num' } };
+          return { fields: { succeeded: ULONG, failed: ULONG, mode: ENUM, reason: INT } };
         if (profile.migrateTraceNrSplit) return { fields: MIGRATE_PAGES_FIELDS };
         const { large_folio_split: _, ...fields } = MIGRATE_PAGES_FIELDS;
         return { fields };
@@ -225,7 +242,7 @@ function prioOf(e: Readonly<Record<string, unknown>>, profile: Profile): number 
 function compactionFormats(): [string, FtraceEventFormat][] {
   const isolate: FtraceEventFormat = {
     system: 'compaction',
-    fields: { start_pfn: 'num', end_pfn: 'num', nr_scanned: 'num', nr_taken: 'num' },
+    fields: { start_pfn: ULONG, end_pfn: ULONG, nr_scanned: ULONG, nr_taken: ULONG },
     // "range=(0x%lx ~ 0x%lx) nr_scanned=%lu nr_taken=%lu"
     print: (e) =>
       `range=(0x${hex(num(e.start_pfn))} ~ 0x${hex(num(e.end_pfn))}) nr_scanned=${num(e.nr_scanned)} nr_taken=${num(e.nr_taken)}`,
@@ -233,15 +250,15 @@ function compactionFormats(): [string, FtraceEventFormat][] {
   const range = (e: Readonly<Record<string, unknown>>): string =>
     `zone_start=0x${hex(num(e.zone_start))} migrate_pfn=0x${hex(num(e.migrate_pfn))} free_pfn=0x${hex(num(e.free_pfn))} zone_end=0x${hex(num(e.zone_end))}, mode=${num(e.sync) ? 'sync' : 'async'}`;
   const begin = {
-    zone_start: 'num',
-    migrate_pfn: 'num',
-    free_pfn: 'num',
-    zone_end: 'num',
-    sync: 'num',
+    zone_start: ULONG,
+    migrate_pfn: ULONG,
+    free_pfn: ULONG,
+    zone_end: ULONG,
+    sync: BOOL,
   } as const;
   const suitable: FtraceEventFormat = {
     system: 'compaction',
-    fields: { nid: 'num', idx: 'num', order: 'num', ret: 'num' },
+    fields: { nid: INT, idx: ENUM, order: INT, ret: INT },
     // "node=%d zone=%-8s order=%d ret=%s"
     print: (e, _p, profile) =>
       `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} ret=${compactResultName(num(e.ret), profile)}`,
@@ -250,12 +267,12 @@ function compactionFormats(): [string, FtraceEventFormat][] {
   // highest_zoneidx since 5.8, classzone_idx before (v4.8).
   const wake: FtraceEventFormat = {
     system: 'compaction',
-    fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' },
+    fields: { nid: INT, order: INT, highest_zoneidx: ENUM },
     fieldsFor: (profile): FtraceFieldSet =>
       profile.tracepointsV6
-        ? { fields: { nid: 'num', order: 'num', highest_zoneidx: 'num' } }
+        ? { fields: { nid: INT, order: INT, highest_zoneidx: ENUM } }
         : {
-            fields: { nid: 'num', order: 'num', classzone_idx: 'num' },
+            fields: { nid: INT, order: INT, classzone_idx: ENUM },
             payloadKeys: { classzone_idx: 'highest_zoneidx' },
           },
     print: (e) =>
@@ -266,12 +283,12 @@ function compactionFormats(): [string, FtraceEventFormat][] {
   const defer: FtraceEventFormat = {
     system: 'compaction',
     fields: {
-      nid: 'num',
-      idx: 'num',
-      order: 'num',
-      considered: 'num',
-      defer_shift: 'num',
-      order_failed: 'num',
+      nid: INT,
+      idx: ENUM,
+      order: INT,
+      considered: UINT,
+      defer_shift: UINT,
+      order_failed: INT,
     },
     print: (e) =>
       `node=${num(e.nid)} zone=${ZONE_NAMES[num(e.idx)].padEnd(8)} order=${num(e.order)} order_failed=${num(e.order_failed)} consider=${num(e.considered)} limit=${2 ** num(e.defer_shift)}`,
@@ -284,7 +301,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       'mm_compaction_migratepages',
       {
         system: 'compaction',
-        fields: { nr_migrated: 'num', nr_failed: 'num' },
+        fields: { nr_migrated: ULONG, nr_failed: ULONG },
         print: (e) => `nr_migrated=${num(e.nr_migrated)} nr_failed=${num(e.nr_failed)}`,
       },
     ],
@@ -293,7 +310,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       'mm_compaction_end',
       {
         system: 'compaction',
-        fields: { ...begin, status: 'num' },
+        fields: { ...begin, status: INT },
         print: (e, _p, profile) =>
           `${range(e)} status=${compactResultName(num(e.status), profile)}`,
       },
@@ -303,13 +320,14 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       {
         system: 'compaction',
         fields: TRY_TO_COMPACT_FIELDS,
-        // v4.8 stores the mask in that release's bit layout, and the priority in its enum
-        // compact_priority (SYNC_LIGHT 0, ASYNC 1, no SYNC_FULL): a filter tests those.
+        // v4.8 stores the mask in that release's bit layout, in a gfp_t, and the priority
+        // in its enum compact_priority (SYNC_LIGHT 0, ASYNC 1, no SYNC_FULL): a filter
+        // tests those.
         fieldsFor: (profile) =>
           profile.tracepointsV6
             ? undefined
             : {
-                fields: TRY_TO_COMPACT_FIELDS,
+                fields: { ...TRY_TO_COMPACT_FIELDS, gfp_mask: GFP_T },
                 values: {
                   gfp_mask: (e) => gfpMaskV4_8(num(e.gfp_mask)),
                   prio: (e) => prioOf(e, profile),
@@ -330,7 +348,7 @@ function compactionFormats(): [string, FtraceEventFormat][] {
       'mm_compaction_kcompactd_sleep',
       {
         system: 'compaction',
-        fields: { nid: 'num' },
+        fields: { nid: INT },
         // "nid=%d"
         print: (e) => `nid=${num(e.nid)}`,
       },

@@ -24,6 +24,7 @@ import {
   parseTraceFilter,
   TraceFilterError,
 } from './filter.js';
+import { taskComm } from './filter_pred.js';
 import {
   type FtraceFieldSet,
   ftraceEventNames,
@@ -42,13 +43,13 @@ import {
  * (E_USAGE) saying so, rather than a comparison against a made-up number.
  */
 export const COMMON_FILTER_FIELDS: FilterSchema = {
-  common_flags: 'num',
-  common_pid: 'num',
-  common_preempt_count: 'num',
-  CPU: 'num',
-  cpu: 'num',
-  COMM: 'str',
-  comm: 'str',
+  common_flags: 'u8',
+  common_pid: 's32',
+  common_preempt_count: 'u8',
+  CPU: 's32',
+  cpu: 's32',
+  COMM: 'comm',
+  comm: 'comm',
 };
 
 /** Who emitted an event and when: the context columns of an ftrace line. */
@@ -105,7 +106,7 @@ export function ftraceLine(
   pointers: PointerStyle = 'raw',
 ): string {
   const old = ctx.profile?.ftraceLayout === '4.x';
-  const comm = ctx.comm.slice(0, 15).padStart(16);
+  const comm = taskComm(ctx.comm).padStart(16);
   const pid = String(ctx.pid).padEnd(old ? 5 : 7);
   const cpu = String(ctx.cpu).padStart(3, '0');
   const depth = (ctx.preemptCount ?? 0) & 0xf;
