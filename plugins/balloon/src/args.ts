@@ -4,7 +4,8 @@
  * @module
  */
 
-import { type Kctx, MopsError, valueKind } from '@mops/core';
+import { type Kctx, MopsError, type Profile, valueKind } from '@mops/core';
+import type { BalloonDesign } from './device.js';
 
 /** E_USAGE unless `k` is a machine or a kernel context `{ mem, sched }`. */
 export function checkKctx(k: unknown): asserts k is Kctx {
@@ -40,4 +41,25 @@ export function optionType(
     `${what}: ${key} must be ${type === 'object' ? 'an object' : `a ${type}`}, got ${valueKind(v)}`,
     key,
   );
+}
+
+/**
+ * The balloon design `design` names (default `'classic'`), or E_USAGE: a value other than
+ * `'classic'` and `'2026'`, or `'2026'` on a profile older than v6.17.
+ */
+export function checkDesign(profile: Profile, design: unknown): BalloonDesign {
+  const d = design ?? 'classic';
+  if (d !== 'classic' && d !== '2026')
+    throw new MopsError(
+      'E_USAGE',
+      `design must be 'classic' or '2026', got ${valueKind(d)}`,
+      'design',
+    );
+  if (d === '2026' && profile.movableMarker !== 'page_type')
+    throw new MopsError(
+      'E_USAGE',
+      `the 2026 balloon design builds on PG_movable_ops; use profile v6.17, not ${profile.name}`,
+      'design',
+    );
+  return d;
 }

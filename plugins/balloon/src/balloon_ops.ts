@@ -24,10 +24,13 @@ import {
   PG,
   PGTY,
   putPage,
+  refusedMovableOps,
   SpinLock,
   setMovableOps,
   valueKind,
 } from '@mops/core';
+import { checkDesign } from './args.js';
+import { balloonPageFinalize, balloonPageInsert } from './balloon_page.js';
 import type { BalloonDesign, BalloonDevice } from './device.js';
 import { balloonRules } from './rules.js';
 
@@ -35,14 +38,15 @@ import { balloonRules } from './rules.js';
 export interface BalloonCore {
   readonly ops: MovableOperations;
   readonly devices: (BalloonDevice | undefined)[];
-  design: BalloonDesign | undefined;
-  globalLock: SpinLock | undefined;
+  readonly design: BalloonDesign;
+  /** 2026: the global `balloon_pages_lock` (a static lock in the kernel). */
+  readonly globalLock: SpinLock | undefined;
 }
 
 /** The `Memory.ext` key of a machine's balloon core. */
 const CORE = {};
 
-/** The balloon core of `mem`'s machine, if a device was created. */
+/** The balloon core of `mem`'s machine, once {@link balloonInit} set it up. */
 export const coreOfMemory = (mem: Memory): BalloonCore | undefined =>
   mem.ext.get(CORE) as BalloonCore | undefined;
 
@@ -120,9 +124,20 @@ export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | und
   return core && id > 0 ? core.devices[id] : undefined;
 }
 
-export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
-  const core = memoryExt(k.mem, CORE, () => newCore(k, design));
-  if (core.design !== design)
+/**
+ * balloon_init(): the balloon core of machine `k`, set up on first call: its
+ * movable_operations and, in the 2026 design, the global `balloon_pages_lock`. In v6.17 it
+ * registers the ops for PageOffline pages (`set_movable_ops(&balloon_mops, PGTY_offline)`),
+ * which the kernel does once at boot (a core_initcall, before any driver loads): the
+ * plugin calls it when it is installed, so that another PageOffline driver registering
+ * later gets -EBUSY. A driver that registered first makes it fail with E_PLUGIN naming
+ * that driver. Later calls return the same core; one with another design is E_USAGE.
+ * @see mm/balloon_compaction.c balloon_init()
+ */
+export function balloonInit(k: Kctx, design?: BalloonDesign): BalloonCore {
+  const d = checkDesign(k.mem.profile, design);
+  const core = memoryExt(k.mem, CORE, () => newCore(k, d));
+  if (core.design !== d)
     throw new MopsError(
       'E_USAGE',
       `this machine's balloon devices use the ${core.design} design; all devices of a machine share one`,
@@ -134,21 +149,24 @@ export function coreOf(k: Kctx, design: BalloonDesign): BalloonCore {
 /** A machine's balloon core, its movable_ops registered for PageOffline in v6.17. */
 function newCore(k: Kctx, design: BalloonDesign): BalloonCore {
   const devices: (BalloonDevice | undefined)[] = [undefined];
+  const globalLock = design === '2026' ? new SpinLock(k.sched, 'balloon_pages_lock') : undefined;
   const c: BalloonCore = {
-    ops: makeOps(k, design, devices),
+    ops: makeOps(k, design, devices, globalLock),
     devices,
     design,
-    globalLock: undefined,
+    globalLock,
   };
   if (
     k.mem.profile.movableMarker === 'page_type' &&
     setMovableOps(k.mem, c.ops, PGTY.offline) !== 0
-  )
+  ) {
+    const holder = refusedMovableOps(k.mem).at(-1)?.taken ?? 'another driver';
     throw new MopsError(
       'E_PLUGIN',
-      'set_movable_ops(PGTY_offline) failed: another driver registered movable_ops for PageOffline',
+      `balloon_init: set_movable_ops(PGTY_offline) returned -EBUSY: page type Offline already has the movable_ops of ${holder}. The kernel registers the balloon's at boot, before any other PageOffline driver: install the balloon plugin (or create the balloon) first`,
       'ops',
     );
+  }
   return c;
 }
 
@@ -157,6 +175,7 @@ function makeOps(
   k: Kctx,
   design: BalloonDesign,
   devices: readonly (BalloonDevice | undefined)[],
+  globalLock: SpinLock | undefined,
 ): MovableOperations {
   const mem = k.mem;
   const rules = balloonRules(mem.profile);
@@ -165,15 +184,17 @@ function makeOps(
   /** 2026 balloon_page_isolate(): the device is read under the global lock. */
   const isolate2026 = (page: number): boolean => {
     // Deflation clears private under the lock.
-    const lock = coreOfMemory(mem)!.globalLock!;
+    const lock = globalLock as SpinLock;
     const taken = spinLockAtomic(k, lock);
     const dev = device(page);
     if (dev) dev.isolateLocked(page);
     if (taken) lock.unlock();
-    return dev !== undefined;
+    if (dev === undefined) return isolateDeflated(page);
+    return true;
   };
-  /** Classic balloon_page_isolate() of a page that already got deflated. */
+  /** balloon_page_isolate() of a page that already got deflated (no device). */
   const isolateDeflated = (page: number): boolean => {
+    mem.checkPfn(page, 'balloon_page_isolate');
     if (rules.nullDeviceChecks) return false;
     bug(mem, 'BUG: kernel NULL pointer dereference (balloon_page_device(page)->pages_lock)', page);
   };
@@ -193,6 +214,7 @@ function makeOps(
   };
   /** balloon_page_migrate() of a page without a device: v6.17 warns and retries later. */
   const noMigrateDevice = (page: number): undefined => {
+    mem.checkPfn(page, 'balloon_page_migrate');
     if (!rules.nullDeviceChecks)
       bug(
         mem,
@@ -207,6 +229,7 @@ function makeOps(
     return undefined;
   };
   const migrateNotLocked = (newpage: number, page: number): void => {
+    mem.checkPfn(newpage, 'balloon_page_migrate');
     if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
     bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
   };
@@ -225,7 +248,7 @@ function makeOps(
     if (taken) yield* dev.pagesLock.lock();
     if (rc === 0) {
       getPage(mem, newpage);
-      dev.insert(newpage);
+      balloonPageInsert(dev, newpage);
       mem.vmstat.events[EV.balloon_migrate]++;
       if (dev.adjustManagedPageCount) moveManagedDebit(mem, page, newpage);
       dev.stats.migrations++;
@@ -236,7 +259,7 @@ function makeOps(
       dev.stats.enoent++;
     }
     dev.uncountIsolated(page);
-    dev.finalize(page);
+    balloonPageFinalize(mem, page);
     if (taken) dev.pagesLock.unlock();
     putPage(mem, page);
     return 0;
@@ -280,6 +303,7 @@ function makeOps(
     putbackPage(page: number): void {
       const dev = device(page);
       if (!dev) {
+        mem.checkPfn(page, 'balloon_page_putback');
         if (rules.nullDeviceChecks) {
           mem.warnOnce(
             'balloon_page_putback:!b_dev_info',

@@ -1,7 +1,8 @@
 /**
  * `struct balloon_dev_info` (mm/balloon_compaction.c, from 2026 mm/balloon.c; spec §6.1-§6.2):
- * publishing pages, enqueue and dequeue, and the device side of isolation and putback. The
- * movable_operations themselves are in `balloon_ops.ts`.
+ * the device, its page list operations and the device side of isolation and putback. The
+ * page helpers (balloon_page_insert, _delete, _finalize) are in `balloon_page.ts`, the
+ * enqueue/dequeue API in `enqueue.ts`, the movable_operations in `balloon_ops.ts`.
  *
  * Critical sections under `pages_lock` (or the 2026 global `balloon_pages_lock`) contain no
  * scheduling point: the lock is never seen held by another task, so the movable_ops
@@ -11,35 +12,37 @@
  */
 
 import {
-  __ClearPageMovable,
-  __SetPageMovable,
   type AddressSpace,
-  allocPages,
-  bug,
   checkOptionsObject,
-  clearPageType,
   hasPageType,
   hexPfn,
   type Kctx,
   type KernelGen,
   type ListId,
-  lockPage,
   type MaybeGen,
   MopsError,
   type MovableOperations,
   makeAddressSpace,
   PfnSet,
-  PG,
   PGTY,
-  SetPageMovableOps,
   SpinLock,
-  setPageType,
-  trylockPage,
-  unlockPage,
-  valueKind,
 } from '@mops/core';
-import { checkKctx, optionType } from './args.js';
-import { type BalloonCore, coreOf, managedPagesAdd, spinLockAtomic } from './balloon_ops.js';
+import { checkDesign, checkKctx, optionType } from './args.js';
+import { type BalloonCore, balloonInit, spinLockAtomic } from './balloon_ops.js';
+import {
+  balloonPageDelete,
+  balloonPageFinalize,
+  balloonPageInsert,
+  checkDevicePage,
+  checkNewPage,
+} from './balloon_page.js';
+import {
+  balloonPageAlloc,
+  balloonPageDequeue,
+  balloonPageEnqueue,
+  balloonPageListDequeue,
+  balloonPageListEnqueue,
+} from './enqueue.js';
 import { type BalloonRules, balloonRules } from './rules.js';
 
 /**
@@ -111,8 +114,6 @@ export interface BalloonDeviceStats {
   enoent: number;
 }
 
-const ISOLATED = 1 << PG.isolated;
-
 /**
  * `struct balloon_dev_info`: the list of inflated pages, the count of pages the VM has
  * isolated, the lock protecting both, and the driver's migratepage.
@@ -154,14 +155,21 @@ export class BalloonDevice {
   readonly mistakes: Readonly<BalloonMistakes>;
   /** v4.8: the address_space of the device's pseudo inode, whose a_ops are balloon_aops. */
   readonly space: AddressSpace | undefined;
+  /** The page-owner tag of this device's pages (allocation tracking). */
+  readonly owner: number;
+  /**
+   * What balloon_page_insert passes to `__SetPageMovable`: the device's address_space
+   * (v4.8) or the balloon's movable_operations (v6.0, v6.3); none in v6.17, where
+   * `SetPageMovableOps` marks the page and the ops are found by its type.
+   */
+  readonly movableTarget: AddressSpace | MovableOperations | undefined;
   private readonly core: BalloonCore;
-  private readonly owner: number;
-  /** What balloon_page_insert passes to __SetPageMovable (none in v6.17). */
-  private readonly movableTarget: AddressSpace | MovableOperations | undefined;
 
   /**
-   * balloon_devinfo_init(): a device on machine `k`. The first device of a machine sets up
-   * the balloon movable_ops (v6.17: registers them for PGTY_offline).
+   * balloon_devinfo_init(): a device on machine `k`. The machine's balloon core is set up
+   * when the plugin is installed (balloon_init, an initcall in the kernel; v6.17: the
+   * balloon movable_ops registered for PGTY_offline); on a machine without the plugin, the
+   * first device sets it up.
    * @see include/linux/balloon_compaction.h balloon_devinfo_init()
    */
   constructor(
@@ -175,20 +183,8 @@ export class BalloonDevice {
     optionType(opts, 'adjustManagedPageCount', 'boolean', 'BalloonDevice');
     optionType(opts, 'mistakes', 'object', 'BalloonDevice');
     const mem = k.mem;
-    const design = opts.design ?? 'classic';
-    if (design !== 'classic' && design !== '2026')
-      throw new MopsError(
-        'E_USAGE',
-        `design must be 'classic' or '2026', got ${valueKind(design)}`,
-        'design',
-      );
+    const design = checkDesign(mem.profile, opts.design);
     this.rules = balloonRules(mem.profile);
-    if (design === '2026' && this.rules.marker !== 'page_type')
-      throw new MopsError(
-        'E_USAGE',
-        `the 2026 balloon design builds on PG_movable_ops; use profile v6.17, not ${mem.profile.name}`,
-        'design',
-      );
     if (opts.migratepage !== undefined && typeof opts.migratepage !== 'function')
       throw new MopsError('E_USAGE', 'migratepage must be a function', 'migratepage');
     this.design = design;
@@ -196,13 +192,10 @@ export class BalloonDevice {
     this.name = opts.name ?? 'balloon-kvm';
     this.migratepage = opts.migratepage;
     this.adjustManagedPageCount = opts.adjustManagedPageCount ?? false;
-    this.core = coreOf(k, design);
+    this.core = balloonInit(k, design);
     this.id = this.core.devices.length;
     this.core.devices.push(this);
-    if (design === '2026') {
-      if (!this.core.globalLock) this.core.globalLock = new SpinLock(k.sched, 'balloon_pages_lock');
-      this.pagesLock = this.core.globalLock;
-    } else this.pagesLock = new SpinLock(k.sched, 'pages_lock');
+    this.pagesLock = this.core.globalLock ?? new SpinLock(k.sched, 'pages_lock');
     this.pages = mem.pages.lists.newList();
     this.isolatedSet = new PfnSet(mem.nrPages);
     this.space =
@@ -236,83 +229,45 @@ export class BalloonDevice {
    * @see mm/balloon_compaction.c balloon_page_alloc()
    */
   balloonPageAlloc(): number {
-    this.k.mem.assertRunning();
-    return allocPages(this.k.mem, this.rules.gfp, 0, { owner: this.owner });
+    return balloonPageAlloc(this);
   }
 
   /**
    * balloon_page_insert(): make `pfn` a balloon page of this device (PageOffline, the
    * movable marker, `private`) and add it to the list. Lock held; classic: page locked.
+   * `pfn` must be an allocated order-0 page nothing uses yet (a migration target, a page
+   * from {@link balloonPageAlloc}): a pfn outside the machine is a MopsError (E_RANGE), a
+   * free or used page one (E_STATE), and neither changes anything.
    * @see include/linux/balloon_compaction.h balloon_page_insert()
    */
   insert(pfn: number): void {
-    const mem = this.k.mem;
-    setPageType(mem, pfn, PGTY.offline);
-    const target = this.movableTarget;
-    if (target === undefined) SetPageMovableOps(mem, pfn);
-    else __SetPageMovable(mem, pfn, target);
-    mem.pages.priv[pfn] = this.id;
-    mem.pages.setOwner(pfn, this.owner);
-    mem.pages.lists.addHead(this.pages, pfn);
+    checkNewPage(this.k.mem, pfn, 'balloon_page_insert');
+    balloonPageInsert(this, pfn);
   }
 
   /**
    * balloon_page_delete() (v4.8-v6.3): clear PageOffline, `__ClearPageMovable`, clear
    * `private`, and unlink the page from the list unless the VM has isolated it (its lru is
-   * the VM's then). Page locked.
+   * the VM's then). Page locked. `pfn` must be a balloon page of this device: a pfn outside
+   * the machine is a MopsError (E_RANGE), any other page one (E_STATE), and neither changes
+   * anything.
    * @see include/linux/balloon_compaction.h balloon_page_delete()
    */
   delete(pfn: number): void {
-    const mem = this.k.mem;
-    clearPageType(mem, pfn, PGTY.offline);
-    __ClearPageMovable(mem, pfn);
-    mem.pages.priv[pfn] = 0;
-    if (!(mem.pages.flags[pfn] & ISOLATED)) mem.pages.lists.del(pfn);
+    checkDevicePage(this, pfn, 'balloon_page_delete');
+    balloonPageDelete(this.k.mem, pfn);
   }
 
   /**
    * balloon_page_finalize() (v6.17, 2026): clear `private` only; PageOffline and
-   * PG_movable_ops are sticky until the page is freed.
+   * PG_movable_ops are sticky until the page is freed. `pfn` must be a balloon page of this
+   * device: a pfn outside the machine is a MopsError (E_RANGE), any other page one
+   * (E_STATE), and neither changes anything.
    * @see mm/balloon.c balloon_page_finalize()
    */
   finalize(pfn: number): void {
-    this.k.mem.pages.priv[pfn] = 0;
-  }
-
-  private checkNewPage(pfn: number, what: string): void {
-    const mem = this.k.mem;
-    mem.assertRunning();
-    mem.checkPfn(pfn, what);
-    const p = mem.pages;
-    if (p.refcount[pfn] === 0 || p.compound[pfn] !== 0)
-      throw new MopsError(
-        'E_STATE',
-        `${what}: pfn 0x${pfn.toString(16)} is not an allocated order-0 page; allocate it with balloonPageAlloc()`,
-        'pfn',
-      );
-    if (p.type[pfn] !== -1 || p.priv[pfn] !== 0 || p.mapping[pfn] !== 0 || p.lists.isLinked(pfn))
-      throw new MopsError(
-        'E_STATE',
-        `${what}: pfn 0x${pfn.toString(16)} is in use (typed, mapped, private or linked); enqueue a fresh page`,
-        'pfn',
-      );
-  }
-
-  /** balloon_page_enqueue_one(); the list lock is held. */
-  private enqueueOne(pfn: number): void {
-    const mem = this.k.mem;
-    if (this.design === 'classic') {
-      // We should be the only one holding a reference to the page; if not, memory
-      // corruption is possible and we should stop.
-      if (!trylockPage(mem, pfn)) bug(mem, 'kernel BUG: BUG_ON(!trylock_page(page))', pfn);
-      this.insert(pfn);
-      unlockPage(this.k, pfn);
-    } else {
-      this.insert(pfn);
-      if (this.adjustManagedPageCount) managedPagesAdd(mem, pfn, -1);
-    }
-    mem.vmstat.count('balloon_inflate');
-    if (this.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', 1);
+    checkDevicePage(this, pfn, 'balloon_page_finalize');
+    balloonPageFinalize(this.k.mem, pfn);
   }
 
   /**
@@ -320,11 +275,8 @@ export class BalloonDevice {
    * lock; compaction can find it from then on. The driver then tells the host.
    * @see mm/balloon_compaction.c balloon_page_enqueue()
    */
-  *enqueue(pfn: number): KernelGen {
-    this.checkNewPage(pfn, 'balloon_page_enqueue');
-    yield* this.pagesLock.lock();
-    this.enqueueOne(pfn);
-    this.pagesLock.unlock();
+  enqueue(pfn: number): KernelGen {
+    return balloonPageEnqueue(this, pfn);
   }
 
   /**
@@ -332,20 +284,8 @@ export class BalloonDevice {
    * returns the number enqueued.
    * @see mm/balloon_compaction.c balloon_page_list_enqueue()
    */
-  *listEnqueue(pfns: readonly number[]): KernelGen<number> {
-    if (!Array.isArray(pfns))
-      throw new MopsError(
-        'E_USAGE',
-        `balloon_page_list_enqueue: pfns must be an array of pfns, got ${valueKind(pfns)}`,
-        'pfns',
-      );
-    for (const pfn of pfns) this.checkNewPage(pfn, 'balloon_page_list_enqueue');
-    if (new Set(pfns).size !== pfns.length)
-      throw new MopsError('E_USAGE', 'balloon_page_list_enqueue: a page appears twice', 'pfns');
-    yield* this.pagesLock.lock();
-    for (const pfn of pfns) this.enqueueOne(pfn);
-    this.pagesLock.unlock();
-    return pfns.length;
+  listEnqueue(pfns: readonly number[]): KernelGen<number> {
+    return balloonPageListEnqueue(this, pfns);
   }
 
   /**
@@ -356,72 +296,8 @@ export class BalloonDevice {
    * then frees them.
    * @see mm/balloon_compaction.c balloon_page_list_dequeue()
    */
-  *listDequeue(n: number): KernelGen<number[]> {
-    if (!Number.isInteger(n) || n < 0)
-      throw new MopsError(
-        'E_USAGE',
-        `balloon_page_list_dequeue: n must be a non-negative integer, got ${valueKind(n)}`,
-        'n',
-      );
-    this.k.mem.assertRunning();
-    if (this.mistakes.dequeueWaitsForPageLock && this.design === 'classic' && n > 0)
-      return yield* this.dequeueWaiting();
-    yield* this.pagesLock.lock();
-    const out = this.dequeueLocked(n);
-    this.pagesLock.unlock();
-    return out;
-  }
-
-  /** The {@link BalloonMistakes.dequeueWaitsForPageLock} dequeue of one page. */
-  private *dequeueWaiting(): KernelGen<number[]> {
-    const mem = this.k.mem;
-    const lists = mem.pages.lists;
-    yield* this.pagesLock.lock();
-    const pfn = lists.first(this.pages);
-    this.pagesLock.unlock();
-    if (pfn === -1) return [];
-    yield* lockPage(this.k, pfn);
-    yield* this.pagesLock.lock();
-    this.delete(pfn);
-    mem.vmstat.count('balloon_deflate');
-    unlockPage(this.k, pfn);
-    this.pagesLock.unlock();
-    return [pfn];
-  }
-
-  private dequeueLocked(n: number): number[] {
-    const mem = this.k.mem;
-    const p = mem.pages;
-    const lists = p.lists;
-    const classic = this.design === 'classic';
-    const out: number[] = [];
-    for (let pfn = lists.first(this.pages); pfn !== -1 && out.length < n; ) {
-      const next = lists.nextOf(pfn);
-      if (classic) {
-        if (!trylockPage(mem, pfn)) {
-          pfn = next;
-          continue;
-        }
-        if (this.rules.dequeueSkipsIsolated && p.flags[pfn] & ISOLATED) {
-          // Raced with isolation.
-          unlockPage(this.k, pfn);
-          pfn = next;
-          continue;
-        }
-      }
-      if (this.rules.finalizeOnly) {
-        lists.del(pfn);
-        if (!classic && this.adjustManagedPageCount) managedPagesAdd(mem, pfn, 1);
-        this.finalize(pfn);
-      } else this.delete(pfn);
-      mem.vmstat.count('balloon_deflate');
-      out.push(pfn);
-      if (classic) unlockPage(this.k, pfn);
-      if (this.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', -1);
-      pfn = next;
-    }
-    // list_add(&page->lru, pages): each page goes to the head of the caller's list.
-    return out.reverse();
+  listDequeue(n: number): KernelGen<number[]> {
+    return balloonPageListDequeue(this, n);
   }
 
   /**
@@ -431,18 +307,8 @@ export class BalloonDevice {
    * isolated, which would mean pages were lost: a kernel BUG (S23).
    * @see mm/balloon_compaction.c balloon_page_dequeue()
    */
-  *dequeue(): KernelGen<number> {
-    const got = yield* this.listDequeue(1);
-    if (got.length === 1) return got[0];
-    yield* this.pagesLock.lock();
-    if (this.k.mem.pages.lists.isEmpty(this.pages) && this.isolatedPages === 0)
-      bug(
-        this.k.mem,
-        'kernel BUG: balloon_page_dequeue: list empty and no page isolated, balloon pages are lost',
-      );
-    this.pagesLock.unlock();
-    this.stats.dequeueEmpty++;
-    return -1;
+  dequeue(): KernelGen<number> {
+    return balloonPageDequeue(this);
   }
 
   /**

@@ -11,6 +11,7 @@ import {
   type MopsPlugin,
   registerProcView,
 } from '@mops/core';
+import { balloonInit } from './balloon_ops.js';
 import { balloonInvariants, balloonStatsText } from './check.js';
 import { VirtioBalloon, type VirtioBalloonOptions } from './virtio.js';
 
@@ -52,10 +53,12 @@ export const BALLOON_DEVICE: unique symbol = Symbol('mops.balloon.BalloonDevice'
 export const HYPERVISOR: unique symbol = Symbol('mops.balloon.Hypervisor');
 
 /**
- * A balloon plugin whose driver has `opts`: installing it creates the host and a
- * {@link VirtioBalloon} on the machine, registers them in the machine's container
- * ({@link VIRTIO_BALLOON}, {@link BALLOON_DEVICE}, {@link HYPERVISOR}), adds the `balloon`
- * invariant checker and the `balloon/stats` view.
+ * A balloon plugin whose driver has `opts`: installing it sets up the machine's balloon
+ * core (balloon_init, which the kernel runs at boot; in v6.17 it registers the balloon's
+ * movable_ops for PageOffline pages, so a PageOffline driver registering later gets
+ * -EBUSY), creates the host and a {@link VirtioBalloon} on the machine, registers them in
+ * the machine's container ({@link VIRTIO_BALLOON}, {@link BALLOON_DEVICE},
+ * {@link HYPERVISOR}), adds the `balloon` invariant checker and the `balloon/stats` view.
  */
 export function createBalloonPlugin(opts: VirtioBalloonOptions = {}): MopsPlugin {
   return {
@@ -66,6 +69,8 @@ export function createBalloonPlugin(opts: VirtioBalloonOptions = {}): MopsPlugin
       description: 'virtio-balloon-like driver with a hypervisor model',
     },
     register(container: DependencyContainer, machine: Machine): void {
+      // core_initcall(balloon_init): before any driver probes.
+      balloonInit(machine, (opts as VirtioBalloonOptions | null)?.design);
       const vb = new VirtioBalloon(machine, opts);
       container.register(VIRTIO_BALLOON, { useValue: vb });
       container.register(BALLOON_DEVICE, { useValue: vb.dev });

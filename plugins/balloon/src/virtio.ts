@@ -23,6 +23,7 @@ import {
 } from '@mops/core';
 import { optionType } from './args.js';
 import { managedPagesAdd, moveManagedDebit } from './balloon_ops.js';
+import { balloonPageDelete, balloonPageFinalize, balloonPageInsert } from './balloon_page.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
 import type { BalloonRules } from './rules.js';
@@ -361,7 +362,7 @@ export class VirtioBalloon {
       if (!dev.rules.finalizeOnly) {
         const locked = dev.rules.migrateDeleteUnderListLock;
         if (locked) yield* dev.pagesLock.lock();
-        dev.delete(page);
+        balloonPageDelete(this.k.mem, page);
         if (locked) dev.pagesLock.unlock();
       }
       yield* this.tellOne('deflate', page);
@@ -392,7 +393,7 @@ export class VirtioBalloon {
     }
     this.takeNewpage(dev, newpage, page);
     this.inflateNow(newpage, false);
-    if (!dev.rules.finalizeOnly) dev.delete(page);
+    if (!dev.rules.finalizeOnly) balloonPageDelete(this.k.mem, page);
     this.deflateNow(page);
     this.dropOldpage(dev, page);
     return 0;
@@ -415,14 +416,14 @@ export class VirtioBalloon {
     const mem = this.k.mem;
     getPage(mem, newpage);
     if (dev.rules.migrateAdjustsManaged && !this.deflateOnOom) moveManagedDebit(mem, page, newpage);
-    dev.insert(newpage);
+    balloonPageInsert(dev, newpage);
     dev.uncountIsolated(page);
     mem.vmstat.events[EV_BALLOON_MIGRATE]++;
   }
 
   /** Classic, after balloon_lock: finalize (v6.17) and drop the balloon's reference. */
   private dropOldpage(dev: BalloonDevice, page: number): void {
-    if (dev.rules.finalizeOnly) dev.finalize(page);
+    if (dev.rules.finalizeOnly) balloonPageFinalize(this.k.mem, page);
     putPage(this.k.mem, page);
   }
 

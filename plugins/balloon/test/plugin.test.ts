@@ -1,9 +1,16 @@
 import {
   checkInvariants,
+  createMovableFiller,
+  defineMovableOps,
+  Errno,
+  installedPlugins,
   installPlugin,
-  type MopsError,
+  MopsError,
+  PGTY,
+  pageMovableOps,
   procView,
   procViewNames,
+  setMovableOps,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import plugin, {
@@ -15,7 +22,7 @@ import plugin, {
   VIRTIO_BALLOON,
   VirtioBalloon,
 } from '../src/index.js';
-import { isolate, machine, run } from './helpers.js';
+import { isolate, machine, PROFILES, run } from './helpers.js';
 
 describe('@mops/balloon plugin', () => {
   it('registers the driver, device and host in the machine container, a checker and a view', () => {
@@ -76,5 +83,80 @@ describe('@mops/balloon plugin', () => {
     const m = machine('v6.17');
     installPlugin(m, p);
     expect(procView(m, 'balloon/stats')).toMatch(/^design\s+2026$/m);
+  });
+});
+
+describe('v6.17: the balloon movable_ops are registered for PageOffline when the plugin is installed', () => {
+  /** Another PageOffline driver's movable_ops. */
+  const otherOps = () =>
+    defineMovableOps('other-offline', {
+      isolatePage: () => false,
+      migratePage: () => Errno.EAGAIN,
+      putbackPage: () => {},
+    });
+
+  it('a PageOffline driver registering afterwards gets -EBUSY; creating balloons never fails for it', () => {
+    const m = machine('v6.17');
+    installPlugin(m, plugin);
+    const vb = m.container.resolve<VirtioBalloon>(VIRTIO_BALLOON);
+    // balloon_init ran at "boot": the ops are there before the balloon has a page.
+    expect(setMovableOps(m.mem, otherOps(), PGTY.offline)).toBe(Errno.EBUSY);
+    expect(() => createMovableFiller(m)).toThrow(
+      expect.objectContaining({ code: 'E_PLUGIN' }) as MopsError,
+    );
+    const dev2 = new BalloonDevice(m, { name: 'balloon-2' });
+    const vb2 = new VirtioBalloon(m, { name: 'balloon-3' });
+    expect(dev2.ops).toBe(vb.dev.ops);
+    expect(vb2.dev.ops).toBe(vb.dev.ops);
+    run(m, () => vb.fill(2));
+    for (const pfn of vb.dev.listPages()) expect(pageMovableOps(m.mem, pfn)?.ops).toBe(vb.dev.ops);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+
+  it('one PageOffline driver registered before: the install fails naming it, and changes nothing', () => {
+    const m = machine('v6.17');
+    const filler = createMovableFiller(m);
+    let err: unknown;
+    try {
+      installPlugin(m, plugin);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(MopsError);
+    expect((err as MopsError).code).toBe('E_PLUGIN');
+    expect((err as MopsError).message).toMatch(
+      /^balloon_init: set_movable_ops\(PGTY_offline\) returned -EBUSY: page type Offline already has the movable_ops of filler\. .*install the balloon plugin .* first/,
+    );
+    expect(installedPlugins(m)).toEqual([]);
+    expect(procViewNames(m)).not.toContain('balloon/stats');
+    const [pfn] = filler.alloc(1);
+    expect(pageMovableOps(m.mem, pfn)?.ops).toBe(filler.ops);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+
+  it.each(PROFILES.filter((p) => p !== 'v6.17'))(
+    '%s has no set_movable_ops: another driver and the balloon share the machine either way',
+    (profile) => {
+      const m1 = machine(profile);
+      createMovableFiller(m1).alloc(2);
+      installPlugin(m1, plugin);
+      const m2 = machine(profile);
+      installPlugin(m2, plugin);
+      createMovableFiller(m2).alloc(2);
+      for (const m of [m1, m2]) {
+        run(m, () => m.container.resolve<VirtioBalloon>(VIRTIO_BALLOON).fill(2));
+        expect(checkInvariants(m).ok).toBe(true);
+      }
+    },
+  );
+
+  it('the 2026 design: the global balloon_pages_lock is set up with the core, shared by every device', () => {
+    const m = machine('v6.17');
+    installPlugin(m, createBalloonPlugin({ design: '2026' }));
+    const vb = m.container.resolve<VirtioBalloon>(VIRTIO_BALLOON);
+    const dev2 = new BalloonDevice(m, { design: '2026', name: 'balloon-2' });
+    expect(vb.dev.pagesLock.className).toBe('balloon_pages_lock');
+    expect(dev2.pagesLock).toBe(vb.dev.pagesLock);
+    expect(() => new BalloonDevice(m)).toThrow(/use the 2026 design/);
   });
 });
