@@ -28,12 +28,24 @@ export function wouldWait(what: string, lock: string): MopsError {
  * A kernel BUG raised on the way (an MmBug, e.g. a spin_unlock of a lock not held, which
  * the lock raises without a page dump) halts the machine of `mem`, as `Machine.run` does
  * for one raised in a task and `bug()` for one with a page dump: later kernel calls on the
- * machine are `MopsError('E_HALTED')`. Without `mem` the BUG is only rethrown.
+ * machine are `MopsError('E_HALTED')`, this one included: on a halted machine it refuses
+ * with E_HALTED before running anything, as `Machine.run` does. Without `mem` the BUG is
+ * only rethrown and nothing is refused.
  * @param g the task-form call
  * @param what the plain call's name, for its errors
  * @param mem the memory of the machine the code runs on
  */
 export function drive<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
+  mem?.assertRunning();
+  return driveToEnd(g, what, mem);
+}
+
+/**
+ * {@link drive} without its check that the machine runs: for kernel code a call already
+ * under way runs outside any task (a movable_operations callback run alone), which must
+ * finish what it started.
+ */
+export function driveToEnd<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
   try {
     for (;;) {
       const r = g.next();

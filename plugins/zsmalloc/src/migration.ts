@@ -21,7 +21,7 @@ import {
   putPage,
   ZS,
 } from '@mops/core';
-import { drive } from './drive.js';
+import { driveToEnd } from './drive.js';
 import {
   checkUncount,
   decIsolationWord,
@@ -222,7 +222,8 @@ function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen
   moveSubPage(pool, zs, dst, src);
   pool.lock.writeUnlock();
   cls.lock.unlock();
-  if (racyIsolationWord(pool)) drive(decIsolationWord(pool, zs, dst), 'zs_page_migrate', pool.mem);
+  if (racyIsolationWord(pool))
+    driveToEnd(decIsolationWord(pool, zs, dst), 'zs_page_migrate', pool.mem);
   zs.lock.writeUnlock();
   swapReferences(pool, dst, src);
   return 0;

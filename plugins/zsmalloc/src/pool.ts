@@ -41,6 +41,15 @@ import { asyncFreeZspage } from './zspage_alloc.js';
 /**
  * A zsmalloc pool on one machine. Handles are opaque positive numbers; objects live in page
  * contents (the machine must be built with contents).
+ *
+ * After a kernel BUG has halted the machine (see `MmBug`), the plain calls that run
+ * zsmalloc code (zsMalloc, zsFree, objRead, objWrite, objReadEnd, zsCompact,
+ * flushDeferredFree, drive) refuse with `MopsError('E_HALTED')` and change nothing, as
+ * `Machine.run` and `Machine.allocPages` do; the task forms run only in a task, which a
+ * halted machine no longer runs. What reads the pool's state for a post-mortem still
+ * works: the views (`classesView`, `mmStatView`), {@link ZsPool.totalPages},
+ * {@link ZsPool.isLive}, {@link ZsPool.objSize}, {@link ZsPool.recordedChecksum},
+ * {@link ZsPool.zspageOf}, the fields and the invariant checker.
  * @see mm/zsmalloc.c zs_create_pool()
  */
 export class ZsPool {
@@ -181,10 +190,12 @@ export class ZsPool {
    * zs_malloc(size, gfp): a handle for an object of `size` bytes (1..PAGE_SIZE). When pages
    * cannot be allocated: `Errno.ENOMEM` (v6.x, the kernel's `ERR_PTR(-ENOMEM)`), or 0 in
    * v4.8; a caller that tests `handle <= 0` handles both. A size out of range is a MopsError
-   * (E_RANGE). Plain form of {@link zsMallocTask}.
+   * (E_RANGE). On a halted machine, MopsError('E_HALTED'). Plain form of
+   * {@link zsMallocTask}.
    * @see mm/zsmalloc.c zs_malloc()
    */
   zsMalloc(size: number, gfp: number = ZS_DEFAULT_GFP): number {
+    this.mem.assertRunning();
     return poolMalloc(this, size, gfp);
   }
 
@@ -201,10 +212,12 @@ export class ZsPool {
    * `Errno.ENOMEM`). Freeing any other value that is not a live handle is a MopsError
    * (E_USAGE for a value never issued, E_STATE for a handle freed already) and changes
    * nothing. In v4.8 zs_free waits in pin_tag() while the object is mapped: this plain call
-   * cannot wait, so it is E_STATE then; {@link zsFreeTask} waits for the unmap.
+   * cannot wait, so it is E_STATE then; {@link zsFreeTask} waits for the unmap. On a
+   * halted machine, MopsError('E_HALTED'), whatever `handle` is.
    * @see mm/zsmalloc.c zs_free()
    */
   zsFree(handle: number): void {
+    this.mem.assertRunning();
     poolFree(this, handle);
   }
 
@@ -213,7 +226,10 @@ export class ZsPool {
     return poolFreeTask(this, handle);
   }
 
-  /** Runs the deferred-free work now, outside any task; returns the zspages freed. */
+  /**
+   * Runs the deferred-free work now, outside any task; returns the zspages freed. On a
+   * halted machine, MopsError('E_HALTED').
+   */
   flushDeferredFree(): number {
     return drive(asyncFreeZspage(this), 'flushDeferredFree', this.mem);
   }
@@ -236,13 +252,18 @@ export class ZsPool {
    * zs_obj_read_end(): release what {@link objReadBegin} took. A value that is not a
    * mapping objReadBegin of this pool returned is a MopsError (E_USAGE) and changes
    * nothing; ending a mapping twice unlocks a zspage lock not held, a kernel BUG (MmBug).
+   * On a halted machine, MopsError('E_HALTED'): the mapping stays held, as the BUG left it.
    * @see mm/zsmalloc.c zs_obj_read_end()
    */
   objReadEnd(m: ZsObjMapping): void {
+    this.mem.assertRunning();
     objReadEnd(this, m);
   }
 
-  /** Reads a live object's bytes (a copy). Plain form of {@link objReadTask}. */
+  /**
+   * Reads a live object's bytes (a copy). On a halted machine, MopsError('E_HALTED').
+   * Plain form of {@link objReadTask}.
+   */
   objRead(handle: number): Uint8Array {
     return drive(this.objReadTask(handle), 'objRead', this.mem);
   }
@@ -256,7 +277,7 @@ export class ZsPool {
    * zs_obj_write(handle, data, offset): copy `data` into a live object at `offset`
    * (across the page boundary if the object spans two pages) and record the object's
    * checksum. Writing past the size given to zs_malloc is a MopsError (E_RANGE) and
-   * writes nothing.
+   * writes nothing. On a halted machine, MopsError('E_HALTED').
    * @see mm/zsmalloc.c zs_obj_write()
    */
   objWrite(handle: number, data: Uint8Array, offset = 0): void {
@@ -278,10 +299,12 @@ export class ZsPool {
 
   /**
    * zs_compact(): compact every class; returns the pages freed by this call (v4.8: the
-   * pool's running total of compacted pages, as that release did).
+   * pool's running total of compacted pages, as that release did). On a halted machine,
+   * MopsError('E_HALTED').
    * @see mm/zsmalloc.c zs_compact()
    */
   zsCompact(): number {
+    this.mem.assertRunning();
     // Nothing else runs during a plain call, so the locks zs_compact takes (pool->lock for
     // write, then each class lock) are free now or it would wait: fail before compacting
     // anything rather than part-way.
@@ -298,13 +321,17 @@ export class ZsPool {
 
   /**
    * Runs a task-form call of this pool to its end outside any task (see {@link drive}); a
-   * kernel BUG raised on the way halts the machine.
+   * kernel BUG raised on the way halts the machine. On a halted machine it runs nothing:
+   * MopsError('E_HALTED').
    */
   drive<T>(g: KernelGen<T>): T {
     return drive(g, 'zsmalloc', this.mem);
   }
 
-  /** zs_get_total_pages(). */
+  /**
+   * zs_get_total_pages(): a read of the pool's page count, which still works on a halted
+   * machine (zram's mm_stat shows the same count).
+   */
   totalPages(): number {
     return this.pagesAllocated;
   }

@@ -69,6 +69,14 @@ export function pfnOf(pool: ZsPool, h: number): number {
   return pool.handles.pfn[h % 2 ** 26];
 }
 
+/** Four 1000-byte objects fill one single-page zspage (class 1024/1/4). */
+export function onePage(profile: ProfileName) {
+  const r = rig(profile);
+  const hs = fill(r.pool, 4, 1000);
+  const P = pfnOf(r.pool, hs[0]);
+  return { ...r, hs, P };
+}
+
 /**
  * Runs `body` as a task of its own to its end, leaving other live tasks (a queued
  * deferred-free worker) where they are: tests decide when the work runs.
