@@ -107,6 +107,9 @@ export function valueKind(v: unknown): string {
  * MopsError('E_USAGE') unless `m` is a machine (from `createMachine`); `what` names the
  * call. Checked by the entry points that take a machine first, so that passing something
  * else (`m.mem`, a machine's options) says so rather than failing deep inside.
+ * @param m the value given as the machine
+ * @param what the call, named in the message
+ * @throws {@link MopsError} `E_USAGE` unless `m` is a machine
  */
 export function checkMachine(m: unknown, what: string): asserts m is Machine {
   if (
@@ -123,7 +126,12 @@ export function checkMachine(m: unknown, what: string): asserts m is Machine {
   );
 }
 
-/** MopsError('E_USAGE') unless `opts` is an options object; `what` names the call. */
+/**
+ * MopsError('E_USAGE') unless `opts` is an options object; `what` names the call.
+ * @param opts the value given as options
+ * @param what the call, named in the message
+ * @throws {@link MopsError} `E_USAGE` for a non-object, null or an array
+ */
 export function checkOptionsObject(opts: unknown, what: string): void {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
     throw new MopsError(

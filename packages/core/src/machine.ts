@@ -83,7 +83,13 @@ const UNITS: Record<string, number> = {
   GIB: 1024 ** 3,
 };
 
-/** Parses `'256M'`, `'1GiB'`, `'2048K'` or a number of bytes. */
+/**
+ * Parses `'256M'`, `'1GiB'`, `'2048K'` or a number of bytes.
+ * @param v bytes, or a number with a unit K, M, G (KB/KiB… alike; powers of 1024)
+ * @param field the option named in the error message
+ * @returns the size in bytes (a number is returned as given, unchecked)
+ * @throws {@link MopsError} `E_CONFIG` for a string that is not a size, or a value of another type
+ */
 export function parseSize(v: number | string, field = 'memory'): number {
   if (typeof v === 'number') return v;
   if (typeof v !== 'string')
@@ -113,7 +119,12 @@ const CONFIG_KEYS: readonly string[] = [
   'minFreeKbytes',
 ];
 
-/** Validates a config and fills in defaults. */
+/**
+ * Validates a config and fills in defaults, as {@link createMachine} does.
+ * @param config the options
+ * @returns the frozen config the machine is built from
+ * @throws {@link MopsError} `E_CONFIG` naming the bad or unknown field and its allowed range
+ */
 export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConfig {
   if (config === null || typeof config !== 'object')
     throw new MopsError('E_CONFIG', 'config must be an object with at least { memory }', 'config');
@@ -185,6 +196,12 @@ export class Machine {
   /** Invariant checkers contributed by plugins, by name. */
   readonly invariantCheckers = new Map<string, InvariantChecker>();
 
+  /**
+   * Use {@link createMachine}, which validates the config and registers the machine's
+   * services in its container.
+   * @param config the validated config ({@link resolveMachineConfig})
+   * @param minFreeKbytes vm.min_free_kbytes, or undefined to compute it as the kernel does
+   */
   constructor(
     /**
      * The machine's own child of the tsyringe container: plugins register their services
@@ -215,11 +232,13 @@ export class Machine {
    * vm.min_free_kbytes in force. Setting it is writing the sysctl: every zone's watermarks
    * and lowmem reserves are computed again (min_free_kbytes_sysctl_handler() →
    * setup_per_zone_wmarks()); a negative or non-integer value is a MopsError.
+   * @returns the value, in kB
    */
   get minFreeKbytes(): number {
     return this.minFreeKb;
   }
 
+  /** @param kbytes the new vm.min_free_kbytes, in kB */
   set minFreeKbytes(kbytes: number) {
     setupWatermarks(this.mem, kbytes);
     this.minFreeKb = kbytes;
@@ -233,7 +252,15 @@ export class Machine {
   /**
    * Runs `body` as a task (with any tasks already spawned) to completion; returns its result.
    * A kernel BUG raised on the way (an MmBug; a Deadlock excepted) halts the machine, as
-   * those raised with a page dump already do.
+   * those raised with a page dump already do. This is how code that may sleep
+   * (`yield* lockPage(m, pfn)`, `yield* migratePages(m, ...)`, `yield* compactMemory(m)`)
+   * gets run: `m.run(function* () { ... })`.
+   * @param body a generator function: the task's code, given the scheduling points it
+   *   yields
+   * @returns what `body` returned
+   * @throws {@link MopsError} `E_HALTED` when an earlier BUG halted the machine
+   * @throws {@link MmBug} a kernel BUG on the way ({@link Deadlock} when every task is
+   *   blocked), or whatever else `body` threw
    */
   run<T>(body: () => KernelGen<T>): T {
     this.mem.assertRunning();
@@ -245,21 +272,44 @@ export class Machine {
     }
   }
 
-  /** alloc_pages(gfp, order) with an owner name; -1 on failure. */
+  /**
+   * alloc_pages(gfp, order) with an owner name: the machine's shorthand for
+   * {@link allocPages}, which also checks the order.
+   * @param gfp the gfp mask ({@link GFP}, {@link __GFP} bits)
+   * @param order log2 of the number of pages, 0..MAX_PAGE_ORDER
+   * @param owner who owns the pages, as page dumps and invariant reports name it
+   * @returns the first pfn, with refcount 1; -1 when the allocation failed
+   * @throws {@link MopsError} `E_RANGE` for a bad order or gfp mask; `E_HALTED` on a halted
+   *   machine
+   */
   allocPages(gfp: number, order = 0, owner = 'kernel'): number {
     this.mem.assertRunning();
     checkOrder(order);
     return allocPages(this.mem, gfp, order, { owner: this.mem.owners.register(owner) });
   }
 
-  /** put_page(pfn). */
+  /**
+   * put_page(pfn): the machine's shorthand for `putPage(m.mem, pfn)`, also checking the pfn
+   * and that the machine runs. Drops a reference; the last one frees the folio.
+   * @param pfn any page of the folio
+   * @throws {@link MopsError} `E_RANGE` for a pfn outside the machine; `E_HALTED` on a halted
+   *   machine
+   * @throws {@link MmBug} on a put with no reference left; the machine halts
+   */
   putPage(pfn: number): void {
     this.mem.assertRunning();
     this.checkPfn(pfn);
     putPage(this.mem, pfn);
   }
 
-  /** __free_pages(pfn, order). */
+  /**
+   * __free_pages(pfn, order): the machine's shorthand for `freePages(m.mem, pfn, order)`,
+   * also checking its arguments and that the machine runs.
+   * @param pfn the first page of the block, as allocPages returned it
+   * @param order the order it was allocated with
+   * @throws {@link MopsError} `E_RANGE` for a pfn outside the machine or a bad order;
+   *   `E_HALTED` on a halted machine
+   */
   freePages(pfn: number, order = 0): void {
     this.mem.assertRunning();
     this.checkPfn(pfn);
@@ -267,12 +317,20 @@ export class Machine {
     freePages(this.mem, pfn, order);
   }
 
-  /** Throws E_RANGE unless `pfn` is a page frame of this machine. */
+  /**
+   * Throws E_RANGE unless `pfn` is a page frame of this machine.
+   * @param pfn the value to check
+   * @throws {@link MopsError} `E_RANGE` for anything but an integer 0..nrPages-1
+   */
   checkPfn(pfn: number): void {
     this.mem.checkPfn(pfn);
   }
 
-  /** Adds a plugin's checker to {@link checkInvariants}; a second use of a name replaces it. */
+  /**
+   * Adds a plugin's checker to {@link checkInvariants}; a second use of a name replaces it.
+   * @param name prefixes each violation the checker reports (e.g. `'zsmalloc'`)
+   * @param check returns the violations found (empty when all is well)
+   */
   registerInvariantChecker(name: string, check: InvariantChecker): void {
     this.invariantCheckers.set(name, check);
   }
@@ -287,6 +345,11 @@ export class Machine {
  * Builds a machine: validates the config (a MopsError names any bad field and its allowed
  * range), creates its child container, lays out the zones and frees all memory to the
  * buddy allocator.
+ * @param config the memory size and the optional profile, seed, contents, zones and
+ *   min_free_kbytes
+ * @param parent the container whose child the machine's is (default: tsyringe's root)
+ * @returns the machine: a {@link Kctx} (`{ mem, sched }`) for the primitives that may sleep
+ * @throws {@link MopsError} `E_CONFIG` naming the bad or unknown field and its allowed range
  */
 export function createMachine(
   config: MachineConfig,
@@ -307,7 +370,12 @@ export function createMachine(
 
 /**
  * checkInvariants(machine): the memory invariants plus every registered plugin checker.
- * A checker that throws counts as a violation.
+ * A checker that throws counts as a violation. It only reads: a halted machine can be
+ * checked too. With no task live it also reports what only a finished run can show: an
+ * isolated page on no list, a reference still held on a migrated-away page.
+ * @param m the machine (not `m.mem`)
+ * @returns `ok`, and the violations found, each naming the pfn and the rule
+ * @throws {@link MopsError} `E_USAGE` when `m` is not a machine
  */
 export function checkInvariants(m: Machine): InvariantReport {
   checkMachine(m, 'checkInvariants');
@@ -334,7 +402,11 @@ export function checkInvariants(m: Machine): InvariantReport {
   return { ok: violations.length === 0, violations };
 }
 
-/** Throws an MmBug listing the violations when {@link checkInvariants} fails. */
+/**
+ * Throws an MmBug listing the violations when {@link checkInvariants} fails.
+ * @param m the machine
+ * @throws {@link MmBug} `invariants violated (n)`, the violations as its dump
+ */
 export function assertInvariants(m: Machine): void {
   const r = checkInvariants(m);
   if (!r.ok)

@@ -37,7 +37,11 @@ export interface MopsPlugin {
   readonly manifest: PluginManifest;
   /**
    * Registers the plugin's services in the machine's child container (never the root one)
-   * and sets the driver up: movable_ops, text views, invariant checkers.
+   * and sets the driver up: movable_ops, text views, invariant checkers. It must finish
+   * before returning (no async work); a throw fails the install, and what it added to the
+   * machine is taken back.
+   * @param container the machine's own child container (`machine.container`)
+   * @param machine the machine the plugin is installed into
    */
   register(container: DependencyContainer, machine: Machine): void;
 }
@@ -49,7 +53,11 @@ const VERSION = /^\d+\.\d+\.\d+(?:[-+][\w.-]+)?$/;
 
 /**
  * Checks that `x` is a plugin: a manifest with name, version and supported profiles, and a
- * register function. A MopsError('E_PLUGIN') names the plugin and the field otherwise.
+ * register function.
+ * @param x what a module exported as the plugin
+ * @param source where it came from (a package name or path), for messages
+ * @returns `x`, typed
+ * @throws {@link MopsError} `E_PLUGIN` naming the plugin and the bad field
  */
 export function validatePlugin(x: unknown, source: string): MopsPlugin {
   const fail = (field: string, what: string): never => {
@@ -96,6 +104,12 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
  * Loads a plugin by package name (`@mops/balloon`) or by path (`./my-driver/index.js`,
  * absolute or relative to `base`). The module's default export, or its `plugin` export,
  * is the plugin.
+ * @param spec a package name or a path to the plugin's module or package directory
+ * @param base the directory (or directories, tried in turn) a name or relative path
+ *   resolves from (default: the working directory)
+ * @returns the validated plugin
+ * @throws {@link MopsError} `E_PLUGIN` when the module cannot be loaded or exports no valid
+ *   plugin
  */
 export async function loadPlugin(
   spec: string,
@@ -110,6 +124,9 @@ export async function loadPlugin(
  * a command's own installation), else from this package. A path starts with `.` or `/`, or
  * names a file or directory that exists (`examples/my-driver`); a directory stands for the
  * package in it, its entry point read from its package.json (`exports`, then `main`).
+ * @param spec a package name or a path
+ * @param bases the directories to resolve from, in order
+ * @returns a `file:` URL, or `spec` itself when no base resolves the name
  */
 export function moduleTarget(spec: string, bases: readonly string[] = [process.cwd()]): string {
   const path = resolve(bases[0] ?? process.cwd(), spec);
@@ -148,6 +165,10 @@ function packageEntry(dir: string): string | undefined {
 /**
  * Imports the module `spec` names (see {@link moduleTarget}). When it cannot be loaded,
  * throws what `fail` makes of the first line of the reason.
+ * @param spec a package name or a path
+ * @param fail makes the error to throw from the reason the import failed
+ * @param bases the directories to resolve from, in order
+ * @returns the module's namespace
  */
 export async function importModule(
   spec: string,
@@ -164,6 +185,11 @@ export async function importModule(
 /**
  * {@link loadPlugin}, also returning the whole module, for exports beside the plugin (such
  * as the `conformance` hooks of the driver conformance suite).
+ * @param spec a package name or a path to the plugin's module or package directory
+ * @param base the directory (or directories, tried in turn) to resolve from
+ * @returns the validated plugin and the module's namespace
+ * @throws {@link MopsError} `E_PLUGIN` when the module cannot be loaded or exports no valid
+ *   plugin
  */
 export async function loadPluginModule(
   spec: string,
@@ -184,7 +210,14 @@ export async function loadPluginModule(
 
 /**
  * Installs a plugin into a machine: checks it supports the machine's profile, registers it
- * under {@link PLUGIN} and calls its `register` with the machine's child container.
+ * under {@link PLUGIN} and calls its `register` with the machine's child container. A
+ * failed install leaves the machine as it was (checkers, views, page-type registrations).
+ * @param machine the machine to install into
+ * @param plugin the plugin (its module's default or `plugin` export)
+ * @throws {@link MopsError} `E_PLUGIN` for an invalid plugin, a profile it does not support,
+ *   a second install of it, a register that throws or returns a promise, or a
+ *   set_movable_ops() refused with -EBUSY; `E_STATE` when it needs page contents the
+ *   machine lacks; an {@link MmBug} its register raised passes through
  */
 export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
   const p = validatePlugin(plugin, plugin?.manifest?.name ?? 'plugin');
@@ -283,7 +316,12 @@ function rollBack(machine: Machine, r: Registrations): void {
   }
 }
 
-/** The plugins installed in a machine, in order. */
+/**
+ * The plugins installed in a machine.
+ * @param machine the machine
+ * @returns the plugins, in install order
+ * @throws {@link MopsError} `E_USAGE` when `machine` is not a machine
+ */
 export function installedPlugins(machine: Machine): MopsPlugin[] {
   checkMachine(machine, 'installedPlugins');
   return machine.container.isRegistered(PLUGIN)

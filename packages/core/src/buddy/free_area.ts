@@ -13,12 +13,23 @@ import { PGTY } from '../page/flags.js';
 const BUDDY_WORD = PGTY.buddy << 24;
 const MIGRATE_ISOLATE = MIGRATE.ISOLATE;
 
-/** page_is_buddy(): `pfn` starts a free block of exactly `order`. */
+/**
+ * page_is_buddy(): `pfn` starts a free block of exactly `order`.
+ * @param mem the machine's memory
+ * @param pfn the page
+ * @param order the block order asked about
+ * @returns true for the first page of a free block of that order
+ */
 export function pageIsBuddy(mem: Memory, pfn: number, order: number): boolean {
   return mem.pages.type[pfn] >>> 24 === PGTY.buddy && mem.pages.priv[pfn] === order;
 }
 
-/** PageBuddy(). */
+/**
+ * PageBuddy(): the page starts a free block (of any order) in the buddy allocator.
+ * @param mem the machine's memory
+ * @param pfn the page
+ * @returns true for the first page of a free block
+ */
 export function PageBuddy(mem: Memory, pfn: number): boolean {
   return mem.pages.type[pfn] >>> 24 === PGTY.buddy;
 }

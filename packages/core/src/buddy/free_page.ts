@@ -194,8 +194,14 @@ function traceFree(mem: Memory, pfn: number, order: number): void {
 }
 
 /**
- * folio_put() / put_page(): drop a reference on the folio holding `pfn`; free it on zero.
- * A put on a zero count is an MmBug.
+ * folio_put() / put_page(): drop a reference on the folio holding `pfn`; free it to the
+ * buddy allocator on zero. Freeing never sleeps, so it takes the memory (`m.mem`), not a
+ * Kctx. `m.putPage(pfn)` is the machine's shorthand, which also refuses a pfn outside the
+ * machine (E_RANGE) and a halted machine (E_HALTED); this primitive checks neither.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn any page of the folio
+ * @throws {@link MmBug} `VM_BUG_ON_PAGE(page_ref_count(page) == 0)` on a put with no
+ *   reference left; the machine halts
  */
 export function putPage(mem: Memory, pfn: number): void {
   const p = mem.pages;
@@ -214,7 +220,12 @@ function putLastRef(mem: Memory, folio: number, r: number): void {
   freeTheBlock(mem, folio, p.flags[folio] & (1 << PG.head) ? p.compound[folio] : 0);
 }
 
-/** folio_put(): {@link putPage} on a folio (head) pfn. */
+/**
+ * folio_put(): {@link putPage} on a folio (head) pfn.
+ * @param mem the machine's memory
+ * @param folio the head pfn
+ * @throws {@link MmBug} on a tail page or a count already 0; the machine halts
+ */
 export function folioPut(mem: Memory, folio: number): void {
   if (mem.pages.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
   putPage(mem, folio);
@@ -223,7 +234,13 @@ export function folioPut(mem: Memory, folio: number): void {
 /**
  * __free_pages(page, order): for a block from a non-compound high-order allocation. If
  * someone else still holds a reference on the first page, the rest is freed now and the
- * first page later, when that reference goes.
+ * first page later, when that reference goes. `m.freePages(pfn, order)` is the machine's
+ * shorthand, which also checks the pfn and the order (E_RANGE).
+ * @param mem the machine's memory
+ * @param pfn the first page of the block, as allocPages returned it
+ * @param order the order it was allocated with (ignored for a compound page, which knows
+ *   its own)
+ * @throws {@link MmBug} on a tail page or a count already 0; the machine halts
  */
 export function freePages(mem: Memory, pfn: number, order: number): void {
   const p = mem.pages;

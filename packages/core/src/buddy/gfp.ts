@@ -65,6 +65,10 @@ const GFP_KNOWN = Object.values(__GFP).reduce((a, b) => a | b, 0);
  * Checks a gfp mask at an allocation entry: a non-negative integer of modelled `__GFP_*`
  * bits (else E_RANGE naming `gfp`), and at most one zone modifier of DMA, DMA32 and HIGHMEM
  * (else the MmBug of gfp_zone()'s GFP_ZONE_BAD check).
+ * @param mem the machine's memory
+ * @param gfp the mask given to the entry point
+ * @throws {@link MopsError} `E_RANGE` naming `gfp`
+ * @throws {@link MmBug} for two zone modifiers at once; the machine halts
  */
 export function checkGfp(mem: Memory, gfp: number): void {
   // One comparison for the common case: an unsigned integer with no unknown bit.

@@ -230,7 +230,18 @@ export type SlowpathHook = (gfp: number, order: number, allocFlags: number) => n
  * alloc_pages(gfp, order): the fast path at the low watermark, then the slow path at the
  * min watermark with the reserves `gfp` allows, then the hooks (direct compaction). Returns
  * the first pfn, or -1 when the allocation fails (failures are normal and counted). Fires
- * `mm_page_alloc` once either way, with pfn -1 for a failure.
+ * `mm_page_alloc` once either way, with pfn -1 for a failure. `m.allocPages(gfp, order,
+ * owner)` is the machine's shorthand, naming the owner and checking the order.
+ * @param mem the machine's memory
+ * @param gfp the gfp mask ({@link GFP}, {@link __GFP} bits): which zones, which
+ *   migratetype, which reserves, whether kswapd and direct compaction may run
+ * @param order log2 of the number of pages (0..MAX_PAGE_ORDER); above 0 the block is a
+ *   compound page only with `__GFP_COMP`
+ * @param opts the owner id recorded in the pages and extra ALLOC_* flags
+ * @returns the first pfn of the block, with refcount 1; -1 (NULL) when no zone could
+ *   serve it
+ * @throws {@link MopsError} `E_RANGE` for a gfp mask with bits mops does not model
+ * @throws {@link MmBug} for two zone modifiers at once (gfp_zone()'s GFP_ZONE_BAD)
  */
 export function allocPages(mem: Memory, gfp: number, order: number, opts?: AllocOptions): number {
   checkGfp(mem, gfp);

@@ -7,7 +7,14 @@
 import { MopsError, valueKind } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 
-/** Sets vm.watermark_boost_factor (an integer ≥ 0; v4.8 has no such sysctl). */
+/**
+ * Sets vm.watermark_boost_factor (an integer ≥ 0; v4.8 has no such sysctl).
+ * @param mem the machine's memory (`m.mem`)
+ * @param factor the cap on a zone's watermark boost, in 1/10000 of its high watermark
+ *   (15000: 150 %); 0 turns boosting off
+ * @throws {@link MopsError} `E_USAGE` in v4.8; `E_RANGE` for a value outside
+ *   0..2147483647
+ */
 export function setWatermarkBoostFactor(mem: Memory, factor: number): void {
   if (mem.profile.watermarkBoost === 'none')
     throw new MopsError(
@@ -24,7 +31,13 @@ export function setWatermarkBoostFactor(mem: Memory, factor: number): void {
   mem.watermarkBoostFactor = factor;
 }
 
-/** Sets vm.defrag_mode (0 or 1; the sysctl exists from 6.15, i.e. in v6.17). */
+/**
+ * Sets vm.defrag_mode (0 or 1; the sysctl exists from 6.15, i.e. in v6.17).
+ * @param mem the machine's memory (`m.mem`)
+ * @param value 1 to keep allocations from falling back into other migratetypes' pageblocks
+ *   until reclaim and compaction failed; 0 for the default
+ * @throws {@link MopsError} `E_USAGE` before v6.17; `E_RANGE` for a value other than 0 or 1
+ */
 export function setDefragMode(mem: Memory, value: number): void {
   if (!mem.profile.hasDefragMode)
     throw new MopsError(

@@ -32,6 +32,10 @@ import { COMPACT, COMPACT_PRIO, type CompactPriority, type CompactResult } from 
  * v6.17 stops before the next zone when the task has a fatal signal pending (the write
  * to compact_memory fails with -EINTR): the results of the zones done so far are returned.
  * v4.8 has no proactive compaction: `proactive` there is MopsError('E_USAGE').
+ * @param m the machine; the run sleeps on locks, so call it with `yield*` from a task
+ * @param proactive run as kcompactd's proactive pass rather than as compact_memory
+ * @returns the {@link COMPACT} result of each populated zone, lowest zone first
+ * @throws {@link MopsError} `E_USAGE` for `proactive` in v4.8
  */
 export function* compactNode(m: Machine, proactive = false): KernelGen<CompactResult[]> {
   const k: Kctx = m;
@@ -62,6 +66,13 @@ export function* compactNode(m: Machine, proactive = false): KernelGen<CompactRe
  * Writing `value` to /proc/sys/vm/compact_memory: compacts every zone. v6.17 accepts only
  * 1 (anything else is -EINVAL, a MopsError here); earlier profiles take any value. A task
  * with a fatal signal pending gets COMPACT_CONTENDED zones, or in v6.17 none (-EINTR).
+ * A generator: `m.run(() => compactMemory(m))`.
+ * @param m the machine (not `m.mem`)
+ * @param value the number written to the file (default 1)
+ * @returns the {@link COMPACT} result of each populated zone, lowest zone first (name them
+ *   with `compactResultName`)
+ * @throws {@link MopsError} `E_USAGE` when `m` is not a machine; `E_HALTED` on a halted
+ *   machine; `E_RANGE` for a `value` other than 1 in v6.17
  */
 export function* compactMemory(m: Machine, value = 1): KernelGen<CompactResult[]> {
   checkMachine(m, 'compact_memory');
@@ -136,6 +147,12 @@ function gfpCompactionAllowed(m: Machine, gfp: number): boolean {
  * deferring zones whose non-async run completed without success. A block captured for the
  * request (6.x) is given back to the buddy allocator: allocate through
  * {@link allocPagesDirectCompact} to receive it.
+ * @param m the machine; the run sleeps on locks, so call it with `yield*` from a task
+ * @param req the failing allocation (gfp, order, ALLOC_* flags) and the priority
+ * @returns the highest {@link COMPACT} result over the zones tried; SKIPPED when the gfp
+ *   mask does not allow compaction (no __GFP_IO; v4.8: also __GFP_FS)
+ * @throws {@link MopsError} `E_USAGE` for a missing request; `E_RANGE` naming a field out
+ *   of range (a prio the release lacks: v4.8 has no SYNC_FULL)
  */
 export function* tryToCompactPages(
   m: Machine,
@@ -206,7 +223,13 @@ function* tryToCompactPagesCapture(
 
 /**
  * __alloc_pages_direct_compact(): one direct compaction at `prio`, then an allocation
- * attempt; counts compact_stall, compact_success and compact_fail. Returns the pfn or -1.
+ * attempt; counts compact_stall, compact_success and compact_fail.
+ * @param m the machine; the run sleeps on locks, so call it with `yield*` from a task
+ * @param req the allocation (gfp, order > 0, ALLOC_* flags) and the compaction priority
+ * @returns the allocated pfn (the block captured for it, in 6.x, or one from the free
+ *   lists), or -1 when compaction was skipped or deferred or the allocation still failed
+ * @throws {@link MopsError} `E_USAGE` for a missing request; `E_RANGE` naming a field out
+ *   of range
  */
 export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest): KernelGen<number> {
   checkRequest(m, req);
@@ -242,7 +265,9 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
  * PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has
  * no SYNC_FULL. It runs as its own task with PF_MEMALLOC, so it needs the scheduler to
  * itself: from inside a task or with other tasks live it does nothing (allocate from a task
- * with {@link allocPagesDirectCompact} instead).
+ * with {@link allocPagesDirectCompact} instead). {@link createMachine} installs it; a
+ * second call does nothing.
+ * @param m the machine whose allocation slow path gets the step
  */
 export function installDirectCompaction(m: Machine): void {
   if (m.mem.slowpath.some((f) => DIRECT_HOOK in f)) return;
@@ -275,7 +300,13 @@ const DIRECT_HOOK = Symbol('direct compaction');
 /**
  * Compacts every populated zone for `order` in `mode`, as kcompactd's work item does but
  * without deferral (order -1: as compact_memory, whole zone and skip hints ignored).
- * Raises MopsError naming the value and range for a bad order or mode.
+ * A generator: `m.run(() => compactZones(m, 9, 'sync_light'))`.
+ * @param m the machine
+ * @param order the order to compact for, -1..MAX_PAGE_ORDER (-1: everything)
+ * @param mode the migrate mode: `'async'`, `'sync_light'` (`'sync-light'`), `'sync'`, or a
+ *   {@link MIGRATE_MODE} value
+ * @returns the {@link COMPACT} result of each populated zone, lowest zone first
+ * @throws {@link MopsError} `E_RANGE` naming the value and range for a bad order or mode
  */
 export function* compactZones(
   m: Machine,

@@ -33,6 +33,12 @@ const PROACTIVE_PERIOD = Clock.msecsToJiffies(HPAGE_FRAG_CHECK_INTERVAL_MSEC);
  * up to the limit is suitable for compaction, and kcompactd then runs on the next
  * {@link kcompactdRun}. A request recorded without a wakeup stays pending: see
  * {@link kcompactdRun} for when kcompactd finds it.
+ * @param m the machine
+ * @param order the order kswapd failed to make available (0: no request)
+ * @param highestZoneidx the highest zone index the request may use (`ZONE.NORMAL` and
+ *   below)
+ * @throws {@link MopsError} `E_RANGE` for an order outside -1..MAX_PAGE_ORDER or a zone
+ *   index outside 0..MAX_NR_ZONES-1
  */
 export function wakeupKcompactd(m: Machine, order: number, highestZoneidx: number): void {
   checkCompactionOrder(order);
@@ -88,7 +94,9 @@ function kcompactdAllocFlags(m: Machine): number {
 /**
  * The kswapd stand-in on kcompactd's clock: runs the pass a boosted zone asked for
  * (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then wakes
- * kcompactd for pageblock_order if a pass took back a boost. Returns whether it woke it.
+ * kcompactd for pageblock_order if a pass took back a boost.
+ * @param m the machine
+ * @returns whether it asked kcompactd for work
  */
 export function kswapdBalance(m: Machine): boolean {
   const mem = m.mem;
@@ -104,6 +112,8 @@ export function kswapdBalance(m: Machine): boolean {
  * kcompactd_do_work(): compact the zones kswapd asked for, SYNC_LIGHT, with one
  * compact_control for all of them: what compact_zone() does not reset (whole_zone once
  * set, fast_search_fail, search_order) carries over from one zone to the next.
+ * @param m the machine; the run sleeps on locks, so call it with `yield*` from a task
+ * @returns the {@link COMPACT} result of each zone compacted (none when nothing was asked)
  */
 export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
   const st = compactionState(m);
@@ -169,6 +179,10 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
  * timeout) and 6.x with proactiveness 0 wait for the wakeup. mm_compaction_kcompactd_sleep
  * fires each time kcompactd goes back to its wait: kcompactd asleep since boot or since the
  * last call fires nothing until something wakes it.
+ * @param m the machine; the runs sleep on locks, so call it with `yield*` from a task
+ * @param ms how long to advance the machine clock, in milliseconds (≥ 0)
+ * @returns the {@link COMPACT} result of every zone run, in order
+ * @throws {@link MopsError} `E_RANGE` for `ms` negative, not a number, or beyond the clock
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
   const until =

@@ -171,6 +171,10 @@ export function fragmentationScoreZoneWeighted(mem: Memory, zone: Zone): number 
  * scores (each division truncated separately, so a one-zone node scores one less than its
  * zone once the zone's score is high). kcompactd compares it with the high watermark of
  * {@link proactiveThresholds}. Absent in v4.8 (MopsError('E_USAGE')).
+ * @param mem the machine's memory (`m.mem`)
+ * @returns the node's score, 0 (no fragmentation) to 100: the zones' scores weighted by
+ *   their present pages
+ * @throws {@link MopsError} `E_USAGE` in v4.8
  * @see mm/compaction.c fragmentation_score_node()
  */
 export function fragmentationScoreNode(mem: Memory): number {

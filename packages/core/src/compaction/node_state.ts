@@ -85,7 +85,13 @@ export function kcompactdWaitTimed(m: Machine, st: CompactionState): boolean {
 /** The `Memory.ext` key of a machine's compaction state. */
 const STATE = {};
 
-/** The compaction state of a machine. */
+/**
+ * The compaction state of a machine (its sysctls, kcompactd's pending request and timers),
+ * created on first use.
+ * @param m the machine (not `m.mem`)
+ * @returns the machine's one compaction state
+ * @throws {@link MopsError} `E_USAGE` when `m` is not a machine
+ */
 export function compactionState(m: Machine): CompactionState {
   checkMachine(m, 'compactionState');
   return memoryExt(m.mem, STATE, () => new CompactionState(m));

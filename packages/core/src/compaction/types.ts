@@ -42,6 +42,9 @@ export const COMPACT_STATUS: readonly string[] = [
  * A compact_result by the name its release gives it: {@link COMPACT_STATUS}, except that
  * v4.8 calls success `partial` (COMPACT_PARTIAL, renamed COMPACT_SUCCESS in 4.10). Without a
  * profile, the 6.x names.
+ * @param result a {@link COMPACT} value, e.g. one of compactMemory's results
+ * @param profile the machine's profile (`m.profile`), for the release's name of success
+ * @returns the name as the compaction tracepoints print it, e.g. `'complete'`
  */
 export function compactResultName(result: number, profile?: Pick<Profile, 'compaction'>): string {
   if (result === COMPACT.SUCCESS && profile) return profile.compaction.successName;

@@ -20,7 +20,11 @@ import { hashedPointer, pagePointer } from '../trace/pointer.js';
 const hex16 = (v: bigint): string => v.toString(16).padStart(16, '0');
 const hex8 = (v: number): string => (v >>> 0).toString(16).padStart(8, '0');
 
-/** A pfn (or another non-negative number) in hex, as messages print it: `0x1f`. */
+/**
+ * A pfn (or another non-negative number) in hex, as messages print it: `0x1f`.
+ * @param pfn the number
+ * @returns `0x` and its lowercase hex digits
+ */
 export function hexPfn(pfn: number): string {
   return `0x${pfn.toString(16)}`;
 }
@@ -217,7 +221,12 @@ export function assertText(mem: Memory, folio: string, page: string): string {
 /**
  * VM_BUG_ON_PAGE / BUG: builds an MmBug with the page dump, halts the machine and throws.
  * Callers check before they change anything, so no structure is left half-updated. The
- * dump's reason is the assertion as the macro stringifies it, `VM_BUG_ON_PAGE(cond)`.
+ * dump's reason is the assertion as the macro stringifies it, `VM_BUG_ON_PAGE(cond)`. A
+ * driver calls it where the kernel's driver has a BUG_ON / VM_BUG_ON_PAGE.
+ * @param mem the machine's memory, halted by the call
+ * @param reason the assertion, e.g. `VM_BUG_ON_PAGE(!PageLocked(page))`
+ * @param pfn the page to dump, if one is concerned
+ * @throws {@link MmBug} always
  */
 export function bug(mem: Memory, reason: string, pfn?: number): never {
   const e = new MmBug(reason, pfn === undefined ? '' : dumpPage(mem, pfn, reason));

@@ -55,6 +55,10 @@ const MAX_REPORTED = 50;
  * task left to finish what it started), an isolated page on no list (only the VM links an
  * isolated page, and only its putback can return it to its owner). A bad page, leaked as
  * the kernel leaks it, is left out of the latter.
+ * @param mem the machine's memory
+ * @param quiescent no task is live: also report what a task in progress may leave for now
+ * @param hasOps whether a page tagged movable has ops to call (see `pageMovableOps`)
+ * @returns the violations, at most 50
  */
 export function checkMemoryInvariants(
   mem: Memory,

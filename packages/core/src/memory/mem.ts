@@ -261,6 +261,10 @@ export class Memory {
  * module that owns it), made by `create` on first use. Keep per-machine state here rather
  * than in a module-level map: the explorer restores a reused machine from what it can reach
  * from the machine, and a module-level map would carry one run's state into the next.
+ * @param mem the machine's memory
+ * @param key an object private to the owning module (`const KEY = {}`)
+ * @param create makes the state on first use
+ * @returns the machine's state under `key`
  */
 export function memoryExt<T>(mem: Memory, key: object, create: () => T): T {
   let v = mem.ext.get(key) as T | undefined;

@@ -52,7 +52,12 @@ export interface IsolateOutcome {
   readonly isolated: number;
 }
 
-/** Whether an `isolate_movable_page` result means "isolated" (bool or int form). */
+/**
+ * Whether an `isolate_movable_page` result means "isolated", in any profile.
+ * @param result what {@link isolateMovablePage} returned: `true`/`false`, or `0`/`-EBUSY`
+ *   in v6.0
+ * @returns true for `true` and `0`
+ */
 export function isolatedOk(result: boolean | number): boolean {
   return result === true || result === 0;
 }
@@ -145,8 +150,20 @@ function markIsolatedSlow(mem: Memory, d: DefinedOps, page: number): void {
  * isolate_movable_page(page, mode): take the VM's isolation reference on a movable page,
  * lock it, re-validate, call the driver's `isolate_page`, set the isolated flag. On
  * failure the page is left exactly as found. The caller links an isolated page into its
- * migration list through `lru`. Returns the profile's result type: `true`/`false`, or
- * `0`/`-EBUSY` in v6.0. `out.isolated` receives the pfn isolated (or -1).
+ * migration list through `lru`. A generator (the driver's isolate_page may be one, and the
+ * steps are scheduling points): call it as `yield* isolateMovablePage(m, pfn, mode)` from a
+ * task. It only trylocks, never sleeps on the page lock.
+ * @param k the machine (or `{ mem, sched }`): isolation only trylocks, but its unlock wakes
+ *   the lock's waiters, which needs the scheduler
+ * @param pfn the page to isolate, on which the caller holds no reference (isolation takes
+ *   its own, speculatively)
+ * @param mode the `isolate_mode_t` bits ({@link ISOLATE}) handed to the driver's
+ *   isolate_page; 0 for none
+ * @param mistakes historical mistakes to switch back on (spec §9); leave undefined
+ * @param out receives in `isolated` the pfn isolated, or -1
+ * @returns the profile's result: `true`/`false`, or `0`/`-EBUSY` in v6.0 (test it with
+ *   {@link isolatedOk}); on success the caller holds the isolation reference and must pass
+ *   the page to migratePages or putbackMovablePages
  */
 export function* isolateMovablePage(
   k: Kctx,
@@ -215,8 +232,14 @@ export const ISOLATE_AS_TASK = 2;
 /**
  * {@link isolateMovablePage} for a task running alone (`sched.preemptible` false), without
  * creating a generator of the VM's: the same steps, no scheduling points; a generator
- * isolate_page runs to its end inline. Returns ISOLATE_AS_TASK, having touched nothing,
- * when other tasks may run; the caller then uses isolateMovablePage.
+ * isolate_page runs to its end inline.
+ * @param k the machine (or `{ mem, sched }`): isolation only trylocks, but its unlock wakes
+ *   the lock's waiters, which needs the scheduler
+ * @param pfn the page to isolate
+ * @param mode the `isolate_mode_t` bits for isolate_page
+ * @returns the profile's result as for isolateMovablePage, or {@link ISOLATE_AS_TASK},
+ *   having touched nothing, when other tasks may run: the caller then uses
+ *   isolateMovablePage
  */
 export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
   if (k.sched.preemptible) return ISOLATE_AS_TASK;
@@ -251,7 +274,15 @@ function unlockPutFail(k: Kctx, page: number, fail: boolean | number): boolean |
   return fail;
 }
 
-/** {@link isolateMovablePage}, also saying which pfn was isolated. */
+/**
+ * {@link isolateMovablePage}, also saying which pfn was isolated.
+ * @param k the machine (or `{ mem, sched }`): isolation only trylocks, but its unlock wakes
+ *   the lock's waiters, which needs the scheduler
+ * @param pfn the page to isolate
+ * @param mode the `isolate_mode_t` bits for isolate_page
+ * @param mistakes historical mistakes to switch back on (spec §9); leave undefined
+ * @returns the kernel's result and the pfn isolated (-1 if none)
+ */
 export function* isolateMovablePageOutcome(
   k: Kctx,
   pfn: number,

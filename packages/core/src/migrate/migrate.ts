@@ -422,7 +422,23 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
  * putback_movable_pages (called iff `rc` is non-zero) — except in v4.8, where a page that
  * failed for good is put back here, at once (`Profile.putbackPermanentInside`), and only
  * pages still failing with -EAGAIN stay on `from`. Counts pgmigrate_success /
- * pgmigrate_fail and fires mm_migrate_pages_start / mm_migrate_pages.
+ * pgmigrate_fail and fires mm_migrate_pages_start / mm_migrate_pages. A generator that may
+ * sleep on page locks in the sync modes: call it as `yield* migratePages(m, ...)` from a
+ * task.
+ * @param k the machine (or `{ mem, sched }`): migration sleeps on page locks and wakes their
+ *   waiters, which needs the scheduler
+ * @param from the list of isolated pages (from isolateMovablePage, linked through `lru`)
+ * @param getNew get_new_folio: allocates the target of each page (-1: no memory)
+ * @param putNew put_new_folio: takes back an unused target; undefined to have the VM free
+ *   it with folio_put
+ * @param mode the {@link MIGRATE_MODE}: ASYNC never waits for a page lock (the page is
+ *   retried), SYNC_LIGHT and SYNC may (spec §2.2)
+ * @param reason the `enum migrate_reason` value ({@link MR}), as the tracepoint reports it;
+ *   `Profile.migrateReasons` lists those of each release
+ * @returns `rc`: the pages (folios) not migrated, or a negative errno (-ENOMEM when getNew
+ *   failed, which stops the run); and the base pages migrated and failed
+ * @throws {@link MopsError} `E_RANGE` for a `reason` the profile's release does not have
+ * @throws {@link MmBug} for a mode other than 0..2; the machine halts
  */
 export function* migratePages(
   k: Kctx,

@@ -54,8 +54,14 @@ const CALLBACKS: readonly [keyof MovableOperations, number][] = [
 /**
  * Validates a driver's movable_operations and makes them usable with `__SetPageMovable`,
  * an address_space or `setMovableOps`. Each callback must be a function (plain or
- * generator) taking at most the kernel's parameters. Raises `MopsError('E_PLUGIN')` naming
- * the driver and the field otherwise.
+ * generator) taking at most the kernel's parameters. Call it once per ops object, before the
+ * first use; the same object stays usable on any number of machines.
+ * @param name the driver's name, used in messages and reports (e.g. `'zsmalloc'`)
+ * @param ops the driver's isolatePage, migratePage and putbackPage (and optionally a
+ *   {@link MIGRATE_PAGE_ALONE} entry)
+ * @returns `ops` itself, now defined
+ * @throws {@link MopsError} `E_PLUGIN` naming the driver and the field: a callback missing,
+ *   not a function, async, a class, or declaring more parameters than the kernel passes
  */
 export function defineMovableOps(name: string, ops: MovableOperations): MovableOperations {
   if (ops === null || typeof ops !== 'object')
@@ -120,7 +126,12 @@ function aloneEntry(name: string, ops: MovableOperations): MigratePageAlone | un
   return f as MigratePageAlone;
 }
 
-/** The definition record of `ops`, or a MopsError telling the driver to define them. */
+/**
+ * The definition record of `ops`.
+ * @param ops a movable_operations passed through {@link defineMovableOps}
+ * @returns the callbacks and how each is to be called
+ * @throws {@link MopsError} `E_PLUGIN` when `ops` was never defined
+ */
 export function definedOps(ops: MovableOperations): DefinedOps {
   const d = defined.get(ops);
   if (!d)
@@ -136,7 +147,11 @@ export function definedOps(ops: MovableOperations): DefinedOps {
  * Makes a v4.8 address_space whose a_ops are the (defined) callbacks. `a_ops` may also be
  * partial, as the kernel allows: the mapping is PageMovable when it has `isolatePage` (what
  * 4.8's PageMovable() checks), but without all three callbacks the VM finds no ops to call
- * and isolation fails with a warning.
+ * and isolation fails with a warning. Only v4.8's {@link __SetPageMovable} takes one.
+ * @param name the driver's pseudo filesystem, e.g. `'balloon-kvm'`, `'zsmalloc'`
+ * @param a_ops the callbacks; when all three are there, pass them through
+ *   {@link defineMovableOps} first
+ * @returns the address_space to pass to `__SetPageMovable` in v4.8
  */
 export function makeAddressSpace(name: string, a_ops: Partial<MovableOperations>): AddressSpace {
   return { name, a_ops };
@@ -154,6 +169,15 @@ function notLocked(mem: Memory, pfn: number, what: string): never {
  * __SetPageMovable(page, x) (v4.8–v6.3): publish a page as movable, under the page lock.
  * v4.8 takes the driver's address_space; v6.0/v6.3 its movable_operations. v6.17 has no
  * such function (use {@link SetPageMovableOps}).
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page to publish, locked by the caller (trylockPage or lockPage) and
+ *   holding the driver's reference
+ * @param target v4.8: the driver's address_space ({@link makeAddressSpace}); v6.0/v6.3: its
+ *   movable_operations ({@link defineMovableOps})
+ * @throws {@link MopsError} `E_PLUGIN` in v6.17, for a target of the wrong kind for the
+ *   profile, or for movable_operations not passed through `defineMovableOps`
+ * @throws {@link MmBug} `VM_BUG_ON_PAGE(!PageLocked(page))` when the page is not locked; the
+ *   machine halts
  */
 export function __SetPageMovable(
   mem: Memory,
@@ -227,7 +251,12 @@ function registerMovableTarget(
 /**
  * __ClearPageMovable(page) (v4.8–v6.3): the owner releases its page. Keeps the MOVABLE tag
  * and clears the pointer, so the VM can still tell a non-LRU page it must not call back
- * for. Requires the page lock and PageMovable. Does not exist in v6.17 (S25).
+ * for. Requires the page lock and PageMovable. Does not exist in v6.17 (S25). A driver calls
+ * it on the source page in migrate_page, and on a page it frees while owning it.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page to give up, locked by the caller and PageMovable
+ * @throws {@link MopsError} `E_PLUGIN` in v6.17
+ * @throws {@link MmBug} when the page is not locked or not PageMovable; the machine halts
  */
 export function __ClearPageMovable(mem: Memory, pfn: number): void {
   if (mem.profile.movableMarker === 'page_type') noClearPageMovable(mem);
@@ -244,7 +273,13 @@ function noClearPageMovable(mem: Memory): never {
   );
 }
 
-/** __PageMovable(page) (v4.8–v6.3): the tag alone, lockless; may be a false positive. */
+/**
+ * __PageMovable(page) (v4.8–v6.3): the tag alone, lockless; may be a false positive (a page
+ * its owner released keeps the tag). v6.17 has no tag: use {@link page_has_movable_ops}.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page, locked or not
+ * @returns whether `mapping` carries the PAGE_MAPPING_MOVABLE tag
+ */
 export function __PageMovable(mem: Memory, pfn: number): boolean {
   return (mem.pages.mapping[pfn] & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE;
 }
@@ -253,13 +288,23 @@ export function __PageMovable(mem: Memory, pfn: number): boolean {
  * PageMovable(page) (v4.8–v6.3), with the page locked: tagged and still pointing at its
  * owner (v4.8: at an address_space whose a_ops have isolate_page). False once the owner
  * called __ClearPageMovable.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page, locked by the caller
+ * @returns whether the page is still published by its owner
+ * @throws {@link MmBug} when the page is not locked; the machine halts
  */
 export function PageMovable(mem: Memory, pfn: number): boolean {
   requireLocked(mem, pfn, 'PageMovable');
   return pageMovableLocked(mem, pfn);
 }
 
-/** {@link PageMovable} for a caller that has just checked that `pfn` is locked. */
+/**
+ * {@link PageMovable} for a caller that has just checked that `pfn` is locked: the same
+ * answer, without the check.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page, locked
+ * @returns whether the page is still published by its owner
+ */
 export function pageMovableLocked(mem: Memory, pfn: number): boolean {
   const m = mem.pages.mapping[pfn];
   if ((m & PAGE_MAPPING_FLAGS) !== PAGE_MAPPING_MOVABLE) return false;
@@ -276,6 +321,10 @@ function spaceIsMovable(obj: AddressSpace | MovableOperations): boolean {
 /**
  * page_has_movable_ops(page): v6.17 — PG_movable_ops set and the page type Offline or
  * Zsmalloc, stable until free; earlier profiles — the tag (`__PageMovable`, its predecessor).
+ * Lockless.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page
+ * @returns whether the page has (or, before v6.17, claims) movable_ops
  */
 export function page_has_movable_ops(mem: Memory, pfn: number): boolean {
   return mem.profile.movableMarker !== 'page_type'
@@ -292,7 +341,12 @@ function hasMovableOpsType(mem: Memory, pfn: number): boolean {
 
 /**
  * SetPageMovableOps(page) (v6.17): mark a page of type Offline or Zsmalloc as having
- * movable_ops. Sticky: nothing clears it but freeing the page.
+ * movable_ops. Sticky: nothing clears it but freeing the page. The ops come from
+ * {@link setMovableOps}, registered per page type.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page, already of type Offline or Zsmalloc ({@link setPageType})
+ * @throws {@link MopsError} `E_PLUGIN` before v6.17 (use `__SetPageMovable`), or when the
+ *   page type is not Offline or Zsmalloc
  */
 export function SetPageMovableOps(mem: Memory, pfn: number): void {
   if (mem.profile.movableMarker !== 'page_type')
@@ -313,7 +367,10 @@ export function SetPageMovableOps(mem: Memory, pfn: number): void {
 
 /**
  * There is no ClearPageMovableOps: once a page has movable_ops, neither the flag nor the
- * page type may change until it is freed (spec §4.3, S25). Always a MopsError.
+ * page type may change until it is freed (spec §4.3, S25).
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page, named in the message
+ * @throws {@link MopsError} `E_PLUGIN`, always
  */
 export function ClearPageMovableOps(mem: Memory, pfn: number): never {
   throw new MopsError(
@@ -328,8 +385,16 @@ export function ClearPageMovableOps(mem: Memory, pfn: number): never {
 /**
  * set_movable_ops(ops, type) (v6.17): register the ops for a page type. 0 on success;
  * -EBUSY when ops are already registered and `ops` is non-null; -EINVAL for a type other
- * than Offline or Zsmalloc. `null` unregisters. Earlier profiles have no such call:
- * MopsError('E_PLUGIN').
+ * than Offline or Zsmalloc. `null` unregisters. Earlier profiles have no such call.
+ * A plugin's register calls it; an install refused with -EBUSY fails the install.
+ * @param mem the machine's memory (`m.mem`)
+ * @param ops the driver's movable_operations ({@link defineMovableOps}), or null to
+ *   unregister the type's ops
+ * @param pgty the page type whose pages get these ops: `PGTY.offline` or `PGTY.zsmalloc`
+ * @returns 0 on success; {@link Errno}.EBUSY (-16) when the type already has ops;
+ *   Errno.EINVAL (-22) for another page type
+ * @throws {@link MopsError} `E_PLUGIN` before v6.17 (publish each page with
+ *   `__SetPageMovable`), or for ops not passed through `defineMovableOps`
  */
 export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: number): number {
   if (mem.profile.movableMarker !== 'page_type')
@@ -354,14 +419,20 @@ export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: 
 
 /** A set_movable_ops() call refused with -EBUSY: the page type and who holds it. */
 export interface RefusedOps {
+  /** The page type asked for (a {@link PGTY} value). */
   readonly pgty: number;
+  /** The name of the driver whose ops the type had, if known. */
   readonly taken: string | undefined;
 }
 
 /** The `Memory.ext` key of the set_movable_ops() calls refused on a machine (oldest first). */
 const REFUSED = {};
 
-/** The set_movable_ops() calls `mem` refused with -EBUSY so far. */
+/**
+ * The set_movable_ops() calls refused with -EBUSY on a machine so far.
+ * @param mem the machine's memory (`m.mem`)
+ * @returns each refused call's page type and the driver holding it, oldest first
+ */
 export function refusedMovableOps(mem: Memory): readonly RefusedOps[] {
   return (mem.ext.get(REFUSED) as RefusedOps[] | undefined) ?? [];
 }
@@ -370,6 +441,9 @@ export function refusedMovableOps(mem: Memory): readonly RefusedOps[] {
  * page_movable_ops(page): the callbacks of a movable page, or undefined. v4.8: the a_ops of
  * the page's address_space; v6.0/v6.3: the ops `mapping` points to; v6.17: the ops
  * registered for the page's type.
+ * @param mem the machine's memory (`m.mem`)
+ * @param pfn the page (the answer is stable only with the page locked, or in v6.17)
+ * @returns the ops' definition record, or undefined when the page has none
  */
 export function pageMovableOps(mem: Memory, pfn: number): DefinedOps | undefined {
   if (mem.profile.movableMarker === 'page_type') return registeredOps(mem, pfn);

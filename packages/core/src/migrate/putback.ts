@@ -20,6 +20,11 @@ import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js'
  * (sleeping), call the driver's `putback_page` unless the owner released the page
  * (v4.8–v6.3: no longer PageMovable), clear the isolated flag, unlock, and drop the
  * isolation reference — which frees the page if its owner already let go.
+ * @param k the machine (or `{ mem, sched }`): putback sleeps on the page lock, which needs
+ *   the scheduler
+ * @param pfn an isolated page, unlinked from every list, its isolation reference held
+ * @throws {@link MmBug} `VM_BUG_ON_PAGE(!PageIsolated(page))` (v4.8–v6.3) when the page is
+ *   not isolated; v6.17 warns once and puts it back
  */
 export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   const { mem, sched } = k;
@@ -59,7 +64,14 @@ function notIsolated(mem: Memory, pfn: number): void {
 
 /**
  * putback_movable_pages(list): for each page, unlink it from the list first, then give it
- * back to its owner ({@link putbackMovablePage}).
+ * back to its owner ({@link putbackMovablePage}). A generator that may sleep on page locks:
+ * call it as `yield* putbackMovablePages(m, list)` from a task.
+ * @param k the machine (or `{ mem, sched }`): putback sleeps on page locks, which needs the
+ *   scheduler
+ * @param list the list of isolated pages (linked through `lru`), e.g. what migratePages
+ *   left on `from`; empty afterwards
+ * @throws {@link MmBug} for a page on the list that has no movable_ops (mops models no LRU
+ *   pages) or is not isolated (v4.8–v6.3); the machine halts
  */
 export function* putbackMovablePages(k: Kctx, list: ListId): KernelGen {
   const { mem } = k;

@@ -78,6 +78,11 @@ export interface MovableOperations {
    * isolate_page(page, mode): called with the page locked and the VM's isolation reference
    * held. Return true if the page can be moved now. After true the VM owns `page->lru`.
    * Never set the isolated flag yourself.
+   * @param page the page the VM wants to isolate
+   * @param mode the `isolate_mode_t` bits ({@link ISOLATE}), e.g. ISOLATE_ASYNC_MIGRATE when
+   *   compaction runs in a mode other than MIGRATE_SYNC
+   * @returns true to let the VM isolate the page; false to refuse (the VM unlocks it and
+   *   drops its reference)
    */
   isolatePage(page: number, mode: number): MaybeGen<boolean>;
   /**
@@ -85,9 +90,18 @@ export interface MovableOperations {
    * VM's). Copy, make `dst` your movable page with your own reference, unpublish `src`
    * (in v4.8–v6.3 also `__ClearPageMovable(src)`), drop your `src` references, return 0.
    * -EAGAIN: retry later; any other negative errno: permanent failure.
+   * @param dst the free target page get_new_folio supplied (order 0, locked, refcount 1)
+   * @param src the isolated page to move away from (locked)
+   * @param mode the {@link MIGRATE_MODE} of the migration (ASYNC from async compaction,
+   *   which does not wait on locks; SYNC_LIGHT, SYNC)
+   * @returns MIGRATEPAGE_SUCCESS (0); `Errno.EAGAIN` (-11) to be retried; another
+   *   negative errno to fail for good (`src` then goes back to you through putback_page)
    */
   migratePage(dst: number, src: number, mode: number): MaybeGen<number>;
-  /** putback_page(page): called with the page locked; re-insert it into your structures. */
+  /**
+   * putback_page(page): called with the page locked; re-insert it into your structures.
+   * @param page an isolated page the VM did not migrate, given back to its owner
+   */
   putbackPage(page: number): MaybeGen<void>;
 }
 
@@ -111,9 +125,17 @@ export const NR_MAX_MIGRATE_ASYNC_RETRY = 3;
 /** NR_MAX_MIGRATE_SYNC_RETRY. */
 export const NR_MAX_MIGRATE_SYNC_RETRY = 7;
 
-/** get_new_folio: a free target page with refcount 1 for `src`, or -1 (NULL). */
+/**
+ * get_new_folio: a free target page with refcount 1 for `src`, or -1 (NULL).
+ * @param src the page about to be migrated
+ * @returns the target pfn (refcount 1, not locked), or -1 when there is none (migrate_pages
+ *   then stops with -ENOMEM)
+ */
 export type NewFolio = (src: number) => number;
-/** put_new_folio: give back an unused target. Without it the VM drops it with folio_put. */
+/**
+ * put_new_folio: give back an unused target. Without it the VM drops it with folio_put.
+ * @param dst a target {@link NewFolio} returned that the migration did not use
+ */
 export type PutNewFolio = (dst: number) => void;
 
 /** What migrate_pages reports (`*nr_succeeded` plus the statistics behind the counters). */

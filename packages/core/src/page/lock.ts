@@ -11,7 +11,19 @@ import { WQ_CUSTOM, WQ_DONE, WQ_EXCLUSIVE } from '../sched/task.js';
 import type { BlockPoint, KernelGen } from '../sched/types.js';
 import { LOCKED, PG } from './flags.js';
 
-/** What kernel-context code needs: the memory and the scheduler of its machine. */
+/**
+ * What kernel-context code needs: the memory and the scheduler of its machine. A
+ * {@link Machine} is one (pass `m`), and so is any `{ mem, sched }` pair, such as the `k` a
+ * driver keeps.
+ *
+ * The primitives that may sleep ({@link lockPage}) or wake sleepers ({@link unlockPage})
+ * take a Kctx, because both go through the scheduler's wait queues; those that never sleep
+ * nor wake anyone ({@link trylockPage}, `getPage`, `putPage`, the flag tests) take only
+ * the {@link Memory} (`m.mem`, `k.mem`). The machine's methods `m.putPage(pfn)`,
+ * `m.freePages(pfn, order)` and `m.allocPages(gfp, order, owner)` are shorthands for the
+ * memory-only ones that also check their arguments; the page lock has no such method:
+ * pass the machine itself (`lockPage(m, pfn)`, `unlockPage(m, pfn)`).
+ */
 export interface Kctx {
   /** The machine's memory. */
   readonly mem: Memory;
@@ -21,7 +33,11 @@ export interface Kctx {
 
 const WAITERS = 1 << PG.waiters;
 
-/** Wait-queue key of a folio's page lock. */
+/**
+ * Wait-queue key of a folio's page lock: what its lock_page() sleepers wait on.
+ * @param folio the head pfn (the folio holding the page)
+ * @returns the scheduler's wait key, for `sched.hasWaiters()` and the like
+ */
 export function pageWaitKey(folio: number): string {
   return `page:${folio}`;
 }
@@ -31,7 +47,16 @@ function folioOf(mem: Memory, pfn: number): number {
   return c < 0 ? pfn + c : pfn;
 }
 
-/** trylock_page() / folio_trylock(): atomic test-and-set of PG_locked; never sleeps. */
+/**
+ * trylock_page() / folio_trylock(): atomic test-and-set of PG_locked. It never sleeps and
+ * wakes no one, so it takes only the memory (`m.mem`, `k.mem`) and may be called anywhere,
+ * under a spinlock too; to wait for the lock, use {@link lockPage}.
+ * @param mem the machine's memory (`m.mem`, `k.mem`): no scheduler is needed
+ * @param pfn any page of the folio (the lock is the folio's: a tail locks its head)
+ * @returns true if this call took the lock (the caller must {@link unlockPage} it); false
+ *   if it was held already
+ * @see include/linux/pagemap.h folio_trylock()
+ */
 export function trylockPage(mem: Memory, pfn: number): boolean {
   const folio = folioOf(mem, pfn);
   const f = mem.pages.flags[folio];
@@ -40,7 +65,12 @@ export function trylockPage(mem: Memory, pfn: number): boolean {
   return true;
 }
 
-/** PageLocked() / folio_test_locked(). */
+/**
+ * PageLocked() / folio_test_locked(): whether the folio's PG_locked is set (by anyone).
+ * @param mem the machine's memory
+ * @param pfn any page of the folio
+ * @returns true while the folio is locked
+ */
 export function PageLocked(mem: Memory, pfn: number): boolean {
   return (mem.pages.flags[folioOf(mem, pfn)] & LOCKED) !== 0;
 }
@@ -52,6 +82,16 @@ export function PageLocked(mem: Memory, pfn: number): boolean {
  * lock to a task that took it first, and then queues again at the tail. Since 5.9
  * (`pageLockWake: 'v5.9'`) a waiter that lost it {@link PAGE_LOCK_UNFAIRNESS} times is
  * handed the lock by the next unlock instead.
+ *
+ * It may sleep, so it takes a {@link Kctx} (the machine `m`, or `{ mem, sched }`) rather
+ * than the memory: sleeping queues the current task on the folio's wait queue in the
+ * scheduler. It is a generator: call it as `yield* lockPage(k, pfn)` from a task (the body
+ * given to `m.run()`), never under a spinlock or with preemption off (might_sleep() reports
+ * "sleeping function called from invalid context" there).
+ * @param k the machine (or `{ mem, sched }`): the memory holding the page and the scheduler
+ *   the caller sleeps in
+ * @param pfn any page of the folio (the lock is the folio's); the generator ends with the
+ *   lock held by the caller, who releases it with {@link unlockPage}
  * @see mm/filemap.c __folio_lock(), folio_wait_bit_common(); v4.8: __lock_page(),
  * kernel/sched/wait.c __wait_on_bit_lock()
  */
@@ -113,8 +153,11 @@ function* lockPageSlow(k: Kctx, folio: number): KernelGen {
 
 /**
  * The uncontended lock_page() of a task running alone: takes the lock without creating a
- * generator when nothing can interleave. Returns false when the caller must use
- * {@link lockPage} (another task may run, or the page is locked).
+ * generator when nothing can interleave.
+ * @param k the machine (or `{ mem, sched }`)
+ * @param pfn any page of the folio
+ * @returns true if the lock is now the caller's; false when the caller must use
+ *   {@link lockPage} (another task may run, or the page is locked), nothing having changed
  */
 export function lockPageFast(k: Kctx, pfn: number): boolean {
   const { mem, sched } = k;
@@ -133,7 +176,16 @@ export function lockPageFast(k: Kctx, pfn: number): boolean {
  *   including the first lock_page() one, so a non-exclusive sleeper queued behind it sleeps
  *   on; when that one is a handoff waiter (WQ_FLAG_CUSTOM) the unlock sets PG_locked for it.
  *
- * PG_waiters stays set while sleepers remain. Unlocking an unlocked page is an MmBug.
+ * PG_waiters stays set while sleepers remain.
+ *
+ * It never sleeps, but it may wake sleepers, so it takes a {@link Kctx} (the machine `m`,
+ * or `{ mem, sched }`): waking goes through the scheduler's wait queue of the folio. It is a
+ * plain function, callable from a task or outside one.
+ * @param k the machine (or `{ mem, sched }`): the memory holding the page and the scheduler
+ *   whose sleepers it wakes
+ * @param pfn any page of the folio, locked by the caller
+ * @throws {@link MmBug} `VM_BUG_ON_FOLIO(!folio_test_locked(folio))` (v4.8:
+ *   `VM_BUG_ON_PAGE(!PageLocked(page))`) when the folio is not locked; the machine halts
  * @see mm/filemap.c folio_unlock(), folio_wake_bit(); v4.8: unlock_page(), wake_up_page()
  */
 export function unlockPage(k: Kctx, pfn: number): void {

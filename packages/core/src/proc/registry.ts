@@ -13,7 +13,11 @@ import { pagetypeinfo } from './pagetypeinfo.js';
 import { vmstat } from './vmstat.js';
 import { zoneinfo } from './zoneinfo.js';
 
-/** A /proc view: renders the machine's state as the kernel's file would read. */
+/**
+ * A /proc view: renders the machine's state as the kernel's file would read.
+ * @param machine the machine to render
+ * @returns the file's text, newline-terminated
+ */
 export type ProcViewFn = (machine: Machine) => string;
 
 /** The views every machine has, by name: /proc's, then debugfs's extfrag files. */
@@ -42,8 +46,12 @@ function normalize(name: string): string {
 
 /**
  * Adds a view to one machine, e.g. `registerProcView(m, 'zsmalloc/classes', fn)`. Names
- * are path-like (`[A-Za-z0-9_.-]` segments joined by `/`). Throws MopsError('E_USAGE') for a
- * bad name or a name already taken (built-in or registered).
+ * are path-like (`[A-Za-z0-9_.-]` segments joined by `/`). A plugin's register calls it.
+ * @param machine the machine the view belongs to (views are per machine)
+ * @param name the view's path, with or without a leading `/proc/`
+ * @param fn renders the view from the machine
+ * @throws {@link MopsError} `E_USAGE` for a bad name, a name already taken (built-in or
+ *   registered) or an `fn` that is not a function
  */
 export function registerProcView(machine: Machine, name: string, fn: ProcViewFn): void {
   const n = normalize(name);
@@ -61,15 +69,25 @@ export function registerProcView(machine: Machine, name: string, fn: ProcViewFn)
   views.set(n, fn);
 }
 
-/** Names of the views of `machine`: the built-ins, then registered ones, sorted. */
+/**
+ * Names of the views of `machine`.
+ * @param machine the machine
+ * @returns the built-ins, then the registered ones, sorted
+ */
 export function procViewNames(machine: Machine): string[] {
   const added = [...(extraViews(machine)?.keys() ?? [])].sort();
   return [...Object.keys(BUILTIN_PROC_VIEWS), ...added];
 }
 
 /**
- * Renders view `name` (`'buddyinfo'` or `'/proc/buddyinfo'`) of `machine`. Throws
- * MopsError('E_USAGE') listing the known names when there is no such view.
+ * Renders view `name` (`'buddyinfo'` or `'/proc/buddyinfo'`) of `machine`. It only reads:
+ * a halted machine can be shown too.
+ * @param machine the machine (not `m.mem`)
+ * @param name a built-in view (buddyinfo, pagetypeinfo, vmstat, zoneinfo, extfrag_index,
+ *   unusable_index) or one a plugin registered (e.g. `zsmalloc/classes`)
+ * @returns the text, in the layout of the profile's release
+ * @throws {@link MopsError} `E_USAGE` when `machine` is not a machine, or listing the known
+ *   names when there is no such view
  */
 export function procView(machine: Machine, name: string): string {
   checkMachine(machine, 'procView');

@@ -511,6 +511,8 @@ export function fatalSignalPending(sched: Scheduler): boolean {
  * `might_sleep()`: warn (`'sleep_in_atomic'`) when the current task holds a spinlock. Call
  * it before any operation that may sleep, contended or not, as the kernel does under
  * CONFIG_DEBUG_ATOMIC_SLEEP.
+ * @param sched the machine's scheduler (`m.sched`)
+ * @param what the function about to sleep, as the warning names it (e.g. `'lock_page'`)
  * @see kernel/sched/core.c __might_sleep()
  */
 export function mightSleep(sched: Scheduler, what: string): void {

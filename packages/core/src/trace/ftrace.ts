@@ -193,6 +193,9 @@ export interface TraceRecorder {
 /**
  * Whether the profile's release has tracepoint `name`: mm_migrate_pages_start is not in
  * v4.8, mm_compaction_fast_isolate_freepages only in v6.17.
+ * @param profile the machine's profile (`m.profile`)
+ * @param name the event, e.g. `'mm_migrate_pages'`
+ * @returns whether tracefs of that release has it
  */
 export function profileHasEvent(profile: Profile, name: string): boolean {
   if (name === 'mm_migrate_pages_start') return profile.tracepointsV6;
@@ -206,8 +209,15 @@ const NR_CPUS = 2;
 /**
  * Subscribes to the machine's tracepoints and collects ftrace lines. The task columns come
  * from the scheduler's current task (name, id, CPU, spinlocks held); code running outside
- * any task prints as `mops-0` on CPU 0. The timestamp is the machine clock.
- * Throws MopsError('E_USAGE') for an unknown event or a bad filter.
+ * any task prints as `mops-0` on CPU 0. The timestamp is the machine clock. Record before
+ * running: only events fired while subscribed are kept.
+ * @param machine the machine (not `m.mem`)
+ * @param options the events, filters, line limit and pointer style
+ * @returns the recorder: its lines, the `trace` file's text, and `stop()` to unsubscribe
+ * @throws {@link MopsError} `E_USAGE` for an unknown event, one the profile's release lacks,
+ *   an option of the wrong type or a filter on an event not recorded
+ * @throws {@link TraceFilterError} (an `E_USAGE` MopsError) for a filter expression tracefs
+ *   would refuse, with the position of the bad token
  */
 export function traceRecorder(machine: Machine, options: TraceRecorderOptions = {}): TraceRecorder {
   checkMachine(machine, 'trace');

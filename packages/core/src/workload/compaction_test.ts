@@ -62,6 +62,10 @@ function chunkText(pages: number): string {
  * last one filled, then every second one before it, as the selftest unmaps them), then
  * asks for half of 80 % of MemFree as huge pages (order-9 allocations, each free to use
  * direct compaction) and applies the selftest's criterion.
+ * @param m the machine, best fresh from createMachine
+ * @param opts chunk size, and whether to interleave the chunks
+ * @returns what was measured, the verdict and the selftest's log
+ * @throws {@link MopsError} `E_HALTED` on a halted machine
  */
 export function compactionTest(m: Machine, opts: CompactionTestOptions = {}): CompactionTestResult {
   m.mem.assertRunning();

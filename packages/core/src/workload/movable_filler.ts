@@ -62,20 +62,29 @@ export interface MovableFiller {
   readonly migrations: number;
   /**
    * Allocates `n` order-0 movable pages (GFP_HIGHUSER_MOVABLE) and publishes them. Stops
-   * early when memory runs out; returns the pfns it got.
+   * early when memory runs out.
+   * @param n how many pages (default 1)
+   * @param opts whether to take pages below the watermarks too
+   * @returns the pfns it got
+   * @throws {@link MopsError} `E_RANGE` for an `n` that is not an integer ≥ 0
    */
   alloc(n?: number, opts?: FillerAllocOptions): number[];
   /**
    * Publishes an order-0 page the caller has just allocated (refcount 1, not published,
    * unlocked) as a filler page. The filler takes over the caller's reference and becomes
    * the page's owner.
+   * @param pfn the page
+   * @throws {@link MopsError} `E_RANGE` for a pfn outside the machine; `E_STATE` for a page
+   *   that is not a fresh order-0 allocation, is a filler page already, or is locked
    */
   adopt(pfn: number): void;
   /**
    * The owner releases one of its pages that is not isolated: in v4.8–v6.3 under the page
    * lock it unpublishes it (`__ClearPageMovable`), then drops its reference; in v6.17 it just
    * drops the reference (the page type and PG_movable_ops go when the page is freed).
-   * Throws MopsError('E_STATE') for a page it does not own or the VM has isolated.
+   * @param pfn a page the filler owns
+   * @throws {@link MopsError} `E_STATE` for a page it does not own, the VM has isolated, or
+   *   someone holds locked
    */
   free(pfn: number): void;
   /** Frees every page the filler owns that is not isolated; returns how many. */
@@ -347,6 +356,10 @@ const FILLER = {};
  * balloon plugin), and creating the filler then throws MopsError('E_STATE'). It registers
  * the invariant checker `'filler'`: owned pages live, published, not isolated, contents
  * intact; isolated pages flagged and holding both references.
+ * @param machine the machine
+ * @returns the machine's filler driver
+ * @throws {@link MopsError} `E_HALTED` on a halted machine; `E_STATE` in v6.17 when another
+ *   driver holds page type Offline
  */
 export function createMovableFiller(machine: Machine): MovableFiller {
   machine.mem.assertRunning();
@@ -358,6 +371,10 @@ export function createMovableFiller(machine: Machine): MovableFiller {
  * (GFP_HIGHUSER_MOVABLE with ALLOC_NO_WATERMARKS, so the reserves below the watermarks go
  * too) and returns the pfns in allocation order. Afterwards no zone has a free page. The
  * workloads start here so they decide where every page ends up.
+ * @param machine the machine
+ * @param owner the owner name recorded in the pages
+ * @returns the pfns taken, each with refcount 1
+ * @throws {@link MopsError} `E_HALTED` on a halted machine
  */
 export function allocAllFree(machine: Machine, owner = 'workload'): number[] {
   const mem = machine.mem;
@@ -409,6 +426,12 @@ export interface FragmentWithFillerResult {
  * movable pages, so compaction can build high-order blocks everywhere but in the pinned
  * pageblocks. Random choices come from the machine's PRNG: the same seed gives the same
  * layout.
+ * @param machine the machine, best fresh from createMachine
+ * @param opts the fill and free shares (0..1) and the unmovable pageblock spacing
+ * @returns the filler driver and what it did: unmovable pages, filler pages allocated and
+ *   freed
+ * @throws {@link MopsError} `E_USAGE` when `machine` is not a machine or `opts` not an
+ *   object; `E_RANGE` naming an option out of range
  */
 export function fragmentWithFiller(
   machine: Machine,
