@@ -50,7 +50,6 @@ function perZoneOrder(machine: Machine, value: (zoneIdx: number, order: number) 
  * @see mm/vmstat.c extfrag_show_print()
  */
 export function extfragIndexView(machine: Machine): string {
-  machine.mem.assertRunning();
   const width = machine.profile.compaction.extfragIndexWidth;
   const zones = machine.mem.node.zones;
   return perZoneOrder(machine, (zi, o) =>
@@ -64,7 +63,6 @@ export function extfragIndexView(machine: Machine): string {
  * @see mm/vmstat.c unusable_show_print()
  */
 export function unusableIndexView(machine: Machine): string {
-  machine.mem.assertRunning();
   const zones = machine.mem.node.zones;
   return perZoneOrder(machine, (zi, o) =>
     formatThousandths(unusableFreeIndexOf(o, fillContigPageInfo(zones[zi], o)), 0),

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { MopsError } from '../../src/errors.js';
+import { putPage } from '../../src/buddy/free_page.js';
+import { GFP } from '../../src/buddy/gfp.js';
+import { MmBug, MopsError } from '../../src/errors.js';
 import { createMachine } from '../../src/machine.js';
 import {
   BUILTIN_PROC_VIEWS,
@@ -61,4 +63,20 @@ describe('proc view registry', () => {
     usageError(() => registerProcView(m, 'a//b', () => ''), /is not a path/);
     usageError(() => procView(m, null as never), /no proc view null; known views: buddyinfo/);
   });
+});
+
+describe('after a kernel BUG', () => {
+  it.each(['v4.8', 'v6.0', 'v6.3', 'v6.17'] as const)(
+    '%s: every built-in view still reads the halted machine, as MmBug says',
+    (profile) => {
+      const m = createMachine({ memory: '64M', contents: false, profile });
+      const pfn = m.allocPages(GFP.KERNEL, 0);
+      m.putPage(pfn);
+      const before = Object.fromEntries(procViewNames(m).map((v) => [v, procView(m, v)]));
+      // A put on a free page: VM_BUG_ON_PAGE, before anything changes.
+      expect(() => putPage(m.mem, pfn)).toThrow(MmBug);
+      expect(m.mem.halted).toBeInstanceOf(MmBug);
+      for (const v of procViewNames(m)) expect(procView(m, v), v).toBe(before[v]);
+    },
+  );
 });
