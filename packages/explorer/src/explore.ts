@@ -11,7 +11,7 @@ import { type Chooser, type Execution, execute } from './runner.js';
 import { listScenarios, resolveScenario, type Scenario } from './scenario.js';
 import { decodeSchedule, encodeSchedule } from './schedule.js';
 import { inShard, nthSeed, parseShard } from './shards.js';
-import { normaliseDecisions, shrinkSchedule } from './shrink.js';
+import { failureSignature, normaliseDecisions, shrinkSchedule } from './shrink.js';
 import { DfsExplorer, PctChooser, RandomChooser, ReplayChooser } from './strategies.js';
 import { option, usage } from './usage.js';
 
@@ -61,7 +61,11 @@ export interface ExploreResult {
   readonly profile: ProfileName;
   /** Strategy. */
   readonly strategy: StrategyName;
-  /** Whether an oracle fired (exit status 1). */
+  /**
+   * Whether an oracle fired (exit status 1). Also true when the failure did not reproduce
+   * ({@link reproduced} false): a run that fails only after other runs is a scenario that
+   * leaks state from run to run, which can as well hide failures; it needs fixing.
+   */
   readonly failed: boolean;
   /** Schedules run (not counting shrinking). */
   readonly schedules: number;
@@ -83,9 +87,31 @@ export interface ExploreResult {
   readonly seed?: number;
   /** The failing schedule, shrunk: pass it to `replay`. */
   readonly schedule?: string;
-  /** The failed oracle. */
+  /**
+   * The failed oracle: as the reported schedule's traced run saw it, or, when the failure
+   * did not reproduce, as exploring saw it.
+   */
   readonly failure?: FailureInfo;
-  /** Size of the reported schedule. */
+  /**
+   * With a failure: whether it reproduced. Before reporting one, the explorer runs the
+   * schedule as `replay` does, on a fresh instance from the scenario's `setup` (the same
+   * variant and profile), and checks that it fails the same way (the same oracle and
+   * message, numbers aside, as shrinking compares them). Exploring and shrinking reuse
+   * one instance, restored between runs from a snapshot of the machine and of the
+   * instance's `state`; what a run changes outside those is left over for the next run.
+   * False when the failure came from such leftovers: then {@link schedule} is the one
+   * exploring ran, unshrunk, {@link failure} what exploring saw, {@link note} the likely
+   * cause, and the report shows the fresh run (`NOT REPRODUCED` in place of `FAILED`).
+   */
+  readonly reproduced?: boolean;
+  /**
+   * What a reader of the failure must know, when something did not reproduce on a fresh
+   * instance: that the failure itself did not ({@link reproduced} false), or that the
+   * shrunk schedule did not and {@link schedule} is the unshrunk one. Names the likely
+   * cause (the scenario's `state`). Also in the report.
+   */
+  readonly note?: string;
+  /** Size of the reported schedule, as its traced run counts steps. */
   readonly steps?: number;
   /** Preemptions of the reported schedule. */
   readonly preemptions?: number;
@@ -229,8 +255,9 @@ function failureInfo(e: Execution): FailureInfo | undefined {
 }
 
 /**
- * Explores `name` with a strategy. Stops at the first failure, which it shrinks (fewer
- * preemptions, then fewer steps), replays with a trace and reports.
+ * Explores `name` with a strategy. Stops at the first failure, which it confirms on a fresh
+ * instance (see {@link ExploreResult.reproduced}), shrinks (fewer preemptions, then fewer
+ * steps), replays with a trace and reports.
  */
 export function explore(name: string, opts: ExploreOptions = {}): ExploreResult {
   checkOptions(opts, EXPLORE_OPTIONS);
@@ -305,27 +332,34 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
   if (!found) return { ...base, failed: false, schedules, ...extra };
 
   const first = found.e;
-  let final = first;
+  const signature = failureSignature(first);
+  // Every schedule the report names is first run as `replay` runs it, traced, on a fresh
+  // instance from `setup`: a failure that came from something an earlier run left behind
+  // in a reused instance does not show there.
+  const onFresh = (d: readonly number[]) =>
+    execute(scenario, variant, profile, new ReplayChooser(d), { trace: true, reuse: false });
+  let decisions = normaliseDecisions(first);
+  const original = onFresh(decisions);
+  const reproduced = failureSignature(original) === signature;
+  let traced = original;
   let shrinkAttempts = 0;
-  if (opts.shrink !== false) {
-    const r = shrinkSchedule(scenario, variant, profile, first);
-    final = r.execution;
-    shrinkAttempts = r.attempts;
-  }
-  const decisions = normaliseDecisions(final);
-  const schedule = encodeSchedule(scenario.name, decisions);
-  const traced = execute(scenario, variant, profile, new ReplayChooser(decisions), {
-    trace: true,
-  });
+  let note: string | undefined;
   // Only a shrunk schedule was shrunk from something; its size counted as the traced run
   // counts steps (a task left alone shows every point there).
-  const original =
-    opts.shrink !== false
-      ? execute(scenario, variant, profile, new ReplayChooser(first.decisions), { trace: true })
-      : undefined;
-  const shrunkFrom = original
-    ? { steps: original.steps, preemptions: original.preemptions }
-    : undefined;
+  let shrunkFrom: { steps: number; preemptions: number } | undefined;
+  if (!reproduced) note = NOT_REPRODUCED;
+  else if (opts.shrink !== false) {
+    const r = shrinkSchedule(scenario, variant, profile, first);
+    shrinkAttempts = r.attempts;
+    const shrunk = normaliseDecisions(r.execution);
+    const t = sameDecisions(shrunk, decisions) ? original : onFresh(shrunk);
+    if (failureSignature(t) === signature) {
+      decisions = shrunk;
+      traced = t;
+      shrunkFrom = { steps: original.steps, preemptions: original.preemptions };
+    } else note = SHRUNK_NOT_REPRODUCED;
+  }
+  const schedule = encodeSchedule(scenario.name, decisions);
   const param =
     strategy === 'pct'
       ? `depth ${depth}`
@@ -342,6 +376,8 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
       param,
       schedule,
       shrunkFrom,
+      ...(reproduced ? {} : { unreproduced: first.failure }),
+      ...(note !== undefined ? { note } : {}),
     },
     traced,
   );
@@ -352,7 +388,9 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     ...extra,
     ...(found.seed !== undefined ? { seed: found.seed } : {}),
     schedule,
-    failure: failureInfo(traced),
+    failure: failureInfo(reproduced ? traced : first),
+    reproduced,
+    ...(note !== undefined ? { note } : {}),
     steps: traced.steps,
     preemptions: traced.preemptions,
     ...(shrunkFrom ? { shrunkFrom } : {}),
@@ -362,7 +400,28 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
   };
 }
 
-/** Replays a schedule string on `name` and reports what happened, with the per-CPU trace. */
+/** Why a failure is reported as not reproduced: {@link ExploreResult.note}. */
+const NOT_REPRODUCED =
+  'the failure did not reproduce on a fresh instance (built by setup, as `replay` runs the schedule), ' +
+  'so it came from something earlier runs left behind. ' +
+  'Does the scenario’s `state` list every object its runs change? A run may depend only on the machine, ' +
+  '`state` and the schedule, not on a variable in a closure or at module level';
+
+/** Why the reported schedule is the unshrunk one: {@link ExploreResult.note}. */
+const SHRUNK_NOT_REPRODUCED =
+  'the smallest schedule shrinking found did not fail the same way on a fresh instance (built by setup, ' +
+  'as `replay` runs it), so this is the schedule exploring found: runs on the reused instance depended on ' +
+  'what earlier runs left behind. Does the scenario’s `state` list every object its runs change?';
+
+function sameDecisions(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
+}
+
+/**
+ * Replays a schedule string on `name` and reports what happened, with the per-CPU trace.
+ * The run is on a fresh instance from the scenario's `setup`, whatever ran before in the
+ * process: the same as `mops replay`.
+ */
 export function replay(name: string, opts: ReplayOptions): ReplayResult {
   checkOptions(opts, REPLAY_OPTIONS);
   const { scenario, variant, profile } = resolveScenario(name, opts.variant, opts.profile);
@@ -383,7 +442,8 @@ export function replayDecisions(
   decisions: readonly number[],
 ): ReplayResult {
   const chooser = new ReplayChooser(decisions);
-  const e = execute(scenario, variant, profile, chooser, { trace: true });
+  // A fresh instance: what earlier runs of this process did cannot matter.
+  const e = execute(scenario, variant, profile, chooser, { trace: true, reuse: false });
   const diverged = chooser.diverged || (!e.failure && decisions.length > e.decisions.length);
   const schedule = encodeSchedule(scenario.name, normaliseDecisions(e));
   const report = formatReport(

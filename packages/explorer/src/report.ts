@@ -25,6 +25,14 @@ export interface ReportContext {
   readonly schedule: string;
   /** Size of the schedule before shrinking, when it was shrunk. */
   readonly shrunkFrom?: { readonly steps: number; readonly preemptions: number };
+  /**
+   * A failure exploring saw that the execution, the schedule's run on a fresh instance,
+   * did not reproduce: the report then says `NOT REPRODUCED` with that failure, and what
+   * the fresh run did instead.
+   */
+  readonly unreproduced?: Failure;
+  /** A caveat printed under the outcome (why the failure did not reproduce, and so on). */
+  readonly note?: string;
 }
 
 /** `op pfn=0x… lock note`, or `blocked on …` for a BlockPoint. */
@@ -88,8 +96,9 @@ export function describeFailure(f: Failure): string {
 
 /**
  * The full race report: header (scenario, variant, profile, strategy, seed), the failed
- * oracle, the per-CPU trace (the execution must have been run with `trace: true`), and the
- * replay command.
+ * oracle (or the failure that did not reproduce, see {@link ReportContext.unreproduced}),
+ * a note if any, the per-CPU trace (the execution must have been run with `trace: true`),
+ * and the replay command.
  */
 export function formatReport(ctx: ReportContext, e: Execution): string {
   const lines: string[] = [];
@@ -98,11 +107,19 @@ export function formatReport(ctx: ReportContext, e: Execution): string {
   if (ctx.param) how.push(ctx.param);
   if (ctx.seed !== undefined) how.push(`seed ${ctx.seed}`);
   lines.push(how.join(', '));
-  if (e.failure) {
+  if (ctx.unreproduced) {
+    lines.push(`NOT REPRODUCED: ${describeFailure(ctx.unreproduced)}`);
+    lines.push(
+      e.failure
+        ? `on a fresh instance the schedule fails otherwise: ${describeFailure(e.failure)}`
+        : 'on a fresh instance the schedule passes: no oracle fired',
+    );
+  } else if (e.failure) {
     lines.push(`FAILED: ${describeFailure(e.failure)}`);
     if (e.failure.detail && e.failure.detail !== e.failure.message)
       lines.push(...e.failure.detail.split('\n').map((l) => `  ${l}`));
   } else lines.push('passed: no oracle fired');
+  if (ctx.note) lines.push(`note: ${ctx.note}`);
   const size = scheduleSize(e.steps, e.preemptions);
   const from = ctx.shrunkFrom;
   lines.push(

@@ -7,6 +7,7 @@
 
 import { hexPfn, MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
 import { classify, EarlySigns, oracles } from './oracles.js';
+import { leakingState, printOf, reuseDifference } from './reuse_probe.js';
 import type {
   Chooser,
   ExecuteOptions,
@@ -118,6 +119,12 @@ interface Pooled {
    * every prepare.
    */
   ended: CheckedNode | undefined;
+  /**
+   * Whether the instance is as `setup` and the first `start` left it: its first run is then
+   * run again on the instance restored, to check that runs leave nothing behind that the
+   * snapshot misses (see {@link execute}).
+   */
+  fresh: boolean;
 }
 
 const pools = new WeakMap<Scenario, Map<string, Pooled>>();
@@ -171,7 +178,7 @@ function prepare(
         pool = new Map();
         pools.set(scenario, pool);
       }
-      const pooled: Pooled = { inst, snap, ended: undefined };
+      const pooled: Pooled = { inst, snap, ended: undefined, fresh: true };
       pool.set(key, pooled);
       lastPooled = { scenario, key, pooled };
       startFirst(scenario, inst);
@@ -222,6 +229,7 @@ function brokenScenario(scenario: Scenario, what: string, e: unknown): MopsError
  * later run ending there writes back only those.
  */
 function reset(p: Pooled, scenario: Scenario): ScenarioInstance {
+  p.fresh = false;
   restorePooled(p, scenario);
   p.inst.start?.();
   return p.inst;
@@ -303,6 +311,8 @@ export function defaultPick(runnable: readonly Task[], prev: Task | undefined): 
 /**
  * Runs one schedule of `scenario`: setup, then at each step the only runnable task or the
  * one `chooser` picks, checking the oracles after each step; stops at the first failure.
+ * The first run of a new reused instance is checked by a second run of its schedule on the
+ * instance restored (see {@link ExecuteOptions.reuse}).
  */
 export function execute(
   scenario: Scenario,
@@ -356,6 +366,9 @@ export function execute(
   let node = memo?.root;
   const seen = traceAll ? new EarlySigns(m, inst, warnBase, lockdepBase) : undefined;
   const pooled = lastPooled.pooled?.inst === inst ? lastPooled.pooled : undefined;
+  // The first run of a new pooled instance, to be run again on it restored.
+  const probe = pooled?.fresh === true;
+  if (pooled) pooled.fresh = false;
   // Whether the run stopped in a step that threw, or at maxSteps.
   let cut = false;
 
@@ -438,7 +451,7 @@ export function execute(
   // Only a run that ended by itself ends in the state of its node: a step that threw is not
   // in the tree, and a run cut at maxSteps skipped `finish`.
   if (pooled !== undefined && node !== undefined && !cut) pooled.ended = node;
-  return {
+  const e: Execution = {
     decisions,
     defaultIds,
     steps,
@@ -448,4 +461,36 @@ export function execute(
     trace,
     machine: m,
   };
+  if (probe && pooled) probeReuse(scenario, variant, profile, pooled, e, opts);
+  return e;
+}
+
+/**
+ * Runs the schedule of `first`, the first run of the new pooled instance `p`, again on `p`
+ * restored, with the same options but every state checked (no memo), and compares the two
+ * runs: what they did, how they ended and what they left in the machine and the scenario's
+ * `state`. A difference means that a run changes something the snapshot does not restore:
+ * the pool is dropped (the next run builds a fresh instance, and is checked again) and
+ * `MopsError('E_STATE')` says what to list in `state`. Once per pooled instance.
+ */
+function probeReuse(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  p: Pooled,
+  first: Execution,
+  opts: ExecuteOptions,
+): void {
+  const fresh = printOf(first, p.snap);
+  const ids = first.decisions;
+  const replay: Chooser = {
+    choose: (runnable, prev, i) =>
+      runnable.find((t) => t.id === ids[i]) ?? defaultPick(runnable, prev),
+  };
+  const again = execute(scenario, variant, profile, replay, { ...opts, memo: false });
+  const difference = reuseDifference(fresh, printOf(again, p.snap));
+  if (difference === undefined) return;
+  pools.get(scenario)?.delete(memoKeyOf(variant, profile));
+  if (lastPooled.pooled === p) lastPooled = { scenario: undefined, key: '', pooled: undefined };
+  throw leakingState(scenario, difference);
 }

@@ -45,9 +45,18 @@ export interface ScenarioInstance {
   readonly start?: () => void;
   /**
    * Objects outside the machine that a run mutates (driver bookkeeping, recorded outcomes),
-   * restored with the machine when the instance is reused. State a driver keeps per machine
-   * can instead live in the machine (`memoryExt` from `@mops/core`), as the core's own does
-   * (compaction, the movable_ops registry): it is then restored without being listed here.
+   * restored with the machine when the instance is reused: everything reachable from them
+   * (fields, arrays, maps, sets, typed arrays; not what only a closure reaches). State a
+   * driver keeps per machine can instead live in the machine (`memoryExt` from
+   * `@mops/core`), as the core's own does (compaction, the movable_ops registry): it is
+   * then restored without being listed here.
+   *
+   * Something a run changes that is neither here nor in the machine is left over for the
+   * next run, which may then fail, or pass, because of it. The explorer runs the first
+   * schedule of a new instance again on the instance restored, and stops with
+   * `MopsError('E_STATE')` when the two runs differ; a leftover that shows only later makes
+   * a failure that does not reproduce on a fresh instance, reported as such
+   * (`ExploreResult.reproduced` false).
    */
   readonly state?: readonly object[];
 }

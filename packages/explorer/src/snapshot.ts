@@ -331,6 +331,23 @@ export class GraphSnapshot {
     }
     return Int32Array.from(out);
   }
+
+  /**
+   * The words the larger buffers now hold in `runs` (from {@link changedRuns}), run after
+   * run: with the runs themselves, what a run left in them.
+   */
+  wordsAt(runs: Int32Array): Int32Array {
+    let n = 0;
+    for (let j = 0; j < runs.length; j += 3) n += runs[j + 2] - runs[j + 1];
+    const out = new Int32Array(n);
+    let k = 0;
+    for (let j = 0; j < runs.length; j += 3) {
+      const words = this.rangedTargets[runs[j]];
+      out.set(words.subarray(runs[j + 1], runs[j + 2]), k);
+      k += runs[j + 2] - runs[j + 1];
+    }
+    return out;
+  }
 }
 
 /** Copies the words of `runs` (triples of buffer, start and end) from `from` to `to`. */

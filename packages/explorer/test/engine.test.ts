@@ -179,7 +179,7 @@ describe('replay', () => {
     const r = replay('9a', { variant: 'buggy', profile: 'v6.3', schedule: 'v1:9a:12' });
     expect(r.failure).toMatchObject({ kind: 'warning', step: 13, raisedAt: 8 });
     expect(r.report).toContain(
-      'FAILED: warning after step 8 (a task running alone, checked after step 13): protocol_violation: VM: isolated page 0x0 != examined page 0x1',
+      'FAILED: warning after step 8 (a task running alone, checked after step 13): vm_protocol_violation: isolated page 0x0 != examined page 0x1',
     );
     // The row of step 8 is the scanner's next point after the unlock that raised it.
     const row = (k: number) =>

@@ -18,6 +18,9 @@ describe.each(RACES)('race %s', (name) => {
       expect(r.failed).toBe(true);
       expect(r.schedule).toMatch(new RegExp(`^v1:${name}:[1-9a-z]*$`));
       expect(r.failure?.kind).toBeDefined();
+      // Confirmed on a fresh instance before it was reported.
+      expect(r.reproduced).toBe(true);
+      expect(r.note).toBeUndefined();
       // Shrinking never makes it worse: fewer preemptions, or as many and no more steps.
       const from = r.shrunkFrom!;
       expect(
