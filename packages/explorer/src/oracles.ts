@@ -19,40 +19,14 @@ function firstLine(s: string): string {
   return i < 0 ? s : s.slice(0, i);
 }
 
-/** A warning as the oracles read it. */
-interface Warning {
-  readonly kind: string;
-  readonly text: string;
-}
-
-/** How the core names the VM when it records a protocol violation that is its own. */
-const VM_AS_DRIVER = 'VM: ';
-
 /**
- * The kind a failure gives a protocol violation the VM itself made (the core records it as
- * a `protocol_violation` whose driver is `VM`: spec §9a's isolation of a page other than
- * the one examined): a `protocol_violation` names a driver's mistake.
+ * The kind the core gives a protocol violation the VM itself made (spec §9a's isolation of
+ * a page other than the one examined); a `protocol_violation` names a driver's mistake.
  */
 export const VM_PROTOCOL_VIOLATION = 'vm_protocol_violation';
 
 /** The first line of the detail of a failure led by {@link VM_PROTOCOL_VIOLATION}. */
-const VM_VIOLATION_NOTE =
-  'the VM broke the protocol here, not a driver (the core records it as a protocol_violation by driver VM)';
-
-/** Whether `w` is a protocol violation of the VM's own. */
-function byTheVm(w: Warning): boolean {
-  return w.kind === 'protocol_violation' && w.text.startsWith(VM_AS_DRIVER);
-}
-
-/** The kind a failure shows for `w`. */
-function kindOf(w: Warning): string {
-  return byTheVm(w) ? VM_PROTOCOL_VIOLATION : w.kind;
-}
-
-/** The text a failure shows for `w`: without the driver name `VM` for the VM's own. */
-function textOf(w: Warning): string {
-  return byTheVm(w) ? w.text.slice(VM_AS_DRIVER.length) : w.text;
-}
+const VM_VIOLATION_NOTE = 'the VM broke the protocol here, not a driver';
 
 export function classify(e: unknown, step: number): Failure {
   if (e instanceof Deadlock)
@@ -86,16 +60,16 @@ export function oracles(
     // in the detail, each with its kind.
     const raised = mem.warnings.slice(warnBase);
     const lead =
-      raised.find((w) => w.kind === 'protocol_violation' && !byTheVm(w)) ??
-      raised.find(byTheVm) ??
+      raised.find((w) => w.kind === 'protocol_violation') ??
+      raised.find((w) => w.kind === VM_PROTOCOL_VIOLATION) ??
       raised[0];
-    const rest = raised.filter((w) => w !== lead).map((w) => `${kindOf(w)}: ${textOf(w)}`);
+    const rest = raised.filter((w) => w !== lead).map((w) => `${w.kind}: ${w.text}`);
     return {
       kind: 'warning',
-      message: `${kindOf(lead)}: ${firstLine(textOf(lead))}`,
+      message: `${lead.kind}: ${firstLine(lead.text)}`,
       detail: [
-        ...(byTheVm(lead) ? [VM_VIOLATION_NOTE] : []),
-        byTheVm(lead) ? textOf(lead) : lead.text,
+        ...(lead.kind === VM_PROTOCOL_VIOLATION ? [VM_VIOLATION_NOTE] : []),
+        lead.text,
         ...rest,
       ].join('\n'),
       step: steps,

@@ -4,7 +4,7 @@
  */
 
 import { putPage } from '../buddy/free_page.js';
-import { bug } from '../debug/dump_page.js';
+import { bug, dumpPage } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, PG } from '../page/flags.js';
@@ -215,15 +215,19 @@ export function* isolateMovablePage(
   // 9. Unlock; the reference from step 1 is kept as the isolation reference.
   if (sched.preemptible) yield { op: 'unlock_page', pfn: page };
   unlockPage(k, page);
-  if (page !== pfn)
-    protocolViolation(
-      mem,
-      'VM',
-      `isolated page 0x${page.toString(16)} != examined page 0x${pfn.toString(16)}`,
-      page,
-    );
+  if (page !== pfn) isolatedOther(mem, page, pfn);
   if (out) out.isolated = page;
   return prof.isolateReturnsInt ? 0 : true;
+}
+
+/**
+ * The VM's own protocol violation (spec §9a, S04): it isolated a page other than the one it
+ * examined. Recorded as a `vm_protocol_violation` (a `protocol_violation` names a driver's
+ * mistake), with the page dump.
+ */
+function isolatedOther(mem: Memory, page: number, pfn: number): void {
+  const what = `isolated page 0x${page.toString(16)} != examined page 0x${pfn.toString(16)}`;
+  mem.warn('vm_protocol_violation', `${what}\n${dumpPage(mem, page, what)}`, page);
 }
 
 /** Returned by {@link isolateMovablePageFast} when the isolation must run as a generator. */

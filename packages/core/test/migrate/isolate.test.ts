@@ -280,8 +280,11 @@ describe('S04 / 9a: folio_try_get on a tail page during isolation', () => {
       expect(r.m.mem.pages.refcount[H]).toBe(2);
       expect(r.m.mem.pages.flags[H] & (1 << PG.isolated)).not.toBe(0);
       expect(
-        r.m.mem.warnings.some((w) =>
-          w.text.includes(`isolated page 0x${H.toString(16)} != examined page`),
+        r.m.mem.warnings.some(
+          (w) =>
+            w.kind === 'vm_protocol_violation' &&
+            w.pfn === H &&
+            w.text.startsWith(`isolated page 0x${H.toString(16)} != examined page`),
         ),
       ).toBe(true);
     },
