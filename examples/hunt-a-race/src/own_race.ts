@@ -5,7 +5,8 @@
  *
  * - `buggy`: the driver just drops its reference and forgets the page. If the VM isolated
  *   the page first, it later calls the driver's `putback_page` for a page the driver no
- *   longer owns.
+ *   longer owns; the VM reports the release as a protocol violation when it meets the page
+ *   with only its isolation reference left, and the scenario's check records the call.
  * - `fixed`: the driver releases the page as the rule says, `__ClearPageMovable` under the
  *   page lock and then its reference. The VM sees that the owner let go and frees the page
  *   itself, without calling back.
