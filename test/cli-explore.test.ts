@@ -349,3 +349,89 @@ describe('driver races from the plugins', () => {
     60_000,
   );
 });
+
+describe('replay: a schedule that does not fit the run', () => {
+  const misfit =
+    'replay: the schedule v1:9a:19 does not fit 9a (buggy, v6.3): it names a task that cannot run where it does, or has decisions left when the run ends, so nothing was checked; give a schedule explore printed for this scenario, variant and profile';
+
+  it('is a usage error (exit 2), not a pass; --json carries it beside the result', async () => {
+    const args = ['replay', '9a', '--variant', 'buggy', '--schedule', 'v1:9a:19'];
+    const r = await mops(...args);
+    expect(r.code).toBe(2);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(`mops: ${misfit} [E_USAGE]\n`);
+    const j = await mops(...args, '--json');
+    expect(j.code).toBe(2);
+    expect(j.err).toBe(r.err);
+    expect(JSON.parse(j.out)).toMatchObject({
+      scenario: '9a',
+      failed: false,
+      diverged: true,
+      error: { code: 'E_USAGE', message: misfit },
+    });
+    // A schedule that fits and passes still exits 0, its JSON without an error.
+    const ok = await mops('replay', '9a', '--variant', 'fixed', '--schedule', 'v1:9a:12');
+    expect([ok.code, ok.out, ok.err]).toEqual([0, 'no failure on this schedule\n', '']);
+    const okJson = JSON.parse(
+      (await mops('replay', '9a', '--variant', 'fixed', '--schedule', 'v1:9a:12', '--json')).out,
+    );
+    expect(okJson.diverged).toBe(false);
+    expect(okJson.error).toBeUndefined();
+  });
+});
+
+describe('explore and replay: defaults in the help, and scenarios of one’s own', () => {
+  it('--help shows the defaults of --variant, --runs and --profile, as the scenarios have them', async () => {
+    const list = JSON.parse((await mops('scenarios', '--json')).out) as {
+      variants: string[];
+      profiles: string[];
+    }[];
+    const [variant] = new Set(list.map((s) => s.variants[0]));
+    const [profile] = new Set(list.map((s) => s.profiles[0]));
+    expect([variant, profile]).toEqual(['buggy', 'v6.3']);
+    for (const args of [
+      ['explore', '--help'],
+      ['help', 'explore'],
+      ['replay', '--help'],
+    ]) {
+      const help = (await mops(...args)).out.replace(/\s+/g, ' ');
+      expect(help, args.join(' ')).toContain(
+        `(default: the scenario's first variant, ${variant} for every bundled scenario; mops scenarios lists them)`,
+      );
+      expect(help, args.join(' ')).toContain(
+        `(default: the scenario's first profile, ${profile} for every bundled scenario; mops scenarios lists them)`,
+      );
+    }
+    expect((await mops('explore', '--help')).out.replace(/\s+/g, ' ')).toContain(
+      '--runs <n> schedules to run (random, pct) or the DFS cap (default: 1000)',
+    );
+    expect((await mops('replay', '--help')).out.replace(/\s+/g, ' ')).toContain(
+      'exit 1 if it fails, 2 if the schedule does not fit the run',
+    );
+    // Without --runs, explore runs 1000 schedules.
+    const r = JSON.parse((await mops('explore', '9a', '--variant', 'fixed', '--json')).out);
+    expect(r.schedules).toBe(1000);
+  });
+
+  it('an unknown scenario without --load says how to register one’s own', async () => {
+    const hint =
+      '; to run a scenario of your own, give --load <module>, a module that registers it with registerScenario from @mops/explorer [E_USAGE]\n';
+    for (const args of [
+      ['explore', 'nosuch'],
+      ['replay', 'nosuch', '--schedule', 'v1:nosuch:1'],
+    ]) {
+      const r = await mops(...args);
+      expect(r.code).toBe(2);
+      expect(r.err).toMatch(
+        /^mops: unknown scenario "nosuch"; known: 9a, .*balloon-deflate-vs-isolate/,
+      );
+      expect(r.err.endsWith(hint), args.join(' ')).toBe(true);
+    }
+    const own = fileURLToPath(new URL('../examples/hunt-a-race/src/own_race.ts', import.meta.url));
+    const loaded = await mops('explore', 'nosuch', '--load', own);
+    expect(loaded.code).toBe(2);
+    expect(loaded.err).toMatch(
+      /^mops: unknown scenario "nosuch"; known: .*onepage-release \[E_USAGE\]\n$/,
+    );
+  });
+});

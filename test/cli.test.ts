@@ -92,10 +92,10 @@ describe('the mops command', () => {
     const text = await mops(...args);
     expect(text.code).toBe(1);
     expect(text.out).toMatch(
-      /^kernel warnings: \d+ \(first lines; machine.mem.warnings has each in full/m,
+      /^warnings: \d+ protocol_violation \(mops's checks of the movable_ops protocol\); first lines below, --warnings FILE\|- writes each in full, with its dump_page$/m,
     );
     expect(text.out).toMatch(
-      /^ {2}\d+× forgetful: migrate_page returned success without __ClearPageMovable\(src\)$/m,
+      /^ {2}\d+× \[protocol_violation\] forgetful: migrate_page returned success without __ClearPageMovable\(src\)$/m,
     );
     expect(text.out).toMatch(/^invariant checker: \d+ violations$/m);
     expect(text.out).toMatch(/^ {2}forgetful: pfn \d+ is counted as ours but is free$/m);
@@ -107,7 +107,7 @@ describe('the mops command', () => {
     expect(j.invariants.violations[0]).toMatch(
       /^forgetful: pfn \d+ is counted as ours but is free$/,
     );
-    expect(json.err).toMatch(/^kernel warnings:/m);
+    expect(json.err).toMatch(/^warnings: \d+ protocol_violation /m);
     // proc keeps standard output for the view and reports on standard error.
     const proc = await mops(
       'proc',

@@ -10,6 +10,7 @@ import { MmBug, MopsError } from '@mops/core/errors';
 import { MIGRATE_MODE_BY_NAME } from '@mops/core/migrate-types';
 import { PROFILE_NAMES } from '@mops/core/profile';
 import { Command, CommanderError, Option } from 'commander';
+import { COMPACT_MEMORY_MODE, COMPACT_ORDER_MODE, EXPLORE_RUNS } from './defaults.js';
 import { bufferIo, type Io, processIo } from './io.js';
 import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
@@ -88,6 +89,36 @@ async function loadExplorer(load: readonly string[]) {
   return explore;
 }
 
+/**
+ * What `--variant` and `--profile` of `explore` and `replay` default to, for their help:
+ * each scenario's first (as the explorer resolves them), with the value every bundled
+ * scenario has there, when they agree.
+ */
+async function scenarioDefaults(): Promise<{ variant: string; profile: string }> {
+  await loadExplorer([]);
+  const list = (await import('@mops/explorer')).scenarios();
+  const first = (values: string[], what: string) => {
+    const one = [...new Set(values)];
+    return `default: the scenario's first ${what}${one.length === 1 ? `, ${one[0]} for every bundled scenario` : ''}; mops scenarios lists them`;
+  };
+  return {
+    variant: first(
+      list.map((x) => x.variants[0]),
+      'variant',
+    ),
+    profile: first(
+      list.map((x) => x.profiles[0]),
+      'profile',
+    ),
+  };
+}
+
+/** Whether `argv` runs, or asks for the help of, `explore` or `replay`. */
+function scenarioCommand(argv: readonly string[]): boolean {
+  const cmd = argv[0] === 'help' ? argv[1] : argv[0];
+  return cmd === 'explore' || cmd === 'replay';
+}
+
 /** The `--load` option of the explorer commands. */
 const loadOption = () =>
   new Option(
@@ -125,6 +156,11 @@ interface MachineOptionValues {
 /** Runs `mops` with `argv` (without the node and script names); resolves to the exit code. */
 export async function main(argv: readonly string[], io: Io = processIo): Promise<number> {
   let code = 0;
+  // The scenario defaults the help of explore and replay shows, from the scenarios
+  // themselves (those commands load them anyway).
+  const defaults = scenarioCommand(argv)
+    ? await scenarioDefaults()
+    : { variant: "default: the scenario's first", profile: "default: the scenario's first" };
   const program = new Command('mops')
     .description(
       'a lab for Linux movable-page migration (movable_operations) and memory compaction',
@@ -193,9 +229,17 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     .argument('<view>', 'view name')
     .option('--workload <w>', `run a workload first: ${WORKLOADS.join(', ')}`, 'none')
+    .option(
+      '--warnings <file>',
+      'write every warning the run logged in full, with its dump_page, to a file',
+    )
     .action(async (view, o, cmd) => {
       const { proc } = await import('./commands/proc.js');
-      code = await proc(io, view, { ...machineArgs(o, cmd), workload: checkWorkload(o.workload) });
+      code = await proc(io, view, {
+        ...machineArgs(o, cmd),
+        workload: checkWorkload(o.workload),
+        warnings: o.warnings,
+      });
     });
   machineOptions(program.command('compact'), '1G')
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
@@ -206,16 +250,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       orderArg,
       -1,
     )
-    .option('--mode <m>', 'migration mode: async, sync_light (or sync-light), sync', (v) =>
-      oneOf(v, MODES, '--mode'),
+    .option(
+      '--mode <m>',
+      `migration mode: async, sync_light (or sync-light), sync (default: ${COMPACT_MEMORY_MODE} for --order -1, compact_memory's; ${COMPACT_ORDER_MODE} for an order N)`,
+      (v) => oneOf(v, MODES, '--mode'),
     )
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
     .option(
       '--trace-events <list>',
-      'events for --trace, comma-separated: event names or systems (compaction, migrate, kmem); default: every event of the release',
+      "events for --trace, comma-separated as tracefs's set_event takes them: EVENT, SYSTEM (compaction, migrate, kmem), SYSTEM:EVENT, SYSTEM:*, *:*; default: every event of the release",
     )
     .option('--json <file|->', 'write a JSON summary')
+    .option(
+      '--warnings <file|->',
+      'write every warning the run logged in full, with its dump_page, to a file or - for standard output',
+    )
+    .option(
+      '--proc <view,...>',
+      'print these views after the compaction (as mops proc names them: buddyinfo, zoneinfo, …)',
+    )
     .action(async (o, cmd) => {
       const { compact } = await import('./commands/compact.js');
       code = await compact(io, {
@@ -227,6 +281,8 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         traceFilter: o.traceFilter,
         traceEvents: o.traceEvents,
         json: o.json,
+        warnings: o.warnings,
+        proc: o.proc,
         contents: false,
       });
     });
@@ -262,10 +318,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       'explore interleavings of a race scenario; exit 1 with a replayable report when one fails',
     )
     .argument('<scenario>', 'scenario name (see mops scenarios)')
-    .option('--variant <v>', 'buggy or fixed')
+    .option('--variant <v>', `scenario variant, e.g. buggy or fixed (${defaults.variant})`)
     .option('--strategy <s>', "random, pct or dfs (default: the scenario's, else random)")
-    .option('--runs <n>', 'schedules to run (random, pct) or the DFS cap', (v) =>
-      intArg(v, '--runs'),
+    .option(
+      '--runs <n>',
+      'schedules to run (random, pct) or the DFS cap',
+      (v) => intArg(v, '--runs'),
+      EXPLORE_RUNS,
     )
     .addOption(
       new Option(
@@ -278,7 +337,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     .option('--depth <d>', 'PCT bug depth', (v) => intArg(v, '--depth'))
     .option('--bound <b>', 'DFS preemption bound', (v) => intArg(v, '--bound'))
-    .option('--profile <p>', 'protocol profile')
+    .option('--profile <p>', `protocol profile (${defaults.profile})`)
     .option('--shard <i/n>', 'run only this shard of the seeds (for a CI matrix or batch engine)')
     .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs'), 1)
     .option('--no-shrink', 'report the failing schedule as found')
@@ -303,11 +362,13 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
   program
     .command('replay')
-    .description('replay one schedule of a scenario; exit 1 if it fails')
+    .description(
+      'replay one schedule of a scenario; exit 1 if it fails, 2 if the schedule does not fit the run',
+    )
     .argument('<scenario>', 'scenario name')
     .requiredOption('--schedule <str>', 'the schedule string explore printed')
-    .option('--variant <v>', 'buggy or fixed')
-    .option('--profile <p>', 'protocol profile')
+    .option('--variant <v>', `scenario variant, e.g. buggy or fixed (${defaults.variant})`)
+    .option('--profile <p>', `protocol profile (${defaults.profile})`)
     .addOption(loadOption())
     .option('--json', 'print JSON')
     .action(async (name, o) => {

@@ -5,12 +5,9 @@
  */
 
 import {
-  allocPages,
   compactionState,
   createMachine,
-  folioPut,
   fragmentWithFiller,
-  GFP,
   installPlugin,
   loadPluginModule as loadModule,
   MAX_CONTENT_BYTES,
@@ -27,6 +24,7 @@ import {
   valueKind,
 } from '@mops/core';
 import { checkNonBlank, PLUGIN_BASES } from './load.js';
+import { type PopulateHook, pluginWorkload, setPopulateHooks } from './plugin_workload.js';
 import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
 
@@ -174,7 +172,11 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
     if (plugin.manifest.needsContents === true) needContents.push(spec);
     const populate = (module.conformance as { populate?: unknown } | undefined)?.populate;
     if (typeof populate === 'function')
-      hooks.push({ name: plugin.manifest.name, populate: populate as PopulateHook['populate'] });
+      hooks.push({
+        name: plugin.manifest.name,
+        needsContents: plugin.manifest.needsContents === true,
+        populate: populate as PopulateHook['populate'],
+      });
   }
   const contents = needContents.length > 0 ? true : opts.contents;
   const sysctls = parseSysctls(opts.sysctls ?? []);
@@ -202,7 +204,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
   }
   applySysctls(m, sysctls);
   for (const p of plugins) installPlugin(m, p);
-  populateHooks.set(m, hooks);
+  setPopulateHooks(m, hooks);
   return m;
 }
 
@@ -236,54 +238,6 @@ function contentsTooLarge(e: unknown, opts: MachineOptions, names: readonly stri
     `--memory ${opts.memory}: ${who}, ${limit}; give --memory ${max} or less`,
     '--memory',
   );
-}
-
-/** A loaded plugin's `conformance.populate` export, for `--workload plugin`. */
-interface PopulateHook {
-  readonly name: string;
-  populate(m: Machine, n: number): unknown;
-}
-
-/** The populate hooks of the plugins each machine was built with. */
-const populateHooks = new WeakMap<Machine, readonly PopulateHook[]>();
-
-/**
- * `--workload plugin`: memory filled with plain movable pages, a random half freed again,
- * then each plugin that exports `conformance.populate` makes its pages in those holes
- * (together a quarter of memory), and the rest of the plain pages are freed: the driver's
- * pages end up scattered through free memory, for compaction to gather.
- */
-function pluginWorkload(m: Machine): WorkloadSummary {
-  const hooks = populateHooks.get(m) ?? [];
-  if (hooks.length === 0)
-    throw new MopsError(
-      'E_USAGE',
-      '--workload plugin needs a --plugin whose module exports `conformance = { populate(machine, n) }`',
-      '--workload',
-    );
-  const mem = m.mem;
-  const plain: number[] = [];
-  for (
-    let p = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0);
-    p >= 0;
-    p = allocPages(mem, GFP.HIGHUSER_MOVABLE, 0)
-  )
-    plain.push(p);
-  for (let i = plain.length - 1; i > 0; i--) {
-    const j = m.prng.below(i + 1);
-    [plain[i], plain[j]] = [plain[j], plain[i]];
-  }
-  const half = plain.length >> 1;
-  for (let i = 0; i < half; i++) folioPut(mem, plain[i]);
-  const lines: string[] = [];
-  const n = Math.floor(m.nrPages / 4 / hooks.length);
-  for (const h of hooks) {
-    const pages = h.populate(m, n);
-    const count = Array.isArray(pages) ? pages.length : 0;
-    lines.push(`plugin: ${h.name} made ${count} of its pages, scattered through memory`);
-  }
-  for (let i = half; i < plain.length; i++) folioPut(mem, plain[i]);
-  return { lines };
 }
 
 export { WORKLOADS };

@@ -133,7 +133,8 @@ function checkArguments(adapter: DriverAdapter, profile: ProfileName): void {
 }
 
 /**
- * A machine for checking a driver: the plugin installed and `n` of its pages made. For your
+ * A machine for checking a driver: the plugin installed and `n` of its pages made, with
+ * page contents as the suite's machines have them (see {@link DriverAdapter.machine}). For your
  * own scripted interleavings: spawn tasks on `machine.sched`, set `machine.sched.manual =
  * true`, and step them with `step` / `runUntil` / `runToEnd`.
  */
@@ -225,6 +226,7 @@ function runCheckedRule(adapter: DriverAdapter, profile: ProfileName, r: Rule): 
       e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e),
     ];
   }
+  findings = withContentsHint(adapter, findings);
   return {
     id: r.id,
     rule: r.rule,
@@ -233,6 +235,27 @@ function runCheckedRule(adapter: DriverAdapter, profile: ProfileName, r: Rule): 
     detail: summarizeFindings(findings),
     findings,
   };
+}
+
+/** What the core says of page contents used on a machine built without them. */
+const NO_CONTENTS = 'this machine was built without page contents';
+
+/**
+ * `findings` with the cause first when the driver used page contents its manifest did not
+ * ask for: the suite, like `mops`, builds a machine with page contents only for a plugin
+ * whose manifest says `needsContents: true`, so the driver's uses of them throw (in
+ * populate) or are protocol violations (in its callbacks).
+ */
+function withContentsHint(adapter: DriverAdapter, findings: string[]): string[] {
+  if (
+    adapter.plugin.manifest.needsContents === true ||
+    !findings.some((f) => f.includes(NO_CONTENTS))
+  )
+    return findings;
+  return [
+    `${adapter.name} uses page contents, but the manifest of plugin ${adapter.plugin.manifest.name} does not say needsContents: true, so its machine has none: add needsContents: true to the manifest`,
+    ...findings,
+  ];
 }
 
 /**

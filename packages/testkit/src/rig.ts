@@ -61,7 +61,12 @@ export interface DriverAdapter {
    * out for a driver that cannot give up an isolated page (a balloon: spec §6.4).
    */
   release?(m: Machine, pfn: number): number[];
-  /** Machine options for the checks (default: 16 MiB, one Normal zone, page contents). */
+  /**
+   * Machine options for the checks (default: 16 MiB, one Normal zone, and page contents
+   * only when the plugin's manifest says `needsContents: true`, as `mops` builds its
+   * machines: a driver that uses page contents without saying so fails the rules here
+   * rather than in the command).
+   */
   readonly machine?: Partial<MachineConfig>;
   /** The profiles to check (default: those the plugin's manifest lists). */
   readonly profiles?: readonly ProfileName[];
@@ -87,15 +92,16 @@ export function watchMachines(): () => Machine | undefined {
 }
 
 /**
- * The suite's machine (16 MiB, one Normal zone, contents; the adapter's settings override
- * these, `seed` overrides the adapter's) with the plugin installed.
+ * The suite's machine (16 MiB, one Normal zone, page contents when the plugin's manifest
+ * says `needsContents: true`; the adapter's settings override these, `seed` overrides the
+ * adapter's) with the plugin installed.
  */
 export function suiteMachine(adapter: DriverAdapter, profile: ProfileName, seed?: number): Machine {
   const m = createMachine({
     memory: '16M',
     zones: 'normal-only',
     minFreeKbytes: 0,
-    contents: true,
+    contents: adapter.plugin.manifest.needsContents === true,
     ...adapter.machine,
     profile,
     ...(seed === undefined ? {} : { seed }),
@@ -211,9 +217,9 @@ export function migrateList(r: Rig, mode: number, targets: boolean): Migrated {
   return { rc: res.rc, dsts, dstOf };
 }
 
-/** A copy of a page's contents. */
-export function pageData(m: Machine, pfn: number): Buffer {
-  return Buffer.from(m.mem.pages.pageData(pfn));
+/** A copy of a page's contents; undefined on a machine without page contents. */
+export function pageData(m: Machine, pfn: number): Buffer | undefined {
+  return m.mem.pages.contents ? Buffer.from(m.mem.pages.pageData(pfn)) : undefined;
 }
 
 /** The pfns as a short list for a message. */

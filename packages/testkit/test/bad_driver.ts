@@ -60,6 +60,16 @@ export interface Bugs {
   migrateReturnsOne?: boolean;
   /** populate() makes the pages the driver's but never publishes them as movable. */
   unpublished?: boolean;
+  /**
+   * How the driver uses page contents: left out, where the machine has them (it fills and
+   * copies them when there); `declared`, always (it fails without them), its manifest
+   * saying `needsContents: true`; `undeclared`, always, its manifest not saying so.
+   */
+  contents?: 'declared' | 'undeclared';
+  /** migrate_page moves the page without copying its contents. */
+  noCopy?: boolean;
+  /** With `contents`: populate leaves the contents alone; only migrate_page uses them. */
+  copyOnly?: boolean;
 }
 
 interface State {
@@ -88,7 +98,12 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
     populate(m: Machine, n: number): number[];
     release(m: Machine, pfn: number): number[];
   } = {
-    manifest: { name, version: '1.0.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
+    manifest: {
+      name,
+      version: '1.0.0',
+      profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'],
+      ...(bugs.contents === 'declared' ? { needsContents: true } : {}),
+    },
     register(_c, m) {
       const s = {
         pages: new Set(),
@@ -122,8 +137,10 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
             putPage(mem, src);
             return 0;
           }
-          const d = mem.pages.contents;
-          if (d) d.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
+          if (bugs.contents !== undefined && !bugs.noCopy)
+            mem.pages.pageData(dst).set(mem.pages.pageData(src));
+          else if (!bugs.noCopy)
+            mem.pages.contents?.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
           publish(m, s, dst);
           getPage(mem, dst);
           if (!bugs.forgetDst) s.pages.add(dst);
@@ -159,7 +176,10 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
       for (let i = 0; i < n; i++) {
         const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
         if (pfn < 0) break;
-        m.mem.pages.contents?.fill((pfn * 7 + 1) & 0xff, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
+        const fill = (pfn * 7 + 1) & 0xff;
+        if (bugs.contents !== undefined) {
+          if (!bugs.copyOnly) m.mem.pages.pageData(pfn).fill(fill);
+        } else m.mem.pages.contents?.fill(fill, pfn * PAGE_SIZE, (pfn + 1) * PAGE_SIZE);
         trylockPage(m.mem, pfn);
         if (!bugs.unpublished) publish(m, s, pfn);
         unlockPage(m, pfn);

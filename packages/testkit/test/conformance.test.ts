@@ -19,6 +19,7 @@ import {
   CONFORMANCE_RULES,
   checkDriverConformance,
   describeDriverConformance,
+  driverMachine,
   ruleSkipReason,
   runRule,
 } from '../src/index.js';
@@ -280,5 +281,45 @@ describe('release-isolated (spec §4, S19, S21)', () => {
     });
     for (const other of checkDriverConformance(adapter, 'v6.3'))
       if (other.id !== 'release-isolated') expect(other.skipped, other.id).toBeUndefined();
+  });
+});
+
+describe('page contents: the machine has them only when the manifest says needsContents: true', () => {
+  const adapter = (bugs: Bugs) => {
+    const p = badDriver(bugs);
+    return { name: 'bad', plugin: p, populate: p.populate, release: p.release };
+  };
+
+  it('a driver that uses page contents without saying so fails, each rule naming the manifest field', () => {
+    const results = checkDriverConformance(adapter({ contents: 'undeclared' }), 'v6.3');
+    for (const r of results) {
+      expect(r.passed, r.id).toBe(false);
+      expect(r.findings[0], r.id).toBe(
+        'bad uses page contents, but the manifest of plugin bad does not say needsContents: true, so its machine has none: add needsContents: true to the manifest',
+      );
+      expect(r.detail, r.id).toMatch(/this machine was built without page contents/);
+    }
+  });
+
+  it.each(['v4.8', 'v6.0', 'v6.3', 'v6.17'] as const)(
+    '%s: the same driver passes with needsContents: true, and the copy is checked',
+    (profile) => {
+      const ok = checkDriverConformance(adapter({ contents: 'declared' }), profile);
+      expect(ok.filter((r) => !r.passed).map((r) => `${r.id}: ${r.detail}`)).toEqual([]);
+      const { machine } = driverMachine(adapter({ contents: 'declared' }), profile);
+      expect(machine.mem.pages.contents).toBeDefined();
+      const r = runRule(adapter({ contents: 'declared', noCopy: true }), profile, 'migrate');
+      expect(r.passed).toBe(false);
+      expect(r.findings.join('; ')).toMatch(/dst pfn \d+: contents differ from src pfn \d+/);
+    },
+    30_000,
+  );
+
+  it('a driver whose manifest does not ask for page contents gets a machine without them', () => {
+    const { machine } = driverMachine(adapter({}), 'v6.3');
+    expect(machine.mem.pages.contents).toBeUndefined();
+    // The adapter's machine options still decide, when they say.
+    const own = { ...adapter({}), machine: { contents: true } };
+    expect(driverMachine(own, 'v6.3').machine.mem.pages.contents).toBeDefined();
   });
 });

@@ -21,10 +21,12 @@ import {
   traceRecorder,
   vmstatEvents,
 } from '@mops/core';
-import { healthLines, machineHealth } from '../health.js';
+import { COMPACT_MEMORY_MODE, COMPACT_ORDER_MODE } from '../defaults.js';
+import { healthLines, machineHealth, warningsPointer, warningsText } from '../health.js';
 import { checkWritable, type Io, writeOutputFile } from '../io.js';
 import { checkNonBlank } from '../load.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
+import { checkView } from './proc.js';
 
 /** Options of `mops compact`. */
 export interface CompactOptions extends MachineOptions {
@@ -43,6 +45,10 @@ export interface CompactOptions extends MachineOptions {
   readonly traceEvents?: string;
   /** Write a JSON summary to this file ('-' for standard output). */
   readonly json?: string;
+  /** Write every warning in full (with its dump_page) to this file ('-' for standard output). */
+  readonly warnings?: string;
+  /** Views to print after the compaction: comma-separated names as `mops proc` takes them. */
+  readonly proc?: string;
 }
 
 /** The node's fragmentation score, where the profile has one (not v4.8). */
@@ -56,61 +62,119 @@ function sizeText(bytes: number): string {
 }
 
 /**
- * `--trace-events`: each item an event (`mm_migrate_pages`) or a system, as tracefs groups
- * them (`compaction`, `migrate`, `kmem`: `events/SYSTEM/enable`), a system standing for
- * its events the profile's release has.
+ * `--trace-events`, each item as tracefs's `set_event` reads a line (ftrace_set_clr_event):
+ * `EVENT` or `SYSTEM` (`mm_migrate_pages`, `compaction`: every event of the system, as
+ * `events/SYSTEM/enable`), `SYSTEM:EVENT`, `SYSTEM:*` or `SYSTEM:`, `*:EVENT` or `:EVENT`,
+ * and `*:*`. A system or wildcard stands for its events the profile's release has; an
+ * event named outright the release lacks is refused by the recorder. A name that matches
+ * nothing (an unknown system or event, an event of another system) is `MopsError('E_USAGE')`,
+ * where the kernel's write fails with -EINVAL.
  */
 function traceEvents(list: string, profile: Profile): string[] {
   const names = ftraceEventNames();
+  const systemOf = (n: string) => ftraceFormat(n)?.system;
+  const systems = [...new Set(names.map(systemOf))];
+  const refuse = (why: string): never => {
+    throw new MopsError(
+      'E_USAGE',
+      `--trace-events: ${why}; systems: ${systems.join(', ')}; events: ${names.join(', ')}`,
+      '--trace-events',
+    );
+  };
   const out = new Set<string>();
   for (const item of list.split(',').map((x) => x.trim())) {
-    const inSystem = names.filter((n) => ftraceFormat(n)?.system === item);
-    if (inSystem.length > 0) {
-      for (const n of inSystem) if (profileHasEvent(profile, n)) out.add(n);
-    } else if (names.includes(item)) out.add(item);
-    else
-      throw new MopsError(
-        'E_USAGE',
-        `--trace-events: no event or system '${item}'; systems: ${[...new Set(names.map((n) => ftraceFormat(n)?.system))].join(', ')}; events: ${names.join(', ')}`,
-        '--trace-events',
-      );
+    const colon = item.indexOf(':');
+    const [sub, ev] = colon < 0 ? [undefined, item] : [item.slice(0, colon), item.slice(colon + 1)];
+    const anySub = sub === undefined || sub === '' || sub === '*';
+    const anyEvent = colon >= 0 && (ev === '' || ev === '*');
+    if (!anySub && !systems.includes(sub)) refuse(`no system '${sub}' (in '${item}')`);
+    if (!anyEvent && colon >= 0 && !names.includes(ev)) refuse(`no event '${ev}' (in '${item}')`);
+    if (colon < 0 && !names.includes(ev) && !systems.includes(ev))
+      refuse(`no event or system '${item}'`);
+    if (!anySub && !anyEvent && systemOf(ev) !== sub)
+      refuse(`${ev} is an event of ${systemOf(ev)}, not of ${sub} (in '${item}')`);
+    // An event named outright: the recorder refuses one the release lacks.
+    if (!anyEvent && names.includes(ev)) {
+      out.add(ev);
+      continue;
+    }
+    // A system (bare, or SYSTEM:*), or every system (*:*).
+    const system = colon < 0 ? ev : anySub ? undefined : sub;
+    for (const n of names)
+      if ((system === undefined || systemOf(n) === system) && profileHasEvent(profile, n))
+        out.add(n);
   }
   return [...out];
 }
 
+/**
+ * `--proc`: the views to print after the compaction, each as `mops proc` takes it (a
+ * leading `/proc/` dropped). `MopsError('E_USAGE')` for a blank list or a view the
+ * machine lacks, naming the plugin that has it where one does.
+ */
+function procViews(list: string, m: Machine): string[] {
+  const out: string[] = [];
+  for (const item of list.split(',').map((x) => x.trim())) {
+    const name = item.replace(/^\/proc\//, '');
+    if (name === '')
+      throw new MopsError(
+        'E_USAGE',
+        `--proc needs view names separated by commas, got '${list}'`,
+        '--proc',
+      );
+    checkView(m, name, '--proc');
+    if (!out.includes(name)) out.push(name);
+  }
+  return out;
+}
+
+/** The options that write to a file or, given `-`, to standard output. */
+const OUTPUTS = ['--trace', '--json', '--warnings'] as const;
+
 /** Runs the command. */
 export async function compact(io: Io, opts: CompactOptions): Promise<number> {
+  const given: Record<(typeof OUTPUTS)[number], string | undefined> = {
+    '--trace': opts.trace,
+    '--json': opts.json,
+    '--warnings': opts.warnings,
+  };
   // An empty file name is a mistake (`--trace "$OUT"` with OUT unset), not "no output".
-  for (const [opt, given] of [
-    ['--trace', opts.trace],
-    ['--json', opts.json],
-  ] as const)
-    if (given !== undefined) checkNonBlank(given, opt, 'a file name, or - for standard output');
-  for (const [opt, given] of [
+  for (const opt of OUTPUTS) {
+    const v = given[opt];
+    if (v !== undefined) checkNonBlank(v, opt, 'a file name, or - for standard output');
+  }
+  for (const [opt, v] of [
     ['--trace-filter', opts.traceFilter],
     ['--trace-events', opts.traceEvents],
   ] as const)
-    if (given !== undefined && opts.trace === undefined)
+    if (v !== undefined && opts.trace === undefined)
       throw new MopsError(
         'E_USAGE',
         `${opt} chooses what --trace writes; give --trace <file|-> too`,
         opt,
       );
+  if (opts.proc !== undefined) checkNonBlank(opts.proc, '--proc', 'view names');
   // Checked before the run, like the output files.
   const events =
     opts.traceEvents === undefined
       ? undefined
       : traceEvents(opts.traceEvents, getProfile(opts.profile));
-  if (opts.trace === '-' && opts.json === '-')
+  const toStdout = OUTPUTS.filter((o) => given[o] === '-');
+  if (toStdout.length > 1)
     throw new MopsError(
       'E_USAGE',
-      '--trace - and --json - would both write to standard output; send one of them to a file',
-      '--trace',
+      toStdout.length === 2
+        ? `${toStdout[0]} - and ${toStdout[1]} - would both write to standard output; send one of them to a file`
+        : `${toStdout.map((o) => `${o} -`).join(', ')} would all write to standard output; send all but one of them to a file`,
+      toStdout[0],
     );
   // Refuse an unwritable output before the run rather than after it.
-  if (opts.trace !== undefined && opts.trace !== '-') checkWritable('--trace', opts.trace);
-  if (opts.json !== undefined && opts.json !== '-') checkWritable('--json', opts.json);
+  for (const opt of OUTPUTS) {
+    const v = given[opt];
+    if (v !== undefined && v !== '-') checkWritable(opt, v);
+  }
   const m = await buildMachine(opts);
+  const views = opts.proc === undefined ? [] : procViews(opts.proc, m);
   const work = await runWorkload(m, opts.workload);
   const before = procView(m, 'buddyinfo');
   const score0 = scoreOf(m);
@@ -122,10 +186,11 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
           ...(events === undefined ? {} : { events }),
         })
       : undefined;
+  const mode = opts.mode ?? (opts.order === -1 ? COMPACT_MEMORY_MODE : COMPACT_ORDER_MODE);
   const results =
-    opts.order === -1 && (opts.mode === undefined || opts.mode === 'sync')
+    opts.order === -1 && mode === COMPACT_MEMORY_MODE
       ? m.run(() => compactMemory(m))
-      : m.run(() => compactZones(m, opts.order, opts.mode ?? 'sync_light'));
+      : m.run(() => compactZones(m, opts.order, mode));
   rec?.stop();
   const after = procView(m, 'buddyinfo');
   const score1 = scoreOf(m);
@@ -135,6 +200,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     const d = v - (ev0.get(name) ?? 0);
     if (d !== 0) deltas[name] = d;
   }
+  const proc = Object.fromEntries(views.map((v) => [v, procView(m, v)]));
   const health = machineHealth(m);
   const zones = m.mem.populatedZones.map((z, i) => ({
     zone: z.name,
@@ -151,28 +217,36 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     // v4.8 has no fragmentation score: null, not a missing key.
     fragmentationScore: { before: score0 ?? null, after: score1 ?? null },
     buddyinfo: { before, after },
+    proc,
     warnings: health.warnings,
+    warningDetails: health.details,
     invariants: { ok: health.violations.length === 0, violations: health.violations },
   };
   const rc = health.ok ? 0 : 1;
-  if (rec && opts.trace === '-') io.out(rec.text());
-  else if (rec && opts.trace !== undefined) writeOutputFile('--trace', opts.trace, rec.text());
+  const write = (opt: (typeof OUTPUTS)[number], text: string) => {
+    const to = given[opt];
+    if (to === '-') io.out(text);
+    else if (to !== undefined) writeOutputFile(opt, to, text);
+  };
+  if (rec) write('--trace', rec.text());
+  write('--warnings', warningsText(health));
+  const more = warningsPointer(opts.warnings, '--warnings FILE|-');
   if (opts.json === '-') {
     io.out(`${JSON.stringify(json, null, 2)}\n`);
-    if (!health.ok) io.err(`${healthLines(health).join('\n')}\n`);
+    if (!health.ok) io.err(`${healthLines(health, more).join('\n')}\n`);
     return rc;
   }
-  if (opts.json !== undefined)
-    writeOutputFile('--json', opts.json, `${JSON.stringify(json, null, 2)}\n`);
-  // With the trace on standard output, the report goes to standard error: the output stays
-  // a trace file.
-  const say = opts.trace === '-' ? (s: string) => io.err(s) : (s: string) => io.out(s);
+  write('--json', `${JSON.stringify(json, null, 2)}\n`);
+  // With the trace or the warnings on standard output, the report goes to standard error:
+  // the output stays a file of one kind.
+  const say = toStdout.length > 0 ? (t: string) => io.err(t) : (t: string) => io.out(t);
   for (const l of work.lines) say(`${l}\n`);
   say(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
   say(`compaction: ${zones.map((z) => `${z.zone}=${z.result}`).join(' ')}\n`);
   if (score0 !== undefined) say(`fragmentation score (node): ${score0} -> ${score1}\n`);
   say('/proc/vmstat deltas\n');
   for (const [k, v] of Object.entries(deltas)) say(`${k} ${v}\n`);
-  say(`${healthLines(health).join('\n')}\n`);
+  for (const [v, text] of Object.entries(proc)) say(`\n${v} after compaction\n${text}\n`);
+  say(`${healthLines(health, more).join('\n')}\n`);
   return rc;
 }

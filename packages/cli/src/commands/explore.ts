@@ -13,11 +13,13 @@ import {
   explore,
   mergeShardResults,
   nthSeed,
+  type ReplayResult,
   replay,
   scenarios,
 } from '@mops/explorer';
 import { Presets, SingleBar } from 'cli-progress';
 import Tinypool from 'tinypool';
+import { EXPLORE_RUNS } from '../defaults.js';
 import type { WorkerError } from '../explore_worker.js';
 import type { Io } from '../io.js';
 import { withLoadOptions } from '../load.js';
@@ -80,7 +82,7 @@ async function exploreInWorkers(
  */
 export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): ExploreResult {
   const strategy = opts.strategy ?? 'random';
-  const runs = opts.runs ?? 1000;
+  const runs = opts.runs ?? EXPLORE_RUNS;
   if (strategy === 'dfs' || opts.shard || !Number.isInteger(runs) || runs < 2)
     return explore(name, opts);
   const chunk = Math.max(1, Math.ceil(runs / 50));
@@ -134,10 +136,13 @@ export async function exploreCommand(
       '--jobs',
     );
   const { json, jobs: _jobs, load = [], ...eo } = opts;
-  const r = withLoad(
-    jobs > 1 ? await exploreInWorkers(name, eo, jobs, load) : exploreInChunks(io, name, eo),
-    load,
-  );
+  let found: ExploreResult;
+  try {
+    found = jobs > 1 ? await exploreInWorkers(name, eo, jobs, load) : exploreInChunks(io, name, eo);
+  } catch (e) {
+    throw withScenarioHint(e, load);
+  }
+  const r = withLoad(found, load);
   // A shard that got no seed checked nothing: not a "no failure".
   if (!r.failed && r.schedules === 0 && opts.shard !== undefined)
     throw new MopsError(
@@ -170,7 +175,32 @@ function withLoad<R extends { scenario: string; report?: string; command?: strin
   };
 }
 
-/** Runs `mops replay`. */
+/**
+ * An unknown scenario named without `--load`: the explorer's error (which lists the known
+ * ones) with how to add one's own. Other errors as they are.
+ */
+function withScenarioHint(e: unknown, load: readonly string[]): unknown {
+  if (
+    !(e instanceof MopsError) ||
+    e.code !== 'E_USAGE' ||
+    e.field !== 'scenario' ||
+    !e.message.startsWith('unknown scenario') ||
+    load.length > 0
+  )
+    return e;
+  return new MopsError(
+    'E_USAGE',
+    `${e.message}; to run a scenario of your own, give --load <module>, a module that registers it with registerScenario from @mops/explorer`,
+    e.field,
+  );
+}
+
+/**
+ * Runs `mops replay`: exit 1 when the schedule fails, 0 when it passes, and 2 when it did
+ * not fit the run (a recorded decision named a task that could not run, or decisions were
+ * left over): a stale schedule checks nothing, so it is a usage error, not a pass. A
+ * schedule that failed after it stopped fitting is a failure (exit 1), said so.
+ */
 export function replayCommand(
   io: Io,
   name: string,
@@ -183,14 +213,30 @@ export function replayCommand(
   },
 ): number {
   const { json, load = [], ...ro } = opts;
-  const r = withLoad(replay(name, ro), load);
-  if (json) io.out(`${JSON.stringify(r, null, 2)}\n`);
-  else
+  let replayed: ReplayResult;
+  try {
+    replayed = replay(name, ro);
+  } catch (e) {
+    throw withScenarioHint(e, load);
+  }
+  const r = withLoad(replayed, load);
+  const misfit =
+    r.diverged && !r.failed
+      ? `replay: the schedule ${opts.schedule} does not fit ${r.scenario} (${r.variant}, ${r.profile}): it names a task that cannot run where it does, or has decisions left when the run ends, so nothing was checked; give a schedule explore printed for this scenario, variant and profile`
+      : undefined;
+  if (json)
     io.out(
-      r.failed
-        ? `${(r as { report?: string }).report ?? ''}\n`
-        : `no failure on this schedule${r.diverged ? ' (the schedule did not fit this run)' : ''}\n`,
+      `${JSON.stringify(misfit === undefined ? r : { ...r, error: { code: 'E_USAGE', message: misfit } }, null, 2)}\n`,
     );
+  else if (r.failed)
+    io.out(
+      `${r.report}\n${r.diverged ? 'the schedule did not fit this run: the report shows the one it followed\n' : ''}`,
+    );
+  else if (misfit === undefined) io.out('no failure on this schedule\n');
+  if (misfit !== undefined) {
+    io.err(`mops: ${misfit} [E_USAGE]\n`);
+    return 2;
+  }
   return r.failed ? 1 : 0;
 }
 

@@ -3,15 +3,18 @@
  * @module
  */
 
-import { MopsError, procView, procViewNames } from '@mops/core';
-import { healthLines, machineHealth } from '../health.js';
-import type { Io } from '../io.js';
+import { type Machine, MopsError, procView, procViewNames } from '@mops/core';
+import { healthLines, machineHealth, warningsPointer, warningsText } from '../health.js';
+import { checkWritable, type Io, writeOutputFile } from '../io.js';
+import { checkNonBlank } from '../load.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
 
 /** Options of `mops proc`. */
 export interface ProcOptions extends MachineOptions {
   /** Run a workload first. */
   readonly workload: string;
+  /** Write every warning in full (with its dump_page) to this file. */
+  readonly warnings?: string;
 }
 
 /** The bundled plugins' views, by the `--plugin` that provides each. */
@@ -21,21 +24,57 @@ const PLUGIN_VIEWS: Readonly<Record<string, string>> = {
   'balloon/stats': 'balloon',
 };
 
-/** Prints one view. */
-export async function proc(io: Io, view: string, opts: ProcOptions): Promise<number> {
-  const m = await buildMachine(opts);
-  const name = view.replace(/^\/proc\//, '');
-  if (Object.hasOwn(PLUGIN_VIEWS, name) && !procViewNames(m).includes(name))
+/**
+ * Checks, before the run, that `m` has the view `name` (without `/proc/`): a bundled
+ * plugin's view on a machine without that plugin is `MopsError('E_USAGE')` saying which
+ * `--plugin` to add; with `option` (`--proc`), an unknown view is one too, naming the
+ * option and the machine's views (without, procView says it).
+ */
+export function checkView(m: Machine, name: string, option?: string): void {
+  const views = procViewNames(m);
+  if (views.includes(name)) return;
+  const where = option === undefined ? '' : `${option}: `;
+  if (Object.hasOwn(PLUGIN_VIEWS, name))
     throw new MopsError(
       'E_USAGE',
-      `proc view '${view}' comes from a plugin: add --plugin ${PLUGIN_VIEWS[name]}`,
+      `${where}proc view '${name}' comes from a plugin: add --plugin ${PLUGIN_VIEWS[name]}`,
       '--plugin',
     );
+  if (option !== undefined)
+    throw new MopsError(
+      'E_USAGE',
+      `${where}no proc view '${name}'; known views: ${views.join(', ')}`,
+      option,
+    );
+}
+
+/** Prints one view. */
+export async function proc(io: Io, view: string, opts: ProcOptions): Promise<number> {
+  if (opts.warnings !== undefined) checkWarningsFile(opts.warnings);
+  const m = await buildMachine(opts);
+  checkView(m, view.replace(/^\/proc\//, ''));
   await runWorkload(m, opts.workload);
   io.out(procView(m, view));
   // The view stays the whole of standard output; a failed check goes to standard error.
   const health = machineHealth(m);
+  if (opts.warnings !== undefined)
+    writeOutputFile('--warnings', opts.warnings, warningsText(health));
   if (health.ok) return 0;
-  io.err(`${healthLines(health).join('\n')}\n`);
+  io.err(`${healthLines(health, warningsPointer(opts.warnings, '--warnings FILE')).join('\n')}\n`);
   return 1;
+}
+
+/**
+ * `proc --warnings`: a file, checked before the run. Standard output is the view's, so `-`
+ * is `MopsError('E_USAGE')`.
+ */
+function checkWarningsFile(path: string): void {
+  checkNonBlank(path, '--warnings', 'a file name');
+  if (path === '-')
+    throw new MopsError(
+      'E_USAGE',
+      "--warnings -: proc's standard output is the view; give --warnings a file",
+      '--warnings',
+    );
+  checkWritable('--warnings', path);
 }
