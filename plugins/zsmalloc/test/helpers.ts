@@ -10,11 +10,13 @@ import {
   type ListId,
   type Machine,
   type MigrateResult,
+  MopsError,
   migratePages,
   PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
+import { expect } from 'vitest';
 import { createZsPool, type ZsPool } from '../src/index.js';
 
 export const PROFILES = PROFILE_NAMES;
@@ -127,4 +129,15 @@ export function expectClean(m: Machine): void {
   const lockdep = m.sched.lockdep.reports.map((r) => `${r.kind}: ${r.text.split('\n')[0]}`);
   const all = [...rep.violations, ...warns, ...sched, ...lockdep];
   if (all.length) throw new Error(`not clean:\n${all.join('\n')}`);
+}
+
+/** The MopsError `f` throws (fails the test when it throws nothing or something else). */
+export function mopsError(f: () => unknown): MopsError {
+  try {
+    f();
+  } catch (e) {
+    expect(e).toBeInstanceOf(MopsError);
+    return e as MopsError;
+  }
+  throw new Error('no error');
 }

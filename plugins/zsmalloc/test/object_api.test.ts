@@ -1,4 +1,4 @@
-import { Errno, type KernelGen, MIGRATE_MODE, MmBug, MopsError } from '@mops/core';
+import { Errno, type KernelGen, MIGRATE_MODE, MmBug } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { HANDLE_SLOTS } from '../src/index.js';
 import { removeZspage } from '../src/zspage.js';
@@ -7,6 +7,7 @@ import {
   fill,
   isolate,
   migrate,
+  mopsError,
   PROFILES,
   pattern,
   pfnOf,
@@ -15,17 +16,6 @@ import {
 } from './helpers.js';
 
 describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
-  /** The MopsError `f` throws (fails the test when it throws nothing or something else). */
-  const mopsError = (f: () => unknown): MopsError => {
-    try {
-      f();
-    } catch (e) {
-      expect(e).toBeInstanceOf(MopsError);
-      return e as MopsError;
-    }
-    throw new Error('no error');
-  };
-
   it.each([
     ['a symbol', Symbol('h'), 'Symbol(h)'],
     ['an object', { h: 1 }, 'an object'],

@@ -1,18 +1,6 @@
-import { MopsError } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { createZsPool, ZsPool, type ZsPoolOptions } from '../src/index.js';
-import { expectClean, PROFILES, rig } from './helpers.js';
-
-/** The MopsError `f` throws. */
-function mopsError(f: () => unknown): MopsError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(MopsError);
-    return e as MopsError;
-  }
-  throw new Error('no error');
-}
+import { expectClean, mopsError, PROFILES, rig } from './helpers.js';
 
 describe.each(PROFILES)('zs_create_pool options, %s', (profile) => {
   it('options that are not an object (an array too): E_USAGE naming what was given, no pool made', () => {

@@ -23,10 +23,16 @@ import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js'
  * @param k the machine (or `{ mem, sched }`): putback sleeps on the page lock, which needs
  *   the scheduler
  * @param pfn an isolated page, unlinked from every list, its isolation reference held
+ * @param step the caller, as reports name it: putback_movable_pages(), or v4.8's
+ *   unmap_and_move(), which puts a page that failed for good back itself
  * @throws {@link MmBug} `VM_BUG_ON_PAGE(!PageIsolated(page))` (v4.8–v6.3) when the page is
  *   not isolated; v6.17 warns once and puts it back
  */
-export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
+export function* putbackMovablePage(
+  k: Kctx,
+  pfn: number,
+  step = 'putback_movable_pages',
+): KernelGen {
   const { mem, sched } = k;
   const p = mem.pages;
   if (!(p.flags[pfn] & ISOLATED)) notIsolated(mem, pfn);
@@ -35,7 +41,7 @@ export function* putbackMovablePage(k: Kctx, pfn: number): KernelGen {
   if (!released && mem.profile.putbackRechecksIsolated && !(p.flags[pfn] & ISOLATED))
     bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
   if (!released) {
-    ownerDroppedStillMovable(mem, pfn, 'putback_movable_pages');
+    if (p.refcount[pfn] === 1) ownerDroppedStillMovable(mem, pfn, step);
     const d = pageMovableOps(mem, pfn);
     if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->putback_page)', pfn);
     if (d.putbackGen) yield* callPutbackPageGen(mem, d, pfn);

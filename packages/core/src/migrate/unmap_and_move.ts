@@ -110,7 +110,7 @@ function* unmapAndMove(
     migrateFolioDone(c, src);
   } else if (rc !== EAGAIN) {
     // v4.8: a permanent failure is put back inside migrate_pages.
-    if (prof.putbackPermanentInside) yield* putbackMovablePage(k, src);
+    if (prof.putbackPermanentInside) yield* putbackMovablePage(k, src, 'unmap_and_move');
     else if (ret !== undefined) p.lists.addTail(ret, src);
   }
   // put_new: the target of a failed move goes back last, after the putback (v4.8 holds

@@ -82,10 +82,10 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
       };
       const res = migrate(r, 0);
       expect(dropAt).toBe(r.targets[0]);
-      // v4.8 puts a page that failed for good back inside migrate_pages, and meets it again.
+      // v4.8 puts a page that failed for good back in unmap_and_move, and meets it again.
       expect(violations(r)).toEqual(
         profile === 'v4.8'
-          ? [dropped(steps(profile).move), dropped('putback_movable_pages')]
+          ? [dropped(steps(profile).move), dropped('unmap_and_move')]
           : [dropped(steps(profile).move)],
       );
       // The kernel calls the driver all the same.
