@@ -190,7 +190,13 @@ export const rings = new WeakMap<Machine, MovableRing>();
 
 /** The plugin: a manifest and `register`, which sets the ring up in a machine. */
 export const plugin: MopsPlugin = {
-  manifest: { name: 'movable-ring', version: '0.1.0', profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'] },
+  manifest: {
+    name: 'movable-ring',
+    version: '0.1.0',
+    profiles: ['v4.8', 'v6.0', 'v6.3', 'v6.17'],
+    // The ring keeps its records in its pages: a machine without page contents has no room.
+    needsContents: true,
+  },
   register(_container, machine) {
     const ring = new MovableRing(machine);
     rings.set(machine, ring);
