@@ -116,9 +116,11 @@ export function moveManagedDebit(mem: Memory, page: number, newpage: number): vo
 
 /**
  * The balloon device of page `pfn` (`balloon_page_device(page)`: `page->private`), or
- * undefined when the page is not (or no longer) a balloon page.
+ * undefined when the page is not (or no longer) a balloon page, or `pfn` is no page of the
+ * machine (not an integer in range: a typed array would read `"3"` as page 3).
  */
 export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | undefined {
+  if (!Number.isInteger(pfn)) return undefined;
   const core = coreOfMemory(mem);
   const id = mem.pages.priv[pfn];
   return core && id > 0 ? core.devices[id] : undefined;
@@ -180,7 +182,13 @@ function makeOps(
   const mem = k.mem;
   const rules = balloonRules(mem.profile);
   const priv = mem.pages.priv;
-  const device = (pfn: number): BalloonDevice | undefined => devices[priv[pfn]];
+  /**
+   * balloon_page_device(page); undefined for a pfn that is not an integer, as for one out
+   * of range, so that the callbacks refuse it (E_RANGE) before they change anything (a
+   * typed array reads `"3"` as page 3).
+   */
+  const device = (pfn: number): BalloonDevice | undefined =>
+    Number.isInteger(pfn) ? devices[priv[pfn]] : undefined;
   /** 2026 balloon_page_isolate(): the device is read under the global lock. */
   const isolate2026 = (page: number): boolean => {
     // Deflation clears private under the lock.
@@ -200,9 +208,11 @@ function makeOps(
   };
   /**
    * The checks of balloon_page_migrate() before the driver's migratepage: the device, or
-   * undefined for -EAGAIN (v6.17: the page got deflated while isolated).
+   * undefined for -EAGAIN (v6.17: the page got deflated while isolated). A `newpage` or
+   * `page` that is no page of the machine is a MopsError (E_RANGE) and changes nothing.
    */
   const migrateDevice = (newpage: number, page: number): BalloonDevice | undefined => {
+    mem.checkPfn(newpage, 'balloon_page_migrate');
     const dev = device(page);
     if (!dev) return noMigrateDevice(page);
     const flags = mem.pages.flags;
@@ -229,7 +239,6 @@ function makeOps(
     return undefined;
   };
   const migrateNotLocked = (newpage: number, page: number): void => {
-    mem.checkPfn(newpage, 'balloon_page_migrate');
     if (!(mem.pages.flags[page] & LOCKED)) bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(page))', page);
     bug(mem, 'VM_BUG_ON_PAGE(!PageLocked(newpage))', newpage);
   };

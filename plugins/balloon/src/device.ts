@@ -360,9 +360,9 @@ export class BalloonDevice {
       );
   }
 
-  /** Whether `pfn` is counted in `isolatedPages`. */
+  /** Whether `pfn` is counted in `isolatedPages` (never, for a value that is not an integer). */
   isCountedIsolated(pfn: number): boolean {
-    return this.isolatedSet.has(pfn);
+    return Number.isInteger(pfn) && this.isolatedSet.has(pfn);
   }
 
   /** The pages counted in `isolatedPages`, ascending. */

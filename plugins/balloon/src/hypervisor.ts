@@ -135,9 +135,9 @@ export class Hypervisor {
     return this.limit !== Infinity || this.refuseRate > 0 || this.refuse !== undefined;
   }
 
-  /** Whether the host holds `pfn`. */
+  /** Whether the host holds `pfn` (never, for a value that is not an integer). */
   isInflated(pfn: number): boolean {
-    return this.held.has(pfn);
+    return Number.isInteger(pfn) && this.held.has(pfn);
   }
 
   /** Number of guest pages the host holds. */
@@ -154,9 +154,11 @@ export class Hypervisor {
    * The host takes `pfns`; returns those it accepted (the rest were refused, unless
    * `refusable` is false: a request on a queue without refusals). Each accepted page now
    * reads as {@link HOST_POISON}. Inflating a pfn the host already holds, or a free page,
-   * is a guest bug (MmBug).
+   * is a guest bug (MmBug). A pfn outside the guest (or not an integer) is a MopsError
+   * (E_RANGE), checked before the host takes any page.
    */
   inflate(pfns: ArrayLike<number>, refusable = true): number[] {
+    for (let i = 0; i < pfns.length; i++) this.checkPfn(pfns[i]);
     this.stats.inflateRequests++;
     const ok: number[] = [];
     for (let i = 0; i < pfns.length; i++) if (this.take(pfns[i], refusable)) ok.push(pfns[i]);
@@ -166,28 +168,39 @@ export class Hypervisor {
   /**
    * The host gives `pfns` back. A page whose contents changed while the host held it means
    * the guest wrote to it: MmBug. Deflating a pfn the host does not hold is a guest bug
-   * (MmBug). The page comes back zeroed.
+   * (MmBug). The page comes back zeroed. A pfn outside the guest (or not an integer) is a
+   * MopsError (E_RANGE), checked before the host gives any page back.
    */
   deflate(pfns: ArrayLike<number>): void {
+    for (let i = 0; i < pfns.length; i++) this.checkPfn(pfns[i]);
     this.stats.deflateRequests++;
     for (let i = 0; i < pfns.length; i++) this.give(pfns[i]);
   }
 
-  /** A one-page inflate request; whether the host accepted the page. */
+  /**
+   * A one-page inflate request; whether the host accepted the page. A pfn outside the guest
+   * (or not an integer) is a MopsError (E_RANGE) and changes nothing.
+   */
   inflateOne(pfn: number, refusable = true): boolean {
+    this.checkPfn(pfn);
     this.stats.inflateRequests++;
     return this.take(pfn, refusable);
   }
 
-  /** A one-page deflate request. */
+  /**
+   * A one-page deflate request. A pfn outside the guest (or not an integer) is a MopsError
+   * (E_RANGE) and changes nothing.
+   */
   deflateOne(pfn: number): void {
+    this.checkPfn(pfn);
     this.stats.deflateRequests++;
     this.give(pfn);
   }
 
+  /** The host takes `pfn`, an integer its caller checked. */
   private take(pfn: number, refusable: boolean): boolean {
-    // One test for the three ways an inflate can be wrong (outside the guest, already held,
-    // a free page); badInflate tells them apart.
+    // One test for the two ways an inflate of a guest pfn can be wrong (already held, a
+    // free page); badInflate tells them apart.
     if (this.held.has(pfn) || !(this.mem.pages.refcount[pfn] > 0)) this.badInflate(pfn);
     if (refusable && this.refuses(pfn)) return this.refused();
     this.held.add(pfn);
@@ -307,13 +320,18 @@ export class Hypervisor {
     return this.refuse?.(pfn) === true;
   }
 
+  /** E_RANGE unless `pfn` is an integer pfn of the guest (a PfnSet reads "3" as 3). */
   private checkPfn(pfn: number): void {
     if (!Number.isInteger(pfn) || pfn < 0 || pfn >= this.mem.nrPages) outsideGuest(this.mem, pfn);
   }
 }
 
 function outsideGuest(mem: Memory, pfn: number): never {
-  throw new MopsError('E_RANGE', `pfn ${pfn} is outside the guest (0..${mem.nrPages - 1})`, 'pfn');
+  throw new MopsError(
+    'E_RANGE',
+    `pfn ${valueKind(pfn)} is outside the guest (0..${mem.nrPages - 1})`,
+    'pfn',
+  );
 }
 
 function nonNegativeInt(v: number, field: string): number {

@@ -321,10 +321,15 @@ export class VirtioBalloon {
    * refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: deflate `page` first, then
    * inflate `newpage`, and return -ENOENT if the host refused it (the core completes the
    * migration as a deflation).
+   * A `newpage` or `page` that is no page of the machine is a MopsError (E_RANGE) and
+   * changes nothing.
    * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
    * @see drivers/misc/vmw_balloon.c vmballoon_migratepage()
    */
   migratepage(dev: BalloonDevice, newpage: number, page: number, _mode: number): MaybeGen<number> {
+    const mem = this.k.mem;
+    mem.checkPfn(newpage, 'virtballoon_migratepage');
+    mem.checkPfn(page, 'virtballoon_migratepage');
     // A task running alone cannot be interleaved: it runs the same steps as a plain
     // function, needing only the mutex to be free (see BalloonDevice.lockAtomic).
     return this.k.sched.preemptible

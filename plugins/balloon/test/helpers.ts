@@ -11,12 +11,14 @@ import {
   type Machine,
   type MachineConfig,
   type MigrateResult,
+  MopsError,
   migratePages,
   PF_MEMALLOC,
   PROFILE_NAMES,
   type ProfileName,
   putbackMovablePages,
 } from '@mops/core';
+import { expect } from 'vitest';
 import {
   type BalloonDevice,
   balloonInvariants,
@@ -113,6 +115,31 @@ export function run<T>(m: Machine, body: () => KernelGen<T>): T {
 export function expectClean(m: Machine): void {
   const r = checkInvariants(m);
   if (!r.ok) throw new Error(`invariants violated:\n${r.violations.join('\n')}`);
+}
+
+/**
+ * `f` throws a MopsError with `code` and `field` whose message matches `text`. With
+ * `state`, what it returns is equal before and after the call: the refusal changed nothing.
+ */
+export function expectRefused(
+  f: () => unknown,
+  code: string,
+  field: string,
+  text: RegExp = /./,
+  state?: () => unknown,
+): void {
+  const before = state?.();
+  let err: unknown;
+  try {
+    f();
+  } catch (e) {
+    err = e;
+  }
+  expect(err).toBeInstanceOf(MopsError);
+  expect((err as MopsError).code).toBe(code);
+  expect((err as MopsError).field).toBe(field);
+  expect((err as MopsError).message).toMatch(text);
+  if (state) expect(state()).toEqual(before);
 }
 
 /** Warnings other than the given kinds. */

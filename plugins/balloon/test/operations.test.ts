@@ -26,6 +26,7 @@ import {
 } from '../src/index.js';
 import {
   expectClean,
+  expectRefused,
   isolate,
   machine,
   PROFILES,
@@ -240,20 +241,6 @@ function balloonState(m: Machine, dev: BalloonDevice) {
     stats: { ...dev.stats },
     managed: m.mem.populatedZones.map((z) => z.managedPages),
   };
-}
-
-/** Expects `f` to throw a MopsError with `code` and field `pfn` naming `pfn`. */
-function expectRefused(f: () => void, code: string, field: string, text: RegExp): void {
-  let err: unknown;
-  try {
-    f();
-  } catch (e) {
-    err = e;
-  }
-  expect(err).toBeInstanceOf(MopsError);
-  expect((err as MopsError).code).toBe(code);
-  expect((err as MopsError).field).toBe(field);
-  expect((err as MopsError).message).toMatch(text);
 }
 
 describe.each(PROFILES)('misuse of the device helpers, %s', (profile) => {
