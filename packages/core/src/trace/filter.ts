@@ -2,11 +2,21 @@
  * tracefs event filters (kernel/trace/trace_events_filter.c,
  * Documentation/trace/events.rst §5): `order > 2 && migratetype == 1`, `comm ~ "kcomp*"`.
  *
+ * Filters follow the grammar and the error messages of the parser the kernel has had since
+ * 4.17 (calc_stack(), predicate_parse(), parse_pred(); the messages and caret offsets as 6.x
+ * reports them), in every profile, v4.8 included: v4.8's own parser (filter_parse() and
+ * init_pred()) also took unquoted string values (`comm == kcompactd0`), read a quoted number
+ * for a numeric field (`order == "3"`), and reported other messages, none of which is
+ * modelled. The reading itself is in `filter_parse.ts`.
+ *
  * Grammar: predicates `field op value` combined with `&&`, `||`, `!` and parentheses. As
- * parse_pred() does since the 4.17 rewrite, the value's first character says what it is: a
- * quote (`"` or `'`) starts a string, a digit or `-` a number, and anything else (a bare
- * word, `+5`) is "Invalid value (did you forget quotes)?". A string for a numeric field is
- * "Expecting numeric field", a number for a string field "Expecting string field".
+ * parse_pred() does, the value's first character says what it is: a quote (`"` or `'`)
+ * starts a string, a digit or `-` a number (its letters and digits, so `order == 1.5` is
+ * "Too many terms in predicate expression" at the `.`), and anything else (a bare word,
+ * `+5`) is "Invalid value (did you forget quotes)?". A string for a numeric field is
+ * "Expecting numeric field", a number for a string field "Expecting string field". A
+ * trailing `&&` or `||` is ignored, as predicate_parse() ignores it (`order > 2 &&` is
+ * `order > 2`), except a trailing `&&` after an `||`, which it refuses.
  *
  * Numeric fields take `==`, `!=`, `<`, `<=`, `>`, `>=` and `&` (true when any bit is set).
  * Each has the C type its event's `format` file declares (`size:` and `signed:`, see
@@ -22,16 +32,18 @@
  * inverts the match, as filter_parse_regex() makes it, so `comm ~ "!kcomp*"` keeps the
  * events whose comm does not match `kcomp*`). `COMM`/`comm` (type `comm`, FILTER_COMM) test
  * the task's name as current->comm holds it: at most TASK_COMM_LEN - 1 = 15 bytes, so
- * `comm == "kcompactd-very-long"` never matches and `comm == "kcompactd-very-"` does. An
- * empty filter, or `0`, accepts everything, as writing `0` to a `filter` file clears it.
+ * `comm == "kcompactd-very-long"` never matches and `comm == "kcompactd-very-"` does.
+ * Writing `0` to a `filter` file clears it, and a `0` filter accepts everything here; so
+ * does an empty one (which the kernel would refuse), as no filter.
  *
  * Like the `filter` file, which refuses a write of PAGE_SIZE bytes or more, an expression
  * may be at most 4095 bytes long. Within that, nesting and chains of any depth parse and run
- * without recursion.
+ * without recursion. Offsets (and so carets) count characters; the kernel counts bytes, which
+ * differ only past ASCII.
  * @module
  */
 
-import { MopsError } from '../errors.js';
+import { parseFilterExpression, TraceFilterError } from './filter_parse.js';
 import { numericPred, type PredFn, parseFilterLiteral, stringPred } from './filter_pred.js';
 
 /**
@@ -78,42 +90,14 @@ export type FilterNode =
       readonly op: FilterOp;
       /** The value as written (quotes removed). */
       readonly value: string;
-      /** Offsets of the field, operator and value in the expression (for errors). */
+      /** Offsets of the field, the operator and the value (its opening quote, if quoted). */
       readonly at: { readonly field: number; readonly op: number; readonly value: number };
     };
 
 /** A compiled filter: true when the record passes. */
 export type FilterFn = (record: Readonly<Record<string, unknown>>) => boolean;
 
-/**
- * A filter expression that does not parse or does not fit the event's fields. It is a
- * `MopsError('E_USAGE')`; the message names the problem (in the kernel's words, as
- * tracefs's `error_log` prints them) and shows the expression with a caret under the bad
- * token.
- */
-export class TraceFilterError extends MopsError {
-  /** Offset of the bad token in {@link expression}. */
-  readonly position: number;
-  /** The filter expression. */
-  readonly expression: string;
-
-  /**
-   * @param reason the kernel's error text, e.g. `Field not found`
-   * @param expression the whole expression
-   * @param position offset of the bad token
-   */
-  constructor(reason: string, expression: string, position: number) {
-    super(
-      'E_USAGE',
-      `filter: ${reason}\n  ${expression}\n  ${' '.repeat(Math.max(0, position))}^`,
-      'filter',
-    );
-    this.position = position;
-    this.expression = expression;
-  }
-}
-
-const OPS: readonly FilterOp[] = ['==', '!=', '<=', '>=', '<', '>', '&', '~'];
+export { TraceFilterError };
 
 /**
  * PAGE_SIZE: event_filter_write() (kernel/trace/trace_events.c) refuses, with -EINVAL, a
@@ -126,139 +110,6 @@ const FILTER_PAGE_SIZE = 4096;
 
 /** Byte lengths are counted in UTF-8, as the kernel sees the text written to it. */
 const UTF8 = new TextEncoder();
-
-/** Wraps `node` in `count` nots, innermost first (`!!a` is not(not(a))). */
-function wrapNots(node: FilterNode, count: number): FilterNode {
-  let out = node;
-  for (let i = 0; i < count; i++) out = { kind: 'not', arg: out };
-  return out;
-}
-
-/** A `(` being parsed: its position, the `!`s before it and its `||` / `&&` chains so far. */
-interface OpenGroup {
-  readonly open: number;
-  readonly nots: number;
-  or?: FilterNode;
-  and?: FilterNode;
-}
-
-/**
- * Parser over the expression text. Nesting is kept on an explicit stack of open groups,
- * not the JS call stack, so `((((…))))`, `!!!!…` and long `&&` / `||` chains cannot
- * overflow it (predicate_parse() likewise walks the string with a stack of its own).
- */
-class Parser {
-  pos = 0;
-  constructor(readonly src: string) {}
-
-  fail(reason: string, at = this.pos): never {
-    throw new TraceFilterError(reason, this.src, at);
-  }
-
-  skip(): void {
-    while (this.pos < this.src.length && /\s/.test(this.src[this.pos])) this.pos++;
-  }
-
-  peek(s: string): boolean {
-    this.skip();
-    return this.src.startsWith(s, this.pos);
-  }
-
-  /**
-   * An expression: `&&` binds tighter than `||`, both left-associative; `!` applies to the
-   * predicate or parenthesized group after it. Returns at the end of the input or at a
-   * token that cannot continue the outermost level (the caller reports it).
-   */
-  parseExpr(): FilterNode {
-    const groups: OpenGroup[] = [{ open: -1, nots: 0 }];
-    let nots = 0; // `!`s read before the operand being parsed
-    for (;;) {
-      // An operand: any `!`s and `(`s, then a predicate.
-      this.skip();
-      if (this.pos >= this.src.length) this.fail('Missing field name and/or value');
-      const c = this.src[this.pos];
-      if (c === '!' && this.src[this.pos + 1] !== '=') {
-        this.pos++;
-        nots++;
-        continue;
-      }
-      if (c === '(') {
-        groups.push({ open: this.pos, nots });
-        nots = 0;
-        this.pos++;
-        continue;
-      }
-      let operand = wrapNots(this.parsePred(), nots);
-      nots = 0;
-      // After an operand: `&&` or `||` (then the next operand), or the end of a group.
-      for (;;) {
-        const g = groups[groups.length - 1];
-        const and: FilterNode = g.and ? { kind: 'and', left: g.and, right: operand } : operand;
-        if (this.peek('&&')) {
-          this.pos += 2;
-          g.and = and;
-          break;
-        }
-        const value: FilterNode = g.or ? { kind: 'or', left: g.or, right: and } : and;
-        if (this.peek('||')) {
-          this.pos += 2;
-          g.or = value;
-          g.and = undefined;
-          break;
-        }
-        if (groups.length === 1) return value;
-        if (!this.peek(')'))
-          this.fail('Unbalanced parens', this.pos < this.src.length ? this.pos : g.open);
-        this.pos++;
-        groups.pop();
-        operand = wrapNots(value, g.nots);
-      }
-    }
-  }
-
-  parsePred(): FilterNode {
-    this.skip();
-    const fieldAt = this.pos;
-    const m = /^[A-Za-z_][A-Za-z0-9_]*/.exec(this.src.slice(this.pos));
-    if (!m) {
-      if (this.src[this.pos] === ')') this.fail('Unbalanced parens');
-      this.fail('Field name is missing or invalid');
-    }
-    this.pos += m[0].length;
-    this.skip();
-    const opAt = this.pos;
-    const op = OPS.find((o) => this.src.startsWith(o, this.pos));
-    // `&&` after a field is a missing operator, not a bit test.
-    if (!op || (op === '&' && this.src[this.pos + 1] === '&'))
-      this.fail(this.pos >= this.src.length ? 'Missing operator' : 'Invalid operator', opAt);
-    this.pos += op.length;
-    this.skip();
-    const valueAt = this.pos;
-    const value = this.readValue();
-    return {
-      kind: 'pred',
-      field: m[0],
-      op,
-      value,
-      at: { field: fieldAt, op: opAt, value: valueAt },
-    };
-  }
-
-  readValue(): string {
-    const q = this.src[this.pos];
-    if (q === '"' || q === "'") {
-      const end = this.src.indexOf(q, this.pos + 1);
-      if (end < 0) this.fail('Missing matching quote');
-      const v = this.src.slice(this.pos + 1, end);
-      this.pos = end + 1;
-      return v;
-    }
-    const start = this.pos;
-    while (this.pos < this.src.length && !/[\s()&|!]/.test(this.src[this.pos])) this.pos++;
-    if (this.pos === start) this.fail('Missing field name and/or value');
-    return this.src.slice(start, this.pos);
-  }
-}
 
 /**
  * Refuses an expression the `filter` file would not take: PAGE_SIZE bytes (UTF-8, as
@@ -275,22 +126,28 @@ function checkLength(expression: string): void {
     );
 }
 
+/** Whether `expression` is all spaces (isspace()), or `0` between spaces. */
+const NO_FILTER = /^[ \t\n\v\f\r]*0?[ \t\n\v\f\r]*$/;
+
 /**
- * Parses a filter expression into a tree. Throws {@link TraceFilterError} (E_USAGE) on a
- * syntax error. Returns undefined for an empty expression or `0` (no filter).
+ * `expression` without its trailing spaces, as apply_event_filter()'s strstrip() leaves the
+ * buffer it parses (and shows in `error_log`); leading spaces stay, so offsets are unchanged.
+ */
+function stripEnd(expression: string): string {
+  let end = expression.length;
+  while (end > 0 && ' \t\n\v\f\r'.includes(expression[end - 1])) end--;
+  return expression.slice(0, end);
+}
+
+/**
+ * Parses a filter expression into a tree, checking what does not depend on the event's
+ * fields: the quotes and parentheses, then each predicate's field name, operator and kind of
+ * value, and what follows it. Throws {@link TraceFilterError} (E_USAGE) at the first error.
+ * Returns undefined for an empty expression or `0` (no filter).
  */
 export function parseTraceFilter(expression: string): FilterNode | undefined {
   checkLength(expression);
-  const trimmed = expression.trim();
-  if (trimmed === '' || trimmed === '0') return undefined;
-  const p = new Parser(expression);
-  const node = p.parseExpr();
-  p.skip();
-  if (p.pos < expression.length) {
-    if (expression[p.pos] === ')') p.fail('Unbalanced parens');
-    p.fail('Invalid operator; expected && or ||');
-  }
-  return node;
+  return NO_FILTER.test(expression) ? undefined : parseFilterExpression(stripEnd(expression));
 }
 
 /** Field names a filter tree mentions. */
@@ -315,50 +172,16 @@ export function filterPreds(node: FilterNode | undefined): FilterPred[] {
 }
 
 /**
- * parse_pred()'s bounds on a value: a string of MAX_FILTER_STR_VAL (256) characters or more,
- * or a number of 24 or more (its `num_buf[24]`), is "Operand too long", with the caret past
- * the value.
- */
-const MAX_FILTER_STR_VAL = 256;
-const NUM_BUF = 24;
-
-/** Where parse_pred() puts the caret past a value (`pos + i`): at its closing quote, if any. */
-function valueEnd(node: FilterPred, src: string): number {
-  const q = src[node.at.value];
-  return node.at.value + node.value.length + (q === '"' || q === "'" ? 1 : 0);
-}
-
-/**
- * Checks a predicate against `schema` and builds its test, in parse_pred()'s order: the field,
- * then what the value's first character makes it (a quoted string, a number, or neither),
- * then whether the operator and the field's type take that.
+ * The test of a predicate that parseFilterExpression() has checked against `schema`: a quoted
+ * value is a string, anything else a number of the field's type.
  */
 function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredFn {
   const { field, op, value } = node;
-  const fail = (reason: string, at: number): never => {
-    throw new TraceFilterError(reason, src, at);
-  };
-  const type = Object.hasOwn(schema, field) ? schema[field] : undefined;
-  if (type === undefined) return fail('Field not found', node.at.field);
-  const isString = type === 'str' || type === 'comm';
+  const type = schema[field];
   const first = src[node.at.value];
-  if (first === '"' || first === "'") {
-    if (op !== '==' && op !== '!=' && op !== '~')
-      fail('Illegal operation for field type', node.at.op);
-    if (!isString) fail('Expecting numeric field', node.at.value);
-    // The length in bytes, as the kernel counts it.
-    if (UTF8.encode(value).length >= MAX_FILTER_STR_VAL)
-      fail('Operand too long', valueEnd(node, src));
-    return stringPred(field, op, value, type === 'comm');
-  }
-  // A number starts with a digit or `-`; anything else, `+5` and bare words among it, is
-  // neither a number nor a string.
-  if (!/^[-0-9]/.test(value)) fail('Invalid value (did you forget quotes)?', node.at.value);
-  if (isString) fail('Expecting string field', node.at.value);
-  if (op === '~') fail('Illegal operation for field type', node.at.op);
-  if (value.length >= NUM_BUF) fail('Operand too long', valueEnd(node, src));
+  if (first === '"' || first === "'") return stringPred(field, op, value, type === 'comm');
   const lit = parseFilterLiteral(type, value);
-  if (lit === undefined) return fail('Illegal integer value', node.at.value);
+  if (lit === undefined) throw new Error(`filter: '${value}' was checked but does not parse`);
   return numericPred(field, op, lit);
 }
 
@@ -375,8 +198,7 @@ type FilterStep =
 /**
  * Flattens the tree into a program of {@link FilterStep}s, walking it with an explicit
  * stack: like the kernel's prog_entry array (predicate_parse()), it runs in a loop, so no
- * depth of nesting can overflow the JS stack. Predicates are checked left to right, so the
- * first bad one is reported.
+ * depth of nesting can overflow the JS stack.
  */
 function compileProgram(root: FilterNode, schema: FilterSchema, src: string): FilterStep[] {
   const prog: FilterStep[] = [];
@@ -415,14 +237,16 @@ function runProgram(prog: readonly FilterStep[], record: Readonly<Record<string,
 }
 
 /**
- * Parses `expression` and checks it against `schema` (every field known; quoted strings
- * only for string fields, with string operators; numbers only for numeric fields, read as
- * their type's kstrtoll() or kstrtoull() reads them). Returns a predicate over event
- * records. Throws {@link TraceFilterError} (E_USAGE) pointing at the bad token.
+ * Parses `expression` and checks it against `schema` as it goes, as parse_pred() does (every
+ * field known; quoted strings only for string fields, with string operators; numbers only
+ * for numeric fields, read as their type's kstrtoll() or kstrtoull() reads them). Returns a
+ * predicate over event records. Throws {@link TraceFilterError} (E_USAGE) at the first error,
+ * with the kernel's text and caret.
  */
 export function compileTraceFilter(expression: string, schema: FilterSchema): FilterFn {
-  const node = parseTraceFilter(expression);
-  if (node === undefined) return () => true;
-  const prog = compileProgram(node, schema, expression);
+  checkLength(expression);
+  if (NO_FILTER.test(expression)) return () => true;
+  const src = stripEnd(expression);
+  const prog = compileProgram(parseFilterExpression(src, schema), schema, src);
   return (record) => runProgram(prog, record);
 }

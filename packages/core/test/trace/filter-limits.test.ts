@@ -15,8 +15,9 @@ import {
   TraceFilterError,
   traceRecorder,
 } from '../../src/trace/index.js';
-import { expectFilterError } from './helpers.js';
+import { filterChecks } from './helpers.js';
 
+/** Fields of undeclared C type (`num`), which take any 64-bit literal. */
 const schema: FilterSchema = {
   pfn: 'num',
   order: 'num',
@@ -25,9 +26,7 @@ const schema: FilterSchema = {
   comm: 'str',
 };
 
-/** Expects compile to fail with `reason` and the caret under offset `at`. */
-const bad = (expr: string, reason: string, at: number) =>
-  expectFilterError(schema, expr, reason, at);
+const { bad, passes } = filterChecks(schema);
 
 /** Whether `comm ~ "<glob>"` keeps an event whose comm is `comm`. */
 const globs = (glob: string, comm: string): boolean =>
@@ -69,39 +68,39 @@ function globOracle(p: string, s: string, pi = 0, si = 0): boolean {
 }
 
 describe('integer values past 64 bits (kstrtoll / kstrtoull)', () => {
-  it('a number of 24 characters or more is an Operand too long, the caret past it (num_buf[24])', () => {
-    bad(`nr_migrated & ${'9'.repeat(400)}`, 'Operand too long', 414);
-    bad(`nr_migrated & 0x${'f'.repeat(300)}`, 'Operand too long', 316);
-    bad(`pfn == 0x${'0'.repeat(40)}1f`, 'Operand too long', 51);
-    bad(`pfn == ${'1'.repeat(23)}`, 'Illegal integer value', 7); // 23 characters: read, too large
-    bad(`comm == "${'a'.repeat(256)}"`, 'Operand too long', 265);
+  it('a number of 24 characters or more is an Operand too long, the caret one past its end (num_buf[24])', () => {
+    bad(`nr_migrated & ${'9'.repeat(400)}`, 'Operand too long', 415);
+    bad(`nr_migrated & 0x${'f'.repeat(300)}`, 'Operand too long', 317);
+    bad(`pfn == 0x${'0'.repeat(40)}1f`, 'Operand too long', 52);
+    bad(`pfn == ${'1'.repeat(23)}`, 'Illegal integer value', 8); // 23 characters: read, too large
+    bad(`comm == "${'a'.repeat(256)}"`, 'Operand too long', 266);
     expect(
       compileTraceFilter(`comm == "${'a'.repeat(255)}"`, schema)({ comm: 'a'.repeat(255) }),
     ).toBe(true);
   });
 
   it('a number starts with a digit or -: +5 is an Invalid value, as in parse_pred()', () => {
-    bad('pfn == +5', 'Invalid value (did you forget quotes)?', 7);
-    bad('pfn == +0x10', 'Invalid value (did you forget quotes)?', 7);
+    bad('pfn == +5', 'Invalid value (did you forget quotes)?', 8);
+    bad('pfn == +0x10', 'Invalid value (did you forget quotes)?', 8);
   });
 
   it('the length is checked where parse_pred() checks it: after the operator and the first character', () => {
-    bad(`comm > "${'a'.repeat(300)}"`, 'Illegal operation for field type', 5);
-    bad(`pfn ~ ${'1'.repeat(30)}`, 'Illegal operation for field type', 4);
-    bad(`pfn == ${'a'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 7);
-    bad(`pfn == +${'1'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 7);
+    bad(`comm > "${'a'.repeat(300)}"`, 'Illegal operation for field type', 8);
+    bad(`pfn ~ ${'1'.repeat(30)}`, 'Illegal operation for field type', 7);
+    bad(`pfn == ${'a'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 8);
+    bad(`pfn == +${'1'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 8);
     // A string's length is counted in bytes: 200 two-byte characters are 400.
-    bad(`comm == "${'é'.repeat(200)}"`, 'Operand too long', 209);
+    bad(`comm == "${'é'.repeat(200)}"`, 'Operand too long', 210);
   });
 
-  it('a literal no 64-bit parser takes is an Illegal integer value, the caret at the literal', () => {
+  it('a literal no 64-bit parser takes is an Illegal integer value, the caret past the first character of the literal', () => {
     // One past each end: 2^64 (kstrtoull's -ERANGE) and -2^63 - 1 (kstrtoll's).
-    bad('pfn < 18446744073709551616', 'Illegal integer value', 6);
-    bad('pfn > 0x10000000000000000', 'Illegal integer value', 6);
-    bad('order == 02000000000000000000000', 'Illegal integer value', 9);
-    bad('order >= -9223372036854775809', 'Illegal integer value', 9);
-    bad('order == -0x8000000000000001', 'Illegal integer value', 9);
-    bad('pfn==1 && (order != 99999999999999999999)', 'Illegal integer value', 20);
+    bad('pfn < 18446744073709551616', 'Illegal integer value', 7);
+    bad('pfn > 0x10000000000000000', 'Illegal integer value', 7);
+    bad('order == 02000000000000000000000', 'Illegal integer value', 10);
+    bad('order >= -9223372036854775809', 'Illegal integer value', 10);
+    bad('order == -0x8000000000000001', 'Illegal integer value', 10);
+    bad('pfn==1 && (order != 99999999999999999999)', 'Illegal integer value', 21);
   });
 
   it('the same refusal through traceRecorder, leaving nothing subscribed', () => {
@@ -115,7 +114,7 @@ describe('integer values past 64 bits (kstrtoll / kstrtoull)', () => {
   });
 
   it('the 64-bit edges are taken and compared exactly', () => {
-    const f = (expr: string, rec: Record<string, unknown>) => compileTraceFilter(expr, schema)(rec);
+    const f = passes;
     expect(f('gfp_flags & 0xffffffffffffffff', { gfp_flags: 0x40 })).toBe(true);
     expect(f('gfp_flags & 0xffffffffffffffff', { gfp_flags: 0 })).toBe(false);
     expect(f('gfp_flags & 0x8000000000000000', { gfp_flags: 2n ** 63n })).toBe(true);
@@ -275,7 +274,7 @@ describe('expression size (the filter file takes less than PAGE_SIZE bytes)', ()
 
   it('the first bad predicate of a long chain is the one reported', () => {
     const expr = `${Array(200).fill('order == 1').join(' && ')} && nosuch == 1 && bad == 2`;
-    bad(expr, 'Field not found', expr.indexOf('nosuch'));
+    bad(expr, 'Field not found', expr.indexOf('nosuch') + 'nosuch'.length + 1);
   });
 
   it('filterPreds and filterFields walk any depth of tree', () => {

@@ -1,21 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import {
   compileTraceFilter,
-  type FilterSchema,
   filterFields,
   globToRegExp,
   parseTraceFilter,
 } from '../../src/trace/index.js';
-import { expectFilterError } from './helpers.js';
-
-/** mm_page_alloc's fields (6.x) and the task name. */
-const schema: FilterSchema = {
-  pfn: 'u64',
-  order: 'u32',
-  migratetype: 's32',
-  gfp_flags: 'u64',
-  comm: 'comm',
-};
+import { expectParseError, filterChecks, PAGE_ALLOC_SCHEMA as schema } from './helpers.js';
 
 const ev = (o: Partial<Record<keyof typeof schema, unknown>>) => ({
   pfn: 0,
@@ -26,9 +16,7 @@ const ev = (o: Partial<Record<keyof typeof schema, unknown>>) => ({
   ...o,
 });
 
-/** Expects compile to fail with `reason` and the caret under offset `at`. */
-const bad = (expr: string, reason: string, at: number) =>
-  expectFilterError(schema, expr, reason, at);
+const { bad } = filterChecks(schema);
 
 describe('tracefs filter expressions', () => {
   it('numeric comparisons combined with && and ||', () => {
@@ -114,25 +102,95 @@ describe('tracefs filter expressions', () => {
     expect(filterFields(t).sort()).toEqual(['comm', 'order', 'pfn']);
   });
 
-  it('errors point at the bad token', () => {
-    bad('order > 2 && foo == 1', 'Field not found', 13);
-    bad('order >', 'Missing field name and/or value', 7);
-    bad('(order > 2', 'Unbalanced parens', 0); // the unclosed '('
-    bad('order > 2)', 'Unbalanced parens', 9);
-    bad('comm > "x"', 'Illegal operation for field type', 5);
-    bad('comm & "x"', 'Illegal operation for field type', 5);
-    bad('comm > 3', 'Expecting string field', 7);
-    bad('comm & 3', 'Expecting string field', 7);
-    bad('order ~ 3', 'Illegal operation for field type', 6);
-    bad('order == abc', 'Invalid value (did you forget quotes)?', 9);
-    bad('order == 5abc', 'Illegal integer value', 9);
-    bad('order == 09', 'Illegal integer value', 9);
+  it("errors are the kernel's, the caret where error_log puts it", () => {
+    // parse_pred() records its errors one past the character it looks at (predicate_parse()
+    // hands it the offset past the predicate's first character): after the field name, and
+    // past the start of the operator or value.
+    bad('order > 2 && foo == 1', 'Field not found', 17);
+    bad('order >', 'Invalid value (did you forget quotes)?', 8);
+    bad('comm > "x"', 'Illegal operation for field type', 8);
+    bad('comm & "x"', 'Illegal operation for field type', 8);
+    bad('comm > 3', 'Expecting string field', 8);
+    bad('comm & 3', 'Expecting string field', 8);
+    bad('order ~ 3', 'Illegal operation for field type', 9);
+    bad('order == abc', 'Invalid value (did you forget quotes)?', 10);
+    bad('order == 5abc', 'Illegal integer value', 10);
+    bad('order == 09', 'Illegal integer value', 10);
+    bad('order 1', 'Invalid operator', 7);
+    bad('order', 'Invalid operator', 6);
+    bad('comm !~ "x"', 'Invalid operator', 6);
+    // `&&` right after a field is the operator `&`, then a value that is none.
+    bad('order && 1', 'Invalid value (did you forget quotes)?', 8);
+    // calc_stack() and predicate_parse() record theirs at the character itself.
+    bad('(order > 2', "Too many '('", 0);
+    bad('order > 2)', "Too few '('", 9);
     bad('comm == "abc', 'Missing matching quote', 8);
-    bad('order == 1 2', 'Invalid operator; expected && or ||', 11);
-    bad('order 1', 'Invalid operator', 6);
-    bad('order', 'Missing operator', 5);
-    bad('order == 1 &&', 'Missing field name and/or value', 13);
-    bad('== 1', 'Field name is missing or invalid', 0);
-    bad('order && 1', 'Invalid operator', 6);
+    bad('order == 1 2', 'Too many terms in predicate expression', 11);
+    bad('order == 1 & pfn == 2', 'Too many terms in predicate expression', 11);
+  });
+
+  it("the kernel selftest's error_log case (tracing-error-log.tc)", () => {
+    // '((sig >= 10 && sig < 15) || dsig ^== 17) && comm != bash': the caret under the '='.
+    const signal = filterChecks({ sig: 's32', comm: 'comm' });
+    signal.bad('((sig >= 10 && sig < 15) || dsig == 17) && comm != bash', 'Field not found', 33);
+  });
+
+  it('calc_stack() checks quotes and parentheses first, then each predicate in order', () => {
+    // Field, then operator: an unknown field is reported before a bad operator after it.
+    bad('foo 1', 'Field not found', 4);
+    bad('foo == "x', 'Missing matching quote', 7);
+    bad('foo == 1)', "Too few '('", 8);
+    bad('order == 1 2 && foo == 1', 'Too many terms in predicate expression', 11);
+    bad('comm == "x" && (order == 1', "Too many '('", 15);
+    // The open '(' is found walking back from the end, skipping quoted text.
+    bad('(pfn == 1) || (comm == "("', "Too many '('", 14);
+    bad('((order == 1)', "Too many '('", 0);
+    bad('(comm == ")"', "Too many '('", 0);
+    // A number is its letters and digits after an optional '-': what follows must be
+    // `&&`, `||`, `)` or the end.
+    bad('order == 1.5', 'Too many terms in predicate expression', 10);
+    bad('comm == "x"y', 'Too many terms in predicate expression', 11);
+  });
+
+  it('where the kernel has only an errno, the message is Error, the caret at 0', () => {
+    bad('== 1', 'Error (no field name at offset 0)', 0);
+    bad('order == 1 && == 2', 'Error (no field name at offset 14)', 0);
+    bad('(!)', 'Error (no field name at offset 2)', 0);
+    bad('!~ "x"', 'Error (no field name at offset 0)', 0);
+    bad('( )', 'Error (no predicate)', 0);
+    expectParseError('(())', 'Error (no predicate)', 0);
+    // No predicate after the `!`s: predicate_parse()'s "No filter found", at the end.
+    bad('!', 'No filter found', 1);
+    bad(' !! ', 'No filter found', 3, ' !!');
+  });
+
+  it('trailing spaces are stripped before parsing, as apply_event_filter() strips them', () => {
+    bad('order  ', 'Invalid operator', 6, 'order');
+    bad('order >\t\n', 'Invalid value (did you forget quotes)?', 8, 'order >');
+    expect(compileTraceFilter(' order == 1 \n', schema)(ev({ order: 1 }))).toBe(true);
+    expectParseError('foo \t', 'Invalid operator', 4, 'foo');
+    expectParseError(' ! \r\n', 'No filter found', 2, ' !');
+  });
+
+  it('a trailing && or || is ignored, but not a trailing && after ||', () => {
+    for (const expr of ['order == 1 &&', 'order == 1 ||', 'order == 1 && !', 'order == 1 ||  ']) {
+      const f = compileTraceFilter(expr, schema);
+      expect([f(ev({ order: 1 })), f(ev({ order: 2 }))]).toEqual([true, false]);
+    }
+    const f = compileTraceFilter('order == 1 && pfn == 2 ||', schema);
+    expect([f(ev({ order: 1, pfn: 2 })), f(ev({ order: 1, pfn: 3 }))]).toEqual([true, false]);
+    const g = compileTraceFilter('(order == 1 || pfn == 2) &&', schema);
+    expect([g(ev({ pfn: 2 })), g(ev({ pfn: 3 }))]).toEqual([true, false]);
+    bad('order == 1 || pfn == 2 &&', 'Error (a trailing && after ||)', 0);
+    bad('order == 1 && pfn == 2 || order == 3 && !', 'Error (a trailing && after ||)', 0);
+  });
+
+  it('the parse without fields checks what does not depend on them', () => {
+    expect(parseTraceFilter('foo == 1 && bar ~ "x"')?.kind).toBe('and');
+    expect(parseTraceFilter('foo == "1" || bar == 2')?.kind).toBe('or');
+    expectParseError('foo 1', 'Invalid operator', 5);
+    expectParseError('foo == bar', 'Invalid value (did you forget quotes)?', 8);
+    expectParseError('(foo == 1', "Too many '('", 0);
+    expectParseError('foo == 1 bar', 'Too many terms in predicate expression', 9);
   });
 });
