@@ -131,8 +131,11 @@ export function folioRefFreeze(mem: Memory, folio: number, count: number): boole
 export function folioRefUnfreeze(mem: Memory, folio: number, count: number): void {
   const p = mem.pages;
   if (p.compound[folio] < 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_test_tail(folio))', folio);
-  if (p.refcount[folio] !== 0) bug(mem, 'VM_BUG_ON_FOLIO(folio_ref_count(folio) != 0)', folio);
-  if (count <= 0) bug(mem, `VM_BUG_ON(count <= 0): folio_ref_unfreeze(${count})`, folio);
+  // folio_ref_unfreeze() is page_ref_unfreeze() on the head page, in every release.
+  if (p.refcount[folio] !== 0) bug(mem, 'VM_BUG_ON_PAGE(page_count(page) != 0)', folio);
+  if (count === 0) bug(mem, 'VM_BUG_ON(count == 0)', folio);
+  // The kernel would store a negative count as it is; mops refuses to make one.
+  if (count < 0) bug(mem, `folio_ref_unfreeze(${count}): a negative reference count`, folio);
   p.refcount[folio] = count;
 }
 

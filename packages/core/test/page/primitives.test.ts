@@ -50,6 +50,26 @@ describe('refcount primitives (spec §1.5)', () => {
     expect(m.mem.pages.refcount[pfn]).toBe(3);
   });
 
+  it.each([
+    ['a count that is not frozen', 2, 1, 'VM_BUG_ON_PAGE(page_count(page) != 0)'],
+    ['a new count of 0', 1, 0, 'VM_BUG_ON(count == 0)'],
+  ])(
+    "folio_ref_unfreeze of %s: page_ref_unfreeze()'s VM_BUG_ON, as every release words it",
+    (_what, expected, count, reason) => {
+      const m = smallMachine();
+      const pfn = m.allocPages(GFP.KERNEL, 0);
+      if (expected === 1) expect(folioRefFreeze(m.mem, pfn, 1)).toBe(true);
+      else getPage(m.mem, pfn);
+      try {
+        folioRefUnfreeze(m.mem, pfn, count);
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(MmBug);
+        expect((e as MmBug).reason).toBe(reason);
+      }
+    },
+  );
+
   it('folio_put_testzero reports the last reference; put_page frees on zero', () => {
     const m = smallMachine();
     const pfn = m.allocPages(GFP.KERNEL, 0);
