@@ -191,6 +191,14 @@ export interface Profile extends BuddyProfile, FormatProfile {
    * handoff: a waiter may be robbed again and again.
    */
   readonly mutexHandoff: boolean;
+  /**
+   * The selftest compaction_test.c the release ships (`compactionTest`): `'v4.8'` maps 1 MiB
+   * chunks, writes 100000 to nr_hugepages and reports with printf() (a skipped run exits 0);
+   * `'v6.0'` (v6.0, v6.3) the same with 100 MiB chunks, a skipped run exiting KSFT_SKIP;
+   * `'v6.17'` asks for half of 80 % of MemFree in huge pages (6.15) and reports in TAP
+   * (6.8), with the messages and the zero check of 6.10.
+   */
+  readonly compactionSelftest: 'v4.8' | 'v6.0' | 'v6.17';
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
 }
@@ -247,6 +255,7 @@ const base = {
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
   mutexHandoff: true,
+  compactionSelftest: 'v6.0',
   highatomic: HIGHATOMIC_V63,
   bootFreeToTail: true,
   compaction: {
@@ -331,6 +340,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
     mutexHandoff: false,
+    compactionSelftest: 'v4.8',
     highatomic: HIGHATOMIC_V48,
     bootFreeToTail: false,
     compaction: {
@@ -415,6 +425,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     isolatedCheckWarns: true,
     isolateFlagWarning: 'VM_WARN_ON_ONCE_PAGE(PageMovableOpsIsolated(page), page)',
     gfpNames: 'v6.15',
+    compactionSelftest: 'v6.17',
     driverClearsSrc: false,
     migrateAlgo: 'batched',
     syncLightNeedsUptodate: true,
