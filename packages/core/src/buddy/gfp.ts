@@ -8,7 +8,12 @@ import { MopsError, valueKind } from '../errors.js';
 import { MIGRATE, ZONE } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 
-/** The `__GFP_*` bits mops models. */
+/**
+ * The `__GFP_*` bits mops models, with 6.x's values. `RETRY_MAYFAIL` (v4.8: `__GFP_REPEAT`)
+ * and `THISNODE` are accepted and printed, and change nothing mops models: the slowpath
+ * retries they allow need reclaim progress, which mops has no reclaim to make, and there is
+ * one node.
+ */
 export const __GFP = {
   DMA: 0x01,
   HIGHMEM: 0x02,
@@ -22,9 +27,11 @@ export const __GFP = {
   DIRECT_RECLAIM: 0x400,
   KSWAPD_RECLAIM: 0x800,
   NOWARN: 0x2000,
+  RETRY_MAYFAIL: 0x4000,
   COMP: 0x40000,
   NOMEMALLOC: 0x80000,
   HARDWALL: 0x100000,
+  THISNODE: 0x200000,
 } as const;
 
 /** Common combinations. */

@@ -50,23 +50,30 @@ export const GFP_FLAG_NAMES: GfpNameTable = [
   [__GFP.DIRECT_RECLAIM, '__GFP_DIRECT_RECLAIM'],
   [__GFP.KSWAPD_RECLAIM, '__GFP_KSWAPD_RECLAIM'],
   [__GFP.NOWARN, '__GFP_NOWARN'],
+  [__GFP.RETRY_MAYFAIL, '__GFP_RETRY_MAYFAIL'],
   [__GFP.COMP, '__GFP_COMP'],
   [__GFP.NOMEMALLOC, '__GFP_NOMEMALLOC'],
   [__GFP.HARDWALL, '__GFP_HARDWALL'],
+  [__GFP.THISNODE, '__GFP_THISNODE'],
 ];
 
-/** The hand-written single-bit part of the table before 6.15, in its order. */
-const HAND_BITS: GfpNameTable = [
+/**
+ * The hand-written single-bit part of the table before 6.15, in its order; `retry` is the
+ * name of the retry bit (`__GFP_REPEAT` until 4.13, `__GFP_RETRY_MAYFAIL` after).
+ */
+const handBits = (retry: string): GfpNameTable => [
   [__GFP.HIGHMEM, '__GFP_HIGHMEM'],
   [__GFP.DMA32, 'GFP_DMA32'],
   [__GFP.HIGH, '__GFP_HIGH'],
   [__GFP.IO, '__GFP_IO'],
   [__GFP.FS, '__GFP_FS'],
   [__GFP.NOWARN, '__GFP_NOWARN'],
+  [__GFP.RETRY_MAYFAIL, retry],
   [__GFP.COMP, '__GFP_COMP'],
   [__GFP.ZERO, '__GFP_ZERO'],
   [__GFP.NOMEMALLOC, '__GFP_NOMEMALLOC'],
   [__GFP.HARDWALL, '__GFP_HARDWALL'],
+  [__GFP.THISNODE, '__GFP_THISNODE'],
   [__GFP.RECLAIMABLE, '__GFP_RECLAIMABLE'],
   [__GFP.MOVABLE, '__GFP_MOVABLE'],
   [RECLAIM, '__GFP_RECLAIM'],
@@ -75,14 +82,17 @@ const HAND_BITS: GfpNameTable = [
 ];
 
 /** `__def_gfpflag_names` of v4.14–v6.14 (v6.0, v6.3). */
-export const GFP_FLAG_NAMES_V6_0: GfpNameTable = [...COMBINATIONS, ...HAND_BITS];
+export const GFP_FLAG_NAMES_V6_0: GfpNameTable = [
+  ...COMBINATIONS,
+  ...handBits('__GFP_RETRY_MAYFAIL'),
+];
 
 /** v4.8's table: GFP_TEMPORARY (GFP_KERNEL | __GFP_RECLAIMABLE) after GFP_USER. */
 export const GFP_FLAG_NAMES_V4_8: GfpNameTable = [
   ...COMBINATIONS.slice(0, 5),
   [GFP.KERNEL | __GFP.RECLAIMABLE, 'GFP_TEMPORARY'],
   ...COMBINATIONS.slice(5),
-  ...HAND_BITS,
+  ...handBits('__GFP_REPEAT'),
 ];
 
 /** mops's __GFP bits and the ___GFP_* values v4.8's include/linux/gfp.h gives them. */
@@ -96,10 +106,12 @@ const V4_8_BITS: readonly (readonly [number, number])[] = [
   [__GFP.IO, 0x40],
   [__GFP.FS, 0x80],
   [__GFP.NOWARN, 0x200],
+  [__GFP.RETRY_MAYFAIL, 0x400], // ___GFP_REPEAT
   [__GFP.COMP, 0x4000],
   [__GFP.ZERO, 0x8000],
   [__GFP.NOMEMALLOC, 0x10000],
   [__GFP.HARDWALL, 0x20000],
+  [__GFP.THISNODE, 0x40000],
   [__GFP.DIRECT_RECLAIM, 0x400000],
   [__GFP.KSWAPD_RECLAIM, 0x2000000],
 ];

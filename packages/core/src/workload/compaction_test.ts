@@ -126,14 +126,16 @@ const FORMS: Readonly<Record<Profile['compactionSelftest'], SelftestForm>> = {
 };
 
 /**
- * The gfp mask of a hugetlb pool allocation (alloc_pool_huge_page(), alloc_buddy_huge_page()):
- * htlb_alloc_mask() (GFP_HIGHUSER_MOVABLE: x86's 2 MiB pages can migrate), __GFP_COMP and
- * __GFP_NOWARN. The kernel also sets __GFP_THISNODE and __GFP_RETRY_MAYFAIL (__GFP_REPEAT
- * in v4.8), bits mops does not model: with one node the first changes nothing, and the
- * second only lets the slow path retry after direct reclaim, which mops does not model
- * either, so the allocation tries direct compaction at ASYNC, then SYNC_LIGHT, and fails.
+ * The gfp mask of a hugetlb pool allocation (alloc_fresh_huge_page_node() in v4.8,
+ * alloc_pool_huge_page() and alloc_buddy_huge_page() in 6.x): htlb_alloc_mask()
+ * (GFP_HIGHUSER_MOVABLE: x86's 2 MiB pages can migrate), __GFP_COMP, __GFP_NOWARN,
+ * __GFP_THISNODE and __GFP_RETRY_MAYFAIL (__GFP_REPEAT in v4.8). With one node the fourth
+ * changes nothing, and the fifth only lets the slow path retry after direct reclaim, which
+ * mops does not model: the allocation tries direct compaction at ASYNC, then SYNC_LIGHT,
+ * and fails.
  */
-const HUGETLB_GFP = GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOWARN;
+const HUGETLB_GFP =
+  GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOWARN | __GFP.RETRY_MAYFAIL | __GFP.THISNODE;
 
 /**
  * The priorities direct compaction takes for a costly order (above PAGE_ALLOC_COSTLY_ORDER):

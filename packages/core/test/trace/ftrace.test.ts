@@ -8,6 +8,7 @@ import {
   ftraceHeader,
   ftraceLine,
   ftraceTimestamp,
+  gfpMaskV4_8,
   pagePointer,
   registerFtraceFormat,
   showGfpFlags,
@@ -171,6 +172,26 @@ describe('ftrace lines', () => {
     expect(showGfpFlags(__GFP.DIRECT_RECLAIM)).toBe('__GFP_DIRECT_RECLAIM');
     expect(showGfpFlags(__GFP.DMA | __GFP.HIGH)).toBe('GFP_DMA|__GFP_HIGH');
     expect(showGfpFlags(__GFP.FS | 0x200)).toBe('__GFP_FS|0x200');
+  });
+
+  it("a hugetlb pool allocation's mask: __GFP_RETRY_MAYFAIL (v4.8: __GFP_REPEAT) and __GFP_THISNODE, named and in v4.8's layout", () => {
+    const huge =
+      GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOWARN | __GFP.RETRY_MAYFAIL | __GFP.THISNODE;
+    const names = (p: (typeof PROFILES)[keyof typeof PROFILES]) => showGfpFlags(huge, p);
+    expect(names(PROFILES['v6.17'])).toBe(
+      'GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_RETRY_MAYFAIL|__GFP_COMP|__GFP_THISNODE',
+    );
+    expect(names(PROFILES['v6.3'])).toBe(
+      'GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_RETRY_MAYFAIL|__GFP_COMP|__GFP_THISNODE',
+    );
+    expect(names(PROFILES['v4.8'])).toBe(
+      'GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_REPEAT|__GFP_COMP|__GFP_THISNODE',
+    );
+    // alloc_fresh_huge_page_node()'s mask as v4.8's mm_compaction_try_to_compact_pages prints it.
+    expect(gfpMaskV4_8(huge).toString(16)).toBe('24646ca');
+    // Accepted by the allocator, and only printed: one node, no reclaim to retry after.
+    const m = createMachine({ memory: '16M', contents: false });
+    expect(m.allocPages(huge, 9)).toBeGreaterThanOrEqual(0);
   });
 
   it('show_gfp_flags by release: the hand-written order before 6.15, GFP_TEMPORARY in v4.8', () => {
