@@ -5,7 +5,7 @@
  */
 
 import { type Kctx, MopsError, type Profile, valueKind } from '@mops/core';
-import type { BalloonDesign } from './device.js';
+import type { BalloonDesign, BalloonMistakes } from './device.js';
 
 /** E_USAGE unless `k` is a machine or a kernel context `{ mem, sched }`. */
 export function checkKctx(k: unknown): asserts k is Kctx {
@@ -62,4 +62,32 @@ export function checkDesign(profile: Profile, design: unknown): BalloonDesign {
       'design',
     );
   return d;
+}
+
+/**
+ * E_USAGE unless every mistake of `mistakes` switched on (a boolean each) applies to
+ * `design`: `dequeueWaitsForPageLock` to the classic design, whose dequeue takes the page
+ * lock; `perDeviceLockWithoutPageLock` to the 2026 design, which has dropped it.
+ */
+export function checkMistakes(design: BalloonDesign, mistakes: BalloonMistakes | undefined): void {
+  if (mistakes === undefined) return;
+  const applies: Record<keyof BalloonMistakes, BalloonDesign> = {
+    dequeueWaitsForPageLock: 'classic',
+    perDeviceLockWithoutPageLock: '2026',
+  };
+  for (const key of Object.keys(applies) as (keyof BalloonMistakes)[]) {
+    const v: unknown = mistakes[key];
+    if (v !== undefined && typeof v !== 'boolean')
+      throw new MopsError(
+        'E_USAGE',
+        `mistakes.${key} must be a boolean, got ${valueKind(v)}`,
+        'mistakes',
+      );
+    if (v === true && design !== applies[key])
+      throw new MopsError(
+        'E_USAGE',
+        `mistakes.${key} applies to the ${applies[key]} balloon design, not the ${design} one`,
+        'mistakes',
+      );
+  }
 }

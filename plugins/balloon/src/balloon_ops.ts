@@ -11,6 +11,7 @@ import {
   Errno,
   EV,
   getPage,
+  hexPfn,
   type Kctx,
   type KernelGen,
   type MaybeGen,
@@ -29,9 +30,9 @@ import {
   setMovableOps,
   valueKind,
 } from '@mops/core';
-import { checkDesign } from './args.js';
+import { checkDesign, checkMistakes } from './args.js';
 import { balloonPageFinalize, balloonPageInsert } from './balloon_page.js';
-import type { BalloonDesign, BalloonDevice } from './device.js';
+import type { BalloonDesign, BalloonDevice, BalloonMistakes } from './device.js';
 import { balloonRules } from './rules.js';
 
 /** Per-machine balloon infrastructure: the ops, the devices by id, the 2026 lock. */
@@ -39,8 +40,13 @@ export interface BalloonCore {
   readonly ops: MovableOperations;
   readonly devices: (BalloonDevice | undefined)[];
   readonly design: BalloonDesign;
-  /** 2026: the global `balloon_pages_lock` (a static lock in the kernel). */
+  /**
+   * 2026: the global `balloon_pages_lock` (a static lock in the kernel); none with the
+   * {@link BalloonMistakes.perDeviceLockWithoutPageLock} mistake, whose devices keep one each.
+   */
   readonly globalLock: SpinLock | undefined;
+  /** The {@link BalloonMistakes.perDeviceLockWithoutPageLock} mistake is switched on. */
+  readonly perDeviceLock: boolean;
 }
 
 /** The `Memory.ext` key of a machine's balloon core. */
@@ -133,30 +139,46 @@ export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | und
  * which the kernel does once at boot (a core_initcall, before any driver loads): the
  * plugin calls it when it is installed, so that another PageOffline driver registering
  * later gets -EBUSY. A driver that registered first makes it fail with E_PLUGIN naming
- * that driver. Later calls return the same core; one with another design is E_USAGE.
+ * that driver. Later calls return the same core; one with another design, or with
+ * {@link BalloonMistakes.perDeviceLockWithoutPageLock} set otherwise than the first, is
+ * E_USAGE.
  * @see mm/balloon_compaction.c balloon_init()
  */
-export function balloonInit(k: Kctx, design?: BalloonDesign): BalloonCore {
+export function balloonInit(
+  k: Kctx,
+  design?: BalloonDesign,
+  mistakes?: BalloonMistakes,
+): BalloonCore {
   const d = checkDesign(k.mem.profile, design);
-  const core = memoryExt(k.mem, CORE, () => newCore(k, d));
+  if (typeof mistakes === 'object' && mistakes !== null) checkMistakes(d, mistakes);
+  const perDevice = mistakes?.perDeviceLockWithoutPageLock === true;
+  const core = memoryExt(k.mem, CORE, () => newCore(k, d, perDevice));
   if (core.design !== d)
     throw new MopsError(
       'E_USAGE',
       `this machine's balloon devices use the ${core.design} design; all devices of a machine share one`,
       'design',
     );
+  if (core.perDeviceLock !== perDevice)
+    throw new MopsError(
+      'E_USAGE',
+      `this machine's balloon core was set up ${core.perDeviceLock ? 'with' : 'without'} the perDeviceLockWithoutPageLock mistake; all devices of a machine share it`,
+      'mistakes',
+    );
   return core;
 }
 
 /** A machine's balloon core, its movable_ops registered for PageOffline in v6.17. */
-function newCore(k: Kctx, design: BalloonDesign): BalloonCore {
+function newCore(k: Kctx, design: BalloonDesign, perDeviceLock: boolean): BalloonCore {
   const devices: (BalloonDevice | undefined)[] = [undefined];
-  const globalLock = design === '2026' ? new SpinLock(k.sched, 'balloon_pages_lock') : undefined;
+  const globalLock =
+    design === '2026' && !perDeviceLock ? new SpinLock(k.sched, 'balloon_pages_lock') : undefined;
   const c: BalloonCore = {
     ops: makeOps(k, design, devices, globalLock),
     devices,
     design,
     globalLock,
+    perDeviceLock,
   };
   if (
     k.mem.profile.movableMarker === 'page_type' &&
@@ -189,6 +211,22 @@ function makeOps(
    */
   const device = (pfn: number): BalloonDevice | undefined =>
     Number.isInteger(pfn) ? devices[priv[pfn]] : undefined;
+  /**
+   * balloon_page_isolate() with {@link BalloonMistakes.perDeviceLockWithoutPageLock}: the
+   * device is looked up through `private` with no lock held, then its own lock is taken
+   * (a point where deflation may run: nothing else excludes it without the page lock).
+   */
+  function* isolatePerDevice(page: number): KernelGen<boolean> {
+    const dev = device(page);
+    if (!dev) return isolateDeflated(page);
+    yield* dev.pagesLock.lock();
+    try {
+      dev.isolateLockedAfterLookup(page);
+    } finally {
+      dev.pagesLock.unlock();
+    }
+    return true;
+  }
   /** 2026 balloon_page_isolate(): the device is read under the global lock. */
   const isolate2026 = (page: number): boolean => {
     // Deflation clears private under the lock.
@@ -222,6 +260,19 @@ function makeOps(
       bug(mem, 'BUG: kernel NULL pointer dereference (b_dev_info->migratepage)', page);
     return dev;
   };
+  /**
+   * v6.17's `WARN_ON_ONCE(!b_dev_info)` in `fn` (balloon_page_migrate or _putback) for
+   * `page`. When a device still counts the page isolated, a second line says how it got
+   * there: the isolation of {@link BalloonMistakes.perDeviceLockWithoutPageLock} counted a
+   * page deflation had taken (the kernel prints only the first line).
+   */
+  const warnNoDevice = (fn: string, page: number): void => {
+    const holder = devices.find((d) => d?.isCountedIsolated(page));
+    const why = holder
+      ? `\npfn ${hexPfn(page)} is still counted in isolated_pages of balloon ${holder.name}: balloon_page_isolate looked the device up through page->private before deflation cleared it, then did list_del(&page->lru) on a page the balloon no longer has and counted it; isolated_pages never comes down for it`
+      : '';
+    mem.warnOnce(`${fn}:!b_dev_info`, `WARNING: ${fn}: WARN_ON_ONCE(!b_dev_info)${why}`, page);
+  };
   /** balloon_page_migrate() of a page without a device: v6.17 warns and retries later. */
   const noMigrateDevice = (page: number): undefined => {
     mem.checkPfn(page, 'balloon_page_migrate');
@@ -231,11 +282,7 @@ function makeOps(
         'BUG: kernel NULL pointer dereference (balloon_page_device(page)->migratepage)',
         page,
       );
-    mem.warnOnce(
-      'balloon_page_migrate:!b_dev_info',
-      'WARNING: balloon_page_migrate: WARN_ON_ONCE(!b_dev_info)',
-      page,
-    );
+    warnNoDevice('balloon_page_migrate', page);
     return undefined;
   };
   const migrateNotLocked = (newpage: number, page: number): void => {
@@ -314,11 +361,7 @@ function makeOps(
       if (!dev) {
         mem.checkPfn(page, 'balloon_page_putback');
         if (rules.nullDeviceChecks) {
-          mem.warnOnce(
-            'balloon_page_putback:!b_dev_info',
-            'WARNING: balloon_page_putback: WARN_ON_ONCE(!b_dev_info)',
-            page,
-          );
+          warnNoDevice('balloon_page_putback', page);
           return;
         }
         bug(
@@ -332,6 +375,9 @@ function makeOps(
       dev.unlockAtomic(taken);
     },
   };
+  // Without the global lock the 2026 isolation can be preempted between its lookup and
+  // the device's lock: a generator.
+  if (design === '2026' && globalLock === undefined) ops.isolatePage = isolatePerDevice;
   if (design === 'classic') {
     /** A classic migration run alone: balloon_page_migrate() without a generator of its own. */
     const migrateAlone = (newpage: number, page: number, mode: number): MaybeGen<number> => {

@@ -7,7 +7,9 @@
  * Critical sections under `pages_lock` (or the 2026 global `balloon_pages_lock`) contain no
  * scheduling point: the lock is never seen held by another task, so the movable_ops
  * callbacks that take it (isolate, putback) can be plain functions. Tasks still interleave
- * between sections, e.g. between the two locked phases of a dequeue (§0.2).
+ * between sections, e.g. between the two locked phases of a dequeue (§0.2). The one
+ * exception is the isolation of {@link BalloonMistakes.perDeviceLockWithoutPageLock}, which
+ * may be preempted before it takes the lock: that window is the race it is about.
  * @module
  */
 
@@ -27,7 +29,7 @@ import {
   PGTY,
   SpinLock,
 } from '@mops/core';
-import { checkDesign, checkKctx, optionType } from './args.js';
+import { checkDesign, checkKctx, checkMistakes, optionType } from './args.js';
 import { type BalloonCore, balloonInit, spinLockAtomic } from './balloon_ops.js';
 import {
   balloonPageDelete,
@@ -65,17 +67,29 @@ export type BalloonMigratepage = (
 ) => MaybeGen<number>;
 
 /**
- * Mistakes that can be switched on to reproduce the race the dequeue rules prevent (for
- * race scenarios; never set in normal runs).
+ * Mistakes that can be switched on to reproduce the races the balloon's locking rules
+ * prevent (for race scenarios; never set in normal runs). No release shipped either.
  */
 export interface BalloonMistakes {
   /**
-   * balloon_page_list_dequeue() does not skip a page it cannot trylock: it notes the first
-   * page on the list, drops the list lock to sleep in `lock_page`, and deflates the page
-   * without re-checking PG_isolated, as if a page found on the list stayed there. The VM
-   * may isolate it meanwhile, so the page is deflated while isolated (spec §6.2, §6.4).
+   * Classic design: balloon_page_list_dequeue() notes the first page on the list, drops the
+   * list lock to sleep in `lock_page`, and deflates the page without re-checking
+   * PG_isolated, as if a page found on the list stayed there. The VM may isolate it
+   * meanwhile, so the page is deflated while isolated (spec §6.2, §6.4). Every release
+   * instead walks the list under the list lock and only trylocks each page, so a page it
+   * takes is on the list and not isolated.
    */
   dequeueWaitsForPageLock?: boolean;
+  /**
+   * 2026 design: the balloon stops using the page lock but keeps a lock per device, which
+   * balloon_page_isolate() finds through `page->private`, read before that lock is taken.
+   * Deflation may clear `private` and take the page between the lookup and the lock; the
+   * isolation then unlinks and counts a page the balloon no longer has (spec §6.1, §9f).
+   * The 2026 series first replaced the per-device lock by the global `balloon_pages_lock`
+   * and read `private` under it, then dropped the page lock. Must be the same for every
+   * device of a machine (the first one sets up the balloon core).
+   */
+  perDeviceLockWithoutPageLock?: boolean;
 }
 
 /** Options of a {@link BalloonDevice}. */
@@ -187,12 +201,13 @@ export class BalloonDevice {
     this.rules = balloonRules(mem.profile);
     if (opts.migratepage !== undefined && typeof opts.migratepage !== 'function')
       throw new MopsError('E_USAGE', 'migratepage must be a function', 'migratepage');
+    checkMistakes(design, opts.mistakes);
     this.design = design;
     this.mistakes = { ...opts.mistakes };
     this.name = opts.name ?? 'balloon-kvm';
     this.migratepage = opts.migratepage;
     this.adjustManagedPageCount = opts.adjustManagedPageCount ?? false;
-    this.core = balloonInit(k, design);
+    this.core = balloonInit(k, design, this.mistakes);
     this.id = this.core.devices.length;
     this.core.devices.push(this);
     this.pagesLock = this.core.globalLock ?? new SpinLock(k.sched, 'pages_lock');
@@ -332,6 +347,39 @@ export class BalloonDevice {
         'pfn',
       );
     p.lists.del(pfn);
+    this.isolatedPages++;
+    this.isolatedSet.add(pfn);
+    this.stats.isolations++;
+  }
+
+  /**
+   * The list-lock part of balloon_page_isolate() when the device was looked up through
+   * `private` before the lock was taken ({@link BalloonMistakes.perDeviceLockWithoutPageLock}):
+   * a page still on the list is isolated as by {@link isolateLocked}; a page deflation took
+   * in between (off the list, `private` cleared) is counted isolated all the same, as the
+   * kernel's `list_del(&page->lru)` and `isolated_pages++` would, although the balloon no
+   * longer has it (what its list_del hits instead is the race scenario's to report). A pfn
+   * outside the machine is E_RANGE; a page that is neither on the list nor a deflated
+   * PageOffline page nobody counts isolated is E_STATE; neither changes anything.
+   */
+  isolateLockedAfterLookup(pfn: number): void {
+    const what = 'balloon_page_isolate';
+    this.k.mem.checkPfn(pfn, what);
+    const p = this.k.mem.pages;
+    if (p.priv[pfn] === this.id && p.lists.isLinked(pfn)) {
+      this.isolateLocked(pfn);
+      return;
+    }
+    if (
+      p.priv[pfn] !== 0 ||
+      !hasPageType(this.k.mem, pfn, PGTY.offline) ||
+      this.isolatedSet.has(pfn)
+    )
+      throw new MopsError(
+        'E_STATE',
+        `${what}: pfn ${hexPfn(pfn)} is neither on the list of balloon ${this.name} nor a page deflated from it`,
+        'pfn',
+      );
     this.isolatedPages++;
     this.isolatedSet.add(pfn);
     this.stats.isolations++;

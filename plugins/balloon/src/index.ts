@@ -34,6 +34,7 @@ export {
 export { BALLOON_GFP, type BalloonRules, balloonRules } from './rules.js';
 export {
   balloonDeflateVsIsolate,
+  balloonPrivateVsIsolate,
   balloonScenarios,
   registerBalloonScenarios,
 } from './scenarios.js';
@@ -70,7 +71,8 @@ export function createBalloonPlugin(opts: VirtioBalloonOptions = {}): MopsPlugin
     },
     register(container: DependencyContainer, machine: Machine): void {
       // core_initcall(balloon_init): before any driver probes.
-      balloonInit(machine, (opts as VirtioBalloonOptions | null)?.design);
+      const o = opts as VirtioBalloonOptions | null;
+      balloonInit(machine, o?.design, o?.mistakes);
       const vb = new VirtioBalloon(machine, opts);
       container.register(VIRTIO_BALLOON, { useValue: vb });
       container.register(BALLOON_DEVICE, { useValue: vb.dev });
