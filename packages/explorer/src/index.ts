@@ -12,6 +12,7 @@ export * from './explore.js';
 export * from './migration_entry.js';
 export { BUGGY_FIXED, EVERY_PROFILE, fillFreePages, raceMachine } from './race_machine.js';
 export * from './refcount_races.js';
+export * from './relax.js';
 export * from './report.js';
 export * from './runner.js';
 export * from './scenario.js';

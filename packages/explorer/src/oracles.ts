@@ -64,6 +64,22 @@ export function oracles(
       raised.find((w) => w.kind === VM_PROTOCOL_VIOLATION) ??
       raised[0];
     const rest = raised.filter((w) => w !== lead).map((w) => `${w.kind}: ${w.text}`);
+    const draft = lead.kind === 'protocol_violation' ? inst.draft : undefined;
+    if (draft !== undefined) {
+      // `DRIVER: what`: the driver did what the draft said.
+      const line = firstLine(lead.text);
+      const m = /^([^:\s]+): (.*)$/.exec(line);
+      return {
+        kind: 'warning',
+        message: `draft protocol fault (${draft}): ${m ? m[2] : line}`,
+        detail: [
+          `${m ? m[1] : 'the driver'} did what the ${draft} says: the draft protocol is at fault here, not the driver (the core records it as the driver's protocol_violation)`,
+          lead.text,
+          ...rest,
+        ].join('\n'),
+        step: steps,
+      };
+    }
     return {
       kind: 'warning',
       message: `${lead.kind}: ${firstLine(lead.text)}`,

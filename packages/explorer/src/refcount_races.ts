@@ -53,6 +53,8 @@ export const scenario9b: Scenario = {
     // the pre-check read and `before` the count the freeze replaced (-1: not yet).
     const cache = { slot: P, held: -1, frozen: false, checked: -1, before: -1 };
     const preempt = (): boolean => m.sched.preemptible;
+    // What the release calls the page-cache entry: v4.8 has no folios.
+    const unit = mem.profile.hasFolios ? 'folio' : 'page';
 
     /** The count becomes 0: by compare-and-exchange, or (buggy) by a plain store. */
     function* freeze(): KernelGen<boolean> {
@@ -79,7 +81,12 @@ export const scenario9b: Scenario = {
       }
       if (ok && (yield* freeze())) {
         cache.frozen = true;
-        if (preempt()) yield { op: op.store, pfn: D, note: 'the slot now holds the new folio' };
+        if (preempt())
+          yield {
+            op: op.store,
+            pfn: D,
+            note: `the slot now holds the new ${unit}`,
+          };
         getPage(mem, D);
         cache.slot = D;
         if (preempt()) yield { op: op.unfreeze, pfn: P, note: `${expected - 1}` };
@@ -106,7 +113,7 @@ export const scenario9b: Scenario = {
           yield {
             op: op.put,
             pfn: f,
-            note: again ? 'done with the folio' : 'slot changed: repeat',
+            note: again ? `done with the ${unit}` : 'slot changed: repeat',
           };
         cache.held = -1;
         putPage(mem, f);
@@ -126,7 +133,7 @@ export const scenario9b: Scenario = {
       check: () =>
         cache.frozen && cache.held === P
           ? [
-              `${hexPfn(P)} is frozen while the lookup holds a reference to it: the pre-check read ${cache.checked} (expected ${expected}), the lookup's get made it ${cache.before}, and the plain store of 0 wiped that reference out (a step no release took: folio_ref_freeze's compare-and-exchange fails on ${cache.before}), so the lookup's put will find a zero count`,
+              `${hexPfn(P)} is frozen while the lookup holds a reference to it: the pre-check read ${cache.checked} (expected ${expected}), the lookup's get made it ${cache.before}, and the plain store of 0 wiped that reference out (a step no release took: ${op.freeze}'s compare-and-exchange fails on ${cache.before}), so the lookup's put will find a zero count`,
             ]
           : [],
       finish: () => settled(m, cache.slot, cache.slot === D ? P : D, 'the page cache'),

@@ -56,32 +56,67 @@ export function replayCommand(ctx: {
   return `mops replay ${ctx.scenario} --variant ${ctx.variant} --profile ${ctx.profile} --schedule ${ctx.schedule}`;
 }
 
+/** Rows a table shows in full; a longer one keeps its first and last {@link KEPT_ROWS}. */
+export const MAX_TABLE_ROWS = 300;
+
+/** Rows kept at each end of a table longer than {@link MAX_TABLE_ROWS}. */
+export const KEPT_ROWS = 100;
+
 /**
- * The interleaving as a table: one column per task (its CPU and label), one row per step;
- * a `*` marks a step that preempted a task that could have continued. A step names the
- * point the task reached, whose primitive runs when the task is next stepped, after the
- * driver callbacks the VM called on the way (`putback_page(0x0) → ClearPageIsolated …`).
+ * The interleaving as a table: one column per task that took a step (headed by its CPU and
+ * label), one row per step; a `*` marks a step that preempted a task that could have
+ * continued. A step names the point the task reached, whose primitive runs when the task is
+ * next stepped, after the driver callbacks the VM called on the way (`putback_page(0x0) →
+ * ClearPageIsolated …`). A task of the run that took no step has no column: a line under
+ * the table names it. A table of more than {@link MAX_TABLE_ROWS} rows shows its first and
+ * last {@link KEPT_ROWS} and says how many steps it leaves out between them (the
+ * execution's `trace` has them all).
  */
 export function formatTrace(tasks: readonly TaskInfo[], rows: readonly TraceRow[]): string {
-  const cols = tasks.map((t) => `cpu${t.cpu} ${t.name}/${t.id}`);
-  const cells: string[][] = rows.map((r) => {
-    const line = tasks.map(() => '');
-    const i = tasks.findIndex((t) => t.id === r.task);
+  const ran = new Set(rows.map((r) => r.task));
+  const shown = tasks.filter((t) => ran.has(t.id));
+  // A row of a task the list does not name (not expected) still gets a column.
+  for (const id of ran)
+    if (!shown.some((t) => t.id === id)) shown.push({ id, name: `task${id}`, cpu: -1 });
+  const idle = tasks.filter((t) => !ran.has(t.id));
+  const cols = shown.map((t) => `${t.cpu < 0 ? '' : `cpu${t.cpu} `}${t.name}/${t.id}`);
+  const kept =
+    rows.length > MAX_TABLE_ROWS
+      ? [...rows.keys()].filter((k) => k < KEPT_ROWS || k >= rows.length - KEPT_ROWS)
+      : [...rows.keys()];
+  const cells = new Map<number, string[]>();
+  for (const k of kept) {
+    const r = rows[k];
+    const line = shown.map(() => '');
     const calls = r.calls ? `${r.calls.join(', ')} → ` : '';
-    line[Math.max(i, 0)] = (r.preempted ? '* ' : '') + calls + describePoint(r.point);
-    return line;
-  });
-  const width = cols.map((c, i) => Math.max(c.length, ...cells.map((l) => l[i].length)));
+    line[shown.findIndex((t) => t.id === r.task)] =
+      (r.preempted ? '* ' : '') + calls + describePoint(r.point);
+    cells.set(k, line);
+  }
+  const width = cols.map((c, i) =>
+    Math.max(c.length, ...[...cells.values()].map((l) => l[i].length)),
+  );
   const pad = (s: string, n: number): string => s + ' '.repeat(n - s.length);
   const out = [
     ` step | ${cols.map((c, i) => pad(c, width[i])).join(' | ')}`,
     `------+-${width.map((w) => '-'.repeat(w)).join('-+-')}`,
   ];
-  rows.forEach((_, k) => {
+  for (const k of kept) {
+    if (k === rows.length - KEPT_ROWS && rows.length > MAX_TABLE_ROWS) {
+      const left = rows.length - 2 * KEPT_ROWS;
+      out.push(
+        `  ... | ${left} steps left out (${KEPT_ROWS + 1} to ${rows.length - KEPT_ROWS}): the result's trace has every step`,
+      );
+    }
+    const line = cells.get(k) as string[];
     out.push(
-      `${String(k + 1).padStart(5)} | ${cells[k].map((c, i) => pad(c, width[i])).join(' | ')}`.trimEnd(),
+      `${String(k + 1).padStart(5)} | ${line.map((c, i) => pad(c, width[i])).join(' | ')}`.trimEnd(),
     );
-  });
+  }
+  if (idle.length > 0)
+    out.push(
+      `no step: ${idle.map((t) => `cpu${t.cpu} ${t.name}/${t.id}`).join(', ')} (the run ended before ${idle.length === 1 ? 'it' : 'they'} ran)`,
+    );
   return out.join('\n');
 }
 

@@ -12,7 +12,8 @@ import type { Machine, Scheduler, Task, Yielded } from '@mops/core';
 export interface Chooser {
   /**
    * @param runnable the tasks that may run now ({@link Scheduler.pickable}: runnable and
-   *   not kept off a shared CPU), ordered by id (at least two)
+   *   not kept off a shared CPU; without the task whose last step ended at `cpu_relax`, see
+   *   `CPU_RELAX`), ordered by id (at least two)
    * @param prev the task that ran the previous step, if any
    * @param decision index of this decision in the run (0-based)
    */
@@ -21,10 +22,14 @@ export interface Chooser {
   afterStep?(task: Task, steps: number): void;
 }
 
-/** Kinds of failure the oracles report. */
+/**
+ * Kinds of failure the oracles report. `livelock`: the only task able to run spins (its last
+ * step ended at a `cpu_relax` point, see `CPU_RELAX`), so nothing can end the spin.
+ */
 export type FailureKind =
   | 'mmbug'
   | 'deadlock'
+  | 'livelock'
   | 'invariant'
   | 'warning'
   | 'lockdep'
@@ -104,7 +109,10 @@ export interface ExecuteOptions {
   trace?: boolean;
   /** Run the machine's invariant checker after every step (default) or only at the end. */
   checkEvery?: 'step' | 'end';
-  /** Stop with an error after this many steps (a livelock guard). Default 10 000. */
+  /**
+   * Stop with an error after this many steps (a guard against a loop that waits for another
+   * task without yielding `cpu_relax` in each round). Default 10 000.
+   */
   maxSteps?: number;
   /**
    * Reuse the scenario's machine from the previous schedule, restored from a snapshot, when

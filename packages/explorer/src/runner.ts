@@ -6,7 +6,9 @@
  */
 
 import { hexPfn, MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
+import { type CheckedNode, memoFor, memoKeyOf, newNode } from './memo.js';
 import { classify, EarlySigns, oracles } from './oracles.js';
+import { CPU_RELAX, livelock, noEnd, othersThan } from './relax.js';
 import { leakingState, printOf, reuseDifference } from './reuse_probe.js';
 import type {
   Chooser,
@@ -29,85 +31,11 @@ export type {
   TraceRow,
 } from './run_types.js';
 
-/**
- * A node of the tree of step sequences: whether the state it leads to passed the invariant
- * checker and, for a sequence a run ended with, what that run changed: the recorded
- * objects, and the words of the machine's larger buffers (page metadata, zone counters,
- * list heads).
- */
-interface CheckedNode {
-  /** The node after each next step, by the id of the task that ran it. */
-  readonly kids: (CheckedNode | undefined)[];
-  ok: boolean;
-  /** Runs that ended here so far, counted up to 3 (from then on restores are partial). */
-  ends: number;
-  /**
-   * The words of the snapshot's larger buffers that a run ending here leaves different
-   * from the snapshot ({@link GraphSnapshot.changedRuns}), from the second such run on:
-   * the next restore writes back only those.
-   */
-  changed: Int32Array | undefined;
-  /** Likewise the snapshot's other objects ({@link GraphSnapshot.changedSlots}). */
-  slots: Int32Array | undefined;
-}
-
-function newNode(): CheckedNode {
-  return { kids: [], ok: false, ends: 0, changed: undefined, slots: undefined };
-}
-
-const MEMO_LIMIT = 200_000;
-
 /** The task list of an untraced run. */
 const NO_TASKS: readonly TaskInfo[] = Object.freeze([]);
 
 function taskInfo(t: Task): TaskInfo {
   return { id: t.id, name: t.name, cpu: t.cpu };
-}
-
-let lastKey = { variant: '', profile: '', key: '\0' };
-
-/** `variant\0profile`, cached for the common case of many runs of the same pair. */
-function memoKeyOf(variant: string, profile: string): string {
-  const k = lastKey;
-  if (k.variant === variant && k.profile === profile) return k.key;
-  lastKey = { variant, profile, key: `${variant}\0${profile}` };
-  return lastKey.key;
-}
-const memos = new WeakMap<Scenario, Map<string, Memo>>();
-
-interface Memo {
-  root: CheckedNode;
-  size: number;
-}
-
-/** The memo of the last scenario and key asked for: runs of one exploration share it. */
-let lastMemo: { scenario: Scenario | undefined; key: string; memo: Memo | undefined } = {
-  scenario: undefined,
-  key: '',
-  memo: undefined,
-};
-
-function memoFor(scenario: Scenario, key: string): Memo {
-  const c = lastMemo;
-  if (c.scenario === scenario && c.key === key && c.memo && c.memo.size <= MEMO_LIMIT)
-    return c.memo;
-  const memo = findMemo(scenario, key);
-  lastMemo = { scenario, key, memo };
-  return memo;
-}
-
-function findMemo(scenario: Scenario, key: string): Memo {
-  let byKey = memos.get(scenario);
-  if (!byKey) {
-    byKey = new Map();
-    memos.set(scenario, byKey);
-  }
-  let memo = byKey.get(key);
-  if (!memo || memo.size > MEMO_LIMIT) {
-    memo = { root: { ...newNode(), ok: true }, size: 0 };
-    byKey.set(key, memo);
-  }
-  return memo;
 }
 
 interface Pooled {
@@ -369,13 +297,29 @@ export function execute(
   // The first run of a new pooled instance, to be run again on it restored.
   const probe = pooled?.fresh === true;
   if (pooled) pooled.fresh = false;
-  // Whether the run stopped in a step that threw, or at maxSteps.
+  // Whether the run stopped in a step that threw, at maxSteps or in a livelock.
   let cut = false;
+  // Whether the last step ended at cpu_relax (see CPU_RELAX), and how many cpu_relax
+  // points its task reached since another task last took a step.
+  let spun = false;
+  let relaxes = 0;
 
   try {
     for (;;) {
-      const runq = sched.pickable();
+      let runq = sched.pickable();
       if (runq.length === 0) break;
+      // A task whose step ended at cpu_relax lets another run first. When none can, it runs
+      // one more round of its loop alone; once a round run alone ends at cpu_relax again,
+      // the next would see the same state: the spin cannot end.
+      if (spun && prev !== undefined) {
+        const others = othersThan(runq, prev);
+        if (others.length > 0) runq = others;
+        else if (relaxes > 1) {
+          failure = livelock(sched, prev, steps);
+          cut = true;
+          break;
+        }
+      }
       let t: Task;
       let preempted = false;
       if (runq.length === 1) t = runq[0];
@@ -402,6 +346,9 @@ export function execute(
         break;
       }
       record(t, point, preempted);
+      spun = point.op === CPU_RELAX;
+      if (t !== prev) relaxes = 0;
+      if (spun) relaxes++;
       if (node && memo) {
         let kid = node.kids[t.id];
         if (kid === undefined) {
@@ -420,12 +367,7 @@ export function execute(
       if (failure) break;
       if (steps >= maxSteps) {
         cut = true;
-        failure = {
-          kind: 'error',
-          message: `no end after ${maxSteps} steps (livelock?)`,
-          detail: '',
-          step: steps,
-        };
+        failure = noEnd(sched, maxSteps);
         break;
       }
     }

@@ -59,6 +59,14 @@ export interface ScenarioInstance {
    * (`ExploreResult.reproduced` false).
    */
   readonly state?: readonly object[];
+  /**
+   * The draft protocol this instance's driver and VM follow in place of the profile's
+   * release (e.g. `'v3 draft of spec §4.2'`), in a variant that shows where a draft's rule
+   * leads. A `protocol_violation` the run raises is then the draft's fault, the driver having
+   * done what the draft said: the failure reads `draft protocol fault (DRAFT): …`, without
+   * the driver's name in front, and its detail says so first.
+   */
+  readonly draft?: string;
 }
 
 /** A race scenario with its variants (by convention `buggy` and `fixed`). */

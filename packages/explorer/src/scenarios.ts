@@ -72,8 +72,12 @@ export const scenario9a: Scenario = {
     fillFreePages(m);
     const seen: { out?: IsolateOutcome } = { out: undefined };
     const mistakes = variant === 'buggy' ? { folioTryGetOnHead: true } : undefined;
+    const folios = m.profile.hasFolios;
     function* owner(): KernelGen<number> {
-      if (m.sched.preemptible) yield { op: 'folio_put', pfn: H, note: 'free the order-2 folio' };
+      if (m.sched.preemptible)
+        yield folios
+          ? { op: 'folio_put', pfn: H, note: 'free the order-2 folio' }
+          : { op: 'put_page', pfn: H, note: 'free the order-2 compound page' };
       putPage(m.mem, H);
       if (m.sched.preemptible) yield { op: 'alloc_pages', note: 'order 0, publish as movable' };
       return drv.alloc();
@@ -128,13 +132,15 @@ export const scenario9d: Scenario = {
  * PG_isolated itself, keeps it movable); isolator B isolates T a second time. In the buggy
  * variant the VM is the draft's too: its putback tolerates a flag the owner cleared (it
  * only drops its isolation reference), so what the run reports is the consequence of the
- * draft's rule, B isolating a page still on A's list, not the owner's clear itself. With
- * the final protocol the owner only clears the pointer, PG_isolated stays VM-owned, B fails.
+ * draft's rule, B isolating a page still on A's list, not the owner's clear itself. The
+ * driver did what the draft said, so the core's protocol violation is reported as the
+ * draft's fault (the instance's `draft`). With the final protocol the owner only clears the
+ * pointer, PG_isolated stays VM-owned, B fails.
  */
 export const scenario9dDouble: Scenario = {
   name: '9d-double',
   description:
-    'driver-managed isolated flag lets a second isolator take an isolated page (buggy: v3 draft release and putback)',
+    "the v3 draft's owner-managed isolated flag lets a second isolator take an isolated page (buggy: the draft's release and putback, the draft's fault, not the driver's; fixed: the final protocol, PG_isolated VM-owned)",
   variants: BUGGY_FIXED,
   profiles: ['v6.3', 'v6.0', 'v4.8'],
   refs: 'spec §4.2, §9d, S27',
@@ -154,6 +160,8 @@ export const scenario9dDouble: Scenario = {
       },
       check: () =>
         holders.n > 1 ? [`pfn ${hexPfn(t)} is isolated by ${holders.n} isolators at once`] : [],
+      // The driver does what the draft says: the violation the run finds is the draft's.
+      ...(variant === 'buggy' ? { draft: 'v3 draft of spec §4.2' } : {}),
     };
   },
 };
@@ -164,9 +172,16 @@ export const scenario9dDouble: Scenario = {
  */
 interface SpeculativeGet {
   readonly op: string;
+  /** How the release derives a page's head: `page_folio` (folios), else `compound_head`. */
+  readonly head: string;
   readonly get: (pfn: number) => boolean;
   readonly putOp: string;
   readonly put: (pfn: number) => void;
+}
+
+/** How `m`'s release derives the head of a page: `page_folio` with folios, else `compound_head`. */
+function headOf(m: Machine): string {
+  return m.profile.hasFolios ? 'page_folio' : 'compound_head';
 }
 
 /**
@@ -184,12 +199,17 @@ function* tryGetFolio(
   const mem = m.mem;
   for (;;) {
     const head = compoundHead(mem, page);
-    if (m.sched.preemptible) yield { op: how.op, pfn: head, note: `page_folio(${hexPfn(page)})` };
+    if (m.sched.preemptible) yield { op: how.op, pfn: head, note: `${how.head}(${hexPfn(page)})` };
     if (!how.get(head)) return -1;
     if (!recheck) return head;
-    if (m.sched.preemptible) yield { op: 'page_folio recheck', pfn: page };
+    if (m.sched.preemptible) yield { op: `${how.head} recheck`, pfn: page };
     if (compoundHead(mem, page) === head) return head;
-    if (m.sched.preemptible) yield { op: how.putOp, pfn: head, note: 'folio changed: retry' };
+    if (m.sched.preemptible)
+      yield {
+        op: how.putOp,
+        pfn: head,
+        note: `${how.head === 'page_folio' ? 'folio' : 'compound page'} changed: retry`,
+      };
     how.put(head);
   }
 }
@@ -229,8 +249,10 @@ export const scenario9e: Scenario = {
     const overlaid = (pfn: number): boolean => slot.inSlot && pfn === H && p.compound[H] < 0;
     // folio_ref_try_add_rcu(): add 1 unless 0, on whatever the slot holds; folio_put_refs()
     // on the folio the reference was taken on.
+    const folios = m.profile.hasFolios;
     const get: SpeculativeGet = {
-      op: 'folio_ref_try_add_rcu',
+      op: folios ? 'folio_ref_try_add_rcu' : 'page_cache_get_speculative',
+      head: headOf(m),
       get: (pfn) => {
         if (!overlaid(pfn)) return getPageUnlessZero(mem, pfn);
         if (slot.value === 0) return false;
@@ -238,7 +260,7 @@ export const scenario9e: Scenario = {
         slot.value++;
         return true;
       },
-      putOp: 'folio_put_refs',
+      putOp: folios ? 'folio_put_refs' : 'put_page',
       put: (pfn) => {
         if (overlaid(pfn)) slot.value--;
         else putPage(mem, pfn);
@@ -261,9 +283,9 @@ export const scenario9e: Scenario = {
       if (variant === 'buggy' && f2 === A) {
         if (preempt())
           yield {
-            op: 'folio_set_total_mapcount',
+            op: folios ? 'folio_set_total_mapcount' : 'set_total_mapcount',
             pfn: H,
-            note: `${MAPCOUNT}, in tail page 1's refcount slot`,
+            note: `${MAPCOUNT}, in tail page 1's ${folios ? 'refcount slot' : '_refcount'}`,
           };
         slot.inSlot = true;
         slot.value = MAPCOUNT;
@@ -309,12 +331,14 @@ export const scenario9eSplit: Scenario = {
     const H = m.allocPages(GFP.HIGHUSER_MOVABLE | __GFP.COMP, 2, 'thp');
     const P = H + 2;
     const seen = { split: false };
+    const folios = m.profile.hasFolios;
     const preempt = (): boolean => m.sched.preemptible;
     function* walker(): KernelGen<boolean> {
       const get: SpeculativeGet = {
-        op: 'folio_try_get',
+        op: folios ? 'folio_try_get' : 'page_cache_get_speculative',
+        head: headOf(m),
         get: (pfn) => folioTryGet(mem, pfn),
-        putOp: 'folio_put',
+        putOp: folios ? 'folio_put' : 'put_page',
         put: (pfn) => putPage(mem, pfn),
       };
       if ((yield* tryGetFolio(m, P, get, variant === 'fixed')) < 0) return false;
@@ -326,15 +350,15 @@ export const scenario9eSplit: Scenario = {
     function* owner(): KernelGen<boolean> {
       // split_huge_page() on the locked folio: can_split_folio() and the refcount freeze
       // fail on an extra pin; the caller unlocks the head afterwards.
-      if (preempt()) yield { op: 'folio_lock', pfn: H };
+      if (preempt()) yield { op: folios ? 'folio_lock' : 'lock_page', pfn: H };
       if (!trylockPage(mem, H)) return false;
-      if (preempt()) yield { op: 'split_folio', pfn: H };
+      if (preempt()) yield { op: folios ? 'split_folio' : 'split_huge_page', pfn: H };
       const ok = p.refcount[H] === 1;
       if (ok) {
         splitFolio(mem, H);
         seen.split = true;
       }
-      if (preempt()) yield { op: 'folio_unlock', pfn: H };
+      if (preempt()) yield { op: folios ? 'folio_unlock' : 'unlock_page', pfn: H };
       unlockPage(m, H);
       return ok;
     }

@@ -66,7 +66,9 @@ function seedOffset(s: number, first: number): number {
  * profile, strategy, seed and runs) into the result of the whole seed range: the failure
  * whose seed comes first from the first seed wins — the one an unsharded run stops at; the
  * lowest seed, unless the range wraps past 2^31−1 (see {@link nthSeed}) — and `schedules` is
- * the total. `MopsError('E_USAGE')` when the results do not belong together.
+ * the total. `MopsError('E_USAGE')` when the results do not belong together, or when a shard
+ * is missing: some of the shards say nothing of the seeds of the others, so their merge
+ * would pass for the whole range's answer.
  */
 export function mergeShardResults(results: readonly ExploreResult[]): ExploreResult {
   if (!Array.isArray(results))
@@ -112,6 +114,17 @@ export function mergeShardResults(results: readonly ExploreResult[]): ExploreRes
         'shard',
       );
     seen.add(s.index);
+  }
+  // Only every shard together covers the range: a part of them answers for its seeds only.
+  const total = n ?? 1;
+  if (seen.size !== total) {
+    const missing: number[] = [];
+    for (let i = 1; i <= total && missing.length < 5; i++) if (!seen.has(i)) missing.push(i);
+    const more = total - seen.size > missing.length ? ', …' : '';
+    throw usage(
+      `${seen.size} of ${total} shards given: shard ${missing.map((i) => `${i}/${total}`).join(', ')}${more} missing; merge the results of --shard 1/${total} … ${total}/${total} of one exploration, each shard once`,
+      'shard',
+    );
   }
   const schedules = results.reduce((n, r) => n + r.schedules, 0);
   // The order the seeds ran in: from the first seed on (results that do not record it, from

@@ -312,8 +312,9 @@ describe('sharding and determinism', () => {
 
   it('the same options give the same result', () => {
     for (const strategy of ['random', 'pct', 'dfs'] as const) {
-      const a = explore('9e', { variant: 'buggy', strategy, seed: 11 });
-      const b = explore('9e', { variant: 'buggy', strategy, seed: 11 });
+      const opts = { variant: 'buggy', strategy, ...(strategy === 'dfs' ? {} : { seed: 11 }) };
+      const a = explore('9e', opts);
+      const b = explore('9e', opts);
       expect(b).toEqual(a);
       expect(JSON.parse(JSON.stringify(a))).toEqual(a);
     }
