@@ -1,12 +1,13 @@
 /**
  * `mops compact`'s reports: the warnings in full (`--warnings`) and per kind, views after
- * the compaction (`--proc`), tracefs's `set_event` forms in `--trace-events`, and the
- * defaults its help shows.
+ * the compaction (`--proc`), tracefs's `set_event` forms in `--trace-events`, the vmstat
+ * deltas, and the defaults its help shows.
  */
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { ftraceEventNames, getProfile, profileHasEvent } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { type Health, healthLines, warningsPointer } from '../packages/cli/src/health.js';
 import { mops } from './cli_helpers.js';
@@ -203,7 +204,7 @@ describe("compact --trace-events: tracefs's set_event forms", () => {
       expect(r.out, list).toBe('');
       expect(r.err, list).toMatch(
         new RegExp(
-          `^mops: --trace-events: ${why.replace(/[*]/g, '\\*')}.*; systems: kmem, compaction, migrate; events: .*\\[E_USAGE\\]\\n$`,
+          `^mops: --trace-events: ${why.replace(/[*]/g, '\\*')}.*; systems: kmem, compaction, migrate; v6\\.3's events: .*\\[E_USAGE\\]\\n$`,
         ),
       );
     }
@@ -217,6 +218,53 @@ describe("compact --trace-events: tracefs's set_event forms", () => {
     const bad = await mops(...v48, '--trace-events', 'migrate:mm_migrate_pages_start');
     expect(bad.code).toBe(2);
     expect(bad.err).toMatch(/v4\.8 has no event 'mm_migrate_pages_start'/);
+  });
+});
+
+describe("compact --trace-events: the refusal lists the profile's release's events", () => {
+  it.each(['v4.8', 'v6.3'] as const)(
+    '%s: every event listed is one the release has, each of them',
+    async (profile) => {
+      const args = ['compact', '--memory', '16M', '--profile', profile, '--trace', '-'];
+      const r = await mops(...args, '--trace-events', 'foo');
+      expect(r.code).toBe(2);
+      const listed = new RegExp(
+        `; ${profile.replace('.', '\\.')}'s events: (.*) \\[E_USAGE\\]\\n$`,
+      ).exec(r.err)?.[1];
+      const own = ftraceEventNames().filter((n) => profileHasEvent(getProfile(profile), n));
+      expect(listed?.split(', ')).toEqual(own);
+      // Each event listed is one the command then takes.
+      const all = await mops(...args, '--trace-events', own.join(','));
+      expect(all.code).toBe(0);
+    },
+  );
+
+  it("v6.3's list leaves out the events it lacks, which it refuses when named", async () => {
+    const args = ['compact', '--memory', '16M', '--trace', '-'];
+    const r = await mops(...args, '--trace-events', 'foo');
+    expect(r.err).toMatch(/mm_compaction_isolate_freepages, mm_compaction_migratepages/);
+    expect(r.err).not.toMatch(/mm_compaction_fast_isolate_freepages/);
+    const bad = await mops(...args, '--trace-events', 'mm_compaction_fast_isolate_freepages');
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/v6\.3 has no event 'mm_compaction_fast_isolate_freepages'/);
+  });
+});
+
+describe('/proc/vmstat deltas when no counter changed', () => {
+  it('compact and demo say so in one line, rather than a heading with nothing under it', async () => {
+    const c = await mops('compact', '--memory', '2M', '--workload', 'none');
+    expect(c.code).toBe(0);
+    expect(c.out).toContain('\n/proc/vmstat deltas: no event counter changed\nchecks: ');
+    expect(c.out).not.toMatch(/^\/proc\/vmstat deltas$/m);
+    const d = await mops('demo', '--memory', '2M');
+    expect(d.code).toBe(0);
+    expect(d.out).toContain(
+      '\n/proc/vmstat deltas: no compaction, migration or balloon event counter changed\n',
+    );
+    expect(d.out).not.toMatch(/^\/proc\/vmstat deltas$/m);
+    // With counters that moved: the heading, then one line each.
+    const moved = await mops('compact', '--memory', '16M');
+    expect(moved.out).toMatch(/\n\/proc\/vmstat deltas\n(\w+ -?\d+\n)+checks: /);
   });
 });
 

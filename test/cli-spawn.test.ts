@@ -47,7 +47,13 @@ describe('mops, spawned: every command', () => {
     expect(mops('compaction-test', '--memory', '128M').code).toBe(0);
   });
   it('compaction-test exits with KSFT_SKIP (4) when its prerequisite is unmet', () => {
-    const r = mops('compaction-test', '--sysctl', 'vm.compact_unevictable_allowed=0');
+    const r = mops(
+      'compaction-test',
+      '--sysctl',
+      'vm.compact_unevictable_allowed=0',
+      '--profile',
+      'v6.17',
+    );
     expect(r.code).toBe(4);
     expect(r.out).toMatch(/^1\.\.0 # SKIP Prerequisites unsatisfied$/m);
   });

@@ -12,3 +12,15 @@ export const COMPACT_ORDER_MODE = 'sync_light';
 
 /** `explore` without `--runs`: the schedules a random or PCT run tries, the DFS cap. */
 export const EXPLORE_RUNS = 1000;
+
+/**
+ * `explore --strategy pct` without `--depth`: the explorer's PCT bug depth (explore()'s
+ * default, which its package does not export).
+ */
+export const EXPLORE_PCT_DEPTH = 3;
+
+/**
+ * `explore --strategy dfs` without `--bound`: the explorer's DFS preemption bound
+ * (explore()'s default, which its package does not export).
+ */
+export const EXPLORE_DFS_BOUND = 2;

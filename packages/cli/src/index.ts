@@ -10,7 +10,14 @@ import { MmBug, MopsError } from '@mops/core/errors';
 import { MIGRATE_MODE_BY_NAME } from '@mops/core/migrate-types';
 import { PROFILE_NAMES } from '@mops/core/profile';
 import { Command, CommanderError, Option } from 'commander';
-import { COMPACT_MEMORY_MODE, COMPACT_ORDER_MODE, EXPLORE_RUNS } from './defaults.js';
+import { allocArg, KCOMPACTD_MAX_SECONDS, kcompactdArg } from './compact_args.js';
+import {
+  COMPACT_MEMORY_MODE,
+  COMPACT_ORDER_MODE,
+  EXPLORE_DFS_BOUND,
+  EXPLORE_PCT_DEPTH,
+  EXPLORE_RUNS,
+} from './defaults.js';
 import { bufferIo, type Io, processIo } from './io.js';
 import { SYSCTL_NAMES } from './sysctls.js';
 import { WORKLOADS } from './workloads.js';
@@ -89,27 +96,33 @@ async function loadExplorer(load: readonly string[]) {
   return explore;
 }
 
+/** The bundled scenarios whose first value differs from the others' that the help names. */
+const NAMED_EXCEPTIONS = 2;
+
 /**
  * What `--variant` and `--profile` of `explore` and `replay` default to, for their help:
- * each scenario's first (as the explorer resolves them), with the value every bundled
- * scenario has there, when they agree.
+ * each scenario's first (as the explorer resolves them), with the value most bundled
+ * scenarios have there and the few that differ, when they are few.
  */
 async function scenarioDefaults(): Promise<{ variant: string; profile: string }> {
   await loadExplorer([]);
   const list = (await import('@mops/explorer')).scenarios();
-  const first = (values: string[], what: string) => {
-    const one = [...new Set(values)];
-    return `default: the scenario's first ${what}${one.length === 1 ? `, ${one[0]} for every bundled scenario` : ''}; mops scenarios lists them`;
+  const first = (pick: (x: (typeof list)[number]) => string, what: string) => {
+    const counts = new Map<string, number>();
+    for (const x of list) counts.set(pick(x), (counts.get(pick(x)) ?? 0) + 1);
+    const [common] = [...counts].sort((a, b) => b[1] - a[1])[0] ?? [''];
+    const others = list.filter((x) => pick(x) !== common);
+    const values =
+      others.length === 0
+        ? `, ${common} for every bundled scenario`
+        : others.length <= NAMED_EXCEPTIONS
+          ? `, ${common} for the bundled scenarios but ${others.map((x) => `${x.name} (${pick(x)})`).join(' and ')}`
+          : '';
+    return `default: the scenario's first ${what}${values}; mops scenarios lists them`;
   };
   return {
-    variant: first(
-      list.map((x) => x.variants[0]),
-      'variant',
-    ),
-    profile: first(
-      list.map((x) => x.profiles[0]),
-      'profile',
-    ),
+    variant: first((x) => x.variants[0], 'variant'),
+    profile: first((x) => x.profiles[0], 'profile'),
   };
 }
 
@@ -187,7 +200,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       )
       .option(
         '--sysctl <vm.name=value>',
-        `set a sysctl (repeatable): ${SYSCTL_NAMES.map((n) => `vm.${n}`).join(', ')}`,
+        `set a sysctl (repeatable): ${SYSCTL_NAMES.map((n) => `vm.${n}`).join(', ')}; a warning names one nothing in the run reads`,
         collect,
         [],
       );
@@ -255,6 +268,16 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       `migration mode: async, sync_light (or sync-light), sync (default: ${COMPACT_MEMORY_MODE} for --order -1, compact_memory's; ${COMPACT_ORDER_MODE} for an order N)`,
       (v) => oneOf(v, MODES, '--mode'),
     )
+    .option(
+      '--alloc <ORDERxN>',
+      'instead of --order: N allocations of order ORDER (with the gfp mask of a hugetlb pool page), each entering direct compaction when the free lists cannot serve it; they stay allocated',
+      allocArg,
+    )
+    .option(
+      '--kcompactd <seconds>',
+      `instead of --order (after --alloc's allocations): run kcompactd for this much machine time (0..${KCOMPACTD_MAX_SECONDS}), its proactive check every 500 ms, and the work kswapd wakes it for`,
+      kcompactdArg,
+    )
     .option('--trace <file|->', 'write the ftrace lines to a file or - for standard output')
     .option('--trace-filter <expr>', 'tracefs filter expression for --trace (needs --trace)')
     .option(
@@ -275,8 +298,11 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       code = await compact(io, {
         ...machineArgs(o, cmd),
         workload: checkWorkload(o.workload),
-        order: o.order,
+        // Left out unless given: --alloc and --kcompactd refuse it.
+        order: cmd.getOptionValueSource('order') === 'cli' ? o.order : undefined,
         mode: o.mode,
+        alloc: o.alloc,
+        kcompactdMs: o.kcompactd,
         trace: o.trace,
         traceFilter: o.traceFilter,
         traceEvents: o.traceEvents,
@@ -335,21 +361,26 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         // The explorer's seeds are the PRNG's, 32-bit.
         .argParser((v) => intArg(v, '--seed', -(2 ** 31), 2 ** 31 - 1)),
     )
-    .option('--depth <d>', 'PCT bug depth', (v) => intArg(v, '--depth'))
-    .option('--bound <b>', 'DFS preemption bound', (v) => intArg(v, '--bound'))
+    .option('--depth <d>', `PCT bug depth (default: ${EXPLORE_PCT_DEPTH})`, (v) =>
+      intArg(v, '--depth'),
+    )
+    .option('--bound <b>', `DFS preemption bound (default: ${EXPLORE_DFS_BOUND})`, (v) =>
+      intArg(v, '--bound'),
+    )
     .option('--profile <p>', `protocol profile (${defaults.profile})`)
     .option('--shard <i/n>', 'run only this shard of the seeds (for a CI matrix or batch engine)')
     .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs'), 1)
     .option('--no-shrink', 'report the failing schedule as found')
     .addOption(loadOption())
     .option('--json', 'print JSON')
-    .action(async (name, o) => {
+    .action(async (name, o, cmd) => {
       const { exploreCommand } = await loadExplorer(o.load);
       code = await exploreCommand(io, name, {
         variant: o.variant,
         strategy: o.strategy,
         runs: o.runs,
-        seed: o.seed,
+        // Only when given: the explorer's own default is the same, and a DFS run takes none.
+        seed: cmd.getOptionValueSource('seed') === 'cli' ? o.seed : undefined,
         depth: o.depth,
         bound: o.bound,
         profile: o.profile,
@@ -366,7 +397,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       'replay one schedule of a scenario; exit 1 if it fails, 2 if the schedule does not fit the run',
     )
     .argument('<scenario>', 'scenario name')
-    .requiredOption('--schedule <str>', 'the schedule string explore printed')
+    .requiredOption(
+      '--schedule <str>',
+      'the schedule string explore printed; where it ends before the run does, each later step continues without a preemption (the task that ran last while it can, else the lowest-numbered one), as explore leaves those steps out',
+    )
     .option('--variant <v>', `scenario variant, e.g. buggy or fixed (${defaults.variant})`)
     .option('--profile <p>', `protocol profile (${defaults.profile})`)
     .addOption(loadOption())

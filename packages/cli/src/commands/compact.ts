@@ -5,9 +5,6 @@
  */
 
 import {
-  compactMemory,
-  compactResultName,
-  compactZones,
   fragmentationScoreNode,
   ftraceEventNames,
   ftraceFormat,
@@ -21,21 +18,31 @@ import {
   traceRecorder,
   vmstatEvents,
 } from '@mops/core';
-import { COMPACT_MEMORY_MODE, COMPACT_ORDER_MODE } from '../defaults.js';
+import type { AllocRequest } from '../compact_args.js';
+import { deltaLines, vmstatDeltas } from '../deltas.js';
 import { healthLines, machineHealth, warningsPointer, warningsText } from '../health.js';
 import { checkWritable, type Io, writeOutputFile } from '../io.js';
 import { checkNonBlank } from '../load.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
+import { inertSysctlWarnings } from '../sysctl_reach.js';
+import { checkAllocFits, checkStep, runStep, stepLines } from './compact_entry.js';
 import { checkView } from './proc.js';
 
 /** Options of `mops compact`. */
 export interface CompactOptions extends MachineOptions {
   /** Workload name. */
   readonly workload: string;
-  /** Target order; -1 compacts everything (compact_memory). */
-  readonly order: number;
-  /** Migration mode name (async, sync_light or sync-light, sync). */
+  /**
+   * Target order; -1 compacts everything (compact_memory). Default -1, unless `alloc` or
+   * `kcompactdMs` is given: those compact in its place, and it must then be left out.
+   */
+  readonly order?: number;
+  /** Migration mode name (async, sync_light or sync-light, sync), for `order`'s compaction. */
   readonly mode?: string;
+  /** High-order allocations to make after the workload: their slow path's direct compaction. */
+  readonly alloc?: AllocRequest;
+  /** Run kcompactd for this many milliseconds of machine time (after `alloc`'s allocations). */
+  readonly kcompactdMs?: number;
   /** Write ftrace lines to this file, or '-' for standard output. */
   readonly trace?: string;
   /** A tracefs filter expression for the trace. */
@@ -68,16 +75,19 @@ function sizeText(bytes: number): string {
  * and `*:*`. A system or wildcard stands for its events the profile's release has; an
  * event named outright the release lacks is refused by the recorder. A name that matches
  * nothing (an unknown system or event, an event of another system) is `MopsError('E_USAGE')`,
- * where the kernel's write fails with -EINVAL.
+ * where the kernel's write fails with -EINVAL; its message lists the systems and the events
+ * of the profile's release.
  */
 function traceEvents(list: string, profile: Profile): string[] {
   const names = ftraceEventNames();
   const systemOf = (n: string) => ftraceFormat(n)?.system;
   const systems = [...new Set(names.map(systemOf))];
+  // What the refusal lists: the events of the profile's release, and their systems.
+  const own = names.filter((n) => profileHasEvent(profile, n));
   const refuse = (why: string): never => {
     throw new MopsError(
       'E_USAGE',
-      `--trace-events: ${why}; systems: ${systems.join(', ')}; events: ${names.join(', ')}`,
+      `--trace-events: ${why}; systems: ${[...new Set(own.map(systemOf))].join(', ')}; ${profile.name}'s events: ${own.join(', ')}`,
       '--trace-events',
     );
   };
@@ -154,6 +164,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
         opt,
       );
   if (opts.proc !== undefined) checkNonBlank(opts.proc, '--proc', 'view names');
+  checkStep(opts);
   // Checked before the run, like the output files.
   const events =
     opts.traceEvents === undefined
@@ -175,6 +186,15 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   }
   const m = await buildMachine(opts);
   const views = opts.proc === undefined ? [] : procViews(opts.proc, m);
+  checkAllocFits(m, opts.alloc);
+  const direct = opts.alloc !== undefined || opts.kcompactdMs !== undefined;
+  for (const w of inertSysctlWarnings(m, opts.sysctls ?? [], {
+    command: 'compact',
+    ...(direct ? {} : { order: opts.order ?? -1 }),
+    ...(opts.alloc ? { allocOrder: opts.alloc.order } : {}),
+    kcompactd: opts.kcompactdMs !== undefined,
+  }))
+    io.err(`mops: warning: ${w}\n`);
   const work = await runWorkload(m, opts.workload);
   const before = procView(m, 'buddyinfo');
   const score0 = scoreOf(m);
@@ -186,33 +206,23 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
           ...(events === undefined ? {} : { events }),
         })
       : undefined;
-  const mode = opts.mode ?? (opts.order === -1 ? COMPACT_MEMORY_MODE : COMPACT_ORDER_MODE);
-  const results =
-    opts.order === -1 && mode === COMPACT_MEMORY_MODE
-      ? m.run(() => compactMemory(m))
-      : m.run(() => compactZones(m, opts.order, mode));
+  const step = runStep(m, opts);
   rec?.stop();
   const after = procView(m, 'buddyinfo');
   const score1 = scoreOf(m);
   const ev1 = vmstatEvents(m);
-  const deltas: Record<string, number> = {};
-  for (const [name, v] of ev1) {
-    const d = v - (ev0.get(name) ?? 0);
-    if (d !== 0) deltas[name] = d;
-  }
+  const deltas = vmstatDeltas(ev0, ev1);
   const proc = Object.fromEntries(views.map((v) => [v, procView(m, v)]));
   const health = machineHealth(m);
-  const zones = m.mem.populatedZones.map((z, i) => ({
-    zone: z.name,
-    result: compactResultName(results[i], m.profile),
-  }));
   const json = {
     memory: opts.fromProc !== undefined ? sizeText(m.config.bytes) : opts.memory,
     profile: m.profile.name,
     seed: opts.seed,
     workload: opts.workload,
-    order: opts.order,
-    zones,
+    order: step.order,
+    zones: step.zones,
+    alloc: step.alloc,
+    kcompactd: step.kcompactd,
     vmstat: deltas,
     // v4.8 has no fragmentation score: null, not a missing key.
     fragmentationScore: { before: score0 ?? null, after: score1 ?? null },
@@ -242,10 +252,9 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   const say = toStdout.length > 0 ? (t: string) => io.err(t) : (t: string) => io.out(t);
   for (const l of work.lines) say(`${l}\n`);
   say(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
-  say(`compaction: ${zones.map((z) => `${z.zone}=${z.result}`).join(' ')}\n`);
+  for (const l of stepLines(step)) say(`${l}\n`);
   if (score0 !== undefined) say(`fragmentation score (node): ${score0} -> ${score1}\n`);
-  say('/proc/vmstat deltas\n');
-  for (const [k, v] of Object.entries(deltas)) say(`${k} ${v}\n`);
+  say(`${deltaLines('/proc/vmstat deltas', deltas).join('\n')}\n`);
   for (const [v, text] of Object.entries(proc)) say(`\n${v} after compaction\n${text}\n`);
   say(`${healthLines(health, more).join('\n')}\n`);
   return rc;

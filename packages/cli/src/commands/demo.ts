@@ -16,6 +16,7 @@ import {
   vmstatEvents,
 } from '@mops/core';
 import pc from 'picocolors';
+import { deltaLines, vmstatDeltas } from '../deltas.js';
 import type { Io } from '../io.js';
 import { buildMachine, runWorkload } from '../machine.js';
 
@@ -108,11 +109,10 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   );
   io.out(`\n\n${h('/proc/buddyinfo after compaction')}\n${after}`);
   const ev1 = vmstatEvents(m);
-  io.out(`\n${h('/proc/vmstat deltas')}\n`);
-  for (const [name, v] of ev1) {
-    const d = v - (ev0.get(name) ?? 0);
-    if (d !== 0 && /^(compact_|pgmigrate_|balloon_)/.test(name)) io.out(`${name} ${d}\n`);
-  }
+  const deltas = vmstatDeltas(ev0, ev1, (name) => /^(compact_|pgmigrate_|balloon_)/.test(name));
+  io.out(
+    `\n${deltaLines(h('/proc/vmstat deltas'), deltas, 'compaction, migration or balloon').join('\n')}\n`,
+  );
   io.out(
     `\n${h('zsmalloc after compaction')} (/sys/kernel/debug/zsmalloc/zram0/classes, first lines)\n`,
   );

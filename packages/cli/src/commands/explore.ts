@@ -199,7 +199,11 @@ function withScenarioHint(e: unknown, load: readonly string[]): unknown {
  * Runs `mops replay`: exit 1 when the schedule fails, 0 when it passes, and 2 when it did
  * not fit the run (a recorded decision named a task that could not run, or decisions were
  * left over): a stale schedule checks nothing, so it is a usage error, not a pass. A
- * schedule that failed after it stopped fitting is a failure (exit 1), said so.
+ * schedule that failed after it stopped fitting is a failure (exit 1), said so. A schedule
+ * that ends before the run does fits: each later step continues without a preemption (the
+ * task that ran last while it can, else the lowest-numbered runnable one), which is why
+ * explore prints schedules with those steps left out. With `--json`, a schedule that does
+ * not fit gives `error` in place of the report, the replay command and the schedule followed.
  */
 export function replayCommand(
   io: Io,
@@ -224,11 +228,14 @@ export function replayCommand(
     r.diverged && !r.failed
       ? `replay: the schedule ${opts.schedule} does not fit ${r.scenario} (${r.variant}, ${r.profile}): it names a task that cannot run where it does, or has decisions left when the run ends, so nothing was checked; give a schedule explore printed for this scenario, variant and profile`
       : undefined;
-  if (json)
+  if (json) {
+    // A replay that checked nothing has no report ("passed") and no replay command: the
+    // error says why, in their place. The schedule it followed is not one to replay either.
+    const { report: _report, command: _command, schedule: _schedule, ...rest } = r;
     io.out(
-      `${JSON.stringify(misfit === undefined ? r : { ...r, error: { code: 'E_USAGE', message: misfit } }, null, 2)}\n`,
+      `${JSON.stringify(misfit === undefined ? r : { ...rest, error: { code: 'E_USAGE', message: misfit } }, null, 2)}\n`,
     );
-  else if (r.failed)
+  } else if (r.failed)
     io.out(
       `${r.report}\n${r.diverged ? 'the schedule did not fit this run: the report shows the one it followed\n' : ''}`,
     );

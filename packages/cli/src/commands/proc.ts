@@ -8,6 +8,7 @@ import { healthLines, machineHealth, warningsPointer, warningsText } from '../he
 import { checkWritable, type Io, writeOutputFile } from '../io.js';
 import { checkNonBlank } from '../load.js';
 import { buildMachine, type MachineOptions, runWorkload } from '../machine.js';
+import { inertSysctlWarnings } from '../sysctl_reach.js';
 
 /** Options of `mops proc`. */
 export interface ProcOptions extends MachineOptions {
@@ -53,6 +54,8 @@ export async function proc(io: Io, view: string, opts: ProcOptions): Promise<num
   if (opts.warnings !== undefined) checkWarningsFile(opts.warnings);
   const m = await buildMachine(opts);
   checkView(m, view.replace(/^\/proc\//, ''));
+  for (const w of inertSysctlWarnings(m, opts.sysctls ?? [], { command: 'proc' }))
+    io.err(`mops: warning: ${w}\n`);
   await runWorkload(m, opts.workload);
   io.out(procView(m, view));
   // The view stays the whole of standard output; a failed check goes to standard error.
