@@ -22,7 +22,12 @@ import {
   keepFreeTarget,
   suitableMigrationTarget,
 } from './free_scanner.js';
-import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
+import {
+  pageblockEndPfn,
+  pageblockPfnToPage,
+  pageblockStartPfn,
+  zoneCompactState,
+} from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl, FAST_START_USED } from './types.js';
 
 /** freelist_scan_limit(): 33 entries, halved by every consecutive failed search. */
@@ -136,6 +141,7 @@ function fastIsolateAround(mem: Memory, cc: CompactControl, pfn: number, nrIsola
   const zone = cc.zone;
   const start = Math.max(pageblockStartPfn(pfn), zone.zoneStartPfn);
   const end = Math.min(pageblockEndPfn(pfn), zone.zoneEndPfn);
+  if (!pageblockPfnToPage(zone, start)) return;
   const around = mem.profile.compaction.fastIsolateAround;
   if (around === 'whole_scanned') {
     const [, reached] = isolateFreepagesBlock(mem, cc, start, end, 1);
@@ -249,7 +255,8 @@ export function fastIsolateFreepages(mem: Memory, cc: CompactControl): void {
       if (highest >= minPfn) {
         page = highest;
         cc.freePfn = highest;
-      } else if (cc.directCompaction && minPfn >= zone.zoneStartPfn && minPfn < zone.zoneEndPfn) {
+      } else if (cc.directCompaction && pageblockPfnToPage(zone, minPfn)) {
+        // pfn_valid(min_pfn) and pageblock_pfn_to_page(): not a block of the zone's hole.
         page = minPfn;
         cc.freePfn = minPfn;
         if (prof.fastIsolateTraced && !suitableMigrationTarget(mem, cc, minPfn)) page = -1;

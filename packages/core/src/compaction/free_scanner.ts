@@ -25,7 +25,12 @@ import { OWNER_SHIFT, PG, PGTY } from '../page/flags.js';
 import type { CaptureControl } from './capture.js';
 import { fastIsolateFreepages } from './fast_search.js';
 import { isolationSuitable } from './migrate_scanner.js';
-import { pageblockEndPfn, pageblockStartPfn, zoneCompactState } from './state.js';
+import {
+  pageblockEndPfn,
+  pageblockPfnToPage,
+  pageblockStartPfn,
+  zoneCompactState,
+} from './state.js';
 import { COMPACT_CLUSTER_MAX, type CompactControl, fatalPending } from './types.js';
 
 /** suitable_migration_target(): judge a block by its first page, then its type. */
@@ -190,6 +195,9 @@ function isolateFreepagesLinear(mem: Memory, cc: CompactControl): void {
     blockEnd = blockStart, blockStart -= pageblock_nr_pages, isolateStart = blockStart
   ) {
     if (blockStart < zone.zoneStartPfn) break;
+    // pageblock_pfn_to_page(): a hole (no memmap) is passed over first, even when block
+    // suitability is ignored (v6.17's skip_offline_sections_reverse() lands on the same block).
+    if (!pageblockPfnToPage(zone, blockStart)) continue;
     if (!suitableMigrationTarget(mem, cc, blockStart)) continue;
     if (!isolationSuitable(mem, cc, blockStart)) continue;
     const firstScanned = isolateStart;

@@ -25,6 +25,7 @@ import { NS } from '../vmstat/vmstat.js';
 import { fastFindMigrateblock } from './fast_search.js';
 import {
   pageblockEndPfn,
+  pageblockPfnToPage,
   pageblockSkipPersistent,
   pageblockStartPfn,
   zoneCompactState,
@@ -296,6 +297,11 @@ export function* isolateMigratepages(
       blockEnd += pageblock_nr_pages
   ) {
     if (blockEnd > zone.zoneEndPfn) break;
+    // pageblock_pfn_to_page(): a hole (no memmap) is passed over, unscanned and untraced.
+    // v6.17's skip_offline_sections() (6.5) jumps over a whole offline section at once, to
+    // min(next online section, free_pfn): where this walk ends too, as mops's holes end a
+    // zone's span and a free_pfn inside one is a pageblock start or below the migrate pfn.
+    if (!pageblockPfnToPage(zone, blockStart)) continue;
     // v4.8 tests the hint of every block it enters, even mid-block.
     const aligned =
       prof.scannersV48 ||

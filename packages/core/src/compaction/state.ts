@@ -51,6 +51,22 @@ export const pageblockStartPfn = (pfn: number): number => pfn & ~(pageblock_nr_p
 export const pageblockEndPfn = (pfn: number): number => pageblockStartPfn(pfn) + pageblock_nr_pages;
 
 /**
+ * pageblock_pfn_to_page() for the scanners' walks: whether the pageblock whose first pfn in
+ * `zone` is `startPfn` has a memmap, i.e. holds a present pfn of the zone. A zone's holes
+ * are the end of its span, `[zoneStartPfn + presentPages, zoneEndPfn)` (for a machine from
+ * /proc, the pageblocks its pagetypeinfo did not count, those without an online memmap). A
+ * block lying wholly in them has no `struct page`: pfn_valid() or pfn_to_online_page()
+ * fails, as for a real machine's holes and offline sections, and pageblock_pfn_to_page()
+ * returns NULL. A block the hole starts inside has one (a memmap covers at least a 2 MiB
+ * subsection, one pageblock), and its hole part is scanned as reserved pages. Every release
+ * passes over a block without one before any other test: no pfn of it scanned, no
+ * tracepoint, no skip hint, no cached position; the scanner only moves past it.
+ */
+export function pageblockPfnToPage(zone: Zone, startPfn: number): boolean {
+  return startPfn >= zone.zoneStartPfn && startPfn < zone.zoneStartPfn + zone.presentPages;
+}
+
+/**
  * The compaction state of a zone. Every field starts at 0, as in the zeroed `struct zone`:
  * nothing sets the cached positions before the first compact_zone(), which takes them only
  * if they lie inside the zone (so a zone starting at pfn 0 starts with both scanners at pfn

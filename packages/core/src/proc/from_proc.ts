@@ -1,7 +1,8 @@
 /**
  * Rebuilding a real machine's free memory from its /proc files: the same number of free
  * blocks per zone, migrate type and order, and the same pageblock types, so compaction can
- * be studied on a fragmentation state taken from a real system.
+ * be studied on a fragmentation state taken from a real system. The allocated pages are
+ * unmovable unless the caller asks for those of MIGRATE_MOVABLE pageblocks to be movable.
  * @module
  */
 
@@ -29,6 +30,7 @@ import {
   loadTexts,
   type ProcTexts,
 } from './from_proc_args.js';
+import { importMovable } from './import_movable.js';
 import {
   type ParsedPagetypeinfo,
   type ParsedZoneinfo,
@@ -341,7 +343,17 @@ function minFreeFromZoneinfo(mem: Memory, zi: ParsedZoneinfo): number | undefine
  * (present-but-unmanaged pages are marked reserved). mops keeps a zone's holes at the end of
  * its span, so a zone's present pages are set to cover exactly the pageblocks pagetypeinfo
  * counts: zoneinfo's `present` may differ (the sample's DMA has its holes in the first
- * pageblock; its Normal zone has offline sections).
+ * pageblock; its Normal zone has offline sections). The holes have no memmap: compaction's
+ * scanners pass over them as pageblock_pfn_to_page() makes the kernel's do. The
+ * fragmentation score weights each zone by its present pages, so where zoneinfo's `present`
+ * is larger (the sample's Normal zone: 5505024, offline sections included, against the
+ * 688128 of its online pageblocks) the node's score differs from the real machine's (9
+ * against 18 on the sample, whose Normal zone is the fragmented one).
+ *
+ * Every allocated page is unmovable (owner `'imported'`): /proc does not say what a page
+ * holds, so compaction finds nothing to migrate. With `options.movable` the allocated pages
+ * of MIGRATE_MOVABLE pageblocks become movable pages of the built-in filler driver instead,
+ * and compaction has real work on the same free state.
  *
  * Throws MopsError('E_PROC_PARSE') naming the file and line for a malformed file, a value
  * no kernel prints (a negative count, a duplicate column, free ZONE_DEVICE blocks, a `min`
@@ -399,6 +411,7 @@ export function machineFromProc(
       const boost = zi.zones.get(plan.idx)?.boost;
       if (boost) mem.node.zones[plan.idx].watermarkBoost = boost;
     }
+  if (options.movable === true) importMovable(machine, IMPORTED_OWNER);
   if (options.counters !== false) importCounters(mem, zi, vm);
   return machine;
 }

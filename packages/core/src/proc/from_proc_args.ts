@@ -44,13 +44,32 @@ export interface FromProcOptions {
    * pages, such as zsmalloc.
    */
   contents?: boolean;
+  /**
+   * Import the allocated pages of MIGRATE_MOVABLE pageblocks as movable pages compaction can
+   * migrate: order-0 pages of the built-in filler driver (owner `'filler'`, see
+   * createMovableFiller), the allocated pages of every other pageblock staying unmovable
+   * (owner `'imported'`). The free blocks and pageblock types are the same either way, so
+   * buddyinfo and pagetypeinfo still print the sample back. Default false: every allocated
+   * page is unmovable, as /proc cannot tell what a page holds, and machines built before
+   * this option keep their results (owners, what compaction migrates, its counters and
+   * events). In v6.17 the filler holds page type Offline's movable_ops, which the balloon
+   * plugin also needs: the two cannot share a machine.
+   */
+  movable?: boolean;
 }
 
 const FILES = ['buddyinfo', 'pagetypeinfo', 'zoneinfo', 'vmstat'] as const;
 const REQUIRED: readonly string[] = ['buddyinfo', 'pagetypeinfo'];
 
 /** The fields of {@link FromProcOptions}. */
-const OPTION_KEYS: readonly string[] = ['profile', 'seed', 'minFreeKbytes', 'counters', 'contents'];
+const OPTION_KEYS: readonly string[] = [
+  'profile',
+  'seed',
+  'minFreeKbytes',
+  'counters',
+  'contents',
+  'movable',
+];
 
 const usage = (message: string, field: string) =>
   new MopsError('E_USAGE', `machineFromProc: ${message}`, field);
@@ -58,8 +77,8 @@ const usage = (message: string, field: string) =>
 /**
  * Checks the options of {@link machineFromProc}: an object (E_USAGE), whose keys are
  * options (E_CONFIG: a misspelt one would silently leave its default, as createMachine
- * says), with `counters` and `contents` true, false or undefined (E_CONFIG). `profile`,
- * `seed` and `minFreeKbytes` are checked by createMachine, with its messages.
+ * says), with `counters`, `contents` and `movable` true, false or undefined (E_CONFIG).
+ * `profile`, `seed` and `minFreeKbytes` are checked by createMachine, with its messages.
  */
 export function checkFromProcOptions(options: unknown): asserts options is FromProcOptions {
   checkOptionsObject(options, 'machineFromProc');
@@ -70,7 +89,7 @@ export function checkFromProcOptions(options: unknown): asserts options is FromP
         `machineFromProc: unknown option '${key}'; the options are ${OPTION_KEYS.join(', ')}`,
         key,
       );
-  for (const key of ['counters', 'contents'] as const) {
+  for (const key of ['counters', 'contents', 'movable'] as const) {
     const v = (options as FromProcOptions)[key];
     if (v !== undefined && typeof v !== 'boolean')
       throw new MopsError('E_CONFIG', `${key}: must be true or false, got ${valueKind(v)}`, key);

@@ -114,13 +114,13 @@ describe('machineFromProc: options are checked as createMachine checks its confi
     const e = expectMopsError(
       () => fromProc(t, { seeed: 3 }),
       'E_CONFIG',
-      /^machineFromProc: unknown option 'seeed'; the options are profile, seed, minFreeKbytes, counters, contents/,
+      /^machineFromProc: unknown option 'seeed'; the options are profile, seed, minFreeKbytes, counters, contents, movable$/,
     );
     expect(e.field).toBe('seeed');
   });
 
-  it('counters and contents must be booleans', () => {
-    for (const key of ['counters', 'contents'])
+  it('counters, contents and movable must be booleans', () => {
+    for (const key of ['counters', 'contents', 'movable'])
       expectMopsError(
         () => fromProc(t, { [key]: 'no' }),
         'E_CONFIG',
