@@ -238,6 +238,31 @@ describe('the mops command', () => {
     },
   );
 
+  it('mops compact --from-proc-movable gives compaction the pages of Movable pageblocks to migrate', async () => {
+    const run = async (...more: string[]) =>
+      JSON.parse(
+        (
+          await mops(
+            'compact',
+            '--from-proc',
+            samples,
+            '--workload',
+            'none',
+            '--json',
+            '-',
+            ...more,
+          )
+        ).out,
+      );
+    const before = await run();
+    const after = await run('--from-proc-movable');
+    expect(before.vmstat.pgmigrate_success ?? 0).toBe(0);
+    expect(after.vmstat.pgmigrate_success).toBeGreaterThan(1000);
+    const alone = await mops('compact', '--from-proc-movable');
+    expect(alone.code).toBe(2);
+    expect(alone.err).toContain('give --from-proc DIR too [E_USAGE]');
+  });
+
   it('mops compact --from-proc records the imported machine size in its JSON', async () => {
     const r = await mops('compact', '--from-proc', samples, '--workload', 'none', '--json', '-');
     expect(r.code).toBe(0);

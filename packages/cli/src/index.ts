@@ -163,6 +163,7 @@ interface MachineOptionValues {
   profile: string;
   plugin: string[];
   fromProc?: string;
+  fromProcMovable?: boolean;
   sysctl: string[];
 }
 
@@ -199,6 +200,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         "build the machine from a real machine's buddyinfo + pagetypeinfo (+ zoneinfo)",
       )
       .option(
+        '--from-proc-movable',
+        'with --from-proc: the allocated pages of Movable pageblocks are movable pages compaction can migrate (default: every allocated page is unmovable)',
+      )
+      .option(
         '--sysctl <vm.name=value>',
         `set a sysctl (repeatable): ${SYSCTL_NAMES.map((n) => `vm.${n}`).join(', ')}; a warning names one nothing in the run reads`,
         collect,
@@ -215,12 +220,19 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         "--memory and --from-proc: the machine's size comes from the /proc sample; leave out --memory",
         '--memory',
       );
+    if (o.fromProcMovable === true && o.fromProc === undefined)
+      throw new MopsError(
+        'E_USAGE',
+        '--from-proc-movable: it imports the pages of a --from-proc machine; give --from-proc DIR too',
+        '--from-proc-movable',
+      );
     return {
       memory: o.memory,
       seed: o.seed,
       profile: checkProfile(o.profile),
       plugins: o.plugin,
       fromProc: o.fromProc,
+      fromProcMovable: o.fromProcMovable === true,
       sysctls: o.sysctl,
     };
   };

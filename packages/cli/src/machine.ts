@@ -40,6 +40,11 @@ export interface MachineOptions {
   readonly plugins?: readonly string[];
   /** A directory with a real machine's buddyinfo + pagetypeinfo (+ zoneinfo). */
   readonly fromProc?: string;
+  /**
+   * With `fromProc`: import the allocated pages of Movable pageblocks as movable pages
+   * (machineFromProc's `movable`).
+   */
+  readonly fromProcMovable?: boolean;
   /** Page contents (default: as createMachine decides). */
   readonly contents?: boolean;
   /** `vm.<name>=<value>` settings (see {@link SYSCTL_NAMES}). */
@@ -190,6 +195,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
             profile: opts.profile as ProfileName,
             seed: opts.seed,
             contents,
+            movable: opts.fromProcMovable === true,
             ...mfk,
           })
         : createMachine({
