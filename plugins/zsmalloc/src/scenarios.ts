@@ -248,6 +248,13 @@ type WordWriter = 'zs_free' | 'zs_malloc';
  *   whose list it is not on; a lost count makes the putback or the migration hit
  *   VM_BUG_ON(zspage->isolated == 0), or leaves the zspage counted isolated for good.
  * - fixed (2023): the isolation count is updated under the class lock too.
+ *
+ * The plugin keeps the newest allocator's locks in every profile (spec §0.2: pool rwlock,
+ * class locks, zspage locks), so the race runs with 6.0's and 6.17's lock layout in the 6.3
+ * profile too. 6.2–6.4 had one `pool->lock` spinlock and no class lock (c0547d0b6a4b): there
+ * the same race is isolation under the zspage lock against the group under `pool->lock`, and
+ * the mainline fix (4b5d1e47b694, 6.5) counts isolation under `pool->lock`; the class-lock
+ * form is the fix as the 6.1 stable series took it, on 6.0's locks.
  */
 function fullnessVsIsolated(name: string, writer: WordWriter, description: string): Scenario {
   return {
@@ -287,7 +294,7 @@ function fullnessVsIsolated(name: string, writer: WordWriter, description: strin
 export const zsmallocFullnessVsIsolated: Scenario = fullnessVsIsolated(
   'zsmalloc-fullness-vs-isolated',
   'zs_free',
-  'zspage fullness and isolated count share one bit-field word (buggy: isolation counted under the zspage lock while zs_free rewrites the word under the class lock; fixed: both under the class lock)',
+  'zspage fullness and isolated count share one bit-field word (buggy: isolation counted under the zspage lock while zs_free rewrites the word under the class lock; fixed: both under the class lock, in the newest locks mops keeps in every profile)',
 );
 
 /**
@@ -298,7 +305,7 @@ export const zsmallocFullnessVsIsolated: Scenario = fullnessVsIsolated(
 export const zsmallocMallocVsIsolated: Scenario = fullnessVsIsolated(
   'zsmalloc-malloc-vs-isolated',
   'zs_malloc',
-  'the same shared word with zs_malloc as the writer (buggy: its fix_fullness_group under the class lock and the isolation count under the zspage lock overwrite each other; fixed: both under the class lock)',
+  'the same shared word with zs_malloc as the writer (buggy: its fix_fullness_group under the class lock and the isolation count under the zspage lock overwrite each other; fixed: both under the class lock, in the newest locks mops keeps in every profile)',
 );
 
 /** The zsmalloc race scenarios. */
