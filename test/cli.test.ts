@@ -22,6 +22,12 @@ describe('the mops command', () => {
     const before = /only (\d+) free 2 MiB blocks/.exec(a.out);
     const after = /(\d+) free 2 MiB blocks exist now/.exec(a.out);
     expect(Number(after?.[1])).toBeGreaterThan(Number(before?.[1]));
+    expect(a.out).toContain('exist now: huge-page allocations can succeed again');
+    // A machine too small for a free 2 MiB block before and after says so.
+    const tiny = await mops('demo', '--memory', '4M');
+    expect(tiny.out).toContain(
+      '0 free 2 MiB blocks exist now: a huge-page allocation would still fail',
+    );
     expect((await mops('demo', '--seed', '3')).out).toBe(a.out);
     expect((await mops('demo', '--seed', '4')).out).not.toBe(a.out);
   }, 30_000);

@@ -129,8 +129,8 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
       `movable pages from the bottom through ${callbacksOf(m)} (zs_page_isolate, balloon_page_isolate), ` +
       `migrate_pages moved them into free pages the free scanner took from the top — zs_page_migrate rewrote the handles ` +
       `of the objects in each page, and the balloon told the host to inflate the new page and deflate the old one ` +
-      `(${balloonMoved} balloon pages). ${moved} pages moved in all, and ${hp1} free 2 MiB blocks exist now: huge-page ` +
-      `allocations can succeed again (${freeMiB(m)} MiB free). ` +
+      `(${balloonMoved} balloon pages). ${moved} pages moved in all, and ${hp1} free 2 MiB blocks exist now: ${outcome(hp0, hp1)} ` +
+      `(${freeMiB(m)} MiB free). ` +
       (inv.ok
         ? 'Every zsmalloc object still matches its checksum, and the balloon list, its isolated count and the host agree: the invariant checker passed.\n'
         : 'The invariant checker found problems (below).\n'),
@@ -140,4 +140,11 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
     return 1;
   }
   return 0;
+}
+
+/** What the free 2 MiB blocks before (`hp0`) and after (`hp1`) compaction mean for huge pages. */
+function outcome(hp0: number, hp1: number): string {
+  if (hp1 === 0) return 'a huge-page allocation would still fail';
+  if (hp1 <= hp0) return 'no more than before, so compaction gained huge pages nothing';
+  return 'huge-page allocations can succeed again';
 }
