@@ -1,17 +1,7 @@
 import { checkInvariants, GFP, type KernelGen, type Machine, MmBug, MopsError } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { drive } from '../src/index.js';
-import { fill, PROFILES, rig } from './helpers.js';
-
-/** What `f` throws. */
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('no error');
-}
+import { fill, PROFILES, rig, thrown } from './helpers.js';
 
 /**
  * The machine is in the state any kernel BUG leaves it in: halted by `bugErr`, refusing

@@ -19,18 +19,8 @@ import {
   registryOf,
   type ZsObjMapping,
 } from '../src/index.js';
-import { fill, PROFILES, pattern, pfnOf } from './helpers.js';
+import { fill, PROFILES, pattern, pfnOf, thrown } from './helpers.js';
 import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
-
-/** What `f` throws. */
-function thrown(f: () => unknown): unknown {
-  try {
-    f();
-  } catch (e) {
-    return e;
-  }
-  throw new Error('no error');
-}
 
 interface Halted {
   m: Machine;

@@ -141,3 +141,13 @@ export function mopsError(f: () => unknown): MopsError {
   }
   throw new Error('no error');
 }
+
+/** What `f` throws (fails the test when it throws nothing). */
+export function thrown(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('no error');
+}
