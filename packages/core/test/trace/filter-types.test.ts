@@ -14,7 +14,7 @@ import {
   ftraceLine,
   traceRecorder,
 } from '../../src/trace/index.js';
-import { filterChecks, PAGE_ALLOC_SCHEMA } from './helpers.js';
+import { expectNothingEnabled, filterChecks, PAGE_ALLOC_SCHEMA } from './helpers.js';
 
 /** mm_page_alloc's fields (6.x) and the task name, a bool, and a plain string. */
 const { bad, passes } = filterChecks({ ...PAGE_ALLOC_SCHEMA, sync: 'bool', name: 'str' });
@@ -107,7 +107,7 @@ describe('numeric fields have the C type their format file declares', () => {
     expect(() => traceRecorder(m, { filter: 'pfn > -1' })).toThrow(
       /^filter: Illegal integer value\n {2}pfn > -1\n {9}\^$/,
     );
-    expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
+    expectNothingEnabled(m);
     const rec = traceRecorder(m, {
       events: ['mm_page_alloc'],
       filter: 'pfn == 0xffffffffffffffff',
@@ -149,7 +149,7 @@ describe('a string value must be quoted (parse_pred() since the 4.17 rewrite)', 
     expect(() => traceRecorder(m, { events: ['mm_page_alloc'], filter: 'order == "3"' })).toThrow(
       /^filter: Expecting numeric field\n/,
     );
-    expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
+    expectNothingEnabled(m);
   });
 });
 

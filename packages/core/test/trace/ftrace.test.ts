@@ -15,6 +15,7 @@ import {
   TraceFilterError,
   traceRecorder,
 } from '../../src/trace/index.js';
+import { expectNothingEnabled } from './helpers.js';
 
 const at0 = { comm: 'mops', pid: 0, cpu: 0, jiffies: 0 };
 
@@ -299,7 +300,7 @@ describe('traceRecorder', () => {
     ]);
     expect(rec.text()).toBe(`${ftraceHeader(2, 2, 2)}${rec.lines.join('\n')}\n`);
     rec.stop();
-    expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
+    expectNothingEnabled(m);
     m.trace.fire('mm_page_alloc', alloc(1, 0));
     expect(rec.lines).toHaveLength(2);
   });
@@ -468,6 +469,6 @@ describe('traceRecorder', () => {
       traceRecorder(m, { events: ['mm_page_free'], filter: { mm_page_alloc: 'order == 1' } }),
     ).toThrow(/not recorded/);
     // Nothing stayed subscribed after the failures.
-    expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
+    expectNothingEnabled(m);
   });
 });

@@ -1,5 +1,6 @@
 import { expect } from 'vitest';
 import { MopsError } from '../../src/errors.js';
+import type { Machine } from '../../src/machine.js';
 import {
   compileTraceFilter,
   type FilterSchema,
@@ -50,7 +51,7 @@ function expectThrown(
  * Expects compiling `expr` against `schema` to fail as the kernel's filter parser reports it:
  * `reason` on the first line, the expression (`shown`), and the caret under offset `at`.
  */
-export function expectFilterError(
+function expectFilterError(
   schema: FilterSchema,
   expr: string,
   reason: string,
@@ -60,7 +61,7 @@ export function expectFilterError(
   expectThrown(() => compileTraceFilter(expr, schema), expr, reason, at, shown);
 }
 
-/** Like {@link expectFilterError}, for {@link parseTraceFilter}, which has no schema. */
+/** Like expectFilterError, for {@link parseTraceFilter}, which has no schema. */
 export function expectParseError(expr: string, reason: string, at: number, shown = expr): void {
   expectThrown(() => parseTraceFilter(expr), expr, reason, at, shown);
 }
@@ -82,4 +83,9 @@ export function filterChecks(schema: FilterSchema): FilterChecks {
     bad: (expr, reason, at, shown) => expectFilterError(schema, expr, reason, at, shown),
     passes: (expr, record) => compileTraceFilter(expr, schema)(record),
   };
+}
+
+/** Expects no tracepoint of `m` left enabled (a refused recorder subscribes to nothing). */
+export function expectNothingEnabled(m: Machine): void {
+  expect(Object.values(m.trace.enabled).some((v) => v)).toBe(false);
 }
