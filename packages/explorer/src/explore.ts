@@ -18,6 +18,7 @@ import {
   type TraceTable,
 } from './explore_types.js';
 import { formatReport, replayCommand } from './report.js';
+import { sameNumbers } from './reuse_probe.js';
 import { type Chooser, type Execution, execute } from './runner.js';
 import { listScenarios, resolveScenario, type Scenario } from './scenario.js';
 import { decodeSchedule, encodeSchedule } from './schedule.js';
@@ -196,7 +197,7 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     const r = shrinkSchedule(scenario, variant, profile, first);
     shrinkAttempts = r.attempts;
     const shrunk = normaliseDecisions(r.execution);
-    const t = sameDecisions(shrunk, decisions) ? original : onFresh(shrunk);
+    const t = sameNumbers(shrunk, decisions) ? original : onFresh(shrunk);
     if (failureSignature(t) === signature) {
       decisions = shrunk;
       traced = t;
@@ -262,10 +263,6 @@ const SHRUNK_NOT_REPRODUCED =
   'the smallest schedule shrinking found did not fail the same way on a fresh instance (built by setup, ' +
   'as `replay` runs it), so this is the schedule exploring found: runs on the reused instance depended on ' +
   'what earlier runs left behind. Does the scenario’s `state` list every object its runs change?';
-
-function sameDecisions(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((x, i) => x === b[i]);
-}
 
 /**
  * Replays a schedule string on `name` and reports what happened, with the per-CPU trace.

@@ -41,7 +41,8 @@ export function printOf(e: Execution, snap: GraphSnapshot): RunPrint {
   };
 }
 
-function same(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+/** Whether two arrays of numbers hold the same values in the same order. */
+export function sameNumbers(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
@@ -58,11 +59,11 @@ export function reuseDifference(fresh: RunPrint, reused: RunPrint): string | und
     const outcome = (x: typeof f) => (x ? `failed with \`${x.message}\`` : 'passed');
     return `on the fresh instance it ${outcome(f)}; on the restored one it ${outcome(r)}`;
   }
-  if (fresh.steps !== reused.steps || !same(fresh.decisions, reused.decisions))
+  if (fresh.steps !== reused.steps || !sameNumbers(fresh.decisions, reused.decisions))
     return `it took ${fresh.steps} steps on the fresh instance, ${reused.steps} on the restored one`;
-  if (!same(fresh.runs, reused.runs) || !same(fresh.words, reused.words))
+  if (!sameNumbers(fresh.runs, reused.runs) || !sameNumbers(fresh.words, reused.words))
     return 'it left the machine’s pages or zones otherwise on the restored instance';
-  if (!same(fresh.slots, reused.slots))
+  if (!sameNumbers(fresh.slots, reused.slots))
     return 'it left other objects of the machine or of `state` otherwise on the restored instance';
   return undefined;
 }

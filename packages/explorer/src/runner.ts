@@ -8,8 +8,8 @@
 import { hexPfn, MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
 import { type CheckedNode, memoFor, memoKeyOf, newNode } from './memo.js';
 import { classify, EarlySigns, oracles } from './oracles.js';
-import { CPU_RELAX, livelock, noEnd, othersThan } from './relax.js';
-import { leakingState, printOf, reuseDifference } from './reuse_probe.js';
+import { isCpuRelax, livelock, noEnd, othersThan } from './relax.js';
+import { leakingState, printOf, reuseDifference, sameNumbers } from './reuse_probe.js';
 import type {
   Chooser,
   ExecuteOptions,
@@ -183,8 +183,8 @@ function restorePooled(p: Pooled, scenario: Scenario): void {
     else if (
       n === 3 &&
       !(
-        sameWords(now as Int32Array, end.changed as Int32Array) &&
-        sameWords(slots as Int32Array, end.slots as Int32Array)
+        sameNumbers(now as Int32Array, end.changed as Int32Array) &&
+        sameNumbers(slots as Int32Array, end.slots as Int32Array)
       )
     ) {
       // Start over at this node: the machine itself was restored whole.
@@ -209,12 +209,6 @@ export function restorePooledInstance(
   if (!p) return undefined;
   restorePooled(p, scenario);
   return p.snap;
-}
-
-function sameWords(a: Int32Array, b: Int32Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 function nondeterministic(scenario: Scenario): MopsError {
@@ -346,7 +340,7 @@ export function execute(
         break;
       }
       record(t, point, preempted);
-      spun = point.op === CPU_RELAX;
+      spun = isCpuRelax(point);
       if (t !== prev) relaxes = 0;
       if (spun) relaxes++;
       if (node && memo) {
