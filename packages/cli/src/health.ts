@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkInvariants, type Machine } from '@mops/core';
+import { checkInvariants, type Machine, NO_PAGE_CONTENTS } from '@mops/core';
 
 /** Lines of each kind shown before "… and N more". */
 const SHOWN = 10;
@@ -48,7 +48,6 @@ export function machineHealth(m: Machine): Health {
 }
 
 /** What the core says of page contents used on a machine built without them. */
-const NO_CONTENTS = 'this machine was built without page contents';
 
 /**
  * The report of {@link machineHealth}: one line when all is well. `more` says where each
@@ -77,7 +76,7 @@ export function healthLines(h: Health, more: string): string[] {
       counts.set(line, (counts.get(line) ?? 0) + 1);
     }
     out.push(...listed([...counts].map(([w, n]) => (n > 1 ? `${n}× ${w}` : w))));
-    if (h.details.some((w) => w.text.split('\n')[0].includes(NO_CONTENTS)))
+    if (h.details.some((w) => w.text.split('\n')[0].includes(NO_PAGE_CONTENTS)))
       out.push(
         '  a driver used page contents this machine was built without: a plugin that keeps data in pages says needsContents: true in its manifest',
       );

@@ -20,10 +20,7 @@
  * @module
  */
 
-import type { Machine } from '@mops/core';
-
-/** PAGE_ALLOC_COSTLY_ORDER. */
-const COSTLY_ORDER = 3;
+import { type Machine, PAGE_ALLOC_COSTLY_ORDER, suitabilityReadsExtfrag } from '@mops/core';
 
 /** What a command's run does that may read a sysctl. */
 export interface SysctlReaders {
@@ -51,11 +48,11 @@ export function inertSysctlWarnings(
   specs: readonly string[],
   r: SysctlReaders,
 ): string[] {
-  const v48 = m.profile.compaction.suitability === 'v4.8';
-  // Whether compaction for an order above PAGE_ALLOC_COSTLY_ORDER (v4.8: any order) runs:
+  const era = m.profile.compaction.suitability;
+  // Whether compaction for an order whose suitability reads the fragmentation index runs:
   // --order N, the allocations' direct compaction, or kcompactd's work for pageblock_order.
   const suitableOrder = (o: number | undefined) =>
-    o !== undefined && (o > COSTLY_ORDER || (v48 && o > 0));
+    o !== undefined && o > 0 && suitabilityReadsExtfrag(era, o);
   const readsExtfrag = suitableOrder(r.order) || suitableOrder(r.allocOrder) || r.kcompactd;
   // Whether anything but the workload's allocations reads the watermarks or defrag_mode:
   // compaction for an order, high-order allocations, kcompactd.
@@ -80,7 +77,7 @@ export function inertSysctlWarnings(
       case 'extfrag_threshold':
         if (!readsExtfrag)
           out.push(
-            `${vm} has no effect in ${r.command}${r.command === 'compact' ? ` ${r.order === -1 ? 'with compact_memory (--order -1)' : `--order ${r.order}`}` : ''}: only compaction for an order above ${COSTLY_ORDER}${v48 ? ' (in v4.8, any order above 0)' : ''} reads it (compaction_suitable()'s fragmentation index): compact --order N, --alloc ORDERxN or --kcompactd SECONDS`,
+            `${vm} has no effect in ${r.command}${r.command === 'compact' ? ` ${r.order === -1 ? 'with compact_memory (--order -1)' : `--order ${r.order}`}` : ''}: only compaction for an order above ${PAGE_ALLOC_COSTLY_ORDER}${era === 'v4.8' ? ' (in v4.8, any order above 0)' : ''} reads it (compaction_suitable()'s fragmentation index): compact --order N, --alloc ORDERxN or --kcompactd SECONDS`,
           );
         break;
       case 'compact_unevictable_allowed':

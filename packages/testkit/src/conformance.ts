@@ -10,6 +10,7 @@ import {
   getProfile,
   type Machine,
   MopsError,
+  NO_PAGE_CONTENTS,
   PROFILE_NAMES,
   type ProfileName,
   validatePlugin,
@@ -238,7 +239,6 @@ function runCheckedRule(adapter: DriverAdapter, profile: ProfileName, r: Rule): 
 }
 
 /** What the core says of page contents used on a machine built without them. */
-const NO_CONTENTS = 'this machine was built without page contents';
 
 /**
  * `findings` with the cause first when the driver used page contents its manifest did not
@@ -249,7 +249,7 @@ const NO_CONTENTS = 'this machine was built without page contents';
 function withContentsHint(adapter: DriverAdapter, findings: string[]): string[] {
   if (
     adapter.plugin.manifest.needsContents === true ||
-    !findings.some((f) => f.includes(NO_CONTENTS))
+    !findings.some((f) => f.includes(NO_PAGE_CONTENTS))
   )
     return findings;
   return [

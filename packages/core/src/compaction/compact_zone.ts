@@ -26,6 +26,7 @@ import type { CaptureControl } from './capture.js';
 import { compactionAlloc, compactionFree, releaseFreepages } from './free_scanner.js';
 import { fragmentationIndex, fragmentationScoreZone, proactiveThresholds } from './metrics.js';
 import { ISOLATE_RESULT, isolateMigratepages } from './migrate_scanner.js';
+import type { CompactionProfile } from './profile.js';
 import {
   compactionRestarting,
   pageblockStartPfn,
@@ -97,7 +98,7 @@ export function compactionSuitable(
       ? COMPACT.CONTINUE
       : COMPACT.SKIPPED;
   }
-  if (ret === COMPACT.CONTINUE && (era === 'v4.8' || order > PAGE_ALLOC_COSTLY_ORDER)) {
+  if (ret === COMPACT.CONTINUE && suitabilityReadsExtfrag(era, order)) {
     const idx = fragmentationIndex(zone, order);
     if (idx >= 0 && idx <= sysctl.extfragThreshold) ret = COMPACT.NOT_SUITABLE_ZONE;
   }
@@ -453,4 +454,17 @@ export function freeCompactControl(k: Kctx, cc: CompactControl): void {
   const lists = k.mem.pages.lists;
   lists.freeList(cc.migratepages);
   for (const l of cc.freepages) lists.freeList(l);
+}
+
+/**
+ * Whether compaction_suitable() asks the fragmentation index (vm.extfrag_threshold) about
+ * a request of `order`: above PAGE_ALLOC_COSTLY_ORDER, or at any order in v4.8.
+ * @param era the profile's `compaction.suitability`
+ * @param order the request's order
+ */
+export function suitabilityReadsExtfrag(
+  era: CompactionProfile['suitability'],
+  order: number,
+): boolean {
+  return era === 'v4.8' || order > PAGE_ALLOC_COSTLY_ORDER;
 }

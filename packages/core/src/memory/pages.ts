@@ -9,6 +9,12 @@ import { OWNER_SHIFT } from '../page/flags.js';
 import { PAGE_SHIFT, PAGE_SIZE } from './constants.js';
 import { LruLists } from './list.js';
 
+/**
+ * The message of the `E_STATE` error a page-contents access raises on a machine built
+ * without them; callers that explain it (the CLI, the conformance suite) recognise it.
+ */
+export const NO_PAGE_CONTENTS = 'this machine was built without page contents';
+
 /** Largest machine that may carry page contents (one ArrayBuffer). */
 export const MAX_CONTENT_BYTES = 4 * 1024 ** 3;
 
@@ -108,8 +114,7 @@ export class PageArrays {
 
   /** The 4 KiB contents of `pfn` (a view; throws when the machine has no contents). */
   pageData(pfn: number): Uint8Array {
-    if (!this.contents)
-      throw new MopsError('E_STATE', 'this machine was built without page contents', 'contents');
+    if (!this.contents) throw new MopsError('E_STATE', NO_PAGE_CONTENTS, 'contents');
     const off = pfn << PAGE_SHIFT;
     return this.contents.subarray(off, off + PAGE_SIZE);
   }
