@@ -28,7 +28,7 @@ import { checkSpans, type ZoneLayoutName, type ZoneSpan, zoneLayout } from './me
 import { Memory } from './memory/mem.js';
 import { pageMovableOps } from './migrate/movable.js';
 import { DEFAULT_PROFILE, getProfile, type Profile, type ProfileName } from './profile.js';
-import { Deadlock } from './sched/deadlock.js';
+import { haltOnBug } from './sched/deadlock.js';
 import { Prng } from './sched/prng.js';
 import { Scheduler } from './sched/scheduler.js';
 import type { KernelGen } from './sched/types.js';
@@ -267,7 +267,7 @@ export class Machine {
     try {
       return this.sched.run(body);
     } catch (e) {
-      if (e instanceof MmBug && !(e instanceof Deadlock)) this.mem.halted ??= e;
+      haltOnBug(this.mem, e);
       throw e;
     }
   }

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { Deadlock, type KernelGen, type Memory, MmBug, MopsError } from '@mops/core';
+import { haltOnBug, type KernelGen, type Memory, MopsError } from '@mops/core';
 
 /**
  * The waits an open mapping (objReadBegin) may be the cause of: for the handle's pin (v4.8)
@@ -57,7 +57,7 @@ export function driveToEnd<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
       }
     }
   } catch (e) {
-    if (mem !== undefined && e instanceof MmBug && !(e instanceof Deadlock)) mem.halted ??= e;
+    if (mem !== undefined) haltOnBug(mem, e);
     throw e;
   }
 }

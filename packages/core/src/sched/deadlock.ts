@@ -127,3 +127,14 @@ function pageLockPfn(key: WaitKey): number {
 function indented(text: string): string[] {
   return text.split('\n').map((l) => `  ${l}`);
 }
+
+/**
+ * Halts the machine of `mem` on a kernel BUG `e` raised by code run on it, as Machine.run
+ * does (the first BUG stays the reason): later kernel calls are `MopsError('E_HALTED')`. A
+ * {@link Deadlock} (every task blocked) does not halt it, nor does any other error.
+ * @param mem the memory of the machine the code ran on
+ * @param e what the code threw
+ */
+export function haltOnBug(mem: { halted: MmBug | undefined }, e: unknown): void {
+  if (e instanceof MmBug && !(e instanceof Deadlock)) mem.halted ??= e;
+}

@@ -3,7 +3,7 @@
  * @module
  */
 
-export { Deadlock, type DeadlockEntry } from './deadlock.js';
+export { Deadlock, type DeadlockEntry, haltOnBug } from './deadlock.js';
 export {
   type LockChain,
   Lockdep,
