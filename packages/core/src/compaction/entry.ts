@@ -260,6 +260,23 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
 }
 
 /**
+ * The priorities direct compaction takes for an allocation of `order`, in the order the
+ * allocator's slow path tries them as should_compact_retry() raises the priority:
+ * INIT_COMPACT_PRIORITY (ASYNC), then DEF_COMPACT_PRIORITY (SYNC_LIGHT), then SYNC_FULL.
+ * A costly order (above PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT
+ * (MIN_COMPACT_COSTLY_PRIORITY), and a release without SYNC_FULL (v4.8) stops there for
+ * every order.
+ * @param m the machine whose profile says whether SYNC_FULL exists
+ * @param order the allocation's order
+ * @returns the priorities, first tried first
+ */
+export function directCompactPrios(m: Machine, order: number): CompactPriority[] {
+  return m.profile.compaction.hasSyncFull && order <= PAGE_ALLOC_COSTLY_ORDER
+    ? [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT, COMPACT_PRIO.SYNC_FULL]
+    : [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT];
+}
+
+/**
  * The allocator's slow-path step for direct compaction, tried at ASYNC, then SYNC_LIGHT,
  * then SYNC_FULL priority, as should_compact_retry() raises it: a costly order (above
  * PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has
@@ -274,11 +291,7 @@ export function installDirectCompaction(m: Machine): void {
   const hook = (gfp: number, order: number, allocFlags: number): number => {
     if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
     if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
-    const prios =
-      m.profile.compaction.hasSyncFull && order <= PAGE_ALLOC_COSTLY_ORDER
-        ? [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT, COMPACT_PRIO.SYNC_FULL]
-        : [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT];
-    for (const prio of prios) {
+    for (const prio of directCompactPrios(m, order)) {
       const t = m.sched.spawn(
         'direct-compact',
         () => allocPagesDirectCompact(m, { gfp, order, allocFlags, prio }),

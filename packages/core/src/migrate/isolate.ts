@@ -4,7 +4,7 @@
  */
 
 import { putPage } from '../buddy/free_page.js';
-import { bug, dumpPage } from '../debug/dump_page.js';
+import { bug, dumpPage, hexPfn } from '../debug/dump_page.js';
 import { Errno } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, PG } from '../page/flags.js';
@@ -226,7 +226,7 @@ export function* isolateMovablePage(
  * mistake), with the page dump.
  */
 function isolatedOther(mem: Memory, page: number, pfn: number): void {
-  const what = `isolated page 0x${page.toString(16)} != examined page 0x${pfn.toString(16)}`;
+  const what = `isolated page ${hexPfn(page)} != examined page ${hexPfn(pfn)}`;
   mem.warn('vm_protocol_violation', `${what}\n${dumpPage(mem, page, what)}`, page);
 }
 

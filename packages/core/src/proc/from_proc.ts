@@ -175,7 +175,7 @@ function planZones(
         `zone ${name} has no pageblocks but buddyinfo lists it`,
       );
     let startPfn: number;
-    let spanned: number;
+    let spanned: number | undefined;
     let managed: number | undefined;
     let startLine = blockLine;
     let spanLine = blockLine;
@@ -200,8 +200,10 @@ function planZones(
         if (idx === ZONE.DMA32) startPfn = Math.max(startPfn, 4096);
         if (idx === ZONE.NORMAL && counts.has(ZONE.DMA32)) startPfn = Math.max(startPfn, 2 ** 20);
       }
-      spanned = blockFloor(startPfn) + nrBlocks * pageblock_nr_pages - startPfn;
     }
+    const blockEnd = blockFloor(startPfn) + nrBlocks * pageblock_nr_pages;
+    // Without zoneinfo the zone spans exactly its pageblocks.
+    spanned ??= blockEnd - startPfn;
     const prev = plans.at(-1);
     if (prev && startPfn < cursor)
       throw procParseError(
@@ -222,7 +224,6 @@ function planZones(
         `zone ${name} spans pfns ${startPfn} to ${exactCount(startPfn + spanned - 1)}, beyond 64 GiB; mops emulates at most 64 GiB`,
       );
     }
-    const blockEnd = blockFloor(startPfn) + nrBlocks * pageblock_nr_pages;
     const present = Math.min(spanned, blockEnd - startPfn);
     if (Math.ceil(present / pageblock_nr_pages) !== nrBlocks)
       throw procParseError(

@@ -23,15 +23,16 @@ export function importMovable(machine: Machine, owner: string): number {
   let n = 0;
   for (const zone of mem.populatedZones) {
     const end = zone.zoneStartPfn + zone.presentPages;
-    for (let pfn = zone.zoneStartPfn; pfn < end; pfn++) {
-      if (mem.pageblockMigratetype(pfn) !== MIGRATE.MOVABLE) {
-        // On to the next block.
-        pfn += pageblock_nr_pages - 1 - (pfn % pageblock_nr_pages);
-        continue;
-      }
-      if (p.refcount[pfn] !== 1 || p.ownerOf(pfn) !== id) continue;
-      filler.adopt(pfn);
-      n++;
+    // One pageblock at a time (the first may start inside its block), its type read once.
+    for (let start = zone.zoneStartPfn; start < end; ) {
+      const blockEnd = Math.min(start - (start % pageblock_nr_pages) + pageblock_nr_pages, end);
+      if (mem.pageblockMigratetype(start) === MIGRATE.MOVABLE)
+        for (let pfn = start; pfn < blockEnd; pfn++) {
+          if (p.refcount[pfn] !== 1 || p.ownerOf(pfn) !== id) continue;
+          filler.adopt(pfn);
+          n++;
+        }
+      start = blockEnd;
     }
   }
   return n;

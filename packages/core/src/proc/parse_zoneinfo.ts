@@ -4,6 +4,7 @@
  * @module
  */
 
+import { ZONE_NAMES } from '../memory/constants.js';
 import {
   checkNode,
   checkText,
@@ -99,9 +100,10 @@ function once(
 export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
   checkText('parseZoneinfo', text, file);
   const zones = new Map<number, ParsedZoneinfoZone>();
-  const names = new Map<ParsedZoneinfoZone, string>();
   const nodeStats = new Map<string, number>();
   let cur: ParsedZoneinfoZone | undefined;
+  // The name of cur's zone.
+  let curName: string | undefined;
   let lines: NonNullable<ParsedZoneinfoZone['lines']> = {};
   let section: 'node' | 'zone' | 'pagesets' = 'zone';
   const all = splitLines(text);
@@ -116,7 +118,7 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
       if (zones.has(z)) throw procParseError(file, n, `zone ${m[2]} appears twice`);
       lines = { header: n };
       cur = { stats: new Map(), lines };
-      names.set(cur, m[2]);
+      curName = ZONE_NAMES[z];
       zones.set(z, cur);
       section = 'zone';
       continue;
@@ -141,7 +143,7 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
       const signed = SIGNED_FIELDS.has(field[1]);
       const v = exactInteger(file, n, field[1], field[2], signed ? undefined : UNSIGNED);
       if (field[1] === 'start_pfn' && cur) {
-        once(file, n, names.get(cur), 'start_pfn', lines.startPfn);
+        once(file, n, curName, 'start_pfn', lines.startPfn);
         cur.startPfn = v;
         lines.startPfn = n;
       }
@@ -164,18 +166,14 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
     }
     if (!cur || section !== 'zone') continue;
     if ((key === 'cma' || key === 'nr_free_cma') && v !== 0)
-      throw noCma(
-        file,
-        n,
-        `zone ${names.get(cur)} has ${v} ${key === 'cma' ? '' : 'free '}CMA pages`,
-      );
+      throw noCma(file, n, `zone ${curName} has ${v} ${key === 'cma' ? '' : 'free '}CMA pages`);
     switch (key) {
       case 'spanned':
       case 'present':
       case 'managed':
       case 'min':
       case 'boost':
-        once(file, n, names.get(cur), key, lines[key]);
+        once(file, n, curName, key, lines[key]);
         cur[key] = v;
         lines[key] = n;
         break;
@@ -185,7 +183,8 @@ export function parseZoneinfo(text: string, file = 'zoneinfo'): ParsedZoneinfo {
     }
   }
   if (zones.size === 0) throw procParseError(file, 0, "no 'Node 0, zone <name>' lines");
-  for (const [zone, name] of names) {
+  for (const [z, zone] of zones) {
+    const name = ZONE_NAMES[z];
     // The kernel prints `min` as the min watermark plus the boost: never below the boost.
     if (zone.boost !== undefined && zone.min !== undefined && zone.boost > zone.min)
       throw procParseError(

@@ -12,9 +12,8 @@
 
 import { __GFP, GFP } from '../buddy/gfp.js';
 import type { SlowpathHook } from '../buddy/page_alloc.js';
-import { allocPagesDirectCompact } from '../compaction/entry.js';
+import { allocPagesDirectCompact, directCompactPrios } from '../compaction/entry.js';
 import { compactionState } from '../compaction/node_state.js';
-import { COMPACT_PRIO } from '../compaction/types.js';
 import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_order } from '../memory/constants.js';
@@ -136,13 +135,6 @@ const FORMS: Readonly<Record<Profile['compactionSelftest'], SelftestForm>> = {
  */
 const HUGETLB_GFP =
   GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOWARN | __GFP.RETRY_MAYFAIL | __GFP.THISNODE;
-
-/**
- * The priorities direct compaction takes for a costly order (above PAGE_ALLOC_COSTLY_ORDER):
- * INIT_COMPACT_PRIORITY, then DEF_COMPACT_PRIORITY, where should_compact_retry() stops a
- * costly order (MIN_COMPACT_COSTLY_PRIORITY; v4.8 has no lower priority at all).
- */
-const COSTLY_PRIOS = [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT] as const;
 
 /** The chunk mops fills in by default, in pages: 100 MiB. */
 const CHUNK_PAGES = (100 * 2 ** 20) / PAGE_SIZE;
@@ -293,8 +285,9 @@ function allocHugePages(m: Machine, count: number): number[] {
 
 /**
  * __alloc_pages_direct_compact() in the task that allocates, with PF_MEMALLOC while it
- * runs: at ASYNC, then SYNC_LIGHT (a costly order stops there). The task runs alone, so
- * the compaction never has to wait for another task; it would be a lockup if it did.
+ * runs: at the priorities {@link directCompactPrios} gives (a huge page stops at
+ * SYNC_LIGHT). The task runs alone, so the compaction never has to wait for another task;
+ * it would be a lockup if it did.
  */
 function directCompactInTask(m: Machine): SlowpathHook {
   return (gfp, order, allocFlags) => {
@@ -303,7 +296,7 @@ function directCompactInTask(m: Machine): SlowpathHook {
     const flags = task.flags;
     task.flags |= PF_MEMALLOC;
     try {
-      for (const prio of COSTLY_PRIOS) {
+      for (const prio of directCompactPrios(m, order)) {
         const gen = allocPagesDirectCompact(m, { gfp, order, allocFlags, prio });
         let r = gen.next();
         // Points come only when stepping by hand (sched.manual): the task goes straight on.
@@ -323,14 +316,10 @@ function directCompactInTask(m: Machine): SlowpathHook {
 }
 
 /** The numbers every outcome reports. */
-interface Measured {
-  readonly memFreeKb: number;
-  readonly hugepageKb: number;
-  readonly requested: number;
-  readonly allocated: number;
-  readonly compactionIndex: number;
-  readonly passed: boolean;
-}
+type Measured = Pick<
+  CompactionTestResult,
+  'memFreeKb' | 'hugepageKb' | 'requested' | 'allocated' | 'compactionIndex' | 'passed'
+>;
 
 /**
  * The printf forms (up to 6.7): `No of huge pages allocated = N` on stdout; on a failure
