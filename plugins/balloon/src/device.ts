@@ -29,7 +29,7 @@ import {
   PGTY,
   SpinLock,
 } from '@mops/core';
-import { checkDesign, checkKctx, checkMistakes, optionType } from './args.js';
+import { checkKctx, optionType } from './args.js';
 import { type BalloonCore, balloonInit, spinLockAtomic } from './balloon_ops.js';
 import {
   balloonPageDelete,
@@ -197,17 +197,16 @@ export class BalloonDevice {
     optionType(opts, 'adjustManagedPageCount', 'boolean', 'BalloonDevice');
     optionType(opts, 'mistakes', 'object', 'BalloonDevice');
     const mem = k.mem;
-    const design = checkDesign(mem.profile, opts.design);
     this.rules = balloonRules(mem.profile);
     if (opts.migratepage !== undefined && typeof opts.migratepage !== 'function')
       throw new MopsError('E_USAGE', 'migratepage must be a function', 'migratepage');
-    checkMistakes(design, opts.mistakes);
-    this.design = design;
+    // balloonInit checks the design and the mistakes before it sets anything up.
+    this.core = balloonInit(k, opts.design, opts.mistakes);
+    this.design = this.core.design;
     this.mistakes = { ...opts.mistakes };
     this.name = opts.name ?? 'balloon-kvm';
     this.migratepage = opts.migratepage;
     this.adjustManagedPageCount = opts.adjustManagedPageCount ?? false;
-    this.core = balloonInit(k, design, this.mistakes);
     this.id = this.core.devices.length;
     this.core.devices.push(this);
     this.pagesLock = this.core.globalLock ?? new SpinLock(k.sched, 'pages_lock');
@@ -347,9 +346,7 @@ export class BalloonDevice {
         'pfn',
       );
     p.lists.del(pfn);
-    this.isolatedPages++;
-    this.isolatedSet.add(pfn);
-    this.stats.isolations++;
+    this.countIsolated(pfn);
   }
 
   /**
@@ -380,6 +377,11 @@ export class BalloonDevice {
         `${what}: pfn ${hexPfn(pfn)} is neither on the list of balloon ${this.name} nor a page deflated from it`,
         'pfn',
       );
+    this.countIsolated(pfn);
+  }
+
+  /** `isolated_pages++` for `pfn`, in the device's counts and the checker's set. */
+  private countIsolated(pfn: number): void {
     this.isolatedPages++;
     this.isolatedSet.add(pfn);
     this.stats.isolations++;

@@ -121,7 +121,7 @@ export const balloonDeflateVsIsolate: Scenario = {
     const r = balloonRace(profile, {
       mistakes: variant === 'buggy' ? { dequeueWaitsForPageLock: true } : undefined,
     });
-    const listAdd = r.m.mem.profile.name !== 'v4.8';
+    const listAdd = r.vb.dev.rules.leakReleasesLifo;
     const consequence = (pfn: number): string =>
       `balloon_page_dequeue deflated pfn ${hexPfn(pfn)} while the VM holds it isolated (it slept in lock_page after finding the page on the list and did not re-check PG_isolated): balloon_page_delete cleared its movable mapping and private, so the VM ends the isolation without the balloon (putback only clears PG_isolated, migration completes as for a released page) and b_dev_info->isolated_pages never comes down for it${listAdd ? "; balloon_page_list_dequeue's list_add(&page->lru, pages) also relinked the lru the VM's migration list still runs through, corrupting that list" : ''}`;
     return {

@@ -37,16 +37,13 @@ describe('balloon mistakes: each applies to one design', () => {
           installPlugin(m, createBalloonPlugin({ design, mistakes: mistakes as never })),
       ]) {
         const m = machine(profile);
-        const before = free(m);
-        let err: unknown;
-        try {
-          make(m);
-        } catch (e) {
-          err = e;
-        }
-        expect(err).toMatchObject({ code: 'E_USAGE', field: 'mistakes' });
-        expect((err as Error).message).toMatch(text);
-        expect(free(m)).toEqual(before);
+        expectRefused(
+          () => make(m),
+          'E_USAGE',
+          'mistakes',
+          text,
+          () => free(m),
+        );
         expectClean(m);
         // Nothing was set up: a device without mistakes can still be made.
         expect(new BalloonDevice(m, { design }).design).toBe(design);

@@ -22,7 +22,7 @@ import plugin, {
   VIRTIO_BALLOON,
   VirtioBalloon,
 } from '../src/index.js';
-import { isolate, machine, PROFILES, run } from './helpers.js';
+import { expectRefused, isolate, machine, PROFILES, run } from './helpers.js';
 
 describe('@mops/balloon plugin', () => {
   it('registers the driver, device and host in the machine container, a checker and a view', () => {
@@ -116,15 +116,10 @@ describe('v6.17: the balloon movable_ops are registered for PageOffline when the
   it('one PageOffline driver registered before: the install fails naming it, and changes nothing', () => {
     const m = machine('v6.17');
     const filler = createMovableFiller(m);
-    let err: unknown;
-    try {
-      installPlugin(m, plugin);
-    } catch (e) {
-      err = e;
-    }
-    expect(err).toBeInstanceOf(MopsError);
-    expect((err as MopsError).code).toBe('E_PLUGIN');
-    expect((err as MopsError).message).toMatch(
+    expectRefused(
+      () => installPlugin(m, plugin),
+      'E_PLUGIN',
+      'ops',
       /^balloon_init: set_movable_ops\(PGTY_offline\) returned -EBUSY: page type Offline already has the movable_ops of filler\. .*install the balloon plugin .* first/,
     );
     expect(installedPlugins(m)).toEqual([]);
