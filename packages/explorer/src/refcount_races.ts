@@ -17,15 +17,15 @@ import {
 } from '@mops/core';
 import { endMigration, isolatedWithTarget, refSteps, settled } from './migration_steps.js';
 import { BUGGY_FIXED, EVERY_PROFILE, raceMachine } from './race_machine.js';
+import { cpuRelax } from './relax.js';
 import type { Scenario, ScenarioContext } from './scenario.js';
-
-/** How often the lookup repeats after a failed get or a changed slot before giving up. */
-const LOOKUP_ATTEMPTS = 3;
 
 /**
  * 9b: migration of a page-cache folio P (locked, isolated: the page cache's reference and
- * the migrator's, so 2 expected) against a lockless page-cache lookup (filemap_get_entry:
- * load the slot, get the folio unless its count is zero, re-check the slot). Fixed: the
+ * the migrator's, so 2 expected) against a lockless page-cache lookup (filemap_get_entry,
+ * find_get_entry in v4.8: load the slot, get the folio unless its count is zero, re-check
+ * the slot; a failed get or a changed slot repeats from the load, with no bound, so the
+ * lookup spins while P's count is frozen and yields cpu_relax in each such round). Fixed: the
  * freeze (compare-and-exchange expected → 0) is the only test that no one else holds a
  * reference; a release that compares the count first only bails out early on it. Buggy:
  * no release ever shipped this, it is the mistake the 2021 patch's reasoning rules out — the
@@ -50,8 +50,9 @@ export const scenario9b: Scenario = {
     const expected = 2;
     // The page-cache slot; `held` is the folio the lookup holds a reference on (-1: none);
     // `frozen` is set while the migrator believes P's count frozen; `checked` is the count
-    // the pre-check read and `before` the count the freeze replaced (-1: not yet).
-    const cache = { slot: P, held: -1, frozen: false, checked: -1, before: -1 };
+    // the pre-check read and `before` the count the freeze replaced; `found` is the folio the
+    // lookup returned (-1: not yet).
+    const cache = { slot: P, held: -1, frozen: false, checked: -1, before: -1, found: -1 };
     const preempt = (): boolean => m.sched.preemptible;
     // What the release calls the page-cache entry: v4.8 has no folios.
     const unit = mem.profile.hasFolios ? 'folio' : 'page';
@@ -98,14 +99,20 @@ export const scenario9b: Scenario = {
       return moved;
     }
 
-    // filemap_get_entry(): repeats after a failed get or a changed slot (a bounded number of
-    // times here, so that a preempted migrator cannot turn a schedule into an endless loop).
-    function* lookup(): KernelGen<boolean> {
-      for (let attempt = 0; attempt < LOOKUP_ATTEMPTS; attempt++) {
+    // filemap_get_entry() (find_get_entry() in v4.8): `goto repeat` after a failed get or a
+    // changed slot, for as long as it takes. A failed get waits for another task (the
+    // migrator's unfreeze, or its store of the new folio in the slot once P is freed): that
+    // round ends at cpu_relax. A changed slot waits for no one: the next round loads the
+    // new folio.
+    function* lookup(): KernelGen<number> {
+      for (;;) {
         if (preempt()) yield { op: op.load };
         const f = cache.slot;
         if (preempt()) yield { op: op.get, pfn: f };
-        if (!folioTryGet(mem, f)) continue;
+        if (!folioTryGet(mem, f)) {
+          yield* cpuRelax(f, `${op.get} failed: repeat`);
+          continue;
+        }
         cache.held = f;
         if (preempt()) yield { op: op.reload, pfn: f };
         const again = cache.slot === f;
@@ -117,9 +124,11 @@ export const scenario9b: Scenario = {
           };
         cache.held = -1;
         putPage(mem, f);
-        if (again) return true;
+        if (again) {
+          cache.found = f;
+          return f;
+        }
       }
-      return false;
     }
 
     return {
@@ -136,7 +145,14 @@ export const scenario9b: Scenario = {
               `${hexPfn(P)} is frozen while the lookup holds a reference to it: the pre-check read ${cache.checked} (expected ${expected}), the lookup's get made it ${cache.before}, and the plain store of 0 wiped that reference out (a step no release took: ${op.freeze}'s compare-and-exchange fails on ${cache.before}), so the lookup's put will find a zero count`,
             ]
           : [],
-      finish: () => settled(m, cache.slot, cache.slot === D ? P : D, 'the page cache'),
+      finish: () => [
+        ...(cache.found < 0
+          ? [
+              `the lookup returned no ${unit} although the slot held one throughout (a lookup repeats until its get succeeds on the ${unit} the slot still holds)`,
+            ]
+          : []),
+        ...settled(m, cache.slot, cache.slot === D ? P : D, 'the page cache'),
+      ],
     };
   },
 };

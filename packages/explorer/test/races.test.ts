@@ -79,7 +79,7 @@ describe.each(RACES)('race %s', (name) => {
 describe('DFS with preemption bound 2 exhausts the fixed variants', () => {
   it.each([
     ['9a', 9],
-    ['9b', 58],
+    ['9b', 57],
     ['9c', 65],
     ['9d', 67],
     ['9e', 22],

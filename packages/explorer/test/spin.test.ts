@@ -6,6 +6,7 @@ import {
   getPage,
   hexPfn,
   type KernelGen,
+  PROFILE_NAMES,
   putPage,
   trylockPage,
   unlockPage,
@@ -18,26 +19,28 @@ import {
   explore,
   MAX_TABLE_ROWS,
   RandomChooser,
+  ReplayChooser,
   raceMachine,
   registerScenario,
   replay,
+  resolveScenario,
   type Scenario,
   unregisterScenario,
 } from '../src/index.js';
 
 /**
- * A page-cache lookup that repeats until its folio_try_get() succeeds, as filemap_get_entry()
- * does (`goto repeat`), against a migrator that freezes the folio's count. `relax`: the
- * lookup yields cpu_relax after a failed get. Variants: `fixed` (folio_ref_freeze decides),
- * `buggy` (a pre-check of the count is trusted and 0 stored plainly, wiping out a reference
- * taken in between), `stuck` (the migrator never unfreezes: nothing ends the spin),
+ * 9b cut down to what the runner's spin handling needs beyond it: a page-cache lookup that
+ * repeats until its folio_try_get() succeeds against a migrator that freezes the folio's
+ * count, in variants no kernel has. `relax`: the lookup yields cpu_relax after a failed get
+ * (without it, the loop spins inside the migrator's frozen window). Variants: `fixed` (the
+ * migrator unfreezes), `stuck` (the migrator never unfreezes: nothing ends the spin),
  * `sleeps` (the migrator then sleeps on a wait queue nobody wakes).
  */
 function spinScenario(name: string, relax: boolean): Scenario {
   return {
     name,
     description: 'a lookup spinning on folio_try_get against a migrator freezing the count',
-    variants: ['buggy', 'fixed', 'stuck', 'sleeps'],
+    variants: ['fixed', 'stuck', 'sleeps'],
     profiles: ['v6.3'],
     setup({ variant, profile }) {
       const m = raceMachine(profile);
@@ -47,27 +50,15 @@ function spinScenario(name: string, relax: boolean): Scenario {
       const P = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'pagecache');
       getPage(mem, P);
       const D = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'target');
-      const cache = { slot: P, held: -1, frozen: false };
+      const cache = { slot: P };
       const preempt = (): boolean => m.sched.preemptible;
-
-      function* freeze(): KernelGen<boolean> {
-        if (variant === 'buggy') {
-          if (preempt()) yield { op: 'folio_ref_count', pfn: P, note: '== 2?' };
-          if (p.refcount[P] !== 2) return false;
-          if (preempt()) yield { op: 'folio_set_count', pfn: P, note: '0' };
-          p.refcount[P] = 0;
-          return true;
-        }
-        if (preempt()) yield { op: 'folio_ref_freeze', pfn: P, note: '2 -> 0' };
-        return folioRefFreeze(mem, P, 2);
-      }
 
       function* migrator(): KernelGen<boolean> {
         if (preempt()) yield { op: 'folio_lock', pfn: P };
         trylockPage(mem, P);
-        const moved = yield* freeze();
+        if (preempt()) yield { op: 'folio_ref_freeze', pfn: P, note: '2 -> 0' };
+        const moved = folioRefFreeze(mem, P, 2);
         if (moved) {
-          cache.frozen = true;
           if (variant === 'stuck') return true;
           if (variant === 'sleeps') {
             yield { op: 'block', key: 'never', what: 'a wait queue nobody wakes' };
@@ -77,7 +68,6 @@ function spinScenario(name: string, relax: boolean): Scenario {
           getPage(mem, D);
           cache.slot = D;
           if (preempt()) yield { op: 'folio_ref_unfreeze', pfn: P, note: '1' };
-          cache.frozen = false;
           folioRefUnfreeze(mem, P, 1);
         }
         if (preempt()) yield { op: 'folio_unlock', pfn: P };
@@ -97,11 +87,9 @@ function spinScenario(name: string, relax: boolean): Scenario {
             if (relax) yield* cpuRelax(f, 'count frozen: repeat');
             continue;
           }
-          cache.held = f;
           if (preempt()) yield { op: 'xas_reload', pfn: f };
           const again = cache.slot === f;
           if (preempt()) yield { op: 'folio_put', pfn: f };
-          cache.held = -1;
           putPage(mem, f);
           if (again) return;
         }
@@ -114,10 +102,6 @@ function spinScenario(name: string, relax: boolean): Scenario {
           m.sched.spawn('migrator', migrator);
           m.sched.spawn('lookup', lookup);
         },
-        check: () =>
-          cache.frozen && cache.held === P
-            ? [`${hexPfn(P)} is frozen while the lookup holds a reference to it`]
-            : [],
         finish: () => {
           const gone = cache.slot === P ? D : P;
           const out: string[] = [];
@@ -149,52 +133,6 @@ describe('cpu_relax: a spin-wait lets the other tasks progress', () => {
     expect([...cpuRelax(3, 'frozen')]).toEqual([{ op: 'cpu_relax', pfn: 3, note: 'frozen' }]);
   });
 
-  it('DFS exhausts the fixed variant at bound 2 without a failure', () => {
-    const r = explore(SPIN, { variant: 'fixed', strategy: 'dfs', bound: 2, runs: 100_000 });
-    expect(r).toMatchObject({ failed: false, exhausted: true, bound: 2 });
-    expect(r.schedules).toBeGreaterThan(1);
-  });
-
-  it('DFS finds the buggy variant, and the failing schedule passes on the fixed one', () => {
-    const r = explore(SPIN, { variant: 'buggy', strategy: 'dfs', bound: 2, runs: 100_000 });
-    expect(r.failed).toBe(true);
-    expect(r.failure?.kind).toBe('assertion');
-    expect(r.failure?.message).toMatch(/frozen while the lookup holds a reference/);
-    expect(r.reproduced).toBe(true);
-    expect(replay(SPIN, { variant: 'fixed', schedule: r.schedule! }).failed).toBe(false);
-  });
-
-  it.each(['random', 'pct'] as const)('%s runs of the fixed variant all end', (strategy) => {
-    expect(explore(SPIN, { variant: 'fixed', strategy, runs: 300 })).toMatchObject({
-      failed: false,
-      schedules: 300,
-    });
-    expect(explore(SPIN, { variant: 'buggy', strategy, runs: 2000 }).failed).toBe(true);
-  });
-
-  it('the spinner is not run right after its cpu_relax, and leaving it is no preemption', () => {
-    const sc = spinScenario(SPIN, true);
-    for (let seed = 1; seed <= 200; seed++) {
-      const e = execute(sc, 'fixed', 'v6.3', new RandomChooser(seed), { trace: true });
-      expect(e.failure).toBeUndefined();
-      const rows = e.trace!;
-      // Once the migrator is done, the lookup is alone: it goes on.
-      const alone = rows.findIndex((row) => row.point.op === 'done');
-      rows.forEach((row, i) => {
-        if (row.point.op !== CPU_RELAX || i + 1 >= rows.length) return;
-        if (alone < 0 || i < alone) expect(rows[i + 1].task).not.toBe(row.task);
-        expect(rows[i + 1].preempted).toBe(false);
-      });
-    }
-    // The lookup does spin in some schedule: the migrator's frozen window is preempted.
-    let spins = 0;
-    for (let seed = 1; seed <= 200 && spins === 0; seed++) {
-      const e = execute(sc, 'fixed', 'v6.3', new RandomChooser(seed), { trace: true });
-      spins += e.trace!.filter((row) => row.point.op === CPU_RELAX).length;
-    }
-    expect(spins).toBeGreaterThan(0);
-  });
-
   it('a spin nobody can end is a livelock at once, naming the tasks', () => {
     // The migrator froze the count and finished: the lookup spins alone.
     const r = explore(SPIN, { variant: 'stuck', strategy: 'dfs' });
@@ -216,6 +154,122 @@ describe('cpu_relax: a spin-wait lets the other tasks progress', () => {
       'INFO: task migrator/1 (cpu 0) blocked on a wait queue nobody wakes [never]',
     );
     expect(s.steps).toBeLessThan(20);
+  });
+});
+
+describe('9b: the lookup repeats as filemap_get_entry does, with cpu_relax after a failed get', () => {
+  const sc = () => resolveScenario('9b').scenario;
+
+  it.each([
+    ['v6.3', 1452],
+    ['v6.0', 1452],
+    ['v4.8', 2152],
+    ['v6.17', 2152],
+  ] as const)(
+    'DFS runs every schedule of the fixed variant on %s (%i): no failure, no livelock',
+    (profile, count) => {
+      // No schedule of 9b has more than 12 preemptions: bound 64 leaves none out.
+      const r = explore('9b', {
+        variant: 'fixed',
+        profile,
+        strategy: 'dfs',
+        bound: 64,
+        runs: 100_000,
+      });
+      expect(r).toMatchObject({ failed: false, exhausted: true, schedules: count });
+      const fewer = explore('9b', {
+        variant: 'fixed',
+        profile,
+        strategy: 'dfs',
+        bound: 12,
+        runs: 100_000,
+      });
+      expect(fewer).toMatchObject({ failed: false, exhausted: true, schedules: count });
+    },
+  );
+
+  it.each(PROFILE_NAMES)(
+    'DFS finds the buggy variant on %s, a schedule the fixed one passes',
+    (profile) => {
+      const r = explore('9b', {
+        variant: 'buggy',
+        profile,
+        strategy: 'dfs',
+        bound: 2,
+        runs: 100_000,
+      });
+      expect(r.failure?.kind).toBe('assertion');
+      expect(r.failure?.message).toMatch(
+        /^0x0 is frozen while the lookup holds a reference to it: the pre-check read 2 \(expected 2\), the lookup's get made it 3/,
+      );
+      expect(r.schedule).toBe('v1:9b:1112221');
+      expect(r.reproduced).toBe(true);
+      expect(replay('9b', { variant: 'fixed', profile, schedule: r.schedule! }).failed).toBe(false);
+    },
+  );
+
+  it.each(['random', 'pct'] as const)('%s runs of the fixed variant all end', (strategy) => {
+    expect(explore('9b', { variant: 'fixed', strategy, runs: 300 })).toMatchObject({
+      failed: false,
+      schedules: 300,
+    });
+    expect(explore('9b', { variant: 'buggy', strategy, runs: 2000 }).failure?.kind).toBe(
+      'assertion',
+    );
+  });
+
+  it('the frozen count makes the migrator run: the lookup repeats past three failed rounds and finds D', () => {
+    // The migrator runs until P's count is frozen, then the lookup is chosen whenever it may
+    // run. Each failed get ends at cpu_relax, so the migrator stores D and unfreezes before
+    // the lookup's next round; a loop giving up after three attempts would spend them all on
+    // the frozen P and return no folio.
+    const e = execute(sc(), 'fixed', 'v6.3', new ReplayChooser([1, 1, 1, ...Array(20).fill(2)]), {
+      reuse: false,
+      trace: true,
+    });
+    expect(e.failure).toBeUndefined();
+    const rows = e.trace!.map(
+      (r) => `${r.task} ${r.point.op}${r.point.pfn === undefined ? '' : ` ${r.point.pfn}`}`,
+    );
+    expect(rows).toEqual([
+      '1 folio_lock 0',
+      '1 folio_ref_freeze 0',
+      '1 xas_store 1',
+      '2 xas_load',
+      '2 folio_try_get_rcu 0',
+      '2 cpu_relax 0',
+      '1 folio_ref_unfreeze 0',
+      '2 xas_load',
+      '2 folio_try_get_rcu 1',
+      '2 xas_reload 1',
+      '2 folio_put 1',
+      '2 done',
+      '1 folio_unlock 0',
+      '1 folio_put',
+      '1 done',
+    ]);
+    expect(e.trace![5].point.note).toBe('folio_try_get_rcu failed: repeat');
+    // D is in the page cache alone, P freed.
+    expect([e.machine.mem.pages.refcount[1], e.machine.mem.pages.refcount[0]]).toEqual([1, 0]);
+  });
+
+  it('the lookup is not run right after its cpu_relax, and leaving it is no preemption', () => {
+    let spins = 0;
+    for (let seed = 1; seed <= 200; seed++) {
+      const e = execute(sc(), 'fixed', 'v6.3', new RandomChooser(seed), { trace: true });
+      expect(e.failure).toBeUndefined();
+      const rows = e.trace!;
+      // Once the migrator is done, the lookup is alone: it goes on.
+      const alone = rows.findIndex((row) => row.point.op === 'done' && row.task === 1);
+      rows.forEach((row, i) => {
+        if (row.point.op !== CPU_RELAX || i + 1 >= rows.length) return;
+        spins++;
+        if (alone < 0 || i < alone) expect(rows[i + 1].task).not.toBe(row.task);
+        expect(rows[i + 1].preempted).toBe(false);
+      });
+    }
+    // The lookup does spin in some schedules: the migrator's frozen window is preempted.
+    expect(spins).toBeGreaterThan(0);
   });
 });
 
