@@ -14,6 +14,7 @@ import type { CompactionProfile } from './compaction/profile.js';
 import { MopsError, valueKind } from './errors.js';
 import { MR_NAMES } from './migrate/types.js';
 import type { FormatProfile } from './profile_formats.js';
+import type { TraceFilterProfile } from './trace/filter_profile.js';
 
 /** The releases mops emulates. */
 export type ProfileName = 'v4.8' | 'v6.0' | 'v6.3' | 'v6.17';
@@ -201,6 +202,11 @@ export interface Profile extends BuddyProfile, FormatProfile {
   readonly compactionSelftest: 'v4.8' | 'v6.0' | 'v6.17';
   /** Compaction differences (compaction-by-profile T2-T14). */
   readonly compaction: CompactionProfile;
+  /**
+   * How tracefs reads event filters (kernel/trace/trace_events_filter.c): the empty filter,
+   * the `.ustring` and `.function` suffixes, `CPUS{…}` and subsystem filters.
+   */
+  readonly traceFilter: TraceFilterProfile;
 }
 
 const base = {
@@ -301,6 +307,13 @@ const base = {
     extfragIndexWidth: 2,
     pagetypeinfoCap: 100000,
   },
+  traceFilter: {
+    emptyFilter: 'errno',
+    ustring: true,
+    functionSuffix: false,
+    cpus: false,
+    subsystem: 'per_event',
+  },
 } as const;
 
 /** The four profiles, frozen: a profile is a constant of its kernel era. */
@@ -308,6 +321,13 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v4.8': {
     ...base,
     name: 'v4.8',
+    traceFilter: {
+      emptyFilter: 'meaningless',
+      ustring: false,
+      functionSuffix: false,
+      cpus: false,
+      subsystem: 'dry_run',
+    },
     fallback: 'v4.8',
     watermarkBoost: 'none',
     hasFolios: false,
@@ -390,6 +410,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v6.3': {
     ...base,
     name: 'v6.3',
+    traceFilter: { ...base.traceFilter, functionSuffix: true },
     vmstatNames: 'v6.3',
     dumpPageLayout: 'v6.3',
     isolationGet: 'folio_get_nontail_page',
@@ -407,6 +428,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
   'v6.17': {
     ...base,
     name: 'v6.17',
+    traceFilter: { ...base.traceFilter, functionSuffix: true, cpus: true },
     dumpPageLayout: 'v6.17',
     freeResetsMapping: 'anon',
     freeClearsPageType: true,

@@ -7,16 +7,19 @@
  * reports them), in every profile, v4.8 included: v4.8's own parser (filter_parse() and
  * init_pred()) also took unquoted string values (`comm == kcompactd0`), read a quoted number
  * for a numeric field (`order == "3"`), and reported other messages, none of which is
- * modelled. The reading itself is in `filter_parse.ts`.
+ * modelled. What differs between the releases modelled is the profile's `traceFilter`
+ * ({@link TraceFilterProfile}): what an empty filter gets, the `.ustring` (5.17) and
+ * `.function` (6.3) field suffixes, `CPUS{…}` values (6.6), and how a subsystem's filter
+ * applies to its events. The reading itself is in `filter_parse.ts`.
  *
  * Grammar: predicates `field op value` combined with `&&`, `||`, `!` and parentheses. As
  * parse_pred() does, the value's first character says what it is: a quote (`"` or `'`)
  * starts a string, a digit or `-` a number (its letters and digits, so `order == 1.5` is
- * "Too many terms in predicate expression" at the `.`), and anything else (a bare word,
- * `+5`) is "Invalid value (did you forget quotes)?". A string for a numeric field is
- * "Expecting numeric field", a number for a string field "Expecting string field". A
- * trailing `&&` or `||` is ignored, as predicate_parse() ignores it (`order > 2 &&` is
- * `order > 2`), except a trailing `&&` after an `||`, which it refuses.
+ * "Too many terms in predicate expression" at the `.`), `CPUS{` a cpulist (6.6 on), and
+ * anything else (a bare word, `+5`) is "Invalid value (did you forget quotes)?". A string for
+ * a numeric field is "Expecting numeric field", a number for a string field "Expecting
+ * string field". A trailing `&&` or `||` is ignored, as predicate_parse() ignores it
+ * (`order > 2 &&` is `order > 2`), except a trailing `&&` after an `||`, which it refuses.
  *
  * Numeric fields take `==`, `!=`, `<`, `<=`, `>`, `>=` and `&` (true when any bit is set).
  * Each has the C type its event's `format` file declares (`size:` and `signed:`, see
@@ -25,7 +28,9 @@
  * `pfn > -1` is an "Illegal integer value" for the `unsigned long` pfn. The record's value and
  * the literal are both cast to the field's type, as filter_pred_##type() casts them, and
  * compared in it: unsigned fields compare as unsigned, and a field stores what its C type
- * holds (a failed allocation's pfn, -1UL, is 2^64 - 1).
+ * holds (a failed allocation's pfn, -1UL, is 2^64 - 1). `cpu`/`CPU` (type `cpu`, FILTER_CPU)
+ * compare as filter_pred_cpu() does, which has no `&`: `cpu & 1` never matches. `CPUS{…}`
+ * compares as `filter_cpus.ts` describes.
  *
  * String fields take `==`, `!=` and `~` (a glob as lib/glob.c's glob_match() reads it:
  * `*`, `?`, `[…]` classes with ranges and `!`, `\` quoting the next character; a leading `!`
@@ -33,18 +38,22 @@
  * events whose comm does not match `kcomp*`). `COMM`/`comm` (type `comm`, FILTER_COMM) test
  * the task's name as current->comm holds it: at most TASK_COMM_LEN - 1 = 15 bytes, so
  * `comm == "kcompactd-very-long"` never matches and `comm == "kcompactd-very-"` does.
- * Writing `0` to a `filter` file clears it, and a `0` filter accepts everything here; so
- * does an empty one (which the kernel would refuse), as no filter.
+ * Writing `0` to a `filter` file clears it, and a `0` filter accepts everything here. An
+ * empty one is refused, as each release refuses it (`emptyFilter`).
  *
  * Like the `filter` file, which refuses a write of PAGE_SIZE bytes or more, an expression
  * may be at most 4095 bytes long. Within that, nesting and chains of any depth parse and run
- * without recursion. Offsets (and so carets) count characters; the kernel counts bytes, which
- * differ only past ASCII.
+ * without recursion. The parser reads the expression's UTF-8 bytes with the kernel's ctype,
+ * so offsets (and so carets) count bytes, as the kernel's do.
  * @module
  */
 
+import { DEFAULT_PROFILE, getProfile, type Profile } from '../profile.js';
+import { cpusPred } from './filter_cpus.js';
+import { fromKernelBytes, isSpace, kernelBytes } from './filter_ctype.js';
 import { parseFilterExpression, TraceFilterError } from './filter_parse.js';
 import { numericPred, type PredFn, parseFilterLiteral, stringPred } from './filter_pred.js';
+import type { TraceFilterProfile } from './filter_profile.js';
 
 /**
  * The type of a filterable field, as the event's `format` file declares it:
@@ -55,6 +64,8 @@ import { numericPred, type PredFn, parseFilterLiteral, stringPred } from './filt
  * - `'str'`, a string;
  * - `'comm'`, the task name (the `COMM`/`comm` pseudo-fields, FILTER_COMM): a string cut to
  *   TASK_COMM_LEN - 1 bytes, as current->comm holds it;
+ * - `'cpu'`, the CPU the event fired on (the `CPU`/`cpu` pseudo-fields, FILTER_CPU): an `int`
+ *   that filter_pred_cpu() compares, with no `&`;
  * - `'num'`, a number whose C type is not declared: it takes a literal that kstrtoll() or
  *   kstrtoull() reads (-2^63 to 2^64 - 1) and compares it with the record's value exactly.
  */
@@ -70,6 +81,7 @@ export type FilterFieldType =
   | 'bool'
   | 'str'
   | 'comm'
+  | 'cpu'
   | 'num';
 
 /** Fields a filter may name, with their types. */
@@ -88,9 +100,19 @@ export type FilterNode =
       readonly field: string;
       /** The operator. */
       readonly op: FilterOp;
-      /** The value as written (quotes removed). */
+      /** The value as written: a string's text without its quotes, a cpulist's text. */
       readonly value: string;
-      /** Offsets of the field, the operator and the value (its opening quote, if quoted). */
+      /**
+       * What the value is: a quoted `'string'`, a `'number'`, or `'cpus'`, a `CPUS{cpulist}`
+       * (6.6 on).
+       */
+      readonly valueKind: 'string' | 'number' | 'cpus';
+      /** The CPUs of a `CPUS{cpulist}` value, ascending. */
+      readonly cpus?: readonly number[];
+      /**
+       * Byte offsets of the field, the operator and the value (its opening quote, if
+       * quoted).
+       */
       readonly at: { readonly field: number; readonly op: number; readonly value: number };
     };
 
@@ -113,41 +135,111 @@ const UTF8 = new TextEncoder();
 
 /**
  * Refuses an expression the `filter` file would not take: PAGE_SIZE bytes (UTF-8, as
- * written) or more. The caret is under the first character past PAGE_SIZE - 1 bytes.
+ * written) or more. The caret is under the first byte of the first character that does not
+ * fit in PAGE_SIZE - 1 bytes.
  */
 function checkLength(expression: string): void {
-  const { read } = UTF8.encodeInto(expression, new Uint8Array(FILTER_PAGE_SIZE - 1));
+  const { read, written } = UTF8.encodeInto(expression, new Uint8Array(FILTER_PAGE_SIZE - 1));
   if (read < expression.length)
     throw new TraceFilterError(
       `Filter too long: ${UTF8.encode(expression).length} bytes, but a filter file takes at ` +
         `most ${FILTER_PAGE_SIZE - 1} (PAGE_SIZE - 1)`,
       expression,
-      read,
+      written,
     );
 }
 
-/** Whether `expression` is all spaces (isspace()), or `0` between spaces. */
-const NO_FILTER = /^[ \t\n\v\f\r]*0?[ \t\n\v\f\r]*$/;
+/** The rules filters follow in `profile`'s release; without one, the default profile's. */
+function rulesOf(profile: Pick<Profile, 'traceFilter'> | undefined): TraceFilterProfile {
+  return (profile ?? getProfile(DEFAULT_PROFILE)).traceFilter;
+}
 
 /**
- * `expression` without its trailing spaces, as apply_event_filter()'s strstrip() leaves the
- * buffer it parses (and shows in `error_log`); leading spaces stay, so offsets are unchanged.
+ * What a write to a `filter` file holds, before it is parsed: `clear` for `0` between spaces
+ * (apply_event_filter() compares the strstrip()ed text with `"0"`), else the bytes it parses
+ * (without their trailing spaces, which strstrip() cut; leading spaces stay, so offsets are
+ * unchanged), the text errors show, and whether nothing is left (`blank`).
  */
-function stripEnd(expression: string): string {
-  let end = expression.length;
-  while (end > 0 && ' \t\n\v\f\r'.includes(expression[end - 1])) end--;
-  return expression.slice(0, end);
+export type FilterText =
+  | { readonly clear: true }
+  | {
+      readonly clear: false;
+      readonly bytes: string;
+      readonly shown: string;
+      readonly blank: boolean;
+    };
+
+/**
+ * Reads `expression` as the `filter` file takes it: refused at PAGE_SIZE bytes or more, then
+ * cut as strstrip() cuts it, with the kernel's isspace().
+ */
+export function readFilterText(expression: string): FilterText {
+  checkLength(expression);
+  const all = kernelBytes(expression);
+  let end = all.length;
+  while (end > 0 && isSpace(all[end - 1])) end--;
+  let start = 0;
+  while (start < end && isSpace(all[start])) start++;
+  if (end - start === 1 && all[start] === '0') return { clear: true };
+  const bytes = all.slice(0, end);
+  return { clear: false, bytes, shown: fromKernelBytes(bytes), blank: start === end };
+}
+
+/**
+ * The error for an empty (or all-space) filter in `rules`' release: check_preds()'s
+ * "Meaningless filter expression" (v4.8), or process_preds()' bare -EINVAL, which
+ * `error_log` shows as "Error" (4.17 on); either at offset 0.
+ */
+function emptyFilterError(rules: TraceFilterProfile, shown: string): TraceFilterError {
+  return new TraceFilterError(
+    rules.emptyFilter === 'meaningless'
+      ? 'Meaningless filter expression'
+      : 'Error (an empty filter: no predicate; 0 clears a filter)',
+    shown,
+    0,
+  );
+}
+
+/**
+ * A write to a `filter` file, parsed under `rules` (against `schema`, if given): undefined
+ * for `0`, which clears the filter; an empty one refused as the release refuses it.
+ */
+function parseWrite(
+  expression: string,
+  rules: TraceFilterProfile,
+  schema?: FilterSchema,
+): FilterNode | undefined {
+  const text = readFilterText(expression);
+  if (text.clear) return undefined;
+  if (text.blank) throw emptyFilterError(rules, text.shown);
+  return parseFilterExpression(text.bytes, text.shown, rules, schema);
+}
+
+/**
+ * Parses `expression` into a tree, checking it against `schema` as parse_pred() does in
+ * `profile`'s release, without building its test. Throws as {@link compileTraceFilter} does;
+ * undefined for `0`.
+ */
+export function parseTraceFilterFor(
+  expression: string,
+  schema: FilterSchema,
+  profile: Pick<Profile, 'traceFilter'>,
+): FilterNode | undefined {
+  return parseWrite(expression, profile.traceFilter, schema);
 }
 
 /**
  * Parses a filter expression into a tree, checking what does not depend on the event's
  * fields: the quotes and parentheses, then each predicate's field name, operator and kind of
- * value, and what follows it. Throws {@link TraceFilterError} (E_USAGE) at the first error.
- * Returns undefined for an empty expression or `0` (no filter).
+ * value, and what follows it, as `profile`'s release reads them (default: the default
+ * profile's). Throws {@link TraceFilterError} (E_USAGE) at the first error, and for an empty
+ * expression, which the kernel refuses. Returns undefined for `0`, which clears a filter.
  */
-export function parseTraceFilter(expression: string): FilterNode | undefined {
-  checkLength(expression);
-  return NO_FILTER.test(expression) ? undefined : parseFilterExpression(stripEnd(expression));
+export function parseTraceFilter(
+  expression: string,
+  profile?: Pick<Profile, 'traceFilter'>,
+): FilterNode | undefined {
+  return parseWrite(expression, rulesOf(profile));
 }
 
 /** Field names a filter tree mentions. */
@@ -172,17 +264,17 @@ export function filterPreds(node: FilterNode | undefined): FilterPred[] {
 }
 
 /**
- * The test of a predicate that parseFilterExpression() has checked against `schema`: a quoted
- * value is a string, anything else a number of the field's type.
+ * The test of a predicate that parseFilterExpression() has checked against `schema`: a
+ * string, a cpulist, or a number of the field's type.
  */
-function compilePred(node: FilterPred, schema: FilterSchema, src: string): PredFn {
+function compilePred(node: FilterPred, schema: FilterSchema): PredFn {
   const { field, op, value } = node;
   const type = schema[field];
-  const first = src[node.at.value];
-  if (first === '"' || first === "'") return stringPred(field, op, value, type === 'comm');
+  if (node.valueKind === 'string') return stringPred(field, op, value, type === 'comm');
+  if (node.valueKind === 'cpus') return cpusPred(field, type, op, node.cpus ?? []);
   const lit = parseFilterLiteral(type, value);
   if (lit === undefined) throw new Error(`filter: '${value}' was checked but does not parse`);
-  return numericPred(field, op, lit);
+  return numericPred(field, op, lit, type === 'cpu');
 }
 
 /**
@@ -200,7 +292,7 @@ type FilterStep =
  * stack: like the kernel's prog_entry array (predicate_parse()), it runs in a loop, so no
  * depth of nesting can overflow the JS stack.
  */
-function compileProgram(root: FilterNode, schema: FilterSchema, src: string): FilterStep[] {
+function compileProgram(root: FilterNode, schema: FilterSchema): FilterStep[] {
   const prog: FilterStep[] = [];
   type Task =
     | { readonly visit: FilterNode }
@@ -212,7 +304,7 @@ function compileProgram(root: FilterNode, schema: FilterSchema, src: string): Fi
     else if ('land' in task) task.land.to = prog.length;
     else {
       const n = task.visit;
-      if (n.kind === 'pred') prog.push({ op: 'pred', fn: compilePred(n, schema, src) });
+      if (n.kind === 'pred') prog.push({ op: 'pred', fn: compilePred(n, schema) });
       else if (n.kind === 'not') todo.push({ emit: { op: 'not' } }, { visit: n.arg });
       else {
         // left; jump past right when left decides (false for &&, true for ||); right.
@@ -237,16 +329,21 @@ function runProgram(prog: readonly FilterStep[], record: Readonly<Record<string,
 }
 
 /**
- * Parses `expression` and checks it against `schema` as it goes, as parse_pred() does (every
- * field known; quoted strings only for string fields, with string operators; numbers only
- * for numeric fields, read as their type's kstrtoll() or kstrtoull() reads them). Returns a
- * predicate over event records. Throws {@link TraceFilterError} (E_USAGE) at the first error,
- * with the kernel's text and caret.
+ * Parses `expression` and checks it against `schema` as it goes, as parse_pred() does in
+ * `profile`'s release (default: the default profile's): every field known; quoted strings
+ * only for string fields, with string operators; numbers only for numeric fields, read as
+ * their type's kstrtoll() or kstrtoull() reads them; the release's suffixes and `CPUS{…}`.
+ * Returns a predicate over event records (for `0`, one that keeps them all). Throws
+ * {@link TraceFilterError} (E_USAGE) at the first error, with the kernel's text and caret,
+ * and for an empty expression, which the kernel refuses.
  */
-export function compileTraceFilter(expression: string, schema: FilterSchema): FilterFn {
-  checkLength(expression);
-  if (NO_FILTER.test(expression)) return () => true;
-  const src = stripEnd(expression);
-  const prog = compileProgram(parseFilterExpression(src, schema), schema, src);
+export function compileTraceFilter(
+  expression: string,
+  schema: FilterSchema,
+  profile?: Pick<Profile, 'traceFilter'>,
+): FilterFn {
+  const tree = parseWrite(expression, rulesOf(profile), schema);
+  if (!tree) return () => true;
+  const prog = compileProgram(tree, schema);
   return (record) => runProgram(prog, record);
 }

@@ -64,6 +64,7 @@ const INT_TYPES: Readonly<Partial<Record<FilterFieldType, IntType>>> = {
   u64: { bits: 64, signed: false },
   s64: { bits: 64, signed: true },
   bool: { bits: 8, signed: false, bool: true },
+  cpu: { bits: 32, signed: true },
 };
 
 /** A numeric field's literal, parsed for its type: the value, or undefined if refused. */
@@ -102,6 +103,17 @@ function storedAs(t: IntType, v: unknown): bigint | undefined {
   else if (typeof v === 'boolean') x = v ? 1n : 0n;
   else return undefined;
   return t.bool ? (x === 0n ? 0n : 1n) : castTo(t, x);
+}
+
+/**
+ * A record's value as the unsigned bits a field of type `type` holds (a `num` field: 64), as
+ * the equality and cpumask predicates load it (`*(u##size *)`); undefined when it is no
+ * integer.
+ */
+export function fieldBits(type: FilterFieldType, v: unknown): bigint | undefined {
+  const t = INT_TYPES[type] ?? INT_TYPES.s64!;
+  const held = storedAs(t, v);
+  return held === undefined ? undefined : BigInt.asUintN(t.bits, held);
 }
 
 /** TASK_COMM_LEN: task_struct's comm holds the name in 16 bytes, its NUL included. */
@@ -197,11 +209,13 @@ function exactCompare(field: string, v: bigint): CompareFn {
 
 /**
  * A numeric predicate. `&` is true when the record's value and the literal share a bit
- * within the field's width (64 bits for an undeclared field); a value that is no integer
- * passes only `!=`.
+ * within the field's width (64 bits for an undeclared field), except on `cpu`/`CPU`, where
+ * filter_pred_cpu() knows no `&` and never matches; a value that is no integer passes only
+ * `!=`.
  */
-export function numericPred(field: string, op: FilterOp, lit: FilterLiteral): PredFn {
+export function numericPred(field: string, op: FilterOp, lit: FilterLiteral, cpu = false): PredFn {
   const t = lit.type;
+  if (op === '&' && cpu) return () => false;
   if (op === '&') {
     const width = t ? t.bits : 64;
     const bits = BigInt.asUintN(width, lit.value);

@@ -19,12 +19,13 @@ import {
   type FilterFn,
   type FilterNode,
   type FilterSchema,
-  filterFields,
   filterPreds,
-  parseTraceFilter,
+  parseTraceFilterFor,
   TraceFilterError,
 } from './filter.js';
+import { TRACE_NR_CPUS } from './filter_cpus.js';
 import { taskComm } from './filter_pred.js';
+import { applySubsystemFilter } from './filter_subsystem.js';
 import {
   type FtraceFieldSet,
   ftraceEventNames,
@@ -34,7 +35,8 @@ import {
 } from './formats.js';
 
 /**
- * Fields every event has (`common_*`, and the `CPU`/`COMM` pseudo-fields filters accept).
+ * Fields every event has (`common_*`, and the `CPU`/`COMM` pseudo-fields filters accept:
+ * `CPU`/`cpu` are of type `cpu`, compared as filter_pred_cpu() compares them).
  * `common_flags` is the TRACE_FLAG_* word behind the irqs-off, need-resched and
  * hardirq/softirq columns: mops models no interrupts, softirqs or resched requests, so
  * those columns print `.` and it is 0 on every line. The fourth common
@@ -46,8 +48,8 @@ export const COMMON_FILTER_FIELDS: FilterSchema = {
   common_flags: 'u8',
   common_pid: 's32',
   common_preempt_count: 'u8',
-  CPU: 's32',
-  cpu: 's32',
+  CPU: 'cpu',
+  cpu: 'cpu',
   COMM: 'comm',
   comm: 'comm',
 };
@@ -164,10 +166,12 @@ export interface TraceRecorderOptions {
    */
   events?: readonly string[];
   /**
-   * A tracefs filter: one expression for all events, or one per event name. A single
-   * expression behaves like a subsystem `filter` file: it applies to the events that have
-   * every field it names, and the others are recorded unfiltered; it is an error when no
-   * recorded event has those fields.
+   * A tracefs filter: one expression for all events, or one per event name, read as the
+   * profile's release reads it. One per event behaves like that event's `filter` file. A
+   * single expression behaves like a subsystem `filter` file: it applies to the events it
+   * fits (they have its fields, of the types it compares), and the others are recorded
+   * unfiltered; it is an error, the kernel's "Couldn't find or set field in one of a
+   * subsystem's events", when it fits no recorded event (see `applySubsystemFilter`).
    */
   filter?: string | Readonly<Record<string, string>>;
   /** Keep at most this many lines, dropping the oldest (the ring buffer); default unlimited. */
@@ -202,9 +206,6 @@ export function profileHasEvent(profile: Profile, name: string): boolean {
   if (name === 'mm_compaction_fast_isolate_freepages') return profile.compaction.fastIsolateTraced;
   return true;
 }
-
-/** Number of CPUs the pagesets and the trace header show (mops's default machine). */
-const NR_CPUS = 2;
 
 /**
  * Subscribes to the machine's tracepoints and collects ftrace lines. The task columns come
@@ -303,7 +304,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
       return written;
     },
     text: () =>
-      ftraceHeader(lines.length, written, NR_CPUS, machine.profile) +
+      ftraceHeader(lines.length, written, TRACE_NR_CPUS, machine.profile) +
       lines.map((l) => `${l}\n`).join(''),
     clear: () => {
       lines.length = 0;
@@ -378,41 +379,41 @@ function checkRecorderOptions(options: TraceRecorderOptions): void {
     bad('pointers', "'raw' or 'hashed'", pointers);
 }
 
+/**
+ * The compiled filter of each recorded event: one expression applied as a subsystem filter
+ * is, or one per event as each event's `filter` file takes it.
+ */
 function buildFilters(
   names: readonly string[],
   filter: TraceRecorderOptions['filter'],
   profile: Profile,
 ): Map<string, EventFilter> {
-  const out = new Map<string, EventFilter>();
-  if (filter === undefined) return out;
+  if (filter === undefined) return new Map();
   const compile = (n: string, expr: string): EventFilter => {
     const set = ftraceFilterFields(n, profile);
+    // common_type is a field of every event: parse with it, then refuse it.
+    rejectCommonType(
+      parseTraceFilterFor(expr, { ...set.fields, common_type: 'u16' }, profile),
+      expr,
+    );
     return {
-      fn: compileTraceFilter(expr, set.fields),
+      fn: compileTraceFilter(expr, set.fields, profile),
       payloadKeys: set.payloadKeys,
       values: set.values,
     };
   };
-  if (typeof filter === 'string') {
-    const tree = parseTraceFilter(filter);
-    if (!tree) return out;
-    rejectCommonType(tree, filter);
-    const fields = filterFields(tree);
-    let applied = 0;
-    for (const n of names) {
-      const schema = ftraceFilterFields(n, profile).fields;
-      if (!fields.every((f) => Object.hasOwn(schema, f))) continue;
-      out.set(n, compile(n, filter));
-      applied++;
-    }
-    // No event has every field: compile against the first to report the missing one.
-    if (applied === 0) compile(names[0] ?? '', filter);
-    return out;
-  }
+  if (typeof filter === 'string')
+    return applySubsystemFilter(
+      names,
+      filter,
+      profile,
+      (n) => compile(n, filter),
+      (tree) => rejectCommonType(tree, filter),
+    );
+  const out = new Map<string, EventFilter>();
   for (const [n, expr] of Object.entries(filter)) {
     if (!names.includes(n))
       throw new MopsError('E_USAGE', `trace: filter for '${n}', which is not recorded`, 'filter');
-    rejectCommonType(parseTraceFilter(expr), expr);
     out.set(n, compile(n, expr));
   }
   return out;

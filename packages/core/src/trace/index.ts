@@ -35,6 +35,7 @@ export {
   parseTraceFilter,
   TraceFilterError,
 } from './filter.js';
+export type { TraceFilterProfile } from './filter_profile.js';
 export {
   type FtraceEventFormat,
   type FtraceFieldSet,

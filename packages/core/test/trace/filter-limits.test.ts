@@ -89,8 +89,9 @@ describe('integer values past 64 bits (kstrtoll / kstrtoull)', () => {
     bad(`pfn ~ ${'1'.repeat(30)}`, 'Illegal operation for field type', 7);
     bad(`pfn == ${'a'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 8);
     bad(`pfn == +${'1'.repeat(30)}`, 'Invalid value (did you forget quotes)?', 8);
-    // A string's length is counted in bytes: 200 two-byte characters are 400.
-    bad(`comm == "${'é'.repeat(200)}"`, 'Operand too long', 210);
+    // A string's length is counted in bytes: 200 two-byte characters are 400, and the caret
+    // is one byte past the closing quote, at byte 9 + 400 + 1.
+    bad(`comm == "${'é'.repeat(200)}"`, 'Operand too long', 410);
   });
 
   it('a literal no 64-bit parser takes is an Illegal integer value, the caret past the first character of the literal', () => {
@@ -106,9 +107,13 @@ describe('integer values past 64 bits (kstrtoll / kstrtoull)', () => {
   it('the same refusal through traceRecorder, leaving nothing subscribed', () => {
     const m = createMachine({ memory: '64M', contents: false });
     const filter = `nr_migrated & ${'9'.repeat(20)}`;
-    expect(() => traceRecorder(m, { filter })).toThrow(/^filter: Illegal integer value\n/);
     expect(() => traceRecorder(m, { filter: { mm_compaction_migratepages: filter } })).toThrow(
-      TraceFilterError,
+      /^filter: Illegal integer value\n/,
+    );
+    // As a subsystem filter, which fits no event.
+    expect(() => traceRecorder(m, { filter })).toThrow(TraceFilterError);
+    expect(() => traceRecorder(m, { filter })).toThrow(
+      /^filter: Couldn't find or set field in one of a subsystem's events\n/,
     );
     expectNothingEnabled(m);
   });
@@ -224,10 +229,14 @@ describe('expression size (the filter file takes less than PAGE_SIZE bytes)', ()
     expect(fits.length).toBe(4095);
     expect(passes(fits, { order: 1 })).toBe(true);
     bad(`${fits} `, tooLong(4096), 4095);
-    // Counted in UTF-8 bytes, as written to the file: é is two.
+    // Counted in UTF-8 bytes, as written to the file: é is two. The caret is under the
+    // first byte that does not fit.
     const utf8 = `comm == "é${'a'.repeat(4084)}"`;
     expect(utf8.length).toBe(4095);
-    bad(utf8, tooLong(4096), 4094);
+    bad(utf8, tooLong(4096), 4095);
+    // A character cut by the limit does not fit: the caret is under its first byte.
+    const cut = `comm == "${'a'.repeat(4085)}é"`;
+    bad(cut, tooLong(4097), 4094);
     // Even a filter that would clear: the write itself is refused.
     bad(`0${' '.repeat(4095)}`, tooLong(4096), 4095);
   });
@@ -282,6 +291,7 @@ describe('expression size (the filter file takes less than PAGE_SIZE bytes)', ()
       field,
       op: '==',
       value: '1',
+      valueKind: 'number',
       at: { field: 0, op: 0, value: 0 },
     });
     let tree = pred('pfn');

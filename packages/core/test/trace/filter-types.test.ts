@@ -104,8 +104,13 @@ describe('numeric fields have the C type their format file declares', () => {
 
   it.each(profiles)('through traceRecorder — %s', (p) => {
     const m = createMachine({ memory: '16M', contents: false, profile: p });
-    expect(() => traceRecorder(m, { filter: 'pfn > -1' })).toThrow(
+    // As the event's own filter file reports it.
+    expect(() => traceRecorder(m, { filter: { mm_page_alloc: 'pfn > -1' } })).toThrow(
       /^filter: Illegal integer value\n {2}pfn > -1\n {9}\^$/,
+    );
+    // As a subsystem filter it fits no event: the subsystem's error, then the first refusal.
+    expect(() => traceRecorder(m, { filter: 'pfn > -1' })).toThrow(
+      /^filter: Couldn't find or set field in one of a subsystem's events\n {2}pfn > -1\n {2}\^\n {2}\(first refused by mm_page_alloc: Illegal integer value, at byte 7\)$/,
     );
     expectNothingEnabled(m);
     const rec = traceRecorder(m, {
@@ -143,11 +148,22 @@ describe('a string value must be quoted (parse_pred() since the 4.17 rewrite)', 
   // followed in every profile.
   it.each(profiles)('through traceRecorder — %s', (p) => {
     const m = createMachine({ memory: '16M', contents: false, profile: p });
-    expect(() => traceRecorder(m, { filter: 'comm == kcompactd0' })).toThrow(
+    const events = ['mm_page_alloc'];
+    expect(() => traceRecorder(m, { events, filter: { mm_page_alloc: 'comm == k0' } })).toThrow(
       /^filter: Invalid value \(did you forget quotes\)\?\n/,
     );
-    expect(() => traceRecorder(m, { events: ['mm_page_alloc'], filter: 'order == "3"' })).toThrow(
+    expect(() => traceRecorder(m, { events, filter: { mm_page_alloc: 'order == "3"' } })).toThrow(
       /^filter: Expecting numeric field\n/,
+    );
+    // A subsystem filter: v4.8 parses it once and reports a syntax error as such; 4.17 on
+    // parses it for each event and reports the subsystem's error.
+    expect(() => traceRecorder(m, { filter: 'comm == k0' })).toThrow(
+      p === 'v4.8'
+        ? /^filter: Invalid value \(did you forget quotes\)\?\n/
+        : /^filter: Couldn't find or set field in one of a subsystem's events\n(.*\n){2} {2}\(it does not parse: Invalid value \(did you forget quotes\)\?, at byte 9\)$/,
+    );
+    expect(() => traceRecorder(m, { events, filter: 'order == "3"' })).toThrow(
+      /^filter: Couldn't find or set field in one of a subsystem's events\n(.*\n){2} {2}\(first refused by mm_page_alloc: Expecting numeric field, at byte 10\)$/,
     );
     expectNothingEnabled(m);
   });

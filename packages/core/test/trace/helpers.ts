@@ -1,6 +1,7 @@
 import { expect } from 'vitest';
 import { MopsError } from '../../src/errors.js';
 import type { Machine } from '../../src/machine.js';
+import type { Profile } from '../../src/profile.js';
 import {
   compileTraceFilter,
   type FilterSchema,
@@ -49,7 +50,7 @@ function expectThrown(
 
 /**
  * Expects compiling `expr` against `schema` to fail as the kernel's filter parser reports it:
- * `reason` on the first line, the expression (`shown`), and the caret under offset `at`.
+ * `reason` on the first line, the expression (`shown`), and the caret under byte offset `at`.
  */
 function expectFilterError(
   schema: FilterSchema,
@@ -57,19 +58,26 @@ function expectFilterError(
   reason: string,
   at: number,
   shown = expr,
+  profile?: Profile,
 ): void {
-  expectThrown(() => compileTraceFilter(expr, schema), expr, reason, at, shown);
+  expectThrown(() => compileTraceFilter(expr, schema, profile), expr, reason, at, shown);
 }
 
 /** Like expectFilterError, for {@link parseTraceFilter}, which has no schema. */
-export function expectParseError(expr: string, reason: string, at: number, shown = expr): void {
-  expectThrown(() => parseTraceFilter(expr), expr, reason, at, shown);
+export function expectParseError(
+  expr: string,
+  reason: string,
+  at: number,
+  shown = expr,
+  profile?: Profile,
+): void {
+  expectThrown(() => parseTraceFilter(expr, profile), expr, reason, at, shown);
 }
 
 /** The checks a filter test makes against one schema. */
 export interface FilterChecks {
   /**
-   * Expects compiling `expr` to fail with `reason` and the caret under offset `at`, the
+   * Expects compiling `expr` to fail with `reason` and the caret under byte offset `at`, the
    * expression shown as `shown`.
    */
   bad(expr: string, reason: string, at: number, shown?: string): void;
@@ -77,11 +85,11 @@ export interface FilterChecks {
   passes(expr: string, record: Readonly<Record<string, unknown>>): boolean;
 }
 
-/** {@link FilterChecks} against `schema`. */
-export function filterChecks(schema: FilterSchema): FilterChecks {
+/** {@link FilterChecks} against `schema`, as `profile`'s release reads filters (default: the default profile's). */
+export function filterChecks(schema: FilterSchema, profile?: Profile): FilterChecks {
   return {
-    bad: (expr, reason, at, shown) => expectFilterError(schema, expr, reason, at, shown),
-    passes: (expr, record) => compileTraceFilter(expr, schema)(record),
+    bad: (expr, reason, at, shown) => expectFilterError(schema, expr, reason, at, shown, profile),
+    passes: (expr, record) => compileTraceFilter(expr, schema, profile)(record),
   };
 }
 
