@@ -70,6 +70,17 @@ export interface Profile extends BuddyProfile, FormatProfile {
    * whole free pageblocks (compaction-by-profile T9, T12; spec §8.5 step 5).
    */
   readonly hasDefragMode: boolean;
+  /**
+   * The zone index wake_all_kswapds() hands wakeup_kswapd() (and kswapd, wakeup_kcompactd()):
+   * `'classzone'` (v4.8: ac_classzone_idx(), the preferred zone, the highest populated zone
+   * the request may use) or `'highest'` (5.8 on: ac->highest_zoneidx, gfp_zone()).
+   */
+  readonly kswapdWakeZone: 'classzone' | 'highest';
+  /**
+   * wakeup_kswapd() on a balanced, unboosted node wakes kcompactd itself for the order when
+   * the allocation cannot direct reclaim (4.17 on); v4.8 only returns.
+   */
+  readonly balancedWakesKcompactd: boolean;
   /** Merging two order ≥ pageblock_order blocks of different types rewrites the buddy's type. */
   readonly mergeRewritesBuddyType: boolean;
   /** Folio helpers exist (`folio_ref_freeze`); v4.8 only has `page_ref_freeze`. */
@@ -217,6 +228,8 @@ const base = {
   fallback: 'v6.0',
   watermarkBoost: 'wake_any',
   hasDefragMode: false,
+  kswapdWakeZone: 'highest',
+  balancedWakesKcompactd: true,
   mergeRewritesBuddyType: false,
   hasFolios: true,
   isolationGet: 'get_page_unless_zero',
@@ -330,6 +343,8 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     },
     fallback: 'v4.8',
     watermarkBoost: 'none',
+    kswapdWakeZone: 'classzone',
+    balancedWakesKcompactd: false,
     hasFolios: false,
     pageCacheGet: 'page_cache_get_speculative',
     migrateMappingPrecheck: true,

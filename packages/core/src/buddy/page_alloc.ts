@@ -11,7 +11,7 @@ import { WMARK, type Zone } from '../memory/zone.js';
 import { OWNER_SHIFT, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
 import { EV, ZS } from '../vmstat/vmstat.js';
-import { runKswapd, wakeKswapdIfBoosted } from './boost.js';
+import { runKswapd, wakeAllKswapds, wakeKswapdIfBoosted } from './boost.js';
 import {
   __GFP,
   ALLOC,
@@ -250,8 +250,11 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;
   let pfn = getPageFromFreelist(mem, gfp, order, first, owner);
   if (pfn >= 0) return pfn;
-  // wake_all_kswapds()
-  if (gfp & __GFP.KSWAPD_RECLAIM) runKswapd(mem, gfpZone(gfp));
+  // wake_all_kswapds(); the kswapd stand-in, if that woke it, runs its pass at once.
+  if (gfp & __GFP.KSWAPD_RECLAIM) {
+    wakeAllKswapds(mem, gfp, order);
+    runKswapd(mem);
+  }
   const slow =
     gfpToAllocFlags(gfp, order, mem.profile) | extra | (mem.defragMode ? ALLOC.NOFRAGMENT : 0);
   pfn = slowpathAttempts(mem, gfp, order, slow, owner);

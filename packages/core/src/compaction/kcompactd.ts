@@ -10,7 +10,7 @@ import { ALLOC, GFP } from '../buddy/gfp.js';
 import { Clock } from '../clock.js';
 import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { MAX_NR_ZONES, pageblock_order } from '../memory/constants.js';
+import { MAX_NR_ZONES } from '../memory/constants.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
 import type { KernelGen } from '../sched/types.js';
 import { compactionSuitable, freeCompactControl, newCompactControl } from './compact_zone.js';
@@ -92,19 +92,22 @@ function kcompactdAllocFlags(m: Machine): number {
 }
 
 /**
- * The kswapd stand-in on kcompactd's clock: runs the pass a boosted zone asked for
- * (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then wakes
- * kcompactd for pageblock_order if a pass took back a boost.
+ * The kswapd stand-in on kcompactd's clock: runs the pass a wakeup asked for and has not run
+ * yet (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then makes the
+ * wakeup_kcompactd() calls waiting since the allocations (`Memory.kcompactdWakeups`), in
+ * the order they were asked for: pageblock_order after a pass that took back a boost, the
+ * order a pass was woken for (an allocation that went to the slow path) before kswapd
+ * sleeps, the order of an allocation that could not reclaim on a balanced node.
  * @param m the machine
  * @returns whether it asked kcompactd for work
  */
 export function kswapdBalance(m: Machine): boolean {
   const mem = m.mem;
-  runKswapd(mem, -1);
-  const highest = mem.boostKcompactdZoneidx;
-  if (highest < 0) return false;
-  mem.boostKcompactdZoneidx = -1;
-  wakeupKcompactd(m, pageblock_order, highest);
+  runKswapd(mem);
+  const w = mem.kcompactdWakeups;
+  if (w.length === 0) return false;
+  const calls = w.splice(0);
+  for (let i = 0; i < calls.length; i += 2) wakeupKcompactd(m, calls[i], calls[i + 1]);
   return true;
 }
 
@@ -200,7 +203,7 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
   // Whether kcompactd's wait ended with a request pending.
   let requested = false;
   for (;;) {
-    // kswapd, woken by a boosted zone, runs first and may wake kcompactd.
+    // kswapd, woken by a boosted zone, runs first; it and the allocations may wake kcompactd.
     kswapdBalance(m);
     if (st.kcompactdWoken) {
       st.kcompactdWoken = false;

@@ -113,15 +113,31 @@ export class Memory {
   /** vm.defrag_mode (v6.17; default off). Set it with `setDefragMode`. */
   defragMode = false;
   /**
-   * The highest zone index kswapd was asked to balance by a boosted zone (wakeup_kswapd()
-   * from rmqueue()), or -1. The kswapd stand-in (`runKswapd`) takes it.
+   * pgdat->kswapd_highest_zoneidx: the highest zone index wakeup_kswapd() recorded (from
+   * rmqueue() for a boosted zone, from the slow path's wake_all_kswapds()) since kswapd last
+   * ran, or -1. The kswapd stand-in (`runKswapd`) takes it.
    */
   kswapdWakeZoneidx = -1;
   /**
-   * The highest zone index of a kswapd pass that took back a boost and so asks kcompactd to
-   * compact for pageblock_order, or -1; the compaction layer takes it (`kswapdBalance`).
+   * pgdat->kswapd_order: the largest order wakeup_kswapd() recorded since kswapd last ran
+   * (0: none). Recorded even when kswapd is not woken; the next pass that runs takes it.
    */
-  boostKcompactdZoneidx = -1;
+  kswapdOrder = 0;
+  /**
+   * kswapd was woken (wakeup_kswapd() found the node unbalanced, or a zone boosted) and has
+   * not run yet: it is off its wait queue, so further wakeups only record their order and
+   * zone. The kswapd stand-in (`runKswapd`) runs its pass and clears it.
+   */
+  kswapdWoken = false;
+  /**
+   * The wakeup_kcompactd() calls made below the compaction layer, waiting for it
+   * (`kswapdBalance`) to make them, oldest first, as flattened (order, highest zone index)
+   * pairs: a kswapd pass that took back a boost asks for pageblock_order, a pass for an
+   * order it could not find free asks for that order before it sleeps, and wakeup_kswapd()
+   * asks for the order itself for a balanced node when the allocation cannot reclaim. A
+   * pair already waiting is not added again (the second call could not wake kcompactd).
+   */
+  readonly kcompactdWakeups: number[] = [];
   /**
    * The migrate types /proc/pagetypeinfo shows, when the machine was rebuilt from a real
    * machine's file: the column set of that kernel's build. Undefined for machines mops built

@@ -10,6 +10,7 @@ import {
   type ProfileName,
   pageblock_nr_pages,
   setWatermarkBoostFactor,
+  traceRecorder,
   WMARK,
   zoneinfo,
 } from '../../src/index.js';
@@ -71,10 +72,36 @@ describe.each(['v6.0', 'v6.3', 'v6.17'] as const)('watermark boost, %s', (profil
     expect(boost).toBe(576);
     expect(z.nrFreePages).toBe(z.watermark[WMARK.MIN] + boost);
     // One that may wake kswapd gets past it: the slow path's kswapd took the boost back and
-    // asked for kcompactd.
+    // asked for kcompactd, for pageblock_order up to the zone.
     expect(m.allocPages(GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
     expect(z.watermarkBoost).toBeLessThan(boost);
-    expect(m.mem.boostKcompactdZoneidx).toBe(z.idx);
+    expect(m.mem.kcompactdWakeups).toEqual([9, z.idx]);
+  });
+
+  it('kswapd woken by a boosted zone, not yet run, takes the order an allocation records meanwhile', () => {
+    const m = holes(profile);
+    const z = topZone(m);
+    m.allocPages(GFP.KERNEL, 0);
+    expect(m.mem).toMatchObject({ kswapdWoken: true, kswapdOrder: 0, kswapdWakeZoneidx: z.idx });
+    // No free order-3 block: the slow path's wakeup finds kswapd awake and only records its
+    // order and zone (gfp_zone(): Movable); the pass then runs for both.
+    m.mem.slowpath.length = 0;
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 3)).toBe(-1);
+    expect(m.mem).toMatchObject({ kswapdWoken: false, kswapdOrder: 0, kswapdWakeZoneidx: -1 });
+    expect(z.watermarkBoost).toBe(0);
+    // balance_pgdat()'s wakeup for the boost, then kswapd_try_to_sleep()'s for the order.
+    expect(m.mem.kcompactdWakeups).toEqual([9, 3, 3, 3]);
+    const rec = traceRecorder(m, {
+      events: ['mm_compaction_wakeup_kcompactd', 'mm_compaction_kcompactd_wake'],
+    });
+    m.run(() => kcompactdRun(m, 1));
+    rec.stop();
+    // The first call woke kcompactd; the second found it awake. It works for the larger.
+    expect(rec.lines.map((l) => l.replace(/^.*?: mm_/, 'mm_').trimEnd())).toEqual([
+      'mm_compaction_wakeup_kcompactd: nid=0 order=9 classzone_idx=Movable',
+      'mm_compaction_kcompactd_wake: nid=0 order=9 classzone_idx=Normal',
+    ]);
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(1);
   });
 
   it('no boost for a fallback that takes whole pageblocks, nor with vm.watermark_boost_factor 0', () => {
@@ -130,6 +157,10 @@ describe('watermark boost by profile', () => {
       m.allocPages(noKswapd, 0);
       expect(z.boosted).toBe(!wakes);
       expect(m.mem.kswapdWakeZoneidx >= 0).toBe(wakes);
+      // No boost left and the node balanced: kswapd stays asleep; the wakeup_kcompactd() for
+      // order 0 that wakeup_kswapd() makes then asks for nothing.
+      expect(m.mem.kswapdWoken).toBe(false);
+      expect(m.mem.kcompactdWakeups).toEqual([]);
     }
   });
 });

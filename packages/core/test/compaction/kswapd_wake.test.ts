@@ -1,0 +1,177 @@
+/**
+ * kswapd wakes kcompactd for the order of an allocation that went to the slow path
+ * (wake_all_kswapds() → wakeup_kswapd() → kswapd's pass → kswapd_try_to_sleep() →
+ * wakeup_kcompactd(alloc_order)), through wakeup_kcompactd()'s own checks; wakeup_kswapd()
+ * leaves a balanced node alone, and (but in v4.8) wakes kcompactd itself for an allocation
+ * that cannot reclaim.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  __GFP,
+  COMPACT,
+  compactionState,
+  GFP,
+  kcompactdRun,
+  type Machine,
+  PROFILE_NAMES,
+  type ProfileName,
+  pageblock_order,
+  runKswapd,
+  setDefragMode,
+  setWatermarkBoostFactor,
+  traceRecorder,
+  wakeupKswapd,
+} from '../../src/index.js';
+import { TestDriver } from '../driver.js';
+import { expectInvariants, smallMachine } from '../helpers.js';
+import { scannersMetBefore } from './layout.js';
+
+/**
+ * 16 MiB, one Normal zone (index 2), no watermarks: every page a driver page, then those
+ * `free` picks (by default the odd ones) freed, so no free block above order 0. The slow
+ * path's direct compaction is taken out, so that an allocation the free lists cannot serve
+ * fails there and leaves the machine as it was. kcompactd has no proactive checks
+ * (proactiveness 0; v4.8 has none).
+ */
+function fragmented(profile: ProfileName, free = (p: number) => p % 2 === 1): Machine {
+  const m = smallMachine('16M', { profile });
+  const drv = new TestDriver(m);
+  for (const p of drv.alloc(m.nrPages)) if (free(p)) m.run(() => drv.freeOwned(p));
+  scannersMetBefore(m);
+  m.mem.slowpath.length = 0;
+  if (profile !== 'v4.8') compactionState(m).sysctl.compactionProactiveness = 0;
+  return m;
+}
+
+const KCOMPACTD_EVENTS = ['mm_compaction_wakeup_kcompactd', 'mm_compaction_kcompactd_wake'];
+/** The event names and fields of trace lines. */
+const bodies = (lines: readonly string[]) =>
+  lines.map((l) => l.replace(/^.*?: (mm_\w+): /, '$1: ').trimEnd());
+
+describe.each(PROFILE_NAMES)('kswapd wakes kcompactd for a failed allocation — %s', (profile) => {
+  // wake_all_kswapds() hands kswapd the preferred zone's index in v4.8 (ac_classzone_idx():
+  // Normal), gfp_zone()'s from 5.8 on (Movable for GFP_HIGHUSER_MOVABLE); kcompactd works
+  // up to the lower of that and its node's top zone.
+  const zoneName = profile === 'v4.8' ? 'Normal' : 'Movable';
+
+  it('an order-3 allocation that fails its fast path: kcompactd compacts for order 3 once the stand-in ran', () => {
+    const m = fragmented(profile);
+    const rec = traceRecorder(m, { events: KCOMPACTD_EVENTS });
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 3)).toBe(-1);
+    // The stand-in ran in the slow path: kswapd is asleep again, its request taken.
+    expect(m.mem).toMatchObject({ kswapdWoken: false, kswapdOrder: 0, kswapdWakeZoneidx: -1 });
+    expect(m.mem.kcompactdWakeups).toEqual([3, profile === 'v4.8' ? 2 : 3]);
+    const results = m.run(() => kcompactdRun(m, 1));
+    rec.stop();
+    expect(results).toEqual([COMPACT.SUCCESS]);
+    expect(bodies(rec.lines)).toEqual([
+      `mm_compaction_wakeup_kcompactd: nid=0 order=3 classzone_idx=${zoneName}`,
+      'mm_compaction_kcompactd_wake: nid=0 order=3 classzone_idx=Normal',
+    ]);
+    expect(m.mem.kcompactdWakeups).toEqual([]);
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(1);
+    if (profile !== 'v4.8')
+      expect(m.mem.vmstat.get('compact_daemon_migrate_scanned')).toBeGreaterThan(0);
+    // kcompactd made an order-3 block: the allocation now succeeds on its fast path.
+    expect(m.mem.populatedZones[0].nrFree.slice(3).some((n) => n > 0)).toBe(true);
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 3)).toBeGreaterThanOrEqual(0);
+    expectInvariants(m);
+  });
+
+  it('an allocation that may not wake kswapd wakes nothing', () => {
+    const m = fragmented(profile);
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE & ~__GFP.KSWAPD_RECLAIM, 3)).toBe(-1);
+    expect(m.mem).toMatchObject({ kswapdOrder: 0, kswapdWakeZoneidx: -1 });
+    expect(m.mem.kcompactdWakeups).toEqual([]);
+    m.run(() => kcompactdRun(m, 1));
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+  });
+
+  it('no zone suitable for the order: wakeup_kcompactd() records it but does not wake kcompactd', () => {
+    // 512 pages free: compaction for order 9 needs compact_gap(9) = 1024 (COMPACT_SKIPPED).
+    const m = fragmented(profile, (p) => p % 4 === 1);
+    const rec = traceRecorder(m, { events: KCOMPACTD_EVENTS });
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 9)).toBe(-1);
+    expect(m.mem.kcompactdWakeups).toEqual([9, profile === 'v4.8' ? 2 : 3]);
+    expect(m.run(() => kcompactdRun(m, 10_000))).toEqual([]);
+    rec.stop();
+    expect(rec.lines).toEqual([]);
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+    expect(compactionState(m).kcompactdMaxOrder).toBe(9);
+  });
+
+  it('a node balanced for the order: wakeup_kswapd() leaves kswapd asleep, but records the order for its next pass', () => {
+    const m = smallMachine('16M', { profile });
+    if (profile !== 'v4.8') compactionState(m).sysctl.compactionProactiveness = 0;
+    wakeupKswapd(m.mem, GFP.HIGHUSER_MOVABLE, 3, 2);
+    expect(m.mem).toMatchObject({ kswapdWoken: false, kswapdOrder: 3, kswapdWakeZoneidx: 2 });
+    runKswapd(m.mem);
+    // Not woken: no pass ran, the request waits for one.
+    expect(m.mem).toMatchObject({ kswapdOrder: 3, kswapdWakeZoneidx: 2 });
+    expect(m.mem.kcompactdWakeups).toEqual([]);
+    m.run(() => kcompactdRun(m, 10_000));
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(0);
+    expect(compactionState(m).kcompactdMaxOrder).toBe(0);
+  });
+
+  it('a node balanced for the order, an allocation that cannot reclaim: kcompactd asked directly (not v4.8)', () => {
+    const m = smallMachine('16M', { profile });
+    wakeupKswapd(m.mem, GFP.HIGHUSER_MOVABLE & ~__GFP.DIRECT_RECLAIM, 3, 2);
+    expect(m.mem.kswapdWoken).toBe(false);
+    const direct = profile !== 'v4.8';
+    expect(m.mem.kcompactdWakeups).toEqual(direct ? [3, 2] : []);
+    // Nothing to compact (an order-3 block is free): wakeup_kcompactd() records the order
+    // without waking kcompactd, and the 500 ms timeout (6.x) finds the request.
+    const rec = traceRecorder(m, { events: KCOMPACTD_EVENTS });
+    expect(m.run(() => kcompactdRun(m, 600))).toEqual([]);
+    rec.stop();
+    expect(bodies(rec.lines)).toEqual(
+      direct ? ['mm_compaction_kcompactd_wake: nid=0 order=3 classzone_idx=Normal'] : [],
+    );
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(direct ? 1 : 0);
+  });
+
+  it('an order recorded on a balanced node is taken by the next pass that runs', () => {
+    const m = smallMachine('16M', { profile });
+    // Balanced for order 2: kswapd stays asleep, pgdat->kswapd_order keeps the 2.
+    wakeupKswapd(m.mem, GFP.HIGHUSER_MOVABLE, 2, 2);
+    expect(m.mem).toMatchObject({ kswapdWoken: false, kswapdOrder: 2 });
+    // Fragment the node with allocations that may not wake kswapd.
+    const noKswapd = GFP.HIGHUSER_MOVABLE & ~__GFP.KSWAPD_RECLAIM;
+    const pfns: number[] = [];
+    for (let p = m.allocPages(noKswapd, 0); p >= 0; p = m.allocPages(noKswapd, 0)) pfns.push(p);
+    for (const p of pfns) if (p % 2) m.putPage(p);
+    expect(m.mem.kswapdOrder).toBe(2);
+    // An order-1 allocation wakes kswapd; its pass is for the larger recorded order.
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 1)).toBe(-1);
+    expect(m.mem.kcompactdWakeups).toEqual([2, profile === 'v4.8' ? 2 : 3]);
+    expect(m.mem.kswapdOrder).toBe(0);
+  });
+});
+
+describe('vm.defrag_mode (v6.17): kswapd is woken for at least pageblock_order', () => {
+  it.each([0, 1])('an order-0 allocation that goes to the slow path, defrag_mode %i', (mode) => {
+    const m = fragmented('v6.17');
+    setDefragMode(m.mem, mode);
+    // No boost from the fallback below: only the slow path's wakeup may ask for kcompactd.
+    setWatermarkBoostFactor(m.mem, 0);
+    const rec = traceRecorder(m, { events: KCOMPACTD_EVENTS });
+    // Unmovable: under ALLOC_NOFRAGMENT it may not take part of a movable block, so with
+    // defrag_mode the fast path fails and the slow path falls back; without, the fast path
+    // falls back at once.
+    expect(m.allocPages(GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
+    expect(m.mem.kcompactdWakeups).toEqual(mode ? [pageblock_order, 2] : []);
+    m.run(() => kcompactdRun(m, 1));
+    rec.stop();
+    expect(bodies(rec.lines)).toEqual(
+      mode
+        ? [
+            'mm_compaction_wakeup_kcompactd: nid=0 order=9 classzone_idx=Normal',
+            'mm_compaction_kcompactd_wake: nid=0 order=9 classzone_idx=Normal',
+          ]
+        : [],
+    );
+    expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(mode);
+    expectInvariants(m);
+  });
+});
