@@ -28,11 +28,11 @@ import {
   refusedMovableOps,
   SpinLock,
   setMovableOps,
-  valueKind,
 } from '@mops/core';
 import { checkDesign, checkMistakes } from './args.js';
 import { balloonPageFinalize, balloonPageInsert } from './balloon_page.js';
 import type { BalloonDesign, BalloonDevice, BalloonMistakes } from './device.js';
+import { managedPagesAdd, moveManagedDebit } from './managed.js';
 import { balloonRules } from './rules.js';
 
 /** Per-machine balloon infrastructure: the ops, the devices by id, the 2026 lock. */
@@ -76,51 +76,6 @@ export function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
 }
 
 /**
- * adjust_managed_page_count(page, delta): the zone of `pfn` gains or loses managed pages.
- * A pfn outside the machine, a delta that is not an integer, or one that would take the
- * zone's managed pages below 0 is a MopsError (E_RANGE) and changes nothing. Above the
- * zone's present pages is allowed, as in the kernel, which checks nothing: 4.8's balloon
- * gets there (see `managedPagesAdd`).
- * @see mm/page_alloc.c adjust_managed_page_count()
- */
-export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number): void {
-  mem.checkPfn(pfn, 'adjust_managed_page_count');
-  const zone = mem.zoneOf(pfn);
-  const managed = zone.managedPages + delta;
-  if (!Number.isInteger(delta) || managed < 0)
-    throw new MopsError(
-      'E_RANGE',
-      `adjust_managed_page_count: delta ${valueKind(delta)} would leave zone ${zone.name} with ${managed} managed pages`,
-      'delta',
-    );
-  managedPagesAdd(mem, pfn, delta);
-}
-
-/**
- * adjust_managed_page_count() as the balloon driver calls it, on a page it holds: no check,
- * as in the kernel. In 4.8, whose virtballoon_migratepage does not move the debit, a page
- * inflated in one zone and migrated to another is credited to the second when it is
- * deflated: the first stays a page short and the second gets one more than it has (fixed
- * in 5.5 by "virtio-balloon: fix managed page counts when migrating pages between zones").
- * A fill or leak must not stop halfway, with its lock held, over that count.
- */
-export function managedPagesAdd(mem: Memory, pfn: number, delta: number): void {
-  mem.zoneOf(pfn).managedPages += delta;
-}
-
-/**
- * The managed-page debit of a balloon page follows it to `newpage` when the two pages lie
- * in different zones (a migration of a page the balloon keeps out of the managed count).
- */
-export function moveManagedDebit(mem: Memory, page: number, newpage: number): void {
-  const from = mem.zoneOf(page);
-  const to = mem.zoneOf(newpage);
-  if (from === to) return;
-  from.managedPages++;
-  to.managedPages--;
-}
-
-/**
  * The balloon device of page `pfn` (`balloon_page_device(page)`: `page->private`), or
  * undefined when the page is not (or no longer) a balloon page, or `pfn` is no page of the
  * machine (not an integer in range: a typed array would read `"3"` as page 3).
@@ -150,7 +105,7 @@ export function balloonInit(
   mistakes?: BalloonMistakes,
 ): BalloonCore {
   const d = checkDesign(k.mem.profile, design);
-  if (typeof mistakes === 'object' && mistakes !== null) checkMistakes(d, mistakes);
+  if (typeof mistakes === 'object' && mistakes !== null) checkMistakes(k.mem.profile, d, mistakes);
   const perDevice = mistakes?.perDeviceLockWithoutPageLock === true;
   const core = memoryExt(k.mem, CORE, () => newCore(k, d, perDevice));
   if (core.design !== d)

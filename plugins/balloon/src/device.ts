@@ -72,12 +72,14 @@ export type BalloonMigratepage = (
  */
 export interface BalloonMistakes {
   /**
-   * Classic design: balloon_page_list_dequeue() notes the first page on the list, drops the
-   * list lock to sleep in `lock_page`, and deflates the page without re-checking
+   * Classic design, v4.8-v6.3: balloon_page_list_dequeue() notes the first page on the list,
+   * drops the list lock to sleep in `lock_page`, and deflates the page without re-checking
    * PG_isolated, as if a page found on the list stayed there. The VM may isolate it
    * meanwhile, so the page is deflated while isolated (spec §6.2, §6.4). Every release
-   * instead walks the list under the list lock and only trylocks each page, so a page it
-   * takes is on the list and not isolated.
+   * instead walks the list under the list lock (since "virtio_balloon: fix race between
+   * migration and ballooning", 2015) and only trylocks each page, so a page it takes is on
+   * the list and not isolated. v6.17 dropped the PG_isolated re-check as dead code and only
+   * finalizes a dequeued page: the mistake is refused there (E_USAGE).
    */
   dequeueWaitsForPageLock?: boolean;
   /**

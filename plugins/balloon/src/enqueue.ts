@@ -17,7 +17,6 @@ import {
   unlockPage,
   valueKind,
 } from '@mops/core';
-import { managedPagesAdd } from './balloon_ops.js';
 import {
   balloonPageDelete,
   balloonPageFinalize,
@@ -25,6 +24,7 @@ import {
   checkNewPage,
 } from './balloon_page.js';
 import type { BalloonDevice } from './device.js';
+import { managedPagesAdd } from './managed.js';
 
 const ISOLATED = 1 << PG.isolated;
 

@@ -15,8 +15,13 @@ import { balloonInit } from './balloon_ops.js';
 import { balloonInvariants, balloonStatsText } from './check.js';
 import { VirtioBalloon, type VirtioBalloonOptions } from './virtio.js';
 
-export { adjustManagedPageCount, balloonPageDevice } from './balloon_ops.js';
-export { balloonInvariants, balloonStatsText, deviceInvariants } from './check.js';
+export { balloonPageDevice } from './balloon_ops.js';
+export {
+  balloonInvariants,
+  balloonStatsText,
+  deviceInvariants,
+  managedInvariants,
+} from './check.js';
 export {
   type BalloonDesign,
   BalloonDevice,
@@ -31,6 +36,7 @@ export {
   type HypervisorOptions,
   type HypervisorStats,
 } from './hypervisor.js';
+export { adjustManagedPageCount, managedPages } from './managed.js';
 export { BALLOON_GFP, type BalloonRules, balloonRules } from './rules.js';
 export {
   balloonDeflateVsIsolate,
@@ -39,7 +45,6 @@ export {
   registerBalloonScenarios,
 } from './scenarios.js';
 export {
-  managedPages,
   VIRTIO_BALLOON_ARRAY_PFNS_MAX,
   VirtioBalloon,
   type VirtioBalloonOptions,

@@ -21,11 +21,17 @@ import {
   putPage,
   valueKind,
 } from '@mops/core';
-import { optionType } from './args.js';
-import { managedPagesAdd, moveManagedDebit } from './balloon_ops.js';
+import { checkCount, checkMigrateByHand, optionType } from './args.js';
 import { balloonPageDelete, balloonPageFinalize, balloonPageInsert } from './balloon_page.js';
 import { type BalloonDesign, BalloonDevice, type BalloonMistakes } from './device.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
+import {
+  leaveManagedDebit,
+  managedByZone,
+  managedPages,
+  managedPagesAdd,
+  moveManagedDebit,
+} from './managed.js';
 import type { BalloonRules } from './rules.js';
 
 const EV_BALLOON_MIGRATE = EV.balloon_migrate;
@@ -129,6 +135,15 @@ export class VirtioBalloon {
   readonly k: Kctx;
   /** Managed pages of all zones when the driver started (the accounting baseline). */
   readonly managedBase: number;
+  /** Managed pages of each zone, by zone index, when the driver started. */
+  readonly managedZoneBase: readonly number[];
+  /**
+   * By zone index, v4.8's known managed-page miscount (pages a zone's count is short;
+   * negative: over): +1 on the old zone and -1 on the new one for each balloon page migrated
+   * across zones, whose debit virtballoon_migratepage leaves behind (fixed in 5.5). All 0
+   * in the other profiles, in the 2026 design and with deflate-on-OOM.
+   */
+  readonly managedMiscount: number[];
 
   /**
    * virtballoon_probe(): a balloon device with this driver's migratepage.
@@ -152,6 +167,8 @@ export class VirtioBalloon {
       );
     this.k = machine;
     this.managedBase = managedPages(machine);
+    this.managedZoneBase = managedByZone(machine);
+    this.managedMiscount = this.managedZoneBase.map(() => 0);
     this.deflateOnOom = opts.deflateOnOom ?? false;
     this.host = opts.hypervisor ?? new Hypervisor(machine, opts.hypervisorOptions);
     this.balloonLock = new Mutex(machine.sched, 'balloon_lock');
@@ -160,7 +177,8 @@ export class VirtioBalloon {
       design,
       name: opts.name,
       mistakes: opts.mistakes,
-      migratepage: (dev, newpage, page, mode) => this.migratepage(dev, newpage, page, mode),
+      // The VM checked both pfns (balloon_page_migrate) and holds page isolated.
+      migratepage: (dev, newpage, page) => this.migrateUnchecked(dev, newpage, page),
       adjustManagedPageCount: design === '2026' && !this.deflateOnOom,
     });
   }
@@ -313,23 +331,31 @@ export class VirtioBalloon {
   }
 
   /**
-   * virtballoon_migratepage(): trylock balloon_lock or -EAGAIN; put `newpage` in the
-   * balloon with a reference of its own and inflate it at the host, deflate `page` and drop
-   * the balloon's reference on it (classic, §0.2 order). In the 2026 design only the two
-   * host calls, the balloon core doing the rest (§6.3 P5 form): with a host that never
-   * refuses, inflate `newpage`, then deflate `page`, and return 0; with a host that may
-   * refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: deflate `page` first, then
-   * inflate `newpage`, and return -ENOENT if the host refused it (the core completes the
-   * migration as a deflation).
-   * A `newpage` or `page` that is no page of the machine is a MopsError (E_RANGE) and
-   * changes nothing.
+   * virtballoon_migratepage(), called by hand: trylock balloon_lock or -EAGAIN; put
+   * `newpage` in the balloon with a reference of its own and inflate it at the host, deflate
+   * `page` and drop the balloon's reference on it (classic, §0.2 order). In the 2026 design
+   * only the two host calls, the balloon core doing the rest (§6.3 P5 form): with a host
+   * that never refuses, inflate `newpage`, then deflate `page`, and return 0; with a host
+   * that may refuse ({@link Hypervisor.mayRefuse}), vmw_balloon's order: deflate `page`
+   * first, then inflate `newpage`, and return -ENOENT if the host refused it (the core
+   * completes the migration as a deflation).
+   *
+   * The VM reaches the driver through `dev.migratepage` (`b_dev_info->migratepage`), having
+   * checked the pages itself. Called by hand, the arguments are checked first and a bad one
+   * is a MopsError that changes nothing: a `newpage` or `page` that is no page of the
+   * machine (E_RANGE), a `dev` other than this driver's device (E_USAGE), a `page` the device
+   * does not count isolated (E_STATE: only a page the VM isolated can migrate), a `newpage`
+   * that is not a fresh allocated order-0 page nothing uses (E_STATE).
    * @see drivers/virtio/virtio_balloon.c virtballoon_migratepage()
    * @see drivers/misc/vmw_balloon.c vmballoon_migratepage()
    */
   migratepage(dev: BalloonDevice, newpage: number, page: number, _mode: number): MaybeGen<number> {
-    const mem = this.k.mem;
-    mem.checkPfn(newpage, 'virtballoon_migratepage');
-    mem.checkPfn(page, 'virtballoon_migratepage');
+    checkMigrateByHand(this, dev, newpage, page);
+    return this.migrateUnchecked(dev, newpage, page);
+  }
+
+  /** {@link migratepage} once its arguments are known good. */
+  private migrateUnchecked(dev: BalloonDevice, newpage: number, page: number): MaybeGen<number> {
     // A task running alone cannot be interleaved: it runs the same steps as a plain
     // function, needing only the mutex to be free (see BalloonDevice.lockAtomic).
     return this.k.sched.preemptible
@@ -420,7 +446,10 @@ export class VirtioBalloon {
   private takeNewpage(dev: BalloonDevice, newpage: number, page: number): void {
     const mem = this.k.mem;
     getPage(mem, newpage);
-    if (dev.rules.migrateAdjustsManaged && !this.deflateOnOom) moveManagedDebit(mem, page, newpage);
+    if (!this.deflateOnOom) {
+      if (dev.rules.migrateAdjustsManaged) moveManagedDebit(mem, page, newpage);
+      else leaveManagedDebit(mem, this.managedMiscount, page, newpage);
+    }
     balloonPageInsert(dev, newpage);
     dev.uncountIsolated(page);
     mem.vmstat.events[EV_BALLOON_MIGRATE]++;
@@ -470,20 +499,4 @@ export class VirtioBalloon {
   quiescent(): boolean {
     return !this.balloonLock.locked && this.dev.inFlight === 0;
   }
-}
-
-/** Managed pages of all populated zones. */
-export function managedPages(machine: Machine): number {
-  let n = 0;
-  for (const z of machine.mem.populatedZones) n += z.managedPages;
-  return n;
-}
-
-function checkCount(num: number, what: string): void {
-  if (!Number.isInteger(num) || num < 0)
-    throw new MopsError(
-      'E_USAGE',
-      `${what}: the page count must be a non-negative integer, got ${valueKind(num)}`,
-      'num',
-    );
 }

@@ -58,7 +58,7 @@ describe.each(PROFILES)('catalogue, %s', (profile) => {
     isolate(m, list, a);
     const calls: { mode: number; locked: boolean; src: number; dst: number }[] = [];
     const orig = vb.migratepage.bind(vb);
-    vb.migratepage = (d, newpage, page, mode) => {
+    vb.dev.migratepage = (d, newpage, page, mode) => {
       calls.push({
         mode,
         src: page,
@@ -139,7 +139,7 @@ describe.each(['v6.3', 'v6.17'] as const)('persistent -EAGAIN, %s', (profile) =>
     isolate(m, list, a);
     let calls = 0;
     const orig = vb.migratepage.bind(vb);
-    vb.migratepage = (d, np, pg, mode) => {
+    vb.dev.migratepage = (d, np, pg, mode) => {
       calls++;
       return orig(d, np, pg, mode);
     };
@@ -180,7 +180,7 @@ describe.each(['v4.8', 'v6.0'] as const)('persistent -EAGAIN, %s', (profile) => 
       isolate(m, list, a);
       const modes: number[] = [];
       const orig = vb.migratepage.bind(vb);
-      vb.migratepage = (d, np, pg, md) => {
+      vb.dev.migratepage = (d, np, pg, md) => {
         modes.push(md);
         return orig(d, np, pg, md);
       };

@@ -25,7 +25,7 @@ describe.each(PROFILES)('S32 compaction with a real balloon, %s', (profile) => {
     expect(src).toEqual(Array.from({ length: 10 }, (_, i) => i));
     const dsts: number[] = [];
     const orig = vb.migratepage.bind(vb);
-    vb.migratepage = (d, newpage, page, mode) => {
+    vb.dev.migratepage = (d, newpage, page, mode) => {
       dsts.push(newpage);
       return orig(d, newpage, page, mode);
     };

@@ -27,6 +27,13 @@ describe('balloon mistakes: each applies to one design', () => {
       /applies to the classic balloon design, not the 2026 one/,
     ],
     ['v6.17', '2026', { perDeviceLockWithoutPageLock: 1 }, /must be a boolean, got 1/],
+    // v6.17's classic dequeue has no PG_isolated re-check to leave out and only finalizes.
+    [
+      'v6.17',
+      'classic',
+      { dequeueWaitsForPageLock: true },
+      /^mistakes\.dequeueWaitsForPageLock reproduces the dequeue of v4\.8, v6\.0 and v6\.3 .*not that of profile v6\.17/,
+    ],
   ] as const)(
     '%s %s with %o is E_USAGE before anything changes',
     (profile, design, mistakes, text) => {

@@ -12,7 +12,7 @@ import {
   unlockPage,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { type BalloonDesign, balloonPageDevice } from '../src/index.js';
+import { type BalloonDesign, BalloonDevice, balloonPageDevice } from '../src/index.js';
 import { expectClean, expectRefused, isolate, PROFILES, putback, withBalloon } from './helpers.js';
 
 /** Every device and profile pairing: the classic design in each profile, 2026 in v6.17. */
@@ -142,6 +142,54 @@ describe.each(SETUPS)('pfns given to the balloon movable_ops by hand, %s %s', (p
     putback(m, list);
     expect(dev.listLength()).toBe(3);
     expect(vb.host.inflatedCount).toBe(3);
+    expectClean(m);
+  });
+});
+
+describe.each(SETUPS)("the driver's migratepage called by hand, %s %s", (profile, design) => {
+  /** The driver's migratepage as a lone task (a plain result or a generator). */
+  const byHand = (rig: Rig, dev: BalloonDevice, newpage: number, page: number) =>
+    rig.m.run(function* () {
+      const rc = rig.vb.migratepage(dev, newpage, page, MIGRATE_MODE.ASYNC);
+      return typeof rc === 'number' ? rc : yield* rc;
+    });
+
+  it('refuses a numeric pfn its device does not count isolated (E_STATE) before changing anything', () => {
+    const rig = withBalloon(profile, 3, { design });
+    const { m, dev } = rig;
+    const [a, b] = dev.listPages();
+    const target = allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
+    // A listed balloon page, the VM never isolated it; a page that is no balloon page.
+    for (const page of [a, target, freePage(m)])
+      expectRefused(
+        () => byHand(rig, dev, target, page),
+        'E_STATE',
+        'page',
+        /^virtballoon_migratepage: page pfn 0x[0-9a-f]+ is not a page balloon balloon-kvm counts isolated \(isolated_pages 0\)/,
+        () => snapshot(rig),
+      );
+    expectClean(m);
+    // Isolated by the VM, the page can be given by hand; the target must be a fresh page.
+    const list = m.mem.pages.lists.newList();
+    expect(isolate(m, list, b)).toBe(true);
+    for (const newpage of [a, freePage(m)])
+      expectRefused(
+        () => byHand(rig, dev, newpage, b),
+        'E_STATE',
+        'newpage',
+        /newpage pfn 0x[0-9a-f]+ is not a fresh migration target/,
+        () => snapshot(rig),
+      );
+    const other = new BalloonDevice(m, { design, name: 'other' });
+    expectRefused(
+      () => byHand(rig, other, target, b),
+      'E_USAGE',
+      'dev',
+      /dev must be this driver's device \(vb\.dev, balloon balloon-kvm\), got balloon other/,
+      () => snapshot(rig),
+    );
+    putback(m, list);
+    expect(dev.listLength()).toBe(3);
     expectClean(m);
   });
 });

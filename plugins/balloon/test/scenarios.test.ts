@@ -40,7 +40,7 @@ describe('balloon race scenarios', () => {
       expect(s.variants).toEqual(['buggy', 'fixed']);
     }
     // The 2026 balloon (no page lock) exists only from v6.17; the dequeue mistake needs the
-    // classic design, whose v6.17 form the VM's page lock already covers.
+    // classic design of v4.8-v6.3, the releases whose dequeue re-checks PG_isolated.
     expect(balloonDeflateVsIsolate.profiles).toEqual(['v6.3', 'v6.0', 'v4.8']);
     expect(balloonPrivateVsIsolate.profiles).toEqual(['v6.17']);
   });
