@@ -251,8 +251,8 @@ export class Machine {
 
   /**
    * Runs `body` as a task (with any tasks already spawned) to completion; returns its result.
-   * A kernel BUG raised on the way (an MmBug; a Deadlock excepted) halts the machine, as
-   * those raised with a page dump already do. This is how code that may sleep
+   * A kernel BUG raised on the way (an MmBug; a Deadlock or a Livelock excepted) halts the
+   * machine, as those raised with a page dump already do. This is how code that may sleep
    * (`yield* lockPage(m, pfn)`, `yield* migratePages(m, ...)`, `yield* compactMemory(m)`)
    * gets run: `m.run(function* () { ... })`.
    * @param body a generator function: the task's code, given the scheduling points it
@@ -260,7 +260,8 @@ export class Machine {
    * @returns what `body` returned
    * @throws {@link MopsError} `E_HALTED` when an earlier BUG halted the machine
    * @throws {@link MmBug} a kernel BUG on the way ({@link Deadlock} when every task is
-   *   blocked), or whatever else `body` threw
+   *   blocked, {@link Livelock} when the only task able to run spins at `cpu_relax` with
+   *   nothing to end the spin), or whatever else `body` threw
    */
   run<T>(body: () => KernelGen<T>): T {
     this.mem.assertRunning();

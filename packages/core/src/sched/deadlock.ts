@@ -7,6 +7,7 @@
 import { MmBug } from '../errors.js';
 import { cpuHoldReason } from './cpu.js';
 import { describeHeldLocks, type Lockdep } from './lockdep.js';
+import { Livelock } from './relax.js';
 import type { Task } from './task.js';
 import type { WaitKey } from './types.js';
 
@@ -131,10 +132,12 @@ function indented(text: string): string[] {
 /**
  * Halts the machine of `mem` on a kernel BUG `e` raised by code run on it, as Machine.run
  * does (the first BUG stays the reason): later kernel calls are `MopsError('E_HALTED')`. A
- * {@link Deadlock} (every task blocked) does not halt it, nor does any other error.
+ * {@link Deadlock} (every task blocked) or {@link Livelock} (a task spinning with no other
+ * able to run) does not halt it: no kernel state is broken, the tasks are just stuck. Nor
+ * does any other error.
  * @param mem the memory of the machine the code ran on
  * @param e what the code threw
  */
 export function haltOnBug(mem: { halted: MmBug | undefined }, e: unknown): void {
-  if (e instanceof MmBug && !(e instanceof Deadlock)) mem.halted ??= e;
+  if (e instanceof MmBug && !(e instanceof Deadlock) && !(e instanceof Livelock)) mem.halted ??= e;
 }

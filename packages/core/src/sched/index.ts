@@ -26,6 +26,7 @@ export type {
   WakeFunction,
 } from './options.js';
 export { Prng } from './prng.js';
+export { CPU_RELAX, cpuRelax, isCpuRelax, Livelock } from './relax.js';
 export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
 export { fatalSignalPending, mightSleep, Scheduler } from './scheduler.js';
 export {

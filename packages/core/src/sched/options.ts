@@ -3,6 +3,7 @@
  * @module
  */
 
+import { MopsError, valueKind } from '../errors.js';
 import type { Scheduler } from './scheduler.js';
 import type { Task } from './task.js';
 
@@ -20,8 +21,29 @@ export type PickNext = (runnable: readonly Task[], sched: Scheduler) => Task;
  * - `'round-robin'`: one point per task in turn, by task id;
  * - `'random'`: a task chosen uniformly at each point, from the scheduler's seeded PRNG;
  * - a {@link PickNext} function.
+ *
+ * Under the three named strategies a task whose step ended at a spin-wait's `cpu_relax`
+ * point (see {@link CPU_RELAX}) lets another task run first, and a spinner no other task
+ * can help is a {@link Livelock}. A PickNext function is given every task that may run, the
+ * spinner included: giving way is its own business (the explorer's strategies do).
  */
 export type Strategy = 'run-to-completion' | 'round-robin' | 'random' | PickNext;
+
+/** The named strategies of {@link Scheduler.runAll}. */
+const STRATEGIES: readonly string[] = ['run-to-completion', 'round-robin', 'random'];
+
+/**
+ * MopsError('E_USAGE') unless `strategy` is a {@link Strategy}.
+ * @param strategy the value given as the strategy
+ */
+export function checkStrategy(strategy: unknown): void {
+  if (typeof strategy === 'function' || STRATEGIES.includes(strategy as string)) return;
+  throw new MopsError(
+    'E_USAGE',
+    `runAll: strategy must be ${STRATEGIES.map((x) => `'${x}'`).join(', ')} or a function, got ${valueKind(strategy)}`,
+    'strategy',
+  );
+}
 
 /**
  * A wake function of {@link Scheduler.wakeUp}, called with each task blocked on the key in

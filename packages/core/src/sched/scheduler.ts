@@ -8,15 +8,18 @@ import { MopsError, valueKind } from '../errors.js';
 import { anyPickable, cpuHolder, cpuHoldReason, keepsCpu, pickableInto } from './cpu.js';
 import { type Deadlock, deadlockReport } from './deadlock.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
-import type {
-  SchedulerOptions,
-  SchedWarning,
-  SpawnOptions,
-  Strategy,
-  WakeFunction,
+import {
+  checkStrategy,
+  type SchedulerOptions,
+  type SchedWarning,
+  type SpawnOptions,
+  type Strategy,
+  type WakeFunction,
 } from './options.js';
 import { isPoint, notAPoint } from './point.js';
 import { Prng } from './prng.js';
+import { CPU_RELAX, giveWay, type Livelock, livelockReport } from './relax.js';
+import { insertById, notAGenerator, removeTask } from './runq.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
 
@@ -65,6 +68,7 @@ export class Scheduler {
   /** Whether a task was ever given its CPU (only then may a default CPU be taken). */
   private cpuGiven = false;
   private readonly pickBuf: Task[] = [];
+  private readonly relaxBuf: Task[] = [];
   private readonly pendingWork: {
     name: string;
     body: () => KernelGen<unknown>;
@@ -275,22 +279,40 @@ export class Scheduler {
    * Run until no task is runnable. Returns the number of points yielded. Throws
    * {@link Deadlock} when tasks remain blocked, and rethrows the first error a task throws
    * (the task is then `'failed'` with the error recorded; other tasks stay as they are).
+   *
+   * A task whose step ended at a spin-wait's {@link CPU_RELAX} point gives way: under
+   * `'run-to-completion'` its turn ends there and the next task that may run (by id) runs
+   * its own turn first; under `'round-robin'` and `'random'` the next point is another
+   * task's. When no other task may run, the spinner runs one more round of its loop alone;
+   * when that round ends at `cpu_relax` again, nothing can end the spin: {@link Livelock}
+   * is thrown. A {@link PickNext} strategy is given every task that may run, the spinner
+   * included, and decides alone (the explorer's runner applies the same rule itself).
    */
   runAll(strategy: Strategy = 'run-to-completion'): number {
     this.assertOutsideTasks('runAll');
+    checkStrategy(strategy);
     const start = this.steps;
+    // Whether the last step ended at cpu_relax; the task that reached cpu_relax with no
+    // other task taking a step since, and how many times.
+    let spun = false;
+    let spinner: Task | undefined;
+    let relaxes = 0;
     for (;;) {
-      const runq = this.pickable();
-      if (runq.length === 0) {
+      const all = this.pickable();
+      if (all.length === 0) {
         if (this.live > 0) throw this.deadlock();
         return this.steps - start;
       }
+      // After a step that ended at cpu_relax, the others first.
+      const runq = spun ? giveWay(all, spinner as Task, relaxes, this.relaxBuf, this) : all;
+      let t: Task;
+      let p: Yielded;
       if (strategy === 'run-to-completion') {
-        const t = runq[0];
-        do this.advance(t);
-        while (t.state === 'runnable' && this.cpuHolderOf(t) === undefined);
+        t = runq[0];
+        do p = this.advance(t);
+        while (t.state === 'runnable' && p.op !== CPU_RELAX && this.cpuHolderOf(t) === undefined);
       } else if (strategy === 'round-robin') {
-        let t = runq[0];
+        t = runq[0];
         for (let i = 0; i < runq.length; i++) {
           if (runq[i].id > this.rrLast) {
             t = runq[i];
@@ -298,18 +320,27 @@ export class Scheduler {
           }
         }
         this.rrLast = t.id;
-        this.advance(t);
+        p = this.advance(t);
       } else if (strategy === 'random') {
-        const t = runq.length === 1 ? runq[0] : runq[this.prng.below(runq.length)];
-        this.advance(t);
+        t = runq.length === 1 ? runq[0] : runq[this.prng.below(runq.length)];
+        p = this.advance(t);
       } else {
-        const t = strategy(runq, this);
-        if (!runq.includes(t)) {
+        t = strategy(all, this);
+        if (!all.includes(t)) {
           const why = t.state === 'runnable' ? `held off cpu ${t.cpu}` : t.state;
           throw new MopsError('E_STATE', `strategy picked ${t.label}, which is ${why}`);
         }
         this.advance(t);
+        continue;
       }
+      spun = p.op === CPU_RELAX;
+      if (spun) {
+        if (t !== spinner) {
+          spinner = t;
+          relaxes = 0;
+        }
+        relaxes++;
+      } else if (spinner !== undefined && t !== spinner) spinner = undefined;
     }
   }
 
@@ -394,6 +425,16 @@ export class Scheduler {
    */
   newLockKey(kind: string, className: string): WaitKey {
     return `${kind}:${className}#${++this.lockSerial}`;
+  }
+
+  /**
+   * Build the {@link Livelock} error of `spinner`: the only task able to run, its round run
+   * alone ended at {@link CPU_RELAX} again.
+   * @param spinner the spinning task
+   */
+  livelock(spinner: Task): Livelock {
+    const others = this.tasks.filter((t) => t !== spinner);
+    return livelockReport(spinner, others, others.length === 0 ? undefined : this.deadlock());
   }
 
   /** Build the {@link Deadlock} error for the current state (every live task blocked). */
@@ -518,38 +559,4 @@ export function fatalSignalPending(sched: Scheduler): boolean {
 export function mightSleep(sched: Scheduler, what: string): void {
   const t = sched.current;
   if (t !== undefined && t.atomicDepth > 0) sched.sleepInAtomic(t, what);
-}
-
-function insertById(runq: Task[], t: Task): void {
-  // Queues are short: shift by hand rather than splice (which allocates its result).
-  let i = runq.length;
-  runq.push(t);
-  while (i > 0 && runq[i - 1].id > t.id) {
-    runq[i] = runq[i - 1];
-    i--;
-  }
-  runq[i] = t;
-}
-
-/** Removes `t` from `q`, keeping the order of the others. */
-function removeTask(q: Task[], t: Task): void {
-  const i = q.indexOf(t);
-  if (i < 0) return;
-  for (let j = i + 1; j < q.length; j++) q[j - 1] = q[j];
-  q.pop();
-}
-
-/** A task body that is not a generator function: E_USAGE saying what it gave. */
-function notAGenerator(name: string, body: unknown, gen: unknown): never {
-  const got =
-    typeof body !== 'function'
-      ? `got ${valueKind(body)}`
-      : gen instanceof Promise
-        ? 'got an async function (kernel code runs as generator functions, not promises)'
-        : `got a function returning ${valueKind(gen)}`;
-  throw new MopsError(
-    'E_USAGE',
-    `task ${name}: its body must be a generator function (function* () { … }), ${got}`,
-    'body',
-  );
 }
