@@ -25,7 +25,8 @@ import type { Scenario, ScenarioContext } from './scenario.js';
  * the migrator's, so 2 expected) against a lockless page-cache lookup (filemap_get_entry,
  * find_get_entry in v4.8: load the slot, get the folio unless its count is zero, re-check
  * the slot; a failed get or a changed slot repeats from the load, with no bound, so the
- * lookup spins while P's count is frozen and yields cpu_relax in each such round). Fixed: the
+ * lookup spins while P's count is frozen, and yields the cpu_relax point that marks a busy
+ * loop in each such round). Fixed: the
  * freeze (compare-and-exchange expected → 0) is the only test that no one else holds a
  * reference; a release that compares the count first only bails out early on it. Buggy:
  * no release ever shipped this, it is the mistake the 2021 patch's reasoning rules out — the
@@ -102,8 +103,9 @@ export const scenario9b: Scenario = {
     // filemap_get_entry() (find_get_entry() in v4.8): `goto repeat` after a failed get or a
     // changed slot, for as long as it takes. A failed get waits for another task (the
     // migrator's unfreeze, or its store of the new folio in the slot once P is freed): that
-    // round ends at cpu_relax. A changed slot waits for no one: the next round loads the
-    // new folio.
+    // round ends at the cpu_relax point, which marks the busy loop for the scheduler (the
+    // kernel's loop is a bare `goto repeat`, with no cpu_relax() call). A changed slot waits
+    // for no one: the next round loads the new folio.
     function* lookup(): KernelGen<number> {
       for (;;) {
         if (preempt()) yield { op: op.load };

@@ -11,6 +11,7 @@
 import { pageblock_nr_pages, pageblock_order } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
+import { freePagesInBlocks } from './free_page.js';
 import { __GFP, ALLOC, gfpZone } from './gfp.js';
 import { zoneWatermarkOk } from './page_alloc.js';
 
@@ -53,7 +54,8 @@ export function wakeKswapdIfBoosted(mem: Memory, zone: Zone, allocFlags: number)
 
 /**
  * pgdat_balanced(): some managed zone up to `highestZoneidx` meets its high watermark
- * (boost included) for a block of `order`, with the lowmem reserve against
+ * (boost included) for a block of `order` (under vm.defrag_mode, for an order above 0, with
+ * the free pages in whole pageblocks: NR_FREE_PAGES_BLOCKS), with the lowmem reserve against
  * `highestZoneidx` (zone_watermark_ok_safe(), no ALLOC_* flags). A node with no managed zone
  * there needs no balancing.
  * @param mem the machine's memory
@@ -68,7 +70,10 @@ export function pgdatBalanced(mem: Memory, order: number, highestZoneidx: number
     const zone = zones[zi];
     if (zone.managedPages === 0) continue;
     managed = true;
-    if (zoneWatermarkOk(zone, order, zone.wmarkPages(WMARK.HIGH), highestZoneidx, 0)) return true;
+    // Under vm.defrag_mode (6.15 on) a high order counts only free pages in whole pageblocks.
+    const free = mem.defragMode && order > 0 ? freePagesInBlocks(zone) : zone.nrFreePages;
+    if (zoneWatermarkOk(zone, order, zone.wmarkPages(WMARK.HIGH), highestZoneidx, 0, free))
+      return true;
   }
   return !managed;
 }

@@ -15,11 +15,15 @@ import {
   type Machine,
   PROFILE_NAMES,
   type ProfileName,
+  pageblock_nr_pages,
   pageblock_order,
+  pgdatBalanced,
   runKswapd,
   setDefragMode,
+  setupWatermarks,
   setWatermarkBoostFactor,
   traceRecorder,
+  WMARK,
   wakeupKswapd,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
@@ -172,6 +176,30 @@ describe('vm.defrag_mode (v6.17): kswapd is woken for at least pageblock_order',
         : [],
     );
     expect(m.mem.vmstat.get('compact_daemon_wake')).toBe(mode);
+    expectInvariants(m);
+  });
+});
+
+describe('vm.defrag_mode (v6.17): pgdat_balanced() counts free pages in whole pageblocks', () => {
+  it.each([0, 1])('one free pageblock among scattered free pages, defrag_mode %i', (mode) => {
+    // The odd pages free, and the whole last pageblock: 512 pages in a block, about 1,800
+    // scattered. A high watermark of some 100 pages: met by the free pages, not by the free
+    // pages in blocks once an order-9 block is taken from them.
+    const last = smallMachine('16M').nrPages - pageblock_nr_pages;
+    const m = fragmented('v6.17', (p) => p % 2 === 1 || p >= last);
+    setupWatermarks(m.mem, 256);
+    setDefragMode(m.mem, mode);
+    const zone = m.mem.node.zones[2];
+    expect(zone.nrFree[pageblock_order]).toBe(1);
+    expect(zone.nrFreePages - (pageblock_nr_pages - 1)).toBeGreaterThan(
+      zone.wmarkPages(WMARK.HIGH),
+    );
+    expect(pgdatBalanced(m.mem, pageblock_order, 2)).toBe(mode === 0);
+    // Order 0 counts every free page either way.
+    expect(pgdatBalanced(m.mem, 0, 2)).toBe(true);
+    // So wakeup_kswapd() leaves kswapd asleep without defrag_mode, wakes it with.
+    wakeupKswapd(m.mem, GFP.HIGHUSER_MOVABLE, pageblock_order, 2);
+    expect(m.mem.kswapdWoken).toBe(mode === 1);
     expectInvariants(m);
   });
 });
