@@ -1,13 +1,15 @@
 /**
  * Object access (spec §7.4): zs_obj_read_begin / zs_obj_write find a live object's zspage
  * under `pool->lock` and hold that zspage's read lock while they touch the bytes, so that
- * neither page migration nor zs_compact moves the object meanwhile.
+ * neither page migration nor zs_compact moves the object meanwhile; v4.8 also holds the
+ * handle's pin (pin.ts) from the start of the access to its end.
  * @module
  */
 
-import { BLOCK_SPIN, bug, type KernelGen, MopsError, PAGE_SIZE, valueKind } from '@mops/core';
+import { bug, type KernelGen, MopsError, PAGE_SIZE, valueKind } from '@mops/core';
 import { ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, HANDLE_SLOTS, readBytes, writeBytes } from './objects.js';
+import { pinTag, unpinTag } from './pin.js';
 import type { ZsPool } from './pool.js';
 import { POINTS, Zspage } from './zspage.js';
 
@@ -22,9 +24,11 @@ export interface ZsObjMapping {
 }
 
 /**
- * Translates `handle` under `pool->lock` (read) and takes its zspage's read lock before
- * dropping the pool lock: the handle's slot and the zspage, now pinned. `what` names the
- * API call in usage errors, `fn` the kernel function in a BUG.
+ * v4.8 pins the handle first, as zs_map_object does (pin_tag(), a bit spinlock: a second
+ * mapper spins until the first unmaps); then every profile translates `handle` under
+ * `pool->lock` (read) and takes its zspage's read lock before dropping the pool lock: the
+ * handle's slot and the zspage, now held. `what` names the API call in usage errors, `fn`
+ * the kernel function in a BUG.
  */
 function* pinObject(
   pool: ZsPool,
@@ -33,33 +37,38 @@ function* pinObject(
   fn: string,
 ): KernelGen<{ slot: number; zs: Zspage }> {
   const sched = pool.k.sched;
-  yield* pool.lock.readLock();
-  const slot = pool.handles.slotOf(handle);
-  if (slot < 0) {
-    // Freed since the caller's check: report it as the caller would.
-    pool.lock.readUnlock();
-    pool.checkHandle(handle, what);
-  }
-  const pfn = pool.handles.pfn[slot];
-  const zs = pool.zspageOf(pfn);
-  if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
   // v4.8 pin_tag(): from now on migration cannot move the object.
-  const pin = pool.rules.migrateBusy === 'EAGAIN';
-  if (pin) pool.handles.pinned[slot]++;
-  let zspageLocked = false;
+  const pin = pool.rules.pinsHandles;
+  const pinSlot = handle % HANDLE_SLOTS;
+  if (pin) yield* pinTag(pool, pinSlot, handle);
+  let held = false;
   try {
-    yield* zs.lock.readLock();
-    zspageLocked = true;
-  } finally {
-    // A plain call that may not wait for the zspage lock undoes the pin and the pool lock.
-    if (!zspageLocked) {
-      if (pin) pool.handles.pinned[slot]--;
+    yield* pool.lock.readLock();
+    const slot = pool.handles.slotOf(handle);
+    if (slot < 0) {
+      // Freed since the caller's check: report it as the caller would.
       pool.lock.readUnlock();
+      pool.checkHandle(handle, what);
     }
+    const pfn = pool.handles.pfn[slot];
+    const zs = pool.zspageOf(pfn);
+    if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
+    let zspageLocked = false;
+    try {
+      yield* zs.lock.readLock();
+      zspageLocked = true;
+    } finally {
+      // A plain call that may not wait for the zspage lock gives the pool lock back.
+      if (!zspageLocked) pool.lock.readUnlock();
+    }
+    if (sched.preemptible) yield pool.lock.points.readUnlock;
+    pool.lock.readUnlock();
+    held = true;
+    return { slot, zs };
+  } finally {
+    // A plain call that may not wait, or a handle freed meanwhile, gives the pin back too.
+    if (pin && !held) unpinTag(pool, pinSlot);
   }
-  if (sched.preemptible) yield pool.lock.points.readUnlock;
-  pool.lock.readUnlock();
-  return { slot, zs };
 }
 
 /** Offset of the object of `slot` in its zspage, header excluded. */
@@ -153,36 +162,8 @@ export function* objWriteTask(
   unpinObject(pool, zs, slot);
 }
 
-/** What {@link pinObject} took: the zspage read lock, then (v4.8) the pin. */
+/** What {@link pinObject} took: the zspage read lock, then (v4.8) unpin_tag(). */
 export function unpinObject(pool: ZsPool, zs: Zspage, slot: number): void {
   zs.lock.readUnlock();
-  if (pool.rules.migrateBusy === 'EAGAIN' && --pool.handles.pinned[slot] === 0)
-    pool.k.sched.wake(pool.pinBlock.key);
-}
-
-/**
- * v4.8 pin_tag() in zs_free(): the handle's pin bit is a bit spinlock, so freeing an object
- * that is mapped (pinned by zs_map_object) spins until it is unmapped, then holds the pin
- * through the free, so that migration (trypin_tag) leaves the object alone. True if it took
- * the pin; later releases have none. See {@link unpinAfterFree}.
- */
-export function* pinForFree(pool: ZsPool, slot: number): KernelGen<boolean> {
-  if (pool.rules.migrateBusy !== 'EAGAIN') return false;
-  const t = pool.k.sched.current;
-  while (pool.handles.pinned[slot] > 0) {
-    if (t !== undefined) t.blockMode = BLOCK_SPIN;
-    yield pool.pinBlock;
-  }
-  pool.handles.pinned[slot]++;
-  return true;
-}
-
-/**
- * unpin_tag() at the end of zs_free(): a freed handle's slot already has no pin (it was
- * released with the object, and may be someone else's now); a free that did not happen (a
- * plain call that could not wait) gives its pin back.
- */
-export function unpinAfterFree(pool: ZsPool, slot: number, freed: boolean): void {
-  if (!freed) pool.handles.pinned[slot]--;
-  if (pool.handles.pinned[slot] === 0) pool.k.sched.wake(pool.pinBlock.key);
+  if (pool.rules.pinsHandles) unpinTag(pool, slot);
 }

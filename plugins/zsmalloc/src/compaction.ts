@@ -5,14 +5,22 @@
  * @module
  */
 
-import { type KernelGen, PAGE_SHIFT } from '@mops/core';
+import { cpuRelax, type KernelGen, PAGE_SHIFT } from '@mops/core';
 import {
   ZS_HANDLE_SIZE,
   ZS_INUSE_RATIO_10,
   ZS_INUSE_RATIO_99,
   ZS_INUSE_RATIO_100,
 } from './classes.js';
-import { copyObjectBytes, objAddr, objFree, objMalloc, readHeader } from './objects.js';
+import {
+  copyObjectBytes,
+  HANDLE_SLOTS,
+  objAddr,
+  objFree,
+  objMalloc,
+  readHeader,
+} from './objects.js';
+import { trypinTag, unpinTag } from './pin.js';
 import type { ZsPool } from './pool.js';
 import { POINTS, putbackZspage, removeZspage, type SizeClass, type Zspage } from './zspage.js';
 import { freeZspage } from './zspage_alloc.js';
@@ -47,18 +55,31 @@ function putback(cls: SizeClass, zs: Zspage): number {
 
 /**
  * migrate_zspage(): move allocated objects from `src` into `dst` until `dst` is full or
- * `src` is empty; each handle is pointed at the object's new place.
- * @see mm/zsmalloc.c migrate_zspage()
+ * `src` is empty; each handle is pointed at the object's new place. v4.8 trypins each
+ * object's handle and leaves behind an object whose pin another holds (a mapping or a
+ * zs_free under way), holding the pins it takes while it moves the object. Returns the
+ * objects left behind.
+ * @see mm/zsmalloc.c migrate_zspage(), find_alloced_obj() (4.8)
  */
-function* migrateZspage(pool: ZsPool, src: Zspage, dst: Zspage): KernelGen {
+function* migrateZspage(pool: ZsPool, src: Zspage, dst: Zspage): KernelGen<number> {
   const cls = src.cls;
   const b = pool.bytes;
   const sched = pool.k.sched;
+  const pins = pool.rules.pinsHandles;
   const payload = cls.size - ZS_HANDLE_SIZE;
+  let leftBehind = 0;
   for (let idx = 0; idx < cls.objsPerZspage; idx++) {
     const zoff = idx * cls.size;
     const handle = readHeader(b, objAddr(src, zoff));
     if (handle === 0) continue;
+    let slot = -1;
+    if (pins) {
+      slot = handle % HANDLE_SLOTS;
+      if (!trypinTag(pool, slot)) {
+        leftBehind++;
+        continue;
+      }
+    }
     if (sched.preemptible) yield POINTS.copy;
     const newIdx = dst.freeobj;
     objMalloc(b, pool.handles, dst, handle);
@@ -71,8 +92,10 @@ function* migrateZspage(pool: ZsPool, src: Zspage, dst: Zspage): KernelGen {
       payload,
     );
     objFree(b, src, src.pages[zoff >>> PAGE_SHIFT], idx);
-    if (dst.inuse === cls.objsPerZspage || src.inuse === 0) return;
+    if (slot >= 0) unpinTag(pool, slot);
+    if (dst.inuse === cls.objsPerZspage || src.inuse === 0) return leftBehind;
   }
+  return leftBehind;
 }
 
 /**
@@ -95,7 +118,12 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
     if (src === null) break;
     if (sched.preemptible) yield POINTS.writeTrylock;
     if (!src.lock.writeTrylock()) break;
-    yield* migrateZspage(pool, src, dst);
+    const inuse = src.inuse;
+    // v4.8: a source none of whose objects moved, their pins held, is the emptiest still:
+    // the next round would take it again. The kernel's loop goes round until the holders
+    // are done (it drops class->lock each round); here it drops its locks and spins.
+    const stuck = (yield* migrateZspage(pool, src, dst)) > 0 && src.inuse === inuse;
+    const pfn = src.pages[0];
     src.lock.writeUnlock();
     if (putback(cls, src) === 0) {
       yield* freeZspage(pool, cls, src);
@@ -105,13 +133,14 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
       if (pool.rules.compactReturnsTotal) pool.pagesCompacted += cls.pagesPerZspage;
     }
     src = null;
-    if (dst.group() === ZS_INUSE_RATIO_100 || sched.hasWaiters(pool.lock.key)) {
+    if (dst.group() === ZS_INUSE_RATIO_100 || stuck || sched.hasWaiters(pool.lock.key)) {
       putback(cls, dst);
       dst = null;
       if (sched.preemptible) yield cls.lock.points.unlock;
       cls.lock.unlock();
       if (sched.preemptible) yield pool.lock.points.writeUnlock;
       pool.lock.writeUnlock();
+      if (stuck) yield* cpuRelax(pfn, 'zs_compact: trypin_tag failed for every object left');
       yield* pool.lock.writeLock();
       yield* cls.lock.lock();
     }

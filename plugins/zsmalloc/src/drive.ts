@@ -3,13 +3,21 @@
  * @module
  */
 
-import { haltOnBug, type KernelGen, type Memory, MopsError } from '@mops/core';
+import {
+  CPU_RELAX,
+  haltOnBug,
+  type KernelGen,
+  Livelock,
+  type Memory,
+  MopsError,
+  type SchedPoint,
+} from '@mops/core';
 
 /**
- * The waits an open mapping (objReadBegin) may be the cause of: for the handle's pin (v4.8)
- * and for the zspage lock's readers.
+ * The waits an open mapping (objReadBegin) may be the cause of: for the zspage lock's
+ * readers.
  */
-const MAPPING_HELD = /^(pin_tag|migrate_write_lock)/;
+const MAPPING_HELD = /^migrate_write_lock/;
 
 /** The error of a plain call `what` that would wait for `lock`, which a task (or a mapping) holds. */
 export function wouldWait(what: string, lock: string): MopsError {
@@ -22,15 +30,20 @@ export function wouldWait(what: string, lock: string): MopsError {
 /**
  * Runs a kernel-context generator to its end outside any task. The pool's plain calls use
  * it: points are not scheduling opportunities there, but a wait is impossible, so a lock
- * held by a task makes the call fail with `E_STATE`. The generator is closed first
- * (`return()`), so its `finally` blocks give back what it took: the call changes nothing.
+ * held by a task makes the call fail with `E_STATE`. A spin-wait (core's `cpu_relax`
+ * point) runs one more round, as a spinner running alone does under the scheduler; when
+ * that round ends at `cpu_relax` again, nothing can end the spin (nothing else runs during
+ * a plain call): core's `Livelock`, naming the call and what it spins on (in v4.8, zsFree
+ * or objRead of an object still mapped spins on its handle's pin). Either way the
+ * generator is closed first (`return()`), so its `finally` blocks give back what it took:
+ * the call changes nothing.
  *
  * A kernel BUG raised on the way (an MmBug, e.g. a spin_unlock of a lock not held, which
  * the lock raises without a page dump) halts the machine of `mem`, as `Machine.run` does
  * for one raised in a task and `bug()` for one with a page dump: later kernel calls on the
  * machine are `MopsError('E_HALTED')`, this one included: on a halted machine it refuses
- * with E_HALTED before running anything, as `Machine.run` does. Without `mem` the BUG is
- * only rethrown and nothing is refused.
+ * with E_HALTED before running anything, as `Machine.run` does. A Livelock does not halt
+ * it. Without `mem` the BUG is only rethrown and nothing is refused.
  * @param g the task-form call
  * @param what the plain call's name, for its errors
  * @param mem the memory of the machine the code runs on
@@ -46,18 +59,35 @@ export function drive<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
  * finish what it started.
  */
 export function driveToEnd<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
+  let relaxes = 0;
   try {
     for (;;) {
       const r = g.next();
       if (r.done === true) return r.value;
-      if (r.value.op === 'block') {
+      const op = r.value.op;
+      if (op === 'block') {
         const w = (r.value as { what?: string }).what ?? 'a lock';
         g.return(undefined as T);
         throw wouldWait(what, w);
+      }
+      if (op === CPU_RELAX && ++relaxes > 1) {
+        g.return(undefined as T);
+        throw drivenLivelock(what, r.value);
       }
     }
   } catch (e) {
     if (mem !== undefined) haltOnBug(mem, e);
     throw e;
   }
+}
+
+/** The Livelock of plain call `what`, whose spin-wait run alone ended at `p` again. */
+function drivenLivelock(what: string, p: SchedPoint): Livelock {
+  let at = p.op;
+  if (p.pfn !== undefined) at += ` pfn=0x${p.pfn.toString(16)}`;
+  if (p.note !== undefined) at += ` (${p.note})`;
+  return new Livelock(
+    `${what}: spins at ${at} outside any task, and nothing can run during a plain call to end the spin`,
+    `INFO: ${what} (no task) spins at ${at}: a round of its loop run alone failed again; end what holds it first, or call the task form from a task`,
+  );
 }

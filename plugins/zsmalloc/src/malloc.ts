@@ -17,10 +17,10 @@ import {
   PAGE_SIZE,
   valueKind,
 } from '@mops/core';
-import { pinForFree, unpinAfterFree } from './access.js';
 import { drive, wouldWait } from './drive.js';
 import { modelsIsolationWord, storeFullnessWord } from './isolation_word.js';
 import { HANDLE_SLOTS, objFree, objMalloc, readHeader } from './objects.js';
+import { pinTag, unpinAfterFree } from './pin.js';
 import type { ZsPool } from './pool.js';
 import { fixFullnessGroup, type SizeClass, type Zspage } from './zspage.js';
 import { allocZspage, freeZspage, insertNewZspage, setZsPageMovable } from './zspage_alloc.js';
@@ -185,13 +185,14 @@ function freeIgnores(pool: ZsPool, handle: number): boolean {
 export function* poolFreeTask(pool: ZsPool, handle: number): KernelGen {
   if (freeIgnores(pool, handle)) return;
   const slot = pool.checkHandle(handle, 'zsFree');
-  const pinned = yield* pinForFree(pool, slot);
-  let freed = false;
+  if (!pool.rules.pinsHandles) return yield* freeUnpinned(pool, handle);
+  // v4.8 pin_tag(): spins while the object is mapped, then holds the pin through the free,
+  // so that migration (trypin_tag) leaves the object alone.
+  yield* pinTag(pool, slot, handle);
   try {
     yield* freeUnpinned(pool, handle);
-    freed = true;
   } finally {
-    if (pinned) unpinAfterFree(pool, slot, freed);
+    unpinAfterFree(pool, slot);
   }
 }
 

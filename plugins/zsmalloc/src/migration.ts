@@ -265,8 +265,10 @@ function someObjectStartingIn(
 }
 
 /**
- * v4.8: whether an allocated object that starts in `src` has its handle pinned (mapped, or
- * being mapped). Never in other profiles, which do not pin.
+ * v4.8: whether an allocated object that starts in `src` has its handle pinned (by a
+ * mapping, or a zs_free, under way), so that trypin_tag() of it fails. The pins that 4.8
+ * then holds to the end of the migration are not taken: nothing runs between this test and
+ * the move they protect. Never in other profiles, which do not pin.
  */
 function pinnedObjectIn(pool: ZsPool, zs: Zspage, src: number): boolean {
   return pool.rules.migrateBusy === 'EAGAIN' && someObjectStartingIn(pool, zs, src, -1, isPinned);

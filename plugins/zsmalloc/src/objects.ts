@@ -5,7 +5,7 @@
  * @module
  */
 
-import { PAGE_SHIFT, PAGE_SIZE } from '@mops/core';
+import { PAGE_SHIFT, PAGE_SIZE, type Task } from '@mops/core';
 import type { SizeClass, Zspage } from './zspage.js';
 
 /** OBJ_ALLOCATED_TAG: bit 0 of an object's first word marks it allocated. */
@@ -38,10 +38,17 @@ export class HandleTable {
   /** 1 once the object was written. */
   written: Uint8Array;
   /**
-   * v4.8 pin bit (pin_tag): how many users have the object mapped or are mapping it.
-   * zs_page_migrate fails with -EAGAIN on a pinned object that starts in its page.
+   * v4.8 HANDLE_PIN_BIT of the handle word: 1 while one user holds the handle's pin, a bit
+   * spinlock (zs_map_object until zs_unmap_object, zs_free, a migration's trypin_tag).
+   * zs_page_migrate fails with -EAGAIN on a pinned object that starts in its page. See
+   * pin.ts.
    */
   pinned: Uint8Array;
+  /**
+   * The holder of each set pin, by slot: its task, or null for code run outside any task
+   * (a plain call's mapping). For reports and for giving the holder its preemption back.
+   */
+  readonly pinHolder = new Map<number, Task | null>();
   /** Free slots (a stack). */
   private free: Int32Array;
   private nFree = 0;
@@ -78,7 +85,11 @@ export class HandleTable {
     const slot = handle % HANDLE_SLOTS;
     this.pfn[slot] = -1;
     this.written[slot] = 0;
-    this.pinned[slot] = 0;
+    // zs_free's unpin_tag() comes with the free: the slot may be someone else's next.
+    if (this.pinned[slot] !== 0) {
+      this.pinned[slot] = 0;
+      this.pinHolder.delete(slot);
+    }
     this.gen[slot] = (this.gen[slot] + 1) % 2 ** 26;
     this.free[this.nFree++] = slot;
     this.live--;

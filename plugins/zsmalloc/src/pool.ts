@@ -9,7 +9,6 @@
  */
 
 import {
-  type BlockPoint,
   checkMachine,
   type Kctx,
   type KernelGen,
@@ -73,8 +72,6 @@ export class ZsPool {
   readonly bytes: Bytes;
   /** `pool->lock`: readers translate handles, writers (migration, compaction) rewrite them. */
   readonly lock: RwLock;
-  /** Where v4.8's zs_free waits for a mapped handle's pin (see pinForFree). */
-  readonly pinBlock: BlockPoint;
   /** Per-machine zsmalloc state shared by the pools and the movable_ops. */
   readonly registry: ZsRegistry;
   /** `pool->pages_allocated`. */
@@ -122,11 +119,6 @@ export class ZsPool {
     this.table = buildClassTable();
     this.classes = this.table.classes.map((s) => new SizeClass(s, machine.sched));
     this.lock = new RwLock(machine.sched, 'pool->lock');
-    this.pinBlock = Object.freeze({
-      op: 'block',
-      key: machine.sched.newLockKey('zs_handle', 'handle pin'),
-      what: 'pin_tag(handle)',
-    });
     this.bytes = this.registry.bytes;
     this.mistakes = { ...options.mistakes };
     if (options.mistakes?.noZspageNullCheck) this.registry.mistakes.noZspageNullCheck = true;
@@ -211,9 +203,10 @@ export class ZsPool {
    * does: 0, and from v6.0 an error value (`IS_ERR_OR_NULL`: -4095..-1, e.g.
    * `Errno.ENOMEM`). Freeing any other value that is not a live handle is a MopsError
    * (E_USAGE for a value never issued, E_STATE for a handle freed already) and changes
-   * nothing. In v4.8 zs_free waits in pin_tag() while the object is mapped: this plain call
-   * cannot wait, so it is E_STATE then; {@link zsFreeTask} waits for the unmap. On a
-   * halted machine, MopsError('E_HALTED'), whatever `handle` is.
+   * nothing. In v4.8 zs_free spins in pin_tag() while the object is mapped: nothing can end
+   * that spin during this plain call, so it is core's `Livelock` then (the machine runs on,
+   * nothing is freed); {@link zsFreeTask} spins until the unmap. On a halted machine,
+   * MopsError('E_HALTED'), whatever `handle` is.
    * @see mm/zsmalloc.c zs_free()
    */
   zsFree(handle: number): void {
@@ -241,7 +234,9 @@ export class ZsPool {
    * migration nor zs_compact can move it) and return its bytes: a view of the page when the
    * object lies in one page, a copy when it spans two. Release with {@link objReadEnd}. In
    * v6.17 the task may sleep in between; in v4.8–v6.3 it holds the object with preemption
-   * off (zs_map_object), so sleeping there is a sleep in atomic context.
+   * off (zs_map_object), so sleeping there is a sleep in atomic context. v4.8 also holds
+   * the handle's pin, a bit spinlock taken first: a second reader of the same handle, or a
+   * zs_free of it, spins until this one ends (see {@link objRead} for a plain call).
    * @see mm/zsmalloc.c zs_obj_read_begin()
    */
   objReadBegin(handle: number): KernelGen<ZsObjMapping> {
@@ -262,7 +257,9 @@ export class ZsPool {
 
   /**
    * Reads a live object's bytes (a copy). On a halted machine, MopsError('E_HALTED').
-   * Plain form of {@link objReadTask}.
+   * Plain form of {@link objReadTask}. In v4.8, reading an object whose handle's pin is
+   * held (a mapping still open) would spin for ever: core's `Livelock`, and nothing is left
+   * held.
    */
   objRead(handle: number): Uint8Array {
     return drive(this.objReadTask(handle), 'objRead', this.mem);
@@ -277,7 +274,8 @@ export class ZsPool {
    * zs_obj_write(handle, data, offset): copy `data` into a live object at `offset`
    * (across the page boundary if the object spans two pages) and record the object's
    * checksum. Writing past the size given to zs_malloc is a MopsError (E_RANGE) and
-   * writes nothing. On a halted machine, MopsError('E_HALTED').
+   * writes nothing. On a halted machine, MopsError('E_HALTED'). In v4.8, writing an object
+   * whose handle's pin is held is a `Livelock`, as for {@link objRead}.
    * @see mm/zsmalloc.c zs_obj_write()
    */
   objWrite(handle: number, data: Uint8Array, offset = 0): void {

@@ -77,6 +77,12 @@ export interface ZsRules {
    * is non-preemptible until zs_unmap_object); v6.17's readers may sleep.
    */
   readonly readersAtomic: boolean;
+  /**
+   * Handles carry a pin (v4.8: HANDLE_PIN_BIT of the handle word, a bit spinlock that
+   * zs_map_object and zs_free take and migration only tries); 5.17 replaced it with
+   * `pool->migrate_lock`.
+   */
+  readonly pinsHandles: boolean;
 }
 
 const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
@@ -98,6 +104,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     singleCompactor: false,
     zoneStatFollows: false,
     readersAtomic: true,
+    pinsHandles: true,
   },
   mops: {
     isolateRefuses: 'never',
@@ -117,6 +124,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     singleCompactor: false,
     zoneStatFollows: true,
     readersAtomic: true,
+    pinsHandles: false,
   },
   page_type: {
     isolateRefuses: 'destroyed',
@@ -136,6 +144,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], ZsRules>> = {
     singleCompactor: true,
     zoneStatFollows: true,
     readersAtomic: false,
+    pinsHandles: false,
   },
 };
 

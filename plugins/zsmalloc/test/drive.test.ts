@@ -57,7 +57,7 @@ describe.each(PROFILES)('drive() and kernel BUGs, %s', (profile) => {
     fill(pool, 1, 100);
     function* waitThenBadUnlock(): KernelGen {
       try {
-        yield pool.pinBlock;
+        yield { op: 'block', key: 'test:wait', what: 'a test wait' };
       } finally {
         // pool->lock is not held: read_unlock() of it is a BUG.
         pool.lock.readUnlock();
@@ -71,7 +71,7 @@ describe.each(PROFILES)('drive() and kernel BUGs, %s', (profile) => {
   it('a call that would wait is E_STATE and leaves the machine running', () => {
     const { m, pool } = rig(profile);
     function* waits(): KernelGen {
-      yield pool.pinBlock;
+      yield { op: 'block', key: 'test:wait', what: 'a test wait' };
     }
     expect(thrown(() => pool.drive(waits()))).toMatchObject({ code: 'E_STATE' });
     expect(m.mem.halted).toBeUndefined();
