@@ -47,7 +47,7 @@ describe('mops --load', () => {
       'the owner dropped its references to an isolated page but left it PageMovable',
     );
     // The VM reports the release at putback; the report shows the step that made it.
-    expect(e.out).toMatch(/^ +\d+ \| putback_page\(0x0\) → ClearPageIsolated pfn=0x0 +\|/m);
+    expect(e.out).toMatch(/^ +\d+ \| putback_page\(0x0\) → folio_clear_isolated pfn=0x0 +\|/m);
     const args = replayArgs(e.out);
     expect(args.slice(0, 4)).toEqual(['replay', 'onepage-release', '--load', ownRaceSource]);
     const r = await mops(...args);

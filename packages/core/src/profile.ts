@@ -12,6 +12,13 @@ import {
 } from './buddy/profile.js';
 import type { CompactionProfile } from './compaction/profile.js';
 import { MopsError, valueKind } from './errors.js';
+import {
+  POINT_NAMES_V48,
+  POINT_NAMES_V60,
+  POINT_NAMES_V63,
+  POINT_NAMES_V617,
+  type PointNames,
+} from './migrate/point_names.js';
 import { MR_NAMES } from './migrate/types.js';
 import type { FormatProfile } from './profile_formats.js';
 import type { TraceFilterProfile } from './trace/filter_profile.js';
@@ -85,6 +92,12 @@ export interface Profile extends BuddyProfile, FormatProfile {
   readonly mergeRewritesBuddyType: boolean;
   /** Folio helpers exist (`folio_ref_freeze`); v4.8 only has `page_ref_freeze`. */
   readonly hasFolios: boolean;
+  /**
+   * The names of the VM's scheduling points in isolation, putback and migration: the
+   * kernel function each step calls in this release (page helpers up to v6.0, folio
+   * helpers from v6.3). The speculative gets are named by `isolationGet` and `pageCacheGet`.
+   */
+  readonly pointNames: PointNames;
   /** The speculative get used by isolation (spec §1.5, T18). */
   readonly isolationGet: 'get_page_unless_zero' | 'folio_get_nontail_page';
   /**
@@ -232,6 +245,7 @@ const base = {
   balancedWakesKcompactd: true,
   mergeRewritesBuddyType: false,
   hasFolios: true,
+  pointNames: POINT_NAMES_V60,
   isolationGet: 'get_page_unless_zero',
   pageCacheGet: 'folio_try_get_rcu',
   migrateMappingPrecheck: false,
@@ -346,6 +360,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     kswapdWakeZone: 'classzone',
     balancedWakesKcompactd: false,
     hasFolios: false,
+    pointNames: POINT_NAMES_V48,
     pageCacheGet: 'page_cache_get_speculative',
     migrateMappingPrecheck: true,
     migrationEntryWait: 'wait_on_page_locked',
@@ -428,6 +443,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     traceFilter: { ...base.traceFilter, functionSuffix: true },
     vmstatNames: 'v6.3',
     dumpPageLayout: 'v6.3',
+    pointNames: POINT_NAMES_V63,
     isolationGet: 'folio_get_nontail_page',
     isolateFlagWarning: 'WARN_ON_ONCE(folio_test_isolated(folio))',
     slabGuard: true,
@@ -453,6 +469,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     watermarkBoost: 'wake_kswapd',
     hasDefragMode: true,
     mergeRewritesBuddyType: true,
+    pointNames: POINT_NAMES_V617,
     isolationGet: 'folio_get_nontail_page',
     pageCacheGet: 'folio_try_get',
     migrateMappingPrecheck: true,

@@ -314,7 +314,7 @@ export const scenario9cPasses: Scenario = {
     /** Lock X: a trylock, sleeping for it if another task holds it. */
     function* lockX(): KernelGen {
       if (m.sched.preemptible) yield { op: op.lock, pfn: X };
-      if (!trylockPage(m.mem, X)) yield* lockPage(m, X);
+      if (!trylockPage(m.mem, X)) yield* lockPage(m, X, op.lock);
     }
 
     /** Unmap X: the threads touching it now fault on the migration entry. */

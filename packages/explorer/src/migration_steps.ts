@@ -37,15 +37,20 @@ export interface RefSteps {
 }
 
 /**
- * The steps as `prof`'s release names them: page-era names (page cache in a radix tree,
- * try_to_unmap) without folios, folio-era ones (XArray, try_to_migrate) with them.
+ * The steps as `prof`'s release names them. The migrator's lock, unlock and put are the
+ * release's migration steps (`Profile.pointNames`: page helpers in unmap_and_move() up to
+ * v6.0, folio helpers from v6.3); the rest are the page cache's and the refcount's:
+ * page-era names (page cache in a radix tree, try_to_unmap) without folios, folio-era ones
+ * (XArray, try_to_migrate) with them, so v6.0 counts with folio_migrate_mapping()'s
+ * `folio_ref_count`.
  */
 export function refSteps(prof: Profile): RefSteps {
   const f = prof.hasFolios;
+  const names = prof.pointNames;
   return {
-    lock: f ? 'folio_lock' : 'lock_page',
-    unlock: f ? 'folio_unlock' : 'unlock_page',
-    put: f ? 'folio_put' : 'put_page',
+    lock: names.lock,
+    unlock: names.unlock,
+    put: names.put,
     count: f ? 'folio_ref_count' : 'page_count',
     freeze: f ? 'folio_ref_freeze' : 'page_ref_freeze',
     setCount: f ? 'folio_set_count' : 'set_page_count',

@@ -67,9 +67,9 @@ export const KEPT_ROWS = 100;
  * label), one row per step; a `*` marks a step that preempted a task that could have
  * continued. A step names the point the task reached, whose primitive runs when the task is
  * next stepped, after the driver callbacks the VM called on the way (`putback_page(0x0) →
- * ClearPageIsolated …`). A task of the run that took no step has no column: a line under
- * the table names it. A table of more than {@link MAX_TABLE_ROWS} rows shows its first and
- * last {@link KEPT_ROWS} and says how many steps it leaves out between them (the
+ * folio_clear_isolated …` in v6.3). A task of the run that took no step has no column: a
+ * line under the table names it. A table of more than {@link MAX_TABLE_ROWS} rows shows its
+ * first and last {@link KEPT_ROWS} and says how many steps it leaves out between them (the
  * execution's `trace` has them all).
  */
 export function formatTrace(tasks: readonly TaskInfo[], rows: readonly TraceRow[]): string {

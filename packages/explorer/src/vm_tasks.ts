@@ -83,24 +83,26 @@ export function* holdThenPutback(
  * clears the flag; a page whose flag the owner already cleared is the owner's again and
  * the VM only drops its isolation reference. Pages isolated by isolate_movable_page()
  * directly (not by the compaction scanner) are not counted in NR_ISOLATED, so there is
- * nothing to uncount.
+ * nothing to uncount. Its steps carry the names of the machine's release, as
+ * putback_movable_pages() does (`Profile.pointNames`).
  */
 export function* draftPutbackMovablePages(m: Machine, list: number): KernelGen {
   const { mem, sched } = m;
   const p = mem.pages;
+  const names = mem.profile.pointNames;
   for (let pfn = p.lists.first(list); pfn !== -1; pfn = p.lists.first(list)) {
     p.lists.del(pfn);
-    yield* lockPage(m, pfn);
+    yield* lockPage(m, pfn, names.lock);
     if (p.flags[pfn] & ISOLATED) {
       const d = pageMovableOps(mem, pfn);
       if (d?.putbackGen) yield* callPutbackPageGen(mem, d, pfn);
       else if (d) callPutbackPage(mem, d, pfn);
-      if (sched.preemptible) yield { op: 'ClearPageIsolated', pfn };
+      if (sched.preemptible) yield { op: names.clearIsolated, pfn };
       p.flags[pfn] &= ~ISOLATED;
     }
-    if (sched.preemptible) yield { op: 'unlock_page', pfn };
+    if (sched.preemptible) yield { op: names.unlock, pfn };
     unlockPage(m, pfn);
-    if (sched.preemptible) yield { op: 'put_page', pfn };
+    if (sched.preemptible) yield { op: names.put, pfn };
     folioPut(mem, pfn);
   }
 }

@@ -184,14 +184,14 @@ describe('replay', () => {
     // The row of step 8 is the scanner's next point after the unlock that raised it.
     const row = (k: number) =>
       r.report.split('\n').find((l) => l.startsWith(`${String(k).padStart(5)} |`));
-    expect(row(7)).toContain('unlock_page pfn=0x0');
+    expect(row(7)).toContain('folio_unlock pfn=0x0');
     // The driver callbacks each step called, before the point it reached; the hold on the
     // isolation list ends in putback_movable_pages, which the next step runs.
-    expect(row(7)).toContain('| isolate_page(0x0) → unlock_page pfn=0x0');
+    expect(row(7)).toContain('| isolate_page(0x0) → folio_unlock pfn=0x0');
     expect(row(8)).toContain(
       '| putback_movable_pages pfn=0x0 (held isolated on a list until then)',
     );
-    expect(row(10)).toContain('| putback_page(0x0) → ClearPageIsolated pfn=0x0');
+    expect(row(10)).toContain('| putback_page(0x0) → folio_clear_isolated pfn=0x0');
     expect(r.report).not.toContain('migrate_pages pfn');
     // An untraced run sees it where the oracles run; the failing run found by explore too.
     const e = explore('9a', { variant: 'buggy', profile: 'v6.3' });

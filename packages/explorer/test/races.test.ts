@@ -171,7 +171,7 @@ describe('catalogue interleavings, replayed on both variants', () => {
     });
     expect(e.failure).toBeUndefined();
     const a = e.trace!.filter((row) => row.task === 1).map((row) => row.point.op);
-    expect(a).not.toContain('ClearPageIsolated');
+    expect(a).not.toContain('folio_clear_isolated');
     // T is the owner's again: its one reference, no flag, on no list.
     const p = e.machine.mem.pages;
     expect(p.refcount[0]).toBe(1);
@@ -201,7 +201,7 @@ describe('catalogue interleavings, replayed on both variants', () => {
 
   it.each([
     ['v4.8', 'lock_page', 'page_count', 'page_cache_get_speculative'],
-    ['v6.0', 'folio_lock', 'folio_ref_freeze', 'folio_try_get_rcu'],
+    ['v6.0', 'lock_page', 'folio_ref_freeze', 'folio_try_get_rcu'],
     ['v6.3', 'folio_lock', 'folio_ref_freeze', 'folio_try_get_rcu'],
     ['v6.17', 'folio_lock', 'folio_ref_count', 'folio_try_get'],
   ] as const)(

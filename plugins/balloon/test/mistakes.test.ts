@@ -147,7 +147,7 @@ describe('2026 balloon without the global lock (perDeviceLockWithoutPageLock)', 
     const { m, vb, dev, a } = rig(false);
     // The VM holds its reference and is about to lock the page: the lock does not keep the
     // 2026 balloon's deflation out, the global lock does.
-    const vm = race(m, vb, a, 'trylock_page');
+    const vm = race(m, vb, a, 'folio_trylock');
     m.sched.runAll();
     expect(vm.result).toBe(false);
     expect(dev.isolatedPages).toBe(0);

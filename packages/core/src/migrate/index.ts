@@ -9,6 +9,7 @@ export * from './isolate.js';
 export * from './migrate.js';
 export * from './movable.js';
 export * from './move.js';
+export * from './point_names.js';
 export * from './putback.js';
 export * from './trace.js';
 export * from './types.js';

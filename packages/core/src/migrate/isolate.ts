@@ -151,8 +151,10 @@ function markIsolatedSlow(mem: Memory, d: DefinedOps, page: number): void {
  * lock it, re-validate, call the driver's `isolate_page`, set the isolated flag. On
  * failure the page is left exactly as found. The caller links an isolated page into its
  * migration list through `lru`. A generator (the driver's isolate_page may be one, and the
- * steps are scheduling points): call it as `yield* isolateMovablePage(m, pfn, mode)` from a
- * task. It only trylocks, never sleeps on the page lock.
+ * steps are scheduling points, named as the release names them: `Profile.isolationGet`, then
+ * `Profile.pointNames`' `movableCheck`, `trylock` and `unlock`): call it as
+ * `yield* isolateMovablePage(m, pfn, mode)` from a task. It only trylocks, never sleeps on
+ * the page lock.
  * @param k the machine (or `{ mem, sched }`): isolation only trylocks, but its unlock wakes
  *   the lock's waiters, which needs the scheduler
  * @param pfn the page to isolate, on which the caller holds no reference (isolation takes
@@ -191,16 +193,12 @@ export function* isolateMovablePage(
     if (sched.preemptible) yield { op: prof.isolationGet, pfn };
     if (!getPageUnlessZero(mem, pfn)) return fail;
   }
-  if (sched.preemptible)
-    yield {
-      op: prof.movableMarker === 'page_type' ? 'page_has_movable_ops' : '__PageMovable',
-      pfn: page,
-    };
+  if (sched.preemptible) yield { op: prof.pointNames.movableCheck, pfn: page };
   if (!movableBeforeLock(mem, page)) return putAndFail(k, page, fail);
 
   // 4. trylock, never sleep: the lock serialises against other isolators and against the
   // owner, who publishes and unpublishes movability only under it.
-  if (sched.preemptible) yield { op: 'trylock_page', pfn: page };
+  if (sched.preemptible) yield { op: prof.pointNames.trylock, pfn: page };
   if (!trylockPage(mem, page)) return putAndFail(k, page, fail);
   const d = revalidate(mem, page, mistakes);
   if (!d) return unlockPutFail(k, page, fail);
@@ -213,7 +211,7 @@ export function* isolateMovablePage(
   markIsolated(mem, d, page);
 
   // 9. Unlock; the reference from step 1 is kept as the isolation reference.
-  if (sched.preemptible) yield { op: 'unlock_page', pfn: page };
+  if (sched.preemptible) yield { op: prof.pointNames.unlock, pfn: page };
   unlockPage(k, page);
   if (page !== pfn) isolatedOther(mem, page, pfn);
   if (out) out.isolated = page;

@@ -102,19 +102,20 @@ function dstLockBusy(c: Ctx, src: number, dst: number): number {
 function* migrateFolioUnmap(c: Ctx, src: number, mode: number, dsts: ListId): KernelGen<number> {
   const { k, mem } = c;
   const { sched } = k;
-  if (sched.preemptible) yield { op: 'folio_ref_count', pfn: src };
+  const names = mem.profile.pointNames;
+  if (sched.preemptible) yield { op: names.refCount, pfn: src };
   if (freedUnderUs(c, src)) return 0;
   const dst = c.getNew(src);
   if (dst < 0) return ENOMEM;
-  if (sched.preemptible) yield { op: 'folio_trylock', pfn: src };
+  if (sched.preemptible) yield { op: names.trylock, pfn: src };
   if (!trylockPage(mem, src)) {
     if (mustNotSleep(c, src, mode)) {
       releaseDst(c, dst);
       return EAGAIN;
     }
-    yield* lockPage(k, src);
+    yield* lockPage(k, src, names.lock);
   }
-  if (sched.preemptible) yield { op: 'folio_trylock', pfn: dst };
+  if (sched.preemptible) yield { op: names.trylock, pfn: dst };
   return unmapLockDst(c, src, dst, dsts);
 }
 
@@ -210,7 +211,7 @@ function* moveCall(
           ? yield* callMigratePageGen(mem, d, dst, src, mode)
           : callMigratePage(mem, d, dst, src, mode),
     );
-  if (rc === 0 && k.sched.preemptible) yield { op: 'folio_unlock', pfn: dst };
+  if (rc === 0 && k.sched.preemptible) yield { op: mem.profile.pointNames.unlock, pfn: dst };
   return moveFinish(c, src, dst, rc, ret, prev);
 }
 
@@ -272,7 +273,7 @@ function* migratePagesBatch(
         ? yield* migrateFolioUnmap(c, src, mode, dsts)
         : migrateFolioUnmapFast(c, src, mode, dsts);
       if (rc === NEED_SLEEP) {
-        yield* lockPage(c.k, src);
+        yield* lockPage(c.k, src, mem.profile.pointNames.lock);
         rc = unmapLockDst(c, src, c.pendingDst, dsts);
       }
       if (rc === ENOMEM) {

@@ -19,7 +19,11 @@ import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js'
  * putback_movable_page() for one page already unlinked from the caller's list: lock it
  * (sleeping), call the driver's `putback_page` unless the owner released the page
  * (v4.8–v6.3: no longer PageMovable), clear the isolated flag, unlock, and drop the
- * isolation reference — which frees the page if its owner already let go.
+ * isolation reference — which frees the page if its owner already let go. The scheduling
+ * points carry the release's names (`Profile.pointNames`): `lock_page`,
+ * `__ClearPageIsolated`, `unlock_page`, `put_page` in v4.8; `ClearPageIsolated` in v6.0;
+ * `folio_lock`, `folio_clear_isolated`, `folio_unlock`, `folio_put` in v6.3; and
+ * `ClearPageMovableOpsIsolated` in v6.17.
  * @param k the machine (or `{ mem, sched }`): putback sleeps on the page lock, which needs
  *   the scheduler
  * @param pfn an isolated page, unlinked from every list, its isolation reference held
@@ -36,7 +40,7 @@ export function* putbackMovablePage(
   const { mem, sched } = k;
   const p = mem.pages;
   if (!(p.flags[pfn] & ISOLATED)) notIsolated(mem, pfn);
-  if (!lockPageFast(k, pfn)) yield* lockPage(k, pfn);
+  if (!lockPageFast(k, pfn)) yield* lockPage(k, pfn, mem.profile.pointNames.lock);
   const released = mem.profile.coreDetectsRelease && !PageMovable(mem, pfn);
   if (!released && mem.profile.putbackRechecksIsolated && !(p.flags[pfn] & ISOLATED))
     bug(mem, 'VM_BUG_ON_PAGE(!PageIsolated(page))', pfn);
@@ -47,11 +51,11 @@ export function* putbackMovablePage(
     if (d.putbackGen) yield* callPutbackPageGen(mem, d, pfn);
     else callPutbackPage(mem, d, pfn);
   }
-  if (sched.preemptible) yield { op: 'ClearPageIsolated', pfn };
+  if (sched.preemptible) yield { op: mem.profile.pointNames.clearIsolated, pfn };
   p.flags[pfn] &= ~ISOLATED;
-  if (sched.preemptible) yield { op: 'unlock_page', pfn };
+  if (sched.preemptible) yield { op: mem.profile.pointNames.unlock, pfn };
   unlockPage(k, pfn);
-  if (sched.preemptible) yield { op: 'folio_put', pfn };
+  if (sched.preemptible) yield { op: mem.profile.pointNames.put, pfn };
   folioPut(mem, pfn);
 }
 

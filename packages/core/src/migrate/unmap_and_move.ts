@@ -37,14 +37,14 @@ function* unmapAndMoveInner(
 ): KernelGen<number> {
   const { k, mem } = c;
   const { sched } = k;
-  if (sched.preemptible) yield { op: 'trylock_page', pfn: src };
+  if (sched.preemptible) yield { op: mem.profile.pointNames.trylock, pfn: src };
   if (!trylockPage(mem, src)) {
     if (!force || mode === MIGRATE_MODE.ASYNC) return EAGAIN;
     // Direct compaction must not sleep on a page lock: it may hold other page locks.
     if (mayNotSleep(c)) return EAGAIN;
-    yield* lockPage(k, src);
+    yield* lockPage(k, src, mem.profile.pointNames.lock);
   }
-  if (sched.preemptible) yield { op: 'trylock_page', pfn: dst };
+  if (sched.preemptible) yield { op: mem.profile.pointNames.trylock, pfn: dst };
   if (!trylockPage(mem, dst)) {
     unlockPage(k, src);
     return EAGAIN;
@@ -59,7 +59,7 @@ function* unmapAndMoveInner(
         ? yield* callMigratePageGen(mem, d, dst, src, mode)
         : callMigratePage(mem, d, dst, src, mode),
     );
-  if (sched.preemptible) yield { op: 'unlock_page', pfn: dst };
+  if (sched.preemptible) yield { op: mem.profile.pointNames.unlock, pfn: dst };
   unlockPage(k, dst);
   unlockPage(k, src);
   // The VM's allocation reference on dst; the owner holds its own (or, if it released
@@ -84,12 +84,12 @@ function* unmapAndMove(
     dst = c.getNew(src);
     if (dst < 0) return ENOMEM;
   }
-  if (k.sched.preemptible) yield { op: 'page_count', pfn: src };
+  if (k.sched.preemptible) yield { op: prof.pointNames.refCount, pfn: src };
   if (p.refcount[src] === 1) {
     // The page was freed from under us (its owner dropped its references): done.
     p.flags[src] &= ~((1 << PG.active) | (1 << PG.unevictable));
     if (prof.shortcutLocks && __PageMovable(mem, src)) {
-      yield* lockPage(k, src);
+      yield* lockPage(k, src, prof.pointNames.lock);
       if (!PageMovable(mem, src)) p.flags[src] &= ~ISOLATED;
       else ownerDroppedStillMovable(mem, src, 'unmap_and_move');
       unlockPage(k, src);

@@ -92,20 +92,23 @@ export function PageLocked(mem: Memory, pfn: number): boolean {
  *   the caller sleeps in
  * @param pfn any page of the folio (the lock is the folio's); the generator ends with the
  *   lock held by the caller, who releases it with {@link unlockPage}
+ * @param op what the caller's release calls here, naming the scheduling points and the
+ *   sleep: `'lock_page'` (the default) or `'folio_lock'` (the VM's steps pass their
+ *   release's `Profile.pointNames.lock`)
  * @see mm/filemap.c __folio_lock(), folio_wait_bit_common(); v4.8: __lock_page(),
  * kernel/sched/wait.c __wait_on_bit_lock()
  */
-export function* lockPage(k: Kctx, pfn: number): KernelGen {
+export function* lockPage(k: Kctx, pfn: number, op = 'lock_page'): KernelGen {
   const { mem, sched } = k;
   const folio = folioOf(mem, pfn);
-  mightSleep(sched, 'lock_page');
-  if (sched.preemptible) yield { op: 'lock_page', pfn: folio };
+  mightSleep(sched, op);
+  if (sched.preemptible) yield { op, pfn: folio };
   const f = mem.pages.flags[folio];
   if (!(f & LOCKED)) {
     mem.pages.flags[folio] = f | LOCKED;
     return;
   }
-  yield* lockPageSlow(k, folio);
+  yield* lockPageSlow(k, folio, op);
 }
 
 /**
@@ -116,14 +119,14 @@ export function* lockPage(k: Kctx, pfn: number): KernelGen {
 export const PAGE_LOCK_UNFAIRNESS = 5;
 
 /** The sleeping part of {@link lockPage}: the folio was locked when it looked. */
-function* lockPageSlow(k: Kctx, folio: number): KernelGen {
+function* lockPageSlow(k: Kctx, folio: number, op: string): KernelGen {
   const { mem, sched } = k;
   const flags = mem.pages.flags;
   const handoff = mem.profile.pageLockWake === 'v5.9';
   const wait: BlockPoint = {
     op: 'block',
     key: pageWaitKey(folio),
-    what: `lock_page pfn 0x${folio.toString(16)}`,
+    what: `${op} pfn 0x${folio.toString(16)}`,
     pfn: folio,
   };
   let unfairness = PAGE_LOCK_UNFAIRNESS;
@@ -142,7 +145,7 @@ function* lockPageSlow(k: Kctx, folio: number): KernelGen {
     yield wait;
     // Woken: the unlock may have taken the lock for us (WQ_FLAG_DONE).
     if (me !== undefined && me.waitFlags & WQ_DONE) return;
-    if (sched.preemptible) yield { op: 'lock_page', pfn: folio };
+    if (sched.preemptible) yield { op, pfn: folio };
     const g = flags[folio];
     if (!(g & LOCKED)) {
       flags[folio] = g | LOCKED;
@@ -157,12 +160,15 @@ function* lockPageSlow(k: Kctx, folio: number): KernelGen {
  * @param k the machine (or `{ mem, sched }`)
  * @param pfn any page of the folio
  * @returns true if the lock is now the caller's; false when the caller must use
- *   {@link lockPage} (another task may run, or the page is locked), nothing having changed
+ *   {@link lockPage} (another task may run, the page is locked, or the caller holds a
+ *   spinlock, which lockPage reports under the caller's name for the lock), nothing having
+ *   changed
  */
 export function lockPageFast(k: Kctx, pfn: number): boolean {
   const { mem, sched } = k;
   if (sched.preemptible) return false;
-  mightSleep(sched, 'lock_page');
+  const t = sched.current;
+  if (t !== undefined && t.atomicDepth > 0) return false;
   return trylockPage(mem, pfn);
 }
 

@@ -66,7 +66,7 @@ describe.each(PROFILE_NAMES)(
       const onM1: string[] = [];
       r.m.sched.manual = true;
       r.m.sched.onStep = (_t, p) => {
-        if (p.op === 'trylock_page' && p.pfn !== undefined) locks.push(p.pfn);
+        if (p.op === r.m.profile.pointNames.trylock && p.pfn !== undefined) locks.push(p.pfn);
         if (p.pfn === m1) onM1.push(p.op);
       };
       r.m.run(() => compactMemory(r.m));

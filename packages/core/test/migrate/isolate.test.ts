@@ -51,8 +51,15 @@ const GET = {
 const MOVABLE_CHECK = {
   'v4.8': '__PageMovable',
   'v6.0': '__PageMovable',
-  'v6.3': '__PageMovable',
+  'v6.3': '__folio_test_movable',
   'v6.17': 'page_has_movable_ops',
+} as const;
+/** The trylock under which it re-checks (trylock_page until 6.0, then on the folio). */
+const TRYLOCK = {
+  'v4.8': 'trylock_page',
+  'v6.0': 'trylock_page',
+  'v6.3': 'folio_trylock',
+  'v6.17': 'folio_trylock',
 } as const;
 
 /**
@@ -130,11 +137,11 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     trylockPage(r.m.mem, a);
     let refAtTrylock = 0;
     const seen = recordSteps(r.m, (op) => {
-      if (op === 'trylock_page') refAtTrylock = r.m.mem.pages.refcount[a];
+      if (op === TRYLOCK[profile]) refAtTrylock = r.m.mem.pages.refcount[a];
     });
     expect(isolate(r, a)).toBe(FAIL[profile]);
     // The reference, the movability peek, then the trylock that fails (with our reference).
-    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile], 'trylock_page']);
+    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile], TRYLOCK[profile]]);
     expect(refAtTrylock).toBe(2);
     expect(r.m.mem.pages.flags[a] & (1 << PG.locked)).not.toBe(0); // still the other holder's
     expect(r.m.mem.pages.refcount[a]).toBe(1);
@@ -151,7 +158,7 @@ describe.each(PROFILE_NAMES)('isolate_movable_page (spec §3.1) — %s', (profil
     const res = r.m.run(() => isolateMovablePageOutcome(r.m, a, 0));
     expect(res.result).toBe(FAIL[profile]);
     // It gets as far as the page lock and fails under it.
-    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile], 'trylock_page']);
+    expect(seen).toEqual([GET[profile], MOVABLE_CHECK[profile], TRYLOCK[profile]]);
     expect(r.m.mem.pages.flags[a] & (1 << PG.locked)).toBe(0);
     expect(r.m.mem.pages.refcount[a]).toBe(2);
     expect(r.drv.callsOf('isolate')).toHaveLength(1);
@@ -322,7 +329,7 @@ describe.each(['v4.8', 'v6.0', 'v6.3'] as const)(
         drv.owned.delete(a);
         putPage(r.m.mem, a);
       });
-      r.m.sched.runUntil(scanner, (p) => p.op === 'trylock_page'); // reference taken, tag seen
+      r.m.sched.runUntil(scanner, (p) => p.op === TRYLOCK[profile]); // reference taken, tag seen
       r.m.sched.runToEnd(owner);
       return { r, scanner, a };
     }

@@ -90,7 +90,7 @@ describe('§5.2 / §0.2 difference rows', () => {
       r.m.sched.onStep = (_t, pt) => ops.push(pt.op);
       const res = r.m.run(() => isolateMovablePage(r.m, s, 0));
       expect(res === true || res === 0).toBe(false);
-      return ops.includes('trylock_page');
+      return ops.includes('trylock_page') || ops.includes('folio_trylock');
     },
   );
 
@@ -197,7 +197,7 @@ describe('§5.2 / §0.2 difference rows', () => {
       r.m.sched.onStep = (_t, pt) => ops.push(pt.op);
       expect(migrate(r, MIGRATE_MODE.ASYNC).rc).toBe(0);
       expect(r.m.mem.pages.refcount[a]).toBe(0);
-      return ops.includes('lock_page');
+      return ops.includes('lock_page') || ops.includes('folio_lock');
     },
   );
 
