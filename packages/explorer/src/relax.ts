@@ -1,7 +1,9 @@
 /**
  * Spin-waits: the `cpu_relax` scheduling point that a task yields in each round of a loop
  * waiting for another task to change something (a refcount frozen by a migrator, a slot
- * being replaced), and the livelock the runner reports when no other task can run.
+ * being replaced), and the livelock the runner reports when no other task can run. The
+ * point (`CPU_RELAX`, `cpuRelax`, `isCpuRelax`) is `@mops/core`'s, re-exported here; core's
+ * `Scheduler.runAll`, and so `Machine.run`, gives way after it as the runner does.
  * @module
  */
 

@@ -228,7 +228,9 @@ export type SlowpathHook = (gfp: number, order: number, allocFlags: number) => n
 
 /**
  * alloc_pages(gfp, order): the fast path at the low watermark, then the slow path at the
- * min watermark with the reserves `gfp` allows, then the hooks (direct compaction). Returns
+ * min watermark with the reserves `gfp` allows, then the hooks (direct compaction). The
+ * slow path first wakes kswapd for the order (`__GFP_KSWAPD_RECLAIM`), whose pass may leave
+ * kcompactd a request for that order, which `kcompactdRun` then serves. Returns
  * the first pfn, or -1 when the allocation fails (failures are normal and counted). Fires
  * `mm_page_alloc` once either way, with pfn -1 for a failure. `m.allocPages(gfp, order,
  * owner)` is the machine's shorthand, naming the owner and checking the order.

@@ -1,6 +1,7 @@
 /**
  * The scheduler: drives task generators point by point with a chosen strategy, parks tasks
- * on wait keys, wakes them, and reports deadlocks.
+ * on wait keys, wakes them, gives way after a spin-wait's `cpu_relax`, and reports deadlocks
+ * and livelocks.
  * @module
  */
 
@@ -266,7 +267,8 @@ export class Scheduler {
 
   /**
    * Spawn one task running `body`, run every task to completion with `strategy`, and return
-   * that task's result (rethrowing its error).
+   * that task's result (rethrowing its error). {@link runAll} says what ends the run early:
+   * a {@link Deadlock}, or a {@link Livelock} when a spinner is left alone.
    */
   run<T>(body: () => KernelGen<T>, strategy: Strategy = 'run-to-completion'): T {
     const task = this.spawn('main', body);
