@@ -2,8 +2,9 @@
  * Spin-waits: the `cpu_relax` scheduling point that a task yields in each round of a loop
  * waiting for another task to change something (a refcount frozen by a migrator, a slot
  * being replaced), and the livelock the runner reports when no other task can run. The
- * point (`CPU_RELAX`, `cpuRelax`, `isCpuRelax`) is `@mops/core`'s, re-exported here; core's
- * `Scheduler.runAll`, and so `Machine.run`, gives way after it as the runner does.
+ * point (`CPU_RELAX`, `cpuRelax`, `isCpuRelax`) is `@mops/core`'s, re-exported here. What
+ * may run after it is core's rule too (`giveWay`): the runner applies it as core's
+ * `Scheduler.runAll`, and so `Machine.run`, does.
  * @module
  */
 
@@ -13,13 +14,6 @@ import type { Failure } from './run_types.js';
 
 // The spin-wait point is core's: explorer users import it from here as before.
 export { CPU_RELAX, cpuRelax, isCpuRelax } from '@mops/core';
-
-/** `runnable` without `spinner` (a new array). */
-export function othersThan(runnable: readonly Task[], spinner: Task | undefined): Task[] {
-  const out: Task[] = [];
-  for (const t of runnable) if (t !== spinner) out.push(t);
-  return out;
-}
 
 /**
  * The failure of a run whose only task able to run, `spinner`, ran a whole round of its

@@ -5,10 +5,18 @@
  * @module
  */
 
-import { hexPfn, MopsError, type ProfileName, type Task, type Yielded, Zone } from '@mops/core';
+import {
+  giveWay,
+  hexPfn,
+  MopsError,
+  type ProfileName,
+  type Task,
+  type Yielded,
+  Zone,
+} from '@mops/core';
 import { type CheckedNode, memoFor, memoKeyOf, newNode } from './memo.js';
 import { classify, EarlySigns, oracles } from './oracles.js';
-import { isCpuRelax, livelock, noEnd, othersThan } from './relax.js';
+import { isCpuRelax, livelock, noEnd } from './relax.js';
 import { leakingState, printOf, reuseDifference, sameNumbers } from './reuse_probe.js';
 import type {
   Chooser,
@@ -297,22 +305,21 @@ export function execute(
   // points its task reached since another task last took a step.
   let spun = false;
   let relaxes = 0;
+  // The tasks other than the spinner, filled by giveWay().
+  const others: Task[] = [];
 
   try {
     for (;;) {
-      let runq = sched.pickable();
-      if (runq.length === 0) break;
-      // A task whose step ended at cpu_relax lets another run first. When none can, it runs
-      // one more round of its loop alone; once a round run alone ends at cpu_relax again,
-      // the next would see the same state: the spin cannot end.
-      if (spun && prev !== undefined) {
-        const others = othersThan(runq, prev);
-        if (others.length > 0) runq = others;
-        else if (relaxes > 1) {
-          failure = livelock(sched, prev, steps);
-          cut = true;
-          break;
-        }
+      const all = sched.pickable();
+      if (all.length === 0) break;
+      // A task whose step ended at cpu_relax lets another run first, as in core's runAll():
+      // when none can, it runs one more round of its loop alone; once a round run alone
+      // ends at cpu_relax again, the next would see the same state: the spin cannot end.
+      const runq = spun && prev !== undefined ? giveWay(all, prev, relaxes, others) : all;
+      if (runq === undefined) {
+        failure = livelock(sched, prev as Task, steps);
+        cut = true;
+        break;
       }
       let t: Task;
       let preempted = false;

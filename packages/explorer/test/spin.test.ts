@@ -6,6 +6,7 @@ import {
   getPage,
   hexPfn,
   type KernelGen,
+  Livelock,
   PROFILE_NAMES,
   putPage,
   trylockPage,
@@ -155,6 +156,61 @@ describe('cpu_relax: a spin-wait lets the other tasks progress', () => {
     );
     expect(s.steps).toBeLessThan(20);
   });
+});
+
+describe("the runner's spin rule and livelock report are core's", () => {
+  /** The spin scenario, logging every point its tasks reach as `name:op` into `log`. */
+  function logged(log: string[]): Scenario {
+    const sc = spinScenario('spin-logged', true);
+    return {
+      ...sc,
+      setup(ctx) {
+        const inst = sc.setup(ctx);
+        inst.machine.sched.onStep = (t, p) => {
+          log.push(`${t.name}:${p.op}`);
+        };
+        return inst;
+      },
+    };
+  }
+
+  it.each([
+    ['stuck', 'run-to-completion', []],
+    ['stuck', 'round-robin', [1, 2, 1, 2, 1, 2]],
+    ['sleeps', 'run-to-completion', []],
+    ['sleeps', 'round-robin', [1, 2, 1, 2, 1, 2]],
+  ] as const)(
+    '%s, %s: the runner following the same picks fails with the Livelock runAll throws, at the same point',
+    (variant, strategy, picks) => {
+      const coreLog: string[] = [];
+      const inst = logged(coreLog).setup({ variant, profile: 'v6.3' });
+      inst.start?.();
+      let err: unknown;
+      try {
+        inst.machine.sched.runAll(strategy);
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(Livelock);
+      const core = err as Livelock;
+      expect(core.spinner?.name).toBe('lookup');
+      // Its first cpu_relax with the migrator done or asleep, then one more round alone that
+      // ends at cpu_relax again: the spin cannot end.
+      expect(coreLog.at(-1)).toBe('lookup:cpu_relax');
+      expect(coreLog.filter((x) => x === 'lookup:cpu_relax')).toHaveLength(2);
+      const log: string[] = [];
+      const e = execute(logged(log), variant, 'v6.3', new ReplayChooser(picks), {
+        reuse: false,
+        memo: false,
+      });
+      expect(e.failure).toMatchObject({
+        kind: 'livelock',
+        message: core.reason,
+        detail: core.dump,
+      });
+      expect(log).toEqual(coreLog);
+    },
+  );
 });
 
 describe('9b: the lookup repeats as filemap_get_entry does, with cpu_relax after a failed get', () => {

@@ -26,7 +26,14 @@ export type {
   WakeFunction,
 } from './options.js';
 export { Prng } from './prng.js';
-export { CPU_RELAX, cpuRelax, isCpuRelax, Livelock } from './relax.js';
+export {
+  CPU_RELAX,
+  cpuRelax,
+  giveWay,
+  isCpuRelax,
+  Livelock,
+  livelockOutsideTask,
+} from './relax.js';
 export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
 export { fatalSignalPending, mightSleep, Scheduler } from './scheduler.js';
 export {

@@ -120,7 +120,26 @@ export function livelockReport(
   return err;
 }
 
-/** A spin-wait's point as reports show it: `cpu_relax pfn=0x1f (note)`. */
+/**
+ * The {@link Livelock} error of kernel code run outside any task (a plugin's plain call
+ * that drives a task-form generator itself), whose spin-wait ended at {@link CPU_RELAX}
+ * `point` in the round it ran alone: nothing else runs during such a call, so the rule of
+ * {@link CPU_RELAX} applies from its first point on (one more round alone, then this
+ * error). The point is described as in the Livelock {@link Scheduler.runAll} throws for a
+ * spinning task: op, pfn, lock and note. It has no spinner and no entries.
+ * @param what the plain call's name, e.g. `zsFree`
+ * @param point the `cpu_relax` point its second round ended at
+ * @returns the error to throw, once the generator is closed
+ */
+export function livelockOutsideTask(what: string, point: SchedPoint): Livelock {
+  const at = describeSpin(point);
+  return new Livelock(
+    `${what}: spins at ${at} outside any task, and nothing can run during a plain call to end the spin`,
+    `INFO: ${what} (no task) spins at ${at}: a round of its loop run alone failed again; end what holds it first, or call the task form from a task`,
+  );
+}
+
+/** A spin-wait's point as reports show it: `cpu_relax pfn=0x1f test->lock (note)`. */
 function describeSpin(p: SchedPoint): string {
   let s = p.op;
   if (p.pfn !== undefined) s += ` pfn=0x${p.pfn.toString(16)}`;
@@ -131,26 +150,30 @@ function describeSpin(p: SchedPoint): string {
 
 /**
  * The tasks that may run after a step of `spinner` that ended at {@link CPU_RELAX}: those of
- * `runq` other than it, put in `buf`; `runq` itself when there are none and its `relaxes`
- * cpu_relax points since another task last took a step are just one (it runs one more round
- * alone). Once they are more, the spin cannot end: the {@link Livelock} `sched` builds is
- * thrown.
- * @param runq the pickable tasks, ordered by id
+ * `runq` other than it, put in `buf` and returned. When there are none, `runq` itself (the
+ * spinner alone) while `relaxes`, its cpu_relax points since another task last took a step,
+ * is just one: it runs one more round of its loop alone, since what it tested may have
+ * changed while it was preempted. Once they are more, that round ended at `cpu_relax`
+ * again and the spin cannot end: `undefined`, a {@link Livelock} is due.
+ *
+ * The one rule of both schedulers: {@link Scheduler.runAll} throws
+ * {@link Scheduler.livelock}'s report on `undefined`, and `@mops/explorer`'s runner ends
+ * the run with the same report as its failure.
+ * @param runq the tasks that may be picked (runnable, not held off their CPU), ordered by id
  * @param spinner the task whose step just ended at `cpu_relax`
- * @param relaxes its cpu_relax points since another task last took a step
- * @param buf the array to fill with the others
- * @param sched builds the Livelock report
+ * @param relaxes its cpu_relax points since another task last took a step (at least 1)
+ * @param buf the array to fill with the others (its contents are replaced)
+ * @returns the tasks that may be picked next (`buf` or `runq`), or `undefined` when
+ *   `spinner` livelocks
  */
 export function giveWay(
   runq: readonly Task[],
   spinner: Task,
   relaxes: number,
   buf: Task[],
-  sched: { livelock(spinner: Task): Livelock },
-): readonly Task[] {
+): readonly Task[] | undefined {
   buf.length = 0;
   for (let i = 0; i < runq.length; i++) if (runq[i] !== spinner) buf.push(runq[i]);
   if (buf.length > 0) return buf;
-  if (relaxes > 1) throw sched.livelock(spinner);
-  return runq;
+  return relaxes > 1 ? undefined : runq;
 }

@@ -288,7 +288,8 @@ export class Scheduler {
    * task's. When no other task may run, the spinner runs one more round of its loop alone;
    * when that round ends at `cpu_relax` again, nothing can end the spin: {@link Livelock}
    * is thrown. A {@link PickNext} strategy is given every task that may run, the spinner
-   * included, and decides alone (the explorer's runner applies the same rule itself).
+   * included, and decides alone (the explorer's runner applies the same rule, through
+   * {@link giveWay}).
    */
   runAll(strategy: Strategy = 'run-to-completion'): number {
     this.assertOutsideTasks('runAll');
@@ -306,7 +307,8 @@ export class Scheduler {
         return this.steps - start;
       }
       // After a step that ended at cpu_relax, the others first.
-      const runq = spun ? giveWay(all, spinner as Task, relaxes, this.relaxBuf, this) : all;
+      const runq = spun ? giveWay(all, spinner as Task, relaxes, this.relaxBuf) : all;
+      if (runq === undefined) throw this.livelock(spinner as Task);
       let t: Task;
       let p: Yielded;
       if (strategy === 'run-to-completion') {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MmBug, MopsError } from '../../src/errors.js';
-import { createMachine } from '../../src/index.js';
+import { createMachine, giveWay } from '../../src/index.js';
 import {
   CPU_RELAX,
   cpuRelax,
@@ -55,6 +55,34 @@ describe('the spin-wait point', () => {
     expect([...cpuRelax(3, 'frozen')]).toEqual([{ op: 'cpu_relax', pfn: 3, note: 'frozen' }]);
     expect(isCpuRelax({ op: 'cpu_relax' })).toBe(true);
     expect(isCpuRelax({ op: 'folio_try_get' })).toBe(false);
+  });
+});
+
+describe('giveWay: who may run after a step that ended at cpu_relax', () => {
+  function three(): Task[] {
+    const s = new Scheduler();
+    return ['a', 'b', 'c'].map((n) => s.spawn(n, spinOn(s, { set: false })));
+  }
+
+  it('the others, in runq order, put in the buffer given', () => {
+    const [a, b, c] = three();
+    const buf: Task[] = [c, c, c, c];
+    expect(giveWay([a, b, c], b, 1, buf)).toBe(buf);
+    expect(buf).toEqual([a, c]);
+    // However many rounds the spinner ran: another task may change what it waits for.
+    expect(giveWay([a, b, c], a, 5, buf)).toEqual([b, c]);
+    // A spinner no longer pickable (blocked, held off its CPU) takes nothing away.
+    expect(giveWay([a, c], b, 3, buf)).toEqual([a, c]);
+  });
+
+  it('alone: the spinner once more, then undefined (a Livelock is due), thrown by nobody', () => {
+    const [a] = three();
+    const runq = [a];
+    const buf: Task[] = [];
+    expect(giveWay(runq, a, 1, buf)).toBe(runq);
+    expect(buf).toEqual([]);
+    expect(giveWay(runq, a, 2, buf)).toBeUndefined();
+    expect(giveWay(runq, a, 7, buf)).toBeUndefined();
   });
 });
 
