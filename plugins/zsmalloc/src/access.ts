@@ -23,52 +23,79 @@ export interface ZsObjMapping {
   readonly zspage: Zspage;
 }
 
+/** What {@link pinObject} hands back: the handle's slot and its zspage, now held. */
+interface HeldObject {
+  readonly slot: number;
+  readonly zs: Zspage;
+}
+
 /**
- * v4.8 pins the handle first, as zs_map_object does (pin_tag(), a bit spinlock: a second
- * mapper spins until the first unmaps); then every profile translates `handle` under
- * `pool->lock` (read) and takes its zspage's read lock before dropping the pool lock: the
- * handle's slot and the zspage, now held. `what` names the API call in usage errors, `fn`
- * the kernel function in a BUG.
+ * Holds the object of `handle` for an access: v4.8 pins the handle first, as zs_map_object
+ * does (pin_tag(), a bit spinlock: a second mapper spins until the first unmaps); then
+ * every profile translates `handle` under `pool->lock` (read) and takes its zspage's read
+ * lock before dropping the pool lock ({@link lockObject}). `what` names the API call in
+ * usage errors, `fn` the kernel function in a BUG. Profiles that do not pin get
+ * lockObject's generator itself.
  */
-function* pinObject(
+function pinObject(pool: ZsPool, handle: number, what: string, fn: string): KernelGen<HeldObject> {
+  return pool.rules.pinsHandles
+    ? pinThenLock(pool, handle, what, fn)
+    : lockObject(pool, handle, what, fn);
+}
+
+/** v4.8's {@link pinObject}: pin_tag(), then {@link lockObject}. */
+function* pinThenLock(
   pool: ZsPool,
   handle: number,
   what: string,
   fn: string,
-): KernelGen<{ slot: number; zs: Zspage }> {
-  const sched = pool.k.sched;
+): KernelGen<HeldObject> {
   // v4.8 pin_tag(): from now on migration cannot move the object.
-  const pin = pool.rules.pinsHandles;
   const pinSlot = handle % HANDLE_SLOTS;
-  if (pin) yield* pinTag(pool, pinSlot, handle);
+  yield* pinTag(pool, pinSlot, handle);
   let held = false;
   try {
-    yield* pool.lock.readLock();
-    const slot = pool.handles.slotOf(handle);
-    if (slot < 0) {
-      // Freed since the caller's check: report it as the caller would.
-      pool.lock.readUnlock();
-      pool.checkHandle(handle, what);
-    }
-    const pfn = pool.handles.pfn[slot];
-    const zs = pool.zspageOf(pfn);
-    if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
-    let zspageLocked = false;
-    try {
-      yield* zs.lock.readLock();
-      zspageLocked = true;
-    } finally {
-      // A plain call that may not wait for the zspage lock gives the pool lock back.
-      if (!zspageLocked) pool.lock.readUnlock();
-    }
-    if (sched.preemptible) yield pool.lock.points.readUnlock;
-    pool.lock.readUnlock();
+    const o = yield* lockObject(pool, handle, what, fn);
     held = true;
-    return { slot, zs };
+    return o;
   } finally {
     // A plain call that may not wait, or a handle freed meanwhile, gives the pin back too.
-    if (pin && !held) unpinTag(pool, pinSlot);
+    if (!held) unpinTag(pool, pinSlot);
   }
+}
+
+/**
+ * Translates `handle` under `pool->lock` (read) and takes its zspage's read lock before
+ * dropping the pool lock: the handle's slot and the zspage, now held.
+ */
+function* lockObject(
+  pool: ZsPool,
+  handle: number,
+  what: string,
+  fn: string,
+): KernelGen<HeldObject> {
+  const sched = pool.k.sched;
+  yield* pool.lock.readLock();
+  const slot = pool.handles.slotOf(handle);
+  if (slot < 0) {
+    // Freed since the caller's check: report it as the caller would.
+    pool.lock.readUnlock();
+    pool.checkHandle(handle, what);
+  }
+  const pfn = pool.handles.pfn[slot];
+  const zs = pool.zspageOf(pfn);
+  if (!zs) bug(pool.mem, `${fn}: handle points into a page without zspage`, pfn);
+  let zspageLocked = false;
+  try {
+    yield* zs.lock.readLock();
+    zspageLocked = true;
+  } finally {
+    // A plain call that may not wait for the zspage lock gives the pool lock back.
+    if (!zspageLocked) pool.lock.readUnlock();
+  }
+  if (sched.preemptible) yield pool.lock.points.readUnlock;
+  pool.lock.readUnlock();
+  return { slot, zs };
 }
 
 /** Offset of the object of `slot` in its zspage, header excluded. */

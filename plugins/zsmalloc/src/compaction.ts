@@ -119,9 +119,19 @@ function* compactClass(pool: ZsPool, cls: SizeClass): KernelGen<number> {
     if (sched.preemptible) yield POINTS.writeTrylock;
     if (!src.lock.writeTrylock()) break;
     const inuse = src.inuse;
-    // v4.8: a source none of whose objects moved, their pins held, is the emptiest still:
-    // the next round would take it again. The kernel's loop goes round until the holders
-    // are done (it drops class->lock each round); here it drops its locks and spins.
+    // v4.8: a round that moved nothing because every object left in the source has its pin
+    // held (a mapping or a zs_free under way) is stuck. The lists here are the newest
+    // kernel's (spec §0.2: ratio groups, a zspage put back at the head of its group), so
+    // the next round takes this source again: it goes back at the head of the group it
+    // came from, the lowest partly used one, and the destination, put back too, to a group
+    // no lower than that. 4.8's __zs_compact() goes round the same way, with
+    // cond_resched() between rounds and no cpu_relax(), for as long as zs_can_compact()
+    // stays positive and the source it puts back is what isolate_zspage() takes next: the
+    // first entry of ZS_ALMOST_EMPTY (of ZS_ALMOST_FULL when ZS_ALMOST_EMPTY is empty),
+    // which insert_zspage() makes it unless it has fewer objects in use than that list's
+    // head (then it goes second, and 4.8 drains the head first). That busy loop waits for
+    // a holder to unpin, or for another CPU to change the class; here each round of it
+    // drops the locks and yields cpu_relax, which marks it for the scheduler.
     const stuck = (yield* migrateZspage(pool, src, dst)) > 0 && src.inuse === inuse;
     const pfn = src.pages[0];
     src.lock.writeUnlock();

@@ -7,10 +7,9 @@ import {
   CPU_RELAX,
   haltOnBug,
   type KernelGen,
-  Livelock,
+  livelockOutsideTask,
   type Memory,
   MopsError,
-  type SchedPoint,
 } from '@mops/core';
 
 /**
@@ -59,6 +58,8 @@ export function drive<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
  * finish what it started.
  */
 export function driveToEnd<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
+  // Nothing else runs here: the first cpu_relax lets the loop run one more round alone,
+  // the second is the Livelock (core's CPU_RELAX rule).
   let relaxes = 0;
   try {
     for (;;) {
@@ -72,22 +73,11 @@ export function driveToEnd<T>(g: KernelGen<T>, what: string, mem?: Memory): T {
       }
       if (op === CPU_RELAX && ++relaxes > 1) {
         g.return(undefined as T);
-        throw drivenLivelock(what, r.value);
+        throw livelockOutsideTask(what, r.value);
       }
     }
   } catch (e) {
     if (mem !== undefined) haltOnBug(mem, e);
     throw e;
   }
-}
-
-/** The Livelock of plain call `what`, whose spin-wait run alone ended at `p` again. */
-function drivenLivelock(what: string, p: SchedPoint): Livelock {
-  let at = p.op;
-  if (p.pfn !== undefined) at += ` pfn=0x${p.pfn.toString(16)}`;
-  if (p.note !== undefined) at += ` (${p.note})`;
-  return new Livelock(
-    `${what}: spins at ${at} outside any task, and nothing can run during a plain call to end the spin`,
-    `INFO: ${what} (no task) spins at ${at}: a round of its loop run alone failed again; end what holds it first, or call the task form from a task`,
-  );
 }

@@ -20,7 +20,7 @@ import {
 import { drive, wouldWait } from './drive.js';
 import { modelsIsolationWord, storeFullnessWord } from './isolation_word.js';
 import { HANDLE_SLOTS, objFree, objMalloc, readHeader } from './objects.js';
-import { pinTag, unpinAfterFree } from './pin.js';
+import { isPinned, pinTag, unpinAfterFree } from './pin.js';
 import type { ZsPool } from './pool.js';
 import { fixFullnessGroup, type SizeClass, type Zspage } from './zspage.js';
 import { allocZspage, freeZspage, insertNewZspage, setZsPageMovable } from './zspage_alloc.js';
@@ -130,7 +130,7 @@ export function poolFree(pool: ZsPool, handle: number): void {
   const slot = pool.checkHandle(handle, 'zsFree');
   // The common case without a generator: free locks, an object nobody has mapped (v4.8's
   // pin) and a zspage that stays in use.
-  if (pool.handles.pinned[slot] === 0 && pool.lock.readTrylock()) {
+  if (!isPinned(pool, slot) && pool.lock.readTrylock()) {
     const pfn = pool.handles.pfn[slot];
     const zs = pool.zspageOf(pfn);
     if (zs && zs.inuse > 1 && zs.cls.lock.trylock()) {

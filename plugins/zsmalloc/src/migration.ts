@@ -30,6 +30,7 @@ import {
   updateIsolationWord,
 } from './isolation_word.js';
 import { HANDLE_SLOTS, OBJ_ALLOCATED_TAG, readHeader } from './objects.js';
+import { isPinned } from './pin.js';
 import type { ZsPool } from './pool.js';
 import { type ZsRegistry, zspageOfPage } from './registry.js';
 import { POINTS, putbackZspage, removeZspage, type Zspage } from './zspage.js';
@@ -271,11 +272,11 @@ function someObjectStartingIn(
  * the move they protect. Never in other profiles, which do not pin.
  */
 function pinnedObjectIn(pool: ZsPool, zs: Zspage, src: number): boolean {
-  return pool.rules.migrateBusy === 'EAGAIN' && someObjectStartingIn(pool, zs, src, -1, isPinned);
+  return pool.rules.pinsHandles && someObjectStartingIn(pool, zs, src, -1, handlePinned);
 }
 
-function isPinned(pool: ZsPool, handle: number): boolean {
-  return pool.handles.pinned[handle % HANDLE_SLOTS] > 0;
+function handlePinned(pool: ZsPool, handle: number): boolean {
+  return isPinned(pool, handle % HANDLE_SLOTS);
 }
 
 /** The answer when an object of the zspage is being accessed: -EAGAIN (v4.8) or -EINVAL. */

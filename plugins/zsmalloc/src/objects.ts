@@ -38,15 +38,12 @@ export class HandleTable {
   /** 1 once the object was written. */
   written: Uint8Array;
   /**
-   * v4.8 HANDLE_PIN_BIT of the handle word: 1 while one user holds the handle's pin, a bit
-   * spinlock (zs_map_object until zs_unmap_object, zs_free, a migration's trypin_tag).
-   * zs_page_migrate fails with -EAGAIN on a pinned object that starts in its page. See
-   * pin.ts.
-   */
-  pinned: Uint8Array;
-  /**
-   * The holder of each set pin, by slot: its task, or null for code run outside any task
-   * (a plain call's mapping). For reports and for giving the holder its preemption back.
+   * v4.8 HANDLE_PIN_BIT of the handle word, a bit spinlock (zs_map_object until
+   * zs_unmap_object, zs_free, a migration's trypin_tag): the holder of each held pin, by
+   * slot: its task, or null for code run outside any task (a plain call's mapping). A slot
+   * is pinned exactly when it has an entry here (pin.ts `isPinned`); the holder is for
+   * reports and for giving it its preemption back. zs_page_migrate fails with -EAGAIN on a
+   * pinned object that starts in its page.
    */
   readonly pinHolder = new Map<number, Task | null>();
   /** Free slots (a stack). */
@@ -64,7 +61,6 @@ export class HandleTable {
     this.gen = new Int32Array(initial);
     this.sum = new Int32Array(initial);
     this.written = new Uint8Array(initial);
-    this.pinned = new Uint8Array(initial);
     this.free = new Int32Array(initial);
   }
 
@@ -86,10 +82,7 @@ export class HandleTable {
     this.pfn[slot] = -1;
     this.written[slot] = 0;
     // zs_free's unpin_tag() comes with the free: the slot may be someone else's next.
-    if (this.pinned[slot] !== 0) {
-      this.pinned[slot] = 0;
-      this.pinHolder.delete(slot);
-    }
+    if (this.pinHolder.size !== 0) this.pinHolder.delete(slot);
     this.gen[slot] = (this.gen[slot] + 1) % 2 ** 26;
     this.free[this.nFree++] = slot;
     this.live--;
@@ -134,7 +127,6 @@ export class HandleTable {
       return b;
     };
     this.written = g8(this.written);
-    this.pinned = g8(this.pinned);
   }
 }
 

@@ -26,9 +26,8 @@ import type { ZsPool } from './pool.js';
  * @param handle the handle, for reports
  */
 export function* pinTag(pool: ZsPool, slot: number, handle: number): KernelGen {
-  const h = pool.handles;
-  while (h.pinned[slot] !== 0) {
-    const pfn = h.pfn[slot];
+  while (isPinned(pool, slot)) {
+    const pfn = pool.handles.pfn[slot];
     yield* cpuRelax(pfn >= 0 ? pfn : undefined, spinNote(pool, slot, handle));
   }
   take(pool, slot);
@@ -39,14 +38,23 @@ export function* pinTag(pool: ZsPool, slot: number, handle: number): KernelGen {
  * was taken.
  */
 export function trypinTag(pool: ZsPool, slot: number): boolean {
-  if (pool.handles.pinned[slot] !== 0) return false;
+  if (isPinned(pool, slot)) return false;
   take(pool, slot);
   return true;
 }
 
+/**
+ * testpin_tag(handle): whether someone (a task, or code outside any task) holds the pin of
+ * the handle in `slot`. Never in profiles that do not pin.
+ */
+export function isPinned(pool: ZsPool, slot: number): boolean {
+  const holders = pool.handles.pinHolder;
+  // No pin held at all, the only case of the profiles that do not pin: no lookup.
+  return holders.size !== 0 && holders.has(slot);
+}
+
 function take(pool: ZsPool, slot: number): void {
   const t = pool.k.sched.current;
-  pool.handles.pinned[slot] = 1;
   pool.handles.pinHolder.set(slot, t ?? null);
   // bit_spin_lock()'s preempt_disable(); no lockdep map, as for every bit spinlock.
   if (t !== undefined) t.atomicDepth++;
@@ -57,10 +65,9 @@ function take(pool: ZsPool, slot: number): void {
  * preemption back.
  */
 export function unpinTag(pool: ZsPool, slot: number): void {
-  const h = pool.handles;
-  const holder = h.pinHolder.get(slot);
-  h.pinned[slot] = 0;
-  h.pinHolder.delete(slot);
+  const holders = pool.handles.pinHolder;
+  const holder = holders.get(slot);
+  holders.delete(slot);
   if (holder) holder.atomicDepth--;
 }
 
@@ -72,8 +79,8 @@ export function unpinTag(pool: ZsPool, slot: number): void {
  */
 export function unpinAfterFree(pool: ZsPool, slot: number): void {
   const t = pool.k.sched.current;
-  const h = pool.handles;
-  if (h.pinned[slot] !== 0 && h.pinHolder.get(slot) === (t ?? null)) unpinTag(pool, slot);
+  if (isPinned(pool, slot) && pool.handles.pinHolder.get(slot) === (t ?? null))
+    unpinTag(pool, slot);
   else if (t !== undefined) t.atomicDepth--;
 }
 

@@ -1,5 +1,6 @@
 import { checkInvariants } from '@mops/core';
 import { describe, expect, it } from 'vitest';
+import { isPinned } from '../src/pin.js';
 import { expectClean, fill, PROFILES, pattern, rig } from './helpers.js';
 
 describe.each(PROFILES)('a plain call that would wait for a task’s lock, %s', (profile) => {
@@ -49,7 +50,7 @@ describe.each(PROFILES)('a plain call that would wait for a task’s lock, %s', 
       expect.objectContaining({ code: 'E_STATE' }),
     );
     expect(() => pool.objRead(hs[0])).toThrow(expect.objectContaining({ code: 'E_STATE' }));
-    expect([pool.lock.readers, pool.handles.pinned[slot] ?? 0]).toEqual([0, 0]);
+    expect([pool.lock.readers, isPinned(pool, slot)]).toEqual([0, false]);
     release();
     pool.objWrite(hs[0], pattern(2, 100));
     expect(pool.objRead(hs[0])).toEqual(pattern(2, 100));

@@ -404,7 +404,7 @@ describe('zsmalloc per profile (§0.2 table, zsmalloc-by-profile §4)', () => {
       expect(zs?.pages[1]).toBe(r.targets[0]);
     }
     for (let k = 0; k < 4; k++) expect(pool.objRead(hs[k])).toEqual(pattern(k, 3000));
-    expect(pool.handles.pinned.every((x) => x === 0)).toBe(true);
+    expect(pool.handles.pinHolder.size).toBe(0);
     expectClean(m);
   });
 

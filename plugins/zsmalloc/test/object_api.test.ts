@@ -1,6 +1,7 @@
 import { Errno, isCpuRelax, type KernelGen, Livelock, MIGRATE_MODE, MmBug } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { HANDLE_SLOTS } from '../src/index.js';
+import { isPinned } from '../src/pin.js';
 import { removeZspage } from '../src/zspage.js';
 import {
   expectClean,
@@ -101,7 +102,7 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     );
     expect(m.mem.halted).toBeUndefined();
     expect(pool.classFor(100).objUsed).toBe(used);
-    expect(pool.handles.pinned[hs[1] % HANDLE_SLOTS]).toBe(1);
+    expect(isPinned(pool, hs[1] % HANDLE_SLOTS)).toBe(true);
     pool.objReadEnd(mp);
     // A task frees it once the reader's mapping ends.
     const s = m.sched;
@@ -126,7 +127,7 @@ describe.each(PROFILES)('bad input to the object API, %s', (profile) => {
     const slot = hs[0] % HANDLE_SLOTS;
     s.manual = true;
     const second = s.spawn('freer2', () => pool.zsFreeTask(hs[0]));
-    while (pool.handles.pinned[slot] === 0) s.step(second);
+    while (!isPinned(pool, slot)) s.step(second);
     expect(isolate(r, pfnOf(pool, hs[0]))).toBe(true);
     expect(migrate(r, MIGRATE_MODE.SYNC).nrSucceeded).toBe(0);
     putback(r);

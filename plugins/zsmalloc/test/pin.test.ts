@@ -12,6 +12,7 @@ import {
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import { drive, zsPageMigrate } from '../src/index.js';
+import { isPinned } from '../src/pin.js';
 import {
   expectClean,
   fill,
@@ -120,7 +121,7 @@ describe('v4.8: the handle pin is an exclusive bit spinlock (pin_tag, bit_spin_l
     );
     // The free's first point is pool->lock's read_lock: by then it holds the pin.
     expect(s.step(freer).op).toBe('read_lock');
-    expect(pool.handles.pinned[slot]).toBe(1);
+    expect(isPinned(pool, slot)).toBe(true);
     expect(freer.atomicDepth).toBe(1);
     expect(freer.held).toEqual([]);
     expect(s.cpuHolderOf(other)).toBe(freer);
@@ -128,7 +129,7 @@ describe('v4.8: the handle pin is an exclusive bit spinlock (pin_tag, bit_spin_l
     expect(pool.handles.pinHolder.get(slot)).toBe(freer);
     s.runToEnd(freer);
     expect(freer.atomicDepth).toBe(0);
-    expect(pool.handles.pinned[slot]).toBe(0);
+    expect(isPinned(pool, slot)).toBe(false);
     expect(s.cpuHolderOf(other)).toBeUndefined();
     s.runToEnd(other);
     s.manual = false;
@@ -144,7 +145,7 @@ describe('v4.8: the handle pin is an exclusive bit spinlock (pin_tag, bit_spin_l
     // A reader that has pinned hs[1] and waits for pool->lock: no zspage lock held yet.
     const reader = s.spawn('reader', () => pool.objReadTask(hs[1]));
     expect(s.step(reader).op).toBe('read_lock');
-    expect(pool.handles.pinned[hs[1] % 2 ** 26]).toBe(1);
+    expect(isPinned(pool, hs[1] % 2 ** 26)).toBe(true);
     expect(isolate(r, P)).toBe(true);
     const dst = allocPages(m.mem, GFP.HIGHUSER_MOVABLE, 0);
     expect(runOwn(r, () => zsPageMigrate(pool.registry, dst, P))).toBe(Errno.EAGAIN);
@@ -221,6 +222,26 @@ describe('drive(): a spin-wait run outside any task', () => {
     expect(allocPages(m.mem, GFP.KERNEL, 0)).toBeGreaterThanOrEqual(0);
   });
 
+  it("the Livelock describes the point as the scheduler's report does: op, pfn, lock, note", () => {
+    const { m } = rig('v6.3');
+    function* spinsOnALock(): KernelGen {
+      for (;;) yield { op: 'cpu_relax', pfn: 0x2a, lock: 'test->lock', note: 'owner away' };
+    }
+    const e = thrown(() => drive(spinsOnALock(), 'test', m.mem));
+    expect(e).toBeInstanceOf(Livelock);
+    const at = 'cpu_relax pfn=0x2a test->lock (owner away)';
+    expect((e as Livelock).reason).toBe(
+      `test: spins at ${at} outside any task, and nothing can run during a plain call to end the spin`,
+    );
+    expect((e as Livelock).dump).toBe(
+      `INFO: test (no task) spins at ${at}: a round of its loop run alone failed again; end what holds it first, or call the task form from a task`,
+    );
+    // The same spinner in a task: the scheduler's report names the point alike.
+    m.sched.spawn('spinner', spinsOnALock);
+    const inTask = thrown(() => m.sched.runAll());
+    expect((inTask as Livelock).reason).toContain(`spins at ${at} and no other task can run`);
+  });
+
   it('v4.8: a plain objRead or objWrite of an object still mapped is a Livelock and leaves nothing held; later it works', () => {
     const { m, pool } = rig('v4.8');
     const [h] = fill(pool, 2, 100);
@@ -232,11 +253,11 @@ describe('drive(): a spin-wait run outside any task', () => {
       expect((e as Livelock).reason).toMatch(
         /^obj(Read|Write): spins at cpu_relax pfn=0x[0-9a-f]+ \(pin_tag\(handle \d+\): HANDLE_PIN_BIT held by code outside any task \(a mapping still open\)\)/,
       );
-      expect([pool.lock.readers, mp.zspage.lock.cnt, pool.handles.pinned[slot]]).toEqual([0, 1, 1]);
+      expect([pool.lock.readers, mp.zspage.lock.cnt, isPinned(pool, slot)]).toEqual([0, 1, true]);
     }
     expect(m.mem.halted).toBeUndefined();
     pool.objReadEnd(mp);
-    expect(pool.handles.pinned[slot]).toBe(0);
+    expect(isPinned(pool, slot)).toBe(false);
     expect(pool.objRead(h)).toEqual(pattern(0, 100));
     expectClean(m);
   });
