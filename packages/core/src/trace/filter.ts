@@ -32,8 +32,10 @@
  * compare as filter_pred_cpu() does, which has no `&`: `cpu & 1` never matches. `CPUS{…}`
  * compares as `filter_cpus.ts` describes.
  *
- * String fields take `==`, `!=` and `~` (a glob as lib/glob.c's glob_match() reads it:
- * `*`, `?`, `[…]` classes with ranges and `!`, `\` quoting the next character; a leading `!`
+ * String fields take `==`, `!=` and `~`, which compare bytes as the kernel does: the
+ * literal's UTF-8 bytes with the value's, up to its first NUL (`~` is a glob as lib/glob.c's
+ * glob_match() reads it: `*`, `?` (one byte), `[…]` classes of byte ranges with `!`, `\`
+ * quoting the next byte; a leading `!`
  * inverts the match, as filter_parse_regex() makes it, so `comm ~ "!kcomp*"` keeps the
  * events whose comm does not match `kcomp*`). `COMM`/`comm` (type `comm`, FILTER_COMM) test
  * the task's name as current->comm holds it: at most TASK_COMM_LEN - 1 = 15 bytes, so
@@ -42,7 +44,8 @@
  * empty one is refused, as each release refuses it (`emptyFilter`).
  *
  * Like the `filter` file, which refuses a write of PAGE_SIZE bytes or more, an expression
- * may be at most 4095 bytes long. Within that, nesting and chains of any depth parse and run
+ * may be at most 4095 bytes long, and like the C string the kernel reads, it ends at its
+ * first NUL (U+0000): `comm == "a"\0 junk` is `comm == "a"`. Within that, nesting and chains of any depth parse and run
  * without recursion. The parser reads the expression's UTF-8 bytes with the kernel's ctype,
  * so offsets (and so carets) count bytes, as the kernel's do.
  * @module
@@ -170,12 +173,16 @@ export type FilterText =
     };
 
 /**
- * Reads `expression` as the `filter` file takes it: refused at PAGE_SIZE bytes or more, then
- * cut as strstrip() cuts it, with the kernel's isspace().
+ * Reads `expression` as the `filter` file takes it: event_filter_write() refuses a write of
+ * PAGE_SIZE bytes or more, then hands apply_event_filter() the bytes as a C string
+ * (memdup_user_nul()), so the expression ends at its first NUL (U+0000) and what follows is
+ * never read; that is then cut as strstrip() cuts it, with the kernel's isspace(). Offsets in
+ * the part before the NUL are unchanged.
  */
 export function readFilterText(expression: string): FilterText {
   checkLength(expression);
-  const all = kernelBytes(expression);
+  const nul = expression.indexOf('\0');
+  const all = kernelBytes(nul < 0 ? expression : expression.slice(0, nul));
   let end = all.length;
   while (end > 0 && isSpace(all[end - 1])) end--;
   let start = 0;

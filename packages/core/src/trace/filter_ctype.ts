@@ -23,6 +23,23 @@ export function kernelBytes(text: string): string {
   return out;
 }
 
+/**
+ * What the kernel compares of a string value: its bytes up to the first NUL, as a C string
+ * holds them (a `char[]` field, current->comm), one character per byte. An ASCII value with
+ * no NUL, the usual case, is returned as it is, scanned once and never encoded.
+ */
+export function cStringBytes(s: string): string {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0) return s.slice(0, i);
+    if (c > 0x7f) {
+      const nul = s.indexOf('\0', i);
+      return kernelBytes(nul < 0 ? s : s.slice(0, nul));
+    }
+  }
+  return s;
+}
+
 /** The text a byte string holds, decoded as UTF-8 (a cut or bad sequence reads as U+FFFD). */
 export function fromKernelBytes(bytes: string): string {
   if (isAscii(bytes)) return bytes;

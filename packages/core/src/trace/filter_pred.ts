@@ -8,7 +8,8 @@
  */
 
 import type { FilterFieldType, FilterOp } from './filter.js';
-import { globMatch, parseGlob } from './glob.js';
+import { cStringBytes, kernelBytes } from './filter_ctype.js';
+import { compileFilterRegex } from './glob.js';
 
 /** The largest value kstrtoull() returns: 2^64 - 1. */
 const U64_MAX = (1n << 64n) - 1n;
@@ -123,8 +124,9 @@ const UTF8_DECODER = new TextDecoder();
 
 /**
  * A task's name as current->comm holds it: its first TASK_COMM_LEN - 1 = 15 bytes of UTF-8
- * (__set_task_comm() copies no more), a character cut in the middle read as U+FFFD. What a
- * `comm` predicate tests, and what the context column of a `trace` line shows.
+ * (__set_task_comm() copies no more), a character cut in the middle read as U+FFFD: what
+ * the context column of a `trace` line shows. A `comm` predicate tests the same bytes,
+ * {@link taskCommBytes}.
  */
 export function taskComm(name: string): string {
   // ASCII, the usual case: one byte a character.
@@ -141,22 +143,32 @@ export type PredFn = (record: Readonly<Record<string, unknown>>) => boolean;
 type CompareFn = (record: Readonly<Record<string, unknown>>) => number;
 
 /**
- * A string predicate: `==`, `!=` or a `~` glob (a leading `!` inverting it, as
- * filter_parse_regex() reads it) on the record's text; for a `comm` field, on the name
- * filter_pred_comm() sees, {@link taskComm}.
+ * The bytes a `comm` predicate tests: current->comm's, the name's first TASK_COMM_LEN - 1
+ * bytes up to any NUL (a character cut in the middle keeps its first bytes), one character
+ * per byte. An ASCII name is only scanned and sliced.
+ */
+export function taskCommBytes(name: string): string {
+  return cStringBytes(name).slice(0, TASK_COMM_LEN - 1);
+}
+
+/**
+ * A string predicate: `==`, `!=` or a `~` pattern read as filter_parse_regex() reads it
+ * (see `compileFilterRegex`), on the record's text as the kernel holds it: its UTF-8 bytes up
+ * to the first NUL (a `char[]` field is a C string), and for a `comm` field current->comm's
+ * bytes, {@link taskCommBytes}. The kernel compares bytes (strncmp(), strnstr(), memcmp(),
+ * glob_match()), so the literal is taken as its UTF-8 bytes once, here, and an ASCII value is
+ * compared as it is.
  */
 export function stringPred(field: string, op: FilterOp, value: string, comm: boolean): PredFn {
-  const text = (r: Readonly<Record<string, unknown>>) => {
-    const s = String(r[field] ?? '');
-    return comm ? taskComm(s) : s;
-  };
+  const bytes = comm ? taskCommBytes : cStringBytes;
+  const text = (r: Readonly<Record<string, unknown>>) => bytes(String(r[field] ?? ''));
+  const literal = kernelBytes(value);
   if (op === '~') {
-    const negate = value.startsWith('!');
-    const glob = parseGlob(negate ? value.slice(1) : value);
-    return (r) => globMatch(glob, text(r)) !== negate;
+    const { negate, match } = compileFilterRegex(literal);
+    return (r) => match(text(r)) !== negate;
   }
   const eq = op === '==';
-  return (r) => (text(r) === value) === eq;
+  return (r) => (text(r) === literal) === eq;
 }
 
 /** A numeric record value, exact: a bigint stays one; NaN for what is no number. */

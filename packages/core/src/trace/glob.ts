@@ -2,6 +2,8 @@
  * Glob patterns as lib/glob.c's glob_match() reads them, for the `~` operator of tracefs
  * filters: `*`, `?`, `[…]` classes with ranges and a leading `!`, `\` quoting the next
  * character outside a class. A reversed range matches nothing; no pattern is an error.
+ * Filters match bytes, as the kernel does: {@link compileFilterRegex} takes the pattern's
+ * UTF-8 bytes, one character per byte, and matches them against a value's bytes.
  * @module
  */
 
@@ -140,4 +142,53 @@ export function globToRegExp(glob: string): RegExp {
     prev = t.kind;
   }
   return new RegExp(`${re}$`, 's');
+}
+
+/** A `~` predicate's pattern as filter_parse_regex() reads it. */
+export interface FilterRegex {
+  /** A leading `!`: the match is inverted. */
+  readonly negate: boolean;
+  /** Whether a value's bytes match the pattern. */
+  readonly match: (bytes: string) => boolean;
+}
+
+/**
+ * filter_parse_regex() and filter_build_regex() on a `~` pattern's bytes (a byte string, one
+ * character per byte, as `filter_ctype.ts` makes them): a leading `!` inverts the match;
+ * then a pattern with no glob character is MATCH_FULL (equality), `abc*` MATCH_FRONT_ONLY
+ * (a prefix), `*abc` MATCH_END_ONLY (a suffix), `*abc*` MATCH_MIDDLE_ONLY (a substring),
+ * and any other `*`, `?`, `[` or `\` makes it MATCH_GLOB, matched by glob_match(). Each of
+ * these tests bytes, so the value must be a byte string too (see `cStringBytes`): `?` is one
+ * byte, and a class's spans are byte ranges.
+ */
+export function compileFilterRegex(pattern: string): FilterRegex {
+  const negate = pattern.startsWith('!');
+  const p = negate ? pattern.slice(1) : pattern;
+  let type: 'full' | 'front' | 'middle' | 'end' | 'glob' = 'full';
+  let end = p.length;
+  for (let i = 0; i < p.length && type !== 'glob'; i++) {
+    const c = p[i];
+    if (c === '*') {
+      if (i === 0) type = 'end';
+      else if (i === p.length - 1) {
+        type = type === 'end' ? 'middle' : 'front';
+        end = i;
+      } else type = 'glob';
+    } else if (c === '[' || c === '?' || c === '\\') type = 'glob';
+  }
+  if (type === 'glob') {
+    const tokens = parseGlob(p);
+    return { negate, match: (s) => globMatch(tokens, s) };
+  }
+  const search = p.slice(type === 'end' || type === 'middle' ? 1 : 0, end);
+  switch (type) {
+    case 'front':
+      return { negate, match: (s) => s.startsWith(search) };
+    case 'middle':
+      return { negate, match: (s) => s.includes(search) };
+    case 'end':
+      return { negate, match: (s) => s.endsWith(search) };
+    default:
+      return { negate, match: (s) => s === search };
+  }
 }
