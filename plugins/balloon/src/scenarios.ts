@@ -9,7 +9,13 @@
  */
 
 import { createMachine, hexPfn, type KernelGen, type Machine, type ProfileName } from '@mops/core';
-import { BUGGY_FIXED, isolateThenMigrate, registerScenario, type Scenario } from '@mops/explorer';
+import {
+  BUGGY_FIXED,
+  isolateThenMigrate,
+  registerScenario,
+  type Scenario,
+  type ScenarioInstance,
+} from '@mops/explorer';
 import { balloonInvariants } from './check.js';
 import { VirtioBalloon, type VirtioBalloonOptions } from './virtio.js';
 
@@ -86,6 +92,21 @@ function finishCheck({ m, vb, before }: BalloonRace): string[] {
 }
 
 /**
+ * The scenario instance of a balloon race: its tasks, the checks after every step
+ * (`consequence` of each page deflated while isolated, then the balloon's invariants) and
+ * at the end.
+ */
+function raceInstance(r: BalloonRace, consequence: (pfn: number) => string): ScenarioInstance {
+  return {
+    machine: r.m,
+    state: [r.vb],
+    start: () => spawnRace(r),
+    check: () => stepCheck(r, consequence),
+    finish: () => finishCheck(r),
+  };
+}
+
+/**
  * balloon-deflate-vs-isolate: a two-page balloon deflates completely (leak_balloon, retried
  * when pages are isolated) while one compaction task isolates and migrates one page and
  * another isolates the other page and puts it back.
@@ -124,13 +145,7 @@ export const balloonDeflateVsIsolate: Scenario = {
     const listAdd = r.vb.dev.rules.leakReleasesLifo;
     const consequence = (pfn: number): string =>
       `balloon_page_dequeue deflated pfn ${hexPfn(pfn)} while the VM holds it isolated (it slept in lock_page after finding the page on the list and did not re-check PG_isolated): balloon_page_delete cleared its movable mapping and private, so the VM ends the isolation without the balloon (putback only clears PG_isolated, migration completes as for a released page) and b_dev_info->isolated_pages never comes down for it${listAdd ? "; balloon_page_list_dequeue's list_add(&page->lru, pages) also relinked the lru the VM's migration list still runs through, corrupting that list" : ''}`;
-    return {
-      machine: r.m,
-      state: [r.vb],
-      start: () => spawnRace(r),
-      check: () => stepCheck(r, consequence),
-      finish: () => finishCheck(r),
-    };
+    return raceInstance(r, consequence);
   },
 };
 
@@ -178,13 +193,7 @@ export const balloonPrivateVsIsolate: Scenario = {
           : 'runs on the LIST_POISON release_pages_balloon left in it before its put_page: list_del corruption (a GPF without CONFIG_DEBUG_LIST)';
       return `balloon_page_isolate read page->private of pfn ${hexPfn(pfn)} before taking that device's pages_lock, and leak_balloon deflated the page in between (balloon_page_list_dequeue cleared private and took it off the balloon list): the isolation's list_del(&page->lru) ${lru}, and isolated_pages counts a page the balloon no longer has (balloon_page_migrate and balloon_page_putback find no b_dev_info, WARN_ON_ONCE, and it never comes down)`;
     };
-    return {
-      machine: r.m,
-      state: [r.vb],
-      start: () => spawnRace(r),
-      check: () => stepCheck(r, consequence),
-      finish: () => finishCheck(r),
-    };
+    return raceInstance(r, consequence);
   },
 };
 
