@@ -53,7 +53,7 @@
 
 import { DEFAULT_PROFILE, getProfile, type Profile } from '../profile.js';
 import { cpusPred } from './filter_cpus.js';
-import { fromKernelBytes, isSpace, kernelBytes } from './filter_ctype.js';
+import { cStringBytes, fromKernelBytes, isSpace } from './filter_ctype.js';
 import { parseFilterExpression, TraceFilterError } from './filter_parse.js';
 import { numericPred, type PredFn, parseFilterLiteral, stringPred } from './filter_pred.js';
 import type { TraceFilterProfile } from './filter_profile.js';
@@ -181,8 +181,7 @@ export type FilterText =
  */
 export function readFilterText(expression: string): FilterText {
   checkLength(expression);
-  const nul = expression.indexOf('\0');
-  const all = kernelBytes(nul < 0 ? expression : expression.slice(0, nul));
+  const all = cStringBytes(expression);
   let end = all.length;
   while (end > 0 && isSpace(all[end - 1])) end--;
   let start = 0;

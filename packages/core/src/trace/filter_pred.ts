@@ -8,7 +8,7 @@
  */
 
 import type { FilterFieldType, FilterOp } from './filter.js';
-import { cStringBytes, kernelBytes } from './filter_ctype.js';
+import { cStringBytes, fromKernelBytes, kernelBytes } from './filter_ctype.js';
 import { compileFilterRegex } from './glob.js';
 
 /** The largest value kstrtoull() returns: 2^64 - 1. */
@@ -119,21 +119,14 @@ export function fieldBits(type: FilterFieldType, v: unknown): bigint | undefined
 
 /** TASK_COMM_LEN: task_struct's comm holds the name in 16 bytes, its NUL included. */
 const TASK_COMM_LEN = 16;
-const UTF8 = new TextEncoder();
-const UTF8_DECODER = new TextDecoder();
-
 /**
- * A task's name as current->comm holds it: its first TASK_COMM_LEN - 1 = 15 bytes of UTF-8
- * (__set_task_comm() copies no more), a character cut in the middle read as U+FFFD: what
- * the context column of a `trace` line shows. A `comm` predicate tests the same bytes,
- * {@link taskCommBytes}.
+ * A task's name as current->comm holds it, {@link taskCommBytes} decoded: its first
+ * TASK_COMM_LEN - 1 = 15 bytes of UTF-8 up to any NUL (__set_task_comm() copies no more), a
+ * character cut in the middle read as U+FFFD: what the context column of a `trace` line
+ * shows, and the bytes a `comm` predicate tests.
  */
 export function taskComm(name: string): string {
-  // ASCII, the usual case: one byte a character.
-  if (/^[\0-\x7f]*$/.test(name)) return name.slice(0, TASK_COMM_LEN - 1);
-  const bytes = UTF8.encode(name);
-  if (bytes.length < TASK_COMM_LEN) return name;
-  return UTF8_DECODER.decode(bytes.subarray(0, TASK_COMM_LEN - 1));
+  return fromKernelBytes(taskCommBytes(name));
 }
 
 /** A predicate's test on one record. */
@@ -161,7 +154,17 @@ export function taskCommBytes(name: string): string {
  */
 export function stringPred(field: string, op: FilterOp, value: string, comm: boolean): PredFn {
   const bytes = comm ? taskCommBytes : cStringBytes;
-  const text = (r: Readonly<Record<string, unknown>>) => bytes(String(r[field] ?? ''));
+  // The last value and its bytes: a task's comm, or a field, repeats from record to record.
+  let lastIn = '';
+  let lastOut = '';
+  const text = (r: Readonly<Record<string, unknown>>) => {
+    const s = String(r[field] ?? '');
+    if (s !== lastIn) {
+      lastIn = s;
+      lastOut = bytes(s);
+    }
+    return lastOut;
+  };
   const literal = kernelBytes(value);
   if (op === '~') {
     const { negate, match } = compileFilterRegex(literal);

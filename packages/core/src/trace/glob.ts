@@ -118,8 +118,10 @@ function reChar(code: number): string {
 }
 
 /**
- * glob_match() as a RegExp (see `parseGlob` for the syntax): every character is
- * escaped, reversed ranges are dropped, so any glob gives a valid RegExp. A class left with
+ * glob_match() as a RegExp (see `parseGlob` for the syntax) on JavaScript characters: every
+ * character is escaped, reversed ranges are dropped, so any glob gives a valid RegExp. A
+ * filter's `~` matches bytes instead (as the kernel does), so on text that is not ASCII the
+ * two may differ: `?` is one character here, one byte there. A class left with
  * no span matches nothing (`[!…]`: any one character). Filters themselves match with
  * glob_match()'s bounded algorithm instead: a RegExp with many `*`s can backtrack for a
  * very long time on a long string.
