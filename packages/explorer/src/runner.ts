@@ -10,6 +10,7 @@ import {
   hexPfn,
   MopsError,
   type ProfileName,
+  relaxesAfter,
   type Task,
   type Yielded,
   Zone,
@@ -348,8 +349,7 @@ export function execute(
       }
       record(t, point, preempted);
       spun = isCpuRelax(point);
-      if (t !== prev) relaxes = 0;
-      if (spun) relaxes++;
+      relaxes = relaxesAfter(relaxes, t === prev, spun);
       if (node && memo) {
         let kid = node.kids[t.id];
         if (kid === undefined) {

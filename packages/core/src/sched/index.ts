@@ -33,6 +33,7 @@ export {
   isCpuRelax,
   Livelock,
   livelockOutsideTask,
+  relaxesAfter,
 } from './relax.js';
 export { RwLock, type RwLockPoints, RwSemaphore } from './rwlock.js';
 export { fatalSignalPending, mightSleep, Scheduler } from './scheduler.js';

@@ -149,6 +149,18 @@ function describeSpin(p: SchedPoint): string {
 }
 
 /**
+ * The count {@link giveWay} reads after a step: a task's cpu_relax points since another task
+ * last took a step. `relaxes` is the count before the step, `sameTask` whether the step was
+ * the previous step's task's, `spun` whether it ended at {@link CPU_RELAX}.
+ * @param relaxes the count before the step
+ * @param sameTask whether the task that stepped is the one of the step before
+ * @param spun whether the step ended at cpu_relax
+ */
+export function relaxesAfter(relaxes: number, sameTask: boolean, spun: boolean): number {
+  return (sameTask ? relaxes : 0) + (spun ? 1 : 0);
+}
+
+/**
  * The tasks that may run after a step of `spinner` that ended at {@link CPU_RELAX}: those of
  * `runq` other than it, put in `buf` and returned. When there are none, `runq` itself (the
  * spinner alone) while `relaxes`, its cpu_relax points since another task last took a step,

@@ -19,7 +19,7 @@ import {
 } from './options.js';
 import { isPoint, notAPoint } from './point.js';
 import { Prng } from './prng.js';
-import { CPU_RELAX, giveWay, type Livelock, livelockReport } from './relax.js';
+import { CPU_RELAX, giveWay, type Livelock, livelockReport, relaxesAfter } from './relax.js';
 import { insertById, notAGenerator, removeTask } from './runq.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
@@ -295,10 +295,10 @@ export class Scheduler {
     this.assertOutsideTasks('runAll');
     checkStrategy(strategy);
     const start = this.steps;
-    // Whether the last step ended at cpu_relax; the task that reached cpu_relax with no
-    // other task taking a step since, and how many times.
+    // Whether the last step ended at cpu_relax; the task that took it, and its cpu_relax
+    // points since another task last took a step (relaxesAfter).
     let spun = false;
-    let spinner: Task | undefined;
+    let prev: Task | undefined;
     let relaxes = 0;
     for (;;) {
       const all = this.pickable();
@@ -307,8 +307,8 @@ export class Scheduler {
         return this.steps - start;
       }
       // After a step that ended at cpu_relax, the others first.
-      const runq = spun ? giveWay(all, spinner as Task, relaxes, this.relaxBuf) : all;
-      if (runq === undefined) throw this.livelock(spinner as Task);
+      const runq = spun ? giveWay(all, prev as Task, relaxes, this.relaxBuf) : all;
+      if (runq === undefined) throw this.livelock(prev as Task);
       let t: Task;
       let p: Yielded;
       if (strategy === 'run-to-completion') {
@@ -338,13 +338,8 @@ export class Scheduler {
         continue;
       }
       spun = p.op === CPU_RELAX;
-      if (spun) {
-        if (t !== spinner) {
-          spinner = t;
-          relaxes = 0;
-        }
-        relaxes++;
-      } else if (spinner !== undefined && t !== spinner) spinner = undefined;
+      relaxes = relaxesAfter(relaxes, t === prev, spun);
+      prev = t;
     }
   }
 
