@@ -82,7 +82,7 @@ export class HandleTable {
     this.pfn[slot] = -1;
     this.written[slot] = 0;
     // zs_free's unpin_tag() comes with the free: the slot may be someone else's next.
-    if (this.pinHolder.size !== 0) this.pinHolder.delete(slot);
+    this.pinHolder.delete(slot);
     this.gen[slot] = (this.gen[slot] + 1) % 2 ** 26;
     this.free[this.nFree++] = slot;
     this.live--;

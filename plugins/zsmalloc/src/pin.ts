@@ -48,9 +48,7 @@ export function trypinTag(pool: ZsPool, slot: number): boolean {
  * the handle in `slot`. Never in profiles that do not pin.
  */
 export function isPinned(pool: ZsPool, slot: number): boolean {
-  const holders = pool.handles.pinHolder;
-  // No pin held at all, the only case of the profiles that do not pin: no lookup.
-  return holders.size !== 0 && holders.has(slot);
+  return pool.handles.pinHolder.has(slot);
 }
 
 function take(pool: ZsPool, slot: number): void {
@@ -79,8 +77,8 @@ export function unpinTag(pool: ZsPool, slot: number): void {
  */
 export function unpinAfterFree(pool: ZsPool, slot: number): void {
   const t = pool.k.sched.current;
-  if (isPinned(pool, slot) && pool.handles.pinHolder.get(slot) === (t ?? null))
-    unpinTag(pool, slot);
+  // An unpinned slot has no holder (undefined), never equal to `t ?? null`.
+  if (pool.handles.pinHolder.get(slot) === (t ?? null)) unpinTag(pool, slot);
   else if (t !== undefined) t.atomicDepth--;
 }
 
