@@ -146,7 +146,9 @@ function gfpCompactionAllowed(m: Machine, gfp: number): boolean {
  * `prio`, skipping deferred zones (except at SYNC_FULL), stopping at the first SUCCESS,
  * deferring zones whose non-async run completed without success. A block captured for the
  * request (6.x) is given back to the buddy allocator: allocate through
- * {@link allocPagesDirectCompact} to receive it.
+ * {@link allocPagesDirectCompact} to receive it. It runs with the calling task's flags; its
+ * kernel caller, __alloc_pages_direct_compact() ({@link allocPagesDirectCompact}), sets
+ * PF_MEMALLOC around it, so that migration gives up on a locked page instead of sleeping.
  * @param m the machine; the run sleeps on locks, so call it with `yield*` from a task
  * @param req the failing allocation (gfp, order, ALLOC_* flags) and the priority
  * @returns the highest {@link COMPACT} result over the zones tried; SKIPPED when the gfp
@@ -234,7 +236,7 @@ function* tryToCompactPagesCapture(
 export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest): KernelGen<number> {
   checkRequest(m, req);
   if (req.order <= 0) return -1;
-  const { rc: result, captured } = yield* tryToCompactPagesCapture(m, req);
+  const { rc: result, captured } = yield* withMemalloc(m, tryToCompactPagesCapture(m, req));
   const skip = m.profile.compaction.stallCountsDeferred
     ? result === COMPACT.SKIPPED
     : result <= COMPACT.DEFERRED;
@@ -260,6 +262,24 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
 }
 
 /**
+ * Runs `body` with PF_MEMALLOC set on the current task and restores its flags after, as
+ * __alloc_pages_direct_compact() wraps try_to_compact_pages() (4.8 sets and clears the flag;
+ * 4.17 on, memalloc_noreclaim_save() / _restore()): migration for direct compaction never
+ * sleeps on a page lock.
+ */
+function* withMemalloc<T>(m: Machine, body: KernelGen<T>): KernelGen<T> {
+  const task = m.sched.current;
+  if (task === undefined) return yield* body;
+  const flags = task.flags;
+  task.flags |= PF_MEMALLOC;
+  try {
+    return yield* body;
+  } finally {
+    task.flags = flags;
+  }
+}
+
+/**
  * The priorities direct compaction takes for an allocation of `order`, in the order the
  * allocator's slow path tries them as should_compact_retry() raises the priority:
  * INIT_COMPACT_PRIORITY (ASYNC), then DEF_COMPACT_PRIORITY (SYNC_LIGHT), then SYNC_FULL.
@@ -280,7 +300,7 @@ export function directCompactPrios(m: Machine, order: number): CompactPriority[]
  * The allocator's slow-path step for direct compaction, tried at ASYNC, then SYNC_LIGHT,
  * then SYNC_FULL priority, as should_compact_retry() raises it: a costly order (above
  * PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has
- * no SYNC_FULL. It runs as its own task with PF_MEMALLOC, so it needs the scheduler to
+ * no SYNC_FULL. It runs as its own task, so it needs the scheduler to
  * itself: from inside a task or with other tasks live it does nothing (allocate from a task
  * with {@link allocPagesDirectCompact} instead). {@link createMachine} installs it; a
  * second call does nothing.
@@ -292,12 +312,8 @@ export function installDirectCompaction(m: Machine): void {
     if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
     if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
     for (const prio of directCompactPrios(m, order)) {
-      const t = m.sched.spawn(
-        'direct-compact',
-        () => allocPagesDirectCompact(m, { gfp, order, allocFlags, prio }),
-        {
-          flags: PF_MEMALLOC,
-        },
+      const t = m.sched.spawn('direct-compact', () =>
+        allocPagesDirectCompact(m, { gfp, order, allocFlags, prio }),
       );
       const pfn = m.sched.runToEnd(t);
       if (pfn >= 0) return pfn;

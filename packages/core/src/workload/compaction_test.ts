@@ -18,7 +18,7 @@ import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { PAGE_SIZE, pageblock_order } from '../memory/constants.js';
 import type { Profile } from '../profile.js';
-import { type KernelGen, PF_MEMALLOC } from '../sched/types.js';
+import type { KernelGen } from '../sched/types.js';
 import { createMovableFiller } from './movable_filler.js';
 
 /** What {@link compactionTest} measured and what the release's selftest printed. */
@@ -284,8 +284,8 @@ function allocHugePages(m: Machine, count: number): number[] {
 }
 
 /**
- * __alloc_pages_direct_compact() in the task that allocates, with PF_MEMALLOC while it
- * runs: at the priorities {@link directCompactPrios} gives (a huge page stops at
+ * __alloc_pages_direct_compact() in the task that allocates (which sets PF_MEMALLOC while
+ * it compacts): at the priorities {@link directCompactPrios} gives (a huge page stops at
  * SYNC_LIGHT). The task runs alone, so the compaction never has to wait for another task;
  * it would be a lockup if it did.
  */
@@ -293,25 +293,19 @@ function directCompactInTask(m: Machine): SlowpathHook {
   return (gfp, order, allocFlags) => {
     const task = m.sched.current;
     if (task === undefined || order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
-    const flags = task.flags;
-    task.flags |= PF_MEMALLOC;
-    try {
-      for (const prio of directCompactPrios(m, order)) {
-        const gen = allocPagesDirectCompact(m, { gfp, order, allocFlags, prio });
-        let r = gen.next();
-        // Points come only when stepping by hand (sched.manual): the task goes straight on.
-        for (; r.done !== true; r = gen.next())
-          if (r.value.op === 'block')
-            throw new MopsError(
-              'E_STATE',
-              `compaction_test: direct compaction in ${task.label} blocked on ${(r.value as { what?: string }).what}, and no other task runs to wake it`,
-            );
-        if (r.value >= 0) return r.value;
-      }
-      return -1;
-    } finally {
-      task.flags = flags;
+    for (const prio of directCompactPrios(m, order)) {
+      const gen = allocPagesDirectCompact(m, { gfp, order, allocFlags, prio });
+      let r = gen.next();
+      // Points come only when stepping by hand (sched.manual): the task goes straight on.
+      for (; r.done !== true; r = gen.next())
+        if (r.value.op === 'block')
+          throw new MopsError(
+            'E_STATE',
+            `compaction_test: direct compaction in ${task.label} blocked on ${(r.value as { what?: string }).what}, and no other task runs to wake it`,
+          );
+      if (r.value >= 0) return r.value;
     }
+    return -1;
   };
 }
 

@@ -51,18 +51,13 @@ function pinnedCheckerboard(profile: ProfileName) {
 }
 
 function direct(m: Machine, order: number, prio: number): number {
-  const t = m.sched.spawn(
-    'alloc',
-    () =>
-      allocPagesDirectCompact(m, {
-        gfp: GFP.HIGHUSER_MOVABLE,
-        order,
-        allocFlags: 0,
-        prio: prio as 0,
-      }),
-    {
-      flags: PF_MEMALLOC,
-    },
+  const t = m.sched.spawn('alloc', () =>
+    allocPagesDirectCompact(m, {
+      gfp: GFP.HIGHUSER_MOVABLE,
+      order,
+      allocFlags: 0,
+      prio: prio as 0,
+    }),
   );
   return m.sched.runToEnd(t);
 }
@@ -223,16 +218,13 @@ describe.each(PROFILE_NAMES)('page capture during direct compaction (T3) — %s'
       zoneSum(m, ZS.numa_local),
     ];
     const before = counts();
-    const t = m.sched.spawn(
-      'alloc',
-      () =>
-        allocPagesDirectCompact(m, {
-          gfp,
-          order: 3,
-          allocFlags: 0,
-          prio: COMPACT_PRIO.SYNC_LIGHT,
-        }),
-      { flags: PF_MEMALLOC },
+    const t = m.sched.spawn('alloc', () =>
+      allocPagesDirectCompact(m, {
+        gfp,
+        order: 3,
+        allocFlags: 0,
+        prio: COMPACT_PRIO.SYNC_LIGHT,
+      }),
     );
     const pfn = m.sched.runToEnd(t);
     rec.stop();
@@ -336,16 +328,13 @@ describe.each(['v6.0', 'v6.3', 'v6.17'] as const)(
         return false;
       };
       scannersMetBefore(m);
-      const t = m.sched.spawn(
-        'alloc',
-        () =>
-          allocPagesDirectCompact(m, {
-            gfp: GFP.KERNEL,
-            order: 3,
-            allocFlags: 0,
-            prio: COMPACT_PRIO.SYNC_LIGHT,
-          }),
-        { flags: PF_MEMALLOC },
+      const t = m.sched.spawn('alloc', () =>
+        allocPagesDirectCompact(m, {
+          gfp: GFP.KERNEL,
+          order: 3,
+          allocFlags: 0,
+          prio: COMPACT_PRIO.SYNC_LIGHT,
+        }),
       );
       expect(m.sched.runToEnd(t)).toBe(512);
       // Block 1 isolated nothing. v6.3 on check for a captured page only after a
@@ -423,5 +412,23 @@ describe.each(PROFILE_NAMES)('direct compaction: bad requests — %s', (profile)
     expect(() => m.run(() => tryToCompactPages(m, null as never))).toThrow(
       expect.objectContaining({ code: 'E_USAGE', field: 'req' }),
     );
+  });
+});
+
+describe.each(PROFILE_NAMES)('direct compaction runs with PF_MEMALLOC — %s', (profile) => {
+  const req = { gfp: GFP.HIGHUSER_MOVABLE, order: 2, allocFlags: 0, prio: COMPACT_PRIO.SYNC_LIGHT };
+
+  it('__alloc_pages_direct_compact sets it around try_to_compact_pages and restores the task after', () => {
+    const { m, drv } = checkerboardOfDriverPages(profile);
+    const seen = new Set<number>();
+    drv.migrateRc = () => {
+      seen.add((m.sched.current?.flags ?? -1) & PF_MEMALLOC);
+      return 0;
+    };
+    const t = m.sched.spawn('alloc', () => allocPagesDirectCompact(m, req));
+    expect(m.sched.runToEnd(t)).toBeGreaterThanOrEqual(0);
+    expect([...seen]).toEqual([PF_MEMALLOC]);
+    expect(t.flags & PF_MEMALLOC).toBe(0);
+    expectInvariants(m);
   });
 });

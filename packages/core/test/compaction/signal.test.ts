@@ -7,7 +7,6 @@ import {
   compactMemory,
   GFP,
   type Machine,
-  PF_MEMALLOC,
   PROFILE_NAMES,
   type ProfileName,
   traceRecorder,
@@ -140,16 +139,13 @@ describe.each(PROFILE_NAMES)('fatal signals stop compaction — %s', (profile) =
       expect(m.mem.populatedZones.map((z) => z.nrFreePages)).toEqual([0, 0]);
       for (const p of all) if (p % 2) m.putPage(p);
       const rec = traceRecorder(m, { events: ['mm_compaction_begin', 'mm_compaction_end'] });
-      const t = m.sched.spawn(
-        'alloc',
-        () =>
-          allocPagesDirectCompact(m, {
-            gfp: GFP.HIGHUSER_MOVABLE,
-            order: 2,
-            allocFlags: 0,
-            prio: COMPACT_PRIO.SYNC_LIGHT,
-          }),
-        { flags: PF_MEMALLOC },
+      const t = m.sched.spawn('alloc', () =>
+        allocPagesDirectCompact(m, {
+          gfp: GFP.HIGHUSER_MOVABLE,
+          order: 2,
+          allocFlags: 0,
+          prio: COMPACT_PRIO.SYNC_LIGHT,
+        }),
       );
       if (kill) m.sched.sendSigkill(t);
       expect(m.sched.runToEnd(t)).toBe(-1);
