@@ -211,12 +211,13 @@ export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]
       requested = true;
     }
     // A proactiveness write woke kcompactd for a check now (its wait skips the work item
-    // while the trigger is set); going back to its wait after it, kcompactd finds any
-    // pending request at once.
+    // while the trigger is set, even with a request pending); going back to its wait after
+    // it, kcompactd finds any pending request at once.
     if (st.proactiveTrigger) {
       st.kcompactdAsleep = false;
       st.nextProactiveCheck = m.clock.jiffies + (yield* proactiveCheck(m, st, out));
       st.proactiveTrigger = false;
+      requested = false;
     }
     if (requested && st.kcompactdMaxOrder > 0) {
       out.push(...(yield* kcompactdDoWork(m)));

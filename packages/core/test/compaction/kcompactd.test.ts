@@ -525,6 +525,23 @@ describe.each(PROFILE_NAMES)('mm_compaction_kcompactd_sleep — %s', (profile) =
         : [],
     );
   });
+
+  it('woken for a request and by a proactiveness write at once: the proactive pass, back to its wait (the event), then the work item (6.x)', () => {
+    const { m } = driverCheckerboard(profile);
+    compactionState(m).sysctl.compactionProactiveness = 0;
+    m.run(() => kcompactdRun(m, 100));
+    const rec = traceRecorder(m, {
+      events: ['mm_compaction_kcompactd_sleep', 'mm_compaction_kcompactd_wake'],
+    });
+    wakeupKcompactd(m, 3, 2);
+    writeProactiveness(m, 30);
+    m.run(() => kcompactdRun(m, 1));
+    expect(sleeps(rec.lines)).toEqual(
+      timed
+        ? ['0.100000 kcompactd_sleep', '0.100000 kcompactd_wake', '0.100000 kcompactd_sleep']
+        : ['0.100000 kcompactd_wake', '0.100000 kcompactd_sleep'],
+    );
+  });
 });
 
 describe.each(PROFILE_NAMES)(
