@@ -152,6 +152,9 @@ export const zsmallocReadVsMigrate: Scenario = {
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
   refs: 'spec §7.2, §7.4; zsmalloc-by-profile §3',
+  // The reader must stay preempted between resolving the handle and copying while the
+  // migration runs all its steps (many more in v4.8): a long preemption, PCT's kind.
+  strategy: 'pct',
   setup({ variant, profile }) {
     const buggy = variant === 'buggy';
     const { m, pool } = zsMachine(profile);
