@@ -9,11 +9,11 @@ import { __GFP, GFP, type Profile } from '@mops/core';
 
 /**
  * Alloc flags of balloon_page_alloc() in current releases: GFP_HIGHUSER_MOVABLE (balloon
- * compaction is configured) | __GFP_NOMEMALLOC | __GFP_NOWARN (__GFP_NORETRY has no model in
- * mops). A profile's own mask is {@link BalloonRules.gfp}.
+ * compaction is configured) | __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN. A profile's
+ * own mask is {@link BalloonRules.gfp}.
  * @see mm/balloon_compaction.c balloon_page_alloc()
  */
-export const BALLOON_GFP = GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC | __GFP.NOWARN;
+export const BALLOON_GFP = GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC | __GFP.NORETRY | __GFP.NOWARN;
 
 /** Balloon rules of one profile (spec §6, §0.2 "Balloon migratepage order"). */
 export interface BalloonRules {
@@ -67,9 +67,9 @@ export interface BalloonRules {
   /** virtballoon_migratepage moves a managed page between zones when they differ (v6.x). */
   readonly migrateAdjustsManaged: boolean;
   /**
-   * The gfp mask of a balloon page allocation: GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC, plus
-   * __GFP_NOWARN since balloon_page_alloc() (5.x; v4.8's balloon_page_enqueue allocated
-   * without it). __GFP_NORETRY has no model in mops.
+   * The gfp mask of a balloon page allocation: GFP_HIGHUSER_MOVABLE | __GFP_NOMEMALLOC |
+   * __GFP_NORETRY, plus __GFP_NOWARN since balloon_page_alloc() (5.x; v4.8's
+   * balloon_page_enqueue allocated without it).
    */
   readonly gfp: number;
 }
@@ -86,7 +86,7 @@ const RULES: Readonly<Record<Profile['movableMarker'], BalloonRules>> = {
     nullDeviceChecks: false,
     migrateDeleteUnderListLock: false,
     migrateAdjustsManaged: false,
-    gfp: GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC,
+    gfp: GFP.HIGHUSER_MOVABLE | __GFP.NOMEMALLOC | __GFP.NORETRY,
   },
   mops: {
     marker: 'mops',

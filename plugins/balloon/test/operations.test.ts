@@ -40,9 +40,9 @@ const ISO = 1 << PG.isolated;
 
 describe('balloon page allocation flags by release', () => {
   it.each([
-    ['v4.8', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOMEMALLOC'],
-    ['v6.3', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NOMEMALLOC'],
-    ['v6.17', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NOMEMALLOC'],
+    ['v4.8', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NORETRY|__GFP_NOMEMALLOC'],
+    ['v6.3', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_NOMEMALLOC'],
+    ['v6.17', 'gfp_flags=GFP_HIGHUSER_MOVABLE|__GFP_NOWARN|__GFP_NORETRY|__GFP_NOMEMALLOC'],
   ] as const)('%s: mm_page_alloc of a balloon page prints %s', (profile, want) => {
     const m = machine(profile);
     const rec = traceRecorder(m, { events: ['mm_page_alloc'] });

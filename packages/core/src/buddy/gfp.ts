@@ -12,7 +12,13 @@ import type { Memory } from '../memory/mem.js';
  * The `__GFP_*` bits mops models, with 6.x's values. `RETRY_MAYFAIL` (v4.8: `__GFP_REPEAT`)
  * and `THISNODE` are accepted and printed, and change nothing mops models: the slowpath
  * retries they allow need reclaim progress, which mops has no reclaim to make, and there is
- * one node.
+ * one node. `NORETRY` (`___GFP_NORETRY`: v4.8 0x1000, 6.x 0x10000) is accepted and printed
+ * too, and the allocator does not act on it. In the kernel it keeps the slow path from
+ * looping: no reclaim retries, no OOM killer, no should_compact_retry() raising the
+ * compaction priority, and a costly order whose first compaction was skipped or deferred
+ * fails at once. mops has neither reclaim nor an OOM killer, so an order-0 request (the
+ * balloon's) behaves the same with or without it; direct compaction's priorities
+ * (directCompactPrios) do not depend on it.
  */
 export const __GFP = {
   DMA: 0x01,
@@ -28,6 +34,7 @@ export const __GFP = {
   KSWAPD_RECLAIM: 0x800,
   NOWARN: 0x2000,
   RETRY_MAYFAIL: 0x4000,
+  NORETRY: 0x10000,
   COMP: 0x40000,
   NOMEMALLOC: 0x80000,
   HARDWALL: 0x100000,

@@ -51,6 +51,7 @@ export const GFP_FLAG_NAMES: GfpNameTable = [
   [__GFP.KSWAPD_RECLAIM, '__GFP_KSWAPD_RECLAIM'],
   [__GFP.NOWARN, '__GFP_NOWARN'],
   [__GFP.RETRY_MAYFAIL, '__GFP_RETRY_MAYFAIL'],
+  [__GFP.NORETRY, '__GFP_NORETRY'],
   [__GFP.COMP, '__GFP_COMP'],
   [__GFP.NOMEMALLOC, '__GFP_NOMEMALLOC'],
   [__GFP.HARDWALL, '__GFP_HARDWALL'],
@@ -69,6 +70,7 @@ const handBits = (retry: string): GfpNameTable => [
   [__GFP.FS, '__GFP_FS'],
   [__GFP.NOWARN, '__GFP_NOWARN'],
   [__GFP.RETRY_MAYFAIL, retry],
+  [__GFP.NORETRY, '__GFP_NORETRY'],
   [__GFP.COMP, '__GFP_COMP'],
   [__GFP.ZERO, '__GFP_ZERO'],
   [__GFP.NOMEMALLOC, '__GFP_NOMEMALLOC'],
@@ -107,6 +109,7 @@ const V4_8_BITS: readonly (readonly [number, number])[] = [
   [__GFP.FS, 0x80],
   [__GFP.NOWARN, 0x200],
   [__GFP.RETRY_MAYFAIL, 0x400], // ___GFP_REPEAT
+  [__GFP.NORETRY, 0x1000],
   [__GFP.COMP, 0x4000],
   [__GFP.ZERO, 0x8000],
   [__GFP.NOMEMALLOC, 0x10000],
