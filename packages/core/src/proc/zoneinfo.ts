@@ -121,6 +121,22 @@ function statValue(mem: Memory, name: string, zone?: Zone, home?: Zone): number 
 }
 
 /**
+ * 4.8's `!pgdat_reclaimable()`: 1 unless the pages scanned for reclaim (NR_PAGES_SCANNED,
+ * 0: mops does not reclaim) are fewer than six times the node's file LRU pages, active,
+ * inactive and isolated (anon pages count only with swap, which mops does not have). mops
+ * keeps no file LRU, but counts the movable pages compaction isolates in nr_isolated_file,
+ * as 4.8 does: the node reads reclaimable while compaction holds pages isolated.
+ * @see mm/vmscan.c pgdat_reclaimable(), pgdat_reclaimable_pages()
+ */
+function pgdatUnreclaimable(mem: Memory): number {
+  const reclaimable = ['nr_active_file', 'nr_inactive_file', 'nr_isolated_file'].reduce(
+    (n, name) => n + statValue(mem, name),
+    0,
+  );
+  return 0 < 6 * reclaimable ? 0 : 1;
+}
+
+/**
  * /proc/zoneinfo in the layout of the profile's release (see zoneinfo_releases.ts): every
  * zone slot of node 0 (4.8: only the populated ones). A populated zone gets the full block:
  * the node stats under the first populated zone (the release's node items), free pages,
@@ -135,9 +151,11 @@ function statValue(mem: Memory, name: string, zone?: Zone, home?: Zone): number 
  * `batch`, `high` (before 6.7), `high_min`, `high_max` and the stat threshold are computed
  * from the zone's size as the kernel does (see {@link pagesetParams}); `count` is 0 and,
  * 6.7+, so is `high` (see pagesetLines()). Values mops does not model print as on a
- * machine without them: `node_unreclaimable`, `node_scanned` (4.8) and
- * `node_inactive_ratio` (4.8) are 0, mops having no reclaim; `cma` (zone_cma_pages()) is 0:
- * mops has no CMA.
+ * machine without them: `node_scanned` (4.8) and `node_inactive_ratio` (4.8) are 0, mops
+ * having no reclaim, and so is 6.x's `node_unreclaimable` (kswapd never fails); 4.8's
+ * `node_unreclaimable` is `!pgdat_reclaimable()` of the node's counters (see
+ * pgdatUnreclaimable()): 1, but while compaction holds pages isolated; `cma`
+ * (zone_cma_pages()) is 0: mops has no CMA.
  * @see mm/vmstat.c zoneinfo_show_print()
  */
 export function zoneinfo(machine: Machine): string {
@@ -155,6 +173,7 @@ export function zoneinfo(machine: Machine): string {
       s += `\n      ${ls(name, 12)} ${ul(statValue(mem, name, z, home))}`;
     return s;
   };
+  const unreclaimable = layout.unreclaimable === 'pgdat_reclaimable' ? pgdatUnreclaimable(mem) : 0;
   let out = '';
   for (const z of zones) {
     if (!z.populated && layout.unpopulated === 'hidden') continue;
@@ -187,7 +206,7 @@ export function zoneinfo(machine: Machine): string {
     const threshold = statThreshold(z, ZONEINFO_CPUS);
     for (let cpu = 0; cpu < ZONEINFO_CPUS; cpu++)
       out += `${pagesetLines(z, cpu, layout)}\n  vm stats threshold: ${threshold}`;
-    out += `\n  node_unreclaimable:  0\n  start_pfn:           ${ul(z.zoneStartPfn)}`;
+    out += `\n  node_unreclaimable:  ${unreclaimable}\n  start_pfn:           ${ul(z.zoneStartPfn)}`;
     if (layout.nodeInactiveRatio) out += '\n  node_inactive_ratio: 0';
     out += '\n';
   }

@@ -36,6 +36,13 @@ export interface ZoneinfoLayout {
   /** `node_inactive_ratio` after `start_pfn` (4.8 and 4.9). */
   readonly nodeInactiveRatio: boolean;
   /**
+   * What `node_unreclaimable` prints: `'pgdat_reclaimable'` (4.8 to 4.10:
+   * `!pgdat_reclaimable()`, pages scanned not below six times the node's reclaimable LRU
+   * pages) or `'kswapd_failures'` (4.11+: kswapd gave up on the node, MAX_RECLAIM_RETRIES
+   * failed runs).
+   */
+  readonly unreclaimable: 'pgdat_reclaimable' | 'kswapd_failures';
+  /**
    * The pcp `batch` and `high` at boot: `'v4.8'` (batch from at most 512 KiB, high = 6 ×
    * batch before batch is raised to at least 1: pageset_set_batch()) or `'v6'` (batch from at most 1 MiB, high from the low
    * watermark: zone_highsize()).
@@ -59,6 +66,7 @@ const V4_8: ZoneinfoLayout = {
   unpopulated: 'hidden',
   pagesets: 'count_high_batch',
   nodeInactiveRatio: true,
+  unreclaimable: 'pgdat_reclaimable',
   pcp: 'v4.8',
 };
 
@@ -79,6 +87,7 @@ const V6_3: ZoneinfoLayout = {
   unpopulated: 'short',
   pagesets: 'count_high_batch',
   nodeInactiveRatio: false,
+  unreclaimable: 'kswapd_failures',
   pcp: 'v6',
 };
 

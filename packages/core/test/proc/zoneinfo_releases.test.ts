@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { compactMemory } from '../../src/compaction/index.js';
 import { createMachine, type Machine } from '../../src/machine.js';
 import { ZONE } from '../../src/memory/constants.js';
 import {
@@ -10,6 +11,9 @@ import {
 } from '../../src/proc/index.js';
 import { PROFILE_NAMES, PROFILES, type ProfileName } from '../../src/profile.js';
 import { VMSTAT_NAMES } from '../../src/vmstat/releases.js';
+import { scannersMetBefore } from '../compaction/layout.js';
+import { TestDriver } from '../driver.js';
+import { smallMachine } from '../helpers.js';
 import { fixture } from './helpers.js';
 
 const fresh = (profile: ProfileName): Machine =>
@@ -209,4 +213,34 @@ describe('machineFromProc imports every release’s zoneinfo', () => {
     expect(copy.mem.vmstat.get('nr_slab_reclaimable')).toBe(11);
     expect(copy.mem.vmstat.get('workingset_refault_file')).toBe(7);
   });
+});
+
+describe('node_unreclaimable by release', () => {
+  /** The node_unreclaimable values of a zoneinfo text, one per zone block. */
+  const unreclaimable = (text: string) =>
+    [...text.matchAll(/^ {2}node_unreclaimable: {2}(\d+)$/gm)].map((x) => Number(x[1]));
+
+  it.each(PROFILE_NAMES)(
+    '%s: on a machine at rest, and while compaction holds pages isolated',
+    (profile) => {
+      const m = smallMachine('8M', { profile });
+      const drv = new TestDriver(m);
+      const pages = drv.alloc(2048);
+      for (const p of pages) if (p % 2) m.run(() => drv.freeOwned(p));
+      scannersMetBefore(m);
+      const during: number[][] = [];
+      drv.migrateRc = () => {
+        if (during.length === 0) during.push(unreclaimable(zoneinfo(m)));
+        return 0;
+      };
+      // 4.8: !pgdat_reclaimable(): no page scanned is below 6 × the file LRU pages only while
+      // isolated pages count (nr_isolated_file); 6.x: kswapd_failures, never reached.
+      const resting = profile === 'v4.8' ? 1 : 0;
+      const zones = unreclaimable(zoneinfo(m)).length;
+      expect(unreclaimable(zoneinfo(m))).toEqual(Array(zones).fill(resting));
+      m.run(() => compactMemory(m));
+      expect(during).toEqual([Array(zones).fill(0)]);
+      expect(unreclaimable(zoneinfo(m))).toEqual(Array(zones).fill(resting));
+    },
+  );
 });
