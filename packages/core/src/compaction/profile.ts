@@ -90,8 +90,8 @@ export interface CompactionProfile {
   readonly freeScannedCountsBlock: boolean;
   /**
    * isolate_freepages_block() jumps over a compound page only when it ends inside the
-   * range scanned (6.7 on: v6.17); one that crosses the end counts 1 and the scan walks on
-   * through its tails. Earlier releases always jump by its order.
+   * range scanned (v6.17; a 6.7 tree still jumps always); one that crosses the end counts 1
+   * and the scan walks on through its tails. Earlier releases always jump by its order.
    */
   readonly freeCompoundJumpWithinBlock: boolean;
   /**
