@@ -97,20 +97,27 @@ function offerCapture(
   return false;
 }
 
-/** Reasons free_page_is_bad() gives, or undefined when the page may be freed. */
+/**
+ * The reason free_pages_check_bad() (v4.8) or page_bad_reason() (6.x) gives, or undefined
+ * when the page may be freed. The kernel runs every check, mapcount, mapping, _refcount, the
+ * PAGE_FLAGS_CHECK_AT_FREE flags, in that order, and the last one that matches names the
+ * page; the releases mops models agree on the checks and their words (the memcg and
+ * page_pool ones that follow them in the kernel have nothing to check in mops). So the
+ * checks run here from the last: the first match is the kernel's last.
+ */
 function badPageReason(mem: Memory, pfn: number): string | undefined {
   const p = mem.pages;
-  const prof = mem.profile;
+  if (p.flags[pfn] & mem.freeCheckMask) return 'PAGE_FLAGS_CHECK_AT_FREE flag(s) set';
   if (p.refcount[pfn] !== 0) return 'nonzero _refcount';
-  const word = p.type[pfn];
-  if (word !== -1 && !(prof.freeClearsPageType && word >>> 24 >= 0xf0 && word >>> 24 < 0xff))
-    return 'nonzero mapcount';
+  const prof = mem.profile;
   const m = p.mapping[pfn];
   if (m !== 0) {
     const resets = prof.freeResetsMapping === 'tag' ? (m & 3) !== 0 : (m & 1) !== 0;
     if (!resets) return 'non-NULL mapping';
   }
-  if (p.flags[pfn] & mem.freeCheckMask) return 'PAGE_FLAGS_CHECK_AT_FREE flag(s) set';
+  const word = p.type[pfn];
+  if (word !== -1 && !(prof.freeClearsPageType && word >>> 24 >= 0xf0 && word >>> 24 < 0xff))
+    return 'nonzero mapcount';
   return undefined;
 }
 
@@ -122,11 +129,16 @@ function badPage(mem: Memory, pfn: number, reason: string): void {
 }
 
 /**
- * free_pages_prepare(): dismantle a compound page, check for a bad page, and reset what the
- * kernel resets: `mapping` (per profile), every flag but hwpoison, the page type (v6.17),
- * `private`. Returns false when a page was bad (the block is then leaked, not freed).
+ * free_pages_prepare(): fire `mm_page_free` (first, as the kernel does, so a bad page is
+ * traced too), dismantle a compound page, check for a bad page, and reset what the kernel
+ * resets: `mapping` (per profile), every flag but hwpoison, the page type (v6.17),
+ * `private`. Returns false when a page was bad (the block is then leaked, not freed). The
+ * checks run in every release, as in a kernel built with CONFIG_DEBUG_VM; from 6.4 a kernel
+ * without it (nor debug_pagealloc, init_on_alloc or init_on_free) skips them
+ * (is_check_pages_enabled()).
  */
 export function freePagesPrepare(mem: Memory, pfn: number, order: number): boolean {
+  if (mem.trace.enabled.mm_page_free) traceFree(mem, pfn, order);
   const p = mem.pages;
   // The common case first: an order-0 page with nothing to reset but its flags.
   const m = p.mapping[pfn];
@@ -179,14 +191,16 @@ function freePagesPrepareSlow(mem: Memory, pfn: number, order: number): boolean 
   return true;
 }
 
-/** __free_pages_ok() / free_the_page(): prepare and give the block to the buddy allocator. */
+/**
+ * __free_pages_ok() / free_the_page(): prepare and give the block to the buddy allocator;
+ * pgfree counts it only then, as the kernel does after free_pages_prepare() succeeded.
+ */
 export function freeTheBlock(mem: Memory, pfn: number, order: number): void {
   if (mem.migratedHeld.size !== 0) mem.migratedHeld.delete(pfn);
   if (!freePagesPrepare(mem, pfn, order)) return;
   const zone = mem.zoneOf(pfn);
   freeOneBlock(mem, zone, pfn, order, mem.pageblockMigratetype(pfn));
   mem.vmstat.events[EV_PGFREE] += 1 << order;
-  if (mem.trace.enabled.mm_page_free) traceFree(mem, pfn, order);
 }
 
 function traceFree(mem: Memory, pfn: number, order: number): void {

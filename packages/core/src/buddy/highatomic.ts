@@ -49,7 +49,10 @@ export function highatomicLimit(rules: HighatomicProfile, managed: number): numb
  * reserve_highatomic_pageblock(): after a successful high-order atomic allocation of the
  * block at `pfn`, make its pageblock MIGRATE_HIGHATOMIC (moving its free pages) unless the
  * zone is at its cap or the block is not of a mergeable type (HighAtomic already, Isolate,
- * CMA). A block not wholly inside the zone is left alone (6.x; v4.8 had no such check).
+ * CMA). A pageblock reaching past the zone's end is still counted and retyped up to 6.9
+ * (move_freepages_block() moves none of its pages, and its result is not looked at); from
+ * 6.10 (v6.17) a block move_freepages_block() refuses, any not wholly inside the zone, is
+ * left alone (the profile's `highatomic.reserveNeedsMove`).
  */
 export function reserveHighatomicPageblock(
   mem: Memory,
@@ -67,7 +70,7 @@ export function reserveHighatomicPageblock(
     zone.nrReservedHighatomic += 1 << order;
     return;
   }
-  if (!moveFreepagesBlock(mem, zone, pfn, MIGRATE.HIGHATOMIC)) return;
+  if (!moveFreepagesBlock(mem, zone, pfn, MIGRATE.HIGHATOMIC) && rules.reserveNeedsMove) return;
   mem.setPageblockMigratetype(pfn, MIGRATE.HIGHATOMIC);
   zone.nrReservedHighatomic += pageblock_nr_pages;
 }

@@ -67,9 +67,12 @@ export function zoneWatermarkOk(
 }
 
 /**
- * zone_watermark_fast(): the check against the requested (boosted) watermark. With
- * `minWmarkIgnoresBoost` an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN that fails it in a
- * boosted zone is checked again against the raw min watermark (`z->_watermark[WMARK_MIN]`).
+ * zone_watermark_fast(): the check against the requested (boosted) watermark. An order-0
+ * request that fails it may still pass: against the raw free count in v4.8 (the profile's
+ * `watermarkFastOrder0`), and at WMARK_MIN in a boosted zone against the raw min watermark
+ * (`z->_watermark[WMARK_MIN]`) for the requests `minWmarkIgnoresBoost` names. The kernel
+ * tries the order-0 shortcut first; either order gives the same answer, and this one keeps
+ * the extra work off the passing path.
  */
 function zoneWatermarkFast(
   mem: Memory,
@@ -77,16 +80,31 @@ function zoneWatermarkFast(
   order: number,
   highest: number,
   allocFlags: number,
+  gfp: number,
 ): boolean {
   const wmark = allocFlags & ALLOC.WMARK_MASK;
-  if (zoneWatermarkOk(zone, order, zone.wmarkPages(wmark), highest, allocFlags)) return true;
+  const mark = zone.wmarkPages(wmark);
+  if (zoneWatermarkOk(zone, order, mark, highest, allocFlags)) return true;
+  if (order !== 0) return false;
+  const prof = mem.profile;
+  // v4.8: NR_FREE_PAGES against the mark, the high-atomic reserve counted as free.
+  if (prof.watermarkFastOrder0 === 'free' && zone.nrFreePages > mark + zone.lowmemReserve[highest])
+    return true;
+  if (zone.watermarkBoost === 0 || wmark !== ALLOC.WMARK_MIN) return false;
+  const rule = prof.minWmarkIgnoresBoost;
   const retry =
-    mem.profile.minWmarkIgnoresBoost &&
-    order === 0 &&
-    allocFlags & ALLOC.MIN_RESERVE &&
-    zone.watermarkBoost > 0 &&
-    wmark === ALLOC.WMARK_MIN;
-  return !!retry && zoneWatermarkOk(zone, 0, zone.watermark[WMARK.MIN], highest, allocFlags);
+    rule === 'min_reserve'
+      ? (allocFlags & ALLOC.MIN_RESERVE) !== 0
+      : rule === 'gfp_atomic' && gfpAtomicStandIn(gfp);
+  return retry && zoneWatermarkOk(zone, 0, zone.watermark[WMARK.MIN], highest, allocFlags);
+}
+
+/**
+ * The stand-in for a __GFP_ATOMIC mask (4.4 to 6.2), a bit mops does not have: __GFP_HIGH
+ * set and __GFP_DIRECT_RECLAIM clear, which GFP_ATOMIC is and GFP_NOWAIT is not.
+ */
+function gfpAtomicStandIn(gfp: number): boolean {
+  return (gfp & (__GFP.HIGH | __GFP.DIRECT_RECLAIM)) === __GFP.HIGH;
 }
 
 /** prep_new_page(): make a just-removed free block an allocated page (or compound page). */
@@ -138,7 +156,7 @@ export function getPageFromFreelist(
       if (zone.managedPages === 0) continue;
       if (
         !(allocFlags & ALLOC.NO_WATERMARKS) &&
-        !zoneWatermarkFast(mem, zone, order, highest, allocFlags)
+        !zoneWatermarkFast(mem, zone, order, highest, allocFlags, gfp)
       )
         continue;
       const pfn = rmqueue(mem, zone, order, mt, allocFlags);
@@ -204,18 +222,25 @@ function allocFlagsNofragment(mem: Memory, gfp: number): number {
 }
 
 /**
- * gfp_to_alloc_flags() for the slow path: the min watermark, ALLOC_KSWAPD, and the reserves
- * gfp allows. A non-blocking request that is not __GFP_NOMEMALLOC gets ALLOC_NON_BLOCK, and
- * ALLOC_HIGHATOMIC above order 0 (at any order with `profile.highatomicOrder0`: v4.8/v6.0's
- * ALLOC_HARDER, which __GFP_NOMEMALLOC withheld the same way). Without a profile, 6.3's rules.
+ * gfp_to_alloc_flags() for the slow path: the min watermark, ALLOC_KSWAPD, __GFP_HIGH's
+ * ALLOC_MIN_RESERVE, and the non-blocking reserves by the profile's `allocHarder`. 6.3 on:
+ * ALLOC_NON_BLOCK for a request that may not direct reclaim and is not __GFP_NOMEMALLOC, and
+ * ALLOC_HIGHATOMIC with it above order 0. v4.8 and v6.0: ALLOC_HARDER (ALLOC_NON_BLOCK |
+ * ALLOC_HIGHATOMIC in mops), at any order, for __GFP_ATOMIC without __GFP_NOMEMALLOC;
+ * mops has no __GFP_ATOMIC bit, so it takes __GFP_HIGH without __GFP_DIRECT_RECLAIM for it:
+ * GFP_ATOMIC gets ALLOC_HARDER, GFP_NOWAIT does not. Without a profile, 6.3's rules.
  */
 export function gfpToAllocFlags(gfp: number, order = 0, profile?: Profile): number {
   let flags = ALLOC.WMARK_MIN;
   if (gfp & __GFP.KSWAPD_RECLAIM) flags |= ALLOC.KSWAPD;
   if (gfp & __GFP.HIGH) flags |= ALLOC.MIN_RESERVE;
+  if (profile?.allocHarder === 'gfp_atomic') {
+    if (!(gfp & __GFP.NOMEMALLOC) && gfpAtomicStandIn(gfp)) flags |= ALLOC_HARDER;
+    return flags;
+  }
   if (!(gfp & (__GFP.DIRECT_RECLAIM | __GFP.NOMEMALLOC))) {
     flags |= ALLOC.NON_BLOCK;
-    if (order > 0 || profile?.highatomicOrder0) flags |= ALLOC.HIGHATOMIC;
+    if (order > 0) flags |= ALLOC.HIGHATOMIC;
   }
   return flags;
 }

@@ -29,13 +29,47 @@ export interface BuddyProfile {
    */
   readonly moveFreepagesWholeBlock: boolean;
   /**
-   * zone_watermark_fast() retries an order-0 ALLOC_MIN_RESERVE request at WMARK_MIN in a
-   * boosted zone against the raw min (v6.3 on). v6.0 keyed it on __GFP_ATOMIC, which mops
-   * does not model, so it keeps the boosted check alone; v4.8 has no boost.
+   * Which order-0 requests at WMARK_MIN zone_watermark_fast() checks again against the raw
+   * min watermark (`z->_watermark[WMARK_MIN]`) when the boosted one failed them:
+   * `'gfp_atomic'` (5.9 to 6.2; v6.0: a __GFP_ATOMIC mask, for which mops checks the stand-in
+   * {@link BuddyProfile.allocHarder} describes: __GFP_HIGH without __GFP_DIRECT_RECLAIM),
+   * `'min_reserve'` (6.3 on: ALLOC_MIN_RESERVE, any __GFP_HIGH request) or `'none'` (v4.8,
+   * which has no watermark boost).
    */
-  readonly minWmarkIgnoresBoost: boolean;
-  /** A non-blocking request gets ALLOC_HIGHATOMIC at order 0 too (v4.8/v6.0 ALLOC_HARDER). */
-  readonly highatomicOrder0: boolean;
+  readonly minWmarkIgnoresBoost: 'none' | 'gfp_atomic' | 'min_reserve';
+  /**
+   * Which requests gfp_to_alloc_flags() lets dig into the reserves without blocking.
+   * `'gfp_atomic'` (4.4 to 6.2; v4.8, v6.0): ALLOC_HARDER, at every order, for a __GFP_ATOMIC
+   * mask without __GFP_NOMEMALLOC (and for real-time tasks, which mops does not model). mops
+   * has no __GFP_ATOMIC bit and stands in for it with __GFP_HIGH set and __GFP_DIRECT_RECLAIM
+   * clear: GFP_ATOMIC is that, GFP_NOWAIT is not. ALLOC_HARDER is ALLOC_NON_BLOCK |
+   * ALLOC_HIGHATOMIC in mops. `'non_block'` (6.3 on, "mm/page_alloc: explicitly define how
+   * __GFP_HIGH non-blocking allocations accesses reserves"): ALLOC_NON_BLOCK for any mask
+   * without __GFP_DIRECT_RECLAIM or __GFP_NOMEMALLOC, GFP_NOWAIT included, and
+   * ALLOC_HIGHATOMIC with it above order 0.
+   */
+  readonly allocHarder: 'gfp_atomic' | 'non_block';
+  /**
+   * zone_watermark_fast()'s order-0 shortcut: `'free'` (4.7 to 5.9; v4.8) passes when
+   * NR_FREE_PAGES (less free CMA pages, none in mops) is above the mark plus the lowmem
+   * reserve, the high-atomic reserve not subtracted (a corner case the kernel calls harmless:
+   * rmqueue() then finds no page if only the reserve is free); `'usable'` (5.10 on) subtracts
+   * __zone_watermark_unusable_free() first, which makes the shortcut agree with
+   * __zone_watermark_ok().
+   */
+  readonly watermarkFastOrder0: 'free' | 'usable';
+  /**
+   * Where mm_page_alloc_zone_locked fires. `'rmqueue'` (v4.8): at the end of every
+   * __rmqueue() call, fallbacks included, with a NULL page when it found none, and after
+   * buffered_rmqueue() took a block from the MIGRATE_HIGHATOMIC lists; the migratetype is
+   * the request's, and percpu_refill, which is no field, prints `order == 0`. `'smallest'`
+   * (6.0 on, "mm/page_alloc: fix tracepoint mm_page_alloc_zone_locked()"): in
+   * __rmqueue_smallest() after expand() for each block it takes, with the migratetype of the
+   * list taken from and the percpu_refill field `pcp_allowed_order(order) && migratetype <
+   * MIGRATE_PCPTYPES`; a block a fallback takes without it (v6.17's __rmqueue_steal() and
+   * whole-block claim) is not traced.
+   */
+  readonly zoneLockedTrace: 'rmqueue' | 'smallest';
   /**
    * Which free blocks of different migrate types merge across pageblocks: `'not_isolate'`
    * (v4.8: any two but ISOLATE) or `'pcp'` (6.x migratetype_is_mergeable: the per-CPU types).
@@ -63,10 +97,18 @@ export interface HighatomicProfile {
    * Which allocations reserve a pageblock after succeeding, and take from the
    * MIGRATE_HIGHATOMIC free lists first: `'order_harder'` (v4.8, v6.0: `order &&
    * (alloc_flags & ALLOC_HARDER)`, ALLOC_HARDER being ALLOC_NON_BLOCK | ALLOC_HIGHATOMIC in
-   * mops) or `'highatomic'` (6.3 on: `alloc_flags & ALLOC_HIGHATOMIC`, which
-   * gfp_to_alloc_flags() sets only above order 0).
+   * mops, given as {@link BuddyProfile.allocHarder} `'gfp_atomic'` says) or `'highatomic'`
+   * (6.3 on: `alloc_flags & ALLOC_HIGHATOMIC`, which gfp_to_alloc_flags() sets only above
+   * order 0).
    */
   readonly trigger: 'order_harder' | 'highatomic';
+  /**
+   * reserve_highatomic_pageblock() leaves a block alone when move_freepages_block() refuses
+   * it, one not wholly inside the zone (6.10 on; v6.17). Before, it counts the block in
+   * nr_reserved_highatomic and retypes it whatever move_freepages_block() did, which for a
+   * block reaching past the zone's end is to move nothing (it returns 0).
+   */
+  readonly reserveNeedsMove: boolean;
   /**
    * The cap on zone->nr_reserved_highatomic: `'plus_block'` (up to 6.6: managed/100 +
    * pageblock_nr_pages, so at least one block and up to two on a small zone) or `'align'`
@@ -105,6 +147,7 @@ export interface HighatomicProfile {
 /** v4.8 and v6.0. */
 export const HIGHATOMIC_V48: HighatomicProfile = {
   trigger: 'order_harder',
+  reserveNeedsMove: false,
   limit: 'plus_block',
   multiBlock: false,
   wmarkExempt: 'harder',
@@ -115,6 +158,7 @@ export const HIGHATOMIC_V48: HighatomicProfile = {
 /** v6.3. */
 export const HIGHATOMIC_V63: HighatomicProfile = {
   trigger: 'highatomic',
+  reserveNeedsMove: false,
   limit: 'plus_block',
   multiBlock: false,
   wmarkExempt: 'reserves',
@@ -125,6 +169,7 @@ export const HIGHATOMIC_V63: HighatomicProfile = {
 /** v6.17. */
 export const HIGHATOMIC_V617: HighatomicProfile = {
   trigger: 'highatomic',
+  reserveNeedsMove: true,
   limit: 'align',
   multiBlock: true,
   wmarkExempt: 'reserves',

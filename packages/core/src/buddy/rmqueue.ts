@@ -3,6 +3,7 @@ import {
   MIGRATE,
   MIGRATE_PCPTYPES,
   MIGRATE_TYPES,
+  PAGE_ALLOC_COSTLY_ORDER,
   pageblock_nr_pages,
   pageblock_order,
 } from '../memory/constants.js';
@@ -31,16 +32,42 @@ function expand(mem: Memory, zone: Zone, pfn: number, low: number, high: number,
   }
 }
 
-/** __rmqueue_smallest(): the smallest free block of `mt` of at least `order`. */
+/**
+ * __rmqueue_smallest(): the smallest free block of `mt` of at least `order`. 6.x traces
+ * each block it takes here (the profile's `zoneLockedTrace`).
+ */
 function rmqueueSmallest(mem: Memory, zone: Zone, order: number, mt: number): number {
   for (let o = order; o <= MAX_PAGE_ORDER; o++) {
     const pfn = firstFree(mem, zone, o, mt);
     if (pfn < 0) continue;
     delFromFreeList(mem, zone, pfn);
     expand(mem, zone, pfn, order, o, mt);
+    if (mem.trace.enabled.mm_page_alloc_zone_locked && mem.profile.zoneLockedTrace === 'smallest')
+      traceZoneLocked(mem, pfn, order, mt);
     return pfn;
   }
   return -1;
+}
+
+/**
+ * trace_mm_page_alloc_zone_locked(). percpu_refill is what the release records for the call,
+ * not whether a per-CPU list is being refilled (mops has none): 6.x passes
+ * `pcp_allowed_order(order) && migratetype < MIGRATE_PCPTYPES` (orders up to
+ * PAGE_ALLOC_COSTLY_ORDER, and pageblock_order with CONFIG_TRANSPARENT_HUGEPAGE, which the
+ * machine mops models has); v4.8 has no such field and prints `order == 0`, which the
+ * payload carries so that the line prints the same.
+ */
+function traceZoneLocked(mem: Memory, pfn: number, order: number, mt: number): void {
+  const refill =
+    mem.profile.zoneLockedTrace === 'rmqueue'
+      ? order === 0
+      : (order <= PAGE_ALLOC_COSTLY_ORDER || order === pageblock_order) && mt < MIGRATE_PCPTYPES;
+  mem.trace.fire('mm_page_alloc_zone_locked', {
+    pfn,
+    order,
+    migratetype: mt,
+    percpu_refill: refill ? 1 : 0,
+  });
 }
 
 /** change_pageblock_range(): set the type of every pageblock of a block of `order`. */
@@ -319,15 +346,26 @@ export function rmqueue(
     return rmqueueTypes(mem, zone, order, mt, allocFlags);
   const rules = mem.profile.highatomic;
   let pfn = -1;
-  if (highatomicRequest(rules, order, allocFlags))
+  if (highatomicRequest(rules, order, allocFlags)) {
     pfn = rmqueueSmallest(mem, zone, order, MIGRATE.HIGHATOMIC);
+    // v4.8's buffered_rmqueue() traces a reserved block with the request's migratetype.
+    if (
+      pfn >= 0 &&
+      mem.trace.enabled.mm_page_alloc_zone_locked &&
+      mem.profile.zoneLockedTrace === 'rmqueue'
+    )
+      traceZoneLocked(mem, pfn, order, mt);
+  }
   if (pfn < 0) pfn = rmqueueTypes(mem, zone, order, mt, allocFlags);
   if (pfn < 0 && highatomicLastResort(rules, allocFlags))
     pfn = rmqueueSmallest(mem, zone, order, MIGRATE.HIGHATOMIC);
   return pfn;
 }
 
-/** __rmqueue(): a free block of `order` for `mt`, falling back to other types. */
+/**
+ * __rmqueue(): a free block of `order` for `mt`, falling back to other types. v4.8 traces
+ * every call at its end, a failed one with a NULL page (pfn -1).
+ */
 function rmqueueTypes(
   mem: Memory,
   zone: Zone,
@@ -336,7 +374,21 @@ function rmqueueTypes(
   allocFlags: number,
 ): number {
   let pfn = rmqueueSmallest(mem, zone, order, mt);
-  if (pfn >= 0 || mt >= MIGRATE_PCPTYPES) return pfn;
+  if (pfn < 0 && mt < MIGRATE_PCPTYPES) pfn = rmqueueFallback(mem, zone, order, mt, allocFlags);
+  if (mem.trace.enabled.mm_page_alloc_zone_locked && mem.profile.zoneLockedTrace === 'rmqueue')
+    traceZoneLocked(mem, pfn, order, mt);
+  return pfn;
+}
+
+/** The fallback part of __rmqueue(), after the `mt` lists had no block of `order`. */
+function rmqueueFallback(
+  mem: Memory,
+  zone: Zone,
+  order: number,
+  mt: number,
+  allocFlags: number,
+): number {
+  let pfn = -1;
   switch (mem.profile.fallback) {
     case 'v4.8':
       return rmqueueFallbackV48(mem, zone, order, mt);

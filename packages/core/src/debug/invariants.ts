@@ -18,6 +18,7 @@ import {
   pageblock_order,
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
+import type { Zone } from '../memory/zone.js';
 import {
   ISOLATED,
   PAGE_MAPPING_FLAGS,
@@ -165,6 +166,8 @@ export function checkMemoryInvariants(
   }
   if (mem.profile.movableCountedIsolated) checkCountedIsolated(mem, add);
   let listed = 0;
+  const lost = mergeGroup(mem, MIGRATE.HIGHATOMIC) === mergeGroup(mem, MIGRATE.MOVABLE);
+  let reservedSum = 0;
   for (const zone of mem.populatedZones) {
     let pages = 0;
     let counted = 0;
@@ -213,23 +216,59 @@ export function checkMemoryInvariants(
       add(
         `zone ${zone.name}: ${pages} free pages, more than its ${zone.managedPages} managed${short ? ` and the ${short} a known kernel miscount leaves out of them` : ''}`,
       );
-    const end = zone.zoneStartPfn + zone.spannedPages;
+    const start = zone.zoneStartPfn;
+    const end = start + zone.spannedPages;
+    // HighAtomic blocks inside the zone, and those crossing its start or end: the zone of
+    // the allocation that reserved one of these counted it (either zone).
     let highatomic = 0;
-    for (let b = zone.zoneStartPfn & ~(pageblock_nr_pages - 1); b < end; b += pageblock_nr_pages) {
+    let shared = 0;
+    for (let b = start & ~(pageblock_nr_pages - 1); b < end; b += pageblock_nr_pages) {
       const mt = mem.pageblockMigratetype(b);
       if (mt >= MIGRATE_TYPES) add(`pfn ${hexPfn(b)}: pageblock has migratetype ${mt}`);
-      if (mt === MIGRATE.HIGHATOMIC) highatomic += pageblock_nr_pages;
+      if (mt !== MIGRATE.HIGHATOMIC) continue;
+      if (sharedWithAnotherZone(mem, zone, b)) shared += pageblock_nr_pages;
+      else highatomic += pageblock_nr_pages;
     }
     // Only reserve_highatomic_pageblock() makes a block HighAtomic, counting it (mops never
     // unreserves one). Where HighAtomic blocks merge with other types (v4.8), one can still
     // lose its type uncounted: a fallback claims the merged block.
-    const lost = mergeGroup(mem, MIGRATE.HIGHATOMIC) === mergeGroup(mem, MIGRATE.MOVABLE);
-    if (lost ? highatomic > zone.nrReservedHighatomic : highatomic !== zone.nrReservedHighatomic)
+    const reserved = zone.nrReservedHighatomic;
+    if (reserved < highatomic || (!lost && reserved > highatomic + shared))
       add(
-        `zone ${zone.name}: HighAtomic pageblocks hold ${highatomic} pages, nr_reserved_highatomic is ${zone.nrReservedHighatomic}`,
+        `zone ${zone.name}: HighAtomic pageblocks hold ${highatomic} pages${shared ? ` (and ${shared} in blocks shared with another zone)` : ''}, nr_reserved_highatomic is ${reserved}`,
       );
+    reservedSum += reserved;
   }
+  // Each block shared by two zones is counted by one of them.
+  const blocks = highatomicBlocks(mem);
+  if (lost ? reservedSum < blocks : reservedSum !== blocks)
+    add(
+      `HighAtomic pageblocks hold ${blocks} pages, the zones' nr_reserved_highatomic add up to ${reservedSum}`,
+    );
   if (listed !== freeBlocks)
     add(`${freeBlocks} free blocks are marked Buddy, free lists hold ${listed}`);
   return out;
+}
+
+/** Pages in the HighAtomic pageblocks of the populated zones, each block counted once. */
+function highatomicBlocks(mem: Memory): number {
+  let pages = 0;
+  let last = -1;
+  for (const zone of mem.populatedZones) {
+    const end = zone.zoneStartPfn + zone.spannedPages;
+    for (let b = zone.zoneStartPfn & ~(pageblock_nr_pages - 1); b < end; b += pageblock_nr_pages)
+      if (b > last && mem.pageblockMigratetype(b) === MIGRATE.HIGHATOMIC) {
+        pages += pageblock_nr_pages;
+        last = b;
+      }
+  }
+  return pages;
+}
+
+/** Whether the pageblock at `b` also holds pages of a populated zone other than `zone`. */
+function sharedWithAnotherZone(mem: Memory, zone: Zone, b: number): boolean {
+  const bEnd = b + pageblock_nr_pages;
+  return mem.populatedZones.some(
+    (z) => z !== zone && z.zoneStartPfn < bEnd && b < z.zoneStartPfn + z.spannedPages,
+  );
 }

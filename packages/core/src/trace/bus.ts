@@ -1,7 +1,8 @@
 /**
  * The tracepoint bus: a typed eventemitter3 map keyed by kernel event names, with the
  * kernel's field names (include/trace/events/*.h). Events are emitted after the state
- * change they report is complete; a throwing listener never breaks the VM.
+ * change they report is complete, except where the kernel fires one before it
+ * (`mm_page_free`); a throwing listener never breaks the VM.
  *
  * Emitting sites test {@link TraceBus.enabled} first, so a tracepoint nobody listens to
  * costs one property read, like the kernel's static keys:
@@ -26,7 +27,30 @@ export interface MmPageAlloc {
   migratetype: number;
 }
 
-/** `mm_page_free` (include/trace/events/kmem.h). */
+/**
+ * `mm_page_alloc_zone_locked` (include/trace/events/kmem.h, the `mm_page` class): a block
+ * taken from the buddy free lists under the zone lock. Where it fires and what percpu_refill
+ * holds differ by release (the profile's `zoneLockedTrace`).
+ */
+export interface MmPageAllocZoneLocked {
+  /** First pfn of the block; -1 (a NULL page) when v4.8's __rmqueue() found none. */
+  pfn: number;
+  /** Order of the request. */
+  order: number;
+  /** Migrate type: of the list taken from (6.x) or of the request (v4.8). */
+  migratetype: number;
+  /**
+   * 6.x: `pcp_allowed_order(order) && migratetype < MIGRATE_PCPTYPES`, 0 or 1. v4.8 has no
+   * such field and prints `order == 0` in its place, which is the value given here.
+   */
+  percpu_refill: number;
+}
+
+/**
+ * `mm_page_free` (include/trace/events/kmem.h). Fired where free_pages_prepare() fires it:
+ * first, before the bad-page checks (a bad page is traced, then leaked) and before the block
+ * reaches the free lists.
+ */
 export interface MmPageFree {
   /** First pfn of the block. */
   pfn: number;
@@ -220,6 +244,8 @@ export interface TraceEvents {
   mm_page_free: (e: MmPageFree) => void;
   /** An allocation stole from another migrate type's free list. */
   mm_page_alloc_extfrag: (e: MmPageAllocExtfrag) => void;
+  /** A block was taken from the buddy free lists under the zone lock. */
+  mm_page_alloc_zone_locked: (e: MmPageAllocZoneLocked) => void;
 }
 
 /** Names of the events on the bus. */
@@ -239,6 +265,7 @@ class TraceEnabled implements Record<TraceEventName, boolean> {
   mm_page_alloc = false;
   mm_page_free = false;
   mm_page_alloc_extfrag = false;
+  mm_page_alloc_zone_locked = false;
   mm_migrate_pages_start = false;
   mm_migrate_pages = false;
   mm_compaction_isolate_migratepages = false;

@@ -129,6 +129,13 @@ const PAGE_ALLOC_FIELDS = {
   gfp_flags: ULONG,
   migratetype: INT,
 } as const;
+/** mm_page_alloc_zone_locked's fields (6.0 on; v4.8 has no percpu_refill). */
+const ZONE_LOCKED_FIELDS = {
+  pfn: ULONG,
+  order: UINT,
+  migratetype: INT,
+  percpu_refill: INT,
+} as const;
 /** mm_compaction_try_to_compact_pages' fields (6.x; v4.8's gfp_mask is a gfp_t). */
 const TRY_TO_COMPACT_FIELDS = { order: INT, gfp_mask: ULONG, prio: INT } as const;
 
@@ -184,6 +191,23 @@ const FORMATS = new Map<string, FtraceEventFormat>([
         `fallback_migratetype=${num(e.fallback_migratetype)} ` +
         `fragmenting=${num(e.fallback_order) < pageblock_order ? 1 : 0} ` +
         `change_ownership=${num(e.change_ownership) ? 1 : 0}`,
+    },
+  ],
+  [
+    'mm_page_alloc_zone_locked',
+    {
+      system: 'kmem',
+      fields: ZONE_LOCKED_FIELDS,
+      // v4.8 prints percpu_refill from `order == 0`; the field came with 6.0's fix.
+      fieldsFor: (profile) => {
+        if (profile.zoneLockedTrace === 'smallest') return undefined;
+        const { percpu_refill: _, ...fields } = ZONE_LOCKED_FIELDS;
+        return { fields };
+      },
+      // "page=%p pfn=0x%lx order=%u migratetype=%d percpu_refill=%d" (v4.8: pfn=%lu)
+      print: (e, p, profile) =>
+        `page=${kmemPage(e.pfn, p, profile)} pfn=${kmemPfn(e.pfn, profile)} order=${num(e.order)} ` +
+        `migratetype=${num(e.migratetype)} percpu_refill=${num(e.percpu_refill)}`,
     },
   ],
   ...compactionFormats(),

@@ -17,6 +17,7 @@ export {
   type MmMigratePagesStart,
   type MmPageAlloc,
   type MmPageAllocExtfrag,
+  type MmPageAllocZoneLocked,
   type MmPageFree,
   TRACE_EVENT_NAMES,
   TraceBus,

@@ -358,6 +358,43 @@ describe('invariants: the high-atomic reserve count', () => {
     );
   });
 
+  it.each(['v6.3', 'v4.8'] as const)(
+    '%s: a HighAtomic block shared by two zones is counted by one of them, either one',
+    (profile) => {
+      // DMA [0, 1000), Normal [1000, 2048): block 1 ([512, 1024)) holds pages of both.
+      const m = createMachine({
+        memory: '8M',
+        profile,
+        seed: 1,
+        zones: [
+          { idx: 0, startPfn: 0, spanned: 1000, present: 1000 },
+          { idx: 2, startPfn: 1000, spanned: 1048, present: 1048 },
+        ],
+      });
+      const [dma, normal] = m.mem.populatedZones;
+      m.mem.setPageblockMigratetype(512, MIGRATE.HIGHATOMIC);
+      for (const [a, b] of [
+        [512, 0],
+        [0, 512],
+      ]) {
+        dma.nrReservedHighatomic = a;
+        normal.nrReservedHighatomic = b;
+        expect(violations(m)).toBe('');
+      }
+      dma.nrReservedHighatomic = 512;
+      normal.nrReservedHighatomic = 512;
+      // v4.8 lets a block lose its type while counted, not gain one uncounted.
+      if (profile === 'v6.3')
+        expect(violations(m)).toMatch(/the zones' nr_reserved_highatomic add up to 1024/);
+      else expect(violations(m)).toBe('');
+      dma.nrReservedHighatomic = 0;
+      normal.nrReservedHighatomic = 0;
+      const uncounted =
+        /HighAtomic pageblocks hold 512 pages, the zones' nr_reserved_highatomic add up to 0/;
+      expect(violations(m)).toMatch(uncounted);
+    },
+  );
+
   it('v4.8: more HighAtomic blocks than counted is still a violation', () => {
     const m = machine('v4.8');
     m.mem.setPageblockMigratetype(topZone(m).zoneStartPfn, MIGRATE.HIGHATOMIC);

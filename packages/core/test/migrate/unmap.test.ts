@@ -50,6 +50,7 @@ describe.each(PROFILE_NAMES)('S43 no unmapping for movable pages — %s', (profi
         ...(profile === 'v4.8' ? [] : ['mm_migrate_pages_start']),
         'mm_migrate_pages',
         'mm_page_alloc',
+        'mm_page_alloc_zone_locked',
         'mm_page_free',
       ].sort(),
     );
