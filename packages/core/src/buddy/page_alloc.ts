@@ -170,7 +170,6 @@ export function getPageFromFreelist(
       // zone_statistics(): one node, so every allocation is a local hit.
       zone.stat[ZS_NUMA_HIT]++;
       zone.stat[ZS_NUMA_LOCAL]++;
-      if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
       return pfn;
     }
     // defrag_mode: no fallback into other types' blocks until reclaim and compaction failed.
@@ -182,7 +181,8 @@ export function getPageFromFreelist(
 /**
  * A block a direct compaction captured (6.x): __alloc_pages_direct_compact() only
  * prep_new_page()s it — it never went through rmqueue(), so neither pgalloc_* nor the NUMA
- * hit counters count it — and __alloc_pages() traces it as the allocation's page.
+ * hit counters count it — and __alloc_pages() ({@link allocPages}) traces it as the
+ * allocation's page.
  */
 export function allocCapturedPage(
   mem: Memory,
@@ -192,15 +192,24 @@ export function allocCapturedPage(
   owner: number,
 ): void {
   prepNewPage(mem, pfn, order, gfp, owner);
-  if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, pfn, order, gfp);
 }
 
 /**
- * trace_mm_page_alloc() at the end of __alloc_pages(): once per allocation, pfn -1 (a NULL
- * page) when it failed. A successful allocation is traced where its block is taken (at
- * most once per allocPages() call: the first success returns), a failed one by allocPages().
+ * trace_mm_page_alloc() at the end of __alloc_pages(): once per allocation, after everything
+ * its slow path did (a direct compaction's mm_compaction_defer_reset comes first), pfn -1
+ * (a NULL page) when it failed. {@link allocPages} traces what the free lists gave it and
+ * its failures; a slow-path step that allocates (allocPagesDirectCompact()) traces its own
+ * page, last.
+ * @param mem the machine's memory
+ * @param pfn the page allocated, or -1
+ * @param order the allocation's order
+ * @param gfp the allocation's gfp mask
  */
-function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void {
+export function traceAlloc(mem: Memory, pfn: number, order: number, gfp: number): void {
+  if (mem.trace.enabled.mm_page_alloc) traceAllocEvent(mem, pfn, order, gfp);
+}
+
+function traceAllocEvent(mem: Memory, pfn: number, order: number, gfp: number): void {
   mem.trace.fire('mm_page_alloc', { pfn, order, gfp_flags: gfp, migratetype: gfpMigratetype(gfp) });
 }
 
@@ -276,7 +285,10 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   const extra = opts?.allocFlags ?? 0;
   const first = ALLOC.WMARK_LOW | allocFlagsNofragment(mem, gfp) | extra;
   let pfn = getPageFromFreelist(mem, gfp, order, first, owner);
-  if (pfn >= 0) return pfn;
+  if (pfn >= 0) {
+    traceAlloc(mem, pfn, order, gfp);
+    return pfn;
+  }
   // wake_all_kswapds(); the kswapd stand-in, if that woke it, runs its pass at once.
   if (gfp & __GFP.KSWAPD_RECLAIM) {
     wakeAllKswapds(mem, gfp, order);
@@ -290,7 +302,7 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
     pfn = slowpathAttempts(mem, gfp, order, slow & ~ALLOC.NOFRAGMENT, owner);
   if (pfn >= 0) return pfn;
   mem.allocFailures++;
-  if (mem.trace.enabled.mm_page_alloc) traceAlloc(mem, -1, order, gfp);
+  traceAlloc(mem, -1, order, gfp);
   return -1;
 }
 
@@ -303,7 +315,11 @@ function slowpathAttempts(
   owner: number,
 ): number {
   const pfn = getPageFromFreelist(mem, gfp, order, flags, owner);
-  if (pfn >= 0) return pfn;
+  if (pfn >= 0) {
+    traceAlloc(mem, pfn, order, gfp);
+    return pfn;
+  }
+  // A hook that allocates traces its page (see traceAlloc).
   for (const hook of mem.slowpath) {
     const got = hook(gfp, order, flags);
     if (got >= 0) return got;

@@ -6,7 +6,7 @@
  */
 
 import { __GFP, checkGfp, GFP, gfpZone } from '../buddy/gfp.js';
-import { allocCapturedPage, getPageFromFreelist } from '../buddy/page_alloc.js';
+import { allocCapturedPage, getPageFromFreelist, traceAlloc } from '../buddy/page_alloc.js';
 import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { checkOrder, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
@@ -225,7 +225,8 @@ function* tryToCompactPagesCapture(
 
 /**
  * __alloc_pages_direct_compact(): one direct compaction at `prio`, then an allocation
- * attempt; counts compact_stall, compact_success and compact_fail.
+ * attempt; counts compact_stall, compact_success and compact_fail. The page it allocates is
+ * traced (mm_page_alloc) last, as __alloc_pages() traces what its slow path returns.
  * @param m the machine; the run sleeps on locks, so call it with `yield*` from a task
  * @param req the allocation (gfp, order > 0, ALLOC_* flags) and the compaction priority
  * @returns the allocated pfn (the block captured for it, in 6.x, or one from the free
@@ -255,6 +256,8 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
     zoneCompactState(zone).blockskipFlush = false;
     compactionDeferReset(zone, req.order, true, m.trace);
     m.mem.vmstat.count('compact_success');
+    // __alloc_pages() traces the allocation when the slow path returns it.
+    traceAlloc(m.mem, pfn, req.order, req.gfp);
     return pfn;
   }
   m.mem.vmstat.count('compact_fail');

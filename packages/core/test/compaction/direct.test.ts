@@ -178,6 +178,23 @@ describe('the allocator slow path', () => {
   );
 
   it.each(PROFILE_NAMES)(
+    'mm_page_alloc comes last, after direct compaction reset the deferral for the page it got — %s',
+    (profile) => {
+      const { m } = checkerboardOfDriverPages(profile);
+      const rec = traceRecorder(m, {
+        events: ['mm_page_alloc', 'mm_compaction_defer_reset'],
+        filter: 'order == 3',
+      });
+      expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 3)).toBeGreaterThanOrEqual(0);
+      const names = rec.lines.map((l) => /: (\w+):/.exec(l)?.[1]);
+      expect(names.at(-1)).toBe('mm_page_alloc');
+      expect(names.filter((n) => n === 'mm_page_alloc')).toHaveLength(1);
+      // compaction_defer_reset(zone, order, true) in __alloc_pages_direct_compact().
+      expect(rec.lines.at(-2)).toMatch(/mm_compaction_defer_reset: .* consider=0 /);
+    },
+  );
+
+  it.each(PROFILE_NAMES)(
     'a failing request climbs ASYNC, SYNC_LIGHT, then SYNC_FULL only up to PAGE_ALLOC_COSTLY_ORDER (6.x; v4.8 has none) — %s',
     (profile) => {
       const prios = (order: number): number[] => {
