@@ -79,7 +79,8 @@ describe('the report table', () => {
     profiles: ['v6.3'],
     setup: ({ profile }) => {
       const m = raceMachine(profile);
-      // A task of the setup's own, ended before the race: the racing tasks start at cpu1.
+      // A task of the setup's own, ended before the race: its CPU is free again, so the
+      // racing tasks run on cpu0..cpu2 while their ids start at 2.
       m.run(function* (): KernelGen {});
       const bad = { now: false };
       const body = (first: boolean) =>
@@ -99,15 +100,15 @@ describe('the report table', () => {
     // a, then b, then a breaks the assertion: c never runs.
     const e = execute(early, 'only', 'v6.3', new ReplayChooser([2, 3, 2]), { trace: true });
     expect(e.failure?.message).toBe('a broke it');
-    expect(e.tasks.map((t) => `${t.cpu}:${t.name}/${t.id}`)).toEqual(['1:a/2', '2:b/3', '3:c/4']);
+    expect(e.tasks.map((t) => `${t.cpu}:${t.name}/${t.id}`)).toEqual(['0:a/2', '1:b/3', '2:c/4']);
     const table = formatTrace(e.tasks, e.trace!).split('\n');
-    expect(table[0]).toMatch(/^ step \| cpu1 a\/2 +\| cpu2 b\/3 *$/);
-    expect(table.at(-1)).toBe('no step: cpu3 c/4 (the run ended before it ran)');
+    expect(table[0]).toMatch(/^ step \| cpu0 a\/2 +\| cpu1 b\/3 *$/);
+    expect(table.at(-1)).toBe('no step: cpu2 c/4 (the run ended before it ran)');
     const report = formatReport(
       { scenario: early.name, variant: 'only', profile: 'v6.3', strategy: 'replay', schedule: '' },
       e as Execution,
     );
-    expect(report).toContain('\nno step: cpu3 c/4 (the run ended before it ran)\n');
+    expect(report).toContain('\nno step: cpu2 c/4 (the run ended before it ran)\n');
   });
 });
 

@@ -134,7 +134,9 @@ export function runStep(m: Machine, step: CompactStep): StepResult {
   let kcompactd: StepResult['kcompactd'] = null;
   if (step.kcompactdMs !== undefined) {
     const ms = step.kcompactdMs;
-    const runs = m.run(() => kcompactdRun(m, ms));
+    // kcompactd is a kernel thread of its own, kcompactd0 (kthread_run(kcompactd, pgdat,
+    // "kcompactd%d", nid)): its tracepoints print under that name.
+    const runs = m.sched.runToEnd(m.sched.spawn('kcompactd0', () => kcompactdRun(m, ms)));
     kcompactd = { seconds: ms / 1000, runs: runs.map((r) => compactResultName(r, m.profile)) };
   }
   return { order: null, zones: [], alloc, kcompactd };

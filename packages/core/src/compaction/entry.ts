@@ -303,10 +303,11 @@ export function directCompactPrios(m: Machine, order: number): CompactPriority[]
  * The allocator's slow-path step for direct compaction, tried at ASYNC, then SYNC_LIGHT,
  * then SYNC_FULL priority, as should_compact_retry() raises it: a costly order (above
  * PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has
- * no SYNC_FULL. It runs as its own task, so it needs the scheduler to
- * itself: from inside a task or with other tasks live it does nothing (allocate from a task
- * with {@link allocPagesDirectCompact} instead). {@link createMachine} installs it; a
- * second call does nothing.
+ * no SYNC_FULL. The allocation's priorities all run in one task, `direct-compact`, as
+ * __alloc_pages_slowpath() runs them in the allocating task; that task needs the scheduler
+ * to itself: from inside a task or with other tasks live the step does nothing (allocate
+ * from a task with {@link allocPagesDirectCompact} instead). {@link createMachine}
+ * installs it; a second call does nothing.
  * @param m the machine whose allocation slow path gets the step
  */
 export function installDirectCompaction(m: Machine): void {
@@ -314,14 +315,14 @@ export function installDirectCompaction(m: Machine): void {
   const hook = (gfp: number, order: number, allocFlags: number): number => {
     if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
     if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
-    for (const prio of directCompactPrios(m, order)) {
-      const t = m.sched.spawn('direct-compact', () =>
-        allocPagesDirectCompact(m, { gfp, order, allocFlags, prio }),
-      );
-      const pfn = m.sched.runToEnd(t);
-      if (pfn >= 0) return pfn;
-    }
-    return -1;
+    const t = m.sched.spawn('direct-compact', function* (): KernelGen<number> {
+      for (const prio of directCompactPrios(m, order)) {
+        const pfn = yield* allocPagesDirectCompact(m, { gfp, order, allocFlags, prio });
+        if (pfn >= 0) return pfn;
+      }
+      return -1;
+    });
+    return m.sched.runToEnd(t);
   };
   m.mem.slowpath.push(Object.assign(hook, { [DIRECT_HOOK]: true }));
 }

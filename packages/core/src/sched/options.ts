@@ -80,11 +80,13 @@ export interface SchedulerOptions {
 export interface SpawnOptions {
   /**
    * The emulated CPU the task runs on, shown in reports and ftrace lines. By default the
-   * spawn order (task id − 1), or the next CPU no live task runs on; a CPU given later may
-   * still be one a default took, so when tasks share CPUs, give every task its CPU. Tasks
-   * on the same CPU share it as on a preemptible kernel: they interleave at any scheduling
-   * point, except while one of them has preemption off (it holds a spinlock or a
-   * non-sleeping rwlock_t, or spins for one); until then the others of that CPU do not run.
+   * lowest CPU no live task runs on when it is spawned: live tasks never share a default
+   * CPU, and a task that ends frees its CPU for the next (tasks run one after another all
+   * run on CPU 0). A CPU given later may still be one a default took, so when tasks share
+   * CPUs, give every task its CPU. Tasks on the same CPU share it as on a preemptible
+   * kernel: they interleave at any scheduling point, except while one of them has
+   * preemption off (it holds a spinlock or a non-sleeping rwlock_t, or spins for one); until
+   * then the others of that CPU do not run.
    * See {@link Scheduler.pickable}.
    */
   cpu?: number;

@@ -66,8 +66,8 @@ export class Scheduler {
   private readonly runq: Task[] = [];
   /** Whether two tasks were ever given the same CPU: only then can a task be held off. */
   private cpuShared = false;
-  /** Whether a task was ever given its CPU (only then may a default CPU be taken). */
-  private cpuGiven = false;
+  /** The highest CPU any task has had (-1 before the first spawn). */
+  private maxCpu = -1;
   private readonly pickBuf: Task[] = [];
   private readonly relaxBuf: Task[] = [];
   private readonly pendingWork: {
@@ -83,6 +83,14 @@ export class Scheduler {
   /** Tasks that have not ended (runnable or blocked). */
   get liveTasks(): number {
     return this.live;
+  }
+  /**
+   * How many CPUs the tasks of this scheduler have used: 1 + the highest CPU any task, live
+   * or ended, has had (0 before the first spawn). It only grows. The trace header's `#P:`
+   * and the CPU count of `CPUS{…}` filters are built on it (see `traceNrCpus`).
+   */
+  get nrCpus(): number {
+    return this.maxCpu + 1;
   }
   private manualMode = false;
   private rrLast = 0;
@@ -135,17 +143,16 @@ export class Scheduler {
   }
 
   /**
-   * Create a task. It does not run until a `run*` or `step` call picks it.
+   * Create a task. It does not run until a `run*` or `step` call picks it. Without a
+   * {@link SpawnOptions.cpu} it runs on the lowest CPU no live task runs on: tasks spawned
+   * one after another, each ending before the next, all run on CPU 0.
    * @see kernel/kthread.c kthread_create()
    */
   spawn<T>(name: string, body: () => KernelGen<T>, opts?: SpawnOptions): Task<T> {
     const given = opts?.cpu;
     let cpu: number;
-    if (given === undefined) {
-      cpu = this.nextId - 1;
-      // Defaults never collide with each other (ids only grow), only with given CPUs.
-      if (this.cpuGiven) while (this.cpuInUse(cpu)) cpu++;
-    } else {
+    if (given === undefined) cpu = this.lowestFreeCpu();
+    else {
       if (!Number.isSafeInteger(given) || given < 0)
         throw new MopsError(
           'E_RANGE',
@@ -153,9 +160,9 @@ export class Scheduler {
           'cpu',
         );
       cpu = given;
-      this.cpuGiven = true;
       if (!this.cpuShared && this.cpuInUse(cpu)) this.shareCpus();
     }
+    if (cpu > this.maxCpu) this.maxCpu = cpu;
     const gen = typeof body === 'function' ? body() : undefined;
     if (typeof gen?.next !== 'function') notAGenerator(name, body, gen);
     const id = this.nextId++;
@@ -176,6 +183,19 @@ export class Scheduler {
     for (const t of this.tasks) t.cpuHeld = keepsCpu(t);
   }
 
+  /** The lowest CPU no live task runs on (one of 0..n for n live tasks). */
+  private lowestFreeCpu(): number {
+    const n = this.tasks.length;
+    const used = new Uint8Array(n + 1);
+    for (let i = 0; i < n; i++) {
+      const c = this.tasks[i].cpu;
+      if (c <= n) used[c] = 1;
+    }
+    let cpu = 0;
+    while (used[cpu] === 1) cpu++;
+    return cpu;
+  }
+
   /** Whether a live task runs on `cpu`. */
   private cpuInUse(cpu: number): boolean {
     for (let i = 0; i < this.tasks.length; i++) if (this.tasks[i].cpu === cpu) return true;
@@ -186,10 +206,10 @@ export class Scheduler {
    * queue_work() / schedule_work(): run `body` later as a kernel worker task. Queued from
    * inside a task, the worker is created when that task's current step ends (a task running
    * alone finishes what it is doing first) and runs on that task's CPU, as a work item of a
-   * per-CPU workqueue (system_wq) does; queued from outside, at once, on a CPU of its own.
-   * Either way it runs with the other tasks of the next (or current) `run*` call. Keeping a
-   * work item from being queued twice while pending is the caller's business, as with
-   * WORK_STRUCT_PENDING.
+   * per-CPU workqueue (system_wq) does; queued from outside, at once, on a CPU of its own
+   * (the lowest no live task runs on). Either way it runs with the other tasks of the next
+   * (or current) `run*` call. Keeping a work item from being queued twice while pending is
+   * the caller's business, as with WORK_STRUCT_PENDING.
    * @see kernel/workqueue.c queue_work()
    */
   queueWork(name: string, body: () => KernelGen<unknown>): void {

@@ -52,7 +52,7 @@
  */
 
 import { DEFAULT_PROFILE, getProfile, type Profile } from '../profile.js';
-import { cpusPred } from './filter_cpus.js';
+import { cpusPred, TRACE_NR_CPUS } from './filter_cpus.js';
 import { cStringBytes, fromKernelBytes, isSpace } from './filter_ctype.js';
 import { parseFilterExpression, TraceFilterError } from './filter_parse.js';
 import { numericPred, type PredFn, parseFilterLiteral, stringPred } from './filter_pred.js';
@@ -214,24 +214,28 @@ function parseWrite(
   expression: string,
   rules: TraceFilterProfile,
   schema?: FilterSchema,
+  nrCpus?: number,
 ): FilterNode | undefined {
   const text = readFilterText(expression);
   if (text.clear) return undefined;
   if (text.blank) throw emptyFilterError(rules, text.shown);
-  return parseFilterExpression(text.bytes, text.shown, rules, schema);
+  return parseFilterExpression(text.bytes, text.shown, rules, schema, nrCpus);
 }
 
 /**
  * Parses `expression` into a tree, checking it against `schema` as parse_pred() does in
  * `profile`'s release, without building its test. Throws as {@link compileTraceFilter} does;
  * undefined for `0`.
+ * @param nrCpus nr_cpu_ids, the CPUs a `CPUS{…}` cpulist may name (default
+ *   {@link TRACE_NR_CPUS}; a machine's is `traceNrCpus(m.sched)`)
  */
 export function parseTraceFilterFor(
   expression: string,
   schema: FilterSchema,
   profile: Pick<Profile, 'traceFilter'>,
+  nrCpus?: number,
 ): FilterNode | undefined {
-  return parseWrite(expression, profile.traceFilter, schema);
+  return parseWrite(expression, profile.traceFilter, schema, nrCpus);
 }
 
 /**
@@ -273,11 +277,11 @@ export function filterPreds(node: FilterNode | undefined): FilterPred[] {
  * The test of a predicate that parseFilterExpression() has checked against `schema`: a
  * string, a cpulist, or a number of the field's type.
  */
-function compilePred(node: FilterPred, schema: FilterSchema): PredFn {
+function compilePred(node: FilterPred, schema: FilterSchema, nrCpus: number): PredFn {
   const { field, op, value } = node;
   const type = schema[field];
   if (node.valueKind === 'string') return stringPred(field, op, value, type === 'comm');
-  if (node.valueKind === 'cpus') return cpusPred(field, type, op, node.cpus ?? []);
+  if (node.valueKind === 'cpus') return cpusPred(field, type, op, node.cpus ?? [], nrCpus);
   const lit = parseFilterLiteral(type, value);
   if (lit === undefined) throw new Error(`filter: '${value}' was checked but does not parse`);
   return numericPred(field, op, lit, type === 'cpu');
@@ -298,7 +302,7 @@ type FilterStep =
  * stack: like the kernel's prog_entry array (predicate_parse()), it runs in a loop, so no
  * depth of nesting can overflow the JS stack.
  */
-function compileProgram(root: FilterNode, schema: FilterSchema): FilterStep[] {
+function compileProgram(root: FilterNode, schema: FilterSchema, nrCpus: number): FilterStep[] {
   const prog: FilterStep[] = [];
   type Task =
     | { readonly visit: FilterNode }
@@ -310,7 +314,7 @@ function compileProgram(root: FilterNode, schema: FilterSchema): FilterStep[] {
     else if ('land' in task) task.land.to = prog.length;
     else {
       const n = task.visit;
-      if (n.kind === 'pred') prog.push({ op: 'pred', fn: compilePred(n, schema) });
+      if (n.kind === 'pred') prog.push({ op: 'pred', fn: compilePred(n, schema, nrCpus) });
       else if (n.kind === 'not') todo.push({ emit: { op: 'not' } }, { visit: n.arg });
       else {
         // left; jump past right when left decides (false for &&, true for ||); right.
@@ -342,14 +346,18 @@ function runProgram(prog: readonly FilterStep[], record: Readonly<Record<string,
  * Returns a predicate over event records (for `0`, one that keeps them all). Throws
  * {@link TraceFilterError} (E_USAGE) at the first error, with the kernel's text and caret,
  * and for an empty expression, which the kernel refuses.
+ * @param nrCpus nr_cpu_ids, the CPUs a `CPUS{…}` cpulist may name and the bound of a
+ *   cpumask test of a numeric field (default {@link TRACE_NR_CPUS}; a machine's is
+ *   `traceNrCpus(m.sched)`)
  */
 export function compileTraceFilter(
   expression: string,
   schema: FilterSchema,
   profile?: Pick<Profile, 'traceFilter'>,
+  nrCpus: number = TRACE_NR_CPUS,
 ): FilterFn {
-  const tree = parseWrite(expression, rulesOf(profile), schema);
+  const tree = parseWrite(expression, rulesOf(profile), schema, nrCpus);
   if (!tree) return () => true;
-  const prog = compileProgram(tree, schema);
+  const prog = compileProgram(tree, schema, nrCpus);
   return (record) => runProgram(prog, record);
 }

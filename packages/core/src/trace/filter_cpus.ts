@@ -11,10 +11,26 @@ import { isDigit, isSpace } from './filter_ctype.js';
 import { fieldBits, type PredFn } from './filter_pred.js';
 
 /**
- * nr_cpu_ids: mops reports a two-CPU machine (the `trace` header's `#P:2`, the pagesets of
- * /proc/zoneinfo), so cpulist_parse() takes CPUs 0 and 1, and `N` is CPU 1.
+ * nr_cpu_ids of a filter parsed with no machine (`parseTraceFilter`, `compileTraceFilter`
+ * without a count), and the fewest CPUs a machine reports (the pagesets of /proc/zoneinfo
+ * are those of CPUs 0 and 1): cpulist_parse() then takes CPUs 0 and 1, and `N` is CPU 1.
  */
 export const TRACE_NR_CPUS = 2;
+
+/**
+ * The CPU count of a machine, as num_online_cpus() (the `trace` header's `#P:`) and
+ * nr_cpu_ids (the cpulists of `CPUS{…}` filters, the bound of do_filter_scalar_cpumask())
+ * give it: at least {@link TRACE_NR_CPUS}, and past the highest CPU any task of the machine
+ * has had (`Scheduler.nrCpus`; a default CPU is the lowest one no live task runs on, so it
+ * is below the most tasks ever live at once, and an explicit `SpawnOptions.cpu` brings its
+ * CPU online). It only grows, as a CPU that comes online stays: a filter parsed before a
+ * task first runs on a CPU cannot name it yet.
+ * @param sched the machine's scheduler (`m.sched`)
+ * @returns the number of CPUs, ≥ {@link TRACE_NR_CPUS}
+ */
+export function traceNrCpus(sched: { readonly nrCpus: number }): number {
+  return Math.max(TRACE_NR_CPUS, sched.nrCpus);
+}
 
 /** end_of_str(): the end of the text, a NUL or a newline stops bitmap_parselist(). */
 const endOfStr = (c: string | undefined): boolean => c === undefined || c === '\0' || c === '\n';
@@ -112,7 +128,7 @@ export function cpusPred(
   type: FilterFieldType,
   op: FilterOp,
   cpus: readonly number[],
-  nrCpus: number = TRACE_NR_CPUS,
+  nrCpus: number,
 ): PredFn {
   const eq = op !== '!=';
   if (cpus.length === 1) {

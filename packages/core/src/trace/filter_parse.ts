@@ -168,6 +168,8 @@ class Parser {
     readonly shown: string,
     readonly schema: FilterSchema | undefined,
     readonly rules: TraceFilterProfile,
+    /** nr_cpu_ids, the CPUs a `CPUS{…}` cpulist may name. */
+    readonly nrCpus: number,
   ) {}
 
   fail(reason: string, at: number): never {
@@ -361,7 +363,7 @@ class Parser {
     const close = src.indexOf('}', from);
     if (close < 0) this.predFail("Missing '}'", src.length);
     const list = src.slice(from, close);
-    const cpus = list === '' ? undefined : parseCpulist(list, TRACE_NR_CPUS);
+    const cpus = list === '' ? undefined : parseCpulist(list, this.nrCpus);
     if (cpus === undefined) this.predFail('Invalid cpulist', close);
     return [{ value: fromKernelBytes(list), valueKind: 'cpus', cpus }, close + 1];
   }
@@ -394,14 +396,16 @@ class Parser {
  * into a tree, checking it as calc_stack(), predicate_parse() and parse_pred() do under
  * `rules`. Without a schema, only what does not depend on the event's fields is checked: the
  * quotes and parentheses, that each predicate has a field name, an operator and a value of
- * some kind, and what may follow it. Throws {@link TraceFilterError} at the first error, the
- * expression shown as `shown`.
+ * some kind, and what may follow it. A `CPUS{…}` cpulist may name CPUs below `nrCpus`
+ * (nr_cpu_ids). Throws {@link TraceFilterError} at the first error, the expression shown as
+ * `shown`.
  */
 export function parseFilterExpression(
   bytes: string,
   shown: string,
   rules: TraceFilterProfile,
   schema?: FilterSchema,
+  nrCpus: number = TRACE_NR_CPUS,
 ): FilterNode {
-  return new Parser(bytes, shown, schema, rules).parse();
+  return new Parser(bytes, shown, schema, rules, nrCpus).parse();
 }

@@ -27,7 +27,8 @@ const BAD_SUBSYS_FILTER = "Couldn't find or set field in one of a subsystem's ev
  * the events (create_filter_start()); in 4.17 on, which parses it for each event and logs
  * FILT_ERR_BAD_SUBSYS_FILTER in place of the error found, it is the subsystem's message. The
  * error's last line says why: the syntax error, or the first event refused and its error.
- * `check` runs on the parsed expression before any event is tried (mops's own refusals).
+ * `check` runs on the parsed expression before any event is tried (mops's own refusals);
+ * `nrCpus` is nr_cpu_ids for its `CPUS{…}` cpulists (default `TRACE_NR_CPUS`).
  */
 export function applySubsystemFilter<T>(
   names: readonly string[],
@@ -35,6 +36,7 @@ export function applySubsystemFilter<T>(
   profile: Pick<Profile, 'traceFilter'>,
   compile: (name: string) => T,
   check?: (tree: FilterNode) => void,
+  nrCpus?: number,
 ): Map<string, T> {
   const rules = profile.traceFilter;
   const out = new Map<string, T>();
@@ -44,7 +46,7 @@ export function applySubsystemFilter<T>(
   if (text.blank) throw refused('(an empty filter: no predicate; 0 clears a filter)');
   let tree: FilterNode;
   try {
-    tree = parseFilterExpression(text.bytes, text.shown, rules);
+    tree = parseFilterExpression(text.bytes, text.shown, rules, undefined, nrCpus);
   } catch (e) {
     if (rules.subsystem === 'dry_run' || !(e instanceof TraceFilterError)) throw e;
     throw refused(`(it does not parse: ${e.reason}, at byte ${e.position})`);

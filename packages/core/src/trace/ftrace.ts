@@ -23,7 +23,7 @@ import {
   parseTraceFilterFor,
   TraceFilterError,
 } from './filter.js';
-import { TRACE_NR_CPUS } from './filter_cpus.js';
+import { traceNrCpus } from './filter_cpus.js';
 import { taskComm } from './filter_pred.js';
 import { applySubsystemFilter } from './filter_subsystem.js';
 import {
@@ -118,7 +118,8 @@ export function ftraceLine(
 
 /**
  * The header of the `trace` file with the irq-info columns (print_trace_header for the nop
- * tracer), ending with a newline; the 4.x columns for a v4.8 profile.
+ * tracer), ending with a newline; the 4.x columns for a v4.8 profile. `cpus` is its `#P:`
+ * (num_online_cpus()): a recorder gives its machine's count (see `traceNrCpus`).
  */
 export function ftraceHeader(
   entries: number,
@@ -244,7 +245,8 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
         'events',
       );
   }
-  const filters = buildFilters(names, options.filter, machine.profile);
+  // nr_cpu_ids for CPUS{…}: the machine's CPU count, as the header's #P: prints it.
+  const filters = buildFilters(names, options.filter, machine.profile, traceNrCpus(machine.sched));
   const pointers = options.pointers ?? 'raw';
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
   const lines: string[] = [];
@@ -304,7 +306,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
       return written;
     },
     text: () =>
-      ftraceHeader(lines.length, written, TRACE_NR_CPUS, machine.profile) +
+      ftraceHeader(lines.length, written, traceNrCpus(machine.sched), machine.profile) +
       lines.map((l) => `${l}\n`).join(''),
     clear: () => {
       lines.length = 0;
@@ -387,17 +389,18 @@ function buildFilters(
   names: readonly string[],
   filter: TraceRecorderOptions['filter'],
   profile: Profile,
+  nrCpus: number,
 ): Map<string, EventFilter> {
   if (filter === undefined) return new Map();
   const compile = (n: string, expr: string): EventFilter => {
     const set = ftraceFilterFields(n, profile);
     // common_type is a field of every event: parse with it, then refuse it.
     rejectCommonType(
-      parseTraceFilterFor(expr, { ...set.fields, common_type: 'u16' }, profile),
+      parseTraceFilterFor(expr, { ...set.fields, common_type: 'u16' }, profile, nrCpus),
       expr,
     );
     return {
-      fn: compileTraceFilter(expr, set.fields, profile),
+      fn: compileTraceFilter(expr, set.fields, profile, nrCpus),
       payloadKeys: set.payloadKeys,
       values: set.values,
     };
@@ -409,6 +412,7 @@ function buildFilters(
       profile,
       (n) => compile(n, filter),
       (tree) => rejectCommonType(tree, filter),
+      nrCpus,
     );
   const out = new Map<string, EventFilter>();
   for (const [n, expr] of Object.entries(filter)) {

@@ -300,12 +300,12 @@ describe('who holds a shared CPU', () => {
     expect(warnings).toEqual(['sleep_in_atomic']);
   });
 
-  it('a default CPU is a CPU of its own, past any a live task was given', () => {
+  it('a default CPU is a CPU of its own, the lowest no live task runs on, given ones included', () => {
     const s = new Scheduler();
     const a = s.spawn('a', function* () {}, { cpu: 1 });
     const b = s.spawn('b', function* () {});
     const c = s.spawn('c', function* () {});
-    expect([a.cpu, b.cpu, c.cpu]).toEqual([1, 2, 3]);
+    expect([a.cpu, b.cpu, c.cpu]).toEqual([1, 0, 2]);
     expect(s.pickable()).toBe(s.runnable); // nobody shares
   });
 

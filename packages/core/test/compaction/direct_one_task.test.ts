@@ -1,0 +1,57 @@
+/**
+ * Direct compaction from an allocation made outside tasks (the slow-path step
+ * installDirectCompaction adds) runs every priority in one task, as __alloc_pages_slowpath()
+ * raises the priority in the task that allocates: one allocation's lines carry one
+ * `comm-pid [cpu]`.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  directCompactPrios,
+  GFP,
+  PROFILE_NAMES,
+  type ProfileName,
+  traceRecorder,
+} from '../../src/index.js';
+import { expectInvariants, smallMachine } from '../helpers.js';
+import { scannersMetBefore } from './layout.js';
+
+/** 8 MiB, every even page an unmovable page, odd pages free: compaction cannot help. */
+function pinnedCheckerboard(profile: ProfileName) {
+  const m = smallMachine('8M', { profile });
+  const all: number[] = [];
+  for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
+  for (const p of all) if (p % 2) m.putPage(p);
+  scannersMetBefore(m);
+  return m;
+}
+
+/** `comm-pid [cpu]` of an ftrace line. */
+const context = (line: string) => /^\s*(\S+-\d+)\s+\[(\d{3})\]/.exec(line)?.slice(1).join(' ');
+
+describe.each(PROFILE_NAMES)('direct compaction of one allocation, one task — %s', (profile) => {
+  it('every priority traces under the one direct-compact task, on CPU 0', () => {
+    const m = pinnedCheckerboard(profile);
+    const order = 2;
+    const prios = directCompactPrios(m, order);
+    expect(prios.length).toBeGreaterThan(1);
+    const rec = traceRecorder(m);
+    expect(m.allocPages(GFP.KERNEL, order)).toBe(-1);
+    const first = rec.lines.filter((l) => !l.trimStart().startsWith('mops-0'));
+    // try_to_compact_pages() once per priority, all in the one task.
+    const tries = first.filter((l) => l.includes('mm_compaction_try_to_compact_pages:'));
+    expect(tries.length).toBe(prios.length);
+    expect(first.some((l) => l.includes('mm_compaction_begin:'))).toBe(true);
+    expect(new Set(first.map(context))).toEqual(new Set(['direct-compact-1 000']));
+    // The next allocation is a task of its own, on the same CPU.
+    rec.clear();
+    expect(m.allocPages(GFP.KERNEL, order)).toBe(-1);
+    const second = rec.lines.filter((l) => !l.trimStart().startsWith('mops-0'));
+    expect(second.filter((l) => l.includes('mm_compaction_try_to_compact_pages:')).length).toBe(
+      prios.length,
+    );
+    expect(new Set(second.map(context))).toEqual(new Set(['direct-compact-2 000']));
+    expect(rec.text()).toMatch(/#P:2\n/);
+    expect(m.sched.tasks).toEqual([]);
+    expectInvariants(m);
+  });
+});
