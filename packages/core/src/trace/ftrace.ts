@@ -35,11 +35,28 @@ import {
 } from './formats.js';
 
 /**
+ * Events whose tracepoint runs with interrupts disabled in every release mops models: under
+ * `zone->lock`, which the allocator takes with spin_lock_irqsave() (or inside
+ * local_irq_save(), 4.8's per-CPU refill): __rmqueue()'s and __rmqueue_smallest()'s
+ * mm_page_alloc_zone_locked, the fallback's (and 6.17's capture's) mm_page_alloc_extfrag.
+ * Their lines print `d` in the irqs-off column and set TRACE_FLAG_IRQS_OFF (0x01) in
+ * `common_flags`.
+ */
+const IRQS_OFF_EVENTS: ReadonlySet<string> = new Set([
+  'mm_page_alloc_zone_locked',
+  'mm_page_alloc_extfrag',
+]);
+
+/** TRACE_FLAG_IRQS_OFF: the `d` of the irqs-off column. */
+const TRACE_FLAG_IRQS_OFF = 0x01;
+
+/**
  * Fields every event has (`common_*`, and the `CPU`/`COMM` pseudo-fields filters accept:
  * `CPU`/`cpu` are of type `cpu`, compared as filter_pred_cpu() compares them).
  * `common_flags` is the TRACE_FLAG_* word behind the irqs-off, need-resched and
- * hardirq/softirq columns: mops models no interrupts, softirqs or resched requests, so
- * those columns print `.` and it is 0 on every line. The fourth common
+ * hardirq/softirq columns: mops models no interrupt handlers, softirqs or resched requests,
+ * so only irqs-off is ever set, on the events fired with interrupts disabled (the
+ * allocator's, under `zone->lock`); the other columns print `.`. The fourth common
  * field, `common_type`, is the event's id, which the kernel hands out when it registers
  * the event; mops models no event ids, so a filter naming it is a {@link TraceFilterError}
  * (E_USAGE) saying so, rather than a comparison against a made-up number.
@@ -98,7 +115,8 @@ export function ftraceTimestamp(jiffies: number): string {
  * One line of the `trace` file (trace_print_context() + the event), without the newline:
  * `"%16s-%-7d [%03d] %s %5lu.%06lu: %s: %s"` with the irq-info columns
  * (irqs-off, need-resched, hard/softirq, preempt-depth, migrate-disable); mops has no
- * interrupts, so only preempt-depth can be set. A v4.8 profile gets that release's layout:
+ * interrupt handlers, so only irqs-off (the allocator's events under `zone->lock`) and
+ * preempt-depth can be set. A v4.8 profile gets that release's layout:
  * `%-5d` pids and no migrate-disable column.
  */
 export function ftraceLine(
@@ -112,7 +130,8 @@ export function ftraceLine(
   const pid = String(ctx.pid).padEnd(old ? 5 : 7);
   const cpu = String(ctx.cpu).padStart(3, '0');
   const depth = (ctx.preemptCount ?? 0) & 0xf;
-  const flags = `...${depth ? depth.toString(16) : '.'}${old ? '' : '.'}`;
+  const irqs = IRQS_OFF_EVENTS.has(name) ? 'd' : '.';
+  const flags = `${irqs}..${depth ? depth.toString(16) : '.'}${old ? '' : '.'}`;
   return `${comm}-${pid} [${cpu}] ${flags} ${ftraceTimestamp(ctx.jiffies)}: ${name}: ${ftraceBody(name, payload, pointers, ctx.profile)}`;
 }
 
@@ -280,7 +299,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
       if (filter) {
         const rec: Record<string, unknown> = {
           ...e,
-          common_flags: 0, // see COMMON_FILTER_FIELDS
+          common_flags: IRQS_OFF_EVENTS.has(name) ? TRACE_FLAG_IRQS_OFF : 0, // see COMMON_FILTER_FIELDS
           common_pid: ctx.pid,
           common_preempt_count: ctx.preemptCount ?? 0,
           CPU: ctx.cpu,
