@@ -226,8 +226,8 @@ function parseWrite(
  * Parses `expression` into a tree, checking it against `schema` as parse_pred() does in
  * `profile`'s release, without building its test. Throws as {@link compileTraceFilter} does;
  * undefined for `0`.
- * @param nrCpus nr_cpu_ids, the CPUs a `CPUS{…}` cpulist may name (default
- *   {@link TRACE_NR_CPUS}; a machine's is `traceNrCpus(m.sched)`)
+ * @param nrCpus nr_cpu_ids, the CPUs a `CPUS{…}` cpulist may name (default 2, the fewest a
+ *   machine reports; a trace recorder passes its machine's count)
  */
 export function parseTraceFilterFor(
   expression: string,
@@ -347,8 +347,8 @@ function runProgram(prog: readonly FilterStep[], record: Readonly<Record<string,
  * {@link TraceFilterError} (E_USAGE) at the first error, with the kernel's text and caret,
  * and for an empty expression, which the kernel refuses.
  * @param nrCpus nr_cpu_ids, the CPUs a `CPUS{…}` cpulist may name and the bound of a
- *   cpumask test of a numeric field (default {@link TRACE_NR_CPUS}; a machine's is
- *   `traceNrCpus(m.sched)`)
+ *   cpumask test of a numeric field (default 2, the fewest a machine reports; a trace
+ *   recorder passes its machine's count)
  */
 export function compileTraceFilter(
   expression: string,
