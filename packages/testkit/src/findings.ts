@@ -77,6 +77,11 @@ function sameContents(dst: Buffer | undefined, src: Buffer | undefined): boolean
   return dst === undefined || src === undefined || dst.equals(src);
 }
 
+/** The finding for a 0 from migrate_page that left its target `d` to be freed. */
+function dataFreed(src: number, d: number): string {
+  return `src pfn ${src}: migrate_page returned 0 but its target pfn ${d} was freed with the data; a live page's 0 must leave dst the driver's page (v6.17's "fake success" is only for a page its owner already released)`;
+}
+
 /**
  * What a migration that should have moved every page of `srcs` left: each src let go, back
  * in the buddy allocator (or handed out again as a target once free: then it is checked as
@@ -100,7 +105,13 @@ export function checkMoves(
   for (const src of srcs) {
     if (!dsts.has(src) && !freeInBuddy(r.m, src)) {
       if (refcount[src] !== 0) {
-        out.push(`src pfn ${src}: refcount ${refcount[src]} after migration (not let go)`);
+        // A 0 that left dst untouched (the VM then freed it) and src the driver's.
+        const d = dstOf.get(src);
+        out.push(
+          d !== undefined && refcount[d] === 0
+            ? dataFreed(src, d)
+            : `src pfn ${src}: refcount ${refcount[src]} after migration (not let go)`,
+        );
         continue;
       }
       out.push(
@@ -110,10 +121,7 @@ export function checkMoves(
     const d = dstOf.get(src);
     if (d === undefined) continue;
     used.add(d);
-    if (refcount[d] === 0)
-      out.push(
-        `src pfn ${src}: migrate_page returned 0 but its target pfn ${d} was freed with the data; a live page's 0 must leave dst the driver's page (v6.17's "fake success" is only for a page its owner already released)`,
-      );
+    if (refcount[d] === 0) out.push(dataFreed(src, d));
     else if (!sameContents(pageData(r.m, d), data.get(src)))
       out.push(`dst pfn ${d}: contents differ from src pfn ${src}`);
     else if (refcount[d] !== refs.get(src))

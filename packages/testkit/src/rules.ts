@@ -55,8 +55,10 @@ export interface Rule {
 }
 
 /**
- * Every page the driver published is isolated (at rest, nothing keeps it from moving), with
- * the VM's reference and no other.
+ * Every page the driver published is isolated (at rest, nothing keeps it from moving), the
+ * VM's isolation reference held. A reference the driver takes in isolate_page is its own
+ * business (the kernel's contract neither asks for nor forbids one); the putback and
+ * migration rules catch one it does not drop again.
  */
 const isolate: Check = (a, p) => {
   const r = rig(a, p);
@@ -69,8 +71,10 @@ const isolate: Check = (a, p) => {
   for (const pfn of done) {
     const i = r.pages.indexOf(pfn);
     const now = r.m.mem.pages.refcount[pfn];
-    if (now !== refs[i] + 1)
-      out.push(`pfn ${pfn}: refcount ${now} after isolation, expected ${refs[i] + 1}`);
+    if (now < refs[i] + 1)
+      out.push(
+        `pfn ${pfn}: refcount ${now} after isolation, below the ${refs[i] + 1} the VM's isolation reference makes: isolate_page dropped a reference it did not own`,
+      );
   }
   putbackAll(r);
   return report(r.m, out);
@@ -212,7 +216,7 @@ const compaction: Check = (a, p) => {
 export const RULES: readonly Rule[] = [
   {
     id: 'isolate',
-    rule: 'isolate_page accepts every page the driver published and left at rest, under the page lock; it leaves the lock to the VM, takes no reference of its own and never touches the isolated flag',
+    rule: 'isolate_page accepts every page the driver published and left at rest, under the page lock; it leaves the lock to the VM, drops no reference and never touches the isolated flag',
     section: '§2.1, §3.1',
     check: isolate,
   },

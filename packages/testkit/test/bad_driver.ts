@@ -42,6 +42,8 @@ export interface Bugs {
   eagainLeaksDst?: boolean;
   /** isolate_page unlocks the page. */
   unlockInIsolate?: boolean;
+  /** isolate_page takes a reference of its own, which putback_page and migrate_page drop. */
+  isolateTakesRef?: boolean;
   /** isolate_page refuses every odd pfn, though nothing keeps such a page from moving. */
   isolateRefusesOdd?: boolean;
   /**
@@ -56,6 +58,8 @@ export interface Bugs {
   putbackKeepsReleased?: boolean;
   /** release drops one reference too many: the VM's isolation reference as well as its own. */
   releaseDoublePut?: boolean;
+  /** migrate_page returns 0 for every page, touching nothing (v6.17's fake success, misapplied). */
+  fakeSuccessLive?: boolean;
   /** migrate_page returns 1 (neither 0 nor a negative errno) for every page, touching nothing. */
   migrateReturnsOne?: boolean;
   /** populate() makes the pages the driver's but never publishes them as movable. */
@@ -119,6 +123,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           if (bugs.isolateRefusesOdd && pfn % 2 === 1) return false;
           if (!s.pages.delete(pfn)) return false;
           s.iso.add(pfn);
+          if (bugs.isolateTakesRef) getPage(mem, pfn);
           if (bugs.unlockInIsolate) unlockPage(m, pfn);
           return true;
         },
@@ -127,6 +132,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           if (s.released.delete(src)) return 0;
           if (!s.iso.has(src)) return -22;
           if (bugs.migrateReturnsOne) return 1;
+          if (bugs.fakeSuccessLive) return 0;
           if ((bugs.eagainOnce || bugs.eagainLeaksDst) && !s.tried.has(src)) {
             s.tried.add(src);
             if (bugs.eagainLeaksDst) getPage(mem, dst);
@@ -146,12 +152,13 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           if (!bugs.forgetDst) s.pages.add(dst);
           if (bugs.isolatedOnDst) mem.pages.flags[dst] |= ISOLATED;
           if (m.profile.driverClearsSrc) __ClearPageMovable(mem, src);
+          if (bugs.isolateTakesRef) putPage(mem, src);
           putPage(mem, src);
           return 0;
         },
         putbackPage(pfn: number) {
           if (s.released.delete(pfn) && !bugs.putbackKeepsReleased) return;
-          s.iso.delete(pfn);
+          if (s.iso.delete(pfn) && bugs.isolateTakesRef) putPage(mem, pfn);
           s.putbacks++;
           if (bugs.putbackOnlyFirst && s.putbacks > 1) return;
           if (bugs.putbackDropsRef) {
@@ -205,6 +212,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
       if (bugs.releaseClearsIsolated) mem.pages.flags[pfn] &= ~ISOLATED;
       unlockPage(m, pfn);
       putPage(mem, pfn);
+      if (isolated && bugs.isolateTakesRef) putPage(mem, pfn);
       if (bugs.releaseDoublePut) putPage(mem, pfn);
       return [pfn];
     },

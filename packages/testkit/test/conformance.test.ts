@@ -115,9 +115,9 @@ describe('the conformance suite catches each broken rule, in the profiles where 
   };
 
   it.each(ALL)(
-    '%s: the correct driver, and one that returns -EAGAIN once per page, pass every rule',
+    '%s: the correct driver, one that returns -EAGAIN once per page and one that holds a reference of its own while a page is isolated pass every rule',
     (profile) => {
-      for (const bugs of [{}, { eagainOnce: true }]) {
+      for (const bugs of [{}, { eagainOnce: true }, { isolateTakesRef: true }]) {
         const failed = checkDriverConformance(adapter(bugs), profile).filter((r) => !r.passed);
         expect(failed.map((r) => `${r.id}: ${r.detail}`)).toEqual([]);
       }
@@ -219,6 +219,13 @@ describe('the conformance suite catches each broken rule, in the profiles where 
       'isolate',
       // v4.8 hands out the top block first (boot freed it last, to the list head).
       /^4 of 8 pages could not be isolated \(pfn (1, 3, 5, 7|3073, 3075, 3077, 3079)\): a published page at rest must be isolatable/,
+    ],
+    [
+      'v6.17 "fake success" for a live page, dst left untouched',
+      { fakeSuccessLive: true },
+      ['v6.17'],
+      'migrate',
+      /^src pfn \d+: migrate_page returned 0 but its target pfn \d+ was freed with the data.*"fake success" is only for a page its owner already released/,
     ],
     [
       'isolate_page unlocks the page',
