@@ -185,14 +185,9 @@ export class Scheduler {
 
   /** The lowest CPU no live task runs on (one of 0..n for n live tasks). */
   private lowestFreeCpu(): number {
-    const n = this.tasks.length;
-    const used = new Uint8Array(n + 1);
-    for (let i = 0; i < n; i++) {
-      const c = this.tasks[i].cpu;
-      if (c <= n) used[c] = 1;
-    }
+    // A few live tasks at most: no allocation on this path (the explorer spawns per run).
     let cpu = 0;
-    while (used[cpu] === 1) cpu++;
+    while (this.cpuInUse(cpu)) cpu++;
     return cpu;
   }
 
