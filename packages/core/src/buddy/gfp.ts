@@ -17,8 +17,11 @@ import type { Memory } from '../memory/mem.js';
  * looping: no reclaim retries, no OOM killer, no should_compact_retry() raising the
  * compaction priority, and a costly order whose first compaction was skipped or deferred
  * fails at once. mops has neither reclaim nor an OOM killer, so an order-0 request (the
- * balloon's) behaves the same with or without it; direct compaction's priorities
- * (directCompactPrios) do not depend on it.
+ * balloon's) behaves the same with or without it. Direct compaction's priorities
+ * (directCompactPrios) do not depend on it, where 6.x's slow path would stop after one
+ * compaction at DEF_COMPACT_PRIORITY (or, for a costly order, retry at ASYNC only when the
+ * first was neither skipped nor deferred); no allocation mops makes passes it above
+ * order 0.
  */
 export const __GFP = {
   DMA: 0x01,

@@ -40,7 +40,8 @@ import {
  * local_irq_save(), 4.8's per-CPU refill): __rmqueue()'s and __rmqueue_smallest()'s
  * mm_page_alloc_zone_locked, the fallback's (and 6.17's capture's) mm_page_alloc_extfrag.
  * Their lines print `d` in the irqs-off column and set TRACE_FLAG_IRQS_OFF (0x01) in
- * `common_flags`.
+ * `common_flags`; the lock also counts in the preempt depth (mops's kernel is preemptible,
+ * so its preempt count is kept), one more than the task's own spinlocks.
  */
 const IRQS_OFF_EVENTS: ReadonlySet<string> = new Set([
   'mm_page_alloc_zone_locked',
@@ -277,6 +278,8 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
     const filter = compiled?.fn;
     const payloadKeys = Object.entries(compiled?.payloadKeys ?? {});
     const values = Object.entries(compiled?.values ?? {});
+    // zone->lock, taken with interrupts off, is held where these fire.
+    const irqsOff = IRQS_OFF_EVENTS.has(name);
     const listener = (payload: unknown): void => {
       const e = payload as Record<string, unknown>;
       const task = machine.sched.current;
@@ -285,7 +288,7 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
             comm: task.name,
             pid: task.id,
             cpu: task.cpu,
-            preemptCount: task.atomicDepth,
+            preemptCount: task.atomicDepth + (irqsOff ? 1 : 0),
             jiffies: machine.clock.jiffies,
             profile: machine.profile,
           }
@@ -293,13 +296,14 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
             comm: 'mops',
             pid: 0,
             cpu: 0,
+            preemptCount: irqsOff ? 1 : 0,
             jiffies: machine.clock.jiffies,
             profile: machine.profile,
           };
       if (filter) {
         const rec: Record<string, unknown> = {
           ...e,
-          common_flags: IRQS_OFF_EVENTS.has(name) ? TRACE_FLAG_IRQS_OFF : 0, // see COMMON_FILTER_FIELDS
+          common_flags: irqsOff ? TRACE_FLAG_IRQS_OFF : 0, // see COMMON_FILTER_FIELDS
           common_pid: ctx.pid,
           common_preempt_count: ctx.preemptCount ?? 0,
           CPU: ctx.cpu,

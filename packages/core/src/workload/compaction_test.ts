@@ -298,11 +298,14 @@ function directCompactInTask(m: Machine): SlowpathHook {
       let r = gen.next();
       // Points come only when stepping by hand (sched.manual): the task goes straight on.
       for (; r.done !== true; r = gen.next())
-        if (r.value.op === 'block')
+        if (r.value.op === 'block') {
+          // Ends the generator: its finally blocks run (PF_MEMALLOC is given back).
+          gen.return(-1);
           throw new MopsError(
             'E_STATE',
             `compaction_test: direct compaction in ${task.label} blocked on ${(r.value as { what?: string }).what}, and no other task runs to wake it`,
           );
+        }
       if (r.value >= 0) return r.value;
     }
     return -1;

@@ -15,13 +15,16 @@ describe.each(PROFILE_NAMES)('the irqs-off column — %s', (profile) => {
   const flags = (l: string) => /\] (\S+) /.exec(l)?.[1];
   const name = (l: string) => /: (\w+):/.exec(l)?.[1];
 
-  it('the allocator’s events under zone->lock print d; mm_page_alloc, outside it, does not', () => {
+  it('the allocator’s events under zone->lock print d and the lock in the preempt depth; mm_page_alloc, outside it, neither', () => {
     const lines = traced();
     const seen = new Set(lines.map(name));
     expect(seen).toEqual(new Set(EVENTS));
-    const dots = profile === 'v4.8' ? '...' : '....';
+    const tail = profile === 'v4.8' ? '' : '.';
     for (const l of lines)
-      expect(flags(l), l).toBe(name(l) === 'mm_page_alloc' ? `.${dots}` : `d${dots}`);
+      expect(flags(l), l).toBe(name(l) === 'mm_page_alloc' ? `....${tail}` : `d..1${tail}`);
+    expect(traced('common_preempt_count == 1').every((l) => name(l) !== 'mm_page_alloc')).toBe(
+      true,
+    );
   });
 
   it('common_flags & 1 (TRACE_FLAG_IRQS_OFF) selects them', () => {
