@@ -1,8 +1,8 @@
 /**
  * lockdep-lite: the kernel's runtime locking validator, reduced to what a single-threaded
  * emulator needs. It keeps a graph of lock *classes*: each time a task acquires a lock while
- * holding others, an edge held-class → new-class is recorded with the chain that created
- * it. An edge that closes a cycle is a possible ABBA deadlock, reported even when this run's
+ * holding others, an edge held-class → new-class is recorded, with the chain that created
+ * it, from the newest held lock (and from those below it while they were trylocked). An edge that closes a cycle is a possible ABBA deadlock, reported even when this run's
  * interleaving did not deadlock: one run proves lock-order safety over all interleavings.
  * @module
  */
@@ -100,46 +100,77 @@ export class Lockdep {
   }
 
   /**
-   * Check an acquisition before it may wait: recursion and new dependency edges.
+   * Check an acquisition before it may wait: recursion against every held lock, then new
+   * dependency edges. Only the held locks taken since the newest non-trylock one get an edge
+   * (walking from the newest down, through any trylocked ones, to and including the first
+   * lock not taken by trylock): that lock has edges from the older ones already, so the new
+   * lock is connected to them through it.
    * @param flags LOCKDEP_* flags; a trylock is not checked.
    * @param op the primitive, for reports.
-   * @see kernel/locking/lockdep.c validate_chain()
+   * @see kernel/locking/lockdep.c validate_chain(), check_deadlock(), check_prevs_add()
    */
   validate(task: Task | undefined, className: string, key: WaitKey, flags = 0, op = 'lock'): void {
     if (task === undefined || !this.enabled) return;
     const n = task.heldKeys.length;
     if (n === 0 || (flags & LOCKDEP_TRYLOCK) !== 0) return;
     const classes = task.heldClasses;
+    const keys = task.heldKeys;
+    const heldFlags = task.heldFlags;
     const recursiveRead = (flags & LOCKDEP_RECURSIVE_READ) !== 0;
+    // check_deadlock(): the same class held anywhere.
+    let readRecursion = false;
     for (let i = 0; i < n; i++) {
-      const held = classes[i];
-      const sameInstance = task.heldKeys[i] === key;
-      if (sameInstance || held === className) {
-        // A recursive read inside a read hold of the class is allowed (check_deadlock()).
-        if (!recursiveRead || (task.heldFlags[i] & LOCKDEP_READ) === 0)
-          this.reportRecursive(task, className, key, sameInstance, op);
-        continue;
-      }
-      // Before 5.10, check_prevs_add() took no dependency from a held recursive read.
-      if (this.readLockRecursive && (task.heldFlags[i] & LOCKDEP_RECURSIVE_READ) !== 0) continue;
-      let out = this.edges.get(held);
-      if (out === undefined) {
-        out = new Map();
-        this.edges.set(held, out);
-      }
-      if (out.has(className)) continue;
-      const chain: LockChain = {
-        task: task.label,
-        held: classes.slice(),
-        acquired: className,
-        op,
-      };
-      const path = this.findPath(className, held);
-      // ... and check_prev_add() ran the cycle check for a new recursive read but stored
-      // no dependency to it ("we dont store read-triggered dependencies").
-      if (!(this.readLockRecursive && recursiveRead)) out.set(className, chain);
-      if (path !== undefined) this.reportCircular(task, held, className, chain, path, op);
+      const sameInstance = keys[i] === key;
+      if (!sameInstance && classes[i] !== className) continue;
+      // A recursive read inside a read hold of the class is allowed.
+      if (recursiveRead && (heldFlags[i] & LOCKDEP_READ) !== 0) readRecursion = true;
+      else this.reportRecursive(task, className, key, sameInstance, op);
     }
+    // Before 5.10, check_deadlock() returned 2 for an allowed read recursion and
+    // validate_chain() then added no dependency at all.
+    if (readRecursion && this.readLockRecursive) return;
+    // check_prevs_add(): newest first, stopping after the first lock not taken by trylock.
+    for (let i = n - 1; i >= 0; i--) {
+      const f = heldFlags[i];
+      const held = classes[i];
+      // A held lock of the new class (reported above) gets no edge to itself.
+      if (held !== className && keys[i] !== key) {
+        // Before 5.10, a held recursive read got no dependency and the walk went on past it.
+        if (this.readLockRecursive && (f & LOCKDEP_RECURSIVE_READ) !== 0) continue;
+        this.addDependency(task, held, className, recursiveRead, op);
+      }
+      if ((f & LOCKDEP_TRYLOCK) === 0) return;
+    }
+  }
+
+  /**
+   * Record the dependency `held` → `className` unless present, reporting a cycle it closes.
+   * @see kernel/locking/lockdep.c check_prev_add()
+   */
+  private addDependency(
+    task: Task,
+    held: string,
+    className: string,
+    recursiveRead: boolean,
+    op: string,
+  ): void {
+    let out = this.edges.get(held);
+    if (out === undefined) {
+      out = new Map();
+      this.edges.set(held, out);
+    }
+    if (out.has(className)) return;
+    const chain: LockChain = {
+      task: task.label,
+      held: task.heldClasses.slice(),
+      acquired: className,
+      op,
+    };
+    const path = this.findPath(className, held);
+    // Before 5.10 the cycle check ran for a new recursive read, but no dependency to it was
+    // stored ("we dont store read-triggered dependencies").
+    if (!(this.readLockRecursive && recursiveRead)) out.set(className, chain);
+    if (path !== undefined) this.reportCircular(task, held, className, chain, path, op);
   }
 
   /**
