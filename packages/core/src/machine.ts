@@ -222,6 +222,7 @@ export class Machine {
       onWarning: (kind, text) => this.mem.warn(kind, text),
       readLockRecursive: config.profile.lockdepReadLockRecursive,
       mutexHandoff: config.profile.mutexHandoff,
+      qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
     });
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);

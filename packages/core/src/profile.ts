@@ -217,6 +217,16 @@ export interface Profile extends BuddyProfile, FormatProfile {
    */
   readonly mutexHandoff: boolean;
   /**
+   * The writer at the head of a queued rwlock's (`rwlock_t`) wait queue sets `_QW_WAITING`
+   * at once, even while another writer holds the lock (4.15 on: queued_write_lock_slowpath()
+   * after "locking/qrwlock: Prevent slowpath writers getting held up by fastpath"). In v4.8
+   * it first waits for the write holder to leave and sets `_QW_WAITING` only when it runs
+   * and finds none, so between a `write_unlock()` and that moment the lock word is zero and
+   * any fast-path `write_lock()`, `write_trylock()`, `read_lock()` or `read_trylock()` gets
+   * in ahead of the queue.
+   */
+  readonly qrwlockWaitingAtOnce: boolean;
+  /**
    * The selftest compaction_test.c the release ships (`compactionTest`): `'v4.8'` maps 1 MiB
    * chunks, writes 100000 to nr_hugepages and reports with printf() (a skipped run exits 0);
    * `'v6.0'` (v6.0, v6.3) the same with 100 MiB chunks, a skipped run exiting KSFT_SKIP;
@@ -290,6 +300,7 @@ const base = {
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
   mutexHandoff: true,
+  qrwlockWaitingAtOnce: true,
   compactionSelftest: 'v6.0',
   highatomic: HIGHATOMIC_V63,
   bootFreeToTail: true,
@@ -394,6 +405,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
     mutexHandoff: false,
+    qrwlockWaitingAtOnce: false,
     compactionSelftest: 'v4.8',
     highatomic: HIGHATOMIC_V48,
     bootFreeToTail: false,

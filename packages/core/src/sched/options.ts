@@ -74,6 +74,11 @@ export interface SchedulerOptions {
    * on); default true.
    */
   mutexHandoff?: boolean;
+  /**
+   * The head writer of a queued rwlock sets `_QW_WAITING` at once, even while a writer
+   * holds the lock (the profile's `qrwlockWaitingAtOnce`: 4.15 on); default true.
+   */
+  qrwlockWaitingAtOnce?: boolean;
 }
 
 /** Options of {@link Scheduler.spawn}. */

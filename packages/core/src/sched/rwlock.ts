@@ -54,7 +54,11 @@ interface RwWaiter {
  *   then on; it waits only for the write holder to leave, takes its read count and leaves
  *   the queue, so the next queued reader follows at once;
  * - a writer at the head takes the lock if the word is zero, else sets `_QW_WAITING` (which
- *   holds new readers back) and waits for the readers and any write holder to leave.
+ *   holds new readers back) and waits for the readers and any write holder to leave. Where
+ *   the profile says so (`Scheduler.qrwlockWaitingAtOnce` false, v4.8) it first waits for
+ *   a write holder to leave without setting `_QW_WAITING`, and sets it only when it runs and
+ *   finds none: until then the word is zero after the holder's `write_unlock()`, and any
+ *   fast path (read or write, lock or trylock) gets in ahead of the queue.
  *
  * So a reader that queued before a writer gets the lock before it. mops has no interrupt
  * context: every reader is a process-context reader, which never passes a waiting writer,
@@ -82,7 +86,8 @@ export class RwLock extends Lock {
   writersWaiting = 0;
   /**
    * `rwlock_t` only: `_QW_WAITING`, set by the writer at the head of the queue while it
-   * waits for the holders to leave. New readers' fast path fails while it is set.
+   * waits for the holders to leave (v4.8: only once no writer holds the lock). New readers'
+   * fast path fails while it is set.
    */
   writerWaitingBit = false;
   /** Scheduling points of this lock. */
@@ -268,6 +273,14 @@ export class RwLock extends Lock {
         yield this.writeBlock;
       }
       if (!this.lockWordZero()) {
+        // v4.8: wait for a write holder to leave before setting _QW_WAITING, so the lock
+        // word is zero from its write_unlock() until this writer runs again.
+        if (!s.qrwlockWaitingAtOnce) {
+          while (this.writeLocked) {
+            if (t !== undefined) t.blockMode = BLOCK_SPIN;
+            yield this.writeBlock;
+          }
+        }
         this.writerWaitingBit = true;
         while (this.writeLocked || this.readers > 0) {
           if (t !== undefined) t.blockMode = BLOCK_SPIN;

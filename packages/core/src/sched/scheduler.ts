@@ -46,6 +46,8 @@ export class Scheduler {
   readonly lockdep: Lockdep;
   /** Whether mutexes hand themselves to a robbed first waiter (see SchedulerOptions). */
   readonly mutexHandoff: boolean;
+  /** Whether a queued rwlock's head writer sets `_QW_WAITING` at once (see SchedulerOptions). */
+  readonly qrwlockWaitingAtOnce: boolean;
   /**
    * Locks handed over by an unlock to a waiter that has yet to run (lockdep records it as
    * the holder only then), for {@link deadlock}'s report.
@@ -103,6 +105,7 @@ export class Scheduler {
     this.onWarning = options.onWarning;
     this.lockdep = new Lockdep(this, options.readLockRecursive ?? false);
     this.mutexHandoff = options.mutexHandoff ?? true;
+    this.qrwlockWaitingAtOnce = options.qrwlockWaitingAtOnce ?? true;
   }
 
   /**
