@@ -221,6 +221,7 @@ export class Machine {
       seed: config.seed,
       onWarning: (kind, text) => this.mem.warn(kind, text),
       readLockRecursive: config.profile.lockdepReadLockRecursive,
+      lockdepBracketedTitles: config.profile.lockdepBracketedTitles,
       mutexHandoff: config.profile.mutexHandoff,
       qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
     });

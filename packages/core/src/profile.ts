@@ -211,6 +211,13 @@ export interface Profile extends BuddyProfile, FormatProfile {
    */
   readonly lockdepReadLockRecursive: boolean;
   /**
+   * Lockdep report titles in the bracketed form of v4.8, e.g. `[ INFO: possible circular
+   * locking dependency detected ]` and `[ BUG: bad unlock balance detected! ]`, between rule
+   * lines of that era's lengths. Since commit 9fb80128ea8f (2017, "lockdep: Use "WARNING"
+   * tag on lockdep splats") every title is a `WARNING: ...` line (v6.0 on here).
+   */
+  readonly lockdepBracketedTitles: boolean;
+  /**
    * A mutex waiter robbed by a newcomer after its wakeup asks for the mutex to be handed to
    * it at the next unlock (MUTEX_FLAG_HANDOFF, 4.10 on). v4.8's counter-based mutex has no
    * handoff: a waiter may be robbed again and again.
@@ -299,6 +306,7 @@ const base = {
   zoneLockedTrace: 'smallest',
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
+  lockdepBracketedTitles: false,
   mutexHandoff: true,
   qrwlockWaitingAtOnce: true,
   compactionSelftest: 'v6.0',
@@ -404,6 +412,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     zoneLockedTrace: 'rmqueue',
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
+    lockdepBracketedTitles: true,
     mutexHandoff: false,
     qrwlockWaitingAtOnce: false,
     compactionSelftest: 'v4.8',

@@ -2,7 +2,8 @@
  * lockdep-lite: the kernel's runtime locking validator, reduced to what a single-threaded
  * emulator needs. It keeps a graph of lock *classes*: each time a task acquires a lock while
  * holding others, an edge held-class → new-class is recorded, with the chain that created
- * it, from the newest held lock (and from those below it while they were trylocked). An edge that closes a cycle is a possible ABBA deadlock, reported even when this run's
+ * it, from the newest held lock (and from those below it while they were trylocked). An
+ * edge that closes a cycle is a possible ABBA deadlock, reported even when this run's
  * interleaving did not deadlock: one run proves lock-order safety over all interleavings.
  * @module
  */
@@ -81,6 +82,12 @@ export class Lockdep {
    * @see kernel/locking/lockdep.c read_lock_is_recursive()
    */
   readonly readLockRecursive: boolean;
+  /**
+   * Whether report titles take v4.8's bracketed form (`[ INFO: ... ]`, `[ BUG: ... ]`) rather
+   * than the `WARNING: ...` line of later kernels.
+   * @see kernel/locking/lockdep.c print_circular_bug_header(), print_deadlock_bug()
+   */
+  readonly bracketedTitles: boolean;
   /** Every report so far, in order. */
   readonly reports: LockdepReport[] = [];
   /** class → (class → first chain that created the edge). */
@@ -91,12 +98,15 @@ export class Lockdep {
   /**
    * @param host the scheduler this graph belongs to.
    * @param readLockRecursive see {@link Lockdep.readLockRecursive} (default false: 5.10 on).
+   * @param bracketedTitles see {@link Lockdep.bracketedTitles} (default false).
    */
   constructor(
     private readonly host: LockdepHost,
     readLockRecursive = false,
+    bracketedTitles = false,
   ) {
     this.readLockRecursive = readLockRecursive;
+    this.bracketedTitles = bracketedTitles;
   }
 
   /**
@@ -205,12 +215,11 @@ export class Lockdep {
     for (const t of this.host.tasks) if (t !== task && dropHeld(t, key)) return;
     if (!this.enabled) return;
     const text = [
-      '=====================================',
-      'WARNING: bad unlock balance detected!',
-      '-------------------------------------',
+      ...this.title('unbalanced'),
       `${task.label} is trying to release lock (${key}) at:`,
       'but there are no more locks to release!',
       '',
+      'other info that might help us debug this:',
       ...heldLines(task),
     ].join('\n');
     this.report({ kind: 'unbalanced', classes: [], chains: [], text });
@@ -249,9 +258,7 @@ export class Lockdep {
   checkExit(task: Task): void {
     if (task.heldKeys.length === 0 || !this.enabled) return;
     const text = [
-      '================================================',
-      'WARNING: lock held when returning to user space!',
-      '------------------------------------------------',
+      ...this.title('held_at_exit'),
       `${task.label} is leaving the kernel with locks still held!`,
       ...heldLines(task),
     ].join('\n');
@@ -316,9 +323,7 @@ export class Lockdep {
       op,
     };
     const text = [
-      '============================================',
-      'WARNING: possible recursive locking detected',
-      '--------------------------------------------',
+      ...this.title('recursive'),
       `${task.label} is trying to acquire lock:`,
       ` (${className}) [${key}] at: ${op}`,
       '',
@@ -337,7 +342,8 @@ export class Lockdep {
       '',
       ' *** DEADLOCK ***',
       '',
-      ...(sameInstance ? [] : [' May be due to missing lock nesting notation', '']),
+      ' May be due to missing lock nesting notation',
+      '',
       ...heldLines(task),
     ].join('\n');
     this.report({ kind: 'recursive', classes: [className], chains: [chain], text });
@@ -358,10 +364,9 @@ export class Lockdep {
     const classes = [className, ...path.map((c) => c.acquired)];
     // The class CPU1 holds while it waits for `held`: the one just before it in the cycle.
     const parent = classes[classes.length - 2];
+    const chains = [chain, ...path];
     const lines = [
-      '======================================================',
-      'WARNING: possible circular locking dependency detected',
-      '------------------------------------------------------',
+      ...this.title('circular'),
       `${task.label} is trying to acquire lock:`,
       ` (${className}) at: ${op}`,
       '',
@@ -370,25 +375,20 @@ export class Lockdep {
       '',
       'which lock already depends on the new lock.',
       '',
-      'the existing dependency chain is:',
+      '',
+      'the existing dependency chain (in reverse order) is:',
     ];
-    for (let i = 0; i < path.length; i++) {
-      const from = i === 0 ? className : path[i - 1].acquired;
-      lines.push(
-        '',
-        `-> #${i + 1} (${from}) -> (${path[i].acquired}):`,
-        `       ${describeChain(path[i])}`,
-      );
+    // From the held class (#N) back to the new one (#0), each with the chain that made the
+    // dependency into it; #0's is this acquisition.
+    for (let i = path.length; i >= 0; i--) {
+      lines.push('', `-> #${i} (${classes[i]}):`, `       ${describeChain(chains[i])}`);
+    }
+    lines.push('', 'other info that might help us debug this:', '');
+    // A longer cycle is shown as the chain new → parent → held before the two-CPU scenario.
+    if (parent !== className) {
+      lines.push('Chain exists of:', `  ${className} --> ${parent} --> ${held}`, '');
     }
     lines.push(
-      '',
-      'and this acquisition closes the cycle:',
-      '',
-      `-> #0 (${held}) -> (${className}):`,
-      `       ${describeChain(chain)}`,
-      '',
-      'other info that might help us debug this:',
-      '',
       ' Possible unsafe locking scenario:',
       '',
       '       CPU0                    CPU1',
@@ -402,7 +402,13 @@ export class Lockdep {
       '',
       ...heldLines(task),
     );
-    this.report({ kind: 'circular', classes, chains: [chain, ...path], text: lines.join('\n') });
+    this.report({ kind: 'circular', classes, chains, text: lines.join('\n') });
+  }
+
+  /** The title block of a report: the rule lines and the title of the profile's era. */
+  private title(kind: Exclude<LockdepReportKind, 'not_held'>): string[] {
+    const [eq, title, dash] = (this.bracketedTitles ? BRACKETED_TITLES : WARNING_TITLES)[kind];
+    return ['='.repeat(eq), title, '-'.repeat(dash)];
   }
 
   private report(r: LockdepReport): void {
@@ -411,6 +417,24 @@ export class Lockdep {
   }
 }
 
+type TitleTable = Record<Exclude<LockdepReportKind, 'not_held'>, [number, string, number]>;
+
+/** v4.8's titles, with the lengths of the `=` and `-` rules printed around each. */
+const BRACKETED_TITLES: TitleTable = {
+  circular: [54, '[ INFO: possible circular locking dependency detected ]', 55],
+  recursive: [45, '[ INFO: possible recursive locking detected ]', 45],
+  unbalanced: [37, '[ BUG: bad unlock balance detected! ]', 37],
+  held_at_exit: [48, '[ BUG: lock held when returning to user space! ]', 48],
+};
+
+/** The `WARNING:` titles of later kernels; each rule is as long as its title. */
+const WARNING_TITLES: TitleTable = {
+  circular: [54, 'WARNING: possible circular locking dependency detected', 54],
+  recursive: [44, 'WARNING: possible recursive locking detected', 44],
+  unbalanced: [37, 'WARNING: bad unlock balance detected!', 37],
+  held_at_exit: [48, 'WARNING: lock held when returning to user space!', 48],
+};
+
 function describeChain(c: LockChain): string {
   const held = c.held.length ? c.held.join(', ') : 'nothing';
   return `${c.task}: ${c.op}(${c.acquired}) while holding ${held}`;
@@ -418,6 +442,7 @@ function describeChain(c: LockChain): string {
 
 function heldLines(task: Task): string[] {
   const n = task.heldKeys.length;
+  if (n === 0) return [`no locks held by ${task.label}.`];
   const lines = [`${n} lock${n === 1 ? '' : 's'} held by ${task.label}:`];
   for (let i = 0; i < n; i++) {
     const f = task.heldFlags[i];

@@ -70,6 +70,11 @@ export interface SchedulerOptions {
    */
   readLockRecursive?: boolean;
   /**
+   * Lockdep titles its reports `[ INFO: ... ]` / `[ BUG: ... ]` (the profile's
+   * `lockdepBracketedTitles`: v4.8); default false (`WARNING: ...`, 4.15 on).
+   */
+  lockdepBracketedTitles?: boolean;
+  /**
    * Mutexes hand themselves to a robbed first waiter (the profile's `mutexHandoff`: 4.10
    * on); default true.
    */

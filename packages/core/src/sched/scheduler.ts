@@ -103,7 +103,8 @@ export class Scheduler {
   constructor(options: SchedulerOptions = {}) {
     this.prng = new Prng(options.seed ?? 1);
     this.onWarning = options.onWarning;
-    this.lockdep = new Lockdep(this, options.readLockRecursive ?? false);
+    const bracketed = options.lockdepBracketedTitles ?? false;
+    this.lockdep = new Lockdep(this, options.readLockRecursive ?? false, bracketed);
     this.mutexHandoff = options.mutexHandoff ?? true;
     this.qrwlockWaitingAtOnce = options.qrwlockWaitingAtOnce ?? true;
   }

@@ -47,7 +47,7 @@ describe('lockdep: check_prevs_add() takes a dependency from the newest held loc
     expect(r.kind).toBe('circular');
     expect(r.classes).toEqual(['A', 'B', 'X']);
     expect(r.text).toContain('but task is already holding lock:\n (X)\n');
-    expect(r.text).toContain('-> #0 (X) -> (A):');
+    expect(r.text).toContain('-> #0 (A):\n       main/1: mutex_lock(A) while holding B, X');
     expect(edges(s)).not.toContain('B->A');
   });
 
