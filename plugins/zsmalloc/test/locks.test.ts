@@ -113,7 +113,10 @@ describe.each(PROFILES)(
         s.wake('wq');
       });
       s.runAll('run-to-completion');
-      expect(s.warnings.map((w) => w.kind)).toEqual(atomic ? ['sleep_in_atomic'] : []);
+      // wait_event()'s might_sleep(), then schedule() with preemption off.
+      expect(s.warnings.map((w) => w.kind)).toEqual(
+        atomic ? ['sleep_in_atomic', 'scheduling_while_atomic'] : [],
+      );
       expect(checkInvariants(m).ok).toBe(true);
     });
   },

@@ -7,7 +7,7 @@
 import { assertText, bug } from '../debug/dump_page.js';
 import type { Memory } from '../memory/mem.js';
 import { mightSleep, type Scheduler } from '../sched/scheduler.js';
-import { WQ_CUSTOM, WQ_DONE, WQ_EXCLUSIVE } from '../sched/task.js';
+import { BLOCK_CHECKED, WQ_CUSTOM, WQ_DONE, WQ_EXCLUSIVE } from '../sched/task.js';
 import type { BlockPoint, KernelGen } from '../sched/types.js';
 import { LOCKED, PG } from './flags.js';
 
@@ -141,7 +141,11 @@ function* lockPageSlow(k: Kctx, folio: number, op: string): KernelGen {
     }
     flags[folio] = f;
     const me = sched.current;
-    if (me !== undefined) me.nextWaitFlags = wqFlags;
+    if (me !== undefined) {
+      me.nextWaitFlags = wqFlags;
+      // lockPage() ran might_sleep() already.
+      me.blockMode = BLOCK_CHECKED;
+    }
     yield wait;
     // Woken: the unlock may have taken the lock for us (WQ_FLAG_DONE).
     if (me !== undefined && me.waitFlags & WQ_DONE) return;

@@ -112,7 +112,8 @@ export abstract class Lock {
 
 /**
  * A spinlock. Holding one puts the task in atomic context: sleeping then (on a mutex, an
- * rwsem, a page lock, any BlockPoint) is reported as `'sleep_in_atomic'`. A contended
+ * rwsem, a page lock, any BlockPoint) is reported as `'sleep_in_atomic'` (might_sleep()),
+ * and a sleep that really happens as `'scheduling_while_atomic'` (schedule()). A contended
  * acquisition parks the task like a sleeping lock would (mops does not burn steps spinning),
  * but that is not a sleep. Spinners get the lock in the order they started spinning, as
  * with a queued spinlock: a newcomer's fast path fails while anyone waits, so an unlock

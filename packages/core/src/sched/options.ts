@@ -59,8 +59,8 @@ export interface SchedulerOptions {
   /** Seed of the PRNG behind the `'random'` strategy (default 1). */
   seed?: number;
   /**
-   * Receives warnings that do not stop the run: `'lockdep'` splats and `'sleep_in_atomic'`
-   * (in the kernel, printed to dmesg). They are also kept in {@link Scheduler.warnings}.
+   * Receives warnings that do not stop the run: `'lockdep'` splats, `'sleep_in_atomic'` and
+   * `'scheduling_while_atomic'` (in the kernel, printed to dmesg). They are also kept in {@link Scheduler.warnings}.
    */
   onWarning?: (kind: string, text: string) => void;
   /**

@@ -519,9 +519,26 @@ export class Scheduler {
     task.spinning = mode === BLOCK_SPIN;
     task.waitFlags = task.nextWaitFlags;
     task.nextWaitFlags = 0;
-    if (task.atomicDepth > 0 && mode === BLOCK_SLEEP) {
-      this.sleepInAtomic(task, p.what);
+    if (task.atomicDepth > 0 && mode !== BLOCK_SPIN) {
+      // The wait primitive's own might_sleep(), unless the lock ran it already; then
+      // schedule() itself, which finds preemption off.
+      if (mode === BLOCK_SLEEP) this.sleepInAtomic(task, p.what);
+      this.schedulingWhileAtomic(task);
     }
+  }
+
+  /**
+   * __schedule_bug(): a task sleeps (calls schedule()) with preemption off: reported at
+   * every such sleep, with the preempt count schedule() sees (the task's spinlocks, plus the
+   * one schedule() itself takes) and the locks the task holds.
+   * @see kernel/sched/core.c schedule_debug(), __schedule_bug()
+   */
+  private schedulingWhileAtomic(task: Task): void {
+    const count = (task.atomicDepth + 1).toString(16).padStart(8, '0');
+    this.warn(
+      'scheduling_while_atomic',
+      `BUG: scheduling while atomic: ${task.name}/${task.id}/0x${count}\n${describeHeldLocks(task)}`,
+    );
   }
 
   /** Report a sleep in atomic context once per (task, what). */

@@ -297,7 +297,7 @@ describe('who holds a shared CPU', () => {
     expect(s.pickable()).toEqual([b]);
     s.runAll('random');
     expect(log).toEqual(['b in S2', 'b unlocked', 'a resumed']);
-    expect(warnings).toEqual(['sleep_in_atomic']);
+    expect(warnings).toEqual(['sleep_in_atomic', 'scheduling_while_atomic']);
   });
 
   it('a default CPU is a CPU of its own, the lowest no live task runs on, given ones included', () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MmBug } from '../../src/errors.js';
-import { createMachine } from '../../src/index.js';
+import { createMachine, lockPage, trylockPage, unlockPage } from '../../src/index.js';
 import {
   Deadlock,
   type KernelGen,
@@ -622,6 +622,29 @@ describe('sleep in atomic context', () => {
     return { warnings, sched };
   }
 
+  it('a contended lock_page under a spinlock: lock_page()’s might_sleep once, then schedule()’s bug at the sleep', () => {
+    const m = createMachine({ memory: '4M', zones: 'normal-only', profile: 'v6.3' });
+    const s = m.sched;
+    const pfn = m.allocPages(0, 0);
+    const sp = new SpinLock(s, 'zone->lock');
+    expect(trylockPage(m.mem, pfn)).toBe(true);
+    s.spawn('t', function* () {
+      yield* sp.lock();
+      yield* lockPage(m, pfn);
+      unlockPage(m, pfn);
+      sp.unlock();
+    });
+    s.spawn('unlocker', function* () {
+      yield { op: 'unlock_page', pfn };
+      unlockPage(m, pfn);
+    });
+    s.runAll('run-to-completion');
+    const kinds = s.warnings.map((w) => w.kind);
+    expect(kinds).toEqual(['sleep_in_atomic', 'scheduling_while_atomic']);
+    expect(s.warnings[0].text).toMatch(/invalid context at lock_page\n/);
+    expect(s.warnings[1].text).toMatch(/^BUG: scheduling while atomic: t\/1\/0x00000002\n/);
+  });
+
   it('mutex_lock under a spinlock warns even when the mutex is free (might_sleep)', () => {
     const { warnings, sched: s } = collect();
     const sp = new SpinLock(s, 'pages_lock');
@@ -654,8 +677,12 @@ describe('sleep in atomic context', () => {
     });
     s.runAll('run-to-completion');
     expect(t.state).toBe('done');
-    expect(warnings.map((w) => w.kind)).toEqual(['sleep_in_atomic']);
+    expect(warnings.map((w) => w.kind)).toEqual(['sleep_in_atomic', 'scheduling_while_atomic']);
     expect(warnings[0].text).toContain('lock_page pfn 0x42');
+    // schedule() counts its own preempt_disable(): the spinlock's 1, plus 1.
+    expect(warnings[1].text).toMatch(
+      /^BUG: scheduling while atomic: t\/1\/0x00000002\n.*zone->lock/s,
+    );
   });
 
   it('spinning on a contended spinlock while holding another is not a sleep', () => {
