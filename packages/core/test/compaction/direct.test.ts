@@ -28,7 +28,7 @@ import {
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
-import { driverPagesInBlock1, scannersMetBefore } from './layout.js';
+import { driverPagesInBlock1, pinnedCheckerboard, scannersMetBefore } from './layout.js';
 
 /** 8 MiB, every page a driver page, then every odd page freed: 1024 free order-0 pages. */
 function checkerboardOfDriverPages(profile: ProfileName) {
@@ -38,16 +38,6 @@ function checkerboardOfDriverPages(profile: ProfileName) {
   for (const p of pages) if (p % 2) m.run(() => drv.freeOwned(p));
   scannersMetBefore(m);
   return { m, drv };
-}
-
-/** 8 MiB, every even page an unmovable page, odd pages free: compaction cannot help. */
-function pinnedCheckerboard(profile: ProfileName) {
-  const m = smallMachine('8M', { profile });
-  const all: number[] = [];
-  for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
-  for (const p of all) if (p % 2) m.putPage(p);
-  scannersMetBefore(m);
-  return m;
 }
 
 function direct(m: Machine, order: number, prio: number): number {

@@ -5,25 +5,9 @@
  * `comm-pid [cpu]`.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  directCompactPrios,
-  GFP,
-  PROFILE_NAMES,
-  type ProfileName,
-  traceRecorder,
-} from '../../src/index.js';
-import { expectInvariants, smallMachine } from '../helpers.js';
-import { scannersMetBefore } from './layout.js';
-
-/** 8 MiB, every even page an unmovable page, odd pages free: compaction cannot help. */
-function pinnedCheckerboard(profile: ProfileName) {
-  const m = smallMachine('8M', { profile });
-  const all: number[] = [];
-  for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
-  for (const p of all) if (p % 2) m.putPage(p);
-  scannersMetBefore(m);
-  return m;
-}
+import { directCompactPrios, GFP, PROFILE_NAMES, traceRecorder } from '../../src/index.js';
+import { expectInvariants } from '../helpers.js';
+import { pinnedCheckerboard } from './layout.js';
 
 /** `comm-pid [cpu]` of an ftrace line. */
 const context = (line: string) => /^\s*(\S+-\d+)\s+\[(\d{3})\]/.exec(line)?.slice(1).join(' ');

@@ -69,3 +69,13 @@ export function driverPagesInBlock1(profile: ProfileName, blockType: number = MI
   scannersMetBefore(m);
   return { m, drv };
 }
+
+/** 8 MiB, every even page an unmovable page, odd pages free: compaction cannot help. */
+export function pinnedCheckerboard(profile: ProfileName) {
+  const m = smallMachine('8M', { profile });
+  const all: number[] = [];
+  for (let p = m.allocPages(GFP.KERNEL, 0); p >= 0; p = m.allocPages(GFP.KERNEL, 0)) all.push(p);
+  for (const p of all) if (p % 2) m.putPage(p);
+  scannersMetBefore(m);
+  return m;
+}
