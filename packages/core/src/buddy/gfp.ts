@@ -11,17 +11,12 @@ import type { Memory } from '../memory/mem.js';
 /**
  * The `__GFP_*` bits mops models, with 6.x's values. `RETRY_MAYFAIL` (v4.8: `__GFP_REPEAT`)
  * and `THISNODE` are accepted and printed, and change nothing mops models: the slowpath
- * retries they allow need reclaim progress, which mops has no reclaim to make, and there is
- * one node. `NORETRY` (`___GFP_NORETRY`: v4.8 0x1000, 6.x 0x10000) is accepted and printed
- * too, and the allocator does not act on it. In the kernel it keeps the slow path from
- * looping: no reclaim retries, no OOM killer, no should_compact_retry() raising the
- * compaction priority, and a costly order whose first compaction was skipped or deferred
- * fails at once. mops has neither reclaim nor an OOM killer, so an order-0 request (the
- * balloon's) behaves the same with or without it. Direct compaction's priorities
- * (directCompactPrios) do not depend on it, where 6.x's slow path would stop after one
- * compaction at DEF_COMPACT_PRIORITY (or, for a costly order, retry at ASYNC only when the
- * first was neither skipped nor deferred); no allocation mops makes passes it above
- * order 0.
+ * retries they allow (for a costly order, compaction again at the same priority) need
+ * reclaim progress, which mops has no reclaim to make, and there is one node. `NORETRY` (`___GFP_NORETRY`: v4.8 0x1000, 6.x 0x10000) keeps the slow path
+ * from looping: direct compaction stops after the retry loop's first pass, and a costly
+ * order whose first compaction was deferred (6.x: or skipped) fails at once
+ * (allocPagesSlowpathCompact). mops has neither reclaim nor an OOM killer, so an order-0
+ * request (the balloon's) behaves the same with or without it.
  */
 export const __GFP = {
   DMA: 0x01,

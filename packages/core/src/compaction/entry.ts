@@ -1,15 +1,15 @@
 /**
  * Entry points of compaction (spec §8.8, compaction-by-profile T12, T13): compact_memory
- * and per-node compaction, and direct compaction from the allocator (try_to_compact_pages
- * with priorities ASYNC → SYNC_LIGHT → SYNC_FULL). kcompactd is in `kcompactd.ts`.
+ * and per-node compaction, and direct compaction from the allocator (try_to_compact_pages,
+ * and the passes of the allocator's slow path). kcompactd is in `kcompactd.ts`.
  * @module
  */
 
-import { __GFP, checkGfp, GFP, gfpZone } from '../buddy/gfp.js';
+import { __GFP, checkGfp, GFP, gfpMigratetype, gfpZone } from '../buddy/gfp.js';
 import { allocCapturedPage, getPageFromFreelist, traceAlloc } from '../buddy/page_alloc.js';
 import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
-import { checkOrder, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
+import { checkOrder, MIGRATE, PAGE_ALLOC_COSTLY_ORDER } from '../memory/constants.js';
 import { MIGRATE_MODE, MIGRATE_MODE_BY_NAME } from '../migrate/types.js';
 import type { Kctx } from '../page/lock.js';
 import { fatalSignalPending } from '../sched/scheduler.js';
@@ -236,14 +236,25 @@ function* tryToCompactPagesCapture(
  */
 export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest): KernelGen<number> {
   checkRequest(m, req);
-  if (req.order <= 0) return -1;
+  return (yield* directCompact(m, req)).pfn;
+}
+
+/**
+ * {@link allocPagesDirectCompact} on a checked request, with try_to_compact_pages()'s
+ * result as well.
+ */
+function* directCompact(
+  m: Machine,
+  req: DirectCompactRequest,
+): KernelGen<{ pfn: number; result: CompactResult }> {
+  if (req.order <= 0) return { pfn: -1, result: COMPACT.SKIPPED };
   const { rc: result, captured } = yield* withMemalloc(m, tryToCompactPagesCapture(m, req));
   const skip = m.profile.compaction.stallCountsDeferred
     ? result === COMPACT.SKIPPED
     : result <= COMPACT.DEFERRED;
   if (skip) {
     if (captured >= 0) releaseCaptured(m.mem, captured, req.order);
-    return -1;
+    return { pfn: -1, result };
   }
   m.mem.vmstat.count('compact_stall');
   const owner = m.mem.owners.register('kernel');
@@ -258,10 +269,10 @@ export function* allocPagesDirectCompact(m: Machine, req: DirectCompactRequest):
     m.mem.vmstat.count('compact_success');
     // __alloc_pages() traces the allocation when the slow path returns it.
     traceAlloc(m.mem, pfn, req.order, req.gfp);
-    return pfn;
+    return { pfn, result };
   }
   m.mem.vmstat.count('compact_fail');
-  return -1;
+  return { pfn: -1, result };
 }
 
 /**
@@ -282,29 +293,68 @@ function* withMemalloc<T>(m: Machine, body: KernelGen<T>): KernelGen<T> {
   }
 }
 
+/** The failing allocation of {@link allocPagesSlowpathCompact}: gfp, order, ALLOC_* flags. */
+export type SlowpathCompactRequest = Omit<DirectCompactRequest, 'prio'>;
+
 /**
- * The priorities direct compaction takes for an allocation of `order`, in the order the
- * allocator's slow path tries them as should_compact_retry() raises the priority:
- * INIT_COMPACT_PRIORITY (ASYNC), then DEF_COMPACT_PRIORITY (SYNC_LIGHT), then SYNC_FULL.
- * A costly order (above PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT
- * (MIN_COMPACT_COSTLY_PRIORITY), and a release without SYNC_FULL (v4.8) stops there for
- * every order.
- * @param m the machine whose profile says whether SYNC_FULL exists
- * @param order the allocation's order
- * @returns the priorities, first tried first
+ * The direct compactions __alloc_pages_slowpath() makes for a failing allocation, in the
+ * task that allocates, each through {@link allocPagesDirectCompact}:
+ * 1. before any reclaim, one at INIT_COMPACT_PRIORITY (ASYNC) for a costly order (above
+ *    PAGE_ALLOC_COSTLY_ORDER) and, in 6.x, for a non-movable order > 0
+ *    (`CompactionProfile.initialCompactUnmovable`). After it a costly __GFP_NORETRY
+ *    allocation (a THP fault) gives up if it was DEFERRED (6.x: or SKIPPED,
+ *    `noretryGivesUpOnSkipped`), else stays at ASYNC;
+ * 2. the retry loop's, at DEF_COMPACT_PRIORITY (SYNC_LIGHT) unless step 1 kept ASYNC.
+ *    __GFP_NORETRY stops after it, and so does a costly order without
+ *    __GFP_RETRY_MAYFAIL (v4.8: __GFP_REPEAT);
+ * 3. one more pass for each priority should_compact_retry() raises it to: SYNC_FULL
+ *    (MIN_COMPACT_PRIORITY) for a small order; a costly order stops at SYNC_LIGHT
+ *    (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has nothing above SYNC_LIGHT.
+ * mops has no reclaim: each pass runs as if the reclaim before it had made progress (the
+ * kernel retries compaction only then), a SKIPPED pass (too few free pages, which only
+ * reclaim could change) ends the loop, and no pass is repeated at the same priority (the
+ * kernel repeats one, up to MAX_COMPACT_RETRIES times, after a pass that made progress).
+ * Nothing is tried for order 0 or without __GFP_DIRECT_RECLAIM.
+ * @param m the machine; the passes sleep on locks, so call it with `yield*` from a task
+ * @param req the failing allocation (gfp, order, ALLOC_* flags)
+ * @returns the allocated pfn, or -1
+ * @throws {@link MopsError} `E_USAGE` for a missing request; `E_RANGE` naming a field out
+ *   of range
  */
-export function directCompactPrios(m: Machine, order: number): CompactPriority[] {
-  return m.profile.compaction.hasSyncFull && order <= PAGE_ALLOC_COSTLY_ORDER
-    ? [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT, COMPACT_PRIO.SYNC_FULL]
-    : [COMPACT_PRIO.ASYNC, COMPACT_PRIO.SYNC_LIGHT];
+export function* allocPagesSlowpathCompact(
+  m: Machine,
+  req: SlowpathCompactRequest,
+): KernelGen<number> {
+  checkRequest(m, { ...req, prio: COMPACT_PRIO.ASYNC });
+  const { gfp, order } = req;
+  if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
+  const c = m.profile.compaction;
+  const costly = order > PAGE_ALLOC_COSTLY_ORDER;
+  const noretry = (gfp & __GFP.NORETRY) !== 0;
+  let prio: CompactPriority = COMPACT_PRIO.SYNC_LIGHT;
+  if (costly || (c.initialCompactUnmovable && gfpMigratetype(gfp) !== MIGRATE.MOVABLE)) {
+    const first = yield* directCompact(m, { ...req, prio: COMPACT_PRIO.ASYNC });
+    if (first.pfn >= 0) return first.pfn;
+    if (costly && noretry) {
+      const r = first.result;
+      if (r === COMPACT.DEFERRED || (c.noretryGivesUpOnSkipped && r === COMPACT.SKIPPED)) return -1;
+      prio = COMPACT_PRIO.ASYNC;
+    }
+  }
+  const min = costly || !c.hasSyncFull ? COMPACT_PRIO.SYNC_LIGHT : COMPACT_PRIO.SYNC_FULL;
+  for (;;) {
+    const pass = yield* directCompact(m, { ...req, prio });
+    if (pass.pfn >= 0) return pass.pfn;
+    if (noretry || (costly && !(gfp & __GFP.RETRY_MAYFAIL))) return -1;
+    if (pass.result === COMPACT.SKIPPED || prio <= min) return -1;
+    prio = (prio - 1) as CompactPriority;
+  }
 }
 
 /**
- * The allocator's slow-path step for direct compaction, tried at ASYNC, then SYNC_LIGHT,
- * then SYNC_FULL priority, as should_compact_retry() raises it: a costly order (above
- * PAGE_ALLOC_COSTLY_ORDER) stops at SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has
- * no SYNC_FULL. The allocation's priorities all run in one task, `direct-compact`, as
- * __alloc_pages_slowpath() runs them in the allocating task; that task needs the scheduler
+ * The allocator's slow-path step for direct compaction: {@link allocPagesSlowpathCompact}'s
+ * passes. They all run in one task, `direct-compact`, as __alloc_pages_slowpath() runs
+ * them in the allocating task; that task needs the scheduler
  * to itself: from inside a task or with other tasks live the step does nothing (allocate
  * from a task with {@link allocPagesDirectCompact} instead). {@link createMachine}
  * installs it; a second call does nothing.
@@ -315,13 +365,9 @@ export function installDirectCompaction(m: Machine): void {
   const hook = (gfp: number, order: number, allocFlags: number): number => {
     if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
     if (m.sched.current !== undefined || m.sched.tasks.length > 0) return -1;
-    const t = m.sched.spawn('direct-compact', function* (): KernelGen<number> {
-      for (const prio of directCompactPrios(m, order)) {
-        const pfn = yield* allocPagesDirectCompact(m, { gfp, order, allocFlags, prio });
-        if (pfn >= 0) return pfn;
-      }
-      return -1;
-    });
+    const t = m.sched.spawn('direct-compact', () =>
+      allocPagesSlowpathCompact(m, { gfp, order, allocFlags }),
+    );
     return m.sched.runToEnd(t);
   };
   m.mem.slowpath.push(Object.assign(hook, { [DIRECT_HOOK]: true }));

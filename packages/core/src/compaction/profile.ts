@@ -86,6 +86,17 @@ export interface CompactionProfile {
   readonly compactNodeChecksSignal: boolean;
   /** COMPACT_PRIO_SYNC_FULL exists (6.x). */
   readonly hasSyncFull: boolean;
+  /**
+   * The allocator's slow path makes its first direct compaction (ASYNC, before reclaim) for
+   * every non-movable order > 0 as well as for costly orders (4.11 on: 6.x); v4.8 only for
+   * costly orders, so a small order's first compaction there runs at SYNC_LIGHT.
+   */
+  readonly initialCompactUnmovable: boolean;
+  /**
+   * A costly __GFP_NORETRY allocation (a THP fault) gives up after a first compaction that
+   * came back SKIPPED or DEFERRED (6.x); v4.8 gives up only on DEFERRED.
+   */
+  readonly noretryGivesUpOnSkipped: boolean;
   /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
   readonly freeScannedCountsBlock: boolean;
   /**

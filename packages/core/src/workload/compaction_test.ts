@@ -12,7 +12,7 @@
 
 import { __GFP, GFP } from '../buddy/gfp.js';
 import type { SlowpathHook } from '../buddy/page_alloc.js';
-import { allocPagesDirectCompact, directCompactPrios } from '../compaction/entry.js';
+import { allocPagesSlowpathCompact } from '../compaction/entry.js';
 import { compactionState } from '../compaction/node_state.js';
 import { MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
@@ -284,31 +284,28 @@ function allocHugePages(m: Machine, count: number): number[] {
 }
 
 /**
- * __alloc_pages_direct_compact() in the task that allocates (which sets PF_MEMALLOC while
- * it compacts): at the priorities {@link directCompactPrios} gives (a huge page stops at
- * SYNC_LIGHT). The task runs alone, so the compaction never has to wait for another task;
- * it would be a lockup if it did.
+ * The slow path's direct compactions ({@link allocPagesSlowpathCompact}) in the task that
+ * allocates (PF_MEMALLOC set while each pass compacts): for the selftest's huge pages
+ * (costly, __GFP_RETRY_MAYFAIL) ASYNC, then SYNC_LIGHT. The task runs alone, so the
+ * compaction never has to wait for another task; it would be a lockup if it did.
  */
 function directCompactInTask(m: Machine): SlowpathHook {
   return (gfp, order, allocFlags) => {
     const task = m.sched.current;
-    if (task === undefined || order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
-    for (const prio of directCompactPrios(m, order)) {
-      const gen = allocPagesDirectCompact(m, { gfp, order, allocFlags, prio });
-      let r = gen.next();
-      // Points come only when stepping by hand (sched.manual): the task goes straight on.
-      for (; r.done !== true; r = gen.next())
-        if (r.value.op === 'block') {
-          // Ends the generator: its finally blocks run (PF_MEMALLOC is given back).
-          gen.return(-1);
-          throw new MopsError(
-            'E_STATE',
-            `compaction_test: direct compaction in ${task.label} blocked on ${(r.value as { what?: string }).what}, and no other task runs to wake it`,
-          );
-        }
-      if (r.value >= 0) return r.value;
-    }
-    return -1;
+    if (task === undefined) return -1;
+    const gen = allocPagesSlowpathCompact(m, { gfp, order, allocFlags });
+    let r = gen.next();
+    // Points come only when stepping by hand (sched.manual): the task goes straight on.
+    for (; r.done !== true; r = gen.next())
+      if (r.value.op === 'block') {
+        // Ends the generator: its finally blocks run (PF_MEMALLOC is given back).
+        gen.return(-1);
+        throw new MopsError(
+          'E_STATE',
+          `compaction_test: direct compaction in ${task.label} blocked on ${(r.value as { what?: string }).what}, and no other task runs to wake it`,
+        );
+      }
+    return r.value;
   };
 }
 

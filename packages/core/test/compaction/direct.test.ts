@@ -183,26 +183,6 @@ describe('the allocator slow path', () => {
       expect(rec.lines.at(-2)).toMatch(/mm_compaction_defer_reset: .* consider=0 /);
     },
   );
-
-  it.each(PROFILE_NAMES)(
-    'a failing request climbs ASYNC, SYNC_LIGHT, then SYNC_FULL only up to PAGE_ALLOC_COSTLY_ORDER (6.x; v4.8 has none) — %s',
-    (profile) => {
-      const prios = (order: number): number[] => {
-        const m = pinnedCheckerboard(profile);
-        const seen: number[] = [];
-        m.trace.on('mm_compaction_try_to_compact_pages', (e) => {
-          seen.push(e.prio);
-        });
-        expect(m.allocPages(GFP.HIGHUSER_MOVABLE, order)).toBe(-1);
-        return seen;
-      };
-      const { ASYNC, SYNC_LIGHT, SYNC_FULL } = COMPACT_PRIO;
-      expect(prios(3)).toEqual(
-        profile === 'v4.8' ? [ASYNC, SYNC_LIGHT] : [ASYNC, SYNC_LIGHT, SYNC_FULL],
-      );
-      expect(prios(4)).toEqual([ASYNC, SYNC_LIGHT]);
-    },
-  );
 });
 
 /** A zone stat item summed over the zones, as /proc/vmstat prints it. */

@@ -1,0 +1,100 @@
+/**
+ * The direct compactions of the allocator's slow path (allocPagesSlowpathCompact): which
+ * passes run, at which priority, for small and costly orders, movable or not, with and
+ * without __GFP_NORETRY, per release.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  __GFP,
+  allocPagesSlowpathCompact,
+  COMPACT_PRIO,
+  GFP,
+  type Machine,
+  PROFILE_NAMES,
+} from '../../src/index.js';
+import { expectInvariants } from '../helpers.js';
+import { pinnedCheckerboard } from './layout.js';
+
+const { ASYNC, SYNC_LIGHT, SYNC_FULL } = COMPACT_PRIO;
+
+/** The priority of every try_to_compact_pages() of one failing allocation. */
+function passes(m: Machine, gfp: number, order: number): number[] {
+  const seen: number[] = [];
+  const on = (e: { prio: number }) => {
+    seen.push(e.prio);
+  };
+  m.trace.on('mm_compaction_try_to_compact_pages', on);
+  expect(m.allocPages(gfp, order)).toBe(-1);
+  m.trace.off('mm_compaction_try_to_compact_pages', on);
+  return seen;
+}
+
+describe.each(PROFILE_NAMES)('the slow path’s direct compaction passes — %s', (profile) => {
+  const v48 = profile === 'v4.8';
+
+  it('a small movable order starts in the retry loop at SYNC_LIGHT, then SYNC_FULL (6.x)', () => {
+    const m = pinnedCheckerboard(profile);
+    expect(passes(m, GFP.HIGHUSER_MOVABLE, 3)).toEqual(
+      v48 ? [SYNC_LIGHT] : [SYNC_LIGHT, SYNC_FULL],
+    );
+    expectInvariants(m);
+  });
+
+  it('a small non-movable order first tries ASYNC before reclaim (4.11 on)', () => {
+    const m = pinnedCheckerboard(profile);
+    expect(passes(m, GFP.KERNEL, 2)).toEqual(v48 ? [SYNC_LIGHT] : [ASYNC, SYNC_LIGHT, SYNC_FULL]);
+  });
+
+  it('a costly order: ASYNC first, then SYNC_LIGHT (MIN_COMPACT_COSTLY_PRIORITY)', () => {
+    const m = pinnedCheckerboard(profile);
+    expect(passes(m, GFP.HIGHUSER_MOVABLE, 4)).toEqual([ASYNC, SYNC_LIGHT]);
+    expect(passes(m, GFP.HIGHUSER_MOVABLE | __GFP.RETRY_MAYFAIL, 4)).toEqual([ASYNC, SYNC_LIGHT]);
+  });
+
+  it('__GFP_NORETRY stops after the retry loop’s first pass', () => {
+    const m = pinnedCheckerboard(profile);
+    expect(passes(m, GFP.HIGHUSER_MOVABLE | __GFP.NORETRY, 3)).toEqual([SYNC_LIGHT]);
+    expect(passes(m, GFP.KERNEL | __GFP.NORETRY, 2)).toEqual(
+      v48 ? [SYNC_LIGHT] : [ASYNC, SYNC_LIGHT],
+    );
+  });
+
+  it('a costly __GFP_NORETRY order stays at ASYNC when its first pass ran', () => {
+    const m = pinnedCheckerboard(profile);
+    expect(passes(m, GFP.HIGHUSER_MOVABLE | __GFP.NORETRY, 4)).toEqual([ASYNC, ASYNC]);
+    // ASYNC passes never defer: the next request compacts again.
+    expect(passes(m, GFP.HIGHUSER_MOVABLE | __GFP.NORETRY, 4)).toEqual([ASYNC, ASYNC]);
+  });
+
+  it('a costly __GFP_NORETRY order gives up when its first pass was deferred', () => {
+    const m = pinnedCheckerboard(profile);
+    // SYNC_LIGHT completing without success defers order 4.
+    expect(passes(m, GFP.HIGHUSER_MOVABLE, 4)).toEqual([ASYNC, SYNC_LIGHT]);
+    const stalls = m.mem.vmstat.get('compact_stall');
+    expect(passes(m, GFP.HIGHUSER_MOVABLE | __GFP.NORETRY, 4)).toEqual([ASYNC]);
+    // 6.x counts the deferred pass as a stall; v4.8 does not.
+    expect(m.mem.vmstat.get('compact_stall') - stalls).toBe(v48 ? 0 : 1);
+  });
+
+  it('… and when it was skipped (too little free memory for order 9), in 6.x', () => {
+    const m = pinnedCheckerboard(profile);
+    expect(passes(m, GFP.HIGHUSER_MOVABLE | __GFP.NORETRY, 9)).toEqual(
+      v48 ? [ASYNC, ASYNC] : [ASYNC],
+    );
+    expect(m.mem.vmstat.get('compact_stall')).toBe(0);
+  });
+
+  it('order 0 and requests without __GFP_DIRECT_RECLAIM compact nothing', () => {
+    const m = pinnedCheckerboard(profile);
+    const gen = (gfp: number, order: number) =>
+      m.run(() => allocPagesSlowpathCompact(m, { gfp, order, allocFlags: 0 }));
+    const seen: number[] = [];
+    m.trace.on('mm_compaction_try_to_compact_pages', (e) => {
+      seen.push(e.prio);
+    });
+    expect(gen(GFP.HIGHUSER_MOVABLE, 0)).toBe(-1);
+    expect(gen(GFP.HIGHUSER_MOVABLE & ~__GFP.DIRECT_RECLAIM, 3)).toBe(-1);
+    expect(seen).toEqual([]);
+    expect(() => gen(GFP.KERNEL, 99)).toThrow(/order/);
+  });
+});
