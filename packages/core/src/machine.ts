@@ -224,6 +224,7 @@ export class Machine {
       lockdepBracketedTitles: config.profile.lockdepBracketedTitles,
       mutexHandoff: config.profile.mutexHandoff,
       qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
+      mightSleepExpected: config.profile.mightSleepExpected,
     });
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);

@@ -218,6 +218,14 @@ export interface Profile extends BuddyProfile, FormatProfile {
    */
   readonly lockdepBracketedTitles: boolean;
   /**
+   * might_sleep()'s report in atomic context as 5.16 on prints it (commit 8d713b699e84,
+   * "sched: Make might_sleep() output less confusing"): `non_block` in the in_atomic() line,
+   * then `preempt_count: %x, expected: %x` and, in a preemptible kernel, `RCU nest depth: %d,
+   * expected: %u` (6.x here). v4.8's has the in_atomic() line without `non_block` and
+   * neither of the others.
+   */
+  readonly mightSleepExpected: boolean;
+  /**
    * A mutex waiter robbed by a newcomer after its wakeup asks for the mutex to be handed to
    * it at the next unlock (MUTEX_FLAG_HANDOFF, 4.10 on). v4.8's counter-based mutex has no
    * handoff: a waiter may be robbed again and again.
@@ -307,6 +315,7 @@ const base = {
   mergeableTypes: 'pcp',
   lockdepReadLockRecursive: false,
   lockdepBracketedTitles: false,
+  mightSleepExpected: true,
   mutexHandoff: true,
   qrwlockWaitingAtOnce: true,
   compactionSelftest: 'v6.0',
@@ -415,6 +424,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     mergeableTypes: 'not_isolate',
     lockdepReadLockRecursive: true,
     lockdepBracketedTitles: true,
+    mightSleepExpected: false,
     mutexHandoff: false,
     qrwlockWaitingAtOnce: false,
     compactionSelftest: 'v4.8',

@@ -84,6 +84,11 @@ export interface SchedulerOptions {
    * holds the lock (the profile's `qrwlockWaitingAtOnce`: 4.15 on); default true.
    */
   qrwlockWaitingAtOnce?: boolean;
+  /**
+   * might_sleep() reports `non_block`, `preempt_count: %x, expected: %x` and the RCU nest
+   * depth (the profile's `mightSleepExpected`: 5.16 on); default true.
+   */
+  mightSleepExpected?: boolean;
 }
 
 /** Options of {@link Scheduler.spawn}. */

@@ -48,6 +48,8 @@ export class Scheduler {
   readonly mutexHandoff: boolean;
   /** Whether a queued rwlock's head writer sets `_QW_WAITING` at once (see SchedulerOptions). */
   readonly qrwlockWaitingAtOnce: boolean;
+  /** Whether might_sleep()'s report has 5.16's lines (see SchedulerOptions). */
+  readonly mightSleepExpected: boolean;
   /**
    * Locks handed over by an unlock to a waiter that has yet to run (lockdep records it as
    * the holder only then), for {@link deadlock}'s report.
@@ -107,6 +109,7 @@ export class Scheduler {
     this.lockdep = new Lockdep(this, options.readLockRecursive ?? false, bracketed);
     this.mutexHandoff = options.mutexHandoff ?? true;
     this.qrwlockWaitingAtOnce = options.qrwlockWaitingAtOnce ?? true;
+    this.mightSleepExpected = options.mightSleepExpected ?? true;
   }
 
   /**
@@ -541,20 +544,27 @@ export class Scheduler {
     );
   }
 
-  /** Report a sleep in atomic context once per (task, what). */
+  /**
+   * Report a sleep in atomic context once per (task, what), as __might_resched() (v4.8:
+   * ___might_sleep()) prints it: the preempt count in hex against the 0 expected, and the
+   * RCU nest depth (mops has no RCU read sections: 0) in 5.16's form; the in_atomic() line
+   * alone in v4.8's.
+   * @see kernel/sched/core.c __might_resched()
+   */
   sleepInAtomic(task: Task, what: string): void {
     const id = `${task.id}\0${what}`;
     if (this.warnedOnce.has(id)) return;
     this.warnedOnce.add(id);
-    this.warn(
-      'sleep_in_atomic',
-      [
-        `BUG: sleeping function called from invalid context at ${what}`,
+    const lines = [`BUG: sleeping function called from invalid context at ${what}`];
+    if (this.mightSleepExpected)
+      lines.push(
         `in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: ${task.id}, name: ${task.name}`,
-        `preempt_count: ${task.atomicDepth}`,
-        describeHeldLocks(task),
-      ].join('\n'),
-    );
+        `preempt_count: ${task.atomicDepth.toString(16)}, expected: 0`,
+        'RCU nest depth: 0, expected: 0',
+      );
+    else lines.push(`in_atomic(): 1, irqs_disabled(): 0, pid: ${task.id}, name: ${task.name}`);
+    lines.push(describeHeldLocks(task));
+    this.warn('sleep_in_atomic', lines.join('\n'));
   }
 
   private retire(task: Task): void {

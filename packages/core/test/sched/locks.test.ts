@@ -645,6 +645,35 @@ describe('sleep in atomic context', () => {
     expect(s.warnings[1].text).toMatch(/^BUG: scheduling while atomic: t\/1\/0x00000002\n/);
   });
 
+  it.each([
+    [
+      'v6.3',
+      'in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 1, name: main\n' +
+        'preempt_count: 2, expected: 0\nRCU nest depth: 0, expected: 0\n',
+    ],
+    ['v4.8', 'in_atomic(): 1, irqs_disabled(): 0, pid: 1, name: main\n'],
+  ] as const)('might_sleep()’s report as %s prints it', (profile, lines) => {
+    const m = createMachine({ memory: '4M', zones: 'normal-only', profile });
+    const s = m.sched;
+    const a = new SpinLock(s, 'a');
+    const b = new SpinLock(s, 'b');
+    const mx = new Mutex(s, 'mx');
+    s.run(function* () {
+      yield* a.lock();
+      yield* b.lock();
+      yield* mx.lock();
+      mx.unlock();
+      b.unlock();
+      a.unlock();
+    });
+    const text = s.warnings.find((w) => w.kind === 'sleep_in_atomic')?.text ?? '';
+    expect(text).toMatch(
+      /^BUG: sleeping function called from invalid context at mutex_lock\(mx\)\n/,
+    );
+    const rest = text.slice(text.indexOf('\n') + 1);
+    expect(rest.slice(0, lines.length)).toBe(lines);
+  });
+
   it('mutex_lock under a spinlock warns even when the mutex is free (might_sleep)', () => {
     const { warnings, sched: s } = collect();
     const sp = new SpinLock(s, 'pages_lock');
