@@ -39,12 +39,16 @@ function intArg(
   if (!/^\s*-?\d+\s*$/.test(v))
     throw new MopsError('E_USAGE', `${name} must be a decimal integer, got '${v}'`, name);
   const n = Number(v);
-  if (!Number.isSafeInteger(n) || n < min || n > max)
-    throw new MopsError(
-      'E_USAGE',
-      `${name} must be an integer from ${min} to ${max}, got '${v.trim()}'`,
-      name,
-    );
+  if (!Number.isSafeInteger(n) || n < min || n > max) {
+    const low = min > -Number.MAX_SAFE_INTEGER;
+    const range =
+      max < Number.MAX_SAFE_INTEGER
+        ? `from ${min} to ${max}`
+        : low
+          ? `≥ ${min} (at most 2^53 − 1)`
+          : 'of at most 2^53 − 1 in size';
+    throw new MopsError('E_USAGE', `${name} must be an integer ${range}, got '${v.trim()}'`, name);
+  }
   return n;
 }
 
@@ -361,7 +365,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .option(
       '--runs <n>',
       'schedules to run (random, pct) or the DFS cap',
-      (v) => intArg(v, '--runs'),
+      (v) => intArg(v, '--runs', 1),
       EXPLORE_RUNS,
     )
     .addOption(
@@ -374,14 +378,14 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
         .argParser((v) => intArg(v, '--seed', -(2 ** 31), 2 ** 31 - 1)),
     )
     .option('--depth <d>', `PCT bug depth (default: ${EXPLORE_PCT_DEPTH})`, (v) =>
-      intArg(v, '--depth'),
+      intArg(v, '--depth', 1, 64),
     )
     .option('--bound <b>', `DFS preemption bound (default: ${EXPLORE_DFS_BOUND})`, (v) =>
-      intArg(v, '--bound'),
+      intArg(v, '--bound', 0, 64),
     )
     .option('--profile <p>', `protocol profile (${defaults.profile})`)
     .option('--shard <i/n>', 'run only this shard of the seeds (for a CI matrix or batch engine)')
-    .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs'), 1)
+    .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs', 1), 1)
     .option('--no-shrink', 'report the failing schedule as found')
     .addOption(loadOption())
     .option('--json', 'print JSON')

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type ProfileName, valueKind } from '@mops/core';
+import { MopsError, type ProfileName, valueKind } from '@mops/core';
 import {
   type ExploreOptions,
   type ExploreResult,
@@ -29,6 +29,62 @@ import { option, usage } from './usage.js';
 
 export * from './explore_types.js';
 export { inShard, mergeShardResults, nthSeed, parseShard } from './shards.js';
+
+/** PCT runs made to measure k, with seeds of their own (see {@link pctSteps}). */
+const PCT_PILOTS = 16;
+const PCT_PILOT_SEED = 0x9c7;
+const pctEstimates = new WeakMap<Scenario, Map<string, number>>();
+
+/**
+ * PCT's k, the number of steps a run takes, which the change points are drawn within: the
+ * longest of the run without preemptions and of 16 PCT runs at `depth` with
+ * seeds of their own (drawn within the first's length). A run can take far longer than the
+ * one without preemptions (a task spinning on a lock whose holder PCT keeps off the CPU),
+ * and no change point could fall in the steps beyond k. The same for every seed, so that a
+ * seed names one schedule whatever ran before it (chunks, shards, workers); measured once
+ * per scenario, variant, profile and depth in a process.
+ * @param scenario the scenario (from resolveScenario)
+ * @param variant its variant
+ * @param profile the profile it runs under
+ * @param depth PCT's bug depth d
+ * @returns k, in scheduling steps
+ */
+export function pctSteps(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  depth: number,
+): number {
+  let byKey = pctEstimates.get(scenario);
+  if (byKey === undefined) {
+    byKey = new Map();
+    pctEstimates.set(scenario, byKey);
+  }
+  const key = `${variant}\0${profile}\0${depth}`;
+  const known = byKey.get(key);
+  if (known !== undefined) return known;
+  const first = execute(scenario, variant, profile, new ReplayChooser([])).steps;
+  let k = first;
+  for (let i = 0; i < PCT_PILOTS; i++) {
+    const c = new PctChooser(nthSeed(PCT_PILOT_SEED, i), depth, first);
+    k = Math.max(k, execute(scenario, variant, profile, c).steps);
+  }
+  byKey.set(key, k);
+  return k;
+}
+
+/**
+ * A run that passed without a single step ran no task: the scenario spawned none, and its
+ * "no failure" would vouch for nothing. E_PLUGIN.
+ */
+function stepped(scenario: Scenario, e: Execution): void {
+  if (e.steps === 0)
+    throw new MopsError(
+      'E_PLUGIN',
+      `scenario ${scenario.name}: a run took no step, so there is nothing to explore: its setup() or start() spawns no task; fix the scenario`,
+      'setup',
+    );
+}
 
 /** The options of {@link explore} and {@link replay}, by kind of value. */
 const EXPLORE_OPTIONS = {
@@ -146,14 +202,12 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
         found = { e };
         break;
       }
+      stepped(scenario, e);
       dfs.backtrack(e.decisions.length);
     }
     exhausted = found ? false : dfs.exhausted;
   } else {
-    // PCT's k: the length of the schedule without preemptions, the same for every seed, so
-    // that a seed names one schedule whatever ran before it (chunks, shards, workers).
-    const estimate =
-      strategy === 'pct' ? execute(scenario, variant, profile, new ReplayChooser([])).steps : 0;
+    const estimate = strategy === 'pct' ? pctSteps(scenario, variant, profile, depth) : 0;
     for (let k = 0; k < runs; k++) {
       const s = nthSeed(seed0, k);
       if (shard && !inShard(s, shard.index, shard.count)) continue;
@@ -165,6 +219,7 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
         found = { e, seed: s };
         break;
       }
+      stepped(scenario, e);
     }
   }
 
@@ -172,7 +227,7 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     ...(strategy === 'pct' ? { depth } : {}),
     ...(strategy === 'dfs' ? { bound, exhausted } : {}),
     ...(opts.shard !== undefined ? { shard: opts.shard } : {}),
-    ...(strategy !== 'dfs' ? { firstSeed: seed0 } : {}),
+    ...(strategy !== 'dfs' ? { firstSeed: seed0, runs } : {}),
   };
   if (!found) return { ...base, failed: false, schedules, ...extra };
 
@@ -197,12 +252,15 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
     const r = shrinkSchedule(scenario, variant, profile, first);
     shrinkAttempts = r.attempts;
     const shrunk = normaliseDecisions(r.execution);
-    const t = sameNumbers(shrunk, decisions) ? original : onFresh(shrunk);
-    if (failureSignature(t) === signature) {
-      decisions = shrunk;
-      traced = t;
-      shrunkFrom = { steps: original.steps, preemptions: original.preemptions };
-    } else note = SHRUNK_NOT_REPRODUCED;
+    // A schedule shrinking leaves as it was is reported as found.
+    if (!sameNumbers(shrunk, decisions)) {
+      const t = onFresh(shrunk);
+      if (failureSignature(t) === signature) {
+        decisions = shrunk;
+        traced = t;
+        shrunkFrom = { steps: original.steps, preemptions: original.preemptions };
+      } else note = SHRUNK_NOT_REPRODUCED;
+    }
   }
   const schedule = encodeSchedule(scenario.name, decisions);
   const param =

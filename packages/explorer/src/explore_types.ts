@@ -73,6 +73,12 @@ export interface ExploreResult {
    * shards' failures by it.
    */
   readonly firstSeed?: number;
+  /**
+   * The `runs` option (random, PCT): how many seeds from {@link firstSeed} on the
+   * exploration covers, with all its shards together; {@link mergeShardResults} merges only
+   * shards of the same range.
+   */
+  readonly runs?: number;
   /** Seed of the failing run (random, PCT). */
   readonly seed?: number;
   /** The failing schedule, shrunk: pass it to `replay`. */

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { checkInvariants, Deadlock, type Machine, MmBug, MopsError } from '@mops/core';
+import { checkInvariants, Deadlock, type Machine, MmBug, MopsError, valueKind } from '@mops/core';
 import type { Failure } from './run_types.js';
 import type { ScenarioInstance } from './scenario.js';
 
@@ -112,10 +112,35 @@ export function oracles(
       };
     if (node) node.ok = true;
   }
-  const bad = inst.check?.();
-  if (bad !== undefined && bad.length > 0)
-    return { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
-  return undefined;
+  let bad: readonly string[] | undefined;
+  try {
+    bad = inst.check?.();
+  } catch (e) {
+    // A check that throws (an MmBug where it looks at the machine) fails the run there.
+    return classify(e, steps);
+  }
+  return assertionFailure('check', bad, steps);
+}
+
+/**
+ * The failure a scenario's `check` or `finish` reports: its first message, all of them as
+ * the detail; none for an empty array or undefined. Anything else is the scenario's own
+ * mistake: E_PLUGIN.
+ */
+export function assertionFailure(
+  what: 'check' | 'finish',
+  bad: unknown,
+  step: number,
+): Failure | undefined {
+  if (bad === undefined) return undefined;
+  if (!Array.isArray(bad))
+    throw new MopsError(
+      'E_PLUGIN',
+      `a scenario's ${what}() must return an array of messages (empty when all is well), got ${valueKind(bad)}; fix the scenario`,
+      what,
+    );
+  if (bad.length === 0) return undefined;
+  return { kind: 'assertion', message: String(bad[0]), detail: bad.join('\n'), step };
 }
 
 /** A failure's oracle and message, as one key. */

@@ -12,11 +12,12 @@ import {
   type ProfileName,
   relaxesAfter,
   type Task,
+  valueKind,
   type Yielded,
   Zone,
 } from '@mops/core';
 import { type CheckedNode, memoFor, memoKeyOf, newNode } from './memo.js';
-import { classify, EarlySigns, oracles } from './oracles.js';
+import { assertionFailure, classify, EarlySigns, oracles } from './oracles.js';
 import { isCpuRelax, livelock, noEnd } from './relax.js';
 import { leakingState, printOf, reuseDifference, sameNumbers } from './reuse_probe.js';
 import type {
@@ -132,11 +133,41 @@ function prepare(
  * (a MopsError it threw, such as E_CONFIG for its machine, is passed on as it is).
  */
 function setUp(scenario: Scenario, variant: string, profile: ProfileName): ScenarioInstance {
+  let inst: ScenarioInstance;
   try {
-    return scenario.setup({ variant, profile });
+    inst = scenario.setup({ variant, profile });
   } catch (e) {
     throw brokenScenario(scenario, 'setup', e);
   }
+  checkInstance(scenario, inst);
+  return inst;
+}
+
+/**
+ * What `setup` returned must be a {@link ScenarioInstance}: an object with a machine, the
+ * optional callbacks functions and `state` an array of objects. E_PLUGIN naming the field.
+ */
+function checkInstance(scenario: Scenario, inst: unknown): asserts inst is ScenarioInstance {
+  const bad = (field: string, what: string, got: unknown) =>
+    new MopsError(
+      'E_PLUGIN',
+      `scenario ${scenario.name}: setup() must return { machine, start?, check?, finish?, state? }; ${what}, got ${valueKind(got)}; fix the scenario`,
+      field,
+    );
+  if (typeof inst !== 'object' || inst === null) throw bad('setup', 'not an object', inst);
+  const o = inst as Record<string, unknown>;
+  const m = o.machine as { sched?: unknown; mem?: unknown } | undefined;
+  if (typeof m !== 'object' || m === null || typeof m.sched !== 'object' || !m.mem)
+    throw bad('machine', 'machine is not a mops Machine (createMachine)', o.machine);
+  for (const f of ['start', 'check', 'finish'])
+    if (o[f] !== undefined && typeof o[f] !== 'function')
+      throw bad(f, `${f} is not a function`, o[f]);
+  const state = o.state;
+  if (
+    state !== undefined &&
+    (!Array.isArray(state) || state.some((x) => typeof x !== 'object' || x === null))
+  )
+    throw bad('state', 'state is not an array of objects', state);
 }
 
 /** The first `start` of an instance: one that throws is E_PLUGIN, as for {@link setUp}. */
@@ -382,8 +413,7 @@ export function execute(
         // A scenario's final check that throws (an MmBug in its clean-up) is a failure too.
         bad = [e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e)];
       }
-      if (bad !== undefined && bad.length > 0)
-        failure = { kind: 'assertion', message: bad[0], detail: bad.join('\n'), step: steps };
+      failure = assertionFailure('finish', bad, steps);
     }
   } finally {
     // Also when a step or an oracle threw: the machine goes on being used.

@@ -107,10 +107,11 @@ export function mergeShardResults(results: readonly ExploreResult[]): ExploreRes
       s.count !== n ||
       seen.has(s.index) ||
       r.depth !== first.depth ||
-      r.firstSeed !== first.firstSeed
+      r.firstSeed !== first.firstSeed ||
+      r.runs !== first.runs
     )
       throw usage(
-        `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --seed and --depth)`,
+        `shard ${r.shard ?? '(none)'} does not belong with shard ${first.shard ?? '(none)'}: merge the results of --shard 1/N … N/N of one exploration (same N, each shard once, the same --seed, --runs and --depth)`,
         'shard',
       );
     seen.add(s.index);

@@ -11,6 +11,7 @@ import {
   mergeShardResults,
   PctChooser,
   parseShard,
+  pctSteps,
   RandomChooser,
   ReplayChooser,
   raceMachine,
@@ -151,6 +152,15 @@ describe('shrinking', () => {
     expect(r.report).toMatch(/^schedule: \d+ steps?, \d+ preemptions?$/m);
     expect(r.report).not.toMatch(/shrunk from/);
   });
+
+  it('a schedule shrinking cannot make smaller is not reported as shrunk (9a)', () => {
+    const r = explore('9a', { variant: 'buggy' });
+    const plain = explore('9a', { variant: 'buggy', shrink: false });
+    expect(r.schedule).toBe(plain.schedule);
+    expect(r.shrinkAttempts).toBeGreaterThan(0);
+    expect(r.shrunkFrom).toBeUndefined();
+    expect(r.report).not.toMatch(/shrunk from/);
+  });
 });
 
 describe('replay', () => {
@@ -256,11 +266,13 @@ describe('replay', () => {
       const traced = execute(sc, 'buggy', 'v6.3', new RandomChooser(1), { trace: true });
       expect(traced.failure).toBeUndefined();
       expect(traced.trace?.some((r) => r.point.note === 'b mid')).toBe(true);
-      // A check that throws where both runs check: the hook and step-by-step mode are undone.
+      // A check that throws where both runs check fails both there, alike; the hook and
+      // step-by-step mode are undone.
       mode.throwAtEnd = true;
-      expect(() => execute(sc, 'buggy', 'v6.3', new RandomChooser(1), { trace: true })).toThrow(
-        'cannot judge x = 2',
-      );
+      const thrown = { kind: 'error', message: 'cannot judge x = 2' };
+      expect(execute(sc, 'buggy', 'v6.3', new RandomChooser(1)).failure).toMatchObject(thrown);
+      const tracedThrow = execute(sc, 'buggy', 'v6.3', new RandomChooser(1), { trace: true });
+      expect(tracedThrow.failure).toMatchObject(thrown);
       expect(untraced.machine.mem.onDriverCall).toBeUndefined();
       expect(untraced.machine.sched.manual).toBe(false);
     } finally {
@@ -335,6 +347,23 @@ describe('PCT', () => {
     expect(hits / runs).toBeLessThanOrEqual(1.2 / (n * k));
   });
 
+  it('k covers the runs PCT makes, not only the run without preemptions (9c-passes)', () => {
+    const { scenario: sc, profile } = resolveScenario('9c-passes');
+    for (const variant of ['buggy', 'fixed']) {
+      const first = execute(sc, variant, profile, new ReplayChooser([])).steps;
+      const k = pctSteps(sc, variant, profile, 3);
+      const lens: number[] = [];
+      for (let s = 1; s <= 100; s++)
+        lens.push(execute(sc, variant, profile, new PctChooser(s, 3, k)).steps);
+      lens.sort((a, b) => a - b);
+      // A run spinning on a lock whose holder PCT keeps off the CPU takes several times
+      // the steps of the run without preemptions; k is at least as long as most runs.
+      expect(lens[90]).toBeGreaterThan(2 * first);
+      expect(k).toBeGreaterThanOrEqual(lens[90]);
+      expect(pctSteps(sc, variant, profile, 3)).toBe(k);
+    }
+  });
+
   it('depth 1 never preempts: the highest-priority task runs to completion first', () => {
     const sc = resolveScenario('9d').scenario;
     for (let s = 1; s <= 50; s++) {
@@ -371,6 +400,13 @@ describe('merging shard results', () => {
     usageError(() => mergeShardResults([parts[0], parts[0]]), /each shard once/);
     const third = explore('9a', { variant: 'fixed', runs: 40, shard: '2/3' });
     usageError(() => mergeShardResults([parts[0], third]), /shard 2\/3 does not belong/);
+    // Shards of another range (--runs): their merge would name the wrong first failing seed.
+    const longer = explore('9a', { variant: 'fixed', runs: 400, shard: '2/2' });
+    expect(longer.runs).toBe(400);
+    usageError(
+      () => mergeShardResults([parts[0], longer]),
+      /shard 2\/2 does not belong with shard 1\/2: .* the same --seed, --runs and --depth/,
+    );
     // Shards are numbers: 01/2 is 1/2 again, and 2/02 is 2/2.
     usageError(
       () => mergeShardResults([parts[0], { ...parts[0], shard: '01/2' }]),

@@ -21,8 +21,9 @@ describe.each(RACES)('race %s', (name) => {
       // Confirmed on a fresh instance before it was reported.
       expect(r.reproduced).toBe(true);
       expect(r.note).toBeUndefined();
-      // Shrinking never makes it worse: fewer preemptions, or as many and no more steps.
-      const from = r.shrunkFrom!;
+      // Shrinking never makes it worse: fewer preemptions, or as many and no more steps
+      // (a schedule it left as found has no shrunkFrom).
+      const from = r.shrunkFrom ?? { steps: r.steps!, preemptions: r.preemptions! };
       expect(
         r.preemptions! < from.preemptions ||
           (r.preemptions === from.preemptions && r.steps! <= from.steps),

@@ -1,4 +1,4 @@
-import { __GFP, checkInvariants, GFP, type KernelGen, putPage, SpinLock } from '@mops/core';
+import { __GFP, checkInvariants, GFP, type KernelGen, MmBug, putPage, SpinLock } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ExploreOptions,
@@ -116,6 +116,102 @@ describe('scenario registry', () => {
     } finally {
       unregisterScenario('toy-registry');
     }
+  });
+});
+
+describe('what a scenario’s setup returns and its checks answer', () => {
+  /** A scenario of two tasks, one with two steps, whose instance is `shape(machine, st)`. */
+  const toy = (shape: (m: ReturnType<typeof raceMachine>, st: { n: number }) => unknown) =>
+    ({
+      name: 'toy-instance',
+      description: 'two tasks',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: ({ profile }) => {
+        const m = raceMachine(profile);
+        const st = { n: 0 };
+        m.sched.spawn('a', function* (): KernelGen {
+          st.n++;
+          yield { op: 'x' };
+          st.n++;
+        });
+        m.sched.spawn('b', function* (): KernelGen {
+          yield { op: 'y' };
+        });
+        return shape(m, st);
+      },
+    }) as Scenario;
+  const run = (shape: Parameters<typeof toy>[0], opts: ExploreOptions = { runs: 20 }) => {
+    registerScenario(toy(shape), { replace: true });
+    try {
+      return explore('toy-instance', opts);
+    } finally {
+      unregisterScenario('toy-instance');
+    }
+  };
+  const plugin = (shape: Parameters<typeof toy>[0], message: string) =>
+    expect(() => run(shape)).toThrow(
+      expect.objectContaining({ code: 'E_PLUGIN', message: expect.stringContaining(message) }),
+    );
+
+  it('a setup that returns no instance, or no machine, is E_PLUGIN naming the field', () => {
+    plugin(() => undefined, 'setup() must return { machine');
+    plugin(() => ({}), 'machine is not a mops Machine (createMachine), got undefined');
+    plugin((m) => ({ machine: m, check: 'yes' }), 'check is not a function');
+    plugin((m) => ({ machine: m, state: [1] }), 'state is not an array of objects');
+  });
+
+  it('a scenario whose runs take no step (no task spawned) is E_PLUGIN, not a pass', () => {
+    const empty: Scenario = {
+      name: 'toy-empty',
+      description: 'spawns nothing',
+      variants: ['only'],
+      profiles: ['v6.3'],
+      setup: ({ profile }) => ({ machine: raceMachine(profile) }),
+    };
+    registerScenario(empty);
+    try {
+      for (const strategy of ['random', 'pct', 'dfs'] as const)
+        expect(() => explore('toy-empty', { strategy, runs: 5 })).toThrow(
+          expect.objectContaining({
+            code: 'E_PLUGIN',
+            message: expect.stringContaining('a run took no step'),
+          }),
+        );
+    } finally {
+      unregisterScenario('toy-empty');
+    }
+  });
+
+  it('a check or finish answering something other than an array is E_PLUGIN', () => {
+    plugin((m) => ({ machine: m, check: () => 'oops' }), 'check() must return an array');
+    plugin((m) => ({ machine: m, finish: () => 7 }), 'finish() must return an array');
+  });
+
+  it('a check that throws fails the run where it threw, with a replayable schedule', () => {
+    const shape = (m: ReturnType<typeof raceMachine>, st: { n: number }) => ({
+      machine: m,
+      check: () => {
+        if (st.n === 2) throw new MmBug('VM_BUG_ON in check');
+        return [];
+      },
+    });
+    const r = run(shape);
+    expect(r.failed).toBe(true);
+    expect(r.failure).toMatchObject({ kind: 'mmbug', message: 'VM_BUG_ON in check' });
+    registerScenario(toy(shape), { replace: true });
+    try {
+      expect(replay('toy-instance', { schedule: r.schedule ?? '' }).failure?.kind).toBe('mmbug');
+    } finally {
+      unregisterScenario('toy-instance');
+    }
+    const e = run((m) => ({
+      machine: m,
+      check: () => {
+        throw new RangeError('check blew up');
+      },
+    }));
+    expect(e.failure).toMatchObject({ kind: 'error', message: 'check blew up' });
   });
 });
 

@@ -113,7 +113,7 @@ export function exploreInChunks(io: Io, name: string, opts: ExploreOptions): Exp
   // whole range from the first chunk's first seed.
   const schedules = parts.reduce((n, r) => n + r.schedules, 0);
   const last = parts[parts.length - 1];
-  return { ...(last.failed ? last : parts[0]), schedules, firstSeed: parts[0].firstSeed };
+  return { ...(last.failed ? last : parts[0]), schedules, firstSeed: parts[0].firstSeed, runs };
 }
 
 /** Runs `mops explore`. */
@@ -155,7 +155,7 @@ export async function exploreCommand(
     io.out(
       r.failed
         ? `${r.report ?? ''}\n`
-        : `no failure in ${r.schedules} schedules (${r.scenario} ${r.variant}, ${r.profile}, ${r.strategy}${r.exhausted !== undefined ? `, bound ${r.exhausted ? 'exhausted' : 'not exhausted'}` : ''})\n`,
+        : `no failure in ${r.schedules} schedule${r.schedules === 1 ? '' : 's'} (${r.scenario} ${r.variant}, ${r.profile}, ${r.strategy}${r.exhausted !== undefined ? `, bound ${r.exhausted ? 'exhausted' : 'not exhausted'}` : ''})\n`,
     );
   }
   return r.failed ? 1 : 0;
