@@ -269,6 +269,23 @@ describe('the mops command', () => {
     expect(alone.err).toContain('give --from-proc DIR too [E_USAGE]');
   });
 
+  it('mops compact --from-proc compacts the imported machine as it is: no workload unless one is named', async () => {
+    const json = async (...more: string[]) => {
+      const r = await mops('compact', '--from-proc', samples, '--json', '-', ...more);
+      expect(r.code).toBe(0);
+      return JSON.parse(r.out);
+    };
+    const plain = await json();
+    expect(plain.workload).toBe('none');
+    expect(plain.vmstat.pgmigrate_success ?? 0).toBe(0);
+    const filled = await json('--workload', 'filler');
+    expect(filled.workload).toBe('filler');
+    expect(filled.vmstat.pgmigrate_success).toBeGreaterThan(0);
+    // Without --from-proc the default is still the filler.
+    const r = await mops('compact', '--memory', '64M', '--json', '-');
+    expect(JSON.parse(r.out).workload).toBe('filler');
+  });
+
   it('mops compact --from-proc records the imported machine size in its JSON', async () => {
     const r = await mops('compact', '--from-proc', samples, '--workload', 'none', '--json', '-');
     expect(r.code).toBe(0);
@@ -416,6 +433,19 @@ export const conformance = { populate() { return []; } };
     const r = await mops('proc', 'buddyinfo', '--from-proc', samples);
     expect(r.code).toBe(0);
     expect(r.out).toBe(readFileSync(`${samples}/buddyinfo`, 'utf8'));
+    // It prints back as it is: nothing to note.
+    expect(r.err).toBe('');
+  });
+
+  it('mops proc zoneinfo --from-proc says on standard error where it prints the copy back otherwise', async () => {
+    const r = await mops('proc', 'zoneinfo', '--from-proc', samples, '--profile', 'v6.17');
+    expect(r.code).toBe(0);
+    const notes = r.err.trimEnd().split('\n');
+    expect(notes.every((l) => l.startsWith('mops: note: zoneinfo: '))).toBe(true);
+    expect(r.err).toContain(
+      'mops: note: zoneinfo: zone Normal has 688128 present pages, not 5505024',
+    );
+    expect(r.out).toMatch(/^Node 0, zone {6}DMA\n/);
   });
 
   it('mops proc --from-proc with a plugin that keeps data in pages builds the machine with contents', async () => {

@@ -272,7 +272,10 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     });
   machineOptions(program.command('compact'), '1G')
     .description('run compaction after a workload and report buddyinfo, vmstat deltas and results')
-    .option('--workload <w>', `workload: ${WORKLOADS.join(', ')}`, 'filler')
+    .option(
+      '--workload <w>',
+      `workload: ${WORKLOADS.join(', ')} (default: filler; none with --from-proc, whose free lists are the real machine's)`,
+    )
     .option(
       '--order <n>',
       'target order: -1 = compact_memory; N = every zone for order N, as kcompactd works (no deferral)',
@@ -313,7 +316,7 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
       const { compact } = await import('./commands/compact.js');
       code = await compact(io, {
         ...machineArgs(o, cmd),
-        workload: checkWorkload(o.workload),
+        workload: checkWorkload(o.workload ?? (o.fromProc === undefined ? 'filler' : 'none')),
         // Left out unless given: --alloc and --kcompactd refuse it.
         order: cmd.getOptionValueSource('order') === 'cli' ? o.order : undefined,
         mode: o.mode,

@@ -45,6 +45,8 @@ export interface MachineOptions {
    * (machineFromProc's `movable`).
    */
   readonly fromProcMovable?: boolean;
+  /** With `fromProc`: receives what the machine prints back differently from the copy. */
+  readonly onFromProcNote?: (note: string) => void;
   /** Page contents (default: as createMachine decides). */
   readonly contents?: boolean;
   /** `vm.<name>=<value>` settings (see {@link SYSCTL_NAMES}). */
@@ -196,6 +198,7 @@ export async function buildMachine(opts: MachineOptions): Promise<Machine> {
             seed: opts.seed,
             contents,
             movable: opts.fromProcMovable === true,
+            ...(opts.onFromProcNote ? { onNote: opts.onFromProcNote } : {}),
             ...mfk,
           })
         : createMachine({

@@ -251,7 +251,9 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   // the output stays a file of one kind.
   const say = toStdout.length > 0 ? (t: string) => io.err(t) : (t: string) => io.out(t);
   for (const l of work.lines) say(`${l}\n`);
-  say(`\n/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`);
+  say(
+    `${work.lines.length > 0 ? '\n' : ''}/proc/buddyinfo before\n${before}\n/proc/buddyinfo after\n${after}\n`,
+  );
   for (const l of stepLines(step)) say(`${l}\n`);
   if (score0 !== undefined) say(`fragmentation score (node): ${score0} -> ${score1}\n`);
   say(`${deltaLines('/proc/vmstat deltas', deltas).join('\n')}\n`);

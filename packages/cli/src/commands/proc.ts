@@ -52,8 +52,12 @@ export function checkView(m: Machine, name: string, option?: string): void {
 /** Prints one view. */
 export async function proc(io: Io, view: string, opts: ProcOptions): Promise<number> {
   if (opts.warnings !== undefined) checkWarningsFile(opts.warnings);
-  const m = await buildMachine(opts);
-  checkView(m, view.replace(/^\/proc\//, ''));
+  // A view of a --from-proc copy that prints back otherwise says where (zoneinfo, vmstat).
+  const file = view.replace(/^\/proc\//, '');
+  const notes: string[] = [];
+  const m = await buildMachine({ ...opts, onFromProcNote: (n) => notes.push(n) });
+  checkView(m, file);
+  for (const n of notes) if (n.startsWith(`${file}:`)) io.err(`mops: note: ${n}\n`);
   for (const w of inertSysctlWarnings(m, opts.sysctls ?? [], { command: 'proc' }))
     io.err(`mops: warning: ${w}\n`);
   await runWorkload(m, opts.workload);

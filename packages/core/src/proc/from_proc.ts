@@ -30,6 +30,7 @@ import {
   loadTexts,
   type ProcTexts,
 } from './from_proc_args.js';
+import { fromProcNotes } from './from_proc_notes.js';
 import { importMovable } from './import_movable.js';
 import {
   type ParsedPagetypeinfo,
@@ -414,6 +415,9 @@ export function machineFromProc(
     }
   if (options.movable === true) importMovable(machine, IMPORTED_OWNER);
   if (options.counters !== false) importCounters(mem, zi, vm);
+  if (options.onNote)
+    for (const note of fromProcNotes(machine, zi, vm, options.counters !== false))
+      options.onNote(note);
   return machine;
 }
 

@@ -56,6 +56,14 @@ export interface FromProcOptions {
    * plugin also needs: the two cannot share a machine.
    */
   movable?: boolean;
+  /**
+   * Receives, one line each, what the machine prints back differently from the sample: a
+   * zone whose `present` differs from zoneinfo's, zoneinfo zone counters and vmstat
+   * counters the release does not print (not imported), vmstat counters printed with other
+   * values (those mops computes, such as `nr_dirty_threshold`, or keeps without the state
+   * behind them). Nothing is called when the files print back as they are.
+   */
+  onNote?: (note: string) => void;
 }
 
 const FILES = ['buddyinfo', 'pagetypeinfo', 'zoneinfo', 'vmstat'] as const;
@@ -69,6 +77,7 @@ const OPTION_KEYS: readonly string[] = [
   'counters',
   'contents',
   'movable',
+  'onNote',
 ];
 
 const usage = (message: string, field: string) =>
@@ -94,6 +103,13 @@ export function checkFromProcOptions(options: unknown): asserts options is FromP
     if (v !== undefined && typeof v !== 'boolean')
       throw new MopsError('E_CONFIG', `${key}: must be true or false, got ${valueKind(v)}`, key);
   }
+  const onNote = (options as FromProcOptions).onNote;
+  if (onNote !== undefined && typeof onNote !== 'function')
+    throw new MopsError(
+      'E_CONFIG',
+      `onNote: must be a function (note: string) => void, got ${valueKind(onNote)}`,
+      'onNote',
+    );
 }
 
 /**

@@ -114,7 +114,7 @@ describe('machineFromProc: options are checked as createMachine checks its confi
     const e = expectMopsError(
       () => fromProc(t, { seeed: 3 }),
       'E_CONFIG',
-      /^machineFromProc: unknown option 'seeed'; the options are profile, seed, minFreeKbytes, counters, contents, movable$/,
+      /^machineFromProc: unknown option 'seeed'; the options are profile, seed, minFreeKbytes, counters, contents, movable, onNote$/,
     );
     expect(e.field).toBe('seeed');
   });
