@@ -6,6 +6,7 @@
  */
 
 import { createRequire } from 'node:module';
+import { cpus } from 'node:os';
 import { MmBug, MopsError } from '@mops/core/errors';
 import { MIGRATE_MODE_BY_NAME } from '@mops/core/migrate-types';
 import { PROFILE_NAMES } from '@mops/core/profile';
@@ -388,7 +389,12 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     )
     .option('--profile <p>', `protocol profile (${defaults.profile})`)
     .option('--shard <i/n>', 'run only this shard of the seeds (for a CI matrix or batch engine)')
-    .option('--jobs <n>', 'worker threads (random, pct)', (v) => intArg(v, '--jobs', 1), 1)
+    .option(
+      '--jobs <n>',
+      'worker threads (random, pct)',
+      (v) => intArg(v, '--jobs', 1, Math.max(64, cpus().length)),
+      1,
+    )
     .option('--no-shrink', 'report the failing schedule as found')
     .addOption(loadOption())
     .option('--json', 'print JSON')

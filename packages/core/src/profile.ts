@@ -219,10 +219,10 @@ export interface Profile extends BuddyProfile, FormatProfile {
   readonly lockdepBracketedTitles: boolean;
   /**
    * might_sleep()'s report in atomic context as 5.16 on prints it (commit 8d713b699e84,
-   * "sched: Make might_sleep() output less confusing"): `non_block` in the in_atomic() line,
-   * then `preempt_count: %x, expected: %x` and, in a preemptible kernel, `RCU nest depth: %d,
-   * expected: %u` (6.x here). v4.8's has the in_atomic() line without `non_block` and
-   * neither of the others.
+   * "sched: Make might_sleep() output less confusing"): after the in_atomic() line, which
+   * names `non_block` since non_block_start() (2019), `preempt_count: %x, expected: %x`
+   * and, in a preemptible kernel, `RCU nest depth: %d, expected: %u` (6.x here). v4.8's
+   * has the in_atomic() line without `non_block` and neither of the others.
    */
   readonly mightSleepExpected: boolean;
   /**

@@ -119,7 +119,8 @@ export function runStep(m: Machine, step: CompactStep): StepResult {
   let alloc: StepResult['alloc'] = null;
   if (step.alloc) {
     // alloc_pages() from no task: the fast path, then the slow path, whose direct
-    // compaction runs as its own task (ASYNC, SYNC_LIGHT, then SYNC_FULL for a cheap order).
+    // compaction runs as its own task (allocPagesSlowpathCompact's passes: for this movable
+    // mask, ASYNC then SYNC_LIGHT for a costly order, SYNC_LIGHT then SYNC_FULL for another).
     let allocated = 0;
     for (let i = 0; i < step.alloc.count; i++)
       if (m.allocPages(ALLOC_GFP, step.alloc.order) >= 0) allocated++;

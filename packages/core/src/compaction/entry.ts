@@ -314,7 +314,9 @@ export type SlowpathCompactRequest = Omit<DirectCompactRequest, 'prio'>;
  * kernel retries compaction only then), a SKIPPED pass (too few free pages, which only
  * reclaim could change) ends the loop, and no pass is repeated at the same priority (the
  * kernel repeats one, up to MAX_COMPACT_RETRIES times, after a pass that made progress).
- * Nothing is tried for order 0 or without __GFP_DIRECT_RECLAIM.
+ * Nothing is tried for order 0, without __GFP_DIRECT_RECLAIM or from a PF_MEMALLOC task
+ * (the slow path's recursion guard), and a task with a fatal signal pending gets no pass
+ * after the retry loop's first (should_compact_retry()).
  * @param m the machine; the passes sleep on locks, so call it with `yield*` from a task
  * @param req the failing allocation (gfp, order, ALLOC_* flags)
  * @returns the allocated pfn, or -1
@@ -328,6 +330,8 @@ export function* allocPagesSlowpathCompact(
   checkRequest(m, { ...req, prio: COMPACT_PRIO.ASYNC });
   const { gfp, order } = req;
   if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
+  // A PF_MEMALLOC task (one compacting or reclaiming already) neither compacts nor reclaims.
+  if (((m.sched.current?.flags ?? 0) & PF_MEMALLOC) !== 0) return -1;
   const c = m.profile.compaction;
   const costly = order > PAGE_ALLOC_COSTLY_ORDER;
   const noretry = (gfp & __GFP.NORETRY) !== 0;
@@ -346,7 +350,8 @@ export function* allocPagesSlowpathCompact(
     const pass = yield* directCompact(m, { ...req, prio });
     if (pass.pfn >= 0) return pass.pfn;
     if (noretry || (costly && !(gfp & __GFP.RETRY_MAYFAIL))) return -1;
-    if (pass.result === COMPACT.SKIPPED || prio <= min) return -1;
+    // should_compact_retry() gives a task with a fatal signal pending no further pass.
+    if (pass.result === COMPACT.SKIPPED || prio <= min || fatalSignalPending(m.sched)) return -1;
     prio = (prio - 1) as CompactPriority;
   }
 }

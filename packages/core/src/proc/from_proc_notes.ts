@@ -16,6 +16,9 @@ import { zoneinfo } from './zoneinfo.js';
 /** zoneinfo lines of a zone that are not counters: watermarks, sizes, CMA pages. */
 const ZONE_FIELDS = new Set(['min', 'low', 'high', 'promo', 'boost', 'cma', 'node_scanned']);
 
+/** Counters of free pages: the machine's follow from buddyinfo's free blocks. */
+const FREE_COUNTERS = new Set(['nr_free_pages', 'nr_free_pages_blocks']);
+
 /** Names listed in a note: the first few, then how many more. */
 const LISTED = 8;
 
@@ -42,9 +45,15 @@ export function fromProcNotes(
   const name = machine.profile.name;
   for (const [idx, info] of zi?.zones ?? []) {
     const zone = machine.mem.node.zones[idx];
-    if (info.present !== undefined && zone.populated && info.present !== zone.presentPages)
+    if (!zone.populated) continue;
+    if (info.present !== undefined && info.present !== zone.presentPages)
       notes.push(
         `zoneinfo: zone ${zone.name} has ${zone.presentPages} present pages, not ${info.present}: mops lays out the pageblocks pagetypeinfo counts with the zone's holes at the end of its span`,
+      );
+    const free = info.stats.get('nr_free_pages');
+    if (free !== undefined && free !== zone.nrFreePages)
+      notes.push(
+        `zoneinfo: zone ${zone.name} has ${zone.nrFreePages} free pages, not ${free}: the free blocks are buddyinfo's, which the two files saw at different moments`,
       );
   }
   if (zi)
@@ -54,16 +63,16 @@ export function fromProcNotes(
   if (!counters) return notes;
   if (zi) {
     // What the release's zoneinfo prints, read back as the sample was.
+    // (4.8 prints some node counters of 6.x per zone: printed either way is printed.)
     const mine = parseZoneinfo(zoneinfo(machine));
+    const printed = new Set<string>([...mine.nodeStats.keys(), ...ZONE_FIELDS]);
+    for (const z of mine.zones.values()) for (const stat of z.stats.keys()) printed.add(stat);
     const notPrinted = new Set<string>();
-    for (const [idx, info] of zi.zones) {
-      const printed = mine.zones.get(idx)?.stats;
-      for (const stat of info.stats.keys())
-        if (!printed?.has(stat) && !ZONE_FIELDS.has(stat)) notPrinted.add(stat);
-    }
+    for (const info of zi.zones.values())
+      for (const stat of info.stats.keys()) if (!printed.has(stat)) notPrinted.add(stat);
     const fromVmstat: string[] = [];
     for (const [counter, value] of zi.nodeStats) {
-      if (!mine.nodeStats.has(counter)) notPrinted.add(counter);
+      if (!printed.has(counter)) notPrinted.add(counter);
       else {
         const v = vm?.get(counter);
         if (v !== undefined && v !== value) fromVmstat.push(`${counter} ${value} → ${v}`);
@@ -84,13 +93,19 @@ export function fromProcNotes(
     const missing: string[] = [];
     const changed: string[] = [];
     const fromZones: string[] = [];
+    const fromBuddy: string[] = [];
     for (const [counter, value] of vm) {
       const now = printed.get(counter);
       if (now === undefined) missing.push(counter);
       else if (now === value) continue;
+      else if (FREE_COUNTERS.has(counter)) fromBuddy.push(`${counter} ${value} → ${now}`);
       else if (zi && zoneItems.has(counter)) fromZones.push(`${counter} ${value} → ${now}`);
       else changed.push(`${counter} ${value} → ${now}`);
     }
+    if (fromBuddy.length > 0)
+      notes.push(
+        `vmstat: free-page counters that follow from buddyinfo's free blocks, which the two files saw at different moments: ${list(fromBuddy)}`,
+      );
     if (fromZones.length > 0)
       notes.push(
         `vmstat: zone counters summed from zoneinfo's zones, which the two files saw at different moments: ${list(fromZones)}`,

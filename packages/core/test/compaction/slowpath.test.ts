@@ -10,6 +10,7 @@ import {
   COMPACT_PRIO,
   GFP,
   type Machine,
+  PF_MEMALLOC,
   PROFILE_NAMES,
 } from '../../src/index.js';
 import { expectInvariants } from '../helpers.js';
@@ -82,6 +83,39 @@ describe.each(PROFILE_NAMES)('the slow path’s direct compaction passes — %s'
       v48 ? [ASYNC, ASYNC] : [ASYNC],
     );
     expect(m.mem.vmstat.get('compact_stall')).toBe(0);
+  });
+
+  it('a task with a fatal signal pending gets no pass after the retry loop’s first', () => {
+    const m = pinnedCheckerboard(profile);
+    const seen: number[] = [];
+    m.trace.on('mm_compaction_try_to_compact_pages', (e) => {
+      seen.push(e.prio);
+    });
+    const t = m.sched.spawn('killed', function* () {
+      return yield* allocPagesSlowpathCompact(m, {
+        gfp: GFP.HIGHUSER_MOVABLE,
+        order: 3,
+        allocFlags: 0,
+      });
+    });
+    m.sched.sendSigkill(t);
+    expect(m.sched.runToEnd(t)).toBe(-1);
+    expect(seen).toEqual([SYNC_LIGHT]);
+  });
+
+  it('a PF_MEMALLOC task compacts nothing (the slow path’s recursion guard)', () => {
+    const m = pinnedCheckerboard(profile);
+    const seen: number[] = [];
+    m.trace.on('mm_compaction_try_to_compact_pages', (e) => {
+      seen.push(e.prio);
+    });
+    const t = m.sched.spawn('memalloc', function* () {
+      const task = m.sched.current;
+      if (task) task.flags |= PF_MEMALLOC;
+      return yield* allocPagesSlowpathCompact(m, { gfp: GFP.KERNEL, order: 4, allocFlags: 0 });
+    });
+    expect(m.sched.runToEnd(t)).toBe(-1);
+    expect(seen).toEqual([]);
   });
 
   it('order 0 and requests without __GFP_DIRECT_RECLAIM compact nothing', () => {

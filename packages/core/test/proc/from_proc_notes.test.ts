@@ -4,9 +4,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import { machineFromProc } from '../../src/proc/index.js';
+import type { ProfileName } from '../../src/profile.js';
 import { FIXTURES, fixture } from './helpers.js';
 
-function notesOf(src: Parameters<typeof machineFromProc>[0], profile = 'v6.17' as const) {
+function notesOf(src: Parameters<typeof machineFromProc>[0], profile: ProfileName = 'v6.17') {
   const notes: string[] = [];
   machineFromProc(src, { profile, onNote: (n) => notes.push(n) });
   return notes;
@@ -49,6 +50,29 @@ describe('machineFromProc onNote', () => {
       vmstat,
     });
     expect(notes.find((n) => n.startsWith('vmstat: counters v6.17'))).toMatch(/pgmigrate_sucess/);
+  });
+
+  it('blames buddyinfo for free counts that differ: the free blocks are its', () => {
+    const vmstat = fixture('vmstat').replace(
+      /^nr_free_pages (\d+)$/m,
+      (_, n) => `nr_free_pages ${+n + 5}`,
+    );
+    const notes = notesOf({
+      buddyinfo: fixture('buddyinfo'),
+      pagetypeinfo: fixture('pagetypeinfo'),
+      vmstat,
+    });
+    expect(notes.find((n) => n.includes('nr_free_pages'))).toMatch(
+      /^vmstat: free-page counters that follow from buddyinfo's free blocks, .*: nr_free_pages (\d+) → (\d+)$/,
+    );
+  });
+
+  it('v4.8: counters it prints per zone are not said to be dropped', () => {
+    const notes = notesOf(FIXTURES, 'v4.8');
+    const dropped = notes.find((n) => n.startsWith("zoneinfo: counters v4.8's")) ?? '';
+    expect(dropped).toMatch(/workingset_nodes/);
+    for (const kept of ['nr_slab_reclaimable', 'nr_kernel_stack', 'nr_page_table_pages'])
+      expect(dropped).not.toMatch(new RegExp(`\\b${kept}\\b`));
   });
 
   it('takes only a function', () => {
