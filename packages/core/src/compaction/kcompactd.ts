@@ -107,7 +107,10 @@ export function kswapdBalance(m: Machine): boolean {
   const w = mem.kcompactdWakeups;
   if (w.length === 0) return false;
   const calls = w.splice(0);
-  for (let i = 0; i < calls.length; i += 2) wakeupKcompactd(m, calls[i], calls[i + 1]);
+  // kswapd's own calls: its tracepoints print under kswapd0.
+  m.sched.asKthread('kswapd0', () => {
+    for (let i = 0; i < calls.length; i += 2) wakeupKcompactd(m, calls[i], calls[i + 1]);
+  });
   return true;
 }
 

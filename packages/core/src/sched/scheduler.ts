@@ -22,7 +22,14 @@ import { Prng } from './prng.js';
 import { CPU_RELAX, giveWay, type Livelock, livelockReport, relaxesAfter } from './relax.js';
 import { insertById, notAGenerator, removeTask } from './runq.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
-import type { BlockPoint, KernelGen, SchedPoint, WaitKey, Yielded } from './types.js';
+import type {
+  BlockPoint,
+  KernelGen,
+  KthreadContext,
+  SchedPoint,
+  WaitKey,
+  Yielded,
+} from './types.js';
 
 /**
  * The scheduler of one emulated machine.
@@ -40,6 +47,13 @@ export class Scheduler {
   preemptible = false;
   /** The task whose generator is executing; undefined outside tasks. */
   current: Task | undefined = undefined;
+  /**
+   * The kernel thread {@link asKthread} is running code as, for the trace: undefined
+   * otherwise.
+   */
+  kthread: KthreadContext | undefined = undefined;
+  /** The kernel threads {@link asKthread} has run code as, by name: their pids. */
+  private readonly kthreadIds = new Map<string, number>();
   /** Live tasks (runnable or blocked), in spawn order. */
   readonly tasks: Task[] = [];
   /** The lock-class dependency validator of this machine. */
@@ -179,6 +193,31 @@ export class Scheduler {
     this.live++;
     this.preemptible = this.manualMode || this.live > 1;
     return task;
+  }
+
+  /**
+   * Runs `fn` as the kernel thread `name` for the trace: a tracepoint `fn` fires prints
+   * under that thread's comm and pid (one pid per name and machine, given when first used)
+   * and the lowest CPU no live task runs on, with preemption on. For a kernel thread mops
+   * runs as plain calls within another's work, such as the kswapd stand-in's wakeups of
+   * kcompactd (`kswapd0`). `fn` runs at once, with no scheduling point; it is no task.
+   * @param name the thread's comm, e.g. `'kswapd0'`
+   * @param fn what it does
+   * @returns what `fn` returns
+   */
+  asKthread<T>(name: string, fn: () => T): T {
+    let id = this.kthreadIds.get(name);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.kthreadIds.set(name, id);
+    }
+    const outer = this.kthread;
+    this.kthread = { name, id, cpu: this.lowestFreeCpu() };
+    try {
+      return fn();
+    } finally {
+      this.kthread = outer;
+    }
   }
 
   /**

@@ -47,3 +47,13 @@ export type KernelGen<T = void> = Generator<Yielded, T, undefined>;
 
 /** Task flags (the subset of PF_* mops models). */
 export const PF_MEMALLOC = 0x800;
+
+/** A kernel thread code runs as, for the trace (`Scheduler.asKthread`). */
+export interface KthreadContext {
+  /** Its comm, e.g. `'kswapd0'`. */
+  readonly name: string;
+  /** Its pid. */
+  readonly id: number;
+  /** The CPU it shows on. */
+  readonly cpu: number;
+}

@@ -282,13 +282,16 @@ export function traceRecorder(machine: Machine, options: TraceRecorderOptions = 
     const irqsOff = IRQS_OFF_EVENTS.has(name);
     const listener = (payload: unknown): void => {
       const e = payload as Record<string, unknown>;
-      const task = machine.sched.current;
+      // A kernel thread's code run inside a task's work shows as that thread.
+      const kthread = machine.sched.kthread;
+      const task = kthread ?? machine.sched.current;
       const ctx: FtraceContext = task
         ? {
             comm: task.name,
             pid: task.id,
             cpu: task.cpu,
-            preemptCount: task.atomicDepth + (irqsOff ? 1 : 0),
+            preemptCount:
+              (kthread ? 0 : (machine.sched.current?.atomicDepth ?? 0)) + (irqsOff ? 1 : 0),
             jiffies: machine.clock.jiffies,
             profile: machine.profile,
           }

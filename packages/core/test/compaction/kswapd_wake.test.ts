@@ -82,6 +82,22 @@ describe.each(PROFILE_NAMES)('kswapd wakes kcompactd for a failed allocation —
     expectInvariants(m);
   });
 
+  it('kswapd’s wakeup of kcompactd traces under kswapd0, kcompactd’s wake under its own task', () => {
+    const m = fragmented(profile);
+    const rec = traceRecorder(m, { events: KCOMPACTD_EVENTS });
+    expect(m.allocPages(GFP.HIGHUSER_MOVABLE, 3)).toBe(-1);
+    const t = m.sched.spawn('kcompactd0', () => kcompactdRun(m, 1));
+    m.sched.runToEnd(t);
+    rec.stop();
+    const ctx = rec.lines.map((l) => /^\s*(\S+-\d+)\s+\[(\d{3})\]/.exec(l)?.slice(1).join(' '));
+    const kswapd = ctx.filter((_, i) => rec.lines[i].includes('mm_compaction_wakeup_kcompactd:'));
+    const wake = ctx.filter((_, i) => rec.lines[i].includes('mm_compaction_kcompactd_wake:'));
+    // kswapd0, on a CPU kcompactd0 does not hold.
+    expect(kswapd).toEqual([`kswapd0-${t.id + 1} 001`]);
+    expect(wake[0]).toBe(`kcompactd0-${t.id} 000`);
+    expect(m.sched.kthread).toBeUndefined();
+  });
+
   it('an allocation that may not wake kswapd wakes nothing', () => {
     const m = fragmented(profile);
     expect(m.allocPages(GFP.HIGHUSER_MOVABLE & ~__GFP.KSWAPD_RECLAIM, 3)).toBe(-1);
