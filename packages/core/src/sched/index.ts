@@ -55,6 +55,7 @@ export {
 export {
   type BlockPoint,
   type KernelGen,
+  type KthreadContext,
   PF_MEMALLOC,
   type SchedPoint,
   type WaitKey,
