@@ -1,5 +1,6 @@
+import { explore } from '@mops/explorer';
 import { describe, expect, it } from 'vitest';
-import { hunt, huntOwnRace } from '../src/index.js';
+import { hunt, huntOwnRace, registerOnePageRelease } from '../src/index.js';
 
 describe('hunt-a-race example', () => {
   it('finds 9a, reproduces it by replay, and proves the fix within the bound', () => {
@@ -25,4 +26,15 @@ describe('hunt-a-race example', () => {
       expect(h.fixed.schedules).toBeGreaterThan(1);
     },
   );
+
+  it('the README’s pct hunt reports a shrunk size only when shrinking made it smaller', () => {
+    registerOnePageRelease();
+    const r = explore('onepage-release', { variant: 'buggy', strategy: 'pct' });
+    expect(r.failed).toBe(true);
+    const m = /^schedule: (.*?)(?: \(shrunk from (.*)\))?$/m.exec(r.report ?? '');
+    expect(m).not.toBeNull();
+    if (m?.[2] !== undefined) expect(m[2]).not.toBe(m[1]);
+    if (r.shrunkFrom)
+      expect(r.shrunkFrom).not.toEqual({ steps: r.steps, preemptions: r.preemptions });
+  });
 });

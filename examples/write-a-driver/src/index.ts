@@ -33,6 +33,7 @@ import {
   putPage,
   SetPageMovableOps,
   setMovableOps,
+  setPageType,
   trylockPage,
   unlockPage,
 } from '@mops/core';
@@ -122,7 +123,8 @@ export class MovableRing {
     this.released.delete(pfn);
     const mem = this.m.mem;
     if (this.m.profile.movableMarker === 'page_type') {
-      mem.pages.type[pfn] = PGTY.offline << 24;
+      // A page type first (__SetPageOffline, as the balloon does), then the movable_ops.
+      setPageType(mem, pfn, PGTY.offline);
       SetPageMovableOps(mem, pfn);
     } else __SetPageMovable(mem, pfn, this.target);
   }

@@ -258,7 +258,9 @@ export function explore(name: string, opts: ExploreOptions = {}): ExploreResult 
       if (failureSignature(t) === signature) {
         decisions = shrunk;
         traced = t;
-        shrunkFrom = { steps: original.steps, preemptions: original.preemptions };
+        // "Shrunk from" only a larger size: a schedule of the same size is not smaller.
+        if (t.steps !== original.steps || t.preemptions !== original.preemptions)
+          shrunkFrom = { steps: original.steps, preemptions: original.preemptions };
       } else note = SHRUNK_NOT_REPRODUCED;
     }
   }

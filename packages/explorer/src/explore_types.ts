@@ -111,7 +111,10 @@ export interface ExploreResult {
   readonly steps?: number;
   /** Preemptions of the reported schedule. */
   readonly preemptions?: number;
-  /** Size before shrinking (absent with `shrink: false`). */
+  /**
+   * Size before shrinking, when shrinking made the schedule smaller (fewer steps or
+   * preemptions); absent otherwise, and with `shrink: false`.
+   */
   readonly shrunkFrom?: { readonly steps: number; readonly preemptions: number };
   /** Candidate schedules tried while shrinking. */
   readonly shrinkAttempts?: number;

@@ -162,7 +162,31 @@ export function conformanceMachine(adapter: DriverAdapter, profile: ProfileName)
   return suiteMachine(adapter, profile);
 }
 
-/** The rules of the suite (id, rule, spec section). */
+/**
+ * The rules of the suite (id, rule, spec section), by id:
+ * - `isolate` (§2.1, §3.1): isolate_page accepts every page the driver published and left
+ *   at rest, under the page lock; it leaves the lock to the VM, drops no reference and
+ *   never touches the isolated flag;
+ * - `migrate` (§2.1, §2.5): a successful migrate_page makes dst the driver's movable page
+ *   with its own reference, copies the contents, takes dst into its structures and lets go
+ *   of src;
+ * - `putback` (§2.1, §3.2): putback_page takes the page back: every page can be isolated
+ *   again and holds no extra reference;
+ * - `failure-putback` (§3.2, §3.5): pages that could not migrate (-ENOMEM) go back to the
+ *   driver intact;
+ * - `ping-pong` (§2.5, §3.6): pages migrated twice in a row stay the driver's, leak no
+ *   reference on a target, and every src returns to the buddy allocator;
+ * - `race` (§3.1, §9, S07): two compactors racing over the driver's pages under the seeded
+ *   random scheduler keep every invariant, for 50 seeds;
+ * - `compaction` (§8.8): compact_memory migrates the driver's pages and leaves every
+ *   invariant intact;
+ * - `release-isolated` (§4, S19, S21): the owner releasing pages the VM holds isolated
+ *   (v4.8–v6.3 `__ClearPageMovable` under the page lock; v6.17 keeping movable_ops and
+ *   faking success): each ends in the buddy allocator, the isolated flag untouched; run
+ *   when the adapter has a `release` hook.
+ *
+ * `runRule` takes an id; `mops check-plugin` prints each rule's full text.
+ */
 export const CONFORMANCE_RULES: readonly { id: string; rule: string; section: string }[] =
   RULES.map(({ id, rule, section }) => ({ id, rule, section }));
 

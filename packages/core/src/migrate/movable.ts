@@ -253,6 +253,16 @@ function registerMovableTarget(
  * and clears the pointer, so the VM can still tell a non-LRU page it must not call back
  * for. Requires the page lock and PageMovable. Does not exist in v6.17 (S25). A driver calls
  * it on the source page in migrate_page, and on a page it frees while owning it.
+ *
+ * The owner-release rule (spec §4.1): the owner may free its page at any time, even while
+ * the VM holds it isolated: under the page lock it calls __ClearPageMovable, then drops its
+ * own references. It never sets or clears the isolated flag and never touches `lru` while
+ * the page is isolated: the VM, finding the page released (`__PageMovable` still true,
+ * `PageMovable` false), neither migrates it nor calls putback_page for it, and its
+ * isolation reference is the last. In v6.17 there is no release (§4.3): an owner that
+ * drops an isolated page keeps its movable_ops and makes its callbacks do what the core
+ * would have: zsmalloc's migrate_page returns 0 leaving `dst` untouched, its putback_page
+ * does nothing.
  * @param mem the machine's memory (`m.mem`)
  * @param pfn the page to give up, locked by the caller and PageMovable
  * @throws {@link MopsError} `E_PLUGIN` in v6.17

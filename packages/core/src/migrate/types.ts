@@ -89,17 +89,26 @@ export interface MovableOperations {
    * migrate_page(dst, src, mode): both pages locked by the VM; `dst` has one reference (the
    * VM's). Copy, make `dst` your movable page with your own reference, unpublish `src`
    * (in v4.8–v6.3 also `__ClearPageMovable(src)`), drop your `src` references, return 0.
-   * -EAGAIN: retry later; any other negative errno: permanent failure.
+   * -EAGAIN: retry later; any other negative errno: this attempt failed (final in v4.8 and
+   * v6.0; from v6.3 a SYNC_LIGHT or SYNC migration asks once more, see `mode`).
    * @param dst the free target page get_new_folio supplied (order 0, locked, refcount 1)
    * @param src the isolated page to move away from (locked)
-   * @param mode the {@link MIGRATE_MODE} of the migration (ASYNC from async compaction,
-   *   which does not wait on locks; SYNC_LIGHT, SYNC)
+   * @param mode the {@link MIGRATE_MODE} of this attempt: ASYNC (never waits on locks),
+   *   SYNC_LIGHT or SYNC. In v4.8 and v6.0 every attempt has the migration's mode. From
+   *   v6.3 a SYNC_LIGHT or SYNC migration first tries all its pages in a batch at ASYNC
+   *   (migrate_pages_sync()), then each page that did not move, alone, in its own mode: a
+   *   page refused at ASYNC is asked for again at SYNC_LIGHT or SYNC
    * @returns MIGRATEPAGE_SUCCESS (0); `Errno.EAGAIN` (-11) to be retried; another
-   *   negative errno to fail for good (`src` then goes back to you through putback_page)
+   *   negative errno to fail this attempt (after the last, `src` goes back to you through
+   *   putback_page)
    */
   migratePage(dst: number, src: number, mode: number): MaybeGen<number>;
   /**
    * putback_page(page): called with the page locked; re-insert it into your structures.
+   * Not called for a page you released while the VM held it isolated (v4.8–v6.3:
+   * `__ClearPageMovable` under the page lock, then your references dropped, as its
+   * documentation says): the VM notices and frees it. v6.17 has no release: the
+   * page stays yours, and putback_page is called for it as for any other.
    * @param page an isolated page the VM did not migrate, given back to its owner
    */
   putbackPage(page: number): MaybeGen<void>;

@@ -344,13 +344,15 @@ function minFreeFromZoneinfo(mem: Memory, zi: ParsedZoneinfo): number | undefine
  * With zoneinfo, zone starts, spans, managed pages, watermarks and counters follow it
  * (present-but-unmanaged pages are marked reserved). mops keeps a zone's holes at the end of
  * its span, so a zone's present pages are set to cover exactly the pageblocks pagetypeinfo
- * counts: zoneinfo's `present` may differ (the sample's DMA has its holes in the first
- * pageblock; its Normal zone has offline sections). The holes have no memmap: compaction's
- * scanners pass over them as pageblock_pfn_to_page() makes the kernel's do. The
- * fragmentation score weights each zone by its present pages, so where zoneinfo's `present`
- * is larger (the sample's Normal zone: 5505024, offline sections included, against the
- * 688128 of its online pageblocks) the node's score differs from the real machine's (9
- * against 18 on the sample, whose Normal zone is the fragmented one).
+ * counts: zoneinfo's `present` may differ (a DMA zone has its holes in its first
+ * pageblock; a Normal zone may have offline sections). The holes have no memmap:
+ * compaction's scanners pass over them as pageblock_pfn_to_page() makes the kernel's do.
+ * The fragmentation score weights each zone by its present pages, so where zoneinfo's
+ * `present` is larger the node's score differs from the real machine's (on the Linux 6.18
+ * machine of the package's test fixtures, `packages/core/test/proc/fixtures`, whose Normal
+ * zone is the fragmented one: present 5505024, offline sections included, against the
+ * 688128 pages of its online pageblocks, and a score of 9 against the machine's 18).
+ * `options.onNote` hears of each such difference.
  *
  * Every allocated page is unmovable (owner `'imported'`): /proc does not say what a page
  * holds, so compaction finds nothing to migrate. With `options.movable` the allocated pages
