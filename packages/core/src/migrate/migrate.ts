@@ -433,7 +433,9 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
  * @param putNew put_new_folio: takes back an unused target; undefined to have the VM free
  *   it with folio_put
  * @param mode the {@link MIGRATE_MODE}: ASYNC never waits for a page lock (the page is
- *   retried), SYNC_LIGHT and SYNC may (spec §2.2)
+ *   retried), SYNC_LIGHT and SYNC may (spec §2.2). From v6.3 a SYNC_LIGHT or SYNC run first
+ *   tries its pages in batches at ASYNC, then each page that did not move alone in `mode`
+ *   (migrate_pages_sync()): a driver's migrate_page sees ASYNC first
  * @param reason the `enum migrate_reason` value ({@link MR}), as the tracepoint reports it;
  *   `Profile.migrateReasons` lists those of each release
  * @returns `rc`: the pages (folios) not migrated, or a negative errno (-ENOMEM when getNew
