@@ -121,6 +121,37 @@ describe('S34 scanners meet', () => {
   );
 
   it.each(PROFILE_NAMES)(
+    'whole zone, the free scanner starting right above a migrate block of 10 movable pages: -ENOMEM, all put back, COMPLETE with nothing migrated — %s',
+    (profile) => {
+      // 4 MiB: two pageblocks. Block 0: 10 driver pages at pfns 0-9, the rest unmovable;
+      // block 1 free but for its first pfn, which keeps its order-9 buddy from forming.
+      const m = smallMachine('4M', { profile });
+      const drv = new TestDriver(m);
+      while (m.allocPages(GFP.HIGHUSER_MOVABLE, 0) >= 0);
+      for (let p = 0; p < 10; p++) m.putPage(p);
+      expect(drv.alloc(10).sort((a, b) => a - b)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      for (let p = 513; p < 1024; p++) m.putPage(p);
+      const rec = traceRecorder(m, { events: ['mm_compaction_end'] });
+      const before = m.mem.vmstat.get('pgmigrate_success');
+      expect(m.run(() => compactMemory(m))).toEqual([COMPACT.COMPLETE]);
+      rec.stop();
+      // The free scanner may not take targets from the block the migrate scanner is in:
+      // compaction_alloc finds none, migrate_pages returns -ENOMEM, the pages go back.
+      expect(m.mem.vmstat.get('pgmigrate_success') - before).toBe(0);
+      expect(drv.callsOf('isolate')).toHaveLength(10);
+      expect(drv.callsOf('migrate')).toHaveLength(0);
+      expect(drv.callsOf('putback')).toHaveLength(10);
+      const { migrate, free } = endPfns(rec.lines[0]);
+      expect(free >> 9).toBeLessThanOrEqual(migrate >> 9);
+      expect(zoneCompactState(m.mem.populatedZones[0])).toMatchObject({
+        cachedMigratePfn: [0, 0],
+        cachedFreePfn: 0x200,
+      });
+      expectInvariants(m);
+    },
+  );
+
+  it.each(PROFILE_NAMES)(
     'not whole_zone: free scanner at the block right above the migrate scanner; PARTIAL_SKIPPED — %s',
     (profile) => {
       // Blocks 2-3: unmovable and free pages alternating, no free block of order 1 or more.
