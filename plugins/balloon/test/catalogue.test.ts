@@ -118,6 +118,31 @@ describe.each(PROFILES)('catalogue, %s', (profile) => {
     expect(m.mem.vmstat.get('balloon_deflate')).toBe(deflate + 1);
   });
 
+  it('S22, the page put back between the dequeue’s two locked phases: nothing dequeued, no BUG (spec §0.2)', () => {
+    const { m, dev } = withBalloon(profile, 1);
+    const p = m.mem.pages;
+    const [x] = dev.listPages();
+    const list = p.lists.newList();
+    isolate(m, list, x);
+    m.sched.manual = true;
+    const t = m.sched.spawn('leak', () => dev.dequeue());
+    // balloon_page_list_dequeue() finds the list empty under pages_lock and lets go of it;
+    // the lost-pages check takes pages_lock again.
+    let locks = 0;
+    while (t.state === 'runnable' && locks < 2) {
+      const pt = m.sched.step(t) as { op: string; lock?: string };
+      if (pt.op === 'spin_lock' && pt.lock === 'pages_lock') locks++;
+    }
+    expect(locks).toBe(2);
+    // In between, the VM puts the isolated page back on the balloon's list.
+    p.lists.del(x);
+    m.sched.runToEnd(m.sched.spawn('putback', () => putbackMovablePage(m, x)));
+    // The check sees a non-empty list: no BUG, and this dequeue returns nothing.
+    expect(m.sched.runToEnd(t)).toBe(-1);
+    expect(m.mem.halted).toBeUndefined();
+    expect([dev.listLength(), dev.isolatedPages]).toEqual([1, 0]);
+  });
+
   it('S23 balloon lost pages: dequeue with an empty list and nothing isolated is a BUG', () => {
     const { m, vb, dev } = withBalloon(profile, 1);
     const [a] = dev.listPages();
