@@ -226,6 +226,7 @@ export class Machine {
       qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
       mightSleepExpected: config.profile.mightSleepExpected,
     });
+    this.mem.taskContext = () => this.sched.contextNow();
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);
     setupWatermarks(this.mem, this.minFreeKb);

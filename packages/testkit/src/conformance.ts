@@ -185,7 +185,8 @@ export function conformanceMachine(adapter: DriverAdapter, profile: ProfileName)
  *   faking success): each ends in the buddy allocator, the isolated flag untouched; run
  *   when the adapter has a `release` hook.
  *
- * `runRule` takes an id; `mops check-plugin` prints each rule's full text.
+ * `runRule` takes an id; its result's `rule` is the rule's full text, as here under
+ * `rule` (`mops check-plugin` prints the id, the sections and the verdict).
  */
 export const CONFORMANCE_RULES: readonly { id: string; rule: string; section: string }[] =
   RULES.map(({ id, rule, section }) => ({ id, rule, section }));

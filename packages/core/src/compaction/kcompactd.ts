@@ -91,6 +91,9 @@ function kcompactdAllocFlags(m: Machine): number {
   return m.mem.defragMode ? ALLOC.WMARK_HIGH : ALLOC.WMARK_MIN;
 }
 
+/** The trace context of code run outside any task. */
+const NO_TASK = { name: 'mops', id: 0, cpu: 0 } as const;
+
 /**
  * The kswapd stand-in on kcompactd's clock: runs the pass a wakeup asked for and has not run
  * yet (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then makes the
@@ -107,10 +110,15 @@ export function kswapdBalance(m: Machine): boolean {
   const w = mem.kcompactdWakeups;
   if (w.length === 0) return false;
   const calls = w.splice(0);
-  // kswapd's own calls: its tracepoints print under kswapd0.
-  m.sched.asKthread('kswapd0', () => {
-    for (let i = 0; i < calls.length; i += 2) wakeupKcompactd(m, calls[i], calls[i + 1]);
-  });
+  const callers = mem.kcompactdWakeupCallers.splice(0);
+  for (let i = 0; i < calls.length; i += 2) {
+    const wake = () => wakeupKcompactd(m, calls[i], calls[i + 1]);
+    // kswapd's own calls print under kswapd0; an allocation's (on a balanced node, made
+    // in the kernel at once in the allocating task) under the task that allocated.
+    const caller = callers[i >> 1];
+    if (caller === undefined) m.sched.asKthread('kswapd0', wake);
+    else m.sched.traceAs(caller ?? NO_TASK, wake);
+  }
   return true;
 }
 

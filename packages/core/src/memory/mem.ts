@@ -7,6 +7,7 @@
 import { MmBug, MopsError, valueKind } from '../errors.js';
 import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
+import type { KthreadContext } from '../sched/types.js';
 import { TraceBus } from '../trace/bus.js';
 import { VmStat } from '../vmstat/vmstat.js';
 import { DEFAULT_WATERMARK_BOOST_FACTOR, pageblock_order } from './constants.js';
@@ -138,6 +139,17 @@ export class Memory {
    * pair already waiting is not added again (the second call could not wake kcompactd).
    */
   readonly kcompactdWakeups: number[] = [];
+  /**
+   * Who asked for each pair of {@link kcompactdWakeups}, for the trace: undefined for
+   * kswapd (its pass), else the allocating task's context as {@link taskContext} gave it
+   * (null: no task).
+   */
+  readonly kcompactdWakeupCallers: (KthreadContext | null | undefined)[] = [];
+  /**
+   * The running task's trace context (comm, pid, CPU), null outside tasks; the machine
+   * installs it (the scheduler's `contextNow`).
+   */
+  taskContext: () => KthreadContext | null = () => null;
   /**
    * The migrate types /proc/pagetypeinfo shows, when the machine was rebuilt from a real
    * machine's file: the column set of that kernel's build. Undefined for machines mops built

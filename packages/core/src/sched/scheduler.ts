@@ -48,8 +48,8 @@ export class Scheduler {
   /** The task whose generator is executing; undefined outside tasks. */
   current: Task | undefined = undefined;
   /**
-   * The kernel thread {@link asKthread} is running code as, for the trace: undefined
-   * otherwise.
+   * The context {@link asKthread} or {@link traceAs} is running code as, for the trace:
+   * undefined otherwise.
    */
   kthread: KthreadContext | undefined = undefined;
   /** The kernel threads {@link asKthread} has run code as, by name: their pids. */
@@ -211,13 +211,34 @@ export class Scheduler {
       id = this.nextId++;
       this.kthreadIds.set(name, id);
     }
+    const cpu = this.lowestFreeCpu();
+    if (cpu > this.maxCpu) this.maxCpu = cpu;
+    return this.traceAs({ name, id, cpu }, fn);
+  }
+
+  /**
+   * Runs `fn` with the trace's task columns taken from `ctx` rather than the running task:
+   * for work mops makes later that the kernel does in another context (a wakeup an
+   * allocation asked for, made when kcompactd next runs, shows under that allocation's
+   * task). `fn` runs at once, with no scheduling point.
+   * @param ctx the comm, pid and CPU to show (`{ name: 'mops', id: 0, cpu: 0 }`: no task)
+   * @param fn what runs
+   * @returns what `fn` returns
+   */
+  traceAs<T>(ctx: KthreadContext, fn: () => T): T {
     const outer = this.kthread;
-    this.kthread = { name, id, cpu: this.lowestFreeCpu() };
+    this.kthread = ctx;
     try {
       return fn();
     } finally {
       this.kthread = outer;
     }
+  }
+
+  /** The trace's view of the running task now: its comm, pid and CPU; outside tasks, none. */
+  contextNow(): KthreadContext | null {
+    const t = this.current;
+    return t ? { name: t.name, id: t.id, cpu: t.cpu } : null;
   }
 
   /**

@@ -46,7 +46,7 @@ describe.each(PROFILE_NAMES)('§0.2 compaction scanners — %s', (profile) => {
     expectInvariants(m);
   });
 
-  it('the free scanner judges a block by its first page: a whole free block is no target, one whose first page is taken is', () => {
+  it('the free scanner judges a block by its first page: one heading a free buddy of pageblock order or more is no target; one whose first page is taken, or that lies inside a larger buddy it does not head, is', () => {
     const m = smallMachine('8M', { profile });
     const zone = m.mem.populatedZones[0];
     // The last pageblock that heads a free buddy of pageblock order or more.
@@ -61,6 +61,12 @@ describe.each(PROFILE_NAMES)('§0.2 compaction scanners — %s', (profile) => {
       migratetype: MIGRATE.MOVABLE,
     });
     expect(last).toBeGreaterThanOrEqual(zone.zoneStartPfn);
+    // The second pageblock of an order-10 buddy is all free, but its first page heads
+    // nothing: it is a target (suitable_migration_target() looks at that page only).
+    const o10 = zone.zoneStartPfn + ((1024 - (zone.zoneStartPfn % 1024)) % 1024);
+    if (pageIsBuddy(m.mem, o10, 10))
+      expect(suitableMigrationTarget(m.mem, cc, o10 + 512)).toBe(true);
+    else throw new Error('no order-10 buddy to test');
     expect(suitableMigrationTarget(m.mem, cc, last)).toBe(false);
     // Take pages until one comes from that block: its first page is then a smaller buddy.
     let got = -1;

@@ -35,4 +35,24 @@ describe('asKthread', () => {
     ).toThrow('x');
     expect(m.sched.kthread).toBeUndefined();
   });
+
+  it('the CPU it shows on counts among the machine’s CPUs (#P)', () => {
+    const m = createMachine({ memory: '16M', profile: 'v6.3' });
+    const rec = traceRecorder(m, { events: ['mm_compaction_wakeup_kcompactd'] });
+    const a = m.sched.spawn('a', function* () {
+      yield { op: 'x' };
+      m.sched.asKthread('kswapd0', () =>
+        m.trace.fire('mm_compaction_wakeup_kcompactd', { nid: 0, order: 2, highest_zoneidx: 1 }),
+      );
+    });
+    m.sched.spawn('b', function* () {
+      yield { op: 'y' };
+    });
+    m.sched.runAll('round-robin');
+    rec.stop();
+    expect(a.cpu).toBe(0);
+    expect(rec.lines[0]).toMatch(/^\s*kswapd0-\d+\s+\[002\]/);
+    expect(m.sched.nrCpus).toBe(3);
+    expect(rec.text()).toMatch(/#P:3\n/);
+  });
 });
