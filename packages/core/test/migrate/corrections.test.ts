@@ -3,33 +3,15 @@
  * locked src, and what a SYNC run counts when its ASYNC sub-batch ends in an error.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  Errno,
-  type KernelGen,
-  MIGRATE_MODE,
-  migratePages,
-  PG,
-  PROFILE_NAMES,
-  trylockPage,
-  unlockPage,
-} from '../../src/index.js';
+import { Errno, MIGRATE_MODE, migratePages, PG, PROFILE_NAMES } from '../../src/index.js';
 import { expectInvariants } from '../helpers.js';
-import { getNew, isolate, migrateBody, putback, rig } from './harness.js';
+import { getNew, isolate, migrateLockedSrc, putback, rig } from './harness.js';
 
 describe.each(PROFILE_NAMES)('§0.2 migrate_pages corners — %s', (profile) => {
   it('SYNC_LIGHT sleeps on a src another task holds locked (v6.17: PG_movable_ops reads as uptodate)', () => {
     const r = rig(profile);
-    const [a] = r.drv.alloc(1);
-    isolate(r, a);
     const s = r.m.sched;
-    const holder = s.spawn('holder', function* (): KernelGen {
-      trylockPage(r.m.mem, a);
-      yield { op: 'hold', pfn: a };
-      unlockPage(r.m, a);
-    });
-    const mig = s.spawn('migrate', migrateBody(r, MIGRATE_MODE.SYNC_LIGHT));
-    s.step(holder);
-    while (mig.state === 'runnable') s.step(mig);
+    const { a, holder, mig } = migrateLockedSrc(r, MIGRATE_MODE.SYNC_LIGHT);
     // v4.8–v6.3 wait whatever PG_uptodate says; v6.17 waits only for an uptodate page, and
     // a movable_ops page always is (the two flags share a bit).
     expect(mig.state).toBe('blocked');

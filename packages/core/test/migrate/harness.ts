@@ -12,6 +12,8 @@ import {
   PF_MEMALLOC,
   type ProfileName,
   putbackMovablePages,
+  trylockPage,
+  unlockPage,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { smallMachine } from '../helpers.js';
@@ -62,6 +64,26 @@ export function putNew(r: Rig) {
 /** migrate_pages body over the rig's list. */
 export function migrateBody(r: Rig, mode: number): () => KernelGen<MigrateResult> {
   return () => migratePages(r.m, r.list, getNew(r), putNew(r), mode, 0);
+}
+
+/**
+ * One isolated driver page whose lock another task holds while a migration task in `mode`
+ * runs until it blocks or ends: the page, the holder (which unlocks when next stepped) and
+ * the migration task.
+ */
+export function migrateLockedSrc(r: Rig, mode: number) {
+  const [a] = r.drv.alloc(1);
+  isolate(r, a);
+  const s = r.m.sched;
+  const holder = s.spawn('holder', function* (): KernelGen {
+    trylockPage(r.m.mem, a);
+    yield { op: 'hold', pfn: a };
+    unlockPage(r.m, a);
+  });
+  const mig = s.spawn('migrate', migrateBody(r, mode));
+  s.step(holder); // holds the lock
+  while (mig.state === 'runnable') s.step(mig);
+  return { a, holder, mig };
 }
 
 /** migrate_pages as a lone task (optionally PF_MEMALLOC). */

@@ -21,7 +21,17 @@ import {
   unlockPage,
 } from '../../src/index.js';
 import { expectInvariants } from '../helpers.js';
-import { ev, isolate, migrate, migrateBody, onList, putback, type Rig, rig } from './harness.js';
+import {
+  ev,
+  isolate,
+  migrate,
+  migrateBody,
+  migrateLockedSrc,
+  onList,
+  putback,
+  type Rig,
+  rig,
+} from './harness.js';
 
 const { ASYNC, SYNC_LIGHT, SYNC } = MIGRATE_MODE;
 const batched = (p: ProfileName) => p === 'v6.3' || p === 'v6.17';
@@ -224,17 +234,8 @@ describe.each(PROFILE_NAMES)('migrate_pages (spec §3.3-§3.5) — %s', (profile
 
   it('S18 MIGRATE_SYNC without PF_MEMALLOC: three non-blocking attempts, then sleeps on the lock until released', () => {
     const r = rig(profile);
-    const [a] = r.drv.alloc(1);
-    isolate(r, a);
     const s = r.m.sched;
-    const holder = s.spawn('holder', function* (): KernelGen {
-      trylockPage(r.m.mem, a);
-      yield { op: 'hold', pfn: a };
-      unlockPage(r.m, a);
-    });
-    const mig = s.spawn('migrate', migrateBody(r, SYNC));
-    s.step(holder); // holds the lock
-    while (mig.state === 'runnable') s.step(mig);
+    const { a, holder, mig } = migrateLockedSrc(r, SYNC);
     expect(mig.state).toBe('blocked');
     expect(mig.blockedOn?.what).toBe(`${LOCK[profile]} pfn ${hexPfn(a)}`);
     expect(r.targets).toHaveLength(4);
