@@ -13,10 +13,7 @@ import { ls, rs, ul } from './format.js';
 import { zoneStatValue } from './vmstat.js';
 import { ZONEINFO_LAYOUTS, type ZoneinfoLayout } from './zoneinfo_releases.js';
 
-/**
- * The fewest CPUs the pagesets are shown for: mops reports a two-CPU machine, or one with
- * as many CPUs as its tasks have run on (the trace header's `#P`).
- */
+/** CPUs the pagesets are shown for (mops reports a two-CPU machine). */
 export const ZONEINFO_CPUS = 2;
 /** MIN_PERCPU_PAGELIST_HIGH_FRACTION: the largest pcp high is managed / 8. */
 const MIN_PERCPU_PAGELIST_HIGH_FRACTION = 8;
@@ -80,8 +77,8 @@ function statThreshold(zone: Zone, cpus: number): number {
  * with the 512 KiB batch cap of 4.8 (pageset_set_batch(); a zone whose batch works out
  * to 0 shows high 0 and batch 1).
  */
-function pagesetLines(zone: Zone, cpu: number, cpus: number, layout: ZoneinfoLayout): string {
-  const p = pagesetParams(zone, cpus);
+function pagesetLines(zone: Zone, cpu: number, layout: ZoneinfoLayout): string {
+  const p = pagesetParams(zone);
   if (layout.pagesets === 'high_min_max')
     return (
       `\n    cpu: ${cpu}` +
@@ -144,9 +141,8 @@ function pgdatUnreclaimable(mem: Memory): number {
  * zone slot of node 0 (4.8: only the populated ones). A populated zone gets the full block:
  * the node stats under the first populated zone (the release's node items), free pages,
  * the watermarks with the boost included, sizes, the lowmem protection and the release's
- * zone stat items (4.8: stats before `protection`), the pagesets of each CPU (at least
- * {@link ZONEINFO_CPUS}; more when tasks ran on more, as `#P` counts) with the stat
- * threshold, `node_unreclaimable` and `start_pfn` (4.8: and
+ * zone stat items (4.8: stats before `protection`), the pagesets of {@link ZONEINFO_CPUS}
+ * CPUs with the stat threshold, `node_unreclaimable` and `start_pfn` (4.8: and
  * `node_inactive_ratio`). An unpopulated zone stops after `protection` (6.x; 4.8 leaves it
  * out). The v6.17 layout is that of the 6.18 sample less the two per-node items 6.18 added
  * (`pgpromote_candidate_nrl`, `nr_kernel_file_pages`). The v6.0 layout is taken to be
@@ -169,8 +165,6 @@ export function zoneinfo(machine: Machine): string {
   const names = VMSTAT_NAMES[release];
   const zoneItems = [...names.zone, ...names.numa];
   const zones = mem.node.zones;
-  // The machine's CPUs, as the trace header's #P counts them.
-  const cpus = Math.max(ZONEINFO_CPUS, machine.sched.nrCpus);
   const first = zones.find((z) => z.populated);
   const home = zones.findLast((z) => z.populated);
   const zoneStats = (z: Zone) => {
@@ -209,9 +203,9 @@ export function zoneinfo(machine: Machine): string {
     }
     if (layout.zoneStats === 'after_protection') out += zoneStats(z);
     out += '\n  pagesets';
-    const threshold = statThreshold(z, cpus);
-    for (let cpu = 0; cpu < cpus; cpu++)
-      out += `${pagesetLines(z, cpu, cpus, layout)}\n  vm stats threshold: ${threshold}`;
+    const threshold = statThreshold(z, ZONEINFO_CPUS);
+    for (let cpu = 0; cpu < ZONEINFO_CPUS; cpu++)
+      out += `${pagesetLines(z, cpu, layout)}\n  vm stats threshold: ${threshold}`;
     out += `\n  node_unreclaimable:  ${unreclaimable}\n  start_pfn:           ${ul(z.zoneStartPfn)}`;
     if (layout.nodeInactiveRatio) out += '\n  node_inactive_ratio: 0';
     out += '\n';

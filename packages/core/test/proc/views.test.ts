@@ -281,25 +281,6 @@ describe('/proc/zoneinfo', () => {
     expect(pagesetParams(z)).toEqual({ batch: 1, highMin: 27, highMax: 240, statThreshold: 4 });
   });
 
-  it('shows the pagesets of every CPU the machine has: two, or as many as its tasks ran on (#P)', () => {
-    const m = createMachine({ memory: '64M', profile: 'v6.3', contents: false });
-    const cpusShown = () => lines(zoneinfo(m)).filter((l) => /^\s+cpu: \d+$/.test(l));
-    const perZone = m.mem.populatedZones.length;
-    expect(cpusShown()).toHaveLength(2 * perZone);
-    m.sched.runToEnd(m.sched.spawn('far', function* () {}, { cpu: 3 }));
-    expect(m.sched.nrCpus).toBe(4);
-    const text = zoneinfo(m);
-    expect(cpusShown()).toHaveLength(4 * perZone);
-    expect(text).toContain('\n    cpu: 3\n');
-    // high and the stat threshold follow the CPU count, as zone_highsize() and
-    // calculate_normal_threshold() make them.
-    const z = m.mem.populatedZones.at(-1);
-    if (!z) throw new Error('no zone');
-    const p = pagesetParams(z, 4);
-    expect(text).toContain(`high:  ${p.highMin}\n`);
-    expect(text).toContain(`vm stats threshold: ${p.statThreshold}\n`);
-  });
-
   it('prints only the short form for unpopulated zones', () => {
     const m = createMachine({ memory: '64M', zones: 'normal-only', contents: false });
     const text = zoneinfo(m);
