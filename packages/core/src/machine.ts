@@ -10,6 +10,7 @@ import { defaultMinFreeKbytes, initZones, setupWatermarks } from './buddy/init.j
 import { allocPages } from './buddy/page_alloc.js';
 import { Clock } from './clock.js';
 import { installDirectCompaction } from './compaction/entry.js';
+import { installKcompactdWakeup } from './compaction/kcompactd.js';
 import { hexPfn } from './debug/dump_page.js';
 import {
   checkMemoryInvariants,
@@ -226,7 +227,6 @@ export class Machine {
       qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
       mightSleepExpected: config.profile.mightSleepExpected,
     });
-    this.mem.taskContext = () => this.sched.contextNow();
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);
     setupWatermarks(this.mem, this.minFreeKb);
@@ -370,6 +370,7 @@ export function createMachine(
   c.register(Clock, { useValue: m.clock });
   c.register(TraceBus, { useValue: m.trace });
   installDirectCompaction(m);
+  installKcompactdWakeup(m);
   return m;
 }
 

@@ -11,7 +11,6 @@
 import { pageblock_nr_pages, pageblock_order } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import { WMARK, type Zone } from '../memory/zone.js';
-import type { KthreadContext } from '../sched/types.js';
 import { freePagesInBlocks } from './free_page.js';
 import { __GFP, ALLOC, gfpZone } from './gfp.js';
 import { zoneWatermarkOk } from './page_alloc.js';
@@ -92,17 +91,11 @@ function pgdatWatermarkBoosted(mem: Memory, highestZoneidx: number): boolean {
  * `mem.kcompactdWakeups` for `kswapdBalance` to make, a pair already queued left out, and
  * order 0 too (wakeup_kcompactd() asks for nothing then).
  */
-function queueKcompactdWakeup(
-  mem: Memory,
-  order: number,
-  highestZoneidx: number,
-  caller: KthreadContext | null | undefined,
-): void {
+function queueKcompactdWakeup(mem: Memory, order: number, highestZoneidx: number): void {
   if (order === 0) return;
   const w = mem.kcompactdWakeups;
   for (let i = 0; i < w.length; i += 2) if (w[i] === order && w[i + 1] === highestZoneidx) return;
   w.push(order, highestZoneidx);
-  mem.kcompactdWakeupCallers.push(caller);
 }
 
 /**
@@ -129,7 +122,10 @@ export function wakeupKswapd(
   if (mem.kswapdWoken) return;
   if (pgdatBalanced(mem, order, highestZoneidx) && !pgdatWatermarkBoosted(mem, highestZoneidx)) {
     if (mem.profile.balancedWakesKcompactd && !(gfp & __GFP.DIRECT_RECLAIM))
-      queueKcompactdWakeup(mem, order, highestZoneidx, mem.taskContext());
+      if (mem.wakeupKcompactd)
+        // In the allocating task, at once (mm/vmscan.c wakeup_kswapd()).
+        mem.wakeupKcompactd(order, highestZoneidx);
+      else queueKcompactdWakeup(mem, order, highestZoneidx);
     return;
   }
   mem.kswapdWoken = true;
@@ -184,6 +180,6 @@ export function runKswapd(mem: Memory): void {
     zone.watermarkBoost = 0;
     boosted = true;
   }
-  if (boosted) queueKcompactdWakeup(mem, pageblock_order, h, undefined);
-  if (reclaims) queueKcompactdWakeup(mem, order, h, undefined);
+  if (boosted) queueKcompactdWakeup(mem, pageblock_order, h);
+  if (reclaims) queueKcompactdWakeup(mem, order, h);
 }

@@ -91,16 +91,24 @@ function kcompactdAllocFlags(m: Machine): number {
   return m.mem.defragMode ? ALLOC.WMARK_HIGH : ALLOC.WMARK_MIN;
 }
 
-/** The trace context of code run outside any task. */
-const NO_TASK = { name: 'mops', id: 0, cpu: 0 } as const;
+/**
+ * Lets the allocator call wakeup_kcompactd() at once (`Memory.wakeupKcompactd`), as
+ * wakeup_kswapd() does for a balanced node when the allocation cannot reclaim: the event
+ * prints in the allocating task, at its time. {@link createMachine} installs it.
+ * @param m the machine
+ */
+export function installKcompactdWakeup(m: Machine): void {
+  m.mem.wakeupKcompactd = (order, highestZoneidx) => wakeupKcompactd(m, order, highestZoneidx);
+}
 
 /**
  * The kswapd stand-in on kcompactd's clock: runs the pass a wakeup asked for and has not run
  * yet (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then makes the
  * wakeup_kcompactd() calls waiting since the allocations (`Memory.kcompactdWakeups`), in
- * the order they were asked for: pageblock_order after a pass that took back a boost, the
- * order a pass was woken for (an allocation that went to the slow path) before kswapd
- * sleeps, the order of an allocation that could not reclaim on a balanced node.
+ * the order they were asked for: pageblock_order after a pass that took back a boost, and
+ * the order a pass was woken for (an allocation that went to the slow path) before kswapd
+ * sleeps. (An allocation that cannot reclaim asks kcompactd itself, at once, on a balanced
+ * node: `Memory.wakeupKcompactd`, installed by {@link installKcompactdWakeup}.)
  * @param m the machine
  * @returns whether it asked kcompactd for work
  */
@@ -110,15 +118,10 @@ export function kswapdBalance(m: Machine): boolean {
   const w = mem.kcompactdWakeups;
   if (w.length === 0) return false;
   const calls = w.splice(0);
-  const callers = mem.kcompactdWakeupCallers.splice(0);
-  for (let i = 0; i < calls.length; i += 2) {
-    const wake = () => wakeupKcompactd(m, calls[i], calls[i + 1]);
-    // kswapd's own calls print under kswapd0; an allocation's (on a balanced node, made
-    // in the kernel at once in the allocating task) under the task that allocated.
-    const caller = callers[i >> 1];
-    if (caller === undefined) m.sched.asKthread('kswapd0', wake);
-    else m.sched.traceAs(caller ?? NO_TASK, wake);
-  }
+  // kswapd's own calls: its tracepoints print under kswapd0.
+  m.sched.asKthread('kswapd0', () => {
+    for (let i = 0; i < calls.length; i += 2) wakeupKcompactd(m, calls[i], calls[i + 1]);
+  });
   return true;
 }
 

@@ -7,7 +7,6 @@
 import { MmBug, MopsError, valueKind } from '../errors.js';
 import { FLAGS_CHECK_AT_FREE, PG } from '../page/flags.js';
 import type { Profile } from '../profile.js';
-import type { KthreadContext } from '../sched/types.js';
 import { TraceBus } from '../trace/bus.js';
 import { VmStat } from '../vmstat/vmstat.js';
 import { DEFAULT_WATERMARK_BOOST_FACTOR, pageblock_order } from './constants.js';
@@ -140,16 +139,10 @@ export class Memory {
    */
   readonly kcompactdWakeups: number[] = [];
   /**
-   * Who asked for each pair of {@link kcompactdWakeups}, for the trace: undefined for
-   * kswapd (its pass), else the allocating task's context as {@link taskContext} gave it
-   * (null: no task).
+   * wakeup_kcompactd(), which the compaction layer installs: the allocator calls it at once
+   * for a balanced node's request (without it the request joins {@link kcompactdWakeups}).
    */
-  readonly kcompactdWakeupCallers: (KthreadContext | null | undefined)[] = [];
-  /**
-   * The running task's trace context (comm, pid, CPU), null outside tasks; the machine
-   * installs it (the scheduler's `contextNow`).
-   */
-  taskContext: () => KthreadContext | null = () => null;
+  wakeupKcompactd: ((order: number, highestZoneidx: number) => void) | undefined = undefined;
   /**
    * The migrate types /proc/pagetypeinfo shows, when the machine was rebuilt from a real
    * machine's file: the column set of that kernel's build. Undefined for machines mops built

@@ -198,7 +198,8 @@ export class Scheduler {
   /**
    * Runs `fn` as the kernel thread `name` for the trace: a tracepoint `fn` fires prints
    * under that thread's comm and pid (one pid per name and machine, given when first used)
-   * and the lowest CPU no live task runs on, with preemption on. For a kernel thread mops
+   * and the lowest CPU no live task runs on (among the machine's CPUs: else the highest),
+   * with preemption on. For a kernel thread mops
    * runs as plain calls within another's work, such as the kswapd stand-in's wakeups of
    * kcompactd (`kswapd0`). `fn` runs at once, with no scheduling point; it is no task.
    * @param name the thread's comm, e.g. `'kswapd0'`
@@ -211,17 +212,15 @@ export class Scheduler {
       id = this.nextId++;
       this.kthreadIds.set(name, id);
     }
-    const cpu = this.lowestFreeCpu();
-    if (cpu > this.maxCpu) this.maxCpu = cpu;
+    // A CPU no live task holds, among those the machine has (the trace header's #P).
+    const cpu = Math.min(this.lowestFreeCpu(), Math.max(2, this.maxCpu + 1) - 1);
     return this.traceAs({ name, id, cpu }, fn);
   }
 
   /**
-   * Runs `fn` with the trace's task columns taken from `ctx` rather than the running task:
-   * for work mops makes later that the kernel does in another context (a wakeup an
-   * allocation asked for, made when kcompactd next runs, shows under that allocation's
-   * task). `fn` runs at once, with no scheduling point.
-   * @param ctx the comm, pid and CPU to show (`{ name: 'mops', id: 0, cpu: 0 }`: no task)
+   * Runs `fn` with the trace's task columns taken from `ctx` rather than the running task
+   * (see {@link asKthread}). `fn` runs at once, with no scheduling point.
+   * @param ctx the comm, pid and CPU to show
    * @param fn what runs
    * @returns what `fn` returns
    */
@@ -233,12 +232,6 @@ export class Scheduler {
     } finally {
       this.kthread = outer;
     }
-  }
-
-  /** The trace's view of the running task now: its comm, pid and CPU; outside tasks, none. */
-  contextNow(): KthreadContext | null {
-    const t = this.current;
-    return t ? { name: t.name, id: t.id, cpu: t.cpu } : null;
   }
 
   /**
