@@ -42,11 +42,18 @@ function rmqueueSmallest(mem: Memory, zone: Zone, order: number, mt: number): nu
     if (pfn < 0) continue;
     delFromFreeList(mem, zone, pfn);
     expand(mem, zone, pfn, order, o, mt);
-    if (mem.trace.enabled.mm_page_alloc_zone_locked && mem.profile.zoneLockedTrace === 'smallest')
-      traceZoneLocked(mem, pfn, order, mt);
+    if (zoneLockedTracedAt(mem, 'smallest')) traceZoneLocked(mem, pfn, order, mt);
     return pfn;
   }
   return -1;
+}
+
+/**
+ * Whether mm_page_alloc_zone_locked is on and the release fires it `where`: in
+ * __rmqueue_smallest() (6.x) or at the end of __rmqueue() and for a reserved block (v4.8).
+ */
+function zoneLockedTracedAt(mem: Memory, where: 'smallest' | 'rmqueue'): boolean {
+  return mem.trace.enabled.mm_page_alloc_zone_locked && mem.profile.zoneLockedTrace === where;
 }
 
 /**
@@ -349,12 +356,7 @@ export function rmqueue(
   if (highatomicRequest(rules, order, allocFlags)) {
     pfn = rmqueueSmallest(mem, zone, order, MIGRATE.HIGHATOMIC);
     // v4.8's buffered_rmqueue() traces a reserved block with the request's migratetype.
-    if (
-      pfn >= 0 &&
-      mem.trace.enabled.mm_page_alloc_zone_locked &&
-      mem.profile.zoneLockedTrace === 'rmqueue'
-    )
-      traceZoneLocked(mem, pfn, order, mt);
+    if (pfn >= 0 && zoneLockedTracedAt(mem, 'rmqueue')) traceZoneLocked(mem, pfn, order, mt);
   }
   if (pfn < 0) pfn = rmqueueTypes(mem, zone, order, mt, allocFlags);
   if (pfn < 0 && highatomicLastResort(rules, allocFlags))
@@ -375,8 +377,7 @@ function rmqueueTypes(
 ): number {
   let pfn = rmqueueSmallest(mem, zone, order, mt);
   if (pfn < 0 && mt < MIGRATE_PCPTYPES) pfn = rmqueueFallback(mem, zone, order, mt, allocFlags);
-  if (mem.trace.enabled.mm_page_alloc_zone_locked && mem.profile.zoneLockedTrace === 'rmqueue')
-    traceZoneLocked(mem, pfn, order, mt);
+  if (zoneLockedTracedAt(mem, 'rmqueue')) traceZoneLocked(mem, pfn, order, mt);
   return pfn;
 }
 

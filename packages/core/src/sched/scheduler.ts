@@ -6,6 +6,7 @@
  */
 
 import { MopsError, valueKind } from '../errors.js';
+import { traceNrCpus } from '../trace/filter_cpus.js';
 import { anyPickable, cpuHolder, cpuHoldReason, keepsCpu, pickableInto } from './cpu.js';
 import { type Deadlock, deadlockReport } from './deadlock.js';
 import { describeHeldLocks, Lockdep } from './lockdep.js';
@@ -48,8 +49,8 @@ export class Scheduler {
   /** The task whose generator is executing; undefined outside tasks. */
   current: Task | undefined = undefined;
   /**
-   * The context {@link asKthread} or {@link traceAs} is running code as, for the trace:
-   * undefined otherwise.
+   * The kernel thread {@link asKthread} is running code as, for the trace: undefined
+   * otherwise.
    */
   kthread: KthreadContext | undefined = undefined;
   /** The kernel threads {@link asKthread} has run code as, by name: their pids. */
@@ -213,20 +214,9 @@ export class Scheduler {
       this.kthreadIds.set(name, id);
     }
     // A CPU no live task holds, among those the machine has (the trace header's #P).
-    const cpu = Math.min(this.lowestFreeCpu(), Math.max(2, this.maxCpu + 1) - 1);
-    return this.traceAs({ name, id, cpu }, fn);
-  }
-
-  /**
-   * Runs `fn` with the trace's task columns taken from `ctx` rather than the running task
-   * (see {@link asKthread}). `fn` runs at once, with no scheduling point.
-   * @param ctx the comm, pid and CPU to show
-   * @param fn what runs
-   * @returns what `fn` returns
-   */
-  traceAs<T>(ctx: KthreadContext, fn: () => T): T {
+    const cpu = Math.min(this.lowestFreeCpu(), traceNrCpus(this) - 1);
     const outer = this.kthread;
-    this.kthread = ctx;
+    this.kthread = { name, id, cpu };
     try {
       return fn();
     } finally {

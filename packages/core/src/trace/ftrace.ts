@@ -231,9 +231,9 @@ export function profileHasEvent(profile: Profile, name: string): boolean {
 /**
  * Subscribes to the machine's tracepoints and collects ftrace lines. The task columns come
  * from the scheduler's current task (name, id, CPU, spinlocks held); code running outside
- * any task prints as `mops-0` on CPU 0, and code run as another context
- * (`Scheduler.asKthread`, `Scheduler.traceAs`: kswapd's wakeups of kcompactd as
- * `kswapd0`) under that context's name, pid and CPU, with preemption on. The timestamp is the machine clock. Record before
+ * any task prints as `mops-0` on CPU 0, and code run as a kernel thread
+ * (`Scheduler.asKthread`: kswapd's wakeups of kcompactd as `kswapd0`) under that thread's
+ * name, pid and CPU, with preemption on. The timestamp is the machine clock. Record before
  * running: only events fired while subscribed are kept.
  * @param machine the machine (not `m.mem`)
  * @param options the events, filters, line limit and pointer style
