@@ -79,6 +79,34 @@ describe('compact --workload plugin: what a populate throws', () => {
     }
   });
 
+  it('a populate that returns no array of pfns is E_PLUGIN, as check-plugin refuses it', async () => {
+    for (const [name, body, got] of [
+      ['returns-nothing', 'void machine;', 'undefined'],
+      ['returns-bad-pfn', 'return [0, -1];', 'an array holding -1'],
+    ] as const) {
+      const p = tmpPlugin(name, body);
+      try {
+        const r = await mops(...compactArgs(p.path));
+        expect(r.code).toBe(2);
+        expect(r.out).toBe('');
+        expect(r.err).toBe(
+          `mops: plugin ${name}: conformance.populate must return an array of pfns (non-negative integers), got ${got} [E_PLUGIN]\n`,
+        );
+      } finally {
+        p.done();
+      }
+    }
+    // An empty array is a driver that could make no page here: the workload says so.
+    const q = tmpPlugin('makes-none', 'return [];');
+    try {
+      const r = await mops(...compactArgs(q.path));
+      expect(r.code).toBe(0);
+      expect(r.out).toMatch(/^plugin: makes-none made 0 of its pages, scattered through memory$/m);
+    } finally {
+      q.done();
+    }
+  }, 30_000);
+
   it('a kernel BUG in populate stays a BUG: exit 1, the BUG shown', async () => {
     const r = await mops(...compactArgs(fixture('populate-bug.ts')));
     expect(r.code).toBe(1);

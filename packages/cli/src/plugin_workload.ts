@@ -5,6 +5,7 @@
  */
 
 import { allocPages, folioPut, GFP, type Machine, MmBug, MopsError, printable } from '@mops/core';
+import { populateResultProblem } from '@mops/testkit';
 
 /** A loaded plugin's `conformance.populate` export, for `--workload plugin`. */
 export interface PopulateHook {
@@ -50,9 +51,10 @@ export function populateError(h: PopulateHook, e: unknown): unknown {
 /**
  * `--workload plugin`: memory filled with plain movable pages, a random half freed again,
  * then each plugin that exports `conformance.populate` makes its pages in those holes
- * (together a quarter of memory), and the rest of the plain pages are freed: the driver's
+ * (together a quarter of memory, each an equal share), and the rest of the plain pages are freed: the driver's
  * pages end up scattered through free memory, for compaction to gather. What a populate
- * throws is reported naming its plugin ({@link populateError}).
+ * throws is reported naming its plugin ({@link populateError}), and so is a result that is
+ * not the array of pfns it made (`E_PLUGIN`, as `check-plugin` refuses it).
  */
 export function pluginWorkload(m: Machine): { lines: string[] } {
   const hooks = populateHooks.get(m) ?? [];
@@ -85,7 +87,14 @@ export function pluginWorkload(m: Machine): { lines: string[] } {
     } catch (e) {
       throw populateError(h, e);
     }
-    const count = Array.isArray(pages) ? pages.length : 0;
+    const problem = populateResultProblem(pages);
+    if (problem !== undefined)
+      throw new MopsError(
+        'E_PLUGIN',
+        `plugin ${h.name}: conformance.populate ${problem}`,
+        'conformance.populate',
+      );
+    const count = (pages as number[]).length;
     lines.push(`plugin: ${h.name} made ${count} of its pages, scattered through memory`);
   }
   for (let i = half; i < plain.length; i++) folioPut(mem, plain[i]);

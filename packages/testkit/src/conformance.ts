@@ -20,6 +20,7 @@ import { type DriverAdapter, rig, suiteMachine, warnings, watchMachines } from '
 import { RULES, type Rule } from './rules.js';
 
 export type { DriverAdapter } from './rig.js';
+export { populateResultProblem } from './rig.js';
 
 /** One rule's outcome. */
 export interface RuleResult {

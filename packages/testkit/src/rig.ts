@@ -112,17 +112,28 @@ export function suiteMachine(adapter: DriverAdapter, profile: ProfileName, seed?
 }
 
 /**
+ * What is wrong with a value a driver's `populate(machine, n)` returned, or undefined when
+ * it is what the contract asks for: an array of the pfns it made (non-negative integers;
+ * empty when it could make none).
+ * @param pages what `populate` returned
+ * @returns the reason, as it follows `populate()` in a message
+ */
+export function populateResultProblem(pages: unknown): string | undefined {
+  if (Array.isArray(pages) && pages.every((x) => Number.isInteger(x) && x >= 0)) return undefined;
+  return `must return an array of pfns (non-negative integers), got ${describeValue(pages)}`;
+}
+
+/**
  * The adapter's `populate(m, n)`; throws when it returned no pages, so a rule that would
  * exercise nothing fails with the reason instead of passing.
  */
 export function populate(adapter: DriverAdapter, m: Machine, n: number): number[] {
   const pages: unknown = adapter.populate(m, n);
-  if (!Array.isArray(pages) || !pages.every((x) => Number.isInteger(x) && x >= 0))
-    throw new Error(
-      `${adapter.name}: populate() must return an array of pfns (non-negative integers), got ${describeValue(pages)}`,
-    );
-  if (pages.length === 0) throw new Error(`${adapter.name}: populate() returned no pages`);
-  return pages;
+  const problem = populateResultProblem(pages);
+  if (problem !== undefined) throw new Error(`${adapter.name}: populate() ${problem}`);
+  if ((pages as number[]).length === 0)
+    throw new Error(`${adapter.name}: populate() returned no pages`);
+  return pages as number[];
 }
 
 /** A populate() result that is not a list of pfns, for the error. */
