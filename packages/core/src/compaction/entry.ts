@@ -276,21 +276,27 @@ function* directCompact(
 }
 
 /**
- * Runs `body` with PF_MEMALLOC set on the current task and restores its flags after, as
- * __alloc_pages_direct_compact() wraps try_to_compact_pages() (4.8 sets and clears the flag;
- * 4.17 on, memalloc_noreclaim_save() / _restore()): migration for direct compaction never
- * sleeps on a page lock.
+ * Runs `body` with PF_MEMALLOC set on the current task, as __alloc_pages_direct_compact()
+ * wraps try_to_compact_pages(): migration for direct compaction never sleeps on a page
+ * lock. After it, in 6.x, memalloc_noreclaim_restore() gives the flag back as the task had
+ * it; v4.8 clears it, so a task that had it loses it
+ * (`CompactionProfile.directCompactClearsMemalloc`).
  */
 function* withMemalloc<T>(m: Machine, body: KernelGen<T>): KernelGen<T> {
   const task = m.sched.current;
   if (task === undefined) return yield* body;
-  const flags = task.flags;
+  const had = m.profile.compaction.directCompactClearsMemalloc ? 0 : task.flags & PF_MEMALLOC;
   task.flags |= PF_MEMALLOC;
   try {
     return yield* body;
   } finally {
-    task.flags = flags;
+    task.flags = (task.flags & ~PF_MEMALLOC) | had;
   }
+}
+
+/** Whether the current task has PF_MEMALLOC: it is compacting or reclaiming already. */
+function inMemalloc(m: Machine): boolean {
+  return ((m.sched.current?.flags ?? 0) & PF_MEMALLOC) !== 0;
 }
 
 /** The failing allocation of {@link allocPagesSlowpathCompact}: gfp, order, ALLOC_* flags. */
@@ -307,16 +313,27 @@ export type SlowpathCompactRequest = Omit<DirectCompactRequest, 'prio'>;
  * 2. the retry loop's, at DEF_COMPACT_PRIORITY (SYNC_LIGHT) unless step 1 kept ASYNC.
  *    __GFP_NORETRY stops after it, and so does a costly order without
  *    __GFP_RETRY_MAYFAIL (v4.8: __GFP_REPEAT);
- * 3. one more pass for each priority should_compact_retry() raises it to: SYNC_FULL
+ * 3. 6.x: one more pass for each priority should_compact_retry() raises it to: SYNC_FULL
  *    (MIN_COMPACT_PRIORITY) for a small order; a costly order stops at SYNC_LIGHT
- *    (MIN_COMPACT_COSTLY_PRIORITY), and v4.8 has nothing above SYNC_LIGHT.
+ *    (MIN_COMPACT_COSTLY_PRIORITY). v4.8 raises none: its should_compact_retry() (with the
+ *    4.8-only "prevent premature OOM killer invocation for high order request") ignores
+ *    the result, never retries a costly order, and retries a small one at SYNC_LIGHT while
+ *    reclaim makes progress and a zone meets its order-0 min watermark.
  * mops has no reclaim: each pass runs as if the reclaim before it had made progress (the
- * kernel retries compaction only then), a SKIPPED pass (too few free pages, which only
- * reclaim could change) ends the loop, and no pass is repeated at the same priority (the
- * kernel repeats one, up to MAX_COMPACT_RETRIES times, after a pass that made progress).
- * Nothing is tried for order 0, without __GFP_DIRECT_RECLAIM or from a PF_MEMALLOC task
- * (the slow path's recursion guard), and a task with a fatal signal pending gets no pass
- * after the retry loop's first (should_compact_retry()).
+ * kernel asks should_compact_retry() only then), and a pass is never repeated at the same
+ * priority. So 6.x's raise after a pass that failed or withdrew (COMPLETE, DEFERRED,
+ * CONTENDED, PARTIAL_SKIPPED) is as the kernel's, but a SKIPPED pass (too few free pages)
+ * ends the loop, where the kernel repeats it while compaction_zonelist_suitable() says
+ * reclaim could help, and a pass that succeeded while the allocation after it failed (a
+ * race) raises the priority at once, where the kernel first repeats it, up to
+ * MAX_COMPACT_RETRIES times (a quarter of that for a costly order); v4.8's small orders get
+ * their SYNC_LIGHT pass once.
+ * A PF_MEMALLOC task (one compacting or reclaiming already) makes no pass in the retry loop
+ * (the slow path's recursion guard), nor the first one unless it asked with
+ * __GFP_NOMEMALLOC (gfp_pfmemalloc_allowed()); v4.8's clears the flag
+ * (`directCompactClearsMemalloc`), so such a task goes on into the retry loop. Nothing is
+ * tried for order 0 or without __GFP_DIRECT_RECLAIM, and in 6.x a task with a fatal signal
+ * pending gets no pass after the retry loop's first (should_compact_retry()).
  * @param m the machine; the passes sleep on locks, so call it with `yield*` from a task
  * @param req the failing allocation (gfp, order, ALLOC_* flags)
  * @returns the allocated pfn, or -1
@@ -330,13 +347,17 @@ export function* allocPagesSlowpathCompact(
   checkRequest(m, { ...req, prio: COMPACT_PRIO.ASYNC });
   const { gfp, order } = req;
   if (order <= 0 || !(gfp & __GFP.DIRECT_RECLAIM)) return -1;
-  // A PF_MEMALLOC task (one compacting or reclaiming already) neither compacts nor reclaims.
-  if (((m.sched.current?.flags ?? 0) & PF_MEMALLOC) !== 0) return -1;
   const c = m.profile.compaction;
   const costly = order > PAGE_ALLOC_COSTLY_ORDER;
   const noretry = (gfp & __GFP.NORETRY) !== 0;
+  // gfp_pfmemalloc_allowed(): a PF_MEMALLOC task may use the reserves, and so skips the
+  // first pass, unless it asked with __GFP_NOMEMALLOC (mops has no __GFP_MEMALLOC).
+  const reserves = inMemalloc(m) && !(gfp & __GFP.NOMEMALLOC);
   let prio: CompactPriority = COMPACT_PRIO.SYNC_LIGHT;
-  if (costly || (c.initialCompactUnmovable && gfpMigratetype(gfp) !== MIGRATE.MOVABLE)) {
+  if (
+    !reserves &&
+    (costly || (c.initialCompactUnmovable && gfpMigratetype(gfp) !== MIGRATE.MOVABLE))
+  ) {
     const first = yield* directCompact(m, { ...req, prio: COMPACT_PRIO.ASYNC });
     if (first.pfn >= 0) return first.pfn;
     if (costly && noretry) {
@@ -347,10 +368,13 @@ export function* allocPagesSlowpathCompact(
   }
   const min = costly || !c.hasSyncFull ? COMPACT_PRIO.SYNC_LIGHT : COMPACT_PRIO.SYNC_FULL;
   for (;;) {
+    // The retry loop's recursion guard: a PF_MEMALLOC task neither reclaims nor compacts.
+    if (inMemalloc(m)) return -1;
     const pass = yield* directCompact(m, { ...req, prio });
     if (pass.pfn >= 0) return pass.pfn;
     if (noretry || (costly && !(gfp & __GFP.RETRY_MAYFAIL))) return -1;
-    // should_compact_retry() gives a task with a fatal signal pending no further pass.
+    // 6.x's should_compact_retry() gives a task with a fatal signal pending no further pass
+    // (v4.8 has none to give: its loop makes one pass).
     if (pass.result === COMPACT.SKIPPED || prio <= min || fatalSignalPending(m.sched)) return -1;
     prio = (prio - 1) as CompactPriority;
   }

@@ -97,6 +97,12 @@ export interface CompactionProfile {
    * came back SKIPPED or DEFERRED (6.x); v4.8 gives up only on DEFERRED.
    */
   readonly noretryGivesUpOnSkipped: boolean;
+  /**
+   * __alloc_pages_direct_compact() clears PF_MEMALLOC after its compaction, even for a task
+   * that had it before (v4.8's `current->flags &= ~PF_MEMALLOC`, fixed in 4.11); 6.x
+   * restores the task's own bit (memalloc_noreclaim_restore()).
+   */
+  readonly directCompactClearsMemalloc: boolean;
   /** An isolated free block counts its size as scanned (6.x) rather than 1 (v4.8). */
   readonly freeScannedCountsBlock: boolean;
   /**

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   __GFP,
+  allocPagesDirectCompact,
   allocPagesSlowpathCompact,
   COMPACT_PRIO,
   GFP,
@@ -103,19 +104,69 @@ describe.each(PROFILE_NAMES)('the slow path’s direct compaction passes — %s'
     expect(seen).toEqual([SYNC_LIGHT]);
   });
 
-  it('a PF_MEMALLOC task compacts nothing (the slow path’s recursion guard)', () => {
+  /** The passes a PF_MEMALLOC task's failing allocation makes, and whether it keeps the flag. */
+  function memallocPasses(gfp: number, order: number): { seen: number[]; kept: boolean } {
     const m = pinnedCheckerboard(profile);
     const seen: number[] = [];
     m.trace.on('mm_compaction_try_to_compact_pages', (e) => {
       seen.push(e.prio);
     });
-    const t = m.sched.spawn('memalloc', function* () {
-      const task = m.sched.current;
-      if (task) task.flags |= PF_MEMALLOC;
-      return yield* allocPagesSlowpathCompact(m, { gfp: GFP.KERNEL, order: 4, allocFlags: 0 });
-    });
+    let kept = false;
+    const t = m.sched.spawn(
+      'memalloc',
+      function* () {
+        const pfn = yield* allocPagesSlowpathCompact(m, { gfp, order, allocFlags: 0 });
+        kept = ((m.sched.current?.flags ?? 0) & PF_MEMALLOC) !== 0;
+        return pfn;
+      },
+      { flags: PF_MEMALLOC },
+    );
     expect(m.sched.runToEnd(t)).toBe(-1);
-    expect(seen).toEqual([]);
+    expectInvariants(m);
+    return { seen, kept };
+  }
+
+  it('a PF_MEMALLOC task compacts nothing (the slow path’s recursion guard)', () => {
+    expect(memallocPasses(GFP.KERNEL, 4)).toEqual({ seen: [], kept: true });
+    expect(memallocPasses(GFP.HIGHUSER_MOVABLE, 3)).toEqual({ seen: [], kept: true });
+  });
+
+  it('… but with __GFP_NOMEMALLOC it makes the first pass; v4.8’s clears the flag and goes on', () => {
+    // A costly order: the first pass, then the guard (6.x); v4.8 lost the flag in that pass,
+    // so its retry loop compacts at SYNC_LIGHT.
+    expect(memallocPasses(GFP.KERNEL | __GFP.NOMEMALLOC, 4)).toEqual(
+      v48 ? { seen: [ASYNC, SYNC_LIGHT], kept: false } : { seen: [ASYNC], kept: true },
+    );
+    // A small non-movable order has a first pass in 6.x only; then the guard stops it.
+    expect(memallocPasses(GFP.KERNEL | __GFP.NOMEMALLOC, 2)).toEqual(
+      v48 ? { seen: [], kept: true } : { seen: [ASYNC], kept: true },
+    );
+  });
+
+  it('allocPagesDirectCompact gives a task its PF_MEMALLOC back, in 6.x; v4.8 clears it', () => {
+    for (const before of [0, PF_MEMALLOC]) {
+      const m = pinnedCheckerboard(profile);
+      let during = 0;
+      m.trace.on('mm_compaction_try_to_compact_pages', () => {
+        during = (m.sched.current?.flags ?? 0) & PF_MEMALLOC;
+      });
+      const t = m.sched.spawn(
+        'direct',
+        function* () {
+          yield* allocPagesDirectCompact(m, {
+            gfp: GFP.KERNEL,
+            order: 4,
+            allocFlags: 0,
+            prio: ASYNC,
+          });
+          return (m.sched.current?.flags ?? 0) & PF_MEMALLOC;
+        },
+        { flags: before },
+      );
+      expect(during).toBe(0);
+      expect(m.sched.runToEnd(t)).toBe(v48 ? 0 : before);
+      expect(during).toBe(PF_MEMALLOC);
+    }
   });
 
   it('order 0 and requests without __GFP_DIRECT_RECLAIM compact nothing', () => {
