@@ -122,9 +122,10 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
  * zs_page_migrate(dst, src, mode): under pool->lock (write), class->lock and the zspage
  * write lock, copy the page, point the handles of the allocated objects that start in it
  * at `dst`, and put `dst` in `src`'s place in the chain; then take zsmalloc's reference
- * on `dst` and drop the one on `src`. Per profile: v4.8 -EBUSY for a zspage with no
- * object in use and -EAGAIN while an object is being accessed; v6.0/v6.3 wait for the
- * accessors; v6.17 -EINVAL while an object is being accessed and a fake success (0, nothing
+ * on `dst` and drop the one on `src`. Per profile: v4.8 waits for the accessors, then
+ * fails with -EBUSY for a zspage with no object in use and -EAGAIN when a mapper or freer
+ * has pinned the handle of an object that starts in the page and waits for a lock the
+ * migration holds; v6.0/v6.3 wait for the accessors; v6.17 -EINVAL while an object is being accessed and a fake success (0, nothing
  * done) when the zspage was destroyed.
  * @see mm/zsmalloc.c zs_page_migrate()
  */
@@ -152,13 +153,11 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
       return busyRc(pool);
     }
   } else {
-    // v4.8: a mapped object of this page makes the pin trylock fail (§0.2): give up
-    // rather than wait for it.
-    if (pinnedObjectIn(pool, zs, src)) {
-      yield* unlockPoolClass();
-      return busyRc(pool);
-    }
+    // Spin while any object of the zspage is mapped (its mapper holds the read lock).
     yield* zs.lock.writeLockSpin();
+    // v4.8: trypin_tag() of each object that starts in the page. One fails only for a
+    // mapper or freer that pinned the handle and now waits for a lock this migration holds
+    // (zsmalloc-by-profile §3.2): give up with -EAGAIN.
     if (pinnedObjectIn(pool, zs, src)) {
       if (sched.preemptible) yield POINTS.writeUnlock;
       zs.lock.writeUnlock();
@@ -204,12 +203,15 @@ function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen
     return zsPageMigrate(reg, dst, src);
   }
   const rules = pool.rules;
-  // Alone, only this task could hold the zspage lock; the trylock is what the spin ends in.
-  const pinned = pinnedObjectIn(pool, zs, src);
-  if (pinned || !zs.lock.writeTrylock()) {
+  // Alone, the zspage lock is free unless this task or code outside any task (a mapping
+  // left open) holds it: then the spin is the generator's to make (v6.17 trylocks).
+  const locked = zs.lock.writeTrylock();
+  const pinned = locked && pinnedObjectIn(pool, zs, src);
+  if (!locked || pinned) {
+    if (pinned) zs.lock.writeUnlock();
     cls.lock.unlock();
     pool.lock.writeUnlock();
-    if (!pinned && rules.migrateBusy !== 'EINVAL') return zsPageMigrate(reg, dst, src);
+    if (!locked && rules.migrateBusy !== 'EINVAL') return zsPageMigrate(reg, dst, src);
     reg.calls.migrate++;
     return busyRc(pool);
   }

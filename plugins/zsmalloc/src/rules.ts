@@ -21,9 +21,10 @@ export interface ZsRules {
   /** The first isolated sub-page takes the zspage off its fullness list (v4.8). */
   readonly isolateTakesOffList: boolean;
   /**
-   * zs_page_migrate when objects of the zspage are being accessed: `'EAGAIN'` (v4.8: -EAGAIN
-   * when an object that starts in the page is mapped, its handle pinned; otherwise it spins
-   * on the zspage lock), `'wait'` (v6.0/v6.3 spin on the lock), `'EINVAL'` (v6.17
+   * zs_page_migrate when objects of the zspage are being accessed: `'EAGAIN'` (v4.8: it
+   * spins on the zspage lock while any of them is mapped, then fails with -EAGAIN when the
+   * handle of an object that starts in the page is pinned by a mapper or freer waiting for
+   * a lock the migration holds), `'wait'` (v6.0/v6.3 spin on the lock), `'EINVAL'` (v6.17
    * write-trylock).
    */
   readonly migrateBusy: 'EAGAIN' | 'wait' | 'EINVAL';
