@@ -60,6 +60,8 @@ export function migrateRounds(core, s, rounds, batch) {
     isolateMovablePage,
     isolateMovablePageFast,
     ISOLATE_AS_TASK,
+    ISOLATE_PENDING,
+    isolateMovablePageResume,
     migratePages,
     putbackMovablePages,
     allocPages,
@@ -83,6 +85,7 @@ export function migrateRounds(core, s, rounds, batch) {
       for (let i = 0; i < batch; i++) {
         let ok = isolateMovablePageFast(m, pages[i], 0);
         if (ok === ISOLATE_AS_TASK) ok = yield* isolateMovablePage(m, pages[i], 0);
+        else if (ok === ISOLATE_PENDING) ok = yield* isolateMovablePageResume(m, pages[i]);
         if (ok !== true) throw new Error(`isolation failed for pfn ${pages[i]}`);
         lists.addTail(list, pages[i]);
       }

@@ -14,6 +14,7 @@ import {
   lockPage,
   type Machine,
   type MovableOperations,
+  type Mutex,
   makeAddressSpace,
   PAGE_SIZE,
   PG,
@@ -41,6 +42,14 @@ export type Misbehaviour =
   | 'unlockInPutback'
   | 'keepSrcRef';
 
+/** The forms of the test driver's callbacks (plain functions by default). */
+export interface TestDriverOptions {
+  /** isolate_page as a generator function. */
+  readonly isolateGen?: boolean;
+  /** migrate_page as a generator function, or as a plain one that returns an iterator. */
+  readonly migrate?: 'plain' | 'generator' | 'plain-returning-iterator';
+}
+
 /** One recorded callback. */
 export interface Call {
   readonly cb: 'isolate' | 'migrate' | 'putback';
@@ -62,21 +71,44 @@ export class TestDriver {
   refuse = false;
   misbehave: Misbehaviour | undefined;
   readonly ops: MovableOperations;
+  /**
+   * A lock the generator callbacks ({@link TestDriverOptions}) take and drop before their
+   * work, when set: a driver that must wait for one of its own locks.
+   */
+  gate: Mutex | undefined;
   private readonly space;
 
   constructor(
     readonly m: Machine,
     name = 'testdrv',
+    opts: TestDriverOptions = {},
   ) {
     this.k = { mem: m.mem, sched: m.sched };
     const self = this;
+    function* gated<T>(work: () => T): KernelGen<T> {
+      const gate = self.gate;
+      if (gate) {
+        yield* gate.lock();
+        gate.unlock();
+      }
+      return work();
+    }
+    const migrate = opts.migrate ?? 'plain';
     this.ops = defineMovableOps(name, {
-      isolatePage(page: number, mode: number) {
-        return self.isolate(page, mode);
-      },
-      migratePage(dst: number, src: number, mode: number) {
-        return self.migrate(dst, src, mode);
-      },
+      isolatePage: opts.isolateGen
+        ? function* (page: number, mode: number) {
+            return yield* gated(() => self.isolate(page, mode));
+          }
+        : (page: number, mode: number) => self.isolate(page, mode),
+      migratePage:
+        migrate === 'generator'
+          ? function* (dst: number, src: number, mode: number) {
+              return yield* gated(() => self.migrate(dst, src, mode));
+            }
+          : migrate === 'plain-returning-iterator'
+            ? (dst: number, src: number, mode: number) =>
+                gated(() => self.migrate(dst, src, mode)) as unknown as number
+            : (dst: number, src: number, mode: number) => self.migrate(dst, src, mode),
       putbackPage(page: number) {
         self.putback(page);
       },

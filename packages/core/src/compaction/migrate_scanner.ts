@@ -10,9 +10,11 @@ import { MIGRATE, pageblock_nr_pages, pageblock_order } from '../memory/constant
 import type { Memory } from '../memory/mem.js';
 import {
   ISOLATE_AS_TASK,
+  ISOLATE_PENDING,
   isolatedOk,
   isolateMovablePage,
   isolateMovablePageFast,
+  isolateMovablePageResume,
 } from '../migrate/isolate.js';
 import { page_has_movable_ops } from '../migrate/movable.js';
 import { putbackMovablePages } from '../migrate/putback.js';
@@ -159,6 +161,7 @@ export function* isolateMigratepagesBlock(
         if (sched.preemptible) yield { op: 'isolate_movable_page', pfn: lowPfn };
         let r = isolateMovablePageFast(k, lowPfn, mode);
         if (r === ISOLATE_AS_TASK) r = yield* isolateMovablePage(k, lowPfn, mode);
+        else if (r === ISOLATE_PENDING) r = yield* isolateMovablePageResume(k, lowPfn);
         if (isolatedOk(r)) {
           lists.addHead(cc.migratepages, lowPfn);
           cc.nrMigratepages++;

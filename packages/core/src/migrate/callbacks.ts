@@ -82,22 +82,54 @@ export function* callIsolatePageGen(
   }
 }
 
+/** A driver's generator callback that a lone task started and that yielded a point. */
+export interface PendingCall {
+  /** The driver's generator. */
+  iter: KernelGen<unknown>;
+  /** What its first `next()` gave: the point to hand to the scheduler. */
+  first: IteratorResult<unknown, unknown>;
+}
+
+/** Returned by {@link callIsolatePageAlone} when the driver yielded a point. */
+export const ISOLATE_PAGE_PENDING = 2;
+
 /**
- * {@link callIsolatePageGen} for a task running alone: the driver's generator runs to its
- * end here, as nothing can interleave; a sleep in it could never end (MmBug).
+ * {@link callIsolatePageGen} for a task running alone, without a generator of the VM's:
+ * the driver's generator is started and, if it ends without yielding, its checked result
+ * is returned; if it yields a point (it must wait, or asks for a scheduling point), the call
+ * is left in `out` and ISOLATE_PAGE_PENDING returned, for {@link callIsolatePageResume} to
+ * finish in the task, as the generator form would.
  */
 export function callIsolatePageAlone(
   mem: Memory,
   d: DefinedOps,
   pfn: number,
   mode: number,
-): boolean {
+  out: PendingCall,
+): boolean | typeof ISOLATE_PAGE_PENDING {
   try {
     mem.onDriverCall?.('isolate_page', pfn);
-    return checkIsolateResult(mem, d, pfn, runInline(mem, d.ops.isolatePage(pfn, mode)));
+    const r = firstStep(d.ops.isolatePage(pfn, mode), out);
+    return r === STEPPED ? ISOLATE_PAGE_PENDING : checkIsolateResult(mem, d, pfn, r);
   } catch (e) {
     return isolateThrew(mem, d, pfn, e);
   }
+}
+
+/** The rest of a call {@link callIsolatePageAlone} left pending, as {@link callIsolatePageGen}. */
+export function* callIsolatePageResume(
+  mem: Memory,
+  d: DefinedOps,
+  pfn: number,
+  call: PendingCall,
+): KernelGen<boolean> {
+  let r: unknown;
+  try {
+    r = yield* finishSteps(call);
+  } catch (e) {
+    return isolateThrew(mem, d, pfn, e);
+  }
+  return checkIsolateResult(mem, d, pfn, r);
 }
 
 function isIterator(r: unknown): r is KernelGen<unknown> {
@@ -281,7 +313,12 @@ function checkMigrateSlow(
   return rc;
 }
 
-/** Calls a plain `migrate_page(dst, src, mode)` with the checks of the driver's duties. */
+/**
+ * Calls a plain `migrate_page(dst, src, mode)` with the checks of the driver's duties, from
+ * code that cannot wait (the VM itself calls {@link callMigratePageGen} or, in a task
+ * running alone, {@link callMigratePageAlone}). An iterator the callback returns runs to
+ * its end here; a wait in it could never end, which is reported as a BUG.
+ */
 export function callMigratePage(
   mem: Memory,
   d: DefinedOps,
@@ -326,11 +363,7 @@ export function* callMigratePageGen(
 }
 
 /** A generator migrate_page that a lone task started and that yielded a point. */
-export interface PendingMigrate {
-  /** The driver's generator. */
-  iter: KernelGen<unknown>;
-  /** What its first `next()` gave: the point to hand to the scheduler. */
-  first: IteratorResult<unknown, unknown>;
+export interface PendingMigrate extends PendingCall {
   /** src->lru.next as it was before the call. */
   next: number;
   /** src->lru.prev as it was before the call. */
@@ -344,25 +377,12 @@ export const MIGRATE_PENDING = 1;
 
 /**
  * The migrate_page call of a task running alone, without creating a generator of the VM's:
- * a plain callback as {@link callMigratePage}; a generator callback is started as
- * {@link callMigratePageGen} would. If it finishes without yielding, the checked result;
- * otherwise MIGRATE_PENDING with the call in `out`, for {@link callMigratePageResume}.
+ * a plain callback as {@link callMigratePage}, a generator callback (or the iterator a
+ * plain one returned) started as {@link callMigratePageGen} would. If it finishes without
+ * yielding, the checked result; otherwise MIGRATE_PENDING with the call in `out`, for
+ * {@link callMigratePageResume}.
  */
 export function callMigratePageAlone(
-  mem: Memory,
-  d: DefinedOps,
-  dst: number,
-  src: number,
-  mode: number,
-  out: PendingMigrate,
-): number {
-  return d.migrateGen
-    ? startMigratePageGen(mem, d, dst, src, mode, out)
-    : callMigratePage(mem, d, dst, src, mode);
-}
-
-/** {@link callMigratePageAlone} for a generator migrate_page. */
-function startMigratePageGen(
   mem: Memory,
   d: DefinedOps,
   dst: number,
@@ -399,7 +419,7 @@ const STEPPED = Symbol('stepped');
  * The first step of an iterator migrate_page returned: its result, or STEPPED with the
  * iterator and the point in `out`. Anything else is the result itself.
  */
-function firstStep(r: unknown, out: PendingMigrate): unknown {
+function firstStep(r: unknown, out: PendingCall): unknown {
   if (!isIterator(r)) return r;
   const n = r.next();
   if (n.done === true) return n.value;
@@ -418,16 +438,25 @@ export function* callMigratePageResume(
 ): KernelGen<number> {
   let rc: unknown;
   try {
-    let n = call.first;
-    while (n.done !== true) {
-      if (isPoint(n.value)) {
-        yield n.value;
-        n = call.iter.next();
-      } else n = call.iter.throw(notAPoint(n.value));
-    }
-    rc = n.value;
+    rc = yield* finishSteps(call);
   } catch (e) {
     rc = migrateThrew(mem, d, src, e);
   }
   return checkMigrate(mem, d, dst, src, call.next, call.prev, call.iso, rc);
+}
+
+/**
+ * Runs a pending call to its end in the task: its first point is handed to the scheduler,
+ * then each later one, as `yield*` of the driver's generator would; a value that is not a
+ * scheduling point is thrown back at the yield that made it.
+ */
+function* finishSteps(call: PendingCall): KernelGen<unknown> {
+  let n = call.first;
+  while (n.done !== true) {
+    if (isPoint(n.value)) {
+      yield n.value;
+      n = call.iter.next();
+    } else n = call.iter.throw(notAPoint(n.value));
+  }
+  return n.value;
 }

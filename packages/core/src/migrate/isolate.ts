@@ -5,7 +5,7 @@
 
 import { putPage } from '../buddy/free_page.js';
 import { bug, dumpPage, hexPfn } from '../debug/dump_page.js';
-import { Errno } from '../errors.js';
+import { Errno, MopsError } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, PG } from '../page/flags.js';
 import type { Kctx } from '../page/lock.js';
@@ -17,6 +17,9 @@ import {
   callIsolatePage,
   callIsolatePageAlone,
   callIsolatePageGen,
+  callIsolatePageResume,
+  ISOLATE_PAGE_PENDING,
+  type PendingCall,
   protocolViolation,
 } from './callbacks.js';
 import {
@@ -232,16 +235,29 @@ function isolatedOther(mem: Memory, page: number, pfn: number): void {
 export const ISOLATE_AS_TASK = 2;
 
 /**
+ * Returned by {@link isolateMovablePageFast} when the driver's generator isolate_page
+ * yielded a scheduling point (it must wait for a lock, say): the page is locked and
+ * referenced, the call is under way, and the task finishes it with
+ * {@link isolateMovablePageResume}.
+ */
+export const ISOLATE_PENDING = 3;
+
+/** The isolate_page call each machine's {@link isolateMovablePageFast} left pending. */
+const pendingIsolation = new WeakMap<Memory, { d: DefinedOps; pfn: number; call: PendingCall }>();
+
+/**
  * {@link isolateMovablePage} for a task running alone (`sched.preemptible` false), without
- * creating a generator of the VM's: the same steps, no scheduling points; a generator
- * isolate_page runs to its end inline.
+ * creating a generator of the VM's: the same steps, no scheduling points. A generator
+ * isolate_page that ends without yielding runs inline; one that yields a point is left
+ * for the task to finish.
  * @param k the machine (or `{ mem, sched }`): isolation only trylocks, but its unlock wakes
  *   the lock's waiters, which needs the scheduler
  * @param pfn the page to isolate
  * @param mode the `isolate_mode_t` bits for isolate_page
- * @returns the profile's result as for isolateMovablePage, or {@link ISOLATE_AS_TASK},
- *   having touched nothing, when other tasks may run: the caller then uses
- *   isolateMovablePage
+ * @returns the profile's result as for isolateMovablePage; {@link ISOLATE_AS_TASK}, having
+ *   touched nothing, when other tasks may run: the caller then uses isolateMovablePage; or
+ *   {@link ISOLATE_PENDING} when the driver's isolate_page yielded a point: the caller,
+ *   a task, then gets the result from `yield* isolateMovablePageResume(k, pfn)`
  */
 export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
   if (k.sched.preemptible) return ISOLATE_AS_TASK;
@@ -251,13 +267,51 @@ export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): bool
     return putAndFail(k, pfn, isolateFail(mem));
   const d = revalidate(mem, pfn);
   if (!d) return unlockPutFail(k, pfn, isolateFail(mem));
-  const ok = d.isolateGen
-    ? callIsolatePageAlone(mem, d, pfn, mode)
-    : callIsolatePage(mem, d, pfn, mode);
-  if (!ok) return unlockPutFail(k, pfn, isolateFail(mem));
-  markIsolated(mem, d, pfn);
+  let ok: boolean | number;
+  if (d.isolateGen) {
+    const call = { iter: undefined, first: undefined } as unknown as PendingCall;
+    ok = callIsolatePageAlone(mem, d, pfn, mode, call);
+    if (ok === ISOLATE_PAGE_PENDING) {
+      pendingIsolation.set(mem, { d, pfn, call });
+      return ISOLATE_PENDING;
+    }
+  } else ok = callIsolatePage(mem, d, pfn, mode);
+  return isolateFinish(k, d, pfn, ok === true);
+}
+
+/**
+ * The end of an isolation {@link isolateMovablePageFast} left pending (ISOLATE_PENDING),
+ * in the task that started it: the rest of the driver's isolate_page, with its points,
+ * then the same steps as isolateMovablePage's.
+ * @param k the machine (or `{ mem, sched }`)
+ * @param pfn the page the pending isolation is for
+ * @returns the profile's result as for isolateMovablePage
+ * @throws {@link MopsError} `E_STATE` when no isolation of `pfn` is pending
+ */
+export function* isolateMovablePageResume(k: Kctx, pfn: number): KernelGen<boolean | number> {
+  const mem = k.mem;
+  const p = pendingIsolation.get(mem);
+  if (p === undefined || p.pfn !== pfn)
+    throw new MopsError(
+      'E_STATE',
+      `isolateMovablePageResume: no isolation of pfn ${pfn} is pending (isolateMovablePageFast returns ISOLATE_PENDING for one)`,
+      'pfn',
+    );
+  pendingIsolation.delete(mem);
+  if (!(yield* callIsolatePageResume(mem, p.d, pfn, p.call)))
+    return unlockPutFail(k, pfn, isolateFail(mem));
+  markIsolated(mem, p.d, pfn);
+  if (k.sched.preemptible) yield { op: mem.profile.pointNames.unlock, pfn };
   unlockPage(k, pfn);
   return mem.profile.isolateReturnsInt ? 0 : true;
+}
+
+/** The steps after isolate_page answered: mark and unlock, or unlock and put. */
+function isolateFinish(k: Kctx, d: DefinedOps, pfn: number, ok: boolean): boolean | number {
+  if (!ok) return unlockPutFail(k, pfn, isolateFail(k.mem));
+  markIsolated(k.mem, d, pfn);
+  unlockPage(k, pfn);
+  return k.mem.profile.isolateReturnsInt ? 0 : true;
 }
 
 /** The profile's "not isolated" result. */

@@ -14,7 +14,6 @@ import { type Kctx, lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { EV } from '../vmstat/vmstat.js';
 import {
-  callMigratePage,
   callMigratePageAlone,
   callMigratePageGen,
   callMigratePageResume,
@@ -207,9 +206,7 @@ function* moveCall(
       src,
       resume
         ? yield* callMigratePageResume(mem, d, dst, src, c.pendingCall)
-        : d.migrateGen || k.sched.preemptible
-          ? yield* callMigratePageGen(mem, d, dst, src, mode)
-          : callMigratePage(mem, d, dst, src, mode),
+        : yield* callMigratePageGen(mem, d, dst, src, mode),
     );
   if (rc === 0 && k.sched.preemptible) yield { op: mem.profile.pointNames.unlock, pfn: dst };
   return moveFinish(c, src, dst, rc, ret, prev);

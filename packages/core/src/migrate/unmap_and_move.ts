@@ -9,7 +9,7 @@ import type { ListId } from '../memory/list.js';
 import { ISOLATED, PG } from '../page/flags.js';
 import { lockPage, trylockPage, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { callMigratePage, callMigratePageGen } from './callbacks.js';
+import { callMigratePageGen } from './callbacks.js';
 import { ownerDroppedStillMovable } from './driver_faults.js';
 import {
   type Ctx,
@@ -52,13 +52,7 @@ function* unmapAndMoveInner(
   const d = moveToNewFolioBegin(mem, dst, src);
   let rc = 0;
   if (d !== null)
-    rc = moveToNewFolioEnd(
-      mem,
-      src,
-      d.migrateGen || k.sched.preemptible
-        ? yield* callMigratePageGen(mem, d, dst, src, mode)
-        : callMigratePage(mem, d, dst, src, mode),
-    );
+    rc = moveToNewFolioEnd(mem, src, yield* callMigratePageGen(mem, d, dst, src, mode));
   if (sched.preemptible) yield { op: mem.profile.pointNames.unlock, pfn: dst };
   unlockPage(k, dst);
   unlockPage(k, src);
