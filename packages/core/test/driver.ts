@@ -42,12 +42,17 @@ export type Misbehaviour =
   | 'unlockInPutback'
   | 'keepSrcRef';
 
+/**
+ * A callback's form: a plain function, a generator function, or a plain function that
+ * returns an iterator.
+ */
+export type CallbackForm = 'plain' | 'generator' | 'plain-returning-iterator';
+
 /** The forms of the test driver's callbacks (plain functions by default). */
 export interface TestDriverOptions {
-  /** isolate_page as a generator function. */
-  readonly isolateGen?: boolean;
-  /** migrate_page as a generator function, or as a plain one that returns an iterator. */
-  readonly migrate?: 'plain' | 'generator' | 'plain-returning-iterator';
+  readonly isolate?: CallbackForm;
+  readonly migrate?: CallbackForm;
+  readonly putback?: CallbackForm;
 }
 
 /** One recorded callback. */
@@ -93,25 +98,14 @@ export class TestDriver {
       }
       return work();
     }
-    const migrate = opts.migrate ?? 'plain';
     this.ops = defineMovableOps(name, {
-      isolatePage: opts.isolateGen
-        ? function* (page: number, mode: number) {
-            return yield* gated(() => self.isolate(page, mode));
-          }
-        : (page: number, mode: number) => self.isolate(page, mode),
-      migratePage:
-        migrate === 'generator'
-          ? function* (dst: number, src: number, mode: number) {
-              return yield* gated(() => self.migrate(dst, src, mode));
-            }
-          : migrate === 'plain-returning-iterator'
-            ? (dst: number, src: number, mode: number) =>
-                gated(() => self.migrate(dst, src, mode)) as unknown as number
-            : (dst: number, src: number, mode: number) => self.migrate(dst, src, mode),
-      putbackPage(page: number) {
-        self.putback(page);
-      },
+      isolatePage: inForm(opts.isolate, gated, (page: number, mode: number) =>
+        self.isolate(page, mode),
+      ),
+      migratePage: inForm(opts.migrate, gated, (dst: number, src: number, mode: number) =>
+        self.migrate(dst, src, mode),
+      ),
+      putbackPage: inForm(opts.putback, gated, (page: number) => self.putback(page)),
     });
     this.space = makeAddressSpace(name, this.ops);
     if (m.profile.movableMarker === 'page_type') setMovableOps(m.mem, this.ops, PGTY.offline);
@@ -245,3 +239,21 @@ export class TestDriver {
 }
 
 export { Errno };
+
+/**
+ * `work` as a callback of the given form; the generator forms first pass `gated` (which
+ * takes and drops the driver's gate, when it has one).
+ */
+function inForm<A extends unknown[], T>(
+  form: CallbackForm | undefined,
+  gated: (work: () => T) => KernelGen<T>,
+  work: (...args: A) => T,
+): (...args: A) => T {
+  if (form === 'generator')
+    return function* (...args: A) {
+      return yield* gated(() => work(...args));
+    } as unknown as (...args: A) => T;
+  if (form === 'plain-returning-iterator')
+    return (...args: A) => gated(() => work(...args)) as unknown as T;
+  return work;
+}

@@ -12,7 +12,7 @@ import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED, PG } from '../page/flags.js';
 import { isPoint, notAPoint } from '../sched/point.js';
 import type { KernelGen } from '../sched/types.js';
-import { describe, lockDropped, protocolViolation, shown } from './driver_faults.js';
+import { describe, isIterator, lockDropped, protocolViolation, shown } from './driver_faults.js';
 import { __PageMovable, type DefinedOps, page_has_movable_ops, pageMovableOps } from './movable.js';
 import { notIsolatedBug } from './move.js';
 
@@ -50,19 +50,25 @@ function isolateThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): bool
 }
 
 /**
- * Calls a plain `isolate_page`. A throw or a non-boolean result counts as "not isolated"
- * and is recorded as a violation; an MmBug (a kernel BUG inside the driver) propagates.
+ * Calls `isolate_page` from code that cannot wait (the VM itself calls
+ * {@link callIsolatePageGen} or, in a task running alone, {@link callIsolatePageAlone}). A
+ * throw or a non-boolean result counts as "not isolated" and is recorded as a violation; an
+ * MmBug (a kernel BUG inside the driver) propagates. An iterator the callback returns runs
+ * to its end here; a wait in it could never end, which is reported as a BUG.
  */
 export function callIsolatePage(mem: Memory, d: DefinedOps, pfn: number, mode: number): boolean {
   try {
     mem.onDriverCall?.('isolate_page', pfn);
-    return checkIsolateResult(mem, d, pfn, d.ops.isolatePage(pfn, mode));
+    return checkIsolateResult(mem, d, pfn, runInline(mem, d.ops.isolatePage(pfn, mode)));
   } catch (e) {
     return isolateThrew(mem, d, pfn, e);
   }
 }
 
-/** {@link callIsolatePage} for a generator `isolate_page`. */
+/**
+ * {@link callIsolatePage} in a task: a generator `isolate_page`, or the iterator a plain
+ * one returned, runs with its scheduling points.
+ */
 export function* callIsolatePageGen(
   mem: Memory,
   d: DefinedOps,
@@ -71,12 +77,8 @@ export function* callIsolatePageGen(
 ): KernelGen<boolean> {
   try {
     mem.onDriverCall?.('isolate_page', pfn);
-    return checkIsolateResult(
-      mem,
-      d,
-      pfn,
-      yield* d.ops.isolatePage(pfn, mode) as KernelGen<unknown>,
-    );
+    const r = d.ops.isolatePage(pfn, mode) as unknown;
+    return checkIsolateResult(mem, d, pfn, isIterator(r) ? yield* r : r);
   } catch (e) {
     return isolateThrew(mem, d, pfn, e);
   }
@@ -130,12 +132,6 @@ export function* callIsolatePageResume(
     return isolateThrew(mem, d, pfn, e);
   }
   return checkIsolateResult(mem, d, pfn, r);
-}
-
-function isIterator(r: unknown): r is KernelGen<unknown> {
-  return (
-    typeof r === 'object' && r !== null && typeof (r as { next?: unknown }).next === 'function'
-  );
 }
 
 /**
@@ -340,7 +336,10 @@ export function callMigratePage(
   return checkMigrate(mem, d, dst, src, next, prev, iso, rc);
 }
 
-/** {@link callMigratePage} for a generator `migrate_page`. */
+/**
+ * {@link callMigratePage} in a task: a generator `migrate_page`, or the iterator a plain
+ * one returned, runs with its scheduling points.
+ */
 export function* callMigratePageGen(
   mem: Memory,
   d: DefinedOps,

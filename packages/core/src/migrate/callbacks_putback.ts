@@ -7,7 +7,14 @@ import { MmBug } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
 import { ISOLATED, LOCKED } from '../page/flags.js';
 import type { KernelGen } from '../sched/types.js';
-import { describe, isThenable, lockDropped, protocolViolation, shown } from './driver_faults.js';
+import {
+  describe,
+  isIterator,
+  isThenable,
+  lockDropped,
+  protocolViolation,
+  shown,
+} from './driver_faults.js';
 import type { DefinedOps } from './movable.js';
 
 function putbackThrew(mem: Memory, d: DefinedOps, pfn: number, e: unknown): void {
@@ -40,36 +47,48 @@ function checkPutback(
 }
 
 /**
- * Calls a plain `putback_page`. A throw is recorded as a violation; the VM still clears
- * the isolated flag and drops its reference afterwards.
+ * Calls a plain `putback_page` from code that cannot wait (the VM itself calls
+ * {@link callPutbackPageGen}). A throw is recorded as a violation; the VM still clears the
+ * isolated flag and drops its reference afterwards.
  */
 export function callPutbackPage(mem: Memory, d: DefinedOps, pfn: number): void {
   const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
   try {
     mem.onDriverCall?.('putback_page', pfn);
     const r: unknown = d.ops.putbackPage(pfn);
-    // Async work would run after the VM moved on.
-    if (isThenable(r))
-      protocolViolation(
-        mem,
-        d.name,
-        `putback_page returned ${shown(r)}; it must finish before it returns`,
-        pfn,
-      );
+    if (isThenable(r)) asyncPutback(mem, d, pfn, r);
   } catch (e) {
     putbackThrew(mem, d, pfn, e);
   }
   checkPutback(mem, d, pfn, before, false);
 }
 
-/** {@link callPutbackPage} for a generator `putback_page`. */
+/**
+ * {@link callPutbackPage} in a task: a generator `putback_page`, or the iterator a plain
+ * one returned, runs with its scheduling points.
+ */
 export function* callPutbackPageGen(mem: Memory, d: DefinedOps, pfn: number): KernelGen<void> {
   const before = (mem.pages.flags[pfn] & ISOLATED) !== 0;
+  let gen = d.putbackGen;
   try {
     mem.onDriverCall?.('putback_page', pfn);
-    yield* d.ops.putbackPage(pfn) as KernelGen<void>;
+    const r: unknown = d.ops.putbackPage(pfn);
+    if (isIterator(r)) {
+      gen = true;
+      yield* r;
+    } else if (isThenable(r)) asyncPutback(mem, d, pfn, r);
   } catch (e) {
     putbackThrew(mem, d, pfn, e);
   }
-  checkPutback(mem, d, pfn, before, true);
+  checkPutback(mem, d, pfn, before, gen);
+}
+
+/** Async work would run after the VM moved on. */
+function asyncPutback(mem: Memory, d: DefinedOps, pfn: number, r: unknown): void {
+  protocolViolation(
+    mem,
+    d.name,
+    `putback_page returned ${shown(r)}; it must finish before it returns`,
+    pfn,
+  );
 }

@@ -7,6 +7,7 @@
 import { dumpPage } from '../debug/dump_page.js';
 import { printable } from '../errors.js';
 import type { Memory } from '../memory/mem.js';
+import type { KernelGen } from '../sched/types.js';
 import { type DefinedOps, pageMovableLocked, pageMovableOps } from './movable.js';
 
 /** Records a protocol violation by a driver: a warning event with the page dump. */
@@ -33,6 +34,13 @@ export function shown(v: unknown): string {
 }
 
 /** Whether `v` is a Promise or another thenable. */
+/** Whether a callback handed back an iterator (a plain function returning a generator). */
+export function isIterator(r: unknown): r is KernelGen<unknown> {
+  return (
+    typeof r === 'object' && r !== null && typeof (r as { next?: unknown }).next === 'function'
+  );
+}
+
 export function isThenable(v: unknown): boolean {
   return (
     (typeof v === 'object' || typeof v === 'function') &&

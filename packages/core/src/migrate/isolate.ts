@@ -14,7 +14,6 @@ import { compoundHead } from '../page/page.js';
 import { folioTryGet, getPageUnlessZero } from '../page/refcount.js';
 import type { KernelGen } from '../sched/types.js';
 import {
-  callIsolatePage,
   callIsolatePageAlone,
   callIsolatePageGen,
   callIsolatePageResume,
@@ -207,9 +206,7 @@ export function* isolateMovablePage(
   if (!d) return unlockPutFail(k, page, fail);
 
   // 7. Ask the driver.
-  const ok = d.isolateGen
-    ? yield* callIsolatePageGen(mem, d, page, mode)
-    : callIsolatePage(mem, d, page, mode);
+  const ok = yield* callIsolatePageGen(mem, d, page, mode);
   if (!ok) return unlockPutFail(k, page, fail);
   markIsolated(mem, d, page);
 
@@ -267,16 +264,13 @@ export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): bool
     return putAndFail(k, pfn, isolateFail(mem));
   const d = revalidate(mem, pfn);
   if (!d) return unlockPutFail(k, pfn, isolateFail(mem));
-  let ok: boolean | number;
-  if (d.isolateGen) {
-    const call = { iter: undefined, first: undefined } as unknown as PendingCall;
-    ok = callIsolatePageAlone(mem, d, pfn, mode, call);
-    if (ok === ISOLATE_PAGE_PENDING) {
-      pendingIsolation.set(mem, { d, pfn, call });
-      return ISOLATE_PENDING;
-    }
-  } else ok = callIsolatePage(mem, d, pfn, mode);
-  return isolateFinish(k, d, pfn, ok === true);
+  const call = { iter: undefined, first: undefined } as unknown as PendingCall;
+  const ok = callIsolatePageAlone(mem, d, pfn, mode, call);
+  if (ok === ISOLATE_PAGE_PENDING) {
+    pendingIsolation.set(mem, { d, pfn, call });
+    return ISOLATE_PENDING;
+  }
+  return isolateFinish(k, d, pfn, ok);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Memory } from '../memory/mem.js';
 import { ISOLATED } from '../page/flags.js';
 import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
-import { callPutbackPage, callPutbackPageGen } from './callbacks_putback.js';
+import { callPutbackPageGen } from './callbacks_putback.js';
 import { ownerDroppedStillMovable } from './driver_faults.js';
 import { uncountIsolated } from './migrate_ctx.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
@@ -48,8 +48,7 @@ export function* putbackMovablePage(
     if (p.refcount[pfn] === 1) ownerDroppedStillMovable(mem, pfn, step);
     const d = pageMovableOps(mem, pfn);
     if (!d) bug(mem, 'BUG: kernel NULL pointer dereference (movable_ops->putback_page)', pfn);
-    if (d.putbackGen) yield* callPutbackPageGen(mem, d, pfn);
-    else callPutbackPage(mem, d, pfn);
+    yield* callPutbackPageGen(mem, d, pfn);
   }
   if (sched.preemptible) yield { op: mem.profile.pointNames.clearIsolated, pfn };
   p.flags[pfn] &= ~ISOLATED;

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   compactMemory,
+  Errno,
   ISOLATE_AS_TASK,
   ISOLATE_PENDING,
   isolatedOk,
@@ -19,8 +20,9 @@ import {
   PG,
   PROFILE_NAMES,
   type ProfileName,
+  putbackMovablePages,
 } from '../../src/index.js';
-import { TestDriver, type TestDriverOptions } from '../driver.js';
+import { type CallbackForm, TestDriver, type TestDriverOptions } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
 import { migrateBody, type Rig } from './harness.js';
 
@@ -68,7 +70,7 @@ const LOCKED = 1 << PG.locked;
 describe.each(PROFILE_NAMES)('a driver that must wait, called by a lone task — %s', (profile) => {
   it('isolate_page waiting for a lock held outside any task: a Deadlock, as the generator form', () => {
     const outcome = (alone: boolean) => {
-      const r = gatedRig(profile, { isolateGen: true });
+      const r = gatedRig(profile, { isolate: 'generator' });
       const [p] = r.drv.alloc(1);
       r.gate.trylock();
       const res = runTask(r.m, alone, () => isolateAsScanner(r.m, p));
@@ -91,7 +93,7 @@ describe.each(PROFILE_NAMES)('a driver that must wait, called by a lone task —
   });
 
   it('… and through compact_memory, whose migrate scanner isolates with the fast form', () => {
-    const r = gatedRig(profile, { isolateGen: true });
+    const r = gatedRig(profile, { isolate: 'generator' });
     r.drv.alloc(4);
     r.gate.trylock();
     expect(runTask(r.m, true, () => compactMemory(r.m))).toMatch(
@@ -102,7 +104,7 @@ describe.each(PROFILE_NAMES)('a driver that must wait, called by a lone task —
 
   it('isolate_page that takes a free lock of its own: isolated, the same result alone or not', () => {
     for (const alone of [true, false]) {
-      const r = gatedRig(profile, { isolateGen: true });
+      const r = gatedRig(profile, { isolate: 'generator' });
       const [p] = r.drv.alloc(1);
       expect(isolatedOk(runTask(r.m, alone, () => isolateAsScanner(r.m, p)) as number)).toBe(true);
       expect(r.m.mem.pages.flags[p] & ((1 << PG.isolated) | LOCKED)).toBe(1 << PG.isolated);
@@ -150,5 +152,35 @@ describe('isolateMovablePageResume', () => {
     expect(() => r.m.run(() => isolateMovablePageResume(r.m, p))).toThrow(
       expect.objectContaining({ code: 'E_STATE' }),
     );
+  });
+});
+
+describe.each(PROFILE_NAMES)('every callback form, alone or not — %s', (profile) => {
+  /** Isolate two pages, migrate them (the second refused: -EBUSY), put the second back. */
+  function round(form: CallbackForm, alone: boolean) {
+    const r = gatedRig(profile, { isolate: form, migrate: form, putback: form });
+    const [a, b] = r.drv.alloc(2);
+    r.drv.migrateRc = (src) => (src === b ? Errno.EBUSY : 0);
+    for (const p of [a, b]) {
+      expect(isolatedOk(runTask(r.m, alone, () => isolateAsScanner(r.m, p)) as number)).toBe(true);
+      r.m.mem.pages.lists.addTail(r.list, p);
+    }
+    const res = runTask(r.m, alone, migrateBody(r, 0));
+    runTask(r.m, alone, () => putbackMovablePages(r.m, r.list));
+    expectInvariants(r.m);
+    return {
+      res,
+      calls: r.drv.calls.map((c) => `${c.cb} ${c.pfn}${c.locked ? '' : ' unlocked'}`),
+      warnings: r.m.mem.warnings.map((w) => w.kind),
+    };
+  }
+
+  it('the same calls, results and (no) warnings for plain, generator and iterator-returning callbacks', () => {
+    const plain = round('plain', true);
+    expect(plain.res).toMatchObject({ rc: 1, nrSucceeded: 1 });
+    expect(plain.calls.filter((c) => c.startsWith('putback'))).toHaveLength(1);
+    expect(plain.warnings).toEqual([]);
+    for (const form of ['plain', 'generator', 'plain-returning-iterator'] as const)
+      for (const alone of [true, false]) expect(round(form, alone)).toEqual(plain);
   });
 });
