@@ -220,6 +220,7 @@ export async function loadPluginModule(
  *   machine lacks; an {@link MmBug} its register raised passes through
  */
 export function installPlugin(machine: Machine, plugin: MopsPlugin): void {
+  checkMachine(machine, 'installPlugin');
   const p = validatePlugin(plugin, plugin?.manifest?.name ?? 'plugin');
   const prof = machine.profile.name;
   if (!p.manifest.profiles.includes(prof))

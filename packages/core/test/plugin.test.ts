@@ -321,6 +321,27 @@ describe('callbacks that misbehave at run time: a violation, the page put back, 
     expect(t.state).toBe('done');
     expect(seen).toEqual(['E_USAGE']);
   });
+
+  it('… and so does a block point without a string wait key; the machine runs on', () => {
+    const m = createMachine({ memory: '4M' });
+    for (const bad of [{ op: 'block' }, { op: 'block', key: 5 }]) {
+      const r = m.run(function* () {
+        try {
+          yield bad as never;
+        } catch (e) {
+          return (e as MopsError).code;
+        }
+        return 'not thrown';
+      });
+      expect(r).toBe('E_USAGE');
+    }
+    expect(
+      m.run(function* () {
+        yield { op: 'fine' };
+        return 5;
+      }),
+    ).toBe(5);
+  });
 });
 
 describe('migration tracepoints', () => {

@@ -98,6 +98,8 @@ export class Hypervisor {
   refuseRate: number;
   /** Refusal policy. */
   refuse: ((pfn: number) => boolean) | undefined;
+  /** The machine this host runs: the guest whose pages it holds. */
+  readonly guest: Machine;
   private readonly mem: Memory;
   private readonly prng: Prng;
   /** The guest's page contents, if it has any. */
@@ -107,6 +109,7 @@ export class Hypervisor {
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
     checkMachine(machine, 'Hypervisor');
     checkOptionsObject(opts, 'Hypervisor');
+    this.guest = machine;
     this.mem = machine.mem;
     this.prng = machine.prng;
     this.contents = machine.mem.pages.contents;

@@ -165,6 +165,12 @@ export class VirtioBalloon {
         `VirtioBalloon: hypervisor must be a Hypervisor (new Hypervisor(machine)), got ${valueKind(opts.hypervisor)}`,
         'hypervisor',
       );
+    if (opts.hypervisor !== undefined && opts.hypervisor.guest !== machine)
+      throw new MopsError(
+        'E_USAGE',
+        'VirtioBalloon: hypervisor is the host of another machine: give this machine its own (new Hypervisor(machine))',
+        'hypervisor',
+      );
     this.k = machine;
     this.managedBase = managedPages(machine);
     this.managedZoneBase = managedByZone(machine);

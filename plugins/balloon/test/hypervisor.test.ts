@@ -1,9 +1,20 @@
 import { MmBug, MopsError, PAGE_SIZE } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { HOST_POISON, Hypervisor } from '../src/index.js';
+import { HOST_POISON, Hypervisor, VirtioBalloon } from '../src/index.js';
 import { expectClean, machine, run, withBalloon } from './helpers.js';
 
 describe('hypervisor model', () => {
+  it("a host of another machine is refused, and that machine's pages are left alone", () => {
+    const m1 = machine('v6.3');
+    const m2 = machine('v6.3');
+    const host = new Hypervisor(m2);
+    expect(() => new VirtioBalloon(m1, { hypervisor: host })).toThrow(
+      expect.objectContaining({ code: 'E_USAGE', field: 'hypervisor' }),
+    );
+    expect(host.stats.pagesInflated).toBe(0);
+    expect(new VirtioBalloon(m2, { hypervisor: host }).host).toBe(host);
+  });
+
   it('inflated pages belong to the host: they read as poison and come back zeroed', () => {
     const { m, vb, dev } = withBalloon('v6.3', 2);
     const [a] = dev.listPages();

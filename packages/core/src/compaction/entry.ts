@@ -38,6 +38,7 @@ import { COMPACT, COMPACT_PRIO, type CompactPriority, type CompactResult } from 
  * @throws {@link MopsError} `E_USAGE` for `proactive` in v4.8
  */
 export function* compactNode(m: Machine, proactive = false): KernelGen<CompactResult[]> {
+  checkMachine(m, 'compact_node');
   const k: Kctx = m;
   const out: CompactResult[] = [];
   for (const zone of m.mem.populatedZones) {
@@ -105,6 +106,7 @@ export interface DirectCompactRequest {
  * missing request) naming the field.
  */
 function checkRequest(m: Machine, req: DirectCompactRequest): void {
+  checkMachine(m, 'direct compaction');
   if (typeof req !== 'object' || req === null)
     throw new MopsError(
       'E_USAGE',
@@ -421,6 +423,7 @@ export function* compactZones(
   order: number,
   mode: string | number,
 ): KernelGen<CompactResult[]> {
+  checkMachine(m, 'compactZones');
   checkCompactionOrder(order);
   const md = typeof mode === 'number' ? mode : MIGRATE_MODE_BY_NAME[mode];
   if (md !== 0 && md !== 1 && md !== 2)

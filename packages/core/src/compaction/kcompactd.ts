@@ -8,7 +8,7 @@
 import { runKswapd } from '../buddy/boost.js';
 import { ALLOC, GFP } from '../buddy/gfp.js';
 import { Clock } from '../clock.js';
-import { MopsError, valueKind } from '../errors.js';
+import { checkMachine, MopsError, valueKind } from '../errors.js';
 import type { Machine } from '../machine.js';
 import { MAX_NR_ZONES } from '../memory/constants.js';
 import { MIGRATE_MODE } from '../migrate/types.js';
@@ -113,6 +113,7 @@ export function installKcompactdWakeup(m: Machine): void {
  * @returns whether it asked kcompactd for work
  */
 export function kswapdBalance(m: Machine): boolean {
+  checkMachine(m, 'kswapdBalance');
   const mem = m.mem;
   runKswapd(mem);
   const w = mem.kcompactdWakeups;
@@ -202,6 +203,7 @@ export function* kcompactdDoWork(m: Machine): KernelGen<CompactResult[]> {
  * @throws {@link MopsError} `E_RANGE` for `ms` negative, not a number, or beyond the clock
  */
 export function* kcompactdRun(m: Machine, ms: number): KernelGen<CompactResult[]> {
+  checkMachine(m, 'kcompactdRun');
   const until =
     typeof ms === 'number' && ms >= 0 ? m.clock.jiffies + Clock.msecsToJiffies(ms) : Number.NaN;
   if (!Number.isSafeInteger(until))

@@ -26,6 +26,7 @@ import {
   ENOMEM,
   mayNotSleep,
   migrateFolioDone,
+  newTarget,
   releaseDst,
   UNMAP,
 } from './migrate_ctx.js';
@@ -104,7 +105,7 @@ function* migrateFolioUnmap(c: Ctx, src: number, mode: number, dsts: ListId): Ke
   const names = mem.profile.pointNames;
   if (sched.preemptible) yield { op: names.refCount, pfn: src };
   if (freedUnderUs(c, src)) return 0;
-  const dst = c.getNew(src);
+  const dst = newTarget(c, src);
   if (dst < 0) return ENOMEM;
   if (sched.preemptible) yield { op: names.trylock, pfn: src };
   if (!trylockPage(mem, src)) {
@@ -124,7 +125,7 @@ function* migrateFolioUnmap(c: Ctx, src: number, mode: number, dsts: ListId): Ke
  */
 function migrateFolioUnmapFast(c: Ctx, src: number, mode: number, dsts: ListId): number {
   if (freedUnderUs(c, src)) return 0;
-  const dst = c.getNew(src);
+  const dst = newTarget(c, src);
   if (dst < 0) return ENOMEM;
   if (!trylockPage(c.mem, src)) return srcLockBusy(c, src, dst, mode);
   return unmapLockDst(c, src, dst, dsts);
@@ -457,12 +458,25 @@ export function* migratePages(
       `migrate_pages: reason must be an integer 0..${reasons.length - 1} in ${mem.profile.name}, got ${valueKind(reason)}`,
       'reason',
     );
+  if (typeof getNew !== 'function')
+    throw new MopsError(
+      'E_USAGE',
+      `migrate_pages: getNew must be a function (src) => pfn, got ${valueKind(getNew)}`,
+      'getNew',
+    );
+  if (putNew !== undefined && typeof putNew !== 'function')
+    throw new MopsError(
+      'E_USAGE',
+      `migrate_pages: putNew must be a function (dst) => void or undefined, got ${valueKind(putNew)}`,
+      'putNew',
+    );
   const c: Ctx = {
     k,
     mem,
     getNew,
     putNew,
     reason,
+    fault: undefined,
     pendingDst: -1,
     pendingPrev: 0,
     pendingOps: null,
@@ -488,5 +502,6 @@ export function* migratePages(
       mode,
       reason,
     });
+  if (c.fault) throw c.fault;
   return r;
 }

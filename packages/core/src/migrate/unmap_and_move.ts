@@ -17,6 +17,7 @@ import {
   ENOMEM,
   mayNotSleep,
   migrateFolioDone,
+  newTarget,
   releaseDst,
   uncountIsolated,
 } from './migrate_ctx.js';
@@ -75,7 +76,7 @@ function* unmapAndMove(
   let rc = 0;
   let dst = -1;
   if (prof.allocBeforeShortcut) {
-    dst = c.getNew(src);
+    dst = newTarget(c, src);
     if (dst < 0) return ENOMEM;
   }
   if (k.sched.preemptible) yield { op: prof.pointNames.refCount, pfn: src };
@@ -91,7 +92,7 @@ function* unmapAndMove(
     if (dst >= 0) releaseDst(c, dst);
   } else {
     if (dst < 0) {
-      dst = c.getNew(src);
+      dst = newTarget(c, src);
       if (dst < 0) return ENOMEM;
     }
     rc = yield* unmapAndMoveInner(c, src, dst, force, mode);
