@@ -14,6 +14,8 @@ export const OBJ_ALLOCATED_TAG = 1;
 export const OBJ_TAG_BITS = 1;
 /** Handle slots: a handle is `generation * HANDLE_SLOTS + slot`. */
 export const HANDLE_SLOTS = 2 ** 26;
+/** Generations a slot goes through before its handle values repeat. */
+const GEN_LIMIT = 2 ** 26;
 const TWO32 = 2 ** 32;
 /** Link word of the last free object (all ones shifted by OBJ_TAG_BITS), low half. */
 const END_LO = 0xfffffffe;
@@ -54,7 +56,17 @@ export class HandleTable {
   /** Live handles. */
   live = 0;
 
-  constructor(initial = 1024) {
+  /** The generation each slot starts at: this table's own range of handle values. */
+  private readonly base: number;
+
+  /**
+   * @param index which pool of its machine this table serves (0 for the first): its
+   *   handles start at generation `index` × 2^20, so pools of one machine never share a
+   *   handle value
+   * @param initial slots to allocate room for
+   */
+  constructor(index = 0, initial = 1024) {
+    this.base = (index * 2 ** 20) % GEN_LIMIT;
     this.pfn = new Int32Array(initial).fill(-1);
     this.idx = new Int32Array(initial);
     this.size = new Int32Array(initial);
@@ -71,6 +83,7 @@ export class HandleTable {
     else {
       if (this.top === this.pfn.length) this.grow();
       slot = this.top++;
+      this.gen[slot] = this.base;
     }
     this.live++;
     return this.gen[slot] * HANDLE_SLOTS + slot;
@@ -83,7 +96,7 @@ export class HandleTable {
     this.written[slot] = 0;
     // zs_free's unpin_tag() comes with the free: the slot may be someone else's next.
     this.pinHolder.delete(slot);
-    this.gen[slot] = (this.gen[slot] + 1) % 2 ** 26;
+    this.gen[slot] = (this.gen[slot] + 1) % GEN_LIMIT;
     this.free[this.nFree++] = slot;
     this.live--;
   }
@@ -100,7 +113,10 @@ export class HandleTable {
   issued(handle: number): boolean {
     if (!Number.isSafeInteger(handle) || handle <= 0) return false;
     const slot = handle % HANDLE_SLOTS;
-    return slot !== 0 && slot < this.top;
+    if (slot === 0 || slot >= this.top) return false;
+    // Its generation lies between the slot's first and its current one.
+    const age = (Math.floor(handle / HANDLE_SLOTS) - this.base + GEN_LIMIT) % GEN_LIMIT;
+    return age <= (this.gen[slot] - this.base + GEN_LIMIT) % GEN_LIMIT;
   }
 
   /** Every live slot. */

@@ -67,7 +67,7 @@ export class ZsPool {
   /** Distinct classes, smallest first. */
   readonly classes: readonly SizeClass[];
   /** The handle table. */
-  readonly handles = new HandleTable();
+  readonly handles: HandleTable;
   /** Page bytes. */
   readonly bytes: Bytes;
   /** `pool->lock`: readers translate handles, writers (migration, compaction) rewrite them. */
@@ -116,6 +116,9 @@ export class ZsPool {
     this.k = { mem: machine.mem, sched: machine.sched };
     this.rules = zsRules(machine.profile);
     this.registry = registryOf(machine);
+    // Each pool of a machine numbers its handles from a generation of its own, so that a
+    // handle of one pool is never a live handle of another (the kernel's are addresses).
+    this.handles = new HandleTable(this.registry.pools.length);
     this.table = buildClassTable();
     this.classes = this.table.classes.map((s) => new SizeClass(s, machine.sched));
     this.lock = new RwLock(machine.sched, 'pool->lock');

@@ -11,7 +11,7 @@ import {
   unlockPage,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { classesView } from '../src/index.js';
+import { classesView, createZsPool } from '../src/index.js';
 import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
 import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
 
@@ -103,6 +103,23 @@ describe.each(PROFILES)('pool and objects, %s (spec §7.1)', (profile) => {
     expect(pool.classFor(200).objUsed).toBe(after0);
     expect(snap()).toBe(before);
     expect(pool.objRead(hs[1])).toEqual(pattern(1, 200));
+    expectClean(m);
+  });
+
+  it('a handle of another pool of the machine is not one of this pool: E_USAGE, nothing freed', () => {
+    const { m, pool } = rig(profile);
+    const other = createZsPool(m, { name: 'zram1' });
+    const ha = pool.zsMalloc(100);
+    const hb = other.zsMalloc(200);
+    expect(ha).not.toBe(hb);
+    expect(() => other.zsFree(ha)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(() => pool.objRead(hb)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(other.isLive(hb)).toBe(true);
+    expect(pool.isLive(ha)).toBe(true);
+    // A freed handle of its own is still E_STATE.
+    other.zsFree(hb);
+    expect(() => other.zsFree(hb)).toThrow(expect.objectContaining({ code: 'E_STATE' }));
+    pool.zsFree(ha);
     expectClean(m);
   });
 
