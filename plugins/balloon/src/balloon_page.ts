@@ -68,7 +68,7 @@ export function balloonPageFinalize(mem: Memory, pfn: number): void {
 /**
  * A MopsError unless `pfn` is a page fresh from the allocator that nothing uses yet, as
  * balloon_page_alloc() returns it: E_RANGE for a pfn outside the machine, E_STATE for a
- * free, compound, typed, mapped, private or linked page. `what` names the call.
+ * free, compound, reserved, typed, mapped, private or linked page. `what` names the call.
  */
 export function checkNewPage(mem: Memory, pfn: number, what: string): void {
   mem.assertRunning();
@@ -80,10 +80,16 @@ export function checkNewPage(mem: Memory, pfn: number, what: string): void {
       `${what}: pfn ${hexPfn(pfn)} is not an allocated order-0 page; allocate it with balloonPageAlloc()`,
       'pfn',
     );
-  if (p.type[pfn] !== -1 || p.priv[pfn] !== 0 || p.mapping[pfn] !== 0 || p.lists.isLinked(pfn))
+  if (
+    p.type[pfn] !== -1 ||
+    p.priv[pfn] !== 0 ||
+    p.mapping[pfn] !== 0 ||
+    p.lists.isLinked(pfn) ||
+    p.flags[pfn] & (1 << PG.reserved)
+  )
     throw new MopsError(
       'E_STATE',
-      `${what}: pfn ${hexPfn(pfn)} is in use (typed, mapped, private or linked); enqueue a fresh page`,
+      `${what}: pfn ${hexPfn(pfn)} is in use (reserved, typed, mapped, private or linked); enqueue a fresh page`,
       'pfn',
     );
 }

@@ -26,6 +26,7 @@ import {
   type MovableOperations,
   makeAddressSpace,
   PfnSet,
+  PG,
   PGTY,
   SpinLock,
 } from '@mops/core';
@@ -277,12 +278,20 @@ export class BalloonDevice {
   /**
    * balloon_page_finalize() (v6.17, 2026): clear `private` only; PageOffline and
    * PG_movable_ops are sticky until the page is freed. `pfn` must be a balloon page of this
-   * device: a pfn outside the machine is a MopsError (E_RANGE), any other page one
-   * (E_STATE), and neither changes anything.
+   * device, dequeued or migrated away: a pfn outside the machine is a MopsError (E_RANGE),
+   * any other page, or one still on the balloon list, one (E_STATE), and neither changes
+   * anything.
    * @see mm/balloon.c balloon_page_finalize()
    */
   finalize(pfn: number): void {
     checkDevicePage(this, pfn, 'balloon_page_finalize');
+    const p = this.k.mem.pages;
+    if (p.lists.isLinked(pfn) && !(p.flags[pfn] & (1 << PG.isolated)))
+      throw new MopsError(
+        'E_STATE',
+        `balloon_page_finalize: pfn ${hexPfn(pfn)} is still on the balloon list; finalize a page once it is dequeued or migrated away`,
+        'pfn',
+      );
     balloonPageFinalize(this.k.mem, pfn);
   }
 

@@ -7,6 +7,7 @@ import {
   MIGRATE_PAGE_ALONE,
   type MigratePageAlone,
   type MovableOperations,
+  PG,
   type ProfileName,
   trylockPage,
   unlockPage,
@@ -65,6 +66,13 @@ function freePage(m: Machine): number {
   throw new Error('no free page');
 }
 
+/** An allocated page marked PG_reserved, as memory the kernel keeps for itself is. */
+function reservedPage(m: Machine): number {
+  const pfn = allocPages(m.mem, GFP.KERNEL, 0);
+  m.mem.pages.flags[pfn] |= 1 << PG.reserved;
+  return pfn;
+}
+
 describe.each(SETUPS)('pfns given to the balloon page helpers, %s %s', (profile, design) => {
   it('insert, delete and finalize refuse a pfn outside the machine (E_RANGE)', () => {
     const rig = withBalloon(profile, 3, { design });
@@ -81,8 +89,11 @@ describe.each(SETUPS)('pfns given to the balloon page helpers, %s %s', (profile,
     const rig = withBalloon(profile, 3, { design });
     const { m, dev } = rig;
     const [listed] = dev.listPages();
-    for (const pfn of [freePage(m), listed])
+    const reserved = reservedPage(m);
+    for (const pfn of [freePage(m), listed, reserved])
       expectPfnRefused(rig, () => dev.insert(pfn), 'E_STATE');
+    // finalize is for a page off the list (dequeued, or the old page of a migration).
+    expectPfnRefused(rig, () => dev.finalize(listed), 'E_STATE');
     expect(() => dev.insert(freePage(m))).toThrow(/is not an allocated order-0 page/);
     expectClean(m);
   });

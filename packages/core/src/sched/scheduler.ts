@@ -182,11 +182,12 @@ export class Scheduler {
           'cpu',
         );
       cpu = given;
-      if (!this.cpuShared && this.cpuInUse(cpu)) this.shareCpus();
     }
-    if (cpu > this.maxCpu) this.maxCpu = cpu;
     const gen = typeof body === 'function' ? body() : undefined;
     if (typeof gen?.next !== 'function') notAGenerator(name, body, gen);
+    // Only a task that is made changes the CPUs in use.
+    if (given !== undefined && !this.cpuShared && this.cpuInUse(cpu)) this.shareCpus();
+    if (cpu > this.maxCpu) this.maxCpu = cpu;
     const id = this.nextId++;
     const task = new Task<T>(id, name, cpu, opts?.flags ?? 0, gen);
     this.tasks.push(task);

@@ -196,10 +196,15 @@ class Filler implements MovableFiller {
     m.mem.assertRunning();
     m.checkPfn(pfn);
     const p = m.mem.pages;
-    if (p.refcount[pfn] !== 1 || p.compound[pfn] !== 0 || p.mapping[pfn] !== 0)
+    if (
+      p.refcount[pfn] !== 1 ||
+      p.compound[pfn] !== 0 ||
+      p.mapping[pfn] !== 0 ||
+      p.flags[pfn] & (1 << PG.reserved)
+    )
       throw new MopsError(
         'E_STATE',
-        `${FILLER_NAME}: pfn ${pfn} is not a freshly allocated order-0 page (refcount ${p.refcount[pfn]}, mapping ${p.mapping[pfn]})`,
+        `${FILLER_NAME}: pfn ${pfn} is not a freshly allocated order-0 page (refcount ${p.refcount[pfn]}, mapping ${p.mapping[pfn]}${p.flags[pfn] & (1 << PG.reserved) ? ', PG_reserved' : ''})`,
         'pfn',
       );
     if (this.pages.has(pfn) || this.isolated.has(pfn))

@@ -148,6 +148,13 @@ describe('task bodies that are not generator functions', () => {
     expect(s.run(() => pt(s, 'ok'))).toBeUndefined();
     expect(s.steps).toBe(0);
   });
+
+  it('one refused on a CPU of its own leaves the CPU count as it was', () => {
+    const s = new Scheduler();
+    const before = s.nrCpus;
+    expectMopsError(() => s.spawn('x', 42 as never, { cpu: 5000 }), 'E_USAGE');
+    expect(s.nrCpus).toBe(before);
+  });
 });
 
 describe('queue_work: worker tasks', () => {

@@ -248,3 +248,24 @@ describe('fragmentWithFiller', () => {
     expect(code(() => fragmentWithFiller(m, { unmovableEvery: -1 }))).toBe('E_RANGE');
   });
 });
+
+describe('adopt', () => {
+  it('refuses a page that is not a fresh order-0 allocation, a PG_reserved one included (E_STATE)', () => {
+    const m = smallMachine('4M');
+    const f = createMovableFiller(m);
+    const reserved = m.allocPages(GFP.KERNEL, 0);
+    m.mem.pages.flags[reserved] |= 1 << PG.reserved;
+    let free = m.allocPages(GFP.KERNEL, 0);
+    m.putPage(free);
+    for (const pfn of [reserved, free])
+      expect(() => f.adopt(pfn)).toThrow(
+        expect.objectContaining({ code: 'E_STATE', field: 'pfn' }),
+      );
+    expect(f.pages.size).toBe(0);
+    free = m.allocPages(GFP.HIGHUSER_MOVABLE, 0);
+    f.adopt(free);
+    expect(f.pages.size).toBe(1);
+    m.mem.pages.flags[reserved] &= ~(1 << PG.reserved);
+    expect(checkInvariants(m).ok).toBe(true);
+  });
+});
