@@ -168,6 +168,7 @@ function markIsolatedSlow(mem: Memory, d: DefinedOps, page: number): void {
  * @returns the profile's result: `true`/`false`, or `0`/`-EBUSY` in v6.0 (test it with
  *   {@link isolatedOk}); on success the caller holds the isolation reference and must pass
  *   the page to migratePages or putbackMovablePages
+ * @throws {@link MopsError} `E_RANGE` for a pfn that is not one of the machine's pages
  */
 export function* isolateMovablePage(
   k: Kctx,
@@ -177,6 +178,7 @@ export function* isolateMovablePage(
   out?: { isolated: number },
 ): KernelGen<boolean | number> {
   const { mem, sched } = k;
+  mem.checkPfn(pfn, 'isolate_movable_page');
   const prof = mem.profile;
   const fail = prof.isolateReturnsInt ? Errno.EBUSY : false;
   if (out) out.isolated = -1;
@@ -255,10 +257,13 @@ const pendingIsolation = new WeakMap<Memory, { d: DefinedOps; pfn: number; call:
  *   touched nothing, when other tasks may run: the caller then uses isolateMovablePage; or
  *   {@link ISOLATE_PENDING} when the driver's isolate_page yielded a point: the caller,
  *   a task, then gets the result from `yield* isolateMovablePageResume(k, pfn)`
+ * @throws {@link MopsError} `E_RANGE` for a pfn that is not one of the machine's pages
  */
 export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
   if (k.sched.preemptible) return ISOLATE_AS_TASK;
   const mem = k.mem;
+  if (!(Number.isInteger(pfn) && pfn >= 0 && pfn < mem.nrPages))
+    mem.checkPfn(pfn, 'isolate_movable_page');
   if (!getPageUnlessZero(mem, pfn)) return isolateFail(mem);
   if (!movableBeforeLock(mem, pfn) || !trylockPage(mem, pfn))
     return putAndFail(k, pfn, isolateFail(mem));

@@ -7,6 +7,8 @@ import {
   compactNode,
   compactZones,
   installPlugin,
+  isolateMovablePage,
+  isolateMovablePageFast,
   type KernelGen,
   kcompactdRun,
   kswapdBalance,
@@ -132,4 +134,25 @@ describe('entry points that take a machine first', () => {
     }
     expectInvariants(r.m);
   });
+});
+
+describe('isolate_movable_page with a pfn that is not a page of the machine', () => {
+  it.each(PROFILE_NAMES)(
+    'E_RANGE naming the pfn, in both forms, nothing changed — %s',
+    (profile) => {
+      const r = rig(profile);
+      const [a] = r.drv.alloc(1);
+      for (const bad of [-1, 1e9, 0.5, Number.NaN, null, String(a)]) {
+        expect(() => isolateMovablePageFast(r.m, bad as never, 0)).toThrow(
+          expect.objectContaining({ code: 'E_RANGE', field: 'pfn' }),
+        );
+        expect(() => r.m.run(() => isolateMovablePage(r.m, bad as never, 0))).toThrow(
+          expect.objectContaining({ code: 'E_RANGE', field: 'pfn' }),
+        );
+      }
+      expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+      expect(r.m.mem.pages.refcount[a]).toBe(1);
+      expectInvariants(r.m);
+    },
+  );
 });
