@@ -51,8 +51,9 @@ export function populateError(h: PopulateHook, e: unknown): unknown {
 /**
  * `--workload plugin`: memory filled with plain movable pages, a random half freed again,
  * then each plugin that exports `conformance.populate` makes its pages in those holes
- * (together a quarter of memory, each an equal share), and the rest of the plain pages are freed: the driver's
- * pages end up scattered through free memory, for compaction to gather. What a populate
+ * (together a quarter of memory, each an equal share), and the rest of the plain pages
+ * are freed: the driver's pages end up scattered through free memory, for compaction to
+ * gather. What a populate
  * throws is reported naming its plugin ({@link populateError}), and so is a result that is
  * not the array of pfns it made (`E_PLUGIN`, as `check-plugin` refuses it).
  */

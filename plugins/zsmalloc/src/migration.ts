@@ -125,8 +125,8 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
  * on `dst` and drop the one on `src`. Per profile: v4.8 waits for the accessors, then
  * fails with -EBUSY for a zspage with no object in use and -EAGAIN when a mapper or freer
  * has pinned the handle of an object that starts in the page and waits for a lock the
- * migration holds; v6.0/v6.3 wait for the accessors; v6.17 -EINVAL while an object is being accessed and a fake success (0, nothing
- * done) when the zspage was destroyed.
+ * migration holds; v6.0/v6.3 wait for the accessors; v6.17 -EINVAL while an object is
+ * being accessed and a fake success (0, nothing done) when the zspage was destroyed.
  * @see mm/zsmalloc.c zs_page_migrate()
  */
 export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): KernelGen<number> {

@@ -8,9 +8,9 @@
 
 import { MIGRATE, pageblock_nr_pages, pageblock_order } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
+import { ISOLATE_PENDING } from '../migrate/callbacks.js';
 import {
   ISOLATE_AS_TASK,
-  ISOLATE_PENDING,
   isolatedOk,
   isolateMovablePage,
   isolateMovablePageFast,

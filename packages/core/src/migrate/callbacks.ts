@@ -92,14 +92,19 @@ export interface PendingCall {
   first: IteratorResult<unknown, unknown>;
 }
 
-/** Returned by {@link callIsolatePageAlone} when the driver yielded a point. */
-export const ISOLATE_PAGE_PENDING = 2;
+/**
+ * Returned by {@link callIsolatePageAlone}, and by `isolateMovablePageFast`, when the
+ * driver's isolate_page yielded a scheduling point (it must wait for a lock, say): the page
+ * is locked and referenced, the call is under way, and the task finishes it
+ * (`isolateMovablePageResume`).
+ */
+export const ISOLATE_PENDING = 3;
 
 /**
  * {@link callIsolatePageGen} for a task running alone, without a generator of the VM's:
  * the driver's generator is started and, if it ends without yielding, its checked result
  * is returned; if it yields a point (it must wait, or asks for a scheduling point), the call
- * is left in `out` and ISOLATE_PAGE_PENDING returned, for {@link callIsolatePageResume} to
+ * is left in `out` and ISOLATE_PENDING returned, for {@link callIsolatePageResume} to
  * finish in the task, as the generator form would.
  */
 export function callIsolatePageAlone(
@@ -108,11 +113,11 @@ export function callIsolatePageAlone(
   pfn: number,
   mode: number,
   out: PendingCall,
-): boolean | typeof ISOLATE_PAGE_PENDING {
+): boolean | typeof ISOLATE_PENDING {
   try {
     mem.onDriverCall?.('isolate_page', pfn);
     const r = firstStep(d.ops.isolatePage(pfn, mode), out);
-    return r === STEPPED ? ISOLATE_PAGE_PENDING : checkIsolateResult(mem, d, pfn, r);
+    return r === STEPPED ? ISOLATE_PENDING : checkIsolateResult(mem, d, pfn, r);
   } catch (e) {
     return isolateThrew(mem, d, pfn, e);
   }

@@ -33,7 +33,6 @@ export function shown(v: unknown): string {
   return printable(v);
 }
 
-/** Whether `v` is a Promise or another thenable. */
 /** Whether a callback handed back an iterator (a plain function returning a generator). */
 export function isIterator(r: unknown): r is KernelGen<unknown> {
   return (
@@ -41,6 +40,7 @@ export function isIterator(r: unknown): r is KernelGen<unknown> {
   );
 }
 
+/** Whether `v` is a Promise or another thenable. */
 export function isThenable(v: unknown): boolean {
   return (
     (typeof v === 'object' || typeof v === 'function') &&

@@ -17,7 +17,7 @@ import {
   callIsolatePageAlone,
   callIsolatePageGen,
   callIsolatePageResume,
-  ISOLATE_PAGE_PENDING,
+  ISOLATE_PENDING,
   type PendingCall,
   protocolViolation,
 } from './callbacks.js';
@@ -233,16 +233,11 @@ function isolatedOther(mem: Memory, page: number, pfn: number): void {
 /** Returned by {@link isolateMovablePageFast} when the isolation must run as a generator. */
 export const ISOLATE_AS_TASK = 2;
 
-/**
- * Returned by {@link isolateMovablePageFast} when the driver's generator isolate_page
- * yielded a scheduling point (it must wait for a lock, say): the page is locked and
- * referenced, the call is under way, and the task finishes it with
- * {@link isolateMovablePageResume}.
- */
-export const ISOLATE_PENDING = 3;
-
 /** The isolate_page call each machine's {@link isolateMovablePageFast} left pending. */
 const pendingIsolation = new WeakMap<Memory, { d: DefinedOps; pfn: number; call: PendingCall }>();
+
+/** Where a lone isolation's driver call is started: copied only when it is left pending. */
+const started: PendingCall = { iter: undefined, first: undefined } as unknown as PendingCall;
 
 /**
  * {@link isolateMovablePage} for a task running alone (`sched.preemptible` false), without
@@ -262,17 +257,16 @@ const pendingIsolation = new WeakMap<Memory, { d: DefinedOps; pfn: number; call:
 export function isolateMovablePageFast(k: Kctx, pfn: number, mode: number): boolean | number {
   if (k.sched.preemptible) return ISOLATE_AS_TASK;
   const mem = k.mem;
-  if (!(Number.isInteger(pfn) && pfn >= 0 && pfn < mem.nrPages))
-    mem.checkPfn(pfn, 'isolate_movable_page');
+  mem.checkPfn(pfn, 'isolate_movable_page');
   if (!getPageUnlessZero(mem, pfn)) return isolateFail(mem);
   if (!movableBeforeLock(mem, pfn) || !trylockPage(mem, pfn))
     return putAndFail(k, pfn, isolateFail(mem));
   const d = revalidate(mem, pfn);
   if (!d) return unlockPutFail(k, pfn, isolateFail(mem));
-  const call = { iter: undefined, first: undefined } as unknown as PendingCall;
-  const ok = callIsolatePageAlone(mem, d, pfn, mode, call);
-  if (ok === ISOLATE_PAGE_PENDING) {
-    pendingIsolation.set(mem, { d, pfn, call });
+  const ok = callIsolatePageAlone(mem, d, pfn, mode, started);
+  if (ok === ISOLATE_PENDING) {
+    pendingIsolation.set(mem, { d, pfn, call: { iter: started.iter, first: started.first } });
+    started.iter = undefined as never;
     return ISOLATE_PENDING;
   }
   return isolateFinish(k, d, pfn, ok);

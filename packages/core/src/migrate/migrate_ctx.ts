@@ -41,10 +41,10 @@ export interface Ctx {
 
 /**
  * get_new_folio(): the caller's getNew for `src`. A result that is not -1 (no memory) nor
- * a freshly allocated order-0 page (allocated, no owner, not isolated, not `src`; another's lock or reference on it is a race the VM handles), or a throw,
- * is the caller's mistake: it is recorded (thrown when the run ends, see
- * {@link Ctx.fault}) and the run goes on as if memory were short, so that every page ends
- * where -ENOMEM leaves it.
+ * a freshly allocated order-0 page (allocated, no owner, not isolated, not `src`; another's
+ * lock or reference on it is a race the VM handles), or a throw, is the caller's mistake:
+ * it is recorded (thrown when the run ends, see {@link Ctx.fault}) and the run goes on as
+ * if memory were short, so that every page ends where -ENOMEM leaves it.
  */
 export function newTarget(c: Ctx, src: number): number {
   let dst: unknown;
