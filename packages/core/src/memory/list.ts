@@ -53,6 +53,20 @@ export class LruLists {
     return h;
   }
 
+  /**
+   * Whether `h` is a list of these lists: a head {@link newList} gave out and
+   * {@link freeList} has not taken back.
+   */
+  isList(h: unknown): h is ListId {
+    return (
+      typeof h === 'number' &&
+      Number.isInteger(h) &&
+      h >= 0 &&
+      h < this.nrHeads &&
+      !this.freeHeads.includes(h)
+    );
+  }
+
   /** Returns a list head to the pool; the list must be empty. */
   freeList(h: ListId): void {
     this.freeHeads.push(h);

@@ -22,6 +22,7 @@ import {
 import { ownerDroppedStillMovable } from './driver_faults.js';
 import {
   type Ctx,
+  checkList,
   EAGAIN,
   ENOMEM,
   mayNotSleep,
@@ -438,7 +439,10 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
  *   `Profile.migrateReasons` lists those of each release
  * @returns `rc`: the pages (folios) not migrated, or a negative errno (-ENOMEM when getNew
  *   failed, which stops the run); and the base pages migrated and failed
- * @throws {@link MopsError} `E_RANGE` for a `reason` the profile's release does not have
+ * @throws {@link MopsError} `E_RANGE` for a `reason` the profile's release does not have;
+ *   `E_USAGE` when `from` is not a list of the machine, for a getNew or putNew that is not
+ *   a function, and when the run ends, for one that returned a page no caller may give or
+ *   threw (the run went on as if memory were short)
  * @throws {@link MmBug} for a mode other than 0..2; the machine halts
  */
 export function* migratePages(
@@ -458,6 +462,7 @@ export function* migratePages(
       `migrate_pages: reason must be an integer 0..${reasons.length - 1} in ${mem.profile.name}, got ${valueKind(reason)}`,
       'reason',
     );
+  checkList(mem, from, 'migrate_pages', 'from');
   if (typeof getNew !== 'function')
     throw new MopsError(
       'E_USAGE',

@@ -113,6 +113,19 @@ export function migrateFolioDone(c: Ctx, src: number): void {
   if (mem.pages.refcount[src] !== 0) mem.migratedHeld.add(src);
 }
 
+/**
+ * MopsError('E_USAGE') unless `list` is a list of `mem` (from `mem.pages.lists.newList()`,
+ * not freed): an id that names no list would walk links of no list.
+ */
+export function checkList(mem: Memory, list: unknown, fn: string, field: string): void {
+  if (!mem.pages.lists.isList(list))
+    throw new MopsError(
+      'E_USAGE',
+      `${fn}: ${field} must be a list of this machine (from mem.pages.lists.newList()), got ${valueKind(list)}`,
+      field,
+    );
+}
+
 export function mayNotSleep(c: Ctx): boolean {
   const t = c.k.sched.current;
   return t !== undefined && (t.flags & PF_MEMALLOC) !== 0;

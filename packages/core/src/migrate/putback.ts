@@ -12,7 +12,7 @@ import { type Kctx, lockPage, lockPageFast, unlockPage } from '../page/lock.js';
 import type { KernelGen } from '../sched/types.js';
 import { callPutbackPageGen } from './callbacks_putback.js';
 import { ownerDroppedStillMovable } from './driver_faults.js';
-import { uncountIsolated } from './migrate_ctx.js';
+import { checkList, uncountIsolated } from './migrate_ctx.js';
 import { PageMovable, page_has_movable_ops, pageMovableOps } from './movable.js';
 
 /**
@@ -79,11 +79,13 @@ function notIsolated(mem: Memory, pfn: number): void {
  *   scheduler
  * @param list the list of isolated pages (linked through `lru`), e.g. what migratePages
  *   left on `from`; empty afterwards
+ * @throws {@link MopsError} `E_USAGE` when `list` is not a list of the machine
  * @throws {@link MmBug} for a page on the list that has no movable_ops (mops models no LRU
  *   pages) or is not isolated (v4.8–v6.3); the machine halts
  */
 export function* putbackMovablePages(k: Kctx, list: ListId): KernelGen {
   const { mem } = k;
+  checkList(mem, list, 'putback_movable_pages', 'list');
   const lists = mem.pages.lists;
   for (let pfn = lists.first(list); pfn !== -1; pfn = lists.first(list)) {
     lists.del(pfn);

@@ -156,3 +156,27 @@ describe('isolate_movable_page with a pfn that is not a page of the machine', ()
     },
   );
 });
+
+describe('migrate_pages and putback_movable_pages with a list that is not one of the machine', () => {
+  it.each(PROFILE_NAMES)('E_USAGE naming the list, nothing changed — %s', (profile) => {
+    const r = rig(profile);
+    const [a] = r.drv.alloc(1);
+    isolate(r, a);
+    const lists = r.m.mem.pages.lists;
+    const freed = lists.newList();
+    lists.freeList(freed);
+    for (const bad of [1e6, -1, 0.5, '0', undefined, freed]) {
+      expect(() =>
+        r.m.run(() => migratePages(r.m, bad as never, getNew(r), undefined, 0, 0)),
+      ).toThrow(expect.objectContaining({ code: 'E_USAGE', field: 'from' }));
+      expect(() => r.m.run(() => putbackMovablePages(r.m, bad as never))).toThrow(
+        expect.objectContaining({ code: 'E_USAGE', field: 'list' }),
+      );
+    }
+    expect(r.targets).toEqual([]);
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).not.toBe(0);
+    r.m.run(() => putbackMovablePages(r.m, r.list));
+    expect(r.m.mem.pages.flags[a] & (1 << PG.isolated)).toBe(0);
+    expectInvariants(r.m);
+  });
+});
