@@ -685,14 +685,15 @@ describe('values the command line cannot act on as given', () => {
     );
   });
 
-  it('a seed past the safe integers is out of range, not "not a decimal integer"', async () => {
-    for (const cmd of [['compact'], ['proc', 'buddyinfo'], ['demo']]) {
-      const r = await mops(...cmd, '--seed', '9007199254740992');
-      expect(r.code).toBe(2);
-      expect(r.err).toBe(
-        "mops: --seed must be an integer of at most 2^53 − 1 in size, got '9007199254740992' [E_USAGE]\n",
-      );
-    }
+  it('a seed the PRNG would not keep whole (32 bits) is out of range, not "not a decimal integer"', async () => {
+    for (const cmd of [['compact'], ['proc', 'buddyinfo'], ['demo'], ['compaction-test']])
+      for (const seed of ['9007199254740992', '4294967297', '2147483648', '-2147483649']) {
+        const r = await mops(...cmd, '--seed', seed);
+        expect(r.code).toBe(2);
+        expect(r.err).toBe(
+          `mops: --seed must be an integer from -2147483648 to 2147483647, got '${seed}' [E_USAGE]\n`,
+        );
+      }
   });
 
   it('too much memory for page contents: says the memory that works, not an API option', async () => {

@@ -188,7 +188,9 @@ export async function main(argv: readonly string[], io: Io = processIo): Promise
     .exitOverride()
     .configureOutput({ writeOut: (s) => io.out(s), writeErr: (s) => io.err(s) });
   const seed = () =>
-    new Option('--seed <n>', 'seed of the run').default(1).argParser((v) => intArg(v, '--seed'));
+    new Option('--seed <n>', 'seed of the run')
+      .default(1)
+      .argParser((v) => intArg(v, '--seed', -(2 ** 31), 2 ** 31 - 1));
   const machineOptions = (c: Command, memory: string) =>
     c
       .addOption(seed())

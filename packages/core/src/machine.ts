@@ -41,7 +41,7 @@ export interface MachineConfig {
   memory: number | string;
   /** Protocol profile (default `'v6.3'`). */
   profile?: ProfileName;
-  /** Seed of everything random in the machine (an integer; default 1). */
+  /** Seed of everything random in the machine (a 32-bit signed integer; default 1). */
   seed?: number;
   /** Keep real page contents (default: machines up to 1 GiB). */
   contents?: boolean;
@@ -158,11 +158,22 @@ export function resolveMachineConfig(config: MachineConfig): ResolvedMachineConf
       'memory',
     );
   const seed = config.seed ?? 1;
-  if (!Number.isSafeInteger(seed))
-    throw new MopsError('E_CONFIG', `seed: ${valueKind(seed)} is not an integer`, 'seed');
+  // The PRNG takes 32 bits: a larger seed would run as another one.
+  if (!Number.isInteger(seed) || seed < -(2 ** 31) || seed > 2 ** 31 - 1)
+    throw new MopsError(
+      'E_CONFIG',
+      `seed: ${valueKind(seed)} is not an integer from -2147483648 to 2147483647`,
+      'seed',
+    );
   const profile = getProfile(config.profile ?? DEFAULT_PROFILE);
   const nrPages = bytes >> PAGE_SHIFT === bytes / 4096 ? bytes / 4096 : Math.floor(bytes / 4096);
   const contents = config.contents ?? bytes <= 1024 ** 3;
+  if (typeof contents !== 'boolean')
+    throw new MopsError(
+      'E_CONFIG',
+      `contents: ${valueKind(contents)} is not true or false`,
+      'contents',
+    );
   const layout = config.zones ?? 'x86_64';
   let spans: readonly ZoneSpan[];
   if (typeof layout === 'string') spans = zoneLayout(layout, nrPages);

@@ -61,6 +61,20 @@ describe('createMachine config validation', () => {
       'zones',
     );
     expect(codeOf(() => createMachine({ memory: '4M', seed: 1.5 })).field).toBe('seed');
+    expect(codeOf(() => createMachine({ memory: '4M', contents: 'no' as never })).field).toBe(
+      'contents',
+    );
+  });
+
+  it('takes a seed the PRNG keeps whole: a 32-bit signed integer, nothing wider', () => {
+    for (const seed of [2 ** 31, 2 ** 32 + 1, -(2 ** 31) - 1])
+      expect(codeOf(() => createMachine({ memory: '4M', seed }))).toMatchObject({
+        code: 'E_CONFIG',
+        field: 'seed',
+        message: expect.stringContaining('-2147483648 to 2147483647'),
+      });
+    for (const seed of [2 ** 31 - 1, -(2 ** 31)])
+      expect(createMachine({ memory: '4M', seed }).config.seed).toBe(seed);
     expect(
       codeOf(() => createMachine({ memory: '4M', profile: 'v5.0' as never })).message,
     ).toContain('v4.8, v6.0, v6.3, v6.17');
