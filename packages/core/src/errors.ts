@@ -127,16 +127,27 @@ export function checkMachine(m: unknown, what: string): asserts m is Machine {
 }
 
 /**
- * MopsError('E_USAGE') unless `opts` is an options object; `what` names the call.
+ * MopsError('E_USAGE') unless `opts` is an options object, and, given `keys`, unless each
+ * of its keys is one of them: a misspelt option would silently leave its default.
  * @param opts the value given as options
  * @param what the call, named in the message
- * @throws {@link MopsError} `E_USAGE` for a non-object, null or an array
+ * @param keys the options the call takes
+ * @throws {@link MopsError} `E_USAGE` for a non-object, null or an array (field `options`),
+ *   or for an unknown key (field: the key)
  */
-export function checkOptionsObject(opts: unknown, what: string): void {
+export function checkOptionsObject(opts: unknown, what: string, keys?: readonly string[]): void {
   if (typeof opts !== 'object' || opts === null || Array.isArray(opts))
     throw new MopsError(
       'E_USAGE',
       `${what}: options must be an object, got ${valueKind(opts)}`,
       'options',
     );
+  if (keys)
+    for (const [key, v] of Object.entries(opts))
+      if (!keys.includes(key))
+        throw new MopsError(
+          'E_USAGE',
+          `${what}: unknown option '${key}' (given ${valueKind(v)}); the options are ${keys.join(', ')}`,
+          key,
+        );
 }

@@ -172,3 +172,28 @@ describe('entry points that take a machine say so when given something else', ()
     expect(m.trace.enabled.mm_compaction_begin).toBeFalsy();
   });
 });
+
+describe('workloads given an option they do not take', () => {
+  it.each([
+    ['mixedChurn', (o: object) => mixedChurn(createMachine({ memory: '8M' }), o), 'maxOrder'],
+    [
+      'fragmentWithFiller',
+      (o: object) => fragmentWithFiller(createMachine({ memory: '8M' }), o),
+      'unmovableEvery',
+    ],
+    ['checkerboard', (o: object) => checkerboard(createMachine({ memory: '8M' }), o), 'owner'],
+  ])('%s: E_USAGE naming the key and the options it takes', (what, call, known) => {
+    expect(() => call({ fil: 0.5 })).toThrow(
+      expect.objectContaining({
+        code: 'E_USAGE',
+        field: 'fil',
+        message: expect.stringContaining(
+          `${what}: unknown option 'fil' (given 0.5); the options are `,
+        ),
+      }),
+    );
+    expect(() => call({ fil: 0.5 })).toThrow(
+      expect.objectContaining({ message: expect.stringContaining(known) }),
+    );
+  });
+});

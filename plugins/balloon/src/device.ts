@@ -195,7 +195,13 @@ export class BalloonDevice {
     opts: BalloonDeviceOptions = {},
   ) {
     checkKctx(k);
-    checkOptionsObject(opts, 'BalloonDevice');
+    checkOptionsObject(opts, 'BalloonDevice', [
+      'mistakes',
+      'design',
+      'name',
+      'migratepage',
+      'adjustManagedPageCount',
+    ]);
     optionType(opts, 'name', 'string', 'BalloonDevice');
     optionType(opts, 'adjustManagedPageCount', 'boolean', 'BalloonDevice');
     optionType(opts, 'mistakes', 'object', 'BalloonDevice');

@@ -108,7 +108,7 @@ export class Hypervisor {
   /** @param machine the guest */
   constructor(machine: Machine, opts: HypervisorOptions = {}) {
     checkMachine(machine, 'Hypervisor');
-    checkOptionsObject(opts, 'Hypervisor');
+    checkOptionsObject(opts, 'Hypervisor', ['latency', 'limit', 'refuseRate', 'refuse']);
     this.guest = machine;
     this.mem = machine.mem;
     this.prng = machine.prng;

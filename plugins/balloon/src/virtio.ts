@@ -155,7 +155,14 @@ export class VirtioBalloon {
     opts: VirtioBalloonOptions = {},
   ) {
     checkMachine(machine, 'VirtioBalloon');
-    checkOptionsObject(opts, 'VirtioBalloon');
+    checkOptionsObject(opts, 'VirtioBalloon', [
+      'design',
+      'deflateOnOom',
+      'hypervisor',
+      'hypervisorOptions',
+      'name',
+      'mistakes',
+    ]);
     optionType(opts, 'deflateOnOom', 'boolean', 'VirtioBalloon');
     optionType(opts, 'name', 'string', 'VirtioBalloon');
     optionType(opts, 'hypervisorOptions', 'object', 'VirtioBalloon');

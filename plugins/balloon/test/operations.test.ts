@@ -325,6 +325,16 @@ describe('constructors and list calls given the wrong kind of value', () => {
     expect(() => make(m, 5)).toThrow(
       expect.objectContaining({ code: 'E_USAGE', field: 'options' }),
     );
+    // A misspelt option would leave its default without a word.
+    expect(() => make(m, { nmae: 'x' })).toThrow(
+      expect.objectContaining({
+        code: 'E_USAGE',
+        field: 'nmae',
+        message: expect.stringMatching(
+          new RegExp(`^${what}: unknown option 'nmae' \\(given "x"\\); the options are `),
+        ),
+      }),
+    );
     expectClean(m);
   });
 

@@ -89,13 +89,7 @@ function checkMistakes(mistakes: unknown): void {
  * whose message names the kind of value given.
  */
 export function checkPoolOptions(options: unknown): asserts options is ZsPoolOptions {
-  checkOptionsObject(options, 'zs_create_pool');
-  for (const [key, v] of Object.entries(options as object))
-    if (!(OPTION_KEYS as readonly string[]).includes(key))
-      throw usage(
-        `unknown option '${key}' (given ${valueKind(v)}); the options are ${OPTION_KEYS.join(', ')}`,
-        key,
-      );
+  checkOptionsObject(options, 'zs_create_pool', OPTION_KEYS);
   const { name, mistakes } = options as ZsPoolOptions;
   if (name !== undefined && (typeof name !== 'string' || name === ''))
     throw usage(`name must be a non-empty string, got ${valueKind(name)}`, 'name');

@@ -30,7 +30,7 @@ export interface CheckerboardOptions {
  */
 export function checkerboard(machine: Machine, opts: CheckerboardOptions = {}): number[] {
   checkMachine(machine, 'checkerboard');
-  checkOptionsObject(opts, 'checkerboard');
+  checkOptionsObject(opts, 'checkerboard', ['owner', 'movable']);
   const mode = opts.movable ?? 'plain';
   if (mode !== 'plain' && mode !== 'driver')
     throw new MopsError(

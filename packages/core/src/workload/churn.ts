@@ -53,7 +53,7 @@ export interface ChurnResult {
  */
 export function mixedChurn(m: Machine, opts: ChurnOptions = {}): ChurnResult {
   checkMachine(m, 'mixedChurn');
-  checkOptionsObject(opts, 'mixedChurn');
+  checkOptionsObject(opts, 'mixedChurn', ['fill', 'free', 'unmovable', 'maxOrder', 'movable']);
   m.mem.assertRunning();
   const fill = fraction(opts.fill, 0.9, 'fill');
   const free = fraction(opts.free, 0.5, 'free');

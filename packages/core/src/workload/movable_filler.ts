@@ -443,7 +443,12 @@ export function fragmentWithFiller(
   opts: FragmentWithFillerOptions = {},
 ): FragmentWithFillerResult {
   checkMachine(machine, 'fragmentWithFiller');
-  checkOptionsObject(opts, 'fragmentWithFiller');
+  checkOptionsObject(opts, 'fragmentWithFiller', [
+    'fill',
+    'free',
+    'unmovableEvery',
+    'unmovableOwner',
+  ]);
   const fill = fraction(opts.fill, 0.8, 'fill');
   const free = fraction(opts.free, 0.5, 'free');
   const every = opts.unmovableEvery ?? 16;
