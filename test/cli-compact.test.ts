@@ -3,7 +3,7 @@
  * the compaction (`--proc`), tracefs's `set_event` forms in `--trace-events`, the vmstat
  * deltas, and the defaults its help shows.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -72,6 +72,30 @@ describe('compact --warnings: each warning in full, with its kind and page', () 
     expect(both.err).toBe(
       'mops: --json - and --warnings - would both write to standard output; send one of them to a file [E_USAGE]\n',
     );
+  }, 30_000);
+
+  it('two outputs naming one file: E_USAGE before the run, the file untouched', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-same-'));
+    const file = join(dir, 'out.txt');
+    try {
+      writeFileSync(file, 'keep\n');
+      const r = await mops(
+        'compact',
+        '--memory',
+        '64M',
+        '--json',
+        file,
+        '--trace',
+        `${dir}/./out.txt`,
+      );
+      expect(r.code).toBe(2);
+      expect(r.err).toBe(
+        `mops: --trace and --json would both write to ${dir}/./out.txt, the one over the other; give each a file of its own [E_USAGE]\n`,
+      );
+      expect(readFileSync(file, 'utf8')).toBe('keep\n');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   }, 30_000);
 
   it('proc --warnings FILE writes them too; standard output stays the view', async () => {

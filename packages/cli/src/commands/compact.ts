@@ -4,6 +4,7 @@
  * @module
  */
 
+import { resolve } from 'node:path';
 import {
   fragmentationScoreNode,
   ftraceEventNames,
@@ -179,6 +180,16 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
         : `${toStdout.map((o) => `${o} -`).join(', ')} would all write to standard output; send all but one of them to a file`,
       toStdout[0],
     );
+  const toFiles = OUTPUTS.filter((o) => given[o] !== undefined && given[o] !== '-');
+  for (const [i, a] of toFiles.entries()) {
+    const b = toFiles.slice(i + 1).find((o) => resolve(given[o] ?? '') === resolve(given[a] ?? ''));
+    if (b)
+      throw new MopsError(
+        'E_USAGE',
+        `${a} and ${b} would both write to ${given[a]}, the one over the other; give each a file of its own`,
+        a,
+      );
+  }
   // Refuse an unwritable output before the run rather than after it.
   for (const opt of OUTPUTS) {
     const v = given[opt];
