@@ -296,14 +296,24 @@ export function allocPages(mem: Memory, gfp: number, order: number, opts?: Alloc
   }
   const slow =
     gfpToAllocFlags(gfp, order, mem.profile) | extra | (mem.defragMode ? ALLOC.NOFRAGMENT : 0);
+  mem.allocTraceAs = undefined;
   pfn = slowpathAttempts(mem, gfp, order, slow, owner);
   // defrag_mode: reclaim and compaction failed to prevent the fallback; retry allowing it.
   if (pfn < 0 && mem.defragMode)
     pfn = slowpathAttempts(mem, gfp, order, slow & ~ALLOC.NOFRAGMENT, owner);
+  const as = takeAllocTraceAs(mem);
   if (pfn >= 0) return pfn;
   mem.allocFailures++;
-  traceAlloc(mem, -1, order, gfp);
+  if (as) as(() => traceAlloc(mem, -1, order, gfp));
+  else traceAlloc(mem, -1, order, gfp);
   return -1;
+}
+
+/** {@link Memory.allocTraceAs}, cleared. */
+function takeAllocTraceAs(mem: Memory): Memory['allocTraceAs'] {
+  const as = mem.allocTraceAs;
+  mem.allocTraceAs = undefined;
+  return as;
 }
 
 /** The slow path's freelist attempt at the min watermark, then the hooks. */

@@ -399,7 +399,10 @@ export function installDirectCompaction(m: Machine): void {
     const t = m.sched.spawn('direct-compact', () =>
       allocPagesSlowpathCompact(m, { gfp, order, allocFlags }),
     );
-    return m.sched.runToEnd(t);
+    const pfn = m.sched.runToEnd(t);
+    // A failure is traced after this step: as the task, like the rest of the allocation.
+    if (pfn < 0) m.mem.allocTraceAs = (fire) => m.sched.asTask(t, fire);
+    return pfn;
   };
   m.mem.slowpath.push(Object.assign(hook, { [DIRECT_HOOK]: true }));
 }

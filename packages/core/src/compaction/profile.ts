@@ -202,7 +202,7 @@ export interface CompactionProfile {
   readonly skipPersistentBlocks: boolean;
   /** A proactiveness write fires mm_compaction_wakeup_kcompactd with order -1 (v6.3+). */
   readonly proactiveWriteTraced: boolean;
-  /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.17). */
+  /** Proactive runs count compact_daemon_migrate_scanned / _free_scanned (v6.3+). */
   readonly daemonCountsProactive: boolean;
   /** Width of the integer part in the extfrag_index view: `%2d` (6.x) or `%d` (v4.8). */
   readonly extfragIndexWidth: number;

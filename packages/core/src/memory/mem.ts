@@ -85,6 +85,14 @@ export class Memory {
   /** Slow-path steps tried after the watermark attempts fail (direct compaction). */
   readonly slowpath: ((gfp: number, order: number, allocFlags: number) => number)[] = [];
   /**
+   * Set by a slow-path step that ran in a task of its own (direct compaction's) and found
+   * no page: fires a tracepoint as that task. The allocation's failure, traced after the
+   * step, then shows under the task its compaction lines do, as the kernel traces an
+   * allocation at the end of __alloc_pages(), in the allocating task. Cleared when the
+   * slow path starts and when it is used.
+   */
+  allocTraceAs: ((fire: () => void) => void) | undefined = undefined;
+  /**
    * The capture_control of each direct compaction under way (6.x): __free_one_page() offers
    * them a block it is about to merge further (see `FreeCapture`).
    */

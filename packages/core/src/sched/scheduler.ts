@@ -216,8 +216,24 @@ export class Scheduler {
     }
     // A CPU no live task holds, among those the machine has (the trace header's #P).
     const cpu = Math.min(this.lowestFreeCpu(), traceNrCpus(this) - 1);
+    return this.runAs({ name, id, cpu }, fn);
+  }
+
+  /**
+   * Runs `fn` as the task `t` for the trace, as {@link asKthread} does for a kernel thread:
+   * under its comm, pid and CPU, `t` having ended or not. For the end of work a task did for
+   * code outside any task, such as an allocation whose slow path compacted in a task.
+   * @param t the task
+   * @param fn what it does
+   * @returns what `fn` returns
+   */
+  asTask<T>(t: Task, fn: () => T): T {
+    return this.runAs({ name: t.name, id: t.id, cpu: t.cpu }, fn);
+  }
+
+  private runAs<T>(ctx: KthreadContext, fn: () => T): T {
     const outer = this.kthread;
-    this.kthread = { name, id, cpu };
+    this.kthread = ctx;
     try {
       return fn();
     } finally {
