@@ -68,11 +68,14 @@ export function reuseDifference(fresh: RunPrint, reused: RunPrint): string | und
   return undefined;
 }
 
-/** The error of a scenario whose first reuse went otherwise than its fresh run. */
-export function leakingState(scenario: Scenario, difference: string): MopsError {
+/**
+ * The error of a scenario whose `schedule` went otherwise on an instance restored from its
+ * snapshot after earlier runs than on a fresh instance from `setup`.
+ */
+export function leakingState(scenario: Scenario, schedule: string, difference: string): MopsError {
   return new MopsError(
     'E_STATE',
-    `scenario ${scenario.name}: its first schedule, run again on the instance restored from its snapshot, went otherwise than on the fresh instance: ${difference}. ` +
+    `scenario ${scenario.name}: ${schedule}, run on the instance restored from its snapshot after earlier runs, went otherwise than on a fresh instance from setup: ${difference}. ` +
       'A run changed something the explorer does not restore. List every object outside the machine that a run changes ' +
       '(driver bookkeeping, recorded outcomes) in the instance’s `state`, or keep it in the machine; ' +
       'a run must depend only on the machine, `state` and the schedule, not on a variable in a closure or at module level',

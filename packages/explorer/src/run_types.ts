@@ -117,9 +117,11 @@ export interface ExecuteOptions {
   /**
    * Reuse the scenario's machine from the previous schedule, restored from a snapshot, when
    * the scenario allows it (it has `start`). Default true; false builds a fresh machine.
-   * The first run of a new reused instance is run again on the instance restored, and a
-   * difference between the two runs is `MopsError('E_STATE')`: a run changed something
-   * the snapshot does not restore (see `ScenarioInstance.state`).
+   * After the first run of a new reused instance, two serial schedules (the tasks one after
+   * another, in the order spawned and the last spawned first) run on it restored and on a
+   * fresh instance, and the first schedule again on it restored; a difference between two
+   * runs of one schedule is `MopsError('E_STATE')`: a run changed something the snapshot
+   * does not restore (see `ScenarioInstance.state`).
    */
   reuse?: boolean;
   /**

@@ -8,18 +8,17 @@
 import {
   giveWay,
   hexPfn,
-  MopsError,
+  type MopsError,
   type ProfileName,
   relaxesAfter,
   type Task,
-  valueKind,
   type Yielded,
-  Zone,
 } from '@mops/core';
-import { type CheckedNode, memoFor, memoKeyOf, newNode } from './memo.js';
+import { besidePooled, dropPooled, type Pooled, pooledOf, prepare } from './instance_pool.js';
+import { memoFor, memoKeyOf, newNode } from './memo.js';
 import { assertionFailure, classify, EarlySigns, oracles } from './oracles.js';
 import { isCpuRelax, livelock, noEnd } from './relax.js';
-import { leakingState, printOf, reuseDifference, sameNumbers } from './reuse_probe.js';
+import { leakingState, printOf, type RunPrint, reuseDifference } from './reuse_probe.js';
 import type {
   Chooser,
   ExecuteOptions,
@@ -28,9 +27,9 @@ import type {
   TaskInfo,
   TraceRow,
 } from './run_types.js';
-import type { Scenario, ScenarioInstance } from './scenario.js';
-import { GraphSnapshot } from './snapshot.js';
+import type { Scenario } from './scenario.js';
 
+export { prepareInstance, restorePooledInstance } from './instance_pool.js';
 export type {
   Chooser,
   ExecuteOptions,
@@ -48,219 +47,6 @@ function taskInfo(t: Task): TaskInfo {
   return { id: t.id, name: t.name, cpu: t.cpu };
 }
 
-interface Pooled {
-  readonly inst: ScenarioInstance;
-  readonly snap: GraphSnapshot;
-  /**
-   * Where the last run on this instance ended, when {@link execute} ran it with the memo:
-   * the next restore may then write back only what such a run changes. Taken (cleared) by
-   * every prepare.
-   */
-  ended: CheckedNode | undefined;
-  /**
-   * Whether the instance is as `setup` and the first `start` left it: its first run is then
-   * run again on the instance restored, to check that runs leave nothing behind that the
-   * snapshot misses (see {@link execute}).
-   */
-  fresh: boolean;
-}
-
-const pools = new WeakMap<Scenario, Map<string, Pooled>>();
-
-/** The pooled instance of the last scenario and key asked for. */
-let lastPooled: { scenario: Scenario | undefined; key: string; pooled: Pooled | undefined } = {
-  scenario: undefined,
-  key: '',
-  pooled: undefined,
-};
-
-/**
- * A ready instance of `scenario` with its tasks spawned: a reused one restored from its
- * snapshot when the scenario supports it and `reuse` is on, otherwise a fresh one.
- */
-export function prepareInstance(
-  scenario: Scenario,
-  variant: string,
-  profile: ProfileName,
-  reuse = true,
-): ScenarioInstance {
-  return prepare(scenario, variant, profile, reuse, memoKeyOf(variant, profile));
-}
-
-/** {@link prepareInstance}, with the `variant\0profile` key already made. */
-function prepare(
-  scenario: Scenario,
-  variant: string,
-  profile: ProfileName,
-  reuse: boolean,
-  key: string,
-): ScenarioInstance {
-  if (reuse) {
-    const c = lastPooled;
-    if (c.scenario === scenario && c.key === key && c.pooled) return reset(c.pooled, scenario);
-    let pool = pools.get(scenario);
-    const hit = pool?.get(key);
-    if (hit) {
-      lastPooled = { scenario, key, pooled: hit };
-      return reset(hit, scenario);
-    }
-    const inst = setUp(scenario, variant, profile);
-    if (inst.start) {
-      const m = inst.machine;
-      // A zone without pages has nothing a run can change.
-      const snap = new GraphSnapshot(
-        [m.mem, m.sched, m.clock, m.prng, m, ...(inst.state ?? [])],
-        (o) => o instanceof Zone && !o.populated,
-      );
-      if (!pool) {
-        pool = new Map();
-        pools.set(scenario, pool);
-      }
-      const pooled: Pooled = { inst, snap, ended: undefined, fresh: true };
-      pool.set(key, pooled);
-      lastPooled = { scenario, key, pooled };
-      startFirst(scenario, inst);
-    }
-    return inst;
-  }
-  const inst = setUp(scenario, variant, profile);
-  startFirst(scenario, inst);
-  return inst;
-}
-
-/**
- * A scenario's `setup`. One that throws cannot be explored: E_PLUGIN naming the scenario
- * (a MopsError it threw, such as E_CONFIG for its machine, is passed on as it is).
- */
-function setUp(scenario: Scenario, variant: string, profile: ProfileName): ScenarioInstance {
-  let inst: ScenarioInstance;
-  try {
-    inst = scenario.setup({ variant, profile });
-  } catch (e) {
-    throw brokenScenario(scenario, 'setup', e);
-  }
-  checkInstance(scenario, inst);
-  return inst;
-}
-
-/**
- * What `setup` returned must be a {@link ScenarioInstance}: an object with a machine, the
- * optional callbacks functions and `state` an array of objects. E_PLUGIN naming the field.
- */
-function checkInstance(scenario: Scenario, inst: unknown): asserts inst is ScenarioInstance {
-  const bad = (field: string, what: string, got: unknown) =>
-    new MopsError(
-      'E_PLUGIN',
-      `scenario ${scenario.name}: setup() must return { machine, start?, check?, finish?, state? }; ${what}, got ${valueKind(got)}; fix the scenario`,
-      field,
-    );
-  if (typeof inst !== 'object' || inst === null) throw bad('setup', 'not an object', inst);
-  const o = inst as Record<string, unknown>;
-  const m = o.machine as { sched?: unknown; mem?: unknown } | undefined;
-  if (typeof m !== 'object' || m === null || typeof m.sched !== 'object' || !m.mem)
-    throw bad('machine', 'machine is not a mops Machine (createMachine)', o.machine);
-  for (const f of ['start', 'check', 'finish'])
-    if (o[f] !== undefined && typeof o[f] !== 'function')
-      throw bad(f, `${f} is not a function`, o[f]);
-  const state = o.state;
-  if (
-    state !== undefined &&
-    (!Array.isArray(state) || state.some((x) => typeof x !== 'object' || x === null))
-  )
-    throw bad('state', 'state is not an array of objects', state);
-}
-
-/** The first `start` of an instance: one that throws is E_PLUGIN, as for {@link setUp}. */
-function startFirst(scenario: Scenario, inst: ScenarioInstance): void {
-  try {
-    inst.start?.();
-  } catch (e) {
-    throw brokenScenario(scenario, 'start', e);
-  }
-}
-
-function brokenScenario(scenario: Scenario, what: string, e: unknown): MopsError {
-  if (e instanceof MopsError) return e;
-  const why = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
-  return new MopsError(
-    'E_PLUGIN',
-    `scenario ${scenario.name}: ${what}() threw (${why}) before any step ran; fix the scenario`,
-    what,
-  );
-}
-
-/**
- * Restores a pooled instance and starts its tasks. Runs are deterministic, so a run that
- * ended where an earlier one did changed the same objects and the same words of the
- * machine's buffers: the second run ending at a node records them, the third is checked
- * against them (a `MopsError('E_STATE')` when they differ), and the restore after any
- * later run ending there writes back only those.
- */
-function reset(p: Pooled, scenario: Scenario): ScenarioInstance {
-  p.fresh = false;
-  restorePooled(p, scenario);
-  p.inst.start?.();
-  return p.inst;
-}
-
-/** The restore of {@link reset}. */
-function restorePooled(p: Pooled, scenario: Scenario): void {
-  const end = p.ended;
-  p.ended = undefined;
-  if (end === undefined) p.snap.restore();
-  else if (end.ends === 3)
-    p.snap.restoreChanged(end.slots as Int32Array, end.changed as Int32Array);
-  else {
-    const n = ++end.ends;
-    const now = n > 1 ? p.snap.changedRuns() : undefined;
-    const slots = n > 1 ? p.snap.changedSlots() : undefined;
-    p.snap.restore();
-    if (n === 2) {
-      end.changed = now;
-      end.slots = slots;
-    }
-    // The third run ending here: check once that it changed what the second did.
-    else if (
-      n === 3 &&
-      !(
-        sameNumbers(now as Int32Array, end.changed as Int32Array) &&
-        sameNumbers(slots as Int32Array, end.slots as Int32Array)
-      )
-    ) {
-      // Start over at this node: the machine itself was restored whole.
-      end.ends = 0;
-      end.changed = undefined;
-      end.slots = undefined;
-      throw nondeterministic(scenario);
-    }
-  }
-}
-
-/**
- * @internal For tests: restores the pooled instance of `scenario` as the next run would,
- * without starting its tasks; returns its snapshot (undefined when nothing is pooled).
- */
-export function restorePooledInstance(
-  scenario: Scenario,
-  variant: string,
-  profile: ProfileName,
-): GraphSnapshot | undefined {
-  const p = pools.get(scenario)?.get(memoKeyOf(variant, profile));
-  if (!p) return undefined;
-  restorePooled(p, scenario);
-  return p.snap;
-}
-
-function nondeterministic(scenario: Scenario): MopsError {
-  return new MopsError(
-    'E_STATE',
-    `scenario ${scenario.name}: two runs that ended on the same steps left the machine in different states; ` +
-      'a run must depend only on the machine, the scenario state and the schedule ' +
-      '(and a run’s machine must not be changed afterwards)',
-    'scenario',
-  );
-}
-
 /**
  * The task that continues without a preemption: `prev` if it may still run (it is among
  * `runnable`), else the lowest id.
@@ -273,8 +59,8 @@ export function defaultPick(runnable: readonly Task[], prev: Task | undefined): 
 /**
  * Runs one schedule of `scenario`: setup, then at each step the only runnable task or the
  * one `chooser` picks, checking the oracles after each step; stops at the first failure.
- * The first run of a new reused instance is checked by a second run of its schedule on the
- * instance restored (see {@link ExecuteOptions.reuse}).
+ * The first run of a new reused instance is probed: other schedules, and its own again, on
+ * the instance restored and on fresh ones (see {@link ExecuteOptions.reuse}).
  */
 export function execute(
   scenario: Scenario,
@@ -327,9 +113,9 @@ export function execute(
     (opts.memo ?? true) && checkEach && !traceAll ? memoFor(scenario, memoKey) : undefined;
   let node = memo?.root;
   const seen = traceAll ? new EarlySigns(m, inst, warnBase, lockdepBase) : undefined;
-  const pooled = lastPooled.pooled?.inst === inst ? lastPooled.pooled : undefined;
+  const pooled = pooledOf(inst);
   // The first run of a new pooled instance, to be run again on it restored.
-  const probe = pooled?.fresh === true;
+  const probe = pooled?.fresh === true && !probing;
   if (pooled) pooled.fresh = false;
   // Whether the run stopped in a step that threw, at maxSteps or in a livelock.
   let cut = false;
@@ -438,13 +224,84 @@ export function execute(
   return e;
 }
 
+/** Whether a probe's own runs are under way. */
+let probing = false;
+
+/** `execute` for a probe, without the memo; a new instance it builds is not probed. */
+function probeRun(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  chooser: Chooser,
+  opts: ExecuteOptions,
+): Execution {
+  const outer = probing;
+  probing = true;
+  try {
+    return execute(scenario, variant, profile, chooser, { ...opts, memo: false });
+  } finally {
+    probing = outer;
+  }
+}
+
+/** A chooser that takes the tasks of `ids`, one per decision, as a run took them. */
+function replayOf(ids: readonly number[]): Chooser {
+  return {
+    choose: (runnable, prev, i) =>
+      runnable.find((t) => t.id === ids[i]) ?? defaultPick(runnable, prev),
+  };
+}
+
 /**
- * Runs the schedule of `first`, the first run of the new pooled instance `p`, again on `p`
- * restored, with the same options but every state checked (no memo), and compares the two
- * runs: what they did, how they ended and what they left in the machine and the scenario's
- * `state`. A difference means that a run changes something the snapshot does not restore:
- * the pool is dropped (the next run builds a fresh instance, and is checked again) and
- * `MopsError('E_STATE')` says what to list in `state`. Once per pooled instance.
+ * Two schedules that run the tasks one after another: in the order spawned (the default
+ * pick at every step), and the last spawned first (the highest id that may run).
+ */
+const SERIAL: readonly [string, Chooser][] = [
+  ['the tasks one after another, in the order spawned', replayOf([])],
+  [
+    'the tasks one after another, the last spawned first',
+    { choose: (runnable) => runnable.reduce((a, b) => (b.id > a.id ? b : a)) },
+  ],
+];
+
+/**
+ * The print of `chooser`'s run on a new instance from `setup`, made beside the pooled one
+ * (see {@link besidePooled}).
+ */
+function freshPrint(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  chooser: Chooser,
+  opts: ExecuteOptions,
+): RunPrint | undefined {
+  const { result, made } = besidePooled(scenario, memoKeyOf(variant, profile), () =>
+    probeRun(scenario, variant, profile, chooser, opts),
+  );
+  return made && printOf(result, made.snap);
+}
+
+/** Drops the pooled instance `p` (the next run builds a new one) and says what leaked. */
+function leaked(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  p: Pooled,
+  schedule: string,
+  difference: string,
+): MopsError {
+  dropPooled(scenario, memoKeyOf(variant, profile), p);
+  return leakingState(scenario, schedule, difference);
+}
+
+/**
+ * The probe of a new pooled instance `p` after its first run, `first`: two schedules that
+ * run the tasks one after another ({@link SERIAL}), each on `p` restored and on a new
+ * instance from `setup`, then the schedule of `first` again on `p` restored (which leaves
+ * `p` as `first` did); each pair is compared: what the runs did, how they ended and what they left in the machine and the
+ * scenario's `state`. A difference means that a run changes something the snapshot does
+ * not restore: the pool is dropped (the next run builds a fresh instance, and is checked
+ * again) and `MopsError('E_STATE')` says what to list in `state`. Once per pooled instance.
  */
 function probeReuse(
   scenario: Scenario,
@@ -455,15 +312,16 @@ function probeReuse(
   opts: ExecuteOptions,
 ): void {
   const fresh = printOf(first, p.snap);
-  const ids = first.decisions;
-  const replay: Chooser = {
-    choose: (runnable, prev, i) =>
-      runnable.find((t) => t.id === ids[i]) ?? defaultPick(runnable, prev),
-  };
-  const again = execute(scenario, variant, profile, replay, { ...opts, memo: false });
+  for (const [what, chooser] of SERIAL) {
+    const reused = printOf(probeRun(scenario, variant, profile, chooser, opts), p.snap);
+    const f = freshPrint(scenario, variant, profile, chooser, opts);
+    const d = f && reuseDifference(f, reused);
+    if (d !== undefined)
+      throw leaked(scenario, variant, profile, p, `a schedule that runs ${what}`, d);
+  }
+  // Last, so that the instance ends as the first run left it.
+  const again = probeRun(scenario, variant, profile, replayOf(first.decisions), opts);
   const difference = reuseDifference(fresh, printOf(again, p.snap));
-  if (difference === undefined) return;
-  pools.get(scenario)?.delete(memoKeyOf(variant, profile));
-  if (lastPooled.pooled === p) lastPooled = { scenario: undefined, key: '', pooled: undefined };
-  throw leakingState(scenario, difference);
+  if (difference !== undefined)
+    throw leaked(scenario, variant, profile, p, 'its first schedule', difference);
 }

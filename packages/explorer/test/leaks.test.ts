@@ -6,7 +6,9 @@
 import { GFP, type KernelGen, MopsError } from '@mops/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
+  execute,
   explore,
+  ReplayChooser,
   raceMachine,
   registerScenario,
   replay,
@@ -98,7 +100,64 @@ function counting(name: string, failFrom: number, race: boolean): Scenario {
   };
 }
 
+/**
+ * A driver that gives up a page it owns (task `release`) while another task takes the
+ * pages it still owns (task `take`): taking one that is being released is the bug. Every
+ * run releases the page, so an instance reused without the owned set in `state` has
+ * nothing left to take: on it no schedule can fail.
+ */
+function releasing(name: string, listState: boolean): Scenario {
+  return {
+    name,
+    description: 'a driver whose owned set lives outside the machine',
+    variants: ['buggy'],
+    profiles: ['v6.3'],
+    setup({ profile }) {
+      const m = raceMachine(profile);
+      const drv = { owned: new Set([1]), took: false };
+      return {
+        machine: m,
+        ...(listState ? { state: [drv] } : {}),
+        start: () => {
+          m.sched.spawn('take', function* (): KernelGen {
+            if (m.sched.preemptible) yield { op: 'step' };
+            if (drv.owned.has(1)) drv.took = true;
+          });
+          m.sched.spawn('release', function* (): KernelGen {
+            drv.owned.delete(1);
+            if (m.sched.preemptible) yield { op: 'step' };
+          });
+        },
+        check: () => (drv.took ? ['took a page being released'] : []),
+      };
+    },
+  };
+}
+
 describe('state a run leaves outside the snapshot', () => {
+  it('is caught when only another order of the tasks shows it: E_STATE, not a clean pass', () => {
+    const sc = releasing('owned-nostate', false);
+    register(sc);
+    // The first run releases first: it passes, and so does its schedule again on the
+    // instance restored. A schedule that takes first fails on a fresh instance only.
+    expect(() => execute(sc, 'buggy', 'v6.3', new ReplayChooser([2]))).toThrow(
+      expect.objectContaining({
+        code: 'E_STATE',
+        message: expect.stringMatching(
+          /^scenario owned-nostate: a schedule that runs the tasks one after another, in the order spawned, run on the instance restored from its snapshot after earlier runs, went otherwise than on a fresh instance from setup: on the fresh instance it failed with `took a page being released`; on the restored one it passed\. /,
+        ),
+      }),
+    );
+    expect(() => explore('owned-nostate', { variant: 'buggy', runs: 100 })).toThrow(
+      expect.objectContaining({ code: 'E_STATE' }),
+    );
+    // Listed in `state`, the race is found.
+    register(releasing('owned-state', true));
+    const r = explore('owned-state', { variant: 'buggy', runs: 100 });
+    expect(r.failed).toBe(true);
+    expect(r.failure?.message).toBe('took a page being released');
+  });
+
   it('is caught on the first reuse: E_STATE names `state`, and again on the next exploration', () => {
     register(zbuddy('zbuddy-nostate', false));
     const run = () => explore('zbuddy-nostate', { variant: 'fixed', runs: 100 });
@@ -112,7 +171,7 @@ describe('state a run leaves outside the snapshot', () => {
       expect(err).toBeInstanceOf(MopsError);
       expect((err as MopsError).code).toBe('E_STATE');
       expect((err as MopsError).message).toMatch(
-        /^scenario zbuddy-nostate: its first schedule, run again on the instance restored from its snapshot, went otherwise than on the fresh instance: on the fresh instance it passed; on the restored one it failed with `invariant: zbuddy: pfn \d+ not live`\. .*in the instance’s `state`/,
+        /^scenario zbuddy-nostate: a schedule that runs the tasks one after another, in the order spawned, run on the instance restored from its snapshot after earlier runs, went otherwise than on a fresh instance from setup: on the fresh instance it passed; on the restored one it failed with `invariant: zbuddy: pfn \d+ not live`\. .*in the instance’s `state`/,
       );
       expect((err as MopsError).message).not.toContain('\n');
     }
@@ -125,7 +184,9 @@ describe('state a run leaves outside the snapshot', () => {
   });
 
   it('a failure only leftovers cause is reported as not reproduced, with the likely cause', () => {
-    register(counting('leaky-counter', 4, false));
+    // The instance's first four starts are its first run and the probe's three (the first
+    // schedule again, two serial ones); its third run, the sixth start, fails.
+    register(counting('leaky-counter', 6, false));
     const r = explore('leaky-counter', { variant: 'fixed', runs: 100 });
     // A scenario bug: it counts as a failure (exit status 1), flagged as not reproduced.
     expect(r.failed).toBe(true);
@@ -145,9 +206,10 @@ describe('state a run leaves outside the snapshot', () => {
   });
 
   it('a shrunk schedule that fails only on leftovers is dropped for the one exploring found', () => {
-    // DFS finds the race on the instance's third run (after the first and its check); from
-    // the fifth on every run fails, so shrinking ends at a schedule without the race.
-    register(counting('leaky-shrink', 5, true));
+    // DFS finds the race on the instance's second run (after the first and the probe's three
+    // starts); from the seventh start on every run fails, so shrinking ends at a schedule
+    // without the race.
+    register(counting('leaky-shrink', 7, true));
     const r = explore('leaky-shrink', { variant: 'fixed', strategy: 'dfs', runs: 100 });
     expect(r.failed).toBe(true);
     expect(r.reproduced).toBe(true);
@@ -163,9 +225,9 @@ describe('state a run leaves outside the snapshot', () => {
   });
 
   it('replay runs on a fresh instance, whatever ran before in the process', () => {
-    register(counting('leaky-replay', 3, false));
-    // The first run and its check on the reused instance pass; from then on, every run of
-    // the pooled instance fails.
+    register(counting('leaky-replay', 5, false));
+    // The first run and the probe's runs on the reused instance pass; from then on, every
+    // run of the pooled instance fails.
     expect(explore('leaky-replay', { variant: 'fixed', runs: 1 }).failed).toBe(false);
     for (let i = 0; i < 3; i++)
       expect(
