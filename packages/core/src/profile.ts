@@ -184,6 +184,11 @@ export interface Profile extends BuddyProfile, FormatProfile {
   readonly movableCountedIsolated: boolean;
   /** SYNC_LIGHT waits on the page lock only for uptodate pages (v6.17; arrived in 6.5). */
   readonly syncLightNeedsUptodate: boolean;
+  /**
+   * `enum migrate_mode` has MIGRATE_SYNC_NO_COPY (4.14 to 6.10: v6.0, v6.3): migrate_pages()
+   * takes it as a sync mode.
+   */
+  readonly hasSyncNoCopy: boolean;
   /** Pages failing after 10 passes of -EAGAIN count in pgmigrate_fail (all but v6.0). */
   readonly countRetryFailures: boolean;
   /** On -ENOMEM pgmigrate_fail also counts the pages still waiting for a retry (v6.3+). */
@@ -291,6 +296,7 @@ const base = {
   putbackPermanentInside: false,
   movableCountedIsolated: false,
   syncLightNeedsUptodate: false,
+  hasSyncNoCopy: true,
   countRetryFailures: true,
   enomemCountsRetries: false,
   tracepointsV6: true,
@@ -404,6 +410,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     putbackPermanentInside: true,
     putbackRechecksIsolated: true,
     movableCountedIsolated: true,
+    hasSyncNoCopy: false,
     freeFlagRules: 'v4.8',
     tracepointsV6: false,
     memoryFailureKeepsSrc: false,
@@ -524,6 +531,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     driverClearsSrc: false,
     migrateAlgo: 'batched',
     syncLightNeedsUptodate: true,
+    hasSyncNoCopy: false,
     enomemCountsRetries: true,
     movableZoneMinClamp: true,
     migrateReasons: MR_NAMES.concat('damon'),

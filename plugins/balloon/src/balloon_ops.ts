@@ -16,6 +16,7 @@ import {
   type KernelGen,
   type MaybeGen,
   type Memory,
+  MIGRATE_MODE,
   MIGRATE_PAGE_ALONE,
   type MigratePageAlone,
   MmBug,
@@ -291,10 +292,12 @@ function makeOps(
     },
     /**
      * balloon_page_migrate(): the driver's migratepage, and in the 2026 design the
-     * bookkeeping it no longer does.
+     * bookkeeping it no longer does. v6.0/v6.3 refuse MIGRATE_SYNC_NO_COPY with -EINVAL
+     * first.
      * @see mm/balloon_compaction.c balloon_page_migrate()
      */
     *migratePage(newpage: number, page: number, mode: number): KernelGen<number> {
+      if (mode === MIGRATE_MODE.SYNC_NO_COPY) return Errno.EINVAL;
       const dev = migrateDevice(newpage, page);
       if (dev === undefined) return Errno.EAGAIN;
       dev.inFlight++;
@@ -336,6 +339,7 @@ function makeOps(
   if (design === 'classic') {
     /** A classic migration run alone: balloon_page_migrate() without a generator of its own. */
     const migrateAlone = (newpage: number, page: number, mode: number): MaybeGen<number> => {
+      if (mode === MIGRATE_MODE.SYNC_NO_COPY) return Errno.EINVAL;
       const dev = migrateDevice(newpage, page);
       if (dev === undefined) return Errno.EAGAIN;
       dev.inFlight++;

@@ -201,3 +201,34 @@ describe('the 2026 design (P5): global lock, core bookkeeping, -ENOENT', () => {
     expectClean(m);
   });
 });
+
+describe('MIGRATE_SYNC_NO_COPY (v6.0, v6.3): balloon_page_migrate refuses it', () => {
+  it('v6.0: -EINVAL before the driver is asked; the page stays isolated for putback', () => {
+    const { m, vb, dev } = withBalloon('v6.0', 1);
+    const [a] = dev.listPages();
+    const list = m.mem.pages.lists.newList();
+    isolate(m, list, a);
+    const t = targets();
+    expect(migrate(m, list, MIGRATE_MODE.SYNC_NO_COPY, t).rc).toBe(1);
+    // Neither the driver (no host request, nothing counted) nor the device saw the call.
+    expect(vb.host.inflatedPfns()).toEqual([a]);
+    expect(dev.stats.migrations).toBe(0);
+    expect(dev.stats.migrateFailures).toBe(0);
+    expect(m.mem.pages.lists.toArray(list)).toEqual([a]);
+    putback(m, list);
+    expect(dev.listPages()).toEqual([a]);
+    expect(m.mem.vmstat.get('pgmigrate_fail')).toBe(1);
+    expectClean(m);
+  });
+
+  it('v6.3: the ASYNC batch that migrate_pages_sync() tries first moves the page', () => {
+    const { m, dev } = withBalloon('v6.3', 1);
+    const [a] = dev.listPages();
+    const list = m.mem.pages.lists.newList();
+    isolate(m, list, a);
+    const t = targets();
+    expect(migrate(m, list, MIGRATE_MODE.SYNC_NO_COPY, t).rc).toBe(0);
+    expect(dev.listPages()).toEqual([t.handed[0]]);
+    expectClean(m);
+  });
+});

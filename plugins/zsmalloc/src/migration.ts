@@ -12,6 +12,7 @@ import {
   getPage,
   type KernelGen,
   type MaybeGen,
+  MIGRATE_MODE,
   MIGRATE_PAGE_ALONE,
   type MigratePageAlone,
   type MovableOperations,
@@ -127,10 +128,19 @@ export function* zsPagePutback(reg: ZsRegistry, page: number): KernelGen {
  * has pinned the handle of an object that starts in the page and waits for a lock the
  * migration holds; v6.0/v6.3 wait for the accessors; v6.17 -EINVAL while an object is
  * being accessed and a fake success (0, nothing done) when the zspage was destroyed.
+ * v6.0/v6.3 refuse MIGRATE_SYNC_NO_COPY with -EINVAL first: the copy must happen under
+ * the zspage's locks.
+ * @param mode the migrate mode (default MIGRATE_SYNC)
  * @see mm/zsmalloc.c zs_page_migrate()
  */
-export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): KernelGen<number> {
+export function* zsPageMigrate(
+  reg: ZsRegistry,
+  dst: number,
+  src: number,
+  mode: number = MIGRATE_MODE.SYNC,
+): KernelGen<number> {
   reg.calls.migrate++;
+  if (mode === MIGRATE_MODE.SYNC_NO_COPY) return Errno.EINVAL;
   const zs = zspageOfPage(reg, src);
   if (!zs) return noZspage(reg, src);
   // The page is locked, so the zspage cannot be destroyed under us.
@@ -192,7 +202,13 @@ export function* zsPageMigrate(reg: ZsRegistry, dst: number, src: number): Kerne
  * checks). When one is not free (the task itself holds it), or other tasks may run, it
  * hands back the generator instead.
  */
-function zsPageMigrateAlone(reg: ZsRegistry, dst: number, src: number): MaybeGen<number> {
+function zsPageMigrateAlone(
+  reg: ZsRegistry,
+  dst: number,
+  src: number,
+  mode: number,
+): MaybeGen<number> {
+  if (mode === MIGRATE_MODE.SYNC_NO_COPY) return zsPageMigrate(reg, dst, src, mode);
   const zs = zspageOfPage(reg, src);
   if (!zs) return zsPageMigrate(reg, dst, src);
   const pool = zs.pool as ZsPool;
@@ -366,11 +382,12 @@ export function makeZsMovableOps(reg: ZsRegistry): MovableOperations {
     migratePage: zsPageMigrate.bind(undefined, reg) as (
       dst: number,
       src: number,
+      mode: number,
     ) => KernelGen<number>,
     putbackPage: zsPagePutback.bind(undefined, reg) as (page: number) => KernelGen,
   };
   // A task running alone migrates with plain calls (see zsPageMigrateAlone).
-  (ops as { [MIGRATE_PAGE_ALONE]?: MigratePageAlone })[MIGRATE_PAGE_ALONE] = (dst, src) =>
-    zsPageMigrateAlone(reg, dst, src);
+  (ops as { [MIGRATE_PAGE_ALONE]?: MigratePageAlone })[MIGRATE_PAGE_ALONE] = (dst, src, mode) =>
+    zsPageMigrateAlone(reg, dst, src, mode);
   return defineMovableOps('zsmalloc', ops);
 }

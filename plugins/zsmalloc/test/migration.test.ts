@@ -481,3 +481,26 @@ describe('dec_zspage_isolation (v6.0, v6.3)', () => {
     },
   );
 });
+
+describe('MIGRATE_SYNC_NO_COPY (v6.0, v6.3): zs_page_migrate refuses it', () => {
+  it('v6.0: -EINVAL, nothing moved; the page stays isolated for putback', () => {
+    const r = onePage('v6.0');
+    expect(isolate(r, r.P)).toBe(true);
+    expect(migrate(r, MIGRATE_MODE.SYNC_NO_COPY)).toMatchObject({ rc: 1, nrSucceeded: 0 });
+    expect(onList(r)).toEqual([r.P]);
+    for (const h of r.hs) expect(pfnOf(r.pool, h)).toBe(r.P);
+    putback(r);
+    r.hs.forEach((h, i) => {
+      expect(r.pool.objRead(h)).toEqual(pattern(i, 1000));
+    });
+    expectClean(r.m);
+  });
+
+  it('v6.3: the ASYNC batch that migrate_pages_sync() tries first moves the page', () => {
+    const r = onePage('v6.3');
+    expect(isolate(r, r.P)).toBe(true);
+    expect(migrate(r, MIGRATE_MODE.SYNC_NO_COPY)).toMatchObject({ rc: 0, nrSucceeded: 1 });
+    for (const h of r.hs) expect(pfnOf(r.pool, h)).toBe(r.targets[0]);
+    expectClean(r.m);
+  });
+});

@@ -432,9 +432,10 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
  * @param putNew put_new_folio: takes back an unused target; undefined to have the VM free
  *   it with folio_put
  * @param mode the {@link MIGRATE_MODE}: ASYNC never waits for a page lock (the page is
- *   retried), SYNC_LIGHT and SYNC may (spec §2.2). From v6.3 a SYNC_LIGHT or SYNC run first
- *   tries its pages in batches at ASYNC, then each page that did not move alone in `mode`
- *   (migrate_pages_sync()): a driver's migrate_page sees ASYNC first
+ *   retried), SYNC_LIGHT and SYNC may (spec §2.2), and so may SYNC_NO_COPY, a mode of v6.0
+ *   and v6.3 only (`Profile.hasSyncNoCopy`). From v6.3 a run in a mode other than ASYNC
+ *   first tries its pages in batches at ASYNC, then each page that did not move alone in
+ *   `mode` (migrate_pages_sync()): a driver's migrate_page sees ASYNC first
  * @param reason the `enum migrate_reason` value ({@link MR}), as the tracepoint reports it;
  *   `Profile.migrateReasons` lists those of each release
  * @returns `rc`: the pages (folios) not migrated, or a negative errno (-ENOMEM when getNew
@@ -443,7 +444,8 @@ function* migratePagesBatched(c: Ctx, from: ListId, mode: number): KernelGen<Mig
  *   `E_USAGE` when `from` is not a list of the machine, for a getNew or putNew that is not
  *   a function, and when the run ends, for one that returned a page no caller may give or
  *   threw (the run went on as if memory were short)
- * @throws {@link MmBug} for a mode other than 0..2; the machine halts
+ * @throws {@link MmBug} for a mode other than 0..2 (0..3 in v6.0 and v6.3); the machine
+ *   halts
  */
 export function* migratePages(
   k: Kctx,
@@ -454,7 +456,8 @@ export function* migratePages(
   reason: number,
 ): KernelGen<MigrateResult> {
   const { mem } = k;
-  if (mode !== 0 && mode !== 1 && mode !== 2) bug(mem, `migrate_pages: bad migrate mode ${mode}`);
+  if (mode !== 0 && mode !== 1 && mode !== 2 && !(mode === 3 && mem.profile.hasSyncNoCopy))
+    bug(mem, `migrate_pages: bad migrate mode ${mode}`);
   const reasons = mem.profile.migrateReasons;
   if (!Number.isInteger(reason) || reason < 0 || reason >= reasons.length)
     throw new MopsError(

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { MIGRATE_MODE_NAMES } from './types.js';
+import { migrateModeName } from './types.js';
 
 /**
  * v4.8 `mm_migrate_pages`: "nr_succeeded=%lu nr_failed=%lu mode=%s reason=%s", with the
@@ -14,5 +14,5 @@ export function formatMigratePagesV48(
   e: { succeeded: number; failed: number; mode: number; reason: number },
   reasons: readonly string[],
 ): string {
-  return `nr_succeeded=${e.succeeded} nr_failed=${e.failed} mode=${MIGRATE_MODE_NAMES[e.mode]} reason=${reasons[e.reason]}`;
+  return `nr_succeeded=${e.succeeded} nr_failed=${e.failed} mode=${migrateModeName(e.mode)} reason=${reasons[e.reason]}`;
 }

@@ -6,16 +6,29 @@
 
 import type { KernelGen } from '../sched/types.js';
 
-/** `enum migrate_mode` (spec §2.2). */
-export const MIGRATE_MODE = { ASYNC: 0, SYNC_LIGHT: 1, SYNC: 2 } as const;
+/**
+ * `enum migrate_mode` (spec §2.2). SYNC_NO_COPY ("do not copy the contents", for device
+ * migration) is a mode of v6.0 and v6.3 only (`Profile.hasSyncNoCopy`: 4.14 to 6.10):
+ * compaction never uses it, and the balloon's and zsmalloc's migrate_page refuse it with
+ * -EINVAL.
+ */
+export const MIGRATE_MODE = { ASYNC: 0, SYNC_LIGHT: 1, SYNC: 2, SYNC_NO_COPY: 3 } as const;
 /** A migrate mode value. */
 export type MigrateMode = (typeof MIGRATE_MODE)[keyof typeof MIGRATE_MODE];
-/** Mode names as the tracepoints print them. */
+/**
+ * Mode names as the tracepoints print them: include/trace/events/migrate.h lists the first
+ * three only, so MIGRATE_SYNC_NO_COPY prints as its value, `0x3` ({@link migrateModeName}).
+ */
 export const MIGRATE_MODE_NAMES: readonly string[] = [
   'MIGRATE_ASYNC',
   'MIGRATE_SYNC_LIGHT',
   'MIGRATE_SYNC',
 ];
+
+/** A mode as `__print_symbolic(mode, MIGRATE_MODE)` prints it: its name, or its value in hex. */
+export function migrateModeName(mode: number): string {
+  return MIGRATE_MODE_NAMES[mode] ?? `0x${mode.toString(16)}`;
+}
 
 /**
  * The migrate modes by name, for command-line options (`@mops/core/migrate-types`: the

@@ -9,7 +9,7 @@ import { compactResultName } from '../compaction/types.js';
 import { MopsError } from '../errors.js';
 import { pageblock_order, ZONE_NAMES } from '../memory/constants.js';
 import { formatMigratePagesV48 } from '../migrate/trace.js';
-import { MIGRATE_MODE_NAMES, MR_NAMES } from '../migrate/types.js';
+import { MR_NAMES, migrateModeName } from '../migrate/types.js';
 import type { Profile } from '../profile.js';
 import type { FilterSchema } from './filter.js';
 import { gfpMaskV4_8, showGfpFlags } from './gfp_names.js';
@@ -218,7 +218,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
       fields: { mode: ENUM, reason: INT },
       // "mode=%s reason=%s"
       print: (e, _p, profile) =>
-        `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${reasonName(e.reason, profile)}`,
+        `mode=${migrateModeName(num(e.mode))} reason=${reasonName(e.reason, profile)}`,
     },
   ],
   [
@@ -252,7 +252,7 @@ const FORMATS = new Map<string, FtraceEventFormat>([
           : `nr_succeeded=${num(e.succeeded)} nr_failed=${num(e.failed)} nr_thp_succeeded=${num(e.thp_succeeded)} ` +
             `nr_thp_failed=${num(e.thp_failed)} nr_thp_split=${num(e.thp_split)} ` +
             (profile?.migrateTraceNrSplit ? `nr_split=${num(e.large_folio_split)} ` : '') +
-            `mode=${MIGRATE_MODE_NAMES[num(e.mode)]} reason=${reasonName(e.reason, profile)}`,
+            `mode=${migrateModeName(num(e.mode))} reason=${reasonName(e.reason, profile)}`,
     },
   ],
 ]);
