@@ -389,7 +389,8 @@ export function createMachine(
  * checkInvariants(machine): the memory invariants plus every registered plugin checker.
  * A checker that throws counts as a violation. It only reads: a halted machine can be
  * checked too. With no task live it also reports what only a finished run can show: an
- * isolated page on no list, a reference still held on a migrated-away page.
+ * isolated page on no list, a page left locked, a reference still held on a page the VM let
+ * go of for good (migrated away, or put back after its owner released it).
  * @param m the machine (not `m.mem`)
  * @returns `ok`, and the violations found, each naming the pfn and the rule
  * @throws {@link MopsError} `E_USAGE` when `m` is not a machine
@@ -407,7 +408,7 @@ export function checkInvariants(m: Machine): InvariantReport {
     for (const pfn of m.mem.migratedHeld)
       if (m.mem.pages.refcount[pfn] > 0)
         violations.push(
-          `pfn ${hexPfn(pfn)}: migrated away, but ${m.mem.pages.refcount[pfn]} reference(s) are still held and no task is left to drop them (a leaked reference, e.g. a migrate_page that did not put src)`,
+          `pfn ${hexPfn(pfn)}: migrated away or released by its owner, and the VM dropped its reference, but ${m.mem.pages.refcount[pfn]} reference(s) are still held and no task is left to drop them (a leaked reference, e.g. a migrate_page that did not put src)`,
         );
   for (const [name, check] of m.invariantCheckers) {
     try {

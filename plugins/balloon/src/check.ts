@@ -3,7 +3,14 @@
  * @module
  */
 
-import { hasPageType, hexPfn, type Machine, PGTY, page_has_movable_ops } from '@mops/core';
+import {
+  hasPageType,
+  hexPfn,
+  ISOLATED,
+  type Machine,
+  PGTY,
+  page_has_movable_ops,
+} from '@mops/core';
 import type { BalloonDevice } from './device.js';
 import type { VirtioBalloon } from './virtio.js';
 
@@ -13,12 +20,15 @@ const pfnLabel = (pfn: number): string => `pfn ${hexPfn(pfn)}`;
 /**
  * Checks a balloon device at any step: every page on its list is a live, published balloon
  * page of this device (PageOffline, movable, `private` = the device, referenced) and not
- * counted isolated; `isolated_pages` matches the pages the VM holds isolated.
+ * counted isolated; `isolated_pages` matches the pages the VM holds isolated. With no task
+ * live (no isolation or putback half done) a page on the list is not isolated, and one
+ * counted isolated is, with the VM's reference besides the balloon's.
  */
 export function deviceInvariants(dev: BalloonDevice): string[] {
   const out: string[] = [];
   const mem = dev.k.mem;
   const p = mem.pages;
+  const quiescent = dev.k.sched.liveTasks === 0;
   if (dev.isolatedPages < 0) out.push(`isolated_pages is negative (${dev.isolatedPages})`);
   const iso = dev.countedIsolated();
   if (dev.isolatedPages !== iso.size)
@@ -40,12 +50,18 @@ export function deviceInvariants(dev: BalloonDevice): string[] {
       out.push(`${pfnLabel(pfn)} on the balloon list is not movable`);
     if (dev.isCountedIsolated(pfn))
       out.push(`${pfnLabel(pfn)} is on the balloon list and counted isolated`);
+    if (quiescent && p.flags[pfn] & ISOLATED)
+      out.push(`${pfnLabel(pfn)} is on the balloon list but the VM's isolated flag is set`);
   }
   for (const pfn of iso) {
-    if (p.refcount[pfn] < 1)
-      out.push(`isolated balloon ${pfnLabel(pfn)} has refcount ${p.refcount[pfn]}`);
+    if (p.refcount[pfn] < (quiescent ? 2 : 1))
+      out.push(
+        `isolated balloon ${pfnLabel(pfn)} has refcount ${p.refcount[pfn]}${quiescent ? " (the balloon's and the VM's references make 2)" : ''}`,
+      );
     if (p.priv[pfn] !== dev.id)
       out.push(`isolated balloon ${pfnLabel(pfn)} has private ${p.priv[pfn]}`);
+    if (quiescent && !(p.flags[pfn] & ISOLATED))
+      out.push(`isolated balloon ${pfnLabel(pfn)} lacks the VM's isolated flag`);
   }
   return out;
 }

@@ -1,6 +1,8 @@
 import {
   __PageMovable,
+  checkInvariants,
   GFP,
+  ISOLATED,
   type Machine,
   MmBug,
   MopsError,
@@ -387,5 +389,42 @@ describe('constructors and list calls given the wrong kind of value', () => {
       );
     expect(dev.listLength()).toBe(0);
     expectClean(m);
+  });
+});
+
+describe.each(PROFILES)('the checker and the VM’s isolation of balloon pages — %s', (profile) => {
+  const violations = (m: Machine) => checkInvariants(m).violations.join('\n');
+  const setup = () => {
+    const { m, dev } = withBalloon(profile, 2);
+    const [a, b] = dev.listPages();
+    const list = m.mem.pages.lists.newList();
+    expect(isolate(m, list, a)).toBe(true);
+    expectClean(m);
+    return { m, dev, a, b, list };
+  };
+
+  it('an isolated page without the VM’s isolated flag is reported once no task is left', () => {
+    const { m, a, list } = setup();
+    m.mem.pages.flags[a] &= ~ISOLATED;
+    expect(violations(m)).toMatch(/isolated balloon pfn 0x[0-9a-f]+ lacks the VM's isolated flag/);
+    m.mem.pages.flags[a] |= ISOLATED;
+    putback(m, list);
+    expectClean(m);
+  });
+
+  it('an isolated page without the VM’s reference is reported', () => {
+    const { m, a } = setup();
+    m.putPage(a);
+    expect(violations(m)).toMatch(
+      /isolated balloon pfn 0x[0-9a-f]+ has refcount 1 \(the balloon's and the VM's references make 2\)/,
+    );
+  });
+
+  it('a page on the balloon list with a stale isolated flag is reported', () => {
+    const { m, b } = setup();
+    m.mem.pages.flags[b] |= ISOLATED;
+    expect(violations(m)).toMatch(
+      /pfn 0x[0-9a-f]+ is on the balloon list but the VM's isolated flag is set/,
+    );
   });
 });

@@ -7,7 +7,16 @@
  * @module
  */
 
-import { hasPageType, hexPfn, PAGE_SHIFT, PG, PGTY, page_has_movable_ops, ZS } from '@mops/core';
+import {
+  hasPageType,
+  hexPfn,
+  ISOLATED,
+  PAGE_SHIFT,
+  PG,
+  PGTY,
+  page_has_movable_ops,
+  ZS,
+} from '@mops/core';
 import { getFullnessGroup, NR_FULLNESS_GROUPS, ZS_HANDLE_SIZE } from './classes.js';
 import { checksum, firstObjOffset, HANDLE_SLOTS, storedHandle } from './objects.js';
 import type { ZsPool } from './pool.js';
@@ -60,10 +69,37 @@ function countObjects(pool: ZsPool, zs: Zspage, name: string, add: (s: string) =
   return used;
 }
 
-function checkZspage(pool: ZsPool, zs: Zspage, add: (s: string) => void): number {
+/**
+ * With no task live, nothing is half done: each sub-page holds zsmalloc's reference, and
+ * the VM's too while isolated; and (v4.8–v6.3) the zspage counts exactly the sub-pages the
+ * VM has isolated (a page isolated twice, or a flag cleared behind the VM's back, shows).
+ */
+function checkIsolation(pool: ZsPool, zs: Zspage, name: string, add: (s: string) => void): void {
+  const p = pool.mem.pages;
+  let isolated = 0;
+  for (const pfn of zs.pages) {
+    const iso = (p.flags[pfn] & ISOLATED) !== 0;
+    if (iso) isolated++;
+    const want = iso ? 2 : 1;
+    if (p.refcount[pfn] !== want)
+      add(
+        `${name}: page ${hexPfn(pfn)} has refcount ${p.refcount[pfn]} with no task live, where zsmalloc's reference${iso ? " and the VM's isolation reference make" : ' makes'} ${want}`,
+      );
+  }
+  if (pool.rules.countsIsolated && zs.isolated !== isolated)
+    add(`${name}: isolated count ${zs.isolated}, but the VM has isolated ${isolated} of its pages`);
+}
+
+function checkZspage(
+  pool: ZsPool,
+  zs: Zspage,
+  add: (s: string) => void,
+  quiescent: boolean,
+): number {
   const cls = zs.cls;
   const name = `zspage ${zs.id} (class ${cls.index})`;
   checkSubPages(pool, zs, name, add);
+  if (quiescent) checkIsolation(pool, zs, name, add);
   const used = countObjects(pool, zs, name, add);
   if (used !== zs.inuse) add(`${name}: inuse ${zs.inuse}, ${used} objects allocated`);
   const fg = getFullnessGroup(zs.inuse, cls.objsPerZspage);
@@ -116,6 +152,7 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
     if (out.length < MAX) out.push(s);
   };
   const mem = reg.machine.mem;
+  const quiescent = reg.machine.sched.liveTasks === 0;
   // NR_ZSPAGES as the zspages' pages say it should be, by zone index.
   const zonePages = new Map<number, number>();
   const countPage = (pfn: number, delta: number): void => {
@@ -130,7 +167,7 @@ export function checkZsmalloc(reg: ZsRegistry, checksums = true): string[] {
       if (zs.destroyed) add(`zspage ${zs.id}: destroyed but still registered`);
       pages += zs.pages.length;
       for (const pfn of zs.pages) countPage(pfn, 1);
-      const used = checkZspage(pool, zs, add);
+      const used = checkZspage(pool, zs, add, quiescent);
       let c = perClass.get(zs.cls.index);
       if (!c) {
         c = { n: 0, used: 0, groups: new Int32Array(NR_FULLNESS_GROUPS) };

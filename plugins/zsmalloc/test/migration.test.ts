@@ -1,5 +1,7 @@
 import {
+  checkInvariants,
   getPage,
+  ISOLATED,
   isolateMovablePage,
   type Machine,
   MIGRATE_MODE,
@@ -502,5 +504,34 @@ describe('MIGRATE_SYNC_NO_COPY (v6.0, v6.3): zs_page_migrate refuses it', () => 
     expect(migrate(r, MIGRATE_MODE.SYNC_NO_COPY)).toMatchObject({ rc: 0, nrSucceeded: 1 });
     for (const h of r.hs) expect(pfnOf(r.pool, h)).toBe(r.targets[0]);
     expectClean(r.m);
+  });
+});
+
+describe.each(PROFILES)('the checker and the VM’s isolation of sub-pages — %s', (profile) => {
+  const violations = (m: Machine) => checkInvariants(m).violations.join('\n');
+
+  it('a sub-page whose isolated flag is cleared behind the VM: reported once no task is left', () => {
+    const r = onePage(profile);
+    expect(isolate(r, r.P)).toBe(true);
+    expectClean(r.m);
+    r.m.mem.pages.flags[r.P] &= ~ISOLATED;
+    const v = violations(r.m);
+    expect(v).toMatch(
+      /page 0x[0-9a-f]+ has refcount 2 with no task live, where zsmalloc's reference makes 1/,
+    );
+    if (profile !== 'v6.17')
+      expect(v).toMatch(/isolated count 1, but the VM has isolated 0 of its pages/);
+    r.m.mem.pages.flags[r.P] |= ISOLATED;
+    putback(r);
+    expectClean(r.m);
+  });
+
+  it('a sub-page whose isolation reference is gone: reported', () => {
+    const r = onePage(profile);
+    expect(isolate(r, r.P)).toBe(true);
+    putPage(r.m.mem, r.P);
+    expect(violations(r.m)).toMatch(
+      /has refcount 1 with no task live, where zsmalloc's reference and the VM's isolation reference make 2/,
+    );
   });
 });

@@ -75,6 +75,7 @@ export function checkMemoryInvariants(
   const { next, prev } = p.lists;
   const rewrites = mem.profile.mergeRewritesBuddyType;
   const byTag = hasOps !== undefined && mem.profile.movableMarker !== 'page_type';
+  const byType = hasOps !== undefined && !byTag;
   const nrZoneFree = new Map<number, number>();
   let freeBlocks = 0;
   for (let pfn = 0; pfn < mem.nrPages; ) {
@@ -159,8 +160,24 @@ export function checkMemoryInvariants(
       if (byTag && (m & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE && m >>> 2 !== 0)
         if (!hasOps(pfn))
           add(`pfn ${hexPfn(pfn)}: tagged movable, but its ops pointer leads to no movable_ops`);
-      if (quiescent && f & ISOLATED && ln === 0 && !mem.leaked.has(pfn))
-        add(`pfn ${hexPfn(pfn)}: isolated, but on no list: no putback can return it to its owner`);
+      // v6.17 page_has_movable_ops(): PG_movable_ops on an Offline or Zsmalloc page.
+      if (
+        byType &&
+        f & (1 << PG.movable_ops) &&
+        (word >>> 24 === PGTY.offline || word >>> 24 === PGTY.zsmalloc) &&
+        !hasOps?.(pfn)
+      )
+        add(
+          `pfn ${hexPfn(pfn)}: marked PG_movable_ops, but its page type has no movable_ops registered (setMovableOps)`,
+        );
+      if (quiescent && !mem.leaked.has(pfn)) {
+        if (f & ISOLATED && ln === 0)
+          add(
+            `pfn ${hexPfn(pfn)}: isolated, but on no list: no putback can return it to its owner`,
+          );
+        if (f & (1 << PG.locked))
+          add(`pfn ${hexPfn(pfn)}: locked, but no task is left to unlock it (a lost unlock_page)`);
+      }
     }
     pfn++;
   }

@@ -68,9 +68,10 @@ export class Memory {
   /** Pages leaked by a bad-page report (never freed, as the kernel leaks them). */
   readonly leaked = new Set<number>();
   /**
-   * Pages migrated away that the VM's last put did not free: someone else still held a
-   * reference. Each leaves the set when it is freed; one still here when no task is live is
-   * a leaked reference (see checkInvariants).
+   * Pages the VM let go of for good (migrated away, or put back after their owner released
+   * them) that its last put did not free: someone else still held a reference. Each leaves
+   * the set when it is freed; one still here when no task is live is a leaked reference
+   * (see checkInvariants).
    */
   readonly migratedHeld = new Set<number>();
   /** Populated zones, lowest first (set with {@link setPopulatedZones}). */

@@ -56,6 +56,8 @@ export function* putbackMovablePage(
   unlockPage(k, pfn);
   if (sched.preemptible) yield { op: mem.profile.pointNames.put, pfn };
   folioPut(mem, pfn);
+  // The owner let the page go: nobody should hold it now (see Memory.migratedHeld).
+  if (released && p.refcount[pfn] !== 0) mem.migratedHeld.add(pfn);
 }
 
 /**

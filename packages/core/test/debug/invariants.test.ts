@@ -9,13 +9,16 @@ import {
   addToFreeList,
   checkInvariants,
   createMachine,
+  defineMovableOps,
   delFromFreeList,
   firstFree,
   freePages,
   GFP,
+  hexPfn,
   ISOLATED,
   isolatedOk,
   isolateMovablePage,
+  type KernelGen,
   LOCKED,
   MAX_PAGE_ORDER,
   type Machine,
@@ -25,9 +28,13 @@ import {
   NS,
   PAGE_MAPPING_MOVABLE,
   PG,
+  PGTY,
   PROFILE_NAMES,
   type ProfileName,
   putPage,
+  SetPageMovableOps,
+  setMovableOps,
+  setPageType,
   trylockPage,
   unlockPage,
 } from '../../src/index.js';
@@ -121,11 +128,51 @@ describe('invariants: isolated and locked pages (spec §11, §3.1, §4)', () => 
       expect(violations(m)).toMatch(/tagged movable, but its ops pointer leads to no movable_ops/);
     });
 
-  it('a locked page with a frozen refcount (0) is legal', () => {
+  it('a locked page with a frozen refcount (0) is legal while a task is in the middle of it', () => {
     const m = machine('v6.3');
     const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'pagecache');
-    trylockPage(m.mem, pfn);
-    m.mem.pages.refcount[pfn] = 0;
+    const t = m.sched.spawn('freezer', function* (): KernelGen {
+      trylockPage(m.mem, pfn);
+      m.mem.pages.refcount[pfn] = 0;
+      yield { op: 'page_ref_freeze', pfn };
+      m.mem.pages.refcount[pfn] = 1;
+      unlockPage(m, pfn);
+    });
+    m.sched.step(t);
+    expectInvariants(m);
+    m.sched.runToEnd(t);
+    expectInvariants(m);
+  });
+
+  for (const profile of PROFILE_NAMES)
+    it(`${profile}: a page left locked once no task is left is reported`, () => {
+      const m = machine(profile);
+      const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'pagecache');
+      trylockPage(m.mem, pfn);
+      expect(violations(m)).toMatch(
+        new RegExp(`pfn ${hexPfn(pfn)}: locked, but no task is left to unlock it`),
+      );
+      unlockPage(m, pfn);
+      expectInvariants(m);
+    });
+
+  it('v6.17: a PG_movable_ops page whose page type has no movable_ops registered is reported', () => {
+    const m = machine('v6.17');
+    const pfn = m.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'drv');
+    setPageType(m.mem, pfn, PGTY.offline);
+    SetPageMovableOps(m.mem, pfn);
+    expect(violations(m)).toMatch(
+      /marked PG_movable_ops, but its page type has no movable_ops registered/,
+    );
+    setMovableOps(
+      m.mem,
+      defineMovableOps('drv', {
+        isolatePage: () => false,
+        migratePage: () => -16,
+        putbackPage: () => {},
+      }),
+      PGTY.offline,
+    );
     expectInvariants(m);
   });
 });
