@@ -8,6 +8,7 @@
 
 import {
   __GFP,
+  bug,
   compoundHead,
   folioTryGet,
   GFP,
@@ -51,11 +52,42 @@ function* scanner(
 }
 
 /**
+ * The 9a scanner: isolate_migratepages_block() hands `pfn` to isolate_movable_page() and,
+ * on success, links the page it examined on its migration list (`list_add(&page->lru)`)
+ * and puts it back later. When the VM isolated another page (the draft's mistake), the
+ * page linked is still the examined one, which nobody isolated, while the page isolated is
+ * on no list: it stays isolated, with the VM's reference, for good. The run ends there;
+ * the kernel would go on to migrate or put back a page it never isolated.
+ */
+function* scanner9a(
+  m: Machine,
+  pfn: number,
+  mistakes: IsolateMistakes | undefined,
+  seen: { out?: IsolateOutcome },
+): KernelGen<IsolateOutcome> {
+  const out = yield* isolateMovablePageOutcome(m, pfn, 0, mistakes);
+  seen.out = out;
+  if (!isolatedOk(out.result)) return out;
+  if (out.isolated === pfn) {
+    yield* holdThenPutback(m, pfn);
+    return out;
+  }
+  if (m.sched.preemptible)
+    yield {
+      op: 'list_add',
+      pfn,
+      note: `the page examined; ${hexPfn(out.isolated)}, the one isolated, is on no list`,
+    };
+  return out;
+}
+
+/**
  * 9a / S04: the scanner examines tail T1 of an order-2 folio and derives its head H; the
  * folio is freed and H comes back as a published driver page. The 2023 draft
- * (`folio_try_get(page_folio(page))`) then isolates H; `folio_get_nontail_page` fails on
- * the tail. The rest of the machine is in use, so the freed folio stays an order-2 block
- * and the order-0 allocation splits it and returns H.
+ * (`folio_try_get(page_folio(page))`) then isolates H, and the caller links T1, the page
+ * it examined ({@link scanner9a}); `folio_get_nontail_page` fails on the tail. The rest of
+ * the machine is in use, so the freed folio stays an order-2 block and the order-0
+ * allocation splits it and returns H.
  */
 export const scenario9a: Scenario = {
   name: '9a',
@@ -86,7 +118,7 @@ export const scenario9a: Scenario = {
       machine: m,
       state: [drv, seen],
       start: () => {
-        m.sched.spawn('scanner', () => scanner(m, T1, mistakes, seen));
+        m.sched.spawn('scanner', () => scanner9a(m, T1, mistakes, seen));
         m.sched.spawn('owner', owner);
       },
       finish: () =>
@@ -250,14 +282,20 @@ export const scenario9e: Scenario = {
     // folio_ref_try_add_rcu(): add 1 unless 0, on whatever the slot holds; folio_put_refs()
     // on the folio the reference was taken on.
     const folios = m.profile.hasFolios;
+    // folio_ref_try_add() since "mm: page_ref: remove folio_try_get_rcu()" (2024, v6.17),
+    // the patch that makes the page-cache get folio_try_get().
+    const tryAdd =
+      m.profile.pageCacheGet === 'folio_try_get' ? 'folio_ref_try_add' : 'folio_ref_try_add_rcu';
     const get: SpeculativeGet = {
-      op: folios ? 'folio_ref_try_add_rcu' : 'page_cache_get_speculative',
+      op: folios ? tryAdd : 'page_cache_get_speculative',
       head: headOf(m),
       get: (pfn) => {
         if (!overlaid(pfn)) return getPageUnlessZero(mem, pfn);
         if (slot.value === 0) return false;
         slot.hit = slot.value;
         slot.value++;
+        // 4.x page_cache_get_speculative(): VM_BUG_ON_PAGE(PageTail(page)) after its get.
+        if (!folios) bug(mem, 'VM_BUG_ON_PAGE(PageTail(page)) in page_cache_get_speculative', pfn);
         return true;
       },
       putOp: folios ? 'folio_put_refs' : 'put_page',
@@ -315,7 +353,10 @@ export const scenario9e: Scenario = {
  * reference), so P becomes a page of its own; the walker's speculative get then succeeds on
  * H, now an unrelated order-0 page. Fixed (try_get_folio): re-check `page_folio(P)`, drop
  * H and retry with P. Buggy (no re-check): the walker later puts P, dropping the owner's
- * reference on P, while the one it took on H leaks.
+ * reference on P, while the one it took on H leaks. The re-check of the head after the get
+ * came with "mm/gup: fix try_grab_compound_head() race with split_huge_page()" (5.13): the
+ * 4.8 kernel's GUP-fast re-checked only the PTE, so in v4.8 the fixed variant shows a
+ * resolution that release did not have.
  */
 export const scenario9eSplit: Scenario = {
   name: '9e-split',
@@ -323,7 +364,7 @@ export const scenario9eSplit: Scenario = {
     'speculative get on a head derived before a folio split (buggy: no page_folio re-check; fixed: re-check and retry)',
   variants: BUGGY_FIXED,
   profiles: EVERY_PROFILE,
-  refs: 'spec §9e, S31',
+  refs: 'spec §9e, S31; try_grab_compound_head() re-check (5.13)',
   setup({ variant, profile }: ScenarioContext) {
     const m = raceMachine(profile);
     const mem = m.mem;

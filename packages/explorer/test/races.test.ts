@@ -146,6 +146,35 @@ describe('catalogue interleavings, replayed on both variants', () => {
     },
   );
 
+  it('S04 (9a) buggy: the caller links the page it examined; the page isolated stays isolated, on no list', () => {
+    const r = replay('9a', { variant: 'buggy', schedule: 'v1:9a:12' });
+    expect(r.report).toContain(
+      'list_add pfn=0x1 (the page examined; 0x0, the one isolated, is on no list)',
+    );
+    expect(r.report).not.toContain('putback_movable_pages');
+    // Before folios the draft's get is get_page_unless_zero on compound_head(page).
+    const old = replay('9a', { variant: 'buggy', profile: 'v4.8', schedule: 'v1:9a:12' });
+    expect(old.report).toContain('get_page_unless_zero pfn=0x0');
+    expect(old.report).not.toContain('folio');
+  });
+
+  it.each([
+    [
+      'v4.8',
+      'mmbug',
+      /^VM_BUG_ON_PAGE\(PageTail\(page\)\) in page_cache_get_speculative$/,
+      'page_cache_get_speculative',
+    ],
+    ['v6.0', 'assertion', /the get made it 6/, 'folio_ref_try_add_rcu'],
+    ['v6.3', 'assertion', /the get made it 6/, 'folio_ref_try_add_rcu'],
+    ['v6.17', 'assertion', /the get made it 6/, 'folio_ref_try_add pfn'],
+  ] as const)('S30 (9e) buggy on %s: %s, through %s', (profile, kind, message, get) => {
+    const r = replay('9e', { variant: 'buggy', profile, schedule: 'v1:9e:12' });
+    expect(r.failure?.kind).toBe(kind);
+    expect(r.failure?.message).toMatch(message);
+    expect(r.report).toContain(get);
+  });
+
   it.each(['v6.3', 'v6.0', 'v4.8'] as const)(
     'S27 (9d-double) on %s: the v3 draft reports the second isolation, not the owner clearing PG_isolated',
     (profile) => {

@@ -190,7 +190,10 @@ export function* isolateMovablePage(
   let page = pfn;
   if (mistakes?.folioTryGetOnHead) {
     const head = compoundHead(mem, pfn);
-    if (sched.preemptible) yield { op: 'folio_try_get', pfn: head };
+    // The 2023 draft's folio_try_get(page_folio(page)); before folios, the same get on
+    // compound_head(page).
+    if (sched.preemptible)
+      yield { op: prof.hasFolios ? 'folio_try_get' : prof.isolationGet, pfn: head };
     if (!folioTryGet(mem, head)) return fail;
     page = head;
   } else {
