@@ -17,6 +17,7 @@ import {
   machineFromProc,
   mixedChurn,
   type ProfileName,
+  pluginExport,
   profileHasProactiveCompaction,
   setDefragMode,
   setWatermarkBoostFactor,
@@ -151,7 +152,7 @@ export async function loadPluginModule(
   const bundled = BUNDLED[spec];
   if (bundled) {
     const module = await bundled();
-    return { plugin: validatePlugin(module.default ?? module.plugin, spec), module };
+    return { plugin: validatePlugin(pluginExport(module), spec), module };
   }
   return loadModule(spec, PLUGIN_BASES);
 }

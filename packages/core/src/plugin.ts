@@ -13,7 +13,7 @@ import type { DependencyContainer } from 'tsyringe';
 import { checkMachine, MmBug, MopsError, valueKind } from './errors.js';
 import type { Machine } from './machine.js';
 import { describe, isThenable, shown } from './migrate/driver_faults.js';
-import { refusedMovableOps } from './migrate/movable.js';
+import { keepPublishedOps, refusedMovableOps, registeredMovableOps } from './migrate/movable.js';
 import { pageTypeName } from './page/flags.js';
 import { PROFILE_NAMES, type ProfileName } from './profile.js';
 
@@ -38,8 +38,9 @@ export interface MopsPlugin {
   /**
    * Registers the plugin's services in the machine's child container (never the root one)
    * and sets the driver up: movable_ops, text views, invariant checkers. It must finish
-   * before returning (no async work); a throw fails the install, and what it added to the
-   * machine is taken back.
+   * before returning (no async work); a throw fails the install, and what it registered
+   * with the machine is taken back (see {@link installPlugin}); what it did to memory is
+   * its own to undo before it throws.
    * @param container the machine's own child container (`machine.container`)
    * @param machine the machine the plugin is installed into
    */
@@ -60,6 +61,12 @@ const VERSION = /^\d+\.\d+\.\d+(?:[-+][\w.-]+)?$/;
  * @throws {@link MopsError} `E_PLUGIN` naming the plugin and the bad field
  */
 export function validatePlugin(x: unknown, source: string): MopsPlugin {
+  if (typeof x === 'function')
+    throw new MopsError(
+      'E_PLUGIN',
+      `plugin ${source}: export must be an object { manifest, register }, got ${valueKind(x)}: export the plugin object as the module's default export or as \`plugin\` (a driver class goes in its register)`,
+      'export',
+    );
   const fail = (field: string, what: string): never => {
     throw new MopsError('E_PLUGIN', `plugin ${source}: ${field} ${what}`, field);
   };
@@ -163,6 +170,18 @@ function packageEntry(dir: string): string | undefined {
 }
 
 /**
+ * The export of a plugin's module that is its plugin: the default export, or the `plugin`
+ * export when the default export is something else (such as the driver's class) or absent.
+ * @param mod the module's namespace
+ * @returns the candidate, for {@link validatePlugin}
+ */
+export function pluginExport(mod: Record<string, unknown>): unknown {
+  const d = mod.default;
+  const looksLikePlugin = d !== null && typeof d === 'object' && 'manifest' in d;
+  return looksLikePlugin || mod.plugin === undefined ? d : mod.plugin;
+}
+
+/**
  * Imports the module `spec` names (see {@link moduleTarget}). When it cannot be loaded,
  * throws what `fail` makes of the first line of the reason.
  * @param spec a package name or a path
@@ -205,13 +224,16 @@ export async function loadPluginModule(
       ),
     typeof base === 'string' ? [base] : base,
   );
-  return { plugin: validatePlugin(mod.default ?? mod.plugin, spec), module: mod };
+  return { plugin: validatePlugin(pluginExport(mod), spec), module: mod };
 }
 
 /**
  * Installs a plugin into a machine: checks it supports the machine's profile, registers it
  * under {@link PLUGIN} and calls its `register` with the machine's child container. A
- * failed install leaves the machine as it was (checkers, views, page-type registrations).
+ * failed install takes back what `register` registered: invariant checkers, views, trace
+ * listeners, per-machine state and page-type registrations (v6.17: except the ops of a
+ * type a page it published still carries). Pages it allocated or published, and its
+ * container registrations, stay.
  * @param machine the machine to install into
  * @param plugin the plugin (its module's default or `plugin` export)
  * @throws {@link MopsError} `E_PLUGIN` for an invalid plugin, a profile it does not support,
@@ -286,24 +308,38 @@ interface Registrations {
   readonly ext: Map<object, unknown>;
   /** The machine's maps kept in `ext` (text views, the v6.17 registry), copied. */
   readonly maps: Map<object, Map<unknown, unknown>>;
+  /** The trace bus's listeners, by event. */
+  readonly listeners: Map<string, Set<unknown>>;
 }
 
 function machineRegistrations(machine: Machine): Registrations {
   const maps = new Map<object, Map<unknown, unknown>>();
   for (const [k, v] of machine.mem.ext) if (v instanceof Map) maps.set(k, new Map(v));
+  const bus = machine.trace;
   return {
     checkers: new Map(machine.invariantCheckers),
     ext: new Map(machine.mem.ext),
     maps,
+    listeners: new Map(bus.eventNames().map((ev) => [String(ev), new Set(bus.listeners(ev))])),
   };
 }
 
 /**
- * Takes back the invariant checkers, text views, page-type registrations and per-machine
- * state a failed register added (the container's own registrations stay: tsyringe cannot
- * remove them, and nothing resolves them without the plugin).
+ * Takes back the invariant checkers, text views, trace listeners, page-type registrations
+ * and per-machine state a failed register added, except the movable_ops of a page type a
+ * page it published still carries (v6.17: page_movable_ops() of that page must find them).
+ * What it did to memory stays (pages it allocated or published: a register that fails
+ * undoes its own work first, as a driver's probe does), and so do the container's own
+ * registrations (tsyringe cannot remove them).
  */
 function rollBack(machine: Machine, r: Registrations): void {
+  const registered = registeredMovableOps(machine.mem);
+  const bus = machine.trace;
+  for (const ev of bus.eventNames()) {
+    const before = r.listeners.get(String(ev));
+    for (const fn of bus.listeners(ev))
+      if (!before?.has(fn)) bus.off(ev, fn as (...args: unknown[]) => void);
+  }
   const checkers = machine.invariantCheckers as Map<string, unknown>;
   checkers.clear();
   for (const [k, v] of r.checkers) checkers.set(k, v);
@@ -315,6 +351,7 @@ function rollBack(machine: Machine, r: Registrations): void {
     live.clear();
     for (const [a, b] of copy) live.set(a, b);
   }
+  keepPublishedOps(machine.mem, registered);
 }
 
 /**

@@ -18,9 +18,12 @@ import {
   moduleTarget,
   PG,
   PGTY,
+  pluginExport,
   procViewNames,
   registerProcView,
+  SetPageMovableOps,
   setMovableOps,
+  setPageType,
   traceRecorder,
   trylockPage,
   unlockPage,
@@ -189,6 +192,58 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
       expect(installedPlugins(m).map((x) => x.manifest.name)).toEqual(['half']);
     },
   );
+
+  it('register throwing after a trace listener and, in v6.17, set_movable_ops and published pages: the listener is gone, the ops of the published pages stay, the checker passes', () => {
+    for (const profile of ['v6.3', 'v6.17'] as const) {
+      const m = createMachine({ memory: '4M', profile });
+      const heard: string[] = [];
+      const ops = defineMovableOps('half', {
+        isolatePage: () => false,
+        migratePage: () => -16,
+        putbackPage: () => {},
+      });
+      const p = validatePlugin(
+        {
+          manifest: manifest('half', [profile]),
+          register(_c: unknown, machine: Machine) {
+            machine.trace.on('mm_page_alloc', () => heard.push('alloc'));
+            if (profile === 'v6.17') {
+              setMovableOps(machine.mem, ops, PGTY.offline);
+              const pfn = machine.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'half');
+              setPageType(machine.mem, pfn, PGTY.offline);
+              SetPageMovableOps(machine.mem, pfn);
+            }
+            throw new Error('probe failed');
+          },
+        },
+        'test',
+      );
+      expect(() => installPlugin(m, p)).toThrow(
+        /^plugin half: register threw \(Error: probe failed\)/,
+      );
+      heard.length = 0;
+      m.allocPages(GFP.KERNEL, 0, 'other');
+      expect(heard).toEqual([]);
+      expect(m.trace.enabled.mm_page_alloc).toBe(false);
+      expectInvariants(m);
+    }
+  });
+
+  it('a module whose default export is the driver class: the `plugin` export is the plugin; a class alone says so', () => {
+    const plugin = { manifest: manifest('cls'), register() {} };
+    class Driver {}
+    expect(pluginExport({ default: Driver, plugin })).toBe(plugin);
+    expect(pluginExport({ default: plugin, plugin: {} })).toBe(plugin);
+    expect(() => validatePlugin(Driver, 'test')).toThrow(
+      expect.objectContaining({
+        code: 'E_PLUGIN',
+        field: 'export',
+        message: expect.stringMatching(
+          /got a function: export the plugin object as the module's default export or as `plugin`/,
+        ),
+      }),
+    );
+  });
 
   it('the same plugin twice: E_PLUGIN on manifest.name, the first stays', () => {
     const m = createMachine({ memory: '4M' });

@@ -427,6 +427,37 @@ export function setMovableOps(mem: Memory, ops: MovableOperations | null, pgty: 
   return 0;
 }
 
+/**
+ * The page types with movable_ops registered on a machine (v6.17), and their ops: a copy.
+ * @param mem the machine's memory (`m.mem`)
+ * @returns a new map from page type to ops (empty before v6.17)
+ */
+export function registeredMovableOps(mem: Memory): Map<number, DefinedOps> {
+  return new Map((mem.ext.get(REGISTRY) as Map<number, DefinedOps> | undefined) ?? []);
+}
+
+/**
+ * After a failed plugin install took its set_movable_ops() back: the ops of a page type
+ * some page still carries (PG_movable_ops, published before the failure) are registered
+ * again, since page_movable_ops() of that page must find them.
+ * @param mem the machine's memory (`m.mem`)
+ * @param registered the registrations before they were taken back
+ *   ({@link registeredMovableOps})
+ */
+export function keepPublishedOps(mem: Memory, registered: ReadonlyMap<number, DefinedOps>): void {
+  if (registered.size === 0) return;
+  const { type, flags } = mem.pages;
+  const reg = memoryExt(mem, REGISTRY, () => new Map<number, DefinedOps>());
+  for (const [pgty, ops] of registered) {
+    if (reg.has(pgty)) continue;
+    for (let pfn = 0; pfn < mem.nrPages; pfn++)
+      if (type[pfn] >>> 24 === pgty && flags[pfn] & (1 << PG.movable_ops)) {
+        reg.set(pgty, ops);
+        break;
+      }
+  }
+}
+
 /** A set_movable_ops() call refused with -EBUSY: the page type and who holds it. */
 export interface RefusedOps {
   /** The page type asked for (a {@link PGTY} value). */
