@@ -7,7 +7,7 @@
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import { checkMachine, MmBug, MopsError, valueKind } from './errors.js';
@@ -143,10 +143,26 @@ export function moduleTarget(spec: string, bases: readonly string[] = [process.c
     try {
       return pathToFileURL(createRequire(join(b, 'package.json')).resolve(spec)).href;
     } catch {
-      // not installed there
+      // Not installed there, or an ES-module-only package: its `exports` may offer only an
+      // `import` condition, which require.resolve() does not see.
+      const entry = packageEntry(installedPackageDir(spec, b) ?? '');
+      if (entry) return pathToFileURL(entry).href;
     }
   }
   return spec;
+}
+
+/**
+ * The directory of the package `name` (a package name without a subpath) in the
+ * node_modules of `base` or of a directory above it, as Node looks it up.
+ */
+function installedPackageDir(name: string, base: string): string | undefined {
+  if (!/^(@[^/@.][^/]*\/)?[^/@.][^/]*$/.test(name)) return undefined;
+  for (let dir = resolve(base); ; dir = dirname(dir)) {
+    const candidate = join(dir, 'node_modules', name);
+    if (existsSync(join(candidate, 'package.json'))) return candidate;
+    if (dirname(dir) === dir) return undefined;
+  }
 }
 
 /** The entry point of the package in directory `dir` (undefined when `dir` is not one). */

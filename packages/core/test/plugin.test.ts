@@ -451,6 +451,19 @@ describe('moduleTarget: what a plugin or scenario spec names', () => {
   };
   const url = (...p: string[]) => pathToFileURL(join(root, ...p)).href;
 
+  it('a package name resolves an ES-module-only package (exports with `import` only) from a base or a directory above it', () => {
+    pkg('node_modules/esm-only', { exports: { '.': { types: './x.d.ts', import: './main.js' } } });
+    pkg('node_modules/@scope/esm-only', { type: 'module', exports: { import: './s.js' } });
+    pkg('project/sub', {});
+    const below = join(root, 'project', 'sub');
+    expect(moduleTarget('esm-only', [below])).toBe(url('node_modules', 'esm-only', 'main.js'));
+    expect(moduleTarget('@scope/esm-only', [below])).toBe(
+      url('node_modules', '@scope', 'esm-only', 's.js'),
+    );
+    // A name installed nowhere is left to import(), which names it in its error.
+    expect(moduleTarget('not-installed-anywhere', [below])).toBe('not-installed-anywhere');
+  });
+
   it('a directory stands for its package: exports (import or default), then main, then index.js', () => {
     pkg('a', { exports: { '.': { types: './x.d.ts', import: './dist/a.js' } } });
     pkg('b', { exports: { '.': { '@mops/source': './src/b.ts', default: './dist/b.js' } } });
