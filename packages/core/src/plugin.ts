@@ -5,10 +5,10 @@
  * @module
  */
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { DependencyContainer } from 'tsyringe';
 import { checkMachine, MmBug, MopsError, valueKind } from './errors.js';
 import type { Machine } from './machine.js';
@@ -230,6 +230,7 @@ export async function loadPluginModule(
   spec: string,
   base: string | readonly string[] = process.cwd(),
 ): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
+  const bases = typeof base === 'string' ? [base] : base;
   const mod = await importModule(
     spec,
     (reason) =>
@@ -238,9 +239,32 @@ export async function loadPluginModule(
         `plugin ${spec}: cannot load it (${reason}); give a package name or a path to its module`,
         'plugin',
       ),
-    typeof base === 'string' ? [base] : base,
+    bases,
   );
+  checkSameCore(spec, moduleTarget(spec, bases));
   return { plugin: validatePlugin(pluginExport(mod), spec), module: mod };
+}
+
+/** The real path of this @mops/core's package directory. */
+const OWN_CORE = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
+
+/**
+ * E_PLUGIN when the module at `target` would import a @mops/core other than this one (its
+ * node_modules, or one above it, holds another copy): its drivers would use another copy's
+ * classes as DI tokens and another copy's registries, so installs fail with a container
+ * error, or, worse, pass with two drivers sharing a page type.
+ */
+function checkSameCore(spec: string, target: string): void {
+  if (!target.startsWith('file:')) return;
+  const theirs = installedPackageDir('@mops/core', dirname(fileURLToPath(target)));
+  if (theirs === undefined) return;
+  const real = realpathSync(theirs);
+  if (real !== OWN_CORE)
+    throw new MopsError(
+      'E_PLUGIN',
+      `plugin ${spec}: it would import the @mops/core at ${real}, while mops runs the one at ${OWN_CORE}; two copies share no machine services or registries: install the plugin against this one as a link (npm install without --install-links, or a pnpm workspace)`,
+      'plugin',
+    );
 }
 
 /**

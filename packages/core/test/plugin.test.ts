@@ -84,6 +84,24 @@ describe('plugins', () => {
     expect(registered).toBe(1);
   });
 
+  it('a plugin that would import another copy of @mops/core is refused (E_PLUGIN), naming both', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-copy-'));
+    const src =
+      "export default { manifest: { name: 'copy', version: '1.0.0', profiles: ['v6.3'] }, register() {} };\n";
+    writeFileSync(join(dir, 'p.mjs'), src);
+    // Alone it loads; with a copy of @mops/core beside it, it would import that one.
+    expect((await loadPlugin('./p.mjs', dir)).manifest.name).toBe('copy');
+    mkdirSync(join(dir, 'node_modules', '@mops', 'core'), { recursive: true });
+    writeFileSync(join(dir, 'node_modules', '@mops', 'core', 'package.json'), '{}');
+    writeFileSync(join(dir, 'q.mjs'), src);
+    await expect(loadPlugin('./q.mjs', dir)).rejects.toMatchObject({
+      code: 'E_PLUGIN',
+      message: expect.stringMatching(
+        /^plugin \.\/q\.mjs: it would import the @mops\/core at .*mops-copy-.*node_modules\/@mops\/core, while mops runs the one at .*; two copies share no machine services or registries/,
+      ),
+    });
+  });
+
   it('a package that cannot be loaded is an E_PLUGIN error naming it', async () => {
     await expect(loadPlugin('@mops/no-such-driver')).rejects.toMatchObject({
       code: 'E_PLUGIN',
