@@ -146,12 +146,18 @@ function startFirst(scenario: Scenario, inst: ScenarioInstance): void {
 function brokenScenario(scenario: Scenario, what: string, e: unknown): MopsError {
   if (e instanceof MopsError) return e;
   const why = e instanceof Error ? `${e.name}: ${e.message.split('\n')[0]}` : String(e);
+  const when = aside
+    ? 'on a fresh instance built to check the reused one against (setup and start must work every time they are called: replay calls them too)'
+    : 'before any step ran';
   return new MopsError(
     'E_PLUGIN',
-    `scenario ${scenario.name}: ${what}() threw (${why}) before any step ran; fix the scenario`,
+    `scenario ${scenario.name}: ${what}() threw (${why}) ${when}; fix the scenario`,
     what,
   );
 }
+
+/** Whether {@link besidePooled} is building an instance beside the pooled one. */
+let aside = false;
 
 /**
  * Restores a pooled instance and starts its tasks. Runs are deterministic, so a run that
@@ -259,10 +265,13 @@ export function besidePooled<T>(
   }
   pool?.delete(key);
   lastPooled = NONE;
+  const outer = aside;
+  aside = true;
   try {
     const result = fn();
     return { result, made: pools.get(scenario)?.get(key) };
   } finally {
+    aside = outer;
     if (kept) pools.get(scenario)?.set(key, kept);
     else pools.get(scenario)?.delete(key);
     lastPooled = last;

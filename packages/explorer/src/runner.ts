@@ -311,6 +311,25 @@ function probeReuse(
   first: Execution,
   opts: ExecuteOptions,
 ): void {
+  // A probe that cannot finish leaves no instance it did not check: the next run builds a
+  // new one, and probes it.
+  try {
+    probeRuns(scenario, variant, profile, p, first, opts);
+  } catch (e) {
+    dropPooled(scenario, memoKeyOf(variant, profile), p);
+    throw e;
+  }
+}
+
+/** The runs and comparisons of {@link probeReuse}. */
+function probeRuns(
+  scenario: Scenario,
+  variant: string,
+  profile: ProfileName,
+  p: Pooled,
+  first: Execution,
+  opts: ExecuteOptions,
+): void {
   const fresh = printOf(first, p.snap);
   for (const [what, chooser] of SERIAL) {
     const reused = printOf(probeRun(scenario, variant, profile, chooser, opts), p.snap);

@@ -158,6 +158,35 @@ describe('state a run leaves outside the snapshot', () => {
     expect(r.failure?.message).toBe('took a page being released');
   });
 
+  it('a setup that works only once: the probe says so, and the instance it could not check is not reused', () => {
+    let calls = 0;
+    const base = releasing('once-setup', true);
+    register({
+      ...base,
+      setup(ctx) {
+        if (++calls > 1) throw new Error('resource already claimed');
+        // Every schedule passes: a second exploration could only fail by building anew.
+        return { ...base.setup(ctx), check: () => [] };
+      },
+    });
+    const run = () => explore('once-setup', { variant: 'buggy', runs: 20 });
+    expect(run).toThrow(
+      expect.objectContaining({
+        code: 'E_PLUGIN',
+        message: expect.stringMatching(
+          /^scenario once-setup: setup\(\) threw \(Error: resource already claimed\) on a fresh instance built to check the reused one against/,
+        ),
+      }),
+    );
+    // Not a clean pass on the unchecked instance: the next exploration builds anew.
+    expect(run).toThrow(
+      expect.objectContaining({
+        code: 'E_PLUGIN',
+        message: expect.stringContaining('before any step ran'),
+      }),
+    );
+  });
+
   it('is caught on the first reuse: E_STATE names `state`, and again on the next exploration', () => {
     register(zbuddy('zbuddy-nostate', false));
     const run = () => explore('zbuddy-nostate', { variant: 'fixed', runs: 100 });
