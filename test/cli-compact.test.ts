@@ -3,7 +3,7 @@
  * the compaction (`--proc`), tracefs's `set_event` forms in `--trace-events`, the vmstat
  * deltas, and the defaults its help shows.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,34 @@ describe('compact --warnings: each warning in full, with its kind and page', () 
       expect(r.err).toBe(
         `mops: --trace and --json would both write to ${dir}/./out.txt, the one over the other; give each a file of its own [E_USAGE]\n`,
       );
+      expect(readFileSync(file, 'utf8')).toBe('keep\n');
+      // Through a symbolic link (to a file not written yet) or a hard link, the same.
+      symlinkSync('new.json', join(dir, 'link.json'));
+      const viaLink = await mops(
+        'compact',
+        '--memory',
+        '64M',
+        '--trace',
+        join(dir, 'link.json'),
+        '--json',
+        join(dir, 'new.json'),
+      );
+      expect(viaLink.code).toBe(2);
+      expect(viaLink.err).toMatch(
+        /--trace and --json would both write to .*link\.json.* \[E_USAGE\]/,
+      );
+      linkSync(file, join(dir, 'hard.txt'));
+      const viaHard = await mops(
+        'compact',
+        '--memory',
+        '64M',
+        '--trace',
+        file,
+        '--warnings',
+        join(dir, 'hard.txt'),
+      );
+      expect(viaHard.code).toBe(2);
+      expect(viaHard.err).toMatch(/--trace and --warnings would both write to /);
       expect(readFileSync(file, 'utf8')).toBe('keep\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -4,7 +4,8 @@
  * @module
  */
 
-import { resolve } from 'node:path';
+import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import {
   fragmentationScoreNode,
   ftraceEventNames,
@@ -142,6 +143,44 @@ function procViews(list: string, m: Machine): string[] {
 /** The options that write to a file or, given `-`, to standard output. */
 const OUTPUTS = ['--trace', '--json', '--warnings'] as const;
 
+/**
+ * The file `path` names, through symbolic links (one to a file not yet written included),
+ * as far as they exist.
+ */
+function fileOf(path: string): string {
+  let abs = resolve(path);
+  for (let hops = 0; hops < 40; hops++) {
+    try {
+      return realpathSync(abs);
+    } catch {
+      // Missing: a dangling link names its target; else the real directory and the name.
+      try {
+        if (!lstatSync(abs).isSymbolicLink()) return abs;
+        abs = resolve(dirname(abs), readlinkSync(abs));
+      } catch {
+        try {
+          return join(realpathSync(dirname(abs)), basename(abs));
+        } catch {
+          return abs;
+        }
+      }
+    }
+  }
+  return abs;
+}
+
+/** Whether two output paths reach one file (a link, a hard link, or the same name). */
+function sameFile(a: string, b: string): boolean {
+  if (fileOf(a) === fileOf(b)) return true;
+  try {
+    const x = statSync(a);
+    const y = statSync(b);
+    return x.dev === y.dev && x.ino === y.ino;
+  } catch {
+    return false;
+  }
+}
+
 /** Runs the command. */
 export async function compact(io: Io, opts: CompactOptions): Promise<number> {
   const given: Record<(typeof OUTPUTS)[number], string | undefined> = {
@@ -182,7 +221,7 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
     );
   const toFiles = OUTPUTS.filter((o) => given[o] !== undefined && given[o] !== '-');
   for (const [i, a] of toFiles.entries()) {
-    const b = toFiles.slice(i + 1).find((o) => resolve(given[o] ?? '') === resolve(given[a] ?? ''));
+    const b = toFiles.slice(i + 1).find((o) => sameFile(given[o] ?? '', given[a] ?? ''));
     if (b)
       throw new MopsError(
         'E_USAGE',
