@@ -85,7 +85,7 @@ function* scanner9a(
  * 9a / S04: the scanner examines tail T1 of an order-2 folio and derives its head H; the
  * folio is freed and H comes back as a published driver page. The 2023 draft
  * (`folio_try_get(page_folio(page))`) then isolates H, and the caller links T1, the page
- * it examined ({@link scanner9a}); `folio_get_nontail_page` fails on the tail. The rest of
+ * it examined (`list_add(&page->lru)`); `folio_get_nontail_page` fails on the tail. The rest of
  * the machine is in use, so the freed folio stays an order-2 block and the order-0
  * allocation splits it and returns H.
  */
