@@ -16,6 +16,7 @@ import { describe, isThenable, shown } from './migrate/driver_faults.js';
 import { keepPublishedOps, refusedMovableOps, registeredMovableOps } from './migrate/movable.js';
 import { pageTypeName } from './page/flags.js';
 import { PROFILE_NAMES, type ProfileName } from './profile.js';
+import type { ListenerTable } from './trace/bus.js';
 
 /** What a plugin says about itself. */
 export interface PluginManifest {
@@ -231,6 +232,7 @@ export async function loadPluginModule(
   base: string | readonly string[] = process.cwd(),
 ): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
   const bases = typeof base === 'string' ? [base] : base;
+  const copies = new Set(loadedCopies);
   const mod = await importModule(
     spec,
     (reason) =>
@@ -241,7 +243,7 @@ export async function loadPluginModule(
       ),
     bases,
   );
-  checkSameCore(spec, moduleTarget(spec, bases));
+  checkSameCore(spec, copies);
   return { plugin: validatePlugin(pluginExport(mod), spec), module: mod };
 }
 
@@ -249,20 +251,26 @@ export async function loadPluginModule(
 const OWN_CORE = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
 
 /**
- * E_PLUGIN when the module at `target` would import a @mops/core other than this one (its
- * node_modules, or one above it, holds another copy): its drivers would use another copy's
- * classes as DI tokens and another copy's registries, so installs fail with a container
- * error, or, worse, pass with two drivers sharing a page type.
+ * The package directories of the copies of @mops/core loaded in this process: each adds
+ * its own when it loads.
  */
-function checkSameCore(spec: string, target: string): void {
-  if (!target.startsWith('file:')) return;
-  const theirs = installedPackageDir('@mops/core', dirname(fileURLToPath(target)));
-  if (theirs === undefined) return;
-  const real = realpathSync(theirs);
-  if (real !== OWN_CORE)
+const loadedCopies = ((globalThis as Record<symbol, unknown>)[
+  Symbol.for('@mops/core: loaded copies')
+] ??= new Set<string>()) as Set<string>;
+loadedCopies.add(OWN_CORE);
+
+/**
+ * E_PLUGIN when importing the plugin `spec` loaded another copy of @mops/core (`before`:
+ * the copies loaded until then): its drivers would use that copy's classes as DI tokens
+ * and its registries, so installs fail with a container error, or, worse, pass with two
+ * drivers sharing a page type.
+ */
+function checkSameCore(spec: string, before: ReadonlySet<string>): void {
+  const other = [...loadedCopies].find((c) => !before.has(c) && c !== OWN_CORE);
+  if (other !== undefined)
     throw new MopsError(
       'E_PLUGIN',
-      `plugin ${spec}: it would import the @mops/core at ${real}, while mops runs the one at ${OWN_CORE}; two copies share no machine services or registries: install the plugin against this one as a link (npm install without --install-links, or a pnpm workspace)`,
+      `plugin ${spec}: it imports the @mops/core at ${other}, while mops runs the one at ${OWN_CORE}; two copies share no machine services or registries: install the plugin against this one as a link (npm install without --install-links, or a pnpm workspace)`,
       'plugin',
     );
 }
@@ -348,19 +356,18 @@ interface Registrations {
   readonly ext: Map<object, unknown>;
   /** The machine's maps kept in `ext` (text views, the v6.17 registry), copied. */
   readonly maps: Map<object, Map<unknown, unknown>>;
-  /** The trace bus's listeners, by event. */
-  readonly listeners: Map<string, Set<unknown>>;
+  /** The trace bus's listeners. */
+  readonly listeners: ListenerTable;
 }
 
 function machineRegistrations(machine: Machine): Registrations {
   const maps = new Map<object, Map<unknown, unknown>>();
   for (const [k, v] of machine.mem.ext) if (v instanceof Map) maps.set(k, new Map(v));
-  const bus = machine.trace;
   return {
     checkers: new Map(machine.invariantCheckers),
     ext: new Map(machine.mem.ext),
     maps,
-    listeners: new Map(bus.eventNames().map((ev) => [String(ev), new Set(bus.listeners(ev))])),
+    listeners: machine.trace.listenerTable(),
   };
 }
 
@@ -374,12 +381,7 @@ function machineRegistrations(machine: Machine): Registrations {
  */
 function rollBack(machine: Machine, r: Registrations): void {
   const registered = registeredMovableOps(machine.mem);
-  const bus = machine.trace;
-  for (const ev of bus.eventNames()) {
-    const before = r.listeners.get(String(ev));
-    for (const fn of bus.listeners(ev))
-      if (!before?.has(fn)) bus.off(ev, fn as (...args: unknown[]) => void);
-  }
+  machine.trace.restoreListeners(r.listeners);
   const checkers = machine.invariantCheckers as Map<string, unknown>;
   checkers.clear();
   for (const [k, v] of r.checkers) checkers.set(k, v);

@@ -84,20 +84,28 @@ describe('plugins', () => {
     expect(registered).toBe(1);
   });
 
-  it('a plugin that would import another copy of @mops/core is refused (E_PLUGIN), naming both', async () => {
+  it('a plugin that imports another copy of @mops/core is refused (E_PLUGIN), naming both; one beside it that it does not import is no matter', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mops-copy-'));
-    const src =
-      "export default { manifest: { name: 'copy', version: '1.0.0', profiles: ['v6.3'] }, register() {} };\n";
-    writeFileSync(join(dir, 'p.mjs'), src);
-    // Alone it loads; with a copy of @mops/core beside it, it would import that one.
-    expect((await loadPlugin('./p.mjs', dir)).manifest.name).toBe('copy');
-    mkdirSync(join(dir, 'node_modules', '@mops', 'core'), { recursive: true });
-    writeFileSync(join(dir, 'node_modules', '@mops', 'core', 'package.json'), '{}');
-    writeFileSync(join(dir, 'q.mjs'), src);
+    const copy = join(dir, 'node_modules', '@mops', 'core');
+    mkdirSync(copy, { recursive: true });
+    writeFileSync(
+      join(copy, 'package.json'),
+      JSON.stringify({ name: '@mops/core', type: 'module', exports: './index.js' }),
+    );
+    // What each copy does when it loads: add its package directory to the process's list.
+    writeFileSync(
+      join(copy, 'index.js'),
+      "globalThis[Symbol.for('@mops/core: loaded copies')].add(new URL('.', import.meta.url).pathname.replace(/\\/$/, ''));\n",
+    );
+    const plugin = (name: string) =>
+      `export default { manifest: { name: '${name}', version: '1.0.0', profiles: ['v6.3'] }, register() {} };\n`;
+    writeFileSync(join(dir, 'p.mjs'), plugin('alone'));
+    writeFileSync(join(dir, 'q.mjs'), `import '@mops/core';\n${plugin('copy')}`);
+    expect((await loadPlugin('./p.mjs', dir)).manifest.name).toBe('alone');
     await expect(loadPlugin('./q.mjs', dir)).rejects.toMatchObject({
       code: 'E_PLUGIN',
       message: expect.stringMatching(
-        /^plugin \.\/q\.mjs: it would import the @mops\/core at .*mops-copy-.*node_modules\/@mops\/core, while mops runs the one at .*; two copies share no machine services or registries/,
+        /^plugin \.\/q\.mjs: it imports the @mops\/core at .*mops-copy-.*node_modules\/@mops\/core, while mops runs the one at .*; two copies share no machine services or registries/,
       ),
     });
   });
@@ -215,6 +223,11 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
     for (const profile of ['v6.3', 'v6.17'] as const) {
       const m = createMachine({ memory: '4M', profile });
       const heard: string[] = [];
+      // A listener there before, which register adds again (with another `this`).
+      const before = function (this: { who: string } | undefined) {
+        heard.push(this?.who ?? 'before');
+      };
+      m.trace.on('mm_page_alloc', before);
       const ops = defineMovableOps('half', {
         isolatePage: () => false,
         migratePage: () => -16,
@@ -225,6 +238,8 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
           manifest: manifest('half', [profile]),
           register(_c: unknown, machine: Machine) {
             machine.trace.on('mm_page_alloc', () => heard.push('alloc'));
+            machine.trace.on('mm_page_alloc', before);
+            machine.trace.on('mm_page_alloc', before, { who: 'plugin' });
             if (profile === 'v6.17') {
               setMovableOps(machine.mem, ops, PGTY.offline);
               const pfn = machine.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'half');
@@ -241,7 +256,8 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
       );
       heard.length = 0;
       m.allocPages(GFP.KERNEL, 0, 'other');
-      expect(heard).toEqual([]);
+      expect(heard).toEqual(['before']);
+      m.trace.off('mm_page_alloc', before);
       expect(m.trace.enabled.mm_page_alloc).toBe(false);
       expectInvariants(m);
     }

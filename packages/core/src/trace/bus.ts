@@ -301,6 +301,18 @@ interface StoredListener {
 type Listener<K extends TraceEventName> = EventEmitter.EventListener<TraceEvents, K>;
 
 /** A machine's tracepoint bus. */
+/** A copy of a {@link TraceBus}'s listeners ({@link TraceBus.listenerTable}). */
+export interface ListenerTable {
+  readonly events: Readonly<Record<string, unknown>>;
+  readonly count: number;
+}
+
+/** eventemitter3's listener table (5.x): per event, one listener record or an array of them. */
+interface EmitterInternals {
+  _events: Record<string, unknown>;
+  _eventsCount: number;
+}
+
 export class TraceBus extends EventEmitter<TraceEvents> {
   /** Errors thrown by listeners, kept (not rethrown) so the VM goes on. */
   readonly listenerErrors: { event: string; error: unknown }[] = [];
@@ -315,6 +327,36 @@ export class TraceBus extends EventEmitter<TraceEvents> {
   constructor() {
     super();
     this.enabled = new TraceEnabled();
+  }
+
+  /**
+   * A copy of the listener table: every listener of every event, with its `this` context,
+   * in order. {@link restoreListeners} puts it back exactly, a listener added twice
+   * included.
+   * @returns the copy (opaque)
+   */
+  listenerTable(): ListenerTable {
+    const self = this as unknown as EmitterInternals;
+    const events: Record<string, unknown> = {};
+    for (const k of Object.keys(self._events)) {
+      const v = self._events[k];
+      events[k] = Array.isArray(v) ? [...v] : v;
+    }
+    return { events, count: self._eventsCount };
+  }
+
+  /**
+   * Puts back a listener table taken with {@link listenerTable}: listeners added since are
+   * gone, those removed are back.
+   * @param table the copy
+   */
+  restoreListeners(table: ListenerTable): void {
+    const self = this as unknown as EmitterInternals;
+    for (const k of Object.keys(self._events)) delete self._events[k];
+    for (const [k, v] of Object.entries(table.events))
+      self._events[k] = Array.isArray(v) ? [...v] : v;
+    self._eventsCount = table.count;
+    this.sync();
   }
 
   /** Recomputes {@link enabled} for one event, or for all when `name` is undefined. */
