@@ -3,7 +3,15 @@
  * the compaction (`--proc`), tracefs's `set_event` forms in `--trace-events`, the vmstat
  * deltas, and the defaults its help shows.
  */
-import { linkSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -120,6 +128,32 @@ describe('compact --warnings: each warning in full, with its kind and page', () 
       );
       expect(viaHard.code).toBe(2);
       expect(viaHard.err).toMatch(/--trace and --warnings would both write to /);
+      // A `..` after a symbolic link goes up from where the link leads, as the system walks it.
+      mkdirSync(join(dir, 'a'));
+      mkdirSync(join(dir, 'w'));
+      symlinkSync(join(dir, 'a'), join(dir, 'w', 'link'));
+      const up = `${dir}/w/link/../u.txt`;
+      const same = await mops(
+        'compact',
+        '--memory',
+        '64M',
+        '--trace',
+        up,
+        '--json',
+        `${dir}/u.txt`,
+      );
+      expect(same.code).toBe(2);
+      expect(same.err).toContain(`would both write to ${up}`);
+      const two = await mops(
+        'compact',
+        '--memory',
+        '64M',
+        '--trace',
+        up,
+        '--json',
+        `${dir}/w/u.txt`,
+      );
+      expect(two.code).toBe(0);
       expect(readFileSync(file, 'utf8')).toBe('keep\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,9 @@
  * a change, `pnpm test` alone runs these against the last build (run `tsc -b` first).
  */
 import { spawnSync } from 'node:child_process';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -139,4 +142,39 @@ describe('mops, spawned: bad input exits 2 with one line and no stack trace', ()
     expect(r.err).toMatch(/^mops: .+ \[E_[A-Z_]+\]\n$/s);
     expect(r.err).not.toMatch(/\n\s+at /);
   });
+});
+
+describe('mops compact, spawned: outputs that reach one file', () => {
+  it('standard output redirected to a file and --json /dev/stdout: refused; to a pipe, both written', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mops-stdout-'));
+    try {
+      const file = join(dir, 'both.txt');
+      const args = [
+        'compact',
+        '--memory',
+        '64M',
+        '--trace',
+        '-',
+        '--trace-events',
+        'mm_compaction_begin',
+      ];
+      const toFile = spawnSync(process.execPath, [bin, ...args, '--json', '/dev/stdout'], {
+        encoding: 'utf8',
+        stdio: ['ignore', openSync(file, 'w'), 'pipe'],
+      });
+      expect(toFile.status).toBe(2);
+      expect(toFile.stderr).toMatch(
+        /--trace and --json would both write to standard output, a file, the one over the other/,
+      );
+      // A pipe is written in turn: nothing is replaced, so nothing is refused.
+      const line = [process.execPath, bin, ...args, '--json', '/dev/stdout'].join(' ');
+      const piped = spawnSync('sh', ['-c', `${line} | cat`], { encoding: 'utf8' });
+      expect(piped.stderr).not.toContain('[E_');
+      expect(piped.status).toBe(0);
+      expect(piped.stdout).toContain('mm_compaction_begin');
+      expect(piped.stdout).toContain('"memory"');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
+import { fstatSync, lstatSync, readlinkSync, realpathSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import {
   fragmentationScoreNode,
@@ -144,40 +144,32 @@ function procViews(list: string, m: Machine): string[] {
 const OUTPUTS = ['--trace', '--json', '--warnings'] as const;
 
 /**
- * The file `path` names, through symbolic links (one to a file not yet written included),
- * as far as they exist.
+ * What a write to output `path` replaces: a regular file, named by its device and inode
+ * when it exists (through any links), else by the real directory and name a write creates
+ * (through a dangling link) — or nothing for a terminal, a pipe or another file that is not
+ * regular, where writes follow one another. `-` is standard output: the regular file it is
+ * redirected to, if any.
  */
-function fileOf(path: string): string {
-  let abs = resolve(path);
-  for (let hops = 0; hops < 40; hops++) {
-    try {
-      return realpathSync(abs);
-    } catch {
-      // Missing: a dangling link names its target; else the real directory and the name.
-      try {
-        if (!lstatSync(abs).isSymbolicLink()) return abs;
-        abs = resolve(dirname(abs), readlinkSync(abs));
-      } catch {
-        try {
-          return join(realpathSync(dirname(abs)), basename(abs));
-        } catch {
-          return abs;
-        }
-      }
-    }
-  }
-  return abs;
-}
-
-/** Whether two output paths reach one file (a link, a hard link, or the same name). */
-function sameFile(a: string, b: string): boolean {
-  if (fileOf(a) === fileOf(b)) return true;
+function replaced(path: string): string | undefined {
   try {
-    const x = statSync(a);
-    const y = statSync(b);
-    return x.dev === y.dev && x.ino === y.ino;
+    const st = path === '-' ? fstatSync(1) : statSync(path);
+    return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
   } catch {
-    return false;
+    if (path === '-') return undefined;
+    let p = path;
+    for (let hops = 0; hops < 40; hops++)
+      try {
+        if (!lstatSync(p).isSymbolicLink()) break;
+        p = resolve(dirname(p), readlinkSync(p));
+      } catch {
+        break;
+      }
+    // The directory as the system walks it (a link in it before a `..` included).
+    try {
+      return join(realpathSync.native(dirname(p)), basename(p));
+    } catch {
+      return resolve(p);
+    }
   }
 }
 
@@ -219,13 +211,14 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
         : `${toStdout.map((o) => `${o} -`).join(', ')} would all write to standard output; send all but one of them to a file`,
       toStdout[0],
     );
-  const toFiles = OUTPUTS.filter((o) => given[o] !== undefined && given[o] !== '-');
-  for (const [i, a] of toFiles.entries()) {
-    const b = toFiles.slice(i + 1).find((o) => sameFile(given[o] ?? '', given[a] ?? ''));
-    if (b)
+  const outputs = OUTPUTS.filter((o) => given[o] !== undefined);
+  const targets = outputs.map((o) => replaced(given[o] ?? ''));
+  for (const [i, a] of outputs.entries()) {
+    const j = targets.findIndex((t, k) => k > i && t !== undefined && t === targets[i]);
+    if (j >= 0)
       throw new MopsError(
         'E_USAGE',
-        `${a} and ${b} would both write to ${given[a]}, the one over the other; give each a file of its own`,
+        `${a} and ${outputs[j]} would both write to ${given[a] === '-' ? 'standard output, a file' : given[a]}, the one over the other; give each a file of its own`,
         a,
       );
   }
