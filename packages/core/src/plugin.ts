@@ -146,11 +146,20 @@ export function moduleTarget(spec: string, bases: readonly string[] = [process.c
     } catch {
       // Not installed there, or an ES-module-only package: its `exports` may offer only an
       // `import` condition, which require.resolve() does not see.
-      const entry = packageEntry(installedPackageDir(spec, b) ?? '');
+      const [name, sub] = packageAndSubpath(spec);
+      const entry = packageEntry(installedPackageDir(name, b) ?? '', sub);
       if (entry) return pathToFileURL(entry).href;
     }
   }
   return spec;
+}
+
+/** A package spec split into its package name and the subpath after it (`.` for none). */
+function packageAndSubpath(spec: string): [string, string] {
+  const parts = spec.split('/');
+  const n = spec.startsWith('@') ? 2 : 1;
+  const rest = parts.slice(n).join('/');
+  return [parts.slice(0, n).join('/'), rest ? `./${rest}` : '.'];
 }
 
 /**
@@ -166,8 +175,11 @@ function installedPackageDir(name: string, base: string): string | undefined {
   }
 }
 
-/** The entry point of the package in directory `dir` (undefined when `dir` is not one). */
-function packageEntry(dir: string): string | undefined {
+/**
+ * The entry point of the package in directory `dir` (undefined when `dir` is not one), or
+ * of its subpath `sub` (`./sub`, from `exports`, or the file itself without `exports`).
+ */
+function packageEntry(dir: string, sub = '.'): string | undefined {
   let pkg: { exports?: unknown; main?: unknown };
   try {
     if (!statSync(dir).isDirectory()) return undefined;
@@ -176,12 +188,18 @@ function packageEntry(dir: string): string | undefined {
     return undefined;
   }
   let e: unknown = pkg.exports;
-  if (e !== null && typeof e === 'object' && '.' in e) e = (e as Record<string, unknown>)['.'];
+  if (sub !== '.') {
+    if (e === undefined) return resolve(dir, sub);
+    e = e !== null && typeof e === 'object' ? (e as Record<string, unknown>)[sub] : undefined;
+    if (e === undefined) return undefined;
+  } else if (e !== null && typeof e === 'object' && '.' in e)
+    e = (e as Record<string, unknown>)['.'];
   // Conditions, most specific first, as an `import()` from Node would pick them.
   while (e !== null && typeof e === 'object') {
     const c = e as Record<string, unknown>;
     e = c.import ?? c.node ?? c.default;
   }
+  if (typeof e !== 'string' && sub !== '.') return undefined;
   const rel = typeof e === 'string' ? e : typeof pkg.main === 'string' ? pkg.main : 'index.js';
   return resolve(dir, rel);
 }

@@ -488,12 +488,22 @@ describe('moduleTarget: what a plugin or scenario spec names', () => {
   it('a package name resolves an ES-module-only package (exports with `import` only) from a base or a directory above it', () => {
     pkg('node_modules/esm-only', { exports: { '.': { types: './x.d.ts', import: './main.js' } } });
     pkg('node_modules/@scope/esm-only', { type: 'module', exports: { import: './s.js' } });
+    pkg('node_modules/@acme/drivers', { exports: { './zs': { import: './zs.js' } } });
+    pkg('node_modules/plain', { main: 'index.js' });
     pkg('project/sub', {});
     const below = join(root, 'project', 'sub');
     expect(moduleTarget('esm-only', [below])).toBe(url('node_modules', 'esm-only', 'main.js'));
     expect(moduleTarget('@scope/esm-only', [below])).toBe(
       url('node_modules', '@scope', 'esm-only', 's.js'),
     );
+    // And a subpath: from `exports`, or the file itself in a package without `exports`.
+    expect(moduleTarget('@acme/drivers/zs', [below])).toBe(
+      url('node_modules', '@acme', 'drivers', 'zs.js'),
+    );
+    expect(moduleTarget('plain/lib/x.js', [below])).toBe(
+      url('node_modules', 'plain', 'lib', 'x.js'),
+    );
+    expect(moduleTarget('@acme/drivers/none', [below])).toBe('@acme/drivers/none');
     // A name installed nowhere is left to import(), which names it in its error.
     expect(moduleTarget('not-installed-anywhere', [below])).toBe('not-installed-anywhere');
   });
