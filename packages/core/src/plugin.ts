@@ -272,9 +272,10 @@ const OWN_CORE = realpathSync(fileURLToPath(new URL('..', import.meta.url)));
  * The package directories of the copies of @mops/core loaded in this process: each adds
  * its own when it loads.
  */
-const loadedCopies = ((globalThis as Record<symbol, unknown>)[
-  Symbol.for('@mops/core: loaded copies')
-] ??= new Set<string>()) as Set<string>;
+const COPIES = Symbol.for('@mops/core: loaded copies');
+const processGlobals = globalThis as Record<symbol, unknown>;
+processGlobals[COPIES] ??= new Set<string>();
+const loadedCopies = processGlobals[COPIES] as Set<string>;
 loadedCopies.add(OWN_CORE);
 
 /**
