@@ -303,7 +303,9 @@ type Listener<K extends TraceEventName> = EventEmitter.EventListener<TraceEvents
 /** A machine's tracepoint bus. */
 /** A copy of a {@link TraceBus}'s listeners ({@link TraceBus.listenerTable}). */
 export interface ListenerTable {
+  /** Each event's listener records, as eventemitter3 keeps them. */
   readonly events: Readonly<Record<string, unknown>>;
+  /** How many events had listeners. */
   readonly count: number;
 }
 

@@ -4,6 +4,7 @@
  */
 
 export {
+  type ListenerTable,
   type MmCompactionBegin,
   type MmCompactionDefer,
   type MmCompactionEnd,
