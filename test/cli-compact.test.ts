@@ -154,6 +154,18 @@ describe('compact --warnings: each warning in full, with its kind and page', () 
         `${dir}/w/u.txt`,
       );
       expect(two.code).toBe(0);
+      // A dangling link whose relative target is read from where its directory really is.
+      symlinkSync('../v.json', join(dir, 'a', 'dang'));
+      const far = await mops(
+        'compact',
+        '--memory',
+        '64M',
+        '--json',
+        `${dir}/v.json`,
+        '--trace',
+        `${dir}/w/link/dang`,
+      );
+      expect(far.code).toBe(2);
       expect(readFileSync(file, 'utf8')).toBe('keep\n');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -166,9 +166,27 @@ describe('mops compact, spawned: outputs that reach one file', () => {
       expect(toFile.stderr).toMatch(
         /--trace and --json would both write to standard output, a file, the one over the other/,
       );
+      // The report goes to standard output when no output is `-`: a file given as well is one.
+      const report = spawnSync(
+        process.execPath,
+        [bin, 'compact', '--memory', '64M', '--trace', file],
+        {
+          encoding: 'utf8',
+          stdio: ['ignore', openSync(file, 'w'), 'pipe'],
+        },
+      );
+      expect(report.status).toBe(2);
+      expect(report.stderr).toMatch(
+        /--trace and the report would both write to .*both\.txt \(standard output is redirected to it\)/,
+      );
       // A pipe is written in turn: nothing is replaced, so nothing is refused.
-      const line = [process.execPath, bin, ...args, '--json', '/dev/stdout'].join(' ');
-      const piped = spawnSync('sh', ['-c', `${line} | cat`], { encoding: 'utf8' });
+      // With a plugin too: a stat of the pipe must not spoil loading its packages afterwards.
+      const line = [process.execPath, bin, ...args, '--json', '/dev/stdout']
+        .concat(['--plugin', 'zsmalloc', '--workload', 'zsmalloc'])
+        .join(' ');
+      const piped = spawnSync('bash', ['-c', `set -o pipefail; ${line} | cat`], {
+        encoding: 'utf8',
+      });
       expect(piped.stderr).not.toContain('[E_');
       expect(piped.status).toBe(0);
       expect(piped.stdout).toContain('mm_compaction_begin');

@@ -60,12 +60,14 @@ function cannotWrite(option: string, path: string, reason: string): MopsError {
  */
 export function checkWritable(option: string, path: string): void {
   try {
-    const st = statSync(path, { throwIfNoEntry: false });
+    // A bigint stat: in Node 20 a plain stat of a pipe (`--json /dev/stdout | …`) spoils the
+    // module resolver's next lookups through symbolic links.
+    const st = statSync(path, { throwIfNoEntry: false, bigint: true });
     if (st?.isDirectory()) throw cannotWrite(option, path, 'EISDIR: it is a directory');
     if (st) accessSync(path, constants.W_OK);
     else {
       const dir = dirname(resolve(path));
-      if (!statSync(dir).isDirectory())
+      if (!statSync(dir, { bigint: true }).isDirectory())
         throw cannotWrite(option, path, `ENOTDIR: ${dir} is not a directory`);
       accessSync(dir, constants.W_OK);
     }

@@ -147,7 +147,9 @@ export function moduleTarget(spec: string, bases: readonly string[] = [process.c
       // Not installed there, or an ES-module-only package: its `exports` may offer only an
       // `import` condition, which require.resolve() does not see.
       const [name, sub] = packageAndSubpath(spec);
-      const entry = packageEntry(installedPackageDir(name, b) ?? '', sub);
+      // From its real directory, as Node loads a package (pnpm links it in).
+      const dir = installedPackageDir(name, b);
+      const entry = dir && packageEntry(realpathSync(dir), sub);
       if (entry) return pathToFileURL(entry).href;
     }
   }
@@ -187,21 +189,58 @@ function packageEntry(dir: string, sub = '.'): string | undefined {
   } catch {
     return undefined;
   }
-  let e: unknown = pkg.exports;
-  if (sub !== '.') {
-    if (e === undefined) return resolve(dir, sub);
-    e = e !== null && typeof e === 'object' ? (e as Record<string, unknown>)[sub] : undefined;
-    if (e === undefined) return undefined;
-  } else if (e !== null && typeof e === 'object' && '.' in e)
-    e = (e as Record<string, unknown>)['.'];
-  // Conditions, most specific first, as an `import()` from Node would pick them.
-  while (e !== null && typeof e === 'object') {
-    const c = e as Record<string, unknown>;
-    e = c.import ?? c.node ?? c.default;
+  if (pkg.exports === undefined)
+    return resolve(dir, sub !== '.' ? sub : typeof pkg.main === 'string' ? pkg.main : 'index.js');
+  const rel = exportsTarget(pkg.exports, sub);
+  if (rel !== undefined) return resolve(dir, rel);
+  return sub === '.' && typeof pkg.main === 'string' ? resolve(dir, pkg.main) : undefined;
+}
+
+/** The conditions an `import()` from Node matches, in an `exports` condition object. */
+const IMPORT_CONDITIONS = new Set(['node', 'import', 'module-sync', 'default']);
+
+/**
+ * The target of an `exports` value for an `import()`: a string; the first of an array that
+ * gives one; or, in a condition object, the first key in its own order that Node matches.
+ */
+function conditionTarget(t: unknown): string | undefined {
+  if (typeof t === 'string') return t;
+  if (Array.isArray(t)) {
+    for (const x of t) {
+      const r = conditionTarget(x);
+      if (r !== undefined) return r;
+    }
+    return undefined;
   }
-  if (typeof e !== 'string' && sub !== '.') return undefined;
-  const rel = typeof e === 'string' ? e : typeof pkg.main === 'string' ? pkg.main : 'index.js';
-  return resolve(dir, rel);
+  if (t === null || typeof t !== 'object') return undefined;
+  for (const [k, v] of Object.entries(t)) if (IMPORT_CONDITIONS.has(k)) return conditionTarget(v);
+  return undefined;
+}
+
+/**
+ * What a package's `exports` maps subpath `sub` (`.` or `./x`) to: the exact key, else the
+ * pattern (one `*`) with the longest prefix that matches, its `*` replaced in the target.
+ */
+function exportsTarget(exports: unknown, sub: string): string | undefined {
+  const map =
+    exports !== null &&
+    typeof exports === 'object' &&
+    !Array.isArray(exports) &&
+    Object.keys(exports).some((k) => k.startsWith('.'))
+      ? (exports as Record<string, unknown>)
+      : { '.': exports };
+  if (sub in map) return conditionTarget(map[sub]);
+  let best: { key: string; match: string } | undefined;
+  for (const key of Object.keys(map)) {
+    const star = key.indexOf('*');
+    if (star < 0) continue;
+    const [pre, post] = [key.slice(0, star), key.slice(star + 1)];
+    if (sub.length < key.length - 1 || !sub.startsWith(pre) || !sub.endsWith(post)) continue;
+    if (!best || pre.length > best.key.indexOf('*'))
+      best = { key, match: sub.slice(pre.length, sub.length - post.length) };
+  }
+  const t = best && conditionTarget(map[best.key]);
+  return best && t?.replaceAll('*', best.match);
 }
 
 /**
@@ -279,19 +318,23 @@ const loadedCopies = processGlobals[COPIES] as Set<string>;
 loadedCopies.add(OWN_CORE);
 
 /**
- * E_PLUGIN when importing the plugin `spec` loaded another copy of @mops/core (`before`:
- * the copies loaded until then): its drivers would use that copy's classes as DI tokens
- * and its registries, so installs fail with a container error, or, worse, pass with two
- * drivers sharing a page type.
+ * E_PLUGIN when, once the plugin `spec` is imported, another copy of @mops/core is loaded
+ * in the process (`before`: the copies loaded until then, to say whether this import
+ * brought it): a driver on that copy would use its classes as DI tokens and its
+ * registries, so installs fail with a container error, or, worse, pass with two drivers
+ * sharing a page type.
  */
 function checkSameCore(spec: string, before: ReadonlySet<string>): void {
-  const other = [...loadedCopies].find((c) => !before.has(c) && c !== OWN_CORE);
-  if (other !== undefined)
-    throw new MopsError(
-      'E_PLUGIN',
-      `plugin ${spec}: it imports the @mops/core at ${other}, while mops runs the one at ${OWN_CORE}; two copies share no machine services or registries: install the plugin against this one as a link (npm install without --install-links, or a pnpm workspace)`,
-      'plugin',
-    );
+  const other = [...loadedCopies].find((c) => c !== OWN_CORE);
+  if (other === undefined) return;
+  const how = before.has(other)
+    ? 'another copy of @mops/core is loaded in this process (a plugin loaded before brought it)'
+    : 'importing it loaded another copy of @mops/core';
+  throw new MopsError(
+    'E_PLUGIN',
+    `plugin ${spec}: ${how}, at ${other}, while mops runs the one at ${OWN_CORE}; two copies share no machine services or registries: install the plugin against this one as a link (npm install without --install-links, or a pnpm workspace)`,
+    'plugin',
+  );
 }
 
 /**
@@ -400,7 +443,7 @@ function machineRegistrations(machine: Machine): Registrations {
  */
 function rollBack(machine: Machine, r: Registrations): void {
   const registered = registeredMovableOps(machine.mem);
-  machine.trace.restoreListeners(r.listeners);
+  machine.trace.removeListenersAddedSince(r.listeners);
   const checkers = machine.invariantCheckers as Map<string, unknown>;
   checkers.clear();
   for (const [k, v] of r.checkers) checkers.set(k, v);

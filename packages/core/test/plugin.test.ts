@@ -105,9 +105,20 @@ describe('plugins', () => {
     await expect(loadPlugin('./q.mjs', dir)).rejects.toMatchObject({
       code: 'E_PLUGIN',
       message: expect.stringMatching(
-        /^plugin \.\/q\.mjs: it imports the @mops\/core at .*mops-copy-.*node_modules\/@mops\/core, while mops runs the one at .*; two copies share no machine services or registries/,
+        /^plugin \.\/q\.mjs: importing it loaded another copy of @mops\/core, at .*mops-copy-.*node_modules\/@mops\/core, while mops runs the one at .*; two copies share no machine services or registries/,
       ),
     });
+    // Asked again, the same answer; and while that copy is loaded, no plugin is trusted.
+    await expect(loadPlugin('./q.mjs', dir)).rejects.toMatchObject({
+      message: expect.stringMatching(
+        /^plugin \.\/q\.mjs: another copy of @mops\/core is loaded in this process/,
+      ),
+    });
+    // The process keeps that copy: take it off the list for the tests after this one.
+    const copies = (globalThis as Record<symbol, unknown>)[
+      Symbol.for('@mops/core: loaded copies')
+    ] as Set<string>;
+    for (const c of [...copies]) if (c.includes('mops-copy-')) copies.delete(c);
   });
 
   it('a package that cannot be loaded is an E_PLUGIN error naming it', async () => {
@@ -228,6 +239,8 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
         heard.push(this?.who ?? 'before');
       };
       m.trace.on('mm_page_alloc', before);
+      // A one-shot listener that register's allocation uses up: it stays used up.
+      m.trace.once('mm_page_alloc', () => heard.push('once'));
       const ops = defineMovableOps('half', {
         isolatePage: () => false,
         migratePage: () => -16,
@@ -240,6 +253,7 @@ describe('a plugin whose register fails leaves nothing behind (issue 3, bad inpu
             machine.trace.on('mm_page_alloc', () => heard.push('alloc'));
             machine.trace.on('mm_page_alloc', before);
             machine.trace.on('mm_page_alloc', before, { who: 'plugin' });
+            machine.allocPages(GFP.KERNEL, 0, 'half');
             if (profile === 'v6.17') {
               setMovableOps(machine.mem, ops, PGTY.offline);
               const pfn = machine.allocPages(GFP.HIGHUSER_MOVABLE, 0, 'half');
@@ -490,6 +504,13 @@ describe('moduleTarget: what a plugin or scenario spec names', () => {
     pkg('node_modules/@scope/esm-only', { type: 'module', exports: { import: './s.js' } });
     pkg('node_modules/@acme/drivers', { exports: { './zs': { import: './zs.js' } } });
     pkg('node_modules/plain', { main: 'index.js' });
+    pkg('node_modules/pat', { exports: { './drivers/*': { import: './dist/drivers-*.js' } } });
+    pkg('node_modules/arr', {
+      exports: { './ring': [{ require: './r.cjs' }, { import: './r.js' }] },
+    });
+    pkg('node_modules/cond', {
+      exports: { '.': { node: { import: './node.js' }, import: './b.js' } },
+    });
     pkg('project/sub', {});
     const below = join(root, 'project', 'sub');
     expect(moduleTarget('esm-only', [below])).toBe(url('node_modules', 'esm-only', 'main.js'));
@@ -504,6 +525,12 @@ describe('moduleTarget: what a plugin or scenario spec names', () => {
       url('node_modules', 'plain', 'lib', 'x.js'),
     );
     expect(moduleTarget('@acme/drivers/none', [below])).toBe('@acme/drivers/none');
+    // As Node reads `exports`: patterns, arrays tried in turn, conditions in their own order.
+    expect(moduleTarget('pat/drivers/ring', [below])).toBe(
+      url('node_modules', 'pat', 'dist', 'drivers-ring.js'),
+    );
+    expect(moduleTarget('arr/ring', [below])).toBe(url('node_modules', 'arr', 'r.js'));
+    expect(moduleTarget('cond', [below])).toBe(url('node_modules', 'cond', 'node.js'));
     // A name installed nowhere is left to import(), which names it in its error.
     expect(moduleTarget('not-installed-anywhere', [below])).toBe('not-installed-anywhere');
   });

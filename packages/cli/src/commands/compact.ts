@@ -152,15 +152,17 @@ const OUTPUTS = ['--trace', '--json', '--warnings'] as const;
  */
 function replaced(path: string): string | undefined {
   try {
-    const st = path === '-' ? fstatSync(1) : statSync(path);
+    // Bigint stats: in Node 20 a plain stat of a pipe spoils the module resolver's next
+    // lookups through symbolic links (a later import() then misses its packages).
+    const st = path === '-' ? fstatSync(1, { bigint: true }) : statSync(path, { bigint: true });
     return st.isFile() ? `${st.dev}:${st.ino}` : undefined;
   } catch {
     if (path === '-') return undefined;
     let p = path;
     for (let hops = 0; hops < 40; hops++)
       try {
-        if (!lstatSync(p).isSymbolicLink()) break;
-        p = resolve(dirname(p), readlinkSync(p));
+        if (!lstatSync(p, { bigint: true }).isSymbolicLink()) break;
+        p = resolve(realpathSync.native(dirname(p)), readlinkSync(p));
       } catch {
         break;
       }
@@ -211,14 +213,20 @@ export async function compact(io: Io, opts: CompactOptions): Promise<number> {
         : `${toStdout.map((o) => `${o} -`).join(', ')} would all write to standard output; send all but one of them to a file`,
       toStdout[0],
     );
-  const outputs = OUTPUTS.filter((o) => given[o] !== undefined);
-  const targets = outputs.map((o) => replaced(given[o] ?? ''));
+  // With no output on `-`, the report goes to standard output: one more writer there.
+  const outputs: string[] = OUTPUTS.filter((o) => given[o] !== undefined);
+  const paths = outputs.map((o) => given[o as (typeof OUTPUTS)[number]] ?? '');
+  if (toStdout.length === 0) {
+    outputs.push('the report');
+    paths.push('-');
+  }
+  const targets = paths.map(replaced);
   for (const [i, a] of outputs.entries()) {
     const j = targets.findIndex((t, k) => k > i && t !== undefined && t === targets[i]);
     if (j >= 0)
       throw new MopsError(
         'E_USAGE',
-        `${a} and ${outputs[j]} would both write to ${given[a] === '-' ? 'standard output, a file' : given[a]}, the one over the other; give each a file of its own`,
+        `${a} and ${outputs[j]} would both write to ${paths[i] === '-' ? 'standard output, a file' : paths[i]}${paths[j] === '-' ? ' (standard output is redirected to it)' : ''}, the one over the other; give each a file of its own`,
         a,
       );
   }

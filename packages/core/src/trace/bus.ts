@@ -300,7 +300,6 @@ interface StoredListener {
 /** Listener type of event `K` as eventemitter3 declares it. */
 type Listener<K extends TraceEventName> = EventEmitter.EventListener<TraceEvents, K>;
 
-/** A machine's tracepoint bus. */
 /** A copy of a {@link TraceBus}'s listeners ({@link TraceBus.listenerTable}). */
 export interface ListenerTable {
   /** Each event's listener records, as eventemitter3 keeps them. */
@@ -315,6 +314,7 @@ interface EmitterInternals {
   _eventsCount: number;
 }
 
+/** A machine's tracepoint bus. */
 export class TraceBus extends EventEmitter<TraceEvents> {
   /** Errors thrown by listeners, kept (not rethrown) so the VM goes on. */
   readonly listenerErrors: { event: string; error: unknown }[] = [];
@@ -332,9 +332,8 @@ export class TraceBus extends EventEmitter<TraceEvents> {
   }
 
   /**
-   * A copy of the listener table: every listener of every event, with its `this` context,
-   * in order. {@link restoreListeners} puts it back exactly, a listener added twice
-   * included.
+   * A copy of the listener table: every listener record of every event (its function, its
+   * `this` and whether it is a `once`), for {@link removeListenersAddedSince}.
    * @returns the copy (opaque)
    */
   listenerTable(): ListenerTable {
@@ -348,16 +347,26 @@ export class TraceBus extends EventEmitter<TraceEvents> {
   }
 
   /**
-   * Puts back a listener table taken with {@link listenerTable}: listeners added since are
-   * gone, those removed are back.
+   * Removes every listener added since {@link listenerTable} took `table` (each `on` or
+   * `once` call's own record: a function added again, with or without another `this`,
+   * included). Those removed since stay removed: a `once` listener that fired is used up.
    * @param table the copy
    */
-  restoreListeners(table: ListenerTable): void {
+  removeListenersAddedSince(table: ListenerTable): void {
     const self = this as unknown as EmitterInternals;
-    for (const k of Object.keys(self._events)) delete self._events[k];
-    for (const [k, v] of Object.entries(table.events))
-      self._events[k] = Array.isArray(v) ? [...v] : v;
-    self._eventsCount = table.count;
+    let count = 0;
+    for (const k of Object.keys(self._events)) {
+      const was = table.events[k];
+      const before = new Set(Array.isArray(was) ? was : was === undefined ? [] : [was]);
+      const now = self._events[k];
+      const kept = (Array.isArray(now) ? now : [now]).filter((r) => before.has(r));
+      if (kept.length === 0) delete self._events[k];
+      else {
+        self._events[k] = kept.length === 1 ? kept[0] : kept;
+        count++;
+      }
+    }
+    self._eventsCount = count;
     this.sync();
   }
 
