@@ -8,7 +8,6 @@
 import {
   giveWay,
   hexPfn,
-  type MopsError,
   type ProfileName,
   relaxesAfter,
   type Task,
@@ -281,27 +280,15 @@ function freshPrint(
   return made && printOf(result, made.snap);
 }
 
-/** Drops the pooled instance `p` (the next run builds a new one) and says what leaked. */
-function leaked(
-  scenario: Scenario,
-  variant: string,
-  profile: ProfileName,
-  p: Pooled,
-  schedule: string,
-  difference: string,
-): MopsError {
-  dropPooled(scenario, memoKeyOf(variant, profile), p);
-  return leakingState(scenario, schedule, difference);
-}
-
 /**
  * The probe of a new pooled instance `p` after its first run, `first`: two schedules that
  * run the tasks one after another ({@link SERIAL}), each on `p` restored and on a new
  * instance from `setup`, then the schedule of `first` again on `p` restored (which leaves
- * `p` as `first` did); each pair is compared: what the runs did, how they ended and what they left in the machine and the
- * scenario's `state`. A difference means that a run changes something the snapshot does
- * not restore: the pool is dropped (the next run builds a fresh instance, and is checked
- * again) and `MopsError('E_STATE')` says what to list in `state`. Once per pooled instance.
+ * `p` as `first` did); each pair is compared: what the runs did, how they ended and what
+ * they left in the machine and the scenario's `state`. A difference means that a run
+ * changes something the snapshot does not restore: `MopsError('E_STATE')` says what to
+ * list in `state`. When the probe finds one, or cannot finish, the pool is dropped: the
+ * next run builds a fresh instance, and probes it. Once per pooled instance.
  */
 function probeReuse(
   scenario: Scenario,
@@ -311,36 +298,20 @@ function probeReuse(
   first: Execution,
   opts: ExecuteOptions,
 ): void {
-  // A probe that cannot finish leaves no instance it did not check: the next run builds a
-  // new one, and probes it.
   try {
-    probeRuns(scenario, variant, profile, p, first, opts);
+    const fresh = printOf(first, p.snap);
+    for (const [what, chooser] of SERIAL) {
+      const reused = printOf(probeRun(scenario, variant, profile, chooser, opts), p.snap);
+      const f = freshPrint(scenario, variant, profile, chooser, opts);
+      const d = f && reuseDifference(f, reused);
+      if (d !== undefined) throw leakingState(scenario, `a schedule that runs ${what}`, d);
+    }
+    // Last, so that the instance ends as the first run left it.
+    const again = probeRun(scenario, variant, profile, replayOf(first.decisions), opts);
+    const difference = reuseDifference(fresh, printOf(again, p.snap));
+    if (difference !== undefined) throw leakingState(scenario, 'its first schedule', difference);
   } catch (e) {
     dropPooled(scenario, memoKeyOf(variant, profile), p);
     throw e;
   }
-}
-
-/** The runs and comparisons of {@link probeReuse}. */
-function probeRuns(
-  scenario: Scenario,
-  variant: string,
-  profile: ProfileName,
-  p: Pooled,
-  first: Execution,
-  opts: ExecuteOptions,
-): void {
-  const fresh = printOf(first, p.snap);
-  for (const [what, chooser] of SERIAL) {
-    const reused = printOf(probeRun(scenario, variant, profile, chooser, opts), p.snap);
-    const f = freshPrint(scenario, variant, profile, chooser, opts);
-    const d = f && reuseDifference(f, reused);
-    if (d !== undefined)
-      throw leaked(scenario, variant, profile, p, `a schedule that runs ${what}`, d);
-  }
-  // Last, so that the instance ends as the first run left it.
-  const again = probeRun(scenario, variant, profile, replayOf(first.decisions), opts);
-  const difference = reuseDifference(fresh, printOf(again, p.snap));
-  if (difference !== undefined)
-    throw leaked(scenario, variant, profile, p, 'its first schedule', difference);
 }
