@@ -19,6 +19,7 @@ import {
 } from '../memory/constants.js';
 import type { Memory } from '../memory/mem.js';
 import type { Zone } from '../memory/zone.js';
+import { page_has_movable_ops } from '../migrate/movable.js';
 import {
   ISOLATED,
   PAGE_MAPPING_FLAGS,
@@ -160,13 +161,7 @@ export function checkMemoryInvariants(
       if (byTag && (m & PAGE_MAPPING_FLAGS) === PAGE_MAPPING_MOVABLE && m >>> 2 !== 0)
         if (!hasOps(pfn))
           add(`pfn ${hexPfn(pfn)}: tagged movable, but its ops pointer leads to no movable_ops`);
-      // v6.17 page_has_movable_ops(): PG_movable_ops on an Offline or Zsmalloc page.
-      if (
-        byType &&
-        f & (1 << PG.movable_ops) &&
-        (word >>> 24 === PGTY.offline || word >>> 24 === PGTY.zsmalloc) &&
-        !hasOps?.(pfn)
-      )
+      if (byType && f & (1 << PG.movable_ops) && page_has_movable_ops(mem, pfn) && !hasOps?.(pfn))
         add(
           `pfn ${hexPfn(pfn)}: marked PG_movable_ops, but its page type has no movable_ops registered (setMovableOps)`,
         );
