@@ -38,6 +38,7 @@ export * from './memory/pages.js';
 export * from './memory/pfn_set.js';
 export * from './memory/zone.js';
 export * from './migrate/index.js';
+export * from './module_target.js';
 export * from './page/flags.js';
 export * from './page/lock.js';
 export * from './page/page.js';
