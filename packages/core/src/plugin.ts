@@ -110,7 +110,7 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
 /**
  * Loads a plugin by package name (`@mops/balloon`) or by path (`./my-driver/index.js`,
  * absolute or relative to `base`). The module's default export, or its `plugin` export,
- * is the plugin.
+ * is the plugin. Loads run one at a time, in the order they were asked for.
  * @param spec a package name or a path to the plugin's module or package directory
  * @param base the directory (or directories, tried in turn) a name or relative path
  *   resolves from (default: the working directory)
@@ -137,6 +137,9 @@ export function pluginExport(mod: Record<string, unknown>): unknown {
   return looksLikePlugin || mod.plugin === undefined ? d : mod.plugin;
 }
 
+/** The loads queued so far, settled. */
+let loading: Promise<unknown> = Promise.resolve();
+
 /**
  * {@link loadPlugin}, also returning the whole module, for exports beside the plugin (such
  * as the `conformance` hooks of the driver conformance suite).
@@ -146,9 +149,20 @@ export function pluginExport(mod: Record<string, unknown>): unknown {
  * @throws {@link MopsError} `E_PLUGIN` when the module cannot be loaded or exports no valid
  *   plugin
  */
-export async function loadPluginModule(
+export function loadPluginModule(
   spec: string,
   base: string | readonly string[] = process.cwd(),
+): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
+  // One load at a time: what an import brought into the process (another copy of
+  // @mops/core) is then told apart from what a load running beside it brought.
+  const load = loading.then(() => loadOne(spec, base));
+  loading = load.catch(() => undefined);
+  return load;
+}
+
+async function loadOne(
+  spec: string,
+  base: string | readonly string[],
 ): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
   const bases = typeof base === 'string' ? [base] : base;
   const copies = new Set(loadedCopies);

@@ -85,22 +85,7 @@ describe('plugins', () => {
   });
 
   it('a plugin that imports another copy of @mops/core is refused (E_PLUGIN), naming both; one beside it that it does not import is no matter', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'mops-copy-'));
-    const copy = join(dir, 'node_modules', '@mops', 'core');
-    mkdirSync(copy, { recursive: true });
-    writeFileSync(
-      join(copy, 'package.json'),
-      JSON.stringify({ name: '@mops/core', type: 'module', exports: './index.js' }),
-    );
-    // What each copy does when it loads: add its package directory to the process's list.
-    writeFileSync(
-      join(copy, 'index.js'),
-      "globalThis[Symbol.for('@mops/core: loaded copies')].add(new URL('.', import.meta.url).pathname.replace(/\\/$/, ''));\n",
-    );
-    const plugin = (name: string) =>
-      `export default { manifest: { name: '${name}', version: '1.0.0', profiles: ['v6.3'] }, register() {} };\n`;
-    writeFileSync(join(dir, 'p.mjs'), plugin('alone'));
-    writeFileSync(join(dir, 'q.mjs'), `import '@mops/core';\n${plugin('copy')}`);
+    const dir = coreCopyFixture();
     expect((await loadPlugin('./p.mjs', dir)).manifest.name).toBe('alone');
     await expect(loadPlugin('./q.mjs', dir)).rejects.toMatchObject({
       code: 'E_PLUGIN',
@@ -114,11 +99,30 @@ describe('plugins', () => {
         /^plugin \.\/q\.mjs: another copy of @mops\/core is loaded in this process/,
       ),
     });
-    // The process keeps that copy: take it off the list for the tests after this one.
-    const copies = (globalThis as Record<symbol, unknown>)[
-      Symbol.for('@mops/core: loaded copies')
-    ] as Set<string>;
-    for (const c of [...copies]) if (c.includes('mops-copy-')) copies.delete(c);
+    forgetCoreCopies();
+  });
+
+  it('loads run one at a time: a load started beside the one that brings another copy of @mops/core blames that copy on a plugin loaded before it', async () => {
+    const dir = coreCopyFixture();
+    const [q, p] = await Promise.allSettled([
+      loadPlugin('./q.mjs', dir),
+      loadPlugin('./p.mjs', dir),
+    ]);
+    forgetCoreCopies();
+    expect(q).toMatchObject({
+      status: 'rejected',
+      reason: {
+        message: expect.stringMatching(/^plugin \.\/q\.mjs: importing it loaded another copy/),
+      },
+    });
+    expect(p).toMatchObject({
+      status: 'rejected',
+      reason: {
+        message: expect.stringMatching(
+          /^plugin \.\/p\.mjs: another copy of @mops\/core is loaded in this process \(a plugin loaded before brought it\)/,
+        ),
+      },
+    });
   });
 
   it('a package that cannot be loaded is an E_PLUGIN error naming it', async () => {
@@ -556,3 +560,35 @@ describe('moduleTarget: what a plugin or scenario spec names', () => {
     expect(moduleTarget('./missing.js', [root])).toBe(url('missing.js'));
   });
 });
+
+/**
+ * A directory with two plugins, p.mjs (alone) and q.mjs (importing its own copy of
+ * @mops/core, from the directory's node_modules).
+ */
+function coreCopyFixture(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'mops-copy-'));
+  const copy = join(dir, 'node_modules', '@mops', 'core');
+  mkdirSync(copy, { recursive: true });
+  writeFileSync(
+    join(copy, 'package.json'),
+    JSON.stringify({ name: '@mops/core', type: 'module', exports: './index.js' }),
+  );
+  // What each copy does when it loads: add its package directory to the process's list.
+  writeFileSync(
+    join(copy, 'index.js'),
+    "globalThis[Symbol.for('@mops/core: loaded copies')].add(new URL('.', import.meta.url).pathname.replace(/\\/$/, ''));\n",
+  );
+  const plugin = (name: string) =>
+    `export default { manifest: { name: '${name}', version: '1.0.0', profiles: ['v6.3'] }, register() {} };\n`;
+  writeFileSync(join(dir, 'p.mjs'), plugin('alone'));
+  writeFileSync(join(dir, 'q.mjs'), `import '@mops/core';\n${plugin('copy')}`);
+  return dir;
+}
+
+/** The process keeps a copy it loaded: take the fixtures' off the list for later tests. */
+function forgetCoreCopies(): void {
+  const copies = (globalThis as Record<symbol, unknown>)[
+    Symbol.for('@mops/core: loaded copies')
+  ] as Set<string>;
+  for (const c of [...copies]) if (c.includes('mops-copy-')) copies.delete(c);
+}
