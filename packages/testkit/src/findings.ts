@@ -96,13 +96,19 @@ export function checkMoves(
   srcs: readonly number[],
   data: ReadonlyMap<number, Buffer | undefined>,
   refs: ReadonlyMap<number, number>,
-  { dsts, dstOf }: Migrated,
+  { dsts, dstOf, failed }: Migrated,
 ): { out: string[]; moved: number[] } {
   const refcount = r.m.mem.pages.refcount;
   const out: string[] = [];
   const moved: number[] = [];
   const used = new Set<number>();
   for (const src of srcs) {
+    if (failed.has(src)) {
+      out.push(
+        `src pfn ${src}: not migrated: migrate_pages left it on the list for putback (its migrate_page failed every pass, or the VM could not take it)`,
+      );
+      continue;
+    }
     if (!dsts.has(src) && !freeInBuddy(r.m, src)) {
       if (refcount[src] !== 0) {
         // A 0 that left dst untouched (the VM then freed it) and src the driver's.

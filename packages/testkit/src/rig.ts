@@ -203,6 +203,8 @@ export interface Migrated {
   dsts: Set<number>;
   /** The last target handed out for each src: the one a successful move went to. */
   dstOf: Map<number, number>;
+  /** The pages migrate_pages() left on the list, for putback: those it did not migrate. */
+  failed: Set<number>;
 }
 
 /**
@@ -225,7 +227,7 @@ export function migrateList(r: Rig, mode: number, targets: boolean): Migrated {
     (): KernelGen<{ rc: number }> =>
       migratePages(r.m, r.list, getNew, (d) => folioPut(r.m.mem, d), mode, 0),
   );
-  return { rc: res.rc, dsts, dstOf };
+  return { rc: res.rc, dsts, dstOf, failed: new Set(r.m.mem.pages.lists.toArray(r.list)) };
 }
 
 /** A copy of a page's contents; undefined on a machine without page contents. */

@@ -38,6 +38,8 @@ export interface Bugs {
   putbackDropsRef?: boolean;
   /** migrate_page returns -EAGAIN on a page's first attempt, touching nothing (correct). */
   eagainOnce?: boolean;
+  /** migrate_page returns -EAGAIN every time, touching nothing. */
+  alwaysEagain?: boolean;
   /** migrate_page takes a reference on dst, then returns -EAGAIN on a page's first attempt. */
   eagainLeaksDst?: boolean;
   /** isolate_page unlocks the page. */
@@ -133,6 +135,7 @@ export function badDriver(bugs: Bugs = {}, name = 'bad') {
           if (!s.iso.has(src)) return -22;
           if (bugs.migrateReturnsOne) return 1;
           if (bugs.fakeSuccessLive) return 0;
+          if (bugs.alwaysEagain) return -11;
           if ((bugs.eagainOnce || bugs.eagainLeaksDst) && !s.tried.has(src)) {
             s.tried.add(src);
             if (bugs.eagainLeaksDst) getPage(mem, dst);

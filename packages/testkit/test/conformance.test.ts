@@ -221,6 +221,13 @@ describe('the conformance suite catches each broken rule, in the profiles where 
       /^4 of 8 pages could not be isolated \(pfn (1, 3, 5, 7|3073, 3075, 3077, 3079)\): a published page at rest must be isolatable/,
     ],
     [
+      'migrate_page fails with -EAGAIN every pass: the page is said not migrated, not to have returned 0',
+      { alwaysEagain: true },
+      ALL,
+      'migrate',
+      /^migrate_pages returned 8; src pfn \d+: not migrated: migrate_pages left it on the list for putback/,
+    ],
+    [
       'v6.17 "fake success" for a live page, dst left untouched',
       { fakeSuccessLive: true },
       ['v6.17'],
