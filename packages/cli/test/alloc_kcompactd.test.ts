@@ -39,7 +39,11 @@ describe.each(['v4.8', 'v6.3'] as const)('compact --alloc then --kcompactd — %
       expect(j.alloc.failed).toBeGreaterThan(0);
       expect(j.kcompactd.runs).toEqual([]);
     } else {
-      expect(j.kcompactd.runs).toEqual(['success', 'success']);
+      // kswapd, going to sleep before it wakes kcompactd, reset the skip hints DMA32's
+      // direct compaction asked for (reset_isolation_suitable()): with no LRU page in any
+      // sampled block, that leaves no distance between the cached scanner positions, so
+      // kcompactd's first run there ends at once.
+      expect(j.kcompactd.runs).toEqual(['success', 'partial_skipped']);
       expect(j.vmstat.compact_daemon_migrate_scanned).toBeGreaterThan(0);
     }
     const t = await compact(

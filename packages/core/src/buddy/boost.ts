@@ -160,12 +160,14 @@ export function wakeAllKswapds(mem: Memory, gfp: number, order: number): void {
  * takes the boost back and asks kcompactd to compact for pageblock_order; then, before
  * sleeping, kswapd_try_to_sleep() asks kcompactd for the order it was woken for
  * (alloc_order) when that order was not already balanced: wakeup_kcompactd() calls left on
- * `mem.kcompactdWakeups` for the compaction layer (`kswapdBalance`).
+ * `mem.kcompactdWakeups` for the compaction layer (`kswapdBalance`), which also makes
+ * kswapd's going to sleep (`mem.kswapdToSleep`).
  * @param mem the machine's memory
  */
 export function runKswapd(mem: Memory): void {
   if (!mem.kswapdWoken) return;
   mem.kswapdWoken = false;
+  mem.kswapdToSleep = true;
   const h = mem.kswapdWakeZoneidx;
   const order = mem.kswapdOrder;
   mem.kswapdWakeZoneidx = -1;

@@ -18,7 +18,12 @@ import { compactNode } from './entry.js';
 import { fragmentationScoreNode, proactiveThresholds } from './metrics.js';
 import { type CompactionState, compactionState, kcompactdWaitTimed } from './node_state.js';
 import { checkCompactionOrder, runZoneWith, zoneDone } from './run_zone.js';
-import { compactionDeferReset, compactionDeferred, deferCompaction } from './state.js';
+import {
+  compactionDeferReset,
+  compactionDeferred,
+  deferCompaction,
+  resetNodeIsolationSuitable,
+} from './state.js';
 import { COMPACT, type CompactControl, type CompactResult } from './types.js';
 
 /** HPAGE_FRAG_CHECK_INTERVAL_MSEC: kcompactd's proactive check period. */
@@ -103,7 +108,9 @@ export function installKcompactdWakeup(m: Machine): void {
 
 /**
  * The kswapd stand-in on kcompactd's clock: runs the pass a wakeup asked for and has not run
- * yet (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`), then makes the
+ * yet (rmqueue() of a zone marked ZONE_BOOSTED_WATERMARK; see `runKswapd`); after a pass,
+ * kswapd goes to sleep, resetting the skip hints of the zones whose last full compaction
+ * asked for it (reset_isolation_suitable()); then it makes the
  * wakeup_kcompactd() calls waiting since the allocations (`Memory.kcompactdWakeups`), in
  * the order they were asked for: pageblock_order after a pass that took back a boost, and
  * the order a pass was woken for (an allocation that went to the slow path) before kswapd
@@ -116,6 +123,12 @@ export function kswapdBalance(m: Machine): boolean {
   checkMachine(m, 'kswapdBalance');
   const mem = m.mem;
   runKswapd(mem);
+  if (mem.kswapdToSleep) {
+    // kswapd_try_to_sleep(): the node is balanced, so compaction's recent failures are
+    // forgotten (reset_isolation_suitable()) before kcompactd is asked for work.
+    mem.kswapdToSleep = false;
+    resetNodeIsolationSuitable(mem);
+  }
   const w = mem.kcompactdWakeups;
   if (w.length === 0) return false;
   const calls = w.splice(0);

@@ -151,6 +151,15 @@ export function resetIsolationSuitable(mem: Memory, zone: Zone): void {
 }
 
 /**
+ * reset_isolation_suitable(): {@link resetIsolationSuitable} of each populated zone whose
+ * last full compaction (scanners met in a direct compaction) set `compact_blockskip_flush`.
+ */
+export function resetNodeIsolationSuitable(mem: Memory): void {
+  for (const zone of mem.populatedZones)
+    if (zoneCompactState(zone).blockskipFlush) resetIsolationSuitable(mem, zone);
+}
+
+/**
  * pageblock_skip_persistent() (4.15+; always false where the profile lacks it,
  * `skipPersistentBlocks`): the page at `pfn` belongs to a compound page of pageblock order
  * or more (`pfn` may be its head or any tail, e.g. the first page of the second block of an

@@ -139,6 +139,12 @@ export class Memory {
    */
   kswapdWoken = false;
   /**
+   * kswapd ran a pass (`runKswapd`, at once when woken) and has not gone to sleep yet:
+   * kswapd_try_to_sleep(), with its reset of the skip hints, comes on kcompactd's clock
+   * (`kswapdBalance`), as the calls to wakeup_kcompactd() it makes then.
+   */
+  kswapdToSleep = false;
+  /**
    * The wakeup_kcompactd() calls made below the compaction layer, waiting for it
    * (`kswapdBalance`) to make them, oldest first, as flattened (order, highest zone index)
    * pairs: a kswapd pass that took back a boost asks for pageblock_order, a pass for an

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import {
   __GFP,
   ALLOC,
+  allocAllFree,
   allocPages,
   COMPACT,
   compactionState,
@@ -21,6 +22,7 @@ import {
   pageblock_nr_pages,
   pageblock_order,
   pgdatBalanced,
+  putPage,
   runKswapd,
   setDefragMode,
   setupWatermarks,
@@ -28,6 +30,7 @@ import {
   traceRecorder,
   WMARK,
   wakeupKswapd,
+  zoneCompactState,
 } from '../../src/index.js';
 import { TestDriver } from '../driver.js';
 import { expectInvariants, smallMachine } from '../helpers.js';
@@ -264,4 +267,63 @@ describe('vm.defrag_mode (v6.17): pgdat_balanced() counts free pages in whole pa
     expect(m.mem.kswapdWoken).toBe(mode === 1);
     expectInvariants(m);
   });
+});
+
+describe('kswapd going to sleep resets the skip hints a full direct compaction asked for (reset_isolation_suitable())', () => {
+  const THP = GFP.HIGHUSER_MOVABLE | __GFP.COMP | __GFP.NOWARN | __GFP.RETRY_MAYFAIL;
+  const BLOCKS = [1, 512, 1024, 1536, 2048, 2560, 3072, 3584];
+
+  /**
+   * 16 MiB, one DMA zone (pfn 1..4095): every page pinned, then the even ones freed, so an
+   * order-9 allocation fails after direct compaction whose scanners met; then kswapd's pass
+   * (run at once when woken) goes to sleep on kcompactd's clock.
+   */
+  function run(profile: ProfileName) {
+    const m = createMachine({ memory: '16M', profile, seed: 1 });
+    for (const p of allocAllFree(m, 'pin')) if (p % 2 === 0) putPage(m.mem, p);
+    const zone = m.mem.node.zones[0];
+    const s = zoneCompactState(zone);
+    const skips = () => BLOCKS.map((p) => +m.mem.pageblockSkip(p)).join('');
+    expect(allocPages(m.mem, THP, 9)).toBe(-1);
+    const failed = { flush: s.blockskipFlush, skips: skips() };
+    m.sched.runToEnd(m.sched.spawn('kcompactd0', () => kcompactdRun(m, 0)));
+    expectInvariants(m);
+    return {
+      failed,
+      slept: {
+        flush: s.blockskipFlush,
+        skips: skips(),
+        migrate: [...s.cachedMigratePfn],
+        free: s.cachedFreePfn,
+      },
+    };
+  }
+
+  it('v4.8 clears every block and restarts both scanners at the zone ends', () => {
+    const r = run('v4.8');
+    expect(r.failed).toEqual({ flush: true, skips: '11111110' });
+    expect(r.slept).toEqual({ flush: false, skips: '00000000', migrate: [1, 1], free: 3584 });
+  });
+
+  // Block 0 is where v6.17's fast_find_migrateblock() fell back to, marking it skipped.
+  it.each([
+    ['v6.0', '01111110'],
+    ['v6.3', '01111110'],
+    ['v6.17', '11111110'],
+  ] as const)(
+    '%s clears the blocks whose sample shows a free page, and with no LRU page to start the migrate scanner from leaves the scanners no distance',
+    (profile, failedSkips) => {
+      const r = run(profile);
+      expect(r.failed).toEqual({ flush: true, skips: failedSkips });
+      // Walking from both ends to the middle: the free side's blocks (3584..2048) are
+      // sampled, every 8th page a free even pfn, and cleared; the migrate side's keep their
+      // hints, as it finds no LRU page, and the scanners are left where the walk met.
+      expect(r.slept).toEqual({
+        flush: false,
+        skips: `${failedSkips.slice(0, 4)}0000`,
+        migrate: [2049, 2049],
+        free: 2047,
+      });
+    },
+  );
 });
