@@ -36,6 +36,7 @@ export {
   type Bytes,
   HANDLE_SLOTS,
   HandleTable,
+  MAX_POOLS,
   OBJ_ALLOCATED_TAG,
   OBJ_TAG_BITS,
 } from './objects.js';

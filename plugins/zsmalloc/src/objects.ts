@@ -12,10 +12,15 @@ import type { SizeClass, Zspage } from './zspage.js';
 export const OBJ_ALLOCATED_TAG = 1;
 /** OBJ_TAG_BITS: free links store the next index shifted by this. */
 export const OBJ_TAG_BITS = 1;
-/** Handle slots: a handle is `generation * HANDLE_SLOTS + slot`. */
+/**
+ * Handle slots: a handle is `high * HANDLE_SLOTS + slot`, where `high` is the slot's
+ * generation times {@link MAX_POOLS} plus the pool's index on its machine.
+ */
 export const HANDLE_SLOTS = 2 ** 26;
-/** Generations a slot goes through before its handle values repeat. */
-const GEN_LIMIT = 2 ** 26;
+/** The pools one machine may have: each has a share of every slot's handle values. */
+export const MAX_POOLS = 2 ** 10;
+/** Values of `high` (2^17 generations a slot goes through before its values repeat). */
+const HIGH_LIMIT = 2 ** 27;
 const TWO32 = 2 ** 32;
 /** Link word of the last free object (all ones shifted by OBJ_TAG_BITS), low half. */
 const END_LO = 0xfffffffe;
@@ -33,7 +38,10 @@ export class HandleTable {
   idx: Int32Array;
   /** Size given to zs_malloc. */
   size: Int32Array;
-  /** Generation of the slot, bumped on free so stale handles are recognised. */
+  /**
+   * The high part of the slot's handle: its generation (bumped on free, so stale handles
+   * are recognised) times {@link MAX_POOLS}, plus the pool's index.
+   */
   gen: Int32Array;
   /** FNV-1a of the object's bytes at the last write. */
   sum: Int32Array;
@@ -56,17 +64,19 @@ export class HandleTable {
   /** Live handles. */
   live = 0;
 
-  /** The generation each slot starts at: this table's own range of handle values. */
+  /** The pool's index: the high part of each slot's first handle. */
   private readonly base: number;
 
   /**
-   * @param index which pool of its machine this table serves (0 for the first): its
-   *   handles start at generation `index` × 2^20, so pools of one machine never share a
-   *   handle value
+   * @param index which pool of its machine this table serves (0 for the first, below
+   *   {@link MAX_POOLS}): every handle's high part is `index` modulo MAX_POOLS, so pools of
+   *   one machine never share a handle value
    * @param initial slots to allocate room for
    */
   constructor(index = 0, initial = 1024) {
-    this.base = (index * 2 ** 20) % GEN_LIMIT;
+    if (!Number.isInteger(index) || index < 0 || index >= MAX_POOLS)
+      throw new RangeError(`a handle table's pool index must be 0..${MAX_POOLS - 1}`);
+    this.base = index;
     this.pfn = new Int32Array(initial).fill(-1);
     this.idx = new Int32Array(initial);
     this.size = new Int32Array(initial);
@@ -96,7 +106,7 @@ export class HandleTable {
     this.written[slot] = 0;
     // zs_free's unpin_tag() comes with the free: the slot may be someone else's next.
     this.pinHolder.delete(slot);
-    this.gen[slot] = (this.gen[slot] + 1) % GEN_LIMIT;
+    this.gen[slot] = (this.gen[slot] + MAX_POOLS) % HIGH_LIMIT;
     this.free[this.nFree++] = slot;
     this.live--;
   }
@@ -114,9 +124,9 @@ export class HandleTable {
     if (!Number.isSafeInteger(handle) || handle <= 0) return false;
     const slot = handle % HANDLE_SLOTS;
     if (slot === 0 || slot >= this.top) return false;
-    // Its generation lies between the slot's first and its current one.
-    const age = (Math.floor(handle / HANDLE_SLOTS) - this.base + GEN_LIMIT) % GEN_LIMIT;
-    return age <= (this.gen[slot] - this.base + GEN_LIMIT) % GEN_LIMIT;
+    // This pool's, of a generation between the slot's first and its current one.
+    const age = (Math.floor(handle / HANDLE_SLOTS) - this.base + HIGH_LIMIT) % HIGH_LIMIT;
+    return age % MAX_POOLS === 0 && age <= (this.gen[slot] - this.base + HIGH_LIMIT) % HIGH_LIMIT;
   }
 
   /** Every live slot. */

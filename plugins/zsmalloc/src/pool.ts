@@ -30,7 +30,7 @@ import { buildClassTable, type ClassTable, getSizeClassIndex, ZS_HANDLE_SIZE } f
 import { zsCompactTask } from './compaction.js';
 import { drive, wouldWait } from './drive.js';
 import { poolFree, poolFreeTask, poolMalloc, poolMallocTask, ZS_DEFAULT_GFP } from './malloc.js';
-import { type Bytes, HandleTable } from './objects.js';
+import { type Bytes, HandleTable, MAX_POOLS } from './objects.js';
 import { checkPoolOptions, type ZsMistakes, type ZsPoolOptions } from './options.js';
 import { registryOf, type ZsRegistry, zspageOfPage } from './registry.js';
 import { type ZsRules, zsRules } from './rules.js';
@@ -99,6 +99,8 @@ export class ZsPool {
    * @param machine a machine built with page contents
    * @param options the pool's name and mistakes; an unknown option or a value of the wrong
    *   kind is a MopsError (E_USAGE) naming the option, and no pool is made
+   * @throws MopsError `E_RANGE` for a pool beyond the {@link MAX_POOLS} a machine may
+   *   have (each has its own share of the handle values)
    */
   constructor(machine: Machine, options: ZsPoolOptions = {}) {
     checkMachine(machine, 'zs_create_pool');
@@ -116,9 +118,16 @@ export class ZsPool {
     this.k = { mem: machine.mem, sched: machine.sched };
     this.rules = zsRules(machine.profile);
     this.registry = registryOf(machine);
-    // Each pool of a machine numbers its handles from a generation of its own, so that a
-    // handle of one pool is never a live handle of another (the kernel's are addresses).
-    this.handles = new HandleTable(this.registry.pools.length);
+    // Each pool of a machine has its own share of the handle values, so that a handle of
+    // one pool is never a live handle of another (the kernel's are addresses).
+    const index = this.registry.pools.length;
+    if (index >= MAX_POOLS)
+      throw new MopsError(
+        'E_RANGE',
+        `zs_create_pool: a machine may have at most ${MAX_POOLS} zsmalloc pools`,
+        'pool',
+      );
+    this.handles = new HandleTable(index);
     this.table = buildClassTable();
     this.classes = this.table.classes.map((s) => new SizeClass(s, machine.sched));
     this.lock = new RwLock(machine.sched, 'pool->lock');

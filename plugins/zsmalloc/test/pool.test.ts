@@ -11,7 +11,7 @@ import {
   unlockPage,
 } from '@mops/core';
 import { describe, expect, it } from 'vitest';
-import { classesView, createZsPool } from '../src/index.js';
+import { classesView, createZsPool, HANDLE_SLOTS, HandleTable, MAX_POOLS } from '../src/index.js';
 import { expectClean, fill, PROFILES, pattern, pfnOf, rig } from './helpers.js';
 import { ZS_POOL, type ZsPool, zsmallocPluginForTest } from './plugin_ref.js';
 
@@ -215,5 +215,48 @@ describe.each(PROFILES)('SetZsPageMovable, %s', (profile) => {
     for (const pfn of zs?.pages ?? [])
       expect(page_has_movable_ops(mem, pfn)).toBe(!held.includes(pfn));
     for (const pfn of held) unlockPage(m, pfn);
+  });
+});
+
+describe('handle values of the pools of one machine', () => {
+  it('never meet: the 65th pool starts apart from the first, and churn on one slot never reaches another pool’s values', () => {
+    const { m, pool } = rig('v6.3');
+    const pools = [pool];
+    for (let i = 1; i < 65; i++) pools.push(createZsPool(m, { name: `zram${i}` }));
+    const h0 = pools[0].zsMalloc(100);
+    const h64 = pools[64].zsMalloc(100);
+    expect(h64).not.toBe(h0);
+    expect(() => pools[0].zsFree(h64)).toThrow(expect.objectContaining({ code: 'E_USAGE' }));
+    expect(pools[64].isLive(h64)).toBe(true);
+    expect(pools[0].isLive(h0)).toBe(true);
+    // One slot of one table freed and allocated again, past every generation it has.
+    const a = new HandleTable(0);
+    const b = new HandleTable(1);
+    const hb = b.alloc();
+    b.pfn[hb % HANDLE_SLOTS] = 0;
+    const seen = new Set<number>();
+    let met = 0;
+    for (let i = 0; i < 2 ** 18; i++) {
+      const ha = a.alloc();
+      a.pfn[ha % HANDLE_SLOTS] = 0;
+      if (ha === hb || b.issued(ha) || a.issued(hb)) met++;
+      seen.add(ha);
+      a.release(ha);
+    }
+    expect(met).toBe(0);
+    // Values come back only after 2^17 generations, as the kernel's addresses come back.
+    expect(seen.size).toBe(2 ** 17);
+    pools[0].zsFree(h0);
+    pools[64].zsFree(h64);
+    expectClean(m);
+  });
+
+  it(`a machine has at most ${MAX_POOLS} pools: E_RANGE for the next, and no pool made`, () => {
+    const { m } = rig('v6.3');
+    for (let i = 1; i < MAX_POOLS; i++) createZsPool(m, { name: `zram${i}` });
+    expect(() => createZsPool(m, { name: 'one-more' })).toThrow(
+      expect.objectContaining({ code: 'E_RANGE', field: 'pool' }),
+    );
+    expectClean(m);
   });
 });
