@@ -6,7 +6,7 @@
  * @module
  */
 
-import { checkInvariants, type Machine, NO_PAGE_CONTENTS } from '@mops/core';
+import { checkInvariants, type Machine, NO_PAGE_CONTENTS, warningHeadline } from '@mops/core';
 
 /** Lines of each kind shown before "… and N more". */
 const SHOWN = 10;
@@ -31,7 +31,7 @@ export interface WarningDetail {
 export interface Health {
   /** No warning was logged and the invariant checker passed. */
   readonly ok: boolean;
-  /** The first line of each warning, in the order logged. */
+  /** The line each warning is known by (its first, or a lockdep report's title), in order. */
   readonly warnings: string[];
   /** Each warning in full, in the order logged. */
   readonly details: WarningDetail[];
@@ -42,7 +42,7 @@ export interface Health {
 /** Runs the checks on `m`. */
 export function machineHealth(m: Machine): Health {
   const details = m.mem.warnings.map((w) => ({ kind: w.kind, pfn: w.pfn ?? null, text: w.text }));
-  const warnings = details.map((w) => w.text.split('\n')[0]);
+  const warnings = details.map((w) => warningHeadline(w.text));
   const { violations } = checkInvariants(m);
   return { ok: warnings.length === 0 && violations.length === 0, warnings, details, violations };
 }
@@ -72,7 +72,7 @@ export function healthLines(h: Health, more: string): string[] {
     // The same warning at many pages is one line with its count, in the order first logged.
     const counts = new Map<string, number>();
     for (const w of h.details) {
-      const line = `[${w.kind}] ${w.text.split('\n')[0]}`;
+      const line = `[${w.kind}] ${warningHeadline(w.text)}`;
       counts.set(line, (counts.get(line) ?? 0) + 1);
     }
     out.push(...listed([...counts].map(([w, n]) => (n > 1 ? `${n}× ${w}` : w))));

@@ -5,7 +5,15 @@
  * @module
  */
 
-import { checkInvariants, Deadlock, type Machine, MmBug, MopsError, valueKind } from '@mops/core';
+import {
+  checkInvariants,
+  Deadlock,
+  type Machine,
+  MmBug,
+  MopsError,
+  valueKind,
+  warningHeadline,
+} from '@mops/core';
 import type { Failure } from './run_types.js';
 import type { ScenarioInstance } from './scenario.js';
 
@@ -39,7 +47,88 @@ export function classify(e: unknown, step: number): Failure {
 }
 
 /**
- * The oracles after a step: a new warning, a new lockdep report, the invariant checker (when
+ * The failure of a step that threw `e`, with the warnings the run raised before it: a
+ * deadlock follows them (the kernel prints a warning, lockdep's report of the lock
+ * inversion above all, when it happens; a hung task only much later), so they lead and the
+ * deadlock's listing follows in the detail; a BUG leads, the warnings follow it.
+ */
+export function stepThrew(
+  m: Machine,
+  inst: ScenarioInstance,
+  warnBase: number,
+  e: unknown,
+  steps: number,
+): Failure {
+  const thrown = classify(e, steps);
+  const warned = warningFailure(m, inst, warnBase, steps);
+  if (warned === undefined) return thrown;
+  if (thrown.kind === 'deadlock')
+    return { ...warned, detail: [warned.detail, '', thrown.message, thrown.detail].join('\n') };
+  const raised = m.mem.warnings.slice(warnBase).map((w) => `${w.kind}: ${w.text}`);
+  return { ...thrown, detail: [thrown.detail, '', 'raised before:', ...raised].join('\n') };
+}
+
+/**
+ * The failure the warnings raised since `warnBase` make, if any: every warning counts
+ * (protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, …). A driver's protocol
+ * violation leads, even when the VM's own warning came first in the same step: it names
+ * the driver's mistake that warning follows from. The others follow in the detail, each
+ * with its kind. A lockdep report that leads makes a `lockdep` failure.
+ */
+export function warningFailure(
+  m: Machine,
+  inst: ScenarioInstance,
+  warnBase: number,
+  steps: number,
+): Failure | undefined {
+  const mem = m.mem;
+  if (mem.warnings.length <= warnBase) return undefined;
+  const raised = mem.warnings.slice(warnBase);
+  const lead =
+    raised.find((w) => w.kind === 'protocol_violation') ??
+    raised.find((w) => w.kind === VM_PROTOCOL_VIOLATION) ??
+    raised[0];
+  const rest = raised.filter((w) => w !== lead).map((w) => `${w.kind}: ${w.text}`);
+  const draft = lead.kind === 'protocol_violation' ? inst.draft : undefined;
+  if (draft !== undefined) {
+    // `DRIVER: what`: the driver did what the draft said.
+    const line = firstLine(lead.text);
+    const m = /^([^:\s]+): (.*)$/.exec(line);
+    return {
+      kind: 'warning',
+      message: `draft protocol fault (${draft}): ${m ? m[2] : line}`,
+      detail: [
+        `${m ? m[1] : 'the driver'} did what the ${draft} says: the draft protocol is at fault here, not the driver (the core records it as the driver's protocol_violation)`,
+        lead.text,
+        ...rest,
+      ].join('\n'),
+      step: steps,
+    };
+  }
+  if (lead.kind === 'lockdep') {
+    const report = m.sched.lockdep.reports.find((r) => r.text === lead.text);
+    const classes = report?.classes.length ? ` (${report.classes.join(' -> ')})` : '';
+    return {
+      kind: 'lockdep',
+      message: `lockdep: ${warningHeadline(lead.text)}${classes}`,
+      detail: [lead.text, ...rest].join('\n'),
+      step: steps,
+    };
+  }
+  return {
+    kind: 'warning',
+    message: `${lead.kind}: ${warningHeadline(lead.text)}`,
+    detail: [
+      ...(lead.kind === VM_PROTOCOL_VIOLATION ? [VM_VIOLATION_NOTE] : []),
+      lead.text,
+      ...rest,
+    ].join('\n'),
+    step: steps,
+  };
+}
+
+/**
+ * The oracles after a step: a new warning (a lockdep report included), the invariant checker (when
  * `full`, unless `node` says a previous run already checked this state) and the scenario's
  * assertions.
  */
@@ -47,60 +136,12 @@ export function oracles(
   m: Machine,
   inst: ScenarioInstance,
   warnBase: number,
-  lockdepBase: number,
   node: CheckedNode | undefined,
   full: boolean,
   steps: number,
 ): Failure | undefined {
-  const mem = m.mem;
-  if (mem.warnings.length > warnBase) {
-    // Every warning counts: protocol_violation, VM_WARN_ON_ONCE, bad_page, lockdep, … A
-    // driver's protocol violation leads, even when the VM's own warning came first in the
-    // same step: it names the driver's mistake that warning follows from. The others follow
-    // in the detail, each with its kind.
-    const raised = mem.warnings.slice(warnBase);
-    const lead =
-      raised.find((w) => w.kind === 'protocol_violation') ??
-      raised.find((w) => w.kind === VM_PROTOCOL_VIOLATION) ??
-      raised[0];
-    const rest = raised.filter((w) => w !== lead).map((w) => `${w.kind}: ${w.text}`);
-    const draft = lead.kind === 'protocol_violation' ? inst.draft : undefined;
-    if (draft !== undefined) {
-      // `DRIVER: what`: the driver did what the draft said.
-      const line = firstLine(lead.text);
-      const m = /^([^:\s]+): (.*)$/.exec(line);
-      return {
-        kind: 'warning',
-        message: `draft protocol fault (${draft}): ${m ? m[2] : line}`,
-        detail: [
-          `${m ? m[1] : 'the driver'} did what the ${draft} says: the draft protocol is at fault here, not the driver (the core records it as the driver's protocol_violation)`,
-          lead.text,
-          ...rest,
-        ].join('\n'),
-        step: steps,
-      };
-    }
-    return {
-      kind: 'warning',
-      message: `${lead.kind}: ${firstLine(lead.text)}`,
-      detail: [
-        ...(lead.kind === VM_PROTOCOL_VIOLATION ? [VM_VIOLATION_NOTE] : []),
-        lead.text,
-        ...rest,
-      ].join('\n'),
-      step: steps,
-    };
-  }
-  const lockdep = m.sched.lockdep;
-  if (lockdep.reports.length > lockdepBase) {
-    const r = lockdep.reports[lockdepBase];
-    return {
-      kind: 'lockdep',
-      message: `lockdep: ${r.kind} (${r.classes.join(' -> ')})`,
-      detail: r.text,
-      step: steps,
-    };
-  }
+  const warned = warningFailure(m, inst, warnBase, steps);
+  if (warned) return warned;
   if (full && !(node?.ok ?? false)) {
     const inv = checkInvariants(m);
     if (!inv.ok)
@@ -162,12 +203,11 @@ export class EarlySigns {
     private readonly m: Machine,
     private readonly inst: ScenarioInstance,
     private readonly warnBase: number,
-    private readonly lockdepBase: number,
   ) {}
 
   look(step: number): void {
     try {
-      const f = oracles(this.m, this.inst, this.warnBase, this.lockdepBase, undefined, true, step);
+      const f = oracles(this.m, this.inst, this.warnBase, undefined, true, step);
       if (f && !this.first.has(sign(f))) this.first.set(sign(f), step);
     } catch {
       // A check that cannot judge a state no untraced run checks tells nothing here.

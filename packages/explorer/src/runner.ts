@@ -15,7 +15,7 @@ import {
 } from '@mops/core';
 import { besidePooled, dropPooled, type Pooled, pooledOf, prepare } from './instance_pool.js';
 import { memoFor, memoKeyOf, newNode } from './memo.js';
-import { assertionFailure, classify, EarlySigns, oracles } from './oracles.js';
+import { assertionFailure, EarlySigns, oracles, stepThrew } from './oracles.js';
 import { isCpuRelax, livelock, noEnd } from './relax.js';
 import { leakingState, printOf, type RunPrint, reuseDifference } from './reuse_probe.js';
 import type {
@@ -95,7 +95,6 @@ export function execute(
   const decisions: number[] = [];
   const defaultIds: number[] = [];
   const warnBase = mem.warnings.length;
-  const lockdepBase = sched.lockdep.reports.length;
   let preemptions = 0;
   let steps = 0;
   let prev: Task | undefined;
@@ -111,7 +110,7 @@ export function execute(
   const memo =
     (opts.memo ?? true) && checkEach && !traceAll ? memoFor(scenario, memoKey) : undefined;
   let node = memo?.root;
-  const seen = traceAll ? new EarlySigns(m, inst, warnBase, lockdepBase) : undefined;
+  const seen = traceAll ? new EarlySigns(m, inst, warnBase) : undefined;
   const pooled = pooledOf(inst);
   // The first run of a new pooled instance, to be run again on it restored.
   const probe = pooled?.fresh === true && !probing;
@@ -158,7 +157,7 @@ export function execute(
       try {
         point = sched.step(t);
       } catch (e) {
-        failure = classify(e, steps);
+        failure = stepThrew(m, inst, warnBase, e, steps);
         record(t, { op: 'BUG', note: failure.message }, preempted);
         cut = true;
         break;
@@ -179,7 +178,7 @@ export function execute(
       prev = t;
       // Untraced, a task alone runs on to its next point where another task may run.
       const stepEnds = !traceAll || sched.liveTasks > 1 || t.state !== 'runnable';
-      if (stepEnds) failure = oracles(m, inst, warnBase, lockdepBase, node, checkEach, steps);
+      if (stepEnds) failure = oracles(m, inst, warnBase, node, checkEach, steps);
       else seen?.look(steps);
       if (failure) break;
       if (steps >= maxSteps) {
@@ -188,8 +187,7 @@ export function execute(
         break;
       }
     }
-    if (!failure && !checkEach)
-      failure = oracles(m, inst, warnBase, lockdepBase, undefined, true, steps);
+    if (!failure && !checkEach) failure = oracles(m, inst, warnBase, undefined, true, steps);
     if (!failure) {
       let bad: readonly string[] | undefined;
       try {

@@ -282,7 +282,7 @@ describe('a protocol violation of the VM itself', () => {
     const inst = { machine: m };
     m.mem.warn('vm_protocol_violation', 'isolated page 0x0 != examined page 0x1\ndump');
     m.mem.warn('protocol_violation', 'mydrv: isolate_page set the isolated flag\ndump');
-    const f = oracles(m, inst, 0, 0, undefined, false, 1);
+    const f = oracles(m, inst, 0, undefined, false, 1);
     expect(f?.message).toBe('protocol_violation: mydrv: isolate_page set the isolated flag');
     expect(f?.detail.split('\n')).toContain(
       'vm_protocol_violation: isolated page 0x0 != examined page 0x1',
@@ -291,7 +291,7 @@ describe('a protocol violation of the VM itself', () => {
     const m2 = raceMachine('v6.3');
     m2.mem.warn('VM_WARN_ON_ONCE', 'WARNING: something');
     m2.mem.warn('vm_protocol_violation', 'isolated page 0x0 != examined page 0x1\ndump');
-    const g = oracles(m2, { machine: m2 }, 0, 0, undefined, false, 1);
+    const g = oracles(m2, { machine: m2 }, 0, undefined, false, 1);
     expect(g?.message).toBe('vm_protocol_violation: isolated page 0x0 != examined page 0x1');
     expect(g?.detail).toContain('VM_WARN_ON_ONCE: WARNING: something');
   });

@@ -1,6 +1,7 @@
-import { defineMovableOps, GFP, getProfile, ISOLATED, type KernelGen } from '@mops/core';
+import { defineMovableOps, GFP, getProfile, ISOLATED, type KernelGen, Mutex } from '@mops/core';
 import { describe, expect, it } from 'vitest';
 import {
+  execute,
   explore,
   isolateThenMigrate,
   raceMachine,
@@ -115,5 +116,69 @@ describe('a failure with several warnings before the check', () => {
     } finally {
       unregisterScenario(apart.name);
     }
+  });
+});
+
+/**
+ * Two tasks take two driver mutexes in opposite orders (the fixed variant: the same order).
+ * Every schedule that deadlocks took the second lock of the inversion in the step that
+ * blocked for good, so lockdep's report and the deadlock come from the same step.
+ */
+const abba: Scenario = {
+  name: 'toy-abba-mutexes',
+  description: 'two driver mutexes taken in opposite orders',
+  variants: ['buggy', 'fixed'],
+  profiles: ['v6.3'],
+  setup: ({ variant, profile }) => {
+    const m = raceMachine(profile);
+    const a = new Mutex(m.sched, 'drv->mutex');
+    const b = new Mutex(m.sched, 'drv->lists');
+    const both = (x: Mutex, y: Mutex) =>
+      function* (): KernelGen {
+        yield* x.lock();
+        yield* y.lock();
+        y.unlock();
+        x.unlock();
+      };
+    m.sched.spawn('migrate', both(a, b));
+    m.sched.spawn('shrink', variant === 'buggy' ? both(b, a) : both(a, b));
+    return { machine: m, state: [a, b] };
+  },
+};
+
+describe('a lock inversion: lockdep’s report leads the failure', () => {
+  it('a serial schedule already fails on lockdep’s report, named by its title and classes; the fixed order passes', () => {
+    registerScenario(abba);
+    try {
+      const r = explore(abba.name, { variant: 'buggy', profile: 'v6.3', strategy: 'dfs' });
+      expect(r.failure).toMatchObject({
+        kind: 'lockdep',
+        message:
+          'lockdep: WARNING: possible circular locking dependency detected (drv->mutex -> drv->lists)',
+      });
+      const fixed = explore(abba.name, { variant: 'fixed', profile: 'v6.3', strategy: 'dfs' });
+      expect(fixed.failure).toBeUndefined();
+    } finally {
+      unregisterScenario(abba.name);
+    }
+  });
+
+  it('a schedule that deadlocks in the step lockdep reports in: the report leads, the deadlock follows in the detail', () => {
+    // migrate takes drv->mutex, shrink drv->lists, then each asks for the other's.
+    const order = [1, 2, 1, 2];
+    const e = execute(
+      abba,
+      'buggy',
+      'v6.3',
+      { choose: (runnable, _prev, i) => runnable.find((t) => t.id === order[i]) ?? runnable[0] },
+      { reuse: false },
+    );
+    expect(e.failure).toMatchObject({
+      kind: 'lockdep',
+      message:
+        'lockdep: WARNING: possible circular locking dependency detected (drv->mutex -> drv->lists)',
+    });
+    expect(e.failure?.detail).toMatch(/^=+\nWARNING: possible circular locking dependency/);
+    expect(e.failure?.detail).toMatch(/\n\nDeadlock: .*\n/);
   });
 });

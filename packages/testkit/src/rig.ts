@@ -23,6 +23,7 @@ import {
   type ProfileName,
   pageIsBuddy,
   putbackMovablePages,
+  warningHeadline,
 } from '@mops/core';
 
 /** How the suite drives a driver plugin. */
@@ -152,7 +153,8 @@ export function rig(adapter: DriverAdapter, profile: ProfileName, n = 8): Rig {
 
 /**
  * What the machine reported: protocol violations, the kernel's own warnings, bad pages
- * (with the reason), lockdep and sleep-in-atomic splats; the first line of each. With
+ * (with the reason), lockdep and sleep-in-atomic splats; the line each is known by (a
+ * lockdep report's title, not the rule above it). With
  * `violations`, only the protocol violations (true) or everything else (false).
  */
 export function warnings(m: Machine, violations?: boolean): string[] {
@@ -160,7 +162,9 @@ export function warnings(m: Machine, violations?: boolean): string[] {
     .filter((w) => violations === undefined || (w.kind === 'protocol_violation') === violations)
     .map((w) => {
       const lines = w.text.split('\n');
-      return w.kind === 'bad_page' ? `${lines[0].trim()} ${lines[1] ?? ''}` : lines[0];
+      return w.kind === 'bad_page'
+        ? `${lines[0].trim()} ${lines[1] ?? ''}`
+        : warningHeadline(w.text);
     });
 }
 

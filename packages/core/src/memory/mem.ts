@@ -24,6 +24,17 @@ export interface MmWarning {
 }
 
 /**
+ * The line a warning is known by: the first of its text that is not blank and not a rule
+ * of `=` or `-` (lockdep's reports open with a rule, then their title).
+ * @param text the warning's text ({@link MmWarning.text})
+ * @returns that line, or the first line when every line is blank or a rule
+ */
+export function warningHeadline(text: string): string {
+  const lines = text.split('\n');
+  return lines.find((l) => !/^\s*$|^[=-]+$/.test(l)) ?? lines[0];
+}
+
+/**
  * A direct compactor's capture_control as the buddy allocator sees it: a block freed by that
  * task which reaches the compaction's order is handed to it instead of the free lists.
  */
