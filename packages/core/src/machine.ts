@@ -34,6 +34,7 @@ import { Prng } from './sched/prng.js';
 import { Scheduler } from './sched/scheduler.js';
 import type { KernelGen } from './sched/types.js';
 import { TraceBus } from './trace/bus.js';
+import { taskComm } from './trace/filter_pred.js';
 
 /** Options of {@link createMachine}. */
 export interface MachineConfig {
@@ -238,6 +239,8 @@ export class Machine {
       qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
       mightSleepExpected: config.profile.mightSleepExpected,
     });
+    const sched = this.sched;
+    this.mem.currentComm = () => taskComm((sched.kthread ?? sched.current)?.name ?? 'mops');
     initZones(this.mem, config.spans);
     this.minFreeKb = minFreeKbytes ?? defaultMinFreeKbytes(this.mem);
     setupWatermarks(this.mem, this.minFreeKb);

@@ -124,7 +124,7 @@ function badPageReason(mem: Memory, pfn: number): string | undefined {
 /** bad_page(): report and leak the page, as the kernel does. */
 function badPage(mem: Memory, pfn: number, reason: string): void {
   mem.leaked.add(pfn);
-  const text = `BUG: Bad page state in process mops  pfn:${pfn.toString(16).padStart(5, '0')}`;
+  const text = `BUG: Bad page state in process ${mem.currentComm()}  pfn:${pfn.toString(16).padStart(5, '0')}`;
   mem.warn('bad_page', `${text}\n(${reason})`, pfn);
 }
 

@@ -64,6 +64,12 @@ export class Memory {
   readonly trace = new TraceBus();
   /** Warnings recorded so far, oldest first. */
   readonly warnings: MmWarning[] = [];
+  /**
+   * current->comm, for the kernel's messages that name the process (bad_page()): the
+   * running task's, or the kernel thread's its code runs as; `mops` outside any task. The
+   * machine installs it.
+   */
+  currentComm: () => string = () => 'mops';
   /** Listeners told of each warning (the machine forwards them as events). */
   onWarning: ((w: MmWarning) => void) | undefined;
   /**

@@ -32,6 +32,29 @@ describe('free_pages_prepare(): the bad-page reason and the mm_page_free tracepo
     expect([a, b, c].every((q) => m.mem.leaked.has(q))).toBe(true);
   });
 
+  it('the report names the process that freed the page (current->comm): a task, a kernel thread’s work, or mops outside any task', () => {
+    const m = smallMachine('4M');
+    const [a, b, c] = [0, 1, 2].map(() => m.allocPages(GFP.KERNEL, 0));
+    for (const q of [a, b, c]) m.mem.pages.mapping[q] = 0x1000;
+    m.sched.runToEnd(
+      m.sched.spawn('drv_free_a_long_name', function* () {
+        yield { op: 'nop' };
+        m.putPage(a);
+      }),
+    );
+    m.sched.asKthread('kswapd0', () => m.putPage(b));
+    m.putPage(c);
+    const heads = m.mem.warnings
+      .filter((w) => w.kind === 'bad_page')
+      .map((w) => w.text.split('\n')[0]);
+    const pfn = (q: number) => q.toString(16).padStart(5, '0');
+    expect(heads).toEqual([
+      `BUG: Bad page state in process drv_free_a_long  pfn:${pfn(a)}`,
+      `BUG: Bad page state in process kswapd0  pfn:${pfn(b)}`,
+      `BUG: Bad page state in process mops  pfn:${pfn(c)}`,
+    ]);
+  });
+
   it.each(PROFILE_NAMES)('%s: a bad page is traced first, then reported, and not counted', (p) => {
     const m = smallMachine('4M', { profile: p });
     const seen: string[] = [];
