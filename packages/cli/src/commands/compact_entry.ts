@@ -14,6 +14,7 @@ import {
   kcompactdRun,
   type Machine,
   MopsError,
+  PF_KTHREAD,
   showGfpFlags,
 } from '@mops/core';
 import type { AllocRequest } from '../compact_args.js';
@@ -137,7 +138,9 @@ export function runStep(m: Machine, step: CompactStep): StepResult {
     const ms = step.kcompactdMs;
     // kcompactd is a kernel thread of its own, kcompactd0 (kthread_run(kcompactd, pgdat,
     // "kcompactd%d", nid)): its tracepoints print under that name.
-    const runs = m.sched.runToEnd(m.sched.spawn('kcompactd0', () => kcompactdRun(m, ms)));
+    const runs = m.sched.runToEnd(
+      m.sched.spawn('kcompactd0', () => kcompactdRun(m, ms), { flags: PF_KTHREAD }),
+    );
     kcompactd = { seconds: ms / 1000, runs: runs.map((r) => compactResultName(r, m.profile)) };
   }
   return { order: null, zones: [], alloc, kcompactd };

@@ -56,6 +56,7 @@ export {
   type BlockPoint,
   type KernelGen,
   type KthreadContext,
+  PF_KTHREAD,
   PF_MEMALLOC,
   type SchedPoint,
   type WaitKey,

@@ -9,7 +9,7 @@
  */
 
 import { LOCKDEP_READ, LOCKDEP_RECURSIVE_READ, LOCKDEP_TRYLOCK, type Task } from './task.js';
-import type { WaitKey } from './types.js';
+import { PF_KTHREAD, type WaitKey } from './types.js';
 
 /** How a dependency edge came to be: which task took which lock while holding which. */
 export interface LockChain {
@@ -252,16 +252,21 @@ export class Lockdep {
   }
 
   /**
-   * Report a task that finished holding locks.
-   * @see kernel/locking/lockdep.c lockdep_sys_exit()
+   * Report a task that finished holding locks: a process returning to user space from its
+   * system call, or a kernel thread (`PF_KTHREAD`) exiting.
+   * @see kernel/locking/lockdep.c lockdep_sys_exit(), debug_check_no_locks_held()
    */
   checkExit(task: Task): void {
     if (task.heldKeys.length === 0 || !this.enabled) return;
-    const text = [
-      ...this.title('held_at_exit'),
-      `${task.label} is leaving the kernel with locks still held!`,
-      ...heldLines(task),
-    ].join('\n');
+    const text = (
+      task.flags & PF_KTHREAD
+        ? [...this.exitTitle(task), ...heldLines(task)]
+        : [
+            ...this.title('held_at_exit'),
+            `${task.label} is leaving the kernel with locks still held!`,
+            ...heldLines(task),
+          ]
+    ).join('\n');
     this.report({ kind: 'held_at_exit', classes: task.heldClasses.slice(), chains: [], text });
   }
 
@@ -403,6 +408,13 @@ export class Lockdep {
       ...heldLines(task),
     );
     this.report({ kind: 'circular', classes, chains, text: lines.join('\n') });
+  }
+
+  /** print_held_locks_bug()'s title block, which names the task. */
+  private exitTitle(task: Task): string[] {
+    return this.bracketedTitles
+      ? ['='.repeat(37), `[ BUG: ${task.label} still has locks held! ]`, '-'.repeat(37)]
+      : ['='.repeat(36), `WARNING: ${task.label} still has locks held!`, '-'.repeat(36)];
   }
 
   /** The title block of a report: the rule lines and the title of the profile's era. */

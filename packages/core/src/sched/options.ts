@@ -105,7 +105,11 @@ export interface SpawnOptions {
    * See {@link Scheduler.pickable}.
    */
   cpu?: number;
-  /** PF_* flags, e.g. `PF_MEMALLOC`. */
+  /**
+   * PF_* flags: `PF_MEMALLOC`; `PF_KTHREAD` for a task that stands for a kernel thread
+   * (without it a task stands for a process in a system call, which returns to user space
+   * when it ends).
+   */
   flags?: number;
 }
 

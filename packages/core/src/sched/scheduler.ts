@@ -23,13 +23,14 @@ import { Prng } from './prng.js';
 import { CPU_RELAX, giveWay, type Livelock, livelockReport, relaxesAfter } from './relax.js';
 import { insertById, notAGenerator, removeTask } from './runq.js';
 import { BLOCK_SLEEP, BLOCK_SPIN, DONE_POINT, Task, WQ_EXCLUSIVE } from './task.js';
-import type {
-  BlockPoint,
-  KernelGen,
-  KthreadContext,
-  SchedPoint,
-  WaitKey,
-  Yielded,
+import {
+  type BlockPoint,
+  type KernelGen,
+  type KthreadContext,
+  PF_KTHREAD,
+  type SchedPoint,
+  type WaitKey,
+  type Yielded,
 } from './types.js';
 
 /**
@@ -275,7 +276,7 @@ export class Scheduler {
    * @see kernel/workqueue.c queue_work()
    */
   queueWork(name: string, body: () => KernelGen<unknown>): void {
-    if (this.current === undefined) this.spawn(name, body);
+    if (this.current === undefined) this.spawn(name, body, { flags: PF_KTHREAD });
     else this.pendingWork.push({ name, body, cpu: this.current.cpu });
   }
 
@@ -567,7 +568,8 @@ export class Scheduler {
 
   /** The workers {@link queueWork} queued during the step that just ended. */
   private spawnPendingWork(): void {
-    for (const w of this.pendingWork.splice(0)) this.spawn(w.name, w.body, { cpu: w.cpu });
+    for (const w of this.pendingWork.splice(0))
+      this.spawn(w.name, w.body, { cpu: w.cpu, flags: PF_KTHREAD });
   }
 
   private park(task: Task, p: BlockPoint): void {

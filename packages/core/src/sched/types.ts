@@ -47,6 +47,12 @@ export type KernelGen<T = void> = Generator<Yielded, T, undefined>;
 
 /** Task flags (the subset of PF_* mops models). */
 export const PF_MEMALLOC = 0x800;
+/**
+ * A kernel thread (kcompactd, kswapd, a workqueue's worker): it ends by exiting, where
+ * lockdep reports the locks it still holds as `still has locks held!`, rather than by
+ * returning to user space.
+ */
+export const PF_KTHREAD = 0x00200000;
 
 /** A kernel thread code runs as, for the trace (`Scheduler.asKthread`). */
 export interface KthreadContext {

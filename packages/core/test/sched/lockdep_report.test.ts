@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PROFILE_NAMES } from '../../src/profile.js';
-import { type KernelGen, Mutex, Scheduler } from '../../src/sched/index.js';
+import { type KernelGen, Mutex, PF_KTHREAD, Scheduler } from '../../src/sched/index.js';
 import { smallMachine } from '../helpers.js';
 
 /** A task that takes `x` then `y` and drops both. */
@@ -72,6 +72,34 @@ describe('lockdep report texts', () => {
       ],
     });
   });
+
+  it.each(PROFILE_NAMES)(
+    '%s: a kernel thread (PF_KTHREAD, a workqueue worker too) that exits holding a lock still has locks held; it does not return to user space',
+    (profile) => {
+      const m = smallMachine('4M', { profile });
+      const s = m.sched;
+      const leak = (mx: Mutex) =>
+        function* (): KernelGen {
+          yield* mx.lock();
+        };
+      s.runToEnd(s.spawn('kcompactd0', leak(new Mutex(s, 'drv->lock')), { flags: PF_KTHREAD }));
+      s.queueWork('kworker/0:1', leak(new Mutex(s, 'drv->work')));
+      s.runAll();
+      const [a, b] = s.lockdep.reports;
+      const v48 = profile === 'v4.8';
+      const title = (label: string) =>
+        v48
+          ? ['='.repeat(37), `[ BUG: ${label} still has locks held! ]`, '-'.repeat(37)]
+          : ['='.repeat(36), `WARNING: ${label} still has locks held!`, '-'.repeat(36)];
+      expect(a.kind).toBe('held_at_exit');
+      expect(a.text.split('\n').slice(0, 4)).toEqual([
+        ...title('kcompactd0/1'),
+        '1 lock held by kcompactd0/1:',
+      ]);
+      expect(b.text.split('\n').slice(0, 3)).toEqual(title('kworker/0:1/2'));
+      expect(a.text).not.toContain('leaving the kernel');
+    },
+  );
 
   it('an ABBA lists the existing chain in reverse order, from the held class down to #0, the new one', () => {
     const s = new Scheduler();
