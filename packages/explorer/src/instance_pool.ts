@@ -75,6 +75,7 @@ export function prepare(
       const snap = new GraphSnapshot(
         [m.mem, m.sched, m.clock, m.prng, m, ...(inst.state ?? [])],
         (o) => o instanceof Zone && !o.populated,
+        new Set(inst.state ?? []),
       );
       if (!pool) {
         pool = new Map();

@@ -77,7 +77,7 @@ export function leakingState(scenario: Scenario, schedule: string, difference: s
     'E_STATE',
     `scenario ${scenario.name}: ${schedule}, run on the instance restored from its snapshot after earlier runs, went otherwise than on a fresh instance from setup: ${difference}. ` +
       'A run changed something the explorer does not restore. List every object outside the machine that a run changes ' +
-      '(driver bookkeeping, recorded outcomes) in the instance’s `state`, or keep it in the machine; ' +
+      '(driver bookkeeping, recorded outcomes) in the instance’s `state` (an object of a class that gains a field during a run itself, not only what reaches it), or keep it in the machine; ' +
       'a run must depend only on the machine, `state` and the schedule, not on a variable in a closure or at module level',
     'scenario',
   );

@@ -46,7 +46,9 @@ export interface ScenarioInstance {
   /**
    * Objects outside the machine that a run mutates (driver bookkeeping, recorded outcomes),
    * restored with the machine when the instance is reused: everything reachable from them
-   * (fields, arrays, maps, sets, typed arrays; not what only a closure reaches). State a
+   * (fields, arrays, maps, sets, typed arrays; not what only a closure reaches). A field a
+   * run adds is deleted again on an object listed here and on a plain object anywhere; a
+   * class instance reached only through them keeps the fields its constructor made. State a
    * driver keeps per machine can instead live in the machine (`memoryExt` from
    * `@mops/core`), as the core's own does (compaction, the movable_ops registry): it is
    * then restored without being listed here.

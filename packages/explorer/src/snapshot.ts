@@ -4,8 +4,9 @@
  * plain and class objects reachable from the roots are recorded once and written back on
  * {@link GraphSnapshot.restore}. Functions (and what only closures reach), frozen objects,
  * generators and dependency containers are left alone, and class instances are assumed to
- * keep the fields their constructor defined: a scenario that keeps mutable state elsewhere
- * must not be pooled (leave out `start`).
+ * keep the fields their constructor defined (but those named as `owned`, which lose added
+ * ones too): a scenario that keeps mutable state elsewhere must not be pooled (leave out
+ * `start`).
  * @module
  */
 
@@ -53,9 +54,14 @@ export class GraphSnapshot {
 
   /**
    * Records every object reachable from `roots`, except objects for which `skip` returns
-   * true (and what only they reach).
+   * true (and what only they reach). A class instance of `owned` (a scenario's `state`)
+   * loses on restore the fields a run added to it, as a plain object does.
    */
-  constructor(roots: readonly object[], skip?: (o: object) => boolean) {
+  constructor(
+    roots: readonly object[],
+    skip?: (o: object) => boolean,
+    owned: ReadonlySet<object> = new Set(),
+  ) {
     const seen = new Set<object>();
     const keysBySlot = new Map<number, string[]>();
     const stack: object[] = [...roots];
@@ -173,8 +179,10 @@ export class GraphSnapshot {
       const restore = [`o = t${i};`];
       const differs: string[] = [];
       // Class instances (TypeScript class fields are all defined by the constructor) keep
-      // their set of fields; plain objects, used as records, may gain fields to delete.
-      if (proto === Object.prototype || proto === null) {
+      // their set of fields; plain objects, used as records, and the objects a scenario
+      // named as its own (a driver that adds a field when it first needs it) may gain
+      // fields to delete.
+      if (proto === Object.prototype || proto === null || owned.has(rec)) {
         restore.push(`n = 0; for (const _ in o) n++; if (n !== ${keys.length}) prune(o, K[${i}]);`);
         differs.push(`H.keyCount(t${i}) !== ${keys.length}`);
       }
