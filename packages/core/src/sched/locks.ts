@@ -49,6 +49,18 @@ export function label(t: Task | undefined): string {
 }
 
 /**
+ * The unlock of a lock nobody holds, which then changes nothing: lock_release() finds no
+ * holder and lockdep reports a bad unlock balance; the lock's own debug check (`check`,
+ * spin_bug() or DEBUG_LOCKS_WARN_ON) prints only when lockdep did not, lockdep having turned
+ * debug_locks off.
+ */
+function unlockUnheld(s: Scheduler, t: Task | undefined, key: WaitKey, check: () => string): void {
+  const before = s.lockdep.reports.length;
+  s.lockdep.release(t, key);
+  if (s.lockdep.reports.length === before) s.warn('debug_locks', check());
+}
+
+/**
  * Whether an unlock handed the lock on `key` to `t` (Scheduler.handedOver); if so `t` now
  * takes it and the handover ends.
  */
@@ -202,13 +214,28 @@ export class SpinLock extends Lock {
   }
 
   /**
-   * `spin_unlock()`. Throws MmBug if the lock is not held or is held by another task.
+   * `spin_unlock()`. A lock not held stays unlocked, reported as the kernel reports it
+   * (lockdep's bad unlock balance, else spin_bug()'s `already unlocked`), and the task's
+   * preemption count drops as preempt_enable() makes it drop; a lock held by another task
+   * is an MmBug.
    * @see kernel/locking/spinlock_debug.c debug_spin_unlock()
    */
   unlock(): void {
     const s = this.sched;
     const t = s.current;
-    if (!this.locked) throw new MmBug(`BUG: spinlock already unlocked: ${this.className}`);
+    if (!this.locked) {
+      unlockUnheld(
+        s,
+        t,
+        this.key,
+        () =>
+          `BUG: spinlock already unlocked on CPU#${t?.cpu ?? 0}, ${t === undefined ? 'mops/0' : `${t.name}/${t.id}`}\n` +
+          ` lock: ${this.className}, .magic: dead4ead, .owner: <none>/-1, .owner_cpu: -1`,
+      );
+      // preempt_enable(), which DEBUG_PREEMPT keeps from going below zero.
+      if (t !== undefined && t.atomicDepth > 0) t.atomicDepth--;
+      return;
+    }
     if (this.owner !== t) {
       throw new MmBug(
         `BUG: spinlock wrong owner: ${this.className} held by ${label(this.owner)}, unlocked by ${label(t)}`,
@@ -217,7 +244,9 @@ export class SpinLock extends Lock {
     this.locked = false;
     this.owner = undefined;
     if (t !== undefined) {
-      t.atomicDepth--;
+      // preempt_enable(), which DEBUG_PREEMPT keeps from going below zero (a spinlock
+      // unlocked twice before gave the count of this one back early).
+      if (t.atomicDepth > 0) t.atomicDepth--;
       s.lockdep.release(t, this.key);
     }
     // The head of the queue takes it next: held for it until it runs.
@@ -313,14 +342,23 @@ export class Mutex extends Lock {
   }
 
   /**
-   * `mutex_unlock()`. Throws MmBug if the mutex is not held or the caller is not its owner.
+   * `mutex_unlock()`. A mutex not held stays unlocked, reported as the kernel reports it
+   * (lockdep's bad unlock balance, else DEBUG_LOCKS_WARN_ON); one held by another task is
+   * an MmBug.
    * @see kernel/locking/mutex.c mutex_unlock()
    */
   unlock(): void {
     const s = this.sched;
     const t = s.current;
     if (!this.locked) {
-      throw new MmBug(`DEBUG_LOCKS_WARN_ON(!mutex_is_locked): ${this.className} is not locked`);
+      unlockUnheld(
+        s,
+        t,
+        this.key,
+        () =>
+          `WARNING: DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current): ${this.className} is not locked, unlocked by ${label(t)}`,
+      );
+      return;
     }
     if (this.owner !== t) {
       throw new MmBug(

@@ -550,11 +550,71 @@ describe('trylock', () => {
   });
 });
 
-describe('lock misuse is an MmBug', () => {
-  it('unlocking an unlocked lock', () => {
+describe('unlocking a spinlock or mutex nobody holds', () => {
+  it.each(['v4.8', 'v6.3'] as const)(
+    '%s: lockdep reports a bad unlock balance, the lock stays unlocked, the task runs on and gets its preemption back once',
+    (profile) => {
+      const m = createMachine({ memory: '4M', profile });
+      const sp = new SpinLock(m.sched, 'sp');
+      const mx = new Mutex(m.sched, 'mx');
+      const other = new SpinLock(m.sched, 'other');
+      let depth = -1;
+      m.run(function* () {
+        yield* other.lock();
+        yield* sp.lock();
+        sp.unlock();
+        sp.unlock(); // the second: preempt_enable() drops the count `other` holds
+        depth = m.sched.current?.atomicDepth ?? -1;
+        yield* mx.lock();
+        mx.unlock();
+        mx.unlock();
+        other.unlock(); // its count is gone already, and stays at zero
+      });
+      expect(depth).toBe(0);
+      expect(m.sched.warnings.filter((w) => w.kind === 'sleep_in_atomic')).toEqual([]);
+      expect(sp.locked || mx.locked).toBe(false);
+      expect(m.mem.halted).toBeUndefined();
+      const reports = m.sched.lockdep.reports;
+      expect(reports.map((r) => r.kind)).toEqual(['unbalanced', 'unbalanced']);
+      const title =
+        profile === 'v4.8'
+          ? '[ BUG: bad unlock balance detected! ]'
+          : 'WARNING: bad unlock balance detected!';
+      expect(reports[0].text.split('\n').slice(1, 4)).toEqual([
+        title,
+        '-'.repeat(37),
+        `main/1 is trying to release lock (${sp.key}) at:`,
+      ]);
+      expect(m.mem.warnings.map((w) => w.kind)).toEqual(['lockdep', 'lockdep']);
+    },
+  );
+
+  it('with lockdep off, the lock’s own debug check reports it', () => {
     const s = new Scheduler();
-    expect(() => new Mutex(s, 'm').unlock()).toThrow(MmBug);
-    expect(() => new SpinLock(s, 'sp').unlock()).toThrow(MmBug);
+    s.lockdep.enabled = false;
+    const sp = new SpinLock(s, 'sp');
+    const mx = new Mutex(s, 'mx');
+    s.run(function* () {
+      if (s.preemptible) yield { op: 'x' };
+      sp.unlock();
+      mx.unlock();
+    });
+    expect(s.warnings).toEqual([
+      {
+        kind: 'debug_locks',
+        text: 'BUG: spinlock already unlocked on CPU#0, main/1\n lock: sp, .magic: dead4ead, .owner: <none>/-1, .owner_cpu: -1',
+      },
+      {
+        kind: 'debug_locks',
+        text: 'WARNING: DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current): mx is not locked, unlocked by main/1',
+      },
+    ]);
+  });
+});
+
+describe('lock misuse is an MmBug', () => {
+  it('unlocking an unlocked rwlock or rw_semaphore', () => {
+    const s = new Scheduler();
     expect(() => new RwLock(s, 'rw').readUnlock()).toThrow(MmBug);
     expect(() => new RwLock(s, 'rw').writeUnlock()).toThrow(MmBug);
     expect(() => new RwSemaphore(s, 'sem').upWrite()).toThrow(MmBug);
@@ -562,15 +622,15 @@ describe('lock misuse is an MmBug', () => {
 
   it('one raised in a task of a machine halts the machine, as a BUG with a page dump does', () => {
     const m = createMachine({ memory: '4M' });
-    const lock = new SpinLock(m.sched, 'sp');
+    const lock = new RwLock(m.sched, 'rw');
     expect(() =>
       m.run(function* () {
-        yield* lock.lock();
-        lock.unlock();
-        lock.unlock();
+        yield* lock.readLock();
+        lock.readUnlock();
+        lock.readUnlock();
       }),
-    ).toThrow('BUG: spinlock already unlocked: sp');
-    expect(m.mem.halted?.message).toContain('spinlock already unlocked');
+    ).toThrow('not held for read');
+    expect(m.mem.halted?.message).toContain('not held for read');
     expect(() => m.allocPages(0, 0)).toThrow(expect.objectContaining({ code: 'E_HALTED' }));
   });
 
