@@ -110,7 +110,7 @@ export function validatePlugin(x: unknown, source: string): MopsPlugin {
 /**
  * Loads a plugin by package name (`@mops/balloon`) or by path (`./my-driver/index.js`,
  * absolute or relative to `base`). The module's default export, or its `plugin` export,
- * is the plugin. Loads run one at a time, in the order they were asked for.
+ * is the plugin.
  * @param spec a package name or a path to the plugin's module or package directory
  * @param base the directory (or directories, tried in turn) a name or relative path
  *   resolves from (default: the working directory)
@@ -137,8 +137,10 @@ export function pluginExport(mod: Record<string, unknown>): unknown {
   return looksLikePlugin || mod.plugin === undefined ? d : mod.plugin;
 }
 
-/** The loads queued so far, settled. */
-let loading: Promise<unknown> = Promise.resolve();
+/** Plugin loads under way. */
+let loadsInFlight = 0;
+/** Plugin loads started so far. */
+let loadsStarted = 0;
 
 /**
  * {@link loadPlugin}, also returning the whole module, for exports beside the plugin (such
@@ -149,34 +151,32 @@ let loading: Promise<unknown> = Promise.resolve();
  * @throws {@link MopsError} `E_PLUGIN` when the module cannot be loaded or exports no valid
  *   plugin
  */
-export function loadPluginModule(
+export async function loadPluginModule(
   spec: string,
   base: string | readonly string[] = process.cwd(),
 ): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
-  // One load at a time: what an import brought into the process (another copy of
-  // @mops/core) is then told apart from what a load running beside it brought.
-  const load = loading.then(() => loadOne(spec, base));
-  loading = load.catch(() => undefined);
-  return load;
-}
-
-async function loadOne(
-  spec: string,
-  base: string | readonly string[],
-): Promise<{ plugin: MopsPlugin; module: Record<string, unknown> }> {
   const bases = typeof base === 'string' ? [base] : base;
   const copies = new Set(loadedCopies);
-  const mod = await importModule(
-    spec,
-    (reason) =>
-      new MopsError(
-        'E_PLUGIN',
-        `plugin ${spec}: cannot load it (${reason}); give a package name or a path to its module`,
-        'plugin',
-      ),
-    bases,
-  );
-  checkSameCore(spec, copies);
+  // Whether another load ran during this one (beside it, or inside its import: a plugin
+  // whose module loads another): what an import brought is then not known to be its own.
+  const started = ++loadsStarted;
+  const alone = loadsInFlight++ === 0;
+  let mod: Record<string, unknown>;
+  try {
+    mod = await importModule(
+      spec,
+      (reason) =>
+        new MopsError(
+          'E_PLUGIN',
+          `plugin ${spec}: cannot load it (${reason}); give a package name or a path to its module`,
+          'plugin',
+        ),
+      bases,
+    );
+  } finally {
+    loadsInFlight--;
+  }
+  checkSameCore(spec, copies, !alone || loadsStarted !== started);
   return { plugin: validatePlugin(pluginExport(mod), spec), module: mod };
 }
 
@@ -196,16 +196,18 @@ loadedCopies.add(OWN_CORE);
 /**
  * E_PLUGIN when, once the plugin `spec` is imported, another copy of @mops/core is loaded
  * in the process (`before`: the copies loaded until then, to say whether this import
- * brought it): a driver on that copy would use its classes as DI tokens and its
- * registries, so installs fail with a container error, or, worse, pass with two drivers
- * sharing a page type.
+ * brought it, unless other loads ran `beside` it): a driver on that copy would use its
+ * classes as DI tokens and its registries, so installs fail with a container error, or,
+ * worse, pass with two drivers sharing a page type.
  */
-function checkSameCore(spec: string, before: ReadonlySet<string>): void {
+function checkSameCore(spec: string, before: ReadonlySet<string>, beside: boolean): void {
   const other = [...loadedCopies].find((c) => c !== OWN_CORE);
   if (other === undefined) return;
   const how = before.has(other)
     ? 'another copy of @mops/core is loaded in this process (a plugin loaded before brought it)'
-    : 'importing it loaded another copy of @mops/core';
+    : beside
+      ? 'another copy of @mops/core was loaded while it and other plugins were loading (one of them brought it)'
+      : 'importing it loaded another copy of @mops/core';
   throw new MopsError(
     'E_PLUGIN',
     `plugin ${spec}: ${how}, at ${other}, while mops runs the one at ${OWN_CORE}; two copies share no machine services or registries: install the plugin against this one as a link (npm install without --install-links, or a pnpm workspace)`,

@@ -14,13 +14,15 @@ export const OBJ_ALLOCATED_TAG = 1;
 export const OBJ_TAG_BITS = 1;
 /**
  * Handle slots: a handle is `high * HANDLE_SLOTS + slot`, where `high` is the slot's
- * generation times {@link MAX_POOLS} plus the pool's index on its machine.
+ * generation times {@link MAX_POOLS} plus the pool's index on its machine. Handles stay
+ * below 2^52, so that an object's header (`handle * 2 + OBJ_ALLOCATED_TAG`) is an exact
+ * number.
  */
 export const HANDLE_SLOTS = 2 ** 26;
 /** The pools one machine may have: each has a share of every slot's handle values. */
-export const MAX_POOLS = 2 ** 10;
-/** Values of `high` (2^17 generations a slot goes through before its values repeat). */
-const HIGH_LIMIT = 2 ** 27;
+export const MAX_POOLS = 2 ** 8;
+/** Values of `high` (2^18 generations a slot goes through before its values repeat). */
+const HIGH_LIMIT = 2 ** 26;
 const TWO32 = 2 ** 32;
 /** Link word of the last free object (all ones shifted by OBJ_TAG_BITS), low half. */
 const END_LO = 0xfffffffe;
