@@ -142,6 +142,22 @@ describe('the mops command', () => {
     );
   }, 30_000);
 
+  it('--workload balloon inflates the third of free memory it asks for, over as many fill_balloon() calls as that takes', async () => {
+    const r = await mops(
+      'compact',
+      '--memory',
+      '64M',
+      '--plugin',
+      'balloon',
+      '--workload',
+      'balloon',
+    );
+    expect(r.code).toBe(0);
+    const [, got, want] = /^balloon: inflated (\d+) of (\d+) pages/m.exec(r.out) ?? [];
+    expect(Number(got)).toBe(Number(want));
+    expect(Number(want)).toBeGreaterThan(2000);
+  }, 30_000);
+
   it('v6.17: the filler workloads beside another Offline driver fail naming the workloads without it', async () => {
     const r = await mops('compact', '--memory', '64M', '--profile', 'v6.17', '--plugin', 'balloon');
     expect(r.code).toBe(2);

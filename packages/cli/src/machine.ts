@@ -264,8 +264,26 @@ interface ZsPoolLike {
   objWrite(h: number, data: Uint8Array): void;
 }
 
-interface BalloonLike {
+/** What the CLI asks of a virtio balloon. */
+export interface BalloonLike {
   fill(n: number): import('@mops/core').KernelGen<number>;
+}
+
+/**
+ * Inflates `vb` by `want` pages, as update_balloon_size_func() reaches a target: fill again
+ * (each fill_balloon() takes at most VIRTIO_BALLOON_ARRAY_PFNS_MAX pages) until the target
+ * is reached or a fill finds no page. Returns the pages inflated.
+ */
+export function inflateBalloon(m: Machine, vb: BalloonLike, want: number): number {
+  return m.run(function* () {
+    let got = 0;
+    while (got < want) {
+      const step = yield* vb.fill(want - got);
+      if (step === 0) break;
+      got += step;
+    }
+    return got;
+  });
 }
 
 /**
@@ -357,9 +375,13 @@ export async function runWorkload(m: Machine, name: string): Promise<WorkloadSum
         throw new MopsError('E_USAGE', '--workload balloon needs --plugin balloon', '--workload');
       // Inflate into the holes of a churned machine: balloon pages end up scattered.
       mixedChurn(m, { fill: 0.8, free: 0.5, unmovable: 0.1 });
-      const free = m.mem.nrFreePages();
-      const n = m.run(() => vb.fill(Math.floor(free / 3)));
-      return { lines: [`balloon: inflated ${n} pages into the holes of a churned machine`] };
+      const want = Math.floor(m.mem.nrFreePages() / 3);
+      const n = inflateBalloon(m, vb, want);
+      return {
+        lines: [
+          `balloon: inflated ${n} of ${want} pages (a third of the free ones) into the holes of a churned machine`,
+        ],
+      };
     }
     default:
       throw new MopsError(

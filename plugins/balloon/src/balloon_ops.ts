@@ -88,6 +88,11 @@ export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | und
   return core && id > 0 ? core.devices[id] : undefined;
 }
 
+/** The balloon devices of the machine of `mem`, oldest first. */
+export function balloonDevices(mem: Memory): BalloonDevice[] {
+  return (coreOfMemory(mem)?.devices ?? []).filter((d) => d !== undefined);
+}
+
 /**
  * balloon_init(): the balloon core of machine `k`, set up on first call: its
  * movable_operations and, in the 2026 design, the global `balloon_pages_lock`. In v6.17 it
@@ -262,12 +267,12 @@ function makeOps(
       getPage(mem, newpage);
       balloonPageInsert(dev, newpage);
       mem.vmstat.events[EV.balloon_migrate]++;
-      if (dev.adjustManagedPageCount) moveManagedDebit(mem, page, newpage);
+      if (dev.adjustManagedPageCount) moveManagedDebit(mem, page, newpage, dev.managedTaken);
       dev.stats.migrations++;
     } else {
       // Old page was deflated but new page not inflated.
       mem.vmstat.count('balloon_deflate');
-      if (dev.adjustManagedPageCount) managedPagesAdd(mem, page, 1);
+      if (dev.adjustManagedPageCount) managedPagesAdd(mem, page, 1, dev.managedTaken);
       dev.stats.enoent++;
     }
     dev.uncountIsolated(page);

@@ -149,6 +149,12 @@ export class BalloonDevice {
   migratepage: BalloonMigratepage | undefined;
   /** 2026: `adjust_managed_page_count`. */
   adjustManagedPageCount: boolean;
+  /**
+   * The managed pages this balloon (its driver or the core for it) has taken from each zone,
+   * by zone index: its own share of adjust_managed_page_count's calls, which other callers
+   * of the shared count (another balloon, memory hotplug) leave alone.
+   */
+  readonly managedTaken: number[];
   /** The design. */
   readonly design: BalloonDesign;
   /** The profile's balloon rules. */
@@ -216,6 +222,7 @@ export class BalloonDevice {
     this.name = opts.name ?? 'balloon-kvm';
     this.migratepage = opts.migratepage;
     this.adjustManagedPageCount = opts.adjustManagedPageCount ?? false;
+    this.managedTaken = k.mem.node.zones.map(() => 0);
     this.id = this.core.devices.length;
     this.core.devices.push(this);
     this.pagesLock = this.core.globalLock ?? new SpinLock(k.sched, 'pages_lock');

@@ -50,7 +50,7 @@ function enqueueOne(dev: BalloonDevice, pfn: number): void {
     unlockPage(k, pfn);
   } else {
     balloonPageInsert(dev, pfn);
-    if (dev.adjustManagedPageCount) managedPagesAdd(mem, pfn, -1);
+    if (dev.adjustManagedPageCount) managedPagesAdd(mem, pfn, -1, dev.managedTaken);
   }
   mem.vmstat.count('balloon_inflate');
   if (dev.rules.nrBalloonPages) mem.vmstat.modNode('nr_balloon_pages', 1);
@@ -154,7 +154,7 @@ function dequeueLocked(dev: BalloonDevice, n: number): number[] {
     }
     if (rules.finalizeOnly) {
       lists.del(pfn);
-      if (!classic && dev.adjustManagedPageCount) managedPagesAdd(mem, pfn, 1);
+      if (!classic && dev.adjustManagedPageCount) managedPagesAdd(mem, pfn, 1, dev.managedTaken);
       balloonPageFinalize(mem, pfn);
     } else balloonPageDelete(mem, pfn);
     mem.vmstat.count('balloon_deflate');

@@ -37,7 +37,7 @@ export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number):
       `adjust_managed_page_count: delta ${valueKind(delta)} would leave zone ${zone.name} with ${managed} managed pages`,
       'delta',
     );
-  managedPagesAdd(mem, pfn, delta);
+  mem.zoneOf(pfn).managedPages += delta;
 }
 
 /**
@@ -46,22 +46,33 @@ export function adjustManagedPageCount(mem: Memory, pfn: number, delta: number):
  * inflated in one zone and migrated to another is credited to the second when it is
  * deflated: the first stays a page short and the second gets one more than it has (fixed
  * in 5.5 by "virtio-balloon: fix managed page counts when migrating pages between zones").
- * A fill or leak must not stop halfway, with its lock held, over that count.
+ * A fill or leak must not stop halfway, with its lock held, over that count. `taken` (the
+ * device's {@link BalloonDevice.managedTaken}) keeps the balloon's own share of the
+ * adjustments, per zone, apart from other callers'.
  */
-export function managedPagesAdd(mem: Memory, pfn: number, delta: number): void {
-  mem.zoneOf(pfn).managedPages += delta;
+export function managedPagesAdd(mem: Memory, pfn: number, delta: number, taken: number[]): void {
+  const zone = mem.zoneOf(pfn);
+  zone.managedPages += delta;
+  taken[zone.idx] -= delta;
 }
 
 /**
  * The managed-page debit of a balloon page follows it to `newpage` when the two pages lie
  * in different zones (a migration of a page the balloon keeps out of the managed count).
  */
-export function moveManagedDebit(mem: Memory, page: number, newpage: number): void {
+export function moveManagedDebit(
+  mem: Memory,
+  page: number,
+  newpage: number,
+  taken: number[],
+): void {
   const from = mem.zoneOf(page);
   const to = mem.zoneOf(newpage);
   if (from === to) return;
   from.managedPages++;
   to.managedPages--;
+  taken[from.idx]--;
+  taken[to.idx]++;
 }
 
 /** Managed pages of all populated zones (`totalram_pages`, MemTotal). */

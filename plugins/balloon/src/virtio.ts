@@ -231,7 +231,7 @@ export class VirtioBalloon {
     yield* this.dev.enqueue(pfn);
     this.pfns[this.numPfns++] = pfn;
     this.numPages++;
-    if (this.driverAdjustsManaged) managedPagesAdd(this.k.mem, pfn, -1);
+    if (this.driverAdjustsManaged) managedPagesAdd(this.k.mem, pfn, -1, this.dev.managedTaken);
   }
 
   /**
@@ -295,7 +295,7 @@ export class VirtioBalloon {
     for (const pfn of accepted) {
       yield* this.dev.enqueue(pfn);
       this.numPages++;
-      if (this.driverAdjustsManaged) managedPagesAdd(this.k.mem, pfn, -1);
+      if (this.driverAdjustsManaged) managedPagesAdd(this.k.mem, pfn, -1, this.dev.managedTaken);
     }
     return accepted.length;
   }
@@ -313,9 +313,9 @@ export class VirtioBalloon {
     this.stats.leaks++;
     num = Math.min(num, VIRTIO_BALLOON_ARRAY_PFNS_MAX);
     yield* this.balloonLock.lock();
+    if (this.numPages === 0) this.stats.emptyLeaks++;
     // We can't release more pages than taken.
     num = Math.min(num, this.numPages);
-    if (num === 0) this.stats.emptyLeaks++;
     const pages: number[] = [];
     this.numPfns = 0;
     while (pages.length < num) {
@@ -334,7 +334,7 @@ export class VirtioBalloon {
     // walks vb->pfns instead).
     if (this.dev.rules.leakReleasesLifo) pages.reverse();
     for (const pfn of pages) {
-      if (this.driverAdjustsManaged) managedPagesAdd(mem, pfn, 1);
+      if (this.driverAdjustsManaged) managedPagesAdd(mem, pfn, 1, this.dev.managedTaken);
       if (sched.preemptible) yield { op: 'put_page', pfn };
       putPage(mem, pfn);
     }
@@ -460,7 +460,7 @@ export class VirtioBalloon {
     const mem = this.k.mem;
     getPage(mem, newpage);
     if (!this.deflateOnOom) {
-      if (dev.rules.migrateAdjustsManaged) moveManagedDebit(mem, page, newpage);
+      if (dev.rules.migrateAdjustsManaged) moveManagedDebit(mem, page, newpage, dev.managedTaken);
       else leaveManagedDebit(mem, this.managedMiscount, page, newpage);
     }
     balloonPageInsert(dev, newpage);

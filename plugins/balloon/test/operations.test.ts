@@ -209,11 +209,15 @@ describe.each(PROFILES)('§6.2 operations, %s', (profile) => {
     expectClean(m);
   });
 
-  it('deflating an empty balloon returns 0 and is counted', () => {
+  it('deflating an empty balloon returns 0 and is counted; asking a balloon with pages for none is not', () => {
     const { m, vb } = withBalloon(profile);
     expect(run(m, () => vb.leak(4))).toBe(0);
     expect(vb.stats.emptyLeaks).toBe(1);
-    expect(m.mem.vmstat.get('balloon_deflate')).toBe(0);
+    expect(run(m, () => vb.fill(2))).toBe(2);
+    expect(run(m, () => vb.leak(0))).toBe(0);
+    expect(vb.stats.emptyLeaks).toBe(1);
+    expect(run(m, () => vb.leak(2))).toBe(2);
+    expect(m.mem.vmstat.get('balloon_deflate')).toBe(2);
     expectClean(m);
   });
 

@@ -10,7 +10,6 @@ import {
   compactMemory,
   compactResultName,
   fillContigPageInfo,
-  type KernelGen,
   type Machine,
   procView,
   vmstatEvents,
@@ -18,7 +17,7 @@ import {
 import pc from 'picocolors';
 import { deltaLines, vmstatDeltas } from '../deltas.js';
 import type { Io } from '../io.js';
-import { buildMachine, runWorkload } from '../machine.js';
+import { type BalloonLike, buildMachine, inflateBalloon, runWorkload } from '../machine.js';
 
 /** Options of the demo. */
 export interface DemoOptions {
@@ -73,15 +72,8 @@ export async function demo(io: Io, opts: DemoOptions): Promise<number> {
   for (const l of work.lines) io.out(`${l}\n`);
   // The guest then gives some of its free memory to the host: balloon pages land in holes.
   const { VIRTIO_BALLOON } = (await import('@mops/balloon')) as { VIRTIO_BALLOON: symbol };
-  const vb = m.container.resolve<{ fill(n: number): KernelGen<number> }>(VIRTIO_BALLOON);
-  const free = m.mem.nrFreePages();
-  // virtio_balloon inflates at most 256 pages per request, as the kernel driver does.
-  let inflated = 0;
-  for (let want = Math.floor(free / 8); inflated < want; ) {
-    const got: number = m.run(() => vb.fill(Math.min(256, want - inflated)));
-    if (got <= 0) break;
-    inflated += got;
-  }
+  const vb = m.container.resolve<BalloonLike>(VIRTIO_BALLOON);
+  const inflated = inflateBalloon(m, vb, Math.floor(m.mem.nrFreePages() / 8));
   io.out(
     `balloon: inflated ${inflated} pages (the host now holds ${(inflated * 4) >> 10} MiB of the guest)\n`,
   );
