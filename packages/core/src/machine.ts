@@ -238,6 +238,7 @@ export class Machine {
       mutexHandoff: config.profile.mutexHandoff,
       qrwlockWaitingAtOnce: config.profile.qrwlockWaitingAtOnce,
       mightSleepExpected: config.profile.mightSleepExpected,
+      workqueueLeakRcu: config.profile.workqueueLeakRcu,
     });
     const sched = this.sched;
     this.mem.currentComm = () => taskComm((sched.kthread ?? sched.current)?.name ?? 'mops');

@@ -231,6 +231,14 @@ export interface Profile extends BuddyProfile, FormatProfile {
    */
   readonly mightSleepExpected: boolean;
   /**
+   * process_one_work()'s report of a work item that comes back holding locks or in atomic
+   * context as 6.9 on prints it (`BUG: workqueue leaked atomic, lock or RCU: comm[pid]`,
+   * with the preempt count and the lock and RCU depths before and after; "workqueue:
+   * Implement BH workqueues"); before, `BUG: workqueue leaked lock or atomic:
+   * comm/preempt/pid` and `last function:`.
+   */
+  readonly workqueueLeakRcu: boolean;
+  /**
    * A mutex waiter robbed by a newcomer after its wakeup asks for the mutex to be handed to
    * it at the next unlock (MUTEX_FLAG_HANDOFF, 4.10 on). v4.8's counter-based mutex has no
    * handoff: a waiter may be robbed again and again.
@@ -322,6 +330,7 @@ const base = {
   lockdepReadLockRecursive: false,
   lockdepBracketedTitles: false,
   mightSleepExpected: true,
+  workqueueLeakRcu: false,
   mutexHandoff: true,
   qrwlockWaitingAtOnce: true,
   compactionSelftest: 'v6.0',
@@ -528,6 +537,7 @@ export const PROFILES: Readonly<Record<ProfileName, Profile>> = deepFreeze({
     isolateFlagWarning: 'VM_WARN_ON_ONCE_PAGE(PageMovableOpsIsolated(page), page)',
     gfpNames: 'v6.15',
     compactionSelftest: 'v6.17',
+    workqueueLeakRcu: true,
     driverClearsSrc: false,
     migrateAlgo: 'batched',
     syncLightNeedsUptodate: true,

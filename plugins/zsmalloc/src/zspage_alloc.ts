@@ -173,7 +173,7 @@ export function resetPage(pool: ZsPool, pfn: number, clearMovable = true): void 
 export function kickDeferredFree(pool: ZsPool): void {
   if (pool.freeWorkPending) return;
   pool.freeWorkPending = true;
-  pool.k.sched.queueWork('kworker/zs_free', () => asyncFreeZspage(pool));
+  pool.k.sched.queueWork('kworker/zs_free', () => asyncFreeZspage(pool), 'async_free_zspage');
 }
 
 /**

@@ -58,6 +58,7 @@ export {
   type KthreadContext,
   PF_KTHREAD,
   PF_MEMALLOC,
+  PF_WQ_WORKER,
   type SchedPoint,
   type WaitKey,
   type Yielded,

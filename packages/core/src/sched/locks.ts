@@ -57,7 +57,20 @@ export function label(t: Task | undefined): string {
 function unlockUnheld(s: Scheduler, t: Task | undefined, key: WaitKey, check: () => string): void {
   const before = s.lockdep.reports.length;
   s.lockdep.release(t, key);
-  if (s.lockdep.reports.length === before) s.warn('debug_locks', check());
+  if (s.lockdep.reports.length !== before || s.debugLocksOff) return;
+  // debug_locks_off(): the first such report turns lock debugging off for good.
+  s.debugLocksOff = true;
+  s.warn('debug_locks', check());
+}
+
+/**
+ * The DEBUG_LOCKS_WARN_ON() condition mutex_unlock() fails on for a mutex not held by the
+ * caller: 4.10's owner-based mutex (MUTEX_FLAG_HANDOFF came with it) tests the owner word,
+ * v4.8's debug_mutex_unlock() the owner field, a missing owner apart.
+ */
+function mutexOwnerCheck(s: Scheduler, locked: boolean): string {
+  if (s.mutexHandoff) return '__owner_task(owner) != current';
+  return locked ? 'lock->owner != current' : '!lock->owner';
 }
 
 /**
@@ -356,13 +369,13 @@ export class Mutex extends Lock {
         t,
         this.key,
         () =>
-          `WARNING: DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current): ${this.className} is not locked, unlocked by ${label(t)}`,
+          `WARNING: DEBUG_LOCKS_WARN_ON(${mutexOwnerCheck(s, false)}): ${this.className} is not locked, unlocked by ${label(t)}`,
       );
       return;
     }
     if (this.owner !== t) {
       throw new MmBug(
-        `DEBUG_LOCKS_WARN_ON(__owner_task(owner) != current): ${this.className} owned by ${label(this.owner)}, unlocked by ${label(t)}`,
+        `DEBUG_LOCKS_WARN_ON(${mutexOwnerCheck(s, true)}): ${this.className} owned by ${label(this.owner)}, unlocked by ${label(t)}`,
       );
     }
     this.locked = false;

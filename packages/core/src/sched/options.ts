@@ -89,6 +89,13 @@ export interface SchedulerOptions {
    * depth (the profile's `mightSleepExpected`: 5.16 on); default true.
    */
   mightSleepExpected?: boolean;
+  /**
+   * process_one_work()'s report of a work item that leaked a lock or atomic context as 6.9
+   * on prints it (`BUG: workqueue leaked atomic, lock or RCU: comm[pid]`, with the depths),
+   * rather than `BUG: workqueue leaked lock or atomic: comm/preempt/pid` (the profile's
+   * `workqueueLeakRcu`); default false.
+   */
+  workqueueLeakRcu?: boolean;
 }
 
 /** Options of {@link Scheduler.spawn}. */

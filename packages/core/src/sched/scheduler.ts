@@ -28,6 +28,7 @@ import {
   type KernelGen,
   type KthreadContext,
   PF_KTHREAD,
+  PF_WQ_WORKER,
   type SchedPoint,
   type WaitKey,
   type Yielded,
@@ -62,10 +63,17 @@ export class Scheduler {
   readonly lockdep: Lockdep;
   /** Whether mutexes hand themselves to a robbed first waiter (see SchedulerOptions). */
   readonly mutexHandoff: boolean;
+  /**
+   * debug_locks is off: a lock's own debug check (spin_bug(), DEBUG_LOCKS_WARN_ON) has
+   * reported once, and reports no more. (lockdep's own reports go on: mops keeps them all.)
+   */
+  debugLocksOff = false;
   /** Whether a queued rwlock's head writer sets `_QW_WAITING` at once (see SchedulerOptions). */
   readonly qrwlockWaitingAtOnce: boolean;
   /** Whether might_sleep()'s report has 5.16's lines (see SchedulerOptions). */
   readonly mightSleepExpected: boolean;
+  /** See {@link SchedulerOptions.workqueueLeakRcu}. */
+  readonly workqueueLeakRcu: boolean;
   /**
    * Locks handed over by an unlock to a waiter that has yet to run (lockdep records it as
    * the holder only then), for {@link deadlock}'s report.
@@ -94,6 +102,7 @@ export class Scheduler {
     name: string;
     body: () => KernelGen<unknown>;
     cpu: number;
+    fn: string;
   }[] = [];
   private readonly waiters = new Map<WaitKey, Task[]>();
   private readonly onWarning: ((kind: string, text: string) => void) | undefined;
@@ -126,6 +135,7 @@ export class Scheduler {
     this.mutexHandoff = options.mutexHandoff ?? true;
     this.qrwlockWaitingAtOnce = options.qrwlockWaitingAtOnce ?? true;
     this.mightSleepExpected = options.mightSleepExpected ?? true;
+    this.workqueueLeakRcu = options.workqueueLeakRcu ?? false;
   }
 
   /**
@@ -272,12 +282,29 @@ export class Scheduler {
    * per-CPU workqueue (system_wq) does; queued from outside, at once, on a CPU of its own
    * (the lowest no live task runs on). Either way it runs with the other tasks of the next
    * (or current) `run*` call. Keeping a work item from being queued twice while pending is
-   * the caller's business, as with WORK_STRUCT_PENDING.
+   * the caller's business, as with WORK_STRUCT_PENDING. The worker is a kernel thread
+   * (`PF_KTHREAD | PF_WQ_WORKER`) that outlives its work item: if the item comes back
+   * holding a lock or in atomic context, process_one_work()'s `BUG: workqueue leaked …`
+   * report names `fn` (warning kind `workqueue_leak`).
+   * @param name the worker's name (its comm, e.g. `kworker/0:1`)
+   * @param body the work item
+   * @param fn the work function's name, as the reports print it (default: `body`'s name,
+   *   else `name`)
    * @see kernel/workqueue.c queue_work()
    */
-  queueWork(name: string, body: () => KernelGen<unknown>): void {
-    if (this.current === undefined) this.spawn(name, body, { flags: PF_KTHREAD });
-    else this.pendingWork.push({ name, body, cpu: this.current.cpu });
+  queueWork(name: string, body: () => KernelGen<unknown>, fn?: string): void {
+    const workfn = fn ?? (body.name || name);
+    if (this.current === undefined) this.spawnWorker(name, body, workfn, undefined);
+    else this.pendingWork.push({ name, body, cpu: this.current.cpu, fn: workfn });
+  }
+
+  private spawnWorker(
+    name: string,
+    body: () => KernelGen<unknown>,
+    fn: string,
+    cpu: number | undefined,
+  ): void {
+    this.spawn(name, body, { cpu, flags: PF_KTHREAD | PF_WQ_WORKER }).workfn = fn;
   }
 
   /**
@@ -552,7 +579,8 @@ export class Scheduler {
       task.state = 'done';
       task.result = r.value;
       this.retire(task);
-      this.lockdep.checkExit(task);
+      if (task.flags & PF_WQ_WORKER) this.workqueueLeak(task);
+      else this.lockdep.checkExit(task);
       return DONE_POINT;
     }
     const p = r.value;
@@ -567,9 +595,34 @@ export class Scheduler {
   }
 
   /** The workers {@link queueWork} queued during the step that just ended. */
+  /**
+   * process_one_work()'s check after a work item: a worker back in atomic context, or
+   * holding locks (lockdep's count of them: none without lockdep), is reported with its
+   * held locks. The worker lives on, so lockdep's exit check does not run.
+   * @see kernel/workqueue.c process_one_work()
+   */
+  private workqueueLeak(task: Task): void {
+    const lockdep = this.lockdep.enabled;
+    const depth = lockdep ? task.heldKeys.length : 0;
+    const preempt = task.atomicDepth;
+    if (preempt === 0 && depth === 0) return;
+    const pc = `0x${preempt.toString(16).padStart(8, '0')}`;
+    const fn = task.workfn ?? task.name;
+    const head = this.workqueueLeakRcu
+      ? [
+          `BUG: workqueue leaked atomic, lock or RCU: ${task.name}[${task.id}]`,
+          `     preempt=${pc} lock=0->${depth} RCU=0->0 workfn=${fn}`,
+        ]
+      : [
+          `BUG: workqueue leaked lock or atomic: ${task.name}/${pc}/${task.id}`,
+          `     last function: ${fn}`,
+        ];
+    const held = lockdep ? describeHeldLocks(task) : 'INFO: lockdep is turned off.';
+    this.warn('workqueue_leak', [...head, held].join('\n'));
+  }
+
   private spawnPendingWork(): void {
-    for (const w of this.pendingWork.splice(0))
-      this.spawn(w.name, w.body, { cpu: w.cpu, flags: PF_KTHREAD });
+    for (const w of this.pendingWork.splice(0)) this.spawnWorker(w.name, w.body, w.fn, w.cpu);
   }
 
   private park(task: Task, p: BlockPoint): void {

@@ -148,6 +148,9 @@ export class Task<T = unknown> {
     readonly gen: KernelGen<T>,
   ) {}
 
+  /** A workqueue worker's work function, as its reports print it (`Scheduler.queueWork`). */
+  workfn: string | undefined = undefined;
+
   /** `name/id`, as used in reports. */
   get label(): string {
     return `${this.name}/${this.id}`;

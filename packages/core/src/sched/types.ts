@@ -53,6 +53,12 @@ export const PF_MEMALLOC = 0x800;
  * returning to user space.
  */
 export const PF_KTHREAD = 0x00200000;
+/**
+ * A workqueue's worker (`Scheduler.queueWork` spawns its work items with it and
+ * PF_KTHREAD): it does not exit after a work item, and process_one_work() reports one that
+ * comes back holding locks or in atomic context (`BUG: workqueue leaked …`).
+ */
+export const PF_WQ_WORKER = 0x00000020;
 
 /** A kernel thread code runs as, for the trace (`Scheduler.asKthread`). */
 export interface KthreadContext {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { PROFILE_NAMES } from '../../src/profile.js';
-import { type KernelGen, Mutex, PF_KTHREAD, Scheduler } from '../../src/sched/index.js';
+import { type KernelGen, Mutex, PF_KTHREAD, Scheduler, SpinLock } from '../../src/sched/index.js';
 import { smallMachine } from '../helpers.js';
 
 /** A task that takes `x` then `y` and drops both. */
@@ -74,30 +74,72 @@ describe('lockdep report texts', () => {
   });
 
   it.each(PROFILE_NAMES)(
-    '%s: a kernel thread (PF_KTHREAD, a workqueue worker too) that exits holding a lock still has locks held; it does not return to user space',
+    '%s: a kernel thread (PF_KTHREAD) that exits holding a lock still has locks held; it does not return to user space',
     (profile) => {
       const m = smallMachine('4M', { profile });
       const s = m.sched;
-      const leak = (mx: Mutex) =>
-        function* (): KernelGen {
-          yield* mx.lock();
-        };
-      s.runToEnd(s.spawn('kcompactd0', leak(new Mutex(s, 'drv->lock')), { flags: PF_KTHREAD }));
-      s.queueWork('kworker/0:1', leak(new Mutex(s, 'drv->work')));
-      s.runAll();
-      const [a, b] = s.lockdep.reports;
-      const v48 = profile === 'v4.8';
-      const title = (label: string) =>
-        v48
-          ? ['='.repeat(37), `[ BUG: ${label} still has locks held! ]`, '-'.repeat(37)]
-          : ['='.repeat(36), `WARNING: ${label} still has locks held!`, '-'.repeat(36)];
+      s.runToEnd(
+        s.spawn(
+          'kcompactd0',
+          function* (): KernelGen {
+            yield* new Mutex(s, 'drv->lock').lock();
+          },
+          { flags: PF_KTHREAD },
+        ),
+      );
+      const [a] = s.lockdep.reports;
+      const title =
+        profile === 'v4.8'
+          ? ['='.repeat(37), '[ BUG: kcompactd0/1 still has locks held! ]', '-'.repeat(37)]
+          : ['='.repeat(36), 'WARNING: kcompactd0/1 still has locks held!', '-'.repeat(36)];
       expect(a.kind).toBe('held_at_exit');
-      expect(a.text.split('\n').slice(0, 4)).toEqual([
-        ...title('kcompactd0/1'),
-        '1 lock held by kcompactd0/1:',
-      ]);
-      expect(b.text.split('\n').slice(0, 3)).toEqual(title('kworker/0:1/2'));
+      expect(a.text.split('\n').slice(0, 4)).toEqual([...title, '1 lock held by kcompactd0/1:']);
       expect(a.text).not.toContain('leaving the kernel');
+    },
+  );
+
+  it.each(PROFILE_NAMES)(
+    '%s: a work item that comes back holding a lock, or with preemption off, is the workqueue’s BUG, not an exit; with lockdep off only the preempt count shows',
+    (profile) => {
+      const m = smallMachine('4M', { profile });
+      const s = m.sched;
+      const mx = new Mutex(s, 'drv->work_mutex');
+      const sp = new SpinLock(s, 'drv->work_lock');
+      s.queueWork('kworker/0:1', function* drv_work_fn(): KernelGen {
+        yield* mx.lock();
+      });
+      s.queueWork('kworker/0:2', () => sp.lock(), 'drv_other_fn');
+      s.runAll();
+      s.lockdep.enabled = false;
+      s.queueWork('kworker/0:3', () => new SpinLock(s, 'x').lock(), 'drv_quiet_fn');
+      s.queueWork('kworker/0:4', () => new Mutex(s, 'y').lock(), 'drv_unseen_fn');
+      s.runAll();
+      expect(s.lockdep.reports).toEqual([]);
+      const texts = s.warnings.filter((w) => w.kind === 'workqueue_leak').map((w) => w.text);
+      const v69 = profile === 'v6.17';
+      const head = (comm: string, pid: number, preempt: number, locks: number, fn: string) =>
+        v69
+          ? [
+              `BUG: workqueue leaked atomic, lock or RCU: ${comm}[${pid}]`,
+              `     preempt=0x0000000${preempt} lock=0->${locks} RCU=0->0 workfn=${fn}`,
+            ]
+          : [
+              `BUG: workqueue leaked lock or atomic: ${comm}/0x0000000${preempt}/${pid}`,
+              `     last function: ${fn}`,
+            ];
+      expect(texts.map((t) => t.split('\n'))).toEqual([
+        [
+          ...head('kworker/0:1', 1, 0, 1, 'drv_work_fn'),
+          '1 lock held by kworker/0:1/1:',
+          ` #0: (drv->work_mutex) [${mx.key}] {write}`,
+        ],
+        [
+          ...head('kworker/0:2', 2, 1, 1, 'drv_other_fn'),
+          '1 lock held by kworker/0:2/2:',
+          ` #0: (drv->work_lock) [${sp.key}] {write}`,
+        ],
+        [...head('kworker/0:3', 3, 1, 0, 'drv_quiet_fn'), 'INFO: lockdep is turned off.'],
+      ]);
     },
   );
 
