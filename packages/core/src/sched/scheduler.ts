@@ -33,6 +33,7 @@ import {
   type WaitKey,
   type Yielded,
 } from './types.js';
+import { workqueueLeak } from './workqueue.js';
 
 /**
  * The scheduler of one emulated machine.
@@ -579,7 +580,7 @@ export class Scheduler {
       task.state = 'done';
       task.result = r.value;
       this.retire(task);
-      if (task.flags & PF_WQ_WORKER) this.workqueueLeak(task);
+      if (task.flags & PF_WQ_WORKER) workqueueLeak(this, task);
       else this.lockdep.checkExit(task);
       return DONE_POINT;
     }
@@ -595,32 +596,6 @@ export class Scheduler {
   }
 
   /** The workers {@link queueWork} queued during the step that just ended. */
-  /**
-   * process_one_work()'s check after a work item: a worker back in atomic context, or
-   * holding locks (lockdep's count of them: none without lockdep), is reported with its
-   * held locks. The worker lives on, so lockdep's exit check does not run.
-   * @see kernel/workqueue.c process_one_work()
-   */
-  private workqueueLeak(task: Task): void {
-    const lockdep = this.lockdep.enabled;
-    const depth = lockdep ? task.heldKeys.length : 0;
-    const preempt = task.atomicDepth;
-    if (preempt === 0 && depth === 0) return;
-    const pc = `0x${preempt.toString(16).padStart(8, '0')}`;
-    const fn = task.workfn ?? task.name;
-    const head = this.workqueueLeakRcu
-      ? [
-          `BUG: workqueue leaked atomic, lock or RCU: ${task.name}[${task.id}]`,
-          `     preempt=${pc} lock=0->${depth} RCU=0->0 workfn=${fn}`,
-        ]
-      : [
-          `BUG: workqueue leaked lock or atomic: ${task.name}/${pc}/${task.id}`,
-          `     last function: ${fn}`,
-        ];
-    const held = lockdep ? describeHeldLocks(task) : 'INFO: lockdep is turned off.';
-    this.warn('workqueue_leak', [...head, held].join('\n'));
-  }
-
   private spawnPendingWork(): void {
     for (const w of this.pendingWork.splice(0)) this.spawnWorker(w.name, w.body, w.fn, w.cpu);
   }
