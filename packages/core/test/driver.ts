@@ -31,6 +31,7 @@ export type Misbehaviour =
   | 'setIsolatedInIsolate'
   | 'touchSrcLru'
   | 'noDstSetup'
+  | 'dstOfOther'
   | 'noClearSrc'
   | 'badRc'
   | 'throwInMigrate'
@@ -115,6 +116,32 @@ export class TestDriver {
     return (this.m.mem.pages.flags[pfn] & (1 << PG.locked)) !== 0;
   }
 
+  /** The movable_ops of another driver (v6.17: for PGTY_zsmalloc), made on first use. */
+  private other: ReturnType<typeof defineMovableOps> | undefined;
+
+  /** Publishes `pfn` as a movable page of another driver ('dstOfOther'). */
+  private publishAsOther(pfn: number): void {
+    const mem = this.m.mem;
+    const marker = this.m.profile.movableMarker;
+    if (this.other === undefined) {
+      this.other = defineMovableOps('other', {
+        isolatePage: () => false,
+        migratePage: () => -11,
+        putbackPage: () => {},
+      });
+      if (marker === 'page_type') setMovableOps(mem, this.other, PGTY.zsmalloc);
+    }
+    if (marker === 'page_type') {
+      mem.pages.type[pfn] = PGTY.zsmalloc << 24;
+      SetPageMovableOps(mem, pfn);
+    } else
+      __SetPageMovable(
+        mem,
+        pfn,
+        marker === 'address_space' ? makeAddressSpace('other', this.other) : this.other,
+      );
+  }
+
   /** Publishes `pfn` (locked by the caller) as this driver's movable page. */
   publish(pfn: number): void {
     const mem = this.m.mem;
@@ -174,7 +201,10 @@ export class TestDriver {
     if (this.misbehave === 'clearIsolatedInMigrate') mem.pages.flags[src] &= ~(1 << PG.isolated);
     const data = mem.pages.contents;
     if (data) data.copyWithin(dst * PAGE_SIZE, src * PAGE_SIZE, (src + 1) * PAGE_SIZE);
-    if (this.misbehave !== 'noDstSetup') {
+    if (this.misbehave === 'dstOfOther') {
+      this.publishAsOther(dst);
+      getPage(mem, dst);
+    } else if (this.misbehave !== 'noDstSetup') {
       this.publish(dst);
       getPage(mem, dst);
     }

@@ -11,6 +11,7 @@ import {
   Errno,
   EV,
   getPage,
+  hasPageType,
   hexPfn,
   type Kctx,
   type KernelGen,
@@ -82,7 +83,10 @@ export function spinLockAtomic(k: Kctx, lock: SpinLock): boolean {
  * machine (not an integer in range: a typed array would read `"3"` as page 3).
  */
 export function balloonPageDevice(mem: Memory, pfn: number): BalloonDevice | undefined {
-  if (!Number.isInteger(pfn)) return undefined;
+  if (!Number.isInteger(pfn) || pfn < 0 || pfn >= mem.nrPages) return undefined;
+  // Another driver keeps its own numbers in `private` (zsmalloc, its zspage's): only a
+  // PageOffline page is a balloon page.
+  if (!hasPageType(mem, pfn, PGTY.offline)) return undefined;
   const core = coreOfMemory(mem);
   const id = mem.pages.priv[pfn];
   return core && id > 0 ? core.devices[id] : undefined;

@@ -346,6 +346,14 @@ describe.each(SETUPS)('a balloon page given as a string, %s %s', (profile, desig
     }
     expect(r.dev.isCountedIsolated(r.isolated)).toBe(true);
     expect(r.dev.isCountedIsolated(str(r.isolated))).toBe(false);
+    // Another driver's page whose `private` holds the device's number (zsmalloc keeps its
+    // zspage's id there) is no balloon page.
+    const other = r.m.allocPages(GFP.KERNEL, 0);
+    r.m.mem.pages.priv[other] = r.dev.id;
+    expect(balloonPageDevice(r.m.mem, other)).toBeUndefined();
+    for (const bad of [-1, r.m.nrPages]) expect(balloonPageDevice(r.m.mem, bad)).toBeUndefined();
+    r.m.mem.pages.priv[other] = 0;
+    r.m.putPage(other);
     endMigration(r);
   });
 });

@@ -196,7 +196,7 @@ function checkMigrate(
     p.lruPrev[src] === prev &&
     (p.flags[src] & (ISOLATED | LOCKED)) === (ISOLATED | LOCKED) &&
     p.flags[dst] & LOCKED &&
-    migrateSuccessClean(mem, dst, src)
+    migrateSuccessClean(mem, d, dst, src)
   )
     return 0;
   return checkMigrateSlow(mem, d, dst, src, next, prev, iso, rc);
@@ -213,13 +213,13 @@ function fakeSuccess(mem: Memory, dst: number): boolean {
  * without a violation: a v6.17 fake success, or dst the driver's movable page with its own
  * reference and (v4.8–v6.3) src cleared.
  */
-function migrateSuccessClean(mem: Memory, dst: number, src: number): boolean {
+function migrateSuccessClean(mem: Memory, d: DefinedOps, dst: number, src: number): boolean {
   const p = mem.pages;
   const prof = mem.profile;
   if (!prof.ownerMayRelease && fakeSuccess(mem, dst)) return true;
   if (p.refcount[dst] < 2) return false;
   if (prof.driverClearsSrc && p.mapping[src] >>> 2 !== 0) return false;
-  return dstIsMovable(mem, dst);
+  return dstIsMovable(mem, dst) && pageMovableOps(mem, dst) === d;
 }
 
 /** dst is a movable page with ops: the page type (v6.17) or the tag and a mapping. */
@@ -294,6 +294,15 @@ function checkMigrateSlow(
         mem,
         d.name,
         'migrate_page returned success but dst is not its movable page',
+        dst,
+      );
+    else if (pageMovableOps(mem, dst) !== d)
+      // The VM finds a page's driver from the page (page_movable_ops()): the next isolation
+      // of dst would call the other driver's callbacks on a page it never had.
+      protocolViolation(
+        mem,
+        d.name,
+        `migrate_page returned success but made dst a movable page of ${pageMovableOps(mem, dst)?.name}, not its own`,
         dst,
       );
     if (p.refcount[dst] < 2)

@@ -463,6 +463,7 @@ describe.each(PROFILE_NAMES)('protocol violations in migrate_page are detected â
   it.each([
     ['touchSrcLru', 'changed src->lru'],
     ['noDstSetup', 'dst is not its movable page'],
+    ['dstOfOther', 'made dst a movable page of other, not its own'],
     ['badRc', 'not 0 or a negative errno'],
     ['throwInMigrate', 'migrate_page threw'],
   ] as const)('%s', (misbehave, text) => {
