@@ -214,6 +214,10 @@ export class Lockdep {
     if (dropHeld(task, key)) return;
     for (const t of this.host.tasks) if (t !== task && dropHeld(t, key)) return;
     if (!this.enabled) return;
+    this.reportUnbalanced(task, key);
+  }
+
+  private reportUnbalanced(task: Task, key: WaitKey): void {
     const text = [
       ...this.title('unbalanced'),
       `${task.label} is trying to release lock (${key}) at:`,
@@ -223,6 +227,16 @@ export class Lockdep {
       ...heldLines(task),
     ].join('\n');
     this.report({ kind: 'unbalanced', classes: [], chains: [], text });
+  }
+
+  /**
+   * lock_release() as the kernel makes it: only among `task`'s own locks. A lock it does
+   * not hold (another task's) is reported as `'unbalanced'` and stays the holder's.
+   * @see kernel/locking/lockdep.c __lock_release()
+   */
+  releaseOwn(task: Task | undefined, key: WaitKey): void {
+    if (task === undefined || dropHeld(task, key) || !this.enabled) return;
+    this.reportUnbalanced(task, key);
   }
 
   /** Whether `task` holds the lock instance `key`. */

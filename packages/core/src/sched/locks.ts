@@ -17,7 +17,6 @@
  * @module
  */
 
-import { MmBug } from '../errors.js';
 import { mightSleep, type Scheduler } from './scheduler.js';
 import { BLOCK_CHECKED, BLOCK_SPIN, LOCKDEP_TRYLOCK, type Task } from './task.js';
 import type { BlockPoint, KernelGen, SchedPoint, WaitKey } from './types.js';
@@ -55,12 +54,34 @@ export function label(t: Task | undefined): string {
  * debug_locks off.
  */
 function unlockUnheld(s: Scheduler, t: Task | undefined, key: WaitKey, check: () => string): void {
-  const before = s.lockdep.reports.length;
   s.lockdep.release(t, key);
-  if (s.lockdep.reports.length !== before || s.debugLocksOff) return;
-  // debug_locks_off(): the first such report turns lock debugging off for good.
+  debugLocksWarn(s, check);
+}
+
+/**
+ * The unlock of a lock another task holds, which the kernel carries out all the same:
+ * lock_release() finds it not among the caller's locks (lockdep's bad unlock balance; the
+ * holder's entry stays, as in its held_locks), then the lock's own owner check (`check`)
+ * prints while debug_locks is on.
+ */
+function unlockNotOwner(
+  s: Scheduler,
+  t: Task | undefined,
+  key: WaitKey,
+  check: () => string,
+): void {
+  s.lockdep.releaseOwn(t, key);
+  debugLocksWarn(s, check);
+}
+
+/**
+ * A lock's own debug check (spin_bug(), DEBUG_LOCKS_WARN_ON()): it prints only while
+ * debug_locks is on, which any lockdep report turns off, and so does the first of these.
+ */
+function debugLocksWarn(s: Scheduler, text: () => string): void {
+  if (s.debugLocksOff || s.lockdep.reports.length > 0) return;
   s.debugLocksOff = true;
-  s.warn('debug_locks', check());
+  s.warn('debug_locks', text());
 }
 
 /**
@@ -227,10 +248,10 @@ export class SpinLock extends Lock {
   }
 
   /**
-   * `spin_unlock()`. A lock not held stays unlocked, reported as the kernel reports it
-   * (lockdep's bad unlock balance, else spin_bug()'s `already unlocked`), and the task's
-   * preemption count drops as preempt_enable() makes it drop; a lock held by another task
-   * is an MmBug.
+   * `spin_unlock()`. A lock not held stays unlocked, one held by another task is unlocked
+   * all the same, each reported as the kernel reports it (lockdep's bad unlock balance,
+   * else spin_bug()'s `already unlocked` / `wrong owner`); the caller's preemption count
+   * drops as preempt_enable() makes it drop, never below zero.
    * @see kernel/locking/spinlock_debug.c debug_spin_unlock()
    */
   unlock(): void {
@@ -249,18 +270,23 @@ export class SpinLock extends Lock {
       if (t !== undefined && t.atomicDepth > 0) t.atomicDepth--;
       return;
     }
-    if (this.owner !== t) {
-      throw new MmBug(
-        `BUG: spinlock wrong owner: ${this.className} held by ${label(this.owner)}, unlocked by ${label(t)}`,
+    const owner = this.owner;
+    if (owner !== t)
+      unlockNotOwner(
+        s,
+        t,
+        this.key,
+        () =>
+          `BUG: spinlock wrong owner on CPU#${t?.cpu ?? 0}, ${t === undefined ? 'mops/0' : `${t.name}/${t.id}`}\n` +
+          ` lock: ${this.className}, .magic: dead4ead, .owner: ${owner === undefined ? 'mops/0' : `${owner.name}/${owner.id}`}, .owner_cpu: ${owner?.cpu ?? 0}`,
       );
-    }
     this.locked = false;
     this.owner = undefined;
     if (t !== undefined) {
       // preempt_enable(), which DEBUG_PREEMPT keeps from going below zero (a spinlock
       // unlocked twice before gave the count of this one back early).
       if (t.atomicDepth > 0) t.atomicDepth--;
-      s.lockdep.release(t, this.key);
+      if (owner === t) s.lockdep.release(t, this.key);
     }
     // The head of the queue takes it next: held for it until it runs.
     const next = wakeFirst(s, this.key);
@@ -355,9 +381,9 @@ export class Mutex extends Lock {
   }
 
   /**
-   * `mutex_unlock()`. A mutex not held stays unlocked, reported as the kernel reports it
-   * (lockdep's bad unlock balance, else DEBUG_LOCKS_WARN_ON); one held by another task is
-   * an MmBug.
+   * `mutex_unlock()`. A mutex not held stays unlocked, one held by another task is unlocked
+   * all the same, each reported as the kernel reports it (lockdep's bad unlock balance,
+   * else DEBUG_LOCKS_WARN_ON).
    * @see kernel/locking/mutex.c mutex_unlock()
    */
   unlock(): void {
@@ -373,14 +399,18 @@ export class Mutex extends Lock {
       );
       return;
     }
-    if (this.owner !== t) {
-      throw new MmBug(
-        `DEBUG_LOCKS_WARN_ON(${mutexOwnerCheck(s, true)}): ${this.className} owned by ${label(this.owner)}, unlocked by ${label(t)}`,
+    const owner = this.owner;
+    if (owner !== t)
+      unlockNotOwner(
+        s,
+        t,
+        this.key,
+        () =>
+          `WARNING: DEBUG_LOCKS_WARN_ON(${mutexOwnerCheck(s, true)}): ${this.className} owned by ${label(owner)}, unlocked by ${label(t)}`,
       );
-    }
     this.locked = false;
     this.owner = undefined;
-    if (t !== undefined) s.lockdep.release(t, this.key);
+    if (t !== undefined && owner === t) s.lockdep.release(t, this.key);
     const h = this.handoff;
     if (h !== undefined && h.state === 'blocked' && h.blockedOn?.key === this.key) {
       // __mutex_handoff(): the mutex goes to the waiter that asked, held for it.

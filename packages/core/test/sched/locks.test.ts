@@ -650,16 +650,8 @@ describe('lock misuse is an MmBug', () => {
     expect(() => m.allocPages(0, 0)).toThrow(expect.objectContaining({ code: 'E_HALTED' }));
   });
 
-  it('unlocking a mutex, spinlock or write lock held by another task', () => {
+  it('unlocking an rwlock held by another task', () => {
     for (const make of [
-      (s: Scheduler) => {
-        const m = new Mutex(s, 'm');
-        return { lock: () => m.lock(), unlock: () => m.unlock() };
-      },
-      (s: Scheduler) => {
-        const l = new SpinLock(s, 'sp');
-        return { lock: () => l.lock(), unlock: () => l.unlock() };
-      },
       (s: Scheduler) => {
         const l = new RwLock(s, 'rw');
         return { lock: () => l.writeLock(), unlock: () => l.writeUnlock() };
@@ -689,6 +681,56 @@ describe('lock misuse is an MmBug', () => {
       expect(owner.state).toBe('done');
     }
   });
+});
+
+describe('unlocking a spinlock or mutex another task holds', () => {
+  it.each([
+    ['v4.8', 'lock->owner != current'],
+    ['v6.3', '__owner_task(owner) != current'],
+  ] as const)(
+    '%s: lockdep reports the caller’s bad unlock balance, the lock is released all the same, and the holder’s own unlock later is silent',
+    (profile, check) => {
+      for (const lockdepOn of [true, false])
+        for (const kind of ['mutex', 'spinlock'] as const) {
+          const m = createMachine({ memory: '4M', profile });
+          const s = m.sched;
+          s.lockdep.enabled = lockdepOn;
+          const l = kind === 'mutex' ? new Mutex(s, 'drv') : new SpinLock(s, 'drv');
+          const owner = s.spawn('owner', function* () {
+            yield* l.lock();
+            yield { op: 'hold' };
+            l.unlock();
+          });
+          const thief = s.spawn('thief', function* () {
+            yield { op: 'steal' };
+            l.unlock();
+            yield { op: 'after' };
+          });
+          s.runUntil(owner, (p) => p.op === 'hold');
+          s.step(thief);
+          s.step(thief);
+          expect(l.locked).toBe(false);
+          expect(thief.atomicDepth).toBe(0);
+          s.runAll();
+          expect([owner.state, thief.state]).toEqual(['done', 'done']);
+          expect(m.mem.halted).toBeUndefined();
+          const kinds = s.warnings.map((w) => w.kind);
+          if (lockdepOn) {
+            expect(kinds).toEqual(['lockdep']);
+            expect(s.lockdep.reports[0].text).toContain(
+              `thief/2 is trying to release lock (${l.key}) at:`,
+            );
+          } else {
+            expect(kinds).toEqual(['debug_locks']);
+            expect(s.warnings[0].text).toBe(
+              kind === 'mutex'
+                ? `WARNING: DEBUG_LOCKS_WARN_ON(${check}): drv owned by owner/1, unlocked by thief/2`
+                : 'BUG: spinlock wrong owner on CPU#1, thief/2\n lock: drv, .magic: dead4ead, .owner: owner/1, .owner_cpu: 0',
+            );
+          }
+        }
+    },
+  );
 });
 
 describe('sleep in atomic context', () => {
