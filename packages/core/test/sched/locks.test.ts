@@ -618,12 +618,16 @@ describe('unlocking a spinlock or mutex nobody holds', () => {
           text: 'BUG: spinlock already unlocked on CPU#0, main/1\n lock: sp, .magic: dead4ead, .owner: <none>/-1, .owner_cpu: -1',
         },
       ]);
-      expect(run((s) => new Mutex(s, 'mx').unlock())).toEqual([
-        {
-          kind: 'debug_locks',
-          text: `WARNING: DEBUG_LOCKS_WARN_ON(${check}): mx is not locked, unlocked by main/1`,
-        },
-      ]);
+      // A failed lockdep_assert_held() is a plain WARN_ON: debug_locks stays on.
+      const warned = run((s) => {
+        new Mutex(s, 'other').assertHeld();
+        new Mutex(s, 'mx').unlock();
+      });
+      expect(warned.map((w) => w.kind)).toEqual(['lockdep', 'debug_locks']);
+      expect(warned[1]).toEqual({
+        kind: 'debug_locks',
+        text: `WARNING: DEBUG_LOCKS_WARN_ON(${check}): mx is not locked, unlocked by main/1`,
+      });
     },
   );
 });
@@ -729,6 +733,65 @@ describe('unlocking a spinlock or mutex another task holds', () => {
             );
           }
         }
+    },
+  );
+});
+
+describe('a lock handed to a waiter, then unlocked by its old holder', () => {
+  it.each(['spinlock', 'mutex'] as const)(
+    '%s: the waiter takes it once, and later waits like any task',
+    (kind) => {
+      const m = createMachine({ memory: '4M', profile: 'v6.3' });
+      const s = m.sched;
+      const l = kind === 'mutex' ? new Mutex(s, 'L') : new SpinLock(s, 'L');
+      let xHolds = false;
+      const log: string[] = [];
+      const a = s.spawn('A', function* () {
+        yield* l.lock();
+        yield { op: 'hold' };
+        l.unlock(); // the lock is W's by now
+        yield { op: 'A-done' };
+      });
+      const w = s.spawn('W', function* () {
+        yield { op: 'w-start' };
+        yield* l.lock();
+        l.unlock();
+        yield { op: 'w-between' };
+        yield* l.lock();
+        log.push(`W took L again while X held it: ${xHolds}`);
+        l.unlock();
+      });
+      const thief = s.spawn('thief', function* () {
+        yield { op: 'steal' };
+        l.unlock(); // A's lock, handed to W
+        yield { op: 'after' };
+      });
+      const x = s.spawn('X', function* () {
+        yield { op: 'x-start' };
+        yield* l.lock();
+        xHolds = true;
+        yield { op: 'x-hold' };
+        xHolds = false;
+        l.unlock();
+      });
+      const stepWhileRunnable = () => {
+        while (w.state === 'runnable') s.step(w);
+      };
+      s.runUntil(a, (p) => p.op === 'hold');
+      s.runUntil(w, (p) => p.op === 'w-start');
+      stepWhileRunnable();
+      s.runUntil(thief, (p) => p.op === 'steal');
+      s.step(thief);
+      // A spinlock goes to the head of its queue at once; a mutex wakes it to take it.
+      if (kind === 'spinlock') expect(l.owner).toBe(w);
+      s.runUntil(a, (p) => p.op === 'A-done');
+      s.runUntil(w, (p) => p.op === 'w-between');
+      s.runUntil(x, (p) => p.op === 'x-hold');
+      expect(l.owner).toBe(x);
+      stepWhileRunnable();
+      expect(w.state).toBe('blocked');
+      s.runAll();
+      expect(log).toEqual(['W took L again while X held it: false']);
     },
   );
 });
