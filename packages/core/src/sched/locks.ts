@@ -78,6 +78,24 @@ function unlockNotOwner(
 }
 
 /**
+ * spin_bug()'s report (spin_dump()): `msg`, the caller on its CPU, and the lock's owner
+ * (`undefined`: none; `null`: code outside any task).
+ */
+function spinDump(
+  msg: string,
+  t: Task | undefined,
+  className: string,
+  owner: Task | null | undefined,
+): string {
+  const who = (x: Task | undefined) => (x === undefined ? 'mops/0' : `${x.name}/${x.id}`);
+  const holder =
+    owner === undefined
+      ? '<none>/-1, .owner_cpu: -1'
+      : `${who(owner ?? undefined)}, .owner_cpu: ${owner?.cpu ?? 0}`;
+  return `BUG: spinlock ${msg} on CPU#${t?.cpu ?? 0}, ${who(t)}\n lock: ${className}, .magic: dead4ead, .owner: ${holder}`;
+}
+
+/**
  * A lock's own debug check (spin_bug(), DEBUG_LOCKS_WARN_ON()): it prints only while
  * debug_locks is on, which lockdep's reports turn off (all but a failed
  * lockdep_assert_held(), a plain WARN_ON), and so does the first of these.
@@ -262,13 +280,8 @@ export class SpinLock extends Lock {
     const s = this.sched;
     const t = s.current;
     if (!this.locked) {
-      unlockUnheld(
-        s,
-        t,
-        this.key,
-        () =>
-          `BUG: spinlock already unlocked on CPU#${t?.cpu ?? 0}, ${t === undefined ? 'mops/0' : `${t.name}/${t.id}`}\n` +
-          ` lock: ${this.className}, .magic: dead4ead, .owner: <none>/-1, .owner_cpu: -1`,
+      unlockUnheld(s, t, this.key, () =>
+        spinDump('already unlocked', t, this.className, undefined),
       );
       // preempt_enable(), which DEBUG_PREEMPT keeps from going below zero.
       if (t !== undefined && t.atomicDepth > 0) t.atomicDepth--;
@@ -276,13 +289,8 @@ export class SpinLock extends Lock {
     }
     const owner = this.owner;
     if (owner !== t)
-      unlockNotOwner(
-        s,
-        t,
-        this.key,
-        () =>
-          `BUG: spinlock wrong owner on CPU#${t?.cpu ?? 0}, ${t === undefined ? 'mops/0' : `${t.name}/${t.id}`}\n` +
-          ` lock: ${this.className}, .magic: dead4ead, .owner: ${owner === undefined ? 'mops/0' : `${owner.name}/${owner.id}`}, .owner_cpu: ${owner?.cpu ?? 0}`,
+      unlockNotOwner(s, t, this.key, () =>
+        spinDump('wrong owner', t, this.className, owner ?? null),
       );
     this.locked = false;
     this.owner = undefined;
