@@ -219,14 +219,19 @@ function migrateSuccessClean(mem: Memory, d: DefinedOps, dst: number, src: numbe
   if (!prof.ownerMayRelease && fakeSuccess(mem, dst)) return true;
   if (p.refcount[dst] < 2) return false;
   if (prof.driverClearsSrc && p.mapping[src] >>> 2 !== 0) return false;
-  return dstIsMovable(mem, dst) && pageMovableOps(mem, dst) === d;
+  return dstOps(mem, dst) === d;
 }
 
-/** dst is a movable page with ops: the page type (v6.17) or the tag and a mapping. */
-function dstIsMovable(mem: Memory, dst: number): boolean {
-  return mem.profile.movableMarker === 'page_type'
-    ? page_has_movable_ops(mem, dst)
-    : __PageMovable(mem, dst) && pageMovableOps(mem, dst) !== undefined;
+/**
+ * The ops dst is a movable page of (the page type's, v6.17; else the tag's and mapping's),
+ * or undefined when it is none.
+ */
+function dstOps(mem: Memory, dst: number): DefinedOps | undefined {
+  const marked =
+    mem.profile.movableMarker === 'page_type'
+      ? page_has_movable_ops(mem, dst)
+      : __PageMovable(mem, dst);
+  return marked ? pageMovableOps(mem, dst) : undefined;
 }
 
 function checkMigrateSlow(
@@ -289,20 +294,21 @@ function checkMigrateSlow(
   // violation.
   if (rc === 0 && !(!mem.profile.ownerMayRelease && fakeSuccess(mem, dst))) {
     const prof = mem.profile;
-    if (!dstIsMovable(mem, dst))
+    const ops = dstOps(mem, dst);
+    if (ops === undefined)
       protocolViolation(
         mem,
         d.name,
         'migrate_page returned success but dst is not its movable page',
         dst,
       );
-    else if (pageMovableOps(mem, dst) !== d)
+    else if (ops !== d)
       // The VM finds a page's driver from the page (page_movable_ops()): the next isolation
       // of dst would call the other driver's callbacks on a page it never had.
       protocolViolation(
         mem,
         d.name,
-        `migrate_page returned success but made dst a movable page of ${pageMovableOps(mem, dst)?.name}, not its own`,
+        `migrate_page returned success but made dst a movable page of ${ops.name}, not its own`,
         dst,
       );
     if (p.refcount[dst] < 2)
