@@ -133,26 +133,12 @@ describe('compact --warnings: each warning in full, with its kind and page', () 
       mkdirSync(join(dir, 'w'));
       symlinkSync(join(dir, 'a'), join(dir, 'w', 'link'));
       const up = `${dir}/w/link/../u.txt`;
-      const same = await mops(
-        'compact',
-        '--memory',
-        '64M',
-        '--trace',
-        up,
-        '--json',
-        `${dir}/u.txt`,
-      );
+      const traceUpAndJson = (json: string) =>
+        mops('compact', '--memory', '64M', '--trace', up, '--json', json);
+      const same = await traceUpAndJson(`${dir}/u.txt`);
       expect(same.code).toBe(2);
       expect(same.err).toContain(`would both write to ${up}`);
-      const two = await mops(
-        'compact',
-        '--memory',
-        '64M',
-        '--trace',
-        up,
-        '--json',
-        `${dir}/w/u.txt`,
-      );
+      const two = await traceUpAndJson(`${dir}/w/u.txt`);
       expect(two.code).toBe(0);
       // A dangling link whose relative target is read from where its directory really is.
       symlinkSync('../v.json', join(dir, 'a', 'dang'));
